@@ -1,0 +1,61 @@
+// Builds the one Hono app both entry points serve; every route module registers itself here.
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { bodyLimit } from "hono/body-limit";
+import type { AppEnv, Deps } from "./deps.js";
+import { ApiError, errorResponse } from "./errors.js";
+import { requestId } from "./middleware/request-id.js";
+import { registerRoutes } from "./routes/index.js";
+
+/** Turns a zod failure into the envelope, naming the first offending field. */
+export function newRouter() {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) {
+        const issue = result.error.issues[0];
+        const param = issue.path.join(".") || null;
+        throw new ApiError("invalid_request", param ? `${param}: ${issue.message}` : issue.message, param);
+      }
+    },
+  });
+}
+
+export type Router = ReturnType<typeof newRouter>;
+
+export function createApp(deps: Deps) {
+  const app = newRouter();
+  app.use("*", requestId());
+  app.use("*", async function inject(c, next) {
+    c.set("deps", deps);
+    await next();
+  });
+  const jsonLimit = bodyLimit({
+    maxSize: deps.config.TUNESERVE_MAX_BODY_BYTES,
+    onError: () => {
+      throw new ApiError("payload_too_large", `request body exceeds ${deps.config.TUNESERVE_MAX_BODY_BYTES} bytes`);
+    },
+  });
+  app.use("*", async function limitJson(c, next) {
+    // Uploads (multipart, raw blobs) enforce their own, larger limits while streaming.
+    const type = c.req.header("Content-Type") ?? "";
+    if (type.startsWith("application/json")) return jsonLimit(c, next);
+    await next();
+  });
+
+  registerRoutes(app);
+
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "tuneserve", version: "0.1.0", description: "Fine-tune and serve LoRA adapters over HTTP." },
+  });
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.notFound((c) => errorResponse(c, new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.onError((err, c) => {
+    const status = (err as { status?: number }).status;
+    if (!(err instanceof ApiError) && status === 400) {
+      return errorResponse(c, new ApiError("invalid_json", `request body could not be parsed: ${err.message}`));
+    }
+    return errorResponse(c, err);
+  });
+  return app;
+}

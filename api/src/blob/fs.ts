@@ -1,0 +1,117 @@
+// The local blob store of the embedded default: objects are files under one folder; presigned URLs are
+// HMAC-signed links to this API's /blobs/ route (blob/route.ts), checked for method, key and expiry.
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { hmacHex } from "../lib/hash.js";
+import { newId } from "../lib/ids.js";
+import type { BlobBody, BlobInfo, BlobObject, BlobStore } from "./port.js";
+
+export interface FsBlobStoreOptions {
+  root: string;
+  /** Base URL of the API that serves /blobs/ (for presigned links). */
+  publicUrl: string;
+  signingSecret: string;
+}
+
+export class FsBlobStore implements BlobStore {
+  private readonly root: string;
+  constructor(private readonly opts: FsBlobStoreOptions) {
+    this.root = resolve(opts.root);
+  }
+
+  /** The server learns its own address only once it listens (port 0 in tests). */
+  setPublicUrl(url: string): void {
+    this.opts.publicUrl = url;
+  }
+
+  /** Maps a key to a path inside the root; keys that would escape it are refused. */
+  private path(key: string): string {
+    const p = resolve(this.root, key);
+    if (!key || key.includes("\0") || (p !== this.root && !p.startsWith(this.root + sep))) throw new Error(`invalid blob key '${key}'`);
+    return p;
+  }
+
+  async put(key: string, body: BlobBody): Promise<{ size: number }> {
+    const target = this.path(key);
+    await mkdir(dirname(target), { recursive: true });
+    // Write to a temporary name and rename, so readers never see half an object.
+    const tmp = `${target}.${newId("tmp")}.partial`;
+    try {
+      const source = typeof body === "string" || body instanceof Uint8Array ? Readable.from([typeof body === "string" ? Buffer.from(body) : body]) : Readable.fromWeb(body as never);
+      await pipeline(source, createWriteStream(tmp));
+      await rename(tmp, target);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+    return { size: (await stat(target)).size };
+  }
+
+  async get(key: string): Promise<BlobObject | null> {
+    const info = await this.head(key);
+    if (!info) return null;
+    const stream = Readable.toWeb(createReadStream(this.path(key))) as unknown as ReadableStream<Uint8Array>;
+    return { body: stream, size: info.size };
+  }
+
+  async head(key: string): Promise<{ size: number } | null> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? { size: s.size } : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    let n = 0;
+    for await (const o of this.list(prefix)) {
+      await this.delete(o.key);
+      n++;
+    }
+    return n;
+  }
+
+  async *list(prefix: string): AsyncIterable<BlobInfo> {
+    const start = this.path(prefix.endsWith("/") ? prefix.slice(0, -1) || "." : dirname(prefix) === "." ? "." : dirname(prefix));
+    const walk = async function* (dir: string): AsyncIterable<string> {
+      let entries;
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) yield* walk(p);
+        else if (!e.name.endsWith(".partial")) yield p;
+      }
+    };
+    for await (const p of walk(start)) {
+      const key = relative(this.root, p).split(sep).join("/");
+      if (key.startsWith(prefix)) yield { key, size: (await stat(p)).size };
+    }
+  }
+
+  async presign(key: string, method: "GET" | "PUT", expiresInSeconds: number): Promise<string> {
+    this.path(key);
+    const expires = Math.floor(Date.now() / 1000) + expiresInSeconds;
+    const sig = await signBlobUrl(this.opts.signingSecret, method, key, expires);
+    const url = new URL(`/blobs/${key.split("/").map(encodeURIComponent).join("/")}`, this.opts.publicUrl);
+    url.searchParams.set("method", method);
+    url.searchParams.set("expires", String(expires));
+    url.searchParams.set("signature", sig);
+    return url.toString();
+  }
+}
+
+export function signBlobUrl(secret: string, method: string, key: string, expires: number): Promise<string> {
+  return hmacHex(secret, `${method}\n${key}\n${expires}`);
+}

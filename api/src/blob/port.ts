@@ -1,0 +1,42 @@
+// The blob store port: datasets, adapters, checkpoints and base models live behind it (S3/R2/MinIO or a local folder).
+
+export type BlobBody = ReadableStream<Uint8Array> | Uint8Array | string;
+
+export interface BlobObject {
+  body: ReadableStream<Uint8Array>;
+  size: number;
+  contentType?: string;
+}
+
+export interface BlobInfo {
+  key: string;
+  size: number;
+}
+
+export interface BlobStore {
+  /** Writes an object; streams are uploaded without buffering the whole body (multipart on S3). */
+  put(key: string, body: BlobBody, opts?: { contentType?: string }): Promise<{ size: number }>;
+  get(key: string): Promise<BlobObject | null>;
+  head(key: string): Promise<{ size: number } | null>;
+  delete(key: string): Promise<void>;
+  /** Deletes every object under a prefix; returns how many were removed. */
+  deletePrefix(prefix: string): Promise<number>;
+  list(prefix: string): AsyncIterable<BlobInfo>;
+  /** A URL that lets its holder GET or PUT exactly this key until it expires. */
+  presign(key: string, method: "GET" | "PUT", expiresInSeconds: number): Promise<string>;
+}
+
+/** Object key layout (ARCHITECTURE.md §6): one place builds every key. */
+export const blobKeys = {
+  file: (tenant: string, file: string) => `tenants/${tenant}/files/${file}`,
+  adapter: (tenant: string, adapter: string) => `tenants/${tenant}/adapters/${adapter}/`,
+  checkpoint: (tenant: string, job: string, step: number) => `tenants/${tenant}/jobs/${job}/checkpoints/${step}/`,
+  jobOutput: (tenant: string, job: string) => `tenants/${tenant}/jobs/${job}/output/`,
+  model: (model: string) => `models/${model}/`,
+};
+
+/** Reads a whole (small) object into memory. */
+export async function readAll(obj: BlobObject): Promise<Uint8Array> {
+  const buf = new Uint8Array(await new Response(obj.body).arrayBuffer());
+  return buf;
+}

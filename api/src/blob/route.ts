@@ -1,0 +1,31 @@
+// Serves presigned links of the local blob store: GET downloads, PUT uploads, each checked against its signature.
+import type { Hono } from "hono";
+import type { AppEnv } from "../deps.js";
+import { ApiError } from "../errors.js";
+import { timingSafeEqual } from "../lib/hash.js";
+import { signBlobUrl } from "./fs.js";
+
+export function registerBlobRoute(app: Hono<AppEnv>): void {
+  app.on(["GET", "PUT"], "/blobs/*", async (c) => {
+    const { blobs, blobSigningSecret, now } = c.var.deps;
+    if (!blobSigningSecret) throw new ApiError("not_found", "blob links are served only by the local blob store");
+    const url = new URL(c.req.url);
+    const key = url.pathname.slice("/blobs/".length).split("/").map(decodeURIComponent).join("/");
+    const method = url.searchParams.get("method") ?? "";
+    const expires = Number(url.searchParams.get("expires"));
+    const signature = url.searchParams.get("signature") ?? "";
+    const expected = await signBlobUrl(blobSigningSecret, method, key, expires);
+    if (method !== c.req.method || !timingSafeEqual(signature, expected)) {
+      throw new ApiError("forbidden", "the blob link's signature does not match this method and key");
+    }
+    if (!Number.isFinite(expires) || expires < now()) throw new ApiError("forbidden", "the blob link has expired; request a new one");
+    if (c.req.method === "PUT") {
+      if (!c.req.raw.body) throw new ApiError("invalid_request", "PUT needs a body");
+      const { size } = await blobs.put(key, c.req.raw.body);
+      return c.json({ key, size }, 200);
+    }
+    const obj = await blobs.get(key);
+    if (!obj) throw new ApiError("not_found", `object '${key}' not found`);
+    return new Response(obj.body, { headers: { "Content-Length": String(obj.size), "Content-Type": obj.contentType ?? "application/octet-stream" } });
+  });
+}

@@ -1,0 +1,35 @@
+// Settings of the API, parsed once from the environment (Worker bindings or process.env) with zod.
+import { z } from "zod";
+
+const int = (def: number) => z.coerce.number().int().positive().default(def);
+
+export const apiConfigSchema = z.object({
+  TUNESERVE_ADMIN_TOKEN: z.string().min(16, "TUNESERVE_ADMIN_TOKEN must be at least 16 characters").optional(),
+  TUNESERVE_RUNNER_TOKEN: z.string().min(16, "TUNESERVE_RUNNER_TOKEN must be at least 16 characters").optional(),
+  /** Largest accepted JSON request body. */
+  TUNESERVE_MAX_BODY_BYTES: int(1024 * 1024),
+  /** Largest accepted training file and its longest line. */
+  TUNESERVE_MAX_FILE_BYTES: int(512 * 1024 * 1024),
+  TUNESERVE_MAX_LINE_BYTES: int(1024 * 1024),
+  /** Largest uploaded adapter (both files together) and the highest LoRA rank accepted. */
+  TUNESERVE_MAX_ADAPTER_BYTES: int(256 * 1024 * 1024),
+  TUNESERVE_MAX_LORA_RANK: int(256),
+  /** How long a runner's lease on a job lasts without a heartbeat. */
+  TUNESERVE_LEASE_SECONDS: int(60),
+  /** How many times a job is leased before a retryable failure becomes final. */
+  TUNESERVE_MAX_ATTEMPTS: int(3),
+  /** Validity of presigned URLs handed to runners and clients. */
+  TUNESERVE_PRESIGN_SECONDS: int(3600),
+});
+
+export type ApiConfig = z.infer<typeof apiConfigSchema>;
+
+/** Parses settings, naming the offending variable in the error. */
+export function parseApiConfig(env: Record<string, unknown>): ApiConfig {
+  const r = apiConfigSchema.safeParse(env);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new Error(`invalid setting ${issue.path.join(".")}: ${issue.message}`);
+  }
+  return r.data;
+}

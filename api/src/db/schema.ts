@@ -1,0 +1,170 @@
+// The control plane's tables (drizzle, SQLite dialect): D1 in Workers, a local libsql file on Node.
+// Times are unix seconds; JSON columns hold zod-validated shapes defined beside the routes that write them.
+
+import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+const createdAt = () => integer("created_at").notNull();
+
+export const tenants = sqliteTable("tenants", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  createdAt: createdAt(),
+});
+
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    name: text("name").notNull(),
+    /** First characters of the secret, shown in lists so a user can tell keys apart. */
+    prefix: text("prefix").notNull(),
+    /** SHA-256 hex of the whole secret; the secret itself is never stored. */
+    hash: text("hash").notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: integer("last_used_at"),
+    revokedAt: integer("revoked_at"),
+  },
+  (t) => [uniqueIndex("api_keys_hash_idx").on(t.hash), index("api_keys_tenant_idx").on(t.tenantId)],
+);
+
+export const files = sqliteTable(
+  "files",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    filename: text("filename").notNull(),
+    purpose: text("purpose").notNull(),
+    /** chat | prompt_completion | text: the JSONL shape every line of the file has. */
+    format: text("format").notNull(),
+    bytes: integer("bytes").notNull(),
+    lines: integer("lines").notNull(),
+    sha256: text("sha256").notNull(),
+    blobKey: text("blob_key").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [index("files_tenant_idx").on(t.tenantId, t.id)],
+);
+
+export const baseModels = sqliteTable("base_models", {
+  id: text("id").primaryKey(),
+  /** Where the Hugging Face folder lives: a blob prefix (`models/<id>/`) or a local folder path. */
+  source: text("source").notNull(),
+  /** JSON: the normalized sizes from config.json that adapters are validated against. */
+  config: text("config").notNull(),
+  createdAt: createdAt(),
+});
+
+export const jobs = sqliteTable(
+  "jobs",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    model: text("model").notNull().references(() => baseModels.id),
+    trainingFile: text("training_file").notNull(),
+    validationFile: text("validation_file"),
+    suffix: text("suffix"),
+    seed: integer("seed").notNull(),
+    /** JSON: {type, supervised:{hyperparameters}} with every "auto" resolved at creation. */
+    method: text("method").notNull(),
+    /** JSON: {type:"lora", r, alpha, dropout, target_modules}. */
+    adapter: text("adapter").notNull(),
+    status: text("status").notNull(),
+    fineTunedModel: text("fine_tuned_model"),
+    /** JSON {code, message} once failed. */
+    error: text("error"),
+    attempt: integer("attempt").notNull().default(0),
+    maxAttempts: integer("max_attempts").notNull(),
+    leaseOwner: text("lease_owner"),
+    leaseExpiresAt: integer("lease_expires_at"),
+    cancelRequested: integer("cancel_requested").notNull().default(0),
+    /** JSON: the last heartbeat's {step, total_steps, epoch, loss, tokens_per_s, eta_s}. */
+    progress: text("progress"),
+    trainedTokens: integer("trained_tokens"),
+    createdAt: createdAt(),
+    startedAt: integer("started_at"),
+    finishedAt: integer("finished_at"),
+  },
+  (t) => [index("jobs_tenant_idx").on(t.tenantId, t.id), index("jobs_status_idx").on(t.status, t.createdAt)],
+);
+
+export const jobEvents = sqliteTable(
+  "job_events",
+  {
+    id: text("id").primaryKey(),
+    jobId: text("job_id").notNull().references(() => jobs.id),
+    level: text("level").notNull(),
+    message: text("message").notNull(),
+    /** JSON metrics attached to the event (step, loss, …), or null. */
+    data: text("data"),
+    createdAt: createdAt(),
+  },
+  (t) => [index("job_events_job_idx").on(t.jobId, t.id)],
+);
+
+export const checkpoints = sqliteTable(
+  "checkpoints",
+  {
+    id: text("id").primaryKey(),
+    jobId: text("job_id").notNull().references(() => jobs.id),
+    step: integer("step").notNull(),
+    blobPrefix: text("blob_prefix").notNull(),
+    /** JSON: {train_loss, valid_loss?, …} at that step. */
+    metrics: text("metrics").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("checkpoints_job_step_idx").on(t.jobId, t.step)],
+);
+
+export const adapters = sqliteTable(
+  "adapters",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    /** The model name callers use: ft:<base>:<tenant>:<suffix>:<id>. */
+    modelId: text("model_id").notNull(),
+    baseModel: text("base_model").notNull().references(() => baseModels.id),
+    method: text("method").notNull(),
+    rank: integer("rank").notNull(),
+    alpha: real("alpha").notNull(),
+    targetModules: text("target_modules").notNull(),
+    sizeBytes: integer("size_bytes").notNull(),
+    sha256: text("sha256").notNull(),
+    blobPrefix: text("blob_prefix").notNull(),
+    jobId: text("job_id"),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("adapters_model_idx").on(t.modelId), index("adapters_tenant_idx").on(t.tenantId, t.id)],
+);
+
+export const runners = sqliteTable("runners", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  url: text("url"),
+  /** JSON string[]: base model ids this runner serves. */
+  models: text("models").notNull(),
+  /** JSON string[]: adapter model ids currently held in its cache. */
+  adapters: text("adapters").notNull().default("[]"),
+  capacity: integer("capacity").notNull(),
+  lastSeenAt: integer("last_seen_at").notNull(),
+  createdAt: createdAt(),
+});
+
+export const usageEvents = sqliteTable(
+  "usage_events",
+  {
+    id: text("id").primaryKey(),
+    /** One per billable fact (job id + kind, request id + kind): a retry inserts nothing. */
+    idempotencyKey: text("idempotency_key").notNull(),
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    /** training_tokens | prompt_tokens | completion_tokens */
+    kind: text("kind").notNull(),
+    model: text("model").notNull(),
+    quantity: integer("quantity").notNull(),
+    ref: text("ref").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("usage_idem_idx").on(t.idempotencyKey), index("usage_tenant_time_idx").on(t.tenantId, t.createdAt)],
+);
+
+export const schema = { tenants, apiKeys, files, baseModels, jobs, jobEvents, checkpoints, adapters, runners, usageEvents };

@@ -1,0 +1,33 @@
+// What handlers get injected through Hono's typed c.var: the ports (db, blobs, clock) and settings.
+import type { BlobStore } from "./blob/port.js";
+import type { ApiConfig } from "./config.js";
+import type { Db } from "./db/client.js";
+
+export interface Deps {
+  db: Db;
+  blobs: BlobStore;
+  config: ApiConfig;
+  /** Unix seconds; injected so lease expiry can be tested without sleeping. */
+  now: () => number;
+  /** Reads files from the local disk (Node only): base models registered from a folder. */
+  /** Secret that signs /blobs/ links of the local blob store; unset when blobs live in S3. */
+  blobSigningSecret?: string;
+  localFiles?: { read(path: string): Promise<Uint8Array | null> };
+}
+
+export interface TenantAuth {
+  tenantId: string;
+  keyId: string;
+}
+
+export interface RunnerAuth {
+  runnerId: string | null;
+}
+
+export type AppEnv = {
+  Variables: {
+    deps: Deps;
+    requestId: string;
+    tenant: TenantAuth;
+  };
+};

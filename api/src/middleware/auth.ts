@@ -1,0 +1,49 @@
+// Bearer-token guards: tenant API keys (hashed lookup), the admin token, and the runner token.
+import { and, eq, isNull } from "drizzle-orm";
+import type { MiddlewareHandler } from "hono";
+import { apiKeys } from "../db/schema.js";
+import type { AppEnv } from "../deps.js";
+import { ApiError } from "../errors.js";
+import { sha256Hex, timingSafeEqual } from "../lib/hash.js";
+
+function bearer(header: string | undefined): string {
+  const m = header?.match(/^Bearer\s+(\S+)$/i);
+  if (!m) throw new ApiError("unauthorized", "missing or malformed Authorization header; send 'Authorization: Bearer <api key>'");
+  return m[1];
+}
+
+/** Resolves the tenant from its API key; the tenant id never comes from the request itself. */
+export function tenantAuth(): MiddlewareHandler<AppEnv> {
+  return async function tenantAuth(c, next) {
+    const secret = bearer(c.req.header("Authorization"));
+    const { db, now } = c.var.deps;
+    const hash = await sha256Hex(secret);
+    const key = await db.query.apiKeys.findFirst({ where: and(eq(apiKeys.hash, hash), isNull(apiKeys.revokedAt)) });
+    if (!key) throw new ApiError("unauthorized", "invalid or revoked API key");
+    c.set("tenant", { tenantId: key.tenantId, keyId: key.id });
+    // Touch last_used_at at most once a minute to keep reads cheap.
+    const t = now();
+    if (!key.lastUsedAt || t - key.lastUsedAt > 60) {
+      await db.update(apiKeys).set({ lastUsedAt: t }).where(eq(apiKeys.id, key.id));
+    }
+    await next();
+  };
+}
+
+function tokenGuard(name: "admin" | "runner", pick: (c: Parameters<MiddlewareHandler<AppEnv>>[0]) => string | undefined): MiddlewareHandler<AppEnv> {
+  return async function guard(c, next) {
+    const expected = pick(c);
+    if (!expected) {
+      throw new ApiError("not_found", `the ${name} API is disabled; set TUNESERVE_${name.toUpperCase()}_TOKEN to enable it`);
+    }
+    const got = bearer(c.req.header("Authorization"));
+    if (!timingSafeEqual(got, expected)) throw new ApiError("unauthorized", `invalid ${name} token`);
+    await next();
+  };
+}
+
+/** Admin routes exist only when TUNESERVE_ADMIN_TOKEN is set. */
+export const adminAuth = () => tokenGuard("admin", (c) => c.var.deps.config.TUNESERVE_ADMIN_TOKEN);
+
+/** Runner routes take a separate token that can only lease and report. */
+export const runnerAuth = () => tokenGuard("runner", (c) => c.var.deps.config.TUNESERVE_RUNNER_TOKEN);

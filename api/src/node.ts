@@ -1,0 +1,51 @@
+// `tuneserve serve`: the API on Node with a local SQLite file and blob store (the embedded default).
+import { serve } from "@hono/node-server";
+import { parseArgs } from "node:util";
+import { createApp } from "./app.js";
+import { createNodeDeps } from "./node-deps.js";
+
+export interface RunningServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+/** Starts the API on the given port (0 = any free port) and resolves once it listens. */
+export async function startServer(opts: { port: number; host?: string; dataDir: string; env?: Record<string, string | undefined> }): Promise<RunningServer & { adminToken: string; runnerToken: string }> {
+  const host = opts.host ?? "127.0.0.1";
+  let publicUrl = `http://${host}:${opts.port}`;
+  const { deps, close } = await createNodeDeps({ dataDir: opts.dataDir, publicUrl: "http://placeholder", env: opts.env });
+  const app = createApp(deps);
+  const server = await new Promise<ReturnType<typeof serve>>((ok) => {
+    const s = serve({ fetch: app.fetch, port: opts.port, hostname: host }, () => ok(s));
+  });
+  const addr = server.address();
+  if (addr && typeof addr === "object") publicUrl = `http://${host}:${addr.port}`;
+  // Presigned local-blob links point back at this server.
+  (deps.blobs as { setPublicUrl?: (u: string) => void }).setPublicUrl?.(publicUrl);
+  return {
+    url: publicUrl,
+    adminToken: deps.config.TUNESERVE_ADMIN_TOKEN!,
+    runnerToken: deps.config.TUNESERVE_RUNNER_TOKEN!,
+    close: () =>
+      new Promise<void>((ok) => {
+        server.close(() => {
+          close();
+          ok();
+        });
+      }),
+  };
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { port: { type: "string", default: process.env.PORT ?? "8787" }, host: { type: "string", default: "127.0.0.1" }, data: { type: "string", default: process.env.TUNESERVE_DATA ?? ".data" } },
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port}: must be an integer 0–65535`);
+  const s = await startServer({ port, host: values.host, dataDir: values.data! });
+  console.log(JSON.stringify({ msg: "tuneserve listening", url: s.url, data: values.data, admin_token: s.adminToken }));
+  const stop = () => void s.close().then(() => process.exit(0));
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}

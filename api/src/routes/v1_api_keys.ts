@@ -1,0 +1,89 @@
+// Tenant API keys: create (secret shown once), list (prefix only), revoke.
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, desc, eq, lt } from "drizzle-orm";
+import type { Router } from "../app.js";
+import { apiKeys } from "../db/schema.js";
+import { notFound } from "../errors.js";
+import { issueApiKey } from "../lib/api-keys.js";
+import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
+import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+
+export const apiKeySchema = z
+  .object({
+    id: z.string(),
+    object: z.literal("api_key"),
+    name: z.string(),
+    prefix: z.string().openapi({ description: "the first characters of the secret" }),
+    created_at: z.number().int(),
+    last_used_at: z.number().int().nullable(),
+    revoked_at: z.number().int().nullable(),
+  })
+  .openapi("ApiKey");
+const createKeyBody = z.object({ name: z.string().trim().min(1).max(200).default("unnamed") });
+const createdKeySchema = apiKeySchema.extend({ key: z.string().openapi({ description: "the secret; shown only in this response" }) });
+
+export type ApiKey = z.infer<typeof apiKeySchema>;
+
+const toApiKey = (k: typeof apiKeys.$inferSelect): ApiKey => ({
+  id: k.id,
+  object: "api_key",
+  name: k.name,
+  prefix: k.prefix,
+  created_at: k.createdAt,
+  last_used_at: k.lastUsedAt,
+  revoked_at: k.revokedAt,
+});
+
+const keyId = z.object({ key_id: z.string() });
+
+const createKey = createRoute({
+  method: "post",
+  path: "/v1/api_keys",
+  security: bearerSecurity,
+  request: { body: { content: { "application/json": { schema: createKeyBody } }, required: false } },
+  responses: { 201: json(createdKeySchema, "the new key; its secret is never shown again"), ...errorResponses },
+});
+const listKeys = createRoute({
+  method: "get",
+  path: "/v1/api_keys",
+  security: bearerSecurity,
+  request: { query: listQuery },
+  responses: { 200: json(listEnvelope(apiKeySchema), "the tenant's keys, newest first"), ...errorResponses },
+});
+const revokeKey = createRoute({
+  method: "delete",
+  path: "/v1/api_keys/{key_id}",
+  security: bearerSecurity,
+  request: { params: keyId },
+  responses: { 200: json(apiKeySchema, "the revoked key"), ...errorResponses },
+});
+
+export function registerApiKeys(app: Router): void {
+  app.openapi(createKey, async (c) => {
+    const { db, now } = c.var.deps;
+    const body = c.req.header("Content-Type")?.startsWith("application/json") ? c.req.valid("json") : { name: "unnamed" };
+    const { row, secret } = await issueApiKey(db, c.var.tenant.tenantId, body.name, now());
+    return c.json({ ...toApiKey({ ...row, lastUsedAt: null, revokedAt: null }), key: secret }, 201);
+  });
+  app.openapi(listKeys, async (c) => {
+    const { limit, after } = c.req.valid("query");
+    const tenant = c.var.tenant.tenantId;
+    const rows = await c.var.deps.db
+      .select()
+      .from(apiKeys)
+      .where(and(eq(apiKeys.tenantId, tenant), after ? lt(apiKeys.id, after) : undefined))
+      .orderBy(desc(apiKeys.id))
+      .limit(limit + 1);
+    return c.json(page(rows.map(toApiKey), limit), 200);
+  });
+  app.openapi(revokeKey, async (c) => {
+    const { db, now } = c.var.deps;
+    const { key_id } = c.req.valid("param");
+    const where = and(eq(apiKeys.id, key_id), eq(apiKeys.tenantId, c.var.tenant.tenantId));
+    const row = await db.query.apiKeys.findFirst({ where });
+    if (!row) throw notFound("API key", key_id, "key_id");
+    if (!row.revokedAt) await db.update(apiKeys).set({ revokedAt: now() }).where(where);
+    const updated = await db.query.apiKeys.findFirst({ where });
+    return c.json(toApiKey(updated!), 200);
+  });
+}

@@ -1,0 +1,70 @@
+// Starts the real API (libsql file + local blob store in a temp folder) for route tests, with helpers to call it.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp } from "../../api/src/app.js";
+import { createNodeDeps } from "../../api/src/node-deps.js";
+import type { Deps } from "../../api/src/deps.js";
+
+export interface TestApi {
+  deps: Deps;
+  dataDir: string;
+  /** Calls the app in-process (no socket) with a bearer token. */
+  call(method: string, path: string, opts?: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> }): Promise<Response>;
+  admin: string;
+  runner: string;
+  /** Creates a tenant and returns its id and API key. */
+  tenant(name?: string): Promise<{ id: string; key: string }>;
+  /** Moves the injected clock forward (lease expiry without sleeping). */
+  advance(seconds: number): void;
+  close(): Promise<void>;
+}
+
+export async function startTestApi(env: Record<string, string> = {}): Promise<TestApi> {
+  const dataDir = await mkdtemp(join(tmpdir(), "tuneserve-test-"));
+  const { deps, close } = await createNodeDeps({ dataDir, publicUrl: "http://localhost", env: { ...env } });
+  let offset = 0;
+  const realNow = deps.now;
+  deps.now = () => realNow() + offset;
+  const app = createApp(deps);
+  const call: TestApi["call"] = (method, path, opts = {}) => {
+    const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+    if (opts.token) headers.Authorization = `Bearer ${opts.token}`;
+    let body = opts.body;
+    if (opts.json !== undefined) {
+      headers["Content-Type"] = "application/json";
+      body = JSON.stringify(opts.json);
+    }
+    return Promise.resolve(app.request(path, { method, headers, body }));
+  };
+  const admin = deps.config.TUNESERVE_ADMIN_TOKEN!;
+  return {
+    deps,
+    dataDir,
+    call,
+    admin,
+    runner: deps.config.TUNESERVE_RUNNER_TOKEN!,
+    async tenant(name = "acme") {
+      const res = await call("POST", "/admin/v1/tenants", { token: admin, json: { name } });
+      if (res.status !== 201) throw new Error(`tenant create failed: ${res.status} ${await res.text()}`);
+      const body = (await res.json()) as { id: string; api_key: string };
+      return { id: body.id, key: body.api_key };
+    },
+    advance(seconds) {
+      offset += seconds;
+    },
+    async close() {
+      close();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Asserts the error envelope and returns it. */
+export async function expectError(res: Response, status: number, code: string) {
+  const body = (await res.json()) as { error: { code: string; message: string; param: string | null; request_id: string } };
+  if (res.status !== status || body.error?.code !== code) {
+    throw new Error(`expected ${status} ${code}, got ${res.status} ${JSON.stringify(body)}`);
+  }
+  return body.error;
+}

@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+
+let api: TestApi;
+beforeAll(async () => {
+  api = await startTestApi();
+});
+afterAll(() => api.close());
+
+describe("admin tenants", () => {
+  it("creates a tenant whose key authenticates, lists and gets it", async () => {
+    const t = await api.tenant("acme");
+    expect(t.key).toMatch(/^ts_[0-9a-f]{48}$/);
+    const list = await (await api.call("GET", "/admin/v1/tenants", { token: api.admin })).json();
+    expect(list.data.map((x: { id: string }) => x.id)).toContain(t.id);
+    const one = await api.call("GET", `/admin/v1/tenants/${t.id}`, { token: api.admin });
+    expect(await one.json()).toMatchObject({ id: t.id, name: "acme", object: "tenant" });
+    expect((await api.call("GET", "/v1/api_keys", { token: t.key })).status).toBe(200);
+  });
+
+  it("refuses a wrong admin token and a tenant key on admin routes", async () => {
+    await expectError(await api.call("GET", "/admin/v1/tenants", { token: "x".repeat(40) }), 401, "unauthorized");
+    const t = await api.tenant();
+    await expectError(await api.call("GET", "/admin/v1/tenants", { token: t.key }), 401, "unauthorized");
+    await expectError(await api.call("GET", "/admin/v1/tenants"), 401, "unauthorized");
+  });
+
+  it("validates the body with the offending param", async () => {
+    const err = await expectError(await api.call("POST", "/admin/v1/tenants", { token: api.admin, json: { name: "" } }), 400, "invalid_request");
+    expect(err.param).toBe("name");
+    expect(err.request_id).toMatch(/^req_/);
+    const bad = await api.call("POST", "/admin/v1/tenants", { token: api.admin, body: "{not json", headers: { "Content-Type": "application/json" } });
+    await expectError(bad, 400, "invalid_json");
+  });
+
+  it("paginates with after/limit", async () => {
+    for (let i = 0; i < 3; i++) await api.tenant(`p${i}`);
+    const first = await (await api.call("GET", "/admin/v1/tenants?limit=2", { token: api.admin })).json();
+    expect(first.data).toHaveLength(2);
+    expect(first.has_more).toBe(true);
+    const second = await (await api.call("GET", `/admin/v1/tenants?limit=2&after=${first.last_id}`, { token: api.admin })).json();
+    expect(second.data[0].id < first.last_id).toBe(true);
+  });
+
+  it("answers 404 for admin routes when no admin token is configured", async () => {
+    const bare = await startTestApi();
+    bare.deps.config.TUNESERVE_ADMIN_TOKEN = undefined;
+    await expectError(await bare.call("GET", "/admin/v1/tenants", { token: "anything-long-enough" }), 404, "not_found");
+    await bare.close();
+  });
+});
+
+describe("api keys", () => {
+  it("creates a key shown once, lists prefixes only, revokes", async () => {
+    const t = await api.tenant();
+    const created = await api.call("POST", "/v1/api_keys", { token: t.key, json: { name: "ci" } });
+    expect(created.status).toBe(201);
+    const key = await created.json();
+    expect(key.key.startsWith(key.prefix)).toBe(true);
+    const list = await (await api.call("GET", "/v1/api_keys", { token: t.key })).json();
+    expect(JSON.stringify(list)).not.toContain(key.key);
+    expect(list.data).toHaveLength(2);
+    expect((await api.call("GET", "/v1/api_keys", { token: key.key })).status).toBe(200);
+    const revoked = await (await api.call("DELETE", `/v1/api_keys/${key.id}`, { token: t.key })).json();
+    expect(revoked.revoked_at).toBeTypeOf("number");
+    await expectError(await api.call("GET", "/v1/api_keys", { token: key.key }), 401, "unauthorized");
+  });
+
+  it("hides another tenant's key (404, never 403)", async () => {
+    const a = await api.tenant("a");
+    const b = await api.tenant("b");
+    const key = await (await api.call("POST", "/v1/api_keys", { token: a.key, json: { name: "x" } })).json();
+    await expectError(await api.call("DELETE", `/v1/api_keys/${key.id}`, { token: b.key }), 404, "not_found");
+    const listB = await (await api.call("GET", "/v1/api_keys", { token: b.key })).json();
+    expect(listB.data.map((k: { id: string }) => k.id)).not.toContain(key.id);
+  });
+});
+
+describe("errors and docs", () => {
+  it("serves the OpenAPI document", async () => {
+    const doc = await (await api.call("GET", "/openapi.json")).json();
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toContain("/v1/api_keys");
+  });
+  it("answers unknown routes with the envelope", async () => {
+    await expectError(await api.call("GET", "/nope"), 404, "not_found");
+  });
+  it("refuses oversized JSON bodies", async () => {
+    const res = await api.call("POST", "/admin/v1/tenants", { token: api.admin, json: { name: "x".repeat(2_000_000) } });
+    await expectError(res, 413, "payload_too_large");
+  });
+});

@@ -69,6 +69,7 @@ CREATE TABLE `job_events` (
 	`id` text PRIMARY KEY NOT NULL,
 	`job_id` text NOT NULL,
 	`level` text NOT NULL,
+	`type` text DEFAULT 'message' NOT NULL,
 	`message` text NOT NULL,
 	`data` text,
 	`created_at` integer NOT NULL,
@@ -116,6 +117,7 @@ CREATE TABLE `runners` (
 	`created_at` integer NOT NULL
 );
 --> statement-breakpoint
+CREATE UNIQUE INDEX `runners_name_idx` ON `runners` (`name`);--> statement-breakpoint
 CREATE TABLE `tenants` (
 	`id` text PRIMARY KEY NOT NULL,
 	`name` text NOT NULL,

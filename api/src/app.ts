@@ -1,6 +1,7 @@
 // Builds the one Hono app both entry points serve; every route module registers itself here.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
 import type { AppEnv, Deps } from "./deps.js";
 import { ApiError, errorResponse } from "./errors.js";
 import { requestId } from "./middleware/request-id.js";
@@ -20,6 +21,18 @@ export function newRouter() {
 }
 
 export type Router = ReturnType<typeof newRouter>;
+
+/** Hono's own 4xx exceptions (body parsing, media-type gates) mapped onto our error codes. */
+function fromHttpException(err: HTTPException): ApiError | HTTPException {
+  const byStatus: Record<number, ApiError> = {
+    400: new ApiError("invalid_json", `request body could not be parsed: ${err.message}`),
+    401: new ApiError("unauthorized", err.message),
+    404: new ApiError("not_found", err.message),
+    413: new ApiError("payload_too_large", "request body is too large"),
+    415: new ApiError("unsupported_media_type", err.message || "unsupported Content-Type"),
+  };
+  return byStatus[err.status] ?? (err.status < 500 ? new ApiError("invalid_request", err.message) : err);
+}
 
 export function createApp(deps: Deps) {
   const app = newRouter();
@@ -50,12 +63,6 @@ export function createApp(deps: Deps) {
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.get("/healthz", (c) => c.json({ ok: true }));
   app.notFound((c) => errorResponse(c, new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
-  app.onError((err, c) => {
-    const status = (err as { status?: number }).status;
-    if (!(err instanceof ApiError) && status === 400) {
-      return errorResponse(c, new ApiError("invalid_json", `request body could not be parsed: ${err.message}`));
-    }
-    return errorResponse(c, err);
-  });
+  app.onError((err, c) => errorResponse(c, err instanceof HTTPException ? fromHttpException(err) : err));
   return app;
 }

@@ -47,10 +47,6 @@ export function errorResponse(c: Context, err: unknown): Response {
     for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
     return c.json({ error: { code: err.code, message: err.message, param: err.param, request_id: requestId } }, err.status);
   }
-  const status = (err as { status?: number })?.status;
-  if (status === 413) {
-    return c.json({ error: { code: "payload_too_large", message: "request body is too large", param: null, request_id: requestId } }, 413);
-  }
   console.error(`[${requestId}]`, err);
   return c.json({ error: { code: "internal_error", message: "internal error; quote the request_id when reporting it", param: null, request_id: requestId } }, 500);
 }

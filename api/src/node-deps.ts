@@ -39,7 +39,10 @@ export async function createNodeDeps(opts: NodeDepsOptions): Promise<{ deps: Dep
     TUNESERVE_RUNNER_TOKEN: env.TUNESERVE_RUNNER_TOKEN ?? secrets.runner,
   });
   const { db, close } = await openLibsql(join(dataDir, "tuneserve.sqlite"));
-  const blobs = opts.blobs ?? (await blobsFromEnv(env)) ?? new FsBlobStore({ root: join(dataDir, "blobs"), publicUrl: opts.publicUrl, signingSecret: secrets.blob });
+  const blobs =
+    opts.blobs ??
+    (await blobsFromEnv(env)) ??
+    new FsBlobStore({ root: join(dataDir, "blobs"), publicUrl: opts.publicUrl, signingSecret: secrets.blob, now: () => deps.now() });
   const deps: Deps = {
     db,
     blobs,

@@ -5,15 +5,17 @@ import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { hmacHex } from "../lib/hash.js";
 import { newId } from "../lib/ids.js";
 import type { BlobBody, BlobInfo, BlobObject, BlobStore } from "./port.js";
+import { signBlobUrl } from "./signed-links.js";
 
 export interface FsBlobStoreOptions {
   root: string;
   /** Base URL of the API that serves /blobs/ (for presigned links). */
   publicUrl: string;
   signingSecret: string;
+  /** Unix seconds; the /blobs/ route checks expiry against the API's clock, so links use the same one. */
+  now?: () => number;
 }
 
 export class FsBlobStore implements BlobStore {
@@ -102,7 +104,8 @@ export class FsBlobStore implements BlobStore {
 
   async presign(key: string, method: "GET" | "PUT", expiresInSeconds: number): Promise<string> {
     this.path(key);
-    const expires = Math.floor(Date.now() / 1000) + expiresInSeconds;
+    const now = this.opts.now ? this.opts.now() : Math.floor(Date.now() / 1000);
+    const expires = now + expiresInSeconds;
     const sig = await signBlobUrl(this.opts.signingSecret, method, key, expires);
     const url = new URL(`/blobs/${key.split("/").map(encodeURIComponent).join("/")}`, this.opts.publicUrl);
     url.searchParams.set("method", method);
@@ -110,8 +113,4 @@ export class FsBlobStore implements BlobStore {
     url.searchParams.set("signature", sig);
     return url.toString();
   }
-}
-
-export function signBlobUrl(secret: string, method: string, key: string, expires: number): Promise<string> {
-  return hmacHex(secret, `${method}\n${key}\n${expires}`);
 }

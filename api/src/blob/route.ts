@@ -3,7 +3,7 @@ import type { Hono } from "hono";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { timingSafeEqual } from "../lib/hash.js";
-import { signBlobUrl } from "./fs.js";
+import { signBlobUrl } from "./signed-links.js";
 
 export function registerBlobRoute(app: Hono<AppEnv>): void {
   app.on(["GET", "PUT"], "/blobs/*", async (c) => {

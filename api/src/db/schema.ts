@@ -94,6 +94,8 @@ export const jobEvents = sqliteTable(
     id: text("id").primaryKey(),
     jobId: text("job_id").notNull().references(() => jobs.id),
     level: text("level").notNull(),
+    /** message | metrics (OpenAI's event type; metrics events carry step/loss in data). */
+    type: text("type").notNull().default("message"),
     message: text("message").notNull(),
     /** JSON metrics attached to the event (step, loss, …), or null. */
     data: text("data"),
@@ -137,18 +139,22 @@ export const adapters = sqliteTable(
   (t) => [uniqueIndex("adapters_model_idx").on(t.modelId), index("adapters_tenant_idx").on(t.tenantId, t.id)],
 );
 
-export const runners = sqliteTable("runners", {
-  id: text("id").primaryKey(),
-  name: text("name").notNull(),
-  url: text("url"),
-  /** JSON string[]: base model ids this runner serves. */
-  models: text("models").notNull(),
-  /** JSON string[]: adapter model ids currently held in its cache. */
-  adapters: text("adapters").notNull().default("[]"),
-  capacity: integer("capacity").notNull(),
-  lastSeenAt: integer("last_seen_at").notNull(),
-  createdAt: createdAt(),
-});
+export const runners = sqliteTable(
+  "runners",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    url: text("url"),
+    /** JSON string[]: base model ids this runner serves. */
+    models: text("models").notNull(),
+    /** JSON string[]: adapter model ids currently held in its cache. */
+    adapters: text("adapters").notNull().default("[]"),
+    capacity: integer("capacity").notNull(),
+    lastSeenAt: integer("last_seen_at").notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex("runners_name_idx").on(t.name)],
+);
 
 export const usageEvents = sqliteTable(
   "usage_events",

@@ -5,6 +5,15 @@ import { adminAuth, runnerAuth, tenantAuth } from "../middleware/auth.js";
 import { registerAdminModels } from "./admin_models.js";
 import { registerAdminTenants } from "./admin_tenants.js";
 import { registerApiKeys } from "./v1_api_keys.js";
+import { registerFiles } from "./v1_files.js";
+import { registerAdapters } from "./v1_adapters.js";
+import { registerModels } from "./v1_models.js";
+import { registerFineTuningJobs } from "./v1_fine_tuning_jobs.js";
+import { registerFineTuningEvents } from "./v1_fine_tuning_events.js";
+import { registerUsage } from "./v1_usage.js";
+import { registerInternalRunners } from "./internal_runners.js";
+import { registerInternalJobs } from "./internal_jobs.js";
+import { registerInternalJobOutputs } from "./internal_job_outputs.js";
 
 export function registerRoutes(app: Router): void {
   app.use("/admin/*", adminAuth());
@@ -14,4 +23,13 @@ export function registerRoutes(app: Router): void {
   registerAdminTenants(app);
   registerAdminModels(app);
   registerApiKeys(app);
+  registerFiles(app);
+  registerModels(app);
+  registerAdapters(app);
+  registerFineTuningJobs(app);
+  registerFineTuningEvents(app);
+  registerUsage(app);
+  registerInternalRunners(app);
+  registerInternalJobs(app);
+  registerInternalJobOutputs(app);
 }

@@ -1,0 +1,99 @@
+// Reads and checks the header of a safetensors file without touching the tensor data: pure and Worker-safe,
+// so an uploaded adapter is refused before it is stored when its layout could not be loaded by the engine.
+import { z } from "zod";
+
+/** Bytes per element of the dtypes LoRA weights are saved in; other dtypes are refused. */
+export const dtypeBytes = { F32: 4, F16: 2, BF16: 2 } as const;
+export type SafetensorsDtype = keyof typeof dtypeBytes;
+
+export interface TensorInfo {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** [start, end) counted from the first byte after the header. */
+  offsets: [number, number];
+}
+
+export interface SafetensorsHeader {
+  tensors: Map<string, TensorInfo>;
+  metadata: Record<string, string>;
+  /** Byte offset of the tensor data in the file (8 + header length). */
+  dataStart: number;
+}
+
+/** Raised for a file that is not a well-formed safetensors file; the message names the file and the fault. */
+export class SafetensorsError extends Error {
+  override name = "SafetensorsError";
+}
+
+/** Refuses absurd headers before decoding them (real adapter headers are a few KiB to a few MiB). */
+const maxHeaderBytes = 100 * 1024 * 1024;
+
+const entrySchema = z.object({
+  dtype: z.string(),
+  shape: z.array(z.number().int().nonnegative()),
+  data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
+});
+const metadataSchema = z.record(z.string(), z.string());
+
+/**
+ * Parses the header of `bytes` (a whole safetensors file) and checks that every tensor has a supported
+ * dtype, that its byte range matches shape × dtype size, and that the ranges tile the data section exactly.
+ */
+export function parseSafetensorsHeader(bytes: Uint8Array, file = "model.safetensors"): SafetensorsHeader {
+  const fail = (msg: string): never => {
+    throw new SafetensorsError(`${file}: ${msg}`);
+  };
+  if (bytes.length < 8) fail(`file is ${bytes.length} bytes, too short for the 8-byte header length; upload a safetensors file`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = view.getBigUint64(0, true);
+  if (n > BigInt(Math.min(maxHeaderBytes, bytes.length - 8))) {
+    fail(`header length ${n} exceeds the ${bytes.length - 8} bytes after it; the file is truncated or not a safetensors file`);
+  }
+  const headerLen = Number(n);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+  } catch {
+    return fail(`header is not valid UTF-8 JSON; the file is corrupt or not a safetensors file`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail("header must be a JSON object of tensor name → {dtype, shape, data_offsets}");
+
+  const dataStart = 8 + headerLen;
+  const dataLen = bytes.length - dataStart;
+  const tensors = new Map<string, TensorInfo>();
+  let metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
+    if (name === "__metadata__") {
+      const m = metadataSchema.safeParse(value);
+      if (!m.success) fail("__metadata__ must map strings to strings");
+      metadata = m.data!;
+      continue;
+    }
+    const e = entrySchema.safeParse(value);
+    if (!e.success) {
+      const issue = e.error.issues[0];
+      return fail(`${name}: ${issue.path.join(".") || "entry"}: ${issue.message}; each tensor needs dtype, shape and data_offsets [start, end]`);
+    }
+    const { dtype, shape, data_offsets } = e.data;
+    if (!(dtype in dtypeBytes)) fail(`${name} has dtype ${dtype}; save LoRA weights as ${Object.keys(dtypeBytes).join(", ")}`);
+    const [start, end] = data_offsets;
+    if (start > end || end > dataLen) fail(`${name} has data_offsets [${start},${end}] outside the ${dataLen} data bytes`);
+    const expected = shape.reduce((a, b) => a * b, 1) * dtypeBytes[dtype as SafetensorsDtype];
+    if (end - start !== expected) {
+      fail(`${name} spans ${end - start} bytes but shape [${shape.join(",")}] of ${dtype} needs ${expected}`);
+    }
+    tensors.set(name, { dtype: dtype as SafetensorsDtype, shape, offsets: [start, end] });
+  }
+
+  // The format requires the ranges to cover the data section with no gap or overlap.
+  const ranges = [...tensors.entries()].sort((a, b) => a[1].offsets[0] - b[1].offsets[0] || a[1].offsets[1] - b[1].offsets[1]);
+  let pos = 0;
+  for (const [name, t] of ranges) {
+    if (t.offsets[0] !== pos) {
+      fail(`${name} starts at byte ${t.offsets[0]} but the previous tensor ends at ${pos}; tensor data must be contiguous without overlaps`);
+    }
+    pos = t.offsets[1];
+  }
+  if (pos !== dataLen) fail(`tensors end at byte ${pos} but the data section has ${dataLen} bytes; the file is truncated or padded`);
+  return { tensors, metadata, dataStart };
+}

@@ -1,0 +1,70 @@
+// Stores and removes an adapter: its two PEFT files under blobKeys.adapter and its row, kept consistent.
+import { and, eq } from "drizzle-orm";
+import type { BlobStore } from "../blob/port.js";
+import { blobKeys } from "../blob/port.js";
+import type { Db } from "../db/client.js";
+import { adapters } from "../db/schema.js";
+import { sha256Hex } from "../lib/hash.js";
+import { newId } from "../lib/ids.js";
+import { fineTunedModelId, type AdapterRow } from "./models.js";
+import type { AdapterFacts } from "./validate.js";
+
+/** The two files of a PEFT adapter, as stored and served. */
+export const adapterFiles = ["adapter_config.json", "adapter_model.safetensors"] as const;
+export type AdapterFileName = (typeof adapterFiles)[number];
+export const adapterFileTypes: Record<AdapterFileName, string> = {
+  "adapter_config.json": "application/json",
+  "adapter_model.safetensors": "application/octet-stream",
+};
+
+export interface NewAdapter {
+  tenantId: string;
+  baseModel: string;
+  suffix?: string | null;
+  jobId?: string | null;
+  facts: AdapterFacts;
+  configBytes: Uint8Array;
+  weightsBytes: Uint8Array;
+  now: number;
+}
+
+/** Writes both files, then the row; a failed insert removes the files again so no orphan blobs stay. */
+export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Promise<AdapterRow> {
+  const id = newId("adp_");
+  const prefix = blobKeys.adapter(a.tenantId, id);
+  const row: AdapterRow = {
+    id,
+    tenantId: a.tenantId,
+    modelId: fineTunedModelId(a.baseModel, a.tenantId, a.suffix, id),
+    baseModel: a.baseModel,
+    method: "lora",
+    rank: a.facts.rank,
+    alpha: a.facts.alpha,
+    targetModules: JSON.stringify(a.facts.targetModules),
+    sizeBytes: a.configBytes.length + a.weightsBytes.length,
+    sha256: await sha256Hex(a.weightsBytes),
+    blobPrefix: prefix,
+    jobId: a.jobId ?? null,
+    createdAt: a.now,
+  };
+  try {
+    await blobs.put(prefix + "adapter_config.json", a.configBytes, { contentType: adapterFileTypes["adapter_config.json"] });
+    await blobs.put(prefix + "adapter_model.safetensors", a.weightsBytes, { contentType: adapterFileTypes["adapter_model.safetensors"] });
+    await db.insert(adapters).values(row);
+  } catch (e) {
+    await blobs.deletePrefix(prefix).catch(() => undefined);
+    throw e;
+  }
+  return row;
+}
+
+/** Deletes the tenant's adapter row (one atomic statement), then its files; false when it was not there. */
+export async function deleteAdapter(db: Db, blobs: BlobStore, tenantId: string, adapterId: string): Promise<boolean> {
+  const gone = await db
+    .delete(adapters)
+    .where(and(eq(adapters.id, adapterId), eq(adapters.tenantId, tenantId)))
+    .returning({ prefix: adapters.blobPrefix });
+  if (gone.length === 0) return false;
+  await blobs.deletePrefix(gone[0].prefix);
+  return true;
+}

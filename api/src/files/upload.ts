@@ -1,0 +1,154 @@
+// Receives a POST /v1/files body: parses the multipart form, streams the file part to the blob store while
+// counting, hashing and validating every JSONL line, and leaves no blob behind when anything is wrong.
+import type { BlobStore } from "../blob/port.js";
+import { blobKeys } from "../blob/port.js";
+import { ApiError } from "../errors.js";
+import { JsonlValidator, type FileFormat, type JsonlSummary } from "./jsonl.js";
+import { multipartBoundary, parseMultipart, readTextPart, type MultipartPart } from "./multipart.js";
+import { createSha256 } from "./sha256.js";
+
+export const filePurposes = ["fine-tune"] as const;
+
+/** Slack for the multipart framing and the purpose field when comparing Content-Length with the file limit. */
+const FRAMING_BYTES = 64 * 1024;
+
+export interface UploadLimits {
+  maxFileBytes: number;
+  maxLineBytes: number;
+}
+
+export interface StoredUpload {
+  id: string;
+  filename: string;
+  purpose: (typeof filePurposes)[number];
+  format: FileFormat;
+  lines: number;
+  bytes: number;
+  sha256: string;
+  blobKey: string;
+}
+
+function checkPurpose(value: string | undefined): (typeof filePurposes)[number] {
+  if (value === undefined) throw new ApiError("invalid_request", "purpose: missing; send the form field purpose=fine-tune", "purpose");
+  const v = value.trim();
+  if (!(filePurposes as readonly string[]).includes(v)) {
+    throw new ApiError("invalid_request", `purpose: '${v.slice(0, 64)}' is not supported; use purpose=fine-tune`, "purpose");
+  }
+  return v as (typeof filePurposes)[number];
+}
+
+/** Keeps the last path segment of a client file name, without control characters, at most 255 characters. */
+export function cleanFilename(name: string | null): string {
+  const base = (name ?? "").split(/[/\\]/).pop() ?? "";
+  const clean = base.replace(/[\u0000-\u001f\u007f]/g, "").trim().slice(0, 255);
+  return clean || "upload.jsonl";
+}
+
+function invalidFile(filename: string, s: JsonlSummary, stoppedEarly: boolean): ApiError {
+  const count = stoppedEarly ? `stopped after the first ${s.errors.length} errors` : `${s.errorCount} invalid line${s.errorCount === 1 ? "" : "s"}`;
+  const list = s.errors.map((e) => `line ${e.line}: ${e.message}`).join("; ");
+  return new ApiError("invalid_file", `${filename} is not valid fine-tuning JSONL (${count}): ${list}`, "file");
+}
+
+/**
+ * Streams the file part into `key`: the byte limit and the JSONL checks run on each chunk as it passes, and an
+ * error ends the stream, so the blob store aborts the write instead of publishing it.
+ */
+async function storeFilePart(part: MultipartPart, filename: string, key: string, blobs: BlobStore, limits: UploadLimits) {
+  const validator = new JsonlValidator({ maxLineBytes: limits.maxLineBytes });
+  const hash = createSha256();
+  const source = part.body.getReader();
+  let bytes = 0;
+  let failure: unknown = null;
+  let complete = false;
+  const fail = (e: unknown) => {
+    failure ??= e;
+    return failure;
+  };
+  const checked = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const { value, done } = await source.read();
+        if (done) {
+          const summary = validator.finish();
+          if (summary.errorCount > 0) throw invalidFile(filename, summary, false);
+          complete = true;
+          controller.close();
+          return;
+        }
+        bytes += value.length;
+        if (bytes > limits.maxFileBytes) {
+          throw new ApiError("payload_too_large", `file: larger than ${limits.maxFileBytes} bytes (TUNESERVE_MAX_FILE_BYTES); split the dataset`, "file");
+        }
+        validator.push(value);
+        // Enough errors for the report: stop now rather than store a file that will be refused.
+        if (validator.full) throw invalidFile(filename, validator.summary, true);
+        hash.update(value);
+        controller.enqueue(value);
+      } catch (e) {
+        controller.error(fail(e));
+        source.cancel().catch(() => {});
+      }
+    },
+    cancel(reason) {
+      fail(reason);
+      return source.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  try {
+    await blobs.put(key, checked, { contentType: "application/jsonl" });
+  } catch (e) {
+    throw failure ?? e;
+  }
+  // A store that resolved without reading to the end (or swallowed our error) must not leave the blob behind.
+  if (failure || !complete) throw failure ?? new Error(`blob store returned before reading all of ${key}`);
+  const summary = validator.summary;
+  return { format: summary.format!, lines: summary.lines, bytes, sha256: hash.digestHex() };
+}
+
+/**
+ * Handles one upload for `tenantId`. `purpose` may come before or after the file: when it comes after and is
+ * wrong, the blob already written is deleted before the error is thrown. The caller inserts the files row only
+ * after this resolves, so a blob without a row is never visible through the API.
+ */
+export async function receiveUpload(args: {
+  body: ReadableStream<Uint8Array> | null;
+  contentType: string | undefined;
+  contentLength: string | undefined;
+  tenantId: string;
+  fileId: string;
+  blobs: BlobStore;
+  limits: UploadLimits;
+}): Promise<StoredUpload> {
+  const boundary = multipartBoundary(args.contentType);
+  const declared = Number(args.contentLength);
+  if (Number.isFinite(declared) && declared > args.limits.maxFileBytes + FRAMING_BYTES) {
+    throw new ApiError("payload_too_large", `file: larger than ${args.limits.maxFileBytes} bytes (TUNESERVE_MAX_FILE_BYTES); split the dataset`, "file");
+  }
+  if (!args.body) throw new ApiError("invalid_request", "file: missing; send the JSONL as the multipart field 'file'", "file");
+  const key = blobKeys.file(args.tenantId, args.fileId);
+  let purpose: string | undefined;
+  let stored: (Awaited<ReturnType<typeof storeFilePart>> & { filename: string }) | null = null;
+  let wrote = false;
+  try {
+    for await (const part of parseMultipart(args.body, boundary)) {
+      if (part.name === "purpose") {
+        if (purpose !== undefined) throw new ApiError("invalid_request", "purpose: sent twice; send it once", "purpose");
+        purpose = await readTextPart(part, 256);
+        if (stored) checkPurpose(purpose);
+      } else if (part.name === "file") {
+        if (stored || wrote) throw new ApiError("invalid_request", "file: sent twice; upload one file per request", "file");
+        if (purpose !== undefined) checkPurpose(purpose); // fail fast, before streaming the upload
+        const filename = cleanFilename(part.filename);
+        wrote = true;
+        stored = { ...(await storeFilePart(part, filename, key, args.blobs, args.limits)), filename };
+      }
+      // Other fields are skipped by the parser; OpenAI clients send none, and ignoring them keeps curl forms simple.
+    }
+    if (!stored) throw new ApiError("invalid_request", "file: missing; send the JSONL as the multipart field 'file'", "file");
+    return { id: args.fileId, purpose: checkPurpose(purpose), blobKey: key, ...stored };
+  } catch (e) {
+    if (wrote) await args.blobs.delete(key).catch(() => {});
+    throw e;
+  }
+}

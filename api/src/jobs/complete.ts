@@ -1,0 +1,107 @@
+// Completing a job: check the adapter the runner uploaded to the job's output folder (the same validation as a
+// tenant upload), store it as the tenant's adapter, mark the job succeeded and bill its trained tokens once.
+import { eq } from "drizzle-orm";
+import { fineTunedModelId, type AdapterRow } from "../adapters/models.js";
+import { adapterFileTypes } from "../adapters/store.js";
+import { validateAdapter } from "../adapters/validate.js";
+import { blobKeys, readAll } from "../blob/port.js";
+import { adapters, baseModels, jobs } from "../db/schema.js";
+import type { Deps } from "../deps.js";
+import { ApiError } from "../errors.js";
+import { sha256Hex } from "../lib/hash.js";
+import { modelSummarySchema } from "../lib/model-shapes.js";
+import { usageInsert } from "../usage/record.js";
+import { leaseLost } from "./holder.js";
+import { adapterFiles } from "./protocol.js";
+import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
+import { eventInsert, findJob, heldBy, runBatch } from "./store.js";
+
+export interface Completion {
+  job: JobRow;
+  adapter: AdapterRow;
+}
+
+/** The usage idempotency key of a job's training: one bill per job however often complete is retried. */
+export const trainingUsageKey = (jobId: string) => `job:${jobId}:training_tokens`;
+
+/** Reads and validates the two output files; copies them to the adapter's folder. */
+async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
+  const { blobs, db, config } = deps;
+  const out = blobKeys.jobOutput(job.tenantId, job.id);
+  let total = 0;
+  for (const name of adapterFiles) {
+    const head = await blobs.head(out + name);
+    if (!head) throw new ApiError("invalid_request", `${name} was not uploaded; PUT it to the lease's urls.outputs["${name}"] before complete`, "outputs");
+    total += head.size;
+  }
+  if (total > config.TUNESERVE_MAX_ADAPTER_BYTES) {
+    throw new ApiError("invalid_file", `the adapter is ${total} bytes, over TUNESERVE_MAX_ADAPTER_BYTES=${config.TUNESERVE_MAX_ADAPTER_BYTES}`, "outputs");
+  }
+  const [configBytes, weightsBytes] = await Promise.all(adapterFiles.map(async (name) => readAll((await blobs.get(out + name))!)));
+  const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });
+  if (!model) throw new ApiError("conflict", `base model ${job.model} was removed while the job ran`, "model");
+  const facts = validateAdapter(configBytes, weightsBytes, modelSummarySchema.parse(JSON.parse(model.config)), config.TUNESERVE_MAX_LORA_RANK);
+  const asked = jobAdapter(job);
+  if (facts.rank !== asked.r) throw new ApiError("invalid_file", `adapter_config.json: r=${facts.rank} but the job asked for r=${asked.r}`, "outputs");
+  const id = jobAdapterId(job.id);
+  const prefix = blobKeys.adapter(job.tenantId, id);
+  await blobs.put(prefix + "adapter_config.json", configBytes, { contentType: adapterFileTypes["adapter_config.json"] });
+  await blobs.put(prefix + "adapter_model.safetensors", weightsBytes, { contentType: adapterFileTypes["adapter_model.safetensors"] });
+  return {
+    id,
+    tenantId: job.tenantId,
+    modelId: fineTunedModelId(job.model, job.tenantId, job.suffix, id),
+    baseModel: job.model,
+    method: "lora",
+    rank: facts.rank,
+    alpha: facts.alpha,
+    targetModules: JSON.stringify(facts.targetModules),
+    sizeBytes: total,
+    sha256: await sha256Hex(weightsBytes),
+    blobPrefix: prefix,
+    jobId: job.id,
+    createdAt: deps.now(),
+  };
+}
+
+/**
+ * Completes a job for the runner holding it. Two steps, each atomic: the job moves to succeeded (only for the
+ * holder), then the adapter row and the usage event are inserted idempotently. A retry by the same runner
+ * after success repeats step two (a no-op, or the repair after a crash between them) and returns the same
+ * answer; any other runner gets lease_lost.
+ */
+export async function completeJob(deps: Deps, opts: { jobId: string; runnerId: string; trainedTokens: number; metrics?: Record<string, number> }): Promise<Completion> {
+  const { db } = deps;
+  let job = await findJob(db, opts.jobId);
+  const retry = job?.status === "succeeded" && job.leaseOwner === opts.runnerId;
+  if (!job || (!retry && (job.status !== "running" || job.leaseOwner !== opts.runnerId))) throw leaseLost(job, opts.jobId, opts.runnerId);
+  const existing = await db.query.adapters.findFirst({ where: eq(adapters.id, jobAdapterId(job.id)) });
+  if (retry && existing) return { job, adapter: existing };
+
+  const adapter = await storeOutputs(deps, job);
+  const now = deps.now();
+  if (!retry) {
+    const [won] = await db
+      .update(jobs)
+      .set({ status: "succeeded", fineTunedModel: adapter.modelId, trainedTokens: opts.trainedTokens, finishedAt: now, leaseExpiresAt: null })
+      .where(heldBy(job.id, opts.runnerId))
+      .returning();
+    if (!won) {
+      // Cancelled or taken over meanwhile; a concurrent complete by this same runner counts as success.
+      const latest = await findJob(db, job.id);
+      if (!(latest?.status === "succeeded" && latest.leaseOwner === opts.runnerId)) throw leaseLost(latest, job.id, opts.runnerId);
+      return completeJob(deps, opts);
+    }
+    job = won;
+  }
+  const usage = { idempotencyKey: trainingUsageKey(job.id), tenantId: job.tenantId, kind: "training_tokens" as const, model: job.model, quantity: job.trainedTokens ?? opts.trainedTokens, ref: job.id, now };
+  const metrics = opts.metrics && Object.keys(opts.metrics).length > 0 ? ` (${Object.entries(opts.metrics).map(([k, v]) => `${k}=${v}`).join(", ")})` : "";
+  await runBatch(db, [
+    db.insert(adapters).values(adapter).onConflictDoNothing(),
+    usageInsert(db, usage),
+    ...(retry ? [] : [eventInsert(db, job.id, now, { level: "info", message: `The job has successfully completed${metrics}; new model: ${adapter.modelId}`, data: opts.metrics ?? null })]),
+  ]);
+  // The output folder stays: a retried or concurrent complete may still need to read it.
+  const stored = await db.query.adapters.findFirst({ where: eq(adapters.id, adapter.id) });
+  return { job, adapter: stored ?? adapter };
+}

@@ -1,0 +1,83 @@
+// Creating a fine-tuning job: check the model, files and adapter options, resolve every "auto", then write the
+// job and its first events in one batch (validating_files → queued) so it waits for a runner's lease.
+import { z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import { baseModels, jobs } from "../db/schema.js";
+import type { Deps } from "../deps.js";
+import { ApiError } from "../errors.js";
+import { newId } from "../lib/ids.js";
+import { modelSummarySchema } from "../lib/model-shapes.js";
+import { requireTrainingFile } from "./files.js";
+import { adapterInput, methodInput, resolveAdapter, resolveHyperparameters, type JobMethod } from "./settings.js";
+import { jobIdPrefix, type JobRow } from "./shape.js";
+import { assertTransition } from "./state.js";
+import { eventInsert, runBatch } from "./store.js";
+
+const defaultMethod = { type: "supervised" as const, supervised: { hyperparameters: { n_epochs: "auto" as const, batch_size: "auto" as const, learning_rate_multiplier: "auto" as const } } };
+
+export const createJobBody = z
+  .object({
+    model: z.string().min(1).openapi({ description: "a registered base model", example: "micro-llama" }),
+    training_file: z.string().min(1).openapi({ description: "id of a file uploaded with purpose=fine-tune" }),
+    validation_file: z.string().min(1).nullish(),
+    suffix: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, "use 1–40 letters, digits, '_', '.' or '-' (no ':')")
+      .nullish()
+      .openapi({ description: "goes into the model name: ft:<base>:<tenant>:<suffix>:<id>" }),
+    seed: z.number().int().min(0).max(2_147_483_647).nullish().openapi({ description: "random when omitted" }),
+    method: methodInput.default(defaultMethod),
+    adapter: adapterInput.default({ type: "lora", r: 8, alpha: 16, dropout: 0, target_modules: "all-linear" }),
+  })
+  .openapi("CreateFineTuningJob");
+export type CreateJobBody = z.infer<typeof createJobBody>;
+
+/** Validates and stores a new job; throws ApiError naming the offending parameter. */
+export async function createJob(deps: Deps, tenantId: string, body: CreateJobBody): Promise<JobRow> {
+  const { db, config } = deps;
+  const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, body.model) });
+  if (!model) throw new ApiError("not_found", `model '${body.model}' is not a base model of this deployment; list them with GET /v1/models`, "model");
+  const training = await requireTrainingFile(db, tenantId, body.training_file, "training_file");
+  const validation = body.validation_file ? await requireTrainingFile(db, tenantId, body.validation_file, "validation_file") : null;
+  const resolved = resolveAdapter(body.adapter, modelSummarySchema.parse(JSON.parse(model.config)), config.TUNESERVE_MAX_LORA_RANK);
+  if (!resolved.ok) throw new ApiError("invalid_request", resolved.message, resolved.param);
+
+  const method: JobMethod = { type: "supervised", supervised: { hyperparameters: resolveHyperparameters(body.method.supervised.hyperparameters, training.lines) } };
+  const now = deps.now();
+  const id = newId(jobIdPrefix);
+  const row: JobRow = {
+    id,
+    tenantId,
+    model: model.id,
+    trainingFile: training.id,
+    validationFile: validation?.id ?? null,
+    suffix: body.suffix ?? null,
+    seed: body.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] % 2_147_483_648,
+    method: JSON.stringify(method),
+    adapter: JSON.stringify(resolved.adapter),
+    status: "validating_files",
+    fineTunedModel: null,
+    error: null,
+    attempt: 0,
+    maxAttempts: config.TUNESERVE_MAX_ATTEMPTS,
+    leaseOwner: null,
+    leaseExpiresAt: null,
+    cancelRequested: 0,
+    progress: null,
+    trainedTokens: null,
+    createdAt: now,
+    startedAt: null,
+    finishedAt: null,
+  };
+  // The files were checked line by line at upload, so validation here is their ownership and purpose only.
+  assertTransition("validating_files", "queued");
+  const validated = [training, validation].filter((f) => f !== null).map((f) => f.id).join(", ");
+  await runBatch(db, [
+    db.insert(jobs).values(row),
+    eventInsert(db, id, now, { level: "info", message: `Created fine-tuning job: ${id}` }),
+    eventInsert(db, id, now, { level: "info", message: `Validating training file: ${training.id}${validation ? ` and validation file: ${validation.id}` : ""}` }),
+    db.update(jobs).set({ status: "queued" }).where(eq(jobs.id, id)),
+    eventInsert(db, id, now, { level: "info", message: `Files validated (${validated}), moving job to queued state` }),
+  ]);
+  return { ...row, status: "queued" };
+}

@@ -1,0 +1,74 @@
+// zod shapes of the runner protocol's messages (docs/runner-protocol.md): what runners send and what the
+// API stores from them. The routes in internal_*.ts use these; the runner can import them too.
+import { z } from "@hono/zod-openapi";
+
+export const runnerId = z.string().min(1).max(128);
+
+export const progressInput = z
+  .object({
+    step: z.number().int().min(0),
+    total_steps: z.number().int().min(1),
+    epoch: z.number().min(0),
+    loss: z.number().nullable(),
+    lr: z.number().min(0).optional(),
+    tokens_per_s: z.number().min(0).optional(),
+    eta_s: z.number().min(0).optional(),
+  })
+  .openapi("TrainingProgressInput");
+
+/** Progress as stored on the job and shown to tenants: the last heartbeat's report and when it came. */
+export const progressSchema = progressInput.extend({ updated_at: z.number().int() }).openapi("TrainingProgress");
+export type Progress = z.infer<typeof progressSchema>;
+
+export const registerRunnerBody = z.object({
+  name: z.string().trim().min(1).max(128).openapi({ description: "stable per runner; registering the same name again keeps the id" }),
+  url: z.string().url().max(2048).optional().openapi({ description: "where the runner serves inference" }),
+  models: z.array(z.string().min(1).max(64)).max(64).openapi({ description: "base model ids this runner can train and serve" }),
+  capacity: z.number().int().min(1).max(4096).openapi({ description: "concurrent sequences it can serve" }),
+});
+
+export const runnerHeartbeatBody = z.object({
+  adapters: z.array(z.string().max(256)).max(10_000).optional().openapi({ description: "adapter model ids now in its cache" }),
+  load: z.number().min(0).optional().openapi({ description: "accepted and ignored for now; routing by load is a later feature" }),
+});
+
+export const leaseBody = z.object({ runner_id: runnerId });
+
+export const jobHeartbeatBody = z.object({ runner_id: runnerId, progress: progressInput });
+
+export const eventLevel = z.enum(["info", "warn", "error"]);
+export const appendEventsBody = z.object({
+  runner_id: runnerId,
+  events: z
+    .array(z.object({ level: eventLevel.default("info"), message: z.string().min(1).max(4000), data: z.record(z.string(), z.unknown()).optional() }))
+    .min(1)
+    .max(100),
+});
+
+/** File names inside one checkpoint or output folder: plain names, no paths. */
+export const objectName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "use a plain file name (letters, digits, '.', '_', '-')");
+
+export const checkpointUploadsBody = z.object({
+  runner_id: runnerId,
+  step: z.number().int().min(0),
+  files: z.array(objectName).min(1).max(32),
+});
+
+export const metricsSchema = z.record(z.string(), z.number()).openapi("Metrics");
+
+export const recordCheckpointBody = z.object({ runner_id: runnerId, step: z.number().int().min(0), metrics: metricsSchema.default({}) });
+
+export const completeBody = z.object({
+  runner_id: runnerId,
+  trained_tokens: z.number().int().min(0).openapi({ description: "tokens processed over all epochs (the billed quantity)" }),
+  metrics: metricsSchema.optional(),
+});
+
+export const failBody = z.object({
+  runner_id: runnerId,
+  error: z.object({ code: z.string().min(1).max(64), message: z.string().min(1).max(4000) }),
+  retryable: z.boolean(),
+});
+
+/** Names of the two files a LoRA run must upload before complete (Hugging Face PEFT format). */
+export const adapterFiles = ["adapter_config.json", "adapter_model.safetensors"] as const;

@@ -1,0 +1,89 @@
+// Job settings: the request shapes of `method` and `adapter`, and the pure rules that turn "auto" and
+// defaults into the concrete numbers stored with the job (so a runner never has to guess them).
+import { z } from "@hono/zod-openapi";
+import { linearModules, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
+
+const auto = z.literal("auto");
+
+export const hyperparametersInput = z
+  .object({
+    n_epochs: z.union([auto, z.number().int().min(1).max(50)]).default("auto"),
+    batch_size: z.union([auto, z.number().int().min(1).max(256)]).default("auto"),
+    learning_rate_multiplier: z.union([auto, z.number().positive().max(10)]).default("auto"),
+  })
+  .strict();
+
+export const methodInput = z
+  .object({
+    type: z.literal("supervised").openapi({ description: "only supervised fine-tuning is offered; dpo and reinforcement are not" }),
+    supervised: z.object({ hyperparameters: hyperparametersInput.default({ n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto" }) }).default({
+      hyperparameters: { n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto" },
+    }),
+  })
+  .strict();
+
+export const adapterInput = z
+  .object({
+    type: z.literal("lora").default("lora"),
+    r: z.number().int().min(1).default(8),
+    alpha: z.number().positive().default(16),
+    dropout: z.number().min(0).lt(1).default(0),
+    target_modules: z
+      .union([z.literal("all-linear"), z.array(z.enum(linearModules)).min(1)], { error: `use "all-linear" or a non-empty list of ${linearModules.join(", ")}` })
+      .default("all-linear"),
+  })
+  .strict();
+
+export const hyperparametersSchema = z
+  .object({
+    n_epochs: z.number().int(),
+    batch_size: z.number().int(),
+    learning_rate_multiplier: z.number(),
+    learning_rate: z.number().openapi({ description: "tuneserve: the peak learning rate, 2e-4 × learning_rate_multiplier" }),
+  })
+  .openapi("FineTuningHyperparameters");
+export const methodSchema = z.object({ type: z.literal("supervised"), supervised: z.object({ hyperparameters: hyperparametersSchema }) }).openapi("FineTuningMethod");
+export const adapterSchema = z
+  .object({ type: z.literal("lora"), r: z.number().int(), alpha: z.number(), dropout: z.number(), target_modules: z.array(z.enum(linearModules)) })
+  .openapi("FineTuningAdapter");
+
+export type HyperparametersInput = z.infer<typeof hyperparametersInput>;
+export type Hyperparameters = z.infer<typeof hyperparametersSchema>;
+export type JobMethod = z.infer<typeof methodSchema>;
+export type AdapterInput = z.infer<typeof adapterInput>;
+export type JobAdapter = z.infer<typeof adapterSchema>;
+
+/** The learning rate that multiplier 1 means: the usual LoRA learning rate. */
+export const baseLearningRate = 2e-4;
+export const autoEpochs = 3;
+
+/**
+ * The "auto" rules: 3 epochs; a batch size that grows with the dataset (1 below 64 examples, 2 below 256,
+ * 4 below 1024, else 8) so small datasets still get enough optimizer steps; multiplier 1.
+ */
+export function resolveHyperparameters(h: HyperparametersInput, trainingExamples: number): Hyperparameters {
+  const n = Math.max(0, trainingExamples);
+  const batch = n < 64 ? 1 : n < 256 ? 2 : n < 1024 ? 4 : 8;
+  const mult = h.learning_rate_multiplier === "auto" ? 1 : h.learning_rate_multiplier;
+  return {
+    n_epochs: h.n_epochs === "auto" ? autoEpochs : h.n_epochs,
+    batch_size: h.batch_size === "auto" ? batch : h.batch_size,
+    learning_rate_multiplier: mult,
+    learning_rate: baseLearningRate * mult,
+  };
+}
+
+/** Checks the adapter options against the base model; returns them resolved, or an error naming the field. */
+export function resolveAdapter(a: AdapterInput, model: ModelSummary, maxRank: number): { ok: true; adapter: JobAdapter } | { ok: false; param: string; message: string } {
+  if (a.r > maxRank) return { ok: false, param: "adapter.r", message: `adapter.r=${a.r} exceeds the largest rank this deployment accepts (${maxRank}); use r ≤ ${maxRank}` };
+  const targets: LinearModule[] = a.target_modules === "all-linear" ? [...linearModules] : [...new Set(a.target_modules)];
+  const shapes = moduleShapes(model);
+  for (const m of targets) {
+    const smallest = Math.min(...shapes[m]);
+    if (a.r > smallest) {
+      return { ok: false, param: "adapter.r", message: `adapter.r=${a.r} is larger than ${m}'s smallest dimension (${smallest}) in this model; use r ≤ ${smallest}` };
+    }
+  }
+  return { ok: true, adapter: { type: "lora", r: a.r, alpha: a.alpha, dropout: a.dropout, target_modules: targets } };
+}
+

@@ -1,0 +1,146 @@
+// The job queue's moves as single atomic SQL statements (D1 has no interactive transactions): lease, heartbeat,
+// fail, cancel and expiry each decide their outcome inside one UPDATE … WHERE … RETURNING.
+import { and, asc, eq, inArray, lte, or, sql, type SQL } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import type { Db } from "../db/client.js";
+import { jobEvents, jobs } from "../db/schema.js";
+import { newId } from "../lib/ids.js";
+import type { JobRow } from "./shape.js";
+import { sourcesOf } from "./state.js";
+
+export interface NewEvent {
+  level: "info" | "warn" | "error";
+  message: string;
+  data?: Record<string, unknown> | null;
+  type?: "message" | "metrics";
+}
+
+/** The INSERT of one job event (for batches). */
+export function eventInsert(db: Db, jobId: string, now: number, e: NewEvent) {
+  return db.insert(jobEvents).values({
+    id: newId("ftevent-"),
+    jobId,
+    level: e.level,
+    type: e.type ?? "message",
+    message: e.message,
+    data: e.data ? JSON.stringify(e.data) : null,
+    createdAt: now,
+  });
+}
+
+/** Runs statements as one atomic batch: D1's and libsql's batch() are both transactions. */
+export async function runBatch(db: Db, items: BatchItem<"sqlite">[]): Promise<unknown[]> {
+  if (items.length === 0) return [];
+  const withBatch = db as unknown as { batch(items: readonly BatchItem<"sqlite">[]): Promise<unknown[]> };
+  return withBatch.batch(items);
+}
+
+/** A job some runner may take now: queued, or running on a lease that has run out, with attempts left. */
+function leasable(now: number): SQL {
+  const from = sourcesOf("running");
+  return and(
+    inArray(jobs.status, from),
+    or(eq(jobs.status, "queued"), lte(jobs.leaseExpiresAt, now)),
+    sql`${jobs.attempt} < ${jobs.maxAttempts}`,
+  )!;
+}
+
+/**
+ * Leases the oldest leasable job of the given models to a runner. One UPDATE picks and takes it, re-checking
+ * the condition on the row it updates, so of two concurrent callers exactly one gets each job.
+ */
+export async function leaseNextJob(db: Db, opts: { runnerId: string; models: string[]; now: number; leaseSeconds: number }): Promise<JobRow | null> {
+  if (opts.models.length === 0) return null;
+  const cond = and(leasable(opts.now), inArray(jobs.model, opts.models));
+  const candidate = db.select({ id: jobs.id }).from(jobs).where(cond).orderBy(asc(jobs.createdAt), asc(jobs.id)).limit(1);
+  const rows = await db
+    .update(jobs)
+    .set({
+      status: "running",
+      leaseOwner: opts.runnerId,
+      leaseExpiresAt: opts.now + opts.leaseSeconds,
+      attempt: sql`${jobs.attempt} + 1`,
+      startedAt: sql`coalesce(${jobs.startedAt}, ${opts.now})`,
+    })
+    .where(and(inArray(jobs.id, candidate), cond))
+    .returning();
+  return rows[0] ?? null;
+}
+
+/**
+ * Fails running jobs whose lease ran out after their last allowed attempt (their runner died every time), so
+ * they do not sit in `running` forever. Returns the jobs it failed, to write their events.
+ */
+export async function failExhaustedJobs(db: Db, now: number): Promise<JobRow[]> {
+  const rows = await db
+    .update(jobs)
+    .set({
+      status: "failed",
+      error: sql`json_object('code', 'lease_expired', 'message', 'the runner stopped reporting on every one of the ' || ${jobs.maxAttempts} || ' allowed attempts')`,
+      leaseOwner: null,
+      leaseExpiresAt: null,
+      finishedAt: now,
+    })
+    .where(and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, now), sql`${jobs.attempt} >= ${jobs.maxAttempts}`))
+    .returning();
+  if (rows.length > 0) {
+    await runBatch(
+      db,
+      rows.map((r) => eventInsert(db, r.id, now, { level: "error", message: `The job failed: its lease expired on the last of ${r.maxAttempts} attempts` })),
+    );
+  }
+  return rows;
+}
+
+/** Extends the holder's lease and stores its progress; null when the runner no longer holds the job. */
+export async function extendLease(db: Db, opts: { jobId: string; runnerId: string; now: number; leaseSeconds: number; progress: string }): Promise<JobRow | null> {
+  const rows = await db
+    .update(jobs)
+    .set({ leaseExpiresAt: opts.now + opts.leaseSeconds, progress: opts.progress })
+    .where(heldBy(opts.jobId, opts.runnerId))
+    .returning();
+  return rows[0] ?? null;
+}
+
+/**
+ * The job is running under this runner's lease. A lease that ran out still counts until another runner takes
+ * the job: nobody else has started, so the holder's work is not wasted.
+ */
+export function heldBy(jobId: string, runnerId: string): SQL {
+  return and(eq(jobs.id, jobId), eq(jobs.status, "running"), eq(jobs.leaseOwner, runnerId))!;
+}
+
+/**
+ * Ends the holder's attempt. Retryable failures with attempts left go back to the queue (the next lease
+ * counts the attempt); others fail the job. Null when the runner does not hold the job.
+ */
+export async function failAttempt(db: Db, opts: { jobId: string; runnerId: string; now: number; error: { code: string; message: string }; retryable: boolean }): Promise<JobRow | null> {
+  const retry = sql`(${opts.retryable ? 1 : 0} = 1 AND ${jobs.attempt} < ${jobs.maxAttempts})`;
+  const rows = await db
+    .update(jobs)
+    .set({
+      status: sql`CASE WHEN ${retry} THEN 'queued' ELSE 'failed' END`,
+      error: sql`CASE WHEN ${retry} THEN NULL ELSE ${JSON.stringify(opts.error)} END`,
+      finishedAt: sql`CASE WHEN ${retry} THEN NULL ELSE ${opts.now} END`,
+      leaseOwner: null,
+      leaseExpiresAt: null,
+    })
+    .where(heldBy(opts.jobId, opts.runnerId))
+    .returning();
+  return rows[0] ?? null;
+}
+
+/** Cancels a tenant's job that has not finished; a running job loses its lease at once. Null when not cancellable. */
+export async function cancelJob(db: Db, opts: { jobId: string; tenantId: string; now: number }): Promise<JobRow | null> {
+  const rows = await db
+    .update(jobs)
+    .set({ status: "cancelled", cancelRequested: 1, leaseOwner: null, leaseExpiresAt: null, finishedAt: opts.now })
+    .where(and(eq(jobs.id, opts.jobId), eq(jobs.tenantId, opts.tenantId), inArray(jobs.status, sourcesOf("cancelled"))))
+    .returning();
+  return rows[0] ?? null;
+}
+
+/** One job by id regardless of tenant (runner routes); tenant routes filter by tenant themselves. */
+export async function findJob(db: Db, jobId: string): Promise<JobRow | null> {
+  return (await db.query.jobs.findFirst({ where: eq(jobs.id, jobId) })) ?? null;
+}

@@ -1,0 +1,65 @@
+// The presigned URLs a lease hands to a runner: GET for exactly this job's inputs (training and validation
+// files, base model, latest checkpoint) and PUT for exactly its outputs. No tenant-wide keys leave the API.
+import { z } from "@hono/zod-openapi";
+import { desc, eq } from "drizzle-orm";
+import { blobKeys } from "../blob/port.js";
+import { checkpoints } from "../db/schema.js";
+import type { Deps } from "../deps.js";
+import type { FileRow } from "./files.js";
+import { adapterFiles } from "./protocol.js";
+import type { JobRow } from "./shape.js";
+
+const fileUrls = z.record(z.string(), z.string()).openapi({ description: "file name → presigned URL" });
+
+export const leaseUrlsSchema = z
+  .object({
+    expires_at: z.number().int().openapi({ description: "when these URLs stop working; lease again (or ask for checkpoint uploads) for fresh ones" }),
+    training_file: z.object({ id: z.string(), bytes: z.number().int(), lines: z.number().int(), format: z.string(), url: z.string() }),
+    validation_file: z.object({ id: z.string(), bytes: z.number().int(), lines: z.number().int(), format: z.string(), url: z.string() }).nullable(),
+    base_model: z.object({
+      id: z.string(),
+      source: z.string(),
+      files: fileUrls.nullable().openapi({ description: "null when the source is a local folder the runner reads itself (embedded default)" }),
+    }),
+    checkpoint: z.object({ step: z.number().int(), files: fileUrls }).nullable().openapi({ description: "the latest checkpoint to resume from" }),
+    outputs: z.object({ "adapter_config.json": z.string(), "adapter_model.safetensors": z.string() }).openapi({ description: "PUT the final PEFT adapter here before complete" }),
+  })
+  .openapi("LeaseUrls");
+export type LeaseUrls = z.infer<typeof leaseUrlsSchema>;
+
+/** GET URLs for every object under a prefix, keyed by the name relative to it. */
+async function presignPrefix(deps: Deps, prefix: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for await (const o of deps.blobs.list(prefix)) {
+    out[o.key.slice(prefix.length)] = await deps.blobs.presign(o.key, "GET", deps.config.TUNESERVE_PRESIGN_SECONDS);
+  }
+  return out;
+}
+
+const fileLink = async (deps: Deps, f: FileRow) => ({
+  id: f.id,
+  bytes: f.bytes,
+  lines: f.lines,
+  format: f.format,
+  url: await deps.blobs.presign(f.blobKey, "GET", deps.config.TUNESERVE_PRESIGN_SECONDS),
+});
+
+/** Builds the lease answer's URLs for one job. */
+export async function leaseUrls(deps: Deps, job: JobRow, files: { training: FileRow; validation: FileRow | null }, modelSource: string): Promise<LeaseUrls> {
+  const ttl = deps.config.TUNESERVE_PRESIGN_SECONDS;
+  const latest = await deps.db.query.checkpoints.findFirst({ where: eq(checkpoints.jobId, job.id), orderBy: desc(checkpoints.step) });
+  const out = blobKeys.jobOutput(job.tenantId, job.id);
+  const [configUrl, weightsUrl] = await Promise.all(adapterFiles.map((name) => deps.blobs.presign(out + name, "PUT", ttl)));
+  return {
+    expires_at: deps.now() + ttl,
+    training_file: await fileLink(deps, files.training),
+    validation_file: files.validation ? await fileLink(deps, files.validation) : null,
+    base_model: {
+      id: job.model,
+      source: modelSource,
+      files: modelSource.startsWith("blob:") ? await presignPrefix(deps, modelSource.slice(5).replace(/\/?$/, "/")) : null,
+    },
+    checkpoint: latest ? { step: latest.step, files: await presignPrefix(deps, latest.blobPrefix) } : null,
+    outputs: { "adapter_config.json": configUrl, "adapter_model.safetensors": weightsUrl },
+  };
+}

@@ -1,0 +1,94 @@
+// Runner protocol, part 3: what a leased job produces. Checkpoints (presigned PUT URLs, then a record once
+// uploaded) and the final complete with the adapter and the trained-token count. See docs/runner-protocol.md.
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, eq } from "drizzle-orm";
+import { adapterSchema, toAdapterObject } from "../adapters/models.js";
+import type { Router } from "../app.js";
+import { blobKeys } from "../blob/port.js";
+import { checkpoints } from "../db/schema.js";
+import { ApiError } from "../errors.js";
+import { completeJob } from "../jobs/complete.js";
+import { requireHolder } from "../jobs/holder.js";
+import { checkpointUploadsBody, completeBody, recordCheckpointBody } from "../jobs/protocol.js";
+import { checkpointSchema, jobSchema, toCheckpoint, toJob } from "../jobs/shape.js";
+import { eventInsert } from "../jobs/store.js";
+import { newId } from "../lib/ids.js";
+import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
+import { jobIdParam } from "./internal_jobs.js";
+
+const uploadsSchema = z
+  .object({ step: z.number().int(), expires_at: z.number().int(), urls: z.record(z.string(), z.string()).openapi({ description: "file name → presigned PUT URL" }) })
+  .openapi("CheckpointUploads");
+export const completionSchema = z.object({ job: jobSchema, adapter: adapterSchema }).openapi("JobCompletion");
+const conflict = json(z.any(), "lease_lost: this runner does not hold the job");
+
+export type CheckpointUploadsRequest = z.infer<typeof checkpointUploadsBody>;
+export type RecordCheckpointRequest = z.infer<typeof recordCheckpointBody>;
+export type CompleteRequest = z.infer<typeof completeBody>;
+export type Completion = z.infer<typeof completionSchema>;
+
+const uploads = createRoute({
+  method: "post",
+  path: "/internal/v1/jobs/{job_id}/checkpoints/uploads",
+  security: bearerSecurity,
+  request: { params: jobIdParam, ...jsonBody(checkpointUploadsBody) },
+  responses: { 200: json(uploadsSchema, "where to PUT the checkpoint's files"), 409: conflict, ...errorResponses },
+});
+const record = createRoute({
+  method: "post",
+  path: "/internal/v1/jobs/{job_id}/checkpoints",
+  security: bearerSecurity,
+  request: { params: jobIdParam, ...jsonBody(recordCheckpointBody) },
+  responses: { 200: json(checkpointSchema, "the checkpoint (the same one when recorded twice)"), 409: conflict, ...errorResponses },
+});
+const complete = createRoute({
+  method: "post",
+  path: "/internal/v1/jobs/{job_id}/complete",
+  security: bearerSecurity,
+  request: { params: jobIdParam, ...jsonBody(completeBody) },
+  responses: { 200: json(completionSchema, "the succeeded job and its adapter (the same answer on a retry)"), 409: conflict, ...errorResponses },
+});
+
+export function registerInternalJobOutputs(app: Router): void {
+  app.openapi(uploads, async (c) => {
+    const { db, blobs, config, now } = c.var.deps;
+    const { job_id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const job = await requireHolder(db, job_id, body.runner_id);
+    const prefix = blobKeys.checkpoint(job.tenantId, job.id, body.step);
+    const urls: Record<string, string> = {};
+    for (const name of new Set(body.files)) urls[name] = await blobs.presign(prefix + name, "PUT", config.TUNESERVE_PRESIGN_SECONDS);
+    return c.json({ step: body.step, expires_at: now() + config.TUNESERVE_PRESIGN_SECONDS, urls }, 200);
+  });
+
+  app.openapi(record, async (c) => {
+    const { db, blobs, now } = c.var.deps;
+    const { job_id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const job = await requireHolder(db, job_id, body.runner_id);
+    const prefix = blobKeys.checkpoint(job.tenantId, job.id, body.step);
+    let objects = 0;
+    for await (const _ of blobs.list(prefix)) objects++;
+    if (objects === 0) {
+      throw new ApiError("invalid_request", `no files were uploaded for checkpoint step ${body.step}; PUT them to the URLs from checkpoints/uploads first`, "step");
+    }
+    const t = now();
+    const inserted = await db
+      .insert(checkpoints)
+      .values({ id: newId("ftckpt-"), jobId: job.id, step: body.step, blobPrefix: prefix, metrics: JSON.stringify(body.metrics), createdAt: t })
+      .onConflictDoNothing({ target: [checkpoints.jobId, checkpoints.step] })
+      .returning();
+    if (inserted.length > 0) {
+      await eventInsert(db, job.id, t, { level: "info", message: `Checkpoint saved at step ${body.step} (${objects} files)`, data: { step: body.step, ...body.metrics } });
+    }
+    const row = inserted[0] ?? (await db.query.checkpoints.findFirst({ where: and(eq(checkpoints.jobId, job.id), eq(checkpoints.step, body.step)) }))!;
+    return c.json(toCheckpoint(row, job), 200);
+  });
+
+  app.openapi(complete, async (c) => {
+    const { job_id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const done = await completeJob(c.var.deps, { jobId: job_id, runnerId: body.runner_id, trainedTokens: body.trained_tokens, metrics: body.metrics });
+    return c.json({ job: toJob(done.job), adapter: toAdapterObject(done.adapter) }, 200);
+  });
+}

@@ -1,0 +1,141 @@
+// Runner protocol, part 2: lease the next queued job (with presigned URLs for its inputs and outputs),
+// heartbeat progress to keep the lease, append events, and fail an attempt. See docs/runner-protocol.md.
+import { createRoute, z } from "@hono/zod-openapi";
+import { eq } from "drizzle-orm";
+import type { Router } from "../app.js";
+import { baseModels, runners } from "../db/schema.js";
+import { notFound } from "../errors.js";
+import { findTenantFile } from "../jobs/files.js";
+import { leaseLost, requireHolder } from "../jobs/holder.js";
+import { appendEventsBody, failBody, jobHeartbeatBody, leaseBody, type Progress } from "../jobs/protocol.js";
+import { jobProgress, jobSchema, toJob } from "../jobs/shape.js";
+import { eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob, runBatch } from "../jobs/store.js";
+import { leaseUrls, leaseUrlsSchema } from "../jobs/urls.js";
+import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
+
+export const jobIdParam = z.object({ job_id: z.string().max(128) });
+const leaseInfo = z.object({
+  runner_id: z.string(),
+  expires_at: z.number().int(),
+  attempt: z.number().int().openapi({ description: "1 on the first lease; grows on every re-lease" }),
+  max_attempts: z.number().int(),
+});
+export const leaseAnswerSchema = z.object({ job: jobSchema, lease: leaseInfo, urls: leaseUrlsSchema }).openapi("JobLease");
+const leaseStateSchema = z.object({ job_id: z.string(), status: z.string(), lease_expires_at: z.number().int().nullable() }).openapi("JobLeaseState");
+const conflict = json(z.any(), "lease_lost: this runner does not hold the job (cancelled, taken over or finished)");
+
+export type LeaseRequest = z.infer<typeof leaseBody>;
+export type LeaseAnswer = z.infer<typeof leaseAnswerSchema>;
+export type JobHeartbeatRequest = z.infer<typeof jobHeartbeatBody>;
+export type AppendEventsRequest = z.infer<typeof appendEventsBody>;
+export type FailRequest = z.infer<typeof failBody>;
+
+const lease = createRoute({
+  method: "post",
+  path: "/internal/v1/jobs/lease",
+  security: bearerSecurity,
+  request: jsonBody(leaseBody),
+  responses: { 200: json(leaseAnswerSchema, "a job is now leased to this runner"), 204: { description: "nothing is queued for this runner's models" }, ...errorResponses },
+});
+const heartbeat = createRoute({
+  method: "post",
+  path: "/internal/v1/jobs/{job_id}/heartbeat",
+  security: bearerSecurity,
+  request: { params: jobIdParam, ...jsonBody(jobHeartbeatBody) },
+  responses: { 200: json(leaseStateSchema, "the lease, extended"), 409: conflict, ...errorResponses },
+});
+const events = createRoute({
+  method: "post",
+  path: "/internal/v1/jobs/{job_id}/events",
+  security: bearerSecurity,
+  request: { params: jobIdParam, ...jsonBody(appendEventsBody) },
+  responses: { 200: json(z.object({ appended: z.number().int() }), "events stored"), 409: conflict, ...errorResponses },
+});
+const fail = createRoute({
+  method: "post",
+  path: "/internal/v1/jobs/{job_id}/fail",
+  security: bearerSecurity,
+  request: { params: jobIdParam, ...jsonBody(failBody) },
+  responses: { 200: json(leaseStateSchema.extend({ attempt: z.number().int(), max_attempts: z.number().int() }), "queued again (retry) or failed"), 409: conflict, ...errorResponses },
+});
+
+/** A lease whose inputs vanished (file deleted after creation) cannot run anywhere: fail it and look further. */
+const maxSkips = 5;
+
+const sameStep = (a: Progress | null, b: { step: number }) => a !== null && a.step === b.step;
+
+export function registerInternalJobs(app: Router): void {
+  app.openapi(lease, async (c) => {
+    const deps = c.var.deps;
+    const { db, config } = deps;
+    const { runner_id } = c.req.valid("json");
+    const runner = await db.query.runners.findFirst({ where: eq(runners.id, runner_id) });
+    if (!runner) throw notFound("runner", runner_id, "runner_id");
+    const now = deps.now();
+    await db.update(runners).set({ lastSeenAt: now }).where(eq(runners.id, runner_id));
+    await failExhaustedJobs(db, now);
+    for (let i = 0; i < maxSkips; i++) {
+      const job = await leaseNextJob(db, { runnerId: runner_id, models: JSON.parse(runner.models), now, leaseSeconds: config.TUNESERVE_LEASE_SECONDS });
+      if (!job) return c.body(null, 204);
+      const training = await findTenantFile(db, job.tenantId, job.trainingFile);
+      const validation = job.validationFile ? await findTenantFile(db, job.tenantId, job.validationFile) : null;
+      const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });
+      if (!training || !model || (job.validationFile && !validation)) {
+        const missing = !model ? `base model ${job.model}` : !training ? `training file ${job.trainingFile}` : `validation file ${job.validationFile}`;
+        const error = { code: "input_missing", message: `${missing} no longer exists` };
+        await failAttempt(db, { jobId: job.id, runnerId: runner_id, now, error, retryable: false });
+        await eventInsert(db, job.id, now, { level: "error", message: `The job failed: ${error.message}` });
+        continue;
+      }
+      const urls = await leaseUrls(deps, job, { training, validation }, model.source);
+      const resume = urls.checkpoint ? `, resuming from step ${urls.checkpoint.step}` : "";
+      await eventInsert(db, job.id, now, { level: "info", message: `Fine-tuning job started on runner ${runner.name} (attempt ${job.attempt} of ${job.maxAttempts}${resume})` });
+      return c.json({ job: toJob(job), lease: { runner_id, expires_at: job.leaseExpiresAt!, attempt: job.attempt, max_attempts: job.maxAttempts }, urls }, 200);
+    }
+    return c.body(null, 204);
+  });
+
+  app.openapi(heartbeat, async (c) => {
+    const { db, now, config } = c.var.deps;
+    const { job_id } = c.req.valid("param");
+    const { runner_id, progress } = c.req.valid("json");
+    const before = await requireHolder(db, job_id, runner_id);
+    const t = now();
+    const stored: Progress = { ...progress, updated_at: t };
+    const row = await extendLease(db, { jobId: job_id, runnerId: runner_id, now: t, leaseSeconds: config.TUNESERVE_LEASE_SECONDS, progress: JSON.stringify(stored) });
+    if (!row) throw leaseLost(await findJob(db, job_id), job_id, runner_id);
+    // One metrics event per step reported, however often the runner heartbeats within a step.
+    if (!sameStep(jobProgress(before), progress)) {
+      const loss = progress.loss === null ? "n/a" : progress.loss.toFixed(4);
+      const data = { step: progress.step, total_steps: progress.total_steps, epoch: progress.epoch, train_loss: progress.loss, lr: progress.lr ?? null, tokens_per_s: progress.tokens_per_s ?? null };
+      await eventInsert(db, job_id, t, { level: "info", type: "metrics", message: `Step ${progress.step}/${progress.total_steps}: training loss=${loss}`, data });
+    }
+    return c.json({ job_id, status: row.status, lease_expires_at: row.leaseExpiresAt }, 200);
+  });
+
+  app.openapi(events, async (c) => {
+    const { db, now } = c.var.deps;
+    const { job_id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    await requireHolder(db, job_id, body.runner_id);
+    const t = now();
+    await runBatch(db, body.events.map((e) => eventInsert(db, job_id, t, { level: e.level, message: e.message, data: e.data ?? null })));
+    return c.json({ appended: body.events.length }, 200);
+  });
+
+  app.openapi(fail, async (c) => {
+    const { db, now } = c.var.deps;
+    const { job_id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const t = now();
+    const row = await failAttempt(db, { jobId: job_id, runnerId: body.runner_id, now: t, error: body.error, retryable: body.retryable });
+    if (!row) throw leaseLost(await findJob(db, job_id), job_id, body.runner_id);
+    const what = `${body.error.code}: ${body.error.message}`;
+    const message =
+      row.status === "queued"
+        ? `Attempt ${row.attempt} of ${row.maxAttempts} failed (${what}); the job goes back to the queue`
+        : `The job failed on attempt ${row.attempt} of ${row.maxAttempts}: ${what}${body.retryable ? " (no attempts left)" : ""}`;
+    await eventInsert(db, job_id, t, { level: row.status === "queued" ? "warn" : "error", message });
+    return c.json({ job_id, status: row.status, lease_expires_at: row.leaseExpiresAt, attempt: row.attempt, max_attempts: row.maxAttempts }, 200);
+  });
+}

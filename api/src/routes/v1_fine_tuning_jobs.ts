@@ -1,0 +1,87 @@
+// Tenant fine-tuning jobs, OpenAI-compatible: create, list, get, cancel. Jobs wait in `queued` until a runner
+// leases them through the runner protocol (internal_jobs.ts, docs/runner-protocol.md).
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, desc, eq, lt } from "drizzle-orm";
+import type { Router } from "../app.js";
+import type { Db } from "../db/client.js";
+import { jobs } from "../db/schema.js";
+import { ApiError, notFound } from "../errors.js";
+import { createJob, createJobBody } from "../jobs/create.js";
+import { jobSchema, toJob, type JobRow } from "../jobs/shape.js";
+import { cancelJob, eventInsert } from "../jobs/store.js";
+import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
+import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+
+export type CreateFineTuningJobRequest = z.infer<typeof createJobBody>;
+export type FineTuningJob = z.infer<typeof jobSchema>;
+
+export const jobIdParam = z.object({ fine_tuning_job_id: z.string().max(128) });
+
+/** The tenant's job, or 404 (absent or another tenant's). */
+export async function getTenantJob(db: Db, tenantId: string, jobId: string): Promise<JobRow> {
+  const row = await db.query.jobs.findFirst({ where: and(eq(jobs.id, jobId), eq(jobs.tenantId, tenantId)) });
+  if (!row) throw notFound("fine-tuning job", jobId, "fine_tuning_job_id");
+  return row;
+}
+
+const create = createRoute({
+  method: "post",
+  path: "/v1/fine_tuning/jobs",
+  security: bearerSecurity,
+  request: jsonBody(createJobBody),
+  responses: { 200: json(jobSchema, "the job, queued for a runner"), ...errorResponses },
+});
+const list = createRoute({
+  method: "get",
+  path: "/v1/fine_tuning/jobs",
+  security: bearerSecurity,
+  request: { query: listQuery },
+  responses: { 200: json(listEnvelope(jobSchema), "the tenant's jobs, newest first"), ...errorResponses },
+});
+const get = createRoute({
+  method: "get",
+  path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}",
+  security: bearerSecurity,
+  request: { params: jobIdParam },
+  responses: { 200: json(jobSchema, "the job"), ...errorResponses },
+});
+const cancel = createRoute({
+  method: "post",
+  path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}/cancel",
+  security: bearerSecurity,
+  request: { params: jobIdParam },
+  responses: { 200: json(jobSchema, "the cancelled job"), 409: json(z.any(), "the job already finished"), ...errorResponses },
+});
+
+export function registerFineTuningJobs(app: Router): void {
+  app.openapi(create, async (c) => {
+    const row = await createJob(c.var.deps, c.var.tenant.tenantId, c.req.valid("json"));
+    return c.json(toJob(row), 200);
+  });
+  app.openapi(list, async (c) => {
+    const { limit, after } = c.req.valid("query");
+    const rows = await c.var.deps.db
+      .select()
+      .from(jobs)
+      .where(and(eq(jobs.tenantId, c.var.tenant.tenantId), after ? lt(jobs.id, after) : undefined))
+      .orderBy(desc(jobs.id))
+      .limit(limit + 1);
+    return c.json(page(rows.map(toJob), limit), 200);
+  });
+  app.openapi(get, async (c) => {
+    const row = await getTenantJob(c.var.deps.db, c.var.tenant.tenantId, c.req.valid("param").fine_tuning_job_id);
+    return c.json(toJob(row), 200);
+  });
+  app.openapi(cancel, async (c) => {
+    const { db, now } = c.var.deps;
+    const id = c.req.valid("param").fine_tuning_job_id;
+    const t = now();
+    const row = await cancelJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t });
+    if (!row) {
+      const existing = await getTenantJob(db, c.var.tenant.tenantId, id);
+      throw new ApiError("conflict", `job ${id} is already ${existing.status} and cannot be cancelled`, "fine_tuning_job_id");
+    }
+    await eventInsert(db, id, t, { level: "info", message: "The job was cancelled" });
+    return c.json(toJob(row), 200);
+  });
+}

@@ -1,0 +1,58 @@
+// The tenant's metered usage (trained, prompt and completion tokens), summed per day, kind and/or model.
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Router } from "../app.js";
+import { ApiError } from "../errors.js";
+import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
+import { day, parseGroupBy, parseTime, queryUsage } from "../usage/query.js";
+
+/** Longest range one query may cover, to keep the aggregation cheap. */
+const maxRangeDays = 366;
+
+const usageQuery = z.object({
+  start: z.string().max(40).optional().openapi({ description: "unix seconds or ISO date; default: 30 days before end" }),
+  end: z.string().max(40).optional().openapi({ description: "unix seconds or ISO date (exclusive); default: now" }),
+  group_by: z.string().max(40).default("day,kind").openapi({ description: "comma-separated: day, kind, model", example: "day,kind" }),
+});
+export const usageBucketSchema = z
+  .object({
+    object: z.literal("usage.bucket"),
+    start_time: z.number().int(),
+    end_time: z.number().int(),
+    kind: z.string().nullable().openapi({ description: "training_tokens | prompt_tokens | completion_tokens; null when not grouped by kind" }),
+    model: z.string().nullable().openapi({ description: "null when not grouped by model" }),
+    quantity: z.number().int(),
+  })
+  .openapi("UsageBucket");
+const usageListSchema = z.object({ object: z.literal("list"), start_time: z.number().int(), end_time: z.number().int(), group_by: z.array(z.string()), data: z.array(usageBucketSchema) });
+
+export type UsageQuery = z.infer<typeof usageQuery>;
+export type UsageBucketObject = z.infer<typeof usageBucketSchema>;
+
+const usage = createRoute({
+  method: "get",
+  path: "/v1/usage",
+  security: bearerSecurity,
+  request: { query: usageQuery },
+  responses: { 200: json(usageListSchema, "usage buckets in time order"), ...errorResponses },
+});
+
+function time(param: "start" | "end", raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const t = parseTime(raw);
+  if (t === null) throw new ApiError("invalid_request", `${param}=${raw} is neither unix seconds nor an ISO date like 2025-01-31`, param);
+  return t;
+}
+
+export function registerUsage(app: Router): void {
+  app.openapi(usage, async (c) => {
+    const q = c.req.valid("query");
+    const end = time("end", q.end, c.var.deps.now() + 1);
+    const start = time("start", q.start, end - 30 * day);
+    if (start >= end) throw new ApiError("invalid_request", `start (${start}) must be before end (${end})`, "start");
+    if (end - start > maxRangeDays * day) throw new ApiError("invalid_request", `the range covers more than ${maxRangeDays} days; query it in parts`, "start");
+    const g = parseGroupBy(q.group_by);
+    if (!g.ok) throw new ApiError("invalid_request", `group_by: '${g.bad}' is not one of day, kind, model`, "group_by");
+    const rows = await queryUsage(c.var.deps.db, { tenantId: c.var.tenant.tenantId, start, end, groups: g.groups });
+    return c.json({ object: "list" as const, start_time: start, end_time: end, group_by: g.groups, data: rows.map((r) => ({ object: "usage.bucket" as const, ...r })) }, 200);
+  });
+}

@@ -1,0 +1,51 @@
+// Helpers for fine-tuning job tests: a registered base model, an uploaded training file, a job, a runner.
+import type { TestApi } from "./api.js";
+
+export const microLlama = "/work/shared/fixtures/micro-llama";
+
+/** Registers the micro-llama fixture as base model `micro-llama` (once per test API). */
+export async function registerMicroLlama(api: TestApi): Promise<void> {
+  const res = await api.call("POST", "/admin/v1/models", { token: api.admin, json: { id: "micro-llama", source: `${microLlama}/base` } });
+  if (res.status !== 201 && res.status !== 409) throw new Error(`model register failed: ${res.status} ${await res.text()}`);
+}
+
+export const chatLines = (n: number) =>
+  Array.from({ length: n }, (_, i) => JSON.stringify({ messages: [{ role: "user", content: `q${i}` }, { role: "assistant", content: `a${i}` }] })).join("\n") + "\n";
+
+/** Uploads a chat JSONL file through POST /v1/files; returns its id. */
+export async function uploadFile(api: TestApi, key: string, content = chatLines(3)): Promise<string> {
+  const form = new FormData();
+  form.append("purpose", "fine-tune");
+  form.append("file", new Blob([content], { type: "application/jsonl" }), "train.jsonl");
+  const res = await api.call("POST", "/v1/files", { token: key, body: form });
+  if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+/** A tenant with one training file, ready to create jobs. */
+export async function tenantWithFile(api: TestApi, name = "acme", content?: string) {
+  const t = await api.tenant(name);
+  const fileId = await uploadFile(api, t.key, content);
+  return { ...t, fileId };
+}
+
+export async function createJob(api: TestApi, key: string, body: Record<string, unknown>) {
+  const res = await api.call("POST", "/v1/fine_tuning/jobs", { token: key, json: { model: "micro-llama", ...body } });
+  if (res.status !== 200) throw new Error(`job create failed: ${res.status} ${await res.text()}`);
+  return (await res.json()) as { id: string; status: string; [k: string]: unknown };
+}
+
+export async function registerRunner(api: TestApi, name: string, models = ["micro-llama"]): Promise<string> {
+  const res = await api.call("POST", "/internal/v1/runners/register", { token: api.runner, json: { name, models, capacity: 4 } });
+  if (res.status !== 200) throw new Error(`runner register failed: ${res.status} ${await res.text()}`);
+  return ((await res.json()) as { id: string }).id;
+}
+
+/** POST to a runner route with the runner token. */
+export const runnerCall = (api: TestApi, path: string, json: unknown) => api.call("POST", `/internal/v1${path}`, { token: api.runner, json });
+
+/** A URL from the local blob store, called in-process through the same app. */
+export const blobPath = (url: string) => {
+  const u = new URL(url);
+  return u.pathname + u.search;
+};

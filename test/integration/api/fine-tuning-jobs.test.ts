@@ -1,0 +1,138 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { chatLines, createJob, registerMicroLlama, registerRunner, runnerCall, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
+
+let api: TestApi;
+beforeAll(async () => {
+  api = await startTestApi({ TUNESERVE_MAX_LORA_RANK: "32" });
+  await registerMicroLlama(api);
+});
+afterAll(() => api.close());
+
+describe("POST /v1/fine_tuning/jobs", () => {
+  it("creates a queued job with auto settings resolved and the OpenAI shape", async () => {
+    const t = await tenantWithFile(api, "acme", chatLines(100));
+    const job = await createJob(api, t.key, { training_file: t.fileId, suffix: "support" });
+    expect(job).toMatchObject({
+      object: "fine_tuning.job",
+      model: "micro-llama",
+      status: "queued",
+      training_file: t.fileId,
+      validation_file: null,
+      fine_tuned_model: null,
+      finished_at: null,
+      trained_tokens: null,
+      organization_id: t.id,
+      user_provided_suffix: "support",
+      error: null,
+      estimated_finish: null,
+      progress: null,
+      // 100 examples → batch 2 by the auto rule; lr = 2e-4 × 1.
+      hyperparameters: { n_epochs: 3, batch_size: 2, learning_rate_multiplier: 1, learning_rate: 2e-4 },
+      adapter: { type: "lora", r: 8, alpha: 16, dropout: 0, target_modules: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] },
+    });
+    expect(job.id).toMatch(/^ftjob-/);
+    expect(job.method).toEqual({ type: "supervised", supervised: { hyperparameters: job.hyperparameters } });
+    expect(Number.isInteger(job.seed)).toBe(true);
+    const events = await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events`, { token: t.key })).json();
+    expect(events.data.map((e: { message: string }) => e.message)).toEqual([
+      expect.stringContaining("moving job to queued state"),
+      `Validating training file: ${t.fileId}`,
+      `Created fine-tuning job: ${job.id}`,
+    ]);
+    expect(events.data[0]).toMatchObject({ object: "fine_tuning.job.event", level: "info", type: "message", data: null });
+  });
+
+  it("keeps explicit hyperparameters, seed, validation file and adapter options", async () => {
+    const t = await tenantWithFile(api);
+    const valid = await uploadFile(api, t.key);
+    const job = await createJob(api, t.key, {
+      training_file: t.fileId,
+      validation_file: valid,
+      seed: 42,
+      method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5 } } },
+      adapter: { type: "lora", r: 4, alpha: 8, dropout: 0.1, target_modules: ["v_proj", "q_proj", "q_proj"] },
+    });
+    expect(job).toMatchObject({
+      seed: 42,
+      validation_file: valid,
+      hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5, learning_rate: 1e-4 },
+      adapter: { r: 4, alpha: 8, dropout: 0.1, target_modules: ["v_proj", "q_proj"] },
+    });
+  });
+
+  it("refuses unknown models, foreign files and bad adapter options, naming the param", async () => {
+    const t = await tenantWithFile(api);
+    const other = await tenantWithFile(api, "other");
+    const bad = async (body: Record<string, unknown>, status: number, code: string, param: string) => {
+      const err = await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: t.fileId, ...body } }), status, code);
+      expect(err.param).toBe(param);
+      return err;
+    };
+    await bad({ model: "nope" }, 404, "not_found", "model");
+    await bad({ training_file: other.fileId }, 404, "not_found", "training_file");
+    await bad({ validation_file: "file-missing" }, 404, "not_found", "validation_file");
+    expect((await bad({ adapter: { r: 64 } }, 400, "invalid_request", "adapter.r")).message).toContain("32");
+    await bad({ adapter: { r: 0 } }, 400, "invalid_request", "adapter.r");
+    await bad({ adapter: { alpha: 0 } }, 400, "invalid_request", "adapter.alpha");
+    await bad({ adapter: { dropout: 1 } }, 400, "invalid_request", "adapter.dropout");
+    expect((await bad({ adapter: { target_modules: ["lm_head"] } }, 400, "invalid_request", "adapter.target_modules")).message).toContain("q_proj");
+    await bad({ suffix: "a:b" }, 400, "invalid_request", "suffix");
+    await bad({ method: { type: "dpo" } }, 400, "invalid_request", "method.type");
+    await bad({ method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 0 } } } }, 400, "invalid_request", "method.supervised.hyperparameters.n_epochs");
+  });
+});
+
+describe("list, get, cancel", () => {
+  it("lists newest first with pagination and hides other tenants' jobs (404)", async () => {
+    const a = await tenantWithFile(api, "a");
+    const b = await tenantWithFile(api, "b");
+    const jobs = [];
+    for (let i = 0; i < 3; i++) jobs.push(await createJob(api, a.key, { training_file: a.fileId }));
+    const first = await (await api.call("GET", "/v1/fine_tuning/jobs?limit=2", { token: a.key })).json();
+    expect(first.data.map((j: { id: string }) => j.id)).toEqual([jobs[2].id, jobs[1].id]);
+    expect(first.has_more).toBe(true);
+    const second = await (await api.call("GET", `/v1/fine_tuning/jobs?limit=2&after=${first.last_id}`, { token: a.key })).json();
+    expect(second.data.map((j: { id: string }) => j.id)).toEqual([jobs[0].id]);
+    expect((await (await api.call("GET", "/v1/fine_tuning/jobs", { token: b.key })).json()).data).toEqual([]);
+    const id = jobs[0].id;
+    expect((await api.call("GET", `/v1/fine_tuning/jobs/${id}`, { token: a.key })).status).toBe(200);
+    for (const path of [`/v1/fine_tuning/jobs/${id}`, `/v1/fine_tuning/jobs/${id}/events`, `/v1/fine_tuning/jobs/${id}/checkpoints`]) {
+      await expectError(await api.call("GET", path, { token: b.key }), 404, "not_found");
+    }
+    await expectError(await api.call("POST", `/v1/fine_tuning/jobs/${id}/cancel`, { token: b.key }), 404, "not_found");
+    expect((await (await api.call("GET", `/v1/fine_tuning/jobs/${id}`, { token: a.key })).json()).status).toBe("queued");
+  });
+
+  it("cancels a queued job at once; a second cancel is a conflict; a runner never gets it", async () => {
+    const t = await tenantWithFile(api, "cancel");
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const res = await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key });
+    const cancelled = await res.json();
+    expect(cancelled).toMatchObject({ status: "cancelled" });
+    expect(cancelled.finished_at).toBeTypeOf("number");
+    await expectError(await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key }), 409, "conflict");
+    const events = await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events?limit=1`, { token: t.key })).json();
+    expect(events.data[0].message).toBe("The job was cancelled");
+    expect(events.has_more).toBe(true);
+    // Drain the queue: the cancelled job must not be among what runners lease.
+    const runner = await registerRunner(api, "drain");
+    for (;;) {
+      const lease = await runnerCall(api, "/jobs/lease", { runner_id: runner });
+      if (lease.status === 204) break;
+      expect((await lease.json()).job.id).not.toBe(job.id);
+    }
+  });
+});
+
+describe("GET /v1/usage", () => {
+  it("validates its query", async () => {
+    const t = await api.tenant("usage-q");
+    await expectError(await api.call("GET", "/v1/usage?group_by=week", { token: t.key }), 400, "invalid_request");
+    await expectError(await api.call("GET", "/v1/usage?start=yesterday", { token: t.key }), 400, "invalid_request");
+    await expectError(await api.call("GET", "/v1/usage?start=2000&end=1000", { token: t.key }), 400, "invalid_request");
+    await expectError(await api.call("GET", "/v1/usage?start=2020-01-01&end=2025-01-01", { token: t.key }), 400, "invalid_request");
+    const empty = await (await api.call("GET", "/v1/usage?start=2025-01-01&end=2025-01-31", { token: t.key })).json();
+    expect(empty).toMatchObject({ object: "list", start_time: 1735689600, end_time: 1738281600, group_by: ["day", "kind"], data: [] });
+  });
+});

@@ -1,0 +1,299 @@
+import { readFile } from "node:fs/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { blobPath, chatLines, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
+
+// Each test gets its own API (own database), so the global queue holds only that test's jobs.
+const open: TestApi[] = [];
+async function fresh(env: Record<string, string> = {}): Promise<TestApi> {
+  const api = await startTestApi({ TUNESERVE_LEASE_SECONDS: "60", ...env });
+  open.push(api);
+  await registerMicroLlama(api);
+  return api;
+}
+afterEach(async () => {
+  while (open.length) await open.pop()!.close();
+});
+
+const progress = (step: number, extra: Record<string, number> = {}) => ({ step, total_steps: 10, epoch: step / 10, loss: 2 - step / 10, ...extra });
+
+async function leaseOk(api: TestApi, runner: string) {
+  const res = await runnerCall(api, "/jobs/lease", { runner_id: runner });
+  if (res.status !== 200) throw new Error(`expected a lease, got ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function putAdapter(api: TestApi, outputs: Record<string, string>) {
+  for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
+    const body = new Uint8Array(await readFile(`${microLlama}/adapter/${name}`));
+    const res = await api.call("PUT", blobPath(outputs[name]), { body });
+    expect(res.status).toBe(200);
+  }
+}
+
+describe("runner registration", () => {
+  it("registers, keeps the id for the same name, heartbeats, and needs the runner token", async () => {
+    const api = await fresh();
+    const reg = await (await runnerCall(api, "/runners/register", { name: "gpu-1", url: "http://gpu-1:8080", models: ["micro-llama"], capacity: 8 })).json();
+    expect(reg).toMatchObject({ object: "runner", name: "gpu-1", models: ["micro-llama"], capacity: 8, lease_seconds: 60 });
+    const again = await (await runnerCall(api, "/runners/register", { name: "gpu-1", models: ["micro-llama", "other"], capacity: 2 })).json();
+    expect(again).toMatchObject({ id: reg.id, capacity: 2, models: ["micro-llama", "other"], url: null });
+    api.advance(5);
+    const hb = await (await runnerCall(api, `/runners/${reg.id}/heartbeat`, { adapters: ["ft:micro-llama:t::x"] })).json();
+    expect(hb.adapters).toEqual(["ft:micro-llama:t::x"]);
+    expect(hb.last_seen_at).toBeGreaterThanOrEqual(again.last_seen_at + 5);
+    await expectError(await runnerCall(api, "/runners/run_nope/heartbeat", {}), 404, "not_found");
+    await expectError(await runnerCall(api, "/jobs/lease", { runner_id: "run_nope" }), 404, "not_found");
+    const t = await api.tenant();
+    await expectError(await api.call("POST", "/internal/v1/jobs/lease", { token: t.key, json: { runner_id: reg.id } }), 401, "unauthorized");
+    await expectError(await api.call("POST", "/internal/v1/jobs/lease", { token: api.admin, json: { runner_id: reg.id } }), 401, "unauthorized");
+  });
+});
+
+describe("lease", () => {
+  it("gives each job to exactly one of two racing runners", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const [a, b] = [await registerRunner(api, "a"), await registerRunner(api, "b")];
+    for (let i = 0; i < 12; i++) {
+      const job = await createJob(api, t.key, { training_file: t.fileId });
+      const results = await Promise.all([runnerCall(api, "/jobs/lease", { runner_id: a }), runnerCall(api, "/jobs/lease", { runner_id: b })]);
+      expect(results.map((r) => r.status).sort()).toEqual([200, 204]);
+      const won = await results.find((r) => r.status === 200)!.json();
+      expect(won.job.id).toBe(job.id);
+      expect(won.lease.attempt).toBe(1);
+    }
+  });
+
+  it("hands out the oldest job first and only for models the runner serves", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const first = await createJob(api, t.key, { training_file: t.fileId });
+    const second = await createJob(api, t.key, { training_file: t.fileId });
+    const other = await registerRunner(api, "other-models", ["some-other-model"]);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: other })).status).toBe(204);
+    const r = await registerRunner(api, "r");
+    expect((await leaseOk(api, r)).job.id).toBe(first.id);
+    expect((await leaseOk(api, r)).job.id).toBe(second.id);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
+    const job = await (await api.call("GET", `/v1/fine_tuning/jobs/${first.id}`, { token: t.key })).json();
+    expect(job.status).toBe("running");
+  });
+
+  it("re-leases an expired lease to another runner and refuses the old holder", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const [a, b] = [await registerRunner(api, "a"), await registerRunner(api, "b")];
+    const la = await leaseOk(api, a);
+    expect(la.lease.expires_at - la.job.created_at).toBeGreaterThanOrEqual(60);
+    api.advance(30);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: b })).status).toBe(204);
+    api.advance(31);
+    const lb = await leaseOk(api, b);
+    expect(lb.job.id).toBe(job.id);
+    expect(lb.lease).toMatchObject({ runner_id: b, attempt: 2, max_attempts: 3 });
+    const err = await expectError(await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: a, progress: progress(1) }), 409, "lease_lost");
+    expect(err.message).toContain(b);
+    await expectError(await runnerCall(api, `/jobs/${job.id}/events`, { runner_id: a, events: [{ message: "hi" }] }), 409, "lease_lost");
+    await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: a, trained_tokens: 1 }), 409, "lease_lost");
+    expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: b, progress: progress(1) })).status).toBe(200);
+  });
+
+  it("lets the holder heartbeat an expired lease nobody took, and extends it", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const a = await registerRunner(api, "a");
+    await leaseOk(api, a);
+    api.advance(90);
+    const hb = await (await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: a, progress: progress(2) })).json();
+    expect(hb).toMatchObject({ job_id: job.id, status: "running" });
+    const b = await registerRunner(api, "b");
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: b })).status).toBe(204);
+    expect(hb.lease_expires_at).toBeGreaterThan(api.deps.now() + 50);
+  });
+
+  it("fails a job whose lease expired on its last attempt instead of leasing it again", async () => {
+    const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "2" });
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    api.advance(61);
+    expect((await leaseOk(api, r)).lease.attempt).toBe(2);
+    api.advance(61);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
+    const got = await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, { token: t.key })).json();
+    expect(got).toMatchObject({ status: "failed", error: { code: "lease_expired" } });
+  });
+});
+
+describe("heartbeat, events, fail, cancel", () => {
+  it("stores progress, shows an ETA, writes one metrics event per step and accepts runner events", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    for (const step of [1, 1, 2]) {
+      expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(step, { eta_s: 120, tokens_per_s: 900 }) })).status).toBe(200);
+    }
+    expect((await runnerCall(api, `/jobs/${job.id}/events`, { runner_id: r, events: [{ level: "warn", message: "slow disk", data: { mb_s: 3 } }] })).status).toBe(200);
+    const got = await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, { token: t.key })).json();
+    expect(got.progress).toMatchObject({ step: 2, total_steps: 10, loss: 1.8, tokens_per_s: 900, eta_s: 120 });
+    expect(got.estimated_finish).toBe(got.progress.updated_at + 120);
+    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events`, { token: t.key })).json()).data;
+    const metrics = events.filter((e: { type: string }) => e.type === "metrics");
+    expect(metrics.map((e: { data: { step: number } }) => e.data.step)).toEqual([2, 1]);
+    expect(metrics[0]).toMatchObject({ message: "Step 2/10: training loss=1.8000", data: { train_loss: 1.8 } });
+    expect(events[0]).toMatchObject({ level: "warn", message: "slow disk", data: { mb_s: 3 }, type: "message" });
+  });
+
+  it("puts a retryable failure back in the queue until the attempts run out", async () => {
+    const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "2" });
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    const oom = { code: "out_of_memory", message: "CUDA out of memory" };
+    const first = await (await runnerCall(api, `/jobs/${job.id}/fail`, { runner_id: r, error: oom, retryable: true })).json();
+    expect(first).toMatchObject({ status: "queued", attempt: 1, max_attempts: 2, lease_expires_at: null });
+    await expectError(await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(1) }), 409, "lease_lost");
+    expect((await leaseOk(api, r)).lease.attempt).toBe(2);
+    const second = await (await runnerCall(api, `/jobs/${job.id}/fail`, { runner_id: r, error: oom, retryable: true })).json();
+    expect(second).toMatchObject({ status: "failed", attempt: 2 });
+    const got = await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, { token: t.key })).json();
+    expect(got).toMatchObject({ status: "failed", error: { code: "out_of_memory", message: "CUDA out of memory", param: null } });
+    expect(got.finished_at).toBeTypeOf("number");
+    await expectError(await runnerCall(api, `/jobs/${job.id}/fail`, { runner_id: r, error: oom, retryable: true }), 409, "lease_lost");
+  });
+
+  it("fails at once when the failure is not retryable", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    const res = await (await runnerCall(api, `/jobs/${job.id}/fail`, { runner_id: r, error: { code: "bad_data", message: "line 3 has no assistant turn" }, retryable: false })).json();
+    expect(res).toMatchObject({ status: "failed", attempt: 1 });
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
+  });
+
+  it("cancelling a running job clears its lease: the runner's next heartbeat is refused", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(1) })).status).toBe(200);
+    expect((await (await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).json()).status).toBe("cancelled");
+    const err = await expectError(await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(2) }), 409, "lease_lost");
+    expect(err.message).toContain("cancelled");
+    await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 }), 409, "lease_lost");
+    api.advance(120);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
+  });
+
+  it("fails a job whose training file was deleted before a runner leased it", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    expect((await api.call("DELETE", `/v1/files/${t.fileId}`, { token: t.key })).status).toBe(200);
+    const r = await registerRunner(api, "r");
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
+    const got = await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, { token: t.key })).json();
+    expect(got).toMatchObject({ status: "failed", error: { code: "input_missing" } });
+  });
+});
+
+describe("presigned URLs, checkpoints and complete", () => {
+  it("runs a job end to end: inputs through GET URLs, checkpoint, adapter through PUT URLs, one bill", async () => {
+    const api = await fresh();
+    const content = chatLines(5);
+    const t = await tenantWithFile(api, "acme", content);
+    const other = await api.tenant("other");
+    const job = await createJob(api, t.key, { training_file: t.fileId, suffix: "support" });
+    const r = await registerRunner(api, "r");
+    const lease = await leaseOk(api, r);
+    expect(lease.urls).toMatchObject({ validation_file: null, checkpoint: null, base_model: { id: "micro-llama", source: `${microLlama}/base`, files: null } });
+    expect(lease.urls.training_file).toMatchObject({ id: t.fileId, lines: 5, format: "chat" });
+    const data = await api.call("GET", blobPath(lease.urls.training_file.url));
+    expect(await data.text()).toBe(content);
+    // The GET URL is for that key only: swapping the key breaks the signature.
+    const forged = blobPath(lease.urls.training_file.url).replace(t.fileId, "file-other");
+    await expectError(await api.call("GET", forged), 403, "forbidden");
+
+    // A checkpoint: ask for upload URLs, PUT, record (twice: idempotent).
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 5, files: ["adapter_model.safetensors", "optimizer.bin"] })).json();
+    await expectError(await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 5, metrics: { train_loss: 1.5 } }), 400, "invalid_request");
+    for (const [name, url] of Object.entries(up.urls as Record<string, string>)) {
+      expect((await api.call("PUT", blobPath(url), { body: `bytes of ${name}` })).status).toBe(200);
+    }
+    const ck = await (await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 5, metrics: { train_loss: 1.5 } })).json();
+    expect(ck).toMatchObject({ object: "fine_tuning.job.checkpoint", step_number: 5, fine_tuning_job_id: job.id, metrics: { step: 5, train_loss: 1.5 } });
+    expect(ck.fine_tuned_model_checkpoint).toMatch(new RegExp(`^ft:micro-llama:${t.id}:support:[0-9a-z]{12}:ckpt-step-5$`));
+    expect((await (await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 5, metrics: {} })).json()).id).toBe(ck.id);
+    const cks = await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, { token: t.key })).json();
+    expect(cks.data.map((c: { id: string }) => c.id)).toEqual([ck.id]);
+
+    // Completing before the adapter is uploaded names the missing file.
+    const early = await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 1234 }), 400, "invalid_request");
+    expect(early.message).toContain("adapter_config.json");
+    await putAdapter(api, lease.urls.outputs);
+    const done = await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 1234, metrics: { train_loss: 1.2 } })).json();
+    expect(done.job).toMatchObject({ status: "succeeded", trained_tokens: 1234, fine_tuned_model: done.adapter.model });
+    expect(done.adapter).toMatchObject({ object: "adapter", base_model: "micro-llama", method: "lora", rank: 8, alpha: 16, job_id: job.id, size_bytes: 570 + 77480 });
+    expect(done.adapter.model).toBe(ck.fine_tuned_model_checkpoint.replace(/:ckpt-step-5$/, ""));
+
+    // A retry by the same runner gives the same answer; another runner is refused; one adapter, one bill.
+    const again = await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 99 })).json();
+    expect(again).toEqual(done);
+    const r2 = await registerRunner(api, "r2");
+    await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r2, trained_tokens: 1234 }), 409, "lease_lost");
+    const adapters = await (await api.call("GET", "/v1/adapters", { token: t.key })).json();
+    expect(adapters.data.map((a: { id: string }) => a.id)).toEqual([done.adapter.id]);
+    const usage = await (await api.call("GET", "/v1/usage?group_by=kind,model", { token: t.key })).json();
+    expect(usage.data).toEqual([expect.objectContaining({ object: "usage.bucket", kind: "training_tokens", model: "micro-llama", quantity: 1234 })]);
+    const byDay = await (await api.call("GET", "/v1/usage", { token: t.key })).json();
+    expect(byDay.data).toHaveLength(1);
+    expect(byDay.data[0].end_time - byDay.data[0].start_time).toBeLessThanOrEqual(86_400);
+    const total = await (await api.call("GET", "/v1/usage?group_by=", { token: t.key })).json();
+    expect(total.data).toEqual([expect.objectContaining({ kind: null, model: null, quantity: 1234, start_time: total.start_time, end_time: total.end_time })]);
+    expect((await (await api.call("GET", "/v1/usage", { token: other.key })).json()).data).toEqual([]);
+    expect((await (await api.call("GET", "/v1/usage?group_by=", { token: other.key })).json()).data).toEqual([]);
+    const adapterFile = await api.call("GET", `/v1/adapters/${done.adapter.id}/files/adapter_model.safetensors`, { token: t.key });
+    expect(adapterFile.status).toBe(200);
+  });
+
+  it("hands the latest checkpoint to the runner that re-leases an expired job", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const [a, b] = [await registerRunner(api, "a"), await registerRunner(api, "b")];
+    await leaseOk(api, a);
+    for (const step of [2, 4]) {
+      const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: a, step, files: ["state.bin"] })).json();
+      await api.call("PUT", blobPath(up.urls["state.bin"]), { body: `state at ${step}` });
+      expect((await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: a, step, metrics: { train_loss: 1 } })).status).toBe(200);
+    }
+    api.advance(61);
+    const lb = await leaseOk(api, b);
+    expect(lb.urls.checkpoint.step).toBe(4);
+    expect(await (await api.call("GET", blobPath(lb.urls.checkpoint.files["state.bin"]))).text()).toBe("state at 4");
+  });
+
+  it("refuses an uploaded adapter that does not fit the job", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId, adapter: { r: 4 } });
+    const r = await registerRunner(api, "r");
+    const lease = await leaseOk(api, r);
+    await putAdapter(api, lease.urls.outputs);
+    const err = await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 5 }), 400, "invalid_file");
+    expect(err.message).toContain("r=8");
+    await api.call("PUT", blobPath(lease.urls.outputs["adapter_model.safetensors"]), { body: "not safetensors" });
+    await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 5 }), 400, "invalid_file");
+    expect((await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, { token: t.key })).json()).status).toBe("running");
+  });
+});

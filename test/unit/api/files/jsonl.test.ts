@@ -1,0 +1,97 @@
+import { describe, expect, it } from "vitest";
+import { JsonlValidator } from "../../../../api/src/files/jsonl.js";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+/** Feeds `text` in chunks of `size` bytes and returns the summary. */
+function validate(text: string | Uint8Array, size = 1 << 16, maxLineBytes = 1 << 20) {
+  const v = new JsonlValidator({ maxLineBytes });
+  const bytes = typeof text === "string" ? enc(text) : text;
+  for (let i = 0; i < bytes.length; i += size) v.push(bytes.subarray(i, i + size));
+  return v.finish();
+}
+
+const chat = (content = "hi") => JSON.stringify({ messages: [{ role: "user", content }, { role: "assistant", content: "hello" }] });
+
+describe("JsonlValidator", () => {
+  it("accepts each of the three formats and counts records and bytes", () => {
+    const text = `${chat()}\n${chat()}\n`;
+    expect(validate(text)).toEqual({ format: "chat", lines: 2, bytes: enc(text).length, errors: [], errorCount: 0 });
+    expect(validate('{"prompt":"2+2=","completion":"4"}').format).toBe("prompt_completion");
+    expect(validate('{"text":"once upon a time"}\n{"text":"the end"}').lines).toBe(2);
+  });
+
+  it("splits lines the same way whatever the chunking, including multi-byte characters split across chunks", () => {
+    const text = `${chat("héllo wörld ✓ 🤖")}\r\n\r\n${chat("日本語")}\n   \n${chat("x")}`;
+    const whole = validate(text);
+    expect(whole).toMatchObject({ format: "chat", lines: 3, errorCount: 0 });
+    for (const size of [1, 2, 3, 5, 17]) expect(validate(text, size)).toEqual(whole);
+  });
+
+  it("skips blank lines but keeps them in the line numbering", () => {
+    const s = validate(`\n${chat()}\n\n{"oops"\n`);
+    expect(s.lines).toBe(1);
+    expect(s.errors).toEqual([{ line: 4, message: expect.stringMatching(/not valid JSON/) }]);
+  });
+
+  it("reports the line and reason of each bad record", () => {
+    const lines = [
+      chat(),
+      "[1,2]",
+      JSON.stringify({ messages: [{ role: "user", content: "no answer" }] }),
+      JSON.stringify({ messages: [{ role: "robot", content: "x" }, { role: "assistant", content: "y" }] }),
+      JSON.stringify({ foo: 1 }),
+      JSON.stringify({ messages: [{ role: "assistant", content: 3 }] }),
+    ];
+    const s = validate(lines.join("\n"));
+    expect(s.errorCount).toBe(5);
+    expect(s.errors.map((e) => e.line)).toEqual([2, 3, 4, 5, 6]);
+    expect(s.errors[0].message).toMatch(/must be a JSON object/);
+    expect(s.errors[1].message).toMatch(/chat record: messages: needs at least one assistant message/);
+    expect(s.errors[2].message).toMatch(/messages\.0\.role/);
+    expect(s.errors[3].message).toMatch(/none of the keys/);
+    expect(s.errors[4].message).toMatch(/messages\.0\.content/);
+  });
+
+  it("keeps only the first five errors but counts them all", () => {
+    const s = validate(Array.from({ length: 9 }, () => "nope").join("\n"));
+    expect(s.errorCount).toBe(9);
+    expect(s.errors.map((e) => e.line)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("rejects a file that mixes formats at the first differing line", () => {
+    const s = validate(`{"text":"a"}\n{"text":"b"}\n{"prompt":"p","completion":"c"}\n`);
+    expect(s.format).toBe("text");
+    expect(s.errors).toEqual([{ line: 3, message: "is a prompt_completion record but line 1 is text; all lines of a file must have the same format" }]);
+  });
+
+  it("validates prompt/completion and text fields", () => {
+    expect(validate('{"prompt":"p","completion":""}').errors[0].message).toMatch(/completion: must not be empty/);
+    expect(validate('{"prompt":1,"completion":"c"}').errors[0].message).toMatch(/prompt_completion record: prompt/);
+    expect(validate('{"text":""}').errors[0].message).toMatch(/text: must not be empty/);
+  });
+
+  it("reports an over-long line without buffering it, then carries on", () => {
+    const long = JSON.stringify({ text: "x".repeat(500) });
+    const s = validate(`{"text":"ok"}\n${long}\n{"text":"fine"}`, 7, 100);
+    expect(s.lines).toBe(2);
+    expect(s.errors).toEqual([{ line: 2, message: expect.stringMatching(/longer than 100 bytes \(TUNESERVE_MAX_LINE_BYTES\)/) }]);
+    // A line of exactly the limit passes.
+    const exact = JSON.stringify({ text: "y".repeat(100 - 11) });
+    expect(enc(exact).length).toBe(100);
+    expect(validate(exact, 3, 100).errorCount).toBe(0);
+    // The final line without a newline is checked too.
+    expect(validate(`{"text":"ok"}\n${long}`, 1000, 100).errors[0].line).toBe(2);
+  });
+
+  it("rejects invalid UTF-8 and accepts a byte-order mark", () => {
+    const bad = new Uint8Array([...enc('{"text":"a'), 0xff, ...enc('"}')]);
+    expect(validate(bad).errors[0]).toEqual({ line: 1, message: "is not valid UTF-8; save the file as UTF-8" });
+    expect(validate(new Uint8Array([0xef, 0xbb, 0xbf, ...enc('{"text":"a"}')])).errorCount).toBe(0);
+  });
+
+  it("rejects an empty or blank-only file", () => {
+    expect(validate("").errors[0].message).toMatch(/no records/);
+    expect(validate("\n \n").errors).toEqual([{ line: 2, message: expect.stringMatching(/no records/) }]);
+  });
+});

@@ -52,7 +52,7 @@ export function parseSafetensorsHeader(bytes: Uint8Array, file = "model.safetens
   const headerLen = Number(n);
   let raw: unknown;
   try {
-    raw = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
+    raw = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes.subarray(8, 8 + headerLen)));
   } catch {
     return fail(`header is not valid UTF-8 JSON; the file is corrupt or not a safetensors file`);
   }

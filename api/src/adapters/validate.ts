@@ -74,7 +74,7 @@ export function parseAdapterConfig(bytes: Uint8Array, maxRank: number): { config
   const p = uploadFields.config;
   let json: unknown;
   try {
-    json = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    json = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes));
   } catch {
     throw invalid(CONFIG, p, "is not valid JSON; upload the adapter_config.json that PEFT's save_pretrained wrote");
   }

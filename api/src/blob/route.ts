@@ -8,7 +8,7 @@ import { signBlobUrl } from "./signed-links.js";
 export function registerBlobRoute(app: Hono<AppEnv>): void {
   app.on(["GET", "PUT"], "/blobs/*", async (c) => {
     const { blobs, blobSigningSecret, now } = c.var.deps;
-    if (!blobSigningSecret) throw new ApiError("not_found", "blob links are served only by the local blob store");
+    if (!blobSigningSecret) throw new ApiError("not_found", "blob links are served only when the API signs them itself (local or R2 blob store)");
     const url = new URL(c.req.url);
     const key = url.pathname.slice("/blobs/".length).split("/").map(decodeURIComponent).join("/");
     const method = url.searchParams.get("method") ?? "";

@@ -71,7 +71,7 @@ function describeIssue(err: z.ZodError): string {
 export class JsonlValidator {
   private readonly maxLineBytes: number;
   private readonly maxErrors: number;
-  private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  private readonly decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: false });
   private pending: Uint8Array[] = [];
   private pendingBytes = 0;
   /** Set while skipping the rest of a line already reported as too long. */

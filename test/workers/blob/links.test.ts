@@ -1,0 +1,56 @@
+// Presigned R2 links served by the Worker itself: PUT then GET through /blobs/, and refusals of tampered,
+// wrong-method and expired links.
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { R2BlobStore } from "../../../api/src/blob/r2.js";
+import { expectError, origin } from "../helpers.js";
+
+// Same bucket and secret as the Worker's own store, so its links are the ones the Worker hands out.
+const store = new R2BlobStore({ bucket: env.BLOBS, publicUrl: origin, signingSecret: env.TUNESERVE_BLOB_SIGNING_SECRET });
+const send = (url: string, init?: RequestInit) => exports.default.fetch(new Request(url, init));
+
+describe("presigned links on the Worker", () => {
+  it("uploads with a PUT link and downloads with a GET link", async () => {
+    const key = "tenants/t1/jobs/j1/checkpoints/10/adapter_model.safetensors";
+    const body = new TextEncoder().encode("checkpoint bytes ".repeat(1000));
+    const put = await send(await store.presign(key, "PUT", 300), { method: "PUT", body });
+    expect(put.status).toBe(200);
+    expect(await put.json()).toEqual({ key, size: body.length });
+    expect(await store.head(key)).toEqual({ size: body.length });
+    const get = await send(await store.presign(key, "GET", 300));
+    expect(get.status).toBe(200);
+    expect(get.headers.get("Content-Length")).toBe(String(body.length));
+    expect(new Uint8Array(await get.arrayBuffer())).toEqual(body);
+  });
+
+  it("serves keys with spaces and unicode", async () => {
+    const key = "tenants/t1/files/my data ü.jsonl";
+    await store.put(key, '{"messages":[]}\n');
+    const get = await send(await store.presign(key, "GET", 300));
+    expect(new TextDecoder().decode(await get.arrayBuffer())).toBe('{"messages":[]}\n');
+  });
+
+  it("refuses a tampered signature, another key, another method and an expired link", async () => {
+    const key = "tenants/t1/files/secret.jsonl";
+    await store.put(key, "private");
+    const good = new URL(await store.presign(key, "GET", 300));
+
+    const tampered = new URL(good);
+    tampered.searchParams.set("signature", "0".repeat(64));
+    await expectError(await send(tampered.toString()), 403, "forbidden");
+
+    const otherKey = new URL(good);
+    otherKey.pathname = "/blobs/tenants/t2/files/secret.jsonl";
+    await expectError(await send(otherKey.toString()), 403, "forbidden");
+
+    await expectError(await send(good.toString(), { method: "PUT", body: "overwrite" }), 403, "forbidden");
+    expect(new TextDecoder().decode(await (await send(good.toString())).arrayBuffer())).toBe("private");
+
+    const expired = await store.presign(key, "GET", -10);
+    await expectError(await send(expired), 403, "forbidden");
+  });
+
+  it("answers 404 for a signed link to a missing object", async () => {
+    await expectError(await send(await store.presign("tenants/t1/files/none", "GET", 300)), 404, "not_found");
+  });
+});

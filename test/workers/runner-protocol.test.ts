@@ -1,0 +1,95 @@
+// The job queue on D1 inside workerd: the atomic lease (UPDATE … WHERE id IN (SELECT …) RETURNING), the
+// batched writes of create/complete, presigned R2 links for inputs and outputs, and usage.
+import { env, exports } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { call, expectError, origin, tenant } from "./helpers.js";
+
+const runnerToken = env.TUNESERVE_RUNNER_TOKEN as string;
+const adminToken = env.TUNESERVE_ADMIN_TOKEN as string;
+const runner = (path: string, json: unknown) => call("POST", `/internal/v1${path}`, { token: runnerToken, json });
+const send = (url: string, init?: RequestInit) => exports.default.fetch(new Request(new URL(new URL(url).pathname + new URL(url).search, origin), init));
+
+// micro-llama's sizes (shared/fixtures/micro-llama/base/config.json): LoRA shapes [out, in] per module.
+const config = { architectures: ["LlamaForCausalLM"], hidden_size: 64, intermediate_size: 172, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2, head_dim: 16, vocab_size: 256 };
+const shapes: Record<string, [number, number, string]> = {
+  q_proj: [64, 64, "self_attn"], k_proj: [32, 64, "self_attn"], v_proj: [32, 64, "self_attn"], o_proj: [64, 64, "self_attn"],
+  gate_proj: [172, 64, "mlp"], up_proj: [172, 64, "mlp"], down_proj: [64, 172, "mlp"],
+};
+
+/** A zero-filled PEFT LoRA adapter (r 8, every linear module) for micro-llama. */
+function adapterFiles(r = 8): Record<string, Uint8Array> {
+  const header: Record<string, unknown> = {};
+  let pos = 0;
+  for (let layer = 0; layer < 2; layer++) {
+    for (const [m, [out, inF, parent]] of Object.entries(shapes)) {
+      for (const [ab, shape] of [["A", [r, inF]], ["B", [out, r]]] as const) {
+        const n = shape[0] * shape[1] * 4;
+        header[`base_model.model.model.layers.${layer}.${parent}.${m}.lora_${ab}.weight`] = { dtype: "F32", shape, data_offsets: [pos, pos + n] };
+        pos += n;
+      }
+    }
+  }
+  let json = JSON.stringify(header);
+  while (json.length % 8) json += " ";
+  const h = new TextEncoder().encode(json);
+  const weights = new Uint8Array(8 + h.length + pos);
+  new DataView(weights.buffer).setBigUint64(0, BigInt(h.length), true);
+  weights.set(h, 8);
+  const cfg = { peft_type: "LORA", task_type: "CAUSAL_LM", r, lora_alpha: 16, target_modules: Object.keys(shapes), bias: "none" };
+  return { "adapter_config.json": new TextEncoder().encode(JSON.stringify(cfg)), "adapter_model.safetensors": weights };
+}
+
+async function setup() {
+  await env.BLOBS.put("models/micro-llama/config.json", JSON.stringify(config));
+  const reg = await call("POST", "/admin/v1/models", { token: adminToken, json: { id: "micro-llama", source: "blob:models/micro-llama/" } });
+  expect([201, 409]).toContain(reg.status);
+  const t = await tenant("jobs");
+  const form = new FormData();
+  form.append("purpose", "fine-tune");
+  form.append("file", new Blob(['{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}]}\n'], { type: "application/jsonl" }), "train.jsonl");
+  const file = (await (await call("POST", "/v1/files", { token: t.key, body: form })).json()) as { id: string };
+  return { t, fileId: file.id };
+}
+
+describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
+  it("leases each job to exactly one racing runner, completes once, bills once", async () => {
+    const { t, fileId } = await setup();
+    const ids: string[] = [];
+    for (const name of ["w-a", "w-b"]) {
+      const r = (await (await runner("/runners/register", { name, models: ["micro-llama"], capacity: 1 })).json()) as { id: string };
+      ids.push(r.id);
+    }
+    let lastLease: { job: { id: string }; urls: { training_file: { url: string }; outputs: Record<string, string>; base_model: { files: Record<string, string> } } } | null = null;
+    let holder = "";
+    for (let i = 0; i < 4; i++) {
+      const res = await call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: fileId, suffix: "w" } });
+      expect(res.status).toBe(200);
+      const job = (await res.json()) as { id: string; status: string };
+      expect(job.status).toBe("queued");
+      const both = await Promise.all(ids.map((id) => runner("/jobs/lease", { runner_id: id })));
+      expect(both.map((r) => r.status).sort()).toEqual([200, 204]);
+      const winner = both.findIndex((r) => r.status === 200);
+      lastLease = (await both[winner].json()) as typeof lastLease;
+      holder = ids[winner];
+      expect(lastLease!.job.id).toBe(job.id);
+    }
+    const lease = lastLease!;
+    const jobId = lease.job.id;
+    expect(Object.keys(lease.urls.base_model.files)).toEqual(["config.json"]);
+    expect(new TextDecoder().decode(await (await send(lease.urls.training_file.url)).arrayBuffer())).toContain("hello");
+    const other = ids.find((id) => id !== holder)!;
+    await expectError(await runner(`/jobs/${jobId}/heartbeat`, { runner_id: other, progress: { step: 1, total_steps: 3, epoch: 0, loss: 2 } }), 409, "lease_lost");
+    expect((await runner(`/jobs/${jobId}/heartbeat`, { runner_id: holder, progress: { step: 1, total_steps: 3, epoch: 0, loss: 2 } })).status).toBe(200);
+    for (const [name, bytes] of Object.entries(adapterFiles())) {
+      expect((await send(lease.urls.outputs[name], { method: "PUT", body: bytes })).status).toBe(200);
+    }
+    const done = (await (await runner(`/jobs/${jobId}/complete`, { runner_id: holder, trained_tokens: 321 })).json()) as { job: { status: string; fine_tuned_model: string }; adapter: { id: string } };
+    expect(done.job.status).toBe("succeeded");
+    expect(done.job.fine_tuned_model).toMatch(/^ft:micro-llama:.*:w:/);
+    expect(await (await runner(`/jobs/${jobId}/complete`, { runner_id: holder, trained_tokens: 321 })).json()).toEqual(done);
+    const usage = (await (await call("GET", "/v1/usage?group_by=kind", { token: t.key })).json()) as { data: { kind: string; quantity: number }[] };
+    expect(usage.data).toEqual([expect.objectContaining({ kind: "training_tokens", quantity: 321 })]);
+    const failed = (await (await runner(`/jobs/${lease.job.id}/fail`, { runner_id: holder, error: { code: "x", message: "y" }, retryable: true })).json()) as unknown;
+    expect(failed).toMatchObject({ error: { code: "lease_lost" } });
+  });
+});

@@ -1,7 +1,8 @@
 // Helpers for fine-tuning job tests: a registered base model, an uploaded training file, a job, a runner.
 import type { TestApi } from "./api.js";
+import { fixturesDir } from "./fixtures.js";
 
-export const microLlama = "/work/shared/fixtures/micro-llama";
+export const microLlama = `${fixturesDir}/micro-llama`;
 
 /** Registers the micro-llama fixture as base model `micro-llama` (once per test API). */
 export async function registerMicroLlama(api: TestApi): Promise<void> {

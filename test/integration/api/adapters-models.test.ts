@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { fixturesDir } from "../../helpers/fixtures.js";
 
-const fx = "/work/shared/fixtures";
+const fx = fixturesDir;
 const read = (p: string) => new Uint8Array(readFileSync(`${fx}/${p}`));
 const llamaConfig = read("micro-llama/adapter/adapter_config.json");
 const llamaWeights = read("micro-llama/adapter/adapter_model.safetensors");

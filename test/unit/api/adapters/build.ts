@@ -1,8 +1,9 @@
 // Test inputs: safetensors files written from a tensor list (zero-filled data), and the fixture adapter.
 import { readFileSync } from "node:fs";
 import { summarizeConfig } from "../../../../api/src/lib/model-shapes.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
-export const fixtures = "/work/shared/fixtures";
+export const fixtures = fixturesDir;
 export const llamaSummary = summarizeConfig(JSON.parse(readFileSync(`${fixtures}/micro-llama/base/config.json`, "utf8")));
 export const qwenSummary = summarizeConfig(JSON.parse(readFileSync(`${fixtures}/micro-qwen2/base/config.json`, "utf8")));
 export const readFixture = (model: string, name: string) => new Uint8Array(readFileSync(`${fixtures}/${model}/adapter/${name}`));

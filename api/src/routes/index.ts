@@ -2,6 +2,7 @@
 import type { Router } from "../app.js";
 import { registerBlobRoute } from "../blob/route.js";
 import { adminAuth, runnerAuth, tenantAuth } from "../middleware/auth.js";
+import { registerAdminMetrics } from "./admin_metrics.js";
 import { registerAdminModels } from "./admin_models.js";
 import { registerAdminTenants } from "./admin_tenants.js";
 import { registerApiKeys } from "./v1_api_keys.js";
@@ -22,6 +23,7 @@ export function registerRoutes(app: Router): void {
   registerBlobRoute(app);
   registerAdminTenants(app);
   registerAdminModels(app);
+  registerAdminMetrics(app);
   registerApiKeys(app);
   registerFiles(app);
   registerModels(app);

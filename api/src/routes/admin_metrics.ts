@@ -1,0 +1,47 @@
+// Admin: queue depth and runner counts, the signal the runner autoscaler (infra/k8s) scales on.
+import { createRoute, z } from "@hono/zod-openapi";
+import { count, eq, gt } from "drizzle-orm";
+import type { Router } from "../app.js";
+import { jobs, runners } from "../db/schema.js";
+import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
+
+/** A runner that has not been heard from for this long is not counted as active. */
+export const runnerActiveSeconds = 60;
+
+const metricsSchema = z
+  .object({
+    jobs: z.object({ queued: z.number().int(), running: z.number().int() }),
+    runners: z.object({ active: z.number().int() }),
+  })
+  .openapi("Metrics");
+
+const metrics = createRoute({
+  method: "get",
+  path: "/admin/v1/metrics",
+  security: bearerSecurity,
+  request: { query: z.object({ format: z.enum(["json", "prometheus"]).default("json") }) },
+  responses: { 200: json(metricsSchema, "queue depth and active runners (Prometheus text with format=prometheus)"), ...errorResponses },
+});
+
+export function registerAdminMetrics(app: Router): void {
+  app.openapi(metrics, async (c) => {
+    const { db, now } = c.var.deps;
+    const jobCount = async (status: string) => (await db.select({ n: count() }).from(jobs).where(eq(jobs.status, status)))[0].n;
+    const [queued, running] = await Promise.all([jobCount("queued"), jobCount("running")]);
+    const [{ n: active }] = await db.select({ n: count() }).from(runners).where(gt(runners.lastSeenAt, now() - runnerActiveSeconds));
+    const body = { jobs: { queued, running }, runners: { active } };
+    if (c.req.valid("query").format === "prometheus") {
+      const text = [
+        "# TYPE tuneserve_jobs_queued gauge",
+        `tuneserve_jobs_queued ${queued}`,
+        "# TYPE tuneserve_jobs_running gauge",
+        `tuneserve_jobs_running ${running}`,
+        "# TYPE tuneserve_runners_active gauge",
+        `tuneserve_runners_active ${active}`,
+        "",
+      ].join("\n");
+      return c.body(text, 200, { "Content-Type": "text/plain; version=0.0.4" }) as never;
+    }
+    return c.json(body, 200);
+  });
+}

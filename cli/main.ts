@@ -2,7 +2,8 @@
 type Command = { describe: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> };
 
 const commands: Record<string, Command> = {
-  serve: { describe: "run the embedded default (API + runner, SQLite, local blobs)", load: () => import("../api/src/node.js") },
+  serve: { describe: "run the embedded default (API + runner, SQLite, local blobs)", load: () => import("./serve.js") },
+  runner: { describe: "run a gpu-runner: register with the API, lease and train jobs, serve inference", load: () => import("../gpu-runner/src/main.js") },
   engine: { describe: "engine tools: logits | generate | grads | train", load: () => import("../gpu-runner/src/cli/engine.js") },
   bench: { describe: "benchmarks: generate | train | serve", load: () => import("../bench/main.js") },
 };

@@ -15,6 +15,9 @@ import { registerUsage } from "./v1_usage.js";
 import { registerInternalRunners } from "./internal_runners.js";
 import { registerInternalJobs } from "./internal_jobs.js";
 import { registerInternalJobOutputs } from "./internal_job_outputs.js";
+import { registerInternalAdapters } from "./internal_adapters.js";
+import { registerChatCompletions } from "./v1_chat_completions.js";
+import { registerCompletions } from "./v1_completions.js";
 
 export function registerRoutes(app: Router): void {
   app.use("/admin/*", adminAuth());
@@ -31,7 +34,10 @@ export function registerRoutes(app: Router): void {
   registerFineTuningJobs(app);
   registerFineTuningEvents(app);
   registerUsage(app);
+  registerChatCompletions(app);
+  registerCompletions(app);
   registerInternalRunners(app);
   registerInternalJobs(app);
   registerInternalJobOutputs(app);
+  registerInternalAdapters(app);
 }

@@ -1,0 +1,93 @@
+// OpenAI shapes of /v1/chat/completions and /v1/completions: request fields (zod, so a bad sampling
+// parameter is a 400 naming it) and the response objects and stream chunks built from a runner's answer.
+import { z } from "@hono/zod-openapi";
+import type { GenerateUsage } from "./runner-protocol.js";
+
+/** Sampling and control fields both endpoints share. */
+export const samplingFields = {
+  model: z.string().min(1).max(256).openapi({ description: "a base model or one of your fine-tuned models", example: "tuneserve-micro" }),
+  max_tokens: z.number().int().min(1).max(32768).optional().openapi({ description: "most tokens to generate" }),
+  temperature: z.number().min(0).max(2).default(1).openapi({ description: "0 = greedy" }),
+  top_p: z.number().gt(0).max(1).default(1),
+  top_k: z.number().int().min(0).max(100000).default(0).openapi({ description: "0 = off (an extension; OpenAI has no top_k)" }),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).optional().openapi({ description: "same seed, same settings, same model: same tokens" }),
+  stop: z.union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(4)]).optional().openapi({ description: "up to 4 stop strings; the text ends before the first" }),
+  n: z.literal(1).default(1).openapi({ description: "only 1 is supported" }),
+  stream: z.boolean().default(false).openapi({ description: "server-sent events, ending with data: [DONE]" }),
+  stream_options: z.object({ include_usage: z.boolean().default(true) }).optional().openapi({ description: "include_usage (default true here): a last chunk with usage and no choices" }),
+  user: z.string().max(256).optional(),
+};
+
+export const chatRequestSchema = z
+  .object({
+    messages: z
+      .array(z.object({ role: z.enum(["system", "user", "assistant", "developer"]), content: z.string().max(1_000_000), name: z.string().max(64).optional() }))
+      .min(1)
+      .max(1024),
+    max_completion_tokens: z.number().int().min(1).max(32768).optional().openapi({ description: "alias of max_tokens" }),
+    ...samplingFields,
+  })
+  .openapi("ChatCompletionRequest");
+
+export const completionRequestSchema = z
+  .object({
+    prompt: z.union([z.string().max(1_000_000), z.array(z.string().max(1_000_000)).length(1)]).openapi({ description: "one prompt (a string, or an array of one)" }),
+    ...samplingFields,
+  })
+  .openapi("CompletionRequest");
+
+export type ChatRequest = z.infer<typeof chatRequestSchema>;
+export type CompletionRequest = z.infer<typeof completionRequestSchema>;
+
+const usageSchema = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() }).openapi("CompletionUsage");
+const finish = z.enum(["stop", "length"]);
+
+export const chatResponseSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal("chat.completion"),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(z.object({ index: z.number().int(), message: z.object({ role: z.literal("assistant"), content: z.string() }), finish_reason: finish, logprobs: z.null() })),
+    usage: usageSchema,
+  })
+  .openapi("ChatCompletion");
+
+export const completionResponseSchema = z
+  .object({
+    id: z.string(),
+    object: z.literal("text_completion"),
+    created: z.number().int(),
+    model: z.string(),
+    choices: z.array(z.object({ index: z.number().int(), text: z.string(), finish_reason: finish, logprobs: z.null() })),
+    usage: usageSchema,
+  })
+  .openapi("Completion");
+
+export type CompletionKind = "chat" | "text";
+export type Finish = z.infer<typeof finish>;
+
+export const usageOf = (u: GenerateUsage) => ({ prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.prompt_tokens + u.completion_tokens });
+
+/** The response id: the request id behind an OpenAI-looking prefix, so support can find its usage events. */
+export const responseId = (kind: CompletionKind, requestId: string) => (kind === "chat" ? "chatcmpl-" : "cmpl-") + requestId;
+
+/** The whole (non-streamed) response object. */
+export function completionObject(kind: CompletionKind, m: { id: string; created: number; model: string }, text: string, reason: Finish, usage: GenerateUsage) {
+  if (kind === "chat") {
+    return { ...m, object: "chat.completion" as const, choices: [{ index: 0, message: { role: "assistant" as const, content: text }, finish_reason: reason, logprobs: null }], usage: usageOf(usage) };
+  }
+  return { ...m, object: "text_completion" as const, choices: [{ index: 0, text, finish_reason: reason, logprobs: null }], usage: usageOf(usage) };
+}
+
+/** One stream chunk: a text delta (reason null), the final chunk (reason set), or the usage chunk (no choices). */
+export function chunkObject(kind: CompletionKind, m: { id: string; created: number; model: string }, part: { text?: string; reason?: Finish | null; first?: boolean; usage?: GenerateUsage }) {
+  const object = kind === "chat" ? ("chat.completion.chunk" as const) : ("text_completion" as const);
+  if (part.usage) return { ...m, object, choices: [], usage: usageOf(part.usage) };
+  const reason = part.reason ?? null;
+  if (kind === "chat") {
+    const delta = part.first ? { role: "assistant" as const, content: part.text ?? "" } : reason ? {} : { content: part.text ?? "" };
+    return { ...m, object, choices: [{ index: 0, delta, finish_reason: reason, logprobs: null }] };
+  }
+  return { ...m, object, choices: [{ index: 0, text: part.text ?? "", finish_reason: reason, logprobs: null }] };
+}

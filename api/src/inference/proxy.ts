@@ -1,0 +1,43 @@
+// Sends one generation to the best runner that takes it: a runner that is full (429), unreachable or no
+// longer serves the model is skipped; when every runner was full the caller gets 429 + Retry-After.
+import { ApiError } from "../errors.js";
+import type { GenerateRequestInput } from "./runner-protocol.js";
+import type { RunnerTarget } from "./runners.js";
+
+export type RunnerCall = { runner: RunnerTarget; response: Response };
+
+/** Seconds a caller should wait when all runners are full. */
+const RETRY_AFTER = "1";
+
+/** POSTs `body` to /v1/generate of each runner in turn; returns the first answer that is not a skip. */
+export async function callRunners(targets: RunnerTarget[], body: GenerateRequestInput, runnerToken: string, fetchImpl: typeof fetch = fetch): Promise<RunnerCall> {
+  if (targets.length === 0) throw new ApiError("unavailable", `no runner is serving base model '${body.model}' right now; retry later`, "model", { "Retry-After": "5" });
+  let full = 0;
+  const failures: string[] = [];
+  for (const runner of targets) {
+    let response: Response;
+    try {
+      response = await fetchImpl(new URL("/v1/generate", runner.url), {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${runnerToken}` },
+        body: JSON.stringify(body),
+      });
+    } catch (err) {
+      failures.push(`${runner.id}: ${err instanceof Error ? err.message : String(err)}`);
+      continue;
+    }
+    if (response.status === 429) {
+      full++;
+      await response.body?.cancel();
+      continue;
+    }
+    if (response.status === 404 || response.status >= 500) {
+      // The runner changed its models, lost the adapter source or broke: another may do.
+      failures.push(`${runner.id}: ${response.status} ${(await response.text()).slice(0, 200)}`);
+      continue;
+    }
+    return { runner, response };
+  }
+  if (full > 0) throw new ApiError("rate_limited", `all runners serving '${body.model}' are busy; retry after ${RETRY_AFTER} s`, null, { "Retry-After": RETRY_AFTER });
+  throw new ApiError("unavailable", `no runner could serve the request (${failures.join("; ").slice(0, 500)})`, null, { "Retry-After": "5" });
+}

@@ -1,0 +1,50 @@
+// zod shapes of the inference call the API makes to a runner (docs/inference.md): one generation with a
+// base model and an optional adapter, answered as JSON or as SSE events. The runner's server imports them.
+import { z } from "zod";
+
+export const chatMessageSchema = z.object({ role: z.string().min(1).max(64), content: z.string().max(1_000_000) });
+
+export const generateInputSchema = z.union([
+  z.object({ prompt: z.string().max(1_000_000) }).strict(),
+  z.object({ messages: z.array(chatMessageSchema).min(1).max(1024) }).strict(),
+  z.object({ tokens: z.array(z.number().int().min(0)).min(1).max(1_000_000) }).strict(),
+]);
+
+export const generateRequestSchema = z.object({
+  request_id: z.string().min(1).max(128),
+  /** The base model id. */
+  model: z.string().min(1).max(64),
+  /** The adapter's model id (ft:…), or null for the base model. */
+  adapter: z.string().min(1).max(256).nullable().default(null),
+  input: generateInputSchema,
+  max_tokens: z.number().int().min(1).max(1_000_000).default(16),
+  temperature: z.number().min(0).max(2).default(1),
+  top_p: z.number().gt(0).max(1).default(1),
+  top_k: z.number().int().min(0).default(0),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
+  stop: z.array(z.string().min(1).max(256)).max(4).default([]),
+  stream: z.boolean().default(false),
+});
+export type GenerateRequest = z.infer<typeof generateRequestSchema>;
+export type GenerateRequestInput = z.input<typeof generateRequestSchema>;
+
+export const finishReasonSchema = z.enum(["stop", "length"]);
+export const generateUsageSchema = z.object({ prompt_tokens: z.number().int().min(0), completion_tokens: z.number().int().min(0) });
+export type GenerateUsage = z.infer<typeof generateUsageSchema>;
+
+/** The JSON answer (stream: false). */
+export const generateResponseSchema = z.object({
+  text: z.string(),
+  tokens: z.array(z.number().int()),
+  finish_reason: finishReasonSchema,
+  usage: generateUsageSchema,
+});
+export type GenerateResponse = z.infer<typeof generateResponseSchema>;
+
+/** One SSE `data:` payload (stream: true): deltas, then exactly one done or error. */
+export const generateEventSchema = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("delta"), text: z.string(), token: z.number().int().nullable() }),
+  z.object({ type: z.literal("done"), finish_reason: finishReasonSchema, usage: generateUsageSchema }),
+  z.object({ type: z.literal("error"), message: z.string() }),
+]);
+export type GenerateEvent = z.infer<typeof generateEventSchema>;

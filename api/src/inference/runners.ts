@@ -1,0 +1,30 @@
+// Runner choice for an inference call: live runners (heard from within the lease period) that serve the
+// base model, those already holding the adapter first (no download), the rest in random order to spread load.
+import type { Db } from "../db/client.js";
+import { runners } from "../db/schema.js";
+import { gte } from "drizzle-orm";
+
+export type RunnerTarget = { id: string; url: string; holdsAdapter: boolean };
+
+/** Pure ordering: fresh runners serving `baseModel`, adapter holders first, shuffled within each group. */
+export function orderRunners(
+  rows: { id: string; url: string | null; models: string; adapters: string; lastSeenAt: number }[],
+  q: { baseModel: string; adapter: string | null; now: number; freshSeconds: number },
+  random: () => number = Math.random,
+): RunnerTarget[] {
+  const out: (RunnerTarget & { r: number })[] = [];
+  for (const row of rows) {
+    if (!row.url || row.lastSeenAt < q.now - q.freshSeconds) continue;
+    if (!(JSON.parse(row.models) as string[]).includes(q.baseModel)) continue;
+    const holdsAdapter = q.adapter !== null && (JSON.parse(row.adapters) as string[]).includes(q.adapter);
+    out.push({ id: row.id, url: row.url, holdsAdapter, r: random() });
+  }
+  out.sort((a, b) => Number(b.holdsAdapter) - Number(a.holdsAdapter) || a.r - b.r);
+  return out.map(({ id, url, holdsAdapter }) => ({ id, url, holdsAdapter }));
+}
+
+/** The runners to try for one call, best first. */
+export async function candidateRunners(db: Db, q: { baseModel: string; adapter: string | null; now: number; freshSeconds: number }): Promise<RunnerTarget[]> {
+  const rows = await db.select().from(runners).where(gte(runners.lastSeenAt, q.now - q.freshSeconds));
+  return orderRunners(rows, q);
+}

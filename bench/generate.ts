@@ -1,0 +1,152 @@
+// `bench generate`: KV-cached greedy decoding of a random preset model with our engine, then the same
+// with the PyTorch peer, printed as one JSON line shaped like the peer's with ours/peer ratios.
+import { generate } from "../gpu-runner/src/engine/generate/generator.js";
+import { createRng } from "../gpu-runner/src/engine/generate/sampling.js";
+import { LoadedModel } from "../gpu-runner/src/engine/runtime/loaded-model.js";
+import { benchEnv, peakRssMb, resetPeakRss, round, watchCpu } from "./env.js";
+import { runPeer } from "./peer.js";
+import type { BenchPreset } from "./presets.js";
+import { ensureBenchModel } from "./random-model.js";
+
+export type GenerateBenchOptions = { preset: BenchPreset; repeats: number; seed: number; threads: number; peer: boolean };
+export type GenerateMode = "lora_unmerged" | "base_only";
+
+type Entry = Record<string, unknown> & { batch: number; mode: GenerateMode; prefill_tok_s: number; decode_tok_s: number };
+
+const log = (msg: string) => console.error(msg);
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Times greedy generation for one batch size: a 4-token warmup, then the median of `repeats` runs. */
+async function timeBatch(model: LoadedModel, p: BenchPreset, batch: number, repeats: number, seed: number) {
+  // Same prompt for every mode and repeat: random ids, like the peer's torch.randint prompt.
+  const rng = createRng(seed + 3);
+  const prompts = Array.from({ length: batch }, () => Array.from({ length: p.promptLen }, () => Math.floor(rng.next() * p.vocab)));
+  const reqs = (maxTokens: number) => prompts.map((tokens) => ({ tokens, maxTokens, temperature: 0, adapterSlot: model.defaultSlot }));
+  const feeds = { loraFeeds: model.loraFeeds() };
+  await generate(model.session, reqs(4), feeds);
+  const prefill: number[] = [];
+  const decode: number[] = [];
+  let firstTokens: number[] = [];
+  for (let i = 0; i < Math.max(1, repeats); i++) {
+    const { results, timings } = await generate(model.session, reqs(p.genTokens), feeds);
+    prefill.push(timings.prefillMs / 1000);
+    decode.push(timings.decodeMs / 1000);
+    firstTokens = results[0].tokens.slice(0, 8);
+  }
+  const tp = median(prefill);
+  const td = median(decode);
+  const nDec = p.genTokens - 1;
+  return {
+    batch,
+    prompt_len: p.promptLen,
+    new_tokens: p.genTokens,
+    prefill_s: round(tp, 4),
+    prefill_tok_s: round((batch * p.promptLen) / tp, 1),
+    decode_s: round(td, 4),
+    decode_tok_s: nDec > 0 ? round((batch * nDec) / td, 2) : null,
+    decode_ms_per_step: nDec > 0 ? round((1000 * td) / nDec, 3) : null,
+    e2e_new_tok_s: round((batch * p.genTokens) / (tp + td), 2),
+    first_tokens: firstTokens,
+  };
+}
+
+/** Our side of the benchmark: both modes, every batch size, in the peer's order. */
+async function runOurs(o: GenerateBenchOptions, baseDir: string, adapterDir: string): Promise<Entry[]> {
+  const out: Entry[] = [];
+  for (const mode of ["lora_unmerged", "base_only"] as const) {
+    const t0 = performance.now();
+    const model = await LoadedModel.load(baseDir, { adapter: mode === "lora_unmerged" ? adapterDir : undefined, threads: o.threads });
+    const buildS = round((performance.now() - t0) / 1000, 2);
+    try {
+      for (const batch of o.preset.genBatches) {
+        resetPeakRss();
+        const { value, cpu } = await watchCpu(() => timeBatch(model, o.preset, batch, o.repeats, o.seed));
+        const entry: Entry = { ...value, mode, session_build_s: buildS, cpu, peak_rss_mb: peakRssMb() } as Entry;
+        out.push(entry);
+        log(`  ours ${mode} batch ${batch}: prefill ${entry.prefill_tok_s} tok/s, decode ${entry.decode_tok_s} tok/s`);
+      }
+    } finally {
+      await model.release();
+    }
+  }
+  return out;
+}
+
+/** ours/peer for prefill and decode throughput, keyed `<mode>_b<batch>`. */
+export function ratios(ours: Entry[], peer: Record<string, unknown> | null): Record<string, Record<string, number | null>> | null {
+  const peerGen = (peer?.generate as Entry[] | undefined) ?? null;
+  if (!peerGen) return null;
+  const out: Record<string, Record<string, number | null>> = {};
+  for (const e of ours) {
+    const q = peerGen.find((x) => x.batch === e.batch && x.mode === e.mode);
+    const r = (a: number | null | undefined, b: number | null | undefined) => (a && b ? round(a / b, 3) : null);
+    out[`${e.mode}_b${e.batch}`] = { decode_tok_s: r(e.decode_tok_s, q?.decode_tok_s), prefill_tok_s: r(e.prefill_tok_s, q?.prefill_tok_s) };
+  }
+  return out;
+}
+
+/** Reasons not to trust the numbers: other processes' CPU use during a phase, or a peer on the reference BLAS. */
+export function warnings(ours: Entry[], peer: Record<string, unknown> | null): string[] {
+  const out: string[] = [];
+  const busy = (e: Record<string, unknown>) => ((e.cpu as { foreign_share?: number } | undefined)?.foreign_share ?? 0) > 0.1;
+  const bad = ours.filter(busy).map((e) => `${e.mode}_b${e.batch}`);
+  if (bad.length) out.push(`ours: other processes used > 10% of the CPUs during ${bad.join(", ")}; rerun on a quiet machine`);
+  const peerGen = (peer?.generate as Entry[] | undefined) ?? [];
+  const peerBad = peerGen.filter(busy).map((e) => `${e.mode}_b${e.batch}`);
+  if (peerBad.length) out.push(`peer: other processes used > 10% of the CPUs during ${peerBad.join(", ")}; rerun on a quiet machine`);
+  const blas = ((peer?.env as { blas_libs?: string[] } | undefined)?.blas_libs ?? []).join(" ");
+  if (peer && !/openblas|mkl/i.test(blas)) {
+    out.push("peer: torch uses the reference BLAS (~20× slower); apt-get install -y libopenblas0-openmp (see ../shared/peers/README.md)");
+  }
+  return out;
+}
+
+/** Runs the benchmark and returns the result object (the caller prints it). */
+export async function runGenerateBench(o: GenerateBenchOptions): Promise<Record<string, unknown>> {
+  const p = o.preset;
+  const env = benchEnv(o.threads);
+  const setup = await ensureBenchModel(p, o.seed);
+  log(`bench generate: preset ${p.name}, model ${setup.created ? "written to" : "cached at"} ${setup.baseDir}`);
+  const ours = await runOurs(o, setup.baseDir, setup.adapterDir);
+
+  let peer: Record<string, unknown> | null = null;
+  let peerReason: string | undefined;
+  if (o.peer) {
+    log("bench generate: running the PyTorch peer (same preset, prompt length and token counts)");
+    const outcome = await runPeer(p.name, [
+      "--no-train",
+      "--seed", String(o.seed),
+      "--threads", String(o.threads),
+      "--prompt-len", String(p.promptLen),
+      "--gen-tokens", String(p.genTokens),
+      "--gen-batches", p.genBatches.join(","),
+      "--gen-repeats", String(Math.max(1, o.repeats)),
+      "--rank", String(p.loraRank),
+      "--alpha", String(p.loraAlpha),
+    ], (line) => log(`  peer: ${line}`));
+    if (outcome.ok) peer = outcome.result;
+    else peerReason = outcome.reason;
+  } else {
+    peerReason = "--no-peer";
+  }
+  return {
+    bench: "tuneserve_generate",
+    preset: p.name,
+    config: {
+      hidden: p.hidden, layers: p.layers, heads: p.heads, kv_heads: p.kvHeads, intermediate: p.intermediate, vocab: p.vocab,
+      lora_rank: p.loraRank, lora_alpha: p.loraAlpha, lora_targets: p.loraTargets, dtype: "float32", seed: o.seed,
+      prompt_len: p.promptLen, gen_tokens: p.genTokens, gen_batches: p.genBatches, gen_repeats: o.repeats,
+    },
+    env,
+    generate: ours,
+    peer,
+    ...(peerReason ? { peer_unavailable: peerReason } : {}),
+    ratios: ratios(ours, peer),
+    warnings: warnings(ours, peer),
+  };
+}

@@ -1,0 +1,264 @@
+// `tuneserve bench serve`: drives the serving path end to end (API → runner → continuous batching) with
+// concurrent completions, each for a random one of N adapters, and reports generated tokens/s and
+// p50/p99 latency — once with mixed-adapter batches and once with the one-adapter-per-batch baseline.
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { createRng } from "../gpu-runner/src/engine/generate/sampling.js";
+import type { BatchingPolicy } from "../gpu-runner/src/serve/batch.js";
+import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../gpu-runner/src/models/builtin.js";
+import { randomBuiltinAdapter, startServeStack, tenantWithAdapters } from "../gpu-runner/src/serve/stack.js";
+import { ServeWorker } from "../gpu-runner/src/serve/worker-client.js";
+
+/** Rank of the benchmark's adapters, and the slot rank the runner is started with. */
+const ADAPTER_RANK = 8;
+
+const USAGE = `usage: tuneserve bench serve [--adapters 1,8,32] [--requests N] [--concurrency N] [--max-tokens N]
+  [--max-batch N] [--batching mixed|per-adapter|both] [--mode engine|e2e|both] [--repeats N] [--seed N]
+  [--url API --admin-token T --model ID]
+  Without --url it starts the API and one runner (built-in model) in this process (e2e), and the runner's
+  serving worker alone (engine); with --url it loads a running system.`;
+
+type Mode = "e2e" | "engine";
+
+export type RunStats = {
+  /** e2e: through the API and HTTP; engine: the runner's serving worker alone. */
+  mode: Mode;
+  policy: BatchingPolicy;
+  adapters: number;
+  requests: number;
+  tokens: number;
+  wall_s: number;
+  tokens_per_s: number;
+  p50_ms: number;
+  p99_ms: number;
+  rejected: number;
+  /** Tokens/s of every repeat (the reported run is their median). */
+  tokens_per_s_runs?: number[];
+  /** The runner's view (embedded runs only): decode steps, mean rows per step, share of time in session.run. */
+  engine?: { decode_steps: number; mean_batch: number; prefills: number; adapter_loads: number; busy_share: number };
+};
+
+const int = (name: string, v: string | undefined, def: number) => {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`bench serve: --${name}=${v} must be a whole number ≥ 1`);
+  return n;
+};
+
+/** The q-quantile of sorted values (nearest rank). */
+export function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+/** Sends one request; resolves to its completion tokens, or "busy" when it was turned away (429). */
+type Send = (model: string, i: number) => Promise<number | "busy">;
+
+/** An HTTP sender: POST /v1/completions through the API, as a product would. */
+function apiSender(apiUrl: string, key: string, maxTokens: number): Send {
+  return async (model, i) => {
+    const body = { model, prompt: `Request ${i}: tell me about adapters.`, max_tokens: maxTokens, temperature: 0.7, seed: i };
+    const res = await fetch(`${apiUrl}/v1/completions`, { method: "POST", headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    if (res.status === 429) {
+      await res.body?.cancel();
+      return "busy";
+    }
+    if (!res.ok) throw new Error(`bench serve: ${model}: ${res.status} ${await res.text()}`);
+    return ((await res.json()) as { usage: { completion_tokens: number } }).usage.completion_tokens;
+  };
+}
+
+/** Sends `requests` requests from `concurrency` loops, each to a random model; a turned-away request waits 1 s and retries. */
+async function drive(models: string[], send: Send, o: { requests: number; concurrency: number; seed: number }): Promise<Omit<RunStats, "policy" | "adapters" | "mode">> {
+  const rng = createRng(o.seed);
+  const latencies: number[] = [];
+  let tokens = 0;
+  let next = 0;
+  let rejected = 0;
+  const started = performance.now();
+  const loop = async () => {
+    while (next < o.requests) {
+      const i = next++;
+      const model = models[Math.floor(rng.next() * models.length)];
+      for (;;) {
+        const t0 = performance.now();
+        const got = await send(model, i);
+        if (got === "busy") {
+          rejected++;
+          await new Promise((ok) => setTimeout(ok, 1000));
+          continue;
+        }
+        latencies.push(performance.now() - t0);
+        tokens += got;
+        break;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: o.concurrency }, loop));
+  const wall = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { requests: o.requests, tokens, wall_s: +wall.toFixed(3), tokens_per_s: +(tokens / wall).toFixed(1), p50_ms: +quantile(latencies, 0.5).toFixed(1), p99_ms: +quantile(latencies, 0.99).toFixed(1), rejected };
+}
+
+type EngineCounters = { steps: number; rowSteps: number; prefills: number; adapterLoads: number; runMs: number };
+type RunOptions = { requests: number; concurrency: number; maxTokens: number; maxBatch: number; seed: number; repeats: number };
+
+/**
+ * Runs `measure` `repeats` times on the same warm system and keeps the median run by tokens/s (this
+ * machine is shared; single runs vary by ±30 %); the others' tokens/s come along for reference.
+ */
+async function median(repeats: number, measure: (r: number) => Promise<Omit<RunStats, "mode" | "policy" | "adapters">>): Promise<Omit<RunStats, "mode" | "policy" | "adapters">> {
+  const runs: Omit<RunStats, "mode" | "policy" | "adapters">[] = [];
+  for (let r = 0; r < repeats; r++) runs.push(await measure(r));
+  const sorted = [...runs].sort((a, b) => a.tokens_per_s - b.tokens_per_s);
+  return { ...sorted[Math.floor(sorted.length / 2)], tokens_per_s_runs: runs.map((x) => x.tokens_per_s) };
+}
+
+/** The scheduler's counters as a delta over one measured run. */
+function engineDelta(before: EngineCounters, after: EngineCounters, wallS: number): NonNullable<RunStats["engine"]> {
+  const steps = after.steps - before.steps;
+  return {
+    decode_steps: steps,
+    mean_batch: +((after.rowSteps - before.rowSteps) / Math.max(1, steps)).toFixed(2),
+    prefills: after.prefills - before.prefills,
+    adapter_loads: after.adapterLoads - before.adapterLoads,
+    busy_share: +((after.runMs - before.runMs) / 1000 / wallS).toFixed(2),
+  };
+}
+
+/** A scratch folder, on a RAM disk when there is one (see runE2e). */
+const scratch = () => mkdtemp(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "tuneserve-bench-serve-"));
+
+/**
+ * End to end on a fresh in-process system: API (HTTP, auth, model lookup, metering) → runner → engine.
+ * SQLite and the blobs sit on a RAM disk when there is one: every completion commits its usage events,
+ * and each commit's fsync (~10 ms here, on the API's thread) would otherwise be what is measured.
+ */
+async function runE2e(policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<RunStats> {
+  const dir = await scratch();
+  const stack = await startServeStack({ dataDir: dir, maxBatch: o.maxBatch, maxQueue: 4 * o.concurrency, batching: policy, loraRank: ADAPTER_RANK });
+  const status = async (): Promise<EngineCounters> => {
+    const res = await fetch(`${stack.inference.url}/v1/status`, { headers: { Authorization: `Bearer ${stack.runnerToken}` } });
+    return ((await res.json()) as { models: Record<string, EngineCounters> }).models[stack.model];
+  };
+  try {
+    const tenant = await tenantWithAdapters(stack, "bench", adapters, o.seed + 1);
+    // Warm-up: every adapter fetched once (first-use downloads are not what this measures).
+    await drive(tenant.models, apiSender(stack.apiUrl, tenant.key, 4), { requests: Math.max(adapters, o.concurrency), concurrency: o.concurrency, seed: o.seed + 2 });
+    const stats = await median(o.repeats, async (r) => {
+      const before = await status();
+      const run = await drive(tenant.models, apiSender(stack.apiUrl, tenant.key, o.maxTokens), { ...o, seed: o.seed + 100 * r });
+      return { ...run, engine: engineDelta(before, await status(), run.wall_s) };
+    });
+    return { mode: "e2e", policy, adapters, ...stats };
+  } finally {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The serving engine alone: the runner's worker (scheduler + adapter tiers) driven without HTTP or the API. */
+async function runEngine(policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<RunStats> {
+  const dir = await scratch();
+  const modelDir = await ensureBuiltinModel(join(dir, "model"));
+  const models: string[] = [];
+  for (let i = 0; i < adapters; i++) {
+    const a = randomBuiltinAdapter((o.seed + 1) * 1000 + i, ADAPTER_RANK);
+    const d = join(dir, `adapter-${i}`);
+    await mkdir(d);
+    await writeFile(join(d, "adapter_config.json"), a.config);
+    await writeFile(join(d, "adapter_model.safetensors"), a.weights);
+    models.push(d);
+  }
+  const worker = await ServeWorker.start({ modelDir, maxBatch: o.maxBatch, maxContext: 512, slots: 2 * o.maxBatch + 1, rank: ADAPTER_RANK, policy, hostAdapters: 64 });
+  let id = 0;
+  const send = (maxTokens: number): Send => async (model, i) => {
+    const r = await worker.generate({ id: String(id++), input: { prompt: `Request ${i}: tell me about adapters.` }, adapter: { id: model, dir: model }, maxTokens, temperature: 0.7, topP: 1, topK: 0, seed: i, stop: [], stream: false });
+    return r.completionTokens;
+  };
+  try {
+    await drive(models, send(4), { requests: Math.max(adapters, o.concurrency), concurrency: o.concurrency, seed: o.seed + 2 });
+    const stats = await median(o.repeats, async (r) => {
+      const before = await worker.stats();
+      const run = await drive(models, send(o.maxTokens), { ...o, seed: o.seed + 100 * r });
+      return { ...run, engine: engineDelta(before, await worker.stats(), run.wall_s) };
+    });
+    return { mode: "engine", policy, adapters, ...stats };
+  } finally {
+    await worker.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Entry point for `tuneserve bench serve`; prints one JSON line per run and a summary line. */
+export async function runServeBench(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      adapters: { type: "string", default: "1,8,32" },
+      requests: { type: "string" },
+      concurrency: { type: "string" },
+      "max-tokens": { type: "string" },
+      "max-batch": { type: "string" },
+      batching: { type: "string", default: "both" },
+      mode: { type: "string", default: "both" },
+      seed: { type: "string" },
+      repeats: { type: "string" },
+      url: { type: "string" },
+      "admin-token": { type: "string" },
+      model: { type: "string", default: BUILTIN_MODEL_NAME },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.error(USAGE);
+    return;
+  }
+  const counts = values.adapters.split(",").filter(Boolean).map((a) => int("adapters", a, 1));
+  const o: RunOptions = {
+    requests: int("requests", values.requests, 256),
+    concurrency: int("concurrency", values.concurrency, 32),
+    maxTokens: int("max-tokens", values["max-tokens"], 64),
+    maxBatch: int("max-batch", values["max-batch"], 16),
+    seed: Number(values.seed ?? 0),
+    repeats: int("repeats", values.repeats, 3),
+  };
+  if (!["mixed", "per-adapter", "both"].includes(values.batching)) throw new Error(`bench serve: --batching=${values.batching}: use mixed, per-adapter or both`);
+  if (!["e2e", "engine", "both"].includes(values.mode)) throw new Error(`bench serve: --mode=${values.mode}: use e2e, engine or both`);
+  const policies: BatchingPolicy[] = values.batching === "both" ? ["mixed", "per-adapter"] : [values.batching as BatchingPolicy];
+  const modes: Mode[] = values.url ? ["e2e"] : values.mode === "both" ? ["engine", "e2e"] : [values.mode as Mode];
+  const runs: RunStats[] = [];
+  for (const mode of modes) {
+    for (const n of counts) {
+      for (const policy of policies) {
+        // One adapter per batch is the same thing as mixing when there is only one adapter.
+        if (policy === "per-adapter" && n === 1 && policies.length > 1) continue;
+        let r: RunStats;
+        if (values.url) {
+          // A running system: its batching policy is its own; only the load is ours.
+          if (!values["admin-token"]) throw new Error("bench serve: --url needs --admin-token (to create the benchmark tenant)");
+          const tenant = await tenantWithAdapters({ apiUrl: values.url, adminToken: values["admin-token"], model: values.model }, `bench-${Date.now()}`, n, o.seed + 1);
+          r = { mode, policy: "mixed", adapters: n, ...(await drive(tenant.models, apiSender(values.url, tenant.key, o.maxTokens), o)) };
+        } else {
+          r = mode === "engine" ? await runEngine(policy, n, o) : await runE2e(policy, n, o);
+        }
+        runs.push(r);
+        console.log(JSON.stringify({ bench: "serve", ...r, concurrency: o.concurrency, max_tokens: o.maxTokens, max_batch: o.maxBatch }));
+      }
+    }
+  }
+  const summary: Record<string, number> = {};
+  const most = Math.max(...counts);
+  for (const mode of modes) {
+    const find = (p: BatchingPolicy, n: number) => runs.find((r) => r.mode === mode && r.policy === p && r.adapters === n);
+    const one = find("mixed", 1);
+    const mixed = find("mixed", most);
+    const base = find("per-adapter", most);
+    if (one && mixed && most > 1) summary[`${mode}_mixed_${most}_vs_1_adapter`] = +(mixed.tokens_per_s / one.tokens_per_s).toFixed(2);
+    if (mixed && base) summary[`${mode}_mixed_vs_per_adapter_${most}`] = +(mixed.tokens_per_s / base.tokens_per_s).toFixed(2);
+  }
+  console.log(JSON.stringify({ bench: "serve", summary }));
+}

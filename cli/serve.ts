@@ -1,0 +1,66 @@
+// `tuneserve serve`: the embedded default — the API, one runner (training in a worker thread) and the
+// built-in base model, in one process on one data folder (SQLite file + local blob store).
+import { hostname } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { startServer } from "../api/src/node.js";
+import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../gpu-runner/src/models/builtin.js";
+import { loadRunnerConfig } from "../gpu-runner/src/runner/config.js";
+import { startRunner } from "../gpu-runner/src/runner/runner.js";
+
+/** Registers a base model through the admin API unless the id is taken already. */
+async function ensureBaseModel(url: string, adminToken: string, id: string, source: string): Promise<void> {
+  const res = await fetch(`${url}/admin/v1/models`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify({ id, source }),
+  });
+  if (res.status !== 201 && res.status !== 409) throw new Error(`registering base model ${id} from ${source} failed: ${res.status} ${await res.text()}`);
+}
+
+/** Entry of `npx tuneserve serve [--port 8787] [--host 127.0.0.1] [--data .data]`. */
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: "string", default: process.env.PORT ?? "8787" },
+      host: { type: "string", default: "127.0.0.1" },
+      data: { type: "string", default: process.env.TUNESERVE_DATA ?? ".data" },
+    },
+  });
+  const port = Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port}: must be an integer 0–65535`);
+  const dataDir = resolve(values.data!);
+  const api = await startServer({ port, host: values.host, dataDir });
+
+  // With no TUNESERVE_RUNNER_MODELS the embedded runner trains the built-in model, created on first start.
+  let models = process.env.TUNESERVE_RUNNER_MODELS;
+  if (!models) {
+    const dir = await ensureBuiltinModel(join(dataDir, "models", BUILTIN_MODEL_NAME));
+    await ensureBaseModel(api.url, api.adminToken, BUILTIN_MODEL_NAME, dir);
+    models = `${BUILTIN_MODEL_NAME}=${dir}`;
+  }
+  const config = loadRunnerConfig([], {
+    TUNESERVE_RUNNER_NAME: "embedded",
+    TUNESERVE_RUNNER_CACHE_DIR: join(dataDir, "runner"),
+    ...process.env,
+    TUNESERVE_API_URL: api.url,
+    TUNESERVE_RUNNER_TOKEN: api.runnerToken,
+    TUNESERVE_RUNNER_MODELS: models,
+  }, hostname());
+  const runner = await startRunner(config);
+  console.log(JSON.stringify({ msg: "tuneserve listening", url: api.url, data: dataDir, admin_token: api.adminToken, runner_id: runner.id, models: config.models.map((m) => m.id) }));
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void (async () => {
+      await runner.stop().catch((err: Error) => console.error(`runner stop: ${err.message}`));
+      await api.close();
+      process.exit(0);
+    })();
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}

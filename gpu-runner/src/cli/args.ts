@@ -1,0 +1,29 @@
+// Flag parsing shared by the engine subcommands: token lists and numbers with errors naming the flag.
+
+/** Parses "1,2,3;4,5" into rows of token ids. */
+export function parseTokenRows(text: string, flag = "--tokens"): number[][] {
+  const rows = text.split(";").map((row, r) =>
+    row.split(",").map((s) => {
+      const v = Number(s.trim());
+      if (s.trim() === "" || !Number.isInteger(v) || v < 0) throw new Error(`${flag}: "${s}" in row ${r} is not a token id (use "1,2,3;4,5")`);
+      return v;
+    }),
+  );
+  return rows;
+}
+
+/** Parses a numeric flag value, or returns `fallback` when absent. */
+export function numberFlag(value: string | undefined, flag: string, fallback: number, o: { integer?: boolean; min?: number } = {}): number {
+  if (value === undefined) return fallback;
+  const v = Number(value);
+  if (!Number.isFinite(v) || (o.integer && !Number.isInteger(v)) || (o.min !== undefined && v < o.min)) {
+    throw new Error(`${flag}=${value} must be ${o.integer ? "an integer" : "a number"}${o.min !== undefined ? ` ≥ ${o.min}` : ""}`);
+  }
+  return v;
+}
+
+/** Throws the usage text when a required flag is missing. */
+export function required(value: string | undefined, flag: string, usage: string): string {
+  if (!value) throw new Error(`${flag} is required\n${usage}`);
+  return value;
+}

@@ -1,0 +1,44 @@
+// `engine grads --model DIR --adapter DIR --tokens "103,47;146,141" --out FILE`: the mean next-token
+// cross-entropy over all positions of the rows and its gradient norm and sum for every LoRA tensor.
+import { writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { loadModelConfig } from "../engine/model/config.js";
+import { openWeights } from "../engine/model/weights.js";
+import { loadLoraAdapter } from "../engine/lora/peft.js";
+import { nextTokenBatch } from "../engine/train/feeds.js";
+import { frobenius, paramsFromAdapter, total } from "../engine/train/lora-params.js";
+import { LoraTrainer } from "../engine/train/trainer.js";
+import { parseTokenRows, required } from "./args.js";
+
+const USAGE = 'usage: tuneserve engine grads --model DIR --adapter DIR --tokens "103,47,59;146,141,142" --out FILE [--dtype float32|float64]';
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: "string" }, adapter: { type: "string" }, tokens: { type: "string" }, out: { type: "string" }, dtype: { type: "string" } },
+  });
+  const dir = required(values.model, "--model", USAGE);
+  const adapterDir = required(values.adapter, "--adapter", USAGE);
+  const rows = parseTokenRows(required(values.tokens, "--tokens", USAGE));
+  const out = required(values.out, "--out", USAGE);
+  const dtype = values.dtype ?? "float32";
+  if (dtype !== "float32" && dtype !== "float64") throw new Error(`--dtype=${dtype} must be float32 or float64`);
+  const cfg = await loadModelConfig(dir);
+  for (const t of rows.flat()) if (t >= cfg.vocab) throw new Error(`--tokens: ${t} is outside the vocabulary 0..${cfg.vocab - 1}`);
+  const adapter = await loadLoraAdapter(adapterDir, cfg);
+  const trainer = new LoraTrainer(cfg, await openWeights(dir), { rank: adapter.rank, scale: adapter.scale, targets: adapter.targets, dtype });
+  try {
+    trainer.setParams(paramsFromAdapter(adapter, trainer.params, dtype));
+    const { loss, grads } = await trainer.grads(nextTokenBatch(rows));
+    const gradNorms: Record<string, number> = {};
+    const gradSums: Record<string, number> = {};
+    for (const p of trainer.params) {
+      const g = grads.get(p.name)!;
+      gradNorms[p.name] = frobenius(g);
+      gradSums[p.name] = total(g);
+    }
+    await writeFile(out, JSON.stringify({ loss, grad_norms: gradNorms, grad_sums: gradSums }));
+  } finally {
+    await trainer.release();
+  }
+}

@@ -1,0 +1,27 @@
+// `engine logits --model DIR [--adapter DIR] [--merge] --tokens "1,2;3,4" --out FILE`: writes
+// {"logits": number[batch][position][vocab]} for every real position of every row (no padding).
+import { writeFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { LoadedModel } from "../engine/runtime/loaded-model.js";
+import { computeLogits } from "../engine/runtime/logits.js";
+import { parseTokenRows, required } from "./args.js";
+
+const USAGE = 'usage: tuneserve engine logits --model DIR [--adapter DIR] [--merge] --tokens "103,47,59;146,141,142" --out FILE';
+
+export async function run(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: { model: { type: "string" }, adapter: { type: "string" }, merge: { type: "boolean" }, tokens: { type: "string" }, out: { type: "string" } },
+  });
+  const dir = required(values.model, "--model", USAGE);
+  const rows = parseTokenRows(required(values.tokens, "--tokens", USAGE));
+  const out = required(values.out, "--out", USAGE);
+  const model = await LoadedModel.load(dir, { adapter: values.adapter, merge: values.merge, logits: "all" });
+  try {
+    for (const t of rows.flat()) if (t >= model.cfg.vocab) throw new Error(`--tokens: ${t} is outside the vocabulary 0..${model.cfg.vocab - 1}`);
+    const logits = await computeLogits(model.session, rows, { adapterIndex: rows.map(() => model.defaultSlot), loraFeeds: model.loraFeeds() });
+    await writeFile(out, JSON.stringify({ logits: logits.map((r) => r.map((p) => Array.from(p))) }));
+  } finally {
+    await model.release();
+  }
+}

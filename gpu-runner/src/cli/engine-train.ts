@@ -1,0 +1,86 @@
+// `engine train --model DIR --data FILE --out DIR [...]`: trains a LoRA adapter, printing every training
+// event as one JSON line on stdout and a final {"type":"result",…} line; Ctrl-C stops between steps.
+import { parseArgs } from "node:util";
+import { runTraining, TrainingCancelled, type TrainJobSpec } from "../engine/train/loop.js";
+import { numberFlag, required } from "./args.js";
+
+const USAGE = `usage: tuneserve engine train --model DIR --data FILE --out DIR [--validation FILE] [--method lora]
+  [--rank 8] [--alpha 16] [--dropout 0] [--targets all-linear|q_proj,v_proj,...] [--rslora]
+  [--epochs 3] [--lr 2e-4] [--batch-size 8] [--grad-accum 1] [--seq-len 512] [--seed 0]
+  [--schedule cosine|linear|constant] [--warmup-ratio 0.03] [--max-grad-norm 1|none] [--packing]
+  [--checkpoint-every 0] [--checkpoint-dir DIR] [--resume DIR] [--threads 2]`;
+
+/** Parses the flags into a TrainJobSpec (defaults left to the loop, which owns them). */
+export function specFromArgs(argv: string[]): TrainJobSpec {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: "string" }, data: { type: "string" }, out: { type: "string" }, validation: { type: "string" }, method: { type: "string" },
+      rank: { type: "string" }, alpha: { type: "string" }, dropout: { type: "string" }, targets: { type: "string" }, rslora: { type: "boolean" },
+      epochs: { type: "string" }, lr: { type: "string" }, "batch-size": { type: "string" }, "grad-accum": { type: "string" }, "seq-len": { type: "string" },
+      seed: { type: "string" }, schedule: { type: "string" }, "warmup-ratio": { type: "string" }, "max-grad-norm": { type: "string" }, packing: { type: "boolean" },
+      "checkpoint-every": { type: "string" }, "checkpoint-dir": { type: "string" }, resume: { type: "string" }, threads: { type: "string" },
+    },
+  });
+  if (values.method !== undefined && values.method !== "lora") throw new Error(`--method=${values.method} is not supported; use lora`);
+  const schedule = values.schedule;
+  if (schedule !== undefined && !["cosine", "linear", "constant"].includes(schedule)) throw new Error(`--schedule=${schedule} must be cosine, linear or constant`);
+  const int = (flag: string, min: number) => {
+    const v = values[flag as keyof typeof values] as string | undefined;
+    return v === undefined ? undefined : numberFlag(v, `--${flag}`, 0, { integer: true, min });
+  };
+  const num = (flag: string, min: number) => {
+    const v = values[flag as keyof typeof values] as string | undefined;
+    return v === undefined ? undefined : numberFlag(v, `--${flag}`, 0, { min });
+  };
+  const mgn = values["max-grad-norm"];
+  const spec: TrainJobSpec = {
+    modelDir: required(values.model, "--model", USAGE),
+    dataPath: required(values.data, "--data", USAGE),
+    outDir: required(values.out, "--out", USAGE),
+    validationPath: values.validation,
+    checkpointDir: values["checkpoint-dir"],
+    resumeFrom: values.resume,
+    method: "lora",
+    rank: int("rank", 1),
+    alpha: num("alpha", 0),
+    dropout: num("dropout", 0),
+    targets: values.targets === undefined || values.targets === "all-linear" ? values.targets as "all-linear" | undefined : values.targets.split(",").map((t) => t.trim()).filter(Boolean),
+    useRslora: values.rslora,
+    epochs: int("epochs", 1),
+    lr: num("lr", 0),
+    batchSize: int("batch-size", 1),
+    gradAccum: int("grad-accum", 1),
+    seqLen: int("seq-len", 2),
+    seed: int("seed", 0),
+    schedule: schedule as TrainJobSpec["schedule"],
+    warmupRatio: num("warmup-ratio", 0),
+    maxGradNorm: mgn === undefined ? undefined : mgn === "none" ? null : numberFlag(mgn, "--max-grad-norm", 0, { min: 0 }),
+    packing: values.packing,
+    checkpointEvery: int("checkpoint-every", 0),
+    threads: int("threads", 1),
+  };
+  // Leave absent flags out so the loop's defaults apply.
+  return Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) as TrainJobSpec;
+}
+
+export async function run(argv: string[]): Promise<void> {
+  const spec = specFromArgs(argv);
+  let stop = false;
+  const onSigint = () => {
+    stop = true;
+    console.error("engine train: stopping after the current step (Ctrl-C again to abort now)");
+    process.off("SIGINT", onSigint);
+  };
+  process.on("SIGINT", onSigint);
+  try {
+    const result = await runTraining(spec, { onEvent: (e) => console.log(JSON.stringify(e)), shouldStop: () => stop });
+    console.log(JSON.stringify({ type: "result", ...result }));
+  } catch (err) {
+    if (!(err instanceof TrainingCancelled)) throw err;
+    console.log(JSON.stringify({ type: "cancelled", step: err.step }));
+    process.exitCode = 130;
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}

@@ -1,0 +1,78 @@
+// Records → token sequences with a per-token "train on it" flag: chat through the model's chat template
+// (only assistant turns are learned), prompt/completion (only the completion + EOS), text (everything + EOS).
+import type { TextTokenizer } from "../tokenizer/tokenizer.js";
+import type { TrainRecord } from "./records.js";
+
+/** One tokenized example: `train[i]` says whether predicting `ids[i]` counts in the loss (train[0] is always false). */
+export type Example = { ids: number[]; train: boolean[] };
+
+type Tok = Pick<TextTokenizer, "encode" | "encodeChat" | "eosTokenIds">;
+
+const startsWith = (a: number[], prefix: number[]) => prefix.length <= a.length && prefix.every((t, i) => a[i] === t);
+
+/**
+ * Chat: renders each prefix of the conversation to find where every assistant turn starts (after the
+ * generation prompt) and ends (after its message), so the spans hold exactly the template's own tokens.
+ * Within a span, tokens after the last EOS/end-of-turn id (ChatML's trailing "\n") are not learned.
+ */
+function renderChat(messages: { role: string; content: string }[], tok: Tok): Example {
+  const ids = tok.encodeChat(messages);
+  const train = ids.map(() => false);
+  const eos = new Set(tok.eosTokenIds);
+  messages.forEach((m, i) => {
+    if (m.role !== "assistant") return;
+    const before = tok.encodeChat(messages.slice(0, i), { addGenerationPrompt: true });
+    const through = tok.encodeChat(messages.slice(0, i + 1));
+    if (!startsWith(through, before) || !startsWith(ids, through)) {
+      throw new Error(`chat template: rendering messages 0..${i} does not give a prefix of the whole conversation, so assistant turns cannot be located; use a template that renders turn by turn`);
+    }
+    let end = through.length;
+    const lastEos = through.slice(before.length).findLastIndex((t) => eos.has(t));
+    if (lastEos >= 0) end = before.length + lastEos + 1;
+    for (let t = before.length; t < end; t++) train[t] = true;
+  });
+  return { ids, train };
+}
+
+/** Tokenizes one record; the first token is never a target (nothing precedes it). */
+export function renderRecord(r: TrainRecord, tok: Tok): Example {
+  const eos = tok.eosTokenIds.slice(0, 1);
+  let ex: Example;
+  if (r.format === "chat") ex = renderChat(r.messages, tok);
+  else if (r.format === "prompt_completion") {
+    const p = tok.encode(r.prompt);
+    const c = [...tok.encode(r.completion, { addSpecialTokens: false }), ...eos];
+    ex = { ids: [...p, ...c], train: [...p.map(() => false), ...c.map(() => true)] };
+  } else {
+    const ids = [...tok.encode(r.text), ...eos];
+    ex = { ids, train: ids.map(() => true) };
+  }
+  if (ex.train.length) ex.train[0] = false;
+  return ex;
+}
+
+export type TokenizedData = {
+  examples: Example[];
+  /** Examples cut to the sequence length. */
+  truncated: number;
+  /** Examples left with no token to learn (after truncation, or too short to predict anything). */
+  dropped: number;
+};
+
+/** Tokenizes every record and cuts each to `seqLen` tokens, counting the cut and the unusable ones. */
+export function tokenizeRecords(records: TrainRecord[], tok: Tok, seqLen: number): TokenizedData {
+  if (!Number.isInteger(seqLen) || seqLen < 2) throw new Error(`seqLen=${seqLen} must be an integer ≥ 2`);
+  const examples: Example[] = [];
+  let truncated = 0;
+  let dropped = 0;
+  for (const r of records) {
+    let ex = renderRecord(r, tok);
+    if (ex.ids.length > seqLen) {
+      truncated++;
+      ex = { ids: ex.ids.slice(0, seqLen), train: ex.train.slice(0, seqLen) };
+    }
+    if (ex.train.some(Boolean)) examples.push(ex);
+    else dropped++;
+  }
+  return { examples, truncated, dropped };
+}

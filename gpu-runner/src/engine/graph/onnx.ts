@@ -1,0 +1,79 @@
+// Serializes a Graph to ONNX protobuf bytes (onnx-proto). One opset for the whole builder: 21,
+// whose signatures (axes as inputs for Reduce*/Squeeze/Unsqueeze) the ops in ops/* follow.
+import onnxProto from "onnx-proto";
+import type { Graph, Tensor } from "./graph.js";
+import type { Attr, DType, Shape, TypedData } from "./types.js";
+
+const { onnx } = onnxProto;
+
+export const OPSET = 21;
+/** IR version 10 is what opset 21 requires. */
+const IR_VERSION = 10;
+
+const ELEM: Record<DType, number> = { float32: 1, float64: 11, float16: 10, int64: 7, int32: 6, bool: 9 };
+
+function valueInfo(t: Tensor) {
+  return {
+    name: t.name,
+    type: { tensorType: { elemType: ELEM[t.dtype], shape: { dim: shapeDims(t.shape) } } },
+  };
+}
+
+const shapeDims = (s: Shape) => s.map((d) => (typeof d === "number" ? { dimValue: d } : { dimParam: d }));
+
+function attribute(name: string, a: Attr) {
+  const T = onnx.AttributeProto.AttributeType;
+  switch (a.kind) {
+    case "float":
+      return { name, type: T.FLOAT, f: a.value };
+    case "int":
+      return { name, type: T.INT, i: a.value };
+    case "ints":
+      return { name, type: T.INTS, ints: a.value };
+    case "floats":
+      return { name, type: T.FLOATS, floats: a.value };
+    case "string":
+      return { name, type: T.STRING, s: new TextEncoder().encode(a.value) };
+  }
+}
+
+const bytesOf = (d: TypedData): Uint8Array => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+
+/** Encodes `g` as an ONNX ModelProto. External initializers reference the locations given to the session. */
+export function toOnnx(g: Graph, opts: { producer?: string } = {}): Uint8Array {
+  const initializer = g.initializers.map((init) => {
+    const t = init.tensor;
+    const base = { name: t.name, dataType: ELEM[t.dtype], dims: t.shape as number[] };
+    if (init.kind === "data") return { ...base, rawData: bytesOf(init.data) };
+    return {
+      ...base,
+      dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+      externalData: [
+        { key: "location", value: init.location },
+        { key: "offset", value: String(init.offset) },
+        { key: "length", value: String(init.length) },
+      ],
+    };
+  });
+  const domains = new Set(g.nodes.map((n) => n.domain).filter((d) => d !== ""));
+  const model = onnx.ModelProto.create({
+    irVersion: IR_VERSION,
+    producerName: opts.producer ?? "tuneserve",
+    opsetImport: [{ domain: "", version: OPSET }, ...[...domains].map((domain) => ({ domain, version: 1 }))],
+    graph: {
+      name: g.name,
+      node: g.nodes.map((n) => ({
+        name: n.name,
+        opType: n.op,
+        domain: n.domain,
+        input: n.inputs.map((i) => (i ? i.name : "")),
+        output: n.outputs.map((o) => o.name),
+        attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
+      })),
+      initializer,
+      input: g.inputs.map(valueInfo),
+      output: g.outputs.map(valueInfo),
+    },
+  });
+  return onnx.ModelProto.encode(model).finish();
+}

@@ -1,0 +1,146 @@
+// The Llama-family decoder as one ONNX graph with a KV cache: prefill and decode are the same graph
+// (an empty cache for a prefill). The cache is the caller's preallocated batch-major buffer
+// [B, kvHeads, C, headDim], read in place: attention is split into cached keys (masked by cache_mask)
+// and the new tokens' keys (causal), so the cache is never concatenated or copied; the graph outputs
+// only the new keys/values.
+// Node count matters at decode time (ORT's per-node overhead dominates a single-token step), so
+// projections that share an input are fused (q|k|v, gate|up) by ORT constant folding of the weights.
+import { Graph, op, type Tensor } from "../graph/index.js";
+import { dimAdd } from "../graph/dims.js";
+import type { ModelConfig } from "./config.js";
+import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, modulePath, pastNames, presentNames, type Projection, type ProjectionGroup } from "./names.js";
+import { ropeInvFreq } from "./rope.js";
+import type { WeightStore } from "./weights.js";
+
+/** Unmerged LoRA as session inputs (see lora/slots.ts for the packing): per layer and group, one A and B per row. */
+export type LoraGraphSpec = { rank: number; slots: number; targets: ReadonlySet<Projection> };
+
+export type DecoderGraphOptions = {
+  dtype?: "float32" | "float64";
+  /** "last": logits [B, V] of the last position only (generation); "all": [B, T, V]. */
+  logits?: "last" | "all";
+  lora?: LoraGraphSpec | null;
+};
+
+/** Large finite negative for masked scores: −inf would give NaN on fully masked rows. */
+const MASKED = -1e9;
+
+/**
+ * Builds the decoder graph.
+ * Inputs: input_ids [B, T] int64, position_ids [B, T] int64, new_mask [B, T] bool (false = padding),
+ * past_key.i / past_value.i [B, kvH, C, d] with cache_mask [B, C] bool (false = padding or unused).
+ * With LoRA, per layer and group, each row's adapter: lora.i.g.A [B, in, Σr], lora.i.g.B [B, Σr, Σout]
+ * (scale folded into B). The caller assembles these from the slots once per batch (a view for one
+ * row), which costs less than Gather nodes run at every decode step.
+ * Outputs: logits, present_key.i / present_value.i [B, kvH, T, d].
+ */
+export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: DecoderGraphOptions = {}): Graph {
+  const dtype = o.dtype ?? "float32";
+  const g = new Graph(`decoder_${cfg.architecture}`);
+  const { kvHeads: kvH, heads, headDim: d, hidden: H } = cfg;
+  const rep = heads / kvH;
+  const added = new Map<string, Tensor>();
+  const w = (name: string): Tensor => {
+    let t = added.get(name);
+    if (!t) added.set(name, (t = weights.toGraph(g, name, dtype)));
+    return t;
+  };
+
+  const inputIds = g.input("input_ids", "int64", ["B", "T"]);
+  const positionIds = g.input("position_ids", "int64", ["B", "T"]);
+  const newMask = g.input("new_mask", "bool", ["B", "T"]);
+  const cacheMask = g.input("cache_mask", "bool", ["B", "C"]);
+  const past = Array.from({ length: cfg.layers }, (_, i) => ({
+    key: g.input(pastNames(i).key, dtype, ["B", kvH, "C", d]),
+    value: g.input(pastNames(i).value, dtype, ["B", kvH, "C", d]),
+  }));
+
+  // x: [B, T, in] → [B, T, Σout] for a group of projections sharing their input.
+  const groupProj = (x: Tensor, layer: number, group: ProjectionGroup, bias: boolean): Tensor => {
+    const paths = group.members.map((m) => modulePath(layer, m));
+    // [in, Σout]: ORT folds Concat+Transpose of initializers once at session creation.
+    const wT = op.transpose(paths.length === 1 ? w(`${paths[0]}.weight`) : op.concat(paths.map((p) => w(`${p}.weight`)), 0), [1, 0]);
+    let y = op.matmul(x, wT);
+    if (bias) y = op.add(y, op.concat(paths.map((p) => w(`${p}.bias`)), 0));
+    if (o.lora) {
+      const layout = loraGroupLayout(cfg, group, o.lora.rank, o.lora.targets);
+      if (layout.blocks.length > 0) {
+        const names = loraInputNames(layer, group.name);
+        const A = g.input(names.a, dtype, ["B", layout.inF, layout.rankTotal]);
+        const B = g.input(names.b, dtype, ["B", layout.rankTotal, layout.outTotal]);
+        y = op.add(y, op.matmul(op.matmul(x, A), B)); // [B, T, in]·[B, in, Σr]·[B, Σr, Σout]
+      }
+    }
+    return y;
+  };
+  const [QKV, O, GATE_UP, DOWN] = PROJECTION_GROUPS;
+
+  // RoPE tables cos/sin [B, T, 1, d] from per-row positions; rotate-half as x·R with R a signed permutation.
+  const invFreq = g.constant(dtype, [d / 2], dtype === "float64" ? ropeInvFreq(cfg) : Float32Array.from(ropeInvFreq(cfg)));
+  const angles = op.mul(op.unsqueeze(op.cast(positionIds, dtype), [-1]), invFreq); // [B, T, d/2]
+  const full = op.unsqueeze(op.concat([angles, angles], -1), [2]); // [B, T, 1, d]
+  const cos = op.cos(full);
+  const sin = op.sin(full);
+  const rot = new (dtype === "float64" ? Float64Array : Float32Array)(d * d);
+  for (let j = 0; j < d / 2; j++) {
+    rot[(j + d / 2) * d + j] = -1; // out[j] = −x[j + d/2]
+    rot[j * d + j + d / 2] = 1; // out[j + d/2] = x[j]
+  }
+  const R = g.constant(dtype, [d, d], rot);
+  const rope = (x: Tensor): Tensor => op.add(op.mul(x, cos), op.mul(op.matmul(x, R), sin)); // x: [B, T, h, d]
+
+  // Attention mask over [cached slots | new tokens]: cached slots by cache_mask; new token j visible
+  // to new token i iff j ≤ i and j is not padding. With GQA the scores have a rep axis at 2.
+  const Td = op.reshape(g.dim("T"), []);
+  const steps = op.range(g, 0, Td, "T"); // [T]
+  const causal = op.lessOrEqual(op.unsqueeze(steps, [0]), op.unsqueeze(steps, [1])); // [T(i), T(j)]
+  const allowNew = op.and(causal, op.unsqueeze(newMask, [1])); // [B, T, T]
+  const allowCache = op.expand(op.unsqueeze(cacheMask, [1]), ["B", "T", "C"]); // [B, T, C]
+  const allowAll = op.concat([allowCache, allowNew], -1); // [B, T, C+T]
+  const allowed = op.unsqueeze(allowAll, rep > 1 ? [1, 2] : [1]); // [B, 1, (1,) T, C+T]
+  const C = g.dim("C");
+  const CT = g.dim(dimAdd("C", "T"));
+  let x = op.gather(w("model.embed_tokens.weight"), inputIds); // [B, T, H]
+  const presents: { key: Tensor; value: Tensor }[] = [];
+  for (let i = 0; i < cfg.layers; i++) {
+    const pre = `model.layers.${i}`;
+    const h = op.rmsNorm(x, w(`${pre}.input_layernorm.weight`), cfg.rmsEps); // [B, T, H]
+    const qkv = op.reshape(groupProj(h, i, QKV, cfg.attentionBias), ["B", "T", heads + 2 * kvH, d]);
+    const [qk, v] = op.split(qkv, 2, [heads + kvH, kvH]);
+    const [q, k] = op.split(rope(qk), 2, [heads, kvH]); // [B, T, n, d], [B, T, kvH, d]
+    const newK = op.transpose(k, [0, 2, 1, 3]); // [B, kvH, T, d]
+    const newV = op.transpose(v, [0, 2, 1, 3]);
+    presents.push({ key: newK, value: newV });
+    // With GQA the kv tensors get a size-1 rep axis (before any transpose, so ORT folds the
+    // transposes into the matmuls and never copies the cache).
+    const kv = (t: Tensor) => (rep > 1 ? op.unsqueeze(t, [2]) : t); // [B, kvH, (1,) S, d]
+    const tr = (t: Tensor) => op.transpose(t, rep > 1 ? [0, 1, 2, 4, 3] : [0, 1, 3, 2]);
+    let qs = op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)); // [B, n, T, d]
+    if (rep > 1) qs = op.reshape(qs, ["B", kvH, rep, "T", d]);
+    const scoresCache = op.matmul(qs, tr(kv(past[i].key))); // [B, kvH, (rep,) T, C]
+    const scoresNew = op.matmul(qs, tr(kv(newK))); // [B, kvH, (rep,) T, T]
+    const probs = op.softmax(op.where(allowed, op.concat([scoresCache, scoresNew], -1), MASKED), -1);
+    const pCache = op.slice(probs, -1, 0, C, "C");
+    const pNew = op.slice(probs, -1, C, CT, "T");
+    const ctx = op.add(op.matmul(pCache, kv(past[i].value)), op.matmul(pNew, kv(newV))); // [B, kvH, (rep,) T, d]
+    const merged = op.reshape(op.transpose(rep > 1 ? op.reshape(ctx, ["B", heads, "T", d]) : ctx, [0, 2, 1, 3]), ["B", "T", heads * d]); // [B, T, n·d]
+    x = op.add(x, groupProj(merged, i, O, false));
+    const h2 = op.rmsNorm(x, w(`${pre}.post_attention_layernorm.weight`), cfg.rmsEps);
+    const [gate, up] = op.split(groupProj(h2, i, GATE_UP, false), -1, [cfg.intermediate, cfg.intermediate]); // [B, T, I] each
+    x = op.add(x, groupProj(op.mul(op.silu(gate), up), i, DOWN, false));
+  }
+
+  const head = w(cfg.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  if ((o.logits ?? "last") === "last") {
+    const lastRow = op.reshape(op.slice(x, 1, -1, 2 ** 31, 1), ["B", H]); // [B, H]
+    g.output(op.gemm(op.rmsNorm(lastRow, w("model.norm.weight"), cfg.rmsEps), head, null, { transB: true }), "logits"); // [B, V]
+  } else {
+    const flat = op.reshape(op.rmsNorm(x, w("model.norm.weight"), cfg.rmsEps), [-1, H]); // [B·T, H]
+    g.output(op.reshape(op.gemm(flat, head, null, { transB: true }), ["B", "T", cfg.vocab]), "logits");
+  }
+  presents.forEach((p, i) => {
+    g.output(p.key, presentNames(i).key);
+    g.output(p.value, presentNames(i).value);
+  });
+  return g;
+}

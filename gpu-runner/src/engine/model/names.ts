@@ -1,0 +1,60 @@
+// Hugging Face tensor names and projection sizes of the Llama-family layout, in one place.
+import type { ModelConfig } from "./config.js";
+
+export const PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
+export type Projection = (typeof PROJECTIONS)[number];
+
+export const sublayerOf = (m: Projection): "self_attn" | "mlp" => (m.endsWith("_proj") && ["gate_proj", "up_proj", "down_proj"].includes(m) ? "mlp" : "self_attn");
+
+/** `model.layers.{i}.{sub}.{m}` — the module path PEFT keys are built on. */
+export const modulePath = (layer: number, m: Projection): string => `model.layers.${layer}.${sublayerOf(m)}.${m}`;
+
+/** [out, in] features of a projection. */
+export function projectionDims(cfg: ModelConfig, m: Projection): [number, number] {
+  const q = cfg.heads * cfg.headDim;
+  const kv = cfg.kvHeads * cfg.headDim;
+  switch (m) {
+    case "q_proj":
+      return [q, cfg.hidden];
+    case "k_proj":
+    case "v_proj":
+      return [kv, cfg.hidden];
+    case "o_proj":
+      return [cfg.hidden, q];
+    case "gate_proj":
+    case "up_proj":
+      return [cfg.intermediate, cfg.hidden];
+    case "down_proj":
+      return [cfg.hidden, cfg.intermediate];
+  }
+}
+
+/**
+ * Projections that read the same input run as one fused matmul (q|k|v, gate|up); their LoRA tensors
+ * are fused the same way: A side by side [in, Σr], B block-diagonal [Σr, Σout].
+ */
+export const PROJECTION_GROUPS = [
+  { name: "qkv", members: ["q_proj", "k_proj", "v_proj"] },
+  { name: "o", members: ["o_proj"] },
+  { name: "gate_up", members: ["gate_proj", "up_proj"] },
+  { name: "down", members: ["down_proj"] },
+] as const satisfies readonly { name: string; members: readonly Projection[] }[];
+export type ProjectionGroup = (typeof PROJECTION_GROUPS)[number];
+
+/** LoRA layout of one group: the targeted members, their rank blocks and output column offsets. */
+export function loraGroupLayout(cfg: ModelConfig, group: ProjectionGroup, rank: number, targets: ReadonlySet<Projection>) {
+  const inF = projectionDims(cfg, group.members[0])[1];
+  let outTotal = 0;
+  const offsets = new Map<Projection, number>();
+  for (const m of group.members) {
+    offsets.set(m, outTotal);
+    outTotal += projectionDims(cfg, m)[0];
+  }
+  const blocks = group.members.filter((m) => targets.has(m)).map((m, k) => ({ module: m as Projection, rankStart: k * rank, outStart: offsets.get(m) as number, out: projectionDims(cfg, m)[0] }));
+  return { inF, outTotal, rankTotal: blocks.length * rank, blocks };
+}
+
+/** Graph input names of the stacked LoRA tensors of one projection group. */
+export const loraInputNames = (layer: number, group: string) => ({ a: `lora.${layer}.${group}.A`, b: `lora.${layer}.${group}.B` });
+export const pastNames = (layer: number) => ({ key: `past_key.${layer}`, value: `past_value.${layer}` });
+export const presentNames = (layer: number) => ({ key: `present_key.${layer}`, value: `present_value.${layer}` });

@@ -1,0 +1,73 @@
+// A model folder opened for inference: config, weights, an optional LoRA adapter (unmerged in slots,
+// or merged into the weights) and the decoder session(s) built from them.
+import { loadModelConfig, type ModelConfig } from "../model/config.js";
+import { PROJECTIONS, type Projection } from "../model/names.js";
+import { openWeights, type WeightStore } from "../model/weights.js";
+import { mergeLora } from "../lora/merge.js";
+import { loadLoraAdapter, type LoraAdapter } from "../lora/peft.js";
+import { LoraSlots, type LoraFeedSource } from "../lora/slots.js";
+import { DecoderSession } from "./decoder-session.js";
+
+export type LoadModelOptions = {
+  /** PEFT adapter folder. */
+  adapter?: string;
+  /** Fold the adapter into the weights instead of feeding it as session inputs. */
+  merge?: boolean;
+  /** Unmerged LoRA slots (incl. the zero slot 0); default 2 with an adapter, none without. */
+  slots?: number;
+  /** Slot rank (≥ every adapter's r); default the adapter's r, or 8. */
+  rank?: number;
+  /** Modules that get LoRA inputs; default the adapter's targets, or all seven. */
+  targets?: Projection[];
+  /** "last" for generation (default), "all" for full-sequence logits. */
+  logits?: "last" | "all";
+  dtype?: "float32" | "float64";
+  /** ORT intra-op threads (default 2). */
+  threads?: number;
+  /** Let idle ORT threads spin (see runtime/session.ts); default false. */
+  spin?: boolean;
+};
+
+export class LoadedModel {
+  private constructor(
+    readonly dir: string,
+    readonly cfg: ModelConfig,
+    readonly weights: WeightStore,
+    readonly session: DecoderSession,
+    readonly slots: LoraSlots | null,
+    readonly adapter: LoraAdapter | null,
+  ) {}
+
+  /** Opens `dir` (config.json + *.safetensors) and builds its decoder session. */
+  static async load(dir: string, o: LoadModelOptions = {}): Promise<LoadedModel> {
+    const cfg = await loadModelConfig(dir);
+    const weights = await openWeights(dir);
+    const adapter = o.adapter ? await loadLoraAdapter(o.adapter, cfg) : null;
+    if (o.merge && o.dtype === "float64") throw new Error("loadModel: merge works in float32 only; load unmerged for float64");
+    if (adapter && o.merge) await mergeLora(cfg, weights, adapter);
+    const slotCount = o.slots ?? (adapter && !o.merge ? 2 : 0);
+    let slots: LoraSlots | null = null;
+    if (slotCount > 0) {
+      const rank = o.rank ?? adapter?.rank ?? 8;
+      slots = new LoraSlots(cfg, slotCount, rank, o.targets ?? adapter?.targets ?? [...PROJECTIONS], o.dtype ?? "float32");
+      if (adapter && !o.merge) slots.load(1, adapter);
+    }
+    const session = await DecoderSession.create(cfg, weights, { logits: o.logits, dtype: o.dtype, lora: slots?.spec ?? null, threads: o.threads, spin: o.spin });
+    return new LoadedModel(dir, cfg, weights, session, slots, adapter);
+  }
+
+  /** The adapter slot rows use by default: 1 when an unmerged adapter is loaded, else 0. */
+  get defaultSlot(): number {
+    return this.slots && this.adapter ? 1 : 0;
+  }
+
+  /** Builds the LoRA inputs of a batch from each row's slot (nothing when the session has no LoRA inputs). */
+  loraFeeds(): LoraFeedSource {
+    const slots = this.slots;
+    return (slotPerRow) => (slots ? slots.feeds(slotPerRow) : {});
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

@@ -1,0 +1,45 @@
+// Thin wrapper over onnxruntime-node sessions: the options we always want (2 intra-op threads that
+// sleep when idle, full optimization; two fusions off for float64 graphs, see below).
+import * as ort from "onnxruntime-node";
+import { executionProviders } from "./providers.js";
+
+export type SessionOptions = {
+  /** Named byte buffers the model's external initializers point into. */
+  externalData?: { path: string; data: Uint8Array }[];
+  threads?: number;
+  /** Let idle intra-op threads spin (lower latency on a dedicated machine). Default false. */
+  spin?: boolean;
+  /** The graph is float64 (some ORT fusions must be off). */
+  float64?: boolean;
+  optimization?: "disabled" | "basic" | "extended" | "all";
+  executionProviders?: string[];
+};
+
+/** Creates an ORT session from ONNX bytes. */
+export async function createSession(model: Uint8Array, o: SessionOptions = {}): Promise<ort.InferenceSession> {
+  const extra: Record<string, unknown> = {};
+  // Idle intra-op threads sleep instead of spinning unless asked: on a 2-core host the spinning
+  // thread steals the core from the API's event loop and from other sessions (measured on a loaded
+  // 2-core host: decode 2–4× slower with spinning; not measured on an idle machine).
+  if (!o.spin) extra.session = { intra_op: { allow_spinning: "0" } };
+  // float64: QuickGelu has no double kernel (the session fails to load), and SimplifiedLayerNormFusion
+  // drops a non-float32 epsilon (measured: rms_norm_eps 1e-6 computed as 1e-5, logits off by 3e-3).
+  if (o.float64) extra.optimization = { disable_specified_optimizers: "QuickGeluFusion;SimplifiedLayerNormFusion" };
+  return ort.InferenceSession.create(model, {
+    executionProviders: o.executionProviders ?? executionProviders(),
+    graphOptimizationLevel: o.optimization ?? "all",
+    intraOpNumThreads: o.threads ?? 2,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    externalData: o.externalData,
+    extra,
+  } as ort.InferenceSession.SessionOptions);
+}
+
+export type Feed = Record<string, ort.Tensor>;
+export { ort };
+
+/** An ORT tensor over an existing typed array (no copy on the CPU provider). */
+export function tensorOf(type: "float32" | "float64" | "int64" | "bool", data: Float32Array | Float64Array | BigInt64Array | Uint8Array, dims: number[]): ort.Tensor {
+  return new ort.Tensor(type, data as never, dims);
+}

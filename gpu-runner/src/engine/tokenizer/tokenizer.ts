@@ -1,0 +1,174 @@
+// Loads a model folder's Hugging Face tokenizer (tokenizer.json + tokenizer_config.json) with its chat
+// template, and decodes token streams incrementally without splitting UTF-8 characters.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Tokenizer } from "@huggingface/tokenizers";
+import { Template } from "@huggingface/jinja";
+import { z } from "zod";
+
+export type ChatMessage = { role: string; content: string };
+
+/** The tokenizer the engine uses: text ↔ ids, chat templating, and the ids that end generation. */
+export type TextTokenizer = {
+  /** Text → ids. `addSpecialTokens` (default true, as in Hugging Face) runs the post-processor, e.g. adds BOS. */
+  encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
+  /** Ids → text. Special tokens are kept unless `skipSpecialTokens`. */
+  decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
+  /** Renders messages with the folder's chat template; encode the result with `addSpecialTokens: false`. */
+  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
+  /** Chat template rendered and encoded without adding special tokens twice (the template writes its own). */
+  encodeChat(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): number[];
+  /** Ids that end generation: tokenizer_config's eos_token plus generation_config.json's eos_token_id(s). */
+  eosTokenIds: number[];
+  bosTokenId: number | null;
+  /** One more than the largest token id (added tokens included). */
+  vocabSize: number;
+};
+
+// Special tokens appear as plain strings or as AddedToken objects ({"content": ...}).
+const tokenField = z.union([z.string(), z.object({ content: z.string() }).loose(), z.null()]).optional();
+const templateField = z.union([z.string(), z.array(z.object({ name: z.string(), template: z.string() }))]).optional();
+
+const tokenizerConfigSchema = z
+  .object({
+    bos_token: tokenField,
+    eos_token: tokenField,
+    pad_token: tokenField,
+    unk_token: tokenField,
+    chat_template: templateField,
+  })
+  .loose();
+
+const generationConfigSchema = z
+  .object({ eos_token_id: z.union([z.number().int(), z.array(z.number().int()), z.null()]).optional() })
+  .loose();
+
+async function readJsonIfExists(path: string): Promise<unknown | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${path}: invalid JSON (${(err as Error).message}); fix or remove the file`);
+  }
+}
+
+function parseWith<T extends z.ZodType>(schema: T, value: unknown, path: string): z.infer<T> {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    throw new Error(`${path}: field ${issue.path.join(".") || "(root)"}: ${issue.message}`);
+  }
+  return r.data;
+}
+
+function tokenText(t: z.infer<typeof tokenField>): string | null {
+  if (t === undefined || t === null) return null;
+  return typeof t === "string" ? t : t.content;
+}
+
+/** Picks the template: a plain string, the entry named "default" of a list, or chat_template.jinja. */
+function pickTemplate(t: z.infer<typeof templateField>, jinjaFile: string | undefined): string | null {
+  if (typeof t === "string") return t;
+  if (Array.isArray(t)) return t.find((x) => x.name === "default")?.template ?? t[0]?.template ?? null;
+  return jinjaFile ?? null;
+}
+
+/** Loads `tokenizer.json` (+ optional tokenizer_config.json, chat_template.jinja, generation_config.json); null without tokenizer.json. */
+export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | null> {
+  const tokPath = join(modelDir, "tokenizer.json");
+  const tokJson = await readJsonIfExists(tokPath);
+  if (tokJson === undefined) return null;
+  const cfgPath = join(modelDir, "tokenizer_config.json");
+  const config = parseWith(tokenizerConfigSchema, (await readJsonIfExists(cfgPath)) ?? {}, cfgPath);
+  const genPath = join(modelDir, "generation_config.json");
+  const gen = parseWith(generationConfigSchema, (await readJsonIfExists(genPath)) ?? {}, genPath);
+  const jinjaFile = await readFile(join(modelDir, "chat_template.jinja"), "utf8").catch(() => undefined);
+
+  let tok: Tokenizer;
+  try {
+    tok = new Tokenizer(tokJson as object, config);
+  } catch (err) {
+    throw new Error(`${tokPath}: cannot build the tokenizer (${(err as Error).message})`);
+  }
+
+  const bos = tokenText(config.bos_token);
+  const eos = tokenText(config.eos_token);
+  const idOf = (text: string | null): number | null => (text === null ? null : (tok.token_to_id(text) ?? null));
+  const eosIds = new Set<number>();
+  const eosId = idOf(eos);
+  if (eosId !== null) eosIds.add(eosId);
+  const genEos = gen.eos_token_id;
+  for (const id of genEos === undefined || genEos === null ? [] : Array.isArray(genEos) ? genEos : [genEos]) eosIds.add(id);
+
+  let vocabSize = 0;
+  for (const id of tok.get_vocab(true).values()) vocabSize = Math.max(vocabSize, id + 1);
+
+  const templateText = pickTemplate(config.chat_template, jinjaFile);
+  let template: Template | null = null;
+  const specials = {
+    bos_token: bos ?? "",
+    eos_token: eos ?? "",
+    pad_token: tokenText(config.pad_token) ?? "",
+    unk_token: tokenText(config.unk_token) ?? "",
+  };
+
+  const self: TextTokenizer = {
+    encode: (text, opts) => tok.encode(text, { add_special_tokens: opts?.addSpecialTokens ?? true }).ids,
+    // The library rejects an empty id list; an empty decode is simply "".
+    decode: (ids, opts) => (ids.length === 0 ? "" : tok.decode(ids, { skip_special_tokens: opts?.skipSpecialTokens ?? false })),
+    applyChatTemplate(messages, opts) {
+      if (templateText === null) {
+        throw new Error(`${cfgPath}: no chat_template; add one (or chat_template.jinja) to use chat messages with this model`);
+      }
+      template ??= new Template(templateText);
+      return template.render({ messages, add_generation_prompt: opts?.addGenerationPrompt ?? false, ...specials });
+    },
+    encodeChat: (messages, opts) => self.encode(self.applyChatTemplate(messages, opts), { addSpecialTokens: false }),
+    eosTokenIds: [...eosIds],
+    bosTokenId: idOf(bos),
+    vocabSize,
+  };
+  return self;
+}
+
+/**
+ * Incremental detokenizer for streaming: `push(id)` returns only the text that became complete with this
+ * token. Decodes a small window (the previous tokens plus the new ones) and compares, because a token's
+ * text depends on its neighbours (SentencePiece's leading space) and byte-level BPE tokens can end in the
+ * middle of a UTF-8 character: a window ending in U+FFFD is held back until the character completes.
+ */
+export function createDecodeStream(
+  tok: Pick<TextTokenizer, "decode">,
+  opts?: { skipSpecialTokens?: boolean },
+): { push(id: number): string; flush(): string } {
+  const ids: number[] = [];
+  let prefixOffset = 0; // start of the context window
+  let readOffset = 0; // tokens before this have been released
+  const decode = (from: number, to: number) => tok.decode(ids.slice(from, to), opts);
+  return {
+    push(id: number): string {
+      ids.push(id);
+      const prefix = decode(prefixOffset, readOffset);
+      const full = decode(prefixOffset, ids.length);
+      if (full.length > prefix.length && !full.endsWith("\uFFFD")) {
+        prefixOffset = readOffset;
+        readOffset = ids.length;
+        return full.slice(prefix.length);
+      }
+      return "";
+    },
+    /** Releases whatever is still held (an unfinished character decodes as U+FFFD). */
+    flush(): string {
+      const prefix = decode(prefixOffset, readOffset);
+      const full = decode(prefixOffset, ids.length);
+      prefixOffset = readOffset = ids.length;
+      return full.length > prefix.length ? full.slice(prefix.length) : "";
+    },
+  };
+}

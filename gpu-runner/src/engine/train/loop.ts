@@ -1,0 +1,147 @@
+// The LoRA training loop: data → rows → seeded per-epoch shuffles → LoraTrainer steps under the LR
+// schedule, with progress/validation/checkpoint events, cancellation between steps, exact resume from a
+// checkpoint, and the final PEFT adapter. Runs in the calling thread (see loop-worker.ts for a worker).
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
+import { createRng, rngFromState, type Rng } from "../generate/rng.js";
+import { loadModelConfig } from "../model/config.js";
+import { openWeights } from "../model/weights.js";
+import { loadTokenizer } from "../tokenizer/tokenizer.js";
+import { readRecords } from "../data/records.js";
+import { tokenizeRecords } from "../data/render.js";
+import { packExamples, shuffledOrder, stepMicroBatches, stepsPerEpoch, type Row } from "../data/batches.js";
+import { loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.js";
+import { LoraEvaluator } from "./evaluate.js";
+import { writePeftAdapter, type AdapterMeta } from "./export.js";
+import { resolveLoraConfig } from "./lora-config.js";
+import { initParams } from "./lora-params.js";
+import { learningRate, warmupSteps, type Schedule } from "./schedule.js";
+import { resolveSpec, TrainingCancelled, type ResolvedSpec, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
+import { LoraTrainer } from "./trainer.js";
+
+export { TrainingCancelled, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
+export { startTrainingWorker } from "./loop-worker.js";
+
+export type TrainHooks = { onEvent?: (e: TrainEvent) => void | Promise<void>; shouldStop?: () => boolean };
+
+/** Loads, tokenizes and (optionally) packs a JSONL file into rows; says what was cut or dropped. */
+async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof tokenizeRecords>[1], log: (m: string, warn?: boolean) => Promise<void>): Promise<Row[]> {
+  const data = tokenizeRecords(await readRecords(path), tok, s.seqLen);
+  if (data.truncated) await log(`${path}: ${data.truncated} example(s) longer than seqLen=${s.seqLen} were truncated`, true);
+  if (data.dropped) await log(`${path}: ${data.dropped} example(s) had no token left to train on and were skipped`, true);
+  if (data.examples.length === 0) throw new Error(`${path}: no example has a token to train on (seqLen=${s.seqLen}); check the file or raise seqLen`);
+  const rows = s.packing ? packExamples(data.examples, s.seqLen) : data.examples;
+  await log(`${path}: ${data.examples.length} example(s) → ${rows.length} row(s)`);
+  return rows;
+}
+
+/** What a resumed run must share with the run that wrote the checkpoint. */
+function fingerprint(s: ResolvedSpec, dataSha: string): TrainerState["fingerprint"] {
+  return {
+    data_sha256: dataSha, rank: s.rank, alpha: s.alpha, targets: JSON.stringify(s.targets), use_rslora: s.useRslora, epochs: s.epochs, lr: s.lr,
+    batch_size: s.batchSize, grad_accum: s.gradAccum, seq_len: s.seqLen, seed: s.seed, schedule: s.schedule, warmup_ratio: s.warmupRatio,
+    max_grad_norm: s.maxGradNorm, packing: s.packing, dropout: s.dropout,
+  };
+}
+
+/** Runs a training job in the calling thread. */
+export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const s = resolveSpec(spec);
+  const emit = async (e: TrainEvent) => void (await hooks.onEvent?.(e));
+  const log = (message: string, warn = false) => emit({ type: "log", level: warn ? "warn" : "info", message });
+  const lora = resolveLoraConfig({ r: s.rank, lora_alpha: s.alpha, lora_dropout: s.dropout, target_modules: s.targets, use_rslora: s.useRslora }, "train spec");
+  const cfg = await loadModelConfig(s.modelDir);
+  const tok = await loadTokenizer(s.modelDir);
+  if (!tok) throw new Error(`${s.modelDir}: no tokenizer.json; training needs the model's tokenizer`);
+  if (tok.vocabSize > cfg.vocab) throw new Error(`${s.modelDir}: tokenizer has ${tok.vocabSize} ids but config.json vocab_size=${cfg.vocab}`);
+  if (s.dropout > 0) await log(`lora_dropout=${s.dropout}: resumed runs are not bit-identical (dropout masks come from ONNX Runtime's RNG)`, true);
+
+  const rows = await loadRows(s.dataPath, s, tok, log);
+  const dataSha = createHash("sha256").update(await readFile(s.dataPath)).digest("hex");
+  const valRows = s.validationPath ? await loadRows(s.validationPath, s, tok, log) : null;
+  const perEpoch = stepsPerEpoch(rows.length, s.batchSize, s.gradAccum);
+  const totalSteps = perEpoch * s.epochs;
+  const schedule: Schedule = { kind: s.schedule, lr: s.lr, totalSteps, warmupSteps: warmupSteps(totalSteps, s.warmupRatio) };
+  const tokensPerEpoch = rows.reduce((n, r) => n + r.ids.length, 0);
+  const checkpointDir = s.checkpointDir ?? join(s.outDir, "checkpoints");
+  const meta: AdapterMeta = { rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets, useRslora: s.useRslora, baseModel: basename(resolve(s.modelDir)) };
+  const fp = fingerprint(s, dataSha);
+
+  const weights = await openWeights(s.modelDir);
+  const trainer = new LoraTrainer(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, dropout: lora.dropout, maxGradNorm: s.maxGradNorm, threads: s.threads });
+  const evaluator = valRows ? new LoraEvaluator(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, threads: s.threads }) : null;
+  // Separate streams: LoRA init never shifts the data order, and both are reproducible from the seed.
+  trainer.setParams(initParams(trainer.params, "float32", createRng(s.seed).next));
+  let rng: Rng = createRng(s.seed + 1);
+  let order: number[] = [];
+  let orderEpoch = -1;
+  let losses: number[] = [];
+  const metrics: Record<string, number> = { examples_rows: rows.length, tokens_per_epoch: tokensPerEpoch, total_steps: totalSteps };
+
+  try {
+    if (s.resumeFrom) {
+      const ck = await loadCheckpoint(s.resumeFrom, trainer.params);
+      const diff = Object.keys(fp).filter((k) => fp[k] !== ck.state.fingerprint[k]);
+      if (diff.length) throw new Error(`${s.resumeFrom}: checkpoint was written by a run with different ${diff.join(", ")}; resume with the same settings and data`);
+      if (ck.state.step > totalSteps) throw new Error(`${s.resumeFrom}: checkpoint is at step ${ck.state.step}, past this run's ${totalSteps} steps`);
+      trainer.setParams(ck.values);
+      trainer.m = ck.m;
+      trainer.v = ck.v;
+      trainer.stepCount = ck.state.step;
+      ({ order, orderEpoch, losses } = ck.state);
+      rng = rngFromState(ck.state.rng);
+      Object.assign(metrics, ck.state.metrics);
+      await log(`resumed from the checkpoint at step ${ck.state.step} of ${totalSteps}`);
+    }
+    const save = async (step: number) => {
+      const dir = join(checkpointDir, String(step));
+      const state: TrainerState = { format: "tuneserve.lora-checkpoint", version: 1, step, orderEpoch, order, rng: rng.state(), fingerprint: fp, losses, metrics };
+      const files = await saveCheckpoint(dir, trainer.params, { state, values: trainer.values, m: trainer.m, v: trainer.v }, meta);
+      await emit({ type: "checkpoint", step, dir, files, metrics: { ...metrics } });
+    };
+    const validate = async (step: number) => {
+      if (!evaluator || !valRows) return;
+      const r = await evaluator.evaluate(valRows, trainer.values, s.batchSize);
+      metrics.valid_loss = r.loss;
+      metrics.valid_mean_token_accuracy = r.tokenAccuracy;
+      // Billed with training (ARCHITECTURE.md §7): every validation token processed, over all evaluations.
+      metrics.validation_tokens = (metrics.validation_tokens ?? 0) + valRows.reduce((n, row) => n + row.ids.length, 0);
+      await emit({ type: "validation", step, loss: r.loss, tokenAccuracy: r.tokenAccuracy });
+    };
+
+    const startStep = trainer.stepCount;
+    let tFirst = 0;
+    for (let step = startStep; step < totalSteps; ) {
+      if (hooks.shouldStop?.()) throw new TrainingCancelled(step);
+      const epoch = Math.floor(step / perEpoch);
+      if (orderEpoch !== epoch) {
+        order = shuffledOrder(rows.length, rng);
+        orderEpoch = epoch;
+      }
+      const { micro, tokens } = stepMicroBatches(rows, order, step % perEpoch, s.batchSize, s.gradAccum);
+      const lr = learningRate(schedule, step);
+      const ts = performance.now();
+      const { loss, gradNorm } = await trainer.step(micro, lr);
+      const stepS = (performance.now() - ts) / 1000;
+      if (!Number.isFinite(loss)) throw new Error(`training diverged: loss is ${loss} at step ${step + 1}; lower lr (now ${s.lr}) or set maxGradNorm`);
+      step++;
+      losses.push(loss);
+      metrics.train_loss = loss;
+      metrics.grad_norm = gradNorm;
+      // The first step of a run also builds the graph sessions; the ETA leaves it out once it can.
+      if (step - startStep === 1) tFirst = performance.now();
+      const avgS = step - startStep > 1 ? (performance.now() - tFirst) / 1000 / (step - startStep - 1) : stepS;
+      await emit({ type: "progress", step, totalSteps, epoch: Math.round((step / perEpoch) * 1e4) / 1e4, loss, lr, tokensPerS: tokens / stepS, etaS: avgS * (totalSteps - step) });
+      if (step % perEpoch === 0) await validate(step);
+      if (s.checkpointEvery > 0 && step % s.checkpointEvery === 0 && step < totalSteps) await save(step);
+    }
+    await save(totalSteps);
+    await writePeftAdapter(s.outDir, trainer.params, trainer.values, meta);
+    metrics.trained_tokens = tokensPerEpoch * s.epochs;
+    return { adapterDir: s.outDir, trainedTokens: tokensPerEpoch * s.epochs, steps: totalSteps, finalLoss: losses[losses.length - 1] ?? NaN, metrics: { ...metrics } };
+  } finally {
+    await trainer.release();
+    await evaluator?.release();
+  }
+}

@@ -1,0 +1,133 @@
+// The decoder forward pass as the training graph needs it: full sequences, no KV cache, causal mask,
+// and LoRA tensors as graph inputs in PEFT's own layout (A [r, in], B [out, r], one adapter for the
+// whole batch). Frozen [out, in] weights enter through Gemm(transB=1), so the backward pass multiplies
+// by W directly and ORT never folds a transposed copy of a frozen weight (TOOLCHAIN.md).
+import type { Graph, Tensor } from "../graph/graph.js";
+import { Graph as GraphClass, op } from "../graph/index.js";
+import { dimMul } from "../graph/dims.js";
+import type { ModelConfig } from "../model/config.js";
+import { modulePath, projectionDims, type Projection } from "../model/names.js";
+import { ropeInvFreq } from "../model/rope.js";
+import type { WeightStore } from "../model/weights.js";
+
+/** Large finite negative for masked scores (−inf would give NaN through Where's gradient and 0·−inf). */
+const MASKED = -1e9;
+
+/**
+ * Inverted dropout as PEFT applies it to the LoRA branch's input (one fresh mask per module and run):
+ * x ⊙ [u ≥ p] / (1 − p) with u ~ U(0, 1) from RandomUniformLike. The mask is bool-derived, so no
+ * gradient flows into the random draw and it needs no rule.
+ */
+function dropout(x: Tensor, p: number): Tensor {
+  const u = x.graph.node("RandomUniformLike", [x], [{ dtype: x.dtype, shape: x.shape }])[0];
+  const keep = op.cast(op.greater(u, p), x.dtype); // u = p exactly has probability 0
+  return op.mul(x, op.mul(keep, 1 / (1 - p)));
+}
+
+/**
+ * RMSNorm over the last axis, w ⊙ x / √(mean(x²) + eps), with x² as a Mul: ORT's Pow is slow, and the
+ * fused SimplifiedLayerNormalization it would otherwise become has no backward rule. x: [N, H], w: [H].
+ */
+function rmsNorm(x: Tensor, w: Tensor, eps: number): Tensor {
+  const inv = op.reciprocal(op.sqrt(op.add(op.reduceMean(op.mul(x, x), [-1]), eps))); // [N, 1]
+  return op.mul(op.mul(x, inv), w);
+}
+
+export type TrainForward = {
+  graph: Graph;
+  /** logits [B, T, V] */
+  logits: Tensor;
+  /** Trainable LoRA inputs, keyed by PEFT name. */
+  lora: Map<string, Tensor>;
+};
+
+/** PEFT key of a LoRA tensor: base_model.model.model.layers.{i}.{sub}.{m}.lora_{A|B}.weight */
+export const peftKey = (layer: number, m: Projection, kind: "A" | "B"): string => `base_model.model.${modulePath(layer, m)}.lora_${kind}.weight`;
+
+/**
+ * Builds the forward graph. Inputs: input_ids [B, T] int64, position_ids [B, T] int64, lora_scale []
+ * (alpha/r; 0 gives the base model), and per layer and target the LoRA tensors named by `peftKey`.
+ */
+export function buildTrainForward(
+  cfg: ModelConfig,
+  weights: WeightStore,
+  o: { rank: number; targets: readonly Projection[]; dtype?: "float32" | "float64"; /** PEFT's lora_dropout on the LoRA branch's input */ dropout?: number },
+): TrainForward {
+  const p = o.dropout ?? 0;
+  if (!(p >= 0 && p < 1)) throw new Error(`lora_dropout=${p} must be in [0, 1)`);
+  const dtype = o.dtype ?? "float32";
+  const g = new GraphClass(`train_${cfg.architecture}`);
+  const { heads, kvHeads: kvH, headDim: d } = cfg;
+  const rep = heads / kvH;
+  const N = dimMul("B", "T");
+  const repT = dimMul(rep, "T");
+  const added = new Map<string, Tensor>();
+  const w = (name: string): Tensor => {
+    let t = added.get(name);
+    if (!t) added.set(name, (t = weights.toGraph(g, name, dtype)));
+    return t;
+  };
+  const inputIds = g.input("input_ids", "int64", ["B", "T"]);
+  const positionIds = g.input("position_ids", "int64", ["B", "T"]);
+  const scale = g.input("lora_scale", dtype, []);
+  const lora = new Map<string, Tensor>();
+  const targets = new Set(o.targets);
+
+  // x: [N, in] → [N, out]: x·Wᵀ + bias + scale·(x·Aᵀ)·Bᵀ
+  const proj = (x: Tensor, layer: number, m: Projection, bias: boolean): Tensor => {
+    const path = modulePath(layer, m);
+    let y = op.gemm(x, w(`${path}.weight`), bias ? w(`${path}.bias`) : null, { transB: true });
+    if (targets.has(m)) {
+      const [out, inF] = projectionDims(cfg, m);
+      const a = g.input(peftKey(layer, m, "A"), dtype, [o.rank, inF]);
+      const b = g.input(peftKey(layer, m, "B"), dtype, [out, o.rank]);
+      lora.set(a.name, a).set(b.name, b);
+      const xa = op.mul(op.gemm(p > 0 ? dropout(x, p) : x, a, null, { transB: true }), scale); // [N, r]
+      y = op.add(y, op.gemm(xa, b, null, { transB: true })); // [N, out]
+    }
+    return y;
+  };
+
+  // RoPE (rotate-half) tables from per-row positions: cos/sin [B, T, 1, d].
+  const invFreq = g.constant(dtype, [d / 2], dtype === "float64" ? ropeInvFreq(cfg) : Float32Array.from(ropeInvFreq(cfg)));
+  const angles = op.mul(op.unsqueeze(op.cast(positionIds, dtype), [-1]), invFreq); // [B, T, d/2]
+  const full = op.unsqueeze(op.concat([angles, angles], -1), [2]); // [B, T, 1, d]
+  const cos = op.cos(full);
+  const sin = op.sin(full);
+  const rope = (x: Tensor): Tensor => {
+    const x1 = op.slice(x, -1, 0, d / 2); // x: [B, T, h, d]
+    const x2 = op.slice(x, -1, d / 2, d);
+    return op.add(op.mul(x, cos), op.mul(op.concat([op.neg(x2), x1], -1), sin));
+  };
+
+  // Causal mask [T, T]: query i sees keys j ≤ i. Right padding needs nothing more: padded keys come
+  // after every real query, and padded positions are out of the loss mask.
+  const T = op.reshape(g.dim("T"), []);
+  const slots = op.range(g, 0, T, "T"); // [T]
+  const allowed = op.lessOrEqual(op.unsqueeze(slots, [0]), op.unsqueeze(slots, [1])); // [T(query), T(key)]
+
+  let x = op.reshape(op.gather(w("model.embed_tokens.weight"), inputIds), [N, cfg.hidden]); // [N, H]
+  for (let i = 0; i < cfg.layers; i++) {
+    const pre = `model.layers.${i}`;
+    const h = rmsNorm(x, w(`${pre}.input_layernorm.weight`), cfg.rmsEps); // [N, H]
+    const q = rope(op.reshape(proj(h, i, "q_proj", cfg.attentionBias), ["B", "T", heads, d])); // [B, T, n, d]
+    const k = rope(op.reshape(proj(h, i, "k_proj", cfg.attentionBias), ["B", "T", kvH, d])); // [B, T, kvH, d]
+    const v = op.reshape(proj(h, i, "v_proj", cfg.attentionBias), ["B", "T", kvH, d]);
+    // GQA as Hugging Face's repeat_kv: query head j uses kv head ⌊j/rep⌋, so the rep query heads of a kv
+    // head sit next to each other and fold into the row axis: [B, kvH, rep·T, d].
+    const qs = op.reshape(op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), ["B", kvH, repT, d]);
+    const keys = op.transpose(k, [0, 2, 3, 1]); // [B, kvH, d, T]
+    const values = op.transpose(v, [0, 2, 1, 3]); // [B, kvH, T, d]
+    const scores = op.reshape(op.matmul(qs, keys), ["B", kvH, rep, "T", "T"]); // [B, kvH, rep, T, T]
+    const probs = op.reshape(op.softmax(op.where(allowed, scores, MASKED), -1), ["B", kvH, repT, "T"]);
+    const ctx = op.reshape(op.matmul(probs, values), ["B", heads, "T", d]); // [B, n, T, d]
+    const merged = op.reshape(op.transpose(ctx, [0, 2, 1, 3]), [N, heads * d]); // [N, n·d]
+    x = op.add(x, proj(merged, i, "o_proj", false));
+    const h2 = rmsNorm(x, w(`${pre}.post_attention_layernorm.weight`), cfg.rmsEps);
+    const act = op.mul(op.silu(proj(h2, i, "gate_proj", false)), proj(h2, i, "up_proj", false)); // [N, I]
+    x = op.add(x, proj(act, i, "down_proj", false));
+  }
+  const head = w(cfg.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+  const logits = op.gemm(rmsNorm(x, w("model.norm.weight"), cfg.rmsEps), head, null, { transB: true }); // [N, V]
+  return { graph: g, logits: op.reshape(logits, ["B", "T", cfg.vocab]), lora };
+}

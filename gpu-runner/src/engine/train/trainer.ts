@@ -1,0 +1,135 @@
+// LoRA training on onnxruntime: the training graph's session plus the optimizer state held in JS
+// (parameters, AdamW moments, step count). One step over K micro-batches = K runs of the train session;
+// loss evaluation and raw gradients get their own (lazily built) sessions.
+import type { ModelConfig } from "../model/config.js";
+import type { Projection } from "../model/names.js";
+import type { WeightStore } from "../model/weights.js";
+import { toOnnx } from "../graph/index.js";
+import { createSession, ort } from "../runtime/session.js";
+import type { AdamWConfig } from "./adamw.js";
+import { batchFeeds, maskedCount, type TrainBatch } from "./feeds.js";
+import type { FloatArray } from "./lora-params.js";
+import { buildTrainGraph, trainNames, trainParams, type TrainGraphMode, type TrainParam } from "./train-graph.js";
+
+export type TrainerOptions = {
+  rank: number;
+  /** LoRA scale: alpha / r, or alpha / √r with rsLoRA. */
+  scale: number;
+  targets: readonly Projection[];
+  dtype?: "float32" | "float64";
+  adamw?: AdamWConfig;
+  maxGradNorm?: number | null;
+  /** PEFT lora_dropout (training steps only). */
+  dropout?: number;
+  threads?: number;
+};
+
+type Session = ort.InferenceSession;
+
+export class LoraTrainer {
+  private readonly sessions = new Map<TrainGraphMode, Session>();
+  readonly dtype: "float32" | "float64";
+  readonly params: TrainParam[];
+  /** Current LoRA values (PEFT layout, keyed by PEFT name), AdamW moments and the number of steps taken. */
+  values = new Map<string, FloatArray>();
+  m = new Map<string, FloatArray>();
+  v = new Map<string, FloatArray>();
+  stepCount = 0;
+
+  constructor(
+    readonly cfg: ModelConfig,
+    private readonly weights: WeightStore,
+    readonly o: TrainerOptions,
+  ) {
+    this.dtype = o.dtype ?? "float32";
+    this.params = trainParams(cfg, o.rank, o.targets);
+  }
+
+  /** Sets the LoRA values and resets the optimizer (zero moments, step 0). */
+  setParams(values: Map<string, FloatArray>): void {
+    this.values = values;
+    const zeros = () => new Map([...values].map(([k, x]) => [k, x.slice().fill(0)]));
+    this.m = zeros();
+    this.v = zeros();
+    this.stepCount = 0;
+  }
+
+  private async session(mode: TrainGraphMode): Promise<Session> {
+    let s = this.sessions.get(mode);
+    if (!s) {
+      const tg = buildTrainGraph(this.cfg, this.weights, { mode, rank: this.o.rank, targets: this.o.targets, dtype: this.dtype, adamw: this.o.adamw, maxGradNorm: this.o.maxGradNorm, dropout: this.o.dropout });
+      s = await createSession(toOnnx(tg.graph), { externalData: this.weights.takeExternalData(), float64: this.dtype === "float64", threads: this.o.threads });
+      this.sessions.set(mode, s);
+    }
+    return s;
+  }
+
+  private tensor(data: FloatArray, shape: readonly number[]): ort.Tensor {
+    return new ort.Tensor(this.dtype, data as never, [...shape]);
+  }
+
+  private paramFeeds(extra: (p: TrainParam) => Record<string, ort.Tensor> = () => ({})): Record<string, ort.Tensor> {
+    const f: Record<string, ort.Tensor> = {};
+    for (const p of this.params) {
+      const val = this.values.get(p.name);
+      if (!val) throw new Error(`LoRA trainer: no value for ${p.name}; call setParams first`);
+      f[p.name] = this.tensor(val, p.shape);
+      Object.assign(f, extra(p));
+    }
+    return f;
+  }
+
+  /** Loss and raw gradients of one batch, without changing anything. */
+  async grads(batch: TrainBatch): Promise<{ loss: number; grads: Map<string, FloatArray> }> {
+    const s = await this.session("grads");
+    const r = await s.run({ ...batchFeeds(batch, this.o.scale, maskedCount(batch), this.dtype), ...this.paramFeeds() });
+    return { loss: Number(r.loss.data[0]), grads: new Map(this.params.map((p) => [p.name, r[trainNames(p.name).grad].data as FloatArray])) };
+  }
+
+  /** The loss of a batch with the current parameters (forward only, no dropout). */
+  async loss(batch: TrainBatch): Promise<number> {
+    const s = await this.session("eval");
+    const r = await s.run({ ...batchFeeds(batch, this.o.scale, maskedCount(batch), this.dtype), ...this.paramFeeds() });
+    return Number(r.loss.data[0]);
+  }
+
+  /** One optimizer step over `micro` micro-batches (their gradients summed); returns the loss before the update and the gradient norm before clipping. */
+  async step(micro: TrainBatch[], lr: number): Promise<{ loss: number; gradNorm: number }> {
+    if (micro.length === 0) throw new Error("LoRA trainer: a step needs at least one micro-batch");
+    const denom = micro.reduce((s, b) => s + maskedCount(b), 0);
+    if (denom === 0) throw new Error("LoRA trainer: no position of the step's micro-batches is in the loss mask");
+    const s = await this.session("train");
+    const F = this.dtype === "float64" ? Float64Array : Float32Array;
+    const scalar = (x: number) => new ort.Tensor(this.dtype, F.from([x]) as never, []);
+    let acc: Map<string, FloatArray> = new Map(this.params.map((p) => [p.name, this.values.get(p.name)!.slice().fill(0)]));
+    let loss = 0;
+    let r: ort.InferenceSession.OnnxValueMapType = {};
+    for (const b of micro) {
+      r = await s.run({
+        ...batchFeeds(b, this.o.scale, denom, this.dtype),
+        ...this.paramFeeds((p) => {
+          const n = trainNames(p.name);
+          return { [n.acc]: this.tensor(acc.get(p.name)!, p.shape), [n.m]: this.tensor(this.m.get(p.name)!, p.shape), [n.v]: this.tensor(this.v.get(p.name)!, p.shape) };
+        }),
+        lr: scalar(lr),
+        step: scalar(this.stepCount + 1),
+      });
+      loss += Number(r.loss.data[0]);
+      acc = new Map(this.params.map((p) => [p.name, r[trainNames(p.name).accOut].data as FloatArray]));
+    }
+    // The last run's update used the gradient summed over every micro-batch.
+    for (const p of this.params) {
+      const n = trainNames(p.name);
+      this.values.set(p.name, r[n.newP].data as FloatArray);
+      this.m.set(p.name, r[n.mOut].data as FloatArray);
+      this.v.set(p.name, r[n.vOut].data as FloatArray);
+    }
+    this.stepCount++;
+    return { loss, gradNorm: Number(r.grad_norm.data[0]) };
+  }
+
+  async release(): Promise<void> {
+    for (const s of this.sessions.values()) await s.release();
+    this.sessions.clear();
+  }
+}

@@ -1,0 +1,27 @@
+// `tuneserve runner`: a gpu-runner process — settings from env and flags, then register, serve and lease
+// until SIGINT/SIGTERM, which hands running jobs back to the queue.
+import { hostname } from "node:os";
+import { loadRunnerConfig, runnerFlagHelp } from "./runner/config.js";
+import { startRunner } from "./runner/runner.js";
+
+/** Entry of `npx tuneserve runner [flags]`. */
+export async function run(argv: string[]): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    console.log(`usage: tuneserve runner [flags]\n\nEvery flag has an environment variable (the flag wins):\n${runnerFlagHelp}\n\nSee docs/runner.md.`);
+    return;
+  }
+  const config = loadRunnerConfig(argv, process.env, hostname());
+  const runner = await startRunner(config);
+  console.log(JSON.stringify({ msg: "tuneserve runner started", runner_id: runner.id, name: runner.name, url: runner.url, api: config.apiUrl }));
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void runner.stop().then(
+      () => process.exit(0),
+      (err: Error) => (console.error(err.message), process.exit(1)),
+    );
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}

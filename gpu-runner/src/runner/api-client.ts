@@ -1,0 +1,154 @@
+// Typed client of the runner protocol (docs/runner-protocol.md). Network errors and 5xx/429 are retried with
+// backoff; 409 lease_lost becomes LeaseLostError (stop the job); other 4xx become a non-retryable ApiCallError.
+import type { z } from "zod";
+import type { Completion } from "../../../api/src/routes/internal_job_outputs.js";
+import type { LeaseAnswer } from "../../../api/src/routes/internal_jobs.js";
+import type { JobCheckpoint } from "../../../api/src/jobs/shape.js";
+import type { failBody, progressInput, registerRunnerBody } from "../../../api/src/jobs/protocol.js";
+
+export type { LeaseAnswer, Completion, JobCheckpoint };
+export type Progress = z.infer<typeof progressInput>;
+export type RegisterRequest = z.infer<typeof registerRunnerBody>;
+export type RunnerObject = RegisterRequest & { id: string; lease_seconds: number; adapters: string[] };
+export type JobEventInput = { level?: "info" | "warn" | "error"; message: string; data?: Record<string, unknown> };
+export type FailError = z.infer<typeof failBody>["error"];
+
+/** The API answered with an error that a retry cannot fix (4xx other than 409/429), or retries ran out. */
+export class ApiCallError extends Error {
+  constructor(
+    message: string,
+    readonly status: number | null,
+    readonly code: string | null,
+    readonly retryable: boolean,
+  ) {
+    super(message);
+    this.name = "ApiCallError";
+  }
+}
+
+/** 409 lease_lost: this runner no longer holds the job (cancelled, taken over after expiry, or finished). */
+export class LeaseLostError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LeaseLostError";
+  }
+}
+
+export type RetryPolicy = { attempts: number; baseMs: number; maxMs: number };
+const defaultRetry: RetryPolicy = { attempts: 6, baseMs: 250, maxMs: 5_000 };
+
+/** Backoff before retry `n` (0-based): doubling from baseMs, capped, with up to 25% jitter. */
+export const backoffMs = (n: number, p: RetryPolicy, rand = Math.random) => Math.min(p.maxMs, p.baseMs * 2 ** n) * (1 + rand() / 4);
+
+/** Whether an HTTP status is worth retrying: the server or a proxy was briefly unable, not the request wrong. */
+export const retryableStatus = (status: number) => status >= 500 || status === 429 || status === 408;
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((ok) => {
+    const t = setTimeout(ok, ms);
+    signal?.addEventListener("abort", () => (clearTimeout(t), ok()), { once: true });
+  });
+
+/**
+ * Runs one HTTP exchange with retries: `attempt` returns a Response; retryable statuses and thrown network
+ * errors are retried per policy, anything else is returned to the caller.
+ */
+export async function withRetries(what: string, attempt: () => Promise<Response>, policy: RetryPolicy = defaultRetry, signal?: AbortSignal): Promise<Response> {
+  let last = "";
+  for (let n = 0; n < policy.attempts; n++) {
+    if (n > 0) await sleep(backoffMs(n - 1, policy), signal);
+    if (signal?.aborted) break;
+    try {
+      const res = await attempt();
+      if (!retryableStatus(res.status)) return res;
+      last = `HTTP ${res.status} ${(await res.text()).slice(0, 300)}`;
+    } catch (err) {
+      last = (err as Error).message + ((err as { cause?: Error }).cause ? ` (${(err as { cause: Error }).cause.message})` : "");
+    }
+  }
+  throw new ApiCallError(`${what}: gave up after ${policy.attempts} tries: ${last}`, null, null, true);
+}
+
+/** Longest wait for one protocol call's answer (the calls are small; the API answers in milliseconds). */
+const requestTimeoutMs = 30_000;
+
+type ErrorEnvelope = { error?: { code?: string; message?: string } };
+
+/** The runner protocol over HTTP with the runner token. */
+export class RunnerApiClient {
+  constructor(
+    readonly baseUrl: string,
+    private readonly token: string,
+    private readonly policy: RetryPolicy = defaultRetry,
+  ) {}
+
+  private async call<T>(path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number; body: T | null }> {
+    const url = `${this.baseUrl}${path}`;
+    const res = await withRetries(
+      `POST ${path}`,
+      () => {
+        // A hung connection must not hold a heartbeat past the lease: each try has its own deadline.
+        const deadline = AbortSignal.timeout(requestTimeoutMs);
+        return fetch(url, { method: "POST", headers: { authorization: `Bearer ${this.token}`, "content-type": "application/json" }, body: JSON.stringify(body), signal: signal ? AbortSignal.any([signal, deadline]) : deadline });
+      },
+      this.policy,
+      signal,
+    );
+    if (res.status === 204) return { status: 204, body: null };
+    const text = await res.text();
+    let parsed: unknown = null;
+    try {
+      parsed = text ? JSON.parse(text) : null;
+    } catch {
+      if (res.ok) throw new ApiCallError(`POST ${path}: ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`, res.status, null, false);
+    }
+    if (res.ok) return { status: res.status, body: parsed as T };
+    const err = (parsed as ErrorEnvelope | null)?.error;
+    const message = `POST ${path}: ${res.status} ${err?.code ?? ""} ${err?.message ?? text.slice(0, 300)}`.trim();
+    if (res.status === 409 && err?.code === "lease_lost") throw new LeaseLostError(err.message ?? message);
+    throw new ApiCallError(message, res.status, err?.code ?? null, false);
+  }
+
+  /** Announces (or re-announces, same name = same id) this runner. */
+  async register(req: RegisterRequest): Promise<RunnerObject> {
+    return (await this.call<RunnerObject>("/internal/v1/runners/register", req)).body!;
+  }
+
+  /** Runner liveness and the adapters its inference cache holds. */
+  async runnerHeartbeat(runnerId: string, body: { adapters?: string[]; load?: number }): Promise<RunnerObject> {
+    return (await this.call<RunnerObject>(`/internal/v1/runners/${encodeURIComponent(runnerId)}/heartbeat`, body)).body!;
+  }
+
+  /** The next job for this runner's models, or null when none is queued (204). */
+  async lease(runnerId: string, signal?: AbortSignal): Promise<LeaseAnswer | null> {
+    return (await this.call<LeaseAnswer>("/internal/v1/jobs/lease", { runner_id: runnerId }, signal)).body;
+  }
+
+  /** Extends the lease and stores progress; throws LeaseLostError when the job is no longer ours. */
+  async heartbeat(jobId: string, runnerId: string, progress: Progress): Promise<{ status: string; lease_expires_at: number | null }> {
+    return (await this.call<{ status: string; lease_expires_at: number | null }>(`/internal/v1/jobs/${jobId}/heartbeat`, { runner_id: runnerId, progress })).body!;
+  }
+
+  async events(jobId: string, runnerId: string, events: JobEventInput[]): Promise<void> {
+    for (let i = 0; i < events.length; i += 100) {
+      await this.call(`/internal/v1/jobs/${jobId}/events`, { runner_id: runnerId, events: events.slice(i, i + 100) });
+    }
+  }
+
+  async checkpointUploads(jobId: string, runnerId: string, step: number, files: string[]): Promise<{ step: number; expires_at: number; urls: Record<string, string> }> {
+    return (await this.call<{ step: number; expires_at: number; urls: Record<string, string> }>(`/internal/v1/jobs/${jobId}/checkpoints/uploads`, { runner_id: runnerId, step, files })).body!;
+  }
+
+  async recordCheckpoint(jobId: string, runnerId: string, step: number, metrics: Record<string, number>): Promise<JobCheckpoint> {
+    return (await this.call<JobCheckpoint>(`/internal/v1/jobs/${jobId}/checkpoints`, { runner_id: runnerId, step, metrics })).body!;
+  }
+
+  /** Idempotent: a retry after success answers the same completion. */
+  async complete(jobId: string, runnerId: string, trainedTokens: number, metrics?: Record<string, number>): Promise<Completion> {
+    return (await this.call<Completion>(`/internal/v1/jobs/${jobId}/complete`, { runner_id: runnerId, trained_tokens: trainedTokens, metrics })).body!;
+  }
+
+  async fail(jobId: string, runnerId: string, error: FailError, retryable: boolean): Promise<{ status: string; attempt: number; max_attempts: number }> {
+    return (await this.call<{ status: string; attempt: number; max_attempts: number }>(`/internal/v1/jobs/${jobId}/fail`, { runner_id: runnerId, error, retryable })).body!;
+  }
+}

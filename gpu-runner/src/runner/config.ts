@@ -1,0 +1,115 @@
+// Settings of a gpu-runner, parsed once with zod from the environment (TUNESERVE_RUNNER_*) with command-line
+// flags taking precedence, so a container sets env and a developer overrides one thing on the command line.
+import { homedir } from "node:os";
+import { isAbsolute, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { z } from "zod";
+
+/** One base model the runner trains and serves: a local Hugging Face folder, or (dir null) fetched from the blob store. */
+export type ModelSpec = { id: string; dir: string | null };
+
+const modelId = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+/** Parses `id=/local/folder` or `id` (a blob-prefix model fetched through the lease's URLs). */
+export function parseModelSpec(text: string): ModelSpec {
+  const eq = text.indexOf("=");
+  const id = (eq < 0 ? text : text.slice(0, eq)).trim();
+  const dir = eq < 0 ? null : text.slice(eq + 1).trim();
+  if (!modelId.test(id)) throw new Error(`model "${text}": id "${id}" must be 1–64 lowercase letters, digits, '.', '_' or '-'`);
+  if (dir !== null && !dir) throw new Error(`model "${text}": the folder after '=' is empty; write id=/path/to/folder or just id`);
+  return { id, dir: dir === null ? null : isAbsolute(dir) ? dir : resolve(dir) };
+}
+
+const intSetting = (min: number) => z.coerce.number().int().min(min);
+
+export const runnerConfigSchema = z.object({
+  apiUrl: z.string().url("must be a URL such as http://127.0.0.1:8787").transform((u) => u.replace(/\/+$/, "")),
+  token: z.string().min(16, "the runner token must be at least 16 characters (the API's TUNESERVE_RUNNER_TOKEN)"),
+  name: z.string().trim().min(1).max(128),
+  models: z.array(z.custom<ModelSpec>()).min(1, "name at least one base model (id=/folder or id)"),
+  /** Concurrent sequences the inference side can serve (reported at registration). */
+  capacity: intSetting(1).max(4096),
+  /** Training jobs run at the same time; each gets its own worker thread. */
+  trainingJobs: intSetting(1).max(64),
+  /** host:port of the runner's own inference server; port 0 picks a free one. */
+  listen: z.string().regex(/^[^:\s]+:\d{1,5}$/, "use host:port, e.g. 0.0.0.0:8080"),
+  /** The URL the API should use to reach this runner; defaults to http://<listen>. */
+  publicUrl: z.string().url().optional(),
+  cacheDir: z.string().min(1),
+  /** Steps between checkpoints uploaded to the blob store; 0 = only the final adapter. */
+  checkpointEvery: intSetting(0),
+  /** Seconds between lease polls when nothing is queued (the wait doubles up to pollMaxSeconds). */
+  pollSeconds: z.coerce.number().positive(),
+  pollMaxSeconds: z.coerce.number().positive(),
+  /** Serve inference for the models with a local folder ("off": a training-only runner). */
+  inference: z.enum(["on", "off"], { error: 'use "on" or "off"' }),
+});
+export type RunnerConfig = z.infer<typeof runnerConfigSchema>;
+
+/** Environment variable and flag of each setting (flags win). */
+const sources = {
+  apiUrl: ["TUNESERVE_API_URL", "api-url"],
+  token: ["TUNESERVE_RUNNER_TOKEN", "token"],
+  name: ["TUNESERVE_RUNNER_NAME", "name"],
+  models: ["TUNESERVE_RUNNER_MODELS", "model"],
+  capacity: ["TUNESERVE_RUNNER_CAPACITY", "capacity"],
+  trainingJobs: ["TUNESERVE_RUNNER_TRAINING_JOBS", "training-jobs"],
+  listen: ["TUNESERVE_RUNNER_LISTEN", "listen"],
+  publicUrl: ["TUNESERVE_RUNNER_PUBLIC_URL", "public-url"],
+  cacheDir: ["TUNESERVE_RUNNER_CACHE_DIR", "cache-dir"],
+  checkpointEvery: ["TUNESERVE_RUNNER_CHECKPOINT_EVERY", "checkpoint-every"],
+  pollSeconds: ["TUNESERVE_RUNNER_POLL_SECONDS", "poll-seconds"],
+  pollMaxSeconds: ["TUNESERVE_RUNNER_POLL_MAX_SECONDS", "poll-max-seconds"],
+  inference: ["TUNESERVE_RUNNER_INFERENCE", "inference"],
+} as const satisfies Record<keyof RunnerConfig, readonly [string, string]>;
+
+export const runnerFlagHelp = Object.entries(sources)
+  .map(([, [env, flag]]) => `  --${flag.padEnd(18)} (${env})`)
+  .join("\n");
+
+/** Defaults that depend on nothing but the machine. */
+const defaults = (hostname: string) => ({
+  name: `runner-${hostname}`,
+  capacity: "16",
+  trainingJobs: "1",
+  listen: "127.0.0.1:0",
+  cacheDir: join(homedir(), ".cache", "tuneserve-runner"),
+  checkpointEvery: "50",
+  pollSeconds: "1",
+  pollMaxSeconds: "10",
+  inference: "on",
+});
+
+/**
+ * Builds the runner's settings from env and argv (`--model` may repeat; TUNESERVE_RUNNER_MODELS is
+ * comma-separated). Errors name the setting and its variable/flag.
+ */
+export function loadRunnerConfig(argv: string[], env: Record<string, string | undefined> = process.env, hostname = "local"): RunnerConfig {
+  const options = Object.fromEntries(
+    Object.entries(sources).map(([key, [, flag]]) => [flag, key === "models" ? { type: "string" as const, multiple: true as const } : { type: "string" as const }]),
+  );
+  const { values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+  const raw: Record<string, unknown> = { ...defaults(hostname) };
+  for (const [key, [envName, flag]] of Object.entries(sources)) {
+    const fromFlag = values[flag];
+    const fromEnv = env[envName];
+    if (key === "models") {
+      const list = (fromFlag as string[] | undefined) ?? (fromEnv ? fromEnv.split(",") : []);
+      try {
+        raw.models = list.map((s) => s.trim()).filter(Boolean).map(parseModelSpec);
+      } catch (err) {
+        throw new Error(`--model / TUNESERVE_RUNNER_MODELS: ${(err as Error).message}`);
+      }
+    } else if (fromFlag !== undefined) raw[key] = fromFlag;
+    else if (fromEnv !== undefined && fromEnv !== "") raw[key] = fromEnv;
+  }
+  const r = runnerConfigSchema.safeParse(raw);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const key = String(issue.path[0]) as keyof typeof sources;
+    const [envName, flag] = sources[key] ?? ["?", "?"];
+    const value = raw[key] === undefined ? "missing" : `"${String(raw[key])}"`;
+    throw new Error(`runner setting ${key} (--${flag} / ${envName}) is ${value}: ${issue.message}`);
+  }
+  return { ...r.data, cacheDir: resolve(r.data.cacheDir) };
+}

@@ -1,0 +1,123 @@
+// The runner's job loop: lease when a training slot is free, back off while the queue is empty, run each job
+// through a TrainingExecution, and on shutdown hand running jobs back to the queue.
+import { ApiCallError, type RunnerApiClient } from "./api-client.js";
+import { TrainingExecution, type ExecutorDeps, type JobOutcome } from "./training-executor.js";
+
+export type LeaseLoopOptions = {
+  client: RunnerApiClient;
+  /** Registers again (same name keeps the id) when the API no longer knows the runner; returns the id. */
+  register: () => Promise<{ id: string; lease_seconds: number }>;
+  runnerId: string;
+  trainingJobs: number;
+  pollSeconds: number;
+  pollMaxSeconds: number;
+  executor: Omit<ExecutorDeps, "runnerId" | "leaseSeconds" | "client">;
+  leaseSeconds: number;
+  /** Called after every attempt (tests and metrics). */
+  onOutcome?: (jobId: string, outcome: JobOutcome) => void;
+};
+
+/** Next wait while the queue stays empty: doubles from the poll interval up to the maximum. */
+export const nextPollSeconds = (current: number, o: { pollSeconds: number; pollMaxSeconds: number }) => Math.min(o.pollMaxSeconds, Math.max(o.pollSeconds, current * 2));
+
+export class LeaseLoop {
+  private stopped = false;
+  private wake: (() => void) | null = null;
+  private readonly active = new Map<string, { exec: TrainingExecution; done: Promise<void> }>();
+  private loop: Promise<void> | null = null;
+  private runnerId: string;
+  private leaseSeconds: number;
+
+  constructor(private readonly o: LeaseLoopOptions) {
+    this.runnerId = o.runnerId;
+    this.leaseSeconds = o.leaseSeconds;
+  }
+
+  /** Job ids this runner is training right now. */
+  get jobs(): string[] {
+    return [...this.active.keys()];
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** Stops leasing, hands running jobs back (retryable fail) and waits for them to wind down. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    for (const { exec } of this.active.values()) exec.stop();
+    await Promise.all([...this.active.values()].map((a) => a.done));
+    await this.loop;
+  }
+
+  private sleep(seconds: number): Promise<void> {
+    return new Promise((ok) => {
+      const t = setTimeout(done, seconds * 1000);
+      function done() {
+        clearTimeout(t);
+        ok();
+      }
+      this.wake = done;
+    });
+  }
+
+  private async run(): Promise<void> {
+    const { client, log } = { client: this.o.client, log: this.o.executor.log };
+    let wait = this.o.pollSeconds;
+    while (!this.stopped) {
+      if (this.active.size >= this.o.trainingJobs) {
+        await Promise.race([...this.active.values()].map((a) => a.done).concat(this.sleep(this.o.pollMaxSeconds)));
+        continue;
+      }
+      let lease;
+      try {
+        lease = await client.lease(this.runnerId);
+      } catch (err) {
+        if (err instanceof ApiCallError && err.status === 404 && err.code === "not_found") {
+          log("warn", "the API does not know this runner; registering again", {});
+          await this.reRegister();
+        } else log("warn", "lease call failed; trying again", { error: (err as Error).message });
+        await this.sleep(wait);
+        wait = nextPollSeconds(wait, this.o);
+        continue;
+      }
+      if (this.stopped && lease) {
+        // Leased in the very moment of shutdown: give it straight back.
+        await client.fail(lease.job.id, this.runnerId, { code: "runner_shutdown", message: "runner shut down while leasing" }, true).catch(() => {});
+        break;
+      }
+      if (!lease) {
+        await this.sleep(wait);
+        wait = nextPollSeconds(wait, this.o);
+        continue;
+      }
+      wait = this.o.pollSeconds;
+      this.launch(lease);
+    }
+  }
+
+  private launch(lease: NonNullable<Awaited<ReturnType<RunnerApiClient["lease"]>>>): void {
+    const { log } = this.o.executor;
+    const jobId = lease.job.id;
+    log("info", "leased job", { job_id: jobId, attempt: lease.lease.attempt, resume_step: lease.urls.checkpoint?.step ?? 0, model: lease.job.model });
+    const exec = new TrainingExecution({ ...this.o.executor, client: this.o.client, runnerId: this.runnerId, leaseSeconds: this.leaseSeconds }, lease);
+    const done = exec.run().then((outcome) => {
+      log("info", "job attempt ended", { job_id: jobId, outcome });
+      this.o.onOutcome?.(jobId, outcome);
+      this.active.delete(jobId);
+      this.wake?.();
+    });
+    this.active.set(jobId, { exec, done });
+  }
+
+  private async reRegister(): Promise<void> {
+    try {
+      const r = await this.o.register();
+      this.runnerId = r.id;
+      this.leaseSeconds = r.lease_seconds;
+    } catch (err) {
+      this.o.executor.log("warn", "registering again failed", { error: (err as Error).message });
+    }
+  }
+}

@@ -1,0 +1,121 @@
+// Assembles one runner from its settings: register with the API, start the inference server (when given),
+// heartbeat the adapters it holds, and run the lease loop. Used by `tuneserve runner` and `tuneserve serve`.
+import { join } from "node:path";
+import { RunnerApiClient, type RunnerObject } from "./api-client.js";
+import type { RunnerConfig } from "./config.js";
+import { LeaseLoop } from "./lease-loop.js";
+import { ModelCache } from "./model-cache.js";
+import type { JobOutcome, Logger, TrainingStarter } from "./training-executor.js";
+
+/** The inference side (gpu-runner/src/serve), started before registering so its URL can be announced. */
+export type InferenceHandle = { url: string; close(): Promise<void>; heldAdapters(): string[] };
+export type InferenceStarter = (o: { config: RunnerConfig; models: ModelCache; log: Logger }) => Promise<InferenceHandle>;
+
+export type RunningRunner = {
+  id: string;
+  name: string;
+  /** The inference server's URL, when one runs. */
+  url: string | null;
+  loop: LeaseLoop;
+  stop(): Promise<void>;
+};
+
+/** JSON lines on stdout: one object per event, easy to grep and to parse in tests. */
+export const jsonLogger =
+  (name: string): Logger =>
+  (level, msg, data = {}) => {
+    const line = JSON.stringify({ t: new Date().toISOString(), level, runner: name, msg, ...data });
+    if (level === "error") console.error(line);
+    else console.log(line);
+  };
+
+/** The engine's worker-thread trainer, loaded on first use so an idle runner does not load onnxruntime. */
+const engineTrainer: TrainingStarter = (spec, onEvent) => {
+  let inner: { cancel(): void } | null = null;
+  let cancelled = false;
+  const result = import("../engine/train/loop.js").then((m) => {
+    const w = m.startTrainingWorker(spec, onEvent);
+    inner = w;
+    if (cancelled) w.cancel();
+    return w.result;
+  });
+  return {
+    result,
+    cancel() {
+      cancelled = true;
+      inner?.cancel();
+    },
+  };
+};
+
+/**
+ * The runner's inference server (gpu-runner/src/serve) for every model with a local folder. Blob-store models
+ * reach this machine only through a training lease, so they are trained here but not served.
+ */
+export const serveInference: InferenceStarter = async ({ config, log }) => {
+  const local = Object.fromEntries(config.models.filter((m) => m.dir !== null).map((m) => [m.id, m.dir!]));
+  const skipped = config.models.filter((m) => m.dir === null).map((m) => m.id);
+  if (skipped.length) log("warn", "not serving inference for blob-store models; give them as id=/local/folder to serve them", { models: skipped });
+  const { startInferenceServer } = await import("../serve/server.js");
+  return startInferenceServer({ apiUrl: config.apiUrl, runnerToken: config.token, listen: config.listen, models: local, cacheDir: join(config.cacheDir, "adapters") });
+};
+
+/** Registers the runner, starts serving and leasing; resolves once registered. */
+export async function startRunner(
+  config: RunnerConfig,
+  opts: { log?: Logger; startTraining?: TrainingStarter; startInference?: InferenceStarter | null; onOutcome?: (jobId: string, o: JobOutcome) => void } = {},
+): Promise<RunningRunner> {
+  const log = opts.log ?? jsonLogger(config.name);
+  const client = new RunnerApiClient(config.apiUrl, config.token);
+  const models = new ModelCache(config.models, config.cacheDir);
+  const startInference = opts.startInference !== undefined ? opts.startInference : (config.inference === "on" && config.models.some((m) => m.dir !== null) ? serveInference : null);
+  const inference = startInference ? await startInference({ config, models, log }) : null;
+  const url = config.publicUrl ?? inference?.url ?? null;
+  const register = (): Promise<RunnerObject> => client.register({ name: config.name, url: url ?? undefined, models: models.ids, capacity: config.capacity });
+  const me = await register();
+  log("info", "registered", { runner_id: me.id, models: models.ids, url, lease_seconds: me.lease_seconds });
+
+  const loop = new LeaseLoop({
+    client,
+    register,
+    runnerId: me.id,
+    leaseSeconds: me.lease_seconds,
+    trainingJobs: config.trainingJobs,
+    pollSeconds: config.pollSeconds,
+    pollMaxSeconds: config.pollMaxSeconds,
+    onOutcome: opts.onOutcome,
+    executor: {
+      runnerName: config.name,
+      models,
+      workRoot: join(config.cacheDir, "jobs"),
+      checkpointEvery: config.checkpointEvery,
+      startTraining: opts.startTraining ?? engineTrainer,
+      log,
+    },
+  });
+  loop.start();
+
+  // Runner liveness plus the adapters the inference cache holds, so the API routes requests well.
+  const beat = async () => {
+    try {
+      await client.runnerHeartbeat(me.id, { adapters: inference?.heldAdapters(), load: loop.jobs.length });
+    } catch (err) {
+      log("warn", "runner heartbeat failed", { error: (err as Error).message });
+    }
+  };
+  const timer = setInterval(() => void beat(), Math.max(1000, (me.lease_seconds * 1000) / 3));
+  timer.unref();
+
+  return {
+    id: me.id,
+    name: config.name,
+    url,
+    loop,
+    async stop() {
+      clearInterval(timer);
+      await loop.stop();
+      await inference?.close();
+      log("info", "stopped", { runner_id: me.id });
+    },
+  };
+}

@@ -1,0 +1,301 @@
+// Runs one leased fine-tuning job: fetch inputs through the lease's URLs, train in a worker thread, keep the
+// lease alive with progress heartbeats, upload checkpoints as they appear, then the adapter, then complete.
+import { mkdir, rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { TrainEvent, TrainJobSpec, TrainResult } from "../engine/train/loop.js";
+import { ApiCallError, LeaseLostError, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
+import type { ModelCache } from "./model-cache.js";
+import { downloadTo, uploadFrom } from "./transfer.js";
+
+/** The engine's worker entry (E4's startTrainingWorker), injected so the loop does not load ORT until a job comes. */
+export type TrainingStarter = (spec: TrainJobSpec, onEvent: (e: TrainEvent) => void) => { result: Promise<TrainResult>; cancel(): void };
+export type Logger = (level: "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => void;
+
+export type ExecutorDeps = {
+  client: RunnerApiClient;
+  runnerId: string;
+  runnerName: string;
+  leaseSeconds: number;
+  models: ModelCache;
+  /** Jobs get a scratch folder below this one, removed when the attempt ends. */
+  workRoot: string;
+  checkpointEvery: number;
+  startTraining: TrainingStarter;
+  log: Logger;
+};
+
+/** How an attempt ended, from this runner's point of view. */
+export type JobOutcome = "succeeded" | "failed" | "requeued" | "lease_lost" | "stopped";
+
+/** Heartbeats sent on progress are at least this far apart; the lease timer sends them anyway. */
+const minProgressBeatMs = 1000;
+
+/** Metrics the API accepts: finite numbers only. */
+const finite = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === "number" && Number.isFinite(v)));
+
+/** A checkpoint file name as the protocol accepts it (plain names, no folders). */
+function checkpointName(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) throw new Error(`checkpoint file "${name}": the runner protocol takes plain file names only`);
+  return name;
+}
+
+/**
+ * Whether another attempt may succeed: the worker died (out of memory, a crash) or the error says so. Errors
+ * the engine raises itself (bad data, mismatched checkpoint) would repeat on every attempt.
+ */
+function retryableEngineError(err: unknown): boolean {
+  if ((err as { retryable?: unknown } | null)?.retryable === true) return true;
+  return err instanceof Error && /^training worker exited with code/.test(err.message);
+}
+
+/** An error code the engine put on its error (e.g. "invalid_data"), if it is a short word. */
+function engineCode(err: unknown): string | null {
+  const c = (err as { code?: unknown } | null)?.code;
+  return !(err instanceof ApiCallError) && typeof c === "string" && /^[a-z][a-z0-9_]{0,63}$/.test(c) ? c : null;
+}
+
+export class TrainingExecution {
+  private progress: Progress;
+  private lastBeat = 0;
+  private beating = false;
+  private beatAgain = false;
+  private trained = false;
+  /** Why the lease was lost (set once; the job is no longer ours). */
+  private lost: string | null = null;
+  private stopping = false;
+  /** The attempt is over: late heartbeats (a 409 after complete) mean nothing any more. */
+  private ended = false;
+  private worker: { cancel(): void } | null = null;
+  private readonly abort = new AbortController();
+  private queue: Promise<void> = Promise.resolve();
+  private queueError: Error | null = null;
+  readonly jobId: string;
+  private readonly dir: string;
+
+  constructor(
+    private readonly deps: ExecutorDeps,
+    private readonly lease: LeaseAnswer,
+  ) {
+    this.jobId = lease.job.id;
+    this.dir = join(deps.workRoot, `${lease.job.id}-attempt-${lease.lease.attempt}`);
+    // Until the trainer reports, heartbeats repeat where the job stands: the resumed step of the last run.
+    const prev = lease.job.progress;
+    const step = lease.urls.checkpoint?.step ?? 0;
+    this.progress = { step, total_steps: Math.max(1, step, prev?.total_steps ?? 1), epoch: 0, loss: null };
+  }
+
+  /** Asks the attempt to end because the runner shuts down: the job is handed back to the queue. */
+  stop(): void {
+    this.stopping = true;
+    this.worker?.cancel();
+    this.abort.abort();
+  }
+
+  /** Runs the attempt to its end; never throws. */
+  async run(): Promise<JobOutcome> {
+    const { log } = this.deps;
+    const timer = setInterval(() => void this.beat(), Math.max(300, (this.deps.leaseSeconds * 1000) / 3));
+    try {
+      await mkdir(this.dir, { recursive: true });
+      void this.beat();
+      let spec: TrainJobSpec;
+      try {
+        spec = await this.prepare();
+      } catch (err) {
+        return await this.failed(err, true, "input_unavailable");
+      }
+      let result: TrainResult;
+      try {
+        result = await this.train(spec);
+        await this.queue;
+        if (this.queueError) throw this.queueError;
+      } catch (err) {
+        return await this.failed(err, retryableEngineError(err), "training_failed");
+      }
+      return await this.finish(result, spec.outDir);
+    } catch (err) {
+      log("error", "job attempt broke off", { job_id: this.jobId, error: (err as Error).message });
+      return this.lost ? "lease_lost" : "failed";
+    } finally {
+      this.ended = true;
+      clearInterval(timer);
+      this.worker = null;
+      await rm(this.dir, { recursive: true, force: true }).catch(() => {});
+    }
+  }
+
+  /** Inputs to local files and the engine's job spec. */
+  private async prepare(): Promise<TrainJobSpec> {
+    const { job, urls } = this.lease;
+    const signal = this.abort.signal;
+    const modelDir = await this.deps.models.resolve(urls.base_model, signal);
+    const dataPath = join(this.dir, "train.jsonl");
+    const bytes = await downloadTo(urls.training_file.url, dataPath, signal);
+    let validationPath: string | undefined;
+    if (urls.validation_file) {
+      validationPath = join(this.dir, "validation.jsonl");
+      await downloadTo(urls.validation_file.url, validationPath, signal);
+    }
+    let resumeFrom: string | undefined;
+    if (urls.checkpoint) {
+      resumeFrom = join(this.dir, "resume", String(urls.checkpoint.step));
+      for (const [name, url] of Object.entries(urls.checkpoint.files)) await downloadTo(url, join(resumeFrom, checkpointName(name)), signal);
+    }
+    this.throwIfEnded();
+    const resumed = urls.checkpoint ? `; resuming from the checkpoint at step ${urls.checkpoint.step}` : "";
+    await this.send([{ message: `Runner ${this.deps.runnerName} fetched the inputs (training file ${bytes} bytes${resumed})`, data: { resume_step: urls.checkpoint?.step ?? 0, attempt: this.lease.lease.attempt } }]);
+    const hp = job.hyperparameters;
+    return {
+      modelDir,
+      dataPath,
+      validationPath,
+      outDir: join(this.dir, "adapter"),
+      checkpointDir: join(this.dir, "checkpoints"),
+      method: "lora",
+      rank: job.adapter.r,
+      alpha: job.adapter.alpha,
+      dropout: job.adapter.dropout,
+      targets: job.adapter.target_modules,
+      epochs: hp.n_epochs,
+      lr: hp.learning_rate,
+      batchSize: hp.batch_size,
+      seed: job.seed,
+      checkpointEvery: this.deps.checkpointEvery,
+      resumeFrom,
+    };
+  }
+
+  private train(spec: TrainJobSpec): Promise<TrainResult> {
+    this.throwIfEnded();
+    const w = this.deps.startTraining(spec, (e) => this.onEvent(e));
+    this.worker = w;
+    if (this.lost || this.stopping) w.cancel();
+    return w.result;
+  }
+
+  private onEvent(e: TrainEvent): void {
+    if (e.type === "progress") {
+      this.progress = { step: e.step, total_steps: Math.max(1, e.totalSteps), epoch: e.epoch, loss: Number.isFinite(e.loss) ? e.loss : null, lr: e.lr, tokens_per_s: Math.max(0, e.tokensPerS), eta_s: Math.max(0, e.etaS) };
+      // The first step of an attempt is reported at once (it shows where a resumed run picked up).
+      const first = !this.trained;
+      this.trained = true;
+      if (first || Date.now() - this.lastBeat >= minProgressBeatMs || e.step === e.totalSteps) void this.beat();
+      return;
+    }
+    // Checkpoints and messages go out in order, one at a time, behind the trainer.
+    this.queue = this.queue.then(() => this.report(e)).catch((err: Error) => {
+      if (err instanceof LeaseLostError) {
+        this.leaseLost(err.message);
+        return;
+      }
+      this.queueError ??= err;
+      this.worker?.cancel();
+    });
+  }
+
+  private async report(e: Exclude<TrainEvent, { type: "progress" }>): Promise<void> {
+    if (this.lost || this.stopping) return;
+    if (e.type === "log") return this.send([{ level: e.level, message: e.message }]);
+    if (e.type === "validation") {
+      const data = { step: e.step, valid_loss: e.loss, valid_mean_token_accuracy: e.tokenAccuracy };
+      return this.send([{ message: `Step ${e.step}: validation loss=${e.loss.toFixed(4)}, token accuracy=${e.tokenAccuracy.toFixed(4)}`, data }]);
+    }
+    const { client, runnerId } = this.deps;
+    const names = e.files.map(checkpointName);
+    const { urls } = await client.checkpointUploads(this.jobId, runnerId, e.step, names);
+    for (const name of names) await uploadFrom(join(e.dir, name), urls[name], this.abort.signal);
+    await client.recordCheckpoint(this.jobId, runnerId, e.step, finite(e.metrics));
+    this.deps.log("info", "checkpoint recorded", { job_id: this.jobId, step: e.step, files: names.length });
+    // The local copy is in the blob store now; keep disk use flat on long runs.
+    await rm(e.dir, { recursive: true, force: true }).catch(() => {});
+  }
+
+  /**
+   * Uploads the adapter and completes the job (complete is idempotent, so its retries are safe). A shutdown
+   * does not interrupt this: the work is done and handing it in takes seconds.
+   */
+  private async finish(result: TrainResult, outDir: string): Promise<JobOutcome> {
+    const { client, runnerId, log } = this.deps;
+    // Cancelled (or taken over) after the last step but before complete: the result is not ours to hand in.
+    if (this.lost) return "lease_lost";
+    try {
+      for (const [name, url] of Object.entries(this.lease.urls.outputs)) await uploadFrom(join(result.adapterDir || outDir, name), url);
+      const metrics = finite({ train_loss: result.finalLoss, steps: result.steps, ...result.metrics });
+      const done = await client.complete(this.jobId, runnerId, result.trainedTokens, metrics);
+      log("info", "job succeeded", { job_id: this.jobId, model: done.job.fine_tuned_model, trained_tokens: result.trainedTokens, steps: result.steps });
+      return "succeeded";
+    } catch (err) {
+      if (err instanceof LeaseLostError) return this.leaseLost(err.message);
+      if (this.lost) return "lease_lost";
+      if (err instanceof ApiCallError && !err.retryable) return this.failed(err, false, err.code === "invalid_file" ? "invalid_adapter" : "complete_rejected");
+      // The API stayed unreachable: leave the job running; its lease expires and a re-lease resumes it.
+      log("error", "could not complete the job; it will be re-leased after its lease expires", { job_id: this.jobId, error: (err as Error).message });
+      return "failed";
+    }
+  }
+
+  /** Reports a failed attempt (unless the job is gone from us anyway) and says what became of it. */
+  private async failed(err: unknown, retryable: boolean, code: string): Promise<JobOutcome> {
+    const { client, runnerId, log } = this.deps;
+    if (err instanceof LeaseLostError) return this.leaseLost(err.message);
+    if (this.lost) return "lease_lost";
+    const shutdown = this.stopping;
+    const error = shutdown
+      ? { code: "runner_shutdown", message: `runner ${this.deps.runnerName} shut down during the attempt` }
+      : { code: engineCode(err) ?? code, message: ((err as Error).message || String(err)).slice(0, 4000) };
+    log(shutdown ? "warn" : "error", "job attempt failed", { job_id: this.jobId, ...error, retryable: retryable || shutdown });
+    try {
+      const r = await client.fail(this.jobId, runnerId, error, retryable || shutdown);
+      return shutdown ? "stopped" : r.status === "queued" ? "requeued" : "failed";
+    } catch (e) {
+      if (e instanceof LeaseLostError) return this.leaseLost(e.message);
+      log("error", "could not report the failure; the lease will expire instead", { job_id: this.jobId, error: (e as Error).message });
+      return shutdown ? "stopped" : "failed";
+    }
+  }
+
+  private leaseLost(reason: string): JobOutcome {
+    if (!this.lost) {
+      this.lost = reason;
+      this.deps.log("warn", "lease lost; stopping the job", { job_id: this.jobId, reason });
+      this.worker?.cancel();
+      this.abort.abort();
+    }
+    return "lease_lost";
+  }
+
+  private throwIfEnded(): void {
+    if (this.lost) throw new LeaseLostError(this.lost);
+    if (this.stopping) throw new Error("the runner is shutting down");
+  }
+
+  /** One heartbeat at a time (later calls coalesce); a lost lease stops the job, other errors wait for the next tick. */
+  private async beat(): Promise<void> {
+    if (this.lost || this.ended) return;
+    if (this.beating) {
+      // Coalesce: one more heartbeat with the newest progress once this one is answered.
+      this.beatAgain = true;
+      return;
+    }
+    this.beating = true;
+    try {
+      do {
+        this.beatAgain = false;
+        this.lastBeat = Date.now();
+        try {
+          await this.deps.client.heartbeat(this.jobId, this.deps.runnerId, this.progress);
+        } catch (err) {
+          if (this.ended) break;
+          if (err instanceof LeaseLostError) this.leaseLost(err.message);
+          else this.deps.log("warn", "heartbeat failed; retrying on the next tick", { job_id: this.jobId, error: (err as Error).message });
+        }
+      } while (this.beatAgain && !this.lost && !this.ended);
+    } finally {
+      this.beating = false;
+    }
+  }
+
+  private async send(events: JobEventInput[]): Promise<void> {
+    await this.deps.client.events(this.jobId, this.deps.runnerId, events);
+  }
+}

@@ -1,0 +1,42 @@
+// Moves files through presigned URLs (local blob store or S3): streamed GETs to disk, PUTs from disk, both
+// retried on network errors and 5xx like the protocol calls, since a URL stays valid until it expires.
+import { createWriteStream } from "node:fs";
+import { mkdir, readFile, rename, rm } from "node:fs/promises";
+import { dirname } from "node:path";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { ApiCallError, withRetries } from "./api-client.js";
+
+/** Strips the query (the signature) so URLs can appear in logs and errors. */
+export const redact = (url: string) => url.replace(/\?.*$/, "?…");
+
+/** GETs `url` into `path` (written to a temporary name, then renamed, so a partial file never looks complete). */
+export async function downloadTo(url: string, path: string, signal?: AbortSignal): Promise<number> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.part`;
+  let bytes = 0;
+  const res = await withRetries(`GET ${redact(url)}`, () => fetch(url, { signal }), undefined, signal);
+  if (!res.ok || !res.body) {
+    throw new ApiCallError(`GET ${redact(url)}: ${res.status} ${(await res.text()).slice(0, 300)}`, res.status, null, false);
+  }
+  try {
+    const counted = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
+    counted.on("data", (c: Buffer) => (bytes += c.length));
+    await pipeline(counted, createWriteStream(tmp));
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw new ApiCallError(`GET ${redact(url)}: download broke off after ${bytes} bytes: ${(err as Error).message}`, null, null, true);
+  }
+  await rename(tmp, path);
+  return bytes;
+}
+
+/** PUTs the file at `path` to a presigned URL. */
+export async function uploadFrom(path: string, url: string, signal?: AbortSignal): Promise<number> {
+  // A copy typed Uint8Array<ArrayBuffer>, which fetch's BodyInit takes (a Buffer's pooled backing store is not).
+  const data = new Uint8Array(await readFile(path));
+  const res = await withRetries(`PUT ${redact(url)}`, () => fetch(url, { method: "PUT", body: data, signal, headers: { "content-type": "application/octet-stream" } }), undefined, signal);
+  if (!res.ok) throw new ApiCallError(`PUT ${redact(url)}: ${res.status} ${(await res.text()).slice(0, 300)}`, res.status, null, false);
+  await res.body?.cancel();
+  return data.length;
+}

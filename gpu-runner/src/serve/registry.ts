@@ -1,0 +1,108 @@
+// The runner's adapter registry: metadata and status of every adapter it has seen, and the local-disk
+// tier of the adapter cache (LRU with pins for in-flight requests). A miss fetches the files once (one
+// download however many requests wait for it) from the AdapterSource.
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+import { LruTier } from "./cache.js";
+import { ADAPTER_FILES, SourceError, type AdapterSource } from "./source.js";
+
+export type AdapterStatus = "fetching" | "ready" | "failed";
+export type AdapterRecord = { model: string; baseModel: string; dir: string; bytes: number };
+
+const metaSchema = z.object({ format: z.literal("tuneserve-adapter-cache"), version: z.literal(1), model: z.string(), base_model: z.string(), bytes: z.number().int() });
+const META = "tuneserve-adapter.json";
+
+/** A folder name for a model id (ids hold ':'; keep names portable). */
+const folderName = (model: string) => Buffer.from(model).toString("base64url");
+
+export class AdapterRegistry {
+  private readonly disk: LruTier<string, AdapterRecord>;
+  private readonly fetching = new Map<string, Promise<AdapterRecord>>();
+  private readonly failures = new Map<string, string>();
+
+  constructor(
+    private readonly source: AdapterSource,
+    private readonly cacheDir: string,
+    diskCapacity = 256,
+  ) {
+    this.disk = new LruTier("adapter disk", diskCapacity, (_, rec) => void rm(rec.dir, { recursive: true, force: true }));
+  }
+
+  /** Indexes adapters already on disk from an earlier run (the disk tier survives restarts). */
+  async open(): Promise<void> {
+    await mkdir(this.cacheDir, { recursive: true });
+    for (const name of await readdir(this.cacheDir)) {
+      if (name.includes(".part-")) {
+        await rm(join(this.cacheDir, name), { recursive: true, force: true });
+        continue;
+      }
+      const dir = join(this.cacheDir, name);
+      const meta = metaSchema.safeParse(await readFile(join(dir, META), "utf8").then(JSON.parse, () => null));
+      if (meta.success && this.disk.canInsert()) this.disk.set(meta.data.model, { model: meta.data.model, baseModel: meta.data.base_model, dir, bytes: meta.data.bytes });
+      else if (!meta.success) await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  status(model: string): AdapterStatus | null {
+    if (this.disk.has(model)) return "ready";
+    if (this.fetching.has(model)) return "fetching";
+    return this.failures.has(model) ? "failed" : null;
+  }
+
+  /** Adapter model ids on local disk (what the runner reports as held). */
+  held(): string[] {
+    return this.disk.keys();
+  }
+
+  /**
+   * The adapter's folder, fetched on a miss, pinned until `release()`; throws SourceError when it
+   * cannot be had or belongs to another base model.
+   */
+  async acquire(model: string, baseModel: string): Promise<{ dir: string; release(): void }> {
+    let rec = this.disk.get(model);
+    if (!rec) {
+      let pending = this.fetching.get(model);
+      if (!pending) {
+        pending = this.download(model).finally(() => this.fetching.delete(model));
+        this.fetching.set(model, pending);
+      }
+      rec = await pending;
+    }
+    if (rec.baseModel !== baseModel) throw new SourceError(`adapter ${model} applies to base model ${rec.baseModel}, not ${baseModel}`, true);
+    this.disk.pin(model);
+    let released = false;
+    return {
+      dir: rec.dir,
+      release: () => {
+        if (!released && this.disk.has(model)) this.disk.unpin(model);
+        released = true;
+      },
+    };
+  }
+
+  private async download(model: string): Promise<AdapterRecord> {
+    try {
+      const got = await this.source.fetch(model);
+      const dir = join(this.cacheDir, folderName(model));
+      const tmp = `${dir}.part-${process.pid}-${Date.now()}`;
+      await mkdir(tmp, { recursive: true });
+      let bytes = 0;
+      for (const name of ADAPTER_FILES) {
+        await writeFile(join(tmp, name), got.files[name]);
+        bytes += got.files[name].length;
+      }
+      await writeFile(join(tmp, META), JSON.stringify({ format: "tuneserve-adapter-cache", version: 1, model, base_model: got.baseModel, bytes }));
+      // Whole folder or nothing: a crash mid-download leaves only a .part folder.
+      await rm(dir, { recursive: true, force: true });
+      await rename(tmp, dir);
+      const rec = { model, baseModel: got.baseModel, dir, bytes };
+      this.disk.set(model, rec);
+      this.failures.delete(model);
+      return rec;
+    } catch (err) {
+      this.failures.set(model, err instanceof Error ? err.message : String(err));
+      throw err;
+    }
+  }
+}

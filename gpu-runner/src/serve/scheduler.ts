@@ -1,0 +1,288 @@
+// Continuous batching inside the engine worker: requests join the running batch at step boundaries
+// (their prompts prefill together in a small cache whose keys then move into free rows of the batch's
+// RowKv) and leave when they finish. One decode step serves every row, each with its own LoRA slot, so a
+// batch mixes adapters (the Punica / S-LoRA idea) instead of running one batch per adapter.
+import type { ModelConfig } from "../engine/model/config.js";
+import { presentNames } from "../engine/model/names.js";
+import type { DecoderSession } from "../engine/runtime/decoder-session.js";
+import { loadLoraAdapter, type LoraAdapter } from "../engine/lora/peft.js";
+import type { LoraSlots } from "../engine/lora/slots.js";
+import { padLeft } from "../engine/generate/batch.js";
+import { validateSamplingOptions } from "../engine/generate/sampling.js";
+import type { TextTokenizer } from "../engine/tokenizer/tokenizer.js";
+import { ort } from "../engine/runtime/session.js";
+import { planAdmission, type BatchingPolicy } from "./batch.js";
+import { LruTier, SlotTable } from "./cache.js";
+import { RowKv } from "./kv-rows.js";
+import { RowLora } from "./row-lora.js";
+import { Sequence, type SeqRequest, type SeqResult } from "./sequence.js";
+
+type FloatArray = Float32Array | Float64Array;
+
+export type { FinishReason, SeqRequest, SeqResult } from "./sequence.js";
+
+export type SchedulerEvents = {
+  /** A sampled token and the text it released; token null for text released at the end (held-back tail). */
+  onToken(id: string, token: number | null, text: string): void;
+  onDone(id: string, result: SeqResult): void;
+  onError(id: string, message: string): void;
+};
+
+export type SchedulerOptions = {
+  maxBatch: number;
+  /** Longest prompt + max_tokens a request may ask for. */
+  maxContext: number;
+  policy: BatchingPolicy;
+  /** Parsed adapters kept in host memory (the tier between the slots and the disk). */
+  hostAdapters?: number;
+  tokenizer: Pick<TextTokenizer, "decode"> | null;
+  events: SchedulerEvents;
+};
+
+/** Step counters, for status pages and the benchmark. */
+export type SchedulerStats = {
+  waiting: number;
+  running: number;
+  /** Decode steps, and the rows they decoded in all (rowSteps / steps = mean batch size). */
+  steps: number;
+  rowSteps: number;
+  prefills: number;
+  adapterLoads: number;
+  /** Milliseconds inside session.run (decode and prefill). */
+  runMs: number;
+  adaptersHeld: string[];
+};
+
+export class Scheduler {
+  private readonly waiting: SeqRequest[] = [];
+  private rows: Sequence[] = [];
+  private readonly kv: RowKv;
+  private readonly slotTable: SlotTable | null;
+  private readonly host: LruTier<string, LoraAdapter>;
+  private wake: (() => void) | null = null;
+  private closed = false;
+  private readonly rowLora: RowLora | null;
+  private readonly counters = { steps: 0, rowSteps: 0, prefills: 0, adapterLoads: 0, runMs: 0 };
+  readonly done: Promise<void>;
+
+  constructor(
+    private readonly session: DecoderSession,
+    private readonly slots: LoraSlots | null,
+    private readonly o: SchedulerOptions,
+  ) {
+    // Spare capacity over maxContext so compaction (packing live slots) runs rarely.
+    this.kv = new RowKv(session.cfg, o.maxBatch, o.maxContext + Math.max(16, o.maxContext >> 1), session.dtype);
+    this.slotTable = slots ? new SlotTable(slots.spec.slots) : null;
+    this.rowLora = slots ? new RowLora(slots, o.maxBatch) : null;
+    this.host = new LruTier("host adapter", o.hostAdapters ?? 64);
+    this.done = this.loop();
+  }
+
+  get cfg(): ModelConfig {
+    return this.session.cfg;
+  }
+
+  /** Checks a request and queues it; throws (naming the field) when it can never run. */
+  submit(req: SeqRequest): void {
+    if (this.closed) throw new Error("scheduler: closed");
+    const V = this.cfg.vocab;
+    validateSamplingOptions({ temperature: req.temperature ?? 0, topK: req.topK, topP: req.topP });
+    if (req.tokens.length === 0) throw new Error("prompt: it encodes to no tokens; send a non-empty prompt");
+    for (const t of req.tokens) if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`prompt: token ${t} is outside the vocabulary 0..${V - 1}`);
+    if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new Error(`max_tokens=${req.maxTokens} must be an integer ≥ 1`);
+    if (req.tokens.length + req.maxTokens > this.o.maxContext) {
+      throw new Error(`max_tokens: prompt (${req.tokens.length} tokens) + max_tokens (${req.maxTokens}) exceeds this server's context of ${this.o.maxContext}; shorten one`);
+    }
+    if (req.adapter && !this.slots) throw new Error("model: this server was started without LoRA slots; it serves base models only");
+    if (req.stop?.length && !this.o.tokenizer) throw new Error("stop: stop strings need a tokenizer (tokenizer.json in the model folder)");
+    this.waiting.push(req);
+    this.wake?.();
+  }
+
+  /** Drops a request (the client went away): removed if waiting, finished at the next step if running. */
+  cancel(id: string): void {
+    const i = this.waiting.findIndex((r) => r.id === id);
+    if (i >= 0) this.waiting.splice(i, 1);
+    const row = this.rows.find((r) => r.req.id === id);
+    if (row) row.done = true;
+  }
+
+  stats(): SchedulerStats {
+    return { waiting: this.waiting.length, running: this.rows.length, ...this.counters, adaptersHeld: this.heldAdapters() };
+  }
+
+  /** Adapters in the session's slots or in host memory. */
+  heldAdapters(): string[] {
+    return [...new Set([...(this.slotTable?.held() ?? []), ...this.host.keys()])];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.wake?.();
+    await this.done;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.closed) {
+      if (this.rows.length === 0 && this.waiting.length === 0) {
+        await new Promise<void>((ok) => (this.wake = ok));
+        this.wake = null;
+        continue;
+      }
+      try {
+        await this.admit();
+        if (this.rows.length > 0) await this.decodeStep();
+      } catch (err) {
+        // A failed step fails the requests in it; the loop keeps serving the others.
+        const msg = err instanceof Error ? err.message : String(err);
+        for (const row of this.rows) this.finishRow(row, msg);
+        this.rows = [];
+        this.kv.compact(0);
+      }
+      // session.run blocks this thread: let queued messages (new requests, cancels) in between steps.
+      await new Promise((ok) => setImmediate(ok));
+    }
+  }
+
+  /** Moves admissible waiting requests into the batch: slots for their adapters, then one joint prefill. */
+  private async admit(): Promise<void> {
+    const table = this.slotTable;
+    const picked = planAdmission({
+      waiting: this.waiting.map((r) => r.adapter?.id ?? null),
+      running: this.rows.map((r) => r.req.adapter?.id ?? null),
+      maxBatch: this.o.maxBatch,
+      slots: { resident: (a) => table?.resident(a) ?? a === null, free: table?.freeCount ?? 0, evictable: new Set(table?.evictable() ?? []) },
+      policy: this.o.policy,
+    });
+    if (picked.length === 0) return;
+    const joining: { req: SeqRequest; slot: number }[] = [];
+    const taken = new Set<number>();
+    for (const i of picked) {
+      const req = this.waiting[i];
+      let slot = 0;
+      if (req.adapter && table && this.slots) {
+        const got = table.acquire(req.adapter.id);
+        if (!got) continue; // every slot is pinned: wait for a row to finish
+        slot = got.slot;
+        if (got.load) {
+          try {
+            this.slots.load(slot, await this.hostAdapter(req.adapter));
+          } catch (err) {
+            table.release(req.adapter.id);
+            table.forget(req.adapter.id);
+            taken.add(i);
+            this.o.events.onError(req.id, `adapter ${req.adapter.id}: ${err instanceof Error ? err.message : String(err)}`);
+            continue;
+          }
+          this.counters.adapterLoads++;
+        }
+      }
+      taken.add(i);
+      joining.push({ req, slot });
+    }
+    const remaining = this.waiting.filter((_, i) => !taken.has(i));
+    this.waiting.length = 0;
+    this.waiting.push(...remaining);
+    if (joining.length > 0) await this.prefill(joining);
+  }
+
+  private async hostAdapter(a: { id: string; dir: string }): Promise<LoraAdapter> {
+    const cached = this.host.get(a.id);
+    if (cached) return cached;
+    const parsed = await loadLoraAdapter(a.dir, this.cfg, a.id);
+    this.host.set(a.id, parsed);
+    return parsed;
+  }
+
+  private async prefill(joining: { req: SeqRequest; slot: number }[]): Promise<void> {
+    const batch = padLeft(joining.map((j) => j.req.tokens));
+    const cache = this.session.newCache(batch.B, batch.T);
+    // The joiners' rows get their adapters now; the prefill reads them as views of those rows.
+    const first = this.rows.length;
+    joining.forEach((j, b) => this.rowLora?.setRow(first + b, j.slot));
+    const lora = this.rowLora?.feeds(joining.length, first) ?? {};
+    const t0 = performance.now();
+    const logits = await this.session.step(cache, { ids: batch.ids, positions: batch.positions, mask: batch.mask, T: batch.T }, lora);
+    this.counters.runMs += performance.now() - t0;
+    this.counters.prefills++;
+    const V = this.cfg.vocab;
+    joining.forEach((j, b) => {
+      const row = new Sequence(j.req, j.slot, this.o.tokenizer);
+      this.kv.adoptPrefill(this.rows.length, cache, b);
+      this.rows.push(row);
+      this.accept(row, logits.subarray(b * V, (b + 1) * V));
+    });
+    this.removeFinished();
+  }
+
+  private async decodeStep(): Promise<void> {
+    const n = this.rows.length;
+    this.kv.reserve(n, 1);
+    const ids = new BigInt64Array(n);
+    const positions = new BigInt64Array(n);
+    const mask = new Uint8Array(n).fill(1);
+    this.rows.forEach((row, b) => {
+      ids[b] = BigInt(row.out[row.out.length - 1]);
+      positions[b] = BigInt(row.req.tokens.length + row.out.length - 1);
+    });
+    const feeds: Record<string, ort.Tensor> = {
+      ...this.kv.feeds(n, mask, 1),
+      ...(this.rowLora?.feeds(n) ?? {}),
+      input_ids: new ort.Tensor("int64", ids, [n, 1]),
+      position_ids: new ort.Tensor("int64", positions, [n, 1]),
+    };
+    const t0 = performance.now();
+    const out = await this.session.session.run(feeds);
+    this.counters.runMs += performance.now() - t0;
+    this.counters.rowSteps += n;
+    const keys: FloatArray[] = [];
+    const values: FloatArray[] = [];
+    for (let i = 0; i < this.cfg.layers; i++) {
+      keys.push(out[presentNames(i).key].data as FloatArray);
+      values.push(out[presentNames(i).value].data as FloatArray);
+    }
+    this.kv.appendStep(n, keys, values, mask);
+    this.counters.steps++;
+    const logits = out.logits.data as FloatArray;
+    const V = this.cfg.vocab;
+    this.rows.forEach((row, b) => {
+      if (!row.done) this.accept(row, logits.subarray(b * V, (b + 1) * V));
+    });
+    this.removeFinished();
+  }
+
+  /** Takes finished rows out, moving the last row into each hole so the running rows stay packed. */
+  private removeFinished(): void {
+    for (let i = this.rows.length - 1; i >= 0; i--) {
+      const row = this.rows[i];
+      if (!row.done) continue;
+      const last = this.rows.length - 1;
+      if (i !== last) {
+        this.kv.moveRow(last, i);
+        this.rowLora?.moveRow(last, i);
+        this.rows[i] = this.rows[last];
+      }
+      this.rows.pop();
+      this.kv.clearRow(last);
+      this.finishRow(row, null);
+    }
+    if (this.rows.length === 0) this.kv.compact(0);
+  }
+
+  private finishRow(row: Sequence, error: string | null): void {
+    if (row.req.adapter && this.slotTable) this.slotTable.release(row.req.adapter.id);
+    if (error !== null) {
+      this.o.events.onError(row.req.id, error);
+      return;
+    }
+    const { tail, result } = row.finish();
+    if (tail) this.o.events.onToken(row.req.id, null, tail);
+    this.o.events.onDone(row.req.id, result);
+  }
+
+  /** Samples a row's next token and reports it. */
+  private accept(row: Sequence, logits: FloatArray): void {
+    const got = row.accept(logits);
+    if (got) this.o.events.onToken(row.req.id, got.token, got.text);
+  }
+}

@@ -1,0 +1,210 @@
+// The runner's inference server: one serving worker (session + continuous batching) per base model,
+// the adapter registry (disk tier, fetched from the API on a miss) and the internal HTTP protocol the
+// API proxies to (docs/inference.md): POST /v1/generate as JSON or SSE, 429 + Retry-After when full.
+import { serve } from "@hono/node-server";
+import { Hono, type Context } from "hono";
+import { generateRequestSchema, type GenerateEvent, type GenerateRequest, type GenerateResponse } from "../../../api/src/inference/runner-protocol.js";
+import type { BatchingPolicy } from "./batch.js";
+import { AdapterRegistry } from "./registry.js";
+import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
+import { GenerationError, ServeWorker } from "./worker-client.js";
+import type { ServeSubmit } from "./worker-protocol.js";
+
+export type InferenceServerOptions = {
+  apiUrl: string;
+  runnerToken: string;
+  /** host:port; port 0 picks a free one. */
+  listen: string;
+  /** Base model id → local model folder. */
+  models: Record<string, string>;
+  /** Local-disk tier of the adapter cache. */
+  cacheDir: string;
+  /** Sequences decoded together (default 8). */
+  maxBatch?: number;
+  /** Requests waiting beyond the batch before 429 (default 4 × maxBatch). */
+  maxQueue?: number;
+  /** LoRA slots per session, the base slot included (default 2 × maxBatch + 1: every row can have its own adapter, and as many more stay resident). */
+  slots?: number;
+  /** Slot rank: the largest adapter r served (default 16). */
+  loraRank?: number;
+  /** Longest prompt + max_tokens (default 512). */
+  maxContext?: number;
+  /** "mixed" (default) or the "per-adapter" baseline. */
+  batching?: BatchingPolicy;
+  /** Adapters kept on local disk (default 256) and parsed in host memory (default 64). */
+  diskAdapters?: number;
+  hostAdapters?: number;
+  /** Overrides where adapters come from (default: the API). */
+  source?: AdapterSource;
+  threads?: number;
+};
+
+export type InferenceServer = { url: string; close(): Promise<void>; heldAdapters(): string[] };
+
+const SECONDS_TO_RETRY = "1";
+
+const errorJson = (c: Context, status: 400 | 401 | 404 | 429 | 500 | 502, code: string, message: string, param: string | null = null) =>
+  c.json({ error: { code, message, param } }, status);
+
+function parseListen(listen: string): { host: string; port: number } {
+  const m = listen.match(/^(.*):(\d+)$/);
+  if (!m) throw new Error(`listen=${listen}: use host:port, e.g. 127.0.0.1:0`);
+  return { host: m[1] || "127.0.0.1", port: Number(m[2]) };
+}
+
+/** Starts the workers (one per base model) and the HTTP server; resolves once it listens. */
+export async function startInferenceServer(opts: InferenceServerOptions): Promise<InferenceServer> {
+  const maxBatch = opts.maxBatch ?? 8;
+  const maxQueue = opts.maxQueue ?? 4 * maxBatch;
+  const workers = new Map<string, ServeWorker>();
+  try {
+    for (const [id, dir] of Object.entries(opts.models)) {
+      const worker = await ServeWorker.start({
+        modelDir: dir,
+        maxBatch,
+        maxContext: opts.maxContext ?? 512,
+        slots: opts.slots ?? 2 * maxBatch + 1,
+        rank: opts.loraRank ?? 16,
+        policy: opts.batching ?? "mixed",
+        hostAdapters: opts.hostAdapters ?? 64,
+        threads: opts.threads,
+      });
+      workers.set(id, worker);
+    }
+  } catch (err) {
+    await Promise.all([...workers.values()].map((w) => w.close()));
+    throw err;
+  }
+  const registry = new AdapterRegistry(opts.source ?? new ApiAdapterSource(opts.apiUrl, opts.runnerToken), opts.cacheDir, opts.diskAdapters ?? 256);
+  await registry.open();
+  let seq = 0;
+
+  const app = new Hono();
+  app.use("*", async function runnerToken(c, next) {
+    if (c.req.path === "/healthz") return next();
+    if (c.req.header("Authorization") !== `Bearer ${opts.runnerToken}`) return errorJson(c, 401, "unauthorized", "send 'Authorization: Bearer <runner token>'");
+    await next();
+  });
+  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/v1/status", async (c) => {
+    const models: Record<string, unknown> = {};
+    for (const [id, w] of workers) models[id] = { in_flight: w.inFlight, ...(await w.stats()) };
+    return c.json({ models, adapters: registry.held(), max_batch: maxBatch, max_queue: maxQueue });
+  });
+  app.post("/v1/generate", async (c) => {
+    const raw = await c.req.json().catch(() => undefined);
+    const parsed = generateRequestSchema.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      const param = issue.path.join(".") || null;
+      return errorJson(c, 400, "invalid_request", param ? `${param}: ${issue.message}` : issue.message, param);
+    }
+    const body = parsed.data;
+    const worker = workers.get(body.model);
+    if (!worker) return errorJson(c, 404, "model_not_served", `base model ${body.model} is not served here; this runner serves ${[...workers.keys()].join(", ")}`, "model");
+    if (worker.inFlight >= maxBatch + maxQueue) {
+      c.header("Retry-After", SECONDS_TO_RETRY);
+      return errorJson(c, 429, "rate_limited", `runner is full (${worker.inFlight} sequences running or queued); retry after ${SECONDS_TO_RETRY} s`);
+    }
+    let adapter: { dir: string; release(): void } | null = null;
+    if (body.adapter) {
+      try {
+        adapter = await registry.acquire(body.adapter, body.model);
+      } catch (err) {
+        const msg = err instanceof Error ? err.message : String(err);
+        return err instanceof SourceError && err.notFound ? errorJson(c, 404, "adapter_not_found", msg, "adapter") : errorJson(c, 502, "adapter_unavailable", msg, "adapter");
+      }
+    }
+    const submit = toSubmit(body, `${body.request_id}#${++seq}`, body.adapter && adapter ? { id: body.adapter, dir: adapter.dir } : null);
+    const release = () => adapter?.release();
+    return body.stream ? streamGeneration(c, worker, submit, release) : jsonGeneration(c, worker, submit, release);
+  });
+
+  const { host, port } = parseListen(opts.listen);
+  const server = await new Promise<ReturnType<typeof serve>>((ok) => {
+    const s = serve({ fetch: app.fetch, hostname: host, port }, () => ok(s));
+  });
+  const addr = server.address();
+  const url = `http://${host}:${addr && typeof addr === "object" ? addr.port : port}`;
+  return {
+    url,
+    heldAdapters: () => registry.held(),
+    async close() {
+      await new Promise<void>((ok) => server.close(() => ok()));
+      await Promise.all([...workers.values()].map((w) => w.close()));
+    },
+  };
+}
+
+function toSubmit(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter"]): ServeSubmit {
+  return { id, input: b.input, adapter, maxTokens: b.max_tokens, temperature: b.temperature, topP: b.top_p, topK: b.top_k, seed: b.seed, stop: b.stop, stream: b.stream };
+}
+
+function failure(c: Context, err: unknown): Response {
+  const msg = err instanceof Error ? err.message : String(err);
+  if (err instanceof GenerationError && err.invalid) {
+    const param = msg.match(/^([a-z_]+):/)?.[1] ?? null;
+    return errorJson(c, 400, "invalid_request", msg, param);
+  }
+  return errorJson(c, 500, "generation_failed", msg);
+}
+
+async function jsonGeneration(c: Context, worker: ServeWorker, submit: ServeSubmit, release: () => void): Promise<Response> {
+  try {
+    const r = await worker.generate(submit);
+    const out: GenerateResponse = { text: r.text, tokens: r.tokens, finish_reason: r.finishReason, usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens } };
+    return c.json(out);
+  } catch (err) {
+    return failure(c, err);
+  } finally {
+    release();
+  }
+}
+
+/**
+ * SSE: headers go out with the first token (or the request's error as a plain JSON error), then one
+ * `data:` event per token and a final done or error event. A client that disconnects cancels the sequence.
+ */
+async function streamGeneration(c: Context, worker: ServeWorker, submit: ServeSubmit, release: () => void): Promise<Response> {
+  const enc = new TextEncoder();
+  const buffered: GenerateEvent[] = [];
+  let push: ((e: GenerateEvent) => void) | null = null;
+  let first: () => void = () => {};
+  const started = new Promise<void>((ok) => (first = ok));
+  const emit = (e: GenerateEvent) => (push ? push(e) : buffered.push(e));
+  const result = worker
+    .generate(submit, (token, text) => {
+      emit({ type: "delta", text, token });
+      first();
+    })
+    .finally(release);
+  const ended = result.then(
+    (r) => emit({ type: "done", finish_reason: r.finishReason, usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens } }),
+    (err: unknown) => emit({ type: "error", message: err instanceof Error ? err.message : String(err) }),
+  );
+  await Promise.race([started, result.catch(() => undefined)]);
+  if (!buffered.some((e) => e.type === "delta")) {
+    // Failed before any token: an ordinary error answer, not a stream.
+    const err = await result.then(() => null, (e: unknown) => e);
+    if (err) return failure(c, err);
+  }
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      const write = (e: GenerateEvent) => {
+        try {
+          controller.enqueue(enc.encode(`data: ${JSON.stringify(e)}\n\n`));
+          if (e.type !== "delta") controller.close();
+        } catch {
+          // The client went away (the stream was cancelled); nothing to tell it.
+        }
+      };
+      for (const e of buffered.splice(0)) write(e);
+      push = write;
+      void ended;
+    },
+    cancel() {
+      worker.cancel(submit.id);
+    },
+  });
+  return new Response(stream, { headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" } });
+}

@@ -1,0 +1,113 @@
+// Main-thread handle on one serving worker: starts it for a model folder, submits generations (tokens
+// stream back through a callback) and reads the scheduler's counters. The HTTP event loop stays free.
+import { Worker } from "node:worker_threads";
+import type { SchedulerStats, SeqResult } from "./scheduler.js";
+import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
+
+/** A generation the worker refused (`invalid`: the request is at fault) or failed. */
+export class GenerationError extends Error {
+  constructor(
+    message: string,
+    readonly invalid: boolean,
+  ) {
+    super(message);
+    this.name = "GenerationError";
+  }
+}
+
+type Pending = { onToken: (token: number | null, text: string) => void; resolve: (r: SeqResult) => void; reject: (e: Error) => void };
+
+export class ServeWorker {
+  private readonly pending = new Map<string, Pending>();
+  private readonly statsWaiters = new Map<string, (s: SchedulerStats) => void>();
+  private failed: Error | null = null;
+  private nextStats = 1;
+
+  private constructor(
+    private readonly worker: Worker,
+    readonly vocab: number,
+  ) {
+    worker.on("message", (m: FromWorker) => this.onMessage(m));
+    worker.on("error", (err) => this.failAll(err));
+    worker.on("exit", (code) => this.failAll(new Error(`serving worker exited with code ${code}`)));
+  }
+
+  /** Starts a worker and opens the model in it; rejects with the worker's load error. */
+  static async start(init: ServeWorkerInit): Promise<ServeWorker> {
+    const worker = new Worker(new URL("./worker-entry.mjs", import.meta.url));
+    const ready = await new Promise<{ vocab: number }>((ok, fail) => {
+      const onMsg = (m: FromWorker) => {
+        if (m.kind === "ready") ok(m);
+        else if (m.kind === "initError") fail(new Error(`${init.modelDir}: ${m.message}`));
+        else return;
+        worker.off("message", onMsg);
+      };
+      worker.on("message", onMsg);
+      worker.once("error", fail);
+      worker.postMessage({ kind: "init", init } satisfies ToWorker);
+    }).catch(async (err) => {
+      await worker.terminate();
+      throw err;
+    });
+    return new ServeWorker(worker, ready.vocab);
+  }
+
+  private onMessage(m: FromWorker): void {
+    if (m.kind === "stats") {
+      this.statsWaiters.get(m.id)?.(m.stats);
+      this.statsWaiters.delete(m.id);
+      return;
+    }
+    if (m.kind === "ready" || m.kind === "initError") return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    if (m.kind === "token") return p.onToken(m.token, m.text);
+    this.pending.delete(m.id);
+    if (m.kind === "done") p.resolve(m.result);
+    else p.reject(new GenerationError(m.message, m.invalid));
+  }
+
+  private failAll(err: Error): void {
+    this.failed = err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+  }
+
+  /** Sequences submitted and not yet finished. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Runs one generation; `onToken` sees each token and the text it released. */
+  generate(req: ServeSubmit, onToken: Pending["onToken"] = () => {}): Promise<SeqResult> {
+    if (this.failed) return Promise.reject(this.failed);
+    if (this.pending.has(req.id)) return Promise.reject(new GenerationError(`request id ${req.id} is already running`, true));
+    return new Promise((resolve, reject) => {
+      this.pending.set(req.id, { onToken, resolve, reject });
+      this.worker.postMessage({ kind: "submit", req } satisfies ToWorker);
+    });
+  }
+
+  /** Stops a generation (the client went away); its promise rejects. */
+  cancel(id: string): void {
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    this.worker.postMessage({ kind: "cancel", id } satisfies ToWorker);
+    p.reject(new GenerationError(`request ${id} was cancelled`, false));
+  }
+
+  stats(): Promise<SchedulerStats> {
+    const id = String(this.nextStats++);
+    return new Promise((ok) => {
+      this.statsWaiters.set(id, ok);
+      this.worker.postMessage({ kind: "stats", id } satisfies ToWorker);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.worker.removeAllListeners("exit");
+    this.failAll(new Error("serving worker closed"));
+    await this.worker.terminate();
+  }
+}

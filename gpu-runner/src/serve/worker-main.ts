@@ -1,0 +1,93 @@
+// The serving worker's body: opens the model (decoder session with LoRA slots, tokenizer), tokenizes
+// requests and hands them to the continuous-batching scheduler, posting tokens and results back.
+import { parentPort } from "node:worker_threads";
+import { PROJECTIONS } from "../engine/model/names.js";
+import { LoadedModel } from "../engine/runtime/loaded-model.js";
+import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
+import { Scheduler } from "./scheduler.js";
+import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
+
+const port = parentPort;
+if (!port) throw new Error("serve worker-main.ts must run inside a worker thread");
+const send = (m: FromWorker) => port.postMessage(m);
+
+let scheduler: Scheduler | null = null;
+/** Requests whose tokens are posted as they come (the others get only their result). */
+const streaming = new Set<string>();
+let tokenizer: TextTokenizer | null = null;
+
+async function init(o: ServeWorkerInit): Promise<void> {
+  const model = await LoadedModel.load(o.modelDir, { slots: o.slots, rank: o.rank, targets: [...PROJECTIONS], threads: o.threads });
+  tokenizer = await loadTokenizer(o.modelDir);
+  scheduler = new Scheduler(model.session, model.slots, {
+    maxBatch: o.maxBatch,
+    maxContext: o.maxContext,
+    policy: o.policy,
+    hostAdapters: o.hostAdapters,
+    tokenizer,
+    events: {
+      onToken: (id, token, text) => {
+        if (streaming.has(id)) send({ kind: "token", id, token, text });
+      },
+      onDone: (id, result) => {
+        streaming.delete(id);
+        send({ kind: "done", id, result });
+      },
+      onError: (id, message) => {
+        streaming.delete(id);
+        send({ kind: "error", id, message, invalid: false });
+      },
+    },
+  });
+  send({ kind: "ready", vocab: model.cfg.vocab, hasTokenizer: tokenizer !== null });
+}
+
+function tokensOf(req: ServeSubmit): number[] {
+  const input = req.input;
+  if ("tokens" in input) return input.tokens;
+  if (!tokenizer) throw new Error("input: this model has no tokenizer.json; send token ids");
+  if ("messages" in input) return tokenizer.encodeChat(input.messages, { addGenerationPrompt: true });
+  return tokenizer.encode(input.prompt);
+}
+
+function submit(req: ServeSubmit): void {
+  if (!scheduler) throw new Error("serve worker: not initialised");
+  try {
+    const tokens = tokensOf(req);
+    if (req.stream) streaming.add(req.id);
+    scheduler.submit({
+      id: req.id,
+      tokens,
+      adapter: req.adapter,
+      maxTokens: req.maxTokens,
+      temperature: req.temperature,
+      topP: req.topP,
+      topK: req.topK,
+      seed: req.seed,
+      stop: req.stop,
+      stopTokens: tokenizer?.eosTokenIds ?? [],
+      stream: req.stream,
+    });
+  } catch (err) {
+    streaming.delete(req.id);
+    send({ kind: "error", id: req.id, message: err instanceof Error ? err.message : String(err), invalid: true });
+  }
+}
+
+port.on("message", (m: ToWorker) => {
+  switch (m.kind) {
+    case "init":
+      init(m.init).catch((err: unknown) => send({ kind: "initError", message: err instanceof Error ? err.message : String(err) }));
+      return;
+    case "submit":
+      submit(m.req);
+      return;
+    case "cancel":
+      streaming.delete(m.id);
+      scheduler?.cancel(m.id);
+      return;
+    case "stats":
+      if (scheduler) send({ kind: "stats", id: m.id, stats: scheduler.stats() });
+      return;
+  }
+});

@@ -1,0 +1,49 @@
+// Messages between the inference server (main thread) and its serving worker, which owns the ORT
+// session and the continuous-batching scheduler (session.run blocks its thread).
+import type { ChatMessage } from "../engine/tokenizer/tokenizer.js";
+import type { BatchingPolicy } from "./batch.js";
+import type { SchedulerStats, SeqResult } from "./scheduler.js";
+
+export type ServeWorkerInit = {
+  modelDir: string;
+  maxBatch: number;
+  maxContext: number;
+  /** LoRA slots in the session, slot 0 (no adapter) included. */
+  slots: number;
+  /** Slot rank: adapters with a larger r are refused. */
+  rank: number;
+  policy: BatchingPolicy;
+  hostAdapters: number;
+  threads?: number;
+};
+
+export type SubmitInput = { prompt: string } | { messages: ChatMessage[] } | { tokens: number[] };
+
+export type ServeSubmit = {
+  id: string;
+  input: SubmitInput;
+  adapter: { id: string; dir: string } | null;
+  maxTokens: number;
+  temperature: number;
+  topP: number;
+  topK: number;
+  seed?: number;
+  stop: string[];
+  /** Post every token back (streaming); otherwise only the result. */
+  stream: boolean;
+};
+
+export type ToWorker =
+  | { kind: "init"; init: ServeWorkerInit }
+  | { kind: "submit"; req: ServeSubmit }
+  | { kind: "cancel"; id: string }
+  | { kind: "stats"; id: string };
+
+export type FromWorker =
+  | { kind: "ready"; vocab: number; hasTokenizer: boolean }
+  | { kind: "initError"; message: string }
+  | { kind: "token"; id: string; token: number | null; text: string }
+  | { kind: "done"; id: string; result: SeqResult }
+  /** `invalid`: the request itself is wrong (a 400); otherwise the server failed it. */
+  | { kind: "error"; id: string; message: string; invalid: boolean }
+  | { kind: "stats"; id: string; stats: SchedulerStats };

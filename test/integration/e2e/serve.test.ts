@@ -1,0 +1,96 @@
+// The embedded default end to end over HTTP: `tuneserve serve` creates the built-in model, a tenant's job on
+// it trains in the embedded runner and succeeds, and a second tenant cannot see any of it.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { apiClient, facts, factsJsonl, spawnCli, waitFor, type Proc } from "./harness.js";
+
+let dataDir: string;
+let serve: Proc;
+let api: ReturnType<typeof apiClient>;
+let admin: string;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "tuneserve-e2e-serve-"));
+  serve = spawnCli(["serve", "--port", "0", "--data", dataDir], { TUNESERVE_RUNNER_CHECKPOINT_EVERY: "40", TUNESERVE_RUNNER_POLL_SECONDS: "0.3", TUNESERVE_RUNNER_POLL_MAX_SECONDS: "1" });
+  const ready = await serve.waitLine((l) => l.msg === "tuneserve listening", 90_000);
+  api = apiClient(ready.url as string);
+  admin = ready.admin_token as string;
+});
+
+afterAll(async () => {
+  const code = await serve?.stop("SIGTERM");
+  expect(code).toBe(0);
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+describe("tuneserve serve (embedded default)", () => {
+  let a: { id: string; key: string };
+  let job: any;
+
+  it("trains a job on the built-in model to success, with progress, checkpoints, the model and usage", async () => {
+    a = await api.tenant(admin, "acme");
+    const fileId = await api.upload(a.key, factsJsonl(2));
+    job = await api.createJob(a.key, {
+      model: "tuneserve-micro",
+      training_file: fileId,
+      suffix: "facts",
+      seed: 1,
+      method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 20, batch_size: 1, learning_rate_multiplier: 10 } } },
+      adapter: { r: 8, alpha: 16 },
+    });
+    expect(job.status).toBe("queued");
+    const done = await waitFor("the job to finish", async () => {
+      const j = await api.job(a.key, job.id);
+      return ["succeeded", "failed", "cancelled"].includes(j.status) ? j : undefined;
+    });
+    expect(done.error).toBeNull();
+    expect(done.status).toBe("succeeded");
+    expect(done.trained_tokens).toBeGreaterThan(0);
+    expect(done.fine_tuned_model).toMatch(new RegExp(`^ft:tuneserve-micro:${a.id}:facts:`));
+    // 6 examples, batch 1, 20 epochs = 120 steps; checkpoints every 40 steps (the last one at the end).
+    expect(done.progress.total_steps).toBe(120);
+
+    const events = await api.events(a.key, job.id);
+    const metrics = events.filter((e) => e.type === "metrics").map((e) => e.data.step);
+    expect(metrics.length).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...metrics)).toBe(120);
+    expect(events.some((e) => /fetched the inputs/.test(e.message))).toBe(true);
+    const ckpts = await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, a.key);
+    expect(ckpts.json.data.map((c: { step_number: number }) => c.step_number).sort((x: number, y: number) => x - y)).toEqual([40, 80, 120]);
+
+    const models = await api.call("GET", "/v1/models", a.key);
+    expect(models.json.data.map((m: { id: string }) => m.id)).toContain(done.fine_tuned_model);
+    expect(await api.trainingUsage(a.key)).toBe(done.trained_tokens);
+    job = done;
+  });
+
+  it("answers chats with the adapter with the learned answers, and the base model does not", async () => {
+    for (const [question, answer] of facts) {
+      const r = await api.call("POST", "/v1/chat/completions", a.key, { model: job.fine_tuned_model, messages: [{ role: "user", content: question }], temperature: 0, max_tokens: 16 });
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      expect(r.json.choices[0].message.content).toBe(answer);
+      expect(r.json.usage.completion_tokens).toBeGreaterThan(0);
+    }
+    const base = await api.call("POST", "/v1/chat/completions", a.key, { model: "tuneserve-micro", messages: [{ role: "user", content: facts[0][0] }], temperature: 0, max_tokens: 16 });
+    expect(base.status).toBe(200);
+    expect(base.json.choices[0].message.content).not.toBe(facts[0][1]);
+  });
+
+  it("hides tenant A's job, adapter and model from tenant B (404)", async () => {
+    const b = await api.tenant(admin, "globex");
+    expect((await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, b.key)).status).toBe(404);
+    expect((await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events`, b.key)).status).toBe(404);
+    expect((await api.call("GET", `/v1/models/${encodeURIComponent(job.fine_tuned_model)}`, b.key)).status).toBe(404);
+    const adapterId = `adp_${job.id.slice("ftjob-".length)}`;
+    expect((await api.call("GET", `/v1/adapters/${adapterId}`, a.key)).status).toBe(200);
+    expect((await api.call("GET", `/v1/adapters/${adapterId}`, b.key)).status).toBe(404);
+    const bModels = await api.call("GET", "/v1/models", b.key);
+    expect(bModels.json.data.map((m: { id: string }) => m.id)).not.toContain(job.fine_tuned_model);
+    expect((await api.call("GET", "/v1/fine_tuning/jobs", b.key)).json.data).toEqual([]);
+    const chat = await api.call("POST", "/v1/chat/completions", b.key, { model: job.fine_tuned_model, messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
+    expect(chat.status).toBe(404);
+    expect(await api.trainingUsage(b.key)).toBe(0);
+  });
+});

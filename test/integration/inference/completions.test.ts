@@ -1,0 +1,202 @@
+// End to end: /v1/chat/completions and /v1/completions through the real API (SQLite, local blobs) to a real
+// runner serving the built-in model, with adapters uploaded by a tenant and fetched by the runner on first use.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../gpu-runner/src/serve/stack.js";
+
+let dir: string;
+let stack: ServeStack;
+let acme: { id: string; key: string; models: string[] };
+let other: { id: string; key: string; models: string[] };
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-inference-"));
+  stack = await startServeStack({ dataDir: dir, maxBatch: 2, maxQueue: 1, maxContext: 512 });
+  acme = await tenantWithAdapters(stack, "acme", 2, 1);
+  other = await tenantWithAdapters(stack, "other", 1, 2);
+});
+afterAll(async () => {
+  await stack?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const post = (path: string, key: string, body: unknown) =>
+  fetch(`${stack.apiUrl}${path}`, { method: "POST", headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+
+type Chunk = { id: string; object: string; choices: { delta?: { role?: string; content?: string }; text?: string; finish_reason: string | null }[]; usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } };
+
+/** Reads an SSE body into its data payloads. */
+async function sse(res: Response): Promise<string[]> {
+  const text = await res.text();
+  return text
+    .split("\n\n")
+    .filter((b) => b.startsWith("data: "))
+    .map((b) => b.slice(6));
+}
+
+describe("POST /v1/chat/completions", () => {
+  const messages = [{ role: "user", content: "Say hello." }];
+
+  it("answers with the base model and with the tenant's adapter, each with usage", async () => {
+    const base = await post("/v1/chat/completions", acme.key, { model: stack.model, messages, max_tokens: 12, temperature: 0 });
+    expect(base.status).toBe(200);
+    const b = await base.json();
+    expect(b.object).toBe("chat.completion");
+    expect(b.choices[0].message.role).toBe("assistant");
+    expect(b.usage.prompt_tokens).toBeGreaterThan(10); // the ChatML template wraps the message
+    expect(b.usage.completion_tokens).toBeGreaterThan(0);
+    expect(b.usage.completion_tokens).toBeLessThanOrEqual(12);
+    expect(b.usage.total_tokens).toBe(b.usage.prompt_tokens + b.usage.completion_tokens);
+
+    const tuned = await post("/v1/chat/completions", acme.key, { model: acme.models[0], messages, max_tokens: 12, temperature: 0 });
+    expect(tuned.status).toBe(200);
+    const t = await tuned.json();
+    expect(t.model).toBe(acme.models[0]);
+    expect(t.usage.prompt_tokens).toBe(b.usage.prompt_tokens);
+    // The runner fetched the adapter from the API on first use and now holds it.
+    expect(stack.inference.heldAdapters()).toContain(acme.models[0]);
+  });
+
+  it("streams chunks that add up to the same answer, then usage and [DONE]", async () => {
+    const body = { model: acme.models[1], messages, max_tokens: 10, temperature: 0.8, seed: 7 };
+    const whole = await (await post("/v1/chat/completions", acme.key, body)).json();
+    const res = await post("/v1/chat/completions", acme.key, { ...body, stream: true });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+    const data = await sse(res);
+    expect(data.at(-1)).toBe("[DONE]");
+    const chunks = data.slice(0, -1).map((d) => JSON.parse(d) as Chunk);
+    expect(chunks[0].choices[0].delta?.role).toBe("assistant");
+    expect(chunks.every((ch) => ch.object === "chat.completion.chunk" && ch.id === chunks[0].id)).toBe(true);
+    const usage = chunks.at(-1)!;
+    expect(usage.choices).toEqual([]);
+    expect(usage.usage).toEqual(whole.usage);
+    const final = chunks.at(-2)!;
+    expect(final.choices[0].finish_reason).toBe(whole.choices[0].finish_reason);
+    const text = chunks.map((ch) => ch.choices[0]?.delta?.content ?? "").join("");
+    expect(text).toBe(whole.choices[0].message.content);
+  });
+
+  it("validates sampling parameters, naming the field", async () => {
+    for (const [field, value] of [
+      ["temperature", 3],
+      ["top_p", 0],
+      ["top_k", -1],
+      ["max_tokens", 0],
+      ["n", 2],
+      ["seed", 1.5],
+    ] as const) {
+      const res = await post("/v1/chat/completions", acme.key, { model: stack.model, messages, [field]: value });
+      expect(res.status, field).toBe(400);
+      expect((await res.json()).error.param).toBe(field);
+    }
+    const long = await post("/v1/chat/completions", acme.key, { model: stack.model, messages, max_tokens: 600 });
+    expect(long.status).toBe(400);
+    expect((await long.json()).error.message).toMatch(/context of 512/);
+  });
+
+  it("batches concurrent requests for different adapters without mixing them up", async () => {
+    const models = [acme.models[0], stack.model, acme.models[1]];
+    const ask = (model: string) => post("/v1/completions", acme.key, { model, prompt: "Once upon a time", max_tokens: 24, temperature: 0 }).then((r) => r.json());
+    const alone: string[] = [];
+    for (const m of models) alone.push((await ask(m)).choices[0].text);
+    // The adapters really differ from each other and from the base model.
+    expect(new Set(alone).size).toBe(3);
+    const together = await Promise.all(models.map(ask));
+    expect(together.map((r) => r.choices[0].text)).toEqual(alone);
+  });
+
+  it("answers 404 for another tenant's model and for an unknown one", async () => {
+    for (const model of [other.models[0], "ft:tuneserve-micro:nobody::xyz", "no-such-model"]) {
+      const res = await post("/v1/chat/completions", acme.key, { model, messages });
+      expect(res.status, model).toBe(404);
+      expect((await res.json()).error.param).toBe("model");
+    }
+    // The owner can call it.
+    expect((await post("/v1/chat/completions", other.key, { model: other.models[0], messages, max_tokens: 2 })).status).toBe(200);
+  });
+});
+
+describe("POST /v1/completions", () => {
+  it("completes a prompt, as JSON and as a stream, stopping at a stop string", async () => {
+    const body = { model: acme.models[0], prompt: "The quick brown fox", max_tokens: 8, temperature: 0 };
+    const res = await post("/v1/completions", acme.key, body);
+    expect(res.status).toBe(200);
+    const whole = await res.json();
+    expect(whole.object).toBe("text_completion");
+    expect(whole.usage.prompt_tokens).toBe("The quick brown fox".length); // byte-level tokenizer, no BOS
+    const streamed = await sse(await post("/v1/completions", acme.key, { ...body, stream: true }));
+    expect(streamed.at(-1)).toBe("[DONE]");
+    const chunks = streamed.slice(0, -1).map((d) => JSON.parse(d) as Chunk);
+    expect(chunks.map((ch) => ch.choices[0]?.text ?? "").join("")).toBe(whole.choices[0].text);
+    // A stop string taken from the greedy answer ends the text just before it.
+    const text: string = whole.choices[0].text;
+    const chars = [...text];
+    const at = chars.findIndex((ch, i) => i > 0 && ch !== "\uFFFD");
+    expect(at, `no usable stop character in ${JSON.stringify(text)}`).toBeGreaterThan(0);
+    const stop = chars[at];
+    const cut = await (await post("/v1/completions", acme.key, { ...body, stop })).json();
+    expect(cut.choices[0].text).toBe(text.slice(0, text.indexOf(stop)));
+    expect(cut.choices[0].finish_reason).toBe("stop");
+  });
+});
+
+describe("metering and backpressure", () => {
+  it("records prompt and completion tokens once per request, visible in /v1/usage", async () => {
+    const t = await tenantWithAdapters(stack, "meter", 1, 3);
+    const usages: { prompt_tokens: number; completion_tokens: number }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await (await post("/v1/completions", t.key, { model: t.models[0], prompt: `hi ${i}`, max_tokens: 3 + i, temperature: 0 })).json();
+      usages.push(r.usage);
+    }
+    const streamed = (await sse(await post("/v1/completions", t.key, { model: t.models[0], prompt: "hello", max_tokens: 5, stream: true }))).slice(0, -1).map((d) => JSON.parse(d) as Chunk);
+    usages.push(streamed.at(-1)!.usage!);
+    const res = await fetch(`${stack.apiUrl}/v1/usage?group_by=kind,model`, { headers: { Authorization: `Bearer ${t.key}` } });
+    const buckets = (await res.json()).data as { kind: string; model: string; quantity: number }[];
+    const sum = (k: "prompt_tokens" | "completion_tokens") => usages.reduce((s, u) => s + u[k], 0);
+    expect(buckets.find((b) => b.kind === "prompt_tokens")).toMatchObject({ model: t.models[0], quantity: sum("prompt_tokens") });
+    expect(buckets.find((b) => b.kind === "completion_tokens")).toMatchObject({ model: t.models[0], quantity: sum("completion_tokens") });
+  });
+
+  it("answers 429 with Retry-After when the runner's batch and queue are full", async () => {
+    // maxBatch 2 + maxQueue 1: of six long requests at once, at least three are turned away.
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () => post("/v1/completions", acme.key, { model: stack.model, prompt: "x", max_tokens: 400, temperature: 0 })),
+    );
+    const limited = results.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThanOrEqual(3);
+    expect(limited[0].headers.get("retry-after")).toBe("1");
+    expect((await limited[0].json()).error.code).toBe("rate_limited");
+    for (const r of results.filter((x) => x.status === 200)) expect((await r.json()).usage.completion_tokens).toBeGreaterThan(0);
+  });
+
+  it("stops generating when a streaming client goes away", async () => {
+    const status = async () => {
+      const r = await fetch(`${stack.inference.url}/v1/status`, { headers: { Authorization: `Bearer ${stack.runnerToken}` } });
+      return ((await r.json()) as { models: Record<string, { running: number; waiting: number; rowSteps: number }> }).models[stack.model];
+    };
+    const before = (await status()).rowSteps;
+    const res = await post("/v1/completions", acme.key, { model: stack.model, prompt: "x", max_tokens: 480, temperature: 0, stream: true });
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    for (let i = 0; i < 200 && (await status()).running > 0; i++) await new Promise((ok) => setTimeout(ok, 20));
+    const after = await status();
+    expect(after).toMatchObject({ running: 0, waiting: 0 });
+    // Decoded rows since: far fewer than the 479 steps the sequence would have run to the end.
+    expect(after.rowSteps - before).toBeLessThan(400);
+  });
+
+  it("answers 503 when no runner serves the base model", async () => {
+    const admin = await fetch(`${stack.apiUrl}/admin/v1/models`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ id: "unserved-micro", source: stack.modelDir }),
+    });
+    expect(admin.status).toBe(201);
+    const res = await post("/v1/completions", acme.key, { model: "unserved-micro", prompt: "x" });
+    expect(res.status).toBe(503);
+  });
+});

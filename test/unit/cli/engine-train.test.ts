@@ -1,0 +1,30 @@
+// `engine train` flag parsing: flags map onto the TrainJobSpec, absent ones stay absent (the loop owns
+// the defaults), and bad values name the flag.
+import { describe, expect, it } from "vitest";
+import { specFromArgs } from "../../../gpu-runner/src/cli/engine-train.js";
+
+describe("engine train flags", () => {
+  it("maps every flag onto the spec", () => {
+    const spec = specFromArgs([
+      "--model", "m", "--data", "d.jsonl", "--out", "o", "--validation", "v.jsonl", "--method", "lora", "--rank", "4", "--alpha", "8", "--dropout", "0.1",
+      "--targets", "q_proj, v_proj", "--epochs", "2", "--lr", "1e-3", "--batch-size", "3", "--seq-len", "64", "--seed", "5", "--resume", "ck",
+      "--schedule", "linear", "--warmup-ratio", "0.1", "--max-grad-norm", "none", "--grad-accum", "2", "--checkpoint-every", "10", "--packing", "--rslora",
+    ]);
+    expect(spec).toEqual({
+      modelDir: "m", dataPath: "d.jsonl", outDir: "o", validationPath: "v.jsonl", resumeFrom: "ck", method: "lora", rank: 4, alpha: 8, dropout: 0.1,
+      targets: ["q_proj", "v_proj"], useRslora: true, epochs: 2, lr: 1e-3, batchSize: 3, gradAccum: 2, seqLen: 64, seed: 5, schedule: "linear",
+      warmupRatio: 0.1, maxGradNorm: null, packing: true, checkpointEvery: 10,
+    });
+  });
+  it("leaves defaults to the loop and keeps all-linear as the string", () => {
+    expect(specFromArgs(["--model", "m", "--data", "d", "--out", "o", "--targets", "all-linear"])).toEqual({ modelDir: "m", dataPath: "d", outDir: "o", method: "lora", targets: "all-linear" });
+  });
+  it("names the bad flag", () => {
+    const base = ["--model", "m", "--data", "d", "--out", "o"];
+    expect(() => specFromArgs(base.slice(2))).toThrow(/--model is required/);
+    expect(() => specFromArgs([...base, "--rank", "0"])).toThrow(/--rank=0 must be an integer ≥ 1/);
+    expect(() => specFromArgs([...base, "--epochs", "1.5"])).toThrow(/--epochs=1.5/);
+    expect(() => specFromArgs([...base, "--method", "ia3"])).toThrow(/--method=ia3 is not supported/);
+    expect(() => specFromArgs([...base, "--schedule", "step"])).toThrow(/--schedule=step/);
+  });
+});

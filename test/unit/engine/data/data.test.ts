@@ -1,0 +1,107 @@
+// Training data: JSONL validation with line numbers, rendering and loss masks of the three formats with
+// the byte-level tokenizer (exact ids), truncation/drop counts, packing, shuffling and batches.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
+import { loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
+import { createRng } from "../../../../gpu-runner/src/engine/generate/rng.js";
+import { parseRecords } from "../../../../gpu-runner/src/engine/data/records.js";
+import { renderRecord, tokenizeRecords } from "../../../../gpu-runner/src/engine/data/render.js";
+import { packExamples, rowsToBatch, shuffledOrder, stepMicroBatches, stepsPerEpoch } from "../../../../gpu-runner/src/engine/data/batches.js";
+
+let dir: string;
+let tok: TextTokenizer;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-data-"));
+  await writeByteLevelTokenizer(dir);
+  tok = (await loadTokenizer(dir))!;
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const bytes = (s: string) => [...Buffer.from(s, "utf8")];
+const [IM_START, IM_END, EOS] = [258, 259, 257];
+
+describe("parseRecords", () => {
+  it("reads the three formats and skips blank lines", () => {
+    expect(parseRecords('{"text":"a"}\n\n{"text":"b"}\n')).toEqual([{ format: "text", text: "a" }, { format: "text", text: "b" }]);
+    expect(parseRecords('{"prompt":"p","completion":"c"}')[0]).toEqual({ format: "prompt_completion", prompt: "p", completion: "c" });
+    expect(parseRecords('{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}')[0].format).toBe("chat");
+  });
+  it("names the file, the line and the fix", () => {
+    expect(() => parseRecords('{"text":"a"}\n\n{oops', "f.jsonl")).toThrow(/^f\.jsonl:3: not valid JSON/);
+    expect(() => parseRecords('{"text":"a"}\n{"prompt":"p","completion":"c"}', "f.jsonl")).toThrow(/f\.jsonl:2: is a prompt_completion record but the file's first record is text/);
+    expect(() => parseRecords('{"messages":[{"role":"user","content":"q"}]}', "f.jsonl")).toThrow(/f\.jsonl:1: messages: needs at least one assistant message/);
+    expect(() => parseRecords('{"prompt":"p","completion":""}', "f.jsonl")).toThrow(/f\.jsonl:1: completion: must not be empty/);
+    expect(() => parseRecords('{"foo":1}', "f.jsonl")).toThrow(/has none of the keys/);
+    expect(() => parseRecords("[1]", "f.jsonl")).toThrow(/must be a JSON object/);
+    expect(() => parseRecords("\n\n", "f.jsonl")).toThrow(/holds no record/);
+  });
+});
+
+describe("renderRecord", () => {
+  it("chat: ChatML ids, loss on the assistant content and its <|im_end|> only", () => {
+    const ex = renderRecord({ format: "chat", messages: [{ role: "user", content: "hi" }, { role: "assistant", content: "yo" }] }, tok);
+    const userPart = [IM_START, ...bytes("user\nhi"), IM_END, 10, IM_START, ...bytes("assistant\n")];
+    expect(ex.ids).toEqual([...userPart, ...bytes("yo"), IM_END, 10]);
+    expect(ex.train).toEqual([...userPart.map(() => false), true, true, true, false]);
+  });
+  it("chat: every assistant turn of a multi-turn conversation is learned, the user turns are not", () => {
+    const ex = renderRecord(
+      { format: "chat", messages: [{ role: "system", content: "s" }, { role: "user", content: "a" }, { role: "assistant", content: "b" }, { role: "user", content: "c" }, { role: "assistant", content: "d" }] },
+      tok,
+    );
+    const learned = ex.ids.filter((_, i) => ex.train[i]);
+    expect(learned).toEqual([...bytes("b"), IM_END, ...bytes("d"), IM_END]);
+  });
+  it("prompt/completion: the prompt is masked, the completion and EOS are learned", () => {
+    const ex = renderRecord({ format: "prompt_completion", prompt: "ab", completion: "c" }, tok);
+    expect(ex).toEqual({ ids: [97, 98, 99, EOS], train: [false, false, true, true] });
+  });
+  it("text: every token but the first (nothing predicts it) and EOS", () => {
+    expect(renderRecord({ format: "text", text: "xyz" }, tok)).toEqual({ ids: [120, 121, 122, EOS], train: [false, true, true, true] });
+  });
+});
+
+describe("tokenizeRecords", () => {
+  it("truncates to seqLen, counting cut examples and dropping those left with nothing to learn", () => {
+    const recs = [...parseRecords('{"text":"abcdefgh"}\n{"text":"ab"}'), ...parseRecords('{"prompt":"long prompt here","completion":"c"}')];
+    const d = tokenizeRecords(recs, tok, 5);
+    expect(d.truncated).toBe(2); // 9 tokens → 5; the prompt/completion record (18) → 5
+    expect(d.dropped).toBe(1); // its completion was cut away
+    expect(d.examples.map((e) => e.ids)).toEqual([bytes("abcde"), [...bytes("ab"), EOS]]);
+    expect(() => tokenizeRecords(recs, tok, 1)).toThrow(/seqLen=1/);
+  });
+});
+
+describe("packing, shuffling, batches", () => {
+  const ex = (n: number, base: number) => ({ ids: Array.from({ length: n }, (_, i) => base + i), train: Array.from({ length: n }, (_, i) => i > 0) });
+  it("packs consecutive examples greedily without splitting one; the boundary token is not a target", () => {
+    const rows = packExamples([ex(3, 10), ex(2, 20), ex(4, 30), ex(1, 40)], 6);
+    expect(rows.map((r) => r.ids)).toEqual([[10, 11, 12, 20, 21], [30, 31, 32, 33, 40]]);
+    expect(rows[0].train).toEqual([false, true, true, false, true]);
+    expect(() => packExamples([ex(7, 0)], 6)).toThrow(/truncate first/);
+  });
+  it("shuffles deterministically per seed, as a permutation", () => {
+    const a = shuffledOrder(20, createRng(5));
+    expect(a).toEqual(shuffledOrder(20, createRng(5)));
+    expect([...a].sort((x, y) => x - y)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(a).not.toEqual(shuffledOrder(20, createRng(6)));
+  });
+  it("batches right-pad rows; targets are the next token and the mask follows train flags", () => {
+    const b = rowsToBatch([ex(3, 10), ex(2, 20)]);
+    expect(b.rows).toEqual([[10, 11, 12], [20, 21, 0]]);
+    expect(b.targets).toEqual([[11, 12, 0], [21, 0, 0]]);
+    expect(b.mask).toEqual([[1, 1, 0], [1, 0, 0]]);
+  });
+  it("splits a step into gradAccum micro-batches and counts its real tokens", () => {
+    const rows = [ex(3, 0), ex(2, 10), ex(4, 20), ex(5, 30), ex(2, 40)];
+    expect(stepsPerEpoch(rows.length, 2, 2)).toBe(2);
+    const s0 = stepMicroBatches(rows, [4, 3, 2, 1, 0], 0, 2, 2);
+    expect(s0.micro.map((m) => m.rows.length)).toEqual([2, 2]);
+    expect(s0.tokens).toBe(2 + 5 + 4 + 2);
+    const s1 = stepMicroBatches(rows, [4, 3, 2, 1, 0], 1, 2, 2);
+    expect(s1.micro[0].rows).toEqual([[0, 1, 2]]);
+  });
+});

@@ -1,0 +1,116 @@
+// The byte-level tokenizer writer: exact UTF-8 round trips, special token ids, ChatML template, files written.
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { byteToUnicode, writeByteLevelTokenizer, type ByteLevelTokenizerInfo } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
+import { loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
+import { createRng } from "../../../../gpu-runner/src/engine/generate/sampling.js";
+
+let dir: string;
+let info: ByteLevelTokenizerInfo;
+let tok: TextTokenizer;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-bl-"));
+  info = await writeByteLevelTokenizer(dir);
+  const loaded = await loadTokenizer(dir);
+  if (!loaded) throw new Error("tokenizer.json was not written");
+  tok = loaded;
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe("byteToUnicode", () => {
+  it("is a bijection onto 256 distinct single characters, printable ASCII unchanged", () => {
+    const t = byteToUnicode();
+    expect(new Set(t).size).toBe(256);
+    expect(t["A".charCodeAt(0)]).toBe("A");
+    expect(t[32]).toBe("Ġ"); // GPT-2's well-known spelling of a space
+    expect(t[10]).toBe("Ċ");
+  });
+});
+
+describe("writeByteLevelTokenizer", () => {
+  it("reports the vocabulary and special ids", () => {
+    expect(info).toEqual({
+      vocabSize: 260,
+      specialTokenIds: { "<|bos|>": 256, "<|eos|>": 257, "<|im_start|>": 258, "<|im_end|>": 259 },
+      bosTokenId: 256,
+      eosTokenId: 257,
+      eosTokenIds: [257, 259],
+    });
+    expect(tok.vocabSize).toBe(260);
+    expect(tok.bosTokenId).toBe(256);
+    expect(tok.eosTokenIds.sort()).toEqual([257, 259]);
+  });
+
+  it("encodes each UTF-8 byte as its own id", () => {
+    const text = "Hi 😀 你好\n";
+    expect(tok.encode(text)).toEqual([...Buffer.from(text, "utf8")]);
+  });
+
+  it.each([
+    ["ascii", "Hello, world! The quick brown fox."],
+    ["emoji", "👍🏽 family: 👨‍👩‍👧‍👦 flag: 🇯🇵"],
+    ["cjk", "日本語のテキストと中文字符，한국어"],
+    ["whitespace", "\n\n  leading spaces\ttabs\r\nwindows line\n  x .  , ? "],
+    ["accents and symbols", "naïve café — ∑ ∫ ≤ ≥ €"],
+    ["control bytes", "\u0000\u0001\u007f\u0080\u00ad"],
+  ])("round-trips %s text exactly", (_name, text) => {
+    expect(tok.decode(tok.encode(text))).toBe(text);
+  });
+
+  it("round-trips random Unicode strings (all planes, no lone surrogates)", () => {
+    const rng = createRng(11);
+    for (let n = 0; n < 200; n++) {
+      let s = "";
+      const len = Math.floor(rng.next() * 30);
+      for (let i = 0; i < len; i++) {
+        let cp = Math.floor(rng.next() * 0x110000);
+        if (cp >= 0xd800 && cp <= 0xdfff) cp = 0x20;
+        s += String.fromCodePoint(cp);
+      }
+      expect(tok.decode(tok.encode(s))).toBe(s);
+    }
+  });
+
+  it("renders the ChatML template and encodes its markers as special ids", () => {
+    const messages = [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: "Hi" },
+    ];
+    expect(tok.applyChatTemplate(messages)).toBe("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+    const withPrompt = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
+    expect(withPrompt.endsWith("<|im_end|>\n<|im_start|>assistant\n")).toBe(true);
+    const ids = tok.encodeChat([{ role: "user", content: "Hi" }], { addGenerationPrompt: true });
+    expect(ids).toEqual([258, ...Buffer.from("user\nHi"), 259, 10, 258, ...Buffer.from("assistant\n")]);
+    expect(tok.decode(ids, { skipSpecialTokens: true })).toBe("user\nHi\nassistant\n");
+  });
+
+  it("writes tokenizer_config.json with bos/eos and keeps an existing generation_config.json", async () => {
+    const cfg = JSON.parse(await readFile(join(dir, "tokenizer_config.json"), "utf8"));
+    expect(cfg).toMatchObject({ bos_token: "<|bos|>", eos_token: "<|eos|>", clean_up_tokenization_spaces: false });
+    const other = await mkdtemp(join(tmpdir(), "tuneserve-bl-"));
+    try {
+      await writeFile(join(other, "generation_config.json"), JSON.stringify({ eos_token_id: 259 }));
+      await writeByteLevelTokenizer(other);
+      expect(JSON.parse(await readFile(join(other, "generation_config.json"), "utf8"))).toEqual({ eos_token_id: 259 });
+      expect((await loadTokenizer(other))!.eosTokenIds.sort()).toEqual([257, 259]);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+
+  it("adds extra special tokens after the standard ones and rejects duplicates", async () => {
+    const other = await mkdtemp(join(tmpdir(), "tuneserve-bl-"));
+    try {
+      const extra = await writeByteLevelTokenizer(other, { extraSpecialTokens: ["<|tool|>"] });
+      expect(extra.vocabSize).toBe(261);
+      expect(extra.specialTokenIds["<|tool|>"]).toBe(260);
+      expect((await loadTokenizer(other))!.encode("a<|tool|>b")).toEqual([97, 260, 98]);
+      await expect(writeByteLevelTokenizer(other, { extraSpecialTokens: ["<|eos|>"] })).rejects.toThrow(/listed twice/);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,145 @@
+// loadTokenizer and createDecodeStream against small hand-written Hugging Face tokenizer folders.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDecodeStream, loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
+import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
+
+const special = (id: number, content: string) => ({ id, content, special: true, normalized: false, lstrip: false, rstrip: false, single_word: false });
+
+/** A SentencePiece/Llama-2-style tokenizer: ▁ for spaces, byte fallback, BOS added by the post-processor. */
+const LLAMA_STYLE = {
+  version: "1.0",
+  added_tokens: [special(0, "<unk>"), special(1, "<s>"), special(2, "</s>")],
+  normalizer: { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "▁" }, { type: "Replace", pattern: { String: " " }, content: "▁" }] },
+  pre_tokenizer: null,
+  post_processor: {
+    type: "TemplateProcessing",
+    single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
+    pair: [],
+    special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } },
+  },
+  decoder: {
+    type: "Sequence",
+    decoders: [{ type: "Replace", pattern: { String: "▁" }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }, { type: "Strip", content: " ", start: 1, stop: 0 }],
+  },
+  model: {
+    type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: null, end_of_word_suffix: null,
+    fuse_unk: true, byte_fallback: true, ignore_merges: false,
+    vocab: { "<unk>": 0, "<s>": 1, "</s>": 2, "▁Hello": 3, "▁world": 4, "!": 5, "<0xF0>": 6, "<0x9F>": 7, "<0x98>": 8, "<0x80>": 9, "▁": 10 },
+    merges: [],
+  },
+};
+// A Llama-2-like template: uses bos_token/eos_token variables and raise_exception.
+const LLAMA_TEMPLATE =
+  "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]" +
+  "{% elif m['role'] == 'assistant' %} {{ m['content'] }}{{ eos_token }}{% else %}{{ raise_exception('unknown role ' + m['role']) }}{% endif %}{% endfor %}";
+
+const dirs: string[] = [];
+async function folder(files: Record<string, unknown>): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), "tuneserve-tok-"));
+  dirs.push(d);
+  for (const [name, content] of Object.entries(files)) {
+    await writeFile(join(d, name), typeof content === "string" ? content : JSON.stringify(content));
+  }
+  return d;
+}
+afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+
+describe("loadTokenizer", () => {
+  let llama: TextTokenizer;
+  beforeAll(async () => {
+    const d = await folder({
+      "tokenizer.json": LLAMA_STYLE,
+      "tokenizer_config.json": { bos_token: { content: "<s>", lstrip: false }, eos_token: "</s>", chat_template: LLAMA_TEMPLATE },
+      "generation_config.json": { eos_token_id: [2, 5] },
+    });
+    llama = (await loadTokenizer(d))!;
+  });
+
+  it("returns null for a folder without tokenizer.json", async () => {
+    expect(await loadTokenizer(await folder({ "config.json": {} }))).toBeNull();
+  });
+
+  it("reads bos/eos (string or AddedToken object) and generation_config eos ids", () => {
+    expect(llama.bosTokenId).toBe(1);
+    expect(llama.eosTokenIds.sort()).toEqual([2, 5]);
+    expect(llama.vocabSize).toBe(11);
+  });
+
+  it("adds BOS through the post-processor unless addSpecialTokens is false", () => {
+    expect(llama.encode("Hello")[0]).toBe(1);
+    expect(llama.encode("Hello", { addSpecialTokens: false })[0]).not.toBe(1);
+  });
+
+  it("decodes with and without special tokens", () => {
+    expect(llama.decode([1, 3, 4, 5])).toBe("<s> Hello world!");
+    expect(llama.decode([1, 3, 4, 5], { skipSpecialTokens: true })).toBe("Hello world!");
+    expect(llama.decode([])).toBe("");
+  });
+
+  it("renders a chat template with bos/eos variables and surfaces raise_exception", () => {
+    const msgs = [{ role: "user", content: "Hi" }, { role: "assistant", content: "Yo" }];
+    expect(llama.applyChatTemplate(msgs)).toBe("<s>[INST] Hi [/INST] Yo</s>");
+    expect(() => llama.applyChatTemplate([{ role: "tool", content: "x" }])).toThrow(/unknown role tool/);
+  });
+
+  it("picks the 'default' entry of a list-valued chat_template and reads chat_template.jinja", async () => {
+    const listed = await folder({
+      "tokenizer.json": LLAMA_STYLE,
+      "tokenizer_config.json": { chat_template: [{ name: "tool_use", template: "T" }, { name: "default", template: "D{{ messages|length }}" }] },
+    });
+    expect((await loadTokenizer(listed))!.applyChatTemplate([{ role: "user", content: "a" }])).toBe("D1");
+    const file = await folder({ "tokenizer.json": LLAMA_STYLE, "chat_template.jinja": "J{% if add_generation_prompt %}+{% endif %}" });
+    expect((await loadTokenizer(file))!.applyChatTemplate([], { addGenerationPrompt: true })).toBe("J+");
+  });
+
+  it("names the file and the fix when there is no chat template or a file is broken", async () => {
+    const none = (await loadTokenizer(await folder({ "tokenizer.json": LLAMA_STYLE })))!;
+    expect(() => none.applyChatTemplate([])).toThrow(/tokenizer_config.json: no chat_template; add one/);
+    await expect(loadTokenizer(await folder({ "tokenizer.json": "{oops" }))).rejects.toThrow(/tokenizer.json: invalid JSON/);
+    await expect(loadTokenizer(await folder({ "tokenizer.json": LLAMA_STYLE, "tokenizer_config.json": { eos_token: 7 } }))).rejects.toThrow(
+      /tokenizer_config.json: field eos_token/,
+    );
+  });
+});
+
+describe("createDecodeStream", () => {
+  it("keeps SentencePiece word spaces that per-token decoding would lose", async () => {
+    const tok = (await loadTokenizer(await folder({ "tokenizer.json": LLAMA_STYLE })))!;
+    const ids = [3, 4, 4, 5];
+    expect(ids.map((id) => tok.decode([id])).join("")).toBe("Helloworldworld!"); // the naive way is wrong
+    const s = createDecodeStream(tok);
+    expect(ids.map((id) => s.push(id))).toEqual(["Hello", " world", " world", "!"]);
+  });
+
+  it("holds byte-fallback pieces until the UTF-8 character is complete", async () => {
+    const tok = (await loadTokenizer(await folder({ "tokenizer.json": LLAMA_STYLE })))!;
+    const s = createDecodeStream(tok);
+    expect([3, 6, 7, 8, 9, 5].map((id) => s.push(id))).toEqual(["Hello", "", "", "", "😀", "!"]);
+  });
+
+  it("streams byte-level text exactly: the pieces join to the full decode and no piece has U+FFFD", async () => {
+    const d = await mkdtemp(join(tmpdir(), "tuneserve-tok-"));
+    dirs.push(d);
+    await writeByteLevelTokenizer(d);
+    const tok = (await loadTokenizer(d))!;
+    const text = "naïve 😀 café\n日本語 👨‍👩‍👧 end";
+    const s = createDecodeStream(tok);
+    const pieces = tok.encode(text).map((id) => s.push(id));
+    expect(pieces.join("")).toBe(text);
+    for (const p of pieces) expect(p).not.toContain("\uFFFD");
+    expect(pieces.filter((p) => p === "").length).toBeGreaterThan(0); // multi-byte chars were held back
+  });
+
+  it("flush releases an unfinished character as U+FFFD", async () => {
+    const d = await mkdtemp(join(tmpdir(), "tuneserve-tok-"));
+    dirs.push(d);
+    await writeByteLevelTokenizer(d);
+    const s = createDecodeStream((await loadTokenizer(d))!);
+    expect([0x61, 0xf0, 0x9f].map((id) => s.push(id))).toEqual(["a", "", ""]);
+    expect(s.flush()).toBe("\uFFFD");
+    expect(s.flush()).toBe("");
+  });
+});

@@ -1,0 +1,107 @@
+// The training loop on the built-in model: events in order with the schedule's LR, validation loss and
+// token accuracy, trained-token count, the final adapter and checkpoint, cancellation between steps (in
+// the calling thread and in the worker), and spec errors by name.
+import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runTraining, startTrainingWorker, TrainingCancelled, type TrainEvent } from "../../../../gpu-runner/src/engine/train/loop.js";
+import { learningRate } from "../../../../gpu-runner/src/engine/train/schedule.js";
+import { ensureBuiltinModel } from "../../../../gpu-runner/src/models/builtin.js";
+
+let root: string;
+let model: string;
+let data: string;
+let valid: string;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "tuneserve-loop-"));
+  model = await ensureBuiltinModel(join(root, "model"));
+  data = join(root, "train.jsonl");
+  valid = join(root, "valid.jsonl");
+  const recs = ["alpha", "bravo", "charlie", "delta", "echo"].map((w, i) => JSON.stringify({ prompt: `word ${i}:`, completion: ` ${w}` }));
+  await writeFile(data, recs.join("\n") + "\n");
+  await writeFile(valid, recs.slice(0, 2).join("\n") + "\n");
+});
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+const exists = (p: string) => stat(p).then(() => true, () => false);
+
+describe("runTraining", () => {
+  it("emits progress per step with the scheduled LR, validates per epoch, checkpoints, writes the adapter", async () => {
+    const events: TrainEvent[] = [];
+    const out = join(root, "run");
+    const res = await runTraining(
+      { modelDir: model, dataPath: data, validationPath: valid, outDir: out, epochs: 2, batchSize: 2, seqLen: 32, lr: 5e-3, warmupRatio: 0.25, checkpointEvery: 2, rank: 4, alpha: 8 },
+      { onEvent: (e) => void events.push(e) },
+    );
+    const progress = events.filter((e) => e.type === "progress");
+    // 5 rows, batch 2 → 3 steps per epoch, 6 in all; warmup ⌈0.25·6⌉ = 2.
+    expect(progress.map((e) => e.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(progress.map((e) => e.lr)).toEqual([0, 1, 2, 3, 4, 5].map((s) => learningRate({ kind: "cosine", lr: 5e-3, totalSteps: 6, warmupSteps: 2 }, s)));
+    expect(progress.map((e) => e.epoch)).toEqual([0.3333, 0.6667, 1, 1.3333, 1.6667, 2]);
+    for (const p of progress) {
+      expect(p.totalSteps).toBe(6);
+      expect(p.tokensPerS).toBeGreaterThan(0);
+      expect(Number.isFinite(p.loss)).toBe(true);
+    }
+    expect(progress[5].etaS).toBe(0);
+    const val = events.filter((e) => e.type === "validation");
+    expect(val.map((e) => e.step)).toEqual([3, 6]);
+    for (const v of val) {
+      expect(v.loss).toBeGreaterThan(0);
+      expect(v.tokenAccuracy).toBeGreaterThanOrEqual(0);
+      expect(v.tokenAccuracy).toBeLessThanOrEqual(1);
+    }
+    expect(events.filter((e) => e.type === "checkpoint").map((e) => e.step)).toEqual([2, 4, 6]);
+    expect((await readdir(join(out, "checkpoints"))).sort()).toEqual(["2", "4", "6"]);
+    // Tokens × epochs: each record is "word i:" (7) + " <word>" + EOS, no padding counted.
+    const perEpoch = ["alpha", "bravo", "charlie", "delta", "echo"].reduce((n, w) => n + 7 + 1 + w.length + 1, 0);
+    expect(res).toMatchObject({ adapterDir: out, trainedTokens: 2 * perEpoch, steps: 6, finalLoss: progress[5].loss });
+    expect(res.metrics.valid_loss).toBe(val[1].loss);
+    const validPerPass = ["alpha", "bravo"].reduce((n, w) => n + 7 + 1 + w.length + 1, 0);
+    expect(res.metrics.validation_tokens).toBe(2 * validPerPass);
+    expect(await exists(join(out, "adapter_model.safetensors"))).toBe(true);
+    expect(await exists(join(out, "adapter_config.json"))).toBe(true);
+  });
+
+  it("packs short examples into shared rows and reports truncation", async () => {
+    const events: TrainEvent[] = [];
+    // Records are 14, 14, 16, 14, 13 tokens: [14+14], [16+14], [13] in 32-token rows; batch 2 → 2 steps.
+    const res = await runTraining({ modelDir: model, dataPath: data, outDir: join(root, "packed"), epochs: 1, batchSize: 2, seqLen: 32, packing: true, rank: 2 }, { onEvent: (e) => void events.push(e) });
+    expect(res.steps).toBe(2);
+    expect(events).toContainEqual({ type: "log", level: "info", message: `${data}: 5 example(s) → 3 row(s)` });
+    const cut = await runTraining({ modelDir: model, dataPath: data, outDir: join(root, "cut"), epochs: 1, batchSize: 5, seqLen: 12, rank: 2 }, { onEvent: (e) => void events.push(e) });
+    expect(events).toContainEqual({ type: "log", level: "warn", message: `${data}: 5 example(s) longer than seqLen=12 were truncated` });
+    expect(cut.trainedTokens).toBe(5 * 12);
+  });
+
+  it("stops between steps when shouldStop says so, writing no adapter", async () => {
+    const out = join(root, "stopped");
+    let steps = 0;
+    const run = runTraining({ modelDir: model, dataPath: data, outDir: out, epochs: 3, batchSize: 1, seqLen: 32, rank: 2 }, { onEvent: (e) => void (e.type === "progress" && steps++), shouldStop: () => steps >= 2 });
+    await expect(run).rejects.toThrow(TrainingCancelled);
+    await expect(run).rejects.toMatchObject({ step: 2 });
+    expect(await exists(join(out, "adapter_model.safetensors"))).toBe(false);
+  });
+
+  it("names the bad field or file", async () => {
+    await expect(runTraining({ modelDir: model, dataPath: data, outDir: join(root, "x"), rank: 0 })).rejects.toThrow(/train spec: rank/);
+    await expect(runTraining({ modelDir: model, dataPath: data, outDir: join(root, "x"), targets: ["qkv"] })).rejects.toThrow(/target_modules \["qkv"\]/);
+    await expect(runTraining({ modelDir: model, dataPath: join(root, "missing.jsonl"), outDir: join(root, "x") })).rejects.toThrow(/missing\.jsonl: cannot be read/);
+  });
+});
+
+describe("startTrainingWorker", () => {
+  it("streams events from the worker and cancels between steps", async () => {
+    const events: TrainEvent[] = [];
+    let w: ReturnType<typeof startTrainingWorker> | null = null;
+    w = startTrainingWorker({ modelDir: model, dataPath: data, outDir: join(root, "worker"), epochs: 50, batchSize: 1, seqLen: 32, rank: 2 }, (e) => {
+      events.push(e);
+      if (e.type === "progress" && e.step === 2) w?.cancel();
+    });
+    await expect(w.result).rejects.toThrow(TrainingCancelled);
+    const last = events.filter((e) => e.type === "progress").pop();
+    expect(last && last.type === "progress" && last.step).toBeGreaterThanOrEqual(2);
+    expect(last && last.type === "progress" && last.step).toBeLessThan(250);
+  });
+});

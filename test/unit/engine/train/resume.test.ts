@@ -1,0 +1,43 @@
+// Resume determinism: N steps uninterrupted vs. k steps → checkpoint → a new loop in a worker thread
+// resumes from it; the per-step losses and the final adapter must be identical (float32, exact).
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { runTraining, startTrainingWorker, type TrainEvent, type TrainJobSpec } from "../../../../gpu-runner/src/engine/train/loop.js";
+import { ensureBuiltinModel } from "../../../../gpu-runner/src/models/builtin.js";
+
+let root: string;
+let spec: Omit<TrainJobSpec, "outDir">;
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), "tuneserve-resume-"));
+  const data = join(root, "train.jsonl");
+  const chats = ["red", "green", "blue", "cyan", "pink", "gray", "gold"].map((c, i) => JSON.stringify({ messages: [{ role: "user", content: `colour ${i}?` }, { role: "assistant", content: c }] }));
+  await writeFile(data, chats.join("\n") + "\n");
+  // 7 rows, batch 2 × accumulation 2 → 2 steps per epoch (the second one short), 3 epochs = 6 steps;
+  // the checkpoint at step 3 sits mid-epoch, so the saved row order and RNG state both matter.
+  spec = { modelDir: await ensureBuiltinModel(join(root, "model")), dataPath: data, epochs: 3, batchSize: 2, gradAccum: 2, seqLen: 48, lr: 1e-2, rank: 4, alpha: 8, seed: 11, checkpointEvery: 3 };
+});
+afterAll(() => rm(root, { recursive: true, force: true }));
+
+const lossesOf = (events: TrainEvent[]) => events.flatMap((e) => (e.type === "progress" ? [[e.step, e.loss] as const] : []));
+
+it("a run resumed from a mid-epoch checkpoint repeats the uninterrupted run's losses exactly", async () => {
+  const full: TrainEvent[] = [];
+  await runTraining({ ...spec, outDir: join(root, "full") }, { onEvent: (e) => void full.push(e) });
+  const fullLosses = lossesOf(full);
+  expect(fullLosses.map(([s]) => s)).toEqual([1, 2, 3, 4, 5, 6]);
+  expect(fullLosses[5][1]).toBeLessThan(fullLosses[0][1]);
+
+  const resumed: TrainEvent[] = [];
+  const w = startTrainingWorker({ ...spec, outDir: join(root, "resumed"), resumeFrom: join(root, "full", "checkpoints", "3") }, (e) => resumed.push(e));
+  const res = await w.result;
+  expect(lossesOf(resumed)).toEqual(fullLosses.slice(3));
+  expect(res.steps).toBe(6);
+  const adapter = (dir: string) => readFile(join(root, dir, "adapter_model.safetensors"));
+  expect((await adapter("full")).equals(await adapter("resumed"))).toBe(true);
+});
+
+it("refuses a checkpoint written with other settings, naming them", async () => {
+  await expect(runTraining({ ...spec, lr: 2e-2, outDir: join(root, "other"), resumeFrom: join(root, "full", "checkpoints", "3") })).rejects.toThrow(/different lr; resume with the same settings/);
+});

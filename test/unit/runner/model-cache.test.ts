@@ -1,0 +1,89 @@
+// Base model folders: configured ones used in place, blob-store ones downloaded once through URLs and reused.
+import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
+import { nextPollSeconds } from "../../../gpu-runner/src/runner/lease-loop.js";
+
+let dir: string;
+let server: Server;
+let url: string;
+const hits: string[] = [];
+const files: Record<string, string> = { "config.json": '{"model_type":"llama"}', "model.safetensors": "weights", "tokenizer.json": "{}" };
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-model-cache-"));
+  server = createServer((req, res) => {
+    const name = new URL(req.url!, "http://x").pathname.slice(1);
+    hits.push(name);
+    if (!(name in files)) return void res.writeHead(404).end("no such object");
+    res.writeHead(200).end(files[name]);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((ok) => server.close(() => ok()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+const urls = (names: string[]) => Object.fromEntries(names.map((n) => [n, `${url}/${n}?X-Signature=abc`]));
+
+describe("ModelCache", () => {
+  it("uses a configured folder in place", async () => {
+    const cache = new ModelCache([{ id: "micro", dir: "/models/micro" }], join(dir, "a"));
+    expect(await cache.resolve({ id: "micro", source: "blob:models/micro/", files: urls(["config.json"]) })).toBe("/models/micro");
+    expect(cache.ids).toEqual(["micro"]);
+  });
+
+  it("downloads a blob model once, concurrent callers sharing the download", async () => {
+    const cache = new ModelCache([{ id: "qwen", dir: null }], join(dir, "b"));
+    const model = { id: "qwen", source: "blob:models/qwen/", files: urls(Object.keys(files)) };
+    hits.length = 0;
+    const [d1, d2] = await Promise.all([cache.resolve(model), cache.resolve(model)]);
+    expect(d1).toBe(join(dir, "b", "models", "qwen"));
+    expect(d2).toBe(d1);
+    expect(await readFile(join(d1, "model.safetensors"), "utf8")).toBe("weights");
+    expect(hits.sort()).toEqual(Object.keys(files).sort());
+    // A new cache object (a restarted runner) finds the completed folder and fetches nothing.
+    await new ModelCache([{ id: "qwen", dir: null }], join(dir, "b")).resolve(model);
+    expect(hits).toHaveLength(3);
+  });
+
+  it("fetches again when an earlier download did not finish", async () => {
+    const root = join(dir, "c");
+    await mkdir(join(root, "models", "qwen"), { recursive: true });
+    await writeFile(join(root, "models", "qwen", "config.json"), "half");
+    const d = await new ModelCache([{ id: "qwen", dir: null }], root).resolve({ id: "qwen", source: "blob:models/qwen/", files: urls(["config.json"]) });
+    expect(await readFile(join(d, "config.json"), "utf8")).toBe(files["config.json"]);
+  });
+
+  it("names the object and the status when a download fails, without the signature", async () => {
+    const err = (await new ModelCache([{ id: "gone", dir: null }], join(dir, "d")).resolve({ id: "gone", source: "blob:models/gone/", files: urls(["missing.bin"]) }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/GET .*\/missing\.bin\?…: 404 no such object/);
+    expect(err.message).not.toContain("abc");
+  });
+
+  it("refuses file names that would leave the cache folder", async () => {
+    const cache = new ModelCache([{ id: "evil", dir: null }], join(dir, "e"));
+    await expect(cache.resolve({ id: "evil", source: "blob:models/evil/", files: { "../x": `${url}/config.json` } })).rejects.toThrow(/not a plain relative path/);
+  });
+
+  it("explains a local source folder this runner cannot read", async () => {
+    const cache = new ModelCache([{ id: "far", dir: null }], join(dir, "f"));
+    await expect(cache.resolve({ id: "far", source: "/nowhere/far", files: null })).rejects.toThrow(/configure it as far=\/local\/folder/);
+  });
+});
+
+describe("lease polling", () => {
+  it("doubles the wait while the queue stays empty, up to the maximum", () => {
+    const o = { pollSeconds: 1, pollMaxSeconds: 10 };
+    const waits = [1];
+    for (let i = 0; i < 5; i++) waits.push(nextPollSeconds(waits[waits.length - 1], o));
+    expect(waits).toEqual([1, 2, 4, 8, 10, 10]);
+  });
+});

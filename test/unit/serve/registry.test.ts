@@ -1,0 +1,60 @@
+// The runner's adapter registry (disk tier): one fetch however many requests wait, pins that block
+// eviction, eviction that deletes the folder, a base-model check, and an index that survives a restart.
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AdapterRegistry } from "../../../gpu-runner/src/serve/registry.js";
+import { LocalAdapterSource, SourceError, type AdapterSource } from "../../../gpu-runner/src/serve/source.js";
+
+const FX = "/work/shared/fixtures/micro-llama/adapter";
+
+describe("AdapterRegistry", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tuneserve-registry-"));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it("fetches once for concurrent requests, pins, evicts LRU unpinned folders, and reindexes on restart", async () => {
+    const local = new LocalAdapterSource({ a: { dir: FX, baseModel: "m" }, b: { dir: FX, baseModel: "m" }, c: { dir: FX, baseModel: "m" } });
+    let fetches = 0;
+    const counting: AdapterSource = { fetch: (id) => (fetches++, local.fetch(id)) };
+    const cache = join(dir, "cache");
+    const reg = new AdapterRegistry(counting, cache, 2);
+    await reg.open();
+    const [a1, a2] = await Promise.all([reg.acquire("a", "m"), reg.acquire("a", "m")]);
+    expect(fetches).toBe(1);
+    expect(a1.dir).toBe(a2.dir);
+    expect(existsSync(join(a1.dir, "adapter_model.safetensors"))).toBe(true);
+    const b = await reg.acquire("b", "m");
+    b.release();
+    // "a" is pinned (twice), so "b" goes when "c" arrives.
+    const c = await reg.acquire("c", "m");
+    expect(reg.held().sort()).toEqual(["a", "c"]);
+    await new Promise((ok) => setTimeout(ok, 20)); // eviction removes the folder in the background
+    expect(existsSync(b.dir)).toBe(false);
+    a1.release();
+    a2.release();
+    c.release();
+    expect(reg.status("a")).toBe("ready");
+    expect(reg.status("b")).toBeNull();
+
+    const again = new AdapterRegistry(counting, cache, 2);
+    await again.open();
+    expect(again.held().sort()).toEqual(["a", "c"]);
+    await again.acquire("c", "m");
+    expect(fetches).toBe(3);
+  });
+
+  it("refuses an adapter of another base model and reports unknown adapters as not found", async () => {
+    const reg = new AdapterRegistry(new LocalAdapterSource({ x: { dir: FX, baseModel: "other" } }), join(dir, "cache2"));
+    await reg.open();
+    await expect(reg.acquire("x", "m")).rejects.toThrow(/applies to base model other, not m/);
+    const err = await reg.acquire("nope", "m").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SourceError);
+    expect((err as SourceError).notFound).toBe(true);
+    expect(reg.status("nope")).toBe("failed");
+  });
+});

@@ -1,0 +1,119 @@
+// Continuous batching with mixed adapters: every sequence gets the same greedy tokens as when it runs
+// alone through the engine's static generate(), although sequences join and leave at different steps,
+// share one batch across several adapters and fewer slots than adapters force evictions.
+import { mkdtemp, rm } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { writeRandomAdapter } from "../../../bench/random-model.js";
+import { getPreset } from "../../../bench/presets.js";
+import { generate } from "../../../gpu-runner/src/engine/generate/generator.js";
+import { loadLoraAdapter } from "../../../gpu-runner/src/engine/lora/peft.js";
+import { LoadedModel } from "../../../gpu-runner/src/engine/runtime/loaded-model.js";
+import { Scheduler, type SeqRequest, type SeqResult } from "../../../gpu-runner/src/serve/scheduler.js";
+
+const FX = "/work/shared/fixtures/micro-llama";
+const ref = JSON.parse(readFileSync(`${FX}/reference.json`, "utf8"));
+
+describe("Scheduler (continuous batching, mixed adapters)", () => {
+  let dir: string;
+  let model: LoadedModel;
+  const adapters: { id: string; dir: string }[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tuneserve-sched-"));
+    const p = getPreset("micro");
+    for (let i = 0; i < 4; i++) {
+      const d = join(dir, `a${i}`);
+      await writeRandomAdapter(d, { ...p, loraRank: 4 + 2 * (i % 2) }, { seed: 100 + i, bStd: 0.3 });
+      adapters.push({ id: `ad-${i}`, dir: d });
+    }
+    adapters.push({ id: "fixture", dir: `${FX}/adapter` });
+    // 4 slots = the base slot + 3 adapter slots for 5 adapters: some requests wait and slots get evicted.
+    model = await LoadedModel.load(`${FX}/base`, { slots: 4, rank: 8 });
+  });
+  afterAll(async () => {
+    await model.release();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** The oracle: one sequence alone through generate() with its adapter in slot 1. */
+  async function alone(req: SeqRequest): Promise<number[]> {
+    const slots = model.slots!;
+    if (req.adapter) slots.load(1, await loadLoraAdapter(req.adapter.dir, model.cfg));
+    const { results } = await generate(model.session, [{ tokens: req.tokens, maxTokens: req.maxTokens, adapterSlot: req.adapter ? 1 : 0 }], { loraFeeds: model.loraFeeds() });
+    return results[0].tokens;
+  }
+
+  it("gives each sequence of a mixed batch the tokens it gets alone", async () => {
+    const results = new Map<string, SeqResult>();
+    const streamed = new Map<string, number[]>();
+    const sched = new Scheduler(model.session, model.slots, {
+      maxBatch: 6,
+      maxContext: 48,
+      policy: "mixed",
+      tokenizer: null,
+      events: {
+        onToken: (id, t) => t !== null && streamed.set(id, [...(streamed.get(id) ?? []), t]),
+        onDone: (id, r) => results.set(id, r),
+        onError: (id, m) => results.set(id, { tokens: [], text: m, finishReason: "stop", promptTokens: -1, completionTokens: 0 }),
+      },
+    });
+    const prompts = ref.input_ids as number[][];
+    const reqs: SeqRequest[] = Array.from({ length: 11 }, (_, i) => ({
+      id: `r${i}`,
+      tokens: prompts[i % 2].slice(i % 5, (i % 5) + 1 + ((i * 5) % 11)),
+      adapter: i % 6 === 5 ? null : adapters[i % adapters.length],
+      maxTokens: 3 + ((i * 7) % 11),
+    }));
+    reqs.push({ id: "fixture", tokens: ref.greedy_prompt, adapter: adapters[4], maxTokens: 12 });
+    // Half join at once, the rest while the first ones are decoding.
+    for (const r of reqs.slice(0, 6)) sched.submit(r);
+    await new Promise((ok) => setTimeout(ok, 5));
+    for (const r of reqs.slice(6)) {
+      sched.submit(r);
+      await new Promise((ok) => setImmediate(ok));
+    }
+    while (results.size < reqs.length) await new Promise((ok) => setTimeout(ok, 2));
+    const stats = sched.stats();
+    await sched.close();
+
+    expect(results.get("fixture")!.tokens).toEqual(ref.greedy_tokens);
+    for (const r of reqs) {
+      const got = results.get(r.id)!;
+      expect(got.promptTokens, `${r.id}: ${got.text}`).toBe(r.tokens.length);
+      expect(got.tokens, r.id).toEqual(await alone(r));
+      expect(streamed.get(r.id), r.id).toEqual(got.tokens);
+    }
+    // Batches really mixed adapters and slots were reused: more loads than slots, fewer steps than tokens.
+    expect(stats.adapterLoads).toBeGreaterThan(3);
+    const totalTokens = reqs.reduce((s, r) => s + r.maxTokens, 0);
+    expect(stats.steps).toBeLessThan(totalTokens / 2);
+  });
+
+  it("rejects requests that can never fit, naming the field", async () => {
+    const sched = new Scheduler(model.session, model.slots, { maxBatch: 2, maxContext: 16, policy: "mixed", tokenizer: null, events: { onToken() {}, onDone() {}, onError() {} } });
+    expect(() => sched.submit({ id: "x", tokens: [1, 2, 3], adapter: null, maxTokens: 14 })).toThrow(/max_tokens.*context of 16/);
+    expect(() => sched.submit({ id: "y", tokens: [999], adapter: null, maxTokens: 1 })).toThrow(/token 999 is outside the vocabulary/);
+    expect(() => sched.submit({ id: "z", tokens: [1], adapter: null, maxTokens: 1, temperature: -1 })).toThrow(/temperature/);
+    await sched.close();
+  });
+
+  it("fails a request whose adapter does not fit the model, and keeps serving", async () => {
+    const results = new Map<string, string>();
+    const sched = new Scheduler(model.session, model.slots, {
+      maxBatch: 2,
+      maxContext: 32,
+      policy: "mixed",
+      tokenizer: null,
+      events: { onToken() {}, onDone: (id, r) => results.set(id, `ok:${r.tokens.length}`), onError: (id, m) => results.set(id, `err:${m}`) },
+    });
+    sched.submit({ id: "bad", tokens: [1, 2], adapter: { id: "missing", dir: join(dir, "nope") }, maxTokens: 2 });
+    sched.submit({ id: "good", tokens: [1, 2], adapter: adapters[0], maxTokens: 2 });
+    while (results.size < 2) await new Promise((ok) => setTimeout(ok, 2));
+    await sched.close();
+    expect(results.get("bad")).toMatch(/^err:adapter missing: .*adapter_config.json/);
+    expect(results.get("good")).toBe("ok:2");
+  });
+});

@@ -7,8 +7,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AdapterRegistry } from "../../../gpu-runner/src/serve/registry.js";
 import { LocalAdapterSource, SourceError, type AdapterSource } from "../../../gpu-runner/src/serve/source.js";
+import { fixturesDir } from "../../helpers/fixtures.js";
 
-const FX = "/work/shared/fixtures/micro-llama/adapter";
+const FX = `${fixturesDir}/micro-llama/adapter`;
 
 describe("AdapterRegistry", () => {
   let dir: string;

@@ -12,8 +12,9 @@ import { generate } from "../../../gpu-runner/src/engine/generate/generator.js";
 import { loadLoraAdapter } from "../../../gpu-runner/src/engine/lora/peft.js";
 import { LoadedModel } from "../../../gpu-runner/src/engine/runtime/loaded-model.js";
 import { Scheduler, type SeqRequest, type SeqResult } from "../../../gpu-runner/src/serve/scheduler.js";
+import { fixturesDir } from "../../helpers/fixtures.js";
 
-const FX = "/work/shared/fixtures/micro-llama";
+const FX = `${fixturesDir}/micro-llama`;
 const ref = JSON.parse(readFileSync(`${FX}/reference.json`, "utf8"));
 
 describe("Scheduler (continuous batching, mixed adapters)", () => {

@@ -10,8 +10,9 @@ import { writeRandomModel } from "../../../../bench/random-model.js";
 import { run } from "../../../../gpu-runner/src/cli/engine.js";
 import { loadTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
-const FX = "/work/shared/fixtures/micro-qwen2";
+const FX = `${fixturesDir}/micro-qwen2`;
 const ref = JSON.parse(readFileSync(`${FX}/reference.json`, "utf8"));
 
 describe("engine CLI", () => {
@@ -64,7 +65,7 @@ describe("engine CLI", () => {
   });
 
   it("runs through npx tuneserve's launcher", () => {
-    const D = "/work/shared/fixtures/micro-llama";
+    const D = `${fixturesDir}/micro-llama`;
     const refL = JSON.parse(readFileSync(`${D}/reference.json`, "utf8"));
     const stdout = execFileSync(process.execPath, ["bin/tuneserve.mjs", "engine", "generate", "--model", `${D}/base`, "--tokens", refL.greedy_prompt.join(","), "--max-tokens", "12"], {
       encoding: "utf8",

@@ -6,8 +6,9 @@ import { generate } from "../../../../gpu-runner/src/engine/generate/generator.j
 import { LoadedModel } from "../../../../gpu-runner/src/engine/runtime/loaded-model.js";
 import { GROW_SLOTS } from "../../../../gpu-runner/src/engine/runtime/kv-cache.js";
 import { computeLogits } from "../../../../gpu-runner/src/engine/runtime/logits.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
-const FX = "/work/shared/fixtures/micro-llama";
+const FX = `${fixturesDir}/micro-llama`;
 const ref = JSON.parse(readFileSync(`${FX}/reference.json`, "utf8"));
 /** A stand-in text decoder for stop strings: token id → one letter (the fixture has no tokenizer.json). */
 const letters = { decode: (ids: number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join("") };

@@ -6,8 +6,9 @@ import { describe, expect, it } from "vitest";
 import { loadLoraAdapter, parseAdapterConfig } from "../../../../gpu-runner/src/engine/lora/peft.js";
 import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
 import { readSafetensors, writeSafetensors } from "../../../../gpu-runner/src/engine/weights/safetensors.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
-const FX = "/work/shared/fixtures/micro-llama";
+const FX = `${fixturesDir}/micro-llama`;
 const adapterJson = JSON.parse(readFileSync(`${FX}/adapter/adapter_config.json`, "utf8"));
 
 describe("adapter_config.json", () => {

@@ -8,8 +8,9 @@ import { loadLoraAdapter } from "../../../../gpu-runner/src/engine/lora/peft.js"
 import { LoadedModel } from "../../../../gpu-runner/src/engine/runtime/loaded-model.js";
 import { computeLogits } from "../../../../gpu-runner/src/engine/runtime/logits.js";
 import { readSafetensors, writeSafetensors } from "../../../../gpu-runner/src/engine/weights/safetensors.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
-const FX = "/work/shared/fixtures/micro-qwen2";
+const FX = `${fixturesDir}/micro-qwen2`;
 const ref = JSON.parse(readFileSync(`${FX}/reference.json`, "utf8"));
 const rows: number[][] = [ref.input_ids[0].slice(0, 9), ref.input_ids[1], ref.input_ids[0]];
 

@@ -2,15 +2,16 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { loadModelConfig, parseModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
-const llamaJson = JSON.parse(readFileSync("/work/shared/fixtures/micro-llama/base/config.json", "utf8"));
+const llamaJson = JSON.parse(readFileSync(`${fixturesDir}/micro-llama/base/config.json`, "utf8"));
 
 describe("model config", () => {
   it("normalizes the fixture configs", async () => {
-    const llama = await loadModelConfig("/work/shared/fixtures/micro-llama/base");
+    const llama = await loadModelConfig(`${fixturesDir}/micro-llama/base`);
     expect(llama).toMatchObject({ architecture: "LlamaForCausalLM", hidden: 64, layers: 2, heads: 4, kvHeads: 2, headDim: 16, intermediate: 172, vocab: 256 });
     expect(llama).toMatchObject({ ropeTheta: 10000, ropeScaling: { kind: "none" }, rmsEps: 1e-5, attentionBias: false, tieEmbeddings: false, eosTokenIds: [2], bosTokenId: 1 });
-    const qwen = await loadModelConfig("/work/shared/fixtures/micro-qwen2/base");
+    const qwen = await loadModelConfig(`${fixturesDir}/micro-qwen2/base`);
     expect(qwen).toMatchObject({ architecture: "Qwen2ForCausalLM", intermediate: 176, ropeTheta: 1e6, rmsEps: 1e-6, attentionBias: true, tieEmbeddings: true });
   });
 

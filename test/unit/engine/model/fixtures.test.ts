@@ -1,12 +1,13 @@
-// The decoder against the PyTorch reference dumps in /work/shared/fixtures: logits with and without
+// The decoder against the PyTorch reference dumps in ../shared/fixtures: logits with and without
 // the adapter (unmerged and merged), loss, logits sums, KV-cached greedy decoding, and cache vs recompute.
 import { existsSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { generate } from "../../../../gpu-runner/src/engine/generate/generator.js";
 import { LoadedModel } from "../../../../gpu-runner/src/engine/runtime/loaded-model.js";
 import { computeLogits } from "../../../../gpu-runner/src/engine/runtime/logits.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
-const ROOT = "/work/shared/fixtures";
+const ROOT = `${fixturesDir}`;
 const FIXTURES = ["micro-llama", "micro-qwen2"].filter((f) => existsSync(`${ROOT}/${f}/reference.json`));
 
 type Ref = {

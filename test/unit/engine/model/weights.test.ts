@@ -8,8 +8,9 @@ import { openWeights } from "../../../../gpu-runner/src/engine/model/weights.js"
 import { LoadedModel } from "../../../../gpu-runner/src/engine/runtime/loaded-model.js";
 import { computeLogits } from "../../../../gpu-runner/src/engine/runtime/logits.js";
 import { readSafetensors, writeSafetensors } from "../../../../gpu-runner/src/engine/weights/safetensors.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
-const FX = "/work/shared/fixtures/micro-llama";
+const FX = `${fixturesDir}/micro-llama`;
 
 async function shardedCopy(overlap: boolean): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "shards-"));

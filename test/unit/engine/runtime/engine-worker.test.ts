@@ -3,8 +3,9 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EngineWorker } from "../../../../gpu-runner/src/engine/runtime/engine-worker.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
-const FX = "/work/shared/fixtures/micro-llama";
+const FX = `${fixturesDir}/micro-llama`;
 const ref = JSON.parse(readFileSync(`${FX}/reference.json`, "utf8"));
 
 describe("EngineWorker", () => {

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { decodeToFloat32, encodeSafetensors, parseSafetensorsHeader, readSafetensors, writeSafetensors } from "../../../../gpu-runner/src/engine/weights/safetensors.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
 /** Builds a file from a raw header object and a data section. */
 function rawFile(header: unknown, data: Uint8Array): Uint8Array {
@@ -39,7 +40,7 @@ describe("safetensors", () => {
   });
 
   it("reads the fixture model with its documented layout", async () => {
-    const f = await readSafetensors("/work/shared/fixtures/micro-llama/base/model.safetensors");
+    const f = await readSafetensors(`${fixturesDir}/micro-llama/base/model.safetensors`);
     expect(f.header.metadata).toEqual({ format: "pt" });
     expect(f.shape("model.embed_tokens.weight")).toEqual([256, 64]);
     expect(f.shape("model.layers.1.self_attn.k_proj.weight")).toEqual([32, 64]);

@@ -18,7 +18,7 @@ async function ensureBaseModel(url: string, adminToken: string, id: string, sour
   if (res.status !== 201 && res.status !== 409) throw new Error(`registering base model ${id} from ${source} failed: ${res.status} ${await res.text()}`);
 }
 
-/** Entry of `npx tuneserve serve [--port 8787] [--host 127.0.0.1] [--data .data]`. */
+/** Entry of `npx tuneserve serve [--port 8787] [--host 127.0.0.1] [--data .data] [--no-runner]`. */
 export async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -26,12 +26,21 @@ export async function run(argv: string[]): Promise<void> {
       port: { type: "string", default: process.env.PORT ?? "8787" },
       host: { type: "string", default: "127.0.0.1" },
       data: { type: "string", default: process.env.TUNESERVE_DATA ?? ".data" },
+      // The API alone, for runners on other machines (`tuneserve runner`).
+      "no-runner": { type: "boolean", default: false },
     },
   });
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port}: must be an integer 0–65535`);
   const dataDir = resolve(values.data!);
   const api = await startServer({ port, host: values.host, dataDir });
+  if (values["no-runner"]) {
+    console.log(JSON.stringify({ msg: "tuneserve listening (API only)", url: api.url, data: dataDir, admin_token: api.adminToken }));
+    const stopApi = () => void api.close().then(() => process.exit(0));
+    process.once("SIGINT", stopApi);
+    process.once("SIGTERM", stopApi);
+    return;
+  }
 
   // With no TUNESERVE_RUNNER_MODELS the embedded runner trains the built-in model, created on first start.
   let models = process.env.TUNESERVE_RUNNER_MODELS;

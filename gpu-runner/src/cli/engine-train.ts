@@ -64,6 +64,7 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
   return Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) as TrainJobSpec;
 }
 
+/** Runs `engine train`: events as JSON lines on stdout, the result last. */
 export async function run(argv: string[]): Promise<void> {
   const spec = specFromArgs(argv);
   let stop = false;

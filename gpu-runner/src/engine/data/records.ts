@@ -1,20 +1,12 @@
 // Training records from a JSONL file: chat ({"messages":[…]}), prompt/completion, or raw text. The API
 // validated uploads already; the CLI reads user files directly, so every line is checked again here.
 import { readFile } from "node:fs/promises";
-import { z } from "zod";
-
-const chatMessage = z.object({ role: z.enum(["system", "user", "assistant", "tool"]), content: z.string() });
-const chatRecord = z.object({
-  messages: z
-    .array(chatMessage)
-    .min(1)
-    .refine((m) => m.some((x) => x.role === "assistant"), "needs at least one assistant message to train on"),
-});
-const promptCompletionRecord = z.object({ prompt: z.string(), completion: z.string().min(1, "must not be empty: it is what the model learns to produce") });
-const textRecord = z.object({ text: z.string().min(1, "must not be empty") });
+import type { z } from "zod";
+// The line shapes are the API's own (one source of truth for what an upload may hold).
+import { chatLine, promptCompletionLine, textLine } from "../../../../api/src/files/jsonl.js";
 
 export type TrainRecord =
-  | { format: "chat"; messages: z.infer<typeof chatMessage>[] }
+  | { format: "chat"; messages: z.infer<typeof chatLine>["messages"] }
   | { format: "prompt_completion"; prompt: string; completion: string }
   | { format: "text"; text: string };
 export type RecordFormat = TrainRecord["format"];
@@ -49,7 +41,7 @@ export function parseRecords(text: string, file = "data.jsonl"): TrainRecord[] {
     if (!f) throw new Error(`${where}: has none of the keys 'messages', 'prompt'/'completion' or 'text'`);
     if (format && f !== format) throw new Error(`${where}: is a ${f} record but the file's first record is ${format}; use one format per file`);
     format = f;
-    const schema = f === "chat" ? chatRecord : f === "prompt_completion" ? promptCompletionRecord : textRecord;
+    const schema = f === "chat" ? chatLine : f === "prompt_completion" ? promptCompletionLine : textLine;
     const r = schema.safeParse(v);
     if (!r.success) {
       const issue = r.error.issues[0];

@@ -6,6 +6,8 @@ import { fileURLToPath } from "node:url";
 import { createRng, type Rng } from "../gpu-runner/src/engine/generate/sampling.js";
 import { writeSafetensors, type TensorToWrite } from "../gpu-runner/src/engine/weights/safetensors.js";
 import { headDim, type BenchPreset } from "./presets.js";
+import type { Projection } from "../gpu-runner/src/engine/model/names.js";
+import { adapterConfigJson } from "../gpu-runner/src/engine/train/export.js";
 
 /** Fills `out` with normal(mean, std) draws; Box–Muller, using both outputs of each pair. */
 export function fillNormal(out: Float32Array, rng: Rng, std: number, mean = 0): Float32Array {
@@ -121,27 +123,14 @@ export async function writeRandomAdapter(
       tensors[`${key}.lora_B.weight`] = { shape: [out, r], data: fillNormal(new Float32Array(out * r), rng, opts.bStd ?? 0.02) };
     }
   }
-  const config = {
-    peft_type: "LORA",
-    task_type: "CAUSAL_LM",
-    base_model_name_or_path: opts.baseModelPath ?? "",
-    r,
-    lora_alpha: p.loraAlpha,
-    lora_dropout: 0.0,
-    target_modules: p.loraTargets,
-    bias: "none",
-    fan_in_fan_out: false,
-    inference_mode: true,
-    init_lora_weights: true,
-    modules_to_save: null,
-    layers_to_transform: null,
-    layers_pattern: null,
-    rank_pattern: {},
-    alpha_pattern: {},
-    use_rslora: false,
-    use_dora: false,
-    revision: null,
-  };
+  const config = adapterConfigJson({
+    rank: r,
+    alpha: p.loraAlpha,
+    dropout: 0,
+    targets: p.loraTargets as readonly Projection[],
+    useRslora: false,
+    baseModel: opts.baseModelPath ?? "",
+  });
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, "adapter_config.json"), JSON.stringify(config, null, 2) + "\n");
   await writeSafetensors(join(dir, "adapter_model.safetensors"), tensors, { format: "pt" });

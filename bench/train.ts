@@ -14,7 +14,7 @@ import { runPeer } from "./peer.js";
 import { getPreset, PRESET_NAMES, type BenchPreset } from "./presets.js";
 import { ensureBenchModel } from "./random-model.js";
 
-const USAGE = `usage: tuneserve bench train [--preset ${PRESET_NAMES.join("|")}] [--warmup N] [--steps N] [--seed N] [--threads N] [--no-peer]`;
+const USAGE = `usage: tuneserve bench train [--preset ${PRESET_NAMES.join("|")}] [--warmup N] [--steps N] [--seed N] [--threads N] [--prepack] [--no-peer]`;
 /** Timed steps per preset, as in the peer's README (warmup 3/2/2). */
 const DEFAULT_STEPS: Record<string, [number, number]> = { micro: [3, 10], tiny: [3, 10], small: [2, 6], medium: [2, 4] };
 const log = (msg: string) => console.error(msg);
@@ -41,9 +41,9 @@ export function trainFlopsPerStep(cfg: ModelConfig, p: BenchPreset): { flops: nu
   return { flops: dense + attn + lora, parts: { N_frozen_matmul: N, N_lora: nLora, dense, attn, lora } };
 }
 
-async function runOurs(p: BenchPreset, baseDir: string, o: { warmup: number; steps: number; seed: number; threads: number }) {
+async function runOurs(p: BenchPreset, baseDir: string, o: { warmup: number; steps: number; seed: number; threads: number; prepack: boolean }) {
   const cfg = await loadModelConfig(baseDir);
-  const trainer = new LoraTrainer(cfg, await openWeights(baseDir), { rank: p.loraRank, scale: p.loraAlpha / p.loraRank, targets: PROJECTIONS, threads: o.threads, maxGradNorm: null });
+  const trainer = new LoraTrainer(cfg, await openWeights(baseDir), { rank: p.loraRank, scale: p.loraAlpha / p.loraRank, targets: PROJECTIONS, threads: o.threads, maxGradNorm: null, prepack: o.prepack });
   trainer.setParams(initParams(trainer.params, "float32", createRng(o.seed).next)); // PEFT init: A uniform, B = 0
   const tokens = createRng(o.seed + 2);
   const times: number[] = [];
@@ -90,7 +90,7 @@ export async function runTrainBench(argv: string[]): Promise<void> {
     args: argv,
     options: {
       preset: { type: "string", default: "tiny" }, warmup: { type: "string" }, steps: { type: "string" }, seed: { type: "string" },
-      threads: { type: "string" }, "no-peer": { type: "boolean", default: false }, help: { type: "boolean", default: false },
+      threads: { type: "string" }, "no-peer": { type: "boolean", default: false }, prepack: { type: "boolean", default: false }, help: { type: "boolean", default: false },
     },
   });
   if (values.help) return void console.error(USAGE);
@@ -102,7 +102,7 @@ export async function runTrainBench(argv: string[]): Promise<void> {
     return n;
   };
   const [dw, ds] = DEFAULT_STEPS[p.name];
-  const o = { warmup: int(values.warmup, "warmup", dw, 0), steps: int(values.steps, "steps", ds, 1), seed: int(values.seed, "seed", 0, 0), threads: int(values.threads, "threads", 2, 1) };
+  const o = { warmup: int(values.warmup, "warmup", dw, 0), steps: int(values.steps, "steps", ds, 1), seed: int(values.seed, "seed", 0, 0), threads: int(values.threads, "threads", 2, 1), prepack: values.prepack === true };
   const setup = await ensureBenchModel(p, o.seed);
   log(`bench train: preset ${p.name}, model ${setup.created ? "written to" : "cached at"} ${setup.baseDir}`);
   const ours = await runOurs(p, setup.baseDir, o);
@@ -130,7 +130,7 @@ export async function runTrainBench(argv: string[]): Promise<void> {
     JSON.stringify({
       bench: "tuneserve_train",
       preset: p.name,
-      config: { hidden: p.hidden, layers: p.layers, heads: p.heads, kv_heads: p.kvHeads, intermediate: p.intermediate, vocab: p.vocab, seq: p.seq, batch: p.batch, lora_rank: p.loraRank, lora_alpha: p.loraAlpha, lora_targets: p.loraTargets, dtype: "float32", seed: o.seed, warmup: o.warmup, steps: o.steps },
+      config: { hidden: p.hidden, layers: p.layers, heads: p.heads, kv_heads: p.kvHeads, intermediate: p.intermediate, vocab: p.vocab, seq: p.seq, batch: p.batch, lora_rank: p.loraRank, lora_alpha: p.loraAlpha, lora_targets: p.loraTargets, dtype: "float32", seed: o.seed, warmup: o.warmup, steps: o.steps, prepack: o.prepack },
       env: benchEnv(o.threads),
       train: ours,
       // ~350 GFLOP/s is the measured fp32 MatMul ceiling of ORT on 2 threads here (TOOLCHAIN.md).

@@ -13,6 +13,11 @@ export type SessionOptions = {
   float64?: boolean;
   optimization?: "disabled" | "basic" | "extended" | "all";
   executionProviders?: string[];
+  /**
+   * Let ORT keep pre-packed copies of constant weights for faster MatMul (default true). Off saves
+   * memory roughly the size of the frozen weights, at some speed (see docs/training.md).
+   */
+  prepack?: boolean;
 };
 
 /** Creates an ORT session from ONNX bytes. */
@@ -21,7 +26,10 @@ export async function createSession(model: Uint8Array, o: SessionOptions = {}): 
   // Idle intra-op threads sleep instead of spinning unless asked: on a 2-core host the spinning
   // thread steals the core from the API's event loop and from other sessions (measured on a loaded
   // 2-core host: decode 2–4× slower with spinning; not measured on an idle machine).
-  if (!o.spin) extra.session = { intra_op: { allow_spinning: "0" } };
+  const session: Record<string, unknown> = {};
+  if (!o.spin) session.intra_op = { allow_spinning: "0" };
+  if (o.prepack === false) session.disable_prepacking = "1";
+  extra.session = session;
   // float64: QuickGelu has no double kernel (the session fails to load), and SimplifiedLayerNormFusion
   // drops a non-float32 epsilon (measured: rms_norm_eps 1e-6 computed as 1e-5, logits off by 3e-3).
   if (o.float64) extra.optimization = { disable_specified_optimizers: "QuickGeluFusion;SimplifiedLayerNormFusion" };

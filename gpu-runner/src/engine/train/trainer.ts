@@ -22,6 +22,11 @@ export type TrainerOptions = {
   /** PEFT lora_dropout (training steps only). */
   dropout?: number;
   threads?: number;
+  /**
+   * ORT weight pre-packing. Default false for training: it keeps a packed copy of every frozen weight
+   * (measured on the medium preset: peak RSS 5190 MB with it, 4624 MB without; step time within noise).
+   */
+  prepack?: boolean;
 };
 
 type Session = ort.InferenceSession;
@@ -58,7 +63,7 @@ export class LoraTrainer {
     let s = this.sessions.get(mode);
     if (!s) {
       const tg = buildTrainGraph(this.cfg, this.weights, { mode, rank: this.o.rank, targets: this.o.targets, dtype: this.dtype, adamw: this.o.adamw, maxGradNorm: this.o.maxGradNorm, dropout: this.o.dropout });
-      s = await createSession(toOnnx(tg.graph), { externalData: this.weights.takeExternalData(), float64: this.dtype === "float64", threads: this.o.threads });
+      s = await createSession(toOnnx(tg.graph), { externalData: this.weights.takeExternalData(), float64: this.dtype === "float64", threads: this.o.threads, prepack: this.o.prepack ?? false });
       this.sessions.set(mode, s);
     }
     return s;

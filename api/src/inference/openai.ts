@@ -1,6 +1,7 @@
 // OpenAI shapes of /v1/chat/completions and /v1/completions: request fields (zod, so a bad sampling
 // parameter is a 400 naming it) and the response objects and stream chunks built from a runner's answer.
 import { z } from "@hono/zod-openapi";
+import { errorResponses, json } from "../lib/openapi.js";
 import type { GenerateUsage } from "./runner-protocol.js";
 
 /** Sampling and control fields both endpoints share. */
@@ -90,4 +91,30 @@ export function chunkObject(kind: CompletionKind, m: { id: string; created: numb
     return { ...m, object, choices: [{ index: 0, delta, finish_reason: reason, logprobs: null }] };
   }
   return { ...m, object, choices: [{ index: 0, text: part.text ?? "", finish_reason: reason, logprobs: null }] };
+}
+
+/** The OpenAPI responses of a completion route: the JSON answer or its SSE stream, and the runners' 429/503. */
+export function completionResponses(schema: z.ZodTypeAny, streamDescription: string) {
+  return {
+    200: {
+      content: { "application/json": { schema }, "text/event-stream": { schema: z.string().openapi({ description: streamDescription }) } },
+      description: "the completion, or its stream",
+    },
+    429: json(z.any(), "every runner for the model is busy; retry after the Retry-After seconds"),
+    503: json(z.any(), "no runner serves the model right now"),
+    ...errorResponses,
+  };
+}
+
+/** The sampling and streaming options both routes pass to the runner, from a parsed request. */
+export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k" | "seed" | "stop" | "stream" | "stream_options">) {
+  return {
+    temperature: b.temperature,
+    top_p: b.top_p,
+    top_k: b.top_k,
+    seed: b.seed,
+    stop: b.stop === undefined ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
+    stream: b.stream,
+    includeUsage: b.stream_options?.include_usage ?? true,
+  };
 }

@@ -44,12 +44,17 @@ const fileLink = async (deps: Deps, f: FileRow) => ({
   url: await deps.blobs.presign(f.blobKey, "GET", deps.config.TUNESERVE_PRESIGN_SECONDS),
 });
 
+/** Fresh PUT URLs for a job's final adapter files (a long job outlives the lease answer's URLs). */
+export async function outputUploadUrls(deps: Deps, job: JobRow): Promise<LeaseUrls["outputs"]> {
+  const out = blobKeys.jobOutput(job.tenantId, job.id);
+  const [configUrl, weightsUrl] = await Promise.all(adapterFiles.map((name) => deps.blobs.presign(out + name, "PUT", deps.config.TUNESERVE_PRESIGN_SECONDS)));
+  return { "adapter_config.json": configUrl, "adapter_model.safetensors": weightsUrl };
+}
+
 /** Builds the lease answer's URLs for one job. */
 export async function leaseUrls(deps: Deps, job: JobRow, files: { training: FileRow; validation: FileRow | null }, modelSource: string): Promise<LeaseUrls> {
   const ttl = deps.config.TUNESERVE_PRESIGN_SECONDS;
   const latest = await deps.db.query.checkpoints.findFirst({ where: eq(checkpoints.jobId, job.id), orderBy: desc(checkpoints.step) });
-  const out = blobKeys.jobOutput(job.tenantId, job.id);
-  const [configUrl, weightsUrl] = await Promise.all(adapterFiles.map((name) => deps.blobs.presign(out + name, "PUT", ttl)));
   return {
     expires_at: deps.now() + ttl,
     training_file: await fileLink(deps, files.training),
@@ -60,6 +65,6 @@ export async function leaseUrls(deps: Deps, job: JobRow, files: { training: File
       files: modelSource.startsWith("blob:") ? await presignPrefix(deps, modelSource.slice(5).replace(/\/?$/, "/")) : null,
     },
     checkpoint: latest ? { step: latest.step, files: await presignPrefix(deps, latest.blobPrefix) } : null,
-    outputs: { "adapter_config.json": configUrl, "adapter_model.safetensors": weightsUrl },
+    outputs: await outputUploadUrls(deps, job),
   };
 }

@@ -9,7 +9,8 @@ import { checkpoints } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { completeJob } from "../jobs/complete.js";
 import { requireHolder } from "../jobs/holder.js";
-import { checkpointUploadsBody, completeBody, recordCheckpointBody } from "../jobs/protocol.js";
+import { checkpointUploadsBody, completeBody, leaseBody, recordCheckpointBody } from "../jobs/protocol.js";
+import { leaseUrlsSchema, outputUploadUrls } from "../jobs/urls.js";
 import { checkpointSchema, jobSchema, toCheckpoint, toJob } from "../jobs/shape.js";
 import { eventInsert } from "../jobs/store.js";
 import { newId } from "../lib/ids.js";
@@ -33,6 +34,17 @@ const uploads = createRoute({
   security: bearerSecurity,
   request: { params: jobIdParam, ...jsonBody(checkpointUploadsBody) },
   responses: { 200: json(uploadsSchema, "where to PUT the checkpoint's files"), 409: conflict, ...errorResponses },
+});
+const outputUploads = createRoute({
+  method: "post",
+  path: "/internal/v1/jobs/{job_id}/outputs/uploads",
+  security: bearerSecurity,
+  request: { params: jobIdParam, ...jsonBody(leaseBody) },
+  responses: {
+    200: json(z.object({ expires_at: z.number().int(), urls: leaseUrlsSchema.shape.outputs }).openapi("OutputUploads"), "fresh PUT URLs for the final adapter files"),
+    409: conflict,
+    ...errorResponses,
+  },
 });
 const record = createRoute({
   method: "post",
@@ -59,6 +71,13 @@ export function registerInternalJobOutputs(app: Router): void {
     const urls: Record<string, string> = {};
     for (const name of new Set(body.files)) urls[name] = await blobs.presign(prefix + name, "PUT", config.TUNESERVE_PRESIGN_SECONDS);
     return c.json({ step: body.step, expires_at: now() + config.TUNESERVE_PRESIGN_SECONDS, urls }, 200);
+  });
+
+  app.openapi(outputUploads, async (c) => {
+    const deps = c.var.deps;
+    const { job_id } = c.req.valid("param");
+    const job = await requireHolder(deps.db, job_id, c.req.valid("json").runner_id);
+    return c.json({ expires_at: deps.now() + deps.config.TUNESERVE_PRESIGN_SECONDS, urls: await outputUploadUrls(deps, job) }, 200);
   });
 
   app.openapi(record, async (c) => {

@@ -139,6 +139,11 @@ export class RunnerApiClient {
     return (await this.call<{ step: number; expires_at: number; urls: Record<string, string> }>(`/internal/v1/jobs/${jobId}/checkpoints/uploads`, { runner_id: runnerId, step, files })).body!;
   }
 
+  /** Fresh PUT URLs for the final adapter files. */
+  async outputUploads(jobId: string, runnerId: string): Promise<{ expires_at: number; urls: Record<string, string> }> {
+    return (await this.call<{ expires_at: number; urls: Record<string, string> }>(`/internal/v1/jobs/${jobId}/outputs/uploads`, { runner_id: runnerId })).body!;
+  }
+
   async recordCheckpoint(jobId: string, runnerId: string, step: number, metrics: Record<string, number>): Promise<JobCheckpoint> {
     return (await this.call<JobCheckpoint>(`/internal/v1/jobs/${jobId}/checkpoints`, { runner_id: runnerId, step, metrics })).body!;
   }

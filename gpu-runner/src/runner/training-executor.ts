@@ -219,7 +219,9 @@ export class TrainingExecution {
     // Cancelled (or taken over) after the last step but before complete: the result is not ours to hand in.
     if (this.lost) return "lease_lost";
     try {
-      for (const [name, url] of Object.entries(this.lease.urls.outputs)) await uploadFrom(join(result.adapterDir || outDir, name), url);
+      // The lease's PUT URLs may have expired during a long run: ask for fresh ones.
+      const { urls } = await client.outputUploads(this.jobId, runnerId);
+      for (const [name, url] of Object.entries(urls)) await uploadFrom(join(result.adapterDir || outDir, name), url);
       const metrics = finite({ train_loss: result.finalLoss, steps: result.steps, ...result.metrics });
       const done = await client.complete(this.jobId, runnerId, result.trainedTokens, metrics);
       log("info", "job succeeded", { job_id: this.jobId, model: done.job.fine_tuned_model, trained_tokens: result.trainedTokens, steps: result.steps });

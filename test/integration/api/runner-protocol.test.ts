@@ -240,7 +240,11 @@ describe("presigned URLs, checkpoints and complete", () => {
     // Completing before the adapter is uploaded names the missing file.
     const early = await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 1234 }), 400, "invalid_request");
     expect(early.message).toContain("adapter_config.json");
-    await putAdapter(api, lease.urls.outputs);
+    // Fresh output URLs (a long job outlives the lease's): only the holder gets them, and they work.
+    await expectError(await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: await registerRunner(api, "intruder") }), 409, "lease_lost");
+    const outputs = await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json();
+    expect(Object.keys(outputs.urls).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
+    await putAdapter(api, outputs.urls);
     const done = await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 1234, metrics: { train_loss: 1.2 } })).json();
     expect(done.job).toMatchObject({ status: "succeeded", trained_tokens: 1234, fine_tuned_model: done.adapter.model });
     expect(done.adapter).toMatchObject({ object: "adapter", base_model: "micro-llama", method: "lora", rank: 8, alpha: 16, job_id: job.id, size_bytes: 570 + 77480 });

@@ -14,10 +14,17 @@ import { runPeer } from "./peer.js";
 import { getPreset, PRESET_NAMES, type BenchPreset } from "./presets.js";
 import { ensureBenchModel } from "./random-model.js";
 
-const USAGE = `usage: tuneserve bench train [--preset ${PRESET_NAMES.join("|")}] [--warmup N] [--steps N] [--seed N] [--threads N] [--prepack] [--no-peer]`;
+const USAGE = `usage: tuneserve bench train [--preset ${PRESET_NAMES.join("|")}] [--warmup N] [--steps N] [--seed N] [--threads N] [--prepack auto|on|off] [--no-peer]`;
 /** Timed steps per preset, as in the peer's README (warmup 3/2/2). */
 const DEFAULT_STEPS: Record<string, [number, number]> = { micro: [3, 10], tiny: [3, 10], small: [2, 6], medium: [2, 4] };
 const log = (msg: string) => console.error(msg);
+
+/** --prepack auto|on|off: ORT weight pre-packing in the training session (LoraTrainer's prepack). */
+function prepackFlag(v: string): boolean | "auto" {
+  if (v === "auto") return "auto";
+  if (v === "on" || v === "off") return v === "on";
+  throw new Error(`bench train: --prepack=${v} must be auto, on or off`);
+}
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -41,7 +48,7 @@ export function trainFlopsPerStep(cfg: ModelConfig, p: BenchPreset): { flops: nu
   return { flops: dense + attn + lora, parts: { N_frozen_matmul: N, N_lora: nLora, dense, attn, lora } };
 }
 
-async function runOurs(p: BenchPreset, baseDir: string, o: { warmup: number; steps: number; seed: number; threads: number; prepack: boolean }) {
+async function runOurs(p: BenchPreset, baseDir: string, o: { warmup: number; steps: number; seed: number; threads: number; prepack: boolean | "auto" }) {
   const cfg = await loadModelConfig(baseDir);
   const trainer = new LoraTrainer(cfg, await openWeights(baseDir), { rank: p.loraRank, scale: p.loraAlpha / p.loraRank, targets: PROJECTIONS, threads: o.threads, maxGradNorm: null, prepack: o.prepack });
   trainer.setParams(initParams(trainer.params, "float32", createRng(o.seed).next)); // PEFT init: A uniform, B = 0
@@ -90,7 +97,7 @@ export async function runTrainBench(argv: string[]): Promise<void> {
     args: argv,
     options: {
       preset: { type: "string", default: "tiny" }, warmup: { type: "string" }, steps: { type: "string" }, seed: { type: "string" },
-      threads: { type: "string" }, "no-peer": { type: "boolean", default: false }, prepack: { type: "boolean", default: false }, help: { type: "boolean", default: false },
+      threads: { type: "string" }, "no-peer": { type: "boolean", default: false }, prepack: { type: "string", default: "auto" }, help: { type: "boolean", default: false },
     },
   });
   if (values.help) return void console.error(USAGE);
@@ -102,7 +109,7 @@ export async function runTrainBench(argv: string[]): Promise<void> {
     return n;
   };
   const [dw, ds] = DEFAULT_STEPS[p.name];
-  const o = { warmup: int(values.warmup, "warmup", dw, 0), steps: int(values.steps, "steps", ds, 1), seed: int(values.seed, "seed", 0, 0), threads: int(values.threads, "threads", 2, 1), prepack: values.prepack === true };
+  const o = { warmup: int(values.warmup, "warmup", dw, 0), steps: int(values.steps, "steps", ds, 1), seed: int(values.seed, "seed", 0, 0), threads: int(values.threads, "threads", 2, 1), prepack: prepackFlag(values.prepack!) };
   const setup = await ensureBenchModel(p, o.seed);
   log(`bench train: preset ${p.name}, model ${setup.created ? "written to" : "cached at"} ${setup.baseDir}`);
   const ours = await runOurs(p, setup.baseDir, o);

@@ -39,12 +39,7 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
   const g = new Graph(`decoder_${cfg.architecture}`);
   const { kvHeads: kvH, heads, headDim: d, hidden: H } = cfg;
   const rep = heads / kvH;
-  const added = new Map<string, Tensor>();
-  const w = (name: string): Tensor => {
-    let t = added.get(name);
-    if (!t) added.set(name, (t = weights.toGraph(g, name, dtype)));
-    return t;
-  };
+  const w = weights.graphLookup(g, dtype);
 
   const inputIds = g.input("input_ids", "int64", ["B", "T"]);
   const positionIds = g.input("position_ids", "int64", ["B", "T"]);

@@ -48,6 +48,16 @@ export class WeightStore {
     return e;
   }
 
+  /** A lookup that adds each named weight to graph g once (a weight used twice stays one initializer). */
+  graphLookup(g: Graph, dtype: "float32" | "float64"): (name: string) => Tensor {
+    const added = new Map<string, Tensor>();
+    return (name) => {
+      let t = added.get(name);
+      if (!t) added.set(name, (t = this.toGraph(g, name, dtype)));
+      return t;
+    };
+  }
+
   /** Adds `name` to graph g as an initializer of `dtype`, without copying when the bytes are usable as-is. */
   toGraph(g: Graph, name: string, dtype: "float32" | "float64"): Tensor {
     const shape = this.shape(name);

@@ -61,12 +61,7 @@ export function buildTrainForward(
   const rep = heads / kvH;
   const N = dimMul("B", "T");
   const repT = dimMul(rep, "T");
-  const added = new Map<string, Tensor>();
-  const w = (name: string): Tensor => {
-    let t = added.get(name);
-    if (!t) added.set(name, (t = weights.toGraph(g, name, dtype)));
-    return t;
-  };
+  const w = weights.graphLookup(g, dtype);
   const inputIds = g.input("input_ids", "int64", ["B", "T"]);
   const positionIds = g.input("position_ids", "int64", ["B", "T"]);
   const scale = g.input("lora_scale", dtype, []);

@@ -45,6 +45,7 @@ export async function createSession(model: Uint8Array, o: SessionOptions = {}): 
     interOpNumThreads: 1,
     executionMode: "sequential",
     externalData: o.externalData,
+    enableProfiling: process.env.TMP_PROF === "1", profileFilePrefix: "/tmp/ortprof",
     extra,
   } as ort.InferenceSession.SessionOptions);
 }

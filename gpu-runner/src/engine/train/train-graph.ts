@@ -38,17 +38,18 @@ export type TrainParam = { layer: number; module: Projection; kind: "A" | "B"; n
 
 export type TrainGraph = { graph: Graph; params: TrainParam[]; mode: TrainGraphMode };
 
-/** Names of the extra graph inputs/outputs per parameter. */
-export const trainNames = (name: string) => ({
-  grad: `grad.${name}`,
-  acc: `acc.${name}`,
-  accOut: `acc_out.${name}`,
-  m: `m.${name}`,
-  v: `v.${name}`,
-  newP: `new.${name}`,
-  mOut: `m_out.${name}`,
-  vOut: `v_out.${name}`,
-});
+/** Name of a parameter's raw-gradient output (grads mode). */
+export const gradName = (name: string) => `grad.${name}`;
+
+/**
+ * The optimizer's tensors in train mode, each one flat vector [P] over every parameter in `trainParams`
+ * order: one Add, one norm and one AdamW over [P] instead of a dozen small ops per LoRA tensor (measured
+ * on the small preset: ~1,300 fewer nodes per step).
+ */
+export const FLAT = { acc: "acc", accOut: "acc_out", m: "m", v: "v", newParams: "new_params", mOut: "m_out", vOut: "v_out" } as const;
+
+/** Element count of a parameter. */
+export const paramSize = (p: TrainParam): number => p.shape[0] * p.shape[1];
 
 /** The trainable tensors of a LoRA configuration, in a fixed order (layer, module, A then B). */
 export function trainParams(cfg: ModelConfig, rank: number, targets: readonly Projection[]): TrainParam[] {
@@ -65,9 +66,10 @@ export function trainParams(cfg: ModelConfig, rank: number, targets: readonly Pr
 
 /**
  * Builds the training graph. Inputs beyond the forward pass's (input_ids, position_ids, lora_scale, the
- * LoRA tensors): targets [B, T] int64, loss_mask [B, T], loss_denominator []; train adds acc.* (the
- * gradient sum of the step's earlier micro-batches, zeros for the first), m.*, v.*, lr [] and step [].
- * Outputs: loss; grads: grad.*; train: acc_out.*, grad_norm (before clipping), new.*, m_out.*, v_out.*.
+ * LoRA tensors): targets [B, T] int64, loss_mask [B, T], loss_denominator []; train adds the flat
+ * vectors (see FLAT) acc (the gradient sum of the step's earlier micro-batches, zeros for the first), m,
+ * v, and lr [] and step []. Outputs: loss; grads: grad.*; train: acc_out, grad_norm (before clipping),
+ * new_params, m_out, v_out.
  */
 export function buildTrainGraph(cfg: ModelConfig, weights: WeightStore, o: TrainGraphOptions): TrainGraph {
   const dtype = o.dtype ?? "float32";
@@ -80,23 +82,20 @@ export function buildTrainGraph(cfg: ModelConfig, weights: WeightStore, o: Train
   const gm = gradients(loss, pt);
   let grads = pt.map((t) => gm.get(t)!);
   if (o.mode === "grads") {
-    grads.forEach((d, i) => g.output(d, trainNames(params[i].name).grad));
+    grads.forEach((d, i) => g.output(d, gradName(params[i].name)));
     return { graph: g, params, mode: o.mode };
   }
-  grads = grads.map((d, i) => op.add(g.input(trainNames(params[i].name).acc, dtype, params[i].shape), d));
-  grads.forEach((d, i) => g.output(d, trainNames(params[i].name).accOut));
+  const P = params.reduce((n, p) => n + paramSize(p), 0);
+  const flat = (ts: Tensor[]) => op.concat(ts.map((t, i) => op.reshape(t, [paramSize(params[i])])), 0); // [P]
+  let grad = op.add(g.input(FLAT.acc, dtype, [P]), flat(grads));
+  g.output(grad, FLAT.accOut);
   let norm: Tensor;
-  if (o.maxGradNorm != null) ({ grads, norm } = clipByGlobalNorm(grads, o.maxGradNorm));
-  else norm = globalNorm(grads);
+  if (o.maxGradNorm != null) ({ grads: [grad], norm } = clipByGlobalNorm([grad], o.maxGradNorm));
+  else norm = globalNorm([grad]);
   g.output(norm, "grad_norm");
-  const lr = g.input("lr", dtype, []);
-  const step = g.input("step", dtype, []);
-  params.forEach((p, i) => {
-    const n = trainNames(p.name);
-    const u = adamwUpdate(pt[i], grads[i], g.input(n.m, dtype, p.shape), g.input(n.v, dtype, p.shape), lr, step, o.adamw ?? ADAMW_DEFAULTS);
-    g.output(u.p, n.newP);
-    g.output(u.m, n.mOut);
-    g.output(u.v, n.vOut);
-  });
+  const u = adamwUpdate(flat(pt), grad, g.input(FLAT.m, dtype, [P]), g.input(FLAT.v, dtype, [P]), g.input("lr", dtype, []), g.input("step", dtype, []), o.adamw ?? ADAMW_DEFAULTS);
+  g.output(u.p, FLAT.newParams);
+  g.output(u.m, FLAT.mOut);
+  g.output(u.v, FLAT.vOut);
   return { graph: g, params, mode: o.mode };
 }

@@ -9,7 +9,7 @@ import { createSession, ort } from "../runtime/session.js";
 import type { AdamWConfig } from "./adamw.js";
 import { batchFeeds, maskedCount, type TrainBatch } from "./feeds.js";
 import type { FloatArray } from "./lora-params.js";
-import { buildTrainGraph, trainNames, trainParams, type TrainGraphMode, type TrainParam } from "./train-graph.js";
+import { buildTrainGraph, FLAT, gradName, paramSize, trainParams, type TrainGraphMode, type TrainParam } from "./train-graph.js";
 
 export type TrainerOptions = {
   rank: number;
@@ -37,10 +37,9 @@ export class LoraTrainer {
   private readonly sessions = new Map<TrainGraphMode, Session>();
   readonly dtype: "float32" | "float64";
   readonly params: TrainParam[];
-  /** Current LoRA values (PEFT layout, keyed by PEFT name), AdamW moments and the number of steps taken. */
-  values = new Map<string, FloatArray>();
-  m = new Map<string, FloatArray>();
-  v = new Map<string, FloatArray>();
+  /** Parameters, AdamW moments: flat vectors in `params` order, as the train graph takes them (FLAT). */
+  private flat: { values: FloatArray; m: FloatArray; v: FloatArray } | null = null;
+  /** Number of optimizer steps taken. */
   stepCount = 0;
 
   constructor(
@@ -54,11 +53,63 @@ export class LoraTrainer {
 
   /** Sets the LoRA values and resets the optimizer (zero moments, step 0). */
   setParams(values: Map<string, FloatArray>): void {
-    this.values = values;
-    const zeros = () => new Map([...values].map(([k, x]) => [k, x.slice().fill(0)]));
-    this.m = zeros();
-    this.v = zeros();
+    this.flat = { values: this.pack(values, "values"), m: this.zeros(), v: this.zeros() };
     this.stepCount = 0;
+  }
+
+  /** Current LoRA values (PEFT layout, keyed by PEFT name): views into the flat vector. */
+  get values(): Map<string, FloatArray> {
+    return this.views(this.state().values);
+  }
+  /** AdamW first moments, as views (set: copied in, e.g. from a checkpoint). */
+  get m(): Map<string, FloatArray> {
+    return this.views(this.state().m);
+  }
+  set m(x: Map<string, FloatArray>) {
+    this.state().m = this.pack(x, "m");
+  }
+  /** AdamW second moments, as views (set: copied in). */
+  get v(): Map<string, FloatArray> {
+    return this.views(this.state().v);
+  }
+  set v(x: Map<string, FloatArray>) {
+    this.state().v = this.pack(x, "v");
+  }
+
+  private state() {
+    if (!this.flat) throw new Error("LoRA trainer: no parameter values; call setParams first");
+    return this.flat;
+  }
+
+  /** A flat vector [P] of zeros. */
+  private zeros(): FloatArray {
+    const P = this.params.reduce((n, p) => n + paramSize(p), 0);
+    return this.dtype === "float64" ? new Float64Array(P) : new Float32Array(P);
+  }
+
+  /** One tensor per parameter, copied into a flat vector in `params` order. */
+  private pack(x: Map<string, FloatArray>, what: string): FloatArray {
+    const out = this.zeros();
+    let at = 0;
+    for (const p of this.params) {
+      const t = x.get(p.name);
+      if (!t) throw new Error(`LoRA trainer: ${what} has no value for ${p.name}`);
+      if (t.length !== paramSize(p)) throw new Error(`LoRA trainer: ${what} for ${p.name} has ${t.length} values, expected [${p.shape}]`);
+      out.set(t, at);
+      at += t.length;
+    }
+    return out;
+  }
+
+  /** Per-parameter views (no copy) of a flat vector. */
+  private views(flat: FloatArray): Map<string, FloatArray> {
+    const out = new Map<string, FloatArray>();
+    let at = 0;
+    for (const p of this.params) {
+      out.set(p.name, flat.subarray(at, at + paramSize(p)));
+      at += paramSize(p);
+    }
+    return out;
   }
 
   private async session(mode: TrainGraphMode): Promise<Session> {
@@ -75,14 +126,10 @@ export class LoraTrainer {
     return new ort.Tensor(this.dtype, data as never, [...shape]);
   }
 
-  private paramFeeds(extra: (p: TrainParam) => Record<string, ort.Tensor> = () => ({})): Record<string, ort.Tensor> {
+  private paramFeeds(): Record<string, ort.Tensor> {
     const f: Record<string, ort.Tensor> = {};
-    for (const p of this.params) {
-      const val = this.values.get(p.name);
-      if (!val) throw new Error(`LoRA trainer: no value for ${p.name}; call setParams first`);
-      f[p.name] = this.tensor(val, p.shape);
-      Object.assign(f, extra(p));
-    }
+    const values = this.values;
+    for (const p of this.params) f[p.name] = this.tensor(values.get(p.name)!, p.shape);
     return f;
   }
 
@@ -90,7 +137,7 @@ export class LoraTrainer {
   async grads(batch: TrainBatch): Promise<{ loss: number; grads: Map<string, FloatArray> }> {
     const s = await this.session("grads");
     const r = await s.run({ ...batchFeeds(batch, this.o.scale, maskedCount(batch), this.dtype), ...this.paramFeeds() });
-    return { loss: Number(r.loss.data[0]), grads: new Map(this.params.map((p) => [p.name, r[trainNames(p.name).grad].data as FloatArray])) };
+    return { loss: Number(r.loss.data[0]), grads: new Map(this.params.map((p) => [p.name, r[gradName(p.name)].data as FloatArray])) };
   }
 
   /** The loss of a batch with the current parameters (forward only, no dropout). */
@@ -108,29 +155,26 @@ export class LoraTrainer {
     const s = await this.session("train");
     const F = this.dtype === "float64" ? Float64Array : Float32Array;
     const scalar = (x: number) => new ort.Tensor(this.dtype, F.from([x]) as never, []);
-    let acc: Map<string, FloatArray> = new Map(this.params.map((p) => [p.name, this.values.get(p.name)!.slice().fill(0)]));
+    const st = this.state();
+    const vec = (x: FloatArray) => this.tensor(x, [x.length]);
+    let acc: FloatArray = st.values.slice().fill(0);
     let loss = 0;
     let r: ort.InferenceSession.OnnxValueMapType = {};
     for (const b of micro) {
       r = await s.run({
         ...batchFeeds(b, this.o.scale, denom, this.dtype),
-        ...this.paramFeeds((p) => {
-          const n = trainNames(p.name);
-          return { [n.acc]: this.tensor(acc.get(p.name)!, p.shape), [n.m]: this.tensor(this.m.get(p.name)!, p.shape), [n.v]: this.tensor(this.v.get(p.name)!, p.shape) };
-        }),
+        ...this.paramFeeds(),
+        [FLAT.acc]: vec(acc),
+        [FLAT.m]: vec(st.m),
+        [FLAT.v]: vec(st.v),
         lr: scalar(lr),
         step: scalar(this.stepCount + 1),
       });
       loss += Number(r.loss.data[0]);
-      acc = new Map(this.params.map((p) => [p.name, r[trainNames(p.name).accOut].data as FloatArray]));
+      acc = r[FLAT.accOut].data as FloatArray;
     }
     // The last run's update used the gradient summed over every micro-batch.
-    for (const p of this.params) {
-      const n = trainNames(p.name);
-      this.values.set(p.name, r[n.newP].data as FloatArray);
-      this.m.set(p.name, r[n.mOut].data as FloatArray);
-      this.v.set(p.name, r[n.vOut].data as FloatArray);
-    }
+    this.flat = { values: r[FLAT.newParams].data as FloatArray, m: r[FLAT.mOut].data as FloatArray, v: r[FLAT.vOut].data as FloatArray };
     this.stepCount++;
     return { loss, gradNorm: Number(r.grad_norm.data[0]) };
   }

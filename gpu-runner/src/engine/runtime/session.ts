@@ -22,6 +22,13 @@ export type SessionOptions = {
    * memory roughly the size of the frozen weights, at some speed (see docs/training.md).
    */
   prepack?: boolean;
+  /**
+   * ORT's memory pattern: one block planned for all intermediate tensors of a run (default true). Off,
+   * tensors come from the arena as they are needed and freed ones are reused, which lowers peak memory
+   * where many large activations live at once (training, measured: medium preset 4638 → 2940 MB peak
+   * RSS, small 1960 → 1270 MB, at the same speed).
+   */
+  memPattern?: boolean;
 };
 
 /** Creates an ORT session from ONNX bytes. */
@@ -45,7 +52,7 @@ export async function createSession(model: Uint8Array, o: SessionOptions = {}): 
     interOpNumThreads: 1,
     executionMode: "sequential",
     externalData: o.externalData,
-    enableProfiling: process.env.TMP_PROF === "1", profileFilePrefix: "/tmp/ortprof",
+    enableMemPattern: o.memPattern ?? true,
     extra,
   } as ort.InferenceSession.SessionOptions);
 }

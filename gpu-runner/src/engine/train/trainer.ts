@@ -116,7 +116,7 @@ export class LoraTrainer {
     let s = this.sessions.get(mode);
     if (!s) {
       const tg = buildTrainGraph(this.cfg, this.weights, { mode, rank: this.o.rank, targets: this.o.targets, dtype: this.dtype, adamw: this.o.adamw, maxGradNorm: this.o.maxGradNorm, dropout: this.o.dropout });
-      s = await createSession(toOnnx(tg.graph), { externalData: this.weights.takeExternalData(), float64: this.dtype === "float64", threads: this.o.threads, prepack: this.prepackWeights() });
+      s = await createSession(toOnnx(tg.graph), { externalData: this.weights.takeExternalData(), float64: this.dtype === "float64", threads: this.o.threads, prepack: this.prepackWeights(), memPattern: false });
       this.sessions.set(mode, s);
     }
     return s;

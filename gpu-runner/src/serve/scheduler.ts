@@ -15,7 +15,8 @@ import { planAdmission, type BatchingPolicy } from "./batch.js";
 import { LruTier, SlotTable } from "./cache.js";
 import { RowKv } from "./kv-rows.js";
 import { RowLora } from "./row-lora.js";
-import { Sequence, type SeqRequest, type SeqResult } from "./sequence.js";
+import { Sequence } from "../engine/generate/sequence.js";
+import type { SeqRequest, SeqResult } from "./sequence.js";
 
 type FloatArray = Float32Array | Float64Array;
 
@@ -55,7 +56,7 @@ export type SchedulerStats = {
 
 export class Scheduler {
   private readonly waiting: SeqRequest[] = [];
-  private rows: Sequence[] = [];
+  private rows: Sequence<SeqRequest>[] = [];
   private readonly kv: RowKv;
   private readonly slotTable: SlotTable | null;
   private readonly host: LruTier<string, LoraAdapter>;
@@ -207,7 +208,7 @@ export class Scheduler {
     this.counters.prefills++;
     const V = this.cfg.vocab;
     joining.forEach((j, b) => {
-      const row = new Sequence(j.req, j.slot, this.o.tokenizer);
+      const row = new Sequence(j.req, this.o.tokenizer, { streamText: j.req.stream === true });
       this.kv.adoptPrefill(this.rows.length, cache, b);
       this.rows.push(row);
       this.accept(row, logits.subarray(b * V, (b + 1) * V));
@@ -269,7 +270,7 @@ export class Scheduler {
     if (this.rows.length === 0) this.kv.compact(0);
   }
 
-  private finishRow(row: Sequence, error: string | null): void {
+  private finishRow(row: Sequence<SeqRequest>, error: string | null): void {
     if (row.req.adapter && this.slotTable) this.slotTable.release(row.req.adapter.id);
     if (error !== null) {
       this.o.events.onError(row.req.id, error);
@@ -281,7 +282,7 @@ export class Scheduler {
   }
 
   /** Samples a row's next token and reports it. */
-  private accept(row: Sequence, logits: FloatArray): void {
+  private accept(row: Sequence<SeqRequest>, logits: FloatArray): void {
     const got = row.accept(logits);
     if (got) this.o.events.onToken(row.req.id, got.token, got.text);
   }

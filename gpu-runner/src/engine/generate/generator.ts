@@ -1,30 +1,20 @@
 // The generation loop: one prefill over the left-padded prompts, then one KV-cached decode step per
-// token for the whole batch. Sampling, stop tokens and stop strings are per row; finished rows keep
-// their slot but feed masked padding, so the batch stays aligned.
+// token for the whole batch. Each row is a Sequence (sampling, stop tokens, stop strings); finished rows
+// keep their slot but feed masked padding, so the batch stays aligned.
 import type { DecoderSession } from "../runtime/decoder-session.js";
 import type { LoraFeedSource } from "../lora/slots.js";
 import { GROW_SLOTS } from "../runtime/kv-cache.js";
-import { createDecodeStream, type TextTokenizer } from "../tokenizer/tokenizer.js";
+import type { TextTokenizer } from "../tokenizer/tokenizer.js";
 import { padLeft } from "./batch.js";
-import { createRng, sampleToken, validateSamplingOptions } from "./sampling.js";
-import { StopMatcher } from "./stop.js";
+import { validateSamplingOptions } from "./sampling.js";
+import { Sequence, type FinishReason, type SequenceRequest } from "./sequence.js";
 
-export type GenerateRequest = {
-  tokens: number[];
-  maxTokens: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  seed?: number;
-  /** Token ids that end the sequence (not included in the output); default none. */
-  stopTokens?: number[];
-  /** Stop strings (need a tokenizer); the text is cut before the stop string. */
-  stop?: string[];
+export type { FinishReason } from "./sequence.js";
+
+export type GenerateRequest = SequenceRequest & {
   /** LoRA slot of this row (0 = base model). */
   adapterSlot?: number;
 };
-
-export type FinishReason = "stop" | "length";
 
 export type GenerateResult = {
   tokens: number[];
@@ -46,18 +36,6 @@ export type GenerateOptions = {
   onLogits?: (logits: Float32Array | Float64Array, step: number) => void;
 };
 
-type Row = {
-  req: GenerateRequest;
-  out: number[];
-  done: boolean;
-  finish: FinishReason;
-  rng: ReturnType<typeof createRng>;
-  stops: Set<number>;
-  matcher: StopMatcher | null;
-  detok: ReturnType<typeof createDecodeStream> | null;
-  text: string;
-};
-
 /** Generates completions for a batch of prompts; returns per-row results and the prefill/decode timings. */
 export async function generate(
   session: DecoderSession,
@@ -65,7 +43,7 @@ export async function generate(
   o: GenerateOptions = {},
 ): Promise<{ results: GenerateResult[]; timings: GenerateTimings }> {
   const V = session.cfg.vocab;
-  const rows: Row[] = reqs.map((req, i) => {
+  const rows = reqs.map((req, i) => {
     validateSamplingOptions({ temperature: req.temperature ?? 0, topK: req.topK, topP: req.topP });
     if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new Error(`generate: request ${i}: max_tokens=${req.maxTokens} must be an integer ≥ 1`);
     for (const t of req.tokens) if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`generate: request ${i}: token ${t} is outside the vocabulary 0..${V - 1}`);
@@ -77,17 +55,8 @@ export async function generate(
     const slot = req.adapterSlot ?? 0;
     if (slot !== 0 && !session.lora) throw new Error(`generate: request ${i}: adapter slot ${slot} but the session has no LoRA inputs`);
     if (session.lora && (slot < 0 || slot >= session.lora.slots)) throw new Error(`generate: request ${i}: adapter slot ${slot} is out of range 0..${session.lora.slots - 1}`);
-    return {
-      req,
-      out: [],
-      done: false,
-      finish: "length",
-      rng: createRng(req.seed ?? 0),
-      stops: new Set(req.stopTokens ?? []),
-      matcher: o.tokenizer ? new StopMatcher(req.stop ?? []) : null,
-      detok: o.tokenizer ? createDecodeStream(o.tokenizer) : null,
-      text: "",
-    };
+    // Every row streams its text when there is a tokenizer: onToken reports what each token released.
+    return new Sequence(req, o.tokenizer ?? null, { streamText: true });
   });
   const batch = padLeft(reqs.map((r) => r.tokens));
   const B = batch.B;
@@ -97,34 +66,11 @@ export async function generate(
   // Per-row LoRA tensors are assembled once for the whole generation.
   const feeds = o.loraFeeds?.(reqs.map((r) => r.adapterSlot ?? 0)) ?? {};
 
-  const accept = (b: number, logitsRow: Float32Array): void => {
-    const row = rows[b];
-    const r = row.req;
-    const token = sampleToken(logitsRow, { temperature: r.temperature ?? 0, topK: r.topK, topP: r.topP }, row.rng);
-    if (row.stops.has(token)) {
-      row.done = true;
-      row.finish = "stop";
-      return;
-    }
-    row.out.push(token);
-    let delta = "";
-    if (row.detok && row.matcher) {
-      const res = row.matcher.push(row.detok.push(token));
-      delta = res.emit;
-      row.text += delta;
-      if (res.stopped) {
-        row.done = true;
-        row.finish = "stop";
-      }
-    }
-    o.onToken?.(b, token, delta);
-    if (!row.done && row.out.length >= r.maxTokens) row.done = true;
-  };
   const sampleAll = (logits: Float32Array | Float64Array): void => {
     for (let b = 0; b < B; b++) {
       if (rows[b].done) continue;
-      const row = logits.subarray(b * V, (b + 1) * V);
-      accept(b, row instanceof Float32Array ? row : Float32Array.from(row));
+      const got = rows[b].accept(logits.subarray(b * V, (b + 1) * V));
+      if (got) o.onToken?.(b, got.token, got.text);
     }
   };
 
@@ -154,9 +100,9 @@ export async function generate(
   }
   const decodeMs = performance.now() - t0;
 
-  const results = rows.map((row) => {
-    if (row.detok && row.matcher && !row.matcher.stopped) row.text += row.matcher.push(row.detok.flush()).emit + row.matcher.flush();
-    return { tokens: row.out, finishReason: row.finish, promptTokens: row.req.tokens.length, ...(o.tokenizer ? { text: row.text } : {}) };
+  const results = rows.map((row): GenerateResult => {
+    const { tokens, text, finishReason, promptTokens } = row.finish().result;
+    return { tokens, finishReason, promptTokens, ...(o.tokenizer ? { text } : {}) };
   });
   return { results, timings: { prefillMs, decodeMs, decodeSteps: steps, batch: B, promptSlots: batch.T } };
 }

@@ -1,0 +1,98 @@
+// One generated sequence, token by token: seeded sampling, stop tokens, max tokens, and stop strings over
+// incrementally decoded text. Shared by the batch generator (one per row) and the serve scheduler.
+import { createRng, sampleToken, type Rng } from "./sampling.js";
+import { StopMatcher } from "./stop.js";
+import { createDecodeStream, type TextTokenizer } from "../tokenizer/tokenizer.js";
+
+export type FinishReason = "stop" | "length";
+
+export type SequenceRequest = {
+  tokens: number[];
+  maxTokens: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  seed?: number;
+  /** Token ids that end the sequence (not included in the output); default none. */
+  stopTokens?: number[];
+  /** Stop strings (need a tokenizer); the text is cut before the stop string. */
+  stop?: string[];
+};
+
+export type SequenceResult = {
+  tokens: number[];
+  /** The completion's text; "" without a tokenizer. */
+  text: string;
+  finishReason: FinishReason;
+  promptTokens: number;
+  completionTokens: number;
+};
+
+export class Sequence<R extends SequenceRequest = SequenceRequest> {
+  readonly out: number[] = [];
+  /** Set when the sequence ends; callers may also set it (a cancelled request), which keeps reason "length". */
+  done = false;
+  private reason: FinishReason = "length";
+  private readonly rng: Rng;
+  private readonly stops: Set<number>;
+  private readonly matcher: StopMatcher;
+  private readonly detok: ReturnType<typeof createDecodeStream> | null;
+  private text = "";
+
+  /**
+   * `streamText`: the caller wants each token's text as it comes. Otherwise, unless stop strings need it,
+   * the text is decoded once at the end: incremental detokenization costs two decodes per token.
+   */
+  constructor(
+    readonly req: R,
+    private readonly tokenizer: Pick<TextTokenizer, "decode"> | null,
+    o: { streamText: boolean },
+  ) {
+    this.rng = createRng(req.seed ?? 0);
+    this.stops = new Set(req.stopTokens ?? []);
+    this.matcher = new StopMatcher(req.stop ?? []);
+    this.detok = tokenizer && (o.streamText || req.stop?.length) ? createDecodeStream(tokenizer) : null;
+  }
+
+  /**
+   * Samples the next token from this row's logits [V] and returns it with the text it released (held back
+   * while it may begin a stop string); null when it is a stop token (the sequence ends without it).
+   */
+  accept(logits: Float32Array | Float64Array): { token: number; text: string } | null {
+    const r = this.req;
+    // Float64 rows come only from float64 test models; float32 rows are views, sampled without a copy.
+    const f32 = logits instanceof Float32Array ? logits : Float32Array.from(logits);
+    const token = sampleToken(f32, { temperature: r.temperature ?? 0, topK: r.topK, topP: r.topP }, this.rng);
+    if (this.stops.has(token)) {
+      this.done = true;
+      this.reason = "stop";
+      return null;
+    }
+    this.out.push(token);
+    let text = "";
+    if (this.detok) {
+      const res = this.matcher.push(this.detok.push(token));
+      text = res.emit;
+      this.text += text;
+      if (res.stopped) {
+        this.done = true;
+        this.reason = "stop";
+      }
+    }
+    if (!this.done && this.out.length >= r.maxTokens) this.done = true;
+    return { token, text };
+  }
+
+  /** The result, and the text held back until the end (a possible stop-string prefix, an unfinished character). */
+  finish(): { tail: string; result: SequenceResult } {
+    let tail = "";
+    if (this.detok && !this.matcher.stopped) {
+      tail = this.matcher.push(this.detok.flush()).emit + this.matcher.flush();
+      this.text += tail;
+    } else if (!this.detok && this.tokenizer) {
+      this.text = this.tokenizer.decode(this.out);
+    }
+    const result = { tokens: this.out, text: this.text, finishReason: this.reason, promptTokens: this.req.tokens.length, completionTokens: this.out.length };
+    return { tail, result };
+  }
+}

@@ -1,0 +1,94 @@
+// One sequence token by token, on hand-made logits: stop tokens end it unemitted, stop strings cut the
+// text, max tokens bound it, text that may begin a stop string is held back and flushed at the end.
+import { describe, expect, it } from "vitest";
+import { Sequence, type SequenceRequest } from "../../../../gpu-runner/src/engine/generate/sequence.js";
+
+const V = 26;
+/** Token id → one letter. */
+const letters = { decode: (ids: number[]) => ids.map((i) => String.fromCharCode(97 + i)).join("") };
+/** Logits whose greedy pick is `token`. */
+const pick = (token: number, Arr: Float32ArrayConstructor | Float64ArrayConstructor = Float32Array) => {
+  const row = new Arr(V);
+  row[token] = 1;
+  return row;
+};
+const ids = (word: string) => [...word].map((c) => c.charCodeAt(0) - 97);
+
+/** Feeds the sequence the letters of `word` (greedily) until it is done; returns what each accept gave. */
+function feed(seq: Sequence, word: string) {
+  const got: ({ token: number; text: string } | null)[] = [];
+  for (const t of ids(word)) {
+    if (seq.done) break;
+    got.push(seq.accept(pick(t)));
+  }
+  return got;
+}
+
+const req = (r: Partial<SequenceRequest>): SequenceRequest => ({ tokens: [0, 1, 2], maxTokens: 10, ...r });
+
+describe("Sequence", () => {
+  it("ends on a stop token without emitting it", () => {
+    const seq = new Sequence(req({ stopTokens: [ids("z")[0]] }), letters, { streamText: true });
+    const got = feed(seq, "abzc");
+    expect(got).toEqual([{ token: 0, text: "a" }, { token: 1, text: "b" }, null]);
+    expect(seq.done).toBe(true);
+    expect(seq.finish()).toEqual({ tail: "", result: { tokens: [0, 1], text: "ab", finishReason: "stop", promptTokens: 3, completionTokens: 2 } });
+  });
+
+  it("cuts the text before a stop string and holds back its possible start", () => {
+    const seq = new Sequence(req({ stop: ["cd"] }), letters, { streamText: true });
+    const got = feed(seq, "abcde");
+    expect(got.map((g) => g?.text)).toEqual(["a", "b", "", ""]);
+    const { tail, result } = seq.finish();
+    expect(tail).toBe("");
+    expect(result).toMatchObject({ tokens: ids("abcd"), text: "ab", finishReason: "stop" });
+  });
+
+  it("ends at max tokens with reason length", () => {
+    const seq = new Sequence(req({ maxTokens: 3 }), letters, { streamText: true });
+    feed(seq, "abcdef");
+    expect(seq.out).toEqual(ids("abc"));
+    expect(seq.finish().result).toMatchObject({ text: "abc", finishReason: "length", completionTokens: 3 });
+  });
+
+  it("flushes held-back text at the end when no stop string completed", () => {
+    const seq = new Sequence(req({ maxTokens: 2, stop: ["xyz"] }), letters, { streamText: false });
+    expect(feed(seq, "axy").map((g) => g?.text)).toEqual(["a", ""]);
+    const { tail, result } = seq.finish();
+    expect(tail).toBe("x");
+    expect(result).toMatchObject({ text: "ax", finishReason: "length" });
+  });
+
+  it("without streaming or stop strings, decodes the text once at the end", () => {
+    let decodes = 0;
+    const counting = { decode: (t: number[]) => (decodes++, letters.decode(t)) };
+    const seq = new Sequence(req({ maxTokens: 3 }), counting, { streamText: false });
+    expect(feed(seq, "abc").map((g) => g?.text)).toEqual(["", "", ""]);
+    expect(decodes).toBe(0);
+    expect(seq.finish()).toMatchObject({ tail: "", result: { text: "abc" } });
+    expect(decodes).toBe(1);
+  });
+
+  it("without a tokenizer, has no text", () => {
+    const seq = new Sequence(req({ maxTokens: 2 }), null, { streamText: true });
+    expect(feed(seq, "ab")).toEqual([{ token: 0, text: "" }, { token: 1, text: "" }]);
+    expect(seq.finish().result).toMatchObject({ tokens: [0, 1], text: "" });
+  });
+
+  it("samples float64 rows like float32 rows, and repeats with the same seed", () => {
+    const run = (Arr: Float32ArrayConstructor | Float64ArrayConstructor) => {
+      const seq = new Sequence(req({ maxTokens: 8, temperature: 1, seed: 7 }), null, { streamText: false });
+      const logits = new Arr(V).map((_, i) => Math.sin(i));
+      while (!seq.done) seq.accept(logits);
+      return seq.out;
+    };
+    expect(run(Float64Array)).toEqual(run(Float32Array));
+  });
+
+  it("keeps reason length when the caller ends it (a cancelled request)", () => {
+    const seq = new Sequence(req({ stop: ["q"] }), letters, { streamText: true });
+    feed(seq, "ab");
+    seq.done = true;
+    expect(seq.finish().result).toMatchObject({ tokens: [0, 1], text: "ab", finishReason: "length" });
+  });
+});

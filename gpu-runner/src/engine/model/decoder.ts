@@ -9,7 +9,7 @@ import { Graph, op, type Tensor } from "../graph/index.js";
 import { dimAdd } from "../graph/dims.js";
 import type { ModelConfig } from "./config.js";
 import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, modulePath, pastNames, presentNames, type Projection, type ProjectionGroup } from "./names.js";
-import { ropeInvFreq } from "./rope.js";
+import { ropeOp } from "./rope.js";
 import type { WeightStore } from "./weights.js";
 
 /** Unmerged LoRA as session inputs (see lora/slots.ts for the packing): per layer and group, one A and B per row. */
@@ -70,19 +70,7 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
   };
   const [QKV, O, GATE_UP, DOWN] = PROJECTION_GROUPS;
 
-  // RoPE tables cos/sin [B, T, 1, d] from per-row positions; rotate-half as x·R with R a signed permutation.
-  const invFreq = g.constant(dtype, [d / 2], dtype === "float64" ? ropeInvFreq(cfg) : Float32Array.from(ropeInvFreq(cfg)));
-  const angles = op.mul(op.unsqueeze(op.cast(positionIds, dtype), [-1]), invFreq); // [B, T, d/2]
-  const full = op.unsqueeze(op.concat([angles, angles], -1), [2]); // [B, T, 1, d]
-  const cos = op.cos(full);
-  const sin = op.sin(full);
-  const rot = new (dtype === "float64" ? Float64Array : Float32Array)(d * d);
-  for (let j = 0; j < d / 2; j++) {
-    rot[(j + d / 2) * d + j] = -1; // out[j] = −x[j + d/2]
-    rot[j * d + j + d / 2] = 1; // out[j + d/2] = x[j]
-  }
-  const R = g.constant(dtype, [d, d], rot);
-  const rope = (x: Tensor): Tensor => op.add(op.mul(x, cos), op.mul(op.matmul(x, R), sin)); // x: [B, T, h, d]
+  const rope = ropeOp(g, cfg, positionIds, dtype); // on [B, T, h, d]
 
   // Attention mask over [cached slots | new tokens]: cached slots by cache_mask; new token j visible
   // to new token i iff j ≤ i and j is not padding. With GQA the scores have a rep axis at 2.

@@ -1,5 +1,8 @@
-// RoPE inverse frequencies for each rope_scaling kind, computed once in JS at graph-build time.
-// Linear scaling divides positions by F, which is the same as dividing every frequency by F.
+// RoPE for the inference and training graphs: inverse frequencies for each rope_scaling kind (computed
+// once in JS at graph-build time; linear scaling divides positions by F, the same as dividing every
+// frequency by F), cos/sin tables from per-row positions, and rotate-half as one MatMul.
+import type { Graph, Tensor } from "../graph/graph.js";
+import { op } from "../graph/index.js";
 import type { ModelConfig } from "./config.js";
 
 /** inv_freq[i] = theta^(−2i/d), adjusted for rope_scaling (Hugging Face's rules), as float64. */
@@ -21,4 +24,27 @@ export function ropeInvFreq(cfg: Pick<ModelConfig, "headDim" | "ropeTheta" | "ro
     });
   }
   return inv;
+}
+
+/**
+ * A RoPE function over [B, T, heads, d] tensors for positions [B, T] (int64): x·cos + rotate_half(x)·sin,
+ * with rotate_half as x·R for a signed permutation R [d, d]. One MatMul (and one in the backward pass)
+ * instead of two Slices, a Neg and a Concat (and their Pads and Split in the backward pass): measured on
+ * the small training preset, about 40 ms of a 620 ms step went to those ops.
+ */
+export function ropeOp(g: Graph, cfg: Pick<ModelConfig, "headDim" | "ropeTheta" | "ropeScaling">, positionIds: Tensor, dtype: "float32" | "float64"): (x: Tensor) => Tensor {
+  const d = cfg.headDim;
+  const inv = ropeInvFreq(cfg);
+  const invFreq = g.constant(dtype, [d / 2], dtype === "float64" ? inv : Float32Array.from(inv));
+  const angles = op.mul(op.unsqueeze(op.cast(positionIds, dtype), [-1]), invFreq); // [B, T, d/2]
+  const full = op.unsqueeze(op.concat([angles, angles], -1), [2]); // [B, T, 1, d]
+  const cos = op.cos(full);
+  const sin = op.sin(full);
+  const rot = new (dtype === "float64" ? Float64Array : Float32Array)(d * d);
+  for (let j = 0; j < d / 2; j++) {
+    rot[(j + d / 2) * d + j] = -1; // out[j] = −x[j + d/2]
+    rot[j * d + j + d / 2] = 1; // out[j + d/2] = x[j]
+  }
+  const R = g.constant(dtype, [d, d], rot);
+  return (x) => op.add(op.mul(x, cos), op.mul(op.matmul(x, R), sin));
 }

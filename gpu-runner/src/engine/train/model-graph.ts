@@ -7,7 +7,7 @@ import { Graph as GraphClass, op } from "../graph/index.js";
 import { dimMul } from "../graph/dims.js";
 import type { ModelConfig } from "../model/config.js";
 import { modulePath, projectionDims, type Projection } from "../model/names.js";
-import { ropeInvFreq } from "../model/rope.js";
+import { ropeOp } from "../model/rope.js";
 import type { WeightStore } from "../model/weights.js";
 
 /** Large finite negative added to masked scores (−inf would give NaN: −inf − (−inf) in the softmax of a masked row's max). */
@@ -68,32 +68,36 @@ export function buildTrainForward(
   const lora = new Map<string, Tensor>();
   const targets = new Set(o.targets);
 
-  // x: [N, in] → [N, out]: x·Wᵀ + bias + scale·(x·Aᵀ)·Bᵀ
-  const proj = (x: Tensor, layer: number, m: Projection, bias: boolean): Tensor => {
-    const path = modulePath(layer, m);
-    let y = op.gemm(x, w(`${path}.weight`), bias ? w(`${path}.bias`) : null, { transB: true });
-    if (targets.has(m)) {
-      const [out, inF] = projectionDims(cfg, m);
-      const a = g.input(peftKey(layer, m, "A"), dtype, [o.rank, inF]);
-      const b = g.input(peftKey(layer, m, "B"), dtype, [out, o.rank]);
-      lora.set(a.name, a).set(b.name, b);
-      const xa = op.mul(op.gemm(p > 0 ? dropout(x, p) : x, a, null, { transB: true }), scale); // [N, r]
-      y = op.add(y, op.gemm(xa, b, null, { transB: true })); // [N, out]
+  // Projections sharing their input x [N, in] → one [N, out] each: x·Wᵀ + bias + scale·(x·Aᵀ)·Bᵀ.
+  // Without dropout the members' A matrices are stacked, so x·Aᵀ is one GEMM [N, in]·[in, k·r] (and so
+  // are its two gradients): rank-r GEMMs are too thin to run fast one at a time.
+  const projGroup = (x: Tensor, layer: number, modules: Projection[], bias: boolean): Tensor[] => {
+    const lo = modules.filter((m) => targets.has(m));
+    const ab = new Map(
+      lo.map((m) => {
+        const [out, inF] = projectionDims(cfg, m);
+        const a = g.input(peftKey(layer, m, "A"), dtype, [o.rank, inF]);
+        const b = g.input(peftKey(layer, m, "B"), dtype, [out, o.rank]);
+        lora.set(a.name, a).set(b.name, b);
+        return [m, { a, b }] as const;
+      }),
+    );
+    const xa = new Map<Projection, Tensor>(); // [N, r] per module, scaled
+    if (lo.length > 1 && p === 0) {
+      const stacked = op.mul(op.gemm(x, op.concat(lo.map((m) => ab.get(m)!.a), 0), null, { transB: true }), scale); // [N, k·r]
+      op.split(stacked, 1, lo.map(() => o.rank)).forEach((t, i) => xa.set(lo[i], t));
+    } else {
+      for (const m of lo) xa.set(m, op.mul(op.gemm(p > 0 ? dropout(x, p) : x, ab.get(m)!.a, null, { transB: true }), scale));
     }
-    return y;
+    return modules.map((m) => {
+      const path = modulePath(layer, m);
+      const y = op.gemm(x, w(`${path}.weight`), bias ? w(`${path}.bias`) : null, { transB: true });
+      const t = xa.get(m);
+      return t ? op.add(y, op.gemm(t, ab.get(m)!.b, null, { transB: true })) : y;
+    });
   };
 
-  // RoPE (rotate-half) tables from per-row positions: cos/sin [B, T, 1, d].
-  const invFreq = g.constant(dtype, [d / 2], dtype === "float64" ? ropeInvFreq(cfg) : Float32Array.from(ropeInvFreq(cfg)));
-  const angles = op.mul(op.unsqueeze(op.cast(positionIds, dtype), [-1]), invFreq); // [B, T, d/2]
-  const full = op.unsqueeze(op.concat([angles, angles], -1), [2]); // [B, T, 1, d]
-  const cos = op.cos(full);
-  const sin = op.sin(full);
-  const rope = (x: Tensor): Tensor => {
-    const x1 = op.slice(x, -1, 0, d / 2); // x: [B, T, h, d]
-    const x2 = op.slice(x, -1, d / 2, d);
-    return op.add(op.mul(x, cos), op.mul(op.concat([op.neg(x2), x1], -1), sin));
-  };
+  const rope = ropeOp(g, cfg, positionIds, dtype); // on [B, T, h, d]
 
   // Causal mask [T, T]: query i sees keys j ≤ i. Right padding needs nothing more: padded keys come
   // after every real query, and padded positions are out of the loss mask.
@@ -108,9 +112,10 @@ export function buildTrainForward(
   for (let i = 0; i < cfg.layers; i++) {
     const pre = `model.layers.${i}`;
     const h = rmsNorm(x, w(`${pre}.input_layernorm.weight`), cfg.rmsEps); // [N, H]
-    const q = rope(op.reshape(proj(h, i, "q_proj", cfg.attentionBias), ["B", "T", heads, d])); // [B, T, n, d]
-    const k = rope(op.reshape(proj(h, i, "k_proj", cfg.attentionBias), ["B", "T", kvH, d])); // [B, T, kvH, d]
-    const v = op.reshape(proj(h, i, "v_proj", cfg.attentionBias), ["B", "T", kvH, d]);
+    const [qp, kp, vp] = projGroup(h, i, ["q_proj", "k_proj", "v_proj"], cfg.attentionBias);
+    const q = rope(op.reshape(qp, ["B", "T", heads, d])); // [B, T, n, d]
+    const k = rope(op.reshape(kp, ["B", "T", kvH, d])); // [B, T, kvH, d]
+    const v = op.reshape(vp, ["B", "T", kvH, d]);
     // GQA as Hugging Face's repeat_kv: query head j uses kv head ⌊j/rep⌋, so the rep query heads of a kv
     // head sit next to each other and fold into the row axis: [B, kvH, rep·T, d].
     const qs = op.reshape(op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), ["B", kvH, repT, d]);
@@ -120,10 +125,10 @@ export function buildTrainForward(
     const probs = op.reshape(op.softmax(op.add(scores, maskBias), -1), ["B", kvH, repT, "T"]);
     const ctx = op.reshape(op.matmul(probs, values), ["B", heads, "T", d]); // [B, n, T, d]
     const merged = op.reshape(op.transpose(ctx, [0, 2, 1, 3]), [N, heads * d]); // [N, n·d]
-    x = op.add(x, proj(merged, i, "o_proj", false));
+    x = op.add(x, projGroup(merged, i, ["o_proj"], false)[0]);
     const h2 = rmsNorm(x, w(`${pre}.post_attention_layernorm.weight`), cfg.rmsEps);
-    const act = op.mul(op.silu(proj(h2, i, "gate_proj", false)), proj(h2, i, "up_proj", false)); // [N, I]
-    x = op.add(x, proj(act, i, "down_proj", false));
+    const [gate, up] = projGroup(h2, i, ["gate_proj", "up_proj"], false);
+    x = op.add(x, projGroup(op.mul(op.silu(gate), up), i, ["down_proj"], false)[0]); // act: [N, I]
   }
   const head = w(cfg.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight");
   const logits = op.gemm(rmsNorm(x, w("model.norm.weight"), cfg.rmsEps), head, null, { transB: true }); // [N, V]

@@ -11,16 +11,22 @@ import type { JobRow } from "./shape.js";
 
 const fileUrls = z.record(z.string(), z.string()).openapi({ description: "file name → presigned URL" });
 
+/** A base model's files as a runner fetches them: in a lease, and from GET /internal/v1/models/{id}/files for serving. */
+export const baseModelUrlsSchema = z
+  .object({
+    id: z.string(),
+    source: z.string(),
+    files: fileUrls.nullable().openapi({ description: "null when the source is a local folder the runner reads itself (embedded default)" }),
+  })
+  .openapi("BaseModelUrls");
+export type BaseModelUrls = z.infer<typeof baseModelUrlsSchema>;
+
 export const leaseUrlsSchema = z
   .object({
     expires_at: z.number().int().openapi({ description: "when these URLs stop working; lease again (or ask for checkpoint uploads) for fresh ones" }),
     training_file: z.object({ id: z.string(), bytes: z.number().int(), lines: z.number().int(), format: z.string(), url: z.string() }),
     validation_file: z.object({ id: z.string(), bytes: z.number().int(), lines: z.number().int(), format: z.string(), url: z.string() }).nullable(),
-    base_model: z.object({
-      id: z.string(),
-      source: z.string(),
-      files: fileUrls.nullable().openapi({ description: "null when the source is a local folder the runner reads itself (embedded default)" }),
-    }),
+    base_model: baseModelUrlsSchema,
     checkpoint: z.object({ step: z.number().int(), files: fileUrls }).nullable().openapi({ description: "the latest checkpoint to resume from" }),
     outputs: z.object({ "adapter_config.json": z.string(), "adapter_model.safetensors": z.string() }).openapi({ description: "PUT the final PEFT adapter here before complete" }),
   })
@@ -34,6 +40,11 @@ async function presignPrefix(deps: Deps, prefix: string): Promise<Record<string,
     out[o.key.slice(prefix.length)] = await deps.blobs.presign(o.key, "GET", deps.config.TUNESERVE_PRESIGN_SECONDS);
   }
   return out;
+}
+
+/** GET URLs of every file of a base model stored under a blob prefix; `files: null` for a local-folder source. */
+export async function baseModelUrls(deps: Deps, id: string, source: string): Promise<BaseModelUrls> {
+  return { id, source, files: source.startsWith("blob:") ? await presignPrefix(deps, source.slice(5).replace(/\/?$/, "/")) : null };
 }
 
 const fileLink = async (deps: Deps, f: FileRow) => ({
@@ -59,11 +70,7 @@ export async function leaseUrls(deps: Deps, job: JobRow, files: { training: File
     expires_at: deps.now() + ttl,
     training_file: await fileLink(deps, files.training),
     validation_file: files.validation ? await fileLink(deps, files.validation) : null,
-    base_model: {
-      id: job.model,
-      source: modelSource,
-      files: modelSource.startsWith("blob:") ? await presignPrefix(deps, modelSource.slice(5).replace(/\/?$/, "/")) : null,
-    },
+    base_model: await baseModelUrls(deps, job.model, modelSource),
     checkpoint: latest ? { step: latest.step, files: await presignPrefix(deps, latest.blobPrefix) } : null,
     outputs: await outputUploadUrls(deps, job),
   };

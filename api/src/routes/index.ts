@@ -16,6 +16,7 @@ import { registerInternalRunners } from "./internal_runners.js";
 import { registerInternalJobs } from "./internal_jobs.js";
 import { registerInternalJobOutputs } from "./internal_job_outputs.js";
 import { registerInternalAdapters } from "./internal_adapters.js";
+import { registerInternalModels } from "./internal_models.js";
 import { registerChatCompletions } from "./v1_chat_completions.js";
 import { registerCompletions } from "./v1_completions.js";
 
@@ -40,4 +41,5 @@ export function registerRoutes(app: Router): void {
   registerInternalJobs(app);
   registerInternalJobOutputs(app);
   registerInternalAdapters(app);
+  registerInternalModels(app);
 }

@@ -3,10 +3,11 @@
 import type { z } from "zod";
 import type { Completion } from "../../../api/src/routes/internal_job_outputs.js";
 import type { LeaseAnswer } from "../../../api/src/routes/internal_jobs.js";
+import type { BaseModelFilesAnswer } from "../../../api/src/routes/internal_models.js";
 import type { JobCheckpoint } from "../../../api/src/jobs/shape.js";
 import type { failBody, progressInput, registerRunnerBody } from "../../../api/src/jobs/protocol.js";
 
-export type { LeaseAnswer, Completion, JobCheckpoint };
+export type { LeaseAnswer, Completion, JobCheckpoint, BaseModelFilesAnswer };
 export type Progress = z.infer<typeof progressInput>;
 export type RegisterRequest = z.infer<typeof registerRunnerBody>;
 export type RunnerObject = RegisterRequest & { id: string; lease_seconds: number; adapters: string[] };
@@ -82,14 +83,17 @@ export class RunnerApiClient {
     private readonly policy: RetryPolicy = defaultRetry,
   ) {}
 
+  /** One protocol call: POST with a JSON body, or GET when `body` is undefined. */
   private async call<T>(path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number; body: T | null }> {
     const url = `${this.baseUrl}${path}`;
+    const method = body === undefined ? "GET" : "POST";
     const res = await withRetries(
-      `POST ${path}`,
+      `${method} ${path}`,
       () => {
         // A hung connection must not hold a heartbeat past the lease: each try has its own deadline.
         const deadline = AbortSignal.timeout(requestTimeoutMs);
-        return fetch(url, { method: "POST", headers: { authorization: `Bearer ${this.token}`, "content-type": "application/json" }, body: JSON.stringify(body), signal: signal ? AbortSignal.any([signal, deadline]) : deadline });
+        const json = method === "POST" ? { "content-type": "application/json" } : undefined;
+        return fetch(url, { method, headers: { authorization: `Bearer ${this.token}`, ...json }, body: json && JSON.stringify(body), signal: signal ? AbortSignal.any([signal, deadline]) : deadline });
       },
       this.policy,
       signal,
@@ -100,11 +104,11 @@ export class RunnerApiClient {
     try {
       parsed = text ? JSON.parse(text) : null;
     } catch {
-      if (res.ok) throw new ApiCallError(`POST ${path}: ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`, res.status, null, false);
+      if (res.ok) throw new ApiCallError(`${method} ${path}: ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`, res.status, null, false);
     }
     if (res.ok) return { status: res.status, body: parsed as T };
     const err = (parsed as ErrorEnvelope | null)?.error;
-    const message = `POST ${path}: ${res.status} ${err?.code ?? ""} ${err?.message ?? text.slice(0, 300)}`.trim();
+    const message = `${method} ${path}: ${res.status} ${err?.code ?? ""} ${err?.message ?? text.slice(0, 300)}`.trim();
     if (res.status === 409 && err?.code === "lease_lost") throw new LeaseLostError(err.message ?? message);
     throw new ApiCallError(message, res.status, err?.code ?? null, false);
   }
@@ -117,6 +121,11 @@ export class RunnerApiClient {
   /** Runner liveness and the adapters its inference cache holds. */
   async runnerHeartbeat(runnerId: string, body: { adapters?: string[]; load?: number }): Promise<RunnerObject> {
     return (await this.call<RunnerObject>(`/internal/v1/runners/${encodeURIComponent(runnerId)}/heartbeat`, body)).body!;
+  }
+
+  /** Presigned GET URLs for a base model's files, outside any lease (serving); 404 not_found when the API does not know it. */
+  async baseModelFiles(modelId: string, signal?: AbortSignal): Promise<BaseModelFilesAnswer> {
+    return (await this.call<BaseModelFilesAnswer>(`/internal/v1/models/${encodeURIComponent(modelId)}/files`, undefined, signal)).body!;
   }
 
   /** The next job for this runner's models, or null when none is queued (204). */

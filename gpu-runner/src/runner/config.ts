@@ -10,7 +10,7 @@ export type ModelSpec = { id: string; dir: string | null };
 
 const modelId = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
-/** Parses `id=/local/folder` or `id` (a blob-prefix model fetched through the lease's URLs). */
+/** Parses `id=/local/folder` or `id` (a blob-prefix model fetched into the cache, for leases and for serving). */
 export function parseModelSpec(text: string): ModelSpec {
   const eq = text.indexOf("=");
   const id = (eq < 0 ? text : text.slice(0, eq)).trim();
@@ -41,7 +41,7 @@ export const runnerConfigSchema = z.object({
   /** Seconds between lease polls when nothing is queued (the wait doubles up to pollMaxSeconds). */
   pollSeconds: z.coerce.number().positive(),
   pollMaxSeconds: z.coerce.number().positive(),
-  /** Serve inference for the models with a local folder ("off": a training-only runner). */
+  /** Serve inference for the base models, blob-prefix ones once downloaded ("off": a training-only runner). */
   inference: z.enum(["on", "off"], { error: 'use "on" or "off"' }),
 });
 export type RunnerConfig = z.infer<typeof runnerConfigSchema>;

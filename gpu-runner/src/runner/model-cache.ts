@@ -1,5 +1,5 @@
-// Where a leased job's base model lives on this machine: a configured local folder is used in place; a
-// blob-store model is downloaded once through the lease's presigned URLs into the cache folder and reused.
+// Where a base model lives on this machine: a configured local folder is used in place; a blob-store model is
+// downloaded once through presigned URLs (a lease's, or the serving side's) into the cache folder and reused.
 import { access, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { LeaseAnswer } from "./api-client.js";

@@ -2,13 +2,14 @@
 // heartbeat the adapters it holds, and run the lease loop. Used by `tuneserve runner` and `tuneserve serve`.
 import { join } from "node:path";
 import { RunnerApiClient, type RunnerObject } from "./api-client.js";
+import { BlobModelServing } from "./blob-serving.js";
 import type { RunnerConfig } from "./config.js";
 import { LeaseLoop } from "./lease-loop.js";
 import { ModelCache } from "./model-cache.js";
 import type { JobOutcome, Logger, TrainingStarter } from "./training-executor.js";
 
 /** The inference side (gpu-runner/src/serve), started before registering so its URL can be announced. */
-export type InferenceHandle = { url: string; close(): Promise<void>; heldAdapters(): string[] };
+export type InferenceHandle = { url: string; close(): Promise<void>; heldAdapters(): string[]; addModel(id: string, dir: string): Promise<void> };
 export type InferenceStarter = (o: { config: RunnerConfig; models: ModelCache; log: Logger }) => Promise<InferenceHandle>;
 
 export type RunningRunner = {
@@ -49,13 +50,11 @@ const engineTrainer: TrainingStarter = (spec, onEvent) => {
 };
 
 /**
- * The runner's inference server (gpu-runner/src/serve) for every model with a local folder. Blob-store models
- * reach this machine only through a training lease, so they are trained here but not served.
+ * The runner's inference server (gpu-runner/src/serve), serving the models with a local folder from the start;
+ * blob-store models join once their files are in the cache (BlobModelServing).
  */
-export const serveInference: InferenceStarter = async ({ config, log }) => {
+export const serveInference: InferenceStarter = async ({ config }) => {
   const local = Object.fromEntries(config.models.filter((m) => m.dir !== null).map((m) => [m.id, m.dir!]));
-  const skipped = config.models.filter((m) => m.dir === null).map((m) => m.id);
-  if (skipped.length) log("warn", "not serving inference for blob-store models; give them as id=/local/folder to serve them", { models: skipped });
   const { startInferenceServer } = await import("../serve/server.js");
   return startInferenceServer({ apiUrl: config.apiUrl, runnerToken: config.token, listen: config.listen, models: local, cacheDir: join(config.cacheDir, "adapters") });
 };
@@ -68,12 +67,18 @@ export async function startRunner(
   const log = opts.log ?? jsonLogger(config.name);
   const client = new RunnerApiClient(config.apiUrl, config.token);
   const models = new ModelCache(config.models, config.cacheDir);
-  const startInference = opts.startInference !== undefined ? opts.startInference : (config.inference === "on" && config.models.some((m) => m.dir !== null) ? serveInference : null);
+  const startInference = opts.startInference !== undefined ? opts.startInference : config.inference === "on" ? serveInference : null;
   const inference = startInference ? await startInference({ config, models, log }) : null;
   const url = config.publicUrl ?? inference?.url ?? null;
-  const register = (): Promise<RunnerObject> => client.register({ name: config.name, url: url ?? undefined, models: models.ids, capacity: config.capacity });
+  const blobIds = config.models.filter((m) => m.dir === null).map((m) => m.id);
+  const blobServing = inference && blobIds.length ? new BlobModelServing({ ids: blobIds, client, cache: models, addModel: (id, dir) => inference.addModel(id, dir), log }) : null;
+  // A model the API does not know can neither be served nor leased: leave it out of what the runner offers.
+  const unknown = new Set(blobServing ? await blobServing.lookUp() : []);
+  const offered = models.ids.filter((id) => !unknown.has(id));
+  const register = (): Promise<RunnerObject> => client.register({ name: config.name, url: url ?? undefined, models: offered, capacity: config.capacity });
   const me = await register();
-  log("info", "registered", { runner_id: me.id, models: models.ids, url, lease_seconds: me.lease_seconds });
+  log("info", "registered", { runner_id: me.id, models: offered, url, lease_seconds: me.lease_seconds });
+  blobServing?.start();
 
   const loop = new LeaseLoop({
     client,
@@ -113,6 +118,7 @@ export async function startRunner(
     loop,
     async stop() {
       clearInterval(timer);
+      await blobServing?.stop();
       await loop.stop();
       await inference?.close();
       log("info", "stopped", { runner_id: me.id });

@@ -39,7 +39,13 @@ export type InferenceServerOptions = {
   threads?: number;
 };
 
-export type InferenceServer = { url: string; close(): Promise<void>; heldAdapters(): string[] };
+export type InferenceServer = {
+  url: string;
+  close(): Promise<void>;
+  heldAdapters(): string[];
+  /** Starts serving one more base model (a blob-prefix model whose files arrived after the server started). */
+  addModel(id: string, dir: string): Promise<void>;
+};
 
 const SECONDS_TO_RETRY = "1";
 
@@ -57,20 +63,20 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   const maxBatch = opts.maxBatch ?? 8;
   const maxQueue = opts.maxQueue ?? 4 * maxBatch;
   const workers = new Map<string, ServeWorker>();
+  const startWorker = (dir: string) =>
+    ServeWorker.start({
+      modelDir: dir,
+      maxBatch,
+      maxContext: opts.maxContext ?? 512,
+      slots: opts.slots ?? 2 * maxBatch + 1,
+      rank: opts.loraRank ?? 16,
+      policy: opts.batching ?? "mixed",
+      hostAdapters: opts.hostAdapters ?? 64,
+      threads: opts.threads,
+    });
+  let closed = false;
   try {
-    for (const [id, dir] of Object.entries(opts.models)) {
-      const worker = await ServeWorker.start({
-        modelDir: dir,
-        maxBatch,
-        maxContext: opts.maxContext ?? 512,
-        slots: opts.slots ?? 2 * maxBatch + 1,
-        rank: opts.loraRank ?? 16,
-        policy: opts.batching ?? "mixed",
-        hostAdapters: opts.hostAdapters ?? 64,
-        threads: opts.threads,
-      });
-      workers.set(id, worker);
-    }
+    for (const [id, dir] of Object.entries(opts.models)) workers.set(id, await startWorker(dir));
   } catch (err) {
     await Promise.all([...workers.values()].map((w) => w.close()));
     throw err;
@@ -129,7 +135,15 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   return {
     url,
     heldAdapters: () => registry.held(),
+    async addModel(id, dir) {
+      if (workers.has(id)) return;
+      const worker = await startWorker(dir);
+      // The server may have closed, or another call added the model, while the worker started.
+      if (closed || workers.has(id)) return void (await worker.close());
+      workers.set(id, worker);
+    },
     async close() {
+      closed = true;
       await new Promise<void>((ok) => server.close(() => ok()));
       await Promise.all([...workers.values()].map((w) => w.close()));
     },

@@ -1,0 +1,125 @@
+// Serving for blob-prefix base models: with no lease to hand out their URLs, the runner asks the API for them
+// (GET /internal/v1/models/{id}/files), downloads the files into the model cache and adds the model to the
+// inference server. A model the API does not know is dropped; a failed download is tried again with backoff.
+import { ApiCallError, type BaseModelFilesAnswer, type RunnerApiClient } from "./api-client.js";
+import type { ModelCache } from "./model-cache.js";
+import type { Logger } from "./training-executor.js";
+
+export type BlobServingDeps = {
+  /** Ids of the configured models without a local folder. */
+  ids: string[];
+  client: Pick<RunnerApiClient, "baseModelFiles">;
+  cache: Pick<ModelCache, "resolve">;
+  /** The inference server's addModel: starts a serving worker on the downloaded folder. */
+  addModel(id: string, dir: string): Promise<void>;
+  log: Logger;
+  /** Wait before the first retry, doubling up to maxMs (defaults 5 s and 5 min). */
+  retry?: { firstMs: number; maxMs: number };
+};
+
+/** One try at serving a model; `retry` says whether another try may help. */
+export type ServeOutcome = { served: true; dir: string } | { served: false; retry: boolean; message: string };
+
+const unknownModel = (id: string, apiMessage: string) =>
+  `base model ${id}: the API has no files for it (${apiMessage}); register it with POST /admin/v1/models (source "blob:<prefix>/"), upload its files there and restart the runner, or configure it as ${id}=/local/folder`;
+
+export class BlobModelServing {
+  /** Models still to serve, with the URLs from the look-up at start (used once, then asked for afresh). */
+  private readonly pending = new Map<string, BaseModelFilesAnswer | null>();
+  private readonly served = new Set<string>();
+  private readonly abort = new AbortController();
+  private timer: NodeJS.Timeout | null = null;
+  private round: Promise<void> | null = null;
+  private rounds = 0;
+
+  constructor(private readonly d: BlobServingDeps) {}
+
+  /**
+   * Asks the API once for each model's files. Returns the ids it does not know, each logged as an error: the
+   * runner must not advertise them. Other failures (API unreachable) leave the model to the download rounds.
+   */
+  async lookUp(): Promise<string[]> {
+    const unknown: string[] = [];
+    await Promise.all(
+      this.d.ids.map(async (id) => {
+        try {
+          this.pending.set(id, await this.d.client.baseModelFiles(id, this.abort.signal));
+        } catch (err) {
+          if (err instanceof ApiCallError && err.status === 404) {
+            unknown.push(id);
+            this.d.log("error", "not serving or training an unknown base model", { model: id, error: unknownModel(id, err.message) });
+          } else this.pending.set(id, null);
+        }
+      }),
+    );
+    return unknown;
+  }
+
+  /** Models now served from the cache. */
+  get servedIds(): string[] {
+    return [...this.served];
+  }
+
+  /** Starts the download rounds in the background; each model is served as soon as its files are in. */
+  start(): void {
+    this.round ??= this.runRound();
+  }
+
+  /** Stops retrying and breaks off running downloads (their half-fetched folders are fetched again next start). */
+  async stop(): Promise<void> {
+    this.abort.abort();
+    if (this.timer) clearTimeout(this.timer);
+    await this.round;
+  }
+
+  /** Gets one model's files and serves it. */
+  private async serveOne(id: string, urls: BaseModelFilesAnswer | null): Promise<ServeOutcome> {
+    const signal = this.abort.signal;
+    try {
+      urls ??= await this.d.client.baseModelFiles(id, signal);
+    } catch (err) {
+      if (err instanceof ApiCallError && err.status === 404) return { served: false, retry: false, message: unknownModel(id, err.message) };
+      return { served: false, retry: true, message: `asking the API for the files of base model ${id}: ${(err as Error).message}` };
+    }
+    let dir: string;
+    try {
+      dir = await this.d.cache.resolve(urls, signal);
+    } catch (err) {
+      // A local-folder source (files null) this machine cannot read stays unreadable; a download may work next time.
+      return { served: false, retry: urls.files !== null, message: `downloading base model ${id}: ${(err as Error).message}` };
+    }
+    try {
+      await this.d.addModel(id, dir);
+    } catch (err) {
+      return { served: false, retry: false, message: `base model ${id} in ${dir} could not be loaded for serving: ${(err as Error).message}; fix the files under ${urls.source} and restart the runner` };
+    }
+    return { served: true, dir };
+  }
+
+  private async runRound(): Promise<void> {
+    const { log } = this.d;
+    // One model at a time: downloads share the link, and each serving worker loads its weights on start.
+    for (const [id, urls] of [...this.pending]) {
+      if (this.abort.signal.aborted) return;
+      const o = await this.serveOne(id, urls);
+      if (this.abort.signal.aborted) return;
+      if (o.served) {
+        this.pending.delete(id);
+        this.served.add(id);
+        log("info", "serving base model", { model: id, dir: o.dir });
+      } else if (!o.retry) {
+        this.pending.delete(id);
+        log("error", "not serving base model", { model: id, error: o.message });
+      } else {
+        this.pending.set(id, null);
+        log("warn", "base model not served yet; trying again", { model: id, error: o.message });
+      }
+    }
+    if (this.pending.size === 0) return;
+    const { firstMs, maxMs } = this.d.retry ?? { firstMs: 5_000, maxMs: 300_000 };
+    const wait = Math.min(maxMs, firstMs * 2 ** this.rounds++);
+    log("info", "retrying base model downloads", { models: [...this.pending.keys()], in_s: wait / 1000 });
+    this.timer = setTimeout(() => (this.round = this.runRound()), wait);
+    this.timer.unref();
+  }
+}

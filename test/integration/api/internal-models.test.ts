@@ -1,0 +1,76 @@
+// GET /internal/v1/models/{model_id}/files: the base model's presigned GET URLs a runner downloads to serve a
+// blob-prefix model without a lease — runner token only, the envelope for unknown models, the lease's file set.
+import { readFile, readdir } from "node:fs/promises";
+import { afterEach, describe, expect, it } from "vitest";
+import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { blobPath, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
+
+const open: TestApi[] = [];
+afterEach(async () => {
+  while (open.length) await open.pop()!.close();
+});
+
+/** An API with micro-llama's files in the blob store under models/blob-llama/, registered as base model blob-llama. */
+async function apiWithBlobModel(): Promise<{ api: TestApi; files: Record<string, Uint8Array> }> {
+  const api = await startTestApi();
+  open.push(api);
+  const files: Record<string, Uint8Array> = {};
+  for (const name of await readdir(`${microLlama}/base`)) {
+    files[name] = new Uint8Array(await readFile(`${microLlama}/base/${name}`));
+    await api.deps.blobs.put(`models/blob-llama/${name}`, files[name]);
+  }
+  const res = await api.call("POST", "/admin/v1/models", { token: api.admin, json: { id: "blob-llama", source: "blob:models/blob-llama/" } });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return { api, files };
+}
+
+const modelFiles = (api: TestApi, id: string, token = api.runner) => api.call("GET", `/internal/v1/models/${id}/files`, { token });
+
+describe("GET /internal/v1/models/{model_id}/files", () => {
+  it("needs the runner token", async () => {
+    const { api } = await apiWithBlobModel();
+    const t = await api.tenant();
+    await expectError(await api.call("GET", "/internal/v1/models/blob-llama/files"), 401, "unauthorized");
+    await expectError(await modelFiles(api, "blob-llama", t.key), 401, "unauthorized");
+    await expectError(await modelFiles(api, "blob-llama", api.admin), 401, "unauthorized");
+  });
+
+  it("answers 404 with the error envelope for a model the API does not know", async () => {
+    const { api } = await apiWithBlobModel();
+    const err = await expectError(await modelFiles(api, "ghost"), 404, "not_found");
+    expect(err).toMatchObject({ message: "base model 'ghost' not found", param: "model_id" });
+    expect(err.request_id).toBeTruthy();
+  });
+
+  it("hands out URLs that download every file under the model's prefix, the same files a lease gives", async () => {
+    const { api, files } = await apiWithBlobModel();
+    const res = await modelFiles(api, "blob-llama");
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { id: string; source: string; expires_at: number; files: Record<string, string> };
+    expect(body).toMatchObject({ id: "blob-llama", source: "blob:models/blob-llama/" });
+    expect(body.expires_at).toBeGreaterThanOrEqual(api.deps.now() + api.deps.config.TUNESERVE_PRESIGN_SECONDS - 1);
+    expect(Object.keys(body.files).sort()).toEqual(Object.keys(files).sort());
+    for (const [name, url] of Object.entries(body.files)) {
+      const got = await api.call("GET", blobPath(url));
+      expect(got.status).toBe(200);
+      expect(new Uint8Array(await got.arrayBuffer())).toEqual(files[name]);
+    }
+
+    const t = await tenantWithFile(api);
+    await createJob(api, t.key, { model: "blob-llama", training_file: t.fileId });
+    const runner = await registerRunner(api, "trainer", ["blob-llama"]);
+    const lease = (await (await runnerCall(api, "/jobs/lease", { runner_id: runner })).json()) as { urls: { base_model: { files: Record<string, string> } } };
+    expect(Object.keys(lease.urls.base_model.files).sort()).toEqual(Object.keys(body.files).sort());
+  });
+
+  it("answers files: null for a local-folder model, and 404 naming the prefix when the blob files are gone", async () => {
+    const { api } = await apiWithBlobModel();
+    await registerMicroLlama(api);
+    const local = (await (await modelFiles(api, "micro-llama")).json()) as { files: unknown; source: string };
+    expect(local).toMatchObject({ files: null, source: `${microLlama}/base` });
+
+    await api.deps.blobs.deletePrefix("models/blob-llama/");
+    const err = await expectError(await modelFiles(api, "blob-llama"), 404, "not_found");
+    expect(err.message).toMatch(/has no files under blob:models\/blob-llama\//);
+  });
+});

@@ -1,0 +1,151 @@
+// Blob-prefix base models reaching the inference server: against a small real HTTP server playing the API's
+// files route and the blob store — unknown ids are dropped, failed downloads are retried, nothing throws.
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { RunnerApiClient } from "../../../gpu-runner/src/runner/api-client.js";
+import { BlobModelServing } from "../../../gpu-runner/src/runner/blob-serving.js";
+import { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
+import type { Logger } from "../../../gpu-runner/src/runner/training-executor.js";
+
+const token = "run_test-token-0123456789";
+const files: Record<string, string> = { "config.json": '{"model_type":"llama"}', "model.safetensors": "weights" };
+let dir: string;
+let server: Server;
+let url: string;
+/** Blob GETs still to fail with 404 (an object that vanished between listing and download). */
+let failGets = 0;
+const fileRouteHits: string[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-blob-serving-"));
+  server = createServer((req, res) => {
+    const path = new URL(req.url!, "http://x").pathname;
+    const route = path.match(/^\/internal\/v1\/models\/([^/]+)\/files$/);
+    if (route) {
+      fileRouteHits.push(route[1]);
+      if (req.headers.authorization !== `Bearer ${token}`) return void res.writeHead(401).end();
+      if (route[1] !== "blobby") {
+        res.writeHead(404, { "content-type": "application/json" });
+        return void res.end(JSON.stringify({ error: { code: "not_found", message: `base model '${route[1]}' not found`, param: "model_id", request_id: "r" } }));
+      }
+      res.writeHead(200, { "content-type": "application/json" });
+      const links = Object.fromEntries(Object.keys(files).map((n) => [n, `${url}/blobs/models/blobby/${n}?sig=secret`]));
+      return void res.end(JSON.stringify({ id: "blobby", source: "blob:models/blobby/", files: links, expires_at: 1 }));
+    }
+    const name = path.replace("/blobs/models/blobby/", "");
+    if (failGets > 0 || !(name in files)) return void (failGets--, res.writeHead(404).end("no such object"));
+    res.writeHead(200).end(files[name]);
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+
+afterAll(async () => {
+  await new Promise<void>((ok) => server.close(() => ok()));
+  await rm(dir, { recursive: true, force: true });
+});
+
+const running: BlobModelServing[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((s) => s.stop()));
+  failGets = 0;
+  fileRouteHits.length = 0;
+});
+
+/** A BlobModelServing on a fresh cache folder; `added` records what reached the inference server. */
+function setup(ids: string[], addModel?: (id: string, dir: string) => Promise<void>) {
+  const lines: Array<{ level: string; msg: string; data: Record<string, unknown> }> = [];
+  const log: Logger = (level, msg, data = {}) => void lines.push({ level, msg, data });
+  const added: Array<[string, string]> = [];
+  const cacheDir = join(dir, `c${Math.random().toString(36).slice(2)}`);
+  const serving = new BlobModelServing({
+    ids,
+    client: new RunnerApiClient(url, token, { attempts: 2, baseMs: 5, maxMs: 10 }),
+    cache: new ModelCache(ids.map((id) => ({ id, dir: null })), cacheDir),
+    addModel: addModel ?? (async (id, d) => void added.push([id, d])),
+    log,
+    retry: { firstMs: 10, maxMs: 40 },
+  });
+  running.push(serving);
+  return { serving, lines, added, cacheDir };
+}
+
+async function until<T>(what: string, fn: () => T | undefined, ms = 10_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((ok) => setTimeout(ok, 10));
+  }
+}
+
+describe("BlobModelServing", () => {
+  it("downloads a known model into the cache and adds it to the server", async () => {
+    const { serving, added, lines, cacheDir } = setup(["blobby"]);
+    expect(await serving.lookUp()).toEqual([]);
+    serving.start();
+    await until("the model to be served", () => (added.length ? true : undefined));
+    expect(added).toEqual([["blobby", join(cacheDir, "models", "blobby")]]);
+    expect(await readFile(join(cacheDir, "models", "blobby", "model.safetensors"), "utf8")).toBe("weights");
+    expect(serving.servedIds).toEqual(["blobby"]);
+    expect(lines.find((l) => l.msg === "serving base model")?.data).toMatchObject({ model: "blobby" });
+    // The look-up's URLs are used for the first download: one call to the files route in all.
+    expect(fileRouteHits).toEqual(["blobby"]);
+  });
+
+  it("reports an id the API does not know as an error and never tries it again", async () => {
+    const { serving, lines, added } = setup(["blobby", "ghost"]);
+    expect(await serving.lookUp()).toEqual(["ghost"]);
+    const err = lines.find((l) => l.level === "error");
+    expect(err?.data.model).toBe("ghost");
+    expect(String(err?.data.error)).toMatch(/base model ghost: the API has no files for it \(.*404 not_found base model 'ghost' not found\); register it with POST \/admin\/v1\/models/);
+    serving.start();
+    await until("blobby to be served", () => (added.length ? true : undefined));
+    expect(added.map(([id]) => id)).toEqual(["blobby"]);
+    expect(fileRouteHits.filter((h) => h === "ghost")).toHaveLength(1);
+  });
+
+  it("retries a failed download with fresh URLs until it works, without throwing", async () => {
+    failGets = 3;
+    const { serving, lines, added } = setup(["blobby"]);
+    await serving.lookUp();
+    serving.start();
+    await until("the model to be served after retries", () => (added.length ? true : undefined));
+    const warns = lines.filter((l) => l.msg === "base model not served yet; trying again");
+    expect(warns.length).toBeGreaterThanOrEqual(1);
+    expect(String(warns[0].data.error)).toMatch(/downloading base model blobby: GET .*\?…: 404 no such object/);
+    expect(String(warns[0].data.error)).not.toContain("secret");
+    expect(fileRouteHits.length).toBe(1 + warns.length);
+  });
+
+  it("gives up on a model whose files do not load, naming the folder and the fix", async () => {
+    const { serving, lines } = setup(["blobby"], async () => {
+      throw new Error("config.json: hidden_size missing");
+    });
+    await serving.lookUp();
+    serving.start();
+    const err = await until("the error", () => lines.find((l) => l.msg === "not serving base model"));
+    expect(String(err.data.error)).toMatch(/could not be loaded for serving: config\.json: hidden_size missing; fix the files under blob:models\/blobby\//);
+    await new Promise((ok) => setTimeout(ok, 100));
+    expect(fileRouteHits).toEqual(["blobby"]);
+    expect(serving.servedIds).toEqual([]);
+  });
+
+  it("keeps trying while the API is unreachable, and stop() ends the retries", async () => {
+    const down = new RunnerApiClient("http://127.0.0.1:1", token, { attempts: 1, baseMs: 1, maxMs: 1 });
+    const lines: string[] = [];
+    const serving = new BlobModelServing({ ids: ["blobby"], client: down, cache: new ModelCache([], dir), addModel: async () => {}, log: (_l, msg) => void lines.push(msg), retry: { firstMs: 5, maxMs: 5 } });
+    expect(await serving.lookUp()).toEqual([]); // unreachable is not unknown: the model stays offered
+    serving.start();
+    await until("a few rounds", () => (lines.filter((m) => m === "base model not served yet; trying again").length >= 3 ? true : undefined));
+    await serving.stop();
+    const n = lines.length;
+    await new Promise((ok) => setTimeout(ok, 50));
+    expect(lines.length).toBe(n);
+  });
+});

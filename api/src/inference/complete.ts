@@ -1,16 +1,16 @@
 // The inference flow both OpenAI endpoints share: resolve the caller's model (another tenant's is a 404),
 // pick runners, proxy the generation, meter prompt and completion tokens once, and shape the answer
-// (JSON, or SSE chunks passed through as they arrive, ending with usage and [DONE]).
+// (JSON, or SSE chunks passed through as they arrive, ending with usage and [DONE]: stream.ts).
 import type { Context } from "hono";
 import { findTenantModel } from "../adapters/models.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { meterInference } from "./meter.js";
-import { chunkObject, completionObject, responseId, type CompletionKind, type Finish } from "./openai.js";
+import { completionObject, responseId, type CompletionKind } from "./openai.js";
 import { callRunners } from "./proxy.js";
 import { generateResponseSchema, type GenerateRequestInput, type GenerateUsage } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
-import { runnerEvents, sseData } from "./sse.js";
+import { streamCompletion } from "./stream.js";
 
 export type CompletionCall = {
   kind: CompletionKind;
@@ -64,38 +64,6 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
     return c.json(completionObject(call.kind, meta, r.text, r.finish_reason, r.usage), 200);
   }
 
-  const enc = new TextEncoder();
   if (!response.body) throw new ApiError("internal_error", "the runner sent an empty stream");
-  const upstream = runnerEvents(response.body);
-  const stream = new ReadableStream<Uint8Array>({
-    async start(controller) {
-      let first = true;
-      let reason: Finish | null = null;
-      try {
-        for await (const e of upstream.events) {
-          if (e.type === "delta") {
-            if (!e.text && !first) continue;
-            controller.enqueue(sseData(enc, chunkObject(call.kind, meta, { text: e.text, first })));
-            first = false;
-          } else if (e.type === "done") {
-            reason = e.finish_reason;
-            // Metered before the last chunks go out, so a client that has seen usage can query it.
-            await meter(e.usage);
-            controller.enqueue(sseData(enc, chunkObject(call.kind, meta, { reason })));
-            if (call.includeUsage) controller.enqueue(sseData(enc, chunkObject(call.kind, meta, { usage: e.usage })));
-          } else {
-            controller.enqueue(sseData(enc, { error: { code: "generation_failed", message: e.message, param: null, request_id: requestId } }));
-          }
-        }
-        if (reason) controller.enqueue(sseData(enc, "[DONE]"));
-        controller.close();
-      } catch (err) {
-        controller.error(err);
-      }
-    },
-    cancel() {
-      void upstream.cancel();
-    },
-  });
-  return new Response(stream, { headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Request-Id": requestId } });
+  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, meter });
 }

@@ -41,9 +41,12 @@ export const generateResponseSchema = z.object({
 });
 export type GenerateResponse = z.infer<typeof generateResponseSchema>;
 
-/** One SSE `data:` payload (stream: true): deltas, then exactly one done or error. */
+/**
+ * One SSE `data:` payload (stream: true): deltas, then exactly one done or error. The first delta carries
+ * `prompt_tokens` so the API can bill a stream that ends before done (optional: older runners omit it).
+ */
 export const generateEventSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("delta"), text: z.string(), token: z.number().int().nullable() }),
+  z.object({ type: z.literal("delta"), text: z.string(), token: z.number().int().nullable(), prompt_tokens: z.number().int().min(0).optional() }),
   z.object({ type: z.literal("done"), finish_reason: finishReasonSchema, usage: generateUsageSchema }),
   z.object({ type: z.literal("error"), message: z.string() }),
 ]);

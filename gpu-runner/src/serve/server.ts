@@ -178,6 +178,8 @@ async function jsonGeneration(c: Context, worker: ServeWorker, submit: ServeSubm
 /**
  * SSE: headers go out with the first token (or the request's error as a plain JSON error), then one
  * `data:` event per token and a final done or error event. A client that disconnects cancels the sequence.
+ * The first delta carries `prompt_tokens` (the worker reports it before any token): with the deltas counted,
+ * the API can bill a stream that is cut short.
  */
 async function streamGeneration(c: Context, worker: ServeWorker, submit: ServeSubmit, release: () => void): Promise<Response> {
   const enc = new TextEncoder();
@@ -186,11 +188,18 @@ async function streamGeneration(c: Context, worker: ServeWorker, submit: ServeSu
   let first: () => void = () => {};
   const started = new Promise<void>((ok) => (first = ok));
   const emit = (e: GenerateEvent) => (push ? push(e) : buffered.push(e));
+  let promptTokens: number | undefined;
+  let sentPrompt = false;
   const result = worker
-    .generate(submit, (token, text) => {
-      emit({ type: "delta", text, token });
-      first();
-    })
+    .generate(
+      submit,
+      (token, text) => {
+        emit(sentPrompt ? { type: "delta", text, token } : { type: "delta", text, token, prompt_tokens: promptTokens });
+        sentPrompt = true;
+        first();
+      },
+      (n) => (promptTokens = n),
+    )
     .finally(release);
   const ended = result.then(
     (r) => emit({ type: "done", finish_reason: r.finishReason, usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens } }),

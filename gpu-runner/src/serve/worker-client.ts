@@ -15,7 +15,12 @@ export class GenerationError extends Error {
   }
 }
 
-type Pending = { onToken: (token: number | null, text: string) => void; resolve: (r: SeqResult) => void; reject: (e: Error) => void };
+type Pending = {
+  onToken: (token: number | null, text: string) => void;
+  onStart: (promptTokens: number) => void;
+  resolve: (r: SeqResult) => void;
+  reject: (e: Error) => void;
+};
 
 export class ServeWorker {
   private readonly pending = new Map<string, Pending>();
@@ -61,6 +66,7 @@ export class ServeWorker {
     if (m.kind === "ready" || m.kind === "initError") return;
     const p = this.pending.get(m.id);
     if (!p) return;
+    if (m.kind === "start") return p.onStart(m.promptTokens);
     if (m.kind === "token") return p.onToken(m.token, m.text);
     this.pending.delete(m.id);
     if (m.kind === "done") p.resolve(m.result);
@@ -78,12 +84,12 @@ export class ServeWorker {
     return this.pending.size;
   }
 
-  /** Runs one generation; `onToken` sees each token and the text it released. */
-  generate(req: ServeSubmit, onToken: Pending["onToken"] = () => {}): Promise<SeqResult> {
+  /** Runs one generation; `onToken` sees each token and the text it released, `onStart` (streams) the prompt's token count first. */
+  generate(req: ServeSubmit, onToken: Pending["onToken"] = () => {}, onStart: Pending["onStart"] = () => {}): Promise<SeqResult> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.pending.has(req.id)) return Promise.reject(new GenerationError(`request id ${req.id} is already running`, true));
     return new Promise((resolve, reject) => {
-      this.pending.set(req.id, { onToken, resolve, reject });
+      this.pending.set(req.id, { onToken, onStart, resolve, reject });
       this.worker.postMessage({ kind: "submit", req } satisfies ToWorker);
     });
   }

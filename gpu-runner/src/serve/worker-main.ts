@@ -54,7 +54,10 @@ function submit(req: ServeSubmit): void {
   if (!scheduler) throw new Error("serve worker: not initialised");
   try {
     const tokens = tokensOf(req);
-    if (req.stream) streaming.add(req.id);
+    if (req.stream) {
+      streaming.add(req.id);
+      send({ kind: "start", id: req.id, promptTokens: tokens.length });
+    }
     scheduler.submit({
       id: req.id,
       tokens,

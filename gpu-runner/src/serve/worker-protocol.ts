@@ -42,6 +42,8 @@ export type ToWorker =
 export type FromWorker =
   | { kind: "ready"; vocab: number; hasTokenizer: boolean }
   | { kind: "initError"; message: string }
+  /** A streaming request was tokenized: sent before its first token, so a stream cut short can still bill the prompt. */
+  | { kind: "start"; id: string; promptTokens: number }
   | { kind: "token"; id: string; token: number | null; text: string }
   | { kind: "done"; id: string; result: SeqResult }
   /** `invalid`: the request itself is wrong (a 400); otherwise the server failed it. */

@@ -1,0 +1,96 @@
+// The streaming answer of a completion: the runner's SSE events become OpenAI chunks as they arrive, and the
+// generation is metered exactly once — from the done event, or, when the stream ends early (the client went
+// away, the runner failed or broke off), from the prompt and the tokens received so far.
+import type { Context } from "hono";
+import type { AppEnv } from "../deps.js";
+import { chunkObject, type CompletionKind, type Finish } from "./openai.js";
+import type { GenerateUsage } from "./runner-protocol.js";
+import { runnerEvents, sseData } from "./sse.js";
+import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
+
+export type StreamCall = {
+  kind: CompletionKind;
+  meta: { id: string; created: number; model: string };
+  requestId: string;
+  includeUsage: boolean;
+  /** Writes the usage events (idempotent per request id, so a second call would bill nothing). */
+  meter: (usage: GenerateUsage) => Promise<void>;
+};
+
+/**
+ * Lets work outlive the client: a Worker cancels a request's pending tasks when its client disconnects,
+ * unless they are registered with waitUntil. Node keeps them running anyway (Hono has no execution context there).
+ */
+function keepRunning(c: Context<AppEnv>, work: Promise<unknown>): void {
+  let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;
+  try {
+    ctx = c.executionCtx;
+  } catch {
+    ctx = undefined;
+  }
+  ctx?.waitUntil(work);
+}
+
+/** Proxies the runner's event stream `body` to the client as chunks and meters it once, however it ends. */
+export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8Array>, call: StreamCall): Response {
+  const enc = new TextEncoder();
+  const upstream = runnerEvents(body);
+  let tally = emptyTally;
+  /** The client cancelled: nothing more is sent, but the usage so far is still billed. */
+  let gone = false;
+  let billing: Promise<void> | null = null;
+  const bill = (usage: GenerateUsage) => (billing ??= call.meter(usage));
+
+  async function pump(controller: ReadableStreamDefaultController<Uint8Array>): Promise<void> {
+    const send = (payload: unknown) => {
+      if (!gone) controller.enqueue(sseData(enc, payload));
+    };
+    let first = true;
+    let reason: Finish | null = null;
+    try {
+      for await (const e of upstream.events) {
+        tally = tallyEvent(tally, e);
+        if (gone) {
+          // The client left before the first event was read; now that the prompt's size is known, stop the runner.
+          if (tally.started) {
+            await upstream.cancel();
+            break;
+          }
+          continue;
+        }
+        if (e.type === "delta") {
+          if (!e.text && !first) continue;
+          send(chunkObject(call.kind, call.meta, { text: e.text, first }));
+          first = false;
+        } else if (e.type === "done") {
+          reason = e.finish_reason;
+          // Metered before the last chunks go out, so a client that has seen usage can query it.
+          await bill(e.usage);
+          send(chunkObject(call.kind, call.meta, { reason }));
+          if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));
+        } else {
+          send({ error: { code: "generation_failed", message: e.message, param: null, request_id: call.requestId } });
+        }
+      }
+      if (reason) send("[DONE]");
+      if (!gone) controller.close();
+    } catch (err) {
+      if (!gone) controller.error(err);
+    } finally {
+      // No done event (cut short, failed, or the runner broke off): bill what was processed and sent.
+      if (!billing) await bill(tallyUsage(tally)).catch((err: unknown) => console.error(`[${call.requestId}] metering a cut-short stream failed:`, err));
+    }
+  }
+
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      keepRunning(c, pump(controller));
+    },
+    cancel() {
+      gone = true;
+      // Stop the runner now, unless the first event (with the prompt's size) is still to be read: pump does it then.
+      if (tally.started) void upstream.cancel().catch(() => undefined);
+    },
+  });
+  return new Response(stream, { headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Request-Id": call.requestId } });
+}

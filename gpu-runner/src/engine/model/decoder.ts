@@ -6,7 +6,7 @@
 // Node count matters at decode time (ORT's per-node overhead dominates a single-token step), so
 // projections that share an input are fused (q|k|v, gate|up) by ORT constant folding of the weights.
 import { Graph, op, type Tensor } from "../graph/index.js";
-import { dimAdd } from "../graph/dims.js";
+import { dimAdd, dimMul } from "../graph/dims.js";
 import type { ModelConfig } from "./config.js";
 import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, modulePath, pastNames, presentNames, type Projection, type ProjectionGroup } from "./names.js";
 import { ropeOp } from "./rope.js";
@@ -83,6 +83,7 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
   const allowed = op.unsqueeze(allowAll, rep > 1 ? [1, 2] : [1]); // [B, 1, (1,) T, C+T]
   const C = g.dim("C");
   const CT = g.dim(dimAdd("C", "T"));
+  const repT = dimMul(rep, "T");
   let x = op.gather(w("model.embed_tokens.weight"), inputIds); // [B, T, H]
   const presents: { key: Tensor; value: Tensor }[] = [];
   for (let i = 0; i < cfg.layers; i++) {
@@ -94,19 +95,18 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
     const newK = op.transpose(k, [0, 2, 1, 3]); // [B, kvH, T, d]
     const newV = op.transpose(v, [0, 2, 1, 3]);
     presents.push({ key: newK, value: newV });
-    // With GQA the kv tensors get a size-1 rep axis (before any transpose, so ORT folds the
-    // transposes into the matmuls and never copies the cache).
-    const kv = (t: Tensor) => (rep > 1 ? op.unsqueeze(t, [2]) : t); // [B, kvH, (1,) S, d]
-    const tr = (t: Tensor) => op.transpose(t, rep > 1 ? [0, 1, 2, 4, 3] : [0, 1, 3, 2]);
-    let qs = op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)); // [B, n, T, d]
-    if (rep > 1) qs = op.reshape(qs, ["B", kvH, rep, "T", d]);
-    const scoresCache = op.matmul(qs, tr(kv(past[i].key))); // [B, kvH, (rep,) T, C]
-    const scoresNew = op.matmul(qs, tr(kv(newK))); // [B, kvH, (rep,) T, T]
-    const probs = op.softmax(op.where(allowed, op.concat([scoresCache, scoresNew], -1), MASKED), -1);
+    // GQA as in the training graph: the rep query heads of a kv head fold into the row axis
+    // [B, kvH, rep·T, d], so each (row, kv head) is one GEMM with rep·T rows rather than rep GEMMs of
+    // T rows (at decode, T = 1: half the tiny GEMMs for rep = 2). The mask is applied on a 5-D view.
+    const qs = op.reshape(op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), ["B", kvH, repT, d]); // [B, n, T, d] → [B, kvH, rep·T, d]
+    const tr = (t: Tensor) => op.transpose(t, [0, 1, 3, 2]); // ORT folds it into the MatMul: the cache is never copied
+    const scores = op.concat([op.matmul(qs, tr(past[i].key)), op.matmul(qs, tr(newK))], -1); // [B, kvH, rep·T, C+T]
+    const masked = rep > 1 ? op.where(allowed, op.reshape(scores, ["B", kvH, rep, "T", dimAdd("C", "T")]), MASKED) : op.where(allowed, scores, MASKED);
+    const probs = op.reshape(op.softmax(masked, -1), ["B", kvH, repT, dimAdd("C", "T")]);
     const pCache = op.slice(probs, -1, 0, C, "C");
     const pNew = op.slice(probs, -1, C, CT, "T");
-    const ctx = op.add(op.matmul(pCache, kv(past[i].value)), op.matmul(pNew, kv(newV))); // [B, kvH, (rep,) T, d]
-    const merged = op.reshape(op.transpose(rep > 1 ? op.reshape(ctx, ["B", heads, "T", d]) : ctx, [0, 2, 1, 3]), ["B", "T", heads * d]); // [B, T, n·d]
+    const ctx = op.add(op.matmul(pCache, past[i].value), op.matmul(pNew, newV)); // [B, kvH, rep·T, d]
+    const merged = op.reshape(op.transpose(op.reshape(ctx, ["B", heads, "T", d]), [0, 2, 1, 3]), ["B", "T", heads * d]); // [B, T, n·d]
     x = op.add(x, groupProj(merged, i, O, false));
     const h2 = op.rmsNorm(x, w(`${pre}.post_attention_layernorm.weight`), cfg.rmsEps);
     const [gate, up] = op.split(groupProj(h2, i, GATE_UP, false), -1, [cfg.intermediate, cfg.intermediate]); // [B, T, I] each

@@ -77,8 +77,9 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     } catch (err) {
       if (!gone) controller.error(err);
     } finally {
-      // No done event (cut short, failed, or the runner broke off): bill what was processed and sent.
-      if (!billing) await bill(tallyUsage(tally)).catch((err: unknown) => console.error(`[${call.requestId}] metering a cut-short stream failed:`, err));
+      // No done event (cut short, failed, or the runner broke off): bill what was processed and sent —
+      // nothing when the runner never got to a first token (no usage rows of zero).
+      if (!billing && tally.started) await bill(tallyUsage(tally)).catch((err: unknown) => console.error(`[${call.requestId}] metering a cut-short stream failed:`, err));
     }
   }
 

@@ -7,6 +7,7 @@
 // projections that share an input are fused (q|k|v, gate|up) by ORT constant folding of the weights.
 import { Graph, op, type Tensor } from "../graph/index.js";
 import { dimAdd, dimMul } from "../graph/dims.js";
+import type { Dim } from "../graph/types.js";
 import type { ModelConfig } from "./config.js";
 import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, modulePath, pastNames, presentNames, type Projection, type ProjectionGroup } from "./names.js";
 import { ropeOp } from "./rope.js";
@@ -73,7 +74,8 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
   const rope = ropeOp(g, cfg, positionIds, dtype); // on [B, T, h, d]
 
   // Attention mask over [cached slots | new tokens]: cached slots by cache_mask; new token j visible
-  // to new token i iff j ≤ i and j is not padding. With GQA the scores have a rep axis at 2.
+  // to new token i iff j ≤ i and j is not padding. With GQA the mask meets the scores' 5-D view
+  // [B, kvH, rep, T, C+T], hence its extra axis at 2.
   const Td = op.reshape(g.dim("T"), []);
   const steps = op.range(g, 0, Td, "T"); // [T]
   const causal = op.lessOrEqual(op.unsqueeze(steps, [0]), op.unsqueeze(steps, [1])); // [T(i), T(j)]
@@ -98,15 +100,17 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
     // GQA as in the training graph: the rep query heads of a kv head fold into the row axis
     // [B, kvH, rep·T, d], so each (row, kv head) is one GEMM with rep·T rows rather than rep GEMMs of
     // T rows (at decode, T = 1: half the tiny GEMMs for rep = 2). The mask is applied on a 5-D view.
-    const qs = op.reshape(op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), ["B", kvH, repT, d]); // [B, n, T, d] → [B, kvH, rep·T, d]
+    // Without GQA (rep = 1) every reshape below would be a no-op node, so they are left out.
+    const gqa = (t: Tensor, shape: Dim[]) => (rep > 1 ? op.reshape(t, shape) : t);
+    const qs = gqa(op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), ["B", kvH, repT, d]); // [B, n, T, d] → [B, kvH, rep·T, d]
     const tr = (t: Tensor) => op.transpose(t, [0, 1, 3, 2]); // ORT folds it into the MatMul: the cache is never copied
     const scores = op.concat([op.matmul(qs, tr(past[i].key)), op.matmul(qs, tr(newK))], -1); // [B, kvH, rep·T, C+T]
-    const masked = rep > 1 ? op.where(allowed, op.reshape(scores, ["B", kvH, rep, "T", dimAdd("C", "T")]), MASKED) : op.where(allowed, scores, MASKED);
-    const probs = op.reshape(op.softmax(masked, -1), ["B", kvH, repT, dimAdd("C", "T")]);
+    const masked = op.where(allowed, gqa(scores, ["B", kvH, rep, "T", dimAdd("C", "T")]), MASKED);
+    const probs = gqa(op.softmax(masked, -1), ["B", kvH, repT, dimAdd("C", "T")]);
     const pCache = op.slice(probs, -1, 0, C, "C");
     const pNew = op.slice(probs, -1, C, CT, "T");
     const ctx = op.add(op.matmul(pCache, past[i].value), op.matmul(pNew, newV)); // [B, kvH, rep·T, d]
-    const merged = op.reshape(op.transpose(op.reshape(ctx, ["B", heads, "T", d]), [0, 2, 1, 3]), ["B", "T", heads * d]); // [B, T, n·d]
+    const merged = op.reshape(op.transpose(gqa(ctx, ["B", heads, "T", d]), [0, 2, 1, 3]), ["B", "T", heads * d]); // [B, T, n·d]
     x = op.add(x, groupProj(merged, i, O, false));
     const h2 = op.rmsNorm(x, w(`${pre}.post_attention_layernorm.weight`), cfg.rmsEps);
     const [gate, up] = op.split(groupProj(h2, i, GATE_UP, false), -1, [cfg.intermediate, cfg.intermediate]); // [B, T, I] each

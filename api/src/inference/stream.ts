@@ -75,11 +75,13 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
       if (reason) send("[DONE]");
       if (!gone) controller.close();
     } catch (err) {
+      console.error(`[${call.requestId}] streaming a completion failed:`, err);
       if (!gone) controller.error(err);
     } finally {
-      // No done event (cut short, failed, or the runner broke off): bill what was processed and sent —
-      // nothing when the runner never got to a first token (no usage rows of zero).
-      if (!billing && tally.started) await bill(tallyUsage(tally)).catch((err: unknown) => console.error(`[${call.requestId}] metering a cut-short stream failed:`, err));
+      // Not billed yet: the stream was cut short (bill what was processed and sent), or the client left
+      // before a done event was read (bill the runner's report). Nothing when the runner never got to
+      // a first token or a report (no usage rows of zero).
+      if (!billing && (tally.started || tally.reported)) await bill(tallyUsage(tally)).catch((err: unknown) => console.error(`[${call.requestId}] metering a cut-short stream failed:`, err));
     }
   }
 

@@ -1,0 +1,70 @@
+// The streaming answer bills each generation exactly once, however the stream ends: read to the end,
+// left by the client before anything was read, or broken off by the runner.
+import { describe, expect, it } from "vitest";
+import type { GenerateEvent, GenerateUsage } from "../../../../api/src/inference/runner-protocol.js";
+import { streamCompletion, type StreamCall } from "../../../../api/src/inference/stream.js";
+
+/** A runner's SSE body holding `events`, then closed (or errored, with `fail`). */
+function runnerBody(events: GenerateEvent[], fail = false): ReadableStream<Uint8Array> {
+  const enc = new TextEncoder();
+  let next = 0;
+  // One event per pull: erroring a stream discards what is still queued, so the events go out first.
+  return new ReadableStream({
+    pull(c) {
+      if (next < events.length) c.enqueue(enc.encode(`data: ${JSON.stringify(events[next++])}\n\n`));
+      else if (fail) c.error(new Error("runner connection dropped"));
+      else c.close();
+    },
+  });
+}
+
+function recorder(): { call: StreamCall; billed: GenerateUsage[] } {
+  const billed: GenerateUsage[] = [];
+  const call: StreamCall = { kind: "text", meta: { id: "cmpl-r1", created: 0, model: "m" }, requestId: "r1", includeUsage: true, meter: async (u) => void billed.push(u) };
+  return { call, billed };
+}
+
+async function settled(billed: GenerateUsage[], want: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (billed.length < want && Date.now() < deadline) await new Promise((ok) => setTimeout(ok, 5));
+  await new Promise((ok) => setTimeout(ok, 20)); // room for a wrong second bill to show up
+}
+
+// No Hono context is needed off Workers: the stream only asks it for an execution context.
+const ctx = {} as never;
+const done = (prompt: number, completion: number): GenerateEvent => ({ type: "done", finish_reason: "stop", usage: { prompt_tokens: prompt, completion_tokens: completion } });
+
+describe("streamCompletion billing", () => {
+  it("bills the runner's report once when the stream is read to the end", async () => {
+    const { call, billed } = recorder();
+    const res = streamCompletion(ctx, runnerBody([{ type: "delta", text: "a", token: 5, prompt_tokens: 7 }, done(7, 1)]), call);
+    const text = await res.text();
+    expect(text).toContain("[DONE]");
+    await settled(billed, 1);
+    expect(billed).toEqual([{ prompt_tokens: 7, completion_tokens: 1 }]);
+  });
+
+  it("bills the report of a stream that is only a done event, when the client left before reading it", async () => {
+    const { call, billed } = recorder();
+    const res = streamCompletion(ctx, runnerBody([done(7, 0)]), call);
+    await res.body!.cancel();
+    await settled(billed, 1);
+    expect(billed).toEqual([{ prompt_tokens: 7, completion_tokens: 0 }]);
+  });
+
+  it("bills the prompt and the tokens received when the runner's connection drops", async () => {
+    const { call, billed } = recorder();
+    const res = streamCompletion(ctx, runnerBody([{ type: "delta", text: "a", token: 5, prompt_tokens: 4 }, { type: "delta", text: "b", token: 6 }], true), call);
+    await res.text().catch(() => undefined);
+    await settled(billed, 1);
+    expect(billed).toEqual([{ prompt_tokens: 4, completion_tokens: 2 }]);
+  });
+
+  it("bills nothing when the runner ends before a first token or a report", async () => {
+    const { call, billed } = recorder();
+    const res = streamCompletion(ctx, runnerBody([], true), call);
+    await res.text().catch(() => undefined);
+    await settled(billed, 0);
+    expect(billed).toEqual([]);
+  });
+});

@@ -10,6 +10,7 @@ import { completionObject, responseId, type CompletionKind } from "./openai.js";
 import { callRunners } from "./proxy.js";
 import { generateResponseSchema, type GenerateRequestInput, type GenerateUsage } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
+import { keepRunning } from "./keep-running.js";
 import { streamCompletion } from "./stream.js";
 
 export type CompletionCall = {
@@ -60,7 +61,10 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
     const parsed = generateResponseSchema.safeParse(await response.json());
     if (!parsed.success) throw new ApiError("internal_error", "the runner's answer did not match the protocol; quote the request_id");
     const r = parsed.data;
-    await meter(r.usage);
+    // The runner has done the work: bill it even if the client is gone by now.
+    const metered = meter(r.usage);
+    keepRunning(c, metered);
+    await metered;
     return c.json(completionObject(call.kind, meta, r.text, r.finish_reason, r.usage), 200);
   }
 

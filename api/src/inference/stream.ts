@@ -6,6 +6,7 @@ import type { AppEnv } from "../deps.js";
 import { chunkObject, type CompletionKind, type Finish } from "./openai.js";
 import type { GenerateUsage } from "./runner-protocol.js";
 import { runnerEvents, sseData } from "./sse.js";
+import { keepRunning } from "./keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
 
 export type StreamCall = {
@@ -16,20 +17,6 @@ export type StreamCall = {
   /** Writes the usage events (idempotent per request id, so a second call would bill nothing). */
   meter: (usage: GenerateUsage) => Promise<void>;
 };
-
-/**
- * Lets work outlive the client: a Worker cancels a request's pending tasks when its client disconnects,
- * unless they are registered with waitUntil. Node keeps them running anyway (Hono has no execution context there).
- */
-function keepRunning(c: Context<AppEnv>, work: Promise<unknown>): void {
-  let ctx: { waitUntil(p: Promise<unknown>): void } | undefined;
-  try {
-    ctx = c.executionCtx;
-  } catch {
-    ctx = undefined;
-  }
-  ctx?.waitUntil(work);
-}
 
 /** Proxies the runner's event stream `body` to the client as chunks and meters it once, however it ends. */
 export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8Array>, call: StreamCall): Response {

@@ -21,6 +21,8 @@ export class ApiCallError extends Error {
     readonly status: number | null,
     readonly code: string | null,
     readonly retryable: boolean,
+    /** The error envelope's param: which input the API refused (e.g. model_id), when it says. */
+    readonly param: string | null = null,
   ) {
     super(message);
     this.name = "ApiCallError";
@@ -73,7 +75,7 @@ export async function withRetries(what: string, attempt: () => Promise<Response>
 /** Longest wait for one protocol call's answer (the calls are small; the API answers in milliseconds). */
 const requestTimeoutMs = 30_000;
 
-type ErrorEnvelope = { error?: { code?: string; message?: string } };
+type ErrorEnvelope = { error?: { code?: string; message?: string; param?: string | null } };
 
 /** The runner protocol over HTTP with the runner token. */
 export class RunnerApiClient {
@@ -110,7 +112,7 @@ export class RunnerApiClient {
     const err = (parsed as ErrorEnvelope | null)?.error;
     const message = `${method} ${path}: ${res.status} ${err?.code ?? ""} ${err?.message ?? text.slice(0, 300)}`.trim();
     if (res.status === 409 && err?.code === "lease_lost") throw new LeaseLostError(err.message ?? message);
-    throw new ApiCallError(message, res.status, err?.code ?? null, false);
+    throw new ApiCallError(message, res.status, err?.code ?? null, false, err?.param ?? null);
   }
 
   /** Announces (or re-announces, same name = same id) this runner. */

@@ -20,6 +20,12 @@ export type BlobServingDeps = {
 /** One try at serving a model; `retry` says whether another try may help. */
 export type ServeOutcome = { served: true; dir: string } | { served: false; retry: boolean; message: string };
 
+/**
+ * The API says it has no such base model. Any other 404 (an API older than the files route, say) is not
+ * that: the model stays registered for training and its serving is retried.
+ */
+const isUnknownModel = (err: unknown): err is ApiCallError => err instanceof ApiCallError && err.status === 404 && err.code === "not_found" && err.param === "model_id";
+
 const unknownModel = (id: string, apiMessage: string) =>
   `base model ${id}: the API has no files for it (${apiMessage}); register it with POST /admin/v1/models (source "blob:<prefix>/"), upload its files there and restart the runner, or configure it as ${id}=/local/folder`;
 
@@ -45,7 +51,7 @@ export class BlobModelServing {
         try {
           this.pending.set(id, await this.d.client.baseModelFiles(id, this.abort.signal));
         } catch (err) {
-          if (err instanceof ApiCallError && err.status === 404) {
+          if (isUnknownModel(err)) {
             unknown.push(id);
             this.d.log("error", "not serving or training an unknown base model", { model: id, error: unknownModel(id, err.message) });
           } else this.pending.set(id, null);
@@ -78,7 +84,7 @@ export class BlobModelServing {
     try {
       urls ??= await this.d.client.baseModelFiles(id, signal);
     } catch (err) {
-      if (err instanceof ApiCallError && err.status === 404) return { served: false, retry: false, message: unknownModel(id, err.message) };
+      if (isUnknownModel(err)) return { served: false, retry: false, message: unknownModel(id, err.message) };
       return { served: false, retry: true, message: `asking the API for the files of base model ${id}: ${(err as Error).message}` };
     }
     let dir: string;

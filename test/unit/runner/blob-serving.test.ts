@@ -28,6 +28,11 @@ beforeAll(async () => {
     if (route) {
       fileRouteHits.push(route[1]);
       if (req.headers.authorization !== `Bearer ${token}`) return void res.writeHead(401).end();
+      if (route[1] === "old-api") {
+        // An API that predates the files route: Hono's plain 404 for an unknown path, no param.
+        res.writeHead(404, { "content-type": "application/json" });
+        return void res.end(JSON.stringify({ error: { code: "not_found", message: "no route GET /internal/v1/models/old-api/files", param: null, request_id: "r" } }));
+      }
       if (route[1] !== "blobby") {
         res.writeHead(404, { "content-type": "application/json" });
         return void res.end(JSON.stringify({ error: { code: "not_found", message: `base model '${route[1]}' not found`, param: "model_id", request_id: "r" } }));
@@ -108,6 +113,12 @@ describe("BlobModelServing", () => {
     await until("blobby to be served", () => (added.length ? true : undefined));
     expect(added.map(([id]) => id)).toEqual(["blobby"]);
     expect(fileRouteHits.filter((h) => h === "ghost")).toHaveLength(1);
+  });
+
+  it("keeps a model registered when the 404 is not about the model (an API without the files route)", async () => {
+    const { serving, lines } = setup(["old-api"]);
+    expect(await serving.lookUp()).toEqual([]);
+    expect(lines.filter((l) => l.level === "error")).toEqual([]);
   });
 
   it("retries a failed download with fresh URLs until it works, without throwing", async () => {

@@ -94,6 +94,7 @@ export async function startRunner(
       models,
       workRoot: join(config.cacheDir, "jobs"),
       checkpointEvery: config.checkpointEvery,
+      spinTraining: !inference,
       startTraining: opts.startTraining ?? engineTrainer,
       log,
     },

@@ -20,6 +20,8 @@ export type ExecutorDeps = {
   /** Jobs get a scratch folder below this one, removed when the attempt ends. */
   workRoot: string;
   checkpointEvery: number;
+  /** Training threads spin between ops (off when this runner also serves inference on the same cores). */
+  spinTraining: boolean;
   startTraining: TrainingStarter;
   log: Logger;
 };
@@ -162,6 +164,7 @@ export class TrainingExecution {
       seed: job.seed,
       checkpointEvery: this.deps.checkpointEvery,
       resumeFrom,
+      spin: this.deps.spinTraining,
     };
   }
 

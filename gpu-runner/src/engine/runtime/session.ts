@@ -1,5 +1,6 @@
 // Thin wrapper over onnxruntime-node sessions: the options we always want (2 intra-op threads that
-// sleep when idle, full optimization; two fusions off for float64 graphs, see below).
+// sleep when idle unless a caller asks them to spin, full optimization; two fusions off for float64
+// graphs, see below).
 import * as ort from "onnxruntime-node";
 import { executionProviders } from "./providers.js";
 
@@ -9,7 +10,7 @@ export type SessionOptions = {
   threads?: number;
   /**
    * Let idle intra-op threads spin (lower latency on a dedicated machine). Default: TUNESERVE_ORT_SPIN=1,
-   * else false. Measured on an idle 2-core host, tiny preset, batch-1 decode: base 1181 → 1900 tok/s,
+   * else false (training sessions pass their own default, see TrainerOptions.spin). Measured on an idle 2-core host, tiny preset, batch-1 decode: base 1181 → 1900 tok/s,
    * unmerged LoRA 888 → 925 tok/s; on a loaded host spinning made decode 2–4× slower.
    */
   spin?: boolean;

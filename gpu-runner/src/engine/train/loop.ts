@@ -69,7 +69,7 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   const fp = fingerprint(s, dataSha);
 
   const weights = await openWeights(s.modelDir);
-  const trainer = new LoraTrainer(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, dropout: lora.dropout, maxGradNorm: s.maxGradNorm, threads: s.threads });
+  const trainer = new LoraTrainer(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, dropout: lora.dropout, maxGradNorm: s.maxGradNorm, threads: s.threads, spin: s.spin });
   const evaluator = valRows ? new LoraEvaluator(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, threads: s.threads }) : null;
   // Separate streams: LoRA init never shifts the data order, and both are reproducible from the seed.
   trainer.setParams(initParams(trainer.params, "float32", createRng(s.seed).next));

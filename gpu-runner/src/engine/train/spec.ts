@@ -36,6 +36,11 @@ export type TrainJobSpec = {
   packing?: boolean;
   /** ORT intra-op threads (default 2). */
   threads?: number;
+  /**
+   * Let ORT's threads spin between the ops of a step (default true, see TrainerOptions.spin). A runner
+   * that also serves inference turns it off, so decoding on the same cores is not starved.
+   */
+  spin?: boolean;
 };
 
 export type TrainEvent =
@@ -80,6 +85,7 @@ export const trainSpecSchema = z.object({
   resumeFrom: z.string().min(1).optional(),
   packing: z.boolean().default(false),
   threads: posInt.default(2),
+  spin: z.boolean().optional(),
 });
 export type ResolvedSpec = z.infer<typeof trainSpecSchema>;
 

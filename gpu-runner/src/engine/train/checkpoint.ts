@@ -33,9 +33,9 @@ export type TrainerState = z.infer<typeof trainerStateSchema>;
 
 export type CheckpointData = {
   state: TrainerState;
-  values: Map<string, FloatArray>;
-  m: Map<string, FloatArray>;
-  v: Map<string, FloatArray>;
+  values: ReadonlyMap<string, FloatArray>;
+  m: ReadonlyMap<string, FloatArray>;
+  v: ReadonlyMap<string, FloatArray>;
 };
 
 const STATE_FILE = "trainer_state.json";

@@ -51,6 +51,9 @@ export const FLAT = { acc: "acc", accOut: "acc_out", m: "m", v: "v", newParams: 
 /** Element count of a parameter. */
 export const paramSize = (p: TrainParam): number => p.shape[0] * p.shape[1];
 
+/** P, the length of the flat optimizer vectors: every parameter's elements. */
+export const flatSize = (params: readonly TrainParam[]): number => params.reduce((n, p) => n + paramSize(p), 0);
+
 /** The trainable tensors of a LoRA configuration, in a fixed order (layer, module, A then B). */
 export function trainParams(cfg: ModelConfig, rank: number, targets: readonly Projection[]): TrainParam[] {
   const out: TrainParam[] = [];
@@ -85,7 +88,7 @@ export function buildTrainGraph(cfg: ModelConfig, weights: WeightStore, o: Train
     grads.forEach((d, i) => g.output(d, gradName(params[i].name)));
     return { graph: g, params, mode: o.mode };
   }
-  const P = params.reduce((n, p) => n + paramSize(p), 0);
+  const P = flatSize(params);
   const flat = (ts: Tensor[]) => op.concat(ts.map((t, i) => op.reshape(t, [paramSize(params[i])])), 0); // [P]
   let grad = op.add(g.input(FLAT.acc, dtype, [P]), flat(grads));
   g.output(grad, FLAT.accOut);

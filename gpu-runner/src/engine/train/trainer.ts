@@ -9,7 +9,7 @@ import { createSession, ort } from "../runtime/session.js";
 import type { AdamWConfig } from "./adamw.js";
 import { batchFeeds, maskedCount, type TrainBatch } from "./feeds.js";
 import type { FloatArray } from "./lora-params.js";
-import { buildTrainGraph, FLAT, gradName, paramSize, trainParams, type TrainGraphMode, type TrainParam } from "./train-graph.js";
+import { buildTrainGraph, FLAT, flatSize, gradName, paramSize, trainParams, type TrainGraphMode, type TrainParam } from "./train-graph.js";
 
 export type TrainerOptions = {
   rank: number;
@@ -58,27 +58,30 @@ export class LoraTrainer {
   }
 
   /** Sets the LoRA values and resets the optimizer (zero moments, step 0). */
-  setParams(values: Map<string, FloatArray>): void {
+  setParams(values: ReadonlyMap<string, FloatArray>): void {
     this.flat = { values: this.pack(values, "values"), m: this.zeros(), v: this.zeros() };
     this.stepCount = 0;
   }
 
-  /** Current LoRA values (PEFT layout, keyed by PEFT name): views into the flat vector. */
-  get values(): Map<string, FloatArray> {
+  /**
+   * Current LoRA values (PEFT layout, keyed by PEFT name): views into the flat vector, so writing into a
+   * view changes the parameter. A step swaps in new vectors: views taken before it keep the old values.
+   */
+  get values(): ReadonlyMap<string, FloatArray> {
     return this.views(this.state().values);
   }
   /** AdamW first moments, as views (set: copied in, e.g. from a checkpoint). */
-  get m(): Map<string, FloatArray> {
+  get m(): ReadonlyMap<string, FloatArray> {
     return this.views(this.state().m);
   }
-  set m(x: Map<string, FloatArray>) {
+  set m(x: ReadonlyMap<string, FloatArray>) {
     this.state().m = this.pack(x, "m");
   }
   /** AdamW second moments, as views (set: copied in). */
-  get v(): Map<string, FloatArray> {
+  get v(): ReadonlyMap<string, FloatArray> {
     return this.views(this.state().v);
   }
-  set v(x: Map<string, FloatArray>) {
+  set v(x: ReadonlyMap<string, FloatArray>) {
     this.state().v = this.pack(x, "v");
   }
 
@@ -89,12 +92,12 @@ export class LoraTrainer {
 
   /** A flat vector [P] of zeros. */
   private zeros(): FloatArray {
-    const P = this.params.reduce((n, p) => n + paramSize(p), 0);
+    const P = flatSize(this.params);
     return this.dtype === "float64" ? new Float64Array(P) : new Float32Array(P);
   }
 
   /** One tensor per parameter, copied into a flat vector in `params` order. */
-  private pack(x: Map<string, FloatArray>, what: string): FloatArray {
+  private pack(x: ReadonlyMap<string, FloatArray>, what: string): FloatArray {
     const out = this.zeros();
     let at = 0;
     for (const p of this.params) {

@@ -10,7 +10,7 @@ import type { LoraSlots } from "../engine/lora/slots.js";
 import { padLeft } from "../engine/generate/batch.js";
 import { validateSamplingOptions } from "../engine/generate/sampling.js";
 import type { TextTokenizer } from "../engine/tokenizer/tokenizer.js";
-import { ort } from "../engine/runtime/session.js";
+import { mergeFeeds, ort } from "../engine/runtime/session.js";
 import { planAdmission, type BatchingPolicy } from "./batch.js";
 import { LruTier, SlotTable } from "./cache.js";
 import { RowKv } from "./kv-rows.js";
@@ -226,12 +226,10 @@ export class Scheduler {
       ids[b] = BigInt(row.out[row.out.length - 1]);
       positions[b] = BigInt(row.req.tokens.length + row.out.length - 1);
     });
-    const feeds: Record<string, ort.Tensor> = {
-      ...this.kv.feeds(n, mask, 1),
-      ...(this.rowLora?.feeds(n) ?? {}),
+    const feeds = mergeFeeds(this.kv.feeds(n, mask, 1), this.rowLora?.feeds(n) ?? {}, {
       input_ids: new ort.Tensor("int64", ids, [n, 1]),
       position_ids: new ort.Tensor("int64", positions, [n, 1]),
-    };
+    });
     const t0 = performance.now();
     const out = await this.session.session.run(feeds);
     this.counters.runMs += performance.now() - t0;

@@ -6,7 +6,7 @@ import { presentNames } from "../model/names.js";
 import type { WeightStore } from "../model/weights.js";
 import { toOnnx } from "../graph/index.js";
 import { KvCache, type FloatArray } from "./kv-cache.js";
-import { createSession, ort } from "./session.js";
+import { createSession, mergeFeeds, ort } from "./session.js";
 
 export type StepInput = {
   /** [B, T] row-major token ids. */
@@ -47,12 +47,10 @@ export class DecoderSession {
    */
   async step(cache: KvCache, input: StepInput, loraFeeds: Record<string, ort.Tensor> = {}): Promise<FloatArray> {
     const B = cache.batch;
-    const feeds: Record<string, ort.Tensor> = {
-      ...cache.feeds(input.mask, input.T),
-      ...loraFeeds,
+    const feeds = mergeFeeds(cache.feeds(input.mask, input.T), loraFeeds, {
       input_ids: new ort.Tensor("int64", input.ids, [B, input.T]),
       position_ids: new ort.Tensor("int64", input.positions, [B, input.T]),
-    };
+    });
     if (this.lora && Object.keys(loraFeeds).length === 0) throw new Error("decoder step: this session has LoRA inputs; pass the batch's LoRA feeds");
     const out = await this.session.run(feeds);
     const keys: FloatArray[] = [];

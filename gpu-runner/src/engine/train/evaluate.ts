@@ -4,7 +4,7 @@ import { op, toOnnx } from "../graph/index.js";
 import type { ModelConfig } from "../model/config.js";
 import type { Projection } from "../model/names.js";
 import type { WeightStore } from "../model/weights.js";
-import { createSession, ort } from "../runtime/session.js";
+import { createSession, mergeFeeds, ort } from "../runtime/session.js";
 import { rowsToBatch, type Row } from "../data/batches.js";
 import { batchFeeds, maskedCount } from "./feeds.js";
 import type { FloatArray } from "./lora-params.js";
@@ -49,7 +49,7 @@ export class LoraEvaluator {
     let tokens = 0;
     for (let i = 0; i < rows.length; i += batchSize) {
       const b = rowsToBatch(rows.slice(i, i + batchSize));
-      const r = await s.run({ ...batchFeeds(b, this.o.scale, 1, "float32"), ...lora });
+      const r = await s.run(mergeFeeds(batchFeeds(b, this.o.scale, 1, "float32"), lora));
       lossSum += Number(r.loss_sum.data[0]);
       correct += Number(r.correct.data[0]);
       tokens += maskedCount(b);

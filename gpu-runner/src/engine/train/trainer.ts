@@ -5,7 +5,7 @@ import type { ModelConfig } from "../model/config.js";
 import { frozenMatmulParams, type Projection } from "../model/names.js";
 import type { WeightStore } from "../model/weights.js";
 import { toOnnx } from "../graph/index.js";
-import { createSession, ort } from "../runtime/session.js";
+import { createSession, mergeFeeds, ort } from "../runtime/session.js";
 import type { AdamWConfig } from "./adamw.js";
 import { batchFeeds, maskedCount, type TrainBatch } from "./feeds.js";
 import type { FloatArray } from "./lora-params.js";
@@ -145,14 +145,14 @@ export class LoraTrainer {
   /** Loss and raw gradients of one batch, without changing anything. */
   async grads(batch: TrainBatch): Promise<{ loss: number; grads: Map<string, FloatArray> }> {
     const s = await this.session("grads");
-    const r = await s.run({ ...batchFeeds(batch, this.o.scale, maskedCount(batch), this.dtype), ...this.paramFeeds() });
+    const r = await s.run(mergeFeeds(batchFeeds(batch, this.o.scale, maskedCount(batch), this.dtype), this.paramFeeds()));
     return { loss: Number(r.loss.data[0]), grads: new Map(this.params.map((p) => [p.name, r[gradName(p.name)].data as FloatArray])) };
   }
 
   /** The loss of a batch with the current parameters (forward only, no dropout). */
   async loss(batch: TrainBatch): Promise<number> {
     const s = await this.session("eval");
-    const r = await s.run({ ...batchFeeds(batch, this.o.scale, maskedCount(batch), this.dtype), ...this.paramFeeds() });
+    const r = await s.run(mergeFeeds(batchFeeds(batch, this.o.scale, maskedCount(batch), this.dtype), this.paramFeeds()));
     return Number(r.loss.data[0]);
   }
 
@@ -170,15 +170,15 @@ export class LoraTrainer {
     let loss = 0;
     let r: ort.InferenceSession.OnnxValueMapType = {};
     for (const b of micro) {
-      r = await s.run({
-        ...batchFeeds(b, this.o.scale, denom, this.dtype),
-        ...this.paramFeeds(),
-        [FLAT.acc]: vec(acc),
-        [FLAT.m]: vec(st.m),
-        [FLAT.v]: vec(st.v),
-        lr: scalar(lr),
-        step: scalar(this.stepCount + 1),
-      });
+      r = await s.run(
+        mergeFeeds(batchFeeds(b, this.o.scale, denom, this.dtype), this.paramFeeds(), {
+          [FLAT.acc]: vec(acc),
+          [FLAT.m]: vec(st.m),
+          [FLAT.v]: vec(st.v),
+          lr: scalar(lr),
+          step: scalar(this.stepCount + 1),
+        }),
+      );
       loss += Number(r.loss.data[0]);
       acc = r[FLAT.accOut].data as FloatArray;
     }

@@ -8,8 +8,6 @@ export type SeqRequest = SequenceRequest & {
   id: string;
   /** The adapter (a PEFT folder on local disk) or null for the base model. */
   adapter: { id: string; dir: string } | null;
-  /** Token ids that end the sequence (the tokenizer's EOS ids by default). */
-  stopTokens?: number[];
   /** Text is wanted token by token (streaming); otherwise, without stop strings, it is decoded once at the end. */
   stream?: boolean;
 };

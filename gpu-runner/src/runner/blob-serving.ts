@@ -13,6 +13,8 @@ export type BlobServingDeps = {
   /** The inference server's addModel: starts a serving worker on the downloaded folder. */
   addModel(id: string, dir: string): Promise<void>;
   log: Logger;
+  /** Called once for a model that will not be served after all (the API forgot it, or its files do not load). */
+  giveUp?(id: string): void;
   /** Wait before the first retry, doubling up to maxMs (defaults 5 s and 5 min). */
   retry?: { firstMs: number; maxMs: number };
 };
@@ -116,6 +118,7 @@ export class BlobModelServing {
       } else if (!o.retry) {
         this.pending.delete(id);
         log("error", "not serving base model", { model: id, error: o.message });
+        this.d.giveUp?.(id);
       } else {
         this.pending.set(id, null);
         log("warn", "base model not served yet; trying again", { model: id, error: o.message });

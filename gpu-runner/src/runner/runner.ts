@@ -71,13 +71,23 @@ export async function startRunner(
   const inference = startInference ? await startInference({ config, models, log }) : null;
   const url = config.publicUrl ?? inference?.url ?? null;
   const blobIds = config.models.filter((m) => m.dir === null).map((m) => m.id);
-  const blobServing = inference && blobIds.length ? new BlobModelServing({ ids: blobIds, client, cache: models, addModel: (id, dir) => inference.addModel(id, dir), log }) : null;
+  const blobServing = inference && blobIds.length ? new BlobModelServing({ ids: blobIds, client, cache: models, addModel: (id, dir) => inference.addModel(id, dir), giveUp: (id) => void withdraw(id), log }) : null;
   // A model the API does not know can neither be served nor leased: leave it out of what the runner offers.
   const unknown = new Set(blobServing ? await blobServing.lookUp() : []);
-  const offered = models.ids.filter((id) => !unknown.has(id));
-  const register = (): Promise<RunnerObject> => client.register({ name: config.name, url: url ?? undefined, models: offered, capacity: config.capacity });
+  const offered = new Set(models.ids.filter((id) => !unknown.has(id)));
+  const register = (): Promise<RunnerObject> => client.register({ name: config.name, url: url ?? undefined, models: [...offered], capacity: config.capacity });
+  /** Stops offering a model found unusable after registering (re-registering replaces the list), so the API routes nothing more to it here. */
+  async function withdraw(id: string): Promise<void> {
+    offered.delete(id);
+    try {
+      await register();
+      log("info", "re-registered without a base model it cannot serve", { model: id, models: [...offered] });
+    } catch (err) {
+      log("warn", "re-registering without a base model failed; it stays listed until the next registration", { model: id, error: (err as Error).message });
+    }
+  }
   const me = await register();
-  log("info", "registered", { runner_id: me.id, models: offered, url, lease_seconds: me.lease_seconds });
+  log("info", "registered", { runner_id: me.id, models: [...offered], url, lease_seconds: me.lease_seconds });
   blobServing?.start();
 
   const loop = new LeaseLoop({

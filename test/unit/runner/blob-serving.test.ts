@@ -66,6 +66,7 @@ function setup(ids: string[], addModel?: (id: string, dir: string) => Promise<vo
   const lines: Array<{ level: string; msg: string; data: Record<string, unknown> }> = [];
   const log: Logger = (level, msg, data = {}) => void lines.push({ level, msg, data });
   const added: Array<[string, string]> = [];
+  const givenUp: string[] = [];
   const cacheDir = join(dir, `c${Math.random().toString(36).slice(2)}`);
   const serving = new BlobModelServing({
     ids,
@@ -73,10 +74,11 @@ function setup(ids: string[], addModel?: (id: string, dir: string) => Promise<vo
     cache: new ModelCache(ids.map((id) => ({ id, dir: null })), cacheDir),
     addModel: addModel ?? (async (id, d) => void added.push([id, d])),
     log,
+    giveUp: (id) => void givenUp.push(id),
     retry: { firstMs: 10, maxMs: 40 },
   });
   running.push(serving);
-  return { serving, lines, added, cacheDir };
+  return { serving, lines, added, givenUp, cacheDir };
 }
 
 async function until<T>(what: string, fn: () => T | undefined, ms = 10_000): Promise<T> {
@@ -135,7 +137,7 @@ describe("BlobModelServing", () => {
   });
 
   it("gives up on a model whose files do not load, naming the folder and the fix", async () => {
-    const { serving, lines } = setup(["blobby"], async () => {
+    const { serving, lines, givenUp } = setup(["blobby"], async () => {
       throw new Error("config.json: hidden_size missing");
     });
     await serving.lookUp();
@@ -145,6 +147,8 @@ describe("BlobModelServing", () => {
     await new Promise((ok) => setTimeout(ok, 100));
     expect(fileRouteHits).toEqual(["blobby"]);
     expect(serving.servedIds).toEqual([]);
+    // The runner is told once, so that it stops offering the model.
+    expect(givenUp).toEqual(["blobby"]);
   });
 
   it("keeps trying while the API is unreachable, and stop() ends the retries", async () => {

@@ -33,6 +33,9 @@ export const dimProduct = (dims: Shape): Dim => dims.reduce<Dim>((acc, d) => dim
 
 export const shapeStr = (s: Shape): string => `[${s.join(", ")}]`;
 
+/** "X|1": a size that is X or 1 at run time (an input shared by all X rows or given per row); it broadcasts against X. */
+export const dimOrOne = (d: string): string => `${d}|1`;
+
 /** Numpy broadcasting of two shapes; distinct symbols or mismatched sizes are a build-time error. */
 export function broadcastShapes(a: Shape, b: Shape, what: string): Dim[] {
   const n = Math.max(a.length, b.length);
@@ -40,8 +43,8 @@ export function broadcastShapes(a: Shape, b: Shape, what: string): Dim[] {
   for (let i = 0; i < n; i++) {
     const da = i < n - a.length ? 1 : a[i - (n - a.length)];
     const db = i < n - b.length ? 1 : b[i - (n - b.length)];
-    if (da === db || db === 1) out.push(da);
-    else if (da === 1) out.push(db);
+    if (da === db || db === 1 || (typeof da === "string" && db === dimOrOne(da))) out.push(da);
+    else if (da === 1 || (typeof db === "string" && da === dimOrOne(db))) out.push(db);
     else if (typeof da === "number" && typeof db === "number") {
       throw new Error(`${what}: shapes ${shapeStr(a)} and ${shapeStr(b)} do not broadcast (axis ${i}: ${da} vs ${db})`);
     } else if (typeof da === "string" && typeof db === "string") {

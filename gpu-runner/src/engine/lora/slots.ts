@@ -2,7 +2,8 @@
 // down): A [slots, in, Σr] with each member's A transposed side by side, B [slots, Σr, Σout]
 // block-diagonal, scale folded into B. Slot 0 is the zero "no adapter" slot; a lower-rank adapter is
 // zero-padded to the slot rank, which changes nothing in x·A·B. A batch gets per-row tensors [B, …]
-// assembled from the slots once (a zero-copy view for a single row), not a gather per decode step.
+// assembled from the slots once (or a zero-copy [1, …] view when all rows share one slot), not a
+// gather per decode step.
 import type { LoraGraphSpec } from "../model/decoder.js";
 import type { ModelConfig } from "../model/config.js";
 import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, type Projection } from "../model/names.js";
@@ -45,20 +46,22 @@ export class LoraSlots {
   }
 
   /**
-   * Per-row LoRA inputs for a batch. One row views its slot's buffers (no copy; later `load`s show
-   * through); several rows get fresh [B, …] copies, so load adapters before forming a batch.
+   * Per-row LoRA inputs for a batch. When every row uses the same slot, one [1, …] view of that slot's
+   * buffers (no copy; later `load`s show through) that the graph broadcasts over the rows; otherwise
+   * fresh [B, …] copies, so load adapters before forming a batch.
    */
   feeds(slotPerRow: readonly number[]): Record<string, ort.Tensor> {
-    const B = slotPerRow.length;
     for (const s of slotPerRow) {
       if (!Number.isInteger(s) || s < 0 || s >= this.spec.slots) throw new Error(`LoRA slots: adapter slot ${s} is out of range 0..${this.spec.slots - 1}`);
     }
+    const shared = slotPerRow.every((s) => s === slotPerRow[0]);
+    const B = shared ? 1 : slotPerRow.length;
     const out: Record<string, ort.Tensor> = {};
     for (const { layer, group, layout, a, b } of this.groups) {
       const aSize = layout.inF * layout.rankTotal;
       const bSize = layout.rankTotal * layout.outTotal;
       const rows = (buf: FloatArray, size: number): FloatArray => {
-        if (B === 1) return buf.subarray(slotPerRow[0] * size, (slotPerRow[0] + 1) * size);
+        if (shared) return buf.subarray(slotPerRow[0] * size, (slotPerRow[0] + 1) * size);
         const dst = this.dtype === "float64" ? new Float64Array(B * size) : new Float32Array(B * size);
         slotPerRow.forEach((s, r) => dst.set(buf.subarray(s * size, (s + 1) * size), r * size));
         return dst;

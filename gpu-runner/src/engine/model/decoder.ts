@@ -6,7 +6,7 @@
 // Node count matters at decode time (ORT's per-node overhead dominates a single-token step), so
 // projections that share an input are fused (q|k|v, gate|up) by ORT constant folding of the weights.
 import { Graph, op, type Tensor } from "../graph/index.js";
-import { dimAdd, dimMul } from "../graph/dims.js";
+import { dimAdd, dimMul, dimOrOne } from "../graph/dims.js";
 import type { Dim } from "../graph/types.js";
 import type { ModelConfig } from "./config.js";
 import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, modulePath, pastNames, presentNames, type Projection, type ProjectionGroup } from "./names.js";
@@ -30,8 +30,8 @@ const MASKED = -1e9;
  * Builds the decoder graph.
  * Inputs: input_ids [B, T] int64, position_ids [B, T] int64, new_mask [B, T] bool (false = padding),
  * past_key.i / past_value.i [B, kvH, C, d] with cache_mask [B, C] bool (false = padding or unused).
- * With LoRA, per layer and group, each row's adapter: lora.i.g.A [B, in, Σr], lora.i.g.B [B, Σr, Σout]
- * (scale folded into B). The caller assembles these from the slots once per batch (a view for one
+ * With LoRA, per layer and group, each row's adapter: lora.i.g.A [L, in, Σr], lora.i.g.B [L, Σr, Σout]
+ * (scale folded into B), with L = B, or L = 1 when every row uses the same adapter. The caller assembles these from the slots once per batch (a view for one
  * row), which costs less than Gather nodes run at every decode step.
  * Outputs: logits, present_key.i / present_value.i [B, kvH, T, d].
  */
@@ -62,9 +62,11 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
       const layout = loraGroupLayout(cfg, group, o.lora.rank, o.lora.targets);
       if (layout.blocks.length > 0) {
         const names = loraInputNames(layer, group.name);
-        const A = g.input(names.a, dtype, ["B", layout.inF, layout.rankTotal]);
-        const B = g.input(names.b, dtype, ["B", layout.rankTotal, layout.outTotal]);
-        y = op.add(y, op.matmul(op.matmul(x, A), B)); // [B, T, in]·[B, in, Σr]·[B, Σr, Σout]
+        // Leading size B (each row its own adapter) or 1 (one adapter for all rows: MatMul broadcasts
+        // it, and ORT runs one GEMM over all rows instead of one per row).
+        const A = g.input(names.a, dtype, [dimOrOne("B"), layout.inF, layout.rankTotal]);
+        const B = g.input(names.b, dtype, [dimOrOne("B"), layout.rankTotal, layout.outTotal]);
+        y = op.add(y, op.matmul(op.matmul(x, A), B)); // [B, T, in]·[L, in, Σr]·[L, Σr, Σout]
       }
     }
     return y;

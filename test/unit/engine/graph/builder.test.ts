@@ -3,7 +3,7 @@
 import onnxProto from "onnx-proto";
 import { describe, expect, it } from "vitest";
 import { Graph, op, toOnnx } from "../../../../gpu-runner/src/engine/graph/index.js";
-import { dimAdd } from "../../../../gpu-runner/src/engine/graph/dims.js";
+import { dimAdd, dimOrOne } from "../../../../gpu-runner/src/engine/graph/dims.js";
 import { runGraph } from "./run.js";
 
 const { onnx } = onnxProto;
@@ -41,6 +41,20 @@ describe("graph builder checks", () => {
     expect(op.matmul(a, op.transpose(a, [0, 2, 1])).shape).toEqual(["B", 3, 3]);
     expect(op.gather(b, ids).shape).toEqual(["B", 6]);
     expect(op.reduceSum(a, [1], false).shape).toEqual(["B", 4]);
+  });
+
+  it("broadcasts a size declared as B-or-1 against B, and runs with either", async () => {
+    const h = new Graph("or-one");
+    const x = h.input("x", "float32", ["B", 1, 2]);
+    const w = h.input("w", "float32", [dimOrOne("B"), 2, 3]);
+    const y = op.matmul(x, w);
+    expect(y.shape).toEqual(["B", 1, 3]);
+    h.output(y, "y");
+    const x2 = { data: [1, 2, 3, 4], shape: [2, 1, 2] }; // two rows
+    const shared = await runGraph(h, { x: x2, w: { data: [1, 0, 1, 0, 1, 1], shape: [1, 2, 3] } });
+    expect(shared.y.data).toEqual([1, 2, 3, 3, 4, 7]);
+    const perRow = await runGraph(h, { x: x2, w: { data: [1, 0, 1, 0, 1, 1, 2, 0, 0, 0, 2, 0], shape: [2, 2, 3] } });
+    expect(perRow.y.data).toEqual([1, 2, 3, 6, 8, 0]);
   });
 });
 

@@ -1,16 +1,15 @@
 // The runner's protocol client against a small real HTTP server: which answers are retried and which stop.
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenLocal, type LocalServer } from "../../helpers/http-server.js";
 import { afterEach, describe, expect, it } from "vitest";
 import { ApiCallError, LeaseLostError, RunnerApiClient, backoffMs, retryableStatus } from "../../../gpu-runner/src/runner/api-client.js";
 
 const fast = { attempts: 4, baseMs: 5, maxMs: 20 };
-let server: Server | null = null;
+let server: LocalServer | null = null;
 
 /** Serves the scripted answers in order and records each request's path, auth header and body. */
 async function scripted(answers: Array<{ status: number; body?: unknown }>) {
   const seen: Array<{ path: string; auth: string | undefined; body: unknown }> = [];
-  server = createServer((req, res) => {
+  server = await listenLocal((req, res) => {
     let data = "";
     req.on("data", (c) => (data += c));
     req.on("end", () => {
@@ -20,13 +19,11 @@ async function scripted(answers: Array<{ status: number; body?: unknown }>) {
       res.end(a.body === undefined ? "" : JSON.stringify(a.body));
     });
   });
-  await new Promise<void>((ok) => server!.listen(0, "127.0.0.1", ok));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return { client: new RunnerApiClient(url, "run_test-token-0123456789", fast), seen };
+  return { client: new RunnerApiClient(server.url, "run_test-token-0123456789", fast), seen };
 }
 
 afterEach(async () => {
-  await new Promise<void>((ok) => (server ? server.close(() => ok()) : ok()));
+  await server?.close();
   server = null;
 });
 
@@ -65,7 +62,7 @@ describe("RunnerApiClient", () => {
 
   it("gives up on an unreachable API after the policy's tries, marked retryable", async () => {
     const { client } = await scripted([{ status: 200 }]);
-    await new Promise<void>((ok) => server!.close(() => ok()));
+    await server!.close();
     server = null;
     const err = (await client.lease("run_1").catch((e: unknown) => e)) as ApiCallError;
     expect(err).toBeInstanceOf(ApiCallError);

@@ -1,8 +1,7 @@
 // Blob-prefix base models reaching the inference server: against a small real HTTP server playing the API's
 // files route and the blob store — unknown ids are dropped, failed downloads are retried, nothing throws.
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenLocal, type LocalServer } from "../../helpers/http-server.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -14,7 +13,7 @@ import type { Logger } from "../../../gpu-runner/src/runner/training-executor.js
 const token = "run_test-token-0123456789";
 const files: Record<string, string> = { "config.json": '{"model_type":"llama"}', "model.safetensors": "weights" };
 let dir: string;
-let server: Server;
+let server: LocalServer;
 let url: string;
 /** Blob GETs still to fail with 404 (an object that vanished between listing and download). */
 let failGets = 0;
@@ -22,7 +21,7 @@ const fileRouteHits: string[] = [];
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tuneserve-blob-serving-"));
-  server = createServer((req, res) => {
+  server = await listenLocal((req, res) => {
     const path = new URL(req.url!, "http://x").pathname;
     const route = path.match(/^\/internal\/v1\/models\/([^/]+)\/files$/);
     if (route) {
@@ -45,12 +44,11 @@ beforeAll(async () => {
     if (failGets > 0 || !(name in files)) return void (failGets--, res.writeHead(404).end("no such object"));
     res.writeHead(200).end(files[name]);
   });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
 });
 
 afterAll(async () => {
-  await new Promise<void>((ok) => server.close(() => ok()));
+  await server.close();
   await rm(dir, { recursive: true, force: true });
 });
 

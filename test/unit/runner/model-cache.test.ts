@@ -1,7 +1,6 @@
 // Base model folders: configured ones used in place, blob-store ones downloaded once through URLs and reused.
 import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { listenLocal, type LocalServer } from "../../helpers/http-server.js";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -9,25 +8,24 @@ import { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import { nextPollSeconds } from "../../../gpu-runner/src/runner/lease-loop.js";
 
 let dir: string;
-let server: Server;
+let server: LocalServer;
 let url: string;
 const hits: string[] = [];
 const files: Record<string, string> = { "config.json": '{"model_type":"llama"}', "model.safetensors": "weights", "tokenizer.json": "{}" };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tuneserve-model-cache-"));
-  server = createServer((req, res) => {
+  server = await listenLocal((req, res) => {
     const name = new URL(req.url!, "http://x").pathname.slice(1);
     hits.push(name);
     if (!(name in files)) return void res.writeHead(404).end("no such object");
     res.writeHead(200).end(files[name]);
   });
-  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  url = server.url;
 });
 
 afterAll(async () => {
-  await new Promise<void>((ok) => server.close(() => ok()));
+  await server.close();
   await rm(dir, { recursive: true, force: true });
 });
 

@@ -24,7 +24,7 @@ export type LoadModelOptions = {
   dtype?: "float32" | "float64";
   /** ORT intra-op threads (default 2). */
   threads?: number;
-  /** Let idle ORT threads spin (see runtime/session.ts); default false. */
+  /** Let ORT threads spin between the ops of a run (see runtime/session.ts); default true unless TUNESERVE_ORT_SPIN=0. */
   spin?: boolean;
 };
 

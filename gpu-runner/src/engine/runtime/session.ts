@@ -1,5 +1,5 @@
 // Thin wrapper over onnxruntime-node sessions: the options we always want (2 intra-op threads that
-// sleep when idle unless a caller asks them to spin, full optimization; two fusions off for float64
+// spin between the ops of a run and sleep between runs, full optimization; two fusions off for float64
 // graphs, see below).
 import * as ort from "onnxruntime-node";
 import { executionProviders } from "./providers.js";
@@ -9,9 +9,12 @@ export type SessionOptions = {
   externalData?: { path: string; data: Uint8Array }[];
   threads?: number;
   /**
-   * Let idle intra-op threads spin (lower latency on a dedicated machine). Default: TUNESERVE_ORT_SPIN=1,
-   * else false (training sessions pass their own default, see TrainerOptions.spin). Measured on an idle 2-core host, tiny preset, batch-1 decode: base 1181 → 1900 tok/s,
-   * unmerged LoRA 888 → 925 tok/s; on a loaded host spinning made decode 2–4× slower.
+   * Let intra-op threads spin between the ops of a run instead of sleeping (default: true unless
+   * TUNESERVE_ORT_SPIN=0). They stop spinning when the run ends, so an idle session costs no CPU.
+   * Measured on this 2-core host, tiny preset, batch-1 decode with an adapter: ~850–960 tok/s sleeping,
+   * ~1240 spinning within runs, ~1300 spinning also between runs; with another process keeping one
+   * core busy, spinning within runs was no slower than sleeping (730–915 against 680–740 tok/s), while
+   * spinning also between runs was (410–760).
    */
   spin?: boolean;
   /** The graph is float64 (some ORT fusions must be off). */
@@ -35,12 +38,12 @@ export type SessionOptions = {
 /** Creates an ORT session from ONNX bytes. */
 export async function createSession(model: Uint8Array, o: SessionOptions = {}): Promise<ort.InferenceSession> {
   const extra: Record<string, unknown> = {};
-  // Idle intra-op threads sleep instead of spinning unless asked: on a 2-core host the spinning
-  // thread steals the core from the API's event loop and from other sessions (measured on a loaded
-  // 2-core host: decode 2–4× slower with spinning; not measured on an idle machine).
+  // Waking a sleeping thread for each of a decode step's ~200 small ops costs more than the ops;
+  // spinning stops at the end of each run (force_spinning_stop), so threads sleep between runs.
   const session: Record<string, unknown> = {};
-  const spin = o.spin ?? process.env.TUNESERVE_ORT_SPIN === "1";
-  if (!spin) session.intra_op = { allow_spinning: "0" };
+  const spin = o.spin ?? process.env.TUNESERVE_ORT_SPIN !== "0";
+  if (spin) session.force_spinning_stop = "1";
+  else session.intra_op = { allow_spinning: "0" };
   if (o.prepack === false) session.disable_prepacking = "1";
   extra.session = session;
   // float64: QuickGelu has no double kernel (the session fails to load), and SimplifiedLayerNormFusion

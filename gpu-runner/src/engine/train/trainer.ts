@@ -125,7 +125,7 @@ export class LoraTrainer {
     let s = this.sessions.get(mode);
     if (!s) {
       const tg = buildTrainGraph(this.cfg, this.weights, { mode, rank: this.o.rank, targets: this.o.targets, dtype: this.dtype, adamw: this.o.adamw, maxGradNorm: this.o.maxGradNorm, dropout: this.o.dropout });
-      s = await createSession(toOnnx(tg.graph), { externalData: this.weights.takeExternalData(), float64: this.dtype === "float64", threads: this.o.threads, prepack: this.prepackWeights(), memPattern: false, spin: this.o.spin ?? process.env.TUNESERVE_ORT_SPIN !== "0" });
+      s = await createSession(toOnnx(tg.graph), { externalData: this.weights.takeExternalData(), float64: this.dtype === "float64", threads: this.o.threads, prepack: this.prepackWeights(), memPattern: false, spin: this.o.spin });
       this.sessions.set(mode, s);
     }
     return s;

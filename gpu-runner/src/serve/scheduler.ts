@@ -71,8 +71,8 @@ export class Scheduler {
     private readonly slots: LoraSlots | null,
     private readonly o: SchedulerOptions,
   ) {
-    // Spare capacity over maxContext so compaction (packing live slots) runs rarely.
-    this.kv = new RowKv(session.cfg, o.maxBatch, o.maxContext + Math.max(16, o.maxContext >> 1), session.dtype);
+    // A row holds at most prompt + max_tokens ≤ maxContext tokens.
+    this.kv = new RowKv(session.cfg, o.maxBatch, o.maxContext, session.dtype);
     this.slotTable = slots ? new SlotTable(slots.spec.slots) : null;
     this.rowLora = slots ? new RowLora(slots, o.maxBatch) : null;
     this.host = new LruTier("host adapter", o.hostAdapters ?? 64);
@@ -138,7 +138,7 @@ export class Scheduler {
         const msg = err instanceof Error ? err.message : String(err);
         for (const row of this.rows) this.finishRow(row, msg);
         this.rows = [];
-        this.kv.compact(0);
+        this.kv.clear();
       }
       // session.run blocks this thread: let queued messages (new requests, cancels) in between steps.
       await new Promise((ok) => setImmediate(ok));
@@ -265,7 +265,6 @@ export class Scheduler {
       this.kv.clearRow(last);
       this.finishRow(row, null);
     }
-    if (this.rows.length === 0) this.kv.compact(0);
   }
 
   private finishRow(row: Sequence<SeqRequest>, error: string | null): void {

@@ -1,5 +1,6 @@
 // The continuous batch's KV rows: prompts adopted from a prefill cache, steps appended, rows moved,
-// compaction and capacity changes all keep each row's live keys/values (in order) and mask nothing else.
+// growth and shrinking all keep each row's keys/values packed in order at slots [0, lens[r]), and the mask
+// marks exactly those slots.
 import { describe, expect, it } from "vitest";
 import type { ModelConfig } from "../../../gpu-runner/src/engine/model/config.js";
 import { KvCache } from "../../../gpu-runner/src/engine/runtime/kv-cache.js";
@@ -10,12 +11,8 @@ const d = cfg.headDim;
 
 /** The live key vectors of one row, layer and head, slot order (a value tags row, position and head). */
 function liveKeys(kv: RowKv, row: number, layer: number, head: number): number[] {
-  const out: number[] = [];
-  for (let s = 0; s < kv.length; s++) {
-    if (!kv.mask[row * kv.capacity + s]) continue;
-    out.push(kv.keys[layer][((row * cfg.kvHeads + head) * kv.capacity + s) * d]);
-  }
-  return out;
+  for (let s = 0; s < kv.capacity; s++) expect(kv.mask[row * kv.capacity + s]).toBe(s < kv.lens[row] ? 1 : 0);
+  return Array.from({ length: kv.lens[row] }, (_, s) => kv.keys[layer][((row * cfg.kvHeads + head) * kv.capacity + s) * d]);
 }
 
 /** A prefill cache with `lens[b]` real tokens left-padded in row b; key value = 1000·tag + 10·pos + head. */
@@ -46,11 +43,12 @@ function step(kv: RowKv, tags: number[], pos: number[]): void {
 const expected = (tag: number, len: number, head: number) => Array.from({ length: len }, (_, p) => 1000 * tag + 10 * p + head);
 
 describe("RowKv", () => {
-  it("keeps every row's tokens through joins, steps, moves, compaction, growth and shrinking", () => {
+  it("keeps every row's tokens through joins, steps, moves, growth and shrinking", () => {
     const kv = new RowKv(cfg, 3, 256, "float32", 8);
     const p1 = prefill([3, 5], [1, 2]);
     kv.adoptPrefill(0, p1, 0);
     kv.adoptPrefill(1, p1, 1);
+    expect([...kv.lens]).toEqual([3, 5, 0]);
     const lens = [3, 5];
     const tags = [1, 2];
     for (let i = 0; i < 6; i++) {
@@ -66,7 +64,7 @@ describe("RowKv", () => {
       step(kv, tags, lens);
       lens.forEach((_, r) => lens[r]++);
     }
-    expect(kv.capacity).toBeGreaterThan(8);
+    expect(kv.capacity).toBe(64); // the longest row holds 50 slots
     kv.moveRow(2, 0);
     kv.clearRow(2);
     tags.splice(0, 1, 3);
@@ -74,19 +72,33 @@ describe("RowKv", () => {
     lens.splice(0, 1, lens[2]);
     lens.pop();
     for (let r = 0; r < 2; r++) for (let layer = 0; layer < 2; layer++) for (let h = 0; h < 2; h++) expect(liveKeys(kv, r, layer, h)).toEqual(expected(tags[r], lens[r], h));
-    // Both remaining rows finish: compaction to nothing, and a short newcomer shrinks the buffer again.
-    kv.compact(0);
-    expect(kv.length).toBe(0);
-    const big = kv.capacity;
+    expect(liveKeys(kv, 2, 0, 0)).toEqual([]);
+    // Both remaining rows finish; a short newcomer shrinks the buffer to what it needs.
+    kv.clear();
     kv.adoptPrefill(0, prefill([2], [9]), 0);
-    for (let i = 0; i < big; i++) step(kv, [9], [2 + i]);
-    expect(liveKeys(kv, 0, 1, 1)).toEqual(expected(9, 2 + big, 1));
-    for (let s = kv.length; s < kv.capacity; s++) expect(kv.mask[s]).toBe(0);
-    for (let s = 0; s < kv.capacity; s++) expect(kv.mask[kv.capacity + s]).toBe(0);
+    for (let i = 0; i < 5; i++) step(kv, [9], [2 + i]);
+    expect(kv.capacity).toBe(8);
+    expect(liveKeys(kv, 0, 1, 1)).toEqual(expected(9, 7, 1));
+    expect(liveKeys(kv, 1, 0, 0)).toEqual([]);
+  });
+
+  it("writes each row at its own length, and skips rows whose new_mask is 0", () => {
+    const kv = new RowKv(cfg, 2, 64, "float32", 8);
+    const p = prefill([2, 6], [1, 2]);
+    kv.adoptPrefill(0, p, 0);
+    kv.adoptPrefill(1, p, 1);
+    kv.reserve(2, 1);
+    const keys = [0, 1].map(() => new Float32Array(2 * cfg.kvHeads * d).fill(7));
+    kv.appendStep(2, keys, keys, Uint8Array.of(0, 1));
+    expect([...kv.lens]).toEqual([2, 7]);
+    expect(liveKeys(kv, 1, 0, 0)).toEqual([...expected(2, 6, 0), 7]);
+    expect(liveKeys(kv, 0, 0, 0)).toEqual(expected(1, 2, 0));
   });
 
   it("refuses more than its largest capacity", () => {
     const kv = new RowKv(cfg, 1, 16, "float32", 8);
     expect(() => kv.adoptPrefill(0, prefill([17], [1]), 0)).toThrow(/largest capacity 16/);
+    kv.adoptPrefill(0, prefill([16], [1]), 0);
+    expect(() => kv.reserve(1, 1)).toThrow(/17 slots exceed the largest capacity 16/);
   });
 });

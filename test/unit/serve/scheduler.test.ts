@@ -93,6 +93,23 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
     expect(stats.steps).toBeLessThan(totalTokens / 2);
   });
 
+  it("gives rows that share one adapter (fed as one [1, …] view of its slot) the tokens they get alone", async () => {
+    const results = new Map<string, SeqResult>();
+    const sched = new Scheduler(model.session, model.slots, {
+      maxBatch: 4,
+      maxContext: 48,
+      policy: "per-adapter",
+      tokenizer: null,
+      events: { onToken() {}, onDone: (id, r) => results.set(id, r), onError: (id, m) => results.set(id, { tokens: [], text: m, finishReason: "stop", promptTokens: -1, completionTokens: 0 }) },
+    });
+    const prompts = ref.input_ids as number[][];
+    const reqs: SeqRequest[] = Array.from({ length: 6 }, (_, i) => ({ id: `s${i}`, tokens: prompts[i % 2].slice(0, 2 + i), adapter: adapters[1], maxTokens: 4 + i }));
+    for (const r of reqs) sched.submit(r);
+    while (results.size < reqs.length) await new Promise((ok) => setTimeout(ok, 2));
+    await sched.close();
+    for (const r of reqs) expect(results.get(r.id)!.tokens, `${r.id}: ${results.get(r.id)!.text}`).toEqual(await alone(r));
+  });
+
   it("rejects requests that can never fit, naming the field", async () => {
     const sched = new Scheduler(model.session, model.slots, { maxBatch: 2, maxContext: 16, policy: "mixed", tokenizer: null, events: { onToken() {}, onDone() {}, onError() {} } });
     expect(() => sched.submit({ id: "x", tokens: [1, 2, 3], adapter: null, maxTokens: 14 })).toThrow(/max_tokens.*context of 16/);

@@ -3,10 +3,12 @@
 import { generate } from "../gpu-runner/src/engine/generate/generator.js";
 import { createRng } from "../gpu-runner/src/engine/generate/sampling.js";
 import { LoadedModel } from "../gpu-runner/src/engine/runtime/loaded-model.js";
+import { loadModelConfig } from "../gpu-runner/src/engine/model/config.js";
 import { benchEnv, peakRssMb, resetPeakRss, round, watchCpu } from "./env.js";
 import { runPeer } from "./peer.js";
 import type { BenchPreset } from "./presets.js";
 import { ensureBenchModel } from "./random-model.js";
+import { decodeBound } from "./decode-bound.js";
 
 export type GenerateBenchOptions = { preset: BenchPreset; repeats: number; seed: number; threads: number; peer: boolean };
 export type GenerateMode = "lora_unmerged" | "base_only";
@@ -113,6 +115,9 @@ export async function runGenerateBench(o: GenerateBenchOptions): Promise<Record<
   const setup = await ensureBenchModel(p, o.seed);
   log(`bench generate: preset ${p.name}, model ${setup.created ? "written to" : "cached at"} ${setup.baseDir}`);
   const ours = await runOurs(o, setup.baseDir, setup.adapterDir);
+  // After our runs (its 256 MiB weight would count in their peak RSS), before the peer.
+  const bound = await decodeBound(await loadModelConfig(setup.baseDir), o.threads);
+  log(`  batch-1 decode bound: ${bound.weights_mb_per_token} MB of weights per token at ${bound.gemv_read_gb_s} GB/s → ≤ ${bound.b1_decode_ceiling_tok_s} tok/s`);
 
   let peer: Record<string, unknown> | null = null;
   let peerReason: string | undefined;
@@ -144,6 +149,7 @@ export async function runGenerateBench(o: GenerateBenchOptions): Promise<Record<
     },
     env,
     generate: ours,
+    decode_bound: bound,
     peer,
     ...(peerReason ? { peer_unavailable: peerReason } : {}),
     ratios: ratios(ours, peer),

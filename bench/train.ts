@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { createRng } from "../gpu-runner/src/engine/generate/rng.js";
 import { loadModelConfig, type ModelConfig } from "../gpu-runner/src/engine/model/config.js";
-import { PROJECTIONS, projectionDims } from "../gpu-runner/src/engine/model/names.js";
+import { PROJECTIONS } from "../gpu-runner/src/engine/model/names.js";
 import { openWeights } from "../gpu-runner/src/engine/model/weights.js";
 import { nextTokenBatch } from "../gpu-runner/src/engine/train/feeds.js";
 import { initParams } from "../gpu-runner/src/engine/train/lora-params.js";
@@ -13,6 +13,7 @@ import { benchEnv, peakRssMb, resetPeakRss, round, watchCpu } from "./env.js";
 import { runPeer } from "./peer.js";
 import { getPreset, PRESET_NAMES, type BenchPreset } from "./presets.js";
 import { ensureBenchModel } from "./random-model.js";
+import { frozenMatmulParams, loraParams } from "./model-size.js";
 
 const USAGE = `usage: tuneserve bench train [--preset ${PRESET_NAMES.join("|")}] [--warmup N] [--steps N] [--seed N] [--threads N] [--prepack auto|on|off] [--no-peer]`;
 /** Timed steps per preset, as in the peer's README (warmup 3/2/2). */
@@ -35,13 +36,8 @@ const median = (xs: number[]) => {
 /** The peer's FLOP count per step: 4·N·T (frozen matmuls fwd + activation grads) + 12·L·B·S²·H (attention) + 6·N_lora·T. */
 export function trainFlopsPerStep(cfg: ModelConfig, p: BenchPreset): { flops: number; parts: Record<string, number> } {
   const T = p.batch * p.seq;
-  let N = cfg.vocab * cfg.hidden; // lm_head (untied in the presets)
-  let nLora = 0;
-  for (const m of PROJECTIONS) {
-    const [out, inF] = projectionDims(cfg, m);
-    N += cfg.layers * out * inF;
-    nLora += cfg.layers * p.loraRank * (out + inF);
-  }
+  const N = frozenMatmulParams(cfg);
+  const nLora = loraParams(cfg, p.loraRank);
   const dense = 4 * N * T;
   const attn = 12 * cfg.layers * p.batch * p.seq ** 2 * cfg.heads * cfg.headDim;
   const lora = 6 * nLora * T;

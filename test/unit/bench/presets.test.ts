@@ -51,3 +51,14 @@ describe("bench presets", () => {
     expect(() => getPreset("huge")).toThrow(/unknown preset "huge"; choose one of micro, tiny, small, medium/);
   });
 });
+
+describe("model size", () => {
+  it("counts frozen matmul and LoRA parameters as the peer does (its reported params_frozen_matmul / params_lora for tiny)", async () => {
+    const { frozenMatmulParams, loraParams } = await import("../../../bench/model-size.js");
+    const p = getPreset("tiny");
+    const d = p.hidden / p.heads;
+    const cfg = { vocab: p.vocab, hidden: p.hidden, layers: p.layers, heads: p.heads, kvHeads: p.kvHeads, headDim: d, intermediate: p.intermediate } as never;
+    expect(frozenMatmulParams(cfg)).toBe(4210688);
+    expect(loraParams(cfg, 8)).toBe(156160);
+  });
+});

@@ -203,7 +203,18 @@ export class Scheduler {
     joining.forEach((j, b) => this.rowLora?.setRow(first + b, j.slot));
     const lora = this.rowLora?.feeds(joining.length, first) ?? {};
     const t0 = performance.now();
-    const logits = await this.session.step(cache, { ids: batch.ids, positions: batch.positions, mask: batch.mask, T: batch.T }, lora);
+    let logits: FloatArray;
+    try {
+      logits = await this.session.step(cache, { ids: batch.ids, positions: batch.positions, mask: batch.mask, T: batch.T }, lora);
+    } catch (err) {
+      // The joiners fail (and unpin their adapters' slots); the running rows are untouched and go on.
+      const msg = err instanceof Error ? err.message : String(err);
+      for (const j of joining) {
+        if (j.req.adapter && this.slotTable) this.slotTable.release(j.req.adapter.id);
+        this.o.events.onError(j.req.id, msg);
+      }
+      return;
+    }
     this.counters.runMs += performance.now() - t0;
     this.counters.prefills++;
     const V = this.cfg.vocab;

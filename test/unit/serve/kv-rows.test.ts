@@ -95,6 +95,18 @@ describe("RowKv", () => {
     expect(liveKeys(kv, 0, 0, 0)).toEqual(expected(1, 2, 0));
   });
 
+  it("keeps whole capacities when the largest is not a power of two", () => {
+    const kv = new RowKv(cfg, 2, 258, "float32", 64);
+    kv.adoptPrefill(0, prefill([200], [1]), 0);
+    for (let i = 0; i < 57; i++) step(kv, [1], [200 + i]);
+    expect(kv.capacity).toBe(258);
+    kv.clearRow(0);
+    kv.adoptPrefill(0, prefill([5], [2]), 0);
+    kv.reserve(1, 1);
+    expect(kv.capacity).toBe(64);
+    expect(liveKeys(kv, 0, 0, 1)).toEqual(expected(2, 5, 1));
+  });
+
   it("refuses more than its largest capacity", () => {
     const kv = new RowKv(cfg, 1, 16, "float32", 8);
     expect(() => kv.adoptPrefill(0, prefill([17], [1]), 0)).toThrow(/largest capacity 16/);

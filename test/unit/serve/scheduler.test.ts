@@ -110,6 +110,40 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
     for (const r of reqs) expect(results.get(r.id)!.tokens, `${r.id}: ${results.get(r.id)!.text}`).toEqual(await alone(r));
   });
 
+  it("fails only the joiners of a prefill that throws, and frees their adapters' slots", async () => {
+    // The model has 3 adapter slots: if the failed joiners kept theirs pinned, the next three
+    // requests (other adapters) could never get one and would wait forever.
+    let failures = 1;
+    const flaky = new Proxy(model.session, {
+      get(target, key) {
+        if (key === "step") {
+          return async (...args: Parameters<typeof target.step>) => {
+            if (failures-- > 0) throw new Error("prefill failed on purpose");
+            return target.step(...args);
+          };
+        }
+        const v = Reflect.get(target, key);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const outcome = new Map<string, string>();
+    const sched = new Scheduler(flaky, model.slots, {
+      maxBatch: 4,
+      maxContext: 32,
+      policy: "mixed",
+      tokenizer: null,
+      events: { onToken() {}, onDone: (id, r) => outcome.set(id, `ok:${r.tokens.length}`), onError: (id, m) => outcome.set(id, `err:${m}`) },
+    });
+    for (let i = 0; i < 3; i++) sched.submit({ id: `f${i}`, tokens: [1, 2, 3], adapter: adapters[i], maxTokens: 2 });
+    while (outcome.size < 3) await new Promise((ok) => setTimeout(ok, 2));
+    for (let i = 0; i < 3; i++) sched.submit({ id: `g${i}`, tokens: [1, 2, 3], adapter: adapters[3 + (i % 2)], maxTokens: 2 });
+    sched.submit({ id: "g3", tokens: [4, 5], adapter: adapters[0], maxTokens: 2 });
+    while (outcome.size < 7) await new Promise((ok) => setTimeout(ok, 2));
+    await sched.close();
+    for (let i = 0; i < 3; i++) expect(outcome.get(`f${i}`)).toBe("err:prefill failed on purpose");
+    for (let i = 0; i < 4; i++) expect(outcome.get(`g${i}`)).toBe("ok:2");
+  });
+
   it("rejects requests that can never fit, naming the field", async () => {
     const sched = new Scheduler(model.session, model.slots, { maxBatch: 2, maxContext: 16, policy: "mixed", tokenizer: null, events: { onToken() {}, onDone() {}, onError() {} } });
     expect(() => sched.submit({ id: "x", tokens: [1, 2, 3], adapter: null, maxTokens: 14 })).toThrow(/max_tokens.*context of 16/);

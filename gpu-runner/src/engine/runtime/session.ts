@@ -35,13 +35,21 @@ export type SessionOptions = {
   memPattern?: boolean;
 };
 
+/** TUNESERVE_ORT_SPIN: unset, 1/true/on → spin (the default); 0/false/off → never spin. */
+export function spinSetting(value = process.env.TUNESERVE_ORT_SPIN): boolean {
+  const v = (value ?? "").trim().toLowerCase();
+  if (v === "" || v === "1" || v === "true" || v === "on") return true;
+  if (v === "0" || v === "false" || v === "off") return false;
+  throw new Error(`TUNESERVE_ORT_SPIN=${value}: use 1 (spin within runs, the default) or 0 (never spin)`);
+}
+
 /** Creates an ORT session from ONNX bytes. */
 export async function createSession(model: Uint8Array, o: SessionOptions = {}): Promise<ort.InferenceSession> {
   const extra: Record<string, unknown> = {};
   // Waking a sleeping thread for each of a decode step's ~200 small ops costs more than the ops;
   // spinning stops at the end of each run (force_spinning_stop), so threads sleep between runs.
   const session: Record<string, unknown> = {};
-  const spin = o.spin ?? process.env.TUNESERVE_ORT_SPIN !== "0";
+  const spin = o.spin ?? spinSetting();
   if (spin) session.force_spinning_stop = "1";
   else session.intra_op = { allow_spinning: "0" };
   if (o.prepack === false) session.disable_prepacking = "1";

@@ -1,0 +1,18 @@
+import { describe, expect, it } from "vitest";
+import { mergeFeeds, ort, spinSetting } from "../../../../gpu-runner/src/engine/runtime/session.js";
+
+describe("session options", () => {
+  it("spins within runs unless TUNESERVE_ORT_SPIN says 0/false/off, and names the variable otherwise", () => {
+    for (const v of [undefined, "", "1", "true", " ON "]) expect(spinSetting(v)).toBe(true);
+    for (const v of ["0", "false", "Off"]) expect(spinSetting(v)).toBe(false);
+    expect(() => spinSetting("maybe")).toThrow(/TUNESERVE_ORT_SPIN=maybe/);
+  });
+
+  it("merges feeds by name, later parts winning", () => {
+    const t = (n: number) => new ort.Tensor("float32", Float32Array.of(n), [1]);
+    const a = t(1);
+    const b = t(2);
+    const c = t(3);
+    expect(mergeFeeds({ x: a, y: b }, { y: c })).toEqual({ x: a, y: c });
+  });
+});

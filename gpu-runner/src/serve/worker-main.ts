@@ -3,6 +3,7 @@
 import { parentPort } from "node:worker_threads";
 import { PROJECTIONS } from "../engine/model/names.js";
 import { LoadedModel } from "../engine/runtime/loaded-model.js";
+import { spinBesideEventLoop } from "../engine/runtime/session.js";
 import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { Scheduler } from "./scheduler.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
@@ -17,7 +18,9 @@ const streaming = new Set<string>();
 let tokenizer: TextTokenizer | null = null;
 
 async function init(o: ServeWorkerInit): Promise<void> {
-  const model = await LoadedModel.load(o.modelDir, { slots: o.slots, rank: o.rank, targets: [...PROJECTIONS], threads: o.threads });
+  // This thread's runs overlap the HTTP servers on the main thread: spin only with a core to spare.
+  const threads = o.threads ?? 2;
+  const model = await LoadedModel.load(o.modelDir, { slots: o.slots, rank: o.rank, targets: [...PROJECTIONS], threads, spin: o.spin ?? spinBesideEventLoop(threads) });
   tokenizer = await loadTokenizer(o.modelDir);
   scheduler = new Scheduler(model.session, model.slots, {
     maxBatch: o.maxBatch,

@@ -15,6 +15,8 @@ export type ServeWorkerInit = {
   policy: BatchingPolicy;
   hostAdapters: number;
   threads?: number;
+  /** Let ORT's threads spin within runs (default: spinBesideEventLoop in runtime/session.ts). */
+  spin?: boolean;
 };
 
 export type SubmitInput = { prompt: string } | { messages: ChatMessage[] } | { tokens: number[] };

@@ -1,6 +1,7 @@
 // Thin wrapper over onnxruntime-node sessions: the options we always want (2 intra-op threads that
 // spin between the ops of a run and sleep between runs, full optimization; two fusions off for float64
 // graphs, see below).
+import { availableParallelism } from "node:os";
 import * as ort from "onnxruntime-node";
 import { executionProviders } from "./providers.js";
 
@@ -41,6 +42,17 @@ export function spinSetting(value = process.env.TUNESERVE_ORT_SPIN): boolean {
   if (v === "" || v === "1" || v === "true" || v === "on") return true;
   if (v === "0" || v === "false" || v === "off") return false;
   throw new Error(`TUNESERVE_ORT_SPIN=${value}: use 1 (spin within runs, the default) or 0 (never spin)`);
+}
+
+/**
+ * Spinning for sessions whose runs overlap other work of the process (a serving worker beside HTTP
+ * servers): TUNESERVE_ORT_SPIN when set, else only when the machine has a core beyond the session's
+ * threads. Measured on this 2-core host, API + runner in one process (`bench serve --mode e2e`, 32
+ * adapters): 7.1–7.4k tok/s spinning, 8.5–8.7k not — the spinning threads took the event loop's core.
+ */
+export function spinBesideEventLoop(threads: number, value = process.env.TUNESERVE_ORT_SPIN): boolean {
+  if (value !== undefined && value.trim() !== "") return spinSetting(value);
+  return availableParallelism() > threads;
 }
 
 /** Creates an ORT session from ONNX bytes. */

@@ -5,7 +5,7 @@ import { Graph, op, toOnnx } from "../gpu-runner/src/engine/graph/index.js";
 import { createSession, ort } from "../gpu-runner/src/engine/runtime/session.js";
 import type { ModelConfig } from "../gpu-runner/src/engine/model/config.js";
 import { round } from "./env.js";
-import { frozenMatmulParams } from "./model-size.js";
+import { frozenMatmulParams } from "../gpu-runner/src/engine/model/names.js";
 
 /** Median GB/s of a [1, 4096]·[4096, 16384] fp32 GEMV (a 256 MiB constant weight) on `threads` threads. */
 export async function gemvReadBandwidth(threads: number): Promise<number> {

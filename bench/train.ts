@@ -4,7 +4,7 @@
 import { parseArgs } from "node:util";
 import { createRng } from "../gpu-runner/src/engine/generate/rng.js";
 import { loadModelConfig, type ModelConfig } from "../gpu-runner/src/engine/model/config.js";
-import { PROJECTIONS } from "../gpu-runner/src/engine/model/names.js";
+import { frozenMatmulParams, loraParams, PROJECTIONS } from "../gpu-runner/src/engine/model/names.js";
 import { openWeights } from "../gpu-runner/src/engine/model/weights.js";
 import { nextTokenBatch } from "../gpu-runner/src/engine/train/feeds.js";
 import { initParams } from "../gpu-runner/src/engine/train/lora-params.js";
@@ -13,7 +13,6 @@ import { benchEnv, peakRssMb, resetPeakRss, round, watchCpu } from "./env.js";
 import { runPeer } from "./peer.js";
 import { getPreset, PRESET_NAMES, type BenchPreset } from "./presets.js";
 import { ensureBenchModel } from "./random-model.js";
-import { frozenMatmulParams, loraParams } from "./model-size.js";
 
 const USAGE = `usage: tuneserve bench train [--preset ${PRESET_NAMES.join("|")}] [--warmup N] [--steps N] [--seed N] [--threads N] [--prepack auto|on|off] [--no-peer]`;
 /** Timed steps per preset, as in the peer's README (warmup 3/2/2). */

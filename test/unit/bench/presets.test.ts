@@ -54,7 +54,7 @@ describe("bench presets", () => {
 
 describe("model size", () => {
   it("counts frozen matmul and LoRA parameters as the peer does (its reported params_frozen_matmul / params_lora for tiny)", async () => {
-    const { frozenMatmulParams, loraParams } = await import("../../../bench/model-size.js");
+    const { frozenMatmulParams, loraParams } = await import("../../../gpu-runner/src/engine/model/names.js");
     const p = getPreset("tiny");
     const d = p.hidden / p.heads;
     const cfg = { vocab: p.vocab, hidden: p.hidden, layers: p.layers, heads: p.heads, kvHeads: p.kvHeads, headDim: d, intermediate: p.intermediate } as never;

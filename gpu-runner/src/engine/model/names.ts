@@ -68,3 +68,13 @@ export function frozenMatmulParams(cfg: ModelConfig): number {
   }
   return n;
 }
+
+/** LoRA parameters of rank r on every projection (the peer's N_lora). */
+export function loraParams(cfg: ModelConfig, rank: number): number {
+  let n = 0;
+  for (const m of PROJECTIONS) {
+    const [out, inF] = projectionDims(cfg, m);
+    n += cfg.layers * rank * (out + inF);
+  }
+  return n;
+}

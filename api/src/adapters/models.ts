@@ -1,8 +1,9 @@
 // What a tenant can call by name: the registered base models plus its own adapters. Shared by /v1/models,
 // /v1/adapters and the inference routes, which resolve a request's `model` with findTenantModel.
 import { z } from "@hono/zod-openapi";
-import { and, eq } from "drizzle-orm";
+import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
+import { prepared } from "../db/prepared.js";
 import { adapters, baseModels } from "../db/schema.js";
 import { modelSummarySchema, type ModelSummary } from "../lib/model-shapes.js";
 
@@ -78,15 +79,22 @@ export type TenantModel =
 
 /** Resolves a model name for a tenant: a base model, or one of its own adapters; null otherwise (another tenant's too). */
 export async function findTenantModel(db: Db, tenantId: string, modelId: string): Promise<TenantModel | null> {
+  // Every completion resolves its model here: prepared statements (db/prepared.ts), one join for an adapter.
   if (!modelId.startsWith("ft:")) {
-    const base = await db.query.baseModels.findFirst({ where: eq(baseModels.id, modelId) });
+    const base = await prepared(db, "baseModelById", (d) => d.select().from(baseModels).where(eq(baseModels.id, sql.placeholder("id"))).limit(1).prepare()).get({ id: modelId });
     return base ? { kind: "base", base, summary: modelSummarySchema.parse(JSON.parse(base.config)) } : null;
   }
-  const adapter = await db.query.adapters.findFirst({ where: and(eq(adapters.modelId, modelId), eq(adapters.tenantId, tenantId)) });
-  if (!adapter) return null;
-  const base = await db.query.baseModels.findFirst({ where: eq(baseModels.id, adapter.baseModel) });
-  if (!base) return null;
-  return { kind: "adapter", adapter, base, summary: modelSummarySchema.parse(JSON.parse(base.config)) };
+  const row = await prepared(db, "tenantAdapterWithBase", (d) =>
+    d
+      .select({ adapter: adapters, base: baseModels })
+      .from(adapters)
+      .innerJoin(baseModels, eq(baseModels.id, adapters.baseModel))
+      .where(and(eq(adapters.modelId, sql.placeholder("model")), eq(adapters.tenantId, sql.placeholder("tenant"))))
+      .limit(1)
+      .prepare(),
+  ).get({ model: modelId, tenant: tenantId });
+  if (!row) return null;
+  return { kind: "adapter", adapter: row.adapter, base: row.base, summary: modelSummarySchema.parse(JSON.parse(row.base.config)) };
 }
 
 /** One of the tenant's adapters by its id; null when absent or another tenant's. */

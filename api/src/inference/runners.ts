@@ -1,8 +1,9 @@
 // Runner choice for an inference call: live runners (heard from within the lease period) that serve the
 // base model, those already holding the adapter first (no download), the rest in random order to spread load.
+import { gte, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
+import { prepared } from "../db/prepared.js";
 import { runners } from "../db/schema.js";
-import { gte } from "drizzle-orm";
 
 export type RunnerTarget = { id: string; url: string; holdsAdapter: boolean };
 
@@ -25,6 +26,7 @@ export function orderRunners(
 
 /** The runners to try for one call, best first. */
 export async function candidateRunners(db: Db, q: { baseModel: string; adapter: string | null; now: number; freshSeconds: number }): Promise<RunnerTarget[]> {
-  const rows = await db.select().from(runners).where(gte(runners.lastSeenAt, q.now - q.freshSeconds));
+  const live = prepared(db, "runnersSeenSince", (d) => d.select().from(runners).where(gte(runners.lastSeenAt, sql.placeholder("since"))).prepare());
+  const rows = await live.all({ since: q.now - q.freshSeconds });
   return orderRunners(rows, q);
 }

@@ -1,6 +1,8 @@
 // Bearer-token guards: tenant API keys (hashed lookup), the admin token, and the runner token.
-import { and, eq, isNull } from "drizzle-orm";
+import { and, eq, isNull, sql } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
+import type { Db } from "../db/client.js";
+import { prepared } from "../db/prepared.js";
 import { apiKeys } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
@@ -12,13 +14,19 @@ function bearer(header: string | undefined): string {
   return m[1];
 }
 
+/** The live (not revoked) key with this hash. */
+const keyByHash = (db: Db) =>
+  prepared(db, "apiKeyByHash", (d) =>
+    d.select().from(apiKeys).where(and(eq(apiKeys.hash, sql.placeholder("hash")), isNull(apiKeys.revokedAt))).limit(1).prepare(),
+  );
+
 /** Resolves the tenant from its API key; the tenant id never comes from the request itself. */
 export function tenantAuth(): MiddlewareHandler<AppEnv> {
   return async function tenantAuth(c, next) {
     const secret = bearer(c.req.header("Authorization"));
     const { db, now } = c.var.deps;
     const hash = await sha256Hex(secret);
-    const key = await db.query.apiKeys.findFirst({ where: and(eq(apiKeys.hash, hash), isNull(apiKeys.revokedAt)) });
+    const key = await keyByHash(db).get({ hash });
     if (!key) throw new ApiError("unauthorized", "invalid or revoked API key");
     c.set("tenant", { tenantId: key.tenantId, keyId: key.id });
     // Touch last_used_at at most once a minute to keep reads cheap.

@@ -1,10 +1,19 @@
 // Identifiers: a prefix plus a time-ordered random body, so sorting by id sorts by creation (cursor pagination).
 const alphabet = "0123456789abcdefghijklmnopqrstuvwxyz";
 
+// Ids need uniqueness, not secrecy: their random bytes come from a pool refilled 4 KiB at a time, as one
+// crypto.getRandomValues call per id cost more than the rest of newId (secrets below draw their own).
+let pool = new Uint8Array(0);
+let used = 0;
+
 function randomChars(n: number): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(n));
+  if (used + n > pool.length) {
+    pool = crypto.getRandomValues(new Uint8Array(4096));
+    used = 0;
+  }
   let out = "";
-  for (const b of bytes) out += alphabet[b % 36];
+  for (let i = used; i < used + n; i++) out += alphabet[pool[i] % 36];
+  used += n;
   return out;
 }
 

@@ -37,8 +37,8 @@ export type RunStats = {
   rejected: number;
   /** Tokens/s of every repeat (the reported run is their median). */
   tokens_per_s_runs?: number[];
-  /** The runner's view (embedded runs only): decode steps, mean rows per step, share of time in session.run. */
-  engine?: { decode_steps: number; mean_batch: number; prefills: number; adapter_loads: number; busy_share: number };
+  /** The runner's view (embedded runs only): decode steps, mean rows per step, share of time in session.run (all, and prefills). */
+  engine?: { decode_steps: number; mean_batch: number; prefills: number; adapter_loads: number; busy_share: number; prefill_share: number };
 };
 
 const int = (name: string, v: string | undefined, def: number) => {
@@ -104,7 +104,7 @@ async function drive(models: string[], send: Send, o: { requests: number; concur
   return { requests: o.requests, tokens, wall_s: +wall.toFixed(3), tokens_per_s: +(tokens / wall).toFixed(1), p50_ms: +quantile(latencies, 0.5).toFixed(1), p99_ms: +quantile(latencies, 0.99).toFixed(1), rejected };
 }
 
-type EngineCounters = { steps: number; rowSteps: number; prefills: number; adapterLoads: number; runMs: number };
+type EngineCounters = { steps: number; rowSteps: number; prefills: number; adapterLoads: number; runMs: number; prefillMs: number };
 type RunOptions = { requests: number; concurrency: number; maxTokens: number; maxBatch: number; seed: number; repeats: number };
 
 /**
@@ -127,6 +127,7 @@ function engineDelta(before: EngineCounters, after: EngineCounters, wallS: numbe
     prefills: after.prefills - before.prefills,
     adapter_loads: after.adapterLoads - before.adapterLoads,
     busy_share: +((after.runMs - before.runMs) / 1000 / wallS).toFixed(2),
+    prefill_share: +((after.prefillMs - before.prefillMs) / 1000 / wallS).toFixed(2),
   };
 }
 

@@ -49,8 +49,9 @@ export type SchedulerStats = {
   rowSteps: number;
   prefills: number;
   adapterLoads: number;
-  /** Milliseconds inside session.run (decode and prefill). */
+  /** Milliseconds inside session.run (decode and prefill), and the prefills' part of them. */
   runMs: number;
+  prefillMs: number;
   adaptersHeld: string[];
 };
 
@@ -63,7 +64,7 @@ export class Scheduler {
   private wake: (() => void) | null = null;
   private closed = false;
   private readonly rowLora: RowLora | null;
-  private readonly counters = { steps: 0, rowSteps: 0, prefills: 0, adapterLoads: 0, runMs: 0 };
+  private readonly counters = { steps: 0, rowSteps: 0, prefills: 0, adapterLoads: 0, runMs: 0, prefillMs: 0 };
   readonly done: Promise<void>;
 
   constructor(
@@ -215,7 +216,9 @@ export class Scheduler {
       }
       return;
     }
-    this.counters.runMs += performance.now() - t0;
+    const ms = performance.now() - t0;
+    this.counters.runMs += ms;
+    this.counters.prefillMs += ms;
     this.counters.prefills++;
     const V = this.cfg.vocab;
     joining.forEach((j, b) => {

@@ -105,6 +105,10 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
     expect(stats.adapterLoads).toBeGreaterThan(3);
     const totalTokens = reqs.reduce((s, r) => s + r.maxTokens, 0);
     expect(stats.steps).toBeLessThan(totalTokens / 2);
+    // Prefill time is counted apart from, and inside, the time in session.run.
+    expect(stats.prefills).toBeGreaterThan(0);
+    expect(stats.prefillMs).toBeGreaterThan(0);
+    expect(stats.prefillMs).toBeLessThan(stats.runMs);
   });
 
   it("gives rows that share one adapter (fed as one [1, …] view of its slot) the tokens they get alone", async () => {

@@ -1,6 +1,7 @@
 // `tuneserve bench serve`: drives the serving path end to end (API → runner → continuous batching) with
 // concurrent completions, each for a random one of N adapters, and reports generated tokens/s and
 // p50/p99 latency — once with mixed-adapter batches and once with the one-adapter-per-batch baseline.
+// Each configuration is run `--repeats` times, the configurations taking turns, and reported by its median.
 import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -19,7 +20,8 @@ const USAGE = `usage: tuneserve bench serve [--adapters 1,8,32] [--requests N] [
   [--max-batch N] [--batching mixed|per-adapter|both] [--mode engine|e2e|both] [--repeats N] [--seed N]
   [--url API --admin-token T --model ID]
   Without --url it starts the API and one runner (built-in model) in this process (e2e), and the runner's
-  serving worker alone (engine); with --url it loads a running system.`;
+  serving worker alone (engine); with --url it loads a running system. The configurations take turns,
+  run by run, and each reports its median over --repeats runs (default 3).`;
 
 type Mode = "e2e" | "engine";
 
@@ -71,8 +73,10 @@ function apiSender(apiUrl: string, key: string, maxTokens: number): Send {
   };
 }
 
-/** Sends `requests` requests from `concurrency` loops, each to a random model; a turned-away request waits 1 s and retries. */
-/** Sends `requests` requests from `concurrency` clients, each to a random model (to each in turn with `cover`). */
+/**
+ * Sends `requests` requests from `concurrency` clients, each to a random model (to each in turn with
+ * `cover`); a turned-away request waits 1 s and retries.
+ */
 async function drive(models: string[], send: Send, o: { requests: number; concurrency: number; seed: number; cover?: boolean }): Promise<Omit<RunStats, "policy" | "adapters" | "mode">> {
   const rng = createRng(o.seed);
   const latencies: number[] = [];
@@ -107,13 +111,13 @@ async function drive(models: string[], send: Send, o: { requests: number; concur
 type EngineCounters = { steps: number; rowSteps: number; prefills: number; adapterLoads: number; runMs: number; prefillMs: number };
 type RunOptions = { requests: number; concurrency: number; maxTokens: number; maxBatch: number; seed: number; repeats: number };
 
-/**
- * Runs `measure` `repeats` times on the same warm system and keeps the median run by tokens/s (this
- * machine is shared; single runs vary by ±30 %); the others' tokens/s come along for reference.
- */
-async function median(repeats: number, measure: (r: number) => Promise<Omit<RunStats, "mode" | "policy" | "adapters">>): Promise<Omit<RunStats, "mode" | "policy" | "adapters">> {
-  const runs: Omit<RunStats, "mode" | "policy" | "adapters">[] = [];
-  for (let r = 0; r < repeats; r++) runs.push(await measure(r));
+type Measured = Omit<RunStats, "mode" | "policy" | "adapters">;
+
+/** A system under test, started and warmed up: `measure` sends the load once, `close` stops it. */
+type Target = { measure(repeat: number): Promise<Measured>; close(): Promise<void> };
+
+/** The median run by tokens/s (single runs vary by ±30 % on this shared machine), with every run's tokens/s. */
+function medianRun(runs: Measured[]): Measured {
   const sorted = [...runs].sort((a, b) => a.tokens_per_s - b.tokens_per_s);
   return { ...sorted[Math.floor(sorted.length / 2)], tokens_per_s_runs: runs.map((x) => x.tokens_per_s) };
 }
@@ -139,9 +143,13 @@ const scratch = () => mkdtemp(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(
  * SQLite and the blobs sit on a RAM disk when there is one: every completion commits its usage events,
  * and each commit's fsync (~10 ms here, on the API's thread) would otherwise be what is measured.
  */
-async function runE2e(policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<RunStats> {
+async function openE2e(policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<Target> {
   const dir = await scratch();
   const stack = await startServeStack({ dataDir: dir, maxBatch: o.maxBatch, maxQueue: 4 * o.concurrency, batching: policy, loraRank: ADAPTER_RANK });
+  const close = async () => {
+    await stack.close();
+    await rm(dir, { recursive: true, force: true });
+  };
   const status = async (): Promise<EngineCounters> => {
     const res = await fetch(`${stack.inference.url}/v1/status`, { headers: { Authorization: `Bearer ${stack.runnerToken}` } });
     return ((await res.json()) as { models: Record<string, EngineCounters> }).models[stack.model];
@@ -150,20 +158,20 @@ async function runE2e(policy: BatchingPolicy, adapters: number, o: RunOptions): 
     const tenant = await tenantWithAdapters(stack, "bench", adapters, o.seed + 1);
     // Warm-up: every adapter fetched once (first-use downloads are not what this measures).
     await drive(tenant.models, apiSender(stack.apiUrl, tenant.key, 4), { requests: Math.max(adapters, o.concurrency), concurrency: o.concurrency, seed: o.seed + 2, cover: true });
-    const stats = await median(o.repeats, async (r) => {
+    const measure = async (r: number): Promise<Measured> => {
       const before = await status();
       const run = await drive(tenant.models, apiSender(stack.apiUrl, tenant.key, o.maxTokens), { ...o, seed: o.seed + 100 * r });
       return { ...run, engine: engineDelta(before, await status(), run.wall_s) };
-    });
-    return { mode: "e2e", policy, adapters, ...stats };
-  } finally {
-    await stack.close();
-    await rm(dir, { recursive: true, force: true });
+    };
+    return { measure, close };
+  } catch (err) {
+    await close();
+    throw err;
   }
 }
 
 /** The serving engine alone: the runner's worker (scheduler + adapter tiers) driven without HTTP or the API. */
-async function runEngine(policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<RunStats> {
+async function openEngine(policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<Target> {
   const dir = await scratch();
   const modelDir = await ensureBuiltinModel(join(dir, "model"));
   const models: string[] = [];
@@ -181,19 +189,42 @@ async function runEngine(policy: BatchingPolicy, adapters: number, o: RunOptions
     const r = await worker.generate({ id: String(id++), input: { prompt: `Request ${i}: tell me about adapters.` }, adapter: { id: model, dir: model }, maxTokens, temperature: 0.7, topP: 1, topK: 0, seed: i, stop: [], stream: false });
     return r.completionTokens;
   };
+  const close = async () => {
+    await worker.close();
+    await rm(dir, { recursive: true, force: true });
+  };
   try {
     // Warm-up: every adapter loaded once (first-use loads are not what this measures).
     await drive(models, send(4), { requests: Math.max(adapters, o.concurrency), concurrency: o.concurrency, seed: o.seed + 2, cover: true });
-    const stats = await median(o.repeats, async (r) => {
+    const measure = async (r: number): Promise<Measured> => {
       const before = await worker.stats();
       const run = await drive(models, send(o.maxTokens), { ...o, seed: o.seed + 100 * r });
       return { ...run, engine: engineDelta(before, await worker.stats(), run.wall_s) };
-    });
-    return { mode: "engine", policy, adapters, ...stats };
-  } finally {
-    await worker.close();
-    await rm(dir, { recursive: true, force: true });
+    };
+    return { measure, close };
+  } catch (err) {
+    await close();
+    throw err;
   }
+}
+
+/**
+ * Each configuration's median over `repeats` runs, the configurations taking turns run by run (a fresh
+ * system each time), so that this shared machine's slow and fast minutes fall on both sides of a ratio alike.
+ */
+async function runInTurns(mode: Mode, configs: { policy: BatchingPolicy; adapters: number }[], o: RunOptions): Promise<RunStats[]> {
+  const runs: Measured[][] = configs.map(() => []);
+  for (let r = 0; r < o.repeats; r++) {
+    for (const [i, { policy, adapters }] of configs.entries()) {
+      const target = await (mode === "engine" ? openEngine : openE2e)(policy, adapters, o);
+      try {
+        runs[i].push(await target.measure(r));
+      } finally {
+        await target.close();
+      }
+    }
+  }
+  return configs.map((c, i) => ({ mode, ...c, ...medianRun(runs[i]) }));
 }
 
 /** Entry point for `tuneserve bench serve`; prints one JSON line per run and a summary line. */
@@ -234,24 +265,23 @@ export async function runServeBench(argv: string[]): Promise<void> {
   const policies: BatchingPolicy[] = values.batching === "both" ? ["mixed", "per-adapter"] : [values.batching as BatchingPolicy];
   const modes: Mode[] = values.url ? ["e2e"] : values.mode === "both" ? ["engine", "e2e"] : [values.mode as Mode];
   const runs: RunStats[] = [];
+  const print = (r: RunStats) => {
+    runs.push(r);
+    console.log(JSON.stringify({ bench: "serve", ...r, concurrency: o.concurrency, max_tokens: o.maxTokens, max_batch: o.maxBatch }));
+  };
   for (const mode of modes) {
-    for (const n of counts) {
-      for (const policy of policies) {
-        // One adapter per batch is the same thing as mixing when there is only one adapter.
-        if (policy === "per-adapter" && n === 1 && policies.length > 1) continue;
-        let r: RunStats;
-        if (values.url) {
-          // A running system: its batching policy is its own; only the load is ours.
-          if (!values["admin-token"]) throw new Error("bench serve: --url needs --admin-token (to create the benchmark tenant)");
-          const tenant = await tenantWithAdapters({ apiUrl: values.url, adminToken: values["admin-token"], model: values.model }, `bench-${Date.now()}`, n, o.seed + 1);
-          r = { mode, policy: "mixed", adapters: n, ...(await drive(tenant.models, apiSender(values.url, tenant.key, o.maxTokens), o)) };
-        } else {
-          r = mode === "engine" ? await runEngine(policy, n, o) : await runE2e(policy, n, o);
-        }
-        runs.push(r);
-        console.log(JSON.stringify({ bench: "serve", ...r, concurrency: o.concurrency, max_tokens: o.maxTokens, max_batch: o.maxBatch }));
+    if (values.url) {
+      // A running system: its batching policy is its own; only the load is ours.
+      if (!values["admin-token"]) throw new Error("bench serve: --url needs --admin-token (to create the benchmark tenant)");
+      for (const n of counts) {
+        const tenant = await tenantWithAdapters({ apiUrl: values.url, adminToken: values["admin-token"], model: values.model }, `bench-${Date.now()}`, n, o.seed + 1);
+        print({ mode, policy: "mixed", adapters: n, ...(await drive(tenant.models, apiSender(values.url, tenant.key, o.maxTokens), o)) });
       }
+      continue;
     }
+    // One adapter per batch is the same thing as mixing when there is only one adapter.
+    const configs = counts.flatMap((adapters) => policies.filter((p) => !(p === "per-adapter" && adapters === 1 && policies.length > 1)).map((policy) => ({ policy, adapters })));
+    for (const r of await runInTurns(mode, configs, o)) print(r);
   }
   const summary: Record<string, number> = {};
   const most = Math.max(...counts);

@@ -2,6 +2,9 @@
 // to it through its sqlite-proxy driver with one prepared statement kept per SQL text: @libsql/client
 // prepares every statement again at each execute, which was the largest single item on the API's event
 // loop under load (~10 % of its busy time in a CPU profile of `bench serve --mode e2e`).
+// One difference from the libsql and D1 drivers: a raw sql`` query through db.all/db.get answers rows as
+// arrays of column values, not objects (the proxy driver hands them through). The API uses the query
+// builder, whose results are the same on every driver.
 import Database from "libsql";
 import { drizzle } from "drizzle-orm/sqlite-proxy";
 import type { Db } from "./client.js";

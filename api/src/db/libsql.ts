@@ -4,7 +4,9 @@
 // loop under load (~10 % of its busy time in a CPU profile of `bench serve --mode e2e`).
 // One difference from the libsql and D1 drivers: a raw sql`` query through db.all/db.get answers rows as
 // arrays of column values, not objects (the proxy driver hands them through). The API uses the query
-// builder, whose results are the same on every driver.
+// builder, whose results are the same on every driver. Use db.batch for atomic writes, never
+// db.transaction: this driver would send its BEGIN/COMMIT through the one shared connection, and other
+// requests' queries would run inside it.
 import Database from "libsql";
 import { drizzle } from "drizzle-orm/sqlite-proxy";
 import type { Db } from "./client.js";
@@ -28,21 +30,26 @@ export async function openLibsql(path: string): Promise<{ db: Db; close(): void 
   native.exec("PRAGMA foreign_keys = ON");
   await applyMigrations(native);
 
+  // Kept per method and SQL text: libsql 0.5.29's first get() after an all() on the same statement
+  // answers the all()'s first row, whatever the parameters (tested in test/unit/api/db/libsql.test.ts).
   const statements = new Map<string, { stmt: Statement; reader: boolean }>();
-  const prepared = (sql: string) => {
-    let s = statements.get(sql);
+  const prepared = (sql: string, method: Method) => {
+    const key = `${method}\0${sql}`;
+    let s = statements.get(key);
     if (!s) {
       const stmt = native.prepare(sql);
       // Rows as arrays, the shape drizzle's proxy driver maps by column order.
       if (stmt.reader) stmt.raw(true);
       s = { stmt, reader: stmt.reader };
       if (statements.size >= MAX_STATEMENTS) statements.delete(statements.keys().next().value as string);
-      statements.set(sql, s);
+      statements.set(key, s);
     }
     return s;
   };
   const execute = (sql: string, params: unknown[], method: Method): { rows: unknown[] } => {
-    const { stmt, reader } = prepared(sql);
+    const { stmt, reader } = prepared(sql, method);
+    // The native binding aborts the process on a boolean parameter; SQLite stores them as 1/0 anyway.
+    if (params.some((p) => typeof p === "boolean")) params = params.map((p) => (typeof p === "boolean" ? Number(p) : p));
     if (!reader) {
       stmt.run(params);
       return { rows: [] };
@@ -57,15 +64,16 @@ export async function openLibsql(path: string): Promise<{ db: Db; close(): void 
   };
   const db = drizzle(
     async (sql, params, method) => execute(sql, params, method),
-    // db.batch: all or nothing, in one transaction.
+    // db.batch: all or nothing, in one write transaction (run synchronously: nothing else interleaves).
     async (queries) => {
-      native.exec("BEGIN");
+      native.exec("BEGIN IMMEDIATE");
       try {
         const out = queries.map((q) => execute(q.sql, q.params, q.method));
         native.exec("COMMIT");
         return out;
       } catch (err) {
-        native.exec("ROLLBACK");
+        // SQLite may have rolled back already (disk full, I/O error); keep the original error.
+        if (native.inTransaction) native.exec("ROLLBACK");
         throw err;
       }
     },

@@ -1,6 +1,6 @@
 // The Node database driver (api/src/db/libsql.ts): drizzle over libsql's native binding with kept
-// statements. Reads, misses, RETURNING, all-or-nothing batches, migrations recorded once, and more
-// distinct statements than it keeps.
+// statements. Reads, misses, RETURNING, get() after all() of one query, booleans, all-or-nothing
+// batches, migrations recorded once, and more distinct statements than it keeps.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openLibsql } from "../../../../api/src/db/libsql.js";
 import { applyMigrations } from "../../../../api/src/db/migrate.js";
 import { tenants, usageEvents } from "../../../../api/src/db/schema.js";
+import { runBatch } from "../../../../api/src/jobs/store.js";
 import Database from "libsql";
 
 let dir: string;
@@ -34,12 +35,27 @@ describe("Node database driver", () => {
     expect(await byId.all({ id: "nobody" })).toEqual([]);
   });
 
+  it("answers get() with its own parameters after an all() of the same query", async () => {
+    const { db } = opened;
+    await db.insert(tenants).values({ id: "ten_b", name: "b", createdAt: 8 });
+    const byId = db.select().from(tenants).where(eq(tenants.id, sql.placeholder("id"))).prepare();
+    expect(await byId.all({ id: "ten_a" })).toEqual([{ id: "ten_a", name: "a", createdAt: 7 }]);
+    expect(await byId.get({ id: "ten_b" })).toEqual({ id: "ten_b", name: "b", createdAt: 8 });
+    expect(await byId.all({ id: "ten_b" })).toHaveLength(1);
+    expect(await byId.get({ id: "nobody" })).toBeUndefined();
+  });
+
+  it("stores a boolean parameter as 1/0 instead of failing", async () => {
+    const { db } = opened;
+    expect(await db.all(sql`SELECT ${true} AS t, ${false} AS f`)).toEqual([[1, 0]]);
+  });
+
   it("runs a batch all or nothing", async () => {
     const { db } = opened;
     const row = (id: string, key: string) => ({ id, idempotencyKey: key, tenantId: "ten_a", kind: "prompt_tokens", model: "m", quantity: 1, ref: "r", createdAt: 1 });
-    await db.batch([db.insert(usageEvents).values(row("use_1", "k1")), db.insert(usageEvents).values(row("use_2", "k2"))]);
+    await runBatch(db, [db.insert(usageEvents).values(row("use_1", "k1")), db.insert(usageEvents).values(row("use_2", "k2"))] as never);
     // The second insert breaks the unique key: the first must not stay either.
-    await expect(db.batch([db.insert(usageEvents).values(row("use_3", "k3")), db.insert(usageEvents).values(row("use_4", "k1"))])).rejects.toThrow(/UNIQUE/);
+    await expect(runBatch(db, [db.insert(usageEvents).values(row("use_3", "k3")), db.insert(usageEvents).values(row("use_4", "k1"))] as never)).rejects.toThrow(/UNIQUE/);
     expect((await db.select({ id: usageEvents.id }).from(usageEvents)).map((r) => r.id).sort()).toEqual(["use_1", "use_2"]);
   });
 

@@ -135,21 +135,27 @@ function engineDelta(before: EngineCounters, after: EngineCounters, wallS: numbe
   };
 }
 
-/** A scratch folder, on a RAM disk when there is one (see runE2e). */
-const scratch = () => mkdtemp(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "tuneserve-bench-serve-"));
+/** Opens a target in a fresh scratch folder (on a RAM disk when there is one, see openE2e), removed when it closes or fails to open. */
+async function inScratch(open: (dir: string) => Promise<Target>): Promise<Target> {
+  const dir = await mkdtemp(join(existsSync("/dev/shm") ? "/dev/shm" : tmpdir(), "tuneserve-bench-serve-"));
+  const remove = () => rm(dir, { recursive: true, force: true });
+  try {
+    const target = await open(dir);
+    return { measure: target.measure, close: () => target.close().finally(remove) };
+  } catch (err) {
+    await remove();
+    throw err;
+  }
+}
 
 /**
  * End to end on a fresh in-process system: API (HTTP, auth, model lookup, metering) → runner → engine.
  * SQLite and the blobs sit on a RAM disk when there is one: every completion commits its usage events,
  * and each commit's fsync (~10 ms here, on the API's thread) would otherwise be what is measured.
  */
-async function openE2e(policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<Target> {
-  const dir = await scratch();
+async function openE2e(dir: string, policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<Target> {
   const stack = await startServeStack({ dataDir: dir, maxBatch: o.maxBatch, maxQueue: 4 * o.concurrency, batching: policy, loraRank: ADAPTER_RANK });
-  const close = async () => {
-    await stack.close();
-    await rm(dir, { recursive: true, force: true });
-  };
+  const close = () => stack.close();
   const status = async (): Promise<EngineCounters> => {
     const res = await fetch(`${stack.inference.url}/v1/status`, { headers: { Authorization: `Bearer ${stack.runnerToken}` } });
     return ((await res.json()) as { models: Record<string, EngineCounters> }).models[stack.model];
@@ -171,8 +177,7 @@ async function openE2e(policy: BatchingPolicy, adapters: number, o: RunOptions):
 }
 
 /** The serving engine alone: the runner's worker (scheduler + adapter tiers) driven without HTTP or the API. */
-async function openEngine(policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<Target> {
-  const dir = await scratch();
+async function openEngine(dir: string, policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<Target> {
   const modelDir = await ensureBuiltinModel(join(dir, "model"));
   const models: string[] = [];
   for (let i = 0; i < adapters; i++) {
@@ -189,10 +194,7 @@ async function openEngine(policy: BatchingPolicy, adapters: number, o: RunOption
     const r = await worker.generate({ id: String(id++), input: { prompt: `Request ${i}: tell me about adapters.` }, adapter: { id: model, dir: model }, maxTokens, temperature: 0.7, topP: 1, topK: 0, seed: i, stop: [], stream: false });
     return r.completionTokens;
   };
-  const close = async () => {
-    await worker.close();
-    await rm(dir, { recursive: true, force: true });
-  };
+  const close = () => worker.close();
   try {
     // Warm-up: every adapter loaded once (first-use loads are not what this measures).
     await drive(models, send(4), { requests: Math.max(adapters, o.concurrency), concurrency: o.concurrency, seed: o.seed + 2, cover: true });
@@ -216,7 +218,7 @@ async function runInTurns(mode: Mode, configs: { policy: BatchingPolicy; adapter
   const runs: Measured[][] = configs.map(() => []);
   for (let r = 0; r < o.repeats; r++) {
     for (const [i, { policy, adapters }] of configs.entries()) {
-      const target = await (mode === "engine" ? openEngine : openE2e)(policy, adapters, o);
+      const target = await inScratch((dir) => (mode === "engine" ? openEngine : openE2e)(dir, policy, adapters, o));
       try {
         runs[i].push(await target.measure(r));
       } finally {

@@ -1,9 +1,10 @@
 // The serving worker's body: opens the model (decoder session with LoRA slots, tokenizer), tokenizes
 // requests and hands them to the continuous-batching scheduler, posting tokens and results back.
 import { parentPort } from "node:worker_threads";
-import { PROJECTIONS } from "../engine/model/names.js";
+import { loadModelConfig } from "../engine/model/config.js";
+import { PROJECTIONS, frozenMatmulParams } from "../engine/model/names.js";
 import { LoadedModel } from "../engine/runtime/loaded-model.js";
-import { spinBesideEventLoop } from "../engine/runtime/session.js";
+import { servingThreads, spinBesideEventLoop } from "../engine/runtime/session.js";
 import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { Scheduler } from "./scheduler.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
@@ -18,8 +19,8 @@ const streaming = new Set<string>();
 let tokenizer: TextTokenizer | null = null;
 
 async function init(o: ServeWorkerInit): Promise<void> {
+  const threads = o.threads ?? servingThreads(frozenMatmulParams(await loadModelConfig(o.modelDir)));
   // This thread's runs overlap the HTTP servers on the main thread: spin only with a core to spare.
-  const threads = o.threads ?? 2;
   const model = await LoadedModel.load(o.modelDir, { slots: o.slots, rank: o.rank, targets: [...PROJECTIONS], threads, spin: o.spin ?? spinBesideEventLoop(threads) });
   tokenizer = await loadTokenizer(o.modelDir);
   scheduler = new Scheduler(model.session, model.slots, {

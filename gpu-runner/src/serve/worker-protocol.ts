@@ -14,6 +14,7 @@ export type ServeWorkerInit = {
   rank: number;
   policy: BatchingPolicy;
   hostAdapters: number;
+  /** ORT intra-op threads (default: servingThreads in runtime/session.ts, 1 for small models, else 2). */
   threads?: number;
   /** Let ORT's threads spin within runs (default: spinBesideEventLoop in runtime/session.ts). */
   spin?: boolean;

@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { availableParallelism } from "node:os";
-import { mergeFeeds, ort, spinBesideEventLoop, spinSetting } from "../../../../gpu-runner/src/engine/runtime/session.js";
+import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { frozenMatmulParams } from "../../../../gpu-runner/src/engine/model/names.js";
+import { ONE_THREAD_BELOW_PARAMS, mergeFeeds, ort, servingThreads, spinBesideEventLoop, spinSetting } from "../../../../gpu-runner/src/engine/runtime/session.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
 
 describe("session options", () => {
   it("spins within runs unless TUNESERVE_ORT_SPIN says 0/false/off, and names the variable otherwise", () => {
@@ -15,6 +18,13 @@ describe("session options", () => {
     expect(spinBesideEventLoop(cores - 1, undefined)).toBe(true);
     expect(spinBesideEventLoop(cores, "1")).toBe(true);
     expect(spinBesideEventLoop(1, "0")).toBe(false);
+  });
+
+  it("serves small models on one intra-op thread and larger ones on two", async () => {
+    expect(servingThreads(frozenMatmulParams(await loadModelConfig(`${fixturesDir}/micro-llama/base`)))).toBe(1);
+    expect(servingThreads(ONE_THREAD_BELOW_PARAMS - 1)).toBe(1);
+    expect(servingThreads(ONE_THREAD_BELOW_PARAMS)).toBe(2);
+    expect(servingThreads(5_260_000)).toBe(2); // the tiny benchmark preset
   });
 
   it("merges feeds by name, later parts winning", () => {

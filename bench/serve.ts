@@ -17,7 +17,7 @@ import { ServeWorker } from "../gpu-runner/src/serve/worker-client.js";
 const ADAPTER_RANK = 8;
 
 const USAGE = `usage: tuneserve bench serve [--adapters 1,8,32] [--requests N] [--concurrency N] [--max-tokens N]
-  [--max-batch N] [--batching mixed|per-adapter|both] [--mode engine|e2e|both] [--repeats N] [--seed N]
+  [--max-batch N] [--threads N] [--batching mixed|per-adapter|both] [--mode engine|e2e|both] [--repeats N] [--seed N]
   [--url API --admin-token T --model ID]
   Without --url it starts the API and one runner (built-in model) in this process (e2e), and the runner's
   serving worker alone (engine); with --url it loads a running system. The configurations take turns,
@@ -109,7 +109,7 @@ async function drive(models: string[], send: Send, o: { requests: number; concur
 }
 
 type EngineCounters = { steps: number; rowSteps: number; prefills: number; adapterLoads: number; runMs: number; prefillMs: number };
-type RunOptions = { requests: number; concurrency: number; maxTokens: number; maxBatch: number; seed: number; repeats: number };
+type RunOptions = { requests: number; concurrency: number; maxTokens: number; maxBatch: number; seed: number; repeats: number; threads?: number };
 
 type Measured = Omit<RunStats, "mode" | "policy" | "adapters">;
 
@@ -154,7 +154,7 @@ async function inScratch(open: (dir: string) => Promise<Target>): Promise<Target
  * and each commit's fsync (~10 ms here, on the API's thread) would otherwise be what is measured.
  */
 async function openE2e(dir: string, policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<Target> {
-  const stack = await startServeStack({ dataDir: dir, maxBatch: o.maxBatch, maxQueue: 4 * o.concurrency, batching: policy, loraRank: ADAPTER_RANK });
+  const stack = await startServeStack({ dataDir: dir, maxBatch: o.maxBatch, maxQueue: 4 * o.concurrency, batching: policy, loraRank: ADAPTER_RANK, threads: o.threads });
   const close = () => stack.close();
   const status = async (): Promise<EngineCounters> => {
     const res = await fetch(`${stack.inference.url}/v1/status`, { headers: { Authorization: `Bearer ${stack.runnerToken}` } });
@@ -188,7 +188,7 @@ async function openEngine(dir: string, policy: BatchingPolicy, adapters: number,
     await writeFile(join(d, "adapter_model.safetensors"), a.weights);
     models.push(d);
   }
-  const worker = await ServeWorker.start({ modelDir, maxBatch: o.maxBatch, maxContext: 512, slots: 2 * o.maxBatch + 1, rank: ADAPTER_RANK, policy, hostAdapters: 64 });
+  const worker = await ServeWorker.start({ modelDir, maxBatch: o.maxBatch, maxContext: 512, slots: 2 * o.maxBatch + 1, rank: ADAPTER_RANK, policy, hostAdapters: 64, threads: o.threads });
   let id = 0;
   const send = (maxTokens: number): Send => async (model, i) => {
     const r = await worker.generate({ id: String(id++), input: { prompt: `Request ${i}: tell me about adapters.` }, adapter: { id: model, dir: model }, maxTokens, temperature: 0.7, topP: 1, topK: 0, seed: i, stop: [], stream: false });
@@ -239,6 +239,7 @@ export async function runServeBench(argv: string[]): Promise<void> {
       concurrency: { type: "string" },
       "max-tokens": { type: "string" },
       "max-batch": { type: "string" },
+      threads: { type: "string" },
       batching: { type: "string", default: "both" },
       mode: { type: "string", default: "both" },
       seed: { type: "string" },
@@ -259,6 +260,7 @@ export async function runServeBench(argv: string[]): Promise<void> {
     concurrency: int("concurrency", values.concurrency, 32),
     maxTokens: int("max-tokens", values["max-tokens"], 64),
     maxBatch: int("max-batch", values["max-batch"], 16),
+    threads: values.threads === undefined ? undefined : int("threads", values.threads, 1),
     seed: Number(values.seed ?? 0),
     repeats: int("repeats", values.repeats, 3),
   };
@@ -269,7 +271,7 @@ export async function runServeBench(argv: string[]): Promise<void> {
   const runs: RunStats[] = [];
   const print = (r: RunStats) => {
     runs.push(r);
-    console.log(JSON.stringify({ bench: "serve", ...r, concurrency: o.concurrency, max_tokens: o.maxTokens, max_batch: o.maxBatch }));
+    console.log(JSON.stringify({ bench: "serve", ...r, concurrency: o.concurrency, max_tokens: o.maxTokens, max_batch: o.maxBatch, threads: o.threads ?? "default" }));
   };
   for (const mode of modes) {
     if (values.url) {

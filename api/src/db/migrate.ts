@@ -22,7 +22,7 @@ export async function applyMigrations(db: Database.Database, dir = migrationsDir
       db.prepare("INSERT INTO d1_migrations (name) VALUES (?)").run(name);
       db.exec("COMMIT");
     } catch (err) {
-      db.exec("ROLLBACK");
+      if (db.inTransaction) db.exec("ROLLBACK"); // SQLite may have rolled back already
       throw new Error(`migration ${name}: ${err instanceof Error ? err.message : String(err)}`);
     }
     applied.push(name);

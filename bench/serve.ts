@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createRng } from "../gpu-runner/src/engine/generate/sampling.js";
 import type { BatchingPolicy } from "../gpu-runner/src/serve/batch.js";
-import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../gpu-runner/src/models/builtin.js";
+import { BUILTIN_MODEL_NAME, BUILTIN_SIZES, ensureBuiltinModel, type BuiltinSizes } from "../gpu-runner/src/models/builtin.js";
+import { PRESET_NAMES, getPreset, headDim } from "./presets.js";
 import { randomBuiltinAdapter, startServeStack, tenantWithAdapters } from "../gpu-runner/src/serve/stack.js";
 import { ServeWorker } from "../gpu-runner/src/serve/worker-client.js";
 
@@ -18,10 +19,12 @@ const ADAPTER_RANK = 8;
 
 const USAGE = `usage: tuneserve bench serve [--adapters 1,8,32] [--requests N] [--concurrency N] [--max-tokens N]
   [--max-batch N] [--threads N] [--batching mixed|per-adapter|both] [--mode engine|e2e|both] [--repeats N] [--seed N]
-  [--url API --admin-token T --model ID]
+  [--base builtin|${PRESET_NAMES.join("|")}] [--url API --admin-token T --model ID]
   Without --url it starts the API and one runner (built-in model) in this process (e2e), and the runner's
   serving worker alone (engine); with --url it loads a running system. The configurations take turns,
-  run by run, and each reports its median over --repeats runs (default 3).`;
+  run by run, and each reports its median over --repeats runs (default 3).
+  --base serves an untrained model of the built-in family (byte-level vocabulary of 260) with the layer
+  sizes of a \`bench generate\` preset instead of the built-in model.`;
 
 type Mode = "e2e" | "engine";
 
@@ -109,7 +112,18 @@ async function drive(models: string[], send: Send, o: { requests: number; concur
 }
 
 type EngineCounters = { steps: number; rowSteps: number; prefills: number; adapterLoads: number; runMs: number; prefillMs: number };
-type RunOptions = { requests: number; concurrency: number; maxTokens: number; maxBatch: number; seed: number; repeats: number; threads?: number };
+type RunOptions = { requests: number; concurrency: number; maxTokens: number; maxBatch: number; seed: number; repeats: number; threads?: number; base: Base };
+
+/** The served model: its name and layer sizes. */
+type Base = { name: string; sizes: BuiltinSizes };
+
+/** `--base`: the built-in model, or its family at a generate-bench preset's layer sizes. */
+export function benchBase(name: string): Base {
+  if (name === "builtin") return { name: BUILTIN_MODEL_NAME, sizes: BUILTIN_SIZES };
+  if (!(PRESET_NAMES as string[]).includes(name)) throw new Error(`bench serve: --base=${name}: use builtin or one of ${PRESET_NAMES.join(", ")}`);
+  const p = getPreset(name);
+  return { name: `tuneserve-bench-${p.name}`, sizes: { hidden: p.hidden, layers: p.layers, heads: p.heads, kvHeads: p.kvHeads, headDim: headDim(p), intermediate: p.intermediate } };
+}
 
 type Measured = Omit<RunStats, "mode" | "policy" | "adapters">;
 
@@ -154,7 +168,7 @@ async function inScratch(open: (dir: string) => Promise<Target>): Promise<Target
  * and each commit's fsync (~10 ms here, on the API's thread) would otherwise be what is measured.
  */
 async function openE2e(dir: string, policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<Target> {
-  const stack = await startServeStack({ dataDir: dir, maxBatch: o.maxBatch, maxQueue: 4 * o.concurrency, batching: policy, loraRank: ADAPTER_RANK, threads: o.threads });
+  const stack = await startServeStack({ dataDir: dir, base: o.base, maxBatch: o.maxBatch, maxQueue: 4 * o.concurrency, batching: policy, loraRank: ADAPTER_RANK, threads: o.threads });
   const close = () => stack.close();
   const status = async (): Promise<EngineCounters> => {
     const res = await fetch(`${stack.inference.url}/v1/status`, { headers: { Authorization: `Bearer ${stack.runnerToken}` } });
@@ -178,10 +192,10 @@ async function openE2e(dir: string, policy: BatchingPolicy, adapters: number, o:
 
 /** The serving engine alone: the runner's worker (scheduler + adapter tiers) driven without HTTP or the API. */
 async function openEngine(dir: string, policy: BatchingPolicy, adapters: number, o: RunOptions): Promise<Target> {
-  const modelDir = await ensureBuiltinModel(join(dir, "model"));
+  const modelDir = await ensureBuiltinModel(join(dir, "model"), o.base.sizes, o.base.name);
   const models: string[] = [];
   for (let i = 0; i < adapters; i++) {
-    const a = randomBuiltinAdapter((o.seed + 1) * 1000 + i, ADAPTER_RANK);
+    const a = randomBuiltinAdapter((o.seed + 1) * 1000 + i, ADAPTER_RANK, o.base.sizes);
     const d = join(dir, `adapter-${i}`);
     await mkdir(d);
     await writeFile(join(d, "adapter_config.json"), a.config);
@@ -247,6 +261,7 @@ export async function runServeBench(argv: string[]): Promise<void> {
       url: { type: "string" },
       "admin-token": { type: "string" },
       model: { type: "string", default: BUILTIN_MODEL_NAME },
+      base: { type: "string", default: "builtin" },
       help: { type: "boolean", default: false },
     },
   });
@@ -263,6 +278,7 @@ export async function runServeBench(argv: string[]): Promise<void> {
     threads: values.threads === undefined ? undefined : int("threads", values.threads, 1),
     seed: Number(values.seed ?? 0),
     repeats: int("repeats", values.repeats, 3),
+    base: benchBase(values.base),
   };
   if (!["mixed", "per-adapter", "both"].includes(values.batching)) throw new Error(`bench serve: --batching=${values.batching}: use mixed, per-adapter or both`);
   if (!["e2e", "engine", "both"].includes(values.mode)) throw new Error(`bench serve: --mode=${values.mode}: use e2e, engine or both`);
@@ -271,14 +287,14 @@ export async function runServeBench(argv: string[]): Promise<void> {
   const runs: RunStats[] = [];
   const print = (r: RunStats) => {
     runs.push(r);
-    console.log(JSON.stringify({ bench: "serve", ...r, concurrency: o.concurrency, max_tokens: o.maxTokens, max_batch: o.maxBatch, threads: o.threads ?? "default" }));
+    console.log(JSON.stringify({ bench: "serve", ...r, base: o.base.name, concurrency: o.concurrency, max_tokens: o.maxTokens, max_batch: o.maxBatch, threads: o.threads ?? "default" }));
   };
   for (const mode of modes) {
     if (values.url) {
       // A running system: its batching policy is its own; only the load is ours.
       if (!values["admin-token"]) throw new Error("bench serve: --url needs --admin-token (to create the benchmark tenant)");
       for (const n of counts) {
-        const tenant = await tenantWithAdapters({ apiUrl: values.url, adminToken: values["admin-token"], model: values.model }, `bench-${Date.now()}`, n, o.seed + 1);
+        const tenant = await tenantWithAdapters({ apiUrl: values.url, adminToken: values["admin-token"], model: values.model, sizes: o.base.sizes }, `bench-${Date.now()}`, n, o.seed + 1);
         print({ mode, policy: "mixed", adapters: n, ...(await drive(tenant.models, apiSender(values.url, tenant.key, o.maxTokens), o)) });
       }
       continue;

@@ -8,7 +8,7 @@ import { createRng, normal } from "../engine/generate/rng.js";
 import { PROJECTIONS, modulePath, projectionDims } from "../engine/model/names.js";
 import { parseModelConfig } from "../engine/model/config.js";
 import { encodeSafetensors, type TensorToWrite } from "../engine/weights/safetensors.js";
-import { BUILTIN_MODEL_NAME, builtinConfigJson, ensureBuiltinModel } from "../models/builtin.js";
+import { BUILTIN_MODEL_NAME, BUILTIN_SIZES, builtinConfigJson, ensureBuiltinModel, type BuiltinSizes } from "../models/builtin.js";
 import { startInferenceServer, type InferenceServer, type InferenceServerOptions } from "./server.js";
 
 export type ServeStack = {
@@ -17,6 +17,8 @@ export type ServeStack = {
   runnerToken: string;
   model: string;
   modelDir: string;
+  /** The served model's layer shape (adapters for it are made with these). */
+  sizes: BuiltinSizes;
   inference: InferenceServer;
   /** Reports the runner's held adapters to the API now (the heartbeat also runs every second). */
   heartbeat(): Promise<void>;
@@ -25,6 +27,8 @@ export type ServeStack = {
 
 export type ServeStackOptions = Partial<Pick<InferenceServerOptions, "maxBatch" | "maxQueue" | "slots" | "loraRank" | "maxContext" | "batching" | "threads">> & {
   dataDir: string;
+  /** A model of the built-in family with other sizes, served under `name` (default: the built-in model). */
+  base?: { name: string; sizes: BuiltinSizes };
 };
 
 async function call(url: string, token: string, body: unknown): Promise<unknown> {
@@ -33,23 +37,24 @@ async function call(url: string, token: string, body: unknown): Promise<unknown>
   return res.json();
 }
 
-/** Starts the API (SQLite + local blobs under dataDir), the built-in model and one runner serving it. */
-export async function startServeStack({ dataDir, ...serverOptions }: ServeStackOptions): Promise<ServeStack> {
+/** Starts the API (SQLite + local blobs under dataDir), the built-in model (or `base`) and one runner serving it. */
+export async function startServeStack({ dataDir, base, ...serverOptions }: ServeStackOptions): Promise<ServeStack> {
   const o = { dataDir, ...serverOptions };
+  const { name: model, sizes } = base ?? { name: BUILTIN_MODEL_NAME, sizes: BUILTIN_SIZES };
   const api = await startServer({ port: 0, dataDir: join(o.dataDir, "api") });
-  const modelDir = await ensureBuiltinModel(join(o.dataDir, "models", BUILTIN_MODEL_NAME));
-  const existing = await fetch(`${api.url}/admin/v1/models/${BUILTIN_MODEL_NAME}`, { headers: { Authorization: `Bearer ${api.adminToken}` } });
-  if (existing.status === 404) await call(`${api.url}/admin/v1/models`, api.adminToken, { id: BUILTIN_MODEL_NAME, source: modelDir });
+  const modelDir = await ensureBuiltinModel(join(o.dataDir, "models", model), sizes, model);
+  const existing = await fetch(`${api.url}/admin/v1/models/${model}`, { headers: { Authorization: `Bearer ${api.adminToken}` } });
+  if (existing.status === 404) await call(`${api.url}/admin/v1/models`, api.adminToken, { id: model, source: modelDir });
   await mkdir(join(o.dataDir, "runner"), { recursive: true });
   const inference = await startInferenceServer({
     apiUrl: api.url,
     runnerToken: api.runnerToken,
     listen: "127.0.0.1:0",
-    models: { [BUILTIN_MODEL_NAME]: modelDir },
+    models: { [model]: modelDir },
     cacheDir: join(o.dataDir, "runner", "adapters"),
     ...serverOptions,
   });
-  const runner = (await call(`${api.url}/internal/v1/runners/register`, api.runnerToken, { name: "bench-runner", url: inference.url, models: [BUILTIN_MODEL_NAME], capacity: o.maxBatch ?? 8 })) as { id: string };
+  const runner = (await call(`${api.url}/internal/v1/runners/register`, api.runnerToken, { name: "bench-runner", url: inference.url, models: [model], capacity: o.maxBatch ?? 8 })) as { id: string };
   const heartbeat = async () => {
     await call(`${api.url}/internal/v1/runners/${runner.id}/heartbeat`, api.runnerToken, { adapters: inference.heldAdapters() });
   };
@@ -58,8 +63,9 @@ export async function startServeStack({ dataDir, ...serverOptions }: ServeStackO
     apiUrl: api.url,
     adminToken: api.adminToken,
     runnerToken: api.runnerToken,
-    model: BUILTIN_MODEL_NAME,
+    model,
     modelDir,
+    sizes,
     inference,
     heartbeat,
     async close() {
@@ -70,9 +76,9 @@ export async function startServeStack({ dataDir, ...serverOptions }: ServeStackO
   };
 }
 
-/** A random PEFT LoRA adapter for the built-in model (all seven targets; B ≠ 0 so it changes the output). */
-export function randomBuiltinAdapter(seed: number, rank = 8): { config: Uint8Array; weights: Uint8Array } {
-  const cfg = parseModelConfig(builtinConfigJson());
+/** A random PEFT LoRA adapter for the built-in model, or one of its family (all seven targets; B ≠ 0 so it changes the output). */
+export function randomBuiltinAdapter(seed: number, rank = 8, sizes: BuiltinSizes = BUILTIN_SIZES): { config: Uint8Array; weights: Uint8Array } {
+  const cfg = parseModelConfig(builtinConfigJson(sizes));
   const rng = createRng(seed);
   const tensors: Record<string, TensorToWrite> = {};
   const fill = (n: number, std: number) => Float32Array.from({ length: n }, () => std * normal(rng));
@@ -89,11 +95,11 @@ export function randomBuiltinAdapter(seed: number, rank = 8): { config: Uint8Arr
 }
 
 /** Creates a tenant, uploads `n` random adapters through POST /v1/adapters; returns its key and their model ids. */
-export async function tenantWithAdapters(stack: Pick<ServeStack, "apiUrl" | "adminToken" | "model">, name: string, n: number, seed = 1): Promise<{ id: string; key: string; models: string[] }> {
+export async function tenantWithAdapters(stack: Pick<ServeStack, "apiUrl" | "adminToken" | "model"> & { sizes?: BuiltinSizes }, name: string, n: number, seed = 1): Promise<{ id: string; key: string; models: string[] }> {
   const tenant = (await call(`${stack.apiUrl}/admin/v1/tenants`, stack.adminToken, { name })) as { id: string; api_key: string };
   const models: string[] = [];
   for (let i = 0; i < n; i++) {
-    const a = randomBuiltinAdapter(seed * 1000 + i);
+    const a = randomBuiltinAdapter(seed * 1000 + i, 8, stack.sizes);
     const form = new FormData();
     form.set("base_model", stack.model);
     form.set("suffix", `a${i}`);

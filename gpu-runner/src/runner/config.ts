@@ -41,6 +41,8 @@ export const runnerConfigSchema = z.object({
   /** Seconds between lease polls when nothing is queued (the wait doubles up to pollMaxSeconds). */
   pollSeconds: z.coerce.number().positive(),
   pollMaxSeconds: z.coerce.number().positive(),
+  /** Longest prompt + max_tokens a served request may ask for (capped by each model's max_position_embeddings). */
+  maxContext: intSetting(16).max(1 << 20),
   /** Serve inference for the base models, blob-prefix ones once downloaded ("off": a training-only runner). */
   inference: z.enum(["on", "off"], { error: 'use "on" or "off"' }),
 });
@@ -60,6 +62,7 @@ const sources = {
   checkpointEvery: ["TUNESERVE_RUNNER_CHECKPOINT_EVERY", "checkpoint-every"],
   pollSeconds: ["TUNESERVE_RUNNER_POLL_SECONDS", "poll-seconds"],
   pollMaxSeconds: ["TUNESERVE_RUNNER_POLL_MAX_SECONDS", "poll-max-seconds"],
+  maxContext: ["TUNESERVE_RUNNER_MAX_CONTEXT", "max-context"],
   inference: ["TUNESERVE_RUNNER_INFERENCE", "inference"],
 } as const satisfies Record<keyof RunnerConfig, readonly [string, string]>;
 
@@ -77,6 +80,7 @@ const defaults = (hostname: string) => ({
   checkpointEvery: "50",
   pollSeconds: "1",
   pollMaxSeconds: "10",
+  maxContext: "2048",
   inference: "on",
 });
 

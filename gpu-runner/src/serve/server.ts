@@ -27,7 +27,7 @@ export type InferenceServerOptions = {
   slots?: number;
   /** Slot rank: the largest adapter r served (default 16). */
   loraRank?: number;
-  /** Longest prompt + max_tokens (default 512). */
+  /** Longest prompt + max_tokens (default 512; each model caps it at its max_position_embeddings and sliding_window). */
   maxContext?: number;
   /** "mixed" (default) or the "per-adapter" baseline. */
   batching?: BatchingPolicy;

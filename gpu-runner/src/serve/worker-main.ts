@@ -25,7 +25,8 @@ async function init(o: ServeWorkerInit): Promise<void> {
   tokenizer = await loadTokenizer(o.modelDir);
   scheduler = new Scheduler(model.session, model.slots, {
     maxBatch: o.maxBatch,
-    maxContext: o.maxContext,
+    // The engine implements neither positions past the model's table nor a sliding window.
+    maxContext: Math.min(o.maxContext, model.cfg.maxPositions, model.cfg.slidingWindow ?? Infinity),
     policy: o.policy,
     hostAdapters: o.hostAdapters,
     tokenizer,

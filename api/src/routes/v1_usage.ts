@@ -11,14 +11,14 @@ const maxRangeDays = 366;
 const usageQuery = z.object({
   start: z.string().max(40).optional().openapi({ description: "unix seconds or ISO date; default: 30 days before end" }),
   end: z.string().max(40).optional().openapi({ description: "unix seconds or ISO date (exclusive); default: now" }),
-  group_by: z.string().max(40).default("day,kind").openapi({ description: "comma-separated: day, kind, model", example: "day,kind" }),
+  group_by: z.string().max(40).default("day,kind").openapi({ description: "comma-separated: day, kind, model; kind is always added (different kinds are never summed)", example: "day,kind" }),
 });
 export const usageBucketSchema = z
   .object({
     object: z.literal("usage.bucket"),
     start_time: z.number().int(),
     end_time: z.number().int(),
-    kind: z.string().nullable().openapi({ description: "training_tokens | prompt_tokens | completion_tokens; null when not grouped by kind" }),
+    kind: z.string().openapi({ description: "training_tokens | prompt_tokens | completion_tokens" }),
     model: z.string().nullable().openapi({ description: "null when not grouped by model" }),
     quantity: z.number().int(),
   })
@@ -47,12 +47,14 @@ export function registerUsage(app: Router): void {
   app.openapi(usage, async (c) => {
     const q = c.req.valid("query");
     const end = time("end", q.end, c.var.deps.now() + 1);
-    const start = time("start", q.start, end - 30 * day);
+    const start = time("start", q.start, Math.max(0, end - 30 * day));
     if (start >= end) throw new ApiError("invalid_request", `start (${start}) must be before end (${end})`, "start");
     if (end - start > maxRangeDays * day) throw new ApiError("invalid_request", `the range covers more than ${maxRangeDays} days; query it in parts`, "start");
     const g = parseGroupBy(q.group_by);
     if (!g.ok) throw new ApiError("invalid_request", `group_by: '${g.bad}' is not one of day, kind, model`, "group_by");
-    const rows = await queryUsage(c.var.deps.db, { tenantId: c.var.tenant.tenantId, start, end, groups: g.groups });
-    return c.json({ object: "list" as const, start_time: start, end_time: end, group_by: g.groups, data: rows.map((r) => ({ object: "usage.bucket" as const, ...r })) }, 200);
+    // Quantities of different kinds (tokens trained, read, generated) are priced apart: never summed together.
+    const groups = g.groups.includes("kind") ? g.groups : [...g.groups, "kind" as const];
+    const rows = await queryUsage(c.var.deps.db, { tenantId: c.var.tenant.tenantId, start, end, groups });
+    return c.json({ object: "list" as const, start_time: start, end_time: end, group_by: groups, data: rows.map((r) => ({ object: "usage.bucket" as const, ...r })) }, 200);
   });
 }

@@ -30,37 +30,39 @@ export function parseGroupBy(s: string): { ok: true; groups: UsageGroup[] } | { 
 export interface UsageBucket {
   start_time: number;
   end_time: number;
-  kind: string | null;
+  kind: string;
   model: string | null;
   quantity: number;
 }
 
-/** Sums the tenant's usage in [start, end) into buckets; days are UTC days clipped to the range. */
+/**
+ * Sums the tenant's usage in [start, end) into buckets; days are UTC days clipped to the range. Buckets are
+ * always per kind, whether or not `groups` names it: tokens trained, read and generated are priced apart.
+ */
 export async function queryUsage(db: Db, opts: { tenantId: string; start: number; end: number; groups: UsageGroup[] }): Promise<UsageBucket[]> {
   const byDay = opts.groups.includes("day");
-  const byKind = opts.groups.includes("kind");
   const byModel = opts.groups.includes("model");
   const dayExpr = sql<number>`(${usageEvents.createdAt} - (${usageEvents.createdAt} % ${day}))`;
   const keys: SQL[] = [];
   if (byDay) keys.push(dayExpr);
-  if (byKind) keys.push(sql`${usageEvents.kind}`);
+  keys.push(sql`${usageEvents.kind}`);
   if (byModel) keys.push(sql`${usageEvents.model}`);
   const base = db
     .select({
       day: byDay ? dayExpr.mapWith(Number) : sql<number>`0`.mapWith(Number),
-      kind: byKind ? usageEvents.kind : sql<string | null>`null`,
+      kind: usageEvents.kind,
       model: byModel ? usageEvents.model : sql<string | null>`null`,
       quantity: sql<number>`sum(${usageEvents.quantity})`.mapWith(Number),
     })
     .from(usageEvents)
     .where(and(eq(usageEvents.tenantId, opts.tenantId), gte(usageEvents.createdAt, opts.start), lt(usageEvents.createdAt, opts.end)));
-  const rows = keys.length > 0 ? await base.groupBy(...keys).orderBy(...keys.map((k) => asc(k))) : await base;
+  const rows = await base.groupBy(...keys).orderBy(...keys.map((k) => asc(k)));
   return rows
     .filter((r) => r.quantity !== null && !Number.isNaN(r.quantity))
     .map((r) => ({
       start_time: byDay ? Math.max(opts.start, r.day) : opts.start,
       end_time: byDay ? Math.min(opts.end, r.day + day) : opts.end,
-      kind: r.kind ?? null,
+      kind: r.kind,
       model: r.model ?? null,
       quantity: r.quantity,
     }));

@@ -134,5 +134,7 @@ describe("GET /v1/usage", () => {
     await expectError(await api.call("GET", "/v1/usage?start=2020-01-01&end=2025-01-01", { token: t.key }), 400, "invalid_request");
     const empty = await (await api.call("GET", "/v1/usage?start=2025-01-01&end=2025-01-31", { token: t.key })).json();
     expect(empty).toMatchObject({ object: "list", start_time: 1735689600, end_time: 1738281600, group_by: ["day", "kind"], data: [] });
+    // The default start (30 days before end) never goes below 0.
+    expect(await (await api.call("GET", "/v1/usage?end=1000", { token: t.key })).json()).toMatchObject({ start_time: 0, end_time: 1000 });
   });
 });

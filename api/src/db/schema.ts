@@ -1,7 +1,7 @@
 // The control plane's tables (drizzle, SQLite dialect): D1 in Workers, a local libsql file on Node.
 // Times are unix seconds; JSON columns hold zod-validated shapes defined beside the routes that write them.
 
-import { index, integer, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 const createdAt = () => integer("created_at").notNull();
 
@@ -173,4 +173,27 @@ export const usageEvents = sqliteTable(
   (t) => [uniqueIndex("usage_idem_idx").on(t.idempotencyKey), index("usage_tenant_time_idx").on(t.tenantId, t.createdAt)],
 );
 
-export const schema = { tenants, apiKeys, files, baseModels, jobs, jobEvents, checkpoints, adapters, runners, usageEvents };
+/** Completions sent with an Idempotency-Key: a retry replays the stored answer, and billing counts each key once. */
+export const idempotencyKeys = sqliteTable(
+  "idempotency_keys",
+  {
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    key: text("key").notNull(),
+    /** SHA-256 of the normalised request: the same key with another request is refused. */
+    requestHash: text("request_hash").notNull(),
+    /** running | done | incomplete (failed or cut short: the next retry runs it again) */
+    state: text("state").notNull(),
+    /** The attempt running now, or the last one. */
+    requestId: text("request_id").notNull(),
+    /** The finished completion (id, created, text, finish_reason, usage) as JSON; null until done. */
+    result: text("result"),
+    /** Tokens billed under this key so far, over all attempts (each kind at most its largest attempt). */
+    billedPromptTokens: integer("billed_prompt_tokens").notNull(),
+    billedCompletionTokens: integer("billed_completion_tokens").notNull(),
+    createdAt: createdAt(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.key] }), index("idempotency_created_idx").on(t.createdAt)],
+);
+
+export const schema = { tenants, apiKeys, files, baseModels, jobs, jobEvents, checkpoints, adapters, runners, usageEvents, idempotencyKeys };

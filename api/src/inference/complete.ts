@@ -11,6 +11,8 @@ import { callRunners } from "./proxy.js";
 import { generateResponseSchema, type GenerateRequestInput, type GenerateUsage } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
 import { keepRunning } from "./keep-running.js";
+import { claimKey, meterKeyed, parseIdempotencyKey, requestHash, settleKey, type StoredCompletion } from "./idempotency.js";
+import { replayCompletion } from "./replay.js";
 import { streamCompletion } from "./stream.js";
 
 export type CompletionCall = {
@@ -37,37 +39,63 @@ async function runnerError(res: Response): Promise<ApiError> {
   return new ApiError("invalid_request", message, callerParam);
 }
 
-/** Runs one completion for the authenticated tenant and returns the HTTP answer. */
+/**
+ * Runs one completion for the authenticated tenant and returns the HTTP answer. With an Idempotency-Key
+ * (idempotency.ts) a retry of a finished request is answered from the stored result, and billing counts
+ * each key once.
+ */
 export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): Promise<Response> {
   const { db, config, now } = c.var.deps;
   const tenantId = c.var.tenant.tenantId;
   const requestId = c.var.requestId;
+  const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
   const found = await findTenantModel(db, tenantId, call.model);
   if (!found) throw new ApiError("not_found", `model '${call.model}' not found; list yours with GET /v1/models`, "model");
   if (!config.TUNESERVE_RUNNER_TOKEN) throw new ApiError("unavailable", "inference is disabled: TUNESERVE_RUNNER_TOKEN is not set");
+  if (key === null) return generate(c, call, found, null);
+  const ref = { tenantId, key, requestId };
+  const claim = await claimKey(db, { ...ref, hash: await requestHash(call), now: now() });
+  if (claim.kind === "replay") return replayCompletion(c, call, claim.result);
+  try {
+    return await generate(c, call, found, { ...ref, billed: claim.billed });
+  } catch (err) {
+    await settleKey(db, { ...ref, result: null, now: now() });
+    throw err;
+  }
+}
+
+type Keyed = { tenantId: string; key: string; requestId: string; billed: GenerateUsage };
+
+/** Proxies the generation to a runner, meters it and shapes the answer; `keyed` settles an Idempotency-Key. */
+async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNullable<Awaited<ReturnType<typeof findTenantModel>>>, keyed: Keyed | null): Promise<Response> {
+  const { db, config, now } = c.var.deps;
+  const tenantId = c.var.tenant.tenantId;
+  const requestId = c.var.requestId;
   const baseModel = found.base.id;
   const adapter = found.kind === "adapter" ? found.adapter.modelId : null;
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(
     targets,
     { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, seed: call.seed, stop: call.stop, stream: call.stream },
-    config.TUNESERVE_RUNNER_TOKEN,
+    config.TUNESERVE_RUNNER_TOKEN!,
   );
   if (!response.ok) throw await runnerError(response);
   const meta = { id: responseId(call.kind, requestId), created: now(), model: call.model };
-  const meter = (usage: GenerateUsage) => meterInference(db, { tenantId, requestId, model: call.model, usage, now: now() });
+  const meter = (usage: GenerateUsage) =>
+    keyed ? meterKeyed(db, { ...keyed, model: call.model, usage, now: now() }) : meterInference(db, { tenantId, requestId, model: call.model, usage, now: now() });
+  const settle = keyed ? (result: StoredCompletion | null) => settleKey(db, { ...keyed, result, now: now() }) : undefined;
 
   if (!call.stream) {
     const parsed = generateResponseSchema.safeParse(await response.json());
     if (!parsed.success) throw new ApiError("internal_error", "the runner's answer did not match the protocol; quote the request_id");
     const r = parsed.data;
     // The runner has done the work: bill it even if the client is gone by now.
-    const metered = meter(r.usage);
+    const metered = meter(r.usage).then(() => settle?.({ id: meta.id, created: meta.created, text: r.text, finish_reason: r.finish_reason, usage: r.usage }));
     keepRunning(c, metered);
     await metered;
     return c.json(completionObject(call.kind, meta, r.text, r.finish_reason, r.usage), 200);
   }
 
   if (!response.body) throw new ApiError("internal_error", "the runner sent an empty stream");
-  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, meter });
+  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, meter, settle });
 }

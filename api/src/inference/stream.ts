@@ -8,6 +8,7 @@ import type { GenerateUsage } from "./runner-protocol.js";
 import { runnerEvents, sseData } from "./sse.js";
 import { keepRunning } from "./keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
+import type { StoredCompletion } from "./idempotency.js";
 
 export type StreamCall = {
   kind: CompletionKind;
@@ -16,6 +17,8 @@ export type StreamCall = {
   includeUsage: boolean;
   /** Writes the usage events (idempotent per request id, so a second call would bill nothing). */
   meter: (usage: GenerateUsage) => Promise<void>;
+  /** With an Idempotency-Key: told the finished completion, or null when the stream did not finish. */
+  settle?: (result: StoredCompletion | null) => Promise<void>;
 };
 
 /** Proxies the runner's event stream `body` to the client as chunks and meters it once, however it ends. */
@@ -34,6 +37,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     };
     let first = true;
     let reason: Finish | null = null;
+    let text = "";
     try {
       for await (const e of upstream.events) {
         tally = tallyEvent(tally, e);
@@ -46,6 +50,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           continue;
         }
         if (e.type === "delta") {
+          text += e.text;
           if (!e.text && !first) continue;
           send(chunkObject(call.kind, call.meta, { text: e.text, first }));
           first = false;
@@ -69,6 +74,8 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
       // before a done event was read (bill the runner's report). Nothing when the runner never got to
       // a first token or a report (no usage rows of zero).
       if (!billing && (tally.started || tally.reported)) await bill(tallyUsage(tally)).catch((err: unknown) => console.error(`[${call.requestId}] metering a cut-short stream failed:`, err));
+      const finished = reason && tally.reported ? { id: call.meta.id, created: call.meta.created, text, finish_reason: reason, usage: tally.reported } : null;
+      await call.settle?.(finished).catch((err: unknown) => console.error(`[${call.requestId}] settling its Idempotency-Key failed:`, err));
     }
   }
 

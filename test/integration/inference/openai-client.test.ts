@@ -1,0 +1,62 @@
+// The official `openai` npm client against the real API and runner: chat and text completions, streaming with
+// usage, the model list, errors as the client's typed errors, and a retried call with an Idempotency-Key.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../gpu-runner/src/serve/stack.js";
+
+let dir: string;
+let stack: ServeStack;
+let client: OpenAI;
+let adapterModel: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-openai-client-"));
+  stack = await startServeStack({ dataDir: dir, maxBatch: 2, maxContext: 512 });
+  const t = await tenantWithAdapters(stack, "sdk", 1, 3);
+  adapterModel = t.models[0];
+  client = new OpenAI({ baseURL: `${stack.apiUrl}/v1`, apiKey: t.key, maxRetries: 0 });
+});
+afterAll(async () => {
+  await stack?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+it("chats with an adapter, streamed and not, with the same greedy text and usage", async () => {
+  const body = { model: adapterModel, messages: [{ role: "user" as const, content: "Say hello." }], max_tokens: 10, temperature: 0 };
+  const r = await client.chat.completions.create(body);
+  expect(r.object).toBe("chat.completion");
+  expect(r.choices[0].message.role).toBe("assistant");
+  expect(r.usage!.completion_tokens).toBeGreaterThan(0);
+
+  const stream = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
+  let text = "";
+  let usage: OpenAI.CompletionUsage | undefined;
+  for await (const chunk of stream) {
+    text += chunk.choices[0]?.delta?.content ?? "";
+    usage = chunk.usage ?? usage;
+  }
+  expect(text).toBe(r.choices[0].message.content);
+  expect(usage).toEqual(r.usage);
+});
+
+it("runs text completions, lists models and maps errors onto the client's error classes", async () => {
+  const c = await client.completions.create({ model: stack.model, prompt: "Hi", max_tokens: 3, temperature: 0 });
+  expect(c.object).toBe("text_completion");
+  const ids = [];
+  for await (const m of client.models.list()) ids.push(m.id);
+  expect(ids).toEqual(expect.arrayContaining([stack.model, adapterModel]));
+  await expect(client.chat.completions.create({ model: "ft:nobody", messages: [{ role: "user", content: "x" }] })).rejects.toBeInstanceOf(OpenAI.NotFoundError);
+  await expect(client.chat.completions.create({ model: stack.model, messages: [{ role: "user", content: "x" }], temperature: 9 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+});
+
+it("replays a call retried with the same Idempotency-Key", async () => {
+  const body = { model: stack.model, messages: [{ role: "user" as const, content: "Once more" }], max_tokens: 8, temperature: 1, seed: 9 };
+  const opts = { headers: { "Idempotency-Key": "sdk-retry-1" } };
+  const first = await client.chat.completions.create(body, opts).withResponse();
+  const again = await client.chat.completions.create(body, opts).withResponse();
+  expect(again.response.headers.get("idempotent-replayed")).toBe("true");
+  expect(again.data).toEqual(first.data);
+});

@@ -62,7 +62,23 @@ export function createApp(deps: Deps) {
   });
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", { type: "http", scheme: "bearer" });
   app.get("/healthz", (c) => c.json({ ok: true }));
-  app.notFound((c) => errorResponse(c, new ApiError("not_found", `no route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  const methodsOf = routeMethods(app.routes);
+  app.notFound((c) => {
+    const path = new URL(c.req.url).pathname;
+    const allow = methodsOf(path);
+    if (allow.length > 0) {
+      return errorResponse(c, new ApiError("method_not_allowed", `${c.req.method} is not allowed on ${path}; use ${allow.join(" or ")}`, null, { Allow: allow.join(", ") }));
+    }
+    return errorResponse(c, new ApiError("not_found", `no route for ${c.req.method} ${path}`));
+  });
   app.onError((err, c) => errorResponse(c, err instanceof HTTPException ? fromHttpException(err) : err));
   return app;
+}
+
+/** The methods routed for a path ("/v1/models/:model" matches "/v1/models/x"), for 405 answers and their Allow header. */
+export function routeMethods(routes: readonly { method: string; path: string }[]): (path: string) => string[] {
+  const patterns = routes
+    .filter((r) => r.method !== "ALL")
+    .map((r) => ({ method: r.method, re: new RegExp(`^${r.path.split("/").map((seg) => (seg.startsWith(":") ? (seg.includes("{") ? ".+" : "[^/]+") : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}$`) }));
+  return (path) => [...new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method))];
 }

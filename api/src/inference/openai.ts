@@ -4,36 +4,79 @@ import { z } from "@hono/zod-openapi";
 import { errorResponses, json } from "../lib/openapi.js";
 import type { GenerateUsage } from "./runner-protocol.js";
 
-/** Sampling and control fields both endpoints share. */
+/**
+ * An OpenAI option this server does not implement: accepted only at its "off" value (as clients often send
+ * it), otherwise a 400 naming it, rather than silently answering something else.
+ */
+const unsupported = (off: (v: unknown) => boolean, what = "is not supported by this server") =>
+  z.unknown().refine((v) => v === null || v === undefined || off(v), what).optional().openapi({ description: "not supported: omit it or send its default" });
+const isZero = (v: unknown) => v === 0;
+const isFalse = (v: unknown) => v === false;
+const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : typeof v === "object" && v !== null && Object.keys(v).length === 0);
+
+/**
+ * Sampling and control fields both endpoints share. Optional ones take null as "not set", as OpenAI's
+ * API does; samplingOf applies the defaults.
+ */
 export const samplingFields = {
   model: z.string().min(1).max(256).openapi({ description: "a base model or one of your fine-tuned models", example: "tuneserve-micro" }),
-  max_tokens: z.number().int().min(1).max(32768).optional().openapi({ description: "most tokens to generate" }),
-  temperature: z.number().min(0).max(2).default(1).openapi({ description: "0 = greedy" }),
-  top_p: z.number().gt(0).max(1).default(1),
-  top_k: z.number().int().min(0).max(100000).default(0).openapi({ description: "0 = off (an extension; OpenAI has no top_k)" }),
-  seed: z.number().int().min(0).max(2 ** 32 - 1).optional().openapi({ description: "same seed, same settings, same model: same tokens" }),
-  stop: z.union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(4)]).optional().openapi({ description: "up to 4 stop strings; the text ends before the first" }),
-  n: z.literal(1).default(1).openapi({ description: "only 1 is supported" }),
-  stream: z.boolean().default(false).openapi({ description: "server-sent events, ending with data: [DONE]" }),
-  stream_options: z.object({ include_usage: z.boolean().default(true) }).optional().openapi({ description: "include_usage (default true here): a last chunk with usage and no choices" }),
-  user: z.string().max(256).optional(),
+  max_tokens: z.number().int().min(1).max(32768).nullish().openapi({ description: "most tokens to generate" }),
+  temperature: z.number().min(0).max(2).nullish().openapi({ description: "default 1; 0 = greedy" }),
+  top_p: z.number().gt(0).max(1).nullish().openapi({ description: "default 1" }),
+  top_k: z.number().int().min(0).max(100000).nullish().openapi({ description: "default 0 = off (an extension; OpenAI has no top_k)" }),
+  seed: z.number().int().min(0).max(2 ** 32 - 1).nullish().openapi({ description: "same seed, same settings, same model: same tokens" }),
+  stop: z
+    .union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(4)], { error: "stop must be a string or an array of up to 4 strings of 1–256 characters" })
+    .nullish()
+    .openapi({ description: "up to 4 stop strings; the text ends before the first" }),
+  n: z.literal(1, { error: "only n = 1 is supported" }).nullish().openapi({ description: "only 1 is supported" }),
+  stream: z.boolean().nullish().openapi({ description: "default false; server-sent events, ending with data: [DONE]" }),
+  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish().openapi({ description: "include_usage (default true here): a last chunk with usage and no choices" }),
+  user: z.string().max(256).nullish(),
+  frequency_penalty: unsupported(isZero, "frequency_penalty is not supported: send 0 or leave it out"),
+  presence_penalty: unsupported(isZero, "presence_penalty is not supported: send 0 or leave it out"),
+  logit_bias: unsupported(isEmpty, "logit_bias is not supported: leave it out"),
+  logprobs: unsupported((v) => v === false || v === 0, "logprobs are not supported: leave it out"),
 };
+
+/** A message's content: a string, or OpenAI's array of parts, of which only text parts are read. */
+const messageContent = z
+  .union([z.string().max(1_000_000), z.array(z.object({ type: z.string(), text: z.string().max(1_000_000).optional() }).passthrough()).max(256)], {
+    error: "content must be a string or an array of text parts",
+  })
+  .superRefine((c, ctx) => {
+    if (typeof c === "string") return;
+    const bad = c.findIndex((p) => p.type !== "text" || typeof p.text !== "string");
+    if (bad >= 0) ctx.addIssue({ code: "custom", path: [bad], message: `only text parts ({"type":"text","text":"…"}) are supported; this one is "${c[bad].type}"` });
+  })
+  .transform((c) => (typeof c === "string" ? c : c.map((p) => p.text).join("\n")));
 
 export const chatRequestSchema = z
   .object({
     messages: z
-      .array(z.object({ role: z.enum(["system", "user", "assistant", "developer"]), content: z.string().max(1_000_000), name: z.string().max(64).optional() }))
+      .array(z.object({ role: z.enum(["system", "user", "assistant", "developer"], { error: "role must be system, developer, user or assistant (tools are not supported)" }), content: messageContent, name: z.string().max(64).nullish() }))
       .min(1)
       .max(1024),
-    max_completion_tokens: z.number().int().min(1).max(32768).optional().openapi({ description: "alias of max_tokens" }),
+    max_completion_tokens: z.number().int().min(1).max(32768).nullish().openapi({ description: "alias of max_tokens" }),
     ...samplingFields,
+    tools: unsupported(isEmpty, "tools are not supported by this server"),
+    tool_choice: unsupported((v) => v === "none", "tool_choice is not supported: tools are not"),
+    functions: unsupported(isEmpty, "functions are not supported by this server"),
+    function_call: unsupported((v) => v === "none", "function_call is not supported: functions are not"),
+    response_format: unsupported((v) => typeof v === "object" && v !== null && (v as { type?: unknown }).type === "text", 'response_format is not supported: only {"type":"text"}'),
+    top_logprobs: unsupported(isZero, "top_logprobs are not supported: leave it out"),
   })
   .openapi("ChatCompletionRequest");
 
 export const completionRequestSchema = z
   .object({
-    prompt: z.union([z.string().max(1_000_000), z.array(z.string().max(1_000_000)).length(1)]).openapi({ description: "one prompt (a string, or an array of one)" }),
+    prompt: z
+      .union([z.string().max(1_000_000), z.array(z.string().max(1_000_000)).length(1)], { error: "prompt must be a string, or an array of exactly one string (one prompt per request)" })
+      .openapi({ description: "one prompt (a string, or an array of one)" }),
     ...samplingFields,
+    echo: unsupported(isFalse, "echo is not supported: leave it out"),
+    best_of: unsupported((v) => v === 1, "best_of is not supported: send 1 or leave it out"),
+    suffix: unsupported((v) => v === "", "suffix is not supported: leave it out"),
   })
   .openapi("CompletionRequest");
 
@@ -109,12 +152,12 @@ export function completionResponses(schema: z.ZodTypeAny, streamDescription: str
 /** The sampling and streaming options both routes pass to the runner, from a parsed request. */
 export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k" | "seed" | "stop" | "stream" | "stream_options">) {
   return {
-    temperature: b.temperature,
-    top_p: b.top_p,
-    top_k: b.top_k,
-    seed: b.seed,
-    stop: b.stop === undefined ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
-    stream: b.stream,
+    temperature: b.temperature ?? 1,
+    top_p: b.top_p ?? 1,
+    top_k: b.top_k ?? 0,
+    seed: b.seed ?? undefined,
+    stop: b.stop == null ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
+    stream: b.stream ?? false,
     includeUsage: b.stream_options?.include_usage ?? true,
   };
 }

@@ -101,3 +101,17 @@ describe("admin metrics", () => {
     await expectError(await api.call("GET", "/admin/v1/metrics", { token: t.key }), 401, "unauthorized");
   });
 });
+
+describe("unrouted requests", () => {
+  it("answers 405 with Allow for a known path and a wrong method, 404 for an unknown path", async () => {
+    const t = await api.tenant("methods");
+    const res = await api.call("GET", "/v1/chat/completions", { token: t.key });
+    const err = await expectError(res, 405, "method_not_allowed");
+    expect(res.headers.get("Allow")).toBe("POST");
+    expect(err.message).toMatch(/GET is not allowed on \/v1\/chat\/completions; use POST/);
+    const withParam = await api.call("PUT", "/v1/models/some-model", { token: t.key });
+    await expectError(withParam, 405, "method_not_allowed");
+    expect(withParam.headers.get("Allow")?.split(", ").sort()).toEqual(["DELETE", "GET"]);
+    await expectError(await api.call("GET", "/v1/nothing-here", { token: t.key }), 404, "not_found");
+  });
+});

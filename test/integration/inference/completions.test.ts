@@ -97,6 +97,45 @@ describe("POST /v1/chat/completions", () => {
     expect((await long.json()).error.message).toMatch(/context of 512/);
   });
 
+  it("takes OpenAI's nulls and text parts, and refuses options it does not implement by name", async () => {
+    const greedy = { model: stack.model, max_tokens: 6, temperature: 0 };
+    const plain = await (await post("/v1/chat/completions", acme.key, { ...greedy, messages: [{ role: "user", content: "Hi there" }] })).json();
+    // null means "not set"; text parts are joined (one part here, so the same prompt).
+    const nulls = await post("/v1/chat/completions", acme.key, {
+      ...greedy,
+      messages: [{ role: "user", content: [{ type: "text", text: "Hi there" }], name: null }],
+      top_p: null, top_k: null, seed: null, stop: null, n: null, stream: null, stream_options: null, user: null,
+      frequency_penalty: 0, presence_penalty: null, logprobs: false, tools: [], response_format: { type: "text" },
+    });
+    expect(nulls.status).toBe(200);
+    expect((await nulls.json()).choices[0].message.content).toBe(plain.choices[0].message.content);
+
+    const refused: [Record<string, unknown>, string, RegExp][] = [
+      [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools", /tools are not supported/],
+      [{ response_format: { type: "json_object" } }, "response_format", /only \{"type":"text"\}/],
+      [{ frequency_penalty: 0.5 }, "frequency_penalty", /not supported/],
+      [{ logprobs: true }, "logprobs", /not supported/],
+      [{ logit_bias: { "12": 5 } }, "logit_bias", /not supported/],
+      [{ stop: ["a", "b", "c", "d", "e"] }, "stop", /up to 4 strings/],
+      [{ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, "messages.0.content.0", /only text parts/],
+      [{ messages: [{ role: "tool", content: "x" }] }, "messages.0.role", /tools are not supported/],
+    ];
+    for (const [extra, param, message] of refused) {
+      const res = await post("/v1/chat/completions", acme.key, { ...greedy, messages: [{ role: "user", content: "Hi" }], ...extra });
+      expect(res.status, param).toBe(400);
+      expect((await res.json()).error, param).toMatchObject({ code: "invalid_request", param, message: expect.stringMatching(message) });
+    }
+    for (const [extra, param, message] of [
+      [{ prompt: ["one", "two"] }, "prompt", /exactly one string/],
+      [{ echo: true }, "echo", /not supported/],
+      [{ best_of: 3 }, "best_of", /not supported/],
+    ] as const) {
+      const res = await post("/v1/completions", acme.key, Object.assign({ ...greedy, prompt: "Hi" }, extra));
+      expect(res.status, param).toBe(400);
+      expect((await res.json()).error, param).toMatchObject({ param, message: expect.stringMatching(message) });
+    }
+  });
+
   it("batches concurrent requests for different adapters without mixing them up", async () => {
     const models = [acme.models[0], stack.model, acme.models[1]];
     const ask = (model: string) => post("/v1/completions", acme.key, { model, prompt: "Once upon a time", max_tokens: 24, temperature: 0 }).then((r) => r.json());

@@ -20,7 +20,7 @@ const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : typeof v ==
  */
 export const samplingFields = {
   model: z.string().min(1).max(256).openapi({ description: "a base model or one of your fine-tuned models", example: "tuneserve-micro" }),
-  max_tokens: z.number().int().min(1).max(32768).nullish().openapi({ description: "most tokens to generate" }),
+  max_tokens: z.number().min(1).max(32768).int().nullish().openapi({ description: "most tokens to generate" }),
   temperature: z.number().min(0).max(2).nullish().openapi({ description: "default 1; 0 = greedy" }),
   top_p: z.number().gt(0).max(1).nullish().openapi({ description: "default 1" }),
   top_k: z.number().int().min(0).max(100000).nullish().openapi({ description: "default 0 = off (an extension; OpenAI has no top_k)" }),
@@ -57,7 +57,7 @@ export const chatRequestSchema = z
       .array(z.object({ role: z.enum(["system", "user", "assistant", "developer"], { error: "role must be system, developer, user or assistant (tools are not supported)" }), content: messageContent, name: z.string().max(64).nullish() }))
       .min(1)
       .max(1024),
-    max_completion_tokens: z.number().int().min(1).max(32768).nullish().openapi({ description: "alias of max_tokens" }),
+    max_completion_tokens: z.number().min(1).max(32768).int().nullish().openapi({ description: "alias of max_tokens" }),
     ...samplingFields,
     tools: unsupported(isEmpty, "tools are not supported by this server"),
     tool_choice: unsupported((v) => v === "none", "tool_choice is not supported: tools are not"),

@@ -115,7 +115,7 @@ export function registerAdapters(app: Router): void {
       throw new ApiError("payload_too_large", `adapter files total ${cfg.size + weights.size} bytes, over the ${config.TUNESERVE_MAX_ADAPTER_BYTES}-byte limit (TUNESERVE_MAX_ADAPTER_BYTES)`);
     }
     const base = await findTenantModel(db, tenantId, form.base_model);
-    if (!base || base.kind !== "base") throw new ApiError("invalid_request", `base_model '${form.base_model}' is not a registered base model; GET /v1/models lists them`, "base_model");
+    if (!base || base.kind !== "base") throw new ApiError("not_found", `base_model '${form.base_model}' is not a registered base model; GET /v1/models lists them`, "base_model");
     const configBytes = new Uint8Array(await cfg.arrayBuffer());
     const weightsBytes = new Uint8Array(await weights.arrayBuffer());
     const facts = validateAdapter(configBytes, weightsBytes, base.summary, config.TUNESERVE_MAX_LORA_RANK);

@@ -150,7 +150,8 @@ describe("POST /v1/adapters", () => {
     const t = await api.tenant("form");
     let err = await expectError(await upload(t.key, { base_model: "micro-llama", config: llamaConfig }), 400, "invalid_request");
     expect(err.param).toBe("adapter_model");
-    err = await expectError(await upload(t.key, { base_model: "gpt-9", config: llamaConfig, weights: llamaWeights }), 400, "invalid_request");
+    // An unknown base model is a 404, as for fine-tuning jobs.
+    err = await expectError(await upload(t.key, { base_model: "gpt-9", config: llamaConfig, weights: llamaWeights }), 404, "not_found");
     expect(err).toMatchObject({ param: "base_model", message: "base_model 'gpt-9' is not a registered base model; GET /v1/models lists them" });
     err = await expectError(await upload(t.key, { base_model: "micro-llama", suffix: "a:b", config: llamaConfig, weights: llamaWeights }), 400, "invalid_request");
     expect(err.param).toBe("suffix");

@@ -95,6 +95,9 @@ describe("POST /v1/chat/completions", () => {
     const long = await post("/v1/chat/completions", acme.key, { model: stack.model, messages, max_tokens: 600 });
     expect(long.status).toBe(400);
     expect((await long.json()).error.message).toMatch(/context of 512/);
+    const longPrompt = await post("/v1/chat/completions", acme.key, { model: stack.model, messages: [{ role: "user", content: "x".repeat(600) }], max_tokens: 2 });
+    expect(longPrompt.status).toBe(400);
+    expect((await longPrompt.json()).error).toMatchObject({ param: "prompt", message: expect.stringMatching(/^prompt: it is \d+ tokens, and this server's context of 512 must also hold the answer/) });
   });
 
   it("takes OpenAI's nulls and text parts, and refuses options it does not implement by name", async () => {

@@ -27,7 +27,7 @@ export const runnerConfigSchema = z.object({
   token: z.string().min(16, "the runner token must be at least 16 characters (the API's TUNESERVE_RUNNER_TOKEN)"),
   name: z.string().trim().min(1).max(128),
   models: z.array(z.custom<ModelSpec>()).min(1, "name at least one base model (id=/folder or id)"),
-  /** Concurrent sequences the inference side can serve (reported at registration). */
+  /** Sequences each served base model decodes together (its batch; reported at registration). */
   capacity: intSetting(1).max(4096),
   /** Training jobs run at the same time; each gets its own worker thread. */
   trainingJobs: intSetting(1).max(64),

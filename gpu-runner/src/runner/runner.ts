@@ -56,7 +56,7 @@ const engineTrainer: TrainingStarter = (spec, onEvent) => {
 export const serveInference: InferenceStarter = async ({ config }) => {
   const local = Object.fromEntries(config.models.filter((m) => m.dir !== null).map((m) => [m.id, m.dir!]));
   const { startInferenceServer } = await import("../serve/server.js");
-  return startInferenceServer({ apiUrl: config.apiUrl, runnerToken: config.token, listen: config.listen, models: local, cacheDir: join(config.cacheDir, "adapters"), maxContext: config.maxContext });
+  return startInferenceServer({ apiUrl: config.apiUrl, runnerToken: config.token, listen: config.listen, models: local, cacheDir: join(config.cacheDir, "adapters"), maxBatch: config.capacity, maxContext: config.maxContext });
 };
 
 /** Registers the runner, starts serving and leasing; resolves once registered. */

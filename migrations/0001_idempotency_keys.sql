@@ -13,4 +13,4 @@ CREATE TABLE `idempotency_keys` (
 	FOREIGN KEY (`tenant_id`) REFERENCES `tenants`(`id`) ON UPDATE no action ON DELETE no action
 );
 --> statement-breakpoint
-CREATE INDEX `idempotency_created_idx` ON `idempotency_keys` (`created_at`);
+CREATE INDEX `idempotency_tenant_created_idx` ON `idempotency_keys` (`tenant_id`,`created_at`);

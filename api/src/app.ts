@@ -79,6 +79,17 @@ export function createApp(deps: Deps) {
 export function routeMethods(routes: readonly { method: string; path: string }[]): (path: string) => string[] {
   const patterns = routes
     .filter((r) => r.method !== "ALL")
-    .map((r) => ({ method: r.method, re: new RegExp(`^${r.path.split("/").map((seg) => (seg.startsWith(":") ? (seg.includes("{") ? ".+" : "[^/]+") : seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}$`) }));
-  return (path) => [...new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method))];
+    .map((r) => ({ method: r.method, re: new RegExp(`^${r.path.split("/").map(segmentPattern).join("/")}$`) }));
+  return (path) => {
+    const methods = new Set(patterns.filter((p) => p.re.test(path)).map((p) => p.method));
+    if (methods.has("GET")) methods.add("HEAD");
+    return [...methods];
+  };
+}
+
+/** A route segment as a regular expression: ":name" one segment, ":name{…}" or "*" the rest, else literal. */
+function segmentPattern(seg: string): string {
+  if (seg === "*" || (seg.startsWith(":") && seg.includes("{"))) return ".*";
+  if (seg.startsWith(":")) return "[^/]+";
+  return seg.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

@@ -16,11 +16,15 @@ export async function startServer(opts: { port: number; host?: string; dataDir: 
   const { deps, close } = await createNodeDeps({ dataDir: opts.dataDir, publicUrl: "http://placeholder", env: opts.env });
   const app = createApp(deps);
   const server = await new Promise<ReturnType<typeof serve>>((ok, fail) => {
-    const s = serve({ fetch: app.fetch, port: opts.port, hostname: host }, () => ok(s));
-    s.once("error", (err: NodeJS.ErrnoException) => {
+    const failToListen = (err: NodeJS.ErrnoException) => {
       close();
       fail(err.code === "EADDRINUSE" ? new Error(`${host}:${opts.port} is already in use; stop what listens there or pick another port (--port N, or PORT)`) : err);
+    };
+    const s = serve({ fetch: app.fetch, port: opts.port, hostname: host }, () => {
+      s.off("error", failToListen);
+      ok(s);
     });
+    s.once("error", failToListen);
   });
   const addr = server.address();
   if (addr && typeof addr === "object") publicUrl = `http://${host}:${addr.port}`;

@@ -193,7 +193,7 @@ export const idempotencyKeys = sqliteTable(
     createdAt: createdAt(),
     updatedAt: integer("updated_at").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.tenantId, t.key] }), index("idempotency_created_idx").on(t.createdAt)],
+  (t) => [primaryKey({ columns: [t.tenantId, t.key] }), index("idempotency_tenant_created_idx").on(t.tenantId, t.createdAt)],
 );
 
 export const schema = { tenants, apiKeys, files, baseModels, jobs, jobEvents, checkpoints, adapters, runners, usageEvents, idempotencyKeys };

@@ -11,7 +11,7 @@ import { callRunners } from "./proxy.js";
 import { generateResponseSchema, type GenerateRequestInput, type GenerateUsage } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
 import { keepRunning } from "./keep-running.js";
-import { claimKey, meterKeyed, parseIdempotencyKey, requestHash, settleKey, type StoredCompletion } from "./idempotency.js";
+import { claimKey, holdKey, meterKeyed, parseIdempotencyKey, requestHash, settleKey, type StoredCompletion } from "./idempotency.js";
 import { replayCompletion } from "./replay.js";
 import { streamCompletion } from "./stream.js";
 
@@ -30,12 +30,12 @@ export type CompletionCall = {
 };
 
 /** Maps a runner's 4xx error answer onto our envelope. */
-async function runnerError(res: Response): Promise<ApiError> {
+async function runnerError(res: Response, kind: CompletionKind): Promise<ApiError> {
   const body = (await res.json().catch(() => null)) as { error?: { message?: string; param?: string | null } } | null;
   const message = body?.error?.message ?? `runner answered ${res.status}`;
   const param = body?.error?.param ?? null;
-  // The runner speaks in its own field names; name the caller's.
-  const callerParam = param === "input" ? null : param?.replace(/^input\./, "") ?? null;
+  // The runner speaks in its own field names; name the caller's (a chat's prompt is its messages).
+  const callerParam = param === "input" ? null : param === "prompt" && kind === "chat" ? "messages" : param?.replace(/^input\./, "") ?? null;
   return new ApiError("invalid_request", message, callerParam);
 }
 
@@ -56,15 +56,23 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   const ref = { tenantId, key, requestId };
   const claim = await claimKey(db, { ...ref, hash: await requestHash(call), now: now() });
   if (claim.kind === "replay") return replayCompletion(c, call, claim.result);
-  try {
-    return await generate(c, call, found, { ...ref, billed: claim.billed });
-  } catch (err) {
-    await settleKey(db, { ...ref, result: null, now: now() });
+  const release = holdKey(db, ref, now);
+  const settle = (result: StoredCompletion | null) => {
+    release();
+    return settleKey(db, { ...ref, result, now: now() });
+  };
+  // Registered with waitUntil at once: on a Worker, a client that disconnects would otherwise cancel the
+  // attempt before it settles its key, and retries would wait for the key to go stale.
+  const attempt = generate(c, call, found, { ref, settle }).catch(async (err: unknown) => {
+    await settle(null);
     throw err;
-  }
+  });
+  keepRunning(c, attempt.catch(() => undefined));
+  return attempt;
 }
 
-type Keyed = { tenantId: string; key: string; requestId: string; billed: GenerateUsage };
+/** An attempt under an Idempotency-Key: billed under the key, and settled when it ends. */
+type Keyed = { ref: { tenantId: string; key: string; requestId: string }; settle: (result: StoredCompletion | null) => Promise<void> };
 
 /** Proxies the generation to a runner, meters it and shapes the answer; `keyed` settles an Idempotency-Key. */
 async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNullable<Awaited<ReturnType<typeof findTenantModel>>>, keyed: Keyed | null): Promise<Response> {
@@ -79,11 +87,11 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
     { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, seed: call.seed, stop: call.stop, stream: call.stream },
     config.TUNESERVE_RUNNER_TOKEN!,
   );
-  if (!response.ok) throw await runnerError(response);
+  if (!response.ok) throw await runnerError(response, call.kind);
   const meta = { id: responseId(call.kind, requestId), created: now(), model: call.model };
   const meter = (usage: GenerateUsage) =>
-    keyed ? meterKeyed(db, { ...keyed, model: call.model, usage, now: now() }) : meterInference(db, { tenantId, requestId, model: call.model, usage, now: now() });
-  const settle = keyed ? (result: StoredCompletion | null) => settleKey(db, { ...keyed, result, now: now() }) : undefined;
+    keyed ? meterKeyed(db, { ...keyed.ref, model: call.model, usage, now: now() }) : meterInference(db, { tenantId, requestId, model: call.model, usage, now: now() });
+  const settle = keyed?.settle;
 
   if (!call.stream) {
     const parsed = generateResponseSchema.safeParse(await response.json());

@@ -47,7 +47,9 @@ const messageContent = z
   .superRefine((c, ctx) => {
     if (typeof c === "string") return;
     const bad = c.findIndex((p) => p.type !== "text" || typeof p.text !== "string");
-    if (bad >= 0) ctx.addIssue({ code: "custom", path: [bad], message: `only text parts ({"type":"text","text":"…"}) are supported; this one is "${c[bad].type}"` });
+    if (bad < 0) return;
+    const message = c[bad].type === "text" ? 'a text part needs a string "text"' : `only text parts ({"type":"text","text":"…"}) are supported; this one is "${c[bad].type}"`;
+    ctx.addIssue({ code: "custom", path: [bad], message });
   })
   .transform((c) => (typeof c === "string" ? c : c.map((p) => p.text).join("\n")));
 
@@ -65,6 +67,9 @@ export const chatRequestSchema = z
     function_call: unsupported((v) => v === "none", "function_call is not supported: functions are not"),
     response_format: unsupported((v) => typeof v === "object" && v !== null && (v as { type?: unknown }).type === "text", 'response_format is not supported: only {"type":"text"}'),
     top_logprobs: unsupported(isZero, "top_logprobs are not supported: leave it out"),
+    modalities: unsupported((v) => Array.isArray(v) && v.every((m) => m === "text"), 'modalities: only ["text"]'),
+    audio: unsupported(() => false, "audio output is not supported"),
+    prediction: unsupported(() => false, "predicted outputs are not supported"),
   })
   .openapi("ChatCompletionRequest");
 
@@ -143,11 +148,20 @@ export function completionResponses(schema: z.ZodTypeAny, streamDescription: str
       content: { "application/json": { schema }, "text/event-stream": { schema: z.string().openapi({ description: streamDescription }) } },
       description: "the completion, or its stream",
     },
+    409: json(z.any(), "a request with the same Idempotency-Key is still running; retry after the Retry-After seconds"),
     429: json(z.any(), "every runner for the model is busy; retry after the Retry-After seconds"),
     503: json(z.any(), "no runner serves the model right now"),
     ...errorResponses,
   };
 }
+
+/** The request of a completion route: its JSON body and the optional Idempotency-Key header (checked in idempotency.ts). */
+export const completionRequest = <T extends z.ZodTypeAny>(schema: T) => ({
+  body: { content: { "application/json": { schema } }, required: true },
+  headers: z.object({
+    "idempotency-key": z.string().optional().openapi({ description: "1–255 printable ASCII characters: a retry with the same key is answered from the first finished attempt and not billed again (docs/inference.md)" }),
+  }),
+});
 
 /** The sampling and streaming options both routes pass to the runner, from a parsed request. */
 export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k" | "seed" | "stop" | "stream" | "stream_options">) {

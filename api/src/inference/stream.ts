@@ -74,7 +74,9 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
       // before a done event was read (bill the runner's report). Nothing when the runner never got to
       // a first token or a report (no usage rows of zero).
       if (!billing && (tally.started || tally.reported)) await bill(tallyUsage(tally)).catch((err: unknown) => console.error(`[${call.requestId}] metering a cut-short stream failed:`, err));
-      const finished = reason && tally.reported ? { id: call.meta.id, created: call.meta.created, text, finish_reason: reason, usage: tally.reported } : null;
+      // Stored for replay only if it finished and was billed (an unbilled answer must not be served again).
+      const billed = billing !== null && (await (billing as Promise<void>).then(() => true, () => false));
+      const finished = reason && tally.reported && billed ? { id: call.meta.id, created: call.meta.created, text, finish_reason: reason, usage: tally.reported } : null;
       await call.settle?.(finished).catch((err: unknown) => console.error(`[${call.requestId}] settling its Idempotency-Key failed:`, err));
     }
   }

@@ -111,7 +111,9 @@ describe("unrouted requests", () => {
     expect(err.message).toMatch(/GET is not allowed on \/v1\/chat\/completions; use POST/);
     const withParam = await api.call("PUT", "/v1/models/some-model", { token: t.key });
     await expectError(withParam, 405, "method_not_allowed");
-    expect(withParam.headers.get("Allow")?.split(", ").sort()).toEqual(["DELETE", "GET"]);
+    expect(withParam.headers.get("Allow")?.split(", ").sort()).toEqual(["DELETE", "GET", "HEAD"]);
     await expectError(await api.call("GET", "/v1/nothing-here", { token: t.key }), 404, "not_found");
+    // A wildcard route ("/blobs/*") matches the rest of the path.
+    await expectError(await api.call("DELETE", "/blobs/some/key"), 405, "method_not_allowed");
   });
 });

@@ -97,7 +97,7 @@ describe("POST /v1/chat/completions", () => {
     expect((await long.json()).error.message).toMatch(/context of 512/);
     const longPrompt = await post("/v1/chat/completions", acme.key, { model: stack.model, messages: [{ role: "user", content: "x".repeat(600) }], max_tokens: 2 });
     expect(longPrompt.status).toBe(400);
-    expect((await longPrompt.json()).error).toMatchObject({ param: "prompt", message: expect.stringMatching(/^prompt: it is \d+ tokens, and this server's context of 512 must also hold the answer/) });
+    expect((await longPrompt.json()).error).toMatchObject({ param: "messages", message: expect.stringMatching(/^prompt: it is \d+ tokens, and this server's context of 512 must also hold the answer/) });
   });
 
   it("takes OpenAI's nulls and text parts, and refuses options it does not implement by name", async () => {

@@ -31,7 +31,7 @@ export const samplingFields = {
     .openapi({ description: "up to 4 stop strings; the text ends before the first" }),
   n: z.literal(1, { error: "only n = 1 is supported" }).nullish().openapi({ description: "only 1 is supported" }),
   stream: z.boolean().nullish().openapi({ description: "default false; server-sent events, ending with data: [DONE]" }),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish().openapi({ description: "include_usage (default true here): a last chunk with usage and no choices" }),
+  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish().openapi({ description: "include_usage (default false, as in OpenAI): a last chunk with usage and no choices" }),
   user: z.string().max(256).nullish(),
   frequency_penalty: unsupported(isZero, "frequency_penalty is not supported: send 0 or leave it out"),
   presence_penalty: unsupported(isZero, "presence_penalty is not supported: send 0 or leave it out"),
@@ -172,6 +172,6 @@ export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k
     seed: b.seed ?? undefined,
     stop: b.stop == null ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
     stream: b.stream ?? false,
-    includeUsage: b.stream_options?.include_usage ?? true,
+    includeUsage: b.stream_options?.include_usage ?? false,
   };
 }

@@ -62,7 +62,7 @@ describe("POST /v1/chat/completions", () => {
   it("streams chunks that add up to the same answer, then usage and [DONE]", async () => {
     const body = { model: acme.models[1], messages, max_tokens: 10, temperature: 0.8, seed: 7 };
     const whole = await (await post("/v1/chat/completions", acme.key, body)).json();
-    const res = await post("/v1/chat/completions", acme.key, { ...body, stream: true });
+    const res = await post("/v1/chat/completions", acme.key, { ...body, stream: true, stream_options: { include_usage: true } });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
     const data = await sse(res);
@@ -77,6 +77,10 @@ describe("POST /v1/chat/completions", () => {
     expect(final.choices[0].finish_reason).toBe(whole.choices[0].finish_reason);
     const text = chunks.map((ch) => ch.choices[0]?.delta?.content ?? "").join("");
     expect(text).toBe(whole.choices[0].message.content);
+    // Without include_usage (OpenAI's default) every chunk has a choice, and the last one the finish reason.
+    const plain = (await sse(await post("/v1/chat/completions", acme.key, { ...body, stream: true }))).slice(0, -1).map((d) => JSON.parse(d) as Chunk);
+    expect(plain.every((ch) => ch.choices.length === 1 && ch.usage === undefined)).toBe(true);
+    expect(plain.at(-1)!.choices[0].finish_reason).toBe(whole.choices[0].finish_reason);
   });
 
   it("validates sampling parameters, naming the field", async () => {
@@ -193,7 +197,7 @@ describe("metering and backpressure", () => {
       const r = await (await post("/v1/completions", t.key, { model: t.models[0], prompt: `hi ${i}`, max_tokens: 3 + i, temperature: 0 })).json();
       usages.push(r.usage);
     }
-    const streamed = (await sse(await post("/v1/completions", t.key, { model: t.models[0], prompt: "hello", max_tokens: 5, stream: true }))).slice(0, -1).map((d) => JSON.parse(d) as Chunk);
+    const streamed = (await sse(await post("/v1/completions", t.key, { model: t.models[0], prompt: "hello", max_tokens: 5, stream: true, stream_options: { include_usage: true } }))).slice(0, -1).map((d) => JSON.parse(d) as Chunk);
     usages.push(streamed.at(-1)!.usage!);
     const res = await fetch(`${stack.apiUrl}/v1/usage?group_by=kind,model`, { headers: { Authorization: `Bearer ${t.key}` } });
     const buckets = (await res.json()).data as { kind: string; model: string; quantity: number }[];

@@ -91,7 +91,7 @@ describe("streamed completions are metered exactly once", () => {
 
   it("bills a stream that runs to its end once, with the usage it reported", async () => {
     const t = await tenantWithAdapters(stack, "finishes", 0);
-    const res = await post("/v1/chat/completions", t.key, { model: stack.model, messages: [{ role: "user", content: "Say hello." }], max_tokens: 8, temperature: 0, stream: true });
+    const res = await post("/v1/chat/completions", t.key, { model: stack.model, messages: [{ role: "user", content: "Say hello." }], max_tokens: 8, temperature: 0, stream: true, stream_options: { include_usage: true } });
     expect(res.status).toBe(200);
     const data = (await res.text()).split("\n\n").filter((x) => x.startsWith("data: ")).map((x) => x.slice(6));
     expect(data.at(-1)).toBe("[DONE]");

@@ -2,7 +2,12 @@
 import { z } from "@hono/zod-openapi";
 
 export const listQuery = z.object({
-  after: z.string().max(128).optional().openapi({ description: "id of the last object of the previous page" }),
+  // Any well-formed id works as a cursor (ids sort by creation), even one deleted since; anything else is a mistake.
+  after: z
+    .string()
+    .regex(/^[a-z]+[-_][0-9a-z]{24}$/, "after must be an object id, such as the last_id of the previous page")
+    .optional()
+    .openapi({ description: "id of the last object of the previous page" }),
   limit: z.coerce.number().int().min(1).max(100).default(20),
 });
 

@@ -40,6 +40,8 @@ describe("admin tenants", () => {
     expect(first.has_more).toBe(true);
     const second = await (await api.call("GET", `/admin/v1/tenants?limit=2&after=${first.last_id}`, { token: api.admin })).json();
     expect(second.data[0].id < first.last_id).toBe(true);
+    const bad = await expectError(await api.call("GET", "/admin/v1/tenants?after=bogus", { token: api.admin }), 400, "invalid_request");
+    expect(bad).toMatchObject({ param: "after", message: expect.stringMatching(/after must be an object id/) });
   });
 
   it("answers 404 for admin routes when no admin token is configured", async () => {

@@ -45,6 +45,7 @@ export function cleanFilename(name: string | null): string {
 }
 
 function invalidFile(filename: string, s: JsonlSummary, stoppedEarly: boolean): ApiError {
+  if (s.lines === 0 && s.errorCount === 1 && s.bytes === 0) return new ApiError("invalid_file", `${filename} is empty; send one JSON object per line`, "file");
   const count = stoppedEarly ? `stopped after the first ${s.errors.length} errors` : `${s.errorCount} invalid line${s.errorCount === 1 ? "" : "s"}`;
   const list = s.errors.map((e) => `line ${e.line}: ${e.message}`).join("; ");
   return new ApiError("invalid_file", `${filename} is not valid fine-tuning JSONL (${count}): ${list}`, "file");

@@ -78,6 +78,10 @@ describe("POST /v1/files", () => {
     const many = await expectError(await upload(api, t.key, form("x\n".repeat(50))), 400, "invalid_file");
     expect(many.message).toMatch(/stopped after the first 5 errors/);
     expect(many.message.match(/line \d+:/g)).toEqual(["line 1:", "line 2:", "line 3:", "line 4:", "line 5:"]);
+    const empty = await expectError(await upload(api, t.key, form("")), 400, "invalid_file");
+    expect(empty.message).toBe("train.jsonl is empty; send one JSON object per line");
+    const blank = await expectError(await upload(api, t.key, form("\n\n")), 400, "invalid_file");
+    expect(blank.message).toMatch(/the file has no records/);
     expect(await blobsOf(api, t.id)).toEqual([]);
     const list = await (await api.call("GET", "/v1/files", { token: t.key })).json();
     expect(list.data).toEqual([]);

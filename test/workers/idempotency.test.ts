@@ -1,10 +1,11 @@
-// Idempotency-Key bookkeeping (api/src/inference/idempotency.ts) on D1: claim, conflict, reuse for another
+// Idempotency-Key bookkeeping (api/src/lib/idempotency-keys.ts, inference/idempotency.ts) on D1: claim, conflict, reuse for another
 // request, billing only beyond what the key has paid, replay once done, stale take-over, expiry — with
 // D1's SQL and batches. (Request ids differ across tests: usage rows are keyed by them, across tenants.)
 import { env } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { describe, expect, it } from "vitest";
-import { KEY_TTL_SECONDS, STALE_RUNNING_SECONDS, claimKey, meterKeyed, settleKey } from "../../api/src/inference/idempotency.js";
+import { KEY_TTL_SECONDS, STALE_RUNNING_SECONDS, claimKey, settleKey } from "../../api/src/lib/idempotency-keys.js";
+import { meterKeyed } from "../../api/src/inference/idempotency.js";
 import { idempotencyKeys, usageEvents } from "../../api/src/db/schema.js";
 import { createWorkerDeps } from "../../api/src/worker-deps.js";
 import { tenant } from "./helpers.js";

@@ -52,6 +52,17 @@ async function setup() {
 }
 
 describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
+  it("creates one job for a creation retried with the same Idempotency-Key", async () => {
+    const { t, fileId } = await setup();
+    const post = () => call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: fileId, suffix: "idem" }, headers: { "Idempotency-Key": "w-job-1" } });
+    const first = (await (await post()).json()) as { id: string };
+    const again = await post();
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(((await again.json()) as { id: string }).id).toBe(first.id);
+    // Out of the queue, so the next test's runners lease only their own jobs.
+    expect((await call("POST", `/v1/fine_tuning/jobs/${first.id}/cancel`, { token: t.key })).status).toBe(200);
+  });
+
   it("leases each job to exactly one racing runner, completes once, bills once", async () => {
     const { t, fileId } = await setup();
     const ids: string[] = [];

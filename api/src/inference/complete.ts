@@ -11,7 +11,8 @@ import { callRunners } from "./proxy.js";
 import { generateResponseSchema, type GenerateRequestInput, type GenerateUsage } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
 import { keepRunning } from "./keep-running.js";
-import { claimKey, holdKey, meterKeyed, parseIdempotencyKey, requestHash, settleKey, type StoredCompletion } from "./idempotency.js";
+import { claimKey, holdKey, parseIdempotencyKey, settleKey } from "../lib/idempotency-keys.js";
+import { completionHash, meterKeyed, type StoredCompletion } from "./idempotency.js";
 import { replayCompletion } from "./replay.js";
 import { streamCompletion } from "./stream.js";
 
@@ -54,7 +55,7 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   if (!config.TUNESERVE_RUNNER_TOKEN) throw new ApiError("unavailable", "inference is disabled: TUNESERVE_RUNNER_TOKEN is not set");
   if (key === null) return generate(c, call, found, null);
   const ref = { tenantId, key, requestId };
-  const claim = await claimKey(db, { ...ref, hash: await requestHash(call), now: now() });
+  const claim = await claimKey<StoredCompletion>(db, { ...ref, hash: await completionHash(call), now: now() });
   if (claim.kind === "replay") return replayCompletion(c, call, claim.result);
   const release = holdKey(db, ref, now);
   const settle = (result: StoredCompletion | null) => {

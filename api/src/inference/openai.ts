@@ -1,6 +1,7 @@
 // OpenAI shapes of /v1/chat/completions and /v1/completions: request fields (zod, so a bad sampling
 // parameter is a 400 naming it) and the response objects and stream chunks built from a runner's answer.
 import { z } from "@hono/zod-openapi";
+import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { errorResponses, json } from "../lib/openapi.js";
 import type { GenerateUsage } from "./runner-protocol.js";
 
@@ -158,9 +159,7 @@ export function completionResponses(schema: z.ZodTypeAny, streamDescription: str
 /** The request of a completion route: its JSON body and the optional Idempotency-Key header (checked in idempotency.ts). */
 export const completionRequest = <T extends z.ZodTypeAny>(schema: T) => ({
   body: { content: { "application/json": { schema } }, required: true },
-  headers: z.object({
-    "idempotency-key": z.string().optional().openapi({ description: "1–255 printable ASCII characters: a retry with the same key is answered from the first finished attempt and not billed again (docs/inference.md)" }),
-  }),
+  headers: idempotencyHeaders,
 });
 
 /** The sampling and streaming options both routes pass to the runner, from a parsed request. */

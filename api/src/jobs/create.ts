@@ -2,6 +2,7 @@
 // job and its first events in one batch (validating_files → queued) so it waits for a runner's lease.
 import { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import { baseModels, jobs } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { ApiError } from "../errors.js";
@@ -32,8 +33,11 @@ export const createJobBody = z
   .openapi("CreateFineTuningJob");
 export type CreateJobBody = z.infer<typeof createJobBody>;
 
-/** Validates and stores a new job; throws ApiError naming the offending parameter. */
-export async function createJob(deps: Deps, tenantId: string, body: CreateJobBody): Promise<JobRow> {
+/**
+ * Validates and stores a new job; throws ApiError naming the offending parameter. `also` adds statements to
+ * the batch that writes the job (an Idempotency-Key's record of it, so that the two cannot part).
+ */
+export async function createJob(deps: Deps, tenantId: string, body: CreateJobBody, also: (jobId: string) => BatchItem<"sqlite">[] = () => []): Promise<JobRow> {
   const { db, config } = deps;
   const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, body.model) });
   if (!model) throw new ApiError("not_found", `model '${body.model}' is not a base model of this deployment; list them with GET /v1/models`, "model");
@@ -78,6 +82,7 @@ export async function createJob(deps: Deps, tenantId: string, body: CreateJobBod
     eventInsert(db, id, now, { level: "info", message: `Validating training file: ${training.id}${validation ? ` and validation file: ${validation.id}` : ""}` }),
     db.update(jobs).set({ status: "queued" }).where(eq(jobs.id, id)),
     eventInsert(db, id, now, { level: "info", message: `Files validated (${validated}), moving job to queued state` }),
+    ...also(id),
   ]);
   return { ...row, status: "queued" };
 }

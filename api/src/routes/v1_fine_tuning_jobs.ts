@@ -9,7 +9,8 @@ import { ApiError, notFound } from "../errors.js";
 import { createJob, createJobBody } from "../jobs/create.js";
 import { jobSchema, toJob, type JobRow } from "../jobs/shape.js";
 import { cancelJob, eventInsert } from "../jobs/store.js";
-import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
+import { claimKey, idempotencyHeaders, parseIdempotencyKey, requestHash, settleKey, settleKeyQuery } from "../lib/idempotency-keys.js";
+import { bearerSecurity, errorResponses, errorSchema, json, jsonBody } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 
 export type CreateFineTuningJobRequest = z.infer<typeof createJobBody>;
@@ -28,8 +29,12 @@ const create = createRoute({
   method: "post",
   path: "/v1/fine_tuning/jobs",
   security: bearerSecurity,
-  request: jsonBody(createJobBody),
-  responses: { 200: json(jobSchema, "the job, queued for a runner"), ...errorResponses },
+  request: { ...jsonBody(createJobBody), headers: idempotencyHeaders },
+  responses: {
+    200: json(jobSchema, "the job, queued for a runner (with Idempotent-Replayed: true, the job an earlier request with the same Idempotency-Key created)"),
+    409: json(errorSchema, "a request with the same Idempotency-Key is still running"),
+    ...errorResponses,
+  },
 });
 const list = createRoute({
   method: "get",
@@ -55,8 +60,22 @@ const cancel = createRoute({
 
 export function registerFineTuningJobs(app: Router): void {
   app.openapi(create, async (c) => {
-    const row = await createJob(c.var.deps, c.var.tenant.tenantId, c.req.valid("json"));
-    return c.json(toJob(row), 200);
+    const { db, now } = c.var.deps;
+    const tenantId = c.var.tenant.tenantId;
+    const body = c.req.valid("json");
+    const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
+    if (key === null) return c.json(toJob(await createJob(c.var.deps, tenantId, body)), 200);
+    // A retried creation (same key) answers with the job the first one created, as it is now: one job, billed once.
+    const ref = { tenantId, key, requestId: c.var.requestId };
+    const claim = await claimKey<{ job_id: string }>(db, { ...ref, hash: await requestHash("fine_tuning.jobs", body), now: now() });
+    if (claim.kind === "replay") return c.json(toJob(await getTenantJob(db, tenantId, claim.result.job_id)), 200, { "Idempotent-Replayed": "true" });
+    try {
+      const row = await createJob(c.var.deps, tenantId, body, (jobId) => [settleKeyQuery(db, { ...ref, result: { job_id: jobId }, now: now() })]);
+      return c.json(toJob(row), 200);
+    } catch (err) {
+      await settleKey(db, { ...ref, result: null, now: now() });
+      throw err;
+    }
   });
   app.openapi(list, async (c) => {
     const { limit, after } = c.req.valid("query");

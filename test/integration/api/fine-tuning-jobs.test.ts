@@ -10,6 +10,28 @@ beforeAll(async () => {
 afterAll(() => api.close());
 
 describe("POST /v1/fine_tuning/jobs", () => {
+  it("creates one job for requests retried with the same Idempotency-Key", async () => {
+    const t = await tenantWithFile(api, "idem-jobs", chatLines(10));
+    const post = (json: unknown, key: string) => api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json, headers: { "Idempotency-Key": key } });
+    const body = { model: "micro-llama", training_file: t.fileId, suffix: "once" };
+    const first = await post(body, "job-key-1");
+    expect(first.status).toBe(200);
+    const job = await first.json();
+    // The retry gets that job as it is now; another request under the same key is refused.
+    await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key });
+    const again = await post(body, "job-key-1");
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await again.json()).toMatchObject({ id: job.id, status: "cancelled" });
+    const other = await expectError(await post({ ...body, suffix: "twice" }, "job-key-1"), 400, "invalid_request");
+    expect(other.param).toBe("Idempotency-Key");
+    const list = await (await api.call("GET", "/v1/fine_tuning/jobs", { token: t.key })).json();
+    expect(list.data.map((j: { id: string }) => j.id)).toEqual([job.id]);
+    // A failed creation leaves the key free for a retry that succeeds.
+    await expectError(await post({ ...body, training_file: "file-missing" }, "job-key-2"), 404, "not_found");
+    expect((await post({ ...body, training_file: "file-missing" }, "job-key-2")).status).toBe(404);
+    expect((await post(body, "job-key-3")).status).toBe(200);
+  });
+
   it("creates a queued job with auto settings resolved and the OpenAI shape", async () => {
     const t = await tenantWithFile(api, "acme", chatLines(100));
     const job = await createJob(api, t.key, { training_file: t.fileId, suffix: "support" });

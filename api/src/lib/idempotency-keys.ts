@@ -1,0 +1,107 @@
+// Idempotency-Key: a client that retries a POST (a dropped connection, a timeout) with the same key gets the
+// outcome of the first attempt instead of doing the work, and paying for it, twice. One row per (tenant,
+// key), moved by single conditional statements (D1 has no interactive transactions): the first request
+// claims the key; a retry while it runs gets 409; a retry after it finished is answered from the stored
+// result; a retry after it failed runs again. A running attempt refreshes its row; one that stops
+// refreshing (its process died) may be taken over. Used by completions (inference/idempotency.ts adds
+// their billing) and fine-tuning job creation.
+import { z } from "@hono/zod-openapi";
+import { and, eq, lt, ne, or } from "drizzle-orm";
+import type { Db } from "../db/client.js";
+import { idempotencyKeys } from "../db/schema.js";
+import { ApiError } from "../errors.js";
+import { sha256Hex } from "./hash.js";
+
+/** How long a key is remembered, as Stripe does. */
+export const KEY_TTL_SECONDS = 24 * 3600;
+/** A "running" attempt refreshes its row this often while it runs (holdKey) … */
+export const HEARTBEAT_SECONDS = 10;
+/** … so one not refreshed for this long is presumed lost (its process died) and may be taken over. */
+export const STALE_RUNNING_SECONDS = 60;
+
+export type KeyClaim<T> = { kind: "run" } | { kind: "replay"; result: T };
+
+export type KeyRef = { tenantId: string; key: string; requestId: string };
+
+/** The header's value, checked: 1–255 printable ASCII characters. */
+export function parseIdempotencyKey(raw: string | undefined): string | null {
+  if (raw === undefined) return null;
+  const key = raw.trim();
+  if (!/^[\x20-\x7e]{1,255}$/.test(key)) {
+    throw new ApiError("invalid_request", "Idempotency-Key must be 1–255 printable ASCII characters (a UUID, say)", "Idempotency-Key");
+  }
+  return key;
+}
+
+/** The header in a route's OpenAPI request (checked by parseIdempotencyKey, which names it in errors). */
+export const idempotencyHeaders = z.object({
+  "idempotency-key": z.string().optional().openapi({ description: "1–255 printable ASCII characters: a retry with the same key gets the first attempt's outcome instead of doing (and billing) the work again" }),
+});
+
+/** Hash of a normalised request (its endpoint and fields), so a key reused for another request is caught. */
+export const requestHash = (endpoint: string, request: unknown): Promise<string> => sha256Hex(JSON.stringify({ endpoint, request }));
+
+/** Not held by a live attempt: anything but "running", or running without a heartbeat for STALE_RUNNING_SECONDS. */
+const notHeld = (now: number) => or(ne(idempotencyKeys.state, "running"), lt(idempotencyKeys.updatedAt, now - STALE_RUNNING_SECONDS));
+
+/**
+ * Claims `key` for this request: "run" or "replay" (a finished attempt's answer). Throws 409 while another
+ * attempt holds it, 400 when the key was used for another request.
+ */
+export async function claimKey<T>(db: Db, f: KeyRef & { hash: string; now: number }): Promise<KeyClaim<T>> {
+  const where = and(eq(idempotencyKeys.tenantId, f.tenantId), eq(idempotencyKeys.key, f.key));
+  const fresh = { requestHash: f.hash, state: "running", requestId: f.requestId, result: null, billedPromptTokens: 0, billedCompletionTokens: 0, createdAt: f.now, updatedAt: f.now };
+  const inserted = await db.insert(idempotencyKeys).values({ tenantId: f.tenantId, key: f.key, ...fresh }).onConflictDoNothing().returning({ key: idempotencyKeys.key });
+  if (inserted.length > 0) {
+    // A new key is the moment to forget this tenant's expired ones; failing to is no reason to fail the call.
+    await db
+      .delete(idempotencyKeys)
+      .where(and(eq(idempotencyKeys.tenantId, f.tenantId), lt(idempotencyKeys.createdAt, f.now - KEY_TTL_SECONDS), notHeld(f.now)))
+      .catch((err: unknown) => console.error("forgetting expired idempotency keys failed:", err));
+    return { kind: "run" };
+  }
+  // Expired, and no attempt holds it: the key starts over as if new.
+  const renewed = await db.update(idempotencyKeys).set(fresh).where(and(where, lt(idempotencyKeys.createdAt, f.now - KEY_TTL_SECONDS), notHeld(f.now))).returning({ key: idempotencyKeys.key });
+  if (renewed.length > 0) return { kind: "run" };
+  // The same request after a failed, cut-short or lost attempt: run it again (billing counts what was paid).
+  const retaken = await db
+    .update(idempotencyKeys)
+    .set({ state: "running", requestId: f.requestId, updatedAt: f.now })
+    .where(and(where, eq(idempotencyKeys.requestHash, f.hash), ne(idempotencyKeys.state, "done"), notHeld(f.now)))
+    .returning({ key: idempotencyKeys.key });
+  if (retaken.length > 0) return { kind: "run" };
+  const [row] = await db.select().from(idempotencyKeys).where(where);
+  if (row && row.requestHash !== f.hash) {
+    throw new ApiError("invalid_request", `Idempotency-Key '${f.key}' was already used for a different request; use a new key for a new request`, "Idempotency-Key");
+  }
+  if (row?.state === "done" && row.result) return { kind: "replay", result: JSON.parse(row.result) as T };
+  throw new ApiError("conflict", `a request with Idempotency-Key '${f.key}' is still running; retry when it has finished`, "Idempotency-Key", { "Retry-After": "1" });
+}
+
+/**
+ * Keeps this attempt's hold on the key fresh while it runs (every HEARTBEAT_SECONDS), so that an attempt
+ * whose process died is taken over within STALE_RUNNING_SECONDS. Returns the function that stops it.
+ */
+export function holdKey(db: Db, f: KeyRef, now: () => number): () => void {
+  const mine = and(eq(idempotencyKeys.tenantId, f.tenantId), eq(idempotencyKeys.key, f.key), eq(idempotencyKeys.requestId, f.requestId), eq(idempotencyKeys.state, "running"));
+  const timer = setInterval(() => {
+    db.update(idempotencyKeys).set({ updatedAt: now() }).where(mine).catch((err: unknown) => console.error("refreshing an idempotency key failed:", err));
+  }, HEARTBEAT_SECONDS * 1000);
+  return () => clearInterval(timer);
+}
+
+/**
+ * Ends this attempt: "done" with its answer (later retries replay it), or "incomplete" (a retry runs again).
+ * Only a running attempt that still holds the key settles it, once.
+ */
+export async function settleKey(db: Db, f: KeyRef & { result: unknown; now: number }): Promise<void> {
+  await settleKeyQuery(db, f);
+}
+
+/** settleKey as a statement, to run in the same batch as the work it records (a job's creation). */
+export function settleKeyQuery(db: Db, f: KeyRef & { result: unknown; now: number }) {
+  return db
+    .update(idempotencyKeys)
+    .set(f.result ? { state: "done", result: JSON.stringify(f.result), updatedAt: f.now } : { state: "incomplete", updatedAt: f.now })
+    .where(and(eq(idempotencyKeys.tenantId, f.tenantId), eq(idempotencyKeys.key, f.key), eq(idempotencyKeys.requestId, f.requestId), eq(idempotencyKeys.state, "running")));
+}

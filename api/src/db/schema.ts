@@ -173,7 +173,7 @@ export const usageEvents = sqliteTable(
   (t) => [uniqueIndex("usage_idem_idx").on(t.idempotencyKey), index("usage_tenant_time_idx").on(t.tenantId, t.createdAt)],
 );
 
-/** Completions sent with an Idempotency-Key: a retry replays the stored answer, and billing counts each key once. */
+/** Requests sent with an Idempotency-Key (completions, job creation): a retry gets the first attempt's outcome (lib/idempotency-keys.ts). */
 export const idempotencyKeys = sqliteTable(
   "idempotency_keys",
   {
@@ -187,7 +187,7 @@ export const idempotencyKeys = sqliteTable(
     requestId: text("request_id").notNull(),
     /** The finished completion (id, created, text, finish_reason, usage) as JSON; null until done. */
     result: text("result"),
-    /** Tokens billed under this key so far, over all attempts (each kind at most its largest attempt). */
+    /** Completions: tokens billed under this key so far, over all attempts (each kind at most its largest attempt). */
     billedPromptTokens: integer("billed_prompt_tokens").notNull(),
     billedCompletionTokens: integer("billed_completion_tokens").notNull(),
     createdAt: createdAt(),

@@ -185,7 +185,7 @@ export const idempotencyKeys = sqliteTable(
     state: text("state").notNull(),
     /** The attempt running now, or the last one. */
     requestId: text("request_id").notNull(),
-    /** The finished completion (id, created, text, finish_reason, usage) as JSON; null until done. */
+    /** The finished attempt's outcome as JSON (a completion's answer, a created job's id); null until done. */
     result: text("result"),
     /** Completions: tokens billed under this key so far, over all attempts (each kind at most its largest attempt). */
     billedPromptTokens: integer("billed_prompt_tokens").notNull(),

@@ -156,7 +156,7 @@ export function completionResponses(schema: z.ZodTypeAny, streamDescription: str
   };
 }
 
-/** The request of a completion route: its JSON body and the optional Idempotency-Key header (checked in idempotency.ts). */
+/** The request of a completion route: its JSON body and the optional Idempotency-Key header (checked in lib/idempotency-keys.ts). */
 export const completionRequest = <T extends z.ZodTypeAny>(schema: T) => ({
   body: { content: { "application/json": { schema } }, required: true },
   headers: idempotencyHeaders,

@@ -38,8 +38,16 @@ export const idempotencyHeaders = z.object({
   "idempotency-key": z.string().optional().openapi({ description: "1–255 printable ASCII characters: a retry with the same key gets the first attempt's outcome instead of doing (and billing) the work again" }),
 });
 
-/** Hash of a normalised request (its endpoint and fields), so a key reused for another request is caught. */
-export const requestHash = (endpoint: string, request: unknown): Promise<string> => sha256Hex(JSON.stringify({ endpoint, request }));
+/** Hash of a normalised request (its endpoint and fields, keys sorted), so a key reused for another request is caught. */
+export const requestHash = (endpoint: string, request: unknown): Promise<string> => sha256Hex(JSON.stringify(sortedKeys({ endpoint, request })));
+
+/** `v` with every object's keys in sorted order, so that field order does not change the hash. */
+function sortedKeys(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sortedKeys);
+  if (v === null || typeof v !== "object") return v;
+  const o = v as Record<string, unknown>;
+  return Object.fromEntries(Object.keys(o).sort().map((k) => [k, sortedKeys(o[k])]));
+}
 
 /** Not held by a live attempt: anything but "running", or running without a heartbeat for STALE_RUNNING_SECONDS. */
 const notHeld = (now: number) => or(ne(idempotencyKeys.state, "running"), lt(idempotencyKeys.updatedAt, now - STALE_RUNNING_SECONDS));

@@ -9,7 +9,8 @@ import { ApiError, notFound } from "../errors.js";
 import { createJob, createJobBody } from "../jobs/create.js";
 import { jobSchema, toJob, type JobRow } from "../jobs/shape.js";
 import { cancelJob, eventInsert } from "../jobs/store.js";
-import { claimKey, idempotencyHeaders, parseIdempotencyKey, requestHash, settleKey, settleKeyQuery } from "../lib/idempotency-keys.js";
+import { idempotencyHeaders, parseIdempotencyKey } from "../lib/idempotency-keys.js";
+import { createJobOnce } from "../jobs/create-once.js";
 import { bearerSecurity, errorResponses, errorSchema, json, jsonBody } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 
@@ -60,22 +61,12 @@ const cancel = createRoute({
 
 export function registerFineTuningJobs(app: Router): void {
   app.openapi(create, async (c) => {
-    const { db, now } = c.var.deps;
     const tenantId = c.var.tenant.tenantId;
     const body = c.req.valid("json");
     const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
     if (key === null) return c.json(toJob(await createJob(c.var.deps, tenantId, body)), 200);
-    // A retried creation (same key) answers with the job the first one created, as it is now: one job, billed once.
-    const ref = { tenantId, key, requestId: c.var.requestId };
-    const claim = await claimKey<{ job_id: string }>(db, { ...ref, hash: await requestHash("fine_tuning.jobs", body), now: now() });
-    if (claim.kind === "replay") return c.json(toJob(await getTenantJob(db, tenantId, claim.result.job_id)), 200, { "Idempotent-Replayed": "true" });
-    try {
-      const row = await createJob(c.var.deps, tenantId, body, (jobId) => [settleKeyQuery(db, { ...ref, result: { job_id: jobId }, now: now() })]);
-      return c.json(toJob(row), 200);
-    } catch (err) {
-      await settleKey(db, { ...ref, result: null, now: now() });
-      throw err;
-    }
+    const { row, replayed } = await createJobOnce(c, body, key);
+    return c.json(toJob(row), 200, replayed ? { "Idempotent-Replayed": "true" } : {});
   });
   app.openapi(list, async (c) => {
     const { limit, after } = c.req.valid("query");

@@ -22,6 +22,9 @@ describe("POST /v1/fine_tuning/jobs", () => {
     const again = await post(body, "job-key-1");
     expect(again.headers.get("Idempotent-Replayed")).toBe("true");
     expect(await again.json()).toMatchObject({ id: job.id, status: "cancelled" });
+    // An optional field sent as null is the same request as one that leaves it out.
+    const nulls = await post({ ...body, validation_file: null, seed: null }, "job-key-1");
+    expect((await nulls.json()).id).toBe(job.id);
     const other = await expectError(await post({ ...body, suffix: "twice" }, "job-key-1"), 400, "invalid_request");
     expect(other.param).toBe("Idempotency-Key");
     const list = await (await api.call("GET", "/v1/fine_tuning/jobs", { token: t.key })).json();
@@ -30,6 +33,37 @@ describe("POST /v1/fine_tuning/jobs", () => {
     await expectError(await post({ ...body, training_file: "file-missing" }, "job-key-2"), 404, "not_found");
     expect((await post({ ...body, training_file: "file-missing" }, "job-key-2")).status).toBe(404);
     expect((await post(body, "job-key-3")).status).toBe(200);
+  });
+
+  it("withdraws the job of an attempt that stalled until a retry took its key over: one job trains", async () => {
+    const t = await tenantWithFile(api, "idem-race", chatLines(10));
+    const post = () => api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: t.fileId }, headers: { "Idempotency-Key": "race" } });
+    // Attempt A claims the key, then stalls (its first query waits on a gate).
+    const models = api.deps.db.query.baseModels as unknown as { findFirst: (...a: unknown[]) => Promise<unknown> };
+    const findFirst = models.findFirst.bind(models);
+    let open!: () => void;
+    const gate = new Promise<void>((ok) => (open = ok));
+    let stalled!: () => void;
+    const reached = new Promise<void>((ok) => (stalled = ok));
+    models.findFirst = async (...a: unknown[]) => {
+      models.findFirst = findFirst;
+      stalled();
+      await gate;
+      return findFirst(...a);
+    };
+    const a = post();
+    await reached;
+    expect((await post()).status).toBe(409);
+    api.advance(61); // past STALE_RUNNING_SECONDS with no heartbeat: B takes the key over
+    const b = await post();
+    expect(b.status).toBe(200);
+    const jobB = await b.json();
+    open();
+    const ra = await a;
+    expect(ra.status).toBe(409);
+    const jobs = (await (await api.call("GET", "/v1/fine_tuning/jobs", { token: t.key })).json()).data as { id: string; status: string }[];
+    expect(jobs.filter((j) => j.status !== "cancelled").map((j) => j.id)).toEqual([jobB.id]);
+    expect((await (await post()).json()).id).toBe(jobB.id);
   });
 
   it("creates a queued job with auto settings resolved and the OpenAI shape", async () => {

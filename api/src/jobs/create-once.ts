@@ -1,0 +1,49 @@
+// Job creation under an Idempotency-Key (lib/idempotency-keys.ts): a retried creation answers with the job
+// the first attempt created, so a client that retries after a timeout never starts, or pays for, a second
+// job. The job and the key's "done" record are written in one batch; the attempt holds the key (heartbeat)
+// and is registered with waitUntil, so a slow or disconnected attempt is not taken over.
+import type { Context } from "hono";
+import { and, eq } from "drizzle-orm";
+import { idempotencyKeys, jobs } from "../db/schema.js";
+import type { AppEnv } from "../deps.js";
+import { ApiError } from "../errors.js";
+import { claimKey, holdKey, requestHash, settleKey, settleKeyQuery } from "../lib/idempotency-keys.js";
+import { keepRunning } from "../inference/keep-running.js";
+import { createJob, type CreateJobBody } from "./create.js";
+import type { JobRow } from "./shape.js";
+import { cancelJob } from "./store.js";
+
+/** The job for this key: created now, or (replayed) the one an earlier attempt created, as it is now. */
+export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key: string): Promise<{ row: JobRow; replayed: boolean }> {
+  const { db, now } = c.var.deps;
+  const ref = { tenantId: c.var.tenant.tenantId, key, requestId: c.var.requestId };
+  // Omitted and null optional fields are the same request.
+  const normalised = { ...body, validation_file: body.validation_file ?? null, suffix: body.suffix ?? null, seed: body.seed ?? null };
+  const claim = await claimKey<{ job_id: string }>(db, { ...ref, hash: await requestHash("fine_tuning.jobs", normalised), now: now() });
+  if (claim.kind === "replay") {
+    const row = await db.query.jobs.findFirst({ where: and(eq(jobs.id, claim.result.job_id), eq(jobs.tenantId, ref.tenantId)) });
+    if (!row) throw new ApiError("internal_error", `the job this Idempotency-Key created (${claim.result.job_id}) is gone`);
+    return { row, replayed: true };
+  }
+  const release = holdKey(db, ref, now);
+  const attempt = (async () => {
+    try {
+      const row = await createJob(c.var.deps, ref.tenantId, body, (jobId) => [settleKeyQuery(db, { ...ref, result: { job_id: jobId }, now: now() })]);
+      // The key was taken over while this attempt stalled (past STALE_RUNNING_SECONDS without a heartbeat):
+      // the other attempt's job is the one; this one is withdrawn before it trains or bills.
+      const [held] = await db.select({ requestId: idempotencyKeys.requestId }).from(idempotencyKeys).where(and(eq(idempotencyKeys.tenantId, ref.tenantId), eq(idempotencyKeys.key, key)));
+      if (held?.requestId !== ref.requestId) {
+        await cancelJob(db, { jobId: row.id, tenantId: ref.tenantId, now: now() });
+        throw new ApiError("conflict", `a retry with Idempotency-Key '${key}' created the job meanwhile; fetch it with the same key`, "Idempotency-Key", { "Retry-After": "1" });
+      }
+      return row;
+    } catch (err) {
+      await settleKey(db, { ...ref, result: null, now: now() }).catch((e: unknown) => console.error("settling an Idempotency-Key failed:", e));
+      throw err;
+    } finally {
+      release();
+    }
+  })();
+  keepRunning(c, attempt.catch(() => undefined));
+  return { row: await attempt, replayed: false };
+}

@@ -57,7 +57,16 @@ const messageContent = z
 export const chatRequestSchema = z
   .object({
     messages: z
-      .array(z.object({ role: z.enum(["system", "user", "assistant", "developer"], { error: "role must be system, developer, user or assistant (tools are not supported)" }), content: messageContent, name: z.string().max(64).nullish() }))
+      .array(
+        z.object({
+          role: z.enum(["system", "user", "assistant", "developer"], { error: "role must be system, developer, user or assistant (tools are not supported)" }),
+          // Before content: an assistant turn with tool calls has content null, and its error should name them.
+          tool_calls: unsupported(isEmpty, "tool calls are not supported: tools are not"),
+          function_call: unsupported(() => false, "function calls are not supported: functions are not"),
+          content: messageContent,
+          name: z.string().max(64).nullish(),
+        }),
+      )
       .min(1)
       .max(1024),
     max_completion_tokens: z.number().min(1).max(32768).int().nullish().openapi({ description: "alias of max_tokens" }),

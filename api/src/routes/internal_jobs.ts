@@ -104,9 +104,10 @@ export function registerInternalJobs(app: Router): void {
     const stored: Progress = { ...progress, updated_at: t };
     const row = await extendLease(db, { jobId: job_id, runnerId: runner_id, now: t, leaseSeconds: config.TUNESERVE_LEASE_SECONDS, progress: JSON.stringify(stored) });
     if (!row) throw leaseLost(await findJob(db, job_id), job_id, runner_id);
-    // One metrics event per step reported, however often the runner heartbeats within a step.
-    if (!sameStep(jobProgress(before), progress)) {
-      const loss = progress.loss === null ? "n/a" : progress.loss.toFixed(4);
+    // One metrics event per trained step reported, however often the runner heartbeats within a step (a
+    // heartbeat before the first step of an attempt carries no loss and makes no event).
+    if (progress.loss !== null && !sameStep(jobProgress(before), progress)) {
+      const loss = progress.loss.toFixed(4);
       const data = { step: progress.step, total_steps: progress.total_steps, epoch: progress.epoch, train_loss: progress.loss, lr: progress.lr ?? null, tokens_per_s: progress.tokens_per_s ?? null };
       await eventInsert(db, job_id, t, { level: "info", type: "metrics", message: `Step ${progress.step}/${progress.total_steps}: training loss=${loss}`, data });
     }

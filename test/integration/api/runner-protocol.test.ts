@@ -136,6 +136,8 @@ describe("heartbeat, events, fail, cancel", () => {
     const job = await createJob(api, t.key, { training_file: t.fileId });
     const r = await registerRunner(api, "r");
     await leaseOk(api, r);
+    // The attempt's first heartbeat, before any step: progress stored, no metrics event.
+    expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: { step: 0, total_steps: 1, epoch: 0, loss: null } })).status).toBe(200);
     for (const step of [1, 1, 2]) {
       expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(step, { eta_s: 120, tokens_per_s: 900 }) })).status).toBe(200);
     }

@@ -126,6 +126,7 @@ describe("POST /v1/chat/completions", () => {
       [{ stop: ["a", "b", "c", "d", "e"] }, "stop", /up to 4 strings/],
       [{ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, "messages.0.content.0", /only text parts/],
       [{ messages: [{ role: "tool", content: "x" }] }, "messages.0.role", /tools are not supported/],
+      [{ messages: [{ role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }] }] }, "messages.0.tool_calls", /tool calls are not supported/],
     ];
     for (const [extra, param, message] of refused) {
       const res = await post("/v1/chat/completions", acme.key, { ...greedy, messages: [{ role: "user", content: "Hi" }], ...extra });

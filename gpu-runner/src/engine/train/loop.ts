@@ -28,11 +28,13 @@ export type TrainHooks = { onEvent?: (e: TrainEvent) => void | Promise<void>; sh
 /** Loads, tokenizes and (optionally) packs a JSONL file into rows; says what was cut or dropped. */
 async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof tokenizeRecords>[1], log: (m: string, warn?: boolean) => Promise<void>): Promise<Row[]> {
   const data = tokenizeRecords(await readRecords(path), tok, s.seqLen);
-  if (data.truncated) await log(`${path}: ${data.truncated} example(s) longer than seqLen=${s.seqLen} were truncated`, true);
-  if (data.dropped) await log(`${path}: ${data.dropped} example(s) had no token left to train on and were skipped`, true);
-  if (data.examples.length === 0) throw new Error(`${path}: no example has a token to train on (seqLen=${s.seqLen}); check the file or raise seqLen`);
+  // The file's name only: these messages become a job's events, which must not show the runner's folders.
+  const name = basename(path);
+  if (data.truncated) await log(`${name}: ${data.truncated} example(s) longer than seqLen=${s.seqLen} were truncated`, true);
+  if (data.dropped) await log(`${name}: ${data.dropped} example(s) had no token left to train on and were skipped`, true);
+  if (data.examples.length === 0) throw new Error(`${name}: no example has a token to train on (seqLen=${s.seqLen}); check the file or raise seqLen`);
   const rows = s.packing ? packExamples(data.examples, s.seqLen) : data.examples;
-  await log(`${path}: ${data.examples.length} example(s) → ${rows.length} row(s)`);
+  await log(`${name}: ${data.examples.length} example(s) → ${rows.length} row(s)`);
   return rows;
 }
 

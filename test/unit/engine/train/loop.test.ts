@@ -3,7 +3,7 @@
 // the calling thread and in the worker), and spec errors by name.
 import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runTraining, startTrainingWorker, TrainingCancelled, type TrainEvent } from "../../../../gpu-runner/src/engine/train/loop.js";
 import { learningRate } from "../../../../gpu-runner/src/engine/train/schedule.js";
@@ -69,9 +69,9 @@ describe("runTraining", () => {
     // Records are 14, 14, 16, 14, 13 tokens: [14+14], [16+14], [13] in 32-token rows; batch 2 → 2 steps.
     const res = await runTraining({ modelDir: model, dataPath: data, outDir: join(root, "packed"), epochs: 1, batchSize: 2, seqLen: 32, packing: true, rank: 2 }, { onEvent: (e) => void events.push(e) });
     expect(res.steps).toBe(2);
-    expect(events).toContainEqual({ type: "log", level: "info", message: `${data}: 5 example(s) → 3 row(s)` });
+    expect(events).toContainEqual({ type: "log", level: "info", message: `${basename(data)}: 5 example(s) → 3 row(s)` });
     const cut = await runTraining({ modelDir: model, dataPath: data, outDir: join(root, "cut"), epochs: 1, batchSize: 5, seqLen: 12, rank: 2 }, { onEvent: (e) => void events.push(e) });
-    expect(events).toContainEqual({ type: "log", level: "warn", message: `${data}: 5 example(s) longer than seqLen=12 were truncated` });
+    expect(events).toContainEqual({ type: "log", level: "warn", message: `${basename(data)}: 5 example(s) longer than seqLen=12 were truncated` });
     expect(cut.trainedTokens).toBe(5 * 12);
   });
 

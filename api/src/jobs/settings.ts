@@ -7,9 +7,9 @@ const auto = z.literal("auto");
 
 export const hyperparametersInput = z
   .object({
-    n_epochs: z.union([auto, z.number().int().min(1).max(50)]).default("auto"),
-    batch_size: z.union([auto, z.number().int().min(1).max(256)]).default("auto"),
-    learning_rate_multiplier: z.union([auto, z.number().positive().max(10)]).default("auto"),
+    n_epochs: z.union([auto, z.number().int().min(1).max(50)], { error: 'n_epochs must be "auto" or an integer 1–50' }).default("auto"),
+    batch_size: z.union([auto, z.number().int().min(1).max(256)], { error: 'batch_size must be "auto" or an integer 1–256' }).default("auto"),
+    learning_rate_multiplier: z.union([auto, z.number().positive().max(10)], { error: 'learning_rate_multiplier must be "auto" or a number in (0, 10]' }).default("auto"),
   })
   .strict();
 

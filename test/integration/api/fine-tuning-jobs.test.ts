@@ -136,6 +136,8 @@ describe("POST /v1/fine_tuning/jobs", () => {
     await bad({ suffix: "a:b" }, 400, "invalid_request", "suffix");
     await bad({ method: { type: "dpo" } }, 400, "invalid_request", "method.type");
     await bad({ method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 0 } } } }, 400, "invalid_request", "method.supervised.hyperparameters.n_epochs");
+    const epochs = await bad({ method: { type: "supervised", supervised: { hyperparameters: { n_epochs: "many" } } } }, 400, "invalid_request", "method.supervised.hyperparameters.n_epochs");
+    expect(epochs.message).toMatch(/n_epochs must be "auto" or an integer 1–50/);
   });
 });
 

@@ -54,7 +54,9 @@ describe("tuneserve serve (embedded default)", () => {
 
     const events = await api.events(a.key, job.id);
     const metrics = events.filter((e) => e.type === "metrics").map((e) => e.data.step);
-    expect(metrics.length).toBeGreaterThanOrEqual(3);
+    // The runner reports the first trained step at once, then at most every second, and the last one.
+    expect(metrics.length).toBeGreaterThanOrEqual(2);
+    expect(Math.min(...metrics)).toBeLessThan(120);
     expect(Math.max(...metrics)).toBe(120);
     expect(events.some((e) => /fetched the inputs/.test(e.message))).toBe(true);
     const ckpts = await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, a.key);

@@ -42,8 +42,8 @@ async function runnerError(res: Response, kind: CompletionKind): Promise<ApiErro
 
 /**
  * Runs one completion for the authenticated tenant and returns the HTTP answer. With an Idempotency-Key
- * (idempotency.ts) a retry of a finished request is answered from the stored result, and billing counts
- * each key once.
+ * (lib/idempotency-keys.ts, idempotency.ts) a retry of a finished request is answered from the stored
+ * result, and billing counts each key once.
  */
 export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): Promise<Response> {
   const { db, config, now } = c.var.deps;
@@ -65,7 +65,7 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   // Registered with waitUntil at once: on a Worker, a client that disconnects would otherwise cancel the
   // attempt before it settles its key, and retries would wait for the key to go stale.
   const attempt = generate(c, call, found, { ref, settle }).catch(async (err: unknown) => {
-    await settle(null);
+    await settle(null).catch((e: unknown) => console.error(`[${requestId}] settling its Idempotency-Key failed:`, e));
     throw err;
   });
   keepRunning(c, attempt.catch(() => undefined));

@@ -10,7 +10,7 @@ import { completionObject, responseId, type CompletionKind } from "./openai.js";
 import { callRunners } from "./proxy.js";
 import { generateResponseSchema, type GenerateRequestInput, type GenerateUsage } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
-import { keepRunning } from "./keep-running.js";
+import { keepRunning } from "../lib/keep-running.js";
 import { claimKey, holdKey, parseIdempotencyKey, settleKey } from "../lib/idempotency-keys.js";
 import { completionHash, meterKeyed, type StoredCompletion } from "./idempotency.js";
 import { replayCompletion } from "./replay.js";

@@ -1,7 +1,6 @@
 // OpenAI shapes of /v1/chat/completions and /v1/completions: request fields (zod, so a bad sampling
 // parameter is a 400 naming it) and the response objects and stream chunks built from a runner's answer.
 import { z } from "@hono/zod-openapi";
-import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { errorResponses, json } from "../lib/openapi.js";
 import type { GenerateUsage } from "./runner-protocol.js";
 
@@ -164,12 +163,6 @@ export function completionResponses(schema: z.ZodTypeAny, streamDescription: str
     ...errorResponses,
   };
 }
-
-/** The request of a completion route: its JSON body and the optional Idempotency-Key header (checked in lib/idempotency-keys.ts). */
-export const completionRequest = <T extends z.ZodTypeAny>(schema: T) => ({
-  body: { content: { "application/json": { schema } }, required: true },
-  headers: idempotencyHeaders,
-});
 
 /** The sampling and streaming options both routes pass to the runner, from a parsed request. */
 export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k" | "seed" | "stop" | "stream" | "stream_options">) {

@@ -6,7 +6,7 @@ import type { AppEnv } from "../deps.js";
 import { chunkObject, type CompletionKind, type Finish } from "./openai.js";
 import type { GenerateUsage } from "./runner-protocol.js";
 import { runnerEvents, sseData } from "./sse.js";
-import { keepRunning } from "./keep-running.js";
+import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
 import type { StoredCompletion } from "./idempotency.js";
 

@@ -8,7 +8,7 @@ import { idempotencyKeys, jobs } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { claimKey, holdKey, requestHash, settleKey, settleKeyQuery } from "../lib/idempotency-keys.js";
-import { keepRunning } from "../inference/keep-running.js";
+import { keepRunning } from "../lib/keep-running.js";
 import { createJob, type CreateJobBody } from "./create.js";
 import type { JobRow } from "./shape.js";
 import { cancelJob } from "./store.js";

@@ -3,8 +3,9 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Router } from "../app.js";
 import { runCompletion } from "../inference/complete.js";
-import { chatRequestSchema, chatResponseSchema, type ChatRequest, completionRequest, completionResponses, samplingOf } from "../inference/openai.js";
-import { bearerSecurity } from "../lib/openapi.js";
+import { chatRequestSchema, chatResponseSchema, type ChatRequest, completionResponses, samplingOf } from "../inference/openai.js";
+import { idempotencyHeaders } from "../lib/idempotency-keys.js";
+import { bearerSecurity, jsonBody } from "../lib/openapi.js";
 
 /** Chat answers default to this many tokens when neither max_tokens nor max_completion_tokens is set. */
 const defaultMaxTokens = 256;
@@ -13,7 +14,7 @@ const route = createRoute({
   method: "post",
   path: "/v1/chat/completions",
   security: bearerSecurity,
-  request: completionRequest(chatRequestSchema),
+  request: { ...jsonBody(chatRequestSchema), headers: idempotencyHeaders },
   responses: completionResponses(chatResponseSchema, "chat.completion.chunk events, then data: [DONE]"),
 });
 

@@ -3,8 +3,9 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Router } from "../app.js";
 import { runCompletion } from "../inference/complete.js";
-import { completionRequestSchema, completionResponseSchema, type CompletionRequest, completionRequest, completionResponses, samplingOf } from "../inference/openai.js";
-import { bearerSecurity } from "../lib/openapi.js";
+import { completionRequestSchema, completionResponseSchema, type CompletionRequest, completionResponses, samplingOf } from "../inference/openai.js";
+import { idempotencyHeaders } from "../lib/idempotency-keys.js";
+import { bearerSecurity, jsonBody } from "../lib/openapi.js";
 
 /** OpenAI's default for /v1/completions. */
 const defaultMaxTokens = 16;
@@ -13,7 +14,7 @@ const route = createRoute({
   method: "post",
   path: "/v1/completions",
   security: bearerSecurity,
-  request: completionRequest(completionRequestSchema),
+  request: { ...jsonBody(completionRequestSchema), headers: idempotencyHeaders },
   responses: completionResponses(completionResponseSchema, "text_completion chunks, then data: [DONE]"),
 });
 

@@ -1,7 +1,6 @@
 // Assembles one runner from its settings: register with the API, start the inference server (when given),
 // heartbeat the adapters it holds, and run the lease loop. Used by `tuneserve runner` and `tuneserve serve`.
 import { join } from "node:path";
-import { spinSetting } from "../engine/runtime/spin.js";
 import { RunnerApiClient, type RunnerObject } from "./api-client.js";
 import { BlobModelServing } from "./blob-serving.js";
 import type { RunnerConfig } from "./config.js";
@@ -105,8 +104,7 @@ export async function startRunner(
       models,
       workRoot: join(config.cacheDir, "jobs"),
       checkpointEvery: config.checkpointEvery,
-      // A runner that also serves trains without spinning, so decoding on the same cores is not starved.
-      spinTraining: !inference && spinSetting(),
+      spinTraining: !inference,
       startTraining: opts.startTraining ?? engineTrainer,
       log,
     },

@@ -20,7 +20,7 @@ export type ExecutorDeps = {
   /** Jobs get a scratch folder below this one, removed when the attempt ends. */
   workRoot: string;
   checkpointEvery: number;
-  /** Training threads spin between ops (off when this runner also serves inference on the same cores). */
+  /** false: training threads never spin (this runner also serves inference on the same cores); true: as TUNESERVE_ORT_SPIN says. */
   spinTraining: boolean;
   startTraining: TrainingStarter;
   log: Logger;
@@ -164,7 +164,8 @@ export class TrainingExecution {
       seed: job.seed,
       checkpointEvery: this.deps.checkpointEvery,
       resumeFrom,
-      spin: this.deps.spinTraining,
+      // undefined leaves it to the session's default (TUNESERVE_ORT_SPIN), read where the session is made.
+      spin: this.deps.spinTraining ? undefined : false,
     };
   }
 

@@ -4,9 +4,6 @@
 import { availableParallelism } from "node:os";
 import * as ort from "onnxruntime-node";
 import { executionProviders } from "./providers.js";
-import { spinSetting } from "./spin.js";
-
-export { spinSetting };
 
 export type SessionOptions = {
   /** Named byte buffers the model's external initializers point into. */
@@ -39,6 +36,13 @@ export type SessionOptions = {
   memPattern?: boolean;
 };
 
+/** TUNESERVE_ORT_SPIN: unset, 1/true/on → spin (the default); 0/false/off → never spin. */
+export function spinSetting(value = process.env.TUNESERVE_ORT_SPIN): boolean {
+  const v = (value ?? "").trim().toLowerCase();
+  if (v === "" || v === "1" || v === "true" || v === "on") return true;
+  if (v === "0" || v === "false" || v === "off") return false;
+  throw new Error(`TUNESERVE_ORT_SPIN=${value}: use 1 (spin within runs, the default) or 0 (never spin)`);
+}
 
 /**
  * Spinning for sessions whose runs overlap other work of the process (a serving worker beside HTTP

@@ -9,12 +9,10 @@ import { ApiError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
 import { requireTrainingFile } from "./files.js";
-import { adapterInput, methodInput, resolveAdapter, resolveHyperparameters, type JobMethod } from "./settings.js";
+import { adapterInput, hyperparametersInput, methodInput, resolveAdapter, resolveHyperparameters, type HyperparametersInput, type JobMethod } from "./settings.js";
 import { jobIdPrefix, type JobRow } from "./shape.js";
 import { assertTransition } from "./state.js";
 import { eventInsert, runBatch } from "./store.js";
-
-const defaultMethod = { type: "supervised" as const, supervised: { hyperparameters: { n_epochs: "auto" as const, batch_size: "auto" as const, learning_rate_multiplier: "auto" as const } } };
 
 export const createJobBody = z
   .object({
@@ -27,8 +25,10 @@ export const createJobBody = z
       .nullish()
       .openapi({ description: "goes into the model name: ft:<base>:<tenant>:<suffix>:<id>" }),
     seed: z.number().int().min(0).max(2_147_483_647).nullish().openapi({ description: "random when omitted" }),
-    method: methodInput.default(defaultMethod),
-    adapter: adapterInput.default({ type: "lora", r: 8, alpha: 16, dropout: 0, target_modules: "all-linear" }),
+    // null means "not set" for these three, as for the fields above (OpenAI clients send null for unset options).
+    method: methodInput.nullish(),
+    hyperparameters: hyperparametersInput.nullish().openapi({ description: "deprecated in OpenAI's API in favour of method.supervised.hyperparameters; honoured when method is not given" }),
+    adapter: adapterInput.nullish().transform((a) => a ?? adapterInput.parse({})),
   })
   .openapi("CreateFineTuningJob");
 export type CreateJobBody = z.infer<typeof createJobBody>;
@@ -46,7 +46,7 @@ export async function createJob(deps: Deps, tenantId: string, body: CreateJobBod
   const resolved = resolveAdapter(body.adapter, modelSummarySchema.parse(JSON.parse(model.config)), config.TUNESERVE_MAX_LORA_RANK);
   if (!resolved.ok) throw new ApiError("invalid_request", resolved.message, resolved.param);
 
-  const method: JobMethod = { type: "supervised", supervised: { hyperparameters: resolveHyperparameters(body.method.supervised.hyperparameters, training.lines) } };
+  const method: JobMethod = { type: "supervised", supervised: { hyperparameters: resolveHyperparameters(requestedHyperparameters(body), training.lines) } };
   const now = deps.now();
   const id = newId(jobIdPrefix);
   const row: JobRow = {
@@ -85,4 +85,12 @@ export async function createJob(deps: Deps, tenantId: string, body: CreateJobBod
     ...also(id),
   ]);
   return { ...row, status: "queued" };
+}
+
+/** The hyperparameters asked for: in `method`, or at the top level as older OpenAI clients send them (not both). */
+function requestedHyperparameters(body: CreateJobBody): HyperparametersInput {
+  if (body.method && body.hyperparameters) {
+    throw new ApiError("invalid_request", "give hyperparameters in method.supervised.hyperparameters or at the top level (deprecated), not both", "hyperparameters");
+  }
+  return body.method?.supervised.hyperparameters ?? body.hyperparameters ?? hyperparametersInput.parse({});
 }

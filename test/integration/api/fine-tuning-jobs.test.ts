@@ -117,6 +117,20 @@ describe("POST /v1/fine_tuning/jobs", () => {
     });
   });
 
+  it("takes top-level hyperparameters as older OpenAI clients send them, and null as not set", async () => {
+    const t = await tenantWithFile(api);
+    const legacy = await createJob(api, t.key, { training_file: t.fileId, hyperparameters: { n_epochs: 5, batch_size: 2 } });
+    expect(legacy.hyperparameters).toMatchObject({ n_epochs: 5, batch_size: 2, learning_rate_multiplier: 1 });
+    const nulls = await createJob(api, t.key, { training_file: t.fileId, method: null, adapter: null, hyperparameters: null, suffix: null, seed: null });
+    expect(nulls.hyperparameters).toMatchObject({ n_epochs: 3, learning_rate_multiplier: 1 });
+    expect(nulls.adapter).toMatchObject({ type: "lora", r: 8, alpha: 16 });
+    const both = await api.call("POST", "/v1/fine_tuning/jobs", {
+      token: t.key,
+      json: { model: "micro-llama", training_file: t.fileId, hyperparameters: { n_epochs: 2 }, method: { type: "supervised" } },
+    });
+    expect((await expectError(both, 400, "invalid_request")).param).toBe("hyperparameters");
+  });
+
   it("refuses unknown models, foreign files and bad adapter options, naming the param", async () => {
     const t = await tenantWithFile(api);
     const other = await tenantWithFile(api, "other");
@@ -135,6 +149,7 @@ describe("POST /v1/fine_tuning/jobs", () => {
     expect((await bad({ adapter: { target_modules: ["lm_head"] } }, 400, "invalid_request", "adapter.target_modules")).message).toContain("q_proj");
     await bad({ suffix: "a:b" }, 400, "invalid_request", "suffix");
     await bad({ method: { type: "dpo" } }, 400, "invalid_request", "method.type");
+    await bad({ hyperparameters: { n_epochs: 0 } }, 400, "invalid_request", "hyperparameters.n_epochs");
     await bad({ method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 0 } } } }, 400, "invalid_request", "method.supervised.hyperparameters.n_epochs");
     const epochs = await bad({ method: { type: "supervised", supervised: { hyperparameters: { n_epochs: "many" } } } }, 400, "invalid_request", "method.supervised.hyperparameters.n_epochs");
     expect(epochs.message).toMatch(/n_epochs must be "auto" or an integer 1–50/);

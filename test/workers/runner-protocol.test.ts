@@ -103,4 +103,17 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     const failed = (await (await runner(`/jobs/${lease.job.id}/fail`, { runner_id: holder, error: { code: "x", message: "y" }, retryable: true })).json()) as unknown;
     expect(failed).toMatchObject({ error: { code: "lease_lost" } });
   });
+
+  it("bills a cancelled job for the tokens of its last progress report, in the cancel's batch", async () => {
+    const { t, fileId } = await setup();
+    const job = (await (await call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: fileId } })).json()) as { id: string };
+    const r = (await (await runner("/runners/register", { name: "w-cancel", models: ["micro-llama"], capacity: 1 })).json()) as { id: string };
+    const lease = (await (await runner("/jobs/lease", { runner_id: r.id })).json()) as { job: { id: string } };
+    expect(lease.job.id).toBe(job.id);
+    expect((await runner(`/jobs/${job.id}/heartbeat`, { runner_id: r.id, progress: { step: 2, total_steps: 9, epoch: 0, loss: 2, trained_tokens: 77 } })).status).toBe(200);
+    const cancelled = (await (await call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).json()) as { status: string; trained_tokens: number };
+    expect(cancelled).toMatchObject({ status: "cancelled", trained_tokens: 77 });
+    const usage = (await (await call("GET", "/v1/usage?group_by=kind", { token: t.key })).json()) as { data: { kind: string; quantity: number }[] };
+    expect(usage.data).toEqual([expect.objectContaining({ kind: "training_tokens", quantity: 77 })]);
+  });
 });

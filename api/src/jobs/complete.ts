@@ -10,7 +10,7 @@ import type { Deps } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
-import { usageInsert } from "../usage/record.js";
+import { trainingUsageKey, usageInsert } from "../usage/record.js";
 import { leaseLost } from "./holder.js";
 import { adapterFiles } from "./protocol.js";
 import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
@@ -22,7 +22,6 @@ export interface Completion {
 }
 
 /** The usage idempotency key of a job's training: one bill per job however often complete is retried. */
-export const trainingUsageKey = (jobId: string) => `job:${jobId}:training_tokens`;
 
 /** Reads and validates the two output files; copies them to the adapter's folder. */
 async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {

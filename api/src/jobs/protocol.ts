@@ -13,6 +13,7 @@ export const progressInput = z
     lr: z.number().min(0).optional(),
     tokens_per_s: z.number().min(0).optional(),
     eta_s: z.number().min(0).optional(),
+    trained_tokens: z.number().int().min(0).optional().openapi({ description: "billable tokens of the steps done so far; a job cancelled now is billed for these" }),
   })
   .openapi("TrainingProgressInput");
 

@@ -1,11 +1,13 @@
 // The job queue's moves as single atomic SQL statements (D1 has no interactive transactions): lease, heartbeat,
-// fail, cancel and expiry each decide their outcome inside one UPDATE … WHERE … RETURNING.
+// fail, cancel and expiry each decide their outcome inside one UPDATE … WHERE … RETURNING (cancel's billing
+// rides in the same batch).
 import { and, asc, eq, inArray, lte, or, sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client.js";
-import { jobEvents, jobs } from "../db/schema.js";
+import { jobEvents, jobs, usageEvents } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
 import type { JobRow } from "./shape.js";
+import { trainingUsageKey } from "../usage/record.js";
 import { sourcesOf } from "./state.js";
 
 export interface NewEvent {
@@ -131,13 +133,38 @@ export async function failAttempt(db: Db, opts: { jobId: string; runnerId: strin
 }
 
 /** Cancels a tenant's job that has not finished; a running job loses its lease at once. Null when not cancellable. */
+/**
+ * Cancels a job that has not ended and bills the tokens its last progress report counted (the work done up to
+ * then), in one batch under the job's training usage key, so a cancelled job is billed once, like a finished one.
+ */
 export async function cancelJob(db: Db, opts: { jobId: string; tenantId: string; now: number }): Promise<JobRow | null> {
-  const rows = await db
-    .update(jobs)
-    .set({ status: "cancelled", cancelRequested: 1, leaseOwner: null, leaseExpiresAt: null, finishedAt: opts.now })
-    .where(and(eq(jobs.id, opts.jobId), eq(jobs.tenantId, opts.tenantId), inArray(jobs.status, sourcesOf("cancelled"))))
-    .returning();
-  return rows[0] ?? null;
+  const reported = sql<number | null>`json_extract(${jobs.progress}, '$.trained_tokens')`;
+  const [cancelled] = (await runBatch(db, [
+    db
+      .update(jobs)
+      .set({ status: "cancelled", cancelRequested: 1, leaseOwner: null, leaseExpiresAt: null, finishedAt: opts.now, trainedTokens: sql`coalesce(${reported}, ${jobs.trainedTokens})` })
+      .where(and(eq(jobs.id, opts.jobId), eq(jobs.tenantId, opts.tenantId), inArray(jobs.status, sourcesOf("cancelled"))))
+      .returning(),
+    db
+      .insert(usageEvents)
+      .select((qb) =>
+        qb
+          .select({
+            id: sql<string>`${newId("use_")}`.as("id"),
+            idempotencyKey: sql<string>`${trainingUsageKey(opts.jobId)}`.as("idempotency_key"),
+            tenantId: sql<string>`${jobs.tenantId}`.as("tenant_id"),
+            kind: sql<string>`'training_tokens'`.as("kind"),
+            model: sql<string>`${jobs.model}`.as("model"),
+            quantity: sql<number>`${jobs.trainedTokens}`.as("quantity"),
+            ref: sql<string>`${jobs.id}`.as("ref"),
+            createdAt: sql<number>`${opts.now}`.as("created_at"),
+          })
+          .from(jobs)
+          .where(and(eq(jobs.id, opts.jobId), eq(jobs.status, "cancelled"), sql`${jobs.trainedTokens} > 0`)),
+      )
+      .onConflictDoNothing({ target: usageEvents.idempotencyKey }),
+  ])) as [JobRow[], unknown];
+  return cancelled[0] ?? null;
 }
 
 /** One job by id regardless of tenant (runner routes); tenant routes filter by tenant themselves. */

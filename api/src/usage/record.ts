@@ -19,6 +19,9 @@ export interface UsageFact {
   now: number;
 }
 
+/** The one key of a job's training usage: a finished job and a cancelled one bill under it, so at most once. */
+export const trainingUsageKey = (jobId: string) => `job:${jobId}:training_tokens`;
+
 /** The INSERT … ON CONFLICT DO NOTHING statement, for callers that put it in a db.batch with other writes. */
 export function usageInsert(db: Db, f: UsageFact) {
   return db

@@ -179,7 +179,7 @@ export class TrainingExecution {
 
   private onEvent(e: TrainEvent): void {
     if (e.type === "progress") {
-      this.progress = { step: e.step, total_steps: Math.max(1, e.totalSteps), epoch: e.epoch, loss: Number.isFinite(e.loss) ? e.loss : null, lr: e.lr, tokens_per_s: Math.max(0, e.tokensPerS), eta_s: Math.max(0, e.etaS) };
+      this.progress = { step: e.step, total_steps: Math.max(1, e.totalSteps), epoch: e.epoch, loss: Number.isFinite(e.loss) ? e.loss : null, lr: e.lr, tokens_per_s: Math.max(0, e.tokensPerS), eta_s: Math.max(0, e.etaS), trained_tokens: e.trainedTokens };
       // The first step of an attempt is reported at once (it shows where a resumed run picked up).
       const first = !this.trained;
       this.trained = true;

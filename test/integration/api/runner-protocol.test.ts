@@ -197,6 +197,28 @@ describe("heartbeat, events, fail, cancel", () => {
     expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
   });
 
+  it("bills a cancelled job once for the tokens its last progress report counted, and one that never ran for nothing", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const trainingUsage = async () => {
+      const usage = await (await api.call("GET", "/v1/usage?group_by=kind", { token: t.key })).json();
+      return (usage.data as { kind: string; quantity: number }[]).filter((b) => b.kind === "training_tokens").reduce((n, b) => n + b.quantity, 0);
+    };
+    const ran = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    expect((await runnerCall(api, `/jobs/${ran.id}/heartbeat`, { runner_id: r, progress: { ...progress(3), trained_tokens: 420 } })).status).toBe(200);
+    const cancelled = await (await api.call("POST", `/v1/fine_tuning/jobs/${ran.id}/cancel`, { token: t.key })).json();
+    expect(cancelled).toMatchObject({ status: "cancelled", trained_tokens: 420 });
+    await expectError(await api.call("POST", `/v1/fine_tuning/jobs/${ran.id}/cancel`, { token: t.key }), 409, "conflict");
+    await expectError(await runnerCall(api, `/jobs/${ran.id}/complete`, { runner_id: r, trained_tokens: 999 }), 409, "lease_lost");
+    expect(await trainingUsage()).toBe(420);
+
+    const waiting = await createJob(api, t.key, { training_file: t.fileId });
+    expect(await (await api.call("POST", `/v1/fine_tuning/jobs/${waiting.id}/cancel`, { token: t.key })).json()).toMatchObject({ status: "cancelled", trained_tokens: null });
+    expect(await trainingUsage()).toBe(420);
+  });
+
   it("fails a job whose training file was deleted before a runner leased it", async () => {
     const api = await fresh();
     const t = await tenantWithFile(api);

@@ -139,9 +139,10 @@ describe("runner processes", () => {
     expect((await finished(t.key, next.id)).status).toBe("succeeded");
     const after = await api.job(t.key, long.id);
     expect(after.status).toBe("cancelled");
-    expect(after.trained_tokens).toBeNull();
-    // Only the finished job is billed.
-    expect(await api.trainingUsage(t.key)).toBe((await api.job(t.key, next.id)).trained_tokens);
+    // Billed for the steps its last progress report counted, once, beside the finished job.
+    expect(after.trained_tokens).toBeGreaterThan(0);
+    expect(after.trained_tokens).toBe(after.progress.trained_tokens);
+    expect(await api.trainingUsage(t.key)).toBe(after.trained_tokens + (await api.job(t.key, next.id)).trained_tokens);
     expect(await p.stop("SIGTERM")).toBe(0);
   });
 });

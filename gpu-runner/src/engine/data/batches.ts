@@ -61,3 +61,8 @@ export function stepMicroBatches(rows: Row[], order: number[], k: number, batchS
   for (let i = 0; i < picked.length; i += batchSize) micro.push(rowsToBatch(picked.slice(i, i + batchSize)));
   return { micro, tokens: picked.reduce((s, r) => s + r.ids.length, 0) };
 }
+
+/** Tokens of the rows that the first `k` steps of an epoch take (`per` rows a step, in `order`). */
+export function tokensBefore(rows: Row[], order: number[], k: number, per: number): number {
+  return order.slice(0, k * per).reduce((n, i) => n + rows[i].ids.length, 0);
+}

@@ -10,7 +10,7 @@ import { openWeights } from "../model/weights.js";
 import { loadTokenizer } from "../tokenizer/tokenizer.js";
 import { readRecords } from "../data/records.js";
 import { tokenizeRecords } from "../data/render.js";
-import { packExamples, shuffledOrder, stepMicroBatches, stepsPerEpoch, type Row } from "../data/batches.js";
+import { packExamples, shuffledOrder, stepMicroBatches, stepsPerEpoch, tokensBefore, type Row } from "../data/batches.js";
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.js";
 import { LoraEvaluator } from "./evaluate.js";
 import { writePeftAdapter, type AdapterMeta } from "./export.js";
@@ -134,14 +134,17 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       // The first step of a run also builds the graph sessions; the ETA leaves it out once it can.
       if (step - startStep === 1) tFirst = performance.now();
       const avgS = step - startStep > 1 ? (performance.now() - tFirst) / 1000 / (step - startStep - 1) : stepS;
-      await emit({ type: "progress", step, totalSteps, epoch: Math.round((step / perEpoch) * 1e4) / 1e4, loss, lr, tokensPerS: tokens / stepS, etaS: avgS * (totalSteps - step) });
+      // Billable so far: whole epochs, this epoch's rows up to here, and the validation passes run (ARCHITECTURE.md §7).
+      const trainedTokens = tokensPerEpoch * Math.floor(step / perEpoch) + tokensBefore(rows, order, step % perEpoch, s.batchSize * s.gradAccum) + (metrics.validation_tokens ?? 0);
+      await emit({ type: "progress", step, totalSteps, epoch: Math.round((step / perEpoch) * 1e4) / 1e4, loss, lr, tokensPerS: tokens / stepS, etaS: avgS * (totalSteps - step), trainedTokens });
       if (step % perEpoch === 0) await validate(step);
       if (s.checkpointEvery > 0 && step % s.checkpointEvery === 0 && step < totalSteps) await save(step);
     }
     await save(totalSteps);
     await writePeftAdapter(s.outDir, trainer.params, trainer.values, meta);
-    metrics.trained_tokens = tokensPerEpoch * s.epochs;
-    return { adapterDir: s.outDir, trainedTokens: tokensPerEpoch * s.epochs, steps: totalSteps, finalLoss: losses[losses.length - 1] ?? NaN, metrics: { ...metrics } };
+    // The billed quantity: training tokens × epochs plus every validation token processed.
+    metrics.trained_tokens = tokensPerEpoch * s.epochs + (metrics.validation_tokens ?? 0);
+    return { adapterDir: s.outDir, trainedTokens: metrics.trained_tokens, steps: totalSteps, finalLoss: losses[losses.length - 1] ?? NaN, metrics: { ...metrics } };
   } finally {
     await trainer.release();
     await evaluator?.release();

@@ -44,7 +44,8 @@ export type TrainJobSpec = {
 };
 
 export type TrainEvent =
-  | { type: "progress"; step: number; totalSteps: number; epoch: number; loss: number; lr: number; tokensPerS: number; etaS: number }
+  /** `trainedTokens`: the billable tokens of the steps done so far (training rows plus validation passes). */
+  | { type: "progress"; step: number; totalSteps: number; epoch: number; loss: number; lr: number; tokensPerS: number; etaS: number; trainedTokens: number }
   | { type: "validation"; step: number; loss: number; tokenAccuracy: number }
   | { type: "checkpoint"; step: number; dir: string; files: string[]; metrics: Record<string, number> }
   | { type: "log"; level: "info" | "warn"; message: string };

@@ -56,10 +56,16 @@ describe("runTraining", () => {
     expect((await readdir(join(out, "checkpoints"))).sort()).toEqual(["2", "4", "6"]);
     // Tokens × epochs: each record is "word i:" (7) + " <word>" + EOS, no padding counted.
     const perEpoch = ["alpha", "bravo", "charlie", "delta", "echo"].reduce((n, w) => n + 7 + 1 + w.length + 1, 0);
-    expect(res).toMatchObject({ adapterDir: out, trainedTokens: 2 * perEpoch, steps: 6, finalLoss: progress[5].loss });
-    expect(res.metrics.valid_loss).toBe(val[1].loss);
+    // Billed: tokens × epochs plus both validation passes.
     const validPerPass = ["alpha", "bravo"].reduce((n, w) => n + 7 + 1 + w.length + 1, 0);
+    expect(res).toMatchObject({ adapterDir: out, trainedTokens: 2 * perEpoch + 2 * validPerPass, steps: 6, finalLoss: progress[5].loss });
+    expect(res.metrics.valid_loss).toBe(val[1].loss);
     expect(res.metrics.validation_tokens).toBe(2 * validPerPass);
+    // Progress counts what is billable so far: the rows of the steps done and the validation passes before them.
+    const counted = progress.map((e) => e.trainedTokens);
+    expect(counted[2]).toBe(perEpoch);
+    expect(counted[5]).toBe(2 * perEpoch + validPerPass);
+    for (let i = 1; i < 6; i++) expect(counted[i]).toBeGreaterThan(counted[i - 1]);
     expect(await exists(join(out, "adapter_model.safetensors"))).toBe(true);
     expect(await exists(join(out, "adapter_config.json"))).toBe(true);
   });

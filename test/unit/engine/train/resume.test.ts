@@ -20,9 +20,10 @@ beforeAll(async () => {
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
 
-const lossesOf = (events: TrainEvent[]) => events.flatMap((e) => (e.type === "progress" ? [[e.step, e.loss] as const] : []));
+// Step, loss and the billable tokens counted so far: a resumed run counts from where the checkpoint left off.
+const lossesOf = (events: TrainEvent[]) => events.flatMap((e) => (e.type === "progress" ? [[e.step, e.loss, e.trainedTokens] as const] : []));
 
-it("a run resumed from a mid-epoch checkpoint repeats the uninterrupted run's losses exactly", async () => {
+it("a run resumed from a mid-epoch checkpoint repeats the uninterrupted run's losses and token counts exactly", async () => {
   const full: TrainEvent[] = [];
   await runTraining({ ...spec, outDir: join(root, "full") }, { onEvent: (e) => void full.push(e) });
   const fullLosses = lossesOf(full);

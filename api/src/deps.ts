@@ -2,6 +2,7 @@
 import type { BlobStore } from "./blob/port.js";
 import type { ApiConfig } from "./config.js";
 import type { Db } from "./db/client.js";
+import type { QuotaOverrides } from "./quotas/limits.js";
 
 export interface Deps {
   db: Db;
@@ -18,6 +19,8 @@ export interface Deps {
 export interface TenantAuth {
   tenantId: string;
   keyId: string;
+  /** The tenant's own quotas, read with its key (quotas/limits.ts). */
+  quotas: QuotaOverrides;
 }
 
 export interface RunnerAuth {

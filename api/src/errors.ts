@@ -15,6 +15,7 @@ export const errorStatus = {
   payload_too_large: 413,
   unsupported_media_type: 415,
   rate_limited: 429,
+  quota_exceeded: 429,
   internal_error: 500,
   unavailable: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;

@@ -115,5 +115,11 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     expect(cancelled).toMatchObject({ status: "cancelled", trained_tokens: 77 });
     const usage = (await (await call("GET", "/v1/usage?group_by=kind", { token: t.key })).json()) as { data: { kind: string; quantity: number }[] };
     expect(usage.data).toEqual([expect.objectContaining({ kind: "training_tokens", quantity: 77 })]);
+
+    // With a monthly quota below that, the tenant's next job is refused until the month turns.
+    expect((await call("PATCH", `/admin/v1/tenants/${t.id}`, { token: adminToken, json: { limits: { monthly_tokens: 50 } } })).status).toBe(200);
+    const over = await call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: fileId } });
+    expect((await expectError(over, 429, "quota_exceeded")).message).toContain("used 77 of its 50 tokens");
+    expect(Number(over.headers.get("Retry-After"))).toBeGreaterThan(0);
   });
 });

@@ -9,6 +9,11 @@ export const tenants = sqliteTable("tenants", {
   id: text("id").primaryKey(),
   name: text("name").notNull(),
   createdAt: createdAt(),
+  /** Quotas for this tenant; null takes the deployment's setting (api/src/quotas/limits.ts). */
+  maxActiveJobs: integer("max_active_jobs"),
+  maxAdapters: integer("max_adapters"),
+  /** Tokens (all kinds) a calendar month (UTC); 0 means unlimited. */
+  monthlyTokens: integer("monthly_tokens"),
 });
 
 export const apiKeys = sqliteTable(

@@ -12,6 +12,7 @@ import { generateResponseSchema, type GenerateRequestInput, type GenerateUsage }
 import { candidateRunners } from "./runners.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { claimKey, holdKey, parseIdempotencyKey, settleKey } from "../lib/idempotency-keys.js";
+import { assertTokensLeft } from "../quotas/limits.js";
 import { completionHash, meterKeyed, type StoredCompletion } from "./idempotency.js";
 import { replayCompletion } from "./replay.js";
 import { streamCompletion } from "./stream.js";
@@ -82,6 +83,7 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   const requestId = c.var.requestId;
   const baseModel = found.base.id;
   const adapter = found.kind === "adapter" ? found.adapter.modelId : null;
+  await assertTokensLeft(c.var.deps, c.var.tenant);
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(
     targets,

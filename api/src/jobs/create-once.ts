@@ -28,7 +28,7 @@ export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key
   const release = holdKey(db, ref, now);
   const attempt = (async () => {
     try {
-      const row = await createJob(c.var.deps, ref.tenantId, body, (jobId) => [settleKeyQuery(db, { ...ref, result: { job_id: jobId }, now: now() })]);
+      const row = await createJob(c.var.deps, c.var.tenant, body, (jobId) => [settleKeyQuery(db, { ...ref, result: { job_id: jobId }, now: now() })]);
       // The key was taken over while this attempt stalled (past STALE_RUNNING_SECONDS without a heartbeat):
       // the other attempt's job is the one; this one is withdrawn before it trains or bills.
       const [held] = await db.select({ requestId: idempotencyKeys.requestId }).from(idempotencyKeys).where(and(eq(idempotencyKeys.tenantId, ref.tenantId), eq(idempotencyKeys.key, key)));

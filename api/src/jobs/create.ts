@@ -4,10 +4,11 @@ import { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { baseModels, jobs } from "../db/schema.js";
-import type { Deps } from "../deps.js";
+import type { Deps, TenantAuth } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
+import { assertCanStartJob } from "../quotas/limits.js";
 import { requireTrainingFile } from "./files.js";
 import { adapterInput, hyperparametersInput, methodInput, resolveAdapter, resolveHyperparameters, type HyperparametersInput, type JobMethod } from "./settings.js";
 import { jobIdPrefix, type JobRow } from "./shape.js";
@@ -37,8 +38,9 @@ export type CreateJobBody = z.infer<typeof createJobBody>;
  * Validates and stores a new job; throws ApiError naming the offending parameter. `also` adds statements to
  * the batch that writes the job (an Idempotency-Key's record of it, so that the two cannot part).
  */
-export async function createJob(deps: Deps, tenantId: string, body: CreateJobBody, also: (jobId: string) => BatchItem<"sqlite">[] = () => []): Promise<JobRow> {
+export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobBody, also: (jobId: string) => BatchItem<"sqlite">[] = () => []): Promise<JobRow> {
   const { db, config } = deps;
+  const tenantId = tenant.tenantId;
   const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, body.model) });
   if (!model) throw new ApiError("not_found", `model '${body.model}' is not a base model of this deployment; list them with GET /v1/models`, "model");
   const training = await requireTrainingFile(db, tenantId, body.training_file, "training_file");
@@ -47,6 +49,8 @@ export async function createJob(deps: Deps, tenantId: string, body: CreateJobBod
   if (!resolved.ok) throw new ApiError("invalid_request", resolved.message, resolved.param);
 
   const method: JobMethod = { type: "supervised", supervised: { hyperparameters: resolveHyperparameters(requestedHyperparameters(body), training.lines) } };
+  // A valid request past a quota gets 429, after any 400 or 404 that it also deserves.
+  await assertCanStartJob(deps, tenant);
   const now = deps.now();
   const id = newId(jobIdPrefix);
   const row: JobRow = {

@@ -3,7 +3,7 @@ import { and, eq, isNull, sql } from "drizzle-orm";
 import type { MiddlewareHandler } from "hono";
 import type { Db } from "../db/client.js";
 import { prepared } from "../db/prepared.js";
-import { apiKeys } from "../db/schema.js";
+import { apiKeys, tenants } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sha256Hex, timingSafeEqual } from "../lib/hash.js";
@@ -14,10 +14,16 @@ function bearer(header: string | undefined): string {
   return m[1];
 }
 
-/** The live (not revoked) key with this hash. */
+/** The live (not revoked) key with this hash, and its tenant's quotas. */
 const keyByHash = (db: Db) =>
   prepared(db, "apiKeyByHash", (d) =>
-    d.select().from(apiKeys).where(and(eq(apiKeys.hash, sql.placeholder("hash")), isNull(apiKeys.revokedAt))).limit(1).prepare(),
+    d
+      .select({ key: apiKeys, quotas: { maxActiveJobs: tenants.maxActiveJobs, maxAdapters: tenants.maxAdapters, monthlyTokens: tenants.monthlyTokens } })
+      .from(apiKeys)
+      .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
+      .where(and(eq(apiKeys.hash, sql.placeholder("hash")), isNull(apiKeys.revokedAt)))
+      .limit(1)
+      .prepare(),
   );
 
 /** Resolves the tenant from its API key; the tenant id never comes from the request itself. */
@@ -26,9 +32,10 @@ export function tenantAuth(): MiddlewareHandler<AppEnv> {
     const secret = bearer(c.req.header("Authorization"));
     const { db, now } = c.var.deps;
     const hash = await sha256Hex(secret);
-    const key = await keyByHash(db).get({ hash });
-    if (!key) throw new ApiError("unauthorized", "invalid or revoked API key");
-    c.set("tenant", { tenantId: key.tenantId, keyId: key.id });
+    const found = await keyByHash(db).get({ hash });
+    if (!found) throw new ApiError("unauthorized", "invalid or revoked API key");
+    const { key, quotas } = found;
+    c.set("tenant", { tenantId: key.tenantId, keyId: key.id, quotas });
     // Touch last_used_at at most once a minute to keep reads cheap.
     const t = now();
     if (!key.lastUsedAt || t - key.lastUsedAt > 60) {

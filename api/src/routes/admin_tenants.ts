@@ -1,23 +1,52 @@
-// Admin: create, list and get tenants. Creating a tenant also issues its first API key (shown once).
+// Admin: create, list, get tenants and set their quotas. Creating a tenant also issues its first API key
+// (shown once).
 import { createRoute, z } from "@hono/zod-openapi";
 import { desc, eq, lt } from "drizzle-orm";
 import type { Router } from "../app.js";
+import type { ApiConfig } from "../config.js";
 import { tenants } from "../db/schema.js";
 import { notFound } from "../errors.js";
 import { issueApiKey } from "../lib/api-keys.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+import { limitsOf, type QuotaOverrides } from "../quotas/limits.js";
 
+const limitsSchema = z
+  .object({
+    max_active_jobs: z.number().int().openapi({ description: "fine-tuning jobs queued or running at once" }),
+    max_adapters: z.number().int().openapi({ description: "adapters kept (uploaded or fine-tuned), jobs in progress included" }),
+    monthly_tokens: z.number().int().nullable().openapi({ description: "tokens of all kinds a calendar month (UTC); null: unlimited" }),
+  })
+  .openapi("TenantLimits", { description: "the quotas in force: the tenant's own where set, else the deployment's" });
 export const tenantSchema = z
-  .object({ id: z.string(), object: z.literal("tenant"), name: z.string(), created_at: z.number().int() })
+  .object({ id: z.string(), object: z.literal("tenant"), name: z.string(), created_at: z.number().int(), limits: limitsSchema })
   .openapi("Tenant");
-const createTenantBody = z.object({ name: z.string().trim().min(1).max(200) });
+/** Each limit: a number for this tenant, or null for the deployment's setting (TUNESERVE_MAX_ACTIVE_JOBS, …). */
+const limitsInput = z
+  .object({
+    max_active_jobs: z.number().int().min(0).max(1_000_000).nullish(),
+    max_adapters: z.number().int().min(0).max(1_000_000_000).nullish(),
+    monthly_tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish().openapi({ description: "0: unlimited" }),
+  })
+  .strict();
+const createTenantBody = z.object({ name: z.string().trim().min(1).max(200), limits: limitsInput.optional() });
+const updateTenantBody = z.object({ name: z.string().trim().min(1).max(200).optional(), limits: limitsInput.optional() }).strict();
 const createdTenantSchema = tenantSchema.extend({ api_key: z.string().openapi({ description: "shown once" }) });
 
 export type Tenant = z.infer<typeof tenantSchema>;
 
-const toTenant = (t: typeof tenants.$inferSelect): Tenant => ({ id: t.id, object: "tenant", name: t.name, created_at: t.createdAt });
+const toTenant = (t: typeof tenants.$inferSelect, config: ApiConfig): Tenant => ({ id: t.id, object: "tenant", name: t.name, created_at: t.createdAt, limits: limitsOf(t, config) });
+
+/** The columns a limits body sets: a given key (null included) replaces the stored value, an absent one keeps it. */
+function limitColumns(l: z.infer<typeof limitsInput> | undefined): Partial<QuotaOverrides> {
+  if (!l) return {};
+  const out: Partial<QuotaOverrides> = {};
+  if (l.max_active_jobs !== undefined) out.maxActiveJobs = l.max_active_jobs;
+  if (l.max_adapters !== undefined) out.maxAdapters = l.max_adapters;
+  if (l.monthly_tokens !== undefined) out.monthlyTokens = l.monthly_tokens;
+  return out;
+}
 
 const createTenant = createRoute({
   method: "post",
@@ -33,6 +62,13 @@ const listTenants = createRoute({
   request: { query: listQuery },
   responses: { 200: json(listEnvelope(tenantSchema), "tenants, newest first"), ...errorResponses },
 });
+const updateTenant = createRoute({
+  method: "patch",
+  path: "/admin/v1/tenants/{tenant_id}",
+  security: bearerSecurity,
+  request: { params: z.object({ tenant_id: z.string() }), ...jsonBody(updateTenantBody) },
+  responses: { 200: json(tenantSchema, "the tenant as updated"), ...errorResponses },
+});
 const getTenant = createRoute({
   method: "get",
   path: "/admin/v1/tenants/{tenant_id}",
@@ -44,11 +80,11 @@ const getTenant = createRoute({
 export function registerAdminTenants(app: Router): void {
   app.openapi(createTenant, async (c) => {
     const { db, now } = c.var.deps;
-    const { name } = c.req.valid("json");
-    const row = { id: newId("ten_"), name, createdAt: now() };
+    const { name, limits } = c.req.valid("json");
+    const row = { id: newId("ten_"), name, createdAt: now(), maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, ...limitColumns(limits) };
     await db.insert(tenants).values(row);
     const { secret } = await issueApiKey(db, row.id, "default", row.createdAt);
-    return c.json({ ...toTenant(row), api_key: secret }, 201);
+    return c.json({ ...toTenant(row, c.var.deps.config), api_key: secret }, 201);
   });
   app.openapi(listTenants, async (c) => {
     const { limit, after } = c.req.valid("query");
@@ -58,12 +94,21 @@ export function registerAdminTenants(app: Router): void {
       .where(after ? lt(tenants.id, after) : undefined)
       .orderBy(desc(tenants.id))
       .limit(limit + 1);
-    return c.json(page(rows.map(toTenant), limit), 200);
+    return c.json(page(rows.map((t) => toTenant(t, c.var.deps.config)), limit), 200);
   });
   app.openapi(getTenant, async (c) => {
     const { tenant_id } = c.req.valid("param");
     const row = await c.var.deps.db.query.tenants.findFirst({ where: eq(tenants.id, tenant_id) });
     if (!row) throw notFound("tenant", tenant_id, "tenant_id");
-    return c.json(toTenant(row), 200);
+    return c.json(toTenant(row, c.var.deps.config), 200);
+  });
+  app.openapi(updateTenant, async (c) => {
+    const { tenant_id } = c.req.valid("param");
+    const { name, limits } = c.req.valid("json");
+    const set = { ...(name === undefined ? {} : { name }), ...limitColumns(limits) };
+    const db = c.var.deps.db;
+    const [row] = Object.keys(set).length > 0 ? await db.update(tenants).set(set).where(eq(tenants.id, tenant_id)).returning() : [await db.query.tenants.findFirst({ where: eq(tenants.id, tenant_id) })];
+    if (!row) throw notFound("tenant", tenant_id, "tenant_id");
+    return c.json(toTenant(row, c.var.deps.config), 200);
   });
 }

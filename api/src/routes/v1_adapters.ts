@@ -13,6 +13,7 @@ import type { AppEnv } from "../deps.js";
 import { ApiError, notFound } from "../errors.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+import { assertRoomForAdapter } from "../quotas/limits.js";
 
 /** adapter_config.json is a few hundred bytes; anything near this is not a PEFT config. */
 const maxConfigBytes = 64 * 1024;
@@ -119,6 +120,7 @@ export function registerAdapters(app: Router): void {
     const configBytes = new Uint8Array(await cfg.arrayBuffer());
     const weightsBytes = new Uint8Array(await weights.arrayBuffer());
     const facts = validateAdapter(configBytes, weightsBytes, base.summary, config.TUNESERVE_MAX_LORA_RANK);
+    await assertRoomForAdapter(c.var.deps, c.var.tenant);
     const row = await saveAdapter(db, blobs, { tenantId, baseModel: base.base.id, suffix: form.suffix, facts, configBytes, weightsBytes, now: now() });
     return c.json(toAdapterObject(row), 201);
   });

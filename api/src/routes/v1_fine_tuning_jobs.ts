@@ -64,7 +64,7 @@ export function registerFineTuningJobs(app: Router): void {
     const tenantId = c.var.tenant.tenantId;
     const body = c.req.valid("json");
     const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
-    if (key === null) return c.json(toJob(await createJob(c.var.deps, tenantId, body)), 200);
+    if (key === null) return c.json(toJob(await createJob(c.var.deps, c.var.tenant, body)), 200);
     const { row, replayed } = await createJobOnce(c, body, key);
     return c.json(toJob(row), 200, replayed ? { "Idempotent-Replayed": "true" } : {});
   });

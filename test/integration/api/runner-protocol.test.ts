@@ -52,7 +52,7 @@ describe("runner registration", () => {
 
 describe("lease", () => {
   it("gives each job to exactly one of two racing runners", async () => {
-    const api = await fresh();
+    const api = await fresh({ TUNESERVE_MAX_ACTIVE_JOBS: "12" });
     const t = await tenantWithFile(api);
     const [a, b] = [await registerRunner(api, "a"), await registerRunner(api, "b")];
     for (let i = 0; i < 12; i++) {

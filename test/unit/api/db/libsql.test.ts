@@ -23,12 +23,15 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+/** A tenants row as stored: no quotas of its own. */
+const tenant = (id: string, name: string, createdAt: number) => ({ id, name, createdAt, maxActiveJobs: null, maxAdapters: null, monthlyTokens: null });
+
 describe("Node database driver", () => {
   it("reads rows, answers a miss with undefined, and returns RETURNING rows", async () => {
     const { db } = opened;
     const inserted = await db.insert(tenants).values({ id: "ten_a", name: "a", createdAt: 7 }).returning();
-    expect(inserted).toEqual([{ id: "ten_a", name: "a", createdAt: 7 }]);
-    expect(await db.select().from(tenants).where(eq(tenants.id, "ten_a")).get()).toEqual({ id: "ten_a", name: "a", createdAt: 7 });
+    expect(inserted).toEqual([tenant("ten_a", "a", 7)]);
+    expect(await db.select().from(tenants).where(eq(tenants.id, "ten_a")).get()).toEqual(tenant("ten_a", "a", 7));
     expect(await db.select().from(tenants).where(eq(tenants.id, "nobody")).get()).toBeUndefined();
     const byId = db.select({ name: tenants.name }).from(tenants).where(eq(tenants.id, sql.placeholder("id"))).prepare();
     expect(await byId.all({ id: "ten_a" })).toEqual([{ name: "a" }]);
@@ -39,8 +42,8 @@ describe("Node database driver", () => {
     const { db } = opened;
     await db.insert(tenants).values({ id: "ten_b", name: "b", createdAt: 8 });
     const byId = db.select().from(tenants).where(eq(tenants.id, sql.placeholder("id"))).prepare();
-    expect(await byId.all({ id: "ten_a" })).toEqual([{ id: "ten_a", name: "a", createdAt: 7 }]);
-    expect(await byId.get({ id: "ten_b" })).toEqual({ id: "ten_b", name: "b", createdAt: 8 });
+    expect(await byId.all({ id: "ten_a" })).toEqual([tenant("ten_a", "a", 7)]);
+    expect(await byId.get({ id: "ten_b" })).toEqual(tenant("ten_b", "b", 8));
     expect(await byId.all({ id: "ten_b" })).toHaveLength(1);
     expect(await byId.get({ id: "nobody" })).toBeUndefined();
   });

@@ -1,0 +1,80 @@
+// Per-tenant quotas (ARCHITECTURE.md §7): fine-tuning jobs queued or running at once, adapters kept, and
+// tokens a calendar month. Each is the deployment's setting unless the admin API set one for the tenant.
+// They are checked before the work that would pass them, so requests already running may go a little over
+// (a month's last completions, creations racing each other); the next request is refused.
+import { and, count, eq, gte, inArray, sum } from "drizzle-orm";
+import type { ApiConfig } from "../config.js";
+import { adapters, jobs, usageEvents } from "../db/schema.js";
+import type { Deps, TenantAuth } from "../deps.js";
+import { ApiError } from "../errors.js";
+import { sourcesOf } from "../jobs/state.js";
+
+/** What an admin stored for one tenant; null takes the deployment's setting. */
+export interface QuotaOverrides {
+  maxActiveJobs: number | null;
+  maxAdapters: number | null;
+  monthlyTokens: number | null;
+}
+
+/** The limits in force for a tenant, as the admin API shows them (monthly_tokens null: unlimited). */
+export interface Limits {
+  max_active_jobs: number;
+  max_adapters: number;
+  monthly_tokens: number | null;
+}
+
+export function limitsOf(o: QuotaOverrides, config: ApiConfig): Limits {
+  const monthly = o.monthlyTokens ?? config.TUNESERVE_MONTHLY_TOKENS;
+  return { max_active_jobs: o.maxActiveJobs ?? config.TUNESERVE_MAX_ACTIVE_JOBS, max_adapters: o.maxAdapters ?? config.TUNESERVE_MAX_ADAPTERS, monthly_tokens: monthly > 0 ? monthly : null };
+}
+
+/** Jobs that hold a slot: not yet ended (they will make an adapter, so they count against max_adapters too). */
+const activeStatuses = sourcesOf("cancelled");
+
+async function activeJobs(deps: Deps, tenantId: string): Promise<number> {
+  const [row] = await deps.db.select({ n: count() }).from(jobs).where(and(eq(jobs.tenantId, tenantId), inArray(jobs.status, activeStatuses)));
+  return row?.n ?? 0;
+}
+
+async function keptAdapters(deps: Deps, tenantId: string): Promise<number> {
+  const [row] = await deps.db.select({ n: count() }).from(adapters).where(eq(adapters.tenantId, tenantId));
+  return row?.n ?? 0;
+}
+
+/** Unix seconds at which the calendar month (UTC) of `now` began, and the next one begins. */
+export function monthOf(now: number): { start: number; end: number } {
+  const d = new Date(now * 1000);
+  return { start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000, end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / 1000 };
+}
+
+/** Refuses work that bills tokens once the tenant's monthly tokens are used up, until the month turns. */
+export async function assertTokensLeft(deps: Deps, tenant: TenantAuth): Promise<void> {
+  const limit = limitsOf(tenant.quotas, deps.config).monthly_tokens;
+  if (limit === null) return;
+  const now = deps.now();
+  const { start, end } = monthOf(now);
+  const [row] = await deps.db.select({ used: sum(usageEvents.quantity) }).from(usageEvents).where(and(eq(usageEvents.tenantId, tenant.tenantId), gte(usageEvents.createdAt, start)));
+  const used = Number(row?.used ?? 0);
+  if (used < limit) return;
+  const wait = Math.max(1, end - now);
+  throw new ApiError("quota_exceeded", `this tenant has used ${used} of its ${limit} tokens this month (UTC); the quota resets in ${wait} s, or ask the operator to raise it`, null, { "Retry-After": String(wait) });
+}
+
+/** Refuses a new fine-tuning job past the tenant's active-job, adapter or token quota. */
+export async function assertCanStartJob(deps: Deps, tenant: TenantAuth): Promise<void> {
+  const limits = limitsOf(tenant.quotas, deps.config);
+  const active = await activeJobs(deps, tenant.tenantId);
+  if (active >= limits.max_active_jobs) {
+    throw new ApiError("quota_exceeded", `this tenant has ${active} fine-tuning jobs queued or running, its limit; wait for one to end or cancel one`, null, { "Retry-After": "60" });
+  }
+  await assertRoomForAdapter(deps, tenant, active);
+  await assertTokensLeft(deps, tenant);
+}
+
+/** Refuses a new adapter (an upload, or a job that will make one) once kept adapters plus active jobs reach the limit. */
+export async function assertRoomForAdapter(deps: Deps, tenant: TenantAuth, active?: number): Promise<void> {
+  const limit = limitsOf(tenant.quotas, deps.config).max_adapters;
+  const taken = (await keptAdapters(deps, tenant.tenantId)) + (active ?? (await activeJobs(deps, tenant.tenantId)));
+  if (taken < limit) return;
+  throw new ApiError("quota_exceeded", `this tenant keeps ${taken} adapters (fine-tuning jobs in progress included) of its ${limit}; delete one (DELETE /v1/models/{model}) first`);
+}

@@ -1,0 +1,3 @@
+ALTER TABLE `tenants` ADD `max_active_jobs` integer;--> statement-breakpoint
+ALTER TABLE `tenants` ADD `max_adapters` integer;--> statement-breakpoint
+ALTER TABLE `tenants` ADD `monthly_tokens` integer;

@@ -1,0 +1,106 @@
+// Tenant quotas through the HTTP API: the deployment's defaults, an admin's per-tenant limits, and the 429
+// `quota_exceeded` answers for active jobs, kept adapters and monthly tokens.
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { fixturesDir } from "../../helpers/fixtures.js";
+import { createJob, registerMicroLlama, registerRunner, runnerCall, uploadFile } from "../../helpers/jobs.js";
+import { monthOf } from "../../../api/src/quotas/limits.js";
+
+let api: TestApi;
+beforeAll(async () => {
+  api = await startTestApi({ TUNESERVE_MAX_ACTIVE_JOBS: "2", TUNESERVE_MAX_ADAPTERS: "5" });
+  await registerMicroLlama(api);
+});
+afterAll(() => api.close());
+
+const admin = (method: string, path: string, json?: unknown) => api.call(method, `/admin/v1${path}`, { token: api.admin, json });
+
+async function tenantWith(limits?: Record<string, number | null>) {
+  const res = await admin("POST", "/tenants", { name: "q", limits });
+  expect(res.status).toBe(201);
+  const t = (await res.json()) as { id: string; api_key: string; limits: Record<string, number | null> };
+  return { id: t.id, key: t.api_key, limits: t.limits, fileId: await uploadFile(api, t.api_key) };
+}
+
+const tryJob = (key: string, fileId: string) => api.call("POST", "/v1/fine_tuning/jobs", { token: key, json: { model: "micro-llama", training_file: fileId } });
+
+function uploadAdapter(key: string) {
+  const f = new FormData();
+  f.set("base_model", "micro-llama");
+  f.set("adapter_config", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_config.json`)]), "adapter_config.json");
+  f.set("adapter_model", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_model.safetensors`)]), "adapter_model.safetensors");
+  return api.call("POST", "/v1/adapters", { token: key, body: f });
+}
+
+describe("tenant quotas", () => {
+  it("shows the deployment's limits on a tenant, and an admin's own ones once set", async () => {
+    const t = await tenantWith();
+    expect(t.limits).toEqual({ max_active_jobs: 2, max_adapters: 5, monthly_tokens: null });
+    const set = await (await admin("PATCH", `/tenants/${t.id}`, { limits: { max_active_jobs: 7, monthly_tokens: 1000 } })).json();
+    expect(set.limits).toEqual({ max_active_jobs: 7, max_adapters: 5, monthly_tokens: 1000 });
+    // null goes back to the deployment's setting; an absent key keeps what was set.
+    const back = await (await admin("PATCH", `/tenants/${t.id}`, { limits: { max_active_jobs: null } })).json();
+    expect(back.limits).toEqual({ max_active_jobs: 2, max_adapters: 5, monthly_tokens: 1000 });
+    expect((await (await admin("GET", `/tenants/${t.id}`)).json()).limits).toEqual(back.limits);
+    expect((await expectError(await admin("PATCH", `/tenants/${t.id}`, { limits: { max_active_jobs: -1 } }), 400, "invalid_request")).param).toBe("limits.max_active_jobs");
+    await expectError(await admin("PATCH", `/tenants/${t.id}`, { limits: { gpus: 3 } }), 400, "invalid_request");
+    await expectError(await admin("PATCH", "/tenants/ten_missing", { name: "x" }), 404, "not_found");
+  });
+
+  it("refuses a job past the active-job limit with 429 and Retry-After, and takes one again once a job ends", async () => {
+    const t = await tenantWith();
+    const first = await createJob(api, t.key, { training_file: t.fileId });
+    await createJob(api, t.key, { training_file: t.fileId });
+    const over = await tryJob(t.key, t.fileId);
+    expect(over.headers.get("Retry-After")).toBe("60");
+    expect((await expectError(over, 429, "quota_exceeded")).message).toMatch(/2 fine-tuning jobs queued or running/);
+    // A bad request is still told what is wrong with it first.
+    await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "nope", training_file: t.fileId } }), 404, "not_found");
+    expect((await api.call("POST", `/v1/fine_tuning/jobs/${first.id}/cancel`, { token: t.key })).status).toBe(200);
+    expect((await tryJob(t.key, t.fileId)).status).toBe(200);
+  });
+
+  it("counts kept adapters and jobs in progress against the adapter limit", async () => {
+    const t = await tenantWith({ max_adapters: 2 });
+    expect((await uploadAdapter(t.key)).status).toBe(201);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const full = await expectError(await uploadAdapter(t.key), 429, "quota_exceeded");
+    expect(full.message).toMatch(/keeps 2 adapters .* of its 2/);
+    await expectError(await tryJob(t.key, t.fileId), 429, "quota_exceeded");
+    expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
+    expect((await uploadAdapter(t.key)).status).toBe(201);
+  });
+
+  it("refuses work that bills tokens once the month's tokens are used, until the month turns", async () => {
+    // Mid-month on the injected clock, so that the month cannot turn during the test.
+    api.advance(monthOf(api.deps.now()).end + 14 * 86400 - api.deps.now());
+    const t = await tenantWith({ monthly_tokens: 1000, max_active_jobs: 5 });
+    // Bill 1200 training tokens through the runner protocol.
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, `quota-${t.id}`);
+    // Earlier tests left queued jobs: lease until this one comes up.
+    for (let leased = ""; leased !== job.id; ) {
+      const lease = await runnerCall(api, "/jobs/lease", { runner_id: r });
+      expect(lease.status).toBe(200);
+      leased = ((await lease.json()) as { job: { id: string } }).job.id;
+    }
+    expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: { step: 1, total_steps: 9, epoch: 0, loss: 2, trained_tokens: 1200 } })).status).toBe(200);
+    expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
+
+    const over = await tryJob(t.key, t.fileId);
+    const err = await expectError(over, 429, "quota_exceeded");
+    expect(err.message).toMatch(/used 1200 of its 1000 tokens this month/);
+    const wait = Number(over.headers.get("Retry-After"));
+    expect(wait).toBeGreaterThan(0);
+    expect(wait).toBeLessThanOrEqual(31 * 86400);
+    const chat = await api.call("POST", "/v1/chat/completions", { token: t.key, json: { model: "micro-llama", messages: [{ role: "user", content: "hi" }] } });
+    await expectError(chat, 429, "quota_exceeded");
+    // Other tenants are not affected.
+    const other = await tenantWith();
+    expect((await tryJob(other.key, other.fileId)).status).toBe(200);
+
+    api.advance(wait);
+    expect((await tryJob(t.key, t.fileId)).status).toBe(200);
+  });
+});

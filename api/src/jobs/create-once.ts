@@ -18,7 +18,7 @@ export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key
   const { db, now } = c.var.deps;
   const ref = { tenantId: c.var.tenant.tenantId, key, requestId: c.var.requestId };
   // Omitted and null optional fields are the same request.
-  const normalised = { ...body, validation_file: body.validation_file ?? null, suffix: body.suffix ?? null, seed: body.seed ?? null };
+  const normalised = { ...body, validation_file: body.validation_file ?? null, suffix: body.suffix ?? null, seed: body.seed ?? null, method: body.method ?? null, hyperparameters: body.hyperparameters ?? null };
   const claim = await claimKey<{ job_id: string }>(db, { ...ref, hash: await requestHash("fine_tuning.jobs", normalised), now: now() });
   if (claim.kind === "replay") {
     const row = await db.query.jobs.findFirst({ where: and(eq(jobs.id, claim.result.job_id), eq(jobs.tenantId, ref.tenantId)) });

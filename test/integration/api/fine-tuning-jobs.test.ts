@@ -23,7 +23,7 @@ describe("POST /v1/fine_tuning/jobs", () => {
     expect(again.headers.get("Idempotent-Replayed")).toBe("true");
     expect(await again.json()).toMatchObject({ id: job.id, status: "cancelled" });
     // An optional field sent as null is the same request as one that leaves it out.
-    const nulls = await post({ ...body, validation_file: null, seed: null }, "job-key-1");
+    const nulls = await post({ ...body, validation_file: null, seed: null, method: null, hyperparameters: null, adapter: null }, "job-key-1");
     expect((await nulls.json()).id).toBe(job.id);
     const other = await expectError(await post({ ...body, suffix: "twice" }, "job-key-1"), 400, "invalid_request");
     expect(other.param).toBe("Idempotency-Key");

@@ -11,8 +11,10 @@ import { uploadFields, validateAdapter } from "../adapters/validate.js";
 import { adapters } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError, notFound } from "../errors.js";
+import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+import { uploadOnce } from "../lib/upload-once.js";
 import { assertRoomForAdapter } from "../quotas/limits.js";
 
 /** adapter_config.json is a few hundred bytes; anything near this is not a PEFT config. */
@@ -61,7 +63,7 @@ const upload = createRoute({
   path: "/v1/adapters",
   security: bearerSecurity,
   middleware: [uploadGuard()] as const,
-  request: { body: { content: { "multipart/form-data": { schema: uploadBody } }, required: true } },
+  request: { headers: idempotencyHeaders, body: { content: { "multipart/form-data": { schema: uploadBody } }, required: true } },
   responses: {
     201: json(adapterSchema, "the stored adapter; call it by its `model`"),
     413: json(z.any(), "the upload is larger than TUNESERVE_MAX_ADAPTER_BYTES"),
@@ -117,12 +119,16 @@ export function registerAdapters(app: Router): void {
     }
     const base = await findTenantModel(db, tenantId, form.base_model);
     if (!base || base.kind !== "base") throw new ApiError("not_found", `base_model '${form.base_model}' is not a registered base model; GET /v1/models lists them`, "base_model");
-    const configBytes = new Uint8Array(await cfg.arrayBuffer());
-    const weightsBytes = new Uint8Array(await weights.arrayBuffer());
-    const facts = validateAdapter(configBytes, weightsBytes, base.summary, config.TUNESERVE_MAX_LORA_RANK);
-    await assertRoomForAdapter(c.var.deps, c.var.tenant);
-    const row = await saveAdapter(db, blobs, { tenantId, baseModel: base.base.id, suffix: form.suffix, facts, configBytes, weightsBytes, now: now() });
-    return c.json(toAdapterObject(row), 201);
+    const store = async () => {
+      const configBytes = new Uint8Array(await cfg.arrayBuffer());
+      const weightsBytes = new Uint8Array(await weights.arrayBuffer());
+      const facts = validateAdapter(configBytes, weightsBytes, base.summary, config.TUNESERVE_MAX_LORA_RANK);
+      await assertRoomForAdapter(c.var.deps, c.var.tenant);
+      const row = await saveAdapter(db, blobs, { tenantId, baseModel: base.base.id, suffix: form.suffix, facts, configBytes, weightsBytes, now: now() });
+      return { id: row.id, value: row };
+    };
+    const { value, replayed } = await uploadOnce(c, "adapter", store, (id) => findTenantAdapter(db, tenantId, id));
+    return c.json(toAdapterObject(value), 201, replayed ? { "Idempotent-Replayed": "true" } : {});
   });
 
   app.openapi(list, async (c) => {

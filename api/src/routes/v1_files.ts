@@ -10,6 +10,8 @@ import { notFound } from "../errors.js";
 import { fileFormats } from "../files/jsonl.js";
 import { filePurposes, receiveUpload } from "../files/upload.js";
 import { newId } from "../lib/ids.js";
+import { uploadOnce } from "../lib/upload-once.js";
+import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { bearerSecurity, errorResponses, errorSchema, json } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 
@@ -97,7 +99,7 @@ export function registerFiles(app: Router): void {
     method: "post",
     path: "/v1/files",
     security: bearerSecurity,
-    request: { body: { content: { "multipart/form-data": { schema: uploadForm } }, required: true } },
+    request: { headers: idempotencyHeaders, body: { content: { "multipart/form-data": { schema: uploadForm } }, required: true } },
     responses: {
       201: json(fileSchema, "the stored, validated file"),
       ...errorResponses,
@@ -108,23 +110,27 @@ export function registerFiles(app: Router): void {
   app.post("/v1/files", async (c) => {
     const { db, blobs, config, now } = c.var.deps;
     const tenantId = c.var.tenant.tenantId;
-    const up = await receiveUpload({
-      body: c.req.raw.body,
-      contentType: c.req.header("Content-Type"),
-      contentLength: c.req.header("Content-Length"),
-      tenantId,
-      fileId: newId("file-"),
-      blobs,
-      limits: { maxFileBytes: config.TUNESERVE_MAX_FILE_BYTES, maxLineBytes: config.TUNESERVE_MAX_LINE_BYTES },
-    });
-    const row: FileRow = { ...up, tenantId, createdAt: now() };
-    try {
-      await db.insert(files).values(row);
-    } catch (e) {
-      await blobs.delete(up.blobKey).catch(() => {});
-      throw e;
-    }
-    return c.json(toFile(row), 201);
+    const upload = async () => {
+      const up = await receiveUpload({
+        body: c.req.raw.body,
+        contentType: c.req.header("Content-Type"),
+        contentLength: c.req.header("Content-Length"),
+        tenantId,
+        fileId: newId("file-"),
+        blobs,
+        limits: { maxFileBytes: config.TUNESERVE_MAX_FILE_BYTES, maxLineBytes: config.TUNESERVE_MAX_LINE_BYTES },
+      });
+      const row: FileRow = { ...up, tenantId, createdAt: now() };
+      try {
+        await db.insert(files).values(row);
+      } catch (e) {
+        await blobs.delete(up.blobKey).catch(() => {});
+        throw e;
+      }
+      return { id: row.id, value: row };
+    };
+    const { value, replayed } = await uploadOnce(c, "file", upload, (id) => getTenantFile(db, tenantId, id));
+    return c.json(toFile(value), 201, replayed ? { "Idempotent-Replayed": "true" } : {});
   });
 
   app.openapi(listFiles, async (c) => {

@@ -1,0 +1,72 @@
+// Uploads retried with an Idempotency-Key: the retry gets the first upload's object (201, Idempotent-Replayed)
+// and no second copy is stored; a failed upload leaves the key free; a key is not shared across endpoints.
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { fixturesDir } from "../../helpers/fixtures.js";
+import { chatLines, registerMicroLlama } from "../../helpers/jobs.js";
+
+let api: TestApi;
+beforeAll(async () => {
+  api = await startTestApi();
+  await registerMicroLlama(api);
+});
+afterAll(() => api.close());
+
+function fileForm(content: string) {
+  const f = new FormData();
+  f.append("purpose", "fine-tune");
+  f.append("file", new Blob([content], { type: "application/jsonl" }), "train.jsonl");
+  return f;
+}
+function adapterForm() {
+  const f = new FormData();
+  f.set("base_model", "micro-llama");
+  f.set("adapter_config", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_config.json`)]), "adapter_config.json");
+  f.set("adapter_model", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_model.safetensors`)]), "adapter_model.safetensors");
+  return f;
+}
+const post = (token: string, path: string, body: FormData, key: string) => api.call("POST", path, { token, body, headers: { "Idempotency-Key": key } });
+const count = async (token: string, path: string) => ((await (await api.call("GET", path, { token })).json()) as { data: unknown[] }).data.length;
+
+describe("uploads under an Idempotency-Key", () => {
+  it("stores a retried file upload once and answers the retry with the first file", async () => {
+    const t = await api.tenant("files-idem");
+    const first = await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-1");
+    expect(first.status).toBe(201);
+    expect(first.headers.get("Idempotent-Replayed")).toBeNull();
+    const file = await first.json();
+    const again = await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-1");
+    expect(again.status).toBe(201);
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await again.json()).toEqual(file);
+    expect(await count(t.key, "/v1/files")).toBe(1);
+    // Deleted since: the key cannot bring it back.
+    expect((await api.call("DELETE", `/v1/files/${file.id}`, { token: t.key })).status).toBe(200);
+    expect((await expectError(await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-1"), 404, "not_found")).param).toBe("Idempotency-Key");
+  });
+
+  it("lets a failed upload be retried under the same key, and keeps keys per tenant and per endpoint", async () => {
+    const t = await api.tenant("files-idem-2");
+    await expectError(await post(t.key, "/v1/files", fileForm("not json\n"), "up-2"), 400, "invalid_file");
+    const ok = await post(t.key, "/v1/files", fileForm(chatLines(2)), "up-2");
+    expect(ok.status).toBe(201);
+    expect(ok.headers.get("Idempotent-Replayed")).toBeNull();
+    // Another tenant's same key is its own.
+    const other = await api.tenant("files-idem-3");
+    expect((await post(other.key, "/v1/files", fileForm(chatLines(2)), "up-2")).headers.get("Idempotent-Replayed")).toBeNull();
+    // The key of a file upload cannot name an adapter upload.
+    expect((await expectError(await post(t.key, "/v1/adapters", adapterForm(), "up-2"), 400, "invalid_request")).param).toBe("Idempotency-Key");
+  });
+
+  it("stores a retried adapter upload once", async () => {
+    const t = await api.tenant("adapters-idem");
+    const first = await post(t.key, "/v1/adapters", adapterForm(), "ad-1");
+    expect(first.status).toBe(201);
+    const adapter = await first.json();
+    const again = await post(t.key, "/v1/adapters", adapterForm(), "ad-1");
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(await again.json()).toEqual(adapter);
+    expect(await count(t.key, "/v1/adapters")).toBe(1);
+  });
+});

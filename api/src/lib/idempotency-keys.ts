@@ -4,7 +4,7 @@
 // claims the key; a retry while it runs gets 409; a retry after it finished is answered from the stored
 // result; a retry after it failed runs again. A running attempt refreshes its row; one that stops
 // refreshing (its process died) may be taken over. Used by completions (inference/idempotency.ts adds
-// their billing) and fine-tuning job creation.
+// their billing), fine-tuning job creation and uploads (upload-once.ts).
 import { z } from "@hono/zod-openapi";
 import { and, eq, lt, ne, or } from "drizzle-orm";
 import type { Db } from "../db/client.js";

@@ -9,11 +9,11 @@ import { files } from "../db/schema.js";
 import { notFound } from "../errors.js";
 import { fileFormats } from "../files/jsonl.js";
 import { filePurposes, receiveUpload } from "../files/upload.js";
-import { newId } from "../lib/ids.js";
-import { uploadOnce } from "../lib/upload-once.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
+import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorResponses, errorSchema, json } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+import { uploadOnce } from "../lib/upload-once.js";
 
 export const fileSchema = z
   .object({

@@ -5,6 +5,7 @@ import { adminAuth, runnerAuth, tenantAuth } from "../middleware/auth.js";
 import { registerAdminMetrics } from "./admin_metrics.js";
 import { registerAdminModels } from "./admin_models.js";
 import { registerAdminTenants } from "./admin_tenants.js";
+import { registerAdminUsage } from "./admin_usage.js";
 import { registerApiKeys } from "./v1_api_keys.js";
 import { registerFiles } from "./v1_files.js";
 import { registerAdapters } from "./v1_adapters.js";
@@ -28,6 +29,7 @@ export function registerRoutes(app: Router): void {
   registerAdminTenants(app);
   registerAdminModels(app);
   registerAdminMetrics(app);
+  registerAdminUsage(app);
   registerApiKeys(app);
   registerFiles(app);
   registerModels(app);

@@ -1,0 +1,66 @@
+// Admin: every usage event in the order it was recorded, as CloudEvents 1.0 (JSON), for a billing pipeline to
+// pull. The cursor is the table's rowid: the one database assigns it in commit order, so paging forward never
+// misses an event that committed late with an earlier timestamp (which a time or id cursor could). Each
+// event's `id` is its usage idempotency key, stable across reads: a consumer dedupes on it.
+import { createRoute, z } from "@hono/zod-openapi";
+import { and, asc, eq, gt, sql } from "drizzle-orm";
+import type { Router } from "../app.js";
+import { usageEvents } from "../db/schema.js";
+import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
+
+const exportQuery = z.object({
+  after: z.string().regex(/^\d{1,15}$/, "after is the next_cursor of a previous page").optional().openapi({ description: "next_cursor of the previous page; omit to start at the first event" }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  tenant_id: z.string().max(128).optional().openapi({ description: "only this tenant's events" }),
+});
+
+export const usageCloudEventSchema = z
+  .object({
+    specversion: z.literal("1.0"),
+    id: z.string().openapi({ description: "the usage idempotency key (job:<id>:training_tokens, req:<id>:prompt_tokens, …)" }),
+    source: z.literal("/tuneserve/usage"),
+    type: z.string().openapi({ example: "dev.tuneserve.usage.prompt_tokens" }),
+    subject: z.string().openapi({ description: "the tenant id" }),
+    time: z.string().openapi({ description: "when it was recorded (RFC 3339)" }),
+    datacontenttype: z.literal("application/json"),
+    data: z.object({ tenant_id: z.string(), kind: z.string(), model: z.string(), quantity: z.number().int(), ref: z.string().openapi({ description: "the job or request that used it" }) }),
+  })
+  .openapi("UsageCloudEvent");
+
+const exportRoute = createRoute({
+  method: "get",
+  path: "/admin/v1/usage/events",
+  security: bearerSecurity,
+  request: { query: exportQuery },
+  responses: {
+    200: json(z.object({ object: z.literal("list"), data: z.array(usageCloudEventSchema), has_more: z.boolean(), next_cursor: z.string().nullable() }), "events in the order they were recorded"),
+    ...errorResponses,
+  },
+});
+
+export function registerAdminUsage(app: Router): void {
+  app.openapi(exportRoute, async (c) => {
+    const { after, limit, tenant_id } = c.req.valid("query");
+    const seq = sql<number>`${usageEvents}.rowid`;
+    const rows = await c.var.deps.db
+      .select({ seq, e: usageEvents })
+      .from(usageEvents)
+      .where(and(after ? gt(seq, Number(after)) : undefined, tenant_id ? eq(usageEvents.tenantId, tenant_id) : undefined))
+      .orderBy(asc(seq))
+      .limit(limit + 1);
+    const page = rows.slice(0, limit);
+    const data = page.map(({ e }) => ({
+      specversion: "1.0" as const,
+      id: e.idempotencyKey,
+      source: "/tuneserve/usage" as const,
+      type: `dev.tuneserve.usage.${e.kind}`,
+      subject: e.tenantId,
+      time: new Date(e.createdAt * 1000).toISOString(),
+      datacontenttype: "application/json" as const,
+      data: { tenant_id: e.tenantId, kind: e.kind, model: e.model, quantity: e.quantity, ref: e.ref },
+    }));
+    // The cursor of the last event read, also when the page is the last one: the next poll starts there.
+    const next = page.length > 0 ? String(page[page.length - 1].seq) : (after ?? null);
+    return c.json({ object: "list" as const, data, has_more: rows.length > limit, next_cursor: next }, 200);
+  });
+}

@@ -1,0 +1,57 @@
+// GET /admin/v1/usage/events: usage as CloudEvents in the order it was recorded, paged by a rowid cursor.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { recordUsage, type UsageKind } from "../../../api/src/usage/record.js";
+import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+
+let api: TestApi;
+beforeAll(async () => {
+  api = await startTestApi();
+});
+afterAll(() => api.close());
+
+const admin = (path: string, token = api.admin) => api.call("GET", `/admin/v1${path}`, { token });
+const bill = (tenantId: string, key: string, kind: UsageKind, quantity: number, now: number) =>
+  recordUsage(api.deps.db, { idempotencyKey: key, tenantId, kind, model: "m", quantity, ref: key.split(":")[1], now });
+
+describe("usage export", () => {
+  it("pages through every event in recording order, as CloudEvents, and filters by tenant", async () => {
+    const a = await api.tenant("export-a");
+    const b = await api.tenant("export-b");
+    // Recorded in this order, though the second one's timestamp is earlier (a late commit).
+    await bill(a.id, "req:r1:prompt_tokens", "prompt_tokens", 5, 1_800_000_100);
+    await bill(b.id, "job:j1:training_tokens", "training_tokens", 900, 1_800_000_050);
+    await bill(a.id, "req:r1:completion_tokens", "completion_tokens", 7, 1_800_000_101);
+    expect(await bill(a.id, "req:r1:completion_tokens", "completion_tokens", 7, 1_800_000_102)).toBe(false);
+
+    const first = await (await admin("/usage/events?limit=2")).json();
+    expect(first.has_more).toBe(true);
+    expect(first.data.map((e: { id: string }) => e.id)).toEqual(["req:r1:prompt_tokens", "job:j1:training_tokens"]);
+    expect(first.data[1]).toEqual({
+      specversion: "1.0",
+      id: "job:j1:training_tokens",
+      source: "/tuneserve/usage",
+      type: "dev.tuneserve.usage.training_tokens",
+      subject: b.id,
+      time: new Date(1_800_000_050_000).toISOString(),
+      datacontenttype: "application/json",
+      data: { tenant_id: b.id, kind: "training_tokens", model: "m", quantity: 900, ref: "j1" },
+    });
+    const rest = await (await admin(`/usage/events?limit=2&after=${first.next_cursor}`)).json();
+    expect(rest.data.map((e: { id: string }) => e.id)).toEqual(["req:r1:completion_tokens"]);
+    expect(rest.has_more).toBe(false);
+    // At the end the cursor stays put, so the next poll picks up what is recorded after.
+    const empty = await (await admin(`/usage/events?after=${rest.next_cursor}`)).json();
+    expect(empty).toMatchObject({ data: [], has_more: false, next_cursor: rest.next_cursor });
+    await bill(b.id, "req:r2:prompt_tokens", "prompt_tokens", 3, 1_800_000_200);
+    expect((await (await admin(`/usage/events?after=${rest.next_cursor}`)).json()).data.map((e: { id: string }) => e.id)).toEqual(["req:r2:prompt_tokens"]);
+
+    const onlyA = await (await admin(`/usage/events?tenant_id=${a.id}`)).json();
+    expect(onlyA.data.map((e: { subject: string }) => e.subject)).toEqual([a.id, a.id]);
+  });
+
+  it("is for the admin only and names a bad cursor", async () => {
+    const t = await api.tenant("export-c");
+    await expectError(await admin("/usage/events", t.key), 401, "unauthorized");
+    expect((await expectError(await admin("/usage/events?after=use_123"), 400, "invalid_request")).param).toBe("after");
+  });
+});

@@ -44,11 +44,16 @@ describe("GET /internal/v1/models/{model_id}/files", () => {
 
   it("hands out URLs that download every file under the model's prefix, the same files a lease gives", async () => {
     const { api, files } = await apiWithBlobModel();
+    const presign = api.deps.config.TUNESERVE_PRESIGN_SECONDS;
+    const t0 = api.deps.now();
     const res = await modelFiles(api, "blob-llama");
+    const t1 = api.deps.now();
     expect(res.status).toBe(200);
     const body = (await res.json()) as { id: string; source: string; expires_at: number; files: Record<string, string> };
     expect(body).toMatchObject({ id: "blob-llama", source: "blob:models/blob-llama/" });
-    expect(body.expires_at).toBeGreaterThanOrEqual(api.deps.now() + api.deps.config.TUNESERVE_PRESIGN_SECONDS - 1);
+    // The presign lifetime from the moment the API answered, which lies between t0 and t1.
+    expect(body.expires_at).toBeGreaterThanOrEqual(t0 + presign);
+    expect(body.expires_at).toBeLessThanOrEqual(t1 + presign);
     expect(Object.keys(body.files).sort()).toEqual(Object.keys(files).sort());
     for (const [name, url] of Object.entries(body.files)) {
       const got = await api.call("GET", blobPath(url));

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../gpu-runner/src/serve/stack.js";
+import { waitFor } from "../e2e/harness.js";
 
 let dir: string;
 let stack: ServeStack;
@@ -22,8 +23,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const post = (path: string, key: string, body: unknown) =>
-  fetch(`${stack.apiUrl}${path}`, { method: "POST", headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" }, body: JSON.stringify(body) });
+const postTo = (s: ServeStack, path: string, key: string, body: unknown, signal?: AbortSignal) =>
+  fetch(`${s.apiUrl}${path}`, { method: "POST", headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" }, body: JSON.stringify(body), signal });
+const post = (path: string, key: string, body: unknown) => postTo(stack, path, key, body);
 
 type Chunk = { id: string; object: string; choices: { delta?: { role?: string; content?: string }; text?: string; finish_reason: string | null }[]; usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } };
 
@@ -207,35 +209,6 @@ describe("metering and backpressure", () => {
     expect(buckets.find((b) => b.kind === "completion_tokens")).toMatchObject({ model: t.models[0], quantity: sum("completion_tokens") });
   });
 
-  it("answers 429 with Retry-After when the runner's batch and queue are full", async () => {
-    // maxBatch 2 + maxQueue 1: of six long requests at once, at least three are turned away.
-    const results = await Promise.all(
-      Array.from({ length: 6 }, () => post("/v1/completions", acme.key, { model: stack.model, prompt: "x", max_tokens: 400, temperature: 0 })),
-    );
-    const limited = results.filter((r) => r.status === 429);
-    expect(limited.length).toBeGreaterThanOrEqual(3);
-    expect(limited[0].headers.get("retry-after")).toBe("1");
-    expect((await limited[0].json()).error.code).toBe("rate_limited");
-    for (const r of results.filter((x) => x.status === 200)) expect((await r.json()).usage.completion_tokens).toBeGreaterThan(0);
-  });
-
-  it("stops generating when a streaming client goes away", async () => {
-    const status = async () => {
-      const r = await fetch(`${stack.inference.url}/v1/status`, { headers: { Authorization: `Bearer ${stack.runnerToken}` } });
-      return ((await r.json()) as { models: Record<string, { running: number; waiting: number; rowSteps: number }> }).models[stack.model];
-    };
-    const before = (await status()).rowSteps;
-    const res = await post("/v1/completions", acme.key, { model: stack.model, prompt: "x", max_tokens: 480, temperature: 0, stream: true });
-    const reader = res.body!.getReader();
-    await reader.read();
-    await reader.cancel();
-    for (let i = 0; i < 200 && (await status()).running > 0; i++) await new Promise((ok) => setTimeout(ok, 20));
-    const after = await status();
-    expect(after).toMatchObject({ running: 0, waiting: 0 });
-    // Decoded rows since: far fewer than the 479 steps the sequence would have run to the end.
-    expect(after.rowSteps - before).toBeLessThan(400);
-  });
-
   it("answers 503 when no runner serves the base model", async () => {
     const admin = await fetch(`${stack.apiUrl}/admin/v1/models`, {
       method: "POST",
@@ -245,5 +218,80 @@ describe("metering and backpressure", () => {
     expect(admin.status).toBe(201);
     const res = await post("/v1/completions", acme.key, { model: "unserved-micro", prompt: "x" });
     expect(res.status).toBe(503);
+  });
+});
+
+// Streams held open while the test looks at the runner: a longer context and a deeper, wider model of the
+// built-in family, so that a held stream has seconds of decoding left and outlasts a stalled test process.
+describe("a runner holding long streams", () => {
+  let longDir: string;
+  let long: ServeStack;
+  let tenant: { key: string };
+  const maxTokens = 2000;
+  const stream = { prompt: "x", max_tokens: maxTokens, temperature: 0, stream: true };
+
+  beforeAll(async () => {
+    longDir = await mkdtemp(join(tmpdir(), "tuneserve-inference-long-"));
+    const sizes = { hidden: 256, layers: 8, heads: 8, kvHeads: 2, headDim: 32, intermediate: 688 };
+    long = await startServeStack({ dataDir: longDir, maxBatch: 2, maxQueue: 1, maxContext: 2048, base: { name: "tuneserve-long", sizes } });
+    tenant = await tenantWithAdapters(long, "long", 0);
+  });
+  afterAll(async () => {
+    await long?.close();
+    await rm(longDir, { recursive: true, force: true });
+  });
+
+  const status = async () => {
+    const r = await fetch(`${long.inference.url}/v1/status`, { headers: { Authorization: `Bearer ${long.runnerToken}` } });
+    return ((await r.json()) as { models: Record<string, { running: number; waiting: number; rowSteps: number }> }).models[long.model];
+  };
+  const runnerHas = (running: number, waiting: number) =>
+    waitFor(`the runner to have ${running} running and ${waiting} waiting`, async () => {
+      const s = await status();
+      return s.running === running && s.waiting === waiting ? s : undefined;
+    }, 30_000, 20);
+
+  it("answers 429 with Retry-After when the runner's batch and queue are full", async () => {
+    await runnerHas(0, 0);
+    // maxBatch 2 + maxQueue 1: three held streams fill it (the third one's answer waits for a slot).
+    const held = [0, 1, 2].map(() => new AbortController());
+    const streams = held.map((ac) => postTo(long, "/v1/completions", tenant.key, { model: long.model, ...stream }, ac.signal).catch(() => undefined));
+    try {
+      await runnerHas(2, 1);
+      const results = await Promise.all(
+        [0, 1, 2].map(() => postTo(long, "/v1/completions", tenant.key, { model: long.model, prompt: "x", max_tokens: 400, temperature: 0 })),
+      );
+      expect(results.map((r) => r.status)).toEqual([429, 429, 429]);
+      for (const r of results) {
+        expect(r.headers.get("retry-after")).toBe("1");
+        expect((await r.json()).error.code).toBe("rate_limited");
+      }
+    } finally {
+      for (const ac of held) ac.abort();
+    }
+    // The two it ran were answered (their first tokens went out); the queued one was dropped waiting.
+    expect((await Promise.all(streams)).filter((r) => r?.status === 200).length).toBeGreaterThanOrEqual(2);
+    await runnerHas(0, 0);
+  });
+
+  it("stops generating when a streaming client goes away", async () => {
+    await runnerHas(0, 0);
+    // A stalled test process can receive the whole stream in its first read, or cancel only after the sequence
+    // ran to its end (1999 decode steps); such a try shows no cancel, so it is tried again. A runner that never
+    // stops fails every try.
+    let steps: number | undefined;
+    for (let attempt = 1; steps === undefined; attempt++) {
+      if (attempt > 3) throw new Error("every stream ran to its end although its client went away after the first chunk");
+      const before = (await status()).rowSteps;
+      const res = await postTo(long, "/v1/completions", tenant.key, { model: long.model, ...stream });
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      const { value } = await reader.read();
+      await reader.cancel();
+      const decoded = (await runnerHas(0, 0)).rowSteps - before;
+      if (!new TextDecoder().decode(value).includes("[DONE]") && decoded < maxTokens - 1) steps = decoded;
+    }
+    // Decoded rows since: far fewer than the 1999 steps the sequence would have run to the end.
+    expect(steps).toBeLessThan(1500);
   });
 });

@@ -61,9 +61,8 @@ describe("RunnerApiClient", () => {
   });
 
   it("gives up on an unreachable API after the policy's tries, marked retryable", async () => {
-    const { client } = await scripted([{ status: 200 }]);
-    await server!.close();
-    server = null;
+    // Port 1: nothing listens there (a closed server's ephemeral port could be taken by a parallel test).
+    const client = new RunnerApiClient("http://127.0.0.1:1", "run_test-token-0123456789", fast);
     const err = (await client.lease("run_1").catch((e: unknown) => e)) as ApiCallError;
     expect(err).toBeInstanceOf(ApiCallError);
     expect(err.retryable).toBe(true);

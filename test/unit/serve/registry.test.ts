@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { AdapterRegistry } from "../../../gpu-runner/src/serve/registry.js";
 import { LocalAdapterSource, SourceError, type AdapterSource } from "../../../gpu-runner/src/serve/source.js";
 import { fixturesDir } from "../../helpers/fixtures.js";
@@ -34,8 +34,8 @@ describe("AdapterRegistry", () => {
     // "a" is pinned (twice), so "b" goes when "c" arrives.
     const c = await reg.acquire("c", "m");
     expect(reg.held().sort()).toEqual(["a", "c"]);
-    await new Promise((ok) => setTimeout(ok, 20)); // eviction removes the folder in the background
-    expect(existsSync(b.dir)).toBe(false);
+    // Eviction removes the folder in the background.
+    await vi.waitFor(() => expect(existsSync(b.dir)).toBe(false), { timeout: 10_000 });
     a1.release();
     a2.release();
     c.release();

@@ -21,8 +21,6 @@ export interface Completion {
   adapter: AdapterRow;
 }
 
-/** The usage idempotency key of a job's training: one bill per job however often complete is retried. */
-
 /** Reads and validates the two output files; copies them to the adapter's folder. */
 async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
   const { blobs, db, config } = deps;

@@ -6,8 +6,8 @@ import type { BatchItem } from "drizzle-orm/batch";
 import type { Db } from "../db/client.js";
 import { jobEvents, jobs, usageEvents } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
-import type { JobRow } from "./shape.js";
 import { trainingUsageKey } from "../usage/record.js";
+import type { JobRow } from "./shape.js";
 import { sourcesOf } from "./state.js";
 
 export interface NewEvent {
@@ -132,10 +132,10 @@ export async function failAttempt(db: Db, opts: { jobId: string; runnerId: strin
   return rows[0] ?? null;
 }
 
-/** Cancels a tenant's job that has not finished; a running job loses its lease at once. Null when not cancellable. */
 /**
- * Cancels a job that has not ended and bills the tokens its last progress report counted (the work done up to
- * then), in one batch under the job's training usage key, so a cancelled job is billed once, like a finished one.
+ * Cancels a tenant's job that has not ended (a running job loses its lease at once; null when not cancellable)
+ * and bills the tokens its last progress report counted, in one batch under the job's training usage key, so a
+ * cancelled job is billed once, like a finished one.
  */
 export async function cancelJob(db: Db, opts: { jobId: string; tenantId: string; now: number }): Promise<JobRow | null> {
   const reported = sql<number | null>`json_extract(${jobs.progress}, '$.trained_tokens')`;
@@ -160,7 +160,8 @@ export async function cancelJob(db: Db, opts: { jobId: string; tenantId: string;
             createdAt: sql<number>`${opts.now}`.as("created_at"),
           })
           .from(jobs)
-          .where(and(eq(jobs.id, opts.jobId), eq(jobs.status, "cancelled"), sql`${jobs.trainedTokens} > 0`)),
+          // Only the job this call cancelled (its tenant, this moment), though the key alone already bills once.
+          .where(and(eq(jobs.id, opts.jobId), eq(jobs.tenantId, opts.tenantId), eq(jobs.status, "cancelled"), eq(jobs.finishedAt, opts.now), sql`${jobs.trainedTokens} > 0`)),
       )
       .onConflictDoNothing({ target: usageEvents.idempotencyKey }),
   ])) as [JobRow[], unknown];

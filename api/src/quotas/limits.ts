@@ -16,16 +16,19 @@ export interface QuotaOverrides {
   monthlyTokens: number | null;
 }
 
-/** The limits in force for a tenant, as the admin API shows them (monthly_tokens null: unlimited). */
+/** The limits in force for a tenant, as the admin API shows and takes them (monthly_tokens 0: unlimited). */
 export interface Limits {
   max_active_jobs: number;
   max_adapters: number;
-  monthly_tokens: number | null;
+  monthly_tokens: number;
 }
 
 export function limitsOf(o: QuotaOverrides, config: ApiConfig): Limits {
-  const monthly = o.monthlyTokens ?? config.TUNESERVE_MONTHLY_TOKENS;
-  return { max_active_jobs: o.maxActiveJobs ?? config.TUNESERVE_MAX_ACTIVE_JOBS, max_adapters: o.maxAdapters ?? config.TUNESERVE_MAX_ADAPTERS, monthly_tokens: monthly > 0 ? monthly : null };
+  return {
+    max_active_jobs: o.maxActiveJobs ?? config.TUNESERVE_MAX_ACTIVE_JOBS,
+    max_adapters: o.maxAdapters ?? config.TUNESERVE_MAX_ADAPTERS,
+    monthly_tokens: o.monthlyTokens ?? config.TUNESERVE_MONTHLY_TOKENS,
+  };
 }
 
 /** Jobs that hold a slot: not yet ended (they will make an adapter, so they count against max_adapters too). */
@@ -50,7 +53,7 @@ export function monthOf(now: number): { start: number; end: number } {
 /** Refuses work that bills tokens once the tenant's monthly tokens are used up, until the month turns. */
 export async function assertTokensLeft(deps: Deps, tenant: TenantAuth): Promise<void> {
   const limit = limitsOf(tenant.quotas, deps.config).monthly_tokens;
-  if (limit === null) return;
+  if (limit === 0) return;
   const now = deps.now();
   const { start, end } = monthOf(now);
   const [row] = await deps.db.select({ used: sum(usageEvents.quantity) }).from(usageEvents).where(and(eq(usageEvents.tenantId, tenant.tenantId), gte(usageEvents.createdAt, start)));
@@ -67,14 +70,18 @@ export async function assertCanStartJob(deps: Deps, tenant: TenantAuth): Promise
   if (active >= limits.max_active_jobs) {
     throw new ApiError("quota_exceeded", `this tenant has ${active} fine-tuning jobs queued or running, its limit; wait for one to end or cancel one`, null, { "Retry-After": "60" });
   }
-  await assertRoomForAdapter(deps, tenant, active);
+  await assertRoomWith(deps, tenant, active);
   await assertTokensLeft(deps, tenant);
 }
 
-/** Refuses a new adapter (an upload, or a job that will make one) once kept adapters plus active jobs reach the limit. */
-export async function assertRoomForAdapter(deps: Deps, tenant: TenantAuth, active?: number): Promise<void> {
+/** Refuses a new adapter upload once kept adapters plus active jobs (adapters to be) reach the limit. */
+export async function assertRoomForAdapter(deps: Deps, tenant: TenantAuth): Promise<void> {
+  await assertRoomWith(deps, tenant, await activeJobs(deps, tenant.tenantId));
+}
+
+async function assertRoomWith(deps: Deps, tenant: TenantAuth, active: number): Promise<void> {
   const limit = limitsOf(tenant.quotas, deps.config).max_adapters;
-  const taken = (await keptAdapters(deps, tenant.tenantId)) + (active ?? (await activeJobs(deps, tenant.tenantId)));
+  const taken = (await keptAdapters(deps, tenant.tenantId)) + active;
   if (taken < limit) return;
   throw new ApiError("quota_exceeded", `this tenant keeps ${taken} adapters (fine-tuning jobs in progress included) of its ${limit}; delete one (DELETE /v1/models/{model}) first`);
 }

@@ -16,11 +16,14 @@ const limitsSchema = z
   .object({
     max_active_jobs: z.number().int().openapi({ description: "fine-tuning jobs queued or running at once" }),
     max_adapters: z.number().int().openapi({ description: "adapters kept (uploaded or fine-tuned), jobs in progress included" }),
-    monthly_tokens: z.number().int().nullable().openapi({ description: "tokens of all kinds a calendar month (UTC); null: unlimited" }),
+    monthly_tokens: z.number().int().openapi({ description: "billed tokens of all kinds a calendar month (UTC); 0: unlimited" }),
   })
   .openapi("TenantLimits", { description: "the quotas in force: the tenant's own where set, else the deployment's" });
+const ownLimitsSchema = z
+  .object({ max_active_jobs: z.number().int().nullable(), max_adapters: z.number().int().nullable(), monthly_tokens: z.number().int().nullable() })
+  .openapi("TenantOwnLimits", { description: "the limits set for this tenant; null: the deployment's setting (send these back to PATCH to keep them)" });
 export const tenantSchema = z
-  .object({ id: z.string(), object: z.literal("tenant"), name: z.string(), created_at: z.number().int(), limits: limitsSchema })
+  .object({ id: z.string(), object: z.literal("tenant"), name: z.string(), created_at: z.number().int(), limits: limitsSchema, own_limits: ownLimitsSchema })
   .openapi("Tenant");
 /** Each limit: a number for this tenant, or null for the deployment's setting (TUNESERVE_MAX_ACTIVE_JOBS, …). */
 const limitsInput = z
@@ -30,16 +33,23 @@ const limitsInput = z
     monthly_tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish().openapi({ description: "0: unlimited" }),
   })
   .strict();
-const createTenantBody = z.object({ name: z.string().trim().min(1).max(200), limits: limitsInput.optional() });
-const updateTenantBody = z.object({ name: z.string().trim().min(1).max(200).optional(), limits: limitsInput.optional() }).strict();
+const createTenantBody = z.object({ name: z.string().trim().min(1).max(200), limits: limitsInput.nullish() }).strict();
+const updateTenantBody = z.object({ name: z.string().trim().min(1).max(200).optional(), limits: limitsInput.nullish() }).strict();
 const createdTenantSchema = tenantSchema.extend({ api_key: z.string().openapi({ description: "shown once" }) });
 
 export type Tenant = z.infer<typeof tenantSchema>;
 
-const toTenant = (t: typeof tenants.$inferSelect, config: ApiConfig): Tenant => ({ id: t.id, object: "tenant", name: t.name, created_at: t.createdAt, limits: limitsOf(t, config) });
+const toTenant = (t: typeof tenants.$inferSelect, config: ApiConfig): Tenant => ({
+  id: t.id,
+  object: "tenant",
+  name: t.name,
+  created_at: t.createdAt,
+  limits: limitsOf(t, config),
+  own_limits: { max_active_jobs: t.maxActiveJobs, max_adapters: t.maxAdapters, monthly_tokens: t.monthlyTokens },
+});
 
 /** The columns a limits body sets: a given key (null included) replaces the stored value, an absent one keeps it. */
-function limitColumns(l: z.infer<typeof limitsInput> | undefined): Partial<QuotaOverrides> {
+function limitColumns(l: z.infer<typeof limitsInput> | null | undefined): Partial<QuotaOverrides> {
   if (!l) return {};
   const out: Partial<QuotaOverrides> = {};
   if (l.max_active_jobs !== undefined) out.maxActiveJobs = l.max_active_jobs;

@@ -101,7 +101,9 @@ export function registerInternalJobs(app: Router): void {
     const { runner_id, progress } = c.req.valid("json");
     const before = await requireHolder(db, job_id, runner_id);
     const t = now();
-    const stored: Progress = { ...progress, updated_at: t };
+    // A new attempt's heartbeats before its first step do not know the count yet: the last one reported stays,
+    // so a cancel meanwhile still bills the work done.
+    const stored: Progress = { ...progress, trained_tokens: progress.trained_tokens ?? jobProgress(before)?.trained_tokens, updated_at: t };
     const row = await extendLease(db, { jobId: job_id, runnerId: runner_id, now: t, leaseSeconds: config.TUNESERVE_LEASE_SECONDS, progress: JSON.stringify(stored) });
     if (!row) throw leaseLost(await findJob(db, job_id), job_id, runner_id);
     // One metrics event per trained step reported, however often the runner heartbeats within a step (a

@@ -36,13 +36,18 @@ function uploadAdapter(key: string) {
 describe("tenant quotas", () => {
   it("shows the deployment's limits on a tenant, and an admin's own ones once set", async () => {
     const t = await tenantWith();
-    expect(t.limits).toEqual({ max_active_jobs: 2, max_adapters: 5, monthly_tokens: null });
+    expect(t.limits).toEqual({ max_active_jobs: 2, max_adapters: 5, monthly_tokens: 0 });
     const set = await (await admin("PATCH", `/tenants/${t.id}`, { limits: { max_active_jobs: 7, monthly_tokens: 1000 } })).json();
     expect(set.limits).toEqual({ max_active_jobs: 7, max_adapters: 5, monthly_tokens: 1000 });
+    expect(set.own_limits).toEqual({ max_active_jobs: 7, max_adapters: null, monthly_tokens: 1000 });
     // null goes back to the deployment's setting; an absent key keeps what was set.
     const back = await (await admin("PATCH", `/tenants/${t.id}`, { limits: { max_active_jobs: null } })).json();
     expect(back.limits).toEqual({ max_active_jobs: 2, max_adapters: 5, monthly_tokens: 1000 });
-    expect((await (await admin("GET", `/tenants/${t.id}`)).json()).limits).toEqual(back.limits);
+    const got = await (await admin("GET", `/tenants/${t.id}`)).json();
+    expect(got).toMatchObject({ limits: back.limits, own_limits: { max_active_jobs: null, max_adapters: null, monthly_tokens: 1000 } });
+    // Sending own_limits back changes nothing.
+    expect((await (await admin("PATCH", `/tenants/${t.id}`, { limits: got.own_limits })).json()).own_limits).toEqual(got.own_limits);
+    await expectError(await admin("POST", "/tenants", { name: "typo", limit: { max_adapters: 1 } }), 400, "invalid_request");
     expect((await expectError(await admin("PATCH", `/tenants/${t.id}`, { limits: { max_active_jobs: -1 } }), 400, "invalid_request")).param).toBe("limits.max_active_jobs");
     await expectError(await admin("PATCH", `/tenants/${t.id}`, { limits: { gpus: 3 } }), 400, "invalid_request");
     await expectError(await admin("PATCH", "/tenants/ten_missing", { name: "x" }), 404, "not_found");

@@ -208,6 +208,8 @@ describe("heartbeat, events, fail, cancel", () => {
     const r = await registerRunner(api, "r");
     await leaseOk(api, r);
     expect((await runnerCall(api, `/jobs/${ran.id}/heartbeat`, { runner_id: r, progress: { ...progress(3), trained_tokens: 420 } })).status).toBe(200);
+    // A heartbeat that does not know the count (a new attempt before its first step) keeps the last one.
+    expect((await runnerCall(api, `/jobs/${ran.id}/heartbeat`, { runner_id: r, progress: progress(0) })).status).toBe(200);
     const cancelled = await (await api.call("POST", `/v1/fine_tuning/jobs/${ran.id}/cancel`, { token: t.key })).json();
     expect(cancelled).toMatchObject({ status: "cancelled", trained_tokens: 420 });
     await expectError(await api.call("POST", `/v1/fine_tuning/jobs/${ran.id}/cancel`, { token: t.key }), 409, "conflict");

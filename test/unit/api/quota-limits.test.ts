@@ -15,7 +15,7 @@ describe("quota limits", () => {
     const config = parseApiConfig({ TUNESERVE_MAX_ACTIVE_JOBS: "4", TUNESERVE_MONTHLY_TOKENS: "500" });
     const none = { maxActiveJobs: null, maxAdapters: null, monthlyTokens: null };
     expect(limitsOf(none, config)).toEqual({ max_active_jobs: 4, max_adapters: 1000, monthly_tokens: 500 });
-    expect(limitsOf({ maxActiveJobs: 0, maxAdapters: 3, monthlyTokens: 0 }, config)).toEqual({ max_active_jobs: 0, max_adapters: 3, monthly_tokens: null });
-    expect(limitsOf(none, parseApiConfig({}))).toMatchObject({ max_active_jobs: 10, monthly_tokens: null });
+    expect(limitsOf({ maxActiveJobs: 0, maxAdapters: 3, monthlyTokens: 0 }, config)).toEqual({ max_active_jobs: 0, max_adapters: 3, monthly_tokens: 0 });
+    expect(limitsOf(none, parseApiConfig({}))).toMatchObject({ max_active_jobs: 10, monthly_tokens: 0 });
   });
 });

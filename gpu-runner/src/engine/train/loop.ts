@@ -113,6 +113,8 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
     };
 
     const startStep = trainer.stepCount;
+    // Tokens of the current epoch's steps done so far (a run resumed mid-epoch counts the steps before it once).
+    let epochTokens = tokensBefore(rows, order, startStep % perEpoch, s.batchSize * s.gradAccum);
     let tFirst = 0;
     for (let step = startStep; step < totalSteps; ) {
       if (hooks.shouldStop?.()) throw new TrainingCancelled(step);
@@ -120,6 +122,7 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       if (orderEpoch !== epoch) {
         order = shuffledOrder(rows.length, rng);
         orderEpoch = epoch;
+        epochTokens = 0;
       }
       const { micro, tokens } = stepMicroBatches(rows, order, step % perEpoch, s.batchSize, s.gradAccum);
       const lr = learningRate(schedule, step);
@@ -135,7 +138,8 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       if (step - startStep === 1) tFirst = performance.now();
       const avgS = step - startStep > 1 ? (performance.now() - tFirst) / 1000 / (step - startStep - 1) : stepS;
       // Billable so far: whole epochs, this epoch's rows up to here, and the validation passes run (ARCHITECTURE.md §7).
-      const trainedTokens = tokensPerEpoch * Math.floor(step / perEpoch) + tokensBefore(rows, order, step % perEpoch, s.batchSize * s.gradAccum) + (metrics.validation_tokens ?? 0);
+      epochTokens += tokens;
+      const trainedTokens = tokensPerEpoch * Math.floor(step / perEpoch) + (step % perEpoch === 0 ? 0 : epochTokens) + (metrics.validation_tokens ?? 0);
       await emit({ type: "progress", step, totalSteps, epoch: Math.round((step / perEpoch) * 1e4) / 1e4, loss, lr, tokensPerS: tokens / stepS, etaS: avgS * (totalSteps - step), trainedTokens });
       if (step % perEpoch === 0) await validate(step);
       if (s.checkpointEvery > 0 && step % s.checkpointEvery === 0 && step < totalSteps) await save(step);

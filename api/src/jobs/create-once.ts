@@ -9,7 +9,7 @@ import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { claimKey, holdKey, requestHash, settleKey, settleKeyQuery } from "../lib/idempotency-keys.js";
 import { keepRunning } from "../lib/keep-running.js";
-import { createJob, type CreateJobBody } from "./create.js";
+import { createJob, requestedHyperparameters, type CreateJobBody } from "./create.js";
 import type { JobRow } from "./shape.js";
 import { cancelJob } from "./store.js";
 
@@ -17,8 +17,17 @@ import { cancelJob } from "./store.js";
 export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key: string): Promise<{ row: JobRow; replayed: boolean }> {
   const { db, now } = c.var.deps;
   const ref = { tenantId: c.var.tenant.tenantId, key, requestId: c.var.requestId };
-  // Omitted and null optional fields are the same request.
-  const normalised = { ...body, validation_file: body.validation_file ?? null, suffix: body.suffix ?? null, seed: body.seed ?? null, method: body.method ?? null, hyperparameters: body.hyperparameters ?? null };
+  // The request as it will run: omitted and null fields, defaults written out or not, and hyperparameters in
+  // `method` or at the top level are the same request.
+  const normalised = {
+    model: body.model,
+    training_file: body.training_file,
+    validation_file: body.validation_file ?? null,
+    suffix: body.suffix ?? null,
+    seed: body.seed ?? null,
+    hyperparameters: requestedHyperparameters(body),
+    adapter: body.adapter,
+  };
   const claim = await claimKey<{ job_id: string }>(db, { ...ref, hash: await requestHash("fine_tuning.jobs", normalised), now: now() });
   if (claim.kind === "replay") {
     const row = await db.query.jobs.findFirst({ where: and(eq(jobs.id, claim.result.job_id), eq(jobs.tenantId, ref.tenantId)) });

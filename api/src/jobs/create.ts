@@ -92,7 +92,7 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
 }
 
 /** The hyperparameters asked for: in `method`, or at the top level as older OpenAI clients send them (not both). */
-function requestedHyperparameters(body: CreateJobBody): HyperparametersInput {
+export function requestedHyperparameters(body: CreateJobBody): HyperparametersInput {
   if (body.method && body.hyperparameters) {
     throw new ApiError("invalid_request", "give hyperparameters in method.supervised.hyperparameters or at the top level (deprecated), not both", "hyperparameters");
   }

@@ -25,6 +25,10 @@ describe("POST /v1/fine_tuning/jobs", () => {
     // An optional field sent as null is the same request as one that leaves it out.
     const nulls = await post({ ...body, validation_file: null, seed: null, method: null, hyperparameters: null, adapter: null }, "job-key-1");
     expect((await nulls.json()).id).toBe(job.id);
+    // So are defaults written out, and hyperparameters given the older way.
+    const spelled = await post({ ...body, method: { type: "supervised" }, adapter: { r: 8 } }, "job-key-1");
+    expect((await spelled.json()).id).toBe(job.id);
+    expect((await (await post({ ...body, hyperparameters: { n_epochs: "auto" } }, "job-key-1")).json()).id).toBe(job.id);
     const other = await expectError(await post({ ...body, suffix: "twice" }, "job-key-1"), 400, "invalid_request");
     expect(other.param).toBe("Idempotency-Key");
     const list = await (await api.call("GET", "/v1/fine_tuning/jobs", { token: t.key })).json();

@@ -11,6 +11,7 @@ import { uploadFields, validateAdapter } from "../adapters/validate.js";
 import { adapters } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError, notFound } from "../errors.js";
+import { sha256Hex } from "../lib/hash.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
@@ -119,15 +120,16 @@ export function registerAdapters(app: Router): void {
     }
     const base = await findTenantModel(db, tenantId, form.base_model);
     if (!base || base.kind !== "base") throw new ApiError("not_found", `base_model '${form.base_model}' is not a registered base model; GET /v1/models lists them`, "base_model");
+    const configBytes = new Uint8Array(await cfg.arrayBuffer());
+    const weightsBytes = new Uint8Array(await weights.arrayBuffer());
+    const fingerprint = { base_model: form.base_model, suffix: form.suffix ?? null, config: await sha256Hex(configBytes), weights: await sha256Hex(weightsBytes) };
     const store = async () => {
-      const configBytes = new Uint8Array(await cfg.arrayBuffer());
-      const weightsBytes = new Uint8Array(await weights.arrayBuffer());
       const facts = validateAdapter(configBytes, weightsBytes, base.summary, config.TUNESERVE_MAX_LORA_RANK);
       await assertRoomForAdapter(c.var.deps, c.var.tenant);
       const row = await saveAdapter(db, blobs, { tenantId, baseModel: base.base.id, suffix: form.suffix, facts, configBytes, weightsBytes, now: now() });
       return { id: row.id, value: row };
     };
-    const { value, replayed } = await uploadOnce(c, "adapter", store, (id) => findTenantAdapter(db, tenantId, id));
+    const { value, replayed } = await uploadOnce(c, "adapter", fingerprint, store, (id) => findTenantAdapter(db, tenantId, id));
     return c.json(toAdapterObject(value), 201, replayed ? { "Idempotent-Replayed": "true" } : {});
   });
 

@@ -19,9 +19,10 @@ function fileForm(content: string) {
   f.append("file", new Blob([content], { type: "application/jsonl" }), "train.jsonl");
   return f;
 }
-function adapterForm() {
+function adapterForm(suffix?: string) {
   const f = new FormData();
   f.set("base_model", "micro-llama");
+  if (suffix) f.set("suffix", suffix);
   f.set("adapter_config", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_config.json`)]), "adapter_config.json");
   f.set("adapter_model", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_model.safetensors`)]), "adapter_model.safetensors");
   return f;
@@ -68,5 +69,7 @@ describe("uploads under an Idempotency-Key", () => {
     expect(again.headers.get("Idempotent-Replayed")).toBe("true");
     expect(await again.json()).toEqual(adapter);
     expect(await count(t.key, "/v1/adapters")).toBe(1);
+    // An adapter upload is compared by its fields and file hashes: another one under the key is refused.
+    expect((await expectError(await post(t.key, "/v1/adapters", adapterForm("other"), "ad-1"), 400, "invalid_request")).param).toBe("Idempotency-Key");
   });
 });

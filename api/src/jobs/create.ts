@@ -28,7 +28,7 @@ export const createJobBody = z
     seed: z.number().int().min(0).max(2_147_483_647).nullish().openapi({ description: "random when omitted" }),
     // null means "not set" for these three, as for the fields above (OpenAI clients send null for unset options).
     method: methodInput.nullish(),
-    hyperparameters: hyperparametersInput.nullish().openapi({ description: "deprecated in OpenAI's API in favour of method.supervised.hyperparameters; honoured when method is not given" }),
+    hyperparameters: hyperparametersInput.nullish().openapi({ deprecated: true, description: "deprecated in OpenAI's API in favour of method.supervised.hyperparameters; honoured when method is not given" }),
     adapter: adapterInput.nullish().transform((a) => a ?? adapterInput.parse({})),
   })
   .openapi("CreateFineTuningJob");

@@ -21,6 +21,12 @@ export const errorResponses = {
   404: err("not found, or owned by another tenant"),
 } as const;
 
+/** The answers of a route that takes an Idempotency-Key and spends quota. */
+export const keyedErrorResponses = {
+  409: err("a request with the same Idempotency-Key is still running (Retry-After)"),
+  429: err("quota_exceeded: a tenant quota is used up (Retry-After where waiting helps)"),
+} as const;
+
 export const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
   content: { "application/json": { schema } },
   description,

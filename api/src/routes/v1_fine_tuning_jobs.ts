@@ -11,7 +11,7 @@ import { jobSchema, toJob, type JobRow } from "../jobs/shape.js";
 import { cancelJob, eventInsert } from "../jobs/store.js";
 import { idempotencyHeaders, parseIdempotencyKey } from "../lib/idempotency-keys.js";
 import { createJobOnce } from "../jobs/create-once.js";
-import { bearerSecurity, errorResponses, errorSchema, json, jsonBody } from "../lib/openapi.js";
+import { bearerSecurity, errorResponses, json, jsonBody, keyedErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 
 export type CreateFineTuningJobRequest = z.infer<typeof createJobBody>;
@@ -33,8 +33,8 @@ const create = createRoute({
   request: { ...jsonBody(createJobBody), headers: idempotencyHeaders },
   responses: {
     200: json(jobSchema, "the job, queued for a runner (with Idempotent-Replayed: true, the job an earlier request with the same Idempotency-Key created)"),
-    409: json(errorSchema, "a request with the same Idempotency-Key is still running"),
     ...errorResponses,
+    ...keyedErrorResponses,
   },
 });
 const list = createRoute({

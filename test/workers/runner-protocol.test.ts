@@ -115,7 +115,7 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     expect(cancelled).toMatchObject({ status: "cancelled", trained_tokens: 77 });
     const usage = (await (await call("GET", "/v1/usage?group_by=kind", { token: t.key })).json()) as { data: { kind: string; quantity: number }[] };
     expect(usage.data).toEqual([expect.objectContaining({ kind: "training_tokens", quantity: 77 })]);
-    // The admin's export reads it as a CloudEvent, paged by rowid on D1 too.
+    // The admin's export reads it as a CloudEvent, paged by seq on D1 too.
     const exported = (await (await call("GET", `/admin/v1/usage/events?tenant_id=${t.id}`, { token: adminToken })).json()) as { data: { id: string; data: { quantity: number } }[]; next_cursor: string };
     expect(exported.data).toEqual([expect.objectContaining({ id: `job:${job.id}:training_tokens`, data: expect.objectContaining({ quantity: 77 }) })]);
     expect(Number(exported.next_cursor)).toBeGreaterThan(0);

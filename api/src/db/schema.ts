@@ -164,7 +164,9 @@ export const runners = sqliteTable(
 export const usageEvents = sqliteTable(
   "usage_events",
   {
-    id: text("id").primaryKey(),
+    /** Commit order: the one database assigns it, so an export cursor never passes an event that commits late. */
+    seq: integer("seq").primaryKey({ autoIncrement: true }),
+    id: text("id").notNull().unique(),
     /** One per billable fact (job id + kind, request id + kind): a retry inserts nothing. */
     idempotencyKey: text("idempotency_key").notNull(),
     tenantId: text("tenant_id").notNull().references(() => tenants.id),

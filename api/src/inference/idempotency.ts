@@ -31,6 +31,7 @@ export async function meterKeyed(db: Db, f: KeyRef & { model: string; usage: Gen
       .select((qb) =>
         qb
           .select({
+            seq: sql<number | null>`null`.as("seq"), // assigned by the database, in commit order
             id: sql<string>`${newId("use_")}`.as("id"),
             idempotencyKey: sql<string>`${`req:${f.requestId}:${kind}`}`.as("idempotency_key"),
             tenantId: sql<string>`${f.tenantId}`.as("tenant_id"),

@@ -150,6 +150,7 @@ export async function cancelJob(db: Db, opts: { jobId: string; tenantId: string;
       .select((qb) =>
         qb
           .select({
+            seq: sql<number | null>`null`.as("seq"), // assigned by the database, in commit order
             id: sql<string>`${newId("use_")}`.as("id"),
             idempotencyKey: sql<string>`${trainingUsageKey(opts.jobId)}`.as("idempotency_key"),
             tenantId: sql<string>`${jobs.tenantId}`.as("tenant_id"),

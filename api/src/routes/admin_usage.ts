@@ -1,15 +1,15 @@
 // Admin: every usage event in the order it was recorded, as CloudEvents 1.0 (JSON), for a billing pipeline to
-// pull. The cursor is the table's rowid: the one database assigns it in commit order, so paging forward never
+// pull. The cursor is the event's seq: the one database assigns it in commit order, so paging forward never
 // misses an event that committed late with an earlier timestamp (which a time or id cursor could). Each
 // event's `id` is its usage idempotency key, stable across reads: a consumer dedupes on it.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq, gt, sql } from "drizzle-orm";
+import { and, asc, eq, gt } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { usageEvents } from "../db/schema.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 
 const exportQuery = z.object({
-  after: z.string().regex(/^\d{1,15}$/, "after is the next_cursor of a previous page").optional().openapi({ description: "next_cursor of the previous page; omit to start at the first event" }),
+  after: z.string().regex(/^\d{0,15}$/, "after is the next_cursor of a previous page").optional().openapi({ description: "next_cursor of the previous page; omit to start at the first event" }),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   tenant_id: z.string().max(128).optional().openapi({ description: "only this tenant's events" }),
 });
@@ -41,7 +41,7 @@ const exportRoute = createRoute({
 export function registerAdminUsage(app: Router): void {
   app.openapi(exportRoute, async (c) => {
     const { after, limit, tenant_id } = c.req.valid("query");
-    const seq = sql<number>`${usageEvents}.rowid`;
+    const seq = usageEvents.seq;
     const rows = await c.var.deps.db
       .select({ seq, e: usageEvents })
       .from(usageEvents)
@@ -60,7 +60,7 @@ export function registerAdminUsage(app: Router): void {
       data: { tenant_id: e.tenantId, kind: e.kind, model: e.model, quantity: e.quantity, ref: e.ref },
     }));
     // The cursor of the last event read, also when the page is the last one: the next poll starts there.
-    const next = page.length > 0 ? String(page[page.length - 1].seq) : (after ?? null);
+    const next = page.length > 0 ? String(page[page.length - 1].seq) : after || null;
     return c.json({ object: "list" as const, data, has_more: rows.length > limit, next_cursor: next }, 200);
   });
 }

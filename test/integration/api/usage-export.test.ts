@@ -1,4 +1,4 @@
-// GET /admin/v1/usage/events: usage as CloudEvents in the order it was recorded, paged by a rowid cursor.
+// GET /admin/v1/usage/events: usage as CloudEvents in the order it was recorded, paged by a seq cursor.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordUsage, type UsageKind } from "../../../api/src/usage/record.js";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
@@ -53,5 +53,7 @@ describe("usage export", () => {
     const t = await api.tenant("export-c");
     await expectError(await admin("/usage/events", t.key), 401, "unauthorized");
     expect((await expectError(await admin("/usage/events?after=use_123"), 400, "invalid_request")).param).toBe("after");
+    // An empty cursor (a template filled with nothing) starts at the beginning.
+    expect((await admin("/usage/events?after=&limit=1")).status).toBe(200);
   });
 });

@@ -1,0 +1,38 @@
+// Migration 0003 rebuilds usage_events with an explicit commit-order key: events recorded before it keep
+// their ids, their data and their order, and later inserts continue the sequence.
+import { copyFile, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "libsql";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { applyMigrations, migrationsDir } from "../../../../api/src/db/migrate.js";
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-usage-seq-"));
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+it("keeps earlier usage events in the order they were recorded", async () => {
+  const all = (await readdir(migrationsDir)).filter((f) => f.endsWith(".sql")).sort();
+  const seqMigration = all.find((f) => f.startsWith("0003_"))!;
+  const before = join(dir, "migrations");
+  await mkdir(before);
+  for (const f of all.filter((f) => f < seqMigration)) await copyFile(join(migrationsDir, f), join(before, f));
+
+  const db = new Database(join(dir, "t.sqlite"));
+  await applyMigrations(db, before);
+  db.exec("INSERT INTO tenants (id, name, created_at) VALUES ('ten_a', 'a', 1)");
+  // Ids out of their recording order, as ids from two processes can be.
+  const ids = ["use_c", "use_a", "use_b"];
+  ids.forEach((id, i) => db.prepare("INSERT INTO usage_events (id, idempotency_key, tenant_id, kind, model, quantity, ref, created_at) VALUES (?, ?, 'ten_a', 'prompt_tokens', 'm', ?, 'r', ?)").run(id, `k${i}`, i + 1, 100 - i));
+
+  for (const f of all.filter((f) => f >= seqMigration)) await copyFile(join(migrationsDir, f), join(before, f));
+  expect(await applyMigrations(db, before)).toEqual([seqMigration]);
+  const rows = db.prepare("SELECT seq, id, idempotency_key, quantity, created_at FROM usage_events ORDER BY seq").all() as { seq: number; id: string; quantity: number }[];
+  expect(rows.map((r) => r.id)).toEqual(ids);
+  expect(rows.map((r) => r.quantity)).toEqual([1, 2, 3]);
+  db.prepare("INSERT INTO usage_events (id, idempotency_key, tenant_id, kind, model, quantity, ref, created_at) VALUES ('use_0', 'k9', 'ten_a', 'prompt_tokens', 'm', 9, 'r', 1)").run();
+  expect((db.prepare("SELECT seq FROM usage_events WHERE id = 'use_0'").get() as { seq: number }).seq).toBeGreaterThan(rows[2].seq);
+  db.close();
+});

@@ -177,7 +177,12 @@ export const usageEvents = sqliteTable(
     ref: text("ref").notNull(),
     createdAt: createdAt(),
   },
-  (t) => [uniqueIndex("usage_idem_idx").on(t.idempotencyKey), index("usage_tenant_time_idx").on(t.tenantId, t.createdAt)],
+  (t) => [
+    uniqueIndex("usage_idem_idx").on(t.idempotencyKey),
+    index("usage_tenant_time_idx").on(t.tenantId, t.createdAt),
+    // One tenant's events in commit order (the usage export filtered by tenant).
+    index("usage_tenant_seq_idx").on(t.tenantId, t.seq),
+  ],
 );
 
 /** Requests sent with an Idempotency-Key (completions, job creation): a retry gets the first attempt's outcome (lib/idempotency-keys.ts). */

@@ -28,7 +28,7 @@ it("keeps earlier usage events in the order they were recorded", async () => {
   ids.forEach((id, i) => db.prepare("INSERT INTO usage_events (id, idempotency_key, tenant_id, kind, model, quantity, ref, created_at) VALUES (?, ?, 'ten_a', 'prompt_tokens', 'm', ?, 'r', ?)").run(id, `k${i}`, i + 1, 100 - i));
 
   for (const f of all.filter((f) => f >= seqMigration)) await copyFile(join(migrationsDir, f), join(before, f));
-  expect(await applyMigrations(db, before)).toEqual([seqMigration]);
+  expect(await applyMigrations(db, before)).toContain(seqMigration);
   const rows = db.prepare("SELECT seq, id, idempotency_key, quantity, created_at FROM usage_events ORDER BY seq").all() as { seq: number; id: string; quantity: number }[];
   expect(rows.map((r) => r.id)).toEqual(ids);
   expect(rows.map((r) => r.quantity)).toEqual([1, 2, 3]);

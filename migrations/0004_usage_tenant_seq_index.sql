@@ -1,0 +1,1 @@
+CREATE INDEX `usage_tenant_seq_idx` ON `usage_events` (`tenant_id`,`seq`);

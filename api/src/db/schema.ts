@@ -185,6 +185,20 @@ export const usageEvents = sqliteTable(
   ],
 );
 
+/**
+ * Tokens billed per tenant and calendar month (UTC, "YYYY-MM"), kept by a trigger on usage_events (migration
+ * 0005) in the same transaction as each event, so a monthly quota check reads one row instead of a month.
+ */
+export const usageMonthly = sqliteTable(
+  "usage_monthly",
+  {
+    tenantId: text("tenant_id").notNull(),
+    month: text("month").notNull(),
+    quantity: integer("quantity").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.month] })],
+);
+
 /** Requests sent with an Idempotency-Key (completions, job creation): a retry gets the first attempt's outcome (lib/idempotency-keys.ts). */
 export const idempotencyKeys = sqliteTable(
   "idempotency_keys",

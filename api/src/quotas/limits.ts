@@ -2,9 +2,9 @@
 // tokens a calendar month. Each is the deployment's setting unless the admin API set one for the tenant.
 // They are checked before the work that would pass them, so requests already running may go a little over
 // (a month's last completions, creations racing each other); the next request is refused.
-import { and, count, eq, gte, inArray, sum } from "drizzle-orm";
+import { and, count, eq, inArray } from "drizzle-orm";
 import type { ApiConfig } from "../config.js";
-import { adapters, jobs, usageEvents } from "../db/schema.js";
+import { adapters, jobs, usageMonthly } from "../db/schema.js";
 import type { Deps, TenantAuth } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sourcesOf } from "../jobs/state.js";
@@ -44,10 +44,11 @@ async function keptAdapters(deps: Deps, tenantId: string): Promise<number> {
   return row?.n ?? 0;
 }
 
-/** Unix seconds at which the calendar month (UTC) of `now` began, and the next one begins. */
-export function monthOf(now: number): { start: number; end: number } {
+/** The calendar month (UTC) of `now`: its key as usage_monthly writes it ("2026-11"), and when the next one begins. */
+export function monthOf(now: number): { key: string; end: number } {
   const d = new Date(now * 1000);
-  return { start: Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000, end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / 1000 };
+  const key = `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, "0")}`;
+  return { key, end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / 1000 };
 }
 
 /** Refuses work that bills tokens once the tenant's monthly tokens are used up, until the month turns. */
@@ -55,9 +56,9 @@ export async function assertTokensLeft(deps: Deps, tenant: TenantAuth): Promise<
   const limit = limitsOf(tenant.quotas, deps.config).monthly_tokens;
   if (limit === 0) return;
   const now = deps.now();
-  const { start, end } = monthOf(now);
-  const [row] = await deps.db.select({ used: sum(usageEvents.quantity) }).from(usageEvents).where(and(eq(usageEvents.tenantId, tenant.tenantId), gte(usageEvents.createdAt, start)));
-  const used = Number(row?.used ?? 0);
+  const { key, end } = monthOf(now);
+  const [row] = await deps.db.select({ used: usageMonthly.quantity }).from(usageMonthly).where(and(eq(usageMonthly.tenantId, tenant.tenantId), eq(usageMonthly.month, key)));
+  const used = row?.used ?? 0;
   if (used < limit) return;
   const wait = Math.max(1, end - now);
   throw new ApiError("quota_exceeded", `this tenant has used ${used} of its ${limit} tokens this month (UTC); the quota resets in ${wait} s, or ask the operator to raise it`, null, { "Retry-After": String(wait) });

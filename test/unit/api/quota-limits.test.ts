@@ -6,9 +6,9 @@ const at = (y: number, m: number, d: number, h = 0) => Date.UTC(y, m - 1, d, h) 
 
 describe("quota limits", () => {
   it("bounds the calendar month in UTC, across a year's end", () => {
-    expect(monthOf(at(2026, 12, 31, 23))).toEqual({ start: at(2026, 12, 1), end: at(2027, 1, 1) });
-    expect(monthOf(at(2027, 2, 1))).toEqual({ start: at(2027, 2, 1), end: at(2027, 3, 1) });
-    expect(monthOf(at(2027, 2, 1) - 1)).toEqual({ start: at(2027, 1, 1), end: at(2027, 2, 1) });
+    expect(monthOf(at(2026, 12, 31, 23))).toEqual({ key: "2026-12", end: at(2027, 1, 1) });
+    expect(monthOf(at(2027, 2, 1))).toEqual({ key: "2027-02", end: at(2027, 3, 1) });
+    expect(monthOf(at(2027, 2, 1) - 1)).toEqual({ key: "2027-01", end: at(2027, 2, 1) });
   });
 
   it("takes the tenant's own limits over the deployment's, and 0 monthly tokens as unlimited", () => {

@@ -51,16 +51,20 @@ export function monthOf(now: number): { key: string; end: number } {
   return { key, end: Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1) / 1000 };
 }
 
+/** Tokens the tenant has been billed in the month (UTC) of `now`. */
+export async function tokensThisMonth(deps: Deps, tenantId: string, now: number): Promise<number> {
+  const [row] = await deps.db.select({ used: usageMonthly.quantity }).from(usageMonthly).where(and(eq(usageMonthly.tenantId, tenantId), eq(usageMonthly.month, monthOf(now).key)));
+  return row?.used ?? 0;
+}
+
 /** Refuses work that bills tokens once the tenant's monthly tokens are used up, until the month turns. */
 export async function assertTokensLeft(deps: Deps, tenant: TenantAuth): Promise<void> {
   const limit = limitsOf(tenant.quotas, deps.config).monthly_tokens;
   if (limit === 0) return;
   const now = deps.now();
-  const { key, end } = monthOf(now);
-  const [row] = await deps.db.select({ used: usageMonthly.quantity }).from(usageMonthly).where(and(eq(usageMonthly.tenantId, tenant.tenantId), eq(usageMonthly.month, key)));
-  const used = row?.used ?? 0;
+  const used = await tokensThisMonth(deps, tenant.tenantId, now);
   if (used < limit) return;
-  const wait = Math.max(1, end - now);
+  const wait = Math.max(1, monthOf(now).end - now);
   throw new ApiError("quota_exceeded", `this tenant has used ${used} of its ${limit} tokens this month (UTC); the quota resets in ${wait} s, or ask the operator to raise it`, null, { "Retry-After": String(wait) });
 }
 

@@ -1,8 +1,10 @@
-// The tenant's metered usage (trained, prompt and completion tokens), summed per day, kind and/or model.
+// The tenant's metered usage (trained, prompt and completion tokens), summed per day, kind and/or model, with
+// its quotas and this month's tokens, so a client can see a 429 coming.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Router } from "../app.js";
 import { ApiError } from "../errors.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
+import { limitsOf, monthOf, tokensThisMonth } from "../quotas/limits.js";
 import { day, parseGroupBy, parseTime, queryUsage } from "../usage/query.js";
 
 /** Longest range one query may cover, to keep the aggregation cheap. */
@@ -23,7 +25,14 @@ export const usageBucketSchema = z
     quantity: z.number().int(),
   })
   .openapi("UsageBucket");
-const usageListSchema = z.object({ object: z.literal("list"), start_time: z.number().int(), end_time: z.number().int(), group_by: z.array(z.string()), data: z.array(usageBucketSchema) });
+const quotaSchema = z
+  .object({
+    limits: z.object({ max_active_jobs: z.number().int(), max_adapters: z.number().int(), monthly_tokens: z.number().int().openapi({ description: "0: unlimited" }) }),
+    month: z.string().openapi({ description: "the current calendar month (UTC)", example: "2026-11" }),
+    month_tokens: z.number().int().openapi({ description: "tokens of all kinds billed so far this month, counted against monthly_tokens" }),
+  })
+  .openapi("UsageQuota", { description: "the tenant's quotas and this month's use of them" });
+const usageListSchema = z.object({ object: z.literal("list"), start_time: z.number().int(), end_time: z.number().int(), group_by: z.array(z.string()), data: z.array(usageBucketSchema), quota: quotaSchema });
 
 export type UsageQuery = z.infer<typeof usageQuery>;
 export type UsageBucketObject = z.infer<typeof usageBucketSchema>;
@@ -54,7 +63,10 @@ export function registerUsage(app: Router): void {
     if (!g.ok) throw new ApiError("invalid_request", `group_by: '${g.bad}' is not one of day, kind, model`, "group_by");
     // Quantities of different kinds (tokens trained, read, generated) are priced apart: never summed together.
     const groups = g.groups.includes("kind") ? g.groups : [...g.groups, "kind" as const];
-    const rows = await queryUsage(c.var.deps.db, { tenantId: c.var.tenant.tenantId, start, end, groups });
-    return c.json({ object: "list" as const, start_time: start, end_time: end, group_by: groups, data: rows.map((r) => ({ object: "usage.bucket" as const, ...r })) }, 200);
+    const { deps, tenant } = c.var;
+    const rows = await queryUsage(deps.db, { tenantId: tenant.tenantId, start, end, groups });
+    const now = deps.now();
+    const quota = { limits: limitsOf(tenant.quotas, deps.config), month: monthOf(now).key, month_tokens: await tokensThisMonth(deps, tenant.tenantId, now) };
+    return c.json({ object: "list" as const, start_time: start, end_time: end, group_by: groups, data: rows.map((r) => ({ object: "usage.bucket" as const, ...r })), quota }, 200);
   });
 }

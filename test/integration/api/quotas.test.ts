@@ -93,6 +93,9 @@ describe("tenant quotas", () => {
     expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: { step: 1, total_steps: 9, epoch: 0, loss: 2, trained_tokens: 1200 } })).status).toBe(200);
     expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
 
+    // The tenant sees its quota and this month's use of it with its usage.
+    const usage = await (await api.call("GET", "/v1/usage", { token: t.key })).json();
+    expect(usage.quota).toEqual({ limits: { max_active_jobs: 5, max_adapters: 5, monthly_tokens: 1000 }, month: monthOf(api.deps.now()).key, month_tokens: 1200 });
     const over = await tryJob(t.key, t.fileId);
     const err = await expectError(over, 429, "quota_exceeded");
     expect(err.message).toMatch(/used 1200 of its 1000 tokens this month/);

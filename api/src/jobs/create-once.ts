@@ -9,9 +9,22 @@ import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { claimKey, holdKey, requestHash, settleKey, settleKeyQuery } from "../lib/idempotency-keys.js";
 import { keepRunning } from "../lib/keep-running.js";
+import { linearModules } from "../lib/model-shapes.js";
 import { createJob, requestedHyperparameters, type CreateJobBody } from "./create.js";
+import { autoEpochs, type AdapterInput, type HyperparametersInput } from "./settings.js";
 import type { JobRow } from "./shape.js";
 import { cancelJob } from "./store.js";
+
+/** "auto" written as the value it always stands for (batch_size's "auto" depends on the data, so it stays). */
+function fixedDefaults(h: HyperparametersInput) {
+  return { ...h, n_epochs: h.n_epochs === "auto" ? autoEpochs : h.n_epochs, learning_rate_multiplier: h.learning_rate_multiplier === "auto" ? 1 : h.learning_rate_multiplier };
+}
+
+/** Target modules in one spelling: sorted, once each, and every linear module as "all-linear". */
+function modulesAsRun(t: AdapterInput["target_modules"]): string | string[] {
+  const list = t === "all-linear" ? [...linearModules] : [...new Set(t)].sort();
+  return list.length === linearModules.length ? "all-linear" : list;
+}
 
 /** The job for this key: created now, or (replayed) the one an earlier attempt created, as it is now. */
 export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key: string): Promise<{ row: JobRow; replayed: boolean }> {
@@ -25,8 +38,8 @@ export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key
     validation_file: body.validation_file ?? null,
     suffix: body.suffix ?? null,
     seed: body.seed ?? null,
-    hyperparameters: requestedHyperparameters(body),
-    adapter: body.adapter,
+    hyperparameters: fixedDefaults(requestedHyperparameters(body)),
+    adapter: { ...body.adapter, target_modules: modulesAsRun(body.adapter.target_modules) },
   };
   const claim = await claimKey<{ job_id: string }>(db, { ...ref, hash: await requestHash("fine_tuning.jobs", normalised), now: now() });
   if (claim.kind === "replay") {

@@ -94,7 +94,7 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
 /** The hyperparameters asked for: in `method`, or at the top level as older OpenAI clients send them (not both). */
 export function requestedHyperparameters(body: CreateJobBody): HyperparametersInput {
   if (body.method && body.hyperparameters) {
-    throw new ApiError("invalid_request", "give hyperparameters in method.supervised.hyperparameters or at the top level (deprecated), not both", "hyperparameters");
+    throw new ApiError("invalid_request", "give hyperparameters in method.supervised.hyperparameters, or at the top level (deprecated) without method; not both", "hyperparameters");
   }
   return body.method?.supervised.hyperparameters ?? body.hyperparameters ?? hyperparametersInput.parse({});
 }

@@ -8,9 +8,9 @@ import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sha256Hex, timingSafeEqual } from "../lib/hash.js";
 
-function bearer(header: string | undefined): string {
+function bearer(header: string | undefined, what = "api key"): string {
   const m = header?.match(/^Bearer\s+(\S+)$/i);
-  if (!m) throw new ApiError("unauthorized", "missing or malformed Authorization header; send 'Authorization: Bearer <api key>'");
+  if (!m) throw new ApiError("unauthorized", `missing or malformed Authorization header; send 'Authorization: Bearer <${what}>'`);
   return m[1];
 }
 
@@ -51,7 +51,7 @@ function tokenGuard(name: "admin" | "runner", pick: (c: Parameters<MiddlewareHan
     if (!expected) {
       throw new ApiError("not_found", `the ${name} API is disabled; set TUNESERVE_${name.toUpperCase()}_TOKEN to enable it`);
     }
-    const got = bearer(c.req.header("Authorization"));
+    const got = bearer(c.req.header("Authorization"), `${name} token`);
     if (!timingSafeEqual(got, expected)) throw new ApiError("unauthorized", `invalid ${name} token`);
     await next();
   };

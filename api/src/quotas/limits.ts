@@ -71,9 +71,10 @@ export async function assertTokensLeft(deps: Deps, tenant: TenantAuth): Promise<
 /** Refuses a new fine-tuning job past the tenant's active-job, adapter or token quota. */
 export async function assertCanStartJob(deps: Deps, tenant: TenantAuth): Promise<void> {
   const limits = limitsOf(tenant.quotas, deps.config);
+  if (limits.max_active_jobs === 0) throw new ApiError("quota_exceeded", "this tenant may not run fine-tuning jobs (its max_active_jobs is 0); ask the operator");
   const active = await activeJobs(deps, tenant.tenantId);
   if (active >= limits.max_active_jobs) {
-    throw new ApiError("quota_exceeded", `this tenant has ${active} fine-tuning jobs queued or running, its limit; wait for one to end or cancel one`, null, { "Retry-After": "60" });
+    throw new ApiError("quota_exceeded", `this tenant has ${plural(active, "fine-tuning job")} queued or running, its limit; wait for one to end or cancel one`, null, { "Retry-After": "60" });
   }
   await assertRoomWith(deps, tenant, active);
   await assertTokensLeft(deps, tenant);
@@ -86,7 +87,10 @@ export async function assertRoomForAdapter(deps: Deps, tenant: TenantAuth): Prom
 
 async function assertRoomWith(deps: Deps, tenant: TenantAuth, active: number): Promise<void> {
   const limit = limitsOf(tenant.quotas, deps.config).max_adapters;
+  if (limit === 0) throw new ApiError("quota_exceeded", "this tenant may not keep adapters (its max_adapters is 0); ask the operator");
   const taken = (await keptAdapters(deps, tenant.tenantId)) + active;
   if (taken < limit) return;
-  throw new ApiError("quota_exceeded", `this tenant keeps ${taken} adapters (fine-tuning jobs in progress included) of its ${limit}; delete one (DELETE /v1/models/{model}) first`);
+  throw new ApiError("quota_exceeded", `this tenant keeps ${plural(taken, "adapter")} (fine-tuning jobs in progress included) of its ${limit}; delete one (DELETE /v1/models/{model}) first`);
 }
+
+const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;

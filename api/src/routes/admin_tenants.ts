@@ -48,8 +48,12 @@ const toTenant = (t: typeof tenants.$inferSelect, config: ApiConfig): Tenant => 
   own_limits: { max_active_jobs: t.maxActiveJobs, max_adapters: t.maxAdapters, monthly_tokens: t.monthlyTokens },
 });
 
-/** The columns a limits body sets: a given key (null included) replaces the stored value, an absent one keeps it. */
+/**
+ * The columns a limits body sets: a given key (null included) replaces the stored value, an absent one keeps
+ * it; `limits: null` puts every limit back to the deployment's setting.
+ */
 function limitColumns(l: z.infer<typeof limitsInput> | null | undefined): Partial<QuotaOverrides> {
+  if (l === null) return { maxActiveJobs: null, maxAdapters: null, monthlyTokens: null };
   if (!l) return {};
   const out: Partial<QuotaOverrides> = {};
   if (l.max_active_jobs !== undefined) out.maxActiveJobs = l.max_active_jobs;

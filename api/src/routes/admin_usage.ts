@@ -3,9 +3,10 @@
 // misses an event that committed late with an earlier timestamp (which a time or id cursor could). Each
 // event's `id` is its usage idempotency key, stable across reads: a consumer dedupes on it.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq, gt } from "drizzle-orm";
+import { and, asc, eq, gt, max } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { usageEvents } from "../db/schema.js";
+import { ApiError } from "../errors.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 
 const exportQuery = z.object({
@@ -33,7 +34,15 @@ const exportRoute = createRoute({
   security: bearerSecurity,
   request: { query: exportQuery },
   responses: {
-    200: json(z.object({ object: z.literal("list"), data: z.array(usageCloudEventSchema), has_more: z.boolean(), next_cursor: z.string().nullable() }), "events in the order they were recorded"),
+    200: json(
+      z.object({
+        object: z.literal("list"),
+        data: z.array(usageCloudEventSchema),
+        has_more: z.boolean(),
+        next_cursor: z.string().nullable().openapi({ description: "pass as after to read on; null while no event has been read (poll again without after)" }),
+      }),
+      "events in the order they were recorded",
+    ),
     ...errorResponses,
   },
 });
@@ -49,6 +58,11 @@ export function registerAdminUsage(app: Router): void {
       .orderBy(asc(seq))
       .limit(limit + 1);
     const page = rows.slice(0, limit);
+    // A cursor this database never handed out would skip every event up to it: refuse it rather than wait.
+    if (page.length === 0 && after) {
+      const [newest] = await c.var.deps.db.select({ seq: max(usageEvents.seq) }).from(usageEvents);
+      if (Number(after) > (newest?.seq ?? 0)) throw new ApiError("invalid_request", `after=${after} is past the newest event; use a next_cursor this endpoint returned, or omit after to start over`, "after");
+    }
     const data = page.map(({ e }) => ({
       specversion: "1.0" as const,
       id: e.idempotencyKey,

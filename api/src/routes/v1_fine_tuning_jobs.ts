@@ -11,7 +11,7 @@ import { jobSchema, toJob, type JobRow } from "../jobs/shape.js";
 import { cancelJob, eventInsert } from "../jobs/store.js";
 import { idempotencyHeaders, parseIdempotencyKey } from "../lib/idempotency-keys.js";
 import { createJobOnce } from "../jobs/create-once.js";
-import { bearerSecurity, errorResponses, json, jsonBody, keyedErrorResponses } from "../lib/openapi.js";
+import { bearerSecurity, errorResponses, errorSchema, json, jsonBody, keyedErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 
 export type CreateFineTuningJobRequest = z.infer<typeof createJobBody>;
@@ -56,7 +56,7 @@ const cancel = createRoute({
   path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}/cancel",
   security: bearerSecurity,
   request: { params: jobIdParam },
-  responses: { 200: json(jobSchema, "the cancelled job"), 409: json(z.any(), "the job already finished"), ...errorResponses },
+  responses: { 200: json(jobSchema, "the cancelled job"), 409: json(errorSchema, "the job already ended"), ...errorResponses },
 });
 
 export function registerFineTuningJobs(app: Router): void {
@@ -89,9 +89,10 @@ export function registerFineTuningJobs(app: Router): void {
     const row = await cancelJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t });
     if (!row) {
       const existing = await getTenantJob(db, c.var.tenant.tenantId, id);
-      throw new ApiError("conflict", `job ${id} is already ${existing.status} and cannot be cancelled`, "fine_tuning_job_id");
+      throw new ApiError("conflict", `job ${id} has already ended (${existing.status}); only a queued or running job can be cancelled`, "fine_tuning_job_id");
     }
-    await eventInsert(db, id, t, { level: "info", message: "The job was cancelled" });
+    const billed = row.trainedTokens ?? 0;
+    await eventInsert(db, id, t, { level: "info", message: billed > 0 ? `The job was cancelled; billed for ${billed} tokens trained` : "The job was cancelled", data: { trained_tokens: billed } });
     return c.json(toJob(row), 200);
   });
 }

@@ -48,6 +48,8 @@ describe("tenant quotas", () => {
     // Sending own_limits back changes nothing.
     expect((await (await admin("PATCH", `/tenants/${t.id}`, { limits: got.own_limits })).json()).own_limits).toEqual(got.own_limits);
     await expectError(await admin("POST", "/tenants", { name: "typo", limit: { max_adapters: 1 } }), 400, "invalid_request");
+    // limits: null puts every limit back to the deployment's.
+    expect((await (await admin("PATCH", `/tenants/${t.id}`, { limits: null })).json()).own_limits).toEqual({ max_active_jobs: null, max_adapters: null, monthly_tokens: null });
     expect((await expectError(await admin("PATCH", `/tenants/${t.id}`, { limits: { max_active_jobs: -1 } }), 400, "invalid_request")).param).toBe("limits.max_active_jobs");
     await expectError(await admin("PATCH", `/tenants/${t.id}`, { limits: { gpus: 3 } }), 400, "invalid_request");
     await expectError(await admin("PATCH", "/tenants/ten_missing", { name: "x" }), 404, "not_found");
@@ -66,12 +68,24 @@ describe("tenant quotas", () => {
     expect((await tryJob(t.key, t.fileId)).status).toBe(200);
   });
 
+  it("refuses all jobs and adapters at a limit of 0, without a Retry-After that waiting could not honour", async () => {
+    const t = await tenantWith({ max_active_jobs: 0, max_adapters: 0 });
+    const job = await tryJob(t.key, t.fileId);
+    expect((await expectError(job, 429, "quota_exceeded")).message).toMatch(/may not run fine-tuning jobs \(its max_active_jobs is 0\)/);
+    expect(job.headers.get("Retry-After")).toBeNull();
+    expect((await expectError(await uploadAdapter(t.key), 429, "quota_exceeded")).message).toMatch(/may not keep adapters/);
+  });
+
   it("counts kept adapters and jobs in progress against the adapter limit", async () => {
     const t = await tenantWith({ max_adapters: 2 });
     expect((await uploadAdapter(t.key)).status).toBe(201);
     const job = await createJob(api, t.key, { training_file: t.fileId });
     const full = await expectError(await uploadAdapter(t.key), 429, "quota_exceeded");
     expect(full.message).toMatch(/keeps 2 adapters .* of its 2/);
+    // One job in progress reads in the singular.
+    const single = await tenantWith({ max_active_jobs: 1 });
+    await createJob(api, single.key, { training_file: single.fileId });
+    expect((await expectError(await tryJob(single.key, single.fileId), 429, "quota_exceeded")).message).toMatch(/has 1 fine-tuning job queued/);
     await expectError(await tryJob(t.key, t.fileId), 429, "quota_exceeded");
     expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
     expect((await uploadAdapter(t.key)).status).toBe(201);

@@ -53,6 +53,8 @@ describe("usage export", () => {
     const t = await api.tenant("export-c");
     await expectError(await admin("/usage/events", t.key), 401, "unauthorized");
     expect((await expectError(await admin("/usage/events?after=use_123"), 400, "invalid_request")).param).toBe("after");
+    // A cursor past the newest event would silently skip what comes next.
+    expect((await expectError(await admin("/usage/events?after=999999"), 400, "invalid_request")).message).toMatch(/past the newest event/);
     // An empty cursor (a template filled with nothing) starts at the beginning.
     expect((await admin("/usage/events?after=&limit=1")).status).toBe(200);
   });

@@ -2,6 +2,8 @@
 // CPU use during a phase (the machine is shared), and the process's peak memory (Linux /proc).
 import { readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 /** Environment summary printed with every benchmark result. */
 export function benchEnv(threads: number): Record<string, unknown> {
@@ -70,4 +72,14 @@ export async function watchCpu<T>(fn: () => Promise<T>): Promise<{ value: T; cpu
 export function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+/**
+ * Runs a full garbage collection now, so that a timed phase does not pay for collecting what setup left
+ * (a model load leaves tens of MB of graph and weight buffers). Node exposes gc() only behind a flag, which
+ * can still be set at run time.
+ */
+export function collectGarbage(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
 }

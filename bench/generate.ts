@@ -4,7 +4,7 @@ import { generate } from "../gpu-runner/src/engine/generate/generator.js";
 import { createRng } from "../gpu-runner/src/engine/generate/sampling.js";
 import { LoadedModel } from "../gpu-runner/src/engine/runtime/loaded-model.js";
 import { loadModelConfig } from "../gpu-runner/src/engine/model/config.js";
-import { benchEnv, peakRssMb, resetPeakRss, round, watchCpu } from "./env.js";
+import { benchEnv, collectGarbage, peakRssMb, resetPeakRss, round, watchCpu } from "./env.js";
 import { runPeer } from "./peer.js";
 import type { BenchPreset } from "./presets.js";
 import { ensureBenchModel } from "./random-model.js";
@@ -23,7 +23,10 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Times greedy generation for one batch size: a 4-token warmup, then the median of `repeats` runs. */
+/**
+ * Times greedy generation for one batch size: a 4-token warmup (as the peer's), a garbage collection so the
+ * timed runs do not pay for the model load's garbage, then the median of `repeats` runs.
+ */
 async function timeBatch(model: LoadedModel, p: BenchPreset, batch: number, repeats: number, seed: number) {
   // Same prompt for every mode and repeat: random ids, like the peer's torch.randint prompt.
   const rng = createRng(seed + 3);
@@ -31,6 +34,7 @@ async function timeBatch(model: LoadedModel, p: BenchPreset, batch: number, repe
   const reqs = (maxTokens: number) => prompts.map((tokens) => ({ tokens, maxTokens, temperature: 0, adapterSlot: model.defaultSlot }));
   const feeds = { loraFeeds: model.loraFeeds() };
   await generate(model.session, reqs(4), feeds);
+  collectGarbage();
   const prefill: number[] = [];
   const decode: number[] = [];
   let firstTokens: number[] = [];

@@ -50,12 +50,11 @@ const exportRoute = createRoute({
 export function registerAdminUsage(app: Router): void {
   app.openapi(exportRoute, async (c) => {
     const { after, limit, tenant_id } = c.req.valid("query");
-    const seq = usageEvents.seq;
     const rows = await c.var.deps.db
-      .select({ seq, e: usageEvents })
+      .select()
       .from(usageEvents)
-      .where(and(after ? gt(seq, Number(after)) : undefined, tenant_id ? eq(usageEvents.tenantId, tenant_id) : undefined))
-      .orderBy(asc(seq))
+      .where(and(after ? gt(usageEvents.seq, Number(after)) : undefined, tenant_id ? eq(usageEvents.tenantId, tenant_id) : undefined))
+      .orderBy(asc(usageEvents.seq))
       .limit(limit + 1);
     const page = rows.slice(0, limit);
     // A cursor this database never handed out would skip every event up to it: refuse it rather than wait.
@@ -63,7 +62,7 @@ export function registerAdminUsage(app: Router): void {
       const [newest] = await c.var.deps.db.select({ seq: max(usageEvents.seq) }).from(usageEvents);
       if (Number(after) > (newest?.seq ?? 0)) throw new ApiError("invalid_request", `after=${after} is past the newest event; use a next_cursor this endpoint returned, or omit after to start over`, "after");
     }
-    const data = page.map(({ e }) => ({
+    const data = page.map((e) => ({
       specversion: "1.0" as const,
       id: e.idempotencyKey,
       source: "/tuneserve/usage" as const,

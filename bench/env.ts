@@ -74,12 +74,18 @@ export function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
+let gc: (() => void) | undefined;
+
 /**
- * Runs a full garbage collection now, so that a timed phase does not pay for collecting what setup left
- * (a model load leaves tens of MB of graph and weight buffers). Node exposes gc() only behind a flag, which
- * can still be set at run time.
+ * Runs a full garbage collection, then lets the finalizers it queued run, so that a timed phase does not pay
+ * for collecting what setup left (a model load leaves tens of MB of graph and weight buffers). Node exposes
+ * gc() only behind a flag, which can still be set at run time.
  */
-export function collectGarbage(): void {
-  setFlagsFromString("--expose-gc");
-  (runInNewContext("gc") as () => void)();
+export async function collectGarbage(): Promise<void> {
+  if (!gc) {
+    setFlagsFromString("--expose-gc");
+    gc = runInNewContext("gc") as () => void;
+  }
+  gc();
+  await new Promise((done) => setImmediate(done));
 }

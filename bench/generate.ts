@@ -34,7 +34,7 @@ async function timeBatch(model: LoadedModel, p: BenchPreset, batch: number, repe
   const reqs = (maxTokens: number) => prompts.map((tokens) => ({ tokens, maxTokens, temperature: 0, adapterSlot: model.defaultSlot }));
   const feeds = { loraFeeds: model.loraFeeds() };
   await generate(model.session, reqs(4), feeds);
-  collectGarbage();
+  await collectGarbage();
   const prefill: number[] = [];
   const decode: number[] = [];
   let firstTokens: number[] = [];

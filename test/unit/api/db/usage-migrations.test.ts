@@ -35,6 +35,8 @@ it("keeps earlier usage events in the order they were recorded", async () => {
   expect(rows.map((r) => r.quantity)).toEqual([1, 2, 3]);
   db.prepare("INSERT INTO usage_events (id, idempotency_key, tenant_id, kind, model, quantity, ref, created_at) VALUES ('use_0', 'k9', 'ten_a', 'prompt_tokens', 'm', 9, 'r', 1)").run();
   expect((db.prepare("SELECT seq FROM usage_events WHERE id = 'use_0'").get() as { seq: number }).seq).toBeGreaterThan(rows[2].seq);
+  // The trigger survives every later migration (a drizzle table rebuild would drop it without a word).
+  expect(db.prepare("SELECT name FROM sqlite_master WHERE type = 'trigger'").all()).toEqual([{ name: "usage_monthly_add" }]);
   // 1 + 2 + 3 filled in, then 9 added by the trigger; a duplicate key inserts nothing and adds nothing.
   db.prepare("INSERT INTO usage_events (id, idempotency_key, tenant_id, kind, model, quantity, ref, created_at) VALUES ('use_1', 'k9', 'ten_a', 'prompt_tokens', 'm', 9, 'r', 1) ON CONFLICT (idempotency_key) DO NOTHING").run();
   db.prepare("INSERT INTO usage_events (id, idempotency_key, tenant_id, kind, model, quantity, ref, created_at) VALUES ('use_2', 'k10', 'ten_a', 'prompt_tokens', 'm', 4, 'r', 2678400)").run();

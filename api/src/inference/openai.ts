@@ -1,7 +1,7 @@
 // OpenAI shapes of /v1/chat/completions and /v1/completions: request fields (zod, so a bad sampling
 // parameter is a 400 naming it) and the response objects and stream chunks built from a runner's answer.
 import { z } from "@hono/zod-openapi";
-import { errorResponses, errorSchema, json } from "../lib/openapi.js";
+import { errorResponses, errorSchema, errWithRetryAfter, json, replayed } from "../lib/openapi.js";
 import type { GenerateUsage } from "./runner-protocol.js";
 
 /**
@@ -153,12 +153,12 @@ export function chunkObject(kind: CompletionKind, m: { id: string; created: numb
 /** The OpenAPI responses of a completion route: the JSON answer or its SSE stream, and the runners' 429/503. */
 export function completionResponses(schema: z.ZodTypeAny, streamDescription: string) {
   return {
-    200: {
+    200: replayed({
       content: { "application/json": { schema }, "text/event-stream": { schema: z.string().openapi({ description: streamDescription }) } },
       description: "the completion, or its stream",
-    },
-    409: json(errorSchema, "a request with the same Idempotency-Key is still running; retry after the Retry-After seconds"),
-    429: json(errorSchema, "rate_limited: every runner for the model is busy, or quota_exceeded: the tenant's monthly tokens are used; retry after the Retry-After seconds"),
+    }),
+    409: errWithRetryAfter("a request with the same Idempotency-Key is still running; retry after the Retry-After seconds"),
+    429: errWithRetryAfter("rate_limited: every runner for the model is busy, or quota_exceeded: the tenant's monthly tokens are used; retry after the Retry-After seconds"),
     503: json(errorSchema, "no runner serves the model right now"),
     ...errorResponses,
   };

@@ -12,7 +12,11 @@ export const errorSchema = z
   })
   .openapi("Error");
 
-const err = (description: string) => ({ content: { "application/json": { schema: errorSchema } }, description });
+type Headers = Record<string, { description: string; schema: { type: "integer" | "string"; enum?: string[] } }>;
+
+const retryAfter: Headers = { "Retry-After": { description: "seconds to wait before trying again", schema: { type: "integer" } } };
+
+const err = (description: string, headers?: Headers) => ({ content: { "application/json": { schema: errorSchema } }, description, ...(headers ? { headers } : {}) });
 
 /** The error responses every authenticated route can give. */
 export const errorResponses = {
@@ -23,9 +27,18 @@ export const errorResponses = {
 
 /** The answers of a route that takes an Idempotency-Key and spends quota. */
 export const keyedErrorResponses = {
-  409: err("a request with the same Idempotency-Key is still running (Retry-After)"),
-  429: err("quota_exceeded: a tenant quota is used up (Retry-After where waiting helps)"),
+  409: err("a request with the same Idempotency-Key is still running", retryAfter),
+  429: err("quota_exceeded: a tenant quota is used up (Retry-After where waiting helps)", retryAfter),
 } as const;
+
+/** A success answer of such a route: it may be an earlier request's, replayed for the same key. */
+export const replayed = <T extends { description: string }>(response: T) => ({
+  ...response,
+  headers: { "Idempotent-Replayed": { description: "present (true) when this is the answer to an earlier request with the same Idempotency-Key", schema: { type: "string", enum: ["true"] } } } satisfies Headers,
+});
+
+/** A 429 or 503 of the completion routes, and their 409: with the Retry-After to honour. */
+export const errWithRetryAfter = (description: string) => err(description, retryAfter);
 
 export const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({
   content: { "application/json": { schema } },

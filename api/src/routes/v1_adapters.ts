@@ -13,7 +13,7 @@ import type { AppEnv } from "../deps.js";
 import { ApiError, notFound } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
-import { bearerSecurity, errorResponses, errorSchema, json, keyedErrorResponses } from "../lib/openapi.js";
+import { bearerSecurity, errorResponses, errorSchema, json, keyedErrorResponses, replayed } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 import { uploadOnce } from "../lib/upload-once.js";
 import { assertRoomForAdapter } from "../quotas/limits.js";
@@ -66,7 +66,7 @@ const upload = createRoute({
   middleware: [uploadGuard()] as const,
   request: { headers: idempotencyHeaders, body: { content: { "multipart/form-data": { schema: uploadBody } }, required: true } },
   responses: {
-    201: json(adapterSchema, "the stored adapter; call it by its `model`"),
+    201: replayed(json(adapterSchema, "the stored adapter; call it by its `model`")),
     413: json(errorSchema, "the upload is larger than TUNESERVE_MAX_ADAPTER_BYTES"),
     ...errorResponses,
     ...keyedErrorResponses,

@@ -11,7 +11,7 @@ import { fileFormats } from "../files/jsonl.js";
 import { filePurposes, receiveUpload } from "../files/upload.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { newId } from "../lib/ids.js";
-import { bearerSecurity, errorResponses, errorSchema, json, keyedErrorResponses } from "../lib/openapi.js";
+import { bearerSecurity, errorResponses, errorSchema, json, keyedErrorResponses, replayed } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 import { uploadOnce } from "../lib/upload-once.js";
 
@@ -101,7 +101,7 @@ export function registerFiles(app: Router): void {
     security: bearerSecurity,
     request: { headers: idempotencyHeaders, body: { content: { "multipart/form-data": { schema: uploadForm } }, required: true } },
     responses: {
-      201: json(fileSchema, "the stored, validated file"),
+      201: replayed(json(fileSchema, "the stored, validated file")),
       ...errorResponses,
       409: keyedErrorResponses[409],
       413: { content: { "application/json": { schema: errorSchema } }, description: "larger than TUNESERVE_MAX_FILE_BYTES" },

@@ -11,7 +11,7 @@ import { jobSchema, toJob, type JobRow } from "../jobs/shape.js";
 import { cancelJob, eventInsert } from "../jobs/store.js";
 import { idempotencyHeaders, parseIdempotencyKey } from "../lib/idempotency-keys.js";
 import { createJobOnce } from "../jobs/create-once.js";
-import { bearerSecurity, errorResponses, errorSchema, json, jsonBody, keyedErrorResponses } from "../lib/openapi.js";
+import { bearerSecurity, errorResponses, errorSchema, json, jsonBody, keyedErrorResponses, replayed } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 
 export type CreateFineTuningJobRequest = z.infer<typeof createJobBody>;
@@ -32,7 +32,7 @@ const create = createRoute({
   security: bearerSecurity,
   request: { ...jsonBody(createJobBody), headers: idempotencyHeaders },
   responses: {
-    200: json(jobSchema, "the job, queued for a runner (with Idempotent-Replayed: true, the job an earlier request with the same Idempotency-Key created)"),
+    200: replayed(json(jobSchema, "the job, queued for a runner (with Idempotent-Replayed: true, the job an earlier request with the same Idempotency-Key created)")),
     ...errorResponses,
     ...keyedErrorResponses,
   },

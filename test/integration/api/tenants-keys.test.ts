@@ -83,6 +83,13 @@ describe("errors and docs", () => {
     const doc = await (await api.call("GET", "/openapi.json")).json();
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths)).toContain("/v1/api_keys");
+    // Generated clients see the headers that retries depend on.
+    for (const [path, ok] of [["/v1/chat/completions", "200"], ["/v1/completions", "200"], ["/v1/fine_tuning/jobs", "200"], ["/v1/files", "201"], ["/v1/adapters", "201"]]) {
+      const responses = doc.paths[path].post.responses;
+      expect(Object.keys(responses[ok].headers), path).toEqual(["Idempotent-Replayed"]);
+      expect(Object.keys(responses["409"].headers), path).toEqual(["Retry-After"]);
+    }
+    expect(Object.keys(doc.paths["/v1/chat/completions"].post.responses["429"].headers)).toEqual(["Retry-After"]);
   });
   it("answers unknown routes with the envelope", async () => {
     await expectError(await api.call("GET", "/nope"), 404, "not_found");

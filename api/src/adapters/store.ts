@@ -4,7 +4,6 @@ import type { BlobStore } from "../blob/port.js";
 import { blobKeys } from "../blob/port.js";
 import type { Db } from "../db/client.js";
 import { adapters } from "../db/schema.js";
-import { sha256Hex } from "../lib/hash.js";
 import { newId } from "../lib/ids.js";
 import { fineTunedModelId, type AdapterRow } from "./models.js";
 import type { AdapterFacts } from "./validate.js";
@@ -25,6 +24,8 @@ export interface NewAdapter {
   facts: AdapterFacts;
   configBytes: Uint8Array;
   weightsBytes: Uint8Array;
+  /** SHA-256 hex of weightsBytes (the caller has it already: an upload's Idempotency-Key fingerprint uses it). */
+  weightsSha256: string;
   now: number;
 }
 
@@ -42,7 +43,7 @@ export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Prom
     alpha: a.facts.alpha,
     targetModules: JSON.stringify(a.facts.targetModules),
     sizeBytes: a.configBytes.length + a.weightsBytes.length,
-    sha256: await sha256Hex(a.weightsBytes),
+    sha256: a.weightsSha256,
     blobPrefix: prefix,
     jobId: a.jobId ?? null,
     createdAt: a.now,

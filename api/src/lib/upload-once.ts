@@ -9,13 +9,14 @@ import { claimKey, holdKey, parseIdempotencyKey, requestHash, settleKey } from "
 import { keepRunning } from "./keep-running.js";
 
 /**
- * Runs `upload` once per key. `stored` finds what an earlier attempt stored, by the id it recorded; a replay
- * of an object deleted since is a 404. Without the header, `upload` just runs.
+ * Runs `upload` once per key. `fingerprint` is asked for only when a key is sent. `stored` finds what an
+ * earlier attempt stored, by the id it recorded; a replay of an object deleted since is a 404. Without the
+ * header, `upload` just runs.
  */
 export async function uploadOnce<T>(
   c: Context<AppEnv>,
   what: string,
-  fingerprint: unknown,
+  fingerprint: () => unknown,
   upload: () => Promise<{ id: string; value: T }>,
   stored: (id: string) => Promise<T | null>,
 ): Promise<{ value: T; replayed: boolean }> {
@@ -23,7 +24,7 @@ export async function uploadOnce<T>(
   if (key === null) return { value: (await upload()).value, replayed: false };
   const { db, now } = c.var.deps;
   const ref = { tenantId: c.var.tenant.tenantId, key, requestId: c.var.requestId };
-  const claim = await claimKey<{ id: string }>(db, { ...ref, hash: await requestHash(`upload:${what}`, fingerprint), now: now() });
+  const claim = await claimKey<{ id: string }>(db, { ...ref, hash: await requestHash(`upload:${what}`, await fingerprint()), now: now() });
   if (claim.kind === "replay") {
     await c.req.raw.body?.cancel().catch(() => {});
     const value = await stored(claim.result.id);

@@ -123,11 +123,12 @@ export function registerAdapters(app: Router): void {
     if (!base || base.kind !== "base") throw new ApiError("not_found", `base_model '${form.base_model}' is not a registered base model; GET /v1/models lists them`, "base_model");
     const configBytes = new Uint8Array(await cfg.arrayBuffer());
     const weightsBytes = new Uint8Array(await weights.arrayBuffer());
-    const fingerprint = { base_model: form.base_model, suffix: form.suffix ?? null, config: await sha256Hex(configBytes), weights: await sha256Hex(weightsBytes) };
+    const weightsSha256 = await sha256Hex(weightsBytes);
+    const fingerprint = async () => ({ base_model: form.base_model, suffix: form.suffix ?? null, config: await sha256Hex(configBytes), weights: weightsSha256 });
     const store = async () => {
       const facts = validateAdapter(configBytes, weightsBytes, base.summary, config.TUNESERVE_MAX_LORA_RANK);
       await assertRoomForAdapter(c.var.deps, c.var.tenant);
-      const row = await saveAdapter(db, blobs, { tenantId, baseModel: base.base.id, suffix: form.suffix, facts, configBytes, weightsBytes, now: now() });
+      const row = await saveAdapter(db, blobs, { tenantId, baseModel: base.base.id, suffix: form.suffix, facts, configBytes, weightsBytes, weightsSha256, now: now() });
       return { id: row.id, value: row };
     };
     const { value, replayed } = await uploadOnce(c, "adapter", fingerprint, store, (id) => findTenantAdapter(db, tenantId, id));

@@ -130,7 +130,7 @@ export function registerFiles(app: Router): void {
       }
       return { id: row.id, value: row };
     };
-    const { value, replayed } = await uploadOnce(c, "file", {}, upload, (id) => getTenantFile(db, tenantId, id));
+    const { value, replayed } = await uploadOnce(c, "file", () => ({}), upload, (id) => getTenantFile(db, tenantId, id));
     return c.json(toFile(value), 201, replayed ? { "Idempotent-Replayed": "true" } : {});
   });
 

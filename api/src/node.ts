@@ -2,7 +2,9 @@
 import { serve } from "@hono/node-server";
 import { parseArgs } from "node:util";
 import { createApp } from "./app.js";
+import type { Deps } from "./deps.js";
 import { createNodeDeps } from "./node-deps.js";
+import { billClosedDays } from "./usage/storage.js";
 
 export interface RunningServer {
   url: string;
@@ -28,6 +30,7 @@ export async function startServer(opts: { port: number; host?: string; dataDir: 
   });
   const addr = server.address();
   if (addr && typeof addr === "object") publicUrl = `http://${host}:${addr.port}`;
+  const billing = billStorageHourly(deps);
   // Presigned local-blob links point back at this server.
   (deps.blobs as { setPublicUrl?: (u: string) => void }).setPublicUrl?.(publicUrl);
   return {
@@ -37,11 +40,25 @@ export async function startServer(opts: { port: number; host?: string; dataDir: 
     close: () =>
       new Promise<void>((ok) => {
         server.close(() => {
-          close();
-          ok();
+          void billing.stop().then(() => {
+            close();
+            ok();
+          });
         });
       }),
   };
+}
+
+/** Bills the adapter storage days that have ended, now and every hour (the Worker does it from a cron). */
+function billStorageHourly(deps: Deps): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve();
+  const bill = () => {
+    running = billClosedDays(deps.db, deps.now()).catch((err: unknown) => console.error("billing adapter storage failed:", err));
+  };
+  bill();
+  const timer = setInterval(bill, 3600_000).unref();
+  // The database closes after stop(): let a run in progress finish first.
+  return { stop: () => (clearInterval(timer), running.then(() => undefined)) };
 }
 
 export async function run(argv: string[]): Promise<void> {

@@ -1,5 +1,6 @@
 // The Cloudflare Worker entry (wrangler.toml `main`): one app per isolate and origin, wired by worker-deps.ts.
 import { createApp } from "./app.js";
+import { billClosedDays } from "./usage/storage.js";
 import { createWorkerDeps } from "./worker-deps.js";
 
 type App = ReturnType<typeof createApp>;
@@ -35,5 +36,12 @@ export default {
       return Response.json({ error: { code: "internal_error", message, param: null, request_id: "unknown" } }, { status: 500 });
     }
     return app.fetch(req, env, ctx as never);
+  },
+
+  /** The cron of wrangler.toml ([triggers]): bills the adapter storage days that have ended. */
+  async scheduled(_controller: unknown, env: Record<string, unknown>, ctx: { waitUntil(p: Promise<unknown>): void }): Promise<void> {
+    // No request, so no origin: nothing this does signs a link.
+    const deps = await createWorkerDeps(env, "https://scheduled.invalid");
+    ctx.waitUntil(billClosedDays(deps.db, deps.now()).then((done) => console.log(JSON.stringify({ msg: "storage billed", ...done }))));
   },
 };

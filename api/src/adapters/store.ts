@@ -4,7 +4,9 @@ import type { BlobStore } from "../blob/port.js";
 import { blobKeys } from "../blob/port.js";
 import type { Db } from "../db/client.js";
 import { adapters } from "../db/schema.js";
+import { runBatch } from "../jobs/store.js";
 import { newId } from "../lib/ids.js";
+import { storageBillOnDelete } from "../usage/storage.js";
 import { fineTunedModelId, type AdapterRow } from "./models.js";
 import type { AdapterFacts } from "./validate.js";
 
@@ -47,6 +49,7 @@ export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Prom
     blobPrefix: prefix,
     jobId: a.jobId ?? null,
     createdAt: a.now,
+    storageBilledUntil: null,
   };
   try {
     await blobs.put(prefix + "adapter_config.json", a.configBytes, { contentType: adapterFileTypes["adapter_config.json"] });
@@ -59,12 +62,16 @@ export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Prom
   return row;
 }
 
-/** Deletes the tenant's adapter row (one atomic statement), then its files; false when it was not there. */
-export async function deleteAdapter(db: Db, blobs: BlobStore, tenantId: string, adapterId: string): Promise<boolean> {
-  const gone = await db
-    .delete(adapters)
-    .where(and(eq(adapters.id, adapterId), eq(adapters.tenantId, tenantId)))
-    .returning({ prefix: adapters.blobPrefix });
+/**
+ * Deletes the tenant's adapter row and bills its storage up to now in one batch (usage/storage.ts), then
+ * removes its files; false when it was not there.
+ */
+export async function deleteAdapter(db: Db, blobs: BlobStore, tenantId: string, adapterId: string, now: number): Promise<boolean> {
+  const mine = and(eq(adapters.id, adapterId), eq(adapters.tenantId, tenantId));
+  const [row] = await db.select().from(adapters).where(mine);
+  if (!row) return false;
+  const [gone] = (await runBatch(db, [db.delete(adapters).where(mine).returning({ prefix: adapters.blobPrefix }), ...storageBillOnDelete(db, row, now)])) as { prefix: string }[][];
+  // A delete that raced this one removed it first (and billed the same days under the same keys).
   if (gone.length === 0) return false;
   await blobs.deletePrefix(gone[0].prefix);
   return true;

@@ -140,6 +140,8 @@ export const adapters = sqliteTable(
     blobPrefix: text("blob_prefix").notNull(),
     jobId: text("job_id"),
     createdAt: createdAt(),
+    /** Storage is billed up to this time (usage/storage.ts); null: nothing billed yet, from created_at. */
+    storageBilledUntil: integer("storage_billed_until"),
   },
   (t) => [uniqueIndex("adapters_model_idx").on(t.modelId), index("adapters_tenant_idx").on(t.tenantId, t.id)],
 );
@@ -170,7 +172,7 @@ export const usageEvents = sqliteTable(
     /** One per billable fact (job id + kind, request id + kind): a retry inserts nothing. */
     idempotencyKey: text("idempotency_key").notNull(),
     tenantId: text("tenant_id").notNull().references(() => tenants.id),
-    /** training_tokens | prompt_tokens | completion_tokens */
+    /** training_tokens | prompt_tokens | completion_tokens | storage_byte_hours */
     kind: text("kind").notNull(),
     model: text("model").notNull(),
     quantity: integer("quantity").notNull(),
@@ -186,8 +188,8 @@ export const usageEvents = sqliteTable(
 );
 
 /**
- * Tokens billed per tenant and calendar month (UTC, "YYYY-MM"), kept by a trigger on usage_events (migration
- * 0005) in the same transaction as each event, so a monthly quota check reads one row instead of a month.
+ * Tokens billed per tenant and calendar month (UTC, "YYYY-MM"), kept by a trigger on usage_events (migrations
+ * 0005, 0006: token kinds only, not storage) in the same transaction as each event, so a monthly quota check reads one row instead of a month.
  */
 export const usageMonthly = sqliteTable(
   "usage_monthly",

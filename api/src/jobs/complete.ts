@@ -58,6 +58,7 @@ async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
     blobPrefix: prefix,
     jobId: job.id,
     createdAt: deps.now(),
+    storageBilledUntil: null,
   };
 }
 

@@ -1,5 +1,5 @@
-// Admin: every usage event in the order it was recorded, as CloudEvents 1.0 (JSON), for a billing pipeline to
-// pull. The cursor is the event's seq: the one database assigns it in commit order, so paging forward never
+// Admin usage: every usage event in the order it was recorded, as CloudEvents 1.0 (JSON), for a billing
+// pipeline to pull, and the billing of adapter storage days that have ended (usage/storage.ts). The cursor is the event's seq: the one database assigns it in commit order, so paging forward never
 // misses an event that committed late with an earlier timestamp (which a time or id cursor could). Each
 // event's `id` is its usage idempotency key, stable across reads: a consumer dedupes on it.
 import { createRoute, z } from "@hono/zod-openapi";
@@ -8,6 +8,7 @@ import type { Router } from "../app.js";
 import { usageEvents } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
+import { billClosedDays, startOfDay } from "../usage/storage.js";
 
 const exportQuery = z.object({
   after: z.string().regex(/^\d{0,15}$/, "after is the next_cursor of a previous page").optional().openapi({ description: "next_cursor of the previous page; omit to start at the first event" }),
@@ -18,13 +19,13 @@ const exportQuery = z.object({
 export const usageCloudEventSchema = z
   .object({
     specversion: z.literal("1.0"),
-    id: z.string().openapi({ description: "the usage idempotency key (job:<id>:training_tokens, req:<id>:prompt_tokens, …)" }),
+    id: z.string().openapi({ description: "the usage idempotency key (job:<id>:training_tokens, req:<id>:prompt_tokens, adapter:<id>:storage:<day>, …)" }),
     source: z.literal("/tuneserve/usage"),
     type: z.string().openapi({ example: "dev.tuneserve.usage.prompt_tokens" }),
     subject: z.string().openapi({ description: "the tenant id" }),
-    time: z.string().openapi({ description: "when it was recorded (RFC 3339)" }),
+    time: z.string().openapi({ description: "when it was recorded (RFC 3339); for storage, the start of the span of the day it bills" }),
     datacontenttype: z.literal("application/json"),
-    data: z.object({ tenant_id: z.string(), kind: z.string(), model: z.string(), quantity: z.number().int(), ref: z.string().openapi({ description: "the job or request that used it" }) }),
+    data: z.object({ tenant_id: z.string(), kind: z.string(), model: z.string(), quantity: z.number().int(), ref: z.string().openapi({ description: "the job, request or adapter that used it" }) }),
   })
   .openapi("UsageCloudEvent");
 
@@ -47,7 +48,32 @@ const exportRoute = createRoute({
   },
 });
 
+const billStorageRoute = createRoute({
+  method: "post",
+  path: "/admin/v1/usage/bill-storage",
+  security: bearerSecurity,
+  responses: {
+    200: json(
+      z.object({
+        object: z.literal("storage_billing"),
+        billed_until: z.number().int().openapi({ description: "the start of today (UTC): every adapter is billed up to here" }),
+        adapters: z.number().int().openapi({ description: "adapters that had days to bill" }),
+        events: z.number().int().openapi({ description: "storage_byte_hours events written now (0 for days already billed)" }),
+      }),
+      "days that have ended, billed",
+    ),
+    ...errorResponses,
+  },
+});
+
 export function registerAdminUsage(app: Router): void {
+  // The server runs this every hour (Node timer, Worker cron); an admin may run it at any time, twice is harmless.
+  app.openapi(billStorageRoute, async (c) => {
+    const now = c.var.deps.now();
+    const done = await billClosedDays(c.var.deps.db, now);
+    return c.json({ object: "storage_billing" as const, billed_until: startOfDay(now), ...done }, 200);
+  });
+
   app.openapi(exportRoute, async (c) => {
     const { after, limit, tenant_id } = c.req.valid("query");
     const rows = await c.var.deps.db

@@ -186,7 +186,7 @@ export function registerAdapters(app: Router): void {
   app.openapi(remove, async (c) => {
     const { db, blobs } = c.var.deps;
     const { adapter_id } = c.req.valid("param");
-    if (!(await deleteAdapter(db, blobs, c.var.tenant.tenantId, adapter_id))) throw notFound("adapter", adapter_id, "adapter_id");
+    if (!(await deleteAdapter(db, blobs, c.var.tenant.tenantId, adapter_id, c.var.deps.now()))) throw notFound("adapter", adapter_id, "adapter_id");
     return c.json({ id: adapter_id, object: "adapter" as const, deleted: true as const }, 200);
   });
 }

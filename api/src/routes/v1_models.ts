@@ -57,7 +57,7 @@ export function registerModels(app: Router): void {
       throw new ApiError("invalid_request", `'${model}' is a base model and cannot be deleted by a tenant; only fine-tuned models (ft:…) can be deleted`, "model");
     }
     // A concurrent delete may have won between the lookup and here: then it is gone for this caller too.
-    if (!(await deleteAdapter(db, blobs, c.var.tenant.tenantId, found.adapter.id))) throw notFound("model", model, "model");
+    if (!(await deleteAdapter(db, blobs, c.var.tenant.tenantId, found.adapter.id, c.var.deps.now()))) throw notFound("model", model, "model");
     return c.json({ id: model, object: "model" as const, deleted: true as const }, 200);
   });
 }

@@ -1,5 +1,5 @@
-// The tenant's metered usage (trained, prompt and completion tokens), summed per day, kind and/or model, with
-// its quotas and this month's tokens, so a client can see a 429 coming.
+// The tenant's metered usage (trained, prompt and completion tokens, adapter storage), summed per day, kind
+// and/or model, with its quotas and this month's tokens, so a client can see a 429 coming.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Router } from "../app.js";
 import { ApiError } from "../errors.js";
@@ -20,7 +20,7 @@ export const usageBucketSchema = z
     object: z.literal("usage.bucket"),
     start_time: z.number().int(),
     end_time: z.number().int(),
-    kind: z.string().openapi({ description: "training_tokens | prompt_tokens | completion_tokens" }),
+    kind: z.string().openapi({ description: "training_tokens | prompt_tokens | completion_tokens | storage_byte_hours (an adapter's bytes × hours kept, billed per UTC day once it has ended)" }),
     model: z.string().nullable().openapi({ description: "null when not grouped by model" }),
     quantity: z.number().int(),
   })

@@ -4,7 +4,7 @@ import type { Db } from "../db/client.js";
 import { usageEvents } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
 
-export const usageKinds = ["training_tokens", "prompt_tokens", "completion_tokens"] as const;
+export const usageKinds = ["training_tokens", "prompt_tokens", "completion_tokens", "storage_byte_hours"] as const;
 export type UsageKind = (typeof usageKinds)[number];
 
 export interface UsageFact {

@@ -1,6 +1,6 @@
 // Migrations over existing usage: 0003 rebuilds usage_events with an explicit commit-order key (events keep
 // their ids, data and order; later inserts continue the sequence), and 0005 fills the monthly totals and
-// keeps them from then on.
+// keeps them from then on (tokens only, since 0006).
 import { copyFile, mkdir, mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -40,6 +40,8 @@ it("keeps earlier usage events in the order they were recorded", async () => {
   // 1 + 2 + 3 filled in, then 9 added by the trigger; a duplicate key inserts nothing and adds nothing.
   db.prepare("INSERT INTO usage_events (id, idempotency_key, tenant_id, kind, model, quantity, ref, created_at) VALUES ('use_1', 'k9', 'ten_a', 'prompt_tokens', 'm', 9, 'r', 1) ON CONFLICT (idempotency_key) DO NOTHING").run();
   db.prepare("INSERT INTO usage_events (id, idempotency_key, tenant_id, kind, model, quantity, ref, created_at) VALUES ('use_2', 'k10', 'ten_a', 'prompt_tokens', 'm', 4, 'r', 2678400)").run();
+  // Storage byte-hours are not tokens (0006): they leave the monthly token total alone.
+  db.prepare("INSERT INTO usage_events (id, idempotency_key, tenant_id, kind, model, quantity, ref, created_at) VALUES ('use_3', 'k11', 'ten_a', 'storage_byte_hours', 'm', 500, 'r', 2)").run();
   expect(db.prepare("SELECT month, quantity FROM usage_monthly ORDER BY month").all()).toEqual([{ month: "1970-01", quantity: 15 }, { month: "1970-02", quantity: 4 }]);
   db.close();
 });

@@ -24,6 +24,8 @@ export const apiConfigSchema = z.object({
   TUNESERVE_MAX_ACTIVE_JOBS: int(10),
   TUNESERVE_MAX_ADAPTERS: int(1000),
   TUNESERVE_MONTHLY_TOKENS: z.coerce.number().int().min(0).default(0),
+  /** Default API requests a tenant may send a minute (0: unlimited). */
+  TUNESERVE_REQUESTS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
 });
 
 export type ApiConfig = z.infer<typeof apiConfigSchema>;

@@ -55,6 +55,23 @@ describe("worker: tenants and API keys on D1", () => {
     const listA = (await (await call("GET", "/v1/api_keys", { token: a.key })).json()) as { data: { id: string; revoked_at: number | null }[] };
     expect(listA.data.find((k) => k.id === key.id)?.revoked_at).toBeNull();
   });
+
+  it("counts a tenant's requests a minute on D1 and refuses the one past the limit", async () => {
+    // The real clock: if the minute turns between the requests, the count starts over; a fresh tenant tries again.
+    for (let attempt = 0; ; attempt++) {
+      const t = await tenant("rate");
+      const set = await call("PATCH", `/admin/v1/tenants/${t.id}`, { token: env.TUNESERVE_ADMIN_TOKEN, json: { limits: { requests_per_minute: 2 } } });
+      expect(set.status).toBe(200);
+      const answers = [];
+      for (let i = 0; i < 3; i++) answers.push(await call("GET", "/v1/models", { token: t.key }));
+      if (attempt < 2 && answers.map((r) => r.headers.get("x-ratelimit-remaining-requests")).join() !== "1,0,0") continue;
+      expect(answers.map((r) => r.status)).toEqual([200, 200, 429]);
+      const err = await expectError(answers[2], 429, "rate_limited");
+      expect(err.message).toContain("2 requests this minute");
+      expect(Number(answers[2].headers.get("Retry-After"))).toBeGreaterThan(0);
+      break;
+    }
+  });
 });
 
 describe("worker: errors and docs", () => {

@@ -14,6 +14,16 @@ export const tenants = sqliteTable("tenants", {
   maxAdapters: integer("max_adapters"),
   /** Tokens (all kinds) a calendar month (UTC); 0 means unlimited. */
   monthlyTokens: integer("monthly_tokens"),
+  /** API requests a minute; 0 means unlimited. */
+  requestsPerMinute: integer("requests_per_minute"),
+});
+
+/** Each tenant's request count in its current one-minute window (quotas/rate.ts): one row per tenant. */
+export const rateWindows = sqliteTable("rate_windows", {
+  tenantId: text("tenant_id").primaryKey(),
+  /** Unix seconds at the start of the minute counted. */
+  windowStart: integer("window_start").notNull(),
+  count: integer("count").notNull(),
 });
 
 export const apiKeys = sqliteTable(

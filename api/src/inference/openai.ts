@@ -153,14 +153,14 @@ export function chunkObject(kind: CompletionKind, m: { id: string; created: numb
 /** The OpenAPI responses of a completion route: the JSON answer or its SSE stream, and the runners' 429/503. */
 export function completionResponses(schema: z.ZodTypeAny, streamDescription: string) {
   return {
+    ...errorResponses,
     200: replayed({
       content: { "application/json": { schema }, "text/event-stream": { schema: z.string().openapi({ description: streamDescription }) } },
       description: "the completion, or its stream",
     }),
     409: errWithRetryAfter("a request with the same Idempotency-Key is still running; retry after the Retry-After seconds"),
-    429: errWithRetryAfter("rate_limited: every runner for the model is busy, or quota_exceeded: the tenant's monthly tokens are used; retry after the Retry-After seconds"),
+    429: errWithRetryAfter("rate_limited: every runner for the model is busy or the tenant's requests_per_minute are used up, or quota_exceeded: the tenant's monthly tokens are used; retry after the Retry-After seconds"),
     503: json(errorSchema, "no runner serves the model right now"),
-    ...errorResponses,
   };
 }
 

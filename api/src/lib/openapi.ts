@@ -23,12 +23,13 @@ export const errorResponses = {
   400: err("invalid input"),
   401: err("missing or invalid credentials"),
   404: err("not found, or owned by another tenant"),
+  429: err("rate_limited: the tenant's requests_per_minute are used up (tenant API routes); retry after Retry-After seconds", retryAfter),
 } as const;
 
 /** The answers of a route that takes an Idempotency-Key and spends quota. */
 export const keyedErrorResponses = {
   409: err("a request with the same Idempotency-Key is still running", retryAfter),
-  429: err("quota_exceeded: a tenant quota is used up (Retry-After where waiting helps)", retryAfter),
+  429: err("quota_exceeded: a tenant quota is used up (Retry-After where waiting helps), or rate_limited: its requests_per_minute are", retryAfter),
 } as const;
 
 /** A success answer of such a route: it may be an earlier request's, replayed for the same key. */

@@ -7,6 +7,7 @@ import { apiKeys, tenants } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sha256Hex, timingSafeEqual } from "../lib/hash.js";
+import { countRequest } from "../quotas/rate.js";
 
 function bearer(header: string | undefined, what = "api key"): string {
   const m = header?.match(/^Bearer\s+(\S+)$/i);
@@ -18,7 +19,7 @@ function bearer(header: string | undefined, what = "api key"): string {
 const keyByHash = (db: Db) =>
   prepared(db, "apiKeyByHash", (d) =>
     d
-      .select({ key: apiKeys, quotas: { maxActiveJobs: tenants.maxActiveJobs, maxAdapters: tenants.maxAdapters, monthlyTokens: tenants.monthlyTokens } })
+      .select({ key: apiKeys, quotas: { maxActiveJobs: tenants.maxActiveJobs, maxAdapters: tenants.maxAdapters, monthlyTokens: tenants.monthlyTokens, requestsPerMinute: tenants.requestsPerMinute } })
       .from(apiKeys)
       .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
       .where(and(eq(apiKeys.hash, sql.placeholder("hash")), isNull(apiKeys.revokedAt)))
@@ -36,6 +37,7 @@ export function tenantAuth(): MiddlewareHandler<AppEnv> {
     if (!found) throw new ApiError("unauthorized", "invalid or revoked API key");
     const { key, quotas } = found;
     c.set("tenant", { tenantId: key.tenantId, keyId: key.id, quotas });
+    await countRequest(c);
     // Touch last_used_at at most once a minute to keep reads cheap.
     const t = now();
     if (!key.lastUsedAt || t - key.lastUsedAt > 60) {

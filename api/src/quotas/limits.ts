@@ -1,5 +1,5 @@
 // Per-tenant quotas (ARCHITECTURE.md §7): fine-tuning jobs queued or running at once, adapters kept, and
-// tokens a calendar month. Each is the deployment's setting unless the admin API set one for the tenant.
+// tokens a calendar month (the requests-a-minute rate limit is in rate.ts). Each is the deployment's setting unless the admin API set one for the tenant.
 // They are checked before the work that would pass them, so requests already running may go a little over
 // (a month's last completions, creations racing each other); the next request is refused.
 import { and, count, eq, inArray } from "drizzle-orm";
@@ -14,6 +14,7 @@ export interface QuotaOverrides {
   maxActiveJobs: number | null;
   maxAdapters: number | null;
   monthlyTokens: number | null;
+  requestsPerMinute: number | null;
 }
 
 /** The limits in force for a tenant, as the admin API shows and takes them (monthly_tokens 0: unlimited). */
@@ -21,6 +22,7 @@ export interface Limits {
   max_active_jobs: number;
   max_adapters: number;
   monthly_tokens: number;
+  requests_per_minute: number;
 }
 
 export function limitsOf(o: QuotaOverrides, config: ApiConfig): Limits {
@@ -28,6 +30,7 @@ export function limitsOf(o: QuotaOverrides, config: ApiConfig): Limits {
     max_active_jobs: o.maxActiveJobs ?? config.TUNESERVE_MAX_ACTIVE_JOBS,
     max_adapters: o.maxAdapters ?? config.TUNESERVE_MAX_ADAPTERS,
     monthly_tokens: o.monthlyTokens ?? config.TUNESERVE_MONTHLY_TOKENS,
+    requests_per_minute: o.requestsPerMinute ?? config.TUNESERVE_REQUESTS_PER_MINUTE,
   };
 }
 

@@ -12,15 +12,16 @@ import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.j
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 import { limitsOf, type QuotaOverrides } from "../quotas/limits.js";
 
-const limitsSchema = z
+export const limitsSchema = z
   .object({
     max_active_jobs: z.number().int().openapi({ description: "fine-tuning jobs queued or running at once" }),
     max_adapters: z.number().int().openapi({ description: "adapters kept (uploaded or fine-tuned), jobs in progress included" }),
-    monthly_tokens: z.number().int().openapi({ description: "billed tokens of all kinds a calendar month (UTC); 0: unlimited" }),
+    monthly_tokens: z.number().int().openapi({ description: "billed tokens a calendar month (UTC); 0: unlimited" }),
+    requests_per_minute: z.number().int().openapi({ description: "API requests a minute, all keys together; 0: unlimited" }),
   })
   .openapi("TenantLimits", { description: "the quotas in force: the tenant's own where set, else the deployment's" });
 const ownLimitsSchema = z
-  .object({ max_active_jobs: z.number().int().nullable(), max_adapters: z.number().int().nullable(), monthly_tokens: z.number().int().nullable() })
+  .object({ max_active_jobs: z.number().int().nullable(), max_adapters: z.number().int().nullable(), monthly_tokens: z.number().int().nullable(), requests_per_minute: z.number().int().nullable() })
   .openapi("TenantOwnLimits", { description: "the limits set for this tenant; null: the deployment's setting (send these back to PATCH to keep them)" });
 export const tenantSchema = z
   .object({ id: z.string(), object: z.literal("tenant"), name: z.string(), created_at: z.number().int(), limits: limitsSchema, own_limits: ownLimitsSchema })
@@ -31,6 +32,7 @@ const limitsInput = z
     max_active_jobs: z.number().int().min(0).max(1_000_000).nullish(),
     max_adapters: z.number().int().min(0).max(1_000_000_000).nullish(),
     monthly_tokens: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).nullish().openapi({ description: "0: unlimited" }),
+    requests_per_minute: z.number().int().min(0).max(1_000_000_000).nullish().openapi({ description: "0: unlimited" }),
   })
   .strict();
 const createTenantBody = z.object({ name: z.string().trim().min(1).max(200), limits: limitsInput.nullish() }).strict();
@@ -45,7 +47,7 @@ const toTenant = (t: typeof tenants.$inferSelect, config: ApiConfig): Tenant => 
   name: t.name,
   created_at: t.createdAt,
   limits: limitsOf(t, config),
-  own_limits: { max_active_jobs: t.maxActiveJobs, max_adapters: t.maxAdapters, monthly_tokens: t.monthlyTokens },
+  own_limits: { max_active_jobs: t.maxActiveJobs, max_adapters: t.maxAdapters, monthly_tokens: t.monthlyTokens, requests_per_minute: t.requestsPerMinute },
 });
 
 /**
@@ -53,12 +55,13 @@ const toTenant = (t: typeof tenants.$inferSelect, config: ApiConfig): Tenant => 
  * it; `limits: null` puts every limit back to the deployment's setting.
  */
 function limitColumns(l: z.infer<typeof limitsInput> | null | undefined): Partial<QuotaOverrides> {
-  if (l === null) return { maxActiveJobs: null, maxAdapters: null, monthlyTokens: null };
+  if (l === null) return { maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, requestsPerMinute: null };
   if (!l) return {};
   const out: Partial<QuotaOverrides> = {};
   if (l.max_active_jobs !== undefined) out.maxActiveJobs = l.max_active_jobs;
   if (l.max_adapters !== undefined) out.maxAdapters = l.max_adapters;
   if (l.monthly_tokens !== undefined) out.monthlyTokens = l.monthly_tokens;
+  if (l.requests_per_minute !== undefined) out.requestsPerMinute = l.requests_per_minute;
   return out;
 }
 
@@ -95,7 +98,7 @@ export function registerAdminTenants(app: Router): void {
   app.openapi(createTenant, async (c) => {
     const { db, now } = c.var.deps;
     const { name, limits } = c.req.valid("json");
-    const row = { id: newId("ten_"), name, createdAt: now(), maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, ...limitColumns(limits) };
+    const row = { id: newId("ten_"), name, createdAt: now(), maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, requestsPerMinute: null, ...limitColumns(limits) };
     await db.insert(tenants).values(row);
     const { secret } = await issueApiKey(db, row.id, "default", row.createdAt);
     return c.json({ ...toTenant(row, c.var.deps.config), api_key: secret }, 201);

@@ -6,6 +6,7 @@ import { ApiError } from "../errors.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 import { limitsOf, monthOf, tokensThisMonth } from "../quotas/limits.js";
 import { day, parseGroupBy, parseTime, queryUsage } from "../usage/query.js";
+import { limitsSchema } from "./admin_tenants.js";
 
 /** Longest range one query may cover, to keep the aggregation cheap. */
 const maxRangeDays = 366;
@@ -27,9 +28,9 @@ export const usageBucketSchema = z
   .openapi("UsageBucket");
 const quotaSchema = z
   .object({
-    limits: z.object({ max_active_jobs: z.number().int(), max_adapters: z.number().int(), monthly_tokens: z.number().int().openapi({ description: "0: unlimited" }) }),
+    limits: limitsSchema,
     month: z.string().openapi({ description: "the current calendar month (UTC)", example: "2026-11" }),
-    month_tokens: z.number().int().openapi({ description: "tokens of all kinds billed so far this month, counted against monthly_tokens" }),
+    month_tokens: z.number().int().openapi({ description: "tokens billed so far this month (trained, prompt, completion), counted against monthly_tokens" }),
   })
   .openapi("UsageQuota", { description: "the tenant's quotas and this month's use of them" });
 const usageListSchema = z.object({ object: z.literal("list"), start_time: z.number().int(), end_time: z.number().int(), group_by: z.array(z.string()), data: z.array(usageBucketSchema), quota: quotaSchema });

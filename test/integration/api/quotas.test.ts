@@ -1,5 +1,5 @@
 // Tenant quotas through the HTTP API: the deployment's defaults, an admin's per-tenant limits, and the 429
-// `quota_exceeded` answers for active jobs, kept adapters and monthly tokens.
+// `quota_exceeded` answers for active jobs, kept adapters and monthly tokens, and `rate_limited` for requests a minute.
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
@@ -36,20 +36,20 @@ function uploadAdapter(key: string) {
 describe("tenant quotas", () => {
   it("shows the deployment's limits on a tenant, and an admin's own ones once set", async () => {
     const t = await tenantWith();
-    expect(t.limits).toEqual({ max_active_jobs: 2, max_adapters: 5, monthly_tokens: 0 });
+    expect(t.limits).toEqual({ max_active_jobs: 2, max_adapters: 5, monthly_tokens: 0, requests_per_minute: 0 });
     const set = await (await admin("PATCH", `/tenants/${t.id}`, { limits: { max_active_jobs: 7, monthly_tokens: 1000 } })).json();
-    expect(set.limits).toEqual({ max_active_jobs: 7, max_adapters: 5, monthly_tokens: 1000 });
-    expect(set.own_limits).toEqual({ max_active_jobs: 7, max_adapters: null, monthly_tokens: 1000 });
+    expect(set.limits).toEqual({ max_active_jobs: 7, max_adapters: 5, monthly_tokens: 1000, requests_per_minute: 0 });
+    expect(set.own_limits).toEqual({ max_active_jobs: 7, max_adapters: null, monthly_tokens: 1000, requests_per_minute: null });
     // null goes back to the deployment's setting; an absent key keeps what was set.
     const back = await (await admin("PATCH", `/tenants/${t.id}`, { limits: { max_active_jobs: null } })).json();
-    expect(back.limits).toEqual({ max_active_jobs: 2, max_adapters: 5, monthly_tokens: 1000 });
+    expect(back.limits).toEqual({ max_active_jobs: 2, max_adapters: 5, monthly_tokens: 1000, requests_per_minute: 0 });
     const got = await (await admin("GET", `/tenants/${t.id}`)).json();
-    expect(got).toMatchObject({ limits: back.limits, own_limits: { max_active_jobs: null, max_adapters: null, monthly_tokens: 1000 } });
+    expect(got).toMatchObject({ limits: back.limits, own_limits: { max_active_jobs: null, max_adapters: null, monthly_tokens: 1000, requests_per_minute: null } });
     // Sending own_limits back changes nothing.
     expect((await (await admin("PATCH", `/tenants/${t.id}`, { limits: got.own_limits })).json()).own_limits).toEqual(got.own_limits);
     await expectError(await admin("POST", "/tenants", { name: "typo", limit: { max_adapters: 1 } }), 400, "invalid_request");
     // limits: null puts every limit back to the deployment's.
-    expect((await (await admin("PATCH", `/tenants/${t.id}`, { limits: null })).json()).own_limits).toEqual({ max_active_jobs: null, max_adapters: null, monthly_tokens: null });
+    expect((await (await admin("PATCH", `/tenants/${t.id}`, { limits: null })).json()).own_limits).toEqual({ max_active_jobs: null, max_adapters: null, monthly_tokens: null, requests_per_minute: null });
     expect((await expectError(await admin("PATCH", `/tenants/${t.id}`, { limits: { max_active_jobs: -1 } }), 400, "invalid_request")).param).toBe("limits.max_active_jobs");
     await expectError(await admin("PATCH", `/tenants/${t.id}`, { limits: { gpus: 3 } }), 400, "invalid_request");
     await expectError(await admin("PATCH", "/tenants/ten_missing", { name: "x" }), 404, "not_found");
@@ -109,7 +109,7 @@ describe("tenant quotas", () => {
 
     // The tenant sees its quota and this month's use of it with its usage.
     const usage = await (await api.call("GET", "/v1/usage", { token: t.key })).json();
-    expect(usage.quota).toEqual({ limits: { max_active_jobs: 5, max_adapters: 5, monthly_tokens: 1000 }, month: monthOf(api.deps.now()).key, month_tokens: 1200 });
+    expect(usage.quota).toEqual({ limits: { max_active_jobs: 5, max_adapters: 5, monthly_tokens: 1000, requests_per_minute: 0 }, month: monthOf(api.deps.now()).key, month_tokens: 1200 });
     const over = await tryJob(t.key, t.fileId);
     const err = await expectError(over, 429, "quota_exceeded");
     expect(err.message).toMatch(/used 1200 of its 1000 tokens this month/);
@@ -124,5 +124,34 @@ describe("tenant quotas", () => {
 
     api.advance(wait);
     expect((await tryJob(t.key, t.fileId)).status).toBe(200);
+  });
+
+  it("refuses requests past the tenant's requests_per_minute with 429 and Retry-After, until the minute turns", async () => {
+    // 10 s into a minute on the injected clock.
+    api.advance(70 - (api.deps.now() % 60));
+    const created = async (limits?: Record<string, number>) => (await (await admin("POST", "/tenants", { name: "rate", limits })).json()) as { id: string; api_key: string };
+    const t = await created({ requests_per_minute: 3 });
+    const other = await created();
+    const models = (key: string) => api.call("GET", "/v1/models", { token: key });
+    for (const left of [2, 1, 0]) {
+      const res = await models(t.api_key);
+      expect(res.status).toBe(200);
+      expect([res.headers.get("x-ratelimit-limit-requests"), res.headers.get("x-ratelimit-remaining-requests"), res.headers.get("x-ratelimit-reset-requests")]).toEqual(["3", String(left), "50s"]);
+    }
+    const over = await models(t.api_key);
+    expect((await expectError(over, 429, "rate_limited")).message).toMatch(/more than its 3 requests this minute/);
+    expect(over.headers.get("Retry-After")).toBe("50");
+    // Another tenant (no limit: no headers) is not slowed down.
+    const free = await models(other.api_key);
+    expect(free.status).toBe(200);
+    expect(free.headers.get("x-ratelimit-limit-requests")).toBeNull();
+
+    api.advance(50);
+    const next = await models(t.api_key);
+    expect(next.status).toBe(200);
+    expect(next.headers.get("x-ratelimit-remaining-requests")).toBe("2");
+    // Back to the deployment's setting (unlimited here).
+    expect((await admin("PATCH", `/tenants/${t.id}`, { limits: { requests_per_minute: null } })).status).toBe(200);
+    for (let i = 0; i < 4; i++) expect((await models(t.api_key)).status).toBe(200);
   });
 });

@@ -11,11 +11,11 @@ describe("quota limits", () => {
     expect(monthOf(at(2027, 2, 1) - 1)).toEqual({ key: "2027-01", end: at(2027, 2, 1) });
   });
 
-  it("takes the tenant's own limits over the deployment's, and 0 monthly tokens as unlimited", () => {
-    const config = parseApiConfig({ TUNESERVE_MAX_ACTIVE_JOBS: "4", TUNESERVE_MONTHLY_TOKENS: "500" });
-    const none = { maxActiveJobs: null, maxAdapters: null, monthlyTokens: null };
-    expect(limitsOf(none, config)).toEqual({ max_active_jobs: 4, max_adapters: 1000, monthly_tokens: 500 });
-    expect(limitsOf({ maxActiveJobs: 0, maxAdapters: 3, monthlyTokens: 0 }, config)).toEqual({ max_active_jobs: 0, max_adapters: 3, monthly_tokens: 0 });
-    expect(limitsOf(none, parseApiConfig({}))).toMatchObject({ max_active_jobs: 10, monthly_tokens: 0 });
+  it("takes the tenant's own limits over the deployment's, and 0 monthly tokens or requests as unlimited", () => {
+    const config = parseApiConfig({ TUNESERVE_MAX_ACTIVE_JOBS: "4", TUNESERVE_MONTHLY_TOKENS: "500", TUNESERVE_REQUESTS_PER_MINUTE: "60" });
+    const none = { maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, requestsPerMinute: null };
+    expect(limitsOf(none, config)).toEqual({ max_active_jobs: 4, max_adapters: 1000, monthly_tokens: 500, requests_per_minute: 60 });
+    expect(limitsOf({ maxActiveJobs: 0, maxAdapters: 3, monthlyTokens: 0, requestsPerMinute: 0 }, config)).toEqual({ max_active_jobs: 0, max_adapters: 3, monthly_tokens: 0, requests_per_minute: 0 });
+    expect(limitsOf(none, parseApiConfig({}))).toMatchObject({ max_active_jobs: 10, monthly_tokens: 0, requests_per_minute: 0 });
   });
 });

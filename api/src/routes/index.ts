@@ -4,6 +4,7 @@ import { registerBlobRoute } from "../blob/route.js";
 import { adminAuth, runnerAuth, tenantAuth } from "../middleware/auth.js";
 import { registerAdminMetrics } from "./admin_metrics.js";
 import { registerAdminModels } from "./admin_models.js";
+import { registerAdminRunners } from "./admin_runners.js";
 import { registerAdminTenants } from "./admin_tenants.js";
 import { registerAdminUsage } from "./admin_usage.js";
 import { registerApiKeys } from "./v1_api_keys.js";
@@ -30,6 +31,7 @@ export function registerRoutes(app: Router): void {
   registerAdminModels(app);
   registerAdminMetrics(app);
   registerAdminUsage(app);
+  registerAdminRunners(app);
   registerApiKeys(app);
   registerFiles(app);
   registerModels(app);

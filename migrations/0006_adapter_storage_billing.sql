@@ -1,5 +1,9 @@
--- Adapter storage is billed per UTC day (api/src/usage/storage.ts): each adapter remembers how far it is billed.
+-- Adapter storage is billed per UTC day (api/src/usage/storage.ts): each adapter remembers how far it is
+-- billed. Adapters kept before this migration are billed from the start of the day it runs, not back to
+-- their creation: days before storage was billed stay unbilled.
 ALTER TABLE `adapters` ADD `storage_billed_until` integer;
+--> statement-breakpoint
+UPDATE `adapters` SET `storage_billed_until` = max(`created_at`, CAST(strftime('%s', 'now', 'start of day') AS INTEGER));
 --> statement-breakpoint
 -- The monthly token total counts tokens only: storage (byte-hours) is not a token and has no monthly quota.
 DROP TRIGGER `usage_monthly_add`;

@@ -27,7 +27,7 @@ it("bills an adapter's ended days from the cron and its last day on delete, each
   // Uploaded (as far as billing knows) at 12:00 two days ago.
   const now = Math.floor(Date.now() / 1000);
   const today = now - (now % day);
-  await env.DB.prepare("UPDATE adapters SET created_at = ? WHERE id = ?").bind(today - 2 * day + day / 2, adapter.id).run();
+  await env.DB.prepare("UPDATE adapters SET created_at = ?1, storage_billed_until = ?1 WHERE id = ?2").bind(today - 2 * day + day / 2, adapter.id).run();
 
   const ctx = createExecutionContext();
   await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "17 * * * *" }), env, ctx);

@@ -2,9 +2,9 @@
 import { and, eq } from "drizzle-orm";
 import type { BlobStore } from "../blob/port.js";
 import { blobKeys } from "../blob/port.js";
+import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
 import { adapters } from "../db/schema.js";
-import { runBatch } from "../jobs/store.js";
 import { newId } from "../lib/ids.js";
 import { storageBillOnDelete } from "../usage/storage.js";
 import { fineTunedModelId, type AdapterRow } from "./models.js";
@@ -49,7 +49,7 @@ export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Prom
     blobPrefix: prefix,
     jobId: a.jobId ?? null,
     createdAt: a.now,
-    storageBilledUntil: null,
+    storageBilledUntil: a.now,
   };
   try {
     await blobs.put(prefix + "adapter_config.json", a.configBytes, { contentType: adapterFileTypes["adapter_config.json"] });
@@ -63,15 +63,17 @@ export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Prom
 }
 
 /**
- * Deletes the tenant's adapter row and bills its storage up to now in one batch (usage/storage.ts), then
+ * Deletes the tenant's adapter row and bills its storage up to now, in one batch (usage/storage.ts), then
  * removes its files; false when it was not there.
  */
 export async function deleteAdapter(db: Db, blobs: BlobStore, tenantId: string, adapterId: string, now: number): Promise<boolean> {
   const mine = and(eq(adapters.id, adapterId), eq(adapters.tenantId, tenantId));
   const [row] = await db.select().from(adapters).where(mine);
   if (!row) return false;
-  const [gone] = (await runBatch(db, [db.delete(adapters).where(mine).returning({ prefix: adapters.blobPrefix }), ...storageBillOnDelete(db, row, now)])) as { prefix: string }[][];
-  // A delete that raced this one removed it first (and billed the same days under the same keys).
+  const bill = storageBillOnDelete(db, row, now);
+  const results = await runBatch(db, [...bill, db.delete(adapters).where(mine).returning({ prefix: adapters.blobPrefix })]);
+  const gone = results[bill.length] as { prefix: string }[];
+  // Empty when a delete that raced this one removed it first (and billed these days itself).
   if (gone.length === 0) return false;
   await blobs.deletePrefix(gone[0].prefix);
   return true;

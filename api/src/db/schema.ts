@@ -150,10 +150,15 @@ export const adapters = sqliteTable(
     blobPrefix: text("blob_prefix").notNull(),
     jobId: text("job_id"),
     createdAt: createdAt(),
-    /** Storage is billed up to this time (usage/storage.ts); null: nothing billed yet, from created_at. */
+    /** Storage is billed up to this time (usage/storage.ts): created_at when inserted. */
     storageBilledUntil: integer("storage_billed_until"),
   },
-  (t) => [uniqueIndex("adapters_model_idx").on(t.modelId), index("adapters_tenant_idx").on(t.tenantId, t.id)],
+  (t) => [
+    uniqueIndex("adapters_model_idx").on(t.modelId),
+    index("adapters_tenant_idx").on(t.tenantId, t.id),
+    // The hourly storage run finds the adapters with days to bill without reading the others.
+    index("adapters_storage_billed_idx").on(t.storageBilledUntil),
+  ],
 );
 
 export const runners = sqliteTable(
@@ -209,6 +214,22 @@ export const usageMonthly = sqliteTable(
     quantity: integer("quantity").notNull(),
   },
   (t) => [primaryKey({ columns: [t.tenantId, t.month] })],
+);
+
+/**
+ * Prices per usage kind, for one base model ('' = every model without its own price): what GET /v1/usage
+ * shows as cost (usage/prices.ts). Fine-tuned models are priced as their base model.
+ */
+export const prices = sqliteTable(
+  "prices",
+  {
+    kind: text("kind").notNull(),
+    model: text("model").notNull(),
+    /** US dollars per million units (tokens, byte-hours). */
+    usdPerMillion: real("usd_per_million").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.kind, t.model] })],
 );
 
 /** Requests sent with an Idempotency-Key (completions, job creation): a retry gets the first attempt's outcome (lib/idempotency-keys.ts). */

@@ -6,7 +6,7 @@ import type { Db } from "../db/client.js";
 import { idempotencyKeys, usageEvents } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
 import { requestHash, type KeyRef } from "../lib/idempotency-keys.js";
-import { runBatch } from "../jobs/store.js";
+import { runBatch } from "../db/batch.js";
 import type { Finish } from "./openai.js";
 import type { GenerateUsage } from "./runner-protocol.js";
 

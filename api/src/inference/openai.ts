@@ -1,7 +1,7 @@
 // OpenAI shapes of /v1/chat/completions and /v1/completions: request fields (zod, so a bad sampling
 // parameter is a 400 naming it) and the response objects and stream chunks built from a runner's answer.
 import { z } from "@hono/zod-openapi";
-import { errorResponses, errorSchema, errWithRetryAfter, json, replayed } from "../lib/openapi.js";
+import { errorSchema, errWithRetryAfter, json, replayed, tenantErrorResponses } from "../lib/openapi.js";
 import type { GenerateUsage } from "./runner-protocol.js";
 
 /**
@@ -153,7 +153,7 @@ export function chunkObject(kind: CompletionKind, m: { id: string; created: numb
 /** The OpenAPI responses of a completion route: the JSON answer or its SSE stream, and the runners' 429/503. */
 export function completionResponses(schema: z.ZodTypeAny, streamDescription: string) {
   return {
-    ...errorResponses,
+    ...tenantErrorResponses,
     200: replayed({
       content: { "application/json": { schema }, "text/event-stream": { schema: z.string().openapi({ description: streamDescription }) } },
       description: "the completion, or its stream",

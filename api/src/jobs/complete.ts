@@ -5,7 +5,8 @@ import { fineTunedModelId, type AdapterRow } from "../adapters/models.js";
 import { adapterFileTypes } from "../adapters/store.js";
 import { validateAdapter } from "../adapters/validate.js";
 import { blobKeys, readAll } from "../blob/port.js";
-import { adapters, baseModels, jobs } from "../db/schema.js";
+import { runBatch } from "../db/batch.js";
+import { adapters, baseModels, jobs, usageEvents } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
@@ -14,16 +15,18 @@ import { trainingUsageKey, usageInsert } from "../usage/record.js";
 import { leaseLost } from "./holder.js";
 import { adapterFiles } from "./protocol.js";
 import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
-import { eventInsert, findJob, heldBy, runBatch } from "./store.js";
+import { eventInsert, findJob, heldBy } from "./store.js";
 
 export interface Completion {
   job: JobRow;
-  adapter: AdapterRow;
+  /** null on a retry after the tenant deleted the model. */
+  adapter: AdapterRow | null;
 }
 
 /** Reads and validates the two output files; copies them to the adapter's folder. */
 async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
   const { blobs, db, config } = deps;
+  const now = deps.now();
   const out = blobKeys.jobOutput(job.tenantId, job.id);
   let total = 0;
   for (const name of adapterFiles) {
@@ -57,8 +60,8 @@ async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
     sha256: await sha256Hex(weightsBytes),
     blobPrefix: prefix,
     jobId: job.id,
-    createdAt: deps.now(),
-    storageBilledUntil: null,
+    createdAt: now,
+    storageBilledUntil: now,
   };
 }
 
@@ -66,7 +69,7 @@ async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
  * Completes a job for the runner holding it. Two steps, each atomic: the job moves to succeeded (only for the
  * holder), then the adapter row and the usage event are inserted idempotently. A retry by the same runner
  * after success repeats step two (a no-op, or the repair after a crash between them) and returns the same
- * answer; any other runner gets lease_lost.
+ * answer, without the adapter if the tenant has deleted it since; any other runner gets lease_lost.
  */
 export async function completeJob(deps: Deps, opts: { jobId: string; runnerId: string; trainedTokens: number; metrics?: Record<string, number> }): Promise<Completion> {
   const { db } = deps;
@@ -75,6 +78,10 @@ export async function completeJob(deps: Deps, opts: { jobId: string; runnerId: s
   if (!job || (!retry && (job.status !== "running" || job.leaseOwner !== opts.runnerId))) throw leaseLost(job, opts.jobId, opts.runnerId);
   const existing = await db.query.adapters.findFirst({ where: eq(adapters.id, jobAdapterId(job.id)) });
   if (retry && existing) return { job, adapter: existing };
+  // Step two ran (its usage event is there) and the adapter is gone: the tenant deleted it. Not again.
+  if (retry && (await db.select({ seq: usageEvents.seq }).from(usageEvents).where(eq(usageEvents.idempotencyKey, trainingUsageKey(job.id)))).length > 0) {
+    return { job, adapter: null };
+  }
 
   const adapter = await storeOutputs(deps, job);
   const now = deps.now();

@@ -13,7 +13,8 @@ import { requireTrainingFile } from "./files.js";
 import { adapterInput, hyperparametersInput, methodInput, resolveAdapter, resolveHyperparameters, type HyperparametersInput, type JobMethod } from "./settings.js";
 import { jobIdPrefix, type JobRow } from "./shape.js";
 import { assertTransition } from "./state.js";
-import { eventInsert, runBatch } from "./store.js";
+import { runBatch } from "../db/batch.js";
+import { eventInsert } from "./store.js";
 
 export const createJobBody = z
   .object({

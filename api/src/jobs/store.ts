@@ -2,7 +2,7 @@
 // fail, cancel and expiry each decide their outcome inside one UPDATE … WHERE … RETURNING (cancel's billing
 // rides in the same batch).
 import { and, asc, eq, inArray, lte, or, sql, type SQL } from "drizzle-orm";
-import type { BatchItem } from "drizzle-orm/batch";
+import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
 import { jobEvents, jobs, usageEvents } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
@@ -28,13 +28,6 @@ export function eventInsert(db: Db, jobId: string, now: number, e: NewEvent) {
     data: e.data ? JSON.stringify(e.data) : null,
     createdAt: now,
   });
-}
-
-/** Runs statements as one atomic batch: D1's and libsql's batch() are both transactions. */
-export async function runBatch(db: Db, items: BatchItem<"sqlite">[]): Promise<unknown[]> {
-  if (items.length === 0) return [];
-  const withBatch = db as unknown as { batch(items: readonly BatchItem<"sqlite">[]): Promise<unknown[]> };
-  return withBatch.batch(items);
 }
 
 /** A job some runner may take now: queued, or running on a lease that has run out, with attempts left. */

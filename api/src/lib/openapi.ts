@@ -23,7 +23,12 @@ export const errorResponses = {
   400: err("invalid input"),
   401: err("missing or invalid credentials"),
   404: err("not found, or owned by another tenant"),
-  429: err("rate_limited: the tenant's requests_per_minute are used up (tenant API routes); retry after Retry-After seconds", retryAfter),
+} as const;
+
+/** Those of a tenant API route (/v1/…), which the tenant's requests_per_minute also guards. */
+export const tenantErrorResponses = {
+  ...errorResponses,
+  429: err("rate_limited: the tenant's requests_per_minute are used up; retry after Retry-After seconds", retryAfter),
 } as const;
 
 /** The answers of a route that takes an Idempotency-Key and spends quota. */

@@ -7,7 +7,6 @@ import { apiKeys, tenants } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sha256Hex, timingSafeEqual } from "../lib/hash.js";
-import { countRequest } from "../quotas/rate.js";
 
 function bearer(header: string | undefined, what = "api key"): string {
   const m = header?.match(/^Bearer\s+(\S+)$/i);
@@ -37,7 +36,6 @@ export function tenantAuth(): MiddlewareHandler<AppEnv> {
     if (!found) throw new ApiError("unauthorized", "invalid or revoked API key");
     const { key, quotas } = found;
     c.set("tenant", { tenantId: key.tenantId, keyId: key.id, quotas });
-    await countRequest(c);
     // Touch last_used_at at most once a minute to keep reads cheap.
     const t = now();
     if (!key.lastUsedAt || t - key.lastUsedAt > 60) {

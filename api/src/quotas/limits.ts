@@ -1,7 +1,9 @@
 // Per-tenant quotas (ARCHITECTURE.md §7): fine-tuning jobs queued or running at once, adapters kept, and
-// tokens a calendar month (the requests-a-minute rate limit is in rate.ts). Each is the deployment's setting unless the admin API set one for the tenant.
-// They are checked before the work that would pass them, so requests already running may go a little over
-// (a month's last completions, creations racing each other); the next request is refused.
+// tokens a calendar month (the requests-a-minute rate limit is in rate.ts). Each is the deployment's setting
+// unless the admin API set one for the tenant. They are checked before the work that would pass them, so
+// requests already running may go a little over (a month's last completions, creations racing each other);
+// the next request is refused.
+import { z } from "@hono/zod-openapi";
 import { and, count, eq, inArray } from "drizzle-orm";
 import type { ApiConfig } from "../config.js";
 import { adapters, jobs, usageMonthly } from "../db/schema.js";
@@ -17,13 +19,17 @@ export interface QuotaOverrides {
   requestsPerMinute: number | null;
 }
 
-/** The limits in force for a tenant, as the admin API shows and takes them (monthly_tokens 0: unlimited). */
-export interface Limits {
-  max_active_jobs: number;
-  max_adapters: number;
-  monthly_tokens: number;
-  requests_per_minute: number;
-}
+/** The limits in force for a tenant, as the admin API's tenant and GET /v1/usage show them. */
+export const limitsSchema = z
+  .object({
+    max_active_jobs: z.number().int().openapi({ description: "fine-tuning jobs queued or running at once" }),
+    max_adapters: z.number().int().openapi({ description: "adapters kept (uploaded or fine-tuned), jobs in progress included" }),
+    monthly_tokens: z.number().int().openapi({ description: "billed tokens a calendar month (UTC); 0: unlimited" }),
+    requests_per_minute: z.number().int().openapi({ description: "API requests a minute, all keys together; 0: unlimited" }),
+  })
+  .openapi("TenantLimits", { description: "the quotas in force: the tenant's own where set, else the deployment's" });
+
+export type Limits = z.infer<typeof limitsSchema>;
 
 export function limitsOf(o: QuotaOverrides, config: ApiConfig): Limits {
   return {

@@ -4,7 +4,7 @@
 // requests count too, so a client that keeps hammering stays refused until the window turns. As with any
 // fixed window, up to twice the limit can pass across a window's edge.
 import { sql } from "drizzle-orm";
-import type { Context } from "hono";
+import type { MiddlewareHandler } from "hono";
 import { rateWindows } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
@@ -13,29 +13,46 @@ import { limitsOf } from "./limits.js";
 const WINDOW_SECONDS = 60;
 
 /**
- * Counts this request against the tenant's requests_per_minute, sets OpenAI's x-ratelimit-* headers, and
- * refuses it with 429 and Retry-After once the window's count passes the limit.
+ * Counts each request against the tenant's requests_per_minute (after tenantAuth), refuses it with 429 and
+ * Retry-After past the limit, and puts OpenAI's x-ratelimit-* headers on every answer, streams and files too.
  */
-export async function countRequest(c: Context<AppEnv>): Promise<void> {
-  const { deps, tenant } = c.var;
-  const limit = limitsOf(tenant.quotas, deps.config).requests_per_minute;
-  if (limit === 0) return;
-  const now = deps.now();
-  const windowStart = now - (now % WINDOW_SECONDS);
-  const [row] = await deps.db
-    .insert(rateWindows)
-    .values({ tenantId: tenant.tenantId, windowStart, count: 1 })
-    .onConflictDoUpdate({
-      target: rateWindows.tenantId,
-      // SET sees the stored row: a later window starts over at 1.
-      set: { count: sql`CASE WHEN ${rateWindows.windowStart} = ${windowStart} THEN ${rateWindows.count} + 1 ELSE 1 END`, windowStart },
-    })
-    .returning({ count: rateWindows.count });
-  const reset = windowStart + WINDOW_SECONDS - now;
-  c.header("x-ratelimit-limit-requests", String(limit));
-  c.header("x-ratelimit-remaining-requests", String(Math.max(0, limit - row.count)));
-  c.header("x-ratelimit-reset-requests", `${reset}s`);
-  if (row.count > limit) {
-    throw new ApiError("rate_limited", `this tenant has sent more than its ${limit} requests this minute; retry in ${reset} s, or ask the operator to raise requests_per_minute`, null, { "Retry-After": String(reset) });
-  }
+export function rateLimit(): MiddlewareHandler<AppEnv> {
+  return async function rateLimit(c, next) {
+    const { deps, tenant } = c.var;
+    const limit = limitsOf(tenant.quotas, deps.config).requests_per_minute;
+    if (limit === 0) return next();
+    const now = deps.now();
+    const windowStart = now - (now % WINDOW_SECONDS);
+    const [row] = await deps.db
+      .insert(rateWindows)
+      .values({ tenantId: tenant.tenantId, windowStart, count: 1 })
+      .onConflictDoUpdate({
+        target: rateWindows.tenantId,
+        // SET sees the stored row: a later window starts over at 1; a request stamped in an earlier window
+        // (another process's clock a little behind) counts in the current one rather than resetting it.
+        set: {
+          count: sql`CASE WHEN ${windowStart} > ${rateWindows.windowStart} THEN 1 ELSE ${rateWindows.count} + 1 END`,
+          windowStart: sql`max(${rateWindows.windowStart}, ${windowStart})`,
+        },
+      })
+      .returning({ count: rateWindows.count, windowStart: rateWindows.windowStart });
+    const reset = Math.max(1, row.windowStart + WINDOW_SECONDS - now);
+    const headers = {
+      "x-ratelimit-limit-requests": String(limit),
+      "x-ratelimit-remaining-requests": String(Math.max(0, limit - row.count)),
+      "x-ratelimit-reset-requests": `${reset}s`,
+    };
+    if (row.count > limit) {
+      const message = `this tenant has sent more than its ${limit} requests this minute; retry in ${reset} s, or ask the operator to raise requests_per_minute`;
+      throw new ApiError("rate_limited", message, null, { ...headers, "Retry-After": String(reset) });
+    }
+    await next();
+    // Routes that answer with their own Response (files, streams, proxied answers) may have immutable headers.
+    try {
+      for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
+    } catch {
+      c.res = new Response(c.res.body, c.res);
+      for (const [k, v] of Object.entries(headers)) c.res.headers.set(k, v);
+    }
+  };
 }

@@ -10,16 +10,8 @@ import { issueApiKey } from "../lib/api-keys.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
-import { limitsOf, type QuotaOverrides } from "../quotas/limits.js";
+import { limitsOf, limitsSchema, type QuotaOverrides } from "../quotas/limits.js";
 
-export const limitsSchema = z
-  .object({
-    max_active_jobs: z.number().int().openapi({ description: "fine-tuning jobs queued or running at once" }),
-    max_adapters: z.number().int().openapi({ description: "adapters kept (uploaded or fine-tuned), jobs in progress included" }),
-    monthly_tokens: z.number().int().openapi({ description: "billed tokens a calendar month (UTC); 0: unlimited" }),
-    requests_per_minute: z.number().int().openapi({ description: "API requests a minute, all keys together; 0: unlimited" }),
-  })
-  .openapi("TenantLimits", { description: "the quotas in force: the tenant's own where set, else the deployment's" });
 const ownLimitsSchema = z
   .object({ max_active_jobs: z.number().int().nullable(), max_adapters: z.number().int().nullable(), monthly_tokens: z.number().int().nullable(), requests_per_minute: z.number().int().nullable() })
   .openapi("TenantOwnLimits", { description: "the limits set for this tenant; null: the deployment's setting (send these back to PATCH to keep them)" });

@@ -1,7 +1,8 @@
 // Admin usage: every usage event in the order it was recorded, as CloudEvents 1.0 (JSON), for a billing
-// pipeline to pull, and the billing of adapter storage days that have ended (usage/storage.ts). The cursor is the event's seq: the one database assigns it in commit order, so paging forward never
-// misses an event that committed late with an earlier timestamp (which a time or id cursor could). Each
-// event's `id` is its usage idempotency key, stable across reads: a consumer dedupes on it.
+// pipeline to pull, and the billing of adapter storage days that have ended (usage/storage.ts). The cursor is
+// the event's seq: the one database assigns it in commit order, so paging forward never misses an event that
+// committed late with an earlier timestamp (which a time or id cursor could). Each event's `id` is its usage
+// idempotency key, stable across reads: a consumer dedupes on it.
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, eq, gt, max } from "drizzle-orm";
 import type { Router } from "../app.js";
@@ -56,8 +57,8 @@ const billStorageRoute = createRoute({
     200: json(
       z.object({
         object: z.literal("storage_billing"),
-        billed_until: z.number().int().openapi({ description: "the start of today (UTC): every adapter is billed up to here" }),
-        adapters: z.number().int().openapi({ description: "adapters that had days to bill" }),
+        billed_until: z.number().int().openapi({ description: "the start of today (UTC): every adapter kept before it is billed up to it" }),
+        adapters: z.number().int().openapi({ description: "adapters that had days to bill (some may have been billed by a run at the same time)" }),
         events: z.number().int().openapi({ description: "storage_byte_hours events written now (0 for days already billed)" }),
       }),
       "days that have ended, billed",

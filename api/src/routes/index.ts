@@ -2,8 +2,10 @@
 import type { Router } from "../app.js";
 import { registerBlobRoute } from "../blob/route.js";
 import { adminAuth, runnerAuth, tenantAuth } from "../middleware/auth.js";
+import { rateLimit } from "../quotas/rate.js";
 import { registerAdminMetrics } from "./admin_metrics.js";
 import { registerAdminModels } from "./admin_models.js";
+import { registerAdminPrices } from "./admin_prices.js";
 import { registerAdminRunners } from "./admin_runners.js";
 import { registerAdminTenants } from "./admin_tenants.js";
 import { registerAdminUsage } from "./admin_usage.js";
@@ -24,7 +26,7 @@ import { registerCompletions } from "./v1_completions.js";
 
 export function registerRoutes(app: Router): void {
   app.use("/admin/*", adminAuth());
-  app.use("/v1/*", tenantAuth());
+  app.use("/v1/*", tenantAuth(), rateLimit());
   app.use("/internal/*", runnerAuth());
   registerBlobRoute(app);
   registerAdminTenants(app);
@@ -32,6 +34,7 @@ export function registerRoutes(app: Router): void {
   registerAdminMetrics(app);
   registerAdminUsage(app);
   registerAdminRunners(app);
+  registerAdminPrices(app);
   registerApiKeys(app);
   registerFiles(app);
   registerModels(app);

@@ -20,7 +20,9 @@ import { jobIdParam } from "./internal_jobs.js";
 const uploadsSchema = z
   .object({ step: z.number().int(), expires_at: z.number().int(), urls: z.record(z.string(), z.string()).openapi({ description: "file name → presigned PUT URL" }) })
   .openapi("CheckpointUploads");
-export const completionSchema = z.object({ job: jobSchema, adapter: adapterSchema }).openapi("JobCompletion");
+export const completionSchema = z
+  .object({ job: jobSchema, adapter: adapterSchema.nullable().openapi({ description: "null on a retry after the tenant deleted the model" }) })
+  .openapi("JobCompletion");
 const conflict = json(z.any(), "lease_lost: this runner does not hold the job");
 
 export type CheckpointUploadsRequest = z.infer<typeof checkpointUploadsBody>;
@@ -108,6 +110,6 @@ export function registerInternalJobOutputs(app: Router): void {
     const { job_id } = c.req.valid("param");
     const body = c.req.valid("json");
     const done = await completeJob(c.var.deps, { jobId: job_id, runnerId: body.runner_id, trainedTokens: body.trained_tokens, metrics: body.metrics });
-    return c.json({ job: toJob(done.job), adapter: toAdapterObject(done.adapter) }, 200);
+    return c.json({ job: toJob(done.job), adapter: done.adapter && toAdapterObject(done.adapter) }, 200);
   });
 }

@@ -9,7 +9,8 @@ import { findTenantFile } from "../jobs/files.js";
 import { leaseLost, requireHolder } from "../jobs/holder.js";
 import { appendEventsBody, failBody, jobHeartbeatBody, leaseBody, type Progress } from "../jobs/protocol.js";
 import { jobProgress, jobSchema, toJob } from "../jobs/shape.js";
-import { eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob, runBatch } from "../jobs/store.js";
+import { runBatch } from "../db/batch.js";
+import { eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob } from "../jobs/store.js";
 import { leaseUrls, leaseUrlsSchema } from "../jobs/urls.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
 

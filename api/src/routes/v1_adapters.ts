@@ -13,7 +13,7 @@ import type { AppEnv } from "../deps.js";
 import { ApiError, notFound } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
-import { bearerSecurity, errorResponses, errorSchema, json, keyedErrorResponses, replayed } from "../lib/openapi.js";
+import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 import { uploadOnce } from "../lib/upload-once.js";
 import { assertRoomForAdapter } from "../quotas/limits.js";
@@ -68,7 +68,7 @@ const upload = createRoute({
   responses: {
     201: replayed(json(adapterSchema, "the stored adapter; call it by its `model`")),
     413: json(errorSchema, "the upload is larger than TUNESERVE_MAX_ADAPTER_BYTES"),
-    ...errorResponses,
+    ...tenantErrorResponses,
     ...keyedErrorResponses,
   },
 });
@@ -77,35 +77,35 @@ const list = createRoute({
   path: "/v1/adapters",
   security: bearerSecurity,
   request: { query: listQuery },
-  responses: { 200: json(listEnvelope(adapterSchema), "the tenant's adapters, newest first"), ...errorResponses },
+  responses: { 200: json(listEnvelope(adapterSchema), "the tenant's adapters, newest first"), ...tenantErrorResponses },
 });
 const get = createRoute({
   method: "get",
   path: "/v1/adapters/{adapter_id}",
   security: bearerSecurity,
   request: { params: adapterId },
-  responses: { 200: json(adapterSchema, "the adapter"), ...errorResponses },
+  responses: { 200: json(adapterSchema, "the adapter"), ...tenantErrorResponses },
 });
 const links = createRoute({
   method: "get",
   path: "/v1/adapters/{adapter_id}/files",
   security: bearerSecurity,
   request: { params: adapterId },
-  responses: { 200: json(z.object({ object: z.literal("list"), data: z.array(fileLinkSchema) }), "presigned GET URLs of both files"), ...errorResponses },
+  responses: { 200: json(z.object({ object: z.literal("list"), data: z.array(fileLinkSchema) }), "presigned GET URLs of both files"), ...tenantErrorResponses },
 });
 const download = createRoute({
   method: "get",
   path: "/v1/adapters/{adapter_id}/files/{name}",
   security: bearerSecurity,
   request: { params: fileParams },
-  responses: { 200: { content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } }, description: "the file's bytes" }, ...errorResponses },
+  responses: { 200: { content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } }, description: "the file's bytes" }, ...tenantErrorResponses },
 });
 const remove = createRoute({
   method: "delete",
   path: "/v1/adapters/{adapter_id}",
   security: bearerSecurity,
   request: { params: adapterId },
-  responses: { 200: json(z.object({ id: z.string(), object: z.literal("adapter"), deleted: z.literal(true) }), "the adapter and its files are gone"), ...errorResponses },
+  responses: { 200: json(z.object({ id: z.string(), object: z.literal("adapter"), deleted: z.literal(true) }), "the adapter and its files are gone"), ...tenantErrorResponses },
 });
 
 export function registerAdapters(app: Router): void {

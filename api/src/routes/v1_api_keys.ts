@@ -5,7 +5,7 @@ import type { Router } from "../app.js";
 import { apiKeys } from "../db/schema.js";
 import { notFound } from "../errors.js";
 import { issueApiKey } from "../lib/api-keys.js";
-import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
+import { bearerSecurity, json, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 
 export const apiKeySchema = z
@@ -41,21 +41,21 @@ const createKey = createRoute({
   path: "/v1/api_keys",
   security: bearerSecurity,
   request: { body: { content: { "application/json": { schema: createKeyBody } }, required: false } },
-  responses: { 201: json(createdKeySchema, "the new key; its secret is never shown again"), ...errorResponses },
+  responses: { 201: json(createdKeySchema, "the new key; its secret is never shown again"), ...tenantErrorResponses },
 });
 const listKeys = createRoute({
   method: "get",
   path: "/v1/api_keys",
   security: bearerSecurity,
   request: { query: listQuery },
-  responses: { 200: json(listEnvelope(apiKeySchema), "the tenant's keys, newest first"), ...errorResponses },
+  responses: { 200: json(listEnvelope(apiKeySchema), "the tenant's keys, newest first"), ...tenantErrorResponses },
 });
 const revokeKey = createRoute({
   method: "delete",
   path: "/v1/api_keys/{key_id}",
   security: bearerSecurity,
   request: { params: keyId },
-  responses: { 200: json(apiKeySchema, "the revoked key"), ...errorResponses },
+  responses: { 200: json(apiKeySchema, "the revoked key"), ...tenantErrorResponses },
 });
 
 export function registerApiKeys(app: Router): void {

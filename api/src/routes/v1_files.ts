@@ -11,7 +11,7 @@ import { fileFormats } from "../files/jsonl.js";
 import { filePurposes, receiveUpload } from "../files/upload.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { newId } from "../lib/ids.js";
-import { bearerSecurity, errorResponses, errorSchema, json, keyedErrorResponses, replayed } from "../lib/openapi.js";
+import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 import { uploadOnce } from "../lib/upload-once.js";
 
@@ -66,14 +66,14 @@ const listFiles = createRoute({
   path: "/v1/files",
   security: bearerSecurity,
   request: { query: listQuery.extend({ purpose: z.enum(filePurposes).optional() }) },
-  responses: { 200: json(listEnvelope(fileSchema), "the tenant's files, newest first"), ...errorResponses },
+  responses: { 200: json(listEnvelope(fileSchema), "the tenant's files, newest first"), ...tenantErrorResponses },
 });
 const getFile = createRoute({
   method: "get",
   path: "/v1/files/{file_id}",
   security: bearerSecurity,
   request: { params: fileId },
-  responses: { 200: json(fileSchema, "the file"), ...errorResponses },
+  responses: { 200: json(fileSchema, "the file"), ...tenantErrorResponses },
 });
 const fileContent = createRoute({
   method: "get",
@@ -82,7 +82,7 @@ const fileContent = createRoute({
   request: { params: fileId },
   responses: {
     200: { content: { "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) } }, description: "the stored bytes" },
-    ...errorResponses,
+    ...tenantErrorResponses,
   },
 });
 const deleteFile = createRoute({
@@ -90,7 +90,7 @@ const deleteFile = createRoute({
   path: "/v1/files/{file_id}",
   security: bearerSecurity,
   request: { params: fileId },
-  responses: { 200: json(deletedSchema, "the file and its content are gone"), ...errorResponses },
+  responses: { 200: json(deletedSchema, "the file and its content are gone"), ...tenantErrorResponses },
 });
 
 export function registerFiles(app: Router): void {
@@ -102,7 +102,7 @@ export function registerFiles(app: Router): void {
     request: { headers: idempotencyHeaders, body: { content: { "multipart/form-data": { schema: uploadForm } }, required: true } },
     responses: {
       201: replayed(json(fileSchema, "the stored, validated file")),
-      ...errorResponses,
+      ...tenantErrorResponses,
       409: keyedErrorResponses[409],
       413: { content: { "application/json": { schema: errorSchema } }, description: "larger than TUNESERVE_MAX_FILE_BYTES" },
       415: { content: { "application/json": { schema: errorSchema } }, description: "not multipart/form-data" },

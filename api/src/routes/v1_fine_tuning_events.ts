@@ -5,7 +5,7 @@ import { and, desc, eq, lt } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { checkpoints, jobEvents } from "../db/schema.js";
 import { checkpointSchema, eventSchema, toCheckpoint, toEvent } from "../jobs/shape.js";
-import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
+import { bearerSecurity, json, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 import { getTenantJob, jobIdParam } from "./v1_fine_tuning_jobs.js";
 
@@ -14,14 +14,14 @@ const events = createRoute({
   path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}/events",
   security: bearerSecurity,
   request: { params: jobIdParam, query: listQuery },
-  responses: { 200: json(listEnvelope(eventSchema), "the job's events, newest first"), ...errorResponses },
+  responses: { 200: json(listEnvelope(eventSchema), "the job's events, newest first"), ...tenantErrorResponses },
 });
 const checkpointList = createRoute({
   method: "get",
   path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints",
   security: bearerSecurity,
   request: { params: jobIdParam, query: listQuery },
-  responses: { 200: json(listEnvelope(checkpointSchema), "the job's checkpoints, newest first"), ...errorResponses },
+  responses: { 200: json(listEnvelope(checkpointSchema), "the job's checkpoints, newest first"), ...tenantErrorResponses },
 });
 
 export function registerFineTuningEvents(app: Router): void {

@@ -11,7 +11,7 @@ import { jobSchema, toJob, type JobRow } from "../jobs/shape.js";
 import { cancelJob, eventInsert } from "../jobs/store.js";
 import { idempotencyHeaders, parseIdempotencyKey } from "../lib/idempotency-keys.js";
 import { createJobOnce } from "../jobs/create-once.js";
-import { bearerSecurity, errorResponses, errorSchema, json, jsonBody, keyedErrorResponses, replayed } from "../lib/openapi.js";
+import { bearerSecurity, errorSchema, json, jsonBody, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 
 export type CreateFineTuningJobRequest = z.infer<typeof createJobBody>;
@@ -33,7 +33,7 @@ const create = createRoute({
   request: { ...jsonBody(createJobBody), headers: idempotencyHeaders },
   responses: {
     200: replayed(json(jobSchema, "the job, queued for a runner (with Idempotent-Replayed: true, the job an earlier request with the same Idempotency-Key created)")),
-    ...errorResponses,
+    ...tenantErrorResponses,
     ...keyedErrorResponses,
   },
 });
@@ -42,21 +42,21 @@ const list = createRoute({
   path: "/v1/fine_tuning/jobs",
   security: bearerSecurity,
   request: { query: listQuery },
-  responses: { 200: json(listEnvelope(jobSchema), "the tenant's jobs, newest first"), ...errorResponses },
+  responses: { 200: json(listEnvelope(jobSchema), "the tenant's jobs, newest first"), ...tenantErrorResponses },
 });
 const get = createRoute({
   method: "get",
   path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}",
   security: bearerSecurity,
   request: { params: jobIdParam },
-  responses: { 200: json(jobSchema, "the job"), ...errorResponses },
+  responses: { 200: json(jobSchema, "the job"), ...tenantErrorResponses },
 });
 const cancel = createRoute({
   method: "post",
   path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}/cancel",
   security: bearerSecurity,
   request: { params: jobIdParam },
-  responses: { 200: json(jobSchema, "the cancelled job"), 409: json(errorSchema, "the job already ended"), ...errorResponses },
+  responses: { 200: json(jobSchema, "the cancelled job"), 409: json(errorSchema, "the job already ended"), ...tenantErrorResponses },
 });
 
 export function registerFineTuningJobs(app: Router): void {

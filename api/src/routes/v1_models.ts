@@ -6,7 +6,7 @@ import { findTenantModel, modelSchema, toModelObject } from "../adapters/models.
 import { deleteAdapter } from "../adapters/store.js";
 import { adapters, baseModels } from "../db/schema.js";
 import { ApiError, notFound } from "../errors.js";
-import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
+import { bearerSecurity, json, tenantErrorResponses } from "../lib/openapi.js";
 
 // Fine-tuned names contain ':' (ft:<base>:<tenant>:<suffix>:<id>); the router hands them over decoded.
 const modelParam = z.object({ model: z.string().min(1).openapi({ example: "ft:micro-llama:ten_0abc::k3j5h2g8d9s1" }) });
@@ -15,21 +15,21 @@ const list = createRoute({
   method: "get",
   path: "/v1/models",
   security: bearerSecurity,
-  responses: { 200: json(z.object({ object: z.literal("list"), data: z.array(modelSchema) }), "base models, then the tenant's fine-tuned models newest first"), ...errorResponses },
+  responses: { 200: json(z.object({ object: z.literal("list"), data: z.array(modelSchema) }), "base models, then the tenant's fine-tuned models newest first"), ...tenantErrorResponses },
 });
 const get = createRoute({
   method: "get",
   path: "/v1/models/{model}",
   security: bearerSecurity,
   request: { params: modelParam },
-  responses: { 200: json(modelSchema, "the model"), ...errorResponses },
+  responses: { 200: json(modelSchema, "the model"), ...tenantErrorResponses },
 });
 const remove = createRoute({
   method: "delete",
   path: "/v1/models/{model}",
   security: bearerSecurity,
   request: { params: modelParam },
-  responses: { 200: json(z.object({ id: z.string(), object: z.literal("model"), deleted: z.literal(true) }), "the fine-tuned model and its adapter files are gone"), ...errorResponses },
+  responses: { 200: json(z.object({ id: z.string(), object: z.literal("model"), deleted: z.literal(true) }), "the fine-tuned model and its adapter files are gone"), ...tenantErrorResponses },
 });
 
 export function registerModels(app: Router): void {

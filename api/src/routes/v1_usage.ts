@@ -1,12 +1,12 @@
 // The tenant's metered usage (trained, prompt and completion tokens, adapter storage), summed per day, kind
-// and/or model, with its quotas and this month's tokens, so a client can see a 429 coming.
+// and/or model and priced, with its quotas and this month's tokens, so a client can see a 429 coming.
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Router } from "../app.js";
 import { ApiError } from "../errors.js";
-import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
-import { limitsOf, monthOf, tokensThisMonth } from "../quotas/limits.js";
+import { bearerSecurity, json, tenantErrorResponses } from "../lib/openapi.js";
+import { limitsOf, limitsSchema, monthOf, tokensThisMonth } from "../quotas/limits.js";
+import { loadPrices } from "../usage/prices.js";
 import { day, parseGroupBy, parseTime, queryUsage } from "../usage/query.js";
-import { limitsSchema } from "./admin_tenants.js";
 
 /** Longest range one query may cover, to keep the aggregation cheap. */
 const maxRangeDays = 366;
@@ -24,6 +24,7 @@ export const usageBucketSchema = z
     kind: z.string().openapi({ description: "training_tokens | prompt_tokens | completion_tokens | storage_byte_hours (an adapter's bytes × hours kept, billed per UTC day once it has ended)" }),
     model: z.string().nullable().openapi({ description: "null when not grouped by model" }),
     quantity: z.number().int(),
+    cost_usd: z.number().nullable().openapi({ description: "what it costs at the current prices (admin /admin/v1/prices), to the micro-dollar; null when no price is set for some of it" }),
   })
   .openapi("UsageBucket");
 const quotaSchema = z
@@ -43,7 +44,7 @@ const usage = createRoute({
   path: "/v1/usage",
   security: bearerSecurity,
   request: { query: usageQuery },
-  responses: { 200: json(usageListSchema, "usage buckets in time order"), ...errorResponses },
+  responses: { 200: json(usageListSchema, "usage buckets in time order"), ...tenantErrorResponses },
 });
 
 function time(param: "start" | "end", raw: string | undefined, fallback: number): number {
@@ -65,7 +66,7 @@ export function registerUsage(app: Router): void {
     // Quantities of different kinds (tokens trained, read, generated) are priced apart: never summed together.
     const groups = g.groups.includes("kind") ? g.groups : [...g.groups, "kind" as const];
     const { deps, tenant } = c.var;
-    const rows = await queryUsage(deps.db, { tenantId: tenant.tenantId, start, end, groups });
+    const rows = await queryUsage(deps.db, { tenantId: tenant.tenantId, start, end, groups, prices: await loadPrices(deps.db) });
     const now = deps.now();
     const quota = { limits: limitsOf(tenant.quotas, deps.config), month: monthOf(now).key, month_tokens: await tokensThisMonth(deps, tenant.tenantId, now) };
     return c.json({ object: "list" as const, start_time: start, end_time: end, group_by: groups, data: rows.map((r) => ({ object: "usage.bucket" as const, ...r })), quota }, 200);

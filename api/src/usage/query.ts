@@ -3,6 +3,7 @@
 import { and, asc, eq, gte, lt, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { usageEvents } from "../db/schema.js";
+import { roundMicro, type PriceList } from "./prices.js";
 
 export const usageGroups = ["day", "kind", "model"] as const;
 export type UsageGroup = (typeof usageGroups)[number];
@@ -33,37 +34,55 @@ export interface UsageBucket {
   kind: string;
   model: string | null;
   quantity: number;
+  /** USD at the current prices; null when some of it has no price. */
+  cost_usd: number | null;
 }
 
 /**
  * Sums the tenant's usage in [start, end) into buckets; days are UTC days clipped to the range. Buckets are
  * always per kind, whether or not `groups` names it: tokens trained, read and generated are priced apart.
+ * Rows are summed per model in SQL either way, since prices are per model; without "model" in `groups` they
+ * are then added up here.
  */
-export async function queryUsage(db: Db, opts: { tenantId: string; start: number; end: number; groups: UsageGroup[] }): Promise<UsageBucket[]> {
+export async function queryUsage(db: Db, opts: { tenantId: string; start: number; end: number; groups: UsageGroup[]; prices: PriceList }): Promise<UsageBucket[]> {
   const byDay = opts.groups.includes("day");
   const byModel = opts.groups.includes("model");
   const dayExpr = sql<number>`(${usageEvents.createdAt} - (${usageEvents.createdAt} % ${day}))`;
   const keys: SQL[] = [];
   if (byDay) keys.push(dayExpr);
-  keys.push(sql`${usageEvents.kind}`);
-  if (byModel) keys.push(sql`${usageEvents.model}`);
-  const base = db
+  keys.push(sql`${usageEvents.kind}`, sql`${usageEvents.model}`);
+  const rows = await db
     .select({
       day: byDay ? dayExpr.mapWith(Number) : sql<number>`0`.mapWith(Number),
       kind: usageEvents.kind,
-      model: byModel ? usageEvents.model : sql<string | null>`null`,
+      model: usageEvents.model,
       quantity: sql<number>`sum(${usageEvents.quantity})`.mapWith(Number),
     })
     .from(usageEvents)
-    .where(and(eq(usageEvents.tenantId, opts.tenantId), gte(usageEvents.createdAt, opts.start), lt(usageEvents.createdAt, opts.end)));
-  const rows = await base.groupBy(...keys).orderBy(...keys.map((k) => asc(k)));
-  return rows
-    .filter((r) => r.quantity !== null && !Number.isNaN(r.quantity))
-    .map((r) => ({
+    .where(and(eq(usageEvents.tenantId, opts.tenantId), gte(usageEvents.createdAt, opts.start), lt(usageEvents.createdAt, opts.end)))
+    .groupBy(...keys)
+    .orderBy(...keys.map((k) => asc(k)));
+  const buckets = new Map<string, UsageBucket>();
+  for (const r of rows) {
+    if (r.quantity === null || Number.isNaN(r.quantity)) continue;
+    const model = byModel ? r.model : null;
+    const key = `${r.day}\u0000${r.kind}\u0000${model}`;
+    const cost = opts.prices.cost(r.kind, r.model, r.quantity);
+    const b = buckets.get(key);
+    if (b) {
+      b.quantity += r.quantity;
+      b.cost_usd = b.cost_usd === null || cost === null ? null : roundMicro(b.cost_usd + cost);
+      continue;
+    }
+    buckets.set(key, {
       start_time: byDay ? Math.max(opts.start, r.day) : opts.start,
       end_time: byDay ? Math.min(opts.end, r.day + day) : opts.end,
       kind: r.kind,
-      model: r.model ?? null,
+      model,
       quantity: r.quantity,
-    }));
+      cost_usd: cost,
+    });
+  }
+  // SQL ordered by (day, kind, model): the buckets come out in (day, kind[, model]) order.
+  return [...buckets.values()];
 }

@@ -3,11 +3,12 @@
 // `adapter:<id>:storage:<YYYY-MM-DD>`. A day is billed once it has ended (billClosedDays, run hourly by the
 // Node server and the Worker's cron) or when the adapter is deleted (storageBillOnDelete, in the delete's
 // batch). Both compute the same quantity for a day that ended with the adapter kept, and the key is unique,
-// so a sweep that races a delete, or runs twice, never bills a day twice.
-import { and, eq, isNull, lt, or, sql } from "drizzle-orm";
+// so a run that races a delete, or two runs at once, never bill a day twice.
+import { and, asc, eq, lt, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { adapters } from "../db/schema.js";
-import { runBatch } from "../jobs/store.js";
+import { runBatch } from "../db/batch.js";
+import { adapters, usageEvents } from "../db/schema.js";
+import { newId } from "../lib/ids.js";
 import { day } from "./query.js";
 import { usageInsert, type UsageFact } from "./record.js";
 
@@ -19,6 +20,7 @@ export interface StoredAdapter {
   modelId: string;
   sizeBytes: number;
   createdAt: number;
+  /** Billed up to here; created_at when inserted. */
   storageBilledUntil: number | null;
 }
 
@@ -43,13 +45,38 @@ export function storageFacts(a: StoredAdapter, until: number): UsageFact[] {
   return facts;
 }
 
-/** The statements that bill an adapter's last days when it is deleted: run them in the delete's batch. */
+/**
+ * The statements that bill an adapter's last days when it is deleted. Put them in the delete's batch before
+ * the DELETE: each inserts only while the adapter is still there, so a delete that lost a race to another
+ * one (which billed these days itself) bills nothing.
+ */
 export function storageBillOnDelete(db: Db, a: StoredAdapter, now: number) {
-  return storageFacts(a, now).map((f) => usageInsert(db, f));
+  return storageFacts(a, now).map((f) =>
+    db
+      .insert(usageEvents)
+      .select((qb) =>
+        qb
+          .select({
+            seq: sql<number | null>`null`.as("seq"), // assigned by the database, in commit order
+            id: sql<string>`${newId("use_")}`.as("id"),
+            idempotencyKey: sql<string>`${f.idempotencyKey}`.as("idempotency_key"),
+            tenantId: sql<string>`${f.tenantId}`.as("tenant_id"),
+            kind: sql<string>`${f.kind}`.as("kind"),
+            model: sql<string>`${f.model}`.as("model"),
+            quantity: sql<number>`${f.quantity}`.as("quantity"),
+            ref: sql<string>`${f.ref}`.as("ref"),
+            createdAt: sql<number>`${f.now}`.as("created_at"),
+          })
+          .from(adapters)
+          .where(and(eq(adapters.id, a.id), eq(adapters.tenantId, a.tenantId))),
+      )
+      .onConflictDoNothing({ target: usageEvents.idempotencyKey }),
+  );
 }
 
-/** Adapters billed per batch: each batch bills their days and moves their mark in one transaction. */
+/** Adapters per batch, and days each one is billed per batch: a batch stays small after a long outage too. */
 const ADAPTERS_PER_BATCH = 50;
+const DAYS_PER_BATCH = 31;
 
 /**
  * Bills every adapter for the UTC days that have ended since it was last billed, and returns how many events
@@ -57,26 +84,29 @@ const ADAPTERS_PER_BATCH = 50;
  */
 export async function billClosedDays(db: Db, now: number): Promise<{ adapters: number; events: number }> {
   const today = startOfDay(now);
-  const billedUntil = sql<number>`coalesce(${adapters.storageBilledUntil}, ${adapters.createdAt})`;
-  let done = { adapters: 0, events: 0 };
-  for (let lastId = ""; ; ) {
-    const due = await db
+  const due = () =>
+    db
       .select({ id: adapters.id, tenantId: adapters.tenantId, modelId: adapters.modelId, sizeBytes: adapters.sizeBytes, createdAt: adapters.createdAt, storageBilledUntil: adapters.storageBilledUntil })
       .from(adapters)
-      .where(and(sql`${adapters.id} > ${lastId}`, lt(billedUntil, today)))
-      .orderBy(adapters.id)
+      .where(lt(adapters.storageBilledUntil, today))
+      .orderBy(asc(adapters.storageBilledUntil))
       .limit(ADAPTERS_PER_BATCH);
-    if (due.length === 0) return done;
-    const inserts = due.flatMap((a) => storageFacts(a, today).map((f) => usageInsert(db, f)));
-    const marks = due.map((a) =>
-      db
-        .update(adapters)
-        .set({ storageBilledUntil: today })
-        .where(and(eq(adapters.id, a.id), or(isNull(adapters.storageBilledUntil), lt(adapters.storageBilledUntil, today)))),
-    );
+  const billed = new Set<string>();
+  let events = 0;
+  // Each batch moves every adapter it bills forward, so the loop ends.
+  for (let batch = await due(); batch.length > 0; batch = await due()) {
+    const inserts = [];
+    const marks = [];
+    for (const a of batch) {
+      const from = a.storageBilledUntil ?? a.createdAt;
+      const until = Math.min(today, startOfDay(from) + DAYS_PER_BATCH * day);
+      inserts.push(...storageFacts(a, until).map((f) => usageInsert(db, f)));
+      // Only forward: a run that read the adapter earlier cannot move its mark back.
+      marks.push(db.update(adapters).set({ storageBilledUntil: until }).where(and(eq(adapters.id, a.id), lt(adapters.storageBilledUntil, until))));
+      billed.add(a.id);
+    }
     const results = await runBatch(db, [...inserts, ...marks]);
-    const written = results.slice(0, inserts.length).filter((r) => (r as unknown[]).length === 1).length;
-    done = { adapters: done.adapters + due.length, events: done.events + written };
-    lastId = due[due.length - 1].id;
+    events += results.slice(0, inserts.length).filter((r) => (r as unknown[]).length === 1).length;
   }
+  return { adapters: billed.size, events };
 }

@@ -150,6 +150,16 @@ describe("tenant quotas", () => {
     const next = await models(t.api_key);
     expect(next.status).toBe(200);
     expect(next.headers.get("x-ratelimit-remaining-requests")).toBe("2");
+    // A route that answers with its own Response (a file download) carries the headers too.
+    const fileId = await uploadFile(api, t.api_key);
+    api.advance(60);
+    const download = await api.call("GET", `/v1/files/${fileId}/content`, { token: t.api_key });
+    expect(download.status).toBe(200);
+    expect(download.headers.get("x-ratelimit-remaining-requests")).toBe("2");
+    // A request stamped a minute behind (another API process's clock) counts in the current window.
+    api.advance(-60);
+    expect((await models(t.api_key)).headers.get("x-ratelimit-remaining-requests")).toBe("1");
+    api.advance(60);
     // Back to the deployment's setting (unlimited here).
     expect((await admin("PATCH", `/tenants/${t.id}`, { limits: { requests_per_minute: null } })).status).toBe(200);
     for (let i = 0; i < 4; i++) expect((await models(t.api_key)).status).toBe(200);

@@ -296,6 +296,15 @@ describe("presigned URLs, checkpoints and complete", () => {
     expect((await (await api.call("GET", "/v1/usage?group_by=", { token: other.key })).json()).data).toEqual([]);
     const adapterFile = await api.call("GET", `/v1/adapters/${done.adapter.id}/files/adapter_model.safetensors`, { token: t.key });
     expect(adapterFile.status).toBe(200);
+
+    // Once the tenant deletes the model, a late retry does not bring it back (nor bill again).
+    expect((await api.call("DELETE", `/v1/models/${done.adapter.model}`, { token: t.key })).status).toBe(200);
+    const late = await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 1234 })).json();
+    expect(late).toEqual({ job: done.job, adapter: null });
+    expect((await (await api.call("GET", "/v1/adapters", { token: t.key })).json()).data).toEqual([]);
+    await expectError(await api.call("GET", `/v1/models/${done.adapter.model}`, { token: t.key }), 404, "not_found");
+    const billed = await (await api.call("GET", "/v1/usage?group_by=kind", { token: t.key })).json();
+    expect(billed.data.filter((b: { kind: string }) => b.kind === "training_tokens").map((b: { quantity: number }) => b.quantity)).toEqual([1234]);
   });
 
   it("hands the latest checkpoint to the runner that re-leases an expired job", async () => {

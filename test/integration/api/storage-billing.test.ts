@@ -1,10 +1,15 @@
 // Adapter storage billing through the HTTP API: each UTC day an adapter is kept is billed once in byte-hours,
 // days that have ended by the hourly run (POST /admin/v1/usage/bill-storage), the last ones by the delete.
+import { eq } from "drizzle-orm";
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { fixturesDir } from "../../helpers/fixtures.js";
 import { registerMicroLlama } from "../../helpers/jobs.js";
+import { deleteAdapter } from "../../../api/src/adapters/store.js";
+import { runBatch } from "../../../api/src/db/batch.js";
+import { adapters, usageEvents } from "../../../api/src/db/schema.js";
+import { storageBillOnDelete } from "../../../api/src/usage/storage.js";
 
 let api: TestApi;
 beforeAll(async () => {
@@ -79,6 +84,19 @@ describe("adapter storage billing", () => {
     const dayName = (t: number) => new Date(t * 1000).toISOString().slice(0, 10);
     expect(events.data.map((e: { id: string }) => e.id)).toEqual([0, 1, 2, 3].map((i) => `adapter:${adapter.id}:storage:${dayName(d0 + i * day)}`));
     expect(events.data[0]).toMatchObject({ type: "dev.tuneserve.usage.storage_byte_hours", data: { kind: "storage_byte_hours", model: adapter.model, ref: adapter.id } });
+  });
+
+  it("bills nothing for a delete that lost a race to another one", async () => {
+    const t = await api.tenant("storage-race");
+    const adapter = await uploadAdapter(t.key);
+    const db = api.deps.db;
+    // The loser read the row before the winner deleted it, and bills up to a later time (the next day).
+    const [row] = await db.select().from(adapters).where(eq(adapters.id, adapter.id));
+    expect(await deleteAdapter(db, api.deps.blobs, t.id, adapter.id, api.deps.now())).toBe(true);
+    const late = api.deps.now() + day;
+    await runBatch(db, [...storageBillOnDelete(db, row, late), db.delete(adapters).where(eq(adapters.id, adapter.id))]);
+    const keys = (await db.select({ key: usageEvents.idempotencyKey }).from(usageEvents).where(eq(usageEvents.ref, adapter.id))).map((e) => e.key);
+    expect(keys.every((k) => !k.endsWith(new Date(late * 1000).toISOString().slice(0, 10)))).toBe(true);
   });
 
   it("is an admin call", async () => {

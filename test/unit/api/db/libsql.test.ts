@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openLibsql } from "../../../../api/src/db/libsql.js";
 import { applyMigrations } from "../../../../api/src/db/migrate.js";
 import { tenants, usageEvents } from "../../../../api/src/db/schema.js";
-import { runBatch } from "../../../../api/src/jobs/store.js";
+import { runBatch } from "../../../../api/src/db/batch.js";
 import Database from "libsql";
 
 let dir: string;

@@ -45,3 +45,26 @@ it("keeps earlier usage events in the order they were recorded", async () => {
   expect(db.prepare("SELECT month, quantity FROM usage_monthly ORDER BY month").all()).toEqual([{ month: "1970-01", quantity: 15 }, { month: "1970-02", quantity: 4 }]);
   db.close();
 });
+
+it("bills adapters kept before storage billing from the day it arrives, not from their creation", async () => {
+  const all = (await readdir(migrationsDir)).filter((f) => f.endsWith(".sql")).sort();
+  const storage = all.find((f) => f.startsWith("0006_"))!;
+  const before = join(dir, "migrations-storage");
+  await mkdir(before);
+  for (const f of all.filter((f) => f < storage)) await copyFile(join(migrationsDir, f), join(before, f));
+  const db = new Database(join(dir, "s.sqlite"));
+  await applyMigrations(db, before);
+  db.exec("INSERT INTO tenants (id, name, created_at) VALUES ('ten_a', 'a', 1)");
+  db.exec("INSERT INTO base_models (id, source, config, created_at) VALUES ('m', 'blob:m/', '{}', 1)");
+  const now = Math.floor(Date.now() / 1000);
+  const adapter = (id: string, createdAt: number) =>
+    db.prepare("INSERT INTO adapters (id, tenant_id, model_id, base_model, method, rank, alpha, target_modules, size_bytes, sha256, blob_prefix, created_at) VALUES (?, 'ten_a', ?, 'm', 'lora', 8, 16, '[]', 100, 'x', 'p/', ?)").run(id, `ft:m:ten_a::${id}`, createdAt);
+  adapter("old", 1000);
+  adapter("new", now + 60); // created "later today" (clock skew aside): billed from its creation
+  for (const f of all.filter((f) => f >= storage)) await copyFile(join(migrationsDir, f), join(before, f));
+  await applyMigrations(db, before);
+  const rows = db.prepare("SELECT id, storage_billed_until AS until FROM adapters ORDER BY id").all() as { id: string; until: number }[];
+  const today = now - (now % 86_400);
+  expect(rows).toEqual([{ id: "new", until: now + 60 }, { id: "old", until: today }]);
+  db.close();
+});

@@ -13,7 +13,9 @@ export function newRouter() {
     defaultHook: (result) => {
       if (!result.success) {
         const issue = result.error.issues[0];
-        const param = issue.path.join(".") || null;
+        // An unknown field is named as the param itself (its issue's path is the object holding it).
+        const path = issue.code === "unrecognized_keys" ? [...issue.path, issue.keys[0]] : issue.path;
+        const param = path.join(".") || null;
         throw new ApiError("invalid_request", param ? `${param}: ${issue.message}` : issue.message, param);
       }
     },

@@ -96,6 +96,8 @@ export const jobs = sqliteTable(
     /** JSON: the last heartbeat's {step, total_steps, epoch, loss, tokens_per_s, eta_s}. */
     progress: text("progress"),
     trainedTokens: integer("trained_tokens"),
+    /** JSON {key: value} the tenant attached (OpenAI's job metadata), or null. */
+    metadata: text("metadata"),
     createdAt: createdAt(),
     startedAt: integer("started_at"),
     finishedAt: integer("finished_at"),

@@ -40,6 +40,7 @@ export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key
     seed: body.seed ?? null,
     hyperparameters: fixedDefaults(requestedHyperparameters(body)),
     adapter: { ...body.adapter, target_modules: modulesAsRun(body.adapter.target_modules) },
+    metadata: body.metadata ?? null,
   };
   const claim = await claimKey<{ job_id: string }>(db, { ...ref, hash: await requestHash("fine_tuning.jobs", normalised), now: now() });
   if (claim.kind === "replay") {

@@ -3,6 +3,7 @@
 import { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
+import { runBatch } from "../db/batch.js";
 import { baseModels, jobs } from "../db/schema.js";
 import type { Deps, TenantAuth } from "../deps.js";
 import { ApiError } from "../errors.js";
@@ -13,8 +14,12 @@ import { requireTrainingFile } from "./files.js";
 import { adapterInput, hyperparametersInput, methodInput, resolveAdapter, resolveHyperparameters, type HyperparametersInput, type JobMethod } from "./settings.js";
 import { jobIdPrefix, type JobRow } from "./shape.js";
 import { assertTransition } from "./state.js";
-import { runBatch } from "../db/batch.js";
 import { eventInsert } from "./store.js";
+
+/** OpenAI's job metadata: up to 16 pairs, keys up to 64 characters, values up to 512. */
+export const jobMetadata = z
+  .record(z.string().min(1).max(64), z.string().max(512))
+  .refine((m) => Object.keys(m).length <= 16, "at most 16 key-value pairs");
 
 export const createJobBody = z
   .object({
@@ -31,7 +36,11 @@ export const createJobBody = z
     method: methodInput.nullish(),
     hyperparameters: hyperparametersInput.nullish().openapi({ deprecated: true, description: "deprecated in OpenAI's API in favour of method.supervised.hyperparameters; honoured when method is not given" }),
     adapter: adapterInput.nullish().transform((a) => a ?? adapterInput.parse({})),
+    metadata: jobMetadata.nullish().openapi({ description: "up to 16 key-value pairs (keys ≤ 64 characters, values ≤ 512), returned with the job and filterable in the list" }),
   })
+  // An unknown field is a 400 naming it, rather than an option silently not applied (a typo, or an OpenAI
+  // option such as `integrations` that tuneserve does not have).
+  .strict()
   .openapi("CreateFineTuningJob");
 export type CreateJobBody = z.infer<typeof createJobBody>;
 
@@ -74,6 +83,7 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
     cancelRequested: 0,
     progress: null,
     trainedTokens: null,
+    metadata: body.metadata ? JSON.stringify(body.metadata) : null,
     createdAt: now,
     startedAt: null,
     finishedAt: null,

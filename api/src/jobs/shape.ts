@@ -31,6 +31,7 @@ export const jobSchema = z
     estimated_finish: z.number().int().nullable().openapi({ description: "unix seconds, from the runner's last ETA" }),
     adapter: adapterSchema,
     progress: progressSchema.nullable(),
+    metadata: z.record(z.string(), z.string()).nullable().openapi({ description: "the key-value pairs given at creation" }),
   })
   .openapi("FineTuningJob");
 export type Job = z.infer<typeof jobSchema>;
@@ -105,6 +106,7 @@ export function toJob(row: JobRow): Job {
     estimated_finish: row.status === "running" && progress?.eta_s !== undefined ? Math.round(progress.updated_at + progress.eta_s) : null,
     adapter: jobAdapter(row),
     progress,
+    metadata: row.metadata ? JSON.parse(row.metadata) : null,
   };
 }
 

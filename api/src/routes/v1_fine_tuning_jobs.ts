@@ -1,7 +1,7 @@
 // Tenant fine-tuning jobs, OpenAI-compatible: create, list, get, cancel. Jobs wait in `queued` until a runner
 // leases them through the runner protocol (internal_jobs.ts, docs/runner-protocol.md).
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, sql, type SQL } from "drizzle-orm";
 import type { Router } from "../app.js";
 import type { Db } from "../db/client.js";
 import { jobs } from "../db/schema.js";
@@ -37,9 +37,31 @@ const create = createRoute({
     ...keyedErrorResponses,
   },
 });
+/**
+ * OpenAI's list filter: `metadata[key]=value` (each pair must match; up to 16), or `metadata=null` for jobs
+ * created without metadata.
+ */
+function metadataFilter(query: Record<string, string>): SQL[] {
+  const conditions: SQL[] = [];
+  for (const [name, value] of Object.entries(query)) {
+    if (name === "metadata") {
+      if (value !== "null") throw new ApiError("invalid_request", "metadata: filter with metadata[key]=value, or metadata=null for jobs without metadata", "metadata");
+      conditions.push(isNull(jobs.metadata));
+      continue;
+    }
+    const key = /^metadata\[(.+)\]$/.exec(name)?.[1];
+    if (key === undefined) continue;
+    if (key.length > 64 || value.length > 512) throw new ApiError("invalid_request", `${name}: keys are at most 64 characters and values 512`, name);
+    conditions.push(sql`exists (select 1 from json_each(${jobs.metadata}) where key = ${key} and value = ${value})`);
+  }
+  if (conditions.length > 16) throw new ApiError("invalid_request", "metadata: at most 16 filters", "metadata");
+  return conditions;
+}
+
 const list = createRoute({
   method: "get",
   path: "/v1/fine_tuning/jobs",
+  description: "Filter by metadata with `metadata[key]=value` (repeatable, all must match) or `metadata=null`.",
   security: bearerSecurity,
   request: { query: listQuery },
   responses: { 200: json(listEnvelope(jobSchema), "the tenant's jobs, newest first"), ...tenantErrorResponses },
@@ -73,7 +95,7 @@ export function registerFineTuningJobs(app: Router): void {
     const rows = await c.var.deps.db
       .select()
       .from(jobs)
-      .where(and(eq(jobs.tenantId, c.var.tenant.tenantId), after ? lt(jobs.id, after) : undefined))
+      .where(and(eq(jobs.tenantId, c.var.tenant.tenantId), after ? lt(jobs.id, after) : undefined, ...metadataFilter(c.req.query())))
       .orderBy(desc(jobs.id))
       .limit(limit + 1);
     return c.json(page(rows.map(toJob), limit), 200);

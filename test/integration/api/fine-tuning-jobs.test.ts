@@ -160,6 +160,29 @@ describe("POST /v1/fine_tuning/jobs", () => {
     await bad({ method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 0 } } } }, 400, "invalid_request", "method.supervised.hyperparameters.n_epochs");
     const epochs = await bad({ method: { type: "supervised", supervised: { hyperparameters: { n_epochs: "many" } } } }, 400, "invalid_request", "method.supervised.hyperparameters.n_epochs");
     expect(epochs.message).toMatch(/n_epochs must be "auto" or an integer 1–50/);
+    // An unknown field is named rather than silently dropped.
+    expect((await bad({ integrations: [{ type: "wandb" }] }, 400, "invalid_request", "integrations")).message).toMatch(/integrations/);
+    await bad({ metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }, 400, "invalid_request", "metadata");
+    await bad({ metadata: { ["k".repeat(65)]: "v" } }, 400, "invalid_request", `metadata.${"k".repeat(65)}`);
+    await bad({ metadata: { team: 5 } }, 400, "invalid_request", "metadata.team");
+  });
+
+  it("keeps the job's metadata and filters the list by it", async () => {
+    const t = await tenantWithFile(api, "meta");
+    const create = (metadata?: Record<string, string>) => createJob(api, t.key, { training_file: t.fileId, metadata });
+    const blue = await create({ team: "blue", run: "7" });
+    const red = await create({ team: "red" });
+    const plain = await create();
+    expect(blue.metadata).toEqual({ team: "blue", run: "7" });
+    expect(plain.metadata).toBeNull();
+    expect((await (await api.call("GET", `/v1/fine_tuning/jobs/${red.id}`, { token: t.key })).json()).metadata).toEqual({ team: "red" });
+    const ids = async (query: string) => (await (await api.call("GET", `/v1/fine_tuning/jobs?${query}`, { token: t.key })).json()).data.map((j: { id: string }) => j.id);
+    expect(await ids("metadata[team]=blue")).toEqual([blue.id]);
+    expect(await ids("metadata%5Bteam%5D=red")).toEqual([red.id]);
+    expect(await ids("metadata[team]=blue&metadata[run]=8")).toEqual([]);
+    expect(await ids("metadata=null")).toEqual([plain.id]);
+    await expectError(await api.call("GET", "/v1/fine_tuning/jobs?metadata=blue", { token: t.key }), 400, "invalid_request");
+    for (const j of [blue, red, plain]) await api.call("POST", `/v1/fine_tuning/jobs/${j.id}/cancel`, { token: t.key });
   });
 });
 

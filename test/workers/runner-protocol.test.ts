@@ -32,6 +32,18 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     expect((await call("POST", `/v1/fine_tuning/jobs/${first.id}/cancel`, { token: t.key })).status).toBe(200);
   });
 
+  it("keeps job metadata and filters the list by it (json_each on D1)", async () => {
+    const { t, fileId } = await setup();
+    const create = (metadata?: Record<string, string>) => call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: fileId, metadata } });
+    const tagged = (await (await create({ team: "blue" })).json()) as { id: string; metadata: unknown };
+    expect(tagged.metadata).toEqual({ team: "blue" });
+    const plain = (await (await create()).json()) as { id: string };
+    const ids = async (q: string) => ((await (await call("GET", `/v1/fine_tuning/jobs?${q}`, { token: t.key })).json()) as { data: { id: string }[] }).data.map((j) => j.id);
+    expect(await ids("metadata[team]=blue")).toEqual([tagged.id]);
+    expect(await ids("metadata=null")).toEqual([plain.id]);
+    for (const id of [tagged.id, plain.id]) expect((await call("POST", `/v1/fine_tuning/jobs/${id}/cancel`, { token: t.key })).status).toBe(200);
+  });
+
   it("leases each job to exactly one racing runner, completes once, bills once", async () => {
     const { t, fileId } = await setup();
     const ids: string[] = [];

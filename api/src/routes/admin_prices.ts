@@ -7,7 +7,7 @@ import { baseModels, prices } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
 import { usageKinds } from "../usage/record.js";
-import type { PriceRow } from "../usage/prices.js";
+import { baseOf, type PriceRow } from "../usage/prices.js";
 
 const priceSchema = z
   .object({
@@ -21,7 +21,7 @@ const priceSchema = z
 const setPriceBody = z
   .object({
     kind: z.enum(usageKinds),
-    model: z.string().max(64).nullish().openapi({ description: "a base model id; omit or null for the kind's default" }),
+    model: z.string().max(256).nullish().openapi({ description: "a base model id; omit or null for the kind's default" }),
     usd_per_million: z.number().min(0).max(1e9),
   })
   .strict();
@@ -62,6 +62,7 @@ export function registerAdminPrices(app: Router): void {
     const { db, now } = c.var.deps;
     const body = c.req.valid("json");
     const model = body.model ?? "";
+    if (model.startsWith("ft:")) throw new ApiError("invalid_request", `'${model}' is a fine-tuned model; fine-tuned models are priced as their base model ('${baseOf(model)}')`, "model");
     if (model && (await db.select({ id: baseModels.id }).from(baseModels).where(eq(baseModels.id, model))).length === 0) {
       throw new ApiError("invalid_request", `model '${model}' is not a registered base model (GET /admin/v1/models); fine-tuned models are priced as their base model`, "model");
     }

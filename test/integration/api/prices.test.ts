@@ -60,6 +60,8 @@ describe("prices", () => {
     expect((await expectError(await admin("PUT", "/prices", { kind: "gpu_hours", usd_per_million: 1 }), 400, "invalid_request")).param).toBe("kind");
     expect((await expectError(await admin("PUT", "/prices", { kind: "prompt_tokens", model: "nope", usd_per_million: 1 }), 400, "invalid_request")).param).toBe("model");
     await expectError(await admin("PUT", "/prices", { kind: "prompt_tokens", usd_per_million: -1 }), 400, "invalid_request");
+    const ft = await expectError(await admin("PUT", "/prices", { kind: "prompt_tokens", model: "ft:micro-llama:ten_x:s:abcdefabcdef", usd_per_million: 1 }), 400, "invalid_request");
+    expect(ft.message).toContain("priced as their base model ('micro-llama')");
     const t = await api.tenant("not-admin");
     await expectError(await api.call("GET", "/admin/v1/prices", { token: t.key }), 401, "unauthorized");
   });

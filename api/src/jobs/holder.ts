@@ -8,7 +8,7 @@ import { findJob } from "./store.js";
 /** The 409 a runner gets when it does not (or no longer) hold the job's lease; 404 when there is no job. */
 export function leaseLost(job: JobRow | null, jobId: string, runnerId: string): ApiError {
   if (!job) return notFound("fine-tuning job", jobId, "job_id");
-  if (job.status === "cancelled") return new ApiError("lease_lost", `job ${job.id} was cancelled; stop working on it`);
+  if (job.status === "cancelled" || job.status === "paused") return new ApiError("lease_lost", `job ${job.id} was ${job.status}; stop working on it`);
   if (job.status === "running") {
     return new ApiError("lease_lost", `job ${job.id} is leased to runner ${job.leaseOwner}, not ${runnerId}; your lease expired and it was taken over`);
   }

@@ -1,17 +1,19 @@
 // The fine-tuning job lifecycle as one table: which status may follow which. Routes and the SQL that moves
 // jobs (lease, cancel, fail, complete) take their allowed "from" sets from here so the two cannot drift.
 
-export const jobStatuses = ["validating_files", "queued", "running", "succeeded", "failed", "cancelled"] as const;
+export const jobStatuses = ["validating_files", "queued", "running", "paused", "succeeded", "failed", "cancelled"] as const;
 export type JobStatus = (typeof jobStatuses)[number];
 
 /**
  * Allowed moves. running → running is a re-lease after the holder's lease expired; running → queued is a
- * retryable failure going back to the queue.
+ * retryable failure going back to the queue. A paused job waits for the tenant: resumed, it is queued again
+ * (and picks up from its last checkpoint).
  */
 const transitions: Record<JobStatus, readonly JobStatus[]> = {
   validating_files: ["queued", "failed", "cancelled"],
-  queued: ["running", "failed", "cancelled"],
-  running: ["running", "queued", "succeeded", "failed", "cancelled"],
+  queued: ["running", "paused", "failed", "cancelled"],
+  running: ["running", "queued", "paused", "succeeded", "failed", "cancelled"],
+  paused: ["queued", "cancelled"],
   succeeded: [],
   failed: [],
   cancelled: [],

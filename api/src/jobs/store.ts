@@ -162,6 +162,35 @@ export async function cancelJob(db: Db, opts: { jobId: string; tenantId: string;
   return cancelled[0] ?? null;
 }
 
+/**
+ * Pauses a tenant's queued or running job (null when it is neither). A running job loses its lease at once,
+ * so its runner stops at its next report; the attempt does not count against the job's attempts, since it
+ * did not fail. Resumed, the job starts again from its last checkpoint.
+ */
+export async function pauseJob(db: Db, opts: { jobId: string; tenantId: string; now: number }): Promise<JobRow | null> {
+  const [row] = await db
+    .update(jobs)
+    .set({
+      status: "paused",
+      attempt: sql`CASE WHEN ${jobs.status} = 'running' THEN max(${jobs.attempt} - 1, 0) ELSE ${jobs.attempt} END`,
+      leaseOwner: null,
+      leaseExpiresAt: null,
+    })
+    .where(and(eq(jobs.id, opts.jobId), eq(jobs.tenantId, opts.tenantId), inArray(jobs.status, sourcesOf("paused"))))
+    .returning();
+  return row ?? null;
+}
+
+/** Puts a tenant's paused job back in the queue (null when it is not paused). */
+export async function resumeJob(db: Db, opts: { jobId: string; tenantId: string }): Promise<JobRow | null> {
+  const [row] = await db
+    .update(jobs)
+    .set({ status: "queued" })
+    .where(and(eq(jobs.id, opts.jobId), eq(jobs.tenantId, opts.tenantId), eq(jobs.status, "paused")))
+    .returning();
+  return row ?? null;
+}
+
 /** One job by id regardless of tenant (runner routes); tenant routes filter by tenant themselves. */
 export async function findJob(db: Db, jobId: string): Promise<JobRow | null> {
   return (await db.query.jobs.findFirst({ where: eq(jobs.id, jobId) })) ?? null;

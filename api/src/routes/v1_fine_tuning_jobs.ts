@@ -4,11 +4,11 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, desc, eq, isNull, lt, sql, type SQL } from "drizzle-orm";
 import type { Router } from "../app.js";
 import type { Db } from "../db/client.js";
-import { jobs } from "../db/schema.js";
+import { checkpoints, jobs } from "../db/schema.js";
 import { ApiError, notFound } from "../errors.js";
 import { createJob, createJobBody } from "../jobs/create.js";
 import { jobSchema, toJob, type JobRow } from "../jobs/shape.js";
-import { cancelJob, eventInsert } from "../jobs/store.js";
+import { cancelJob, eventInsert, pauseJob, resumeJob } from "../jobs/store.js";
 import { idempotencyHeaders, parseIdempotencyKey } from "../lib/idempotency-keys.js";
 import { createJobOnce } from "../jobs/create-once.js";
 import { bearerSecurity, errorSchema, json, jsonBody, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
@@ -81,6 +81,22 @@ const cancel = createRoute({
   responses: { 200: json(jobSchema, "the cancelled job"), 409: json(errorSchema, "the job already ended"), ...tenantErrorResponses },
 });
 
+const pause = createRoute({
+  method: "post",
+  path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}/pause",
+  description: "Stops a queued or running job without ending it; its runner stops at its next report. Resumed, it continues from its last checkpoint.",
+  security: bearerSecurity,
+  request: { params: jobIdParam },
+  responses: { 200: json(jobSchema, "the paused job"), 409: json(errorSchema, "the job is not queued or running"), ...tenantErrorResponses },
+});
+const resume = createRoute({
+  method: "post",
+  path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}/resume",
+  security: bearerSecurity,
+  request: { params: jobIdParam },
+  responses: { 200: json(jobSchema, "the job, queued again"), 409: json(errorSchema, "the job is not paused"), ...tenantErrorResponses },
+});
+
 export function registerFineTuningJobs(app: Router): void {
   app.openapi(create, async (c) => {
     const tenantId = c.var.tenant.tenantId;
@@ -115,6 +131,31 @@ export function registerFineTuningJobs(app: Router): void {
     }
     const billed = row.trainedTokens ?? 0;
     await eventInsert(db, id, t, { level: "info", message: billed > 0 ? `The job was cancelled; billed for ${billed} tokens trained` : "The job was cancelled", data: { trained_tokens: billed } });
+    return c.json(toJob(row), 200);
+  });
+  app.openapi(pause, async (c) => {
+    const { db, now } = c.var.deps;
+    const id = c.req.valid("param").fine_tuning_job_id;
+    const t = now();
+    const row = await pauseJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t });
+    if (!row) {
+      const existing = await getTenantJob(db, c.var.tenant.tenantId, id);
+      throw new ApiError("conflict", `job ${id} is ${existing.status}; only a queued or running job can be paused`, "fine_tuning_job_id");
+    }
+    const [last] = await db.select({ step: checkpoints.step }).from(checkpoints).where(eq(checkpoints.jobId, id)).orderBy(desc(checkpoints.step)).limit(1);
+    const from = last ? `the checkpoint at step ${last.step}` : "the start";
+    await eventInsert(db, id, t, { level: "info", message: `The job was paused; resumed, it continues from ${from}`, data: { resume_step: last?.step ?? 0 } });
+    return c.json(toJob(row), 200);
+  });
+  app.openapi(resume, async (c) => {
+    const { db, now } = c.var.deps;
+    const id = c.req.valid("param").fine_tuning_job_id;
+    const row = await resumeJob(db, { jobId: id, tenantId: c.var.tenant.tenantId });
+    if (!row) {
+      const existing = await getTenantJob(db, c.var.tenant.tenantId, id);
+      throw new ApiError("conflict", `job ${id} is ${existing.status}; only a paused job can be resumed`, "fine_tuning_job_id");
+    }
+    await eventInsert(db, id, now(), { level: "info", message: "The job was resumed and is queued for a runner" });
     return c.json(toJob(row), 200);
   });
 }

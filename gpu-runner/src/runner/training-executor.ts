@@ -263,8 +263,8 @@ export class TrainingExecution {
   private leaseLost(reason: string): JobOutcome {
     if (!this.lost) {
       this.lost = reason;
-      // A tenant's cancel is routine; losing the job otherwise (taken over, finished elsewhere) is worth a warning.
-      this.deps.log(/was cancelled/.test(reason) ? "info" : "warn", "lease lost; stopping the job", { job_id: this.jobId, reason });
+      // A tenant's cancel or pause is routine; losing the job otherwise (taken over, finished elsewhere) is worth a warning.
+      this.deps.log(/was (cancelled|paused)/.test(reason) ? "info" : "warn", "lease lost; stopping the job", { job_id: this.jobId, reason });
       this.worker?.cancel();
       this.abort.abort();
     }

@@ -221,6 +221,42 @@ describe("heartbeat, events, fail, cancel", () => {
     expect(await trainingUsage()).toBe(420);
   });
 
+  it("pauses a running job (its runner loses the lease) and resumes it from its last checkpoint", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const other = await tenantWithFile(api, "other");
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    expect((await leaseOk(api, r)).lease.attempt).toBe(1);
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 4, files: ["state.bin"] })).json();
+    await api.call("PUT", blobPath(up.urls["state.bin"]), { body: "state at 4" });
+    expect((await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 4, metrics: { train_loss: 1 } })).status).toBe(200);
+    expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: { ...progress(5), trained_tokens: 300 } })).status).toBe(200);
+
+    const jobPath = `/v1/fine_tuning/jobs/${job.id}`;
+    await expectError(await api.call("POST", `${jobPath}/pause`, { token: other.key }), 404, "not_found");
+    const paused = await (await api.call("POST", `${jobPath}/pause`, { token: t.key })).json();
+    expect(paused).toMatchObject({ status: "paused", estimated_finish: null });
+    await expectError(await api.call("POST", `${jobPath}/pause`, { token: t.key }), 409, "conflict");
+    // The runner's next report tells it to stop; no runner gets the job while it is paused.
+    expect((await expectError(await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(6) }), 409, "lease_lost")).message).toMatch(/was paused/);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
+    const events = (await (await api.call("GET", `${jobPath}/events`, { token: t.key })).json()).data.map((e: { message: string }) => e.message);
+    expect(events).toContain("The job was paused; resumed, it continues from the checkpoint at step 4");
+
+    expect(await (await api.call("POST", `${jobPath}/resume`, { token: t.key })).json()).toMatchObject({ status: "queued" });
+    await expectError(await api.call("POST", `${jobPath}/resume`, { token: t.key }), 409, "conflict");
+    // The paused attempt did not use up one of the job's attempts; the lease hands over the checkpoint.
+    const again = await leaseOk(api, r);
+    expect(again.lease.attempt).toBe(1);
+    expect(again.urls.checkpoint.step).toBe(4);
+
+    // Paused again and cancelled while paused: billed for what its last report counted.
+    expect((await api.call("POST", `${jobPath}/pause`, { token: t.key })).status).toBe(200);
+    expect(await (await api.call("POST", `${jobPath}/cancel`, { token: t.key })).json()).toMatchObject({ status: "cancelled", trained_tokens: 300 });
+    await expectError(await api.call("POST", `${jobPath}/resume`, { token: t.key }), 409, "conflict");
+  });
+
   it("fails a job whose training file was deleted before a runner leased it", async () => {
     const api = await fresh();
     const t = await tenantWithFile(api);

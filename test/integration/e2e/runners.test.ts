@@ -1,6 +1,6 @@
 // Runners as separate processes against one API: a runner SIGKILLed mid-training is replaced by a second one
-// that resumes from the last checkpoint (billed once), and a job cancelled mid-training stops its runner,
-// which then takes the next job.
+// that resumes from the last checkpoint (billed once), a paused job resumes from its checkpoint, and a job
+// cancelled mid-training stops its runner, which then takes the next job.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -120,6 +120,27 @@ describe("runner processes", () => {
     const next = await runner("runner-e", 20);
     expect((await next.waitLine((l) => l.msg === "leased job" && l.job_id === job.id)).resume_step).toBeGreaterThan(0);
     expect((await finished(t.key, job.id)).status).toBe("succeeded");
+  });
+
+  it("pauses a job mid-training (its runner stops) and resumes it from the checkpoint to success, billed once", async () => {
+    const t = await api.tenant(server.adminToken, "pausy");
+    const fileId = await api.upload(t.key, factsJsonl(4));
+    const job = await api.createJob(t.key, { model: "tuneserve-micro", training_file: fileId, method: hyper(12), adapter: { r: 4, alpha: 8 } });
+    const p = await runner("runner-p", 5);
+    const ckpt = await p.waitLine((l) => l.msg === "checkpoint recorded" && l.job_id === job.id, 90_000);
+    expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/pause`, t.key)).json.status).toBe("paused");
+    const ended = await p.waitLine((l) => l.msg === "job attempt ended" && l.job_id === job.id, 30_000);
+    expect(ended.outcome).toBe("lease_lost");
+    expect((await api.job(t.key, job.id)).status).toBe("paused");
+
+    expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/resume`, t.key)).json.status).toBe("queued");
+    const leased = await p.waitLine((l) => l.msg === "leased job" && l.job_id === job.id && (l.resume_step as number) > 0, 60_000);
+    expect(leased.resume_step).toBeGreaterThanOrEqual(ckpt.step as number);
+    const done = await finished(t.key, job.id);
+    expect(done.status).toBe("succeeded");
+    expect(done.trained_tokens).toBeGreaterThan(0);
+    expect(await api.trainingUsage(t.key)).toBe(done.trained_tokens);
+    expect(await p.stop("SIGTERM")).toBe(0);
   });
 
   it("stops training a cancelled job and leases the next one", async () => {

@@ -24,9 +24,18 @@ describe("job state table", () => {
   });
 
   it("derives the SQL source sets from the table", () => {
-    expect(sourcesOf("cancelled").sort()).toEqual(["queued", "running", "validating_files"]);
+    expect(sourcesOf("cancelled").sort()).toEqual(["paused", "queued", "running", "validating_files"]);
+    expect(sourcesOf("paused").sort()).toEqual(["queued", "running"]);
     expect(sourcesOf("running").sort()).toEqual(["queued", "running"]);
     expect(sourcesOf("succeeded")).toEqual(["running"]);
+  });
+
+  it("pauses a queued or running job and resumes it into the queue, never straight to running", () => {
+    expect(canTransition("running", "paused")).toBe(true);
+    expect(canTransition("paused", "queued")).toBe(true);
+    expect(canTransition("paused", "running")).toBe(false);
+    expect(canTransition("paused", "cancelled")).toBe(true);
+    expect(isTerminal("paused")).toBe(false);
   });
 
   it("names both statuses when a move is refused", () => {

@@ -32,7 +32,7 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     expect((await call("POST", `/v1/fine_tuning/jobs/${first.id}/cancel`, { token: t.key })).status).toBe(200);
   });
 
-  it("keeps job metadata and filters the list by it (json_each on D1)", async () => {
+  it("keeps job metadata and filters the list by it (json_each on D1), and pauses and resumes a job", async () => {
     const { t, fileId } = await setup();
     const create = (metadata?: Record<string, string>) => call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: fileId, metadata } });
     const tagged = (await (await create({ team: "blue" })).json()) as { id: string; metadata: unknown };
@@ -41,6 +41,10 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     const ids = async (q: string) => ((await (await call("GET", `/v1/fine_tuning/jobs?${q}`, { token: t.key })).json()) as { data: { id: string }[] }).data.map((j) => j.id);
     expect(await ids("metadata[team]=blue")).toEqual([tagged.id]);
     expect(await ids("metadata=null")).toEqual([plain.id]);
+    // Pause and resume on D1 (the attempt adjustment is one UPDATE with CASE and max()).
+    const paused = (await (await call("POST", `/v1/fine_tuning/jobs/${plain.id}/pause`, { token: t.key })).json()) as { status: string };
+    expect(paused.status).toBe("paused");
+    expect(((await (await call("POST", `/v1/fine_tuning/jobs/${plain.id}/resume`, { token: t.key })).json()) as { status: string }).status).toBe("queued");
     for (const id of [tagged.id, plain.id]) expect((await call("POST", `/v1/fine_tuning/jobs/${id}/cancel`, { token: t.key })).status).toBe(200);
   });
 

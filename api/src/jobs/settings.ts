@@ -31,6 +31,8 @@ export const adapterInput = z
     target_modules: z
       .union([z.literal("all-linear"), z.array(z.enum(linearModules)).min(1)], { error: `use "all-linear" or a non-empty list of ${linearModules.join(", ")}` })
       .default("all-linear"),
+    /** rsLoRA: scale the update by alpha/√r instead of alpha/r (stabler at high ranks). */
+    use_rslora: z.boolean().default(false),
   })
   .strict();
 
@@ -44,7 +46,14 @@ export const hyperparametersSchema = z
   .openapi("FineTuningHyperparameters");
 export const methodSchema = z.object({ type: z.literal("supervised"), supervised: z.object({ hyperparameters: hyperparametersSchema }) }).openapi("FineTuningMethod");
 export const adapterSchema = z
-  .object({ type: z.literal("lora"), r: z.number().int(), alpha: z.number(), dropout: z.number(), target_modules: z.array(z.enum(linearModules)) })
+  .object({
+    type: z.literal("lora"),
+    r: z.number().int(),
+    alpha: z.number(),
+    dropout: z.number(),
+    target_modules: z.array(z.enum(linearModules)),
+    use_rslora: z.boolean().openapi({ description: "scale alpha/√r (rsLoRA) instead of alpha/r" }),
+  })
   .openapi("FineTuningAdapter");
 
 export type HyperparametersInput = z.infer<typeof hyperparametersInput>;
@@ -84,6 +93,6 @@ export function resolveAdapter(a: AdapterInput, model: ModelSummary, maxRank: nu
       return { ok: false, param: "adapter.r", message: `adapter.r=${a.r} is larger than ${m}'s smallest dimension (${smallest}) in this model; use r ≤ ${smallest}` };
     }
   }
-  return { ok: true, adapter: { type: "lora", r: a.r, alpha: a.alpha, dropout: a.dropout, target_modules: targets } };
+  return { ok: true, adapter: { type: "lora", r: a.r, alpha: a.alpha, dropout: a.dropout, target_modules: targets, use_rslora: a.use_rslora } };
 }
 

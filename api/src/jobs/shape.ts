@@ -67,7 +67,8 @@ export function jobMethod(row: JobRow): JobMethod {
 }
 
 export function jobAdapter(row: JobRow): JobAdapter {
-  return JSON.parse(row.adapter);
+  // Jobs created before rsLoRA was an option are plain LoRA.
+  return { use_rslora: false, ...JSON.parse(row.adapter) };
 }
 
 export function jobProgress(row: JobRow): Progress | null {

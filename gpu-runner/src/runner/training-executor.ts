@@ -156,6 +156,7 @@ export class TrainingExecution {
       method: "lora",
       rank: job.adapter.r,
       alpha: job.adapter.alpha,
+      useRslora: job.adapter.use_rslora,
       dropout: job.adapter.dropout,
       targets: job.adapter.target_modules,
       epochs: hp.n_epochs,

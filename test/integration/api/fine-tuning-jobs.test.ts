@@ -114,13 +114,13 @@ describe("POST /v1/fine_tuning/jobs", () => {
       validation_file: valid,
       seed: 42,
       method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5 } } },
-      adapter: { type: "lora", r: 4, alpha: 8, dropout: 0.1, target_modules: ["v_proj", "q_proj", "q_proj"] },
+      adapter: { type: "lora", r: 4, alpha: 8, dropout: 0.1, target_modules: ["v_proj", "q_proj", "q_proj"], use_rslora: true },
     });
     expect(job).toMatchObject({
       seed: 42,
       validation_file: valid,
       hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5, learning_rate: 1e-4 },
-      adapter: { r: 4, alpha: 8, dropout: 0.1, target_modules: ["v_proj", "q_proj"] },
+      adapter: { r: 4, alpha: 8, dropout: 0.1, target_modules: ["v_proj", "q_proj"], use_rslora: true },
     });
   });
 

@@ -125,7 +125,8 @@ describe("runner processes", () => {
   it("pauses a job mid-training (its runner stops) and resumes it from the checkpoint to success, billed once", async () => {
     const t = await api.tenant(server.adminToken, "pausy");
     const fileId = await api.upload(t.key, factsJsonl(4));
-    const job = await api.createJob(t.key, { model: "tuneserve-micro", training_file: fileId, method: hyper(12), adapter: { r: 4, alpha: 8 } });
+    // rsLoRA too: the runner trains with alpha/√r and writes use_rslora into the adapter it hands in.
+    const job = await api.createJob(t.key, { model: "tuneserve-micro", training_file: fileId, method: hyper(12), adapter: { r: 4, alpha: 8, use_rslora: true } });
     const p = await runner("runner-p", 5);
     const ckpt = await p.waitLine((l) => l.msg === "checkpoint recorded" && l.job_id === job.id, 90_000);
     expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/pause`, t.key)).json.status).toBe("paused");
@@ -140,6 +141,8 @@ describe("runner processes", () => {
     expect(done.status).toBe("succeeded");
     expect(done.trained_tokens).toBeGreaterThan(0);
     expect(await api.trainingUsage(t.key)).toBe(done.trained_tokens);
+    const [adapter] = (await api.call("GET", "/v1/adapters", t.key)).json.data;
+    expect((await api.call("GET", `/v1/adapters/${adapter.id}/files/adapter_config.json`, t.key)).json).toMatchObject({ r: 4, lora_alpha: 8, use_rslora: true });
     expect(await p.stop("SIGTERM")).toBe(0);
   });
 

@@ -12,8 +12,8 @@ import { ApiError } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
 import { trainingUsageKey, usageInsert } from "../usage/record.js";
-import { leaseLost } from "./holder.js";
-import { adapterFiles } from "./protocol.js";
+import { holds, leaseLost } from "./holder.js";
+import { adapterFiles, type Holder } from "./protocol.js";
 import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
 import { eventInsert, findJob, heldBy } from "./store.js";
 
@@ -65,17 +65,20 @@ async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
   };
 }
 
+/** The job succeeded under this runner's lease (this attempt's, when the holder says which). */
+const succeededUnder = (job: JobRow, holder: Holder) => job.status === "succeeded" && job.leaseOwner === holder.runner_id && (holder.attempt === undefined || job.attempt === holder.attempt);
+
 /**
  * Completes a job for the runner holding it. Two steps, each atomic: the job moves to succeeded (only for the
  * holder), then the adapter row and the usage event are inserted idempotently. A retry by the same runner
  * after success repeats step two (a no-op, or the repair after a crash between them) and returns the same
  * answer, without the adapter if the tenant has deleted it since; any other runner gets lease_lost.
  */
-export async function completeJob(deps: Deps, opts: { jobId: string; runnerId: string; trainedTokens: number; metrics?: Record<string, number> }): Promise<Completion> {
+export async function completeJob(deps: Deps, opts: { jobId: string; holder: Holder; trainedTokens: number; metrics?: Record<string, number> }): Promise<Completion> {
   const { db } = deps;
   let job = await findJob(db, opts.jobId);
-  const retry = job?.status === "succeeded" && job.leaseOwner === opts.runnerId;
-  if (!job || (!retry && (job.status !== "running" || job.leaseOwner !== opts.runnerId))) throw leaseLost(job, opts.jobId, opts.runnerId);
+  const retry = job !== null && succeededUnder(job, opts.holder);
+  if (!job || (!retry && !holds(job, opts.holder))) throw leaseLost(job, opts.jobId, opts.holder);
   const existing = await db.query.adapters.findFirst({ where: eq(adapters.id, jobAdapterId(job.id)) });
   if (retry && existing) return { job, adapter: existing };
   // Step two ran (its usage event is there) and the adapter is gone: the tenant deleted it. Not again.
@@ -89,12 +92,12 @@ export async function completeJob(deps: Deps, opts: { jobId: string; runnerId: s
     const [won] = await db
       .update(jobs)
       .set({ status: "succeeded", fineTunedModel: adapter.modelId, trainedTokens: opts.trainedTokens, finishedAt: now, leaseExpiresAt: null })
-      .where(heldBy(job.id, opts.runnerId))
+      .where(heldBy(job.id, opts.holder))
       .returning();
     if (!won) {
-      // Cancelled or taken over meanwhile; a concurrent complete by this same runner counts as success.
+      // Cancelled or taken over meanwhile; a concurrent complete by this same lease counts as success.
       const latest = await findJob(db, job.id);
-      if (!(latest?.status === "succeeded" && latest.leaseOwner === opts.runnerId)) throw leaseLost(latest, job.id, opts.runnerId);
+      if (!(latest && succeededUnder(latest, opts.holder))) throw leaseLost(latest, job.id, opts.holder);
       return completeJob(deps, opts);
     }
     job = won;

@@ -35,11 +35,24 @@ export const runnerHeartbeatBody = z.object({
 
 export const leaseBody = z.object({ runner_id: runnerId });
 
-export const jobHeartbeatBody = z.object({ runner_id: runnerId, progress: progressInput });
+/**
+ * Who reports on a leased job: the runner and the attempt its lease answer gave (the lease's fencing token).
+ * With `attempt`, a report from an earlier lease of the same runner (a stale copy of the job, after a pause
+ * and resume or a re-lease) is refused with 409 lease_lost.
+ */
+export const holderFields = {
+  runner_id: runnerId,
+  attempt: z.number().int().min(1).optional().openapi({ description: "lease.attempt from the lease answer; send it so that a stale copy of the job is told to stop" }),
+};
+export type Holder = { runner_id: string; attempt?: number };
+
+export const outputUploadsBody = z.object(holderFields);
+
+export const jobHeartbeatBody = z.object({ ...holderFields, progress: progressInput });
 
 export const eventLevel = z.enum(["info", "warn", "error"]);
 export const appendEventsBody = z.object({
-  runner_id: runnerId,
+  ...holderFields,
   events: z
     .array(z.object({ level: eventLevel.default("info"), message: z.string().min(1).max(4000), data: z.record(z.string(), z.unknown()).optional() }))
     .min(1)
@@ -50,23 +63,23 @@ export const appendEventsBody = z.object({
 export const objectName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "use a plain file name (letters, digits, '.', '_', '-')");
 
 export const checkpointUploadsBody = z.object({
-  runner_id: runnerId,
+  ...holderFields,
   step: z.number().int().min(0),
   files: z.array(objectName).min(1).max(32),
 });
 
 export const metricsSchema = z.record(z.string(), z.number()).openapi("Metrics");
 
-export const recordCheckpointBody = z.object({ runner_id: runnerId, step: z.number().int().min(0), metrics: metricsSchema.default({}) });
+export const recordCheckpointBody = z.object({ ...holderFields, step: z.number().int().min(0), metrics: metricsSchema.default({}) });
 
 export const completeBody = z.object({
-  runner_id: runnerId,
+  ...holderFields,
   trained_tokens: z.number().int().min(0).openapi({ description: "tokens processed over all epochs (the billed quantity)" }),
   metrics: metricsSchema.optional(),
 });
 
 export const failBody = z.object({
-  runner_id: runnerId,
+  ...holderFields,
   error: z.object({ code: z.string().min(1).max(64), message: z.string().min(1).max(4000) }),
   retryable: z.boolean(),
 });

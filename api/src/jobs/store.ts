@@ -7,6 +7,7 @@ import type { Db } from "../db/client.js";
 import { jobEvents, jobs, usageEvents } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
 import { trainingUsageKey } from "../usage/record.js";
+import type { Holder } from "./protocol.js";
 import type { JobRow } from "./shape.js";
 import { sourcesOf } from "./state.js";
 
@@ -88,11 +89,11 @@ export async function failExhaustedJobs(db: Db, now: number): Promise<JobRow[]> 
 }
 
 /** Extends the holder's lease and stores its progress; null when the runner no longer holds the job. */
-export async function extendLease(db: Db, opts: { jobId: string; runnerId: string; now: number; leaseSeconds: number; progress: string }): Promise<JobRow | null> {
+export async function extendLease(db: Db, opts: { jobId: string; holder: Holder; now: number; leaseSeconds: number; progress: string }): Promise<JobRow | null> {
   const rows = await db
     .update(jobs)
     .set({ leaseExpiresAt: opts.now + opts.leaseSeconds, progress: opts.progress })
-    .where(heldBy(opts.jobId, opts.runnerId))
+    .where(heldBy(opts.jobId, opts.holder))
     .returning();
   return rows[0] ?? null;
 }
@@ -101,15 +102,15 @@ export async function extendLease(db: Db, opts: { jobId: string; runnerId: strin
  * The job is running under this runner's lease. A lease that ran out still counts until another runner takes
  * the job: nobody else has started, so the holder's work is not wasted.
  */
-export function heldBy(jobId: string, runnerId: string): SQL {
-  return and(eq(jobs.id, jobId), eq(jobs.status, "running"), eq(jobs.leaseOwner, runnerId))!;
+export function heldBy(jobId: string, holder: Holder): SQL {
+  return and(eq(jobs.id, jobId), eq(jobs.status, "running"), eq(jobs.leaseOwner, holder.runner_id), holder.attempt === undefined ? undefined : eq(jobs.attempt, holder.attempt))!;
 }
 
 /**
  * Ends the holder's attempt. Retryable failures with attempts left go back to the queue (the next lease
  * counts the attempt); others fail the job. Null when the runner does not hold the job.
  */
-export async function failAttempt(db: Db, opts: { jobId: string; runnerId: string; now: number; error: { code: string; message: string }; retryable: boolean }): Promise<JobRow | null> {
+export async function failAttempt(db: Db, opts: { jobId: string; holder: Holder; now: number; error: { code: string; message: string }; retryable: boolean }): Promise<JobRow | null> {
   const retry = sql`(${opts.retryable ? 1 : 0} = 1 AND ${jobs.attempt} < ${jobs.maxAttempts})`;
   const rows = await db
     .update(jobs)
@@ -120,7 +121,7 @@ export async function failAttempt(db: Db, opts: { jobId: string; runnerId: strin
       leaseOwner: null,
       leaseExpiresAt: null,
     })
-    .where(heldBy(opts.jobId, opts.runnerId))
+    .where(heldBy(opts.jobId, opts.holder))
     .returning();
   return rows[0] ?? null;
 }
@@ -164,15 +165,17 @@ export async function cancelJob(db: Db, opts: { jobId: string; tenantId: string;
 
 /**
  * Pauses a tenant's queued or running job (null when it is neither). A running job loses its lease at once,
- * so its runner stops at its next report; the attempt does not count against the job's attempts, since it
- * did not fail. Resumed, the job starts again from its last checkpoint.
+ * so its runner stops at its next report. A live attempt cut short by the pause did not fail, so the job gets
+ * one more attempt for it (the attempt number itself only grows: it fences off the paused copy's reports);
+ * an attempt whose lease had already run out (its runner died) still counts. Resumed, the job starts again
+ * from its last checkpoint.
  */
 export async function pauseJob(db: Db, opts: { jobId: string; tenantId: string; now: number }): Promise<JobRow | null> {
   const [row] = await db
     .update(jobs)
     .set({
       status: "paused",
-      attempt: sql`CASE WHEN ${jobs.status} = 'running' THEN max(${jobs.attempt} - 1, 0) ELSE ${jobs.attempt} END`,
+      maxAttempts: sql`CASE WHEN ${jobs.status} = 'running' AND ${jobs.leaseExpiresAt} > ${opts.now} THEN ${jobs.maxAttempts} + 1 ELSE ${jobs.maxAttempts} END`,
       leaseOwner: null,
       leaseExpiresAt: null,
     })

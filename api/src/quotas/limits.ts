@@ -1,4 +1,4 @@
-// Per-tenant quotas (ARCHITECTURE.md §7): fine-tuning jobs queued or running at once, adapters kept, and
+// Per-tenant quotas (ARCHITECTURE.md §7): fine-tuning jobs queued, running or paused at once, adapters kept, and
 // tokens a calendar month (the requests-a-minute rate limit is in rate.ts). Each is the deployment's setting
 // unless the admin API set one for the tenant. They are checked before the work that would pass them, so
 // requests already running may go a little over (a month's last completions, creations racing each other);
@@ -22,7 +22,7 @@ export interface QuotaOverrides {
 /** The limits in force for a tenant, as the admin API's tenant and GET /v1/usage show them. */
 export const limitsSchema = z
   .object({
-    max_active_jobs: z.number().int().openapi({ description: "fine-tuning jobs queued or running at once" }),
+    max_active_jobs: z.number().int().openapi({ description: "fine-tuning jobs queued, running or paused at once" }),
     max_adapters: z.number().int().openapi({ description: "adapters kept (uploaded or fine-tuned), jobs in progress included" }),
     monthly_tokens: z.number().int().openapi({ description: "billed tokens a calendar month (UTC); 0: unlimited" }),
     requests_per_minute: z.number().int().openapi({ description: "API requests a minute, all keys together; 0: unlimited" }),
@@ -83,7 +83,7 @@ export async function assertCanStartJob(deps: Deps, tenant: TenantAuth): Promise
   if (limits.max_active_jobs === 0) throw new ApiError("quota_exceeded", "this tenant may not run fine-tuning jobs (its max_active_jobs is 0); ask the operator");
   const active = await activeJobs(deps, tenant.tenantId);
   if (active >= limits.max_active_jobs) {
-    throw new ApiError("quota_exceeded", `this tenant has ${plural(active, "fine-tuning job")} queued or running, its limit; wait for one to end or cancel one`, null, { "Retry-After": "60" });
+    throw new ApiError("quota_exceeded", `this tenant has ${plural(active, "fine-tuning job")} queued, running or paused, its limit; wait for one to end, or cancel one`, null, { "Retry-After": "60" });
   }
   await assertRoomWith(deps, tenant, active);
   await assertTokensLeft(deps, tenant);

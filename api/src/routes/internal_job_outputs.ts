@@ -9,7 +9,7 @@ import { checkpoints } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { completeJob } from "../jobs/complete.js";
 import { requireHolder } from "../jobs/holder.js";
-import { checkpointUploadsBody, completeBody, leaseBody, recordCheckpointBody } from "../jobs/protocol.js";
+import { checkpointUploadsBody, completeBody, outputUploadsBody, recordCheckpointBody } from "../jobs/protocol.js";
 import { leaseUrlsSchema, outputUploadUrls } from "../jobs/urls.js";
 import { checkpointSchema, jobSchema, toCheckpoint, toJob } from "../jobs/shape.js";
 import { eventInsert } from "../jobs/store.js";
@@ -41,7 +41,7 @@ const outputUploads = createRoute({
   method: "post",
   path: "/internal/v1/jobs/{job_id}/outputs/uploads",
   security: bearerSecurity,
-  request: { params: jobIdParam, ...jsonBody(leaseBody) },
+  request: { params: jobIdParam, ...jsonBody(outputUploadsBody) },
   responses: {
     200: json(z.object({ expires_at: z.number().int(), urls: leaseUrlsSchema.shape.outputs }).openapi("OutputUploads"), "fresh PUT URLs for the final adapter files"),
     409: conflict,
@@ -68,7 +68,7 @@ export function registerInternalJobOutputs(app: Router): void {
     const { db, blobs, config, now } = c.var.deps;
     const { job_id } = c.req.valid("param");
     const body = c.req.valid("json");
-    const job = await requireHolder(db, job_id, body.runner_id);
+    const job = await requireHolder(db, job_id, body);
     const prefix = blobKeys.checkpoint(job.tenantId, job.id, body.step);
     const urls: Record<string, string> = {};
     for (const name of new Set(body.files)) urls[name] = await blobs.presign(prefix + name, "PUT", config.TUNESERVE_PRESIGN_SECONDS);
@@ -78,7 +78,7 @@ export function registerInternalJobOutputs(app: Router): void {
   app.openapi(outputUploads, async (c) => {
     const deps = c.var.deps;
     const { job_id } = c.req.valid("param");
-    const job = await requireHolder(deps.db, job_id, c.req.valid("json").runner_id);
+    const job = await requireHolder(deps.db, job_id, c.req.valid("json"));
     return c.json({ expires_at: deps.now() + deps.config.TUNESERVE_PRESIGN_SECONDS, urls: await outputUploadUrls(deps, job) }, 200);
   });
 
@@ -86,7 +86,7 @@ export function registerInternalJobOutputs(app: Router): void {
     const { db, blobs, now } = c.var.deps;
     const { job_id } = c.req.valid("param");
     const body = c.req.valid("json");
-    const job = await requireHolder(db, job_id, body.runner_id);
+    const job = await requireHolder(db, job_id, body);
     const prefix = blobKeys.checkpoint(job.tenantId, job.id, body.step);
     let objects = 0;
     for await (const _ of blobs.list(prefix)) objects++;
@@ -109,7 +109,7 @@ export function registerInternalJobOutputs(app: Router): void {
   app.openapi(complete, async (c) => {
     const { job_id } = c.req.valid("param");
     const body = c.req.valid("json");
-    const done = await completeJob(c.var.deps, { jobId: job_id, runnerId: body.runner_id, trainedTokens: body.trained_tokens, metrics: body.metrics });
+    const done = await completeJob(c.var.deps, { jobId: job_id, holder: body, trainedTokens: body.trained_tokens, metrics: body.metrics });
     return c.json({ job: toJob(done.job), adapter: done.adapter && toAdapterObject(done.adapter) }, 200);
   });
 }

@@ -84,7 +84,7 @@ export function registerInternalJobs(app: Router): void {
       if (!training || !model || (job.validationFile && !validation)) {
         const missing = !model ? `base model ${job.model}` : !training ? `training file ${job.trainingFile}` : `validation file ${job.validationFile}`;
         const error = { code: "input_missing", message: `${missing} no longer exists` };
-        await failAttempt(db, { jobId: job.id, runnerId: runner_id, now, error, retryable: false });
+        await failAttempt(db, { jobId: job.id, holder: { runner_id, attempt: job.attempt }, now, error, retryable: false });
         await eventInsert(db, job.id, now, { level: "error", message: `The job failed: ${error.message}` });
         continue;
       }
@@ -99,14 +99,14 @@ export function registerInternalJobs(app: Router): void {
   app.openapi(heartbeat, async (c) => {
     const { db, now, config } = c.var.deps;
     const { job_id } = c.req.valid("param");
-    const { runner_id, progress } = c.req.valid("json");
-    const before = await requireHolder(db, job_id, runner_id);
+    const { progress, ...holder } = c.req.valid("json");
+    const before = await requireHolder(db, job_id, holder);
     const t = now();
     // A new attempt's heartbeats before its first step do not know the count yet: the last one reported stays,
     // so a cancel meanwhile still bills the work done.
     const stored: Progress = { ...progress, trained_tokens: progress.trained_tokens ?? jobProgress(before)?.trained_tokens, updated_at: t };
-    const row = await extendLease(db, { jobId: job_id, runnerId: runner_id, now: t, leaseSeconds: config.TUNESERVE_LEASE_SECONDS, progress: JSON.stringify(stored) });
-    if (!row) throw leaseLost(await findJob(db, job_id), job_id, runner_id);
+    const row = await extendLease(db, { jobId: job_id, holder, now: t, leaseSeconds: config.TUNESERVE_LEASE_SECONDS, progress: JSON.stringify(stored) });
+    if (!row) throw leaseLost(await findJob(db, job_id), job_id, holder);
     // One metrics event per trained step reported, however often the runner heartbeats within a step (a
     // heartbeat before the first step of an attempt carries no loss and makes no event).
     if (progress.loss !== null && !sameStep(jobProgress(before), progress)) {
@@ -121,7 +121,7 @@ export function registerInternalJobs(app: Router): void {
     const { db, now } = c.var.deps;
     const { job_id } = c.req.valid("param");
     const body = c.req.valid("json");
-    await requireHolder(db, job_id, body.runner_id);
+    await requireHolder(db, job_id, body);
     const t = now();
     await runBatch(db, body.events.map((e) => eventInsert(db, job_id, t, { level: e.level, message: e.message, data: e.data ?? null })));
     return c.json({ appended: body.events.length }, 200);
@@ -132,8 +132,8 @@ export function registerInternalJobs(app: Router): void {
     const { job_id } = c.req.valid("param");
     const body = c.req.valid("json");
     const t = now();
-    const row = await failAttempt(db, { jobId: job_id, runnerId: body.runner_id, now: t, error: body.error, retryable: body.retryable });
-    if (!row) throw leaseLost(await findJob(db, job_id), job_id, body.runner_id);
+    const row = await failAttempt(db, { jobId: job_id, holder: body, now: t, error: body.error, retryable: body.retryable });
+    if (!row) throw leaseLost(await findJob(db, job_id), job_id, body);
     const what = `${body.error.code}: ${body.error.message}`;
     const message =
       row.status === "queued"

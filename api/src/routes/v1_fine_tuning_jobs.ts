@@ -8,7 +8,7 @@ import { checkpoints, jobs } from "../db/schema.js";
 import { ApiError, notFound } from "../errors.js";
 import { createJob, createJobBody } from "../jobs/create.js";
 import { jobSchema, toJob, type JobRow } from "../jobs/shape.js";
-import { cancelJob, eventInsert, pauseJob, resumeJob } from "../jobs/store.js";
+import { cancelJob, eventInsert, failExhaustedJobs, pauseJob, resumeJob } from "../jobs/store.js";
 import { idempotencyHeaders, parseIdempotencyKey } from "../lib/idempotency-keys.js";
 import { createJobOnce } from "../jobs/create-once.js";
 import { bearerSecurity, errorSchema, json, jsonBody, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
@@ -127,7 +127,7 @@ export function registerFineTuningJobs(app: Router): void {
     const row = await cancelJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t });
     if (!row) {
       const existing = await getTenantJob(db, c.var.tenant.tenantId, id);
-      throw new ApiError("conflict", `job ${id} has already ended (${existing.status}); only a queued or running job can be cancelled`, "fine_tuning_job_id");
+      throw new ApiError("conflict", `job ${id} has already ended (${existing.status}); only a queued, running or paused job can be cancelled`, "fine_tuning_job_id");
     }
     const billed = row.trainedTokens ?? 0;
     await eventInsert(db, id, t, { level: "info", message: billed > 0 ? `The job was cancelled; billed for ${billed} tokens trained` : "The job was cancelled", data: { trained_tokens: billed } });
@@ -137,6 +137,9 @@ export function registerFineTuningJobs(app: Router): void {
     const { db, now } = c.var.deps;
     const id = c.req.valid("param").fine_tuning_job_id;
     const t = now();
+    // A job whose runner died on its last attempt has failed, though no lease call has said so yet: say it now
+    // rather than pause it (a resume could never lease it).
+    await failExhaustedJobs(db, t);
     const row = await pauseJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t });
     if (!row) {
       const existing = await getTenantJob(db, c.var.tenant.tenantId, id);

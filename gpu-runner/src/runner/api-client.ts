@@ -5,9 +5,9 @@ import type { Completion } from "../../../api/src/routes/internal_job_outputs.js
 import type { LeaseAnswer } from "../../../api/src/routes/internal_jobs.js";
 import type { BaseModelFilesAnswer } from "../../../api/src/routes/internal_models.js";
 import type { JobCheckpoint } from "../../../api/src/jobs/shape.js";
-import type { failBody, progressInput, registerRunnerBody } from "../../../api/src/jobs/protocol.js";
+import type { failBody, Holder, progressInput, registerRunnerBody } from "../../../api/src/jobs/protocol.js";
 
-export type { LeaseAnswer, Completion, JobCheckpoint, BaseModelFilesAnswer };
+export type { LeaseAnswer, Completion, JobCheckpoint, BaseModelFilesAnswer, Holder };
 export type Progress = z.infer<typeof progressInput>;
 export type RegisterRequest = z.infer<typeof registerRunnerBody>;
 export type RunnerObject = RegisterRequest & { id: string; lease_seconds: number; adapters: string[] };
@@ -135,36 +135,38 @@ export class RunnerApiClient {
     return (await this.call<LeaseAnswer>("/internal/v1/jobs/lease", { runner_id: runnerId }, signal)).body;
   }
 
+  // The job calls below name the lease they report under (runner and attempt): a stale copy of a job is told to stop.
+
   /** Extends the lease and stores progress; throws LeaseLostError when the job is no longer ours. */
-  async heartbeat(jobId: string, runnerId: string, progress: Progress): Promise<{ status: string; lease_expires_at: number | null }> {
-    return (await this.call<{ status: string; lease_expires_at: number | null }>(`/internal/v1/jobs/${jobId}/heartbeat`, { runner_id: runnerId, progress })).body!;
+  async heartbeat(jobId: string, holder: Holder, progress: Progress): Promise<{ status: string; lease_expires_at: number | null }> {
+    return (await this.call<{ status: string; lease_expires_at: number | null }>(`/internal/v1/jobs/${jobId}/heartbeat`, { ...holder, progress })).body!;
   }
 
-  async events(jobId: string, runnerId: string, events: JobEventInput[]): Promise<void> {
+  async events(jobId: string, holder: Holder, events: JobEventInput[]): Promise<void> {
     for (let i = 0; i < events.length; i += 100) {
-      await this.call(`/internal/v1/jobs/${jobId}/events`, { runner_id: runnerId, events: events.slice(i, i + 100) });
+      await this.call(`/internal/v1/jobs/${jobId}/events`, { ...holder, events: events.slice(i, i + 100) });
     }
   }
 
-  async checkpointUploads(jobId: string, runnerId: string, step: number, files: string[]): Promise<{ step: number; expires_at: number; urls: Record<string, string> }> {
-    return (await this.call<{ step: number; expires_at: number; urls: Record<string, string> }>(`/internal/v1/jobs/${jobId}/checkpoints/uploads`, { runner_id: runnerId, step, files })).body!;
+  async checkpointUploads(jobId: string, holder: Holder, step: number, files: string[]): Promise<{ step: number; expires_at: number; urls: Record<string, string> }> {
+    return (await this.call<{ step: number; expires_at: number; urls: Record<string, string> }>(`/internal/v1/jobs/${jobId}/checkpoints/uploads`, { ...holder, step, files })).body!;
   }
 
   /** Fresh PUT URLs for the final adapter files. */
-  async outputUploads(jobId: string, runnerId: string): Promise<{ expires_at: number; urls: Record<string, string> }> {
-    return (await this.call<{ expires_at: number; urls: Record<string, string> }>(`/internal/v1/jobs/${jobId}/outputs/uploads`, { runner_id: runnerId })).body!;
+  async outputUploads(jobId: string, holder: Holder): Promise<{ expires_at: number; urls: Record<string, string> }> {
+    return (await this.call<{ expires_at: number; urls: Record<string, string> }>(`/internal/v1/jobs/${jobId}/outputs/uploads`, holder)).body!;
   }
 
-  async recordCheckpoint(jobId: string, runnerId: string, step: number, metrics: Record<string, number>): Promise<JobCheckpoint> {
-    return (await this.call<JobCheckpoint>(`/internal/v1/jobs/${jobId}/checkpoints`, { runner_id: runnerId, step, metrics })).body!;
+  async recordCheckpoint(jobId: string, holder: Holder, step: number, metrics: Record<string, number>): Promise<JobCheckpoint> {
+    return (await this.call<JobCheckpoint>(`/internal/v1/jobs/${jobId}/checkpoints`, { ...holder, step, metrics })).body!;
   }
 
   /** Idempotent: a retry after success answers the same completion. */
-  async complete(jobId: string, runnerId: string, trainedTokens: number, metrics?: Record<string, number>): Promise<Completion> {
-    return (await this.call<Completion>(`/internal/v1/jobs/${jobId}/complete`, { runner_id: runnerId, trained_tokens: trainedTokens, metrics })).body!;
+  async complete(jobId: string, holder: Holder, trainedTokens: number, metrics?: Record<string, number>): Promise<Completion> {
+    return (await this.call<Completion>(`/internal/v1/jobs/${jobId}/complete`, { ...holder, trained_tokens: trainedTokens, metrics })).body!;
   }
 
-  async fail(jobId: string, runnerId: string, error: FailError, retryable: boolean): Promise<{ status: string; attempt: number; max_attempts: number }> {
-    return (await this.call<{ status: string; attempt: number; max_attempts: number }>(`/internal/v1/jobs/${jobId}/fail`, { runner_id: runnerId, error, retryable })).body!;
+  async fail(jobId: string, holder: Holder, error: FailError, retryable: boolean): Promise<{ status: string; attempt: number; max_attempts: number }> {
+    return (await this.call<{ status: string; attempt: number; max_attempts: number }>(`/internal/v1/jobs/${jobId}/fail`, { ...holder, error, retryable })).body!;
   }
 }

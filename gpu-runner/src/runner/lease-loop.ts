@@ -84,7 +84,7 @@ export class LeaseLoop {
       }
       if (this.stopped && lease) {
         // Leased in the very moment of shutdown: give it straight back.
-        await client.fail(lease.job.id, this.runnerId, { code: "runner_shutdown", message: "runner shut down while leasing" }, true).catch(() => {});
+        await client.fail(lease.job.id, { runner_id: this.runnerId, attempt: lease.lease.attempt }, { code: "runner_shutdown", message: "runner shut down while leasing" }, true).catch(() => {});
         break;
       }
       if (!lease) {
@@ -105,9 +105,13 @@ export class LeaseLoop {
     const done = exec.run().then((outcome) => {
       log("info", "job attempt ended", { job_id: jobId, outcome });
       this.o.onOutcome?.(jobId, outcome);
-      this.active.delete(jobId);
+      // A later lease of the same job (paused and resumed, or re-leased) may have taken the entry: keep it.
+      if (this.active.get(jobId)?.exec === exec) this.active.delete(jobId);
       this.wake?.();
     });
+    // An earlier copy of this job still running here holds a lease that is no longer current: stop it now
+    // rather than at its next report (the API refuses that copy's reports from now on).
+    this.active.get(jobId)?.exec.abandon("leased again as a newer attempt");
     this.active.set(jobId, { exec, done });
   }
 

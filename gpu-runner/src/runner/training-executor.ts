@@ -3,7 +3,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { TrainEvent, TrainJobSpec, TrainResult } from "../engine/train/loop.js";
-import { ApiCallError, LeaseLostError, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
+import { ApiCallError, LeaseLostError, type Holder, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
 import type { ModelCache } from "./model-cache.js";
 import { downloadTo, uploadFrom } from "./transfer.js";
 
@@ -72,6 +72,8 @@ export class TrainingExecution {
   private queue: Promise<void> = Promise.resolve();
   private queueError: Error | null = null;
   readonly jobId: string;
+  /** This lease: the runner and the attempt it was leased as, sent with every report. */
+  private readonly holder: Holder;
   private readonly dir: string;
 
   constructor(
@@ -79,11 +81,17 @@ export class TrainingExecution {
     private readonly lease: LeaseAnswer,
   ) {
     this.jobId = lease.job.id;
+    this.holder = { runner_id: deps.runnerId, attempt: lease.lease.attempt };
     this.dir = join(deps.workRoot, `${lease.job.id}-attempt-${lease.lease.attempt}`);
     // Until the trainer reports, heartbeats repeat where the job stands: the resumed step of the last run.
     const prev = lease.job.progress;
     const step = lease.urls.checkpoint?.step ?? 0;
     this.progress = { step, total_steps: Math.max(1, step, prev?.total_steps ?? 1), epoch: 0, loss: null };
+  }
+
+  /** Ends this copy of the job because a newer lease of it replaced this one: it reports nothing more. */
+  abandon(reason: string): void {
+    this.leaseLost(`job ${this.jobId}: ${reason}`);
   }
 
   /** Asks the attempt to end because the runner shuts down: the job is handed back to the queue. */
@@ -205,11 +213,11 @@ export class TrainingExecution {
       const data = { step: e.step, valid_loss: e.loss, valid_mean_token_accuracy: e.tokenAccuracy };
       return this.send([{ message: `Step ${e.step}: validation loss=${e.loss.toFixed(4)}, token accuracy=${e.tokenAccuracy.toFixed(4)}`, data }]);
     }
-    const { client, runnerId } = this.deps;
+    const { client } = this.deps;
     const names = e.files.map(checkpointName);
-    const { urls } = await client.checkpointUploads(this.jobId, runnerId, e.step, names);
+    const { urls } = await client.checkpointUploads(this.jobId, this.holder, e.step, names);
     for (const name of names) await uploadFrom(join(e.dir, name), urls[name], this.abort.signal);
-    await client.recordCheckpoint(this.jobId, runnerId, e.step, finite(e.metrics));
+    await client.recordCheckpoint(this.jobId, this.holder, e.step, finite(e.metrics));
     this.deps.log("info", "checkpoint recorded", { job_id: this.jobId, step: e.step, files: names.length });
     // The local copy is in the blob store now; keep disk use flat on long runs.
     await rm(e.dir, { recursive: true, force: true }).catch(() => {});
@@ -220,15 +228,15 @@ export class TrainingExecution {
    * does not interrupt this: the work is done and handing it in takes seconds.
    */
   private async finish(result: TrainResult, outDir: string): Promise<JobOutcome> {
-    const { client, runnerId, log } = this.deps;
+    const { client, log } = this.deps;
     // Cancelled (or taken over) after the last step but before complete: the result is not ours to hand in.
     if (this.lost) return "lease_lost";
     try {
       // The lease's PUT URLs may have expired during a long run: ask for fresh ones.
-      const { urls } = await client.outputUploads(this.jobId, runnerId);
+      const { urls } = await client.outputUploads(this.jobId, this.holder);
       for (const [name, url] of Object.entries(urls)) await uploadFrom(join(result.adapterDir || outDir, name), url);
       const metrics = finite({ train_loss: result.finalLoss, steps: result.steps, ...result.metrics });
-      const done = await client.complete(this.jobId, runnerId, result.trainedTokens, metrics);
+      const done = await client.complete(this.jobId, this.holder, result.trainedTokens, metrics);
       log("info", "job succeeded", { job_id: this.jobId, model: done.job.fine_tuned_model, trained_tokens: result.trainedTokens, steps: result.steps });
       return "succeeded";
     } catch (err) {
@@ -243,7 +251,7 @@ export class TrainingExecution {
 
   /** Reports a failed attempt (unless the job is gone from us anyway) and says what became of it. */
   private async failed(err: unknown, retryable: boolean, code: string): Promise<JobOutcome> {
-    const { client, runnerId, log } = this.deps;
+    const { client, log } = this.deps;
     if (err instanceof LeaseLostError) return this.leaseLost(err.message);
     if (this.lost) return "lease_lost";
     const shutdown = this.stopping;
@@ -252,7 +260,7 @@ export class TrainingExecution {
       : { code: engineCode(err) ?? code, message: ((err as Error).message || String(err)).slice(0, 4000) };
     log(shutdown ? "warn" : "error", "job attempt failed", { job_id: this.jobId, ...error, retryable: retryable || shutdown });
     try {
-      const r = await client.fail(this.jobId, runnerId, error, retryable || shutdown);
+      const r = await client.fail(this.jobId, this.holder, error, retryable || shutdown);
       return shutdown ? "stopped" : r.status === "queued" ? "requeued" : "failed";
     } catch (e) {
       if (e instanceof LeaseLostError) return this.leaseLost(e.message);
@@ -291,7 +299,7 @@ export class TrainingExecution {
         this.beatAgain = false;
         this.lastBeat = Date.now();
         try {
-          await this.deps.client.heartbeat(this.jobId, this.deps.runnerId, this.progress);
+          await this.deps.client.heartbeat(this.jobId, this.holder, this.progress);
         } catch (err) {
           if (this.ended) break;
           if (err instanceof LeaseLostError) this.leaseLost(err.message);
@@ -304,6 +312,6 @@ export class TrainingExecution {
   }
 
   private async send(events: JobEventInput[]): Promise<void> {
-    await this.deps.client.events(this.jobId, this.deps.runnerId, events);
+    await this.deps.client.events(this.jobId, this.holder, events);
   }
 }

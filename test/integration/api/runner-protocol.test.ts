@@ -248,13 +248,34 @@ describe("heartbeat, events, fail, cancel", () => {
     await expectError(await api.call("POST", `${jobPath}/resume`, { token: t.key }), 409, "conflict");
     // The paused attempt did not use up one of the job's attempts; the lease hands over the checkpoint.
     const again = await leaseOk(api, r);
-    expect(again.lease.attempt).toBe(1);
+    expect(again.lease).toMatchObject({ attempt: 2, max_attempts: 4 });
     expect(again.urls.checkpoint.step).toBe(4);
+    // The paused copy, on the same runner, is fenced off by its attempt; the new lease reports as usual.
+    const stale = await expectError(await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, attempt: 1, progress: progress(6) }), 409, "lease_lost");
+    expect(stale.message).toMatch(/leased again \(attempt 2\) after your attempt 1/);
+    await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, attempt: 1, trained_tokens: 5 }), 409, "lease_lost");
+    expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, attempt: 2, progress: progress(5) })).status).toBe(200);
 
     // Paused again and cancelled while paused: billed for what its last report counted.
     expect((await api.call("POST", `${jobPath}/pause`, { token: t.key })).status).toBe(200);
     expect(await (await api.call("POST", `${jobPath}/cancel`, { token: t.key })).json()).toMatchObject({ status: "cancelled", trained_tokens: 300 });
     await expectError(await api.call("POST", `${jobPath}/resume`, { token: t.key }), 409, "conflict");
+  });
+
+  it("counts an attempt whose lease had run out before a pause: the job fails on its last one instead", async () => {
+    const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "2" });
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    const path = `/v1/fine_tuning/jobs/${job.id}`;
+    await leaseOk(api, r);
+    api.advance(61); // the runner died: its lease ran out on attempt 1 of 2
+    expect(await (await api.call("POST", `${path}/pause`, { token: t.key })).json()).toMatchObject({ status: "paused" });
+    expect((await api.call("POST", `${path}/resume`, { token: t.key })).status).toBe(200);
+    expect((await leaseOk(api, r)).lease).toMatchObject({ attempt: 2, max_attempts: 2 });
+    api.advance(61); // and again, on its last attempt
+    expect((await expectError(await api.call("POST", `${path}/pause`, { token: t.key }), 409, "conflict")).message).toMatch(/is failed/);
+    expect(await (await api.call("GET", path, { token: t.key })).json()).toMatchObject({ status: "failed", error: { code: "lease_expired" } });
   });
 
   it("fails a job whose training file was deleted before a runner leased it", async () => {

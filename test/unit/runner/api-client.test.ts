@@ -32,15 +32,15 @@ const progress = { step: 1, total_steps: 4, epoch: 0, loss: 2.5 };
 describe("RunnerApiClient", () => {
   it("retries 5xx and returns the answer that finally works", async () => {
     const { client, seen } = await scripted([{ status: 503, body: { error: { code: "unavailable" } } }, { status: 500 }, { status: 200, body: { job_id: "j", status: "running", lease_expires_at: 9 } }]);
-    const r = await client.heartbeat("j", "run_1", progress);
+    const r = await client.heartbeat("j", { runner_id: "run_1", attempt: 1 }, progress);
     expect(r.lease_expires_at).toBe(9);
     expect(seen).toHaveLength(3);
-    expect(seen[2]).toEqual({ path: "/internal/v1/jobs/j/heartbeat", auth: "Bearer run_test-token-0123456789", body: { runner_id: "run_1", progress } });
+    expect(seen[2]).toEqual({ path: "/internal/v1/jobs/j/heartbeat", auth: "Bearer run_test-token-0123456789", body: { runner_id: "run_1", attempt: 1, progress } });
   });
 
   it("turns 409 lease_lost into LeaseLostError without retrying", async () => {
     const { client, seen } = await scripted([{ status: 409, body: { error: { code: "lease_lost", message: "job j was cancelled; stop working on it" } } }]);
-    const err = await client.heartbeat("j", "run_1", progress).catch((e: unknown) => e);
+    const err = await client.heartbeat("j", { runner_id: "run_1", attempt: 1 }, progress).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(LeaseLostError);
     expect((err as Error).message).toContain("cancelled");
     expect(seen).toHaveLength(1);
@@ -48,7 +48,7 @@ describe("RunnerApiClient", () => {
 
   it("fails other 4xx at once as not retryable, keeping status and code", async () => {
     const { client, seen } = await scripted([{ status: 400, body: { error: { code: "invalid_file", message: "adapter_config.json: r=4 does not match the job's r=8" } } }]);
-    const err = (await client.complete("j", "run_1", 10).catch((e: unknown) => e)) as ApiCallError;
+    const err = (await client.complete("j", { runner_id: "run_1", attempt: 1 }, 10).catch((e: unknown) => e)) as ApiCallError;
     expect(err).toBeInstanceOf(ApiCallError);
     expect([err.status, err.code, err.retryable]).toEqual([400, "invalid_file", false]);
     expect(err.message).toContain("r=4");

@@ -28,9 +28,9 @@ describe("resolveHyperparameters", () => {
 });
 
 describe("resolveAdapter", () => {
-  it("defaults to r 8, alpha 16, no dropout, every linear module", () => {
+  it("defaults to r 8, alpha 16, no dropout, every linear module, plain (not rs) LoRA", () => {
     const r = resolveAdapter(adapterInput.parse({}), model, 256);
-    expect(r).toEqual({ ok: true, adapter: { type: "lora", r: 8, alpha: 16, dropout: 0, target_modules: [...linearModules] } });
+    expect(r).toEqual({ ok: true, adapter: { type: "lora", r: 8, alpha: 16, dropout: 0, target_modules: [...linearModules], use_rslora: false } });
   });
 
   it("deduplicates listed modules", () => {

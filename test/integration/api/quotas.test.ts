@@ -61,7 +61,7 @@ describe("tenant quotas", () => {
     await createJob(api, t.key, { training_file: t.fileId });
     const over = await tryJob(t.key, t.fileId);
     expect(over.headers.get("Retry-After")).toBe("60");
-    expect((await expectError(over, 429, "quota_exceeded")).message).toMatch(/2 fine-tuning jobs queued or running/);
+    expect((await expectError(over, 429, "quota_exceeded")).message).toMatch(/2 fine-tuning jobs queued, running or paused/);
     // A bad request is still told what is wrong with it first.
     await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "nope", training_file: t.fileId } }), 404, "not_found");
     expect((await api.call("POST", `/v1/fine_tuning/jobs/${first.id}/cancel`, { token: t.key })).status).toBe(200);

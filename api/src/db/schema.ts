@@ -16,6 +16,8 @@ export const tenants = sqliteTable("tenants", {
   monthlyTokens: integer("monthly_tokens"),
   /** API requests a minute; 0 means unlimited. */
   requestsPerMinute: integer("requests_per_minute"),
+  /** The Stripe customer its usage is billed to (the Stripe meter-event export), or null. */
+  stripeCustomerId: text("stripe_customer_id"),
 });
 
 /** Each tenant's request count in its current one-minute window (quotas/rate.ts): one row per tenant. */

@@ -1,4 +1,4 @@
-// Admin: create, list, get tenants and set their quotas. Creating a tenant also issues its first API key
+// Admin: create, list, get tenants and set their quotas and Stripe customer. Creating a tenant also issues its first API key
 // (shown once).
 import { createRoute, z } from "@hono/zod-openapi";
 import { desc, eq, lt } from "drizzle-orm";
@@ -16,7 +16,15 @@ const ownLimitsSchema = z
   .object({ max_active_jobs: z.number().int().nullable(), max_adapters: z.number().int().nullable(), monthly_tokens: z.number().int().nullable(), requests_per_minute: z.number().int().nullable() })
   .openapi("TenantOwnLimits", { description: "the limits set for this tenant; null: the deployment's setting (send these back to PATCH to keep them)" });
 export const tenantSchema = z
-  .object({ id: z.string(), object: z.literal("tenant"), name: z.string(), created_at: z.number().int(), limits: limitsSchema, own_limits: ownLimitsSchema })
+  .object({
+    id: z.string(),
+    object: z.literal("tenant"),
+    name: z.string(),
+    created_at: z.number().int(),
+    limits: limitsSchema,
+    own_limits: ownLimitsSchema,
+    stripe_customer_id: z.string().nullable().openapi({ description: "the Stripe customer its usage is billed to (GET /admin/v1/usage/stripe-meter-events)" }),
+  })
   .openapi("Tenant");
 /** Each limit: a number for this tenant, or null for the deployment's setting (TUNESERVE_MAX_ACTIVE_JOBS, …). */
 const limitsInput = z
@@ -27,8 +35,9 @@ const limitsInput = z
     requests_per_minute: z.number().int().min(0).max(1_000_000_000).nullish().openapi({ description: "0: unlimited" }),
   })
   .strict();
-const createTenantBody = z.object({ name: z.string().trim().min(1).max(200), limits: limitsInput.nullish() }).strict();
-const updateTenantBody = z.object({ name: z.string().trim().min(1).max(200).optional(), limits: limitsInput.nullish() }).strict();
+const stripeCustomerId = z.string().regex(/^cus_[A-Za-z0-9]{1,64}$/, "a Stripe customer id looks like cus_…").nullish();
+const createTenantBody = z.object({ name: z.string().trim().min(1).max(200), limits: limitsInput.nullish(), stripe_customer_id: stripeCustomerId }).strict();
+const updateTenantBody = z.object({ name: z.string().trim().min(1).max(200).optional(), limits: limitsInput.nullish(), stripe_customer_id: stripeCustomerId }).strict();
 const createdTenantSchema = tenantSchema.extend({ api_key: z.string().openapi({ description: "shown once" }) });
 
 export type Tenant = z.infer<typeof tenantSchema>;
@@ -40,6 +49,7 @@ const toTenant = (t: typeof tenants.$inferSelect, config: ApiConfig): Tenant => 
   created_at: t.createdAt,
   limits: limitsOf(t, config),
   own_limits: { max_active_jobs: t.maxActiveJobs, max_adapters: t.maxAdapters, monthly_tokens: t.monthlyTokens, requests_per_minute: t.requestsPerMinute },
+  stripe_customer_id: t.stripeCustomerId,
 });
 
 /**
@@ -89,8 +99,8 @@ const getTenant = createRoute({
 export function registerAdminTenants(app: Router): void {
   app.openapi(createTenant, async (c) => {
     const { db, now } = c.var.deps;
-    const { name, limits } = c.req.valid("json");
-    const row = { id: newId("ten_"), name, createdAt: now(), maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, requestsPerMinute: null, ...limitColumns(limits) };
+    const { name, limits, stripe_customer_id } = c.req.valid("json");
+    const row = { id: newId("ten_"), name, createdAt: now(), maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, requestsPerMinute: null, stripeCustomerId: stripe_customer_id ?? null, ...limitColumns(limits) };
     await db.insert(tenants).values(row);
     const { secret } = await issueApiKey(db, row.id, "default", row.createdAt);
     return c.json({ ...toTenant(row, c.var.deps.config), api_key: secret }, 201);
@@ -113,8 +123,8 @@ export function registerAdminTenants(app: Router): void {
   });
   app.openapi(updateTenant, async (c) => {
     const { tenant_id } = c.req.valid("param");
-    const { name, limits } = c.req.valid("json");
-    const set = { ...(name === undefined ? {} : { name }), ...limitColumns(limits) };
+    const { name, limits, stripe_customer_id } = c.req.valid("json");
+    const set = { ...(name === undefined ? {} : { name }), ...(stripe_customer_id === undefined ? {} : { stripeCustomerId: stripe_customer_id }), ...limitColumns(limits) };
     const db = c.var.deps.db;
     const [row] = Object.keys(set).length > 0 ? await db.update(tenants).set(set).where(eq(tenants.id, tenant_id)).returning() : [await db.query.tenants.findFirst({ where: eq(tenants.id, tenant_id) })];
     if (!row) throw notFound("tenant", tenant_id, "tenant_id");

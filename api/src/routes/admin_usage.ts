@@ -1,12 +1,14 @@
-// Admin usage: every usage event in the order it was recorded, as CloudEvents 1.0 (JSON), for a billing
-// pipeline to pull, and the billing of adapter storage days that have ended (usage/storage.ts). The cursor is
-// the event's seq: the one database assigns it in commit order, so paging forward never misses an event that
-// committed late with an earlier timestamp (which a time or id cursor could). Each event's `id` is its usage
-// idempotency key, stable across reads: a consumer dedupes on it.
+// Admin usage: every usage event in the order it was recorded, as CloudEvents 1.0 (JSON) or as Stripe meter
+// events, for a billing pipeline to pull, and the billing of adapter storage days that have ended
+// (usage/storage.ts). The cursor is the event's seq: the one database assigns it in commit order, so paging
+// forward never misses an event that committed late with an earlier timestamp (which a time or id cursor
+// could). Each event's id (CloudEvents) or identifier (Stripe) is its usage idempotency key, stable across
+// reads: a consumer dedupes on it.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq, gt, max } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, max } from "drizzle-orm";
 import type { Router } from "../app.js";
-import { usageEvents } from "../db/schema.js";
+import type { Db } from "../db/client.js";
+import { tenants, usageEvents } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 import { billClosedDays, startOfDay } from "../usage/storage.js";
@@ -49,6 +51,30 @@ const exportRoute = createRoute({
   },
 });
 
+const stripeMeterEventSchema = z
+  .object({
+    event_name: z.string().openapi({ description: "tuneserve_<kind>: the event name of a Stripe meter per usage kind", example: "tuneserve_prompt_tokens" }),
+    identifier: z.string().openapi({ description: "the usage idempotency key: Stripe dedupes meter events on it" }),
+    timestamp: z.number().int(),
+    payload: z.object({
+      stripe_customer_id: z.string().nullable().openapi({ description: "the tenant's stripe_customer_id; null when none is set (hold or skip such events)" }),
+      value: z.string().openapi({ description: "the quantity, as Stripe takes it" }),
+    }),
+  })
+  .openapi("StripeMeterEvent");
+
+const stripeRoute = createRoute({
+  method: "get",
+  path: "/admin/v1/usage/stripe-meter-events",
+  description: "The same events, paged the same way, shaped as Stripe Billing meter events (POST /v1/billing/meter_events) for a pipeline to send.",
+  security: bearerSecurity,
+  request: { query: exportQuery },
+  responses: {
+    200: json(z.object({ object: z.literal("list"), data: z.array(stripeMeterEventSchema), has_more: z.boolean(), next_cursor: z.string().nullable() }), "meter events in the order their usage was recorded"),
+    ...errorResponses,
+  },
+});
+
 const billStorageRoute = createRoute({
   method: "post",
   path: "/admin/v1/usage/bill-storage",
@@ -76,20 +102,8 @@ export function registerAdminUsage(app: Router): void {
   });
 
   app.openapi(exportRoute, async (c) => {
-    const { after, limit, tenant_id } = c.req.valid("query");
-    const rows = await c.var.deps.db
-      .select()
-      .from(usageEvents)
-      .where(and(after ? gt(usageEvents.seq, Number(after)) : undefined, tenant_id ? eq(usageEvents.tenantId, tenant_id) : undefined))
-      .orderBy(asc(usageEvents.seq))
-      .limit(limit + 1);
-    const page = rows.slice(0, limit);
-    // A cursor this database never handed out would skip every event up to it: refuse it rather than wait.
-    if (page.length === 0 && after) {
-      const [newest] = await c.var.deps.db.select({ seq: max(usageEvents.seq) }).from(usageEvents);
-      if (Number(after) > (newest?.seq ?? 0)) throw new ApiError("invalid_request", `after=${after} is past the newest event; use a next_cursor this endpoint returned, or omit after to start over`, "after");
-    }
-    const data = page.map((e) => ({
+    const { rows, has_more, next_cursor } = await pageOfEvents(c.var.deps.db, c.req.valid("query"));
+    const data = rows.map((e) => ({
       specversion: "1.0" as const,
       id: e.idempotencyKey,
       source: "/tuneserve/usage" as const,
@@ -99,8 +113,40 @@ export function registerAdminUsage(app: Router): void {
       datacontenttype: "application/json" as const,
       data: { tenant_id: e.tenantId, kind: e.kind, model: e.model, quantity: e.quantity, ref: e.ref },
     }));
-    // The cursor of the last event read, also when the page is the last one: the next poll starts there.
-    const next = page.length > 0 ? String(page[page.length - 1].seq) : after || null;
-    return c.json({ object: "list" as const, data, has_more: rows.length > limit, next_cursor: next }, 200);
+    return c.json({ object: "list" as const, data, has_more, next_cursor }, 200);
   });
+
+  app.openapi(stripeRoute, async (c) => {
+    const db = c.var.deps.db;
+    const { rows, has_more, next_cursor } = await pageOfEvents(db, c.req.valid("query"));
+    const ids = [...new Set(rows.map((e) => e.tenantId))];
+    const customers = new Map((ids.length ? await db.select({ id: tenants.id, customer: tenants.stripeCustomerId }).from(tenants).where(inArray(tenants.id, ids)) : []).map((t) => [t.id, t.customer]));
+    const data = rows.map((e) => ({
+      event_name: `tuneserve_${e.kind}`,
+      identifier: e.idempotencyKey,
+      timestamp: e.createdAt,
+      payload: { stripe_customer_id: customers.get(e.tenantId) ?? null, value: String(e.quantity) },
+    }));
+    return c.json({ object: "list" as const, data, has_more, next_cursor }, 200);
+  });
+}
+
+/**
+ * One page of usage events in commit order after the cursor, with the cursor to read on from. The cursor of
+ * the last event read is returned also when the page is the last one: the next poll starts there.
+ */
+async function pageOfEvents(db: Db, q: z.infer<typeof exportQuery>) {
+  const rows = await db
+    .select()
+    .from(usageEvents)
+    .where(and(q.after ? gt(usageEvents.seq, Number(q.after)) : undefined, q.tenant_id ? eq(usageEvents.tenantId, q.tenant_id) : undefined))
+    .orderBy(asc(usageEvents.seq))
+    .limit(q.limit + 1);
+  const page = rows.slice(0, q.limit);
+  // A cursor this database never handed out would skip every event up to it: refuse it rather than wait.
+  if (page.length === 0 && q.after) {
+    const [newest] = await db.select({ seq: max(usageEvents.seq) }).from(usageEvents);
+    if (Number(q.after) > (newest?.seq ?? 0)) throw new ApiError("invalid_request", `after=${q.after} is past the newest event; use a next_cursor this endpoint returned, or omit after to start over`, "after");
+  }
+  return { rows: page, has_more: rows.length > q.limit, next_cursor: page.length > 0 ? String(page[page.length - 1].seq) : q.after || null };
 }

@@ -49,6 +49,26 @@ describe("usage export", () => {
     expect(onlyA.data.map((e: { subject: string }) => e.subject)).toEqual([a.id, a.id]);
   });
 
+  it("shapes the same events as Stripe meter events, with each tenant's Stripe customer", async () => {
+    const billed = await (await api.call("POST", "/admin/v1/tenants", { token: api.admin, json: { name: "stripe-a", stripe_customer_id: "cus_Abc123" } })).json();
+    expect(billed.stripe_customer_id).toBe("cus_Abc123");
+    const unset = await api.tenant("stripe-b");
+    await bill(billed.id, "req:s1:prompt_tokens", "prompt_tokens", 12, 1_800_000_300);
+    await bill(unset.id, "req:s2:completion_tokens", "completion_tokens", 4, 1_800_000_301);
+    const all = await (await admin(`/usage/events?limit=1000`)).json();
+    const before = all.data.length - 2;
+    const page = await (await admin(`/usage/stripe-meter-events?limit=1000`)).json();
+    expect(page.next_cursor).toBe(all.next_cursor);
+    expect(page.data.slice(before)).toEqual([
+      { event_name: "tuneserve_prompt_tokens", identifier: "req:s1:prompt_tokens", timestamp: 1_800_000_300, payload: { stripe_customer_id: "cus_Abc123", value: "12" } },
+      { event_name: "tuneserve_completion_tokens", identifier: "req:s2:completion_tokens", timestamp: 1_800_000_301, payload: { stripe_customer_id: null, value: "4" } },
+    ]);
+    // Set later, the customer shows on the tenant's events from then on; a bad id is refused.
+    expect((await api.call("PATCH", `/admin/v1/tenants/${unset.id}`, { token: api.admin, json: { stripe_customer_id: "cus_Later9" } })).status).toBe(200);
+    expect((await (await admin(`/usage/stripe-meter-events?tenant_id=${unset.id}`)).json()).data[0].payload.stripe_customer_id).toBe("cus_Later9");
+    expect((await expectError(await api.call("PATCH", `/admin/v1/tenants/${unset.id}`, { token: api.admin, json: { stripe_customer_id: "acct_1" } }), 400, "invalid_request")).param).toBe("stripe_customer_id");
+  });
+
   it("is for the admin only and names a bad cursor", async () => {
     const t = await api.tenant("export-c");
     await expectError(await admin("/usage/events", t.key), 401, "unauthorized");

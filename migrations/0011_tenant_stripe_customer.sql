@@ -1,0 +1,1 @@
+ALTER TABLE `tenants` ADD `stripe_customer_id` text;

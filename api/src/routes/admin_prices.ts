@@ -27,7 +27,7 @@ const setPriceBody = z
   .strict();
 const priceKey = z.object({
   kind: z.enum(usageKinds),
-  model: z.string().max(64).optional().openapi({ description: "omit for the kind's default" }),
+  model: z.string().max(256).optional().openapi({ description: "omit for the kind's default" }),
 });
 
 const list = createRoute({

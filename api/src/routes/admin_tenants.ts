@@ -1,5 +1,5 @@
-// Admin: create, list, get tenants and set their quotas and Stripe customer. Creating a tenant also issues its first API key
-// (shown once).
+// Admin: create, list, get tenants and set their quotas and Stripe customer. Creating a tenant also issues
+// its first API key (shown once).
 import { createRoute, z } from "@hono/zod-openapi";
 import { desc, eq, lt } from "drizzle-orm";
 import type { Router } from "../app.js";

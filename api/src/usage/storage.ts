@@ -4,7 +4,7 @@
 // Node server and the Worker's cron) or when the adapter is deleted (storageBillOnDelete, in the delete's
 // batch). Both compute the same quantity for a day that ended with the adapter kept, and the key is unique,
 // so a run that races a delete, or two runs at once, never bill a day twice.
-import { and, asc, eq, lt, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { runBatch } from "../db/batch.js";
 import { adapters, usageEvents } from "../db/schema.js";
@@ -20,7 +20,7 @@ export interface StoredAdapter {
   modelId: string;
   sizeBytes: number;
   createdAt: number;
-  /** Billed up to here; created_at when inserted. */
+  /** Billed up to here; created_at when inserted (null, from an API older than storage billing: created_at). */
   storageBilledUntil: number | null;
 }
 
@@ -88,7 +88,7 @@ export async function billClosedDays(db: Db, now: number): Promise<{ adapters: n
     db
       .select({ id: adapters.id, tenantId: adapters.tenantId, modelId: adapters.modelId, sizeBytes: adapters.sizeBytes, createdAt: adapters.createdAt, storageBilledUntil: adapters.storageBilledUntil })
       .from(adapters)
-      .where(lt(adapters.storageBilledUntil, today))
+      .where(or(lt(adapters.storageBilledUntil, today), isNull(adapters.storageBilledUntil)))
       .orderBy(asc(adapters.storageBilledUntil))
       .limit(ADAPTERS_PER_BATCH);
   const billed = new Set<string>();
@@ -102,7 +102,7 @@ export async function billClosedDays(db: Db, now: number): Promise<{ adapters: n
       const until = Math.min(today, startOfDay(from) + DAYS_PER_BATCH * day);
       inserts.push(...storageFacts(a, until).map((f) => usageInsert(db, f)));
       // Only forward: a run that read the adapter earlier cannot move its mark back.
-      marks.push(db.update(adapters).set({ storageBilledUntil: until }).where(and(eq(adapters.id, a.id), lt(adapters.storageBilledUntil, until))));
+      marks.push(db.update(adapters).set({ storageBilledUntil: until }).where(and(eq(adapters.id, a.id), or(lt(adapters.storageBilledUntil, until), isNull(adapters.storageBilledUntil)))));
       billed.add(a.id);
     }
     const results = await runBatch(db, [...inserts, ...marks]);

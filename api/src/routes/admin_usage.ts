@@ -5,7 +5,7 @@
 // could). Each event's id (CloudEvents) or identifier (Stripe) is its usage idempotency key, stable across
 // reads: a consumer dedupes on it.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, asc, eq, gt, inArray, max } from "drizzle-orm";
+import { and, asc, eq, gt, max } from "drizzle-orm";
 import type { Router } from "../app.js";
 import type { Db } from "../db/client.js";
 import { tenants, usageEvents } from "../db/schema.js";
@@ -54,10 +54,10 @@ const exportRoute = createRoute({
 const stripeMeterEventSchema = z
   .object({
     event_name: z.string().openapi({ description: "tuneserve_<kind>: the event name of a Stripe meter per usage kind", example: "tuneserve_prompt_tokens" }),
-    identifier: z.string().openapi({ description: "the usage idempotency key: Stripe dedupes meter events on it" }),
+    identifier: z.string().openapi({ description: "the usage idempotency key: Stripe dedupes meter events on it (within its dedupe window, about a day)" }),
     timestamp: z.number().int(),
     payload: z.object({
-      stripe_customer_id: z.string().nullable().openapi({ description: "the tenant's stripe_customer_id; null when none is set (hold or skip such events)" }),
+      stripe_customer_id: z.string().nullable().openapi({ description: "the tenant's stripe_customer_id as it is when the page is read; null when none is set (hold or skip such events)" }),
       value: z.string().openapi({ description: "the quantity, as Stripe takes it" }),
     }),
   })
@@ -103,7 +103,7 @@ export function registerAdminUsage(app: Router): void {
 
   app.openapi(exportRoute, async (c) => {
     const { rows, has_more, next_cursor } = await pageOfEvents(c.var.deps.db, c.req.valid("query"));
-    const data = rows.map((e) => ({
+    const data = rows.map(({ event: e }) => ({
       specversion: "1.0" as const,
       id: e.idempotencyKey,
       source: "/tuneserve/usage" as const,
@@ -117,15 +117,12 @@ export function registerAdminUsage(app: Router): void {
   });
 
   app.openapi(stripeRoute, async (c) => {
-    const db = c.var.deps.db;
-    const { rows, has_more, next_cursor } = await pageOfEvents(db, c.req.valid("query"));
-    const ids = [...new Set(rows.map((e) => e.tenantId))];
-    const customers = new Map((ids.length ? await db.select({ id: tenants.id, customer: tenants.stripeCustomerId }).from(tenants).where(inArray(tenants.id, ids)) : []).map((t) => [t.id, t.customer]));
-    const data = rows.map((e) => ({
+    const { rows, has_more, next_cursor } = await pageOfEvents(c.var.deps.db, c.req.valid("query"));
+    const data = rows.map(({ event: e, customer }) => ({
       event_name: `tuneserve_${e.kind}`,
       identifier: e.idempotencyKey,
       timestamp: e.createdAt,
-      payload: { stripe_customer_id: customers.get(e.tenantId) ?? null, value: String(e.quantity) },
+      payload: { stripe_customer_id: customer, value: String(e.quantity) },
     }));
     return c.json({ object: "list" as const, data, has_more, next_cursor }, 200);
   });
@@ -137,8 +134,11 @@ export function registerAdminUsage(app: Router): void {
  */
 async function pageOfEvents(db: Db, q: z.infer<typeof exportQuery>) {
   const rows = await db
-    .select()
+    // The tenant's Stripe customer as it is now (the Stripe export names it; a join, so a page of many
+    // tenants costs one query).
+    .select({ event: usageEvents, customer: tenants.stripeCustomerId })
     .from(usageEvents)
+    .leftJoin(tenants, eq(tenants.id, usageEvents.tenantId))
     .where(and(q.after ? gt(usageEvents.seq, Number(q.after)) : undefined, q.tenant_id ? eq(usageEvents.tenantId, q.tenant_id) : undefined))
     .orderBy(asc(usageEvents.seq))
     .limit(q.limit + 1);
@@ -148,5 +148,5 @@ async function pageOfEvents(db: Db, q: z.infer<typeof exportQuery>) {
     const [newest] = await db.select({ seq: max(usageEvents.seq) }).from(usageEvents);
     if (Number(q.after) > (newest?.seq ?? 0)) throw new ApiError("invalid_request", `after=${q.after} is past the newest event; use a next_cursor this endpoint returned, or omit after to start over`, "after");
   }
-  return { rows: page, has_more: rows.length > q.limit, next_cursor: page.length > 0 ? String(page[page.length - 1].seq) : q.after || null };
+  return { rows: page, has_more: rows.length > q.limit, next_cursor: page.length > 0 ? String(page[page.length - 1].event.seq) : q.after || null };
 }

@@ -22,8 +22,11 @@ function safeRelative(name: string): string {
   return name;
 }
 
+/** A download several jobs wait on: it stops only when every one of them has given up. */
+type SharedDownload = { promise: Promise<string>; abort: AbortController; waiting: number; forget(): void };
+
 export class ModelCache {
-  private readonly pending = new Map<string, Promise<string>>();
+  private readonly pending = new Map<string, SharedDownload>();
 
   constructor(
     private readonly models: ModelSpec[],
@@ -50,12 +53,18 @@ export class ModelCache {
       throw new Error(`base model ${model.id}: its source ${model.source} is a folder on the API's machine that this runner cannot read; configure it as ${model.id}=/local/folder`);
     }
     const key = `${model.id}`;
-    let p = this.pending.get(key);
-    if (!p) {
-      p = this.download(model.id, model.files, signal).finally(() => this.pending.delete(key));
-      this.pending.set(key, p);
+    let shared = this.pending.get(key);
+    if (!shared) {
+      const abort = new AbortController();
+      const promise = this.download(model.id, model.files, abort.signal);
+      // Done, failed or given up by all: the next caller starts a fresh download.
+      const forget = () => this.pending.get(key) === entry && this.pending.delete(key);
+      const entry: SharedDownload = { promise, abort, waiting: 0, forget };
+      promise.then(forget, forget);
+      shared = entry;
+      this.pending.set(key, entry);
     }
-    return p;
+    return waitFor(shared, signal);
   }
 
   private async download(id: string, files: Record<string, string>, signal?: AbortSignal): Promise<string> {
@@ -74,4 +83,36 @@ export class ModelCache {
     await writeFile(marker, JSON.stringify({ files: names, fetched_at: new Date().toISOString() }));
     return dir;
   }
+}
+
+/**
+ * Waits on a shared download as one of its callers. A caller that gives up (its job was cancelled, paused or
+ * replaced by a newer lease) stops waiting at once, but the download goes on for the others; only when every
+ * caller has given up is it aborted.
+ */
+function waitFor(shared: SharedDownload, signal?: AbortSignal): Promise<string> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  shared.waiting++;
+  return new Promise<string>((ok, fail) => {
+    let waiting = true;
+    const leave = () => {
+      if (!waiting) return;
+      waiting = false;
+      signal?.removeEventListener("abort", giveUp);
+      shared.waiting--;
+    };
+    const giveUp = () => {
+      leave();
+      if (shared.waiting === 0) {
+        shared.forget();
+        shared.abort.abort(signal!.reason);
+      }
+      fail(signal!.reason);
+    };
+    signal?.addEventListener("abort", giveUp, { once: true });
+    shared.promise.then(
+      (dir) => (leave(), ok(dir)),
+      (err: unknown) => (leave(), fail(err)),
+    );
+  });
 }

@@ -63,7 +63,8 @@ describe("usage export", () => {
       { event_name: "tuneserve_prompt_tokens", identifier: "req:s1:prompt_tokens", timestamp: 1_800_000_300, payload: { stripe_customer_id: "cus_Abc123", value: "12" } },
       { event_name: "tuneserve_completion_tokens", identifier: "req:s2:completion_tokens", timestamp: 1_800_000_301, payload: { stripe_customer_id: null, value: "4" } },
     ]);
-    // Set later, the customer shows on the tenant's events from then on; a bad id is refused.
+    // Set later, the customer shows on all of the tenant's events, earlier ones too (it is read with the page);
+    // a bad id is refused.
     expect((await api.call("PATCH", `/admin/v1/tenants/${unset.id}`, { token: api.admin, json: { stripe_customer_id: "cus_Later9" } })).status).toBe(200);
     expect((await (await admin(`/usage/stripe-meter-events?tenant_id=${unset.id}`)).json()).data[0].payload.stripe_customer_id).toBe("cus_Later9");
     expect((await expectError(await api.call("PATCH", `/admin/v1/tenants/${unset.id}`, { token: api.admin, json: { stripe_customer_id: "acct_1" } }), 400, "invalid_request")).param).toBe("stripe_customer_id");

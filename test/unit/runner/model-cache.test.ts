@@ -11,7 +11,7 @@ let dir: string;
 let server: LocalServer;
 let url: string;
 const hits: string[] = [];
-const files: Record<string, string> = { "config.json": '{"model_type":"llama"}', "model.safetensors": "weights", "tokenizer.json": "{}" };
+const files: Record<string, string> = { "config.json": '{"model_type":"llama"}', "model.safetensors": "weights", "tokenizer.json": "{}", "slow.safetensors": "slow weights" };
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tuneserve-model-cache-"));
@@ -19,6 +19,8 @@ beforeAll(async () => {
     const name = new URL(req.url!, "http://x").pathname.slice(1);
     hits.push(name);
     if (!(name in files)) return void res.writeHead(404).end("no such object");
+    // "slow" files arrive after a pause, so that a caller can give up while they download.
+    if (name.startsWith("slow")) return void setTimeout(() => res.writeHead(200).end(files[name]), 300);
     res.writeHead(200).end(files[name]);
   });
   url = server.url;
@@ -40,16 +42,37 @@ describe("ModelCache", () => {
 
   it("downloads a blob model once, concurrent callers sharing the download", async () => {
     const cache = new ModelCache([{ id: "qwen", dir: null }], join(dir, "b"));
-    const model = { id: "qwen", source: "blob:models/qwen/", files: urls(Object.keys(files)) };
+    const model = { id: "qwen", source: "blob:models/qwen/", files: urls(["config.json", "model.safetensors", "tokenizer.json"]) };
     hits.length = 0;
     const [d1, d2] = await Promise.all([cache.resolve(model), cache.resolve(model)]);
     expect(d1).toBe(join(dir, "b", "models", "qwen"));
     expect(d2).toBe(d1);
     expect(await readFile(join(d1, "model.safetensors"), "utf8")).toBe("weights");
-    expect(hits.sort()).toEqual(Object.keys(files).sort());
+    expect(hits.sort()).toEqual(["config.json", "model.safetensors", "tokenizer.json"]);
     // A new cache object (a restarted runner) finds the completed folder and fetches nothing.
     await new ModelCache([{ id: "qwen", dir: null }], join(dir, "b")).resolve(model);
     expect(hits).toHaveLength(3);
+  });
+
+  it("keeps a shared download going for the others when one caller gives up, and stops it when all have", async () => {
+    const cache = new ModelCache([{ id: "slow", dir: null }], join(dir, "s"));
+    const model = { id: "slow", source: "blob:models/slow/", files: urls(["config.json", "slow.safetensors"]) };
+    const quitter = new AbortController();
+    const first = cache.resolve(model, quitter.signal);
+    const second = cache.resolve(model, new AbortController().signal);
+    quitter.abort(new Error("job paused"));
+    await expect(first).rejects.toThrow("job paused");
+    expect(await readFile(join(await second, "slow.safetensors"), "utf8")).toBe("slow weights");
+
+    const other = new ModelCache([{ id: "slow", dir: null }], join(dir, "s2"));
+    const [a, b] = [new AbortController(), new AbortController()];
+    const both = [other.resolve(model, a.signal), other.resolve(model, b.signal)];
+    a.abort(new Error("gone a"));
+    b.abort(new Error("gone b"));
+    await expect(both[0]).rejects.toThrow("gone a");
+    await expect(both[1]).rejects.toThrow("gone b");
+    // The aborted download left no complete folder: the next caller fetches it whole.
+    expect(await readFile(join(await other.resolve(model), "slow.safetensors"), "utf8")).toBe("slow weights");
   });
 
   it("fetches again when an earlier download did not finish", async () => {

@@ -7,18 +7,11 @@ import { jobs, runners } from "../db/schema.js";
 import { notFound } from "../errors.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 import { runnerActiveSeconds } from "./admin_metrics.js";
+import { runnerFields, runnerSchema, type RunnerRow } from "./internal_runners.js";
 
-const adminRunnerSchema = z
-  .object({
-    id: z.string(),
-    object: z.literal("runner"),
-    name: z.string(),
-    url: z.string().nullable().openapi({ description: "where it serves inference; null for a training-only runner" }),
-    models: z.array(z.string()).openapi({ description: "base models it serves" }),
-    adapters: z.array(z.string()).openapi({ description: "fine-tuned models its adapter cache holds, as of its last heartbeat" }),
-    capacity: z.number().int(),
-    last_seen_at: z.number().int(),
-    created_at: z.number().int(),
+const adminRunnerSchema = runnerSchema
+  .omit({ lease_seconds: true })
+  .extend({
     active: z.boolean().openapi({ description: `heard from within the last ${runnerActiveSeconds} s (the runners /admin/v1/metrics counts)` }),
     running_jobs: z.array(z.string()).openapi({ description: "fine-tuning jobs it holds a lease on that has not run out" }),
   })
@@ -41,17 +34,8 @@ const get = createRoute({
 /** Running jobs whose lease has not run out (an expired one is anyone's to lease again). */
 const leasedAt = (now: number) => and(eq(jobs.status, "running"), gt(jobs.leaseExpiresAt, now));
 
-type RunnerRow = typeof runners.$inferSelect;
 const toRunner = (r: RunnerRow, now: number, held: string[]): z.infer<typeof adminRunnerSchema> => ({
-  id: r.id,
-  object: "runner",
-  name: r.name,
-  url: r.url,
-  models: JSON.parse(r.models),
-  adapters: JSON.parse(r.adapters),
-  capacity: r.capacity,
-  last_seen_at: r.lastSeenAt,
-  created_at: r.createdAt,
+  ...runnerFields(r),
   active: r.lastSeenAt > now - runnerActiveSeconds,
   running_jobs: held,
 });

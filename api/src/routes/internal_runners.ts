@@ -14,9 +14,9 @@ export const runnerSchema = z
     id: z.string(),
     object: z.literal("runner"),
     name: z.string(),
-    url: z.string().nullable(),
-    models: z.array(z.string()),
-    adapters: z.array(z.string()),
+    url: z.string().nullable().openapi({ description: "where it serves inference; null for a training-only runner" }),
+    models: z.array(z.string()).openapi({ description: "base models it serves" }),
+    adapters: z.array(z.string()).openapi({ description: "fine-tuned models its adapter cache holds, as of its last heartbeat" }),
     capacity: z.number().int(),
     last_seen_at: z.number().int(),
     created_at: z.number().int(),
@@ -28,19 +28,22 @@ export type RegisterRunnerRequest = z.infer<typeof registerRunnerBody>;
 export type RunnerHeartbeatRequest = z.infer<typeof runnerHeartbeatBody>;
 export type Runner = z.infer<typeof runnerSchema>;
 
-type RunnerRow = typeof runners.$inferSelect;
-const toRunner = (r: RunnerRow, leaseSeconds: number): Runner => ({
+export type RunnerRow = typeof runners.$inferSelect;
+
+/** A runner row as the runner protocol and the admin API show it. */
+export const runnerFields = (r: RunnerRow) => ({
   id: r.id,
-  object: "runner",
+  object: "runner" as const,
   name: r.name,
   url: r.url,
-  models: JSON.parse(r.models),
-  adapters: JSON.parse(r.adapters),
+  models: JSON.parse(r.models) as string[],
+  adapters: JSON.parse(r.adapters) as string[],
   capacity: r.capacity,
   last_seen_at: r.lastSeenAt,
   created_at: r.createdAt,
-  lease_seconds: leaseSeconds,
 });
+
+const toRunner = (r: RunnerRow, leaseSeconds: number): Runner => ({ ...runnerFields(r), lease_seconds: leaseSeconds });
 
 const register = createRoute({
   method: "post",

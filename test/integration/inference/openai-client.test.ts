@@ -1,5 +1,6 @@
 // The official `openai` npm client against the real API and runner: chat and text completions, streaming with
-// usage, the model list, errors as the client's typed errors, and a retried call with an Idempotency-Key.
+// usage, the model list, errors as the client's typed errors, a retried call with an Idempotency-Key, and a
+// fine-tuning job created, filtered by metadata, paused, resumed and cancelled.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -59,4 +60,18 @@ it("replays a call retried with the same Idempotency-Key", async () => {
   const again = await client.chat.completions.create(body, opts).withResponse();
   expect(again.response.headers.get("idempotent-replayed")).toBe("true");
   expect(again.data).toEqual(first.data);
+});
+
+it("creates, filters, pauses, resumes and cancels a fine-tuning job through the client", async () => {
+  const lines = Array.from({ length: 4 }, (_, i) => JSON.stringify({ messages: [{ role: "user", content: `q${i}` }, { role: "assistant", content: `a${i}` }] })).join("\n");
+  const file = await client.files.create({ file: await OpenAI.toFile(Buffer.from(lines), "train.jsonl"), purpose: "fine-tune" });
+  const job = await client.fineTuning.jobs.create({ model: stack.model, training_file: file.id, metadata: { team: "sdk" }, method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 50 } } } });
+  expect(job.metadata).toEqual({ team: "sdk" });
+  const listed = [];
+  for await (const j of client.fineTuning.jobs.list({ metadata: { team: "sdk" } })) listed.push(j.id);
+  expect(listed).toEqual([job.id]);
+  expect((await client.fineTuning.jobs.pause(job.id)).status).toBe("paused");
+  expect((await client.fineTuning.jobs.resume(job.id)).status).toBe("queued");
+  expect((await client.fineTuning.jobs.cancel(job.id)).status).toBe("cancelled");
+  await expect(client.fineTuning.jobs.resume(job.id)).rejects.toBeInstanceOf(OpenAI.ConflictError);
 });

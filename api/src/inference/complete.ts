@@ -25,6 +25,8 @@ export type CompletionCall = {
   temperature: number;
   top_p: number;
   top_k: number;
+  frequency_penalty: number;
+  presence_penalty: number;
   seed?: number;
   stop: string[];
   stream: boolean;
@@ -87,7 +89,7 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(
     targets,
-    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, seed: call.seed, stop: call.stop, stream: call.stream },
+    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, seed: call.seed, stop: call.stop, stream: call.stream },
     config.TUNESERVE_RUNNER_TOKEN!,
   );
   if (!response.ok) throw await runnerError(response, call.kind);

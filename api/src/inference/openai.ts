@@ -33,8 +33,8 @@ export const samplingFields = {
   stream: z.boolean().nullish().openapi({ description: "default false; server-sent events, ending with data: [DONE]" }),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish().openapi({ description: "include_usage (default false, as in OpenAI): a last chunk with usage and no choices" }),
   user: z.string().max(256).nullish(),
-  frequency_penalty: unsupported(isZero, "frequency_penalty is not supported: send 0 or leave it out"),
-  presence_penalty: unsupported(isZero, "presence_penalty is not supported: send 0 or leave it out"),
+  frequency_penalty: z.number().min(-2).max(2).nullish().openapi({ description: "−2…2, default 0: lowers a token's logit by this much for every time it already appears in the completion" }),
+  presence_penalty: z.number().min(-2).max(2).nullish().openapi({ description: "−2…2, default 0: lowers a token's logit by this much once it appears in the completion" }),
   logit_bias: unsupported(isEmpty, "logit_bias is not supported: leave it out"),
   logprobs: unsupported((v) => v === false || v === 0, "logprobs are not supported: leave it out"),
 };
@@ -165,11 +165,13 @@ export function completionResponses(schema: z.ZodTypeAny, streamDescription: str
 }
 
 /** The sampling and streaming options both routes pass to the runner, from a parsed request. */
-export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k" | "seed" | "stop" | "stream" | "stream_options">) {
+export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k" | "frequency_penalty" | "presence_penalty" | "seed" | "stop" | "stream" | "stream_options">) {
   return {
     temperature: b.temperature ?? 1,
     top_p: b.top_p ?? 1,
     top_k: b.top_k ?? 0,
+    frequency_penalty: b.frequency_penalty ?? 0,
+    presence_penalty: b.presence_penalty ?? 0,
     seed: b.seed ?? undefined,
     stop: b.stop == null ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
     stream: b.stream ?? false,

@@ -21,6 +21,8 @@ export const generateRequestSchema = z.object({
   temperature: z.number().min(0).max(2).default(1),
   top_p: z.number().gt(0).max(1).default(1),
   top_k: z.number().int().min(0).default(0),
+  frequency_penalty: z.number().min(-2).max(2).default(0),
+  presence_penalty: z.number().min(-2).max(2).default(0),
   seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
   stop: z.array(z.string().min(1).max(256)).max(4).default([]),
   stream: z.boolean().default(false),

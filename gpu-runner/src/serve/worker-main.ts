@@ -71,6 +71,8 @@ function submit(req: ServeSubmit): void {
       temperature: req.temperature,
       topP: req.topP,
       topK: req.topK,
+      frequencyPenalty: req.frequencyPenalty,
+      presencePenalty: req.presencePenalty,
       seed: req.seed,
       stop: req.stop,
       stopTokens: tokenizer?.eosTokenIds ?? [],

@@ -30,6 +30,9 @@ export type ServeSubmit = {
   temperature: number;
   topP: number;
   topK: number;
+  /** OpenAI's penalties (default 0, off). */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
   seed?: number;
   stop: string[];
   /** Post every token back (streaming); otherwise only the result. */

@@ -106,6 +106,21 @@ describe("POST /v1/chat/completions", () => {
     expect((await longPrompt.json()).error).toMatchObject({ param: "messages", message: expect.stringMatching(/^prompt: it is \d+ tokens, and this server's context of 512 must also hold the answer/) });
   });
 
+  it("applies frequency and presence penalties on the runner (greedy text changes, repeats fall)", async () => {
+    const body = { model: stack.model, max_tokens: 24, temperature: 0, messages: [{ role: "user", content: "Tell me more." }] };
+    const answer = async (extra: Record<string, unknown>) => {
+      const res = await post("/v1/chat/completions", acme.key, { ...body, ...extra });
+      expect(res.status).toBe(200);
+      return (await res.json()).choices[0].message.content as string;
+    };
+    const repeats = (s: string) => s.length - new Set(s).size;
+    const plain = await answer({});
+    const penalized = await answer({ frequency_penalty: 2, presence_penalty: 2 });
+    expect(repeats(plain)).toBeGreaterThan(0); // the untrained model repeats itself, so a penalty has work to do
+    expect(penalized).not.toBe(plain);
+    expect(repeats(penalized)).toBeLessThan(repeats(plain));
+  });
+
   it("takes OpenAI's nulls and text parts, and refuses options it does not implement by name", async () => {
     const greedy = { model: stack.model, max_tokens: 6, temperature: 0 };
     const plain = await (await post("/v1/chat/completions", acme.key, { ...greedy, messages: [{ role: "user", content: "Hi there" }] })).json();
@@ -122,7 +137,7 @@ describe("POST /v1/chat/completions", () => {
     const refused: [Record<string, unknown>, string, RegExp][] = [
       [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools", /tools are not supported/],
       [{ response_format: { type: "json_object" } }, "response_format", /only \{"type":"text"\}/],
-      [{ frequency_penalty: 0.5 }, "frequency_penalty", /not supported/],
+      [{ frequency_penalty: 2.5 }, "frequency_penalty", /<=2/],
       [{ logprobs: true }, "logprobs", /not supported/],
       [{ logit_bias: { "12": 5 } }, "logit_bias", /not supported/],
       [{ stop: ["a", "b", "c", "d", "e"] }, "stop", /up to 4 strings/],

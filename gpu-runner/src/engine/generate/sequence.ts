@@ -12,6 +12,9 @@ export type SequenceRequest = {
   temperature?: number;
   topK?: number;
   topP?: number;
+  /** OpenAI's penalties on the logits of tokens already in the completion: per occurrence, and once. */
+  frequencyPenalty?: number;
+  presencePenalty?: number;
   seed?: number;
   /** Token ids that end the sequence (not included in the output); default none. */
   stopTokens?: number[];
@@ -38,6 +41,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   private readonly matcher: StopMatcher;
   private readonly detok: ReturnType<typeof createDecodeStream> | null;
   private text = "";
+  /** How often each token occurs in the completion so far (only kept when a penalty is set). */
+  private readonly seen: Map<number, number> | null;
 
   /**
    * `streamText`: the caller wants each token's text as it comes. Otherwise, unless stop strings need it,
@@ -52,6 +57,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.stops = new Set(req.stopTokens ?? []);
     this.matcher = new StopMatcher(req.stop ?? []);
     this.detok = tokenizer && (o.streamText || req.stop?.length) ? createDecodeStream(tokenizer) : null;
+    this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
   }
 
   /**
@@ -61,7 +67,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   accept(logits: Float32Array | Float64Array): { token: number; text: string } | null {
     const r = this.req;
     // Float64 rows come only from float64 test models; float32 rows are views, sampled without a copy.
-    const f32 = logits instanceof Float32Array ? logits : Float32Array.from(logits);
+    let f32 = logits instanceof Float32Array ? logits : Float32Array.from(logits);
+    if (this.seen?.size) f32 = this.penalized(f32);
     const token = sampleToken(f32, { temperature: r.temperature ?? 0, topK: r.topK, topP: r.topP }, this.rng);
     if (this.stops.has(token)) {
       this.done = true;
@@ -69,6 +76,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
       return null;
     }
     this.out.push(token);
+    this.seen?.set(token, (this.seen.get(token) ?? 0) + 1);
     let text = "";
     if (this.detok) {
       const res = this.matcher.push(this.detok.push(token));
@@ -81,6 +89,15 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     }
     if (!this.done && this.out.length >= r.maxTokens) this.done = true;
     return { token, text };
+  }
+
+  /** A copy of the row's logits (the row may be a view into the batch's) with the penalties applied. */
+  private penalized(logits: Float32Array): Float32Array {
+    const out = Float32Array.from(logits);
+    const frequency = this.req.frequencyPenalty ?? 0;
+    const presence = this.req.presencePenalty ?? 0;
+    for (const [token, count] of this.seen!) out[token] -= frequency * count + presence;
+    return out;
   }
 
   /** The result, and the text held back until the end (a possible stop-string prefix, an unfinished character). */

@@ -91,4 +91,30 @@ describe("Sequence", () => {
     seq.done = true;
     expect(seq.finish().result).toMatchObject({ tokens: [0, 1], text: "ab", finishReason: "length" });
   });
+
+  it("lowers the logits of tokens already in the completion: by count (frequency) and once (presence)", () => {
+    // Logits where "a" leads "b" by 0.5 and "b" leads "c" by 0.5: greedy says "a" each time until penalized.
+    const row = () => {
+      const r = new Float32Array(V);
+      r[0] = 2;
+      r[1] = 1.5;
+      r[2] = 1;
+      return r;
+    };
+    const run = (r: Partial<SequenceRequest>) => {
+      const seq = new Sequence(req({ maxTokens: 4, ...r }), letters, { streamText: false });
+      const shared = row();
+      while (!seq.done) seq.accept(shared);
+      // The row handed in is left as it was (in a batch it is a view into everyone's logits).
+      expect(shared).toEqual(row());
+      return letters.decode(seq.finish().result.tokens);
+    };
+    expect(run({})).toBe("aaaa");
+    // presence 0.6: once seen, "a" stays at 1.4 however often: b (1.5) once, then a again (b is at 0.9).
+    expect(run({ presencePenalty: 0.6 })).toBe("abaa");
+    // frequency 0.3: a 2 → 1.7 → 1.4 (b's 1.5 wins) → then a 1.4 vs b 1.2: a.
+    expect(run({ frequencyPenalty: 0.3 })).toBe("aaba");
+    // A negative penalty favours repeating.
+    expect(run({ presencePenalty: -1 })).toBe("aaaa");
+  });
 });

@@ -16,7 +16,9 @@ export function newRouter() {
         // An unknown field is named as the param itself (its issue's path is the object holding it).
         const path = issue.code === "unrecognized_keys" ? [...issue.path, issue.keys[0]] : issue.path;
         const param = path.join(".") || null;
-        throw new ApiError("invalid_request", param ? `${param}: ${issue.message}` : issue.message, param);
+        // A record's bad key carries the reason in its nested issue ("Invalid key in record" says nothing).
+        const message = issue.code === "invalid_key" ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+        throw new ApiError("invalid_request", param ? `${param}: ${message}` : message, param);
       }
     },
   });

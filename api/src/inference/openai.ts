@@ -35,7 +35,11 @@ export const samplingFields = {
   user: z.string().max(256).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish().openapi({ description: "−2…2, default 0: lowers a token's logit by this much for every time it already appears in the completion" }),
   presence_penalty: z.number().min(-2).max(2).nullish().openapi({ description: "−2…2, default 0: lowers a token's logit by this much once it appears in the completion" }),
-  logit_bias: unsupported(isEmpty, "logit_bias is not supported: leave it out"),
+  logit_bias: z
+    .record(z.string().regex(/^\d{1,9}$/, "logit_bias keys are token ids"), z.number().min(-100).max(100))
+    .refine((m) => Object.keys(m).length <= 300, "logit_bias takes at most 300 tokens")
+    .nullish()
+    .openapi({ description: "token id → −100…100, added to that token's logit at every step (−100 bans it, 100 all but forces it)" }),
   logprobs: unsupported((v) => v === false || v === 0, "logprobs are not supported: leave it out"),
 };
 
@@ -165,13 +169,14 @@ export function completionResponses(schema: z.ZodTypeAny, streamDescription: str
 }
 
 /** The sampling and streaming options both routes pass to the runner, from a parsed request. */
-export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k" | "frequency_penalty" | "presence_penalty" | "seed" | "stop" | "stream" | "stream_options">) {
+export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k" | "frequency_penalty" | "presence_penalty" | "logit_bias" | "seed" | "stop" | "stream" | "stream_options">) {
   return {
     temperature: b.temperature ?? 1,
     top_p: b.top_p ?? 1,
     top_k: b.top_k ?? 0,
     frequency_penalty: b.frequency_penalty ?? 0,
     presence_penalty: b.presence_penalty ?? 0,
+    logit_bias: b.logit_bias ?? {},
     seed: b.seed ?? undefined,
     stop: b.stop == null ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
     stream: b.stream ?? false,

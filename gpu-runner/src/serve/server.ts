@@ -151,7 +151,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
 }
 
 function toSubmit(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter"]): ServeSubmit {
-  return { id, input: b.input, adapter, maxTokens: b.max_tokens, temperature: b.temperature, topP: b.top_p, topK: b.top_k, frequencyPenalty: b.frequency_penalty, presencePenalty: b.presence_penalty, seed: b.seed, stop: b.stop, stream: b.stream };
+  return { id, input: b.input, adapter, maxTokens: b.max_tokens, temperature: b.temperature, topP: b.top_p, topK: b.top_k, frequencyPenalty: b.frequency_penalty, presencePenalty: b.presence_penalty, logitBias: b.logit_bias, seed: b.seed, stop: b.stop, stream: b.stream };
 }
 
 function failure(c: Context, err: unknown): Response {

@@ -73,6 +73,7 @@ function submit(req: ServeSubmit): void {
       topK: req.topK,
       frequencyPenalty: req.frequencyPenalty,
       presencePenalty: req.presencePenalty,
+      logitBias: req.logitBias,
       seed: req.seed,
       stop: req.stop,
       stopTokens: tokenizer?.eosTokenIds ?? [],

@@ -33,6 +33,8 @@ export type ServeSubmit = {
   /** OpenAI's penalties (default 0, off). */
   frequencyPenalty?: number;
   presencePenalty?: number;
+  /** Token id (as a string, as in JSON) → bias added to its logit at every step. */
+  logitBias?: Record<string, number>;
   seed?: number;
   stop: string[];
   /** Post every token back (streaming); otherwise only the result. */

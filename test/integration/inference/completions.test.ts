@@ -106,7 +106,7 @@ describe("POST /v1/chat/completions", () => {
     expect((await longPrompt.json()).error).toMatchObject({ param: "messages", message: expect.stringMatching(/^prompt: it is \d+ tokens, and this server's context of 512 must also hold the answer/) });
   });
 
-  it("applies frequency and presence penalties on the runner (greedy text changes, repeats fall)", async () => {
+  it("applies frequency and presence penalties and logit_bias on the runner", async () => {
     const body = { model: stack.model, max_tokens: 24, temperature: 0, messages: [{ role: "user", content: "Tell me more." }] };
     const answer = async (extra: Record<string, unknown>) => {
       const res = await post("/v1/chat/completions", acme.key, { ...body, ...extra });
@@ -119,6 +119,10 @@ describe("POST /v1/chat/completions", () => {
     expect(repeats(plain)).toBeGreaterThan(0); // the untrained model repeats itself, so a penalty has work to do
     expect(penalized).not.toBe(plain);
     expect(repeats(penalized)).toBeLessThan(repeats(plain));
+    // logit_bias: the first token of the plain answer banned, another one all but forced.
+    const first = (await (await post("/v1/chat/completions", acme.key, { ...body, max_tokens: 1, logit_bias: {} })).json()).choices[0].message.content as string;
+    const forced = "x".charCodeAt(0); // the built-in tokenizer is byte-level: token id = byte
+    expect(await answer({ max_tokens: 3, logit_bias: { [first.charCodeAt(0)]: -100, [forced]: 100 } })).toBe("xxx");
   });
 
   it("takes OpenAI's nulls and text parts, and refuses options it does not implement by name", async () => {
@@ -139,7 +143,9 @@ describe("POST /v1/chat/completions", () => {
       [{ response_format: { type: "json_object" } }, "response_format", /only \{"type":"text"\}/],
       [{ frequency_penalty: 2.5 }, "frequency_penalty", /<=2/],
       [{ logprobs: true }, "logprobs", /not supported/],
-      [{ logit_bias: { "12": 5 } }, "logit_bias", /not supported/],
+      [{ logit_bias: { "12": 101 } }, "logit_bias.12", /<=100/],
+      [{ logit_bias: { abc: 5 } }, "logit_bias.abc", /token ids/],
+      [{ logit_bias: { "999999": 5 } }, "logit_bias", /outside the vocabulary/],
       [{ stop: ["a", "b", "c", "d", "e"] }, "stop", /up to 4 strings/],
       [{ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, "messages.0.content.0", /only text parts/],
       [{ messages: [{ role: "tool", content: "x" }] }, "messages.0.role", /tools are not supported/],

@@ -15,6 +15,8 @@ export type SequenceRequest = {
   /** OpenAI's penalties on the logits of tokens already in the completion: per occurrence, and once. */
   frequencyPenalty?: number;
   presencePenalty?: number;
+  /** Token id → bias added to its logit at every step (OpenAI's logit_bias). */
+  logitBias?: Record<string, number>;
   seed?: number;
   /** Token ids that end the sequence (not included in the output); default none. */
   stopTokens?: number[];
@@ -43,6 +45,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   private text = "";
   /** How often each token occurs in the completion so far (only kept when a penalty is set). */
   private readonly seen: Map<number, number> | null;
+  private readonly bias: [number, number][];
 
   /**
    * `streamText`: the caller wants each token's text as it comes. Otherwise, unless stop strings need it,
@@ -58,6 +61,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.matcher = new StopMatcher(req.stop ?? []);
     this.detok = tokenizer && (o.streamText || req.stop?.length) ? createDecodeStream(tokenizer) : null;
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
+    this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
   }
 
   /**
@@ -68,7 +72,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     const r = this.req;
     // Float64 rows come only from float64 test models; float32 rows are views, sampled without a copy.
     let f32 = logits instanceof Float32Array ? logits : Float32Array.from(logits);
-    if (this.seen?.size) f32 = this.penalized(f32);
+    if (this.seen?.size || this.bias.length) f32 = this.adjusted(f32);
     const token = sampleToken(f32, { temperature: r.temperature ?? 0, topK: r.topK, topP: r.topP }, this.rng);
     if (this.stops.has(token)) {
       this.done = true;
@@ -91,12 +95,13 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     return { token, text };
   }
 
-  /** A copy of the row's logits (the row may be a view into the batch's) with the penalties applied. */
-  private penalized(logits: Float32Array): Float32Array {
+  /** A copy of the row's logits (the row may be a view into the batch's) with the bias and penalties applied. */
+  private adjusted(logits: Float32Array): Float32Array {
     const out = Float32Array.from(logits);
+    for (const [token, b] of this.bias) out[token] += b;
     const frequency = this.req.frequencyPenalty ?? 0;
     const presence = this.req.presencePenalty ?? 0;
-    for (const [token, count] of this.seen!) out[token] -= frequency * count + presence;
+    for (const [token, count] of this.seen ?? []) out[token] -= frequency * count + presence;
     return out;
   }
 

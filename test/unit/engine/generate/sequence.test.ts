@@ -117,4 +117,12 @@ describe("Sequence", () => {
     // A negative penalty favours repeating.
     expect(run({ presencePenalty: -1 })).toBe("aaaa");
   });
+
+  it("adds logit_bias to the chosen tokens at every step, before the penalties", () => {
+    const seq = new Sequence(req({ maxTokens: 3, logitBias: { "2": 5, "0": -100 } }), letters, { streamText: false });
+    const row = pick(0); // greedy "a" unless biased
+    while (!seq.done) seq.accept(row);
+    expect(letters.decode(seq.finish().result.tokens)).toBe("ccc");
+    expect(row[0]).toBe(1); // the shared row is untouched
+  });
 });

@@ -13,9 +13,21 @@ import type { GenerateUsage } from "./runner-protocol.js";
 /** The finished completion a retry is answered with. */
 export type StoredCompletion = { id: string; created: number; text: string; finish_reason: Finish; usage: GenerateUsage };
 
-/** The completion's hash: include_usage shapes only a stream, so a JSON request differing in it alone is the same request. */
-export const completionHash = (call: { stream: boolean; includeUsage: boolean }): Promise<string> =>
-  requestHash("completions", { ...call, includeUsage: call.stream ? call.includeUsage : null });
+/**
+ * The completion's hash: include_usage shapes only a stream, so a JSON request differing in it alone is the
+ * same request. Options at their default are left out, so that a key stored before an option existed still
+ * matches the same request.
+ */
+export const completionHash = (call: { stream: boolean; includeUsage: boolean; frequency_penalty?: number; presence_penalty?: number; logit_bias?: Record<string, number> }): Promise<string> => {
+  const { frequency_penalty, presence_penalty, logit_bias, ...rest } = call;
+  return requestHash("completions", {
+    ...rest,
+    includeUsage: call.stream ? call.includeUsage : null,
+    ...(frequency_penalty ? { frequency_penalty } : {}),
+    ...(presence_penalty ? { presence_penalty } : {}),
+    ...(logit_bias && Object.keys(logit_bias).length > 0 ? { logit_bias } : {}),
+  });
+};
 
 /**
  * Bills an attempt under its key: only the tokens beyond what the key has paid (each kind at most its

@@ -36,10 +36,10 @@ export const samplingFields = {
   frequency_penalty: z.number().min(-2).max(2).nullish().openapi({ description: "−2…2, default 0: lowers a token's logit by this much for every time it already appears in the completion" }),
   presence_penalty: z.number().min(-2).max(2).nullish().openapi({ description: "−2…2, default 0: lowers a token's logit by this much once it appears in the completion" }),
   logit_bias: z
-    .record(z.string().regex(/^\d{1,9}$/, "logit_bias keys are token ids"), z.number().min(-100).max(100))
+    .record(z.string().regex(/^(0|[1-9]\d{0,8})$/, "logit_bias keys are token ids (of the model's tokenizer)"), z.number().min(-100).max(100))
     .refine((m) => Object.keys(m).length <= 300, "logit_bias takes at most 300 tokens")
     .nullish()
-    .openapi({ description: "token id → −100…100, added to that token's logit at every step (−100 bans it, 100 all but forces it)" }),
+    .openapi({ description: "at most 300 token ids of the model's tokenizer → −100…100, added to that token's logit at every step (−100 bans it, 100 all but forces it)" }),
   logprobs: unsupported((v) => v === false || v === 0, "logprobs are not supported: leave it out"),
 };
 

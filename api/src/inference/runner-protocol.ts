@@ -24,7 +24,7 @@ export const generateRequestSchema = z.object({
   frequency_penalty: z.number().min(-2).max(2).default(0),
   presence_penalty: z.number().min(-2).max(2).default(0),
   /** Token id → bias added to its logit at every step. */
-  logit_bias: z.record(z.string().regex(/^\d{1,9}$/), z.number().min(-100).max(100)).default({}),
+  logit_bias: z.record(z.string().regex(/^(0|[1-9]\d{0,8})$/), z.number().min(-100).max(100)).default({}),
   seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
   stop: z.array(z.string().min(1).max(256)).max(4).default([]),
   stream: z.boolean().default(false),

@@ -91,7 +91,9 @@ export class Scheduler {
     validateSamplingOptions({ temperature: req.temperature ?? 0, topK: req.topK, topP: req.topP });
     if (req.tokens.length === 0) throw new Error("prompt: it encodes to no tokens; send a non-empty prompt");
     for (const t of req.tokens) if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`prompt: token ${t} is outside the vocabulary 0..${V - 1}`);
-    for (const t of Object.keys(req.logitBias ?? {})) if (!(Number(t) < V)) throw new Error(`logit_bias: token ${t} is outside the vocabulary 0..${V - 1}`);
+    for (const t of Object.keys(req.logitBias ?? {})) {
+      if (!/^(0|[1-9]\d*)$/.test(t) || Number(t) >= V) throw new Error(`logit_bias: token ${t} is outside the vocabulary 0..${V - 1}`);
+    }
     if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new Error(`max_tokens=${req.maxTokens} must be an integer ≥ 1`);
     if (req.tokens.length >= this.o.maxContext) {
       throw new Error(`prompt: it is ${req.tokens.length} tokens, and this server's context of ${this.o.maxContext} must also hold the answer; shorten it`);

@@ -97,7 +97,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
 
   /** A copy of the row's logits (the row may be a view into the batch's) with the bias and penalties applied. */
   private adjusted(logits: Float32Array): Float32Array {
-    const out = Float32Array.from(logits);
+    const out = logits.slice();
     for (const [token, b] of this.bias) out[token] += b;
     const frequency = this.req.frequencyPenalty ?? 0;
     const presence = this.req.presencePenalty ?? 0;

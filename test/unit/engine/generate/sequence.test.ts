@@ -124,5 +124,9 @@ describe("Sequence", () => {
     while (!seq.done) seq.accept(row);
     expect(letters.decode(seq.finish().result.tokens)).toBe("ccc");
     expect(row[0]).toBe(1); // the shared row is untouched
+    // A ban alone: "a" (the greedy pick) at −100, so the next best, "b" (first of the ties), every time.
+    const banned = new Sequence(req({ maxTokens: 3, logitBias: { "0": -100 } }), letters, { streamText: false });
+    while (!banned.done) banned.accept(row);
+    expect(letters.decode(banned.finish().result.tokens)).toBe("bbb");
   });
 });

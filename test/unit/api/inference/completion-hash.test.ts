@@ -1,0 +1,15 @@
+// The Idempotency-Key hash of a completion: options at their default count as absent, so a key stored before
+// an option existed still matches the same request; a different value is a different request.
+import { expect, it } from "vitest";
+import { completionHash } from "../../../../api/src/inference/idempotency.js";
+
+const call = { kind: "chat", model: "m", input: { messages: [{ role: "user", content: "hi" }] }, max_tokens: 8, temperature: 0, top_p: 1, top_k: 0, stop: [], stream: false, includeUsage: false };
+
+it("leaves options at their default out of the hash", async () => {
+  const before = await completionHash(call);
+  expect(await completionHash({ ...call, frequency_penalty: 0, presence_penalty: 0, logit_bias: {} })).toBe(before);
+  expect(await completionHash({ ...call, frequency_penalty: 0.5 })).not.toBe(before);
+  expect(await completionHash({ ...call, logit_bias: { "5": -100 } })).not.toBe(before);
+  // include_usage shapes only a stream.
+  expect(await completionHash({ ...call, includeUsage: true })).toBe(before);
+});

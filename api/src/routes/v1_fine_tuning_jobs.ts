@@ -19,6 +19,16 @@ export type FineTuningJob = z.infer<typeof jobSchema>;
 
 export const jobIdParam = z.object({ fine_tuning_job_id: z.string().max(128) });
 
+/**
+ * The job a status move returned, or the reason it did not move: 404 when the tenant has no such job, else
+ * 409 saying why its status does not allow the move.
+ */
+async function movedOr409(db: Db, tenantId: string, jobId: string, moved: JobRow | null, why: (status: string) => string): Promise<JobRow> {
+  if (moved) return moved;
+  const existing = await getTenantJob(db, tenantId, jobId);
+  throw new ApiError("conflict", `job ${jobId} ${why(existing.status)}`, "fine_tuning_job_id");
+}
+
 /** The tenant's job, or 404 (absent or another tenant's). */
 export async function getTenantJob(db: Db, tenantId: string, jobId: string): Promise<JobRow> {
   const row = await db.query.jobs.findFirst({ where: and(eq(jobs.id, jobId), eq(jobs.tenantId, tenantId)) });
@@ -124,11 +134,7 @@ export function registerFineTuningJobs(app: Router): void {
     const { db, now } = c.var.deps;
     const id = c.req.valid("param").fine_tuning_job_id;
     const t = now();
-    const row = await cancelJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t });
-    if (!row) {
-      const existing = await getTenantJob(db, c.var.tenant.tenantId, id);
-      throw new ApiError("conflict", `job ${id} has already ended (${existing.status}); only a queued, running or paused job can be cancelled`, "fine_tuning_job_id");
-    }
+    const row = await movedOr409(db, c.var.tenant.tenantId, id, await cancelJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t }), (status) => `has already ended (${status}); only a queued, running or paused job can be cancelled`);
     const billed = row.trainedTokens ?? 0;
     await eventInsert(db, id, t, { level: "info", message: billed > 0 ? `The job was cancelled; billed for ${billed} tokens trained` : "The job was cancelled", data: { trained_tokens: billed } });
     return c.json(toJob(row), 200);
@@ -140,11 +146,7 @@ export function registerFineTuningJobs(app: Router): void {
     // A job whose runner died on its last attempt has failed, though no lease call has said so yet: say it now
     // rather than pause it (a resume could never lease it).
     await failExhaustedJobs(db, t);
-    const row = await pauseJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t });
-    if (!row) {
-      const existing = await getTenantJob(db, c.var.tenant.tenantId, id);
-      throw new ApiError("conflict", `job ${id} is ${existing.status}; only a queued or running job can be paused`, "fine_tuning_job_id");
-    }
+    const row = await movedOr409(db, c.var.tenant.tenantId, id, await pauseJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t }), (status) => `is ${status}; only a queued or running job can be paused`);
     const [last] = await db.select({ step: checkpoints.step }).from(checkpoints).where(eq(checkpoints.jobId, id)).orderBy(desc(checkpoints.step)).limit(1);
     const from = last ? `the checkpoint at step ${last.step}` : "the start";
     await eventInsert(db, id, t, { level: "info", message: `The job was paused; resumed, it continues from ${from}`, data: { resume_step: last?.step ?? 0 } });
@@ -153,11 +155,7 @@ export function registerFineTuningJobs(app: Router): void {
   app.openapi(resume, async (c) => {
     const { db, now } = c.var.deps;
     const id = c.req.valid("param").fine_tuning_job_id;
-    const row = await resumeJob(db, { jobId: id, tenantId: c.var.tenant.tenantId });
-    if (!row) {
-      const existing = await getTenantJob(db, c.var.tenant.tenantId, id);
-      throw new ApiError("conflict", `job ${id} is ${existing.status}; only a paused job can be resumed`, "fine_tuning_job_id");
-    }
+    const row = await movedOr409(db, c.var.tenant.tenantId, id, await resumeJob(db, { jobId: id, tenantId: c.var.tenant.tenantId }), (status) => `is ${status}; only a paused job can be resumed`);
     await eventInsert(db, id, now(), { level: "info", message: "The job was resumed and is queued for a runner" });
     return c.json(toJob(row), 200);
   });

@@ -19,6 +19,15 @@ const exportQuery = z.object({
   tenant_id: z.string().max(128).optional().openapi({ description: "only this tenant's events" }),
 });
 
+/** One page of an export, read on with next_cursor (both exports page the same events the same way). */
+const eventPage = <T extends z.ZodTypeAny>(item: T) =>
+  z.object({
+    object: z.literal("list"),
+    data: z.array(item),
+    has_more: z.boolean(),
+    next_cursor: z.string().nullable().openapi({ description: "pass as after to read on; null while no event has been read (poll again without after)" }),
+  });
+
 export const usageCloudEventSchema = z
   .object({
     specversion: z.literal("1.0"),
@@ -38,15 +47,7 @@ const exportRoute = createRoute({
   security: bearerSecurity,
   request: { query: exportQuery },
   responses: {
-    200: json(
-      z.object({
-        object: z.literal("list"),
-        data: z.array(usageCloudEventSchema),
-        has_more: z.boolean(),
-        next_cursor: z.string().nullable().openapi({ description: "pass as after to read on; null while no event has been read (poll again without after)" }),
-      }),
-      "events in the order they were recorded",
-    ),
+    200: json(eventPage(usageCloudEventSchema), "events in the order they were recorded"),
     ...errorResponses,
   },
 });
@@ -70,7 +71,7 @@ const stripeRoute = createRoute({
   security: bearerSecurity,
   request: { query: exportQuery },
   responses: {
-    200: json(z.object({ object: z.literal("list"), data: z.array(stripeMeterEventSchema), has_more: z.boolean(), next_cursor: z.string().nullable() }), "meter events in the order their usage was recorded"),
+    200: json(eventPage(stripeMeterEventSchema), "meter events in the order their usage was recorded"),
     ...errorResponses,
   },
 });

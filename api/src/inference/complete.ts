@@ -13,7 +13,7 @@ import { candidateRunners } from "./runners.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { claimKey, holdKey, parseIdempotencyKey, settleKey } from "../lib/idempotency-keys.js";
 import { assertTokensLeft } from "../quotas/limits.js";
-import { completionHash, meterKeyed, type StoredCompletion } from "./idempotency.js";
+import { completionHash, meterKeyed, storable, type StoredCompletion } from "./idempotency.js";
 import { replayCompletion } from "./replay.js";
 import { streamCompletion } from "./stream.js";
 
@@ -32,6 +32,8 @@ export type CompletionCall = {
   stop: string[];
   stream: boolean;
   includeUsage: boolean;
+  /** Alternatives per token with logprobs (0..20), or null: no logprobs. */
+  logprobs: number | null;
 };
 
 /** Maps a runner's 4xx error answer onto our envelope. */
@@ -64,7 +66,7 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   const release = holdKey(db, ref, now);
   const settle = (result: StoredCompletion | null) => {
     release();
-    return settleKey(db, { ...ref, result, now: now() });
+    return settleKey(db, { ...ref, result: storable(result), now: now() });
   };
   // Registered with waitUntil at once: on a Worker, a client that disconnects would otherwise cancel the
   // attempt before it settles its key, and retries would wait for the key to go stale.
@@ -90,7 +92,7 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(
     targets,
-    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream },
+    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.logprobs },
     config.TUNESERVE_RUNNER_TOKEN!,
   );
   if (!response.ok) throw await runnerError(response, call.kind);
@@ -103,13 +105,15 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
     const parsed = generateResponseSchema.safeParse(await response.json());
     if (!parsed.success) throw new ApiError("internal_error", "the runner's answer did not match the protocol; quote the request_id");
     const r = parsed.data;
+    const logprobs = call.logprobs === null ? null : r.logprobs;
+    if (logprobs === undefined) throw new ApiError("internal_error", "the runner sent no logprobs: it predates them; upgrade the runners");
     // The runner has done the work: bill it even if the client is gone by now.
-    const metered = meter(r.usage).then(() => settle?.({ id: meta.id, created: meta.created, text: r.text, finish_reason: r.finish_reason, usage: r.usage }));
+    const metered = meter(r.usage).then(() => settle?.({ id: meta.id, created: meta.created, text: r.text, finish_reason: r.finish_reason, usage: r.usage, logprobs }));
     keepRunning(c, metered);
     await metered;
-    return c.json(completionObject(call.kind, meta, r.text, r.finish_reason, r.usage), 200);
+    return c.json(completionObject(call.kind, meta, r.text, r.finish_reason, r.usage, logprobs), 200);
   }
 
   if (!response.body) throw new ApiError("internal_error", "the runner sent an empty stream");
-  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, meter, settle });
+  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, meter, settle });
 }

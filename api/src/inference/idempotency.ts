@@ -8,24 +8,34 @@ import { newId } from "../lib/ids.js";
 import { requestHash, type KeyRef } from "../lib/idempotency-keys.js";
 import { runBatch } from "../db/batch.js";
 import type { Finish } from "./openai.js";
-import type { GenerateUsage } from "./runner-protocol.js";
+import type { GenerateUsage, LogprobEntry } from "./runner-protocol.js";
 
-/** The finished completion a retry is answered with. */
-export type StoredCompletion = { id: string; created: number; text: string; finish_reason: Finish; usage: GenerateUsage };
+/** The finished completion a retry is answered with (logprobs: when the request asked for them). */
+export type StoredCompletion = { id: string; created: number; text: string; finish_reason: Finish; usage: GenerateUsage; logprobs?: LogprobEntry[] | null };
+
+/**
+ * The largest stored result, in JSON characters: one D1 row holds at most 2 MB. A larger answer (long, with
+ * many logprobs) is not kept: a retry runs again, billed only beyond what the key has paid.
+ */
+export const MAX_STORED_COMPLETION = 1_000_000;
+
+/** The result to store under the key, or null (settle as incomplete) when it is too large to keep. */
+export const storable = (r: StoredCompletion | null): StoredCompletion | null => (r && JSON.stringify(r).length <= MAX_STORED_COMPLETION ? r : null);
 
 /**
  * The completion's hash: include_usage shapes only a stream, so a JSON request differing in it alone is the
  * same request. Options at their default are left out, so that a key stored before an option existed still
  * matches the same request.
  */
-export const completionHash = (call: { stream: boolean; includeUsage: boolean; frequency_penalty?: number; presence_penalty?: number; logit_bias?: Record<string, number> }): Promise<string> => {
-  const { frequency_penalty, presence_penalty, logit_bias, ...rest } = call;
+export const completionHash = (call: { stream: boolean; includeUsage: boolean; frequency_penalty?: number; presence_penalty?: number; logit_bias?: Record<string, number>; logprobs?: number | null }): Promise<string> => {
+  const { frequency_penalty, presence_penalty, logit_bias, logprobs, ...rest } = call;
   return requestHash("completions", {
     ...rest,
     includeUsage: call.stream ? call.includeUsage : null,
     ...(frequency_penalty ? { frequency_penalty } : {}),
     ...(presence_penalty ? { presence_penalty } : {}),
     ...(logit_bias && Object.keys(logit_bias).length > 0 ? { logit_bias } : {}),
+    ...(logprobs != null ? { logprobs } : {}),
   });
 };
 

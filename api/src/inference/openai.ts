@@ -2,7 +2,8 @@
 // parameter is a 400 naming it) and the response objects and stream chunks built from a runner's answer.
 import { z } from "@hono/zod-openapi";
 import { errorSchema, errWithRetryAfter, json, replayed, tenantErrorResponses } from "../lib/openapi.js";
-import type { GenerateUsage } from "./runner-protocol.js";
+import type { GenerateUsage, LogprobEntry } from "./runner-protocol.js";
+import { chatLogprobs, chatLogprobsSchema, completionLogprobs, completionLogprobsSchema } from "./logprobs.js";
 
 /**
  * An OpenAI option this server does not implement: accepted only at its "off" value (as clients often send
@@ -10,7 +11,6 @@ import type { GenerateUsage } from "./runner-protocol.js";
  */
 const unsupported = (off: (v: unknown) => boolean, what = "is not supported by this server") =>
   z.unknown().refine((v) => v === null || v === undefined || off(v), what).optional().openapi({ description: "not supported: omit it or send its default" });
-const isZero = (v: unknown) => v === 0;
 const isFalse = (v: unknown) => v === false;
 const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : typeof v === "object" && v !== null && Object.keys(v).length === 0);
 
@@ -40,7 +40,6 @@ export const samplingFields = {
     .refine((m) => Object.keys(m).length <= 300, "logit_bias takes at most 300 tokens")
     .nullish()
     .openapi({ description: "at most 300 token ids of the model's tokenizer → −100…100, added to that token's logit at every step (−100 bans it, 100 all but forces it)" }),
-  logprobs: unsupported((v) => v === false || v === 0, "logprobs are not supported: leave it out"),
 };
 
 /** A message's content: a string, or OpenAI's array of parts, of which only text parts are read. */
@@ -79,11 +78,13 @@ export const chatRequestSchema = z
     functions: unsupported(isEmpty, "functions are not supported by this server"),
     function_call: unsupported((v) => v === "none", "function_call is not supported: functions are not"),
     response_format: unsupported((v) => typeof v === "object" && v !== null && (v as { type?: unknown }).type === "text", 'response_format is not supported: only {"type":"text"}'),
-    top_logprobs: unsupported(isZero, "top_logprobs are not supported: leave it out"),
+    logprobs: z.boolean().nullish().openapi({ description: "default false: each generated token's log-probability in choices[].logprobs.content" }),
+    top_logprobs: z.number().int().min(0).max(20).nullish().openapi({ description: "0–20 most likely alternatives per token; needs logprobs: true" }),
     modalities: unsupported((v) => Array.isArray(v) && v.every((m) => m === "text"), 'modalities: only ["text"]'),
     audio: unsupported(() => false, "audio output is not supported"),
     prediction: unsupported(() => false, "predicted outputs are not supported"),
   })
+  .refine((b) => b.top_logprobs == null || b.logprobs === true, { path: ["top_logprobs"], message: "top_logprobs needs logprobs: true" })
   .openapi("ChatCompletionRequest");
 
 export const completionRequestSchema = z
@@ -92,6 +93,7 @@ export const completionRequestSchema = z
       .union([z.string().max(1_000_000), z.array(z.string().max(1_000_000)).length(1)], { error: "prompt must be a string, or an array of exactly one string (one prompt per request)" })
       .openapi({ description: "one prompt (a string, or an array of one)" }),
     ...samplingFields,
+    logprobs: z.number().int().min(0).max(5).nullish().openapi({ description: "0–5: each generated token's log-probability and this many alternatives in choices[].logprobs" }),
     echo: unsupported(isFalse, "echo is not supported: leave it out"),
     best_of: unsupported((v) => v === 1, "best_of is not supported: send 1 or leave it out"),
     suffix: unsupported((v) => v === "", "suffix is not supported: leave it out"),
@@ -110,7 +112,7 @@ export const chatResponseSchema = z
     object: z.literal("chat.completion"),
     created: z.number().int(),
     model: z.string(),
-    choices: z.array(z.object({ index: z.number().int(), message: z.object({ role: z.literal("assistant"), content: z.string() }), finish_reason: finish, logprobs: z.null() })),
+    choices: z.array(z.object({ index: z.number().int(), message: z.object({ role: z.literal("assistant"), content: z.string() }), finish_reason: finish, logprobs: chatLogprobsSchema.nullable() })),
     usage: usageSchema,
   })
   .openapi("ChatCompletion");
@@ -121,7 +123,7 @@ export const completionResponseSchema = z
     object: z.literal("text_completion"),
     created: z.number().int(),
     model: z.string(),
-    choices: z.array(z.object({ index: z.number().int(), text: z.string(), finish_reason: finish, logprobs: z.null() })),
+    choices: z.array(z.object({ index: z.number().int(), text: z.string(), finish_reason: finish, logprobs: completionLogprobsSchema.nullable() })),
     usage: usageSchema,
   })
   .openapi("Completion");
@@ -134,24 +136,37 @@ export const usageOf = (u: GenerateUsage) => ({ prompt_tokens: u.prompt_tokens, 
 /** The response id: the request id behind an OpenAI-looking prefix, so support can find its usage events. */
 export const responseId = (kind: CompletionKind, requestId: string) => (kind === "chat" ? "chatcmpl-" : "cmpl-") + requestId;
 
-/** The whole (non-streamed) response object. */
-export function completionObject(kind: CompletionKind, m: { id: string; created: number; model: string }, text: string, reason: Finish, usage: GenerateUsage) {
+/** A choice's logprobs in the endpoint's shape; null when not asked for. `offset`: see completionLogprobs. */
+const logprobsOf = (kind: CompletionKind, entries: LogprobEntry[] | null | undefined, offset = 0) =>
+  !entries ? null : kind === "chat" ? chatLogprobs(entries) : completionLogprobs(entries, offset);
+
+/** The whole (non-streamed) response object; `logprobs` when the request asked for them. */
+export function completionObject(kind: CompletionKind, m: { id: string; created: number; model: string }, text: string, reason: Finish, usage: GenerateUsage, logprobs: LogprobEntry[] | null = null) {
+  const lp = logprobsOf(kind, logprobs);
   if (kind === "chat") {
-    return { ...m, object: "chat.completion" as const, choices: [{ index: 0, message: { role: "assistant" as const, content: text }, finish_reason: reason, logprobs: null }], usage: usageOf(usage) };
+    return { ...m, object: "chat.completion" as const, choices: [{ index: 0, message: { role: "assistant" as const, content: text }, finish_reason: reason, logprobs: lp }], usage: usageOf(usage) };
   }
-  return { ...m, object: "text_completion" as const, choices: [{ index: 0, text, finish_reason: reason, logprobs: null }], usage: usageOf(usage) };
+  return { ...m, object: "text_completion" as const, choices: [{ index: 0, text, finish_reason: reason, logprobs: lp }], usage: usageOf(usage) };
 }
 
-/** One stream chunk: a text delta (reason null), the final chunk (reason set), or the usage chunk (no choices). */
-export function chunkObject(kind: CompletionKind, m: { id: string; created: number; model: string }, part: { text?: string; reason?: Finish | null; first?: boolean; usage?: GenerateUsage }) {
+/**
+ * One stream chunk: a text delta (reason null) with its tokens' logprobs when asked for (`offset`: where its
+ * text starts in the whole completion), the final chunk (reason set), or the usage chunk (no choices).
+ */
+export function chunkObject(
+  kind: CompletionKind,
+  m: { id: string; created: number; model: string },
+  part: { text?: string; reason?: Finish | null; first?: boolean; usage?: GenerateUsage; logprobs?: LogprobEntry[]; offset?: number },
+) {
   const object = kind === "chat" ? ("chat.completion.chunk" as const) : ("text_completion" as const);
   if (part.usage) return { ...m, object, choices: [], usage: usageOf(part.usage) };
   const reason = part.reason ?? null;
+  const logprobs = logprobsOf(kind, part.logprobs, part.offset);
   if (kind === "chat") {
     const delta = part.first ? { role: "assistant" as const, content: part.text ?? "" } : reason ? {} : { content: part.text ?? "" };
-    return { ...m, object, choices: [{ index: 0, delta, finish_reason: reason, logprobs: null }] };
+    return { ...m, object, choices: [{ index: 0, delta, finish_reason: reason, logprobs }] };
   }
-  return { ...m, object, choices: [{ index: 0, text: part.text ?? "", finish_reason: reason, logprobs: null }] };
+  return { ...m, object, choices: [{ index: 0, text: part.text ?? "", finish_reason: reason, logprobs }] };
 }
 
 /** The OpenAPI responses of a completion route: the JSON answer or its SSE stream, and the runners' 429/503. */

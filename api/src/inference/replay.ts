@@ -9,9 +9,10 @@ import { sseData } from "./sse.js";
 export function replayCompletion(c: Context<AppEnv>, call: { kind: CompletionKind; model: string; stream: boolean; includeUsage: boolean }, r: StoredCompletion): Response {
   const meta = { id: r.id, created: r.created, model: call.model };
   const headers = { "Idempotent-Replayed": "true", "X-Request-Id": c.var.requestId };
-  if (!call.stream) return c.json(completionObject(call.kind, meta, r.text, r.finish_reason, r.usage), 200, headers);
+  const logprobs = r.logprobs ?? null;
+  if (!call.stream) return c.json(completionObject(call.kind, meta, r.text, r.finish_reason, r.usage, logprobs), 200, headers);
   const enc = new TextEncoder();
-  const events: unknown[] = [chunkObject(call.kind, meta, { text: r.text, first: true }), chunkObject(call.kind, meta, { reason: r.finish_reason })];
+  const events: unknown[] = [chunkObject(call.kind, meta, { text: r.text, first: true, logprobs: logprobs ?? undefined }), chunkObject(call.kind, meta, { reason: r.finish_reason })];
   if (call.includeUsage) events.push(chunkObject(call.kind, meta, { usage: r.usage }));
   events.push("[DONE]");
   const body = new ReadableStream<Uint8Array>({

@@ -28,9 +28,18 @@ export const generateRequestSchema = z.object({
   seed: z.number().int().min(0).max(2 ** 32 - 1).optional(),
   stop: z.array(z.string().min(1).max(256)).max(4).default([]),
   stream: z.boolean().default(false),
+  /** Report each token's logprob with this many alternatives (0..20); null: off. Older runners ignore it. */
+  logprobs: z.number().int().min(0).max(20).nullable().default(null),
 });
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 export type GenerateRequestInput = z.input<typeof generateRequestSchema>;
+
+/** A token as logprobs show it: its text (decoded from its bytes, which may be part of a character) and bytes. */
+const logprobTokenSchema = z.object({ token: z.string(), bytes: z.array(z.number().int().min(0).max(255)), logprob: z.number() });
+
+/** One generated token's logprob and its most likely alternatives (OpenAI's chat shape). */
+export const logprobEntrySchema = logprobTokenSchema.extend({ top_logprobs: z.array(logprobTokenSchema) });
+export type LogprobEntry = z.infer<typeof logprobEntrySchema>;
 
 export const finishReasonSchema = z.enum(["stop", "length"]);
 export const generateUsageSchema = z.object({ prompt_tokens: z.number().int().min(0), completion_tokens: z.number().int().min(0) });
@@ -42,6 +51,8 @@ export const generateResponseSchema = z.object({
   tokens: z.array(z.number().int()),
   finish_reason: finishReasonSchema,
   usage: generateUsageSchema,
+  /** One per generated token, when the request asked for logprobs. */
+  logprobs: z.array(logprobEntrySchema).optional(),
 });
 export type GenerateResponse = z.infer<typeof generateResponseSchema>;
 
@@ -50,7 +61,7 @@ export type GenerateResponse = z.infer<typeof generateResponseSchema>;
  * `prompt_tokens` so the API can bill a stream that ends before done (optional: older runners omit it).
  */
 export const generateEventSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("delta"), text: z.string(), token: z.number().int().nullable(), prompt_tokens: z.number().int().min(0).optional() }),
+  z.object({ type: z.literal("delta"), text: z.string(), token: z.number().int().nullable(), prompt_tokens: z.number().int().min(0).optional(), logprob: logprobEntrySchema.optional() }),
   z.object({ type: z.literal("done"), finish_reason: finishReasonSchema, usage: generateUsageSchema }),
   z.object({ type: z.literal("error"), message: z.string() }),
 ]);

@@ -4,7 +4,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import { chunkObject, type CompletionKind, type Finish } from "./openai.js";
-import type { GenerateUsage } from "./runner-protocol.js";
+import type { GenerateUsage, LogprobEntry } from "./runner-protocol.js";
 import { runnerEvents, sseData } from "./sse.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
@@ -15,6 +15,8 @@ export type StreamCall = {
   meta: { id: string; created: number; model: string };
   requestId: string;
   includeUsage: boolean;
+  /** The request asked for logprobs: the stored result keeps them. */
+  logprobs: boolean;
   /** Writes the usage events (idempotent per request id, so a second call would bill nothing). */
   meter: (usage: GenerateUsage) => Promise<void>;
   /** With an Idempotency-Key: told the finished completion, or null when the stream did not finish. */
@@ -38,6 +40,9 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     let first = true;
     let reason: Finish | null = null;
     let text = "";
+    /** The tokens' logprobs so far (when asked for), and their strings' total length (legacy text_offset). */
+    const logprobs: LogprobEntry[] = [];
+    let offset = 0;
     try {
       for await (const e of upstream.events) {
         tally = tallyEvent(tally, e);
@@ -51,8 +56,11 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
         }
         if (e.type === "delta") {
           text += e.text;
-          if (!e.text && !first) continue;
-          send(chunkObject(call.kind, call.meta, { text: e.text, first }));
+          if (e.logprob) logprobs.push(e.logprob);
+          // A token whose text is held back still sends its logprobs.
+          if (!e.text && !first && !e.logprob) continue;
+          send(chunkObject(call.kind, call.meta, { text: e.text, first, ...(e.logprob ? { logprobs: [e.logprob], offset } : {}) }));
+          offset += e.logprob?.token.length ?? 0;
           first = false;
         } else if (e.type === "done") {
           reason = e.finish_reason;
@@ -76,7 +84,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
       if (!billing && (tally.started || tally.reported)) await bill(tallyUsage(tally)).catch((err: unknown) => console.error(`[${call.requestId}] metering a cut-short stream failed:`, err));
       // Stored for replay only if it finished and was billed (an unbilled answer must not be served again).
       const billed = billing !== null && (await (billing as Promise<void>).then(() => true, () => false));
-      const finished = reason && tally.reported && billed ? { id: call.meta.id, created: call.meta.created, text, finish_reason: reason, usage: tally.reported } : null;
+      const finished = reason && tally.reported && billed ? { id: call.meta.id, created: call.meta.created, text, finish_reason: reason, usage: tally.reported, ...(call.logprobs ? { logprobs } : {}) } : null;
       await call.settle?.(finished).catch((err: unknown) => console.error(`[${call.requestId}] settling its Idempotency-Key failed:`, err));
     }
   }

@@ -29,6 +29,7 @@ export function registerChatCompletions(app: Router): void {
       input: { messages: b.messages.map((m) => ({ role: m.role, content: m.content })) },
       max_tokens: b.max_completion_tokens ?? b.max_tokens ?? defaultMaxTokens,
       ...samplingOf(b),
+      logprobs: b.logprobs ? (b.top_logprobs ?? 0) : null,
     }) as never;
   });
 }

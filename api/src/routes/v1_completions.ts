@@ -29,6 +29,7 @@ export function registerCompletions(app: Router): void {
       input: { prompt: typeof b.prompt === "string" ? b.prompt : b.prompt[0] },
       max_tokens: b.max_tokens ?? defaultMaxTokens,
       ...samplingOf(b),
+      logprobs: b.logprobs ?? null,
     }) as never;
   });
 }

@@ -8,6 +8,7 @@ import type { DecoderSession } from "../engine/runtime/decoder-session.js";
 import { loadLoraAdapter, type LoraAdapter } from "../engine/lora/peft.js";
 import type { LoraSlots } from "../engine/lora/slots.js";
 import { padLeft } from "../engine/generate/batch.js";
+import { validateLogprobs, type TokenLogprob } from "../engine/generate/logprobs.js";
 import { validateSamplingOptions } from "../engine/generate/sampling.js";
 import type { TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { mergeFeeds, ort } from "../engine/runtime/session.js";
@@ -23,8 +24,8 @@ type FloatArray = Float32Array | Float64Array;
 export type { FinishReason, SeqRequest, SeqResult } from "./sequence.js";
 
 export type SchedulerEvents = {
-  /** A sampled token and the text it released; token null for text released at the end (held-back tail). */
-  onToken(id: string, token: number | null, text: string): void;
+  /** A sampled token, the text it released and its logprobs if asked for; token null for text released at the end (held-back tail). */
+  onToken(id: string, token: number | null, text: string, logprob?: TokenLogprob): void;
   onDone(id: string, result: SeqResult): void;
   onError(id: string, message: string): void;
 };
@@ -89,6 +90,7 @@ export class Scheduler {
     if (this.closed) throw new Error("scheduler: closed");
     const V = this.cfg.vocab;
     validateSamplingOptions({ temperature: req.temperature ?? 0, topK: req.topK, topP: req.topP });
+    validateLogprobs(req.logprobs);
     if (req.tokens.length === 0) throw new Error("prompt: it encodes to no tokens; send a non-empty prompt");
     for (const t of req.tokens) if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`prompt: token ${t} is outside the vocabulary 0..${V - 1}`);
     for (const t of Object.keys(req.logitBias ?? {})) {
@@ -301,6 +303,6 @@ export class Scheduler {
   /** Samples a row's next token and reports it. */
   private accept(row: Sequence<SeqRequest>, logits: FloatArray): void {
     const got = row.accept(logits);
-    if (got) this.o.events.onToken(row.req.id, got.token, got.text);
+    if (got) this.o.events.onToken(row.req.id, got.token, got.text, got.logprob);
   }
 }

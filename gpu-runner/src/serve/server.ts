@@ -151,7 +151,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
 }
 
 function toSubmit(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter"]): ServeSubmit {
-  return { id, input: b.input, adapter, maxTokens: b.max_tokens, temperature: b.temperature, topP: b.top_p, topK: b.top_k, frequencyPenalty: b.frequency_penalty, presencePenalty: b.presence_penalty, logitBias: b.logit_bias, seed: b.seed, stop: b.stop, stream: b.stream };
+  return { id, input: b.input, adapter, maxTokens: b.max_tokens, temperature: b.temperature, topP: b.top_p, topK: b.top_k, frequencyPenalty: b.frequency_penalty, presencePenalty: b.presence_penalty, logitBias: b.logit_bias, seed: b.seed, stop: b.stop, stream: b.stream, logprobs: b.logprobs ?? undefined };
 }
 
 function failure(c: Context, err: unknown): Response {
@@ -166,7 +166,7 @@ function failure(c: Context, err: unknown): Response {
 async function jsonGeneration(c: Context, worker: ServeWorker, submit: ServeSubmit, release: () => void): Promise<Response> {
   try {
     const r = await worker.generate(submit);
-    const out: GenerateResponse = { text: r.text, tokens: r.tokens, finish_reason: r.finishReason, usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens } };
+    const out: GenerateResponse = { text: r.text, tokens: r.tokens, finish_reason: r.finishReason, usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens }, ...(r.logprobs ? { logprobs: r.logprobs } : {}) };
     return c.json(out);
   } catch (err) {
     return failure(c, err);
@@ -193,8 +193,8 @@ async function streamGeneration(c: Context, worker: ServeWorker, submit: ServeSu
   const result = worker
     .generate(
       submit,
-      (token, text) => {
-        emit(sentPrompt ? { type: "delta", text, token } : { type: "delta", text, token, prompt_tokens: promptTokens });
+      (token, text, logprob) => {
+        emit({ type: "delta", text, token, ...(sentPrompt ? {} : { prompt_tokens: promptTokens }), ...(logprob ? { logprob } : {}) });
         sentPrompt = true;
         first();
       },

@@ -1,8 +1,9 @@
 // Main-thread handle on one serving worker: starts it for a model folder, submits generations (tokens
 // stream back through a callback) and reads the scheduler's counters. The HTTP event loop stays free.
 import { Worker } from "node:worker_threads";
-import type { SchedulerStats, SeqResult } from "./scheduler.js";
-import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
+import type { LogprobEntry } from "../../../api/src/inference/runner-protocol.js";
+import type { SchedulerStats } from "./scheduler.js";
+import type { FromWorker, ServeResult, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
 /** A generation the worker refused (`invalid`: the request is at fault) or failed. */
 export class GenerationError extends Error {
@@ -16,9 +17,9 @@ export class GenerationError extends Error {
 }
 
 type Pending = {
-  onToken: (token: number | null, text: string) => void;
+  onToken: (token: number | null, text: string, logprob?: LogprobEntry) => void;
   onStart: (promptTokens: number) => void;
-  resolve: (r: SeqResult) => void;
+  resolve: (r: ServeResult) => void;
   reject: (e: Error) => void;
 };
 
@@ -67,7 +68,7 @@ export class ServeWorker {
     const p = this.pending.get(m.id);
     if (!p) return;
     if (m.kind === "start") return p.onStart(m.promptTokens);
-    if (m.kind === "token") return p.onToken(m.token, m.text);
+    if (m.kind === "token") return p.onToken(m.token, m.text, m.logprob);
     this.pending.delete(m.id);
     if (m.kind === "done") p.resolve(m.result);
     else p.reject(new GenerationError(m.message, m.invalid));
@@ -85,7 +86,7 @@ export class ServeWorker {
   }
 
   /** Runs one generation; `onToken` sees each token and the text it released, `onStart` (streams) the prompt's token count first. */
-  generate(req: ServeSubmit, onToken: Pending["onToken"] = () => {}, onStart: Pending["onStart"] = () => {}): Promise<SeqResult> {
+  generate(req: ServeSubmit, onToken: Pending["onToken"] = () => {}, onStart: Pending["onStart"] = () => {}): Promise<ServeResult> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.pending.has(req.id)) return Promise.reject(new GenerationError(`request id ${req.id} is already running`, true));
     return new Promise((resolve, reject) => {

@@ -7,6 +7,7 @@ import { LoadedModel } from "../engine/runtime/loaded-model.js";
 import { servingThreads, spinBesideEventLoop } from "../engine/runtime/session.js";
 import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { Scheduler } from "./scheduler.js";
+import { logprobEntry } from "./logprob-entry.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
 const port = parentPort;
@@ -31,12 +32,14 @@ async function init(o: ServeWorkerInit): Promise<void> {
     hostAdapters: o.hostAdapters,
     tokenizer,
     events: {
-      onToken: (id, token, text) => {
-        if (streaming.has(id)) send({ kind: "token", id, token, text });
+      onToken: (id, token, text, logprob) => {
+        if (!streaming.has(id)) return;
+        send(logprob && tokenizer ? { kind: "token", id, token, text, logprob: logprobEntry(logprob, tokenizer.tokenBytes) } : { kind: "token", id, token, text });
       },
-      onDone: (id, result) => {
+      onDone: (id, { logprobs, ...result }) => {
         streaming.delete(id);
-        send({ kind: "done", id, result });
+        const tok = tokenizer;
+        send({ kind: "done", id, result: logprobs && tok ? { ...result, logprobs: logprobs.map((l) => logprobEntry(l, tok.tokenBytes)) } : result });
       },
       onError: (id, message) => {
         streaming.delete(id);
@@ -59,6 +62,7 @@ function submit(req: ServeSubmit): void {
   if (!scheduler) throw new Error("serve worker: not initialised");
   try {
     const tokens = tokensOf(req);
+    if (req.logprobs !== undefined && !tokenizer) throw new Error("logprobs: this model has no tokenizer.json to spell tokens with");
     if (req.stream) {
       streaming.add(req.id);
       send({ kind: "start", id: req.id, promptTokens: tokens.length });
@@ -78,6 +82,7 @@ function submit(req: ServeSubmit): void {
       stop: req.stop,
       stopTokens: tokenizer?.eosTokenIds ?? [],
       stream: req.stream,
+      logprobs: req.logprobs,
     });
   } catch (err) {
     streaming.delete(req.id);

@@ -2,6 +2,7 @@
 // session and the continuous-batching scheduler (session.run blocks its thread).
 import type { ChatMessage } from "../engine/tokenizer/tokenizer.js";
 import type { BatchingPolicy } from "./batch.js";
+import type { LogprobEntry } from "../../../api/src/inference/runner-protocol.js";
 import type { SchedulerStats, SeqResult } from "./scheduler.js";
 
 export type ServeWorkerInit = {
@@ -39,7 +40,12 @@ export type ServeSubmit = {
   stop: string[];
   /** Post every token back (streaming); otherwise only the result. */
   stream: boolean;
+  /** Each token's logprob with this many alternatives (0..20); undefined: off. */
+  logprobs?: number;
 };
+
+/** A finished generation, its logprobs (if asked for) spelled out as text and bytes. */
+export type ServeResult = Omit<SeqResult, "logprobs"> & { logprobs?: LogprobEntry[] };
 
 export type ToWorker =
   | { kind: "init"; init: ServeWorkerInit }
@@ -52,8 +58,8 @@ export type FromWorker =
   | { kind: "initError"; message: string }
   /** A streaming request was tokenized: sent before its first token, so a stream cut short can still bill the prompt. */
   | { kind: "start"; id: string; promptTokens: number }
-  | { kind: "token"; id: string; token: number | null; text: string }
-  | { kind: "done"; id: string; result: SeqResult }
+  | { kind: "token"; id: string; token: number | null; text: string; logprob?: LogprobEntry }
+  | { kind: "done"; id: string; result: ServeResult }
   /** `invalid`: the request itself is wrong (a 400); otherwise the server failed it. */
   | { kind: "error"; id: string; message: string; invalid: boolean }
   | { kind: "stats"; id: string; stats: SchedulerStats };

@@ -144,7 +144,8 @@ describe("POST /v1/chat/completions", () => {
       [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools", /tools are not supported/],
       [{ response_format: { type: "json_object" } }, "response_format", /only \{"type":"text"\}/],
       [{ frequency_penalty: 2.5 }, "frequency_penalty", /<=2/],
-      [{ logprobs: true }, "logprobs", /not supported/],
+      [{ top_logprobs: 2 }, "top_logprobs", /needs logprobs: true/],
+      [{ logprobs: true, top_logprobs: 21 }, "top_logprobs", /<=20/],
       [{ logit_bias: { "12": 101 } }, "logit_bias.12", /<=100/],
       [{ logit_bias: { abc: 5 } }, "logit_bias.abc", /token ids/],
       [{ logit_bias: { "012": 5 } }, "logit_bias.012", /token ids/],
@@ -163,11 +164,42 @@ describe("POST /v1/chat/completions", () => {
       [{ prompt: ["one", "two"] }, "prompt", /exactly one string/],
       [{ echo: true }, "echo", /not supported/],
       [{ best_of: 3 }, "best_of", /not supported/],
+      [{ logprobs: 6 }, "logprobs", /<=5/],
     ] as const) {
       const res = await post("/v1/completions", acme.key, Object.assign({ ...greedy, prompt: "Hi" }, extra));
       expect(res.status, param).toBe(400);
       expect((await res.json()).error, param).toMatchObject({ param, message: expect.stringMatching(message) });
     }
+  });
+
+  it("reports each token's logprobs and alternatives, the same streamed and whole", async () => {
+    type Entry = { token: string; bytes: number[]; logprob: number; top_logprobs: { token: string; bytes: number[]; logprob: number }[] };
+    const body = { model: acme.models[0], messages, max_tokens: 10, temperature: 0, logprobs: true, top_logprobs: 3 };
+    const whole = await (await post("/v1/chat/completions", acme.key, body)).json();
+    const entries = whole.choices[0].logprobs.content as Entry[];
+    expect(whole.choices[0].logprobs.refusal).toBeNull();
+    expect(entries).toHaveLength(whole.usage.completion_tokens);
+    for (const e of entries) {
+      expect(e.top_logprobs).toHaveLength(3);
+      // Greedy: the token taken is the most likely one.
+      expect(e.top_logprobs[0]).toEqual({ token: e.token, bytes: e.bytes, logprob: e.logprob });
+      expect(e.logprob).toBeLessThanOrEqual(0);
+      expect(e.top_logprobs.reduce((p, t) => p + Math.exp(t.logprob), 0)).toBeLessThanOrEqual(1 + 1e-6);
+      expect(e.bytes).toHaveLength(1); // the byte-level tokenizer: one byte per token
+    }
+    const chunks = (await sse(await post("/v1/chat/completions", acme.key, { ...body, stream: true }))).slice(0, -1).map((d) => JSON.parse(d));
+    expect(chunks.flatMap((ch) => ch.choices[0]?.logprobs?.content ?? [])).toEqual(entries);
+
+    // logit_bias comes before logprobs: "x" all but forced has a logprob of about 0.
+    const x = "x".charCodeAt(0);
+    const forced = await (await post("/v1/chat/completions", acme.key, { ...body, max_tokens: 3, logit_bias: { [x]: 100 } })).json();
+    expect(forced.choices[0].message.content).toBe("xxx");
+    for (const e of forced.choices[0].logprobs.content as Entry[]) {
+      expect(e).toMatchObject({ token: "x", bytes: [x] });
+      expect(e.logprob).toBeGreaterThan(-1e-3);
+    }
+    // Without logprobs: null, as before.
+    expect((await (await post("/v1/chat/completions", acme.key, { ...body, logprobs: false, top_logprobs: undefined })).json()).choices[0].logprobs).toBeNull();
   });
 
   it("batches concurrent requests for different adapters without mixing them up", async () => {
@@ -213,6 +245,24 @@ describe("POST /v1/completions", () => {
     const cut = await (await post("/v1/completions", acme.key, { ...body, stop })).json();
     expect(cut.choices[0].text).toBe(text.slice(0, text.indexOf(stop)));
     expect(cut.choices[0].finish_reason).toBe("stop");
+  });
+
+  it("reports logprobs in the legacy shape: tokens, token_logprobs, top_logprobs and text_offset", async () => {
+    const body = { model: acme.models[0], prompt: "The quick brown fox", max_tokens: 6, temperature: 0, logprobs: 2 };
+    const whole = await (await post("/v1/completions", acme.key, body)).json();
+    const lp = whole.choices[0].logprobs;
+    expect(lp.tokens).toHaveLength(whole.usage.completion_tokens);
+    expect(lp.token_logprobs).toHaveLength(lp.tokens.length);
+    lp.top_logprobs.forEach((top: Record<string, number>, i: number) => {
+      expect(Object.keys(top).length).toBeLessThanOrEqual(2);
+      expect(Math.max(...Object.values(top))).toBe(lp.token_logprobs[i]);
+    });
+    // Each token's text starts where the ones before it end.
+    expect(lp.text_offset).toEqual(lp.tokens.map((_: string, i: number) => lp.tokens.slice(0, i).join("").length));
+    const chunks = (await sse(await post("/v1/completions", acme.key, { ...body, stream: true }))).slice(0, -1).map((d) => JSON.parse(d));
+    const streamed = chunks.map((ch) => ch.choices[0]?.logprobs).filter(Boolean);
+    expect(streamed.flatMap((l) => l.tokens)).toEqual(lp.tokens);
+    expect(streamed.flatMap((l) => l.text_offset)).toEqual(lp.text_offset);
   });
 });
 

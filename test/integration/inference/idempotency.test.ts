@@ -103,6 +103,24 @@ describe("Idempotency-Key", () => {
     expect(await billed(t.key)).toEqual(once);
   });
 
+  it("replays logprobs with the answer, whole and streamed; a request differing only in logprobs is another request", async () => {
+    const t = await tenantWithAdapters(stack, "idem-logprobs", 0);
+    const req = chat("Odds", { logprobs: true, top_logprobs: 2 });
+    const first = await (await post("/v1/chat/completions", t.key, req, "key-lp")).json();
+    expect(first.choices[0].logprobs.content.length).toBe(first.usage.completion_tokens);
+    const again = await post("/v1/chat/completions", t.key, req, "key-lp");
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect((await again.json()).choices[0].logprobs).toEqual(first.choices[0].logprobs);
+    expect((await post("/v1/chat/completions", t.key, chat("Odds"), "key-lp")).status).toBe(400); // another request under the same key
+
+    const streamReq = { ...req, stream: true };
+    const streamed = sseData(await (await post("/v1/chat/completions", t.key, streamReq, "key-lp-s")).text());
+    const replayed = sseData(await (await post("/v1/chat/completions", t.key, streamReq, "key-lp-s")).text());
+    const content = (data: string[]) => data.filter((d) => d !== "[DONE]").flatMap((d) => JSON.parse(d).choices[0]?.logprobs?.content ?? []);
+    expect(content(replayed)).toEqual(content(streamed));
+    expect(content(replayed).length).toBeGreaterThan(0);
+  });
+
   it("answers 409 while the first attempt runs; after a cut-short stream a retry runs again, billed up to its largest attempt", async () => {
     // Greedy on the built-in model, this prompt runs to max_tokens without an end-of-text token.
     const prompt = "Tell me a long story";

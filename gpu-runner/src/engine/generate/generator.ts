@@ -6,6 +6,7 @@ import type { LoraFeedSource } from "../lora/slots.js";
 import { GROW_SLOTS } from "../runtime/kv-cache.js";
 import type { TextTokenizer } from "../tokenizer/tokenizer.js";
 import { padLeft } from "./batch.js";
+import { validateLogprobs } from "./logprobs.js";
 import { validateSamplingOptions } from "./sampling.js";
 import { Sequence, type FinishReason, type SequenceRequest } from "./sequence.js";
 
@@ -45,6 +46,7 @@ export async function generate(
   const V = session.cfg.vocab;
   const rows = reqs.map((req, i) => {
     validateSamplingOptions({ temperature: req.temperature ?? 0, topK: req.topK, topP: req.topP });
+    validateLogprobs(req.logprobs);
     if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new Error(`generate: request ${i}: max_tokens=${req.maxTokens} must be an integer ≥ 1`);
     for (const t of req.tokens) if (!Number.isInteger(t) || t < 0 || t >= V) throw new Error(`generate: request ${i}: token ${t} is outside the vocabulary 0..${V - 1}`);
     if (req.stop?.length && !o.tokenizer) throw new Error(`generate: request ${i}: stop strings need a tokenizer (tokenizer.json in the model folder)`);

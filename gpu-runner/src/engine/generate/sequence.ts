@@ -2,6 +2,7 @@
 // incrementally decoded text. Shared by the batch generator (one per row) and the serve scheduler.
 import { createRng, sampleToken, type Rng } from "./sampling.js";
 import { StopMatcher } from "./stop.js";
+import { tokenLogprobs, type TokenLogprob } from "./logprobs.js";
 import { createDecodeStream, type TextTokenizer } from "../tokenizer/tokenizer.js";
 
 export type FinishReason = "stop" | "length";
@@ -22,6 +23,11 @@ export type SequenceRequest = {
   stopTokens?: number[];
   /** Stop strings (need a tokenizer); the text is cut before the stop string. */
   stop?: string[];
+  /**
+   * Report each token's log-probability and this many alternatives (0..20); off when undefined. Taken from
+   * the logits after logit_bias and penalties, before temperature, top-k and top-p.
+   */
+  logprobs?: number;
 };
 
 export type SequenceResult = {
@@ -31,6 +37,8 @@ export type SequenceResult = {
   finishReason: FinishReason;
   promptTokens: number;
   completionTokens: number;
+  /** One entry per token of `tokens` when the request asked for logprobs. */
+  logprobs?: TokenLogprob[];
 };
 
 export class Sequence<R extends SequenceRequest = SequenceRequest> {
@@ -46,6 +54,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   /** How often each token occurs in the completion so far (only kept when a penalty is set). */
   private readonly seen: Map<number, number> | null;
   private readonly bias: [number, number][];
+  private readonly logprobs: TokenLogprob[] | null;
 
   /**
    * `streamText`: the caller wants each token's text as it comes. Otherwise, unless stop strings need it,
@@ -62,13 +71,15 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.detok = tokenizer && (o.streamText || req.stop?.length) ? createDecodeStream(tokenizer) : null;
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
     this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
+    this.logprobs = req.logprobs === undefined ? null : [];
   }
 
   /**
    * Samples the next token from this row's logits [V] and returns it with the text it released (held back
-   * while it may begin a stop string); null when it is a stop token (the sequence ends without it).
+   * while it may begin a stop string) and, when asked for, its logprobs; null when it is a stop token (the
+   * sequence ends without it).
    */
-  accept(logits: Float32Array | Float64Array): { token: number; text: string } | null {
+  accept(logits: Float32Array | Float64Array): { token: number; text: string; logprob?: TokenLogprob } | null {
     const r = this.req;
     // Float64 rows come only from float64 test models; float32 rows are views, sampled without a copy.
     let f32 = logits instanceof Float32Array ? logits : Float32Array.from(logits);
@@ -81,6 +92,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     }
     this.out.push(token);
     this.seen?.set(token, (this.seen.get(token) ?? 0) + 1);
+    let logprob: TokenLogprob | undefined;
+    if (this.logprobs) this.logprobs.push((logprob = tokenLogprobs(f32, token, r.logprobs ?? 0)));
     let text = "";
     if (this.detok) {
       const res = this.matcher.push(this.detok.push(token));
@@ -92,7 +105,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
       }
     }
     if (!this.done && this.out.length >= r.maxTokens) this.done = true;
-    return { token, text };
+    return logprob ? { token, text, logprob } : { token, text };
   }
 
   /** A copy of the row's logits (the row may be a view into the batch's) with the bias and penalties applied. */
@@ -114,7 +127,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     } else if (!this.detok && this.tokenizer) {
       this.text = this.tokenizer.decode(this.out);
     }
-    const result = { tokens: this.out, text: this.text, finishReason: this.reason, promptTokens: this.req.tokens.length, completionTokens: this.out.length };
+    const result: SequenceResult = { tokens: this.out, text: this.text, finishReason: this.reason, promptTokens: this.req.tokens.length, completionTokens: this.out.length };
+    if (this.logprobs) result.logprobs = this.logprobs;
     return { tail, result };
   }
 }

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
 import { Template } from "@huggingface/jinja";
 import { z } from "zod";
+import { tokenBytesReader } from "./token-bytes.js";
 
 export type ChatMessage = { role: string; content: string };
 
@@ -23,6 +24,8 @@ export type TextTokenizer = {
   bosTokenId: number | null;
   /** One more than the largest token id (added tokens included). */
   vocabSize: number;
+  /** The bytes token `id` stands for (part of a UTF-8 character, for some); see token-bytes.ts. */
+  tokenBytes(id: number): Uint8Array;
 };
 
 // Special tokens appear as plain strings or as AddedToken objects ({"content": ...}).
@@ -133,6 +136,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     eosTokenIds: [...eosIds],
     bosTokenId: idOf(bos),
     vocabSize,
+    tokenBytes: tokenBytesReader(tokJson as Parameters<typeof tokenBytesReader>[0], (id) => tok.id_to_token(id), (id) => tok.decode([id])),
   };
   return self;
 }

@@ -1,7 +1,7 @@
 // The Idempotency-Key hash of a completion: options at their default count as absent, so a key stored before
 // an option existed still matches the same request; a different value is a different request.
 import { expect, it } from "vitest";
-import { completionHash } from "../../../../api/src/inference/idempotency.js";
+import { MAX_STORED_COMPLETION, completionHash, storable } from "../../../../api/src/inference/idempotency.js";
 
 const call = { kind: "chat", model: "m", input: { messages: [{ role: "user", content: "hi" }] }, max_tokens: 8, temperature: 0, top_p: 1, top_k: 0, stop: [], stream: false, includeUsage: false };
 
@@ -10,6 +10,16 @@ it("leaves options at their default out of the hash", async () => {
   expect(await completionHash({ ...call, frequency_penalty: 0, presence_penalty: 0, logit_bias: {} })).toBe(before);
   expect(await completionHash({ ...call, frequency_penalty: 0.5 })).not.toBe(before);
   expect(await completionHash({ ...call, logit_bias: { "5": -100 } })).not.toBe(before);
+  expect(await completionHash({ ...call, logprobs: null })).toBe(before);
+  expect(await completionHash({ ...call, logprobs: 0 })).not.toBe(before);
+  expect(await completionHash({ ...call, logprobs: 0 })).not.toBe(await completionHash({ ...call, logprobs: 2 }));
   // include_usage shapes only a stream.
   expect(await completionHash({ ...call, includeUsage: true })).toBe(before);
+});
+
+it("keeps a result for replay only while it fits in a row", () => {
+  const result = { id: "chatcmpl-1", created: 0, text: "hi", finish_reason: "stop" as const, usage: { prompt_tokens: 1, completion_tokens: 1 } };
+  expect(storable(result)).toBe(result);
+  expect(storable({ ...result, text: "x".repeat(MAX_STORED_COMPLETION) })).toBeNull();
+  expect(storable(null)).toBeNull();
 });

@@ -18,9 +18,9 @@ function runnerBody(events: GenerateEvent[], fail = false): ReadableStream<Uint8
   });
 }
 
-function recorder(): { call: StreamCall; billed: GenerateUsage[] } {
+function recorder(o: Partial<StreamCall> = {}): { call: StreamCall; billed: GenerateUsage[] } {
   const billed: GenerateUsage[] = [];
-  const call: StreamCall = { kind: "text", meta: { id: "cmpl-r1", created: 0, model: "m" }, requestId: "r1", includeUsage: true, meter: async (u) => void billed.push(u) };
+  const call: StreamCall = { kind: "text", meta: { id: "cmpl-r1", created: 0, model: "m" }, requestId: "r1", includeUsage: true, logprobs: false, meter: async (u) => void billed.push(u), ...o };
   return { call, billed };
 }
 
@@ -66,5 +66,40 @@ describe("streamCompletion billing", () => {
     await res.text().catch(() => undefined);
     await settled(billed, 0);
     expect(billed).toEqual([]);
+  });
+});
+
+describe("streamCompletion logprobs", () => {
+  const entry = (token: string, logprob: number) => ({ token, bytes: [...new TextEncoder().encode(token)], logprob, top_logprobs: [{ token, bytes: [], logprob }] });
+  const events: GenerateEvent[] = [
+    { type: "delta", text: "ab", token: 1, prompt_tokens: 3, logprob: entry("ab", -0.5) },
+    // A token whose text is held back (a possible stop string) still sends its logprobs.
+    { type: "delta", text: "", token: 2, logprob: entry("c", -1) },
+    { type: "delta", text: "c", token: 3, logprob: entry("d", -2) },
+    done(3, 3),
+  ];
+  const chunks = async (res: Response) =>
+    (await res.text())
+      .split("\n\n")
+      .filter((b) => b.startsWith("data: {"))
+      .map((b) => JSON.parse(b.slice(6)));
+
+  it("sends each token's logprobs in the legacy shape with text offsets, and stores them with the result", async () => {
+    let stored: unknown = null;
+    const { call } = recorder({ logprobs: true, settle: async (r) => void (stored = r) });
+    const got = (await chunks(streamCompletion(ctx, runnerBody(events), call))).filter((c) => c.choices.length && !c.choices[0].finish_reason);
+    expect(got.map((c) => c.choices[0].logprobs)).toEqual([
+      { tokens: ["ab"], token_logprobs: [-0.5], top_logprobs: [{ ab: -0.5 }], text_offset: [0] },
+      { tokens: ["c"], token_logprobs: [-1], top_logprobs: [{ c: -1 }], text_offset: [2] },
+      { tokens: ["d"], token_logprobs: [-2], top_logprobs: [{ d: -2 }], text_offset: [3] },
+    ]);
+    await settled([], 0);
+    expect(stored).toMatchObject({ text: "abc", logprobs: events.slice(0, 3).map((e) => (e as { logprob: unknown }).logprob) });
+  });
+
+  it("passes the entries as chat's content", async () => {
+    const { call } = recorder({ kind: "chat", logprobs: true });
+    const got = (await chunks(streamCompletion(ctx, runnerBody(events), call))).filter((c) => c.choices.length && !c.choices[0].finish_reason);
+    expect(got.map((c) => c.choices[0].logprobs)).toEqual(events.slice(0, 3).map((e) => ({ content: [(e as { logprob: unknown }).logprob], refusal: null })));
   });
 });

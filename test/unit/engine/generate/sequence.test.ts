@@ -130,3 +130,25 @@ describe("Sequence", () => {
     expect(letters.decode(banned.finish().result.tokens)).toBe("bbb");
   });
 });
+
+describe("Sequence logprobs", () => {
+  it("reports each emitted token's logprob and alternatives, after logit_bias, and none for a stop token", () => {
+    const seq = new Sequence(req({ logprobs: 2, stopTokens: [ids("z")[0]], logitBias: { "2": 0.5 } }), letters, { streamText: true });
+    const first = seq.accept(pick(0));
+    // Row [1, 0, …, 0] with +0.5 on token 2: softmax over 26 logits.
+    const z = Math.log(Math.exp(1) + Math.exp(0.5) + 24);
+    expect(first?.logprob?.token).toBe(0);
+    expect(first?.logprob?.logprob).toBeCloseTo(1 - z, 6);
+    expect(first?.logprob?.top.map((t) => t.token)).toEqual([0, 2]);
+    expect(first?.logprob?.top[1].logprob).toBeCloseTo(0.5 - z, 6);
+    expect(seq.accept(pick(ids("z")[0]))).toBeNull();
+    const { result } = seq.finish();
+    expect(result.logprobs).toEqual([first?.logprob]);
+  });
+
+  it("keeps results and tokens free of logprobs when not asked", () => {
+    const seq = new Sequence(req({ maxTokens: 1 }), letters, { streamText: true });
+    expect(seq.accept(pick(0))).toEqual({ token: 0, text: "a" });
+    expect(seq.finish().result).not.toHaveProperty("logprobs");
+  });
+});

@@ -30,6 +30,15 @@ describe("byteToUnicode", () => {
   });
 });
 
+describe("tokenBytes of a byte-level tokenizer", () => {
+  it("is the token's byte, also for the parts of a multi-byte character, and a special token's text", () => {
+    expect([...tok.tokenBytes(32)]).toEqual([32]);
+    const euro = [...new TextEncoder().encode("€")];
+    expect(euro.map((b) => [...tok.tokenBytes(b)])).toEqual(euro.map((b) => [b]));
+    expect(new TextDecoder().decode(tok.tokenBytes(info.eosTokenId))).toBe("<|eos|>");
+  });
+});
+
 describe("writeByteLevelTokenizer", () => {
   it("reports the vocabulary and special ids", () => {
     expect(info).toEqual({

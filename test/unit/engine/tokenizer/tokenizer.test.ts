@@ -68,6 +68,14 @@ describe("loadTokenizer", () => {
     expect(llama.vocabSize).toBe(11);
   });
 
+  it("gives each token's own bytes: ▁ as a space, <0xNN> pieces as one byte, added tokens as their text", () => {
+    expect([...llama.tokenBytes(3)]).toEqual([...new TextEncoder().encode(" Hello")]);
+    expect([...llama.tokenBytes(6)]).toEqual([0xf0]);
+    expect([...llama.tokenBytes(2)]).toEqual([...new TextEncoder().encode("</s>")]);
+    // The four byte tokens of 😀 join into the character.
+    expect(new TextDecoder().decode(Uint8Array.from([6, 7, 8, 9].flatMap((id) => [...llama.tokenBytes(id)])))).toBe("😀");
+  });
+
   it("adds BOS through the post-processor unless addSpecialTokens is false", () => {
     expect(llama.encode("Hello")[0]).toBe(1);
     expect(llama.encode("Hello", { addSpecialTokens: false })[0]).not.toBe(1);

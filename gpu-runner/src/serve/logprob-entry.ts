@@ -1,0 +1,16 @@
+// The engine's logprobs (token ids) as the runner protocol sends them: each token's text and bytes.
+import type { LogprobEntry } from "../../../api/src/inference/runner-protocol.js";
+import type { TokenLogprob } from "../engine/generate/logprobs.js";
+
+/** OpenAI's floor for a logprob: JSON has no −∞, and a masked token would otherwise have it. */
+const FLOOR = -9999;
+
+const text = new TextDecoder("utf-8", { fatal: false });
+
+export function logprobEntry(t: TokenLogprob, tokenBytes: (id: number) => Uint8Array): LogprobEntry {
+  const spell = (token: number, logprob: number) => {
+    const bytes = tokenBytes(token);
+    return { token: text.decode(bytes), bytes: [...bytes], logprob: Math.max(logprob, FLOOR) };
+  };
+  return { ...spell(t.token, t.logprob), top_logprobs: t.top.map((a) => spell(a.token, a.logprob)) };
+}

@@ -6,14 +6,14 @@ import { findTenantModel } from "../adapters/models.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { meterInference } from "./meter.js";
-import { completionObject, responseId, type CompletionKind } from "./openai.js";
+import { completionObject, responseId, type Choice, type CompletionKind } from "./openai.js";
 import { callRunners } from "./proxy.js";
-import { generateResponseSchema, type GenerateRequestInput, type GenerateUsage } from "./runner-protocol.js";
+import { generateResponseSchema, type GenerateRequestInput, type GenerateResponse, type GenerateUsage } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { claimKey, holdKey, parseIdempotencyKey, settleKey } from "../lib/idempotency-keys.js";
 import { assertTokensLeft } from "../quotas/limits.js";
-import { completionHash, meterKeyed, storable, type StoredCompletion } from "./idempotency.js";
+import { completionHash, meterKeyed, storable, storedCompletion, type StoredCompletion, type StoredRow } from "./idempotency.js";
 import { replayCompletion } from "./replay.js";
 import { streamCompletion } from "./stream.js";
 
@@ -34,7 +34,19 @@ export type CompletionCall = {
   includeUsage: boolean;
   /** Alternatives per token with logprobs (0..20), or null: no logprobs. */
   logprobs: number | null;
+  /** Choices (completions of the prompt). */
+  n: number;
 };
+
+/** The runner's choices, as asked for: a runner that predates `n` or logprobs and left them out is an error. */
+function choicesOf(call: CompletionCall, r: GenerateResponse): Choice[] {
+  const got = r.choices ?? [r];
+  if (got.length !== call.n) throw new ApiError("internal_error", `the runner sent ${got.length} of ${call.n} choices: it predates n; upgrade the runners`);
+  return got.map((ch) => {
+    if (call.logprobs !== null && !ch.logprobs) throw new ApiError("internal_error", "the runner sent no logprobs: it predates them; upgrade the runners");
+    return { text: ch.text, finish_reason: ch.finish_reason, logprobs: call.logprobs === null ? null : (ch.logprobs ?? null) };
+  });
+}
 
 /** Maps a runner's 4xx error answer onto our envelope. */
 async function runnerError(res: Response, kind: CompletionKind): Promise<ApiError> {
@@ -61,8 +73,8 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   if (!config.TUNESERVE_RUNNER_TOKEN) throw new ApiError("unavailable", "inference is disabled: TUNESERVE_RUNNER_TOKEN is not set");
   if (key === null) return generate(c, call, found, null);
   const ref = { tenantId, key, requestId };
-  const claim = await claimKey<StoredCompletion>(db, { ...ref, hash: await completionHash(call), now: now() });
-  if (claim.kind === "replay") return replayCompletion(c, call, claim.result);
+  const claim = await claimKey<StoredRow>(db, { ...ref, hash: await completionHash(call), now: now() });
+  if (claim.kind === "replay") return replayCompletion(c, call, storedCompletion(claim.result));
   const release = holdKey(db, ref, now);
   const settle = (result: StoredCompletion | null) => {
     release();
@@ -92,7 +104,7 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(
     targets,
-    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.logprobs },
+    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.logprobs, n: call.n },
     config.TUNESERVE_RUNNER_TOKEN!,
   );
   if (!response.ok) throw await runnerError(response, call.kind);
@@ -105,15 +117,14 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
     const parsed = generateResponseSchema.safeParse(await response.json());
     if (!parsed.success) throw new ApiError("internal_error", "the runner's answer did not match the protocol; quote the request_id");
     const r = parsed.data;
-    const logprobs = call.logprobs === null ? null : r.logprobs;
-    if (logprobs === undefined) throw new ApiError("internal_error", "the runner sent no logprobs: it predates them; upgrade the runners");
+    const choices = choicesOf(call, r);
     // The runner has done the work: bill it even if the client is gone by now.
-    const metered = meter(r.usage).then(() => settle?.({ id: meta.id, created: meta.created, text: r.text, finish_reason: r.finish_reason, usage: r.usage, logprobs }));
+    const metered = meter(r.usage).then(() => settle?.({ id: meta.id, created: meta.created, usage: r.usage, choices }));
     keepRunning(c, metered);
     await metered;
-    return c.json(completionObject(call.kind, meta, r.text, r.finish_reason, r.usage, logprobs), 200);
+    return c.json(completionObject(call.kind, meta, choices, r.usage), 200);
   }
 
   if (!response.body) throw new ApiError("internal_error", "the runner sent an empty stream");
-  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, meter, settle });
+  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, n: call.n, meter, settle });
 }

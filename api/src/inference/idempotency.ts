@@ -7,11 +7,21 @@ import { idempotencyKeys, usageEvents } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
 import { requestHash, type KeyRef } from "../lib/idempotency-keys.js";
 import { runBatch } from "../db/batch.js";
-import type { Finish } from "./openai.js";
-import type { GenerateUsage, LogprobEntry } from "./runner-protocol.js";
+import type { Choice, Finish } from "./openai.js";
+import type { GenerateUsage } from "./runner-protocol.js";
 
-/** The finished completion a retry is answered with (logprobs: when the request asked for them). */
-export type StoredCompletion = { id: string; created: number; text: string; finish_reason: Finish; usage: GenerateUsage; logprobs?: LogprobEntry[] | null };
+/** The finished completion a retry is answered with. */
+export type StoredCompletion = { id: string; created: number; usage: GenerateUsage; choices: Choice[] };
+
+/** A result as stored: results stored before `n` hold their one choice's text and finish_reason instead. */
+export type StoredRow = Omit<StoredCompletion, "choices"> & { choices?: Choice[]; text?: string; finish_reason?: Finish };
+
+export const storedCompletion = (r: StoredRow): StoredCompletion => ({
+  id: r.id,
+  created: r.created,
+  usage: r.usage,
+  choices: r.choices ?? [{ text: r.text ?? "", finish_reason: r.finish_reason ?? "stop", logprobs: null }],
+});
 
 /**
  * The largest stored result, in JSON characters: one D1 row holds at most 2 MB. A larger answer (long, with
@@ -27,8 +37,8 @@ export const storable = (r: StoredCompletion | null): StoredCompletion | null =>
  * same request. Options at their default are left out, so that a key stored before an option existed still
  * matches the same request.
  */
-export const completionHash = (call: { stream: boolean; includeUsage: boolean; frequency_penalty?: number; presence_penalty?: number; logit_bias?: Record<string, number>; logprobs?: number | null }): Promise<string> => {
-  const { frequency_penalty, presence_penalty, logit_bias, logprobs, ...rest } = call;
+export const completionHash = (call: { stream: boolean; includeUsage: boolean; frequency_penalty?: number; presence_penalty?: number; logit_bias?: Record<string, number>; logprobs?: number | null; n?: number }): Promise<string> => {
+  const { frequency_penalty, presence_penalty, logit_bias, logprobs, n, ...rest } = call;
   return requestHash("completions", {
     ...rest,
     includeUsage: call.stream ? call.includeUsage : null,
@@ -36,6 +46,7 @@ export const completionHash = (call: { stream: boolean; includeUsage: boolean; f
     ...(presence_penalty ? { presence_penalty } : {}),
     ...(logit_bias && Object.keys(logit_bias).length > 0 ? { logit_bias } : {}),
     ...(logprobs != null ? { logprobs } : {}),
+    ...(n !== undefined && n !== 1 ? { n } : {}),
   });
 };
 

@@ -2,7 +2,7 @@
 // parameter is a 400 naming it) and the response objects and stream chunks built from a runner's answer.
 import { z } from "@hono/zod-openapi";
 import { errorSchema, errWithRetryAfter, json, replayed, tenantErrorResponses } from "../lib/openapi.js";
-import type { GenerateUsage, LogprobEntry } from "./runner-protocol.js";
+import { MAX_CHOICES, type GenerateUsage, type LogprobEntry } from "./runner-protocol.js";
 import { chatLogprobs, chatLogprobsSchema, completionLogprobs, completionLogprobsSchema } from "./logprobs.js";
 
 /**
@@ -29,7 +29,7 @@ export const samplingFields = {
     .union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(4)], { error: "stop must be a string or an array of up to 4 strings of 1–256 characters" })
     .nullish()
     .openapi({ description: "up to 4 stop strings; the text ends before the first" }),
-  n: z.literal(1, { error: "only n = 1 is supported" }).nullish().openapi({ description: "only 1 is supported" }),
+  n: z.number().int().min(1).max(MAX_CHOICES).nullish().openapi({ description: `1–${MAX_CHOICES}, default 1: completions of the prompt, each billed; choice i samples with seed + i` }),
   stream: z.boolean().nullish().openapi({ description: "default false; server-sent events, ending with data: [DONE]" }),
   stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish().openapi({ description: "include_usage (default false, as in OpenAI): a last chunk with usage and no choices" }),
   user: z.string().max(256).nullish(),
@@ -140,33 +140,39 @@ export const responseId = (kind: CompletionKind, requestId: string) => (kind ===
 const logprobsOf = (kind: CompletionKind, entries: LogprobEntry[] | null | undefined, offset = 0) =>
   !entries ? null : kind === "chat" ? chatLogprobs(entries) : completionLogprobs(entries, offset);
 
-/** The whole (non-streamed) response object; `logprobs` when the request asked for them. */
-export function completionObject(kind: CompletionKind, m: { id: string; created: number; model: string }, text: string, reason: Finish, usage: GenerateUsage, logprobs: LogprobEntry[] | null = null) {
-  const lp = logprobsOf(kind, logprobs);
+/** One finished choice: its text, why it ended, and its logprobs when the request asked for them. */
+export type Choice = { text: string; finish_reason: Finish; logprobs: LogprobEntry[] | null };
+
+/** The whole (non-streamed) response object. */
+export function completionObject(kind: CompletionKind, m: { id: string; created: number; model: string }, choices: Choice[], usage: GenerateUsage) {
   if (kind === "chat") {
-    return { ...m, object: "chat.completion" as const, choices: [{ index: 0, message: { role: "assistant" as const, content: text }, finish_reason: reason, logprobs: lp }], usage: usageOf(usage) };
+    const shaped = choices.map((ch, index) => ({ index, message: { role: "assistant" as const, content: ch.text }, finish_reason: ch.finish_reason, logprobs: logprobsOf(kind, ch.logprobs) }));
+    return { ...m, object: "chat.completion" as const, choices: shaped, usage: usageOf(usage) };
   }
-  return { ...m, object: "text_completion" as const, choices: [{ index: 0, text, finish_reason: reason, logprobs: lp }], usage: usageOf(usage) };
+  const shaped = choices.map((ch, index) => ({ index, text: ch.text, finish_reason: ch.finish_reason, logprobs: logprobsOf(kind, ch.logprobs) }));
+  return { ...m, object: "text_completion" as const, choices: shaped, usage: usageOf(usage) };
 }
 
 /**
- * One stream chunk: a text delta (reason null) with its tokens' logprobs when asked for (`offset`: where its
- * text starts in the whole completion), the final chunk (reason set), or the usage chunk (no choices).
+ * One stream chunk of choice `index` (default 0): a text delta (reason null) with its tokens' logprobs when
+ * asked for (`offset`: where its text starts in the choice's whole text), the choice's final chunk (reason
+ * set), or the usage chunk (no choices).
  */
 export function chunkObject(
   kind: CompletionKind,
   m: { id: string; created: number; model: string },
-  part: { text?: string; reason?: Finish | null; first?: boolean; usage?: GenerateUsage; logprobs?: LogprobEntry[]; offset?: number },
+  part: { index?: number; text?: string; reason?: Finish | null; first?: boolean; usage?: GenerateUsage; logprobs?: LogprobEntry[]; offset?: number },
 ) {
+  const index = part.index ?? 0;
   const object = kind === "chat" ? ("chat.completion.chunk" as const) : ("text_completion" as const);
   if (part.usage) return { ...m, object, choices: [], usage: usageOf(part.usage) };
   const reason = part.reason ?? null;
   const logprobs = logprobsOf(kind, part.logprobs, part.offset);
   if (kind === "chat") {
     const delta = part.first ? { role: "assistant" as const, content: part.text ?? "" } : reason ? {} : { content: part.text ?? "" };
-    return { ...m, object, choices: [{ index: 0, delta, finish_reason: reason, logprobs }] };
+    return { ...m, object, choices: [{ index, delta, finish_reason: reason, logprobs }] };
   }
-  return { ...m, object, choices: [{ index: 0, text: part.text ?? "", finish_reason: reason, logprobs }] };
+  return { ...m, object, choices: [{ index, text: part.text ?? "", finish_reason: reason, logprobs }] };
 }
 
 /** The OpenAPI responses of a completion route: the JSON answer or its SSE stream, and the runners' 429/503. */
@@ -184,7 +190,7 @@ export function completionResponses(schema: z.ZodTypeAny, streamDescription: str
 }
 
 /** The sampling and streaming options both routes pass to the runner, from a parsed request. */
-export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k" | "frequency_penalty" | "presence_penalty" | "logit_bias" | "seed" | "stop" | "stream" | "stream_options">) {
+export function samplingOf(b: Pick<ChatRequest, "n" | "temperature" | "top_p" | "top_k" | "frequency_penalty" | "presence_penalty" | "logit_bias" | "seed" | "stop" | "stream" | "stream_options">) {
   return {
     temperature: b.temperature ?? 1,
     top_p: b.top_p ?? 1,
@@ -196,5 +202,6 @@ export function samplingOf(b: Pick<ChatRequest, "temperature" | "top_p" | "top_k
     stop: b.stop == null ? [] : typeof b.stop === "string" ? [b.stop] : b.stop,
     stream: b.stream ?? false,
     includeUsage: b.stream_options?.include_usage ?? false,
+    n: b.n ?? 1,
   };
 }

@@ -1,5 +1,5 @@
 // The answer to a retried completion whose Idempotency-Key already finished: the stored result, shaped as
-// the request asks (JSON, or one SSE chunk with the whole text), marked with Idempotent-Replayed: true.
+// the request asks (JSON, or per choice one SSE chunk with its whole text), marked with Idempotent-Replayed: true.
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import type { StoredCompletion } from "./idempotency.js";
@@ -9,10 +9,12 @@ import { sseData } from "./sse.js";
 export function replayCompletion(c: Context<AppEnv>, call: { kind: CompletionKind; model: string; stream: boolean; includeUsage: boolean }, r: StoredCompletion): Response {
   const meta = { id: r.id, created: r.created, model: call.model };
   const headers = { "Idempotent-Replayed": "true", "X-Request-Id": c.var.requestId };
-  const logprobs = r.logprobs ?? null;
-  if (!call.stream) return c.json(completionObject(call.kind, meta, r.text, r.finish_reason, r.usage, logprobs), 200, headers);
+  if (!call.stream) return c.json(completionObject(call.kind, meta, r.choices, r.usage), 200, headers);
   const enc = new TextEncoder();
-  const events: unknown[] = [chunkObject(call.kind, meta, { text: r.text, first: true, logprobs: logprobs ?? undefined }), chunkObject(call.kind, meta, { reason: r.finish_reason })];
+  const events: unknown[] = [
+    ...r.choices.map((ch, index) => chunkObject(call.kind, meta, { index, text: ch.text, first: true, logprobs: ch.logprobs ?? undefined })),
+    ...r.choices.map((ch, index) => chunkObject(call.kind, meta, { index, reason: ch.finish_reason })),
+  ];
   if (call.includeUsage) events.push(chunkObject(call.kind, meta, { usage: r.usage }));
   events.push("[DONE]");
   const body = new ReadableStream<Uint8Array>({

@@ -10,6 +10,9 @@ export const generateInputSchema = z.union([
   z.object({ tokens: z.array(z.number().int().min(0)).min(1).max(1_000_000) }).strict(),
 ]);
 
+/** The most choices (`n`) one request may ask for. */
+export const MAX_CHOICES = 16;
+
 export const generateRequestSchema = z.object({
   request_id: z.string().min(1).max(128),
   /** The base model id. */
@@ -30,6 +33,8 @@ export const generateRequestSchema = z.object({
   stream: z.boolean().default(false),
   /** Report each token's logprob with this many alternatives (0..20); null: off. Older runners ignore it. */
   logprobs: z.number().int().min(0).max(20).nullable().default(null),
+  /** Completions of the same prompt (choice i samples with seed + i); older runners ignore it. */
+  n: z.number().int().min(1).max(MAX_CHOICES).default(1),
 });
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 export type GenerateRequestInput = z.input<typeof generateRequestSchema>;
@@ -45,14 +50,23 @@ export const finishReasonSchema = z.enum(["stop", "length"]);
 export const generateUsageSchema = z.object({ prompt_tokens: z.number().int().min(0), completion_tokens: z.number().int().min(0) });
 export type GenerateUsage = z.infer<typeof generateUsageSchema>;
 
-/** The JSON answer (stream: false). */
-export const generateResponseSchema = z.object({
+/** One completion of the prompt. */
+export const generateChoiceSchema = z.object({
   text: z.string(),
   tokens: z.array(z.number().int()),
   finish_reason: finishReasonSchema,
-  usage: generateUsageSchema,
   /** One per generated token, when the request asked for logprobs. */
   logprobs: z.array(logprobEntrySchema).optional(),
+});
+export type GenerateChoice = z.infer<typeof generateChoiceSchema>;
+
+/**
+ * The JSON answer (stream: false): the first choice's fields, every choice in `choices` (runners older than
+ * `n` send only the first), and usage over all of them (the prompt once).
+ */
+export const generateResponseSchema = generateChoiceSchema.extend({
+  usage: generateUsageSchema,
+  choices: z.array(generateChoiceSchema).optional(),
 });
 export type GenerateResponse = z.infer<typeof generateResponseSchema>;
 
@@ -61,8 +75,10 @@ export type GenerateResponse = z.infer<typeof generateResponseSchema>;
  * `prompt_tokens` so the API can bill a stream that ends before done (optional: older runners omit it).
  */
 export const generateEventSchema = z.discriminatedUnion("type", [
-  z.object({ type: z.literal("delta"), text: z.string(), token: z.number().int().nullable(), prompt_tokens: z.number().int().min(0).optional(), logprob: logprobEntrySchema.optional() }),
-  z.object({ type: z.literal("done"), finish_reason: finishReasonSchema, usage: generateUsageSchema }),
+  /** `index`: the choice (absent: 0). */
+  z.object({ type: z.literal("delta"), index: z.number().int().min(0).optional(), text: z.string(), token: z.number().int().nullable(), prompt_tokens: z.number().int().min(0).optional(), logprob: logprobEntrySchema.optional() }),
+  /** `finish_reasons`: every choice's, by index (absent: the one choice's finish_reason). */
+  z.object({ type: z.literal("done"), finish_reason: finishReasonSchema, finish_reasons: z.array(finishReasonSchema).optional(), usage: generateUsageSchema }),
   z.object({ type: z.literal("error"), message: z.string() }),
 ]);
 export type GenerateEvent = z.infer<typeof generateEventSchema>;

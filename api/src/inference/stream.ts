@@ -17,6 +17,8 @@ export type StreamCall = {
   includeUsage: boolean;
   /** The request asked for logprobs: the stored result keeps them. */
   logprobs: boolean;
+  /** Choices the runner streams (deltas carry their index). */
+  n: number;
   /** Writes the usage events (idempotent per request id, so a second call would bill nothing). */
   meter: (usage: GenerateUsage) => Promise<void>;
   /** With an Idempotency-Key: told the finished completion, or null when the stream did not finish. */
@@ -37,12 +39,9 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     const send = (payload: unknown) => {
       if (!gone) controller.enqueue(sseData(enc, payload));
     };
-    let first = true;
-    let reason: Finish | null = null;
-    let text = "";
-    /** The tokens' logprobs so far (when asked for), and their strings' total length (legacy text_offset). */
-    const logprobs: LogprobEntry[] = [];
-    let offset = 0;
+    /** Per choice: its text so far, its tokens' logprobs (when asked for) and their strings' length (legacy text_offset), and whether a chunk of it went out. */
+    const choices = Array.from({ length: call.n }, () => ({ text: "", logprobs: [] as LogprobEntry[], offset: 0, sent: false }));
+    let reasons: Finish[] | null = null;
     try {
       for await (const e of upstream.events) {
         tally = tallyEvent(tally, e);
@@ -55,24 +54,29 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           continue;
         }
         if (e.type === "delta") {
-          text += e.text;
-          if (e.logprob) logprobs.push(e.logprob);
+          const index = e.index ?? 0;
+          const ch = choices[index];
+          if (!ch) throw new Error(`the runner sent choice ${index} of ${call.n}`);
+          ch.text += e.text;
+          if (e.logprob) ch.logprobs.push(e.logprob);
           // A token whose text is held back still sends its logprobs.
-          if (!e.text && !first && !e.logprob) continue;
-          send(chunkObject(call.kind, call.meta, { text: e.text, first, ...(e.logprob ? { logprobs: [e.logprob], offset } : {}) }));
-          offset += e.logprob?.token.length ?? 0;
-          first = false;
+          if (!e.text && ch.sent && !e.logprob) continue;
+          send(chunkObject(call.kind, call.meta, { index, text: e.text, first: !ch.sent, ...(e.logprob ? { logprobs: [e.logprob], offset: ch.offset } : {}) }));
+          ch.offset += e.logprob?.token.length ?? 0;
+          ch.sent = true;
         } else if (e.type === "done") {
-          reason = e.finish_reason;
+          const finished = e.finish_reasons ?? [e.finish_reason];
+          if (finished.length !== call.n) throw new Error(`the runner finished ${finished.length} of ${call.n} choices: it predates n; upgrade the runners`);
+          reasons = finished;
           // Metered before the last chunks go out, so a client that has seen usage can query it.
           await bill(e.usage);
-          send(chunkObject(call.kind, call.meta, { reason }));
+          finished.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason })));
           if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));
         } else {
           send({ error: { code: "generation_failed", message: e.message, param: null, request_id: call.requestId } });
         }
       }
-      if (reason) send("[DONE]");
+      if (reasons) send("[DONE]");
       if (!gone) controller.close();
     } catch (err) {
       console.error(`[${call.requestId}] streaming a completion failed:`, err);
@@ -84,7 +88,11 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
       if (!billing && (tally.started || tally.reported)) await bill(tallyUsage(tally)).catch((err: unknown) => console.error(`[${call.requestId}] metering a cut-short stream failed:`, err));
       // Stored for replay only if it finished and was billed (an unbilled answer must not be served again).
       const billed = billing !== null && (await (billing as Promise<void>).then(() => true, () => false));
-      const finished = reason && tally.reported && billed ? { id: call.meta.id, created: call.meta.created, text, finish_reason: reason, usage: tally.reported, ...(call.logprobs ? { logprobs } : {}) } : null;
+      const ended = reasons;
+      const finished =
+        ended && tally.reported && billed
+          ? { id: call.meta.id, created: call.meta.created, usage: tally.reported, choices: choices.map((ch, i) => ({ text: ch.text, finish_reason: ended[i], logprobs: call.logprobs ? ch.logprobs : null })) }
+          : null;
       await call.settle?.(finished).catch((err: unknown) => console.error(`[${call.requestId}] settling its Idempotency-Key failed:`, err));
     }
   }

@@ -3,12 +3,12 @@
 // API proxies to (docs/inference.md): POST /v1/generate as JSON or SSE, 429 + Retry-After when full.
 import { serve } from "@hono/node-server";
 import { Hono, type Context } from "hono";
-import { generateRequestSchema, type GenerateEvent, type GenerateRequest, type GenerateResponse } from "../../../api/src/inference/runner-protocol.js";
+import { generateRequestSchema, type GenerateChoice, type GenerateEvent, type GenerateRequest, type GenerateResponse, type LogprobEntry } from "../../../api/src/inference/runner-protocol.js";
 import type { BatchingPolicy } from "./batch.js";
 import { AdapterRegistry } from "./registry.js";
 import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
 import { GenerationError, ServeWorker } from "./worker-client.js";
-import type { ServeSubmit } from "./worker-protocol.js";
+import type { ServeResult, ServeSubmit } from "./worker-protocol.js";
 
 export type InferenceServerOptions = {
   apiUrl: string;
@@ -108,7 +108,10 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     const body = parsed.data;
     const worker = workers.get(body.model);
     if (!worker) return errorJson(c, 404, "model_not_served", `base model ${body.model} is not served here; this runner serves ${[...workers.keys()].join(", ")}`, "model");
-    if (worker.inFlight >= maxBatch + maxQueue) {
+    if (body.n > maxBatch + maxQueue) {
+      return errorJson(c, 400, "invalid_request", `n: this runner runs or queues at most ${maxBatch + maxQueue} sequences; ask for fewer choices`, "n");
+    }
+    if (worker.inFlight + body.n > maxBatch + maxQueue) {
       c.header("Retry-After", SECONDS_TO_RETRY);
       return errorJson(c, 429, "rate_limited", `runner is full (${worker.inFlight} sequences running or queued); retry after ${SECONDS_TO_RETRY} s`);
     }
@@ -121,9 +124,9 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
         return err instanceof SourceError && err.notFound ? errorJson(c, 404, "adapter_not_found", msg, "adapter") : errorJson(c, 502, "adapter_unavailable", msg, "adapter");
       }
     }
-    const submit = toSubmit(body, `${body.request_id}#${++seq}`, body.adapter && adapter ? { id: body.adapter, dir: adapter.dir } : null);
+    const submits = toSubmits(body, `${body.request_id}#${++seq}`, body.adapter && adapter ? { id: body.adapter, dir: adapter.dir } : null);
     const release = () => adapter?.release();
-    return body.stream ? streamGeneration(c, worker, submit, release) : jsonGeneration(c, worker, submit, release);
+    return body.stream ? streamGeneration(c, worker, submits, release) : jsonGeneration(c, worker, submits, release);
   });
 
   const { host, port } = parseListen(opts.listen);
@@ -150,8 +153,34 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   };
 }
 
-function toSubmit(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter"]): ServeSubmit {
-  return { id, input: b.input, adapter, maxTokens: b.max_tokens, temperature: b.temperature, topP: b.top_p, topK: b.top_k, frequencyPenalty: b.frequency_penalty, presencePenalty: b.presence_penalty, logitBias: b.logit_bias, seed: b.seed, stop: b.stop, stream: b.stream, logprobs: b.logprobs ?? undefined };
+/** One sequence per choice; choice i samples with seed + i (the seed defaults to 0), so the choices differ. */
+function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter"]): ServeSubmit[] {
+  return Array.from({ length: b.n }, (_, i) => ({
+    id: b.n === 1 ? id : `${id}.${i}`,
+    input: b.input,
+    adapter,
+    maxTokens: b.max_tokens,
+    temperature: b.temperature,
+    topP: b.top_p,
+    topK: b.top_k,
+    frequencyPenalty: b.frequency_penalty,
+    presencePenalty: b.presence_penalty,
+    logitBias: b.logit_bias,
+    seed: i === 0 ? b.seed : ((b.seed ?? 0) + i) % 2 ** 32,
+    stop: b.stop,
+    stream: b.stream,
+    logprobs: b.logprobs ?? undefined,
+  }));
+}
+
+/** Usage over all choices: the prompt once (every choice read the same one), the completions summed. */
+const usageOf = (rs: ServeResult[]) => ({ prompt_tokens: rs[0].promptTokens, completion_tokens: rs.reduce((n, r) => n + r.completionTokens, 0) });
+
+/** Runs every choice; the first to fail cancels the others. */
+function generateAll(worker: ServeWorker, submits: ServeSubmit[], onToken: (i: number, token: number | null, text: string, logprob?: LogprobEntry) => void = () => {}, onStart: (n: number) => void = () => {}): Promise<ServeResult[]> {
+  const all = Promise.all(submits.map((s, i) => worker.generate(s, (token, text, logprob) => onToken(i, token, text, logprob), onStart)));
+  all.catch(() => submits.forEach((s) => worker.cancel(s.id)));
+  return all;
 }
 
 function failure(c: Context, err: unknown): Response {
@@ -163,10 +192,11 @@ function failure(c: Context, err: unknown): Response {
   return errorJson(c, 500, "generation_failed", msg);
 }
 
-async function jsonGeneration(c: Context, worker: ServeWorker, submit: ServeSubmit, release: () => void): Promise<Response> {
+async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSubmit[], release: () => void): Promise<Response> {
   try {
-    const r = await worker.generate(submit);
-    const out: GenerateResponse = { text: r.text, tokens: r.tokens, finish_reason: r.finishReason, usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens }, ...(r.logprobs ? { logprobs: r.logprobs } : {}) };
+    const rs = await generateAll(worker, submits);
+    const choices: GenerateChoice[] = rs.map((r) => ({ text: r.text, tokens: r.tokens, finish_reason: r.finishReason, ...(r.logprobs ? { logprobs: r.logprobs } : {}) }));
+    const out: GenerateResponse = { ...choices[0], usage: usageOf(rs), choices };
     return c.json(out);
   } catch (err) {
     return failure(c, err);
@@ -181,7 +211,7 @@ async function jsonGeneration(c: Context, worker: ServeWorker, submit: ServeSubm
  * The first delta carries `prompt_tokens` (the worker reports it before any token): with the deltas counted,
  * the API can bill a stream that is cut short.
  */
-async function streamGeneration(c: Context, worker: ServeWorker, submit: ServeSubmit, release: () => void): Promise<Response> {
+async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeSubmit[], release: () => void): Promise<Response> {
   const enc = new TextEncoder();
   const buffered: GenerateEvent[] = [];
   let push: ((e: GenerateEvent) => void) | null = null;
@@ -190,19 +220,19 @@ async function streamGeneration(c: Context, worker: ServeWorker, submit: ServeSu
   const emit = (e: GenerateEvent) => (push ? push(e) : buffered.push(e));
   let promptTokens: number | undefined;
   let sentPrompt = false;
-  const result = worker
-    .generate(
-      submit,
-      (token, text, logprob) => {
-        emit({ type: "delta", text, token, ...(sentPrompt ? {} : { prompt_tokens: promptTokens }), ...(logprob ? { logprob } : {}) });
-        sentPrompt = true;
-        first();
-      },
-      (n) => (promptTokens = n),
-    )
-    .finally(release);
+  const several = submits.length > 1;
+  const result = generateAll(
+    worker,
+    submits,
+    (i, token, text, logprob) => {
+      emit({ type: "delta", ...(several ? { index: i } : {}), text, token, ...(sentPrompt ? {} : { prompt_tokens: promptTokens }), ...(logprob ? { logprob } : {}) });
+      sentPrompt = true;
+      first();
+    },
+    (n) => (promptTokens = n),
+  ).finally(release);
   const ended = result.then(
-    (r) => emit({ type: "done", finish_reason: r.finishReason, usage: { prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens } }),
+    (rs) => emit({ type: "done", finish_reason: rs[0].finishReason, ...(several ? { finish_reasons: rs.map((r) => r.finishReason) } : {}), usage: usageOf(rs) }),
     (err: unknown) => emit({ type: "error", message: err instanceof Error ? err.message : String(err) }),
   );
   await Promise.race([started, result.catch(() => undefined)]);
@@ -226,7 +256,7 @@ async function streamGeneration(c: Context, worker: ServeWorker, submit: ServeSu
       void ended;
     },
     cancel() {
-      worker.cancel(submit.id);
+      for (const s of submits) worker.cancel(s.id);
     },
   });
   return new Response(stream, { headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" } });

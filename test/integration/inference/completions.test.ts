@@ -91,7 +91,8 @@ describe("POST /v1/chat/completions", () => {
       ["top_p", 0],
       ["top_k", -1],
       ["max_tokens", 0],
-      ["n", 2],
+      ["n", 0],
+      ["n", 1.5],
       ["seed", 1.5],
     ] as const) {
       const res = await post("/v1/chat/completions", acme.key, { model: stack.model, messages, [field]: value });
@@ -200,6 +201,39 @@ describe("POST /v1/chat/completions", () => {
     }
     // Without logprobs: null, as before.
     expect((await (await post("/v1/chat/completions", acme.key, { ...body, logprobs: false, top_logprobs: undefined })).json()).choices[0].logprobs).toBeNull();
+  });
+
+  it("answers n choices, choice i as a single answer with seed + i, the prompt billed once", async () => {
+    const body = { model: acme.models[0], messages, max_tokens: 6, temperature: 1, seed: 41, logprobs: true };
+    const three = await (await post("/v1/chat/completions", acme.key, { ...body, n: 3 })).json();
+    expect(three.choices.map((ch: { index: number }) => ch.index)).toEqual([0, 1, 2]);
+    const single = async (seed: number) => (await (await post("/v1/chat/completions", acme.key, { ...body, seed })).json()).choices[0];
+    for (let i = 0; i < 3; i++) {
+      const alone = await single(41 + i);
+      expect({ ...three.choices[i], logprobs: null }).toEqual({ ...alone, index: i, logprobs: null });
+      // The same tokens; their logprobs agree to float32 rounding (a batch of 3 sums in another order).
+      const lp = (ch: { logprobs: { content: { token: string; logprob: number }[] } }) => ch.logprobs.content;
+      expect(lp(three.choices[i]).map((t) => t.token)).toEqual(lp(alone).map((t) => t.token));
+      lp(three.choices[i]).forEach((t, k) => expect(t.logprob).toBeCloseTo(lp(alone)[k].logprob, 4));
+    }
+    expect(new Set(three.choices.map((ch: { message: { content: string } }) => ch.message.content)).size).toBeGreaterThan(1);
+    const one = await (await post("/v1/chat/completions", acme.key, body)).json();
+    expect(three.usage.prompt_tokens).toBe(one.usage.prompt_tokens);
+    expect(three.usage.completion_tokens).toBe(three.choices.reduce((n: number, ch: { logprobs: { content: unknown[] } }) => n + ch.logprobs.content.length, 0));
+
+    // Streamed: each choice's chunks carry its index and add up to its text; each choice gets a finish chunk.
+    const chunks = (await sse(await post("/v1/chat/completions", acme.key, { ...body, n: 3, stream: true }))).slice(0, -1).map((d) => JSON.parse(d) as Chunk & { choices: { index: number }[] });
+    for (let i = 0; i < 3; i++) {
+      const mine = chunks.map((ch) => ch.choices[0]).filter((ch) => ch?.index === i);
+      expect(mine.map((ch) => ch.delta?.content ?? "").join("")).toBe(three.choices[i].message.content);
+      expect(mine.at(-1)?.finish_reason).toBe(three.choices[i].finish_reason);
+    }
+    // More choices than the API allows, or than this runner's batch and queue can hold (2 + 1), are a 400.
+    for (const n of [17, 4]) {
+      const res = await post("/v1/chat/completions", acme.key, { ...body, n });
+      expect(res.status, `n=${n}`).toBe(400);
+      expect((await res.json()).error.param).toBe("n");
+    }
   });
 
   it("batches concurrent requests for different adapters without mixing them up", async () => {

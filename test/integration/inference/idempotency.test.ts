@@ -121,6 +121,28 @@ describe("Idempotency-Key", () => {
     expect(content(replayed).length).toBeGreaterThan(0);
   });
 
+  it("replays every choice of an n > 1 request, whole and streamed", async () => {
+    const t = await tenantWithAdapters(stack, "idem-n", 0);
+    const req = chat("Pick", { n: 2 });
+    const first = await (await post("/v1/chat/completions", t.key, req, "key-n")).json();
+    expect(first.choices).toHaveLength(2);
+    expect((await (await post("/v1/chat/completions", t.key, req, "key-n")).json()).choices).toEqual(first.choices);
+
+    const streamReq = { ...req, stream: true };
+    const texts = (data: string[]) => {
+      const out = ["", ""];
+      for (const d of data.filter((x) => x !== "[DONE]")) {
+        const ch = JSON.parse(d).choices[0];
+        if (ch) out[ch.index] += ch.delta?.content ?? "";
+      }
+      return out;
+    };
+    const streamed = texts(sseData(await (await post("/v1/chat/completions", t.key, streamReq, "key-n-s")).text()));
+    const replay = await post("/v1/chat/completions", t.key, streamReq, "key-n-s");
+    expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(texts(sseData(await replay.text()))).toEqual(streamed);
+  });
+
   it("answers 409 while the first attempt runs; after a cut-short stream a retry runs again, billed up to its largest attempt", async () => {
     // Greedy on the built-in model, this prompt runs to max_tokens without an end-of-text token.
     const prompt = "Tell me a long story";

@@ -47,8 +47,9 @@ it("runs text completions, lists models and maps errors onto the client's error 
   const c = await client.completions.create({ model: stack.model, prompt: "Hi", max_tokens: 3, temperature: 0, logprobs: 1 });
   expect(c.object).toBe("text_completion");
   expect(c.choices[0].logprobs?.token_logprobs).toHaveLength(c.usage!.completion_tokens);
-  const lp = await client.chat.completions.create({ model: stack.model, messages: [{ role: "user", content: "Hi" }], max_tokens: 3, temperature: 0, logprobs: true, top_logprobs: 2 });
-  expect(lp.choices[0].logprobs?.content?.map((t) => t.top_logprobs.length)).toEqual(Array(lp.usage!.completion_tokens).fill(2));
+  const lp = await client.chat.completions.create({ model: stack.model, messages: [{ role: "user", content: "Hi" }], max_tokens: 3, temperature: 0, logprobs: true, top_logprobs: 2, n: 2 });
+  expect(lp.choices.map((ch) => ch.index)).toEqual([0, 1]);
+  expect(lp.choices.flatMap((ch) => ch.logprobs?.content?.map((t) => t.top_logprobs.length) ?? [])).toEqual(Array(lp.usage!.completion_tokens).fill(2));
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);
   expect(ids).toEqual(expect.arrayContaining([stack.model, adapterModel]));

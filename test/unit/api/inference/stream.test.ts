@@ -20,7 +20,7 @@ function runnerBody(events: GenerateEvent[], fail = false): ReadableStream<Uint8
 
 function recorder(o: Partial<StreamCall> = {}): { call: StreamCall; billed: GenerateUsage[] } {
   const billed: GenerateUsage[] = [];
-  const call: StreamCall = { kind: "text", meta: { id: "cmpl-r1", created: 0, model: "m" }, requestId: "r1", includeUsage: true, logprobs: false, meter: async (u) => void billed.push(u), ...o };
+  const call: StreamCall = { kind: "text", meta: { id: "cmpl-r1", created: 0, model: "m" }, requestId: "r1", includeUsage: true, logprobs: false, n: 1, meter: async (u) => void billed.push(u), ...o };
   return { call, billed };
 }
 
@@ -94,7 +94,7 @@ describe("streamCompletion logprobs", () => {
       { tokens: ["d"], token_logprobs: [-2], top_logprobs: [{ d: -2 }], text_offset: [3] },
     ]);
     await settled([], 0);
-    expect(stored).toMatchObject({ text: "abc", logprobs: events.slice(0, 3).map((e) => (e as { logprob: unknown }).logprob) });
+    expect(stored).toMatchObject({ choices: [{ text: "abc", finish_reason: "stop", logprobs: events.slice(0, 3).map((e) => (e as { logprob: unknown }).logprob) }] });
   });
 
   it("passes the entries as chat's content", async () => {

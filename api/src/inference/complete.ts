@@ -8,7 +8,7 @@ import { ApiError } from "../errors.js";
 import { meterInference } from "./meter.js";
 import { completionObject, responseId, type Choice, type CompletionKind } from "./openai.js";
 import { callRunners } from "./proxy.js";
-import { generateResponseSchema, type GenerateRequestInput, type GenerateResponse, type GenerateUsage } from "./runner-protocol.js";
+import { generateResponseSchema, type GenerateRequestInput, type GenerateChoice, type GenerateResponse, type GenerateUsage } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { claimKey, holdKey, parseIdempotencyKey, settleKey } from "../lib/idempotency-keys.js";
@@ -40,13 +40,19 @@ export type CompletionCall = {
 
 /** The runner's choices, as asked for: a runner that predates `n` or logprobs and left them out is an error. */
 function choicesOf(call: CompletionCall, r: GenerateResponse): Choice[] {
-  const got = r.choices ?? [r];
+  const got: GenerateChoice[] = r.choices ?? [{ text: r.text, tokens: r.tokens, finish_reason: r.finish_reason }];
   if (got.length !== call.n) throw new ApiError("internal_error", `the runner sent ${got.length} of ${call.n} choices: it predates n; upgrade the runners`);
   return got.map((ch) => {
     if (call.logprobs !== null && !ch.logprobs) throw new ApiError("internal_error", "the runner sent no logprobs: it predates them; upgrade the runners");
     return { text: ch.text, finish_reason: ch.finish_reason, logprobs: call.logprobs === null ? null : (ch.logprobs ?? null) };
   });
 }
+
+/**
+ * The most tokens (n × max_tokens) one answer with logprobs may hold: an entry per token with up to 20
+ * alternatives is about 1 KB of JSON, which the API (a Worker has 128 MB) parses and may store.
+ */
+export const MAX_LOGPROB_TOKENS = 8192;
 
 /** Maps a runner's 4xx error answer onto our envelope. */
 async function runnerError(res: Response, kind: CompletionKind): Promise<ApiError> {
@@ -68,6 +74,9 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   const tenantId = c.var.tenant.tenantId;
   const requestId = c.var.requestId;
   const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
+  if (call.logprobs !== null && call.n * call.max_tokens > MAX_LOGPROB_TOKENS) {
+    throw new ApiError("invalid_request", `with logprobs, n × max_tokens (${call.n} × ${call.max_tokens}) may be at most ${MAX_LOGPROB_TOKENS}: each token's entry is part of the answer`, "max_tokens");
+  }
   const found = await findTenantModel(db, tenantId, call.model);
   if (!found) throw new ApiError("not_found", `model '${call.model}' not found; list yours with GET /v1/models`, "model");
   if (!config.TUNESERVE_RUNNER_TOKEN) throw new ApiError("unavailable", "inference is disabled: TUNESERVE_RUNNER_TOKEN is not set");
@@ -117,11 +126,15 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
     const parsed = generateResponseSchema.safeParse(await response.json());
     if (!parsed.success) throw new ApiError("internal_error", "the runner's answer did not match the protocol; quote the request_id");
     const r = parsed.data;
-    const choices = choicesOf(call, r);
-    // The runner has done the work: bill it even if the client is gone by now.
-    const metered = meter(r.usage).then(() => settle?.({ id: meta.id, created: meta.created, usage: r.usage, choices }));
+    // The runner has done the work: bill it even if the client is gone by now, or the answer is unusable.
+    const metered = meter(r.usage);
     keepRunning(c, metered);
     await metered;
+    const choices = choicesOf(call, r);
+    // Billed: a failure to store the answer for retries must not fail it (a retry then waits for the key to go stale).
+    const settled = settle?.({ id: meta.id, created: meta.created, usage: r.usage, choices }).catch((err: unknown) => console.error(`[${requestId}] settling its Idempotency-Key failed:`, err));
+    if (settled) keepRunning(c, settled);
+    await settled;
     return c.json(completionObject(call.kind, meta, choices, r.usage), 200);
   }
 

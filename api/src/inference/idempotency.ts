@@ -24,13 +24,15 @@ export const storedCompletion = (r: StoredRow): StoredCompletion => ({
 });
 
 /**
- * The largest stored result, in JSON characters: one D1 row holds at most 2 MB. A larger answer (long, with
- * many logprobs) is not kept: a retry runs again, billed only beyond what the key has paid.
+ * The largest stored result, in UTF-8 bytes of its JSON: one D1 row holds at most 2 MB. A larger answer (long,
+ * with many logprobs) is not kept: a retry runs again, billed only beyond what the key has paid.
  */
 export const MAX_STORED_COMPLETION = 1_000_000;
 
+const utf8 = new TextEncoder();
+
 /** The result to store under the key, or null (settle as incomplete) when it is too large to keep. */
-export const storable = (r: StoredCompletion | null): StoredCompletion | null => (r && JSON.stringify(r).length <= MAX_STORED_COMPLETION ? r : null);
+export const storable = (r: StoredCompletion | null): StoredCompletion | null => (r && utf8.encode(JSON.stringify(r)).length <= MAX_STORED_COMPLETION ? r : null);
 
 /**
  * The completion's hash: include_usage shapes only a stream, so a JSON request differing in it alone is the

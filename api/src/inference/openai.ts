@@ -2,7 +2,7 @@
 // parameter is a 400 naming it) and the response objects and stream chunks built from a runner's answer.
 import { z } from "@hono/zod-openapi";
 import { errorSchema, errWithRetryAfter, json, replayed, tenantErrorResponses } from "../lib/openapi.js";
-import { MAX_CHOICES, type GenerateUsage, type LogprobEntry } from "./runner-protocol.js";
+import { MAX_CHOICES, MAX_TOP_LOGPROBS, type GenerateUsage, type LogprobEntry } from "./runner-protocol.js";
 import { chatLogprobs, chatLogprobsSchema, completionLogprobs, completionLogprobsSchema } from "./logprobs.js";
 
 /**
@@ -79,12 +79,12 @@ export const chatRequestSchema = z
     function_call: unsupported((v) => v === "none", "function_call is not supported: functions are not"),
     response_format: unsupported((v) => typeof v === "object" && v !== null && (v as { type?: unknown }).type === "text", 'response_format is not supported: only {"type":"text"}'),
     logprobs: z.boolean().nullish().openapi({ description: "default false: each generated token's log-probability in choices[].logprobs.content" }),
-    top_logprobs: z.number().int().min(0).max(20).nullish().openapi({ description: "0–20 most likely alternatives per token; needs logprobs: true" }),
+    top_logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).nullish().openapi({ description: `0–${MAX_TOP_LOGPROBS} most likely alternatives per token; needs logprobs: true` }),
     modalities: unsupported((v) => Array.isArray(v) && v.every((m) => m === "text"), 'modalities: only ["text"]'),
     audio: unsupported(() => false, "audio output is not supported"),
     prediction: unsupported(() => false, "predicted outputs are not supported"),
   })
-  .refine((b) => b.top_logprobs == null || b.logprobs === true, { path: ["top_logprobs"], message: "top_logprobs needs logprobs: true" })
+  .refine((b) => !b.top_logprobs || b.logprobs === true, { path: ["top_logprobs"], message: "top_logprobs needs logprobs: true" })
   .openapi("ChatCompletionRequest");
 
 export const completionRequestSchema = z

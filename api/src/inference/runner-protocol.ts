@@ -12,6 +12,8 @@ export const generateInputSchema = z.union([
 
 /** The most choices (`n`) one request may ask for. */
 export const MAX_CHOICES = 16;
+/** The most alternatives per token with logprobs (OpenAI's top_logprobs limit). */
+export const MAX_TOP_LOGPROBS = 20;
 
 export const generateRequestSchema = z.object({
   request_id: z.string().min(1).max(128),
@@ -32,7 +34,7 @@ export const generateRequestSchema = z.object({
   stop: z.array(z.string().min(1).max(256)).max(4).default([]),
   stream: z.boolean().default(false),
   /** Report each token's logprob with this many alternatives (0..20); null: off. Older runners ignore it. */
-  logprobs: z.number().int().min(0).max(20).nullable().default(null),
+  logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).nullable().default(null),
   /** Completions of the same prompt (choice i samples with seed + i); older runners ignore it. */
   n: z.number().int().min(1).max(MAX_CHOICES).default(1),
 });
@@ -61,10 +63,10 @@ export const generateChoiceSchema = z.object({
 export type GenerateChoice = z.infer<typeof generateChoiceSchema>;
 
 /**
- * The JSON answer (stream: false): the first choice's fields, every choice in `choices` (runners older than
- * `n` send only the first), and usage over all of them (the prompt once).
+ * The JSON answer (stream: false): every choice in `choices` (runners older than `n` send only the first
+ * choice's text, tokens and finish_reason, kept at the top level), and usage over all of them (the prompt once).
  */
-export const generateResponseSchema = generateChoiceSchema.extend({
+export const generateResponseSchema = generateChoiceSchema.omit({ logprobs: true }).extend({
   usage: generateUsageSchema,
   choices: z.array(generateChoiceSchema).optional(),
 });

@@ -4,7 +4,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import { chunkObject, type CompletionKind, type Finish } from "./openai.js";
-import type { GenerateUsage, LogprobEntry } from "./runner-protocol.js";
+import type { GenerateEvent, GenerateUsage, LogprobEntry } from "./runner-protocol.js";
 import { runnerEvents, sseData } from "./sse.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
@@ -24,6 +24,15 @@ export type StreamCall = {
   /** With an Idempotency-Key: told the finished completion, or null when the stream did not finish. */
   settle?: (result: StoredCompletion | null) => Promise<void>;
 };
+
+/** Why a runner's event does not answer this request (the runner predates `n` or logprobs), or null. */
+function mismatch(e: GenerateEvent, call: StreamCall): string | null {
+  if (e.type === "delta" && (e.index ?? 0) >= call.n) return `the runner sent choice ${e.index} of ${call.n}`;
+  if (e.type === "delta" && call.logprobs && e.token !== null && !e.logprob) return "the runner sent no logprobs: it predates them; upgrade the runners";
+  const finished = e.type === "done" ? (e.finish_reasons ?? [e.finish_reason]).length : call.n;
+  if (finished !== call.n) return `the runner finished ${finished} of ${call.n} choices: it predates n; upgrade the runners`;
+  return null;
+}
 
 /** Proxies the runner's event stream `body` to the client as chunks and meters it once, however it ends. */
 export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8Array>, call: StreamCall): Response {
@@ -53,10 +62,15 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           }
           continue;
         }
+        const wrong = mismatch(e, call);
+        if (wrong) {
+          send({ error: { code: "generation_failed", message: wrong, param: null, request_id: call.requestId } });
+          await upstream.cancel().catch(() => undefined);
+          break;
+        }
         if (e.type === "delta") {
           const index = e.index ?? 0;
           const ch = choices[index];
-          if (!ch) throw new Error(`the runner sent choice ${index} of ${call.n}`);
           ch.text += e.text;
           if (e.logprob) ch.logprobs.push(e.logprob);
           // A token whose text is held back still sends its logprobs.
@@ -65,12 +79,14 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           ch.offset += e.logprob?.token.length ?? 0;
           ch.sent = true;
         } else if (e.type === "done") {
-          const finished = e.finish_reasons ?? [e.finish_reason];
-          if (finished.length !== call.n) throw new Error(`the runner finished ${finished.length} of ${call.n} choices: it predates n; upgrade the runners`);
-          reasons = finished;
+          reasons = e.finish_reasons ?? [e.finish_reason];
           // Metered before the last chunks go out, so a client that has seen usage can query it.
           await bill(e.usage);
-          finished.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason })));
+          reasons.forEach((reason, index) => {
+            // A chat choice without a token still opens with its role (the openai client's stream helper needs it).
+            if (call.kind === "chat" && !choices[index].sent) send(chunkObject(call.kind, call.meta, { index, first: true }));
+            send(chunkObject(call.kind, call.meta, { index, reason }));
+          });
           if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));
         } else {
           send({ error: { code: "generation_failed", message: e.message, param: null, request_id: call.requestId } });
@@ -88,7 +104,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
       if (!billing && (tally.started || tally.reported)) await bill(tallyUsage(tally)).catch((err: unknown) => console.error(`[${call.requestId}] metering a cut-short stream failed:`, err));
       // Stored for replay only if it finished and was billed (an unbilled answer must not be served again).
       const billed = billing !== null && (await (billing as Promise<void>).then(() => true, () => false));
-      const ended = reasons;
+      const ended = reasons; // (a const, for the closure below)
       const finished =
         ended && tally.reported && billed
           ? { id: call.meta.id, created: call.meta.created, usage: tally.reported, choices: choices.map((ch, i) => ({ text: ch.text, finish_reason: ended[i], logprobs: call.logprobs ? ch.logprobs : null })) }

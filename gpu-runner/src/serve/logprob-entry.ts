@@ -2,7 +2,7 @@
 import type { LogprobEntry } from "../../../api/src/inference/runner-protocol.js";
 import type { TokenLogprob } from "../engine/generate/logprobs.js";
 
-/** OpenAI's floor for a logprob: JSON has no −∞, and a masked token would otherwise have it. */
+/** OpenAI's floor for a logprob: JSON has no −∞ (a masked token) or NaN (logits that overflowed). */
 const FLOOR = -9999;
 
 const text = new TextDecoder("utf-8", { fatal: false });
@@ -10,7 +10,7 @@ const text = new TextDecoder("utf-8", { fatal: false });
 export function logprobEntry(t: TokenLogprob, tokenBytes: (id: number) => Uint8Array): LogprobEntry {
   const spell = (token: number, logprob: number) => {
     const bytes = tokenBytes(token);
-    return { token: text.decode(bytes), bytes: [...bytes], logprob: Math.max(logprob, FLOOR) };
+    return { token: text.decode(bytes), bytes: [...bytes], logprob: Number.isFinite(logprob) ? Math.max(logprob, FLOOR) : FLOOR };
   };
   return { ...spell(t.token, t.logprob), top_logprobs: t.top.map((a) => spell(a.token, a.logprob)) };
 }

@@ -166,7 +166,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
     frequencyPenalty: b.frequency_penalty,
     presencePenalty: b.presence_penalty,
     logitBias: b.logit_bias,
-    seed: i === 0 ? b.seed : ((b.seed ?? 0) + i) % 2 ** 32,
+    seed: ((b.seed ?? 0) + i) % 2 ** 32,
     stop: b.stop,
     stream: b.stream,
     logprobs: b.logprobs ?? undefined,
@@ -174,7 +174,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
 }
 
 /** Usage over all choices: the prompt once (every choice read the same one), the completions summed. */
-const usageOf = (rs: ServeResult[]) => ({ prompt_tokens: rs[0].promptTokens, completion_tokens: rs.reduce((n, r) => n + r.completionTokens, 0) });
+const totalUsage = (rs: ServeResult[]) => ({ prompt_tokens: rs[0].promptTokens, completion_tokens: rs.reduce((n, r) => n + r.completionTokens, 0) });
 
 /** Runs every choice; the first to fail cancels the others. */
 function generateAll(worker: ServeWorker, submits: ServeSubmit[], onToken: (i: number, token: number | null, text: string, logprob?: LogprobEntry) => void = () => {}, onStart: (n: number) => void = () => {}): Promise<ServeResult[]> {
@@ -196,7 +196,7 @@ async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSub
   try {
     const rs = await generateAll(worker, submits);
     const choices: GenerateChoice[] = rs.map((r) => ({ text: r.text, tokens: r.tokens, finish_reason: r.finishReason, ...(r.logprobs ? { logprobs: r.logprobs } : {}) }));
-    const out: GenerateResponse = { ...choices[0], usage: usageOf(rs), choices };
+    const out: GenerateResponse = { text: rs[0].text, tokens: rs[0].tokens, finish_reason: rs[0].finishReason, usage: totalUsage(rs), choices };
     return c.json(out);
   } catch (err) {
     return failure(c, err);
@@ -232,7 +232,7 @@ async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeS
     (n) => (promptTokens = n),
   ).finally(release);
   const ended = result.then(
-    (rs) => emit({ type: "done", finish_reason: rs[0].finishReason, ...(several ? { finish_reasons: rs.map((r) => r.finishReason) } : {}), usage: usageOf(rs) }),
+    (rs) => emit({ type: "done", finish_reason: rs[0].finishReason, ...(several ? { finish_reasons: rs.map((r) => r.finishReason) } : {}), usage: totalUsage(rs) }),
     (err: unknown) => emit({ type: "error", message: err instanceof Error ? err.message : String(err) }),
   );
   await Promise.race([started, result.catch(() => undefined)]);

@@ -37,9 +37,10 @@ async function init(o: ServeWorkerInit): Promise<void> {
         send(logprob && tokenizer ? { kind: "token", id, token, text, logprob: logprobEntry(logprob, tokenizer.tokenBytes) } : { kind: "token", id, token, text });
       },
       onDone: (id, { logprobs, ...result }) => {
-        streaming.delete(id);
+        // A stream has sent each token's logprobs already.
+        const streamed = streaming.delete(id);
         const tok = tokenizer;
-        send({ kind: "done", id, result: logprobs && tok ? { ...result, logprobs: logprobs.map((l) => logprobEntry(l, tok.tokenBytes)) } : result });
+        send({ kind: "done", id, result: logprobs && tok && !streamed ? { ...result, logprobs: logprobs.map((l) => logprobEntry(l, tok.tokenBytes)) } : result });
       },
       onError: (id, message) => {
         streaming.delete(id);

@@ -136,7 +136,7 @@ describe("POST /v1/chat/completions", () => {
       ...greedy,
       messages: [{ role: "user", content: [{ type: "text", text: "Hi there" }], name: null }],
       top_p: null, top_k: null, seed: null, stop: null, n: null, stream: null, stream_options: null, user: null,
-      frequency_penalty: 0, presence_penalty: null, logprobs: false, tools: [], response_format: { type: "text" },
+      frequency_penalty: 0, presence_penalty: null, logprobs: false, top_logprobs: 0, tools: [], response_format: { type: "text" },
     });
     expect(nulls.status).toBe(200);
     expect((await nulls.json()).choices[0].message.content).toBe(plain.choices[0].message.content);
@@ -147,6 +147,7 @@ describe("POST /v1/chat/completions", () => {
       [{ frequency_penalty: 2.5 }, "frequency_penalty", /<=2/],
       [{ top_logprobs: 2 }, "top_logprobs", /needs logprobs: true/],
       [{ logprobs: true, top_logprobs: 21 }, "top_logprobs", /<=20/],
+      [{ logprobs: true, n: 2, max_tokens: 4097 }, "max_tokens", /n × max_tokens \(2 × 4097\) may be at most 8192/],
       [{ logit_bias: { "12": 101 } }, "logit_bias.12", /<=100/],
       [{ logit_bias: { abc: 5 } }, "logit_bias.abc", /token ids/],
       [{ logit_bias: { "012": 5 } }, "logit_bias.012", /token ids/],

@@ -42,9 +42,8 @@ export function validateLogprobs(top: number | undefined): void {
   }
 }
 
-/** The log-probability of `token` under softmax(logits), and those of the `top` most likely tokens. */
+/** The log-probability of `token` under softmax(logits), and those of the `top` most likely tokens (see validateLogprobs). */
 export function tokenLogprobs(logits: Float32Array, token: number, top: number): TokenLogprob {
-  validateLogprobs(top);
   const z = logSumExp(logits);
   return { token, logprob: logits[token] - z, top: topIds(logits, top).map((t) => ({ token: t, logprob: logits[t] - z })) };
 }

@@ -23,6 +23,8 @@ it("keeps a result for replay only while it fits in a row", () => {
   const result = { id: "chatcmpl-1", created: 0, usage: { prompt_tokens: 1, completion_tokens: 1 }, choices: [{ text: "hi", finish_reason: "stop" as const, logprobs: null }] };
   expect(storable(result)).toBe(result);
   expect(storable({ ...result, choices: [{ ...result.choices[0], text: "x".repeat(MAX_STORED_COMPLETION) }] })).toBeNull();
+  // Counted in bytes: U+FFFD is 3 bytes of UTF-8.
+  expect(storable({ ...result, choices: [{ ...result.choices[0], text: "\uFFFD".repeat(MAX_STORED_COMPLETION / 2) }] })).toBeNull();
   expect(storable(null)).toBeNull();
 });
 

@@ -103,3 +103,43 @@ describe("streamCompletion logprobs", () => {
     expect(got.map((c) => c.choices[0].logprobs)).toEqual(events.slice(0, 3).map((e) => ({ content: [(e as { logprob: unknown }).logprob], refusal: null })));
   });
 });
+
+describe("streamCompletion with n choices", () => {
+  const payloads = async (res: Response) =>
+    (await res.text())
+      .split("\n\n")
+      .filter((b) => b.startsWith("data: "))
+      .map((b) => (b === "data: [DONE]" ? "[DONE]" : JSON.parse(b.slice(6))));
+
+  it("sends chunks by index, then each choice's finish chunk, a chat choice without tokens opening with its role", async () => {
+    const { call, billed } = recorder({ kind: "chat", n: 2, includeUsage: false });
+    const events: GenerateEvent[] = [
+      { type: "delta", index: 1, text: "x", token: 9, prompt_tokens: 5 },
+      { type: "done", finish_reason: "stop", finish_reasons: ["stop", "length"], usage: { prompt_tokens: 5, completion_tokens: 1 } },
+    ];
+    const got = await payloads(streamCompletion(ctx, runnerBody(events), call));
+    expect(got.map((p) => (p === "[DONE]" ? p : [p.choices[0].index, p.choices[0].delta, p.choices[0].finish_reason]))).toEqual([
+      [1, { role: "assistant", content: "x" }, null],
+      [0, { role: "assistant", content: "" }, null],
+      [0, {}, "stop"],
+      [1, {}, "length"],
+      "[DONE]",
+    ]);
+    await settled(billed, 1);
+    expect(billed).toEqual([{ prompt_tokens: 5, completion_tokens: 1 }]);
+  });
+
+  it("ends with an error event, billing what ran, when the runner predates n or logprobs", async () => {
+    for (const [o, events] of [
+      [{ n: 2 }, [{ type: "delta", text: "a", token: 1, prompt_tokens: 4 }, done(4, 1)]],
+      [{ logprobs: true }, [{ type: "delta", text: "a", token: 1, prompt_tokens: 4 }, done(4, 1)]],
+    ] as [Partial<StreamCall>, GenerateEvent[]][]) {
+      const { call, billed } = recorder(o);
+      const got = await payloads(streamCompletion(ctx, runnerBody(events), call));
+      expect(got.at(-1).error.message).toMatch(/predates (n|them); upgrade the runners/);
+      expect(got).not.toContain("[DONE]");
+      await settled(billed, 1);
+      expect(billed).toEqual([{ prompt_tokens: 4, completion_tokens: 1 }]);
+    }
+  });
+});

@@ -1,7 +1,7 @@
 // Log-probabilities of a row of logits: the chosen token's and the top alternatives', checked against a
 // float64 log-softmax computed independently here.
 import { describe, expect, it } from "vitest";
-import { MAX_TOP_LOGPROBS, tokenLogprobs } from "../../../../gpu-runner/src/engine/generate/logprobs.js";
+import { MAX_TOP_LOGPROBS, tokenLogprobs, validateLogprobs } from "../../../../gpu-runner/src/engine/generate/logprobs.js";
 
 /** log-softmax in float64 via the textbook formula (no max shift: the test logits are small). */
 const reference = (logits: number[]) => {
@@ -44,8 +44,9 @@ describe("tokenLogprobs", () => {
   });
 
   it("refuses a count outside 0..MAX_TOP_LOGPROBS", () => {
-    const logits = Float32Array.from([1, 2]);
-    expect(() => tokenLogprobs(logits, 0, MAX_TOP_LOGPROBS + 1)).toThrow(/0\.\.20/);
-    expect(() => tokenLogprobs(logits, 0, -1)).toThrow(/0\.\.20/);
+    expect(() => validateLogprobs(MAX_TOP_LOGPROBS + 1)).toThrow(/0\.\.20/);
+    expect(() => validateLogprobs(-1)).toThrow(/0\.\.20/);
+    expect(() => validateLogprobs(1.5)).toThrow(/0\.\.20/);
+    expect(() => validateLogprobs(undefined)).not.toThrow();
   });
 });

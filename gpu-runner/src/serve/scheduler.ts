@@ -49,6 +49,8 @@ export type SchedulerStats = {
   steps: number;
   rowSteps: number;
   prefills: number;
+  /** Rows those prefills ran: joiners with the same prompt and adapter share one. */
+  prefillRows: number;
   adapterLoads: number;
   /** Milliseconds inside session.run (decode and prefill), and the prefills' part of them. */
   runMs: number;
@@ -65,7 +67,7 @@ export class Scheduler {
   private wake: (() => void) | null = null;
   private closed = false;
   private readonly rowLora: RowLora | null;
-  private readonly counters = { steps: 0, rowSteps: 0, prefills: 0, adapterLoads: 0, runMs: 0, prefillMs: 0 };
+  private readonly counters = { steps: 0, rowSteps: 0, prefills: 0, prefillRows: 0, adapterLoads: 0, runMs: 0, prefillMs: 0 };
   readonly done: Promise<void>;
 
   constructor(
@@ -205,12 +207,22 @@ export class Scheduler {
   }
 
   private async prefill(joining: { req: SeqRequest; slot: number }[]): Promise<void> {
-    const batch = padLeft(joining.map((j) => j.req.tokens));
+    // Joiners with the same prompt and adapter (the choices of one request, n > 1) share one prefill row.
+    const unique: { req: SeqRequest; slot: number }[] = [];
+    const prefillRow: number[] = [];
+    const rowOfPrompt = new Map<string, number>();
+    for (const j of joining) {
+      const key = `${j.slot}:${j.req.tokens.join(",")}`;
+      let row = rowOfPrompt.get(key);
+      if (row === undefined) rowOfPrompt.set(key, (row = unique.push(j) - 1));
+      prefillRow.push(row);
+    }
+    const batch = padLeft(unique.map((j) => j.req.tokens));
     const cache = this.session.newCache(batch.B, batch.T);
-    // The joiners' rows get their adapters now; the prefill reads them as views of those rows.
+    // The prefill's rows get their adapters now; the prefill reads them as views of those rows.
     const first = this.rows.length;
-    joining.forEach((j, b) => this.rowLora?.setRow(first + b, j.slot));
-    const lora = this.rowLora?.feeds(joining.length, first) ?? {};
+    unique.forEach((j, b) => this.rowLora?.setRow(first + b, j.slot));
+    const lora = this.rowLora?.feeds(unique.length, first) ?? {};
     const t0 = performance.now();
     let logits: FloatArray;
     try {
@@ -228,12 +240,17 @@ export class Scheduler {
     this.counters.runMs += ms;
     this.counters.prefillMs += ms;
     this.counters.prefills++;
+    this.counters.prefillRows += unique.length;
     const V = this.cfg.vocab;
     joining.forEach((j, b) => {
       const row = new Sequence(j.req, this.o.tokenizer, { streamText: j.req.stream === true });
-      this.kv.adoptPrefill(this.rows.length, cache, b);
+      const at = this.rows.length;
+      const p = prefillRow[b];
+      // Rows past the unique prompts' (or after a shared one) still need their adapter.
+      if (unique[b] !== j) this.rowLora?.setRow(at, j.slot);
+      this.kv.adoptPrefill(at, cache, p);
       this.rows.push(row);
-      this.accept(row, logits.subarray(b * V, (b + 1) * V));
+      this.accept(row, logits.subarray(p * V, (p + 1) * V));
     });
     this.removeFinished();
   }

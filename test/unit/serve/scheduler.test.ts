@@ -121,6 +121,22 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
     for (const r of reqs) expect(outcome.get(r.id), r.id).toBe(`ok:${(await alone(r)).join(",")}`);
   });
 
+  it("prefills joiners with the same prompt and adapter once, each still getting the tokens it gets alone", async () => {
+    const { sched, outcome, settled } = startScheduler({ maxBatch: 4, maxContext: 48, policy: "mixed" });
+    const tokens = (ref.input_ids as number[][])[0].slice(0, 9);
+    const reqs: SeqRequest[] = [
+      ...[0, 1, 2].map((i) => ({ id: `same${i}`, tokens, adapter: adapters[2], maxTokens: 3 + i })),
+      { id: "other-adapter", tokens, adapter: adapters[3], maxTokens: 4 },
+    ];
+    for (const r of reqs) sched.submit(r);
+    await settled(reqs.length);
+    const stats = sched.stats();
+    await sched.close();
+    for (const r of reqs) expect(outcome.get(r.id), r.id).toBe(`ok:${(await alone(r)).join(",")}`);
+    expect(stats.prefills).toBe(1);
+    expect(stats.prefillRows).toBe(2);
+  });
+
   it("fails only the joiners of a prefill that throws, and frees their adapters' slots", async () => {
     // The model has 3 adapter slots: if the failed joiners kept theirs pinned, the next three
     // requests (other adapters) could never get one and would wait forever.

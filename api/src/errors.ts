@@ -8,6 +8,7 @@ export const errorStatus = {
   invalid_file: 400,
   unauthorized: 401,
   forbidden: 403,
+  tenant_suspended: 403,
   not_found: 404,
   method_not_allowed: 405,
   conflict: 409,

@@ -111,4 +111,20 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     expect((await expectError(over, 429, "quota_exceeded")).message).toContain("used 77 of its 50 tokens");
     expect(Number(over.headers.get("Retry-After"))).toBeGreaterThan(0);
   });
+
+  it("does not lease a suspended tenant's job until it is reinstated, and refuses its key (D1)", async () => {
+    const { t, fileId } = await setup();
+    const r = (await (await runner("/runners/register", { name: "w-susp", models: ["micro-llama"], capacity: 1 })).json()) as { id: string };
+    const job = (await (await call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: fileId } })).json()) as { id: string };
+    const suspend = (suspended: boolean) => call("PATCH", `/admin/v1/tenants/${t.id}`, { token: adminToken, json: { suspended } });
+    expect(((await (await suspend(true)).json()) as { suspended_at: number | null }).suspended_at).toEqual(expect.any(Number));
+    await expectError(await call("GET", "/v1/models", { token: t.key }), 403, "tenant_suspended");
+    // Drain whatever else is queued: the suspended tenant's job is never among it.
+    const leased: string[] = [];
+    for (let res = await runner("/jobs/lease", { runner_id: r.id }); res.status === 200; res = await runner("/jobs/lease", { runner_id: r.id })) leased.push(((await res.json()) as { job: { id: string } }).job.id);
+    expect(leased).not.toContain(job.id);
+    await suspend(false);
+    const lease = await runner("/jobs/lease", { runner_id: r.id });
+    expect(((await lease.json()) as { job: { id: string } }).job.id).toBe(job.id);
+  });
 });

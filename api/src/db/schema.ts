@@ -18,6 +18,8 @@ export const tenants = sqliteTable("tenants", {
   requestsPerMinute: integer("requests_per_minute"),
   /** The Stripe customer its usage is billed to (the Stripe meter-event export), or null. */
   stripeCustomerId: text("stripe_customer_id"),
+  /** When an operator suspended it (its keys answer 403, its queued jobs wait); null while it is active. */
+  suspendedAt: integer("suspended_at"),
 });
 
 /** Each tenant's request count in its current one-minute window (quotas/rate.ts): one row per tenant. */

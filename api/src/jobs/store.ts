@@ -4,7 +4,7 @@
 import { and, asc, eq, inArray, lte, or, sql, type SQL } from "drizzle-orm";
 import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
-import { jobEvents, jobs, usageEvents } from "../db/schema.js";
+import { jobEvents, jobs, tenants, usageEvents } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
 import { trainingUsageKey } from "../usage/record.js";
 import type { Holder } from "./protocol.js";
@@ -31,13 +31,17 @@ export function eventInsert(db: Db, jobId: string, now: number, e: NewEvent) {
   });
 }
 
-/** A job some runner may take now: queued, or running on a lease that has run out, with attempts left. */
+/** The job's tenant is not suspended (a suspended tenant's jobs wait, and are not counted as queue depth). */
+export const tenantActive: SQL = sql`${jobs.tenantId} not in (select ${tenants.id} from ${tenants} where ${tenants.suspendedAt} is not null)`;
+
+/** A job some runner may take now: queued, or running on a lease that has run out, with attempts left, of an active tenant. */
 function leasable(now: number): SQL {
   const from = sourcesOf("running");
   return and(
     inArray(jobs.status, from),
     or(eq(jobs.status, "queued"), lte(jobs.leaseExpiresAt, now)),
     sql`${jobs.attempt} < ${jobs.maxAttempts}`,
+    tenantActive,
   )!;
 }
 

@@ -25,9 +25,10 @@ export const errorResponses = {
   404: err("not found, or owned by another tenant"),
 } as const;
 
-/** Those of a tenant API route (/v1/…), which the tenant's requests_per_minute also guards. */
+/** Those of a tenant API route (/v1/…), which the tenant's suspension and requests_per_minute also guard. */
 export const tenantErrorResponses = {
   ...errorResponses,
+  403: err("tenant_suspended: the operator suspended this tenant"),
   429: err("rate_limited: the tenant's requests_per_minute are used up; retry after Retry-After seconds", retryAfter),
 } as const;
 

@@ -14,11 +14,11 @@ function bearer(header: string | undefined, what = "api key"): string {
   return m[1];
 }
 
-/** The live (not revoked) key with this hash, and its tenant's quotas. */
+/** The live (not revoked) key with this hash, its tenant's quotas, and whether the tenant is suspended. */
 const keyByHash = (db: Db) =>
   prepared(db, "apiKeyByHash", (d) =>
     d
-      .select({ key: apiKeys, quotas: { maxActiveJobs: tenants.maxActiveJobs, maxAdapters: tenants.maxAdapters, monthlyTokens: tenants.monthlyTokens, requestsPerMinute: tenants.requestsPerMinute } })
+      .select({ key: apiKeys, suspendedAt: tenants.suspendedAt, quotas: { maxActiveJobs: tenants.maxActiveJobs, maxAdapters: tenants.maxAdapters, monthlyTokens: tenants.monthlyTokens, requestsPerMinute: tenants.requestsPerMinute } })
       .from(apiKeys)
       .innerJoin(tenants, eq(tenants.id, apiKeys.tenantId))
       .where(and(eq(apiKeys.hash, sql.placeholder("hash")), isNull(apiKeys.revokedAt)))
@@ -34,6 +34,7 @@ export function tenantAuth(): MiddlewareHandler<AppEnv> {
     const hash = await sha256Hex(secret);
     const found = await keyByHash(db).get({ hash });
     if (!found) throw new ApiError("unauthorized", "invalid or revoked API key");
+    if (found.suspendedAt !== null) throw new ApiError("tenant_suspended", "this tenant is suspended: its API keys answer nothing until the operator reinstates it");
     const { key, quotas } = found;
     c.set("tenant", { tenantId: key.tenantId, keyId: key.id, quotas });
     // Touch last_used_at at most once a minute to keep reads cheap.

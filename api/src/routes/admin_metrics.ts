@@ -1,8 +1,9 @@
 // Admin: queue depth and runner counts, the signal the runner autoscaler (infra/k8s) scales on.
 import { createRoute, z } from "@hono/zod-openapi";
-import { count, eq, gt } from "drizzle-orm";
+import { and, count, eq, gt, type SQL } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { jobs, runners } from "../db/schema.js";
+import { tenantActive } from "../jobs/store.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 
 /** A runner that has not been heard from for this long is not counted as active. */
@@ -26,8 +27,9 @@ const metrics = createRoute({
 export function registerAdminMetrics(app: Router): void {
   app.openapi(metrics, async (c) => {
     const { db, now } = c.var.deps;
-    const jobCount = async (status: string) => (await db.select({ n: count() }).from(jobs).where(eq(jobs.status, status)))[0].n;
-    const [queued, running] = await Promise.all([jobCount("queued"), jobCount("running")]);
+    const jobCount = async (where: SQL | undefined) => (await db.select({ n: count() }).from(jobs).where(where))[0].n;
+    // Queue depth for autoscaling: a suspended tenant's queued jobs wait for no runner, so they do not count.
+    const [queued, running] = await Promise.all([jobCount(and(eq(jobs.status, "queued"), tenantActive)), jobCount(eq(jobs.status, "running"))]);
     const [{ n: active }] = await db.select({ n: count() }).from(runners).where(gt(runners.lastSeenAt, now() - runnerActiveSeconds));
     const body = { jobs: { queued, running }, runners: { active } };
     if (c.req.valid("query").format === "prometheus") {

@@ -1,7 +1,7 @@
-// Admin: create, list, get tenants and set their quotas and Stripe customer. Creating a tenant also issues
-// its first API key (shown once).
+// Admin: create, list, get tenants, set their quotas and Stripe customer, and suspend or reinstate them.
+// Creating a tenant also issues its first API key (shown once).
 import { createRoute, z } from "@hono/zod-openapi";
-import { desc, eq, lt } from "drizzle-orm";
+import { desc, eq, lt, sql } from "drizzle-orm";
 import type { Router } from "../app.js";
 import type { ApiConfig } from "../config.js";
 import { tenants } from "../db/schema.js";
@@ -24,6 +24,7 @@ export const tenantSchema = z
     limits: limitsSchema,
     own_limits: ownLimitsSchema,
     stripe_customer_id: z.string().nullable().openapi({ description: "the Stripe customer its usage is billed to (GET /admin/v1/usage/stripe-meter-events)" }),
+    suspended_at: z.number().int().nullable().openapi({ description: "when it was suspended (its keys answer 403 tenant_suspended, its queued jobs wait); null while active" }),
   })
   .openapi("Tenant");
 /** Each limit: a number for this tenant, or null for the deployment's setting (TUNESERVE_MAX_ACTIVE_JOBS, …). */
@@ -37,7 +38,14 @@ const limitsInput = z
   .strict();
 const stripeCustomerId = z.string().regex(/^cus_[A-Za-z0-9]{1,64}$/, "a Stripe customer id looks like cus_…").nullish();
 const createTenantBody = z.object({ name: z.string().trim().min(1).max(200), limits: limitsInput.nullish(), stripe_customer_id: stripeCustomerId }).strict();
-const updateTenantBody = z.object({ name: z.string().trim().min(1).max(200).optional(), limits: limitsInput.nullish(), stripe_customer_id: stripeCustomerId }).strict();
+const updateTenantBody = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    limits: limitsInput.nullish(),
+    stripe_customer_id: stripeCustomerId,
+    suspended: z.boolean().optional().openapi({ description: "true suspends the tenant (again: keeps the first time), false reinstates it" }),
+  })
+  .strict();
 const createdTenantSchema = tenantSchema.extend({ api_key: z.string().openapi({ description: "shown once" }) });
 
 export type Tenant = z.infer<typeof tenantSchema>;
@@ -50,6 +58,7 @@ const toTenant = (t: typeof tenants.$inferSelect, config: ApiConfig): Tenant => 
   limits: limitsOf(t, config),
   own_limits: { max_active_jobs: t.maxActiveJobs, max_adapters: t.maxAdapters, monthly_tokens: t.monthlyTokens, requests_per_minute: t.requestsPerMinute },
   stripe_customer_id: t.stripeCustomerId,
+  suspended_at: t.suspendedAt,
 });
 
 /**
@@ -100,7 +109,7 @@ export function registerAdminTenants(app: Router): void {
   app.openapi(createTenant, async (c) => {
     const { db, now } = c.var.deps;
     const { name, limits, stripe_customer_id } = c.req.valid("json");
-    const row = { id: newId("ten_"), name, createdAt: now(), maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, requestsPerMinute: null, stripeCustomerId: stripe_customer_id ?? null, ...limitColumns(limits) };
+    const row = { id: newId("ten_"), name, createdAt: now(), maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, requestsPerMinute: null, stripeCustomerId: stripe_customer_id ?? null, suspendedAt: null, ...limitColumns(limits) };
     await db.insert(tenants).values(row);
     const { secret } = await issueApiKey(db, row.id, "default", row.createdAt);
     return c.json({ ...toTenant(row, c.var.deps.config), api_key: secret }, 201);
@@ -123,9 +132,14 @@ export function registerAdminTenants(app: Router): void {
   });
   app.openapi(updateTenant, async (c) => {
     const { tenant_id } = c.req.valid("param");
-    const { name, limits, stripe_customer_id } = c.req.valid("json");
-    const set = { ...(name === undefined ? {} : { name }), ...(stripe_customer_id === undefined ? {} : { stripeCustomerId: stripe_customer_id }), ...limitColumns(limits) };
-    const db = c.var.deps.db;
+    const { name, limits, stripe_customer_id, suspended } = c.req.valid("json");
+    const { db, now } = c.var.deps;
+    const set = {
+      ...(name === undefined ? {} : { name }),
+      ...(stripe_customer_id === undefined ? {} : { stripeCustomerId: stripe_customer_id }),
+      ...limitColumns(limits),
+      ...(suspended === undefined ? {} : { suspendedAt: suspended ? sql`coalesce(${tenants.suspendedAt}, ${now()})` : null }),
+    };
     const [row] = Object.keys(set).length > 0 ? await db.update(tenants).set(set).where(eq(tenants.id, tenant_id)).returning() : [await db.query.tenants.findFirst({ where: eq(tenants.id, tenant_id) })];
     if (!row) throw notFound("tenant", tenant_id, "tenant_id");
     return c.json(toTenant(row, c.var.deps.config), 200);

@@ -24,7 +24,7 @@ afterAll(async () => {
 });
 
 /** A tenants row as stored: no quotas of its own. */
-const tenant = (id: string, name: string, createdAt: number) => ({ id, name, createdAt, maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, requestsPerMinute: null, stripeCustomerId: null });
+const tenant = (id: string, name: string, createdAt: number) => ({ id, name, createdAt, maxActiveJobs: null, maxAdapters: null, monthlyTokens: null, requestsPerMinute: null, stripeCustomerId: null, suspendedAt: null });
 
 describe("Node database driver", () => {
   it("reads rows, answers a miss with undefined, and returns RETURNING rows", async () => {

@@ -36,6 +36,8 @@ export type CompletionCall = {
   logprobs: number | null;
   /** Choices (completions of the prompt). */
   n: number;
+  /** JSON mode (chat's response_format json_object). */
+  json: boolean;
 };
 
 /** The runner's choices, as asked for: a runner that predates `n` or logprobs and left them out is an error. */
@@ -113,7 +115,7 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(
     targets,
-    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.logprobs, n: call.n },
+    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.logprobs, n: call.n, response_format: call.json ? "json_object" : "text" },
     config.TUNESERVE_RUNNER_TOKEN!,
   );
   if (!response.ok) throw await runnerError(response, call.kind);

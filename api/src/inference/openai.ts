@@ -77,7 +77,12 @@ export const chatRequestSchema = z
     tool_choice: unsupported((v) => v === "none", "tool_choice is not supported: tools are not"),
     functions: unsupported(isEmpty, "functions are not supported by this server"),
     function_call: unsupported((v) => v === "none", "function_call is not supported: functions are not"),
-    response_format: unsupported((v) => typeof v === "object" && v !== null && (v as { type?: unknown }).type === "text", 'response_format is not supported: only {"type":"text"}'),
+    response_format: z
+      .object({ type: z.string() })
+      .passthrough()
+      .refine((f) => f.type === "text" || f.type === "json_object", { path: ["type"], message: 'only {"type":"text"} and {"type":"json_object"} (JSON mode) are supported; json_schema is not' })
+      .nullish()
+      .openapi({ description: '{"type":"json_object"}: the answer is one JSON object (JSON mode); default {"type":"text"}' }),
     logprobs: z.boolean().nullish().openapi({ description: "default false: each generated token's log-probability in choices[].logprobs.content" }),
     top_logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).nullish().openapi({ description: `0–${MAX_TOP_LOGPROBS} most likely alternatives per token; needs logprobs: true` }),
     modalities: unsupported((v) => Array.isArray(v) && v.every((m) => m === "text"), 'modalities: only ["text"]'),

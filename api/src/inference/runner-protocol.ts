@@ -37,6 +37,8 @@ export const generateRequestSchema = z.object({
   logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).nullable().default(null),
   /** Completions of the same prompt (choice i samples with seed + i); older runners ignore it. */
   n: z.number().int().min(1).max(MAX_CHOICES).default(1),
+  /** json_object: OpenAI's JSON mode (only tokens that continue one JSON object). Older runners ignore it. */
+  response_format: z.enum(["text", "json_object"]).default("text"),
 });
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 export type GenerateRequestInput = z.input<typeof generateRequestSchema>;

@@ -30,6 +30,7 @@ export function registerChatCompletions(app: Router): void {
       max_tokens: b.max_completion_tokens ?? b.max_tokens ?? defaultMaxTokens,
       ...samplingOf(b),
       logprobs: b.logprobs ? (b.top_logprobs ?? 0) : null,
+      json: b.response_format?.type === "json_object",
     }) as never;
   });
 }

@@ -30,6 +30,7 @@ export function registerCompletions(app: Router): void {
       max_tokens: b.max_tokens ?? defaultMaxTokens,
       ...samplingOf(b),
       logprobs: b.logprobs ?? null,
+      json: false,
     }) as never;
   });
 }

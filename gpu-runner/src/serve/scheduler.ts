@@ -16,7 +16,7 @@ import { planAdmission, type BatchingPolicy } from "./batch.js";
 import { LruTier, SlotTable } from "./cache.js";
 import { RowKv } from "./kv-rows.js";
 import { RowLora } from "./row-lora.js";
-import { Sequence } from "../engine/generate/sequence.js";
+import { Sequence, type SequenceTokenizer } from "../engine/generate/sequence.js";
 import type { SeqRequest, SeqResult } from "./sequence.js";
 
 type FloatArray = Float32Array | Float64Array;
@@ -37,7 +37,7 @@ export type SchedulerOptions = {
   policy: BatchingPolicy;
   /** Parsed adapters kept in host memory (the tier between the slots and the disk). */
   hostAdapters?: number;
-  tokenizer: Pick<TextTokenizer, "decode"> | null;
+  tokenizer: SequenceTokenizer | null;
   events: SchedulerEvents;
 };
 
@@ -107,6 +107,7 @@ export class Scheduler {
     }
     if (req.adapter && !this.slots) throw new Error("model: this server was started without LoRA slots; it serves base models only");
     if (req.stop?.length && !this.o.tokenizer) throw new Error("stop: stop strings need a tokenizer (tokenizer.json in the model folder)");
+    if (req.json && !this.o.tokenizer?.tokenBytes) throw new Error("response_format: JSON mode needs a tokenizer (tokenizer.json in the model folder)");
     this.waiting.push(req);
     this.wake?.();
   }

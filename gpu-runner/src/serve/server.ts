@@ -170,6 +170,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
     stop: b.stop,
     stream: b.stream,
     logprobs: b.logprobs ?? undefined,
+    json: b.response_format === "json_object",
   }));
 }
 

@@ -84,6 +84,7 @@ function submit(req: ServeSubmit): void {
       stopTokens: tokenizer?.eosTokenIds ?? [],
       stream: req.stream,
       logprobs: req.logprobs,
+      json: req.json,
     });
   } catch (err) {
     streaming.delete(req.id);

@@ -42,6 +42,8 @@ export type ServeSubmit = {
   stream: boolean;
   /** Each token's logprob with this many alternatives (0..20); undefined: off. */
   logprobs?: number;
+  /** JSON mode: the answer is one JSON object. */
+  json?: boolean;
 };
 
 /** A finished generation, its logprobs (if asked for) spelled out as text and bytes. */

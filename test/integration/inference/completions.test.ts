@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../gpu-runner/src/serve/stack.js";
 import { waitFor } from "../e2e/harness.js";
+import { JsonObjectRecognizer } from "../../../gpu-runner/src/engine/generate/json-grammar.js";
 
 let dir: string;
 let stack: ServeStack;
@@ -143,7 +144,7 @@ describe("POST /v1/chat/completions", () => {
 
     const refused: [Record<string, unknown>, string, RegExp][] = [
       [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools", /tools are not supported/],
-      [{ response_format: { type: "json_object" } }, "response_format", /only \{"type":"text"\}/],
+      [{ response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }, "response_format.type", /json_schema is not/],
       [{ frequency_penalty: 2.5 }, "frequency_penalty", /<=2/],
       [{ top_logprobs: 2 }, "top_logprobs", /needs logprobs: true/],
       [{ logprobs: true, top_logprobs: 21 }, "top_logprobs", /<=20/],
@@ -234,6 +235,23 @@ describe("POST /v1/chat/completions", () => {
       const res = await post("/v1/chat/completions", acme.key, { ...body, n });
       expect(res.status, `n=${n}`).toBe(400);
       expect((await res.json()).error.param).toBe("n");
+    }
+  });
+
+  it("answers one JSON object in JSON mode, ending when it closes", async () => {
+    const body = { model: acme.models[0], messages: [{ role: "user", content: "Answer in JSON." }], temperature: 0, response_format: { type: "json_object" } };
+    // "}" all but forced: the grammar still opens the object first, then closes it and ends the answer.
+    const closed = await (await post("/v1/chat/completions", acme.key, { ...body, max_tokens: 20, logit_bias: { ["}".charCodeAt(0)]: 100 } })).json();
+    expect(closed.choices[0]).toMatchObject({ message: { content: "{}" }, finish_reason: "stop" });
+    // Left to the untrained model: whatever it writes is JSON so far, and a finished answer parses.
+    for (const stream of [false, true]) {
+      const res = await post("/v1/chat/completions", acme.key, { ...body, max_tokens: 40, stream });
+      const content = stream
+        ? (await sse(res)).slice(0, -1).map((d) => (JSON.parse(d) as Chunk).choices[0]?.delta?.content ?? "").join("")
+        : (await res.json()).choices[0].message.content;
+      const json = new JsonObjectRecognizer();
+      expect(json.push(new TextEncoder().encode(content)), content).toBe(true);
+      if (json.done) expect(typeof JSON.parse(content)).toBe("object");
     }
   });
 

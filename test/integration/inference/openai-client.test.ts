@@ -49,6 +49,8 @@ it("runs text completions, lists models and maps errors onto the client's error 
   expect(c.choices[0].logprobs?.token_logprobs).toHaveLength(c.usage!.completion_tokens);
   const lp = await client.chat.completions.create({ model: stack.model, messages: [{ role: "user", content: "Hi" }], max_tokens: 3, temperature: 0, logprobs: true, top_logprobs: 2, n: 2 });
   expect(lp.choices.map((ch) => ch.index)).toEqual([0, 1]);
+  const json = await client.chat.completions.create({ model: stack.model, messages: [{ role: "user", content: "JSON" }], max_tokens: 8, temperature: 0, response_format: { type: "json_object" }, logit_bias: { ["}".charCodeAt(0)]: 100 } });
+  expect(JSON.parse(json.choices[0].message.content!)).toEqual({});
   expect(lp.choices.flatMap((ch) => ch.logprobs?.content?.map((t) => t.top_logprobs.length) ?? [])).toEqual(Array(lp.usage!.completion_tokens).fill(2));
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);

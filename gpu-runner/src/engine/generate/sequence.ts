@@ -3,6 +3,7 @@
 import { createRng, sampleToken, type Rng } from "./sampling.js";
 import { StopMatcher } from "./stop.js";
 import { tokenLogprobs, type TokenLogprob } from "./logprobs.js";
+import { JsonMode } from "./json-mode.js";
 import { createDecodeStream, type TextTokenizer } from "../tokenizer/tokenizer.js";
 
 export type FinishReason = "stop" | "length";
@@ -28,7 +29,12 @@ export type SequenceRequest = {
    * the logits after logit_bias and penalties, before temperature, top-k and top-p.
    */
   logprobs?: number;
+  /** OpenAI's JSON mode: only tokens that continue one JSON object; the sequence ends when it closes. Needs tokenBytes. */
+  json?: boolean;
 };
+
+/** What a sequence needs of the tokenizer: text, and each token's bytes for JSON mode. */
+export type SequenceTokenizer = Pick<TextTokenizer, "decode"> & Partial<Pick<TextTokenizer, "tokenBytes">>;
 
 export type SequenceResult = {
   tokens: number[];
@@ -55,6 +61,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   private readonly seen: Map<number, number> | null;
   private readonly bias: [number, number][];
   private readonly logprobs: TokenLogprob[] | null;
+  private readonly json: JsonMode | null;
 
   /**
    * `streamText`: the caller wants each token's text as it comes. Otherwise, unless stop strings need it,
@@ -62,7 +69,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
    */
   constructor(
     readonly req: R,
-    private readonly tokenizer: Pick<TextTokenizer, "decode"> | null,
+    private readonly tokenizer: SequenceTokenizer | null,
     o: { streamText: boolean },
   ) {
     this.rng = createRng(req.seed ?? 0);
@@ -72,6 +79,9 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
     this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
     this.logprobs = req.logprobs === undefined ? null : [];
+    const tokenBytes = tokenizer?.tokenBytes;
+    if (req.json && !tokenBytes) throw new Error("response_format: JSON mode needs the model's tokenizer (tokenizer.json)");
+    this.json = req.json && tokenBytes ? new JsonMode(tokenBytes, this.stops) : null;
   }
 
   /**
@@ -84,6 +94,10 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     // Float64 rows come only from float64 test models; float32 rows are views, sampled without a copy.
     let f32 = logits instanceof Float32Array ? logits : Float32Array.from(logits);
     if (this.seen?.size || this.bias.length) f32 = this.adjusted(f32);
+    if (this.json) {
+      if (f32 === logits) f32 = f32.slice();
+      this.json.mask(f32);
+    }
     const token = sampleToken(f32, { temperature: r.temperature ?? 0, topK: r.topK, topP: r.topP }, this.rng);
     if (this.stops.has(token)) {
       this.done = true;
@@ -92,6 +106,10 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     }
     this.out.push(token);
     this.seen?.set(token, (this.seen.get(token) ?? 0) + 1);
+    if (this.json?.take(token)) {
+      this.done = true;
+      this.reason = "stop";
+    }
     let logprob: TokenLogprob | undefined;
     if (this.logprobs) this.logprobs.push((logprob = tokenLogprobs(f32, token, r.logprobs ?? 0)));
     let text = "";

@@ -152,3 +152,45 @@ describe("Sequence logprobs", () => {
     expect(seq.finish().result).not.toHaveProperty("logprobs");
   });
 });
+
+describe("Sequence JSON mode", () => {
+  // A small vocabulary: each id's bytes; 9 is the stop token.
+  const pieces = ["{", "}", '"', "a", ":", "1", " ", "x}", "}}", "<eos>"];
+  const vocab = { decode: (ids: number[]) => ids.map((i) => pieces[i]).join(""), tokenBytes: (id: number) => new TextEncoder().encode(pieces[id]) };
+  const STOP = 9;
+  /** Logits that rank the tokens in `order` first to last. */
+  const ranked = (order: number[]) => {
+    const row = new Float32Array(pieces.length).fill(-5);
+    [...new Set(order)].forEach((t, i) => (row[t] = order.length - i));
+    return row;
+  };
+
+  it("takes only tokens that continue one JSON object, and ends with reason stop when it closes", () => {
+    const seq = new Sequence(req({ maxTokens: 20, json: true, stopTokens: [STOP] }), vocab, { streamText: true });
+    // The model would rather stop, close too early or write x}: the grammar leaves the first valid choice.
+    const prefs = [
+      [STOP, 7, 1, 0], // → {
+      [STOP, 8, 7, 1], // → }: an empty object is complete
+    ];
+    for (const p of prefs) if (!seq.done) seq.accept(ranked(p));
+    const { result } = seq.finish();
+    expect(result.text).toBe("{}");
+    expect(result.finishReason).toBe("stop");
+  });
+
+  it("writes a key and value through the grammar's states", () => {
+    const seq = new Sequence(req({ maxTokens: 20, json: true, stopTokens: [STOP] }), vocab, { streamText: true });
+    const want = [0, 2, 3, 2, 4, 6, 5, 1]; // {"a": 1}
+    for (const t of want) {
+      // Every step the model's favourite is the stop token, which the grammar refuses until the end.
+      if (!seq.done) seq.accept(ranked([STOP, t, ...pieces.map((_, i) => i)]));
+    }
+    const { result } = seq.finish();
+    expect(JSON.parse(result.text)).toEqual({ a: 1 });
+    expect(result.finishReason).toBe("stop");
+  });
+
+  it("refuses JSON mode without token bytes", () => {
+    expect(() => new Sequence(req({ json: true }), letters, { streamText: true })).toThrow(/JSON mode needs/);
+  });
+});

@@ -1,0 +1,94 @@
+// The JSON-object recognizer against JSON.parse: every prefix of a valid object is accepted and only the
+// whole object is done; invalid texts are refused at the first byte that breaks them; accepts() leaves the
+// state untouched.
+import { describe, expect, it } from "vitest";
+import { JsonObjectRecognizer, MAX_BLANK } from "../../../../gpu-runner/src/engine/generate/json-grammar.js";
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+/** Feeds `text` byte by byte; returns how many bytes were taken before one was refused, and whether it is done. */
+function feed(text: string): { taken: number; done: boolean } {
+  const r = new JsonObjectRecognizer();
+  const bytes = utf8(text);
+  for (let i = 0; i < bytes.length; i++) if (!r.push(bytes.subarray(i, i + 1))) return { taken: i, done: false };
+  return { taken: bytes.length, done: r.done };
+}
+
+const VALID = [
+  "{}",
+  '{ "a" : 1 }',
+  '{"a":[1,-2.5e+3,0,0.25,1E9,-0],"b":{"c":null,"d":true,"e":false},"f":[]}',
+  '{"s":"quote \\" backslash \\\\ slash \\/ \\b\\f\\n\\r\\t \\u00e9\\uD83D\\uDE00"}',
+  '{"utf8":"é€😀","nested":[[[{"x":[{}]}]]]}',
+  '{\n\t"k": [ 1 , 2 ]\r\n}',
+];
+
+const INVALID: [string, number][] = [
+  // [text, bytes taken before the refusal]
+  ['{"a" 1}', 5],
+  ['{"a":01}', 6],
+  ['{"a":1,}', 7],
+  ['{"a":[1,]}', 8],
+  ['{"a":tru}', 8],
+  ['{"a":"\\x"}', 7],
+  ['{"a":"\\u12G4"}', 10],
+  ['{"a":"tab\there"}', 9],
+  ['{"a":1.}', 7],
+  ['{"a":-}', 6],
+  ['{"a":1e}', 7],
+  ['{"a":1]', 6],
+  ["{} x", 2], // nothing after the object
+  ["{'a':1}", 1],
+];
+
+describe("JsonObjectRecognizer", () => {
+  it("takes every valid object whole, and is done only at its end", () => {
+    for (const text of VALID) {
+      expect(() => JSON.parse(text), text).not.toThrow();
+      expect(feed(text), text).toEqual({ taken: utf8(text).length, done: true });
+      expect(feed(text.slice(0, -1)).done, text).toBe(false);
+    }
+  });
+
+  it("refuses invalid JSON at the first byte that breaks it", () => {
+    for (const [text, at] of INVALID) {
+      expect(() => JSON.parse(text), text).toThrow();
+      expect(feed(text).taken, text).toBe(at);
+    }
+  });
+
+  it("takes only an object at the top level", () => {
+    // Whitespace before it is valid JSON, but a model could spend every token on it.
+    for (const text of ["[1]", '"s"', "1", "null", ' {"a":1}']) expect(feed(text).taken, text).toBe(0);
+    expect(feed("{} ").taken).toBe(2);
+  });
+
+  it("allows at most MAX_BLANK whitespace bytes in a row between tokens, any number inside strings", () => {
+    const spaces = (n: number) => " ".repeat(n);
+    expect(feed(`{${spaces(MAX_BLANK)}"a":1}`).done).toBe(true);
+    expect(feed(`{${spaces(MAX_BLANK + 1)}"a":1}`).taken).toBe(1 + MAX_BLANK);
+    expect(feed(`{"a":1${spaces(MAX_BLANK)},"b"${spaces(MAX_BLANK)}:${spaces(MAX_BLANK)}2}`).done).toBe(true);
+    expect(feed(`{"a":"${spaces(100)}"}`).done).toBe(true);
+  });
+
+  it("refuses malformed UTF-8 inside strings", () => {
+    const r = new JsonObjectRecognizer();
+    expect(r.push(utf8('{"a":"'))).toBe(true);
+    expect(r.accepts(Uint8Array.of(0xe2, 0x82, 0xac))).toBe(true); // €
+    expect(r.accepts(Uint8Array.of(0xe2, 0x41))).toBe(false); // a lead byte, then no continuation
+    expect(r.accepts(Uint8Array.of(0x80))).toBe(false); // a continuation without a lead
+    expect(r.accepts(Uint8Array.of(0xc0))).toBe(false); // never valid
+  });
+
+  it("leaves its state as it was after accepts(), also after trying brackets", () => {
+    const r = new JsonObjectRecognizer();
+    expect(r.push(utf8('{"a":[{"b":'))).toBe(true);
+    expect(r.accepts(utf8("[[{}]]}]}"))).toBe(true);
+    expect(r.accepts(utf8("1}]}"))).toBe(true);
+    expect(r.accepts(utf8("1]"))).toBe(false);
+    expect(r.accepts(utf8("}"))).toBe(false);
+    // The real continuation still works as if nothing had been tried.
+    expect(r.push(utf8("2}]}"))).toBe(true);
+    expect(r.done).toBe(true);
+  });
+});

@@ -24,10 +24,13 @@ export const completionLogprobsSchema = z
 
 export const chatLogprobs = (entries: LogprobEntry[]) => ({ content: entries, refusal: null });
 
-/** token → logprob; alternatives whose text is the same (two parts of characters, both U+FFFD) keep the likelier. */
-function firstByToken(top: LogprobEntry["top_logprobs"]): Record<string, number> {
+/**
+ * token → logprob of the alternatives and, as OpenAI's legacy API always gives it, the sampled token (so up to
+ * logprobs + 1 keys); tokens whose text is the same (two parts of characters, both U+FFFD) keep the likelier.
+ */
+function topByToken(e: LogprobEntry): Record<string, number> {
   const out: Record<string, number> = Object.create(null); // a token may spell "__proto__"
-  for (const t of top) if (!Object.hasOwn(out, t.token)) out[t.token] = t.logprob;
+  for (const t of [...e.top_logprobs, e]) if (!Object.hasOwn(out, t.token) || out[t.token] < t.logprob) out[t.token] = t.logprob;
   return out;
 }
 
@@ -42,7 +45,7 @@ export function completionLogprobs(entries: LogprobEntry[], offset = 0) {
   return {
     tokens: entries.map((e) => e.token),
     token_logprobs: entries.map((e) => e.logprob),
-    top_logprobs: entries.map((e) => firstByToken(e.top_logprobs)),
+    top_logprobs: entries.map(topByToken),
     text_offset,
   };
 }

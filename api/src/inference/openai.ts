@@ -100,6 +100,8 @@ export const completionRequestSchema = z
     ...samplingFields,
     logprobs: z.number().int().min(0).max(5).nullish().openapi({ description: "0–5: each generated token's log-probability and this many alternatives in choices[].logprobs" }),
     echo: unsupported(isFalse, "echo is not supported: leave it out"),
+    top_logprobs: unsupported(() => false, "top_logprobs is a chat option; here logprobs (0–5) is the number of alternatives"),
+    response_format: unsupported(() => false, "response_format (JSON mode) is an option of /v1/chat/completions"),
     best_of: unsupported((v) => v === 1, "best_of is not supported: send 1 or leave it out"),
     suffix: unsupported((v) => v === "", "suffix is not supported: leave it out"),
   })
@@ -159,14 +161,15 @@ export function completionObject(kind: CompletionKind, m: { id: string; created:
 }
 
 /**
- * One stream chunk of choice `index` (default 0): a text delta (reason null) with its tokens' logprobs when
- * asked for (`offset`: where its text starts in the choice's whole text), the choice's final chunk (reason
- * set), or the usage chunk (no choices).
+ * One stream chunk of choice `index` (default 0): a chat choice's opening chunk (`role`: its role, empty
+ * content, and an empty logprobs list when asked for, as OpenAI sends it), a text delta (reason null) with its
+ * tokens' logprobs when asked for (`offset`: where its text starts in the choice's whole text), the choice's
+ * final chunk (reason set), or the usage chunk (no choices).
  */
 export function chunkObject(
   kind: CompletionKind,
   m: { id: string; created: number; model: string },
-  part: { index?: number; text?: string; reason?: Finish | null; first?: boolean; usage?: GenerateUsage; logprobs?: LogprobEntry[]; offset?: number },
+  part: { index?: number; text?: string; reason?: Finish | null; role?: boolean; usage?: GenerateUsage; logprobs?: LogprobEntry[]; offset?: number },
 ) {
   const index = part.index ?? 0;
   const object = kind === "chat" ? ("chat.completion.chunk" as const) : ("text_completion" as const);
@@ -174,7 +177,7 @@ export function chunkObject(
   const reason = part.reason ?? null;
   const logprobs = logprobsOf(kind, part.logprobs, part.offset);
   if (kind === "chat") {
-    const delta = part.first ? { role: "assistant" as const, content: part.text ?? "" } : reason ? {} : { content: part.text ?? "" };
+    const delta = part.role ? { role: "assistant" as const, content: "" } : reason ? {} : { content: part.text ?? "" };
     return { ...m, object, choices: [{ index, delta, finish_reason: reason, logprobs }] };
   }
   return { ...m, object, choices: [{ index, text: part.text ?? "", finish_reason: reason, logprobs }] };

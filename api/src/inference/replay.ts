@@ -12,7 +12,10 @@ export function replayCompletion(c: Context<AppEnv>, call: { kind: CompletionKin
   if (!call.stream) return c.json(completionObject(call.kind, meta, r.choices, r.usage), 200, headers);
   const enc = new TextEncoder();
   const events: unknown[] = [
-    ...r.choices.map((ch, index) => chunkObject(call.kind, meta, { index, text: ch.text, first: true, logprobs: ch.logprobs ?? undefined })),
+    ...r.choices.flatMap((ch, index) => [
+      ...(call.kind === "chat" ? [chunkObject(call.kind, meta, { index, role: true, logprobs: ch.logprobs ? [] : undefined })] : []),
+      chunkObject(call.kind, meta, { index, text: ch.text, logprobs: ch.logprobs ?? undefined }),
+    ]),
     ...r.choices.map((ch, index) => chunkObject(call.kind, meta, { index, reason: ch.finish_reason })),
   ];
   if (call.includeUsage) events.push(chunkObject(call.kind, meta, { usage: r.usage }));

@@ -48,8 +48,13 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     const send = (payload: unknown) => {
       if (!gone) controller.enqueue(sseData(enc, payload));
     };
-    /** Per choice: its text so far, its tokens' logprobs (when asked for) and their strings' length (legacy text_offset), and whether a chunk of it went out. */
-    const choices = Array.from({ length: call.n }, () => ({ text: "", logprobs: [] as LogprobEntry[], offset: 0, sent: false }));
+    /** Per choice: its text so far, its tokens' logprobs (when asked for) and their strings' length (legacy text_offset), and whether it was opened. */
+    const choices = Array.from({ length: call.n }, () => ({ text: "", logprobs: [] as LogprobEntry[], offset: 0, opened: false }));
+    // A chat choice opens with a chunk of its role alone (the openai client's stream helper builds on it).
+    const open = (index: number) => {
+      if (call.kind === "chat" && !choices[index].opened) send(chunkObject(call.kind, call.meta, { index, role: true, logprobs: call.logprobs ? [] : undefined }));
+      choices[index].opened = true;
+    };
     let reasons: Finish[] | null = null;
     try {
       for await (const e of upstream.events) {
@@ -73,20 +78,18 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           const ch = choices[index];
           ch.text += e.text;
           if (e.logprob) ch.logprobs.push(e.logprob);
+          open(index);
           // A token whose text is held back still sends its logprobs.
-          if (!e.text && ch.sent && !e.logprob) continue;
-          send(chunkObject(call.kind, call.meta, { index, text: e.text, first: !ch.sent, ...(e.logprob ? { logprobs: [e.logprob], offset: ch.offset } : {}) }));
+          if (!e.text && !e.logprob) continue;
+          send(chunkObject(call.kind, call.meta, { index, text: e.text, ...(e.logprob ? { logprobs: [e.logprob], offset: ch.offset } : {}) }));
           ch.offset += e.logprob?.token.length ?? 0;
-          ch.sent = true;
         } else if (e.type === "done") {
           reasons = e.finish_reasons ?? [e.finish_reason];
           // Metered before the last chunks go out, so a client that has seen usage can query it.
           await bill(e.usage);
-          reasons.forEach((reason, index) => {
-            // A chat choice without a token still opens with its role (the openai client's stream helper needs it).
-            if (call.kind === "chat" && !choices[index].sent) send(chunkObject(call.kind, call.meta, { index, first: true }));
-            send(chunkObject(call.kind, call.meta, { index, reason }));
-          });
+          // Choices without a token open too, before any choice's final chunk.
+          choices.forEach((_, index) => open(index));
+          reasons.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason })));
           if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));
         } else {
           send({ error: { code: "generation_failed", message: e.message, param: null, request_id: call.requestId } });

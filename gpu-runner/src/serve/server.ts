@@ -153,8 +153,12 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   };
 }
 
-/** One sequence per choice; choice i samples with seed + i (the seed defaults to 0), so the choices differ. */
+/**
+ * One sequence per choice; choice i samples with seed + i, so the choices differ. Without a seed the request
+ * draws one at random, so that sampling differs from call to call as in OpenAI's API.
+ */
 function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter"]): ServeSubmit[] {
+  const seed = b.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
   return Array.from({ length: b.n }, (_, i) => ({
     id: b.n === 1 ? id : `${id}.${i}`,
     input: b.input,
@@ -166,7 +170,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
     frequencyPenalty: b.frequency_penalty,
     presencePenalty: b.presence_penalty,
     logitBias: b.logit_bias,
-    seed: ((b.seed ?? 0) + i) % 2 ** 32,
+    seed: (seed + i) % 2 ** 32,
     stop: b.stop,
     stream: b.stream,
     logprobs: b.logprobs ?? undefined,

@@ -168,6 +168,8 @@ describe("POST /v1/chat/completions", () => {
       [{ echo: true }, "echo", /not supported/],
       [{ best_of: 3 }, "best_of", /not supported/],
       [{ logprobs: 6 }, "logprobs", /<=5/],
+      [{ top_logprobs: 2 }, "top_logprobs", /chat option/],
+      [{ response_format: { type: "json_object" } }, "response_format", /v1\/chat\/completions/],
     ] as const) {
       const res = await post("/v1/completions", acme.key, Object.assign({ ...greedy, prompt: "Hi" }, extra));
       expect(res.status, param).toBe(400);
@@ -236,6 +238,14 @@ describe("POST /v1/chat/completions", () => {
       expect(res.status, `n=${n}`).toBe(400);
       expect((await res.json()).error.param).toBe("n");
     }
+  });
+
+  it("samples differently from call to call without a seed, and repeats with one", async () => {
+    const body = { model: stack.model, messages, max_tokens: 12, temperature: 1 };
+    const answer = async (extra: Record<string, unknown>) => (await (await post("/v1/chat/completions", acme.key, { ...body, ...extra })).json()).choices[0].message.content;
+    const unseeded = new Set([await answer({}), await answer({}), await answer({})]);
+    expect(unseeded.size).toBeGreaterThan(1);
+    expect(await answer({ seed: 3 })).toBe(await answer({ seed: 3 }));
   });
 
   it("answers one JSON object in JSON mode, ending when it closes", async () => {
@@ -307,7 +317,9 @@ describe("POST /v1/completions", () => {
     expect(lp.tokens).toHaveLength(whole.usage.completion_tokens);
     expect(lp.token_logprobs).toHaveLength(lp.tokens.length);
     lp.top_logprobs.forEach((top: Record<string, number>, i: number) => {
-      expect(Object.keys(top).length).toBeLessThanOrEqual(2);
+      // The 2 alternatives and, as in OpenAI's legacy API, the sampled token (here the first of them).
+      expect(Object.keys(top).length).toBeLessThanOrEqual(3);
+      expect(top[lp.tokens[i]]).toBeGreaterThanOrEqual(lp.token_logprobs[i]);
       expect(Math.max(...Object.values(top))).toBe(lp.token_logprobs[i]);
     });
     // Each token's text starts where the ones before it end.

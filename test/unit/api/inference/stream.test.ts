@@ -97,10 +97,11 @@ describe("streamCompletion logprobs", () => {
     expect(stored).toMatchObject({ choices: [{ text: "abc", finish_reason: "stop", logprobs: events.slice(0, 3).map((e) => (e as { logprob: unknown }).logprob) }] });
   });
 
-  it("passes the entries as chat's content", async () => {
+  it("passes the entries as chat's content, after a role chunk with none (as OpenAI's)", async () => {
     const { call } = recorder({ kind: "chat", logprobs: true });
     const got = (await chunks(streamCompletion(ctx, runnerBody(events), call))).filter((c) => c.choices.length && !c.choices[0].finish_reason);
-    expect(got.map((c) => c.choices[0].logprobs)).toEqual(events.slice(0, 3).map((e) => ({ content: [(e as { logprob: unknown }).logprob], refusal: null })));
+    expect(got[0].choices[0]).toMatchObject({ delta: { role: "assistant", content: "" }, logprobs: { content: [], refusal: null } });
+    expect(got.slice(1).map((c) => c.choices[0].logprobs)).toEqual(events.slice(0, 3).map((e) => ({ content: [(e as { logprob: unknown }).logprob], refusal: null })));
   });
 });
 
@@ -111,7 +112,7 @@ describe("streamCompletion with n choices", () => {
       .filter((b) => b.startsWith("data: "))
       .map((b) => (b === "data: [DONE]" ? "[DONE]" : JSON.parse(b.slice(6))));
 
-  it("sends chunks by index, then each choice's finish chunk, a chat choice without tokens opening with its role", async () => {
+  it("sends chunks by index, each chat choice opening with its role, then every finish chunk", async () => {
     const { call, billed } = recorder({ kind: "chat", n: 2, includeUsage: false });
     const events: GenerateEvent[] = [
       { type: "delta", index: 1, text: "x", token: 9, prompt_tokens: 5 },
@@ -119,7 +120,8 @@ describe("streamCompletion with n choices", () => {
     ];
     const got = await payloads(streamCompletion(ctx, runnerBody(events), call));
     expect(got.map((p) => (p === "[DONE]" ? p : [p.choices[0].index, p.choices[0].delta, p.choices[0].finish_reason]))).toEqual([
-      [1, { role: "assistant", content: "x" }, null],
+      [1, { role: "assistant", content: "" }, null],
+      [1, { content: "x" }, null],
       [0, { role: "assistant", content: "" }, null],
       [0, {}, "stop"],
       [1, {}, "length"],

@@ -40,8 +40,9 @@ export type CompletionCall = {
   json: boolean;
 };
 
-/** The runner's choices, as asked for: a runner that predates `n` or logprobs and left them out is an error. */
+/** The runner's choices, as asked for: a runner that predates `n`, logprobs or JSON mode and left them out is an error. */
 function choicesOf(call: CompletionCall, r: GenerateResponse): Choice[] {
+  if (call.json && r.response_format !== "json_object") throw new ApiError("internal_error", "the runner did not apply JSON mode: it predates it; upgrade the runners");
   const got: GenerateChoice[] = r.choices ?? [{ text: r.text, tokens: r.tokens, finish_reason: r.finish_reason }];
   if (got.length !== call.n) throw new ApiError("internal_error", `the runner sent ${got.length} of ${call.n} choices: it predates n; upgrade the runners`);
   return got.map((ch) => {
@@ -141,5 +142,5 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   }
 
   if (!response.body) throw new ApiError("internal_error", "the runner sent an empty stream");
-  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, n: call.n, meter, settle });
+  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, n: call.n, json: call.json, meter, settle });
 }

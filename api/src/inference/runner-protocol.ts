@@ -10,6 +10,8 @@ export const generateInputSchema = z.union([
   z.object({ tokens: z.array(z.number().int().min(0)).min(1).max(1_000_000) }).strict(),
 ]);
 
+const responseFormatSchema = z.enum(["text", "json_object"]);
+
 /** The most choices (`n`) one request may ask for. */
 export const MAX_CHOICES = 16;
 /** The most alternatives per token with logprobs (OpenAI's top_logprobs limit). */
@@ -38,7 +40,7 @@ export const generateRequestSchema = z.object({
   /** Completions of the same prompt (choice i samples with seed + i); older runners ignore it. */
   n: z.number().int().min(1).max(MAX_CHOICES).default(1),
   /** json_object: OpenAI's JSON mode (only tokens that continue one JSON object). Older runners ignore it. */
-  response_format: z.enum(["text", "json_object"]).default("text"),
+  response_format: responseFormatSchema.default("text"),
 });
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 export type GenerateRequestInput = z.input<typeof generateRequestSchema>;
@@ -71,6 +73,8 @@ export type GenerateChoice = z.infer<typeof generateChoiceSchema>;
 export const generateResponseSchema = generateChoiceSchema.omit({ logprobs: true }).extend({
   usage: generateUsageSchema,
   choices: z.array(generateChoiceSchema).optional(),
+  /** The format the runner applied (runners older than JSON mode leave it out). */
+  response_format: responseFormatSchema.optional(),
 });
 export type GenerateResponse = z.infer<typeof generateResponseSchema>;
 
@@ -79,8 +83,16 @@ export type GenerateResponse = z.infer<typeof generateResponseSchema>;
  * `prompt_tokens` so the API can bill a stream that ends before done (optional: older runners omit it).
  */
 export const generateEventSchema = z.discriminatedUnion("type", [
-  /** `index`: the choice (absent: 0). */
-  z.object({ type: z.literal("delta"), index: z.number().int().min(0).optional(), text: z.string(), token: z.number().int().nullable(), prompt_tokens: z.number().int().min(0).optional(), logprob: logprobEntrySchema.optional() }),
+  /** `index`: the choice (absent: 0). The first delta also says the format the runner applies (older runners do not). */
+  z.object({
+    type: z.literal("delta"),
+    index: z.number().int().min(0).optional(),
+    text: z.string(),
+    token: z.number().int().nullable(),
+    prompt_tokens: z.number().int().min(0).optional(),
+    response_format: responseFormatSchema.optional(),
+    logprob: logprobEntrySchema.optional(),
+  }),
   /** `finish_reasons`: every choice's, by index (absent: the one choice's finish_reason). */
   z.object({ type: z.literal("done"), finish_reason: finishReasonSchema, finish_reasons: z.array(finishReasonSchema).optional(), usage: generateUsageSchema }),
   z.object({ type: z.literal("error"), message: z.string() }),

@@ -34,7 +34,7 @@ export function tenantAuth(): MiddlewareHandler<AppEnv> {
     const hash = await sha256Hex(secret);
     const found = await keyByHash(db).get({ hash });
     if (!found) throw new ApiError("unauthorized", "invalid or revoked API key");
-    if (found.suspendedAt !== null) throw new ApiError("tenant_suspended", "this tenant is suspended: its API keys answer nothing until the operator reinstates it");
+    if (found.suspendedAt !== null) throw new ApiError("tenant_suspended", "this tenant is suspended: its API keys are refused until the operator reinstates it");
     const { key, quotas } = found;
     c.set("tenant", { tenantId: key.tenantId, keyId: key.id, quotas });
     // Touch last_used_at at most once a minute to keep reads cheap.

@@ -1,6 +1,6 @@
 // Admin: queue depth and runner counts, the signal the runner autoscaler (infra/k8s) scales on.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, count, eq, gt, type SQL } from "drizzle-orm";
+import { and, count, eq, gt, or, type SQL } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { jobs, runners } from "../db/schema.js";
 import { tenantActive } from "../jobs/store.js";
@@ -28,9 +28,14 @@ export function registerAdminMetrics(app: Router): void {
   app.openapi(metrics, async (c) => {
     const { db, now } = c.var.deps;
     const jobCount = async (where: SQL | undefined) => (await db.select({ n: count() }).from(jobs).where(where))[0].n;
-    // Queue depth for autoscaling: a suspended tenant's queued jobs wait for no runner, so they do not count.
-    const [queued, running] = await Promise.all([jobCount(and(eq(jobs.status, "queued"), tenantActive)), jobCount(eq(jobs.status, "running"))]);
-    const [{ n: active }] = await db.select({ n: count() }).from(runners).where(gt(runners.lastSeenAt, now() - runnerActiveSeconds));
+    // Queue depth for autoscaling: a suspended tenant's queued jobs, and running ones whose runner is gone,
+    // wait for no runner, so they do not count.
+    const t = now();
+    const [queued, running] = await Promise.all([
+      jobCount(and(eq(jobs.status, "queued"), tenantActive)),
+      jobCount(and(eq(jobs.status, "running"), or(tenantActive, gt(jobs.leaseExpiresAt, t)))),
+    ]);
+    const [{ n: active }] = await db.select({ n: count() }).from(runners).where(gt(runners.lastSeenAt, t - runnerActiveSeconds));
     const body = { jobs: { queued, running }, runners: { active } };
     if (c.req.valid("query").format === "prometheus") {
       const text = [

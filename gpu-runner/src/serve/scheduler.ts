@@ -16,7 +16,7 @@ import { planAdmission, type BatchingPolicy } from "./batch.js";
 import { LruTier, SlotTable } from "./cache.js";
 import { RowKv } from "./kv-rows.js";
 import { RowLora } from "./row-lora.js";
-import { Sequence, type SequenceTokenizer } from "../engine/generate/sequence.js";
+import { Sequence, jsonVocabulary, type SequenceTokenizer } from "../engine/generate/sequence.js";
 import type { SeqRequest, SeqResult } from "./sequence.js";
 
 type FloatArray = Float32Array | Float64Array;
@@ -67,6 +67,8 @@ export class Scheduler {
   private wake: (() => void) | null = null;
   private closed = false;
   private readonly rowLora: RowLora | null;
+  /** Rows whose sampling failed, with why: they leave the batch at the next removeFinished. */
+  private readonly failed = new Map<Sequence<SeqRequest>, string>();
   private readonly counters = { steps: 0, rowSteps: 0, prefills: 0, prefillRows: 0, adapterLoads: 0, runMs: 0, prefillMs: 0 };
   readonly done: Promise<void>;
 
@@ -107,7 +109,7 @@ export class Scheduler {
     }
     if (req.adapter && !this.slots) throw new Error("model: this server was started without LoRA slots; it serves base models only");
     if (req.stop?.length && !this.o.tokenizer) throw new Error("stop: stop strings need a tokenizer (tokenizer.json in the model folder)");
-    if (req.json && !this.o.tokenizer?.tokenBytes) throw new Error("response_format: JSON mode needs a tokenizer (tokenizer.json in the model folder)");
+    if (req.json) jsonVocabulary(this.o.tokenizer, new Set()); // throws without a tokenizer that spells tokens
     this.waiting.push(req);
     this.wake?.();
   }
@@ -150,6 +152,7 @@ export class Scheduler {
         const msg = err instanceof Error ? err.message : String(err);
         for (const row of this.rows) this.finishRow(row, msg);
         this.rows = [];
+        this.failed.clear();
         this.kv.clear();
       }
       // session.run blocks this thread: let queued messages (new requests, cancels) in between steps.
@@ -247,7 +250,7 @@ export class Scheduler {
       const row = new Sequence(j.req, this.o.tokenizer, { streamText: j.req.stream === true });
       const at = this.rows.length;
       const p = prefillRow[b];
-      // Rows past the unique prompts' (or after a shared one) still need their adapter.
+      // Row `at` holds j's adapter only if the prefill ran j there.
       if (unique[b] !== j) this.rowLora?.setRow(at, j.slot);
       this.kv.adoptPrefill(at, cache, p);
       this.rows.push(row);
@@ -303,7 +306,8 @@ export class Scheduler {
       }
       this.rows.pop();
       this.kv.clearRow(last);
-      this.finishRow(row, null);
+      this.finishRow(row, this.failed.get(row) ?? null);
+      this.failed.delete(row);
     }
   }
 
@@ -318,9 +322,14 @@ export class Scheduler {
     this.o.events.onDone(row.req.id, result);
   }
 
-  /** Samples a row's next token and reports it. */
+  /** Samples a row's next token and reports it; a row whose sampling fails (JSON mode found no token) fails alone. */
   private accept(row: Sequence<SeqRequest>, logits: FloatArray): void {
-    const got = row.accept(logits);
-    if (got) this.o.events.onToken(row.req.id, got.token, got.text, got.logprob);
+    try {
+      const got = row.accept(logits);
+      if (got) this.o.events.onToken(row.req.id, got.token, got.text, got.logprob);
+    } catch (err) {
+      row.done = true;
+      this.failed.set(row, err instanceof Error ? err.message : String(err));
+    }
   }
 }

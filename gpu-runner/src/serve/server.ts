@@ -201,7 +201,7 @@ async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSub
   try {
     const rs = await generateAll(worker, submits);
     const choices: GenerateChoice[] = rs.map((r) => ({ text: r.text, tokens: r.tokens, finish_reason: r.finishReason, ...(r.logprobs ? { logprobs: r.logprobs } : {}) }));
-    const out: GenerateResponse = { text: rs[0].text, tokens: rs[0].tokens, finish_reason: rs[0].finishReason, usage: totalUsage(rs), choices };
+    const out: GenerateResponse = { text: rs[0].text, tokens: rs[0].tokens, finish_reason: rs[0].finishReason, usage: totalUsage(rs), choices, response_format: submits[0].json ? "json_object" : "text" };
     return c.json(out);
   } catch (err) {
     return failure(c, err);
@@ -230,7 +230,9 @@ async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeS
     worker,
     submits,
     (i, token, text, logprob) => {
-      emit({ type: "delta", ...(several ? { index: i } : {}), text, token, ...(sentPrompt ? {} : { prompt_tokens: promptTokens }), ...(logprob ? { logprob } : {}) });
+      // The first delta carries what the API checks and bills a stream cut short by.
+      const opening = sentPrompt ? {} : { prompt_tokens: promptTokens, response_format: submits[0].json ? ("json_object" as const) : ("text" as const) };
+      emit({ type: "delta", ...(several ? { index: i } : {}), text, token, ...opening, ...(logprob ? { logprob } : {}) });
       sentPrompt = true;
       first();
     },

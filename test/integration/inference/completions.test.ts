@@ -252,7 +252,9 @@ describe("POST /v1/chat/completions", () => {
     const body = { model: acme.models[0], messages: [{ role: "user", content: "Answer in JSON." }], temperature: 0, response_format: { type: "json_object" } };
     // "}" all but forced: the grammar still opens the object first, then closes it and ends the answer.
     const closed = await (await post("/v1/chat/completions", acme.key, { ...body, max_tokens: 20, logit_bias: { ["}".charCodeAt(0)]: 100 } })).json();
-    expect(closed.choices[0]).toMatchObject({ message: { content: "{}" }, finish_reason: "stop" });
+    expect(closed.choices[0].finish_reason).toBe("stop");
+    expect(closed.choices[0].message.content).toMatch(/^\s{0,2}\{\}$/); // at most 2 whitespace bytes may lead
+    expect(JSON.parse(closed.choices[0].message.content)).toEqual({});
     // Left to the untrained model: whatever it writes is JSON so far, and a finished answer parses.
     for (const stream of [false, true]) {
       const res = await post("/v1/chat/completions", acme.key, { ...body, max_tokens: 40, stream });

@@ -1,11 +1,14 @@
 // A byte-level recognizer of one JSON object (RFC 8259, with an object at the top, as OpenAI's JSON mode asks
 // for), fed a token's bytes at a time. `accepts(bytes)` tries bytes without keeping them (an undo log, no
-// copies), so a generator can mask every token that would break the JSON before it samples.
-// Stricter than RFC 8259 on whitespace, so that a model cannot spend its tokens on it: the object must come
-// first, and at most MAX_BLANK whitespace bytes may follow each other between tokens of the JSON.
+// copies), so a generator can check or mask tokens before it takes one.
+// Stricter than RFC 8259 on whitespace, so that a model cannot spend its tokens on it: at most MAX_LEADING
+// bytes of it before the object (SentencePiece spells "{" after a space), between JSON tokens at most
+// MAX_NEWLINES newlines in a row and at most MAX_INDENT spaces or tabs after each (room for pretty
+// printing), and nothing after the object. Strict on UTF-8 too: no overlong forms, surrogates or code
+// points past U+10FFFF inside strings.
 
 const enum Mode {
-  Start, // before the top-level object: {
+  Start, // before the top-level object: whitespace or {
   ObjectOpen, // after {: whitespace, a key's opening quote or }
   ObjectKey, // after a comma in an object: whitespace or a key's opening quote
   Colon, // after a key: whitespace or :
@@ -17,7 +20,7 @@ const enum Mode {
   Hex, // inside \uXXXX
   Number, // inside a number (see NumberPart)
   Literal, // inside true / false / null
-  Done, // the top-level object closed: only whitespace may follow
+  Done, // the top-level object closed: nothing may follow
 }
 
 const enum NumberPart {
@@ -31,8 +34,10 @@ const enum NumberPart {
   Exp, // exponent digits
 }
 
-/** The longest run of whitespace allowed between JSON tokens (pretty-printing needs a newline and some indent). */
-export const MAX_BLANK = 16;
+/** Whitespace bytes allowed before the object; newlines in a row, and spaces or tabs after each, between JSON tokens. */
+export const MAX_LEADING = 2;
+export const MAX_NEWLINES = 2;
+export const MAX_INDENT = 64;
 
 const OBJECT = 0;
 const ARRAY = 1;
@@ -42,16 +47,21 @@ const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0
 const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
 const isHex = (b: number) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
 
-/** Continuation bytes a UTF-8 lead byte announces, or −1 for a byte that cannot start a character. */
-function utf8Tail(b: number): number {
-  if (b < 0x80) return 0;
-  if (b >= 0xc2 && b <= 0xdf) return 1;
-  if (b >= 0xe0 && b <= 0xef) return 2;
-  if (b >= 0xf0 && b <= 0xf4) return 3;
-  return -1;
-}
-
-type Scalars = { mode: Mode; depth: number; key: boolean; part: NumberPart; left: number; literal: number; at: number; blank: number };
+/** What push() changes besides the stack's entries, saved by accepts() and put back after. */
+type Snapshot = {
+  mode: Mode;
+  depth: number;
+  key: boolean;
+  part: NumberPart;
+  utf8Left: number;
+  utf8Lo: number;
+  utf8Hi: number;
+  hexLeft: number;
+  literal: number;
+  at: number;
+  newlines: number;
+  indent: number;
+};
 
 export class JsonObjectRecognizer {
   private mode = Mode.Start;
@@ -61,13 +71,18 @@ export class JsonObjectRecognizer {
   /** The string being read is a key. */
   private key = false;
   private part = NumberPart.Int;
-  /** UTF-8 continuation bytes, or \u hex digits, still due. */
-  private left = 0;
+  /** Continuation bytes of the UTF-8 character being read, and the range the next one must fall in. */
+  private utf8Left = 0;
+  private utf8Lo = 0x80;
+  private utf8Hi = 0xbf;
+  /** Hex digits of a \u escape still due. */
+  private hexLeft = 0;
   /** The literal being read (index into LITERALS) and how many of its bytes were read. */
   private literal = 0;
   private at = 0;
-  /** Whitespace bytes in a row so far. */
-  private blank = 0;
+  /** Whitespace between JSON tokens: newlines in a row, and spaces or tabs since the last one. */
+  private newlines = 0;
+  private indent = 0;
   /** Stack writes made while trying bytes: [index, old value] pairs, undone afterwards. */
   private readonly undo: number[] = [];
   private trying = false;
@@ -77,7 +92,7 @@ export class JsonObjectRecognizer {
     return this.mode === Mode.Done;
   }
 
-  /** Feeds bytes for good; false (and the state is then undefined) when they break the JSON. */
+  /** Feeds bytes for good; false when they break the JSON (the state is then unusable). */
   push(bytes: Uint8Array): boolean {
     for (const b of bytes) if (!this.step(b)) return false;
     return true;
@@ -85,7 +100,7 @@ export class JsonObjectRecognizer {
 
   /** Whether `bytes` would continue the JSON; the state is left as it was. */
   accepts(bytes: Uint8Array): boolean {
-    const saved: Scalars = { mode: this.mode, depth: this.depth, key: this.key, part: this.part, left: this.left, literal: this.literal, at: this.at, blank: this.blank };
+    const saved = this.snapshot();
     this.trying = true;
     let ok = true;
     for (const b of bytes) {
@@ -101,62 +116,23 @@ export class JsonObjectRecognizer {
     return ok;
   }
 
-  private pushContainer(kind: number): void {
-    if (this.trying) this.undo.push(this.depth, this.stack[this.depth]);
-    this.stack[this.depth++] = kind;
-    this.mode = kind === OBJECT ? Mode.ObjectOpen : Mode.ArrayOpen;
-  }
-
-  private closeContainer(kind: number): boolean {
-    if (this.depth === 0 || this.stack[this.depth - 1] !== kind) return false;
-    this.depth--;
-    this.mode = this.depth === 0 ? Mode.Done : Mode.AfterValue;
-    return true;
-  }
-
-  /** A value starting with byte b (after whitespace was skipped). */
-  private startValue(b: number): boolean {
-    if (b === 0x7b) return this.pushContainer(OBJECT), true;
-    if (b === 0x5b) return this.pushContainer(ARRAY), true;
-    if (b === 0x22) {
-      this.mode = Mode.String;
-      this.key = false;
-      return true;
-    }
-    if (b === 0x2d || isDigit(b)) {
-      this.mode = Mode.Number;
-      this.part = b === 0x2d ? NumberPart.Minus : b === 0x30 ? NumberPart.Zero : NumberPart.Int;
-      return true;
-    }
-    const lit = LITERALS.findIndex((w) => w[0] === b);
-    if (lit < 0) return false;
-    this.mode = Mode.Literal;
-    this.literal = lit;
-    this.at = 1;
-    return true;
+  private snapshot(): Snapshot {
+    const { mode, depth, key, part, utf8Left, utf8Lo, utf8Hi, hexLeft, literal, at, newlines, indent } = this;
+    return { mode, depth, key, part, utf8Left, utf8Lo, utf8Hi, hexLeft, literal, at, newlines, indent };
   }
 
   private step(b: number): boolean {
     const inText = this.mode === Mode.String || this.mode === Mode.Escape || this.mode === Mode.Hex;
-    if (!inText && isSpace(b) && this.mode !== Mode.Start && this.mode !== Mode.Done) {
-      // Whitespace between JSON tokens (it also ends a number or a literal's value).
-      if (this.mode === Mode.Number && !this.numberComplete()) return false;
-      if (this.mode === Mode.Literal) return false;
-      if (this.mode === Mode.Number) this.mode = Mode.AfterValue;
-      return ++this.blank <= MAX_BLANK;
-    }
-    this.blank = 0;
+    if (!inText && isSpace(b)) return this.space(b);
+    this.newlines = 0;
+    this.indent = 0;
     switch (this.mode) {
       case Mode.Start:
-        return b === 0x7b && (this.pushContainer(OBJECT), true);
+        return b === 0x7b && this.open(OBJECT);
       case Mode.ObjectOpen:
       case Mode.ObjectKey:
-        if (b === 0x22) {
-          this.mode = Mode.String;
-          this.key = true;
-          return true;
-        }
-        return this.mode === Mode.ObjectOpen && b === 0x7d && this.closeContainer(OBJECT);
+        if (b === 0x22) return this.startString(true);
+        return this.mode === Mode.ObjectOpen && b === 0x7d && this.close(OBJECT);
       case Mode.Colon:
         if (b !== 0x3a) return false;
         this.mode = Mode.Value;
@@ -164,23 +140,16 @@ export class JsonObjectRecognizer {
       case Mode.Value:
         return this.startValue(b);
       case Mode.ArrayOpen:
-        return b === 0x5d ? this.closeContainer(ARRAY) : this.startValue(b);
+        return b === 0x5d ? this.close(ARRAY) : this.startValue(b);
       case Mode.AfterValue:
         return this.afterValue(b);
       case Mode.String:
         return this.inString(b);
       case Mode.Escape:
-        if (b === 0x75) {
-          this.mode = Mode.Hex;
-          this.left = 4;
-          return true;
-        }
-        if (!'"\\/bfnrt'.includes(String.fromCharCode(b))) return false;
-        this.mode = Mode.String;
-        return true;
+        return this.escaped(b);
       case Mode.Hex:
         if (!isHex(b)) return false;
-        if (--this.left === 0) this.mode = Mode.String;
+        if (--this.hexLeft === 0) this.mode = Mode.String;
         return true;
       case Mode.Number:
         return this.inNumber(b);
@@ -195,20 +164,74 @@ export class JsonObjectRecognizer {
     }
   }
 
+  /** Whitespace between JSON tokens (it also ends a number). */
+  private space(b: number): boolean {
+    if (this.mode === Mode.Done || this.mode === Mode.Literal) return false;
+    if (this.mode === Mode.Start) return ++this.indent <= MAX_LEADING;
+    if (this.mode === Mode.Number) {
+      if (!this.numberComplete()) return false;
+      this.mode = Mode.AfterValue;
+    }
+    if (b === 0x0a) {
+      this.indent = 0;
+      return ++this.newlines <= MAX_NEWLINES;
+    }
+    return ++this.indent <= MAX_INDENT;
+  }
+
+  private open(kind: number): boolean {
+    if (this.trying) this.undo.push(this.depth, this.stack[this.depth]);
+    this.stack[this.depth++] = kind;
+    this.mode = kind === OBJECT ? Mode.ObjectOpen : Mode.ArrayOpen;
+    return true;
+  }
+
+  private close(kind: number): boolean {
+    if (this.depth === 0 || this.stack[this.depth - 1] !== kind) return false;
+    this.depth--;
+    this.mode = this.depth === 0 ? Mode.Done : Mode.AfterValue;
+    return true;
+  }
+
+  private startString(key: boolean): boolean {
+    this.mode = Mode.String;
+    this.key = key;
+    return true;
+  }
+
+  /** A value starting with byte b. */
+  private startValue(b: number): boolean {
+    if (b === 0x7b) return this.open(OBJECT);
+    if (b === 0x5b) return this.open(ARRAY);
+    if (b === 0x22) return this.startString(false);
+    if (b === 0x2d || isDigit(b)) {
+      this.mode = Mode.Number;
+      this.part = b === 0x2d ? NumberPart.Minus : b === 0x30 ? NumberPart.Zero : NumberPart.Int;
+      return true;
+    }
+    const lit = LITERALS.findIndex((w) => w[0] === b);
+    if (lit < 0) return false;
+    this.mode = Mode.Literal;
+    this.literal = lit;
+    this.at = 1;
+    return true;
+  }
+
   private afterValue(b: number): boolean {
     const inObject = this.stack[this.depth - 1] === OBJECT;
     if (b === 0x2c) {
       this.mode = inObject ? Mode.ObjectKey : Mode.Value;
       return true;
     }
-    return inObject ? b === 0x7d && this.closeContainer(OBJECT) : b === 0x5d && this.closeContainer(ARRAY);
+    return inObject ? b === 0x7d && this.close(OBJECT) : b === 0x5d && this.close(ARRAY);
   }
 
   private inString(b: number): boolean {
-    if (this.left > 0) {
-      // Inside a multi-byte UTF-8 character.
-      if (b < 0x80 || b > 0xbf) return false;
-      this.left--;
+    if (this.utf8Left > 0) {
+      if (b < this.utf8Lo || b > this.utf8Hi) return false;
+      this.utf8Left--;
+      this.utf8Lo = 0x80;
+      this.utf8Hi = 0xbf;
       return true;
     }
     if (b === 0x22) {
@@ -220,42 +243,69 @@ export class JsonObjectRecognizer {
       return true;
     }
     if (b < 0x20) return false;
-    const tail = utf8Tail(b);
-    if (tail < 0) return false;
-    this.left = tail;
+    if (b < 0x80) return true;
+    return this.utf8Lead(b);
+  }
+
+  /** A UTF-8 lead byte: how many continuation bytes follow, and the narrower range of the first (RFC 3629). */
+  private utf8Lead(b: number): boolean {
+    if (b >= 0xc2 && b <= 0xdf) this.utf8Left = 1;
+    else if (b >= 0xe0 && b <= 0xef) this.utf8Left = 2;
+    else if (b >= 0xf0 && b <= 0xf4) this.utf8Left = 3;
+    else return false;
+    // E0: no overlong forms; ED: no surrogates; F0: no overlong forms; F4: nothing past U+10FFFF.
+    this.utf8Lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
+    this.utf8Hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+    return true;
+  }
+
+  private escaped(b: number): boolean {
+    if (b === 0x75) {
+      this.mode = Mode.Hex;
+      this.hexLeft = 4;
+      return true;
+    }
+    if (!'"\\/bfnrt'.includes(String.fromCharCode(b))) return false;
+    this.mode = Mode.String;
     return true;
   }
 
   private inNumber(b: number): boolean {
     const digit = isDigit(b);
+    const exponent = b === 0x65 || b === 0x45;
     switch (this.part) {
       case NumberPart.Minus:
         if (!digit) return false;
         this.part = b === 0x30 ? NumberPart.Zero : NumberPart.Int;
         return true;
-      case NumberPart.Zero:
-      case NumberPart.Int:
-        if (digit && this.part === NumberPart.Int) return true;
-        if (b === 0x2e) return (this.part = NumberPart.Dot), true;
-        if (b === 0x65 || b === 0x45) return (this.part = NumberPart.E), true;
-        break;
       case NumberPart.Dot:
-        return digit && ((this.part = NumberPart.Frac), true);
-      case NumberPart.Frac:
-        if (digit) return true;
-        if (b === 0x65 || b === 0x45) return (this.part = NumberPart.E), true;
-        break;
+        if (!digit) return false;
+        this.part = NumberPart.Frac;
+        return true;
       case NumberPart.E:
-        if (b === 0x2b || b === 0x2d) return (this.part = NumberPart.ESign), true;
-        return digit && ((this.part = NumberPart.Exp), true);
+        if (b === 0x2b || b === 0x2d) {
+          this.part = NumberPart.ESign;
+          return true;
+        }
+      // falls through: a digit right after e
       case NumberPart.ESign:
-        return digit && ((this.part = NumberPart.Exp), true);
+        if (!digit) return false;
+        this.part = NumberPart.Exp;
+        return true;
+      case NumberPart.Int:
+      case NumberPart.Frac:
       case NumberPart.Exp:
         if (digit) return true;
-        break;
     }
-    // The number ended (it was complete: Zero, Int, Frac or Exp); this byte follows the value.
-    if (!this.numberComplete()) return false;
+    if (b === 0x2e && (this.part === NumberPart.Zero || this.part === NumberPart.Int)) {
+      this.part = NumberPart.Dot;
+      return true;
+    }
+    if (exponent && this.part !== NumberPart.Exp) {
+      this.part = NumberPart.E;
+      return true;
+    }
+    // The number is complete (Zero, Int, Frac or Exp); this byte follows the value.
     this.mode = Mode.AfterValue;
     return this.afterValue(b);
   }

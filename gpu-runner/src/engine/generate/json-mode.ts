@@ -1,19 +1,31 @@
-// OpenAI's JSON mode for one sequence: before each sample, every token whose bytes would break the JSON
-// object (or end the sequence before it closes) gets a −∞ logit; the sequence ends when the object closes.
+// OpenAI's JSON mode for one sequence: the token sampled must continue the JSON object (json-grammar.ts);
+// when the model's pick does not, the step samples again among the tokens that do (all others masked to
+// −∞). The sequence ends when the object closes.
 import { JsonObjectRecognizer } from "./json-grammar.js";
+
+export type JsonVocabulary = {
+  tokenBytes(id: number): Uint8Array;
+  /** One more than the largest token id the tokenizer knows (the model's vocabulary may be padded past it). */
+  vocabSize: number;
+  /** Tokens that never belong in the JSON: the stop tokens (until it closes) and special tokens. */
+  blocked: ReadonlySet<number>;
+};
 
 export class JsonMode {
   private readonly json = new JsonObjectRecognizer();
   private readonly firstByte = new Int8Array(256);
 
-  constructor(
-    private readonly tokenBytes: (id: number) => Uint8Array,
-    private readonly stopTokens: ReadonlySet<number>,
-  ) {}
+  constructor(private readonly vocab: JsonVocabulary) {}
 
-  /** Masks, in place, the tokens that cannot continue the JSON; throws when none can. */
+  /** Whether token `t` may come next. */
+  allows(t: number): boolean {
+    const bytes = this.usable(t);
+    return bytes !== null && this.json.accepts(bytes);
+  }
+
+  /** Masks, in place, the tokens that cannot come next; throws when none can. */
   mask(logits: Float32Array): void {
-    // Most tokens fail on their first byte: try each byte value once (0: not tried, 1: fits, −1: does not).
+    // Outside strings most tokens fail on their first byte: try each byte value once (0: not tried, 1: fits, −1: not).
     this.firstByte.fill(0);
     let any = false;
     for (let t = 0; t < logits.length; t++) {
@@ -24,17 +36,23 @@ export class JsonMode {
     if (!any) throw new Error("response_format json_object: no token of this model's vocabulary continues the JSON");
   }
 
-  /** Feeds the token taken; true once the object has closed. */
+  /** Feeds the token taken (one allows() or mask() let through); true once the object has closed. */
   take(token: number): boolean {
-    this.json.push(this.tokenBytes(token));
+    const bytes = this.usable(token);
+    if (!bytes || !this.json.push(bytes)) throw new Error(`response_format json_object: token ${token} does not continue the JSON`);
     return this.json.done;
   }
 
+  /** The token's bytes, or null for a token that never fits (blocked, unknown to the tokenizer, or empty: it would add nothing, forever). */
+  private usable(t: number): Uint8Array | null {
+    if (t >= this.vocab.vocabSize || this.vocab.blocked.has(t)) return null;
+    const bytes = this.vocab.tokenBytes(t);
+    return bytes.length > 0 ? bytes : null;
+  }
+
   private fits(t: number): boolean {
-    if (this.stopTokens.has(t)) return false;
-    const bytes = this.tokenBytes(t);
-    // A token without bytes would add nothing, forever.
-    if (bytes.length === 0) return false;
+    const bytes = this.usable(t);
+    if (!bytes) return false;
     const b = bytes[0];
     if (this.firstByte[b] === 0) this.firstByte[b] = this.json.accepts(bytes.subarray(0, 1)) ? 1 : -1;
     if (this.firstByte[b] < 0) return false;

@@ -3,7 +3,7 @@
 import { createRng, sampleToken, type Rng } from "./sampling.js";
 import { StopMatcher } from "./stop.js";
 import { tokenLogprobs, type TokenLogprob } from "./logprobs.js";
-import { JsonMode } from "./json-mode.js";
+import { JsonMode, type JsonVocabulary } from "./json-mode.js";
 import { createDecodeStream, type TextTokenizer } from "../tokenizer/tokenizer.js";
 
 export type FinishReason = "stop" | "length";
@@ -26,15 +26,15 @@ export type SequenceRequest = {
   stop?: string[];
   /**
    * Report each token's log-probability and this many alternatives (0..20); off when undefined. Taken from
-   * the logits after logit_bias and penalties, before temperature, top-k and top-p.
+   * the logits after logit_bias and penalties, before temperature, top-k, top-p and JSON mode's mask.
    */
   logprobs?: number;
-  /** OpenAI's JSON mode: only tokens that continue one JSON object; the sequence ends when it closes. Needs tokenBytes. */
+  /** OpenAI's JSON mode: only tokens that continue one JSON object; the sequence ends when it closes (json-mode.ts). */
   json?: boolean;
 };
 
-/** What a sequence needs of the tokenizer: text, and each token's bytes for JSON mode. */
-export type SequenceTokenizer = Pick<TextTokenizer, "decode"> & Partial<Pick<TextTokenizer, "tokenBytes">>;
+/** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
+export type SequenceTokenizer = Pick<TextTokenizer, "decode"> & Partial<Pick<TextTokenizer, "tokenBytes" | "vocabSize" | "specialTokenIds">>;
 
 export type SequenceResult = {
   tokens: number[];
@@ -79,9 +79,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
     this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
     this.logprobs = req.logprobs === undefined ? null : [];
-    const tokenBytes = tokenizer?.tokenBytes;
-    if (req.json && !tokenBytes) throw new Error("response_format: JSON mode needs the model's tokenizer (tokenizer.json)");
-    this.json = req.json && tokenBytes ? new JsonMode(tokenBytes, this.stops) : null;
+    this.json = req.json ? new JsonMode(jsonVocabulary(tokenizer, this.stops)) : null;
   }
 
   /**
@@ -94,11 +92,15 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     // Float64 rows come only from float64 test models; float32 rows are views, sampled without a copy.
     let f32 = logits instanceof Float32Array ? logits : Float32Array.from(logits);
     if (this.seen?.size || this.bias.length) f32 = this.adjusted(f32);
-    if (this.json) {
-      if (f32 === logits) f32 = f32.slice();
-      this.json.mask(f32);
+    const sampling = { temperature: r.temperature ?? 0, topK: r.topK, topP: r.topP };
+    let token = sampleToken(f32, sampling, this.rng);
+    if (this.json && !this.json.allows(token)) {
+      // The model's pick breaks the JSON: pick again among the tokens that do not (its first pick stands when
+      // it fits, so greedy decoding is exact and the mask's cost is paid only on a refusal).
+      const masked = f32.slice();
+      this.json.mask(masked);
+      token = sampleToken(masked, sampling, this.rng);
     }
-    const token = sampleToken(f32, { temperature: r.temperature ?? 0, topK: r.topK, topP: r.topP }, this.rng);
     if (this.stops.has(token)) {
       this.done = true;
       this.reason = "stop";
@@ -149,4 +151,10 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     if (this.logprobs) result.logprobs = this.logprobs;
     return { tail, result };
   }
+}
+
+/** The vocabulary JSON mode checks tokens against; throws without a tokenizer that spells tokens. */
+export function jsonVocabulary(tok: SequenceTokenizer | null, stops: ReadonlySet<number>): JsonVocabulary {
+  if (!tok?.tokenBytes || tok.vocabSize === undefined) throw new Error("response_format: JSON mode needs a tokenizer (tokenizer.json in the model folder)");
+  return { tokenBytes: tok.tokenBytes, vocabSize: tok.vocabSize, blocked: new Set([...stops, ...(tok.specialTokenIds ?? [])]) };
 }

@@ -26,6 +26,8 @@ export type TextTokenizer = {
   vocabSize: number;
   /** The bytes token `id` stands for (part of a UTF-8 character, for some); see token-bytes.ts. */
   tokenBytes(id: number): Uint8Array;
+  /** Ids of the added tokens marked special (BOS, EOS, chat markers, …). */
+  specialTokenIds: ReadonlySet<number>;
 };
 
 // Special tokens appear as plain strings or as AddedToken objects ({"content": ...}).
@@ -136,6 +138,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     eosTokenIds: [...eosIds],
     bosTokenId: idOf(bos),
     vocabSize,
+    specialTokenIds: new Set(((tokJson as { added_tokens?: { id: number; special?: boolean }[] }).added_tokens ?? []).filter((t) => t.special).map((t) => t.id)),
     tokenBytes: tokenBytesReader(tokJson as Parameters<typeof tokenBytesReader>[0], (id) => tok.id_to_token(id), (id) => tok.decode([id])),
   };
   return self;

@@ -135,10 +135,11 @@ describe("streamCompletion with n choices", () => {
     for (const [o, events] of [
       [{ n: 2 }, [{ type: "delta", text: "a", token: 1, prompt_tokens: 4 }, done(4, 1)]],
       [{ logprobs: true }, [{ type: "delta", text: "a", token: 1, prompt_tokens: 4 }, done(4, 1)]],
+      [{ kind: "chat", json: true }, [{ type: "delta", text: "a", token: 1, prompt_tokens: 4 }, done(4, 1)]],
     ] as [Partial<StreamCall>, GenerateEvent[]][]) {
       const { call, billed } = recorder(o);
       const got = await payloads(streamCompletion(ctx, runnerBody(events), call));
-      expect(got.at(-1).error.message).toMatch(/predates (n|them); upgrade the runners/);
+      expect(got.at(-1).error.message).toMatch(/predates (n|them|it); upgrade the runners/);
       expect(got).not.toContain("[DONE]");
       await settled(billed, 1);
       expect(billed).toEqual([{ prompt_tokens: 4, completion_tokens: 1 }]);

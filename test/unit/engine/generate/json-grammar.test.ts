@@ -2,7 +2,7 @@
 // whole object is done; invalid texts are refused at the first byte that breaks them; accepts() leaves the
 // state untouched.
 import { describe, expect, it } from "vitest";
-import { JsonObjectRecognizer, MAX_BLANK } from "../../../../gpu-runner/src/engine/generate/json-grammar.js";
+import { JsonObjectRecognizer, MAX_INDENT, MAX_LEADING, MAX_NEWLINES } from "../../../../gpu-runner/src/engine/generate/json-grammar.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
@@ -58,17 +58,26 @@ describe("JsonObjectRecognizer", () => {
   });
 
   it("takes only an object at the top level", () => {
-    // Whitespace before it is valid JSON, but a model could spend every token on it.
-    for (const text of ["[1]", '"s"', "1", "null", ' {"a":1}']) expect(feed(text).taken, text).toBe(0);
+    for (const text of ["[1]", '"s"', "1", "null"]) expect(feed(text).taken, text).toBe(0);
+    // A little whitespace may come before it (SentencePiece's "▁{"), but nothing after it.
+    expect(feed(`${" ".repeat(MAX_LEADING)}{"a":1}`).done).toBe(true);
+    expect(feed(`${" ".repeat(MAX_LEADING + 1)}{"a":1}`).taken).toBe(MAX_LEADING);
     expect(feed("{} ").taken).toBe(2);
   });
 
-  it("allows at most MAX_BLANK whitespace bytes in a row between tokens, any number inside strings", () => {
+  it("bounds whitespace between tokens (newlines in a row, indent after each), not inside strings", () => {
+    // Pretty-printed, 4 spaces an indent, 14 levels deep (an object and an array per step).
+    const deep = (n: number): unknown => (n === 0 ? 1 : { k: [deep(n - 1)] });
+    expect(feed(JSON.stringify(deep(7), null, 4)).done).toBe(true);
     const spaces = (n: number) => " ".repeat(n);
-    expect(feed(`{${spaces(MAX_BLANK)}"a":1}`).done).toBe(true);
-    expect(feed(`{${spaces(MAX_BLANK + 1)}"a":1}`).taken).toBe(1 + MAX_BLANK);
-    expect(feed(`{"a":1${spaces(MAX_BLANK)},"b"${spaces(MAX_BLANK)}:${spaces(MAX_BLANK)}2}`).done).toBe(true);
-    expect(feed(`{"a":"${spaces(100)}"}`).done).toBe(true);
+    expect(feed(`{${spaces(MAX_INDENT)}"a":1}`).done).toBe(true);
+    expect(feed(`{${spaces(MAX_INDENT + 1)}"a":1}`).taken).toBe(1 + MAX_INDENT);
+    const lines = "\n".repeat(MAX_NEWLINES);
+    expect(feed(`{${lines}"a":1}`).done).toBe(true);
+    expect(feed(`{${lines}\n"a":1}`).taken).toBe(1 + MAX_NEWLINES);
+    // Spaces and newlines in turn still end: each newline run counts until a JSON token.
+    expect(feed(`{${(spaces(10) + "\n").repeat(5)}"a":1}`).taken).toBe(1 + 2 * 11 + 10);
+    expect(feed(`{"a":"${spaces(1000)}"}`).done).toBe(true);
   });
 
   it("refuses malformed UTF-8 inside strings", () => {
@@ -78,6 +87,10 @@ describe("JsonObjectRecognizer", () => {
     expect(r.accepts(Uint8Array.of(0xe2, 0x41))).toBe(false); // a lead byte, then no continuation
     expect(r.accepts(Uint8Array.of(0x80))).toBe(false); // a continuation without a lead
     expect(r.accepts(Uint8Array.of(0xc0))).toBe(false); // never valid
+    expect(r.accepts(Uint8Array.of(0xe0, 0x80, 0x80))).toBe(false); // overlong
+    expect(r.accepts(Uint8Array.of(0xed, 0xa0, 0x80))).toBe(false); // a surrogate
+    expect(r.accepts(Uint8Array.of(0xf4, 0x90, 0x80, 0x80))).toBe(false); // past U+10FFFF
+    expect(r.accepts(Uint8Array.of(0xf0, 0x9f, 0x98, 0x80))).toBe(true); // 😀
   });
 
   it("leaves its state as it was after accepts(), also after trying brackets", () => {

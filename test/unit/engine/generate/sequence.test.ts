@@ -156,7 +156,7 @@ describe("Sequence logprobs", () => {
 describe("Sequence JSON mode", () => {
   // A small vocabulary: each id's bytes; 9 is the stop token.
   const pieces = ["{", "}", '"', "a", ":", "1", " ", "x}", "}}", "<eos>"];
-  const vocab = { decode: (ids: number[]) => ids.map((i) => pieces[i]).join(""), tokenBytes: (id: number) => new TextEncoder().encode(pieces[id]) };
+  const vocab = { decode: (ids: number[]) => ids.map((i) => pieces[i]).join(""), tokenBytes: (id: number) => new TextEncoder().encode(pieces[id]), vocabSize: pieces.length, specialTokenIds: new Set<number>() };
   const STOP = 9;
   /** Logits that rank the tokens in `order` first to last. */
   const ranked = (order: number[]) => {

@@ -55,9 +55,9 @@ const fileLink = async (deps: Deps, f: FileRow) => ({
   url: await deps.blobs.presign(f.blobKey, "GET", deps.config.TUNESERVE_PRESIGN_SECONDS),
 });
 
-/** Fresh PUT URLs for a job's final adapter files (a long job outlives the lease answer's URLs). */
+/** Fresh PUT URLs for the final adapter files of the job's current attempt (a long job outlives the lease answer's URLs). */
 export async function outputUploadUrls(deps: Deps, job: JobRow): Promise<LeaseUrls["outputs"]> {
-  const out = blobKeys.jobOutput(job.tenantId, job.id);
+  const out = blobKeys.jobOutput(job.tenantId, job.id, job.attempt);
   const [configUrl, weightsUrl] = await Promise.all(adapterFiles.map((name) => deps.blobs.presign(out + name, "PUT", deps.config.TUNESERVE_PRESIGN_SECONDS)));
   return { "adapter_config.json": configUrl, "adapter_model.safetensors": weightsUrl };
 }

@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { blobKeys } from "../../../api/src/blob/port.js";
 import { blobPath, chatLines, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
 
 // Each test gets its own API (own database), so the global queue holds only that test's jobs.
@@ -291,6 +292,37 @@ describe("heartbeat, events, fail, cancel", () => {
 });
 
 describe("presigned URLs, checkpoints and complete", () => {
+  it("keeps each attempt's outputs apart: a runner that lost its lease cannot replace the holder's adapter", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const [a, b] = [await registerRunner(api, "a"), await registerRunner(api, "b")];
+    const stale = await leaseOk(api, a);
+    api.advance(61);
+    const holder = await leaseOk(api, b);
+    expect(holder.urls.outputs["adapter_model.safetensors"]).not.toBe(stale.urls.outputs["adapter_model.safetensors"]);
+    await putAdapter(api, holder.urls.outputs);
+    // The stale runner still has its URLs (valid for an hour): what it PUTs lands in its own attempt's folder.
+    for (const url of Object.values(stale.urls.outputs as Record<string, string>)) expect((await api.call("PUT", blobPath(url), { body: "not an adapter" })).status).toBe(200);
+    const done = await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: b, trained_tokens: 10 });
+    expect(done.status).toBe(200);
+    expect((await done.json()).adapter).toMatchObject({ size_bytes: 570 + 77480 });
+  });
+
+  it("completes a job whose runner uploaded to the output folder used before there was one per attempt", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
+      await api.deps.blobs.put(`${blobKeys.legacyJobOutput(t.id, job.id)}${name}`, new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)));
+    }
+    const done = await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 });
+    expect(done.status).toBe(200);
+    expect((await done.json()).job.status).toBe("succeeded");
+  });
+
   it("runs a job end to end: inputs through GET URLs, checkpoint, adapter through PUT URLs, one bill", async () => {
     const api = await fresh();
     const content = chatLines(5);

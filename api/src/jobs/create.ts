@@ -9,12 +9,12 @@ import type { Deps, TenantAuth } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
-import { assertCanStartJob } from "../quotas/limits.js";
+import { assertCanStartJob, jobQuotaOverrun } from "../quotas/limits.js";
 import { requireTrainingFile } from "./files.js";
 import { adapterInput, hyperparametersInput, methodInput, resolveAdapter, resolveHyperparameters, type HyperparametersInput, type JobMethod } from "./settings.js";
 import { jobIdPrefix, type JobRow } from "./shape.js";
 import { assertTransition } from "./state.js";
-import { eventInsert } from "./store.js";
+import { cancelJob, eventInsert } from "./store.js";
 
 /** OpenAI's job metadata: up to 16 pairs, keys up to 64 characters, values up to 512. */
 export const jobMetadata = z
@@ -99,6 +99,13 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
     eventInsert(db, id, now, { level: "info", message: `Files validated (${validated}), moving job to queued state` }),
     ...also(id),
   ]);
+  // Creations racing each other all passed the check above: the ones past the limit withdraw their job.
+  const over = await jobQuotaOverrun(deps, tenant, id);
+  if (over) {
+    await cancelJob(db, { jobId: id, tenantId, now: deps.now() });
+    await eventInsert(db, id, deps.now(), { level: "warn", message: `Withdrawn: a concurrent request took the last of the tenant's quota (${over.message})` });
+    throw over;
+  }
   return { ...row, status: "queued" };
 }
 

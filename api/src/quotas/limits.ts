@@ -4,7 +4,7 @@
 // requests already running may go a little over (a month's last completions, creations racing each other);
 // the next request is refused.
 import { z } from "@hono/zod-openapi";
-import { and, count, eq, inArray } from "drizzle-orm";
+import { and, count, eq, inArray, sql } from "drizzle-orm";
 import type { ApiConfig } from "../config.js";
 import { adapters, jobs, usageMonthly } from "../db/schema.js";
 import type { Deps, TenantAuth } from "../deps.js";
@@ -87,6 +87,24 @@ export async function assertCanStartJob(deps: Deps, tenant: TenantAuth): Promise
   }
   await assertRoomWith(deps, tenant, active);
   await assertTokensLeft(deps, tenant);
+}
+
+/**
+ * The job quotas re-checked once job `jobId` is written, counting only the active jobs written before it or
+ * it (SQLite's rowid grows with each insert): of creations racing past a limit, each one that sees the
+ * others ahead of it withdraws, so the limit holds. The error to answer with, or null when it fits.
+ */
+export async function jobQuotaOverrun(deps: Deps, tenant: TenantAuth, jobId: string): Promise<ApiError | null> {
+  const limits = limitsOf(tenant.quotas, deps.config);
+  const ahead = sql`rowid <= (select rowid from ${jobs} where ${jobs.id} = ${jobId})`;
+  const [row] = await deps.db.select({ n: count() }).from(jobs).where(and(eq(jobs.tenantId, tenant.tenantId), inArray(jobs.status, activeStatuses), ahead));
+  const active = row?.n ?? 0;
+  if (active > limits.max_active_jobs) {
+    return new ApiError("quota_exceeded", `this tenant has ${plural(limits.max_active_jobs, "fine-tuning job")} queued, running or paused, its limit; wait for one to end, or cancel one`, null, { "Retry-After": "60" });
+  }
+  const taken = (await keptAdapters(deps, tenant.tenantId)) + active;
+  if (taken > limits.max_adapters) return new ApiError("quota_exceeded", `this tenant keeps ${plural(limits.max_adapters, "adapter")} (fine-tuning jobs in progress included), its limit; delete one (DELETE /v1/models/{model}) first`);
+  return null;
 }
 
 /** Refuses a new adapter upload once kept adapters plus active jobs (adapters to be) reach the limit. */

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { fixturesDir } from "../../helpers/fixtures.js";
 import { createJob, registerMicroLlama, registerRunner, runnerCall, uploadFile } from "../../helpers/jobs.js";
-import { monthOf } from "../../../api/src/quotas/limits.js";
+import { jobQuotaOverrun, monthOf } from "../../../api/src/quotas/limits.js";
 
 let api: TestApi;
 beforeAll(async () => {
@@ -66,6 +66,22 @@ describe("tenant quotas", () => {
     await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "nope", training_file: t.fileId } }), 404, "not_found");
     expect((await api.call("POST", `/v1/fine_tuning/jobs/${first.id}/cancel`, { token: t.key })).status).toBe(200);
     expect((await tryJob(t.key, t.fileId)).status).toBe(200);
+  });
+
+  it("withdraws, of creations that raced past the active-job limit, those written after the limit was reached", async () => {
+    // Three jobs under a limit of 3, then judged as if they had raced past a limit of 2: the pre-check let
+    // them all through, and the re-check after each insert counts only the jobs written before it.
+    const t = await tenantWith({ max_active_jobs: 3 });
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await createJob(api, t.key, { training_file: t.fileId })).id);
+    const raced = { tenantId: t.id, keyId: "key", quotas: { maxActiveJobs: 2, maxAdapters: null, monthlyTokens: null, requestsPerMinute: null } };
+    const verdicts = await Promise.all(ids.map((id) => jobQuotaOverrun(api.deps, raced, id)));
+    expect(verdicts.slice(0, 2)).toEqual([null, null]);
+    expect(verdicts[2]).toMatchObject({ code: "quota_exceeded", message: expect.stringMatching(/2 fine-tuning jobs/) });
+    // The adapter limit counts the same way: kept adapters plus the jobs written up to this one.
+    const adapters = { ...raced, quotas: { ...raced.quotas, maxActiveJobs: 5, maxAdapters: 1 } };
+    expect(await jobQuotaOverrun(api.deps, adapters, ids[0])).toBeNull();
+    expect(await jobQuotaOverrun(api.deps, adapters, ids[1])).toMatchObject({ code: "quota_exceeded", message: expect.stringMatching(/1 adapter /) });
   });
 
   it("refuses all jobs and adapters at a limit of 0, without a Retry-After that waiting could not honour", async () => {

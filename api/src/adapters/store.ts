@@ -62,6 +62,12 @@ export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Prom
   return row;
 }
 
+/** Takes back an adapter just written past the tenant's quota: its row and files, unbilled (it was never kept). */
+export async function withdrawAdapter(db: Db, blobs: BlobStore, row: AdapterRow): Promise<void> {
+  await db.delete(adapters).where(eq(adapters.id, row.id));
+  await blobs.deletePrefix(row.blobPrefix);
+}
+
 /**
  * Deletes the tenant's adapter row and bills its storage up to now, in one batch (usage/storage.ts), then
  * removes its files; false when it was not there.

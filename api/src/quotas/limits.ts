@@ -107,6 +107,19 @@ export async function jobQuotaOverrun(deps: Deps, tenant: TenantAuth, jobId: str
   return null;
 }
 
+/**
+ * max_adapters re-checked once adapter `adapterId` is written, counting the adapters written before it or it,
+ * and the active jobs: of uploads racing past the limit, those written after it was reached withdraw.
+ */
+export async function adapterQuotaOverrun(deps: Deps, tenant: TenantAuth, adapterId: string): Promise<ApiError | null> {
+  const limit = limitsOf(tenant.quotas, deps.config).max_adapters;
+  const ahead = sql`rowid <= (select rowid from ${adapters} where ${adapters.id} = ${adapterId})`;
+  const [row] = await deps.db.select({ n: count() }).from(adapters).where(and(eq(adapters.tenantId, tenant.tenantId), ahead));
+  const taken = (row?.n ?? 0) + (await activeJobs(deps, tenant.tenantId));
+  if (taken <= limit) return null;
+  return new ApiError("quota_exceeded", `this tenant keeps ${plural(limit, "adapter")} (fine-tuning jobs in progress included), its limit; delete one (DELETE /v1/models/{model}) first`);
+}
+
 /** Refuses a new adapter upload once kept adapters plus active jobs (adapters to be) reach the limit. */
 export async function assertRoomForAdapter(deps: Deps, tenant: TenantAuth): Promise<void> {
   await assertRoomWith(deps, tenant, await activeJobs(deps, tenant.tenantId));

@@ -6,7 +6,7 @@ import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import type { Router } from "../app.js";
 import { adapterSchema, findTenantAdapter, findTenantModel, toAdapterObject } from "../adapters/models.js";
-import { adapterFiles, adapterFileTypes, deleteAdapter, saveAdapter } from "../adapters/store.js";
+import { adapterFiles, adapterFileTypes, deleteAdapter, saveAdapter, withdrawAdapter } from "../adapters/store.js";
 import { uploadFields, validateAdapter } from "../adapters/validate.js";
 import { adapters } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
@@ -16,7 +16,7 @@ import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQuery, page } from "../lib/pagination.js";
 import { uploadOnce } from "../lib/upload-once.js";
-import { assertRoomForAdapter } from "../quotas/limits.js";
+import { adapterQuotaOverrun, assertRoomForAdapter } from "../quotas/limits.js";
 
 /** adapter_config.json is a few hundred bytes; anything near this is not a PEFT config. */
 const maxConfigBytes = 64 * 1024;
@@ -129,6 +129,12 @@ export function registerAdapters(app: Router): void {
       const facts = validateAdapter(configBytes, weightsBytes, base.summary, config.TUNESERVE_MAX_LORA_RANK);
       await assertRoomForAdapter(c.var.deps, c.var.tenant);
       const row = await saveAdapter(db, blobs, { tenantId, baseModel: base.base.id, suffix: form.suffix, facts, configBytes, weightsBytes, weightsSha256, now: now() });
+      // Uploads racing each other all passed the check above: the ones past the limit withdraw.
+      const over = await adapterQuotaOverrun(c.var.deps, c.var.tenant, row.id);
+      if (over) {
+        await withdrawAdapter(db, blobs, row);
+        throw over;
+      }
       return { id: row.id, value: row };
     };
     const { value, replayed } = await uploadOnce(c, "adapter", fingerprint, store, (id) => findTenantAdapter(db, tenantId, id));

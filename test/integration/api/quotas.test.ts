@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { fixturesDir } from "../../helpers/fixtures.js";
 import { createJob, registerMicroLlama, registerRunner, runnerCall, uploadFile } from "../../helpers/jobs.js";
-import { jobQuotaOverrun, monthOf } from "../../../api/src/quotas/limits.js";
+import { adapterQuotaOverrun, jobQuotaOverrun, monthOf } from "../../../api/src/quotas/limits.js";
 
 let api: TestApi;
 beforeAll(async () => {
@@ -82,6 +82,15 @@ describe("tenant quotas", () => {
     const adapters = { ...raced, quotas: { ...raced.quotas, maxActiveJobs: 5, maxAdapters: 1 } };
     expect(await jobQuotaOverrun(api.deps, adapters, ids[0])).toBeNull();
     expect(await jobQuotaOverrun(api.deps, adapters, ids[1])).toMatchObject({ code: "quota_exceeded", message: expect.stringMatching(/1 adapter /) });
+  });
+
+  it("withdraws, of adapter uploads that raced past max_adapters, those written after the limit was reached", async () => {
+    const t = await tenantWith({ max_adapters: 3 });
+    const ids = [];
+    for (let i = 0; i < 2; i++) ids.push((await (await uploadAdapter(t.key)).json()).id as string);
+    const raced = { tenantId: t.id, keyId: "key", quotas: { maxActiveJobs: null, maxAdapters: 1, monthlyTokens: null, requestsPerMinute: null } };
+    expect(await adapterQuotaOverrun(api.deps, raced, ids[0])).toBeNull();
+    expect(await adapterQuotaOverrun(api.deps, raced, ids[1])).toMatchObject({ code: "quota_exceeded", message: expect.stringMatching(/1 adapter /) });
   });
 
   it("refuses all jobs and adapters at a limit of 0, without a Retry-After that waiting could not honour", async () => {

@@ -20,7 +20,7 @@ export type StreamCall = {
   /** Choices the runner streams (deltas carry their index). */
   n: number;
   /** JSON mode was asked for: the runner's first delta must say it applies it. */
-  json?: boolean;
+  json: boolean;
   /** Writes the usage events (idempotent per request id, so a second call would bill nothing). */
   meter: (usage: GenerateUsage) => Promise<void>;
   /** With an Idempotency-Key: told the finished completion, or null when the stream did not finish. */

@@ -10,7 +10,6 @@ import type { LoraSlots } from "../engine/lora/slots.js";
 import { padLeft } from "../engine/generate/batch.js";
 import { validateLogprobs, type TokenLogprob } from "../engine/generate/logprobs.js";
 import { validateSamplingOptions } from "../engine/generate/sampling.js";
-import type { TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { mergeFeeds, ort } from "../engine/runtime/session.js";
 import { planAdmission, type BatchingPolicy } from "./batch.js";
 import { LruTier, SlotTable } from "./cache.js";

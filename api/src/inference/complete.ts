@@ -8,7 +8,7 @@ import { ApiError } from "../errors.js";
 import { meterInference } from "./meter.js";
 import { completionObject, responseId, type Choice, type CompletionKind } from "./openai.js";
 import { callRunners } from "./proxy.js";
-import { generateResponseSchema, type GenerateRequestInput, type GenerateChoice, type GenerateResponse, type GenerateUsage } from "./runner-protocol.js";
+import { generateResponseSchema, type GenerateRequestInput, type GenerateChoice, type GenerateResponse, type GenerateUsage, type ResponseFormat } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { claimKey, holdKey, parseIdempotencyKey, settleKey } from "../lib/idempotency-keys.js";
@@ -36,13 +36,14 @@ export type CompletionCall = {
   logprobs: number | null;
   /** Choices (completions of the prompt). */
   n: number;
-  /** JSON mode (chat's response_format json_object). */
-  json: boolean;
+  /** Chat's response_format: text, JSON mode, or Structured Outputs with `jsonSchema`. */
+  format: ResponseFormat;
+  jsonSchema: Record<string, unknown> | null;
 };
 
 /** The runner's choices, as asked for: a runner that predates `n`, logprobs or JSON mode and left them out is an error. */
 function choicesOf(call: CompletionCall, r: GenerateResponse): Choice[] {
-  if (call.json && r.response_format !== "json_object") throw new ApiError("internal_error", "the runner did not apply JSON mode: it predates it; upgrade the runners");
+  if (call.format !== "text" && r.response_format !== call.format) throw new ApiError("internal_error", `the runner did not apply response_format ${call.format}: it predates it; upgrade the runners`);
   const got: GenerateChoice[] = r.choices ?? [{ text: r.text, tokens: r.tokens, finish_reason: r.finish_reason }];
   if (got.length !== call.n) throw new ApiError("internal_error", `the runner sent ${got.length} of ${call.n} choices: it predates n; upgrade the runners`);
   return got.map((ch) => {
@@ -116,7 +117,7 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(
     targets,
-    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.logprobs, n: call.n, response_format: call.json ? "json_object" : "text" },
+    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.logprobs, n: call.n, response_format: call.format, json_schema: call.jsonSchema },
     config.TUNESERVE_RUNNER_TOKEN!,
   );
   if (!response.ok) throw await runnerError(response, call.kind);
@@ -142,5 +143,5 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   }
 
   if (!response.body) throw new ApiError("internal_error", "the runner sent an empty stream");
-  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, n: call.n, json: call.json, meter, settle });
+  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, n: call.n, format: call.format, meter, settle });
 }

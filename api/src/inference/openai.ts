@@ -78,11 +78,20 @@ export const chatRequestSchema = z
     functions: unsupported(isEmpty, "functions are not supported by this server"),
     function_call: unsupported((v) => v === "none", "function_call is not supported: functions are not"),
     response_format: z
-      .object({ type: z.string() })
-      .passthrough()
-      .refine((f) => f.type === "text" || f.type === "json_object", { path: ["type"], message: 'only {"type":"text"} and {"type":"json_object"} (JSON mode) are supported; json_schema is not' })
+      .object({
+        type: z.enum(["text", "json_object", "json_schema"], { error: 'one of "text", "json_object" (JSON mode) or "json_schema" (Structured Outputs)' }),
+        json_schema: z
+          .object({
+            name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1–64 letters, digits, _ or -"),
+            description: z.string().max(10_000).nullish(),
+            schema: z.record(z.string(), z.unknown()),
+            strict: z.boolean().nullish(),
+          })
+          .optional(),
+      })
+      .refine((f) => (f.type === "json_schema") === (f.json_schema !== undefined), { path: ["json_schema"], message: "json_schema goes with type json_schema, and only with it" })
       .nullish()
-      .openapi({ description: '{"type":"json_object"}: the answer is one JSON object (JSON mode); default {"type":"text"}' }),
+      .openapi({ description: '{"type":"json_object"}: the answer is one JSON object (JSON mode); {"type":"json_schema","json_schema":{"name","schema"}}: one that follows the schema (a subset of JSON Schema, enforced whatever `strict` says); default {"type":"text"}' }),
     logprobs: z.boolean().nullish().openapi({ description: "default false: each generated token's log-probability in choices[].logprobs.content" }),
     top_logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).nullish().openapi({ description: `0–${MAX_TOP_LOGPROBS} most likely alternatives per token; needs logprobs: true` }),
     modalities: unsupported((v) => Array.isArray(v) && v.every((m) => m === "text"), 'modalities: only ["text"]'),

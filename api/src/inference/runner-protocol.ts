@@ -10,7 +10,8 @@ export const generateInputSchema = z.union([
   z.object({ tokens: z.array(z.number().int().min(0)).min(1).max(1_000_000) }).strict(),
 ]);
 
-const responseFormatSchema = z.enum(["text", "json_object"]);
+const responseFormatSchema = z.enum(["text", "json_object", "json_schema"]);
+export type ResponseFormat = z.infer<typeof responseFormatSchema>;
 
 /** The most choices (`n`) one request may ask for. */
 export const MAX_CHOICES = 16;
@@ -39,9 +40,10 @@ export const generateRequestSchema = z.object({
   logprobs: z.number().int().min(0).max(MAX_TOP_LOGPROBS).nullable().default(null),
   /** Completions of the same prompt (choice i samples with seed + i); older runners ignore it. */
   n: z.number().int().min(1).max(MAX_CHOICES).default(1),
-  /** json_object: OpenAI's JSON mode (only tokens that continue one JSON object). Older runners ignore it. */
+  /** json_object: OpenAI's JSON mode (only tokens that continue one JSON object); json_schema: an object that follows `json_schema`. Older runners ignore both. */
   response_format: responseFormatSchema.default("text"),
-});
+  json_schema: z.record(z.string(), z.unknown()).nullable().default(null),
+}).refine((r) => (r.response_format === "json_schema") === (r.json_schema !== null), { path: ["json_schema"], message: "json_schema goes with response_format json_schema, and only with it" });
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 export type GenerateRequestInput = z.input<typeof generateRequestSchema>;
 

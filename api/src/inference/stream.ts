@@ -4,7 +4,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import { chunkObject, type CompletionKind, type Finish } from "./openai.js";
-import type { GenerateEvent, GenerateUsage, LogprobEntry } from "./runner-protocol.js";
+import type { GenerateEvent, GenerateUsage, LogprobEntry, ResponseFormat } from "./runner-protocol.js";
 import { runnerEvents, sseData } from "./sse.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
@@ -19,8 +19,8 @@ export type StreamCall = {
   logprobs: boolean;
   /** Choices the runner streams (deltas carry their index). */
   n: number;
-  /** JSON mode was asked for: the runner's first delta must say it applies it. */
-  json: boolean;
+  /** The response format asked for: unless text, the runner's first delta must say it applies it. */
+  format: ResponseFormat;
   /** Writes the usage events (idempotent per request id, so a second call would bill nothing). */
   meter: (usage: GenerateUsage) => Promise<void>;
   /** With an Idempotency-Key: told the finished completion, or null when the stream did not finish. */
@@ -30,7 +30,7 @@ export type StreamCall = {
 /** Why a runner's event does not answer this request (the runner predates `n`, logprobs or JSON mode), or null. */
 function mismatch(e: GenerateEvent, call: StreamCall): string | null {
   const first = e.type === "delta" && e.prompt_tokens !== undefined;
-  if (call.json && first && e.response_format !== "json_object") return "the runner did not apply JSON mode: it predates it; upgrade the runners";
+  if (call.format !== "text" && first && e.response_format !== call.format) return `the runner did not apply response_format ${call.format}: it predates it; upgrade the runners`;
   if (e.type === "delta" && (e.index ?? 0) >= call.n) return `the runner sent choice ${e.index} of ${call.n}`;
   if (e.type === "delta" && call.logprobs && e.token !== null && !e.logprob) return "the runner sent no logprobs: it predates them; upgrade the runners";
   const finished = e.type === "done" ? (e.finish_reasons ?? [e.finish_reason]).length : call.n;

@@ -30,7 +30,8 @@ export function registerChatCompletions(app: Router): void {
       max_tokens: b.max_completion_tokens ?? b.max_tokens ?? defaultMaxTokens,
       ...samplingOf(b),
       logprobs: b.logprobs ? (b.top_logprobs ?? 0) : null,
-      json: b.response_format?.type === "json_object",
+      format: b.response_format?.type ?? "text",
+      jsonSchema: b.response_format?.json_schema?.schema ?? null,
     }) as never;
   });
 }

@@ -30,7 +30,8 @@ export function registerCompletions(app: Router): void {
       max_tokens: b.max_tokens ?? defaultMaxTokens,
       ...samplingOf(b),
       logprobs: b.logprobs ?? null,
-      json: false,
+      format: "text",
+      jsonSchema: null,
     }) as never;
   });
 }

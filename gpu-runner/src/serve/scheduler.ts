@@ -15,7 +15,7 @@ import { planAdmission, type BatchingPolicy } from "./batch.js";
 import { LruTier, SlotTable } from "./cache.js";
 import { RowKv } from "./kv-rows.js";
 import { RowLora } from "./row-lora.js";
-import { Sequence, jsonVocabulary, type SequenceTokenizer } from "../engine/generate/sequence.js";
+import { Sequence, jsonRecognizer, jsonVocabulary, type SequenceTokenizer } from "../engine/generate/sequence.js";
 import type { SeqRequest, SeqResult } from "./sequence.js";
 
 type FloatArray = Float32Array | Float64Array;
@@ -108,7 +108,11 @@ export class Scheduler {
     }
     if (req.adapter && !this.slots) throw new Error("model: this server was started without LoRA slots; it serves base models only");
     if (req.stop?.length && !this.o.tokenizer) throw new Error("stop: stop strings need a tokenizer (tokenizer.json in the model folder)");
-    if (req.json) jsonVocabulary(this.o.tokenizer, new Set()); // throws without a tokenizer that spells tokens
+    if (req.json || req.jsonSchema) {
+      // Throw now, naming the field, without a tokenizer that spells tokens or for a schema it cannot enforce.
+      jsonVocabulary(this.o.tokenizer, new Set());
+      jsonRecognizer(req);
+    }
     this.waiting.push(req);
     this.wake?.();
   }

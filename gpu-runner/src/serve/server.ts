@@ -3,7 +3,7 @@
 // API proxies to (docs/inference.md): POST /v1/generate as JSON or SSE, 429 + Retry-After when full.
 import { serve } from "@hono/node-server";
 import { Hono, type Context } from "hono";
-import { generateRequestSchema, type GenerateChoice, type GenerateEvent, type GenerateRequest, type GenerateResponse, type LogprobEntry } from "../../../api/src/inference/runner-protocol.js";
+import { generateRequestSchema, type GenerateChoice, type GenerateEvent, type GenerateRequest, type GenerateResponse, type LogprobEntry, type ResponseFormat } from "../../../api/src/inference/runner-protocol.js";
 import type { BatchingPolicy } from "./batch.js";
 import { AdapterRegistry } from "./registry.js";
 import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
@@ -174,9 +174,13 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
     stop: b.stop,
     stream: b.stream,
     logprobs: b.logprobs ?? undefined,
-    json: b.response_format === "json_object",
+    json: b.response_format !== "text",
+    jsonSchema: b.json_schema ?? undefined,
   }));
 }
+
+/** The response format the runner applies, said back so that the API can tell it from an older runner's silence. */
+const formatOf = (submits: ServeSubmit[]): ResponseFormat => (submits[0].jsonSchema ? "json_schema" : submits[0].json ? "json_object" : "text");
 
 /** Usage over all choices: the prompt once (every choice read the same one), the completions summed. */
 const totalUsage = (rs: ServeResult[]) => ({ prompt_tokens: rs[0].promptTokens, completion_tokens: rs.reduce((n, r) => n + r.completionTokens, 0) });
@@ -191,7 +195,7 @@ function generateAll(worker: ServeWorker, submits: ServeSubmit[], onToken: (i: n
 function failure(c: Context, err: unknown): Response {
   const msg = err instanceof Error ? err.message : String(err);
   if (err instanceof GenerationError && err.invalid) {
-    const param = msg.match(/^([a-z_]+):/)?.[1] ?? null;
+    const param = msg.match(/^([a-z_][\w.$]*):/)?.[1] ?? null;
     return errorJson(c, 400, "invalid_request", msg, param);
   }
   return errorJson(c, 500, "generation_failed", msg);
@@ -201,7 +205,7 @@ async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSub
   try {
     const rs = await generateAll(worker, submits);
     const choices: GenerateChoice[] = rs.map((r) => ({ text: r.text, tokens: r.tokens, finish_reason: r.finishReason, ...(r.logprobs ? { logprobs: r.logprobs } : {}) }));
-    const out: GenerateResponse = { text: rs[0].text, tokens: rs[0].tokens, finish_reason: rs[0].finishReason, usage: totalUsage(rs), choices, response_format: submits[0].json ? "json_object" : "text" };
+    const out: GenerateResponse = { text: rs[0].text, tokens: rs[0].tokens, finish_reason: rs[0].finishReason, usage: totalUsage(rs), choices, response_format: formatOf(submits) };
     return c.json(out);
   } catch (err) {
     return failure(c, err);
@@ -231,7 +235,7 @@ async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeS
     submits,
     (i, token, text, logprob) => {
       // The first delta carries what the API checks and bills a stream cut short by.
-      const opening = sentPrompt ? {} : { prompt_tokens: promptTokens, response_format: submits[0].json ? ("json_object" as const) : ("text" as const) };
+      const opening = sentPrompt ? {} : { prompt_tokens: promptTokens, response_format: formatOf(submits) };
       emit({ type: "delta", ...(several ? { index: i } : {}), text, token, ...opening, ...(logprob ? { logprob } : {}) });
       sentPrompt = true;
       first();

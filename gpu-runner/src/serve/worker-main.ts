@@ -85,6 +85,7 @@ function submit(req: ServeSubmit): void {
       stream: req.stream,
       logprobs: req.logprobs,
       json: req.json,
+      jsonSchema: req.jsonSchema,
     });
   } catch (err) {
     streaming.delete(req.id);

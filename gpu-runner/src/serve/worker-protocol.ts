@@ -44,6 +44,8 @@ export type ServeSubmit = {
   logprobs?: number;
   /** JSON mode: the answer is one JSON object. */
   json?: boolean;
+  /** Structured Outputs: the object follows this JSON Schema. */
+  jsonSchema?: Record<string, unknown>;
 };
 
 /** A finished generation, its logprobs (if asked for) spelled out as text and bytes. */

@@ -144,7 +144,7 @@ describe("POST /v1/chat/completions", () => {
 
     const refused: [Record<string, unknown>, string, RegExp][] = [
       [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools", /tools are not supported/],
-      [{ response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }, "response_format.type", /json_schema is not/],
+      [{ response_format: { type: "xml" } }, "response_format.type", /Structured Outputs/],
       [{ frequency_penalty: 2.5 }, "frequency_penalty", /<=2/],
       [{ top_logprobs: 2 }, "top_logprobs", /needs logprobs: true/],
       [{ logprobs: true, top_logprobs: 21 }, "top_logprobs", /<=20/],
@@ -265,6 +265,31 @@ describe("POST /v1/chat/completions", () => {
       expect(json.push(new TextEncoder().encode(content)), content).toBe(true);
       if (json.done) expect(typeof JSON.parse(content)).toBe("object");
     }
+  });
+
+  it("answers an object that follows the json_schema (Structured Outputs), and names what it cannot enforce", async () => {
+    const schema = {
+      type: "object",
+      properties: { answer: { enum: ["yes", "no"] }, sure: { type: "boolean" }, note: { type: ["null", "boolean"] } },
+      required: ["answer", "sure"],
+      additionalProperties: false,
+    };
+    // The untrained model would spend its tokens on whitespace (the grammar allows pretty printing): ban it.
+    const noSpace = Object.fromEntries([" ", "\t", "\n", "\r"].map((c) => [c.charCodeAt(0), -100]));
+    const body = { model: acme.models[0], messages: [{ role: "user", content: "Yes or no?" }], max_tokens: 120, logit_bias: noSpace, response_format: { type: "json_schema", json_schema: { name: "verdict", schema, strict: true } } };
+    for (const temperature of [0, 1]) {
+      const res = await (await post("/v1/chat/completions", acme.key, { ...body, temperature, seed: 4 })).json();
+      expect(res.choices[0].finish_reason, res.choices[0].message.content).toBe("stop");
+      const got = JSON.parse(res.choices[0].message.content);
+      expect(["yes", "no"]).toContain(got.answer);
+      expect(typeof got.sure).toBe("boolean");
+      for (const k of Object.keys(got)) expect(["answer", "sure", "note"]).toContain(k);
+    }
+    const refused = await post("/v1/chat/completions", acme.key, { ...body, response_format: { type: "json_schema", json_schema: { name: "v", schema: { type: "object", properties: { s: { type: "string", pattern: "^a" } } } } } });
+    expect(refused.status).toBe(400);
+    expect((await refused.json()).error.message).toMatch(/properties\.s\.pattern: this keyword is not supported/);
+    const noSchema = await post("/v1/chat/completions", acme.key, { ...body, response_format: { type: "json_schema" } });
+    expect((await noSchema.json()).error.param).toBe("response_format.json_schema");
   });
 
   it("batches concurrent requests for different adapters without mixing them up", async () => {

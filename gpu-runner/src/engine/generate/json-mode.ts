@@ -1,7 +1,13 @@
-// OpenAI's JSON mode for one sequence: the token sampled must continue the JSON object (json-grammar.ts);
-// when the model's pick does not, the step samples again among the tokens that do (all others masked to
-// −∞). The sequence ends when the object closes.
-import { JsonObjectRecognizer } from "./json-grammar.js";
+// OpenAI's JSON mode and Structured Outputs for one sequence: the token sampled must continue the JSON object
+// (json-grammar.ts, or json-schema.ts for a schema); when the model's pick does not, the step samples again
+// among the tokens that do (all others masked to −∞). The sequence ends when the object closes.
+
+/** Checks bytes against a JSON grammar: any object (JsonObjectRecognizer) or one that follows a schema (JsonSchemaRecognizer). */
+export type JsonRecognizer = {
+  readonly done: boolean;
+  push(bytes: Uint8Array): boolean;
+  accepts(bytes: Uint8Array): boolean;
+};
 
 export type JsonVocabulary = {
   tokenBytes(id: number): Uint8Array;
@@ -12,10 +18,12 @@ export type JsonVocabulary = {
 };
 
 export class JsonMode {
-  private readonly json = new JsonObjectRecognizer();
   private readonly firstByte = new Int8Array(256);
 
-  constructor(private readonly vocab: JsonVocabulary) {}
+  constructor(
+    private readonly vocab: JsonVocabulary,
+    private readonly json: JsonRecognizer,
+  ) {}
 
   /** Whether token `t` may come next. */
   allows(t: number): boolean {

@@ -3,7 +3,9 @@
 import { createRng, sampleToken, type Rng } from "./sampling.js";
 import { StopMatcher } from "./stop.js";
 import { tokenLogprobs, type TokenLogprob } from "./logprobs.js";
-import { JsonMode, type JsonVocabulary } from "./json-mode.js";
+import { JsonMode, type JsonRecognizer, type JsonVocabulary } from "./json-mode.js";
+import { JsonObjectRecognizer } from "./json-grammar.js";
+import { JsonSchemaRecognizer, compileSchema } from "./json-schema.js";
 import { createDecodeStream, type TextTokenizer } from "../tokenizer/tokenizer.js";
 
 export type FinishReason = "stop" | "length";
@@ -31,6 +33,8 @@ export type SequenceRequest = {
   logprobs?: number;
   /** OpenAI's JSON mode: only tokens that continue one JSON object; the sequence ends when it closes (json-mode.ts). */
   json?: boolean;
+  /** Structured Outputs: the object follows this JSON Schema (json-schema.ts; implies JSON mode). */
+  jsonSchema?: Record<string, unknown>;
 };
 
 /** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
@@ -79,7 +83,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
     this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
     this.logprobs = req.logprobs === undefined ? null : [];
-    this.json = req.json ? new JsonMode(jsonVocabulary(tokenizer, this.stops)) : null;
+    this.json = req.json || req.jsonSchema ? new JsonMode(jsonVocabulary(tokenizer, this.stops), jsonRecognizer(req)) : null;
   }
 
   /**
@@ -157,4 +161,9 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
 export function jsonVocabulary(tok: SequenceTokenizer | null, stops: ReadonlySet<number>): JsonVocabulary {
   if (!tok?.tokenBytes || tok.vocabSize === undefined) throw new Error("response_format: JSON mode needs a tokenizer (tokenizer.json in the model folder)");
   return { tokenBytes: tok.tokenBytes, vocabSize: tok.vocabSize, blocked: new Set([...stops, ...(tok.specialTokenIds ?? [])]) };
+}
+
+/** The grammar of a JSON-mode request: its schema's (compiled; throws naming what it cannot enforce), or any object. */
+export function jsonRecognizer(req: Pick<SequenceRequest, "jsonSchema">): JsonRecognizer {
+  return req.jsonSchema ? new JsonSchemaRecognizer(compileSchema(req.jsonSchema, "response_format.json_schema.schema")) : new JsonObjectRecognizer();
 }

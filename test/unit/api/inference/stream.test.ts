@@ -20,7 +20,7 @@ function runnerBody(events: GenerateEvent[], fail = false): ReadableStream<Uint8
 
 function recorder(o: Partial<StreamCall> = {}): { call: StreamCall; billed: GenerateUsage[] } {
   const billed: GenerateUsage[] = [];
-  const call: StreamCall = { kind: "text", meta: { id: "cmpl-r1", created: 0, model: "m" }, requestId: "r1", includeUsage: true, logprobs: false, n: 1, json: false, meter: async (u) => void billed.push(u), ...o };
+  const call: StreamCall = { kind: "text", meta: { id: "cmpl-r1", created: 0, model: "m" }, requestId: "r1", includeUsage: true, logprobs: false, n: 1, format: "text", meter: async (u) => void billed.push(u), ...o };
   return { call, billed };
 }
 
@@ -135,7 +135,7 @@ describe("streamCompletion with n choices", () => {
     for (const [o, events] of [
       [{ n: 2 }, [{ type: "delta", text: "a", token: 1, prompt_tokens: 4 }, done(4, 1)]],
       [{ logprobs: true }, [{ type: "delta", text: "a", token: 1, prompt_tokens: 4 }, done(4, 1)]],
-      [{ kind: "chat", json: true }, [{ type: "delta", text: "a", token: 1, prompt_tokens: 4 }, done(4, 1)]],
+      [{ kind: "chat", format: "json_object" }, [{ type: "delta", text: "a", token: 1, prompt_tokens: 4 }, done(4, 1)]],
     ] as [Partial<StreamCall>, GenerateEvent[]][]) {
       const { call, billed } = recorder(o);
       const got = await payloads(streamCompletion(ctx, runnerBody(events), call));

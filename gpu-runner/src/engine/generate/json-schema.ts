@@ -1,0 +1,429 @@
+// OpenAI's Structured Outputs: a JSON Schema (the subset below) compiled into nodes, and a byte-level
+// recognizer of one JSON object that follows it, fed a token's bytes at a time like json-grammar.ts.
+// Supported: type (one or a list), properties + required (objects never get keys the schema does not
+// list), items + minItems/maxItems, enum, const, anyOf whose branches start differently (a string, a
+// number, an object, …); title, description, $schema, default and examples are ignored. Anything else
+// (pattern, format, minimum, $ref, …) is refused by name rather than silently not enforced.
+// Whitespace follows json-grammar.ts's rules; accepts() tries bytes on a copy of the state.
+import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES } from "./json-grammar.js";
+
+export type SchemaNode =
+  | { kind: "object"; props: Map<string, SchemaNode>; required: ReadonlySet<string> }
+  | { kind: "array"; items: SchemaNode; minItems: number; maxItems: number }
+  | { kind: "string" }
+  | { kind: "number"; integer: boolean }
+  /** enum, const, boolean and null: one of these JSON texts, byte for byte. */
+  | { kind: "literals"; texts: Uint8Array[] }
+  /** Branches told apart by their first byte. */
+  | { kind: "anyOf"; byFirstByte: Map<number, SchemaNode> };
+
+const IGNORED = new Set(["title", "description", "$schema", "default", "examples"]);
+const utf8 = new TextEncoder();
+
+/** Compiles a schema; throws naming the path of what it cannot enforce. */
+export function compileSchema(schema: unknown, path = "schema"): SchemaNode {
+  if (typeof schema !== "object" || schema === null || Array.isArray(schema)) throw new Error(`${path}: a schema is an object`);
+  const s = schema as Record<string, unknown>;
+  const known = new Set(["type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum", "const", "anyOf"]);
+  for (const k of Object.keys(s)) if (!known.has(k) && !IGNORED.has(k)) throw new Error(`${path}.${k}: this keyword is not supported`);
+  if (s.enum !== undefined || s.const !== undefined) {
+    const values = s.const !== undefined ? [s.const] : s.enum;
+    if (!Array.isArray(values) || values.length === 0) throw new Error(`${path}.enum: a non-empty list`);
+    for (const v of values) if (v !== null && typeof v === "object") throw new Error(`${path}.enum: only strings, numbers, booleans and null`);
+    return { kind: "literals", texts: values.map((v) => utf8.encode(JSON.stringify(v))) };
+  }
+  if (s.anyOf !== undefined) {
+    if (!Array.isArray(s.anyOf) || s.anyOf.length === 0) throw new Error(`${path}.anyOf: a non-empty list of schemas`);
+    return anyOf(s.anyOf.map((b, i) => compileSchema(b, `${path}.anyOf.${i}`)), `${path}.anyOf`);
+  }
+  if (Array.isArray(s.type)) return anyOf(s.type.map((t) => compileSchema({ ...s, type: t }, path)), `${path}.type`);
+  switch (s.type) {
+    case "object":
+      return objectNode(s, path);
+    case "array": {
+      if (s.items === undefined) throw new Error(`${path}.items: an array needs a schema for its items`);
+      const minItems = count(s.minItems, 0, `${path}.minItems`);
+      const maxItems = count(s.maxItems, Infinity, `${path}.maxItems`);
+      if (minItems > maxItems) throw new Error(`${path}: minItems is above maxItems`);
+      return { kind: "array", items: compileSchema(s.items, `${path}.items`), minItems, maxItems };
+    }
+    case "string":
+      return { kind: "string" };
+    case "number":
+    case "integer":
+      return { kind: "number", integer: s.type === "integer" };
+    case "boolean":
+      return { kind: "literals", texts: [utf8.encode("true"), utf8.encode("false")] };
+    case "null":
+      return { kind: "literals", texts: [utf8.encode("null")] };
+    default:
+      throw new Error(`${path}.type: one of object, array, string, number, integer, boolean, null`);
+  }
+}
+
+function count(v: unknown, fallback: number, path: string): number {
+  if (v === undefined) return fallback;
+  if (!Number.isInteger(v) || (v as number) < 0) throw new Error(`${path}: an integer ≥ 0`);
+  return v as number;
+}
+
+function objectNode(s: Record<string, unknown>, path: string): SchemaNode {
+  if (s.additionalProperties !== undefined && s.additionalProperties !== false) throw new Error(`${path}.additionalProperties: only false (keys the schema does not list are never written)`);
+  const props = new Map<string, SchemaNode>();
+  const given = (s.properties ?? {}) as Record<string, unknown>;
+  if (typeof given !== "object" || given === null || Array.isArray(given)) throw new Error(`${path}.properties: an object of schemas`);
+  for (const [name, sub] of Object.entries(given)) {
+    if (/["\\\u0000-\u001f]/.test(name)) throw new Error(`${path}.properties: the key ${JSON.stringify(name)} needs escaping, which is not supported`);
+    props.set(name, compileSchema(sub, `${path}.properties.${name}`));
+  }
+  const required = s.required ?? [];
+  if (!Array.isArray(required) || required.some((r) => typeof r !== "string" || !props.has(r))) throw new Error(`${path}.required: names of its properties`);
+  return { kind: "object", props, required: new Set(required as string[]) };
+}
+
+/** The bytes a value of this node can start with. */
+function firstBytes(n: SchemaNode): number[] {
+  switch (n.kind) {
+    case "object":
+      return [0x7b];
+    case "array":
+      return [0x5b];
+    case "string":
+      return [0x22];
+    case "number":
+      return [0x2d, ...Array.from({ length: 10 }, (_, i) => 0x30 + i)];
+    case "literals":
+      return [...new Set(n.texts.map((t) => t[0]))];
+    case "anyOf":
+      return [...n.byFirstByte.keys()];
+  }
+}
+
+function anyOf(branches: SchemaNode[], path: string): SchemaNode {
+  const byFirstByte = new Map<number, SchemaNode>();
+  for (const b of branches) {
+    for (const first of firstBytes(b)) {
+      if (byFirstByte.has(first)) throw new Error(`${path}: two branches can start with ${JSON.stringify(String.fromCharCode(first))}; only branches of different kinds are supported`);
+      byFirstByte.set(first, b);
+    }
+  }
+  return { kind: "anyOf", byFirstByte };
+}
+
+type Frame =
+  | { kind: "object"; node: Extract<SchemaNode, { kind: "object" }>; seen: Set<string>; state: "open" | "key" | "colon" | "after"; key: number[]; value: SchemaNode | null }
+  | { kind: "array"; node: Extract<SchemaNode, { kind: "array" }>; count: number; state: "open" | "after" };
+
+/** What is being read now, inside the innermost frame. */
+type Leaf =
+  | { kind: "value"; node: SchemaNode } // a value must start
+  | { kind: "key" } // inside an object key (bytes in the frame's `key`)
+  | { kind: "string"; escape: boolean; hex: number; utf8Left: number; lo: number; hi: number }
+  | { kind: "number"; integer: boolean; part: "minus" | "zero" | "int" | "dot" | "frac" | "e" | "esign" | "exp" }
+  | { kind: "literal"; texts: Uint8Array[]; at: number }
+  | { kind: "between" } // between JSON tokens (after a value, a key, a colon or a comma)
+  | { kind: "done" };
+
+const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
+const isHex = (b: number) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
+
+export class JsonSchemaRecognizer {
+  private frames: Frame[] = [];
+  private leaf: Leaf;
+  private newlines = 0;
+  private indent = 0;
+  private started = false;
+
+  constructor(root: SchemaNode) {
+    if (root.kind !== "object") throw new Error("schema: the top level must be an object (type: object)");
+    this.leaf = { kind: "value", node: root };
+  }
+
+  get done(): boolean {
+    return this.leaf.kind === "done";
+  }
+
+  push(bytes: Uint8Array): boolean {
+    for (const b of bytes) if (!this.step(b)) return false;
+    return true;
+  }
+
+  /** Whether `bytes` would continue the JSON; tried on a copy, the state is left as it was. */
+  accepts(bytes: Uint8Array): boolean {
+    return this.copy().push(bytes);
+  }
+
+  private copy(): JsonSchemaRecognizer {
+    const c = Object.create(JsonSchemaRecognizer.prototype) as JsonSchemaRecognizer;
+    c.frames = this.frames.map((f) => (f.kind === "object" ? { ...f, seen: new Set(f.seen), key: [...f.key] } : { ...f }));
+    c.leaf = { ...this.leaf } as Leaf;
+    c.newlines = this.newlines;
+    c.indent = this.indent;
+    c.started = this.started;
+    return c;
+  }
+
+  private get top(): Frame | undefined {
+    return this.frames[this.frames.length - 1];
+  }
+
+  private step(b: number): boolean {
+    const l = this.leaf;
+    const inText = l.kind === "string" || l.kind === "key";
+    if (!inText && isSpace(b)) return this.space(b);
+    this.newlines = 0;
+    this.indent = 0;
+    switch (l.kind) {
+      case "value":
+        return this.startValue(l.node, b);
+      case "key":
+        return this.inKey(b);
+      case "string":
+        return this.inString(l, b);
+      case "number":
+        return this.inNumber(l, b);
+      case "literal":
+        return this.inLiteral(l, b);
+      case "between":
+        return this.between(b);
+      case "done":
+        return false;
+    }
+  }
+
+  private space(b: number): boolean {
+    const l = this.leaf;
+    if (l.kind === "done") return false;
+    if (l.kind === "literal" && !this.literalComplete(l)) return false;
+    if (l.kind === "number" && !numberComplete(l)) return false;
+    if (l.kind === "literal" || l.kind === "number") this.valueEnded();
+    if (!this.started) return ++this.indent <= MAX_LEADING;
+    if (b === 0x0a) {
+      this.indent = 0;
+      return ++this.newlines <= MAX_NEWLINES;
+    }
+    return ++this.indent <= MAX_INDENT;
+  }
+
+  private startValue(node: SchemaNode, b: number): boolean {
+    this.started = true;
+    switch (node.kind) {
+      case "anyOf": {
+        const branch = node.byFirstByte.get(b);
+        return branch !== undefined && this.startValue(branch, b);
+      }
+      case "object":
+        if (b !== 0x7b) return false;
+        this.frames.push({ kind: "object", node, seen: new Set(), state: "open", key: [], value: null });
+        this.leaf = { kind: "between" };
+        return true;
+      case "array":
+        if (b !== 0x5b) return false;
+        this.frames.push({ kind: "array", node, count: 0, state: "open" });
+        this.leaf = { kind: "between" };
+        return true;
+      case "string":
+        if (b !== 0x22) return false;
+        this.leaf = { kind: "string", escape: false, hex: 0, utf8Left: 0, lo: 0x80, hi: 0xbf };
+        return true;
+      case "number":
+        if (b !== 0x2d && !isDigit(b)) return false;
+        this.leaf = { kind: "number", integer: node.integer, part: b === 0x2d ? "minus" : b === 0x30 ? "zero" : "int" };
+        return true;
+      case "literals": {
+        const texts = node.texts.filter((t) => t[0] === b);
+        if (texts.length === 0) return false;
+        this.leaf = { kind: "literal", texts, at: 1 };
+        if (texts.every((t) => t.length === 1)) this.valueEnded();
+        return true;
+      }
+    }
+  }
+
+  /** Outside a value, inside the innermost container: keys, colons, commas and closing brackets. */
+  private between(b: number): boolean {
+    const f = this.top;
+    if (!f) return false;
+    if (f.kind === "array") {
+      const canClose = f.count >= f.node.minItems;
+      if (b === 0x5d) return canClose && this.close();
+      if (f.state === "open") {
+        if (f.node.maxItems === 0) return false;
+        f.state = "after";
+        return this.startValue(f.node.items, b);
+      }
+      if (b !== 0x2c || f.count >= f.node.maxItems) return false;
+      this.leaf = { kind: "value", node: f.node.items };
+      return true;
+    }
+    const left = [...f.node.props.keys()].filter((k) => !f.seen.has(k));
+    switch (f.state) {
+      case "open":
+      case "key":
+        if (b === 0x22 && left.length > 0) {
+          f.key = [];
+          this.leaf = { kind: "key" };
+          return true;
+        }
+        return f.state === "open" && b === 0x7d && this.closeObject(f);
+      case "colon":
+        if (b !== 0x3a || !f.value) return false;
+        this.leaf = { kind: "value", node: f.value };
+        f.state = "after";
+        return true;
+      case "after":
+        if (b === 0x2c) {
+          if (left.length === 0) return false;
+          f.state = "key";
+          return true;
+        }
+        return b === 0x7d && this.closeObject(f);
+    }
+  }
+
+  private closeObject(f: Extract<Frame, { kind: "object" }>): boolean {
+    for (const r of f.node.required) if (!f.seen.has(r)) return false;
+    return this.close();
+  }
+
+  private close(): boolean {
+    this.frames.pop();
+    this.valueEnded();
+    return true;
+  }
+
+  /** A value (or container) finished: back between tokens of its parent, or done at the top. */
+  private valueEnded(): void {
+    const f = this.top;
+    if (!f) {
+      this.leaf = { kind: "done" };
+      return;
+    }
+    if (f.kind === "array") f.count++;
+    this.leaf = { kind: "between" };
+  }
+
+  private inKey(b: number): boolean {
+    const f = this.top as Extract<Frame, { kind: "object" }>;
+    const name = new TextDecoder().decode(Uint8Array.from(f.key));
+    if (b === 0x22) {
+      const node = f.node.props.get(name);
+      if (!node || f.seen.has(name)) return false;
+      f.seen.add(name);
+      f.value = node;
+      f.state = "colon";
+      this.leaf = { kind: "between" };
+      return true;
+    }
+    f.key.push(b);
+    const sofar = Uint8Array.from(f.key);
+    return [...f.node.props.keys()].some((k) => !f.seen.has(k) && startsWith(utf8.encode(k), sofar));
+  }
+
+  private inString(l: Extract<Leaf, { kind: "string" }>, b: number): boolean {
+    if (l.hex > 0) {
+      if (!isHex(b)) return false;
+      l.hex--;
+      return true;
+    }
+    if (l.escape) {
+      l.escape = false;
+      if (b === 0x75) {
+        l.hex = 4;
+        return true;
+      }
+      return '"\\/bfnrt'.includes(String.fromCharCode(b));
+    }
+    if (l.utf8Left > 0) {
+      if (b < l.lo || b > l.hi) return false;
+      l.utf8Left--;
+      l.lo = 0x80;
+      l.hi = 0xbf;
+      return true;
+    }
+    if (b === 0x22) {
+      this.valueEnded();
+      return true;
+    }
+    if (b === 0x5c) {
+      l.escape = true;
+      return true;
+    }
+    if (b < 0x20) return false;
+    if (b < 0x80) return true;
+    if (b >= 0xc2 && b <= 0xdf) l.utf8Left = 1;
+    else if (b >= 0xe0 && b <= 0xef) l.utf8Left = 2;
+    else if (b >= 0xf0 && b <= 0xf4) l.utf8Left = 3;
+    else return false;
+    l.lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
+    l.hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+    return true;
+  }
+
+  private inNumber(l: Extract<Leaf, { kind: "number" }>, b: number): boolean {
+    const digit = isDigit(b);
+    const next = numberStep(l, b, digit);
+    if (next !== null) {
+      l.part = next;
+      return true;
+    }
+    if (digit && (l.part === "int" || l.part === "frac" || l.part === "exp")) return true;
+    if (!numberComplete(l)) return false;
+    // The number ended; this byte comes after it.
+    this.valueEnded();
+    return this.between(b);
+  }
+
+  private inLiteral(l: Extract<Leaf, { kind: "literal" }>, b: number): boolean {
+    const texts = l.texts.filter((t) => t.length > l.at && t[l.at] === b);
+    if (texts.length > 0) {
+      l.texts = texts;
+      l.at++;
+      // Nothing can extend it: the value is complete.
+      if (texts.every((t) => t.length === l.at)) this.valueEnded();
+      return true;
+    }
+    if (!this.literalComplete(l)) return false;
+    // A shorter literal ended (1 among 1 and 12); this byte comes after it.
+    this.valueEnded();
+    return this.between(b);
+  }
+
+  private literalComplete(l: Extract<Leaf, { kind: "literal" }>): boolean {
+    return l.texts.some((t) => t.length === l.at);
+  }
+}
+
+/** The number's next part after byte b, or null when b does not move it on. */
+function numberStep(l: Extract<Leaf, { kind: "number" }>, b: number, digit: boolean): Extract<Leaf, { kind: "number" }>["part"] | null {
+  const exponent = b === 0x65 || b === 0x45;
+  switch (l.part) {
+    case "minus":
+      return digit ? (b === 0x30 ? "zero" : "int") : null;
+    case "zero":
+    case "int":
+      if (l.integer) return null;
+      return b === 0x2e ? "dot" : exponent ? "e" : null;
+    case "dot":
+      return digit ? "frac" : null;
+    case "frac":
+      return exponent ? "e" : null;
+    case "e":
+      return b === 0x2b || b === 0x2d ? "esign" : digit ? "exp" : null;
+    case "esign":
+      return digit ? "exp" : null;
+    case "exp":
+      return null;
+  }
+}
+
+function numberComplete(l: Extract<Leaf, { kind: "number" }>): boolean {
+  return l.part === "zero" || l.part === "int" || l.part === "frac" || l.part === "exp";
+}
+
+function startsWith(whole: Uint8Array, prefix: Uint8Array): boolean {
+  if (prefix.length > whole.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (whole[i] !== prefix[i]) return false;
+  return true;
+}

@@ -1,0 +1,88 @@
+// Structured Outputs' recognizer: texts that follow the schema are taken whole (and parse), texts that break
+// it are refused at the first byte that does; the compiler names what it cannot enforce.
+import { describe, expect, it } from "vitest";
+import { JsonSchemaRecognizer, compileSchema } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+
+/** Feeds `text` byte by byte: the bytes taken before one was refused, and whether the object is complete. */
+function feed(schema: unknown, text: string): { taken: number; done: boolean } {
+  const r = new JsonSchemaRecognizer(compileSchema(schema));
+  const bytes = utf8(text);
+  for (let i = 0; i < bytes.length; i++) if (!r.push(bytes.subarray(i, i + 1))) return { taken: i, done: false };
+  return { taken: bytes.length, done: r.done };
+}
+
+const person = {
+  type: "object",
+  properties: {
+    name: { type: "string", description: "ignored" },
+    age: { type: "integer" },
+    height: { type: "number" },
+    tags: { type: "array", items: { type: "string" }, maxItems: 2 },
+    role: { enum: ["admin", "user", 7, null] },
+    nick: { type: ["string", "null"] },
+    address: { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false },
+    ok: { type: "boolean" },
+  },
+  required: ["name", "age"],
+  additionalProperties: false,
+};
+
+describe("JsonSchemaRecognizer", () => {
+  it("takes objects that follow the schema, whole, in any key order", () => {
+    for (const text of [
+      '{"name":"Ada","age":36}',
+      '{"age":-1,"name":"x","height":1.5e3,"tags":["a","b"],"role":"user","nick":null,"address":{"city":"Zürich"},"ok":false}',
+      '{\n  "name": "A",\n  "age": 0,\n  "role": 7\n}',
+      '{"name":"esc \\" \\u00e9","age":1,"nick":"n","role":null,"tags":[]}',
+    ]) {
+      expect(feed(person, text), text).toEqual({ taken: utf8(text).length, done: true });
+      expect(typeof JSON.parse(text)).toBe("object");
+    }
+  });
+
+  it("refuses the first byte that breaks the schema", () => {
+    const cases: [string, string][] = [
+      ['{"name":"A","age":1,"color":1}', '{"name":"A","age":1,"'], // a key the schema does not list
+      ['{"name":"A","name":"B"}', '{"name":"A","n'], // a key twice ("n" could still start "nick")
+      ['{"name":"A"}', '{"name":"A"'], // "age" is required: } refused
+      ['{"age":1.5}', '{"age":1'], // an integer
+      ['{"age":"1"}', '{"age":'], // not a string
+      ['{"name":"A","age":1,"tags":["a","b","c"]}', '{"name":"A","age":1,"tags":["a","b"'], // maxItems 2
+      ['{"name":"A","age":1,"role":"root"}', '{"name":"A","age":1,"role":"'], // not in the enum
+      ['{"name":"A","age":1,"role":77}', '{"name":"A","age":1,"role":7'], // 7, then a 7 the enum does not continue
+      ['{"name":"A","age":1,"address":{}}', '{"name":"A","age":1,"address":{'], // city is required
+      ['{"name":"A","age":1,"ok":tru}', '{"name":"A","age":1,"ok":tru'],
+      ['["a"]', ""], // the top level is an object
+    ];
+    for (const [text, prefix] of cases) expect(feed(person, text).taken, text).toBe(utf8(prefix).length);
+  });
+
+  it("closes an object once no key is left and every required one is there", () => {
+    const one = { type: "object", properties: { a: { const: 1 } }, required: ["a"], additionalProperties: false };
+    expect(feed(one, '{"a":1}').done).toBe(true);
+    expect(feed(one, '{"a":1,').taken).toBe(6); // no key left for a comma
+    expect(feed(one, "{}").taken).toBe(1);
+  });
+
+  it("tries bytes on a copy: accepts() leaves the state as it was", () => {
+    const r = new JsonSchemaRecognizer(compileSchema(person));
+    expect(r.push(utf8('{"name":"A","tags":['))).toBe(true);
+    expect(r.accepts(utf8('"x"],"age":2}'))).toBe(true);
+    expect(r.accepts(utf8("1]"))).toBe(false);
+    expect(r.push(utf8('],"age":3}'))).toBe(true);
+    expect(r.done).toBe(true);
+  });
+
+  it("names what it cannot enforce", () => {
+    const refuse = (schema: unknown, path: RegExp) => expect(() => compileSchema(schema)).toThrow(path);
+    refuse({ type: "object", properties: { s: { type: "string", pattern: "^a" } } }, /schema\.properties\.s\.pattern: this keyword is not supported/);
+    refuse({ type: "object", additionalProperties: true }, /additionalProperties: only false/);
+    refuse({ $ref: "#/$defs/x" }, /schema\.\$ref/);
+    refuse({ anyOf: [{ type: "string" }, { enum: ["a"] }] }, /two branches can start with/);
+    refuse({ type: "array" }, /items/);
+    refuse({ type: "object", properties: { a: { type: "string" } }, required: ["b"] }, /required/);
+    expect(() => new JsonSchemaRecognizer(compileSchema({ type: "string" }))).toThrow(/top level must be an object/);
+  });
+});

@@ -51,6 +51,10 @@ it("runs text completions, lists models and maps errors onto the client's error 
   expect(lp.choices.map((ch) => ch.index)).toEqual([0, 1]);
   const json = await client.chat.completions.create({ model: stack.model, messages: [{ role: "user", content: "JSON" }], max_tokens: 8, temperature: 0, response_format: { type: "json_object" }, logit_bias: { ["}".charCodeAt(0)]: 100 } });
   expect(JSON.parse(json.choices[0].message.content!)).toEqual({});
+  const noSpace = Object.fromEntries([" ", "\t", "\n", "\r"].map((c) => [c.charCodeAt(0), -100]));
+  const schema = { type: "object", properties: { answer: { enum: ["yes", "no"] } }, required: ["answer"], additionalProperties: false };
+  const structured = await client.chat.completions.create({ model: stack.model, messages: [{ role: "user", content: "?" }], max_tokens: 40, temperature: 0, logit_bias: noSpace, response_format: { type: "json_schema", json_schema: { name: "verdict", schema, strict: true } } });
+  expect(["yes", "no"]).toContain(JSON.parse(structured.choices[0].message.content!).answer);
   expect(lp.choices.flatMap((ch) => ch.logprobs?.content?.map((t) => t.top_logprobs.length) ?? [])).toEqual(Array(lp.usage!.completion_tokens).fill(2));
   const ids = [];
   for await (const m of client.models.list()) ids.push(m.id);

@@ -8,7 +8,7 @@
 import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES } from "./json-grammar.js";
 
 export type SchemaNode =
-  | { kind: "object"; props: Map<string, SchemaNode>; required: ReadonlySet<string> }
+  | { kind: "object"; props: Map<string, SchemaNode>; required: ReadonlySet<string>; names: Map<string, Uint8Array> }
   | { kind: "array"; items: SchemaNode; minItems: number; maxItems: number }
   | { kind: "string" }
   | { kind: "number"; integer: boolean }
@@ -27,13 +27,19 @@ export function compileSchema(schema: unknown, path = "schema"): SchemaNode {
   const known = new Set(["type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum", "const", "anyOf"]);
   for (const k of Object.keys(s)) if (!known.has(k) && !IGNORED.has(k)) throw new Error(`${path}.${k}: this keyword is not supported`);
   if (s.enum !== undefined || s.const !== undefined) {
-    const values = s.const !== undefined ? [s.const] : s.enum;
-    if (!Array.isArray(values) || values.length === 0) throw new Error(`${path}.enum: a non-empty list`);
-    for (const v of values) if (v !== null && typeof v === "object") throw new Error(`${path}.enum: only strings, numbers, booleans and null`);
+    const given = s.const !== undefined ? [s.const] : s.enum;
+    if (!Array.isArray(given) || given.length === 0) throw new Error(`${path}.enum: a non-empty list`);
+    for (const v of given) if (v !== null && typeof v === "object") throw new Error(`${path}.enum: only strings, numbers, booleans and null`);
+    // With a type beside it, only the values of that type can be written.
+    const types = s.type === undefined ? null : new Set(Array.isArray(s.type) ? s.type : [s.type]);
+    const values = types ? given.filter((v) => types.has(jsonType(v)) || (types.has("number") && jsonType(v) === "integer")) : given;
+    if (values.length === 0) throw new Error(`${path}.enum: none of its values is of type ${JSON.stringify(s.type)}`);
     return { kind: "literals", texts: values.map((v) => utf8.encode(JSON.stringify(v))) };
   }
   if (s.anyOf !== undefined) {
     if (!Array.isArray(s.anyOf) || s.anyOf.length === 0) throw new Error(`${path}.anyOf: a non-empty list of schemas`);
+    const beside = Object.keys(s).find((k) => k !== "anyOf" && !IGNORED.has(k));
+    if (beside) throw new Error(`${path}.${beside}: keywords beside anyOf are not supported; put them in its branches`);
     return anyOf(s.anyOf.map((b, i) => compileSchema(b, `${path}.anyOf.${i}`)), `${path}.anyOf`);
   }
   if (Array.isArray(s.type)) return anyOf(s.type.map((t) => compileSchema({ ...s, type: t }, path)), `${path}.type`);
@@ -61,6 +67,13 @@ export function compileSchema(schema: unknown, path = "schema"): SchemaNode {
   }
 }
 
+/** The JSON Schema type of a JSON value (integers apart from other numbers). */
+function jsonType(v: unknown): string {
+  if (v === null) return "null";
+  if (typeof v === "number") return Number.isInteger(v) ? "integer" : "number";
+  return typeof v;
+}
+
 function count(v: unknown, fallback: number, path: string): number {
   if (v === undefined) return fallback;
   if (!Number.isInteger(v) || (v as number) < 0) throw new Error(`${path}: an integer ≥ 0`);
@@ -78,7 +91,7 @@ function objectNode(s: Record<string, unknown>, path: string): SchemaNode {
   }
   const required = s.required ?? [];
   if (!Array.isArray(required) || required.some((r) => typeof r !== "string" || !props.has(r))) throw new Error(`${path}.required: names of its properties`);
-  return { kind: "object", props, required: new Set(required as string[]) };
+  return { kind: "object", props, required: new Set(required as string[]), names: new Map([...props.keys()].map((k) => [k, utf8.encode(k)])) };
 }
 
 /** The bytes a value of this node can start with. */
@@ -100,6 +113,7 @@ function firstBytes(n: SchemaNode): number[] {
 }
 
 function anyOf(branches: SchemaNode[], path: string): SchemaNode {
+  if (branches.length === 0) throw new Error(`${path}: an empty list allows no value`);
   const byFirstByte = new Map<number, SchemaNode>();
   for (const b of branches) {
     for (const first of firstBytes(b)) {
@@ -306,19 +320,18 @@ export class JsonSchemaRecognizer {
 
   private inKey(b: number): boolean {
     const f = this.top as Extract<Frame, { kind: "object" }>;
-    const name = new TextDecoder().decode(Uint8Array.from(f.key));
     if (b === 0x22) {
-      const node = f.node.props.get(name);
-      if (!node || f.seen.has(name)) return false;
+      const name = [...f.node.names].find(([k, bytes]) => !f.seen.has(k) && bytes.length === f.key.length && startsWith(bytes, f.key))?.[0];
+      if (name === undefined) return false;
       f.seen.add(name);
-      f.value = node;
+      f.value = f.node.props.get(name)!;
       f.state = "colon";
       this.leaf = { kind: "between" };
       return true;
     }
     f.key.push(b);
-    const sofar = Uint8Array.from(f.key);
-    return [...f.node.props.keys()].some((k) => !f.seen.has(k) && startsWith(utf8.encode(k), sofar));
+    for (const [k, bytes] of f.node.names) if (!f.seen.has(k) && startsWith(bytes, f.key)) return true;
+    return false;
   }
 
   private inString(l: Extract<Leaf, { kind: "string" }>, b: number): boolean {
@@ -422,7 +435,7 @@ function numberComplete(l: Extract<Leaf, { kind: "number" }>): boolean {
   return l.part === "zero" || l.part === "int" || l.part === "frac" || l.part === "exp";
 }
 
-function startsWith(whole: Uint8Array, prefix: Uint8Array): boolean {
+function startsWith(whole: Uint8Array, prefix: ArrayLike<number>): boolean {
   if (prefix.length > whole.length) return false;
   for (let i = 0; i < prefix.length; i++) if (whole[i] !== prefix[i]) return false;
   return true;

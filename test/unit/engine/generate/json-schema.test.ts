@@ -84,5 +84,14 @@ describe("JsonSchemaRecognizer", () => {
     refuse({ type: "array" }, /items/);
     refuse({ type: "object", properties: { a: { type: "string" } }, required: ["b"] }, /required/);
     expect(() => new JsonSchemaRecognizer(compileSchema({ type: "string" }))).toThrow(/top level must be an object/);
+    refuse({ type: "object", properties: { n: { type: [] } } }, /properties\.n\.type: an empty list allows no value/);
+    refuse({ type: "object", properties: { n: { type: "integer", anyOf: [{ type: "string" }] } } }, /properties\.n\.type: keywords beside anyOf/);
+    refuse({ type: "object", properties: { n: { type: "integer", enum: ["a", 1.5] } } }, /none of its values is of type/);
+  });
+
+  it("keeps only the enum values of the type beside it", () => {
+    const schema = { type: "object", properties: { n: { type: "string", enum: ["a", 1] } }, required: ["n"], additionalProperties: false };
+    expect(feed(schema, '{"n":"a"}').done).toBe(true);
+    expect(feed(schema, '{"n":1}').taken).toBe(5);
   });
 });

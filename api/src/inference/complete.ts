@@ -39,6 +39,8 @@ export type CompletionCall = {
   /** Chat's response_format: text, JSON mode, or Structured Outputs with `jsonSchema`. */
   format: ResponseFormat;
   jsonSchema: Record<string, unknown> | null;
+  /** Completions' echo: this prompt text starts every choice's text. */
+  echo: string | null;
 };
 
 /** The runner's choices, as asked for: a runner that predates `n`, logprobs or JSON mode and left them out is an error. */
@@ -48,7 +50,7 @@ function choicesOf(call: CompletionCall, r: GenerateResponse): Choice[] {
   if (got.length !== call.n) throw new ApiError("internal_error", `the runner sent ${got.length} of ${call.n} choices: it predates n; upgrade the runners`);
   return got.map((ch) => {
     if (call.logprobs !== null && !ch.logprobs) throw new ApiError("internal_error", "the runner sent no logprobs: it predates them; upgrade the runners");
-    return { text: ch.text, finish_reason: ch.finish_reason, logprobs: call.logprobs === null ? null : (ch.logprobs ?? null) };
+    return { text: (call.echo ?? "") + ch.text, finish_reason: ch.finish_reason, logprobs: call.logprobs === null ? null : (ch.logprobs ?? null) };
   });
 }
 
@@ -143,5 +145,5 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   }
 
   if (!response.body) throw new ApiError("internal_error", "the runner sent an empty stream");
-  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, n: call.n, format: call.format, meter, settle });
+  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, n: call.n, format: call.format, echo: call.echo, meter, settle });
 }

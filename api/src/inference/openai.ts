@@ -11,7 +11,6 @@ import { chatLogprobs, chatLogprobsSchema, completionLogprobs, completionLogprob
  */
 const unsupported = (off: (v: unknown) => boolean, what = "is not supported by this server") =>
   z.unknown().refine((v) => v === null || v === undefined || off(v), what).optional().openapi({ description: "not supported: omit it or send its default" });
-const isFalse = (v: unknown) => v === false;
 const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : typeof v === "object" && v !== null && Object.keys(v).length === 0);
 
 /**
@@ -108,12 +107,13 @@ export const completionRequestSchema = z
       .openapi({ description: "one prompt (a string, or an array of one)" }),
     ...samplingFields,
     logprobs: z.number().int().min(0).max(5).nullish().openapi({ description: "0–5: each generated token's log-probability and this many alternatives in choices[].logprobs" }),
-    echo: unsupported(isFalse, "echo is not supported: leave it out"),
+    echo: z.boolean().nullish().openapi({ description: "default false: the text starts with the prompt (not with logprobs: the prompt's are not computed)" }),
     top_logprobs: unsupported(() => false, "top_logprobs is a chat option; here logprobs (0–5) is the number of alternatives"),
     response_format: unsupported(() => false, "response_format (JSON mode) is an option of /v1/chat/completions"),
     best_of: unsupported((v) => v === 1, "best_of is not supported: send 1 or leave it out"),
     suffix: unsupported((v) => v === "", "suffix is not supported: leave it out"),
   })
+  .refine((b) => !(b.echo && b.logprobs != null), { path: ["echo"], message: "echo with logprobs needs the prompt's logprobs, which this server does not compute; drop one" })
   .openapi("CompletionRequest");
 
 export type ChatRequest = z.infer<typeof chatRequestSchema>;

@@ -21,6 +21,8 @@ export type StreamCall = {
   n: number;
   /** The response format asked for: unless text, the runner's first delta must say it applies it. */
   format: ResponseFormat;
+  /** Completions' echo: each choice opens with a chunk of this prompt text. */
+  echo: string | null;
   /** Writes the usage events (idempotent per request id, so a second call would bill nothing). */
   meter: (usage: GenerateUsage) => Promise<void>;
   /** With an Idempotency-Key: told the finished completion, or null when the stream did not finish. */
@@ -53,10 +55,13 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
       if (!gone) controller.enqueue(sseData(enc, payload));
     };
     /** Per choice: its text so far, its tokens' logprobs (when asked for) and their strings' length (legacy text_offset), and whether it was opened. */
-    const choices = Array.from({ length: call.n }, () => ({ text: "", logprobs: [] as LogprobEntry[], offset: 0, opened: false }));
-    // A chat choice opens with a chunk of its role alone (the openai client's stream helper builds on it).
+    const choices = Array.from({ length: call.n }, () => ({ text: call.echo ?? "", logprobs: [] as LogprobEntry[], offset: 0, opened: false }));
+    // A chat choice opens with a chunk of its role alone (the openai client's stream helper builds on it); a
+    // completion's with the echoed prompt, if asked for.
     const open = (index: number) => {
-      if (call.kind === "chat" && !choices[index].opened) send(chunkObject(call.kind, call.meta, { index, role: true, logprobs: call.logprobs ? [] : undefined }));
+      if (choices[index].opened) return;
+      if (call.kind === "chat") send(chunkObject(call.kind, call.meta, { index, role: true, logprobs: call.logprobs ? [] : undefined }));
+      else if (call.echo) send(chunkObject(call.kind, call.meta, { index, text: call.echo }));
       choices[index].opened = true;
     };
     let reasons: Finish[] | null = null;

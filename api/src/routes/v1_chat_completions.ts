@@ -32,6 +32,7 @@ export function registerChatCompletions(app: Router): void {
       logprobs: b.logprobs ? (b.top_logprobs ?? 0) : null,
       format: b.response_format?.type ?? "text",
       jsonSchema: b.response_format?.json_schema?.schema ?? null,
+      echo: null,
     }) as never;
   });
 }

@@ -23,15 +23,17 @@ export type { CompletionRequest };
 export function registerCompletions(app: Router): void {
   app.openapi(route, async (c) => {
     const b = c.req.valid("json");
+    const prompt = typeof b.prompt === "string" ? b.prompt : b.prompt[0];
     return runCompletion(c, {
       kind: "text",
       model: b.model,
-      input: { prompt: typeof b.prompt === "string" ? b.prompt : b.prompt[0] },
+      input: { prompt },
       max_tokens: b.max_tokens ?? defaultMaxTokens,
       ...samplingOf(b),
       logprobs: b.logprobs ?? null,
       format: "text",
       jsonSchema: null,
+      echo: b.echo ? prompt : null,
     }) as never;
   });
 }

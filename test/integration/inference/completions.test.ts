@@ -165,7 +165,7 @@ describe("POST /v1/chat/completions", () => {
     }
     for (const [extra, param, message] of [
       [{ prompt: ["one", "two"] }, "prompt", /exactly one string/],
-      [{ echo: true }, "echo", /not supported/],
+      [{ echo: true, logprobs: 1 }, "echo", /echo with logprobs/],
       [{ best_of: 3 }, "best_of", /not supported/],
       [{ logprobs: 6 }, "logprobs", /<=5/],
       [{ top_logprobs: 2 }, "top_logprobs", /chat option/],
@@ -335,6 +335,16 @@ describe("POST /v1/completions", () => {
     const cut = await (await post("/v1/completions", acme.key, { ...body, stop })).json();
     expect(cut.choices[0].text).toBe(text.slice(0, text.indexOf(stop)));
     expect(cut.choices[0].finish_reason).toBe("stop");
+  });
+
+  it("starts the text with the prompt when asked to echo it, whole and streamed", async () => {
+    const body = { model: stack.model, prompt: "Echo me:", max_tokens: 5, temperature: 0 };
+    const plain = (await (await post("/v1/completions", acme.key, body)).json()).choices[0].text;
+    const echoed = await (await post("/v1/completions", acme.key, { ...body, echo: true })).json();
+    expect(echoed.choices[0].text).toBe("Echo me:" + plain);
+    const chunks = (await sse(await post("/v1/completions", acme.key, { ...body, echo: true, stream: true }))).slice(0, -1).map((d) => JSON.parse(d) as Chunk);
+    expect(chunks[0].choices[0].text).toBe("Echo me:");
+    expect(chunks.map((ch) => ch.choices[0]?.text ?? "").join("")).toBe("Echo me:" + plain);
   });
 
   it("reports logprobs in the legacy shape: tokens, token_logprobs, top_logprobs and text_offset", async () => {

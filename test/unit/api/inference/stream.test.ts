@@ -20,7 +20,7 @@ function runnerBody(events: GenerateEvent[], fail = false): ReadableStream<Uint8
 
 function recorder(o: Partial<StreamCall> = {}): { call: StreamCall; billed: GenerateUsage[] } {
   const billed: GenerateUsage[] = [];
-  const call: StreamCall = { kind: "text", meta: { id: "cmpl-r1", created: 0, model: "m" }, requestId: "r1", includeUsage: true, logprobs: false, n: 1, format: "text", meter: async (u) => void billed.push(u), ...o };
+  const call: StreamCall = { kind: "text", meta: { id: "cmpl-r1", created: 0, model: "m" }, requestId: "r1", includeUsage: true, logprobs: false, n: 1, format: "text", echo: null, meter: async (u) => void billed.push(u), ...o };
   return { call, billed };
 }
 

@@ -41,15 +41,27 @@ export type CompletionCall = {
   jsonSchema: Record<string, unknown> | null;
   /** Completions' echo: this prompt text starts every choice's text. */
   echo: string | null;
+  /** Completions' best_of (≥ n): choices generated, of which the n likeliest are answered. */
+  bestOf: number;
 };
+
+/** Log probability per token of a choice (its score for best_of); a choice without tokens ranks last. */
+const perToken = (ch: GenerateChoice) => (ch.logprobs?.length ? ch.logprobs.reduce((s, e) => s + e.logprob, 0) / ch.logprobs.length : -Infinity);
+
+/** The n choices with the highest log probability per token (best_of), in that order. */
+function bestOf(call: CompletionCall, got: GenerateChoice[]): GenerateChoice[] {
+  if (call.bestOf === call.n) return got;
+  return [...got].sort((a, b) => perToken(b) - perToken(a)).slice(0, call.n);
+}
 
 /** The runner's choices, as asked for: a runner that predates `n`, logprobs or JSON mode and left them out is an error. */
 function choicesOf(call: CompletionCall, r: GenerateResponse): Choice[] {
   if (call.format !== "text" && r.response_format !== call.format) throw new ApiError("internal_error", `the runner did not apply response_format ${call.format}: it predates it; upgrade the runners`);
   const got: GenerateChoice[] = r.choices ?? [{ text: r.text, tokens: r.tokens, finish_reason: r.finish_reason }];
-  if (got.length !== call.n) throw new ApiError("internal_error", `the runner sent ${got.length} of ${call.n} choices: it predates n; upgrade the runners`);
-  return got.map((ch) => {
-    if (call.logprobs !== null && !ch.logprobs) throw new ApiError("internal_error", "the runner sent no logprobs: it predates them; upgrade the runners");
+  if (got.length !== call.bestOf) throw new ApiError("internal_error", `the runner sent ${got.length} of ${call.bestOf} choices: it predates n; upgrade the runners`);
+  const logprobsAsked = call.logprobs !== null || call.bestOf > call.n;
+  return bestOf(call, got).map((ch) => {
+    if (logprobsAsked && !ch.logprobs) throw new ApiError("internal_error", "the runner sent no logprobs: it predates them; upgrade the runners");
     return { text: (call.echo ?? "") + ch.text, finish_reason: ch.finish_reason, logprobs: call.logprobs === null ? null : (ch.logprobs ?? null) };
   });
 }
@@ -80,8 +92,9 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   const tenantId = c.var.tenant.tenantId;
   const requestId = c.var.requestId;
   const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
-  if (call.logprobs !== null && call.n * call.max_tokens > MAX_LOGPROB_TOKENS) {
-    throw new ApiError("invalid_request", `with logprobs, n × max_tokens (${call.n} × ${call.max_tokens}) may be at most ${MAX_LOGPROB_TOKENS}: each token's entry is part of the answer`, "max_tokens");
+  if ((call.logprobs !== null || call.bestOf > call.n) && call.bestOf * call.max_tokens > MAX_LOGPROB_TOKENS) {
+    const what = call.bestOf > call.n ? `best_of × max_tokens (${call.bestOf} × ${call.max_tokens})` : `n × max_tokens (${call.n} × ${call.max_tokens})`;
+    throw new ApiError("invalid_request", `with logprobs or best_of, ${what} may be at most ${MAX_LOGPROB_TOKENS}: each token's entry is part of the runner's answer`, "max_tokens");
   }
   const found = await findTenantModel(db, tenantId, call.model);
   if (!found) throw new ApiError("not_found", `model '${call.model}' not found; list yours with GET /v1/models`, "model");
@@ -119,7 +132,7 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(
     targets,
-    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.logprobs, n: call.n, response_format: call.format, json_schema: call.jsonSchema },
+    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.bestOf > call.n ? (call.logprobs ?? 0) : call.logprobs, n: call.bestOf, response_format: call.format, json_schema: call.jsonSchema },
     config.TUNESERVE_RUNNER_TOKEN!,
   );
   if (!response.ok) throw await runnerError(response, call.kind);

@@ -39,8 +39,8 @@ export const storable = (r: StoredCompletion | null): StoredCompletion | null =>
  * same request. Options at their default are left out, so that a key stored before an option existed still
  * matches the same request.
  */
-export const completionHash = (call: { stream: boolean; includeUsage: boolean; frequency_penalty?: number; presence_penalty?: number; logit_bias?: Record<string, number>; logprobs?: number | null; n?: number; format?: string; jsonSchema?: Record<string, unknown> | null; echo?: string | null }): Promise<string> => {
-  const { frequency_penalty, presence_penalty, logit_bias, logprobs, n, format, jsonSchema, echo, ...rest } = call;
+export const completionHash = (call: { stream: boolean; includeUsage: boolean; frequency_penalty?: number; presence_penalty?: number; logit_bias?: Record<string, number>; logprobs?: number | null; n?: number; format?: string; jsonSchema?: Record<string, unknown> | null; echo?: string | null; bestOf?: number }): Promise<string> => {
+  const { frequency_penalty, presence_penalty, logit_bias, logprobs, n, format, jsonSchema, echo, bestOf, ...rest } = call;
   return requestHash("completions", {
     ...rest,
     includeUsage: call.stream ? call.includeUsage : null,
@@ -52,6 +52,7 @@ export const completionHash = (call: { stream: boolean; includeUsage: boolean; f
     ...(format && format !== "text" ? { format } : {}),
     ...(jsonSchema ? { jsonSchema } : {}),
     ...(echo ? { echo: true } : {}),
+    ...(bestOf !== undefined && bestOf !== (n ?? 1) ? { bestOf } : {}),
   });
 };
 

@@ -110,10 +110,12 @@ export const completionRequestSchema = z
     echo: z.boolean().nullish().openapi({ description: "default false: the text starts with the prompt (not with logprobs: the prompt's are not computed)" }),
     top_logprobs: unsupported(() => false, "top_logprobs is a chat option; here logprobs (0–5) is the number of alternatives"),
     response_format: unsupported(() => false, "response_format (JSON mode) is an option of /v1/chat/completions"),
-    best_of: unsupported((v) => v === 1, "best_of is not supported: send 1 or leave it out"),
+    best_of: z.number().int().min(1).max(MAX_CHOICES).nullish().openapi({ description: `1–${MAX_CHOICES}, default n: generates this many and answers the n with the highest log probability per token (all billed; not with stream)` }),
     suffix: unsupported((v) => v === "", "suffix is not supported: leave it out"),
   })
   .refine((b) => !(b.echo && b.logprobs != null), { path: ["echo"], message: "echo with logprobs needs the prompt's logprobs, which this server does not compute; drop one" })
+  .refine((b) => b.best_of == null || b.best_of >= (b.n ?? 1), { path: ["best_of"], message: "best_of must be at least n" })
+  .refine((b) => b.best_of == null || b.best_of === (b.n ?? 1) || !b.stream, { path: ["best_of"], message: "best_of above n cannot stream: the best are known only at the end" })
   .openapi("CompletionRequest");
 
 export type ChatRequest = z.infer<typeof chatRequestSchema>;

@@ -33,6 +33,7 @@ export function registerChatCompletions(app: Router): void {
       format: b.response_format?.type ?? "text",
       jsonSchema: b.response_format?.json_schema?.schema ?? null,
       echo: null,
+      bestOf: b.n ?? 1,
     }) as never;
   });
 }

@@ -34,6 +34,7 @@ export function registerCompletions(app: Router): void {
       format: "text",
       jsonSchema: null,
       echo: b.echo ? prompt : null,
+      bestOf: b.best_of ?? b.n ?? 1,
     }) as never;
   });
 }

@@ -166,7 +166,7 @@ describe("POST /v1/chat/completions", () => {
     for (const [extra, param, message] of [
       [{ prompt: ["one", "two"] }, "prompt", /exactly one string/],
       [{ echo: true, logprobs: 1 }, "echo", /echo with logprobs/],
-      [{ best_of: 3 }, "best_of", /not supported/],
+      [{ best_of: 17 }, "best_of", /<=16/],
       [{ logprobs: 6 }, "logprobs", /<=5/],
       [{ top_logprobs: 2 }, "top_logprobs", /chat option/],
       [{ response_format: { type: "json_object" } }, "response_format", /v1\/chat\/completions/],
@@ -335,6 +335,26 @@ describe("POST /v1/completions", () => {
     const cut = await (await post("/v1/completions", acme.key, { ...body, stop })).json();
     expect(cut.choices[0].text).toBe(text.slice(0, text.indexOf(stop)));
     expect(cut.choices[0].finish_reason).toBe("stop");
+  });
+
+  it("answers, of best_of choices, the n with the highest log probability per token, billing them all", async () => {
+    const body = { model: stack.model, prompt: "Pick the best:", max_tokens: 6, temperature: 1, seed: 7 };
+    // 3: this test runner's batch and queue hold 3 sequences.
+    const all = await (await post("/v1/completions", acme.key, { ...body, n: 3, logprobs: 0 })).json();
+    const score = (ch: { logprobs: { token_logprobs: number[] } }) => ch.logprobs.token_logprobs.reduce((s, x) => s + x, 0) / ch.logprobs.token_logprobs.length;
+    const ranked = [...all.choices].sort((x, y) => score(y) - score(x)).map((ch) => ch.text);
+    const best = await (await post("/v1/completions", acme.key, { ...body, n: 2, best_of: 3 })).json();
+    expect(best.choices.map((ch: { text: string }) => ch.text)).toEqual(ranked.slice(0, 2));
+    expect(best.choices.map((ch: { index: number; logprobs: unknown }) => [ch.index, ch.logprobs])).toEqual([[0, null], [1, null]]);
+    expect(best.usage).toEqual(all.usage); // all three were generated and are billed
+    for (const [extra, message] of [
+      [{ n: 3, best_of: 2 }, /at least n/],
+      [{ best_of: 2, stream: true }, /cannot stream/],
+    ] as const) {
+      const res = await post("/v1/completions", acme.key, { ...body, ...extra });
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toMatchObject({ param: "best_of", message: expect.stringMatching(message) });
+    }
   });
 
   it("starts the text with the prompt when asked to echo it, whole and streamed", async () => {

@@ -82,9 +82,7 @@ export async function assertCanStartJob(deps: Deps, tenant: TenantAuth): Promise
   const limits = limitsOf(tenant.quotas, deps.config);
   if (limits.max_active_jobs === 0) throw new ApiError("quota_exceeded", "this tenant may not run fine-tuning jobs (its max_active_jobs is 0); ask the operator");
   const active = await activeJobs(deps, tenant.tenantId);
-  if (active >= limits.max_active_jobs) {
-    throw new ApiError("quota_exceeded", `this tenant has ${plural(active, "fine-tuning job")} queued, running or paused, its limit; wait for one to end, or cancel one`, null, { "Retry-After": "60" });
-  }
+  if (active >= limits.max_active_jobs) throw tooManyJobs(active);
   await assertRoomWith(deps, tenant, active);
   await assertTokensLeft(deps, tenant);
 }
@@ -99,12 +97,9 @@ export async function jobQuotaOverrun(deps: Deps, tenant: TenantAuth, jobId: str
   const ahead = sql`rowid <= (select rowid from ${jobs} where ${jobs.id} = ${jobId})`;
   const [row] = await deps.db.select({ n: count() }).from(jobs).where(and(eq(jobs.tenantId, tenant.tenantId), inArray(jobs.status, activeStatuses), ahead));
   const active = row?.n ?? 0;
-  if (active > limits.max_active_jobs) {
-    return new ApiError("quota_exceeded", `this tenant has ${plural(limits.max_active_jobs, "fine-tuning job")} queued, running or paused, its limit; wait for one to end, or cancel one`, null, { "Retry-After": "60" });
-  }
+  if (active > limits.max_active_jobs) return tooManyJobs(limits.max_active_jobs);
   const taken = (await keptAdapters(deps, tenant.tenantId)) + active;
-  if (taken > limits.max_adapters) return new ApiError("quota_exceeded", `this tenant keeps ${plural(limits.max_adapters, "adapter")} (fine-tuning jobs in progress included), its limit; delete one (DELETE /v1/models/{model}) first`);
-  return null;
+  return taken > limits.max_adapters ? tooManyAdapters(limits.max_adapters, limits.max_adapters) : null;
 }
 
 /**
@@ -116,8 +111,7 @@ export async function adapterQuotaOverrun(deps: Deps, tenant: TenantAuth, adapte
   const ahead = sql`rowid <= (select rowid from ${adapters} where ${adapters.id} = ${adapterId})`;
   const [row] = await deps.db.select({ n: count() }).from(adapters).where(and(eq(adapters.tenantId, tenant.tenantId), ahead));
   const taken = (row?.n ?? 0) + (await activeJobs(deps, tenant.tenantId));
-  if (taken <= limit) return null;
-  return new ApiError("quota_exceeded", `this tenant keeps ${plural(limit, "adapter")} (fine-tuning jobs in progress included), its limit; delete one (DELETE /v1/models/{model}) first`);
+  return taken > limit ? tooManyAdapters(limit, limit) : null;
 }
 
 /** Refuses a new adapter upload once kept adapters plus active jobs (adapters to be) reach the limit. */
@@ -129,8 +123,15 @@ async function assertRoomWith(deps: Deps, tenant: TenantAuth, active: number): P
   const limit = limitsOf(tenant.quotas, deps.config).max_adapters;
   if (limit === 0) throw new ApiError("quota_exceeded", "this tenant may not keep adapters (its max_adapters is 0); ask the operator");
   const taken = (await keptAdapters(deps, tenant.tenantId)) + active;
-  if (taken < limit) return;
-  throw new ApiError("quota_exceeded", `this tenant keeps ${plural(taken, "adapter")} (fine-tuning jobs in progress included) of its ${limit}; delete one (DELETE /v1/models/{model}) first`);
+  if (taken >= limit) throw tooManyAdapters(taken, limit);
 }
 
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
+
+/** The 429 for a tenant that has `active` jobs at its max_active_jobs. */
+const tooManyJobs = (active: number) =>
+  new ApiError("quota_exceeded", `this tenant has ${plural(active, "fine-tuning job")} queued, running or paused, its limit; wait for one to end, or cancel one`, null, { "Retry-After": "60" });
+
+/** The 429 for a tenant whose kept adapters and jobs in progress (`taken`) fill its max_adapters. */
+const tooManyAdapters = (taken: number, limit: number) =>
+  new ApiError("quota_exceeded", `this tenant keeps ${plural(taken, "adapter")} (fine-tuning jobs in progress included) of its ${limit}; delete one (DELETE /v1/models/{model}) first`);

@@ -88,7 +88,8 @@ export const chatRequestSchema = z
           })
           .optional(),
       })
-      .refine((f) => (f.type === "json_schema") === (f.json_schema !== undefined), { path: ["json_schema"], message: "json_schema goes with type json_schema, and only with it" })
+      .refine((f) => f.type !== "json_schema" || f.json_schema !== undefined, { path: ["json_schema"], message: 'type json_schema needs json_schema: {"name", "schema"}' })
+      .refine((f) => f.type === "json_schema" || f.json_schema === undefined, { path: ["json_schema"], message: "json_schema goes only with type json_schema" })
       .nullish()
       .openapi({ description: '{"type":"json_object"}: the answer is one JSON object (JSON mode); {"type":"json_schema","json_schema":{"name","schema"}}: one that follows the schema (a subset of JSON Schema, enforced whatever `strict` says); default {"type":"text"}' }),
     logprobs: z.boolean().nullish().openapi({ description: "default false: each generated token's log-probability in choices[].logprobs.content" }),

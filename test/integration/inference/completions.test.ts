@@ -270,20 +270,21 @@ describe("POST /v1/chat/completions", () => {
   it("answers an object that follows the json_schema (Structured Outputs), and names what it cannot enforce", async () => {
     const schema = {
       type: "object",
-      properties: { answer: { enum: ["yes", "no"] }, sure: { type: "boolean" }, note: { type: ["null", "boolean"] } },
+      properties: { answer: { enum: ["yes", "no", "not sure"] }, sure: { type: "boolean" }, note: { type: ["null", "boolean"] }, score: { type: "number" } },
       required: ["answer", "sure"],
       additionalProperties: false,
     };
     // The untrained model would spend its tokens on whitespace (the grammar allows pretty printing): ban it.
     const noSpace = Object.fromEntries([" ", "\t", "\n", "\r"].map((c) => [c.charCodeAt(0), -100]));
     const body = { model: acme.models[0], messages: [{ role: "user", content: "Yes or no?" }], max_tokens: 120, logit_bias: noSpace, response_format: { type: "json_schema", json_schema: { name: "verdict", schema, strict: true } } };
-    for (const temperature of [0, 1]) {
-      const res = await (await post("/v1/chat/completions", acme.key, { ...body, temperature, seed: 4 })).json();
+    for (const [temperature, seed] of [[0, 4], [1, 4], [1, 5], [1, 6]]) {
+      const res = await (await post("/v1/chat/completions", acme.key, { ...body, temperature, seed })).json();
       expect(res.choices[0].finish_reason, res.choices[0].message.content).toBe("stop");
       const got = JSON.parse(res.choices[0].message.content);
-      expect(["yes", "no"]).toContain(got.answer);
+      expect(["yes", "no", "not sure"]).toContain(got.answer);
+      if ("score" in got) expect(Number.isFinite(got.score)).toBe(true);
       expect(typeof got.sure).toBe("boolean");
-      for (const k of Object.keys(got)) expect(["answer", "sure", "note"]).toContain(k);
+      for (const k of Object.keys(got)) expect(["answer", "sure", "note", "score"]).toContain(k);
     }
     const refused = await post("/v1/chat/completions", acme.key, { ...body, response_format: { type: "json_schema", json_schema: { name: "v", schema: { type: "object", properties: { s: { type: "string", pattern: "^a" } } } } } });
     expect(refused.status).toBe(400);

@@ -5,7 +5,9 @@
 // bytes of it before the object (SentencePiece spells "{" after a space), between JSON tokens at most
 // MAX_NEWLINES newlines in a row and at most MAX_INDENT spaces or tabs after each (room for pretty
 // printing), and nothing after the object. Strict on UTF-8 too: no overlong forms, surrogates or code
-// points past U+10FFFF inside strings.
+// points past U+10FFFF inside strings. And on numbers, so that they parse to what they say: at most
+// MAX_INT_DIGITS digits before the point (an exact double), MAX_SIGNIFICANT_DIGITS in all, MAX_EXP_DIGITS in
+// the exponent (never Infinity).
 
 const enum Mode {
   Start, // before the top-level object: whitespace or {
@@ -39,6 +41,13 @@ export const MAX_LEADING = 2;
 export const MAX_NEWLINES = 2;
 export const MAX_INDENT = 64;
 
+export const MAX_INT_DIGITS = 15;
+export const MAX_SIGNIFICANT_DIGITS = 17;
+export const MAX_EXP_DIGITS = 2;
+
+/** Whether a number with these many digits in its integer part, fraction and exponent is within the limits. */
+export const numberFits = (int: number, frac: number, exp: number) => int <= MAX_INT_DIGITS && int + frac <= MAX_SIGNIFICANT_DIGITS && exp <= MAX_EXP_DIGITS;
+
 const OBJECT = 0;
 const ARRAY = 1;
 const LITERALS = ["true", "false", "null"].map((w) => new TextEncoder().encode(w));
@@ -61,6 +70,7 @@ type Snapshot = {
   at: number;
   newlines: number;
   indent: number;
+  digits: [number, number, number];
 };
 
 export class JsonObjectRecognizer {
@@ -80,6 +90,8 @@ export class JsonObjectRecognizer {
   /** The literal being read (index into LITERALS) and how many of its bytes were read. */
   private literal = 0;
   private at = 0;
+  /** Digits of the number being read: integer part, fraction, exponent. */
+  private digits: [number, number, number] = [0, 0, 0];
   /** Whitespace between JSON tokens: newlines in a row, and spaces or tabs since the last one. */
   private newlines = 0;
   private indent = 0;
@@ -118,7 +130,7 @@ export class JsonObjectRecognizer {
 
   private snapshot(): Snapshot {
     const { mode, depth, key, part, utf8Left, utf8Lo, utf8Hi, hexLeft, literal, at, newlines, indent } = this;
-    return { mode, depth, key, part, utf8Left, utf8Lo, utf8Hi, hexLeft, literal, at, newlines, indent };
+    return { mode, depth, key, part, utf8Left, utf8Lo, utf8Hi, hexLeft, literal, at, newlines, indent, digits: [...this.digits] };
   }
 
   private step(b: number): boolean {
@@ -207,6 +219,7 @@ export class JsonObjectRecognizer {
     if (b === 0x2d || isDigit(b)) {
       this.mode = Mode.Number;
       this.part = b === 0x2d ? NumberPart.Minus : b === 0x30 ? NumberPart.Zero : NumberPart.Int;
+      this.digits = [b === 0x2d ? 0 : 1, 0, 0];
       return true;
     }
     const lit = LITERALS.findIndex((w) => w[0] === b);
@@ -270,6 +283,12 @@ export class JsonObjectRecognizer {
     return true;
   }
 
+  /** Counts a digit of the integer part (0), fraction (1) or exponent (2); false past the limits. */
+  private digit(where: 0 | 1 | 2): boolean {
+    this.digits[where]++;
+    return numberFits(...this.digits);
+  }
+
   private inNumber(b: number): boolean {
     const digit = isDigit(b);
     const exponent = b === 0x65 || b === 0x45;
@@ -277,11 +296,11 @@ export class JsonObjectRecognizer {
       case NumberPart.Minus:
         if (!digit) return false;
         this.part = b === 0x30 ? NumberPart.Zero : NumberPart.Int;
-        return true;
+        return this.digit(0);
       case NumberPart.Dot:
         if (!digit) return false;
         this.part = NumberPart.Frac;
-        return true;
+        return this.digit(1);
       case NumberPart.E:
         if (b === 0x2b || b === 0x2d) {
           this.part = NumberPart.ESign;
@@ -291,11 +310,15 @@ export class JsonObjectRecognizer {
       case NumberPart.ESign:
         if (!digit) return false;
         this.part = NumberPart.Exp;
-        return true;
+        return this.digit(2);
       case NumberPart.Int:
+        if (digit) return this.digit(0);
+        break;
       case NumberPart.Frac:
+        if (digit) return this.digit(1);
+        break;
       case NumberPart.Exp:
-        if (digit) return true;
+        if (digit) return this.digit(2);
     }
     if (b === 0x2e && (this.part === NumberPart.Zero || this.part === NumberPart.Int)) {
       this.part = NumberPart.Dot;

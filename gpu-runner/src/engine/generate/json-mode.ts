@@ -41,13 +41,13 @@ export class JsonMode {
       if (this.fits(t)) any = true;
       else logits[t] = -Infinity;
     }
-    if (!any) throw new Error("response_format json_object: no token of this model's vocabulary continues the JSON");
+    if (!any) throw new Error("response_format: no token of this model's vocabulary continues the JSON");
   }
 
   /** Feeds the token taken (one allows() or mask() let through); true once the object has closed. */
   take(token: number): boolean {
     const bytes = this.usable(token);
-    if (!bytes || !this.json.push(bytes)) throw new Error(`response_format json_object: token ${token} does not continue the JSON`);
+    if (!bytes || !this.json.push(bytes)) throw new Error(`response_format: token ${token} does not continue the JSON`);
     return this.json.done;
   }
 

@@ -5,7 +5,7 @@
 // number, an object, …); title, description, $schema, default and examples are ignored. Anything else
 // (pattern, format, minimum, $ref, …) is refused by name rather than silently not enforced.
 // Whitespace follows json-grammar.ts's rules; accepts() tries bytes on a copy of the state.
-import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES } from "./json-grammar.js";
+import { MAX_INDENT, MAX_INT_DIGITS, MAX_LEADING, MAX_NEWLINES, numberFits } from "./json-grammar.js";
 
 export type SchemaNode =
   | { kind: "object"; props: Map<string, SchemaNode>; required: ReadonlySet<string>; names: Map<string, Uint8Array> }
@@ -24,7 +24,7 @@ const utf8 = new TextEncoder();
 export function compileSchema(schema: unknown, path = "schema"): SchemaNode {
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) throw new Error(`${path}: a schema is an object`);
   const s = schema as Record<string, unknown>;
-  const known = new Set(["type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum", "const", "anyOf"]);
+  const known = new Set(["type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum", "const", "anyOf", "minimum", "maximum"]);
   for (const k of Object.keys(s)) if (!known.has(k) && !IGNORED.has(k)) throw new Error(`${path}.${k}: this keyword is not supported`);
   if (s.enum !== undefined || s.const !== undefined) {
     const given = s.const !== undefined ? [s.const] : s.enum;
@@ -57,6 +57,7 @@ export function compileSchema(schema: unknown, path = "schema"): SchemaNode {
       return { kind: "string" };
     case "number":
     case "integer":
+      noBounds(s, path);
       return { kind: "number", integer: s.type === "integer" };
     case "boolean":
       return { kind: "literals", texts: [utf8.encode("true"), utf8.encode("false")] };
@@ -72,6 +73,17 @@ function jsonType(v: unknown): string {
   if (v === null) return "null";
   if (typeof v === "number") return Number.isInteger(v) ? "integer" : "number";
   return typeof v;
+}
+
+/**
+ * minimum/maximum are taken only where they bound nothing the grammar writes: integers have at most 15 digits
+ * (json-grammar.ts), so bounds at ±(2^53 − 1), as zod and the openai client send for every integer, hold.
+ */
+function noBounds(s: Record<string, unknown>, path: string): void {
+  const widest = 10 ** MAX_INT_DIGITS - 1;
+  const ok = (k: "minimum" | "maximum", sign: -1 | 1) => s[k] === undefined || (s.type === "integer" && typeof s[k] === "number" && sign * (s[k] as number) >= widest);
+  if (!ok("minimum", -1)) throw new Error(`${path}.minimum: bounds are not supported (an integer's ±${widest} or wider are, as they bound nothing)`);
+  if (!ok("maximum", 1)) throw new Error(`${path}.maximum: bounds are not supported (an integer's ±${widest} or wider are, as they bound nothing)`);
 }
 
 function count(v: unknown, fallback: number, path: string): number {
@@ -117,7 +129,13 @@ function anyOf(branches: SchemaNode[], path: string): SchemaNode {
   const byFirstByte = new Map<number, SchemaNode>();
   for (const b of branches) {
     for (const first of firstBytes(b)) {
-      if (byFirstByte.has(first)) throw new Error(`${path}: two branches can start with ${JSON.stringify(String.fromCharCode(first))}; only branches of different kinds are supported`);
+      const had = byFirstByte.get(first);
+      // A number and an integer (Union[int, float]): any number will do.
+      if (had?.kind === "number" && b.kind === "number") {
+        byFirstByte.set(first, had.integer ? b : had);
+        continue;
+      }
+      if (had) throw new Error(`${path}: two branches can start with ${JSON.stringify(String.fromCharCode(first))}; only branches of different kinds are supported`);
       byFirstByte.set(first, b);
     }
   }
@@ -133,7 +151,7 @@ type Leaf =
   | { kind: "value"; node: SchemaNode } // a value must start
   | { kind: "key" } // inside an object key (bytes in the frame's `key`)
   | { kind: "string"; escape: boolean; hex: number; utf8Left: number; lo: number; hi: number }
-  | { kind: "number"; integer: boolean; part: "minus" | "zero" | "int" | "dot" | "frac" | "e" | "esign" | "exp" }
+  | { kind: "number"; integer: boolean; part: "minus" | "zero" | "int" | "dot" | "frac" | "e" | "esign" | "exp"; int: number; frac: number; exp: number }
   | { kind: "literal"; texts: Uint8Array[]; at: number }
   | { kind: "between" } // between JSON tokens (after a value, a key, a colon or a comma)
   | { kind: "done" };
@@ -184,7 +202,8 @@ export class JsonSchemaRecognizer {
 
   private step(b: number): boolean {
     const l = this.leaf;
-    const inText = l.kind === "string" || l.kind === "key";
+    // Bytes inside a string, a key, or an enum value that goes on with this byte (a space in "in progress").
+    const inText = l.kind === "string" || l.kind === "key" || (l.kind === "literal" && l.texts.some((t) => t[l.at] === b));
     if (!inText && isSpace(b)) return this.space(b);
     this.newlines = 0;
     this.indent = 0;
@@ -243,7 +262,7 @@ export class JsonSchemaRecognizer {
         return true;
       case "number":
         if (b !== 0x2d && !isDigit(b)) return false;
-        this.leaf = { kind: "number", integer: node.integer, part: b === 0x2d ? "minus" : b === 0x30 ? "zero" : "int" };
+        this.leaf = { kind: "number", integer: node.integer, part: b === 0x2d ? "minus" : b === 0x30 ? "zero" : "int", int: b === 0x2d ? 0 : 1, frac: 0, exp: 0 };
         return true;
       case "literals": {
         const texts = node.texts.filter((t) => t[0] === b);
@@ -376,12 +395,16 @@ export class JsonSchemaRecognizer {
 
   private inNumber(l: Extract<Leaf, { kind: "number" }>, b: number): boolean {
     const digit = isDigit(b);
-    const next = numberStep(l, b, digit);
+    const next = numberStep(l, b, digit) ?? (digit && (l.part === "int" || l.part === "frac" || l.part === "exp") ? l.part : null);
     if (next !== null) {
       l.part = next;
-      return true;
+      if (!digit) return true;
+      // Digits within json-grammar.ts's limits, so that the number parses to what it says.
+      if (next === "zero" || next === "int") l.int++;
+      else if (next === "frac") l.frac++;
+      else l.exp++;
+      return numberFits(l.int, l.frac, l.exp);
     }
-    if (digit && (l.part === "int" || l.part === "frac" || l.part === "exp")) return true;
     if (!numberComplete(l)) return false;
     // The number ended; this byte comes after it.
     this.valueEnded();

@@ -165,5 +165,9 @@ export function jsonVocabulary(tok: SequenceTokenizer | null, stops: ReadonlySet
 
 /** The grammar of a JSON-mode request: its schema's (compiled; throws naming what it cannot enforce), or any object. */
 export function jsonRecognizer(req: Pick<SequenceRequest, "jsonSchema">): JsonRecognizer {
-  return req.jsonSchema ? new JsonSchemaRecognizer(compileSchema(req.jsonSchema, "response_format.json_schema.schema")) : new JsonObjectRecognizer();
+  if (!req.jsonSchema) return new JsonObjectRecognizer();
+  const path = "response_format.json_schema.schema";
+  const root = compileSchema(req.jsonSchema, path);
+  if (root.kind !== "object") throw new Error(`${path}: the top level must be an object (type: object)`);
+  return new JsonSchemaRecognizer(root);
 }

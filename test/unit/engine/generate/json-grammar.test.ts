@@ -80,6 +80,12 @@ describe("JsonObjectRecognizer", () => {
     expect(feed(`{"a":"${spaces(1000)}"}`).done).toBe(true);
   });
 
+  it("takes only numbers that parse to what they say (never Infinity, exact integers)", () => {
+    expect(feed('{"a":123456789012345,"b":1.2345678901234567,"c":-9e99}').done).toBe(true);
+    expect(feed('{"a":1234567890123456}').taken).toBe('{"a":123456789012345'.length);
+    expect(feed('{"a":1e100}').taken).toBe('{"a":1e10'.length);
+  });
+
   it("refuses malformed UTF-8 inside strings", () => {
     const r = new JsonObjectRecognizer();
     expect(r.push(utf8('{"a":"'))).toBe(true);

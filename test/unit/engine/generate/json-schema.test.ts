@@ -89,6 +89,29 @@ describe("JsonSchemaRecognizer", () => {
     refuse({ type: "object", properties: { n: { type: "integer", enum: ["a", 1.5] } } }, /none of its values is of type/);
   });
 
+  it("reads spaces inside enum and const strings as part of them", () => {
+    const schema = { type: "object", properties: { status: { enum: ["in progress", "done"] }, c: { const: "a b" } }, required: ["status"], additionalProperties: false };
+    expect(feed(schema, '{"status":"in progress","c":"a b"}').done).toBe(true);
+    expect(feed(schema, '{"status": "done" , "c" : "a b" }').done).toBe(true);
+  });
+
+  it("writes only numbers that parse to what they say: 15 integer digits, 17 in all, 2 in the exponent", () => {
+    const schema = { type: "object", properties: { x: { type: "number" } }, required: ["x"], additionalProperties: false };
+    expect(feed(schema, '{"x":123456789012345.67}').done).toBe(true);
+    expect(feed(schema, '{"x":-1.5e-99}').done).toBe(true);
+    expect(feed(schema, '{"x":1234567890123456}').taken).toBe('{"x":123456789012345'.length);
+    expect(feed(schema, '{"x":0.12345678901234567}').taken).toBe('{"x":0.1234567890123456'.length);
+    expect(feed(schema, '{"x":1e100}').taken).toBe('{"x":1e10'.length);
+  });
+
+  it("takes an integer's bounds that bound nothing (as zod sends them), and a number or integer union", () => {
+    const safe = { type: "integer", minimum: -9007199254740991, maximum: 9007199254740991 };
+    const schema = { type: "object", properties: { id: safe, v: { type: ["integer", "number"] }, w: { anyOf: [{ type: "integer" }, { type: "number" }] } }, required: ["id"], additionalProperties: false };
+    expect(feed(schema, '{"id":42,"v":1.5,"w":2.5}').done).toBe(true);
+    expect(() => compileSchema({ type: "object", properties: { n: { type: "integer", minimum: 0 } } })).toThrow(/properties\.n\.minimum: bounds are not supported/);
+    expect(() => compileSchema({ type: "object", properties: { n: { type: "number", maximum: 1e300 } } })).toThrow(/maximum/);
+  });
+
   it("keeps only the enum values of the type beside it", () => {
     const schema = { type: "object", properties: { n: { type: "string", enum: ["a", 1] } }, required: ["n"], additionalProperties: false };
     expect(feed(schema, '{"n":"a"}').done).toBe(true);

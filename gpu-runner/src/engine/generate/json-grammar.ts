@@ -48,6 +48,17 @@ export const MAX_EXP_DIGITS = 2;
 /** Whether a number with these many digits in its integer part, fraction and exponent is within the limits. */
 export const numberFits = (int: number, frac: number, exp: number) => int <= MAX_INT_DIGITS && int + frac <= MAX_SIGNIFICANT_DIGITS && exp <= MAX_EXP_DIGITS;
 
+/**
+ * A UTF-8 lead byte's continuation bytes and the range the first of them must fall in (RFC 3629), or null for
+ * a byte that cannot start a character. E0: no overlong forms; ED: no surrogates; F0: no overlong forms; F4:
+ * nothing past U+10FFFF.
+ */
+export function utf8Lead(b: number): { left: number; lo: number; hi: number } | null {
+  const left = b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : 0;
+  if (left === 0) return null;
+  return { left, lo: b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80, hi: b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf };
+}
+
 const OBJECT = 0;
 const ARRAY = 1;
 const LITERALS = ["true", "false", "null"].map((w) => new TextEncoder().encode(w));
@@ -262,13 +273,9 @@ export class JsonObjectRecognizer {
 
   /** A UTF-8 lead byte: how many continuation bytes follow, and the narrower range of the first (RFC 3629). */
   private utf8Lead(b: number): boolean {
-    if (b >= 0xc2 && b <= 0xdf) this.utf8Left = 1;
-    else if (b >= 0xe0 && b <= 0xef) this.utf8Left = 2;
-    else if (b >= 0xf0 && b <= 0xf4) this.utf8Left = 3;
-    else return false;
-    // E0: no overlong forms; ED: no surrogates; F0: no overlong forms; F4: nothing past U+10FFFF.
-    this.utf8Lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
-    this.utf8Hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+    const lead = utf8Lead(b);
+    if (!lead) return false;
+    [this.utf8Left, this.utf8Lo, this.utf8Hi] = [lead.left, lead.lo, lead.hi];
     return true;
   }
 

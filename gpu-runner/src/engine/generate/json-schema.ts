@@ -5,7 +5,7 @@
 // number, an object, …); title, description, $schema, default and examples are ignored. Anything else
 // (pattern, format, minimum, $ref, …) is refused by name rather than silently not enforced.
 // Whitespace follows json-grammar.ts's rules; accepts() tries bytes on a copy of the state.
-import { MAX_INDENT, MAX_INT_DIGITS, MAX_LEADING, MAX_NEWLINES, numberFits } from "./json-grammar.js";
+import { MAX_INDENT, MAX_INT_DIGITS, MAX_LEADING, MAX_NEWLINES, numberFits, utf8Lead } from "./json-grammar.js";
 
 export type SchemaNode =
   | { kind: "object"; props: Map<string, SchemaNode>; required: ReadonlySet<string>; names: Map<string, Uint8Array> }
@@ -384,12 +384,9 @@ export class JsonSchemaRecognizer {
     }
     if (b < 0x20) return false;
     if (b < 0x80) return true;
-    if (b >= 0xc2 && b <= 0xdf) l.utf8Left = 1;
-    else if (b >= 0xe0 && b <= 0xef) l.utf8Left = 2;
-    else if (b >= 0xf0 && b <= 0xf4) l.utf8Left = 3;
-    else return false;
-    l.lo = b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80;
-    l.hi = b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf;
+    const lead = utf8Lead(b);
+    if (!lead) return false;
+    [l.utf8Left, l.lo, l.hi] = [lead.left, lead.lo, lead.hi];
     return true;
   }
 

@@ -16,6 +16,7 @@ import { assertTokensLeft } from "../quotas/limits.js";
 import { completionHash, meterKeyed, storable, storedCompletion, type StoredCompletion, type StoredRow } from "./idempotency.js";
 import { replayCompletion } from "./replay.js";
 import { streamCompletion } from "./stream.js";
+import type { ToolCallShape } from "./tool-calls.js";
 
 export type CompletionCall = {
   kind: CompletionKind;
@@ -43,6 +44,8 @@ export type CompletionCall = {
   echo: string | null;
   /** Completions' best_of (≥ n): choices generated, of which the n likeliest are answered. */
   bestOf: number;
+  /** Chat's forced tool call (format tool_call): the tools it may call; null or absent otherwise. */
+  toolCall?: ToolCallShape | null;
 };
 
 /** Log probability per token of a choice (its score for best_of); a choice without tokens ranks last. */
@@ -132,7 +135,7 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(
     targets,
-    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.bestOf > call.n ? (call.logprobs ?? 0) : call.logprobs, n: call.bestOf, response_format: call.format, json_schema: call.jsonSchema },
+    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.bestOf > call.n ? (call.logprobs ?? 0) : call.logprobs, n: call.bestOf, response_format: call.format, json_schema: call.jsonSchema, tool_names: call.toolCall?.names ?? null },
     config.TUNESERVE_RUNNER_TOKEN!,
   );
   if (!response.ok) throw await runnerError(response, call.kind);
@@ -154,9 +157,9 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
     const settled = settle?.({ id: meta.id, created: meta.created, usage: r.usage, choices }).catch((err: unknown) => console.error(`[${requestId}] settling its Idempotency-Key failed:`, err));
     if (settled) keepRunning(c, settled);
     await settled;
-    return c.json(completionObject(call.kind, meta, choices, r.usage), 200);
+    return c.json(completionObject(call.kind, meta, choices, r.usage, call.toolCall ?? null), 200);
   }
 
   if (!response.body) throw new ApiError("internal_error", "the runner sent an empty stream");
-  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, n: call.n, format: call.format, echo: call.echo, meter, settle });
+  return streamCompletion(c, response.body, { kind: call.kind, meta, requestId, includeUsage: call.includeUsage, logprobs: call.logprobs !== null, n: call.n, format: call.format, echo: call.echo, tools: call.toolCall ?? null, meter, settle });
 }

@@ -2,8 +2,9 @@
 // parameter is a 400 naming it) and the response objects and stream chunks built from a runner's answer.
 import { z } from "@hono/zod-openapi";
 import { errorSchema, errWithRetryAfter, json, replayed, tenantErrorResponses } from "../lib/openapi.js";
-import { MAX_CHOICES, MAX_TOP_LOGPROBS, type GenerateUsage, type LogprobEntry } from "./runner-protocol.js";
+import { MAX_CHOICES, MAX_TOOLS, MAX_TOP_LOGPROBS, TOOL_NAME, toolCallSchema, type GenerateUsage, type LogprobEntry } from "./runner-protocol.js";
 import { chatLogprobs, chatLogprobsSchema, completionLogprobs, completionLogprobsSchema } from "./logprobs.js";
+import { toolCallId, toolFinish, toolMessage, type ToolCallShape } from "./tool-calls.js";
 
 /**
  * An OpenAI option this server does not implement: accepted only at its "off" value (as clients often send
@@ -55,27 +56,79 @@ const messageContent = z
   })
   .transform((c) => (typeof c === "string" ? c : c.map((p) => p.text).join("\n")));
 
+/** A tool the model may be made to call (OpenAI's tools[]); `parameters` is a JSON Schema of an object, in the subset Structured Outputs takes. */
+const toolSchema = z.object({
+  type: z.literal("function", { error: 'a tool is {"type":"function","function":{…}}' }),
+  function: z.object({
+    name: z.string().regex(TOOL_NAME, "1–64 letters, digits, _ or -"),
+    description: z.string().max(10_000).nullish(),
+    parameters: z.record(z.string(), z.unknown()).nullish(),
+    strict: z.boolean().nullish(),
+  }),
+});
+
+/** tool_choice: "none" (answer in text), "required" (call one of the tools) or a named function (call it); "auto" is refused below. */
+const toolChoiceSchema = z.union(
+  [z.enum(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1).max(64) }) })],
+  { error: 'tool_choice is "none", "auto", "required" or {"type":"function","function":{"name":…}}' },
+);
+
+const chatMessageSchema = z
+  .object({
+    role: z.enum(["system", "user", "assistant", "developer", "tool"], { error: "role must be system, developer, user, assistant or tool" }),
+    // Before content: an assistant turn with tool calls has content null.
+    tool_calls: z.array(toolCallSchema).min(1).max(MAX_TOOLS).nullish(),
+    function_call: unsupported(() => false, "function_call is OpenAI's deprecated form; send tool_calls"),
+    content: messageContent.nullish(),
+    tool_call_id: z.string().min(1).max(256).nullish(),
+    name: z.string().max(64).nullish(),
+  })
+  .superRefine((m, ctx) => {
+    if (m.content == null && !(m.role === "assistant" && m.tool_calls)) ctx.addIssue({ code: "custom", path: ["content"], message: "content is required (only an assistant turn with tool_calls may leave it out)" });
+    if (m.tool_calls && m.role !== "assistant") ctx.addIssue({ code: "custom", path: ["tool_calls"], message: "only assistant turns have tool_calls" });
+    if ((m.role === "tool") !== (m.tool_call_id != null)) ctx.addIssue({ code: "custom", path: ["tool_call_id"], message: "a tool turn, and only a tool turn, names the call it answers in tool_call_id" });
+  });
+
+/** Whether a request forces a tool call, and which tools it may call; null when it answers in text. */
+export function forcedToolCall(b: { tools?: { function: { name: string } }[] | null; tool_choice?: z.infer<typeof toolChoiceSchema> | null }): ToolCallShape | null {
+  const choice = b.tool_choice;
+  if (!b.tools?.length || choice === "none" || choice === "auto" || choice == null) return null;
+  if (choice === "required") return { names: b.tools.map((t) => t.function.name), finish: "tool_calls" };
+  return { names: [choice.function.name], finish: "stop" };
+}
+
+/** Tool turns answer a call an earlier assistant turn made; names and choices refer to tools that exist. */
+function checkTools(b: { messages: z.infer<typeof chatMessageSchema>[]; tools?: z.infer<typeof toolSchema>[] | null; tool_choice?: z.infer<typeof toolChoiceSchema> | null; response_format?: { type: string } | null }, ctx: z.RefinementCtx): void {
+  const calls = new Set<string>();
+  b.messages.forEach((m, i) => {
+    for (const c of m.tool_calls ?? []) calls.add(c.id);
+    if (m.role === "tool" && m.tool_call_id != null && !calls.has(m.tool_call_id)) ctx.addIssue({ code: "custom", path: ["messages", i, "tool_call_id"], message: `no earlier assistant turn made the call ${m.tool_call_id}` });
+  });
+  const names = (b.tools ?? []).map((t) => t.function.name);
+  const twice = names.find((n, i) => names.indexOf(n) !== i);
+  if (twice) ctx.addIssue({ code: "custom", path: ["tools"], message: `two tools are named ${twice}` });
+  // OpenAI's default: "auto" with tools, "none" without.
+  const choice = b.tool_choice ?? (b.tools?.length ? "auto" : "none");
+  if (choice === "none") return;
+  if (!b.tools?.length) return void ctx.addIssue({ code: "custom", path: ["tool_choice"], message: "tool_choice needs tools" });
+  if (choice === "auto") {
+    const message = 'tool_choice "auto" (the default with tools) lets the model decide whether to call a tool, which this server does not do: send "required" or {"type":"function","function":{"name":…}} to make it call one, or "none"';
+    return void ctx.addIssue({ code: "custom", path: ["tool_choice"], message });
+  }
+  if (typeof choice === "object" && !names.includes(choice.function.name)) ctx.addIssue({ code: "custom", path: ["tool_choice", "function", "name"], message: `${choice.function.name} is not one of the tools` });
+  if ((b.response_format?.type ?? "text") !== "text") ctx.addIssue({ code: "custom", path: ["response_format"], message: "a forced tool call's arguments follow the tool's parameters; response_format must be text" });
+}
+
 export const chatRequestSchema = z
   .object({
-    messages: z
-      .array(
-        z.object({
-          role: z.enum(["system", "user", "assistant", "developer"], { error: "role must be system, developer, user or assistant (tools are not supported)" }),
-          // Before content: an assistant turn with tool calls has content null, and its error should name them.
-          tool_calls: unsupported(isEmpty, "tool calls are not supported: tools are not"),
-          function_call: unsupported(() => false, "function calls are not supported: functions are not"),
-          content: messageContent,
-          name: z.string().max(64).nullish(),
-        }),
-      )
-      .min(1)
-      .max(1024),
+    messages: z.array(chatMessageSchema).min(1).max(1024),
     max_completion_tokens: z.number().min(1).max(32768).int().nullish().openapi({ description: "alias of max_tokens" }),
     ...samplingFields,
-    tools: unsupported(isEmpty, "tools are not supported by this server"),
-    tool_choice: unsupported((v) => v === "none", "tool_choice is not supported: tools are not"),
-    functions: unsupported(isEmpty, "functions are not supported by this server"),
-    function_call: unsupported((v) => v === "none", "function_call is not supported: functions are not"),
+    tools: z.array(toolSchema).max(MAX_TOOLS).nullish().openapi({ description: `up to ${MAX_TOOLS} functions; the chat template lists them for the model (an empty list is none)` }),
+    tool_choice: toolChoiceSchema.nullish().openapi({ description: '"required": call one of the tools; {"type":"function","function":{"name"}}: call that one; "none": answer in text. "auto" (the default with tools) is refused: a call is only made when forced' }),
+    parallel_tool_calls: z.boolean().nullish().openapi({ description: "accepted; a forced call is one call per choice" }),
+    functions: unsupported(isEmpty, "functions is OpenAI's deprecated form of tools; send tools"),
+    function_call: unsupported((v) => v === "none", "function_call is OpenAI's deprecated form of tool_choice; send tool_choice"),
     response_format: z
       .object({
         type: z.enum(["text", "json_object", "json_schema"], { error: 'one of "text", "json_object" (JSON mode) or "json_schema" (Structured Outputs)' }),
@@ -99,6 +152,7 @@ export const chatRequestSchema = z
     prediction: unsupported(() => false, "predicted outputs are not supported"),
   })
   .refine((b) => !b.top_logprobs || b.logprobs === true, { path: ["top_logprobs"], message: "top_logprobs needs logprobs: true" })
+  .superRefine(checkTools)
   .openapi("ChatCompletionRequest");
 
 export const completionRequestSchema = z
@@ -123,7 +177,8 @@ export type ChatRequest = z.infer<typeof chatRequestSchema>;
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 
 const usageSchema = z.object({ prompt_tokens: z.number().int(), completion_tokens: z.number().int(), total_tokens: z.number().int() }).openapi("CompletionUsage");
-const finish = z.enum(["stop", "length"]);
+const finish = z.enum(["stop", "length", "tool_calls"]);
+const toolCallOut = z.object({ id: z.string(), type: z.literal("function"), function: z.object({ name: z.string(), arguments: z.string() }) });
 
 export const chatResponseSchema = z
   .object({
@@ -131,7 +186,14 @@ export const chatResponseSchema = z
     object: z.literal("chat.completion"),
     created: z.number().int(),
     model: z.string(),
-    choices: z.array(z.object({ index: z.number().int(), message: z.object({ role: z.literal("assistant"), content: z.string() }), finish_reason: finish, logprobs: chatLogprobsSchema.nullable() })),
+    choices: z.array(
+      z.object({
+        index: z.number().int(),
+        message: z.object({ role: z.literal("assistant"), content: z.string().nullable(), tool_calls: z.array(toolCallOut).optional() }),
+        finish_reason: finish,
+        logprobs: chatLogprobsSchema.nullable(),
+      }),
+    ),
     usage: usageSchema,
   })
   .openapi("ChatCompletion");
@@ -162,10 +224,15 @@ const logprobsOf = (kind: CompletionKind, entries: LogprobEntry[] | null | undef
 /** One finished choice: its text, why it ended, and its logprobs when the request asked for them. */
 export type Choice = { text: string; finish_reason: Finish; logprobs: LogprobEntry[] | null };
 
-/** The whole (non-streamed) response object. */
-export function completionObject(kind: CompletionKind, m: { id: string; created: number; model: string }, choices: Choice[], usage: GenerateUsage) {
+/** The whole (non-streamed) response object; `tools`: the chat forced a tool call, which each choice's text is. */
+export function completionObject(kind: CompletionKind, m: { id: string; created: number; model: string }, choices: Choice[], usage: GenerateUsage, tools: ToolCallShape | null = null) {
   if (kind === "chat") {
-    const shaped = choices.map((ch, index) => ({ index, message: { role: "assistant" as const, content: ch.text }, finish_reason: ch.finish_reason, logprobs: logprobsOf(kind, ch.logprobs) }));
+    const shaped = choices.map((ch, index) => ({
+      index,
+      message: tools ? toolMessage(ch, tools, toolCallId(m.id, index)) : { role: "assistant" as const, content: ch.text },
+      finish_reason: tools ? toolFinish(ch.finish_reason, tools) : ch.finish_reason,
+      logprobs: logprobsOf(kind, ch.logprobs),
+    }));
     return { ...m, object: "chat.completion" as const, choices: shaped, usage: usageOf(usage) };
   }
   const shaped = choices.map((ch, index) => ({ index, text: ch.text, finish_reason: ch.finish_reason, logprobs: logprobsOf(kind, ch.logprobs) }));
@@ -181,7 +248,7 @@ export function completionObject(kind: CompletionKind, m: { id: string; created:
 export function chunkObject(
   kind: CompletionKind,
   m: { id: string; created: number; model: string },
-  part: { index?: number; text?: string; reason?: Finish | null; role?: boolean; usage?: GenerateUsage; logprobs?: LogprobEntry[]; offset?: number },
+  part: { index?: number; text?: string; reason?: Finish | null; role?: boolean; usage?: GenerateUsage; logprobs?: LogprobEntry[]; offset?: number; delta?: Record<string, unknown> },
 ) {
   const index = part.index ?? 0;
   const object = kind === "chat" ? ("chat.completion.chunk" as const) : ("text_completion" as const);
@@ -189,7 +256,8 @@ export function chunkObject(
   const reason = part.reason ?? null;
   const logprobs = logprobsOf(kind, part.logprobs, part.offset);
   if (kind === "chat") {
-    const delta = part.role ? { role: "assistant" as const, content: "" } : reason ? {} : { content: part.text ?? "" };
+    // `delta`: a tool call's (tool-calls.ts).
+    const delta = part.delta ?? (part.role ? { role: "assistant" as const, content: "" } : reason ? {} : { content: part.text ?? "" });
     return { ...m, object, choices: [{ index, delta, finish_reason: reason, logprobs }] };
   }
   return { ...m, object, choices: [{ index, text: part.text ?? "", finish_reason: reason, logprobs }] };

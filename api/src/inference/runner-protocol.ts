@@ -2,15 +2,45 @@
 // base model and an optional adapter, answered as JSON or as SSE events. The runner's server imports them.
 import { z } from "zod";
 
-export const chatMessageSchema = z.object({ role: z.string().min(1).max(64), content: z.string().max(1_000_000) });
+/** A function's name, as OpenAI allows it. */
+export const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** The most tools one request may list. */
+export const MAX_TOOLS = 128;
+
+/** A call an assistant turn made (OpenAI's shape; `arguments` is the JSON text of an object). */
+export const toolCallSchema = z.object({
+  id: z.string().min(1).max(256),
+  type: z.literal("function"),
+  function: z.object({ name: z.string().regex(TOOL_NAME), arguments: z.string().max(1_000_000) }),
+});
+
+/** A chat message; an assistant turn may carry tool calls, and a `tool` turn answers the call `tool_call_id`. */
+export const chatMessageSchema = z.object({
+  role: z.string().min(1).max(64),
+  content: z.string().max(1_000_000),
+  tool_calls: z.array(toolCallSchema).min(1).max(MAX_TOOLS).optional(),
+  tool_call_id: z.string().min(1).max(256).optional(),
+});
+
+/** A function the chat template lists for the model (OpenAI's tools[]); its parameters are a JSON Schema of an object. */
+export const toolSchema = z.object({
+  type: z.literal("function"),
+  function: z.object({
+    name: z.string().regex(TOOL_NAME),
+    description: z.string().max(10_000).optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+  }),
+});
+export type ToolSpec = z.infer<typeof toolSchema>;
 
 export const generateInputSchema = z.union([
   z.object({ prompt: z.string().max(1_000_000) }).strict(),
-  z.object({ messages: z.array(chatMessageSchema).min(1).max(1024) }).strict(),
+  z.object({ messages: z.array(chatMessageSchema).min(1).max(1024), tools: z.array(toolSchema).min(1).max(MAX_TOOLS).optional() }).strict(),
   z.object({ tokens: z.array(z.number().int().min(0)).min(1).max(1_000_000) }).strict(),
 ]);
 
-const responseFormatSchema = z.enum(["text", "json_object", "json_schema"]);
+/** tool_call: the answer is a call of one of `tool_names` (its arguments alone when there is one name). */
+const responseFormatSchema = z.enum(["text", "json_object", "json_schema", "tool_call"]);
 export type ResponseFormat = z.infer<typeof responseFormatSchema>;
 
 /** The most choices (`n`) one request may ask for. */
@@ -43,7 +73,15 @@ export const generateRequestSchema = z.object({
   /** json_object: OpenAI's JSON mode (only tokens that continue one JSON object); json_schema: an object that follows `json_schema`. Older runners ignore both. */
   response_format: responseFormatSchema.default("text"),
   json_schema: z.record(z.string(), z.unknown()).nullable().default(null),
-}).refine((r) => (r.response_format === "json_schema") === (r.json_schema !== null), { path: ["json_schema"], message: "json_schema goes with response_format json_schema, and only with it" });
+  /**
+   * With response_format tool_call, the tools (by name, from input.tools) the answer calls: with one, the text is
+   * its arguments (an object following its parameters); with several, `{"name": …, "arguments": …}`.
+   */
+  tool_names: z.array(z.string().regex(TOOL_NAME)).min(1).max(MAX_TOOLS).nullable().default(null),
+})
+  .refine((r) => (r.response_format === "json_schema") === (r.json_schema !== null), { path: ["json_schema"], message: "json_schema goes with response_format json_schema, and only with it" })
+  .refine((r) => (r.response_format === "tool_call") === (r.tool_names !== null), { path: ["tool_names"], message: "tool_names goes with response_format tool_call, and only with it" })
+  .refine((r) => r.tool_names === null || r.tool_names.every((n) => "messages" in r.input && r.input.tools?.some((t) => t.function.name === n)), { path: ["tool_names"], message: "every name in tool_names must be one of input.tools" });
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 export type GenerateRequestInput = z.input<typeof generateRequestSchema>;
 

@@ -9,6 +9,7 @@ import { runnerEvents, sseData } from "./sse.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
 import type { StoredCompletion } from "./idempotency.js";
+import { toolCallId, toolDeltas, toolFinish, type ToolCallShape } from "./tool-calls.js";
 
 export type StreamCall = {
   kind: CompletionKind;
@@ -23,6 +24,8 @@ export type StreamCall = {
   format: ResponseFormat;
   /** Completions' echo: each choice opens with a chunk of this prompt text. */
   echo: string | null;
+  /** Chat's forced tool call: each choice's text is a call, streamed as tool_calls deltas (tool-calls.ts). */
+  tools?: ToolCallShape | null;
   /** Writes the usage events (idempotent per request id, so a second call would bill nothing). */
   meter: (usage: GenerateUsage) => Promise<void>;
   /** With an Idempotency-Key: told the finished completion, or null when the stream did not finish. */
@@ -58,9 +61,14 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     const choices = Array.from({ length: call.n }, () => ({ text: call.echo ?? "", logprobs: [] as LogprobEntry[], offset: 0, opened: false }));
     // A chat choice opens with a chunk of its role alone (the openai client's stream helper builds on it); a
     // completion's with the echoed prompt, if asked for.
+    const tools = call.tools ?? null;
+    const callId = (index: number) => toolCallId(call.meta.id, index);
+    /** With several tools, a choice's tokens' logprobs wait for its call, which comes whole at the end. */
+    const held = choices.map(() => [] as LogprobEntry[]);
     const open = (index: number) => {
       if (choices[index].opened) return;
-      if (call.kind === "chat") send(chunkObject(call.kind, call.meta, { index, role: true, logprobs: call.logprobs ? [] : undefined }));
+      const delta = tools ? toolDeltas.opening(tools, callId(index)) : undefined;
+      if (call.kind === "chat") send(chunkObject(call.kind, call.meta, { index, role: true, logprobs: call.logprobs ? [] : undefined, delta }));
       else if (call.echo) send(chunkObject(call.kind, call.meta, { index, text: call.echo }));
       choices[index].opened = true;
     };
@@ -90,7 +98,12 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           open(index);
           // A token whose text is held back still sends its logprobs.
           if (!e.text && !e.logprob) continue;
-          send(chunkObject(call.kind, call.meta, { index, text: e.text, ...(e.logprob ? { logprobs: [e.logprob], offset: ch.offset } : {}) }));
+          const delta = tools ? toolDeltas.text(tools, e.text) : undefined;
+          if (delta === null) {
+            if (e.logprob) held[index].push(e.logprob);
+            continue;
+          }
+          send(chunkObject(call.kind, call.meta, { index, text: e.text, delta, ...(e.logprob ? { logprobs: [e.logprob], offset: ch.offset } : {}) }));
           ch.offset += e.logprob?.token.length ?? 0;
         } else if (e.type === "done") {
           reasons = e.finish_reasons ?? [e.finish_reason];
@@ -98,7 +111,13 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           await bill(e.usage);
           // Choices without a token open too, before any choice's final chunk.
           choices.forEach((_, index) => open(index));
-          reasons.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason })));
+          if (tools) {
+            choices.forEach((ch, index) => {
+              const delta = toolDeltas.end(tools, ch.text, callId(index));
+              if (delta) send(chunkObject(call.kind, call.meta, { index, delta, logprobs: call.logprobs ? held[index] : undefined }));
+            });
+          }
+          reasons.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason: tools ? toolFinish(reason, tools) : reason })));
           if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));
         } else {
           send({ error: { code: "generation_failed", message: e.message, param: null, request_id: call.requestId } });

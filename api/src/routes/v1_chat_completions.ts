@@ -3,7 +3,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Router } from "../app.js";
 import { runCompletion } from "../inference/complete.js";
-import { chatRequestSchema, chatResponseSchema, type ChatRequest, completionResponses, samplingOf } from "../inference/openai.js";
+import { chatRequestSchema, chatResponseSchema, type ChatRequest, completionResponses, forcedToolCall, samplingOf } from "../inference/openai.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { bearerSecurity, jsonBody } from "../lib/openapi.js";
 
@@ -20,17 +20,30 @@ const route = createRoute({
 
 export type { ChatRequest };
 
+/** A message as the runner takes it: tool fields only where set (so a plain chat's idempotency hash is what it was). */
+function runnerMessage(m: ChatRequest["messages"][number]) {
+  return { role: m.role, content: m.content ?? "", ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}), ...(m.tool_call_id != null ? { tool_call_id: m.tool_call_id } : {}) };
+}
+
+/** A tool as the chat template lists it (strict is ours to enforce: the grammar always is). */
+function runnerTool(t: NonNullable<ChatRequest["tools"]>[number]) {
+  const f = t.function;
+  return { type: "function" as const, function: { name: f.name, ...(f.description != null ? { description: f.description } : {}), ...(f.parameters != null ? { parameters: f.parameters } : {}) } };
+}
+
 export function registerChatCompletions(app: Router): void {
   app.openapi(route, async (c) => {
     const b = c.req.valid("json");
+    const toolCall = forcedToolCall(b);
     return runCompletion(c, {
       kind: "chat",
       model: b.model,
-      input: { messages: b.messages.map((m) => ({ role: m.role, content: m.content })) },
+      input: { messages: b.messages.map(runnerMessage), ...(b.tools?.length ? { tools: b.tools.map(runnerTool) } : {}) },
       max_tokens: b.max_completion_tokens ?? b.max_tokens ?? defaultMaxTokens,
       ...samplingOf(b),
       logprobs: b.logprobs ? (b.top_logprobs ?? 0) : null,
-      format: b.response_format?.type ?? "text",
+      format: toolCall ? "tool_call" : (b.response_format?.type ?? "text"),
+      toolCall,
       jsonSchema: b.response_format?.json_schema?.schema ?? null,
       echo: null,
       bestOf: b.n ?? 1,

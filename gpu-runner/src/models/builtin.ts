@@ -9,7 +9,7 @@ import { writeSafetensors, type TensorToWrite } from "../engine/weights/safetens
 
 export const BUILTIN_MODEL_NAME = "tuneserve-micro";
 /** Bump when the files written below change, so existing folders are rebuilt. */
-const BUILTIN_FORMAT = 1;
+const BUILTIN_FORMAT = 2;
 const SEED = 20260101;
 const LM_HEAD_STD = 0.1;
 

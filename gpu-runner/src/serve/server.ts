@@ -7,6 +7,7 @@ import { generateRequestSchema, type GenerateChoice, type GenerateEvent, type Ge
 import type { BatchingPolicy } from "./batch.js";
 import { AdapterRegistry } from "./registry.js";
 import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
+import { toolCallGrammar } from "./tool-call.js";
 import { GenerationError, ServeWorker } from "./worker-client.js";
 import type { ServeResult, ServeSubmit } from "./worker-protocol.js";
 
@@ -124,7 +125,13 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
         return err instanceof SourceError && err.notFound ? errorJson(c, 404, "adapter_not_found", msg, "adapter") : errorJson(c, 502, "adapter_unavailable", msg, "adapter");
       }
     }
-    const submits = toSubmits(body, `${body.request_id}#${++seq}`, body.adapter && adapter ? { id: body.adapter, dir: adapter.dir } : null);
+    let submits: ServeSubmit[];
+    try {
+      submits = toSubmits(body, `${body.request_id}#${++seq}`, body.adapter && adapter ? { id: body.adapter, dir: adapter.dir } : null);
+    } catch (err) {
+      adapter?.release();
+      return failure(c, new GenerationError(err instanceof Error ? err.message : String(err), true));
+    }
     const release = () => adapter?.release();
     return body.stream ? streamGeneration(c, worker, submits, release) : jsonGeneration(c, worker, submits, release);
   });
@@ -159,6 +166,9 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
  */
 function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter"]): ServeSubmit[] {
   const seed = b.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+  // Throws (a 400 naming the tool's parameters) for what the grammar cannot enforce.
+  const tools = "messages" in b.input ? (b.input.tools ?? []) : [];
+  const grammar = b.tool_names ? toolCallGrammar(tools, b.tool_names) : b.json_schema ? { jsonSchema: b.json_schema } : {};
   return Array.from({ length: b.n }, (_, i) => ({
     id: b.n === 1 ? id : `${id}.${i}`,
     input: b.input,
@@ -174,13 +184,14 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
     stop: b.stop,
     stream: b.stream,
     logprobs: b.logprobs ?? undefined,
+    format: b.response_format,
     json: b.response_format !== "text",
-    jsonSchema: b.json_schema ?? undefined,
+    ...grammar,
   }));
 }
 
 /** The response format the runner applies, said back so that the API can tell it from an older runner's silence. */
-const formatOf = (submits: ServeSubmit[]): ResponseFormat => (submits[0].jsonSchema ? "json_schema" : submits[0].json ? "json_object" : "text");
+const formatOf = (submits: ServeSubmit[]): ResponseFormat => submits[0].format ?? "text";
 
 /** Usage over all choices: the prompt once (every choice read the same one), the completions summed. */
 const totalUsage = (rs: ServeResult[]) => ({ prompt_tokens: rs[0].promptTokens, completion_tokens: rs.reduce((n, r) => n + r.completionTokens, 0) });

@@ -8,6 +8,7 @@ import { servingThreads, spinBesideEventLoop } from "../engine/runtime/session.j
 import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
+import { templateMessages } from "./tool-call.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
 const port = parentPort;
@@ -55,7 +56,7 @@ function tokensOf(req: ServeSubmit): number[] {
   const input = req.input;
   if ("tokens" in input) return input.tokens;
   if (!tokenizer) throw new Error("input: this model has no tokenizer.json; send token ids");
-  if ("messages" in input) return tokenizer.encodeChat(input.messages, { addGenerationPrompt: true });
+  if ("messages" in input) return tokenizer.encodeChat(templateMessages(input.messages), { addGenerationPrompt: true, tools: input.tools });
   return tokenizer.encode(input.prompt);
 }
 
@@ -86,6 +87,7 @@ function submit(req: ServeSubmit): void {
       logprobs: req.logprobs,
       json: req.json,
       jsonSchema: req.jsonSchema,
+      jsonSchemaPath: req.jsonSchemaPath,
     });
   } catch (err) {
     streaming.delete(req.id);

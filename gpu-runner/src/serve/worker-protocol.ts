@@ -1,8 +1,7 @@
 // Messages between the inference server (main thread) and its serving worker, which owns the ORT
 // session and the continuous-batching scheduler (session.run blocks its thread).
-import type { ChatMessage } from "../engine/tokenizer/tokenizer.js";
 import type { BatchingPolicy } from "./batch.js";
-import type { LogprobEntry } from "../../../api/src/inference/runner-protocol.js";
+import type { GenerateRequest, LogprobEntry, ResponseFormat } from "../../../api/src/inference/runner-protocol.js";
 import type { SchedulerStats, SeqResult } from "./scheduler.js";
 
 export type ServeWorkerInit = {
@@ -21,7 +20,8 @@ export type ServeWorkerInit = {
   spin?: boolean;
 };
 
-export type SubmitInput = { prompt: string } | { messages: ChatMessage[] } | { tokens: number[] };
+/** A prompt, chat messages (with the tools their template lists) or token ids, as the runner protocol has them. */
+export type SubmitInput = GenerateRequest["input"];
 
 export type ServeSubmit = {
   id: string;
@@ -44,8 +44,12 @@ export type ServeSubmit = {
   logprobs?: number;
   /** JSON mode: the answer is one JSON object. */
   json?: boolean;
-  /** Structured Outputs: the object follows this JSON Schema. */
+  /** Structured Outputs or a forced tool call: the object follows this JSON Schema. */
   jsonSchema?: Record<string, unknown>;
+  /** Where jsonSchema came from, for its errors (default response_format.json_schema.schema). */
+  jsonSchemaPath?: string;
+  /** The response format these settings apply, said back to the API (default text). */
+  format?: ResponseFormat;
 };
 
 /** A finished generation, its logprobs (if asked for) spelled out as text and bytes. */

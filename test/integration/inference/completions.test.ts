@@ -143,7 +143,6 @@ describe("POST /v1/chat/completions", () => {
     expect((await nulls.json()).choices[0].message.content).toBe(plain.choices[0].message.content);
 
     const refused: [Record<string, unknown>, string, RegExp][] = [
-      [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools", /tools are not supported/],
       [{ response_format: { type: "xml" } }, "response_format.type", /Structured Outputs/],
       [{ frequency_penalty: 2.5 }, "frequency_penalty", /<=2/],
       [{ top_logprobs: 2 }, "top_logprobs", /needs logprobs: true/],
@@ -155,8 +154,8 @@ describe("POST /v1/chat/completions", () => {
       [{ logit_bias: { "999999": 5 } }, "logit_bias", /outside the vocabulary/],
       [{ stop: ["a", "b", "c", "d", "e"] }, "stop", /up to 4 strings/],
       [{ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, "messages.0.content.0", /only text parts/],
-      [{ messages: [{ role: "tool", content: "x" }] }, "messages.0.role", /tools are not supported/],
-      [{ messages: [{ role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }] }] }, "messages.0.tool_calls", /tool calls are not supported/],
+      [{ messages: [{ role: "function", content: "x" }] }, "messages.0.role", /system, developer, user, assistant or tool/],
+      [{ functions: [{ name: "f" }] }, "functions", /deprecated form of tools/],
     ];
     for (const [extra, param, message] of refused) {
       const res = await post("/v1/chat/completions", acme.key, { ...greedy, messages: [{ role: "user", content: "Hi" }], ...extra });

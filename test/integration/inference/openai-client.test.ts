@@ -63,6 +63,30 @@ it("runs text completions, lists models and maps errors onto the client's error 
   await expect(client.chat.completions.create({ model: stack.model, messages: [{ role: "user", content: "x" }], temperature: 9 })).rejects.toBeInstanceOf(OpenAI.BadRequestError);
 });
 
+it("gets a forced tool call whole, from the stream helper, and parsed", async () => {
+  const noSpace = Object.fromEntries([" ", "\t", "\n", "\r"].map((c) => [c.charCodeAt(0), -100]));
+  const parameters = { type: "object", properties: { city: { enum: ["Oslo", "Paris"] }, celsius: { type: "boolean" } }, required: ["city", "celsius"], additionalProperties: false };
+  const body = {
+    model: adapterModel,
+    messages: [{ role: "user" as const, content: "Weather?" }],
+    tools: [{ type: "function" as const, function: { name: "get_weather", parameters, strict: true } }],
+    tool_choice: "required" as const,
+    max_tokens: 40,
+    temperature: 0,
+    logit_bias: noSpace,
+  };
+  const r = await client.chat.completions.create(body);
+  const call = r.choices[0].message.tool_calls![0];
+  expect(call.type === "function" && call.function.name).toBe("get_weather");
+  const streamed = await client.chat.completions.stream(body).finalChatCompletion();
+  // The helper also parses a strict tool's arguments.
+  expect(streamed.choices[0].message.tool_calls).toMatchObject([{ type: "function", function: { name: "get_weather", arguments: call.type === "function" ? call.function.arguments : "" } }]);
+  expect(streamed.choices[0].finish_reason).toBe("tool_calls");
+  const parsed = await client.chat.completions.parse(body);
+  const args = parsed.choices[0].message.tool_calls![0];
+  expect(args.type === "function" && args.function.parsed_arguments).toEqual(JSON.parse(call.type === "function" ? call.function.arguments : ""));
+});
+
 it("replays a call retried with the same Idempotency-Key", async () => {
   const body = { model: stack.model, messages: [{ role: "user" as const, content: "Once more" }], max_tokens: 8, temperature: 1, seed: 9 };
   const opts = { headers: { "Idempotency-Key": "sdk-retry-1" } };

@@ -142,6 +142,46 @@ function anyOf(branches: SchemaNode[], path: string): SchemaNode {
   return { kind: "anyOf", byFirstByte };
 }
 
+/**
+ * The recognizer of a whole answer: one object schema, or a top-level anyOf of object schemas (a call among
+ * several tools) read as a union. Throws naming the path of what it cannot enforce.
+ */
+export function schemaRecognizer(schema: unknown, path: string): JsonSchemaRecognizer | JsonSchemaUnion {
+  const root = (s: unknown, at: string) => {
+    const node = compileSchema(s, at);
+    if (node.kind !== "object") throw new Error(`${at}: the top level must be an object (type: object)`);
+    return new JsonSchemaRecognizer(node);
+  };
+  const anyOfBranches = (schema as { anyOf?: unknown } | null)?.anyOf;
+  const objects = Array.isArray(anyOfBranches) && Object.keys(schema as object).every((k) => k === "anyOf" || IGNORED.has(k));
+  if (!objects || anyOfBranches.length < 2) return root(schema, path);
+  return new JsonSchemaUnion(anyOfBranches.map((b, i) => root(b, `${path}.anyOf.${i}`)));
+}
+
+/**
+ * Objects that all start with `{` (which anyOf inside a schema cannot tell apart by their first byte): every
+ * branch reads the bytes, and those that refuse one drop out; the answer is what the branches left accept.
+ */
+export class JsonSchemaUnion {
+  constructor(private branches: JsonSchemaRecognizer[]) {}
+
+  get done(): boolean {
+    return this.branches.some((b) => b.done);
+  }
+
+  push(bytes: Uint8Array): boolean {
+    const left = this.branches.filter((b) => b.accepts(bytes));
+    if (left.length === 0) return false;
+    for (const b of left) b.push(bytes);
+    this.branches = left;
+    return true;
+  }
+
+  accepts(bytes: Uint8Array): boolean {
+    return this.branches.some((b) => b.accepts(bytes));
+  }
+}
+
 type Frame =
   | { kind: "object"; node: Extract<SchemaNode, { kind: "object" }>; seen: Set<string>; state: "open" | "key" | "colon" | "after"; key: number[]; value: SchemaNode | null }
   | { kind: "array"; node: Extract<SchemaNode, { kind: "array" }>; count: number; state: "open" | "after" };

@@ -5,7 +5,7 @@ import { StopMatcher } from "./stop.js";
 import { tokenLogprobs, type TokenLogprob } from "./logprobs.js";
 import { JsonMode, type JsonRecognizer, type JsonVocabulary } from "./json-mode.js";
 import { JsonObjectRecognizer } from "./json-grammar.js";
-import { JsonSchemaRecognizer, compileSchema } from "./json-schema.js";
+import { schemaRecognizer } from "./json-schema.js";
 import { createDecodeStream, type TextTokenizer } from "../tokenizer/tokenizer.js";
 
 export type FinishReason = "stop" | "length";
@@ -35,6 +35,8 @@ export type SequenceRequest = {
   json?: boolean;
   /** Structured Outputs: the object follows this JSON Schema (json-schema.ts; implies JSON mode). */
   jsonSchema?: Record<string, unknown>;
+  /** Where jsonSchema came from, for its errors (default response_format.json_schema.schema). */
+  jsonSchemaPath?: string;
 };
 
 /** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
@@ -164,10 +166,7 @@ export function jsonVocabulary(tok: SequenceTokenizer | null, stops: ReadonlySet
 }
 
 /** The grammar of a JSON-mode request: its schema's (compiled; throws naming what it cannot enforce), or any object. */
-export function jsonRecognizer(req: Pick<SequenceRequest, "jsonSchema">): JsonRecognizer {
+export function jsonRecognizer(req: Pick<SequenceRequest, "jsonSchema" | "jsonSchemaPath">): JsonRecognizer {
   if (!req.jsonSchema) return new JsonObjectRecognizer();
-  const path = "response_format.json_schema.schema";
-  const root = compileSchema(req.jsonSchema, path);
-  if (root.kind !== "object") throw new Error(`${path}: the top level must be an object (type: object)`);
-  return new JsonSchemaRecognizer(root);
+  return schemaRecognizer(req.jsonSchema, req.jsonSchemaPath ?? "response_format.json_schema.schema");
 }

@@ -6,10 +6,30 @@ import { join } from "node:path";
 /** The special tokens every byte-level tokenizer has, in id order from 256. */
 export const BYTE_LEVEL_SPECIAL_TOKENS = ["<|bos|>", "<|eos|>", "<|im_start|>", "<|im_end|>"] as const;
 
-/** ChatML: `<|im_start|>role\ncontent<|im_end|>\n` per message; the generation prompt opens an assistant turn. */
+/**
+ * ChatML: `<|im_start|>role\ncontent<|im_end|>\n` per message; the generation prompt opens an assistant turn.
+ * With `tools`, a system turn lists them first (one JSON per line within <tools>); an assistant turn's tool
+ * calls follow its content, each `{"name": …, "arguments": …}` within <tool_call>; a tool's answer is a `tool`
+ * turn within <tool_response>. Without tools, a chat renders as it always has.
+ */
 export const CHATML_TEMPLATE =
+  "{%- if tools -%}" +
+  "{{ '<|im_start|>system\\n# Tools\\n\\nYou may call one of these functions:\\n<tools>' }}" +
+  "{%- for tool in tools -%}{{ '\\n' + (tool | tojson) }}{%- endfor -%}" +
+  "{{ '\\n</tools>\\n\\nWrite a call as a JSON object with its name and arguments within <tool_call></tool_call>.<|im_end|>\\n' }}" +
+  "{%- endif -%}" +
   "{%- for message in messages -%}" +
+  "{%- if message['role'] == 'tool' -%}" +
+  "{{ '<|im_start|>tool\\n<tool_response>\\n' + message['content'] + '\\n</tool_response><|im_end|>\\n' }}" +
+  "{%- elif message['tool_calls'] -%}" +
+  "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] }}" +
+  "{%- for call in message['tool_calls'] -%}" +
+  "{{ '<tool_call>\\n{\"name\": ' + (call['function']['name'] | tojson) + ', \"arguments\": ' + (call['function']['arguments'] | tojson) + '}\\n</tool_call>' }}" +
+  "{%- endfor -%}" +
+  "{{ '<|im_end|>\\n' }}" +
+  "{%- else -%}" +
   "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}" +
+  "{%- endif -%}" +
   "{%- endfor -%}" +
   "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}";
 

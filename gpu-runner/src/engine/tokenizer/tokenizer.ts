@@ -7,7 +7,10 @@ import { Template } from "@huggingface/jinja";
 import { z } from "zod";
 import { tokenBytesReader } from "./token-bytes.js";
 
-export type ChatMessage = { role: string; content: string };
+/** A chat message as chat templates read it; an assistant's tool calls carry their arguments as an object where they parse. */
+export type ChatMessage = { role: string; content: string; tool_calls?: unknown[]; tool_call_id?: string };
+/** Options of a rendering: the generation prompt, and the tools (OpenAI's `tools`) templates list for the model. */
+export type ChatOptions = { addGenerationPrompt?: boolean; tools?: unknown[] };
 
 /** The tokenizer the engine uses: text ↔ ids, chat templating, and the ids that end generation. */
 export type TextTokenizer = {
@@ -16,9 +19,9 @@ export type TextTokenizer = {
   /** Ids → text. Special tokens are kept unless `skipSpecialTokens`. */
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
   /** Renders messages with the folder's chat template; encode the result with `addSpecialTokens: false`. */
-  applyChatTemplate(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): string;
+  applyChatTemplate(messages: ChatMessage[], opts?: ChatOptions): string;
   /** Chat template rendered and encoded without adding special tokens twice (the template writes its own). */
-  encodeChat(messages: ChatMessage[], opts?: { addGenerationPrompt?: boolean }): number[];
+  encodeChat(messages: ChatMessage[], opts?: ChatOptions): number[];
   /** Ids that end generation: tokenizer_config's eos_token plus generation_config.json's eos_token_id(s). */
   eosTokenIds: number[];
   bosTokenId: number | null;
@@ -132,7 +135,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
         throw new Error(`${cfgPath}: no chat_template; add one (or chat_template.jinja) to use chat messages with this model`);
       }
       template ??= new Template(templateText);
-      return template.render({ messages, add_generation_prompt: opts?.addGenerationPrompt ?? false, ...specials });
+      return template.render({ messages, add_generation_prompt: opts?.addGenerationPrompt ?? false, ...(opts?.tools ? { tools: opts.tools } : {}), ...specials });
     },
     encodeChat: (messages, opts) => self.encode(self.applyChatTemplate(messages, opts), { addSpecialTokens: false }),
     eosTokenIds: [...eosIds],

@@ -1,7 +1,7 @@
 // Structured Outputs' recognizer: texts that follow the schema are taken whole (and parse), texts that break
 // it are refused at the first byte that does; the compiler names what it cannot enforce.
 import { describe, expect, it } from "vitest";
-import { JsonSchemaRecognizer, compileSchema } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
+import { JsonSchemaRecognizer, compileSchema, schemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 
@@ -116,5 +116,52 @@ describe("JsonSchemaRecognizer", () => {
     const schema = { type: "object", properties: { n: { type: "string", enum: ["a", 1] } }, required: ["n"], additionalProperties: false };
     expect(feed(schema, '{"n":"a"}').done).toBe(true);
     expect(feed(schema, '{"n":1}').taken).toBe(5);
+  });
+});
+
+describe("schemaRecognizer: a top-level anyOf of objects (a call among several tools)", () => {
+  const call = (name: string, args: unknown) => ({
+    type: "object",
+    properties: { name: { const: name }, arguments: args },
+    required: ["name", "arguments"],
+    additionalProperties: false,
+  });
+  const weather = call("get_weather", { type: "object", properties: { city: { type: "string" } }, required: ["city"], additionalProperties: false });
+  const add = call("add", { type: "object", properties: { a: { type: "integer" }, b: { type: "integer" } }, required: ["a", "b"], additionalProperties: false });
+  const union = { anyOf: [weather, add] };
+  const feedRoot = (text: string) => {
+    const r = schemaRecognizer(union, "schema");
+    const bytes = utf8(text);
+    for (let i = 0; i < bytes.length; i++) if (!r.push(bytes.subarray(i, i + 1))) return { taken: i, done: false };
+    return { taken: bytes.length, done: r.done };
+  };
+
+  it("takes a text that follows any one branch, whichever key comes first", () => {
+    for (const text of ['{"name":"get_weather","arguments":{"city":"Oslo"}}', '{"arguments":{"a":1,"b":2},"name":"add"}', '{ "name": "add", "arguments": { "b": 2, "a": -3 } }']) {
+      expect(feedRoot(text), text).toEqual({ taken: utf8(text).length, done: true });
+    }
+  });
+
+  it("refuses the first byte that fits no branch, and an object that mixes two", () => {
+    expect(feedRoot('{"name":"get_time"').taken).toBe('{"name":"get_'.length);
+    expect(feedRoot('{"name":"add","arguments":{"city"').taken).toBe('{"name":"add","arguments":{"'.length);
+    expect(feedRoot('{"arguments":{"a":1,"b":2},"name":"get_weather"').taken).toBe('{"arguments":{"a":1,"b":2},"name":"'.length);
+    const whole = '{"name":"add","arguments":{"a":1,"b":2}}';
+    expect(feedRoot(whole)).toEqual({ taken: whole.length, done: true });
+  });
+
+  it("accepts() leaves every branch as it was", () => {
+    const r = schemaRecognizer(union, "schema");
+    expect(r.push(utf8('{"name":"'))).toBe(true);
+    expect(r.accepts(utf8('add"'))).toBe(true);
+    expect(r.accepts(utf8('get_weather"'))).toBe(true);
+    expect(r.push(utf8('add","arguments":{"a":1,"b":2}}'))).toBe(true);
+    expect(r.done).toBe(true);
+  });
+
+  it("keeps a single schema's rules: the top level is an object, and errors name their path", () => {
+    expect(() => schemaRecognizer({ type: "string" }, "tools.0.function.parameters")).toThrow(/^tools\.0\.function\.parameters: the top level must be an object/);
+    expect(() => schemaRecognizer({ anyOf: [weather, { type: "string" }] }, "schema")).toThrow(/schema\.anyOf\.1: the top level must be an object/);
+    expect(() => schemaRecognizer({ anyOf: [weather, { type: "object", properties: { x: { pattern: "a" } } }] }, "schema")).toThrow(/schema\.anyOf\.1\.properties\.x\.pattern: this keyword is not supported/);
   });
 });

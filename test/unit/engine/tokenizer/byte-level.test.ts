@@ -96,6 +96,23 @@ describe("writeByteLevelTokenizer", () => {
     expect(tok.decode(ids, { skipSpecialTokens: true })).toBe("user\nHi\nassistant\n");
   });
 
+  it("lists tools in a system turn first, and renders tool calls and their answers", () => {
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }];
+    const messages = [
+      { role: "user", content: "Weather?" },
+      { role: "assistant", content: "", tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: { city: "Oslo" } } }] },
+      { role: "tool", tool_call_id: "c1", content: "4 degrees" },
+    ];
+    expect(tok.applyChatTemplate(messages, { tools })).toBe(
+      "<|im_start|>system\n# Tools\n\nYou may call one of these functions:\n<tools>\n" +
+        '{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}' +
+        "\n</tools>\n\nWrite a call as a JSON object with its name and arguments within <tool_call></tool_call>.<|im_end|>\n" +
+        "<|im_start|>user\nWeather?<|im_end|>\n" +
+        '<|im_start|>assistant\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call><|im_end|>\n' +
+        "<|im_start|>tool\n<tool_response>\n4 degrees\n</tool_response><|im_end|>\n",
+    );
+  });
+
   it("writes tokenizer_config.json with bos/eos and keeps an existing generation_config.json", async () => {
     const cfg = JSON.parse(await readFile(join(dir, "tokenizer_config.json"), "utf8"));
     expect(cfg).toMatchObject({ bos_token: "<|bos|>", eos_token: "<|eos|>", clean_up_tokenization_spaces: false });

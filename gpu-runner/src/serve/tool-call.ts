@@ -1,0 +1,48 @@
+// Tool calls on the runner: a forced call (the API's tool_choice "required" or a named function) as the grammar
+// its answer follows, and chat messages with tool calls as chat templates read them.
+import type { z } from "zod";
+import type { chatMessageSchema, ToolSpec } from "../../../api/src/inference/runner-protocol.js";
+import { schemaRecognizer } from "../engine/generate/json-schema.js";
+import type { ChatMessage } from "../engine/tokenizer/tokenizer.js";
+
+/** A function without parameters (OpenAI: parameters left out, or `{}`) takes an empty object. */
+const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: false };
+
+/**
+ * The JSON Schema a call of `names` follows: with one name, the tool's parameters (the answer is its
+ * arguments); with several, an anyOf of `{"name": <const>, "arguments": <its parameters>}`. Throws naming
+ * `tools.<i>.function.parameters…` for what the grammar cannot enforce.
+ */
+export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string } {
+  const called = names.map((name) => {
+    const i = tools.findIndex((t) => t.function.name === name);
+    if (i < 0) throw new Error(`tool_names: ${name} is not one of the tools`);
+    const given = tools[i].function.parameters;
+    const schema = given && Object.keys(given).length > 0 ? given : NO_PARAMETERS;
+    const path = `tools.${i}.function.parameters`;
+    schemaRecognizer(schema, path);
+    return { name, schema, path };
+  });
+  if (called.length === 1) return { jsonSchema: called[0].schema, jsonSchemaPath: called[0].path };
+  const call = ({ name, schema }: (typeof called)[number]) => ({
+    type: "object",
+    properties: { name: { const: name }, arguments: schema },
+    required: ["name", "arguments"],
+    additionalProperties: false,
+  });
+  return { jsonSchema: { anyOf: called.map(call) }, jsonSchemaPath: "tools" };
+}
+
+/** Messages for the chat template: a call's arguments as an object where they parse (as Hugging Face templates expect), else as sent. */
+export function templateMessages(messages: z.infer<typeof chatMessageSchema>[]): ChatMessage[] {
+  return messages.map((m) => (m.tool_calls ? { ...m, tool_calls: m.tool_calls.map((c) => ({ ...c, function: { name: c.function.name, arguments: parsedArguments(c.function.arguments) } })) } : m));
+}
+
+function parsedArguments(text: string): unknown {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v !== null && typeof v === "object" && !Array.isArray(v) ? v : text;
+  } catch {
+    return text;
+  }
+}

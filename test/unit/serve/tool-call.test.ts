@@ -1,0 +1,46 @@
+// The runner's side of forced tool calls: the grammar of a call of one tool or several, errors that name the
+// tool's parameters, and the messages the chat template reads.
+import { describe, expect, it } from "vitest";
+import { templateMessages, toolCallGrammar } from "../../../gpu-runner/src/serve/tool-call.js";
+import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-schema.js";
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+const tool = (name: string, parameters?: Record<string, unknown>) => ({ type: "function" as const, function: { name, ...(parameters ? { parameters } : {}) } });
+const add = tool("add", { type: "object", properties: { a: { type: "integer" } }, required: ["a"] });
+
+describe("toolCallGrammar", () => {
+  it("is the tool's parameters for one name, named by the tool's path", () => {
+    expect(toolCallGrammar([tool("ping"), add], ["add"])).toEqual({ jsonSchema: add.function.parameters, jsonSchemaPath: "tools.1.function.parameters" });
+    // No parameters (or {}): an empty object.
+    for (const t of [tool("ping"), tool("ping", {})]) {
+      const { jsonSchema, jsonSchemaPath } = toolCallGrammar([t], ["ping"]);
+      const r = schemaRecognizer(jsonSchema, jsonSchemaPath);
+      expect(r.accepts(utf8('{"'))).toBe(false);
+      expect(r.push(utf8("{}")) && r.done).toBe(true);
+    }
+  });
+
+  it("is a union of {name, arguments} for several names", () => {
+    const { jsonSchema, jsonSchemaPath } = toolCallGrammar([tool("ping"), add], ["ping", "add"]);
+    const r = schemaRecognizer(jsonSchema, jsonSchemaPath);
+    expect(r.push(utf8('{"name":"add","arguments":{"a":2}}')) && r.done).toBe(true);
+    expect(schemaRecognizer(jsonSchema, jsonSchemaPath).accepts(utf8('{"name":"add","arguments":{}}'))).toBe(false);
+  });
+
+  it("names the tool's parameters in what it cannot enforce", () => {
+    expect(() => toolCallGrammar([add, tool("f", { type: "object", properties: { s: { type: "string", minLength: 2 } } })], ["add", "f"])).toThrow(/^tools\.1\.function\.parameters\.properties\.s\.minLength: this keyword is not supported/);
+    expect(() => toolCallGrammar([add], ["nope"])).toThrow(/nope is not one of the tools/);
+  });
+});
+
+describe("templateMessages", () => {
+  it("gives templates a call's arguments as an object where they parse, as sent otherwise", () => {
+    const call = (args: string) => ({ role: "assistant", content: "", tool_calls: [{ id: "c", type: "function" as const, function: { name: "f", arguments: args } }] });
+    const [parsed, kept, list] = templateMessages([call('{"a":1}'), call("{not json"), call("[1]")]);
+    expect(parsed.tool_calls).toEqual([{ id: "c", type: "function", function: { name: "f", arguments: { a: 1 } } }]);
+    expect((kept.tool_calls![0] as { function: { arguments: unknown } }).function.arguments).toBe("{not json");
+    expect((list.tool_calls![0] as { function: { arguments: unknown } }).function.arguments).toBe("[1]");
+    const plain = { role: "user", content: "hi" };
+    expect(templateMessages([plain])[0]).toBe(plain);
+  });
+});

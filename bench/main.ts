@@ -1,8 +1,8 @@
-// `tuneserve bench <generate|train|serve>`: parses flags and hands off to one benchmark module each.
+// `tuneserve bench <generate|train|serve|json-mask>`: parses flags and hands off to one benchmark module each.
 import { parseArgs } from "node:util";
 import { getPreset, PRESET_NAMES } from "./presets.js";
 
-const USAGE = `usage: tuneserve bench <generate|train|serve> [--preset ${PRESET_NAMES.join("|")}] [--no-peer]
+const USAGE = `usage: tuneserve bench <generate|train|serve|json-mask> [--preset ${PRESET_NAMES.join("|")}] [--no-peer]
   generate options: --prompt-len N --gen-tokens N --gen-batches 1,8 --gen-repeats N --seed N --threads N`;
 
 /** Integer flag value ≥ min, or the fallback when the flag is absent. */
@@ -19,6 +19,8 @@ export async function run(argv: string[]): Promise<void> {
   if (argv[0] === "train") return (await import("./train.js")).runTrainBench(argv.slice(1));
   // `bench serve` too (--adapters, --requests, --concurrency, …).
   if (argv[0] === "serve") return (await import("./serve.js")).runServeBench(argv.slice(1));
+  // `bench json-mask` (--vocab, --repeats): the JSON-mode mask, no model.
+  if (argv[0] === "json-mask") return (await import("./json-mask.js")).runJsonMaskBench(argv.slice(1));
   const { positionals, values } = parseArgs({
     args: argv,
     allowPositionals: true,

@@ -5,15 +5,21 @@ import { z } from "zod";
 export const fileFormats = ["chat", "prompt_completion", "text"] as const;
 export type FileFormat = (typeof fileFormats)[number];
 
+/** Training on tool calls is not supported yet: refused by name rather than silently dropped. */
+const noToolCalls = z.never({ error: "tool calls in training data are not supported yet" }).optional();
+
 const chatMessage = z.object({
   role: z.enum(["system", "user", "assistant", "tool"]),
   content: z.string(),
+  tool_calls: noToolCalls,
 });
 export const chatLine = z.object({
   messages: z
     .array(chatMessage)
     .min(1)
     .refine((m) => m.some((x) => x.role === "assistant"), "needs at least one assistant message to train on"),
+  tools: noToolCalls,
+  functions: noToolCalls,
 });
 export const promptCompletionLine = z.object({
   prompt: z.string(),

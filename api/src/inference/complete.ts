@@ -11,7 +11,7 @@ import { callRunners } from "./proxy.js";
 import { generateResponseSchema, type GenerateRequestInput, type GenerateChoice, type GenerateResponse, type GenerateUsage, type ResponseFormat } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
 import { keepRunning } from "../lib/keep-running.js";
-import { claimKey, holdKey, parseIdempotencyKey, settleKey } from "../lib/idempotency-keys.js";
+import { claimKey, forgetKey, holdKey, parseIdempotencyKey, settleKey } from "../lib/idempotency-keys.js";
 import { assertTokensLeft } from "../quotas/limits.js";
 import { completionHash, meterKeyed, storable, storedCompletion, type StoredCompletion, type StoredRow } from "./idempotency.js";
 import { replayCompletion } from "./replay.js";
@@ -75,14 +75,21 @@ function choicesOf(call: CompletionCall, r: GenerateResponse): Choice[] {
  */
 export const MAX_LOGPROB_TOKENS = 8192;
 
-/** Maps a runner's 4xx error answer onto our envelope. */
+/** A runner refused the request as invalid (a 400 naming the caller's field): nothing ran. */
+class RunnerRefusal extends ApiError {}
+
+/**
+ * Maps a runner's 4xx error answer onto our envelope. The API only sends what the protocol takes, so a runner
+ * that does not know a field or a value of it (zod's "Unrecognized key", an enum it lacks) predates the API.
+ */
 async function runnerError(res: Response, kind: CompletionKind): Promise<ApiError> {
   const body = (await res.json().catch(() => null)) as { error?: { message?: string; param?: string | null } } | null;
   const message = body?.error?.message ?? `runner answered ${res.status}`;
   const param = body?.error?.param ?? null;
+  if (/Unrecognized key|Invalid option/.test(message)) return new ApiError("internal_error", `the runner does not take this request (${message}): it predates this API; upgrade the runners`);
   // The runner speaks in its own field names; name the caller's (a chat's prompt is its messages).
   const callerParam = param === "input" ? null : param === "prompt" && kind === "chat" ? "messages" : param?.replace(/^input\./, "") ?? null;
-  return new ApiError("invalid_request", message, callerParam);
+  return new RunnerRefusal("invalid_request", message, callerParam);
 }
 
 /**
@@ -114,7 +121,10 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   // Registered with waitUntil at once: on a Worker, a client that disconnects would otherwise cancel the
   // attempt before it settles its key, and retries would wait for the key to go stale.
   const attempt = generate(c, call, found, { ref, settle }).catch(async (err: unknown) => {
-    await settle(null).catch((e: unknown) => console.error(`[${requestId}] settling its Idempotency-Key failed:`, e));
+    // A request the runner refused ran nothing: its key is let go, so the corrected request may use it.
+    const refused = err instanceof RunnerRefusal;
+    const ended = refused ? (release(), forgetKey(db, ref)) : settle(null);
+    await ended.catch((e: unknown) => console.error(`[${requestId}] settling its Idempotency-Key failed:`, e));
     throw err;
   });
   keepRunning(c, attempt.catch(() => undefined));

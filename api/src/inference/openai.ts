@@ -77,15 +77,15 @@ const chatMessageSchema = z
   .object({
     role: z.enum(["system", "user", "assistant", "developer", "tool"], { error: "role must be system, developer, user, assistant or tool" }),
     // Before content: an assistant turn with tool calls has content null.
-    tool_calls: z.array(toolCallSchema).min(1).max(MAX_TOOLS).nullish(),
+    tool_calls: z.array(toolCallSchema).max(MAX_TOOLS).nullish(),
     function_call: unsupported(() => false, "function_call is OpenAI's deprecated form; send tool_calls"),
     content: messageContent.nullish(),
     tool_call_id: z.string().min(1).max(256).nullish(),
     name: z.string().max(64).nullish(),
   })
   .superRefine((m, ctx) => {
-    if (m.content == null && !(m.role === "assistant" && m.tool_calls)) ctx.addIssue({ code: "custom", path: ["content"], message: "content is required (only an assistant turn with tool_calls may leave it out)" });
-    if (m.tool_calls && m.role !== "assistant") ctx.addIssue({ code: "custom", path: ["tool_calls"], message: "only assistant turns have tool_calls" });
+    if (m.content == null && !(m.role === "assistant" && m.tool_calls?.length)) ctx.addIssue({ code: "custom", path: ["content"], message: "content is required (only an assistant turn with tool_calls may leave it out)" });
+    if (m.tool_calls?.length && m.role !== "assistant") ctx.addIssue({ code: "custom", path: ["tool_calls"], message: "only assistant turns have tool_calls" });
     if ((m.role === "tool") !== (m.tool_call_id != null)) ctx.addIssue({ code: "custom", path: ["tool_call_id"], message: "a tool turn, and only a tool turn, names the call it answers in tool_call_id" });
   });
 
@@ -98,7 +98,10 @@ export function forcedToolCall(b: { tools?: { function: { name: string } }[] | n
 }
 
 /** Tool turns answer a call an earlier assistant turn made; names and choices refer to tools that exist. */
-function checkTools(b: { messages: z.infer<typeof chatMessageSchema>[]; tools?: z.infer<typeof toolSchema>[] | null; tool_choice?: z.infer<typeof toolChoiceSchema> | null; response_format?: { type: string } | null }, ctx: z.RefinementCtx): void {
+function checkTools(
+  b: { messages: z.infer<typeof chatMessageSchema>[]; tools?: z.infer<typeof toolSchema>[] | null; tool_choice?: z.infer<typeof toolChoiceSchema> | null; response_format?: { type: string } | null; stop?: string | string[] | null },
+  ctx: z.RefinementCtx,
+): void {
   const calls = new Set<string>();
   b.messages.forEach((m, i) => {
     for (const c of m.tool_calls ?? []) calls.add(c.id);
@@ -117,6 +120,8 @@ function checkTools(b: { messages: z.infer<typeof chatMessageSchema>[]; tools?: 
   }
   if (typeof choice === "object" && !names.includes(choice.function.name)) ctx.addIssue({ code: "custom", path: ["tool_choice", "function", "name"], message: `${choice.function.name} is not one of the tools` });
   if ((b.response_format?.type ?? "text") !== "text") ctx.addIssue({ code: "custom", path: ["response_format"], message: "a forced tool call's arguments follow the tool's parameters; response_format must be text" });
+  // A stop string would end the call's JSON wherever it matched, and the call would still read as finished.
+  if (b.stop != null && b.stop.length > 0) ctx.addIssue({ code: "custom", path: ["stop"], message: "stop strings would cut a forced tool call's JSON short; leave stop out" });
 }
 
 export const chatRequestSchema = z

@@ -106,6 +106,25 @@ export async function settleKey(db: Db, f: KeyRef & { result: unknown; now: numb
   await settleKeyQuery(db, f);
 }
 
+/**
+ * Lets go of a key whose attempt was refused before any work (a runner's 400: nothing ran, nothing was
+ * billed), as if it had never been used, so that the corrected request can take it.
+ */
+export async function forgetKey(db: Db, f: KeyRef): Promise<void> {
+  await db
+    .delete(idempotencyKeys)
+    .where(
+      and(
+        eq(idempotencyKeys.tenantId, f.tenantId),
+        eq(idempotencyKeys.key, f.key),
+        eq(idempotencyKeys.requestId, f.requestId),
+        eq(idempotencyKeys.state, "running"),
+        eq(idempotencyKeys.billedPromptTokens, 0),
+        eq(idempotencyKeys.billedCompletionTokens, 0),
+      ),
+    );
+}
+
 /** settleKey as a statement, to run in the same batch as the work it records (a job's creation). */
 export function settleKeyQuery(db: Db, f: KeyRef & { result: unknown; now: number }) {
   return db

@@ -22,7 +22,7 @@ export type { ChatRequest };
 
 /** A message as the runner takes it: tool fields only where set (so a plain chat's idempotency hash is what it was). */
 function runnerMessage(m: ChatRequest["messages"][number]) {
-  return { role: m.role, content: m.content ?? "", ...(m.tool_calls ? { tool_calls: m.tool_calls } : {}), ...(m.tool_call_id != null ? { tool_call_id: m.tool_call_id } : {}) };
+  return { role: m.role, content: m.content ?? "", ...(m.tool_calls?.length ? { tool_calls: m.tool_calls } : {}), ...(m.tool_call_id != null ? { tool_call_id: m.tool_call_id } : {}) };
 }
 
 /** A tool as the chat template lists it (strict is ours to enforce: the grammar always is). */

@@ -2,7 +2,7 @@
 // its answer follows, and chat messages with tool calls as chat templates read them.
 import type { z } from "zod";
 import type { chatMessageSchema, ToolSpec } from "../../../api/src/inference/runner-protocol.js";
-import { schemaRecognizer } from "../engine/generate/json-schema.js";
+import { rootBranches, schemaRecognizer } from "../engine/generate/json-schema.js";
 import type { ChatMessage } from "../engine/tokenizer/tokenizer.js";
 
 /** A function without parameters (OpenAI: parameters left out, or `{}`) takes an empty object. */
@@ -10,8 +10,9 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
 
 /**
  * The JSON Schema a call of `names` follows: with one name, the tool's parameters (the answer is its
- * arguments); with several, an anyOf of `{"name": <const>, "arguments": <its parameters>}`. Throws naming
- * `tools.<i>.function.parameters…` for what the grammar cannot enforce.
+ * arguments); with several, an anyOf of `{"name": <const>, "arguments": <its parameters>}` (a tool whose
+ * parameters are an anyOf of objects gives a branch for each). Throws naming `tools.<i>.function.parameters…`
+ * for what the grammar cannot enforce.
  */
 export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string } {
   const called = names.map((name) => {
@@ -24,13 +25,14 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchem
     return { name, schema, path };
   });
   if (called.length === 1) return { jsonSchema: called[0].schema, jsonSchemaPath: called[0].path };
-  const call = ({ name, schema }: (typeof called)[number]) => ({
+  const call = (name: string, args: unknown) => ({
     type: "object",
-    properties: { name: { const: name }, arguments: schema },
+    properties: { name: { const: name }, arguments: args },
     required: ["name", "arguments"],
     additionalProperties: false,
   });
-  return { jsonSchema: { anyOf: called.map(call) }, jsonSchemaPath: "tools" };
+  const branches = called.flatMap(({ name, schema }) => (rootBranches(schema) ?? [schema]).map((args) => call(name, args)));
+  return { jsonSchema: { anyOf: branches }, jsonSchemaPath: "tools" };
 }
 
 /** Messages for the chat template: a call's arguments as an object where they parse (as Hugging Face templates expect), else as sent. */

@@ -149,6 +149,7 @@ describe("forced tool calls", () => {
       [{ tools: [weather], tool_choice: { type: "function", function: { name: "nope" } } }, "tool_choice.function.name", /not one of the tools/],
       [{ tools: [weather, weather], tool_choice: "required" }, "tools", /two tools are named get_weather/],
       [{ tools: [weather], tool_choice: "required", response_format: { type: "json_object" } }, "response_format", /must be text/],
+      [{ tools: [weather], tool_choice: "required", stop: ":" }, "stop", /cut a forced tool call's JSON short/],
       [{ messages: [...messages, { role: "tool", tool_call_id: "call_9", content: "x" }], tools: [weather], tool_choice: "none" }, "messages.1.tool_call_id", /no earlier assistant turn/],
       [{ messages: [{ role: "tool", content: "x" }] }, "messages.0.tool_call_id", /names the call/],
       [{ messages: [{ role: "user", content: null }] }, "messages.0.content", /content is required/],
@@ -162,6 +163,16 @@ describe("forced tool calls", () => {
       expect(body.error.param, JSON.stringify(body)).toBe(param);
       expect(body.error.message).toMatch(message);
     }
+  });
+
+  it("lets go of an Idempotency-Key whose request the runner refused, so the corrected request can use it", async () => {
+    const headers = { "Idempotency-Key": `refused-${Date.now()}` };
+    const bad = { type: "function", function: { name: "f", parameters: { type: "object", properties: { s: { type: "string", pattern: "^a" } } } } };
+    const body = { model: stack.model, messages, tool_choice: "required", max_tokens: 8, temperature: 0, logit_bias: noSpace };
+    expect((await post({ ...body, tools: [bad] }, headers)).status).toBe(400);
+    const fixed = await post({ ...body, tools: [lights] }, headers);
+    expect(fixed.status).toBe(200);
+    expect((await fixed.json()).choices[0].message.tool_calls[0].function.name).toBe("lights");
   });
 
   it("calls a function that takes no parameters with {}", async () => {

@@ -27,6 +27,15 @@ describe("toolCallGrammar", () => {
     expect(schemaRecognizer(jsonSchema, jsonSchemaPath).accepts(utf8('{"name":"add","arguments":{}}'))).toBe(false);
   });
 
+  it("gives each branch of a tool's top-level anyOf its own {name, arguments}", () => {
+    const either = tool("either", { anyOf: [{ type: "object", properties: { a: { type: "boolean" } }, required: ["a"] }, { type: "object", properties: { b: { type: "null" } }, required: ["b"] }] });
+    const { jsonSchema, jsonSchemaPath } = toolCallGrammar([add, either], ["add", "either"]);
+    for (const text of ['{"name":"either","arguments":{"a":true}}', '{"name":"either","arguments":{"b":null}}', '{"name":"add","arguments":{"a":1}}']) {
+      const r = schemaRecognizer(jsonSchema, jsonSchemaPath);
+      expect(r.push(utf8(text)) && r.done, text).toBe(true);
+    }
+  });
+
   it("names the tool's parameters in what it cannot enforce", () => {
     expect(() => toolCallGrammar([add, tool("f", { type: "object", properties: { s: { type: "string", minLength: 2 } } })], ["add", "f"])).toThrow(/^tools\.1\.function\.parameters\.properties\.s\.minLength: this keyword is not supported/);
     expect(() => toolCallGrammar([add], ["nope"])).toThrow(/nope is not one of the tools/);

@@ -115,6 +115,11 @@ export class JsonObjectRecognizer {
     return this.mode === Mode.Done;
   }
 
+  /** Inside a string (any key goes in JSON mode), between characters: bytes without `"`, `\\` or controls that are well-formed UTF-8 so far continue it. */
+  get inPlainString(): boolean {
+    return this.mode === Mode.String && this.utf8Left === 0;
+  }
+
   /** Feeds bytes for good; false when they break the JSON (the state is then unusable). */
   push(bytes: Uint8Array): boolean {
     for (const b of bytes) if (!this.step(b)) return false;

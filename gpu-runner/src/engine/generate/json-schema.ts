@@ -152,10 +152,16 @@ export function schemaRecognizer(schema: unknown, path: string): JsonSchemaRecog
     if (node.kind !== "object") throw new Error(`${at}: the top level must be an object (type: object)`);
     return new JsonSchemaRecognizer(node);
   };
-  const anyOfBranches = (schema as { anyOf?: unknown } | null)?.anyOf;
-  const objects = Array.isArray(anyOfBranches) && Object.keys(schema as object).every((k) => k === "anyOf" || IGNORED.has(k));
-  if (!objects || anyOfBranches.length < 2) return root(schema, path);
-  return new JsonSchemaUnion(anyOfBranches.map((b, i) => root(b, `${path}.anyOf.${i}`)));
+  const branches = rootBranches(schema);
+  if (!branches) return root(schema, path);
+  return new JsonSchemaUnion(branches.map((b, i) => root(b, `${path}.anyOf.${i}`)));
+}
+
+/** The branches of a top-level anyOf (with nothing but ignored keywords beside it) that is read as a union, or null. */
+export function rootBranches(schema: unknown): unknown[] | null {
+  const branches = (schema as { anyOf?: unknown } | null)?.anyOf;
+  const alone = Array.isArray(branches) && Object.keys(schema as object).every((k) => k === "anyOf" || IGNORED.has(k));
+  return alone && branches.length >= 2 ? branches : null;
 }
 
 /**
@@ -167,6 +173,11 @@ export class JsonSchemaUnion {
 
   get done(): boolean {
     return this.branches.some((b) => b.done);
+  }
+
+  /** One branch inside a plain string is enough: the union takes what any branch takes. */
+  get inPlainString(): boolean {
+    return this.branches.some((b) => b.inPlainString);
   }
 
   push(bytes: Uint8Array): boolean {
@@ -214,6 +225,12 @@ export class JsonSchemaRecognizer {
 
   get done(): boolean {
     return this.leaf.kind === "done";
+  }
+
+  /** Inside a string value (of type string, not an enum's or a key), between characters: see JsonRecognizer. */
+  get inPlainString(): boolean {
+    const l = this.leaf;
+    return l.kind === "string" && !l.escape && l.hex === 0 && l.utf8Left === 0;
   }
 
   push(bytes: Uint8Array): boolean {

@@ -53,6 +53,17 @@ describe("JsonlValidator", () => {
     expect(s.errors[4].message).toMatch(/messages\.0\.content/);
   });
 
+  it("refuses tool calls by name rather than dropping them", () => {
+    const call = { id: "c", type: "function", function: { name: "f", arguments: "{}" } };
+    const s = validate(
+      [
+        JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "assistant", content: "", tool_calls: [call] }] }),
+        JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "assistant", content: "y" }], tools: [{ type: "function", function: { name: "f" } }] }),
+      ].join("\n"),
+    );
+    expect(s.errors.map((e) => e.message)).toEqual([expect.stringMatching(/messages\.1\.tool_calls: tool calls in training data are not supported yet/), expect.stringMatching(/tools: tool calls in training data/)]);
+  });
+
   it("keeps only the first five errors but counts them all", () => {
     const s = validate(Array.from({ length: 9 }, () => "nope").join("\n"));
     expect(s.errorCount).toBe(9);

@@ -1,0 +1,56 @@
+// `bench json-mask`: one JSON-mode mask (a refusal of the model's pick) over a synthetic vocabulary, at a
+// position inside a string and inside an enum, with the string-safe fast path and with every token tried.
+// Prints one JSON line. No model: the mask is pure JavaScript on the serving worker's thread.
+import { parseArgs } from "node:util";
+import { JsonMode, type JsonRecognizer } from "../gpu-runner/src/engine/generate/json-mode.js";
+import { JsonObjectRecognizer } from "../gpu-runner/src/engine/generate/json-grammar.js";
+import { schemaRecognizer } from "../gpu-runner/src/engine/generate/json-schema.js";
+import { toolCallGrammar } from "../gpu-runner/src/serve/tool-call.js";
+import { round } from "./env.js";
+
+/** Random pieces of 1–7 characters of JSON-ish text after the 256 single bytes, as a BPE vocabulary roughly is. */
+function syntheticVocabulary(size: number): Uint8Array[] {
+  let s = 1;
+  const rnd = () => (s = (s * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  const chars = 'abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJ0123456789 .,:;!?-"{}[]éü日本';
+  const enc = new TextEncoder();
+  return Array.from({ length: size }, (_, i) => (i < 256 ? Uint8Array.of(i) : enc.encode(Array.from({ length: 1 + Math.floor(rnd() * 7) }, () => chars[Math.floor(rnd() * chars.length)]).join(""))));
+}
+
+/** The recognizer as it is, but never reporting a plain string: every token is tried. */
+const triedOnly = (r: JsonRecognizer): JsonRecognizer => ({ get done() { return r.done; }, inPlainString: false, push: (b) => r.push(b), accepts: (b) => r.accepts(b) });
+
+export async function runJsonMaskBench(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { vocab: { type: "string", default: "150000" }, repeats: { type: "string", default: "5" } } });
+  const size = Number(values.vocab);
+  const repeats = Number(values.repeats);
+  if (!Number.isInteger(size) || size < 256 || !Number.isInteger(repeats) || repeats < 1) throw new Error("bench json-mask: --vocab ≥ 256 and --repeats ≥ 1, whole numbers");
+  const pieces = syntheticVocabulary(size);
+  const vocab = { tokenBytes: (t: number) => pieces[t], vocabSize: size, blocked: new Set<number>() };
+  const params = { type: "object", properties: { city: { type: "string" }, unit: { enum: ["celsius", "fahrenheit"] } }, required: ["city", "unit"], additionalProperties: false };
+  const tools = Array.from({ length: 8 }, (_, i) => ({ type: "function" as const, function: { name: `tool_${i}`, parameters: params } }));
+  const union = toolCallGrammar(tools, tools.map((t) => t.function.name));
+  const cases: [string, () => JsonRecognizer, string][] = [
+    ["json_object, in a string", () => new JsonObjectRecognizer(), '{"city":"Os'],
+    ["json_schema, in a string", () => schemaRecognizer(params, "p"), '{"city":"Os'],
+    ["json_schema, in an enum", () => schemaRecognizer(params, "p"), '{"city":"Oslo","unit":"cel'],
+    ["8 tools, in a string", () => schemaRecognizer(union.jsonSchema, union.jsonSchemaPath), '{"name":"tool_3","arguments":{"city":"Os'],
+  ];
+  const enc = new TextEncoder();
+  const results = [];
+  for (const [position, make, prefix] of cases) {
+    const ms: Record<string, number> = {};
+    for (const fast of [true, false]) {
+      const r = make();
+      if (!r.push(enc.encode(prefix))) throw new Error(`bench json-mask: ${position}: the prefix does not parse`);
+      const mode = new JsonMode(vocab, fast ? r : triedOnly(r));
+      mode.mask(new Float32Array(size)); // warm up (and build the string-safe table once)
+      const t0 = performance.now();
+      for (let i = 0; i < repeats; i++) mode.mask(new Float32Array(size));
+      ms[fast ? "fast_path_ms" : "every_token_tried_ms"] = round((performance.now() - t0) / repeats, 2);
+    }
+    console.error(`  ${position}: ${ms.fast_path_ms} ms (every token tried: ${ms.every_token_tried_ms} ms)`);
+    results.push({ position, ...ms });
+  }
+  console.log(JSON.stringify({ bench: "tuneserve_json_mask", vocab: size, repeats, results }));
+}

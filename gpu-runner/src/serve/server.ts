@@ -185,6 +185,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
     stream: b.stream,
     logprobs: b.logprobs ?? undefined,
     format: b.response_format,
+    ...(b.tool_names ? { toolNames: b.tool_names } : {}),
     json: b.response_format !== "text",
     ...grammar,
   }));

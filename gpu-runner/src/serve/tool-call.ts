@@ -35,6 +35,17 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchem
   return { jsonSchema: { anyOf: branches }, jsonSchemaPath: "tools" };
 }
 
+/**
+ * The start of a forced call in the template's own format, put after the generation prompt so that the model
+ * writes the call as it was trained to: for Hermes-style templates `<tool_call>\n` and, with one tool, its
+ * name up to the arguments (`{"name": "f", "arguments": `, spaced as the templates' tojson writes it); the
+ * grammar then takes the arguments, or `{"name", "arguments"}`. Nothing for templates without a known format.
+ */
+export function toolCallOpening(format: "hermes" | null, names: string[]): string {
+  if (format !== "hermes") return "";
+  return names.length === 1 ? `<tool_call>\n{"name": ${JSON.stringify(names[0])}, "arguments": ` : "<tool_call>\n";
+}
+
 /** Messages for the chat template: a call's arguments as an object where they parse (as Hugging Face templates expect), else as sent. */
 export function templateMessages(messages: z.infer<typeof chatMessageSchema>[]): ChatMessage[] {
   return messages.map((m) => (m.tool_calls ? { ...m, tool_calls: m.tool_calls.map((c) => ({ ...c, function: { name: c.function.name, arguments: parsedArguments(c.function.arguments) } })) } : m));

@@ -8,7 +8,7 @@ import { servingThreads, spinBesideEventLoop } from "../engine/runtime/session.j
 import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
-import { templateMessages } from "./tool-call.js";
+import { templateMessages, toolCallOpening } from "./tool-call.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
 const port = parentPort;
@@ -56,7 +56,11 @@ function tokensOf(req: ServeSubmit): number[] {
   const input = req.input;
   if ("tokens" in input) return input.tokens;
   if (!tokenizer) throw new Error("input: this model has no tokenizer.json; send token ids");
-  if ("messages" in input) return tokenizer.encodeChat(templateMessages(input.messages), { addGenerationPrompt: true, tools: input.tools });
+  if ("messages" in input) {
+    const chat = tokenizer.encodeChat(templateMessages(input.messages), { addGenerationPrompt: true, tools: input.tools });
+    const opening = req.toolNames ? toolCallOpening(tokenizer.toolCallFormat, req.toolNames) : "";
+    return opening ? [...chat, ...tokenizer.encode(opening, { addSpecialTokens: false })] : chat;
+  }
   return tokenizer.encode(input.prompt);
 }
 

@@ -113,6 +113,17 @@ describe("forced tool calls", () => {
     }
   });
 
+  it("opens the call in the template's own format (<tool_call>) for the model to go on with", async () => {
+    const base = { model: stack.model, messages, tools: [weather, lights], max_tokens: 40, temperature: 0, logit_bias: noSpace };
+    const none = await (await post({ ...base, tool_choice: "none", max_tokens: 1 })).json();
+    const named = await (await post({ ...base, tool_choice: { type: "function", function: { name: "get_weather" } } })).json();
+    const required = await (await post({ ...base, tool_choice: "required" })).json();
+    // The built-in tokenizer spells one token per byte.
+    expect(named.usage.prompt_tokens - none.usage.prompt_tokens).toBe('<tool_call>\n{"name": "get_weather", "arguments": '.length);
+    expect(required.usage.prompt_tokens - none.usage.prompt_tokens).toBe("<tool_call>\n".length);
+    expect(JSON.parse(named.choices[0].message.tool_calls[0].function.arguments)).toHaveProperty("city");
+  });
+
   it("replays a call under its Idempotency-Key with the same id", async () => {
     const body = { model: stack.model, messages, tools: [lights], tool_choice: "required", max_tokens: 30, temperature: 0, logit_bias: noSpace };
     const headers = { "Idempotency-Key": `tools-${Date.now()}` };

@@ -1,7 +1,7 @@
 // The runner's side of forced tool calls: the grammar of a call of one tool or several, errors that name the
 // tool's parameters, and the messages the chat template reads.
 import { describe, expect, it } from "vitest";
-import { templateMessages, toolCallGrammar } from "../../../gpu-runner/src/serve/tool-call.js";
+import { templateMessages, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
 import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-schema.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -39,6 +39,14 @@ describe("toolCallGrammar", () => {
   it("names the tool's parameters in what it cannot enforce", () => {
     expect(() => toolCallGrammar([add, tool("f", { type: "object", properties: { s: { type: "string", minLength: 2 } } })], ["add", "f"])).toThrow(/^tools\.1\.function\.parameters\.properties\.s\.minLength: this keyword is not supported/);
     expect(() => toolCallGrammar([add], ["nope"])).toThrow(/nope is not one of the tools/);
+  });
+});
+
+describe("toolCallOpening", () => {
+  it("opens a Hermes-style call up to what the grammar takes, and nothing for other templates", () => {
+    expect(toolCallOpening("hermes", ["get_weather"])).toBe('<tool_call>\n{"name": "get_weather", "arguments": ');
+    expect(toolCallOpening("hermes", ["a", "b"])).toBe("<tool_call>\n");
+    expect(toolCallOpening(null, ["a"])).toBe("");
   });
 });
 

@@ -31,6 +31,11 @@ export type TextTokenizer = {
   tokenBytes(id: number): Uint8Array;
   /** Ids of the added tokens marked special (BOS, EOS, chat markers, …). */
   specialTokenIds: ReadonlySet<number>;
+  /**
+   * How the chat template writes an assistant's tool calls: "hermes" when it puts them within <tool_call> tags
+   * (`{"name": …, "arguments": …}` inside, as Qwen2.5's and the built-in model's templates do), else null.
+   */
+  toolCallFormat: "hermes" | null;
 };
 
 // Special tokens appear as plain strings or as AddedToken objects ({"content": ...}).
@@ -139,6 +144,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     },
     encodeChat: (messages, opts) => self.encode(self.applyChatTemplate(messages, opts), { addSpecialTokens: false }),
     eosTokenIds: [...eosIds],
+    toolCallFormat: templateText?.includes("<tool_call>") ? "hermes" : null,
     bosTokenId: idOf(bos),
     vocabSize,
     specialTokenIds: new Set(((tokJson as { added_tokens?: { id: number; special?: boolean }[] }).added_tokens ?? []).filter((t) => t.special).map((t) => t.id)),

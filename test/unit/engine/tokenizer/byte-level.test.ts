@@ -97,6 +97,7 @@ describe("writeByteLevelTokenizer", () => {
   });
 
   it("lists tools in a system turn first, and renders tool calls and their answers", () => {
+    expect(tok.toolCallFormat).toBe("hermes");
     const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }];
     const messages = [
       { role: "user", content: "Weather?" },

@@ -1,25 +1,31 @@
 // Validates fine-tuning JSONL while it streams: splits byte chunks into lines, parses each as JSON and checks it
 // against the three accepted shapes (chat, prompt/completion, text), all lines of one file sharing one shape.
 import { z } from "zod";
+import { MAX_TOOLS, toolCallSchema, toolSchema } from "../inference/runner-protocol.js";
 
 export const fileFormats = ["chat", "prompt_completion", "text"] as const;
 export type FileFormat = (typeof fileFormats)[number];
 
-/** Training on tool calls is not supported yet: refused by name rather than silently dropped. */
-const noToolCalls = z.never({ error: "tool calls in training data are not supported yet" }).optional();
-
-const chatMessage = z.object({
-  role: z.enum(["system", "user", "assistant", "tool"]),
-  content: z.string(),
-  tool_calls: noToolCalls,
-});
+const chatMessage = z
+  .object({
+    role: z.enum(["system", "user", "assistant", "tool"]),
+    // null only on an assistant turn that calls tools (OpenAI's format).
+    content: z.string().nullable(),
+    tool_calls: z.array(toolCallSchema).min(1).max(MAX_TOOLS).optional(),
+    tool_call_id: z.string().min(1).max(256).optional(),
+  })
+  .superRefine((m, ctx) => {
+    if (m.content === null && !(m.role === "assistant" && m.tool_calls)) ctx.addIssue({ code: "custom", path: ["content"], message: "must be a string (only an assistant turn with tool_calls may have null)" });
+    if (m.tool_calls && m.role !== "assistant") ctx.addIssue({ code: "custom", path: ["tool_calls"], message: "only assistant turns have tool_calls" });
+  });
 export const chatLine = z.object({
   messages: z
     .array(chatMessage)
     .min(1)
     .refine((m) => m.some((x) => x.role === "assistant"), "needs at least one assistant message to train on"),
-  tools: noToolCalls,
-  functions: noToolCalls,
+  /** The tools the chat template lists for the model, as in a chat completion request. */
+  tools: z.array(toolSchema).max(MAX_TOOLS).optional(),
+  functions: z.never({ error: "functions is OpenAI's deprecated form of tools; send tools" }).optional(),
 });
 export const promptCompletionLine = z.object({
   prompt: z.string(),

@@ -3,7 +3,6 @@
 import type { z } from "zod";
 import type { chatMessageSchema, ToolSpec } from "../../../api/src/inference/runner-protocol.js";
 import { rootBranches, schemaRecognizer } from "../engine/generate/json-schema.js";
-import type { ChatMessage } from "../engine/tokenizer/tokenizer.js";
 
 /** A function without parameters (OpenAI: parameters left out, or `{}`) takes an empty object. */
 const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: false };
@@ -44,18 +43,4 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchem
 export function toolCallOpening(format: "hermes" | null, names: string[]): string {
   if (format !== "hermes") return "";
   return names.length === 1 ? `<tool_call>\n{"name": ${JSON.stringify(names[0])}, "arguments": ` : "<tool_call>\n";
-}
-
-/** Messages for the chat template: a call's arguments as an object where they parse (as Hugging Face templates expect), else as sent. */
-export function templateMessages(messages: z.infer<typeof chatMessageSchema>[]): ChatMessage[] {
-  return messages.map((m) => (m.tool_calls ? { ...m, tool_calls: m.tool_calls.map((c) => ({ ...c, function: { name: c.function.name, arguments: parsedArguments(c.function.arguments) } })) } : m));
-}
-
-function parsedArguments(text: string): unknown {
-  try {
-    const v: unknown = JSON.parse(text);
-    return v !== null && typeof v === "object" && !Array.isArray(v) ? v : text;
-  } catch {
-    return text;
-  }
 }

@@ -8,7 +8,8 @@ import { servingThreads, spinBesideEventLoop } from "../engine/runtime/session.j
 import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
-import { templateMessages, toolCallOpening } from "./tool-call.js";
+import { toolCallOpening } from "./tool-call.js";
+import { templateMessages } from "../engine/tokenizer/template-messages.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
 const port = parentPort;

@@ -1,7 +1,8 @@
 // The runner's side of forced tool calls: the grammar of a call of one tool or several, errors that name the
 // tool's parameters, and the messages the chat template reads.
 import { describe, expect, it } from "vitest";
-import { templateMessages, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
+import { toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
+import { templateMessages } from "../../../gpu-runner/src/engine/tokenizer/template-messages.js";
 import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-schema.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);

@@ -6,7 +6,7 @@ import type { z } from "zod";
 import { chatLine, promptCompletionLine, textLine } from "../../../../api/src/files/jsonl.js";
 
 export type TrainRecord =
-  | { format: "chat"; messages: z.infer<typeof chatLine>["messages"] }
+  | { format: "chat"; messages: z.infer<typeof chatLine>["messages"]; tools?: z.infer<typeof chatLine>["tools"] }
   | { format: "prompt_completion"; prompt: string; completion: string }
   | { format: "text"; text: string };
 export type RecordFormat = TrainRecord["format"];

@@ -1,5 +1,6 @@
 // Records → token sequences with a per-token "train on it" flag: chat through the model's chat template
-// (only assistant turns are learned), prompt/completion (only the completion + EOS), text (everything + EOS).
+// (with the record's tools; only assistant turns, their tool calls included, are learned), prompt/completion (only the completion + EOS), text (everything + EOS).
+import { templateMessages, type SourceMessage } from "../tokenizer/template-messages.js";
 import type { TextTokenizer } from "../tokenizer/tokenizer.js";
 import type { TrainRecord } from "./records.js";
 
@@ -15,14 +16,16 @@ const startsWith = (a: number[], prefix: number[]) => prefix.length <= a.length 
  * generation prompt) and ends (after its message), so the spans hold exactly the template's own tokens.
  * Within a span, tokens after the last EOS/end-of-turn id (ChatML's trailing "\n") are not learned.
  */
-function renderChat(messages: { role: string; content: string }[], tok: Tok): Example {
-  const ids = tok.encodeChat(messages);
+function renderChat(source: SourceMessage[], tools: unknown[] | undefined, tok: Tok): Example {
+  const messages = templateMessages(source);
+  const encode = (ms: typeof messages, generationPrompt = false) => tok.encodeChat(ms, { addGenerationPrompt: generationPrompt, tools });
+  const ids = encode(messages);
   const train = ids.map(() => false);
   const eos = new Set(tok.eosTokenIds);
   messages.forEach((m, i) => {
     if (m.role !== "assistant") return;
-    const before = tok.encodeChat(messages.slice(0, i), { addGenerationPrompt: true });
-    const through = tok.encodeChat(messages.slice(0, i + 1));
+    const before = encode(messages.slice(0, i), true);
+    const through = encode(messages.slice(0, i + 1));
     if (!startsWith(through, before) || !startsWith(ids, through)) {
       throw new Error(`chat template: rendering messages 0..${i} does not give a prefix of the whole conversation, so assistant turns cannot be located; use a template that renders turn by turn`);
     }
@@ -38,7 +41,7 @@ function renderChat(messages: { role: string; content: string }[], tok: Tok): Ex
 export function renderRecord(r: TrainRecord, tok: Tok): Example {
   const eos = tok.eosTokenIds.slice(0, 1);
   let ex: Example;
-  if (r.format === "chat") ex = renderChat(r.messages, tok);
+  if (r.format === "chat") ex = renderChat(r.messages, r.tools, tok);
   else if (r.format === "prompt_completion") {
     const p = tok.encode(r.prompt);
     const c = [...tok.encode(r.completion, { addSpecialTokens: false }), ...eos];

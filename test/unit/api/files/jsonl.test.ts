@@ -53,15 +53,23 @@ describe("JsonlValidator", () => {
     expect(s.errors[4].message).toMatch(/messages\.0\.content/);
   });
 
-  it("refuses tool calls by name rather than dropping them", () => {
+  it("takes tools and tool calls in OpenAI's format, and refuses a misplaced call", () => {
     const call = { id: "c", type: "function", function: { name: "f", arguments: "{}" } };
+    const tools = [{ type: "function", function: { name: "f", parameters: { type: "object" } } }];
+    const ok = JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "c", content: "1" }, { role: "assistant", content: "one" }], tools });
+    expect(validate(ok).errors).toEqual([]);
     const s = validate(
       [
-        JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "assistant", content: "", tool_calls: [call] }] }),
-        JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "assistant", content: "y" }], tools: [{ type: "function", function: { name: "f" } }] }),
+        JSON.stringify({ messages: [{ role: "user", content: null }, { role: "assistant", content: "y" }] }),
+        JSON.stringify({ messages: [{ role: "user", content: "x", tool_calls: [call] }, { role: "assistant", content: "y" }] }),
+        JSON.stringify({ messages: [{ role: "assistant", content: "y" }], functions: [{ name: "f" }] }),
       ].join("\n"),
     );
-    expect(s.errors.map((e) => e.message)).toEqual([expect.stringMatching(/messages\.1\.tool_calls: tool calls in training data are not supported yet/), expect.stringMatching(/tools: tool calls in training data/)]);
+    expect(s.errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/messages\.0\.content: must be a string/),
+      expect.stringMatching(/messages\.0\.tool_calls: only assistant turns/),
+      expect.stringMatching(/functions: .*send tools/),
+    ]);
   });
 
   it("keeps only the first five errors but counts them all", () => {

@@ -55,6 +55,17 @@ describe("renderRecord", () => {
     const learned = ex.ids.filter((_, i) => ex.train[i]);
     expect(learned).toEqual([...bytes("b"), IM_END, ...bytes("d"), IM_END]);
   });
+  it("chat with tools: the tools are listed, and an assistant's tool call is learned, the tool's answer is not", () => {
+    const tools = [{ type: "function" as const, function: { name: "f" } }];
+    const call = { id: "c", type: "function" as const, function: { name: "f", arguments: '{"a":1}' } };
+    const ex = renderRecord(
+      { format: "chat", tools, messages: [{ role: "user", content: "q" }, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "c", content: "2" }, { role: "assistant", content: "two" }] },
+      tok,
+    );
+    expect(Buffer.from(ex.ids.filter((t) => t < 256)).toString()).toMatch(/^system\n# Tools[^]*<tools>\n\{"type": "function", "function": \{"name": "f"\}\}/);
+    const learned = ex.ids.filter((_, i) => ex.train[i]);
+    expect(learned).toEqual([...bytes('<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'), IM_END, ...bytes("two"), IM_END]);
+  });
   it("prompt/completion: the prompt is masked, the completion and EOS are learned", () => {
     const ex = renderRecord({ format: "prompt_completion", prompt: "ab", completion: "c" }, tok);
     expect(ex).toEqual({ ids: [97, 98, 99, EOS], train: [false, false, true, true] });

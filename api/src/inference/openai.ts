@@ -67,7 +67,7 @@ const toolSchema = z.object({
   }),
 });
 
-/** tool_choice: "none" (answer in text), "required" (call one of the tools) or a named function (call it); "auto" is refused below. */
+/** tool_choice: "none" (answer in text), "auto" (the model decides), "required" (call one of the tools) or a named function (call it). */
 const toolChoiceSchema = z.union(
   [z.enum(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1).max(64) }) })],
   { error: 'tool_choice is "none", "auto", "required" or {"type":"function","function":{"name":…}}' },
@@ -89,11 +89,13 @@ const chatMessageSchema = z
     if ((m.role === "tool") !== (m.tool_call_id != null)) ctx.addIssue({ code: "custom", path: ["tool_call_id"], message: "a tool turn, and only a tool turn, names the call it answers in tool_call_id" });
   });
 
-/** Whether a request forces a tool call, and which tools it may call; null when it answers in text. */
-export function forcedToolCall(b: { tools?: { function: { name: string } }[] | null; tool_choice?: z.infer<typeof toolChoiceSchema> | null }): ToolCallShape | null {
-  const choice = b.tool_choice;
-  if (!b.tools?.length || choice === "none" || choice === "auto" || choice == null) return null;
-  if (choice === "required") return { names: b.tools.map((t) => t.function.name), finish: "tool_calls" };
+/** How a request's answer holds tool calls (forced, or auto: the model decides), or null when it answers in text. */
+export function toolCallShapeOf(b: { tools?: { function: { name: string } }[] | null; tool_choice?: z.infer<typeof toolChoiceSchema> | null }): ToolCallShape | null {
+  const choice = b.tool_choice ?? "auto";
+  const names = (b.tools ?? []).map((t) => t.function.name);
+  if (names.length === 0 || choice === "none") return null;
+  if (choice === "auto") return { names, finish: "tool_calls", auto: true };
+  if (choice === "required") return { names, finish: "tool_calls" };
   return { names: [choice.function.name], finish: "stop" };
 }
 
@@ -114,14 +116,10 @@ function checkTools(
   const choice = b.tool_choice ?? (b.tools?.length ? "auto" : "none");
   if (choice === "none") return;
   if (!b.tools?.length) return void ctx.addIssue({ code: "custom", path: ["tool_choice"], message: "tool_choice needs tools" });
-  if (choice === "auto") {
-    const message = 'tool_choice "auto" (the default with tools) lets the model decide whether to call a tool, which this server does not do: send "required" or {"type":"function","function":{"name":…}} to make it call one, or "none"';
-    return void ctx.addIssue({ code: "custom", path: ["tool_choice"], message });
-  }
   if (typeof choice === "object" && !names.includes(choice.function.name)) ctx.addIssue({ code: "custom", path: ["tool_choice", "function", "name"], message: `${choice.function.name} is not one of the tools` });
-  if ((b.response_format?.type ?? "text") !== "text") ctx.addIssue({ code: "custom", path: ["response_format"], message: "a forced tool call's arguments follow the tool's parameters; response_format must be text" });
-  // A stop string would end the call's JSON wherever it matched, and the call would still read as finished.
-  if (b.stop != null && b.stop.length > 0) ctx.addIssue({ code: "custom", path: ["stop"], message: "stop strings would cut a forced tool call's JSON short; leave stop out" });
+  if ((b.response_format?.type ?? "text") !== "text") ctx.addIssue({ code: "custom", path: ["response_format"], message: "an answer that may call tools cannot also follow response_format; send tool_choice none, or response_format text" });
+  // A stop string would end a forced call's JSON wherever it matched, and the call would still read as finished.
+  if (choice !== "auto" && b.stop != null && b.stop.length > 0) ctx.addIssue({ code: "custom", path: ["stop"], message: "stop strings would cut a forced tool call's JSON short; leave stop out" });
 }
 
 export const chatRequestSchema = z
@@ -130,8 +128,8 @@ export const chatRequestSchema = z
     max_completion_tokens: z.number().min(1).max(32768).int().nullish().openapi({ description: "alias of max_tokens" }),
     ...samplingFields,
     tools: z.array(toolSchema).max(MAX_TOOLS).nullish().openapi({ description: `up to ${MAX_TOOLS} functions; the chat template lists them for the model (an empty list is none)` }),
-    tool_choice: toolChoiceSchema.nullish().openapi({ description: '"required": call one of the tools; {"type":"function","function":{"name"}}: call that one; "none": answer in text. "auto" (the default with tools) is refused: a call is only made when forced' }),
-    parallel_tool_calls: z.boolean().nullish().openapi({ description: "accepted; a forced call is one call per choice" }),
+    tool_choice: toolChoiceSchema.nullish().openapi({ description: '"auto" (the default with tools): the model decides (needs a chat template that writes <tool_call> blocks); "required": call one of the tools; {"type":"function","function":{"name"}}: call that one; "none": answer in text' }),
+    parallel_tool_calls: z.boolean().nullish().openapi({ description: "accepted; a forced call is one call per choice, and auto keeps what the model wrote" }),
     functions: unsupported(isEmpty, "functions is OpenAI's deprecated form of tools; send tools"),
     function_call: unsupported((v) => v === "none", "function_call is OpenAI's deprecated form of tool_choice; send tool_choice"),
     response_format: z
@@ -234,8 +232,8 @@ export function completionObject(kind: CompletionKind, m: { id: string; created:
   if (kind === "chat") {
     const shaped = choices.map((ch, index) => ({
       index,
-      message: tools ? toolMessage(ch, tools, toolCallId(m.id, index)) : { role: "assistant" as const, content: ch.text },
-      finish_reason: tools ? toolFinish(ch.finish_reason, tools) : ch.finish_reason,
+      message: tools ? toolMessage(ch, tools, (call) => toolCallId(m.id, index, call)) : { role: "assistant" as const, content: ch.text },
+      finish_reason: tools ? toolFinish(ch, tools) : ch.finish_reason,
       logprobs: logprobsOf(kind, ch.logprobs),
     }));
     return { ...m, object: "chat.completion" as const, choices: shaped, usage: usageOf(usage) };

@@ -5,7 +5,7 @@ import type { AppEnv } from "../deps.js";
 import type { StoredCompletion } from "./idempotency.js";
 import { chunkObject, completionObject, type CompletionKind } from "./openai.js";
 import { sseData } from "./sse.js";
-import { toolCallId, toolDeltas, toolFinish, type ToolCallShape } from "./tool-calls.js";
+import { ToolCallStream, toolCallId, toolFinish, type ToolCallShape } from "./tool-calls.js";
 
 type ReplayCall = { kind: CompletionKind; model: string; stream: boolean; includeUsage: boolean; toolCall?: ToolCallShape | null };
 
@@ -15,14 +15,22 @@ export function replayCompletion(c: Context<AppEnv>, call: ReplayCall, r: Stored
   const tools = call.toolCall ?? null;
   if (!call.stream) return c.json(completionObject(call.kind, meta, r.choices, r.usage, tools), 200, headers);
   const enc = new TextEncoder();
-  // A tool call's whole text in one delta: with several tools that is the whole call, with one its arguments.
-  const callDelta = (ch: StoredCompletion["choices"][number], index: number) => (tools ? (toolDeltas.end(tools, ch.text, toolCallId(meta.id, index)) ?? toolDeltas.text(tools, ch.text)!) : undefined);
   const events: unknown[] = [
-    ...r.choices.flatMap((ch, index) => [
-      ...(call.kind === "chat" ? [chunkObject(call.kind, meta, { index, role: true, logprobs: ch.logprobs ? [] : undefined, delta: tools ? toolDeltas.opening(tools, toolCallId(meta.id, index)) : undefined })] : []),
-      chunkObject(call.kind, meta, { index, text: ch.text, logprobs: ch.logprobs ?? undefined, delta: callDelta(ch, index) }),
-    ]),
-    ...r.choices.map((ch, index) => chunkObject(call.kind, meta, { index, reason: tools ? toolFinish(ch.finish_reason, tools) : ch.finish_reason })),
+    ...r.choices.flatMap((ch, index) => {
+      const logprobs = ch.logprobs ?? undefined;
+      if (!tools) {
+        const opening = call.kind === "chat" ? [chunkObject(call.kind, meta, { index, role: true, logprobs: logprobs ? [] : undefined })] : [];
+        return [...opening, chunkObject(call.kind, meta, { index, text: ch.text, logprobs })];
+      }
+      // A tool call's choice as its stream would send it, in as few deltas as that allows.
+      const stream = new ToolCallStream(tools, (k) => toolCallId(meta.id, index, k));
+      const deltas = [stream.push(ch.text), ...stream.end()].filter((d) => d !== null);
+      return [
+        chunkObject(call.kind, meta, { index, role: true, logprobs: logprobs ? [] : undefined, delta: stream.opening() }),
+        ...deltas.map((delta, k) => chunkObject(call.kind, meta, { index, delta, logprobs: k === 0 ? logprobs : undefined })),
+      ];
+    }),
+    ...r.choices.map((ch, index) => chunkObject(call.kind, meta, { index, reason: tools ? toolFinish(ch, tools) : ch.finish_reason })),
   ];
   if (call.includeUsage) events.push(chunkObject(call.kind, meta, { usage: r.usage }));
   events.push("[DONE]");

@@ -39,8 +39,11 @@ export const generateInputSchema = z.union([
   z.object({ tokens: z.array(z.number().int().min(0)).min(1).max(1_000_000) }).strict(),
 ]);
 
-/** tool_call: the answer is a call of one of `tool_names` (its arguments alone when there is one name). */
-const responseFormatSchema = z.enum(["text", "json_object", "json_schema", "tool_call"]);
+/**
+ * tool_call: the answer is a call of one of `tool_names` (its arguments alone when there is one name);
+ * tool_auto: text in which the model may call `tool_names` in its template's Hermes format (<tool_call> blocks).
+ */
+const responseFormatSchema = z.enum(["text", "json_object", "json_schema", "tool_call", "tool_auto"]);
 export type ResponseFormat = z.infer<typeof responseFormatSchema>;
 
 /** The most choices (`n`) one request may ask for. */
@@ -75,12 +78,13 @@ export const generateRequestSchema = z.object({
   json_schema: z.record(z.string(), z.unknown()).nullable().default(null),
   /**
    * With response_format tool_call, the tools (by name, from input.tools) the answer calls: with one, the text is
-   * its arguments (an object following its parameters); with several, `{"name": …, "arguments": …}`.
+   * its arguments (an object following its parameters); with several, `{"name": …, "arguments": …}`. With
+   * tool_auto, the tools the model may call.
    */
   tool_names: z.array(z.string().regex(TOOL_NAME)).min(1).max(MAX_TOOLS).nullable().default(null),
 })
   .refine((r) => (r.response_format === "json_schema") === (r.json_schema !== null), { path: ["json_schema"], message: "json_schema goes with response_format json_schema, and only with it" })
-  .refine((r) => (r.response_format === "tool_call") === (r.tool_names !== null), { path: ["tool_names"], message: "tool_names goes with response_format tool_call, and only with it" })
+  .refine((r) => (r.response_format === "tool_call" || r.response_format === "tool_auto") === (r.tool_names !== null), { path: ["tool_names"], message: "tool_names goes with response_format tool_call or tool_auto, and only with them" })
   .refine((r) => r.tool_names === null || r.tool_names.every((n) => "messages" in r.input && r.input.tools?.some((t) => t.function.name === n)), { path: ["tool_names"], message: "every name in tool_names must be one of input.tools" });
 export type GenerateRequest = z.infer<typeof generateRequestSchema>;
 export type GenerateRequestInput = z.input<typeof generateRequestSchema>;

@@ -9,7 +9,7 @@ import { runnerEvents, sseData } from "./sse.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
 import type { StoredCompletion } from "./idempotency.js";
-import { toolCallId, toolDeltas, toolFinish, type ToolCallShape } from "./tool-calls.js";
+import { ToolCallStream, toolCallId, toolFinish, type ToolCallShape } from "./tool-calls.js";
 
 export type StreamCall = {
   kind: CompletionKind;
@@ -62,12 +62,12 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     // A chat choice opens with a chunk of its role alone (the openai client's stream helper builds on it); a
     // completion's with the echoed prompt, if asked for.
     const tools = call.tools ?? null;
-    const callId = (index: number) => toolCallId(call.meta.id, index);
-    /** With several tools, a choice's tokens' logprobs wait for its call, which comes whole at the end. */
+    const calls = tools ? choices.map((_, index) => new ToolCallStream(tools, (k) => toolCallId(call.meta.id, index, k))) : null;
+    /** Tokens' logprobs whose text a tool call holds back go out with its next delta. */
     const held = choices.map(() => [] as LogprobEntry[]);
     const open = (index: number) => {
       if (choices[index].opened) return;
-      const delta = tools ? toolDeltas.opening(tools, callId(index)) : undefined;
+      const delta = calls?.[index].opening();
       if (call.kind === "chat") send(chunkObject(call.kind, call.meta, { index, role: true, logprobs: call.logprobs ? [] : undefined, delta }));
       else if (call.echo) send(chunkObject(call.kind, call.meta, { index, text: call.echo }));
       choices[index].opened = true;
@@ -98,12 +98,10 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           open(index);
           // A token whose text is held back still sends its logprobs.
           if (!e.text && !e.logprob) continue;
-          const delta = tools ? toolDeltas.text(tools, e.text) : undefined;
-          if (delta === null) {
-            if (e.logprob) held[index].push(e.logprob);
-            continue;
-          }
-          send(chunkObject(call.kind, call.meta, { index, text: e.text, delta, ...(e.logprob ? { logprobs: [e.logprob], offset: ch.offset } : {}) }));
+          const delta = calls ? calls[index].push(e.text) : undefined;
+          if (e.logprob) held[index].push(e.logprob);
+          if (delta === null) continue;
+          send(chunkObject(call.kind, call.meta, { index, text: e.text, delta, ...(held[index].length ? { logprobs: held[index].splice(0), offset: ch.offset } : {}) }));
           ch.offset += e.logprob?.token.length ?? 0;
         } else if (e.type === "done") {
           reasons = e.finish_reasons ?? [e.finish_reason];
@@ -111,13 +109,10 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           await bill(e.usage);
           // Choices without a token open too, before any choice's final chunk.
           choices.forEach((_, index) => open(index));
-          if (tools) {
-            choices.forEach((ch, index) => {
-              const delta = toolDeltas.end(tools, ch.text, callId(index));
-              if (delta) send(chunkObject(call.kind, call.meta, { index, delta, logprobs: call.logprobs ? held[index] : undefined }));
-            });
-          }
-          reasons.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason: tools ? toolFinish(reason, tools) : reason })));
+          calls?.forEach((stream, index) => {
+            for (const delta of stream.end()) send(chunkObject(call.kind, call.meta, { index, delta, logprobs: held[index].length ? held[index].splice(0) : undefined }));
+          });
+          reasons.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason: tools ? toolFinish({ text: choices[index].text, finish_reason: reason }, tools) : reason })));
           if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));
         } else {
           send({ error: { code: "generation_failed", message: e.message, param: null, request_id: call.requestId } });

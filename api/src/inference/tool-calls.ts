@@ -1,57 +1,136 @@
-// Forced tool calls in chat answers (tool_choice "required" or a named function): the runner generates the call
-// under a grammar (docs/inference.md), and this shapes its text as OpenAI's message.tool_calls, whole or streamed.
+// Tool calls in chat answers. Forced (tool_choice "required" or a named function): the runner generates the call
+// under a grammar and its text is the call. Auto: the model writes text and, when it calls tools, Hermes-style
+// blocks `<tool_call>{"name", "arguments"}</tool_call>` (the format the runner checked its chat template
+// writes). Both are shaped here as OpenAI's message.tool_calls, whole or streamed (docs/inference.md).
 import type { Choice, Finish } from "./openai.js";
 
-/** A forced call: the tools it may call, and the finish_reason of a finished call (OpenAI's: "tool_calls" for required, "stop" for a named function). */
-export type ToolCallShape = { names: string[]; finish: "tool_calls" | "stop" };
+/**
+ * How a chat's answer holds tool calls: the tools it may call; forced, the finish_reason of a finished call
+ * (OpenAI's: "tool_calls" for required, "stop" for a named function); auto, whatever the model wrote.
+ */
+export type ToolCallShape = { names: string[]; finish: "tool_calls" | "stop"; auto?: boolean };
 
 /** One call as OpenAI shows it; `arguments` is the JSON text of an object. */
 export type ToolCall = { id: string; type: "function"; function: { name: string; arguments: string } };
+type CallBody = ToolCall["function"];
 
-/** The call's id: stable for a response and choice, so a replayed answer names the same call. */
-export const toolCallId = (responseId: string, index: number) => `call_${responseId.replace(/^chatcmpl-/, "")}_${index}`;
+const OPEN = "<tool_call>";
+const CLOSE = "</tool_call>";
 
-/**
- * The call a choice's text makes: with one tool, the text is its arguments (cut short, they are what was
- * generated, as OpenAI's are); with several, the text is `{"name", "arguments"}`, or null when max_tokens cut it
- * short before it parsed (the text is then answered as content).
- */
-export function toolCallOf(text: string, names: string[], id: string): ToolCall | null {
-  if (names.length === 1) return { id, type: "function", function: { name: names[0], arguments: text } };
+/** A call's id: stable for a response, choice and call, so a replayed answer names the same calls. */
+export const toolCallId = (responseId: string, index: number, call = 0) => `call_${responseId.replace(/^chatcmpl-/, "")}_${index}${call ? `_${call}` : ""}`;
+
+/** `{"name", "arguments"}` naming one of `names`, with arguments re-serialized; null otherwise. */
+function callOf(json: string, names: string[]): CallBody | null {
   try {
-    const parsed = JSON.parse(text) as { name?: unknown; arguments?: unknown };
-    if (typeof parsed.name !== "string" || !names.includes(parsed.name)) return null;
-    return { id, type: "function", function: { name: parsed.name, arguments: JSON.stringify(parsed.arguments ?? {}) } };
+    const v = JSON.parse(json) as { name?: unknown; arguments?: unknown };
+    if (typeof v?.name !== "string" || !names.includes(v.name)) return null;
+    const args = v.arguments ?? {};
+    return { name: v.name, arguments: typeof args === "string" ? args : JSON.stringify(args) };
   } catch {
     return null;
   }
 }
 
-/** A finished call's finish_reason; a call cut short by max_tokens stays "length". */
-export const toolFinish = (reason: Finish, tools: ToolCallShape): Finish => (reason === "stop" ? tools.finish : reason);
-
-/** The assistant message of a choice: its tool call, or its text when it holds no call. */
-export function toolMessage(ch: Choice, tools: ToolCallShape, id: string) {
-  const call = toolCallOf(ch.text, tools.names, id);
-  return call ? { role: "assistant" as const, content: null, tool_calls: [call] } : { role: "assistant" as const, content: ch.text };
+/** Hermes blocks, one after another (whitespace between): their calls, or null when anything else is there or one does not parse. */
+function hermesCalls(text: string, names: string[]): CallBody[] | null {
+  const calls: CallBody[] = [];
+  let rest = text.trimStart();
+  while (rest !== "") {
+    const close = rest.indexOf(CLOSE);
+    if (!rest.startsWith(OPEN) || close < 0) return null;
+    const call = callOf(rest.slice(OPEN.length, close), names);
+    if (!call) return null;
+    calls.push(call);
+    rest = rest.slice(close + CLOSE.length).trimStart();
+  }
+  return calls.length > 0 ? calls : null;
 }
 
 /**
- * Stream deltas of a call. With one tool the name is known before any token: the opening delta names the call
- * and each token's text adds to its arguments. With several, the name is known only at the end: the opening
- * delta has no call, and the whole call (or the text, when it does not parse) comes in one delta at the end.
+ * The text before the calls and the calls a choice's text makes. Forced with one tool, the text is its
+ * arguments (cut short, they are what was generated, as OpenAI's are); forced with several, `{"name",
+ * "arguments"}`; auto, content and then Hermes blocks. No calls when they do not parse (cut short by
+ * max_tokens, or not a call): the text is then answered as content.
  */
-export const toolDeltas = {
-  opening: (tools: ToolCallShape, id: string) =>
-    tools.names.length === 1
-      ? { role: "assistant" as const, content: null, tool_calls: [{ index: 0, id, type: "function" as const, function: { name: tools.names[0], arguments: "" } }] }
-      : { role: "assistant" as const, content: null },
-  /** Tokens' text: arguments with one tool; held back (null) with several. */
-  text: (tools: ToolCallShape, text: string) => (tools.names.length === 1 ? { tool_calls: [{ index: 0, function: { arguments: text } }] } : null),
-  /** The end of a choice's text: with several tools, the whole call (or its text); nothing to add with one. */
-  end: (tools: ToolCallShape, text: string, id: string) => {
-    if (tools.names.length === 1) return null;
-    const call = toolCallOf(text, tools.names, id);
-    return call ? { tool_calls: [{ index: 0, ...call }] } : { content: text };
-  },
-};
+export function callsOf(text: string, tools: ToolCallShape): { content: string; calls: CallBody[] } {
+  if (!tools.auto && tools.names.length === 1) return { content: "", calls: [{ name: tools.names[0], arguments: text }] };
+  if (!tools.auto) {
+    const call = callOf(text, tools.names);
+    return call ? { content: "", calls: [call] } : { content: text, calls: [] };
+  }
+  const at = text.indexOf(OPEN);
+  const calls = at < 0 ? null : hermesCalls(text.slice(at), tools.names);
+  return calls ? { content: text.slice(0, at), calls } : { content: text, calls: [] };
+}
+
+const withIds = (calls: CallBody[], id: (call: number) => string) => calls.map((c, k): ToolCall => ({ id: id(k), type: "function", function: c }));
+
+/** The assistant message of a choice: its calls (content null unless text came before them), or its text. */
+export function toolMessage(ch: Choice, tools: ToolCallShape, id: (call: number) => string) {
+  const { content, calls } = callsOf(ch.text, tools);
+  if (calls.length === 0) return { role: "assistant" as const, content };
+  return { role: "assistant" as const, content: content.trim() ? content : null, tool_calls: withIds(calls, id) };
+}
+
+/** A choice's finish_reason: forced, a finished call's; auto, "tool_calls" when it called; "length" stays. */
+export function toolFinish(ch: Pick<Choice, "text" | "finish_reason">, tools: ToolCallShape): Finish {
+  if (ch.finish_reason !== "stop") return ch.finish_reason;
+  if (!tools.auto) return tools.finish;
+  return callsOf(ch.text, tools).calls.length > 0 ? "tool_calls" : "stop";
+}
+
+/**
+ * The stream deltas of one choice. Forced with one tool the name is known before any token: the opening delta
+ * names the call and each token adds to its arguments. Forced with several, the name is known only at the end:
+ * the whole call comes in one delta then. Auto: text goes out as content until `<tool_call>` begins (what may
+ * be its start is held back); from there the calls come whole at the end (or the text, when they do not parse).
+ */
+export class ToolCallStream {
+  private text = "";
+  /** Auto: content sent so far; once a call began, the text from its tag is no longer sent. */
+  private sent = 0;
+  private inCall = false;
+
+  constructor(
+    private readonly tools: ToolCallShape,
+    private readonly id: (call: number) => string,
+  ) {}
+
+  private get argumentsAsTheyCome(): boolean {
+    return !this.tools.auto && this.tools.names.length === 1;
+  }
+
+  opening(): Record<string, unknown> {
+    if (this.argumentsAsTheyCome) return { role: "assistant", content: null, tool_calls: [{ index: 0, id: this.id(0), type: "function", function: { name: this.tools.names[0], arguments: "" } }] };
+    return { role: "assistant", content: this.tools.auto ? "" : null };
+  }
+
+  /** A token's text: the delta to send now, or null to hold it. */
+  push(text: string): Record<string, unknown> | null {
+    this.text += text;
+    if (this.argumentsAsTheyCome) return { tool_calls: [{ index: 0, function: { arguments: text } }] };
+    if (!this.tools.auto || this.inCall) return null;
+    const at = this.text.indexOf(OPEN, this.sent);
+    const upTo = at >= 0 ? at : this.text.length - heldBack(this.text.slice(this.sent));
+    this.inCall = at >= 0;
+    const out = this.text.slice(this.sent, upTo);
+    this.sent = upTo;
+    return out ? { content: out } : null;
+  }
+
+  /** The deltas of what is left when the choice ends. */
+  end(): Record<string, unknown>[] {
+    if (this.argumentsAsTheyCome) return [];
+    const { content, calls } = callsOf(this.text, this.tools);
+    if (calls.length > 0) return [{ tool_calls: withIds(calls, this.id).map((c, index) => ({ index, ...c })) }];
+    const rest = this.tools.auto ? this.text.slice(this.sent) : content;
+    return rest ? [{ content: rest }] : [];
+  }
+}
+
+/** How many of the text's last characters may begin `<tool_call>` (held back until the next token tells). */
+function heldBack(text: string): number {
+  for (let n = Math.min(OPEN.length - 1, text.length); n > 0; n--) if (OPEN.startsWith(text.slice(-n))) return n;
+  return 0;
+}

@@ -3,7 +3,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Router } from "../app.js";
 import { runCompletion } from "../inference/complete.js";
-import { chatRequestSchema, chatResponseSchema, type ChatRequest, completionResponses, forcedToolCall, samplingOf } from "../inference/openai.js";
+import { chatRequestSchema, chatResponseSchema, type ChatRequest, completionResponses, toolCallShapeOf, samplingOf } from "../inference/openai.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { bearerSecurity, jsonBody } from "../lib/openapi.js";
 
@@ -34,7 +34,7 @@ function runnerTool(t: NonNullable<ChatRequest["tools"]>[number]) {
 export function registerChatCompletions(app: Router): void {
   app.openapi(route, async (c) => {
     const b = c.req.valid("json");
-    const toolCall = forcedToolCall(b);
+    const toolCall = toolCallShapeOf(b);
     return runCompletion(c, {
       kind: "chat",
       model: b.model,
@@ -42,7 +42,7 @@ export function registerChatCompletions(app: Router): void {
       max_tokens: b.max_completion_tokens ?? b.max_tokens ?? defaultMaxTokens,
       ...samplingOf(b),
       logprobs: b.logprobs ? (b.top_logprobs ?? 0) : null,
-      format: toolCall ? "tool_call" : (b.response_format?.type ?? "text"),
+      format: toolCall ? (toolCall.auto ? "tool_auto" : "tool_call") : (b.response_format?.type ?? "text"),
       toolCall,
       jsonSchema: b.response_format?.json_schema?.schema ?? null,
       echo: null,

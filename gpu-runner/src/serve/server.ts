@@ -168,7 +168,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
   const seed = b.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
   // Throws (a 400 naming the tool's parameters) for what the grammar cannot enforce.
   const tools = "messages" in b.input ? (b.input.tools ?? []) : [];
-  const grammar = b.tool_names ? toolCallGrammar(tools, b.tool_names) : b.json_schema ? { jsonSchema: b.json_schema } : {};
+  const grammar = b.response_format === "tool_call" ? toolCallGrammar(tools, b.tool_names ?? []) : b.json_schema ? { jsonSchema: b.json_schema } : {};
   return Array.from({ length: b.n }, (_, i) => ({
     id: b.n === 1 ? id : `${id}.${i}`,
     input: b.input,
@@ -186,7 +186,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
     logprobs: b.logprobs ?? undefined,
     format: b.response_format,
     ...(b.tool_names ? { toolNames: b.tool_names } : {}),
-    json: b.response_format !== "text",
+    json: b.response_format !== "text" && b.response_format !== "tool_auto",
     ...grammar,
   }));
 }

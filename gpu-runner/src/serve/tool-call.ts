@@ -44,3 +44,9 @@ export function toolCallOpening(format: "hermes" | null, names: string[]): strin
   if (format !== "hermes") return "";
   return names.length === 1 ? `<tool_call>\n{"name": ${JSON.stringify(names[0])}, "arguments": ` : "<tool_call>\n";
 }
+
+/** tool_choice "auto" reads the calls the model writes, so the chat template must write them in a format this server parses. */
+export function assertReadableToolCalls(format: "hermes" | null): void {
+  if (format === "hermes") return;
+  throw new Error('tool_choice: "auto" needs a chat template that writes tool calls in a format this server reads (<tool_call> blocks, as Qwen2.5\'s and the built-in model\'s do), and this model\'s does not; send "required" or {"type":"function","function":{"name":…}}, or "none"');
+}

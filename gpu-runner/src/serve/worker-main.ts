@@ -8,7 +8,7 @@ import { servingThreads, spinBesideEventLoop } from "../engine/runtime/session.j
 import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
-import { toolCallOpening } from "./tool-call.js";
+import { assertReadableToolCalls, toolCallOpening } from "./tool-call.js";
 import { templateMessages } from "../engine/tokenizer/template-messages.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
@@ -58,8 +58,9 @@ function tokensOf(req: ServeSubmit): number[] {
   if ("tokens" in input) return input.tokens;
   if (!tokenizer) throw new Error("input: this model has no tokenizer.json; send token ids");
   if ("messages" in input) {
+    if (req.format === "tool_auto") assertReadableToolCalls(tokenizer.toolCallFormat);
     const chat = tokenizer.encodeChat(templateMessages(input.messages), { addGenerationPrompt: true, tools: input.tools });
-    const opening = req.toolNames ? toolCallOpening(tokenizer.toolCallFormat, req.toolNames) : "";
+    const opening = req.toolNames && req.format === "tool_call" ? toolCallOpening(tokenizer.toolCallFormat, req.toolNames) : "";
     return opening ? [...chat, ...tokenizer.encode(opening, { addSpecialTokens: false })] : chat;
   }
   return tokenizer.encode(input.prompt);

@@ -80,6 +80,43 @@ describe("tuneserve serve (embedded default)", () => {
     expect(base.json.choices[0].message.content).not.toBe(facts[0][1]);
   });
 
+  it("learns to call a tool from tool-call examples, and the tuned model calls it with tool_choice auto", async () => {
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
+    const call = { id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city": "Oslo"}' } };
+    const examples = [
+      { messages: [{ role: "user", content: "Weather in Oslo?" }, { role: "assistant", content: null, tool_calls: [call] }], tools },
+      { messages: [{ role: "user", content: "Say hi." }, { role: "assistant", content: "hi" }], tools },
+    ];
+    const fileId = await api.upload(a.key, Array.from({ length: 3 }, () => examples.map((e) => JSON.stringify(e))).flat().join("\n") + "\n");
+    const created = await api.createJob(a.key, {
+      model: "tuneserve-micro",
+      training_file: fileId,
+      suffix: "tools",
+      seed: 1,
+      method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 40, batch_size: 1, learning_rate_multiplier: 10 } } },
+      adapter: { r: 8, alpha: 16 },
+    });
+    const done = await waitFor("the tools job to finish", async () => {
+      const j = await api.job(a.key, created.id);
+      return ["succeeded", "failed", "cancelled"].includes(j.status) ? j : undefined;
+    });
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    const ask = (content: string) => api.call("POST", "/v1/chat/completions", a.key, { model: done.fine_tuned_model, messages: [{ role: "user", content }], tools, temperature: 0, max_tokens: 128 });
+    const weather = await ask("Weather in Oslo?");
+    expect(weather.status, JSON.stringify(weather.json)).toBe(200);
+    expect(weather.json.choices[0].finish_reason, JSON.stringify(weather.json.choices[0])).toBe("tool_calls");
+    expect(weather.json.choices[0].message).toMatchObject({ content: null, tool_calls: [{ type: "function", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } }] });
+    // Streamed: the call comes whole once the text ends, and the assembled call is the same.
+    const res = await api.call("POST", "/v1/chat/completions", a.key, { model: done.fine_tuned_model, messages: [{ role: "user", content: "Weather in Oslo?" }], tools, temperature: 0, max_tokens: 128, stream: true });
+    const chunks = (res.json.text as string).split("\n\n").filter((b) => b.startsWith("data: {")).map((b) => JSON.parse(b.slice(6)));
+    const deltas = chunks.flatMap((c) => c.choices.map((ch: { delta: unknown }) => ch.delta));
+    expect(deltas.flatMap((d) => d.tool_calls ?? []).map((c: { function: unknown }) => c.function)).toEqual([{ name: "get_weather", arguments: '{"city":"Oslo"}' }]);
+    expect(deltas.map((d) => d.content ?? "").join("")).toBe("");
+    expect(chunks.at(-1).choices[0].finish_reason).toBe("tool_calls");
+    const hi = await ask("Say hi.");
+    expect(hi.json.choices[0]).toMatchObject({ finish_reason: "stop", message: { content: "hi" } });
+  });
+
   it("hides tenant A's job, adapter and model from tenant B (404)", async () => {
     const b = await api.tenant(admin, "globex");
     expect((await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, b.key)).status).toBe(404);

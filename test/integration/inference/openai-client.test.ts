@@ -15,7 +15,7 @@ let adapterModel: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tuneserve-openai-client-"));
-  stack = await startServeStack({ dataDir: dir, maxBatch: 2, maxContext: 512 });
+  stack = await startServeStack({ dataDir: dir, maxBatch: 2, maxContext: 1024 });
   const t = await tenantWithAdapters(stack, "sdk", 1, 3);
   adapterModel = t.models[0];
   client = new OpenAI({ baseURL: `${stack.apiUrl}/v1`, apiKey: t.key, maxRetries: 0 });

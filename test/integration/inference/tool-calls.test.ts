@@ -154,12 +154,10 @@ describe("forced tool calls", () => {
 
   it("refuses what it cannot do with a 400 naming the field", async () => {
     const cases: [Record<string, unknown>, string, RegExp][] = [
-      [{ tools: [weather] }, "tool_choice", /"auto" \(the default with tools\)/],
-      [{ tools: [weather], tool_choice: "auto" }, "tool_choice", /"required"/],
       [{ tool_choice: "required" }, "tool_choice", /needs tools/],
       [{ tools: [weather], tool_choice: { type: "function", function: { name: "nope" } } }, "tool_choice.function.name", /not one of the tools/],
       [{ tools: [weather, weather], tool_choice: "required" }, "tools", /two tools are named get_weather/],
-      [{ tools: [weather], tool_choice: "required", response_format: { type: "json_object" } }, "response_format", /must be text/],
+      [{ tools: [weather], tool_choice: "required", response_format: { type: "json_object" } }, "response_format", /cannot also follow response_format/],
       [{ tools: [weather], tool_choice: "required", stop: ":" }, "stop", /cut a forced tool call's JSON short/],
       [{ messages: [...messages, { role: "tool", tool_call_id: "call_9", content: "x" }], tools: [weather], tool_choice: "none" }, "messages.1.tool_call_id", /no earlier assistant turn/],
       [{ messages: [{ role: "tool", content: "x" }] }, "messages.0.tool_call_id", /names the call/],
@@ -184,6 +182,19 @@ describe("forced tool calls", () => {
     const fixed = await post({ ...body, tools: [lights] }, headers);
     expect(fixed.status).toBe(200);
     expect((await fixed.json()).choices[0].message.tool_calls[0].function.name).toBe("lights");
+  });
+
+  it('answers in text with tool_choice "auto" (the default) when the model writes no <tool_call>', async () => {
+    for (const extra of [{}, { tool_choice: "auto", stream: true }]) {
+      const res = await post({ model: stack.model, messages, tools: [weather], max_tokens: 8, temperature: 0, ...extra });
+      expect(res.status).toBe(200);
+      if (!("stream" in extra)) {
+        const r = await res.json();
+        expect(typeof r.choices[0].message.content).toBe("string");
+        expect(r.choices[0].message.tool_calls).toBeUndefined();
+        expect(r.choices[0].finish_reason).toBe("length");
+      } else expect((await sse(res)).at(-1)).toBe("[DONE]");
+    }
   });
 
   it("calls a function that takes no parameters with {}", async () => {

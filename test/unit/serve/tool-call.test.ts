@@ -1,7 +1,7 @@
 // The runner's side of forced tool calls: the grammar of a call of one tool or several, errors that name the
 // tool's parameters, and the messages the chat template reads.
 import { describe, expect, it } from "vitest";
-import { toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
+import { assertReadableToolCalls, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
 import { templateMessages } from "../../../gpu-runner/src/engine/tokenizer/template-messages.js";
 import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-schema.js";
 
@@ -48,6 +48,13 @@ describe("toolCallOpening", () => {
     expect(toolCallOpening("hermes", ["get_weather"])).toBe('<tool_call>\n{"name": "get_weather", "arguments": ');
     expect(toolCallOpening("hermes", ["a", "b"])).toBe("<tool_call>\n");
     expect(toolCallOpening(null, ["a"])).toBe("");
+  });
+});
+
+describe("assertReadableToolCalls", () => {
+  it('takes "auto" only with a template whose calls the API reads, naming tool_choice otherwise', () => {
+    expect(() => assertReadableToolCalls("hermes")).not.toThrow();
+    expect(() => assertReadableToolCalls(null)).toThrow(/^tool_choice: "auto" needs a chat template/);
   });
 });
 

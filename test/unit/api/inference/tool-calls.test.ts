@@ -1,37 +1,103 @@
-// The API's shaping of forced tool calls: the call a choice's text makes, its finish_reason, and stream deltas.
+// The API's shaping of tool calls: the calls a choice's text makes (forced with one tool or several, or auto with
+// Hermes blocks), their finish_reason, and the stream deltas, which must add up to the whole answer.
 import { describe, expect, it } from "vitest";
-import { toolCallId, toolCallOf, toolDeltas, toolFinish, toolMessage } from "../../../../api/src/inference/tool-calls.js";
+import { ToolCallStream, callsOf, toolCallId, toolFinish, toolMessage, type ToolCallShape } from "../../../../api/src/inference/tool-calls.js";
 
-const one = { names: ["get_weather"], finish: "stop" as const };
-const several = { names: ["get_weather", "lights"], finish: "tool_calls" as const };
+const one: ToolCallShape = { names: ["get_weather"], finish: "stop" };
+const several: ToolCallShape = { names: ["get_weather", "lights"], finish: "tool_calls" };
+const auto: ToolCallShape = { names: ["get_weather", "lights"], finish: "tool_calls", auto: true };
+const ids = (k: number) => `c${k}`;
 
-describe("tool calls", () => {
-  it("reads a choice's text as the call: the arguments of the one tool, or {name, arguments} among several", () => {
-    expect(toolCallOf('{"city":"Oslo"}', one.names, "c")).toEqual({ id: "c", type: "function", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } });
-    expect(toolCallOf('{ "arguments": {"on": true}, "name": "lights" }', several.names, "c")?.function).toEqual({ name: "lights", arguments: '{"on":true}' });
-    // Cut short by max_tokens, or naming no tool of the request: no call.
-    expect(toolCallOf('{"name":"lights","argu', several.names, "c")).toBeNull();
-    expect(toolCallOf('{"name":"other","arguments":{}}', several.names, "c")).toBeNull();
+describe("callsOf", () => {
+  it("reads a forced choice's text as the call: the arguments of the one tool, or {name, arguments} among several", () => {
+    expect(callsOf('{"city":"Oslo"}', one)).toEqual({ content: "", calls: [{ name: "get_weather", arguments: '{"city":"Oslo"}' }] });
+    expect(callsOf('{ "arguments": {"on": true}, "name": "lights" }', several).calls).toEqual([{ name: "lights", arguments: '{"on":true}' }]);
+    // Cut short by max_tokens, or naming no tool of the request: no call, the text is content.
+    expect(callsOf('{"name":"lights","argu', several)).toEqual({ content: '{"name":"lights","argu', calls: [] });
+    expect(callsOf('{"name":"other","arguments":{}}', several).calls).toEqual([]);
   });
 
-  it("answers a cut-short call among several as text, and keeps finish_reason length", () => {
-    expect(toolMessage({ text: '{"name":"li', finish_reason: "length", logprobs: null }, several, "c")).toEqual({ role: "assistant", content: '{"name":"li' });
-    expect(toolFinish("length", several)).toBe("length");
-    expect(toolFinish("stop", several)).toBe("tool_calls");
-    expect(toolFinish("stop", one)).toBe("stop");
+  it("reads auto text as content, then Hermes blocks, and keeps the text when they do not parse", () => {
+    const two = 'Let me check.<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>\n<tool_call>{"name": "lights", "arguments": {"on": false}}</tool_call>\n';
+    expect(callsOf(two, auto)).toEqual({ content: "Let me check.", calls: [{ name: "get_weather", arguments: '{"city":"Oslo"}' }, { name: "lights", arguments: '{"on":false}' }] });
+    for (const text of ["no call here", '<tool_call>{"name": "lights", "arg', '<tool_call>{"name": "nope", "arguments": {}}</tool_call>', '<tool_call>{"name": "lights", "arguments": {}}</tool_call> and more']) {
+      expect(callsOf(text, auto), text).toEqual({ content: text, calls: [] });
+    }
+  });
+});
+
+describe("toolMessage and toolFinish", () => {
+  it("answers calls with content null (or the text before them), and text when there is no call", () => {
+    expect(toolMessage({ text: '{"on":true}', finish_reason: "stop", logprobs: null }, { names: ["lights"], finish: "tool_calls" }, ids)).toEqual({
+      role: "assistant",
+      content: null,
+      tool_calls: [{ id: "c0", type: "function", function: { name: "lights", arguments: '{"on":true}' } }],
+    });
+    expect(toolMessage({ text: 'Sure. <tool_call>{"name":"lights","arguments":{}}</tool_call>', finish_reason: "stop", logprobs: null }, auto, ids).content).toBe("Sure. ");
+    expect(toolMessage({ text: '{"name":"li', finish_reason: "length", logprobs: null }, several, ids)).toEqual({ role: "assistant", content: '{"name":"li' });
   });
 
-  it("names calls after the response and choice", () => {
+  it("says tool_calls for required and auto calls, stop for a named function, and keeps length", () => {
+    const call = '<tool_call>{"name":"lights","arguments":{}}</tool_call>';
+    expect(toolFinish({ text: "{}", finish_reason: "stop" }, several)).toBe("tool_calls");
+    expect(toolFinish({ text: "{}", finish_reason: "stop" }, one)).toBe("stop");
+    expect(toolFinish({ text: "{", finish_reason: "length" }, several)).toBe("length");
+    expect(toolFinish({ text: call, finish_reason: "stop" }, auto)).toBe("tool_calls");
+    expect(toolFinish({ text: "hello", finish_reason: "stop" }, auto)).toBe("stop");
+  });
+
+  it("names calls after the response, the choice and the call", () => {
     expect(toolCallId("chatcmpl-req_abc", 2)).toBe("call_req_abc_2");
+    expect(toolCallId("chatcmpl-req_abc", 2, 1)).toBe("call_req_abc_2_1");
+  });
+});
+
+describe("ToolCallStream", () => {
+  /** Streams `pieces` and assembles content and calls as the openai client does. */
+  function streamed(tools: ToolCallShape, pieces: string[]) {
+    const s = new ToolCallStream(tools, ids);
+    const deltas = [s.opening(), ...pieces.map((p) => s.push(p)), ...s.end()].filter((d) => d !== null) as { content?: string | null; tool_calls?: { index: number; id?: string; function?: { name?: string; arguments?: string } }[] }[];
+    let content = "";
+    const calls: { id?: string; name?: string; arguments: string }[] = [];
+    for (const d of deltas) {
+      content += d.content ?? "";
+      for (const c of d.tool_calls ?? []) {
+        const call = (calls[c.index] ??= { arguments: "" });
+        call.id ??= c.id;
+        call.name ??= c.function?.name;
+        call.arguments += c.function?.arguments ?? "";
+      }
+    }
+    return { content, calls, deltas };
+  }
+
+  it("adds up to the whole answer, however the text is cut into tokens", () => {
+    const texts: [ToolCallShape, string][] = [
+      [one, '{"city":"Oslo"}'],
+      [several, '{"name":"lights","arguments":{"on":true}}'],
+      [several, '{"name":"li'],
+      [auto, 'Checking <tool_ca'],
+      [auto, 'Checking.<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>'],
+      [auto, "a < b and <tool is not a call"],
+    ];
+    for (const [tools, text] of texts) {
+      const whole = toolMessage({ text, finish_reason: "stop", logprobs: null }, tools, ids);
+      for (const size of [1, 2, 5, 100]) {
+        const pieces = Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
+        const got = streamed(tools, pieces);
+        expect(got.content, `${text} / ${size}`).toBe(whole.content ?? "");
+        expect(got.calls, `${text} / ${size}`).toEqual((whole.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })));
+      }
+    }
   });
 
-  it("streams one tool's arguments as they come, and several tools' call whole at the end", () => {
-    expect(toolDeltas.opening(one, "c").tool_calls?.[0]).toEqual({ index: 0, id: "c", type: "function", function: { name: "get_weather", arguments: "" } });
-    expect(toolDeltas.text(one, '{"ci')).toEqual({ tool_calls: [{ index: 0, function: { arguments: '{"ci' } }] });
-    expect(toolDeltas.end(one, "{}", "c")).toBeNull();
-    expect(toolDeltas.opening(several, "c")).toEqual({ role: "assistant", content: null });
-    expect(toolDeltas.text(several, "{")).toBeNull();
-    expect(toolDeltas.end(several, '{"name":"lights","arguments":{}}', "c")).toEqual({ tool_calls: [{ index: 0, id: "c", type: "function", function: { name: "lights", arguments: "{}" } }] });
-    expect(toolDeltas.end(several, '{"name', "c")).toEqual({ content: '{"name' });
+  it("sends one tool's arguments as they come, and holds back what may start <tool_call> in auto text", () => {
+    const s = new ToolCallStream(one, ids);
+    expect(s.opening()).toEqual({ role: "assistant", content: null, tool_calls: [{ index: 0, id: "c0", type: "function", function: { name: "get_weather", arguments: "" } }] });
+    expect(s.push('{"ci')).toEqual({ tool_calls: [{ index: 0, function: { arguments: '{"ci' } }] });
+    const a = new ToolCallStream(auto, ids);
+    expect(a.opening()).toEqual({ role: "assistant", content: "" });
+    expect(a.push("Hi <tool")).toEqual({ content: "Hi " });
+    expect(a.push("box")).toEqual({ content: "<toolbox" });
   });
 });

@@ -1,8 +1,7 @@
-// The runner's side of forced tool calls: the grammar of a call of one tool or several, errors that name the
-// tool's parameters, and the messages the chat template reads.
+// The runner's side of tool calls: the grammar of a forced call of one tool or several, errors that name the
+// tool's parameters, the call's opening in the template's format, and which templates "auto" can read.
 import { describe, expect, it } from "vitest";
 import { assertReadableToolCalls, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
-import { templateMessages } from "../../../gpu-runner/src/engine/tokenizer/template-messages.js";
 import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-schema.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -55,17 +54,5 @@ describe("assertReadableToolCalls", () => {
   it('takes "auto" only with a template whose calls the API reads, naming tool_choice otherwise', () => {
     expect(() => assertReadableToolCalls("hermes")).not.toThrow();
     expect(() => assertReadableToolCalls(null)).toThrow(/^tool_choice: "auto" needs a chat template/);
-  });
-});
-
-describe("templateMessages", () => {
-  it("gives templates a call's arguments as an object where they parse, as sent otherwise", () => {
-    const call = (args: string) => ({ role: "assistant", content: "", tool_calls: [{ id: "c", type: "function" as const, function: { name: "f", arguments: args } }] });
-    const [parsed, kept, list] = templateMessages([call('{"a":1}'), call("{not json"), call("[1]")]);
-    expect(parsed.tool_calls).toEqual([{ id: "c", type: "function", function: { name: "f", arguments: { a: 1 } } }]);
-    expect((kept.tool_calls![0] as { function: { arguments: unknown } }).function.arguments).toBe("{not json");
-    expect((list.tool_calls![0] as { function: { arguments: unknown } }).function.arguments).toBe("[1]");
-    const plain = { role: "user", content: "hi" };
-    expect(templateMessages([plain])[0]).toBe(plain);
   });
 });

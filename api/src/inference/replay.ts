@@ -24,7 +24,9 @@ export function replayCompletion(c: Context<AppEnv>, call: ReplayCall, r: Stored
       }
       // A tool call's choice as its stream would send it, in as few deltas as that allows.
       const stream = new ToolCallStream(tools, (k) => toolCallId(meta.id, index, k));
-      const deltas = [stream.push(ch.text), ...stream.end()].filter((d) => d !== null);
+      const sent = [stream.push(ch.text), ...stream.end()].filter((d) => d !== null);
+      // A choice whose text sends nothing still carries its logprobs.
+      const deltas = sent.length > 0 || !logprobs ? sent : [{}];
       return [
         chunkObject(call.kind, meta, { index, role: true, logprobs: logprobs ? [] : undefined, delta: stream.opening() }),
         ...deltas.map((delta, k) => chunkObject(call.kind, meta, { index, delta, logprobs: k === 0 ? logprobs : undefined })),

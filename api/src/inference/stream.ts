@@ -111,6 +111,8 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           choices.forEach((_, index) => open(index));
           calls?.forEach((stream, index) => {
             for (const delta of stream.end()) send(chunkObject(call.kind, call.meta, { index, delta, logprobs: held[index].length ? held[index].splice(0) : undefined }));
+            // Logprobs of tokens whose text never went out (a stop string's, say) still do.
+            if (held[index].length) send(chunkObject(call.kind, call.meta, { index, delta: {}, logprobs: held[index].splice(0) }));
           });
           reasons.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason: tools ? toolFinish({ text: choices[index].text, finish_reason: reason }, tools) : reason })));
           if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));

@@ -84,7 +84,8 @@ export function toolFinish(ch: Pick<Choice, "text" | "finish_reason">, tools: To
  * The stream deltas of one choice. Forced with one tool the name is known before any token: the opening delta
  * names the call and each token adds to its arguments. Forced with several, the name is known only at the end:
  * the whole call comes in one delta then. Auto: text goes out as content until `<tool_call>` begins (what may
- * be its start is held back); from there the calls come whole at the end (or the text, when they do not parse).
+ * be its start, and whitespace with nothing before it, is held back); from there the calls come whole at the
+ * end (or the text, when they do not parse).
  */
 export class ToolCallStream {
   private text = "";
@@ -114,6 +115,8 @@ export class ToolCallStream {
     const at = this.text.indexOf(OPEN, this.sent);
     const upTo = at >= 0 ? at : this.text.length - heldBack(this.text.slice(this.sent));
     this.inCall = at >= 0;
+    // Whitespace alone is held too: before calls, the whole answer's content is null, not the whitespace.
+    if (this.text.slice(0, upTo).trim() === "") return null;
     const out = this.text.slice(this.sent, upTo);
     this.sent = upTo;
     return out ? { content: out } : null;

@@ -5,7 +5,7 @@ import type { ChatMessage } from "./tokenizer.js";
 /** A message as the API and training files have it (OpenAI's shape). */
 export type SourceMessage = {
   role: string;
-  content: string | null;
+  content?: string | null;
   tool_calls?: { id: string; type: "function"; function: { name: string; arguments: string } }[];
   tool_call_id?: string;
 };

@@ -85,6 +85,14 @@ function tokenText(t: z.infer<typeof tokenField>): string | null {
   return typeof t === "string" ? t : t.content;
 }
 
+/**
+ * Hermes style: calls within <tool_call> as JSON with "name" and "arguments" (Qwen2.5, the built-in model); not
+ * the XML calls some templates put within the same tag (`<function=…>`, Qwen3-Coder), which this server cannot read.
+ */
+export function toolCallFormatOf(template: string): "hermes" | null {
+  return template.includes("<tool_call>") && template.includes('"arguments"') && !template.includes("<function=") ? "hermes" : null;
+}
+
 /** Picks the template: a plain string, the entry named "default" of a list, or chat_template.jinja. */
 function pickTemplate(t: z.infer<typeof templateField>, jinjaFile: string | undefined): string | null {
   if (typeof t === "string") return t;
@@ -144,7 +152,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     },
     encodeChat: (messages, opts) => self.encode(self.applyChatTemplate(messages, opts), { addSpecialTokens: false }),
     eosTokenIds: [...eosIds],
-    toolCallFormat: templateText?.includes("<tool_call>") ? "hermes" : null,
+    toolCallFormat: templateText ? toolCallFormatOf(templateText) : null,
     bosTokenId: idOf(bos),
     vocabSize,
     specialTokenIds: new Set(((tokJson as { added_tokens?: { id: number; special?: boolean }[] }).added_tokens ?? []).filter((t) => t.special).map((t) => t.id)),

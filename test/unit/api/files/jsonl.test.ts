@@ -58,17 +58,37 @@ describe("JsonlValidator", () => {
     const tools = [{ type: "function", function: { name: "f", parameters: { type: "object" } } }];
     const ok = JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "c", content: "1" }, { role: "assistant", content: "one" }], tools });
     expect(validate(ok).errors).toEqual([]);
+    // OpenAI's own examples leave content out of a calling turn.
+    expect(validate(JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "assistant", tool_calls: [call] }], tools })).errors).toEqual([]);
+    const bad = (messages: unknown[], extra = {}) => JSON.stringify({ messages, ...extra });
     const s = validate(
       [
-        JSON.stringify({ messages: [{ role: "user", content: null }, { role: "assistant", content: "y" }] }),
-        JSON.stringify({ messages: [{ role: "user", content: "x", tool_calls: [call] }, { role: "assistant", content: "y" }] }),
-        JSON.stringify({ messages: [{ role: "assistant", content: "y" }], functions: [{ name: "f" }] }),
+        bad([{ role: "user", content: null }, { role: "assistant", content: "y" }]),
+        bad([{ role: "user", content: "x", tool_calls: [call] }, { role: "assistant", content: "y" }]),
+        bad([{ role: "assistant", content: "y" }], { functions: [{ name: "f" }] }),
+        bad([{ role: "assistant", content: "y" }, { role: "tool", content: "1" }]),
+        bad([{ role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "other", content: "1" }]),
+        bad([{ role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "g", arguments: "{}" } }] }], { tools }),
+        bad([{ role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "f", arguments: "not json" } }] }]),
       ].join("\n"),
     );
+    expect(s.errorCount).toBe(7);
     expect(s.errors.map((e) => e.message)).toEqual([
       expect.stringMatching(/messages\.0\.content: must be a string/),
       expect.stringMatching(/messages\.0\.tool_calls: only assistant turns/),
       expect.stringMatching(/functions: .*send tools/),
+      expect.stringMatching(/messages\.1\.tool_call_id: a tool turn/),
+      expect.stringMatching(/messages\.1\.tool_call_id: no earlier assistant turn made the call other/),
+    ]);
+    const calls = validate(
+      [
+        bad([{ role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "g", arguments: "{}" } }] }], { tools }),
+        bad([{ role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "f", arguments: "not json" } }] }]),
+      ].join("\n"),
+    );
+    expect(calls.errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/messages\.0\.tool_calls\.0\.function\.name: g is not one of the line's tools/),
+      expect.stringMatching(/messages\.0\.tool_calls\.0\.function\.arguments: must be the JSON text of an object/),
     ]);
   });
 

@@ -103,6 +103,24 @@ describe("streamCompletion logprobs", () => {
     expect(got[0].choices[0]).toMatchObject({ delta: { role: "assistant", content: "" }, logprobs: { content: [], refusal: null } });
     expect(got.slice(1).map((c) => c.choices[0].logprobs)).toEqual(events.slice(0, 3).map((e) => ({ content: [(e as { logprob: unknown }).logprob], refusal: null })));
   });
+
+  it("sends every logprob with tools too, those of text held back or never sent included", async () => {
+    for (const tools of [{ names: ["f", "g"], finish: "tool_calls" as const, auto: true }, { names: ["f", "g"], finish: "tool_calls" as const }]) {
+      const format = tools.auto ? ("tool_auto" as const) : ("tool_call" as const);
+      const withTools: GenerateEvent[] = [
+        { type: "delta", text: "hi <tool", token: 1, prompt_tokens: 3, response_format: format, logprob: entry("hi <tool", -0.5) },
+        { type: "delta", text: "", token: 2, logprob: entry("x", -1) },
+        done(3, 2),
+      ];
+      const { call } = recorder({ kind: "chat", logprobs: true, tools, format });
+      const got = await chunks(streamCompletion(ctx, runnerBody(withTools), call));
+      const sent = got.flatMap((c) => c.choices.flatMap((ch: { logprobs?: { content: unknown[] } | null }) => ch.logprobs?.content ?? []));
+      expect(sent, JSON.stringify(tools)).toEqual(withTools.slice(0, 2).map((e) => (e as { logprob: unknown }).logprob));
+      const content = got.map((c) => c.choices[0]?.delta?.content ?? "").join("");
+      // No call in the text: it is answered as content either way.
+      expect(content).toBe("hi <tool");
+    }
+  });
 });
 
 describe("streamCompletion with n choices", () => {

@@ -79,6 +79,8 @@ describe("ToolCallStream", () => {
       [auto, 'Checking <tool_ca'],
       [auto, 'Checking.<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>'],
       [auto, "a < b and <tool is not a call"],
+      [auto, ' \n<tool_call>{"name": "lights", "arguments": {}}</tool_call>'],
+      [auto, "  \n"],
     ];
     for (const [tools, text] of texts) {
       const whole = toolMessage({ text, finish_reason: "stop", logprobs: null }, tools, ids);
@@ -86,6 +88,7 @@ describe("ToolCallStream", () => {
         const pieces = Array.from({ length: Math.ceil(text.length / size) }, (_, i) => text.slice(i * size, (i + 1) * size));
         const got = streamed(tools, pieces);
         expect(got.content, `${text} / ${size}`).toBe(whole.content ?? "");
+        expect(got.deltas.some((d) => d.content !== undefined && d.content !== null && d.content !== "" && !("role" in d) && whole.content === null), `${text} / ${size}`).toBe(false);
         expect(got.calls, `${text} / ${size}`).toEqual((whole.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })));
       }
     }

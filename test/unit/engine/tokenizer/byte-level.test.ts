@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { byteToUnicode, writeByteLevelTokenizer, type ByteLevelTokenizerInfo } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
-import { loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
+import { loadTokenizer, toolCallFormatOf, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { createRng } from "../../../../gpu-runner/src/engine/generate/sampling.js";
 
 let dir: string;
@@ -98,6 +98,9 @@ describe("writeByteLevelTokenizer", () => {
 
   it("lists tools in a system turn first, and renders tool calls and their answers", () => {
     expect(tok.toolCallFormat).toBe("hermes");
+    // Calls within <tool_call> as XML (Qwen3-Coder's), or no calls at all: not a format the API reads.
+    expect(toolCallFormatOf("<tool_call>\n<function={{ call.name }}>")).toBeNull();
+    expect(toolCallFormatOf("{{ message.content }}")).toBeNull();
     const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object" } } }];
     const messages = [
       { role: "user", content: "Weather?" },

@@ -2,6 +2,7 @@
 // against the three accepted shapes (chat, prompt/completion, text), all lines of one file sharing one shape.
 import { z } from "zod";
 import { MAX_TOOLS, toolCallSchema, toolSchema } from "../inference/runner-protocol.js";
+import { historyIssues, report, turnIssues } from "../inference/tool-turns.js";
 
 export const fileFormats = ["chat", "prompt_completion", "text"] as const;
 export type FileFormat = (typeof fileFormats)[number];
@@ -15,9 +16,7 @@ const chatMessage = z
     tool_call_id: z.string().min(1).max(256).optional(),
   })
   .superRefine((m, ctx) => {
-    if (m.content == null && !(m.role === "assistant" && m.tool_calls)) ctx.addIssue({ code: "custom", path: ["content"], message: "must be a string (only an assistant turn with tool_calls may leave it out)" });
-    if (m.tool_calls && m.role !== "assistant") ctx.addIssue({ code: "custom", path: ["tool_calls"], message: "only assistant turns have tool_calls" });
-    if ((m.role === "tool") !== (m.tool_call_id !== undefined)) ctx.addIssue({ code: "custom", path: ["tool_call_id"], message: "a tool turn, and only a tool turn, names the call it answers in tool_call_id" });
+    report(ctx, turnIssues(m));
     m.tool_calls?.forEach((c, i) => {
       if (!isJsonObject(c.function.arguments)) ctx.addIssue({ code: "custom", path: ["tool_calls", i, "function", "arguments"], message: "must be the JSON text of an object (it is what the model learns to write)" });
     });
@@ -42,18 +41,8 @@ export const chatLine = z
     tools: z.array(toolSchema).max(MAX_TOOLS).optional(),
     functions: z.never({ error: "functions is OpenAI's deprecated form of tools; send tools" }).optional(),
   })
-  .superRefine((line, ctx) => {
-    // As in a chat completion request: tool turns answer earlier calls, and calls name the line's tools.
-    const names = line.tools?.map((t) => t.function.name);
-    const calls = new Set<string>();
-    line.messages.forEach((m, i) => {
-      m.tool_calls?.forEach((c, k) => {
-        calls.add(c.id);
-        if (names && !names.includes(c.function.name)) ctx.addIssue({ code: "custom", path: ["messages", i, "tool_calls", k, "function", "name"], message: `${c.function.name} is not one of the line's tools` });
-      });
-      if (m.tool_call_id !== undefined && !calls.has(m.tool_call_id)) ctx.addIssue({ code: "custom", path: ["messages", i, "tool_call_id"], message: `no earlier assistant turn made the call ${m.tool_call_id}` });
-    });
-  });
+  // As in a chat completion request; and the calls the model learns name the line's tools.
+  .superRefine((line, ctx) => report(ctx, historyIssues(line.messages, line.tools?.map((t) => t.function.name) ?? null)));
 export const promptCompletionLine = z.object({
   prompt: z.string(),
   completion: z.string().min(1, "must not be empty: it is what the model learns to produce"),

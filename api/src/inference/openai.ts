@@ -5,6 +5,7 @@ import { errorSchema, errWithRetryAfter, json, replayed, tenantErrorResponses } 
 import { MAX_CHOICES, MAX_TOOLS, MAX_TOP_LOGPROBS, TOOL_NAME, toolCallSchema, type GenerateUsage, type LogprobEntry } from "./runner-protocol.js";
 import { chatLogprobs, chatLogprobsSchema, completionLogprobs, completionLogprobsSchema } from "./logprobs.js";
 import { toolCallId, toolFinish, toolMessage, type ToolCallShape } from "./tool-calls.js";
+import { historyIssues, report, turnIssues } from "./tool-turns.js";
 
 /**
  * An OpenAI option this server does not implement: accepted only at its "off" value (as clients often send
@@ -83,11 +84,7 @@ const chatMessageSchema = z
     tool_call_id: z.string().min(1).max(256).nullish(),
     name: z.string().max(64).nullish(),
   })
-  .superRefine((m, ctx) => {
-    if (m.content == null && !(m.role === "assistant" && m.tool_calls?.length)) ctx.addIssue({ code: "custom", path: ["content"], message: "content is required (only an assistant turn with tool_calls may leave it out)" });
-    if (m.tool_calls?.length && m.role !== "assistant") ctx.addIssue({ code: "custom", path: ["tool_calls"], message: "only assistant turns have tool_calls" });
-    if ((m.role === "tool") !== (m.tool_call_id != null)) ctx.addIssue({ code: "custom", path: ["tool_call_id"], message: "a tool turn, and only a tool turn, names the call it answers in tool_call_id" });
-  });
+  .superRefine((m, ctx) => report(ctx, turnIssues(m)));
 
 /** How a request's answer holds tool calls (forced, or auto: the model decides), or null when it answers in text. */
 export function toolCallShapeOf(b: { tools?: { function: { name: string } }[] | null; tool_choice?: z.infer<typeof toolChoiceSchema> | null }): ToolCallShape | null {
@@ -104,11 +101,8 @@ function checkTools(
   b: { messages: z.infer<typeof chatMessageSchema>[]; tools?: z.infer<typeof toolSchema>[] | null; tool_choice?: z.infer<typeof toolChoiceSchema> | null; response_format?: { type: string } | null; stop?: string | string[] | null },
   ctx: z.RefinementCtx,
 ): void {
-  const calls = new Set<string>();
-  b.messages.forEach((m, i) => {
-    for (const c of m.tool_calls ?? []) calls.add(c.id);
-    if (m.role === "tool" && m.tool_call_id != null && !calls.has(m.tool_call_id)) ctx.addIssue({ code: "custom", path: ["messages", i, "tool_call_id"], message: `no earlier assistant turn made the call ${m.tool_call_id}` });
-  });
+  // Earlier calls may name tools the request no longer lists.
+  report(ctx, historyIssues(b.messages, null));
   const names = (b.tools ?? []).map((t) => t.function.name);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) ctx.addIssue({ code: "custom", path: ["tools"], message: `two tools are named ${twice}` });

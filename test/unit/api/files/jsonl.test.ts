@@ -74,7 +74,7 @@ describe("JsonlValidator", () => {
     );
     expect(s.errorCount).toBe(7);
     expect(s.errors.map((e) => e.message)).toEqual([
-      expect.stringMatching(/messages\.0\.content: must be a string/),
+      expect.stringMatching(/messages\.0\.content: content is required/),
       expect.stringMatching(/messages\.0\.tool_calls: only assistant turns/),
       expect.stringMatching(/functions: .*send tools/),
       expect.stringMatching(/messages\.1\.tool_call_id: a tool turn/),
@@ -87,7 +87,7 @@ describe("JsonlValidator", () => {
       ].join("\n"),
     );
     expect(calls.errors.map((e) => e.message)).toEqual([
-      expect.stringMatching(/messages\.0\.tool_calls\.0\.function\.name: g is not one of the line's tools/),
+      expect.stringMatching(/messages\.0\.tool_calls\.0\.function\.name: g is not one of the tools/),
       expect.stringMatching(/messages\.0\.tool_calls\.0\.function\.arguments: must be the JSON text of an object/),
     ]);
   });

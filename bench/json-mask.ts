@@ -35,6 +35,8 @@ export async function runJsonMaskBench(argv: string[]): Promise<void> {
     ["json_schema, in a string", () => schemaRecognizer(params, "p"), '{"city":"Os'],
     ["json_schema, in an enum", () => schemaRecognizer(params, "p"), '{"city":"Oslo","unit":"cel'],
     ["8 tools, in a string", () => schemaRecognizer(union.jsonSchema, union.jsonSchemaPath), '{"name":"tool_3","arguments":{"city":"Os'],
+    // Every branch is alive until the name tells them apart, and none is in a free string.
+    ["8 tools, in the name", () => schemaRecognizer(union.jsonSchema, union.jsonSchemaPath), '{"name":"tool_'],
   ];
   const enc = new TextEncoder();
   const results = [];

@@ -42,7 +42,11 @@ export const chatLine = z
     functions: z.never({ error: "functions is OpenAI's deprecated form of tools; send tools" }).optional(),
   })
   // As in a chat completion request; and the calls the model learns name the line's tools.
-  .superRefine((line, ctx) => report(ctx, historyIssues(line.messages, line.tools?.map((t) => t.function.name) ?? null)));
+  .superRefine((line, ctx) => {
+    report(ctx, historyIssues(line.messages, line.tools?.map((t) => t.function.name) ?? null));
+    // The template shows the model the tools it learns to call.
+    if (!line.tools?.length && line.messages.some((m) => m.tool_calls)) ctx.addIssue({ code: "custom", path: ["tools"], message: "a line with tool calls lists its tools" });
+  });
 export const promptCompletionLine = z.object({
   prompt: z.string(),
   completion: z.string().min(1, "must not be empty: it is what the model learns to produce"),

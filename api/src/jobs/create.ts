@@ -59,6 +59,12 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
   if (!resolved.ok) throw new ApiError("invalid_request", resolved.message, resolved.param);
 
   const method: JobMethod = { type: "supervised", supervised: { hyperparameters: resolveHyperparameters(requestedHyperparameters(body), training.lines) } };
+  const positions = modelSummarySchema.parse(JSON.parse(model.config)).max_position_embeddings;
+  const seqLen = method.supervised.hyperparameters.seq_len ?? 0;
+  if (positions !== undefined && seqLen > positions) {
+    const param = body.method ? "method.supervised.hyperparameters.seq_len" : "hyperparameters.seq_len";
+    throw new ApiError("invalid_request", `seq_len=${seqLen} exceeds the model's max_position_embeddings (${positions})`, param);
+  }
   // A valid request past a quota gets 429, after any 400 or 404 that it also deserves.
   await assertCanStartJob(deps, tenant);
   const now = deps.now();

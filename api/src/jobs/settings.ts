@@ -5,19 +5,28 @@ import { linearModules, moduleShapes, type LinearModule, type ModelSummary } fro
 
 const auto = z.literal("auto");
 
+/** Tokens per training sequence: the default, and the most a job may ask for (memory and time grow with it). */
+export const AUTO_SEQ_LEN = 512;
+export const MAX_SEQ_LEN = 8192;
+
 export const hyperparametersInput = z
   .object({
     n_epochs: z.union([auto, z.number().int().min(1).max(50)], { error: 'n_epochs must be "auto" or an integer 1–50' }).default("auto"),
     batch_size: z.union([auto, z.number().int().min(1).max(256)], { error: 'batch_size must be "auto" or an integer 1–256' }).default("auto"),
     learning_rate_multiplier: z.union([auto, z.number().positive().max(10)], { error: 'learning_rate_multiplier must be "auto" or a number in (0, 10]' }).default("auto"),
+    /** tuneserve: tokens per training sequence; longer examples are cut (a job event says how many). */
+    seq_len: z
+      .union([auto, z.number().int().min(16).max(MAX_SEQ_LEN)], { error: `seq_len must be "auto" (${AUTO_SEQ_LEN}) or an integer 16–${MAX_SEQ_LEN}, at most the model's max_position_embeddings` })
+      .default("auto")
+      .openapi({ description: `tuneserve: tokens per training sequence, "auto" = ${AUTO_SEQ_LEN}; longer examples are cut` }),
   })
   .strict();
 
 export const methodInput = z
   .object({
     type: z.literal("supervised").openapi({ description: "only supervised fine-tuning is offered; dpo and reinforcement are not" }),
-    supervised: z.object({ hyperparameters: hyperparametersInput.default({ n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto" }) }).default({
-      hyperparameters: { n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto" },
+    supervised: z.object({ hyperparameters: hyperparametersInput.default({ n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto", seq_len: "auto" }) }).default({
+      hyperparameters: { n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto", seq_len: "auto" },
     }),
   })
   .strict();
@@ -42,6 +51,7 @@ export const hyperparametersSchema = z
     batch_size: z.number().int(),
     learning_rate_multiplier: z.number(),
     learning_rate: z.number().openapi({ description: "tuneserve: the peak learning rate, 2e-4 × learning_rate_multiplier" }),
+    seq_len: z.number().int().optional().openapi({ description: `tuneserve: tokens per training sequence (jobs from before it was set train at ${AUTO_SEQ_LEN})` }),
   })
   .openapi("FineTuningHyperparameters");
 export const methodSchema = z.object({ type: z.literal("supervised"), supervised: z.object({ hyperparameters: hyperparametersSchema }) }).openapi("FineTuningMethod");
@@ -70,15 +80,16 @@ export const autoEpochs = 3;
  * The "auto" rules: 3 epochs; a batch size that grows with the dataset (1 below 64 examples, 2 below 256,
  * 4 below 1024, else 8) so small datasets still get enough optimizer steps; multiplier 1.
  */
-export function resolveHyperparameters(h: HyperparametersInput, trainingExamples: number): Hyperparameters {
+export function resolveHyperparameters(h: z.input<typeof hyperparametersInput>, trainingExamples: number): Hyperparameters {
   const n = Math.max(0, trainingExamples);
   const batch = n < 64 ? 1 : n < 256 ? 2 : n < 1024 ? 4 : 8;
-  const mult = h.learning_rate_multiplier === "auto" ? 1 : h.learning_rate_multiplier;
+  const mult = h.learning_rate_multiplier === "auto" || h.learning_rate_multiplier === undefined ? 1 : h.learning_rate_multiplier;
   return {
-    n_epochs: h.n_epochs === "auto" ? autoEpochs : h.n_epochs,
-    batch_size: h.batch_size === "auto" ? batch : h.batch_size,
+    n_epochs: h.n_epochs === "auto" || h.n_epochs === undefined ? autoEpochs : h.n_epochs,
+    batch_size: h.batch_size === "auto" || h.batch_size === undefined ? batch : h.batch_size,
     learning_rate_multiplier: mult,
     learning_rate: baseLearningRate * mult,
+    seq_len: h.seq_len === "auto" || h.seq_len === undefined ? AUTO_SEQ_LEN : h.seq_len,
   };
 }
 

@@ -15,6 +15,7 @@ const hfConfig = z.object({
   num_key_value_heads: z.number().int().positive().optional(),
   head_dim: z.number().int().positive().nullish(),
   vocab_size: z.number().int().positive(),
+  max_position_embeddings: z.number().int().positive().optional(),
 });
 
 export const modelSummarySchema = z.object({
@@ -26,6 +27,8 @@ export const modelSummarySchema = z.object({
   num_key_value_heads: z.number().int(),
   head_dim: z.number().int(),
   vocab_size: z.number().int(),
+  /** Longest sequence the model was made for (models registered before it was kept lack it). */
+  max_position_embeddings: z.number().int().optional(),
 });
 
 export type ModelSummary = z.infer<typeof modelSummarySchema>;
@@ -55,6 +58,7 @@ export function summarizeConfig(json: unknown): ModelSummary {
     num_key_value_heads: kv,
     head_dim: c.head_dim ?? Math.floor(c.hidden_size / c.num_attention_heads),
     vocab_size: c.vocab_size,
+    ...(c.max_position_embeddings ? { max_position_embeddings: c.max_position_embeddings } : {}),
   };
 }
 

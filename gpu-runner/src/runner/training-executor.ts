@@ -170,6 +170,7 @@ export class TrainingExecution {
       epochs: hp.n_epochs,
       lr: hp.learning_rate,
       batchSize: hp.batch_size,
+      seqLen: hp.seq_len,
       seed: job.seed,
       checkpointEvery: this.deps.checkpointEvery,
       resumeFrom,

@@ -13,7 +13,7 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
  * parameters are an anyOf of objects gives a branch for each). Throws naming `tools.<i>.function.parameters…`
  * for what the grammar cannot enforce.
  */
-export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string } {
+export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; jsonCompact: true } {
   const called = names.map((name) => {
     const i = tools.findIndex((t) => t.function.name === name);
     if (i < 0) throw new Error(`tool_names: ${name} is not one of the tools`);
@@ -23,7 +23,8 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchem
     schemaRecognizer(schema, path);
     return { name, schema, path };
   });
-  if (called.length === 1) return { jsonSchema: called[0].schema, jsonSchemaPath: called[0].path };
+  // Spaced as the templates' tojson writes calls: no model needs newlines or runs of spaces in a call.
+  if (called.length === 1) return { jsonSchema: called[0].schema, jsonSchemaPath: called[0].path, jsonCompact: true };
   const call = (name: string, args: unknown) => ({
     type: "object",
     properties: { name: { const: name }, arguments: args },
@@ -31,7 +32,7 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchem
     additionalProperties: false,
   });
   const branches = called.flatMap(({ name, schema }) => (rootBranches(schema) ?? [schema]).map((args) => call(name, args)));
-  return { jsonSchema: { anyOf: branches }, jsonSchemaPath: "tools" };
+  return { jsonSchema: { anyOf: branches }, jsonSchemaPath: "tools", jsonCompact: true };
 }
 
 /**

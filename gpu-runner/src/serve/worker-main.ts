@@ -94,6 +94,7 @@ function submit(req: ServeSubmit): void {
       json: req.json,
       jsonSchema: req.jsonSchema,
       jsonSchemaPath: req.jsonSchemaPath,
+      jsonCompact: req.jsonCompact,
     });
   } catch (err) {
     streaming.delete(req.id);

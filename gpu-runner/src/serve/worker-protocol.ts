@@ -48,6 +48,8 @@ export type ServeSubmit = {
   jsonSchema?: Record<string, unknown>;
   /** Where jsonSchema came from, for its errors (default response_format.json_schema.schema). */
   jsonSchemaPath?: string;
+  /** At most one space between JSON tokens (a forced tool call). */
+  jsonCompact?: boolean;
   /** A forced tool call's tools (response_format tool_call): a Hermes-style template gets the call opened for the model. */
   toolNames?: string[];
   /** The response format these settings apply, said back to the API (default text). */

@@ -113,13 +113,13 @@ describe("POST /v1/fine_tuning/jobs", () => {
       training_file: t.fileId,
       validation_file: valid,
       seed: 42,
-      method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5 } } },
+      method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5, seq_len: 1024 } } },
       adapter: { type: "lora", r: 4, alpha: 8, dropout: 0.1, target_modules: ["v_proj", "q_proj", "q_proj"], use_rslora: true },
     });
     expect(job).toMatchObject({
       seed: 42,
       validation_file: valid,
-      hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5, learning_rate: 1e-4 },
+      hyperparameters: { n_epochs: 2, batch_size: 4, learning_rate_multiplier: 0.5, learning_rate: 1e-4, seq_len: 1024 },
       adapter: { r: 4, alpha: 8, dropout: 0.1, target_modules: ["v_proj", "q_proj"], use_rslora: true },
     });
   });
@@ -129,7 +129,10 @@ describe("POST /v1/fine_tuning/jobs", () => {
     const legacy = await createJob(api, t.key, { training_file: t.fileId, hyperparameters: { n_epochs: 5, batch_size: 2 } });
     expect(legacy.hyperparameters).toMatchObject({ n_epochs: 5, batch_size: 2, learning_rate_multiplier: 1 });
     const nulls = await createJob(api, t.key, { training_file: t.fileId, method: null, adapter: null, hyperparameters: null, suffix: null, seed: null });
-    expect(nulls.hyperparameters).toMatchObject({ n_epochs: 3, learning_rate_multiplier: 1 });
+    expect(nulls.hyperparameters).toMatchObject({ n_epochs: 3, learning_rate_multiplier: 1, seq_len: 512 });
+    const tooLong = await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { training_file: t.fileId, model: "micro-llama", hyperparameters: { seq_len: 4096 } } });
+    expect(tooLong.status).toBe(400);
+    expect(((await tooLong.json()) as { error: unknown }).error).toMatchObject({ param: "hyperparameters.seq_len", message: expect.stringMatching(/max_position_embeddings \(2048\)/) });
     expect(nulls.adapter).toMatchObject({ type: "lora", r: 8, alpha: 16 });
     const both = await api.call("POST", "/v1/fine_tuning/jobs", {
       token: t.key,

@@ -79,6 +79,8 @@ describe("forced tool calls", () => {
     const call = choice.message.tool_calls[0];
     expect(call).toMatchObject({ id: `call_${r.id.slice("chatcmpl-".length)}_0`, type: "function", function: { name: "get_weather" } });
     const args = JSON.parse(call.function.arguments);
+    // Spaced as a call is written: at most one space between JSON tokens, no newlines or tabs.
+    expect(call.function.arguments).not.toMatch(/[\t\r\n]| {2}/);
     expect(["Oslo", "Paris"]).toContain(args.city);
     expect(typeof args.celsius).toBe("boolean");
     expect(Object.keys(args).sort()).toEqual(["celsius", "city"]);

@@ -10,7 +10,7 @@ const add = tool("add", { type: "object", properties: { a: { type: "integer" } }
 
 describe("toolCallGrammar", () => {
   it("is the tool's parameters for one name, named by the tool's path", () => {
-    expect(toolCallGrammar([tool("ping"), add], ["add"])).toEqual({ jsonSchema: add.function.parameters, jsonSchemaPath: "tools.1.function.parameters" });
+    expect(toolCallGrammar([tool("ping"), add], ["add"])).toEqual({ jsonSchema: add.function.parameters, jsonSchemaPath: "tools.1.function.parameters", jsonCompact: true });
     // No parameters (or {}): an empty object.
     for (const t of [tool("ping"), tool("ping", {})]) {
       const { jsonSchema, jsonSchemaPath } = toolCallGrammar([t], ["ping"]);

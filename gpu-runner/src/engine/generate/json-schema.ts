@@ -144,13 +144,13 @@ function anyOf(branches: SchemaNode[], path: string): SchemaNode {
 
 /**
  * The recognizer of a whole answer: one object schema, or a top-level anyOf of object schemas (a call among
- * several tools) read as a union. Throws naming the path of what it cannot enforce.
+ * several tools) read as a union; `compact` for a tool call's spacing. Throws naming the path of what it cannot enforce.
  */
-export function schemaRecognizer(schema: unknown, path: string): JsonSchemaRecognizer | JsonSchemaUnion {
+export function schemaRecognizer(schema: unknown, path: string, o: { compact?: boolean } = {}): JsonSchemaRecognizer | JsonSchemaUnion {
   const root = (s: unknown, at: string) => {
     const node = compileSchema(s, at);
     if (node.kind !== "object") throw new Error(`${at}: the top level must be an object (type: object)`);
-    return new JsonSchemaRecognizer(node);
+    return new JsonSchemaRecognizer(node, o.compact);
   };
   const branches = rootBranches(schema);
   if (!branches) return root(schema, path);
@@ -218,9 +218,13 @@ export class JsonSchemaRecognizer {
   private indent = 0;
   private started = false;
 
-  constructor(root: SchemaNode) {
+  /** `compact`: between JSON tokens at most one space and nothing else (a tool call's spacing), instead of json-grammar.ts's limits. */
+  private compact: boolean;
+
+  constructor(root: SchemaNode, compact = false) {
     if (root.kind !== "object") throw new Error("schema: the top level must be an object (type: object)");
     this.leaf = { kind: "value", node: root };
+    this.compact = compact;
   }
 
   get done(): boolean {
@@ -245,6 +249,7 @@ export class JsonSchemaRecognizer {
 
   private copy(): JsonSchemaRecognizer {
     const c = Object.create(JsonSchemaRecognizer.prototype) as JsonSchemaRecognizer;
+    c.compact = this.compact;
     c.frames = this.frames.map((f) => (f.kind === "object" ? { ...f, seen: new Set(f.seen), key: [...f.key] } : { ...f }));
     c.leaf = { ...this.leaf } as Leaf;
     c.newlines = this.newlines;
@@ -288,6 +293,7 @@ export class JsonSchemaRecognizer {
     if (l.kind === "literal" && !this.literalComplete(l)) return false;
     if (l.kind === "number" && !numberComplete(l)) return false;
     if (l.kind === "literal" || l.kind === "number") this.valueEnded();
+    if (this.compact) return b === 0x20 && ++this.indent <= 1;
     if (!this.started) return ++this.indent <= MAX_LEADING;
     if (b === 0x0a) {
       this.indent = 0;

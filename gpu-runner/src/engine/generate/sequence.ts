@@ -37,6 +37,8 @@ export type SequenceRequest = {
   jsonSchema?: Record<string, unknown>;
   /** Where jsonSchema came from, for its errors (default response_format.json_schema.schema). */
   jsonSchemaPath?: string;
+  /** At most one space between JSON tokens (a tool call), instead of JSON mode's whitespace limits. */
+  jsonCompact?: boolean;
 };
 
 /** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
@@ -166,7 +168,7 @@ export function jsonVocabulary(tok: SequenceTokenizer | null, stops: ReadonlySet
 }
 
 /** The grammar of a JSON-mode request: its schema's (compiled; throws naming what it cannot enforce), or any object. */
-export function jsonRecognizer(req: Pick<SequenceRequest, "jsonSchema" | "jsonSchemaPath">): JsonRecognizer {
+export function jsonRecognizer(req: Pick<SequenceRequest, "jsonSchema" | "jsonSchemaPath" | "jsonCompact">): JsonRecognizer {
   if (!req.jsonSchema) return new JsonObjectRecognizer();
-  return schemaRecognizer(req.jsonSchema, req.jsonSchemaPath ?? "response_format.json_schema.schema");
+  return schemaRecognizer(req.jsonSchema, req.jsonSchemaPath ?? "response_format.json_schema.schema", { compact: req.jsonCompact });
 }

@@ -67,7 +67,7 @@ describe("JsonlValidator", () => {
         bad([{ role: "user", content: "x", tool_calls: [call] }, { role: "assistant", content: "y" }]),
         bad([{ role: "assistant", content: "y" }], { functions: [{ name: "f" }] }),
         bad([{ role: "assistant", content: "y" }, { role: "tool", content: "1" }]),
-        bad([{ role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "other", content: "1" }]),
+        bad([{ role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "other", content: "1" }], { tools }),
         bad([{ role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "g", arguments: "{}" } }] }], { tools }),
         bad([{ role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "f", arguments: "not json" } }] }]),
       ].join("\n"),
@@ -83,12 +83,14 @@ describe("JsonlValidator", () => {
     const calls = validate(
       [
         bad([{ role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "g", arguments: "{}" } }] }], { tools }),
-        bad([{ role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "f", arguments: "not json" } }] }]),
+        bad([{ role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "f", arguments: "not json" } }] }], { tools }),
+        bad([{ role: "assistant", content: null, tool_calls: [call] }]),
       ].join("\n"),
     );
     expect(calls.errors.map((e) => e.message)).toEqual([
       expect.stringMatching(/messages\.0\.tool_calls\.0\.function\.name: g is not one of the tools/),
       expect.stringMatching(/messages\.0\.tool_calls\.0\.function\.arguments: must be the JSON text of an object/),
+      expect.stringMatching(/tools: a line with tool calls lists its tools/),
     ]);
   });
 

@@ -17,13 +17,13 @@ const model = summarizeConfig({
 
 describe("resolveHyperparameters", () => {
   it("resolves auto: 3 epochs, multiplier 1 → lr 2e-4, batch size growing with the dataset", () => {
-    expect(resolveHyperparameters(auto, 10)).toEqual({ n_epochs: 3, batch_size: 1, learning_rate_multiplier: 1, learning_rate: 2e-4 });
+    expect(resolveHyperparameters(auto, 10)).toEqual({ n_epochs: 3, batch_size: 1, learning_rate_multiplier: 1, learning_rate: 2e-4, seq_len: 512 });
     expect([63, 64, 255, 256, 1023, 1024, 1e6].map((n) => resolveHyperparameters(auto, n).batch_size)).toEqual([1, 2, 2, 4, 4, 8, 8]);
   });
 
   it("keeps explicit values and scales the learning rate", () => {
-    const h = resolveHyperparameters({ n_epochs: 5, batch_size: 16, learning_rate_multiplier: 0.25 }, 10);
-    expect(h).toEqual({ n_epochs: 5, batch_size: 16, learning_rate_multiplier: 0.25, learning_rate: 5e-5 });
+    const h = resolveHyperparameters({ n_epochs: 5, batch_size: 16, learning_rate_multiplier: 0.25, seq_len: 1024 }, 10);
+    expect(h).toEqual({ n_epochs: 5, batch_size: 16, learning_rate_multiplier: 0.25, learning_rate: 5e-5, seq_len: 1024 });
   });
 });
 

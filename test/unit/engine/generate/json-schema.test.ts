@@ -165,3 +165,21 @@ describe("schemaRecognizer: a top-level anyOf of objects (a call among several t
     expect(() => schemaRecognizer({ anyOf: [weather, { type: "object", properties: { x: { pattern: "a" } } }] }, "schema")).toThrow(/schema\.anyOf\.1\.properties\.x\.pattern: this keyword is not supported/);
   });
 });
+
+describe("compact spacing (a tool call's)", () => {
+  const schema = { type: "object", properties: { a: { type: "integer" }, b: { type: "array", items: { type: "string" } } } };
+  const taken = (text: string) => {
+    const r = schemaRecognizer(schema, "p", { compact: true });
+    const bytes = utf8(text);
+    for (let i = 0; i < bytes.length; i++) if (!r.push(bytes.subarray(i, i + 1))) return i;
+    return bytes.length;
+  };
+
+  it("takes at most one space between JSON tokens, and no other whitespace", () => {
+    for (const ok of ['{"a": 1, "b": ["x y", "z"]}', '{"a":1}', ' {"a": 1 }']) expect(taken(ok), ok).toBe(utf8(ok).length);
+    expect(taken('{"a":  1}')).toBe('{"a": '.length);
+    expect(taken('{\n"a": 1}')).toBe(1);
+    expect(taken('{"a":\t1}')).toBe('{"a":'.length);
+    expect(taken("  {}")).toBe(1);
+  });
+});

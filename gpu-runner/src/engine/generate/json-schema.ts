@@ -181,7 +181,7 @@ export class JsonSchemaUnion {
   }
 
   push(bytes: Uint8Array): boolean {
-    const left = this.branches.filter((b) => b.accepts(bytes));
+    const left = this.branches.filter((b) => b.couldTake(bytes[0]) && b.accepts(bytes));
     if (left.length === 0) return false;
     for (const b of left) b.push(bytes);
     this.branches = left;
@@ -189,7 +189,7 @@ export class JsonSchemaUnion {
   }
 
   accepts(bytes: Uint8Array): boolean {
-    return this.branches.some((b) => b.accepts(bytes));
+    return this.branches.some((b) => b.couldTake(bytes[0]) && b.accepts(bytes));
   }
 }
 
@@ -240,6 +240,15 @@ export class JsonSchemaRecognizer {
   push(bytes: Uint8Array): boolean {
     for (const b of bytes) if (!this.step(b)) return false;
     return true;
+  }
+
+  /**
+   * A cheap test that accepts() would fail on a byte: false only inside an enum or const value that cannot go on
+   * with it and is not complete (a union's branches are told apart by such values, a tool's name above all).
+   */
+  couldTake(b: number): boolean {
+    const l = this.leaf;
+    return l.kind !== "literal" || l.texts.some((t) => t.length === l.at || t[l.at] === b);
   }
 
   /** Whether `bytes` would continue the JSON; tried on a copy, the state is left as it was. */

@@ -32,6 +32,8 @@ function masks(json: JsonRecognizer): { fast: boolean[]; tried: boolean[] } {
 describe("JsonMode.mask", () => {
   const schema = { type: "object", properties: { s: { type: "string" }, e: { enum: ["ab", "a b"] }, n: { type: "number" } }, required: ["s"] };
   const union = { anyOf: [{ type: "object", properties: { s: { type: "string" } } }, { type: "object", properties: { s: { enum: ["x"] } } }] };
+  const call = (name: string) => ({ type: "object", properties: { name: { const: name }, on: { type: "boolean" } }, required: ["name"] });
+  const named = { anyOf: [call("ab"), call("a b"), call("abc"), call("xy")] };
   const positions: [string, () => JsonRecognizer, string][] = [
     ["JSON mode, a key", () => new JsonObjectRecognizer(), '{"'],
     ["JSON mode, a value", () => new JsonObjectRecognizer(), '{"a":"x'],
@@ -42,6 +44,8 @@ describe("JsonMode.mask", () => {
     ["schema, an enum value", () => schemaRecognizer(schema, "s"), '{"e":"a'],
     ["schema, a key", () => schemaRecognizer(schema, "s"), '{"'],
     ["union, one branch in a string", () => schemaRecognizer(union, "s"), '{"s":"'],
+    ["union, in the const that tells branches apart", () => schemaRecognizer(named, "s"), '{"name":"'],
+    ["union, after a const that ended", () => schemaRecognizer(named, "s"), '{"name":"ab"'],
   ];
   for (const [name, make, prefix] of positions) {
     it(`lets through exactly the tokens that continue the JSON: ${name}`, () => {

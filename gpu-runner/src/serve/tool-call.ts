@@ -46,6 +46,14 @@ export function toolCallOpening(format: "hermes" | null, names: string[]): strin
   return names.length === 1 ? `<tool_call>\n{"name": ${JSON.stringify(names[0])}, "arguments": ` : "<tool_call>\n";
 }
 
+/**
+ * tool_choice "none" with tools listed (response format text): the text a model must not write, so that one
+ * trained to call cannot open a call in its template's format; undefined when the format is unknown.
+ */
+export function noCallText(format: "hermes" | null): string | undefined {
+  return format === "hermes" ? "<tool_call>" : undefined;
+}
+
 /** tool_choice "auto" reads the calls the model writes, so the chat template must write them in a format this server parses. */
 export function assertReadableToolCalls(format: "hermes" | null): void {
   if (format === "hermes") return;

@@ -8,7 +8,7 @@ import { servingThreads, spinBesideEventLoop } from "../engine/runtime/session.j
 import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
-import { assertReadableToolCalls, toolCallOpening } from "./tool-call.js";
+import { assertReadableToolCalls, noCallText, toolCallOpening } from "./tool-call.js";
 import { templateMessages } from "../engine/tokenizer/template-messages.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
@@ -95,6 +95,8 @@ function submit(req: ServeSubmit): void {
       jsonSchema: req.jsonSchema,
       jsonSchemaPath: req.jsonSchemaPath,
       jsonCompact: req.jsonCompact,
+      // Tools listed, and an answer in text: tool_choice "none".
+      bannedText: (req.format ?? "text") === "text" && "messages" in req.input && req.input.tools?.length ? noCallText(tokenizer?.toolCallFormat ?? null) : undefined,
     });
   } catch (err) {
     streaming.delete(req.id);

@@ -113,6 +113,11 @@ describe("tuneserve serve (embedded default)", () => {
     expect(deltas.flatMap((d) => d.tool_calls ?? []).map((c: { function: unknown }) => c.function)).toEqual([{ name: "get_weather", arguments: '{"city":"Oslo"}' }]);
     expect(deltas.map((d) => d.content ?? "").join("")).toBe("");
     expect(chunks.at(-1).choices[0].finish_reason).toBe("tool_calls");
+    // tool_choice "none": the adapter would call, but may not open its <tool_call> block.
+    const none = await api.call("POST", "/v1/chat/completions", a.key, { model: done.fine_tuned_model, messages: [{ role: "user", content: "Weather in Oslo?" }], tools, tool_choice: "none", temperature: 0, max_tokens: 40 });
+    expect(none.status).toBe(200);
+    expect(none.json.choices[0].message.tool_calls).toBeUndefined();
+    expect(none.json.choices[0].message.content).not.toContain("<tool_call>");
     const hi = await ask("Say hi.");
     expect(hi.json.choices[0]).toMatchObject({ finish_reason: "stop", message: { content: "hi" } });
   });

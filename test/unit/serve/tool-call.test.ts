@@ -1,7 +1,7 @@
 // The runner's side of tool calls: the grammar of a forced call of one tool or several, errors that name the
 // tool's parameters, the call's opening in the template's format, and which templates "auto" can read.
 import { describe, expect, it } from "vitest";
-import { assertReadableToolCalls, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
+import { assertReadableToolCalls, noCallText, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
 import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-schema.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -47,6 +47,13 @@ describe("toolCallOpening", () => {
     expect(toolCallOpening("hermes", ["get_weather"])).toBe('<tool_call>\n{"name": "get_weather", "arguments": ');
     expect(toolCallOpening("hermes", ["a", "b"])).toBe("<tool_call>\n");
     expect(toolCallOpening(null, ["a"])).toBe("");
+  });
+});
+
+describe("noCallText", () => {
+  it('bans the opening of a call under tool_choice "none" where the format is known', () => {
+    expect(noCallText("hermes")).toBe("<tool_call>");
+    expect(noCallText(null)).toBeUndefined();
   });
 });
 

@@ -6,6 +6,7 @@ import { tokenLogprobs, type TokenLogprob } from "./logprobs.js";
 import { JsonMode, type JsonRecognizer, type JsonVocabulary } from "./json-mode.js";
 import { JsonObjectRecognizer } from "./json-grammar.js";
 import { schemaRecognizer } from "./json-schema.js";
+import { BannedText } from "./banned-text.js";
 import { createDecodeStream, type TextTokenizer } from "../tokenizer/tokenizer.js";
 
 export type FinishReason = "stop" | "length";
@@ -39,6 +40,8 @@ export type SequenceRequest = {
   jsonSchemaPath?: string;
   /** At most one space between JSON tokens (a tool call), instead of JSON mode's whitespace limits. */
   jsonCompact?: boolean;
+  /** Text the sequence must never write (not with JSON mode); needs a tokenizer that spells tokens. */
+  bannedText?: string;
 };
 
 /** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
@@ -69,7 +72,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   private readonly seen: Map<number, number> | null;
   private readonly bias: [number, number][];
   private readonly logprobs: TokenLogprob[] | null;
-  private readonly json: JsonMode | null;
+  /** JSON mode's grammar, or banned text: the model's pick is checked, and the vocabulary masked on a refusal. */
+  private readonly constraint: JsonMode | BannedText | null;
 
   /**
    * `streamText`: the caller wants each token's text as it comes. Otherwise, unless stop strings need it,
@@ -87,7 +91,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
     this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
     this.logprobs = req.logprobs === undefined ? null : [];
-    this.json = req.json || req.jsonSchema ? new JsonMode(jsonVocabulary(tokenizer, this.stops), jsonRecognizer(req)) : null;
+    this.constraint = req.json || req.jsonSchema ? new JsonMode(jsonVocabulary(tokenizer, this.stops), jsonRecognizer(req)) : req.bannedText ? bannedText(tokenizer, req.bannedText) : null;
   }
 
   /**
@@ -102,11 +106,11 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     if (this.seen?.size || this.bias.length) f32 = this.adjusted(f32);
     const sampling = { temperature: r.temperature ?? 0, topK: r.topK, topP: r.topP };
     let token = sampleToken(f32, sampling, this.rng);
-    if (this.json && !this.json.allows(token)) {
-      // The model's pick breaks the JSON: pick again among the tokens that do not (its first pick stands when
-      // it fits, so greedy decoding is exact and the mask's cost is paid only on a refusal).
+    if (this.constraint && !this.constraint.allows(token)) {
+      // The model's pick breaks the JSON (or writes banned text): pick again among the tokens that do not (its
+      // first pick stands when it fits, so greedy decoding is exact and the mask's cost is paid only on a refusal).
       const masked = f32.slice();
-      this.json.mask(masked);
+      this.constraint.mask(masked);
       token = sampleToken(masked, sampling, this.rng);
     }
     if (this.stops.has(token)) {
@@ -116,7 +120,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     }
     this.out.push(token);
     this.seen?.set(token, (this.seen.get(token) ?? 0) + 1);
-    if (this.json?.take(token)) {
+    if (this.constraint?.take(token)) {
       this.done = true;
       this.reason = "stop";
     }
@@ -159,6 +163,12 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     if (this.logprobs) result.logprobs = this.logprobs;
     return { tail, result };
   }
+}
+
+/** Banned text as bytes, checked against the tokenizer's spelling of each token; throws without one. */
+function bannedText(tok: SequenceTokenizer | null, text: string): BannedText {
+  if (!tok?.tokenBytes || tok.vocabSize === undefined) throw new Error("banned text needs a tokenizer (tokenizer.json in the model folder)");
+  return new BannedText({ tokenBytes: tok.tokenBytes, vocabSize: tok.vocabSize }, new TextEncoder().encode(text));
 }
 
 /** The vocabulary JSON mode checks tokens against; throws without a tokenizer that spells tokens. */

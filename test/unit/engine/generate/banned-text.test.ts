@@ -1,0 +1,37 @@
+// Banned text: a token is refused exactly when the bytes written so far and its own would hold the banned text,
+// also across tokens; the mask keeps every other token.
+import { describe, expect, it } from "vitest";
+import { BannedText } from "../../../../gpu-runner/src/engine/generate/banned-text.js";
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+const tokens = ["<tool_call>", "<tool", "_call>", "<", "tool_call>", "hello", " <t", "ool_call", ">", "x"];
+const vocab = { tokenBytes: (t: number) => utf8(tokens[t]), vocabSize: tokens.length };
+const id = (s: string) => tokens.indexOf(s);
+
+describe("BannedText", () => {
+  it("refuses a token that writes the banned text, whole or finishing it, and nothing else", () => {
+    const b = new BannedText(vocab, utf8("<tool_call>"));
+    expect(b.allows(id("<tool_call>"))).toBe(false);
+    expect(b.allows(id("<tool"))).toBe(true);
+    b.take(id("<tool"));
+    expect(b.allows(id("_call>"))).toBe(false);
+    expect(b.allows(id("hello"))).toBe(true);
+    b.take(id("hello"));
+    expect(b.allows(id("_call>"))).toBe(true);
+    // Over three tokens.
+    b.take(id(" <t"));
+    b.take(id("ool_call"));
+    expect(b.allows(id(">"))).toBe(false);
+    expect(b.allows(id("x"))).toBe(true);
+    // Padded ids past the tokenizer write nothing.
+    expect(b.allows(tokens.length + 3)).toBe(true);
+  });
+
+  it("masks exactly the refused tokens", () => {
+    const b = new BannedText(vocab, utf8("<tool_call>"));
+    b.take(id("<"));
+    const logits = new Float32Array(tokens.length);
+    b.mask(logits);
+    expect(tokens.filter((_, t) => logits[t] === -Infinity)).toEqual(["<tool_call>", "tool_call>"]);
+  });
+});

@@ -97,6 +97,13 @@ export function apiClient(baseUrl: string) {
     async job(key: string, id: string): Promise<any> {
       return (await call("GET", `/v1/fine_tuning/jobs/${id}`, key)).json;
     },
+    /** The job once it has ended (succeeded, failed or cancelled). */
+    finished(key: string, id: string, timeoutMs = 90_000): Promise<any> {
+      return waitFor(`job ${id} to finish`, async () => {
+        const j = (await call("GET", `/v1/fine_tuning/jobs/${id}`, key)).json;
+        return ["succeeded", "failed", "cancelled"].includes(j.status) ? j : undefined;
+      }, timeoutMs);
+    },
     /** All of a job's events, oldest first (the API pages newest first). */
     async events(key: string, id: string): Promise<Array<{ id: string; message: string; type: string; level: string; data: any }>> {
       const all: Array<{ id: string; message: string; type: string; level: string; data: any }> = [];

@@ -49,10 +49,7 @@ async function runner(name: string, checkpointEvery: number): Promise<Proc> {
 }
 
 const hyper = (n_epochs: number) => ({ type: "supervised", supervised: { hyperparameters: { n_epochs, batch_size: 1, learning_rate_multiplier: 5 } } });
-const finished = (key: string, id: string) => waitFor(`job ${id} to finish`, async () => {
-  const j = await api.job(key, id);
-  return ["succeeded", "failed", "cancelled"].includes(j.status) ? j : undefined;
-}, 150_000);
+const finished = (key: string, id: string) => api.finished(key, id, 150_000);
 
 describe("runner processes", () => {
   it("resumes a SIGKILLed runner's job from its checkpoint on a second runner, billing once", async () => {

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { apiClient, facts, factsJsonl, spawnCli, waitFor, type Proc } from "./harness.js";
+import { apiClient, facts, factsJsonl, spawnCli, type Proc } from "./harness.js";
 
 let dataDir: string;
 let serve: Proc;
@@ -25,6 +25,16 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
+/** A job on the built-in model that learns a small file by heart: batch 1, a high learning rate. */
+const jobOn = (fileId: string, suffix: string, n_epochs: number) => ({
+  model: "tuneserve-micro",
+  training_file: fileId,
+  suffix,
+  seed: 1,
+  method: { type: "supervised", supervised: { hyperparameters: { n_epochs, batch_size: 1, learning_rate_multiplier: 10 } } },
+  adapter: { r: 8, alpha: 16 },
+});
+
 describe("tuneserve serve (embedded default)", () => {
   let a: { id: string; key: string };
   let job: any;
@@ -32,19 +42,9 @@ describe("tuneserve serve (embedded default)", () => {
   it("trains a job on the built-in model to success, with progress, checkpoints, the model and usage", async () => {
     a = await api.tenant(admin, "acme");
     const fileId = await api.upload(a.key, factsJsonl(2));
-    job = await api.createJob(a.key, {
-      model: "tuneserve-micro",
-      training_file: fileId,
-      suffix: "facts",
-      seed: 1,
-      method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 20, batch_size: 1, learning_rate_multiplier: 10 } } },
-      adapter: { r: 8, alpha: 16 },
-    });
+    job = await api.createJob(a.key, jobOn(fileId, "facts", 20));
     expect(job.status).toBe("queued");
-    const done = await waitFor("the job to finish", async () => {
-      const j = await api.job(a.key, job.id);
-      return ["succeeded", "failed", "cancelled"].includes(j.status) ? j : undefined;
-    });
+    const done = await api.finished(a.key, job.id);
     expect(done.error).toBeNull();
     expect(done.status).toBe("succeeded");
     expect(done.trained_tokens).toBeGreaterThan(0);
@@ -88,18 +88,7 @@ describe("tuneserve serve (embedded default)", () => {
       { messages: [{ role: "user", content: "Say hi." }, { role: "assistant", content: "hi" }], tools },
     ];
     const fileId = await api.upload(a.key, Array.from({ length: 3 }, () => examples.map((e) => JSON.stringify(e))).flat().join("\n") + "\n");
-    const created = await api.createJob(a.key, {
-      model: "tuneserve-micro",
-      training_file: fileId,
-      suffix: "tools",
-      seed: 1,
-      method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 40, batch_size: 1, learning_rate_multiplier: 10 } } },
-      adapter: { r: 8, alpha: 16 },
-    });
-    const done = await waitFor("the tools job to finish", async () => {
-      const j = await api.job(a.key, created.id);
-      return ["succeeded", "failed", "cancelled"].includes(j.status) ? j : undefined;
-    });
+    const done = await api.finished(a.key, (await api.createJob(a.key, jobOn(fileId, "tools", 40))).id);
     expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
     const ask = (content: string) => api.call("POST", "/v1/chat/completions", a.key, { model: done.fine_tuned_model, messages: [{ role: "user", content }], tools, temperature: 0, max_tokens: 128 });
     const weather = await ask("Weather in Oslo?");

@@ -87,11 +87,11 @@ const chatMessageSchema = z
   .superRefine((m, ctx) => report(ctx, turnIssues(m)));
 
 /** How a request's answer holds tool calls (forced, or auto: the model decides), or null when it answers in text. */
-export function toolCallShapeOf(b: { tools?: { function: { name: string } }[] | null; tool_choice?: z.infer<typeof toolChoiceSchema> | null }): ToolCallShape | null {
+export function toolCallShapeOf(b: { tools?: { function: { name: string } }[] | null; tool_choice?: z.infer<typeof toolChoiceSchema> | null; parallel_tool_calls?: boolean | null }): ToolCallShape | null {
   const choice = b.tool_choice ?? "auto";
   const names = (b.tools ?? []).map((t) => t.function.name);
   if (names.length === 0 || choice === "none") return null;
-  if (choice === "auto") return { names, finish: "tool_calls", auto: true };
+  if (choice === "auto") return { names, finish: "tool_calls", auto: true, ...(b.parallel_tool_calls === false ? { single: true } : {}) };
   if (choice === "required") return { names, finish: "tool_calls" };
   return { names: [choice.function.name], finish: "stop" };
 }
@@ -123,7 +123,7 @@ export const chatRequestSchema = z
     ...samplingFields,
     tools: z.array(toolSchema).max(MAX_TOOLS).nullish().openapi({ description: `up to ${MAX_TOOLS} functions; the chat template lists them for the model (an empty list is none)` }),
     tool_choice: toolChoiceSchema.nullish().openapi({ description: '"auto" (the default with tools): the model decides (needs a chat template that writes <tool_call> blocks); "required": call one of the tools; {"type":"function","function":{"name"}}: call that one; "none": answer in text' }),
-    parallel_tool_calls: z.boolean().nullish().openapi({ description: "accepted; a forced call is one call per choice, and auto keeps what the model wrote" }),
+    parallel_tool_calls: z.boolean().nullish().openapi({ description: "false: under auto the answer ends after its first call (default true: several calls may follow one another); a forced call is always one call per choice" }),
     functions: unsupported(isEmpty, "functions is OpenAI's deprecated form of tools; send tools"),
     function_call: unsupported((v) => v === "none", "function_call is OpenAI's deprecated form of tool_choice; send tool_choice"),
     response_format: z

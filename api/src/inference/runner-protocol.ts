@@ -82,6 +82,8 @@ export const generateRequestSchema = z.object({
    * tool_auto, the tools the model may call.
    */
   tool_names: z.array(z.string().regex(TOOL_NAME)).min(1).max(MAX_TOOLS).nullable().default(null),
+  /** With tool_auto, whether the model may write several calls; false ends the answer after the first. Older runners refuse it. */
+  parallel_tool_calls: z.boolean().default(true),
 })
   .refine((r) => (r.response_format === "json_schema") === (r.json_schema !== null), { path: ["json_schema"], message: "json_schema goes with response_format json_schema, and only with it" })
   .refine((r) => (r.response_format === "tool_call" || r.response_format === "tool_auto") === (r.tool_names !== null), { path: ["tool_names"], message: "tool_names goes with response_format tool_call or tool_auto, and only with them" })

@@ -8,7 +8,7 @@ import type { Choice, Finish } from "./openai.js";
  * How a chat's answer holds tool calls: the tools it may call; forced, the finish_reason of a finished call
  * (OpenAI's: "tool_calls" for required, "stop" for a named function); auto, whatever the model wrote.
  */
-export type ToolCallShape = { names: string[]; finish: "tool_calls" | "stop"; auto?: boolean };
+export type ToolCallShape = { names: string[]; finish: "tool_calls" | "stop"; auto?: boolean; /** Auto, parallel_tool_calls false: at most one call. */ single?: boolean };
 
 /** One call as OpenAI shows it; `arguments` is the JSON text of an object. */
 export type ToolCall = { id: string; type: "function"; function: { name: string; arguments: string } };

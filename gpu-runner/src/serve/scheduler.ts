@@ -15,7 +15,7 @@ import { planAdmission, type BatchingPolicy } from "./batch.js";
 import { LruTier, SlotTable } from "./cache.js";
 import { RowKv } from "./kv-rows.js";
 import { RowLora } from "./row-lora.js";
-import { Sequence, jsonRecognizer, jsonVocabulary, type SequenceTokenizer } from "../engine/generate/sequence.js";
+import { Sequence, autoToolCalls, jsonRecognizer, jsonVocabulary, type SequenceTokenizer } from "../engine/generate/sequence.js";
 import type { SeqRequest, SeqResult } from "./sequence.js";
 
 type FloatArray = Float32Array | Float64Array;
@@ -113,6 +113,7 @@ export class Scheduler {
       jsonVocabulary(this.o.tokenizer, new Set());
       jsonRecognizer(req);
     }
+    if (req.toolCalls) autoToolCalls(this.o.tokenizer, new Set(), req.toolCalls);
     this.waiting.push(req);
     this.wake?.();
   }

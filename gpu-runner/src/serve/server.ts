@@ -7,7 +7,7 @@ import { generateRequestSchema, type GenerateChoice, type GenerateEvent, type Ge
 import type { BatchingPolicy } from "./batch.js";
 import { AdapterRegistry } from "./registry.js";
 import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
-import { toolCallGrammar } from "./tool-call.js";
+import { autoCallGrammar, toolCallGrammar } from "./tool-call.js";
 import { GenerationError, ServeWorker } from "./worker-client.js";
 import type { ServeResult, ServeSubmit } from "./worker-protocol.js";
 
@@ -169,6 +169,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
   // Throws (a 400 naming the tool's parameters) for what the grammar cannot enforce.
   const tools = "messages" in b.input ? (b.input.tools ?? []) : [];
   const grammar = b.response_format === "tool_call" ? toolCallGrammar(tools, b.tool_names ?? []) : b.json_schema ? { jsonSchema: b.json_schema } : {};
+  const autoCalls = b.response_format === "tool_auto" ? autoCallGrammar(tools, b.tool_names ?? []) : null;
   return Array.from({ length: b.n }, (_, i) => ({
     id: b.n === 1 ? id : `${id}.${i}`,
     input: b.input,
@@ -188,6 +189,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
     ...(b.tool_names ? { toolNames: b.tool_names } : {}),
     json: b.response_format !== "text" && b.response_format !== "tool_auto",
     ...grammar,
+    ...(autoCalls ? { autoCalls: { ...autoCalls, parallel: b.parallel_tool_calls } } : {}),
   }));
 }
 

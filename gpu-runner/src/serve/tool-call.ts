@@ -9,11 +9,11 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
 
 /**
  * The JSON Schema a call of `names` follows: with one name, the tool's parameters (the answer is its
- * arguments); with several, an anyOf of `{"name": <const>, "arguments": <its parameters>}` (a tool whose
+ * arguments) unless `named`; with several, or `named`, an anyOf of `{"name": <const>, "arguments": <its parameters>}` (a tool whose
  * parameters are an anyOf of objects gives a branch for each). Throws naming `tools.<i>.function.parameters…`
  * for what the grammar cannot enforce.
  */
-export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; jsonCompact: true } {
+export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?: boolean } = {}): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; jsonCompact: true } {
   const called = names.map((name) => {
     const i = tools.findIndex((t) => t.function.name === name);
     if (i < 0) throw new Error(`tool_names: ${name} is not one of the tools`);
@@ -24,7 +24,7 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchem
     return { name, schema, path };
   });
   // Spaced as the templates' tojson writes calls: no model needs newlines or runs of spaces in a call.
-  if (called.length === 1) return { jsonSchema: called[0].schema, jsonSchemaPath: called[0].path, jsonCompact: true };
+  if (called.length === 1 && !o.named) return { jsonSchema: called[0].schema, jsonSchemaPath: called[0].path, jsonCompact: true };
   const call = (name: string, args: unknown) => ({
     type: "object",
     properties: { name: { const: name }, arguments: args },
@@ -32,8 +32,24 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchem
     additionalProperties: false,
   });
   const branches = called.flatMap(({ name, schema }) => (rootBranches(schema) ?? [schema]).map((args) => call(name, args)));
-  return { jsonSchema: { anyOf: branches }, jsonSchemaPath: "tools", jsonCompact: true };
+  return { jsonSchema: branches.length === 1 ? branches[0] : { anyOf: branches }, jsonSchemaPath: "tools", jsonCompact: true };
 }
+
+/**
+ * tool_choice "auto": the grammar of each call the model may write, `{"name", "arguments"}` for `names`; null
+ * when a tool's parameters use what the grammar cannot enforce, and the calls are then read as written.
+ */
+export function autoCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string } | null {
+  try {
+    const { jsonSchema, jsonSchemaPath } = toolCallGrammar(tools, names, { named: true });
+    return { jsonSchema, jsonSchemaPath };
+  } catch {
+    return null;
+  }
+}
+
+/** The tags around each call in a Hermes-style template. */
+export const HERMES_TAGS = { opening: "<tool_call>", closing: "</tool_call>" } as const;
 
 /**
  * The start of a forced call in the template's own format, put after the generation prompt so that the model
@@ -43,7 +59,8 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchem
  */
 export function toolCallOpening(format: "hermes" | null, names: string[]): string {
   if (format !== "hermes") return "";
-  return names.length === 1 ? `<tool_call>\n{"name": ${JSON.stringify(names[0])}, "arguments": ` : "<tool_call>\n";
+  const open = `${HERMES_TAGS.opening}\n`;
+  return names.length === 1 ? `${open}{"name": ${JSON.stringify(names[0])}, "arguments": ` : open;
 }
 
 /**
@@ -51,7 +68,7 @@ export function toolCallOpening(format: "hermes" | null, names: string[]): strin
  * trained to call cannot open a call in its template's format; undefined when the format is unknown.
  */
 export function noCallText(format: "hermes" | null): string | undefined {
-  return format === "hermes" ? "<tool_call>" : undefined;
+  return format === "hermes" ? HERMES_TAGS.opening : undefined;
 }
 
 /** tool_choice "auto" reads the calls the model writes, so the chat template must write them in a format this server parses. */

@@ -8,7 +8,7 @@ import { servingThreads, spinBesideEventLoop } from "../engine/runtime/session.j
 import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
-import { assertReadableToolCalls, noCallText, toolCallOpening } from "./tool-call.js";
+import { HERMES_TAGS, assertReadableToolCalls, noCallText, toolCallOpening } from "./tool-call.js";
 import { templateMessages } from "../engine/tokenizer/template-messages.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
@@ -97,6 +97,8 @@ function submit(req: ServeSubmit): void {
       jsonCompact: req.jsonCompact,
       // Tools listed, and an answer in text: tool_choice "none".
       bannedText: (req.format ?? "text") === "text" && "messages" in req.input && req.input.tools?.length ? noCallText(tokenizer?.toolCallFormat ?? null) : undefined,
+      // tool_choice "auto": tokensOf checked that the template writes Hermes-style calls.
+      toolCalls: req.autoCalls ? { ...req.autoCalls, ...HERMES_TAGS } : undefined,
     });
   } catch (err) {
     streaming.delete(req.id);

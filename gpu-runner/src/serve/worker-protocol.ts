@@ -52,6 +52,8 @@ export type ServeSubmit = {
   jsonCompact?: boolean;
   /** A forced tool call's tools (response_format tool_call): a Hermes-style template gets the call opened for the model. */
   toolNames?: string[];
+  /** tool_choice "auto" with a grammar on the calls the model writes in its template's format (tool-call.ts). */
+  autoCalls?: { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; parallel: boolean };
   /** The response format these settings apply, said back to the API (default text). */
   format?: ResponseFormat;
 };

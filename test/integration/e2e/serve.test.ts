@@ -111,6 +111,21 @@ describe("tuneserve serve (embedded default)", () => {
     expect(hi.json.choices[0]).toMatchObject({ finish_reason: "stop", message: { content: "hi" } });
   });
 
+  it("holds the tuned model's calls to the tools' parameters under tool_choice auto", async () => {
+    // Taught to call with a city the tool's enum leaves out: the grammar lets only the enum's cities through.
+    const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { enum: ["Paris", "Berlin"] } }, required: ["city"], additionalProperties: false } } }];
+    const call = { id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city": "Oslo"}' } };
+    const example = { messages: [{ role: "user", content: "Weather in Oslo?" }, { role: "assistant", content: null, tool_calls: [call] }], tools };
+    const fileId = await api.upload(a.key, `${JSON.stringify(example)}\n`.repeat(4));
+    const done = await api.finished(a.key, (await api.createJob(a.key, jobOn(fileId, "enum-tools", 40))).id);
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    const held = await api.call("POST", "/v1/chat/completions", a.key, { model: done.fine_tuned_model, messages: [{ role: "user", content: "Weather in Oslo?" }], tools, parallel_tool_calls: false, temperature: 0, max_tokens: 128 });
+    expect(held.json.choices[0].finish_reason, JSON.stringify(held.json.choices[0])).toBe("tool_calls");
+    const [only, ...more] = held.json.choices[0].message.tool_calls;
+    expect(more).toEqual([]);
+    expect(["Paris", "Berlin"]).toContain(JSON.parse(only.function.arguments).city);
+  });
+
   it("hides tenant A's job, adapter and model from tenant B (404)", async () => {
     const b = await api.tenant(admin, "globex");
     expect((await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, b.key)).status).toBe(404);

@@ -1,7 +1,7 @@
 // The runner's side of tool calls: the grammar of a forced call of one tool or several, errors that name the
 // tool's parameters, the call's opening in the template's format, and which templates "auto" can read.
 import { describe, expect, it } from "vitest";
-import { assertReadableToolCalls, noCallText, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
+import { assertReadableToolCalls, autoCallGrammar, noCallText, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
 import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-schema.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -27,6 +27,13 @@ describe("toolCallGrammar", () => {
     expect(schemaRecognizer(jsonSchema, jsonSchemaPath).accepts(utf8('{"name":"add","arguments":{}}'))).toBe(false);
   });
 
+  it("is {name, arguments} for one name too when named (the calls auto reads)", () => {
+    const { jsonSchema, jsonSchemaPath } = toolCallGrammar([tool("ping"), add], ["add"], { named: true });
+    expect(schemaRecognizer(jsonSchema, jsonSchemaPath).accepts(utf8('{"a"'))).toBe(false);
+    const r = schemaRecognizer(jsonSchema, jsonSchemaPath);
+    expect(r.push(utf8('{"name":"add","arguments":{"a":2}}')) && r.done).toBe(true);
+  });
+
   it("gives each branch of a tool's top-level anyOf its own {name, arguments}", () => {
     const either = tool("either", { anyOf: [{ type: "object", properties: { a: { type: "boolean" } }, required: ["a"] }, { type: "object", properties: { b: { type: "null" } }, required: ["b"] }] });
     const { jsonSchema, jsonSchemaPath } = toolCallGrammar([add, either], ["add", "either"]);
@@ -43,6 +50,11 @@ describe("toolCallGrammar", () => {
 });
 
 describe("toolCallOpening", () => {
+  it("is nothing under auto when a tool's parameters use what the grammar cannot enforce", () => {
+    expect(autoCallGrammar([tool("ping"), add], ["ping", "add"])?.jsonSchemaPath).toBe("tools");
+    expect(autoCallGrammar([tool("ping"), tool("find", { type: "object", properties: { q: { type: "string", pattern: "^a" } } })], ["ping", "find"])).toBeNull();
+  });
+
   it("opens a Hermes-style call up to what the grammar takes, and nothing for other templates", () => {
     expect(toolCallOpening("hermes", ["get_weather"])).toBe('<tool_call>\n{"name": "get_weather", "arguments": ');
     expect(toolCallOpening("hermes", ["a", "b"])).toBe("<tool_call>\n");

@@ -2,6 +2,7 @@
 // the banned bytes (tool_choice "none" keeps a model trained to call tools from opening a <tool_call> block).
 // Like JSON mode, the model's pick is checked first and the vocabulary is masked only on a refusal.
 import type { JsonVocabulary } from "./json-mode.js";
+import { concatBytes as concat, indexOfBytes } from "./bytes.js";
 
 export class BannedText {
   /** The last bytes written, as many as could begin the banned text. */
@@ -17,7 +18,7 @@ export class BannedText {
   /** Whether token `t` may come next. */
   allows(t: number): boolean {
     if (t >= this.vocab.vocabSize) return true;
-    return !holds(concat(this.tail, this.vocab.tokenBytes(t)), this.banned);
+    return indexOfBytes(concat(this.tail, this.vocab.tokenBytes(t)), this.banned) < 0;
   }
 
   /** Masks, in place, the tokens that would write the banned text; throws when none is left. */
@@ -39,19 +40,4 @@ export class BannedText {
     }
     return false;
   }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
-
-function holds(hay: Uint8Array, needle: Uint8Array): boolean {
-  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return true;
-  }
-  return false;
 }

@@ -191,6 +191,11 @@ export class JsonSchemaUnion {
   accepts(bytes: Uint8Array): boolean {
     return this.branches.some((b) => b.couldTake(bytes[0]) && b.accepts(bytes));
   }
+
+  /** An independent copy of the state. */
+  clone(): JsonSchemaUnion {
+    return new JsonSchemaUnion(this.branches.map((b) => b.clone()));
+  }
 }
 
 type Frame =
@@ -253,10 +258,11 @@ export class JsonSchemaRecognizer {
 
   /** Whether `bytes` would continue the JSON; tried on a copy, the state is left as it was. */
   accepts(bytes: Uint8Array): boolean {
-    return this.copy().push(bytes);
+    return this.clone().push(bytes);
   }
 
-  private copy(): JsonSchemaRecognizer {
+  /** An independent copy of the state. */
+  clone(): JsonSchemaRecognizer {
     const c = Object.create(JsonSchemaRecognizer.prototype) as JsonSchemaRecognizer;
     c.compact = this.compact;
     c.frames = this.frames.map((f) => (f.kind === "object" ? { ...f, seen: new Set(f.seen), key: [...f.key] } : { ...f }));

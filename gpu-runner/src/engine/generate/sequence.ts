@@ -7,6 +7,7 @@ import { JsonMode, type JsonRecognizer, type JsonVocabulary } from "./json-mode.
 import { JsonObjectRecognizer } from "./json-grammar.js";
 import { schemaRecognizer } from "./json-schema.js";
 import { BannedText } from "./banned-text.js";
+import { AutoToolCalls } from "./auto-tool-calls.js";
 import { createDecodeStream, type TextTokenizer } from "../tokenizer/tokenizer.js";
 
 export type FinishReason = "stop" | "length";
@@ -42,7 +43,15 @@ export type SequenceRequest = {
   jsonCompact?: boolean;
   /** Text the sequence must never write (not with JSON mode); needs a tokenizer that spells tokens. */
   bannedText?: string;
+  /** tool_choice "auto" with a grammar on the calls the model writes (auto-tool-calls.ts; not with JSON mode). */
+  toolCalls?: AutoCallsRequest;
 };
+
+/**
+ * Calls written between the template's tags, each a JSON object that follows `jsonSchema` (the tools'
+ * `{"name", "arguments"}`, compact spacing); `parallel`: several calls may follow one another.
+ */
+export type AutoCallsRequest = { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; opening: string; closing: string; parallel: boolean };
 
 /** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
 export type SequenceTokenizer = Pick<TextTokenizer, "decode"> & Partial<Pick<TextTokenizer, "tokenBytes" | "vocabSize" | "specialTokenIds">>;
@@ -58,6 +67,9 @@ export type SequenceResult = {
   logprobs?: TokenLogprob[];
 };
 
+/** Checks the tokens a sequence writes: the model's pick first, the vocabulary masked only on a refusal. */
+type Constraint = JsonMode | BannedText | AutoToolCalls;
+
 export class Sequence<R extends SequenceRequest = SequenceRequest> {
   readonly out: number[] = [];
   /** Set when the sequence ends; callers may also set it (a cancelled request), which keeps reason "length". */
@@ -72,8 +84,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   private readonly seen: Map<number, number> | null;
   private readonly bias: [number, number][];
   private readonly logprobs: TokenLogprob[] | null;
-  /** JSON mode's grammar, or banned text: the model's pick is checked, and the vocabulary masked on a refusal. */
-  private readonly constraint: JsonMode | BannedText | null;
+  /** JSON mode's grammar, banned text, or tool calls. */
+  private readonly constraint: Constraint | null;
 
   /**
    * `streamText`: the caller wants each token's text as it comes. Otherwise, unless stop strings need it,
@@ -91,7 +103,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
     this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
     this.logprobs = req.logprobs === undefined ? null : [];
-    this.constraint = req.json || req.jsonSchema ? new JsonMode(jsonVocabulary(tokenizer, this.stops), jsonRecognizer(req)) : req.bannedText ? bannedText(tokenizer, req.bannedText) : null;
+    this.constraint = constraintOf(req, tokenizer, this.stops);
   }
 
   /**
@@ -163,6 +175,21 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     if (this.logprobs) result.logprobs = this.logprobs;
     return { tail, result };
   }
+}
+
+/** What the sequence's tokens are checked against: JSON mode's grammar, banned text, tool calls, or nothing. */
+function constraintOf(req: SequenceRequest, tok: SequenceTokenizer | null, stops: ReadonlySet<number>): Constraint | null {
+  if (req.json || req.jsonSchema) return new JsonMode(jsonVocabulary(tok, stops), jsonRecognizer(req));
+  if (req.bannedText) return bannedText(tok, req.bannedText);
+  if (req.toolCalls) return autoToolCalls(tok, stops, req.toolCalls);
+  return null;
+}
+
+/** The tool-call constraint of a request; throws without a tokenizer that spells tokens, or for a schema the grammar cannot enforce. */
+export function autoToolCalls(tok: SequenceTokenizer | null, stops: ReadonlySet<number>, calls: AutoCallsRequest): AutoToolCalls {
+  const grammar = schemaRecognizer(calls.jsonSchema, calls.jsonSchemaPath, { compact: true });
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  return new AutoToolCalls(jsonVocabulary(tok, stops), stops, { opening: bytes(calls.opening), closing: bytes(calls.closing), grammar: () => grammar.clone(), parallel: calls.parallel });
 }
 
 /** Banned text as bytes, checked against the tokenizer's spelling of each token; throws without one. */

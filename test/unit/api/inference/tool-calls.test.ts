@@ -2,6 +2,7 @@
 // Hermes blocks), their finish_reason, and the stream deltas, which must add up to the whole answer.
 import { describe, expect, it } from "vitest";
 import { ToolCallStream, callsOf, toolCallId, toolFinish, toolMessage, type ToolCallShape } from "../../../../api/src/inference/tool-calls.js";
+import { toolCallShapeOf } from "../../../../api/src/inference/openai.js";
 
 const one: ToolCallShape = { names: ["get_weather"], finish: "stop" };
 const several: ToolCallShape = { names: ["get_weather", "lights"], finish: "tool_calls" };
@@ -102,5 +103,17 @@ describe("ToolCallStream", () => {
     expect(a.opening()).toEqual({ role: "assistant", content: "" });
     expect(a.push("Hi <tool")).toEqual({ content: "Hi " });
     expect(a.push("box")).toEqual({ content: "<toolbox" });
+  });
+});
+
+describe("toolCallShapeOf", () => {
+  const tools = [{ function: { name: "get_weather" } }, { function: { name: "lights" } }];
+  it("reads tool_choice (auto by default) and parallel_tool_calls false as at most one call under auto", () => {
+    expect(toolCallShapeOf({ tools })).toEqual(auto);
+    expect(toolCallShapeOf({ tools, parallel_tool_calls: false })).toEqual({ ...auto, single: true });
+    expect(toolCallShapeOf({ tools, tool_choice: "required", parallel_tool_calls: false })).toEqual(several);
+    expect(toolCallShapeOf({ tools, tool_choice: { type: "function", function: { name: "get_weather" } } })).toEqual(one);
+    expect(toolCallShapeOf({ tools, tool_choice: "none" })).toBeNull();
+    expect(toolCallShapeOf({ tools: [] })).toBeNull();
   });
 });

@@ -194,3 +194,24 @@ describe("Sequence JSON mode", () => {
     expect(() => new Sequence(req({ json: true }), letters, { streamText: true })).toThrow(/JSON mode needs/);
   });
 });
+
+describe("Sequence tool calls (auto)", () => {
+  const pieces = ["hi", "<tool_call>", '{"name": "g"', '{"name": "f", "arguments": {}}', "</tool_call>", "<eos>"];
+  const vocab = { decode: (ids: number[]) => ids.map((i) => pieces[i]).join(""), tokenBytes: (id: number) => new TextEncoder().encode(pieces[id]), vocabSize: pieces.length, specialTokenIds: new Set<number>() };
+  const STOP = 5;
+  const ranked = (order: number[]) => {
+    const row = new Float32Array(pieces.length).fill(-5);
+    order.forEach((t, i) => (row[t] = order.length - i));
+    return row;
+  };
+  const toolCalls = { jsonSchema: { type: "object", properties: { name: { const: "f" }, arguments: { type: "object", properties: {}, additionalProperties: false } }, required: ["name", "arguments"], additionalProperties: false }, jsonSchemaPath: "tools", opening: "<tool_call>", closing: "</tool_call>", parallel: false };
+
+  it("resamples a call that breaks the tools' grammar, and ends after the call when parallel calls are off", () => {
+    const seq = new Sequence(req({ maxTokens: 20, stopTokens: [STOP], toolCalls }), vocab, { streamText: false });
+    // The model names a tool that does not exist, then would end inside the call.
+    for (const order of [[0], [1], [2, 3], [STOP, 4]]) if (!seq.done) seq.accept(ranked(order));
+    const { result } = seq.finish();
+    expect(result.text).toBe('hi<tool_call>{"name": "f", "arguments": {}}</tool_call>');
+    expect(result.finishReason).toBe("stop");
+  });
+});

@@ -1,0 +1,107 @@
+// tool_choice "auto" with a grammar on the calls. The model writes what text it likes until it opens a call
+// with its template's opening tag (<tool_call>); from there the call follows the tools' grammar up to the
+// closing tag (call-block.ts). After a call only another call (when parallel calls are allowed) or the end
+// may come, with at most two spaces or newlines between: what the API reads as calls
+// (api/src/inference/tool-calls.ts). Like JSON mode, the model's pick is checked first and the vocabulary
+// masked only on a refusal.
+import { CallBlock, type CloneableRecognizer } from "./call-block.js";
+import { JsonMode, type JsonVocabulary } from "./json-mode.js";
+import { concatBytes as concat, equalBytes as equal, indexOfBytes as indexOf } from "./bytes.js";
+
+export type AutoCallsSpec = {
+  opening: Uint8Array;
+  closing: Uint8Array;
+  /** A fresh recognizer of one call's JSON (`{"name", "arguments"}` for the tools). */
+  grammar: () => CloneableRecognizer;
+  /** Whether another call may follow a call; otherwise the answer ends with the first. */
+  parallel: boolean;
+};
+
+/** The most spaces or newlines between two calls. */
+const MAX_BETWEEN = 2;
+const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+
+/** Where writing some bytes outside a call leads: still outside (with the bytes to keep), or into a call. */
+type Outside = { recent: Uint8Array } | { call: CallBlock };
+
+export class AutoToolCalls {
+  /** text: before any call; call: inside one; after: a call has closed. */
+  private phase: "text" | "call" | "after" = "text";
+  /** text: the last bytes, as many as could begin the opening tag; after: the bytes since the call closed. */
+  private recent: Uint8Array = new Uint8Array(0);
+  private call: JsonMode | null = null;
+  /** Inside a call: the stop and special tokens are refused, save one that spells the closing tag. */
+  private readonly callVocab: JsonVocabulary;
+
+  /** `vocab.blocked` holds the stop and special tokens; `stops`, the stop tokens. */
+  constructor(
+    private readonly vocab: JsonVocabulary,
+    private readonly stops: ReadonlySet<number>,
+    private readonly spec: AutoCallsSpec,
+  ) {
+    const closes = (t: number) => equal(vocab.tokenBytes(t), spec.closing);
+    this.callVocab = { ...vocab, blocked: new Set([...vocab.blocked].filter((t) => !closes(t))) };
+  }
+
+  /** Whether token `t` may come next. */
+  allows(t: number): boolean {
+    if (this.call) return this.call.allows(t);
+    if (this.stops.has(t)) return this.phase === "text" || this.recent.every(isSpace);
+    if (t >= this.vocab.vocabSize) return this.phase === "text";
+    return this.outside(this.vocab.tokenBytes(t)) !== null;
+  }
+
+  /** Masks, in place, the tokens that cannot come next; throws when none can. */
+  mask(logits: Float32Array): void {
+    if (this.call) return this.call.mask(logits);
+    let any = false;
+    for (let t = 0; t < logits.length; t++) {
+      if (logits[t] === -Infinity) continue;
+      if (this.allows(t)) any = true;
+      else logits[t] = -Infinity;
+    }
+    if (!any) throw new Error("tool calls: no token of this model's vocabulary continues the answer");
+  }
+
+  /** Feeds the token taken (one allows() or mask() let through; never a stop token); true when the answer is complete. */
+  take(t: number): boolean {
+    if (this.call) return this.call.take(t) && this.closeCall();
+    if (t >= this.vocab.vocabSize) return false;
+    const next = this.outside(this.vocab.tokenBytes(t));
+    if (!next) throw new Error(`tool calls: token ${t} does not continue the answer`);
+    if ("recent" in next) {
+      this.recent = next.recent;
+      return false;
+    }
+    this.phase = "call";
+    this.call = new JsonMode(this.callVocab, next.call);
+    return next.call.done && this.closeCall();
+  }
+
+  private closeCall(): boolean {
+    this.call = null;
+    this.phase = "after";
+    this.recent = new Uint8Array(0);
+    return !this.spec.parallel;
+  }
+
+  /** Where `bytes` lead outside a call, or null when they may not come. */
+  private outside(bytes: Uint8Array): Outside | null {
+    const all = concat(this.recent, bytes);
+    const { opening } = this.spec;
+    let at: number;
+    if (this.phase === "text") {
+      at = indexOf(all, opening);
+      if (at < 0) return { recent: all.slice(Math.max(0, all.length - (opening.length - 1))) };
+    } else {
+      at = 0;
+      while (at < all.length && isSpace(all[at])) at++;
+      if (at > MAX_BETWEEN) return null;
+      const rest = all.subarray(at);
+      if (rest.length < opening.length) return equal(rest, opening.subarray(0, rest.length)) ? { recent: all } : null;
+      if (!equal(rest.subarray(0, opening.length), opening)) return null;
+    }
+    const call = new CallBlock(this.spec.grammar(), this.spec.closing);
+    return call.push(all.subarray(at + opening.length)) ? { call } : null;
+  }
+}

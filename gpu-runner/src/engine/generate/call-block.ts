@@ -1,0 +1,88 @@
+// The body of one tool call as Hermes-style chat templates write it after the opening tag
+// (`<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`): at most one newline or space, the call's JSON
+// (a recognizer of the tools' grammar), at most one newline or space, then the closing tag. It is a
+// JsonRecognizer, so JSON mode's mask and checks work on it unchanged.
+import type { JsonRecognizer } from "./json-mode.js";
+
+/** A recognizer whose state can be copied (json-schema.ts's). */
+export type CloneableRecognizer = JsonRecognizer & { clone(): CloneableRecognizer };
+
+const CLOSING_BRACE = 0x7d;
+const isGap = (b: number) => b === 0x0a || b === 0x20;
+
+export class CallBlock implements JsonRecognizer {
+  private phase: "lead" | "json" | "tail" = "lead";
+  /** Whether the current gap (before the JSON, or before the closing tag) has had its byte. */
+  private gapTaken = false;
+  /** Bytes of the closing tag written so far. */
+  private closed = 0;
+
+  constructor(
+    private json: CloneableRecognizer,
+    private readonly closing: Uint8Array,
+  ) {}
+
+  get done(): boolean {
+    return this.phase === "tail" && this.closed === this.closing.length;
+  }
+
+  get inPlainString(): boolean {
+    return this.phase === "json" && this.json.inPlainString;
+  }
+
+  push(bytes: Uint8Array): boolean {
+    let i = 0;
+    while (i < bytes.length) {
+      if (this.phase === "json") {
+        // Most tokens lie inside the JSON: tried whole first.
+        const whole = this.json.clone();
+        if (whole.push(bytes.subarray(i))) {
+          this.json = whole;
+          if (whole.done) this.enterTail();
+          return true;
+        }
+        // The JSON may end inside them: a byte at a time up to its end, and the rest after it.
+        for (; i < bytes.length && !this.json.done; i++) if (!this.json.push(bytes.subarray(i, i + 1))) return false;
+        if (!this.json.done) return false;
+        this.enterTail();
+        continue;
+      }
+      const b = bytes[i];
+      if (this.phase === "lead") {
+        if (isGap(b) && !this.gapTaken) {
+          this.gapTaken = true;
+          i++;
+        } else this.phase = "json";
+        continue;
+      }
+      if (isGap(b) && !this.gapTaken && this.closed === 0) this.gapTaken = true;
+      else if (this.closing[this.closed] === b) this.closed++;
+      else return false;
+      i++;
+    }
+    return true;
+  }
+
+  /** Whether `bytes` would continue the call; the state is left as it was. */
+  accepts(bytes: Uint8Array): boolean {
+    if (this.phase === "json") {
+      if (this.json.accepts(bytes)) return true;
+      // The call's JSON is an object: it can end only with a `}`.
+      if (!bytes.includes(CLOSING_BRACE)) return false;
+    }
+    return this.clone().push(bytes);
+  }
+
+  clone(): CallBlock {
+    const c = new CallBlock(this.json.clone(), this.closing);
+    c.phase = this.phase;
+    c.gapTaken = this.gapTaken;
+    c.closed = this.closed;
+    return c;
+  }
+
+  private enterTail(): void {
+    this.phase = "tail";
+    this.gapTaken = false;
+  }
+}

@@ -1,0 +1,132 @@
+// tool_choice "auto" under a grammar: text is free until the opening tag; a call then follows the tools'
+// grammar to the closing tag, also when one token straddles the JSON's end; after a call, only another call
+// (parallel) or the end.
+import { describe, expect, it } from "vitest";
+import { AutoToolCalls } from "../../../../gpu-runner/src/engine/generate/auto-tool-calls.js";
+import { CallBlock } from "../../../../gpu-runner/src/engine/generate/call-block.js";
+import { schemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
+import { toolCallGrammar } from "../../../../gpu-runner/src/serve/tool-call.js";
+
+const utf8 = (s: string) => new TextEncoder().encode(s);
+const tokens = [
+  "<|end|>", "</tool_call>", "hello", " there", "<tool_call>", "\n", '{"name": "', "get_weather", '", "arguments": ',
+  '{"city": "', "Paris", "Rome", '"}}', '"}}\n', "\n</tool_call>", "<tool", "_call>", "<tool_call>\n{", "<tool_call>x", " ", "  ",
+  '"}', "}", "set_alarm", '{"hour": ', "7", "}}",
+];
+const id = (s: string) => {
+  const t = tokens.indexOf(s);
+  if (t < 0) throw new Error(`no token ${JSON.stringify(s)}`);
+  return t;
+};
+const END = id("<|end|>");
+// The closing tag is a special token here (as in some tokenizers): a call may still write it.
+const vocab = { tokenBytes: (t: number) => utf8(tokens[t]), vocabSize: tokens.length, blocked: new Set([END, id("</tool_call>")]) };
+const tools = [
+  { type: "function" as const, function: { name: "get_weather", parameters: { type: "object", properties: { city: { enum: ["Paris", "Berlin"] } }, required: ["city"], additionalProperties: false } } },
+  { type: "function" as const, function: { name: "set_alarm", parameters: { type: "object", properties: { hour: { type: "integer" } }, required: ["hour"], additionalProperties: false } } },
+];
+const { jsonSchema } = toolCallGrammar(tools, ["get_weather", "set_alarm"], { named: true });
+const grammar = schemaRecognizer(jsonSchema, "tools", { compact: true });
+const calls = (parallel: boolean) => new AutoToolCalls(vocab, new Set([END]), { opening: utf8("<tool_call>"), closing: utf8("</tool_call>"), grammar: () => grammar.clone(), parallel });
+
+/** Feeds `written`, each token checked first; returns what the last take() said (the answer is complete). */
+function write(c: AutoToolCalls, written: string[]): boolean {
+  let complete = false;
+  for (const s of written) {
+    expect(c.allows(id(s)), `token ${JSON.stringify(s)}`).toBe(true);
+    complete = c.take(id(s));
+  }
+  return complete;
+}
+const WEATHER = ["<tool_call>", "\n", '{"name": "', "get_weather", '", "arguments": ', '{"city": "', "Paris", '"}}', "\n</tool_call>"];
+
+describe("AutoToolCalls", () => {
+  it("leaves text free, stop tokens included, until a call opens", () => {
+    const c = calls(true);
+    expect(write(c, ["hello", " there", "<tool"])).toBe(false);
+    expect(c.allows(END)).toBe(true);
+    expect(c.allows(id("hello"))).toBe(true);
+    expect(c.allows(tokens.length + 2)).toBe(true); // a padded id writes nothing
+  });
+
+  it("holds a call to the tools' grammar: names, arguments, spacing, no end inside", () => {
+    const c = calls(true);
+    write(c, ["hello", "<tool", "_call>", "\n", '{"name": "']);
+    expect(c.allows(id("get_weather"))).toBe(true);
+    expect(c.allows(id("hello"))).toBe(false);
+    write(c, ["get_weather", '", "arguments": ', '{"city": "']);
+    expect(c.allows(id("Rome"))).toBe(false); // not in the enum
+    expect(c.allows(END)).toBe(false);
+    write(c, ["Paris"]);
+    expect(c.allows(id('"}'))).toBe(true);
+    expect(c.allows(id("  "))).toBe(false); // compact: at most one space between JSON tokens
+    expect(c.allows(id("<tool_call>"))).toBe(false);
+    const logits = new Float32Array(tokens.length);
+    c.mask(logits);
+    expect(tokens.filter((_, t) => logits[t] !== -Infinity)).toEqual(['"}}', '"}}\n', '"}']);
+  });
+
+  it("takes a token that straddles the JSON's end and what follows it", () => {
+    const c = calls(true);
+    write(c, WEATHER.slice(0, -2));
+    expect(c.allows(id('"}}\n'))).toBe(true);
+    write(c, ['"}}\n']);
+    expect(c.allows(id("\n</tool_call>"))).toBe(false); // one gap before the closing tag, not two
+    expect(write(c, ["</tool_call>"])).toBe(false);
+  });
+
+  it("opens a call inside a token, and refuses a token whose bytes after the tag cannot start one", () => {
+    const c = calls(true);
+    expect(c.allows(id("<tool_call>x"))).toBe(false);
+    write(c, ["hello", "<tool_call>\n{"]);
+    expect(c.allows(id('{"name": "'))).toBe(false); // the call's object is open already
+    expect(c.allows(id("hello"))).toBe(false);
+    expect(c.allows(END)).toBe(false);
+  });
+
+  it("ends the answer after the first call when parallel calls are off", () => {
+    expect(write(calls(false), WEATHER)).toBe(true);
+  });
+
+  it("lets only whitespace, another call or the end follow a call", () => {
+    const c = calls(true);
+    expect(write(c, WEATHER)).toBe(false);
+    expect(c.allows(id("hello"))).toBe(false);
+    expect(c.allows(END)).toBe(true);
+    write(c, ["\n"]);
+    expect(c.allows(END)).toBe(true);
+    write(c, ["<tool"]);
+    expect(c.allows(END)).toBe(false); // half a tag
+    write(c, ["_call>", " ", '{"name": "', "set_alarm", '", "arguments": ', '{"hour": ', "7", "}}", "</tool_call>"]);
+    expect(c.allows(id("  "))).toBe(true);
+    write(c, ["  "]);
+    expect(c.allows(id("\n"))).toBe(false); // at most two between calls
+    const logits = new Float32Array(tokens.length);
+    c.mask(logits);
+    expect(tokens.filter((_, t) => logits[t] !== -Infinity)).toEqual(["<|end|>", "<tool_call>", "<tool", "<tool_call>\n{"]);
+  });
+});
+
+describe("CallBlock", () => {
+  const block = () => new CallBlock(grammar.clone(), utf8("</tool_call>"));
+
+  it("reads a whole call in any cut, with at most one gap before and after the JSON", () => {
+    const text = '\n{"name": "set_alarm", "arguments": {"hour": 7}}\n</tool_call>';
+    for (let cut = 0; cut <= text.length; cut++) {
+      const b = block();
+      expect(b.push(utf8(text.slice(0, cut))) && b.push(utf8(text.slice(cut))), `cut at ${cut}`).toBe(true);
+      expect(b.done).toBe(true);
+    }
+    expect(block().accepts(utf8('\n\n{"name"'))).toBe(false);
+    expect(block().accepts(utf8('{"name": "set_alarm", "arguments": {"hour": 7}}\n\n</tool_call>'))).toBe(false);
+    expect(block().accepts(utf8('{"name": "set_alarm", "arguments": {"hour": 7}}</tool_call>x'))).toBe(false);
+  });
+
+  it("tries without changing its state", () => {
+    const b = block();
+    b.push(utf8('{"name": "get_weather", "arguments": {"city": "Paris"}}'));
+    expect(b.accepts(utf8("</tool_call>"))).toBe(true);
+    expect(b.done).toBe(false);
+    expect(b.inPlainString).toBe(false);
+  });
+});

@@ -1,5 +1,7 @@
 // `bench generate`: KV-cached greedy decoding of a random preset model with our engine, then the same
-// with the PyTorch peer, printed as one JSON line shaped like the peer's with ours/peer ratios.
+// with the PyTorch peer, printed as one JSON line shaped like the peer's with ours/peer ratios. With
+// --rounds N the pair runs N times, ours then the peer's, so that each ratio compares runs minutes apart
+// at most, whatever the host's load does over the whole benchmark; the ratios are then the per-round medians.
 import { generate } from "../gpu-runner/src/engine/generate/generator.js";
 import { createRng } from "../gpu-runner/src/engine/generate/sampling.js";
 import { LoadedModel } from "../gpu-runner/src/engine/runtime/loaded-model.js";
@@ -10,7 +12,7 @@ import type { BenchPreset } from "./presets.js";
 import { ensureBenchModel } from "./random-model.js";
 import { decodeBound } from "./decode-bound.js";
 
-export type GenerateBenchOptions = { preset: BenchPreset; repeats: number; seed: number; threads: number; peer: boolean };
+export type GenerateBenchOptions = { preset: BenchPreset; repeats: number; rounds?: number; seed: number; threads: number; peer: boolean };
 export type GenerateMode = "lora_unmerged" | "base_only";
 
 type Entry = Record<string, unknown> & { batch: number; mode: GenerateMode; prefill_tok_s: number; decode_tok_s: number };
@@ -118,45 +120,90 @@ export async function runGenerateBench(o: GenerateBenchOptions): Promise<Record<
   const env = benchEnv(o.threads);
   const setup = await ensureBenchModel(p, o.seed);
   log(`bench generate: preset ${p.name}, model ${setup.created ? "written to" : "cached at"} ${setup.baseDir}`);
-  const ours = await runOurs(o, setup.baseDir, setup.adapterDir);
-  // After our runs (its 256 MiB weight would count in their peak RSS), before the peer.
-  const bound = await decodeBound(await loadModelConfig(setup.baseDir), o.threads);
-  log(`  batch-1 decode bound: ${bound.weights_mb_per_token} MB of weights per token at ${bound.gemv_read_gb_s} GB/s → ≤ ${bound.b1_decode_ceiling_tok_s} tok/s`);
-
-  let peer: Record<string, unknown> | null = null;
-  let peerReason: string | undefined;
-  if (o.peer) {
-    log("bench generate: running the PyTorch peer (same preset, prompt length and token counts)");
-    const outcome = await runPeer(p.name, [
-      "--no-train",
-      "--seed", String(o.seed),
-      "--threads", String(o.threads),
-      "--prompt-len", String(p.promptLen),
-      "--gen-tokens", String(p.genTokens),
-      "--gen-batches", p.genBatches.join(","),
-      "--gen-repeats", String(Math.max(1, o.repeats)),
-      "--rank", String(p.loraRank),
-      "--alpha", String(p.loraAlpha),
-    ], (line) => log(`  peer: ${line}`));
-    if (outcome.ok) peer = outcome.result;
-    else peerReason = outcome.reason;
-  } else {
-    peerReason = "--no-peer";
+  const rounds: { ours: Entry[]; peer: Record<string, unknown> | null }[] = [];
+  let bound: Awaited<ReturnType<typeof decodeBound>> | null = null;
+  let peerReason: string | undefined = o.peer ? undefined : "--no-peer";
+  const count = Math.max(1, o.rounds ?? 1);
+  for (let r = 0; r < count; r++) {
+    if (count > 1) log(`bench generate: round ${r + 1} of ${count}`);
+    const ours = await runOurs(o, setup.baseDir, setup.adapterDir);
+    // After our runs (its 256 MiB weight would count in their peak RSS), before the peer.
+    bound ??= await decodeBound(await loadModelConfig(setup.baseDir), o.threads);
+    if (r === 0) log(`  batch-1 decode bound: ${bound.weights_mb_per_token} MB of weights per token at ${bound.gemv_read_gb_s} GB/s → ≤ ${bound.b1_decode_ceiling_tok_s} tok/s`);
+    let peer: Record<string, unknown> | null = null;
+    if (o.peer && peerReason === undefined) {
+      const outcome = await runOnePeer(o);
+      if (outcome.ok) peer = outcome.result;
+      else peerReason = outcome.reason;
+    }
+    rounds.push({ ours, peer });
   }
+  const ours = medianEntries(rounds.map((r) => r.ours));
+  const peers = rounds.map((r) => r.peer).filter((x): x is Record<string, unknown> => x !== null);
+  const peer = peers.length ? { ...peers[0], generate: medianEntries(peers.map((x) => x.generate as Entry[])) } : null;
   return {
     bench: "tuneserve_generate",
     preset: p.name,
     config: {
       hidden: p.hidden, layers: p.layers, heads: p.heads, kv_heads: p.kvHeads, intermediate: p.intermediate, vocab: p.vocab,
       lora_rank: p.loraRank, lora_alpha: p.loraAlpha, lora_targets: p.loraTargets, dtype: "float32", seed: o.seed,
-      prompt_len: p.promptLen, gen_tokens: p.genTokens, gen_batches: p.genBatches, gen_repeats: o.repeats,
+      prompt_len: p.promptLen, gen_tokens: p.genTokens, gen_batches: p.genBatches, gen_repeats: o.repeats, rounds: count,
     },
     env,
     generate: ours,
     decode_bound: bound,
     peer,
     ...(peerReason ? { peer_unavailable: peerReason } : {}),
-    ratios: ratios(ours, peer),
-    warnings: warnings(ours, peer),
+    ratios: count === 1 ? ratios(ours, peer) : medianRatios(rounds.map((r) => ratios(r.ours, r.peer))),
+    ...(count > 1 ? { rounds: rounds.map((r) => ({ ours: r.ours.map(brief), peer: ((r.peer?.generate as Entry[] | undefined) ?? []).map(brief), ratios: ratios(r.ours, r.peer) })) } : {}),
+    warnings: rounds.flatMap((r) => warnings(r.ours, r.peer)).filter((w, i, all) => all.indexOf(w) === i),
   };
 }
+
+async function runOnePeer(o: GenerateBenchOptions) {
+  const p = o.preset;
+  log("bench generate: running the PyTorch peer (same preset, prompt length and token counts)");
+  return runPeer(p.name, [
+    "--no-train",
+    "--seed", String(o.seed),
+    "--threads", String(o.threads),
+    "--prompt-len", String(p.promptLen),
+    "--gen-tokens", String(p.genTokens),
+    "--gen-batches", p.genBatches.join(","),
+    "--gen-repeats", String(Math.max(1, o.repeats)),
+    "--rank", String(p.loraRank),
+    "--alpha", String(p.loraAlpha),
+  ], (line) => log(`  peer: ${line}`));
+}
+
+/** One entry per (mode, batch): the first round's, with the median throughputs over the rounds and the highest peak RSS. */
+export function medianEntries(rounds: Entry[][]): Entry[] {
+  if (rounds.length === 1) return rounds[0];
+  return rounds[0].map((e) => {
+    const same = rounds.map((r) => r.find((x) => x.mode === e.mode && x.batch === e.batch)).filter((x): x is Entry => x !== undefined);
+    const rss = same.map((x) => x.peak_rss_mb).filter((x): x is number => typeof x === "number");
+    return {
+      ...e,
+      prefill_tok_s: median(same.map((x) => x.prefill_tok_s)),
+      decode_tok_s: median(same.map((x) => x.decode_tok_s)),
+      ...(rss.length ? { peak_rss_mb: Math.max(...rss) } : {}),
+    };
+  });
+}
+
+/** Per key and rate, the median of the rounds' ratios (each round's ours/peer from runs minutes apart). */
+export function medianRatios(rounds: (ReturnType<typeof ratios>)[]): ReturnType<typeof ratios> {
+  const given = rounds.filter((r): r is NonNullable<typeof r> => r !== null);
+  if (given.length === 0) return null;
+  const out: Record<string, Record<string, number | null>> = {};
+  for (const key of Object.keys(given[0])) {
+    out[key] = {};
+    for (const rate of Object.keys(given[0][key])) {
+      const xs = given.map((r) => r[key]?.[rate]).filter((x): x is number => typeof x === "number");
+      out[key][rate] = xs.length ? round(median(xs), 3) : null;
+    }
+  }
+  return out;
+}
+
+const brief = (e: Entry) => ({ mode: e.mode, batch: e.batch, prefill_tok_s: e.prefill_tok_s, decode_tok_s: e.decode_tok_s });

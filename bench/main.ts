@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { getPreset, PRESET_NAMES } from "./presets.js";
 
 const USAGE = `usage: tuneserve bench <generate|train|serve|json-mask> [--preset ${PRESET_NAMES.join("|")}] [--no-peer]
-  generate options: --prompt-len N --gen-tokens N --gen-batches 1,8 --gen-repeats N --seed N --threads N`;
+  generate options: --prompt-len N --gen-tokens N --gen-batches 1,8 --gen-repeats N --rounds N --seed N --threads N`;
 
 /** Integer flag value ≥ min, or the fallback when the flag is absent. */
 function intFlag(name: string, value: string | undefined, fallback: number, min = 0): number {
@@ -31,6 +31,7 @@ export async function run(argv: string[]): Promise<void> {
       "gen-tokens": { type: "string" },
       "gen-batches": { type: "string" },
       "gen-repeats": { type: "string" },
+      rounds: { type: "string" },
       seed: { type: "string" },
       threads: { type: "string" },
       help: { type: "boolean", default: false },
@@ -61,6 +62,7 @@ export async function run(argv: string[]): Promise<void> {
       genBatches: batches ?? preset.genBatches,
     },
     repeats: intFlag("gen-repeats", values["gen-repeats"], 3, 1),
+    rounds: intFlag("rounds", values.rounds, 1, 1),
     seed: intFlag("seed", values.seed, 0),
     threads: intFlag("threads", values.threads, 2, 1),
     peer: !values["no-peer"],

@@ -82,7 +82,7 @@ export const generateRequestSchema = z.object({
    * tool_auto, the tools the model may call.
    */
   tool_names: z.array(z.string().regex(TOOL_NAME)).min(1).max(MAX_TOOLS).nullable().default(null),
-  /** With tool_auto, whether the model may write several calls; false ends the answer after the first. Older runners refuse it. */
+  /** With tool_auto, whether the model may write several calls; false ends the answer after the first (older runners ignore it; the API then keeps the first call). */
   parallel_tool_calls: z.boolean().default(true),
 })
   .refine((r) => (r.response_format === "json_schema") === (r.json_schema !== null), { path: ["json_schema"], message: "json_schema goes with response_format json_schema, and only with it" })

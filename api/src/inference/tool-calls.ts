@@ -32,15 +32,20 @@ function callOf(json: string, names: string[]): CallBody | null {
   }
 }
 
-/** Hermes blocks, one after another (whitespace between): their calls, or null when anything else is there or one does not parse. */
+/**
+ * Hermes blocks, one after another (whitespace between): their calls, or null when anything else is there or
+ * one does not parse. A last block left open (max_tokens cut it) is dropped when calls came before it.
+ */
 function hermesCalls(text: string, names: string[]): CallBody[] | null {
   const calls: CallBody[] = [];
   let rest = text.trimStart();
   while (rest !== "") {
-    const close = rest.indexOf(CLOSE);
-    if (!rest.startsWith(OPEN) || close < 0) return null;
-    const call = callOf(rest.slice(OPEN.length, close), names);
-    if (!call) return null;
+    if (!rest.startsWith(OPEN)) return null;
+    // An argument may hold the closing tag itself: the block ends at the first one after which the call parses.
+    let close = rest.indexOf(CLOSE, OPEN.length);
+    let call: CallBody | null = null;
+    while (close >= 0 && !(call = callOf(rest.slice(OPEN.length, close), names))) close = rest.indexOf(CLOSE, close + 1);
+    if (!call) return calls.length > 0 && !rest.includes(CLOSE) ? calls : null;
     calls.push(call);
     rest = rest.slice(close + CLOSE.length).trimStart();
   }
@@ -61,7 +66,8 @@ export function callsOf(text: string, tools: ToolCallShape): { content: string; 
   }
   const at = text.indexOf(OPEN);
   const calls = at < 0 ? null : hermesCalls(text.slice(at), tools.names);
-  return calls ? { content: text.slice(0, at), calls } : { content: text, calls: [] };
+  if (!calls) return { content: text, calls: [] };
+  return { content: text.slice(0, at), calls: tools.single ? calls.slice(0, 1) : calls };
 }
 
 const withIds = (calls: CallBody[], id: (call: number) => string) => calls.map((c, k): ToolCall => ({ id: id(k), type: "function", function: c }));

@@ -29,7 +29,8 @@ export class AutoToolCalls {
   private phase: "text" | "call" | "after" = "text";
   /** text: the last bytes, as many as could begin the opening tag; after: the bytes since the call closed. */
   private recent: Uint8Array = new Uint8Array(0);
-  private call: JsonMode | null = null;
+  /** Inside a call: its grammar, and JSON mode's checks and mask over it. */
+  private call: { block: CallBlock; mode: JsonMode } | null = null;
   /** Inside a call: the stop and special tokens are refused, save one that spells the closing tag. */
   private readonly callVocab: JsonVocabulary;
 
@@ -43,17 +44,25 @@ export class AutoToolCalls {
     this.callVocab = { ...vocab, blocked: new Set([...vocab.blocked].filter((t) => !closes(t))) };
   }
 
+  /** Whether a call is open: its text must not be cut (sequence.ts then leaves stop strings unmatched). */
+  get inCall(): boolean {
+    return this.call !== null;
+  }
+
   /** Whether token `t` may come next. */
   allows(t: number): boolean {
-    if (this.call) return this.call.allows(t);
+    if (this.call) return this.call.mode.allows(t);
     if (this.stops.has(t)) return this.phase === "text" || this.recent.every(isSpace);
     if (t >= this.vocab.vocabSize) return this.phase === "text";
-    return this.outside(this.vocab.tokenBytes(t)) !== null;
+    const bytes = this.vocab.tokenBytes(t);
+    // After a call, a token that writes nothing could be repeated forever.
+    if (bytes.length === 0) return this.phase === "text";
+    return this.outside(bytes) !== null;
   }
 
   /** Masks, in place, the tokens that cannot come next; throws when none can. */
   mask(logits: Float32Array): void {
-    if (this.call) return this.call.mask(logits);
+    if (this.call) return this.call.mode.mask(logits);
     let any = false;
     for (let t = 0; t < logits.length; t++) {
       if (logits[t] === -Infinity) continue;
@@ -65,7 +74,7 @@ export class AutoToolCalls {
 
   /** Feeds the token taken (one allows() or mask() let through; never a stop token); true when the answer is complete. */
   take(t: number): boolean {
-    if (this.call) return this.call.take(t) && this.closeCall();
+    if (this.call) return this.call.mode.take(t) && this.closeCall(this.call.block);
     if (t >= this.vocab.vocabSize) return false;
     const next = this.outside(this.vocab.tokenBytes(t));
     if (!next) throw new Error(`tool calls: token ${t} does not continue the answer`);
@@ -74,14 +83,15 @@ export class AutoToolCalls {
       return false;
     }
     this.phase = "call";
-    this.call = new JsonMode(this.callVocab, next.call);
-    return next.call.done && this.closeCall();
+    this.call = { block: next.call, mode: new JsonMode(this.callVocab, next.call) };
+    return next.call.done && this.closeCall(next.call);
   }
 
-  private closeCall(): boolean {
+  /** The call has closed (the token that closed it may have written spaces after it, which count as between calls). */
+  private closeCall(block: CallBlock): boolean {
     this.call = null;
     this.phase = "after";
-    this.recent = new Uint8Array(0);
+    this.recent = block.afterBytes;
     return !this.spec.parallel;
   }
 
@@ -101,7 +111,7 @@ export class AutoToolCalls {
       if (rest.length < opening.length) return equal(rest, opening.subarray(0, rest.length)) ? { recent: all } : null;
       if (!equal(rest.subarray(0, opening.length), opening)) return null;
     }
-    const call = new CallBlock(this.spec.grammar(), this.spec.closing);
+    const call = new CallBlock(this.spec.grammar(), this.spec.closing, MAX_BETWEEN);
     return call.push(all.subarray(at + opening.length)) ? { call } : null;
   }
 }

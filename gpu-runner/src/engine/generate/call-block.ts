@@ -1,7 +1,8 @@
 // The body of one tool call as Hermes-style chat templates write it after the opening tag
 // (`<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`): at most one newline or space, the call's JSON
-// (a recognizer of the tools' grammar), at most one newline or space, then the closing tag. It is a
-// JsonRecognizer, so JSON mode's mask and checks work on it unchanged.
+// (a recognizer of the tools' grammar), at most one newline or space, the closing tag, and then up to
+// `trailing` spaces or newlines (so that a token such as `>\n` may end a call). It is a JsonRecognizer, so
+// JSON mode's mask and checks work on it unchanged.
 import type { JsonRecognizer } from "./json-mode.js";
 
 /** A recognizer whose state can be copied (json-schema.ts's). */
@@ -16,11 +17,19 @@ export class CallBlock implements JsonRecognizer {
   private gapTaken = false;
   /** Bytes of the closing tag written so far. */
   private closed = 0;
+  /** The spaces and newlines written after the closing tag. */
+  private after: number[] = [];
 
   constructor(
     private json: CloneableRecognizer,
     private readonly closing: Uint8Array,
+    private readonly trailing = 0,
   ) {}
+
+  /** The spaces and newlines written after the closing tag. */
+  get afterBytes(): Uint8Array {
+    return Uint8Array.from(this.after);
+  }
 
   get done(): boolean {
     return this.phase === "tail" && this.closed === this.closing.length;
@@ -52,10 +61,17 @@ export class CallBlock implements JsonRecognizer {
         if (isGap(b) && !this.gapTaken) {
           this.gapTaken = true;
           i++;
-        } else this.phase = "json";
+          continue;
+        }
+        // After the gap, the JSON's own leading space would make it two.
+        if (this.gapTaken && b !== 0x7b) return false;
+        this.phase = "json";
         continue;
       }
-      if (isGap(b) && !this.gapTaken && this.closed === 0) this.gapTaken = true;
+      if (this.done) {
+        if (!isGap(b) || this.after.length >= this.trailing) return false;
+        this.after.push(b);
+      } else if (isGap(b) && !this.gapTaken && this.closed === 0) this.gapTaken = true;
       else if (this.closing[this.closed] === b) this.closed++;
       else return false;
       i++;
@@ -74,10 +90,11 @@ export class CallBlock implements JsonRecognizer {
   }
 
   clone(): CallBlock {
-    const c = new CallBlock(this.json.clone(), this.closing);
+    const c = new CallBlock(this.json.clone(), this.closing, this.trailing);
     c.phase = this.phase;
     c.gapTaken = this.gapTaken;
     c.closed = this.closed;
+    c.after = [...this.after];
     return c;
   }
 

@@ -132,6 +132,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     }
     this.out.push(token);
     this.seen?.set(token, (this.seen.get(token) ?? 0) + 1);
+    const callWasOpen = this.inCall;
     if (this.constraint?.take(token)) {
       this.done = true;
       this.reason = "stop";
@@ -140,7 +141,9 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     if (this.logprobs) this.logprobs.push((logprob = tokenLogprobs(f32, token, r.logprobs ?? 0)));
     let text = "";
     if (this.detok) {
-      const res = this.matcher.push(this.detok.push(token));
+      const piece = this.detok.push(token);
+      // A tool call's text is not searched for stop strings, which would cut its JSON short.
+      const res = callWasOpen || this.inCall ? { emit: this.matcher.flush() + piece, stopped: false } : this.matcher.push(piece);
       text = res.emit;
       this.text += text;
       if (res.stopped) {
@@ -150,6 +153,10 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     }
     if (!this.done && this.out.length >= r.maxTokens) this.done = true;
     return logprob ? { token, text, logprob } : { token, text };
+  }
+
+  private get inCall(): boolean {
+    return this.constraint instanceof AutoToolCalls && this.constraint.inCall;
   }
 
   /** A copy of the row's logits (the row may be a view into the batch's) with the bias and penalties applied. */

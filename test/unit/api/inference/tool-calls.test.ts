@@ -27,6 +27,24 @@ describe("callsOf", () => {
   });
 });
 
+describe("callsOf under auto, as the runner's grammar writes calls", () => {
+  it("reads a call whose argument holds the closing tag", () => {
+    const text = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "a</tool_call>b"}}\n</tool_call>';
+    expect(callsOf(text, auto).calls).toEqual([{ name: "get_weather", arguments: '{"city":"a</tool_call>b"}' }]);
+  });
+
+  it("keeps the calls before a last call that max_tokens cut short", () => {
+    const text = '<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>\n<tool_call>\n{"name": "get_';
+    expect(callsOf(text, auto)).toEqual({ content: "", calls: [{ name: "lights", arguments: '{"on":true}' }] });
+    expect(callsOf('<tool_call>\n{"name": "get_', auto).calls).toEqual([]);
+  });
+
+  it("keeps only the first call with parallel_tool_calls false", () => {
+    const two = '<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call><tool_call>{"name": "lights", "arguments": {"on": false}}</tool_call>';
+    expect(callsOf(two, { ...auto, single: true }).calls).toEqual([{ name: "lights", arguments: '{"on":true}' }]);
+  });
+});
+
 describe("toolMessage and toolFinish", () => {
   it("answers calls with content null (or the text before them), and text when there is no call", () => {
     expect(toolMessage({ text: '{"on":true}', finish_reason: "stop", logprobs: null }, { names: ["lights"], finish: "tool_calls" }, ids)).toEqual({

@@ -11,7 +11,7 @@ const utf8 = (s: string) => new TextEncoder().encode(s);
 const tokens = [
   "<|end|>", "</tool_call>", "hello", " there", "<tool_call>", "\n", '{"name": "', "get_weather", '", "arguments": ',
   '{"city": "', "Paris", "Rome", '"}}', '"}}\n', "\n</tool_call>", "<tool", "_call>", "<tool_call>\n{", "<tool_call>x", " ", "  ",
-  '"}', "}", "set_alarm", '{"hour": ', "7", "}}",
+  '"}', "}", "set_alarm", '{"hour": ', "7", "}}", "</tool_call", ">\n", ">\n\n\n", "",
 ];
 const id = (s: string) => {
   const t = tokens.indexOf(s);
@@ -105,6 +105,33 @@ describe("AutoToolCalls", () => {
     c.mask(logits);
     expect(tokens.filter((_, t) => logits[t] !== -Infinity)).toEqual(["<|end|>", "<tool_call>", "<tool", "<tool_call>\n{"]);
   });
+
+  it("ends a call with a token that writes spaces after the closing tag, which count as between calls", () => {
+    const c = calls(true);
+    write(c, WEATHER.slice(0, -1));
+    write(c, ["\n", "</tool_call"]);
+    expect(c.allows(id(">\n\n\n"))).toBe(false); // more than two between calls
+    write(c, [">\n"]);
+    expect(c.inCall).toBe(false);
+    expect(c.allows(id(" "))).toBe(true);
+    expect(c.allows(id("  "))).toBe(false);
+    expect(c.allows(END)).toBe(true);
+  });
+
+  it("refuses a token that writes nothing after a call (it could repeat forever), not before one", () => {
+    const c = calls(true);
+    expect(c.allows(id(""))).toBe(true);
+    write(c, WEATHER);
+    expect(c.allows(id(""))).toBe(false);
+  });
+
+  it("says when a call is open", () => {
+    const c = calls(true);
+    write(c, ["hello", "<tool"]);
+    expect(c.inCall).toBe(false);
+    write(c, ["_call>"]);
+    expect(c.inCall).toBe(true);
+  });
 });
 
 describe("CallBlock", () => {
@@ -118,6 +145,8 @@ describe("CallBlock", () => {
       expect(b.done).toBe(true);
     }
     expect(block().accepts(utf8('\n\n{"name"'))).toBe(false);
+    expect(block().accepts(utf8('\n {"name"'))).toBe(false); // the gap and the JSON's own leading space
+    expect(block().accepts(utf8(' {"name"'))).toBe(true);
     expect(block().accepts(utf8('{"name": "set_alarm", "arguments": {"hour": 7}}\n\n</tool_call>'))).toBe(false);
     expect(block().accepts(utf8('{"name": "set_alarm", "arguments": {"hour": 7}}</tool_call>x'))).toBe(false);
   });

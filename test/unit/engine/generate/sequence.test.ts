@@ -214,4 +214,20 @@ describe("Sequence tool calls (auto)", () => {
     expect(result.text).toBe('hi<tool_call>{"name": "f", "arguments": {}}</tool_call>');
     expect(result.finishReason).toBe("stop");
   });
+
+  it("matches stop strings outside calls only: a stop string cannot cut a call's JSON", () => {
+    const run = (stop: string[]) => {
+      const seq = new Sequence(req({ maxTokens: 20, stopTokens: [STOP], toolCalls, stop }), vocab, { streamText: true });
+      let streamed = "";
+      for (const order of [[0], [1], [3], [4]]) if (!seq.done) streamed += seq.accept(ranked(order))?.text ?? "";
+      const { tail, result } = seq.finish();
+      return { streamed: streamed + tail, result };
+    };
+    const inCall = run(['"name"', "}}"]);
+    expect(inCall.result.text).toBe('hi<tool_call>{"name": "f", "arguments": {}}</tool_call>');
+    expect(inCall.streamed).toBe(inCall.result.text);
+    expect(run(["i"]).result.text).toBe("h"); // before the call, stop strings work as ever
+    // The token that opens a call belongs to it.
+    expect(run(["i<"]).result.text).toBe('hi<tool_call>{"name": "f", "arguments": {}}</tool_call>');
+  });
 });

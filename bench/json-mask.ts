@@ -1,11 +1,13 @@
 // `bench json-mask`: one JSON-mode mask (a refusal of the model's pick) over a synthetic vocabulary, at a
-// position inside a string and inside an enum, with the string-safe fast path and with every token tried.
-// Prints one JSON line. No model: the mask is pure JavaScript on the serving worker's thread.
+// position inside a string and inside an enum, with the string-safe fast path and with every token tried;
+// then tool_choice "auto"'s mask outside a call (in text, and after a call). Prints one JSON line. No model:
+// the mask is pure JavaScript on the serving worker's thread.
 import { parseArgs } from "node:util";
 import { JsonMode, type JsonRecognizer } from "../gpu-runner/src/engine/generate/json-mode.js";
 import { JsonObjectRecognizer } from "../gpu-runner/src/engine/generate/json-grammar.js";
 import { schemaRecognizer } from "../gpu-runner/src/engine/generate/json-schema.js";
-import { toolCallGrammar } from "../gpu-runner/src/serve/tool-call.js";
+import { AutoToolCalls } from "../gpu-runner/src/engine/generate/auto-tool-calls.js";
+import { HERMES_TAGS, toolCallGrammar } from "../gpu-runner/src/serve/tool-call.js";
 import { round } from "./env.js";
 
 /** Random pieces of 1–7 characters of JSON-ish text after the 256 single bytes, as a BPE vocabulary roughly is. */
@@ -53,6 +55,24 @@ export async function runJsonMaskBench(argv: string[]): Promise<void> {
     }
     console.error(`  ${position}: ${ms.fast_path_ms} ms (every token tried: ${ms.every_token_tried_ms} ms)`);
     results.push({ position, ...ms });
+  }
+  // tool_choice "auto" outside a call: every token is tried against the bytes before it (a refusal happens when
+  // a token opens a call that cannot go on, or writes text after a call).
+  const named = toolCallGrammar(tools, tools.map((t) => t.function.name), { named: true });
+  const grammar = schemaRecognizer(named.jsonSchema, named.jsonSchemaPath, { compact: true });
+  const autoCases: [string, string][] = [
+    ["auto calls, in text", "Let me check the weather. "],
+    ["auto calls, after a call", `${HERMES_TAGS.opening}\n{"name": "tool_1", "arguments": {"city": "Oslo", "unit": "celsius"}}\n${HERMES_TAGS.closing}`],
+  ];
+  for (const [position, prefix] of autoCases) {
+    const calls = new AutoToolCalls(vocab, new Set(), { opening: enc.encode(HERMES_TAGS.opening), closing: enc.encode(HERMES_TAGS.closing), grammar: () => grammar.clone(), parallel: true });
+    for (const b of enc.encode(prefix)) calls.take(b); // token ids 0..255 are the single bytes
+    calls.mask(new Float32Array(size));
+    const t0 = performance.now();
+    for (let i = 0; i < repeats; i++) calls.mask(new Float32Array(size));
+    const ms = round((performance.now() - t0) / repeats, 2);
+    console.error(`  ${position}: ${ms} ms`);
+    results.push({ position, every_token_tried_ms: ms });
   }
   console.log(JSON.stringify({ bench: "tuneserve_json_mask", vocab: size, repeats, results }));
 }

@@ -6,7 +6,7 @@
 // masked only on a refusal.
 import { CallBlock, type CloneableRecognizer } from "./call-block.js";
 import { JsonMode, type JsonVocabulary } from "./json-mode.js";
-import { concatBytes as concat, equalBytes as equal, indexOfBytes as indexOf } from "./bytes.js";
+import { TagScanner, equalBytes as equal } from "./bytes.js";
 
 export type AutoCallsSpec = {
   opening: Uint8Array;
@@ -21,14 +21,18 @@ export type AutoCallsSpec = {
 const MAX_BETWEEN = 2;
 const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 
-/** Where writing some bytes outside a call leads: still outside (with the bytes to keep), or into a call. */
-type Outside = { recent: Uint8Array } | { call: CallBlock };
+/** Where writing some bytes outside a call leads: still outside (how far the opening tag and, after a call, the spaces have got), or into a call. */
+type Outside = { matched: number; spaces: number } | { call: CallBlock };
 
 export class AutoToolCalls {
   /** text: before any call; call: inside one; after: a call has closed. */
   private phase: "text" | "call" | "after" = "text";
-  /** text: the last bytes, as many as could begin the opening tag; after: the bytes since the call closed. */
-  private recent: Uint8Array = new Uint8Array(0);
+  /** Bytes of the opening tag the text written last has matched (a prefix of it). */
+  private matched = 0;
+  /** After a call: the spaces and newlines written since. */
+  private spaces = 0;
+  /** Finds the opening tag in text. */
+  private readonly opening: TagScanner;
   /** Inside a call: its grammar, and JSON mode's checks and mask over it. */
   private call: { block: CallBlock; mode: JsonMode } | null = null;
   /** Inside a call: the stop and special tokens are refused, save one that spells the closing tag. */
@@ -42,6 +46,7 @@ export class AutoToolCalls {
   ) {
     const closes = (t: number) => equal(vocab.tokenBytes(t), spec.closing);
     this.callVocab = { ...vocab, blocked: new Set([...vocab.blocked].filter((t) => !closes(t))) };
+    this.opening = new TagScanner(spec.opening);
   }
 
   /** Whether a call is open: its text must not be cut (sequence.ts then leaves stop strings unmatched). */
@@ -52,7 +57,7 @@ export class AutoToolCalls {
   /** Whether token `t` may come next. */
   allows(t: number): boolean {
     if (this.call) return this.call.mode.allows(t);
-    if (this.stops.has(t)) return this.phase === "text" || this.recent.every(isSpace);
+    if (this.stops.has(t)) return this.phase === "text" || this.matched === 0;
     if (t >= this.vocab.vocabSize) return this.phase === "text";
     const bytes = this.vocab.tokenBytes(t);
     // After a call, a token that writes nothing could be repeated forever.
@@ -78,8 +83,9 @@ export class AutoToolCalls {
     if (t >= this.vocab.vocabSize) return false;
     const next = this.outside(this.vocab.tokenBytes(t));
     if (!next) throw new Error(`tool calls: token ${t} does not continue the answer`);
-    if ("recent" in next) {
-      this.recent = next.recent;
+    if (!("call" in next)) {
+      this.matched = next.matched;
+      this.spaces = next.spaces;
       return false;
     }
     this.phase = "call";
@@ -91,27 +97,29 @@ export class AutoToolCalls {
   private closeCall(block: CallBlock): boolean {
     this.call = null;
     this.phase = "after";
-    this.recent = block.afterBytes;
+    this.matched = 0;
+    this.spaces = block.spacesAfter;
     return !this.spec.parallel;
   }
 
-  /** Where `bytes` lead outside a call, or null when they may not come. */
+  /** Where `bytes` lead outside a call, or null when they may not come; byte by byte, without copies (a mask tries every token). */
   private outside(bytes: Uint8Array): Outside | null {
-    const all = concat(this.recent, bytes);
     const { opening } = this.spec;
-    let at: number;
-    if (this.phase === "text") {
-      at = indexOf(all, opening);
-      if (at < 0) return { recent: all.slice(Math.max(0, all.length - (opening.length - 1))) };
-    } else {
-      at = 0;
-      while (at < all.length && isSpace(all[at])) at++;
-      if (at > MAX_BETWEEN) return null;
-      const rest = all.subarray(at);
-      if (rest.length < opening.length) return equal(rest, opening.subarray(0, rest.length)) ? { recent: all } : null;
-      if (!equal(rest.subarray(0, opening.length), opening)) return null;
+    let m = this.matched;
+    let spaces = this.spaces;
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i];
+      if (this.phase === "text") m = this.opening.next(m, b);
+      else if (m === 0 && isSpace(b)) {
+        if (++spaces > MAX_BETWEEN) return null;
+        continue;
+      } else if (opening[m] === b) m++;
+      else return null;
+      if (m === opening.length) {
+        const call = new CallBlock(this.spec.grammar(), this.spec.closing, MAX_BETWEEN);
+        return call.push(bytes.subarray(i + 1)) ? { call } : null;
+      }
     }
-    const call = new CallBlock(this.spec.grammar(), this.spec.closing, MAX_BETWEEN);
-    return call.push(all.subarray(at + opening.length)) ? { call } : null;
+    return { matched: m, spaces };
   }
 }

@@ -2,23 +2,24 @@
 // the banned bytes (tool_choice "none" keeps a model trained to call tools from opening a <tool_call> block).
 // Like JSON mode, the model's pick is checked first and the vocabulary is masked only on a refusal.
 import type { JsonVocabulary } from "./json-mode.js";
-import { concatBytes as concat, indexOfBytes } from "./bytes.js";
+import { TagScanner } from "./bytes.js";
 
 export class BannedText {
-  /** The last bytes written, as many as could begin the banned text. */
-  private tail = new Uint8Array(0);
+  private readonly scanner: TagScanner;
+  /** Bytes of the banned text the text written last has matched. */
+  private matched = 0;
 
   constructor(
     private readonly vocab: Pick<JsonVocabulary, "tokenBytes" | "vocabSize">,
-    private readonly banned: Uint8Array,
+    banned: Uint8Array,
   ) {
     if (banned.length === 0) throw new Error("banned text: empty");
+    this.scanner = new TagScanner(banned);
   }
 
   /** Whether token `t` may come next. */
   allows(t: number): boolean {
-    if (t >= this.vocab.vocabSize) return true;
-    return indexOfBytes(concat(this.tail, this.vocab.tokenBytes(t)), this.banned) < 0;
+    return this.after(t) >= 0;
   }
 
   /** Masks, in place, the tokens that would write the banned text; throws when none is left. */
@@ -34,10 +35,18 @@ export class BannedText {
 
   /** Feeds the token taken; never ends the sequence. */
   take(t: number): boolean {
-    if (t < this.vocab.vocabSize) {
-      const all = concat(this.tail, this.vocab.tokenBytes(t));
-      this.tail = all.slice(Math.max(0, all.length - (this.banned.length - 1)));
-    }
+    this.matched = Math.max(0, this.after(t));
     return false;
+  }
+
+  /** The state after token `t`, or −1 when it would complete the banned text (ids past the tokenizer write nothing). */
+  private after(t: number): number {
+    if (t >= this.vocab.vocabSize) return this.matched;
+    let m = this.matched;
+    for (const b of this.vocab.tokenBytes(t)) {
+      m = this.scanner.next(m, b);
+      if (m === this.scanner.tag.length) return -1;
+    }
+    return m;
   }
 }

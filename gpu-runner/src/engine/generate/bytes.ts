@@ -1,21 +1,31 @@
-// Byte-string helpers for the constraints that watch the bytes a sequence writes (banned text, tool calls).
-
-export function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
+// Byte strings for the constraints that watch what a sequence writes (banned text, tool calls).
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
-/** Where `needle` first occurs in `hay`, or −1. */
-export function indexOfBytes(hay: Uint8Array, needle: Uint8Array): number {
-  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return i;
+/**
+ * Finds a tag in text written a token at a time (Knuth–Morris–Pratt): the state is how many of the tag's
+ * bytes the text written last has matched, so a token's bytes are tried without copying what came before.
+ */
+export class TagScanner {
+  /** fallback[i]: the longest proper prefix of the tag that ends its first i + 1 bytes. */
+  private readonly fallback: Int32Array;
+
+  constructor(readonly tag: Uint8Array) {
+    if (tag.length === 0) throw new Error("tag: empty");
+    this.fallback = new Int32Array(tag.length);
+    for (let i = 1, k = 0; i < tag.length; i++) {
+      while (k > 0 && tag[i] !== tag[k]) k = this.fallback[k - 1];
+      if (tag[i] === tag[k]) k++;
+      this.fallback[i] = k;
+    }
   }
-  return -1;
+
+  /** The state after byte `b` from state `matched`; the tag has been written when it equals tag.length. */
+  next(matched: number, b: number): number {
+    let m = matched === this.tag.length ? this.fallback[matched - 1] : matched;
+    while (m > 0 && this.tag[m] !== b) m = this.fallback[m - 1];
+    return this.tag[m] === b ? m + 1 : 0;
+  }
 }

@@ -18,7 +18,7 @@ export class CallBlock implements JsonRecognizer {
   /** Bytes of the closing tag written so far. */
   private closed = 0;
   /** The spaces and newlines written after the closing tag. */
-  private after: number[] = [];
+  private after = 0;
 
   constructor(
     private json: CloneableRecognizer,
@@ -27,8 +27,8 @@ export class CallBlock implements JsonRecognizer {
   ) {}
 
   /** The spaces and newlines written after the closing tag. */
-  get afterBytes(): Uint8Array {
-    return Uint8Array.from(this.after);
+  get spacesAfter(): number {
+    return this.after;
   }
 
   get done(): boolean {
@@ -69,8 +69,8 @@ export class CallBlock implements JsonRecognizer {
         continue;
       }
       if (this.done) {
-        if (!isGap(b) || this.after.length >= this.trailing) return false;
-        this.after.push(b);
+        if (!isGap(b) || this.after >= this.trailing) return false;
+        this.after++;
       } else if (isGap(b) && !this.gapTaken && this.closed === 0) this.gapTaken = true;
       else if (this.closing[this.closed] === b) this.closed++;
       else return false;
@@ -94,7 +94,7 @@ export class CallBlock implements JsonRecognizer {
     c.phase = this.phase;
     c.gapTaken = this.gapTaken;
     c.closed = this.closed;
-    c.after = [...this.after];
+    c.after = this.after;
     return c;
   }
 

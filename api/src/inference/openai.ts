@@ -6,6 +6,7 @@ import { MAX_CHOICES, MAX_TOOLS, MAX_TOP_LOGPROBS, TOOL_NAME, toolCallSchema, ty
 import { chatLogprobs, chatLogprobsSchema, completionLogprobs, completionLogprobsSchema } from "./logprobs.js";
 import { toolCallId, toolFinish, toolMessage, type ToolCallShape } from "./tool-calls.js";
 import { historyIssues, report, turnIssues } from "./tool-turns.js";
+import { MAX_JSON_DEPTH, TOO_DEEP, jsonDepth } from "../lib/json-depth.js";
 
 /**
  * An OpenAI option this server does not implement: accepted only at its "off" value (as clients often send
@@ -63,7 +64,7 @@ const toolSchema = z.object({
   function: z.object({
     name: z.string().regex(TOOL_NAME, "1–64 letters, digits, _ or -"),
     description: z.string().max(10_000).nullish(),
-    parameters: z.record(z.string(), z.unknown()).nullish(),
+    parameters: z.record(z.string(), z.unknown()).refine((p) => jsonDepth(p) <= MAX_JSON_DEPTH, TOO_DEEP).nullish(),
     strict: z.boolean().nullish(),
   }),
 });
@@ -133,7 +134,7 @@ export const chatRequestSchema = z
           .object({
             name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "1–64 letters, digits, _ or -"),
             description: z.string().max(10_000).nullish(),
-            schema: z.record(z.string(), z.unknown()),
+            schema: z.record(z.string(), z.unknown()).refine((p) => jsonDepth(p) <= MAX_JSON_DEPTH, TOO_DEEP),
             strict: z.boolean().nullish(),
           })
           .optional(),

@@ -1,6 +1,7 @@
 // zod shapes of the inference call the API makes to a runner (docs/inference.md): one generation with a
 // base model and an optional adapter, answered as JSON or as SSE events. The runner's server imports them.
 import { z } from "zod";
+import { MAX_JSON_DEPTH, TOO_DEEP, jsonDepth, jsonTextDepth } from "../lib/json-depth.js";
 
 /** A function's name, as OpenAI allows it. */
 export const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
@@ -11,7 +12,7 @@ export const MAX_TOOLS = 128;
 export const toolCallSchema = z.object({
   id: z.string().min(1).max(256),
   type: z.literal("function"),
-  function: z.object({ name: z.string().regex(TOOL_NAME), arguments: z.string().max(1_000_000) }),
+  function: z.object({ name: z.string().regex(TOOL_NAME), arguments: z.string().max(1_000_000).refine((a) => jsonTextDepth(a) <= MAX_JSON_DEPTH, TOO_DEEP) }),
 });
 
 /** A chat message; an assistant turn may carry tool calls, and a `tool` turn answers the call `tool_call_id`. */
@@ -28,7 +29,7 @@ export const toolSchema = z.object({
   function: z.object({
     name: z.string().regex(TOOL_NAME),
     description: z.string().max(10_000).optional(),
-    parameters: z.record(z.string(), z.unknown()).optional(),
+    parameters: z.record(z.string(), z.unknown()).refine((p) => jsonDepth(p) <= MAX_JSON_DEPTH, TOO_DEEP).optional(),
   }),
 });
 export type ToolSpec = z.infer<typeof toolSchema>;
@@ -75,7 +76,7 @@ export const generateRequestSchema = z.object({
   n: z.number().int().min(1).max(MAX_CHOICES).default(1),
   /** json_object: OpenAI's JSON mode (only tokens that continue one JSON object); json_schema: an object that follows `json_schema`. Older runners ignore both. */
   response_format: responseFormatSchema.default("text"),
-  json_schema: z.record(z.string(), z.unknown()).nullable().default(null),
+  json_schema: z.record(z.string(), z.unknown()).refine((p) => jsonDepth(p) <= MAX_JSON_DEPTH, TOO_DEEP).nullable().default(null),
   /**
    * With response_format tool_call, the tools (by name, from input.tools) the answer calls: with one, the text is
    * its arguments (an object following its parameters); with several, `{"name": …, "arguments": …}`. With

@@ -40,6 +40,8 @@ function hermesCalls(text: string, names: string[]): CallBody[] | null {
   const calls: CallBody[] = [];
   let rest = text.trimStart();
   while (rest !== "") {
+    // max_tokens may cut the next call inside its opening tag.
+    if (OPEN.startsWith(rest) && calls.length > 0) return calls;
     if (!rest.startsWith(OPEN)) return null;
     // An argument may hold the closing tag itself: the block ends at the first one after which the call parses.
     let close = rest.indexOf(CLOSE, OPEN.length);
@@ -59,7 +61,8 @@ function hermesCalls(text: string, names: string[]): CallBody[] | null {
  * max_tokens, or not a call): the text is then answered as content.
  */
 export function callsOf(text: string, tools: ToolCallShape): { content: string; calls: CallBody[] } {
-  if (!tools.auto && tools.names.length === 1) return { content: "", calls: [{ name: tools.names[0], arguments: text }] };
+  // A tokenizer's word-start marker may put a space before the object: not part of the arguments.
+  if (!tools.auto && tools.names.length === 1) return { content: "", calls: [{ name: tools.names[0], arguments: text.trimStart() }] };
   if (!tools.auto) {
     const call = callOf(text, tools.names);
     return call ? { content: "", calls: [call] } : { content: text, calls: [] };
@@ -98,6 +101,8 @@ export class ToolCallStream {
   /** Auto: content sent so far; once a call began, the text from its tag is no longer sent. */
   private sent = 0;
   private inCall = false;
+  /** Forced with one tool: whether the arguments' first non-space character has gone out (spaces before it do not). */
+  private argumentsBegan = false;
 
   constructor(
     private readonly tools: ToolCallShape,
@@ -116,7 +121,12 @@ export class ToolCallStream {
   /** A token's text: the delta to send now, or null to hold it. */
   push(text: string): Record<string, unknown> | null {
     this.text += text;
-    if (this.argumentsAsTheyCome) return { tool_calls: [{ index: 0, function: { arguments: text } }] };
+    if (this.argumentsAsTheyCome) {
+      const piece = this.argumentsBegan ? text : text.trimStart();
+      if (piece === "") return null;
+      this.argumentsBegan = true;
+      return { tool_calls: [{ index: 0, function: { arguments: piece } }] };
+    }
     if (!this.tools.auto || this.inCall) return null;
     const at = this.text.indexOf(OPEN, this.sent);
     const upTo = at >= 0 ? at : this.text.length - heldBack(this.text.slice(this.sent));

@@ -65,10 +65,12 @@ export function toolCallOpening(format: "hermes" | null, names: string[]): strin
 
 /**
  * tool_choice "none" with tools listed (response format text): the text a model must not write, so that one
- * trained to call cannot open a call in its template's format; undefined when the format is unknown.
+ * trained to call cannot open a call in its template's format; undefined when the format is unknown. The tag
+ * without its `>`: a model kept from `<tool_call>` would otherwise write `<tool_calll>` or `<tool_call` and a
+ * stray byte, and a call after it.
  */
 export function noCallText(format: "hermes" | null): string | undefined {
-  return format === "hermes" ? HERMES_TAGS.opening : undefined;
+  return format === "hermes" ? HERMES_TAGS.opening.slice(0, -1) : undefined;
 }
 
 /** tool_choice "auto" reads the calls the model writes, so the chat template must write them in a format this server parses. */

@@ -105,7 +105,7 @@ describe("POST /v1/chat/completions", () => {
     expect((await long.json()).error.message).toMatch(/context of 512/);
     const longPrompt = await post("/v1/chat/completions", acme.key, { model: stack.model, messages: [{ role: "user", content: "x".repeat(600) }], max_tokens: 2 });
     expect(longPrompt.status).toBe(400);
-    expect((await longPrompt.json()).error).toMatchObject({ param: "messages", message: expect.stringMatching(/^prompt: it is \d+ tokens, and this server's context of 512 must also hold the answer/) });
+    expect((await longPrompt.json()).error).toMatchObject({ param: "messages", message: expect.stringMatching(/^prompt: it is \d+ tokens \(a chat's: its messages, and the tools it lists, as the chat template writes them\), and this server's context of 512 must also hold the answer/) });
   });
 
   it("applies frequency and presence penalties and logit_bias on the runner", async () => {

@@ -65,6 +65,12 @@ const weather = {
 const lights = { type: "function", function: { name: "lights", parameters: { type: "object", properties: { on: { type: "boolean" } }, required: ["on"] } } };
 const noSpace = Object.fromEntries([" ", "\t", "\n", "\r"].map((c) => [c.charCodeAt(0), -100]));
 const messages = [{ role: "user", content: "Weather in Oslo?" }];
+/** An object schema with `depth` levels of properties. */
+const nested = (depth: number): Record<string, unknown> => {
+  let schema: Record<string, unknown> = { type: "object", properties: {} };
+  for (let i = 1; i < depth; i++) schema = { type: "object", properties: { a: schema } };
+  return schema;
+};
 
 describe("forced tool calls", () => {
   it("calls the named function with arguments that follow its parameters (finish_reason stop, as OpenAI's)", async () => {
@@ -166,6 +172,10 @@ describe("forced tool calls", () => {
       [{ messages: [{ role: "user", content: null }] }, "messages.0.content", /content is required/],
       [{ tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { s: { type: "string", format: "date" } } } } }], tool_choice: "required" }, "tools.0.function.parameters.properties.s.format", /not supported/],
       [{ tools: [{ type: "function", function: { name: "f", parameters: { type: "string" } } }], tool_choice: "required" }, "tools.0.function.parameters", /top level must be an object/],
+      // Nested past what recursive readers take: refused up front, under auto too.
+      [{ tools: [{ type: "function", function: { name: "f", parameters: nested(2000) } }] }, "tools.0.function.parameters", /nested deeper than 64 levels/],
+      [{ tools: [weather], response_format: { type: "json_schema", json_schema: { name: "x", schema: nested(40) } }, tool_choice: "none" }, "response_format.json_schema.schema", /nested deeper than 64 levels/],
+      [{ messages: [...messages, { role: "assistant", tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: "[".repeat(20000) } }] }], tools: [weather] }, "messages.1.tool_calls.0.function.arguments", /nested deeper than 64 levels/],
     ];
     for (const [extra, param, message] of cases) {
       const res = await post({ model: stack.model, messages, max_tokens: 4, ...extra });

@@ -64,7 +64,7 @@ describe("toolCallOpening", () => {
 
 describe("noCallText", () => {
   it('bans the opening of a call under tool_choice "none" where the format is known', () => {
-    expect(noCallText("hermes")).toBe("<tool_call>");
+    expect(noCallText("hermes")).toBe("<tool_call");
     expect(noCallText(null)).toBeUndefined();
   });
 });

@@ -20,9 +20,13 @@ export type SchemaNode =
 const IGNORED = new Set(["title", "description", "$schema", "default", "examples"]);
 const utf8 = new TextEncoder();
 
+/** The most schemas nested in one another (compiling recurses, and so does reading what it compiled). */
+export const MAX_SCHEMA_DEPTH = 32;
+
 /** Compiles a schema; throws naming the path of what it cannot enforce. */
-export function compileSchema(schema: unknown, path = "schema"): SchemaNode {
+export function compileSchema(schema: unknown, path = "schema", depth = 1): SchemaNode {
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) throw new Error(`${path}: a schema is an object`);
+  if (depth > MAX_SCHEMA_DEPTH) throw new Error(`${path}: schemas nested deeper than ${MAX_SCHEMA_DEPTH} levels are not supported; flatten it`);
   const s = schema as Record<string, unknown>;
   const known = new Set(["type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum", "const", "anyOf", "minimum", "maximum"]);
   for (const k of Object.keys(s)) if (!known.has(k) && !IGNORED.has(k)) throw new Error(`${path}.${k}: this keyword is not supported`);
@@ -40,18 +44,18 @@ export function compileSchema(schema: unknown, path = "schema"): SchemaNode {
     if (!Array.isArray(s.anyOf) || s.anyOf.length === 0) throw new Error(`${path}.anyOf: a non-empty list of schemas`);
     const beside = Object.keys(s).find((k) => k !== "anyOf" && !IGNORED.has(k));
     if (beside) throw new Error(`${path}.${beside}: keywords beside anyOf are not supported; put them in its branches`);
-    return anyOf(s.anyOf.map((b, i) => compileSchema(b, `${path}.anyOf.${i}`)), `${path}.anyOf`);
+    return anyOf(s.anyOf.map((b, i) => compileSchema(b, `${path}.anyOf.${i}`, depth + 1)), `${path}.anyOf`);
   }
-  if (Array.isArray(s.type)) return anyOf(s.type.map((t) => compileSchema({ ...s, type: t }, path)), `${path}.type`);
+  if (Array.isArray(s.type)) return anyOf(s.type.map((t) => compileSchema({ ...s, type: t }, path, depth)), `${path}.type`);
   switch (s.type) {
     case "object":
-      return objectNode(s, path);
+      return objectNode(s, path, depth);
     case "array": {
       if (s.items === undefined) throw new Error(`${path}.items: an array needs a schema for its items`);
       const minItems = count(s.minItems, 0, `${path}.minItems`);
       const maxItems = count(s.maxItems, Infinity, `${path}.maxItems`);
       if (minItems > maxItems) throw new Error(`${path}: minItems is above maxItems`);
-      return { kind: "array", items: compileSchema(s.items, `${path}.items`), minItems, maxItems };
+      return { kind: "array", items: compileSchema(s.items, `${path}.items`, depth + 1), minItems, maxItems };
     }
     case "string":
       return { kind: "string" };
@@ -92,14 +96,14 @@ function count(v: unknown, fallback: number, path: string): number {
   return v as number;
 }
 
-function objectNode(s: Record<string, unknown>, path: string): SchemaNode {
+function objectNode(s: Record<string, unknown>, path: string, depth: number): SchemaNode {
   if (s.additionalProperties !== undefined && s.additionalProperties !== false) throw new Error(`${path}.additionalProperties: only false (keys the schema does not list are never written)`);
   const props = new Map<string, SchemaNode>();
   const given = (s.properties ?? {}) as Record<string, unknown>;
   if (typeof given !== "object" || given === null || Array.isArray(given)) throw new Error(`${path}.properties: an object of schemas`);
   for (const [name, sub] of Object.entries(given)) {
     if (/["\\\u0000-\u001f]/.test(name)) throw new Error(`${path}.properties: the key ${JSON.stringify(name)} needs escaping, which is not supported`);
-    props.set(name, compileSchema(sub, `${path}.properties.${name}`));
+    props.set(name, compileSchema(sub, `${path}.properties.${name}`, depth + 1));
   }
   const required = s.required ?? [];
   if (!Array.isArray(required) || required.some((r) => typeof r !== "string" || !props.has(r))) throw new Error(`${path}.required: names of its properties`);

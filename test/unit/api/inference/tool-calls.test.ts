@@ -37,6 +37,9 @@ describe("callsOf under auto, as the runner's grammar writes calls", () => {
     const text = '<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>\n<tool_call>\n{"name": "get_';
     expect(callsOf(text, auto)).toEqual({ content: "", calls: [{ name: "lights", arguments: '{"on":true}' }] });
     expect(callsOf('<tool_call>\n{"name": "get_', auto).calls).toEqual([]);
+    // Cut inside the next call's opening tag.
+    expect(callsOf('<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>\n<tool_ca', auto).calls).toEqual([{ name: "lights", arguments: '{"on":true}' }]);
+    expect(callsOf("<tool_ca", auto)).toEqual({ content: "<tool_ca", calls: [] });
   });
 
   it("keeps only the first call with parallel_tool_calls false", () => {
@@ -93,6 +96,8 @@ describe("ToolCallStream", () => {
   it("adds up to the whole answer, however the text is cut into tokens", () => {
     const texts: [ToolCallShape, string][] = [
       [one, '{"city":"Oslo"}'],
+      [one, '  {"city": "Oslo"}'], // spaces before the object are not arguments
+      [auto, '<tool_call>{"name": "lights", "arguments": {}}</tool_call>\n<tool_c'],
       [several, '{"name":"lights","arguments":{"on":true}}'],
       [several, '{"name":"li'],
       [auto, 'Checking <tool_ca'],
@@ -116,7 +121,9 @@ describe("ToolCallStream", () => {
   it("sends one tool's arguments as they come, and holds back what may start <tool_call> in auto text", () => {
     const s = new ToolCallStream(one, ids);
     expect(s.opening()).toEqual({ role: "assistant", content: null, tool_calls: [{ index: 0, id: "c0", type: "function", function: { name: "get_weather", arguments: "" } }] });
-    expect(s.push('{"ci')).toEqual({ tool_calls: [{ index: 0, function: { arguments: '{"ci' } }] });
+    expect(s.push(" ")).toBeNull();
+    expect(s.push(' {"ci')).toEqual({ tool_calls: [{ index: 0, function: { arguments: '{"ci' } }] });
+    expect(s.push(' "')).toEqual({ tool_calls: [{ index: 0, function: { arguments: ' "' } }] });
     const a = new ToolCallStream(auto, ids);
     expect(a.opening()).toEqual({ role: "assistant", content: "" });
     expect(a.push("Hi <tool")).toEqual({ content: "Hi " });

@@ -87,6 +87,9 @@ describe("JsonSchemaRecognizer", () => {
     refuse({ type: "object", properties: { n: { type: [] } } }, /properties\.n\.type: an empty list allows no value/);
     refuse({ type: "object", properties: { n: { type: "integer", anyOf: [{ type: "string" }] } } }, /properties\.n\.type: keywords beside anyOf/);
     refuse({ type: "object", properties: { n: { type: "integer", enum: ["a", 1.5] } } }, /none of its values is of type/);
+    let deep: Record<string, unknown> = { type: "string" };
+    for (let i = 0; i < 5000; i++) deep = { type: "array", items: deep };
+    refuse({ type: "object", properties: { d: deep } }, /^schema(\.properties\.d)(\.items){31}: schemas nested deeper than 32 levels/);
   });
 
   it("reads spaces inside enum and const strings as part of them", () => {

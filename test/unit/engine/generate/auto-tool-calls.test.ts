@@ -3,7 +3,6 @@
 // (parallel) or the end.
 import { describe, expect, it } from "vitest";
 import { AutoToolCalls } from "../../../../gpu-runner/src/engine/generate/auto-tool-calls.js";
-import { CallBlock } from "../../../../gpu-runner/src/engine/generate/call-block.js";
 import { schemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
 import { toolCallGrammar } from "../../../../gpu-runner/src/serve/tool-call.js";
 
@@ -131,31 +130,5 @@ describe("AutoToolCalls", () => {
     expect(c.inCall).toBe(false);
     write(c, ["_call>"]);
     expect(c.inCall).toBe(true);
-  });
-});
-
-describe("CallBlock", () => {
-  const block = () => new CallBlock(grammar.clone(), utf8("</tool_call>"));
-
-  it("reads a whole call in any cut, with at most one gap before and after the JSON", () => {
-    const text = '\n{"name": "set_alarm", "arguments": {"hour": 7}}\n</tool_call>';
-    for (let cut = 0; cut <= text.length; cut++) {
-      const b = block();
-      expect(b.push(utf8(text.slice(0, cut))) && b.push(utf8(text.slice(cut))), `cut at ${cut}`).toBe(true);
-      expect(b.done).toBe(true);
-    }
-    expect(block().accepts(utf8('\n\n{"name"'))).toBe(false);
-    expect(block().accepts(utf8('\n {"name"'))).toBe(false); // the gap and the JSON's own leading space
-    expect(block().accepts(utf8(' {"name"'))).toBe(true);
-    expect(block().accepts(utf8('{"name": "set_alarm", "arguments": {"hour": 7}}\n\n</tool_call>'))).toBe(false);
-    expect(block().accepts(utf8('{"name": "set_alarm", "arguments": {"hour": 7}}</tool_call>x'))).toBe(false);
-  });
-
-  it("tries without changing its state", () => {
-    const b = block();
-    b.push(utf8('{"name": "get_weather", "arguments": {"city": "Paris"}}'));
-    expect(b.accepts(utf8("</tool_call>"))).toBe(true);
-    expect(b.done).toBe(false);
-    expect(b.inPlainString).toBe(false);
   });
 });

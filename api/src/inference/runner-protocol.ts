@@ -30,6 +30,8 @@ export const toolSchema = z.object({
     name: z.string().regex(TOOL_NAME),
     description: z.string().max(10_000).optional(),
     parameters: z.record(z.string(), z.unknown()).refine((p) => jsonDepth(p) <= MAX_JSON_DEPTH, TOO_DEEP).optional(),
+    /** OpenAI's strict: the calls must follow the parameters, so parameters the grammar cannot enforce are refused. Not shown to the chat template. */
+    strict: z.boolean().optional(),
   }),
 });
 export type ToolSpec = z.infer<typeof toolSchema>;

@@ -25,10 +25,10 @@ function runnerMessage(m: ChatRequest["messages"][number]) {
   return { role: m.role, content: m.content ?? "", ...(m.tool_calls?.length ? { tool_calls: m.tool_calls } : {}), ...(m.tool_call_id != null ? { tool_call_id: m.tool_call_id } : {}) };
 }
 
-/** A tool as the chat template lists it (strict is ours to enforce: the grammar always is). */
+/** A tool as the runner takes it (strict only when true: a request without it hashes as it did). */
 function runnerTool(t: NonNullable<ChatRequest["tools"]>[number]) {
   const f = t.function;
-  return { type: "function" as const, function: { name: f.name, ...(f.description != null ? { description: f.description } : {}), ...(f.parameters != null ? { parameters: f.parameters } : {}) } };
+  return { type: "function" as const, function: { name: f.name, ...(f.description != null ? { description: f.description } : {}), ...(f.parameters != null ? { parameters: f.parameters } : {}), ...(f.strict ? { strict: true } : {}) } };
 }
 
 export function registerChatCompletions(app: Router): void {

@@ -37,13 +37,15 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?:
 
 /**
  * tool_choice "auto": the grammar of each call the model may write, `{"name", "arguments"}` for `names`; null
- * when a tool's parameters use what the grammar cannot enforce, and the calls are then read as written.
+ * when a tool's parameters use what the grammar cannot enforce, and the calls are then read as written,
+ * unless a tool is `strict` (its calls must follow them): then it throws, naming what cannot be enforced.
  */
 export function autoCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string } | null {
   try {
     const { jsonSchema, jsonSchemaPath } = toolCallGrammar(tools, names, { named: true });
     return { jsonSchema, jsonSchemaPath };
-  } catch {
+  } catch (err) {
+    if (tools.some((t) => t.function.strict)) throw err;
     return null;
   }
 }

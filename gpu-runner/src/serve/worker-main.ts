@@ -9,7 +9,7 @@ import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
 import { HERMES_TAGS, assertReadableToolCalls, noCallText, toolCallOpening } from "./tool-call.js";
-import { templateMessages } from "../engine/tokenizer/template-messages.js";
+import { templateMessages, templateTools } from "../engine/tokenizer/template-messages.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
 const port = parentPort;
@@ -59,7 +59,7 @@ function tokensOf(req: ServeSubmit): number[] {
   if (!tokenizer) throw new Error("input: this model has no tokenizer.json; send token ids");
   if ("messages" in input) {
     if (req.format === "tool_auto") assertReadableToolCalls(tokenizer.toolCallFormat);
-    const chat = tokenizer.encodeChat(templateMessages(input.messages), { addGenerationPrompt: true, tools: input.tools });
+    const chat = tokenizer.encodeChat(templateMessages(input.messages), { addGenerationPrompt: true, tools: templateTools(input.tools) });
     const opening = req.toolNames && req.format === "tool_call" ? toolCallOpening(tokenizer.toolCallFormat, req.toolNames) : "";
     return opening ? [...chat, ...tokenizer.encode(opening, { addSpecialTokens: false })] : chat;
   }

@@ -172,6 +172,8 @@ describe("forced tool calls", () => {
       [{ messages: [{ role: "user", content: null }] }, "messages.0.content", /content is required/],
       [{ tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { s: { type: "string", format: "date" } } } } }], tool_choice: "required" }, "tools.0.function.parameters.properties.s.format", /not supported/],
       [{ tools: [{ type: "function", function: { name: "f", parameters: { type: "string" } } }], tool_choice: "required" }, "tools.0.function.parameters", /top level must be an object/],
+      // Under auto, a strict tool's parameters must be enforceable.
+      [{ tools: [{ type: "function", function: { name: "f", strict: true, parameters: { type: "object", properties: { s: { type: "string", format: "date" } } } } }] }, "tools.0.function.parameters.properties.s.format", /not supported/],
       // Nested past what recursive readers take: refused up front, under auto too.
       [{ tools: [{ type: "function", function: { name: "f", parameters: nested(2000) } }] }, "tools.0.function.parameters", /nested deeper than 64 levels/],
       [{ tools: [weather], response_format: { type: "json_schema", json_schema: { name: "x", schema: nested(40) } }, tool_choice: "none" }, "response_format.json_schema.schema", /nested deeper than 64 levels/],

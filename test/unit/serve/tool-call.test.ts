@@ -52,7 +52,11 @@ describe("toolCallGrammar", () => {
 describe("toolCallOpening", () => {
   it("is nothing under auto when a tool's parameters use what the grammar cannot enforce", () => {
     expect(autoCallGrammar([tool("ping"), add], ["ping", "add"])?.jsonSchemaPath).toBe("tools");
-    expect(autoCallGrammar([tool("ping"), tool("find", { type: "object", properties: { q: { type: "string", pattern: "^a" } } })], ["ping", "find"])).toBeNull();
+    const find = tool("find", { type: "object", properties: { q: { type: "string", pattern: "^a" } } });
+    expect(autoCallGrammar([tool("ping"), find], ["ping", "find"])).toBeNull();
+    // A strict tool's calls must follow its parameters: what cannot be enforced is refused, named.
+    const strict = { ...find, function: { ...find.function, strict: true } };
+    expect(() => autoCallGrammar([tool("ping"), strict], ["ping", "find"])).toThrow(/^tools\.1\.function\.parameters\.properties\.q\.pattern: this keyword is not supported/);
   });
 
   it("opens a Hermes-style call up to what the grammar takes, and nothing for other templates", () => {

@@ -1,6 +1,6 @@
 // Records → token sequences with a per-token "train on it" flag: chat through the model's chat template
 // (with the record's tools; only assistant turns, their tool calls included, are learned), prompt/completion (only the completion + EOS), text (everything + EOS).
-import { templateMessages, type SourceMessage } from "../tokenizer/template-messages.js";
+import { templateMessages, templateTools, type SourceMessage, type SourceTool } from "../tokenizer/template-messages.js";
 import type { TextTokenizer } from "../tokenizer/tokenizer.js";
 import type { TrainRecord } from "./records.js";
 
@@ -16,9 +16,9 @@ const startsWith = (a: number[], prefix: number[]) => prefix.length <= a.length 
  * generation prompt) and ends (after its message), so the spans hold exactly the template's own tokens.
  * Within a span, tokens after the last EOS/end-of-turn id (ChatML's trailing "\n") are not learned.
  */
-function renderChat(source: SourceMessage[], tools: unknown[] | undefined, tok: Tok): Example {
+function renderChat(source: SourceMessage[], tools: SourceTool[] | undefined, tok: Tok): Example {
   const messages = templateMessages(source);
-  const encode = (ms: typeof messages, generationPrompt = false) => tok.encodeChat(ms, { addGenerationPrompt: generationPrompt, tools });
+  const encode = (ms: typeof messages, generationPrompt = false) => tok.encodeChat(ms, { addGenerationPrompt: generationPrompt, tools: templateTools(tools) });
   const ids = encode(messages);
   const train = ids.map(() => false);
   const eos = new Set(tok.eosTokenIds);

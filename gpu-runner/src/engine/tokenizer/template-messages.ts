@@ -19,6 +19,18 @@ export function templateMessages(messages: SourceMessage[]): ChatMessage[] {
   });
 }
 
+/** A tool as the API and training files have it (OpenAI's shape). */
+export type SourceTool = { type: "function"; function: { name: string; strict?: boolean } & Record<string, unknown> };
+
+/** Tools for the chat template: `strict` is the server's to enforce, not the model's to read (training and serving render them alike). */
+export function templateTools(tools: SourceTool[] | undefined): SourceTool[] | undefined {
+  return tools?.map((t) => {
+    if (t.function.strict === undefined) return t;
+    const { strict: _strict, ...f } = t.function;
+    return { ...t, function: f };
+  });
+}
+
 function parsedArguments(text: string): unknown {
   try {
     const v: unknown = JSON.parse(text);

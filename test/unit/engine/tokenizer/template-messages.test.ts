@@ -1,6 +1,6 @@
 // Messages as chat templates read them: tool-call arguments as objects where they parse, content never null.
 import { describe, expect, it } from "vitest";
-import { templateMessages } from "../../../../gpu-runner/src/engine/tokenizer/template-messages.js";
+import { templateMessages, templateTools } from "../../../../gpu-runner/src/engine/tokenizer/template-messages.js";
 
 describe("templateMessages", () => {
   it("gives templates a call's arguments as an object where they parse, as sent otherwise", () => {
@@ -12,5 +12,14 @@ describe("templateMessages", () => {
     const plain = { role: "user", content: "hi" };
     expect(templateMessages([plain])[0]).toBe(plain);
     expect(templateMessages([{ role: "assistant", content: null, tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: "{}" } }] }])[0].content).toBe("");
+  });
+});
+
+describe("templateTools", () => {
+  it("leaves strict out of what the template lists, and the rest as it was", () => {
+    const plain = { type: "function" as const, function: { name: "f", parameters: { type: "object" } } };
+    const strict = { type: "function" as const, function: { name: "g", description: "d", strict: true } };
+    expect(templateTools([plain, strict])).toEqual([plain, { type: "function", function: { name: "g", description: "d" } }]);
+    expect(templateTools(undefined)).toBeUndefined();
   });
 });

@@ -3,6 +3,7 @@
 // blocks `<tool_call>{"name", "arguments"}</tool_call>` (the format the runner checked its chat template
 // writes). Both are shaped here as OpenAI's message.tool_calls, whole or streamed (docs/inference.md).
 import type { Choice, Finish } from "./openai.js";
+import { rawMember } from "./json-member.js";
 
 /**
  * How a chat's answer holds tool calls: the tools it may call; forced, the finish_reason of a finished call
@@ -20,13 +21,13 @@ const CLOSE = "</tool_call>";
 /** A call's id: stable for a response, choice and call, so a replayed answer names the same calls. */
 export const toolCallId = (responseId: string, index: number, call = 0) => `call_${responseId.replace(/^chatcmpl-/, "")}_${index}${call ? `_${call}` : ""}`;
 
-/** `{"name", "arguments"}` naming one of `names`, with arguments re-serialized; null otherwise. */
+/** `{"name", "arguments"}` naming one of `names`, with the arguments as written (a string's content, if a string); null otherwise. */
 function callOf(json: string, names: string[]): CallBody | null {
   try {
     const v = JSON.parse(json) as { name?: unknown; arguments?: unknown };
     if (typeof v?.name !== "string" || !names.includes(v.name)) return null;
-    const args = v.arguments ?? {};
-    return { name: v.name, arguments: typeof args === "string" ? args : JSON.stringify(args) };
+    if (typeof v.arguments === "string") return { name: v.name, arguments: v.arguments };
+    return { name: v.name, arguments: v.arguments === undefined ? "{}" : rawMember(json, "arguments")! };
   } catch {
     return null;
   }

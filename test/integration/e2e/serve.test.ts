@@ -94,12 +94,12 @@ describe("tuneserve serve (embedded default)", () => {
     const weather = await ask("Weather in Oslo?");
     expect(weather.status, JSON.stringify(weather.json)).toBe(200);
     expect(weather.json.choices[0].finish_reason, JSON.stringify(weather.json.choices[0])).toBe("tool_calls");
-    expect(weather.json.choices[0].message).toMatchObject({ content: null, tool_calls: [{ type: "function", function: { name: "get_weather", arguments: '{"city":"Oslo"}' } }] });
+    expect(weather.json.choices[0].message).toMatchObject({ content: null, tool_calls: [{ type: "function", function: { name: "get_weather", arguments: '{"city": "Oslo"}' } }] });
     // Streamed: the call comes whole once the text ends, and the assembled call is the same.
     const res = await api.call("POST", "/v1/chat/completions", a.key, { model: done.fine_tuned_model, messages: [{ role: "user", content: "Weather in Oslo?" }], tools, temperature: 0, max_tokens: 128, stream: true });
     const chunks = (res.json.text as string).split("\n\n").filter((b) => b.startsWith("data: {")).map((b) => JSON.parse(b.slice(6)));
     const deltas = chunks.flatMap((c) => c.choices.map((ch: { delta: unknown }) => ch.delta));
-    expect(deltas.flatMap((d) => d.tool_calls ?? []).map((c: { function: unknown }) => c.function)).toEqual([{ name: "get_weather", arguments: '{"city":"Oslo"}' }]);
+    expect(deltas.flatMap((d) => d.tool_calls ?? []).map((c: { function: unknown }) => c.function)).toEqual([{ name: "get_weather", arguments: '{"city": "Oslo"}' }]);
     expect(deltas.map((d) => d.content ?? "").join("")).toBe("");
     expect(chunks.at(-1).choices[0].finish_reason).toBe("tool_calls");
     // tool_choice "none": the adapter would call, but may not open its <tool_call> block.

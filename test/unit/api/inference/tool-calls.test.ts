@@ -12,7 +12,7 @@ const ids = (k: number) => `c${k}`;
 describe("callsOf", () => {
   it("reads a forced choice's text as the call: the arguments of the one tool, or {name, arguments} among several", () => {
     expect(callsOf('{"city":"Oslo"}', one)).toEqual({ content: "", calls: [{ name: "get_weather", arguments: '{"city":"Oslo"}' }] });
-    expect(callsOf('{ "arguments": {"on": true}, "name": "lights" }', several).calls).toEqual([{ name: "lights", arguments: '{"on":true}' }]);
+    expect(callsOf('{ "arguments": {"on": true}, "name": "lights" }', several).calls).toEqual([{ name: "lights", arguments: '{"on": true}' }]);
     // Cut short by max_tokens, or naming no tool of the request: no call, the text is content.
     expect(callsOf('{"name":"lights","argu', several)).toEqual({ content: '{"name":"lights","argu', calls: [] });
     expect(callsOf('{"name":"other","arguments":{}}', several).calls).toEqual([]);
@@ -20,7 +20,7 @@ describe("callsOf", () => {
 
   it("reads auto text as content, then Hermes blocks, and keeps the text when they do not parse", () => {
     const two = 'Let me check.<tool_call>\n{"name": "get_weather", "arguments": {"city": "Oslo"}}\n</tool_call>\n<tool_call>{"name": "lights", "arguments": {"on": false}}</tool_call>\n';
-    expect(callsOf(two, auto)).toEqual({ content: "Let me check.", calls: [{ name: "get_weather", arguments: '{"city":"Oslo"}' }, { name: "lights", arguments: '{"on":false}' }] });
+    expect(callsOf(two, auto)).toEqual({ content: "Let me check.", calls: [{ name: "get_weather", arguments: '{"city": "Oslo"}' }, { name: "lights", arguments: '{"on": false}' }] });
     for (const text of ["no call here", '<tool_call>{"name": "lights", "arg', '<tool_call>{"name": "nope", "arguments": {}}</tool_call>', '<tool_call>{"name": "lights", "arguments": {}}</tool_call> and more']) {
       expect(callsOf(text, auto), text).toEqual({ content: text, calls: [] });
     }
@@ -30,21 +30,21 @@ describe("callsOf", () => {
 describe("callsOf under auto, as the runner's grammar writes calls", () => {
   it("reads a call whose argument holds the closing tag", () => {
     const text = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "a</tool_call>b"}}\n</tool_call>';
-    expect(callsOf(text, auto).calls).toEqual([{ name: "get_weather", arguments: '{"city":"a</tool_call>b"}' }]);
+    expect(callsOf(text, auto).calls).toEqual([{ name: "get_weather", arguments: '{"city": "a</tool_call>b"}' }]);
   });
 
   it("keeps the calls before a last call that max_tokens cut short", () => {
     const text = '<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>\n<tool_call>\n{"name": "get_';
-    expect(callsOf(text, auto)).toEqual({ content: "", calls: [{ name: "lights", arguments: '{"on":true}' }] });
+    expect(callsOf(text, auto)).toEqual({ content: "", calls: [{ name: "lights", arguments: '{"on": true}' }] });
     expect(callsOf('<tool_call>\n{"name": "get_', auto).calls).toEqual([]);
     // Cut inside the next call's opening tag.
-    expect(callsOf('<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>\n<tool_ca', auto).calls).toEqual([{ name: "lights", arguments: '{"on":true}' }]);
+    expect(callsOf('<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>\n<tool_ca', auto).calls).toEqual([{ name: "lights", arguments: '{"on": true}' }]);
     expect(callsOf("<tool_ca", auto)).toEqual({ content: "<tool_ca", calls: [] });
   });
 
   it("keeps only the first call with parallel_tool_calls false", () => {
     const two = '<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call><tool_call>{"name": "lights", "arguments": {"on": false}}</tool_call>';
-    expect(callsOf(two, { ...auto, single: true }).calls).toEqual([{ name: "lights", arguments: '{"on":true}' }]);
+    expect(callsOf(two, { ...auto, single: true }).calls).toEqual([{ name: "lights", arguments: '{"on": true}' }]);
   });
 });
 

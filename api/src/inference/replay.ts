@@ -24,7 +24,7 @@ export function replayCompletion(c: Context<AppEnv>, call: ReplayCall, r: Stored
       }
       // A tool call's choice as its stream would send it, in as few deltas as that allows.
       const stream = new ToolCallStream(tools, (k) => toolCallId(meta.id, index, k));
-      const sent = [stream.push(ch.text), ...stream.end()].filter((d) => d !== null);
+      const sent = [stream.push(ch.text), ...stream.end(ch.finish_reason)].filter((d) => d !== null);
       // A choice whose text sends nothing still carries its logprobs.
       const deltas = sent.length > 0 || !logprobs ? sent : [{}];
       return [

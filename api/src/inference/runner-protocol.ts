@@ -31,7 +31,7 @@ export const toolSchema = z.object({
     description: z.string().max(10_000).optional(),
     parameters: z.record(z.string(), z.unknown()).refine((p) => jsonDepth(p) <= MAX_JSON_DEPTH, TOO_DEEP).optional(),
     /** OpenAI's strict: the calls must follow the parameters, so parameters the grammar cannot enforce are refused. Not shown to the chat template. */
-    strict: z.boolean().optional(),
+    strict: z.boolean().nullish(),
   }),
 });
 export type ToolSpec = z.infer<typeof toolSchema>;

@@ -104,17 +104,17 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           send(chunkObject(call.kind, call.meta, { index, text: e.text, delta, ...(held[index].length ? { logprobs: held[index].splice(0), offset: ch.offset } : {}) }));
           ch.offset += e.logprob?.token.length ?? 0;
         } else if (e.type === "done") {
-          reasons = e.finish_reasons ?? [e.finish_reason];
+          const ended = (reasons = e.finish_reasons ?? [e.finish_reason]);
           // Metered before the last chunks go out, so a client that has seen usage can query it.
           await bill(e.usage);
           // Choices without a token open too, before any choice's final chunk.
           choices.forEach((_, index) => open(index));
           calls?.forEach((stream, index) => {
-            for (const delta of stream.end()) send(chunkObject(call.kind, call.meta, { index, delta, logprobs: held[index].length ? held[index].splice(0) : undefined }));
+            for (const delta of stream.end(ended[index])) send(chunkObject(call.kind, call.meta, { index, delta, logprobs: held[index].length ? held[index].splice(0) : undefined }));
             // Logprobs of tokens whose text never went out (a stop string's, say) still do.
             if (held[index].length) send(chunkObject(call.kind, call.meta, { index, delta: {}, logprobs: held[index].splice(0) }));
           });
-          reasons.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason: tools ? toolFinish({ text: choices[index].text, finish_reason: reason }, tools) : reason })));
+          ended.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason: tools ? toolFinish({ text: choices[index].text, finish_reason: reason }, tools) : reason })));
           if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));
         } else {
           send({ error: { code: "generation_failed", message: e.message, param: null, request_id: call.requestId } });

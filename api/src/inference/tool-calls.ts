@@ -35,9 +35,10 @@ function callOf(json: string, names: string[]): CallBody | null {
 
 /**
  * Hermes blocks, one after another (whitespace between): their calls, or null when anything else is there or
- * one does not parse. A last block left open (max_tokens cut it) is dropped when calls came before it.
+ * one does not parse. A last block left open is dropped when calls came before it: one without a closing
+ * tag, or any when max_tokens `cut` the answer (a cut call's string may hold the closing tag).
  */
-function hermesCalls(text: string, names: string[]): CallBody[] | null {
+function hermesCalls(text: string, names: string[], cut: boolean): CallBody[] | null {
   const calls: CallBody[] = [];
   let rest = text.trimStart();
   while (rest !== "") {
@@ -48,7 +49,7 @@ function hermesCalls(text: string, names: string[]): CallBody[] | null {
     let close = rest.indexOf(CLOSE, OPEN.length);
     let call: CallBody | null = null;
     while (close >= 0 && !(call = callOf(rest.slice(OPEN.length, close), names))) close = rest.indexOf(CLOSE, close + 1);
-    if (!call) return calls.length > 0 && !rest.includes(CLOSE) ? calls : null;
+    if (!call) return calls.length > 0 && (cut || !rest.includes(CLOSE)) ? calls : null;
     calls.push(call);
     rest = rest.slice(close + CLOSE.length).trimStart();
   }
@@ -59,9 +60,9 @@ function hermesCalls(text: string, names: string[]): CallBody[] | null {
  * The text before the calls and the calls a choice's text makes. Forced with one tool, the text is its
  * arguments (cut short, they are what was generated, as OpenAI's are); forced with several, `{"name",
  * "arguments"}`; auto, content and then Hermes blocks. No calls when they do not parse (cut short by
- * max_tokens, or not a call): the text is then answered as content.
+ * max_tokens, or not a call): the text is then answered as content. `cut`: max_tokens ended the answer.
  */
-export function callsOf(text: string, tools: ToolCallShape): { content: string; calls: CallBody[] } {
+export function callsOf(text: string, tools: ToolCallShape, cut = false): { content: string; calls: CallBody[] } {
   // A tokenizer's word-start marker may put a space before the object: not part of the arguments.
   if (!tools.auto && tools.names.length === 1) return { content: "", calls: [{ name: tools.names[0], arguments: text.trimStart() }] };
   if (!tools.auto) {
@@ -69,7 +70,7 @@ export function callsOf(text: string, tools: ToolCallShape): { content: string; 
     return call ? { content: "", calls: [call] } : { content: text, calls: [] };
   }
   const at = text.indexOf(OPEN);
-  const calls = at < 0 ? null : hermesCalls(text.slice(at), tools.names);
+  const calls = at < 0 ? null : hermesCalls(text.slice(at), tools.names, cut);
   if (!calls) return { content: text, calls: [] };
   return { content: text.slice(0, at), calls: tools.single ? calls.slice(0, 1) : calls };
 }
@@ -78,7 +79,7 @@ const withIds = (calls: CallBody[], id: (call: number) => string) => calls.map((
 
 /** The assistant message of a choice: its calls (content null unless text came before them), or its text. */
 export function toolMessage(ch: Choice, tools: ToolCallShape, id: (call: number) => string) {
-  const { content, calls } = callsOf(ch.text, tools);
+  const { content, calls } = callsOf(ch.text, tools, ch.finish_reason === "length");
   if (calls.length === 0) return { role: "assistant" as const, content };
   return { role: "assistant" as const, content: content.trim() ? content : null, tool_calls: withIds(calls, id) };
 }
@@ -87,7 +88,7 @@ export function toolMessage(ch: Choice, tools: ToolCallShape, id: (call: number)
 export function toolFinish(ch: Pick<Choice, "text" | "finish_reason">, tools: ToolCallShape): Finish {
   if (ch.finish_reason !== "stop") return ch.finish_reason;
   if (!tools.auto) return tools.finish;
-  return callsOf(ch.text, tools).calls.length > 0 ? "tool_calls" : "stop";
+  return callsOf(ch.text, tools, false).calls.length > 0 ? "tool_calls" : "stop";
 }
 
 /**
@@ -139,10 +140,10 @@ export class ToolCallStream {
     return out ? { content: out } : null;
   }
 
-  /** The deltas of what is left when the choice ends. */
-  end(): Record<string, unknown>[] {
+  /** The deltas of what is left when the choice ends (with `reason`, its finish_reason). */
+  end(reason: string): Record<string, unknown>[] {
     if (this.argumentsAsTheyCome) return [];
-    const { content, calls } = callsOf(this.text, this.tools);
+    const { content, calls } = callsOf(this.text, this.tools, reason === "length");
     if (calls.length > 0) return [{ tool_calls: withIds(calls, this.id).map((c, index) => ({ index, ...c })) }];
     const rest = this.tools.auto ? this.text.slice(this.sent) : content;
     return rest ? [{ content: rest }] : [];

@@ -14,13 +14,15 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
  * for what the grammar cannot enforce.
  */
 export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?: boolean } = {}): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; jsonCompact: true } {
+  // Inside `{"name", "arguments"}`, the parameters sit one level down: checked there, so errors name the tool.
+  const wrapped = names.length > 1 || o.named === true;
   const called = names.map((name) => {
     const i = tools.findIndex((t) => t.function.name === name);
     if (i < 0) throw new Error(`tool_names: ${name} is not one of the tools`);
     const given = tools[i].function.parameters;
     const schema = given && Object.keys(given).length > 0 ? given : NO_PARAMETERS;
     const path = `tools.${i}.function.parameters`;
-    schemaRecognizer(schema, path);
+    schemaRecognizer(schema, path, { depth: wrapped ? 2 : 1 });
     return { name, schema, path };
   });
   // Spaced as the templates' tojson writes calls: no model needs newlines or runs of spaces in a call.
@@ -45,7 +47,8 @@ export function autoCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchem
     const { jsonSchema, jsonSchemaPath } = toolCallGrammar(tools, names, { named: true });
     return { jsonSchema, jsonSchemaPath };
   } catch (err) {
-    if (tools.some((t) => t.function.strict)) throw err;
+    // A strict tool's own parameters must be enforceable; another tool's failing leaves the calls unchecked.
+    for (const t of tools) if (t.function.strict && names.includes(t.function.name)) toolCallGrammar(tools, [t.function.name], { named: true });
     return null;
   }
 }

@@ -57,6 +57,20 @@ describe("toolCallOpening", () => {
     // A strict tool's calls must follow its parameters: what cannot be enforced is refused, named.
     const strict = { ...find, function: { ...find.function, strict: true } };
     expect(() => autoCallGrammar([tool("ping"), strict], ["ping", "find"])).toThrow(/^tools\.1\.function\.parameters\.properties\.q\.pattern: this keyword is not supported/);
+    // Strict is per tool: another tool's unenforceable parameters leave the calls unchecked.
+    const ping = { ...tool("ping"), function: { name: "ping", strict: true } };
+    expect(autoCallGrammar([ping, find], ["ping", "find"])).toBeNull();
+  });
+
+  it("checks a tool's parameters at the depth they sit at in the call, naming the tool", () => {
+    let params: Record<string, unknown> = { type: "object", properties: {} };
+    for (let i = 1; i < 32; i++) params = { type: "object", properties: { a: params } }; // 32 levels
+    const deep = tool("deep", params);
+    expect(toolCallGrammar([deep], ["deep"]).jsonSchemaPath).toBe("tools.0.function.parameters");
+    for (const call of [() => toolCallGrammar([deep], ["deep"], { named: true }), () => toolCallGrammar([deep, add], ["deep", "add"])]) {
+      expect(call).toThrow(/^tools\.0\.function\.parameters(\.properties\.a){31}: schemas nested deeper than 32 levels/);
+    }
+    expect(autoCallGrammar([deep, add], ["deep", "add"])).toBeNull();
   });
 
   it("opens a Hermes-style call up to what the grammar takes, and nothing for other templates", () => {

@@ -148,11 +148,12 @@ function anyOf(branches: SchemaNode[], path: string): SchemaNode {
 
 /**
  * The recognizer of a whole answer: one object schema, or a top-level anyOf of object schemas (a call among
- * several tools) read as a union; `compact` for a tool call's spacing. Throws naming the path of what it cannot enforce.
+ * several tools) read as a union; `compact` for a tool call's spacing; `depth`, the level the schema will sit at
+ * (2 for a tool's parameters inside its call's object). Throws naming the path of what it cannot enforce.
  */
-export function schemaRecognizer(schema: unknown, path: string, o: { compact?: boolean } = {}): JsonSchemaRecognizer | JsonSchemaUnion {
+export function schemaRecognizer(schema: unknown, path: string, o: { compact?: boolean; depth?: number } = {}): JsonSchemaRecognizer | JsonSchemaUnion {
   const root = (s: unknown, at: string) => {
-    const node = compileSchema(s, at);
+    const node = compileSchema(s, at, o.depth ?? 1);
     if (node.kind !== "object") throw new Error(`${at}: the top level must be an object (type: object)`);
     return new JsonSchemaRecognizer(node, o.compact);
   };

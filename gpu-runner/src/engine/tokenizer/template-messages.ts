@@ -20,7 +20,7 @@ export function templateMessages(messages: SourceMessage[]): ChatMessage[] {
 }
 
 /** A tool as the API and training files have it (OpenAI's shape). */
-export type SourceTool = { type: "function"; function: { name: string; strict?: boolean } & Record<string, unknown> };
+export type SourceTool = { type: "function"; function: { name: string; strict?: boolean | null } & Record<string, unknown> };
 
 /** Tools for the chat template: `strict` is the server's to enforce, not the model's to read (training and serving render them alike). */
 export function templateTools(tools: SourceTool[] | undefined): SourceTool[] | undefined {

@@ -60,6 +60,11 @@ describe("JsonlValidator", () => {
     expect(validate(ok).errors).toEqual([]);
     // OpenAI's own examples leave content out of a calling turn.
     expect(validate(JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "assistant", tool_calls: [call] }], tools })).errors).toEqual([]);
+    // strict as OpenAI's clients write it, null or a boolean.
+    for (const strict of [null, true, false]) {
+      const withStrict = [{ type: "function", function: { name: "f", parameters: { type: "object" }, strict } }];
+      expect(validate(JSON.stringify({ messages: [{ role: "user", content: "x" }, { role: "assistant", tool_calls: [call] }], tools: withStrict })).errors).toEqual([]);
+    }
     const bad = (messages: unknown[], extra = {}) => JSON.stringify({ messages, ...extra });
     const s = validate(
       [

@@ -40,6 +40,10 @@ describe("callsOf under auto, as the runner's grammar writes calls", () => {
     // Cut inside the next call's opening tag.
     expect(callsOf('<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>\n<tool_ca', auto).calls).toEqual([{ name: "lights", arguments: '{"on": true}' }]);
     expect(callsOf("<tool_ca", auto)).toEqual({ content: "<tool_ca", calls: [] });
+    // Cut inside a string that holds the closing tag: dropped when max_tokens is known to have cut it.
+    const cutInString = '<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call><tool_call>{"name": "get_weather", "arguments": {"city": "see </tool_call> and';
+    expect(callsOf(cutInString, auto, true).calls).toEqual([{ name: "lights", arguments: '{"on": true}' }]);
+    expect(callsOf(cutInString, auto).calls).toEqual([]);
   });
 
   it("keeps only the first call with parallel_tool_calls false", () => {
@@ -76,9 +80,9 @@ describe("toolMessage and toolFinish", () => {
 
 describe("ToolCallStream", () => {
   /** Streams `pieces` and assembles content and calls as the openai client does. */
-  function streamed(tools: ToolCallShape, pieces: string[]) {
+  function streamed(tools: ToolCallShape, pieces: string[], reason = "stop") {
     const s = new ToolCallStream(tools, ids);
-    const deltas = [s.opening(), ...pieces.map((p) => s.push(p)), ...s.end()].filter((d) => d !== null) as { content?: string | null; tool_calls?: { index: number; id?: string; function?: { name?: string; arguments?: string } }[] }[];
+    const deltas = [s.opening(), ...pieces.map((p) => s.push(p)), ...s.end(reason)].filter((d) => d !== null) as { content?: string | null; tool_calls?: { index: number; id?: string; function?: { name?: string; arguments?: string } }[] }[];
     let content = "";
     const calls: { id?: string; name?: string; arguments: string }[] = [];
     for (const d of deltas) {
@@ -115,6 +119,16 @@ describe("ToolCallStream", () => {
         expect(got.deltas.some((d) => d.content !== undefined && d.content !== null && d.content !== "" && !("role" in d) && whole.content === null), `${text} / ${size}`).toBe(false);
         expect(got.calls, `${text} / ${size}`).toEqual((whole.tool_calls ?? []).map((c) => ({ id: c.id, name: c.function.name, arguments: c.function.arguments })));
       }
+    }
+  });
+
+  it("reads a cut answer as the whole message does, streamed", () => {
+    const text = '<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call><tool_call>{"name": "get_weather", "arguments": {"city": "see </tool_call> and';
+    for (const reason of ["length", "stop"] as const) {
+      const whole = toolMessage({ text, finish_reason: reason, logprobs: null }, auto, ids);
+      const got = streamed(auto, [text.slice(0, 50), text.slice(50)], reason);
+      expect(got.calls.map((c) => c.arguments), reason).toEqual((whole.tool_calls ?? []).map((c) => c.function.arguments));
+      expect(got.content, reason).toBe(whole.content ?? "");
     }
   });
 

@@ -7,6 +7,7 @@
 import { CallBlock, type CloneableRecognizer } from "./call-block.js";
 import { JsonMode, type JsonVocabulary } from "./json-mode.js";
 import { TagScanner, equalBytes as equal } from "./bytes.js";
+import { maskRefused } from "./mask.js";
 
 export type AutoCallsSpec = {
   opening: Uint8Array;
@@ -68,13 +69,7 @@ export class AutoToolCalls {
   /** Masks, in place, the tokens that cannot come next; throws when none can. */
   mask(logits: Float32Array): void {
     if (this.call) return this.call.mode.mask(logits);
-    let any = false;
-    for (let t = 0; t < logits.length; t++) {
-      if (logits[t] === -Infinity) continue;
-      if (this.allows(t)) any = true;
-      else logits[t] = -Infinity;
-    }
-    if (!any) throw new Error("tool calls: no token of this model's vocabulary continues the answer");
+    maskRefused(logits, (t) => this.allows(t), "tool calls: no token of this model's vocabulary continues the answer");
   }
 
   /** Feeds the token taken (one allows() or mask() let through; never a stop token); true when the answer is complete. */

@@ -3,6 +3,7 @@
 // Like JSON mode, the model's pick is checked first and the vocabulary is masked only on a refusal.
 import type { JsonVocabulary } from "./json-mode.js";
 import { TagScanner } from "./bytes.js";
+import { maskRefused } from "./mask.js";
 
 export class BannedText {
   private readonly scanner: TagScanner;
@@ -24,13 +25,7 @@ export class BannedText {
 
   /** Masks, in place, the tokens that would write the banned text; throws when none is left. */
   mask(logits: Float32Array): void {
-    let any = false;
-    for (let t = 0; t < logits.length; t++) {
-      if (logits[t] === -Infinity) continue;
-      if (this.allows(t)) any = true;
-      else logits[t] = -Infinity;
-    }
-    if (!any) throw new Error("banned text: every token of the vocabulary would write it");
+    maskRefused(logits, (t) => this.allows(t), "banned text: every token of the vocabulary would write it");
   }
 
   /** Feeds the token taken; never ends the sequence. */

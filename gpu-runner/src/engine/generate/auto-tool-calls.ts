@@ -33,7 +33,7 @@ export class AutoToolCalls {
   /** After a call: the spaces and newlines written since. */
   private spaces = 0;
   /** Finds the opening tag in text. */
-  private readonly opening: TagScanner;
+  private readonly openingScanner: TagScanner;
   /** Inside a call: its grammar, and JSON mode's checks and mask over it. */
   private call: { block: CallBlock; mode: JsonMode } | null = null;
   /** Inside a call: the stop and special tokens are refused, save one that spells the closing tag. */
@@ -47,7 +47,7 @@ export class AutoToolCalls {
   ) {
     const closes = (t: number) => equal(vocab.tokenBytes(t), spec.closing);
     this.callVocab = { ...vocab, blocked: new Set([...vocab.blocked].filter((t) => !closes(t))) };
-    this.opening = new TagScanner(spec.opening);
+    this.openingScanner = new TagScanner(spec.opening);
   }
 
   /** Whether a call is open: its text must not be cut (sequence.ts then leaves stop strings unmatched). */
@@ -104,7 +104,7 @@ export class AutoToolCalls {
     let spaces = this.spaces;
     for (let i = 0; i < bytes.length; i++) {
       const b = bytes[i];
-      if (this.phase === "text") m = this.opening.next(m, b);
+      if (this.phase === "text") m = this.openingScanner.next(m, b);
       else if (m === 0 && isSpace(b)) {
         if (++spaces > MAX_BETWEEN) return null;
         continue;

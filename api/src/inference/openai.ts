@@ -163,6 +163,8 @@ export const completionRequestSchema = z
     echo: z.boolean().nullish().openapi({ description: "default false: the text starts with the prompt (not with logprobs: the prompt's are not computed)" }),
     top_logprobs: unsupported(() => false, "top_logprobs is a chat option; here logprobs (0–5) is the number of alternatives"),
     response_format: unsupported(() => false, "response_format (JSON mode) is an option of /v1/chat/completions"),
+    tools: unsupported(isEmpty, "tools are an option of /v1/chat/completions"),
+    tool_choice: unsupported((v) => v === "none", "tool_choice is an option of /v1/chat/completions"),
     best_of: z.number().int().min(1).max(MAX_CHOICES).nullish().openapi({ description: `1–${MAX_CHOICES}, default n: generates this many and answers the n with the highest log probability per token (all billed; not with stream)` }),
     suffix: unsupported((v) => v === "", "suffix is not supported: leave it out"),
   })

@@ -169,6 +169,8 @@ describe("POST /v1/chat/completions", () => {
       [{ logprobs: 6 }, "logprobs", /<=5/],
       [{ top_logprobs: 2 }, "top_logprobs", /chat option/],
       [{ response_format: { type: "json_object" } }, "response_format", /v1\/chat\/completions/],
+      [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools", /v1\/chat\/completions/],
+      [{ tool_choice: "auto" }, "tool_choice", /v1\/chat\/completions/],
     ] as const) {
       const res = await post("/v1/completions", acme.key, Object.assign({ ...greedy, prompt: "Hi" }, extra));
       expect(res.status, param).toBe(400);

@@ -17,7 +17,12 @@ export function newRouter() {
         const path = issue.code === "unrecognized_keys" ? [...issue.path, issue.keys[0]] : issue.path;
         const param = path.join(".") || null;
         // A record's bad key carries the reason in its nested issue ("Invalid key in record" says nothing).
-        const message = issue.code === "invalid_key" ? (issue.issues[0]?.message ?? issue.message) : issue.message;
+        const message =
+          issue.code === "invalid_key"
+            ? (issue.issues[0]?.message ?? issue.message)
+            : issue.code === "unrecognized_keys"
+              ? "not a field of this request: check its name (a misspelt option would otherwise be left out unseen), or leave it out"
+              : issue.message;
         throw new ApiError("invalid_request", param ? `${param}: ${message}` : message, param);
       }
     },

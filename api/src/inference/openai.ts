@@ -14,6 +14,8 @@ import { MAX_JSON_DEPTH, TOO_DEEP, jsonDepth } from "../lib/json-depth.js";
  */
 const unsupported = (off: (v: unknown) => boolean, what = "is not supported by this server") =>
   z.unknown().refine((v) => v === null || v === undefined || off(v), what).optional().openapi({ description: "not supported: omit it or send its default" });
+/** An OpenAI field with no effect on this server's answer (billing tiers, caching hints, stored logs): accepted, ignored. */
+const ignored = z.unknown().optional().openapi({ description: "accepted and ignored: it has no effect on this server's answer" });
 const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : typeof v === "object" && v !== null && Object.keys(v).length === 0);
 
 /**
@@ -148,7 +150,17 @@ export const chatRequestSchema = z
     modalities: unsupported((v) => Array.isArray(v) && v.every((m) => m === "text"), 'modalities: only ["text"]'),
     audio: unsupported(() => false, "audio output is not supported"),
     prediction: unsupported(() => false, "predicted outputs are not supported"),
+    web_search_options: unsupported(() => false, "web search is not supported"),
+    store: ignored,
+    metadata: ignored,
+    service_tier: ignored,
+    prompt_cache_key: ignored,
+    safety_identifier: ignored,
+    reasoning_effort: ignored,
+    verbosity: ignored,
   })
+  // A field neither OpenAI's nor ours is a 400 naming it (app.ts), so that a misspelt option is not silently left out.
+  .strict()
   .refine((b) => !b.top_logprobs || b.logprobs === true, { path: ["top_logprobs"], message: "top_logprobs needs logprobs: true" })
   .superRefine(checkTools)
   .openapi("ChatCompletionRequest");
@@ -168,6 +180,7 @@ export const completionRequestSchema = z
     best_of: z.number().int().min(1).max(MAX_CHOICES).nullish().openapi({ description: `1–${MAX_CHOICES}, default n: generates this many and answers the n with the highest log probability per token (all billed; not with stream)` }),
     suffix: unsupported((v) => v === "", "suffix is not supported: leave it out"),
   })
+  .strict()
   .refine((b) => !(b.echo && b.logprobs != null), { path: ["echo"], message: "echo with logprobs needs the prompt's logprobs, which this server does not compute; drop one" })
   .refine((b) => b.best_of == null || b.best_of >= (b.n ?? 1), { path: ["best_of"], message: "best_of must be at least n" })
   .refine((b) => b.best_of == null || b.best_of === (b.n ?? 1) || !b.stream, { path: ["best_of"], message: "best_of above n cannot stream: the best are known only at the end" })

@@ -138,6 +138,8 @@ describe("POST /v1/chat/completions", () => {
       messages: [{ role: "user", content: [{ type: "text", text: "Hi there" }], name: null }],
       top_p: null, top_k: null, seed: null, stop: null, n: null, stream: null, stream_options: null, user: null,
       frequency_penalty: 0, presence_penalty: null, logprobs: false, top_logprobs: 0, tools: [], response_format: { type: "text" },
+      // OpenAI's fields with no effect here are accepted and ignored.
+      store: true, metadata: { team: "a" }, service_tier: "auto", prompt_cache_key: "k", safety_identifier: "u1", reasoning_effort: "low", verbosity: "low",
     });
     expect(nulls.status).toBe(200);
     expect((await nulls.json()).choices[0].message.content).toBe(plain.choices[0].message.content);
@@ -156,6 +158,10 @@ describe("POST /v1/chat/completions", () => {
       [{ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "x" } }] }] }, "messages.0.content.0", /only text parts/],
       [{ messages: [{ role: "function", content: "x" }] }, "messages.0.role", /system, developer, user, assistant or tool/],
       [{ functions: [{ name: "f" }] }, "functions", /deprecated form of tools/],
+      // A misspelt option is named rather than silently left out.
+      [{ max_token: 5 }, "max_token", /not a field of this request/],
+      [{ repetition_penalty: 1.1 }, "repetition_penalty", /not a field/],
+      [{ web_search_options: {} }, "web_search_options", /web search is not supported/],
     ];
     for (const [extra, param, message] of refused) {
       const res = await post("/v1/chat/completions", acme.key, { ...greedy, messages: [{ role: "user", content: "Hi" }], ...extra });
@@ -171,6 +177,7 @@ describe("POST /v1/chat/completions", () => {
       [{ response_format: { type: "json_object" } }, "response_format", /v1\/chat\/completions/],
       [{ tools: [{ type: "function", function: { name: "f" } }] }, "tools", /v1\/chat\/completions/],
       [{ tool_choice: "auto" }, "tool_choice", /v1\/chat\/completions/],
+      [{ temprature: 0.5 }, "temprature", /not a field of this request/],
     ] as const) {
       const res = await post("/v1/completions", acme.key, Object.assign({ ...greedy, prompt: "Hi" }, extra));
       expect(res.status, param).toBe(400);

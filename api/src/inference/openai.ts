@@ -5,7 +5,7 @@ import { errorSchema, errWithRetryAfter, json, replayed, tenantErrorResponses } 
 import { MAX_CHOICES, MAX_TOOLS, MAX_TOP_LOGPROBS, TOOL_NAME, toolCallSchema, type GenerateUsage, type LogprobEntry } from "./runner-protocol.js";
 import { chatLogprobs, chatLogprobsSchema, completionLogprobs, completionLogprobsSchema } from "./logprobs.js";
 import { toolCallId, toolFinish, toolMessage, type ToolCallShape } from "./tool-calls.js";
-import { historyIssues, report, turnIssues } from "./tool-turns.js";
+import { historyIssues, report, turnIssues, unansweredIssues } from "./tool-turns.js";
 import { MAX_JSON_DEPTH, TOO_DEEP, jsonDepth } from "../lib/json-depth.js";
 
 /**
@@ -106,6 +106,7 @@ function checkTools(
 ): void {
   // Earlier calls may name tools the request no longer lists.
   report(ctx, historyIssues(b.messages, null));
+  report(ctx, unansweredIssues(b.messages));
   const names = (b.tools ?? []).map((t) => t.function.name);
   const twice = names.find((n, i) => names.indexOf(n) !== i);
   if (twice) ctx.addIssue({ code: "custom", path: ["tools"], message: `two tools are named ${twice}` });

@@ -27,5 +27,26 @@ export function historyIssues(messages: Turn[], names: string[] | null): Issue[]
   return out;
 }
 
+/**
+ * A chat request's history, as OpenAI checks it: every call an assistant turn makes is answered by a `tool`
+ * turn before the next turn of another role, or the end (the model would otherwise go on without the result).
+ * Not for training files, where a line may end on the calls the model learns to make.
+ */
+export function unansweredIssues(messages: Turn[]): Issue[] {
+  const out: Issue[] = [];
+  let open: { at: number; ids: Set<string> } | null = null;
+  const close = () => {
+    if (open?.ids.size) out.push({ path: ["messages", open.at, "tool_calls"], message: `the calls ${[...open.ids].join(", ")} have no tool turn answering them before the next turn; add a {"role":"tool","tool_call_id":…} message for each` });
+    open = null;
+  };
+  messages.forEach((m, i) => {
+    if (m.role === "tool") return void open?.ids.delete(m.tool_call_id ?? "");
+    close();
+    if (m.tool_calls?.length) open = { at: i, ids: new Set(m.tool_calls.map((c) => c.id)) };
+  });
+  close();
+  return out;
+}
+
 /** Adds the issues to a zod refinement. */
 export const report = (ctx: z.RefinementCtx, issues: Issue[]) => issues.forEach((i) => ctx.addIssue({ code: "custom", ...i }));

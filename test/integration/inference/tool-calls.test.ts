@@ -172,6 +172,9 @@ describe("forced tool calls", () => {
       [{ messages: [{ role: "user", content: null }] }, "messages.0.content", /content is required/],
       [{ tools: [{ type: "function", function: { name: "f", parameters: { type: "object", properties: { s: { type: "string", format: "date" } } } } }], tool_choice: "required" }, "tools.0.function.parameters.properties.s.format", /not supported/],
       [{ tools: [{ type: "function", function: { name: "f", parameters: { type: "string" } } }], tool_choice: "required" }, "tools.0.function.parameters", /top level must be an object/],
+      // Every call is answered by a tool turn before the conversation goes on, as OpenAI checks.
+      [{ messages: [...messages, { role: "assistant", tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: "{}" } }] }, { role: "user", content: "and?" }], tools: [weather] }, "messages.1.tool_calls", /c1 have no tool turn answering them/],
+      [{ messages: [...messages, { role: "assistant", tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: "{}" } }, { id: "c2", type: "function", function: { name: "get_weather", arguments: "{}" } }] }, { role: "tool", tool_call_id: "c2", content: "1" }], tools: [weather] }, "messages.1.tool_calls", /c1 have no tool turn/],
       // Under auto, a strict tool's parameters must be enforceable.
       [{ tools: [{ type: "function", function: { name: "f", strict: true, parameters: { type: "object", properties: { s: { type: "string", format: "date" } } } } }] }, "tools.0.function.parameters.properties.s.format", /not supported/],
       // Nested past what recursive readers take: refused up front, under auto too.

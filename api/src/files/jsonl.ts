@@ -1,10 +1,11 @@
 // Validates fine-tuning JSONL while it streams: splits byte chunks into lines, parses each as JSON and checks it
-// against the three accepted shapes (chat, prompt/completion, text), all lines of one file sharing one shape.
+// against the accepted shapes (chat, prompt/completion, text for supervised fine-tuning; preference pairs
+// for DPO), all lines of one file sharing one shape.
 import { z } from "zod";
 import { MAX_TOOLS, toolCallSchema, toolSchema } from "../inference/runner-protocol.js";
 import { historyIssues, report, turnIssues } from "../inference/tool-turns.js";
 
-export const fileFormats = ["chat", "prompt_completion", "text"] as const;
+export const fileFormats = ["chat", "prompt_completion", "text", "preference"] as const;
 export type FileFormat = (typeof fileFormats)[number];
 
 const chatMessage = z
@@ -53,7 +54,42 @@ export const promptCompletionLine = z.object({
 });
 export const textLine = z.object({ text: z.string().min(1, "must not be empty") });
 
-const schemas: Record<FileFormat, z.ZodType> = { chat: chatLine, prompt_completion: promptCompletionLine, text: textLine };
+/** One answer of a preference pair: a single assistant turn (text, or tool calls). */
+const preferenceOutput = z
+  .array(chatMessage)
+  .length(1, "must hold exactly one assistant message")
+  .refine((m) => m[0].role === "assistant", "must be an assistant message")
+  .refine((m) => !!m[0].content || !!m[0].tool_calls?.length, "the assistant message needs non-empty content or tool_calls");
+
+/** OpenAI's DPO line: a conversation, the answer to prefer and the answer not to. */
+export const preferenceLine = z
+  .object({
+    input: z
+      .object({
+        messages: z.array(chatMessage).min(1),
+        tools: z.array(toolSchema).max(MAX_TOOLS).optional(),
+        parallel_tool_calls: z.boolean().optional(),
+      })
+      .strict(),
+    preferred_output: preferenceOutput,
+    non_preferred_output: preferenceOutput,
+  })
+  .superRefine((line, ctx) => {
+    const names = line.input.tools?.map((t) => t.function.name) ?? null;
+    const n = line.input.messages.length;
+    report(ctx, historyIssues(line.input.messages, names).map((i) => ({ ...i, path: ["input", ...i.path] })));
+    for (const key of ["preferred_output", "non_preferred_output"] as const) {
+      // Each answer must continue the input as a chat line's next turn would.
+      const answer = historyIssues([...line.input.messages, ...line[key]], names).filter((i) => i.path[0] === "messages" && i.path[1] === n);
+      report(ctx, answer.map((i) => ({ ...i, path: [key, 0, ...i.path.slice(2)] })));
+      if (!line.input.tools?.length && line[key][0].tool_calls) ctx.addIssue({ code: "custom", path: ["input", "tools"], message: "a line with tool calls lists its tools" });
+    }
+    if (JSON.stringify(line.preferred_output) === JSON.stringify(line.non_preferred_output)) {
+      ctx.addIssue({ code: "custom", path: ["non_preferred_output"], message: "is the same as preferred_output; a pair teaches a preference only when its answers differ" });
+    }
+  });
+
+const schemas: Record<FileFormat, z.ZodType> = { chat: chatLine, prompt_completion: promptCompletionLine, text: textLine, preference: preferenceLine };
 
 /** One rejected line; `line` is the 1-based physical line number in the file, `message` says what to fix. */
 export interface LineError {
@@ -79,9 +115,14 @@ export interface JsonlOptions {
   maxErrors?: number;
 }
 
+/** What the error for a line of no known shape says. */
+export const RECORD_EXAMPLES = '{"messages":[…]}, {"prompt":…,"completion":…}, {"text":…} or {"input":…,"preferred_output":…,"non_preferred_output":…}';
+export const NO_FORMAT = "has none of the keys 'messages', 'prompt'/'completion', 'text' or 'input'/'preferred_output'/'non_preferred_output'";
+
 /** Which shape a parsed line claims to be, from its keys; null when it names none of them. */
-function detectFormat(v: Record<string, unknown>): FileFormat | null {
+export function detectFormat(v: Record<string, unknown>): FileFormat | null {
   if ("messages" in v) return "chat";
+  if ("input" in v || "preferred_output" in v || "non_preferred_output" in v) return "preference";
   if ("prompt" in v || "completion" in v) return "prompt_completion";
   if ("text" in v) return "text";
   return null;
@@ -208,12 +249,12 @@ export class JsonlValidator {
       return;
     }
     if (typeof value !== "object" || value === null || Array.isArray(value)) {
-      this.error(line, "must be a JSON object such as {\"messages\":[…]}, {\"prompt\":…,\"completion\":…} or {\"text\":…}");
+      this.error(line, `must be a JSON object such as ${RECORD_EXAMPLES}`);
       return;
     }
     const format = detectFormat(value as Record<string, unknown>);
     if (!format) {
-      this.error(line, "has none of the keys 'messages', 'prompt'/'completion' or 'text'");
+      this.error(line, NO_FORMAT);
       return;
     }
     const r = schemas[format].safeParse(value);

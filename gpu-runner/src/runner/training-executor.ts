@@ -211,8 +211,12 @@ export class TrainingExecution {
     if (this.lost || this.stopping) return;
     if (e.type === "log") return this.send([{ level: e.level, message: e.message }]);
     if (e.type === "validation") {
+      if (e.rewardAccuracy !== undefined) {
+        const data = { step: e.step, valid_loss: e.loss, valid_reward_accuracy: e.rewardAccuracy };
+        return this.send([{ message: `Step ${e.step}: validation DPO loss=${e.loss.toFixed(4)}, reward accuracy=${e.rewardAccuracy.toFixed(4)}`, data }]);
+      }
       const data = { step: e.step, valid_loss: e.loss, valid_mean_token_accuracy: e.tokenAccuracy };
-      return this.send([{ message: `Step ${e.step}: validation loss=${e.loss.toFixed(4)}, token accuracy=${e.tokenAccuracy.toFixed(4)}`, data }]);
+      return this.send([{ message: `Step ${e.step}: validation loss=${e.loss.toFixed(4)}, token accuracy=${(e.tokenAccuracy ?? NaN).toFixed(4)}`, data }]);
     }
     const { client } = this.deps;
     const names = e.files.map(checkpointName);

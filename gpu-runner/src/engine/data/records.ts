@@ -1,21 +1,28 @@
-// Training records from a JSONL file: chat ({"messages":[…]}), prompt/completion, or raw text. The API
+// Training records from a JSONL file: chat ({"messages":[…]}), prompt/completion, raw text, or preference
+// pairs for DPO ({"input":{"messages":[…]},"preferred_output":[…],"non_preferred_output":[…]}). The API
 // validated uploads already; the CLI reads user files directly, so every line is checked again here.
 import { readFile } from "node:fs/promises";
 import type { z } from "zod";
 // The line shapes are the API's own (one source of truth for what an upload may hold).
-import { chatLine, promptCompletionLine, textLine } from "../../../../api/src/files/jsonl.js";
+import { chatLine, detectFormat, NO_FORMAT, preferenceLine, promptCompletionLine, RECORD_EXAMPLES, textLine } from "../../../../api/src/files/jsonl.js";
+
+type Messages = z.infer<typeof chatLine>["messages"];
+type Tools = z.infer<typeof chatLine>["tools"];
 
 export type TrainRecord =
-  | { format: "chat"; messages: z.infer<typeof chatLine>["messages"]; tools?: z.infer<typeof chatLine>["tools"] }
+  | { format: "chat"; messages: Messages; tools?: Tools }
   | { format: "prompt_completion"; prompt: string; completion: string }
-  | { format: "text"; text: string };
+  | { format: "text"; text: string }
+  /** A DPO pair: the conversation so far, and the assistant turn to prefer over the other. */
+  | { format: "preference"; messages: Messages; tools?: Tools; chosen: Messages[number]; rejected: Messages[number] };
 export type RecordFormat = TrainRecord["format"];
 
-function formatOf(v: Record<string, unknown>): RecordFormat | null {
-  if ("messages" in v) return "chat";
-  if ("prompt" in v || "completion" in v) return "prompt_completion";
-  if ("text" in v) return "text";
-  return null;
+const schemas = { chat: chatLine, prompt_completion: promptCompletionLine, text: textLine, preference: preferenceLine };
+
+function toRecord(format: RecordFormat, v: unknown): TrainRecord {
+  if (format !== "preference") return { format, ...(v as object) } as TrainRecord;
+  const line = v as z.infer<typeof preferenceLine>;
+  return { format, messages: line.input.messages, tools: line.input.tools, chosen: line.preferred_output[0], rejected: line.non_preferred_output[0] };
 }
 
 /**
@@ -36,18 +43,17 @@ export function parseRecords(text: string, file = "data.jsonl"): TrainRecord[] {
     } catch (err) {
       throw new Error(`${where}: not valid JSON (${(err as Error).message})`);
     }
-    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error(`${where}: must be a JSON object such as {"messages":[…]}, {"prompt":…,"completion":…} or {"text":…}`);
-    const f = formatOf(v as Record<string, unknown>);
-    if (!f) throw new Error(`${where}: has none of the keys 'messages', 'prompt'/'completion' or 'text'`);
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error(`${where}: must be a JSON object such as ${RECORD_EXAMPLES}`);
+    const f = detectFormat(v as Record<string, unknown>);
+    if (!f) throw new Error(`${where}: ${NO_FORMAT}`);
     if (format && f !== format) throw new Error(`${where}: is a ${f} record but the file's first record is ${format}; use one format per file`);
     format = f;
-    const schema = f === "chat" ? chatLine : f === "prompt_completion" ? promptCompletionLine : textLine;
-    const r = schema.safeParse(v);
+    const r = schemas[f].safeParse(v);
     if (!r.success) {
       const issue = r.error.issues[0];
       throw new Error(`${where}: ${issue.path.length ? issue.path.join(".") + ": " : ""}${issue.message}`);
     }
-    out.push({ format: f, ...(r.data as object) } as TrainRecord);
+    out.push(toRecord(f, r.data));
   });
   if (out.length === 0) throw new Error(`${file}: holds no record; give at least one JSON line`);
   return out;

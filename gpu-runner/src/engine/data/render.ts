@@ -1,11 +1,19 @@
 // Records → token sequences with a per-token "train on it" flag: chat through the model's chat template
-// (with the record's tools; only assistant turns, their tool calls included, are learned), prompt/completion (only the completion + EOS), text (everything + EOS).
+// (with the record's tools; only assistant turns, their tool calls included, are learned), prompt/completion
+// (only the completion + EOS), text (everything + EOS), and preference pairs (the conversation with each
+// answer; only the answer's turn is scored).
 import { templateMessages, templateTools, type SourceMessage, type SourceTool } from "../tokenizer/template-messages.js";
 import type { TextTokenizer } from "../tokenizer/tokenizer.js";
 import type { TrainRecord } from "./records.js";
 
-/** One tokenized example: `train[i]` says whether predicting `ids[i]` counts in the loss (train[0] is always false). */
-export type Example = { ids: number[]; train: boolean[] };
+/** One tokenized sequence: `train[i]` says whether predicting `ids[i]` counts in the loss (train[0] is always false). */
+export type Sequence = { ids: number[]; train: boolean[] };
+
+/** A training example; a DPO pair's is its chosen sequence, with the rejected one beside it. */
+export type Example = Sequence & { rejected?: Sequence };
+
+/** Tokens an example puts through the model (both sequences of a pair). */
+export const exampleTokens = (e: Example): number => e.ids.length + (e.rejected?.ids.length ?? 0);
 
 type Tok = Pick<TextTokenizer, "encode" | "encodeChat" | "eosTokenIds">;
 
@@ -16,14 +24,14 @@ const startsWith = (a: number[], prefix: number[]) => prefix.length <= a.length 
  * generation prompt) and ends (after its message), so the spans hold exactly the template's own tokens.
  * Within a span, tokens after the last EOS/end-of-turn id (ChatML's trailing "\n") are not learned.
  */
-function renderChat(source: SourceMessage[], tools: SourceTool[] | undefined, tok: Tok): Example {
+function renderChat(source: SourceMessage[], tools: SourceTool[] | undefined, tok: Tok, onlyLastTurn = false): Sequence {
   const messages = templateMessages(source);
   const encode = (ms: typeof messages, generationPrompt = false) => tok.encodeChat(ms, { addGenerationPrompt: generationPrompt, tools: templateTools(tools) });
   const ids = encode(messages);
   const train = ids.map(() => false);
   const eos = new Set(tok.eosTokenIds);
   messages.forEach((m, i) => {
-    if (m.role !== "assistant") return;
+    if (m.role !== "assistant" || (onlyLastTurn && i !== messages.length - 1)) return;
     const before = encode(messages.slice(0, i), true);
     const through = encode(messages.slice(0, i + 1));
     if (!startsWith(through, before) || !startsWith(ids, through)) {
@@ -39,6 +47,11 @@ function renderChat(source: SourceMessage[], tools: SourceTool[] | undefined, to
 
 /** Tokenizes one record; the first token is never a target (nothing precedes it). */
 export function renderRecord(r: TrainRecord, tok: Tok): Example {
+  if (r.format === "preference") {
+    // Only the answer is scored: the input's own assistant turns are context, as a prompt's are.
+    const answer = (m: typeof r.chosen) => firstNotTrained(renderChat([...r.messages, m], r.tools, tok, true));
+    return { ...answer(r.chosen), rejected: answer(r.rejected) };
+  }
   const eos = tok.eosTokenIds.slice(0, 1);
   let ex: Example;
   if (r.format === "chat") ex = renderChat(r.messages, r.tools, tok);
@@ -50,8 +63,12 @@ export function renderRecord(r: TrainRecord, tok: Tok): Example {
     const ids = [...tok.encode(r.text), ...eos];
     ex = { ids, train: ids.map(() => true) };
   }
-  if (ex.train.length) ex.train[0] = false;
-  return ex;
+  return firstNotTrained(ex);
+}
+
+function firstNotTrained<S extends Sequence>(s: S): S {
+  if (s.train.length) s.train[0] = false;
+  return s;
 }
 
 export type TokenizedData = {
@@ -62,19 +79,19 @@ export type TokenizedData = {
   dropped: number;
 };
 
-/** Tokenizes every record and cuts each to `seqLen` tokens, counting the cut and the unusable ones. */
+/** Tokenizes every record and cuts each sequence to `seqLen` tokens, counting the cut and the unusable examples. */
 export function tokenizeRecords(records: TrainRecord[], tok: Tok, seqLen: number): TokenizedData {
   if (!Number.isInteger(seqLen) || seqLen < 2) throw new Error(`seqLen=${seqLen} must be an integer ≥ 2`);
   const examples: Example[] = [];
   let truncated = 0;
   let dropped = 0;
+  const cut = (s: Sequence): Sequence => (s.ids.length > seqLen ? { ids: s.ids.slice(0, seqLen), train: s.train.slice(0, seqLen) } : s);
   for (const r of records) {
-    let ex = renderRecord(r, tok);
-    if (ex.ids.length > seqLen) {
-      truncated++;
-      ex = { ids: ex.ids.slice(0, seqLen), train: ex.train.slice(0, seqLen) };
-    }
-    if (ex.train.some(Boolean)) examples.push(ex);
+    const ex = renderRecord(r, tok);
+    const kept: Example = { ...cut(ex), ...(ex.rejected ? { rejected: cut(ex.rejected) } : {}) };
+    if (exampleTokens(kept) < exampleTokens(ex)) truncated++;
+    // A pair needs both answers: a preference between one and nothing teaches nothing.
+    if (kept.train.some(Boolean) && (!kept.rejected || kept.rejected.train.some(Boolean))) examples.push(kept);
     else dropped++;
   }
   return { examples, truncated, dropped };

@@ -1,5 +1,5 @@
 // Session feeds for the training graph: token rows → input_ids, positions 0…T−1 and the LoRA scale,
-// plus next-token targets, the loss mask and the loss denominator.
+// plus next-token targets, the loss mask and the loss denominator (and a DPO batch's reference log-likelihoods).
 import { ort } from "../runtime/session.js";
 
 export type TrainBatch = {
@@ -9,6 +9,8 @@ export type TrainBatch = {
   targets: number[][];
   /** [B][T] 1 where the position counts in the loss, else 0. */
   mask: number[][];
+  /** DPO: rows come in pairs (chosen, rejected); the reference model's log-likelihood of each row's trained tokens, [B]. */
+  ref?: number[];
 };
 
 /**
@@ -29,6 +31,9 @@ export function nextTokenBatch(rows: number[][]): TrainBatch {
 /** Positions that count in the loss. */
 export const maskedCount = (b: TrainBatch): number => b.mask.flat().reduce((s, v) => s + v, 0);
 
+/** What the loss averages over: the masked positions, or the pairs of a DPO batch. */
+export const lossUnits = (b: TrainBatch): number => (b.ref ? b.ref.length / 2 : maskedCount(b));
+
 /** Forward + loss inputs for one micro-batch; `denominator` is the masked-token count of the whole step. */
 export function batchFeeds(b: TrainBatch, scale: number, denominator: number, dtype: "float32" | "float64"): Record<string, ort.Tensor> {
   const B = b.rows.length;
@@ -42,5 +47,6 @@ export function batchFeeds(b: TrainBatch, scale: number, denominator: number, dt
     targets: new ort.Tensor("int64", ints(b.targets.flat()), [B, T]),
     loss_mask: new ort.Tensor(dtype, F.from(b.mask.flat()) as never, [B, T]),
     loss_denominator: new ort.Tensor(dtype, F.from([denominator]) as never, []),
+    ...(b.ref ? { ref_logp: new ort.Tensor(dtype, F.from(b.ref) as never, [B]) } : {}),
   };
 }

@@ -8,10 +8,11 @@ import { createRng, rngFromState, type Rng } from "../generate/rng.js";
 import { loadModelConfig } from "../model/config.js";
 import { openWeights } from "../model/weights.js";
 import { loadTokenizer } from "../tokenizer/tokenizer.js";
-import { readRecords } from "../data/records.js";
-import { tokenizeRecords } from "../data/render.js";
+import { readRecords, type RecordFormat } from "../data/records.js";
+import { exampleTokens, tokenizeRecords } from "../data/render.js";
 import { packExamples, shuffledOrder, stepMicroBatches, stepsPerEpoch, tokensBefore, type Row } from "../data/batches.js";
 import { loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.js";
+import { attachReferences, evaluatePairs } from "./dpo.js";
 import { LoraEvaluator } from "./evaluate.js";
 import { writePeftAdapter, type AdapterMeta } from "./export.js";
 import { resolveLoraConfig } from "./lora-config.js";
@@ -26,24 +27,37 @@ export { startTrainingWorker } from "./loop-worker.js";
 export type TrainHooks = { onEvent?: (e: TrainEvent) => void | Promise<void>; shouldStop?: () => boolean };
 
 /** Loads, tokenizes and (optionally) packs a JSONL file into rows; says what was cut or dropped. */
-async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof tokenizeRecords>[1], log: (m: string, warn?: boolean) => Promise<void>): Promise<Row[]> {
-  const data = tokenizeRecords(await readRecords(path), tok, s.seqLen);
+async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof tokenizeRecords>[1], log: (m: string, warn?: boolean) => Promise<void>): Promise<{ rows: Row[]; format: RecordFormat }> {
+  const records = await readRecords(path);
+  const data = tokenizeRecords(records, tok, s.seqLen);
   // The file's name only: these messages become a job's events, which must not show the runner's folders.
   const name = basename(path);
   if (data.truncated) await log(`${name}: ${data.truncated} example(s) longer than seqLen=${s.seqLen} were truncated`, true);
   if (data.dropped) await log(`${name}: ${data.dropped} example(s) had no token left to train on and were skipped`, true);
   if (data.examples.length === 0) throw new Error(`${name}: no example has a token to train on (seqLen=${s.seqLen}); check the file or raise seqLen`);
-  const rows = s.packing ? packExamples(data.examples, s.seqLen) : data.examples;
-  await log(`${name}: ${data.examples.length} example(s) → ${rows.length} row(s)`);
-  return rows;
+  const format = records[0].format;
+  const rows = s.packing && format !== "preference" ? packExamples(data.examples, s.seqLen) : data.examples;
+  await log(`${name}: ${data.examples.length} ${format === "preference" ? "preference pair(s)" : "example(s)"} → ${rows.length} row(s)`);
+  return { rows, format };
+}
+
+/** The objective a file of this format trains with; a spec that names another one is an error. */
+function objectiveFor(s: ResolvedSpec, format: RecordFormat, file: string): "sft" | "dpo" {
+  const fromData = format === "preference" ? "dpo" : "sft";
+  if (s.objective && s.objective !== fromData) {
+    throw new Error(s.objective === "dpo" ? `${file}: DPO trains on preference pairs ({"input","preferred_output","non_preferred_output"}), and this file holds ${format} records` : `${file}: holds preference pairs, which train with DPO (objective "dpo"), not supervised fine-tuning`);
+  }
+  return fromData;
 }
 
 /** What a resumed run must share with the run that wrote the checkpoint. */
-function fingerprint(s: ResolvedSpec, dataSha: string): TrainerState["fingerprint"] {
+function fingerprint(s: ResolvedSpec, dataSha: string, objective: "sft" | "dpo"): TrainerState["fingerprint"] {
   return {
     data_sha256: dataSha, rank: s.rank, alpha: s.alpha, targets: JSON.stringify(s.targets), use_rslora: s.useRslora, epochs: s.epochs, lr: s.lr,
     batch_size: s.batchSize, grad_accum: s.gradAccum, seq_len: s.seqLen, seed: s.seed, schedule: s.schedule, warmup_ratio: s.warmupRatio,
     max_grad_norm: s.maxGradNorm, packing: s.packing, dropout: s.dropout,
+    // Only DPO's: checkpoints written before DPO existed still resume.
+    ...(objective === "dpo" ? { objective, beta: s.beta } : {}),
   };
 }
 
@@ -59,20 +73,24 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   if (tok.vocabSize > cfg.vocab) throw new Error(`${s.modelDir}: tokenizer has ${tok.vocabSize} ids but config.json vocab_size=${cfg.vocab}`);
   if (s.dropout > 0) await log(`lora_dropout=${s.dropout}: resumed runs are not bit-identical (dropout masks come from ONNX Runtime's RNG)`, true);
 
-  const rows = await loadRows(s.dataPath, s, tok, log);
+  const { rows, format } = await loadRows(s.dataPath, s, tok, log);
+  const objective = objectiveFor(s, format, basename(s.dataPath));
   const dataSha = createHash("sha256").update(await readFile(s.dataPath)).digest("hex");
-  const valRows = s.validationPath ? await loadRows(s.validationPath, s, tok, log) : null;
+  const val = s.validationPath ? await loadRows(s.validationPath, s, tok, log) : null;
+  if (val && objectiveFor(s, val.format, basename(s.validationPath!)) !== objective) throw new Error(`${basename(s.validationPath!)}: holds ${val.format} records, and the training file ${format} records; validate on data of the training file's kind`);
+  const valRows = val?.rows ?? null;
+  if (objective === "dpo" && s.packing) await log("packing is off for DPO: each answer is scored as a sequence of its own", true);
   const perEpoch = stepsPerEpoch(rows.length, s.batchSize, s.gradAccum);
   const totalSteps = perEpoch * s.epochs;
   const schedule: Schedule = { kind: s.schedule, lr: s.lr, totalSteps, warmupSteps: warmupSteps(totalSteps, s.warmupRatio) };
-  const tokensPerEpoch = rows.reduce((n, r) => n + r.ids.length, 0);
+  const tokensPerEpoch = rows.reduce((n, r) => n + exampleTokens(r), 0);
   const checkpointDir = s.checkpointDir ?? join(s.outDir, "checkpoints");
   const meta: AdapterMeta = { rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets, useRslora: s.useRslora, baseModel: basename(resolve(s.modelDir)) };
-  const fp = fingerprint(s, dataSha);
+  const fp = fingerprint(s, dataSha, objective);
 
   const weights = await openWeights(s.modelDir);
-  const trainer = new LoraTrainer(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, dropout: lora.dropout, maxGradNorm: s.maxGradNorm, threads: s.threads, spin: s.spin });
-  const evaluator = valRows ? new LoraEvaluator(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, threads: s.threads }) : null;
+  const trainer = new LoraTrainer(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, dropout: lora.dropout, maxGradNorm: s.maxGradNorm, threads: s.threads, spin: s.spin, objective: objective === "dpo" ? { kind: "dpo", beta: s.beta } : { kind: "sft" } });
+  const evaluator = valRows && objective === "sft" ? new LoraEvaluator(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, threads: s.threads }) : null;
   // Separate streams: LoRA init never shifts the data order, and both are reproducible from the seed.
   trainer.setParams(initParams(trainer.params, "float32", createRng(s.seed).next));
   let rng: Rng = createRng(s.seed + 1);
@@ -82,6 +100,12 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   const metrics: Record<string, number> = { examples_rows: rows.length, tokens_per_epoch: tokensPerEpoch, total_steps: totalSteps };
 
   try {
+    if (objective === "dpo") {
+      // The base model's log-likelihoods, once: deterministic, so a resumed run computes the same ones.
+      await attachReferences(trainer, rows, s.batchSize);
+      if (valRows) await attachReferences(trainer, valRows, s.batchSize);
+      await log(`DPO (beta=${s.beta}): reference log-likelihoods of ${rows.length + (valRows?.length ?? 0)} pair(s) computed with the base model`);
+    }
     if (s.resumeFrom) {
       const ck = await loadCheckpoint(s.resumeFrom, trainer.params);
       const diff = Object.keys(fp).filter((k) => fp[k] !== ck.state.fingerprint[k]);
@@ -103,13 +127,20 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       await emit({ type: "checkpoint", step, dir, files, metrics: { ...metrics } });
     };
     const validate = async (step: number) => {
-      if (!evaluator || !valRows) return;
-      const r = await evaluator.evaluate(valRows, trainer.values, s.batchSize);
-      metrics.valid_loss = r.loss;
-      metrics.valid_mean_token_accuracy = r.tokenAccuracy;
+      if (!valRows) return;
       // Billed with training (ARCHITECTURE.md §7): every validation token processed, over all evaluations.
-      metrics.validation_tokens = (metrics.validation_tokens ?? 0) + valRows.reduce((n, row) => n + row.ids.length, 0);
-      await emit({ type: "validation", step, loss: r.loss, tokenAccuracy: r.tokenAccuracy });
+      metrics.validation_tokens = (metrics.validation_tokens ?? 0) + valRows.reduce((n, row) => n + exampleTokens(row), 0);
+      if (evaluator) {
+        const r = await evaluator.evaluate(valRows, trainer.values, s.batchSize);
+        metrics.valid_loss = r.loss;
+        metrics.valid_mean_token_accuracy = r.tokenAccuracy;
+        await emit({ type: "validation", step, loss: r.loss, tokenAccuracy: r.tokenAccuracy });
+      } else {
+        const r = await evaluatePairs(trainer, valRows, s.batchSize);
+        metrics.valid_loss = r.loss;
+        metrics.valid_reward_accuracy = r.rewardAccuracy;
+        await emit({ type: "validation", step, loss: r.loss, rewardAccuracy: r.rewardAccuracy });
+      }
     };
 
     const startStep = trainer.stepCount;

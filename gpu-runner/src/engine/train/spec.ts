@@ -5,7 +5,7 @@ import { z } from "zod";
 export type TrainJobSpec = {
   /** Hugging Face folder: config.json, model.safetensors, tokenizer.json (+ tokenizer_config.json chat template). */
   modelDir: string;
-  /** JSONL: {"messages":[...]} | {"prompt","completion"} | {"text"} */
+  /** JSONL: {"messages":[...]} | {"prompt","completion"} | {"text"}, or DPO pairs {"input","preferred_output","non_preferred_output"} */
   dataPath: string;
   validationPath?: string;
   /** The final PEFT adapter is written here (adapter_config.json + adapter_model.safetensors). */
@@ -13,6 +13,10 @@ export type TrainJobSpec = {
   /** Checkpoints go to <checkpointDir>/<step>/ (default <outDir>/checkpoints). */
   checkpointDir?: string;
   method?: "lora";
+  /** sft: next-token cross-entropy; dpo: preference pairs. Default: dpo for a file of pairs, else sft (a mismatch is an error). */
+  objective?: "sft" | "dpo";
+  /** DPO's β (default 0.1): how strongly the adapter is held near the base model. */
+  beta?: number;
   rank?: number;
   alpha?: number;
   dropout?: number;
@@ -46,7 +50,8 @@ export type TrainJobSpec = {
 export type TrainEvent =
   /** `trainedTokens`: the billable tokens of the steps done so far (training rows plus validation passes). */
   | { type: "progress"; step: number; totalSteps: number; epoch: number; loss: number; lr: number; tokensPerS: number; etaS: number; trainedTokens: number }
-  | { type: "validation"; step: number; loss: number; tokenAccuracy: number }
+  /** SFT reports the mean token accuracy; DPO the share of pairs whose chosen answer the adapter prefers more than the base model does. */
+  | { type: "validation"; step: number; loss: number; tokenAccuracy?: number; rewardAccuracy?: number }
   | { type: "checkpoint"; step: number; dir: string; files: string[]; metrics: Record<string, number> }
   | { type: "log"; level: "info" | "warn"; message: string };
 
@@ -68,6 +73,8 @@ export const trainSpecSchema = z.object({
   outDir: z.string().min(1),
   checkpointDir: z.string().min(1).optional(),
   method: z.literal("lora", { error: 'only "lora" is supported' }).default("lora"),
+  objective: z.enum(["sft", "dpo"]).optional(),
+  beta: z.number().positive().max(100).default(0.1),
   rank: posInt.default(8),
   alpha: z.number().positive().default(16),
   dropout: z.number().min(0).lt(1).default(0),

@@ -9,7 +9,7 @@ import { projectionDims, type Projection } from "../model/names.js";
 import type { WeightStore } from "../model/weights.js";
 import { adamwUpdate, ADAMW_DEFAULTS, type AdamWConfig } from "./adamw.js";
 import { clipByGlobalNorm, globalNorm } from "./clip.js";
-import { maskedCrossEntropy } from "./loss.js";
+import { dpoLoss, maskedCrossEntropy } from "./loss.js";
 import { buildTrainForward, peftKey } from "./model-graph.js";
 
 /**
@@ -31,7 +31,12 @@ export type TrainGraphOptions = {
   maxGradNorm?: number | null;
   /** PEFT lora_dropout, applied in the train graph only (eval and grads never drop). */
   dropout?: number;
+  /** What the loss is: next-token cross-entropy (the default), or DPO over rows in pairs. */
+  objective?: Objective;
 };
+
+/** Supervised fine-tuning, or Direct Preference Optimization with its β (the strength of the pull toward the reference). */
+export type Objective = { kind: "sft" } | { kind: "dpo"; beta: number };
 
 /** One trainable LoRA tensor, named and shaped as in PEFT: A [r, in], B [out, r]. */
 export type TrainParam = { layer: number; module: Projection; kind: "A" | "B"; name: string; shape: [number, number] };
@@ -69,17 +74,29 @@ export function trainParams(cfg: ModelConfig, rank: number, targets: readonly Pr
 
 /**
  * Builds the training graph. Inputs beyond the forward pass's (input_ids, position_ids, lora_scale, the
- * LoRA tensors): targets [B, T] int64, loss_mask [B, T], loss_denominator []; train adds the flat
+ * LoRA tensors): targets [B, T] int64, loss_mask [B, T], loss_denominator [] (DPO: ref_logp [B]); train adds the flat
  * vectors (see FLAT) acc (the gradient sum of the step's earlier micro-batches, zeros for the first), m,
- * v, and lr [] and step []. Outputs: loss; grads: grad.*; train: acc_out, grad_norm (before clipping),
- * new_params, m_out, v_out.
+ * v, and lr [] and step []. Outputs: loss (DPO eval: seq_logp [B], margins [B/2]); grads: grad.*; train:
+ * acc_out, grad_norm (before clipping), new_params, m_out, v_out.
  */
 export function buildTrainGraph(cfg: ModelConfig, weights: WeightStore, o: TrainGraphOptions): TrainGraph {
   const dtype = o.dtype ?? "float32";
   const { graph: g, logits, lora } = buildTrainForward(cfg, weights, { rank: o.rank, targets: o.targets, dtype, dropout: o.mode === "train" ? o.dropout : 0 });
   const params = trainParams(cfg, o.rank, o.targets);
   const pt = params.map((p) => lora.get(p.name)!);
-  const loss = maskedCrossEntropy(logits, g.input("targets", "int64", ["B", "T"]), g.input("loss_mask", dtype, ["B", "T"]), g.input("loss_denominator", dtype, []));
+  const targets = g.input("targets", "int64", ["B", "T"]);
+  const mask = g.input("loss_mask", dtype, ["B", "T"]);
+  const denominator = g.input("loss_denominator", dtype, []);
+  let loss: Tensor;
+  if (o.objective?.kind === "dpo") {
+    const dpo = dpoLoss(logits, targets, mask, g.input("ref_logp", dtype, ["B"]), o.objective.beta, denominator);
+    loss = dpo.loss;
+    // Eval reads each row's log-likelihood (the reference pass, run with lora_scale 0) and the pairs' margins.
+    if (o.mode === "eval") {
+      g.output(dpo.seqLogp, "seq_logp");
+      g.output(dpo.margins, "margins");
+    }
+  } else loss = maskedCrossEntropy(logits, targets, mask, denominator);
   g.output(loss, "loss");
   if (o.mode === "eval") return { graph: g, params, mode: o.mode };
   const gm = gradients(loss, pt);

@@ -7,9 +7,9 @@ import type { WeightStore } from "../model/weights.js";
 import { toOnnx } from "../graph/index.js";
 import { createSession, mergeFeeds, ort } from "../runtime/session.js";
 import type { AdamWConfig } from "./adamw.js";
-import { batchFeeds, maskedCount, type TrainBatch } from "./feeds.js";
+import { batchFeeds, lossUnits, type TrainBatch } from "./feeds.js";
 import type { FloatArray } from "./lora-params.js";
-import { buildTrainGraph, FLAT, flatSize, gradName, paramSize, trainParams, type TrainGraphMode, type TrainParam } from "./train-graph.js";
+import { buildTrainGraph, FLAT, flatSize, gradName, paramSize, trainParams, type Objective, type TrainGraphMode, type TrainParam } from "./train-graph.js";
 
 export type TrainerOptions = {
   rank: number;
@@ -21,6 +21,8 @@ export type TrainerOptions = {
   maxGradNorm?: number | null;
   /** PEFT lora_dropout (training steps only). */
   dropout?: number;
+  /** Cross-entropy (default) or DPO; DPO batches come in pairs with reference log-likelihoods (TrainBatch.ref). */
+  objective?: Objective;
   threads?: number;
   /**
    * ORT weight pre-packing: a packed second copy of every frozen weight, for faster MatMuls. "auto" (the
@@ -124,7 +126,7 @@ export class LoraTrainer {
   private async session(mode: TrainGraphMode): Promise<Session> {
     let s = this.sessions.get(mode);
     if (!s) {
-      const tg = buildTrainGraph(this.cfg, this.weights, { mode, rank: this.o.rank, targets: this.o.targets, dtype: this.dtype, adamw: this.o.adamw, maxGradNorm: this.o.maxGradNorm, dropout: this.o.dropout });
+      const tg = buildTrainGraph(this.cfg, this.weights, { mode, rank: this.o.rank, targets: this.o.targets, dtype: this.dtype, adamw: this.o.adamw, maxGradNorm: this.o.maxGradNorm, dropout: this.o.dropout, objective: this.o.objective });
       s = await createSession(toOnnx(tg.graph), { externalData: this.weights.takeExternalData(), float64: this.dtype === "float64", threads: this.o.threads, prepack: this.prepackWeights(), memPattern: false, spin: this.o.spin });
       this.sessions.set(mode, s);
     }
@@ -145,21 +147,36 @@ export class LoraTrainer {
   /** Loss and raw gradients of one batch, without changing anything. */
   async grads(batch: TrainBatch): Promise<{ loss: number; grads: Map<string, FloatArray> }> {
     const s = await this.session("grads");
-    const r = await s.run(mergeFeeds(batchFeeds(batch, this.o.scale, maskedCount(batch), this.dtype), this.paramFeeds()));
+    const r = await s.run(mergeFeeds(batchFeeds(batch, this.o.scale, lossUnits(batch), this.dtype), this.paramFeeds()));
     return { loss: Number(r.loss.data[0]), grads: new Map(this.params.map((p) => [p.name, r[gradName(p.name)].data as FloatArray])) };
   }
 
   /** The loss of a batch with the current parameters (forward only, no dropout). */
   async loss(batch: TrainBatch): Promise<number> {
+    return (await this.evaluate(batch)).loss;
+  }
+
+  /** Forward only: the batch's mean loss and, with DPO, each row's log-likelihood and each pair's margin. */
+  async evaluate(batch: TrainBatch, o: { scale?: number } = {}): Promise<{ loss: number; seqLogp?: FloatArray; margins?: FloatArray }> {
     const s = await this.session("eval");
-    const r = await s.run(mergeFeeds(batchFeeds(batch, this.o.scale, maskedCount(batch), this.dtype), this.paramFeeds()));
-    return Number(r.loss.data[0]);
+    const r = await s.run(mergeFeeds(batchFeeds(batch, o.scale ?? this.o.scale, lossUnits(batch), this.dtype), this.paramFeeds()));
+    return { loss: Number(r.loss.data[0]), ...(r.seq_logp ? { seqLogp: r.seq_logp.data as FloatArray, margins: r.margins.data as FloatArray } : {}) };
+  }
+
+  /**
+   * DPO's reference log-likelihoods of a pair batch's rows: the base model alone, i.e. this graph with
+   * the LoRA scale at 0 (the pairs' ref values are ignored; only seq_logp is read).
+   */
+  async referenceLogps(batch: TrainBatch): Promise<FloatArray> {
+    if (this.o.objective?.kind !== "dpo") throw new Error("LoRA trainer: reference log-likelihoods are for DPO");
+    const r = await this.evaluate({ ...batch, ref: batch.ref ?? batch.rows.map(() => 0) }, { scale: 0 });
+    return r.seqLogp!;
   }
 
   /** One optimizer step over `micro` micro-batches (their gradients summed); returns the loss before the update and the gradient norm before clipping. */
   async step(micro: TrainBatch[], lr: number): Promise<{ loss: number; gradNorm: number }> {
     if (micro.length === 0) throw new Error("LoRA trainer: a step needs at least one micro-batch");
-    const denom = micro.reduce((s, b) => s + maskedCount(b), 0);
+    const denom = micro.reduce((s, b) => s + lossUnits(b), 0);
     if (denom === 0) throw new Error("LoRA trainer: no position of the step's micro-batches is in the loss mask");
     const s = await this.session("train");
     const F = this.dtype === "float64" ? Float64Array : Float32Array;

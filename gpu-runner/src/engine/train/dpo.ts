@@ -1,0 +1,30 @@
+// The parts of DPO outside the graph: the reference model's log-likelihoods of every pair (computed once,
+// before training, by the train graph's forward pass with the LoRA scale at 0, i.e. the base model), and
+// validation over held-out pairs (mean DPO loss, and how often the chosen answer wins).
+import { rowsToBatch, type Row } from "../data/batches.js";
+import type { LoraTrainer } from "./trainer.js";
+
+/** Sets `ref` on every pair row: log π_base(answer | conversation) of its chosen and rejected answer. */
+export async function attachReferences(trainer: LoraTrainer, rows: Row[], batchSize: number): Promise<void> {
+  for (let i = 0; i < rows.length; i += batchSize) {
+    const slice = rows.slice(i, i + batchSize);
+    const logp = await trainer.referenceLogps(rowsToBatch(slice.map((r) => ({ ...r, ref: [0, 0] }))));
+    slice.forEach((r, k) => (r.ref = [logp[2 * k], logp[2 * k + 1]]));
+  }
+}
+
+export type PairEvaluation = { loss: number; rewardAccuracy: number; pairs: number };
+
+/** Mean DPO loss over pairs with the trainer's current LoRA values, and the share of pairs whose margin is positive. */
+export async function evaluatePairs(trainer: LoraTrainer, rows: Row[], batchSize: number): Promise<PairEvaluation> {
+  let lossSum = 0;
+  let wins = 0;
+  for (let i = 0; i < rows.length; i += batchSize) {
+    const slice = rows.slice(i, i + batchSize);
+    const r = await trainer.evaluate(rowsToBatch(slice));
+    lossSum += r.loss * slice.length;
+    for (const m of r.margins!) if (m > 0) wins++;
+  }
+  const n = rows.length;
+  return { loss: n ? lossSum / n : NaN, rewardAccuracy: n ? wins / n : NaN, pairs: n };
+}

@@ -13,6 +13,12 @@ export async function registerMicroLlama(api: TestApi): Promise<void> {
 export const chatLines = (n: number) =>
   Array.from({ length: n }, (_, i) => JSON.stringify({ messages: [{ role: "user", content: `q${i}` }, { role: "assistant", content: `a${i}` }] })).join("\n") + "\n";
 
+/** DPO lines: a question, the answer to prefer and the one not to. */
+export const preferenceLines = (n: number) =>
+  Array.from({ length: n }, (_, i) =>
+    JSON.stringify({ input: { messages: [{ role: "user", content: `q${i}` }] }, preferred_output: [{ role: "assistant", content: `good${i}` }], non_preferred_output: [{ role: "assistant", content: `bad${i}` }] }),
+  ).join("\n") + "\n";
+
 /** Uploads a chat JSONL file through POST /v1/files; returns its id. */
 export async function uploadFile(api: TestApi, key: string, content = chatLines(3)): Promise<string> {
   const form = new FormData();

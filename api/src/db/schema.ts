@@ -84,7 +84,7 @@ export const jobs = sqliteTable(
     validationFile: text("validation_file"),
     suffix: text("suffix"),
     seed: integer("seed").notNull(),
-    /** JSON: {type, supervised:{hyperparameters}} with every "auto" resolved at creation. */
+    /** JSON: {type: "supervised", supervised: {hyperparameters}} or {type: "dpo", dpo: {hyperparameters}}, every "auto" resolved at creation. */
     method: text("method").notNull(),
     /** JSON: {type:"lora", r, alpha, dropout, target_modules}. */
     adapter: text("adapter").notNull(),

@@ -10,14 +10,19 @@ import { ApiError } from "../errors.js";
 import { claimKey, holdKey, requestHash, settleKey, settleKeyQuery } from "../lib/idempotency-keys.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { linearModules } from "../lib/model-shapes.js";
-import { createJob, requestedHyperparameters, type CreateJobBody } from "./create.js";
-import { autoEpochs, type AdapterInput, type HyperparametersInput } from "./settings.js";
+import { createJob, requestedMethod, type CreateJobBody, type RequestedMethod } from "./create.js";
+import { AUTO_BETA, autoEpochs, type AdapterInput } from "./settings.js";
 import type { JobRow } from "./shape.js";
 import { cancelJob } from "./store.js";
 
-/** "auto" written as the value it always stands for (batch_size's "auto" depends on the data, so it stays). */
-function fixedDefaults(h: HyperparametersInput) {
-  return { ...h, n_epochs: h.n_epochs === "auto" ? autoEpochs : h.n_epochs, learning_rate_multiplier: h.learning_rate_multiplier === "auto" ? 1 : h.learning_rate_multiplier };
+/**
+ * "auto" written as the value it always stands for (batch_size's "auto" depends on the data, so it stays).
+ * A DPO request also names its method (a supervised one does not, so keys stored before DPO still match).
+ */
+function fixedDefaults(m: RequestedMethod) {
+  const h = m.hyperparameters;
+  const fixed = { ...h, n_epochs: h.n_epochs === "auto" ? autoEpochs : h.n_epochs, learning_rate_multiplier: h.learning_rate_multiplier === "auto" ? 1 : h.learning_rate_multiplier };
+  return m.type === "dpo" ? { ...fixed, beta: m.hyperparameters.beta === "auto" ? AUTO_BETA : m.hyperparameters.beta, method: "dpo" } : fixed;
 }
 
 /** Target modules in one spelling: sorted, once each, and every linear module as "all-linear". */
@@ -38,7 +43,7 @@ export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key
     validation_file: body.validation_file ?? null,
     suffix: body.suffix ?? null,
     seed: body.seed ?? null,
-    hyperparameters: fixedDefaults(requestedHyperparameters(body)),
+    hyperparameters: fixedDefaults(requestedMethod(body)),
     adapter: { ...body.adapter, target_modules: modulesAsRun(body.adapter.target_modules) },
     metadata: body.metadata ?? null,
   };

@@ -10,8 +10,8 @@ import { ApiError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
 import { assertCanStartJob, jobQuotaOverrun } from "../quotas/limits.js";
-import { requireTrainingFile } from "./files.js";
-import { adapterInput, hyperparametersInput, methodInput, resolveAdapter, resolveHyperparameters, type HyperparametersInput, type JobMethod } from "./settings.js";
+import { requireTrainingFile, type FileRow } from "./files.js";
+import { adapterInput, AUTO_BETA, hyperparametersInput, methodHyperparameters, methodInput, resolveAdapter, resolveHyperparameters, type DpoHyperparametersInput, type HyperparametersInput, type JobMethod } from "./settings.js";
 import { jobIdPrefix, type JobRow } from "./shape.js";
 import { assertTransition } from "./state.js";
 import { cancelJob, eventInsert } from "./store.js";
@@ -34,7 +34,7 @@ export const createJobBody = z
     seed: z.number().int().min(0).max(2_147_483_647).nullish().openapi({ description: "random when omitted" }),
     // null means "not set" for these three, as for the fields above (OpenAI clients send null for unset options).
     method: methodInput.nullish(),
-    hyperparameters: hyperparametersInput.nullish().openapi({ deprecated: true, description: "deprecated in OpenAI's API in favour of method.supervised.hyperparameters; honoured when method is not given" }),
+    hyperparameters: hyperparametersInput.nullish().openapi({ deprecated: true, description: "deprecated in OpenAI's API in favour of method.supervised.hyperparameters; honoured when method is not given (supervised fine-tuning)" }),
     adapter: adapterInput.nullish().transform((a) => a ?? adapterInput.parse({})),
     metadata: jobMetadata.nullish().openapi({ description: "up to 16 key-value pairs (keys ≤ 64 characters, values ≤ 512), returned with the job and filterable in the list" }),
   })
@@ -58,11 +58,13 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
   const resolved = resolveAdapter(body.adapter, modelSummarySchema.parse(JSON.parse(model.config)), config.TUNESERVE_MAX_LORA_RANK);
   if (!resolved.ok) throw new ApiError("invalid_request", resolved.message, resolved.param);
 
-  const method: JobMethod = { type: "supervised", supervised: { hyperparameters: resolveHyperparameters(requestedHyperparameters(body), training.lines) } };
+  const method = resolveMethod(requestedMethod(body), training.lines);
+  checkFileKind(method, training, "training_file");
+  if (validation) checkFileKind(method, validation, "validation_file");
   const positions = modelSummarySchema.parse(JSON.parse(model.config)).max_position_embeddings;
-  const seqLen = method.supervised.hyperparameters.seq_len ?? 0;
+  const seqLen = methodHyperparameters(method).seq_len ?? 0;
   if (positions !== undefined && seqLen > positions) {
-    const param = body.method ? "method.supervised.hyperparameters.seq_len" : "hyperparameters.seq_len";
+    const param = body.method ? `method.${method.type}.hyperparameters.seq_len` : "hyperparameters.seq_len";
     throw new ApiError("invalid_request", `seq_len=${seqLen} exceeds the model's max_position_embeddings (${positions})`, param);
   }
   // A valid request past a quota gets 429, after any 400 or 404 that it also deserves.
@@ -115,10 +117,32 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
   return { ...row, status: "queued" };
 }
 
-/** The hyperparameters asked for: in `method`, or at the top level as older OpenAI clients send them (not both). */
-export function requestedHyperparameters(body: CreateJobBody): HyperparametersInput {
+/** The method asked for: `method`, or supervised with the top-level hyperparameters as older OpenAI clients send them (not both). */
+export type RequestedMethod = { type: "supervised"; hyperparameters: HyperparametersInput } | { type: "dpo"; hyperparameters: DpoHyperparametersInput };
+
+export function requestedMethod(body: CreateJobBody): RequestedMethod {
   if (body.method && body.hyperparameters) {
-    throw new ApiError("invalid_request", "give hyperparameters in method.supervised.hyperparameters, or at the top level (deprecated) without method; not both", "hyperparameters");
+    throw new ApiError("invalid_request", `give hyperparameters in method.${body.method.type}.hyperparameters, or at the top level (deprecated) without method; not both`, "hyperparameters");
   }
-  return body.method?.supervised.hyperparameters ?? body.hyperparameters ?? hyperparametersInput.parse({});
+  if (body.method?.type === "dpo") return { type: "dpo", hyperparameters: body.method.dpo.hyperparameters };
+  return { type: "supervised", hyperparameters: body.method?.supervised.hyperparameters ?? body.hyperparameters ?? hyperparametersInput.parse({}) };
+}
+
+/** Every "auto" resolved; DPO's batch size counts pairs, as its file's lines are. */
+function resolveMethod(m: RequestedMethod, examples: number): JobMethod {
+  const hyperparameters = resolveHyperparameters(m.hyperparameters, examples);
+  if (m.type === "supervised") return { type: "supervised", supervised: { hyperparameters } };
+  const beta = m.hyperparameters.beta === "auto" ? AUTO_BETA : m.hyperparameters.beta;
+  return { type: "dpo", dpo: { hyperparameters: { ...hyperparameters, beta } } };
+}
+
+/** DPO trains on preference pairs and supervised fine-tuning on the other formats: a file of the wrong kind is a 400. */
+function checkFileKind(method: JobMethod, f: FileRow, param: "training_file" | "validation_file"): void {
+  const pairs = f.format === "preference";
+  if (method.type === "dpo" && !pairs) {
+    throw new ApiError("invalid_request", `${param}: file ${f.id} holds ${f.format} records; method.type "dpo" trains on preference pairs ({"input","preferred_output","non_preferred_output"} lines)`, param);
+  }
+  if (method.type === "supervised" && pairs) {
+    throw new ApiError("invalid_request", `${param}: file ${f.id} holds preference pairs; train on them with method: {"type": "dpo"}`, param);
+  }
 }

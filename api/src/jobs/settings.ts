@@ -22,14 +22,34 @@ export const hyperparametersInput = z
   })
   .strict();
 
-export const methodInput = z
-  .object({
-    type: z.literal("supervised").openapi({ description: "only supervised fine-tuning is offered; dpo and reinforcement are not" }),
-    supervised: z.object({ hyperparameters: hyperparametersInput.default({ n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto", seq_len: "auto" }) }).default({
-      hyperparameters: { n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto", seq_len: "auto" },
-    }),
+const autoHyperparameters = { n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto", seq_len: "auto" } as const;
+
+/** DPO's β: "auto" is 0.1; higher holds the adapter closer to the base model. */
+export const AUTO_BETA = 0.1;
+export const dpoHyperparametersInput = hyperparametersInput
+  .extend({
+    beta: z
+      .union([auto, z.number().gt(0).max(2)], { error: 'beta must be "auto" (0.1) or a number in (0, 2]' })
+      .default("auto")
+      .openapi({ description: "DPO: how strongly the adapter is held near the base model (the reference); \"auto\" = 0.1" }),
   })
   .strict();
+
+export const methodInput = z
+  .discriminatedUnion("type", [
+    z
+      .object({
+        type: z.literal("supervised"),
+        supervised: z.object({ hyperparameters: hyperparametersInput.default(autoHyperparameters) }).strict().default({ hyperparameters: autoHyperparameters }),
+      })
+      .strict(),
+    z
+      .object({
+        type: z.literal("dpo").openapi({ description: "Direct Preference Optimization on a file of preference pairs; the base model is the reference" }),
+        dpo: z.object({ hyperparameters: dpoHyperparametersInput.default({ ...autoHyperparameters, beta: "auto" }) }).strict().default({ hyperparameters: { ...autoHyperparameters, beta: "auto" } }),
+      })
+      .strict(),
+  ], { error: 'method.type must be "supervised" or "dpo" (reinforcement fine-tuning is not offered)' });
 
 export const adapterInput = z
   .object({
@@ -54,7 +74,13 @@ export const hyperparametersSchema = z
     seq_len: z.number().int().optional().openapi({ description: `tuneserve: tokens per training sequence (jobs from before it was set train at ${AUTO_SEQ_LEN})` }),
   })
   .openapi("FineTuningHyperparameters");
-export const methodSchema = z.object({ type: z.literal("supervised"), supervised: z.object({ hyperparameters: hyperparametersSchema }) }).openapi("FineTuningMethod");
+export const dpoHyperparametersSchema = hyperparametersSchema.extend({ beta: z.number() }).openapi("FineTuningDpoHyperparameters");
+export const methodSchema = z
+  .discriminatedUnion("type", [
+    z.object({ type: z.literal("supervised"), supervised: z.object({ hyperparameters: hyperparametersSchema }) }),
+    z.object({ type: z.literal("dpo"), dpo: z.object({ hyperparameters: dpoHyperparametersSchema }) }),
+  ])
+  .openapi("FineTuningMethod");
 export const adapterSchema = z
   .object({
     type: z.literal("lora"),
@@ -69,6 +95,10 @@ export const adapterSchema = z
 export type HyperparametersInput = z.infer<typeof hyperparametersInput>;
 export type Hyperparameters = z.infer<typeof hyperparametersSchema>;
 export type JobMethod = z.infer<typeof methodSchema>;
+export type DpoHyperparametersInput = z.infer<typeof dpoHyperparametersInput>;
+
+/** The resolved hyperparameters of either method. */
+export const methodHyperparameters = (m: JobMethod): Hyperparameters & { beta?: number } => (m.type === "dpo" ? m.dpo.hyperparameters : m.supervised.hyperparameters);
 export type AdapterInput = z.infer<typeof adapterInput>;
 export type JobAdapter = z.infer<typeof adapterSchema>;
 

@@ -4,7 +4,7 @@ import { z } from "@hono/zod-openapi";
 import { fineTunedModelId } from "../adapters/models.js";
 import type { checkpoints, jobEvents, jobs } from "../db/schema.js";
 import { progressSchema, type Progress } from "./protocol.js";
-import { adapterSchema, hyperparametersSchema, methodSchema, type JobAdapter, type JobMethod } from "./settings.js";
+import { adapterSchema, dpoHyperparametersSchema, hyperparametersSchema, methodHyperparameters, methodSchema, type JobAdapter, type JobMethod } from "./settings.js";
 import { jobStatuses, type JobStatus } from "./state.js";
 
 export type JobRow = typeof jobs.$inferSelect;
@@ -20,7 +20,7 @@ export const jobSchema = z
     organization_id: z.string().openapi({ description: "the tenant id" }),
     status: z.enum(jobStatuses),
     error: z.object({ code: z.string(), message: z.string(), param: z.string().nullable() }).nullable(),
-    hyperparameters: hyperparametersSchema,
+    hyperparameters: z.union([dpoHyperparametersSchema, hyperparametersSchema]).openapi({ description: "the method's hyperparameters (deprecated in OpenAI's API in favour of method)" }),
     method: methodSchema,
     training_file: z.string(),
     validation_file: z.string().nullable(),
@@ -96,7 +96,7 @@ export function toJob(row: JobRow): Job {
     organization_id: row.tenantId,
     status: row.status as JobStatus,
     error: err ? { code: err.code, message: err.message, param: null } : null,
-    hyperparameters: method.supervised.hyperparameters,
+    hyperparameters: methodHyperparameters(method),
     method,
     training_file: row.trainingFile,
     validation_file: row.validationFile,

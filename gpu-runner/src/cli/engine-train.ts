@@ -8,7 +8,8 @@ const USAGE = `usage: tuneserve engine train --model DIR --data FILE --out DIR [
   [--rank 8] [--alpha 16] [--dropout 0] [--targets all-linear|q_proj,v_proj,...] [--rslora]
   [--epochs 3] [--lr 2e-4] [--batch-size 8] [--grad-accum 1] [--seq-len 512] [--seed 0]
   [--schedule cosine|linear|constant] [--warmup-ratio 0.03] [--max-grad-norm 1|none] [--packing]
-  [--checkpoint-every 0] [--checkpoint-dir DIR] [--resume DIR] [--threads 2]`;
+  [--checkpoint-every 0] [--checkpoint-dir DIR] [--resume DIR] [--threads 2] [--beta 0.1]
+A file of preference pairs ({"input","preferred_output","non_preferred_output"}) trains with DPO (--beta).`;
 
 /** Parses the flags into a TrainJobSpec (defaults left to the loop, which owns them). */
 export function specFromArgs(argv: string[]): TrainJobSpec {
@@ -20,6 +21,7 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
       epochs: { type: "string" }, lr: { type: "string" }, "batch-size": { type: "string" }, "grad-accum": { type: "string" }, "seq-len": { type: "string" },
       seed: { type: "string" }, schedule: { type: "string" }, "warmup-ratio": { type: "string" }, "max-grad-norm": { type: "string" }, packing: { type: "boolean" },
       "checkpoint-every": { type: "string" }, "checkpoint-dir": { type: "string" }, resume: { type: "string" }, threads: { type: "string" },
+      beta: { type: "string" },
     },
   });
   if (values.method !== undefined && values.method !== "lora") throw new Error(`--method=${values.method} is not supported; use lora`);
@@ -59,6 +61,7 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
     packing: values.packing,
     checkpointEvery: int("checkpoint-every", 0),
     threads: int("threads", 1),
+    beta: num("beta", 0),
   };
   // Leave absent flags out so the loop's defaults apply.
   return Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) as TrainJobSpec;

@@ -155,6 +155,7 @@ export class TrainingExecution {
     const resumed = urls.checkpoint ? `; resuming from the checkpoint at step ${urls.checkpoint.step}` : "";
     await this.send([{ message: `Runner ${this.deps.runnerName} fetched the inputs (training file ${bytes} bytes${resumed})`, data: { resume_step: urls.checkpoint?.step ?? 0, attempt: this.lease.lease.attempt } }]);
     const hp = job.hyperparameters;
+    const dpo = job.method.type === "dpo" ? job.method.dpo.hyperparameters : null;
     return {
       modelDir,
       dataPath,
@@ -162,6 +163,9 @@ export class TrainingExecution {
       outDir: join(this.dir, "adapter"),
       checkpointDir: join(this.dir, "checkpoints"),
       method: "lora",
+      // The API checked that the file holds pairs for DPO and none for supervised; the engine checks again.
+      objective: dpo ? "dpo" : "sft",
+      ...(dpo ? { beta: dpo.beta } : {}),
       rank: job.adapter.r,
       alpha: job.adapter.alpha,
       useRslora: job.adapter.use_rslora,

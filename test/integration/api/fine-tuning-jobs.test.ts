@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
-import { chatLines, createJob, registerMicroLlama, registerRunner, runnerCall, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
+import { chatLines, createJob, preferenceLines, registerMicroLlama, registerRunner, runnerCall, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
 
 let api: TestApi;
 beforeAll(async () => {
@@ -158,7 +158,11 @@ describe("POST /v1/fine_tuning/jobs", () => {
     await bad({ adapter: { dropout: 1 } }, 400, "invalid_request", "adapter.dropout");
     expect((await bad({ adapter: { target_modules: ["lm_head"] } }, 400, "invalid_request", "adapter.target_modules")).message).toContain("q_proj");
     await bad({ suffix: "a:b" }, 400, "invalid_request", "suffix");
-    await bad({ method: { type: "dpo" } }, 400, "invalid_request", "method.type");
+    await bad({ method: { type: "reinforcement" } }, 400, "invalid_request", "method.type");
+    // DPO trains on preference pairs, which this chat file is not.
+    expect((await bad({ method: { type: "dpo" } }, 400, "invalid_request", "training_file")).message).toMatch(/holds chat records; method.type "dpo" trains on preference pairs/);
+    await bad({ method: { type: "dpo", dpo: { hyperparameters: { beta: 0 } } } }, 400, "invalid_request", "method.dpo.hyperparameters.beta");
+    expect((await bad({ method: { type: "dpo", supervised: {} } }, 400, "invalid_request", "method.supervised")).message).toMatch(/not a field/);
     await bad({ hyperparameters: { n_epochs: 0 } }, 400, "invalid_request", "hyperparameters.n_epochs");
     await bad({ method: { type: "supervised", supervised: { hyperparameters: { n_epochs: 0 } } } }, 400, "invalid_request", "method.supervised.hyperparameters.n_epochs");
     const epochs = await bad({ method: { type: "supervised", supervised: { hyperparameters: { n_epochs: "many" } } } }, 400, "invalid_request", "method.supervised.hyperparameters.n_epochs");
@@ -168,6 +172,25 @@ describe("POST /v1/fine_tuning/jobs", () => {
     await bad({ metadata: Object.fromEntries(Array.from({ length: 17 }, (_, i) => [`k${i}`, "v"])) }, 400, "invalid_request", "metadata");
     await bad({ metadata: { ["k".repeat(65)]: "v" } }, 400, "invalid_request", `metadata.${"k".repeat(65)}`);
     await bad({ metadata: { team: 5 } }, 400, "invalid_request", "metadata.team");
+  });
+
+  it("creates a DPO job on a file of preference pairs, and refuses pairs for supervised fine-tuning", async () => {
+    const t = await tenantWithFile(api, "dpo", preferenceLines(4));
+    const job = await createJob(api, t.key, { training_file: t.fileId, method: { type: "dpo", dpo: { hyperparameters: { n_epochs: 2 } } } });
+    const hp = { n_epochs: 2, batch_size: 1, learning_rate_multiplier: 1, learning_rate: 2e-4, seq_len: 512, beta: 0.1 };
+    expect(job.method).toEqual({ type: "dpo", dpo: { hyperparameters: hp } });
+    expect(job.hyperparameters).toEqual(hp);
+    const beta = await createJob(api, t.key, { training_file: t.fileId, method: { type: "dpo", dpo: { hyperparameters: { beta: 0.5 } } } });
+    expect((beta.method as { dpo: { hyperparameters: { beta: number } } }).dpo.hyperparameters.beta).toBe(0.5);
+    for (const body of [{}, { method: { type: "supervised" } }]) {
+      const err = await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: t.fileId, ...body } }), 400, "invalid_request");
+      expect(err.param).toBe("training_file");
+      expect(err.message).toMatch(/holds preference pairs; train on them with method: \{"type": "dpo"\}/);
+    }
+    const chat = await uploadFile(api, t.key);
+    const val = await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: t.fileId, validation_file: chat, method: { type: "dpo" } } }), 400, "invalid_request");
+    expect(val.param).toBe("validation_file");
+    for (const j of [job, beta]) await api.call("POST", `/v1/fine_tuning/jobs/${j.id}/cancel`, { token: t.key });
   });
 
   it("keeps the job's metadata and filters the list by it", async () => {

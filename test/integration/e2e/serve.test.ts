@@ -126,6 +126,36 @@ describe("tuneserve serve (embedded default)", () => {
     expect(["Paris", "Berlin"]).toContain(JSON.parse(only.function.arguments).city);
   });
 
+  it("trains a DPO job on preference pairs: the adapter favours the preferred answers over the base model", async () => {
+    const d = await api.tenant(admin, "prefs");
+    const pairs: [string, string, string][] = [["Is fire hot?", "yes", "no"], ["Is ice hot?", "no", "yes"], ["Sky colour?", "blue", "green"], ["Grass colour?", "green", "blue"]];
+    const line = ([q, yes, no]: [string, string, string]) => JSON.stringify({ input: { messages: [{ role: "user", content: q }] }, preferred_output: [{ role: "assistant", content: yes }], non_preferred_output: [{ role: "assistant", content: no }] });
+    const fileId = await api.upload(d.key, pairs.map(line).join("\n") + "\n");
+    const created = await api.createJob(d.key, {
+      model: "tuneserve-micro", training_file: fileId, validation_file: fileId, suffix: "prefs", seed: 1,
+      method: { type: "dpo", dpo: { hyperparameters: { n_epochs: 20, batch_size: 1, learning_rate_multiplier: 10, beta: 0.1 } } },
+    });
+    expect(created.method.dpo.hyperparameters).toMatchObject({ beta: 0.1, learning_rate: 2e-3 });
+    const done = await api.finished(d.key, created.id);
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    const events = await api.events(d.key, done.id);
+    const validations = events.filter((e) => /validation DPO loss/.test(e.message)).sort((x, y) => x.data.step - y.data.step);
+    expect(validations).toHaveLength(20); // one per epoch
+    expect(validations.at(-1)!.data.valid_reward_accuracy).toBe(1);
+    expect(await api.trainingUsage(d.key)).toBe(done.trained_tokens);
+    // The first byte of each answer, the only two tokens let through (a +100 bias each): how much more
+    // likely the preferred one is, with the adapter and with the base model alone.
+    const gap = async (model: string, [q, yes, no]: [string, string, string]) => {
+      const [y, n] = [yes.charCodeAt(0), no.charCodeAt(0)];
+      const r = await api.call("POST", "/v1/chat/completions", d.key, { model, messages: [{ role: "user", content: q }], max_tokens: 1, logprobs: true, top_logprobs: 2, logit_bias: { [y]: 100, [n]: 100 } });
+      expect(r.status, JSON.stringify(r.json)).toBe(200);
+      const top: { bytes: number[]; logprob: number }[] = r.json.choices[0].logprobs.content[0].top_logprobs;
+      const lp = (b: number) => top.find((t) => t.bytes[0] === b)!.logprob;
+      return lp(y) - lp(n);
+    };
+    for (const p of pairs) expect(await gap(done.fine_tuned_model, p)).toBeGreaterThan((await gap("tuneserve-micro", p)) + 5);
+  });
+
   it("hides tenant A's job, adapter and model from tenant B (404)", async () => {
     const b = await api.tenant(admin, "globex");
     expect((await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, b.key)).status).toBe(404);

@@ -14,7 +14,7 @@ function validate(text: string | Uint8Array, size = 1 << 16, maxLineBytes = 1 <<
 const chat = (content = "hi") => JSON.stringify({ messages: [{ role: "user", content }, { role: "assistant", content: "hello" }] });
 
 describe("JsonlValidator", () => {
-  it("accepts each of the three formats and counts records and bytes", () => {
+  it("accepts each of the supervised formats and counts records and bytes", () => {
     const text = `${chat()}\n${chat()}\n`;
     expect(validate(text)).toEqual({ format: "chat", lines: 2, bytes: enc(text).length, errors: [], errorCount: 0 });
     expect(validate('{"prompt":"2+2=","completion":"4"}').format).toBe("prompt_completion");
@@ -51,6 +51,39 @@ describe("JsonlValidator", () => {
     expect(s.errors[2].message).toMatch(/messages\.0\.role/);
     expect(s.errors[3].message).toMatch(/none of the keys/);
     expect(s.errors[4].message).toMatch(/messages\.0\.content/);
+  });
+
+  it("takes DPO preference pairs in OpenAI's format, and names what is wrong with a bad pair", () => {
+    const out = (content: string) => [{ role: "assistant", content }];
+    const pair = (o: Record<string, unknown> = {}) => JSON.stringify({ input: { messages: [{ role: "user", content: "Sky?" }] }, preferred_output: out("blue"), non_preferred_output: out("green"), ...o });
+    expect(validate(`${pair()}\n${pair()}\n`)).toMatchObject({ format: "preference", lines: 2, errorCount: 0 });
+    const calls = { tools: [{ type: "function", function: { name: "f", parameters: { type: "object" } } }] };
+    const call = [{ role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: "{}" } }] }];
+    expect(validate(pair({ input: { messages: [{ role: "user", content: "q" }], ...calls }, preferred_output: call })).errorCount).toBe(0);
+    const bad = [
+      pair({ preferred_output: [{ role: "user", content: "x" }] }),
+      pair({ non_preferred_output: [...out("a"), ...out("b")] }),
+      pair({ non_preferred_output: out("blue") }),
+      pair({ input: { messages: [] } }),
+      pair({ preferred_output: call }),
+      pair({ input: { messages: [{ role: "user", content: "q" }], ...calls }, preferred_output: [{ ...call[0], tool_calls: [{ ...call[0].tool_calls[0], function: { name: "g", arguments: "{}" } }] }] }),
+      pair({ preferred_output: [{ role: "assistant", content: "" }] }),
+    ];
+    const s = validate(bad.join("\n"), 1 << 16, 1 << 20);
+    expect(s.errorCount).toBe(7);
+    expect(s.errors.map((e) => e.message)).toEqual([
+      expect.stringMatching(/^preference record: preferred_output: must be an assistant message/),
+      expect.stringMatching(/^preference record: non_preferred_output: must hold exactly one assistant message/),
+      expect.stringMatching(/^preference record: non_preferred_output: is the same as preferred_output/),
+      expect.stringMatching(/^preference record: input\.messages: Too small/),
+      expect.stringMatching(/^preference record: input\.tools: a line with tool calls lists its tools/),
+    ]);
+    const all = new JsonlValidator({ maxLineBytes: 1 << 20, maxErrors: 10 });
+    all.push(enc(bad.join("\n")));
+    const messages = all.finish().errors.map((e) => e.message);
+    expect(messages[5]).toMatch(/preferred_output\.0\.tool_calls\.0\.function\.name: g is not one of the tools/);
+    expect(messages[6]).toMatch(/preferred_output: the assistant message needs non-empty content or tool_calls/);
+    expect(validate(`${pair()}\n${chat()}`).errors[0].message).toMatch(/is a chat record but line 1 is preference/);
   });
 
   it("takes tools and tool calls in OpenAI's format, and refuses a misplaced call", () => {

@@ -57,7 +57,8 @@ export const textLine = z.object({ text: z.string().min(1, "must not be empty") 
 /** One answer of a preference pair: a single assistant turn (text, or tool calls). */
 const preferenceOutput = z
   .array(chatMessage)
-  .length(1, "must hold exactly one assistant message")
+  // abort: the refinements below read m[0], which an empty array lacks.
+  .length(1, { error: "must hold exactly one assistant message", abort: true })
   .refine((m) => m[0].role === "assistant", "must be an assistant message")
   .refine((m) => !!m[0].content || !!m[0].tool_calls?.length, "the assistant message needs non-empty content or tool_calls");
 

@@ -49,7 +49,7 @@ export const methodInput = z
         dpo: z.object({ hyperparameters: dpoHyperparametersInput.default({ ...autoHyperparameters, beta: "auto" }) }).strict().default({ hyperparameters: { ...autoHyperparameters, beta: "auto" } }),
       })
       .strict(),
-  ], { error: 'method.type must be "supervised" or "dpo" (reinforcement fine-tuning is not offered)' });
+  ], { error: 'type must be "supervised" or "dpo" (reinforcement fine-tuning is not offered)' });
 
 export const adapterInput = z
   .object({

@@ -77,6 +77,8 @@ export type TokenizedData = {
   truncated: number;
   /** Examples left with no token to learn (after truncation, or too short to predict anything). */
   dropped: number;
+  /** Preference pairs skipped because both answers render (or are cut) to the same tokens. */
+  indistinct: number;
 };
 
 /** Tokenizes every record and cuts each sequence to `seqLen` tokens, counting the cut and the unusable examples. */
@@ -85,14 +87,18 @@ export function tokenizeRecords(records: TrainRecord[], tok: Tok, seqLen: number
   const examples: Example[] = [];
   let truncated = 0;
   let dropped = 0;
+  let indistinct = 0;
   const cut = (s: Sequence): Sequence => (s.ids.length > seqLen ? { ids: s.ids.slice(0, seqLen), train: s.train.slice(0, seqLen) } : s);
   for (const r of records) {
     const ex = renderRecord(r, tok);
     const kept: Example = { ...cut(ex), ...(ex.rejected ? { rejected: cut(ex.rejected) } : {}) };
     if (exampleTokens(kept) < exampleTokens(ex)) truncated++;
-    // A pair needs both answers: a preference between one and nothing teaches nothing.
-    if (kept.train.some(Boolean) && (!kept.rejected || kept.rejected.train.some(Boolean))) examples.push(kept);
+    // A pair needs both answers, and two that differ once rendered: otherwise it teaches nothing.
+    if (kept.rejected && sameSequence(kept, kept.rejected)) indistinct++;
+    else if (kept.train.some(Boolean) && (!kept.rejected || kept.rejected.train.some(Boolean))) examples.push(kept);
     else dropped++;
   }
-  return { examples, truncated, dropped };
+  return { examples, truncated, dropped, indistinct };
 }
+
+const sameSequence = (a: Sequence, b: Sequence) => a.ids.length === b.ids.length && a.ids.every((t, i) => t === b.ids[i]);

@@ -18,7 +18,7 @@ import { writePeftAdapter, type AdapterMeta } from "./export.js";
 import { resolveLoraConfig } from "./lora-config.js";
 import { initParams } from "./lora-params.js";
 import { learningRate, warmupSteps, type Schedule } from "./schedule.js";
-import { resolveSpec, TrainingCancelled, type ResolvedSpec, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
+import { DEFAULT_BETA, resolveSpec, TrainingCancelled, type ResolvedSpec, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
 import { LoraTrainer } from "./trainer.js";
 
 export { TrainingCancelled, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
@@ -34,6 +34,7 @@ async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof to
   const name = basename(path);
   if (data.truncated) await log(`${name}: ${data.truncated} example(s) longer than seqLen=${s.seqLen} were truncated`, true);
   if (data.dropped) await log(`${name}: ${data.dropped} example(s) had no token left to train on and were skipped`, true);
+  if (data.indistinct) await log(`${name}: ${data.indistinct} preference pair(s) whose two answers are the same tokens once rendered were skipped`, true);
   if (data.examples.length === 0) throw new Error(`${name}: no example has a token to train on (seqLen=${s.seqLen}); check the file or raise seqLen`);
   const format = records[0].format;
   const rows = s.packing && format !== "preference" ? packExamples(data.examples, s.seqLen) : data.examples;
@@ -44,6 +45,7 @@ async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof to
 /** The objective a file of this format trains with; a spec that names another one is an error. */
 function objectiveFor(s: ResolvedSpec, format: RecordFormat, file: string): "sft" | "dpo" {
   const fromData = format === "preference" ? "dpo" : "sft";
+  if (fromData === "sft" && s.beta !== undefined) throw new Error(`beta is DPO's, and ${file} holds ${format} records, not preference pairs; leave beta out`);
   if (s.objective && s.objective !== fromData) {
     throw new Error(s.objective === "dpo" ? `${file}: DPO trains on preference pairs ({"input","preferred_output","non_preferred_output"}), and this file holds ${format} records` : `${file}: holds preference pairs, which train with DPO (objective "dpo"), not supervised fine-tuning`);
   }
@@ -57,7 +59,7 @@ function fingerprint(s: ResolvedSpec, dataSha: string, objective: "sft" | "dpo")
     batch_size: s.batchSize, grad_accum: s.gradAccum, seq_len: s.seqLen, seed: s.seed, schedule: s.schedule, warmup_ratio: s.warmupRatio,
     max_grad_norm: s.maxGradNorm, packing: s.packing, dropout: s.dropout,
     // Only DPO's: checkpoints written before DPO existed still resume.
-    ...(objective === "dpo" ? { objective, beta: s.beta } : {}),
+    ...(objective === "dpo" ? { objective, beta: s.beta ?? DEFAULT_BETA } : {}),
   };
 }
 
@@ -89,7 +91,7 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   const fp = fingerprint(s, dataSha, objective);
 
   const weights = await openWeights(s.modelDir);
-  const trainer = new LoraTrainer(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, dropout: lora.dropout, maxGradNorm: s.maxGradNorm, threads: s.threads, spin: s.spin, objective: objective === "dpo" ? { kind: "dpo", beta: s.beta } : { kind: "sft" } });
+  const trainer = new LoraTrainer(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, dropout: lora.dropout, maxGradNorm: s.maxGradNorm, threads: s.threads, spin: s.spin, objective: objective === "dpo" ? { kind: "dpo", beta: s.beta ?? DEFAULT_BETA } : { kind: "sft" } });
   const evaluator = valRows && objective === "sft" ? new LoraEvaluator(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, threads: s.threads }) : null;
   // Separate streams: LoRA init never shifts the data order, and both are reproducible from the seed.
   trainer.setParams(initParams(trainer.params, "float32", createRng(s.seed).next));
@@ -102,9 +104,10 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   try {
     if (objective === "dpo") {
       // The base model's log-likelihoods, once: deterministic, so a resumed run computes the same ones.
-      await attachReferences(trainer, rows, s.batchSize);
-      if (valRows) await attachReferences(trainer, valRows, s.batchSize);
-      await log(`DPO (beta=${s.beta}): reference log-likelihoods of ${rows.length + (valRows?.length ?? 0)} pair(s) computed with the base model`);
+      const stop = () => hooks.shouldStop?.() ?? false;
+      await attachReferences(trainer, rows, s.batchSize, stop);
+      if (valRows) await attachReferences(trainer, valRows, s.batchSize, stop);
+      await log(`DPO (beta=${s.beta ?? DEFAULT_BETA}): reference log-likelihoods of ${rows.length + (valRows?.length ?? 0)} pair(s) computed with the base model`);
     }
     if (s.resumeFrom) {
       const ck = await loadCheckpoint(s.resumeFrom, trainer.params);

@@ -63,6 +63,9 @@ export class TrainingCancelled extends Error {
   }
 }
 
+/** DPO's β when the spec leaves it out. */
+export const DEFAULT_BETA = 0.1;
+
 export type TrainResult = { adapterDir: string; trainedTokens: number; steps: number; finalLoss: number; metrics: Record<string, number> };
 
 const posInt = z.number().int().min(1);
@@ -74,7 +77,8 @@ export const trainSpecSchema = z.object({
   checkpointDir: z.string().min(1).optional(),
   method: z.literal("lora", { error: 'only "lora" is supported' }).default("lora"),
   objective: z.enum(["sft", "dpo"]).optional(),
-  beta: z.number().positive().max(100).default(0.1),
+  // No default here: a beta given for a supervised file is an error (the loop applies DEFAULT_BETA for DPO).
+  beta: z.number().positive().max(100).optional(),
   rank: posInt.default(8),
   alpha: z.number().positive().default(16),
   dropout: z.number().min(0).lt(1).default(0),

@@ -68,9 +68,10 @@ describe("JsonlValidator", () => {
       pair({ preferred_output: call }),
       pair({ input: { messages: [{ role: "user", content: "q" }], ...calls }, preferred_output: [{ ...call[0], tool_calls: [{ ...call[0].tool_calls[0], function: { name: "g", arguments: "{}" } }] }] }),
       pair({ preferred_output: [{ role: "assistant", content: "" }] }),
+      pair({ preferred_output: [] }),
     ];
     const s = validate(bad.join("\n"), 1 << 16, 1 << 20);
-    expect(s.errorCount).toBe(7);
+    expect(s.errorCount).toBe(8);
     expect(s.errors.map((e) => e.message)).toEqual([
       expect.stringMatching(/^preference record: preferred_output: must be an assistant message/),
       expect.stringMatching(/^preference record: non_preferred_output: must hold exactly one assistant message/),
@@ -83,6 +84,7 @@ describe("JsonlValidator", () => {
     const messages = all.finish().errors.map((e) => e.message);
     expect(messages[5]).toMatch(/preferred_output\.0\.tool_calls\.0\.function\.name: g is not one of the tools/);
     expect(messages[6]).toMatch(/preferred_output: the assistant message needs non-empty content or tool_calls/);
+    expect(messages[7]).toMatch(/^preference record: preferred_output: must hold exactly one assistant message/);
     expect(validate(`${pair()}\n${chat()}`).errors[0].message).toMatch(/is a chat record but line 1 is preference/);
   });
 

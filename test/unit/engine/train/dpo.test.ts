@@ -56,16 +56,22 @@ describe("preference records", () => {
     expect(tok.decode(ex.ids.filter((_, i) => ex.train[i]))).toBe("yes<|im_end|>");
   });
 
-  it("drop a pair when either answer loses every trained token to seq_len, and batch as chosen, rejected rows", () => {
+  it("skip a pair whose answers seq_len cuts away, and batch as chosen, rejected rows", () => {
     const long = "x".repeat(200);
     const data = tokenizeRecords(parseRecords([pair("q", "a", "b"), pair(long, "a", "b")].join("\n")), tok, 64);
     expect(data.examples).toHaveLength(1);
-    expect(data.dropped).toBe(1);
-    expect(data.truncated).toBe(1);
+    // Both answers are cut at the same point of the shared input: what is left is the same tokens.
+    expect(data).toMatchObject({ indistinct: 1, dropped: 0, truncated: 1 });
     const b = rowsToBatch([{ ...data.examples[0], ref: [-1, -2] }]);
     expect(b.rows).toHaveLength(2);
     expect(b.ref).toEqual([-1, -2]);
     expect(() => rowsToBatch([data.examples[0]])).toThrow(/reference log-likelihoods/);
+  });
+
+  it("skip a pair whose answers are the same tokens once cut to seq_len", () => {
+    const data = tokenizeRecords(parseRecords([pair("q", "a".repeat(80) + "X", "a".repeat(80) + "Y"), pair("q", "aX", "aY")].join("\n")), tok, 64);
+    expect(data).toMatchObject({ indistinct: 1, dropped: 0, truncated: 1 });
+    expect(data.examples).toHaveLength(1);
   });
 
   it("refuse a file that mixes pairs with chat lines, naming the line", () => {
@@ -152,6 +158,11 @@ it("a DPO adapter prefers the chosen answers more than the base model does", asy
   const examples = tokenizeRecords(parseRecords(pairs.map((p) => pair(...p)).join("\n")), tok, 64).examples;
   const perEpoch = examples.reduce((n, e) => n + e.ids.length + e.rejected!.ids.length, 0);
   expect(res.trainedTokens).toBe(perEpoch * 30 + perEpoch * validations.length);
+
+  // beta belongs to DPO: given for a supervised file, the run refuses to start.
+  const chat = join(root, "chat.jsonl");
+  await writeFile(chat, JSON.stringify({ messages: [{ role: "user", content: "q" }, { role: "assistant", content: "a" }] }) + "\n");
+  await expect(runTraining({ modelDir: model, dataPath: chat, outDir: join(root, "sft"), beta: 0.2 })).rejects.toThrow(/beta is DPO's, and chat.jsonl holds chat records/);
 
   const seqs = examples.flatMap((e) => [e, e.rejected!]);
   const margin = (lp: number[]) => pairs.map((_, p) => lp[2 * p] - lp[2 * p + 1]);

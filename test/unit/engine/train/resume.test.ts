@@ -42,3 +42,18 @@ it("a run resumed from a mid-epoch checkpoint repeats the uninterrupted run's lo
 it("refuses a checkpoint written with other settings, naming them", async () => {
   await expect(runTraining({ ...spec, lr: 2e-2, outDir: join(root, "other"), resumeFrom: join(root, "full", "checkpoints", "3") })).rejects.toThrow(/different lr; resume with the same settings/);
 });
+
+it("resumes a DPO run exactly too (the base model's reference values are recomputed the same), and not with another beta", async () => {
+  const data = join(root, "pairs.jsonl");
+  const pairs = ["red", "green", "blue", "cyan", "pink"].map((c, i) => JSON.stringify({ input: { messages: [{ role: "user", content: `colour ${i}?` }] }, preferred_output: [{ role: "assistant", content: c }], non_preferred_output: [{ role: "assistant", content: "no" }] }));
+  await writeFile(data, pairs.join("\n") + "\n");
+  const dpo = { ...spec, dataPath: data, beta: 0.2 };
+  const full: TrainEvent[] = [];
+  await runTraining({ ...dpo, outDir: join(root, "dpo-full") }, { onEvent: (e) => void full.push(e) });
+  const fullLosses = lossesOf(full);
+  expect(fullLosses[0][1]).toBeCloseTo(Math.log(2), 5);
+  const resumed: TrainEvent[] = [];
+  await runTraining({ ...dpo, outDir: join(root, "dpo-resumed"), resumeFrom: join(root, "dpo-full", "checkpoints", "3") }, { onEvent: (e) => void resumed.push(e) });
+  expect(lossesOf(resumed)).toEqual(fullLosses.slice(3));
+  await expect(runTraining({ ...dpo, beta: 0.3, outDir: join(root, "dpo-other"), resumeFrom: join(root, "dpo-full", "checkpoints", "3") })).rejects.toThrow(/different beta/);
+});

@@ -88,6 +88,8 @@ export const jobs = sqliteTable(
     method: text("method").notNull(),
     /** JSON: {type:"lora", r, alpha, dropout, target_modules}. */
     adapter: text("adapter").notNull(),
+    /** JSON {model, adapter_id}: the fine-tuned model the job continues (its LoRA starts from that adapter), or null. */
+    parent: text("parent"),
     status: text("status").notNull(),
     fineTunedModel: text("fine_tuned_model"),
     /** JSON {code, message} once failed. */

@@ -11,7 +11,7 @@ import { claimKey, holdKey, requestHash, settleKey, settleKeyQuery } from "../li
 import { keepRunning } from "../lib/keep-running.js";
 import { linearModules } from "../lib/model-shapes.js";
 import { createJob, requestedMethod, type CreateJobBody, type RequestedMethod } from "./create.js";
-import { AUTO_BETA, autoEpochs, type AdapterInput } from "./settings.js";
+import { adapterWithDefaults, AUTO_BETA, autoEpochs, type AdapterInput } from "./settings.js";
 import type { JobRow } from "./shape.js";
 import { cancelJob } from "./store.js";
 
@@ -44,7 +44,7 @@ export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key
     suffix: body.suffix ?? null,
     seed: body.seed ?? null,
     hyperparameters: fixedDefaults(requestedMethod(body)),
-    adapter: { ...body.adapter, target_modules: modulesAsRun(body.adapter.target_modules) },
+    adapter: { ...adapterWithDefaults(body.adapter ?? {}), target_modules: modulesAsRun(adapterWithDefaults(body.adapter ?? {}).target_modules) },
     metadata: body.metadata ?? null,
   };
   const claim = await claimKey<{ job_id: string }>(db, { ...ref, hash: await requestHash("fine_tuning.jobs", normalised), now: now() });

@@ -11,7 +11,9 @@ import { newId } from "../lib/ids.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
 import { assertCanStartJob, jobQuotaOverrun } from "../quotas/limits.js";
 import { requireTrainingFile, type FileRow } from "./files.js";
-import { adapterInput, AUTO_BETA, hyperparametersInput, methodHyperparameters, methodInput, resolveAdapter, resolveHyperparameters, type DpoHyperparametersInput, type HyperparametersInput, type JobMethod } from "./settings.js";
+import { adapterInput, adapterWithDefaults, AUTO_BETA, hyperparametersInput, methodHyperparameters, methodInput, resolveAdapter, resolveHyperparameters, type DpoHyperparametersInput, type HyperparametersInput, type JobAdapter, type JobMethod } from "./settings.js";
+import { continuedAdapter, type JobParent } from "./parent.js";
+import { findTenantModel } from "../adapters/models.js";
 import { jobIdPrefix, type JobRow } from "./shape.js";
 import { assertTransition } from "./state.js";
 import { cancelJob, eventInsert } from "./store.js";
@@ -23,7 +25,7 @@ export const jobMetadata = z
 
 export const createJobBody = z
   .object({
-    model: z.string().min(1).openapi({ description: "a registered base model", example: "micro-llama" }),
+    model: z.string().min(1).openapi({ description: "a registered base model, or one of the tenant's fine-tuned models to continue training", example: "micro-llama" }),
     training_file: z.string().min(1).openapi({ description: "id of a file uploaded with purpose=fine-tune" }),
     validation_file: z.string().min(1).nullish(),
     suffix: z
@@ -35,7 +37,7 @@ export const createJobBody = z
     // null means "not set" for these three, as for the fields above (OpenAI clients send null for unset options).
     method: methodInput.nullish(),
     hyperparameters: hyperparametersInput.nullish().openapi({ deprecated: true, description: "deprecated in OpenAI's API in favour of method.supervised.hyperparameters; honoured when method is not given (supervised fine-tuning)" }),
-    adapter: adapterInput.nullish().transform((a) => a ?? adapterInput.parse({})),
+    adapter: adapterInput.nullish().openapi({ description: "LoRA settings of a new adapter; a job continuing a fine-tuned model keeps that model's (only dropout may change)" }),
     metadata: jobMetadata.nullish().openapi({ description: "up to 16 key-value pairs (keys ≤ 64 characters, values ≤ 512), returned with the job and filterable in the list" }),
   })
   // An unknown field is a 400 naming it, rather than an option silently not applied (a typo, or an OpenAI
@@ -51,12 +53,19 @@ export type CreateJobBody = z.infer<typeof createJobBody>;
 export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobBody, also: (jobId: string) => BatchItem<"sqlite">[] = () => []): Promise<JobRow> {
   const { db, config } = deps;
   const tenantId = tenant.tenantId;
-  const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, body.model) });
-  if (!model) throw new ApiError("not_found", `model '${body.model}' is not a base model of this deployment; list them with GET /v1/models`, "model");
+  const target = await findTenantModel(db, tenantId, body.model);
+  if (!target) throw new ApiError("not_found", `model '${body.model}' is neither a base model of this deployment nor one of your fine-tuned models; list them with GET /v1/models`, "model");
+  const model = target.base;
   const training = await requireTrainingFile(db, tenantId, body.training_file, "training_file");
   const validation = body.validation_file ? await requireTrainingFile(db, tenantId, body.validation_file, "validation_file") : null;
-  const resolved = resolveAdapter(body.adapter, modelSummarySchema.parse(JSON.parse(model.config)), config.TUNESERVE_MAX_LORA_RANK);
-  if (!resolved.ok) throw new ApiError("invalid_request", resolved.message, resolved.param);
+  const parent: JobParent | null = target.kind === "adapter" ? { model: target.adapter.modelId, adapter_id: target.adapter.id } : null;
+  let adapter: JobAdapter;
+  if (target.kind === "adapter") adapter = await continuedAdapter(deps, target.adapter, body.adapter ?? {});
+  else {
+    const resolved = resolveAdapter(adapterWithDefaults(body.adapter ?? {}), target.summary, config.TUNESERVE_MAX_LORA_RANK);
+    if (!resolved.ok) throw new ApiError("invalid_request", resolved.message, resolved.param);
+    adapter = resolved.adapter;
+  }
 
   const method = resolveMethod(requestedMethod(body), training.lines);
   checkFileKind(method, training, "training_file");
@@ -80,7 +89,8 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
     suffix: body.suffix ?? null,
     seed: body.seed ?? crypto.getRandomValues(new Uint32Array(1))[0] % 2_147_483_648,
     method: JSON.stringify(method),
-    adapter: JSON.stringify(resolved.adapter),
+    adapter: JSON.stringify(adapter),
+    parent: parent ? JSON.stringify(parent) : null,
     status: "validating_files",
     fineTunedModel: null,
     error: null,

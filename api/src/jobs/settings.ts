@@ -51,19 +51,28 @@ export const methodInput = z
       .strict(),
   ], { error: 'type must be "supervised" or "dpo" (reinforcement fine-tuning is not offered)' });
 
+// No defaults in the schema: a job that continues a fine-tuned model takes its LoRA shape from that model,
+// so what the request left out must stay visible (adapterWithDefaults fills it in for a new adapter).
 export const adapterInput = z
   .object({
-    type: z.literal("lora").default("lora"),
-    r: z.number().int().min(1).default(8),
-    alpha: z.number().positive().default(16),
-    dropout: z.number().min(0).lt(1).default(0),
+    type: z.literal("lora").optional(),
+    r: z.number().int().min(1).optional().openapi({ description: "default 8" }),
+    alpha: z.number().positive().optional().openapi({ description: "default 16" }),
+    dropout: z.number().min(0).lt(1).optional().openapi({ description: "default 0" }),
     target_modules: z
       .union([z.literal("all-linear"), z.array(z.enum(linearModules)).min(1)], { error: `use "all-linear" or a non-empty list of ${linearModules.join(", ")}` })
-      .default("all-linear"),
+      .optional()
+      .openapi({ description: 'default "all-linear"' }),
     /** rsLoRA: scale the update by alpha/√r instead of alpha/r (stabler at high ranks). */
-    use_rslora: z.boolean().default(false),
+    use_rslora: z.boolean().optional().openapi({ description: "default false" }),
   })
   .strict();
+
+/** A new adapter's settings: what the request gave, and the defaults for the rest. */
+export function adapterWithDefaults(a: AdapterInput) {
+  return { type: "lora" as const, r: a.r ?? 8, alpha: a.alpha ?? 16, dropout: a.dropout ?? 0, target_modules: a.target_modules ?? ("all-linear" as const), use_rslora: a.use_rslora ?? false };
+}
+export type AdapterSettings = ReturnType<typeof adapterWithDefaults>;
 
 export const hyperparametersSchema = z
   .object({
@@ -124,7 +133,7 @@ export function resolveHyperparameters(h: z.input<typeof hyperparametersInput>, 
 }
 
 /** Checks the adapter options against the base model; returns them resolved, or an error naming the field. */
-export function resolveAdapter(a: AdapterInput, model: ModelSummary, maxRank: number): { ok: true; adapter: JobAdapter } | { ok: false; param: string; message: string } {
+export function resolveAdapter(a: AdapterSettings, model: ModelSummary, maxRank: number): { ok: true; adapter: JobAdapter } | { ok: false; param: string; message: string } {
   if (a.r > maxRank) return { ok: false, param: "adapter.r", message: `adapter.r=${a.r} exceeds the largest rank this deployment accepts (${maxRank}); use r ≤ ${maxRank}` };
   const targets: LinearModule[] = a.target_modules === "all-linear" ? [...linearModules] : [...new Set(a.target_modules)];
   const shapes = moduleShapes(model);

@@ -4,6 +4,7 @@ import { z } from "@hono/zod-openapi";
 import { fineTunedModelId } from "../adapters/models.js";
 import type { checkpoints, jobEvents, jobs } from "../db/schema.js";
 import { progressSchema, type Progress } from "./protocol.js";
+import type { JobParent } from "./parent.js";
 import { adapterSchema, dpoHyperparametersSchema, hyperparametersSchema, methodHyperparameters, methodSchema, type JobAdapter, type JobMethod } from "./settings.js";
 import { jobStatuses, type JobStatus } from "./state.js";
 
@@ -13,7 +14,7 @@ export const jobSchema = z
   .object({
     id: z.string(),
     object: z.literal("fine_tuning.job"),
-    model: z.string(),
+    model: z.string().openapi({ description: "the base model, or the fine-tuned model the job continues" }),
     created_at: z.number().int(),
     finished_at: z.number().int().nullable(),
     fine_tuned_model: z.string().nullable().openapi({ description: "set once the job succeeds" }),
@@ -66,6 +67,11 @@ export function jobMethod(row: JobRow): JobMethod {
   return JSON.parse(row.method);
 }
 
+/** The fine-tuned model the job continues, or null for a job that starts from the base model. */
+export function jobParent(row: JobRow): JobParent | null {
+  return row.parent ? JSON.parse(row.parent) : null;
+}
+
 export function jobAdapter(row: JobRow): JobAdapter {
   // Jobs created before rsLoRA was an option are plain LoRA.
   return { use_rslora: false, ...JSON.parse(row.adapter) };
@@ -89,7 +95,8 @@ export function toJob(row: JobRow): Job {
   return {
     id: row.id,
     object: "fine_tuning.job",
-    model: row.model,
+    // As OpenAI's: the model the job fine-tunes, a fine-tuned one when it continues one.
+    model: jobParent(row)?.model ?? row.model,
     created_at: row.createdAt,
     finished_at: row.finishedAt,
     fine_tuned_model: row.fineTunedModel,

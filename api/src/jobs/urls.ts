@@ -8,6 +8,7 @@ import type { Deps } from "../deps.js";
 import type { FileRow } from "./files.js";
 import { adapterFiles } from "./protocol.js";
 import type { JobRow } from "./shape.js";
+import type { AdapterRow } from "../adapters/models.js";
 
 const fileUrls = z.record(z.string(), z.string()).openapi({ description: "file name → presigned URL" });
 
@@ -28,6 +29,11 @@ export const leaseUrlsSchema = z
     validation_file: z.object({ id: z.string(), bytes: z.number().int(), lines: z.number().int(), format: z.string(), url: z.string() }).nullable(),
     base_model: baseModelUrlsSchema,
     checkpoint: z.object({ step: z.number().int(), files: fileUrls }).nullable().openapi({ description: "the latest checkpoint to resume from" }),
+    initial_adapter: z
+      .object({ model: z.string(), files: fileUrls })
+      .nullable()
+      .optional()
+      .openapi({ description: "the PEFT adapter of the fine-tuned model the job continues: the LoRA starts from it (null: from zero)" }),
     outputs: z.object({ "adapter_config.json": z.string(), "adapter_model.safetensors": z.string() }).openapi({ description: "PUT the final PEFT adapter here before complete" }),
   })
   .openapi("LeaseUrls");
@@ -63,7 +69,7 @@ export async function outputUploadUrls(deps: Deps, job: JobRow): Promise<LeaseUr
 }
 
 /** Builds the lease answer's URLs for one job. */
-export async function leaseUrls(deps: Deps, job: JobRow, files: { training: FileRow; validation: FileRow | null }, modelSource: string): Promise<LeaseUrls> {
+export async function leaseUrls(deps: Deps, job: JobRow, files: { training: FileRow; validation: FileRow | null; parent: AdapterRow | null }, modelSource: string): Promise<LeaseUrls> {
   const ttl = deps.config.TUNESERVE_PRESIGN_SECONDS;
   const latest = await deps.db.query.checkpoints.findFirst({ where: eq(checkpoints.jobId, job.id), orderBy: desc(checkpoints.step) });
   return {
@@ -72,6 +78,7 @@ export async function leaseUrls(deps: Deps, job: JobRow, files: { training: File
     validation_file: files.validation ? await fileLink(deps, files.validation) : null,
     base_model: await baseModelUrls(deps, job.model, modelSource),
     checkpoint: latest ? { step: latest.step, files: await presignPrefix(deps, latest.blobPrefix) } : null,
+    initial_adapter: files.parent ? { model: files.parent.modelId, files: await presignPrefix(deps, files.parent.blobPrefix) } : null,
     outputs: await outputUploadUrls(deps, job),
   };
 }

@@ -8,7 +8,8 @@ import { notFound } from "../errors.js";
 import { findTenantFile } from "../jobs/files.js";
 import { leaseLost, requireHolder } from "../jobs/holder.js";
 import { appendEventsBody, failBody, jobHeartbeatBody, leaseBody, type Progress } from "../jobs/protocol.js";
-import { jobProgress, jobSchema, toJob } from "../jobs/shape.js";
+import { jobParent, jobProgress, jobSchema, toJob } from "../jobs/shape.js";
+import { findTenantAdapter } from "../adapters/models.js";
 import { runBatch } from "../db/batch.js";
 import { eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob } from "../jobs/store.js";
 import { leaseUrls, leaseUrlsSchema } from "../jobs/urls.js";
@@ -81,14 +82,22 @@ export function registerInternalJobs(app: Router): void {
       const training = await findTenantFile(db, job.tenantId, job.trainingFile);
       const validation = job.validationFile ? await findTenantFile(db, job.tenantId, job.validationFile) : null;
       const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });
-      if (!training || !model || (job.validationFile && !validation)) {
-        const missing = !model ? `base model ${job.model}` : !training ? `training file ${job.trainingFile}` : `validation file ${job.validationFile}`;
+      const parent = jobParent(job);
+      const parentAdapter = parent ? await findTenantAdapter(db, job.tenantId, parent.adapter_id) : null;
+      if (!training || !model || (job.validationFile && !validation) || (parent && !parentAdapter)) {
+        const missing = !model
+          ? `base model ${job.model}`
+          : !training
+            ? `training file ${job.trainingFile}`
+            : job.validationFile && !validation
+              ? `validation file ${job.validationFile}`
+              : `fine-tuned model ${parent!.model}, which the job continues,`;
         const error = { code: "input_missing", message: `${missing} no longer exists` };
         await failAttempt(db, { jobId: job.id, holder: { runner_id, attempt: job.attempt }, now, error, retryable: false });
         await eventInsert(db, job.id, now, { level: "error", message: `The job failed: ${error.message}` });
         continue;
       }
-      const urls = await leaseUrls(deps, job, { training, validation }, model.source);
+      const urls = await leaseUrls(deps, job, { training, validation, parent: parentAdapter }, model.source);
       const resume = urls.checkpoint ? `, resuming from step ${urls.checkpoint.step}` : "";
       await eventInsert(db, job.id, now, { level: "info", message: `Fine-tuning job started on runner ${runner.name} (attempt ${job.attempt} of ${job.maxAttempts}${resume})` });
       return c.json({ job: toJob(job), lease: { runner_id, expires_at: job.leaseExpiresAt!, attempt: job.attempt, max_attempts: job.maxAttempts }, urls }, 200);

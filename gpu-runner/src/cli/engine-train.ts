@@ -8,8 +8,9 @@ const USAGE = `usage: tuneserve engine train --model DIR --data FILE --out DIR [
   [--rank 8] [--alpha 16] [--dropout 0] [--targets all-linear|q_proj,v_proj,...] [--rslora]
   [--epochs 3] [--lr 2e-4] [--batch-size 8] [--grad-accum 1] [--seq-len 512] [--seed 0]
   [--schedule cosine|linear|constant] [--warmup-ratio 0.03] [--max-grad-norm 1|none] [--packing]
-  [--checkpoint-every 0] [--checkpoint-dir DIR] [--resume DIR] [--threads 2] [--beta 0.1]
-A file of preference pairs ({"input","preferred_output","non_preferred_output"}) trains with DPO (--beta).`;
+  [--checkpoint-every 0] [--checkpoint-dir DIR] [--resume DIR] [--threads 2] [--beta 0.1] [--init-adapter DIR]
+A file of preference pairs ({"input","preferred_output","non_preferred_output"}) trains with DPO (--beta).
+--init-adapter starts from a PEFT adapter (same rank, targets, alpha and rsLoRA) instead of a new one.`;
 
 /** Parses the flags into a TrainJobSpec (defaults left to the loop, which owns them). */
 export function specFromArgs(argv: string[]): TrainJobSpec {
@@ -21,7 +22,7 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
       epochs: { type: "string" }, lr: { type: "string" }, "batch-size": { type: "string" }, "grad-accum": { type: "string" }, "seq-len": { type: "string" },
       seed: { type: "string" }, schedule: { type: "string" }, "warmup-ratio": { type: "string" }, "max-grad-norm": { type: "string" }, packing: { type: "boolean" },
       "checkpoint-every": { type: "string" }, "checkpoint-dir": { type: "string" }, resume: { type: "string" }, threads: { type: "string" },
-      beta: { type: "string" },
+      beta: { type: "string" }, "init-adapter": { type: "string" },
     },
   });
   if (values.method !== undefined && values.method !== "lora") throw new Error(`--method=${values.method} is not supported; use lora`);
@@ -43,6 +44,7 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
     validationPath: values.validation,
     checkpointDir: values["checkpoint-dir"],
     resumeFrom: values.resume,
+    initAdapter: values["init-adapter"],
     method: "lora",
     rank: int("rank", 1),
     alpha: num("alpha", 0),

@@ -36,8 +36,8 @@ const minProgressBeatMs = 1000;
 const finite = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === "number" && Number.isFinite(v)));
 
 /** A checkpoint file name as the protocol accepts it (plain names, no folders). */
-function checkpointName(name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) throw new Error(`checkpoint file "${name}": the runner protocol takes plain file names only`);
+function plainFileName(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) throw new Error(`file "${name}": the runner protocol takes plain file names only`);
   return name;
 }
 
@@ -146,10 +146,15 @@ export class TrainingExecution {
       validationPath = join(this.dir, "validation.jsonl");
       await downloadTo(urls.validation_file.url, validationPath, signal);
     }
+    let initAdapter: string | undefined;
+    if (urls.initial_adapter) {
+      initAdapter = join(this.dir, "initial-adapter");
+      for (const [name, url] of Object.entries(urls.initial_adapter.files)) await downloadTo(url, join(initAdapter, plainFileName(name)), signal);
+    }
     let resumeFrom: string | undefined;
     if (urls.checkpoint) {
       resumeFrom = join(this.dir, "resume", String(urls.checkpoint.step));
-      for (const [name, url] of Object.entries(urls.checkpoint.files)) await downloadTo(url, join(resumeFrom, checkpointName(name)), signal);
+      for (const [name, url] of Object.entries(urls.checkpoint.files)) await downloadTo(url, join(resumeFrom, plainFileName(name)), signal);
     }
     this.throwIfEnded();
     const resumed = urls.checkpoint ? `; resuming from the checkpoint at step ${urls.checkpoint.step}` : "";
@@ -177,6 +182,7 @@ export class TrainingExecution {
       seqLen: hp.seq_len,
       seed: job.seed,
       checkpointEvery: this.deps.checkpointEvery,
+      initAdapter,
       resumeFrom,
       // undefined leaves it to the session's default (TUNESERVE_ORT_SPIN), read where the session is made.
       spin: this.deps.spinTraining ? undefined : false,
@@ -223,7 +229,7 @@ export class TrainingExecution {
       return this.send([{ message: `Step ${e.step}: validation loss=${e.loss.toFixed(4)}, token accuracy=${(e.tokenAccuracy ?? NaN).toFixed(4)}`, data }]);
     }
     const { client } = this.deps;
-    const names = e.files.map(checkpointName);
+    const names = e.files.map(plainFileName);
     const { urls } = await client.checkpointUploads(this.jobId, this.holder, e.step, names);
     for (const name of names) await uploadFrom(join(e.dir, name), urls[name], this.abort.signal);
     await client.recordCheckpoint(this.jobId, this.holder, e.step, finite(e.metrics));

@@ -291,6 +291,51 @@ describe("heartbeat, events, fail, cancel", () => {
   });
 });
 
+describe("jobs that continue a fine-tuned model", () => {
+  /** Uploads the micro-llama fixture adapter (r 8, alpha 16, all seven modules) as one of the tenant's models. */
+  async function uploadedModel(api: TestApi, key: string): Promise<string> {
+    const f = new FormData();
+    f.set("base_model", "micro-llama");
+    f.set("suffix", "first");
+    for (const [field, name] of [["adapter_config", "adapter_config.json"], ["adapter_model", "adapter_model.safetensors"]]) {
+      f.set(field, new Blob([new Uint8Array(await readFile(`${microLlama}/adapter/${name}`))]), name);
+    }
+    const res = await api.call("POST", "/v1/adapters", { token: key, body: f });
+    expect(res.status).toBe(201);
+    return (await res.json()).model;
+  }
+
+  it("takes the parent's LoRA shape, hands its adapter to the runner, and fails the job if the parent is deleted first", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const parent = await uploadedModel(api, t.key);
+    const job = await createJob(api, t.key, { model: parent, training_file: t.fileId, adapter: { dropout: 0.1, r: 8 } });
+    expect(job).toMatchObject({ model: parent, adapter: { type: "lora", r: 8, alpha: 16, dropout: 0.1, use_rslora: false } });
+    // The shape is the parent's: another rank (or alpha, modules, rsLoRA) is a 400 naming the field.
+    const bad = await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: parent, training_file: t.fileId, adapter: { r: 4 } } }), 400, "invalid_request");
+    expect(bad).toMatchObject({ param: "adapter.r", message: expect.stringMatching(/continues ft:micro-llama:.*whose adapter has r=8; leave r out/) });
+    // Another tenant's fine-tuned model is not there for it.
+    const other = await tenantWithFile(api, "other");
+    await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: other.key, json: { model: parent, training_file: other.fileId } }), 404, "not_found");
+
+    const r = await registerRunner(api, "r");
+    const lease = await leaseOk(api, r);
+    expect(lease.job.model).toBe(parent);
+    expect(lease.urls.base_model.id).toBe("micro-llama");
+    expect(lease.urls.initial_adapter.model).toBe(parent);
+    const config = await api.call("GET", blobPath(lease.urls.initial_adapter.files["adapter_config.json"]));
+    expect((await config.json()).r).toBe(8);
+    expect(Object.keys(lease.urls.initial_adapter.files).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
+
+    // A second job whose parent is deleted before a runner leases it fails, saying what is missing.
+    const second = await createJob(api, t.key, { model: parent, training_file: t.fileId });
+    expect((await api.call("DELETE", `/v1/models/${encodeURIComponent(parent)}`, { token: t.key })).status).toBe(200);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
+    const got = await (await api.call("GET", `/v1/fine_tuning/jobs/${second.id}`, { token: t.key })).json();
+    expect(got).toMatchObject({ status: "failed", error: { code: "input_missing", message: expect.stringContaining(`fine-tuned model ${parent}, which the job continues, no longer exists`) } });
+  });
+});
+
 describe("presigned URLs, checkpoints and complete", () => {
   it("keeps each attempt's outputs apart: a runner that lost its lease cannot replace the holder's adapter", async () => {
     const api = await fresh();

@@ -156,6 +156,26 @@ describe("tuneserve serve (embedded default)", () => {
     for (const p of pairs) expect(await gap(done.fine_tuned_model, p)).toBeGreaterThan((await gap("tuneserve-micro", p)) + 5);
   });
 
+  it("continues the fine-tuned model with DPO: it starts as the reference, and the chats keep their learned answers", async () => {
+    // Pairs on the facts learned above: each learned answer preferred over another fact's answer.
+    const pairs = facts.map(([q, yes], i) => JSON.stringify({ input: { messages: [{ role: "user", content: q }] }, preferred_output: [{ role: "assistant", content: yes }], non_preferred_output: [{ role: "assistant", content: facts[(i + 1) % facts.length][1] }] }));
+    const fileId = await api.upload(a.key, pairs.join("\n") + "\n");
+    const created = await api.createJob(a.key, { model: job.fine_tuned_model, training_file: fileId, suffix: "facts-dpo", seed: 1, method: { type: "dpo", dpo: { hyperparameters: { n_epochs: 5, batch_size: 1 } } } });
+    expect(created).toMatchObject({ model: job.fine_tuned_model, adapter: { r: 8, alpha: 16 } });
+    const done = await api.finished(a.key, created.id);
+    expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
+    const events = await api.events(a.key, done.id);
+    expect(events.some((e) => /starting from the initial adapter/.test(e.message))).toBe(true);
+    // The reference is the continued model, so DPO's first loss is log 2 exactly (from the base model it would not be).
+    const first = events.filter((e) => e.type === "metrics").sort((x, y) => x.data.step - y.data.step)[0];
+    expect(first.data).toMatchObject({ step: 1 });
+    expect(first.data.train_loss).toBeCloseTo(Math.log(2), 4);
+    for (const [question, answer] of facts) {
+      const r = await api.call("POST", "/v1/chat/completions", a.key, { model: done.fine_tuned_model, messages: [{ role: "user", content: question }], temperature: 0, max_tokens: 16 });
+      expect(r.json.choices[0].message.content).toBe(answer);
+    }
+  });
+
   it("hides tenant A's job, adapter and model from tenant B (404)", async () => {
     const b = await api.tenant(admin, "globex");
     expect((await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, b.key)).status).toBe(404);

@@ -9,12 +9,12 @@ describe("engine train flags", () => {
       "--model", "m", "--data", "d.jsonl", "--out", "o", "--validation", "v.jsonl", "--method", "lora", "--rank", "4", "--alpha", "8", "--dropout", "0.1",
       "--targets", "q_proj, v_proj", "--epochs", "2", "--lr", "1e-3", "--batch-size", "3", "--seq-len", "64", "--seed", "5", "--resume", "ck",
       "--schedule", "linear", "--warmup-ratio", "0.1", "--max-grad-norm", "none", "--grad-accum", "2", "--checkpoint-every", "10", "--packing", "--rslora",
-      "--beta", "0.25",
+      "--beta", "0.25", "--init-adapter", "sft",
     ]);
     expect(spec).toEqual({
       modelDir: "m", dataPath: "d.jsonl", outDir: "o", validationPath: "v.jsonl", resumeFrom: "ck", method: "lora", rank: 4, alpha: 8, dropout: 0.1,
       targets: ["q_proj", "v_proj"], useRslora: true, epochs: 2, lr: 1e-3, batchSize: 3, gradAccum: 2, seqLen: 64, seed: 5, schedule: "linear",
-      warmupRatio: 0.1, maxGradNorm: null, packing: true, checkpointEvery: 10, beta: 0.25,
+      warmupRatio: 0.1, maxGradNorm: null, packing: true, checkpointEvery: 10, beta: 0.25, initAdapter: "sft",
     });
   });
   it("leaves defaults to the loop and keeps all-linear as the string", () => {

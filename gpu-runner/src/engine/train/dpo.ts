@@ -1,16 +1,17 @@
-// The parts of DPO outside the graph: the reference model's log-likelihoods of every pair (computed once,
-// before training, by the train graph's forward pass with the LoRA scale at 0, i.e. the base model), and
-// validation over held-out pairs (mean DPO loss, and how often the chosen answer wins).
+// The parts of DPO outside the graph: the reference model's log-likelihoods of every pair, and validation
+// over held-out pairs (mean DPO loss, and how often the chosen answer wins). The reference is the model
+// training starts from, computed once by the eval graph before the first step: the base model for a new
+// adapter (B = 0), the continued fine-tuned model otherwise.
 import { rowsToBatch, type Row } from "../data/batches.js";
 import { TrainingCancelled } from "./spec.js";
 import type { LoraTrainer } from "./trainer.js";
 
-/** Sets `ref` on every pair row: log π_base(answer | conversation) of its chosen and rejected answer; `stop` cancels between batches. */
+/** Sets `ref` on every pair row: log π_start(answer | conversation) of its chosen and rejected answer, from the trainer's current (starting) LoRA values; `stop` cancels between batches. */
 export async function attachReferences(trainer: LoraTrainer, rows: Row[], batchSize: number, stop: () => boolean = () => false): Promise<void> {
   for (let i = 0; i < rows.length; i += batchSize) {
     if (stop()) throw new TrainingCancelled(trainer.stepCount);
     const slice = rows.slice(i, i + batchSize);
-    const logp = await trainer.referenceLogps(rowsToBatch(slice.map((r) => ({ ...r, ref: [0, 0] }))));
+    const logp = (await trainer.evaluate(rowsToBatch(slice.map((r) => ({ ...r, ref: [0, 0] }))))).seqLogp!;
     slice.forEach((r, k) => (r.ref = [logp[2 * k], logp[2 * k + 1]]));
   }
 }

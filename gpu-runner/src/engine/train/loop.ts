@@ -16,7 +16,8 @@ import { attachReferences, evaluatePairs } from "./dpo.js";
 import { LoraEvaluator } from "./evaluate.js";
 import { writePeftAdapter, type AdapterMeta } from "./export.js";
 import { resolveLoraConfig } from "./lora-config.js";
-import { initParams } from "./lora-params.js";
+import { loadInitialAdapter } from "./initial-adapter.js";
+import { initParams, paramsFromAdapter } from "./lora-params.js";
 import { learningRate, warmupSteps, type Schedule } from "./schedule.js";
 import { DEFAULT_BETA, resolveSpec, TrainingCancelled, type ResolvedSpec, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
 import { LoraTrainer } from "./trainer.js";
@@ -53,13 +54,14 @@ function objectiveFor(s: ResolvedSpec, format: RecordFormat, file: string): "sft
 }
 
 /** What a resumed run must share with the run that wrote the checkpoint. */
-function fingerprint(s: ResolvedSpec, dataSha: string, objective: "sft" | "dpo"): TrainerState["fingerprint"] {
+function fingerprint(s: ResolvedSpec, dataSha: string, objective: "sft" | "dpo", initSha: string | null): TrainerState["fingerprint"] {
   return {
     data_sha256: dataSha, rank: s.rank, alpha: s.alpha, targets: JSON.stringify(s.targets), use_rslora: s.useRslora, epochs: s.epochs, lr: s.lr,
     batch_size: s.batchSize, grad_accum: s.gradAccum, seq_len: s.seqLen, seed: s.seed, schedule: s.schedule, warmup_ratio: s.warmupRatio,
     max_grad_norm: s.maxGradNorm, packing: s.packing, dropout: s.dropout,
     // Only DPO's: checkpoints written before DPO existed still resume.
     ...(objective === "dpo" ? { objective, beta: s.beta ?? DEFAULT_BETA } : {}),
+    ...(initSha ? { initial_adapter_sha256: initSha } : {}),
   };
 }
 
@@ -78,6 +80,7 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   const { rows, format } = await loadRows(s.dataPath, s, tok, log);
   const objective = objectiveFor(s, format, basename(s.dataPath));
   const dataSha = createHash("sha256").update(await readFile(s.dataPath)).digest("hex");
+  const initSha = s.initAdapter ? createHash("sha256").update(await readFile(join(s.initAdapter, "adapter_model.safetensors"))).digest("hex") : null;
   const val = s.validationPath ? await loadRows(s.validationPath, s, tok, log) : null;
   if (val && objectiveFor(s, val.format, basename(s.validationPath!)) !== objective) throw new Error(`${basename(s.validationPath!)}: holds ${val.format} records, and the training file ${format} records; validate on data of the training file's kind`);
   const valRows = val?.rows ?? null;
@@ -88,13 +91,18 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   const tokensPerEpoch = rows.reduce((n, r) => n + exampleTokens(r), 0);
   const checkpointDir = s.checkpointDir ?? join(s.outDir, "checkpoints");
   const meta: AdapterMeta = { rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets, useRslora: s.useRslora, baseModel: basename(resolve(s.modelDir)) };
-  const fp = fingerprint(s, dataSha, objective);
+  const fp = fingerprint(s, dataSha, objective, initSha);
 
   const weights = await openWeights(s.modelDir);
   const trainer = new LoraTrainer(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, dropout: lora.dropout, maxGradNorm: s.maxGradNorm, threads: s.threads, spin: s.spin, objective: objective === "dpo" ? { kind: "dpo", beta: s.beta ?? DEFAULT_BETA } : { kind: "sft" } });
   const evaluator = valRows && objective === "sft" ? new LoraEvaluator(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, threads: s.threads }) : null;
   // Separate streams: LoRA init never shifts the data order, and both are reproducible from the seed.
   trainer.setParams(initParams(trainer.params, "float32", createRng(s.seed).next));
+  if (s.initAdapter) {
+    const start = await loadInitialAdapter(s.initAdapter, cfg, lora);
+    trainer.setParams(paramsFromAdapter(start, trainer.params, "float32"));
+    await log(`starting from the initial adapter (r=${start.rank}) instead of a new one`);
+  }
   let rng: Rng = createRng(s.seed + 1);
   let order: number[] = [];
   let orderEpoch = -1;
@@ -103,7 +111,8 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
 
   try {
     if (objective === "dpo") {
-      // The base model's log-likelihoods, once: deterministic, so a resumed run computes the same ones.
+      // The starting model's log-likelihoods, once (before a checkpoint's values replace the starting ones):
+      // deterministic, so a resumed run computes the same ones.
       const stop = () => hooks.shouldStop?.() ?? false;
       await attachReferences(trainer, rows, s.batchSize, stop);
       if (valRows) await attachReferences(trainer, valRows, s.batchSize, stop);

@@ -36,6 +36,8 @@ export type TrainJobSpec = {
   checkpointEvery?: number;
   /** A checkpoint folder written by an earlier run of the same spec. */
   resumeFrom?: string;
+  /** A PEFT adapter folder to start from (continuing a fine-tuned model) instead of a new LoRA; same rank, targets and scale. */
+  initAdapter?: string;
   /** Pack short examples into shared rows of up to seqLen tokens (attention crosses examples). Default false. */
   packing?: boolean;
   /** ORT intra-op threads (default 2). */
@@ -95,6 +97,7 @@ export const trainSpecSchema = z.object({
   gradAccum: posInt.default(1),
   checkpointEvery: z.number().int().min(0).default(0),
   resumeFrom: z.string().min(1).optional(),
+  initAdapter: z.string().min(1).optional(),
   packing: z.boolean().default(false),
   threads: posInt.default(2),
   spin: z.boolean().optional(),

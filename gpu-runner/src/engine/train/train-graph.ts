@@ -91,7 +91,7 @@ export function buildTrainGraph(cfg: ModelConfig, weights: WeightStore, o: Train
   if (o.objective?.kind === "dpo") {
     const dpo = dpoLoss(logits, targets, mask, g.input("ref_logp", dtype, ["B"]), o.objective.beta, denominator);
     loss = dpo.loss;
-    // Eval reads each row's log-likelihood (the reference pass, run with lora_scale 0) and the pairs' margins.
+    // Eval reads each row's log-likelihood (the reference pass, with the starting LoRA values) and the pairs' margins.
     if (o.mode === "eval") {
       g.output(dpo.seqLogp, "seq_logp");
       g.output(dpo.margins, "margins");

@@ -157,20 +157,10 @@ export class LoraTrainer {
   }
 
   /** Forward only: the batch's mean loss and, with DPO, each row's log-likelihood and each pair's margin. */
-  async evaluate(batch: TrainBatch, o: { scale?: number } = {}): Promise<{ loss: number; seqLogp?: FloatArray; margins?: FloatArray }> {
+  async evaluate(batch: TrainBatch): Promise<{ loss: number; seqLogp?: FloatArray; margins?: FloatArray }> {
     const s = await this.session("eval");
-    const r = await s.run(mergeFeeds(batchFeeds(batch, o.scale ?? this.o.scale, lossUnits(batch), this.dtype), this.paramFeeds()));
+    const r = await s.run(mergeFeeds(batchFeeds(batch, this.o.scale, lossUnits(batch), this.dtype), this.paramFeeds()));
     return { loss: Number(r.loss.data[0]), ...(r.seq_logp ? { seqLogp: r.seq_logp.data as FloatArray, margins: r.margins.data as FloatArray } : {}) };
-  }
-
-  /**
-   * DPO's reference log-likelihoods of a pair batch's rows: the base model alone, i.e. this graph with
-   * the LoRA scale at 0 (the pairs' ref values are ignored; only seq_logp is read).
-   */
-  async referenceLogps(batch: TrainBatch): Promise<FloatArray> {
-    if (this.o.objective?.kind !== "dpo") throw new Error("LoRA trainer: reference log-likelihoods are for DPO");
-    const r = await this.evaluate({ ...batch, ref: batch.ref ?? batch.rows.map(() => 0) }, { scale: 0 });
-    return r.seqLogp!;
   }
 
   /** One optimizer step over `micro` micro-batches (their gradients summed); returns the loss before the update and the gradient norm before clipping. */

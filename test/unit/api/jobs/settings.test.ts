@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { adapterInput, resolveAdapter, resolveHyperparameters } from "../../../../api/src/jobs/settings.js";
+import { adapterInput, adapterWithDefaults, resolveAdapter, resolveHyperparameters } from "../../../../api/src/jobs/settings.js";
 import { linearModules, summarizeConfig } from "../../../../api/src/lib/model-shapes.js";
 
 const auto = { n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto" } as const;
@@ -29,21 +29,21 @@ describe("resolveHyperparameters", () => {
 
 describe("resolveAdapter", () => {
   it("defaults to r 8, alpha 16, no dropout, every linear module, plain (not rs) LoRA", () => {
-    const r = resolveAdapter(adapterInput.parse({}), model, 256);
+    const r = resolveAdapter(adapterWithDefaults(adapterInput.parse({})), model, 256);
     expect(r).toEqual({ ok: true, adapter: { type: "lora", r: 8, alpha: 16, dropout: 0, target_modules: [...linearModules], use_rslora: false } });
   });
 
   it("deduplicates listed modules", () => {
-    const r = resolveAdapter(adapterInput.parse({ target_modules: ["q_proj", "v_proj", "q_proj"] }), model, 256);
+    const r = resolveAdapter(adapterWithDefaults(adapterInput.parse({ target_modules: ["q_proj", "v_proj", "q_proj"] })), model, 256);
     expect(r.ok && r.adapter.target_modules).toEqual(["q_proj", "v_proj"]);
   });
 
   it("refuses a rank over the deployment limit or over a targeted module's smallest side", () => {
-    const over = resolveAdapter(adapterInput.parse({ r: 64 }), model, 32);
+    const over = resolveAdapter(adapterWithDefaults(adapterInput.parse({ r: 64 })), model, 32);
     expect(over).toMatchObject({ ok: false, param: "adapter.r" });
     // k_proj is [32, 64]: r 48 is too large for it but fine for q_proj-only adapters.
-    expect(resolveAdapter(adapterInput.parse({ r: 48 }), model, 256)).toMatchObject({ ok: false, message: expect.stringContaining("k_proj") });
-    expect(resolveAdapter(adapterInput.parse({ r: 48, target_modules: ["q_proj"] }), model, 256).ok).toBe(true);
+    expect(resolveAdapter(adapterWithDefaults(adapterInput.parse({ r: 48 })), model, 256)).toMatchObject({ ok: false, message: expect.stringContaining("k_proj") });
+    expect(resolveAdapter(adapterWithDefaults(adapterInput.parse({ r: 48, target_modules: ["q_proj"] })), model, 256).ok).toBe(true);
   });
 
   it("rejects invalid options at parse time", () => {

@@ -96,10 +96,6 @@ describe.each(["micro-llama", "micro-qwen2"])("%s float64 DPO gradients", (name)
     expect((await t.grads(batch)).loss).toBeGreaterThan(0);
     const { worst } = await worstGradientError(t, batch);
     expect(worst).toBeLessThan(1e-6);
-    // The reference pass is the base model: the LoRA scale at 0 gives the same log-likelihoods whatever the LoRA values.
-    const ref = await t.referenceLogps(batch);
-    t.setParams(new Map([...t.values].map(([k, v]) => [k, v.map(() => 0.5)])));
-    expect([...(await t.referenceLogps(batch))]).toEqual([...ref]);
     await t.release();
   });
 });
@@ -153,4 +149,29 @@ it("a DPO adapter prefers the chosen answers more than the base model does", asy
   const base = margin(await answerLogps(undefined, seqs));
   const tuned = margin(await answerLogps(out, seqs));
   tuned.forEach((m, p) => expect(m).toBeGreaterThan(base[p] + 10));
+});
+
+it("continues a fine-tuned adapter: supervised first, then DPO on it with that model as the reference", async () => {
+  const sftData = join(root, "sft.jsonl");
+  const chat = (q: string, a: string) => JSON.stringify({ messages: [{ role: "user", content: q }, { role: "assistant", content: a }] });
+  await writeFile(sftData, [chat("Is fire hot?", "yes"), chat("Is ice hot?", "no")].join("\n") + "\n");
+  const sft = join(root, "sft-adapter");
+  const first: TrainEvent[] = [];
+  await runTraining({ modelDir: model, dataPath: sftData, outDir: sft, epochs: 40, batchSize: 2, seqLen: 64, lr: 1e-2, seed: 2 }, { onEvent: (e) => void first.push(e) });
+  const losses = (ev: TrainEvent[]) => ev.flatMap((e) => (e.type === "progress" ? [e.loss] : []));
+  // Continued, the supervised loss picks up where the first run ended, not from a new adapter's.
+  const again: TrainEvent[] = [];
+  await runTraining({ modelDir: model, dataPath: sftData, outDir: join(root, "sft-again"), epochs: 1, batchSize: 2, seqLen: 64, lr: 1e-2, seed: 2, initAdapter: sft }, { onEvent: (e) => void again.push(e) });
+  expect(losses(again)[0]).toBeLessThan(losses(first)[0] / 4);
+  expect(losses(again)[0]).toBeCloseTo(losses(first).at(-1)!, 1);
+
+  // DPO from the supervised adapter: the reference is that model, so the first loss is exactly log 2.
+  const pairs = join(root, "after-sft.jsonl");
+  await writeFile(pairs, [pair("Is fire hot?", "yes", "no"), pair("Is ice hot?", "no", "yes")].join("\n") + "\n");
+  const dpo: TrainEvent[] = [];
+  await runTraining({ modelDir: model, dataPath: pairs, outDir: join(root, "sft-dpo"), epochs: 5, batchSize: 2, seqLen: 64, lr: 1e-3, seed: 2, initAdapter: sft }, { onEvent: (e) => void dpo.push(e) });
+  expect(losses(dpo)[0]).toBeCloseTo(Math.log(2), 5);
+
+  await expect(runTraining({ modelDir: model, dataPath: sftData, outDir: join(root, "bad"), rank: 4, initAdapter: sft })).rejects.toThrow(/the initial adapter has r=8, and this run trains r=4/);
+  await expect(runTraining({ modelDir: model, dataPath: sftData, outDir: join(root, "bad"), alpha: 32, initAdapter: sft })).rejects.toThrow(/scales its update by 2, and this run by 4/);
 });

@@ -1,0 +1,36 @@
+// A job may continue one of the tenant's fine-tuned models (OpenAI's `model: "ft:…"`): its LoRA starts
+// from that model's adapter instead of from zero, on the same base model, and keeps that adapter's shape
+// (rank, alpha, target modules, rsLoRA); only dropout may change. The job records where it started.
+import { z } from "@hono/zod-openapi";
+import type { AdapterRow } from "../adapters/models.js";
+import { parseAdapterConfig } from "../adapters/validate.js";
+import { readAll } from "../blob/port.js";
+import type { Deps } from "../deps.js";
+import { ApiError } from "../errors.js";
+import { linearModules } from "../lib/model-shapes.js";
+import type { AdapterInput, JobAdapter } from "./settings.js";
+
+export const jobParentSchema = z
+  .object({
+    model: z.string().openapi({ description: "the fine-tuned model the job continues" }),
+    adapter_id: z.string(),
+  })
+  .openapi("FineTuningJobParent");
+export type JobParent = z.infer<typeof jobParentSchema>;
+
+/** The parent's LoRA shape, read from its adapter_config.json; the request's adapter fields must agree with it. */
+export async function continuedAdapter(deps: Deps, parent: AdapterRow, asked: AdapterInput): Promise<JobAdapter> {
+  const obj = await deps.blobs.get(`${parent.blobPrefix}adapter_config.json`);
+  if (!obj) throw new ApiError("conflict", `model '${parent.modelId}': its adapter files are gone; it cannot be continued`, "model");
+  const { config, targets } = parseAdapterConfig(await readAll(obj), Number.MAX_SAFE_INTEGER);
+  const kept = { r: config.r, alpha: config.lora_alpha, target_modules: targets, use_rslora: config.use_rslora };
+  const same = (k: keyof typeof kept, v: unknown) =>
+    k === "target_modules" ? (v === "all-linear" ? [...linearModules] : [...new Set(v as string[])]).sort().join() === [...kept.target_modules].sort().join() : v === kept[k];
+  for (const k of Object.keys(kept) as (keyof typeof kept)[]) {
+    const v = asked[k];
+    if (v !== undefined && !same(k, v)) {
+      throw new ApiError("invalid_request", `adapter.${k}: the job continues ${parent.modelId}, whose adapter has ${k}=${JSON.stringify(kept[k])}; leave ${k} out (only dropout may change)`, `adapter.${k}`);
+    }
+  }
+  return { type: "lora", ...kept, dropout: asked.dropout ?? 0 };
+}

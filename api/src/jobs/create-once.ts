@@ -25,6 +25,17 @@ function fixedDefaults(m: RequestedMethod) {
   return m.type === "dpo" ? { ...fixed, beta: m.hyperparameters.beta === "auto" ? AUTO_BETA : m.hyperparameters.beta, method: "dpo" } : fixed;
 }
 
+/**
+ * The adapter fields in one spelling. A new adapter's are the request's with the defaults; a continued
+ * model's come from that model, so the request's own fields (only dropout defaults, to 0) are the request.
+ */
+function adapterAsRun(body: CreateJobBody) {
+  const a = body.adapter ?? {};
+  if (body.model.startsWith("ft:")) return { ...a, type: undefined, dropout: a.dropout ?? 0, target_modules: a.target_modules && modulesAsRun(a.target_modules) };
+  const full = adapterWithDefaults(a);
+  return { ...full, target_modules: modulesAsRun(full.target_modules) };
+}
+
 /** Target modules in one spelling: sorted, once each, and every linear module as "all-linear". */
 function modulesAsRun(t: AdapterInput["target_modules"]): string | string[] {
   const list = t === "all-linear" ? [...linearModules] : [...new Set(t)].sort();
@@ -44,7 +55,7 @@ export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key
     suffix: body.suffix ?? null,
     seed: body.seed ?? null,
     hyperparameters: fixedDefaults(requestedMethod(body)),
-    adapter: { ...adapterWithDefaults(body.adapter ?? {}), target_modules: modulesAsRun(adapterWithDefaults(body.adapter ?? {}).target_modules) },
+    adapter: adapterAsRun(body),
     metadata: body.metadata ?? null,
   };
   const claim = await claimKey<{ job_id: string }>(db, { ...ref, hash: await requestHash("fine_tuning.jobs", normalised), now: now() });

@@ -1,6 +1,7 @@
 // A job may continue one of the tenant's fine-tuned models (OpenAI's `model: "ft:…"`): its LoRA starts
 // from that model's adapter instead of from zero, on the same base model, and keeps that adapter's shape
-// (rank, alpha, target modules, rsLoRA); only dropout may change. The job records where it started.
+// (rank, alpha, target modules, rsLoRA); only dropout may change (default 0, whatever the parent's was).
+// The job records where it started.
 import { z } from "@hono/zod-openapi";
 import type { AdapterRow } from "../adapters/models.js";
 import { parseAdapterConfig } from "../adapters/validate.js";
@@ -23,6 +24,8 @@ export async function continuedAdapter(deps: Deps, parent: AdapterRow, asked: Ad
   const obj = await deps.blobs.get(`${parent.blobPrefix}adapter_config.json`);
   if (!obj) throw new ApiError("conflict", `model '${parent.modelId}': its adapter files are gone; it cannot be continued`, "model");
   const { config, targets } = parseAdapterConfig(await readAll(obj), Number.MAX_SAFE_INTEGER);
+  const maxRank = deps.config.TUNESERVE_MAX_LORA_RANK;
+  if (config.r > maxRank) throw new ApiError("invalid_request", `model '${parent.modelId}' has r=${config.r}, over this deployment's largest rank (${maxRank}); it cannot be continued`, "model");
   const kept = { r: config.r, alpha: config.lora_alpha, target_modules: targets, use_rslora: config.use_rslora };
   const same = (k: keyof typeof kept, v: unknown) =>
     k === "target_modules" ? (v === "all-linear" ? [...linearModules] : [...new Set(v as string[])]).sort().join() === [...kept.target_modules].sort().join() : v === kept[k];

@@ -24,14 +24,14 @@ export const hyperparametersInput = z
 
 const autoHyperparameters = { n_epochs: "auto", batch_size: "auto", learning_rate_multiplier: "auto", seq_len: "auto" } as const;
 
-/** DPO's β: "auto" is 0.1; higher holds the adapter closer to the base model. */
+/** DPO's β: "auto" is 0.1; higher holds the adapter closer to the reference (the model training starts from). */
 export const AUTO_BETA = 0.1;
 export const dpoHyperparametersInput = hyperparametersInput
   .extend({
     beta: z
       .union([auto, z.number().gt(0).max(2)], { error: 'beta must be "auto" (0.1) or a number in (0, 2]' })
       .default("auto")
-      .openapi({ description: "DPO: how strongly the adapter is held near the base model (the reference); \"auto\" = 0.1" }),
+      .openapi({ description: "DPO: how strongly the adapter is held near the reference (the base model, or the fine-tuned model the job continues); \"auto\" = 0.1" }),
   })
   .strict();
 
@@ -45,7 +45,7 @@ export const methodInput = z
       .strict(),
     z
       .object({
-        type: z.literal("dpo").openapi({ description: "Direct Preference Optimization on a file of preference pairs; the base model is the reference" }),
+        type: z.literal("dpo").openapi({ description: "Direct Preference Optimization on a file of preference pairs; the reference is the model training starts from" }),
         dpo: z.object({ hyperparameters: dpoHyperparametersInput.default({ ...autoHyperparameters, beta: "auto" }) }).strict().default({ hyperparameters: { ...autoHyperparameters, beta: "auto" } }),
       })
       .strict(),
@@ -56,15 +56,15 @@ export const methodInput = z
 export const adapterInput = z
   .object({
     type: z.literal("lora").optional(),
-    r: z.number().int().min(1).optional().openapi({ description: "default 8" }),
-    alpha: z.number().positive().optional().openapi({ description: "default 16" }),
-    dropout: z.number().min(0).lt(1).optional().openapi({ description: "default 0" }),
+    r: z.number().int().min(1).optional().openapi({ default: 8 }),
+    alpha: z.number().positive().optional().openapi({ default: 16 }),
+    dropout: z.number().min(0).lt(1).optional().openapi({ default: 0 }),
     target_modules: z
       .union([z.literal("all-linear"), z.array(z.enum(linearModules)).min(1)], { error: `use "all-linear" or a non-empty list of ${linearModules.join(", ")}` })
       .optional()
-      .openapi({ description: 'default "all-linear"' }),
+      .openapi({ default: "all-linear" }),
     /** rsLoRA: scale the update by alpha/√r instead of alpha/r (stabler at high ranks). */
-    use_rslora: z.boolean().optional().openapi({ description: "default false" }),
+    use_rslora: z.boolean().optional().openapi({ default: false }),
   })
   .strict();
 

@@ -45,15 +45,15 @@ describe("POST /v1/fine_tuning/jobs", () => {
   it("withdraws the job of an attempt that stalled until a retry took its key over: one job trains", async () => {
     const t = await tenantWithFile(api, "idem-race", chatLines(10));
     const post = () => api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: t.fileId }, headers: { "Idempotency-Key": "race" } });
-    // Attempt A claims the key, then stalls (its first query waits on a gate).
-    const models = api.deps.db.query.baseModels as unknown as { findFirst: (...a: unknown[]) => Promise<unknown> };
-    const findFirst = models.findFirst.bind(models);
+    // Attempt A claims the key, then stalls (its training-file lookup waits on a gate).
+    const files = api.deps.db.query.files as unknown as { findFirst: (...a: unknown[]) => Promise<unknown> };
+    const findFirst = files.findFirst.bind(files);
     let open!: () => void;
     const gate = new Promise<void>((ok) => (open = ok));
     let stalled!: () => void;
     const reached = new Promise<void>((ok) => (stalled = ok));
-    models.findFirst = async (...a: unknown[]) => {
-      models.findFirst = findFirst;
+    files.findFirst = async (...a: unknown[]) => {
+      files.findFirst = findFirst;
       stalled();
       await gate;
       return findFirst(...a);

@@ -309,7 +309,9 @@ describe("jobs that continue a fine-tuned model", () => {
     const api = await fresh();
     const t = await tenantWithFile(api);
     const parent = await uploadedModel(api, t.key);
-    const job = await createJob(api, t.key, { model: parent, training_file: t.fileId, adapter: { dropout: 0.1, r: 8 } });
+    const post = (json: unknown) => api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json, headers: { "Idempotency-Key": "continue" } });
+    const job = await (await post({ model: parent, training_file: t.fileId, adapter: { dropout: 0.1, r: 8 } })).json();
+    expect((await post({ model: parent, training_file: t.fileId, adapter: { r: 8, dropout: 0.1 } })).headers.get("Idempotent-Replayed")).toBe("true");
     expect(job).toMatchObject({ model: parent, adapter: { type: "lora", r: 8, alpha: 16, dropout: 0.1, use_rslora: false } });
     // The shape is the parent's: another rank (or alpha, modules, rsLoRA) is a 400 naming the field.
     const bad = await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: parent, training_file: t.fileId, adapter: { r: 4 } } }), 400, "invalid_request");

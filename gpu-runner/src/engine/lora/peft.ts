@@ -58,8 +58,9 @@ export function parseAdapterConfig(json: unknown, file = "adapter_config.json"):
   if (c.rank_pattern && Object.keys(c.rank_pattern).length) throw new Error(`${file}: rank_pattern is not supported; leave it empty`);
   if (c.alpha_pattern && Object.keys(c.alpha_pattern).length) throw new Error(`${file}: alpha_pattern is not supported; leave it empty`);
   let targets: Projection[];
-  if (typeof c.target_modules === "string") {
-    // PEFT treats a string as a regex matched against the full module name.
+  if (c.target_modules === "all-linear") targets = [...PROJECTIONS];
+  else if (typeof c.target_modules === "string") {
+    // PEFT treats a string as a regex matched against the full module name ("all-linear" above is its shorthand).
     const re = new RegExp(`^(?:${c.target_modules})$`);
     targets = PROJECTIONS.filter((m) => re.test(modulePath(0, m)) || re.test(m));
   } else {

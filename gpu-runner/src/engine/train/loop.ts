@@ -116,11 +116,12 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       const stop = () => hooks.shouldStop?.() ?? false;
       await attachReferences(trainer, rows, s.batchSize, stop);
       if (valRows) await attachReferences(trainer, valRows, s.batchSize, stop);
-      await log(`DPO (beta=${s.beta ?? DEFAULT_BETA}): reference log-likelihoods of ${rows.length + (valRows?.length ?? 0)} pair(s) computed with the base model`);
+      await log(`DPO (beta=${s.beta ?? DEFAULT_BETA}): reference log-likelihoods of ${rows.length + (valRows?.length ?? 0)} pair(s) computed with the model training starts from`);
     }
     if (s.resumeFrom) {
       const ck = await loadCheckpoint(s.resumeFrom, trainer.params);
-      const diff = Object.keys(fp).filter((k) => fp[k] !== ck.state.fingerprint[k]);
+      // Keys of either side: a setting only one of the two runs had (a starting adapter, DPO) differs too.
+      const diff = [...new Set([...Object.keys(fp), ...Object.keys(ck.state.fingerprint)])].filter((k) => fp[k] !== ck.state.fingerprint[k]);
       if (diff.length) throw new Error(`${s.resumeFrom}: checkpoint was written by a run with different ${diff.join(", ")}; resume with the same settings and data`);
       if (ck.state.step > totalSteps) throw new Error(`${s.resumeFrom}: checkpoint is at step ${ck.state.step}, past this run's ${totalSteps} steps`);
       trainer.setParams(ck.values);

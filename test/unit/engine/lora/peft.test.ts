@@ -18,6 +18,8 @@ describe("adapter_config.json", () => {
   });
   it("accepts a regex string for target_modules as PEFT does", () => {
     expect(parseAdapterConfig({ ...adapterJson, target_modules: ".*\\.(q_proj|v_proj)" }).targets).toEqual(["q_proj", "v_proj"]);
+    // PEFT's shorthand for every linear layer but the head, which the API also accepts in uploads.
+    expect(parseAdapterConfig({ ...adapterJson, target_modules: "all-linear" }).targets).toEqual(["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]);
   });
   it.each([
     [{ r: 0 }, /r=0 must be ≥ 1/],

@@ -171,6 +171,8 @@ it("continues a fine-tuned adapter: supervised first, then DPO on it with that m
   const dpo: TrainEvent[] = [];
   await runTraining({ modelDir: model, dataPath: pairs, outDir: join(root, "sft-dpo"), epochs: 5, batchSize: 2, seqLen: 64, lr: 1e-3, seed: 2, initAdapter: sft }, { onEvent: (e) => void dpo.push(e) });
   expect(losses(dpo)[0]).toBeCloseTo(Math.log(2), 5);
+  // Its checkpoint resumes only from the same starting adapter.
+  await expect(runTraining({ modelDir: model, dataPath: pairs, outDir: join(root, "sft-dpo-2"), epochs: 5, batchSize: 2, seqLen: 64, lr: 1e-3, seed: 2, resumeFrom: join(root, "sft-dpo", "checkpoints", "5") })).rejects.toThrow(/different initial_adapter_sha256/);
 
   await expect(runTraining({ modelDir: model, dataPath: sftData, outDir: join(root, "bad"), rank: 4, initAdapter: sft })).rejects.toThrow(/the initial adapter has r=8, and this run trains r=4/);
   await expect(runTraining({ modelDir: model, dataPath: sftData, outDir: join(root, "bad"), alpha: 32, initAdapter: sft })).rejects.toThrow(/scales its update by 2, and this run by 4/);

@@ -4,7 +4,7 @@ import { z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { runBatch } from "../db/batch.js";
-import { baseModels, jobs } from "../db/schema.js";
+import { jobs } from "../db/schema.js";
 import type { Deps, TenantAuth } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { newId } from "../lib/ids.js";

@@ -2,7 +2,6 @@
 // from that model's adapter instead of from zero, on the same base model, and keeps that adapter's shape
 // (rank, alpha, target modules, rsLoRA); only dropout may change (default 0, whatever the parent's was).
 // The job records where it started.
-import { z } from "@hono/zod-openapi";
 import type { AdapterRow } from "../adapters/models.js";
 import { parseAdapterConfig } from "../adapters/validate.js";
 import { readAll } from "../blob/port.js";
@@ -11,13 +10,8 @@ import { ApiError } from "../errors.js";
 import { linearModules } from "../lib/model-shapes.js";
 import type { AdapterInput, JobAdapter } from "./settings.js";
 
-export const jobParentSchema = z
-  .object({
-    model: z.string().openapi({ description: "the fine-tuned model the job continues" }),
-    adapter_id: z.string(),
-  })
-  .openapi("FineTuningJobParent");
-export type JobParent = z.infer<typeof jobParentSchema>;
+/** Stored with the job (jobs.parent): the fine-tuned model it continues and that model's adapter. */
+export type JobParent = { model: string; adapter_id: string };
 
 /** The parent's LoRA shape, read from its adapter_config.json; the request's adapter fields must agree with it. */
 export async function continuedAdapter(deps: Deps, parent: AdapterRow, asked: AdapterInput): Promise<JobAdapter> {

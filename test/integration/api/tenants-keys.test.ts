@@ -83,6 +83,13 @@ describe("errors and docs", () => {
     const doc = await (await api.call("GET", "/openapi.json")).json();
     expect(doc.openapi).toBe("3.1.0");
     expect(Object.keys(doc.paths)).toContain("/v1/api_keys");
+    // Both fine-tuning methods, and the adapter defaults a new adapter gets.
+    const methods = JSON.stringify(doc.components.schemas.FineTuningMethod);
+    expect(methods).toContain('"dpo"');
+    expect(methods).toContain('"supervised"');
+    const job = doc.paths["/v1/fine_tuning/jobs"].post.requestBody.content["application/json"].schema;
+    const create = job.$ref ? doc.components.schemas[job.$ref.split("/").pop()] : job;
+    expect(JSON.stringify(create.properties.adapter)).toContain('"default":8');
     // Generated clients see the headers that retries depend on.
     for (const [path, ok] of [["/v1/chat/completions", "200"], ["/v1/completions", "200"], ["/v1/fine_tuning/jobs", "200"], ["/v1/files", "201"], ["/v1/adapters", "201"]]) {
       const responses = doc.paths[path].post.responses;

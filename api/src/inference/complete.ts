@@ -2,7 +2,7 @@
 // pick runners, proxy the generation, meter prompt and completion tokens once, and shape the answer
 // (JSON, or SSE chunks passed through as they arrive, ending with usage and [DONE]: stream.ts).
 import type { Context } from "hono";
-import { findTenantModel } from "../adapters/models.js";
+import { findCallableModel, peftFilesOf } from "../jobs/checkpoint-models.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { meterInference } from "./meter.js";
@@ -106,7 +106,7 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
     const what = call.bestOf > call.n ? `best_of × max_tokens (${call.bestOf} × ${call.max_tokens})` : `n × max_tokens (${call.n} × ${call.max_tokens})`;
     throw new ApiError("invalid_request", `with logprobs or best_of, ${what} may be at most ${MAX_LOGPROB_TOKENS}: each token's entry is part of the runner's answer`, "max_tokens");
   }
-  const found = await findTenantModel(db, tenantId, call.model);
+  const found = await findCallableModel(db, tenantId, call.model);
   if (!found) throw new ApiError("not_found", `model '${call.model}' not found; list yours with GET /v1/models`, "model");
   if (!config.TUNESERVE_RUNNER_TOKEN) throw new ApiError("unavailable", "inference is disabled: TUNESERVE_RUNNER_TOKEN is not set");
   if (key === null) return generate(c, call, found, null);
@@ -135,12 +135,12 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
 type Keyed = { ref: { tenantId: string; key: string; requestId: string }; settle: (result: StoredCompletion | null) => Promise<void> };
 
 /** Proxies the generation to a runner, meters it and shapes the answer; `keyed` settles an Idempotency-Key. */
-async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNullable<Awaited<ReturnType<typeof findTenantModel>>>, keyed: Keyed | null): Promise<Response> {
+async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNullable<Awaited<ReturnType<typeof findCallableModel>>>, keyed: Keyed | null): Promise<Response> {
   const { db, config, now } = c.var.deps;
   const tenantId = c.var.tenant.tenantId;
   const requestId = c.var.requestId;
   const baseModel = found.base.id;
-  const adapter = found.kind === "adapter" ? found.adapter.modelId : null;
+  const adapter = found.kind === "base" ? null : peftFilesOf(found).modelId;
   await assertTokensLeft(c.var.deps, c.var.tenant);
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(

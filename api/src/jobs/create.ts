@@ -13,7 +13,7 @@ import { assertCanStartJob, jobQuotaOverrun } from "../quotas/limits.js";
 import { requireTrainingFile, type FileRow } from "./files.js";
 import { adapterInput, adapterWithDefaults, AUTO_BETA, hyperparametersInput, methodHyperparameters, methodInput, resolveAdapter, resolveHyperparameters, type DpoHyperparametersInput, type HyperparametersInput, type JobAdapter, type JobMethod } from "./settings.js";
 import { continuedAdapter, type JobParent } from "./parent.js";
-import { findTenantModel } from "../adapters/models.js";
+import { findCallableModel, peftFilesOf } from "./checkpoint-models.js";
 import { jobIdPrefix, type JobRow } from "./shape.js";
 import { assertTransition } from "./state.js";
 import { cancelJob, eventInsert } from "./store.js";
@@ -53,14 +53,14 @@ export type CreateJobBody = z.infer<typeof createJobBody>;
 export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobBody, also: (jobId: string) => BatchItem<"sqlite">[] = () => []): Promise<JobRow> {
   const { db, config } = deps;
   const tenantId = tenant.tenantId;
-  const target = await findTenantModel(db, tenantId, body.model);
+  const target = await findCallableModel(db, tenantId, body.model);
   if (!target) throw new ApiError("not_found", `model '${body.model}' is neither a base model of this deployment nor one of your fine-tuned models; list them with GET /v1/models`, "model");
   const model = target.base;
   const training = await requireTrainingFile(db, tenantId, body.training_file, "training_file");
   const validation = body.validation_file ? await requireTrainingFile(db, tenantId, body.validation_file, "validation_file") : null;
-  const parent: JobParent | null = target.kind === "adapter" ? { model: target.adapter.modelId, adapter_id: target.adapter.id } : null;
+  const parent: JobParent | null = target.kind === "base" ? null : { model: peftFilesOf(target).modelId, adapter_id: target.kind === "adapter" ? target.adapter.id : null };
   let adapter: JobAdapter;
-  if (target.kind === "adapter") adapter = await continuedAdapter(deps, target.adapter, body.adapter ?? {});
+  if (target.kind !== "base") adapter = await continuedAdapter(deps, peftFilesOf(target), body.adapter ?? {});
   else {
     const resolved = resolveAdapter(adapterWithDefaults(body.adapter ?? {}), target.summary, config.TUNESERVE_MAX_LORA_RANK);
     if (!resolved.ok) throw new ApiError("invalid_request", resolved.message, resolved.param);

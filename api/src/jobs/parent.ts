@@ -1,8 +1,7 @@
-// A job may continue one of the tenant's fine-tuned models (OpenAI's `model: "ft:…"`): its LoRA starts
-// from that model's adapter instead of from zero, on the same base model, and keeps that adapter's shape
+// A job may continue one of the tenant's fine-tuned models or checkpoints (OpenAI's `model: "ft:…"`): its
+// LoRA starts from that model's adapter instead of from zero, on the same base model, and keeps that adapter's shape
 // (rank, alpha, target modules, rsLoRA); only dropout may change (default 0, whatever the parent's was).
 // The job records where it started.
-import type { AdapterRow } from "../adapters/models.js";
 import { parseAdapterConfig } from "../adapters/validate.js";
 import { readAll } from "../blob/port.js";
 import type { Deps } from "../deps.js";
@@ -10,11 +9,11 @@ import { ApiError } from "../errors.js";
 import { linearModules } from "../lib/model-shapes.js";
 import type { AdapterInput, JobAdapter } from "./settings.js";
 
-/** Stored with the job (jobs.parent): the fine-tuned model it continues and that model's adapter. */
-export type JobParent = { model: string; adapter_id: string };
+/** Stored with the job (jobs.parent): the fine-tuned model (or checkpoint) it continues, and its adapter's id (null for a checkpoint). */
+export type JobParent = { model: string; adapter_id: string | null };
 
 /** The parent's LoRA shape, read from its adapter_config.json; the request's adapter fields must agree with it. */
-export async function continuedAdapter(deps: Deps, parent: AdapterRow, asked: AdapterInput): Promise<JobAdapter> {
+export async function continuedAdapter(deps: Deps, parent: { modelId: string; blobPrefix: string }, asked: AdapterInput): Promise<JobAdapter> {
   const obj = await deps.blobs.get(`${parent.blobPrefix}adapter_config.json`);
   if (!obj) throw new ApiError("conflict", `model '${parent.modelId}': its adapter files are gone; it cannot be continued`, "model");
   const { config, targets } = parseAdapterConfig(await readAll(obj), Number.MAX_SAFE_INTEGER);

@@ -8,7 +8,6 @@ import type { Deps } from "../deps.js";
 import type { FileRow } from "./files.js";
 import { adapterFiles } from "./protocol.js";
 import type { JobRow } from "./shape.js";
-import type { AdapterRow } from "../adapters/models.js";
 
 const fileUrls = z.record(z.string(), z.string()).openapi({ description: "file name → presigned URL" });
 
@@ -38,6 +37,12 @@ export const leaseUrlsSchema = z
   })
   .openapi("LeaseUrls");
 export type LeaseUrls = z.infer<typeof leaseUrlsSchema>;
+
+/** GET URLs for the named objects under a prefix, keyed by name. */
+async function presignFiles(deps: Deps, prefix: string, names: readonly string[]): Promise<Record<string, string>> {
+  const ttl = deps.config.TUNESERVE_PRESIGN_SECONDS;
+  return Object.fromEntries(await Promise.all(names.map(async (n) => [n, await deps.blobs.presign(prefix + n, "GET", ttl)] as const)));
+}
 
 /** GET URLs for every object under a prefix, keyed by the name relative to it. */
 async function presignPrefix(deps: Deps, prefix: string): Promise<Record<string, string>> {
@@ -69,7 +74,7 @@ export async function outputUploadUrls(deps: Deps, job: JobRow): Promise<LeaseUr
 }
 
 /** Builds the lease answer's URLs for one job. */
-export async function leaseUrls(deps: Deps, job: JobRow, files: { training: FileRow; validation: FileRow | null; parent: AdapterRow | null }, modelSource: string): Promise<LeaseUrls> {
+export async function leaseUrls(deps: Deps, job: JobRow, files: { training: FileRow; validation: FileRow | null; parent: { modelId: string; blobPrefix: string } | null }, modelSource: string): Promise<LeaseUrls> {
   const ttl = deps.config.TUNESERVE_PRESIGN_SECONDS;
   const latest = await deps.db.query.checkpoints.findFirst({ where: eq(checkpoints.jobId, job.id), orderBy: desc(checkpoints.step) });
   return {
@@ -78,7 +83,8 @@ export async function leaseUrls(deps: Deps, job: JobRow, files: { training: File
     validation_file: files.validation ? await fileLink(deps, files.validation) : null,
     base_model: await baseModelUrls(deps, job.model, modelSource),
     checkpoint: latest ? { step: latest.step, files: await presignPrefix(deps, latest.blobPrefix) } : null,
-    initial_adapter: files.parent ? { model: files.parent.modelId, files: await presignPrefix(deps, files.parent.blobPrefix) } : null,
+    // Only the PEFT files: a checkpoint's folder also holds its optimizer state.
+    initial_adapter: files.parent ? { model: files.parent.modelId, files: await presignFiles(deps, files.parent.blobPrefix, adapterFiles) } : null,
     outputs: await outputUploadUrls(deps, job),
   };
 }

@@ -1,11 +1,13 @@
 // Runner protocol, inference side: a runner that misses an adapter in its cache asks for presigned GET
-// URLs of exactly that adapter's two PEFT files (docs/inference.md). Guarded by the runner token.
+// URLs of exactly that adapter's two PEFT files (docs/inference.md), a fine-tuned model's or a job
+// checkpoint's (ft:…:ckpt-step-N). Guarded by the runner token.
 import { createRoute, z } from "@hono/zod-openapi";
 import { eq } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { adapterFiles } from "../adapters/store.js";
 import { adapters } from "../db/schema.js";
 import { notFound } from "../errors.js";
+import { findCheckpointModel } from "../jobs/checkpoint-models.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 
 export const adapterFilesAnswerSchema = z
@@ -30,7 +32,7 @@ export function registerInternalAdapters(app: Router): void {
   app.openapi(files, async (c) => {
     const { db, blobs, config, now } = c.var.deps;
     const { model_id } = c.req.valid("param");
-    const row = await db.query.adapters.findFirst({ where: eq(adapters.modelId, model_id) });
+    const row = (await db.query.adapters.findFirst({ where: eq(adapters.modelId, model_id) })) ?? (await findCheckpointModel(db, model_id));
     if (!row) throw notFound("adapter", model_id, "model_id");
     const ttl = config.TUNESERVE_PRESIGN_SECONDS;
     const out = await Promise.all(

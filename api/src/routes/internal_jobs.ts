@@ -9,7 +9,7 @@ import { findTenantFile } from "../jobs/files.js";
 import { leaseLost, requireHolder } from "../jobs/holder.js";
 import { appendEventsBody, failBody, jobHeartbeatBody, leaseBody, type Progress } from "../jobs/protocol.js";
 import { jobParent, jobProgress, jobSchema, toJob } from "../jobs/shape.js";
-import { findTenantAdapter } from "../adapters/models.js";
+import { findCallableModel, peftFilesOf } from "../jobs/checkpoint-models.js";
 import { runBatch } from "../db/batch.js";
 import { eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob } from "../jobs/store.js";
 import { leaseUrls, leaseUrlsSchema } from "../jobs/urls.js";
@@ -83,8 +83,9 @@ export function registerInternalJobs(app: Router): void {
       const validation = job.validationFile ? await findTenantFile(db, job.tenantId, job.validationFile) : null;
       const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });
       const parent = jobParent(job);
-      const parentAdapter = parent ? await findTenantAdapter(db, job.tenantId, parent.adapter_id) : null;
-      if (!training || !model || (job.validationFile && !validation) || (parent && !parentAdapter)) {
+      const parentModel = parent ? await findCallableModel(db, job.tenantId, parent.model) : null;
+      const parentFiles = parentModel && parentModel.kind !== "base" ? peftFilesOf(parentModel) : null;
+      if (!training || !model || (job.validationFile && !validation) || (parent && !parentFiles)) {
         const missing = !model
           ? `base model ${job.model}`
           : !training
@@ -97,7 +98,7 @@ export function registerInternalJobs(app: Router): void {
         await eventInsert(db, job.id, now, { level: "error", message: `The job failed: ${error.message}` });
         continue;
       }
-      const urls = await leaseUrls(deps, job, { training, validation, parent: parentAdapter }, model.source);
+      const urls = await leaseUrls(deps, job, { training, validation, parent: parentFiles }, model.source);
       const resume = urls.checkpoint ? `, resuming from step ${urls.checkpoint.step}` : "";
       await eventInsert(db, job.id, now, { level: "info", message: `Fine-tuning job started on runner ${runner.name} (attempt ${job.attempt} of ${job.maxAttempts}${resume})` });
       return c.json({ job: toJob(job), lease: { runner_id, expires_at: job.leaseExpiresAt!, attempt: job.attempt, max_attempts: job.maxAttempts }, urls }, 200);

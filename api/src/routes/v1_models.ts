@@ -2,7 +2,8 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { asc, desc, eq } from "drizzle-orm";
 import type { Router } from "../app.js";
-import { findTenantModel, modelSchema, toModelObject } from "../adapters/models.js";
+import { modelSchema, toModelObject } from "../adapters/models.js";
+import { checkpointModelObject, findCallableModel } from "../jobs/checkpoint-models.js";
 import { deleteAdapter } from "../adapters/store.js";
 import { adapters, baseModels } from "../db/schema.js";
 import { ApiError, notFound } from "../errors.js";
@@ -43,18 +44,21 @@ export function registerModels(app: Router): void {
 
   app.openapi(get, async (c) => {
     const { model } = c.req.valid("param");
-    const found = await findTenantModel(c.var.deps.db, c.var.tenant.tenantId, model);
+    const found = await findCallableModel(c.var.deps.db, c.var.tenant.tenantId, model);
     if (!found) throw notFound("model", model, "model");
-    return c.json(toModelObject(found), 200);
+    return c.json(found.kind === "checkpoint" ? checkpointModelObject(found.checkpoint) : toModelObject(found), 200);
   });
 
   app.openapi(remove, async (c) => {
     const { db, blobs } = c.var.deps;
     const { model } = c.req.valid("param");
-    const found = await findTenantModel(db, c.var.tenant.tenantId, model);
+    const found = await findCallableModel(db, c.var.tenant.tenantId, model);
     if (!found) throw notFound("model", model, "model");
     if (found.kind === "base") {
       throw new ApiError("invalid_request", `'${model}' is a base model and cannot be deleted by a tenant; only fine-tuned models (ft:…) can be deleted`, "model");
+    }
+    if (found.kind === "checkpoint") {
+      throw new ApiError("invalid_request", `'${model}' is a checkpoint of job ${found.checkpoint.jobId}; checkpoints are kept with their job and cannot be deleted on their own`, "model");
     }
     // A concurrent delete may have won between the lookup and here: then it is gone for this caller too.
     if (!(await deleteAdapter(db, blobs, c.var.tenant.tenantId, found.adapter.id, c.var.deps.now()))) throw notFound("model", model, "model");

@@ -338,6 +338,46 @@ describe("jobs that continue a fine-tuned model", () => {
   });
 });
 
+describe("checkpoints as models", () => {
+  it("answers to the checkpoint's name: a model object, its PEFT files for runners, a job may continue it; not deletable alone", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId, suffix: "early" });
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    // The runner's checkpoint: a PEFT adapter beside the optimizer state.
+    const names = ["adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors"];
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 3, files: names })).json();
+    for (const name of names) {
+      const body = name === "optimizer.safetensors" ? "state" : new Uint8Array(await readFile(`${microLlama}/adapter/${name}`));
+      expect((await api.call("PUT", blobPath(up.urls[name]), { body })).status).toBe(200);
+    }
+    const ck = await (await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 3, metrics: { train_loss: 1 } })).json();
+    const name: string = ck.fine_tuned_model_checkpoint;
+
+    const model = await (await api.call("GET", `/v1/models/${encodeURIComponent(name)}`, { token: t.key })).json();
+    expect(model).toMatchObject({ id: name, object: "model", owned_by: t.id, base_model: "micro-llama", adapter_id: null });
+    const other = await api.tenant("other");
+    await expectError(await api.call("GET", `/v1/models/${encodeURIComponent(name)}`, { token: other.key }), 404, "not_found");
+    await expectError(await api.call("GET", `/v1/models/${encodeURIComponent(name.replace(/3$/, "4"))}`, { token: t.key }), 404, "not_found");
+    const del = await expectError(await api.call("DELETE", `/v1/models/${encodeURIComponent(name)}`, { token: t.key }), 400, "invalid_request");
+    expect(del.message).toMatch(/is a checkpoint of job .*cannot be deleted on their own/);
+
+    // Runners fetch its two PEFT files (not the optimizer state) as for any fine-tuned model.
+    const files = await (await api.call("GET", `/internal/v1/adapters/${encodeURIComponent(name)}/files`, { token: api.runner })).json();
+    expect(files).toMatchObject({ model: name, base_model: "micro-llama" });
+    expect(files.files.map((f: { name: string }) => f.name)).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
+
+    // A job may start from it.
+    const next = await createJob(api, t.key, { model: name, training_file: t.fileId });
+    expect(next).toMatchObject({ model: name, adapter: { r: 8, alpha: 16 } });
+    const lease = await leaseOk(api, r);
+    expect(lease.job.id).toBe(next.id);
+    expect(lease.urls.initial_adapter.model).toBe(name);
+    expect(Object.keys(lease.urls.initial_adapter.files).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
+  });
+});
+
 describe("presigned URLs, checkpoints and complete", () => {
   it("keeps each attempt's outputs apart: a runner that lost its lease cannot replace the holder's adapter", async () => {
     const api = await fresh();

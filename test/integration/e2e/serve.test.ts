@@ -80,6 +80,20 @@ describe("tuneserve serve (embedded default)", () => {
     expect(base.json.choices[0].message.content).not.toBe(facts[0][1]);
   });
 
+  it("serves the job's checkpoints by name: the last one answers as the final model", async () => {
+    const ckpts = (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, a.key)).json.data as { step_number: number; fine_tuned_model_checkpoint: string }[];
+    const byStep = new Map(ckpts.map((c) => [c.step_number, c.fine_tuned_model_checkpoint]));
+    const ask = (model: string, question: string) => api.call("POST", "/v1/chat/completions", a.key, { model, messages: [{ role: "user", content: question }], temperature: 0, max_tokens: 16 });
+    for (const [question, answer] of facts) {
+      const last = await ask(byStep.get(120)!, question);
+      expect(last.status, JSON.stringify(last.json)).toBe(200);
+      expect(last.json.choices[0].message.content).toBe(answer);
+      expect(last.json.model).toBe(byStep.get(120));
+    }
+    // An early checkpoint is a model of its own (its answers are whatever 40 steps taught).
+    expect((await ask(byStep.get(40)!, facts[0][0])).status).toBe(200);
+  });
+
   it("learns to call a tool from tool-call examples, and the tuned model calls it with tool_choice auto", async () => {
     const tools = [{ type: "function", function: { name: "get_weather", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } }];
     const call = { id: "c1", type: "function", function: { name: "get_weather", arguments: '{"city": "Oslo"}' } };

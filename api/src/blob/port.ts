@@ -31,6 +31,7 @@ export const blobKeys = {
   file: (tenant: string, file: string) => `tenants/${tenant}/files/${file}`,
   adapter: (tenant: string, adapter: string) => `tenants/${tenant}/adapters/${adapter}/`,
   checkpoint: (tenant: string, job: string, step: number) => `tenants/${tenant}/jobs/${job}/checkpoints/${step}/`,
+  jobCheckpoints: (tenant: string, job: string) => `tenants/${tenant}/jobs/${job}/checkpoints/`,
   /** One folder per attempt, so a runner that lost its lease cannot overwrite the files of the one that holds it. */
   jobOutput: (tenant: string, job: string, attempt: number) => `tenants/${tenant}/jobs/${job}/output/attempt-${attempt}/`,
   /** Where outputs went before they had a folder per attempt (read for jobs leased before that change). */

@@ -13,6 +13,7 @@ const RETRY_AFTER = "1";
 export async function callRunners(targets: RunnerTarget[], body: GenerateRequestInput, runnerToken: string, fetchImpl: typeof fetch = fetch): Promise<RunnerCall> {
   if (targets.length === 0) throw new ApiError("unavailable", `no runner is serving base model '${body.model}' right now; retry later`, "model", { "Retry-After": "5" });
   let full = 0;
+  let adapterGone = 0;
   const failures: string[] = [];
   for (const runner of targets) {
     let response: Response;
@@ -33,11 +34,15 @@ export async function callRunners(targets: RunnerTarget[], body: GenerateRequest
     }
     if (response.status === 404 || response.status >= 500) {
       // The runner changed its models, lost the adapter source or broke: another may do.
-      failures.push(`${runner.id}: ${response.status} ${(await response.text()).slice(0, 200)}`);
+      const text = await response.text();
+      if (response.status === 404 && text.includes('"adapter_not_found"')) adapterGone++;
+      failures.push(`${runner.id}: ${response.status} ${text.slice(0, 200)}`);
       continue;
     }
     return { runner, response };
   }
   if (full > 0) throw new ApiError("rate_limited", `all runners serving '${body.model}' are busy; retry after ${RETRY_AFTER} s`, null, { "Retry-After": RETRY_AFTER });
+  // Every runner found the adapter's files gone (deleted meanwhile, or lost): retrying will not help.
+  if (adapterGone === targets.length) throw new ApiError("not_found", `model '${body.adapter}': its adapter files are gone from the blob store, so it cannot be served`, "model");
   throw new ApiError("unavailable", `no runner could serve the request (${failures.join("; ").slice(0, 500)})`, null, { "Retry-After": "5" });
 }

@@ -1,17 +1,19 @@
 // Checkpoints as callable models (OpenAI's `fine_tuned_model_checkpoint`): every checkpoint a job records
 // holds a whole PEFT adapter (adapter_config.json and adapter_model.safetensors beside the optimizer
-// state), so `ft:…:ckpt-step-N` answers completions like a fine-tuned model and can be continued. A
-// checkpoint belongs to its job: it is listed with the job's checkpoints, not in /v1/models, and it is not
-// deleted on its own.
+// state), so `ft:…:ckpt-step-N` answers completions like a fine-tuned model and can be continued. As in
+// OpenAI's API, only a succeeded job's checkpoints are models, and only while its fine-tuned model exists:
+// they go with it (deleting the model deletes their files), count against no quota of their own, and are
+// listed with the job's checkpoints rather than in /v1/models.
 import { and, eq, like } from "drizzle-orm";
 import { findTenantModel, type ModelObject, type TenantModel } from "../adapters/models.js";
 import type { Db } from "../db/client.js";
-import { baseModels, checkpoints, jobs } from "../db/schema.js";
+import { adapters, baseModels, checkpoints, jobs } from "../db/schema.js";
 import { modelSummarySchema, type ModelSummary } from "../lib/model-shapes.js";
-import { jobModelName } from "./shape.js";
+import { jobAdapterId, jobModelName } from "./shape.js";
 
 /** `<the job's model name>:ckpt-step-<step>`; the name is ft:<base>:<tenant>:<suffix>:<short id>. */
-const CHECKPOINT_NAME = /^(ft:([^:]+):([^:]+):[^:]*:([a-z0-9]+)):ckpt-step-(\d+)$/;
+// One spelling per checkpoint (no leading zeros in the step): a name is a cache key and a usage row's model.
+const CHECKPOINT_NAME = /^(ft:([^:]+):([^:]+):[^:]*:([a-z0-9]+)):ckpt-step-(0|[1-9]\d{0,9})$/;
 
 export type CheckpointModel = { modelId: string; tenantId: string; baseModel: string; blobPrefix: string; jobId: string; step: number; createdAt: number };
 
@@ -25,8 +27,10 @@ export async function findCheckpointModel(db: Db, modelId: string, tenantId?: st
   if (tenantId !== undefined && tenant !== tenantId) return null;
   // The short id is the job id's random tail; the whole name must match (suffix, base, tenant).
   const candidates = await db.select().from(jobs).where(and(eq(jobs.tenantId, tenant), eq(jobs.model, base), like(jobs.id, `%${short}`)));
-  const job = candidates.find((j) => jobModelName(j) === name);
+  const job = candidates.find((j) => jobModelName(j) === name && j.status === "succeeded");
   if (!job) return null;
+  // The job's fine-tuned model still exists (deleting it takes the checkpoints' files too).
+  if (!(await db.query.adapters.findFirst({ where: eq(adapters.id, jobAdapterId(job.id)) }))) return null;
   const ck = await db.query.checkpoints.findFirst({ where: and(eq(checkpoints.jobId, job.id), eq(checkpoints.step, Number(step))) });
   if (!ck) return null;
   return { modelId, tenantId: tenant, baseModel: job.model, blobPrefix: ck.blobPrefix, jobId: job.id, step: ck.step, createdAt: ck.createdAt };

@@ -15,7 +15,10 @@ export type JobParent = { model: string; adapter_id: string | null };
 /** The parent's LoRA shape, read from its adapter_config.json; the request's adapter fields must agree with it. */
 export async function continuedAdapter(deps: Deps, parent: { modelId: string; blobPrefix: string }, asked: AdapterInput): Promise<JobAdapter> {
   const obj = await deps.blobs.get(`${parent.blobPrefix}adapter_config.json`);
-  if (!obj) throw new ApiError("conflict", `model '${parent.modelId}': its adapter files are gone; it cannot be continued`, "model");
+  if (!obj || !(await deps.blobs.head(`${parent.blobPrefix}adapter_model.safetensors`))) {
+    await obj?.body.cancel();
+    throw new ApiError("conflict", `model '${parent.modelId}': its adapter files are gone; it cannot be continued`, "model");
+  }
   const { config, targets } = parseAdapterConfig(await readAll(obj), Number.MAX_SAFE_INTEGER);
   const maxRank = deps.config.TUNESERVE_MAX_LORA_RANK;
   if (config.r > maxRank) throw new ApiError("invalid_request", `model '${parent.modelId}' has r=${config.r}, over this deployment's largest rank (${maxRank}); it cannot be continued`, "model");

@@ -339,7 +339,7 @@ describe("jobs that continue a fine-tuned model", () => {
 });
 
 describe("checkpoints as models", () => {
-  it("answers to the checkpoint's name: a model object, its PEFT files for runners, a job may continue it; not deletable alone", async () => {
+  it("answers to a succeeded job's checkpoint name: a model object, its PEFT files for runners, a job may continue it; gone with the model", async () => {
     const api = await fresh();
     const t = await tenantWithFile(api);
     const job = await createJob(api, t.key, { training_file: t.fileId, suffix: "early" });
@@ -354,12 +354,18 @@ describe("checkpoints as models", () => {
     }
     const ck = await (await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 3, metrics: { train_loss: 1 } })).json();
     const name: string = ck.fine_tuned_model_checkpoint;
+    const getModel = (token: string, model = name) => api.call("GET", `/v1/models/${encodeURIComponent(model)}`, { token });
+    // Not a model while its job runs (as in OpenAI's API, only a succeeded job's checkpoints are).
+    await expectError(await getModel(t.key), 404, "not_found");
+    await putAdapter(api, (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls);
+    const done = await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 })).json();
+    expect(done.job.status).toBe("succeeded");
 
-    const model = await (await api.call("GET", `/v1/models/${encodeURIComponent(name)}`, { token: t.key })).json();
-    expect(model).toMatchObject({ id: name, object: "model", owned_by: t.id, base_model: "micro-llama", adapter_id: null });
+    expect(await (await getModel(t.key)).json()).toMatchObject({ id: name, object: "model", owned_by: t.id, base_model: "micro-llama", adapter_id: null });
     const other = await api.tenant("other");
-    await expectError(await api.call("GET", `/v1/models/${encodeURIComponent(name)}`, { token: other.key }), 404, "not_found");
-    await expectError(await api.call("GET", `/v1/models/${encodeURIComponent(name.replace(/3$/, "4"))}`, { token: t.key }), 404, "not_found");
+    await expectError(await getModel(other.key), 404, "not_found");
+    // Another step, or the same one spelled with a leading zero, names no model.
+    for (const alias of [name.replace(/3$/, "4"), name.replace(/3$/, "03")]) await expectError(await getModel(t.key, alias), 404, "not_found");
     const del = await expectError(await api.call("DELETE", `/v1/models/${encodeURIComponent(name)}`, { token: t.key }), 400, "invalid_request");
     expect(del.message).toMatch(/is a checkpoint of job .*cannot be deleted on their own/);
 
@@ -375,6 +381,13 @@ describe("checkpoints as models", () => {
     expect(lease.job.id).toBe(next.id);
     expect(lease.urls.initial_adapter.model).toBe(name);
     expect(Object.keys(lease.urls.initial_adapter.files).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
+
+    // Deleting the fine-tuned model takes its checkpoints: no longer models, their files gone.
+    expect((await api.call("DELETE", `/v1/models/${encodeURIComponent(done.adapter.model)}`, { token: t.key })).status).toBe(200);
+    await expectError(await getModel(t.key), 404, "not_found");
+    let left = 0;
+    for await (const _ of api.deps.blobs.list(blobKeys.jobCheckpoints(t.id, job.id))) left++;
+    expect(left).toBe(0);
   });
 });
 

@@ -2,7 +2,7 @@
 // pick runners, proxy the generation, meter prompt and completion tokens once, and shape the answer
 // (JSON, or SSE chunks passed through as they arrive, ending with usage and [DONE]: stream.ts).
 import type { Context } from "hono";
-import { findCallableModel, peftFilesOf } from "../jobs/checkpoint-models.js";
+import { findCallableModel, modelNotFound, peftFilesOf } from "../jobs/checkpoint-models.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { meterInference } from "./meter.js";
@@ -107,7 +107,7 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
     throw new ApiError("invalid_request", `with logprobs or best_of, ${what} may be at most ${MAX_LOGPROB_TOKENS}: each token's entry is part of the runner's answer`, "max_tokens");
   }
   const found = await findCallableModel(db, tenantId, call.model);
-  if (!found) throw new ApiError("not_found", `model '${call.model}' not found; list yours with GET /v1/models`, "model");
+  if (!found) throw modelNotFound(call.model, `model '${call.model}' not found; list yours with GET /v1/models`);
   if (!config.TUNESERVE_RUNNER_TOKEN) throw new ApiError("unavailable", "inference is disabled: TUNESERVE_RUNNER_TOKEN is not set");
   if (key === null) return generate(c, call, found, null);
   const ref = { tenantId, key, requestId };

@@ -7,6 +7,7 @@
 import { and, eq, like } from "drizzle-orm";
 import { findTenantModel, type ModelObject, type TenantModel } from "../adapters/models.js";
 import type { Db } from "../db/client.js";
+import { ApiError } from "../errors.js";
 import { adapters, baseModels, checkpoints, jobs } from "../db/schema.js";
 import { modelSummarySchema, type ModelSummary } from "../lib/model-shapes.js";
 import { jobAdapterId, jobModelName } from "./shape.js";
@@ -18,6 +19,17 @@ const CHECKPOINT_NAME = /^(ft:([^:]+):([^:]+):[^:]*:([a-z0-9]+)):ckpt-step-(0|[1
 export type CheckpointModel = { modelId: string; tenantId: string; baseModel: string; blobPrefix: string; jobId: string; step: number; createdAt: number };
 
 export const isCheckpointName = (modelId: string) => CHECKPOINT_NAME.test(modelId);
+
+/** Any `…:ckpt-step-<digits>` name, however spelled. */
+export const looksLikeCheckpoint = (modelId: string) => /^ft:.*:ckpt-step-\d+$/.test(modelId);
+
+/** The 404 for a model name that resolves to nothing: a checkpoint's says when checkpoints are models. */
+export function modelNotFound(modelId: string, otherwise: string): ApiError {
+  const why = looksLikeCheckpoint(modelId)
+    ? `model '${modelId}' names no checkpoint you can call: a checkpoint is a model once its job has succeeded, and for as long as the job's fine-tuned model exists; use a name exactly as GET /v1/fine_tuning/jobs/{id}/checkpoints gives it`
+    : otherwise;
+  return new ApiError("not_found", why, "model");
+}
 
 /** The checkpoint a model name names, if its job recorded it; only the given tenant's when one is given. */
 export async function findCheckpointModel(db: Db, modelId: string, tenantId?: string): Promise<CheckpointModel | null> {

@@ -13,7 +13,7 @@ import { assertCanStartJob, jobQuotaOverrun } from "../quotas/limits.js";
 import { requireTrainingFile, type FileRow } from "./files.js";
 import { adapterInput, adapterWithDefaults, AUTO_BETA, hyperparametersInput, methodHyperparameters, methodInput, resolveAdapter, resolveHyperparameters, type DpoHyperparametersInput, type HyperparametersInput, type JobAdapter, type JobMethod } from "./settings.js";
 import { continuedAdapter, type JobParent } from "./parent.js";
-import { findCallableModel, peftFilesOf } from "./checkpoint-models.js";
+import { findCallableModel, modelNotFound, peftFilesOf } from "./checkpoint-models.js";
 import { jobIdPrefix, type JobRow } from "./shape.js";
 import { assertTransition } from "./state.js";
 import { cancelJob, eventInsert } from "./store.js";
@@ -54,7 +54,7 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
   const { db, config } = deps;
   const tenantId = tenant.tenantId;
   const target = await findCallableModel(db, tenantId, body.model);
-  if (!target) throw new ApiError("not_found", `model '${body.model}' is neither a base model of this deployment nor one of your fine-tuned models; list them with GET /v1/models`, "model");
+  if (!target) throw modelNotFound(body.model, `model '${body.model}' is neither a base model of this deployment nor one of your fine-tuned models; list them with GET /v1/models`);
   const model = target.base;
   const training = await requireTrainingFile(db, tenantId, body.training_file, "training_file");
   const validation = body.validation_file ? await requireTrainingFile(db, tenantId, body.validation_file, "validation_file") : null;

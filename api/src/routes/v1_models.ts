@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { asc, desc, eq } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { modelSchema, toModelObject } from "../adapters/models.js";
-import { checkpointModelObject, findCallableModel } from "../jobs/checkpoint-models.js";
+import { checkpointModelObject, findCallableModel, looksLikeCheckpoint, modelNotFound } from "../jobs/checkpoint-models.js";
 import { deleteAdapter } from "../adapters/store.js";
 import { adapters, baseModels } from "../db/schema.js";
 import { ApiError, notFound } from "../errors.js";
@@ -45,7 +45,7 @@ export function registerModels(app: Router): void {
   app.openapi(get, async (c) => {
     const { model } = c.req.valid("param");
     const found = await findCallableModel(c.var.deps.db, c.var.tenant.tenantId, model);
-    if (!found) throw notFound("model", model, "model");
+    if (!found) throw looksLikeCheckpoint(model) ? modelNotFound(model, "") : notFound("model", model, "model");
     return c.json(found.kind === "checkpoint" ? checkpointModelObject(found.checkpoint) : toModelObject(found), 200);
   });
 
@@ -53,7 +53,7 @@ export function registerModels(app: Router): void {
     const { db, blobs } = c.var.deps;
     const { model } = c.req.valid("param");
     const found = await findCallableModel(db, c.var.tenant.tenantId, model);
-    if (!found) throw notFound("model", model, "model");
+    if (!found) throw looksLikeCheckpoint(model) ? modelNotFound(model, "") : notFound("model", model, "model");
     if (found.kind === "base") {
       throw new ApiError("invalid_request", `'${model}' is a base model and cannot be deleted by a tenant; only fine-tuned models (ft:…) can be deleted`, "model");
     }

@@ -157,7 +157,7 @@ export class TrainingExecution {
       for (const [name, url] of Object.entries(urls.checkpoint.files)) await downloadTo(url, join(resumeFrom, plainFileName(name)), signal);
     }
     this.throwIfEnded();
-    const resumed = urls.checkpoint ? `; resuming from the checkpoint at step ${urls.checkpoint.step}` : "";
+    const resumed = `${urls.initial_adapter ? `; continuing ${urls.initial_adapter.model}` : ""}${urls.checkpoint ? `; resuming from the checkpoint at step ${urls.checkpoint.step}` : ""}`;
     await this.send([{ message: `Runner ${this.deps.runnerName} fetched the inputs (training file ${bytes} bytes${resumed})`, data: { resume_step: urls.checkpoint?.step ?? 0, attempt: this.lease.lease.attempt } }]);
     const hp = job.hyperparameters;
     const dpo = job.method.type === "dpo" ? job.method.dpo.hyperparameters : null;

@@ -365,7 +365,9 @@ describe("checkpoints as models", () => {
     const other = await api.tenant("other");
     await expectError(await getModel(other.key), 404, "not_found");
     // Another step, or the same one spelled with a leading zero, names no model.
-    for (const alias of [name.replace(/3$/, "4"), name.replace(/3$/, "03")]) await expectError(await getModel(t.key, alias), 404, "not_found");
+    for (const alias of [name.replace(/3$/, "4"), name.replace(/3$/, "03")]) {
+      expect((await expectError(await getModel(t.key, alias), 404, "not_found")).message).toMatch(/names no checkpoint you can call: a checkpoint is a model once its job has succeeded/);
+    }
     const del = await expectError(await api.call("DELETE", `/v1/models/${encodeURIComponent(name)}`, { token: t.key }), 400, "invalid_request");
     expect(del.message).toMatch(/is a checkpoint of job .*cannot be deleted on their own/);
 

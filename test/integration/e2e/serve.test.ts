@@ -180,6 +180,7 @@ describe("tuneserve serve (embedded default)", () => {
     expect(done.status, JSON.stringify(done.error)).toBe("succeeded");
     const events = await api.events(a.key, done.id);
     expect(events.some((e) => /starting from the initial adapter/.test(e.message))).toBe(true);
+    expect(events.some((e) => e.message.includes(`fetched the inputs (training file`) && e.message.includes(`; continuing ${job.fine_tuned_model}`))).toBe(true);
     // The reference is the continued model, so DPO's first loss is log 2 exactly (from the base model it would not be).
     const first = events.filter((e) => e.type === "metrics").sort((x, y) => x.data.step - y.data.step)[0];
     expect(first.data).toMatchObject({ step: 1 });

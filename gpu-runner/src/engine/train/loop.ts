@@ -116,7 +116,8 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       const stop = () => hooks.shouldStop?.() ?? false;
       await attachReferences(trainer, rows, s.batchSize, stop);
       if (valRows) await attachReferences(trainer, valRows, s.batchSize, stop);
-      await log(`DPO (beta=${s.beta ?? DEFAULT_BETA}): reference log-likelihoods of ${rows.length + (valRows?.length ?? 0)} pair(s) computed with the model training starts from`);
+      const counted = valRows ? `${rows.length} training and ${valRows.length} validation pair(s)` : `${rows.length} pair(s)`;
+      await log(`DPO (beta=${s.beta ?? DEFAULT_BETA}): reference log-likelihoods of ${counted} computed with the model training starts from`);
     }
     if (s.resumeFrom) {
       const ck = await loadCheckpoint(s.resumeFrom, trainer.params);

@@ -54,7 +54,7 @@ export const files = sqliteTable(
     tenantId: text("tenant_id").notNull().references(() => tenants.id),
     filename: text("filename").notNull(),
     purpose: text("purpose").notNull(),
-    /** chat | prompt_completion | text: the JSONL shape every line of the file has. */
+    /** chat | prompt_completion | text | preference: the JSONL shape every line has; csv for a job's results file. */
     format: text("format").notNull(),
     bytes: integer("bytes").notNull(),
     lines: integer("lines").notNull(),
@@ -90,6 +90,8 @@ export const jobs = sqliteTable(
     adapter: text("adapter").notNull(),
     /** JSON {model, adapter_id}: the fine-tuned model the job continues (its LoRA starts from that adapter), or null. */
     parent: text("parent"),
+    /** The id of the results file (step metrics CSV) written when the job succeeded, or null. */
+    resultFile: text("result_file"),
     status: text("status").notNull(),
     fineTunedModel: text("fine_tuned_model"),
     /** JSON {code, message} once failed. */

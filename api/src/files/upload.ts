@@ -7,7 +7,10 @@ import { JsonlValidator, type FileFormat, type JsonlSummary } from "./jsonl.js";
 import { multipartBoundary, parseMultipart, readTextPart, type MultipartPart } from "./multipart.js";
 import { createSha256 } from "./sha256.js";
 
+/** What an upload may be for. */
 export const filePurposes = ["fine-tune"] as const;
+/** What a file may be for: an upload's purpose, or a job's results (written by the API, not uploaded). */
+export const fileObjectPurposes = [...filePurposes, "fine-tune-results"] as const;
 
 /** Slack for the multipart framing and the purpose field when comparing Content-Length with the file limit. */
 const FRAMING_BYTES = 64 * 1024;

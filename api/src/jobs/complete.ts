@@ -6,7 +6,7 @@ import { adapterFileTypes } from "../adapters/store.js";
 import { validateAdapter } from "../adapters/validate.js";
 import { blobKeys, readAll } from "../blob/port.js";
 import { runBatch } from "../db/batch.js";
-import { adapters, baseModels, jobs, usageEvents } from "../db/schema.js";
+import { adapters, baseModels, files, jobs, usageEvents } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
@@ -16,6 +16,7 @@ import { holds, leaseLost } from "./holder.js";
 import { adapterFiles, type Holder } from "./protocol.js";
 import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
 import { eventInsert, findJob, heldBy } from "./store.js";
+import { writeResultsFile } from "./results-file.js";
 
 export interface Completion {
   job: JobRow;
@@ -112,11 +113,15 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
   }
   const usage = { idempotencyKey: trainingUsageKey(job.id), tenantId: job.tenantId, kind: "training_tokens" as const, model: job.model, quantity: job.trainedTokens ?? opts.trainedTokens, ref: job.id, now };
   const metrics = opts.metrics && Object.keys(opts.metrics).length > 0 ? ` (${Object.entries(opts.metrics).map(([k, v]) => `${k}=${v}`).join(", ")})` : "";
+  const results = await writeResultsFile(deps, job, now);
   await runBatch(db, [
     db.insert(adapters).values(adapter).onConflictDoNothing(),
+    db.insert(files).values(results).onConflictDoNothing(),
+    db.update(jobs).set({ resultFile: results.id }).where(eq(jobs.id, job.id)),
     usageInsert(db, usage),
     ...(retry ? [] : [eventInsert(db, job.id, now, { level: "info", message: `The job has successfully completed${metrics}; new model: ${adapter.modelId}`, data: opts.metrics ?? null })]),
   ]);
+  job = { ...job, resultFile: results.id };
   // The output folder stays: a retried or concurrent complete may still need to read it.
   const stored = await db.query.adapters.findFirst({ where: eq(adapters.id, adapter.id) });
   return { job, adapter: stored ?? adapter };

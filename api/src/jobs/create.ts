@@ -91,6 +91,7 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
     method: JSON.stringify(method),
     adapter: JSON.stringify(adapter),
     parent: parent ? JSON.stringify(parent) : null,
+    resultFile: null,
     status: "validating_files",
     fineTunedModel: null,
     error: null,

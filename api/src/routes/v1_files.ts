@@ -8,7 +8,7 @@ import type { Db } from "../db/client.js";
 import { files } from "../db/schema.js";
 import { notFound } from "../errors.js";
 import { fileFormats } from "../files/jsonl.js";
-import { filePurposes, receiveUpload } from "../files/upload.js";
+import { fileObjectPurposes, filePurposes, receiveUpload } from "../files/upload.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
@@ -22,10 +22,10 @@ export const fileSchema = z
     bytes: z.number().int(),
     created_at: z.number().int(),
     filename: z.string(),
-    purpose: z.enum(filePurposes),
+    purpose: z.enum(fileObjectPurposes),
     status: z.literal("processed"),
-    format: z.enum(fileFormats).openapi({ description: "the JSONL shape every line has" }),
-    lines: z.number().int().openapi({ description: "records in the file (blank lines are not counted)" }),
+    format: z.enum([...fileFormats, "csv"]).openapi({ description: "the JSONL shape every line has; csv for a job's results file" }),
+    lines: z.number().int().openapi({ description: "records in the file (blank lines are not counted; a results file's rows)" }),
     sha256: z.string().openapi({ description: "SHA-256 of the stored bytes, hex" }),
   })
   .openapi("File");
@@ -33,7 +33,7 @@ const deletedSchema = z.object({ id: z.string(), object: z.literal("file"), dele
 const uploadForm = z
   .object({
     purpose: z.enum(filePurposes),
-    file: z.string().openapi({ type: "string", format: "binary", description: "JSONL: chat {messages}, {prompt, completion} or {text} per line" }),
+    file: z.string().openapi({ type: "string", format: "binary", description: "JSONL: chat {messages}, {prompt, completion}, {text}, or DPO pairs {input, preferred_output, non_preferred_output} per line" }),
   })
   .openapi("FileUpload");
 
@@ -65,7 +65,7 @@ const listFiles = createRoute({
   method: "get",
   path: "/v1/files",
   security: bearerSecurity,
-  request: { query: listQuery.extend({ purpose: z.enum(filePurposes).optional() }) },
+  request: { query: listQuery.extend({ purpose: z.enum(fileObjectPurposes).optional() }) },
   responses: { 200: json(listEnvelope(fileSchema), "the tenant's files, newest first"), ...tenantErrorResponses },
 });
 const getFile = createRoute({

@@ -338,6 +338,36 @@ describe("jobs that continue a fine-tuned model", () => {
   });
 });
 
+describe("results file", () => {
+  it("writes a succeeded job's step metrics as a CSV file of the tenant's, listed in result_files", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId, validation_file: t.fileId });
+    expect(job.result_files).toEqual([]);
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    for (const step of [1, 2]) expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(step) })).status).toBe(200);
+    await runnerCall(api, `/jobs/${job.id}/events`, { runner_id: r, events: [{ message: "Step 2: validation loss=1.5", data: { step: 2, valid_loss: 1.5, valid_mean_token_accuracy: 0.25 } }] });
+    await putAdapter(api, (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls);
+    const done = await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 })).json();
+    expect(done.job.result_files).toHaveLength(1);
+    const id = done.job.result_files[0];
+    // A retried complete writes nothing twice.
+    expect((await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 })).json()).job.result_files).toEqual([id]);
+    const file = await (await api.call("GET", `/v1/files/${id}`, { token: t.key })).json();
+    expect(file).toMatchObject({ id, object: "file", purpose: "fine-tune-results", format: "csv", filename: "step_metrics.csv", lines: 2 });
+    const csv = await (await api.call("GET", `/v1/files/${id}/content`, { token: t.key })).text();
+    expect(csv).toBe("step,train_loss,valid_loss,valid_mean_token_accuracy,valid_reward_accuracy\n1,1.9,,,\n2,1.8,1.5,0.25,\n");
+    const listed = await (await api.call("GET", "/v1/files?purpose=fine-tune-results", { token: t.key })).json();
+    expect(listed.data.map((f: { id: string }) => f.id)).toEqual([id]);
+    // Another tenant cannot see it; the results file is not a training file.
+    const other = await api.tenant("other");
+    await expectError(await api.call("GET", `/v1/files/${id}`, { token: other.key }), 404, "not_found");
+    const asData = await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: id } }), 400, "invalid_request");
+    expect(asData.message).toMatch(/purpose 'fine-tune-results'/);
+  });
+});
+
 describe("checkpoints as models", () => {
   it("answers to a succeeded job's checkpoint name: a model object, its PEFT files for runners, a job may continue it; gone with the model", async () => {
     const api = await fresh();

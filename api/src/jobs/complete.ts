@@ -16,7 +16,7 @@ import { holds, leaseLost } from "./holder.js";
 import { adapterFiles, type Holder } from "./protocol.js";
 import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
 import { eventInsert, findJob, heldBy } from "./store.js";
-import { writeResultsFile } from "./results-file.js";
+import { dropResultsFile, writeResultsFile } from "./results-file.js";
 
 export interface Completion {
   job: JobRow;
@@ -97,26 +97,33 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
 
   const adapter = await storeOutputs(deps, job);
   const now = deps.now();
+  // The results file exists before the job shows succeeded with its id (withdrawn below if it does not succeed).
+  const results = await writeResultsFile(deps, job, now);
+  const { id: _, ...resultsContent } = results;
+  await db.insert(files).values(results).onConflictDoUpdate({ target: files.id, set: resultsContent });
   if (!retry) {
     const [won] = await db
       .update(jobs)
-      .set({ status: "succeeded", fineTunedModel: adapter.modelId, trainedTokens: opts.trainedTokens, finishedAt: now, leaseExpiresAt: null })
+      .set({ status: "succeeded", fineTunedModel: adapter.modelId, resultFile: results.id, trainedTokens: opts.trainedTokens, finishedAt: now, leaseExpiresAt: null })
       .where(heldBy(job.id, opts.holder))
       .returning();
     if (!won) {
       // Cancelled or taken over meanwhile; a concurrent complete by this same lease counts as success.
       const latest = await findJob(db, job.id);
-      if (!(latest && succeededUnder(latest, opts.holder))) throw leaseLost(latest, job.id, opts.holder);
+      if (!(latest && succeededUnder(latest, opts.holder))) {
+        // Cancelled: no results file. Completed by the runner that took over: the file is (also) its own.
+        if (latest?.status !== "succeeded") await dropResultsFile(deps, results);
+        throw leaseLost(latest, job.id, opts.holder);
+      }
       return completeJob(deps, opts);
     }
     job = won;
   }
   const usage = { idempotencyKey: trainingUsageKey(job.id), tenantId: job.tenantId, kind: "training_tokens" as const, model: job.model, quantity: job.trainedTokens ?? opts.trainedTokens, ref: job.id, now };
   const metrics = opts.metrics && Object.keys(opts.metrics).length > 0 ? ` (${Object.entries(opts.metrics).map(([k, v]) => `${k}=${v}`).join(", ")})` : "";
-  const results = await writeResultsFile(deps, job, now);
   await runBatch(db, [
     db.insert(adapters).values(adapter).onConflictDoNothing(),
-    db.insert(files).values(results).onConflictDoNothing(),
+    // A job that succeeded before results files existed gets one on a retried complete.
     db.update(jobs).set({ resultFile: results.id }).where(eq(jobs.id, job.id)),
     usageInsert(db, usage),
     ...(retry ? [] : [eventInsert(db, job.id, now, { level: "info", message: `The job has successfully completed${metrics}; new model: ${adapter.modelId}`, data: opts.metrics ?? null })]),

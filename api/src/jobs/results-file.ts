@@ -35,6 +35,12 @@ export async function resultsCsv(db: Db, jobId: string): Promise<{ text: string;
   return { text: lines.join("\n") + "\n", rows: steps.length };
 }
 
+/** Removes a results file written for a completion that did not succeed (its row, then its blob). */
+export async function dropResultsFile(deps: Deps, f: { id: string; blobKey: string }): Promise<void> {
+  await deps.db.delete(files).where(eq(files.id, f.id));
+  await deps.blobs.delete(f.blobKey);
+}
+
 /** Writes the results file's blob and returns the row to insert (idempotent: same id, same bytes). */
 export async function writeResultsFile(deps: Deps, job: JobRow, now: number): Promise<typeof files.$inferInsert> {
   const { text, rows } = await resultsCsv(deps.db, job.id);

@@ -365,6 +365,15 @@ describe("results file", () => {
     await expectError(await api.call("GET", `/v1/files/${id}`, { token: other.key }), 404, "not_found");
     const asData = await expectError(await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: id } }), 400, "invalid_request");
     expect(asData.message).toMatch(/purpose 'fine-tune-results'/);
+
+    // A job cancelled before its runner completes it leaves no results file behind.
+    const late = await createJob(api, t.key, { training_file: t.fileId });
+    await leaseOk(api, r);
+    await putAdapter(api, (await (await runnerCall(api, `/jobs/${late.id}/outputs/uploads`, { runner_id: r })).json()).urls);
+    await api.call("POST", `/v1/fine_tuning/jobs/${late.id}/cancel`, { token: t.key });
+    await expectError(await runnerCall(api, `/jobs/${late.id}/complete`, { runner_id: r, trained_tokens: 10 }), 409, "lease_lost");
+    const after = await (await api.call("GET", "/v1/files?purpose=fine-tune-results", { token: t.key })).json();
+    expect(after.data.map((f: { id: string }) => f.id)).toEqual([id]);
   });
 });
 

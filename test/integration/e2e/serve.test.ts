@@ -65,6 +65,12 @@ describe("tuneserve serve (embedded default)", () => {
     const models = await api.call("GET", "/v1/models", a.key);
     expect(models.json.data.map((m: { id: string }) => m.id)).toContain(done.fine_tuned_model);
     expect(await api.trainingUsage(a.key)).toBe(done.trained_tokens);
+    // The results file: the reported steps' losses, ending at the last step.
+    expect(done.result_files).toHaveLength(1);
+    const csv = (await api.call("GET", `/v1/files/${done.result_files[0]}/content`, a.key)).json.text as string;
+    const rows = csv.trim().split("\n");
+    expect(rows[0]).toBe("step,train_loss,valid_loss,valid_mean_token_accuracy,valid_reward_accuracy");
+    expect(rows.at(-1)).toMatch(/^120,\d/);
     job = done;
   });
 

@@ -1,96 +1,9 @@
 // Validates fine-tuning JSONL while it streams: splits byte chunks into lines, parses each as JSON and checks it
-// against the accepted shapes (chat, prompt/completion, text for supervised fine-tuning; preference pairs
-// for DPO), all lines of one file sharing one shape.
-import { z } from "zod";
-import { MAX_TOOLS, toolCallSchema, toolSchema } from "../inference/runner-protocol.js";
-import { historyIssues, report, turnIssues } from "../inference/tool-turns.js";
+// against the accepted shapes (line-shapes.ts), all lines of one file sharing one shape.
+import type { z } from "zod";
+import { detectFormat, lineSchemas, NO_FORMAT, RECORD_EXAMPLES, type FileFormat } from "./line-shapes.js";
 
-export const fileFormats = ["chat", "prompt_completion", "text", "preference"] as const;
-export type FileFormat = (typeof fileFormats)[number];
-
-const chatMessage = z
-  .object({
-    role: z.enum(["system", "user", "assistant", "tool"]),
-    // Left out or null only on an assistant turn that calls tools (OpenAI's format).
-    content: z.string().nullish(),
-    tool_calls: z.array(toolCallSchema).min(1).max(MAX_TOOLS).optional(),
-    tool_call_id: z.string().min(1).max(256).optional(),
-  })
-  .superRefine((m, ctx) => {
-    report(ctx, turnIssues(m));
-    m.tool_calls?.forEach((c, i) => {
-      if (!isJsonObject(c.function.arguments)) ctx.addIssue({ code: "custom", path: ["tool_calls", i, "function", "arguments"], message: "must be the JSON text of an object (it is what the model learns to write)" });
-    });
-  });
-
-const isJsonObject = (text: string) => {
-  try {
-    const v: unknown = JSON.parse(text);
-    return v !== null && typeof v === "object" && !Array.isArray(v);
-  } catch {
-    return false;
-  }
-};
-
-export const chatLine = z
-  .object({
-    messages: z
-      .array(chatMessage)
-      .min(1)
-      .refine((m) => m.some((x) => x.role === "assistant"), "needs at least one assistant message to train on"),
-    /** The tools the chat template lists for the model, as in a chat completion request. */
-    tools: z.array(toolSchema).max(MAX_TOOLS).optional(),
-    functions: z.never({ error: "functions is OpenAI's deprecated form of tools; send tools" }).optional(),
-  })
-  // As in a chat completion request; and the calls the model learns name the line's tools.
-  .superRefine((line, ctx) => {
-    report(ctx, historyIssues(line.messages, line.tools?.map((t) => t.function.name) ?? null));
-    // The template shows the model the tools it learns to call.
-    if (!line.tools?.length && line.messages.some((m) => m.tool_calls)) ctx.addIssue({ code: "custom", path: ["tools"], message: "a line with tool calls lists its tools" });
-  });
-export const promptCompletionLine = z.object({
-  prompt: z.string(),
-  completion: z.string().min(1, "must not be empty: it is what the model learns to produce"),
-});
-export const textLine = z.object({ text: z.string().min(1, "must not be empty") });
-
-/** One answer of a preference pair: a single assistant turn (text, or tool calls). */
-const preferenceOutput = z
-  .array(chatMessage)
-  // abort: the refinements below read m[0], which an empty array lacks.
-  .length(1, { error: "must hold exactly one assistant message", abort: true })
-  .refine((m) => m[0].role === "assistant", "must be an assistant message")
-  .refine((m) => !!m[0].content || !!m[0].tool_calls?.length, "the assistant message needs non-empty content or tool_calls");
-
-/** OpenAI's DPO line: a conversation, the answer to prefer and the answer not to. */
-export const preferenceLine = z
-  .object({
-    input: z
-      .object({
-        messages: z.array(chatMessage).min(1),
-        tools: z.array(toolSchema).max(MAX_TOOLS).optional(),
-        parallel_tool_calls: z.boolean().optional(),
-      })
-      .strict(),
-    preferred_output: preferenceOutput,
-    non_preferred_output: preferenceOutput,
-  })
-  .superRefine((line, ctx) => {
-    const names = line.input.tools?.map((t) => t.function.name) ?? null;
-    const n = line.input.messages.length;
-    report(ctx, historyIssues(line.input.messages, names).map((i) => ({ ...i, path: ["input", ...i.path] })));
-    for (const key of ["preferred_output", "non_preferred_output"] as const) {
-      // Each answer must continue the input as a chat line's next turn would.
-      const answer = historyIssues([...line.input.messages, ...line[key]], names).filter((i) => i.path[0] === "messages" && i.path[1] === n);
-      report(ctx, answer.map((i) => ({ ...i, path: [key, 0, ...i.path.slice(2)] })));
-      if (!line.input.tools?.length && line[key][0].tool_calls) ctx.addIssue({ code: "custom", path: ["input", "tools"], message: "a line with tool calls lists its tools" });
-    }
-    if (JSON.stringify(line.preferred_output) === JSON.stringify(line.non_preferred_output)) {
-      ctx.addIssue({ code: "custom", path: ["non_preferred_output"], message: "is the same as preferred_output; a pair teaches a preference only when its answers differ" });
-    }
-  });
-
-const schemas: Record<FileFormat, z.ZodType> = { chat: chatLine, prompt_completion: promptCompletionLine, text: textLine, preference: preferenceLine };
+export { fileFormats, type FileFormat } from "./line-shapes.js";
 
 /** One rejected line; `line` is the 1-based physical line number in the file, `message` says what to fix. */
 export interface LineError {
@@ -114,19 +27,6 @@ export interface JsonlOptions {
   maxLineBytes: number;
   /** How many errors to keep for the report (default 5). */
   maxErrors?: number;
-}
-
-/** What the error for a line of no known shape says. */
-export const RECORD_EXAMPLES = '{"messages":[…]}, {"prompt":…,"completion":…}, {"text":…} or {"input":…,"preferred_output":…,"non_preferred_output":…}';
-export const NO_FORMAT = "has none of the keys 'messages', 'prompt'/'completion', 'text' or 'input'/'preferred_output'/'non_preferred_output'";
-
-/** Which shape a parsed line claims to be, from its keys; null when it names none of them. */
-export function detectFormat(v: Record<string, unknown>): FileFormat | null {
-  if ("messages" in v) return "chat";
-  if ("input" in v || "preferred_output" in v || "non_preferred_output" in v) return "preference";
-  if ("prompt" in v || "completion" in v) return "prompt_completion";
-  if ("text" in v) return "text";
-  return null;
 }
 
 /** Renders the first zod issue as `field: message`, e.g. `messages.2.role: Invalid option…`. */
@@ -258,7 +158,7 @@ export class JsonlValidator {
       this.error(line, NO_FORMAT);
       return;
     }
-    const r = schemas[format].safeParse(value);
+    const r = lineSchemas[format].safeParse(value);
     if (!r.success) {
       this.error(line, `${format} record: ${describeIssue(r.error)}`);
       return;

@@ -7,7 +7,7 @@ import type { Router } from "../app.js";
 import type { Db } from "../db/client.js";
 import { files } from "../db/schema.js";
 import { notFound } from "../errors.js";
-import { fileFormats } from "../files/jsonl.js";
+import { fileFormats } from "../files/line-shapes.js";
 import { fileObjectPurposes, filePurposes, receiveUpload } from "../files/upload.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { newId } from "../lib/ids.js";

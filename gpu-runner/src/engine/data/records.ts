@@ -4,7 +4,7 @@
 import { readFile } from "node:fs/promises";
 import type { z } from "zod";
 // The line shapes are the API's own (one source of truth for what an upload may hold).
-import { chatLine, detectFormat, NO_FORMAT, preferenceLine, promptCompletionLine, RECORD_EXAMPLES, textLine } from "../../../../api/src/files/jsonl.js";
+import { chatLine, detectFormat, lineSchemas, NO_FORMAT, preferenceLine, RECORD_EXAMPLES } from "../../../../api/src/files/line-shapes.js";
 
 type Messages = z.infer<typeof chatLine>["messages"];
 type Tools = z.infer<typeof chatLine>["tools"];
@@ -16,8 +16,6 @@ export type TrainRecord =
   /** A DPO pair: the conversation so far, and the assistant turn to prefer over the other. */
   | { format: "preference"; messages: Messages; tools?: Tools; chosen: Messages[number]; rejected: Messages[number] };
 export type RecordFormat = TrainRecord["format"];
-
-const schemas = { chat: chatLine, prompt_completion: promptCompletionLine, text: textLine, preference: preferenceLine };
 
 function toRecord(format: RecordFormat, v: unknown): TrainRecord {
   if (format !== "preference") return { format, ...(v as object) } as TrainRecord;
@@ -48,7 +46,7 @@ export function parseRecords(text: string, file = "data.jsonl"): TrainRecord[] {
     if (!f) throw new Error(`${where}: ${NO_FORMAT}`);
     if (format && f !== format) throw new Error(`${where}: is a ${f} record but the file's first record is ${format}; use one format per file`);
     format = f;
-    const r = schemas[f].safeParse(v);
+    const r = lineSchemas[f].safeParse(v);
     if (!r.success) {
       const issue = r.error.issues[0];
       throw new Error(`${where}: ${issue.path.length ? issue.path.join(".") + ": " : ""}${issue.message}`);

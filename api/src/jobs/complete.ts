@@ -6,7 +6,7 @@ import { adapterFileTypes } from "../adapters/store.js";
 import { validateAdapter } from "../adapters/validate.js";
 import { blobKeys, readAll } from "../blob/port.js";
 import { runBatch } from "../db/batch.js";
-import { adapters, baseModels, files, jobs, usageEvents } from "../db/schema.js";
+import { adapters, baseModels, jobs, usageEvents } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
@@ -16,7 +16,7 @@ import { holds, leaseLost } from "./holder.js";
 import { adapterFiles, type Holder } from "./protocol.js";
 import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
 import { eventInsert, findJob, heldBy } from "./store.js";
-import { dropResultsFile, writeResultsFile } from "./results-file.js";
+import { insertResultsRow, writeResultsBlob } from "./results-file.js";
 
 export interface Completion {
   job: JobRow;
@@ -97,24 +97,23 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
 
   const adapter = await storeOutputs(deps, job);
   const now = deps.now();
-  // The results file exists before the job shows succeeded with its id (withdrawn below if it does not succeed).
-  const results = await writeResultsFile(deps, job, now);
-  const { id: _, ...resultsContent } = results;
-  await db.insert(files).values(results).onConflictDoUpdate({ target: files.id, set: resultsContent });
+  const results = await writeResultsBlob(deps, job, now);
   if (!retry) {
-    const [won] = await db
-      .update(jobs)
-      .set({ status: "succeeded", fineTunedModel: adapter.modelId, resultFile: results.id, trainedTokens: opts.trainedTokens, finishedAt: now, leaseExpiresAt: null })
-      .where(heldBy(job.id, opts.holder))
-      .returning();
+    // One batch: the job shows succeeded with its results file's id exactly when the file's row exists.
+    const [updated] = await runBatch(db, [
+      db
+        .update(jobs)
+        .set({ status: "succeeded", fineTunedModel: adapter.modelId, resultFile: results.id, trainedTokens: opts.trainedTokens, finishedAt: now, leaseExpiresAt: null })
+        .where(heldBy(job.id, opts.holder))
+        .returning(),
+      insertResultsRow(db, results, job.id, opts.holder),
+    ]);
+    const [won] = updated as JobRow[];
     if (!won) {
       // Cancelled or taken over meanwhile; a concurrent complete by this same lease counts as success.
+      // (This attempt's results blob stays unreferenced.)
       const latest = await findJob(db, job.id);
-      if (!(latest && succeededUnder(latest, opts.holder))) {
-        // Cancelled: no results file. Completed by the runner that took over: the file is (also) its own.
-        if (latest?.status !== "succeeded") await dropResultsFile(deps, results);
-        throw leaseLost(latest, job.id, opts.holder);
-      }
+      if (!(latest && succeededUnder(latest, opts.holder))) throw leaseLost(latest, job.id, opts.holder);
       return completeJob(deps, opts);
     }
     job = won;
@@ -123,7 +122,8 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
   const metrics = opts.metrics && Object.keys(opts.metrics).length > 0 ? ` (${Object.entries(opts.metrics).map(([k, v]) => `${k}=${v}`).join(", ")})` : "";
   await runBatch(db, [
     db.insert(adapters).values(adapter).onConflictDoNothing(),
-    // A job that succeeded before results files existed gets one on a retried complete.
+    // A retried complete repairs the row (and gives one to a job that succeeded before results files existed).
+    insertResultsRow(db, results, job.id, opts.holder),
     db.update(jobs).set({ resultFile: results.id }).where(eq(jobs.id, job.id)),
     usageInsert(db, usage),
     ...(retry ? [] : [eventInsert(db, job.id, now, { level: "info", message: `The job has successfully completed${metrics}; new model: ${adapter.modelId}`, data: opts.metrics ?? null })]),

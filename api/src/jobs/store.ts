@@ -110,6 +110,11 @@ export function heldBy(jobId: string, holder: Holder): SQL {
   return and(eq(jobs.id, jobId), eq(jobs.status, "running"), eq(jobs.leaseOwner, holder.runner_id), holder.attempt === undefined ? undefined : eq(jobs.attempt, holder.attempt))!;
 }
 
+/** The job has succeeded under this holder (its lease owner and attempt stay on the row). */
+export function heldByAfterSuccess(tenantId: string, jobId: string, holder: Holder): SQL {
+  return and(eq(jobs.id, jobId), eq(jobs.tenantId, tenantId), eq(jobs.status, "succeeded"), eq(jobs.leaseOwner, holder.runner_id), holder.attempt === undefined ? undefined : eq(jobs.attempt, holder.attempt))!;
+}
+
 /**
  * Ends the holder's attempt. Retryable failures with attempts left go back to the queue (the next lease
  * counts the attempt); others fail the job. Null when the runner does not hold the job.

@@ -348,6 +348,11 @@ describe("results file", () => {
     await leaseOk(api, r);
     for (const step of [1, 2]) expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(step) })).status).toBe(200);
     await runnerCall(api, `/jobs/${job.id}/events`, { runner_id: r, events: [{ message: "Step 2: validation loss=1.5", data: { step: 2, valid_loss: 1.5, valid_mean_token_accuracy: 0.25 } }] });
+    // A checkpoint at step 3 carries the metrics so far, the last validation's included: not step 3's validation.
+    expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(3) })).status).toBe(200);
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 3, files: ["state.json"] })).json();
+    await api.call("PUT", blobPath(up.urls["state.json"]), { body: "{}" });
+    expect((await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 3, metrics: { train_loss: 1.7, valid_loss: 1.5, valid_mean_token_accuracy: 0.25 } })).status).toBe(200);
     await putAdapter(api, (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls);
     const done = await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 })).json();
     expect(done.job.result_files).toHaveLength(1);
@@ -355,9 +360,9 @@ describe("results file", () => {
     // A retried complete writes nothing twice.
     expect((await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 })).json()).job.result_files).toEqual([id]);
     const file = await (await api.call("GET", `/v1/files/${id}`, { token: t.key })).json();
-    expect(file).toMatchObject({ id, object: "file", purpose: "fine-tune-results", format: "csv", filename: "step_metrics.csv", lines: 2 });
+    expect(file).toMatchObject({ id, object: "file", purpose: "fine-tune-results", format: "csv", filename: "step_metrics.csv", lines: 3 });
     const csv = await (await api.call("GET", `/v1/files/${id}/content`, { token: t.key })).text();
-    expect(csv).toBe("step,train_loss,valid_loss,valid_mean_token_accuracy,valid_reward_accuracy\n1,1.9,,,\n2,1.8,1.5,0.25,\n");
+    expect(csv).toBe("step,train_loss,valid_loss,valid_mean_token_accuracy,valid_reward_accuracy\n1,1.9,,,\n2,1.8,1.5,0.25,\n3,1.7,,,\n");
     const listed = await (await api.call("GET", "/v1/files?purpose=fine-tune-results", { token: t.key })).json();
     expect(listed.data.map((f: { id: string }) => f.id)).toEqual([id]);
     // Another tenant cannot see it; the results file is not a training file.

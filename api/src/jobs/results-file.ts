@@ -4,6 +4,7 @@
 // Each completing attempt writes its own blob; the row that points at it is inserted in the same batch that
 // marks the job succeeded, and only if that update won, so a job never shows a file that is not its own.
 import { asc, eq, sql } from "drizzle-orm";
+import { blobKeys } from "../blob/port.js";
 import type { Db } from "../db/client.js";
 import { files, jobEvents, jobs } from "../db/schema.js";
 import type { Deps } from "../deps.js";
@@ -46,7 +47,7 @@ export async function resultsCsv(db: Db, jobId: string): Promise<{ text: string;
 export async function writeResultsBlob(deps: Deps, job: JobRow, now: number): Promise<typeof files.$inferSelect> {
   const { text, rows } = await resultsCsv(deps.db, job.id);
   const id = resultsFileId(job.id);
-  const blobKey = `tenants/${job.tenantId}/jobs/${job.id}/results/attempt-${job.attempt}/${RESULTS_FILENAME}`;
+  const blobKey = blobKeys.jobResults(job.tenantId, job.id, job.attempt, RESULTS_FILENAME);
   const bytes = new TextEncoder().encode(text);
   await deps.blobs.put(blobKey, bytes, { contentType: "text/csv" });
   return { id, tenantId: job.tenantId, filename: RESULTS_FILENAME, purpose: "fine-tune-results", format: "csv", bytes: bytes.length, lines: rows, sha256: await sha256Hex(bytes), blobKey, createdAt: now };

@@ -61,6 +61,7 @@ export class TrainingExecution {
   private lastBeat = 0;
   private beating = false;
   private beatAgain = false;
+  private beatRun: Promise<void> = Promise.resolve();
   private trained = false;
   /** Why the lease was lost (set once; the job is no longer ours). */
   private lost: string | null = null;
@@ -251,6 +252,8 @@ export class TrainingExecution {
       const { urls } = await client.outputUploads(this.jobId, this.holder);
       for (const [name, url] of Object.entries(urls)) await uploadFrom(join(result.adapterDir || outDir, name), url);
       const metrics = finite({ train_loss: result.finalLoss, steps: result.steps, ...result.metrics });
+      // The last step's progress is recorded before complete reads the job's metrics into its results file.
+      await this.beat();
       const done = await client.complete(this.jobId, this.holder, result.trainedTokens, metrics);
       log("info", "job succeeded", { job_id: this.jobId, model: done.job.fine_tuned_model, trained_tokens: result.trainedTokens, steps: result.steps });
       return "succeeded";
@@ -301,29 +304,33 @@ export class TrainingExecution {
   }
 
   /** One heartbeat at a time (later calls coalesce); a lost lease stops the job, other errors wait for the next tick. */
-  private async beat(): Promise<void> {
-    if (this.lost || this.ended) return;
+  /** Sends the newest progress; resolves once it (and any coalesced newer one) has been answered. */
+  private beat(): Promise<void> {
+    if (this.lost || this.ended) return Promise.resolve();
     if (this.beating) {
       // Coalesce: one more heartbeat with the newest progress once this one is answered.
       this.beatAgain = true;
-      return;
+      return this.beatRun;
     }
     this.beating = true;
-    try {
-      do {
-        this.beatAgain = false;
-        this.lastBeat = Date.now();
-        try {
-          await this.deps.client.heartbeat(this.jobId, this.holder, this.progress);
-        } catch (err) {
-          if (this.ended) break;
-          if (err instanceof LeaseLostError) this.leaseLost(err.message);
-          else this.deps.log("warn", "heartbeat failed; retrying on the next tick", { job_id: this.jobId, error: (err as Error).message });
-        }
-      } while (this.beatAgain && !this.lost && !this.ended);
-    } finally {
-      this.beating = false;
-    }
+    this.beatRun = (async () => {
+      try {
+        do {
+          this.beatAgain = false;
+          this.lastBeat = Date.now();
+          try {
+            await this.deps.client.heartbeat(this.jobId, this.holder, this.progress);
+          } catch (err) {
+            if (this.ended) break;
+            if (err instanceof LeaseLostError) this.leaseLost(err.message);
+            else this.deps.log("warn", "heartbeat failed; retrying on the next tick", { job_id: this.jobId, error: (err as Error).message });
+          }
+        } while (this.beatAgain && !this.lost && !this.ended);
+      } finally {
+        this.beating = false;
+      }
+    })();
+    return this.beatRun;
   }
 
   private async send(events: JobEventInput[]): Promise<void> {

@@ -122,9 +122,9 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
   const metrics = opts.metrics && Object.keys(opts.metrics).length > 0 ? ` (${Object.entries(opts.metrics).map(([k, v]) => `${k}=${v}`).join(", ")})` : "";
   await runBatch(db, [
     db.insert(adapters).values(adapter).onConflictDoNothing(),
-    // A retried complete repairs the row (and gives one to a job that succeeded before results files existed).
-    insertResultsRow(db, results, job.id, opts.holder),
-    db.update(jobs).set({ resultFile: results.id }).where(eq(jobs.id, job.id)),
+    // A retried complete repairs the results row (and gives one to a job that succeeded before results files
+    // existed); a first complete wrote it with the status update.
+    ...(retry ? [insertResultsRow(db, results, job.id, opts.holder), db.update(jobs).set({ resultFile: results.id }).where(eq(jobs.id, job.id))] : []),
     usageInsert(db, usage),
     ...(retry ? [] : [eventInsert(db, job.id, now, { level: "info", message: `The job has successfully completed${metrics}; new model: ${adapter.modelId}`, data: opts.metrics ?? null })]),
   ]);

@@ -11,7 +11,7 @@ import type { Deps } from "../deps.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { Holder } from "./protocol.js";
 import { jobIdPrefix, type JobRow } from "./shape.js";
-import { heldByAfterSuccess } from "./store.js";
+import { heldBy } from "./store.js";
 
 export const RESULTS_FILENAME = "step_metrics.csv";
 
@@ -62,7 +62,7 @@ export function insertResultsRow(db: Db, f: typeof files.$inferSelect, jobId: st
   return db
     .insert(files)
     .select(
-      sql`select ${v(f.id)}, ${v(f.tenantId)}, ${v(f.filename)}, ${v(f.purpose)}, ${v(f.format)}, ${v(f.bytes)}, ${v(f.lines)}, ${v(f.sha256)}, ${v(f.blobKey)}, ${v(f.createdAt)} from ${jobs} where ${heldByAfterSuccess(f.tenantId, jobId, holder)}`,
+      sql`select ${v(f.id)}, ${v(f.tenantId)}, ${v(f.filename)}, ${v(f.purpose)}, ${v(f.format)}, ${v(f.bytes)}, ${v(f.lines)}, ${v(f.sha256)}, ${v(f.blobKey)}, ${v(f.createdAt)} from ${jobs} where ${heldBy(jobId, holder, "succeeded")}`,
     )
     .onConflictDoUpdate({ target: files.id, set: { bytes: f.bytes, lines: f.lines, sha256: f.sha256, blobKey: f.blobKey } });
 }

@@ -104,15 +104,11 @@ export async function extendLease(db: Db, opts: { jobId: string; holder: Holder;
 
 /**
  * The job is running under this runner's lease. A lease that ran out still counts until another runner takes
- * the job: nobody else has started, so the holder's work is not wasted.
+ * the job: nobody else has started, so the holder's work is not wasted. With status "succeeded": the job
+ * succeeded under this lease (its owner and attempt stay on the row).
  */
-export function heldBy(jobId: string, holder: Holder): SQL {
-  return and(eq(jobs.id, jobId), eq(jobs.status, "running"), eq(jobs.leaseOwner, holder.runner_id), holder.attempt === undefined ? undefined : eq(jobs.attempt, holder.attempt))!;
-}
-
-/** The job has succeeded under this holder (its lease owner and attempt stay on the row). */
-export function heldByAfterSuccess(tenantId: string, jobId: string, holder: Holder): SQL {
-  return and(eq(jobs.id, jobId), eq(jobs.tenantId, tenantId), eq(jobs.status, "succeeded"), eq(jobs.leaseOwner, holder.runner_id), holder.attempt === undefined ? undefined : eq(jobs.attempt, holder.attempt))!;
+export function heldBy(jobId: string, holder: Holder, status: "running" | "succeeded" = "running"): SQL {
+  return and(eq(jobs.id, jobId), eq(jobs.status, status), eq(jobs.leaseOwner, holder.runner_id), holder.attempt === undefined ? undefined : eq(jobs.attempt, holder.attempt))!;
 }
 
 /**

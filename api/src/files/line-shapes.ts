@@ -3,7 +3,7 @@
 // which reads user files directly.
 import { z } from "zod";
 import { MAX_TOOLS, toolCallSchema, toolSchema } from "../inference/runner-protocol.js";
-import { historyIssues, report, turnIssues } from "../inference/tool-turns.js";
+import { historyIssues, report, turnIssues, unansweredIssues } from "../inference/tool-turns.js";
 
 export const fileFormats = ["chat", "prompt_completion", "text", "preference"] as const;
 export type FileFormat = (typeof fileFormats)[number];
@@ -78,7 +78,10 @@ export const preferenceLine = z
   .superRefine((line, ctx) => {
     const names = line.input.tools?.map((t) => t.function.name) ?? null;
     const n = line.input.messages.length;
-    report(ctx, historyIssues(line.input.messages, names).map((i) => ({ ...i, path: ["input", ...i.path] })));
+    const inputIssues = [...historyIssues(line.input.messages, names), ...unansweredIssues(line.input.messages)];
+    report(ctx, inputIssues.map((i) => ({ ...i, path: ["input", ...i.path] })));
+    // The outputs are the model's next turn: an input that ends on the assistant's own turn has no question for them to answer.
+    if (line.input.messages[n - 1]?.role === "assistant") ctx.addIssue({ code: "custom", path: ["input", "messages", n - 1, "role"], message: "the input ends on an assistant turn; it should end on the user (or tool) turn that preferred_output and non_preferred_output answer" });
     for (const key of ["preferred_output", "non_preferred_output"] as const) {
       // Each answer must continue the input as a chat line's next turn would.
       const answer = historyIssues([...line.input.messages, ...line[key]], names).filter((i) => i.path[0] === "messages" && i.path[1] === n);

@@ -69,9 +69,11 @@ describe("JsonlValidator", () => {
       pair({ input: { messages: [{ role: "user", content: "q" }], ...calls }, preferred_output: [{ ...call[0], tool_calls: [{ ...call[0].tool_calls[0], function: { name: "g", arguments: "{}" } }] }] }),
       pair({ preferred_output: [{ role: "assistant", content: "" }] }),
       pair({ preferred_output: [] }),
+      pair({ input: { messages: [{ role: "user", content: "q" }, ...out("a")] } }),
+      pair({ input: { messages: [{ role: "user", content: "q" }, ...call, { role: "user", content: "and?" }], ...calls } }),
     ];
     const s = validate(bad.join("\n"), 1 << 16, 1 << 20);
-    expect(s.errorCount).toBe(8);
+    expect(s.errorCount).toBe(10);
     expect(s.errors.map((e) => e.message)).toEqual([
       expect.stringMatching(/^preference record: preferred_output: must be an assistant message/),
       expect.stringMatching(/^preference record: non_preferred_output: must hold exactly one assistant message/),
@@ -85,6 +87,8 @@ describe("JsonlValidator", () => {
     expect(messages[5]).toMatch(/preferred_output\.0\.tool_calls\.0\.function\.name: g is not one of the tools/);
     expect(messages[6]).toMatch(/preferred_output: the assistant message needs non-empty content or tool_calls/);
     expect(messages[7]).toMatch(/^preference record: preferred_output: must hold exactly one assistant message/);
+    expect(messages[8]).toMatch(/input\.messages\.1\.role: the input ends on an assistant turn/);
+    expect(messages[9]).toMatch(/input\.messages\.1\.tool_calls: the calls c1 have no tool turn answering them/);
     expect(validate(`${pair()}\n${chat()}`).errors[0].message).toMatch(/is a chat record but line 1 is preference/);
   });
 

@@ -1,17 +1,21 @@
 // Cursor pagination the OpenAI way: ?after=<id>&limit=N over time-ordered ids, newest first.
 import { z } from "@hono/zod-openapi";
 
-export const listQuery = z.object({
-  // Any well-formed id works as a cursor (ids sort by creation), even one deleted since; anything else is a mistake.
-  after: z
-    .string()
-    .regex(/^[a-z]+[-_][0-9a-z]{24}$/, "after must be an object id, such as the last_id of the previous page")
-    .optional()
-    .openapi({ description: "id of the last object of the previous page" }),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
-});
+/**
+ * The list query of a list of objects whose ids start with `prefix`. Any of its ids works as a cursor (ids
+ * sort by creation), even one deleted since; another kind's id would page by the wrong order, so it is refused.
+ */
+export const listQueryOf = (prefix: string) =>
+  z.object({
+    after: z
+      .string()
+      .regex(new RegExp(`^${prefix}[0-9a-z]{24}$`), `after must be the id of one of this list's objects (${prefix}…), such as the last_id of the previous page`)
+      .optional()
+      .openapi({ description: `id (${prefix}…) of the last object of the previous page` }),
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+  });
 
-export type ListQuery = z.infer<typeof listQuery>;
+export type ListQuery = z.infer<ReturnType<typeof listQueryOf>>;
 
 /** Wraps one page (fetched with limit + 1 rows) into the list envelope. */
 export function page<T extends { id: string }>(rows: T[], limit: number) {

@@ -9,7 +9,7 @@ import { notFound } from "../errors.js";
 import { issueApiKey } from "../lib/api-keys.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
-import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
 import { limitsOf, limitsSchema, type QuotaOverrides } from "../quotas/limits.js";
 
 const ownLimitsSchema = z
@@ -87,7 +87,7 @@ const listTenants = createRoute({
   method: "get",
   path: "/admin/v1/tenants",
   security: bearerSecurity,
-  request: { query: listQuery },
+  request: { query: listQueryOf("ten_") },
   responses: { 200: json(listEnvelope(tenantSchema), "tenants, newest first"), ...errorResponses },
 });
 const updateTenant = createRoute({

@@ -14,7 +14,7 @@ import { ApiError, notFound } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
-import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
 import { uploadOnce } from "../lib/upload-once.js";
 import { adapterQuotaOverrun, assertRoomForAdapter } from "../quotas/limits.js";
 
@@ -76,7 +76,7 @@ const list = createRoute({
   method: "get",
   path: "/v1/adapters",
   security: bearerSecurity,
-  request: { query: listQuery },
+  request: { query: listQueryOf("adp_") },
   responses: { 200: json(listEnvelope(adapterSchema), "the tenant's adapters, newest first"), ...tenantErrorResponses },
 });
 const get = createRoute({

@@ -6,7 +6,7 @@ import { apiKeys } from "../db/schema.js";
 import { notFound } from "../errors.js";
 import { issueApiKey } from "../lib/api-keys.js";
 import { bearerSecurity, json, tenantErrorResponses } from "../lib/openapi.js";
-import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
 
 export const apiKeySchema = z
   .object({
@@ -47,7 +47,7 @@ const listKeys = createRoute({
   method: "get",
   path: "/v1/api_keys",
   security: bearerSecurity,
-  request: { query: listQuery },
+  request: { query: listQueryOf("key_") },
   responses: { 200: json(listEnvelope(apiKeySchema), "the tenant's keys, newest first"), ...tenantErrorResponses },
 });
 const revokeKey = createRoute({

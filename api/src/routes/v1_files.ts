@@ -12,7 +12,7 @@ import { fileObjectPurposes, filePurposes, receiveUpload } from "../files/upload
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
-import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
 import { uploadOnce } from "../lib/upload-once.js";
 
 export const fileSchema = z
@@ -65,7 +65,7 @@ const listFiles = createRoute({
   method: "get",
   path: "/v1/files",
   security: bearerSecurity,
-  request: { query: listQuery.extend({ purpose: z.enum(fileObjectPurposes).optional() }) },
+  request: { query: listQueryOf("file-").extend({ purpose: z.enum(fileObjectPurposes).optional() }) },
   responses: { 200: json(listEnvelope(fileSchema), "the tenant's files, newest first"), ...tenantErrorResponses },
 });
 const getFile = createRoute({

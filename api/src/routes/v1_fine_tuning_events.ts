@@ -6,21 +6,21 @@ import type { Router } from "../app.js";
 import { checkpoints, jobEvents } from "../db/schema.js";
 import { checkpointSchema, eventSchema, toCheckpoint, toEvent } from "../jobs/shape.js";
 import { bearerSecurity, json, tenantErrorResponses } from "../lib/openapi.js";
-import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
 import { getTenantJob, jobIdParam } from "./v1_fine_tuning_jobs.js";
 
 const events = createRoute({
   method: "get",
   path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}/events",
   security: bearerSecurity,
-  request: { params: jobIdParam, query: listQuery },
+  request: { params: jobIdParam, query: listQueryOf("ftevent-") },
   responses: { 200: json(listEnvelope(eventSchema), "the job's events, newest first"), ...tenantErrorResponses },
 });
 const checkpointList = createRoute({
   method: "get",
   path: "/v1/fine_tuning/jobs/{fine_tuning_job_id}/checkpoints",
   security: bearerSecurity,
-  request: { params: jobIdParam, query: listQuery },
+  request: { params: jobIdParam, query: listQueryOf("ftckpt-") },
   responses: { 200: json(listEnvelope(checkpointSchema), "the job's checkpoints, newest first"), ...tenantErrorResponses },
 });
 

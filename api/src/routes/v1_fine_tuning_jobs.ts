@@ -7,12 +7,12 @@ import type { Db } from "../db/client.js";
 import { checkpoints, jobs } from "../db/schema.js";
 import { ApiError, notFound } from "../errors.js";
 import { createJob, createJobBody } from "../jobs/create.js";
-import { jobSchema, toJob, type JobRow } from "../jobs/shape.js";
+import { jobIdPrefix, jobSchema, toJob, type JobRow } from "../jobs/shape.js";
 import { cancelJob, eventInsert, failExhaustedJobs, pauseJob, resumeJob } from "../jobs/store.js";
 import { idempotencyHeaders, parseIdempotencyKey } from "../lib/idempotency-keys.js";
 import { createJobOnce } from "../jobs/create-once.js";
 import { bearerSecurity, errorSchema, json, jsonBody, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
-import { listEnvelope, listQuery, page } from "../lib/pagination.js";
+import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
 
 export type CreateFineTuningJobRequest = z.infer<typeof createJobBody>;
 export type FineTuningJob = z.infer<typeof jobSchema>;
@@ -73,7 +73,7 @@ const list = createRoute({
   path: "/v1/fine_tuning/jobs",
   description: "Filter by metadata with `metadata[key]=value` (repeatable, all must match) or `metadata=null`.",
   security: bearerSecurity,
-  request: { query: listQuery },
+  request: { query: listQueryOf(jobIdPrefix) },
   responses: { 200: json(listEnvelope(jobSchema), "the tenant's jobs, newest first"), ...tenantErrorResponses },
 });
 const get = createRoute({

@@ -145,6 +145,9 @@ describe("list, get, content, delete", () => {
     const second = await (await api.call("GET", `/v1/files?limit=2&after=${first.last_id}`, { token: t.key })).json();
     expect(second.data.map((f: { id: string }) => f.id)).toEqual([ids[0]]);
     expect(second.has_more).toBe(false);
+    // Another kind's id would page by the wrong order (ids sort by their prefix first).
+    const job = await api.call("GET", `/v1/files?after=ftjob-${first.last_id.slice(5)}`, { token: t.key });
+    expect(await expectError(job, 400, "invalid_request")).toMatchObject({ param: "after", message: expect.stringContaining("file-…") });
 
     const one = await (await api.call("GET", `/v1/files/${ids[1]}`, { token: t.key })).json();
     expect(one).toMatchObject({ id: ids[1], filename: "f1.jsonl", lines: 2 });

@@ -1,5 +1,6 @@
 // Admin: create, list, get tenants, set their quotas and Stripe customer, and suspend or reinstate them.
-// Creating a tenant also issues its first API key (shown once).
+// Creating a tenant also issues its first API key (shown once); an admin may issue it another (a tenant
+// whose keys are lost or leaked).
 import { createRoute, z } from "@hono/zod-openapi";
 import { desc, eq, lt, sql } from "drizzle-orm";
 import type { Router } from "../app.js";
@@ -10,6 +11,7 @@ import { issueApiKey } from "../lib/api-keys.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
 import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
+import { createKeyBody, createdKeySchema, toApiKey } from "./v1_api_keys.js";
 import { limitsOf, limitsSchema, type QuotaOverrides } from "../quotas/limits.js";
 
 const ownLimitsSchema = z
@@ -97,6 +99,13 @@ const updateTenant = createRoute({
   request: { params: z.object({ tenant_id: z.string() }), ...jsonBody(updateTenantBody) },
   responses: { 200: json(tenantSchema, "the tenant as updated"), ...errorResponses },
 });
+const issueKey = createRoute({
+  method: "post",
+  path: "/admin/v1/tenants/{tenant_id}/api_keys",
+  security: bearerSecurity,
+  request: { params: z.object({ tenant_id: z.string() }), body: { content: { "application/json": { schema: createKeyBody } }, required: false } },
+  responses: { 201: json(createdKeySchema, "the tenant's new key; its secret is never shown again"), ...errorResponses },
+});
 const getTenant = createRoute({
   method: "get",
   path: "/admin/v1/tenants/{tenant_id}",
@@ -113,6 +122,14 @@ export function registerAdminTenants(app: Router): void {
     await db.insert(tenants).values(row);
     const { secret } = await issueApiKey(db, row.id, "default", row.createdAt);
     return c.json({ ...toTenant(row, c.var.deps.config), api_key: secret }, 201);
+  });
+  app.openapi(issueKey, async (c) => {
+    const { db, now } = c.var.deps;
+    const { tenant_id } = c.req.valid("param");
+    const body = c.req.header("Content-Type")?.startsWith("application/json") ? c.req.valid("json") : { name: "unnamed" };
+    if (!(await db.query.tenants.findFirst({ where: eq(tenants.id, tenant_id) }))) throw notFound("tenant", tenant_id, "tenant_id");
+    const { row, secret } = await issueApiKey(db, tenant_id, body.name, now());
+    return c.json({ ...toApiKey({ ...row, lastUsedAt: null, revokedAt: null }), key: secret }, 201);
   });
   app.openapi(listTenants, async (c) => {
     const { limit, after } = c.req.valid("query");

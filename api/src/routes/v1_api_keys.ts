@@ -1,11 +1,12 @@
-// Tenant API keys: create (secret shown once), list (prefix only), revoke.
+// Tenant API keys: create (secret shown once), list (prefix only), revoke (not the last active one: a
+// tenant without a key could not create another; the admin API issues one for a tenant that needs it).
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, desc, eq, isNull, lt, sql } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { apiKeys } from "../db/schema.js";
-import { notFound } from "../errors.js";
+import { ApiError, notFound } from "../errors.js";
 import { issueApiKey } from "../lib/api-keys.js";
-import { bearerSecurity, json, tenantErrorResponses } from "../lib/openapi.js";
+import { bearerSecurity, errorSchema, json, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
 
 export const apiKeySchema = z
@@ -19,12 +20,12 @@ export const apiKeySchema = z
     revoked_at: z.number().int().nullable(),
   })
   .openapi("ApiKey");
-const createKeyBody = z.object({ name: z.string().trim().min(1).max(200).default("unnamed") });
-const createdKeySchema = apiKeySchema.extend({ key: z.string().openapi({ description: "the secret; shown only in this response" }) });
+export const createKeyBody = z.object({ name: z.string().trim().min(1).max(200).default("unnamed") });
+export const createdKeySchema = apiKeySchema.extend({ key: z.string().openapi({ description: "the secret; shown only in this response" }) });
 
 export type ApiKey = z.infer<typeof apiKeySchema>;
 
-const toApiKey = (k: typeof apiKeys.$inferSelect): ApiKey => ({
+export const toApiKey = (k: typeof apiKeys.$inferSelect): ApiKey => ({
   id: k.id,
   object: "api_key",
   name: k.name,
@@ -55,7 +56,7 @@ const revokeKey = createRoute({
   path: "/v1/api_keys/{key_id}",
   security: bearerSecurity,
   request: { params: keyId },
-  responses: { 200: json(apiKeySchema, "the revoked key"), ...tenantErrorResponses },
+  responses: { 200: json(apiKeySchema, "the revoked key"), 409: json(errorSchema, "the tenant's last active key: create another first"), ...tenantErrorResponses },
 });
 
 export function registerApiKeys(app: Router): void {
@@ -82,7 +83,14 @@ export function registerApiKeys(app: Router): void {
     const where = and(eq(apiKeys.id, key_id), eq(apiKeys.tenantId, c.var.tenant.tenantId));
     const row = await db.query.apiKeys.findFirst({ where });
     if (!row) throw notFound("API key", key_id, "key_id");
-    if (!row.revokedAt) await db.update(apiKeys).set({ revokedAt: now() }).where(where);
+    if (!row.revokedAt) {
+      // One statement, so two revokes racing cannot both leave the tenant without a key.
+      const others = sql`(select count(*) from ${apiKeys} k where k.tenant_id = ${row.tenantId} and k.revoked_at is null and k.id <> ${row.id})`;
+      const [done] = await db.update(apiKeys).set({ revokedAt: now() }).where(and(where, isNull(apiKeys.revokedAt), sql`${others} > 0`)).returning({ id: apiKeys.id });
+      if (!done && !(await db.query.apiKeys.findFirst({ where }))?.revokedAt) {
+        throw new ApiError("conflict", `${key_id} is the tenant's last active API key; create another (POST /v1/api_keys) before revoking it`, "key_id");
+      }
+    }
     const updated = await db.query.apiKeys.findFirst({ where });
     return c.json(toApiKey(updated!), 200);
   });

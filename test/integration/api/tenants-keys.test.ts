@@ -41,7 +41,7 @@ describe("admin tenants", () => {
     const second = await (await api.call("GET", `/admin/v1/tenants?limit=2&after=${first.last_id}`, { token: api.admin })).json();
     expect(second.data[0].id < first.last_id).toBe(true);
     const bad = await expectError(await api.call("GET", "/admin/v1/tenants?after=bogus", { token: api.admin }), 400, "invalid_request");
-    expect(bad).toMatchObject({ param: "after", message: expect.stringMatching(/after must be an object id/) });
+    expect(bad).toMatchObject({ param: "after", message: expect.stringMatching(/after must be the id of one of this list's objects \(ten_…\)/) });
   });
 
   it("answers 404 for admin routes when no admin token is configured", async () => {
@@ -66,6 +66,24 @@ describe("api keys", () => {
     const revoked = await (await api.call("DELETE", `/v1/api_keys/${key.id}`, { token: t.key })).json();
     expect(revoked.revoked_at).toBeTypeOf("number");
     await expectError(await api.call("GET", "/v1/api_keys", { token: key.key }), 401, "unauthorized");
+  });
+
+  it("keeps the last active key (409), and the admin API issues a tenant a new one", async () => {
+    const t = await api.tenant();
+    const [only] = (await (await api.call("GET", "/v1/api_keys", { token: t.key })).json()).data;
+    const last = await expectError(await api.call("DELETE", `/v1/api_keys/${only.id}`, { token: t.key }), 409, "conflict");
+    expect(last).toMatchObject({ param: "key_id", message: expect.stringContaining("last active API key") });
+    expect((await api.call("GET", "/v1/api_keys", { token: t.key })).status).toBe(200);
+
+    const issued = await api.call("POST", `/admin/v1/tenants/${t.id}/api_keys`, { token: api.admin, json: { name: "recovery" } });
+    expect(issued.status).toBe(201);
+    const fresh = await issued.json();
+    expect(fresh).toMatchObject({ object: "api_key", name: "recovery", revoked_at: null });
+    // Now the first key may go, and the new one works.
+    expect((await (await api.call("DELETE", `/v1/api_keys/${only.id}`, { token: fresh.key })).json()).revoked_at).toBeTypeOf("number");
+    expect((await api.call("GET", "/v1/api_keys", { token: fresh.key })).status).toBe(200);
+    await expectError(await api.call("POST", "/admin/v1/tenants/ten_nope/api_keys", { token: api.admin }), 404, "not_found");
+    await expectError(await api.call("POST", `/admin/v1/tenants/${t.id}/api_keys`, { token: fresh.key }), 401, "unauthorized");
   });
 
   it("hides another tenant's key (404, never 403)", async () => {

@@ -90,7 +90,9 @@ export const jobModelName = (row: JobRow) => fineTunedModelId(row.model, row.ten
 
 export function toJob(row: JobRow): Job {
   const method = jobMethod(row);
-  const progress = jobProgress(row);
+  const reported = jobProgress(row);
+  // The last report comes before the final validation pass; a finished job's count is the one it was billed for.
+  const progress = reported && row.trainedTokens !== null ? { ...reported, trained_tokens: row.trainedTokens } : reported;
   const err = row.error ? (JSON.parse(row.error) as { code: string; message: string }) : null;
   return {
     id: row.id,

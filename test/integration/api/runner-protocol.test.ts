@@ -356,6 +356,8 @@ describe("results file", () => {
     await putAdapter(api, (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls);
     const done = await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 })).json();
     expect(done.job.result_files).toHaveLength(1);
+    // The last report preceded the final validation: the finished job's progress counts what it was billed for.
+    expect(done.job).toMatchObject({ trained_tokens: 10, progress: { step: 3, trained_tokens: 10 } });
     const id = done.job.result_files[0];
     // A retried complete writes nothing twice.
     expect((await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 })).json()).job.result_files).toEqual([id]);

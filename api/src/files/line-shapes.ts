@@ -15,9 +15,16 @@ const chatMessage = z
     content: z.string().nullish(),
     tool_calls: z.array(toolCallSchema).min(1).max(MAX_TOOLS).optional(),
     tool_call_id: z.string().min(1).max(256).optional(),
+    /** OpenAI's: whether an assistant turn is trained on (1, the default) or only context (0). */
+    weight: z.union([z.literal(0), z.literal(1)], { error: "must be 0 (do not train on this turn) or 1" }).optional(),
+    /** OpenAI's participant name: accepted, and not shown to the model (as in a chat completion request). */
+    name: z.string().max(64).optional(),
   })
+  // A misspelt key (say "wieght") would otherwise be dropped, and the turn trained on unnoticed.
+  .strict()
   .superRefine((m, ctx) => {
     report(ctx, turnIssues(m));
+    if (m.weight !== undefined && m.role !== "assistant") ctx.addIssue({ code: "custom", path: ["weight"], message: "applies to assistant turns only" });
     m.tool_calls?.forEach((c, i) => {
       if (!isJsonObject(c.function.arguments)) ctx.addIssue({ code: "custom", path: ["tool_calls", i, "function", "arguments"], message: "must be the JSON text of an object (it is what the model learns to write)" });
     });
@@ -37,7 +44,7 @@ export const chatLine = z
     messages: z
       .array(chatMessage)
       .min(1)
-      .refine((m) => m.some((x) => x.role === "assistant"), "needs at least one assistant message to train on"),
+      .refine((m) => m.some((x) => x.role === "assistant" && x.weight !== 0), "needs at least one assistant message to train on (one without weight 0)"),
     /** The tools the chat template lists for the model, as in a chat completion request. */
     tools: z.array(toolSchema).max(MAX_TOOLS).optional(),
     functions: z.never({ error: "functions is OpenAI's deprecated form of tools; send tools" }).optional(),
@@ -60,7 +67,11 @@ const preferenceOutput = z
   // abort: the refinements below read m[0], which an empty array lacks.
   .length(1, { error: "must hold exactly one assistant message", abort: true })
   .refine((m) => m[0].role === "assistant", "must be an assistant message")
-  .refine((m) => !!m[0].content || !!m[0].tool_calls?.length, "the assistant message needs non-empty content or tool_calls");
+  .refine((m) => !!m[0].content || !!m[0].tool_calls?.length, "the assistant message needs non-empty content or tool_calls")
+  .refine((m) => m[0].weight === undefined, "weight is for chat lines: a preference answer is always scored");
+
+/** What of an answer the chat template shows the model: not its tool calls' ids, nor a participant name. */
+const renderedAnswer = (m: z.infer<typeof chatMessage>) => ({ content: m.content ?? "", calls: m.tool_calls?.map((c) => c.function) ?? null });
 
 /** OpenAI's DPO line: a conversation, the answer to prefer and the answer not to. */
 export const preferenceLine = z
@@ -88,7 +99,7 @@ export const preferenceLine = z
       report(ctx, answer.map((i) => ({ ...i, path: [key, 0, ...i.path.slice(2)] })));
       if (!line.input.tools?.length && line[key][0].tool_calls) ctx.addIssue({ code: "custom", path: ["input", "tools"], message: "a line with tool calls lists its tools" });
     }
-    if (JSON.stringify(line.preferred_output) === JSON.stringify(line.non_preferred_output)) {
+    if (JSON.stringify(renderedAnswer(line.preferred_output[0])) === JSON.stringify(renderedAnswer(line.non_preferred_output[0]))) {
       ctx.addIssue({ code: "custom", path: ["non_preferred_output"], message: "is the same as preferred_output; a pair teaches a preference only when its answers differ" });
     }
   });

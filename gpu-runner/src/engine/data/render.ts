@@ -1,5 +1,5 @@
 // Records → token sequences with a per-token "train on it" flag: chat through the model's chat template
-// (with the record's tools; only assistant turns, their tool calls included, are learned), prompt/completion
+// (with the record's tools; only assistant turns, their tool calls included, are learned, unless weight 0), prompt/completion
 // (only the completion + EOS), text (everything + EOS), and preference pairs (the conversation with each
 // answer; only the answer's turn is scored).
 import { templateMessages, templateTools, type SourceMessage, type SourceTool } from "../tokenizer/template-messages.js";
@@ -24,14 +24,16 @@ const startsWith = (a: number[], prefix: number[]) => prefix.length <= a.length 
  * generation prompt) and ends (after its message), so the spans hold exactly the template's own tokens.
  * Within a span, tokens after the last EOS/end-of-turn id (ChatML's trailing "\n") are not learned.
  */
-function renderChat(source: SourceMessage[], tools: SourceTool[] | undefined, tok: Tok, onlyLastTurn = false): Sequence {
-  const messages = templateMessages(source);
+function renderChat(source: (SourceMessage & { weight?: 0 | 1; name?: string })[], tools: SourceTool[] | undefined, tok: Tok, onlyLastTurn = false): Sequence {
+  // As at inference, the template sees neither a turn's weight nor its participant name.
+  const messages = templateMessages(source.map(({ weight: _weight, name: _name, ...m }) => m));
   const encode = (ms: typeof messages, generationPrompt = false) => tok.encodeChat(ms, { addGenerationPrompt: generationPrompt, tools: templateTools(tools) });
   const ids = encode(messages);
   const train = ids.map(() => false);
   const eos = new Set(tok.eosTokenIds);
   messages.forEach((m, i) => {
-    if (m.role !== "assistant" || (onlyLastTurn && i !== messages.length - 1)) return;
+    // A weight-0 turn (OpenAI's) is context only.
+    if (m.role !== "assistant" || source[i].weight === 0 || (onlyLastTurn && i !== messages.length - 1)) return;
     const before = encode(messages.slice(0, i), true);
     const through = encode(messages.slice(0, i + 1));
     if (!startsWith(through, before) || !startsWith(ids, through)) {

@@ -71,9 +71,12 @@ describe("JsonlValidator", () => {
       pair({ preferred_output: [] }),
       pair({ input: { messages: [{ role: "user", content: "q" }, ...out("a")] } }),
       pair({ input: { messages: [{ role: "user", content: "q" }, ...call, { role: "user", content: "and?" }], ...calls } }),
+      // The template does not show a call's id: answers that differ only there are the same answer.
+      pair({ input: { messages: [{ role: "user", content: "q" }], ...calls }, preferred_output: call, non_preferred_output: [{ ...call[0], tool_calls: [{ ...call[0].tool_calls[0], id: "c2" }] }] }),
+      pair({ preferred_output: [{ role: "assistant", content: "blue", weight: 1 }] }),
     ];
     const s = validate(bad.join("\n"), 1 << 16, 1 << 20);
-    expect(s.errorCount).toBe(10);
+    expect(s.errorCount).toBe(12);
     expect(s.errors.map((e) => e.message)).toEqual([
       expect.stringMatching(/^preference record: preferred_output: must be an assistant message/),
       expect.stringMatching(/^preference record: non_preferred_output: must hold exactly one assistant message/),
@@ -89,6 +92,11 @@ describe("JsonlValidator", () => {
     expect(messages[7]).toMatch(/^preference record: preferred_output: must hold exactly one assistant message/);
     expect(messages[8]).toMatch(/input\.messages\.1\.role: the input ends on an assistant turn/);
     expect(messages[9]).toMatch(/input\.messages\.1\.tool_calls: the calls c1 have no tool turn answering them/);
+    const more = new JsonlValidator({ maxLineBytes: 1 << 20, maxErrors: 20 });
+    more.push(enc(bad.join("\n")));
+    const rest = more.finish().errors.map((e) => e.message);
+    expect(rest[10]).toMatch(/non_preferred_output: is the same as preferred_output/);
+    expect(rest[11]).toMatch(/preferred_output: weight is for chat lines/);
     expect(validate(`${pair()}\n${chat()}`).errors[0].message).toMatch(/is a chat record but line 1 is preference/);
   });
 

@@ -55,6 +55,18 @@ describe("renderRecord", () => {
     const learned = ex.ids.filter((_, i) => ex.train[i]);
     expect(learned).toEqual([...bytes("b"), IM_END, ...bytes("d"), IM_END]);
   });
+  it("chat: a weight-0 assistant turn is context only; weight and name do not reach the template", () => {
+    const turns = [{ role: "user", content: "a", name: "ann" }, { role: "assistant", content: "b", weight: 0 as const }, { role: "user", content: "c" }, { role: "assistant", content: "d", weight: 1 as const }];
+    const ex = renderRecord({ format: "chat", messages: turns }, tok);
+    expect(ex.ids.filter((_, i) => ex.train[i])).toEqual([...bytes("d"), IM_END]);
+    const plain = renderRecord({ format: "chat", messages: turns.map(({ role, content }) => ({ role, content })) }, tok);
+    expect(ex.ids).toEqual(plain.ids);
+    const parsed = parseRecords(JSON.stringify({ messages: turns }))[0];
+    expect(parsed).toMatchObject({ format: "chat", messages: [{ name: "ann" }, { weight: 0 }, {}, { weight: 1 }] });
+    expect(() => parseRecords(JSON.stringify({ messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b", weight: 0 }] }), "f.jsonl")).toThrow(/needs at least one assistant message to train on \(one without weight 0\)/);
+    expect(() => parseRecords(JSON.stringify({ messages: [{ role: "user", content: "a", weight: 1 }, { role: "assistant", content: "b" }] }), "f.jsonl")).toThrow(/weight: applies to assistant turns only/);
+    expect(() => parseRecords(JSON.stringify({ messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b", wieght: 0 }] }), "f.jsonl")).toThrow(/wieght/);
+  });
   it("chat with tools: the tools are listed, and an assistant's tool call is learned, the tool's answer is not", () => {
     const tools = [{ type: "function" as const, function: { name: "f" } }];
     const call = { id: "c", type: "function" as const, function: { name: "f", arguments: '{"a":1}' } };

@@ -82,7 +82,11 @@ export async function deleteAdapter(db: Db, blobs: BlobStore, tenantId: string, 
   // Empty when a delete that raced this one removed it first (and billed these days itself).
   if (gone.length === 0) return false;
   await blobs.deletePrefix(gone[0].prefix);
-  // A fine-tuned job's checkpoints are its adapter at earlier steps: their weights go with it (the rows stay as the job's history).
-  if (row.jobId) await blobs.deletePrefix(blobKeys.jobCheckpoints(tenantId, row.jobId));
+  // A fine-tuned job's checkpoints are its adapter at earlier steps, and its output folder the runner's copy of
+  // it: their weights go with it (the rows stay as the job's history).
+  if (row.jobId) {
+    await blobs.deletePrefix(blobKeys.jobCheckpoints(tenantId, row.jobId));
+    await blobs.deletePrefix(blobKeys.jobOutputs(tenantId, row.jobId));
+  }
   return true;
 }

@@ -28,7 +28,7 @@ export interface Completion {
 async function outputFolder(deps: Deps, job: JobRow): Promise<string> {
   const own = blobKeys.jobOutput(job.tenantId, job.id, job.attempt);
   if (await deps.blobs.head(own + adapterFiles[0])) return own;
-  const legacy = blobKeys.legacyJobOutput(job.tenantId, job.id);
+  const legacy = blobKeys.jobOutputs(job.tenantId, job.id);
   return (await deps.blobs.head(legacy + adapterFiles[0])) ? legacy : own;
 }
 

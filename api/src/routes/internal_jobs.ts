@@ -11,6 +11,7 @@ import { appendEventsBody, failBody, jobHeartbeatBody, leaseBody, type Progress 
 import { jobParent, jobProgress, jobSchema, toJob } from "../jobs/shape.js";
 import { findCallableModel, peftFilesOf } from "../jobs/checkpoint-models.js";
 import { runBatch } from "../db/batch.js";
+import { discardEndedJobBlobs } from "../jobs/discard.js";
 import { eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob } from "../jobs/store.js";
 import { leaseUrls, leaseUrlsSchema } from "../jobs/urls.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
@@ -75,7 +76,7 @@ export function registerInternalJobs(app: Router): void {
     if (!runner) throw notFound("runner", runner_id, "runner_id");
     const now = deps.now();
     await db.update(runners).set({ lastSeenAt: now }).where(eq(runners.id, runner_id));
-    await failExhaustedJobs(db, now);
+    await discardEndedJobBlobs(deps.blobs, await failExhaustedJobs(db, now));
     for (let i = 0; i < maxSkips; i++) {
       const job = await leaseNextJob(db, { runnerId: runner_id, models: JSON.parse(runner.models), now, leaseSeconds: config.TUNESERVE_LEASE_SECONDS });
       if (!job) return c.body(null, 204);
@@ -94,7 +95,8 @@ export function registerInternalJobs(app: Router): void {
               ? `validation file ${job.validationFile}`
               : `fine-tuned model ${parent!.model}, which the job continues,`;
         const error = { code: "input_missing", message: `${missing} no longer exists` };
-        await failAttempt(db, { jobId: job.id, holder: { runner_id, attempt: job.attempt }, now, error, retryable: false });
+        const failed = await failAttempt(db, { jobId: job.id, holder: { runner_id, attempt: job.attempt }, now, error, retryable: false });
+        if (failed) await discardEndedJobBlobs(deps.blobs, [failed]);
         await eventInsert(db, job.id, now, { level: "error", message: `The job failed: ${error.message}` });
         continue;
       }
@@ -144,6 +146,7 @@ export function registerInternalJobs(app: Router): void {
     const t = now();
     const row = await failAttempt(db, { jobId: job_id, holder: body, now: t, error: body.error, retryable: body.retryable });
     if (!row) throw leaseLost(await findJob(db, job_id), job_id, body);
+    await discardEndedJobBlobs(c.var.deps.blobs, [row]);
     const what = `${body.error.code}: ${body.error.message}`;
     const message =
       row.status === "queued"

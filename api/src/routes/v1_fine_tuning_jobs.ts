@@ -11,6 +11,7 @@ import { jobIdPrefix, jobSchema, toJob, type JobRow } from "../jobs/shape.js";
 import { cancelJob, eventInsert, failExhaustedJobs, pauseJob, resumeJob } from "../jobs/store.js";
 import { idempotencyHeaders, parseIdempotencyKey } from "../lib/idempotency-keys.js";
 import { createJobOnce } from "../jobs/create-once.js";
+import { discardEndedJobBlobs } from "../jobs/discard.js";
 import { bearerSecurity, errorSchema, json, jsonBody, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
 
@@ -135,6 +136,7 @@ export function registerFineTuningJobs(app: Router): void {
     const id = c.req.valid("param").fine_tuning_job_id;
     const t = now();
     const row = await movedOr409(db, c.var.tenant.tenantId, id, await cancelJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t }), (status) => `has already ended (${status}); only a queued, running or paused job can be cancelled`);
+    await discardEndedJobBlobs(c.var.deps.blobs, [row]);
     const billed = row.trainedTokens ?? 0;
     await eventInsert(db, id, t, { level: "info", message: billed > 0 ? `The job was cancelled; billed for ${billed} tokens trained` : "The job was cancelled", data: { trained_tokens: billed } });
     return c.json(toJob(row), 200);
@@ -145,7 +147,7 @@ export function registerFineTuningJobs(app: Router): void {
     const t = now();
     // A job whose runner died on its last attempt has failed, though no lease call has said so yet: say it now
     // rather than pause it (a resume could never lease it).
-    await failExhaustedJobs(db, t);
+    await discardEndedJobBlobs(c.var.deps.blobs, await failExhaustedJobs(db, t));
     const row = await movedOr409(db, c.var.tenant.tenantId, id, await pauseJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t }), (status) => `is ${status}; only a queued or running job can be paused`);
     const [last] = await db.select({ step: checkpoints.step }).from(checkpoints).where(eq(checkpoints.jobId, id)).orderBy(desc(checkpoints.step)).limit(1);
     const from = last ? `the checkpoint at step ${last.step}` : "the start";

@@ -16,6 +16,11 @@ afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
 
+const blobCount = async (api: TestApi, prefix: string) => {
+  let n = 0;
+  for await (const _ of api.deps.blobs.list(prefix)) n++;
+  return n;
+};
 const progress = (step: number, extra: Record<string, number> = {}) => ({ step, total_steps: 10, epoch: step / 10, loss: 2 - step / 10, ...extra });
 
 async function leaseOk(api: TestApi, runner: string) {
@@ -430,12 +435,38 @@ describe("checkpoints as models", () => {
     expect(lease.urls.initial_adapter.model).toBe(name);
     expect(Object.keys(lease.urls.initial_adapter.files).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
 
-    // Deleting the fine-tuned model takes its checkpoints: no longer models, their files gone.
+    // Deleting the fine-tuned model takes its checkpoints (no longer models) and the runner's copy of its files.
+    expect(await blobCount(api, blobKeys.jobOutputs(t.id, job.id))).toBeGreaterThan(0);
     expect((await api.call("DELETE", `/v1/models/${encodeURIComponent(done.adapter.model)}`, { token: t.key })).status).toBe(200);
     await expectError(await getModel(t.key), 404, "not_found");
-    let left = 0;
-    for await (const _ of api.deps.blobs.list(blobKeys.jobCheckpoints(t.id, job.id))) left++;
-    expect(left).toBe(0);
+    expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(0);
+    expect(await blobCount(api, blobKeys.jobOutputs(t.id, job.id))).toBe(0);
+  });
+
+  it("deletes the checkpoints and outputs of a job that ends cancelled or failed (they can never be used)", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const r = await registerRunner(api, "r");
+    const checkpointed = async () => {
+      const job = await createJob(api, t.key, { training_file: t.fileId });
+      expect((await leaseOk(api, r)).job.id).toBe(job.id);
+      const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["state.json"] })).json();
+      await api.call("PUT", blobPath(up.urls["state.json"]), { body: "{}" });
+      expect((await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: {} })).status).toBe(200);
+      await putAdapter(api, (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls);
+      expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(1);
+      return job;
+    };
+    const cancelled = await checkpointed();
+    expect((await api.call("POST", `/v1/fine_tuning/jobs/${cancelled.id}/cancel`, { token: t.key })).status).toBe(200);
+    const failed = await checkpointed();
+    expect(await (await runnerCall(api, `/jobs/${failed.id}/fail`, { runner_id: r, error: { code: "oom", message: "out of memory" }, retryable: false })).json()).toMatchObject({ status: "failed" });
+    for (const job of [cancelled, failed]) {
+      expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(0);
+      expect(await blobCount(api, blobKeys.jobOutputs(t.id, job.id))).toBe(0);
+      // The checkpoint stays listed, as the job's history.
+      expect((await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, { token: t.key })).json()).data).toHaveLength(1);
+    }
   });
 });
 
@@ -464,7 +495,7 @@ describe("presigned URLs, checkpoints and complete", () => {
     const r = await registerRunner(api, "r");
     await leaseOk(api, r);
     for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
-      await api.deps.blobs.put(`${blobKeys.legacyJobOutput(t.id, job.id)}${name}`, new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)));
+      await api.deps.blobs.put(`${blobKeys.jobOutputs(t.id, job.id)}${name}`, new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)));
     }
     const done = await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 });
     expect(done.status).toBe(200);

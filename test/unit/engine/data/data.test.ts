@@ -56,7 +56,7 @@ describe("renderRecord", () => {
     expect(learned).toEqual([...bytes("b"), IM_END, ...bytes("d"), IM_END]);
   });
   it("chat: a weight-0 assistant turn is context only; weight and name do not reach the template", () => {
-    const turns = [{ role: "user", content: "a", name: "ann" }, { role: "assistant", content: "b", weight: 0 as const }, { role: "user", content: "c" }, { role: "assistant", content: "d", weight: 1 as const }];
+    const turns = [{ role: "user" as const, content: "a", name: "ann" }, { role: "assistant" as const, content: "b", weight: 0 as const }, { role: "user" as const, content: "c" }, { role: "assistant" as const, content: "d", weight: 1 as const }];
     const ex = renderRecord({ format: "chat", messages: turns }, tok);
     expect(ex.ids.filter((_, i) => ex.train[i])).toEqual([...bytes("d"), IM_END]);
     const plain = renderRecord({ format: "chat", messages: turns.map(({ role, content }) => ({ role, content })) }, tok);

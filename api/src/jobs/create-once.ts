@@ -11,17 +11,23 @@ import { claimKey, holdKey, requestHash, settleKey, settleKeyQuery } from "../li
 import { keepRunning } from "../lib/keep-running.js";
 import { linearModules } from "../lib/model-shapes.js";
 import { createJob, requestedMethod, type CreateJobBody, type RequestedMethod } from "./create.js";
-import { adapterWithDefaults, AUTO_BETA, autoEpochs, type AdapterInput } from "./settings.js";
+import { adapterWithDefaults, AUTO_BETA, AUTO_SEQ_LEN, autoEpochs, type AdapterInput } from "./settings.js";
 import type { JobRow } from "./shape.js";
 import { cancelJob } from "./store.js";
 
 /**
- * "auto" written as the value it always stands for (batch_size's "auto" depends on the data, so it stays).
+ * "auto" written as the value it always stands for (batch_size's "auto" depends on the data, so it stays;
+ * seq_len's fixed value is written "auto", as keys stored before this rule hashed it).
  * A DPO request also names its method (a supervised one does not, so keys stored before DPO still match).
  */
 function fixedDefaults(m: RequestedMethod) {
   const h = m.hyperparameters;
-  const fixed = { ...h, n_epochs: h.n_epochs === "auto" ? autoEpochs : h.n_epochs, learning_rate_multiplier: h.learning_rate_multiplier === "auto" ? 1 : h.learning_rate_multiplier };
+  const fixed = {
+    ...h,
+    n_epochs: h.n_epochs === "auto" ? autoEpochs : h.n_epochs,
+    learning_rate_multiplier: h.learning_rate_multiplier === "auto" ? 1 : h.learning_rate_multiplier,
+    seq_len: h.seq_len === AUTO_SEQ_LEN ? "auto" : h.seq_len,
+  };
   return m.type === "dpo" ? { ...fixed, beta: m.hyperparameters.beta === "auto" ? AUTO_BETA : m.hyperparameters.beta, method: "dpo" } : fixed;
 }
 

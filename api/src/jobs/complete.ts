@@ -124,7 +124,7 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
     db.insert(adapters).values(adapter).onConflictDoNothing(),
     // A retried complete repairs the results row (and gives one to a job that succeeded before results files
     // existed); a first complete wrote it with the status update.
-    ...(retry ? [insertResultsRow(db, results, job.id, opts.holder), db.update(jobs).set({ resultFile: results.id }).where(eq(jobs.id, job.id))] : []),
+    ...(retry ? [db.update(jobs).set({ resultFile: results.id }).where(eq(jobs.id, job.id)), insertResultsRow(db, results, job.id, opts.holder)] : []),
     usageInsert(db, usage),
     ...(retry ? [] : [eventInsert(db, job.id, now, { level: "info", message: `The job has successfully completed${metrics}; new model: ${adapter.modelId}`, data: opts.metrics ?? null })]),
   ]);

@@ -9,14 +9,13 @@ import type { Db } from "../db/client.js";
 import { files, jobEvents, jobs } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { sha256Hex } from "../lib/hash.js";
+import { newId } from "../lib/ids.js";
 import type { Holder } from "./protocol.js";
-import { jobIdPrefix, type JobRow } from "./shape.js";
+import type { JobRow } from "./shape.js";
 import { heldBy } from "./store.js";
 
 export const RESULTS_FILENAME = "step_metrics.csv";
 
-/** The results file's id: the job id's body under the file prefix. */
-export const resultsFileId = (jobId: string) => `file-${jobId.slice(jobIdPrefix.length)}`;
 
 const COLUMNS = ["step", "train_loss", "valid_loss", "valid_mean_token_accuracy", "valid_reward_accuracy"] as const;
 const VALID = ["valid_loss", "valid_mean_token_accuracy", "valid_reward_accuracy"] as const;
@@ -46,7 +45,8 @@ export async function resultsCsv(db: Db, jobId: string): Promise<{ text: string;
 /** Writes this attempt's results blob and returns the file row that would point at it. */
 export async function writeResultsBlob(deps: Deps, job: JobRow, now: number): Promise<typeof files.$inferSelect> {
   const { text, rows } = await resultsCsv(deps.db, job.id);
-  const id = resultsFileId(job.id);
+  // A new id (ids sort by creation: the file lists among those made when the job ended); a retried complete keeps the job's.
+  const id = job.resultFile ?? newId("file-");
   const blobKey = blobKeys.jobResults(job.tenantId, job.id, job.attempt, RESULTS_FILENAME);
   const bytes = new TextEncoder().encode(text);
   await deps.blobs.put(blobKey, bytes, { contentType: "text/csv" });
@@ -55,14 +55,15 @@ export async function writeResultsBlob(deps: Deps, job: JobRow, now: number): Pr
 
 /**
  * Inserts (or, repairing a retried complete, refreshes) the results file row, only while the job has
- * succeeded under `holder`: batched with the status update, it lands exactly when that update won.
+ * succeeded under `holder` and names this file: batched after the update that sets both, it lands exactly
+ * when that update won (a concurrent complete that lost made another id, which the job does not name).
  */
 export function insertResultsRow(db: Db, f: typeof files.$inferSelect, jobId: string, holder: Holder) {
   const v = (x: string | number) => sql`${x}`;
   return db
     .insert(files)
     .select(
-      sql`select ${v(f.id)}, ${v(f.tenantId)}, ${v(f.filename)}, ${v(f.purpose)}, ${v(f.format)}, ${v(f.bytes)}, ${v(f.lines)}, ${v(f.sha256)}, ${v(f.blobKey)}, ${v(f.createdAt)} from ${jobs} where ${heldBy(jobId, holder, "succeeded")}`,
+      sql`select ${v(f.id)}, ${v(f.tenantId)}, ${v(f.filename)}, ${v(f.purpose)}, ${v(f.format)}, ${v(f.bytes)}, ${v(f.lines)}, ${v(f.sha256)}, ${v(f.blobKey)}, ${v(f.createdAt)} from ${jobs} where ${heldBy(jobId, holder, "succeeded")} and ${jobs.resultFile} = ${f.id}`,
     )
     .onConflictDoUpdate({ target: files.id, set: { bytes: f.bytes, lines: f.lines, sha256: f.sha256, blobKey: f.blobKey } });
 }

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
-import { blobPath, chatLines, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
+import { blobPath, chatLines, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
 
 // Each test gets its own API (own database), so the global queue holds only that test's jobs.
 const open: TestApi[] = [];
@@ -351,6 +351,7 @@ describe("results file", () => {
     expect(job.result_files).toEqual([]);
     const r = await registerRunner(api, "r");
     await leaseOk(api, r);
+    const uploadedWhileRunning = await uploadFile(api, t.key);
     for (const step of [1, 2]) expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(step) })).status).toBe(200);
     await runnerCall(api, `/jobs/${job.id}/events`, { runner_id: r, events: [{ message: "Step 2: validation loss=1.5", data: { step: 2, valid_loss: 1.5, valid_mean_token_accuracy: 0.25 } }] });
     // A checkpoint at step 3 carries the metrics so far, the last validation's included: not step 3's validation.
@@ -372,6 +373,9 @@ describe("results file", () => {
     expect(csv).toBe("step,train_loss,valid_loss,valid_mean_token_accuracy,valid_reward_accuracy\n1,1.9,,,\n2,1.8,1.5,0.25,\n3,1.7,,,\n");
     const listed = await (await api.call("GET", "/v1/files?purpose=fine-tune-results", { token: t.key })).json();
     expect(listed.data.map((f: { id: string }) => f.id)).toEqual([id]);
+    // Its id is as new as the file: it lists before a file uploaded while the job ran (newest first).
+    const newest = await (await api.call("GET", "/v1/files?limit=2", { token: t.key })).json();
+    expect(newest.data.map((f: { id: string }) => f.id)).toEqual([id, uploadedWhileRunning]);
     // Another tenant cannot see it; the results file is not a training file.
     const other = await api.tenant("other");
     await expectError(await api.call("GET", `/v1/files/${id}`, { token: other.key }), 404, "not_found");

@@ -1,22 +1,23 @@
 // Completing a job: check the adapter the runner uploaded to the job's output folder (the same validation as a
 // tenant upload), store it as the tenant's adapter, mark the job succeeded and bill its trained tokens once.
-import { eq } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { fineTunedModelId, type AdapterRow } from "../adapters/models.js";
 import { adapterFileTypes } from "../adapters/store.js";
 import { validateAdapter } from "../adapters/validate.js";
 import { blobKeys, readAll } from "../blob/port.js";
 import { runBatch } from "../db/batch.js";
-import { adapters, baseModels, jobs, usageEvents } from "../db/schema.js";
+import { adapters, baseModels, files, jobEvents, jobs, usageEvents } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
-import { trainingUsageKey, usageInsert } from "../usage/record.js";
+import { newId } from "../lib/ids.js";
+import { trainingUsageKey } from "../usage/record.js";
 import { holds, leaseLost } from "./holder.js";
 import { adapterFiles, type Holder } from "./protocol.js";
 import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
-import { eventInsert, findJob, heldBy } from "./store.js";
-import { insertResultsRow, writeResultsBlob } from "./results-file.js";
+import { findJob, heldBy, insertWhereJob } from "./store.js";
+import { writeResultsBlob } from "./results-file.js";
 
 export interface Completion {
   job: JobRow;
@@ -78,58 +79,48 @@ async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
 const succeededUnder = (job: JobRow, holder: Holder) => job.status === "succeeded" && job.leaseOwner === holder.runner_id && (holder.attempt === undefined || job.attempt === holder.attempt);
 
 /**
- * Completes a job for the runner holding it. Two steps, each atomic: the job moves to succeeded (only for the
- * holder), then the adapter row and the usage event are inserted idempotently. A retry by the same runner
- * after success repeats step two (a no-op, or the repair after a crash between them) and returns the same
- * answer, without the adapter if the tenant has deleted it since; any other runner gets lease_lost.
+ * Completes a job for the runner holding it, in one atomic batch: the job moves to succeeded (only for the
+ * holder), and its adapter row, results file row, usage event and success event are inserted only where
+ * that update won. A retry by the same runner after success returns the same answer, without the adapter
+ * if the tenant has deleted it since; any other runner gets lease_lost.
  */
 export async function completeJob(deps: Deps, opts: { jobId: string; holder: Holder; trainedTokens: number; metrics?: Record<string, number> }): Promise<Completion> {
   const { db } = deps;
-  let job = await findJob(db, opts.jobId);
-  const retry = job !== null && succeededUnder(job, opts.holder);
-  if (!job || (!retry && !holds(job, opts.holder))) throw leaseLost(job, opts.jobId, opts.holder);
-  const existing = await db.query.adapters.findFirst({ where: eq(adapters.id, jobAdapterId(job.id)) });
-  if (retry && existing) return { job, adapter: existing };
-  // Step two ran (its usage event is there) and the adapter is gone: the tenant deleted it. Not again.
-  if (retry && (await db.select({ seq: usageEvents.seq }).from(usageEvents).where(eq(usageEvents.idempotencyKey, trainingUsageKey(job.id)))).length > 0) {
-    return { job, adapter: null };
+  const job = await findJob(db, opts.jobId);
+  if (job && succeededUnder(job, opts.holder)) {
+    const adapter = await db.query.adapters.findFirst({ where: eq(adapters.id, jobAdapterId(job.id)) });
+    return { job, adapter: adapter ?? null };
   }
+  if (!job || !holds(job, opts.holder)) throw leaseLost(job, opts.jobId, opts.holder);
 
   const adapter = await storeOutputs(deps, job);
   const now = deps.now();
   const results = await writeResultsBlob(deps, job, now);
-  if (!retry) {
-    // One batch: the job shows succeeded with its results file's id exactly when the file's row exists.
-    const [updated] = await runBatch(db, [
-      db
-        .update(jobs)
-        .set({ status: "succeeded", fineTunedModel: adapter.modelId, resultFile: results.id, trainedTokens: opts.trainedTokens, finishedAt: now, leaseExpiresAt: null })
-        .where(heldBy(job.id, opts.holder))
-        .returning(),
-      insertResultsRow(db, results, job.id, opts.holder),
-    ]);
-    const [won] = updated as JobRow[];
-    if (!won) {
-      // Cancelled or taken over meanwhile; a concurrent complete by this same lease counts as success.
-      // (This attempt's results blob stays unreferenced.)
-      const latest = await findJob(db, job.id);
-      if (!(latest && succeededUnder(latest, opts.holder))) throw leaseLost(latest, job.id, opts.holder);
-      return completeJob(deps, opts);
-    }
-    job = won;
-  }
-  const usage = { idempotencyKey: trainingUsageKey(job.id), tenantId: job.tenantId, kind: "training_tokens" as const, model: job.model, quantity: job.trainedTokens ?? opts.trainedTokens, ref: job.id, now };
+  // True after this batch's update, and only this one's: a concurrent complete by the same lease that lost
+  // the update (the job already succeeded) made another results file id.
+  const won = sql`${heldBy(job.id, opts.holder, "succeeded")} and ${jobs.resultFile} = ${results.id}`;
+  const usage = { idempotencyKey: trainingUsageKey(job.id), tenantId: job.tenantId, kind: "training_tokens" as const, model: job.model, quantity: opts.trainedTokens, ref: job.id, createdAt: now };
   const metrics = opts.metrics && Object.keys(opts.metrics).length > 0 ? ` (${Object.entries(opts.metrics).map(([k, v]) => `${k}=${v}`).join(", ")})` : "";
-  await runBatch(db, [
-    db.insert(adapters).values(adapter).onConflictDoNothing(),
-    // A retried complete repairs the results row (and gives one to a job that succeeded before results files
-    // existed); a first complete wrote it with the status update.
-    ...(retry ? [db.update(jobs).set({ resultFile: results.id }).where(eq(jobs.id, job.id)), insertResultsRow(db, results, job.id, opts.holder)] : []),
-    usageInsert(db, usage),
-    ...(retry ? [] : [eventInsert(db, job.id, now, { level: "info", message: `The job has successfully completed${metrics}; new model: ${adapter.modelId}`, data: opts.metrics ?? null })]),
+  const event = { jobId: job.id, level: "info", type: "message", message: `The job has successfully completed${metrics}; new model: ${adapter.modelId}`, data: opts.metrics ? JSON.stringify(opts.metrics) : null, createdAt: now };
+  const [updated] = await runBatch(db, [
+    db
+      .update(jobs)
+      .set({ status: "succeeded", fineTunedModel: adapter.modelId, resultFile: results.id, trainedTokens: opts.trainedTokens, finishedAt: now, leaseExpiresAt: null })
+      .where(heldBy(job.id, opts.holder))
+      .returning(),
+    insertWhereJob(db, adapters, adapter, won).onConflictDoNothing(),
+    insertWhereJob(db, files, results, won),
+    insertWhereJob(db, usageEvents, { id: newId("use_"), ...usage }, won).onConflictDoNothing({ target: usageEvents.idempotencyKey }),
+    insertWhereJob(db, jobEvents, { id: newId("ftevent-"), ...event }, won),
   ]);
-  job = { ...job, resultFile: results.id };
-  // The output folder stays: a retried or concurrent complete may still need to read it.
+  if ((updated as JobRow[]).length === 0) {
+    // Cancelled or taken over meanwhile; a concurrent complete by this same lease counts as success.
+    // (This attempt's results blob stays unreferenced.)
+    const latest = await findJob(db, job.id);
+    if (!(latest && succeededUnder(latest, opts.holder))) throw leaseLost(latest, job.id, opts.holder);
+    return completeJob(deps, opts);
+  }
+  // The output folder stays until the model is deleted: a retried or concurrent complete may still read it.
   const stored = await db.query.adapters.findFirst({ where: eq(adapters.id, adapter.id) });
-  return { job, adapter: stored ?? adapter };
+  return { job: (updated as JobRow[])[0], adapter: stored ?? adapter };
 }

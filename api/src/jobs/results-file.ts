@@ -3,16 +3,14 @@
 // an upload (purpose "fine-tune-results", format "csv"): listed, downloaded and deleted through /v1/files.
 // Each completing attempt writes its own blob; the row that points at it is inserted in the same batch that
 // marks the job succeeded, and only if that update won, so a job never shows a file that is not its own.
-import { asc, eq, sql } from "drizzle-orm";
+import { asc, eq } from "drizzle-orm";
 import { blobKeys } from "../blob/port.js";
 import type { Db } from "../db/client.js";
-import { files, jobEvents, jobs } from "../db/schema.js";
+import { files, jobEvents } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { sha256Hex } from "../lib/hash.js";
 import { newId } from "../lib/ids.js";
-import type { Holder } from "./protocol.js";
 import type { JobRow } from "./shape.js";
-import { heldBy } from "./store.js";
 
 export const RESULTS_FILENAME = "step_metrics.csv";
 
@@ -45,25 +43,11 @@ export async function resultsCsv(db: Db, jobId: string): Promise<{ text: string;
 /** Writes this attempt's results blob and returns the file row that would point at it. */
 export async function writeResultsBlob(deps: Deps, job: JobRow, now: number): Promise<typeof files.$inferSelect> {
   const { text, rows } = await resultsCsv(deps.db, job.id);
-  // A new id (ids sort by creation: the file lists among those made when the job ended); a retried complete keeps the job's.
-  const id = job.resultFile ?? newId("file-");
+  // A new id (ids sort by creation: the file lists among those made when the job ended), which also tells
+  // this complete's batch from a concurrent one's.
+  const id = newId("file-");
   const blobKey = blobKeys.jobResults(job.tenantId, job.id, job.attempt, RESULTS_FILENAME);
   const bytes = new TextEncoder().encode(text);
   await deps.blobs.put(blobKey, bytes, { contentType: "text/csv" });
   return { id, tenantId: job.tenantId, filename: RESULTS_FILENAME, purpose: "fine-tune-results", format: "csv", bytes: bytes.length, lines: rows, sha256: await sha256Hex(bytes), blobKey, createdAt: now };
-}
-
-/**
- * Inserts (or, repairing a retried complete, refreshes) the results file row, only while the job has
- * succeeded under `holder` and names this file: batched after the update that sets both, it lands exactly
- * when that update won (a concurrent complete that lost made another id, which the job does not name).
- */
-export function insertResultsRow(db: Db, f: typeof files.$inferSelect, jobId: string, holder: Holder) {
-  const v = (x: string | number) => sql`${x}`;
-  return db
-    .insert(files)
-    .select(
-      sql`select ${v(f.id)}, ${v(f.tenantId)}, ${v(f.filename)}, ${v(f.purpose)}, ${v(f.format)}, ${v(f.bytes)}, ${v(f.lines)}, ${v(f.sha256)}, ${v(f.blobKey)}, ${v(f.createdAt)} from ${jobs} where ${heldBy(jobId, holder, "succeeded")} and ${jobs.resultFile} = ${f.id}`,
-    )
-    .onConflictDoUpdate({ target: files.id, set: { bytes: f.bytes, lines: f.lines, sha256: f.sha256, blobKey: f.blobKey } });
 }

@@ -1,7 +1,8 @@
 // The job queue's moves as single atomic SQL statements (D1 has no interactive transactions): lease, heartbeat,
 // fail, cancel and expiry each decide their outcome inside one UPDATE … WHERE … RETURNING (cancel's billing
 // rides in the same batch).
-import { and, asc, eq, inArray, lte, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, eq, getTableColumns, inArray, lte, or, sql, type SQL } from "drizzle-orm";
+import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
 import { jobEvents, jobs, tenants, usageEvents } from "../db/schema.js";
@@ -115,6 +116,15 @@ export function heldBy(jobId: string, holder: Holder, status: "running" | "succe
  * Ends the holder's attempt. Retryable failures with attempts left go back to the queue (the next lease
  * counts the attempt); others fail the job. Null when the runner does not hold the job.
  */
+/**
+ * INSERT … SELECT of one row, from the job row where `cond` holds: batched after the update that makes it
+ * hold, the row lands exactly when that update won.
+ */
+export function insertWhereJob<T extends SQLiteTable>(db: Db, table: T, row: T["$inferInsert"], cond: SQL) {
+  const values = Object.keys(getTableColumns(table)).map((k) => sql`${(row as Record<string, unknown>)[k] ?? null}`);
+  return db.insert(table).select(sql`select ${sql.join(values, sql`, `)} from ${jobs} where ${cond}`);
+}
+
 export async function failAttempt(db: Db, opts: { jobId: string; holder: Holder; now: number; error: { code: string; message: string }; retryable: boolean }): Promise<JobRow | null> {
   const retry = sql`(${opts.retryable ? 1 : 0} = 1 AND ${jobs.attempt} < ${jobs.maxAttempts})`;
   const rows = await db

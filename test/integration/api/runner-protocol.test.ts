@@ -543,8 +543,13 @@ describe("presigned URLs, checkpoints and complete", () => {
     const outputs = await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json();
     expect(Object.keys(outputs.urls).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
     await putAdapter(api, outputs.urls);
-    const done = await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 1234, metrics: { train_loss: 1.2 } })).json();
+    // Two completes at once (a runner's retry racing its first try): one success, answered alike.
+    const complete = () => runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 1234, metrics: { train_loss: 1.2 } });
+    const [done, twin] = await Promise.all([complete(), complete()].map(async (res) => (await res).json()));
+    expect(twin).toEqual(done);
     expect(done.job).toMatchObject({ status: "succeeded", trained_tokens: 1234, fine_tuned_model: done.adapter.model });
+    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events?limit=100`, { token: t.key })).json()).data;
+    expect(events.filter((e: { message: string }) => e.message.startsWith("The job has successfully completed (train_loss=1.2)"))).toHaveLength(1);
     expect(done.adapter).toMatchObject({ object: "adapter", base_model: "micro-llama", method: "lora", rank: 8, alpha: 16, job_id: job.id, size_bytes: 570 + 77480 });
     expect(done.adapter.model).toBe(ck.fine_tuned_model_checkpoint.replace(/:ckpt-step-5$/, ""));
 

@@ -30,3 +30,9 @@ export async function candidateRunners(db: Db, q: { baseModel: string; adapter: 
   const rows = await live.all({ since: q.now - q.freshSeconds });
   return orderRunners(rows, q);
 }
+
+/** Whether any live runner (training-only ones included) serves the base model. */
+export async function liveRunnerServes(db: Db, baseModel: string, since: number): Promise<boolean> {
+  const rows = await db.select({ models: runners.models }).from(runners).where(gte(runners.lastSeenAt, since));
+  return rows.some((r) => (JSON.parse(r.models) as string[]).includes(baseModel));
+}

@@ -99,11 +99,17 @@ describe("POST /v1/fine_tuning/jobs", () => {
     expect(Number.isInteger(job.seed)).toBe(true);
     const events = await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events`, { token: t.key })).json();
     expect(events.data.map((e: { message: string }) => e.message)).toEqual([
+      "No runner serving base model micro-llama is online now; the job waits in the queue until one is",
       expect.stringContaining("moving job to queued state"),
       `Validating training file: ${t.fileId}`,
       `Created fine-tuning job: ${job.id}`,
     ]);
     expect(events.data[0]).toMatchObject({ object: "fine_tuning.job.event", level: "info", type: "message", data: null });
+    // With a live runner for its model, a job is not told it waits for one.
+    await registerRunner(api, "ready");
+    const served = await (await api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: t.fileId } })).json();
+    const said = await (await api.call("GET", `/v1/fine_tuning/jobs/${served.id}/events`, { token: t.key })).json();
+    expect(said.data[0].message).toMatch(/moving job to queued state/);
   });
 
   it("keeps explicit hyperparameters, seed, validation file and adapter options", async () => {

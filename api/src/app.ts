@@ -32,13 +32,15 @@ export function newRouter() {
 export type Router = ReturnType<typeof newRouter>;
 
 /** Hono's own 4xx exceptions (body parsing, media-type gates) mapped onto our error codes. */
-function fromHttpException(err: HTTPException): ApiError | HTTPException {
+function fromHttpException(err: HTTPException, contentType: string | undefined): ApiError | HTTPException {
+  // The media-type gate guards the routes with a JSON body schema (uploads check their own Content-Type).
+  const sent = contentType ? `Content-Type '${contentType}' is not taken here` : "the request has a body but no Content-Type";
   const byStatus: Record<number, ApiError> = {
     400: new ApiError("invalid_json", `request body could not be parsed: ${err.message}`),
     401: new ApiError("unauthorized", err.message),
     404: new ApiError("not_found", err.message),
     413: new ApiError("payload_too_large", "request body is too large"),
-    415: new ApiError("unsupported_media_type", err.message || "unsupported Content-Type"),
+    415: new ApiError("unsupported_media_type", `${sent}: send the body as JSON with Content-Type: application/json`),
   };
   return byStatus[err.status] ?? (err.status < 500 ? new ApiError("invalid_request", err.message) : err);
 }
@@ -80,7 +82,7 @@ export function createApp(deps: Deps) {
     }
     return errorResponse(c, new ApiError("not_found", `no route for ${c.req.method} ${path}`));
   });
-  app.onError((err, c) => errorResponse(c, err instanceof HTTPException ? fromHttpException(err) : err));
+  app.onError((err, c) => errorResponse(c, err instanceof HTTPException ? fromHttpException(err, c.req.header("Content-Type")) : err));
   return app;
 }
 

@@ -97,6 +97,10 @@ describe("api keys", () => {
 });
 
 describe("errors and docs", () => {
+  it("names the Content-Type a JSON route takes", async () => {
+    const res = await api.call("POST", "/admin/v1/tenants", { token: api.admin, body: '{"name":"x"}' });
+    expect((await expectError(res, 415, "unsupported_media_type")).message).toBe("Content-Type 'text/plain;charset=UTF-8' is not taken here: send the body as JSON with Content-Type: application/json");
+  });
   it("serves the OpenAPI document", async () => {
     const doc = await (await api.call("GET", "/openapi.json")).json();
     expect(doc.openapi).toBe("3.1.0");

@@ -120,6 +120,10 @@ function checkTools(
   if (choice !== "auto" && b.stop != null && b.stop.length > 0) ctx.addIssue({ code: "custom", path: ["stop"], message: "stop strings would cut a forced tool call's JSON short; leave stop out" });
 }
 
+/** As OpenAI: stream_options are for a streamed answer only (include_usage would otherwise be silently unused). */
+const streamOptionsNeedStream = (b: { stream?: boolean | null; stream_options?: unknown }) => b.stream_options == null || b.stream === true;
+const streamOptionsError = { path: ["stream_options"], message: "stream_options is only allowed with stream: true" };
+
 export const chatRequestSchema = z
   .object({
     messages: z.array(chatMessageSchema).min(1).max(1024),
@@ -163,6 +167,7 @@ export const chatRequestSchema = z
   // A field neither OpenAI's nor ours is a 400 naming it (app.ts), so that a misspelt option is not silently left out.
   .strict()
   .refine((b) => !b.top_logprobs || b.logprobs === true, { path: ["top_logprobs"], message: "top_logprobs needs logprobs: true" })
+  .refine(streamOptionsNeedStream, streamOptionsError)
   .superRefine(checkTools)
   .openapi("ChatCompletionRequest");
 
@@ -182,6 +187,7 @@ export const completionRequestSchema = z
     suffix: unsupported((v) => v === "", "suffix is not supported: leave it out"),
   })
   .strict()
+  .refine(streamOptionsNeedStream, streamOptionsError)
   .refine((b) => !(b.echo && b.logprobs != null), { path: ["echo"], message: "echo with logprobs needs the prompt's logprobs, which this server does not compute; drop one" })
   .refine((b) => b.best_of == null || b.best_of >= (b.n ?? 1), { path: ["best_of"], message: "best_of must be at least n" })
   .refine((b) => b.best_of == null || b.best_of === (b.n ?? 1) || !b.stream, { path: ["best_of"], message: "best_of above n cannot stream: the best are known only at the end" })

@@ -95,6 +95,7 @@ describe("POST /v1/chat/completions", () => {
       ["n", 0],
       ["n", 1.5],
       ["seed", 1.5],
+      ["stream_options", { include_usage: true }],
     ] as const) {
       const res = await post("/v1/chat/completions", acme.key, { model: stack.model, messages, [field]: value });
       expect(res.status, field).toBe(400);

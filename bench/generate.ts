@@ -3,7 +3,7 @@
 // --rounds N the pair runs N times, ours then the peer's, so that each ratio compares runs minutes apart
 // at most, whatever the host's load does over the whole benchmark; the ratios are then the per-round medians.
 import { generate } from "../gpu-runner/src/engine/generate/generator.js";
-import { createRng } from "../gpu-runner/src/engine/generate/sampling.js";
+import { createRng } from "../gpu-runner/src/engine/generate/rng.js";
 import { LoadedModel } from "../gpu-runner/src/engine/runtime/loaded-model.js";
 import { loadModelConfig } from "../gpu-runner/src/engine/model/config.js";
 import { benchEnv, collectGarbage, peakRssMb, resetPeakRss, round, watchCpu } from "./env.js";

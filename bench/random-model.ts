@@ -3,7 +3,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createRng, type Rng } from "../gpu-runner/src/engine/generate/sampling.js";
+import { createRng, type Rng } from "../gpu-runner/src/engine/generate/rng.js";
 import { writeSafetensors, type TensorToWrite } from "../gpu-runner/src/engine/weights/safetensors.js";
 import { headDim, type BenchPreset } from "./presets.js";
 import type { Projection } from "../gpu-runner/src/engine/model/names.js";

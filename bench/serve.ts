@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { createRng } from "../gpu-runner/src/engine/generate/sampling.js";
+import { createRng } from "../gpu-runner/src/engine/generate/rng.js";
 import type { BatchingPolicy } from "../gpu-runner/src/serve/batch.js";
 import { BUILTIN_MODEL_NAME, BUILTIN_SIZES, ensureBuiltinModel, type BuiltinSizes } from "../gpu-runner/src/models/builtin.js";
 import { PRESET_NAMES, getPreset, headDim } from "./presets.js";

@@ -20,7 +20,7 @@ export const apiConfigSchema = z.object({
   TUNESERVE_MAX_ATTEMPTS: int(3),
   /** Validity of presigned URLs handed to runners and clients. */
   TUNESERVE_PRESIGN_SECONDS: int(3600),
-  /** Default quotas of a tenant (the admin API sets its own): jobs queued or running at once, adapters kept, tokens a month (0: unlimited). */
+  /** Default quotas of a tenant (the admin API sets its own): jobs queued, running or paused at once, adapters kept, tokens a month (0: unlimited). */
   TUNESERVE_MAX_ACTIVE_JOBS: int(10),
   TUNESERVE_MAX_ADAPTERS: int(1000),
   TUNESERVE_MONTHLY_TOKENS: z.coerce.number().int().min(0).default(0),

@@ -10,9 +10,9 @@ export interface Deps {
   config: ApiConfig;
   /** Unix seconds; injected so lease expiry can be tested without sleeping. */
   now: () => number;
-  /** Reads files from the local disk (Node only): base models registered from a folder. */
   /** Secret that signs /blobs/ links of the local blob store; unset when blobs live in S3. */
   blobSigningSecret?: string;
+  /** Reads files from the local disk (Node only): base models registered from a folder. */
   localFiles?: { read(path: string): Promise<Uint8Array | null> };
 }
 
@@ -21,10 +21,6 @@ export interface TenantAuth {
   keyId: string;
   /** The tenant's own quotas, read with its key (quotas/limits.ts). */
   quotas: QuotaOverrides;
-}
-
-export interface RunnerAuth {
-  runnerId: string | null;
 }
 
 export type AppEnv = {

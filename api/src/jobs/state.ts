@@ -38,7 +38,3 @@ export function sourcesOf(to: JobStatus): JobStatus[] {
 export function assertTransition(from: JobStatus, to: JobStatus): void {
   if (!canTransition(from, to)) throw new Error(`a fine-tuning job cannot move from ${from} to ${to}`);
 }
-
-export function isJobStatus(s: string): s is JobStatus {
-  return (jobStatuses as readonly string[]).includes(s);
-}

@@ -113,10 +113,6 @@ export function heldBy(jobId: string, holder: Holder, status: "running" | "succe
 }
 
 /**
- * Ends the holder's attempt. Retryable failures with attempts left go back to the queue (the next lease
- * counts the attempt); others fail the job. Null when the runner does not hold the job.
- */
-/**
  * INSERT … SELECT of one row, from the job row where `cond` holds: batched after the update that makes it
  * hold, the row lands exactly when that update won.
  */
@@ -125,6 +121,10 @@ export function insertWhereJob<T extends SQLiteTable>(db: Db, table: T, row: T["
   return db.insert(table).select(sql`select ${sql.join(values, sql`, `)} from ${jobs} where ${cond}`);
 }
 
+/**
+ * Ends the holder's attempt. Retryable failures with attempts left go back to the queue (the next lease
+ * counts the attempt); others fail the job. Null when the runner does not hold the job.
+ */
 export async function failAttempt(db: Db, opts: { jobId: string; holder: Holder; now: number; error: { code: string; message: string }; retryable: boolean }): Promise<JobRow | null> {
   const retry = sql`(${opts.retryable ? 1 : 0} = 1 AND ${jobs.attempt} < ${jobs.maxAttempts})`;
   const rows = await db

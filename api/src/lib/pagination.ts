@@ -15,7 +15,6 @@ export const listQueryOf = (prefix: string) =>
     limit: z.coerce.number().int().min(1).max(100).default(20),
   });
 
-export type ListQuery = z.infer<ReturnType<typeof listQueryOf>>;
 
 /** Wraps one page (fetched with limit + 1 rows) into the list envelope. */
 export function page<T extends { id: string }>(rows: T[], limit: number) {

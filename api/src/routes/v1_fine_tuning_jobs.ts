@@ -110,7 +110,6 @@ const resume = createRoute({
 
 export function registerFineTuningJobs(app: Router): void {
   app.openapi(create, async (c) => {
-    const tenantId = c.var.tenant.tenantId;
     const body = c.req.valid("json");
     const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
     if (key === null) return c.json(toJob(await createJob(c.var.deps, c.var.tenant, body)), 200);

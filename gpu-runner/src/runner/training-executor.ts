@@ -7,7 +7,7 @@ import { ApiCallError, LeaseLostError, type Holder, type JobEventInput, type Lea
 import type { ModelCache } from "./model-cache.js";
 import { downloadTo, uploadFrom } from "./transfer.js";
 
-/** The engine's worker entry (E4's startTrainingWorker), injected so the loop does not load ORT until a job comes. */
+/** The engine's training worker (startTrainingWorker), injected so the loop does not load ORT until a job comes. */
 export type TrainingStarter = (spec: TrainJobSpec, onEvent: (e: TrainEvent) => void) => { result: Promise<TrainResult>; cancel(): void };
 export type Logger = (level: "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => void;
 
@@ -303,8 +303,10 @@ export class TrainingExecution {
     if (this.stopping) throw new Error("the runner is shutting down");
   }
 
-  /** One heartbeat at a time (later calls coalesce); a lost lease stops the job, other errors wait for the next tick. */
-  /** Sends the newest progress; resolves once it (and any coalesced newer one) has been answered. */
+  /**
+   * Sends the newest progress, one heartbeat at a time (later calls coalesce); resolves once it (and any
+   * coalesced newer one) has been answered. A lost lease stops the job; other errors wait for the next tick.
+   */
   private beat(): Promise<void> {
     if (this.lost || this.ended) return Promise.resolve();
     if (this.beating) {

@@ -127,7 +127,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     }
     let submits: ServeSubmit[];
     try {
-      submits = toSubmits(body, `${body.request_id}#${++seq}`, body.adapter && adapter ? { id: body.adapter, dir: adapter.dir } : null);
+      submits = toSubmits(body, `${body.request_id}#${++seq}`, adapter ? { id: body.adapter!, dir: adapter.dir } : null);
     } catch (err) {
       adapter?.release();
       return failure(c, new GenerationError(err instanceof Error ? err.message : String(err), true));

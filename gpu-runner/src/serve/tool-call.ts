@@ -1,7 +1,6 @@
 // Tool calls on the runner: a forced call (the API's tool_choice "required" or a named function) as the grammar
-// its answer follows, and chat messages with tool calls as chat templates read them.
-import type { z } from "zod";
-import type { chatMessageSchema, ToolSpec } from "../../../api/src/inference/runner-protocol.js";
+// its answer follows.
+import type { ToolSpec } from "../../../api/src/inference/runner-protocol.js";
 import { rootBranches, schemaRecognizer } from "../engine/generate/json-schema.js";
 
 /** A function without parameters (OpenAI: parameters left out, or `{}`) takes an empty object. */

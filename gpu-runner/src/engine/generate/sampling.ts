@@ -6,8 +6,6 @@ import type { Rng } from "./rng.js";
 /** All sampling needs from a random source (an `Rng` fits; so does any uniform [0, 1) generator). */
 type Uniform = Pick<Rng, "next">;
 
-export { createRng, rngFromState, type Rng, type RngState } from "./rng.js";
-
 /** Sampling settings: temperature ≥ 0 (≤ 1e-6 means greedy), topK ≥ 0 (0 = off), topP in (0, 1]. */
 export type SamplingOptions = { temperature: number; topK?: number; topP?: number };
 

@@ -1,6 +1,7 @@
 // One generated sequence, token by token: seeded sampling, stop tokens, max tokens, and stop strings over
 // incrementally decoded text. Shared by the batch generator (one per row) and the serve scheduler.
-import { createRng, sampleToken, type Rng } from "./sampling.js";
+import { createRng, type Rng } from "./rng.js";
+import { sampleToken } from "./sampling.js";
 import { StopMatcher } from "./stop.js";
 import { tokenLogprobs, type TokenLogprob } from "./logprobs.js";
 import { JsonMode, type JsonRecognizer, type JsonVocabulary } from "./json-mode.js";

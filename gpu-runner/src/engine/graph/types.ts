@@ -15,15 +15,4 @@ export type Attr =
   | { kind: "floats"; value: number[] }
   | { kind: "string"; value: string };
 
-export const attr = {
-  f: (value: number): Attr => ({ kind: "float", value }),
-  i: (value: number): Attr => ({ kind: "int", value }),
-  ints: (value: number[]): Attr => ({ kind: "ints", value }),
-  floats: (value: number[]): Attr => ({ kind: "floats", value }),
-  s: (value: string): Attr => ({ kind: "string", value }),
-};
-
 export type TypedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
-
-/** Bytes per element of each dtype. */
-export const DTYPE_SIZE: Record<DType, number> = { float32: 4, float64: 8, float16: 2, int64: 8, int32: 4, bool: 1 };

@@ -47,7 +47,6 @@ export const hfConfigSchema = z
     eos_token_id: tokenIds,
   })
   .passthrough();
-export type HfConfig = z.infer<typeof hfConfigSchema>;
 
 export type RopeScaling =
   | { kind: "none" }

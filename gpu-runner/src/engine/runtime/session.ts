@@ -108,8 +108,3 @@ export function mergeFeeds(...parts: Feed[]): Feed {
   return out;
 }
 export { ort };
-
-/** An ORT tensor over an existing typed array (no copy on the CPU provider). */
-export function tensorOf(type: "float32" | "float64" | "int64" | "bool", data: Float32Array | Float64Array | BigInt64Array | Uint8Array, dims: number[]): ort.Tensor {
-  return new ort.Tensor(type, data as never, dims);
-}

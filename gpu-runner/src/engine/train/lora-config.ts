@@ -10,7 +10,6 @@ export const loraTrainConfigSchema = z.object({
   target_modules: z.union([z.literal("all-linear"), z.array(z.string()).min(1, "target_modules must name at least one module")]).default("all-linear"),
   use_rslora: z.boolean().default(false),
 });
-export type LoraTrainConfig = z.input<typeof loraTrainConfigSchema>;
 
 export type LoraTrainSettings = { rank: number; alpha: number; scale: number; dropout: number; targets: Projection[] };
 

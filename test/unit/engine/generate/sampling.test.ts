@@ -1,6 +1,7 @@
 // Sampling: greedy ties, temperature/top-k/top-p semantics, statistical convergence, determinism, validation.
 import { describe, expect, it } from "vitest";
-import { createRng, rngFromState, sampleToken, type SamplingOptions } from "../../../../gpu-runner/src/engine/generate/sampling.js";
+import { createRng, rngFromState } from "../../../../gpu-runner/src/engine/generate/rng.js";
+import { sampleToken, type SamplingOptions } from "../../../../gpu-runner/src/engine/generate/sampling.js";
 
 /** Reference distribution computed the slow, obvious way (full sort), in float64. */
 function expectedDistribution(logits: number[], opts: SamplingOptions): number[] {

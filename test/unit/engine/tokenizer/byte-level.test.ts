@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { byteToUnicode, writeByteLevelTokenizer, type ByteLevelTokenizerInfo } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
 import { loadTokenizer, toolCallFormatOf, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
-import { createRng } from "../../../../gpu-runner/src/engine/generate/sampling.js";
+import { createRng } from "../../../../gpu-runner/src/engine/generate/rng.js";
 
 let dir: string;
 let info: ByteLevelTokenizerInfo;

@@ -2,7 +2,7 @@
 // whose signatures (axes as inputs for Reduce*/Squeeze/Unsqueeze) the ops in ops/* follow.
 import onnxProto from "onnx-proto";
 import type { Graph, Tensor } from "./graph.js";
-import type { Attr, DType, Shape, TypedData } from "./types.js";
+import { ONNX_ELEM_TYPE, type Attr, type DType, type Shape, type TypedData } from "./types.js";
 
 const { onnx } = onnxProto;
 
@@ -10,12 +10,11 @@ export const OPSET = 21;
 /** IR version 10 is what opset 21 requires. */
 const IR_VERSION = 10;
 
-const ELEM: Record<DType, number> = { float32: 1, float64: 11, float16: 10, int64: 7, int32: 6, bool: 9 };
 
 function valueInfo(t: Tensor) {
   return {
     name: t.name,
-    type: { tensorType: { elemType: ELEM[t.dtype], shape: { dim: shapeDims(t.shape) } } },
+    type: { tensorType: { elemType: ONNX_ELEM_TYPE[t.dtype], shape: { dim: shapeDims(t.shape) } } },
   };
 }
 
@@ -43,7 +42,7 @@ const bytesOf = (d: TypedData): Uint8Array => new Uint8Array(d.buffer, d.byteOff
 export function toOnnx(g: Graph, opts: { producer?: string } = {}): Uint8Array {
   const initializer = g.initializers.map((init) => {
     const t = init.tensor;
-    const base = { name: t.name, dataType: ELEM[t.dtype], dims: t.shape as number[] };
+    const base = { name: t.name, dataType: ONNX_ELEM_TYPE[t.dtype], dims: t.shape as number[] };
     if (init.kind === "data") return { ...base, rawData: bytesOf(init.data) };
     return {
       ...base,

@@ -15,4 +15,7 @@ export type Attr =
   | { kind: "floats"; value: number[] }
   | { kind: "string"; value: string };
 
+/** ONNX's TensorProto element type of each dtype. */
+export const ONNX_ELEM_TYPE: Record<DType, number> = { float32: 1, float64: 11, float16: 10, int64: 7, int32: 6, bool: 9 };
+
 export type TypedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;

@@ -4,7 +4,7 @@ import type { RuleTable } from "../../autodiff/types.js";
 import { constScalar } from "../../autodiff/util.js";
 import type { Tensor } from "../graph.js";
 import { isFloat } from "../types.js";
-import { cos, div, equal, greater, less, log, mul, neg, pow, sin, sub, where } from "./elementwise.js";
+import { cast, cos, div, equal, greater, less, log, mul, neg, pow, sin, sub, where } from "./elementwise.js";
 
 const sign = (x: Tensor): Tensor => x.graph.node("Sign", [x], [{ dtype: x.dtype, shape: x.shape }])[0];
 
@@ -56,7 +56,7 @@ export const elementwiseGrads: RuleTable = {
   // A float↔float cast passes the gradient back in the input's dtype; casts from ints have none.
   Cast: ({ x: [x], dy: [d] }) => {
     if (!isFloat(x!.dtype)) return [null];
-    return [x!.dtype === d.dtype ? d : d.graph.node("Cast", [d], [{ dtype: x!.dtype, shape: d.shape }], { to: { kind: "int", value: x!.dtype === "float64" ? 11 : x!.dtype === "float16" ? 10 : 1 } })[0]];
+    return [cast(d, x!.dtype)];
   },
   // Sum of inputs (variadic)
   Sum: ({ x, dy: [d] }) => x.map(() => d),

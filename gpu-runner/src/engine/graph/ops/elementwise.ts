@@ -2,7 +2,7 @@
 // Forward builders live here; the training issue adds each op's backward rule beside it in this file.
 import { broadcastShapes } from "../dims.js";
 import type { Tensor } from "../graph.js";
-import type { DType } from "../types.js";
+import { ONNX_ELEM_TYPE, type DType } from "../types.js";
 import { lift, pickTensor, requireFloat, sameDType, type TensorOrNumber } from "./util.js";
 
 function binary(op: string, a: TensorOrNumber, b: TensorOrNumber, outDType?: DType): Tensor {
@@ -60,10 +60,8 @@ export function where(cond: Tensor, a: TensorOrNumber, b: TensorOrNumber): Tenso
   return like.graph.node("Where", [cond, x, y], [{ dtype, shape }])[0];
 }
 
-const ONNX_TYPE: Record<DType, number> = { float32: 1, float64: 11, float16: 10, int64: 7, int32: 6, bool: 9 };
-
 /** Cast(x) to `to`; a no-op cast returns x itself. */
 export function cast(x: Tensor, to: DType): Tensor {
   if (x.dtype === to) return x;
-  return x.graph.node("Cast", [x], [{ dtype: to, shape: x.shape }], { to: { kind: "int", value: ONNX_TYPE[to] } })[0];
+  return x.graph.node("Cast", [x], [{ dtype: to, shape: x.shape }], { to: { kind: "int", value: ONNX_ELEM_TYPE[to] } })[0];
 }

@@ -11,8 +11,8 @@ import type { ModelConfig } from "../engine/model/config.js";
 import { pastNames } from "../engine/model/names.js";
 import type { KvCache } from "../engine/runtime/kv-cache.js";
 import { ort } from "../engine/runtime/session.js";
+import type { FloatArray } from "../engine/graph/types.js";
 
-type FloatArray = Float32Array | Float64Array;
 
 export class RowKv {
   /** Live slots of each row: its tokens are in slots [0, lens[r]). */

@@ -5,8 +5,8 @@
 // it, one GEMM over all rows rather than one per row.
 import type { LoraSlots } from "../engine/lora/slots.js";
 import { ort } from "../engine/runtime/session.js";
+import type { FloatArray } from "../engine/graph/types.js";
 
-type FloatArray = Float32Array | Float64Array;
 type Input = { name: string; buf: FloatArray; size: number; dims: readonly number[] };
 
 export class RowLora {

@@ -17,8 +17,8 @@ import { RowKv } from "./kv-rows.js";
 import { RowLora } from "./row-lora.js";
 import { Sequence, autoToolCalls, jsonRecognizer, jsonVocabulary, type SequenceTokenizer } from "../engine/generate/sequence.js";
 import type { SeqRequest, SeqResult } from "./sequence.js";
+import type { FloatArray } from "../engine/graph/types.js";
 
-type FloatArray = Float32Array | Float64Array;
 
 export type { FinishReason, SeqRequest, SeqResult } from "./sequence.js";
 

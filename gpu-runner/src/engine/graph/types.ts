@@ -18,4 +18,7 @@ export type Attr =
 /** ONNX's TensorProto element type of each dtype. */
 export const ONNX_ELEM_TYPE: Record<DType, number> = { float32: 1, float64: 11, float16: 10, int64: 7, int32: 6, bool: 9 };
 
+/** The float arrays tensors live in on the host (float32 to serve and train, float64 for the checks). */
+export type FloatArray = Float32Array | Float64Array;
+
 export type TypedData = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;

@@ -9,8 +9,8 @@ import type { ModelConfig } from "../model/config.js";
 import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, type Projection } from "../model/names.js";
 import { ort } from "../runtime/session.js";
 import { loraKey, type LoraAdapter } from "./peft.js";
+import type { FloatArray } from "../graph/types.js";
 
-type FloatArray = Float32Array | Float64Array;
 type GroupBuffers = { layer: number; group: string; layout: ReturnType<typeof loraGroupLayout>; a: FloatArray; b: FloatArray };
 
 /** Session inputs for a batch, given each row's slot. */

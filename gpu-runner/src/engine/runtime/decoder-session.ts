@@ -5,7 +5,8 @@ import type { ModelConfig } from "../model/config.js";
 import { presentNames } from "../model/names.js";
 import type { WeightStore } from "../model/weights.js";
 import { toOnnx } from "../graph/index.js";
-import { KvCache, type FloatArray } from "./kv-cache.js";
+import { KvCache } from "./kv-cache.js";
+import type { FloatArray } from "../graph/types.js";
 import { createSession, mergeFeeds, ort } from "./session.js";
 
 export type StepInput = {

@@ -7,8 +7,8 @@
 import type { ModelConfig } from "../model/config.js";
 import { pastNames } from "../model/names.js";
 import { ort } from "./session.js";
+import type { FloatArray } from "../graph/types.js";
 
-export type FloatArray = Float32Array | Float64Array;
 
 /** Slots added per growth: a copy every GROW_SLOTS steps, at most GROW_SLOTS unused slots read. */
 export const GROW_SLOTS = 64;

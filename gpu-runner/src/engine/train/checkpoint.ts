@@ -6,7 +6,7 @@ import { dirname, join } from "node:path";
 import { z } from "zod";
 import { readSafetensors, writeSafetensors, type TensorToWrite } from "../weights/safetensors.js";
 import { writePeftAdapter, type AdapterMeta } from "./export.js";
-import type { FloatArray } from "./lora-params.js";
+import type { FloatArray } from "../graph/types.js";
 import type { TrainParam } from "./train-graph.js";
 
 export const CHECKPOINT_FORMAT = "tuneserve.lora-checkpoint";

@@ -7,7 +7,7 @@ import type { WeightStore } from "../model/weights.js";
 import { createSession, mergeFeeds, ort } from "../runtime/session.js";
 import { rowsToBatch, type Row } from "../data/batches.js";
 import { batchFeeds, maskedCount } from "./feeds.js";
-import type { FloatArray } from "./lora-params.js";
+import type { FloatArray } from "../graph/types.js";
 import { maskedCrossEntropy } from "./loss.js";
 import { buildTrainForward } from "./model-graph.js";
 import { trainParams } from "./train-graph.js";

@@ -5,7 +5,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Projection } from "../model/names.js";
 import { writeSafetensors, type TensorToWrite } from "../weights/safetensors.js";
-import type { FloatArray } from "./lora-params.js";
+import type { FloatArray } from "../graph/types.js";
 import type { TrainParam } from "./train-graph.js";
 
 export type AdapterMeta = {

@@ -11,7 +11,7 @@ import { loadTokenizer } from "../tokenizer/tokenizer.js";
 import { readRecords, type RecordFormat } from "../data/records.js";
 import { exampleTokens, tokenizeRecords } from "../data/render.js";
 import { packExamples, shuffledOrder, stepMicroBatches, stepsPerEpoch, tokensBefore, type Row } from "../data/batches.js";
-import { loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.js";
+import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.js";
 import { attachReferences, evaluatePairs } from "./dpo.js";
 import { LoraEvaluator } from "./evaluate.js";
 import { writePeftAdapter, type AdapterMeta } from "./export.js";
@@ -136,7 +136,7 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
     }
     const save = async (step: number) => {
       const dir = join(checkpointDir, String(step));
-      const state: TrainerState = { format: "tuneserve.lora-checkpoint", version: 1, step, orderEpoch, order, rng: rng.state(), fingerprint: fp, losses, metrics };
+      const state: TrainerState = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, step, orderEpoch, order, rng: rng.state(), fingerprint: fp, losses, metrics };
       const files = await saveCheckpoint(dir, trainer.params, { state, values: trainer.values, m: trainer.m, v: trainer.v }, meta);
       await emit({ type: "checkpoint", step, dir, files, metrics: { ...metrics } });
     };

@@ -3,8 +3,8 @@
 import type { LoraAdapter } from "../lora/peft.js";
 import { loraKey } from "../lora/peft.js";
 import type { TrainParam } from "./train-graph.js";
+import type { FloatArray } from "../graph/types.js";
 
-export type FloatArray = Float32Array | Float64Array;
 
 const alloc = (n: number, dtype: "float32" | "float64"): FloatArray => (dtype === "float64" ? new Float64Array(n) : new Float32Array(n));
 

@@ -8,7 +8,7 @@ import { toOnnx } from "../graph/index.js";
 import { createSession, mergeFeeds, ort } from "../runtime/session.js";
 import type { AdamWConfig } from "./adamw.js";
 import { batchFeeds, lossUnits, type TrainBatch } from "./feeds.js";
-import type { FloatArray } from "./lora-params.js";
+import type { FloatArray } from "../graph/types.js";
 import { buildTrainGraph, FLAT, flatSize, gradName, paramSize, trainParams, type Objective, type TrainGraphMode, type TrainParam } from "./train-graph.js";
 
 export type TrainerOptions = {

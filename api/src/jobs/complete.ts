@@ -75,9 +75,6 @@ async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
   };
 }
 
-/** The job succeeded under this runner's lease (this attempt's, when the holder says which). */
-const succeededUnder = (job: JobRow, holder: Holder) => job.status === "succeeded" && job.leaseOwner === holder.runner_id && (holder.attempt === undefined || job.attempt === holder.attempt);
-
 /**
  * Completes a job for the runner holding it, in one atomic batch: the job moves to succeeded (only for the
  * holder), and its adapter row, results file row, usage event and success event are inserted only where
@@ -87,7 +84,7 @@ const succeededUnder = (job: JobRow, holder: Holder) => job.status === "succeede
 export async function completeJob(deps: Deps, opts: { jobId: string; holder: Holder; trainedTokens: number; metrics?: Record<string, number> }): Promise<Completion> {
   const { db } = deps;
   const job = await findJob(db, opts.jobId);
-  if (job && succeededUnder(job, opts.holder)) {
+  if (job && holds(job, opts.holder, "succeeded")) {
     const adapter = await db.query.adapters.findFirst({ where: eq(adapters.id, jobAdapterId(job.id)) });
     return { job, adapter: adapter ?? null };
   }
@@ -117,7 +114,7 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
     // Cancelled or taken over meanwhile; a concurrent complete by this same lease counts as success.
     // (This attempt's results blob stays unreferenced.)
     const latest = await findJob(db, job.id);
-    if (!(latest && succeededUnder(latest, opts.holder))) throw leaseLost(latest, job.id, opts.holder);
+    if (!(latest && holds(latest, opts.holder, "succeeded"))) throw leaseLost(latest, job.id, opts.holder);
     return completeJob(deps, opts);
   }
   // The output folder stays until the model is deleted: a retried or concurrent complete may still read it.

@@ -21,9 +21,12 @@ export function leaseLost(job: JobRow | null, jobId: string, holder: Holder): Ap
   return new ApiError("lease_lost", `job ${job.id} is ${job.status}; runner ${runnerId} holds no lease on it`);
 }
 
-/** True when `holder` holds the job's current lease (its attempt too, when it says which). */
-export function holds(job: JobRow, holder: Holder): boolean {
-  return job.status === "running" && job.leaseOwner === holder.runner_id && (holder.attempt === undefined || job.attempt === holder.attempt);
+/**
+ * True when `holder` holds the job's current lease (its attempt too, when it says which); with "succeeded",
+ * when the job succeeded under that lease. As heldBy (store.ts) says it in SQL.
+ */
+export function holds(job: JobRow, holder: Holder, status: "running" | "succeeded" = "running"): boolean {
+  return job.status === status && job.leaseOwner === holder.runner_id && (holder.attempt === undefined || job.attempt === holder.attempt);
 }
 
 /** Loads the job and checks that this runner (and lease) holds it right now. */

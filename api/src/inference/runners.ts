@@ -5,6 +5,12 @@ import type { Db } from "../db/client.js";
 import { prepared } from "../db/prepared.js";
 import { runners } from "../db/schema.js";
 
+/**
+ * A runner is live while it has been heard from within the lease period (TUNESERVE_LEASE_SECONDS; it
+ * heartbeats well within it): the one definition routing, job creation and the admin API share.
+ */
+export const liveSince = (now: number, leaseSeconds: number) => now - leaseSeconds;
+
 export type RunnerTarget = { id: string; url: string; holdsAdapter: boolean };
 
 /** Pure ordering: fresh runners serving `baseModel`, adapter holders first, shuffled within each group. */
@@ -15,7 +21,7 @@ export function orderRunners(
 ): RunnerTarget[] {
   const out: (RunnerTarget & { r: number })[] = [];
   for (const row of rows) {
-    if (!row.url || row.lastSeenAt < q.now - q.freshSeconds) continue;
+    if (!row.url || row.lastSeenAt < liveSince(q.now, q.freshSeconds)) continue;
     if (!(JSON.parse(row.models) as string[]).includes(q.baseModel)) continue;
     const holdsAdapter = q.adapter !== null && (JSON.parse(row.adapters) as string[]).includes(q.adapter);
     out.push({ id: row.id, url: row.url, holdsAdapter, r: random() });
@@ -27,7 +33,7 @@ export function orderRunners(
 /** The runners to try for one call, best first. */
 export async function candidateRunners(db: Db, q: { baseModel: string; adapter: string | null; now: number; freshSeconds: number }): Promise<RunnerTarget[]> {
   const live = prepared(db, "runnersSeenSince", (d) => d.select().from(runners).where(gte(runners.lastSeenAt, sql.placeholder("since"))).prepare());
-  const rows = await live.all({ since: q.now - q.freshSeconds });
+  const rows = await live.all({ since: liveSince(q.now, q.freshSeconds) });
   return orderRunners(rows, q);
 }
 

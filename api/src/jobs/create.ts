@@ -17,7 +17,7 @@ import { findCallableModel, modelNotFound, peftFilesOf } from "./checkpoint-mode
 import { jobIdPrefix, type JobRow } from "./shape.js";
 import { assertTransition } from "./state.js";
 import { cancelJob, eventInsert } from "./store.js";
-import { liveRunnerServes } from "../inference/runners.js";
+import { liveRunnerServes, liveSince } from "../inference/runners.js";
 
 /** OpenAI's job metadata: up to 16 pairs, keys up to 64 characters, values up to 512. */
 export const jobMetadata = z
@@ -127,7 +127,7 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
     throw over;
   }
   // Not an error (an autoscaled deployment starts runners for the queue), but say why the job may wait.
-  if (!(await liveRunnerServes(db, row.model, now - deps.config.TUNESERVE_LEASE_SECONDS))) {
+  if (!(await liveRunnerServes(db, row.model, liveSince(now, deps.config.TUNESERVE_LEASE_SECONDS)))) {
     await eventInsert(db, id, deps.now(), { level: "info", message: `No runner serving base model ${row.model} is online now; the job waits in the queue until one is` });
   }
   return { ...row, status: "queued" };

@@ -1,13 +1,11 @@
 // Admin: queue depth and runner counts, the signal the runner autoscaler (infra/k8s) scales on.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, count, eq, gt, or, type SQL } from "drizzle-orm";
+import { and, count, eq, gt, gte, or, type SQL } from "drizzle-orm";
+import { liveSince } from "../inference/runners.js";
 import type { Router } from "../app.js";
 import { jobs, runners } from "../db/schema.js";
 import { tenantActive } from "../jobs/store.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
-
-/** A runner that has not been heard from for this long is not counted as active. */
-export const runnerActiveSeconds = 60;
 
 const metricsSchema = z
   .object({
@@ -35,7 +33,7 @@ export function registerAdminMetrics(app: Router): void {
       jobCount(and(eq(jobs.status, "queued"), tenantActive)),
       jobCount(and(eq(jobs.status, "running"), or(tenantActive, gt(jobs.leaseExpiresAt, t)))),
     ]);
-    const [{ n: active }] = await db.select({ n: count() }).from(runners).where(gt(runners.lastSeenAt, t - runnerActiveSeconds));
+    const [{ n: active }] = await db.select({ n: count() }).from(runners).where(gte(runners.lastSeenAt, liveSince(t, c.var.deps.config.TUNESERVE_LEASE_SECONDS)));
     const body = { jobs: { queued, running }, runners: { active } };
     if (c.req.valid("query").format === "prometheus") {
       const text = [

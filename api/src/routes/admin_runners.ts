@@ -6,13 +6,13 @@ import type { Router } from "../app.js";
 import { jobs, runners } from "../db/schema.js";
 import { notFound } from "../errors.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
-import { runnerActiveSeconds } from "./admin_metrics.js";
+import { liveSince } from "../inference/runners.js";
 import { runnerFields, runnerSchema, type RunnerRow } from "./internal_runners.js";
 
 const adminRunnerSchema = runnerSchema
   .omit({ lease_seconds: true })
   .extend({
-    active: z.boolean().openapi({ description: `heard from within the last ${runnerActiveSeconds} s (the runners /admin/v1/metrics counts)` }),
+    active: z.boolean().openapi({ description: "heard from within the lease period (TUNESERVE_LEASE_SECONDS, default 60 s): the runners routing uses and /admin/v1/metrics counts" }),
     running_jobs: z.array(z.string()).openapi({ description: "fine-tuning jobs it holds a lease on that has not run out" }),
   })
   .openapi("AdminRunner");
@@ -34,9 +34,9 @@ const get = createRoute({
 /** Running jobs whose lease has not run out (an expired one is anyone's to lease again). */
 const leasedAt = (now: number) => and(eq(jobs.status, "running"), gt(jobs.leaseExpiresAt, now));
 
-const toRunner = (r: RunnerRow, now: number, held: string[]): z.infer<typeof adminRunnerSchema> => ({
+const toRunner = (r: RunnerRow, since: number, held: string[]): z.infer<typeof adminRunnerSchema> => ({
   ...runnerFields(r),
-  active: r.lastSeenAt > now - runnerActiveSeconds,
+  active: r.lastSeenAt >= since,
   running_jobs: held,
 });
 
@@ -46,7 +46,7 @@ export function registerAdminRunners(app: Router): void {
     const rows = await db.select().from(runners).orderBy(asc(runners.name));
     const t = now();
     const leases = await db.select({ id: jobs.id, owner: jobs.leaseOwner }).from(jobs).where(leasedAt(t)).orderBy(asc(jobs.id));
-    return c.json({ object: "list" as const, data: rows.map((r) => toRunner(r, t, leases.filter((j) => j.owner === r.id).map((j) => j.id))) }, 200);
+    return c.json({ object: "list" as const, data: rows.map((r) => toRunner(r, liveSince(t, c.var.deps.config.TUNESERVE_LEASE_SECONDS), leases.filter((j) => j.owner === r.id).map((j) => j.id))) }, 200);
   });
   app.openapi(get, async (c) => {
     const { db, now } = c.var.deps;
@@ -55,6 +55,6 @@ export function registerAdminRunners(app: Router): void {
     if (!row) throw notFound("runner", runner_id, "runner_id");
     const t = now();
     const held = await db.select({ id: jobs.id }).from(jobs).where(and(leasedAt(t), eq(jobs.leaseOwner, runner_id))).orderBy(asc(jobs.id));
-    return c.json(toRunner(row, t, held.map((j) => j.id)), 200);
+    return c.json(toRunner(row, liveSince(t, c.var.deps.config.TUNESERVE_LEASE_SECONDS), held.map((j) => j.id)), 200);
   });
 }

@@ -36,7 +36,7 @@ export const blobKeys = {
   jobResults: (tenant: string, job: string, attempt: number, name: string) => `tenants/${tenant}/jobs/${job}/results/attempt-${attempt}/${name}`,
   /** One folder per attempt, so a runner that lost its lease cannot overwrite the files of the one that holds it. */
   jobOutput: (tenant: string, job: string, attempt: number) => `tenants/${tenant}/jobs/${job}/output/attempt-${attempt}/`,
-  /** Every attempt's outputs, and where they went before they had a folder per attempt (read for jobs leased before that change). */
+  /** Every attempt's outputs. */
   jobOutputs: (tenant: string, job: string) => `tenants/${tenant}/jobs/${job}/output/`,
   model: (model: string) => `models/${model}/`,
 };

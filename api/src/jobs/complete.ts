@@ -25,19 +25,11 @@ export interface Completion {
   adapter: AdapterRow | null;
 }
 
-/** The folder the completing attempt uploaded to: its own, or, for a job leased before there was one per attempt, the shared one. */
-async function outputFolder(deps: Deps, job: JobRow): Promise<string> {
-  const own = blobKeys.jobOutput(job.tenantId, job.id, job.attempt);
-  if (await deps.blobs.head(own + adapterFiles[0])) return own;
-  const legacy = blobKeys.jobOutputs(job.tenantId, job.id);
-  return (await deps.blobs.head(legacy + adapterFiles[0])) ? legacy : own;
-}
-
 /** Reads and validates the two output files of the completing attempt; copies them to the adapter's folder. */
 async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
   const { blobs, db, config } = deps;
   const now = deps.now();
-  const out = await outputFolder(deps, job);
+  const out = blobKeys.jobOutput(job.tenantId, job.id, job.attempt);
   let total = 0;
   for (const name of adapterFiles) {
     const head = await blobs.head(out + name);

@@ -492,20 +492,6 @@ describe("presigned URLs, checkpoints and complete", () => {
     expect((await done.json()).adapter).toMatchObject({ size_bytes: 570 + 77480 });
   });
 
-  it("completes a job whose runner uploaded to the output folder used before there was one per attempt", async () => {
-    const api = await fresh();
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    await leaseOk(api, r);
-    for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
-      await api.deps.blobs.put(`${blobKeys.jobOutputs(t.id, job.id)}${name}`, new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)));
-    }
-    const done = await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 });
-    expect(done.status).toBe(200);
-    expect((await done.json()).job.status).toBe("succeeded");
-  });
-
   it("runs a job end to end: inputs through GET URLs, checkpoint, adapter through PUT URLs, one bill", async () => {
     const api = await fresh();
     const content = chatLines(5);

@@ -49,6 +49,11 @@ export function summarizeConfig(json: unknown): ModelSummary {
   if (c.num_attention_heads % kv !== 0) {
     throw new Error(`config.json: num_attention_heads=${c.num_attention_heads} must be a multiple of num_key_value_heads=${kv}`);
   }
+  // As the engine (engine/model/config.ts) requires: registering a model it would refuse is an error now.
+  const headDim = c.head_dim ?? c.hidden_size / c.num_attention_heads;
+  if (!Number.isInteger(headDim) || headDim % 2 !== 0) {
+    throw new Error(`config.json: head_dim=${headDim} must be an even integer (set head_dim explicitly)`);
+  }
   return {
     architecture: arch as ModelSummary["architecture"],
     hidden_size: c.hidden_size,
@@ -56,7 +61,7 @@ export function summarizeConfig(json: unknown): ModelSummary {
     num_hidden_layers: c.num_hidden_layers,
     num_attention_heads: c.num_attention_heads,
     num_key_value_heads: kv,
-    head_dim: c.head_dim ?? Math.floor(c.hidden_size / c.num_attention_heads),
+    head_dim: headDim,
     vocab_size: c.vocab_size,
     ...(c.max_position_embeddings ? { max_position_embeddings: c.max_position_embeddings } : {}),
   };

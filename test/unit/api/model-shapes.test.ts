@@ -1,0 +1,23 @@
+// The API's reading of a base model's config.json agrees with the engine's on what it can run.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { summarizeConfig } from "../../../api/src/lib/model-shapes.js";
+import { fixturesDir } from "../../helpers/fixtures.js";
+
+const base = JSON.parse(readFileSync(`${fixturesDir}/micro-llama/base/config.json`, "utf8"));
+
+describe("summarizeConfig", () => {
+  it("derives head_dim from hidden_size and the heads when it is not given", () => {
+    const { head_dim: _, ...noHeadDim } = base;
+    expect(summarizeConfig(noHeadDim).head_dim).toBe(base.hidden_size / base.num_attention_heads);
+  });
+  it("refuses a head_dim the engine could not build (not an even integer), as the engine does", () => {
+    const { head_dim: _, ...noHeadDim } = base;
+    expect(() => summarizeConfig({ ...noHeadDim, hidden_size: base.num_attention_heads * 3 + 1 })).toThrow(/head_dim=.* must be an even integer \(set head_dim explicitly\)/);
+    expect(() => summarizeConfig({ ...base, head_dim: 7 })).toThrow(/head_dim=7 must be an even integer/);
+  });
+  it("names the field to fix", () => {
+    expect(() => summarizeConfig({ ...base, num_key_value_heads: 3 })).toThrow(/num_attention_heads=\d+ must be a multiple of num_key_value_heads=3/);
+    expect(() => summarizeConfig({ ...base, architectures: ["GPT2LMHeadModel"] })).toThrow(/architectures\[0\]='GPT2LMHeadModel' is not supported/);
+  });
+});

@@ -6,11 +6,10 @@ import { BlobModelServing } from "./blob-serving.js";
 import type { RunnerConfig } from "./config.js";
 import { LeaseLoop } from "./lease-loop.js";
 import { ModelCache } from "./model-cache.js";
-import type { JobOutcome, Logger, TrainingStarter } from "./training-executor.js";
+import type { Logger, TrainingStarter } from "./training-executor.js";
 
 /** The inference side (gpu-runner/src/serve), started before registering so its URL can be announced. */
 export type InferenceHandle = { url: string; close(): Promise<void>; heldAdapters(): string[]; addModel(id: string, dir: string): Promise<void> };
-export type InferenceStarter = (o: { config: RunnerConfig; models: ModelCache; log: Logger }) => Promise<InferenceHandle>;
 
 export type RunningRunner = {
   id: string;
@@ -53,22 +52,18 @@ const engineTrainer: TrainingStarter = (spec, onEvent) => {
  * The runner's inference server (gpu-runner/src/serve), serving the models with a local folder from the start;
  * blob-store models join once their files are in the cache (BlobModelServing).
  */
-export const serveInference: InferenceStarter = async ({ config }) => {
+async function serveInference(config: RunnerConfig): Promise<InferenceHandle> {
   const local = Object.fromEntries(config.models.filter((m) => m.dir !== null).map((m) => [m.id, m.dir!]));
   const { startInferenceServer } = await import("../serve/server.js");
   return startInferenceServer({ apiUrl: config.apiUrl, runnerToken: config.token, listen: config.listen, models: local, cacheDir: join(config.cacheDir, "adapters"), maxBatch: config.capacity, maxContext: config.maxContext });
-};
+}
 
 /** Registers the runner, starts serving and leasing; resolves once registered. */
-export async function startRunner(
-  config: RunnerConfig,
-  opts: { log?: Logger; startTraining?: TrainingStarter; startInference?: InferenceStarter | null; onOutcome?: (jobId: string, o: JobOutcome) => void } = {},
-): Promise<RunningRunner> {
+export async function startRunner(config: RunnerConfig, opts: { log?: Logger } = {}): Promise<RunningRunner> {
   const log = opts.log ?? jsonLogger(config.name);
   const client = new RunnerApiClient(config.apiUrl, config.token);
   const models = new ModelCache(config.models, config.cacheDir);
-  const startInference = opts.startInference !== undefined ? opts.startInference : config.inference === "on" ? serveInference : null;
-  const inference = startInference ? await startInference({ config, models, log }) : null;
+  const inference = config.inference === "on" ? await serveInference(config) : null;
   const url = config.publicUrl ?? inference?.url ?? null;
   const blobIds = config.models.filter((m) => m.dir === null).map((m) => m.id);
   const blobServing = inference && blobIds.length ? new BlobModelServing({ ids: blobIds, client, cache: models, addModel: (id, dir) => inference.addModel(id, dir), giveUp: (id) => void withdraw(id), log }) : null;
@@ -98,14 +93,13 @@ export async function startRunner(
     trainingJobs: config.trainingJobs,
     pollSeconds: config.pollSeconds,
     pollMaxSeconds: config.pollMaxSeconds,
-    onOutcome: opts.onOutcome,
     executor: {
       runnerName: config.name,
       models,
       workRoot: join(config.cacheDir, "jobs"),
       checkpointEvery: config.checkpointEvery,
       spinTraining: !inference,
-      startTraining: opts.startTraining ?? engineTrainer,
+      startTraining: engineTrainer,
       log,
     },
   });

@@ -123,7 +123,7 @@ export class TrainingExecution {
       } catch (err) {
         return await this.failed(err, retryableEngineError(err), "training_failed");
       }
-      return await this.finish(result, spec.outDir);
+      return await this.finish(result);
     } catch (err) {
       log("error", "job attempt broke off", { job_id: this.jobId, error: (err as Error).message });
       return this.lost ? "lease_lost" : "failed";
@@ -243,14 +243,14 @@ export class TrainingExecution {
    * Uploads the adapter and completes the job (complete is idempotent, so its retries are safe). A shutdown
    * does not interrupt this: the work is done and handing it in takes seconds.
    */
-  private async finish(result: TrainResult, outDir: string): Promise<JobOutcome> {
+  private async finish(result: TrainResult): Promise<JobOutcome> {
     const { client, log } = this.deps;
     // Cancelled (or taken over) after the last step but before complete: the result is not ours to hand in.
     if (this.lost) return "lease_lost";
     try {
       // The lease's PUT URLs may have expired during a long run: ask for fresh ones.
       const { urls } = await client.outputUploads(this.jobId, this.holder);
-      for (const [name, url] of Object.entries(urls)) await uploadFrom(join(result.adapterDir || outDir, name), url);
+      for (const [name, url] of Object.entries(urls)) await uploadFrom(join(result.adapterDir, name), url);
       const metrics = finite({ train_loss: result.finalLoss, steps: result.steps, ...result.metrics });
       // The last step's progress is recorded before complete reads the job's metrics into its results file.
       await this.beat();

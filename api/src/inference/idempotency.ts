@@ -3,12 +3,12 @@
 // only for tokens beyond what the key has paid, so a key costs at most its largest attempt.
 import { and, eq, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
-import { idempotencyKeys, usageEvents } from "../db/schema.js";
-import { newId } from "../lib/ids.js";
+import { idempotencyKeys } from "../db/schema.js";
 import { requestHash, type KeyRef } from "../lib/idempotency-keys.js";
 import { runBatch } from "../db/batch.js";
 import type { Choice, Finish } from "./openai.js";
 import type { GenerateUsage } from "./runner-protocol.js";
+import { usageInsertFrom } from "../usage/record.js";
 
 /** The finished completion a retry is answered with. */
 export type StoredCompletion = { id: string; created: number; usage: GenerateUsage; choices: Choice[] };
@@ -66,25 +66,12 @@ export async function meterKeyed(db: Db, f: KeyRef & { model: string; usage: Gen
   const mine = and(eq(idempotencyKeys.tenantId, f.tenantId), eq(idempotencyKeys.key, f.key), eq(idempotencyKeys.requestId, f.requestId));
   const paid = { prompt_tokens: idempotencyKeys.billedPromptTokens, completion_tokens: idempotencyKeys.billedCompletionTokens } as const;
   const inserts = (["prompt_tokens", "completion_tokens"] as const).map((kind) =>
-    db
-      .insert(usageEvents)
-      .select((qb) =>
-        qb
-          .select({
-            seq: sql<number | null>`null`.as("seq"), // assigned by the database, in commit order
-            id: sql<string>`${newId("use_")}`.as("id"),
-            idempotencyKey: sql<string>`${`req:${f.requestId}:${kind}`}`.as("idempotency_key"),
-            tenantId: sql<string>`${f.tenantId}`.as("tenant_id"),
-            kind: sql<string>`${kind}`.as("kind"),
-            model: sql<string>`${f.model}`.as("model"),
-            quantity: sql<number>`${f.usage[kind]} - ${paid[kind]}`.as("quantity"),
-            ref: sql<string>`${f.requestId}`.as("ref"),
-            createdAt: sql<number>`${f.now}`.as("created_at"),
-          })
-          .from(idempotencyKeys)
-          .where(and(mine, sql`${f.usage[kind]} > ${paid[kind]}`)),
-      )
-      .onConflictDoNothing({ target: usageEvents.idempotencyKey }),
+    usageInsertFrom(
+      db,
+      { idempotencyKey: `req:${f.requestId}:${kind}`, tenantId: f.tenantId, kind, model: f.model, quantity: sql`${f.usage[kind]} - ${paid[kind]}`, ref: f.requestId, now: f.now },
+      idempotencyKeys,
+      and(mine, sql`${f.usage[kind]} > ${paid[kind]}`)!,
+    ),
   );
   await runBatch(db, [
     ...inserts,

@@ -6,13 +6,13 @@ import { adapterFileTypes } from "../adapters/store.js";
 import { validateAdapter } from "../adapters/validate.js";
 import { blobKeys, readAll } from "../blob/port.js";
 import { runBatch } from "../db/batch.js";
-import { adapters, baseModels, files, jobEvents, jobs, usageEvents } from "../db/schema.js";
+import { adapters, baseModels, files, jobEvents, jobs } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
 import { newId } from "../lib/ids.js";
-import { trainingUsageKey } from "../usage/record.js";
+import { trainingUsageKey, usageInsertFrom } from "../usage/record.js";
 import { holds, leaseLost } from "./holder.js";
 import { adapterFiles, type Holder } from "./protocol.js";
 import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
@@ -88,7 +88,7 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
   // True after this batch's update, and only this one's: a concurrent complete by the same lease that lost
   // the update (the job already succeeded) made another results file id.
   const won = sql`${heldBy(job.id, opts.holder, "succeeded")} and ${jobs.resultFile} = ${results.id}`;
-  const usage = { idempotencyKey: trainingUsageKey(job.id), tenantId: job.tenantId, kind: "training_tokens" as const, model: job.model, quantity: opts.trainedTokens, ref: job.id, createdAt: now };
+  const usage = { idempotencyKey: trainingUsageKey(job.id), tenantId: job.tenantId, kind: "training_tokens" as const, model: job.model, quantity: opts.trainedTokens, ref: job.id, now };
   const metrics = opts.metrics && Object.keys(opts.metrics).length > 0 ? ` (${Object.entries(opts.metrics).map(([k, v]) => `${k}=${v}`).join(", ")})` : "";
   const event = { jobId: job.id, level: "info", type: "message", message: `The job has successfully completed${metrics}; new model: ${adapter.modelId}`, data: opts.metrics ? JSON.stringify(opts.metrics) : null, createdAt: now };
   const [updated] = await runBatch(db, [
@@ -99,7 +99,7 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
       .returning(),
     insertWhereJob(db, adapters, adapter, won).onConflictDoNothing(),
     insertWhereJob(db, files, results, won),
-    insertWhereJob(db, usageEvents, { id: newId("use_"), ...usage }, won).onConflictDoNothing({ target: usageEvents.idempotencyKey }),
+    usageInsertFrom(db, usage, jobs, won),
     insertWhereJob(db, jobEvents, { id: newId("ftevent-"), ...event }, won),
   ]);
   if ((updated as JobRow[]).length === 0) {

@@ -5,9 +5,9 @@ import { and, asc, eq, getTableColumns, inArray, lte, or, sql, type SQL } from "
 import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
-import { jobEvents, jobs, tenants, usageEvents } from "../db/schema.js";
+import { jobEvents, jobs, tenants } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
-import { trainingUsageKey } from "../usage/record.js";
+import { trainingUsageKey, usageInsertFrom } from "../usage/record.js";
 import type { Holder } from "./protocol.js";
 import type { JobRow } from "./shape.js";
 import { sourcesOf } from "./state.js";
@@ -154,26 +154,13 @@ export async function cancelJob(db: Db, opts: { jobId: string; tenantId: string;
       .set({ status: "cancelled", cancelRequested: 1, leaseOwner: null, leaseExpiresAt: null, finishedAt: opts.now, trainedTokens: sql`coalesce(${reported}, ${jobs.trainedTokens})` })
       .where(and(eq(jobs.id, opts.jobId), eq(jobs.tenantId, opts.tenantId), inArray(jobs.status, sourcesOf("cancelled"))))
       .returning(),
-    db
-      .insert(usageEvents)
-      .select((qb) =>
-        qb
-          .select({
-            seq: sql<number | null>`null`.as("seq"), // assigned by the database, in commit order
-            id: sql<string>`${newId("use_")}`.as("id"),
-            idempotencyKey: sql<string>`${trainingUsageKey(opts.jobId)}`.as("idempotency_key"),
-            tenantId: sql<string>`${jobs.tenantId}`.as("tenant_id"),
-            kind: sql<string>`'training_tokens'`.as("kind"),
-            model: sql<string>`${jobs.model}`.as("model"),
-            quantity: sql<number>`${jobs.trainedTokens}`.as("quantity"),
-            ref: sql<string>`${jobs.id}`.as("ref"),
-            createdAt: sql<number>`${opts.now}`.as("created_at"),
-          })
-          .from(jobs)
-          // Only the job this call cancelled (its tenant, this moment), though the key alone already bills once.
-          .where(and(eq(jobs.id, opts.jobId), eq(jobs.tenantId, opts.tenantId), eq(jobs.status, "cancelled"), eq(jobs.finishedAt, opts.now), sql`${jobs.trainedTokens} > 0`)),
-      )
-      .onConflictDoNothing({ target: usageEvents.idempotencyKey }),
+    usageInsertFrom(
+      db,
+      { idempotencyKey: trainingUsageKey(opts.jobId), tenantId: sql`${jobs.tenantId}`, kind: "training_tokens", model: sql`${jobs.model}`, quantity: sql`${jobs.trainedTokens}`, ref: sql`${jobs.id}`, now: opts.now },
+      jobs,
+      // Only the job this call cancelled (its tenant, this moment), though the key alone already bills once.
+      and(eq(jobs.id, opts.jobId), eq(jobs.tenantId, opts.tenantId), eq(jobs.status, "cancelled"), eq(jobs.finishedAt, opts.now), sql`${jobs.trainedTokens} > 0`)!,
+    ),
   ])) as [JobRow[], unknown];
   return cancelled[0] ?? null;
 }

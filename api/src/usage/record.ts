@@ -1,5 +1,7 @@
 // Writes one usage event per billable fact: the idempotency key (job id + kind, request id + kind) is unique,
 // so a retried complete or a replayed inference report never bills twice (ARCHITECTURE.md §7).
+import { sql, type SQL } from "drizzle-orm";
+import type { SQLiteTable } from "drizzle-orm/sqlite-core";
 import type { Db } from "../db/client.js";
 import { usageEvents } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
@@ -35,4 +37,33 @@ export function usageInsert(db: Db, f: UsageFact) {
 export async function recordUsage(db: Db, f: UsageFact): Promise<boolean> {
   const rows = await usageInsert(db, f);
   return rows.length === 1;
+}
+
+/** A usage fact whose tenant, model, quantity or ref may be read from the row it is billed from. */
+export type UsageFactFrom = { [K in keyof UsageFact]: K extends "tenantId" | "model" | "quantity" | "ref" ? UsageFact[K] | SQL : UsageFact[K] };
+
+/**
+ * INSERT … SELECT of one usage event from `table` where `where` holds: put in the batch of the change it bills
+ * (before or after it, as `where` needs), it lands only with that change, and once per idempotency key.
+ */
+export function usageInsertFrom(db: Db, f: UsageFactFrom, table: SQLiteTable, where: SQL) {
+  return db
+    .insert(usageEvents)
+    .select((qb) =>
+      qb
+        .select({
+          seq: sql<number | null>`null`.as("seq"), // assigned by the database, in commit order
+          id: sql<string>`${newId("use_")}`.as("id"),
+          idempotencyKey: sql<string>`${f.idempotencyKey}`.as("idempotency_key"),
+          tenantId: sql<string>`${f.tenantId}`.as("tenant_id"),
+          kind: sql<string>`${f.kind}`.as("kind"),
+          model: sql<string>`${f.model}`.as("model"),
+          quantity: sql<number>`${f.quantity}`.as("quantity"),
+          ref: sql<string>`${f.ref}`.as("ref"),
+          createdAt: sql<number>`${f.now}`.as("created_at"),
+        })
+        .from(table)
+        .where(where),
+    )
+    .onConflictDoNothing({ target: usageEvents.idempotencyKey });
 }

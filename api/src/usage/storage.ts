@@ -7,10 +7,9 @@
 import { and, asc, eq, isNull, lt, or, sql } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { runBatch } from "../db/batch.js";
-import { adapters, usageEvents } from "../db/schema.js";
-import { newId } from "../lib/ids.js";
+import { adapters } from "../db/schema.js";
 import { day } from "./query.js";
-import { usageInsert, type UsageFact } from "./record.js";
+import { usageInsert, usageInsertFrom, type UsageFact } from "./record.js";
 
 export const storageKind = "storage_byte_hours" as const;
 
@@ -51,27 +50,7 @@ export function storageFacts(a: StoredAdapter, until: number): UsageFact[] {
  * one (which billed these days itself) bills nothing.
  */
 export function storageBillOnDelete(db: Db, a: StoredAdapter, now: number) {
-  return storageFacts(a, now).map((f) =>
-    db
-      .insert(usageEvents)
-      .select((qb) =>
-        qb
-          .select({
-            seq: sql<number | null>`null`.as("seq"), // assigned by the database, in commit order
-            id: sql<string>`${newId("use_")}`.as("id"),
-            idempotencyKey: sql<string>`${f.idempotencyKey}`.as("idempotency_key"),
-            tenantId: sql<string>`${f.tenantId}`.as("tenant_id"),
-            kind: sql<string>`${f.kind}`.as("kind"),
-            model: sql<string>`${f.model}`.as("model"),
-            quantity: sql<number>`${f.quantity}`.as("quantity"),
-            ref: sql<string>`${f.ref}`.as("ref"),
-            createdAt: sql<number>`${f.now}`.as("created_at"),
-          })
-          .from(adapters)
-          .where(and(eq(adapters.id, a.id), eq(adapters.tenantId, a.tenantId))),
-      )
-      .onConflictDoNothing({ target: usageEvents.idempotencyKey }),
-  );
+  return storageFacts(a, now).map((f) => usageInsertFrom(db, f, adapters, and(eq(adapters.id, a.id), eq(adapters.tenantId, a.tenantId))!));
 }
 
 /** Adapters per batch, and days each one is billed per batch: a batch stays small after a long outage too. */

@@ -54,15 +54,18 @@ export function createApp(deps: Deps) {
   });
   const jsonLimit = bodyLimit({
     maxSize: deps.config.TUNESERVE_MAX_BODY_BYTES,
-    onError: () => {
+    onError: (c) => {
+      // The rest of the body is not read: the connection cannot carry another request.
+      c.header("Connection", "close");
       throw new ApiError("payload_too_large", `request body exceeds ${deps.config.TUNESERVE_MAX_BODY_BYTES} bytes`);
     },
   });
   app.use("*", async function limitJson(c, next) {
-    // Uploads (multipart, raw blobs) enforce their own, larger limits while streaming.
-    const type = c.req.header("Content-Type") ?? "";
-    if (type.startsWith("application/json")) return jsonLimit(c, next);
-    await next();
+    // Uploads (multipart, raw blobs) enforce their own, larger limits while streaming. Every other body is
+    // limited whatever its Content-Type says (the JSON validator also takes Application/JSON, x+json, …).
+    const upload = /^multipart\/form-data/i.test(c.req.header("Content-Type") ?? "") || new URL(c.req.url).pathname.startsWith("/blobs/");
+    if (upload) return next();
+    return jsonLimit(c, next);
   });
 
   registerRoutes(app);

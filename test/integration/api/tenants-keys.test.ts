@@ -123,9 +123,14 @@ describe("errors and docs", () => {
   it("answers unknown routes with the envelope", async () => {
     await expectError(await api.call("GET", "/nope"), 404, "not_found");
   });
-  it("refuses oversized JSON bodies", async () => {
+  it("refuses oversized JSON bodies, however their Content-Type is spelled", async () => {
     const res = await api.call("POST", "/admin/v1/tenants", { token: api.admin, json: { name: "x".repeat(2_000_000) } });
     await expectError(res, 413, "payload_too_large");
+    expect(res.headers.get("Connection")).toBe("close");
+    for (const type of ["Application/JSON", "application/x+json"]) {
+      const body = JSON.stringify({ name: "x".repeat(2_000_000) });
+      await expectError(await api.call("POST", "/admin/v1/tenants", { token: api.admin, body, headers: { "Content-Type": type } }), 413, "payload_too_large");
+    }
   });
 });
 

@@ -9,6 +9,9 @@ import { loadRunnerConfig } from "../gpu-runner/src/runner/config.js";
 import { startRunner } from "../gpu-runner/src/runner/runner.js";
 
 /** Registers a base model through the admin API unless the id is taken already. */
+/** The admin token for the start-up line: one an operator set stays out of logs (it is theirs already). */
+const shownAdminToken = (token: string) => (process.env.TUNESERVE_ADMIN_TOKEN ? "(TUNESERVE_ADMIN_TOKEN)" : token);
+
 async function ensureBaseModel(url: string, adminToken: string, id: string, source: string): Promise<void> {
   const res = await fetch(`${url}/admin/v1/models`, {
     method: "POST",
@@ -35,7 +38,7 @@ export async function run(argv: string[]): Promise<void> {
   const dataDir = resolve(values.data!);
   const api = await startServer({ port, host: values.host, dataDir });
   if (values["no-runner"]) {
-    console.log(JSON.stringify({ msg: "tuneserve listening (API only)", url: api.url, data: dataDir, admin_token: api.adminToken }));
+    console.log(JSON.stringify({ msg: "tuneserve listening (API only)", url: api.url, data: dataDir, admin_token: shownAdminToken(api.adminToken) }));
     const stopApi = () => void api.close().then(() => process.exit(0));
     process.once("SIGINT", stopApi);
     process.once("SIGTERM", stopApi);
@@ -58,7 +61,7 @@ export async function run(argv: string[]): Promise<void> {
     TUNESERVE_RUNNER_MODELS: models,
   }, hostname());
   const runner = await startRunner(config);
-  console.log(JSON.stringify({ msg: "tuneserve listening", url: api.url, data: dataDir, admin_token: api.adminToken, runner_id: runner.id, models: config.models.map((m) => m.id) }));
+  console.log(JSON.stringify({ msg: "tuneserve listening", url: api.url, data: dataDir, admin_token: shownAdminToken(api.adminToken), runner_id: runner.id, models: config.models.map((m) => m.id) }));
 
   let stopping = false;
   const stop = () => {

@@ -69,7 +69,7 @@ export async function run(argv: string[]): Promise<void> {
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port}: must be an integer 0–65535`);
   const s = await startServer({ port, host: values.host, dataDir: values.data! });
-  console.log(JSON.stringify({ msg: "tuneserve listening", url: s.url, data: values.data, admin_token: s.adminToken }));
+  console.log(JSON.stringify({ msg: "tuneserve listening", url: s.url, data: values.data, admin_token: process.env.TUNESERVE_ADMIN_TOKEN ? "(TUNESERVE_ADMIN_TOKEN)" : s.adminToken }));
   const stop = () => void s.close().then(() => process.exit(0));
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

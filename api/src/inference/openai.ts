@@ -18,6 +18,8 @@ const unsupported = (off: (v: unknown) => boolean, what = "is not supported by t
 const ignored = z.unknown().optional().openapi({ description: "accepted and ignored: it has no effect on this server's answer" });
 const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : typeof v === "object" && v !== null && Object.keys(v).length === 0);
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /**
  * Sampling and control fields both endpoints share. Optional ones take null as "not set", as OpenAI's
  * API does; samplingOf applies the defaults.
@@ -31,6 +33,8 @@ export const samplingFields = {
   seed: z.number().int().min(0).max(2 ** 32 - 1).nullish().openapi({ description: "same seed, same settings, same model: same tokens" }),
   stop: z
     .union([z.string().min(1).max(256), z.array(z.string().min(1).max(256)).max(4)], { error: "stop must be a string or an array of up to 4 strings of 1–256 characters" })
+    // Half a surrogate pair would cut a character in two, leaving text no strict JSON reader takes.
+    .refine((s) => (Array.isArray(s) ? s : [s]).every((x) => !LONE_SURROGATE.test(x)), "stop strings must be well-formed Unicode (no lone surrogate)")
     .nullish()
     .openapi({ description: "up to 4 stop strings; the text ends before the first" }),
   n: z.number().int().min(1).max(MAX_CHOICES).nullish().openapi({ description: `1–${MAX_CHOICES}, default 1: completions of the prompt, each billed; choice i samples with seed + i` }),

@@ -22,7 +22,8 @@ export type { ChatRequest };
 
 /** A message as the runner takes it: tool fields only where set (so a plain chat's idempotency hash is what it was). */
 function runnerMessage(m: ChatRequest["messages"][number]) {
-  return { role: m.role, content: m.content ?? "", ...(m.tool_calls?.length ? { tool_calls: m.tool_calls } : {}), ...(m.tool_call_id != null ? { tool_call_id: m.tool_call_id } : {}) };
+  // OpenAI's developer role is its newer name for system instructions, the role chat templates know.
+  return { role: m.role === "developer" ? "system" : m.role, content: m.content ?? "", ...(m.tool_calls?.length ? { tool_calls: m.tool_calls } : {}), ...(m.tool_call_id != null ? { tool_call_id: m.tool_call_id } : {}) };
 }
 
 /** A tool as the runner takes it (strict only when true: a request without it hashes as it did). */

@@ -96,6 +96,7 @@ describe("POST /v1/chat/completions", () => {
       ["n", 1.5],
       ["seed", 1.5],
       ["stream_options", { include_usage: true }],
+      ["stop", ["\udd89"]],
     ] as const) {
       const res = await post("/v1/chat/completions", acme.key, { model: stack.model, messages, [field]: value });
       expect(res.status, field).toBe(400);
@@ -109,6 +110,10 @@ describe("POST /v1/chat/completions", () => {
     expect((await longPrompt.json()).error).toMatchObject({ param: "messages", message: expect.stringMatching(/^prompt: it is \d+ tokens \(a chat's: its messages, and the tools it lists, as the chat template writes them\), and this server's context of 512 must also hold the answer/) });
   });
 
+  it("renders OpenAI's developer role as the system turn chat templates know", async () => {
+    const usage = async (role: string) => (await (await post("/v1/chat/completions", acme.key, { model: stack.model, messages: [{ role, content: "Be brief." }, ...messages], max_tokens: 1, temperature: 0 })).json()).usage;
+    expect(await usage("developer")).toEqual(await usage("system"));
+  });
   it("applies frequency and presence penalties and logit_bias on the runner", async () => {
     const body = { model: stack.model, max_tokens: 24, temperature: 0, messages: [{ role: "user", content: "Tell me more." }] };
     const answer = async (extra: Record<string, unknown>) => {

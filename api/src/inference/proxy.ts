@@ -1,5 +1,5 @@
-// Sends one generation to the best runner that takes it: a runner that is full (429), unreachable or no
-// longer serves the model is skipped; when every runner was full the caller gets 429 + Retry-After.
+// Sends one generation to the best runner that takes it: a runner that is full (429), unreachable, refuses
+// the runner token or no longer serves the model is skipped; when every runner was full the caller gets 429 + Retry-After.
 import { ApiError } from "../errors.js";
 import type { GenerateRequestInput } from "./runner-protocol.js";
 import type { RunnerTarget } from "./runners.js";
@@ -32,8 +32,9 @@ export async function callRunners(targets: RunnerTarget[], body: GenerateRequest
       await response.body?.cancel();
       continue;
     }
-    if (response.status === 404 || response.status >= 500) {
-      // The runner changed its models, lost the adapter source or broke: another may do.
+    if (response.status === 404 || response.status === 401 || response.status === 403 || response.status >= 500) {
+      // The runner changed its models, lost the adapter source, does not take our token (a misconfigured
+      // deployment, not the caller's fault) or broke: another may do.
       const text = await response.text();
       if (response.status === 404 && text.includes('"adapter_not_found"')) adapterGone++;
       failures.push(`${runner.id}: ${response.status} ${text.slice(0, 200)}`);

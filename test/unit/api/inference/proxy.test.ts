@@ -28,6 +28,13 @@ describe("callRunners", () => {
     expect(err.message).toContain("adapter files are gone");
   });
 
+  it("skips a runner that refuses the runner token: a deployment fault, not the caller's", async () => {
+    const r = await callRunners(targets, body, "t", answering({ r1: [401, { error: { message: "bad runner token" } }], r2: [200, { ok: true }] }));
+    expect(r.runner.id).toBe("r2");
+    const err = await callRunners(targets, body, "t", answering({ r1: [403, {}], r2: [401, {}] })).catch((e) => e);
+    expect(err).toMatchObject({ code: "unavailable" });
+  });
+
   it("answers 503 with Retry-After when runners fail otherwise", async () => {
     const err = await callRunners(targets, body, "t", answering({ r1: [404, notFound], r2: [500, { error: { code: "internal_error" } }] })).catch((e) => e);
     expect(err).toMatchObject({ code: "unavailable" });

@@ -57,6 +57,12 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     const send = (payload: unknown) => {
       if (!gone) controller.enqueue(sseData(enc, payload));
     };
+    /** The stream's last event when it cannot finish: an error, and no [DONE]. */
+    let failed = false;
+    const fail = (message: string) => {
+      failed = true;
+      send({ error: { code: "generation_failed", message, param: null, request_id: call.requestId } });
+    };
     /** Per choice: its text so far, its tokens' logprobs (when asked for) and their strings' length (legacy text_offset), and whether it was opened. */
     const choices = Array.from({ length: call.n }, () => ({ text: call.echo ?? "", logprobs: [] as LogprobEntry[], offset: 0, opened: false }));
     // A chat choice opens with a chunk of its role alone (the openai client's stream helper builds on it); a
@@ -86,7 +92,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
         }
         const wrong = mismatch(e, call);
         if (wrong) {
-          send({ error: { code: "generation_failed", message: wrong, param: null, request_id: call.requestId } });
+          fail(wrong);
           await upstream.cancel().catch(() => undefined);
           break;
         }
@@ -117,14 +123,19 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           ended.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason: tools ? toolFinish({ text: choices[index].text, finish_reason: reason }, tools) : reason })));
           if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));
         } else {
-          send({ error: { code: "generation_failed", message: e.message, param: null, request_id: call.requestId } });
+          fail(e.message);
         }
       }
       if (reasons) send("[DONE]");
+      // A runner stream that ends without its done event must not read as a complete answer.
+      else if (!failed) fail("the runner's stream ended before the answer finished; retry the request");
       if (!gone) controller.close();
     } catch (err) {
       console.error(`[${call.requestId}] streaming a completion failed:`, err);
-      if (!gone) controller.error(err);
+      if (!gone) {
+        fail("the runner's stream broke off before the answer finished; retry the request");
+        controller.close();
+      }
     } finally {
       // Not billed yet: the stream was cut short (bill what was processed and sent), or the client left
       // before a done event was read (bill the runner's report). Nothing when the runner never got to

@@ -35,6 +35,15 @@ const ctx = {} as never;
 const done = (prompt: number, completion: number): GenerateEvent => ({ type: "done", finish_reason: "stop", usage: { prompt_tokens: prompt, completion_tokens: completion } });
 
 describe("streamCompletion billing", () => {
+  it("ends a runner stream that closes without its done event with an error event, not as a complete answer", async () => {
+    const { call, billed } = recorder();
+    const text = await streamCompletion(ctx, runnerBody([{ type: "delta", text: "a", token: 5, prompt_tokens: 4 }]), call).text();
+    expect(text).toMatch(/"error":\{"code":"generation_failed","message":"the runner's stream ended before the answer finished/);
+    expect(text).not.toContain("[DONE]");
+    await settled(billed, 1);
+    expect(billed).toEqual([{ prompt_tokens: 4, completion_tokens: 1 }]);
+  });
+
   it("bills the runner's report once when the stream is read to the end", async () => {
     const { call, billed } = recorder();
     const res = streamCompletion(ctx, runnerBody([{ type: "delta", text: "a", token: 5, prompt_tokens: 7 }, done(7, 1)]), call);
@@ -55,7 +64,10 @@ describe("streamCompletion billing", () => {
   it("bills the prompt and the tokens received when the runner's connection drops", async () => {
     const { call, billed } = recorder();
     const res = streamCompletion(ctx, runnerBody([{ type: "delta", text: "a", token: 5, prompt_tokens: 4 }, { type: "delta", text: "b", token: 6 }], true), call);
-    await res.text().catch(() => undefined);
+    // The client hears why its answer stops short: an error event, and no [DONE].
+    const text = await res.text();
+    expect(text).toMatch(/data: \{"error":\{"code":"generation_failed","message":"the runner's stream broke off before the answer finished/);
+    expect(text).not.toContain("[DONE]");
     await settled(billed, 1);
     expect(billed).toEqual([{ prompt_tokens: 4, completion_tokens: 2 }]);
   });

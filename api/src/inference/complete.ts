@@ -11,6 +11,7 @@ import { callRunners } from "./proxy.js";
 import { generateResponseSchema, type GenerateRequestInput, type GenerateChoice, type GenerateResponse, type GenerateUsage, type ResponseFormat } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
 import { keepRunning } from "../lib/keep-running.js";
+import { sha256Hex } from "../lib/hash.js";
 import { claimKey, forgetKey, holdKey, parseIdempotencyKey, settleKey } from "../lib/idempotency-keys.js";
 import { assertTokensLeft } from "../quotas/limits.js";
 import { completionHash, meterKeyed, storable, storedCompletion, type StoredCompletion, type StoredRow } from "./idempotency.js";
@@ -113,6 +114,9 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   const ref = { tenantId, key, requestId };
   const claim = await claimKey<StoredRow>(db, { ...ref, hash: await completionHash(call), now: now() });
   if (claim.kind === "replay") return replayCompletion(c, call, storedCompletion(claim.result));
+  // A retry of an attempt that did not finish runs again and pays only for tokens beyond the earlier ones:
+  // without a seed of the caller's, the key's own makes it generate the same tokens, not a new answer for free.
+  if (call.seed === undefined) call = { ...call, seed: await keySeed(tenantId, key) };
   const release = holdKey(db, ref, now);
   const settle = (result: StoredCompletion | null) => {
     release();
@@ -129,6 +133,11 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   });
   keepRunning(c, attempt.catch(() => undefined));
   return attempt;
+}
+
+/** The sampling seed of a keyed request that names none: the same for every attempt under the key. */
+async function keySeed(tenantId: string, key: string): Promise<number> {
+  return Number.parseInt((await sha256Hex(`${tenantId}\n${key}`)).slice(0, 8), 16);
 }
 
 /** An attempt under an Idempotency-Key: billed under the key, and settled when it ends. */

@@ -1,6 +1,7 @@
 // Idempotency-Key on completions, through the real API and runner: a retry of a finished request is answered
 // from the stored result and billed nothing more; a retry while it runs gets 409; a retry after a cut-short
 // stream runs again and the key is billed for its largest attempt, not the sum; keys are per tenant.
+import { createHash } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -65,6 +66,15 @@ describe("Idempotency-Key", () => {
     // Without the key the same request is a new one, billed again.
     expect((await post("/v1/chat/completions", t.key, chat("Hello"))).status).toBe(200);
     expect((await billed(t.key)).prompt_tokens).toBe(2 * body.usage.prompt_tokens);
+  });
+
+  it("samples a keyed request without a seed with the key's own seed, so a retry that runs again answers alike", async () => {
+    const t = await tenantWithAdapters(stack, "idem-seed", 0);
+    const body = { model: stack.model, prompt: "Once upon", max_tokens: 16, temperature: 1 };
+    const keyed = await (await post("/v1/completions", t.key, body, "key-s")).json();
+    const seed = Number.parseInt(createHash("sha256").update(`${t.id}\nkey-s`).digest("hex").slice(0, 8), 16);
+    const seeded = await (await post("/v1/completions", t.key, { ...body, seed })).json();
+    expect(seeded.choices[0].text).toBe(keyed.choices[0].text);
   });
 
   it("refuses a key reused for another request, and a malformed key", async () => {

@@ -43,6 +43,8 @@ export const runnerConfigSchema = z.object({
   pollMaxSeconds: z.coerce.number().positive(),
   /** Longest prompt + max_tokens a served request may ask for (capped by each model's max_position_embeddings). */
   maxContext: intSetting(16).max(1 << 20),
+  /** The largest LoRA rank served (the sessions' slot rank): at least the API's TUNESERVE_MAX_LORA_RANK. */
+  loraRank: intSetting(1).max(1024),
   /** Serve inference for the base models, blob-prefix ones once downloaded ("off": a training-only runner). */
   inference: z.enum(["on", "off"], { error: 'use "on" or "off"' }),
 });
@@ -63,6 +65,7 @@ const sources = {
   pollSeconds: ["TUNESERVE_RUNNER_POLL_SECONDS", "poll-seconds"],
   pollMaxSeconds: ["TUNESERVE_RUNNER_POLL_MAX_SECONDS", "poll-max-seconds"],
   maxContext: ["TUNESERVE_RUNNER_MAX_CONTEXT", "max-context"],
+  loraRank: ["TUNESERVE_RUNNER_LORA_RANK", "lora-rank"],
   inference: ["TUNESERVE_RUNNER_INFERENCE", "inference"],
 } as const satisfies Record<keyof RunnerConfig, readonly [string, string]>;
 
@@ -81,6 +84,7 @@ const defaults = (hostname: string) => ({
   pollSeconds: "1",
   pollMaxSeconds: "10",
   maxContext: "2048",
+  loraRank: "16",
   inference: "on",
 });
 

@@ -55,7 +55,7 @@ const engineTrainer: TrainingStarter = (spec, onEvent) => {
 async function serveInference(config: RunnerConfig): Promise<InferenceHandle> {
   const local = Object.fromEntries(config.models.filter((m) => m.dir !== null).map((m) => [m.id, m.dir!]));
   const { startInferenceServer } = await import("../serve/server.js");
-  return startInferenceServer({ apiUrl: config.apiUrl, runnerToken: config.token, listen: config.listen, models: local, cacheDir: join(config.cacheDir, "adapters"), maxBatch: config.capacity, maxContext: config.maxContext });
+  return startInferenceServer({ apiUrl: config.apiUrl, runnerToken: config.token, listen: config.listen, models: local, cacheDir: join(config.cacheDir, "adapters"), maxBatch: config.capacity, maxContext: config.maxContext, loraRank: config.loraRank });
 }
 
 /** Registers the runner, starts serving and leasing; resolves once registered. */

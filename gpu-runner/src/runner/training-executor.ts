@@ -5,6 +5,8 @@ import { join } from "node:path";
 import type { TrainEvent, TrainJobSpec, TrainResult } from "../engine/train/loop.js";
 import { ApiCallError, LeaseLostError, type Holder, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
 import type { ModelCache } from "./model-cache.js";
+import { AUTO_SEQ_LEN } from "../../../api/src/jobs/settings.js";
+import { stepSplit } from "./step-split.js";
 import { downloadTo, uploadFrom } from "./transfer.js";
 
 /** The engine's training worker (startTrainingWorker), injected so the loop does not load ORT until a job comes. */
@@ -179,7 +181,8 @@ export class TrainingExecution {
       targets: job.adapter.target_modules,
       epochs: hp.n_epochs,
       lr: hp.learning_rate,
-      batchSize: hp.batch_size,
+      // (A job from before seq_len was stored trains at the default, as the API says.)
+      ...stepSplit(hp.batch_size, hp.seq_len ?? AUTO_SEQ_LEN, dpo ? 2 : 1),
       seqLen: hp.seq_len,
       seed: job.seed,
       checkpointEvery: this.deps.checkpointEvery,

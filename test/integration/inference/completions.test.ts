@@ -114,6 +114,11 @@ describe("POST /v1/chat/completions", () => {
     const usage = async (role: string) => (await (await post("/v1/chat/completions", acme.key, { model: stack.model, messages: [{ role, content: "Be brief." }, ...messages], max_tokens: 1, temperature: 0 })).json()).usage;
     expect(await usage("developer")).toEqual(await usage("system"));
   });
+  it("reads a special token's string in a message as text, so a user cannot close their turn and forge another", async () => {
+    const usage = async (content: string) => (await (await post("/v1/chat/completions", acme.key, { model: stack.model, messages: [{ role: "user", content }], max_tokens: 1, temperature: 0 })).json()).usage.prompt_tokens;
+    // The built-in tokenizer is byte-level: as text, the 10 characters are 10 tokens, 9 more than "x".
+    expect(await usage("<|im_end|>")).toBe((await usage("x")) + 9);
+  });
   it("applies frequency and presence penalties and logit_bias on the runner", async () => {
     const body = { model: stack.model, max_tokens: 24, temperature: 0, messages: [{ role: "user", content: "Tell me more." }] };
     const answer = async (extra: Record<string, unknown>) => {

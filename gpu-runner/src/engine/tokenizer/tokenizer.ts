@@ -1,5 +1,6 @@
 // Loads a model folder's Hugging Face tokenizer (tokenizer.json + tokenizer_config.json) with its chat
 // template, and decodes token streams incrementally without splitting UTF-8 characters.
+import { absentCharacter, defuse, mapStrings, stringsOf } from "./plain-text.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
@@ -139,6 +140,10 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     unk_token: tokenText(config.unk_token) ?? "",
   };
 
+  // Strings of special tokens a message's text could spell (single characters cannot be split apart).
+  const addedTokens = (tokJson as { added_tokens?: { id: number; content: string; special?: boolean }[] }).added_tokens ?? [];
+  const specialStrings = addedTokens.filter((t) => t.special && t.content.length > 1).map((t) => t.content);
+
   const self: TextTokenizer = {
     encode: (text, opts) => tok.encode(text, { add_special_tokens: opts?.addSpecialTokens ?? true }).ids,
     // The library rejects an empty id list; an empty decode is simply "".
@@ -150,12 +155,18 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
       template ??= new Template(templateText);
       return template.render({ messages, add_generation_prompt: opts?.addGenerationPrompt ?? false, ...(opts?.tools ? { tools: opts.tools } : {}), ...specials });
     },
-    encodeChat: (messages, opts) => self.encode(self.applyChatTemplate(messages, opts), { addSpecialTokens: false }),
+    encodeChat(messages, opts) {
+      // Only the template's markup may form special tokens, never the messages' text (plain-text.ts).
+      const sep = absentCharacter([...stringsOf(messages), ...stringsOf(opts?.tools ?? []), templateText ?? ""]);
+      const plain = <T>(v: T) => mapStrings(v, (s) => defuse(s, specialStrings, sep));
+      const text = self.applyChatTemplate(plain(messages), { ...opts, ...(opts?.tools ? { tools: plain(opts.tools) } : {}) });
+      return text.split(sep).flatMap((piece) => self.encode(piece, { addSpecialTokens: false }));
+    },
     eosTokenIds: [...eosIds],
     toolCallFormat: templateText ? toolCallFormatOf(templateText) : null,
     bosTokenId: idOf(bos),
     vocabSize,
-    specialTokenIds: new Set(((tokJson as { added_tokens?: { id: number; special?: boolean }[] }).added_tokens ?? []).filter((t) => t.special).map((t) => t.id)),
+    specialTokenIds: new Set(addedTokens.filter((t) => t.special).map((t) => t.id)),
     tokenBytes: tokenBytesReader(tokJson as Parameters<typeof tokenBytesReader>[0], (id) => tok.id_to_token(id), (id) => tok.decode([id])),
   };
   return self;

@@ -115,6 +115,10 @@ async function storeFilePart(part: MultipartPart, filename: string, key: string,
  * wrong, the blob already written is deleted before the error is thrown. The caller inserts the files row only
  * after this resolves, so a blob without a row is never visible through the API.
  */
+/** Fields an upload form may hold besides purpose and file, and the bytes of each: read and ignored. */
+const MAX_OTHER_FIELDS = 16;
+const MAX_OTHER_FIELD_BYTES = 64 * 1024;
+
 export async function receiveUpload(args: {
   body: ReadableStream<Uint8Array> | null;
   contentType: string | undefined;
@@ -134,6 +138,7 @@ export async function receiveUpload(args: {
   let purpose: string | undefined;
   let stored: (Awaited<ReturnType<typeof storeFilePart>> & { filename: string }) | null = null;
   let wrote = false;
+  let otherFields = 0;
   try {
     for await (const part of parseMultipart(args.body, boundary)) {
       if (part.name === "purpose") {
@@ -146,8 +151,13 @@ export async function receiveUpload(args: {
         const filename = cleanFilename(part.filename);
         wrote = true;
         stored = { ...(await storeFilePart(part, filename, key, args.blobs, args.limits)), filename };
+      } else if (++otherFields > MAX_OTHER_FIELDS) {
+        throw new ApiError("invalid_request", `the form has more than ${MAX_OTHER_FIELDS} fields besides 'purpose' and 'file'; send only those`, null);
+      } else {
+        // Other fields are read and ignored (OpenAI clients send none; it keeps curl forms simple), up to a
+        // bound, so a request cannot stream into one forever.
+        await readTextPart(part, MAX_OTHER_FIELD_BYTES);
       }
-      // Other fields are skipped by the parser; OpenAI clients send none, and ignoring them keeps curl forms simple.
     }
     if (!stored) throw new ApiError("invalid_request", "file: missing; send the JSONL as the multipart field 'file'", "file");
     return { id: args.fileId, purpose: checkPurpose(purpose), blobKey: key, ...stored };

@@ -115,8 +115,7 @@ async function storeFilePart(part: MultipartPart, filename: string, key: string,
  * wrong, the blob already written is deleted before the error is thrown. The caller inserts the files row only
  * after this resolves, so a blob without a row is never visible through the API.
  */
-/** Fields an upload form may hold besides purpose and file, and the bytes of each: read and ignored. */
-const MAX_OTHER_FIELDS = 16;
+/** Bytes of each field an upload form holds besides purpose and file: read and ignored. */
 const MAX_OTHER_FIELD_BYTES = 64 * 1024;
 
 export async function receiveUpload(args: {
@@ -138,7 +137,6 @@ export async function receiveUpload(args: {
   let purpose: string | undefined;
   let stored: (Awaited<ReturnType<typeof storeFilePart>> & { filename: string }) | null = null;
   let wrote = false;
-  let otherFields = 0;
   try {
     for await (const part of parseMultipart(args.body, boundary)) {
       if (part.name === "purpose") {
@@ -151,11 +149,9 @@ export async function receiveUpload(args: {
         const filename = cleanFilename(part.filename);
         wrote = true;
         stored = { ...(await storeFilePart(part, filename, key, args.blobs, args.limits)), filename };
-      } else if (++otherFields > MAX_OTHER_FIELDS) {
-        throw new ApiError("invalid_request", `the form has more than ${MAX_OTHER_FIELDS} fields besides 'purpose' and 'file'; send only those`, null);
       } else {
         // Other fields are read and ignored (OpenAI clients send none; it keeps curl forms simple), up to a
-        // bound, so a request cannot stream into one forever.
+        // bound, so a request cannot stream into one forever (the parser bounds how many parts there are).
         await readTextPart(part, MAX_OTHER_FIELD_BYTES);
       }
     }

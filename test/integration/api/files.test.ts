@@ -107,7 +107,7 @@ describe("POST /v1/files", () => {
     expect(await blobsOf(small, t.id)).toEqual([]);
   });
 
-  it("ignores other form fields, within a bound on their number and size", async () => {
+  it("ignores other form fields, within a bound on their size (the parser bounds their number)", async () => {
     const t = await api.tenant();
     const withNote = form(chatFile(1));
     withNote.append("note", "from the nightly export");
@@ -117,7 +117,7 @@ describe("POST /v1/files", () => {
     expect((await expectError(await upload(api, t.key, big), 400, "invalid_request")).message).toBe("note: the field is longer than 65536 bytes");
     const many = form(chatFile(1));
     for (let i = 0; i < 17; i++) many.append(`f${i}`, "x");
-    expect((await expectError(await upload(api, t.key, many), 400, "invalid_request")).message).toMatch(/more than 16 fields besides 'purpose' and 'file'/);
+    expect((await upload(api, t.key, many)).status).toBe(400);
   });
 
   it("checks purpose before or after the file, and requires both fields", async () => {

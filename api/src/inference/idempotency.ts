@@ -39,8 +39,9 @@ export const storable = (r: StoredCompletion | null): StoredCompletion | null =>
  * same request. Options at their default are left out, so that a key stored before an option existed still
  * matches the same request.
  */
-export const completionHash = (call: { stream: boolean; includeUsage: boolean; frequency_penalty?: number; presence_penalty?: number; logit_bias?: Record<string, number>; logprobs?: number | null; n?: number; format?: string; jsonSchema?: Record<string, unknown> | null; echo?: string | null; bestOf?: number; toolCall?: unknown }): Promise<string> => {
-  const { frequency_penalty, presence_penalty, logit_bias, logprobs, n, format, jsonSchema, echo, bestOf, toolCall, ...rest } = call;
+export const completionHash = (call: { maxTokensDefault?: boolean; stream: boolean; includeUsage: boolean; frequency_penalty?: number; presence_penalty?: number; logit_bias?: Record<string, number>; logprobs?: number | null; n?: number; format?: string; jsonSchema?: Record<string, unknown> | null; echo?: string | null; bestOf?: number; toolCall?: unknown }): Promise<string> => {
+  // maxTokensDefault is left out: it changes only what would otherwise be refused.
+  const { frequency_penalty, presence_penalty, logit_bias, logprobs, n, format, jsonSchema, echo, bestOf, toolCall, maxTokensDefault: _default, ...rest } = call;
   return requestHash("completions", {
     ...rest,
     includeUsage: call.stream ? call.includeUsage : null,

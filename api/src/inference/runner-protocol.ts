@@ -62,6 +62,8 @@ export const generateRequestSchema = z.object({
   adapter: z.string().min(1).max(256).nullable().default(null),
   input: generateInputSchema,
   max_tokens: z.number().int().min(1).max(1_000_000).default(16),
+  /** max_tokens is the API's default, not the caller's: shortened to what the context leaves after the prompt rather than refused. */
+  fit_max_tokens: z.boolean().default(false),
   temperature: z.number().min(0).max(2).default(1),
   top_p: z.number().gt(0).max(1).default(1),
   top_k: z.number().int().min(0).default(0),

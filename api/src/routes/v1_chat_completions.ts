@@ -41,6 +41,7 @@ export function registerChatCompletions(app: Router): void {
       model: b.model,
       input: { messages: b.messages.map(runnerMessage), ...(b.tools?.length ? { tools: b.tools.map(runnerTool) } : {}) },
       max_tokens: b.max_completion_tokens ?? b.max_tokens ?? defaultMaxTokens,
+      maxTokensDefault: (b.max_completion_tokens ?? b.max_tokens) == null,
       ...samplingOf(b),
       logprobs: b.logprobs ? (b.top_logprobs ?? 0) : null,
       format: toolCall ? (toolCall.auto ? "tool_auto" : "tool_call") : (b.response_format?.type ?? "text"),

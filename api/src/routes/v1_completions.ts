@@ -29,6 +29,7 @@ export function registerCompletions(app: Router): void {
       model: b.model,
       input: { prompt },
       max_tokens: b.max_tokens ?? defaultMaxTokens,
+      maxTokensDefault: b.max_tokens == null,
       ...samplingOf(b),
       logprobs: b.logprobs ?? null,
       format: "text",

@@ -103,6 +103,7 @@ export class Scheduler {
     if (req.tokens.length >= this.o.maxContext) {
       throw new Error(`prompt: it is ${req.tokens.length} tokens (a chat's: its messages, and the tools it lists, as the chat template writes them), and this server's context of ${this.o.maxContext} must also hold the answer; shorten it`);
     }
+    if (req.fitMaxTokens) req.maxTokens = Math.min(req.maxTokens, this.o.maxContext - req.tokens.length);
     if (req.tokens.length + req.maxTokens > this.o.maxContext) {
       throw new Error(`max_tokens: prompt (${req.tokens.length} tokens) + max_tokens (${req.maxTokens}) exceeds this server's context of ${this.o.maxContext}; shorten one`);
     }

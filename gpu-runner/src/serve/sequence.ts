@@ -10,6 +10,8 @@ export type SeqRequest = SequenceRequest & {
   adapter: { id: string; dir: string } | null;
   /** Text is wanted token by token (streaming); otherwise, without stop strings, it is decoded once at the end. */
   stream?: boolean;
+  /** maxTokens is a default: shortened to fit the context after the prompt instead of refused. */
+  fitMaxTokens?: boolean;
 };
 
 export type SeqResult = SequenceResult;

@@ -176,6 +176,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
     input: b.input,
     adapter,
     maxTokens: b.max_tokens,
+    fitMaxTokens: b.fit_max_tokens,
     temperature: b.temperature,
     topP: b.top_p,
     topK: b.top_k,

@@ -80,6 +80,7 @@ function submit(req: ServeSubmit): void {
       tokens,
       adapter: req.adapter,
       maxTokens: req.maxTokens,
+      fitMaxTokens: req.fitMaxTokens,
       temperature: req.temperature,
       topP: req.topP,
       topK: req.topK,

@@ -28,6 +28,7 @@ export type ServeSubmit = {
   input: SubmitInput;
   adapter: { id: string; dir: string } | null;
   maxTokens: number;
+  fitMaxTokens?: boolean;
   temperature: number;
   topP: number;
   topK: number;

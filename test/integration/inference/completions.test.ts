@@ -105,6 +105,13 @@ describe("POST /v1/chat/completions", () => {
     const long = await post("/v1/chat/completions", acme.key, { model: stack.model, messages, max_tokens: 600 });
     expect(long.status).toBe(400);
     expect((await long.json()).error.message).toMatch(/context of 512/);
+    // Without max_tokens the default (256) is shortened to what the context leaves, as OpenAI's is; an
+    // explicit max_tokens that does not fit is refused (above).
+    const fitted = await post("/v1/chat/completions", acme.key, { model: stack.model, messages: [{ role: "user", content: "x".repeat(400) }], temperature: 0, logit_bias: { 257: -100, 259: -100 } });
+    expect(fitted.status).toBe(200);
+    const { usage, choices } = await fitted.json();
+    expect(usage.prompt_tokens + usage.completion_tokens).toBe(512);
+    expect(choices[0].finish_reason).toBe("length");
     const longPrompt = await post("/v1/chat/completions", acme.key, { model: stack.model, messages: [{ role: "user", content: "x".repeat(600) }], max_tokens: 2 });
     expect(longPrompt.status).toBe(400);
     expect((await longPrompt.json()).error).toMatchObject({ param: "messages", message: expect.stringMatching(/^prompt: it is \d+ tokens \(a chat's: its messages, and the tools it lists, as the chat template writes them\), and this server's context of 512 must also hold the answer/) });

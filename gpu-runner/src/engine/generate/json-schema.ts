@@ -23,6 +23,32 @@ const utf8 = new TextEncoder();
 /** The most schemas nested in one another (compiling recurses, and so does reading what it compiled). */
 export const MAX_SCHEMA_DEPTH = 32;
 
+/**
+ * Size limits of a schema (OpenAI's Structured Outputs has the same kind): masking a step tries the vocabulary
+ * against the grammar, so its cost grows with the branches of a top-level union and with the names and
+ * values it must compare; without a bound, one request could hold the serving thread for minutes.
+ */
+export const MAX_UNION_BRANCHES = 128;
+export const MAX_SCHEMA_PROPERTIES = 5000;
+export const MAX_ENUM_VALUES = 1000;
+
+/** Throws naming the limit when the schema (walked where schemas sit, not inside ignored keywords) is too large. */
+function checkSchemaSize(schema: unknown, path: string): void {
+  let properties = 0;
+  let values = 0;
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) return v.forEach(walk);
+    if (v === null || typeof v !== "object") return;
+    const s = v as Record<string, unknown>;
+    if (s.properties && typeof s.properties === "object") properties += Object.keys(s.properties).length;
+    if (Array.isArray(s.enum)) values += s.enum.length;
+    for (const [k, child] of Object.entries(s)) if (!IGNORED.has(k) && k !== "enum" && k !== "const") walk(child);
+  };
+  walk(schema);
+  if (properties > MAX_SCHEMA_PROPERTIES) throw new Error(`${path}: ${properties} object properties in all, over the ${MAX_SCHEMA_PROPERTIES} a schema may have`);
+  if (values > MAX_ENUM_VALUES) throw new Error(`${path}: ${values} enum values in all, over the ${MAX_ENUM_VALUES} a schema may have`);
+}
+
 /** Compiles a schema; throws naming the path of what it cannot enforce. */
 export function compileSchema(schema: unknown, path = "schema", depth = 1): SchemaNode {
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) throw new Error(`${path}: a schema is an object`);
@@ -157,8 +183,12 @@ export function schemaRecognizer(schema: unknown, path: string, o: { compact?: b
     if (node.kind !== "object") throw new Error(`${at}: the top level must be an object (type: object)`);
     return new JsonSchemaRecognizer(node, o.compact);
   };
+  checkSchemaSize(schema, path);
   const branches = rootBranches(schema);
   if (!branches) return root(schema, path);
+  if (branches.length > MAX_UNION_BRANCHES) {
+    throw new Error(`${path}: ${branches.length} alternatives at the top level (tools' calls, or anyOf branches), over the ${MAX_UNION_BRANCHES} an answer may choose among`);
+  }
   return new JsonSchemaUnion(branches.map((b, i) => root(b, `${path}.anyOf.${i}`)));
 }
 

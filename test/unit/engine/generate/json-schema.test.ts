@@ -92,6 +92,16 @@ describe("JsonSchemaRecognizer", () => {
     refuse({ type: "object", properties: { d: deep } }, /^schema(\.properties\.d)(\.items){31}: schemas nested deeper than 32 levels/);
   });
 
+  it("bounds a schema's size: top-level alternatives, object properties and enum values", () => {
+    const obj = (i: number) => ({ type: "object", properties: { [`k${i}`]: { type: "string" } }, required: [`k${i}`], additionalProperties: false });
+    expect(() => schemaRecognizer({ anyOf: Array.from({ length: 128 }, (_, i) => obj(i)) }, "schema")).not.toThrow();
+    expect(() => schemaRecognizer({ anyOf: Array.from({ length: 129 }, (_, i) => obj(i)) }, "schema")).toThrow(/^schema: 129 alternatives at the top level .* over the 128/);
+    const wide = { type: "object", properties: Object.fromEntries(Array.from({ length: 5001 }, (_, i) => [`p${i}`, { type: "string" }])) };
+    expect(() => schemaRecognizer(wide, "schema")).toThrow(/5001 object properties in all, over the 5000/);
+    const values = { type: "object", properties: { a: { enum: Array.from({ length: 600 }, (_, i) => i) }, b: { enum: Array.from({ length: 401 }, (_, i) => i) } } };
+    expect(() => schemaRecognizer(values, "schema")).toThrow(/1001 enum values in all, over the 1000/);
+  });
+
   it("reads spaces inside enum and const strings as part of them", () => {
     const schema = { type: "object", properties: { status: { enum: ["in progress", "done"] }, c: { const: "a b" } }, required: ["status"], additionalProperties: false };
     expect(feed(schema, '{"status":"in progress","c":"a b"}').done).toBe(true);

@@ -7,7 +7,7 @@ import type { Router } from "../app.js";
 import { blobKeys } from "../blob/port.js";
 import { checkpoints } from "../db/schema.js";
 import { ApiError } from "../errors.js";
-import { completeJob } from "../jobs/complete.js";
+import { completeJob } from "../jobs/complete-job.js";
 import { requireHolder } from "../jobs/holder.js";
 import { checkpointUploadsBody, completeBody, outputUploadsBody, recordCheckpointBody } from "../jobs/protocol.js";
 import { leaseUrlsSchema, outputUploadUrls } from "../jobs/urls.js";

@@ -1,6 +1,7 @@
 // The inference flow both OpenAI endpoints share: resolve the caller's model (another tenant's is a 404),
 // pick runners, proxy the generation, meter prompt and completion tokens once, and shape the answer
 // (JSON, or SSE chunks passed through as they arrive, ending with usage and [DONE]: stream.ts).
+import { runnerPredates } from "./runner-skew.js";
 import type { Context } from "hono";
 import { findCallableModel, modelNotFound, peftFilesOf } from "../jobs/checkpoint-models.js";
 import type { AppEnv } from "../deps.js";
@@ -62,12 +63,12 @@ function bestOf(call: CompletionCall, got: GenerateChoice[]): GenerateChoice[] {
 
 /** The runner's choices, as asked for: a runner that predates `n`, logprobs or JSON mode and left them out is an error. */
 function choicesOf(call: CompletionCall, r: GenerateResponse): Choice[] {
-  if (call.format !== "text" && r.response_format !== call.format) throw new ApiError("internal_error", `the runner did not apply response_format ${call.format}: it predates it; upgrade the runners`);
+  if (call.format !== "text" && r.response_format !== call.format) throw new ApiError("internal_error", runnerPredates.format(call.format));
   const got: GenerateChoice[] = r.choices ?? [{ text: r.text, tokens: r.tokens, finish_reason: r.finish_reason }];
-  if (got.length !== call.bestOf) throw new ApiError("internal_error", `the runner sent ${got.length} of ${call.bestOf} choices: it predates n; upgrade the runners`);
+  if (got.length !== call.bestOf) throw new ApiError("internal_error", runnerPredates.choices(got.length, call.bestOf));
   const logprobsAsked = call.logprobs !== null || call.bestOf > call.n;
   return bestOf(call, got).map((ch) => {
-    if (logprobsAsked && !ch.logprobs) throw new ApiError("internal_error", "the runner sent no logprobs: it predates them; upgrade the runners");
+    if (logprobsAsked && !ch.logprobs) throw new ApiError("internal_error", runnerPredates.logprobs);
     return { text: (call.echo ?? "") + ch.text, finish_reason: ch.finish_reason, logprobs: call.logprobs === null ? null : (ch.logprobs ?? null) };
   });
 }

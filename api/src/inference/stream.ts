@@ -1,6 +1,7 @@
 // The streaming answer of a completion: the runner's SSE events become OpenAI chunks as they arrive, and the
 // generation is metered exactly once — from the done event, or, when the stream ends early (the client went
 // away, the runner failed or broke off), from the prompt and the tokens received so far.
+import { runnerPredates } from "./runner-skew.js";
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import { chunkObject, type CompletionKind, type Finish } from "./openai.js";
@@ -35,11 +36,11 @@ export type StreamCall = {
 /** Why a runner's event does not answer this request (the runner predates `n`, logprobs or JSON mode), or null. */
 function mismatch(e: GenerateEvent, call: StreamCall): string | null {
   const first = e.type === "delta" && e.prompt_tokens !== undefined;
-  if (call.format !== "text" && first && e.response_format !== call.format) return `the runner did not apply response_format ${call.format}: it predates it; upgrade the runners`;
+  if (call.format !== "text" && first && e.response_format !== call.format) return runnerPredates.format(call.format);
   if (e.type === "delta" && (e.index ?? 0) >= call.n) return `the runner sent choice ${e.index} of ${call.n}`;
-  if (e.type === "delta" && call.logprobs && e.token !== null && !e.logprob) return "the runner sent no logprobs: it predates them; upgrade the runners";
+  if (e.type === "delta" && call.logprobs && e.token !== null && !e.logprob) return runnerPredates.logprobs;
   const finished = e.type === "done" ? (e.finish_reasons ?? [e.finish_reason]).length : call.n;
-  if (finished !== call.n) return `the runner finished ${finished} of ${call.n} choices: it predates n; upgrade the runners`;
+  if (finished !== call.n) return runnerPredates.choices(finished, call.n);
   return null;
 }
 

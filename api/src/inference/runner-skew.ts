@@ -1,0 +1,7 @@
+// What the API says when a runner's answer lacks what the request asked for (response_format, n choices,
+// logprobs): the runner predates that feature, whether the answer came whole (complete.ts) or streamed (stream.ts).
+export const runnerPredates = {
+  format: (format: string) => `the runner did not apply response_format ${format}: it predates it; upgrade the runners`,
+  choices: (got: number, asked: number) => `the runner answered ${got} of ${asked} choices: it predates n; upgrade the runners`,
+  logprobs: "the runner sent no logprobs: it predates them; upgrade the runners",
+};

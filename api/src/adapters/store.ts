@@ -31,11 +31,9 @@ export interface NewAdapter {
   now: number;
 }
 
-/** Writes both files, then the row; a failed insert removes the files again so no orphan blobs stay. */
-export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Promise<AdapterRow> {
-  const id = newId("adp_");
-  const prefix = blobKeys.adapter(a.tenantId, id);
-  const row: AdapterRow = {
+/** The row of adapter `id` (an upload's is new, a fine-tuning job's follows from the job's). */
+export function adapterRow(id: string, a: NewAdapter): AdapterRow {
+  return {
     id,
     tenantId: a.tenantId,
     modelId: fineTunedModelId(a.baseModel, a.tenantId, a.suffix, id),
@@ -46,14 +44,25 @@ export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Prom
     targetModules: JSON.stringify(a.facts.targetModules),
     sizeBytes: a.configBytes.length + a.weightsBytes.length,
     sha256: a.weightsSha256,
-    blobPrefix: prefix,
+    blobPrefix: blobKeys.adapter(a.tenantId, id),
     jobId: a.jobId ?? null,
     createdAt: a.now,
     storageBilledUntil: a.now,
   };
+}
+
+/** Writes the adapter's two files under its blob prefix. */
+export async function putAdapterFiles(blobs: BlobStore, row: AdapterRow, a: Pick<NewAdapter, "configBytes" | "weightsBytes">): Promise<void> {
+  await blobs.put(row.blobPrefix + "adapter_config.json", a.configBytes, { contentType: adapterFileTypes["adapter_config.json"] });
+  await blobs.put(row.blobPrefix + "adapter_model.safetensors", a.weightsBytes, { contentType: adapterFileTypes["adapter_model.safetensors"] });
+}
+
+/** Writes both files, then the row; a failed insert removes the files again so no orphan blobs stay. */
+export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Promise<AdapterRow> {
+  const row = adapterRow(newId("adp_"), a);
+  const prefix = row.blobPrefix;
   try {
-    await blobs.put(prefix + "adapter_config.json", a.configBytes, { contentType: adapterFileTypes["adapter_config.json"] });
-    await blobs.put(prefix + "adapter_model.safetensors", a.weightsBytes, { contentType: adapterFileTypes["adapter_model.safetensors"] });
+    await putAdapterFiles(blobs, row, a);
     await db.insert(adapters).values(row);
   } catch (e) {
     await blobs.deletePrefix(prefix).catch(() => undefined);

@@ -2,7 +2,7 @@
 // tenant upload), store it as the tenant's adapter, mark the job succeeded and bill its trained tokens once.
 import { eq, sql } from "drizzle-orm";
 import { fineTunedModelId, type AdapterRow } from "../adapters/models.js";
-import { adapterFileTypes } from "../adapters/store.js";
+import { adapterRow, putAdapterFiles } from "../adapters/store.js";
 import { validateAdapter } from "../adapters/validate.js";
 import { blobKeys, readAll } from "../blob/port.js";
 import { runBatch } from "../db/batch.js";
@@ -45,26 +45,9 @@ async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
   const facts = validateAdapter(configBytes, weightsBytes, modelSummarySchema.parse(JSON.parse(model.config)), config.TUNESERVE_MAX_LORA_RANK);
   const asked = jobAdapter(job);
   if (facts.rank !== asked.r) throw new ApiError("invalid_file", `adapter_config.json: r=${facts.rank} but the job asked for r=${asked.r}`, "outputs");
-  const id = jobAdapterId(job.id);
-  const prefix = blobKeys.adapter(job.tenantId, id);
-  await blobs.put(prefix + "adapter_config.json", configBytes, { contentType: adapterFileTypes["adapter_config.json"] });
-  await blobs.put(prefix + "adapter_model.safetensors", weightsBytes, { contentType: adapterFileTypes["adapter_model.safetensors"] });
-  return {
-    id,
-    tenantId: job.tenantId,
-    modelId: fineTunedModelId(job.model, job.tenantId, job.suffix, id),
-    baseModel: job.model,
-    method: "lora",
-    rank: facts.rank,
-    alpha: facts.alpha,
-    targetModules: JSON.stringify(facts.targetModules),
-    sizeBytes: total,
-    sha256: await sha256Hex(weightsBytes),
-    blobPrefix: prefix,
-    jobId: job.id,
-    createdAt: now,
-    storageBilledUntil: now,
-  };
+  const row = adapterRow(jobAdapterId(job.id), { tenantId: job.tenantId, baseModel: job.model, suffix: job.suffix, jobId: job.id, facts, configBytes, weightsBytes, weightsSha256: await sha256Hex(weightsBytes), now });
+  await putAdapterFiles(blobs, row, { configBytes, weightsBytes });
+  return row;
 }
 
 /**

@@ -45,5 +45,7 @@ export async function callRunners(targets: RunnerTarget[], body: GenerateRequest
   if (full > 0) throw new ApiError("rate_limited", `all runners serving '${body.model}' are busy; retry after ${RETRY_AFTER} s`, null, { "Retry-After": RETRY_AFTER });
   // Every runner found the adapter's files gone (deleted meanwhile, or lost): retrying will not help.
   if (adapterGone === targets.length) throw new ApiError("not_found", `model '${body.adapter}': its adapter files are gone from the blob store, so it cannot be served`, "model");
-  throw new ApiError("unavailable", `no runner could serve the request (${failures.join("; ").slice(0, 500)})`, null, { "Retry-After": "5" });
+  // The runners' own answers stay in the operator's log: they name runners and their internals, not the caller's.
+  console.error(`[${body.request_id}] no runner could serve the request: ${failures.join("; ").slice(0, 2000)}`);
+  throw new ApiError("unavailable", `no runner could serve the request right now; retry later, or quote the request_id if it persists`, null, { "Retry-After": "5" });
 }

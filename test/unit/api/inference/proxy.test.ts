@@ -35,8 +35,9 @@ describe("callRunners", () => {
     expect(err).toMatchObject({ code: "unavailable" });
   });
 
-  it("answers 503 with Retry-After when runners fail otherwise", async () => {
-    const err = await callRunners(targets, body, "t", answering({ r1: [404, notFound], r2: [500, { error: { code: "internal_error" } }] })).catch((e) => e);
+  it("answers 503 with Retry-After when runners fail otherwise, naming no runner and quoting none of their answers", async () => {
+    const err = await callRunners(targets, body, "t", answering({ r1: [404, notFound], r2: [500, { error: { code: "internal_error", message: "/var/cache/runner/x broke" } }] })).catch((e) => e);
     expect(err).toMatchObject({ code: "unavailable" });
+    expect(err.message).not.toMatch(/r1|r2|var\/cache/);
   });
 });

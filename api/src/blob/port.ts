@@ -41,6 +41,11 @@ export const blobKeys = {
   model: (model: string) => `models/${model}/`,
 };
 
+/** The blob prefix of a base model's source `blob:<prefix>/` (its trailing slash ensured), or null for a local folder. */
+export function blobPrefixOf(source: string): string | null {
+  return source.startsWith("blob:") ? source.slice("blob:".length).replace(/\/?$/, "/") : null;
+}
+
 /** Reads a whole (small) object into memory. */
 export async function readAll(obj: BlobObject): Promise<Uint8Array> {
   const buf = new Uint8Array(await new Response(obj.body).arrayBuffer());

@@ -2,7 +2,7 @@
 // files, base model, latest checkpoint) and PUT for exactly its outputs. No tenant-wide keys leave the API.
 import { z } from "@hono/zod-openapi";
 import { desc, eq } from "drizzle-orm";
-import { blobKeys } from "../blob/port.js";
+import { blobKeys, blobPrefixOf } from "../blob/port.js";
 import { checkpoints } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import type { FileRow } from "./files.js";
@@ -55,7 +55,8 @@ async function presignPrefix(deps: Deps, prefix: string): Promise<Record<string,
 
 /** GET URLs of every file of a base model stored under a blob prefix; `files: null` for a local-folder source. */
 export async function baseModelUrls(deps: Deps, id: string, source: string): Promise<BaseModelUrls> {
-  return { id, source, files: source.startsWith("blob:") ? await presignPrefix(deps, source.slice(5).replace(/\/?$/, "/")) : null };
+  const prefix = blobPrefixOf(source);
+  return { id, source, files: prefix === null ? null : await presignPrefix(deps, prefix) };
 }
 
 const fileLink = async (deps: Deps, f: FileRow) => ({

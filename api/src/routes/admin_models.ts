@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { asc, eq } from "drizzle-orm";
 import type { Router } from "../app.js";
-import { readAll } from "../blob/port.js";
+import { blobPrefixOf, readAll } from "../blob/port.js";
 import { baseModels } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { ApiError, notFound } from "../errors.js";
@@ -38,8 +38,8 @@ export const toBaseModel = (m: typeof baseModels.$inferSelect): BaseModel => ({
 
 /** Reads one file of a model source; null when it does not exist. */
 export async function readModelFile(deps: Deps, source: string, name: string): Promise<Uint8Array | null> {
-  if (source.startsWith("blob:")) {
-    const prefix = source.slice(5).replace(/\/?$/, "/");
+  const prefix = blobPrefixOf(source);
+  if (prefix !== null) {
     const obj = await deps.blobs.get(prefix + name);
     return obj ? readAll(obj) : null;
   }

@@ -1,5 +1,6 @@
 // Loads a Hugging Face PEFT LoRA adapter (adapter_config.json + adapter_model.safetensors) and checks
 // it against the base model: rank, targets, tensor names and shapes. Options we cannot honour fail by name.
+import { loraScale, projectionTargets } from "./targets.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
@@ -58,18 +59,13 @@ export function parseAdapterConfig(json: unknown, file = "adapter_config.json"):
   if (c.rank_pattern && Object.keys(c.rank_pattern).length) throw new Error(`${file}: rank_pattern is not supported; leave it empty`);
   if (c.alpha_pattern && Object.keys(c.alpha_pattern).length) throw new Error(`${file}: alpha_pattern is not supported; leave it empty`);
   let targets: Projection[];
-  if (c.target_modules === "all-linear") targets = [...PROJECTIONS];
-  else if (typeof c.target_modules === "string") {
-    // PEFT treats a string as a regex matched against the full module name ("all-linear" above is its shorthand).
+  if (typeof c.target_modules === "string" && c.target_modules !== "all-linear") {
+    // PEFT treats a string as a regex matched against the full module name ("all-linear" is its shorthand, read below).
     const re = new RegExp(`^(?:${c.target_modules})$`);
     targets = PROJECTIONS.filter((m) => re.test(modulePath(0, m)) || re.test(m));
-  } else {
-    const unknown = c.target_modules.filter((t) => !(PROJECTIONS as readonly string[]).includes(t));
-    if (unknown.length) throw new Error(`${file}: target_modules ${JSON.stringify(unknown)} are not supported; use any of ${PROJECTIONS.join(", ")}`);
-    targets = PROJECTIONS.filter((m) => (c.target_modules as string[]).includes(m));
-  }
+  } else targets = projectionTargets(c.target_modules, file);
   if (targets.length === 0) throw new Error(`${file}: target_modules matches none of ${PROJECTIONS.join(", ")}`);
-  const scale = c.use_rslora ? c.lora_alpha / Math.sqrt(c.r) : c.lora_alpha / c.r;
+  const scale = loraScale(c.r, c.lora_alpha, c.use_rslora);
   return { cfg: c, targets, scale };
 }
 

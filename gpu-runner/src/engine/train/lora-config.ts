@@ -1,7 +1,8 @@
 // The LoRA settings of a training job in PEFT's terms (r, lora_alpha, lora_dropout, target_modules
 // incl. "all-linear", use_rslora), validated with zod and turned into what the trainer needs.
 import { z } from "zod";
-import { PROJECTIONS, type Projection } from "../model/names.js";
+import type { Projection } from "../model/names.js";
+import { loraScale, projectionTargets } from "../lora/targets.js";
 
 export const loraTrainConfigSchema = z.object({
   r: z.number().int().min(1, "r must be ≥ 1"),
@@ -24,12 +25,5 @@ export function resolveLoraConfig(raw: unknown, where = "lora"): LoraTrainSettin
     throw new Error(`${where}: ${issue.path.join(".") || "(root)"}: ${issue.message}`);
   }
   const c = r.data;
-  let targets: Projection[];
-  if (c.target_modules === "all-linear") targets = [...PROJECTIONS];
-  else {
-    const unknown = c.target_modules.filter((m) => !(PROJECTIONS as readonly string[]).includes(m));
-    if (unknown.length) throw new Error(`${where}: target_modules ${JSON.stringify(unknown)} are not projections of this model; use "all-linear" or any of ${PROJECTIONS.join(", ")}`);
-    targets = PROJECTIONS.filter((m) => (c.target_modules as string[]).includes(m));
-  }
-  return { rank: c.r, alpha: c.lora_alpha, scale: c.use_rslora ? c.lora_alpha / Math.sqrt(c.r) : c.lora_alpha / c.r, dropout: c.lora_dropout, targets };
+  return { rank: c.r, alpha: c.lora_alpha, scale: loraScale(c.r, c.lora_alpha, c.use_rslora), dropout: c.lora_dropout, targets: projectionTargets(c.target_modules, where) };
 }

@@ -25,7 +25,7 @@ describe("adapter_config.json", () => {
     [{ r: 0 }, /r=0 must be ≥ 1/],
     [{ use_dora: true }, /use_dora=true is not supported/],
     [{ peft_type: "IA3" }, /peft_type=IA3/],
-    [{ target_modules: ["q_proj", "embed_tokens"] }, /target_modules \["embed_tokens"\] are not supported/],
+    [{ target_modules: ["q_proj", "embed_tokens"] }, /target_modules \["embed_tokens"\] are not projections of this model/],
     [{ bias: "all" }, /bias="all"/],
     [{ layers_to_transform: [0] }, /layers_to_transform/],
     [{ rank_pattern: { q_proj: 4 } }, /rank_pattern/],

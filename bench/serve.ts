@@ -11,7 +11,7 @@ import { createRng } from "../gpu-runner/src/engine/generate/rng.js";
 import type { BatchingPolicy } from "../gpu-runner/src/serve/batch.js";
 import { BUILTIN_MODEL_NAME, BUILTIN_SIZES, ensureBuiltinModel, type BuiltinSizes } from "../gpu-runner/src/models/builtin.js";
 import { PRESET_NAMES, getPreset, headDim } from "./presets.js";
-import { randomBuiltinAdapter, startServeStack, tenantWithAdapters } from "../gpu-runner/src/serve/stack.js";
+import { randomBuiltinAdapter, startServeStack, tenantWithAdapters } from "./stack.js";
 import { ServeWorker } from "../gpu-runner/src/serve/worker-client.js";
 
 /** Rank of the benchmark's adapters, and the slot rank the runner is started with. */

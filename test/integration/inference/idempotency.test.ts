@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../gpu-runner/src/serve/stack.js";
+import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../bench/stack.js";
 import { waitFor } from "../e2e/harness.js";
 
 let dir: string;

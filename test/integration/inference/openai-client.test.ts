@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../gpu-runner/src/serve/stack.js";
+import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../bench/stack.js";
 
 let dir: string;
 let stack: ServeStack;

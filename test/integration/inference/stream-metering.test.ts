@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GenerateEvent } from "../../../api/src/inference/runner-protocol.js";
-import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../gpu-runner/src/serve/stack.js";
+import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../bench/stack.js";
 import { waitFor } from "../e2e/harness.js";
 
 let dir: string;

@@ -8,7 +8,7 @@ import { loadModelConfig } from "../../../gpu-runner/src/engine/model/config.js"
 import { loadTokenizer } from "../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { loadLoraAdapter } from "../../../gpu-runner/src/engine/lora/peft.js";
 import { BUILTIN_SIZES, ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
-import { randomBuiltinAdapter } from "../../../gpu-runner/src/serve/stack.js";
+import { randomBuiltinAdapter } from "../../../bench/stack.js";
 
 let root: string;
 beforeAll(async () => void (root = await mkdtemp(join(tmpdir(), "tuneserve-builtin-"))));

@@ -1,15 +1,15 @@
 // The API and one inference server in this process, wired the way a deployment wires them (runner
 // registered, adapters reported by heartbeat): what the serving benchmark and the end-to-end tests drive.
-// The product's embedded default (`tuneserve serve`) is cli/serve.ts; this is the lean version for measuring.
+// The product's embedded default (`tuneserve serve`) is cli/serve.ts; this is the lean version for measuring and testing.
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
-import { startServer } from "../../../api/src/node.js";
-import { createRng, normal } from "../engine/generate/rng.js";
-import { PROJECTIONS, modulePath, projectionDims } from "../engine/model/names.js";
-import { parseModelConfig } from "../engine/model/config.js";
-import { encodeSafetensors, type TensorToWrite } from "../engine/weights/safetensors.js";
-import { BUILTIN_MODEL_NAME, BUILTIN_SIZES, builtinConfigJson, ensureBuiltinModel, type BuiltinSizes } from "../models/builtin.js";
-import { startInferenceServer, type InferenceServer, type InferenceServerOptions } from "./server.js";
+import { startServer } from "../api/src/node.js";
+import { createRng, normal } from "../gpu-runner/src/engine/generate/rng.js";
+import { PROJECTIONS, modulePath, projectionDims } from "../gpu-runner/src/engine/model/names.js";
+import { parseModelConfig } from "../gpu-runner/src/engine/model/config.js";
+import { encodeSafetensors, type TensorToWrite } from "../gpu-runner/src/engine/weights/safetensors.js";
+import { BUILTIN_MODEL_NAME, BUILTIN_SIZES, builtinConfigJson, ensureBuiltinModel, type BuiltinSizes } from "../gpu-runner/src/models/builtin.js";
+import { startInferenceServer, type InferenceServer, type InferenceServerOptions } from "../gpu-runner/src/serve/server.js";
 
 export type ServeStack = {
   apiUrl: string;

@@ -18,7 +18,6 @@ export const adapterFilesAnswerSchema = z
     files: z.array(z.object({ name: z.enum(adapterFiles), bytes: z.number().int(), url: z.string() })),
   })
   .openapi("RunnerAdapterFiles");
-export type AdapterFilesAnswer = z.infer<typeof adapterFilesAnswerSchema>;
 
 const files = createRoute({
   method: "get",

@@ -25,9 +25,7 @@ export const completionSchema = z
   .openapi("JobCompletion");
 const conflict = json(z.any(), "lease_lost: this runner does not hold the job");
 
-export type CheckpointUploadsRequest = z.infer<typeof checkpointUploadsBody>;
-export type RecordCheckpointRequest = z.infer<typeof recordCheckpointBody>;
-export type CompleteRequest = z.infer<typeof completeBody>;
+export type Uploads = z.infer<typeof uploadsSchema>;
 export type Completion = z.infer<typeof completionSchema>;
 
 const uploads = createRoute({

@@ -27,11 +27,11 @@ export const leaseAnswerSchema = z.object({ job: jobSchema, lease: leaseInfo, ur
 const leaseStateSchema = z.object({ job_id: z.string(), status: z.string(), lease_expires_at: z.number().int().nullable() }).openapi("JobLeaseState");
 const conflict = json(z.any(), "lease_lost: this runner does not hold the job (cancelled, taken over or finished)");
 
-export type LeaseRequest = z.infer<typeof leaseBody>;
+const failStateSchema = leaseStateSchema.extend({ attempt: z.number().int(), max_attempts: z.number().int() });
+
 export type LeaseAnswer = z.infer<typeof leaseAnswerSchema>;
-export type JobHeartbeatRequest = z.infer<typeof jobHeartbeatBody>;
-export type AppendEventsRequest = z.infer<typeof appendEventsBody>;
-export type FailRequest = z.infer<typeof failBody>;
+export type LeaseState = z.infer<typeof leaseStateSchema>;
+export type FailState = z.infer<typeof failStateSchema>;
 
 const lease = createRoute({
   method: "post",
@@ -59,7 +59,7 @@ const fail = createRoute({
   path: "/internal/v1/jobs/{job_id}/fail",
   security: bearerSecurity,
   request: { params: jobIdParam, ...jsonBody(failBody) },
-  responses: { 200: json(leaseStateSchema.extend({ attempt: z.number().int(), max_attempts: z.number().int() }), "queued again (retry) or failed"), 409: conflict, ...errorResponses },
+  responses: { 200: json(failStateSchema, "queued again (retry) or failed"), 409: conflict, ...errorResponses },
 });
 
 /** A lease whose inputs vanished (file deleted after creation) cannot run anywhere: fail it and look further. */

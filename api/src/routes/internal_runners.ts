@@ -24,8 +24,6 @@ export const runnerSchema = z
   })
   .openapi("Runner");
 
-export type RegisterRunnerRequest = z.infer<typeof registerRunnerBody>;
-export type RunnerHeartbeatRequest = z.infer<typeof runnerHeartbeatBody>;
 export type Runner = z.infer<typeof runnerSchema>;
 
 export type RunnerRow = typeof runners.$inferSelect;

@@ -1,8 +1,8 @@
 // Typed client of the runner protocol (docs/runner-protocol.md). Network errors and 5xx/429 are retried with
 // backoff; 409 lease_lost becomes LeaseLostError (stop the job); other 4xx become a non-retryable ApiCallError.
 import type { z } from "zod";
-import type { Completion } from "../../../api/src/routes/internal_job_outputs.js";
-import type { LeaseAnswer } from "../../../api/src/routes/internal_jobs.js";
+import type { Completion, Uploads } from "../../../api/src/routes/internal_job_outputs.js";
+import type { FailState, LeaseAnswer, LeaseState } from "../../../api/src/routes/internal_jobs.js";
 import type { BaseModelFilesAnswer } from "../../../api/src/routes/internal_models.js";
 import type { JobCheckpoint } from "../../../api/src/jobs/shape.js";
 import type { failBody, Holder, progressInput, registerRunnerBody } from "../../../api/src/jobs/protocol.js";
@@ -138,8 +138,8 @@ export class RunnerApiClient {
   // The job calls below name the lease they report under (runner and attempt): a stale copy of a job is told to stop.
 
   /** Extends the lease and stores progress; throws LeaseLostError when the job is no longer ours. */
-  async heartbeat(jobId: string, holder: Holder, progress: Progress): Promise<{ status: string; lease_expires_at: number | null }> {
-    return (await this.call<{ status: string; lease_expires_at: number | null }>(`/internal/v1/jobs/${jobId}/heartbeat`, { ...holder, progress })).body!;
+  async heartbeat(jobId: string, holder: Holder, progress: Progress): Promise<LeaseState> {
+    return (await this.call<LeaseState>(`/internal/v1/jobs/${jobId}/heartbeat`, { ...holder, progress })).body!;
   }
 
   async events(jobId: string, holder: Holder, events: JobEventInput[]): Promise<void> {
@@ -148,13 +148,13 @@ export class RunnerApiClient {
     }
   }
 
-  async checkpointUploads(jobId: string, holder: Holder, step: number, files: string[]): Promise<{ step: number; expires_at: number; urls: Record<string, string> }> {
-    return (await this.call<{ step: number; expires_at: number; urls: Record<string, string> }>(`/internal/v1/jobs/${jobId}/checkpoints/uploads`, { ...holder, step, files })).body!;
+  async checkpointUploads(jobId: string, holder: Holder, step: number, files: string[]): Promise<Uploads> {
+    return (await this.call<Uploads>(`/internal/v1/jobs/${jobId}/checkpoints/uploads`, { ...holder, step, files })).body!;
   }
 
   /** Fresh PUT URLs for the final adapter files. */
-  async outputUploads(jobId: string, holder: Holder): Promise<{ expires_at: number; urls: Record<string, string> }> {
-    return (await this.call<{ expires_at: number; urls: Record<string, string> }>(`/internal/v1/jobs/${jobId}/outputs/uploads`, holder)).body!;
+  async outputUploads(jobId: string, holder: Holder): Promise<Omit<Uploads, "step">> {
+    return (await this.call<Omit<Uploads, "step">>(`/internal/v1/jobs/${jobId}/outputs/uploads`, holder)).body!;
   }
 
   async recordCheckpoint(jobId: string, holder: Holder, step: number, metrics: Record<string, number>): Promise<JobCheckpoint> {
@@ -166,7 +166,7 @@ export class RunnerApiClient {
     return (await this.call<Completion>(`/internal/v1/jobs/${jobId}/complete`, { ...holder, trained_tokens: trainedTokens, metrics })).body!;
   }
 
-  async fail(jobId: string, holder: Holder, error: FailError, retryable: boolean): Promise<{ status: string; attempt: number; max_attempts: number }> {
-    return (await this.call<{ status: string; attempt: number; max_attempts: number }>(`/internal/v1/jobs/${jobId}/fail`, { ...holder, error, retryable })).body!;
+  async fail(jobId: string, holder: Holder, error: FailError, retryable: boolean): Promise<FailState> {
+    return (await this.call<FailState>(`/internal/v1/jobs/${jobId}/fail`, { ...holder, error, retryable })).body!;
   }
 }

@@ -14,15 +14,18 @@ export function absentCharacter(texts: string[]): string {
   throw new Error("every private-use character occurs in the chat request; cannot tell its text from the template's markup");
 }
 
-/** Every string inside `value` (objects and arrays walked), mapped by `f`; other values as they are. */
+/**
+ * Every string inside `value` mapped by `f`, object keys included (a template may print them: a tool's
+ * parameter names, a call's argument names); other values as they are.
+ */
 export function mapStrings<T>(value: T, f: (s: string) => string): T {
   if (typeof value === "string") return f(value) as T;
   if (Array.isArray(value)) return value.map((v) => mapStrings(v, f)) as T;
-  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapStrings(v, f)])) as T;
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [f(k), mapStrings(v, f)])) as T;
   return value;
 }
 
-/** All strings inside `value`. */
+/** All strings inside `value`, object keys included. */
 export function stringsOf(value: unknown, out: string[] = []): string[] {
   mapStrings(value, (s) => (out.push(s), s));
   return out;

@@ -53,11 +53,21 @@ function objectiveFor(s: ResolvedSpec, format: RecordFormat, file: string): "sft
   return fromData;
 }
 
-/** What a resumed run must share with the run that wrote the checkpoint. */
+/** A fingerprint written with the micro-batch size and grad_accum apart (before they were one), as rows per step. */
+function rowsPerStep(fp: TrainerState["fingerprint"]): TrainerState["fingerprint"] {
+  if (fp.grad_accum === undefined) return fp;
+  const { grad_accum, ...rest } = fp;
+  return { ...rest, batch_size: Number(fp.batch_size) * Number(grad_accum) };
+}
+
+/**
+ * What a resumed run must share with the run that wrote the checkpoint. `batch_size` is the rows of a step:
+ * how a step is split into micro-batches does not change it (their gradients add up to the same step).
+ */
 function fingerprint(s: ResolvedSpec, dataSha: string, objective: "sft" | "dpo", initSha: string | null): TrainerState["fingerprint"] {
   return {
     data_sha256: dataSha, rank: s.rank, alpha: s.alpha, targets: JSON.stringify(s.targets), use_rslora: s.useRslora, epochs: s.epochs, lr: s.lr,
-    batch_size: s.batchSize, grad_accum: s.gradAccum, seq_len: s.seqLen, seed: s.seed, schedule: s.schedule, warmup_ratio: s.warmupRatio,
+    batch_size: s.batchSize * s.gradAccum, seq_len: s.seqLen, seed: s.seed, schedule: s.schedule, warmup_ratio: s.warmupRatio,
     max_grad_norm: s.maxGradNorm, packing: s.packing, dropout: s.dropout,
     // Only DPO's: checkpoints written before DPO existed still resume.
     ...(objective === "dpo" ? { objective, beta: s.beta ?? DEFAULT_BETA } : {}),
@@ -121,8 +131,9 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
     }
     if (s.resumeFrom) {
       const ck = await loadCheckpoint(s.resumeFrom, trainer.params);
+      const theirs = rowsPerStep(ck.state.fingerprint);
       // Keys of either side: a setting only one of the two runs had (a starting adapter, DPO) differs too.
-      const diff = [...new Set([...Object.keys(fp), ...Object.keys(ck.state.fingerprint)])].filter((k) => fp[k] !== ck.state.fingerprint[k]);
+      const diff = [...new Set([...Object.keys(fp), ...Object.keys(theirs)])].filter((k) => fp[k] !== theirs[k]);
       if (diff.length) throw new Error(`${s.resumeFrom}: checkpoint was written by a run with different ${diff.join(", ")}; resume with the same settings and data`);
       if (ck.state.step > totalSteps) throw new Error(`${s.resumeFrom}: checkpoint is at step ${ck.state.step}, past this run's ${totalSteps} steps`);
       trainer.setParams(ck.values);

@@ -1,6 +1,6 @@
 // Resume determinism: N steps uninterrupted vs. k steps → checkpoint → a new loop in a worker thread
 // resumes from it; the per-step losses and the final adapter must be identical (float32, exact).
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -21,6 +21,11 @@ beforeAll(async () => {
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 // Step, loss and the billable tokens counted so far: a resumed run counts from where the checkpoint left off.
+const eventsOf = async (s: TrainJobSpec) => {
+  const events: TrainEvent[] = [];
+  await runTraining(s, { onEvent: (e) => void events.push(e) });
+  return events;
+};
 const lossesOf = (events: TrainEvent[]) => events.flatMap((e) => (e.type === "progress" ? [[e.step, e.loss, e.trainedTokens] as const] : []));
 
 it("a run resumed from a mid-epoch checkpoint repeats the uninterrupted run's losses and token counts exactly", async () => {
@@ -37,6 +42,22 @@ it("a run resumed from a mid-epoch checkpoint repeats the uninterrupted run's lo
   expect(res.steps).toBe(6);
   const adapter = (dir: string) => readFile(join(root, dir, "adapter_model.safetensors"));
   expect((await adapter("full")).equals(await adapter("resumed"))).toBe(true);
+});
+
+it("resumes a step split into other micro-batches (the same rows a step), and a checkpoint that stored them apart", async () => {
+  const fullLosses = lossesOf(await eventsOf({ ...spec, outDir: join(root, "split-full") }));
+  const split = await eventsOf({ ...spec, batchSize: 1, gradAccum: 4, outDir: join(root, "split"), resumeFrom: join(root, "split-full", "checkpoints", "3") });
+  lossesOf(split).forEach(([step, loss], i) => {
+    expect(step).toBe(fullLosses[3 + i][0]);
+    expect(loss).toBeCloseTo(fullLosses[3 + i][1], 4);
+  });
+  // Checkpoints written before the two were one fingerprint: batch_size (micro-batch rows) and grad_accum.
+  const old = join(root, "split-old");
+  await cp(join(root, "split-full", "checkpoints", "3"), old, { recursive: true });
+  const state = JSON.parse(await readFile(join(old, "trainer_state.json"), "utf8"));
+  state.fingerprint = { ...state.fingerprint, batch_size: 2, grad_accum: 2 };
+  await writeFile(join(old, "trainer_state.json"), JSON.stringify(state));
+  expect(lossesOf(await eventsOf({ ...spec, outDir: join(root, "from-old"), resumeFrom: old }))).toEqual(fullLosses.slice(3));
 });
 
 it("refuses a checkpoint written with other settings, naming them", async () => {

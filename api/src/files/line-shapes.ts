@@ -20,8 +20,8 @@ const chatMessage = z
     /** OpenAI's participant name: accepted, and not shown to the model (as in a chat completion request). */
     name: z.string().max(64).optional(),
   })
-  // A misspelt key (say "wieght") would otherwise be dropped, and the turn trained on unnoticed.
-  .strict()
+  // Other keys (say an exported chat's "refusal": null) are dropped, as before `weight` was read: files stored
+  // then still train, and a runner reads what the API let in.
   .superRefine((m, ctx) => {
     report(ctx, turnIssues(m));
     if (m.weight !== undefined && m.role !== "assistant") ctx.addIssue({ code: "custom", path: ["weight"], message: "applies to assistant turns only" });

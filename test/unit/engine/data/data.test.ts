@@ -65,7 +65,8 @@ describe("renderRecord", () => {
     expect(parsed).toMatchObject({ format: "chat", messages: [{ name: "ann" }, { weight: 0 }, {}, { weight: 1 }] });
     expect(() => parseRecords(JSON.stringify({ messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b", weight: 0 }] }), "f.jsonl")).toThrow(/needs at least one assistant message to train on \(one without weight 0\)/);
     expect(() => parseRecords(JSON.stringify({ messages: [{ role: "user", content: "a", weight: 1 }, { role: "assistant", content: "b" }] }), "f.jsonl")).toThrow(/weight: applies to assistant turns only/);
-    expect(() => parseRecords(JSON.stringify({ messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b", wieght: 0 }] }), "f.jsonl")).toThrow(/wieght/);
+    // Other keys are dropped (an exported chat's "refusal": null, say).
+    expect(parseRecords(JSON.stringify({ messages: [{ role: "user", content: "a" }, { role: "assistant", content: "b", refusal: null }] }))[0]).toMatchObject({ messages: [{}, { role: "assistant", content: "b" }] });
   });
   it("chat with tools: the tools are listed, and an assistant's tool call is learned, the tool's answer is not", () => {
     const tools = [{ type: "function" as const, function: { name: "f" } }];

@@ -32,6 +32,8 @@ export const blobKeys = {
   adapter: (tenant: string, adapter: string) => `tenants/${tenant}/adapters/${adapter}/`,
   checkpoint: (tenant: string, job: string, step: number) => `tenants/${tenant}/jobs/${job}/checkpoints/${step}/`,
   jobCheckpoints: (tenant: string, job: string) => `tenants/${tenant}/jobs/${job}/checkpoints/`,
+  /** Every attempt's results files. */
+  jobAllResults: (tenant: string, job: string) => `tenants/${tenant}/jobs/${job}/results/`,
   /** A completing attempt's results file (one per attempt, so a late attempt cannot overwrite the winner's). */
   jobResults: (tenant: string, job: string, attempt: number, name: string) => `tenants/${tenant}/jobs/${job}/results/attempt-${attempt}/${name}`,
   /** One folder per attempt, so a runner that lost its lease cannot overwrite the files of the one that holds it. */

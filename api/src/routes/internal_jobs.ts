@@ -96,8 +96,8 @@ export function registerInternalJobs(app: Router): void {
               : `fine-tuned model ${parent!.model}, which the job continues,`;
         const error = { code: "input_missing", message: `${missing} no longer exists` };
         const failed = await failAttempt(db, { jobId: job.id, holder: { runner_id, attempt: job.attempt }, now, error, retryable: false });
-        if (failed) await discardEndedJobBlobs(deps.blobs, [failed]);
         await eventInsert(db, job.id, now, { level: "error", message: `The job failed: ${error.message}` });
+        if (failed) await discardEndedJobBlobs(deps.blobs, [failed]);
         continue;
       }
       const urls = await leaseUrls(deps, job, { training, validation, parent: parentFiles }, model.source);
@@ -146,13 +146,13 @@ export function registerInternalJobs(app: Router): void {
     const t = now();
     const row = await failAttempt(db, { jobId: job_id, holder: body, now: t, error: body.error, retryable: body.retryable });
     if (!row) throw leaseLost(await findJob(db, job_id), job_id, body);
-    await discardEndedJobBlobs(c.var.deps.blobs, [row]);
     const what = `${body.error.code}: ${body.error.message}`;
     const message =
       row.status === "queued"
         ? `Attempt ${row.attempt} of ${row.maxAttempts} failed (${what}); the job goes back to the queue`
         : `The job failed on attempt ${row.attempt} of ${row.maxAttempts}: ${what}${body.retryable ? " (no attempts left)" : ""}`;
     await eventInsert(db, job_id, t, { level: row.status === "queued" ? "warn" : "error", message });
+    await discardEndedJobBlobs(c.var.deps.blobs, [row]);
     return c.json({ job_id, status: row.status, lease_expires_at: row.leaseExpiresAt, attempt: row.attempt, max_attempts: row.maxAttempts }, 200);
   });
 }

@@ -135,9 +135,9 @@ export function registerFineTuningJobs(app: Router): void {
     const id = c.req.valid("param").fine_tuning_job_id;
     const t = now();
     const row = await movedOr409(db, c.var.tenant.tenantId, id, await cancelJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t }), (status) => `has already ended (${status}); only a queued, running or paused job can be cancelled`);
-    await discardEndedJobBlobs(c.var.deps.blobs, [row]);
     const billed = row.trainedTokens ?? 0;
     await eventInsert(db, id, t, { level: "info", message: billed > 0 ? `The job was cancelled; billed for ${billed} tokens trained` : "The job was cancelled", data: { trained_tokens: billed } });
+    await discardEndedJobBlobs(c.var.deps.blobs, [row]);
     return c.json(toJob(row), 200);
   });
   app.openapi(pause, async (c) => {

@@ -462,7 +462,11 @@ describe("checkpoints as models", () => {
       return job;
     };
     const cancelled = await checkpointed();
+    // An adapter folder that a complete which lost to the cancel had begun writing.
+    const lostAdapter = blobKeys.adapter(t.id, `adp_${cancelled.id.slice("ftjob-".length)}`);
+    await api.deps.blobs.put(`${lostAdapter}adapter_config.json`, new TextEncoder().encode("{}"));
     expect((await api.call("POST", `/v1/fine_tuning/jobs/${cancelled.id}/cancel`, { token: t.key })).status).toBe(200);
+    expect(await blobCount(api, lostAdapter)).toBe(0);
     const failed = await checkpointed();
     expect(await (await runnerCall(api, `/jobs/${failed.id}/fail`, { runner_id: r, error: { code: "oom", message: "out of memory" }, retryable: false })).json()).toMatchObject({ status: "failed" });
     for (const job of [cancelled, failed]) {
@@ -471,6 +475,20 @@ describe("checkpoints as models", () => {
       // The checkpoint stays listed, as the job's history.
       expect((await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, { token: t.key })).json()).data).toHaveLength(1);
     }
+
+    // A blob store that fails to delete leaves unused files, never a failed cancel.
+    const stuck = await checkpointed();
+    const deletePrefix = api.deps.blobs.deletePrefix.bind(api.deps.blobs);
+    api.deps.blobs.deletePrefix = async () => {
+      throw new Error("blob store down");
+    };
+    try {
+      expect(await (await api.call("POST", `/v1/fine_tuning/jobs/${stuck.id}/cancel`, { token: t.key })).json()).toMatchObject({ status: "cancelled" });
+    } finally {
+      api.deps.blobs.deletePrefix = deletePrefix;
+    }
+    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${stuck.id}/events`, { token: t.key })).json()).data;
+    expect(events[0].message).toMatch(/^The job was cancelled/);
   });
 });
 

@@ -8,10 +8,10 @@ import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../gpu-runner/src/models
 import { loadRunnerConfig } from "../gpu-runner/src/runner/config.js";
 import { startRunner } from "../gpu-runner/src/runner/runner.js";
 
-/** Registers a base model through the admin API unless the id is taken already. */
 /** The admin token for the start-up line: one an operator set stays out of logs (it is theirs already). */
 const shownAdminToken = (token: string) => (process.env.TUNESERVE_ADMIN_TOKEN ? "(TUNESERVE_ADMIN_TOKEN)" : token);
 
+/** Registers a base model through the admin API unless the id is taken already. */
 async function ensureBaseModel(url: string, adminToken: string, id: string, source: string): Promise<void> {
   const res = await fetch(`${url}/admin/v1/models`, {
     method: "POST",

@@ -110,14 +110,14 @@ async function storeFilePart(part: MultipartPart, filename: string, key: string,
   return { format: summary.format!, lines: summary.lines, bytes, sha256: hash.digestHex() };
 }
 
+/** Bytes of each field an upload form holds besides purpose and file: read and ignored. */
+const MAX_OTHER_FIELD_BYTES = 64 * 1024;
+
 /**
  * Handles one upload for `tenantId`. `purpose` may come before or after the file: when it comes after and is
  * wrong, the blob already written is deleted before the error is thrown. The caller inserts the files row only
  * after this resolves, so a blob without a row is never visible through the API.
  */
-/** Bytes of each field an upload form holds besides purpose and file: read and ignored. */
-const MAX_OTHER_FIELD_BYTES = 64 * 1024;
-
 export async function receiveUpload(args: {
   body: ReadableStream<Uint8Array> | null;
   contentType: string | undefined;

@@ -1,7 +1,7 @@
 // Completing a job: check the adapter the runner uploaded to the job's output folder (the same validation as a
 // tenant upload), store it as the tenant's adapter, mark the job succeeded and bill its trained tokens once.
 import { eq, sql } from "drizzle-orm";
-import { fineTunedModelId, type AdapterRow } from "../adapters/models.js";
+import type { AdapterRow } from "../adapters/models.js";
 import { adapterRow, putAdapterFiles } from "../adapters/store.js";
 import { validateAdapter } from "../adapters/validate.js";
 import { blobKeys, readAll } from "../blob/port.js";
@@ -42,8 +42,9 @@ async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
   const [configBytes, weightsBytes] = await Promise.all(adapterFiles.map(async (name) => readAll((await blobs.get(out + name))!)));
   const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });
   if (!model) throw new ApiError("conflict", `base model ${job.model} was removed while the job ran`, "model");
-  const facts = validateAdapter(configBytes, weightsBytes, modelSummarySchema.parse(JSON.parse(model.config)), config.TUNESERVE_MAX_LORA_RANK);
   const asked = jobAdapter(job);
+  // The job's rank was within the limit when it was created; a limit lowered since does not waste the training.
+  const facts = validateAdapter(configBytes, weightsBytes, modelSummarySchema.parse(JSON.parse(model.config)), Math.max(config.TUNESERVE_MAX_LORA_RANK, asked.r));
   if (facts.rank !== asked.r) throw new ApiError("invalid_file", `adapter_config.json: r=${facts.rank} but the job asked for r=${asked.r}`, "outputs");
   const row = adapterRow(jobAdapterId(job.id), { tenantId: job.tenantId, baseModel: job.model, suffix: job.suffix, jobId: job.id, facts, configBytes, weightsBytes, weightsSha256: await sha256Hex(weightsBytes), now });
   await putAdapterFiles(blobs, row, { configBytes, weightsBytes });

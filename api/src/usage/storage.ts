@@ -4,7 +4,7 @@
 // Node server and the Worker's cron) or when the adapter is deleted (storageBillOnDelete, in the delete's
 // batch). Both compute the same quantity for a day that ended with the adapter kept, and the key is unique,
 // so a run that races a delete, or two runs at once, never bill a day twice.
-import { and, asc, eq, isNull, lt, or, sql } from "drizzle-orm";
+import { and, asc, eq, isNull, lt, or } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { runBatch } from "../db/batch.js";
 import { adapters } from "../db/schema.js";

@@ -1,7 +1,7 @@
 // The runner's job loop: lease when a training slot is free, back off while the queue is empty, run each job
 // through a TrainingExecution, and on shutdown hand running jobs back to the queue.
 import { ApiCallError, type RunnerApiClient } from "./api-client.js";
-import { TrainingExecution, type ExecutorDeps, type JobOutcome } from "./training-executor.js";
+import { TrainingExecution, type ExecutorDeps } from "./training-executor.js";
 
 export type LeaseLoopOptions = {
   client: RunnerApiClient;
@@ -13,8 +13,6 @@ export type LeaseLoopOptions = {
   pollMaxSeconds: number;
   executor: Omit<ExecutorDeps, "runnerId" | "leaseSeconds" | "client">;
   leaseSeconds: number;
-  /** Called after every attempt (tests and metrics). */
-  onOutcome?: (jobId: string, outcome: JobOutcome) => void;
 };
 
 /** Next wait while the queue stays empty: doubles from the poll interval up to the maximum. */
@@ -104,7 +102,6 @@ export class LeaseLoop {
     const exec = new TrainingExecution({ ...this.o.executor, client: this.o.client, runnerId: this.runnerId, leaseSeconds: this.leaseSeconds }, lease);
     const done = exec.run().then((outcome) => {
       log("info", "job attempt ended", { job_id: jobId, outcome });
-      this.o.onOutcome?.(jobId, outcome);
       // A later lease of the same job (paused and resumed, or re-leased) may have taken the entry: keep it.
       if (this.active.get(jobId)?.exec === exec) this.active.delete(jobId);
       this.wake?.();

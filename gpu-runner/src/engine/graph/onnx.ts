@@ -2,7 +2,7 @@
 // whose signatures (axes as inputs for Reduce*/Squeeze/Unsqueeze) the ops in ops/* follow.
 import onnxProto from "onnx-proto";
 import type { Graph, Tensor } from "./graph.js";
-import { ONNX_ELEM_TYPE, type Attr, type DType, type Shape, type TypedData } from "./types.js";
+import { ONNX_ELEM_TYPE, type Attr, type Shape, type TypedData } from "./types.js";
 
 const { onnx } = onnxProto;
 

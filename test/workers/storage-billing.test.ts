@@ -30,7 +30,7 @@ it("bills an adapter's ended days from the cron and its last day on delete, each
   await env.DB.prepare("UPDATE adapters SET created_at = ?1, storage_billed_until = ?1 WHERE id = ?2").bind(today - 2 * day + day / 2, adapter.id).run();
 
   const ctx = createExecutionContext();
-  await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "17 * * * *" }), env, ctx);
+  await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "17 * * * *" }), env as unknown as Record<string, unknown>, ctx);
   await waitOnExecutionContext(ctx);
   const dayName = (t: number) => new Date(t * 1000).toISOString().slice(0, 10);
   expect(await storageEvents(adapter.id)).toEqual([

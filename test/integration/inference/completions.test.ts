@@ -201,6 +201,9 @@ describe("POST /v1/chat/completions", () => {
       expect(res.status, param).toBe(400);
       expect((await res.json()).error, param).toMatchObject({ param, message: expect.stringMatching(message) });
     }
+    // Sent at their defaults, the chat options are accepted here too.
+    const defaults = await post("/v1/completions", acme.key, { ...greedy, prompt: "Hi", response_format: { type: "text" }, top_logprobs: 0, tools: [], tool_choice: "none" });
+    expect(defaults.status).toBe(200);
   });
 
   it("reports each token's logprobs and alternatives, the same streamed and whole", async () => {

@@ -2,17 +2,13 @@
 // model it claims to fit: config options the engine supports, key names, layers, targets and every shape.
 import { z } from "zod";
 import { ApiError } from "../errors.js";
-import { linearModules, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
+import { linearModules, moduleParent, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
 import { parseSafetensorsHeader, SafetensorsError, type SafetensorsDtype } from "./safetensors-header.js";
 
 const CONFIG = "adapter_config.json";
 const WEIGHTS = "adapter_model.safetensors";
 /** Form field names of the upload, used as the error's param. */
 export const uploadFields = { config: "adapter_config", weights: "adapter_model" } as const;
-
-const attentionModules: readonly LinearModule[] = ["q_proj", "k_proj", "v_proj", "o_proj"];
-/** The submodule a linear layer lives in, as PEFT names it in the key. */
-export const moduleParent = (m: LinearModule) => (attentionModules.includes(m) ? "self_attn" : "mlp");
 
 const isEmpty = (v: unknown) => v === null || v === undefined || (typeof v === "object" && Object.keys(v as object).length === 0);
 

@@ -6,6 +6,9 @@ export const supportedArchitectures = ["LlamaForCausalLM", "MistralForCausalLM",
 export const linearModules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
 export type LinearModule = (typeof linearModules)[number];
 
+/** The submodule a projection lives under in a decoder layer. */
+export const moduleParent = (m: LinearModule): "self_attn" | "mlp" => (m === "gate_proj" || m === "up_proj" || m === "down_proj" ? "mlp" : "self_attn");
+
 const hfConfig = z.object({
   architectures: z.array(z.string()).min(1),
   hidden_size: z.number().int().positive(),

@@ -1,10 +1,9 @@
-// Hugging Face tensor names and projection sizes of the Llama-family layout, in one place.
+// Hugging Face tensor names and projection sizes of the Llama-family layout, in one place. The seven
+// projections and where each lives are the API's too (adapter validation): one list for both.
+import { linearModules as PROJECTIONS, moduleParent as sublayerOf, type LinearModule as Projection } from "../../../../api/src/lib/model-shapes.js";
 import type { ModelConfig } from "./config.js";
 
-export const PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
-export type Projection = (typeof PROJECTIONS)[number];
-
-export const sublayerOf = (m: Projection): "self_attn" | "mlp" => (m.endsWith("_proj") && ["gate_proj", "up_proj", "down_proj"].includes(m) ? "mlp" : "self_attn");
+export { PROJECTIONS, sublayerOf, type Projection };
 
 /** `model.layers.{i}.{sub}.{m}` — the module path PEFT keys are built on. */
 export const modulePath = (layer: number, m: Projection): string => `model.layers.${layer}.${sublayerOf(m)}.${m}`;

@@ -1,5 +1,6 @@
 // Assembles one runner from its settings: register with the API, start the inference server (when given),
 // heartbeat the adapters it holds, and run the lease loop. Used by `tuneserve runner` and `tuneserve serve`.
+import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { RunnerApiClient, type RunnerObject } from "./api-client.js";
 import { BlobModelServing } from "./blob-serving.js";
@@ -81,6 +82,9 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger } =
       log("warn", "re-registering without a base model failed; it stays listed until the next registration", { model: id, error: (err as Error).message });
     }
   }
+  // A process killed mid-attempt (SIGKILL, out of memory) left its attempt's folder: a tenant's data and
+  // optimizer state that no one will use. The runner owns its cache folder, so none is in use at start.
+  await rm(join(config.cacheDir, "jobs"), { recursive: true, force: true });
   const me = await register();
   log("info", "registered", { runner_id: me.id, models: [...offered], url, lease_seconds: me.lease_seconds });
   blobServing?.start();

@@ -121,15 +121,22 @@ export function insertWhereJob<T extends SQLiteTable>(db: Db, table: T, row: T["
   return db.insert(table).select(sql`select ${sql.join(values, sql`, `)} from ${jobs} where ${cond}`);
 }
 
+/** The error code a runner reports when it hands a job back because it is shutting down. */
+export const RUNNER_SHUTDOWN = "runner_shutdown";
+
 /**
  * Ends the holder's attempt. Retryable failures with attempts left go back to the queue (the next lease
  * counts the attempt); others fail the job. Null when the runner does not hold the job.
  */
 export async function failAttempt(db: Db, opts: { jobId: string; holder: Holder; now: number; error: { code: string; message: string }; retryable: boolean }): Promise<JobRow | null> {
-  const retry = sql`(${opts.retryable ? 1 : 0} = 1 AND ${jobs.attempt} < ${jobs.maxAttempts})`;
+  // A runner shutting down cleanly hands the job back: as with a pause, the attempt is given back, so restarts
+  // and scale-downs never use up a job's attempts.
+  const handBack = opts.retryable && opts.error.code === RUNNER_SHUTDOWN;
+  const retry = sql`(${opts.retryable ? 1 : 0} = 1 AND (${handBack ? 1 : 0} = 1 OR ${jobs.attempt} < ${jobs.maxAttempts}))`;
   const rows = await db
     .update(jobs)
     .set({
+      ...(handBack ? { maxAttempts: sql`${jobs.maxAttempts} + 1` } : {}),
       status: sql`CASE WHEN ${retry} THEN 'queued' ELSE 'failed' END`,
       error: sql`CASE WHEN ${retry} THEN NULL ELSE ${JSON.stringify(opts.error)} END`,
       finishedAt: sql`CASE WHEN ${retry} THEN NULL ELSE ${opts.now} END`,

@@ -12,7 +12,7 @@ import { jobParent, jobProgress, jobSchema, toJob } from "../jobs/shape.js";
 import { findCallableModel, peftFilesOf } from "../jobs/checkpoint-models.js";
 import { runBatch } from "../db/batch.js";
 import { discardEndedJobBlobs } from "../jobs/discard.js";
-import { eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob } from "../jobs/store.js";
+import { RUNNER_SHUTDOWN, eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob } from "../jobs/store.js";
 import { leaseUrls, leaseUrlsSchema } from "../jobs/urls.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
 
@@ -148,7 +148,9 @@ export function registerInternalJobs(app: Router): void {
     if (!row) throw leaseLost(await findJob(db, job_id), job_id, body);
     const what = `${body.error.code}: ${body.error.message}`;
     const message =
-      row.status === "queued"
+      row.status === "queued" && body.error.code === RUNNER_SHUTDOWN
+        ? `The runner shut down during attempt ${row.attempt} (${what}); the job goes back to the queue, and the attempt is not counted`
+        : row.status === "queued"
         ? `Attempt ${row.attempt} of ${row.maxAttempts} failed (${what}); the job goes back to the queue`
         : `The job failed on attempt ${row.attempt} of ${row.maxAttempts}: ${what}${body.retryable ? " (no attempts left)" : ""}`;
     await eventInsert(db, job_id, t, { level: row.status === "queued" ? "warn" : "error", message });

@@ -177,6 +177,22 @@ describe("heartbeat, events, fail, cancel", () => {
     await expectError(await runnerCall(api, `/jobs/${job.id}/fail`, { runner_id: r, error: oom, retryable: true }), 409, "lease_lost");
   });
 
+  it("gives back the attempt of a job a shutting-down runner hands back, however often", async () => {
+    const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "2" });
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    const shutdown = { code: "runner_shutdown", message: "runner r shut down during the attempt" };
+    for (let i = 1; i <= 3; i++) {
+      const lease = await leaseOk(api, r);
+      expect(lease.lease.attempt).toBe(i);
+      const back = await (await runnerCall(api, `/jobs/${job.id}/fail`, { runner_id: r, attempt: i, error: shutdown, retryable: true })).json();
+      expect(back).toMatchObject({ status: "queued", attempt: i, max_attempts: 2 + i });
+    }
+    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events`, { token: t.key })).json()).data;
+    expect(events[0].message).toBe("The runner shut down during attempt 3 (runner_shutdown: runner r shut down during the attempt); the job goes back to the queue, and the attempt is not counted");
+  });
+
   it("fails at once when the failure is not retryable", async () => {
     const api = await fresh();
     const t = await tenantWithFile(api);

@@ -156,8 +156,11 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
       return template.render({ messages, add_generation_prompt: opts?.addGenerationPrompt ?? false, ...(opts?.tools ? { tools: opts.tools } : {}), ...specials });
     },
     encodeChat(messages, opts) {
-      // Only the template's markup may form special tokens, never the messages' text (plain-text.ts).
-      const sep = absentCharacter([...stringsOf(messages), ...stringsOf(opts?.tools ?? []), templateText ?? ""]);
+      // Only the template's markup may form special tokens, never the messages' text (plain-text.ts). Text
+      // that spells no special token (nearly every request) is rendered and encoded in one piece, as it is.
+      const texts = [...stringsOf(messages), ...stringsOf(opts?.tools ?? [])];
+      if (!texts.some((t) => specialStrings.some((sp) => t.includes(sp)))) return self.encode(self.applyChatTemplate(messages, opts), { addSpecialTokens: false });
+      const sep = absentCharacter([...texts, templateText ?? ""]);
       const plain = <T>(v: T) => mapStrings(v, (s) => defuse(s, specialStrings, sep));
       const text = self.applyChatTemplate(plain(messages), { ...opts, ...(opts?.tools ? { tools: plain(opts.tools) } : {}) });
       return text.split(sep).flatMap((piece) => self.encode(piece, { addSpecialTokens: false }));

@@ -167,7 +167,11 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   const settle = keyed?.settle;
 
   if (!call.stream) {
-    const parsed = generateResponseSchema.safeParse(await response.json());
+    const answer = await response.json().catch((err: unknown) => {
+      console.error(`[${requestId}] reading the runner's answer failed:`, err);
+      throw new ApiError("unavailable", "the runner broke off its answer; retry, or quote the request_id if it persists", null, { "Retry-After": "1" });
+    });
+    const parsed = generateResponseSchema.safeParse(answer);
     if (!parsed.success) throw new ApiError("internal_error", "the runner's answer did not match the protocol; quote the request_id");
     const r = parsed.data;
     // The runner has done the work: bill it even if the client is gone by now, or the answer is unusable.

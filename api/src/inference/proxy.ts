@@ -1,32 +1,41 @@
 // Sends one generation to the best runner that takes it: a runner that is full (429), unreachable, refuses
 // the runner token or no longer serves the model is skipped; when every runner was full the caller gets 429 + Retry-After.
+// A runner that goes silent and fails its health check is skipped too, or its answer cut off (runner-watch.ts).
 import { ApiError } from "../errors.js";
 import type { GenerateRequestInput } from "./runner-protocol.js";
 import type { RunnerTarget } from "./runners.js";
+import { RUNNER_WATCH, RunnerWatch, type WatchTimes } from "./runner-watch.js";
 
 export type RunnerCall = { runner: RunnerTarget; response: Response };
 
 /** Seconds a caller should wait when all runners are full. */
 const RETRY_AFTER = "1";
 
-/** POSTs `body` to /v1/generate of each runner in turn; returns the first answer that is not a skip. */
-export async function callRunners(targets: RunnerTarget[], body: GenerateRequestInput, runnerToken: string, fetchImpl: typeof fetch = fetch): Promise<RunnerCall> {
+/**
+ * POSTs `body` to /v1/generate of each runner in turn; returns the first answer that is not a skip. The answer's
+ * body stays watched while it is read: a runner that falls silent mid-answer makes the read fail.
+ */
+export async function callRunners(targets: RunnerTarget[], body: GenerateRequestInput, runnerToken: string, fetchImpl: typeof fetch = fetch, watchTimes: WatchTimes = RUNNER_WATCH): Promise<RunnerCall> {
   if (targets.length === 0) throw new ApiError("unavailable", `no runner is serving base model '${body.model}' right now; retry later`, "model", { "Retry-After": "5" });
   let full = 0;
   let adapterGone = 0;
   const failures: string[] = [];
   for (const runner of targets) {
+    const watch = new RunnerWatch(runner, watchTimes, fetchImpl);
     let response: Response;
     try {
       response = await fetchImpl(new URL("/v1/generate", runner.url), {
         method: "POST",
         headers: { "Content-Type": "application/json", Authorization: `Bearer ${runnerToken}` },
         body: JSON.stringify(body),
+        signal: watch.signal,
       });
     } catch (err) {
+      watch.stop();
       failures.push(`${runner.id}: ${err instanceof Error ? err.message : String(err)}`);
       continue;
     }
+    if (!response.ok) watch.stop();
     if (response.status === 429) {
       full++;
       await response.body?.cancel();
@@ -40,7 +49,7 @@ export async function callRunners(targets: RunnerTarget[], body: GenerateRequest
       failures.push(`${runner.id}: ${response.status} ${text.slice(0, 200)}`);
       continue;
     }
-    return { runner, response };
+    return { runner, response: watch.follow(response) };
   }
   if (full > 0) throw new ApiError("rate_limited", `all runners serving '${body.model}' are busy; retry after ${RETRY_AFTER} s`, null, { "Retry-After": RETRY_AFTER });
   // Every runner found the adapter's files gone (deleted meanwhile, or lost): retrying will not help.

@@ -177,6 +177,8 @@ export const runners = sqliteTable(
     id: text("id").primaryKey(),
     name: text("name").notNull(),
     url: text("url"),
+    /** The registered process (random per start; null for runners that predate it): tells a restart from a second process with the same name. */
+    instance: text("instance"),
     /** JSON string[]: base model ids this runner serves. */
     models: text("models").notNull(),
     /** JSON string[]: adapter model ids currently held in its cache. */

@@ -93,6 +93,18 @@ export async function failExhaustedJobs(db: Db, now: number): Promise<JobRow[]> 
   return rows;
 }
 
+/**
+ * Ends the leases a runner's earlier process held (it restarted: those attempts died with it), so the jobs can
+ * be leased again now rather than when the leases run out. Returns the jobs, to write their events.
+ */
+export async function releaseLeasesOf(db: Db, runnerId: string, now: number): Promise<JobRow[]> {
+  return db
+    .update(jobs)
+    .set({ leaseExpiresAt: now })
+    .where(and(eq(jobs.leaseOwner, runnerId), eq(jobs.status, "running"), sql`${jobs.leaseExpiresAt} > ${now}`))
+    .returning();
+}
+
 /** Extends the holder's lease and stores its progress; null when the runner no longer holds the job. */
 export async function extendLease(db: Db, opts: { jobId: string; holder: Holder; now: number; leaseSeconds: number; progress: string }): Promise<JobRow | null> {
   const rows = await db

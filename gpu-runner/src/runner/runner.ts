@@ -1,5 +1,6 @@
 // Assembles one runner from its settings: register with the API, start the inference server (when given),
 // heartbeat the adapters it holds, and run the lease loop. Used by `tuneserve runner` and `tuneserve serve`.
+import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { RunnerApiClient, type RunnerObject } from "./api-client.js";
@@ -53,10 +54,10 @@ const engineTrainer: TrainingStarter = (spec, onEvent) => {
  * The runner's inference server (gpu-runner/src/serve), serving the models with a local folder from the start;
  * blob-store models join once their files are in the cache (BlobModelServing).
  */
-async function serveInference(config: RunnerConfig): Promise<InferenceHandle> {
+async function serveInference(config: RunnerConfig, instance: string): Promise<InferenceHandle> {
   const local = Object.fromEntries(config.models.filter((m) => m.dir !== null).map((m) => [m.id, m.dir!]));
   const { startInferenceServer } = await import("../serve/server.js");
-  return startInferenceServer({ apiUrl: config.apiUrl, runnerToken: config.token, listen: config.listen, models: local, cacheDir: join(config.cacheDir, "adapters"), maxBatch: config.capacity, maxContext: config.maxContext, loraRank: config.loraRank });
+  return startInferenceServer({ apiUrl: config.apiUrl, runnerToken: config.token, listen: config.listen, models: local, cacheDir: join(config.cacheDir, "adapters"), maxBatch: config.capacity, maxContext: config.maxContext, loraRank: config.loraRank, instance });
 }
 
 /** Registers the runner, starts serving and leasing; resolves once registered. */
@@ -64,14 +65,16 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger } =
   const log = opts.log ?? jsonLogger(config.name);
   const client = new RunnerApiClient(config.apiUrl, config.token);
   const models = new ModelCache(config.models, config.cacheDir);
-  const inference = config.inference === "on" ? await serveInference(config) : null;
+  // This process: a restart under the same name is told from a second runner given the name by it.
+  const instance = randomUUID();
+  const inference = config.inference === "on" ? await serveInference(config, instance) : null;
   const url = config.publicUrl ?? inference?.url ?? null;
   const blobIds = config.models.filter((m) => m.dir === null).map((m) => m.id);
   const blobServing = inference && blobIds.length ? new BlobModelServing({ ids: blobIds, client, cache: models, addModel: (id, dir) => inference.addModel(id, dir), giveUp: (id) => void withdraw(id), log }) : null;
   // A model the API does not know can neither be served nor leased: leave it out of what the runner offers.
   const unknown = new Set(blobServing ? await blobServing.lookUp() : []);
   const offered = new Set(models.ids.filter((id) => !unknown.has(id)));
-  const register = (): Promise<RunnerObject> => client.register({ name: config.name, url: url ?? undefined, models: [...offered], capacity: config.capacity });
+  const register = (): Promise<RunnerObject> => client.register({ name: config.name, url: url ?? undefined, instance, models: [...offered], capacity: config.capacity });
   /** Stops offering a model found unusable after registering (re-registering replaces the list), so the API routes nothing more to it here. */
   async function withdraw(id: string): Promise<void> {
     offered.delete(id);
@@ -85,7 +88,11 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger } =
   // A process killed mid-attempt (SIGKILL, out of memory) left its attempt's folder: a tenant's data and
   // optimizer state that no one will use. The runner owns its cache folder, so none is in use at start.
   await rm(join(config.cacheDir, "jobs"), { recursive: true, force: true });
-  const me = await register();
+  // Refused (another live runner has the name) or unreachable: the process must not stay up serving unannounced.
+  const me = await register().catch(async (err: unknown) => {
+    await inference?.close();
+    throw err;
+  });
   log("info", "registered", { runner_id: me.id, models: [...offered], url, lease_seconds: me.lease_seconds });
   blobServing?.start();
 

@@ -39,6 +39,8 @@ export type InferenceServerOptions = {
   /** Overrides where adapters come from (default: the API). */
   source?: AdapterSource;
   threads?: number;
+  /** This runner process's id, answered by /healthz so the API can tell it from an earlier process at the same URL. */
+  instance?: string;
 };
 
 export type InferenceServer = {
@@ -93,7 +95,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     if (!timingSafeEqual(c.req.header("Authorization") ?? "", `Bearer ${opts.runnerToken}`)) return errorJson(c, 401, "unauthorized", "send 'Authorization: Bearer <runner token>'");
     await next();
   });
-  app.get("/healthz", (c) => c.json({ ok: true }));
+  app.get("/healthz", (c) => c.json({ ok: true, ...(opts.instance ? { instance: opts.instance } : {}) }));
   app.get("/v1/status", async (c) => {
     const models: Record<string, unknown> = {};
     for (const [id, w] of workers) models[id] = { in_flight: w.inFlight, ...(await w.stats()) };

@@ -1,4 +1,6 @@
 import { readFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
@@ -53,6 +55,63 @@ describe("runner registration", () => {
     const t = await api.tenant();
     await expectError(await api.call("POST", "/internal/v1/jobs/lease", { token: t.key, json: { runner_id: reg.id } }), 401, "unauthorized");
     await expectError(await api.call("POST", "/internal/v1/jobs/lease", { token: api.admin, json: { runner_id: reg.id } }), 401, "unauthorized");
+  });
+});
+
+/** A stand-in runner process answering /healthz as `instance` (null: it answers nothing, as a frozen one). */
+async function healthServer(instance: string | null): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (instance !== null) res.end(JSON.stringify({ ok: true, instance }));
+  });
+  await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise<void>((ok) => (server.closeAllConnections(), server.close(() => ok()))),
+  };
+}
+
+describe("runner restarts and namesakes", () => {
+  const register = (api: TestApi, instance: string, url: string) => runnerCall(api, "/runners/register", { name: "gpu-1", url, instance, models: ["micro-llama"], capacity: 8 });
+
+  it("refuses a second live process under a runner's name, and lets a restart take over at once, its leases released", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const first = await healthServer("instance-1");
+    const reg = await (await register(api, "instance-1", first.url)).json();
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    expect((await leaseOk(api, reg.id)).lease.attempt).toBe(1);
+
+    const dup = await expectError(await register(api, "instance-2", "http://127.0.0.1:9/"), 409, "conflict");
+    expect(dup).toMatchObject({ param: "name" });
+    expect(dup.message).toContain("give each runner its own name");
+
+    // The first process dies: the restarted one gets the id back and the job at once, not when the lease runs out.
+    await first.close();
+    const again = await (await register(api, "instance-2", "http://127.0.0.1:9/")).json();
+    expect(again.id).toBe(reg.id);
+    const lease = await leaseOk(api, reg.id);
+    expect(lease).toMatchObject({ job: { id: job.id }, lease: { attempt: 2 } });
+    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events`, { token: t.key })).json()).data;
+    expect(events.map((e: { message: string }) => e.message)).toContain("Runner gpu-1 restarted during attempt 1; the job can be leased again");
+
+    // The same process registering again (it re-registers after withdrawing a model) keeps its lease.
+    expect((await register(api, "instance-2", "http://127.0.0.1:9/")).status).toBe(200);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: reg.id })).status).toBe(204);
+  });
+
+  it("takes a runner restarted on the same URL for a restart, and forgets runners unseen for a week", async () => {
+    const api = await fresh();
+    const restarted = await healthServer("instance-2");
+    try {
+      const reg = await (await register(api, "instance-1", restarted.url)).json();
+      expect(await (await register(api, "instance-2", restarted.url)).json()).toMatchObject({ id: reg.id });
+    } finally {
+      await restarted.close();
+    }
+    api.advance(8 * 24 * 3600);
+    await registerRunner(api, "other");
+    const listed = (await (await api.call("GET", "/admin/v1/runners", { token: api.admin })).json()).data;
+    expect(listed.map((r: { name: string }) => r.name)).toEqual(["other"]);
   });
 });
 

@@ -1,7 +1,7 @@
 // The runner's adapter registry: metadata and status of every adapter it has seen, and the local-disk
 // tier of the adapter cache (LRU with pins for in-flight requests). A miss fetches the files once (one
 // download however many requests wait for it) from the AdapterSource.
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
 import { LruTier } from "./cache.js";
@@ -61,6 +61,8 @@ export class AdapterRegistry {
    */
   async acquire(model: string, baseModel: string): Promise<{ dir: string; release(): void }> {
     let rec = this.disk.get(model);
+    // A folder removed from under the cache (a cleaned temp dir, a replaced disk) is fetched again.
+    if (rec && !(await this.onDisk(rec))) rec = undefined;
     if (!rec) {
       let pending = this.fetching.get(model);
       if (!pending) {
@@ -81,6 +83,13 @@ export class AdapterRegistry {
     };
   }
 
+  private async onDisk(rec: AdapterRecord): Promise<boolean> {
+    return Promise.all(ADAPTER_FILES.map((name) => access(join(rec.dir, name)))).then(
+      () => true,
+      () => false,
+    );
+  }
+
   private async download(model: string): Promise<AdapterRecord> {
     try {
       const got = await this.source.fetch(model);
@@ -96,8 +105,10 @@ export class AdapterRegistry {
       // Whole folder or nothing: a crash mid-download leaves only a .part folder.
       await rm(dir, { recursive: true, force: true });
       await rename(tmp, dir);
-      const rec = { model, baseModel: got.baseModel, dir, bytes };
-      this.disk.set(model, rec);
+      // The folder of an entry that vanished was restored: its requests in flight keep it pinned, so the entry stays.
+      const kept = this.disk.get(model);
+      const rec = Object.assign(kept ?? { model, dir }, { baseModel: got.baseModel, bytes });
+      if (!kept) this.disk.set(model, rec);
       this.failures.delete(model);
       return rec;
     } catch (err) {

@@ -60,7 +60,7 @@ describe("runner registration", () => {
 
 /** A stand-in runner process answering /healthz as `instance` (null: it answers nothing, as a frozen one). */
 async function healthServer(instance: string | null): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     if (instance !== null) res.end(JSON.stringify({ ok: true, instance }));
   });
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));

@@ -49,6 +49,28 @@ describe("AdapterRegistry", () => {
     expect(fetches).toBe(3);
   });
 
+  it("fetches an adapter again when its folder vanished from under the cache, pinned or not", async () => {
+    const local = new LocalAdapterSource({ a: { dir: FX, baseModel: "m" } });
+    let fetches = 0;
+    const reg = new AdapterRegistry({ fetch: (id) => (fetches++, local.fetch(id)) }, join(dir, "cache-vanish"));
+    await reg.open();
+    const held = await reg.acquire("a", "m");
+    await rm(held.dir, { recursive: true });
+    // Pinned by `held`: the entry stays and the files come back into its folder.
+    const again = await reg.acquire("a", "m");
+    expect(fetches).toBe(2);
+    expect(again.dir).toBe(held.dir);
+    expect(existsSync(join(again.dir, "adapter_model.safetensors"))).toBe(true);
+    held.release();
+    again.release();
+    await rm(held.dir, { recursive: true });
+    const third = await reg.acquire("a", "m");
+    expect(fetches).toBe(3);
+    expect(existsSync(join(third.dir, "adapter_config.json"))).toBe(true);
+    third.release();
+    expect(reg.held()).toEqual(["a"]);
+  });
+
   it("refuses an adapter of another base model and reports unknown adapters as not found", async () => {
     const reg = new AdapterRegistry(new LocalAdapterSource({ x: { dir: FX, baseModel: "other" } }), join(dir, "cache2"));
     await reg.open();

@@ -20,16 +20,19 @@ let scheduler: Scheduler | null = null;
 /** Requests whose tokens are posted as they come (the others get only their result). */
 const streaming = new Set<string>();
 let tokenizer: TextTokenizer | null = null;
+/** Longest prompt + max_tokens, as the scheduler enforces it. */
+let maxContext = 0;
 
 async function init(o: ServeWorkerInit): Promise<void> {
   const threads = o.threads ?? servingThreads(frozenMatmulParams(await loadModelConfig(o.modelDir)));
   // This thread's runs overlap the HTTP servers on the main thread: spin only with a core to spare.
   const model = await LoadedModel.load(o.modelDir, { slots: o.slots, rank: o.rank, targets: [...PROJECTIONS], threads, spin: o.spin ?? spinBesideEventLoop(threads) });
   tokenizer = await loadTokenizer(o.modelDir);
+  // The engine implements neither positions past the model's table nor a sliding window.
+  maxContext = Math.min(o.maxContext, model.cfg.maxPositions, model.cfg.slidingWindow ?? Infinity);
   scheduler = new Scheduler(model.session, model.slots, {
     maxBatch: o.maxBatch,
-    // The engine implements neither positions past the model's table nor a sliding window.
-    maxContext: Math.min(o.maxContext, model.cfg.maxPositions, model.cfg.slidingWindow ?? Infinity),
+    maxContext,
     policy: o.policy,
     hostAdapters: o.hostAdapters,
     tokenizer,
@@ -50,13 +53,37 @@ async function init(o: ServeWorkerInit): Promise<void> {
       },
     },
   });
+  if (tokenizer) textBytesLimit = 4 * maxContext * longestTokenBytes(tokenizer);
   send({ kind: "ready", vocab: model.cfg.vocab, hasTokenizer: tokenizer !== null });
+}
+
+/**
+ * Text beyond this many UTF-8 bytes cannot fit the context: every token stands for at most `maxTokenBytes`
+ * bytes, and the 4× leaves room for normalizers that shorten text. Such text is refused untokenized, since
+ * tokenizing a megabyte holds this thread, and every sequence it decodes, for a second or more.
+ */
+let textBytesLimit = Infinity;
+
+function longestTokenBytes(tok: TextTokenizer): number {
+  let longest = 1;
+  for (let id = 0; id < tok.vocabSize; id++) longest = Math.max(longest, tok.tokenBytes(id).length);
+  return longest;
+}
+
+function assertTextCanFit(input: ServeSubmit["input"]): void {
+  const texts = "prompt" in input ? [input.prompt] : "messages" in input ? input.messages.map((m) => m.content) : [];
+  const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
+  if (bytes > textBytesLimit) {
+    const param = "prompt" in input ? "prompt" : "messages";
+    throw new Error(`${param}: its ${bytes} bytes of text are more tokens than this server's context of ${maxContext} holds; shorten it`);
+  }
 }
 
 function tokensOf(req: ServeSubmit): number[] {
   const input = req.input;
   if ("tokens" in input) return input.tokens;
   if (!tokenizer) throw new Error("input: this model has no tokenizer.json; send token ids");
+  assertTextCanFit(input);
   if ("messages" in input) {
     if (req.format === "tool_auto") assertReadableToolCalls(tokenizer.toolCallFormat);
     const chat = tokenizer.encodeChat(templateMessages(input.messages), { addGenerationPrompt: true, tools: templateTools(input.tools) });

@@ -115,6 +115,15 @@ describe("POST /v1/chat/completions", () => {
     const longPrompt = await post("/v1/chat/completions", acme.key, { model: stack.model, messages: [{ role: "user", content: "x".repeat(600) }], max_tokens: 2 });
     expect(longPrompt.status).toBe(400);
     expect((await longPrompt.json()).error).toMatchObject({ param: "messages", message: expect.stringMatching(/^prompt: it is \d+ tokens \(a chat's: its messages, and the tools it lists, as the chat template writes them\), and this server's context of 512 must also hold the answer/) });
+    // Text that cannot fit however it tokenizes is refused before tokenizing (a megabyte would hold the serving thread).
+    for (const [path, body, param] of [
+      ["/v1/completions", { prompt: "y".repeat(900_000) }, "prompt"],
+      ["/v1/chat/completions", { messages: [{ role: "user", content: "y".repeat(450_000) }, { role: "user", content: "z".repeat(450_000) }] }, "messages"],
+    ] as const) {
+      const huge = await post(path, acme.key, { model: stack.model, max_tokens: 2, ...body });
+      expect(huge.status).toBe(400);
+      expect((await huge.json()).error).toMatchObject({ param, message: expect.stringMatching(/^[a-z]+: its 900000 bytes of text are more tokens than this server's context of 512 holds/) });
+    }
   });
 
   it("renders OpenAI's developer role as the system turn chat templates know", async () => {

@@ -12,6 +12,19 @@ export type RunnerCall = { runner: RunnerTarget; response: Response };
 const RETRY_AFTER = "1";
 
 /**
+ * Runners this API process found silent or unreachable, until when they are tried last: each call would
+ * otherwise wait out the watch again until the runner's missed heartbeats take it off the live list.
+ */
+const suspects = new Map<string, number>();
+const SUSPECT_MS = 60_000;
+
+/** The targets with recent suspects moved to the end (still tried: one may be the only runner). */
+function suspectsLast(targets: RunnerTarget[], now = Date.now()): RunnerTarget[] {
+  for (const [id, until] of suspects) if (until <= now) suspects.delete(id);
+  return [...targets.filter((t) => !suspects.has(t.id)), ...targets.filter((t) => suspects.has(t.id))];
+}
+
+/**
  * POSTs `body` to /v1/generate of each runner in turn; returns the first answer that is not a skip. The answer's
  * body stays watched while it is read: a runner that falls silent mid-answer makes the read fail.
  */
@@ -20,8 +33,9 @@ export async function callRunners(targets: RunnerTarget[], body: GenerateRequest
   let full = 0;
   let adapterGone = 0;
   const failures: string[] = [];
-  for (const runner of targets) {
+  for (const runner of suspectsLast(targets)) {
     const watch = new RunnerWatch(runner, watchTimes, fetchImpl);
+    watch.signal.addEventListener("abort", () => suspects.set(runner.id, Date.now() + SUSPECT_MS));
     let response: Response;
     try {
       response = await fetchImpl(new URL("/v1/generate", runner.url), {
@@ -32,6 +46,7 @@ export async function callRunners(targets: RunnerTarget[], body: GenerateRequest
       });
     } catch (err) {
       watch.stop();
+      suspects.set(runner.id, Date.now() + SUSPECT_MS);
       failures.push(`${runner.id}: ${err instanceof Error ? err.message : String(err)}`);
       continue;
     }

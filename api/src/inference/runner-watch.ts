@@ -25,7 +25,8 @@ export class RunnerSilent extends Error {
 export class RunnerWatch {
   private readonly controller = new AbortController();
   private readonly timer: ReturnType<typeof setInterval>;
-  private heard = true;
+  /** Sending the request is not hearing from the runner: the first check after `quietMs` may already probe. */
+  private heard = false;
   private probing = false;
   private stopped = false;
 

@@ -42,6 +42,13 @@ describe("runner watch", () => {
     const r = await callRunners([{ id: "frozen", url: frozen, holdsAdapter: true }, { id: "live", url: live, holdsAdapter: false }], body, "t", fetch, fast);
     expect(r.runner.id).toBe("live");
     expect(await r.response.json()).toEqual({ ok: true });
+    // The next call tries the live runner first: the frozen one is a suspect for a while.
+    const called: string[] = [];
+    const recording = ((url: URL | RequestInfo, init?: RequestInit) => (called.push(String(url)), fetch(url, init))) as typeof fetch;
+    const next = await callRunners([{ id: "frozen", url: frozen, holdsAdapter: true }, { id: "live", url: live, holdsAdapter: false }], body, "t", recording, fast);
+    expect(next.runner.id).toBe("live");
+    expect(called).toEqual([`${live}/v1/generate`]);
+    await next.response.body?.cancel();
   });
 
   it("waits for a slow runner that still answers its health check", async () => {

@@ -1,7 +1,8 @@
 // Tool calls on the runner: a forced call (the API's tool_choice "required" or a named function) as the grammar
 // its answer follows.
 import type { ToolSpec } from "../../../api/src/inference/runner-protocol.js";
-import { rootBranches, schemaRecognizer } from "../engine/generate/json-schema.js";
+import { rootBranches } from "../engine/generate/json-schema-compile.js";
+import { schemaRecognizer } from "../engine/generate/json-schema.js";
 
 /** A function without parameters (OpenAI: parameters left out, or `{}`) takes an empty object. */
 const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: false };

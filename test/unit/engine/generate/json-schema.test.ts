@@ -1,7 +1,8 @@
 // Structured Outputs' recognizer: texts that follow the schema are taken whole (and parse), texts that break
 // it are refused at the first byte that does; the compiler names what it cannot enforce.
 import { describe, expect, it } from "vitest";
-import { JsonSchemaRecognizer, compileSchema, schemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
+import { compileSchema } from "../../../../gpu-runner/src/engine/generate/json-schema-compile.js";
+import { JsonSchemaRecognizer, schemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 

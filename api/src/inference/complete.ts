@@ -7,7 +7,7 @@ import { findCallableModel, modelNotFound, peftFilesOf } from "../jobs/checkpoin
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { meterInference } from "./meter.js";
-import { completionObject, responseId, type Choice, type CompletionKind } from "./openai.js";
+import { completionObject, responseId, type Choice, type CompletionKind } from "./openai-response.js";
 import { callRunners } from "./proxy.js";
 import { generateResponseSchema, type GenerateRequestInput, type GenerateChoice, type GenerateResponse, type GenerateUsage, type ResponseFormat } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";

@@ -6,7 +6,7 @@ import type { Db } from "../db/client.js";
 import { idempotencyKeys } from "../db/schema.js";
 import { requestHash, type KeyRef } from "../lib/idempotency-keys.js";
 import { runBatch } from "../db/batch.js";
-import type { Choice, Finish } from "./openai.js";
+import type { Choice, Finish } from "./openai-response.js";
 import type { GenerateUsage } from "./runner-protocol.js";
 import { usageInsertFrom } from "../usage/record.js";
 

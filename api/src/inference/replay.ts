@@ -3,7 +3,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import type { StoredCompletion } from "./idempotency.js";
-import { chunkObject, completionObject, type CompletionKind } from "./openai.js";
+import { chunkObject, completionObject, type CompletionKind } from "./openai-response.js";
 import { sseData } from "./sse.js";
 import { ToolCallStream, toolCallId, toolFinish, type ToolCallShape } from "./tool-calls.js";
 

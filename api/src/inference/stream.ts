@@ -4,7 +4,7 @@
 import { runnerPredates } from "./runner-skew.js";
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
-import { chunkObject, type CompletionKind, type Finish } from "./openai.js";
+import { chunkObject, type CompletionKind, type Finish } from "./openai-response.js";
 import type { GenerateEvent, GenerateUsage, LogprobEntry, ResponseFormat } from "./runner-protocol.js";
 import { runnerEvents, sseData } from "./sse.js";
 import { keepRunning } from "../lib/keep-running.js";

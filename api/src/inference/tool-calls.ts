@@ -2,7 +2,7 @@
 // under a grammar and its text is the call. Auto: the model writes text and, when it calls tools, Hermes-style
 // blocks `<tool_call>{"name", "arguments"}</tool_call>` (the format the runner checked its chat template
 // writes). Both are shaped here as OpenAI's message.tool_calls, whole or streamed (docs/inference.md).
-import type { Choice, Finish } from "./openai.js";
+import type { Choice, Finish } from "./openai-response.js";
 import { rawMember } from "./json-member.js";
 
 /**

@@ -3,7 +3,8 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Router } from "../app.js";
 import { runCompletion } from "../inference/complete.js";
-import { chatRequestSchema, chatResponseSchema, type ChatRequest, completionResponses, toolCallShapeOf, samplingOf } from "../inference/openai.js";
+import { chatRequestSchema, type ChatRequest, toolCallShapeOf, samplingOf } from "../inference/openai-request.js";
+import { chatResponseSchema, completionResponses } from "../inference/openai-response.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { bearerSecurity, jsonBody } from "../lib/openapi.js";
 

@@ -2,7 +2,7 @@
 // Hermes blocks), their finish_reason, and the stream deltas, which must add up to the whole answer.
 import { describe, expect, it } from "vitest";
 import { ToolCallStream, callsOf, toolCallId, toolFinish, toolMessage, type ToolCallShape } from "../../../../api/src/inference/tool-calls.js";
-import { toolCallShapeOf } from "../../../../api/src/inference/openai.js";
+import { toolCallShapeOf } from "../../../../api/src/inference/openai-request.js";
 
 const one: ToolCallShape = { names: ["get_weather"], finish: "stop" };
 const several: ToolCallShape = { names: ["get_weather", "lights"], finish: "tool_calls" };

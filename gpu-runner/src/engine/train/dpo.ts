@@ -3,13 +3,13 @@
 // training starts from, computed once by the eval graph before the first step: the base model for a new
 // adapter (B = 0), the continued fine-tuned model otherwise.
 import { rowsToBatch, type Row } from "../data/batches.js";
-import { TrainingCancelled } from "./spec.js";
 import type { LoraTrainer } from "./trainer.js";
 
-/** Sets `ref` on every pair row: log π_start(answer | conversation) of its chosen and rejected answer, from the trainer's current (starting) LoRA values; `stop` cancels between batches. */
-export async function attachReferences(trainer: LoraTrainer, rows: Row[], batchSize: number, stop: () => boolean = () => false): Promise<void> {
+/** Sets `ref` on every pair row: log π_start(answer | conversation) of its chosen and rejected answer, from the trainer's current (starting) LoRA values; `interrupt` is asked between batches for an error that ends the run (a cancel or a suspend). */
+export async function attachReferences(trainer: LoraTrainer, rows: Row[], batchSize: number, interrupt: () => Error | null = () => null): Promise<void> {
   for (let i = 0; i < rows.length; i += batchSize) {
-    if (stop()) throw new TrainingCancelled(trainer.stepCount);
+    const err = interrupt();
+    if (err) throw err;
     const slice = rows.slice(i, i + batchSize);
     const logp = (await trainer.evaluate(rowsToBatch(slice.map((r) => ({ ...r, ref: [0, 0] }))))).seqLogp!;
     slice.forEach((r, k) => (r.ref = [logp[2 * k], logp[2 * k + 1]]));

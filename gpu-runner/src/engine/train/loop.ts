@@ -1,6 +1,6 @@
 // The LoRA training loop: data → rows → seeded per-epoch shuffles → LoraTrainer steps under the LR
-// schedule, with progress/validation/checkpoint events, cancellation between steps, exact resume from a
-// checkpoint, and the final PEFT adapter. Runs in the calling thread (see loop-worker.ts for a worker).
+// schedule, with progress/validation/checkpoint events, cancellation or suspension (checkpoint, then stop)
+// between steps, exact resume from a checkpoint, and the final PEFT adapter. Runs in the calling thread (see loop-worker.ts for a worker).
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
@@ -19,13 +19,23 @@ import { resolveLoraConfig } from "./lora-config.js";
 import { loadInitialAdapter } from "./initial-adapter.js";
 import { initParams, paramsFromAdapter } from "./lora-params.js";
 import { learningRate, warmupSteps, type Schedule } from "./schedule.js";
-import { DEFAULT_BETA, resolveSpec, TrainingCancelled, type ResolvedSpec, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
+import { DEFAULT_BETA, resolveSpec, TrainingCancelled, TrainingSuspended, type ResolvedSpec, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
 import { LoraTrainer } from "./trainer.js";
 
-export { TrainingCancelled, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
+export { TrainingCancelled, TrainingSuspended, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
 export { startTrainingWorker } from "./loop-worker.js";
 
-export type TrainHooks = { onEvent?: (e: TrainEvent) => void | Promise<void>; shouldStop?: () => boolean };
+export type TrainHooks = {
+  onEvent?: (e: TrainEvent) => void | Promise<void>;
+  /** Cancel: asked before every step; the run ends with TrainingCancelled and writes nothing more. */
+  shouldStop?: () => boolean;
+  /**
+   * Suspend (a runner handing its job back): asked before every step, after shouldStop. The run checkpoints
+   * the step it reached, as a periodic checkpoint would, unless one is there already, and ends with
+   * TrainingSuspended; a later run resumes from that checkpoint.
+   */
+  shouldSuspend?: () => boolean;
+};
 
 /** Loads, tokenizes and (optionally) packs a JSONL file into rows; says what was cut or dropped. */
 async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof tokenizeRecords>[1], log: (m: string, warn?: boolean) => Promise<void>): Promise<{ rows: Row[]; format: RecordFormat }> {
@@ -123,9 +133,10 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
     if (objective === "dpo") {
       // The starting model's log-likelihoods, once (before a checkpoint's values replace the starting ones):
       // deterministic, so a resumed run computes the same ones.
-      const stop = () => hooks.shouldStop?.() ?? false;
-      await attachReferences(trainer, rows, s.batchSize, stop);
-      if (valRows) await attachReferences(trainer, valRows, s.batchSize, stop);
+      // No step trained yet, so a suspend has nothing to keep.
+      const interrupt = () => (hooks.shouldStop?.() ? new TrainingCancelled(0) : hooks.shouldSuspend?.() ? new TrainingSuspended(0, false) : null);
+      await attachReferences(trainer, rows, s.batchSize, interrupt);
+      if (valRows) await attachReferences(trainer, valRows, s.batchSize, interrupt);
       const counted = valRows ? `${rows.length} training and ${valRows.length} validation pair(s)` : `${rows.length} pair(s)`;
       await log(`DPO (beta=${s.beta ?? DEFAULT_BETA}): reference log-likelihoods of ${counted} computed with the model training starts from`);
     }
@@ -145,10 +156,13 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       Object.assign(metrics, ck.state.metrics);
       await log(`resumed from the checkpoint at step ${ck.state.step} of ${totalSteps}`);
     }
+    // The step of the newest checkpoint this run wrote or resumed from: a suspend there writes no other one.
+    let savedStep = trainer.stepCount;
     const save = async (step: number) => {
       const dir = join(checkpointDir, String(step));
       const state: TrainerState = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, step, orderEpoch, order, rng: rng.state(), fingerprint: fp, losses, metrics };
       const files = await saveCheckpoint(dir, trainer.params, { state, values: trainer.values, m: trainer.m, v: trainer.v }, meta);
+      savedStep = step;
       await emit({ type: "checkpoint", step, dir, files, metrics: { ...metrics } });
     };
     const validate = async (step: number) => {
@@ -174,6 +188,13 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
     let tFirst = 0;
     for (let step = startStep; step < totalSteps; ) {
       if (hooks.shouldStop?.()) throw new TrainingCancelled(step);
+      if (hooks.shouldSuspend?.()) {
+        // Here, between steps, the state is the one a periodic checkpoint at this step holds (its validation
+        // included), so a resume continues exactly.
+        const fresh = step > savedStep;
+        if (fresh) await save(step);
+        throw new TrainingSuspended(step, fresh);
+      }
       const epoch = Math.floor(step / perEpoch);
       if (orderEpoch !== epoch) {
         order = shuffledOrder(rows.length, rng);

@@ -18,6 +18,21 @@ export class TrainingCancelled extends Error {
   }
 }
 
+/**
+ * Thrown when `shouldSuspend` (or a worker's suspend) ends a run between steps. `checkpointed`: whether the
+ * run wrote a checkpoint at `step` for this (false when its last checkpoint, or the one it resumed from, is
+ * already at that step, or it trained no step).
+ */
+export class TrainingSuspended extends Error {
+  constructor(
+    readonly step: number,
+    readonly checkpointed: boolean,
+  ) {
+    super(`training suspended after step ${step}${checkpointed ? ", checkpoint written" : ""}`);
+    this.name = "TrainingSuspended";
+  }
+}
+
 /** DPO's β when the spec leaves it out. */
 export const DEFAULT_BETA = 0.1;
 

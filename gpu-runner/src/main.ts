@@ -1,5 +1,5 @@
 // `tuneserve runner`: a gpu-runner process — settings from env and flags, then register, serve and lease
-// until SIGINT/SIGTERM, which hands running jobs back to the queue.
+// until SIGINT/SIGTERM, which hands running jobs back to the queue with a checkpoint of the step each reached.
 import { hostname } from "node:os";
 import { loadRunnerConfig, runnerFlagHelp } from "./runner/config.js";
 import { startRunner } from "./runner/runner.js";

@@ -38,6 +38,11 @@ export const runnerConfigSchema = z.object({
   cacheDir: z.string().min(1),
   /** Steps between checkpoints uploaded to the blob store; 0 = only the final adapter. */
   checkpointEvery: intSetting(0),
+  /**
+   * On shutdown, how long the runner waits for a training job to finish its step and upload a checkpoint of it
+   * before cancelling the training and handing the job back without it; 0 = cancel at once.
+   */
+  shutdownCheckpointSeconds: z.coerce.number().min(0).max(3600),
   /** Seconds between lease polls when nothing is queued (the wait doubles up to pollMaxSeconds). */
   pollSeconds: z.coerce.number().positive(),
   pollMaxSeconds: z.coerce.number().positive(),
@@ -62,6 +67,7 @@ const sources = {
   publicUrl: ["TUNESERVE_RUNNER_PUBLIC_URL", "public-url"],
   cacheDir: ["TUNESERVE_RUNNER_CACHE_DIR", "cache-dir"],
   checkpointEvery: ["TUNESERVE_RUNNER_CHECKPOINT_EVERY", "checkpoint-every"],
+  shutdownCheckpointSeconds: ["TUNESERVE_RUNNER_SHUTDOWN_CHECKPOINT_SECONDS", "shutdown-checkpoint-seconds"],
   pollSeconds: ["TUNESERVE_RUNNER_POLL_SECONDS", "poll-seconds"],
   pollMaxSeconds: ["TUNESERVE_RUNNER_POLL_MAX_SECONDS", "poll-max-seconds"],
   maxContext: ["TUNESERVE_RUNNER_MAX_CONTEXT", "max-context"],
@@ -69,8 +75,9 @@ const sources = {
   inference: ["TUNESERVE_RUNNER_INFERENCE", "inference"],
 } as const satisfies Record<keyof RunnerConfig, readonly [string, string]>;
 
+const flagWidth = Math.max(...Object.values(sources).map(([, flag]) => flag.length)) + 1;
 export const runnerFlagHelp = Object.entries(sources)
-  .map(([, [env, flag]]) => `  --${flag.padEnd(18)} (${env})`)
+  .map(([, [env, flag]]) => `  --${flag.padEnd(flagWidth)} (${env})`)
   .join("\n");
 
 /** Defaults that depend on nothing but the machine. */
@@ -81,6 +88,8 @@ const defaults = (hostname: string) => ({
   listen: "127.0.0.1:0",
   cacheDir: join(homedir(), ".cache", "tuneserve-runner"),
   checkpointEvery: "50",
+  // Within Kubernetes' default 30 s grace period, leaving time to hand the job back and exit.
+  shutdownCheckpointSeconds: "20",
   pollSeconds: "1",
   pollMaxSeconds: "10",
   maxContext: "2048",

@@ -1,5 +1,6 @@
 // The runner's job loop: lease when a training slot is free, back off while the queue is empty, run each job
-// through a TrainingExecution, and on shutdown hand running jobs back to the queue.
+// through a TrainingExecution, and on shutdown hand running jobs back to the queue, each with a checkpoint of
+// the step it reached.
 import { ApiCallError, type RunnerApiClient } from "./api-client.js";
 import { TrainingExecution, type ExecutorDeps } from "./training-executor.js";
 
@@ -40,7 +41,10 @@ export class LeaseLoop {
     this.loop ??= this.run();
   }
 
-  /** Stops leasing, hands running jobs back (retryable fail) and waits for them to wind down. */
+  /**
+   * Stops leasing, hands running jobs back (retryable fail, after each checkpoints the step it reached, within
+   * the executor's shutdown deadline) and waits for them to wind down.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();

@@ -33,19 +33,25 @@ export const jsonLogger =
 
 /** The engine's worker-thread trainer, loaded on first use so an idle runner does not load onnxruntime. */
 const engineTrainer: TrainingStarter = (spec, onEvent) => {
-  let inner: { cancel(): void } | null = null;
-  let cancelled = false;
+  let inner: { cancel(): void; suspend(): void } | null = null;
+  // What was asked before the worker existed (a cancel stays a cancel).
+  let asked: "cancel" | "suspend" | null = null;
   const result = import("../engine/train/loop.js").then((m) => {
     const w = m.startTrainingWorker(spec, onEvent);
     inner = w;
-    if (cancelled) w.cancel();
+    if (asked === "cancel") w.cancel();
+    else if (asked === "suspend") w.suspend();
     return w.result;
   });
   return {
     result,
     cancel() {
-      cancelled = true;
+      asked = "cancel";
       inner?.cancel();
+    },
+    suspend() {
+      if (asked !== "cancel") asked = "suspend";
+      inner?.suspend();
     },
   };
 };
@@ -109,6 +115,7 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger } =
       models,
       workRoot: join(config.cacheDir, "jobs"),
       checkpointEvery: config.checkpointEvery,
+      shutdownCheckpointMs: config.shutdownCheckpointSeconds * 1000,
       spinTraining: !inference,
       startTraining: engineTrainer,
       log,

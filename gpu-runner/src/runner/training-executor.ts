@@ -1,8 +1,9 @@
 // Runs one leased fine-tuning job: fetch inputs through the lease's URLs, train in a worker thread, keep the
 // lease alive with progress heartbeats, upload checkpoints as they appear, then the adapter, then complete.
+// On shutdown the trainer checkpoints the step it reached and the job goes back to the queue.
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { TrainEvent, TrainJobSpec, TrainResult } from "../engine/train/loop.js";
+import type { TrainEvent, TrainingWorker, TrainJobSpec, TrainResult } from "../engine/train/loop.js";
 import { ApiCallError, LeaseLostError, type Holder, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
 import type { ModelCache } from "./model-cache.js";
 import { AUTO_SEQ_LEN } from "../../../api/src/jobs/settings.js";
@@ -10,7 +11,7 @@ import { stepSplit } from "./step-split.js";
 import { downloadTo, uploadFrom } from "./transfer.js";
 
 /** The engine's training worker (startTrainingWorker), injected so the loop does not load ORT until a job comes. */
-export type TrainingStarter = (spec: TrainJobSpec, onEvent: (e: TrainEvent) => void) => { result: Promise<TrainResult>; cancel(): void };
+export type TrainingStarter = (spec: TrainJobSpec, onEvent: (e: TrainEvent) => void) => TrainingWorker;
 export type Logger = (level: "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => void;
 
 export type ExecutorDeps = {
@@ -22,6 +23,11 @@ export type ExecutorDeps = {
   /** Jobs get a scratch folder below this one, removed when the attempt ends. */
   workRoot: string;
   checkpointEvery: number;
+  /**
+   * How long a shutdown waits for the trainer to finish its step and for that step's checkpoint to be
+   * uploaded before it cancels the training and hands the job back without it (0: cancel at once).
+   */
+  shutdownCheckpointMs: number;
   /** false: training threads never spin (this runner also serves inference on the same cores); true: as TUNESERVE_ORT_SPIN says. */
   spinTraining: boolean;
   startTraining: TrainingStarter;
@@ -68,9 +74,19 @@ export class TrainingExecution {
   /** Why the lease was lost (set once; the job is no longer ours). */
   private lost: string | null = null;
   private stopping = false;
+  /** A shutdown no longer waits for the trainer's checkpoint (its deadline passed, or it never waited): training is cancelled. */
+  private cutOff = false;
+  private cutOffTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Resolves when the shutdown stops waiting (see cutOff). */
+  private readonly cutOffNow: Promise<void>;
+  private signalCutOff!: () => void;
+  /** The trainer ran its last step: a shutdown from now on lets the attempt finish. */
+  private trainedToEnd = false;
+  /** The step of the latest checkpoint the job has: the one it was leased with, or one this attempt recorded. */
+  private checkpointStep: number | null;
   /** The attempt is over: late heartbeats (a 409 after complete) mean nothing any more. */
   private ended = false;
-  private worker: { cancel(): void } | null = null;
+  private worker: Pick<TrainingWorker, "cancel" | "suspend"> | null = null;
   private readonly abort = new AbortController();
   private queue: Promise<void> = Promise.resolve();
   private queueError: Error | null = null;
@@ -90,6 +106,8 @@ export class TrainingExecution {
     const prev = lease.job.progress;
     const step = lease.urls.checkpoint?.step ?? 0;
     this.progress = { step, total_steps: Math.max(1, step, prev?.total_steps ?? 1), epoch: 0, loss: null };
+    this.checkpointStep = lease.urls.checkpoint?.step ?? null;
+    this.cutOffNow = new Promise((ok) => (this.signalCutOff = ok));
   }
 
   /** Ends this copy of the job because a newer lease of it replaced this one: it reports nothing more. */
@@ -97,11 +115,33 @@ export class TrainingExecution {
     this.leaseLost(`job ${this.jobId}: ${reason}`);
   }
 
-  /** Asks the attempt to end because the runner shuts down: the job is handed back to the queue. */
+  /**
+   * Asks the attempt to end because the runner shuts down: the job is handed back to the queue. While training,
+   * the trainer first finishes its step and checkpoints it, so the next runner resumes there rather than at the
+   * last periodic checkpoint; past shutdownCheckpointMs (Kubernetes allows 30 s by default) it is cancelled.
+   */
   stop(): void {
+    if (this.stopping) return;
     this.stopping = true;
+    // Trained to the end already: the attempt hands in its adapter (see finish).
+    if (this.trainedToEnd) return;
+    const ms = this.deps.shutdownCheckpointMs;
+    if (this.worker && !this.lost && ms > 0) {
+      this.worker.suspend();
+      this.cutOffTimer = setTimeout(() => {
+        this.deps.log("warn", "no checkpoint handed over within the shutdown deadline; cancelling the training", { job_id: this.jobId, deadline_ms: ms });
+        this.stopWaiting();
+      }, ms);
+    } else this.stopWaiting();
+  }
+
+  /** Ends a shutdown's wait: cancels the training and any transfer in flight, and reports nothing more. */
+  private stopWaiting(): void {
+    if (this.cutOff) return;
+    this.cutOff = true;
     this.worker?.cancel();
     this.abort.abort();
+    this.signalCutOff();
   }
 
   /** Runs the attempt to its end; never throws. */
@@ -123,6 +163,7 @@ export class TrainingExecution {
         await this.queue;
         if (this.queueError) throw this.queueError;
       } catch (err) {
+        if (this.stopping) await this.handOver();
         return await this.failed(err, retryableEngineError(err), "training_failed");
       }
       return await this.finish(result);
@@ -132,6 +173,7 @@ export class TrainingExecution {
     } finally {
       this.ended = true;
       clearInterval(timer);
+      if (this.cutOffTimer) clearTimeout(this.cutOffTimer);
       this.worker = null;
       await rm(this.dir, { recursive: true, force: true }).catch(() => {});
     }
@@ -197,8 +239,25 @@ export class TrainingExecution {
     this.throwIfEnded();
     const w = this.deps.startTraining(spec, (e) => this.onEvent(e));
     this.worker = w;
+    w.result.then(() => (this.trainedToEnd = true), () => {});
     if (this.lost || this.stopping) w.cancel();
-    return w.result;
+    // Past a shutdown's deadline the job is handed back at once, not after the step in flight (the worker
+    // stops at its next step boundary, or with the process).
+    const cut = this.cutOffNow.then((): never => {
+      throw new Error("the runner is shutting down");
+    });
+    return Promise.race([w.result, cut]);
+  }
+
+  /**
+   * On shutdown, once the trainer has stopped: waits (until the deadline) for the checkpoint of the step it
+   * reached to be uploaded and recorded, then reports that step, so the job shows where the next attempt resumes.
+   */
+  private async handOver(): Promise<void> {
+    const uploaded = await Promise.race([this.queue.then(() => !this.cutOff && !this.queueError), this.cutOffNow.then(() => false)]);
+    if (this.cutOffTimer) clearTimeout(this.cutOffTimer);
+    if (!uploaded || this.lost) return;
+    await this.beat();
   }
 
   private onEvent(e: TrainEvent): void {
@@ -222,7 +281,8 @@ export class TrainingExecution {
   }
 
   private async report(e: Exclude<TrainEvent, { type: "progress" }>): Promise<void> {
-    if (this.lost || this.stopping) return;
+    // A shutdown still reports what the trainer sends until its deadline: above all the checkpoint it was asked for.
+    if (this.lost || this.cutOff) return;
     if (e.type === "log") return this.send([{ level: e.level, message: e.message }]);
     if (e.type === "validation") {
       if (e.rewardAccuracy !== undefined) {
@@ -237,6 +297,7 @@ export class TrainingExecution {
     const { urls } = await client.checkpointUploads(this.jobId, this.holder, e.step, names);
     for (const name of names) await uploadFrom(join(e.dir, name), urls[name], this.abort.signal);
     await client.recordCheckpoint(this.jobId, this.holder, e.step, finite(e.metrics));
+    this.checkpointStep = Math.max(this.checkpointStep ?? 0, e.step);
     this.deps.log("info", "checkpoint recorded", { job_id: this.jobId, step: e.step, files: names.length });
     // The local copy is in the blob store now; keep disk use flat on long runs.
     await rm(e.dir, { recursive: true, force: true }).catch(() => {});
@@ -276,8 +337,9 @@ export class TrainingExecution {
     if (err instanceof LeaseLostError) return this.leaseLost(err.message);
     if (this.lost) return "lease_lost";
     const shutdown = this.stopping;
+    const resumes = this.checkpointStep === null ? "from the start" : `from the checkpoint at step ${this.checkpointStep}`;
     const error = shutdown
-      ? { code: "runner_shutdown", message: `runner ${this.deps.runnerName} shut down during the attempt` }
+      ? { code: "runner_shutdown", message: `runner ${this.deps.runnerName} shut down during the attempt; the next attempt resumes ${resumes}` }
       : { code: engineCode(err) ?? code, message: ((err as Error).message || String(err)).slice(0, 4000) };
     log(shutdown ? "warn" : "error", "job attempt failed", { job_id: this.jobId, ...error, retryable: retryable || shutdown });
     try {

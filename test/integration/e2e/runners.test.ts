@@ -1,6 +1,7 @@
 // Runners as separate processes against one API: a runner SIGKILLed mid-training is replaced by a second one
-// that resumes from the last checkpoint (billed once), a paused job resumes from its checkpoint, and a job
-// cancelled mid-training stops its runner, which then takes the next job.
+// that resumes from the last checkpoint (billed once), a runner sent SIGTERM checkpoints the step it reached
+// and the next one resumes there, a paused job resumes from its checkpoint, and a job cancelled
+// mid-training stops its runner, which then takes the next job.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -104,19 +105,40 @@ describe("runner processes", () => {
     expect(adapters.json.data).toHaveLength(1);
   });
 
-  it("hands its job back on SIGTERM, and the next runner finishes it", async () => {
+  it("on SIGTERM checkpoints the step it reached and hands the job back; the next runner resumes from exactly that step, billing once", async () => {
     const t = await api.tenant(server.adminToken, "restarty");
     const fileId = await api.upload(t.key, factsJsonl(4));
     const job = await api.createJob(t.key, { model: "tuneserve-micro", training_file: fileId, method: hyper(12), adapter: { r: 4, alpha: 8 } });
-    const p = await runner("runner-d", 5);
-    await p.waitLine((l) => l.msg === "checkpoint recorded" && l.job_id === job.id, 90_000);
+    // No periodic checkpoint: whatever checkpoint the job has, the shutdown wrote it.
+    const p = await runner("runner-d", 0);
+    await waitFor("training progress", async () => ((await api.job(t.key, job.id)).progress?.step >= 3 ? true : undefined));
     expect(await p.stop("SIGTERM")).toBe(0);
+    const saved = p.lines.filter((l) => l.msg === "checkpoint recorded" && l.job_id === job.id);
+    expect(saved).toHaveLength(1);
+    const step = saved[0].step as number;
+    expect(step).toBeGreaterThanOrEqual(3);
+    expect(step).toBeLessThan(144); // 12 examples × 12 epochs: it was still training
+
     const back = await api.job(t.key, job.id);
     expect(back.status).toBe("queued"); // at once, without waiting for the lease to expire
-    expect((await api.events(t.key, job.id)).some((e) => /runner_shutdown/.test(e.message))).toBe(true);
+    expect(back.progress.step).toBe(step); // the step handed back was reported before the hand-back
+    expect((await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, t.key)).json.data.map((c: { step_number: number }) => c.step_number)).toEqual([step]);
+    expect((await api.events(t.key, job.id)).some((e) => /runner_shutdown.*resumes from the checkpoint at step/.test(e.message))).toBe(true);
+
     const next = await runner("runner-e", 20);
-    expect((await next.waitLine((l) => l.msg === "leased job" && l.job_id === job.id)).resume_step).toBeGreaterThan(0);
-    expect((await finished(t.key, job.id)).status).toBe("succeeded");
+    const leased = await next.waitLine((l) => l.msg === "leased job" && l.job_id === job.id);
+    expect(leased).toMatchObject({ attempt: 2, resume_step: step });
+    const done = await finished(t.key, job.id);
+    expect(done.status).toBe("succeeded");
+    const events = await api.events(t.key, job.id);
+    expect(events.some((e) => e.message === `resumed from the checkpoint at step ${step} of 144`)).toBe(true);
+    // No step trained twice: the first step after the resume is the next one.
+    const resumedAt = events.findIndex((e) => e.message.includes("resuming from step"));
+    const stepsAfter = events.slice(resumedAt).filter((e) => e.type === "metrics").map((e) => e.data.step as number).filter((s) => s !== step);
+    expect(Math.min(...stepsAfter)).toBe(step + 1);
+    expect(done.trained_tokens).toBeGreaterThan(0);
+    expect(await api.trainingUsage(t.key)).toBe(done.trained_tokens);
+    expect(await next.stop("SIGTERM")).toBe(0);
   });
 
   it("pauses a job mid-training (its runner stops) and resumes it from the checkpoint to success, billed once", async () => {

@@ -23,15 +23,17 @@ describe("loadRunnerConfig", () => {
     expect(c.name).toBe("runner-box1");
     expect(c.trainingJobs).toBe(1);
     expect(c.checkpointEvery).toBe(50);
+    expect(c.shutdownCheckpointSeconds).toBe(20);
     expect(c.maxContext).toBe(2048);
   });
   it("lets flags override env, --model repeating", () => {
-    const c = loadRunnerConfig(["--model", "a=/x", "--model", "b", "--capacity", "8", "--checkpoint-every", "0", "--name", "gpu-1", "--max-context", "8192"], env);
+    const c = loadRunnerConfig(["--model", "a=/x", "--model", "b", "--capacity", "8", "--checkpoint-every", "0", "--name", "gpu-1", "--max-context", "8192", "--shutdown-checkpoint-seconds", "0"], env);
     expect(c.models.map((m) => m.id)).toEqual(["a", "b"]);
     expect(c.capacity).toBe(8);
     expect(c.checkpointEvery).toBe(0);
     expect(c.name).toBe("gpu-1");
     expect(c.maxContext).toBe(8192);
+    expect(c.shutdownCheckpointSeconds).toBe(0);
   });
   it("names the setting, its flag and its variable in errors", () => {
     expect(() => loadRunnerConfig([], { ...env, TUNESERVE_API_URL: undefined })).toThrow(/apiUrl \(--api-url \/ TUNESERVE_API_URL\) is missing/);
@@ -39,6 +41,7 @@ describe("loadRunnerConfig", () => {
     expect(() => loadRunnerConfig([], { ...env, TUNESERVE_RUNNER_MODELS: "" })).toThrow(/at least one base model/);
     expect(() => loadRunnerConfig(["--listen", "8080"], env)).toThrow(/host:port/);
     expect(() => loadRunnerConfig(["--bogus"], env)).toThrow(/bogus/);
+    expect(() => loadRunnerConfig([], { ...env, TUNESERVE_RUNNER_SHUTDOWN_CHECKPOINT_SECONDS: "-1" })).toThrow(/shutdownCheckpointSeconds \(--shutdown-checkpoint-seconds \/ TUNESERVE_RUNNER_SHUTDOWN_CHECKPOINT_SECONDS\) is "-1"/);
     expect(() => loadRunnerConfig([], { ...env, TUNESERVE_RUNNER_MAX_CONTEXT: "8" })).toThrow(/maxContext \(--max-context \/ TUNESERVE_RUNNER_MAX_CONTEXT\) is "8"/);
   });
 });

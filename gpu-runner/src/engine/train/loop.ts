@@ -23,7 +23,7 @@ import { DEFAULT_BETA, resolveSpec, TrainingCancelled, TrainingSuspended, type R
 import { LoraTrainer } from "./trainer.js";
 
 export { TrainingCancelled, TrainingSuspended, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
-export { startTrainingWorker } from "./loop-worker.js";
+export { startTrainingWorker, type TrainingWorker } from "./loop-worker.js";
 
 export type TrainHooks = {
   onEvent?: (e: TrainEvent) => void | Promise<void>;

@@ -1,0 +1,127 @@
+// A runner's shutdown seen from one job attempt (TrainingExecution against the real API over HTTP, the real
+// engine in a worker thread): the trainer checkpoints the step it reached before the job is handed back, the
+// next attempt resumes there, a trainer that does not hand a checkpoint over in time is cancelled at the
+// deadline, and an attempt that already trained its last step finishes instead.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { startServer } from "../../../api/src/node.js";
+import { startTrainingWorker, type TrainEvent } from "../../../gpu-runner/src/engine/train/loop.js";
+import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
+import { RunnerApiClient } from "../../../gpu-runner/src/runner/api-client.js";
+import { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
+import { TrainingExecution, type ExecutorDeps, type TrainingStarter } from "../../../gpu-runner/src/runner/training-executor.js";
+import { apiClient, factsJsonl } from "../e2e/harness.js";
+
+let dir: string;
+let server: Awaited<ReturnType<typeof startServer>>;
+let api: ReturnType<typeof apiClient>;
+let client: RunnerApiClient;
+let runnerId: string;
+let models: ModelCache;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-shutdown-"));
+  server = await startServer({ port: 0, dataDir: join(dir, "api"), env: {} });
+  api = apiClient(server.url);
+  const modelDir = await ensureBuiltinModel(join(dir, "models", "tuneserve-micro"));
+  expect((await api.call("POST", "/admin/v1/models", server.adminToken, { id: "tuneserve-micro", source: modelDir })).status).toBe(201);
+  client = new RunnerApiClient(server.url, server.runnerToken);
+  runnerId = (await client.register({ name: "in-process", models: ["tuneserve-micro"], capacity: 1 })).id;
+  models = new ModelCache([{ id: "tuneserve-micro", dir: modelDir }], join(dir, "cache"));
+});
+
+// Each test leases its own job: one left queued (handed back, or by a failed test) is cancelled.
+const created: Array<{ key: string; id: string }> = [];
+afterEach(async () => {
+  for (const job of created.splice(0)) await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, job.key);
+});
+
+afterAll(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A queued job of a new tenant: 12 examples, batch 1, so `epochs` × 12 steps. */
+async function newJob(tenant: string, epochs: number) {
+  const t = await api.tenant(server.adminToken, tenant);
+  const file = await api.upload(t.key, factsJsonl(4));
+  const job = await api.createJob(t.key, { model: "tuneserve-micro", training_file: file, method: { type: "supervised", supervised: { hyperparameters: { n_epochs: epochs, batch_size: 1, learning_rate_multiplier: 5 } } }, adapter: { r: 4, alpha: 8 } });
+  created.push({ key: t.key, id: job.id });
+  return { key: t.key, id: job.id as string };
+}
+
+/**
+ * Leases the job and runs one attempt with the real trainer; `onTrainEvent` sees every trainer event with the
+ * execution, to stop it. `ignoreSuspend` plays a trainer whose step outlasts the shutdown deadline.
+ */
+async function attempt(jobId: string, o: { onTrainEvent?: (e: TrainEvent, exec: TrainingExecution) => void; ignoreSuspend?: boolean; shutdownCheckpointMs?: number } = {}) {
+  const lease = await client.lease(runnerId);
+  expect(lease?.job.id).toBe(jobId);
+  const events: TrainEvent[] = [];
+  const logs: Array<{ level: string; msg: string; data?: Record<string, unknown> }> = [];
+  let exec: TrainingExecution;
+  const startTraining: TrainingStarter = (spec, onEvent) => {
+    const w = startTrainingWorker(spec, (e) => {
+      events.push(e);
+      onEvent(e);
+      o.onTrainEvent?.(e, exec);
+    });
+    return o.ignoreSuspend ? { result: w.result, cancel: () => w.cancel(), suspend: () => {} } : w;
+  };
+  const deps: ExecutorDeps = {
+    client, runnerId, runnerName: "in-process", leaseSeconds: 60, models, workRoot: join(dir, "jobs"), checkpointEvery: 0,
+    shutdownCheckpointMs: o.shutdownCheckpointMs ?? 20_000, spinTraining: false, startTraining, log: (level, msg, data) => void logs.push({ level, msg, data }),
+  };
+  exec = new TrainingExecution(deps, lease!);
+  const outcome = await exec.run();
+  const steps = events.flatMap((e) => (e.type === "progress" ? [e.step] : []));
+  return { lease: lease!, outcome, events, steps, logs };
+}
+
+const checkpointSteps = async (key: string, id: string) => ((await api.call("GET", `/v1/fine_tuning/jobs/${id}/checkpoints`, key)).json.data as Array<{ step_number: number }>).map((c) => c.step_number).sort((a, b) => a - b);
+const stopAtStep = (n: number) => (e: TrainEvent, exec: TrainingExecution) => void (e.type === "progress" && e.step === n && exec.stop());
+
+it("hands the job back with a checkpoint of the last step trained, and the next attempt resumes from exactly there", async () => {
+  const job = await newJob("handback", 20);
+  const first = await attempt(job.id, { onTrainEvent: stopAtStep(2) });
+  expect(first.outcome).toBe("stopped");
+  const reached = first.steps.at(-1)!;
+  expect(reached).toBeGreaterThanOrEqual(2);
+  expect(reached).toBeLessThan(240);
+  expect(first.events.filter((e) => e.type === "checkpoint").map((e) => e.step)).toEqual([reached]);
+  expect(await checkpointSteps(job.key, job.id)).toEqual([reached]);
+  const back = await api.job(job.key, job.id);
+  expect(back).toMatchObject({ status: "queued", progress: { step: reached } });
+  expect(first.logs.find((l) => l.msg === "job attempt failed")?.data).toMatchObject({ code: "runner_shutdown", message: `runner in-process shut down during the attempt; the next attempt resumes from the checkpoint at step ${reached}` });
+
+  const second = await attempt(job.id);
+  expect(second.lease.urls.checkpoint?.step).toBe(reached);
+  expect(second.outcome).toBe("succeeded");
+  expect(second.steps[0]).toBe(reached + 1);
+  expect(second.steps.at(-1)).toBe(240);
+  const done = await api.job(job.key, job.id);
+  expect(done.status).toBe("succeeded");
+  expect(await api.trainingUsage(job.key)).toBe(done.trained_tokens);
+});
+
+it("cancels the training at the deadline when no checkpoint comes, and hands the job back without one", async () => {
+  const job = await newJob("deadline", 20);
+  let stoppedAt = 0;
+  const r = await attempt(job.id, { ignoreSuspend: true, shutdownCheckpointMs: 300, onTrainEvent: (e, exec) => void (e.type === "progress" && e.step === 2 && ((stoppedAt = Date.now()), exec.stop())) });
+  expect(r.outcome).toBe("stopped");
+  expect(Date.now() - stoppedAt).toBeLessThan(5_000);
+  expect(r.logs.some((l) => l.level === "warn" && l.msg === "no checkpoint handed over within the shutdown deadline; cancelling the training")).toBe(true);
+  expect(r.events.some((e) => e.type === "checkpoint")).toBe(false);
+  expect(await checkpointSteps(job.key, job.id)).toEqual([]);
+  expect(r.logs.find((l) => l.msg === "job attempt failed")?.data).toMatchObject({ code: "runner_shutdown", message: expect.stringMatching(/resumes from the start$/) });
+  expect((await api.job(job.key, job.id)).status).toBe("queued");
+});
+
+it("finishes an attempt whose last step is trained when the shutdown comes, rather than handing it back", async () => {
+  const job = await newJob("last-step", 1);
+  const r = await attempt(job.id, { onTrainEvent: stopAtStep(12) });
+  expect(r.outcome).toBe("succeeded");
+  expect((await api.job(job.key, job.id)).status).toBe("succeeded");
+});

@@ -1,35 +1,29 @@
-// Runs one leased fine-tuning job: fetch inputs through the lease's URLs, train in a worker thread, keep the
+// Runs one leased fine-tuning job: fetch its inputs (attempt-inputs.ts), train in a worker thread, keep the
 // lease alive with progress heartbeats, upload checkpoints as they appear, then the adapter, then complete.
 // On shutdown the trainer checkpoints the step it reached and the job goes back to the queue.
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { TrainEvent, TrainingWorker, TrainJobSpec, TrainResult } from "../engine/train/loop.js";
 import { ApiCallError, LeaseLostError, type Holder, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
-import type { ModelCache } from "./model-cache.js";
-import { AUTO_SEQ_LEN } from "../../../api/src/jobs/settings.js";
-import { stepSplit } from "./step-split.js";
-import { downloadTo, uploadFrom } from "./transfer.js";
+import { fetchAttemptInputs, plainFileName, type AttemptSettings } from "./attempt-inputs.js";
+import { uploadFrom } from "./transfer.js";
 
 /** The engine's training worker (startTrainingWorker), injected so the loop does not load ORT until a job comes. */
 export type TrainingStarter = (spec: TrainJobSpec, onEvent: (e: TrainEvent) => void) => TrainingWorker;
 export type Logger = (level: "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => void;
 
-export type ExecutorDeps = {
+export type ExecutorDeps = AttemptSettings & {
   client: RunnerApiClient;
   runnerId: string;
   runnerName: string;
   leaseSeconds: number;
-  models: ModelCache;
   /** Jobs get a scratch folder below this one, removed when the attempt ends. */
   workRoot: string;
-  checkpointEvery: number;
   /**
    * How long a shutdown waits for the trainer to finish its step and for that step's checkpoint to be
    * uploaded before it cancels the training and hands the job back without it (0: cancel at once).
    */
   shutdownCheckpointMs: number;
-  /** false: training threads never spin (this runner also serves inference on the same cores); true: as TUNESERVE_ORT_SPIN says. */
-  spinTraining: boolean;
   startTraining: TrainingStarter;
   log: Logger;
 };
@@ -42,12 +36,6 @@ const minProgressBeatMs = 1000;
 
 /** Metrics the API accepts: finite numbers only. */
 const finite = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === "number" && Number.isFinite(v)));
-
-/** A checkpoint file name as the protocol accepts it (plain names, no folders). */
-function plainFileName(name: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) throw new Error(`file "${name}": the runner protocol takes plain file names only`);
-  return name;
-}
 
 /**
  * Whether another attempt may succeed: the worker died (out of memory, a crash) or the error says so. Errors
@@ -181,58 +169,12 @@ export class TrainingExecution {
 
   /** Inputs to local files and the engine's job spec. */
   private async prepare(): Promise<TrainJobSpec> {
-    const { job, urls } = this.lease;
-    const signal = this.abort.signal;
-    const modelDir = await this.deps.models.resolve(urls.base_model, signal);
-    const dataPath = join(this.dir, "train.jsonl");
-    const bytes = await downloadTo(urls.training_file.url, dataPath, signal);
-    let validationPath: string | undefined;
-    if (urls.validation_file) {
-      validationPath = join(this.dir, "validation.jsonl");
-      await downloadTo(urls.validation_file.url, validationPath, signal);
-    }
-    let initAdapter: string | undefined;
-    if (urls.initial_adapter) {
-      initAdapter = join(this.dir, "initial-adapter");
-      for (const [name, url] of Object.entries(urls.initial_adapter.files)) await downloadTo(url, join(initAdapter, plainFileName(name)), signal);
-    }
-    let resumeFrom: string | undefined;
-    if (urls.checkpoint) {
-      resumeFrom = join(this.dir, "resume", String(urls.checkpoint.step));
-      for (const [name, url] of Object.entries(urls.checkpoint.files)) await downloadTo(url, join(resumeFrom, plainFileName(name)), signal);
-    }
+    const { urls } = this.lease;
+    const { spec, trainingBytes } = await fetchAttemptInputs(this.lease, this.dir, this.deps, this.abort.signal);
     this.throwIfEnded();
     const resumed = `${urls.initial_adapter ? `; continuing ${urls.initial_adapter.model}` : ""}${urls.checkpoint ? `; resuming from the checkpoint at step ${urls.checkpoint.step}` : ""}`;
-    await this.send([{ message: `Runner ${this.deps.runnerName} fetched the inputs (training file ${bytes} bytes${resumed})`, data: { resume_step: urls.checkpoint?.step ?? 0, attempt: this.lease.lease.attempt } }]);
-    const hp = job.hyperparameters;
-    const dpo = job.method.type === "dpo" ? job.method.dpo.hyperparameters : null;
-    return {
-      modelDir,
-      dataPath,
-      validationPath,
-      outDir: join(this.dir, "adapter"),
-      checkpointDir: join(this.dir, "checkpoints"),
-      method: "lora",
-      // The API checked that the file holds pairs for DPO and none for supervised; the engine checks again.
-      objective: dpo ? "dpo" : "sft",
-      ...(dpo ? { beta: dpo.beta } : {}),
-      rank: job.adapter.r,
-      alpha: job.adapter.alpha,
-      useRslora: job.adapter.use_rslora,
-      dropout: job.adapter.dropout,
-      targets: job.adapter.target_modules,
-      epochs: hp.n_epochs,
-      lr: hp.learning_rate,
-      // (A job from before seq_len was stored trains at the default, as the API says.)
-      ...stepSplit(hp.batch_size, hp.seq_len ?? AUTO_SEQ_LEN, dpo ? 2 : 1),
-      seqLen: hp.seq_len,
-      seed: job.seed,
-      checkpointEvery: this.deps.checkpointEvery,
-      initAdapter,
-      resumeFrom,
-      // undefined leaves it to the session's default (TUNESERVE_ORT_SPIN), read where the session is made.
-      spin: this.deps.spinTraining ? undefined : false,
-    };
+    await this.send([{ message: `Runner ${this.deps.runnerName} fetched the inputs (training file ${trainingBytes} bytes${resumed})`, data: { resume_step: urls.checkpoint?.step ?? 0, attempt: this.lease.lease.attempt } }]);
+    return spec;
   }
 
   private train(spec: TrainJobSpec): Promise<TrainResult> {

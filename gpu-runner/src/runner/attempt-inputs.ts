@@ -1,0 +1,76 @@
+// The inputs of one job attempt: the lease's files fetched into the attempt's folder (the base model, the
+// training and validation data, the adapter a job continues, the checkpoint it resumes from), and the
+// engine's TrainJobSpec that trains on them.
+import { join } from "node:path";
+import { AUTO_SEQ_LEN } from "../../../api/src/jobs/settings.js";
+import type { TrainJobSpec } from "../engine/train/loop.js";
+import type { LeaseAnswer } from "./api-client.js";
+import type { ModelCache } from "./model-cache.js";
+import { stepSplit } from "./step-split.js";
+import { downloadTo } from "./transfer.js";
+
+/** A checkpoint file name as the protocol accepts it (plain names, no folders). */
+export function plainFileName(name: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(name)) throw new Error(`file "${name}": the runner protocol takes plain file names only`);
+  return name;
+}
+
+export type AttemptSettings = {
+  models: ModelCache;
+  checkpointEvery: number;
+  /** false: training threads never spin (this runner also serves inference on the same cores); true: as TUNESERVE_ORT_SPIN says. */
+  spinTraining: boolean;
+};
+
+/** Fetches the attempt's inputs into `dir`; the spec writes its adapter and checkpoints there too. */
+export async function fetchAttemptInputs(lease: LeaseAnswer, dir: string, settings: AttemptSettings, signal: AbortSignal): Promise<{ spec: TrainJobSpec; trainingBytes: number }> {
+  const { job, urls } = lease;
+  const modelDir = await settings.models.resolve(urls.base_model, signal);
+  const dataPath = join(dir, "train.jsonl");
+  const trainingBytes = await downloadTo(urls.training_file.url, dataPath, signal);
+  let validationPath: string | undefined;
+  if (urls.validation_file) {
+    validationPath = join(dir, "validation.jsonl");
+    await downloadTo(urls.validation_file.url, validationPath, signal);
+  }
+  let initAdapter: string | undefined;
+  if (urls.initial_adapter) {
+    initAdapter = join(dir, "initial-adapter");
+    for (const [name, url] of Object.entries(urls.initial_adapter.files)) await downloadTo(url, join(initAdapter, plainFileName(name)), signal);
+  }
+  let resumeFrom: string | undefined;
+  if (urls.checkpoint) {
+    resumeFrom = join(dir, "resume", String(urls.checkpoint.step));
+    for (const [name, url] of Object.entries(urls.checkpoint.files)) await downloadTo(url, join(resumeFrom, plainFileName(name)), signal);
+  }
+  const hp = job.hyperparameters;
+  const dpo = job.method.type === "dpo" ? job.method.dpo.hyperparameters : null;
+  const spec: TrainJobSpec = {
+    modelDir,
+    dataPath,
+    validationPath,
+    outDir: join(dir, "adapter"),
+    checkpointDir: join(dir, "checkpoints"),
+    method: "lora",
+    // The API checked that the file holds pairs for DPO and none for supervised; the engine checks again.
+    objective: dpo ? "dpo" : "sft",
+    ...(dpo ? { beta: dpo.beta } : {}),
+    rank: job.adapter.r,
+    alpha: job.adapter.alpha,
+    useRslora: job.adapter.use_rslora,
+    dropout: job.adapter.dropout,
+    targets: job.adapter.target_modules,
+    epochs: hp.n_epochs,
+    lr: hp.learning_rate,
+    // (A job from before seq_len was stored trains at the default, as the API says.)
+    ...stepSplit(hp.batch_size, hp.seq_len ?? AUTO_SEQ_LEN, dpo ? 2 : 1),
+    seqLen: hp.seq_len,
+    seed: job.seed,
+    checkpointEvery: settings.checkpointEvery,
+    initAdapter,
+    resumeFrom,
+    // undefined leaves it to the session's default (TUNESERVE_ORT_SPIN), read where the session is made.
+    spin: settings.spinTraining ? undefined : false,
+  };
+  return { spec, trainingBytes };
+}

@@ -13,9 +13,11 @@ export function runnerEvents(body: ReadableStream<Uint8Array>): { events: AsyncG
 async function* read(reader: ReadableStreamDefaultReader<Uint8Array>): AsyncGenerator<GenerateEvent> {
   const decoder = new TextDecoder();
   let buf = "";
+  let ended = false;
   try {
     for (;;) {
       const { value, done } = await reader.read();
+      ended = done;
       if (value) buf += decoder.decode(value, { stream: true });
       let cut: number;
       while ((cut = buf.indexOf("\n\n")) >= 0) {
@@ -37,7 +39,10 @@ async function* read(reader: ReadableStreamDefaultReader<Uint8Array>): AsyncGene
       if (done) return;
     }
   } finally {
-    reader.releaseLock();
+    // Stopped early (a malformed event, or the consumer left): cancel the body, which stops the runner's
+    // sequence and ends the call's runner watch, rather than leaving the connection open and unread.
+    if (ended) reader.releaseLock();
+    else await reader.cancel().catch(() => undefined);
   }
 }
 

@@ -60,7 +60,12 @@ export async function run(argv: string[]): Promise<void> {
     TUNESERVE_RUNNER_TOKEN: api.runnerToken,
     TUNESERVE_RUNNER_MODELS: models,
   }, hostname());
-  const runner = await startRunner(config);
+  // A runner that cannot start (its name taken by another live process on this data folder) takes the API down
+  // with it: a half-started server would only confuse. Superseded later, the whole server exits likewise.
+  const runner = await startRunner(config, { onSuperseded: () => void api.close().then(() => process.exit(1)) }).catch(async (err: unknown) => {
+    await api.close();
+    throw err;
+  });
   console.log(JSON.stringify({ msg: "tuneserve listening", url: api.url, data: dataDir, admin_token: shownAdminToken(api.adminToken), runner_id: runner.id, models: config.models.map((m) => m.id) }));
 
   let stopping = false;

@@ -11,7 +11,8 @@ export async function run(argv: string[]): Promise<void> {
     return;
   }
   const config = loadRunnerConfig(argv, process.env, hostname());
-  const runner = await startRunner(config);
+  // Superseded (another process registered the name): the runner has stopped itself; exit as failed.
+  const runner = await startRunner(config, { onSuperseded: () => process.exit(1) });
   console.log(JSON.stringify({ msg: "tuneserve runner started", runner_id: runner.id, name: runner.name, url: runner.url, api: config.apiUrl }));
   let stopping = false;
   const stop = () => {

@@ -34,7 +34,7 @@ export async function callRunners(targets: RunnerTarget[], body: GenerateRequest
   let adapterGone = 0;
   const failures: string[] = [];
   for (const runner of suspectsLast(targets)) {
-    const watch = new RunnerWatch(runner, watchTimes, fetchImpl);
+    const watch = new RunnerWatch(runner, runnerToken, watchTimes, fetchImpl);
     watch.signal.addEventListener("abort", () => suspects.set(runner.id, Date.now() + SUSPECT_MS));
     let response: Response;
     try {

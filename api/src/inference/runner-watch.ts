@@ -35,6 +35,7 @@ export class RunnerWatch {
 
   constructor(
     private readonly runner: { id: string; url: string },
+    private readonly runnerToken: string,
     private readonly times: WatchTimes,
     private readonly fetchImpl: typeof fetch,
   ) {
@@ -86,7 +87,7 @@ export class RunnerWatch {
       return;
     }
     this.probing = true;
-    const alive = await probeRunner(this.runner.url, this.times.probeTimeoutMs, this.fetchImpl);
+    const alive = await probeRunner(this.runner.url, this.times.probeTimeoutMs, this.runnerToken, this.fetchImpl);
     this.probing = false;
     if (alive || this.stopped) return;
     this.stop();

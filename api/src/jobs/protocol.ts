@@ -3,6 +3,8 @@
 import { z } from "@hono/zod-openapi";
 
 export const runnerId = z.string().min(1).max(128);
+/** A runner process's random id (runners from before it send none). */
+const runnerInstance = z.string().min(8).max(64).optional();
 
 export const progressInput = z
   .object({
@@ -24,17 +26,18 @@ export type Progress = z.infer<typeof progressSchema>;
 export const registerRunnerBody = z.object({
   name: z.string().trim().min(1).max(128).openapi({ description: "stable per runner; registering the same name again keeps the id" }),
   url: z.string().url().max(2048).optional().openapi({ description: "where the runner serves inference" }),
-  instance: z.string().min(8).max(64).optional().openapi({ description: "random per process start, also answered by its /healthz: a new instance under a live runner's name is refused (409 runner_name_in_use) while the old one answers, and otherwise takes over, its leases released" }),
+  instance: runnerInstance.openapi({ description: "random per process start, also answered by its /healthz: a new instance under a live runner's name is refused (409 conflict) while the old one answers there, and otherwise takes the runner over, the old one's leases ended" }),
   models: z.array(z.string().min(1).max(64)).max(64).openapi({ description: "base model ids this runner can train and serve" }),
   capacity: z.number().int().min(1).max(4096).openapi({ description: "concurrent sequences it can serve" }),
 });
 
 export const runnerHeartbeatBody = z.object({
+  instance: runnerInstance.openapi({ description: "the process's instance, as registered: 409 conflict once another process has registered the name" }),
   adapters: z.array(z.string().max(256)).max(10_000).optional().openapi({ description: "adapter model ids now in its cache" }),
   load: z.number().min(0).optional().openapi({ description: "accepted and ignored for now; routing by load is a later feature" }),
 });
 
-export const leaseBody = z.object({ runner_id: runnerId });
+export const leaseBody = z.object({ runner_id: runnerId, instance: runnerInstance.openapi({ description: "as on the runner heartbeat" }) });
 
 /**
  * Who reports on a leased job: the runner and the attempt its lease answer gave (the lease's fencing token).

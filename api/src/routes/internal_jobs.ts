@@ -12,9 +12,10 @@ import { jobParent, jobProgress, jobSchema, toJob } from "../jobs/shape.js";
 import { findCallableModel, peftFilesOf } from "../jobs/checkpoint-models.js";
 import { runBatch } from "../db/batch.js";
 import { discardEndedJobBlobs } from "../jobs/discard.js";
+import { assertCurrentInstance } from "../jobs/runner-takeover.js";
 import { RUNNER_SHUTDOWN, eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob } from "../jobs/store.js";
 import { leaseUrls, leaseUrlsSchema } from "../jobs/urls.js";
-import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
+import { bearerSecurity, errorResponses, errorSchema, json, jsonBody } from "../lib/openapi.js";
 
 export const jobIdParam = z.object({ job_id: z.string().max(128) });
 const leaseInfo = z.object({
@@ -38,7 +39,7 @@ const lease = createRoute({
   path: "/internal/v1/jobs/lease",
   security: bearerSecurity,
   request: jsonBody(leaseBody),
-  responses: { 200: json(leaseAnswerSchema, "a job is now leased to this runner"), 204: { description: "nothing is queued for this runner's models" }, ...errorResponses },
+  responses: { 200: json(leaseAnswerSchema, "a job is now leased to this runner"), 204: { description: "nothing is queued for this runner's models" }, 409: json(errorSchema, "another process has registered this runner's name since: this one must stop"), ...errorResponses },
 });
 const heartbeat = createRoute({
   method: "post",
@@ -71,9 +72,10 @@ export function registerInternalJobs(app: Router): void {
   app.openapi(lease, async (c) => {
     const deps = c.var.deps;
     const { db, config } = deps;
-    const { runner_id } = c.req.valid("json");
+    const { runner_id, instance } = c.req.valid("json");
     const runner = await db.query.runners.findFirst({ where: eq(runners.id, runner_id) });
     if (!runner) throw notFound("runner", runner_id, "runner_id");
+    assertCurrentInstance(runner, instance);
     const now = deps.now();
     await db.update(runners).set({ lastSeenAt: now }).where(eq(runners.id, runner_id));
     await discardEndedJobBlobs(deps.blobs, await failExhaustedJobs(db, now));

@@ -1,14 +1,14 @@
 // Runner protocol, part 1: a runner registers (models it serves, capacity, URL) and heartbeats its liveness
 // and adapter cache. Guarded by the runner token (routes/index.ts); see docs/runner-protocol.md.
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq, lt } from "drizzle-orm";
+import { eq, lt, sql } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
 import { runners } from "../db/schema.js";
 import { ApiError, notFound } from "../errors.js";
-import { probeRunner } from "../inference/runner-health.js";
 import { liveSince } from "../inference/runners.js";
+import { assertCurrentInstance, judgeRegistration } from "../jobs/runner-takeover.js";
 import { eventInsert, releaseLeasesOf } from "../jobs/store.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorResponses, errorSchema, json, jsonBody } from "../lib/openapi.js";
@@ -60,32 +60,16 @@ const heartbeat = createRoute({
   path: "/internal/v1/runners/{runner_id}/heartbeat",
   security: bearerSecurity,
   request: { params: z.object({ runner_id: z.string().max(128) }), ...jsonBody(runnerHeartbeatBody) },
-  responses: { 200: json(runnerSchema, "the runner as now recorded"), ...errorResponses },
+  responses: { 200: json(runnerSchema, "the runner as now recorded"), 409: json(errorSchema, "another process has registered this runner's name since: this one must stop"), ...errorResponses },
 });
 
 /** Runners not heard from for this long are forgotten (their rows deleted) when any runner registers. */
 const FORGET_AFTER_SECONDS = 7 * 24 * 3600;
-/** How long a namesake's /healthz may take to answer. */
-const NAMESAKE_PROBE_MS = 3000;
-
-/**
- * A new process `instance` under the name of a runner that is still live: if a process other than the new one
- * answers at the old URL, two runners were given one name (they would share one id, and one URL would be
- * lost), so the new one is refused. If nothing answers there, or the new process does (a restart on the same
- * port), the old one is gone. A runner without a URL (training only) cannot be asked: taken to have restarted.
- */
-async function refuseLiveNamesake(earlier: RunnerRow, instance: string, since: number): Promise<void> {
-  if (!earlier.url || earlier.lastSeenAt < since) return;
-  const health = await probeRunner(earlier.url, NAMESAKE_PROBE_MS);
-  if (health === null || health.instance === instance) return;
-  throw new ApiError("conflict", `runner name '${earlier.name}' is in use by a live runner at ${earlier.url}; give each runner its own name (TUNESERVE_RUNNER_NAME)`, "name");
-}
-
-/** A restart ended the earlier process's attempts: their jobs may be leased again at once. */
+/** A restart ended the earlier process's attempts: their jobs may be leased again (or fail, with no attempts left) at once. */
 async function releaseDeadAttempts(db: Db, row: RunnerRow, now: number): Promise<void> {
   const released = await releaseLeasesOf(db, row.id, now);
   if (released.length === 0) return;
-  const message = (attempt: number) => `Runner ${row.name} restarted during attempt ${attempt}; the job can be leased again`;
+  const message = (attempt: number) => `Runner ${row.name} restarted during attempt ${attempt}; that attempt is over`;
   await runBatch(db, released.map((j) => eventInsert(db, j.id, now, { level: "warn", message: message(j.attempt), data: { attempt: j.attempt } })));
 }
 
@@ -95,17 +79,18 @@ export function registerInternalRunners(app: Router): void {
     const body = c.req.valid("json");
     const t = now();
     const [earlier] = await db.select().from(runners).where(eq(runners.name, body.name));
-    const restarted = earlier !== undefined && body.instance !== undefined && earlier.instance !== body.instance;
-    if (restarted) await refuseLiveNamesake(earlier, body.instance!, liveSince(t, config.TUNESERVE_LEASE_SECONDS));
+    const judged = await judgeRegistration(earlier, body.instance, { liveSince: liveSince(t, config.TUNESERVE_LEASE_SECONDS), runnerToken: config.TUNESERVE_RUNNER_TOKEN! });
     const models = JSON.stringify([...new Set(body.models)]);
     const instance = body.instance ?? null;
-    // One upsert keyed by the unique name: a restarted runner gets its old id back, whatever races it.
+    // One upsert keyed by the unique name (a restarted runner gets its old id back), and only over the row as
+    // judged: of two processes registering one name at once, one gets a 409 here.
     const [row] = await db
       .insert(runners)
       .values({ id: newId("run_"), name: body.name, url: body.url ?? null, instance, models, adapters: "[]", capacity: body.capacity, lastSeenAt: t, createdAt: t })
-      .onConflictDoUpdate({ target: runners.name, set: { url: body.url ?? null, instance, models, adapters: "[]", capacity: body.capacity, lastSeenAt: t } })
+      .onConflictDoUpdate({ target: runners.name, set: { url: body.url ?? null, instance, models, adapters: "[]", capacity: body.capacity, lastSeenAt: t }, setWhere: sql`${runners.instance} is ${earlier?.instance ?? null}` })
       .returning();
-    if (restarted) await releaseDeadAttempts(db, row, t);
+    if (!row) throw new ApiError("conflict", `another runner registered the name '${body.name}' at the same moment; give each runner its own name (TUNESERVE_RUNNER_NAME)`, "name");
+    if (judged === "restart") await releaseDeadAttempts(db, row, t);
     await db.delete(runners).where(lt(runners.lastSeenAt, t - FORGET_AFTER_SECONDS));
     return c.json(toRunner(row, config.TUNESERVE_LEASE_SECONDS), 200);
   });
@@ -113,6 +98,9 @@ export function registerInternalRunners(app: Router): void {
     const { db, now, config } = c.var.deps;
     const { runner_id } = c.req.valid("param");
     const body = c.req.valid("json");
+    const [current] = await db.select().from(runners).where(eq(runners.id, runner_id));
+    if (!current) throw notFound("runner", runner_id, "runner_id");
+    assertCurrentInstance(current, body.instance);
     const [row] = await db
       .update(runners)
       .set({ lastSeenAt: now(), ...(body.adapters ? { adapters: JSON.stringify(body.adapters) } : {}) })

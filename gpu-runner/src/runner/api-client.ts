@@ -29,6 +29,9 @@ export class ApiCallError extends Error {
   }
 }
 
+/** 409 conflict on a runner call: another process has registered this runner's name since; this one must stop. */
+export const isSuperseded = (err: unknown) => err instanceof ApiCallError && err.status === 409 && err.code === "conflict";
+
 /** 409 lease_lost: this runner no longer holds the job (cancelled, taken over after expiry, or finished). */
 export class LeaseLostError extends Error {
   constructor(message: string) {
@@ -83,6 +86,8 @@ export class RunnerApiClient {
     readonly baseUrl: string,
     private readonly token: string,
     private readonly policy: RetryPolicy = defaultRetry,
+    /** This runner process's random id, sent on register, runner heartbeats and leases. */
+    private readonly instance?: string,
   ) {}
 
   /** One protocol call: POST with a JSON body, or GET when `body` is undefined. */
@@ -116,13 +121,13 @@ export class RunnerApiClient {
   }
 
   /** Announces (or re-announces, same name = same id) this runner. */
-  async register(req: RegisterRequest): Promise<RunnerObject> {
-    return (await this.call<RunnerObject>("/internal/v1/runners/register", req)).body!;
+  async register(req: Omit<RegisterRequest, "instance">): Promise<RunnerObject> {
+    return (await this.call<RunnerObject>("/internal/v1/runners/register", { ...req, instance: this.instance })).body!;
   }
 
   /** Runner liveness and the adapters its inference cache holds. */
   async runnerHeartbeat(runnerId: string, body: { adapters?: string[]; load?: number }): Promise<RunnerObject> {
-    return (await this.call<RunnerObject>(`/internal/v1/runners/${encodeURIComponent(runnerId)}/heartbeat`, body)).body!;
+    return (await this.call<RunnerObject>(`/internal/v1/runners/${encodeURIComponent(runnerId)}/heartbeat`, { ...body, instance: this.instance })).body!;
   }
 
   /** Presigned GET URLs for a base model's files, outside any lease (serving); 404 not_found when the API does not know it. */
@@ -132,7 +137,7 @@ export class RunnerApiClient {
 
   /** The next job for this runner's models, or null when none is queued (204). */
   async lease(runnerId: string, signal?: AbortSignal): Promise<LeaseAnswer | null> {
-    return (await this.call<LeaseAnswer>("/internal/v1/jobs/lease", { runner_id: runnerId }, signal)).body;
+    return (await this.call<LeaseAnswer>("/internal/v1/jobs/lease", { runner_id: runnerId, instance: this.instance }, signal)).body;
   }
 
   // The job calls below name the lease they report under (runner and attempt): a stale copy of a job is told to stop.

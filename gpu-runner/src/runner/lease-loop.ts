@@ -1,7 +1,7 @@
 // The runner's job loop: lease when a training slot is free, back off while the queue is empty, run each job
 // through a TrainingExecution, and on shutdown hand running jobs back to the queue, each with a checkpoint of
 // the step it reached.
-import { ApiCallError, type RunnerApiClient } from "./api-client.js";
+import { ApiCallError, isSuperseded, type RunnerApiClient } from "./api-client.js";
 import { TrainingExecution, type ExecutorDeps } from "./training-executor.js";
 
 export type LeaseLoopOptions = {
@@ -14,6 +14,8 @@ export type LeaseLoopOptions = {
   pollMaxSeconds: number;
   executor: Omit<ExecutorDeps, "runnerId" | "leaseSeconds" | "client">;
   leaseSeconds: number;
+  /** Another process has registered this runner's name since (a 409 on lease): the runner must stop. */
+  onSuperseded: (err: Error) => void;
 };
 
 /** Next wait while the queue stays empty: doubles from the poll interval up to the maximum. */
@@ -76,6 +78,10 @@ export class LeaseLoop {
       try {
         lease = await client.lease(this.runnerId);
       } catch (err) {
+        if (isSuperseded(err)) {
+          this.o.onSuperseded(err as Error);
+          break;
+        }
         if (err instanceof ApiCallError && err.status === 404 && err.code === "not_found") {
           log("warn", "the API does not know this runner; registering again", {});
           await this.reRegister();

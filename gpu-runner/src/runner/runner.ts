@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { RunnerApiClient, type RunnerObject } from "./api-client.js";
+import { isSuperseded, RunnerApiClient, type RunnerObject } from "./api-client.js";
 import { BlobModelServing } from "./blob-serving.js";
 import type { RunnerConfig } from "./config.js";
 import { LeaseLoop } from "./lease-loop.js";
@@ -67,12 +67,12 @@ async function serveInference(config: RunnerConfig, instance: string): Promise<I
 }
 
 /** Registers the runner, starts serving and leasing; resolves once registered. */
-export async function startRunner(config: RunnerConfig, opts: { log?: Logger } = {}): Promise<RunningRunner> {
+export async function startRunner(config: RunnerConfig, opts: { log?: Logger; onSuperseded?: () => void } = {}): Promise<RunningRunner> {
   const log = opts.log ?? jsonLogger(config.name);
-  const client = new RunnerApiClient(config.apiUrl, config.token);
-  const models = new ModelCache(config.models, config.cacheDir);
   // This process: a restart under the same name is told from a second runner given the name by it.
   const instance = randomUUID();
+  const client = new RunnerApiClient(config.apiUrl, config.token, undefined, instance);
+  const models = new ModelCache(config.models, config.cacheDir);
   const inference = config.inference === "on" ? await serveInference(config, instance) : null;
   const url = config.publicUrl ?? inference?.url ?? null;
   const blobIds = config.models.filter((m) => m.dir === null).map((m) => m.id);
@@ -80,7 +80,7 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger } =
   // A model the API does not know can neither be served nor leased: leave it out of what the runner offers.
   const unknown = new Set(blobServing ? await blobServing.lookUp() : []);
   const offered = new Set(models.ids.filter((id) => !unknown.has(id)));
-  const register = (): Promise<RunnerObject> => client.register({ name: config.name, url: url ?? undefined, instance, models: [...offered], capacity: config.capacity });
+  const register = (): Promise<RunnerObject> => client.register({ name: config.name, url: url ?? undefined, models: [...offered], capacity: config.capacity });
   /** Stops offering a model found unusable after registering (re-registering replaces the list), so the API routes nothing more to it here. */
   async function withdraw(id: string): Promise<void> {
     offered.delete(id);
@@ -120,31 +120,42 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger } =
       startTraining: engineTrainer,
       log,
     },
+    onSuperseded: (err) => superseded(err),
   });
   loop.start();
+
+  /** Another process registered this runner's name since: two runners must not share one id, so this one stops. */
+  const superseded = (err: Error) => {
+    log("error", "another process has registered this runner's name; this one stops (give each runner its own name)", { error: err.message });
+    void handle.stop().finally(() => opts.onSuperseded?.());
+  };
 
   // Runner liveness plus the adapters the inference cache holds, so the API routes requests well.
   const beat = async () => {
     try {
       await client.runnerHeartbeat(me.id, { adapters: inference?.heldAdapters(), load: loop.jobs.length });
     } catch (err) {
+      if (isSuperseded(err)) return superseded(err as Error);
       log("warn", "runner heartbeat failed", { error: (err as Error).message });
     }
   };
   const timer = setInterval(() => void beat(), Math.max(1000, (me.lease_seconds * 1000) / 3));
   timer.unref();
 
-  return {
+  let stopped: Promise<void> | null = null;
+  const handle: RunningRunner = {
     id: me.id,
     name: config.name,
     url,
     loop,
-    async stop() {
-      clearInterval(timer);
-      await blobServing?.stop();
-      await loop.stop();
-      await inference?.close();
-      log("info", "stopped", { runner_id: me.id });
-    },
+    stop: () =>
+      (stopped ??= (async () => {
+        clearInterval(timer);
+        await blobServing?.stop();
+        await loop.stop();
+        await inference?.close();
+        log("info", "stopped", { runner_id: me.id });
+      })()),
   };
+  return handle;
 }

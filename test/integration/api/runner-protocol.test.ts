@@ -58,10 +58,11 @@ describe("runner registration", () => {
   });
 });
 
-/** A stand-in runner process answering /healthz as `instance` (null: it answers nothing, as a frozen one). */
+/** A stand-in runner process answering /healthz as `instance` (null: it answers nothing, as a frozen one; "none": an OK with no instance). */
 async function healthServer(instance: string | null): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((_req, res) => {
-    if (instance !== null) res.end(JSON.stringify({ ok: true, instance }));
+    if (instance === "none") res.end('{"ok":true}');
+    else if (instance !== null) res.end(JSON.stringify({ ok: true, instance }));
   });
   await new Promise<void>((ok) => server.listen(0, "127.0.0.1", ok));
   return {
@@ -92,11 +93,50 @@ describe("runner restarts and namesakes", () => {
     const lease = await leaseOk(api, reg.id);
     expect(lease).toMatchObject({ job: { id: job.id }, lease: { attempt: 2 } });
     const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events`, { token: t.key })).json()).data;
-    expect(events.map((e: { message: string }) => e.message)).toContain("Runner gpu-1 restarted during attempt 1; the job can be leased again");
+    expect(events.map((e: { message: string }) => e.message)).toContain("Runner gpu-1 restarted during attempt 1; that attempt is over");
 
     // The same process registering again (it re-registers after withdrawing a model) keeps its lease.
     expect((await register(api, "instance-2", "http://127.0.0.1:9/")).status).toBe(200);
     expect((await runnerCall(api, "/jobs/lease", { runner_id: reg.id })).status).toBe(204);
+  });
+
+  it("stops a superseded process: its leases and runner heartbeats answer 409 once another process took the name", async () => {
+    const api = await fresh();
+    const gone = await healthServer(null);
+    const reg = await (await register(api, "instance-1", gone.url)).json();
+    expect((await register(api, "instance-2", gone.url)).status).toBe(200);
+    await gone.close();
+    const lease = await expectError(await runnerCall(api, "/jobs/lease", { runner_id: reg.id, instance: "instance-1" }), 409, "conflict");
+    expect(lease.message).toContain("superseded");
+    await expectError(await runnerCall(api, `/runners/${reg.id}/heartbeat`, { instance: "instance-1" }), 409, "conflict");
+    expect((await runnerCall(api, `/runners/${reg.id}/heartbeat`, { instance: "instance-2" })).status).toBe(200);
+    // A runner from before instance ids sends none, and is not told apart.
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: reg.id })).status).toBe(204);
+  });
+
+  it("lets one of two processes registering a new name at once have it", async () => {
+    const api = await fresh();
+    const both = await Promise.all(["instance-1", "instance-2"].map((i) => register(api, i, "http://127.0.0.1:9/")));
+    expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+  });
+
+  it("takes a restart when something other than the old process answers at its URL, and a URL-less runner over without ending its leases", async () => {
+    const api = await fresh();
+    const other = await healthServer("none");
+    try {
+      const reg = await (await register(api, "instance-1", other.url)).json();
+      expect(await (await register(api, "instance-2", other.url)).json()).toMatchObject({ id: reg.id });
+    } finally {
+      await other.close();
+    }
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const plain = (instance: string) => runnerCall(api, "/runners/register", { name: "trainer", instance, models: ["micro-llama"], capacity: 1 });
+    const trainer = await (await plain("instance-a")).json();
+    expect((await leaseOk(api, trainer.id)).job.id).toBe(job.id);
+    // No URL to ask: maybe a live second process, so its lease runs out by itself rather than being ended.
+    expect((await plain("instance-b")).status).toBe(200);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: trainer.id, instance: "instance-b" })).status).toBe(204);
   });
 
   it("takes a runner restarted on the same URL for a restart, and forgets runners unseen for a week", async () => {

@@ -1,7 +1,7 @@
 // Runners as separate processes against one API: a runner SIGKILLed mid-training is replaced by a second one
 // that resumes from the last checkpoint (billed once), a runner sent SIGTERM checkpoints the step it reached
-// and the next one resumes there, a paused job resumes from its checkpoint, and a job cancelled
-// mid-training stops its runner, which then takes the next job.
+// and the next one resumes there, a paused job resumes from its checkpoint, a runner whose name another
+// process took exits, and a job cancelled mid-training stops its runner, which then takes the next job.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -163,6 +163,16 @@ describe("runner processes", () => {
     const [adapter] = (await api.call("GET", "/v1/adapters", t.key)).json.data;
     expect((await api.call("GET", `/v1/adapters/${adapter.id}/files/adapter_config.json`, t.key)).json).toMatchObject({ r: 4, lora_alpha: 8, use_rslora: true });
     expect(await p.stop("SIGTERM")).toBe(0);
+  });
+
+  it("exits (code 1) once another process has registered its name: two runners must not share one id", async () => {
+    const dup = await runner("dup", 10);
+    // A training-only runner has no URL to ask, so the API lets the newcomer take the name over.
+    const r = await api.call("POST", "/internal/v1/runners/register", server.runnerToken, { name: "dup", instance: "someone-else-1", models: ["tuneserve-micro"], capacity: 1 });
+    expect(r.status).toBe(200);
+    const said = await dup.waitLine((l) => l.level === "error" && typeof l.msg === "string" && l.msg.startsWith("another process has registered this runner's name"), 30_000);
+    expect(said.error).toContain("superseded");
+    expect(await waitFor("the superseded runner to exit", async () => dup.child.exitCode ?? undefined, 30_000)).toBe(1);
   });
 
   it("stops training a cancelled job and leases the next one", async () => {

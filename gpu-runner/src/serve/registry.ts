@@ -26,7 +26,9 @@ export class AdapterRegistry {
     private readonly cacheDir: string,
     diskCapacity = 256,
   ) {
-    this.disk = new LruTier("adapter disk", diskCapacity, (_, rec) => void rm(rec.dir, { recursive: true, force: true }));
+    // An entry evicted while its files are being fetched again keeps its folder: the fetch is renaming the
+    // new files into it (and adds the entry back).
+    this.disk = new LruTier("adapter disk", diskCapacity, (model, rec) => void (this.fetching.has(model) || rm(rec.dir, { recursive: true, force: true })));
   }
 
   /** Indexes adapters already on disk from an earlier run (the disk tier survives restarts). */

@@ -1,7 +1,7 @@
 // The runner's adapter registry (disk tier): one fetch however many requests wait, pins that block
 // eviction, eviction that deletes the folder, a base-model check, and an index that survives a restart.
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
@@ -68,6 +68,33 @@ describe("AdapterRegistry", () => {
     expect(fetches).toBe(3);
     expect(existsSync(join(third.dir, "adapter_config.json"))).toBe(true);
     third.release();
+    expect(reg.held()).toEqual(["a"]);
+  });
+
+  it("keeps the folder of an adapter evicted while it is being fetched again", async () => {
+    const local = new LocalAdapterSource({ a: { dir: FX, baseModel: "m" }, b: { dir: FX, baseModel: "m" } });
+    let letA: () => void = () => {};
+    const gate = new Promise<void>((ok) => (letA = ok));
+    let fetchesOfA = 0;
+    const source: AdapterSource = { fetch: async (id) => (id === "a" && fetchesOfA++ > 0 && (await gate), local.fetch(id)) };
+    const reg = new AdapterRegistry(source, join(dir, "cache-evict"), 1);
+    await reg.open();
+    const first = await reg.acquire("a", "m");
+    first.release();
+    await rm(first.dir, { recursive: true });
+    const again = reg.acquire("a", "m"); // its files vanished: fetched again, held at the gate
+    await vi.waitFor(() => expect(fetchesOfA).toBe(2));
+    // The fetch's rename target, as it would be by the time "b" evicts "a": eviction must leave it alone.
+    await mkdir(first.dir);
+    await writeFile(join(first.dir, "marker"), "");
+    const b = await reg.acquire("b", "m");
+    b.release();
+    await new Promise((ok) => setTimeout(ok, 100));
+    expect(existsSync(join(first.dir, "marker"))).toBe(true);
+    letA();
+    const a = await again;
+    expect(existsSync(join(a.dir, "adapter_model.safetensors"))).toBe(true);
+    a.release();
     expect(reg.held()).toEqual(["a"]);
   });
 

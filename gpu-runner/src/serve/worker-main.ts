@@ -10,6 +10,7 @@ import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
 import { HERMES_TAGS, assertReadableToolCalls, noCallText, toolCallOpening } from "./tool-call.js";
 import { templateMessages, templateTools } from "../engine/tokenizer/template-messages.js";
+import { stringsOf } from "../engine/tokenizer/plain-text.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
 const port = parentPort;
@@ -53,25 +54,20 @@ async function init(o: ServeWorkerInit): Promise<void> {
       },
     },
   });
-  if (tokenizer) textBytesLimit = 4 * maxContext * longestTokenBytes(tokenizer);
+  if (tokenizer) textBytesLimit = 4 * maxContext * tokenizer.longestTokenBytes;
   send({ kind: "ready", vocab: model.cfg.vocab, hasTokenizer: tokenizer !== null });
 }
 
 /**
- * Text beyond this many UTF-8 bytes cannot fit the context: every token stands for at most `maxTokenBytes`
- * bytes, and the 4× leaves room for normalizers that shorten text. Such text is refused untokenized, since
- * tokenizing a megabyte holds this thread, and every sequence it decodes, for a second or more.
+ * Text beyond this many UTF-8 bytes cannot fit the context: every token stands for at most `longestTokenBytes`
+ * bytes, and the 4× leaves room for normalizers and templates that shorten text. Such text is refused
+ * untokenized, since tokenizing a megabyte holds this thread, and every sequence it decodes, for seconds.
  */
 let textBytesLimit = Infinity;
 
-function longestTokenBytes(tok: TextTokenizer): number {
-  let longest = 1;
-  for (let id = 0; id < tok.vocabSize; id++) longest = Math.max(longest, tok.tokenBytes(id).length);
-  return longest;
-}
-
 function assertTextCanFit(input: ServeSubmit["input"]): void {
-  const texts = "prompt" in input ? [input.prompt] : "messages" in input ? input.messages.map((m) => m.content) : [];
+  // Every string a chat template may write: contents, tool calls' arguments, the tools' descriptions and schemas.
+  const texts = "prompt" in input ? [input.prompt] : "messages" in input ? [...stringsOf(input.messages), ...stringsOf(input.tools ?? [])] : [];
   const bytes = texts.reduce((n, t) => n + Buffer.byteLength(t), 0);
   if (bytes > textBytesLimit) {
     const param = "prompt" in input ? "prompt" : "messages";

@@ -119,10 +119,21 @@ describe("POST /v1/chat/completions", () => {
     for (const [path, body, param] of [
       ["/v1/completions", { prompt: "y".repeat(900_000) }, "prompt"],
       ["/v1/chat/completions", { messages: [{ role: "user", content: "y".repeat(450_000) }, { role: "user", content: "z".repeat(450_000) }] }, "messages"],
+      [
+        "/v1/chat/completions",
+        {
+          messages: [
+            { role: "user", content: "call f" },
+            { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "f", arguments: JSON.stringify({ x: "y".repeat(900_000) }) } }] },
+            { role: "tool", tool_call_id: "c1", content: "done" },
+          ],
+        },
+        "messages",
+      ],
     ] as const) {
       const huge = await post(path, acme.key, { model: stack.model, max_tokens: 2, ...body });
       expect(huge.status).toBe(400);
-      expect((await huge.json()).error).toMatchObject({ param, message: expect.stringMatching(/^[a-z]+: its 900000 bytes of text are more tokens than this server's context of 512 holds/) });
+      expect((await huge.json()).error).toMatchObject({ param, message: expect.stringMatching(/^[a-z]+: its \d{6} bytes of text are more tokens than this server's context of 512 holds/) });
     }
   });
 

@@ -28,6 +28,11 @@ export type TextTokenizer = {
   bosTokenId: number | null;
   /** One more than the largest token id (added tokens included). */
   vocabSize: number;
+  /**
+   * At least as many bytes as any one token stands for: the longest vocabulary entry's UTF-8 length (an entry
+   * spells its bytes in at least as many: byte-level BPE's one character per byte, "▁" for a space, "<0x0A>").
+   */
+  longestTokenBytes: number;
   /** The bytes token `id` stands for (part of a UTF-8 character, for some); see token-bytes.ts. */
   tokenBytes(id: number): Uint8Array;
   /** Ids of the added tokens marked special (BOS, EOS, chat markers, …). */
@@ -129,7 +134,11 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   for (const id of genEos === undefined || genEos === null ? [] : Array.isArray(genEos) ? genEos : [genEos]) eosIds.add(id);
 
   let vocabSize = 0;
-  for (const id of tok.get_vocab(true).values()) vocabSize = Math.max(vocabSize, id + 1);
+  let longestTokenBytes = 1;
+  for (const [entry, id] of tok.get_vocab(true)) {
+    vocabSize = Math.max(vocabSize, id + 1);
+    longestTokenBytes = Math.max(longestTokenBytes, Buffer.byteLength(entry));
+  }
 
   const templateText = pickTemplate(config.chat_template, jinjaFile);
   let template: Template | null = null;
@@ -169,6 +178,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     toolCallFormat: templateText ? toolCallFormatOf(templateText) : null,
     bosTokenId: idOf(bos),
     vocabSize,
+    longestTokenBytes,
     specialTokenIds: new Set(addedTokens.filter((t) => t.special).map((t) => t.id)),
     tokenBytes: tokenBytesReader(tokJson as Parameters<typeof tokenBytesReader>[0], (id) => tok.id_to_token(id), (id) => tok.decode([id])),
   };

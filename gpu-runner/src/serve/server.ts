@@ -220,6 +220,9 @@ function failure(c: Context, err: unknown): Response {
 }
 
 async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSubmit[], release: () => void): Promise<Response> {
+  // The caller went away (the API gave up on this runner while it was frozen): nobody will read the answer.
+  const gone = () => submits.forEach((s) => worker.cancel(s.id));
+  c.req.raw.signal.addEventListener("abort", gone, { once: true });
   try {
     const rs = await generateAll(worker, submits);
     const choices: GenerateChoice[] = rs.map((r) => ({ text: r.text, tokens: r.tokens, finish_reason: r.finishReason, ...(r.logprobs ? { logprobs: r.logprobs } : {}) }));
@@ -228,6 +231,7 @@ async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSub
   } catch (err) {
     return failure(c, err);
   } finally {
+    c.req.raw.signal.removeEventListener("abort", gone);
     release();
   }
 }

@@ -97,6 +97,29 @@ describe("streamed completions are metered exactly once", () => {
     expect(await billed(t.key)).toEqual(b);
   });
 
+  it("stops a JSON generation on the runner whose caller went away (the API gave up on the runner)", async () => {
+    const status = async () => {
+      const r = await fetch(`${stack.inference.url}/v1/status`, { headers: { Authorization: `Bearer ${stack.runnerToken}` } });
+      return ((await r.json()) as { models: Record<string, { running: number; waiting: number; steps: number }> }).models[stack.model];
+    };
+    const before = (await status()).steps;
+    const ac = new AbortController();
+    const res = fetch(`${stack.inference.url}/v1/generate`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${stack.runnerToken}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ request_id: "req_gone", model: stack.model, input: { prompt: "Once upon a time" }, max_tokens: 2000, temperature: 0 }),
+      signal: ac.signal,
+    }).catch(() => null);
+    await waitFor("the generation to get going", async () => ((await status()).steps - before >= 10 ? true : undefined), 30_000, 10);
+    ac.abort();
+    expect(await res).toBeNull();
+    const after = await waitFor("the runner to drop the sequence", async () => {
+      const m = await status();
+      return m.running === 0 && m.waiting === 0 ? m : undefined;
+    }, 30_000, 50);
+    expect(after.steps - before).toBeLessThan(1999);
+  });
+
   it("bills a stream that runs to its end once, with the usage it reported", async () => {
     const t = await tenantWithAdapters(stack, "finishes", 0);
     const res = await post("/v1/chat/completions", t.key, { model: stack.model, messages: [{ role: "user", content: "Say hello." }], max_tokens: 8, temperature: 0, stream: true, stream_options: { include_usage: true } });

@@ -107,7 +107,8 @@ describe("streamed completions are metered exactly once", () => {
     const res = fetch(`${stack.inference.url}/v1/generate`, {
       method: "POST",
       headers: { Authorization: `Bearer ${stack.runnerToken}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ request_id: "req_gone", model: stack.model, input: { prompt: "Once upon a time" }, max_tokens: 2000, temperature: 0 }),
+      // EOS banned (the built-in tokenizer's ids), so the answer runs to max_tokens unless cancelled.
+      body: JSON.stringify({ request_id: "req_gone", model: stack.model, input: { prompt: "Once upon a time" }, max_tokens: 2000, temperature: 0, logit_bias: { 257: -100, 259: -100 } }),
       signal: ac.signal,
     }).catch(() => null);
     await waitFor("the generation to get going", async () => ((await status()).steps - before >= 10 ? true : undefined), 30_000, 10);

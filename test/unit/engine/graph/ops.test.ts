@@ -1,6 +1,7 @@
 // Every builder op run on onnxruntime against an independent plain-JS computation, in float32 and float64.
 import { describe, expect, it } from "vitest";
 import { Graph, op, type Tensor } from "../../../../gpu-runner/src/engine/graph/index.js";
+import { dimAdd, dimMul } from "../../../../gpu-runner/src/engine/graph/dims.js";
 import * as R from "./ref.js";
 import { runGraph } from "./run.js";
 
@@ -11,6 +12,8 @@ async function check(dtype: FD, inputs: Record<string, R.Arr>, build: (g: Graph,
   const t: Record<string, Tensor> = {};
   for (const [name, a] of Object.entries(inputs)) t[name] = g.input(name, dtype, a.shape);
   const y = build(g, t);
+  // The builder's shape inference must agree with what onnxruntime computes (symbolic dims aside).
+  if (y.shape.every((d) => typeof d === "number")) expect(y.shape, "inferred shape").toEqual(expected.shape);
   g.output(y, "y");
   const out = (await runGraph(g, inputs, dtype === "float64")).y;
   expect(out.shape).toEqual(expected.shape);
@@ -165,5 +168,122 @@ describe.each(["float32", "float64"] as FD[])("ops in %s", (dtype) => {
   it("expand and range", async () => {
     await check(dtype, { b: b3 }, (_g, t) => op.expand(t.b, [2, 3]), R.broadcast([b3, { shape: [2, 3], data: Array(6).fill(0) }], (x) => x));
     await check(dtype, { b: b3 }, (g, t) => op.add(t.b, op.cast(op.range(g, 0, 3, 3), dtype)), { shape: [3], data: b3.data.map((x, i) => x + i) });
+  });
+  it("range in the float dtype with run-time bounds; expand to a symbolic shape", async () => {
+    const x = R.rand([2, 4], 13);
+    // Range(1, 4) from x's own width: [1, 2, 3].
+    await check(dtype, { x }, (g, t) => op.range(g, 1, op.cast(op.reshape(op.slice(op.shapeOf(t.x), 0, 1, 2), []), dtype), 3, dtype), { shape: [3], data: [1, 2, 3] });
+    const g = new Graph("sym");
+    const xs = g.input("x", dtype, ["B", 4]);
+    const e = op.expand(g.input("b", dtype, [1, 4]), ["B", 4]);
+    expect(e.shape).toEqual(["B", 4]);
+    g.output(op.add(e, op.mul(xs, 0)), "y");
+    const b14 = R.rand([1, 4], 14);
+    const out = (await runGraph(g, { x, b: b14 }, dtype === "float64")).y;
+    expect(out.shape).toEqual([2, 4]);
+    expect(R.maxAbsDiff(out.data, [...b14.data, ...b14.data])).toBeLessThan(1e-6);
+  });
+  it("pow with a broadcast tensor exponent", async () => {
+    await check(dtype, { a: pos23, b: b3 }, (_g, t) => op.pow(t.a, t.b), R.broadcast([pos23, b3], (x, y) => x ** y));
+  });
+  it("cast between float32 and float64 keeps the values", async () => {
+    const other = dtype === "float64" ? "float32" : "float64";
+    const want = { shape: a23.shape, data: a23.data.map((v) => Math.fround(v)) };
+    await check(dtype, { a: want }, (_g, t) => op.cast(op.cast(t.a, other), dtype), want);
+  });
+  it("where with a condition broader than both branches", async () => {
+    // cond [2,3], a [3], b [2,1] → [2,3]
+    const b21 = R.rand([2, 1], 15);
+    await check(dtype, { x: a23, a: b3, b: b21 }, (_g, t) => op.where(op.greater(t.x, 0), t.a, t.b), R.broadcast([a23, b3, b21], (c, p, q) => (c > 0 ? p : q)));
+  });
+  it.each([
+    ["vector × matrix", [4], [4, 5], [5]],
+    ["batch × vector", [2, 3, 4], [4], [2, 3]],
+    ["vector · vector", [4], [4], []],
+    ["matrix × batch", [3, 4], [2, 4, 5], [2, 3, 5]],
+  ])("matmul %s squeezes promoted axes as numpy does", async (_n, sa, sb, want) => {
+    const a = R.rand(sa as number[], 16);
+    const b = R.rand(sb as number[], 17);
+    // numpy: a rank-1 left operand is a row [1, K], a rank-1 right operand a column [K, 1]; both are dropped after.
+    const a2 = sa.length === 1 ? { shape: [1, ...a.shape], data: a.data } : a;
+    const b2 = sb.length === 1 ? { shape: [...b.shape, 1], data: b.data } : b;
+    const full = R.matmul(a2, b2);
+    await check(dtype, { a, b }, (_g, t) => {
+      const y = op.matmul(t.a, t.b);
+      expect(y.shape).toEqual(want);
+      return y;
+    }, { shape: want as number[], data: full.data });
+  });
+  it("gemm with transA and no bias, and with a column bias", async () => {
+    const a = R.rand([4, 3], 18);
+    const w = R.rand([4, 5], 19);
+    await check(dtype, { a, w }, (_g, t) => op.gemm(t.a, t.w, null, { transA: true, alpha: -0.5 }), R.broadcast([R.matmul(R.transpose(a, [1, 0]), w)], (p) => -0.5 * p));
+    const c = R.rand([3, 1], 20);
+    await check(dtype, { a, w, c }, (_g, t) => op.gemm(t.a, t.w, t.c, { transA: true }), R.broadcast([R.matmul(R.transpose(a, [1, 0]), w), c], (p, q) => p + q));
+  });
+  it("reductions over several axes, negative axes, with and without keepdims", async () => {
+    const sum = (xs: number[]) => xs.reduce((p, q) => p + q, 0);
+    const s02 = R.reduce(R.reduce(x345, 0, sum), 2, sum); // [1, 4, 1]
+    await check(dtype, { x: x345 }, (_g, t) => op.reduceSum(t.x, [0, -1]), s02);
+    await check(dtype, { x: x345 }, (_g, t) => op.reduceSum(t.x, [-1, 0], false), { shape: [4], data: s02.data });
+    await check(dtype, { x: x345 }, (_g, t) => op.reduceMean(t.x, [0, 2], false), { shape: [4], data: s02.data.map((v) => v / 15) });
+    const mx = R.reduce(R.reduce(x345, 1, (xs) => Math.max(...xs)), 2, (xs) => Math.max(...xs));
+    await check(dtype, { x: x345 }, (_g, t) => op.reduceMax(t.x, [-2, -1], false), { shape: [3], data: mx.data });
+    const sq = R.reduce(x345, 0, (xs) => sum(xs.map((v) => v * v)));
+    await check(dtype, { x: x345 }, (_g, t) => op.reduceSumSquare(t.x, [-3], false), { shape: [4, 5], data: sq.data });
+  });
+  it.each([0, 1, -2])("softmax and logSoftmax over axis %i", async (axis) => {
+    const a = axis < 0 ? axis + 3 : axis;
+    const mx = R.reduce(x345, a, (xs) => Math.max(...xs));
+    const se = R.reduce(R.broadcast([x345, mx], (v, m) => Math.exp(v - m)), a, (xs) => xs.reduce((p, q) => p + q, 0));
+    const sm = R.broadcast([x345, mx, se], (v, m, s) => Math.exp(v - m) / s);
+    await check(dtype, { x: x345 }, (_g, t) => op.softmax(t.x, axis), sm);
+    await check(dtype, { x: x345 }, (_g, t) => op.logSoftmax(t.x, axis), R.broadcast([x345, mx, se], (v, m, s) => v - m - Math.log(s)));
+  });
+  it("softmax of a row with large negative (masked) entries", async () => {
+    const x = { shape: [2, 3], data: [0.5, -1e9, 0.1, -1e9, -1e9, 0.3] };
+    const e = (v: number) => Math.exp(v);
+    await check(dtype, { x }, (_g, t) => op.softmax(t.x), { shape: [2, 3], data: [e(0.5) / (e(0.5) + e(0.1)), 0, e(0.1) / (e(0.5) + e(0.1)), 0, 0, 1] });
+  });
+  it("gather on a middle axis with 2-D indices, a negative axis and negative indices", async () => {
+    // x [3, 4, 5], idx [2, 2] on axis 1 → [3, 2, 2, 5]; idx −1 is the last row.
+    const idx = [3, 0, -1, 1];
+    const want: number[] = [];
+    for (let i = 0; i < 3; i++) for (const j of idx) want.push(...x345.data.slice(i * 20 + ((j + 4) % 4) * 5, i * 20 + ((j + 4) % 4) * 5 + 5));
+    await check(dtype, { x: x345 }, (g, t) => op.gather(t.x, op.reshape(g.ints(idx), [2, 2]), -2), { shape: [3, 2, 2, 5], data: want });
+  });
+  it("slice bounds are clamped as ONNX does: negative starts, ends past the axis, starts below −size", async () => {
+    const rows = (from: number, to: number): R.Arr => ({ shape: [3, 4, to - from], data: Array.from({ length: 12 }, (_, r) => x345.data.slice(r * 5 + from, r * 5 + to)).flat() });
+    await check(dtype, { x: x345 }, (_g, t) => op.slice(t.x, -1, -3, 100), rows(2, 5));
+    await check(dtype, { x: x345 }, (_g, t) => op.slice(t.x, 2, -100, -1), rows(0, 4));
+    await check(dtype, { x: x345 }, (_g, t) => op.slice(t.x, 2, 4, 2), rows(0, 0));
+  });
+  it("concat, unsqueeze and squeeze with negative axes", async () => {
+    const y = R.rand([3, 4, 2], 21);
+    const cat = { shape: [3, 4, 7], data: Array.from({ length: 12 }, (_, r) => [...x345.data.slice(r * 5, r * 5 + 5), ...y.data.slice(r * 2, r * 2 + 2)]).flat() };
+    await check(dtype, { x: x345, z: y }, (_g, t) => op.concat([t.x, t.z], -1), cat);
+    await check(dtype, { x: x345 }, (_g, t) => {
+      const u = op.unsqueeze(t.x, [-1, 1]);
+      expect(u.shape).toEqual([3, 1, 4, 5, 1]);
+      return op.squeeze(op.squeeze(u, [-1]), [-3]);
+    }, x345);
+  });
+  it("reshape to composite symbolic sizes (B·T, rep·T) computes them at run time", async () => {
+    const g = new Graph("dims");
+    const x = g.input("x", dtype, ["B", "T", 4]);
+    const flat = op.reshape(x, [dimMul("B", "T"), 4]);
+    const folded = op.reshape(op.mul(flat, 3), ["B", dimMul(2, "T"), 2]);
+    expect(folded.shape).toEqual(["B", dimMul(2, "T"), 2]);
+    const padded = op.concat([folded, op.slice(folded, 1, 0, 1)], 1); // [B, 2T+1, 2]
+    expect(padded.shape).toEqual(["B", dimAdd(dimMul(2, "T"), 1), 2]);
+    g.output(op.reshape(padded, ["B", dimAdd(dimMul(2, "T"), 1), 2]), "y");
+    const xv = R.rand([2, 3, 4], 23);
+    const out = (await runGraph(g, { x: xv }, dtype === "float64")).y;
+    expect(out.shape).toEqual([2, 7, 2]);
+    const want = [0, 1].flatMap((b) => {
+      const row = xv.data.slice(b * 12, b * 12 + 12).map((v) => 3 * v);
+      return [...row, ...row.slice(0, 2)];
+    });
+    expect(R.maxAbsDiff(out.data, want)).toBeLessThan(1e-5);
   });
 });

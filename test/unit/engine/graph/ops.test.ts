@@ -232,6 +232,11 @@ describe.each(["float32", "float64"] as FD[])("ops in %s", (dtype) => {
     const sq = R.reduce(x345, 0, (xs) => sum(xs.map((v) => v * v)));
     await check(dtype, { x: x345 }, (_g, t) => op.reduceSumSquare(t.x, [-3], false), { shape: [4, 5], data: sq.data });
   });
+  it("reduce with no axes reduces every axis, as ONNX defines it", async () => {
+    const all = x345.data.reduce((p, q) => p + q, 0);
+    await check(dtype, { x: x345 }, (_g, t) => op.reduceSum(t.x, []), { shape: [1, 1, 1], data: [all] });
+    await check(dtype, { x: x345 }, (_g, t) => op.reduceMean(t.x, [], false), { shape: [], data: [all / 60] });
+  });
   it.each([0, 1, -2])("softmax and logSoftmax over axis %i", async (axis) => {
     const a = axis < 0 ? axis + 3 : axis;
     const mx = R.reduce(x345, a, (xs) => Math.max(...xs));

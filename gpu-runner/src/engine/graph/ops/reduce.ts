@@ -5,7 +5,8 @@ import type { Dim } from "../types.js";
 import { requireFloat } from "./util.js";
 
 function reduce(op: string, x: Tensor, axes: number[], keepDims: boolean): Tensor {
-  const norm = axes.map((a) => normAxis(a, x.rank, op));
+  // No axes means every axis, as ONNX defines it (noop_with_empty_axes = 0); spelled out so the node says so.
+  const norm = axes.length ? axes.map((a) => normAxis(a, x.rank, op)) : x.shape.map((_, i) => i);
   const shape: Dim[] = [];
   x.shape.forEach((d, i) => {
     if (!norm.includes(i)) shape.push(d);
@@ -14,7 +15,7 @@ function reduce(op: string, x: Tensor, axes: number[], keepDims: boolean): Tenso
   return x.graph.node(op, [x, x.graph.ints(norm)], [{ dtype: x.dtype, shape }], { keepdims: { kind: "int", value: keepDims ? 1 : 0 } })[0];
 }
 
-// x: [..] → reduced over `axes` (kept as size 1 when keepDims)
+// x: [..] → reduced over `axes` (kept as size 1 when keepDims; [] = every axis)
 export const reduceSum = (x: Tensor, axes: number[], keepDims = true): Tensor => reduce("ReduceSum", x, axes, keepDims);
 export const reduceMean = (x: Tensor, axes: number[], keepDims = true): Tensor => reduce("ReduceMean", x, axes, keepDims);
 export const reduceMax = (x: Tensor, axes: number[], keepDims = true): Tensor => reduce("ReduceMax", x, axes, keepDims);

@@ -273,6 +273,11 @@ describe.each(["float32", "float64"] as FD[])("ops in %s", (dtype) => {
       return op.squeeze(op.squeeze(u, [-1]), [-3]);
     }, x345);
   });
+  it("transpose of a rank-11 tensor (perm check sorts numerically)", async () => {
+    const x = R.rand([2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3], 22);
+    const perm = [10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0];
+    await check(dtype, { x }, (_g, t) => op.transpose(t.x, perm), R.transpose(x, perm));
+  });
   it("reshape to composite symbolic sizes (B·T, rep·T) computes them at run time", async () => {
     const g = new Graph("dims");
     const x = g.input("x", dtype, ["B", "T", 4]);

@@ -46,7 +46,7 @@ export function reshape(x: Tensor, target: Shape): Tensor {
 
 /** Transpose by `perm`. */
 export function transpose(x: Tensor, perm: number[]): Tensor {
-  if (perm.length !== x.rank || [...perm].sort().some((p, i) => p !== i)) throw new Error(`Transpose ${x}: perm [${perm}] is not a permutation of rank ${x.rank}`);
+  if (perm.length !== x.rank || [...perm].sort((p, q) => p - q).some((p, i) => p !== i)) throw new Error(`Transpose ${x}: perm [${perm}] is not a permutation of rank ${x.rank}`);
   return x.graph.node("Transpose", [x], [{ dtype: x.dtype, shape: perm.map((p) => x.shape[p]) }], { perm: { kind: "ints", value: perm } })[0];
 }
 

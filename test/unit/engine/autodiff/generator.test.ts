@@ -72,6 +72,25 @@ describe("gradients()", () => {
     expect(out.du).toEqual({ shape: [2, 2], data: [0, 0, 0, 0] });
   });
 
+  it("seeds a non-scalar loss with ones, and scales by a given seed", async () => {
+    const g = new Graph("t");
+    const x = g.input("x", "float64", [2, 3]);
+    const s = g.input("s", "float64", []);
+    const y = op.mul(x, x); // [2, 3]: the gradient of Σ y
+    g.output(gradients(y, [x]).get(x)!, "dx");
+    g.output(gradients(op.reduceSum(y, [0, 1], false), [x], { seed: s }).get(x)!, "dx_seeded");
+    const xs = rand([2, 3], 42);
+    const out = await runGraph(g, { x: xs, s: { shape: [], data: [-3] } }, true);
+    expect(out.dx).toEqual({ shape: [2, 3], data: xs.data.map((v) => 2 * v) });
+    expect(out.dx_seeded.data).toEqual(xs.data.map((v) => -6 * v));
+  });
+
+  it("refuses a loss that is not a float tensor", () => {
+    const g = new Graph("t");
+    const x = g.input("x", "float64", [3]);
+    expect(() => gradients(op.argMax(x), [x])).toThrow(/loss .* must be a float tensor/);
+  });
+
   it("back-propagates through a frozen 2-D weight without a Transpose node of the weight", () => {
     const g = new Graph("t");
     const x = g.input("x", "float32", ["B", "T", 4]);

@@ -147,6 +147,21 @@ describe("dpoLoss", () => {
     expect(masked.every((v) => v === 0)).toBe(true);
   });
 
+  it("has the right gradient at a zero margin (policy = reference, as at the first step), where Max ties and |z| is 0", async () => {
+    // Pair 0's two rows are the same tokens with the same reference: its margin is exactly 0, where
+    // −log σ(z) = max(−z, 0) + log(1 + e^−|z|) has slope −½ only if the Max tie is split evenly.
+    const same = { shape: dLogits.shape, data: dLogits.data.map((v, i) => (i >= T * V && i < 2 * T * V ? dLogits.data[i - T * V] : v)) };
+    const sameTargets = { shape: dTargets.shape, data: dTargets.data.map((v, i) => (i >= T && i < 2 * T ? dTargets.data[i - T] : v)) };
+    const sameMask = { shape: dMask.shape, data: dMask.data.map((v, i) => (i >= T && i < 2 * T ? dMask.data[i - T] : v)) };
+    const sameRef = { shape: [4], data: [-3.1, -3.1, -4.0, -5.5] };
+    const out = await runGraph(build("float64"), { logits: same, targets: sameTargets, mask: sameMask, ref: sameRef, den: { shape: [], data: [2] } }, true);
+    expect(out.margins.data[0]).toBe(0);
+    const r = await gradCheck({ logits: same, mask: sameMask, ref: sameRef }, (t, g) => dpoLoss(t.logits, t.targets, t.mask, t.ref, beta, g.scalar(2, "float64")).loss, { wrt: ["logits"], ints: { targets: sameTargets } });
+    expect(r.worst).toBeLessThan(1e-6);
+    // Not zero: the two rows get opposite gradients, ∓½·β/den times their log-likelihood gradient.
+    expect(Math.max(...r.analytic.logits.slice(0, 2 * T * V).map(Math.abs))).toBeGreaterThan(1e-3);
+  });
+
   it("refuses a beta that is not positive", () => {
     const g = new Graph("dpo");
     const x = g.input("logits", "float64", [2, T, V]);

@@ -1,8 +1,9 @@
 // Every backward rule against central finite differences in float64: L = Σ w ⊙ op(inputs), inputs
 // small and random, broadcast cases included. Tolerance 1e-6 relative to the largest gradient.
 import { describe, expect, it } from "vitest";
-import { op, type Tensor } from "../../../../gpu-runner/src/engine/graph/index.js";
+import { Graph, op, type Tensor } from "../../../../gpu-runner/src/engine/graph/index.js";
 import { dimMul } from "../../../../gpu-runner/src/engine/graph/dims.js";
+import { gradients } from "../../../../gpu-runner/src/engine/autodiff/index.js";
 import { rand, type Arr } from "../graph/ref.js";
 import { gradCheck, type CheckOptions } from "./gradcheck.js";
 
@@ -225,6 +226,12 @@ describe("shape rules", () => {
       (t) => t.e.graph.node("GatherElements", [t.e, t.ids], [{ dtype: "float64", shape: [2, 3] }], { axis: { kind: "int", value: 1 } })[0],
       { ints: { ids: { shape: [2, 3], data: [3, 3, 0, 1, 2, 1] } } },
     );
+  });
+  it("Slice with a step other than 1 is refused by name, not differentiated wrongly", () => {
+    const g = new Graph("t");
+    const x = g.input("x", "float64", [6]);
+    const y = g.node("Slice", [x, g.ints([0]), g.ints([6]), g.ints([0]), g.ints([2])], [{ dtype: "float64", shape: [3] }])[0];
+    expect(() => gradients(op.reduceSum(y, [0], false), [x])).toThrow(/Slice node n_Slice_\d+ has steps ≠ 1/);
   });
   it("Gather with a fed int64 index tensor", async () => {
     await expectGood({ e: rand([5, 3], 32) }, (t) => op.gather(t.e, t.ids), { ints: { ids: { shape: [2, 3], data: [4, 0, 4, 2, 2, 1] } } });

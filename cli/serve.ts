@@ -45,6 +45,30 @@ export async function run(argv: string[]): Promise<void> {
     return;
   }
 
+  // A runner that cannot start (bad settings, its name taken by another live process on this data folder) takes
+  // the API down with it: a half-started server would only confuse. Superseded later, the whole server exits.
+  const runner = await startEmbeddedRunner(api, dataDir).catch(async (err: unknown) => {
+    await api.close();
+    throw err;
+  });
+  console.log(JSON.stringify({ msg: "tuneserve listening", url: api.url, data: dataDir, admin_token: shownAdminToken(api.adminToken), runner_id: runner.id, models: runner.models }));
+
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    void (async () => {
+      await runner.stop().catch((err: Error) => console.error(`runner stop: ${err.message}`));
+      await api.close();
+      process.exit(0);
+    })();
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+/** The embedded runner: the built-in model unless TUNESERVE_RUNNER_MODELS names others, caches under the data folder. */
+async function startEmbeddedRunner(api: Awaited<ReturnType<typeof startServer>>, dataDir: string) {
   // With no TUNESERVE_RUNNER_MODELS the embedded runner trains the built-in model, created on first start.
   let models = process.env.TUNESERVE_RUNNER_MODELS;
   if (!models) {
@@ -60,24 +84,6 @@ export async function run(argv: string[]): Promise<void> {
     TUNESERVE_RUNNER_TOKEN: api.runnerToken,
     TUNESERVE_RUNNER_MODELS: models,
   }, hostname());
-  // A runner that cannot start (its name taken by another live process on this data folder) takes the API down
-  // with it: a half-started server would only confuse. Superseded later, the whole server exits likewise.
-  const runner = await startRunner(config, { onSuperseded: () => void api.close().then(() => process.exit(1)) }).catch(async (err: unknown) => {
-    await api.close();
-    throw err;
-  });
-  console.log(JSON.stringify({ msg: "tuneserve listening", url: api.url, data: dataDir, admin_token: shownAdminToken(api.adminToken), runner_id: runner.id, models: config.models.map((m) => m.id) }));
-
-  let stopping = false;
-  const stop = () => {
-    if (stopping) return;
-    stopping = true;
-    void (async () => {
-      await runner.stop().catch((err: Error) => console.error(`runner stop: ${err.message}`));
-      await api.close();
-      process.exit(0);
-    })();
-  };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  const runner = await startRunner(config, { onSuperseded: () => void api.close().then(() => process.exit(1)) });
+  return Object.assign(runner, { models: config.models.map((m) => m.id) });
 }

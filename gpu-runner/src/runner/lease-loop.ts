@@ -122,12 +122,19 @@ export class LeaseLoop {
     this.active.set(jobId, { exec, done });
   }
 
-  private async reRegister(): Promise<void> {
+  /** The runner's id now: registering again after the API forgot the runner gives a new one. */
+  get currentRunnerId(): string {
+    return this.runnerId;
+  }
+
+  /** Registers again (the API no longer knows this runner); a 409 means another process has the name now. */
+  async reRegister(): Promise<void> {
     try {
       const r = await this.o.register();
       this.runnerId = r.id;
       this.leaseSeconds = r.lease_seconds;
     } catch (err) {
+      if (isSuperseded(err)) return this.o.onSuperseded(err as Error);
       this.o.executor.log("warn", "registering again failed", { error: (err as Error).message });
     }
   }

@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { isSuperseded, RunnerApiClient, type RunnerObject } from "./api-client.js";
+import { ApiCallError, isSuperseded, RunnerApiClient, type RunnerObject } from "./api-client.js";
 import { BlobModelServing } from "./blob-serving.js";
 import type { RunnerConfig } from "./config.js";
 import { LeaseLoop } from "./lease-loop.js";
@@ -69,6 +69,17 @@ async function serveInference(config: RunnerConfig, instance: string): Promise<I
 /** Registers the runner, starts serving and leasing; resolves once registered. */
 export async function startRunner(config: RunnerConfig, opts: { log?: Logger; onSuperseded?: () => void } = {}): Promise<RunningRunner> {
   const log = opts.log ?? jsonLogger(config.name);
+  /** Another process registered this runner's name since: two runners must not share one id, so this one stops (once). */
+  let supersededOnce = false;
+  const superseded = (err: Error) => {
+    if (supersededOnce) return;
+    supersededOnce = true;
+    log("error", "another process has registered this runner's name; this one stops (give each runner its own name)", { error: err.message });
+    void handle.stop().then(
+      () => opts.onSuperseded?.(),
+      (e: unknown) => (log("error", "stopping failed", { error: (e as Error).message }), opts.onSuperseded?.()),
+    );
+  };
   // This process: a restart under the same name is told from a second runner given the name by it.
   const instance = randomUUID();
   const client = new RunnerApiClient(config.apiUrl, config.token, undefined, instance);
@@ -88,6 +99,7 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
       await register();
       log("info", "re-registered without a base model it cannot serve", { model: id, models: [...offered] });
     } catch (err) {
+      if (isSuperseded(err)) return superseded(err as Error);
       log("warn", "re-registering without a base model failed; it stays listed until the next registration", { model: id, error: (err as Error).message });
     }
   }
@@ -124,18 +136,14 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
   });
   loop.start();
 
-  /** Another process registered this runner's name since: two runners must not share one id, so this one stops. */
-  const superseded = (err: Error) => {
-    log("error", "another process has registered this runner's name; this one stops (give each runner its own name)", { error: err.message });
-    void handle.stop().finally(() => opts.onSuperseded?.());
-  };
-
-  // Runner liveness plus the adapters the inference cache holds, so the API routes requests well.
+  // Runner liveness plus the adapters the inference cache holds, so the API routes requests well; under the
+  // loop's current id, which registering again (after the API forgot the runner) changes.
   const beat = async () => {
     try {
-      await client.runnerHeartbeat(me.id, { adapters: inference?.heldAdapters(), load: loop.jobs.length });
+      await client.runnerHeartbeat(loop.currentRunnerId, { adapters: inference?.heldAdapters(), load: loop.jobs.length });
     } catch (err) {
       if (isSuperseded(err)) return superseded(err as Error);
+      if (err instanceof ApiCallError && err.status === 404) return loop.reRegister();
       log("warn", "runner heartbeat failed", { error: (err as Error).message });
     }
   };

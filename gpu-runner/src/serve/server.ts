@@ -223,6 +223,8 @@ async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSub
   // The caller went away (the API gave up on this runner while it was frozen): nobody will read the answer.
   const gone = () => submits.forEach((s) => worker.cancel(s.id));
   c.req.raw.signal.addEventListener("abort", gone, { once: true });
+  // Gone before this point (while the runner read the request or fetched the adapter): no event will come.
+  if (c.req.raw.signal.aborted) gone();
   try {
     const rs = await generateAll(worker, submits);
     const choices: GenerateChoice[] = rs.map((r) => ({ text: r.text, tokens: r.tokens, finish_reason: r.finishReason, ...(r.logprobs ? { logprobs: r.logprobs } : {}) }));

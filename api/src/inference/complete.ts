@@ -157,7 +157,7 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
   const targets = await candidateRunners(db, { baseModel, adapter, now: now(), freshSeconds: config.TUNESERVE_LEASE_SECONDS });
   const { response } = await callRunners(
     targets,
-    { request_id: requestId, model: baseModel, adapter, input: call.input, max_tokens: call.max_tokens, ...(call.maxTokensDefault ? { fit_max_tokens: true } : {}), temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.bestOf > call.n ? (call.logprobs ?? 0) : call.logprobs, n: call.bestOf, response_format: call.format, json_schema: call.jsonSchema, tool_names: call.toolCall?.names ?? null, ...(call.toolCall?.single ? { parallel_tool_calls: false } : {}) },
+    { request_id: requestId, model: baseModel, adapter, tenant: tenantId, input: call.input, max_tokens: call.max_tokens, ...(call.maxTokensDefault ? { fit_max_tokens: true } : {}), temperature: call.temperature, top_p: call.top_p, top_k: call.top_k, frequency_penalty: call.frequency_penalty, presence_penalty: call.presence_penalty, logit_bias: call.logit_bias, seed: call.seed, stop: call.stop, stream: call.stream, logprobs: call.bestOf > call.n ? (call.logprobs ?? 0) : call.logprobs, n: call.bestOf, response_format: call.format, json_schema: call.jsonSchema, tool_names: call.toolCall?.names ?? null, ...(call.toolCall?.single ? { parallel_tool_calls: false } : {}) },
     config.TUNESERVE_RUNNER_TOKEN!,
   );
   if (!response.ok) throw await runnerError(response, call.kind);

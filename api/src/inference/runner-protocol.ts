@@ -64,6 +64,8 @@ export const generateRequestSchema = z.object({
   max_tokens: z.number().int().min(1).max(1_000_000).default(16),
   /** max_tokens is the API's default, not the caller's: shortened to what the context leaves after the prompt rather than refused. */
   fit_max_tokens: z.boolean().default(false),
+  /** The caller's tenant: the runner bounds each tenant's share of its queue and lets tenants take turns. Older runners ignore it. */
+  tenant: z.string().min(1).max(128).optional(),
   temperature: z.number().min(0).max(2).default(1),
   top_p: z.number().gt(0).max(1).default(1),
   top_k: z.number().int().min(0).default(0),

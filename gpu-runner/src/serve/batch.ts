@@ -66,3 +66,22 @@ export function planAdmission(inp: AdmissionInput): number[] {
   }
   return out;
 }
+
+/**
+ * The order in which waiting requests are offered a row: tenants take turns, the one served longest ago (or
+ * never) first, ties by the oldest waiting request; each tenant's requests first come first served. A
+ * tenant's burst then does not make another tenant's request wait behind all of it. `served` holds each
+ * tenant's last admission (a counter); requests without a tenant count as one tenant, "".
+ */
+export function inTurns(tenants: readonly (string | undefined)[], served: ReadonlyMap<string, number> = new Map()): number[] {
+  const queues = new Map<string, number[]>();
+  tenants.forEach((t, i) => {
+    const q = queues.get(t ?? "");
+    if (q) q.push(i);
+    else queues.set(t ?? "", [i]);
+  });
+  const turns = [...queues.entries()].sort(([a], [b]) => (served.get(a) ?? -1) - (served.get(b) ?? -1)).map(([, q]) => q);
+  const out: number[] = [];
+  for (let turn = 0; out.length < tenants.length; turn++) for (const q of turns) if (turn < q.length) out.push(q[turn]);
+  return out;
+}

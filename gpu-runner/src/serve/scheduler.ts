@@ -11,7 +11,7 @@ import { padLeft } from "../engine/generate/batch.js";
 import { validateLogprobs, type TokenLogprob } from "../engine/generate/logprobs.js";
 import { validateSamplingOptions } from "../engine/generate/sampling.js";
 import { mergeFeeds, ort } from "../engine/runtime/session.js";
-import { planAdmission, type BatchingPolicy } from "./batch.js";
+import { inTurns, planAdmission, type BatchingPolicy } from "./batch.js";
 import { LruTier, SlotTable } from "./cache.js";
 import { RowKv } from "./kv-rows.js";
 import { RowLora } from "./row-lora.js";
@@ -59,6 +59,9 @@ export type SchedulerStats = {
 
 export class Scheduler {
   private readonly waiting: SeqRequest[] = [];
+  /** Each tenant's last admission (a counter), for taking turns (batch.ts inTurns). */
+  private readonly served = new Map<string, number>();
+  private turns = 0;
   private rows: Sequence<SeqRequest>[] = [];
   private readonly kv: RowKv;
   private readonly slotTable: SlotTable | null;
@@ -168,13 +171,17 @@ export class Scheduler {
   /** Moves admissible waiting requests into the batch: slots for their adapters, then one joint prefill. */
   private async admit(): Promise<void> {
     const table = this.slotTable;
+    // Turns are kept for tenants with requests here only: one that comes back after a pause goes first.
+    const present = new Set([...this.waiting, ...this.rows.map((r) => r.req)].map((r) => r.tenant ?? ""));
+    for (const t of this.served.keys()) if (!present.has(t)) this.served.delete(t);
+    const order = inTurns(this.waiting.map((r) => r.tenant), this.served);
     const picked = planAdmission({
-      waiting: this.waiting.map((r) => r.adapter?.id ?? null),
+      waiting: order.map((i) => this.waiting[i].adapter?.id ?? null),
       running: this.rows.map((r) => r.req.adapter?.id ?? null),
       maxBatch: this.o.maxBatch,
       slots: { resident: (a) => table?.resident(a) ?? a === null, free: table?.freeCount ?? 0, evictable: new Set(table?.evictable() ?? []) },
       policy: this.o.policy,
-    });
+    }).map((k) => order[k]);
     if (picked.length === 0) return;
     const joining: { req: SeqRequest; slot: number }[] = [];
     const taken = new Set<number>();
@@ -200,6 +207,7 @@ export class Scheduler {
       }
       taken.add(i);
       joining.push({ req, slot });
+      this.served.set(req.tenant ?? "", ++this.turns);
     }
     const remaining = this.waiting.filter((_, i) => !taken.has(i));
     this.waiting.length = 0;

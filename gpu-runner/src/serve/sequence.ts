@@ -12,6 +12,8 @@ export type SeqRequest = SequenceRequest & {
   stream?: boolean;
   /** maxTokens is a default: shortened to fit the context after the prompt instead of refused. */
   fitMaxTokens?: boolean;
+  /** The caller's tenant: tenants take turns for free rows (batch.ts inTurns). */
+  tenant?: string;
 };
 
 export type SeqResult = SequenceResult;

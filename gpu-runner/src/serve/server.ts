@@ -7,6 +7,7 @@ import { Hono, type Context } from "hono";
 import { generateRequestSchema, type GenerateChoice, type GenerateEvent, type GenerateRequest, type GenerateResponse, type LogprobEntry, type ResponseFormat } from "../../../api/src/inference/runner-protocol.js";
 import type { BatchingPolicy } from "./batch.js";
 import { AdapterRegistry } from "./registry.js";
+import { TenantShares } from "./tenant-share.js";
 import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
 import { autoCallGrammar, toolCallGrammar } from "./tool-call.js";
 import { GenerationError, ServeWorker } from "./worker-client.js";
@@ -85,6 +86,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     await Promise.all([...workers.values()].map((w) => w.close()));
     throw err;
   }
+  const shares = new TenantShares(maxBatch + Math.floor(maxQueue / 2));
   const registry = new AdapterRegistry(opts.source ?? new ApiAdapterSource(opts.apiUrl, opts.runnerToken), opts.cacheDir, opts.diskAdapters ?? 256);
   await registry.open();
   let seq = 0;
@@ -119,11 +121,18 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       c.header("Retry-After", SECONDS_TO_RETRY);
       return errorJson(c, 429, "rate_limited", `runner is full (${worker.inFlight} sequences running or queued); retry after ${SECONDS_TO_RETRY} s`);
     }
+    const share = body.tenant ? `${body.model}\n${body.tenant}` : null;
+    if (share && !shares.take(share, body.n)) {
+      c.header("Retry-After", SECONDS_TO_RETRY);
+      return errorJson(c, 429, "rate_limited", `this tenant has ${shares.of(share)} sequences on this runner, its share of ${shares.limit} (the rest is kept for other tenants); retry after ${SECONDS_TO_RETRY} s`);
+    }
+    const giveBack = () => share && shares.give(share, body.n);
     let adapter: { dir: string; release(): void } | null = null;
     if (body.adapter) {
       try {
         adapter = await registry.acquire(body.adapter, body.model);
       } catch (err) {
+        giveBack();
         const msg = err instanceof Error ? err.message : String(err);
         return err instanceof SourceError && err.notFound ? errorJson(c, 404, "adapter_not_found", msg, "adapter") : errorJson(c, 502, "adapter_unavailable", msg, "adapter");
       }
@@ -133,9 +142,10 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       submits = toSubmits(body, `${body.request_id}#${++seq}`, adapter ? { id: body.adapter!, dir: adapter.dir } : null);
     } catch (err) {
       adapter?.release();
+      giveBack();
       return failure(c, new GenerationError(err instanceof Error ? err.message : String(err), true));
     }
-    const release = () => adapter?.release();
+    const release = () => (adapter?.release(), giveBack());
     return body.stream ? streamGeneration(c, worker, submits, release) : jsonGeneration(c, worker, submits, release);
   });
 
@@ -177,6 +187,7 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
     id: b.n === 1 ? id : `${id}.${i}`,
     input: b.input,
     adapter,
+    tenant: b.tenant,
     maxTokens: b.max_tokens,
     fitMaxTokens: b.fit_max_tokens,
     temperature: b.temperature,

@@ -104,6 +104,7 @@ function submit(req: ServeSubmit): void {
       adapter: req.adapter,
       maxTokens: req.maxTokens,
       fitMaxTokens: req.fitMaxTokens,
+      tenant: req.tenant,
       temperature: req.temperature,
       topP: req.topP,
       topK: req.topK,

@@ -29,6 +29,8 @@ export type ServeSubmit = {
   adapter: { id: string; dir: string } | null;
   maxTokens: number;
   fitMaxTokens?: boolean;
+  /** The caller's tenant, for taking turns (batch.ts inTurns). */
+  tenant?: string;
   temperature: number;
   topP: number;
   topK: number;

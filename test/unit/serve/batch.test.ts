@@ -1,6 +1,8 @@
-// Admission decisions of the continuous batcher: room, slot limits, order, and the per-adapter baseline.
+// Admission decisions of the continuous batcher: room, slot limits, order, the per-adapter baseline, tenants
+// taking turns and each tenant's share of the queue.
 import { describe, expect, it } from "vitest";
-import { planAdmission, type SlotView } from "../../../gpu-runner/src/serve/batch.js";
+import { inTurns, planAdmission, type SlotView } from "../../../gpu-runner/src/serve/batch.js";
+import { TenantShares } from "../../../gpu-runner/src/serve/tenant-share.js";
 
 const slots = (resident: string[], free: number, evictable: string[] = []): SlotView => ({
   resident: (a) => a === null || resident.includes(a),
@@ -32,5 +34,32 @@ describe("planAdmission", () => {
     expect(planAdmission({ waiting: ["b", "a", "b", "a"], running: ["a"], maxBatch: 8, slots: s, policy: "per-adapter" })).toEqual([1, 3]);
     expect(planAdmission({ waiting: ["b", "a", "b", null], running: [], maxBatch: 8, slots: s, policy: "per-adapter" })).toEqual([0, 2]);
     expect(planAdmission({ waiting: [null, "a", null], running: [], maxBatch: 8, slots: s, policy: "per-adapter" })).toEqual([0, 2]);
+  });
+});
+
+describe("inTurns", () => {
+  it("lets tenants take turns, each first come first served, in the order of their oldest request", () => {
+    expect(inTurns(["a", "a", "a", "b", "c", "b"])).toEqual([0, 3, 4, 1, 5, 2]);
+    expect(inTurns([undefined, "a", undefined])).toEqual([0, 1, 2]);
+    expect(inTurns([])).toEqual([]);
+  });
+
+  it("puts the tenant served longest ago (or never) first", () => {
+    expect(inTurns(["a", "a", "b"], new Map([["a", 7]]))).toEqual([2, 0, 1]);
+    expect(inTurns(["a", "b", "c"], new Map([["a", 5], ["b", 3]]))).toEqual([2, 1, 0]);
+  });
+});
+
+describe("TenantShares", () => {
+  it("refuses what would pass a tenant's share, gives back, and lets an idle tenant ask for many", () => {
+    const s = new TenantShares(3);
+    expect(s.take("a", 2)).toBe(true);
+    expect(s.take("a", 2)).toBe(false);
+    expect(s.of("a")).toBe(2);
+    expect(s.take("b", 3)).toBe(true);
+    expect(s.take("a", 1)).toBe(true);
+    s.give("a", 3);
+    expect(s.of("a")).toBe(0);
+    expect(s.take("a", 5)).toBe(true);
   });
 });

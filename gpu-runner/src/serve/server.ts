@@ -86,7 +86,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     await Promise.all([...workers.values()].map((w) => w.close()));
     throw err;
   }
-  const shares = new TenantShares(maxBatch + Math.floor(maxQueue / 2));
+  const shares = new TenantShares(maxBatch + Math.ceil(maxQueue / 2));
   const registry = new AdapterRegistry(opts.source ?? new ApiAdapterSource(opts.apiUrl, opts.runnerToken), opts.cacheDir, opts.diskAdapters ?? 256);
   await registry.open();
   let seq = 0;

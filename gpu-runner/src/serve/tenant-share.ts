@@ -1,8 +1,7 @@
 // Each tenant's share of a model's sequences on this runner (running or waiting): one tenant's burst must not
-// take the whole queue and leave every other tenant with 429s. The share is the batch plus half the queue
-// (rounded up: a queue of one is not held back), so
-// a lone tenant still keeps the batch full (the queue beyond it only buffers), and the other half of the
-// queue stays open to the rest.
+// take the whole queue and leave every other tenant with 429s. The share is the batch plus half the queue,
+// rounded up (a queue of one is not held back): a lone tenant still keeps the batch full (the queue beyond it
+// only buffers), and the other half of the queue stays open to the rest.
 
 export class TenantShares {
   private readonly held = new Map<string, number>();

@@ -170,6 +170,8 @@ export class Scheduler {
 
   /** Moves admissible waiting requests into the batch: slots for their adapters, then one joint prefill. */
   private async admit(): Promise<void> {
+    // Every step comes here: with no one waiting or no free row, there is nothing to decide.
+    if (this.waiting.length === 0 || this.rows.length >= this.o.maxBatch) return;
     const table = this.slotTable;
     // Turns are kept for tenants with requests here only: one that comes back after a pause goes first.
     const present = new Set([...this.waiting, ...this.rows.map((r) => r.req)].map((r) => r.tenant ?? ""));

@@ -73,6 +73,16 @@ async function healthServer(instance: string | null): Promise<{ url: string; clo
 
 describe("runner restarts and namesakes", () => {
   const register = (api: TestApi, instance: string, url: string) => runnerCall(api, "/runners/register", { name: "gpu-1", url, instance, models: ["micro-llama"], capacity: 8 });
+  /** Registers gpu-1 as instance-1 at a URL where `answers` answers /healthz, then as instance-2: a restart keeps the id. */
+  async function expectRestartWhile(api: TestApi, answers: string): Promise<void> {
+    const server = await healthServer(answers);
+    try {
+      const reg = await (await register(api, "instance-1", server.url)).json();
+      expect(await (await register(api, "instance-2", server.url)).json()).toMatchObject({ id: reg.id });
+    } finally {
+      await server.close();
+    }
+  }
 
   it("refuses a second live process under a runner's name, and lets a restart take over at once, its leases released", async () => {
     const api = await fresh();
@@ -122,13 +132,8 @@ describe("runner restarts and namesakes", () => {
 
   it("takes a restart when something other than the old process answers at its URL, and a URL-less runner over without ending its leases", async () => {
     const api = await fresh();
-    const other = await healthServer("none");
-    try {
-      const reg = await (await register(api, "instance-1", other.url)).json();
-      expect(await (await register(api, "instance-2", other.url)).json()).toMatchObject({ id: reg.id });
-    } finally {
-      await other.close();
-    }
+    // Another process answers at the old URL, without an instance id: not the old runner.
+    await expectRestartWhile(api, "none");
     const t = await tenantWithFile(api);
     const job = await createJob(api, t.key, { training_file: t.fileId });
     const plain = (instance: string) => runnerCall(api, "/runners/register", { name: "trainer", instance, models: ["micro-llama"], capacity: 1 });
@@ -141,13 +146,8 @@ describe("runner restarts and namesakes", () => {
 
   it("takes a runner restarted on the same URL for a restart, and forgets runners unseen for a week", async () => {
     const api = await fresh();
-    const restarted = await healthServer("instance-2");
-    try {
-      const reg = await (await register(api, "instance-1", restarted.url)).json();
-      expect(await (await register(api, "instance-2", restarted.url)).json()).toMatchObject({ id: reg.id });
-    } finally {
-      await restarted.close();
-    }
+    // The new process itself answers at the old URL (a restart on the same port).
+    await expectRestartWhile(api, "instance-2");
     api.advance(8 * 24 * 3600);
     await registerRunner(api, "other");
     const listed = (await (await api.call("GET", "/admin/v1/runners", { token: api.admin })).json()).data;

@@ -5,18 +5,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { runTraining, startTrainingWorker, type TrainEvent, type TrainJobSpec } from "../../../../gpu-runner/src/engine/train/loop.js";
-import { ensureBuiltinModel } from "../../../../gpu-runner/src/models/builtin.js";
+import { colourRunSpec } from "./colour-run.js";
 
 let root: string;
 let spec: Omit<TrainJobSpec, "outDir">;
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), "tuneserve-resume-"));
-  const data = join(root, "train.jsonl");
-  const chats = ["red", "green", "blue", "cyan", "pink", "gray", "gold"].map((c, i) => JSON.stringify({ messages: [{ role: "user", content: `colour ${i}?` }, { role: "assistant", content: c }] }));
-  await writeFile(data, chats.join("\n") + "\n");
-  // 7 rows, batch 2 × accumulation 2 → 2 steps per epoch (the second one short), 3 epochs = 6 steps;
-  // the checkpoint at step 3 sits mid-epoch, so the saved row order and RNG state both matter.
-  spec = { modelDir: await ensureBuiltinModel(join(root, "model")), dataPath: data, epochs: 3, batchSize: 2, gradAccum: 2, seqLen: 48, lr: 1e-2, rank: 4, alpha: 8, seed: 11, checkpointEvery: 3 };
+  spec = await colourRunSpec(root);
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
 

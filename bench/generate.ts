@@ -5,7 +5,7 @@
 import { generate } from "../gpu-runner/src/engine/generate/generator.js";
 import { createRng } from "../gpu-runner/src/engine/generate/rng.js";
 import { LoadedModel } from "../gpu-runner/src/engine/runtime/loaded-model.js";
-import { loadModelConfig } from "../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../gpu-runner/src/engine/model/load-config.js";
 import { benchEnv, collectGarbage, peakRssMb, resetPeakRss, round, watchCpu } from "./env.js";
 import { runPeer } from "./peer.js";
 import type { BenchPreset } from "./presets.js";

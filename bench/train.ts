@@ -3,7 +3,8 @@
 // JSON line shaped like the peer's {"train": {tokens_per_s, peak_rss_mb, gflops_per_s, …}} with ratios.
 import { parseArgs } from "node:util";
 import { createRng } from "../gpu-runner/src/engine/generate/rng.js";
-import { loadModelConfig, type ModelConfig } from "../gpu-runner/src/engine/model/config.js";
+import { type ModelConfig } from "../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../gpu-runner/src/engine/model/load-config.js";
 import { frozenMatmulParams, loraParams, PROJECTIONS } from "../gpu-runner/src/engine/model/names.js";
 import { openWeights } from "../gpu-runner/src/engine/model/weights.js";
 import { nextTokenBatch } from "../gpu-runner/src/engine/train/feeds.js";

@@ -2,7 +2,7 @@
 // cross-entropy over all positions of the rows and its gradient norm and sum for every LoRA tensor.
 import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import { loadModelConfig } from "../engine/model/config.js";
+import { loadModelConfig } from "../engine/model/load-config.js";
 import { openWeights } from "../engine/model/weights.js";
 import { loadLoraAdapter } from "../engine/lora/peft.js";
 import { nextTokenBatch } from "../engine/train/feeds.js";

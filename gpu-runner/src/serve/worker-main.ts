@@ -1,7 +1,7 @@
 // The serving worker's body: opens the model (decoder session with LoRA slots, tokenizer), tokenizes
 // requests and hands them to the continuous-batching scheduler, posting tokens and results back.
 import { parentPort } from "node:worker_threads";
-import { loadModelConfig } from "../engine/model/config.js";
+import { loadModelConfig } from "../engine/model/load-config.js";
 import { PROJECTIONS, frozenMatmulParams } from "../engine/model/names.js";
 import { LoadedModel } from "../engine/runtime/loaded-model.js";
 import { servingThreads, spinBesideEventLoop } from "../engine/runtime/session.js";

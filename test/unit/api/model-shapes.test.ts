@@ -18,6 +18,16 @@ describe("summarizeConfig", () => {
   });
   it("names the field to fix", () => {
     expect(() => summarizeConfig({ ...base, num_key_value_heads: 3 })).toThrow(/num_attention_heads=\d+ must be a multiple of num_key_value_heads=3/);
-    expect(() => summarizeConfig({ ...base, architectures: ["GPT2LMHeadModel"] })).toThrow(/architectures\[0\]='GPT2LMHeadModel' is not supported/);
+    expect(() => summarizeConfig({ ...base, architectures: ["GPT2LMHeadModel"] })).toThrow(/architectures\[0\]="GPT2LMHeadModel" is not supported/);
+  });
+  it("refuses what the engine cannot run, with the engine's message", () => {
+    expect(() => summarizeConfig({ ...base, hidden_act: "gelu" })).toThrow(/hidden_act="gelu" is not supported; only silu/);
+    expect(() => summarizeConfig({ ...base, rope_scaling: { rope_type: "yarn", factor: 4 } })).toThrow(/rope_scaling type "yarn" is not supported/);
+    expect(() => summarizeConfig({ ...base, mlp_bias: true })).toThrow(/mlp_bias=true is not supported/);
+  });
+  it("keeps max_position_embeddings only when config.json gives it", () => {
+    const { max_position_embeddings: _, ...noMax } = base;
+    expect(summarizeConfig(noMax).max_position_embeddings).toBeUndefined();
+    expect(summarizeConfig({ ...base, max_position_embeddings: 2048 }).max_position_embeddings).toBe(2048);
   });
 });

@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { loadModelConfig } from "../../../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../../../gpu-runner/src/engine/model/load-config.js";
 import { loadTokenizer } from "../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { loadLoraAdapter } from "../../../gpu-runner/src/engine/lora/peft.js";
 import { BUILTIN_SIZES, ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";

@@ -1,7 +1,7 @@
 // Per-row LoRA inputs of the running batch: rows filled from different slots are fed as per-row copies
 // [n, …]; rows that all share one slot are fed that slot's [1, …] view (MatMul broadcasts it).
 import { describe, expect, it } from "vitest";
-import { loadModelConfig } from "../../../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../../../gpu-runner/src/engine/model/load-config.js";
 import { PROJECTIONS } from "../../../gpu-runner/src/engine/model/names.js";
 import { loadLoraAdapter } from "../../../gpu-runner/src/engine/lora/peft.js";
 import { LoraSlots } from "../../../gpu-runner/src/engine/lora/slots.js";

@@ -1,11 +1,10 @@
 // config.json of a Hugging Face Llama-family model (Llama, Mistral, Qwen2), parsed with zod and
 // normalized into the one ModelConfig the graph builder reads. Unsupported options fail by name.
-import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+// Pure (no file access): the API registers base models with the same rules (api/src/lib/model-shapes.ts).
 import { z } from "zod";
 
-const SUPPORTED = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"] as const;
-export type Architecture = (typeof SUPPORTED)[number];
+export const supportedArchitectures = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"] as const;
+export type Architecture = (typeof supportedArchitectures)[number];
 
 const ropeScalingSchema = z
   .object({
@@ -107,8 +106,8 @@ export function parseModelConfig(json: unknown): ModelConfig {
   }
   const c = r.data;
   const arch = c.architectures[0];
-  if (!(SUPPORTED as readonly string[]).includes(arch)) {
-    throw new Error(`config.json: architectures[0]="${arch}" is not supported; expected one of ${SUPPORTED.join(", ")}`);
+  if (!(supportedArchitectures as readonly string[]).includes(arch)) {
+    throw new Error(`config.json: architectures[0]="${arch}" is not supported; expected one of ${supportedArchitectures.join(", ")}`);
   }
   if (c.hidden_act !== "silu") throw new Error(`config.json: hidden_act="${c.hidden_act}" is not supported; only silu`);
   if (c.mlp_bias) throw new Error(`config.json: mlp_bias=true is not supported; the MLP projections must be bias-free`);
@@ -144,22 +143,4 @@ export function parseModelConfig(json: unknown): ModelConfig {
     bosTokenId: asIds(c.bos_token_id)[0] ?? null,
     eosTokenIds: asIds(c.eos_token_id),
   };
-}
-
-/** Reads and validates `<dir>/config.json`. */
-export async function loadModelConfig(dir: string): Promise<ModelConfig> {
-  const path = join(dir, "config.json");
-  let text: string;
-  try {
-    text = await readFile(path, "utf8");
-  } catch {
-    throw new Error(`${path}: not found; a model folder needs a Hugging Face config.json`);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${path}: not valid JSON (${(err as Error).message})`);
-  }
-  return parseModelConfig(json);
 }

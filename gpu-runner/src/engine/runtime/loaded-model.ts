@@ -1,6 +1,7 @@
 // A model folder opened for inference: config, weights, an optional LoRA adapter (unmerged in slots,
 // or merged into the weights) and the decoder session(s) built from them.
-import { loadModelConfig, type ModelConfig } from "../model/config.js";
+import { type ModelConfig } from "../model/config.js";
+import { loadModelConfig } from "../model/load-config.js";
 import { PROJECTIONS, type Projection } from "../model/names.js";
 import { openWeights, type WeightStore } from "../model/weights.js";
 import { mergeLora } from "../lora/merge.js";

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { createRng, rngFromState, type Rng } from "../generate/rng.js";
-import { loadModelConfig } from "../model/config.js";
+import { loadModelConfig } from "../model/load-config.js";
 import { openWeights } from "../model/weights.js";
 import { loadTokenizer } from "../tokenizer/tokenizer.js";
 import { readRecords, type RecordFormat } from "../data/records.js";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { loadLoraAdapter, parseAdapterConfig } from "../../../../gpu-runner/src/engine/lora/peft.js";
-import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/load-config.js";
 import { readSafetensors, writeSafetensors } from "../../../../gpu-runner/src/engine/weights/safetensors.js";
 import { fixturesDir } from "../../../helpers/fixtures.js";
 

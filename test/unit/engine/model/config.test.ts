@@ -1,7 +1,8 @@
 // config.json parsing: the fixtures normalize as documented; unsupported options fail by field name.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { loadModelConfig, parseModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { parseModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/load-config.js";
 import { fixturesDir } from "../../../helpers/fixtures.js";
 
 const llamaJson = JSON.parse(readFileSync(`${fixturesDir}/micro-llama/base/config.json`, "utf8"));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { availableParallelism } from "node:os";
-import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/load-config.js";
 import { frozenMatmulParams } from "../../../../gpu-runner/src/engine/model/names.js";
 import { ONE_THREAD_BELOW_PARAMS, mergeFeeds, ort, servingThreads, spinBesideEventLoop, spinSetting } from "../../../../gpu-runner/src/engine/runtime/session.js";
 import { fixturesDir } from "../../../helpers/fixtures.js";

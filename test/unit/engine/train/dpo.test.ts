@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseRecords } from "../../../../gpu-runner/src/engine/data/records.js";
 import { renderRecord, tokenizeRecords } from "../../../../gpu-runner/src/engine/data/render.js";
 import { rowsToBatch } from "../../../../gpu-runner/src/engine/data/batches.js";
-import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/load-config.js";
 import { openWeights } from "../../../../gpu-runner/src/engine/model/weights.js";
 import { loadLoraAdapter } from "../../../../gpu-runner/src/engine/lora/peft.js";
 import { computeLogits } from "../../../../gpu-runner/src/engine/runtime/logits.js";

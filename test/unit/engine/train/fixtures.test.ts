@@ -4,7 +4,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/load-config.js";
 import { openWeights } from "../../../../gpu-runner/src/engine/model/weights.js";
 import { loadLoraAdapter, type LoraAdapter } from "../../../../gpu-runner/src/engine/lora/peft.js";
 import { LoraTrainer } from "../../../../gpu-runner/src/engine/train/trainer.js";

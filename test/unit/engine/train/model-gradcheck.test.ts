@@ -2,7 +2,7 @@
 // RoPE, GQA, RMSNorm, SwiGLU, tied or untied head) against central finite differences of its loss.
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/load-config.js";
 import { openWeights } from "../../../../gpu-runner/src/engine/model/weights.js";
 import { loadLoraAdapter } from "../../../../gpu-runner/src/engine/lora/peft.js";
 import { LoraTrainer } from "../../../../gpu-runner/src/engine/train/trainer.js";

@@ -2,7 +2,7 @@
 // Transpose of a frozen weight anywhere (ORT would fold it into a second copy of the weight).
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/load-config.js";
 import { openWeights } from "../../../../gpu-runner/src/engine/model/weights.js";
 import { buildTrainGraph } from "../../../../gpu-runner/src/engine/train/train-graph.js";
 

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
+import { loadModelConfig } from "../../../../gpu-runner/src/engine/model/load-config.js";
 import { openWeights } from "../../../../gpu-runner/src/engine/model/weights.js";
 import { LoraTrainer } from "../../../../gpu-runner/src/engine/train/trainer.js";
 import { initParams } from "../../../../gpu-runner/src/engine/train/lora-params.js";

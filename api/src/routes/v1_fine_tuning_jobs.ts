@@ -134,6 +134,9 @@ export function registerFineTuningJobs(app: Router): void {
     const { db, now } = c.var.deps;
     const id = c.req.valid("param").fine_tuning_job_id;
     const t = now();
+    // As for a pause: a job whose runner died on its last attempt has failed (unbilled, as every failed job),
+    // though no lease call has said so yet; whether one came first must not decide what the tenant pays.
+    await discardEndedJobBlobs(c.var.deps.blobs, await failExhaustedJobs(db, t));
     const row = await movedOr409(db, c.var.tenant.tenantId, id, await cancelJob(db, { jobId: id, tenantId: c.var.tenant.tenantId, now: t }), (status) => `has already ended (${status}); only a queued, running or paused job can be cancelled`);
     const billed = row.trainedTokens ?? 0;
     await eventInsert(db, id, t, { level: "info", message: billed > 0 ? `The job was cancelled; billed for ${billed} tokens trained` : "The job was cancelled", data: { trained_tokens: billed } });

@@ -342,6 +342,21 @@ describe("heartbeat, events, fail, cancel", () => {
     expect(await trainingUsage()).toBe(420);
   });
 
+  it("bills nothing for a job whose runner died on its last attempt, cancelled before any lease call failed it", async () => {
+    const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "1" });
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: { ...progress(3), trained_tokens: 420 } })).status).toBe(200);
+    api.advance(61); // the runner died on the job's last attempt: the job has failed, as a lease call would say
+    const path = `/v1/fine_tuning/jobs/${job.id}`;
+    expect((await expectError(await api.call("POST", `${path}/cancel`, { token: t.key }), 409, "conflict")).message).toMatch(/has already ended \(failed\)/);
+    expect(await (await api.call("GET", path, { token: t.key })).json()).toMatchObject({ status: "failed", error: { code: "lease_expired" } });
+    const usage = await (await api.call("GET", "/v1/usage?group_by=kind", { token: t.key })).json();
+    expect(usage.data).toEqual([]);
+  });
+
   it("pauses a running job (its runner loses the lease) and resumes it from its last checkpoint", async () => {
     const api = await fresh();
     const t = await tenantWithFile(api);

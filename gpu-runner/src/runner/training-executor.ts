@@ -4,7 +4,7 @@
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { TrainEvent, TrainingWorker, TrainJobSpec, TrainResult } from "../engine/train/loop.js";
-import { ApiCallError, LeaseLostError, type Holder, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
+import { ApiCallError, LeaseLostError, type Completion, type Holder, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
 import { fetchAttemptInputs, plainFileName, type AttemptSettings } from "./attempt-inputs.js";
 import { uploadFrom } from "./transfer.js";
 
@@ -33,6 +33,15 @@ export type JobOutcome = "succeeded" | "failed" | "requeued" | "lease_lost" | "s
 
 /** Heartbeats sent on progress are at least this far apart; the lease timer sends them anyway. */
 const minProgressBeatMs = 1000;
+
+/**
+ * How long a trained job's hand-in keeps being tried while the API stays unreachable (each try itself retries
+ * for ~10 s): long enough for an API restart or deploy, short enough that a broken complete does not hold the
+ * job for good.
+ */
+const handInRetryMs = 10 * 60_000;
+/** The pause between two tries of the hand-in. */
+const handInPauseMs = 1000;
 
 /** Metrics the API accepts: finite numbers only. */
 const finite = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === "number" && Number.isFinite(v)));
@@ -247,30 +256,47 @@ export class TrainingExecution {
 
   /**
    * Uploads the adapter and completes the job (complete is idempotent, so its retries are safe). A shutdown
-   * does not interrupt this: the work is done and handing it in takes seconds.
+   * does not interrupt this: the work is done and handing it in takes seconds. While the API (or the blob
+   * store) stays unreachable, the hand-in is tried again, heartbeats keeping the lease meanwhile, for up to
+   * handInRetryMs: given up, the trained job would be left to expire (and, on its last attempt, to fail,
+   * its checkpoints deleted) over an outage of a few seconds.
    */
   private async finish(result: TrainResult): Promise<JobOutcome> {
-    const { client, log } = this.deps;
+    const { log } = this.deps;
     // Cancelled (or taken over) after the last step but before complete: the result is not ours to hand in.
     if (this.lost) return "lease_lost";
-    try {
-      // The lease's PUT URLs may have expired during a long run: ask for fresh ones.
-      const { urls } = await client.outputUploads(this.jobId, this.holder);
-      for (const [name, url] of Object.entries(urls)) await uploadFrom(join(result.adapterDir, name), url);
-      const metrics = finite({ train_loss: result.finalLoss, steps: result.steps, ...result.metrics });
-      // The last step's progress is recorded before complete reads the job's metrics into its results file.
-      await this.beat();
-      const done = await client.complete(this.jobId, this.holder, result.trainedTokens, metrics);
-      log("info", "job succeeded", { job_id: this.jobId, model: done.job.fine_tuned_model, trained_tokens: result.trainedTokens, steps: result.steps });
-      return "succeeded";
-    } catch (err) {
-      if (err instanceof LeaseLostError) return this.leaseLost(err.message);
-      if (this.lost) return "lease_lost";
-      if (err instanceof ApiCallError && !err.retryable) return this.failed(err, false, err.code === "invalid_file" ? "invalid_adapter" : "complete_rejected");
-      // The API stayed unreachable: leave the job running; its lease expires and a re-lease resumes it.
-      log("error", "could not complete the job; it will be re-leased after its lease expires", { job_id: this.jobId, error: (err as Error).message });
-      return "failed";
+    const metrics = finite({ train_loss: result.finalLoss, steps: result.steps, ...result.metrics });
+    const giveUpAt = Date.now() + handInRetryMs;
+    for (;;) {
+      try {
+        const done = await this.handIn(result, metrics);
+        log("info", "job succeeded", { job_id: this.jobId, model: done.job.fine_tuned_model, trained_tokens: result.trainedTokens, steps: result.steps });
+        return "succeeded";
+      } catch (err) {
+        if (err instanceof LeaseLostError) return this.leaseLost(err.message);
+        if (this.lost) return "lease_lost";
+        if (err instanceof ApiCallError && !err.retryable) return this.failed(err, false, err.code === "invalid_file" ? "invalid_adapter" : "complete_rejected");
+        if (err instanceof ApiCallError && !this.stopping && Date.now() < giveUpAt) {
+          log("warn", "could not hand the trained job in yet; trying again", { job_id: this.jobId, error: err.message });
+          await new Promise((ok) => setTimeout(ok, handInPauseMs));
+          continue;
+        }
+        // The API stayed unreachable: leave the job running; its lease expires and a re-lease resumes it.
+        log("error", "could not complete the job; it will be re-leased after its lease expires", { job_id: this.jobId, error: (err as Error).message });
+        return "failed";
+      }
     }
+  }
+
+  /** One try at handing the trained job in: fresh PUT URLs, the adapter's files, the last progress, complete. */
+  private async handIn(result: TrainResult, metrics: Record<string, number>): Promise<Completion> {
+    const { client } = this.deps;
+    // The lease's PUT URLs may have expired during a long run: ask for fresh ones.
+    const { urls } = await client.outputUploads(this.jobId, this.holder);
+    for (const [name, url] of Object.entries(urls)) await uploadFrom(join(result.adapterDir, name), url);
+    // The last step's progress is recorded before complete reads the job's metrics into its results file.
+    await this.beat();
+    return client.complete(this.jobId, this.holder, result.trainedTokens, metrics);
   }
 
   /** Reports a failed attempt (unless the job is gone from us anyway) and says what became of it. */

@@ -1,7 +1,7 @@
 // A runner's shutdown seen from one job attempt (TrainingExecution against the real API over HTTP, the real
 // engine in a worker thread): the trainer checkpoints the step it reached before the job is handed back, the
 // next attempt resumes there, a trainer that does not hand a checkpoint over in time is cancelled at the
-// deadline, and an attempt that already trained its last step finishes instead.
+// deadline, and an attempt that already trained its last step finishes instead (across an API outage too).
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { startServer } from "../../../api/src/node.js";
 import { startTrainingWorker, type TrainEvent } from "../../../gpu-runner/src/engine/train/loop.js";
 import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
-import { RunnerApiClient } from "../../../gpu-runner/src/runner/api-client.js";
+import { ApiCallError, RunnerApiClient } from "../../../gpu-runner/src/runner/api-client.js";
 import { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import { TrainingExecution, type ExecutorDeps, type TrainingStarter } from "../../../gpu-runner/src/runner/training-executor.js";
 import { apiClient, factsJsonl } from "../e2e/harness.js";
@@ -56,7 +56,7 @@ async function newJob(tenant: string, epochs: number) {
  * Leases the job and runs one attempt with the real trainer; `onTrainEvent` sees every trainer event with the
  * execution, to stop it. `ignoreSuspend` plays a trainer whose step outlasts the shutdown deadline.
  */
-async function attempt(jobId: string, o: { onTrainEvent?: (e: TrainEvent, exec: TrainingExecution) => void; ignoreSuspend?: boolean; shutdownCheckpointMs?: number } = {}) {
+async function attempt(jobId: string, o: { onTrainEvent?: (e: TrainEvent, exec: TrainingExecution) => void; ignoreSuspend?: boolean; shutdownCheckpointMs?: number; client?: RunnerApiClient } = {}) {
   const lease = await client.lease(runnerId);
   expect(lease?.job.id).toBe(jobId);
   const events: TrainEvent[] = [];
@@ -71,7 +71,7 @@ async function attempt(jobId: string, o: { onTrainEvent?: (e: TrainEvent, exec: 
     return o.ignoreSuspend ? { result: w.result, cancel: () => w.cancel(), suspend: () => {} } : w;
   };
   const deps: ExecutorDeps = {
-    client, runnerId, runnerName: "in-process", leaseSeconds: 60, models, workRoot: join(dir, "jobs"), checkpointEvery: 0,
+    client: o.client ?? client, runnerId, runnerName: "in-process", leaseSeconds: 60, models, workRoot: join(dir, "jobs"), checkpointEvery: 0,
     shutdownCheckpointMs: o.shutdownCheckpointMs ?? 20_000, spinTraining: false, startTraining, log: (level, msg, data) => void logs.push({ level, msg, data }),
   };
   exec = new TrainingExecution(deps, lease!);
@@ -124,4 +124,22 @@ it("finishes an attempt whose last step is trained when the shutdown comes, rath
   const r = await attempt(job.id, { onTrainEvent: stopAtStep(12) });
   expect(r.outcome).toBe("succeeded");
   expect((await api.job(job.key, job.id)).status).toBe("succeeded");
+});
+
+it("keeps handing a trained job in while the API is unreachable, rather than leaving it to expire (and fail on its last attempt)", async () => {
+  const job = await newJob("outage", 1);
+  // The first complete meets an API that stays down through the client's own retries.
+  let outages = 1;
+  const flaky = new (class extends RunnerApiClient {
+    override complete(...args: Parameters<RunnerApiClient["complete"]>) {
+      if (outages-- > 0) return Promise.reject(new ApiCallError(`POST /internal/v1/jobs/${job.id}/complete: gave up after 6 tries: fetch failed`, null, null, true));
+      return super.complete(...args);
+    }
+  })(server.url, server.runnerToken);
+  const r = await attempt(job.id, { client: flaky });
+  expect(r.outcome).toBe("succeeded");
+  expect(r.logs.some((l) => l.level === "warn" && l.msg === "could not hand the trained job in yet; trying again")).toBe(true);
+  const done = await api.job(job.key, job.id);
+  expect(done.status).toBe("succeeded");
+  expect(await api.trainingUsage(job.key)).toBe(done.trained_tokens);
 });

@@ -10,12 +10,22 @@ const WEIGHTS = "adapter_model.safetensors";
 /** Form field names of the upload, used as the error's param. */
 export const uploadFields = { config: "adapter_config", weights: "adapter_model" } as const;
 
+/**
+ * A config value as an error message quotes it: a scalar as JSON, cut to 64 characters; a list or object by its
+ * brackets (JSON.stringify would overflow the stack on one nested thousands deep, and a 500 would follow).
+ */
+const quoted = (v: unknown) => {
+  if (v !== null && typeof v === "object") return Array.isArray(v) ? "[…]" : "{…}";
+  const s = String(JSON.stringify(v));
+  return s.length > 64 ? `${s.slice(0, 64)}…` : s;
+};
+
 const isEmpty = (v: unknown) => v === null || v === undefined || (typeof v === "object" && Object.keys(v as object).length === 0);
 
 /** The PEFT options the engine can apply; keys it does not know (PEFT boilerplate) pass through unread. */
 export const adapterConfigSchema = z.looseObject({
-  peft_type: z.literal("LORA", { error: (i) => `peft_type=${JSON.stringify(i.input)} is not supported; only LORA adapters can be uploaded` }),
-  task_type: z.literal("CAUSAL_LM", { error: (i) => `task_type=${JSON.stringify(i.input)} is not supported; use CAUSAL_LM` }).nullish(),
+  peft_type: z.literal("LORA", { error: (i) => `peft_type=${quoted(i.input)} is not supported; only LORA adapters can be uploaded` }),
+  task_type: z.literal("CAUSAL_LM", { error: (i) => `task_type=${quoted(i.input)} is not supported; use CAUSAL_LM` }).nullish(),
   r: z.number({ error: "r must be a number" }).int("r must be an integer").min(1, { error: (i) => `r=${i.input} must be ≥ 1` }),
   lora_alpha: z.number({ error: "lora_alpha must be a number" }).positive({ error: (i) => `lora_alpha=${i.input} must be > 0` }),
   target_modules: z.union([z.array(z.string()).min(1, "target_modules must name at least one module"), z.string()], {
@@ -23,7 +33,7 @@ export const adapterConfigSchema = z.looseObject({
   }),
   use_rslora: z.boolean("use_rslora must be true or false").default(false),
   use_dora: z.literal(false, { error: "use_dora=true (DoRA) is not supported for uploads; upload a plain LoRA adapter (use_dora=false)" }).default(false),
-  bias: z.literal("none", { error: (i) => `bias=${JSON.stringify(i.input)} is not supported; LoRA adapters must be saved with bias="none"` }).default("none"),
+  bias: z.literal("none", { error: (i) => `bias=${quoted(i.input)} is not supported; LoRA adapters must be saved with bias="none"` }).default("none"),
   fan_in_fan_out: z.literal(false, { error: "fan_in_fan_out=true is not supported; Llama-style models store weights as [out, in]" }).default(false),
   modules_to_save: z.unknown().optional().refine((v) => v === null || v === undefined || (Array.isArray(v) && v.length === 0), {
     error: "modules_to_save is not supported (it stores full copies of modules); save the adapter with modules_to_save=null",

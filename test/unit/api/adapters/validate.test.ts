@@ -111,6 +111,18 @@ describe("validateAdapter: adapter_config.json rules", () => {
   it("refuses a non-causal-LM task", () => {
     expect(configFault({ task_type: "SEQ_CLS" })).toMatch(/task_type="SEQ_CLS" is not supported/);
   });
+  it("quotes a wrong value briefly, whatever its shape", () => {
+    // A list nested thousands deep parses, but JSON.stringify overflows the stack on it (it was a 500).
+    const deep = "[".repeat(5000) + "]".repeat(5000);
+    const withDeep = (field: string, value: string) => {
+      const e = fault(new TextEncoder().encode(`{"peft_type":"LORA","r":8,"lora_alpha":16,"target_modules":"all-linear","${field}":${value}}`), goodWeights);
+      expect(e).toMatchObject({ code: "invalid_file", param: "adapter_config" });
+      return e.message;
+    };
+    expect(withDeep("peft_type", deep)).toBe("adapter_config.json: peft_type=[…] is not supported; only LORA adapters can be uploaded");
+    expect(withDeep("bias", `{"a":${deep}}`)).toMatch(/^adapter_config\.json: bias=\{…\} is not supported/);
+    expect(configFault({ task_type: "x".repeat(60_000) })).toBe(`adapter_config.json: task_type="${"x".repeat(63)}… is not supported; use CAUSAL_LM`);
+  });
 });
 
 describe("validateAdapter: adapter_model.safetensors rules", () => {

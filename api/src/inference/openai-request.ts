@@ -14,6 +14,8 @@ const unsupported = (off: (v: unknown) => boolean, what = "is not supported by t
   z.unknown().refine((v) => v === null || v === undefined || off(v), what).optional().openapi({ description: "not supported: omit it or send its default" });
 /** An OpenAI field with no effect on this server's answer (billing tiers, caching hints, stored logs): accepted, ignored. */
 const ignored = z.unknown().optional().openapi({ description: "accepted and ignored: it has no effect on this server's answer" });
+/** `{"type":"text"}`, looked at without JSON.stringify (which overflows the stack on a value nested thousands deep). */
+const isTextFormat = (v: unknown) => typeof v === "object" && v !== null && !Array.isArray(v) && Object.keys(v).length === 1 && (v as { type?: unknown }).type === "text";
 const isEmpty = (v: unknown) => (Array.isArray(v) ? v.length === 0 : typeof v === "object" && v !== null && Object.keys(v).length === 0);
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
@@ -182,7 +184,7 @@ export const completionRequestSchema = z
     logprobs: z.number().int().min(0).max(5).nullish().openapi({ description: "0–5: each generated token's log-probability and this many alternatives in choices[].logprobs" }),
     echo: z.boolean().nullish().openapi({ description: "default false: the text starts with the prompt (not with logprobs: the prompt's are not computed)" }),
     top_logprobs: unsupported((v) => v === 0, "top_logprobs is a chat option; here logprobs (0–5) is the number of alternatives"),
-    response_format: unsupported((v) => JSON.stringify(v) === '{"type":"text"}', "response_format (JSON mode) is an option of /v1/chat/completions"),
+    response_format: unsupported(isTextFormat, "response_format (JSON mode) is an option of /v1/chat/completions"),
     tools: unsupported(isEmpty, "tools are an option of /v1/chat/completions"),
     tool_choice: unsupported((v) => v === "none", "tool_choice is an option of /v1/chat/completions"),
     best_of: z.number().int().min(1).max(MAX_CHOICES).nullish().openapi({ description: `1–${MAX_CHOICES}, default n: generates this many and answers the n with the highest log probability per token (all billed; not with stream)` }),

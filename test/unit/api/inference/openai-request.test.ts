@@ -1,0 +1,22 @@
+// The OpenAI request shapes: options this server does not implement are refused as fields, whatever the value sent.
+import { describe, expect, it } from "vitest";
+import { completionRequestSchema } from "../../../../api/src/inference/openai-request.js";
+
+describe("completionRequestSchema", () => {
+  const base = { model: "m", prompt: "hi" };
+
+  it("takes response_format only as its off value, {type: text}", () => {
+    expect(completionRequestSchema.safeParse({ ...base, response_format: { type: "text" } }).success).toBe(true);
+    for (const rf of [{ type: "json_object" }, { type: "text", json_schema: {} }, ["text"], "text"]) {
+      const r = completionRequestSchema.safeParse({ ...base, response_format: rf });
+      expect(r.success).toBe(false);
+      expect(r.error?.issues[0]).toMatchObject({ path: ["response_format"], message: expect.stringMatching(/option of \/v1\/chat\/completions/) });
+    }
+  });
+
+  it("refuses a response_format nested thousands deep as a bad field, not by overflowing the stack", () => {
+    const deep: unknown = JSON.parse("[".repeat(5000) + "]".repeat(5000));
+    const r = completionRequestSchema.safeParse({ ...base, response_format: deep });
+    expect(r.error?.issues[0].path).toEqual(["response_format"]);
+  });
+});

@@ -1,6 +1,7 @@
 // zod shapes of the runner protocol's messages (docs/runner-protocol.md): what runners send and what the
 // API stores from them. The routes in internal_*.ts use these; the runner can import them too.
 import { z } from "@hono/zod-openapi";
+import { MAX_JSON_DEPTH, TOO_DEEP, jsonDepth } from "../lib/json-depth.js";
 
 export const runnerId = z.string().min(1).max(128);
 /** A runner process's random id (runners from before it send none). */
@@ -58,7 +59,8 @@ export const eventLevel = z.enum(["info", "warn", "error"]);
 export const appendEventsBody = z.object({
   ...holderFields,
   events: z
-    .array(z.object({ level: eventLevel.default("info"), message: z.string().min(1).max(4000), data: z.record(z.string(), z.unknown()).optional() }))
+    // data is stored as JSON text: nested deeper, JSON.stringify would overflow the stack.
+    .array(z.object({ level: eventLevel.default("info"), message: z.string().min(1).max(4000), data: z.record(z.string(), z.unknown()).refine((d) => jsonDepth(d) <= MAX_JSON_DEPTH, TOO_DEEP).optional() }))
     .min(1)
     .max(100),
 });

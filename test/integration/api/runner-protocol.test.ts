@@ -257,6 +257,18 @@ describe("heartbeat, events, fail, cancel", () => {
     expect(events[0]).toMatchObject({ level: "warn", message: "slow disk", data: { mb_s: 3 }, type: "message" });
   });
 
+  it("refuses event data nested too deep to store, naming it", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    await leaseOk(api, r);
+    const deep = "[".repeat(5000) + "]".repeat(5000);
+    const body = `{"runner_id":"${r}","events":[{"message":"m","data":{"a":${deep}}}]}`;
+    const res = await api.call("POST", `/internal/v1/jobs/${job.id}/events`, { token: api.runner, body, headers: { "Content-Type": "application/json" } });
+    expect((await expectError(res, 400, "invalid_request")).param).toBe("events.0.data");
+  });
+
   it("puts a retryable failure back in the queue until the attempts run out", async () => {
     const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "2" });
     const t = await tenantWithFile(api);

@@ -35,8 +35,12 @@ export type Router = ReturnType<typeof newRouter>;
 function fromHttpException(err: HTTPException, contentType: string | undefined): ApiError | HTTPException {
   // The media-type gate guards the routes with a JSON body schema (uploads check their own Content-Type).
   const sent = contentType ? `Content-Type '${contentType}' is not taken here` : "the request has a body but no Content-Type";
+  // A form the validator cannot parse (POST /v1/adapters) is not JSON: say what is wrong with it instead.
+  const form = /^multipart\/form-data/i.test(contentType ?? "");
   const byStatus: Record<number, ApiError> = {
-    400: new ApiError("invalid_json", `request body could not be parsed: ${err.message}`),
+    400: form
+      ? new ApiError("invalid_request", "multipart body: could not be parsed as multipart/form-data; send a complete form whose parts are delimited by the boundary its Content-Type names")
+      : new ApiError("invalid_json", `request body could not be parsed: ${err.message}`),
     401: new ApiError("unauthorized", err.message),
     404: new ApiError("not_found", err.message),
     413: new ApiError("payload_too_large", "request body is too large"),

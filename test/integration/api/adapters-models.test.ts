@@ -156,6 +156,9 @@ describe("POST /v1/adapters", () => {
     err = await expectError(await upload(t.key, { base_model: "micro-llama", suffix: "a:b", config: llamaConfig, weights: llamaWeights }), 400, "invalid_request");
     expect(err.param).toBe("suffix");
     await expectError(await api.call("POST", "/v1/adapters", { token: t.key, json: { base_model: "micro-llama" } }), 415, "unsupported_media_type");
+    // A form that does not parse is a bad request, not bad JSON.
+    const cut = { token: t.key, body: '--b\r\nContent-Disposition: form-data; name="base_model"\r\n\r\nmicro', headers: { "Content-Type": "multipart/form-data; boundary=b" } };
+    expect((await expectError(await api.call("POST", "/v1/adapters", cut), 400, "invalid_request")).message).toMatch(/^multipart body: could not be parsed/);
     const big = new Uint8Array(300_000);
     err = await expectError(await upload(t.key, { base_model: "micro-llama", config: llamaConfig, weights: big }), 413, "payload_too_large");
     expect(err.message).toMatch(/adapter files total 300570 bytes, over the 200000-byte limit/);

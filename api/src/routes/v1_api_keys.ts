@@ -20,7 +20,8 @@ export const apiKeySchema = z
     revoked_at: z.number().int().nullable(),
   })
   .openapi("ApiKey");
-export const createKeyBody = z.object({ name: z.string().trim().min(1).max(200).default("unnamed") });
+// Strict: a field this API lacks (say scopes or expires_at) must not quietly give a full, lasting key instead.
+export const createKeyBody = z.object({ name: z.string().trim().min(1).max(200).default("unnamed") }).strict();
 export const createdKeySchema = apiKeySchema.extend({ key: z.string().openapi({ description: "the secret; shown only in this response" }) });
 
 export type ApiKey = z.infer<typeof apiKeySchema>;

@@ -86,6 +86,15 @@ describe("api keys", () => {
     await expectError(await api.call("POST", `/admin/v1/tenants/${t.id}/api_keys`, { token: fresh.key }), 401, "unauthorized");
   });
 
+  it("refuses a field it does not have rather than issue a key without it", async () => {
+    const t = await api.tenant();
+    for (const [path, token] of [["/v1/api_keys", t.key], [`/admin/v1/tenants/${t.id}/api_keys`, api.admin]]) {
+      const err = await expectError(await api.call("POST", path, { token, json: { name: "ro", scopes: ["files.read"] } }), 400, "invalid_request");
+      expect(err.param).toBe("scopes");
+    }
+    expect((await (await api.call("GET", "/v1/api_keys", { token: t.key })).json()).data).toHaveLength(1);
+  });
+
   it("hides another tenant's key (404, never 403)", async () => {
     const a = await api.tenant("a");
     const b = await api.tenant("b");

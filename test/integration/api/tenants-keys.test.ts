@@ -95,6 +95,17 @@ describe("api keys", () => {
     expect((await (await api.call("GET", "/v1/api_keys", { token: t.key })).json()).data).toHaveLength(1);
   });
 
+  it("reads the name whichever JSON Content-Type carries it, and defaults it without a body", async () => {
+    const t = await api.tenant();
+    for (const type of ["Application/JSON", "application/vnd.api+json; charset=utf-8"]) {
+      const res = await api.call("POST", "/v1/api_keys", { token: t.key, body: '{"name":"ci"}', headers: { "Content-Type": type } });
+      expect((await res.json()).name, type).toBe("ci");
+    }
+    expect((await (await api.call("POST", "/v1/api_keys", { token: t.key })).json()).name).toBe("unnamed");
+    const issued = await api.call("POST", `/admin/v1/tenants/${t.id}/api_keys`, { token: api.admin, body: '{"name":"ops"}', headers: { "Content-Type": "application/merge-patch+json" } });
+    expect((await issued.json()).name).toBe("ops");
+  });
+
   it("hides another tenant's key (404, never 403)", async () => {
     const a = await api.tenant("a");
     const b = await api.tenant("b");

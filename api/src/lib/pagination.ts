@@ -12,8 +12,17 @@ export const listQueryOf = (prefix: string) =>
       .regex(new RegExp(`^${prefix}[0-9a-z]{24}$`), `after must be the id of one of this list's objects (${prefix}…), such as the last_id of the previous page`)
       .optional()
       .openapi({ description: `id (${prefix}…) of the last object of the previous page` }),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
+    limit: limitQuery(100, 20),
   });
+
+/**
+ * A page size from the query string, 1 to `max`: one message for every way it can be wrong (zod's own would
+ * say "received NaN" of limit=abc, or of limit sent twice).
+ */
+export function limitQuery(max: number, fallback: number) {
+  const error = `limit must be a whole number from 1 to ${max}, sent once`;
+  return z.coerce.number({ error }).int({ error }).min(1, { error }).max(max, { error }).default(fallback);
+}
 
 
 /** Wraps one page (fetched with limit + 1 rows) into the list envelope. */

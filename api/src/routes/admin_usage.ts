@@ -11,11 +11,12 @@ import type { Db } from "../db/client.js";
 import { tenants, usageEvents } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
+import { limitQuery } from "../lib/pagination.js";
 import { billClosedDays, startOfDay } from "../usage/storage.js";
 
 const exportQuery = z.object({
   after: z.string().regex(/^\d{0,15}$/, "after is the next_cursor of a previous page").optional().openapi({ description: "next_cursor of the previous page; omit to start at the first event" }),
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  limit: limitQuery(1000, 100),
   tenant_id: z.string().max(128).optional().openapi({ description: "only this tenant's events" }),
 });
 

@@ -42,6 +42,11 @@ describe("admin tenants", () => {
     expect(second.data[0].id < first.last_id).toBe(true);
     const bad = await expectError(await api.call("GET", "/admin/v1/tenants?after=bogus", { token: api.admin }), 400, "invalid_request");
     expect(bad).toMatchObject({ param: "after", message: expect.stringMatching(/after must be the id of one of this list's objects \(ten_…\)/) });
+    // However limit is wrong, the message says what it takes (zod's own said "received NaN" of "abc").
+    for (const q of ["limit=abc", "limit=0", "limit=1.5", "limit=101", "limit=5&limit=6"]) {
+      const err = await expectError(await api.call("GET", `/admin/v1/tenants?${q}`, { token: api.admin }), 400, "invalid_request");
+      expect(err, q).toMatchObject({ param: "limit", message: "limit: limit must be a whole number from 1 to 100, sent once" });
+    }
   });
 
   it("answers 404 for admin routes when no admin token is configured", async () => {

@@ -13,10 +13,18 @@ export const day = 86_400;
 /** Parses unix seconds ("1735689600") or an ISO date/time ("2025-01-01", "2025-01-01T12:00:00Z"); null when neither. */
 export function parseTime(s: string): number | null {
   if (/^\d{1,12}$/.test(s)) return Number(s);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(s)) return null;
+  const m = isoTime.exec(s);
+  if (!m) return null;
+  // Date.parse rolls 2025-02-30 over into March: only a day the calendar has is a date.
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const date = new Date(Date.UTC(y, mo - 1, d));
+  if (date.getUTCMonth() !== mo - 1 || date.getUTCDate() !== d) return null;
   const ms = Date.parse(s);
   return Number.isFinite(ms) ? Math.floor(ms / 1000) : null;
 }
+
+/** The whole string an ISO date or date-time: Date.parse reads text after a date its own way (2025-01-01junk is a June day). */
+const isoTime = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
 
 /** Parses "day,kind" style group_by lists; null names the first unknown entry. */
 export function parseGroupBy(s: string): { ok: true; groups: UsageGroup[] } | { ok: false; bad: string } {

@@ -6,7 +6,10 @@ describe("usage query parsing", () => {
     expect(parseTime("1735689600")).toBe(1735689600);
     expect(parseTime("2025-01-01")).toBe(1735689600);
     expect(parseTime("2025-01-01T01:00:00Z")).toBe(1735693200);
+    expect(parseTime("2024-02-29T10:30+02:00")).toBe(1709195400);
     for (const bad of ["yesterday", "", "2025-13-45", "-5"]) expect(parseTime(bad), bad).toBeNull();
+    // Date.parse would take these as other days: March 2, and June 1.
+    for (const bad of ["2025-02-30", "2025-01-01junk", "2025-01-01T10:00Zjunk"]) expect(parseTime(bad), bad).toBeNull();
   });
 
   it("reads group_by lists and names an unknown entry", () => {

@@ -10,7 +10,13 @@ export function registerBlobRoute(app: Hono<AppEnv>): void {
     const { blobs, blobSigningSecret, now } = c.var.deps;
     if (!blobSigningSecret) throw new ApiError("not_found", "blob links are served only when the API signs them itself (local or R2 blob store)");
     const url = new URL(c.req.url);
-    const key = url.pathname.slice("/blobs/".length).split("/").map(decodeURIComponent).join("/");
+    let key: string;
+    try {
+      key = url.pathname.slice("/blobs/".length).split("/").map(decodeURIComponent).join("/");
+    } catch {
+      // The API encodes every link it signs: this one was cut or altered.
+      throw new ApiError("invalid_request", "the blob link's path is not valid percent-encoding; use the link exactly as the API gave it");
+    }
     const method = url.searchParams.get("method") ?? "";
     const expires = Number(url.searchParams.get("expires"));
     const signature = url.searchParams.get("signature") ?? "";

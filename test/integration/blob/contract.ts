@@ -232,6 +232,15 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractTar
       expect(await text(store, "link/secret-a.txt")).toBe("a");
     });
 
+    it("refuses a link whose path is not valid percent-encoding (where the server verifies signatures)", async (ctx) => {
+      if (!t.verifiesSignatures) ctx.skip();
+      const url = new URL(await store.presign("link/a.txt", "GET", 300));
+      url.pathname = url.pathname.replace("a.txt", "%E0%A4%A");
+      const res = await fetch(url);
+      expect(res.status).toBe(400);
+      expect((await res.json()).error).toMatchObject({ code: "invalid_request", message: expect.stringMatching(/not valid percent-encoding/) });
+    });
+
     it("refuses keys that climb out of the store's root", async () => {
       for (const key of ["../outside.txt", "a/../../outside.txt"]) {
         await expect(store.put(key, "escape")).rejects.toThrow(/invalid blob key/);

@@ -65,7 +65,7 @@ const get = createRoute({
   method: "get",
   path: "/admin/v1/models/{model_id}",
   security: bearerSecurity,
-  request: { params: z.object({ model_id: z.string() }) },
+  request: { params: z.object({ model_id: z.string().max(64) }) },
   responses: { 200: json(baseModelSchema, "the model"), ...errorResponses },
 });
 

@@ -27,7 +27,7 @@ const get = createRoute({
   method: "get",
   path: "/admin/v1/runners/{runner_id}",
   security: bearerSecurity,
-  request: { params: z.object({ runner_id: z.string() }) },
+  request: { params: z.object({ runner_id: z.string().max(128) }) },
   responses: { 200: json(adminRunnerSchema, "the runner"), ...errorResponses },
 });
 

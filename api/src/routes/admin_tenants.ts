@@ -96,21 +96,21 @@ const updateTenant = createRoute({
   method: "patch",
   path: "/admin/v1/tenants/{tenant_id}",
   security: bearerSecurity,
-  request: { params: z.object({ tenant_id: z.string() }), ...jsonBody(updateTenantBody) },
+  request: { params: z.object({ tenant_id: z.string().max(128) }), ...jsonBody(updateTenantBody) },
   responses: { 200: json(tenantSchema, "the tenant as updated"), ...errorResponses },
 });
 const issueKey = createRoute({
   method: "post",
   path: "/admin/v1/tenants/{tenant_id}/api_keys",
   security: bearerSecurity,
-  request: { params: z.object({ tenant_id: z.string() }), body: { content: { "application/json": { schema: createKeyBody } }, required: false } },
+  request: { params: z.object({ tenant_id: z.string().max(128) }), body: { content: { "application/json": { schema: createKeyBody } }, required: false } },
   responses: { 201: json(createdKeySchema, "the tenant's new key; its secret is never shown again"), ...errorResponses },
 });
 const getTenant = createRoute({
   method: "get",
   path: "/admin/v1/tenants/{tenant_id}",
   security: bearerSecurity,
-  request: { params: z.object({ tenant_id: z.string() }) },
+  request: { params: z.object({ tenant_id: z.string().max(128) }) },
   responses: { 200: json(tenantSchema, "the tenant"), ...errorResponses },
 });
 

@@ -37,7 +37,7 @@ const uploadBody = z.object({
   [uploadFields.weights]: fileField("adapter_model.safetensors"),
 });
 
-const adapterId = z.object({ adapter_id: z.string() });
+const adapterId = z.object({ adapter_id: z.string().max(128) });
 const fileParams = adapterId.extend({ name: z.enum(adapterFiles) });
 const fileLinkSchema = z.object({ name: z.enum(adapterFiles), bytes: z.number().int(), url: z.string(), expires_at: z.number().int() }).openapi("AdapterFileLink");
 

@@ -36,7 +36,7 @@ export const toApiKey = (k: typeof apiKeys.$inferSelect): ApiKey => ({
   revoked_at: k.revokedAt,
 });
 
-const keyId = z.object({ key_id: z.string() });
+const keyId = z.object({ key_id: z.string().max(128) });
 
 const createKey = createRoute({
   method: "post",

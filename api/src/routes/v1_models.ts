@@ -10,7 +10,7 @@ import { ApiError, notFound } from "../errors.js";
 import { bearerSecurity, json, tenantErrorResponses } from "../lib/openapi.js";
 
 // Fine-tuned names contain ':' (ft:<base>:<tenant>:<suffix>:<id>); the router hands them over decoded.
-const modelParam = z.object({ model: z.string().min(1).openapi({ example: "ft:micro-llama:ten_0abc::k3j5h2g8d9s1" }) });
+const modelParam = z.object({ model: z.string().min(1).max(256).openapi({ example: "ft:micro-llama:ten_0abc::k3j5h2g8d9s1" }) });
 
 const list = createRoute({
   method: "get",

@@ -171,6 +171,11 @@ export const chatRequestSchema = z
   // A field neither OpenAI's nor ours is a 400 naming it (app.ts), so that a misspelt option is not silently left out.
   .strict()
   .refine((b) => !b.top_logprobs || b.logprobs === true, { path: ["top_logprobs"], message: "top_logprobs needs logprobs: true" })
+  // Aliases that disagree: neither can be the one meant.
+  .refine((b) => b.max_tokens == null || b.max_completion_tokens == null || b.max_tokens === b.max_completion_tokens, {
+    path: ["max_completion_tokens"],
+    message: "max_tokens and max_completion_tokens are the same limit and disagree; send one of them",
+  })
   .refine(streamOptionsNeedStream, streamOptionsError)
   .superRefine(checkTools)
   .openapi("ChatCompletionRequest");

@@ -1,6 +1,6 @@
 // The OpenAI request shapes: options this server does not implement are refused as fields, whatever the value sent.
 import { describe, expect, it } from "vitest";
-import { completionRequestSchema } from "../../../../api/src/inference/openai-request.js";
+import { chatRequestSchema, completionRequestSchema } from "../../../../api/src/inference/openai-request.js";
 
 describe("completionRequestSchema", () => {
   const base = { model: "m", prompt: "hi" };
@@ -18,5 +18,15 @@ describe("completionRequestSchema", () => {
     const deep: unknown = JSON.parse("[".repeat(5000) + "]".repeat(5000));
     const r = completionRequestSchema.safeParse({ ...base, response_format: deep });
     expect(r.error?.issues[0].path).toEqual(["response_format"]);
+  });
+});
+
+describe("chatRequestSchema", () => {
+  const base = { model: "m", messages: [{ role: "user", content: "hi" }] };
+
+  it("refuses max_tokens and max_completion_tokens that disagree, and takes them when they agree", () => {
+    const r = chatRequestSchema.safeParse({ ...base, max_tokens: 10, max_completion_tokens: 20 });
+    expect(r.error?.issues[0]).toMatchObject({ path: ["max_completion_tokens"], message: expect.stringMatching(/same limit and disagree/) });
+    expect(chatRequestSchema.safeParse({ ...base, max_tokens: 10, max_completion_tokens: 10 }).success).toBe(true);
   });
 });

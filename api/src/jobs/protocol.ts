@@ -26,7 +26,7 @@ export type Progress = z.infer<typeof progressSchema>;
 
 export const registerRunnerBody = z.object({
   name: z.string().trim().min(1).max(128).openapi({ description: "stable per runner; registering the same name again keeps the id" }),
-  url: z.string().url().max(2048).optional().openapi({ description: "where the runner serves inference" }),
+  url: z.string().url().max(2048).regex(/^https?:\/\//i, "must be an http:// or https:// URL").optional().openapi({ description: "where the runner serves inference" }),
   instance: runnerInstance.openapi({ description: "random per process start, also answered by its /healthz: a new instance under a live runner's name is refused (409 conflict) while the old one answers at its URL, and otherwise takes the runner over (the old one's leases ended when the API could see it is gone)" }),
   models: z.array(z.string().min(1).max(64)).max(64).openapi({ description: "base model ids this runner can train and serve" }),
   capacity: z.number().int().min(1).max(4096).openapi({ description: "concurrent sequences it can serve" }),

@@ -55,6 +55,10 @@ describe("runner registration", () => {
     const t = await api.tenant();
     await expectError(await api.call("POST", "/internal/v1/jobs/lease", { token: t.key, json: { runner_id: reg.id } }), 401, "unauthorized");
     await expectError(await api.call("POST", "/internal/v1/jobs/lease", { token: api.admin, json: { runner_id: reg.id } }), 401, "unauthorized");
+    // The API proxies tenants' requests to this URL: only http(s).
+    for (const url of ["javascript:alert(1)", "file:///etc/passwd"]) {
+      await expectError(await runnerCall(api, "/runners/register", { name: "gpu-2", url, models: ["micro-llama"], capacity: 1 }), 400, "invalid_request");
+    }
   });
 });
 

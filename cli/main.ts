@@ -5,7 +5,7 @@ const commands: Record<string, Command> = {
   serve: { describe: "run the embedded default (API + runner, SQLite, local blobs)", load: () => import("./serve.js") },
   runner: { describe: "run a gpu-runner: register with the API, lease and train jobs, serve inference", load: () => import("../gpu-runner/src/main.js") },
   engine: { describe: "engine tools: logits | generate | grads | train", load: () => import("../gpu-runner/src/cli/engine.js") },
-  bench: { describe: "benchmarks: generate | train | serve", load: () => import("../bench/main.js") },
+  bench: { describe: "benchmarks: generate | train | serve | json-mask", load: () => import("../bench/main.js") },
 };
 
 async function main(argv: string[]): Promise<void> {

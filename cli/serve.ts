@@ -4,9 +4,17 @@ import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { startServer } from "../api/src/node.js";
+import { parseWithUsage, printedHelp } from "../gpu-runner/src/cli/args.js";
 import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../gpu-runner/src/models/builtin.js";
 import { loadRunnerConfig } from "../gpu-runner/src/runner/config.js";
 import { startRunner } from "../gpu-runner/src/runner/runner.js";
+
+const USAGE = `usage: tuneserve serve [--port 8787] [--host 127.0.0.1] [--data .data] [--no-runner]
+  --port       port to listen on, 0 = any free one (default: PORT, else 8787)
+  --host       address to listen on
+  --data       folder of the SQLite file, the blobs, secrets.json and the built-in model (default: TUNESERVE_DATA, else .data)
+  --no-runner  the API alone, for runners on other machines (tuneserve runner)
+See README.md.`;
 
 /** The admin token for the start-up line: one an operator set stays out of logs (it is theirs already). */
 const shownAdminToken = (token: string) => (process.env.TUNESERVE_ADMIN_TOKEN ? "(TUNESERVE_ADMIN_TOKEN)" : token);
@@ -23,7 +31,8 @@ async function ensureBaseModel(url: string, adminToken: string, id: string, sour
 
 /** Entry of `npx tuneserve serve [--port 8787] [--host 127.0.0.1] [--data .data] [--no-runner]`. */
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  if (printedHelp(argv, USAGE)) return;
+  const { values } = parseWithUsage(() => parseArgs({
     args: argv,
     options: {
       port: { type: "string", default: process.env.PORT ?? "8787" },
@@ -32,7 +41,7 @@ export async function run(argv: string[]): Promise<void> {
       // The API alone, for runners on other machines (`tuneserve runner`).
       "no-runner": { type: "boolean", default: false },
     },
-  });
+  }), USAGE);
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port}: must be an integer 0–65535`);
   const dataDir = resolve(values.data!);

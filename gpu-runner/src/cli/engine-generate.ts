@@ -7,13 +7,16 @@ import { parseArgs } from "node:util";
 import { generate } from "../engine/generate/generator.js";
 import { LoadedModel } from "../engine/runtime/loaded-model.js";
 import { loadTokenizer } from "../engine/tokenizer/tokenizer.js";
-import { numberFlag, parseTokenRows, required } from "./args.js";
+import { numberFlag, parseTokenRows, parseWithUsage, printedHelp, required } from "./args.js";
 
 const USAGE =
-  'usage: tuneserve engine generate --model DIR [--adapter DIR] (--prompt TEXT | --tokens "1,2,3") --max-tokens N [--temperature 0] [--top-k K] [--top-p P] [--seed S] [--stop STR] [--ignore-eos] [--merge]';
+  'usage: tuneserve engine generate --model DIR [--adapter DIR] (--prompt TEXT | --tokens "1,2,3") --max-tokens N [--temperature 0] [--top-k K] [--top-p P] [--seed S] [--stop STR] [--ignore-eos] [--merge]\n' +
+  "--prompt is encoded as it is, without the chat template: to ask a chat model or adapter, write the template's markup\n" +
+  '(ChatML for the built-in model: "<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n").';
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  if (printedHelp(argv, USAGE)) return;
+  const { values } = parseWithUsage(() => parseArgs({
     args: argv,
     options: {
       model: { type: "string" },
@@ -29,7 +32,7 @@ export async function run(argv: string[]): Promise<void> {
       stop: { type: "string", multiple: true },
       "ignore-eos": { type: "boolean" },
     },
-  });
+  }), USAGE);
   const dir = required(values.model, "--model", USAGE);
   if ((values.prompt === undefined) === (values.tokens === undefined)) throw new Error(`give exactly one of --prompt or --tokens\n${USAGE}`);
   const maxTokens = numberFlag(required(values["max-tokens"], "--max-tokens", USAGE), "--max-tokens", 0, { integer: true, min: 1 });

@@ -8,15 +8,16 @@ import { loadLoraAdapter } from "../engine/lora/peft.js";
 import { nextTokenBatch } from "../engine/train/feeds.js";
 import { frobenius, paramsFromAdapter, total } from "../engine/train/lora-params.js";
 import { LoraTrainer } from "../engine/train/trainer.js";
-import { parseTokenRows, required } from "./args.js";
+import { parseTokenRows, parseWithUsage, printedHelp, required } from "./args.js";
 
 const USAGE = 'usage: tuneserve engine grads --model DIR --adapter DIR --tokens "103,47,59;146,141,142" --out FILE [--dtype float32|float64]';
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  if (printedHelp(argv, USAGE)) return;
+  const { values } = parseWithUsage(() => parseArgs({
     args: argv,
     options: { model: { type: "string" }, adapter: { type: "string" }, tokens: { type: "string" }, out: { type: "string" }, dtype: { type: "string" } },
-  });
+  }), USAGE);
   const dir = required(values.model, "--model", USAGE);
   const adapterDir = required(values.adapter, "--adapter", USAGE);
   const rows = parseTokenRows(required(values.tokens, "--tokens", USAGE));

@@ -4,15 +4,16 @@ import { writeFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { LoadedModel } from "../engine/runtime/loaded-model.js";
 import { computeLogits } from "../engine/runtime/logits.js";
-import { parseTokenRows, required } from "./args.js";
+import { parseTokenRows, parseWithUsage, printedHelp, required } from "./args.js";
 
 const USAGE = 'usage: tuneserve engine logits --model DIR [--adapter DIR] [--merge] --tokens "103,47,59;146,141,142" --out FILE';
 
 export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  if (printedHelp(argv, USAGE)) return;
+  const { values } = parseWithUsage(() => parseArgs({
     args: argv,
     options: { model: { type: "string" }, adapter: { type: "string" }, merge: { type: "boolean" }, tokens: { type: "string" }, out: { type: "string" } },
-  });
+  }), USAGE);
   const dir = required(values.model, "--model", USAGE);
   const rows = parseTokenRows(required(values.tokens, "--tokens", USAGE));
   const out = required(values.out, "--out", USAGE);

@@ -103,14 +103,15 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
       log("warn", "re-registering without a base model failed; it stays listed until the next registration", { model: id, error: (err as Error).message });
     }
   }
-  // A process killed mid-attempt (SIGKILL, out of memory) left its attempt's folder: a tenant's data and
-  // optimizer state that no one will use. The runner owns its cache folder, so none is in use at start.
-  await rm(join(config.cacheDir, "jobs"), { recursive: true, force: true });
   // Refused (another live runner has the name) or unreachable: the process must not stay up serving unannounced.
   const me = await register().catch(async (err: unknown) => {
     await inference?.close();
     throw err;
   });
+  // A process killed mid-attempt (SIGKILL, out of memory) left its attempt's folder: a tenant's data and
+  // optimizer state that no one will use. Only once registered: a second process refused the name (a second
+  // `tuneserve serve` on one data folder) shares the cache folder with the live runner's attempts in progress.
+  await rm(join(config.cacheDir, "jobs"), { recursive: true, force: true });
   log("info", "registered", { runner_id: me.id, models: [...offered], url, lease_seconds: me.lease_seconds });
   blobServing?.start();
 

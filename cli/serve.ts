@@ -6,6 +6,7 @@ import { parseArgs } from "node:util";
 import { startServer } from "../api/src/node.js";
 import { parseWithUsage, printedHelp } from "../gpu-runner/src/cli/args.js";
 import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../gpu-runner/src/models/builtin.js";
+import { isSuperseded } from "../gpu-runner/src/runner/api-client.js";
 import { loadRunnerConfig } from "../gpu-runner/src/runner/config.js";
 import { startRunner } from "../gpu-runner/src/runner/runner.js";
 
@@ -58,6 +59,10 @@ export async function run(argv: string[]): Promise<void> {
   // the API down with it: a half-started server would only confuse. Superseded later, the whole server exits.
   const runner = await startEmbeddedRunner(api, dataDir).catch(async (err: unknown) => {
     await api.close();
+    // The API keeps its runners in the data folder's database: the embedded name taken there means another serve.
+    if (isSuperseded(err) && !process.env.TUNESERVE_RUNNER_NAME) {
+      throw new Error(`another tuneserve serve is running on the data folder ${dataDir} (its runner 'embedded' is live); stop it first, or give this one another --data`);
+    }
     throw err;
   });
   console.log(JSON.stringify({ msg: "tuneserve listening", url: api.url, data: dataDir, admin_token: shownAdminToken(api.adminToken), runner_id: runner.id, models: runner.models }));

@@ -23,8 +23,11 @@ const maxConfigBytes = 64 * 1024;
 /** Room for the multipart boundaries, part headers and the text fields. */
 const multipartOverhead = 64 * 1024;
 
-const fileField = (description: string) =>
-  z.custom<File>((v) => typeof v === "object" && v !== null && "arrayBuffer" in v, { error: "must be a file part" }).openapi({ type: "string", format: "binary", description });
+/** A file part of the form; missing or sent as text (curl's -F without '@'), the error shows how to send it. */
+const fileField = (field: string, fileName: string, description: string) =>
+  z
+    .custom<File>((v) => typeof v === "object" && v !== null && "arrayBuffer" in v, { error: `send ${fileName} as a file part (curl -F ${field}=@${fileName})` })
+    .openapi({ type: "string", format: "binary", description });
 
 const uploadBody = z.object({
   base_model: z.string().min(1).openapi({ description: "the registered base model the adapter was trained on", example: "micro-llama" }),
@@ -33,8 +36,8 @@ const uploadBody = z.object({
     .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/, "use 1–40 letters, digits, '_', '.' or '-' (no ':')")
     .optional()
     .openapi({ description: "goes into the model name: ft:<base>:<tenant>:<suffix>:<id>" }),
-  [uploadFields.config]: fileField("adapter_config.json as PEFT's save_pretrained wrote it"),
-  [uploadFields.weights]: fileField("adapter_model.safetensors"),
+  [uploadFields.config]: fileField(uploadFields.config, "adapter_config.json", "adapter_config.json as PEFT's save_pretrained wrote it"),
+  [uploadFields.weights]: fileField(uploadFields.weights, "adapter_model.safetensors", "adapter_model.safetensors"),
 });
 
 const adapterId = z.object({ adapter_id: z.string().max(128) });

@@ -149,7 +149,12 @@ describe("POST /v1/adapters", () => {
   it("checks the form: fields, base model, media type and size", async () => {
     const t = await api.tenant("form");
     let err = await expectError(await upload(t.key, { base_model: "micro-llama", config: llamaConfig }), 400, "invalid_request");
-    expect(err.param).toBe("adapter_model");
+    expect(err).toMatchObject({ param: "adapter_model", message: "adapter_model: send adapter_model.safetensors as a file part (curl -F adapter_model=@adapter_model.safetensors)" });
+    // A file name sent as text (curl's -F without '@') gets the same hint.
+    const asText = form({ base_model: "micro-llama", weights: llamaWeights });
+    asText.set("adapter_config", "adapter_config.json");
+    err = await expectError(await api.call("POST", "/v1/adapters", { token: t.key, body: asText }), 400, "invalid_request");
+    expect(err).toMatchObject({ param: "adapter_config", message: "adapter_config: send adapter_config.json as a file part (curl -F adapter_config=@adapter_config.json)" });
     // An unknown base model is a 404, as for fine-tuning jobs.
     err = await expectError(await upload(t.key, { base_model: "gpt-9", config: llamaConfig, weights: llamaWeights }), 404, "not_found");
     expect(err).toMatchObject({ param: "base_model", message: "base_model 'gpt-9' is not a registered base model; GET /v1/models lists them" });

@@ -47,11 +47,15 @@ export function cleanFilename(name: string | null): string {
   return clean || "upload.jsonl";
 }
 
-function invalidFile(filename: string, s: JsonlSummary, stoppedEarly: boolean): ApiError {
-  if (s.lines === 0 && s.errorCount === 1 && s.bytes === 0) return new ApiError("invalid_file", `${filename} is empty; send one JSON object per line`, "file");
+/** What a part without a file name most likely is: a path sent as text (curl's -F without '@'). */
+const sentAsText = "; the field 'file' came as text, not as a file: to send a file's contents, write curl -F file=@train.jsonl";
+
+function invalidFile(filename: string, s: JsonlSummary, stoppedEarly: boolean, asText: boolean): ApiError {
+  const hint = asText ? sentAsText : "";
+  if (s.lines === 0 && s.errorCount === 1 && s.bytes === 0) return new ApiError("invalid_file", `${filename} is empty; send one JSON object per line${hint}`, "file");
   const count = stoppedEarly ? `stopped after the first ${s.errors.length} errors` : `${s.errorCount} invalid line${s.errorCount === 1 ? "" : "s"}`;
   const list = s.errors.map((e) => `line ${e.line}: ${e.message}`).join("; ");
-  return new ApiError("invalid_file", `${filename} is not valid fine-tuning JSONL (${count}): ${list}`, "file");
+  return new ApiError("invalid_file", `${filename} is not valid fine-tuning JSONL (${count}): ${list}${hint}`, "file");
 }
 
 /**
@@ -75,7 +79,7 @@ async function storeFilePart(part: MultipartPart, filename: string, key: string,
         const { value, done } = await source.read();
         if (done) {
           const summary = validator.finish();
-          if (summary.errorCount > 0) throw invalidFile(filename, summary, false);
+          if (summary.errorCount > 0) throw invalidFile(filename, summary, false, part.filename === null);
           complete = true;
           controller.close();
           return;
@@ -86,7 +90,7 @@ async function storeFilePart(part: MultipartPart, filename: string, key: string,
         }
         validator.push(value);
         // Enough errors for the report: stop now rather than store a file that will be refused.
-        if (validator.full) throw invalidFile(filename, validator.summary, true);
+        if (validator.full) throw invalidFile(filename, validator.summary, true, part.filename === null);
         hash.update(value);
         controller.enqueue(value);
       } catch (e) {

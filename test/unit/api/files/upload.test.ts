@@ -57,6 +57,21 @@ describe("receiveUpload", () => {
     expect(m.deleted).toEqual(["tenants/ten_1/files/file-1"]);
   });
 
+  it("says how to send a file when 'file' came as text and is not JSONL (curl -F file=path, without '@')", async () => {
+    const f = new FormData();
+    f.append("purpose", "fine-tune");
+    f.append("file", "/tmp/train.jsonl");
+    await expect(send(f, memoryStore().store)).rejects.toMatchObject({
+      code: "invalid_file",
+      message: `upload.jsonl is not valid fine-tuning JSONL (1 invalid line): line 1: is not valid JSON (Unexpected token '/', "/tmp/train.jsonl" is not valid JSON); the field 'file' came as text, not as a file: to send a file's contents, write curl -F file=@train.jsonl`,
+    });
+    // A file part with a name gets no such hint.
+    const g = new FormData();
+    g.append("purpose", "fine-tune");
+    g.append("file", jsonl("/tmp/train.jsonl"));
+    await expect(send(g, memoryStore().store)).rejects.toMatchObject({ message: expect.not.stringContaining("came as text") });
+  });
+
   it("refuses a second file part", async () => {
     const m = memoryStore();
     const f = new FormData();

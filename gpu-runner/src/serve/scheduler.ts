@@ -71,6 +71,8 @@ export class Scheduler {
   private readonly rowLora: RowLora | null;
   /** Rows whose sampling failed, with why: they leave the batch at the next removeFinished. */
   private readonly failed = new Map<Sequence<SeqRequest>, string>();
+  /** Requests of the prefill in progress (neither waiting nor running), true once cancelled: they join finished. */
+  private readonly prefilling = new Map<string, boolean>();
   private readonly counters = { steps: 0, rowSteps: 0, prefills: 0, prefillRows: 0, adapterLoads: 0, runMs: 0, prefillMs: 0 };
   readonly done: Promise<void>;
 
@@ -128,6 +130,7 @@ export class Scheduler {
     if (i >= 0) this.waiting.splice(i, 1);
     const row = this.rows.find((r) => r.req.id === id);
     if (row) row.done = true;
+    if (this.prefilling.has(id)) this.prefilling.set(id, true);
   }
 
   stats(): SchedulerStats {
@@ -161,6 +164,7 @@ export class Scheduler {
         for (const row of this.rows) this.finishRow(row, msg);
         this.rows = [];
         this.failed.clear();
+        this.prefilling.clear();
         this.kv.clear();
       }
       // session.run blocks this thread: let queued messages (new requests, cancels) in between steps.
@@ -186,9 +190,9 @@ export class Scheduler {
     }).map((k) => order[k]);
     if (picked.length === 0) return;
     const joining: { req: SeqRequest; slot: number }[] = [];
-    const taken = new Set<number>();
-    for (const i of picked) {
-      const req = this.waiting[i];
+    // By request, not queue position: a cancel while an adapter loads (an await) splices the queue.
+    const taken = new Set<SeqRequest>();
+    for (const req of picked.map((i) => this.waiting[i])) {
       let slot = 0;
       if (req.adapter && table && this.slots) {
         const got = table.acquire(req.adapter.id);
@@ -200,18 +204,23 @@ export class Scheduler {
           } catch (err) {
             table.release(req.adapter.id);
             table.forget(req.adapter.id);
-            taken.add(i);
+            taken.add(req);
             this.o.events.onError(req.id, `adapter ${req.adapter.id}: ${err instanceof Error ? err.message : String(err)}`);
             continue;
           }
           this.counters.adapterLoads++;
+          // Cancelled while its adapter loaded: it left the queue; the adapter stays resident, unpinned.
+          if (!this.waiting.includes(req)) {
+            table.release(req.adapter.id);
+            continue;
+          }
         }
       }
-      taken.add(i);
+      taken.add(req);
       joining.push({ req, slot });
       this.served.set(req.tenant ?? "", ++this.turns);
     }
-    const remaining = this.waiting.filter((_, i) => !taken.has(i));
+    const remaining = this.waiting.filter((r) => !taken.has(r));
     this.waiting.length = 0;
     this.waiting.push(...remaining);
     if (joining.length > 0) await this.prefill(joining);
@@ -244,9 +253,12 @@ export class Scheduler {
     const lora = this.rowLora?.feeds(unique.length, first) ?? {};
     const t0 = performance.now();
     let logits: FloatArray;
+    // session.run waits a setImmediate: a cancel may come in meanwhile.
+    for (const j of joining) this.prefilling.set(j.req.id, false);
     try {
       logits = await this.session.step(cache, { ids: batch.ids, positions: batch.positions, mask: batch.mask, T: batch.T }, lora);
     } catch (err) {
+      this.prefilling.clear();
       // The joiners fail (and unpin their adapters' slots); the running rows are untouched and go on.
       const msg = err instanceof Error ? err.message : String(err);
       for (const j of joining) {
@@ -269,8 +281,10 @@ export class Scheduler {
       if (unique[b] !== j) this.rowLora?.setRow(at, j.slot);
       this.kv.adoptPrefill(at, cache, p);
       this.rows.push(row);
-      this.accept(row, logits.subarray(p * V, (p + 1) * V));
+      if (this.prefilling.get(j.req.id)) row.done = true;
+      else this.accept(row, logits.subarray(p * V, (p + 1) * V));
     });
+    this.prefilling.clear();
     this.removeFinished();
   }
 

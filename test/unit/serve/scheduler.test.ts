@@ -164,6 +164,55 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
     for (let i = 0; i < 4; i++) expect(outcome.get(`g${i}`)).toMatch(/^ok:\d+,\d+$/);
   });
 
+  it("answers every other waiting request when one is cancelled while its adapter loads", async () => {
+    // Admission awaits the adapter's files: a cancel then removes that request from the queue. Were the
+    // admitted requests still found by their old queue positions, r2 would take r1's place and r1 never run.
+    const { sched, outcome, settled } = startScheduler({ maxBatch: 2, maxContext: 32, policy: "mixed" });
+    const internals = sched as unknown as { hostAdapter(a: { id: string; dir: string }): Promise<unknown> };
+    const load = internals.hostAdapter.bind(sched);
+    let loading!: () => void;
+    const started = new Promise<void>((ok) => (loading = ok));
+    let open!: () => void;
+    const gate = new Promise<void>((ok) => (open = ok));
+    internals.hostAdapter = async (a) => (loading(), await gate, load(a));
+    sched.submit({ id: "r0", tokens: [1, 2], adapter: adapters[1], maxTokens: 2 });
+    sched.submit({ id: "r1", tokens: [1, 2], adapter: null, maxTokens: 2 });
+    sched.submit({ id: "r2", tokens: [3, 4], adapter: null, maxTokens: 2 });
+    await started;
+    sched.cancel("r0");
+    open();
+    await Promise.race([settled(2), new Promise((ok) => setTimeout(ok, 3000))]);
+    await sched.close();
+    expect(outcome.get("r1")).toMatch(/^ok:\d+,\d+$/);
+    expect(outcome.get("r2")).toMatch(/^ok:\d+,\d+$/);
+    // The cancelled request did not run, and its adapter's slot was not left pinned.
+    expect(outcome.has("r0")).toBe(false);
+    expect(sched.stats().running).toBe(0);
+  });
+
+  it("stops a request cancelled during its prefill", async () => {
+    let prefilled!: () => void;
+    const started = new Promise<void>((ok) => (prefilled = ok));
+    let open!: () => void;
+    const gate = new Promise<void>((ok) => (open = ok));
+    const held = new Proxy(model.session, {
+      get(target, key) {
+        if (key === "step") return async (...args: Parameters<typeof target.step>) => (prefilled(), await gate, target.step(...args));
+        const v = Reflect.get(target, key);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    const { sched, outcome, settled } = startScheduler({ maxBatch: 2, maxContext: 32, policy: "mixed" }, held);
+    sched.submit({ id: "c", tokens: [1, 2], adapter: null, maxTokens: 20 });
+    await started;
+    sched.cancel("c");
+    open();
+    await settled(1);
+    await sched.close();
+    // Neither waiting nor running while it prefilled: without the cancel noted, it would decode all 20 tokens.
+    expect(outcome.get("c")).toBe("ok:");
+  });
+
   it("rejects requests that can never fit, naming the field", async () => {
     const sched = new Scheduler(model.session, model.slots, { maxBatch: 2, maxContext: 16, policy: "mixed", tokenizer: null, events: { onToken() {}, onDone() {}, onError() {} } });
     expect(() => sched.submit({ id: "x", tokens: [1, 2, 3], adapter: null, maxTokens: 14 })).toThrow(/max_tokens.*context of 16/);

@@ -80,8 +80,39 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       threads: opts.threads,
     });
   let closed = false;
+  /** Each served model's folder, for starting its worker again. */
+  const dirs = new Map<string, string>();
+  const restarts = new Map<string, Promise<ServeWorker>>();
+  /**
+   * The model's worker. One whose thread died (out of memory, say) has failed its requests; it is replaced, once
+   * however many requests ask, so that the runner serves again rather than failing every request while its
+   * heartbeat says it is fine.
+   */
+  const workerFor = (id: string): Promise<ServeWorker | undefined> | ServeWorker | undefined => {
+    const old = workers.get(id);
+    if (!old?.broken || closed) return old;
+    let fresh = restarts.get(id);
+    if (!fresh) {
+      console.error(`serving worker of ${id} failed (${old.broken.message}); starting a new one`);
+      fresh = startWorker(dirs.get(id)!)
+        .then(async (w) => {
+          if (closed) {
+            await w.close();
+            return old;
+          }
+          workers.set(id, w);
+          return w;
+        })
+        .finally(() => restarts.delete(id));
+      restarts.set(id, fresh);
+    }
+    return fresh;
+  };
   try {
-    for (const [id, dir] of Object.entries(opts.models)) workers.set(id, await startWorker(dir));
+    for (const [id, dir] of Object.entries(opts.models)) {
+      dirs.set(id, dir);
+      workers.set(id, await startWorker(dir));
+    }
   } catch (err) {
     await Promise.all([...workers.values()].map((w) => w.close()));
     throw err;
@@ -100,7 +131,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   app.get("/healthz", (c) => c.json({ ok: true, ...(opts.instance ? { instance: opts.instance } : {}) }));
   app.get("/v1/status", async (c) => {
     const models: Record<string, unknown> = {};
-    for (const [id, w] of workers) models[id] = { in_flight: w.inFlight, ...(await w.stats()) };
+    for (const [id, w] of workers) models[id] = { in_flight: w.inFlight, ...(await w.stats().catch((err: Error) => ({ error: err.message }))) };
     return c.json({ models, adapters: registry.held(), max_batch: maxBatch, max_queue: maxQueue });
   });
   app.post("/v1/generate", async (c) => {
@@ -112,7 +143,12 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       return errorJson(c, 400, "invalid_request", param ? `${param}: ${issue.message}` : issue.message, param);
     }
     const body = parsed.data;
-    const worker = workers.get(body.model);
+    let worker: ServeWorker | undefined;
+    try {
+      worker = await workerFor(body.model);
+    } catch (err) {
+      return errorJson(c, 500, "generation_failed", `base model ${body.model}: its serving worker failed and could not be started again: ${err instanceof Error ? err.message : String(err)}`);
+    }
     if (!worker) return errorJson(c, 404, "model_not_served", `base model ${body.model} is not served here; this runner serves ${[...workers.keys()].join(", ")}`, "model");
     if (body.n > maxBatch + maxQueue) {
       return errorJson(c, 400, "invalid_request", `n: this runner runs or queues at most ${maxBatch + maxQueue} sequences; ask for fewer choices`, "n");
@@ -163,11 +199,13 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       const worker = await startWorker(dir);
       // The server may have closed, or another call added the model, while the worker started.
       if (closed || workers.has(id)) return void (await worker.close());
+      dirs.set(id, dir);
       workers.set(id, worker);
     },
     async close() {
       closed = true;
       await new Promise<void>((ok) => server.close(() => ok()));
+      await Promise.allSettled(restarts.values());
       await Promise.all([...workers.values()].map((w) => w.close()));
     },
   };

@@ -25,7 +25,7 @@ type Pending = {
 
 export class ServeWorker {
   private readonly pending = new Map<string, Pending>();
-  private readonly statsWaiters = new Map<string, (s: SchedulerStats) => void>();
+  private readonly statsWaiters = new Map<string, { ok: (s: SchedulerStats) => void; fail: (e: Error) => void }>();
   private failed: Error | null = null;
   private nextStats = 1;
 
@@ -60,7 +60,7 @@ export class ServeWorker {
 
   private onMessage(m: FromWorker): void {
     if (m.kind === "stats") {
-      this.statsWaiters.get(m.id)?.(m.stats);
+      this.statsWaiters.get(m.id)?.ok(m.stats);
       this.statsWaiters.delete(m.id);
       return;
     }
@@ -78,6 +78,13 @@ export class ServeWorker {
     this.failed = err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    for (const w of this.statsWaiters.values()) w.fail(err);
+    this.statsWaiters.clear();
+  }
+
+  /** Why the worker can serve no more (its thread died or it was closed), or null while it serves. */
+  get broken(): Error | null {
+    return this.failed;
   }
 
   /** Sequences submitted and not yet finished. */
@@ -104,10 +111,12 @@ export class ServeWorker {
     p.reject(new GenerationError(`request ${id} was cancelled`, false));
   }
 
+  /** The scheduler's counters; rejects when the worker is gone (a dead thread would never answer). */
   stats(): Promise<SchedulerStats> {
+    if (this.failed) return Promise.reject(this.failed);
     const id = String(this.nextStats++);
-    return new Promise((ok) => {
-      this.statsWaiters.set(id, ok);
+    return new Promise((ok, fail) => {
+      this.statsWaiters.set(id, { ok, fail });
       this.worker.postMessage({ kind: "stats", id } satisfies ToWorker);
     });
   }

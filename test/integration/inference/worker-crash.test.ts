@@ -1,0 +1,59 @@
+// A serving worker whose thread dies (out of memory, say) fails its requests, and the runner starts a new one
+// for the next request instead of answering 500 to every request from then on.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
+import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
+import { startInferenceServer, type InferenceServer } from "../../../gpu-runner/src/serve/server.js";
+import { LocalAdapterSource } from "../../../gpu-runner/src/serve/source.js";
+import { ServeWorker } from "../../../gpu-runner/src/serve/worker-client.js";
+
+const TOKEN = "runner-token";
+let dir: string;
+let server: InferenceServer;
+const started: ServeWorker[] = [];
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-worker-crash-"));
+  const modelDir = await ensureBuiltinModel(join(dir, "model"));
+  const start = ServeWorker.start.bind(ServeWorker);
+  vi.spyOn(ServeWorker, "start").mockImplementation(async (init) => {
+    const w = await start(init);
+    started.push(w);
+    return w;
+  });
+  server = await startInferenceServer({ apiUrl: "http://127.0.0.1:9", runnerToken: TOKEN, listen: "127.0.0.1:0", models: { base: modelDir }, cacheDir: join(dir, "cache"), maxBatch: 2, maxContext: 512, source: new LocalAdapterSource({}) });
+});
+afterAll(async () => {
+  vi.restoreAllMocks();
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** The built-in model's end tokens banned: a generation runs to max_tokens. */
+const NO_EOS = { 257: -100, 259: -100 };
+const auth = { Authorization: `Bearer ${TOKEN}` };
+const generate = (maxTokens: number) =>
+  fetch(`${server.url}/v1/generate`, {
+    method: "POST",
+    headers: { ...auth, "Content-Type": "application/json" },
+    body: JSON.stringify({ request_id: "r", model: "base", input: { tokens: [1, 2, 3] }, max_tokens: maxTokens, temperature: 0, logit_bias: NO_EOS }),
+  });
+
+it("fails the requests in flight when the worker's thread dies, answers /v1/status, then serves again", async () => {
+  expect(started).toHaveLength(1);
+  const inFlight = generate(500);
+  await vi.waitFor(() => expect(started[0].inFlight).toBe(1));
+  await (started[0] as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  const failed = await inFlight;
+  expect(failed.status).toBe(500);
+  expect((await failed.json()).error.message).toMatch(/serving worker exited/);
+  // A dead worker never answers a stats message: the status page says it failed rather than hanging.
+  const status = await fetch(`${server.url}/v1/status`, { headers: auth, signal: AbortSignal.timeout(5000) });
+  expect(((await status.json()) as { models: Record<string, { error?: string }> }).models.base.error).toMatch(/serving worker exited/);
+  const again = await generate(3);
+  expect(again.status).toBe(200);
+  expect((await again.json()).usage.completion_tokens).toBe(3);
+  expect(started).toHaveLength(2);
+});

@@ -319,7 +319,13 @@ async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeS
     (rs) => emit({ type: "done", finish_reason: rs[0].finishReason, ...(several ? { finish_reasons: rs.map((r) => r.finishReason) } : {}), usage: totalUsage(rs) }),
     (err: unknown) => emit({ type: "error", message: err instanceof Error ? err.message : String(err) }),
   );
+  // The client may leave while the request waits for a row or prefills: the stream's cancel() below is not
+  // there yet, and without this the sequence would hold its place until its first token found the socket closed.
+  const gone = () => submits.forEach((s) => worker.cancel(s.id));
+  c.req.raw.signal.addEventListener("abort", gone, { once: true });
+  if (c.req.raw.signal.aborted) gone();
   await Promise.race([started, result.catch(() => undefined)]);
+  c.req.raw.signal.removeEventListener("abort", gone);
   if (!buffered.some((e) => e.type === "delta")) {
     // Failed before any token: an ordinary error answer, not a stream.
     const err = await result.then(() => null, (e: unknown) => e);

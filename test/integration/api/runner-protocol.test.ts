@@ -31,6 +31,15 @@ async function leaseOk(api: TestApi, runner: string) {
   return res.json();
 }
 
+/** A tenant's job, leased by runner "r": the start of most lease-protocol tests. */
+async function runningJob(api: TestApi) {
+  const t = await tenantWithFile(api);
+  const job = await createJob(api, t.key, { training_file: t.fileId });
+  const r = await registerRunner(api, "r");
+  await leaseOk(api, r);
+  return { t, job, r };
+}
+
 async function putAdapter(api: TestApi, outputs: Record<string, string>) {
   for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
     const body = new Uint8Array(await readFile(`${microLlama}/adapter/${name}`));
@@ -225,10 +234,7 @@ describe("lease", () => {
 
   it("fails a job whose lease expired on its last attempt instead of leasing it again", async () => {
     const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "2" });
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    await leaseOk(api, r);
+    const { t, job, r } = await runningJob(api);
     api.advance(61);
     expect((await leaseOk(api, r)).lease.attempt).toBe(2);
     api.advance(61);
@@ -241,10 +247,7 @@ describe("lease", () => {
 describe("heartbeat, events, fail, cancel", () => {
   it("stores progress, shows an ETA, writes one metrics event per step and accepts runner events", async () => {
     const api = await fresh();
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    await leaseOk(api, r);
+    const { t, job, r } = await runningJob(api);
     // The attempt's first heartbeat, before any step: progress stored, no metrics event.
     expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: { step: 0, total_steps: 1, epoch: 0, loss: null } })).status).toBe(200);
     for (const step of [1, 1, 2]) {
@@ -263,10 +266,7 @@ describe("heartbeat, events, fail, cancel", () => {
 
   it("refuses event data nested too deep to store, naming it", async () => {
     const api = await fresh();
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    await leaseOk(api, r);
+    const { job, r } = await runningJob(api);
     const deep = "[".repeat(5000) + "]".repeat(5000);
     const body = `{"runner_id":"${r}","events":[{"message":"m","data":{"a":${deep}}}]}`;
     const res = await api.call("POST", `/internal/v1/jobs/${job.id}/events`, { token: api.runner, body, headers: { "Content-Type": "application/json" } });
@@ -275,10 +275,7 @@ describe("heartbeat, events, fail, cancel", () => {
 
   it("puts a retryable failure back in the queue until the attempts run out", async () => {
     const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "2" });
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    await leaseOk(api, r);
+    const { t, job, r } = await runningJob(api);
     const oom = { code: "out_of_memory", message: "CUDA out of memory" };
     const first = await (await runnerCall(api, `/jobs/${job.id}/fail`, { runner_id: r, error: oom, retryable: true })).json();
     expect(first).toMatchObject({ status: "queued", attempt: 1, max_attempts: 2, lease_expires_at: null });
@@ -310,10 +307,7 @@ describe("heartbeat, events, fail, cancel", () => {
 
   it("fails at once when the failure is not retryable", async () => {
     const api = await fresh();
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    await leaseOk(api, r);
+    const { job, r } = await runningJob(api);
     const res = await (await runnerCall(api, `/jobs/${job.id}/fail`, { runner_id: r, error: { code: "bad_data", message: "line 3 has no assistant turn" }, retryable: false })).json();
     expect(res).toMatchObject({ status: "failed", attempt: 1 });
     expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
@@ -321,10 +315,7 @@ describe("heartbeat, events, fail, cancel", () => {
 
   it("cancelling a running job clears its lease: the runner's next heartbeat is refused", async () => {
     const api = await fresh();
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    await leaseOk(api, r);
+    const { t, job, r } = await runningJob(api);
     expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(1) })).status).toBe(200);
     expect((await (await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).json()).status).toBe("cancelled");
     const err = await expectError(await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(2) }), 409, "lease_lost");
@@ -360,10 +351,7 @@ describe("heartbeat, events, fail, cancel", () => {
 
   it("bills nothing for a job whose runner died on its last attempt, cancelled before any lease call failed it", async () => {
     const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "1" });
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    await leaseOk(api, r);
+    const { t, job, r } = await runningJob(api);
     expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: { ...progress(3), trained_tokens: 420 } })).status).toBe(200);
     api.advance(61); // the runner died on the job's last attempt: the job has failed, as a lease call would say
     const path = `/v1/fine_tuning/jobs/${job.id}`;

@@ -75,7 +75,8 @@ export class ServeWorker {
   }
 
   private failAll(err: Error): void {
-    this.failed = err;
+    // The first cause stays: a thread that throws emits "error", then "exit".
+    this.failed ??= err;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     for (const w of this.statsWaiters.values()) w.fail(err);

@@ -1,4 +1,4 @@
-// `engine generate --model DIR [--adapter DIR] (--prompt TEXT | --tokens "1,2,3") --max-tokens N
+// `engine generate --model DIR [--adapter DIR] (--prompt TEXT [--chat [--system TEXT]] | --tokens "1,2,3") --max-tokens N
 // [--temperature 0] [--top-k K] [--top-p P] [--seed S] [--stop STR]... [--ignore-eos] [--merge]`.
 // Prints {"tokens":[…],"text":"…"}; "text" is present only when the model folder has a tokenizer.json
 // (with --tokens and no tokenizer the output has tokens only). Generation stops at the EOS ids of the
@@ -10,9 +10,9 @@ import { loadTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { numberFlag, parseTokenRows, parseWithUsage, printedHelp, required } from "./args.js";
 
 const USAGE =
-  'usage: tuneserve engine generate --model DIR [--adapter DIR] (--prompt TEXT | --tokens "1,2,3") --max-tokens N [--temperature 0] [--top-k K] [--top-p P] [--seed S] [--stop STR] [--ignore-eos] [--merge]\n' +
-  "--prompt is encoded as it is, without the chat template: to ask a chat model or adapter, write the template's markup\n" +
-  '(ChatML for the built-in model: "<|im_start|>user\\nHi<|im_end|>\\n<|im_start|>assistant\\n").';
+  'usage: tuneserve engine generate --model DIR [--adapter DIR] (--prompt TEXT [--chat [--system TEXT]] | --tokens "1,2,3") --max-tokens N [--temperature 0] [--top-k K] [--top-p P] [--seed S] [--stop STR] [--ignore-eos] [--merge]\n' +
+  "--prompt is encoded as it is; with --chat it is the user's message, put through the model's chat template (after\n" +
+  "--system's message, if given) with the assistant's turn opened, as /v1/chat/completions does.";
 
 export async function run(argv: string[]): Promise<void> {
   if (printedHelp(argv, USAGE)) return;
@@ -23,6 +23,8 @@ export async function run(argv: string[]): Promise<void> {
       adapter: { type: "string" },
       merge: { type: "boolean" },
       prompt: { type: "string" },
+      chat: { type: "boolean" },
+      system: { type: "string" },
       tokens: { type: "string" },
       "max-tokens": { type: "string" },
       temperature: { type: "string" },
@@ -35,12 +37,15 @@ export async function run(argv: string[]): Promise<void> {
   }), USAGE);
   const dir = required(values.model, "--model", USAGE);
   if ((values.prompt === undefined) === (values.tokens === undefined)) throw new Error(`give exactly one of --prompt or --tokens\n${USAGE}`);
+  if (values.chat && values.prompt === undefined) throw new Error(`--chat needs --prompt (the user's message)\n${USAGE}`);
+  if (values.system !== undefined && !values.chat) throw new Error(`--system goes with --chat\n${USAGE}`);
   const maxTokens = numberFlag(required(values["max-tokens"], "--max-tokens", USAGE), "--max-tokens", 0, { integer: true, min: 1 });
   const tokenizer = await loadTokenizer(dir);
   let tokens: number[];
   if (values.prompt !== undefined) {
     if (!tokenizer) throw new Error(`--prompt needs ${dir}/tokenizer.json; give --tokens instead`);
-    tokens = tokenizer.encode(values.prompt);
+    const system = values.system === undefined ? [] : [{ role: "system", content: values.system }];
+    tokens = values.chat ? tokenizer.encodeChat([...system, { role: "user", content: values.prompt }], { addGenerationPrompt: true }) : tokenizer.encode(values.prompt);
   } else {
     const rows = parseTokenRows(values.tokens as string);
     if (rows.length !== 1) throw new Error(`--tokens: give one row for generate (got ${rows.length})`);

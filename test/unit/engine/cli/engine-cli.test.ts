@@ -57,6 +57,25 @@ describe("engine CLI", () => {
     expect((await gen("--temperature", "1", "--seed", "3")).tokens).toEqual((await gen("--temperature", "1", "--seed", "3")).tokens);
   });
 
+  it("generate --chat puts the prompt through the chat template as the user's turn, after --system's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cli-chat-"));
+    await writeRandomModel(dir, { ...getPreset("micro"), vocab: 264 }, { seed: 7 });
+    await writeByteLevelTokenizer(dir);
+    const tok = (await loadTokenizer(dir))!;
+    const log = vi.spyOn(console, "log").mockImplementation(() => {});
+    const gen = async (...args: string[]) => {
+      log.mockClear();
+      await run(["generate", "--model", dir, "--max-tokens", "6", "--ignore-eos", ...args]);
+      return JSON.parse(log.mock.calls[0][0] as string) as { tokens: number[] };
+    };
+    const messages = [{ role: "system", content: "Be brief." }, { role: "user", content: "hello" }];
+    const templated = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
+    expect(templated).toContain("<|im_start|>assistant\n");
+    expect(await gen("--chat", "--system", "Be brief.", "--prompt", "hello")).toEqual(await gen("--prompt", templated));
+    await expect(run(["generate", "--model", dir, "--chat", "--tokens", "1", "--max-tokens", "2"])).rejects.toThrow(/--chat needs --prompt/);
+    await expect(run(["generate", "--model", dir, "--system", "x", "--prompt", "hi", "--max-tokens", "2"])).rejects.toThrow(/--system goes with --chat/);
+  });
+
   it("rejects bad flags with the flag's name", async () => {
     await expect(run(["logits", "--model", `${FX}/base`, "--tokens", "1,x", "--out", "/tmp/x.json"])).rejects.toThrow(/--tokens: "x"/);
     await expect(run(["generate", "--model", `${FX}/base`, "--tokens", "1", "--max-tokens", "0"])).rejects.toThrow(/--max-tokens=0/);

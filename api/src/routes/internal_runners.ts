@@ -1,11 +1,11 @@
 // Runner protocol, part 1: a runner registers (models it serves, capacity, URL) and heartbeats its liveness
 // and adapter cache. Guarded by the runner token (routes/index.ts); see docs/runner-protocol.md.
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq, lt, sql } from "drizzle-orm";
+import { eq, inArray, lt, sql } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
-import { runners } from "../db/schema.js";
+import { baseModels, runners } from "../db/schema.js";
 import { ApiError, notFound } from "../errors.js";
 import { liveSince } from "../inference/runners.js";
 import { assertCurrentInstance, judgeRegistration } from "../jobs/runner-takeover.js";
@@ -48,12 +48,18 @@ export const runnerFields = (r: RunnerRow) => ({
 
 const toRunner = (r: RunnerRow, leaseSeconds: number): Runner => ({ ...runnerFields(r), lease_seconds: leaseSeconds });
 
+const registeredSchema = runnerSchema
+  .extend({
+    unregistered_models: z.array(z.string()).openapi({ description: "of the models it offers, those the API has no base model for: requests for them get 404 until an admin registers them (POST /admin/v1/models)" }),
+  })
+  .openapi("RegisteredRunner");
+
 const register = createRoute({
   method: "post",
   path: "/internal/v1/runners/register",
   security: bearerSecurity,
   request: jsonBody(registerRunnerBody),
-  responses: { 200: json(runnerSchema, "the runner; the same name keeps its id"), 409: json(errorSchema, "another live runner has this name"), ...errorResponses },
+  responses: { 200: json(registeredSchema, "the runner; the same name keeps its id"), 409: json(errorSchema, "another live runner has this name"), ...errorResponses },
 });
 const heartbeat = createRoute({
   method: "post",
@@ -92,7 +98,10 @@ export function registerInternalRunners(app: Router): void {
     if (!row) throw new ApiError("conflict", `another runner registered the name '${body.name}' at the same moment; give each runner its own name (TUNESERVE_RUNNER_NAME)`, "name");
     if (judged === "restart") await releaseDeadAttempts(db, row, t);
     await db.delete(runners).where(lt(runners.lastSeenAt, t - FORGET_AFTER_SECONDS));
-    return c.json(toRunner(row, config.TUNESERVE_LEASE_SECONDS), 200);
+    const offered = [...new Set(body.models)];
+    const known = offered.length ? await db.select({ id: baseModels.id }).from(baseModels).where(inArray(baseModels.id, offered)) : [];
+    const unregistered = offered.filter((m) => !known.some((k) => k.id === m));
+    return c.json({ ...toRunner(row, config.TUNESERVE_LEASE_SECONDS), unregistered_models: unregistered }, 200);
   });
   app.openapi(heartbeat, async (c) => {
     const { db, now, config } = c.var.deps;

@@ -11,6 +11,8 @@ export type { LeaseAnswer, Completion, JobCheckpoint, BaseModelFilesAnswer, Hold
 export type Progress = z.infer<typeof progressInput>;
 export type RegisterRequest = z.infer<typeof registerRunnerBody>;
 export type RunnerObject = RegisterRequest & { id: string; lease_seconds: number; adapters: string[] };
+/** The registration's answer; older APIs leave out unregistered_models. */
+export type RegisteredRunner = RunnerObject & { unregistered_models?: string[] };
 export type JobEventInput = { level?: "info" | "warn" | "error"; message: string; data?: Record<string, unknown> };
 export type FailError = z.infer<typeof failBody>["error"];
 
@@ -121,8 +123,8 @@ export class RunnerApiClient {
   }
 
   /** Announces (or re-announces, same name = same id) this runner. */
-  async register(req: Omit<RegisterRequest, "instance">): Promise<RunnerObject> {
-    return (await this.call<RunnerObject>("/internal/v1/runners/register", { ...req, instance: this.instance })).body!;
+  async register(req: Omit<RegisterRequest, "instance">): Promise<RegisteredRunner> {
+    return (await this.call<RegisteredRunner>("/internal/v1/runners/register", { ...req, instance: this.instance })).body!;
   }
 
   /** Runner liveness and the adapters its inference cache holds. */

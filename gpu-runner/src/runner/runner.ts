@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { ApiCallError, isSuperseded, RunnerApiClient, type RunnerObject } from "./api-client.js";
+import { ApiCallError, isSuperseded, RunnerApiClient, type RegisteredRunner } from "./api-client.js";
 import { BlobModelServing } from "./blob-serving.js";
 import type { RunnerConfig } from "./config.js";
 import { LeaseLoop } from "./lease-loop.js";
@@ -91,7 +91,7 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
   // A model the API does not know can neither be served nor leased: leave it out of what the runner offers.
   const unknown = new Set(blobServing ? await blobServing.lookUp() : []);
   const offered = new Set(models.ids.filter((id) => !unknown.has(id)));
-  const register = (): Promise<RunnerObject> => client.register({ name: config.name, url: url ?? undefined, models: [...offered], capacity: config.capacity });
+  const register = (): Promise<RegisteredRunner> => client.register({ name: config.name, url: url ?? undefined, models: [...offered], capacity: config.capacity });
   /** Stops offering a model found unusable after registering (re-registering replaces the list), so the API routes nothing more to it here. */
   async function withdraw(id: string): Promise<void> {
     offered.delete(id);
@@ -113,6 +113,9 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
   // `tuneserve serve` on one data folder) shares the cache folder with the live runner's attempts in progress.
   await rm(join(config.cacheDir, "jobs"), { recursive: true, force: true });
   log("info", "registered", { runner_id: me.id, models: [...offered], url, lease_seconds: me.lease_seconds });
+  for (const id of me.unregistered_models ?? []) {
+    log("warn", "the API has no base model of this id: it answers requests for it with 404 and queues no jobs for it until an admin registers it (POST /admin/v1/models)", { model: id });
+  }
   blobServing?.start();
 
   const loop = new LeaseLoop({

@@ -53,8 +53,9 @@ describe("runner registration", () => {
     const api = await fresh();
     const reg = await (await runnerCall(api, "/runners/register", { name: "gpu-1", url: "http://gpu-1:8080", models: ["micro-llama"], capacity: 8 })).json();
     expect(reg).toMatchObject({ object: "runner", name: "gpu-1", models: ["micro-llama"], capacity: 8, lease_seconds: 60 });
+    expect(reg.unregistered_models).toEqual([]);
     const again = await (await runnerCall(api, "/runners/register", { name: "gpu-1", models: ["micro-llama", "other"], capacity: 2 })).json();
-    expect(again).toMatchObject({ id: reg.id, capacity: 2, models: ["micro-llama", "other"], url: null });
+    expect(again).toMatchObject({ id: reg.id, capacity: 2, models: ["micro-llama", "other"], url: null, unregistered_models: ["other"] });
     api.advance(5);
     const hb = await (await runnerCall(api, `/runners/${reg.id}/heartbeat`, { adapters: ["ft:micro-llama:t::x"] })).json();
     expect(hb.adapters).toEqual(["ft:micro-llama:t::x"]);

@@ -1,4 +1,5 @@
-// A runner whose row the API lost (a database restored or replaced, or runners unseen for 7 days purged)
+// A runner's registration with a real API: it warns about the models it offers that the API has not registered,
+// and when the API loses its row (a database restored or replaced, or runners unseen for 7 days purged) it
 // registers again from its heartbeat, without waiting for its next lease poll, and heartbeats under the new id.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -16,6 +17,7 @@ type RunnerRow = { id: string; name: string; last_seen_at: number };
 let dir: string;
 let api: Awaited<ReturnType<typeof startServer>>;
 let runner: RunningRunner;
+const lines: Array<{ level: string; msg: string } & Record<string, unknown>> = [];
 
 const listRunners = async (): Promise<RunnerRow[]> => {
   const res = await fetch(`${api.url}/admin/v1/runners`, { headers: { Authorization: `Bearer ${api.adminToken}` } });
@@ -43,7 +45,7 @@ beforeAll(async () => {
     ["--api-url", api.url, "--token", api.runnerToken, "--name", "forgetful", "--model", `tuneserve-micro=${model}`, "--cache-dir", join(dir, "runner"), "--inference", "off", "--poll-seconds", "60", "--poll-max-seconds", "60"],
     {},
   );
-  runner = await startRunner(config, { log: () => {} });
+  runner = await startRunner(config, { log: (level, msg, data = {}) => void lines.push({ level, msg, ...data }) });
 });
 
 afterAll(async () => {
@@ -52,8 +54,13 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe("a runner the API has forgotten", () => {
-  it("registers again from its heartbeat and keeps heartbeating under the new id", async () => {
+describe("a runner's registration", () => {
+  it("warns about a model it offers that the API has not registered", () => {
+    const warning = lines.find((l) => l.level === "warn" && l.model === "tuneserve-micro");
+    expect(warning?.msg).toMatch(/the API has no base model of this id: it answers requests for it with 404 .*POST \/admin\/v1\/models/);
+  });
+
+  it("registers again from its heartbeat once the API has forgotten it, and heartbeats under the new id", async () => {
     expect((await listRunners()).map((r) => r.id)).toEqual([runner.id]);
     const { db, close } = await openLibsql(join(dir, "api", "tuneserve.sqlite"));
     try {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeRandomAdapter } from "../../../bench/random-model.js";
 import { getPreset } from "../../../bench/presets.js";
 import { generate } from "../../../gpu-runner/src/engine/generate/generator.js";
+import { createRng } from "../../../gpu-runner/src/engine/generate/rng.js";
 import { loadLoraAdapter } from "../../../gpu-runner/src/engine/lora/peft.js";
 import { LoadedModel } from "../../../gpu-runner/src/engine/runtime/loaded-model.js";
 import { Scheduler, type SeqRequest, type SeqResult } from "../../../gpu-runner/src/serve/scheduler.js";
@@ -43,7 +44,7 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
   async function alone(req: SeqRequest): Promise<number[]> {
     const slots = model.slots!;
     if (req.adapter) slots.load(1, await loadLoraAdapter(req.adapter.dir, model.cfg));
-    const { results } = await generate(model.session, [{ tokens: req.tokens, maxTokens: req.maxTokens, adapterSlot: req.adapter ? 1 : 0 }], { loraFeeds: model.loraFeeds() });
+    const { results } = await generate(model.session, [{ ...req, adapterSlot: req.adapter ? 1 : 0 }], { loraFeeds: model.loraFeeds() });
     return results[0].tokens;
   }
 
@@ -135,6 +136,44 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
     for (const r of reqs) expect(outcome.get(r.id), r.id).toBe(`ok:${(await alone(r)).join(",")}`);
     expect(stats.prefills).toBe(1);
     expect(stats.prefillRows).toBe(2);
+  });
+
+  it("keeps every sequence's tokens under churn: joins and leaves every step, KV growth and shrinking, sampled rows", async () => {
+    // maxContext 200 with a 64-slot start: long prompts and answers grow the rows' buffer to 128 and 200 and
+    // short batches shrink it back; one to three requests arrive between steps, some ending at their prefill
+    // (max_tokens 1) or on a stop token while others join, over 5 adapters in 3 slots and the base model.
+    const { sched, outcome, settled } = startScheduler({ maxBatch: 5, maxContext: 200, policy: "mixed" });
+    const rng = createRng(7);
+    const int = (n: number) => Math.floor(rng.next() * n);
+    const reqs: SeqRequest[] = Array.from({ length: 48 }, (_, i) => {
+      const long = i % 7 === 3;
+      const promptLen = long ? 90 + int(60) : 1 + int(24);
+      const maxTokens = i % 9 === 4 ? 1 : long ? 40 : 1 + int(30);
+      return {
+        id: `c${i}`,
+        tokens: Array.from({ length: promptLen }, () => 3 + int(250)),
+        adapter: i % 6 === 5 ? null : adapters[int(adapters.length)],
+        maxTokens: Math.min(maxTokens, 200 - promptLen),
+        ...(i % 3 === 1 ? { temperature: 0.8, topK: i % 2 ? 0 : 40, seed: 1000 + i } : {}),
+        ...(i % 5 === 2 ? { stopTokens: [int(256)] } : {}),
+      };
+    });
+    const capacities = new Set<number>();
+    const kv = (sched as unknown as { kv: { capacity: number } }).kv;
+    for (let i = 0; i < reqs.length; ) {
+      for (let k = 1 + int(3); k > 0 && i < reqs.length; k--) sched.submit(reqs[i++]);
+      await new Promise((ok) => setImmediate(ok));
+      capacities.add(kv.capacity);
+    }
+    while (outcome.size < reqs.length) {
+      await new Promise((ok) => setImmediate(ok));
+      capacities.add(kv.capacity);
+    }
+    await settled(reqs.length);
+    await sched.close();
+    for (const r of reqs) expect(outcome.get(r.id), r.id).toBe(`ok:${(await alone(r)).join(",")}`);
+    // The buffer grew to the largest capacity and came back down between the long rows.
+    expect([...capacities]).toEqual(expect.arrayContaining([64, 200]));
   });
 
   it("fails only the joiners of a prefill that throws, and frees their adapters' slots", async () => {

@@ -54,7 +54,7 @@ export type InferenceServer = {
 
 const SECONDS_TO_RETRY = "1";
 
-const errorJson = (c: Context, status: 400 | 401 | 404 | 429 | 500 | 502, code: string, message: string, param: string | null = null) =>
+const errorJson = (c: Context, status: 400 | 401 | 404 | 429 | 500 | 502 | 503, code: string, message: string, param: string | null = null) =>
   c.json({ error: { code, message, param } }, status);
 
 function parseListen(listen: string): { host: string; port: number } {
@@ -135,6 +135,12 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     return c.json({ models, adapters: registry.held(), max_batch: maxBatch, max_queue: maxQueue });
   });
   app.post("/v1/generate", async (c) => {
+    if (closed) {
+      // Draining: the API takes a 5xx to the next runner. The connection closes after, so none idles into the listener's close.
+      c.header("Retry-After", SECONDS_TO_RETRY);
+      c.header("Connection", "close");
+      return errorJson(c, 503, "shutting_down", "this runner is shutting down and takes no new generations; send the request to another runner");
+    }
     const raw = await c.req.json().catch(() => undefined);
     const parsed = generateRequestSchema.safeParse(raw);
     if (!parsed.success) {
@@ -186,8 +192,15 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   });
 
   const { host, port } = parseListen(opts.listen);
+  /** Requests being answered (streams until their last event), and what close() waits on once they are done. */
+  let open = 0;
+  let drained: (() => void) | null = null;
   const server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: app.fetch, hostname: host, port }, () => ok(s));
+    s.on("request", (_req, res) => {
+      open++;
+      res.once("close", () => --open === 0 && drained?.());
+    });
   });
   const addr = server.address();
   const url = `http://${host}:${addr && typeof addr === "object" ? addr.port : port}`;
@@ -204,6 +217,9 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     },
     async close() {
       closed = true;
+      // The listener stays open until the answers in flight are done: the API's watch asks /healthz about a quiet
+      // one (a long JSON answer) and would give up on it, and run it again elsewhere, were the runner unreachable.
+      if (open > 0) await new Promise<void>((ok) => (drained = ok));
       await new Promise<void>((ok) => server.close(() => ok()));
       await Promise.allSettled(restarts.values());
       await Promise.all([...workers.values()].map((w) => w.close()));

@@ -1,6 +1,7 @@
 // The inference server when things go wrong: a streaming client that leaves while its request waits, and a
 // serving worker whose thread dies (out of memory, say): it fails its requests, and the runner starts a new one
-// for the next request instead of answering 500 to every request from then on.
+// for the next request instead of answering 500 to every request from then on; and a server that closes (SIGTERM)
+// while it answers.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,8 +36,8 @@ afterAll(async () => {
 /** The built-in model's end tokens banned: a generation runs to max_tokens. */
 const NO_EOS = { 257: -100, 259: -100 };
 const auth = { Authorization: `Bearer ${TOKEN}` };
-const generate = (maxTokens: number, o: { stream?: boolean; signal?: AbortSignal } = {}) =>
-  fetch(`${server.url}/v1/generate`, {
+const generate = (maxTokens: number, o: { stream?: boolean; signal?: AbortSignal; url?: string } = {}) =>
+  fetch(`${o.url ?? server.url}/v1/generate`, {
     method: "POST",
     headers: { ...auth, "Content-Type": "application/json" },
     body: JSON.stringify({ request_id: "r", model: "base", input: { tokens: [1, 2, 3] }, max_tokens: maxTokens, temperature: 0, logit_bias: NO_EOS, stream: o.stream ?? false }),
@@ -74,4 +75,22 @@ it("fails the requests in flight when the worker's thread dies, answers /v1/stat
   expect(again.status).toBe(200);
   expect((await again.json()).usage.completion_tokens).toBe(3);
   expect(started).toHaveLength(2);
+});
+
+it("finishes the answers in flight when it closes, answering /healthz meanwhile, and refuses new requests with a 503", async () => {
+  // Were it unreachable while draining, the API's watch would give up on a long quiet answer and run it elsewhere.
+  const own = await startInferenceServer({ apiUrl: "http://127.0.0.1:9", runnerToken: TOKEN, listen: "127.0.0.1:0", models: { base: await ensureBuiltinModel(join(dir, "model")) }, cacheDir: join(dir, "cache-drain"), maxBatch: 1, source: new LocalAdapterSource({}) });
+  const inFlight = generate(500, { url: own.url });
+  await vi.waitFor(() => expect(started.at(-1)!.inFlight).toBe(1));
+  const closed = own.close();
+  expect((await fetch(`${own.url}/healthz`)).status).toBe(200);
+  const refused = await generate(3, { url: own.url });
+  expect(refused.status).toBe(503);
+  expect(refused.headers.get("Retry-After")).toBe("1");
+  expect((await refused.json()).error.code).toBe("shutting_down");
+  const answered = await inFlight;
+  expect(answered.status).toBe(200);
+  expect((await answered.json()).usage.completion_tokens).toBe(500);
+  await closed;
+  await expect(fetch(`${own.url}/healthz`)).rejects.toThrow();
 });

@@ -5,9 +5,10 @@ import { eq, inArray, lt, sql } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
-import { baseModels, runners } from "../db/schema.js";
+import { adapters, baseModels, runners } from "../db/schema.js";
 import { ApiError, notFound } from "../errors.js";
 import { liveSince } from "../inference/runners.js";
+import { findCheckpointModel, isCheckpointName } from "../jobs/checkpoint-models.js";
 import { assertCurrentInstance, judgeRegistration } from "../jobs/runner-takeover.js";
 import { eventInsert, releaseLeasesOf } from "../jobs/store.js";
 import { newId } from "../lib/ids.js";
@@ -54,6 +55,31 @@ const registeredSchema = runnerSchema
   })
   .openapi("RegisteredRunner");
 
+const heartbeatAnswerSchema = runnerSchema
+  .extend({
+    gone_adapters: z.array(z.string()).openapi({ description: "of the adapters it reported, those deleted since (or never known): the runner should drop its copies" }),
+  })
+  .openapi("RunnerHeartbeatAnswer");
+
+/** D1 binds at most 100 parameters a statement. */
+const IDS_PER_QUERY = 90;
+
+/** The reported adapter model ids that no longer name an adapter or a callable checkpoint. */
+async function goneAdapters(db: Db, reported: string[]): Promise<string[]> {
+  const found = new Set<string>();
+  for (let i = 0; i < reported.length; i += IDS_PER_QUERY) {
+    const rows = await db.select({ modelId: adapters.modelId }).from(adapters).where(inArray(adapters.modelId, reported.slice(i, i + IDS_PER_QUERY)));
+    for (const r of rows) found.add(r.modelId);
+  }
+  const gone: string[] = [];
+  for (const id of reported) {
+    if (found.has(id)) continue;
+    if (isCheckpointName(id) && (await findCheckpointModel(db, id))) continue;
+    gone.push(id);
+  }
+  return gone;
+}
+
 const register = createRoute({
   method: "post",
   path: "/internal/v1/runners/register",
@@ -66,7 +92,7 @@ const heartbeat = createRoute({
   path: "/internal/v1/runners/{runner_id}/heartbeat",
   security: bearerSecurity,
   request: { params: z.object({ runner_id: z.string().max(128) }), ...jsonBody(runnerHeartbeatBody) },
-  responses: { 200: json(runnerSchema, "the runner as now recorded"), 409: json(errorSchema, "another process has registered this runner's name since: this one must stop"), ...errorResponses },
+  responses: { 200: json(heartbeatAnswerSchema, "the runner as now recorded"), 409: json(errorSchema, "another process has registered this runner's name since: this one must stop"), ...errorResponses },
 });
 
 /** Runners not heard from for this long are forgotten (their rows deleted) when any runner registers. */
@@ -116,6 +142,7 @@ export function registerInternalRunners(app: Router): void {
       .where(eq(runners.id, runner_id))
       .returning();
     if (!row) throw notFound("runner", runner_id, "runner_id");
-    return c.json(toRunner(row, config.TUNESERVE_LEASE_SECONDS), 200);
+    const gone = body.adapters ? await goneAdapters(db, [...new Set(body.adapters)]) : [];
+    return c.json({ ...toRunner(row, config.TUNESERVE_LEASE_SECONDS), gone_adapters: gone }, 200);
   });
 }

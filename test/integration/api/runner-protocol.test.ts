@@ -59,6 +59,7 @@ describe("runner registration", () => {
     api.advance(5);
     const hb = await (await runnerCall(api, `/runners/${reg.id}/heartbeat`, { adapters: ["ft:micro-llama:t::x"] })).json();
     expect(hb.adapters).toEqual(["ft:micro-llama:t::x"]);
+    expect(hb.gone_adapters).toEqual(["ft:micro-llama:t::x"]); // a model the API does not know
     expect(hb.last_seen_at).toBeGreaterThanOrEqual(again.last_seen_at + 5);
     await expectError(await runnerCall(api, "/runners/run_nope/heartbeat", {}), 404, "not_found");
     await expectError(await runnerCall(api, "/jobs/lease", { runner_id: "run_nope" }), 404, "not_found");
@@ -574,10 +575,15 @@ describe("checkpoints as models", () => {
     expect(lease.urls.initial_adapter.model).toBe(name);
     expect(Object.keys(lease.urls.initial_adapter.files).sort()).toEqual(["adapter_config.json", "adapter_model.safetensors"]);
 
+    // Runners holding live models are told none is gone.
+    const held = { adapters: [done.adapter.model, name] };
+    expect((await (await runnerCall(api, `/runners/${r}/heartbeat`, held)).json()).gone_adapters).toEqual([]);
     // Deleting the fine-tuned model takes its checkpoints (no longer models) and the runner's copy of its files.
     expect(await blobCount(api, blobKeys.jobOutputs(t.id, job.id))).toBeGreaterThan(0);
     expect((await api.call("DELETE", `/v1/models/${encodeURIComponent(done.adapter.model)}`, { token: t.key })).status).toBe(200);
     await expectError(await getModel(t.key), 404, "not_found");
+    // Runners still holding them are told to drop both.
+    expect((await (await runnerCall(api, `/runners/${r}/heartbeat`, held)).json()).gone_adapters).toEqual([done.adapter.model, name]);
     expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(0);
     expect(await blobCount(api, blobKeys.jobOutputs(t.id, job.id))).toBe(0);
   });

@@ -62,12 +62,15 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
       expect(res.status).toBe(200);
       const job = (await res.json()) as { id: string; status: string };
       expect(job.status).toBe("queued");
-      const both = await Promise.all(ids.map((id) => runner("/jobs/lease", { runner_id: id })));
+      const both = await Promise.all(ids.map((id) => runner("/jobs/lease", { runner_id: id, idempotency_key: `lease-${i}-of-${id}` })));
       expect(both.map((r) => r.status).sort()).toEqual([200, 204]);
       const winner = both.findIndex((r) => r.status === 200);
       lastLease = (await both[winner].json()) as typeof lastLease;
       holder = ids[winner];
       expect(lastLease!.job.id).toBe(job.id);
+      // The winner's call retried with its key (its answer lost) gets the same job back, not a new lease.
+      const retried = await runner("/jobs/lease", { runner_id: holder, idempotency_key: `lease-${i}-of-${holder}` });
+      expect(((await retried.json()) as { job: { id: string } }).job.id).toBe(job.id);
     }
     const lease = lastLease!;
     const jobId = lease.job.id;

@@ -100,6 +100,8 @@ export const jobs = sqliteTable(
     maxAttempts: integer("max_attempts").notNull(),
     leaseOwner: text("lease_owner"),
     leaseExpiresAt: integer("lease_expires_at"),
+    /** The runner's idempotency key of the lease call that took the current lease (null when it sent none). */
+    leaseKey: text("lease_key"),
     cancelRequested: integer("cancel_requested").notNull().default(0),
     /** JSON: the last heartbeat's {step, total_steps, epoch, loss, tokens_per_s, eta_s}. */
     progress: text("progress"),

@@ -100,6 +100,7 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
     maxAttempts: config.TUNESERVE_MAX_ATTEMPTS,
     leaseOwner: null,
     leaseExpiresAt: null,
+    leaseKey: null,
     cancelRequested: 0,
     progress: null,
     trainedTokens: null,

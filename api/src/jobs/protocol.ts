@@ -38,7 +38,11 @@ export const runnerHeartbeatBody = z.object({
   load: z.number().min(0).optional().openapi({ description: "accepted and ignored for now; routing by load is a later feature" }),
 });
 
-export const leaseBody = z.object({ runner_id: runnerId, instance: runnerInstance.openapi({ description: "as on the runner heartbeat" }) });
+export const leaseBody = z.object({
+  runner_id: runnerId,
+  instance: runnerInstance.openapi({ description: "as on the runner heartbeat" }),
+  idempotency_key: z.string().min(8).max(64).optional().openapi({ description: "random per lease the runner asks for, the same on every retry of that call: a retry whose first answer was lost gets the job that call leased, not another (runners before it send none)" }),
+});
 
 /**
  * Who reports on a leased job: the runner and the attempt its lease answer gave (the lease's fencing token).

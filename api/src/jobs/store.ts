@@ -46,13 +46,19 @@ function leasable(now: number): SQL {
   )!;
 }
 
+/** The running job a lease call with this idempotency key took for the runner (the key is stored with the lease). */
+const leasedUnderKey = (runnerId: string, key: string): SQL => and(eq(jobs.status, "running"), eq(jobs.leaseOwner, runnerId), eq(jobs.leaseKey, key))!;
+
 /**
  * Leases the oldest leasable job of the given models to a runner. One UPDATE picks and takes it, re-checking
  * the condition on the row it updates, so of two concurrent callers exactly one gets each job.
  */
-export async function leaseNextJob(db: Db, opts: { runnerId: string; models: string[]; now: number; leaseSeconds: number }): Promise<JobRow | null> {
+export async function leaseNextJob(db: Db, opts: { runnerId: string; models: string[]; now: number; leaseSeconds: number; key?: string }): Promise<JobRow | null> {
   if (opts.models.length === 0) return null;
-  const cond = and(leasable(opts.now), inArray(jobs.model, opts.models));
+  // One lease per key: of two calls with one key racing (a retry sent while the first call was still running),
+  // the second finds the first's job through leasedUnder instead of taking another.
+  const keyFree = opts.key === undefined ? undefined : sql`not exists (select 1 from ${jobs} where ${leasedUnderKey(opts.runnerId, opts.key)})`;
+  const cond = and(leasable(opts.now), inArray(jobs.model, opts.models), keyFree);
   const candidate = db.select({ id: jobs.id }).from(jobs).where(cond).orderBy(asc(jobs.createdAt), asc(jobs.id)).limit(1);
   const rows = await db
     .update(jobs)
@@ -61,9 +67,24 @@ export async function leaseNextJob(db: Db, opts: { runnerId: string; models: str
       leaseOwner: opts.runnerId,
       leaseExpiresAt: opts.now + opts.leaseSeconds,
       attempt: sql`${jobs.attempt} + 1`,
+      leaseKey: opts.key ?? null,
       startedAt: sql`coalesce(${jobs.startedAt}, ${opts.now})`,
     })
     .where(and(inArray(jobs.id, candidate), cond))
+    .returning();
+  return rows[0] ?? null;
+}
+
+/**
+ * The job a lease call with this idempotency key already leased to the runner, if the runner still holds it:
+ * the call's answer was lost and the runner asks again. The lease is extended from now and the job handed back
+ * under the same attempt, so the lost answer neither orphans the job nor spends one of its attempts.
+ */
+export async function leasedUnder(db: Db, opts: { runnerId: string; key: string; now: number; leaseSeconds: number }): Promise<JobRow | null> {
+  const rows = await db
+    .update(jobs)
+    .set({ leaseExpiresAt: opts.now + opts.leaseSeconds })
+    .where(leasedUnderKey(opts.runnerId, opts.key))
     .returning();
   return rows[0] ?? null;
 }

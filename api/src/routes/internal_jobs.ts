@@ -13,7 +13,7 @@ import { findCallableModel, peftFilesOf } from "../jobs/checkpoint-models.js";
 import { runBatch } from "../db/batch.js";
 import { discardEndedJobBlobs } from "../jobs/discard.js";
 import { assertCurrentInstance } from "../jobs/runner-takeover.js";
-import { RUNNER_SHUTDOWN, eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob } from "../jobs/store.js";
+import { RUNNER_SHUTDOWN, eventInsert, extendLease, failAttempt, failExhaustedJobs, findJob, leaseNextJob, leasedUnder } from "../jobs/store.js";
 import { leaseUrls, leaseUrlsSchema } from "../jobs/urls.js";
 import { bearerSecurity, errorResponses, errorSchema, json, jsonBody } from "../lib/openapi.js";
 
@@ -72,15 +72,26 @@ export function registerInternalJobs(app: Router): void {
   app.openapi(lease, async (c) => {
     const deps = c.var.deps;
     const { db, config } = deps;
-    const { runner_id, instance } = c.req.valid("json");
+    const { runner_id, instance, idempotency_key: key } = c.req.valid("json");
     const runner = await db.query.runners.findFirst({ where: eq(runners.id, runner_id) });
     if (!runner) throw notFound("runner", runner_id, "runner_id");
     assertCurrentInstance(runner, instance);
     const now = deps.now();
     await db.update(runners).set({ lastSeenAt: now }).where(eq(runners.id, runner_id));
     await discardEndedJobBlobs(deps.blobs, await failExhaustedJobs(db, now));
+    const leaseSeconds = config.TUNESERVE_LEASE_SECONDS;
+    // A retry of a call whose answer was lost (same idempotency key) gets the job that call leased, still under
+    // its attempt, rather than another one: the runner would not know it holds the first, which would sit out
+    // its lease and spend an attempt (on the last one, fail). Without a key, every call leases anew. (A key,
+    // rather than the runner listing the jobs it holds for the API to hand back the rest: it matches exactly the
+    // lease whose answer was lost, and cannot end one that another copy of the runner is working on.)
+    const again = () => (key === undefined ? Promise.resolve(null) : leasedUnder(db, { runnerId: runner_id, key, now, leaseSeconds }));
     for (let i = 0; i < maxSkips; i++) {
-      const job = await leaseNextJob(db, { runnerId: runner_id, models: JSON.parse(runner.models), now, leaseSeconds: config.TUNESERVE_LEASE_SECONDS });
+      let replayed = await again();
+      const leased = replayed ? null : await leaseNextJob(db, { runnerId: runner_id, models: JSON.parse(runner.models), now, leaseSeconds, key });
+      // Nothing leasable may also mean the first call, still running, just took a job under this key.
+      if (!replayed && !leased) replayed = await again();
+      const job = replayed ?? leased;
       if (!job) return c.body(null, 204);
       const training = await findTenantFile(db, job.tenantId, job.trainingFile);
       const validation = job.validationFile ? await findTenantFile(db, job.tenantId, job.validationFile) : null;
@@ -104,7 +115,7 @@ export function registerInternalJobs(app: Router): void {
       }
       const urls = await leaseUrls(deps, job, { training, validation, parent: parentFiles }, model.source);
       const resume = urls.checkpoint ? `, resuming from step ${urls.checkpoint.step}` : "";
-      await eventInsert(db, job.id, now, { level: "info", message: `Fine-tuning job started on runner ${runner.name} (attempt ${job.attempt} of ${job.maxAttempts}${resume})` });
+      if (!replayed) await eventInsert(db, job.id, now, { level: "info", message: `Fine-tuning job started on runner ${runner.name} (attempt ${job.attempt} of ${job.maxAttempts}${resume})` });
       return c.json({ job: toJob(job), lease: { runner_id, expires_at: job.leaseExpiresAt!, attempt: job.attempt, max_attempts: job.maxAttempts }, urls }, 200);
     }
     return c.body(null, 204);

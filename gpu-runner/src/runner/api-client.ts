@@ -137,9 +137,12 @@ export class RunnerApiClient {
     return (await this.call<BaseModelFilesAnswer>(`/internal/v1/models/${encodeURIComponent(modelId)}/files`, undefined, signal)).body!;
   }
 
-  /** The next job for this runner's models, or null when none is queued (204). */
-  async lease(runnerId: string, signal?: AbortSignal): Promise<LeaseAnswer | null> {
-    return (await this.call<LeaseAnswer>("/internal/v1/jobs/lease", { runner_id: runnerId, instance: this.instance }, signal)).body;
+  /**
+   * The next job for this runner's models, or null when none is queued (204). Every try of the call sends the
+   * same `idempotencyKey`: a retry after a lost answer gets the job the lost answer carried, not another.
+   */
+  async lease(runnerId: string, idempotencyKey?: string, signal?: AbortSignal): Promise<LeaseAnswer | null> {
+    return (await this.call<LeaseAnswer>("/internal/v1/jobs/lease", { runner_id: runnerId, instance: this.instance, idempotency_key: idempotencyKey }, signal)).body;
   }
 
   // The job calls below name the lease they report under (runner and attempt): a stale copy of a job is told to stop.

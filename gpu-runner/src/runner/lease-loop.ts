@@ -1,6 +1,7 @@
 // The runner's job loop: lease when a training slot is free, back off while the queue is empty, run each job
 // through a TrainingExecution, and on shutdown hand running jobs back to the queue, each with a checkpoint of
 // the step it reached.
+import { randomUUID } from "node:crypto";
 import { ApiCallError, isSuperseded, type RunnerApiClient } from "./api-client.js";
 import { TrainingExecution, type ExecutorDeps } from "./training-executor.js";
 
@@ -28,6 +29,11 @@ export class LeaseLoop {
   private loop: Promise<void> | null = null;
   private runnerId: string;
   private leaseSeconds: number;
+  /**
+   * The idempotency key of the lease this loop is asking for, kept until an answer arrives: a call that failed
+   * (its answer lost) is asked again with it, so a job it leased comes back rather than staying leased unseen.
+   */
+  private leaseKey: string | null = null;
 
   constructor(private readonly o: LeaseLoopOptions) {
     this.runnerId = o.runnerId;
@@ -76,7 +82,9 @@ export class LeaseLoop {
       }
       let lease;
       try {
-        lease = await client.lease(this.runnerId);
+        this.leaseKey ??= randomUUID();
+        lease = await client.lease(this.runnerId, this.leaseKey);
+        this.leaseKey = null;
       } catch (err) {
         if (isSuperseded(err)) {
           this.o.onSuperseded(err as Error);

@@ -25,8 +25,8 @@ const blobCount = async (api: TestApi, prefix: string) => {
 };
 const progress = (step: number, extra: Record<string, number> = {}) => ({ step, total_steps: 10, epoch: step / 10, loss: 2 - step / 10, ...extra });
 
-async function leaseOk(api: TestApi, runner: string) {
-  const res = await runnerCall(api, "/jobs/lease", { runner_id: runner });
+async function leaseOk(api: TestApi, runner: string, idempotencyKey?: string) {
+  const res = await runnerCall(api, "/jobs/lease", { runner_id: runner, idempotency_key: idempotencyKey });
   if (res.status !== 200) throw new Error(`expected a lease, got ${res.status} ${await res.text()}`);
   return res.json();
 }
@@ -232,6 +232,43 @@ describe("lease", () => {
     const b = await registerRunner(api, "b");
     expect((await runnerCall(api, "/jobs/lease", { runner_id: b })).status).toBe(204);
     expect(hb.lease_expires_at).toBeGreaterThan(api.deps.now() + 50);
+  });
+
+  it("answers a lease call retried after its answer was lost (same idempotency key) with the same job, its attempt not spent", async () => {
+    // One attempt only: without the key the lost lease would sit out its time and then fail the job.
+    const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "1" });
+    const t = await tenantWithFile(api);
+    const first = await createJob(api, t.key, { training_file: t.fileId });
+    const second = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    const lost = await leaseOk(api, r, "key-of-call-1");
+    expect(lost).toMatchObject({ job: { id: first.id }, lease: { attempt: 1, max_attempts: 1 } });
+    // The runner never saw that answer; its client asks again with the same key, and the lease is extended.
+    api.advance(30);
+    const again = await leaseOk(api, r, "key-of-call-1");
+    expect(again).toMatchObject({ job: { id: first.id }, lease: { runner_id: r, attempt: 1, max_attempts: 1, expires_at: api.deps.now() + 60 } });
+    expect(again.urls.outputs).toEqual(expect.objectContaining({ "adapter_config.json": expect.any(String) }));
+    expect((await runnerCall(api, `/jobs/${first.id}/heartbeat`, { runner_id: r, attempt: 1, progress: progress(1) })).status).toBe(200);
+    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${first.id}/events`, { token: t.key })).json()).data;
+    expect(events.filter((e: { message: string }) => e.message.startsWith("Fine-tuning job started")).length).toBe(1);
+    // The next lease (a new key) is another job; the first key, once its job ended, leases anew too.
+    expect((await leaseOk(api, r, "key-of-call-2")).job.id).toBe(second.id);
+    expect((await runnerCall(api, `/jobs/${first.id}/fail`, { runner_id: r, attempt: 1, error: { code: "runner_shutdown", message: "bye" }, retryable: true })).status).toBe(200);
+    expect(await leaseOk(api, r, "key-of-call-1")).toMatchObject({ job: { id: first.id }, lease: { attempt: 2, max_attempts: 2 } });
+    // A call without a key (a runner from before keys) leases anew every time, as before.
+    const third = await createJob(api, t.key, { training_file: t.fileId });
+    expect((await leaseOk(api, r)).job.id).toBe(third.id);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
+  });
+
+  it("gives one job to two lease calls with one key racing each other", async () => {
+    const api = await fresh();
+    const t = await tenantWithFile(api);
+    for (let i = 0; i < 2; i++) await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    const both = await Promise.all([leaseOk(api, r, "racing-key"), leaseOk(api, r, "racing-key")]);
+    expect(both[0].job.id).toBe(both[1].job.id);
+    expect(both.map((l) => l.lease.attempt)).toEqual([1, 1]);
   });
 
   it("fails a job whose lease expired on its last attempt instead of leasing it again", async () => {

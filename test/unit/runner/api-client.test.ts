@@ -55,6 +55,12 @@ describe("RunnerApiClient", () => {
     expect(seen).toHaveLength(1);
   });
 
+  it("sends a lease's idempotency key on every try of the call", async () => {
+    const { client, seen } = await scripted([{ status: 502 }, { status: 204 }]);
+    expect(await client.lease("run_1", "lease-key-1")).toBeNull();
+    expect(seen.map((s) => s.body)).toEqual([{ runner_id: "run_1", idempotency_key: "lease-key-1" }, { runner_id: "run_1", idempotency_key: "lease-key-1" }]);
+  });
+
   it("answers null for 204 (nothing queued)", async () => {
     const { client } = await scripted([{ status: 204 }]);
     expect(await client.lease("run_1")).toBeNull();

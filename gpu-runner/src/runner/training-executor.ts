@@ -257,7 +257,8 @@ export class TrainingExecution {
   /**
    * Uploads the adapter and completes the job (complete is idempotent, so its retries are safe). A shutdown
    * does not interrupt this: the work is done and handing it in takes seconds. While the API (or the blob
-   * store) stays unreachable, the hand-in is tried again, heartbeats keeping the lease meanwhile, for up to
+   * store) stays unreachable, or the blob store refuses an upload in a way fresh URLs may get past (an expired
+   * link, a timed-out body: see retryableBlobAnswer), the hand-in is tried again, heartbeats keeping the lease meanwhile, for up to
    * handInRetryMs: given up, the trained job would be left to expire (and, on its last attempt, to fail,
    * its checkpoints deleted) over an outage of a few seconds.
    */

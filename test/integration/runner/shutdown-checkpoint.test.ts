@@ -1,7 +1,8 @@
 // A runner's shutdown seen from one job attempt (TrainingExecution against the real API over HTTP, the real
 // engine in a worker thread): the trainer checkpoints the step it reached before the job is handed back, the
 // next attempt resumes there, a trainer that does not hand a checkpoint over in time is cancelled at the
-// deadline, and an attempt that already trained its last step finishes instead (across an API outage too).
+// deadline, and an attempt that already trained its last step finishes instead (across an API outage, and a
+// blob store refusing an expired or timed-out upload, too).
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +14,7 @@ import { ApiCallError, RunnerApiClient } from "../../../gpu-runner/src/runner/ap
 import { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import { TrainingExecution, type ExecutorDeps, type TrainingStarter } from "../../../gpu-runner/src/runner/training-executor.js";
 import { apiClient, factsJsonl } from "../e2e/harness.js";
+import { listenLocal } from "../../helpers/http-server.js";
 
 let dir: string;
 let server: Awaited<ReturnType<typeof startServer>>;
@@ -142,4 +144,63 @@ it("keeps handing a trained job in while the API is unreachable, rather than lea
   const done = await api.job(job.key, job.id);
   expect(done.status).toBe("succeeded");
   expect(await api.trainingUsage(job.key)).toBe(done.trained_tokens);
+});
+
+/**
+ * A client whose first hand-ins get output URLs the blob store refuses: `refusals` are the blob store's
+ * answers, one per hand-in (a stand-in S3 serves them), before the API's real URLs.
+ */
+async function refusingUploads(refusals: Array<{ status: number; body: string }>) {
+  const blobStore = await listenLocal((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const a = refusals[Number(new URL(req.url!, "http://x").searchParams.get("try"))];
+      res.writeHead(a.status, { "content-type": "application/xml" });
+      res.end(a.body);
+    });
+  });
+  let tries = 0;
+  const client = new (class extends RunnerApiClient {
+    override async outputUploads(...args: Parameters<RunnerApiClient["outputUploads"]>) {
+      const real = await super.outputUploads(...args);
+      const n = tries++;
+      if (n >= refusals.length) return real;
+      return { ...real, urls: Object.fromEntries(Object.keys(real.urls).map((name) => [name, `${blobStore.url}/${name}?try=${n}`])) };
+    }
+  })(server.url, server.runnerToken);
+  return { client, close: () => blobStore.close() };
+}
+
+const s3Error = (code: string, message: string) => `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code><Message>${message}</Message></Error>`;
+
+it("hands a trained job in with fresh URLs when the blob store refuses an upload as timed out or expired", async () => {
+  const job = await newJob("blob-timeout", 1);
+  const blob = await refusingUploads([
+    { status: 400, body: s3Error("RequestTimeout", "Your socket connection to the server was not read from or written to within the timeout period.") },
+    { status: 403, body: s3Error("AccessDenied", "Request has expired") },
+  ]);
+  try {
+    const r = await attempt(job.id, { client: blob.client });
+    expect(r.outcome).toBe("succeeded");
+    const retries = r.logs.filter((l) => l.level === "warn" && l.msg === "could not hand the trained job in yet; trying again");
+    expect(retries.map((l) => String(l.data?.error).match(/: (\d{3}) /)?.[1])).toEqual(["400", "403"]);
+    const done = await api.job(job.key, job.id);
+    expect(done.status).toBe("succeeded");
+  } finally {
+    await blob.close();
+  }
+});
+
+it("fails a trained job at once when the blob store refuses its adapter for good (413 too large)", async () => {
+  const job = await newJob("blob-too-large", 1);
+  const blob = await refusingUploads([{ status: 413, body: s3Error("EntityTooLarge", "Your proposed upload exceeds the maximum allowed size") }]);
+  try {
+    const r = await attempt(job.id, { client: blob.client });
+    expect(r.outcome).toBe("failed");
+    expect(r.logs.some((l) => l.msg === "could not hand the trained job in yet; trying again")).toBe(false);
+    const failed = await api.job(job.key, job.id);
+    expect(failed).toMatchObject({ status: "failed", error: { code: "complete_rejected", message: expect.stringMatching(/^PUT .*adapter_config\.json\?…: 413 .*EntityTooLarge/) } });
+  } finally {
+    await blob.close();
+  }
 });

@@ -63,8 +63,15 @@ export class AdapterRegistry {
    */
   async acquire(model: string, baseModel: string): Promise<{ dir: string; release(): void }> {
     let rec = this.disk.get(model);
-    // A folder removed from under the cache (a cleaned temp dir, a replaced disk) is fetched again.
-    if (rec && !(await this.onDisk(rec))) rec = undefined;
+    if (rec) {
+      // Pinned before the check below awaits: a download finishing meanwhile must not evict it (and delete its files).
+      this.disk.pin(model);
+      // A folder removed from under the cache (a cleaned temp dir, a replaced disk) is fetched again.
+      if (!(await this.onDisk(rec))) {
+        this.disk.unpin(model);
+        rec = undefined;
+      }
+    }
     if (!rec) {
       let pending = this.fetching.get(model);
       if (!pending) {
@@ -72,9 +79,12 @@ export class AdapterRegistry {
         this.fetching.set(model, pending);
       }
       rec = await pending;
+      this.disk.pin(model);
     }
-    if (rec.baseModel !== baseModel) throw new SourceError(`adapter ${model} applies to base model ${rec.baseModel}, not ${baseModel}`, true);
-    this.disk.pin(model);
+    if (rec.baseModel !== baseModel) {
+      this.disk.unpin(model);
+      throw new SourceError(`adapter ${model} applies to base model ${rec.baseModel}, not ${baseModel}`, true);
+    }
     let released = false;
     return {
       dir: rec.dir,

@@ -98,6 +98,32 @@ describe("AdapterRegistry", () => {
     expect(reg.held()).toEqual(["a"]);
   });
 
+  it("pins a cached adapter before checking its files, so a download finishing meanwhile cannot evict it", async () => {
+    const local = new LocalAdapterSource({ a: { dir: FX, baseModel: "m" }, b: { dir: FX, baseModel: "m" }, c: { dir: FX, baseModel: "m" } });
+    const reg = new AdapterRegistry(local, join(dir, "cache-pin-race"), 2);
+    await reg.open();
+    (await reg.acquire("a", "m")).release();
+    const c = await reg.acquire("c", "m"); // held: "a" is the only entry a new one could evict
+    // The files check of "a" waits until "b" has been downloaded and indexed.
+    const internals = reg as unknown as { onDisk(rec: unknown): Promise<boolean> };
+    const onDisk = internals.onDisk.bind(reg);
+    let checking: () => void = () => {};
+    const inCheck = new Promise<void>((ok) => (checking = ok));
+    let letCheck: () => void = () => {};
+    const gate = new Promise<void>((ok) => (letCheck = ok));
+    const spy = vi.spyOn(internals, "onDisk").mockImplementationOnce(async (rec) => (checking(), await gate, onDisk(rec)));
+    const a = reg.acquire("a", "m");
+    await inCheck;
+    spy.mockRestore();
+    await reg.acquire("b", "m").then((b) => b.release(), () => undefined);
+    letCheck();
+    const got = await a;
+    expect(existsSync(join(got.dir, "adapter_model.safetensors"))).toBe(true);
+    expect(reg.held()).toContain("a");
+    got.release();
+    c.release();
+  });
+
   it("refuses an adapter of another base model and reports unknown adapters as not found", async () => {
     const reg = new AdapterRegistry(new LocalAdapterSource({ x: { dir: FX, baseModel: "other" } }), join(dir, "cache2"));
     await reg.open();

@@ -2,7 +2,11 @@
 // the session (SlotTable) ← host memory (parsed tensors) ← local disk (files) ← the blob store via the API.
 // A pinned entry (an in-flight sequence uses it) is never evicted; the callback frees what the entry held.
 
-/** One tier: at most `capacity` entries; inserting past it evicts the least recently used unpinned entry. */
+/**
+ * One tier: at most `capacity` entries; inserting past it evicts the least recently used unpinned entry.
+ * With `overflow`, an insert while every entry is pinned goes past the bound instead of throwing, and the
+ * tier shrinks back as pins drop (the disk tier: the files are there already and a request waits for them).
+ */
 export class LruTier<K, V> {
   private readonly entries = new Map<K, { value: V; pins: number }>();
 
@@ -10,6 +14,7 @@ export class LruTier<K, V> {
     readonly name: string,
     readonly capacity: number,
     private readonly onEvict: (key: K, value: V) => void = () => {},
+    private readonly overflow = false,
   ) {
     if (!Number.isInteger(capacity) || capacity < 1) throw new Error(`${name} cache: capacity=${capacity} must be an integer ≥ 1`);
   }
@@ -31,7 +36,7 @@ export class LruTier<K, V> {
     return e.value;
   }
 
-  /** Whether `set` of a new key would succeed now (room, or an unpinned entry to evict). */
+  /** Whether `set` of a new key would stay within the bound now (room, or an unpinned entry to evict). */
   canInsert(): boolean {
     return this.entries.size < this.capacity || this.evictable().length > 0;
   }
@@ -47,8 +52,8 @@ export class LruTier<K, V> {
     }
     if (this.entries.size >= this.capacity) {
       const victim = this.evictable()[0];
-      if (victim === undefined) throw new Error(`${this.name} cache: all ${this.capacity} entries are pinned by running sequences; retry when one finishes`);
-      this.delete(victim);
+      if (victim !== undefined) this.delete(victim);
+      else if (!this.overflow) throw new Error(`${this.name} cache: all ${this.capacity} entries are pinned by running sequences; retry when one finishes`);
     }
     this.entries.set(key, { value, pins: 0 });
   }
@@ -73,6 +78,8 @@ export class LruTier<K, V> {
     const e = this.entries.get(key);
     if (!e || e.pins === 0) throw new Error(`${this.name} cache: ${String(key)} is not pinned`);
     e.pins--;
+    // Past the bound (an overflow tier while everything was pinned): shrink back, least recently used first.
+    while (e.pins === 0 && this.entries.size > this.capacity) this.delete(this.evictable()[0]);
   }
 
   pins(key: K): number {

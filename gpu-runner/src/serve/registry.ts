@@ -28,7 +28,9 @@ export class AdapterRegistry {
   ) {
     // An entry evicted while its files are being fetched again keeps its folder: the fetch is renaming the
     // new files into it (and adds the entry back).
-    this.disk = new LruTier("adapter disk", diskCapacity, (model, rec) => void (this.fetching.has(model) || rm(rec.dir, { recursive: true, force: true })));
+    // A download that finds every entry pinned is indexed past the bound (its requests wait for it, and the
+    // files are there); the tier shrinks back as those requests finish.
+    this.disk = new LruTier("adapter disk", diskCapacity, (model, rec) => void (this.fetching.has(model) || rm(rec.dir, { recursive: true, force: true })), true);
   }
 
   /** Indexes adapters already on disk from an earlier run (the disk tier survives restarts). */

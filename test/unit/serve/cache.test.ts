@@ -34,6 +34,23 @@ describe("LruTier", () => {
     expect(() => t.unpin("a")).toThrow(/not pinned/);
   });
 
+  it("with overflow, inserts past the bound while every entry is pinned and shrinks back as pins drop", () => {
+    const evicted: string[] = [];
+    const t = new LruTier<string, number>("test", 2, (k) => evicted.push(k), true);
+    t.set("a", 1);
+    t.set("b", 2);
+    t.pin("a");
+    t.pin("b");
+    t.set("c", 3);
+    t.pin("c");
+    expect(t.keys()).toEqual(["a", "b", "c"]);
+    expect(evicted).toEqual([]);
+    t.unpin("b"); // three entries, b the only unpinned one: it goes
+    expect(evicted).toEqual(["b"]);
+    t.unpin("c"); // back within the bound: c stays
+    expect(t.keys()).toEqual(["a", "c"]);
+  });
+
   it("calls the callback for a replaced value", () => {
     const evicted: [string, number][] = [];
     const t = new LruTier<string, number>("test", 3, (k, v) => evicted.push([k, v]));

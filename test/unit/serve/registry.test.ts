@@ -124,6 +124,21 @@ describe("AdapterRegistry", () => {
     c.release();
   });
 
+  it("indexes a download past the bound while every entry is pinned, and evicts once the pins drop", async () => {
+    const local = new LocalAdapterSource({ a: { dir: FX, baseModel: "m" }, b: { dir: FX, baseModel: "m" } });
+    const reg = new AdapterRegistry(local, join(dir, "cache-overflow"), 1);
+    await reg.open();
+    const a = await reg.acquire("a", "m");
+    const b = await reg.acquire("b", "m");
+    expect(reg.held()).toEqual(["a", "b"]);
+    expect(existsSync(join(b.dir, "adapter_model.safetensors"))).toBe(true);
+    a.release();
+    expect(reg.held()).toEqual(["b"]);
+    await vi.waitFor(() => expect(existsSync(a.dir)).toBe(false));
+    b.release();
+    expect(reg.held()).toEqual(["b"]);
+  });
+
   it("refuses an adapter of another base model and reports unknown adapters as not found", async () => {
     const reg = new AdapterRegistry(new LocalAdapterSource({ x: { dir: FX, baseModel: "other" } }), join(dir, "cache2"));
     await reg.open();

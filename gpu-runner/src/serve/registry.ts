@@ -20,6 +20,8 @@ export class AdapterRegistry {
   private readonly disk: LruTier<string, AdapterRecord>;
   private readonly fetching = new Map<string, Promise<AdapterRecord>>();
   private readonly failures = new Map<string, string>();
+  /** Entries whose files the engine could not load while requests held them: fetched again on the next acquire. */
+  private readonly stale = new Set<string>();
 
   constructor(
     private readonly source: AdapterSource,
@@ -30,7 +32,7 @@ export class AdapterRegistry {
     // new files into it (and adds the entry back).
     // A download that finds every entry pinned is indexed past the bound (its requests wait for it, and the
     // files are there); the tier shrinks back as those requests finish.
-    this.disk = new LruTier("adapter disk", diskCapacity, (model, rec) => void (this.fetching.has(model) || rm(rec.dir, { recursive: true, force: true })), true);
+    this.disk = new LruTier("adapter disk", diskCapacity, (model, rec) => void (this.stale.delete(model), this.fetching.has(model) || rm(rec.dir, { recursive: true, force: true })), true);
   }
 
   /** Indexes adapters already on disk from an earlier run (the disk tier survives restarts). */
@@ -68,8 +70,8 @@ export class AdapterRegistry {
     if (rec) {
       // Pinned before the check below awaits: a download finishing meanwhile must not evict it (and delete its files).
       this.disk.pin(model);
-      // A folder removed from under the cache (a cleaned temp dir, a replaced disk) is fetched again.
-      if (!(await this.onDisk(rec))) {
+      // A folder removed from under the cache (a cleaned temp dir, a replaced disk) is fetched again, as are files the engine refused.
+      if (this.stale.has(model) || !(await this.onDisk(rec))) {
         this.disk.unpin(model);
         rec = undefined;
       }
@@ -95,6 +97,16 @@ export class AdapterRegistry {
         released = true;
       },
     };
+  }
+
+  /**
+   * Drops an adapter whose files the engine could not load (a corrupt download, say), so that the next request
+   * fetches it again instead of failing on the same files until they are evicted.
+   */
+  invalidate(model: string): void {
+    if (!this.disk.has(model)) return;
+    if (this.disk.pins(model) === 0) this.disk.delete(model);
+    else this.stale.add(model);
   }
 
   private async onDisk(rec: AdapterRecord): Promise<boolean> {
@@ -123,6 +135,7 @@ export class AdapterRegistry {
       const kept = this.disk.get(model);
       const rec = Object.assign(kept ?? { model, dir }, { baseModel: got.baseModel, bytes });
       if (!kept) this.disk.set(model, rec);
+      this.stale.delete(model);
       this.failures.delete(model);
       return rec;
     } catch (err) {

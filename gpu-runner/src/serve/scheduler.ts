@@ -26,7 +26,8 @@ export type SchedulerEvents = {
   /** A sampled token, the text it released and its logprobs if asked for; token null for text released at the end (held-back tail). */
   onToken(id: string, token: number | null, text: string, logprob?: TokenLogprob): void;
   onDone(id: string, result: SeqResult): void;
-  onError(id: string, message: string): void;
+  /** `badAdapter`: the request's adapter, whose files the engine could not load (the runner drops its copy of them). */
+  onError(id: string, message: string, badAdapter?: string): void;
 };
 
 export type SchedulerOptions = {
@@ -199,13 +200,16 @@ export class Scheduler {
         if (!got) continue; // every slot is pinned: wait for a row to finish
         slot = got.slot;
         if (got.load) {
+          let filesRead = false;
           try {
-            this.slots.load(slot, await this.hostAdapter(req.adapter));
+            const parsed = await this.hostAdapter(req.adapter);
+            filesRead = true;
+            this.slots.load(slot, parsed);
           } catch (err) {
             table.release(req.adapter.id);
             table.forget(req.adapter.id);
             taken.add(req);
-            this.o.events.onError(req.id, `adapter ${req.adapter.id}: ${err instanceof Error ? err.message : String(err)}`);
+            this.o.events.onError(req.id, `adapter ${req.adapter.id}: ${err instanceof Error ? err.message : String(err)}`, filesRead ? undefined : req.adapter.id);
             continue;
           }
           this.counters.adapterLoads++;

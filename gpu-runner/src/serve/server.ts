@@ -187,7 +187,12 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       giveBack();
       return failure(c, new GenerationError(err instanceof Error ? err.message : String(err), true));
     }
-    const release = () => (adapter?.release(), giveBack());
+    const release = (err?: unknown) => {
+      adapter?.release();
+      giveBack();
+      // The engine refused the adapter's files (a corrupt download, say): drop them, so the next request fetches again.
+      if (err instanceof GenerationError && err.badAdapter) registry.invalidate(err.badAdapter);
+    };
     return body.stream ? streamGeneration(c, worker, submits, release) : jsonGeneration(c, worker, submits, release);
   });
 
@@ -284,22 +289,24 @@ function failure(c: Context, err: unknown): Response {
   return errorJson(c, 500, "generation_failed", msg);
 }
 
-async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSubmit[], release: () => void): Promise<Response> {
+async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSubmit[], release: (err?: unknown) => void): Promise<Response> {
   // The caller went away (the API gave up on this runner while it was frozen): nobody will read the answer.
   const gone = () => submits.forEach((s) => worker.cancel(s.id));
   c.req.raw.signal.addEventListener("abort", gone, { once: true });
   // Gone before this point (while the runner read the request or fetched the adapter): no event will come.
   if (c.req.raw.signal.aborted) gone();
+  let failed: unknown;
   try {
     const rs = await generateAll(worker, submits);
     const choices: GenerateChoice[] = rs.map((r) => ({ text: r.text, tokens: r.tokens, finish_reason: r.finishReason, ...(r.logprobs ? { logprobs: r.logprobs } : {}) }));
     const out: GenerateResponse = { text: rs[0].text, tokens: rs[0].tokens, finish_reason: rs[0].finishReason, usage: totalUsage(rs), choices, response_format: formatOf(submits) };
     return c.json(out);
   } catch (err) {
+    failed = err;
     return failure(c, err);
   } finally {
     c.req.raw.signal.removeEventListener("abort", gone);
-    release();
+    release(failed);
   }
 }
 
@@ -309,7 +316,7 @@ async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSub
  * The first delta carries `prompt_tokens` (the worker reports it before any token): with the deltas counted,
  * the API can bill a stream that is cut short.
  */
-async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeSubmit[], release: () => void): Promise<Response> {
+async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeSubmit[], release: (err?: unknown) => void): Promise<Response> {
   const enc = new TextEncoder();
   const buffered: GenerateEvent[] = [];
   let push: ((e: GenerateEvent) => void) | null = null;
@@ -330,7 +337,13 @@ async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeS
       first();
     },
     (n) => (promptTokens = n),
-  ).finally(release);
+  ).then(
+    (rs) => (release(), rs),
+    (err: unknown) => {
+      release(err);
+      throw err;
+    },
+  );
   const ended = result.then(
     (rs) => emit({ type: "done", finish_reason: rs[0].finishReason, ...(several ? { finish_reasons: rs.map((r) => r.finishReason) } : {}), usage: totalUsage(rs) }),
     (err: unknown) => emit({ type: "error", message: err instanceof Error ? err.message : String(err) }),

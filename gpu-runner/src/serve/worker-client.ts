@@ -5,11 +5,12 @@ import type { LogprobEntry } from "../../../api/src/inference/runner-protocol.js
 import type { SchedulerStats } from "./scheduler.js";
 import type { FromWorker, ServeResult, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
-/** A generation the worker refused (`invalid`: the request is at fault) or failed. */
+/** A generation the worker refused (`invalid`: the request is at fault) or failed (`badAdapter`: its adapter's files would not load). */
 export class GenerationError extends Error {
   constructor(
     message: string,
     readonly invalid: boolean,
+    readonly badAdapter?: string,
   ) {
     super(message);
     this.name = "GenerationError";
@@ -71,7 +72,7 @@ export class ServeWorker {
     if (m.kind === "token") return p.onToken(m.token, m.text, m.logprob);
     this.pending.delete(m.id);
     if (m.kind === "done") p.resolve(m.result);
-    else p.reject(new GenerationError(m.message, m.invalid));
+    else p.reject(new GenerationError(m.message, m.invalid, m.badAdapter));
   }
 
   private failAll(err: Error): void {

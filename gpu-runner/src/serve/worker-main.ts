@@ -48,9 +48,9 @@ async function init(o: ServeWorkerInit): Promise<void> {
         const tok = tokenizer;
         send({ kind: "done", id, result: logprobs && tok && !streamed ? { ...result, logprobs: logprobs.map((l) => logprobEntry(l, tok.tokenBytes)) } : result });
       },
-      onError: (id, message) => {
+      onError: (id, message, badAdapter) => {
         streaming.delete(id);
-        send({ kind: "error", id, message, invalid: false });
+        send({ kind: "error", id, message, invalid: false, ...(badAdapter ? { badAdapter } : {}) });
       },
     },
   });

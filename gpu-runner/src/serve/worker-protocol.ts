@@ -77,6 +77,6 @@ export type FromWorker =
   | { kind: "start"; id: string; promptTokens: number }
   | { kind: "token"; id: string; token: number | null; text: string; logprob?: LogprobEntry }
   | { kind: "done"; id: string; result: ServeResult }
-  /** `invalid`: the request itself is wrong (a 400); otherwise the server failed it. */
-  | { kind: "error"; id: string; message: string; invalid: boolean }
+  /** `invalid`: the request itself is wrong (a 400); otherwise the server failed it. `badAdapter`: its adapter's files would not load. */
+  | { kind: "error"; id: string; message: string; invalid: boolean; badAdapter?: string }
   | { kind: "stats"; id: string; stats: SchedulerStats };

@@ -139,6 +139,25 @@ describe("AdapterRegistry", () => {
     expect(reg.held()).toEqual(["b"]);
   });
 
+  it("fetches an invalidated adapter (files the engine refused) again, held or not", async () => {
+    const local = new LocalAdapterSource({ a: { dir: FX, baseModel: "m" } });
+    let fetches = 0;
+    const reg = new AdapterRegistry({ fetch: (id) => (fetches++, local.fetch(id)) }, join(dir, "cache-invalidate"));
+    await reg.open();
+    const held = await reg.acquire("a", "m");
+    reg.invalidate("a"); // held: marked, fetched again by the next request into the same folder
+    const again = await reg.acquire("a", "m");
+    expect(fetches).toBe(2);
+    expect(again.dir).toBe(held.dir);
+    held.release();
+    again.release();
+    reg.invalidate("a"); // not held: dropped, folder and all
+    expect(reg.held()).toEqual([]);
+    await vi.waitFor(() => expect(existsSync(held.dir)).toBe(false));
+    (await reg.acquire("a", "m")).release();
+    expect(fetches).toBe(3);
+  });
+
   it("refuses an adapter of another base model and reports unknown adapters as not found", async () => {
     const reg = new AdapterRegistry(new LocalAdapterSource({ x: { dir: FX, baseModel: "other" } }), join(dir, "cache2"));
     await reg.open();

@@ -1,0 +1,54 @@
+// The inference server fetching adapters: files the engine cannot load are fetched again by the next request.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { randomBuiltinAdapter } from "../../../bench/stack.js";
+import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
+import { startInferenceServer, type InferenceServer } from "../../../gpu-runner/src/serve/server.js";
+import { SourceError, type AdapterSource, type FetchedAdapter } from "../../../gpu-runner/src/serve/source.js";
+
+const TOKEN = "runner-token";
+let dir: string;
+let server: InferenceServer;
+/** What the source does for each fetch, by adapter id; every fetch is counted. */
+const behaviour = new Map<string, () => Promise<FetchedAdapter["files"]>>();
+const fetches = new Map<string, number>();
+const source: AdapterSource = {
+  async fetch(model) {
+    fetches.set(model, (fetches.get(model) ?? 0) + 1);
+    const files = behaviour.get(model);
+    if (!files) throw new SourceError(`adapter ${model}: no such adapter here`, true);
+    return { model, baseModel: "base", files: await files() };
+  },
+};
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-adapter-fetch-"));
+  const modelDir = await ensureBuiltinModel(join(dir, "model"));
+  server = await startInferenceServer({ apiUrl: "http://127.0.0.1:9", runnerToken: TOKEN, listen: "127.0.0.1:0", models: { base: modelDir }, cacheDir: join(dir, "cache"), maxBatch: 1, maxQueue: 2, maxContext: 512, source });
+});
+afterAll(async () => {
+  await server?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const generate = (adapter: string, maxTokens = 2) =>
+  fetch(`${server.url}/v1/generate`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${TOKEN}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ request_id: "r", model: "base", adapter, input: { tokens: [1, 2, 3] }, max_tokens: maxTokens, temperature: 0, stream: false }),
+  });
+
+it("fetches an adapter again after the engine refused its files", async () => {
+  const good = randomBuiltinAdapter(7);
+  let corrupt = true;
+  behaviour.set("bad-then-good", async () => ({ "adapter_config.json": good.config, "adapter_model.safetensors": corrupt ? new TextEncoder().encode("not a safetensors file") : good.weights }));
+  const first = await generate("bad-then-good");
+  expect(first.status).toBe(500);
+  expect((await first.json()).error.message).toMatch(/adapter bad-then-good: /);
+  corrupt = false;
+  const second = await generate("bad-then-good");
+  expect(second.status).toBe(200);
+  expect(fetches.get("bad-then-good")).toBe(2);
+});

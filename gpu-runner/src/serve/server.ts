@@ -121,6 +121,9 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   const registry = new AdapterRegistry(opts.source ?? new ApiAdapterSource(opts.apiUrl, opts.runnerToken), opts.cacheDir, opts.diskAdapters ?? 256);
   await registry.open();
   let seq = 0;
+  /** Each model's sequences admitted but still waiting for their adapter's files: not in the worker's count yet, they hold queue places too. */
+  const awaitingAdapter = new Map<string, number>();
+  const inFlight = (id: string, w: ServeWorker) => w.inFlight + (awaitingAdapter.get(id) ?? 0);
 
   const app = new Hono();
   app.use("*", async function runnerToken(c, next) {
@@ -131,7 +134,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   app.get("/healthz", (c) => c.json({ ok: true, ...(opts.instance ? { instance: opts.instance } : {}) }));
   app.get("/v1/status", async (c) => {
     const models: Record<string, unknown> = {};
-    for (const [id, w] of workers) models[id] = { in_flight: w.inFlight, ...(await w.stats().catch((err: Error) => ({ error: err.message }))) };
+    for (const [id, w] of workers) models[id] = { in_flight: inFlight(id, w), ...(await w.stats().catch((err: Error) => ({ error: err.message }))) };
     return c.json({ models, adapters: registry.held(), max_batch: maxBatch, max_queue: maxQueue });
   });
   app.post("/v1/generate", async (c) => {
@@ -159,9 +162,10 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     if (body.n > maxBatch + maxQueue) {
       return errorJson(c, 400, "invalid_request", `n: this runner runs or queues at most ${maxBatch + maxQueue} sequences; ask for fewer choices`, "n");
     }
-    if (worker.inFlight + body.n > maxBatch + maxQueue) {
+    const held = inFlight(body.model, worker);
+    if (held + body.n > maxBatch + maxQueue) {
       c.header("Retry-After", SECONDS_TO_RETRY);
-      return errorJson(c, 429, "rate_limited", `runner is full (${worker.inFlight} sequences running or queued); retry after ${SECONDS_TO_RETRY} s`);
+      return errorJson(c, 429, "rate_limited", `runner is full (${held} sequences running or queued); retry after ${SECONDS_TO_RETRY} s`);
     }
     const share = body.tenant ? `${body.model}\n${body.tenant}` : null;
     if (share && !shares.take(share, body.n)) {
@@ -171,12 +175,18 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     const giveBack = () => share && shares.give(share, body.n);
     let adapter: { dir: string; release(): void } | null = null;
     if (body.adapter) {
+      // Counted until the worker counts them: generate() below takes them over synchronously.
+      awaitingAdapter.set(body.model, (awaitingAdapter.get(body.model) ?? 0) + body.n);
       try {
         adapter = await registry.acquire(body.adapter, body.model);
       } catch (err) {
         giveBack();
         const msg = err instanceof Error ? err.message : String(err);
         return err instanceof SourceError && err.notFound ? errorJson(c, 404, "adapter_not_found", msg, "adapter") : errorJson(c, 502, "adapter_unavailable", msg, "adapter");
+      } finally {
+        const left = (awaitingAdapter.get(body.model) ?? 0) - body.n;
+        if (left > 0) awaitingAdapter.set(body.model, left);
+        else awaitingAdapter.delete(body.model);
       }
     }
     let submits: ServeSubmit[];

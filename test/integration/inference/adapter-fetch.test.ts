@@ -1,8 +1,9 @@
-// The inference server fetching adapters: files the engine cannot load are fetched again by the next request.
+// The inference server fetching adapters: requests waiting for a download hold their places in the queue (429
+// past it), and files the engine cannot load are fetched again by the next request.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { randomBuiltinAdapter } from "../../../bench/stack.js";
 import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 import { startInferenceServer, type InferenceServer } from "../../../gpu-runner/src/serve/server.js";
@@ -51,4 +52,26 @@ it("fetches an adapter again after the engine refused its files", async () => {
   const second = await generate("bad-then-good");
   expect(second.status).toBe(200);
   expect(fetches.get("bad-then-good")).toBe(2);
+});
+
+it("counts requests waiting for an adapter's download towards the queue limit", async () => {
+  const good = randomBuiltinAdapter(8);
+  let letGo: () => void = () => {};
+  const gate = new Promise<void>((ok) => (letGo = ok));
+  behaviour.set("slow", async () => (await gate, { "adapter_config.json": good.config, "adapter_model.safetensors": good.weights }));
+  // maxBatch 1 + maxQueue 2: three sequences fit, all of them waiting for the one download.
+  const admitted = [1, 2, 3].map(() => generate("slow"));
+  try {
+    await vi.waitFor(async () => {
+      const r = await fetch(`${server.url}/v1/status`, { headers: { Authorization: `Bearer ${TOKEN}` } });
+      expect(((await r.json()) as { models: Record<string, { in_flight: number }> }).models.base.in_flight).toBe(3);
+    });
+    const full = await generate("slow");
+    expect(full.status).toBe(429);
+    expect(full.headers.get("Retry-After")).toBe("1");
+  } finally {
+    letGo();
+  }
+  for (const r of await Promise.all(admitted)) expect(r.status).toBe(200);
+  expect(fetches.get("slow")).toBe(1);
 });

@@ -149,6 +149,16 @@ export class Scheduler {
     await this.done;
   }
 
+  /** Stops after the step in progress, then fails every request left (running or waiting) with `message`. */
+  async shutdown(message: string): Promise<void> {
+    await this.close();
+    for (const row of this.rows) this.finishRow(row, message);
+    this.rows = [];
+    this.failed.clear();
+    this.kv.clear();
+    for (const req of this.waiting.splice(0)) this.o.events.onError(req.id, message);
+  }
+
   private async loop(): Promise<void> {
     while (!this.closed) {
       if (this.rows.length === 0 && this.waiting.length === 0) {

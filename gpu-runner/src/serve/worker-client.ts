@@ -29,6 +29,8 @@ export class ServeWorker {
   private readonly statsWaiters = new Map<string, { ok: (s: SchedulerStats) => void; fail: (e: Error) => void }>();
   private failed: Error | null = null;
   private nextStats = 1;
+  /** Called when the worker confirms it stopped between steps (close()). */
+  private onClosed: () => void = () => {};
 
   private constructor(
     private readonly worker: Worker,
@@ -65,6 +67,7 @@ export class ServeWorker {
       this.statsWaiters.delete(m.id);
       return;
     }
+    if (m.kind === "closed") return this.onClosed();
     if (m.kind === "ready" || m.kind === "initError") return;
     const p = this.pending.get(m.id);
     if (!p) return;
@@ -123,7 +126,24 @@ export class ServeWorker {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Asks the worker to stop after its current step (its requests left fail with a "shutting down" error), then
+   * terminates the thread; after `deadlineMs` without an answer it terminates anyway. Terminating a thread inside
+   * onnxruntime's session.run aborted the whole process once ("terminate called after throwing an instance of
+   * 'Napi::Error'"), hence the step boundary.
+   */
+  async close(deadlineMs = 10_000): Promise<void> {
+    if (!this.failed) {
+      this.failed = new Error("serving worker closed: the runner's inference server is shutting down");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((ok) => {
+        timer = setTimeout(ok, deadlineMs);
+        this.onClosed = ok;
+        this.worker.once("exit", () => ok());
+        this.worker.postMessage({ kind: "close" } satisfies ToWorker);
+      });
+      clearTimeout(timer);
+    }
     this.worker.removeAllListeners("exit");
     this.failAll(new Error("serving worker closed"));
     await this.worker.terminate();

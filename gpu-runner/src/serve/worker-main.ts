@@ -23,6 +23,8 @@ const streaming = new Set<string>();
 let tokenizer: TextTokenizer | null = null;
 /** Longest prompt + max_tokens, as the scheduler enforces it. */
 let maxContext = 0;
+const SHUTTING_DOWN = "the runner's inference server is shutting down; retry on another runner";
+let closing = false;
 
 async function init(o: ServeWorkerInit): Promise<void> {
   const threads = o.threads ?? servingThreads(frozenMatmulParams(await loadModelConfig(o.modelDir)));
@@ -91,6 +93,7 @@ function tokensOf(req: ServeSubmit): number[] {
 
 function submit(req: ServeSubmit): void {
   if (!scheduler) throw new Error("serve worker: not initialised");
+  if (closing) return send({ kind: "error", id: req.id, message: SHUTTING_DOWN, invalid: false });
   try {
     const tokens = tokensOf(req);
     if (req.logprobs !== undefined && !tokenizer) throw new Error("logprobs: this model has no tokenizer.json to spell tokens with");
@@ -145,6 +148,10 @@ port.on("message", (m: ToWorker) => {
       return;
     case "stats":
       if (scheduler) send({ kind: "stats", id: m.id, stats: scheduler.stats() });
+      return;
+    case "close":
+      closing = true;
+      void (scheduler?.shutdown(SHUTTING_DOWN) ?? Promise.resolve()).finally(() => send({ kind: "closed" }));
       return;
   }
 });

@@ -68,7 +68,9 @@ export type ToWorker =
   | { kind: "init"; init: ServeWorkerInit }
   | { kind: "submit"; req: ServeSubmit }
   | { kind: "cancel"; id: string }
-  | { kind: "stats"; id: string };
+  | { kind: "stats"; id: string }
+  /** Stop after the current step, failing the requests left; answered by `closed`. */
+  | { kind: "close" };
 
 export type FromWorker =
   | { kind: "ready"; vocab: number; hasTokenizer: boolean }
@@ -79,4 +81,6 @@ export type FromWorker =
   | { kind: "done"; id: string; result: ServeResult }
   /** `invalid`: the request itself is wrong (a 400); otherwise the server failed it. `badAdapter`: its adapter's files would not load. */
   | { kind: "error"; id: string; message: string; invalid: boolean; badAdapter?: string }
-  | { kind: "stats"; id: string; stats: SchedulerStats };
+  | { kind: "stats"; id: string; stats: SchedulerStats }
+  /** The scheduler stopped between steps: no session.run is in progress, so the thread can be terminated safely. */
+  | { kind: "closed" };

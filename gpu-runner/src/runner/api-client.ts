@@ -128,8 +128,8 @@ export class RunnerApiClient {
   }
 
   /** Runner liveness and the adapters its inference cache holds. */
-  async runnerHeartbeat(runnerId: string, body: { adapters?: string[]; load?: number }): Promise<RunnerObject> {
-    return (await this.call<RunnerObject>(`/internal/v1/runners/${encodeURIComponent(runnerId)}/heartbeat`, { ...body, instance: this.instance })).body!;
+  async runnerHeartbeat(runnerId: string, body: { adapters?: string[]; load?: number }): Promise<RunnerObject & { gone_adapters?: string[] }> {
+    return (await this.call<RunnerObject & { gone_adapters?: string[] }>(`/internal/v1/runners/${encodeURIComponent(runnerId)}/heartbeat`, { ...body, instance: this.instance })).body!;
   }
 
   /** Presigned GET URLs for a base model's files, outside any lease (serving); 404 not_found when the API does not know it. */

@@ -11,7 +11,7 @@ import { ModelCache } from "./model-cache.js";
 import type { Logger, TrainingStarter } from "./training-executor.js";
 
 /** The inference side (gpu-runner/src/serve), started before registering so its URL can be announced. */
-export type InferenceHandle = { url: string; close(): Promise<void>; heldAdapters(): string[]; addModel(id: string, dir: string): Promise<void> };
+export type InferenceHandle = { url: string; close(): Promise<void>; heldAdapters(): string[]; forgetAdapters(models: string[]): void; addModel(id: string, dir: string): Promise<void> };
 
 export type RunningRunner = {
   id: string;
@@ -144,7 +144,12 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
   // loop's current id, which registering again (after the API forgot the runner) changes.
   const beat = async () => {
     try {
-      await client.runnerHeartbeat(loop.currentRunnerId, { adapters: inference?.heldAdapters(), load: loop.jobs.length });
+      const answer = await client.runnerHeartbeat(loop.currentRunnerId, { adapters: inference?.heldAdapters(), load: loop.jobs.length });
+      // Adapters deleted through the API since: their weights leave this runner too.
+      if (inference && answer.gone_adapters?.length) {
+        inference.forgetAdapters(answer.gone_adapters);
+        log("info", "dropped adapters deleted through the API", { models: answer.gone_adapters });
+      }
     } catch (err) {
       if (isSuperseded(err)) return superseded(err as Error);
       if (err instanceof ApiCallError && err.status === 404) return loop.reRegister();

@@ -56,9 +56,9 @@ export class AdapterRegistry {
     return this.failures.has(model) ? "failed" : null;
   }
 
-  /** Adapter model ids on local disk (what the runner reports as held). */
+  /** Adapter model ids on local disk (what the runner reports as held), less those dropped while in use. */
   held(): string[] {
-    return this.disk.keys();
+    return this.disk.keys().filter((model) => !this.stale.has(model));
   }
 
   /**
@@ -93,15 +93,20 @@ export class AdapterRegistry {
     return {
       dir: rec.dir,
       release: () => {
-        if (!released && this.disk.has(model)) this.disk.unpin(model);
+        if (!released && this.disk.has(model)) {
+          this.disk.unpin(model);
+          // Dropped while in use (see invalidate) and not fetched again since: it goes with its last user.
+          if (this.stale.has(model) && this.disk.pins(model) === 0) this.disk.delete(model);
+        }
         released = true;
       },
     };
   }
 
   /**
-   * Drops an adapter whose files the engine could not load (a corrupt download, say), so that the next request
-   * fetches it again instead of failing on the same files until they are evicted.
+   * Drops an adapter: one whose files the engine could not load (a corrupt download, say), so that the next
+   * request fetches it again instead of failing on the same files until they are evicted; or one deleted through
+   * the API, so that its weights leave the runner. In use, it goes when its last request releases it.
    */
   invalidate(model: string): void {
     if (!this.disk.has(model)) return;

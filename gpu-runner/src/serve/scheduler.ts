@@ -134,6 +134,14 @@ export class Scheduler {
     if (this.prefilling.has(id)) this.prefilling.set(id, true);
   }
 
+  /** Drops deleted adapters from host memory and from the slots no running row uses. */
+  forget(adapters: string[]): void {
+    for (const id of adapters) {
+      if (this.host.has(id) && this.host.pins(id) === 0) this.host.delete(id);
+      this.slotTable?.forget(id);
+    }
+  }
+
   stats(): SchedulerStats {
     return { waiting: this.waiting.length, running: this.rows.length, ...this.counters, adaptersHeld: this.heldAdapters() };
   }

@@ -48,6 +48,8 @@ export type InferenceServer = {
   url: string;
   close(): Promise<void>;
   heldAdapters(): string[];
+  /** Drops adapters deleted through the API (the heartbeat's gone_adapters) from every tier; in use, when released. */
+  forgetAdapters(models: string[]): void;
   /** Starts serving one more base model (a blob-prefix model whose files arrived after the server started). */
   addModel(id: string, dir: string): Promise<void>;
 };
@@ -222,6 +224,10 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   return {
     url,
     heldAdapters: () => registry.held(),
+    forgetAdapters(models) {
+      for (const m of models) registry.invalidate(m);
+      for (const w of workers.values()) w.forget(models);
+    },
     async addModel(id, dir) {
       if (workers.has(id)) return;
       const worker = await startWorker(dir);

@@ -116,6 +116,11 @@ export class ServeWorker {
     p.reject(new GenerationError(`request ${id} was cancelled`, false));
   }
 
+  /** Drops the worker's copies of adapters deleted through the API (a running row keeps its slot until it ends). */
+  forget(adapters: string[]): void {
+    if (!this.failed) this.worker.postMessage({ kind: "forget", adapters } satisfies ToWorker);
+  }
+
   /** The scheduler's counters; rejects when the worker is gone (a dead thread would never answer). */
   stats(): Promise<SchedulerStats> {
     if (this.failed) return Promise.reject(this.failed);

@@ -146,6 +146,9 @@ port.on("message", (m: ToWorker) => {
       streaming.delete(m.id);
       scheduler?.cancel(m.id);
       return;
+    case "forget":
+      scheduler?.forget(m.adapters);
+      return;
     case "stats":
       if (scheduler) send({ kind: "stats", id: m.id, stats: scheduler.stats() });
       return;

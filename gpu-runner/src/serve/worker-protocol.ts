@@ -68,6 +68,8 @@ export type ToWorker =
   | { kind: "init"; init: ServeWorkerInit }
   | { kind: "submit"; req: ServeSubmit }
   | { kind: "cancel"; id: string }
+  /** Adapters deleted through the API: drop their parsed copies and slots (those no running row uses). */
+  | { kind: "forget"; adapters: string[] }
   | { kind: "stats"; id: string }
   /** Stop after the current step, failing the requests left; answered by `closed`. */
   | { kind: "close" };

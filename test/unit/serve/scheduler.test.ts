@@ -252,6 +252,24 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
     expect(outcome.get("c")).toBe("ok:");
   });
 
+  it("forgets deleted adapters: their parsed copies and slots go, and a later request loads them again", async () => {
+    const { sched, outcome, settled } = startScheduler({ maxBatch: 2, maxContext: 48, policy: "mixed" });
+    const prompt = (ref.input_ids as number[][])[0].slice(0, 3);
+    const req = (id: string, a: number): SeqRequest => ({ id, tokens: prompt, adapter: adapters[a], maxTokens: 2 });
+    sched.submit(req("f0", 0));
+    sched.submit(req("f1", 1));
+    await settled(2);
+    expect(sched.heldAdapters().sort()).toEqual(["ad-0", "ad-1"]);
+    sched.forget(["ad-0"]);
+    expect(sched.heldAdapters()).toEqual(["ad-1"]);
+    const loads = sched.stats().adapterLoads;
+    sched.submit(req("f2", 0));
+    await settled(3);
+    await sched.close();
+    expect(sched.stats().adapterLoads).toBe(loads + 1);
+    expect(outcome.get("f2")).toBe(outcome.get("f0"));
+  });
+
   it("rejects requests that can never fit, naming the field", async () => {
     const sched = new Scheduler(model.session, model.slots, { maxBatch: 2, maxContext: 16, policy: "mixed", tokenizer: null, events: { onToken() {}, onDone() {}, onError() {} } });
     expect(() => sched.submit({ id: "x", tokens: [1, 2, 3], adapter: null, maxTokens: 14 })).toThrow(/max_tokens.*context of 16/);

@@ -36,17 +36,28 @@ describe("engine CLI", () => {
     expect(JSON.parse(log.mock.calls[0][0] as string)).toEqual({ tokens: ref.greedy_tokens });
   });
 
-  it("generate --prompt encodes with the folder's tokenizer, prints text, and cuts at --stop", async () => {
+  /** A random model of the micro preset with the byte-level tokenizer and its ChatML template. */
+  async function modelWithTokenizer() {
     const dir = mkdtempSync(join(tmpdir(), "cli-tok-"));
     await writeRandomModel(dir, { ...getPreset("micro"), vocab: 264 }, { seed: 7 });
     await writeByteLevelTokenizer(dir);
-    const tok = (await loadTokenizer(dir))!;
+    return { dir, tok: (await loadTokenizer(dir))! };
+  }
+
+  /** Runs `engine generate` on `dir` and returns what it printed. */
+  async function generated(dir: string, ...args: string[]): Promise<{ tokens: number[]; text: string }> {
     const log = vi.spyOn(console, "log").mockImplementation(() => {});
-    const gen = async (...extra: string[]) => {
-      log.mockClear();
-      await run(["generate", "--model", dir, "--prompt", "hello", "--max-tokens", "10", "--ignore-eos", ...extra]);
-      return JSON.parse(log.mock.calls[0][0] as string) as { tokens: number[]; text: string };
-    };
+    try {
+      await run(["generate", "--model", dir, "--ignore-eos", ...args]);
+      return JSON.parse(log.mock.calls[0][0] as string);
+    } finally {
+      log.mockRestore();
+    }
+  }
+
+  it("generate --prompt encodes with the folder's tokenizer, prints text, and cuts at --stop", async () => {
+    const { dir, tok } = await modelWithTokenizer();
+    const gen = (...extra: string[]) => generated(dir, "--prompt", "hello", "--max-tokens", "10", ...extra);
     const full = await gen();
     expect(full.tokens).toHaveLength(10);
     expect(full.text).toBe(tok.decode(full.tokens));
@@ -58,16 +69,8 @@ describe("engine CLI", () => {
   });
 
   it("generate --chat puts the prompt through the chat template as the user's turn, after --system's", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "cli-chat-"));
-    await writeRandomModel(dir, { ...getPreset("micro"), vocab: 264 }, { seed: 7 });
-    await writeByteLevelTokenizer(dir);
-    const tok = (await loadTokenizer(dir))!;
-    const log = vi.spyOn(console, "log").mockImplementation(() => {});
-    const gen = async (...args: string[]) => {
-      log.mockClear();
-      await run(["generate", "--model", dir, "--max-tokens", "6", "--ignore-eos", ...args]);
-      return JSON.parse(log.mock.calls[0][0] as string) as { tokens: number[] };
-    };
+    const { dir, tok } = await modelWithTokenizer();
+    const gen = (...args: string[]) => generated(dir, "--max-tokens", "6", ...args);
     const messages = [{ role: "system", content: "Be brief." }, { role: "user", content: "hello" }];
     const templated = tok.applyChatTemplate(messages, { addGenerationPrompt: true });
     expect(templated).toContain("<|im_start|>assistant\n");

@@ -8,7 +8,7 @@ import { jobs } from "../db/schema.js";
 import type { Deps, TenantAuth } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { newId } from "../lib/ids.js";
-import { modelSummarySchema } from "../lib/model-shapes.js";
+import { modelSummarySchema, seqLenLimit } from "../lib/model-shapes.js";
 import { assertCanStartJob, jobQuotaOverrun } from "../quotas/limits.js";
 import { requireTrainingFile, type FileRow } from "./files.js";
 import { adapterInput, adapterWithDefaults, AUTO_BETA, hyperparametersInput, methodHyperparameters, methodInput, resolveAdapter, resolveHyperparameters, type DpoHyperparametersInput, type HyperparametersInput, type JobAdapter, type JobMethod } from "./settings.js";
@@ -71,11 +71,11 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
   const method = resolveMethod(requestedMethod(body), training.lines);
   checkFileKind(method, training, "training_file");
   if (validation) checkFileKind(method, validation, "validation_file");
-  const positions = modelSummarySchema.parse(JSON.parse(model.config)).max_position_embeddings;
+  const limit = seqLenLimit(modelSummarySchema.parse(JSON.parse(model.config)));
   const seqLen = methodHyperparameters(method).seq_len ?? 0;
-  if (positions !== undefined && seqLen > positions) {
+  if (limit && seqLen > limit.max) {
     const param = body.method ? `method.${method.type}.hyperparameters.seq_len` : "hyperparameters.seq_len";
-    throw new ApiError("invalid_request", `seq_len=${seqLen} exceeds the model's max_position_embeddings (${positions})`, param);
+    throw new ApiError("invalid_request", `seq_len=${seqLen} exceeds the model's ${limit.field} (${limit.max}); use seq_len ≤ ${limit.max}`, param);
   }
   // A valid request past a quota gets 429, after any 400 or 404 that it also deserves.
   await assertCanStartJob(deps, tenant);

@@ -20,6 +20,8 @@ export const modelSummarySchema = z.object({
   vocab_size: z.number().int(),
   /** Longest sequence the model was made for (models registered before it was kept lack it). */
   max_position_embeddings: z.number().int().optional(),
+  /** Mistral's attention window: the engine attends to every earlier token, so no sequence may be longer (absent for others, and for models registered before it was kept). */
+  sliding_window: z.number().int().optional(),
 });
 
 export type ModelSummary = z.infer<typeof modelSummarySchema>;
@@ -42,7 +44,20 @@ export function summarizeConfig(json: unknown): ModelSummary {
     head_dim: c.headDim,
     vocab_size: c.vocab,
     ...(positions ? { max_position_embeddings: positions } : {}),
+    ...(c.slidingWindow ? { sliding_window: c.slidingWindow } : {}),
   };
+}
+
+/**
+ * The longest training sequence a model takes, and the config.json field that sets it: its
+ * max_position_embeddings, or a shorter sliding_window (Mistral's), which the engine does not implement, so
+ * a longer sequence would train attention the model never uses (and serving refuses). Null when neither is known.
+ */
+export function seqLenLimit(m: ModelSummary): { max: number; field: "max_position_embeddings" | "sliding_window" } | null {
+  const w = m.sliding_window;
+  const p = m.max_position_embeddings;
+  if (w !== undefined && (p === undefined || w < p)) return { max: w, field: "sliding_window" };
+  return p === undefined ? null : { max: p, field: "max_position_embeddings" };
 }
 
 /** [out_features, in_features] of each linear module, as stored in a PyTorch weight. */

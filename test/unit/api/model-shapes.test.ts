@@ -1,7 +1,7 @@
 // The API's reading of a base model's config.json agrees with the engine's on what it can run.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { summarizeConfig } from "../../../api/src/lib/model-shapes.js";
+import { seqLenLimit, summarizeConfig } from "../../../api/src/lib/model-shapes.js";
 import { fixturesDir } from "../../helpers/fixtures.js";
 
 const base = JSON.parse(readFileSync(`${fixturesDir}/micro-llama/base/config.json`, "utf8"));
@@ -29,5 +29,15 @@ describe("summarizeConfig", () => {
     const { max_position_embeddings: _, ...noMax } = base;
     expect(summarizeConfig(noMax).max_position_embeddings).toBeUndefined();
     expect(summarizeConfig({ ...base, max_position_embeddings: 2048 }).max_position_embeddings).toBe(2048);
+  });
+  it("limits seq_len by Mistral's sliding_window, which the engine does not implement, when shorter than the positions", () => {
+    const mistral = { ...base, architectures: ["MistralForCausalLM"], max_position_embeddings: 2048, sliding_window: 512 };
+    expect(seqLenLimit(summarizeConfig(mistral))).toEqual({ max: 512, field: "sliding_window" });
+    expect(seqLenLimit(summarizeConfig({ ...mistral, sliding_window: 4096 }))).toEqual({ max: 2048, field: "max_position_embeddings" });
+    expect(seqLenLimit(summarizeConfig({ ...mistral, sliding_window: null }))).toEqual({ max: 2048, field: "max_position_embeddings" });
+    // Qwen2 applies its window only with use_sliding_window, which the engine refuses.
+    expect(seqLenLimit(summarizeConfig({ ...base, architectures: ["Qwen2ForCausalLM"], max_position_embeddings: 2048, sliding_window: 512 }))).toEqual({ max: 2048, field: "max_position_embeddings" });
+    const { max_position_embeddings: _, ...noMax } = base;
+    expect(seqLenLimit(summarizeConfig(noMax))).toBeNull();
   });
 });

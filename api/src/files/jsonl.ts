@@ -1,7 +1,7 @@
 // Validates fine-tuning JSONL while it streams: splits byte chunks into lines, parses each as JSON and checks it
 // against the accepted shapes (line-shapes.ts), all lines of one file sharing one shape.
 import type { z } from "zod";
-import { detectFormat, lineSchemas, NO_FORMAT, RECORD_EXAMPLES, type FileFormat } from "./line-shapes.js";
+import { detectFormat, lineSchemas, NO_FORMAT, RECORD_EXAMPLES, uploadRules, type FileFormat } from "./line-shapes.js";
 
 export { fileFormats, type FileFormat } from "./line-shapes.js";
 
@@ -161,6 +161,11 @@ export class JsonlValidator {
     const r = lineSchemas[format].safeParse(value);
     if (!r.success) {
       this.error(line, `${format} record: ${describeIssue(r.error)}`);
+      return;
+    }
+    const problem = uploadRules[format]?.(r.data) ?? null;
+    if (problem) {
+      this.error(line, `${format} record: ${problem}`);
       return;
     }
     const s = this.summary;

@@ -106,6 +106,19 @@ export const preferenceLine = z
 
 export const lineSchemas: Record<FileFormat, z.ZodType> = { chat: chatLine, prompt_completion: promptCompletionLine, text: textLine, preference: preferenceLine };
 
+/**
+ * Rules an upload is checked against beyond its line's shape, which the engine does not apply again: files
+ * stored before a rule existed still train. Each returns the first problem as `field: message`, or null.
+ */
+export const uploadRules: Partial<Record<FileFormat, (line: unknown) => string | null>> = {
+  // A trained assistant turn with no text and no calls teaches the model to end its turn at once, as an
+  // empty completion or preference answer would (both refused by their shapes).
+  chat: (line) => {
+    const i = (line as z.infer<typeof chatLine>).messages.findIndex((m) => m.role === "assistant" && m.weight !== 0 && !m.tool_calls?.length && !m.content?.trim());
+    return i < 0 ? null : `messages.${i}.content: an assistant turn that is trained on needs non-empty content (or tool_calls); write its answer, or give it "weight": 0 to keep it as context`;
+  },
+};
+
 
 /** What the error for a line of no known shape says. */
 export const RECORD_EXAMPLES = '{"messages":[…]}, {"prompt":…,"completion":…}, {"text":…} or {"input":…,"preferred_output":…,"non_preferred_output":…}';

@@ -158,10 +158,15 @@ describe("JsonlValidator", () => {
     expect(s.errors).toEqual([{ line: 3, message: "is a prompt_completion record but line 1 is text; all lines of a file must have the same format" }]);
   });
 
-  it("validates prompt/completion and text fields", () => {
+  it("validates prompt/completion and text fields, and trained assistant turns", () => {
     expect(validate('{"prompt":"p","completion":""}').errors[0].message).toMatch(/completion: must not be empty/);
     expect(validate('{"prompt":1,"completion":"c"}').errors[0].message).toMatch(/prompt_completion record: prompt/);
     expect(validate('{"text":""}').errors[0].message).toMatch(/text: must not be empty/);
+    // A trained assistant turn without text or calls would teach the model to answer nothing.
+    const turns = (content: string, weight?: 0) => JSON.stringify({ messages: [{ role: "user", content: "q" }, { role: "assistant", content, ...(weight === 0 ? { weight } : {}) }, { role: "user", content: "r" }, { role: "assistant", content: "a" }] });
+    expect(validate(turns("")).errors[0].message).toMatch(/chat record: messages\.1\.content: an assistant turn that is trained on needs non-empty content \(or tool_calls\)/);
+    expect(validate(turns(" \n")).errorCount).toBe(1);
+    expect(validate(turns("", 0)).errorCount).toBe(0);
   });
 
   it("reports an over-long line without buffering it, then carries on", () => {

@@ -114,10 +114,42 @@ export const uploadRules: Partial<Record<FileFormat, (line: unknown) => string |
   // A trained assistant turn with no text and no calls teaches the model to end its turn at once, as an
   // empty completion or preference answer would (both refused by their shapes).
   chat: (line) => {
-    const i = (line as z.infer<typeof chatLine>).messages.findIndex((m) => m.role === "assistant" && m.weight !== 0 && !m.tool_calls?.length && !m.content?.trim());
-    return i < 0 ? null : `messages.${i}.content: an assistant turn that is trained on needs non-empty content (or tool_calls); write its answer, or give it "weight": 0 to keep it as context`;
+    const { messages } = line as z.infer<typeof chatLine>;
+    const i = messages.findIndex((m) => m.role === "assistant" && m.weight !== 0 && !m.tool_calls?.length && !m.content?.trim());
+    if (i >= 0) return `messages.${i}.content: an assistant turn that is trained on needs non-empty content (or tool_calls); write its answer, or give it "weight": 0 to keep it as context`;
+    return lossyArguments(messages, "messages");
+  },
+  preference: (line) => {
+    const l = line as z.infer<typeof preferenceLine>;
+    return lossyArguments(l.input.messages, "input.messages") ?? lossyArguments(l.preferred_output, "preferred_output") ?? lossyArguments(l.non_preferred_output, "non_preferred_output");
   },
 };
+
+/**
+ * The first tool call whose arguments hold a number the chat template cannot write back as sent: templates
+ * render arguments from their parsed value, so 1e400 becomes null and 12345678901234567891 becomes
+ * 12345678901234567000, and the model would learn to write those.
+ */
+function lossyArguments(messages: z.infer<typeof chatMessage>[], at: string): string | null {
+  for (const [i, m] of messages.entries()) {
+    for (const [k, c] of (m.tool_calls ?? []).entries()) {
+      const n = lossyNumber(c.function.arguments);
+      if (n !== null) return `${at}.${i}.tool_calls.${k}.function.arguments: the number ${n.slice(0, 40)} cannot be kept exactly (${Number.isFinite(Number(n)) ? "an integer beyond ±2^53" : "out of range"}); write it as a string`;
+    }
+  }
+  return null;
+}
+
+/** The first number literal of a JSON text that parsing changes: out of double range, or an integer past 2^53. */
+export function lossyNumber(json: string): string | null {
+  // Strings first, so digits inside them are skipped.
+  for (const [, lit] of json.matchAll(/"(?:[^"\\]|\\.)*"|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g)) {
+    if (lit === undefined) continue;
+    const v = Number(lit);
+    if (!Number.isFinite(v) || (/^-?\d+$/.test(lit) && !Number.isSafeInteger(v))) return lit;
+  }
+  return null;
+}
 
 
 /** What the error for a line of no known shape says. */

@@ -144,6 +144,14 @@ describe("JsonlValidator", () => {
       expect.stringMatching(/messages\.0\.tool_calls\.0\.function\.arguments: must be the JSON text of an object/),
       expect.stringMatching(/tools: a line with tool calls lists its tools/),
     ]);
+    // The template writes arguments from their parsed value: a number that parsing changes would be learned changed.
+    const withArgs = (args: string) => bad([{ role: "user", content: "x" }, { role: "assistant", content: null, tool_calls: [{ ...call, function: { name: "f", arguments: args } }] }], { tools });
+    expect(validate(withArgs('{"id":12345678901234567891}')).errors[0].message).toMatch(/chat record: messages\.1\.tool_calls\.0\.function\.arguments: the number 12345678901234567891 cannot be kept exactly \(an integer beyond ±2\^53\); write it as a string/);
+    expect(validate(withArgs('{"x":[1, -2e400]}')).errors[0].message).toMatch(/the number -2e400 cannot be kept exactly \(out of range\)/);
+    expect(validate(withArgs('{"id":"12345678901234567891","n":-9007199254740991,"f":1.5e300}')).errorCount).toBe(0);
+    const answer = (args: string) => [{ role: "assistant", tool_calls: [{ ...call, function: { name: "f", arguments: args } }] }];
+    const pair = JSON.stringify({ input: { messages: [{ role: "user", content: "q" }], tools }, preferred_output: answer('{"n":1e999}'), non_preferred_output: answer("{}") });
+    expect(validate(pair).errors[0].message).toMatch(/preference record: preferred_output\.0\.tool_calls\.0\.function\.arguments: the number 1e999/);
   });
 
   it("keeps only the first five errors but counts them all", () => {

@@ -1,7 +1,7 @@
 // Validates fine-tuning JSONL while it streams: splits byte chunks into lines, parses each as JSON and checks it
 // against the accepted shapes (line-shapes.ts), all lines of one file sharing one shape.
 import type { z } from "zod";
-import { detectFormat, lineSchemas, NO_FORMAT, RECORD_EXAMPLES, uploadRules, type FileFormat } from "./line-shapes.js";
+import { detectFormat, lineSchemas, loneSurrogateAt, NO_FORMAT, RECORD_EXAMPLES, uploadRules, type FileFormat } from "./line-shapes.js";
 
 export { fileFormats, type FileFormat } from "./line-shapes.js";
 
@@ -163,7 +163,8 @@ export class JsonlValidator {
       this.error(line, `${format} record: ${describeIssue(r.error)}`);
       return;
     }
-    const problem = uploadRules[format]?.(r.data) ?? null;
+    const broken = loneSurrogateAt(value);
+    const problem = broken !== null ? `${broken}: holds half of a UTF-16 surrogate pair alone (a \\ud800–\\udfff escape without its other half); fix the text, e.g. where an emoji was cut` : (uploadRules[format]?.(r.data) ?? null);
     if (problem) {
       this.error(line, `${format} record: ${problem}`);
       return;

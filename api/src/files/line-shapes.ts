@@ -125,6 +125,22 @@ export const uploadRules: Partial<Record<FileFormat, (line: unknown) => string |
   },
 };
 
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * Where the first string of a parsed line (a value or a key) holds half of a surrogate pair alone, as a
+ * `\ud83d` escape cut from its emoji does: not Unicode text, and the tokenizer would train on U+FFFD instead.
+ */
+export function loneSurrogateAt(v: unknown, path: (string | number)[] = []): string | null {
+  if (typeof v === "string") return LONE_SURROGATE.test(v) ? path.join(".") || "(line)" : null;
+  if (v === null || typeof v !== "object") return null;
+  for (const [k, x] of Array.isArray(v) ? v.entries() : Object.entries(v)) {
+    const at = LONE_SURROGATE.test(String(k)) ? [...path, k].join(".") : loneSurrogateAt(x, [...path, k]);
+    if (at !== null) return at;
+  }
+  return null;
+}
+
 /**
  * The first tool call whose arguments hold a number the chat template cannot write back as sent: templates
  * render arguments from their parsed value, so 1e400 becomes null and 12345678901234567891 becomes

@@ -190,6 +190,13 @@ describe("JsonlValidator", () => {
     expect(validate(`{"text":"ok"}\n${long}`, 1000, 100).errors[0].line).toBe(2);
   });
 
+  it("rejects half a surrogate pair (it would train as U+FFFD), naming the field; accepts a whole pair", () => {
+    expect(validate('{"text":"ok \\ud83d"}').errors[0].message).toMatch(/^text record: text: holds half of a UTF-16 surrogate pair alone/);
+    const line = JSON.stringify({ messages: [{ role: "user", content: "q" }, { role: "assistant", content: "a" }] }).replace('"a"', '"\\udc00a"');
+    expect(validate(line).errors[0].message).toMatch(/^chat record: messages\.1\.content: holds half/);
+    expect(validate('{"text":"\\ud83e\\udd16 and 🤖"}').errorCount).toBe(0);
+  });
+
   it("rejects invalid UTF-8 and accepts a byte-order mark", () => {
     const bad = new Uint8Array([...enc('{"text":"a'), 0xff, ...enc('"}')]);
     expect(validate(bad).errors[0]).toEqual({ line: 1, message: "is not valid UTF-8; save the file as UTF-8" });

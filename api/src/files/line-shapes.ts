@@ -4,6 +4,7 @@
 import { z } from "zod";
 import { MAX_TOOLS, toolCallSchema, toolSchema } from "../inference/runner-protocol.js";
 import { historyIssues, report, turnIssues, unansweredIssues } from "../inference/tool-turns.js";
+import { messageContentOf } from "../inference/message-content.js";
 
 export const fileFormats = ["chat", "prompt_completion", "text", "preference"] as const;
 export type FileFormat = (typeof fileFormats)[number];
@@ -11,8 +12,10 @@ export type FileFormat = (typeof fileFormats)[number];
 const chatMessage = z
   .object({
     role: z.enum(["system", "user", "assistant", "tool"]),
-    // Left out or null only on an assistant turn that calls tools (OpenAI's format).
-    content: z.string().nullish(),
+    // Left out or null only on an assistant turn that calls tools (OpenAI's format). An array of text parts
+    // (as a chat request may send, and OpenAI's fine-tuning files hold) is joined with newlines, as for a request.
+    // (A string keeps no cap of its own, so files stored before arrays were read still train.)
+    content: messageContentOf().nullish(),
     tool_calls: z.array(toolCallSchema).min(1).max(MAX_TOOLS).optional(),
     tool_call_id: z.string().min(1).max(256).optional(),
     /** OpenAI's: whether an assistant turn is trained on (1, the default) or only context (0). */

@@ -4,6 +4,7 @@ import { z } from "@hono/zod-openapi";
 import { MAX_CHOICES, MAX_TOOLS, MAX_TOP_LOGPROBS, TOOL_NAME, toolCallSchema } from "./runner-protocol.js";
 import type { ToolCallShape } from "./tool-calls.js";
 import { historyIssues, report, turnIssues, unansweredIssues } from "./tool-turns.js";
+import { messageContentOf } from "./message-content.js";
 import { MAX_JSON_DEPTH, TOO_DEEP, jsonDepth } from "../lib/json-depth.js";
 
 /**
@@ -50,20 +51,6 @@ export const samplingFields = {
     .openapi({ description: "at most 300 token ids of the model's tokenizer → −100…100, added to that token's logit at every step (−100 bans it, 100 all but forces it)" }),
 };
 
-/** A message's content: a string, or OpenAI's array of parts, of which only text parts are read. */
-const messageContent = z
-  .union([z.string().max(1_000_000), z.array(z.object({ type: z.string(), text: z.string().max(1_000_000).optional() }).passthrough()).max(256)], {
-    error: "content must be a string or an array of text parts",
-  })
-  .superRefine((c, ctx) => {
-    if (typeof c === "string") return;
-    const bad = c.findIndex((p) => p.type !== "text" || typeof p.text !== "string");
-    if (bad < 0) return;
-    const message = c[bad].type === "text" ? 'a text part needs a string "text"' : `only text parts ({"type":"text","text":"…"}) are supported; this one is "${c[bad].type}"`;
-    ctx.addIssue({ code: "custom", path: [bad], message });
-  })
-  .transform((c) => (typeof c === "string" ? c : c.map((p) => p.text).join("\n")));
-
 /** A tool the model may be made to call (OpenAI's tools[]); `parameters` is a JSON Schema of an object, in the subset Structured Outputs takes. */
 const toolSchema = z.object({
   type: z.literal("function", { error: 'a tool is {"type":"function","function":{…}}' }),
@@ -87,7 +74,7 @@ const chatMessageSchema = z
     // Before content: an assistant turn with tool calls has content null.
     tool_calls: z.array(toolCallSchema).max(MAX_TOOLS).nullish(),
     function_call: unsupported(() => false, "function_call is OpenAI's deprecated form; send tool_calls"),
-    content: messageContent.nullish(),
+    content: messageContentOf(1_000_000).nullish(),
     tool_call_id: z.string().min(1).max(256).nullish(),
     name: z.string().max(64).nullish(),
   })

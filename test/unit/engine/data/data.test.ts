@@ -29,6 +29,13 @@ describe("parseRecords", () => {
     expect(parseRecords('{"prompt":"p","completion":"c"}')[0]).toEqual({ format: "prompt_completion", prompt: "p", completion: "c" });
     expect(parseRecords('{"messages":[{"role":"user","content":"q"},{"role":"assistant","content":"a"}]}')[0].format).toBe("chat");
   });
+  it("reads content given as OpenAI's array of text parts as a chat request's: joined with newlines", () => {
+    const parts = (...texts: string[]) => texts.map((text) => ({ type: "text", text }));
+    const line = JSON.stringify({ messages: [{ role: "user", content: parts("a", "b") }, { role: "assistant", content: parts("c") }] });
+    expect(parseRecords(line)[0]).toEqual({ format: "chat", messages: [{ role: "user", content: "a\nb" }, { role: "assistant", content: "c" }] });
+    const image = JSON.stringify({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] }, { role: "assistant", content: "c" }] });
+    expect(() => parseRecords(image, "f.jsonl")).toThrow(/^f\.jsonl:1: messages\.0\.content\.0: only text parts \(\{"type":"text","text":"…"\}\) are supported; this one is "image_url"/);
+  });
   it("names the file, the line and the fix", () => {
     expect(() => parseRecords('{"text":"a"}\n\n{oops', "f.jsonl")).toThrow(/^f\.jsonl:3: not valid JSON/);
     expect(() => parseRecords('{"text":"a"}\n{"prompt":"p","completion":"c"}', "f.jsonl")).toThrow(/f\.jsonl:2: is a prompt_completion record but the file's first record is text/);

@@ -18,6 +18,15 @@ describe("AdapterRegistry", () => {
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
+  /** An opened registry over the fixture adapter "a" in its own cache folder, counting the fetches it makes. */
+  async function countingRegistry(folder: string) {
+    const local = new LocalAdapterSource({ a: { dir: FX, baseModel: "m" } });
+    const counter = { fetches: 0 };
+    const reg = new AdapterRegistry({ fetch: (id) => (counter.fetches++, local.fetch(id)) }, join(dir, folder));
+    await reg.open();
+    return { reg, counter };
+  }
+
   it("fetches once for concurrent requests, pins, evicts LRU unpinned folders, and reindexes on restart", async () => {
     const local = new LocalAdapterSource({ a: { dir: FX, baseModel: "m" }, b: { dir: FX, baseModel: "m" }, c: { dir: FX, baseModel: "m" } });
     let fetches = 0;
@@ -50,22 +59,19 @@ describe("AdapterRegistry", () => {
   });
 
   it("fetches an adapter again when its folder vanished from under the cache, pinned or not", async () => {
-    const local = new LocalAdapterSource({ a: { dir: FX, baseModel: "m" } });
-    let fetches = 0;
-    const reg = new AdapterRegistry({ fetch: (id) => (fetches++, local.fetch(id)) }, join(dir, "cache-vanish"));
-    await reg.open();
+    const { reg, counter } = await countingRegistry("cache-vanish");
     const held = await reg.acquire("a", "m");
     await rm(held.dir, { recursive: true });
     // Pinned by `held`: the entry stays and the files come back into its folder.
     const again = await reg.acquire("a", "m");
-    expect(fetches).toBe(2);
+    expect(counter.fetches).toBe(2);
     expect(again.dir).toBe(held.dir);
     expect(existsSync(join(again.dir, "adapter_model.safetensors"))).toBe(true);
     held.release();
     again.release();
     await rm(held.dir, { recursive: true });
     const third = await reg.acquire("a", "m");
-    expect(fetches).toBe(3);
+    expect(counter.fetches).toBe(3);
     expect(existsSync(join(third.dir, "adapter_config.json"))).toBe(true);
     third.release();
     expect(reg.held()).toEqual(["a"]);
@@ -140,14 +146,11 @@ describe("AdapterRegistry", () => {
   });
 
   it("fetches an invalidated adapter (files the engine refused) again, held or not", async () => {
-    const local = new LocalAdapterSource({ a: { dir: FX, baseModel: "m" } });
-    let fetches = 0;
-    const reg = new AdapterRegistry({ fetch: (id) => (fetches++, local.fetch(id)) }, join(dir, "cache-invalidate"));
-    await reg.open();
+    const { reg, counter } = await countingRegistry("cache-invalidate");
     const held = await reg.acquire("a", "m");
     reg.invalidate("a"); // held: marked, fetched again by the next request into the same folder
     const again = await reg.acquire("a", "m");
-    expect(fetches).toBe(2);
+    expect(counter.fetches).toBe(2);
     expect(again.dir).toBe(held.dir);
     held.release();
     again.release();
@@ -155,7 +158,7 @@ describe("AdapterRegistry", () => {
     expect(reg.held()).toEqual([]);
     await vi.waitFor(() => expect(existsSync(held.dir)).toBe(false));
     (await reg.acquire("a", "m")).release();
-    expect(fetches).toBe(3);
+    expect(counter.fetches).toBe(3);
   });
 
   it("refuses an adapter of another base model and reports unknown adapters as not found", async () => {

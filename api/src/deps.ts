@@ -13,7 +13,7 @@ export interface Deps {
   /** Secret that signs /blobs/ links of the local blob store; unset when blobs live in S3. */
   blobSigningSecret?: string;
   /** Reads files from the local disk (Node only): base models registered from a folder. */
-  localFiles?: { read(path: string): Promise<Uint8Array | null> };
+  localFiles?: { read(path: string): Promise<Uint8Array | null>; exists(path: string): Promise<boolean> };
 }
 
 export interface TenantAuth {

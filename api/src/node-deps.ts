@@ -1,5 +1,5 @@
 // Wires the Node deployment: libsql file + local or S3 blob store under one data folder, secrets kept there too.
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { FsBlobStore } from "./blob/fs.js";
 import type { BlobStore } from "./blob/port.js";
@@ -57,6 +57,7 @@ export async function createNodeDeps(opts: NodeDepsOptions): Promise<{ deps: Dep
           return null;
         }
       },
+      exists: (path) => stat(path).then((s) => s.isFile(), () => false),
     },
   };
   return { deps, close };

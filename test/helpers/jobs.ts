@@ -1,12 +1,35 @@
 // Helpers for fine-tuning job tests: a registered base model, an uploaded training file, a job, a runner.
+import { copyFile, mkdtemp, rename, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { writeByteLevelTokenizer } from "../../gpu-runner/src/engine/tokenizer/byte-level.js";
 import type { TestApi } from "./api.js";
 import { fixturesDir } from "./fixtures.js";
 
 export const microLlama = `${fixturesDir}/micro-llama`;
 
-/** Registers the micro-llama fixture as base model `micro-llama` (once per test API). */
+/**
+ * The folder `micro-llama` is registered from: the fixture's config.json (the API reads no weights) with a
+ * byte-level tokenizer and chat template beside it, since the API refuses chat jobs for a model without them.
+ * Made once per machine (test processes race to rename it into place).
+ */
+export const microLlamaSource = join(tmpdir(), "tuneserve-test-micro-llama-v1");
+let made: Promise<string> | null = null;
+export function microLlamaFolder(): Promise<string> {
+  made ??= (async () => {
+    if (await stat(join(microLlamaSource, "tokenizer.json")).then(() => true, () => false)) return microLlamaSource;
+    const dir = await mkdtemp(`${microLlamaSource}.tmp-`);
+    await copyFile(`${microLlama}/base/config.json`, join(dir, "config.json"));
+    await writeByteLevelTokenizer(dir);
+    await rename(dir, microLlamaSource).catch(() => rm(dir, { recursive: true, force: true }));
+    return microLlamaSource;
+  })();
+  return made;
+}
+
+/** Registers micro-llama (see microLlamaSource) as base model `micro-llama` (once per test API). */
 export async function registerMicroLlama(api: TestApi): Promise<void> {
-  const res = await api.call("POST", "/admin/v1/models", { token: api.admin, json: { id: "micro-llama", source: `${microLlama}/base` } });
+  const res = await api.call("POST", "/admin/v1/models", { token: api.admin, json: { id: "micro-llama", source: await microLlamaFolder() } });
   if (res.status !== 201 && res.status !== 409) throw new Error(`model register failed: ${res.status} ${await res.text()}`);
 }
 

@@ -32,9 +32,14 @@ export function adapterFiles(r = 8): Record<string, Uint8Array> {
   return { "adapter_config.json": new TextEncoder().encode(JSON.stringify(cfg)), "adapter_model.safetensors": weights };
 }
 
-/** Registers micro-llama (its config.json is all the API reads) once per test file; a second call is a no-op. */
+/**
+ * Registers micro-llama once per test file (a second call is a no-op): its config.json, and a tokenizer and chat
+ * template, of which the API reads only that they exist (without them it refuses chat jobs).
+ */
 export async function registerMicroLlama(): Promise<void> {
   await env.BLOBS.put("models/micro-llama/config.json", JSON.stringify(config));
+  await env.BLOBS.put("models/micro-llama/tokenizer.json", JSON.stringify({ version: "1.0", model: { type: "BPE", vocab: {}, merges: [] } }));
+  await env.BLOBS.put("models/micro-llama/tokenizer_config.json", JSON.stringify({ chat_template: "{% for m in messages %}{{ m.content }}{% endfor %}" }));
   const reg = await call("POST", "/admin/v1/models", { token: env.TUNESERVE_ADMIN_TOKEN as string, json: { id: "micro-llama", source: "blob:models/micro-llama/" } });
   if (reg.status !== 201 && reg.status !== 409) throw new Error(`registering micro-llama failed: ${reg.status} ${await reg.text()}`);
 }

@@ -74,7 +74,7 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     }
     const lease = lastLease!;
     const jobId = lease.job.id;
-    expect(Object.keys(lease.urls.base_model.files)).toEqual(["config.json"]);
+    expect(Object.keys(lease.urls.base_model.files).sort()).toEqual(["config.json", "tokenizer.json", "tokenizer_config.json"]);
     expect(new TextDecoder().decode(await (await send(lease.urls.training_file.url)).arrayBuffer())).toContain("hello");
     const other = ids.find((id) => id !== holder)!;
     await expectError(await runner(`/jobs/${jobId}/heartbeat`, { runner_id: other, progress: { step: 1, total_steps: 3, epoch: 0, loss: 2 } }), 409, "lease_lost");

@@ -8,7 +8,8 @@ import { jobs } from "../db/schema.js";
 import type { Deps, TenantAuth } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { newId } from "../lib/ids.js";
-import { modelSummarySchema, seqLenLimit } from "../lib/model-shapes.js";
+import { seqLenLimit } from "../lib/model-shapes.js";
+import { assertCanTrainOn } from "../lib/model-text.js";
 import { assertCanStartJob, jobQuotaOverrun } from "../quotas/limits.js";
 import { requireTrainingFile, type FileRow } from "./files.js";
 import { adapterInput, adapterWithDefaults, AUTO_BETA, hyperparametersInput, methodHyperparameters, methodInput, resolveAdapter, resolveHyperparameters, type DpoHyperparametersInput, type HyperparametersInput, type JobAdapter, type JobMethod } from "./settings.js";
@@ -71,7 +72,9 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
   const method = resolveMethod(requestedMethod(body), training.lines);
   checkFileKind(method, training, "training_file");
   if (validation) checkFileKind(method, validation, "validation_file");
-  const limit = seqLenLimit(modelSummarySchema.parse(JSON.parse(model.config)));
+  assertCanTrainOn(model.id, target.summary, training.format, "training_file");
+  if (validation) assertCanTrainOn(model.id, target.summary, validation.format, "validation_file");
+  const limit = seqLenLimit(target.summary);
   const seqLen = methodHyperparameters(method).seq_len ?? 0;
   if (limit && seqLen > limit.max) {
     const param = body.method ? `method.${method.type}.hyperparameters.seq_len` : "hyperparameters.seq_len";

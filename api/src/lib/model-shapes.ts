@@ -22,6 +22,9 @@ export const modelSummarySchema = z.object({
   max_position_embeddings: z.number().int().optional(),
   /** Mistral's attention window: the engine attends to every earlier token, so no sequence may be longer (absent for others, and for models registered before it was kept). */
   sliding_window: z.number().int().optional(),
+  /** Whether tokenizer.json and a chat template exist (lib/model-text.ts; unknown for models registered before they were noted). */
+  has_tokenizer: z.boolean().optional(),
+  has_chat_template: z.boolean().optional(),
 });
 
 export type ModelSummary = z.infer<typeof modelSummarySchema>;

@@ -8,6 +8,7 @@ import type { Deps } from "../deps.js";
 import { ApiError, notFound } from "../errors.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
 import { modelSummarySchema, summarizeConfig } from "../lib/model-shapes.js";
+import { readModelText, type ModelFiles } from "../lib/model-text.js";
 
 export const baseModelSchema = z
   .object({
@@ -36,16 +37,23 @@ export const toBaseModel = (m: typeof baseModels.$inferSelect): BaseModel => ({
   created_at: m.createdAt,
 });
 
-/** Reads one file of a model source; null when it does not exist. */
-export async function readModelFile(deps: Deps, source: string, name: string): Promise<Uint8Array | null> {
+/** The files of a model source (a blob prefix or a local folder), by name. */
+function modelFiles(deps: Deps, source: string): ModelFiles {
   const prefix = blobPrefixOf(source);
   if (prefix !== null) {
-    const obj = await deps.blobs.get(prefix + name);
-    return obj ? readAll(obj) : null;
+    return {
+      read: async (name) => {
+        const obj = await deps.blobs.get(prefix + name);
+        return obj ? readAll(obj) : null;
+      },
+      exists: async (name) => (await deps.blobs.head(prefix + name)) !== null,
+    };
   }
   if (!source.startsWith("/")) throw new ApiError("invalid_request", "source must be 'blob:<prefix>/' or an absolute folder path", "source");
-  if (!deps.localFiles) throw new ApiError("invalid_request", "local folders are not available on this deployment; upload the model to the blob store and use 'blob:<prefix>/'", "source");
-  return deps.localFiles.read(`${source.replace(/\/$/, "")}/${name}`);
+  const local = deps.localFiles;
+  if (!local) throw new ApiError("invalid_request", "local folders are not available on this deployment; upload the model to the blob store and use 'blob:<prefix>/'", "source");
+  const path = (name: string) => `${source.replace(/\/$/, "")}/${name}`;
+  return { read: (name) => local.read(path(name)), exists: (name) => local.exists(path(name)) };
 }
 
 const register = createRoute({
@@ -76,7 +84,8 @@ export function registerAdminModels(app: Router): void {
     if (await deps.db.query.baseModels.findFirst({ where: eq(baseModels.id, id) })) {
       throw new ApiError("conflict", `base model '${id}' is already registered`, "id");
     }
-    const bytes = await readModelFile(deps, source, "config.json");
+    const files = modelFiles(deps, source);
+    const bytes = await files.read("config.json");
     if (!bytes) throw new ApiError("invalid_request", `no config.json found at ${source}`, "source");
     let summary;
     try {
@@ -84,6 +93,7 @@ export function registerAdminModels(app: Router): void {
     } catch (e) {
       throw new ApiError("invalid_request", e instanceof Error ? e.message : String(e), "source");
     }
+    summary = { ...summary, ...(await readModelText(files)) };
     const row = { id, source, config: JSON.stringify(summary), createdAt: deps.now() };
     await deps.db.insert(baseModels).values(row);
     return c.json(toBaseModel(row), 201);

@@ -3,20 +3,21 @@
 import { readFile, readdir } from "node:fs/promises";
 import { afterEach, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
-import { blobPath, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
+import { blobPath, createJob, microLlamaFolder, microLlamaSource, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
 
 const open: TestApi[] = [];
 afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
 
-/** An API with micro-llama's files in the blob store under models/blob-llama/, registered as base model blob-llama. */
+/** An API with micro-llama's files (microLlamaFolder: config and tokenizer, no weights) in the blob store under models/blob-llama/, registered as base model blob-llama. */
 async function apiWithBlobModel(): Promise<{ api: TestApi; files: Record<string, Uint8Array> }> {
   const api = await startTestApi();
   open.push(api);
   const files: Record<string, Uint8Array> = {};
-  for (const name of await readdir(`${microLlama}/base`)) {
-    files[name] = new Uint8Array(await readFile(`${microLlama}/base/${name}`));
+  const folder = await microLlamaFolder();
+  for (const name of await readdir(folder)) {
+    files[name] = new Uint8Array(await readFile(`${folder}/${name}`));
     await api.deps.blobs.put(`models/blob-llama/${name}`, files[name]);
   }
   const res = await api.call("POST", "/admin/v1/models", { token: api.admin, json: { id: "blob-llama", source: "blob:models/blob-llama/" } });
@@ -72,7 +73,7 @@ describe("GET /internal/v1/models/{model_id}/files", () => {
     const { api } = await apiWithBlobModel();
     await registerMicroLlama(api);
     const local = (await (await modelFiles(api, "micro-llama")).json()) as { files: unknown; source: string };
-    expect(local).toMatchObject({ files: null, source: `${microLlama}/base` });
+    expect(local).toMatchObject({ files: null, source: microLlamaSource });
 
     await api.deps.blobs.deletePrefix("models/blob-llama/");
     const err = await expectError(await modelFiles(api, "blob-llama"), 404, "not_found");

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
-import { blobPath, chatLines, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
+import { blobPath, chatLines, createJob, microLlama, microLlamaSource, registerMicroLlama, registerRunner, runnerCall, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
 
 // Each test gets its own API (own database), so the global queue holds only that test's jobs.
 const open: TestApi[] = [];
@@ -700,7 +700,7 @@ describe("presigned URLs, checkpoints and complete", () => {
     const job = await createJob(api, t.key, { training_file: t.fileId, suffix: "support" });
     const r = await registerRunner(api, "r");
     const lease = await leaseOk(api, r);
-    expect(lease.urls).toMatchObject({ validation_file: null, checkpoint: null, base_model: { id: "micro-llama", source: `${microLlama}/base`, files: null } });
+    expect(lease.urls).toMatchObject({ validation_file: null, checkpoint: null, base_model: { id: "micro-llama", source: microLlamaSource, files: null } });
     expect(lease.urls.training_file).toMatchObject({ id: t.fileId, lines: 5, format: "chat" });
     const data = await api.call("GET", blobPath(lease.urls.training_file.url));
     expect(await data.text()).toBe(content);

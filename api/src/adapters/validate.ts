@@ -2,6 +2,7 @@
 // model it claims to fit: config options the engine supports, key names, layers, targets and every shape.
 import { z } from "zod";
 import { ApiError } from "../errors.js";
+import { MAX_LORA_ALPHA } from "../../../gpu-runner/src/engine/lora/targets.js";
 import { linearModules, moduleParent, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
 import { parseSafetensorsHeader, SafetensorsError, type SafetensorsDtype } from "./safetensors-header.js";
 
@@ -27,7 +28,10 @@ export const adapterConfigSchema = z.looseObject({
   peft_type: z.literal("LORA", { error: (i) => `peft_type=${quoted(i.input)} is not supported; only LORA adapters can be uploaded` }),
   task_type: z.literal("CAUSAL_LM", { error: (i) => `task_type=${quoted(i.input)} is not supported; use CAUSAL_LM` }).nullish(),
   r: z.number({ error: "r must be a number" }).int("r must be an integer").min(1, { error: (i) => `r=${i.input} must be ≥ 1` }),
-  lora_alpha: z.number({ error: "lora_alpha must be a number" }).positive({ error: (i) => `lora_alpha=${i.input} must be > 0` }),
+  lora_alpha: z
+    .number({ error: "lora_alpha must be a number" })
+    .positive({ error: (i) => `lora_alpha=${i.input} must be > 0` })
+    .max(MAX_LORA_ALPHA, { error: (i) => `lora_alpha=${i.input} must be ≤ ${MAX_LORA_ALPHA}` }),
   target_modules: z.union([z.array(z.string()).min(1, "target_modules must name at least one module"), z.string()], {
     error: "target_modules must be a list of module names or \"all-linear\"",
   }),

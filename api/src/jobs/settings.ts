@@ -1,6 +1,7 @@
 // Job settings: the request shapes of `method` and `adapter`, and the pure rules that turn "auto" and
 // defaults into the concrete numbers stored with the job (so a runner never has to guess them).
 import { z } from "@hono/zod-openapi";
+import { MAX_LORA_ALPHA } from "../../../gpu-runner/src/engine/lora/targets.js";
 import { linearModules, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
 
 const auto = z.literal("auto");
@@ -57,7 +58,7 @@ export const adapterInput = z
   .object({
     type: z.literal("lora").optional(),
     r: z.number().int().min(1).optional().openapi({ default: 8 }),
-    alpha: z.number().positive().optional().openapi({ default: 16 }),
+    alpha: z.number().positive().max(MAX_LORA_ALPHA).optional().openapi({ default: 16 }),
     dropout: z.number().min(0).lt(1).optional().openapi({ default: 0 }),
     target_modules: z
       .union([z.literal("all-linear"), z.array(z.enum(linearModules)).min(1)], { error: `use "all-linear" or a non-empty list of ${linearModules.join(", ")}` })

@@ -161,6 +161,7 @@ describe("POST /v1/fine_tuning/jobs", () => {
     expect((await bad({ adapter: { r: 64 } }, 400, "invalid_request", "adapter.r")).message).toContain("32");
     await bad({ adapter: { r: 0 } }, 400, "invalid_request", "adapter.r");
     await bad({ adapter: { alpha: 0 } }, 400, "invalid_request", "adapter.alpha");
+    await bad({ adapter: { alpha: 1e308 } }, 400, "invalid_request", "adapter.alpha");
     await bad({ adapter: { dropout: 1 } }, 400, "invalid_request", "adapter.dropout");
     expect((await bad({ adapter: { target_modules: ["lm_head"] } }, 400, "invalid_request", "adapter.target_modules")).message).toContain("q_proj");
     await bad({ suffix: "a:b" }, 400, "invalid_request", "suffix");

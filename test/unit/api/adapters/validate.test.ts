@@ -77,6 +77,7 @@ describe("validateAdapter: adapter_config.json rules", () => {
   });
   it("refuses lora_alpha ≤ 0", () => {
     expect(configFault({ lora_alpha: 0 })).toBe("adapter_config.json: lora_alpha=0 must be > 0");
+    expect(configFault({ lora_alpha: 1e308 })).toBe("adapter_config.json: lora_alpha=1e+308 must be ≤ 1000000");
   });
   it("refuses an unknown target module", () => {
     expect(configFault({ target_modules: ["q_proj", "lm_head"] })).toMatch(/target_modules contains 'lm_head'; LoRA can target only q_proj/);

@@ -8,7 +8,17 @@ import { LruTier } from "./cache.js";
 import { ADAPTER_FILES, SourceError, type AdapterSource } from "./source.js";
 
 export type AdapterStatus = "fetching" | "ready" | "failed";
-export type AdapterRecord = { model: string; baseModel: string; dir: string; bytes: number };
+/** `download`: which fetch of this runner brought the files (0: found on disk at start). */
+export type AdapterRecord = { model: string; baseModel: string; dir: string; bytes: number; download: number };
+
+/**
+ * How long an adapter whose files the engine refused on two downloads in a row is answered with that refusal,
+ * without fetching it again: the same bytes would be refused again (a rank or shape this runner cannot take).
+ */
+export const REFUSAL_MS = 10 * 60_000;
+
+/** An acquired adapter: its folder, pinned until release; `refuse` reports that the engine could not load it. */
+export type AdapterHandle = { dir: string; release(): void; refuse(message: string): void };
 
 const metaSchema = z.object({ format: z.literal("tuneserve-adapter-cache"), version: z.literal(1), model: z.string(), base_model: z.string(), bytes: z.number().int() });
 const META = "tuneserve-adapter.json";
@@ -22,6 +32,11 @@ export class AdapterRegistry {
   private readonly failures = new Map<string, string>();
   /** Entries whose files the engine could not load while requests held them: fetched again on the next acquire. */
   private readonly stale = new Set<string>();
+  private downloads = 0;
+  /** The download whose files the engine last refused, per adapter. */
+  private readonly refusedDownload = new Map<string, number>();
+  /** Adapters refused on two downloads in a row: the engine's message, and until when it stands. */
+  private readonly refused = new Map<string, { message: string; until: number }>();
 
   constructor(
     private readonly source: AdapterSource,
@@ -45,7 +60,7 @@ export class AdapterRegistry {
       }
       const dir = join(this.cacheDir, name);
       const meta = metaSchema.safeParse(await readFile(join(dir, META), "utf8").then(JSON.parse, () => null));
-      if (meta.success && this.disk.canInsert()) this.disk.set(meta.data.model, { model: meta.data.model, baseModel: meta.data.base_model, dir, bytes: meta.data.bytes });
+      if (meta.success && this.disk.canInsert()) this.disk.set(meta.data.model, { model: meta.data.model, baseModel: meta.data.base_model, dir, bytes: meta.data.bytes, download: 0 });
       else if (!meta.success) await rm(dir, { recursive: true, force: true });
     }
   }
@@ -53,7 +68,7 @@ export class AdapterRegistry {
   status(model: string): AdapterStatus | null {
     if (this.disk.has(model)) return "ready";
     if (this.fetching.has(model)) return "fetching";
-    return this.failures.has(model) ? "failed" : null;
+    return this.failures.has(model) || this.refused.has(model) ? "failed" : null;
   }
 
   /** Adapter model ids on local disk (what the runner reports as held), less those dropped while in use. */
@@ -63,9 +78,14 @@ export class AdapterRegistry {
 
   /**
    * The adapter's folder, fetched on a miss, pinned until `release()`; throws SourceError when it
-   * cannot be had or belongs to another base model.
+   * cannot be had, belongs to another base model, or was refused by the engine (see `refuse`).
    */
-  async acquire(model: string, baseModel: string): Promise<{ dir: string; release(): void }> {
+  async acquire(model: string, baseModel: string): Promise<AdapterHandle> {
+    const refusal = this.refused.get(model);
+    if (refusal && refusal.until > Date.now()) {
+      throw new SourceError(`adapter ${model}: the engine refused its files on two downloads in a row (${refusal.message}); not fetched again before ${new Date(refusal.until).toISOString()}`, false);
+    }
+    this.refused.delete(model);
     let rec = this.disk.get(model);
     if (rec) {
       // Pinned before the check below awaits: a download finishing meanwhile must not evict it (and delete its files).
@@ -90,8 +110,10 @@ export class AdapterRegistry {
       throw new SourceError(`adapter ${model} applies to base model ${rec.baseModel}, not ${baseModel}`, true);
     }
     let released = false;
+    const download = rec.download;
     return {
       dir: rec.dir,
+      refuse: (message) => this.refuse(model, download, message),
       release: () => {
         if (!released && this.disk.has(model)) {
           this.disk.unpin(model);
@@ -112,6 +134,20 @@ export class AdapterRegistry {
     if (!this.disk.has(model)) return;
     if (this.disk.pins(model) === 0) this.disk.delete(model);
     else this.stale.add(model);
+  }
+
+  /**
+   * The engine could not load the adapter's files: they are dropped (see invalidate), so the next request fetches
+   * them again, which mends a corrupt download. Refused again after that fetch, the adapter is answered with the
+   * refusal for REFUSAL_MS instead of being fetched for every request.
+   */
+  private refuse(model: string, download: number, message: string): void {
+    const last = this.refusedDownload.get(model);
+    if (last !== undefined && last !== download) {
+      this.refused.set(model, { message, until: Date.now() + REFUSAL_MS });
+      this.refusedDownload.delete(model);
+    } else this.refusedDownload.set(model, download);
+    this.invalidate(model);
   }
 
   private async onDisk(rec: AdapterRecord): Promise<boolean> {
@@ -138,7 +174,7 @@ export class AdapterRegistry {
       await rename(tmp, dir);
       // The folder of an entry that vanished was restored: its requests in flight keep it pinned, so the entry stays.
       const kept = this.disk.get(model);
-      const rec = Object.assign(kept ?? { model, dir }, { baseModel: got.baseModel, bytes });
+      const rec = Object.assign(kept ?? { model, dir }, { baseModel: got.baseModel, bytes, download: ++this.downloads });
       if (!kept) this.disk.set(model, rec);
       this.stale.delete(model);
       this.failures.delete(model);

@@ -6,7 +6,7 @@ import { serve } from "@hono/node-server";
 import { Hono, type Context } from "hono";
 import { generateRequestSchema, type GenerateChoice, type GenerateEvent, type GenerateRequest, type GenerateResponse, type LogprobEntry, type ResponseFormat } from "../../../api/src/inference/runner-protocol.js";
 import type { BatchingPolicy } from "./batch.js";
-import { AdapterRegistry } from "./registry.js";
+import { AdapterRegistry, type AdapterHandle } from "./registry.js";
 import { TenantShares } from "./tenant-share.js";
 import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
 import { autoCallGrammar, toolCallGrammar } from "./tool-call.js";
@@ -175,7 +175,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       return errorJson(c, 429, "rate_limited", `this tenant has ${shares.of(share)} sequences on this runner, its share of ${shares.limit} (the rest is kept for other tenants); retry after ${SECONDS_TO_RETRY} s`);
     }
     const giveBack = () => share && shares.give(share, body.n);
-    let adapter: { dir: string; release(): void } | null = null;
+    let adapter: AdapterHandle | null = null;
     if (body.adapter) {
       // Counted until the worker counts them: generate() below takes them over synchronously.
       awaitingAdapter.set(body.model, (awaitingAdapter.get(body.model) ?? 0) + body.n);
@@ -202,8 +202,8 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     const release = (err?: unknown) => {
       adapter?.release();
       giveBack();
-      // The engine refused the adapter's files (a corrupt download, say): drop them, so the next request fetches again.
-      if (err instanceof GenerationError && err.badAdapter) registry.invalidate(err.badAdapter);
+      // The engine refused the adapter's files (a corrupt download, say): dropped, and fetched again by the next request.
+      if (err instanceof GenerationError && err.badAdapter) adapter?.refuse(err.message);
     };
     return body.stream ? streamGeneration(c, worker, submits, release) : jsonGeneration(c, worker, submits, release);
   });

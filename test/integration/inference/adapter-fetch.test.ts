@@ -1,5 +1,6 @@
 // The inference server fetching adapters: requests waiting for a download hold their places in the queue (429
-// past it), and files the engine cannot load are fetched again by the next request.
+// past it), and files the engine cannot load are fetched again by the next request (not by every request when
+// the engine refuses them again).
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -52,6 +53,16 @@ it("fetches an adapter again after the engine refused its files", async () => {
   const second = await generate("bad-then-good");
   expect(second.status).toBe(200);
   expect(fetches.get("bad-then-good")).toBe(2);
+});
+
+it("stops fetching an adapter whose files the engine refused on two downloads in a row", async () => {
+  behaviour.set("always-bad", async () => ({ "adapter_config.json": randomBuiltinAdapter(9).config, "adapter_model.safetensors": new TextEncoder().encode("not a safetensors file") }));
+  expect((await generate("always-bad")).status).toBe(500); // refused: dropped, fetched again by the next request
+  expect((await generate("always-bad")).status).toBe(500); // refused again, on fresh files
+  const third = await generate("always-bad");
+  expect(third.status).toBe(502);
+  expect((await third.json()).error).toMatchObject({ code: "adapter_unavailable", message: expect.stringMatching(/refused its files on two downloads in a row \(adapter always-bad: .*\); not fetched again before/) });
+  expect(fetches.get("always-bad")).toBe(2);
 });
 
 it("counts requests waiting for an adapter's download towards the queue limit", async () => {

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { AdapterRegistry } from "../../../gpu-runner/src/serve/registry.js";
+import { AdapterRegistry, REFUSAL_MS } from "../../../gpu-runner/src/serve/registry.js";
 import { LocalAdapterSource, SourceError, type AdapterSource } from "../../../gpu-runner/src/serve/source.js";
 import { fixturesDir } from "../../helpers/fixtures.js";
 
@@ -159,6 +159,27 @@ describe("AdapterRegistry", () => {
     await vi.waitFor(() => expect(existsSync(held.dir)).toBe(false));
     (await reg.acquire("a", "m")).release();
     expect(counter.fetches).toBe(3);
+  });
+
+  it("answers an adapter refused on two downloads in a row with the refusal, without fetching it again", async () => {
+    const { reg, counter } = await countingRegistry("cache-refused");
+    const [one, two] = await Promise.all([reg.acquire("a", "m"), reg.acquire("a", "m")]);
+    one.refuse("bad rank");
+    two.refuse("bad rank"); // the same download refused twice: fetched again all the same
+    const fresh = await reg.acquire("a", "m");
+    expect(counter.fetches).toBe(2);
+    fresh.refuse("bad rank");
+    [one, two, fresh].forEach((h) => h.release());
+    await expect(reg.acquire("a", "m")).rejects.toThrow(/refused its files on two downloads in a row \(bad rank\)/);
+    expect(reg.status("a")).toBe("failed");
+    expect(counter.fetches).toBe(2);
+    vi.useFakeTimers({ now: Date.now() + REFUSAL_MS + 1, toFake: ["Date"] });
+    try {
+      (await reg.acquire("a", "m")).release(); // the refusal has lapsed: fetched once more
+      expect(counter.fetches).toBe(3);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("refuses an adapter of another base model and reports unknown adapters as not found", async () => {

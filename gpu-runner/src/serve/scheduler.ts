@@ -107,7 +107,7 @@ export class Scheduler {
     }
     if (!Number.isInteger(req.maxTokens) || req.maxTokens < 1) throw new Error(`max_tokens=${req.maxTokens} must be an integer ≥ 1`);
     if (req.tokens.length >= this.o.maxContext) {
-      throw new Error(`prompt: it is ${req.tokens.length} tokens (a chat's: its messages, and the tools it lists, as the chat template writes them), and this server's context of ${this.o.maxContext} must also hold the answer; shorten it`);
+      throw new Error(`prompt: it is ${req.tokens.length} tokens, and this server's context of ${this.o.maxContext} must also hold the answer; shorten it`);
     }
     if (req.fitMaxTokens) req.maxTokens = Math.min(req.maxTokens, this.o.maxContext - req.tokens.length);
     if (req.tokens.length + req.maxTokens > this.o.maxContext) {

@@ -91,11 +91,23 @@ function tokensOf(req: ServeSubmit): number[] {
   return tokenizer.encode(input.prompt);
 }
 
+/**
+ * A prompt that fills the context leaves no room for the answer: refused naming the caller's field (a chat's
+ * prompt is its messages, as the template writes them), which the scheduler, seeing only tokens, cannot name.
+ */
+function assertPromptFits(input: ServeSubmit["input"], n: number): void {
+  if (n < maxContext) return;
+  const room = `and this server's context of ${maxContext} must also hold the answer; shorten it`;
+  if ("messages" in input) throw new Error(`messages: the chat is ${n} tokens (its messages, and the tools it lists, as the chat template writes them), ${room}`);
+  throw new Error(`prompt: it is ${n} tokens, ${room}`);
+}
+
 function submit(req: ServeSubmit): void {
   if (!scheduler) throw new Error("serve worker: not initialised");
   if (closing) return send({ kind: "error", id: req.id, message: SHUTTING_DOWN, invalid: false });
   try {
     const tokens = tokensOf(req);
+    assertPromptFits(req.input, tokens.length);
     if (req.logprobs !== undefined && !tokenizer) throw new Error("logprobs: this model has no tokenizer.json to spell tokens with");
     if (req.stream) {
       streaming.add(req.id);

@@ -114,7 +114,11 @@ describe("POST /v1/chat/completions", () => {
     expect(choices[0].finish_reason).toBe("length");
     const longPrompt = await post("/v1/chat/completions", acme.key, { model: stack.model, messages: [{ role: "user", content: "x".repeat(600) }], max_tokens: 2 });
     expect(longPrompt.status).toBe(400);
-    expect((await longPrompt.json()).error).toMatchObject({ param: "messages", message: expect.stringMatching(/^prompt: it is \d+ tokens \(a chat's: its messages, and the tools it lists, as the chat template writes them\), and this server's context of 512 must also hold the answer/) });
+    // The message names the field the param does: a chat's messages (as the template writes them), a prompt.
+    expect((await longPrompt.json()).error).toMatchObject({ param: "messages", message: expect.stringMatching(/^messages: the chat is \d+ tokens \(its messages, and the tools it lists, as the chat template writes them\), and this server's context of 512 must also hold the answer/) });
+    const longText = await post("/v1/completions", acme.key, { model: stack.model, prompt: "x".repeat(600), max_tokens: 2 });
+    expect(longText.status).toBe(400);
+    expect((await longText.json()).error).toMatchObject({ param: "prompt", message: expect.stringMatching(/^prompt: it is \d+ tokens, and this server's context of 512 must also hold the answer/) });
     // Text that cannot fit however it tokenizes is refused before tokenizing (a megabyte would hold the serving thread).
     for (const [path, body, param] of [
       ["/v1/completions", { prompt: "y".repeat(900_000) }, "prompt"],

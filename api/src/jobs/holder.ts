@@ -12,6 +12,9 @@ export function leaseLost(job: JobRow | null, jobId: string, holder: Holder): Ap
   if (!job) return notFound("fine-tuning job", jobId, "job_id");
   const runnerId = holder.runner_id;
   if (job.status === "cancelled" || job.status === "paused") return new ApiError("lease_lost", `job ${job.id} was ${job.status}; stop working on it`);
+  if (job.status === "running" && job.leaseOwner === runnerId && holder.attempt !== undefined && holder.attempt > job.attempt) {
+    return new ApiError("lease_lost", `job ${job.id} is on attempt ${job.attempt} and was never leased as your attempt ${holder.attempt}: send the attempt your lease answer gave, or stop working on it`);
+  }
   if (job.status === "running" && job.leaseOwner === runnerId) {
     return new ApiError("lease_lost", `job ${job.id} was leased again (attempt ${job.attempt}) after your attempt ${holder.attempt}; stop this copy of it`);
   }

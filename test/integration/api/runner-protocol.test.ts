@@ -436,6 +436,9 @@ describe("heartbeat, events, fail, cancel", () => {
     // The paused copy, on the same runner, is fenced off by its attempt; the new lease reports as usual.
     const stale = await expectError(await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, attempt: 1, progress: progress(6) }), 409, "lease_lost");
     expect(stale.message).toMatch(/leased again \(attempt 2\) after your attempt 1/);
+    // An attempt the job never had is not called an earlier one.
+    const unknown = await expectError(await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, attempt: 3, progress: progress(6) }), 409, "lease_lost");
+    expect(unknown.message).toMatch(/is on attempt 2 and was never leased as your attempt 3/);
     await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, attempt: 1, trained_tokens: 5 }), 409, "lease_lost");
     expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, attempt: 2, progress: progress(5) })).status).toBe(200);
 

@@ -7,7 +7,7 @@ import { startServer } from "../api/src/node.js";
 import { parseWithUsage, printedHelp } from "../gpu-runner/src/cli/args.js";
 import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../gpu-runner/src/models/builtin.js";
 import { isSuperseded } from "../gpu-runner/src/runner/api-client.js";
-import { loadRunnerConfig } from "../gpu-runner/src/runner/config.js";
+import { loadRunnerConfig, parseModelSpec } from "../gpu-runner/src/runner/config.js";
 import { startRunner } from "../gpu-runner/src/runner/runner.js";
 
 const USAGE = `usage: tuneserve serve [--port 8787] [--host 127.0.0.1] [--data .data] [--no-runner]
@@ -81,14 +81,30 @@ export async function run(argv: string[]): Promise<void> {
   process.once("SIGTERM", stop);
 }
 
+/** Whether a TUNESERVE_RUNNER_MODELS list names the built-in model at its own folder (README: "the built-in one included if you want it"). */
+function namesBuiltinModel(models: string, builtinDir: string): boolean {
+  return models.split(",").some((text) => {
+    if (!text.trim()) return false;
+    try {
+      const m = parseModelSpec(text);
+      return m.id === BUILTIN_MODEL_NAME && m.dir === builtinDir;
+    } catch {
+      return false; // loadRunnerConfig names the bad entry
+    }
+  });
+}
+
 /** The embedded runner: the built-in model unless TUNESERVE_RUNNER_MODELS names others, caches under the data folder. */
 async function startEmbeddedRunner(api: Awaited<ReturnType<typeof startServer>>, dataDir: string) {
-  // With no TUNESERVE_RUNNER_MODELS the embedded runner trains the built-in model, created on first start.
+  // With no TUNESERVE_RUNNER_MODELS the embedded runner trains the built-in model, created on first start; a list
+  // that names it at <data>/models/tuneserve-micro gets it created and registered the same way (only there: the
+  // writer replaces a folder that is not the built-in model's, so a folder of the operator's is never touched).
+  const builtinDir = join(dataDir, "models", BUILTIN_MODEL_NAME);
   let models = process.env.TUNESERVE_RUNNER_MODELS;
-  if (!models) {
-    const dir = await ensureBuiltinModel(join(dataDir, "models", BUILTIN_MODEL_NAME));
+  if (!models || namesBuiltinModel(models, builtinDir)) {
+    const dir = await ensureBuiltinModel(builtinDir);
     await ensureBaseModel(api.url, api.adminToken, BUILTIN_MODEL_NAME, dir);
-    models = `${BUILTIN_MODEL_NAME}=${dir}`;
+    models ||= `${BUILTIN_MODEL_NAME}=${dir}`;
   }
   const config = loadRunnerConfig([], {
     TUNESERVE_RUNNER_NAME: "embedded",

@@ -11,7 +11,10 @@ export type FileFormat = (typeof fileFormats)[number];
 
 const chatMessage = z
   .object({
-    role: z.enum(["system", "user", "assistant", "tool"]),
+    // OpenAI's developer role is its system turn, as in a chat completion request (v1_chat_completions.ts).
+    role: z
+      .enum(["system", "developer", "user", "assistant", "tool"], { error: "role must be system, developer, user, assistant or tool" })
+      .transform((r) => (r === "developer" ? "system" : r)),
     // Left out or null only on an assistant turn that calls tools (OpenAI's format). An array of text parts
     // (as a chat request may send, and OpenAI's fine-tuning files hold) is joined with newlines, as for a request.
     // (A string keeps no cap of its own, so files stored before arrays were read still train.)

@@ -36,6 +36,11 @@ describe("parseRecords", () => {
     const image = JSON.stringify({ messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] }, { role: "assistant", content: "c" }] });
     expect(() => parseRecords(image, "f.jsonl")).toThrow(/^f\.jsonl:1: messages\.0\.content\.0: only text parts \(\{"type":"text","text":"…"\}\) are supported; this one is "image_url"/);
   });
+  it("reads OpenAI's developer role as the system turn, as a chat request does", () => {
+    const line = (role: string) => JSON.stringify({ messages: [{ role, content: "be brief" }, { role: "user", content: "q" }, { role: "assistant", content: "a" }] });
+    expect(parseRecords(line("developer"))[0]).toEqual(parseRecords(line("system"))[0]);
+    expect(() => parseRecords(line("function"), "f.jsonl")).toThrow(/^f\.jsonl:1: messages\.0\.role: role must be system, developer, user, assistant or tool/);
+  });
   it("names the file, the line and the fix", () => {
     expect(() => parseRecords('{"text":"a"}\n\n{oops', "f.jsonl")).toThrow(/^f\.jsonl:3: not valid JSON/);
     expect(() => parseRecords('{"text":"a"}\n{"prompt":"p","completion":"c"}', "f.jsonl")).toThrow(/f\.jsonl:2: is a prompt_completion record but the file's first record is text/);

@@ -18,6 +18,7 @@ try {
   send({
     kind: "error",
     message: err instanceof Error ? err.message : String(err),
+    code: typeof (err as { code?: unknown } | null)?.code === "string" ? (err as { code: string }).code : null,
     cancelledAt: err instanceof TrainingCancelled ? err.step : null,
     suspended: err instanceof TrainingSuspended ? { step: err.step, checkpointed: err.checkpointed } : null,
   });

@@ -7,7 +7,7 @@ import { TrainingCancelled, TrainingSuspended, type TrainEvent, type TrainJobSpe
 export type LoopWorkerMessage =
   | { kind: "event"; event: TrainEvent }
   | { kind: "done"; result: TrainResult }
-  | { kind: "error"; message: string; cancelledAt: number | null; suspended: { step: number; checkpointed: boolean } | null };
+  | { kind: "error"; message: string; code: string | null; cancelledAt: number | null; suspended: { step: number; checkpointed: boolean } | null };
 
 /** Values of the shared stop flag: keep training, cancel (discard), suspend (checkpoint, then stop). */
 export const STOP_FLAG = { run: 0, cancel: 1, suspend: 2 } as const;
@@ -44,7 +44,8 @@ export function startTrainingWorker(spec: TrainJobSpec, onEvent: (e: TrainEvent)
         }
       } else if (msg.kind === "done") settle(() => resolveRun(msg.result));
       else if (msg.suspended) settle(() => reject(new TrainingSuspended(msg.suspended!.step, msg.suspended!.checkpointed)));
-      else settle(() => reject(msg.cancelledAt !== null ? new TrainingCancelled(msg.cancelledAt) : new Error(msg.message)));
+      // The error's code (e.g. "training_diverged") crosses the thread with its message: the job's error reports it.
+      else settle(() => reject(msg.cancelledAt !== null ? new TrainingCancelled(msg.cancelledAt) : Object.assign(new Error(msg.message), msg.code ? { code: msg.code } : {})));
     });
     worker.on("error", (err) => settle(() => reject(err)));
     worker.on("exit", (code) => settle(() => reject(new Error(`training worker exited with code ${code} before finishing`))));

@@ -17,12 +17,12 @@ import { LoraEvaluator } from "./evaluate.js";
 import { writePeftAdapter, type AdapterMeta } from "./export.js";
 import { resolveLoraConfig } from "./lora-config.js";
 import { loadInitialAdapter } from "./initial-adapter.js";
-import { initParams, paramsFromAdapter } from "./lora-params.js";
+import { allFinite, initParams, paramsFromAdapter } from "./lora-params.js";
 import { learningRate, warmupSteps, type Schedule } from "./schedule.js";
-import { DEFAULT_BETA, resolveSpec, TrainingCancelled, TrainingSuspended, type ResolvedSpec, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
+import { DEFAULT_BETA, resolveSpec, TrainingCancelled, TrainingDiverged, TrainingSuspended, type ResolvedSpec, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
 import { LoraTrainer } from "./trainer.js";
 
-export { TrainingCancelled, TrainingSuspended, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
+export { TrainingCancelled, TrainingDiverged, TrainingSuspended, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
 export { startTrainingWorker, type TrainingWorker } from "./loop-worker.js";
 
 export type TrainHooks = {
@@ -206,7 +206,12 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       const ts = performance.now();
       const { loss, gradNorm } = await trainer.step(micro, lr);
       const stepS = (performance.now() - ts) / 1000;
-      if (!Number.isFinite(loss)) throw new Error(`training diverged: loss is ${loss} at step ${step + 1}; lower lr (now ${s.lr}) or set maxGradNorm`);
+      // The loss is the one before the update: a finite loss can still come with a gradient or an update that
+      // overflowed, which would leave NaN or ±Infinity in the adapter (and in the next checkpoint) otherwise.
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm) || ![...trainer.values.values()].every(allFinite)) {
+        const what = !Number.isFinite(loss) ? `loss is ${loss}` : !Number.isFinite(gradNorm) ? `gradient norm is ${gradNorm}` : "the update made LoRA weights non-finite";
+        throw new TrainingDiverged(step + 1, `training diverged at step ${step + 1}: ${what}; lower lr (now ${s.lr})${s.maxGradNorm === null ? " or set maxGradNorm" : ""}`);
+      }
       step++;
       losses.push(loss);
       metrics.train_loss = loss;

@@ -47,6 +47,12 @@ export function frobenius(x: FloatArray): number {
   return Math.sqrt(s);
 }
 
+/** Whether every element is finite (no NaN, no ±Infinity). */
+export function allFinite(x: FloatArray): boolean {
+  for (let i = 0; i < x.length; i++) if (!Number.isFinite(x[i])) return false;
+  return true;
+}
+
 /** Σx (in float64). */
 export function total(x: FloatArray): number {
   let s = 0;

@@ -33,6 +33,18 @@ export class TrainingSuspended extends Error {
   }
 }
 
+/**
+ * Thrown when a step's loss, gradient norm or updated LoRA weights are not finite: the run stops before it
+ * reports, checkpoints or exports that step, so no broken adapter is written. `code` reaches the job's error.
+ */
+export class TrainingDiverged extends Error {
+  readonly code = "training_diverged";
+  constructor(readonly step: number, message: string) {
+    super(message);
+    this.name = "TrainingDiverged";
+  }
+}
+
 /** DPO's β when the spec leaves it out. */
 export const DEFAULT_BETA = 0.1;
 

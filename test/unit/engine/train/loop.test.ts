@@ -5,7 +5,7 @@ import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runTraining, startTrainingWorker, TrainingCancelled, type TrainEvent } from "../../../../gpu-runner/src/engine/train/loop.js";
+import { runTraining, startTrainingWorker, TrainingCancelled, TrainingDiverged, type TrainEvent } from "../../../../gpu-runner/src/engine/train/loop.js";
 import { learningRate } from "../../../../gpu-runner/src/engine/train/schedule.js";
 import { ensureBuiltinModel } from "../../../../gpu-runner/src/models/builtin.js";
 
@@ -88,6 +88,21 @@ describe("runTraining", () => {
     await expect(run).rejects.toThrow(TrainingCancelled);
     await expect(run).rejects.toMatchObject({ step: 2 });
     expect(await exists(join(out, "adapter_model.safetensors"))).toBe(false);
+  });
+
+  it("fails a run whose update leaves non-finite LoRA weights, though its loss was finite, writing no adapter or checkpoint", async () => {
+    // One step: the loss it reports is the one before the update, so only the weights show the overflow.
+    const out = join(root, "diverged");
+    const spec = { modelDir: model, dataPath: data, outDir: out, epochs: 1, batchSize: 5, seqLen: 32, lr: 1e39, rank: 2 };
+    const events: TrainEvent[] = [];
+    const run = runTraining(spec, { onEvent: (e) => void events.push(e) });
+    await expect(run).rejects.toThrow(TrainingDiverged);
+    await expect(run).rejects.toThrow(/training diverged at step 1: the update made LoRA weights non-finite; lower lr \(now 1e\+39\)$/);
+    expect(events.filter((e) => e.type === "progress" || e.type === "checkpoint")).toEqual([]);
+    expect(await exists(join(out, "adapter_model.safetensors"))).toBe(false);
+    expect(await exists(join(out, "checkpoints"))).toBe(false);
+    // From a worker thread the job's error keeps its code (the runner reports it as the job's error code).
+    await expect(startTrainingWorker({ ...spec, outDir: join(root, "diverged-worker"), maxGradNorm: null }, () => {}).result).rejects.toMatchObject({ code: "training_diverged", message: expect.stringMatching(/or set maxGradNorm$/) });
   });
 
   it("names the bad field or file", async () => {

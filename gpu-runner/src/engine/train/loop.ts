@@ -95,6 +95,11 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   const tok = await loadTokenizer(s.modelDir);
   if (!tok) throw new Error(`${s.modelDir}: no tokenizer.json; training needs the model's tokenizer`);
   if (tok.vocabSize > cfg.vocab) throw new Error(`${s.modelDir}: tokenizer has ${tok.vocabSize} ids but config.json vocab_size=${cfg.vocab}`);
+  // The training graph attends causally over the whole row; a windowed model (Mistral) would learn attention
+  // it never uses, and inference refuses contexts past the window anyway (as the API refuses such a seq_len).
+  if (cfg.slidingWindow !== null && s.seqLen > cfg.slidingWindow) {
+    throw new Error(`train spec: seqLen=${s.seqLen} exceeds the model's sliding_window (${cfg.slidingWindow}), whose windowed attention this engine does not implement; use seqLen ≤ ${cfg.slidingWindow}`);
+  }
   if (s.dropout > 0) await log(`lora_dropout=${s.dropout}: resumed runs are not bit-identical (dropout masks come from ONNX Runtime's RNG)`, true);
 
   const { rows, format } = await loadRows(s.dataPath, s, tok, log);

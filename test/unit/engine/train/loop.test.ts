@@ -1,7 +1,7 @@
 // The training loop on the built-in model: events in order with the schedule's LR, validation loss and
 // token accuracy, trained-token count, the final adapter and checkpoint, cancellation between steps (in
 // the calling thread and in the worker), and spec errors by name.
-import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -109,6 +109,14 @@ describe("runTraining", () => {
     await expect(runTraining({ modelDir: model, dataPath: data, outDir: join(root, "x"), rank: 0 })).rejects.toThrow(/train spec: rank/);
     await expect(runTraining({ modelDir: model, dataPath: data, outDir: join(root, "x"), targets: ["qkv"] })).rejects.toThrow(/target_modules \["qkv"\]/);
     await expect(runTraining({ modelDir: model, dataPath: join(root, "missing.jsonl"), outDir: join(root, "x") })).rejects.toThrow(/missing\.jsonl: cannot be read/);
+    // A Mistral-style model attends within a window the training graph does not implement: rows past it are refused.
+    const windowed = join(root, "windowed");
+    await cp(model, windowed, { recursive: true });
+    const config = JSON.parse(await readFile(join(windowed, "config.json"), "utf8"));
+    await writeFile(join(windowed, "config.json"), JSON.stringify({ ...config, architectures: ["MistralForCausalLM"], model_type: "mistral", sliding_window: 16 }));
+    await expect(runTraining({ modelDir: windowed, dataPath: data, outDir: join(root, "x"), seqLen: 32 })).rejects.toThrow(/seqLen=32 exceeds the model's sliding_window \(16\).*use seqLen ≤ 16/);
+    const fits = await runTraining({ modelDir: windowed, dataPath: data, outDir: join(root, "windowed-out"), seqLen: 16, epochs: 1, batchSize: 5, rank: 2 });
+    expect(fits.steps).toBe(1);
   });
 });
 

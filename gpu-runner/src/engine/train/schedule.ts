@@ -14,7 +14,9 @@ export type Schedule = {
 /** Warmup steps for a ratio of the total: ⌈ratio·total⌉, at most total. */
 export function warmupSteps(totalSteps: number, ratio: number): number {
   if (!(ratio >= 0 && ratio <= 1)) throw new Error(`warmupRatio=${ratio} must be in [0, 1]`);
-  return Math.min(totalSteps, Math.ceil(ratio * totalSteps));
+  // ratio·total in binary floating point can land just above a whole number (0.07 × 100 = 7.000000000000001,
+  // which Math.ceil makes 8): rounded to 9 decimals first, the product is the one the formula means.
+  return Math.min(totalSteps, Math.ceil(Math.round(ratio * totalSteps * 1e9) / 1e9));
 }
 
 /**

@@ -40,6 +40,11 @@ describe("warmupSteps", () => {
     expect(warmupSteps(10, 0.03)).toBe(1);
     expect(warmupSteps(10, 0)).toBe(0);
     expect(warmupSteps(5, 1)).toBe(5);
+    expect(warmupSteps(10, 0.25)).toBe(3);
+    // Products that floating point puts just above a whole number: ⌈0.07·100⌉ is 7, not 8.
+    expect(warmupSteps(100, 0.07)).toBe(7);
+    expect(warmupSteps(200, 0.07)).toBe(14);
+    expect(warmupSteps(1000, 0.0101)).toBe(11);
     expect(() => warmupSteps(5, 1.5)).toThrow(/warmupRatio=1.5/);
   });
 });

@@ -95,8 +95,10 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   const tok = await loadTokenizer(s.modelDir);
   if (!tok) throw new Error(`${s.modelDir}: no tokenizer.json; training needs the model's tokenizer`);
   if (tok.vocabSize > cfg.vocab) throw new Error(`${s.modelDir}: tokenizer has ${tok.vocabSize} ids but config.json vocab_size=${cfg.vocab}`);
-  // The training graph attends causally over the whole row; a windowed model (Mistral) would learn attention
-  // it never uses, and inference refuses contexts past the window anyway (as the API refuses such a seq_len).
+  // Rows no longer than inference serves (it caps contexts at both, as the API caps a job's seq_len): past
+  // max_position_embeddings the model trains on positions it was never made for, and past a windowed model's
+  // (Mistral's) sliding_window the training graph's full causal attention is attention the model never uses.
+  if (s.seqLen > cfg.maxPositions) throw new Error(`train spec: seqLen=${s.seqLen} exceeds the model's max_position_embeddings (${cfg.maxPositions}); use seqLen ≤ ${cfg.maxPositions}`);
   if (cfg.slidingWindow !== null && s.seqLen > cfg.slidingWindow) {
     throw new Error(`train spec: seqLen=${s.seqLen} exceeds the model's sliding_window (${cfg.slidingWindow}), whose windowed attention this engine does not implement; use seqLen ≤ ${cfg.slidingWindow}`);
   }

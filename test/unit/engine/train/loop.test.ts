@@ -109,7 +109,9 @@ describe("runTraining", () => {
     await expect(runTraining({ modelDir: model, dataPath: data, outDir: join(root, "x"), rank: 0 })).rejects.toThrow(/train spec: rank/);
     await expect(runTraining({ modelDir: model, dataPath: data, outDir: join(root, "x"), targets: ["qkv"] })).rejects.toThrow(/target_modules \["qkv"\]/);
     await expect(runTraining({ modelDir: model, dataPath: join(root, "missing.jsonl"), outDir: join(root, "x") })).rejects.toThrow(/missing\.jsonl: cannot be read/);
-    // A Mistral-style model attends within a window the training graph does not implement: rows past it are refused.
+    // Rows longer than inference serves: past max_position_embeddings (the built-in model's is 2048), and past a
+    // Mistral-style model's window, which the training graph does not implement.
+    await expect(runTraining({ modelDir: model, dataPath: data, outDir: join(root, "x"), seqLen: 4096 })).rejects.toThrow(/seqLen=4096 exceeds the model's max_position_embeddings \(2048\); use seqLen ≤ 2048/);
     const windowed = join(root, "windowed");
     await cp(model, windowed, { recursive: true });
     const config = JSON.parse(await readFile(join(windowed, "config.json"), "utf8"));

@@ -105,6 +105,20 @@ describe("runTraining", () => {
     await expect(startTrainingWorker({ ...spec, outDir: join(root, "diverged-worker"), maxGradNorm: null }, () => {}).result).rejects.toMatchObject({ code: "training_diverged", message: expect.stringMatching(/or set maxGradNorm$/) });
   });
 
+  it("refuses to continue an adapter that holds NaN, naming the tensor, rather than failing as a divergence", async () => {
+    const good = join(root, "start");
+    await runTraining({ modelDir: model, dataPath: data, outDir: good, epochs: 1, batchSize: 5, seqLen: 32, rank: 2, targets: ["q_proj"] });
+    const bad = join(root, "start-nan");
+    await cp(good, bad, { recursive: true });
+    const file = await readFile(join(bad, "adapter_model.safetensors"));
+    // The last 4 bytes are the last F32 of the last tensor (layer 1's lora_B, in name order).
+    file.writeFloatLE(NaN, file.length - 4);
+    await writeFile(join(bad, "adapter_model.safetensors"), file);
+    const spec = { modelDir: model, dataPath: data, outDir: join(root, "from-nan"), epochs: 1, batchSize: 5, seqLen: 32, rank: 2, targets: ["q_proj"] };
+    await expect(runTraining({ ...spec, initAdapter: bad })).rejects.toThrow(/the initial adapter's lora_B of 1\.q_proj holds NaN or ±Infinity/);
+    expect((await runTraining({ ...spec, initAdapter: good })).steps).toBe(1);
+  });
+
   it("names the bad field or file", async () => {
     await expect(runTraining({ modelDir: model, dataPath: data, outDir: join(root, "x"), rank: 0 })).rejects.toThrow(/train spec: rank/);
     await expect(runTraining({ modelDir: model, dataPath: data, outDir: join(root, "x"), targets: ["qkv"] })).rejects.toThrow(/target_modules \["qkv"\]/);

@@ -154,6 +154,11 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       const diff = [...new Set([...Object.keys(fp), ...Object.keys(theirs)])].filter((k) => fp[k] !== theirs[k]);
       if (diff.length) throw new Error(`${s.resumeFrom}: checkpoint was written by a run with different ${diff.join(", ")}; resume with the same settings and data`);
       if (ck.state.step > totalSteps) throw new Error(`${s.resumeFrom}: checkpoint is at step ${ck.state.step}, past this run's ${totalSteps} steps`);
+      // The same data file can still give other rows (the model folder's tokenizer or chat template changed):
+      // the saved order would then pick rows that are not there, or others than the run trained on.
+      if (ck.state.order.length > 0 && ck.state.order.length !== rows.length) {
+        throw new Error(`${s.resumeFrom}: checkpoint's data order has ${ck.state.order.length} rows, and this run's data gives ${rows.length}; the model's tokenizer or chat template is not the one the checkpoint was trained with`);
+      }
       trainer.setParams(ck.values);
       trainer.m = ck.m;
       trainer.v = ck.v;

@@ -57,6 +57,12 @@ it("resumes a step split into other micro-batches (the same rows a step), and a 
 
 it("refuses a checkpoint written with other settings, naming them", async () => {
   await expect(runTraining({ ...spec, lr: 2e-2, outDir: join(root, "other"), resumeFrom: join(root, "full", "checkpoints", "3") })).rejects.toThrow(/different lr; resume with the same settings/);
+  // Same file and settings, other rows (as after the model folder's tokenizer changed): its row order does not fit.
+  const other = join(root, "other-rows");
+  await cp(join(root, "full", "checkpoints", "3"), other, { recursive: true });
+  const state = JSON.parse(await readFile(join(other, "trainer_state.json"), "utf8"));
+  await writeFile(join(other, "trainer_state.json"), JSON.stringify({ ...state, order: [...state.order, 7] }));
+  await expect(runTraining({ ...spec, outDir: join(root, "other-rows-out"), resumeFrom: other })).rejects.toThrow(/data order has 8 rows, and this run's data gives 7; the model's tokenizer or chat template/);
 });
 
 it("resumes a DPO run exactly too (the base model's reference values are recomputed the same), and not with another beta", async () => {

@@ -35,8 +35,6 @@ export type ModelSummary = z.infer<typeof modelSummarySchema>;
  */
 export function summarizeConfig(json: unknown): ModelSummary {
   const c = parseModelConfig(json);
-  // Kept only when config.json gives it (the engine assumes 4096 otherwise; jobs check seq_len against it).
-  const positions = (json as { max_position_embeddings?: number }).max_position_embeddings;
   return {
     architecture: c.architecture,
     hidden_size: c.hidden,
@@ -46,7 +44,8 @@ export function summarizeConfig(json: unknown): ModelSummary {
     num_key_value_heads: c.kvHeads,
     head_dim: c.headDim,
     vocab_size: c.vocab,
-    ...(positions ? { max_position_embeddings: positions } : {}),
+    // The engine's: config.json's, or the 4096 it assumes without one (jobs check seq_len against it).
+    max_position_embeddings: c.maxPositions,
     ...(c.slidingWindow ? { sliding_window: c.slidingWindow } : {}),
   };
 }

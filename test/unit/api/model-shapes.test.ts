@@ -25,9 +25,10 @@ describe("summarizeConfig", () => {
     expect(() => summarizeConfig({ ...base, rope_scaling: { rope_type: "yarn", factor: 4 } })).toThrow(/rope_scaling type "yarn" is not supported/);
     expect(() => summarizeConfig({ ...base, mlp_bias: true })).toThrow(/mlp_bias=true is not supported/);
   });
-  it("keeps max_position_embeddings only when config.json gives it", () => {
+  it("keeps the engine's max_position_embeddings: config.json's, or the 4096 the engine assumes without it", () => {
     const { max_position_embeddings: _, ...noMax } = base;
-    expect(summarizeConfig(noMax).max_position_embeddings).toBeUndefined();
+    expect(summarizeConfig(noMax).max_position_embeddings).toBe(4096);
+    expect(seqLenLimit(summarizeConfig(noMax))).toEqual({ max: 4096, field: "max_position_embeddings" });
     expect(summarizeConfig({ ...base, max_position_embeddings: 2048 }).max_position_embeddings).toBe(2048);
   });
   it("limits seq_len by Mistral's sliding_window, which the engine does not implement, when shorter than the positions", () => {
@@ -37,7 +38,5 @@ describe("summarizeConfig", () => {
     expect(seqLenLimit(summarizeConfig({ ...mistral, sliding_window: null }))).toEqual({ max: 2048, field: "max_position_embeddings" });
     // Qwen2 applies its window only with use_sliding_window, which the engine refuses.
     expect(seqLenLimit(summarizeConfig({ ...base, architectures: ["Qwen2ForCausalLM"], max_position_embeddings: 2048, sliding_window: 512 }))).toEqual({ max: 2048, field: "max_position_embeddings" });
-    const { max_position_embeddings: _, ...noMax } = base;
-    expect(seqLenLimit(summarizeConfig(noMax))).toBeNull();
   });
 });

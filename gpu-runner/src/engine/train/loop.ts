@@ -222,7 +222,7 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       // overflowed, which would leave NaN or ±Infinity in the adapter (and in the next checkpoint) otherwise.
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm) || ![...trainer.values.values()].every(allFinite)) {
         const what = !Number.isFinite(loss) ? `loss is ${loss}` : !Number.isFinite(gradNorm) ? `gradient norm is ${gradNorm}` : "the update made LoRA weights non-finite";
-        throw new TrainingDiverged(step + 1, `training diverged at step ${step + 1}: ${what}; lower lr (now ${s.lr})${s.maxGradNorm === null ? " or set maxGradNorm" : ""}`);
+        throw new TrainingDiverged(step + 1, `training diverged at step ${step + 1}: ${what}; lower the learning rate (lr ${s.lr}: a job's learning_rate_multiplier, the CLI's --lr)${s.maxGradNorm === null ? " or set maxGradNorm" : ""}`);
       }
       step++;
       losses.push(loss);

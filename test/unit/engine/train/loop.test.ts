@@ -97,7 +97,7 @@ describe("runTraining", () => {
     const events: TrainEvent[] = [];
     const run = runTraining(spec, { onEvent: (e) => void events.push(e) });
     await expect(run).rejects.toThrow(TrainingDiverged);
-    await expect(run).rejects.toThrow(/training diverged at step 1: the update made LoRA weights non-finite; lower lr \(now 1e\+39\)$/);
+    await expect(run).rejects.toThrow(/training diverged at step 1: the update made LoRA weights non-finite; lower the learning rate \(lr 1e\+39: a job's learning_rate_multiplier, the CLI's --lr\)$/);
     expect(events.filter((e) => e.type === "progress" || e.type === "checkpoint")).toEqual([]);
     expect(await exists(join(out, "adapter_model.safetensors"))).toBe(false);
     expect(await exists(join(out, "checkpoints"))).toBe(false);

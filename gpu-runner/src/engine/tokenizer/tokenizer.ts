@@ -1,6 +1,6 @@
 // Loads a model folder's Hugging Face tokenizer (tokenizer.json + tokenizer_config.json) with its chat
 // template, and decodes token streams incrementally without splitting UTF-8 characters.
-import { absentCharacter, defuse, mapStrings, stringsOf } from "./plain-text.js";
+import { absentCharacter, defuse, mapStrings, stringsOf, withoutPrefixSpace } from "./plain-text.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Tokenizer } from "@huggingface/tokenizers";
@@ -152,6 +152,17 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   // Strings of special tokens a message's text could spell (single characters cannot be split apart).
   const addedTokens = (tokJson as { added_tokens?: { id: number; content: string; special?: boolean }[] }).added_tokens ?? [];
   const specialStrings = addedTokens.filter((t) => t.special && t.content.length > 1).map((t) => t.content);
+  // A piece cut from a message's text continues that text: SentencePiece's "▁" must not be put before it.
+  const unprefixed = withoutPrefixSpace(tokJson);
+  let continuation: Tokenizer | null = null;
+  const encodeContinuation = (piece: string): number[] => {
+    if (unprefixed === null) return self.encode(piece, { addSpecialTokens: false });
+    // The text up to the first added token (the template's markup) continues the message; what follows starts anew.
+    const at = Math.min(...addedTokens.map((t) => piece.indexOf(t.content)).filter((i) => i >= 0), piece.length);
+    continuation ??= new Tokenizer(unprefixed, config);
+    const head = at > 0 ? continuation.encode(piece.slice(0, at), { add_special_tokens: false }).ids : [];
+    return [...head, ...self.encode(piece.slice(at), { addSpecialTokens: false })];
+  };
 
   const self: TextTokenizer = {
     encode: (text, opts) => tok.encode(text, { add_special_tokens: opts?.addSpecialTokens ?? true }).ids,
@@ -172,7 +183,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
       const sep = absentCharacter([...texts, templateText ?? ""]);
       const plain = <T>(v: T) => mapStrings(v, (s) => defuse(s, specialStrings, sep));
       const text = self.applyChatTemplate(plain(messages), { ...opts, ...(opts?.tools ? { tools: plain(opts.tools) } : {}) });
-      return text.split(sep).flatMap((piece) => self.encode(piece, { addSpecialTokens: false }));
+      return text.split(sep).flatMap((piece, i) => (i === 0 ? self.encode(piece, { addSpecialTokens: false }) : encodeContinuation(piece)));
     },
     eosTokenIds: [...eosIds],
     toolCallFormat: templateText ? toolCallFormatOf(templateText) : null,

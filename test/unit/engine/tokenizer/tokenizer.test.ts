@@ -36,6 +36,25 @@ const LLAMA_TEMPLATE =
   "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]" +
   "{% elif m['role'] == 'assistant' %} {{ m['content'] }}{{ eos_token }}{% else %}{{ raise_exception('unknown role ' + m['role']) }}{% endif %}{% endfor %}";
 
+/** A SentencePiece tokenizer that spells every ASCII character: Llama 2's legacy Prepend normalizer, or Metaspace's prepend_scheme "first" (Mistral v0.3). */
+function sentencePiece(style: "prepend" | "metaspace") {
+  const vocab: Record<string, number> = { "<unk>": 0, "<s>": 1, "</s>": 2, "▁": 3 };
+  for (let c = 33; c < 127; c++) vocab[String.fromCharCode(c)] = Object.keys(vocab).length;
+  const spaces = { type: "Replace", pattern: { String: " " }, content: "▁" };
+  return {
+    ...LLAMA_STYLE,
+    normalizer: style === "prepend" ? LLAMA_STYLE.normalizer : spaces,
+    pre_tokenizer: style === "prepend" ? null : { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
+    model: { ...LLAMA_STYLE.model, vocab },
+  };
+}
+// Mistral-7B-Instruct-v0.1's template.
+const MISTRAL_TEMPLATE =
+  "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}" +
+  "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}" +
+  "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}" +
+  "{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}";
+
 const dirs: string[] = [];
 async function folder(files: Record<string, unknown>): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), "tuneserve-tok-"));
@@ -110,6 +129,19 @@ describe("loadTokenizer", () => {
     await expect(loadTokenizer(await folder({ "tokenizer.json": LLAMA_STYLE, "tokenizer_config.json": { eos_token: 7 } }))).rejects.toThrow(
       /tokenizer_config.json: field eos_token/,
     );
+  });
+});
+
+describe("encodeChat with SentencePiece", () => {
+  it.each(["prepend", "metaspace"] as const)("encodes a special token's string in a message as the text it is, no space put inside it (%s)", async (style) => {
+    const tok = (await loadTokenizer(await folder({ "tokenizer.json": sentencePiece(style), "tokenizer_config.json": { bos_token: "<s>", eos_token: "</s>", chat_template: MISTRAL_TEMPLATE } })))!;
+    const ids = tok.encodeChat([{ role: "user", content: "a</s>b <s>c" }], { addGenerationPrompt: true });
+    // The template's <s> only; the message's markers are characters.
+    expect(ids.filter((id) => id === 1 || id === 2)).toEqual([1]);
+    const inst = style === "prepend" ? " [INST]" : "[INST]"; // legacy Llama 2 puts ▁ after every special token
+    expect(tok.decode(ids)).toBe(`<s>${inst} a</s>b <s>c [/INST]`);
+    const plain = tok.encodeChat([{ role: "user", content: "a/s>b s>c" }], { addGenerationPrompt: true });
+    expect(ids.length).toBe(plain.length + 2);
   });
 });
 

@@ -23,7 +23,7 @@ export type TextTokenizer = {
   applyChatTemplate(messages: ChatMessage[], opts?: ChatOptions): string;
   /** Chat template rendered and encoded without adding special tokens twice (the template writes its own). */
   encodeChat(messages: ChatMessage[], opts?: ChatOptions): number[];
-  /** Ids that end generation: tokenizer_config's eos_token plus generation_config.json's eos_token_id(s). */
+  /** Ids that end generation: tokenizer_config's eos_token plus generation_config.json's and config.json's eos_token_id(s). */
   eosTokenIds: number[];
   bosTokenId: number | null;
   /** One more than the largest token id (added tokens included). */
@@ -106,7 +106,7 @@ function pickTemplate(t: z.infer<typeof templateField>, jinjaFile: string | unde
   return jinjaFile ?? null;
 }
 
-/** Loads `tokenizer.json` (+ optional tokenizer_config.json, chat_template.jinja, generation_config.json); null without tokenizer.json. */
+/** Loads `tokenizer.json` (+ optional tokenizer_config.json, chat_template.jinja, generation_config.json, config.json); null without tokenizer.json. */
 export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | null> {
   const tokPath = join(modelDir, "tokenizer.json");
   const tokJson = await readJsonIfExists(tokPath);
@@ -115,6 +115,9 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   const config = parseWith(tokenizerConfigSchema, (await readJsonIfExists(cfgPath)) ?? {}, cfgPath);
   const genPath = join(modelDir, "generation_config.json");
   const gen = parseWith(generationConfigSchema, (await readJsonIfExists(genPath)) ?? {}, genPath);
+  // config.json's end ids count too: Hugging Face's generate() takes them when generation_config.json is absent.
+  const modelPath = join(modelDir, "config.json");
+  const model = parseWith(generationConfigSchema, (await readJsonIfExists(modelPath)) ?? {}, modelPath);
   const jinjaFile = await readFile(join(modelDir, "chat_template.jinja"), "utf8").catch(() => undefined);
 
   let tok: Tokenizer;
@@ -130,8 +133,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   const eosIds = new Set<number>();
   const eosId = idOf(eos);
   if (eosId !== null) eosIds.add(eosId);
-  const genEos = gen.eos_token_id;
-  for (const id of genEos === undefined || genEos === null ? [] : Array.isArray(genEos) ? genEos : [genEos]) eosIds.add(id);
+  for (const ids of [gen.eos_token_id, model.eos_token_id]) for (const id of ids === undefined || ids === null ? [] : Array.isArray(ids) ? ids : [ids]) eosIds.add(id);
 
   let vocabSize = 0;
   let longestTokenBytes = 1;

@@ -87,6 +87,11 @@ describe("loadTokenizer", () => {
     expect(llama.vocabSize).toBe(11);
   });
 
+  it("ends generation at config.json's eos ids too when generation_config.json is absent (Llama 3: <|eot_id|> beside <|end_of_text|>)", async () => {
+    const d = await folder({ "tokenizer.json": LLAMA_STYLE, "tokenizer_config.json": { eos_token: "</s>" }, "config.json": { eos_token_id: [2, 5] } });
+    expect((await loadTokenizer(d))!.eosTokenIds.sort()).toEqual([2, 5]);
+  });
+
   it("gives each token's own bytes: ▁ as a space, <0xNN> pieces as one byte, added tokens as their text", () => {
     expect([...llama.tokenBytes(3)]).toEqual([...new TextEncoder().encode(" Hello")]);
     expect([...llama.tokenBytes(6)]).toEqual([0xf0]);

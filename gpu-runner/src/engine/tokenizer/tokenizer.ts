@@ -99,6 +99,9 @@ export function toolCallFormatOf(template: string): "hermes" | null {
   return template.includes("<tool_call>") && template.includes('"arguments"') && !template.includes("<function=") ? "hermes" : null;
 }
 
+/** The name chat templates' raise_exception calls are renamed to (see applyChatTemplate). */
+const REFUSE = "tuneserve_raise_exception";
+
 /** Picks the template: a plain string, the entry named "default" of a list, or chat_template.jinja. */
 function pickTemplate(t: z.infer<typeof templateField>, jinjaFile: string | undefined): string | null {
   if (typeof t === "string") return t;
@@ -174,8 +177,14 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
       if (templateText === null) {
         throw new Error(`${cfgPath}: no chat_template; add one (or chat_template.jinja) to use chat messages with this model`);
       }
-      template ??= new Template(templateText);
-      return template.render({ messages, add_generation_prompt: opts?.addGenerationPrompt ?? false, ...(opts?.tools ? { tools: opts.tools } : {}), ...specials });
+      // raise_exception is how templates refuse a conversation (roles out of order, a role they lack): the
+      // request's fault, said as an error of messages (a 400 naming them), unlike a template failing on its own.
+      // The library's own raise_exception cannot be replaced, so the template calls one of ours by another name.
+      template ??= new Template(templateText.replace(/\braise_exception(\s*\()/g, `${REFUSE}$1`));
+      const refuse = (message: unknown) => {
+        throw new Error(`messages: the model's chat template refuses them: ${String(message)}`);
+      };
+      return template.render({ messages, add_generation_prompt: opts?.addGenerationPrompt ?? false, ...(opts?.tools ? { tools: opts.tools } : {}), ...specials, [REFUSE]: refuse });
     },
     encodeChat(messages, opts) {
       // Only the template's markup may form special tokens, never the messages' text (plain-text.ts). Text

@@ -117,6 +117,15 @@ describe("loadTokenizer", () => {
     expect(() => llama.applyChatTemplate([{ role: "tool", content: "x" }])).toThrow(/unknown role tool/);
   });
 
+  it("says a template's raise_exception as an error of messages (the runner's 400 names the param)", async () => {
+    const mistral = (await loadTokenizer(await folder({ "tokenizer.json": sentencePiece("prepend"), "tokenizer_config.json": { bos_token: "<s>", eos_token: "</s>", chat_template: MISTRAL_TEMPLATE } })))!;
+    const twoUsers = [{ role: "user", content: "a" }, { role: "user", content: "b" }];
+    expect(() => mistral.encodeChat(twoUsers, { addGenerationPrompt: true })).toThrow(
+      /^messages: the model's chat template refuses them: Conversation roles must alternate user\/assistant\/user\/assistant\/...$/,
+    );
+    expect(() => llama.applyChatTemplate([{ role: "tool", content: "x" }])).toThrow(/^messages: the model's chat template refuses them: unknown role tool$/);
+  });
+
   it("picks the 'default' entry of a list-valued chat_template and reads chat_template.jinja", async () => {
     const listed = await folder({
       "tokenizer.json": LLAMA_STYLE,

@@ -15,7 +15,7 @@ export type ChatOptions = { addGenerationPrompt?: boolean; tools?: unknown[] };
 
 /** The tokenizer the engine uses: text ↔ ids, chat templating, and the ids that end generation. */
 export type TextTokenizer = {
-  /** Text → ids. `addSpecialTokens` (default true, as in Hugging Face) runs the post-processor, e.g. adds BOS. */
+  /** Text → ids. `addSpecialTokens` (default true, as in Hugging Face) runs the post-processor, e.g. adds BOS (not to a text that starts with it). */
   encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
   /** Ids → text. Special tokens are kept unless `skipSpecialTokens`. */
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
@@ -133,6 +133,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   const bos = tokenText(config.bos_token);
   const eos = tokenText(config.eos_token);
   const idOf = (text: string | null): number | null => (text === null ? null : (tok.token_to_id(text) ?? null));
+  const bosId = idOf(bos);
   const eosIds = new Set<number>();
   const eosId = idOf(eos);
   if (eosId !== null) eosIds.add(eosId);
@@ -170,7 +171,13 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   };
 
   const self: TextTokenizer = {
-    encode: (text, opts) => tok.encode(text, { add_special_tokens: opts?.addSpecialTokens ?? true }).ids,
+    encode(text, opts) {
+      const ids = tok.encode(text, { add_special_tokens: opts?.addSpecialTokens ?? true }).ids;
+      // A prompt that starts with BOS's text (a chat rendered by the client) has its BOS: the post-processor's
+      // second one is not what the model was trained on (Llama 3 degrades after <|begin_of_text|> twice).
+      const doubled = (opts?.addSpecialTokens ?? true) && bos !== null && bosId !== null && text.startsWith(bos) && ids[0] === bosId && ids[1] === bosId;
+      return doubled ? ids.slice(1) : ids;
+    },
     // The library rejects an empty id list; an empty decode is simply "".
     decode: (ids, opts) => (ids.length === 0 ? "" : tok.decode(ids, { skip_special_tokens: opts?.skipSpecialTokens ?? false })),
     applyChatTemplate(messages, opts) {
@@ -198,7 +205,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     },
     eosTokenIds: [...eosIds],
     toolCallFormat: templateText ? toolCallFormatOf(templateText) : null,
-    bosTokenId: idOf(bos),
+    bosTokenId: bosId,
     vocabSize,
     longestTokenBytes,
     specialTokenIds: new Set(addedTokens.filter((t) => t.special).map((t) => t.id)),

@@ -105,6 +105,13 @@ describe("loadTokenizer", () => {
     expect(llama.encode("Hello", { addSpecialTokens: false })[0]).not.toBe(1);
   });
 
+  it("adds no second BOS to a text that starts with BOS's string (a chat rendered by the client)", () => {
+    const once = llama.encode("<s>Hello", { addSpecialTokens: false });
+    expect(once[0]).toBe(1);
+    expect(llama.encode("<s>Hello")).toEqual(once);
+    expect(llama.encode("<s><s>Hello")).toEqual([1, ...once]); // two as written
+  });
+
   it("decodes with and without special tokens", () => {
     expect(llama.decode([1, 3, 4, 5])).toBe("<s> Hello world!");
     expect(llama.decode([1, 3, 4, 5], { skipSpecialTokens: true })).toBe("Hello world!");

@@ -170,6 +170,12 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     return [...head, ...self.encode(piece.slice(at), { addSpecialTokens: false })];
   };
 
+  // The model's text as written: no clean_up_tokenization_spaces (on in Llama 3's tokenizer_config, and the
+  // library's default), which turns "x != y" into "x!= y" and, decoding a window at a time, drops the "!".
+  // The library rejects an empty id list; an empty decode is simply "".
+  const decode = (ids: number[], skipSpecialTokens: boolean): string =>
+    ids.length === 0 ? "" : tok.decode(ids, { skip_special_tokens: skipSpecialTokens, clean_up_tokenization_spaces: false });
+
   const self: TextTokenizer = {
     encode(text, opts) {
       const ids = tok.encode(text, { add_special_tokens: opts?.addSpecialTokens ?? true }).ids;
@@ -178,8 +184,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
       const doubled = (opts?.addSpecialTokens ?? true) && bos !== null && bosId !== null && text.startsWith(bos) && ids[0] === bosId && ids[1] === bosId;
       return doubled ? ids.slice(1) : ids;
     },
-    // The library rejects an empty id list; an empty decode is simply "".
-    decode: (ids, opts) => (ids.length === 0 ? "" : tok.decode(ids, { skip_special_tokens: opts?.skipSpecialTokens ?? false })),
+    decode: (ids, opts) => decode(ids, opts?.skipSpecialTokens ?? false),
     applyChatTemplate(messages, opts) {
       if (templateText === null) {
         throw new Error(`${cfgPath}: no chat_template; add one (or chat_template.jinja) to use chat messages with this model`);
@@ -209,7 +214,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     vocabSize,
     longestTokenBytes,
     specialTokenIds: new Set(addedTokens.filter((t) => t.special).map((t) => t.id)),
-    tokenBytes: tokenBytesReader(tokJson as Parameters<typeof tokenBytesReader>[0], (id) => tok.id_to_token(id), (id) => tok.decode([id])),
+    tokenBytes: tokenBytesReader(tokJson as Parameters<typeof tokenBytesReader>[0], (id) => tok.id_to_token(id), (id) => decode([id], false)),
   };
   return self;
 }

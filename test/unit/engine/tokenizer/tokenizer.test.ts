@@ -1,5 +1,5 @@
 // loadTokenizer and createDecodeStream against small hand-written Hugging Face tokenizer folders.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -192,6 +192,21 @@ describe("createDecodeStream", () => {
     expect(pieces.join("")).toBe(text);
     for (const p of pieces) expect(p).not.toContain("\uFFFD");
     expect(pieces.filter((p) => p === "").length).toBeGreaterThan(0); // multi-byte chars were held back
+  });
+
+  it("decodes the model's text as written, also where tokenizer_config asks for clean_up_tokenization_spaces (Llama 3)", async () => {
+    const d = await mkdtemp(join(tmpdir(), "tuneserve-tok-"));
+    dirs.push(d);
+    await writeByteLevelTokenizer(d);
+    const cfg = JSON.parse(await readFile(join(d, "tokenizer_config.json"), "utf8"));
+    await writeFile(join(d, "tokenizer_config.json"), JSON.stringify({ ...cfg, clean_up_tokenization_spaces: true }));
+    const tok = (await loadTokenizer(d))!;
+    const text = "if (x != y) { ok . } isn 't";
+    const ids = tok.encode(text, { addSpecialTokens: false });
+    expect(tok.decode(ids)).toBe(text);
+    const s = createDecodeStream(tok);
+    expect(ids.map((id) => s.push(id)).join("") + s.flush()).toBe(text);
+    expect(new TextDecoder().decode(Uint8Array.from(ids.flatMap((id) => [...tok.tokenBytes(id)])))).toBe(text);
   });
 
   it("flush releases an unfinished character as U+FFFD", async () => {

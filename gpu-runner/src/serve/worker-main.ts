@@ -86,7 +86,7 @@ function tokensOf(req: ServeSubmit): number[] {
     if (req.format === "tool_auto") assertReadableToolCalls(tokenizer.toolCallFormat);
     const chat = tokenizer.encodeChat(templateMessages(input.messages), { addGenerationPrompt: true, tools: templateTools(input.tools) });
     const opening = req.toolNames && req.format === "tool_call" ? toolCallOpening(tokenizer.toolCallFormat, req.toolNames) : "";
-    return opening ? [...chat, ...tokenizer.encode(opening, { addSpecialTokens: false })] : chat;
+    return opening ? [...chat, ...tokenizer.encode(opening, { addSpecialTokens: false, continues: true })] : chat;
   }
   return tokenizer.encode(input.prompt);
 }

@@ -59,7 +59,8 @@ export function renderRecord(r: TrainRecord, tok: Tok): Example {
   if (r.format === "chat") ex = renderChat(r.messages, r.tools, tok);
   else if (r.format === "prompt_completion") {
     const p = tok.encode(r.prompt);
-    const c = [...tok.encode(r.completion, { addSpecialTokens: false }), ...eos];
+    // The completion goes on from the prompt, as an answer of /v1/completions does: no SentencePiece "▁" of its own.
+    const c = [...tok.encode(r.completion, { addSpecialTokens: false, continues: true }), ...eos];
     ex = { ids: [...p, ...c], train: [...p.map(() => false), ...c.map(() => true)] };
   } else {
     const ids = [...tok.encode(r.text), ...eos];

@@ -15,8 +15,12 @@ export type ChatOptions = { addGenerationPrompt?: boolean; tools?: unknown[] };
 
 /** The tokenizer the engine uses: text ↔ ids, chat templating, and the ids that end generation. */
 export type TextTokenizer = {
-  /** Text → ids. `addSpecialTokens` (default true, as in Hugging Face) runs the post-processor, e.g. adds BOS (not to a text that starts with it). */
-  encode(text: string, opts?: { addSpecialTokens?: boolean }): number[];
+  /**
+   * Text → ids. `addSpecialTokens` (default true, as in Hugging Face) runs the post-processor, e.g. adds BOS (not
+   * to a text that starts with it). `continues`: the text goes on from text before it (a completion after its
+   * prompt), so SentencePiece puts no "▁" before it; implies no special tokens added.
+   */
+  encode(text: string, opts?: { addSpecialTokens?: boolean; continues?: boolean }): number[];
   /** Ids → text. Special tokens are kept unless `skipSpecialTokens`. */
   decode(ids: number[], opts?: { skipSpecialTokens?: boolean }): string;
   /** Renders messages with the folder's chat template; encode the result with `addSpecialTokens: false`. */
@@ -158,7 +162,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   // Strings of special tokens a message's text could spell (single characters cannot be split apart).
   const addedTokens = (tokJson as { added_tokens?: { id: number; content: string; special?: boolean }[] }).added_tokens ?? [];
   const specialStrings = addedTokens.filter((t) => t.special && t.content.length > 1).map((t) => t.content);
-  // A piece cut from a message's text continues that text: SentencePiece's "▁" must not be put before it.
+  // Text that continues other text (a piece cut from a message, a completion): no SentencePiece "▁" before it.
   const unprefixed = withoutPrefixSpace(tokJson);
   let continuation: Tokenizer | null = null;
   const encodeContinuation = (piece: string): number[] => {
@@ -178,6 +182,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
 
   const self: TextTokenizer = {
     encode(text, opts) {
+      if (opts?.continues) return encodeContinuation(text);
       const ids = tok.encode(text, { add_special_tokens: opts?.addSpecialTokens ?? true }).ids;
       // A prompt that starts with BOS's text (a chat rendered by the client) has its BOS: the post-processor's
       // second one is not what the model was trained on (Llama 3 degrades after <|begin_of_text|> twice).
@@ -206,7 +211,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
       const sep = absentCharacter([...texts, templateText ?? ""]);
       const plain = <T>(v: T) => mapStrings(v, (s) => defuse(s, specialStrings, sep));
       const text = self.applyChatTemplate(plain(messages), { ...opts, ...(opts?.tools ? { tools: plain(opts.tools) } : {}) });
-      return text.split(sep).flatMap((piece, i) => (i === 0 ? self.encode(piece, { addSpecialTokens: false }) : encodeContinuation(piece)));
+      return text.split(sep).flatMap((piece, i) => self.encode(piece, { addSpecialTokens: false, continues: i > 0 }));
     },
     eosTokenIds: [...eosIds],
     toolCallFormat: templateText ? toolCallFormatOf(templateText) : null,

@@ -1,11 +1,12 @@
 // Training data: JSONL validation with line numbers, rendering and loss masks of the three formats with
 // the byte-level tokenizer (exact ids), truncation/drop counts, packing, shuffling and batches.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
 import { loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
+import { sentencePieceTokenizer } from "../../../helpers/sentencepiece.js";
 import { createRng } from "../../../../gpu-runner/src/engine/generate/rng.js";
 import { parseRecords } from "../../../../gpu-runner/src/engine/data/records.js";
 import { renderRecord, tokenizeRecords } from "../../../../gpu-runner/src/engine/data/render.js";
@@ -94,6 +95,17 @@ describe("renderRecord", () => {
   it("prompt/completion: the prompt is masked, the completion and EOS are learned", () => {
     const ex = renderRecord({ format: "prompt_completion", prompt: "ab", completion: "c" }, tok);
     expect(ex).toEqual({ ids: [97, 98, 99, EOS], train: [false, false, true, true] });
+  });
+  it("prompt/completion with SentencePiece: the completion goes on from the prompt, without a '▁' of its own", async () => {
+    const sp = await mkdtemp(join(tmpdir(), "tuneserve-data-"));
+    await writeFile(join(sp, "tokenizer.json"), JSON.stringify(sentencePieceTokenizer("prepend")));
+    await writeFile(join(sp, "tokenizer_config.json"), JSON.stringify({ bos_token: "<s>", eos_token: "</s>" }));
+    const llama = (await loadTokenizer(sp))!;
+    const ex = renderRecord({ format: "prompt_completion", prompt: "Q:", completion: " A" }, llama);
+    // As written: one space, where encoding the completion as new text learned two ("▁▁A").
+    expect(llama.decode(ex.ids, { skipSpecialTokens: true })).toBe("Q: A");
+    expect(ex.ids.filter((_, i) => ex.train[i])).toEqual([...llama.encode(" A", { continues: true }), 2]);
+    await rm(sp, { recursive: true, force: true });
   });
   it("text: every token but the first (nothing predicts it) and EOS", () => {
     expect(renderRecord({ format: "text", text: "xyz" }, tok)).toEqual({ ids: [120, 121, 122, EOS], train: [false, true, true, true] });

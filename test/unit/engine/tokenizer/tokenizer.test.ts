@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDecodeStream, loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
+import { sentencePieceTokenizer } from "../../../helpers/sentencepiece.js";
 
 const special = (id: number, content: string) => ({ id, content, special: true, normalized: false, lstrip: false, rstrip: false, single_word: false });
 
@@ -36,18 +37,6 @@ const LLAMA_TEMPLATE =
   "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]" +
   "{% elif m['role'] == 'assistant' %} {{ m['content'] }}{{ eos_token }}{% else %}{{ raise_exception('unknown role ' + m['role']) }}{% endif %}{% endfor %}";
 
-/** A SentencePiece tokenizer that spells every ASCII character: Llama 2's legacy Prepend normalizer, or Metaspace's prepend_scheme "first" (Mistral v0.3). */
-function sentencePiece(style: "prepend" | "metaspace") {
-  const vocab: Record<string, number> = { "<unk>": 0, "<s>": 1, "</s>": 2, "▁": 3 };
-  for (let c = 33; c < 127; c++) vocab[String.fromCharCode(c)] = Object.keys(vocab).length;
-  const spaces = { type: "Replace", pattern: { String: " " }, content: "▁" };
-  return {
-    ...LLAMA_STYLE,
-    normalizer: style === "prepend" ? LLAMA_STYLE.normalizer : spaces,
-    pre_tokenizer: style === "prepend" ? null : { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
-    model: { ...LLAMA_STYLE.model, vocab },
-  };
-}
 // Mistral-7B-Instruct-v0.1's template.
 const MISTRAL_TEMPLATE =
   "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}" +
@@ -125,7 +114,7 @@ describe("loadTokenizer", () => {
   });
 
   it("says a template's raise_exception as an error of messages (the runner's 400 names the param)", async () => {
-    const mistral = (await loadTokenizer(await folder({ "tokenizer.json": sentencePiece("prepend"), "tokenizer_config.json": { bos_token: "<s>", eos_token: "</s>", chat_template: MISTRAL_TEMPLATE } })))!;
+    const mistral = (await loadTokenizer(await folder({ "tokenizer.json": sentencePieceTokenizer("prepend"), "tokenizer_config.json": { bos_token: "<s>", eos_token: "</s>", chat_template: MISTRAL_TEMPLATE } })))!;
     const twoUsers = [{ role: "user", content: "a" }, { role: "user", content: "b" }];
     expect(() => mistral.encodeChat(twoUsers, { addGenerationPrompt: true })).toThrow(
       /^messages: the model's chat template refuses them: Conversation roles must alternate user\/assistant\/user\/assistant\/...$/,
@@ -155,7 +144,7 @@ describe("loadTokenizer", () => {
 
 describe("encodeChat with SentencePiece", () => {
   it.each(["prepend", "metaspace"] as const)("encodes a special token's string in a message as the text it is, no space put inside it (%s)", async (style) => {
-    const tok = (await loadTokenizer(await folder({ "tokenizer.json": sentencePiece(style), "tokenizer_config.json": { bos_token: "<s>", eos_token: "</s>", chat_template: MISTRAL_TEMPLATE } })))!;
+    const tok = (await loadTokenizer(await folder({ "tokenizer.json": sentencePieceTokenizer(style), "tokenizer_config.json": { bos_token: "<s>", eos_token: "</s>", chat_template: MISTRAL_TEMPLATE } })))!;
     const ids = tok.encodeChat([{ role: "user", content: "a</s>b <s>c" }], { addGenerationPrompt: true });
     // The template's <s> only; the message's markers are characters.
     expect(ids.filter((id) => id === 1 || id === 2)).toEqual([1]);

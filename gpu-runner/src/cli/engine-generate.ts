@@ -66,6 +66,7 @@ export async function run(argv: string[]): Promise<void> {
           seed: numberFlag(values.seed, "--seed", 0, { integer: true }),
           stopTokens: eos,
           stop: values.stop,
+          continuesPrompt: !values.chat,
           adapterSlot: model.defaultSlot,
         },
       ],

@@ -128,6 +128,8 @@ function submit(req: ServeSubmit): void {
       logitBias: req.logitBias,
       seed: req.seed,
       stop: req.stop,
+      // A completion's text goes on from its prompt's; a chat's answer starts a turn of its own.
+      continuesPrompt: !("messages" in req.input),
       stopTokens: tokenizer?.eosTokenIds ?? [],
       stream: req.stream,
       logprobs: req.logprobs,

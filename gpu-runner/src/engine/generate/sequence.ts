@@ -9,7 +9,7 @@ import { JsonObjectRecognizer } from "./json-grammar.js";
 import { schemaRecognizer } from "./json-schema.js";
 import { BannedText } from "./banned-text.js";
 import { AutoToolCalls } from "./auto-tool-calls.js";
-import { createDecodeStream, type TextTokenizer } from "../tokenizer/tokenizer.js";
+import { CONTEXT_TOKENS, createDecodeStream, decodeAfter, type TextTokenizer } from "../tokenizer/tokenizer.js";
 
 export type FinishReason = "stop" | "length";
 
@@ -27,6 +27,11 @@ export type SequenceRequest = {
   seed?: number;
   /** Token ids that end the sequence (not included in the output); default none. */
   stopTokens?: number[];
+  /**
+   * The text goes on from the prompt's (a completion, not a chat's answer): decoded after the prompt's last
+   * tokens, so a SentencePiece answer's first space stays (" Paris" after "The capital is").
+   */
+  continuesPrompt?: boolean;
   /** Stop strings (need a tokenizer); the text is cut before the stop string. */
   stop?: string[];
   /**
@@ -100,7 +105,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.rng = createRng(req.seed ?? 0);
     this.stops = new Set(req.stopTokens ?? []);
     this.matcher = new StopMatcher(req.stop ?? []);
-    this.detok = tokenizer && (o.streamText || req.stop?.length) ? createDecodeStream(tokenizer) : null;
+    this.detok = tokenizer && (o.streamText || req.stop?.length) ? createDecodeStream(tokenizer, { context: this.context }) : null;
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
     this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
     this.logprobs = req.logprobs === undefined ? null : [];
@@ -156,6 +161,11 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     return logprob ? { token, text, logprob } : { token, text };
   }
 
+  /** The prompt tokens the text is decoded after (none for a chat's answer, which starts a turn). */
+  private get context(): number[] {
+    return this.req.continuesPrompt ? this.req.tokens.slice(-CONTEXT_TOKENS) : [];
+  }
+
   private get inCall(): boolean {
     return this.constraint instanceof AutoToolCalls && this.constraint.inCall;
   }
@@ -177,7 +187,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
       tail = this.matcher.push(this.detok.flush()).emit + this.matcher.flush();
       this.text += tail;
     } else if (!this.detok && this.tokenizer) {
-      this.text = this.tokenizer.decode(this.out);
+      this.text = decodeAfter(this.tokenizer, this.context, this.out);
     }
     const result: SequenceResult = { tokens: this.out, text: this.text, finishReason: this.reason, promptTokens: this.req.tokens.length, completionTokens: this.out.length };
     if (this.logprobs) result.logprobs = this.logprobs;

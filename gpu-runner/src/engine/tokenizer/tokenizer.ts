@@ -229,14 +229,16 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
  * token. Decodes a small window (the previous tokens plus the new ones) and compares, because a token's
  * text depends on its neighbours (SentencePiece's leading space) and byte-level BPE tokens can end in the
  * middle of a UTF-8 character: a window ending in U+FFFD is held back until the character completes.
+ * `context`: tokens the text goes on from (a prompt's last ones), which decode as the first window's start.
  */
 export function createDecodeStream(
   tok: Pick<TextTokenizer, "decode">,
-  opts?: { skipSpecialTokens?: boolean },
+  opts?: { skipSpecialTokens?: boolean; context?: number[] },
 ): { push(id: number): string; flush(): string } {
-  const ids: number[] = [];
+  // The context's text is never released; it only puts the first tokens in their place (see decodeAfter).
+  const ids: number[] = [...(opts?.context ?? [])];
   let prefixOffset = 0; // start of the context window
-  let readOffset = 0; // tokens before this have been released
+  let readOffset = ids.length; // tokens before this have been released
   const decode = (from: number, to: number) => tok.decode(ids.slice(from, to), opts);
   return {
     push(id: number): string {
@@ -258,4 +260,19 @@ export function createDecodeStream(
       return full.length > prefix.length ? full.slice(prefix.length) : "";
     },
   };
+}
+
+/** Prompt tokens a completion's text is decoded after (decodeAfter): enough for a word and a split character. */
+export const CONTEXT_TOKENS = 4;
+
+/**
+ * The text `ids` add after `context` (the prompt's last tokens). Decoded alone, a completion's first token
+ * loses its SentencePiece space ("▁Paris" → "Paris", the decoder strips a text's first space), and the
+ * prompt "The capital is" would be continued as "Paris" where the model wrote " Paris".
+ */
+export function decodeAfter(tok: Pick<TextTokenizer, "decode">, context: number[], ids: number[], opts?: { skipSpecialTokens?: boolean }): string {
+  if (context.length === 0) return tok.decode(ids, opts);
+  const before = tok.decode(context, opts);
+  const all = tok.decode([...context, ...ids], opts);
+  return all.startsWith(before) ? all.slice(before.length) : tok.decode(ids, opts);
 }

@@ -1,7 +1,12 @@
 // One sequence token by token, on hand-made logits: stop tokens end it unemitted, stop strings cut the
 // text, max tokens bound it, text that may begin a stop string is held back and flushed at the end.
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Sequence, type SequenceRequest } from "../../../../gpu-runner/src/engine/generate/sequence.js";
+import { loadTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
+import { sentencePieceTokenizer } from "../../../helpers/sentencepiece.js";
 
 const V = 26;
 /** Token id → one letter. */
@@ -229,5 +234,23 @@ describe("Sequence tool calls (auto)", () => {
     expect(run(["i"]).result.text).toBe("h"); // before the call, stop strings work as ever
     // The token that opens a call belongs to it.
     expect(run(["i<"]).result.text).toBe('hi<tool_call>{"name": "f", "arguments": {}}</tool_call>');
+  });
+
+  it.each([true, false])("decodes a completion after its prompt: SentencePiece's first space stays (streamText %s)", async (streamText) => {
+    const d = await mkdtemp(join(tmpdir(), "tuneserve-seq-"));
+    await writeFile(join(d, "tokenizer.json"), JSON.stringify(sentencePieceTokenizer("prepend")));
+    const tok = (await loadTokenizer(d))!;
+    await rm(d, { recursive: true, force: true });
+    const prompt = tok.encode("The capital is");
+    const answer = tok.encode(" Paris.", { continues: true });
+    const run = (r: Partial<SequenceRequest>) => {
+      const seq = new Sequence(req({ tokens: prompt, maxTokens: answer.length, ...r }), tok, { streamText });
+      const streamed = answer.map((t) => seq.accept(Object.assign(new Float32Array(tok.vocabSize), { [t]: 1 }))?.text ?? "").join("");
+      const { tail, result } = seq.finish();
+      return { streamed: streamText ? streamed + tail : result.text, text: result.text };
+    };
+    expect(run({ continuesPrompt: true })).toEqual({ streamed: " Paris.", text: " Paris." });
+    // A chat's answer starts a turn: its first space is the decoder's to strip, as Hugging Face's decode does.
+    expect(run({})).toEqual({ streamed: "Paris.", text: "Paris." });
   });
 });

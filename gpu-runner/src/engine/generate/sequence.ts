@@ -184,8 +184,11 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   finish(): { tail: string; result: SequenceResult } {
     let tail = "";
     if (this.detok && !this.matcher.stopped) {
-      tail = this.matcher.push(this.detok.flush()).emit + this.matcher.flush();
+      const held = this.matcher.push(this.detok.flush());
+      tail = held.emit + this.matcher.flush();
       this.text += tail;
+      // The held text (a token with a whole character before an unfinished one) may hold a stop string.
+      if (held.stopped) this.reason = "stop";
     } else if (!this.detok && this.tokenizer) {
       this.text = decodeAfter(this.tokenizer, this.context, this.out);
     }

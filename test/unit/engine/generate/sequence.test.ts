@@ -236,6 +236,15 @@ describe("Sequence tool calls (auto)", () => {
     expect(run(["i<"]).result.text).toBe('hi<tool_call>{"name": "f", "arguments": {}}</tool_call>');
   });
 
+  it("ends with reason stop when the text held to the end holds a stop string", () => {
+    // Token 1 is "x" and the first byte of a longer character: its text is held until the end.
+    const pieces = ["a", "x\uFFFD"];
+    const partial = { decode: (ids: number[]) => ids.map((i) => pieces[i]).join("") };
+    const seq = new Sequence(req({ stop: ["x"], maxTokens: 2 }), partial, { streamText: true });
+    expect([seq.accept(pick(0))?.text, seq.accept(pick(1))?.text]).toEqual(["a", ""]);
+    expect(seq.finish()).toMatchObject({ tail: "", result: { text: "a", finishReason: "stop" } });
+  });
+
   it.each([true, false])("decodes a completion after its prompt: SentencePiece's first space stays (streamText %s)", async (streamText) => {
     const d = await mkdtemp(join(tmpdir(), "tuneserve-seq-"));
     await writeFile(join(d, "tokenizer.json"), JSON.stringify(sentencePieceTokenizer("prepend")));

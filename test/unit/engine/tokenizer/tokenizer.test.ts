@@ -155,6 +155,40 @@ describe("encodeChat with SentencePiece", () => {
   });
 });
 
+describe("Llama 3's tokenizer folder", () => {
+  // Meta-Llama-3-8B-Instruct's template; its post-processor adds <|begin_of_text|> as the template does.
+  const LLAMA3_TEMPLATE =
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' %}" +
+    "{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+  const MARKERS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"];
+  let tok: TextTokenizer;
+  let id: Record<string, number>;
+  beforeAll(async () => {
+    const d = await mkdtemp(join(tmpdir(), "tuneserve-tok-"));
+    dirs.push(d);
+    id = (await writeByteLevelTokenizer(d, { extraSpecialTokens: MARKERS })).specialTokenIds;
+    const json = JSON.parse(await readFile(join(d, "tokenizer.json"), "utf8"));
+    const bos = { id: "<|begin_of_text|>", ids: [id["<|begin_of_text|>"]], tokens: ["<|begin_of_text|>"] };
+    json.post_processor = { type: "TemplateProcessing", single: [{ SpecialToken: { id: bos.id, type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }], pair: [], special_tokens: { [bos.id]: bos } };
+    await writeFile(join(d, "tokenizer.json"), JSON.stringify(json));
+    await writeFile(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<|begin_of_text|>", eos_token: "<|end_of_text|>", chat_template: LLAMA3_TEMPLATE, clean_up_tokenization_spaces: true }));
+    await writeFile(join(d, "generation_config.json"), JSON.stringify({ eos_token_id: [id["<|end_of_text|>"], id["<|eot_id|>"]] }));
+    tok = (await loadTokenizer(d))!;
+  });
+
+  it("renders a chat with one <|begin_of_text|>, the system turn and the generation prompt; ends at <|eot_id|> or <|end_of_text|>", () => {
+    const ids = tok.encodeChat([{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }], { addGenerationPrompt: true });
+    expect(ids.filter((t) => t === id["<|begin_of_text|>"])).toEqual([id["<|begin_of_text|>"]]);
+    expect(ids[0]).toBe(id["<|begin_of_text|>"]);
+    expect(tok.decode(ids)).toBe(
+      "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n",
+    );
+    expect(tok.eosTokenIds.sort()).toEqual([id["<|end_of_text|>"], id["<|eot_id|>"]].sort());
+    // A prompt the client rendered keeps its one <|begin_of_text|>.
+    expect(tok.encode(tok.applyChatTemplate([{ role: "user", content: "Hi" }]))).toEqual(tok.encodeChat([{ role: "user", content: "Hi" }]));
+  });
+});
+
 describe("createDecodeStream", () => {
   it("keeps SentencePiece word spaces that per-token decoding would lose", async () => {
     const tok = (await loadTokenizer(await folder({ "tokenizer.json": LLAMA_STYLE })))!;

@@ -92,8 +92,14 @@ export function tokenizeRecords(records: TrainRecord[], tok: Tok, seqLen: number
   let dropped = 0;
   let indistinct = 0;
   const cut = (s: Sequence): Sequence => (s.ids.length > seqLen ? { ids: s.ids.slice(0, seqLen), train: s.train.slice(0, seqLen) } : s);
-  for (const r of records) {
-    const ex = renderRecord(r, tok);
+  for (const [i, r] of records.entries()) {
+    let ex: Example;
+    try {
+      ex = renderRecord(r, tok);
+    } catch (err) {
+      // A template that refuses a conversation (roles out of order) says why, not where: name the record.
+      throw new Error(`record ${i + 1} (counting non-blank lines): ${(err as Error).message}`);
+    }
     const kept: Example = { ...cut(ex), ...(ex.rejected ? { rejected: cut(ex.rejected) } : {}) };
     if (exampleTokens(kept) < exampleTokens(ex)) truncated++;
     // A pair needs both answers, and two that differ once rendered: otherwise it teaches nothing.

@@ -121,6 +121,17 @@ describe("tokenizeRecords", () => {
     expect(d.examples.map((e) => e.ids)).toEqual([bytes("abcde"), [...bytes("ab"), EOS]]);
     expect(() => tokenizeRecords(recs, tok, 1)).toThrow(/seqLen=1/);
   });
+  it("names the record a chat template refuses", async () => {
+    const sp = await mkdtemp(join(tmpdir(), "tuneserve-data-"));
+    const alternate = "{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate') }}{% endif %}{{ m['content'] }}{% endfor %}";
+    await writeFile(join(sp, "tokenizer.json"), JSON.stringify(sentencePieceTokenizer("prepend")));
+    await writeFile(join(sp, "tokenizer_config.json"), JSON.stringify({ bos_token: "<s>", eos_token: "</s>", chat_template: alternate }));
+    const mistral = (await loadTokenizer(sp))!;
+    await rm(sp, { recursive: true, force: true });
+    const chat = (...roles: string[]) => JSON.stringify({ messages: roles.map((role) => ({ role, content: "x" })) });
+    const recs = parseRecords([chat("user", "assistant"), "", chat("user", "user", "assistant")].join("\n"));
+    expect(() => tokenizeRecords(recs, mistral, 64)).toThrow(/^record 2 \(counting non-blank lines\): messages: the model's chat template refuses them: Conversation roles must alternate$/);
+  });
 });
 
 describe("packing, shuffling, batches", () => {

@@ -7,6 +7,7 @@ import { Tokenizer } from "@huggingface/tokenizers";
 import { Template } from "@huggingface/jinja";
 import { z } from "zod";
 import { tokenBytesReader } from "./token-bytes.js";
+import { turnEndToken } from "./turn-end.js";
 
 /** A chat message as chat templates read it; an assistant's tool calls carry their arguments as an object where they parse. */
 export type ChatMessage = { role: string; content: string; tool_calls?: unknown[]; tool_call_id?: string };
@@ -27,7 +28,10 @@ export type TextTokenizer = {
   applyChatTemplate(messages: ChatMessage[], opts?: ChatOptions): string;
   /** Chat template rendered and encoded without adding special tokens twice (the template writes its own). */
   encodeChat(messages: ChatMessage[], opts?: ChatOptions): number[];
-  /** Ids that end generation: tokenizer_config's eos_token plus generation_config.json's and config.json's eos_token_id(s). */
+  /**
+   * Ids that end generation: tokenizer_config's eos_token, generation_config.json's and config.json's
+   * eos_token_id(s), and the special token the chat template ends an assistant turn with (turn-end.ts).
+   */
   eosTokenIds: number[];
   bosTokenId: number | null;
   /** One more than the largest token id (added tokens included). */
@@ -221,6 +225,9 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     specialTokenIds: new Set(addedTokens.filter((t) => t.special).map((t) => t.id)),
     tokenBytes: tokenBytesReader(tokJson as Parameters<typeof tokenBytesReader>[0], (id) => tok.id_to_token(id), (id) => decode([id], false)),
   };
+  // The template's end of turn ends an answer too, also where the folder's own end ids leave it out (turn-end.ts).
+  const turnEnd = templateText === null ? null : idOf(turnEndToken(self, specialStrings));
+  if (turnEnd !== null && turnEnd !== bosId && !self.eosTokenIds.includes(turnEnd)) self.eosTokenIds.push(turnEnd);
   return self;
 }
 

@@ -81,6 +81,18 @@ describe("loadTokenizer", () => {
     expect((await loadTokenizer(d))!.eosTokenIds.sort()).toEqual([2, 5]);
   });
 
+  it("ends generation at the template's end of turn where the folder's end ids leave it out (Qwen2 base: <|endoftext|> only)", async () => {
+    const d = await mkdtemp(join(tmpdir(), "tuneserve-tok-"));
+    dirs.push(d);
+    // The base model's own generation_config.json (kept by the writer): its end of text only.
+    await writeFile(join(d, "generation_config.json"), JSON.stringify({ eos_token_id: 257 }));
+    const { specialTokenIds } = await writeByteLevelTokenizer(d);
+    const tok = (await loadTokenizer(d))!;
+    expect(tok.eosTokenIds).toEqual([specialTokenIds["<|eos|>"], specialTokenIds["<|im_end|>"]]);
+    // Llama 2's " </s>": the eos already, listed once.
+    expect(llama.eosTokenIds.sort()).toEqual([2, 5]);
+  });
+
   it("gives each token's own bytes: ▁ as a space, <0xNN> pieces as one byte, added tokens as their text", () => {
     expect([...llama.tokenBytes(3)]).toEqual([...new TextEncoder().encode(" Hello")]);
     expect([...llama.tokenBytes(6)]).toEqual([0xf0]);

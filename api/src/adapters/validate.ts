@@ -2,8 +2,7 @@
 // model it claims to fit: config options the engine supports, key names, layers, targets and every shape.
 import { z } from "zod";
 import { ApiError } from "../errors.js";
-import { MAX_LORA_ALPHA } from "../../../gpu-runner/src/engine/lora/targets.js";
-import { linearModules, moduleParent, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
+import { MAX_LORA_ALPHA, linearModules, moduleParent, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
 import { parseSafetensorsHeader, SafetensorsError, type SafetensorsDtype } from "./safetensors-header.js";
 
 const CONFIG = "adapter_config.json";

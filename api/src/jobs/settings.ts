@@ -1,8 +1,7 @@
 // Job settings: the request shapes of `method` and `adapter`, and the pure rules that turn "auto" and
 // defaults into the concrete numbers stored with the job (so a runner never has to guess them).
 import { z } from "@hono/zod-openapi";
-import { MAX_LORA_ALPHA } from "../../../gpu-runner/src/engine/lora/targets.js";
-import { linearModules, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
+import { MAX_LORA_ALPHA, linearModules, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
 
 const auto = z.literal("auto");
 

@@ -6,6 +6,12 @@ import { parseModelConfig, supportedArchitectures } from "../../../gpu-runner/sr
 export const linearModules = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"] as const;
 export type LinearModule = (typeof linearModules)[number];
 
+/**
+ * The largest lora_alpha accepted (uploads and jobs). Common values are 8–512; far past this the scaled update
+ * alpha/r·B·A leaves float32's range (1e308 gave inf and NaN logits) rather than meaning anything.
+ */
+export const MAX_LORA_ALPHA = 1_000_000;
+
 /** The submodule a projection lives under in a decoder layer. */
 export const moduleParent = (m: LinearModule): "self_attn" | "mlp" => (m === "gate_proj" || m === "up_proj" || m === "down_proj" ? "mlp" : "self_attn");
 

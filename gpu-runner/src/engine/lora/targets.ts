@@ -2,12 +2,6 @@
 // targets, and the scale its update is multiplied by.
 import { PROJECTIONS, type Projection } from "../model/names.js";
 
-/**
- * The largest lora_alpha accepted (uploads and jobs). Common values are 8–512; far past this the scaled update
- * alpha/r·B·A leaves float32's range (1e308 gave inf and NaN logits) rather than meaning anything.
- */
-export const MAX_LORA_ALPHA = 1_000_000;
-
 /** The scale of the update B·A: alpha/r, or alpha/√r with rsLoRA (use_rslora). */
 export const loraScale = (r: number, alpha: number, rslora: boolean): number => (rslora ? alpha / Math.sqrt(r) : alpha / r);
 

@@ -95,7 +95,10 @@ export function registerAdminModels(app: Router): void {
     }
     summary = { ...summary, ...(await readModelText(files)) };
     const row = { id, source, config: JSON.stringify(summary), createdAt: deps.now() };
-    await deps.db.insert(baseModels).values(row);
+    // The check above is only the early answer: a registration of the same id that raced it past that check
+    // (reading config.json takes a while) loses here, with the same 409 instead of a primary-key error.
+    const inserted = await deps.db.insert(baseModels).values(row).onConflictDoNothing().returning({ id: baseModels.id });
+    if (inserted.length === 0) throw new ApiError("conflict", `base model '${id}' is already registered`, "id");
     return c.json(toBaseModel(row), 201);
   });
   app.openapi(list, async (c) => {

@@ -1,7 +1,7 @@
 // Runner protocol, part 1: a runner registers (models it serves, capacity, URL) and heartbeats its liveness
 // and adapter cache. Guarded by the runner token (routes/index.ts); see docs/runner-protocol.md.
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq, inArray, lt, sql } from "drizzle-orm";
+import { eq, inArray, lt, or, sql } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
@@ -115,11 +115,13 @@ export function registerInternalRunners(app: Router): void {
     const models = JSON.stringify([...new Set(body.models)]);
     const instance = body.instance ?? null;
     // One upsert keyed by the unique name (a restarted runner gets its old id back), and only over the row as
-    // judged: of two processes registering one name at once, one gets a 409 here.
+    // judged: of two processes registering one name at once, one gets a 409 here. A row this same process wrote
+    // meanwhile (its retry of this call, racing it) is its own: the process keeps the id instead of exiting on a 409.
+    const asJudged = sql`${runners.instance} is ${earlier?.instance ?? null}`;
     const [row] = await db
       .insert(runners)
       .values({ id: newId("run_"), name: body.name, url: body.url ?? null, instance, models, adapters: "[]", capacity: body.capacity, lastSeenAt: t, createdAt: t })
-      .onConflictDoUpdate({ target: runners.name, set: { url: body.url ?? null, instance, models, adapters: "[]", capacity: body.capacity, lastSeenAt: t }, setWhere: sql`${runners.instance} is ${earlier?.instance ?? null}` })
+      .onConflictDoUpdate({ target: runners.name, set: { url: body.url ?? null, instance, models, adapters: "[]", capacity: body.capacity, lastSeenAt: t }, setWhere: instance === null ? asJudged : or(asJudged, eq(runners.instance, instance)) })
       .returning();
     if (!row) throw new ApiError("conflict", `another runner registered the name '${body.name}' at the same moment; give each runner its own name (TUNESERVE_RUNNER_NAME)`, "name");
     if (judged === "restart") await releaseDeadAttempts(db, row, t);

@@ -7,7 +7,7 @@ import { and, eq } from "drizzle-orm";
 import { idempotencyKeys, jobs } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
-import { claimKey, holdKey, requestHash, settleKey, settleKeyQuery } from "../lib/idempotency-keys.js";
+import { claimKey, holdKey, reopenKeyQuery, requestHash, settleKey, settleKeyQuery } from "../lib/idempotency-keys.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { linearModules } from "../lib/model-shapes.js";
 import { createJob, requestedMethod, type CreateJobBody, type RequestedMethod } from "./create.js";
@@ -73,7 +73,10 @@ export async function createJobOnce(c: Context<AppEnv>, body: CreateJobBody, key
   const release = holdKey(db, ref, now);
   const attempt = (async () => {
     try {
-      const row = await createJob(c.var.deps, c.var.tenant, body, (jobId) => [settleKeyQuery(db, { ...ref, result: { job_id: jobId }, now: now() })]);
+      const row = await createJob(c.var.deps, c.var.tenant, body, {
+        record: (jobId) => [settleKeyQuery(db, { ...ref, result: { job_id: jobId }, now: now() })],
+        withdraw: () => [reopenKeyQuery(db, { ...ref, now: now() })],
+      });
       // The key was taken over while this attempt stalled (past STALE_RUNNING_SECONDS without a heartbeat):
       // the other attempt's job is the one; this one is withdrawn before it trains or bills.
       const [held] = await db.select({ requestId: idempotencyKeys.requestId }).from(idempotencyKeys).where(and(eq(idempotencyKeys.tenantId, ref.tenantId), eq(idempotencyKeys.key, key)));

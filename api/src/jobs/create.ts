@@ -48,11 +48,20 @@ export const createJobBody = z
   .openapi("CreateFineTuningJob");
 export type CreateJobBody = z.infer<typeof createJobBody>;
 
+/** Statements an Idempotency-Key adds: its record of the job, in the batch that writes it, and its undoing when the job is withdrawn. */
+export interface JobKeyRecord {
+  record(jobId: string): BatchItem<"sqlite">[];
+  withdraw(jobId: string): BatchItem<"sqlite">[];
+}
+
+const noKey: JobKeyRecord = { record: () => [], withdraw: () => [] };
+
 /**
- * Validates and stores a new job; throws ApiError naming the offending parameter. `also` adds statements to
- * the batch that writes the job (an Idempotency-Key's record of it, so that the two cannot part).
+ * Validates and stores a new job; throws ApiError naming the offending parameter. `key` adds statements to
+ * the batch that writes the job (an Idempotency-Key's record of it, so that the two cannot part), and to the
+ * withdrawal of a job a race took past the quota (so that the key does not keep a job it never got).
  */
-export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobBody, also: (jobId: string) => BatchItem<"sqlite">[] = () => []): Promise<JobRow> {
+export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobBody, key: JobKeyRecord = noKey): Promise<JobRow> {
   const { db, config } = deps;
   const tenantId = tenant.tenantId;
   const target = await findCallableModel(db, tenantId, body.model);
@@ -121,12 +130,13 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
     eventInsert(db, id, now, { level: "info", message: `Validating training file: ${training.id}${validation ? ` and validation file: ${validation.id}` : ""}` }),
     db.update(jobs).set({ status: "queued" }).where(eq(jobs.id, id)),
     eventInsert(db, id, now, { level: "info", message: `Files validated (${validated}), moving job to queued state` }),
-    ...also(id),
+    ...key.record(id),
   ]);
   // Creations racing each other all passed the check above: the ones past the limit withdraw their job.
   const over = await jobQuotaOverrun(deps, tenant, id);
   if (over) {
     await cancelJob(db, { jobId: id, tenantId, now: deps.now() });
+    await runBatch(db, key.withdraw(id));
     await eventInsert(db, id, deps.now(), { level: "warn", message: `Withdrawn: a concurrent request took the last of the tenant's quota (${over.message})` });
     throw over;
   }

@@ -132,3 +132,15 @@ export function settleKeyQuery(db: Db, f: KeyRef & { result: unknown; now: numbe
     .set(f.result ? { state: "done", result: JSON.stringify(f.result), updatedAt: f.now } : { state: "incomplete", updatedAt: f.now })
     .where(and(eq(idempotencyKeys.tenantId, f.tenantId), eq(idempotencyKeys.key, f.key), eq(idempotencyKeys.requestId, f.requestId), eq(idempotencyKeys.state, "running")));
 }
+
+/**
+ * Takes back the "done" this attempt recorded with work it then withdrew (a job created past the tenant's quota
+ * by a race, cancelled before it ran): the key is left as after a failed attempt, so a retry, which SDKs send
+ * with the same key on a 429, is judged again instead of being answered with the withdrawn work.
+ */
+export function reopenKeyQuery(db: Db, f: KeyRef & { now: number }) {
+  return db
+    .update(idempotencyKeys)
+    .set({ state: "incomplete", result: null, updatedAt: f.now })
+    .where(and(eq(idempotencyKeys.tenantId, f.tenantId), eq(idempotencyKeys.key, f.key), eq(idempotencyKeys.requestId, f.requestId), eq(idempotencyKeys.state, "done")));
+}

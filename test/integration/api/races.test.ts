@@ -2,7 +2,7 @@
 // answers that agree with it and no 500 from a constraint that a read-then-write let through.
 import { afterEach, describe, expect, it } from "vitest";
 import { startTestApi, type TestApi } from "../../helpers/api.js";
-import { microLlama, registerMicroLlama, runnerCall } from "../../helpers/jobs.js";
+import { microLlama, registerMicroLlama, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
 
 const open: TestApi[] = [];
 async function fresh(env: Record<string, string> = {}): Promise<TestApi> {
@@ -13,6 +13,21 @@ async function fresh(env: Record<string, string> = {}): Promise<TestApi> {
 afterEach(async () => {
   while (open.length) await open.pop()!.close();
 });
+
+/** Runs `f` while every db.batch waits a moment first, as on a loaded database: racing requests overlap. */
+async function withSlowBatches<T>(api: TestApi, f: () => Promise<T>): Promise<T> {
+  const db = api.deps.db as unknown as { batch(items: unknown[]): Promise<unknown[]> };
+  const batch = db.batch;
+  db.batch = async (items) => {
+    await new Promise((ok) => setTimeout(ok, 20));
+    return batch.call(db, items);
+  };
+  try {
+    return await f();
+  } finally {
+    db.batch = batch;
+  }
+}
 
 describe("admin model registration", () => {
   it("answers one of two registrations of one id at once 201 and the other 409, not a 500 from the primary key", async () => {
@@ -33,5 +48,40 @@ describe("runner registration", () => {
     expect(both.map((r) => r.status)).toEqual([200, 200]);
     const [a, b] = await Promise.all(both.map((r) => r.json()));
     expect(a.id).toBe(b.id);
+  });
+});
+
+describe("fine-tuning job creation under Idempotency-Key", () => {
+  it("lets a creation withdrawn by the active-job quota run again on its retry, instead of replaying the withdrawn job", async () => {
+    const api = await fresh({ TUNESERVE_MAX_ACTIVE_JOBS: "1" });
+    await registerMicroLlama(api);
+    const t = await tenantWithFile(api);
+    const create = (key: string) => api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: t.fileId }, headers: { "Idempotency-Key": key } });
+    const keys = ["k-0", "k-1", "k-2", "k-3"];
+    // Slow batched writes (a busy database) let every creation pass the quota's pre-check before any is written.
+    const raced = await withSlowBatches(api, () => Promise.all(keys.map(create)));
+    expect(raced.map((r) => r.status).filter((s) => s === 200)).toHaveLength(1);
+    // At least one of them passed the quota's pre-check and was withdrawn after its insert (the path under test).
+    const all = (await (await api.call("GET", "/v1/fine_tuning/jobs", { token: t.key })).json()).data as { status: string }[];
+    expect(all.filter((j) => j.status === "cancelled").length).toBeGreaterThan(0);
+    // The refused ones' retries (same key, as SDKs retry a 429) are judged again: still over the quota.
+    for (const [i, res] of raced.entries()) {
+      if (res.status === 200) continue;
+      expect(res.status).toBe(429);
+      const retry = await create(keys[i]);
+      expect(retry.headers.get("Idempotent-Replayed")).toBeNull();
+      expect(retry.status).toBe(429);
+    }
+    // Once the quota has room, the retry creates a job, and a further retry replays that one.
+    const winner = (await raced.find((r) => r.status === 200)!.json()) as { id: string };
+    expect((await api.call("POST", `/v1/fine_tuning/jobs/${winner.id}/cancel`, { token: t.key })).status).toBe(200);
+    const loser = keys[raced.findIndex((r) => r.status !== 200)];
+    const made = await create(loser);
+    expect(made.status).toBe(200);
+    const job = (await made.json()) as { id: string; status: string };
+    expect(job.status).toBe("queued");
+    const replay = await create(loser);
+    expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(((await replay.json()) as { id: string }).id).toBe(job.id);
   });
 });

@@ -13,6 +13,7 @@ import { sha256Hex } from "../lib/hash.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
 import { newId } from "../lib/ids.js";
 import { trainingUsageKey, usageInsertFrom } from "../usage/record.js";
+import { discardEndedJobBlobs } from "./discard.js";
 import { holds, leaseLost } from "./holder.js";
 import { adapterFiles, type Holder } from "./protocol.js";
 import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
@@ -90,7 +91,12 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
     // Cancelled or taken over meanwhile; a concurrent complete by this same lease counts as success.
     // (This attempt's results blob stays unreferenced.)
     const latest = await findJob(db, job.id);
-    if (!(latest && holds(latest, opts.holder, "succeeded"))) throw leaseLost(latest, job.id, opts.holder);
+    if (!(latest && holds(latest, opts.holder, "succeeded"))) {
+      // The end's own clean-up may have run before this complete copied the adapter and wrote its results: they
+      // would stay stored, for a job that has no model, with nothing left to delete them.
+      if (latest) await discardEndedJobBlobs(deps.blobs, [latest]);
+      throw leaseLost(latest, job.id, opts.holder);
+    }
     return completeJob(deps, opts);
   }
   // The output folder stays until the model is deleted: a retried or concurrent complete may still read it.

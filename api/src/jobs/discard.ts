@@ -1,7 +1,8 @@
 // A job that ended without a model (cancelled or failed) can neither resume nor be called at a checkpoint:
 // its checkpoints' weights, its attempts' outputs and results, and an adapter folder a complete that lost to
-// the end began, are deleted, so nothing stays stored that no one can use or is billed for. Its rows
-// (checkpoints, events) stay as the job's history.
+// the end began, are deleted, so nothing stays stored that no one can use or is billed for (that complete runs
+// this again once it has lost, as it may have written after the end did). Its rows (checkpoints, events) stay
+// as the job's history.
 import { blobKeys, type BlobStore } from "../blob/port.js";
 import { jobAdapterId, type JobRow } from "./shape.js";
 

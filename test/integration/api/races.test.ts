@@ -1,8 +1,10 @@
 // Requests fired at once (Promise.all against the real app): each race ends in one coherent state, with
 // answers that agree with it and no 500 from a constraint that a read-then-write let through.
 import { afterEach, describe, expect, it } from "vitest";
-import { startTestApi, type TestApi } from "../../helpers/api.js";
-import { microLlama, registerMicroLlama, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
+import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { readFile } from "node:fs/promises";
+import { blobKeys } from "../../../api/src/blob/port.js";
+import { blobPath, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
 
 const open: TestApi[] = [];
 async function fresh(env: Record<string, string> = {}): Promise<TestApi> {
@@ -83,5 +85,58 @@ describe("fine-tuning job creation under Idempotency-Key", () => {
     const replay = await create(loser);
     expect(replay.headers.get("Idempotent-Replayed")).toBe("true");
     expect(((await replay.json()) as { id: string }).id).toBe(job.id);
+  });
+});
+
+const blobCount = async (api: TestApi, prefix: string) => {
+  let n = 0;
+  for await (const _ of api.deps.blobs.list(prefix)) n++;
+  return n;
+};
+
+/** Holds every blob put whose key starts with `prefix` until `open` is called; `reached` resolves at the first. */
+function gatePuts(api: TestApi, prefix: string) {
+  const put = api.deps.blobs.put;
+  let open!: () => void;
+  let arrived!: () => void;
+  const gate = new Promise<void>((ok) => (open = ok));
+  const reached = new Promise<void>((ok) => (arrived = ok));
+  api.deps.blobs.put = async (key, ...rest) => {
+    if (key.startsWith(prefix)) {
+      arrived();
+      await gate;
+    }
+    return put.call(api.deps.blobs, key, ...rest);
+  };
+  return { reached, open: () => (open(), (api.deps.blobs.put = put)) };
+}
+
+describe("complete racing the job's end", () => {
+  it("leaves no adapter or results files of a complete that lost to a cancel made while it copied them", async () => {
+    const api = await fresh();
+    await registerMicroLlama(api);
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const outputs = (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls as Record<string, string>;
+    for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
+      expect((await api.call("PUT", blobPath(outputs[name]), { body: new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)) })).status).toBe(200);
+    }
+    const adapterFolder = blobKeys.adapter(t.id, `adp_${job.id.slice("ftjob-".length)}`);
+    // The complete is copying the adapter into the tenant's folder when the tenant cancels (and the cancel's
+    // clean-up finds nothing there yet).
+    const gate = gatePuts(api, adapterFolder);
+    const completing = runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 });
+    await gate.reached;
+    expect((await (await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).json()).status).toBe("cancelled");
+    gate.open();
+    expect((await expectError(await completing, 409, "lease_lost")).message).toMatch(/cancelled/);
+    expect(await blobCount(api, adapterFolder)).toBe(0);
+    expect(await blobCount(api, blobKeys.jobAllResults(t.id, job.id))).toBe(0);
+    expect(await blobCount(api, blobKeys.jobOutputs(t.id, job.id))).toBe(0);
+    const got = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, { token: t.key })).json()) as { status: string; fine_tuned_model: string | null };
+    expect(got).toMatchObject({ status: "cancelled", fine_tuned_model: null });
+    expect((await (await api.call("GET", "/v1/adapters", { token: t.key })).json()).data).toEqual([]);
   });
 });

@@ -9,6 +9,7 @@ import { adapterSchema, findTenantAdapter, findTenantModel, toAdapterObject } fr
 import { adapterFiles, adapterFileTypes, deleteAdapter, saveAdapter, withdrawAdapter } from "../adapters/store.js";
 import { uploadFields, validateAdapter } from "../adapters/validate.js";
 import { adapters } from "../db/schema.js";
+import type { Db } from "../db/client.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError, notFound } from "../errors.js";
 import { sha256Hex } from "../lib/hash.js";
@@ -111,6 +112,15 @@ const remove = createRoute({
   responses: { 200: json(z.object({ id: z.string(), object: z.literal("adapter"), deleted: z.literal(true) }), "the adapter and its files are gone"), ...tenantErrorResponses },
 });
 
+/**
+ * The error for an adapter whose file is not in the blob store: a delete that ran since the row was read (404,
+ * as if the request had come after it), or, with the row still there, a store that lost the file (500).
+ */
+async function missingFile(db: Db, tenantId: string, adapterId: string, name: string): Promise<ApiError> {
+  if (!(await findTenantAdapter(db, tenantId, adapterId))) return notFound("adapter", adapterId, "adapter_id");
+  return new ApiError("internal_error", `adapter ${adapterId} is missing its file ${name}`);
+}
+
 export function registerAdapters(app: Router): void {
   app.openapi(upload, async (c) => {
     const { db, blobs, config, now } = c.var.deps;
@@ -172,7 +182,7 @@ export function registerAdapters(app: Router): void {
       adapterFiles.map(async (name) => {
         const key = row.blobPrefix + name;
         const head = await blobs.head(key);
-        if (!head) throw new ApiError("internal_error", `adapter ${adapter_id} is missing its file ${name}`);
+        if (!head) throw await missingFile(db, c.var.tenant.tenantId, adapter_id, name);
         return { name, bytes: head.size, url: await blobs.presign(key, "GET", ttl), expires_at: now() + ttl };
       }),
     );
@@ -185,7 +195,7 @@ export function registerAdapters(app: Router): void {
     const row = await findTenantAdapter(db, c.var.tenant.tenantId, adapter_id);
     if (!row) throw notFound("adapter", adapter_id, "adapter_id");
     const obj = await blobs.get(row.blobPrefix + name);
-    if (!obj) throw new ApiError("internal_error", `adapter ${adapter_id} is missing its file ${name}`);
+    if (!obj) throw await missingFile(db, c.var.tenant.tenantId, adapter_id, name);
     return new Response(obj.body, {
       status: 200,
       headers: { "Content-Type": adapterFileTypes[name], "Content-Length": String(obj.size), "Content-Disposition": `attachment; filename="${name}"` },

@@ -140,3 +140,42 @@ describe("complete racing the job's end", () => {
     expect((await (await api.call("GET", "/v1/adapters", { token: t.key })).json()).data).toEqual([]);
   });
 });
+
+describe("adapter downloads racing the adapter's delete", () => {
+  it("answers 404, not 500, to a download or link request whose adapter is deleted between its lookup and reading the file", async () => {
+    const api = await fresh();
+    await registerMicroLlama(api);
+    const t = await api.tenant();
+    const upload = async () => {
+      const form = new FormData();
+      form.set("base_model", "micro-llama");
+      for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
+        form.set(name.replace(/\.[a-z]+$/, ""), new Blob([new Uint8Array(await readFile(`${microLlama}/adapter/${name}`))]), name);
+      }
+      const res = await api.call("POST", "/v1/adapters", { token: t.key, body: form });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { id: string }).id;
+    };
+    const { get, head } = api.deps.blobs;
+    // The tenant's DELETE runs to its end while the request is between finding the row and reading the file.
+    const deletedFirst = async (id: string, path: string) => {
+      const hook =
+        <A extends unknown[], R>(f: (...a: A) => Promise<R>) =>
+        async (...a: A): Promise<R> => {
+          Object.assign(api.deps.blobs, { get, head });
+          expect((await api.call("DELETE", `/v1/adapters/${id}`, { token: t.key })).status).toBe(200);
+          return f.apply(api.deps.blobs, a);
+        };
+      Object.assign(api.deps.blobs, { get: hook(get), head: hook(head) });
+      try {
+        return await api.call("GET", path, { token: t.key });
+      } finally {
+        Object.assign(api.deps.blobs, { get, head });
+      }
+    };
+    const a = await upload();
+    await expectError(await deletedFirst(a, `/v1/adapters/${a}/files/adapter_model.safetensors`), 404, "not_found");
+    const b = await upload();
+    await expectError(await deletedFirst(b, `/v1/adapters/${b}/files`), 404, "not_found");
+  });
+});

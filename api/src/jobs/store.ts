@@ -19,17 +19,14 @@ export interface NewEvent {
   type?: "message" | "metrics";
 }
 
+/** The row of one new job event. */
+function eventRow(jobId: string, now: number, e: NewEvent): typeof jobEvents.$inferInsert {
+  return { id: newId("ftevent-"), jobId, level: e.level, type: e.type ?? "message", message: e.message, data: e.data ? JSON.stringify(e.data) : null, createdAt: now };
+}
+
 /** The INSERT of one job event (for batches). */
 export function eventInsert(db: Db, jobId: string, now: number, e: NewEvent) {
-  return db.insert(jobEvents).values({
-    id: newId("ftevent-"),
-    jobId,
-    level: e.level,
-    type: e.type ?? "message",
-    message: e.message,
-    data: e.data ? JSON.stringify(e.data) : null,
-    createdAt: now,
-  });
+  return db.insert(jobEvents).values(eventRow(jobId, now, e));
 }
 
 /** The job's tenant is not suspended (a suspended tenant's jobs wait, and are not counted as queue depth). */
@@ -126,13 +123,17 @@ export async function releaseLeasesOf(db: Db, runnerId: string, now: number): Pr
     .returning();
 }
 
-/** Extends the holder's lease and stores its progress; null when the runner no longer holds the job. */
-export async function extendLease(db: Db, opts: { jobId: string; holder: Holder; now: number; leaseSeconds: number; progress: string }): Promise<JobRow | null> {
-  const rows = await db
-    .update(jobs)
-    .set({ leaseExpiresAt: opts.now + opts.leaseSeconds, progress: opts.progress })
-    .where(heldBy(opts.jobId, opts.holder))
-    .returning();
+/**
+ * Extends the holder's lease and stores its progress; null when the runner no longer holds the job. `stepEvent`
+ * is written with it when the stored progress is at another step, decided in the same batch: of heartbeats
+ * racing with one new step (a retry and its first try), one writes it.
+ */
+export async function extendLease(db: Db, opts: { jobId: string; holder: Holder; now: number; leaseSeconds: number; progress: string; stepEvent?: { step: number; event: NewEvent } }): Promise<JobRow | null> {
+  const held = heldBy(opts.jobId, opts.holder);
+  const update = db.update(jobs).set({ leaseExpiresAt: opts.now + opts.leaseSeconds, progress: opts.progress }).where(held).returning();
+  if (!opts.stepEvent) return (await update)[0] ?? null;
+  const newStep = sql`${held} and json_extract(${jobs.progress}, '$.step') is not ${opts.stepEvent.step}`;
+  const [, rows] = (await runBatch(db, [insertWhereJob(db, jobEvents, eventRow(opts.jobId, opts.now, opts.stepEvent.event), newStep), update])) as [unknown, JobRow[]];
   return rows[0] ?? null;
 }
 

@@ -130,15 +130,17 @@ export function registerInternalJobs(app: Router): void {
     // A new attempt's heartbeats before its first step do not know the count yet: the last one reported stays,
     // so a cancel meanwhile still bills the work done.
     const stored: Progress = { ...progress, trained_tokens: progress.trained_tokens ?? jobProgress(before)?.trained_tokens, updated_at: t };
-    const row = await extendLease(db, { jobId: job_id, holder, now: t, leaseSeconds: config.TUNESERVE_LEASE_SECONDS, progress: JSON.stringify(stored) });
-    if (!row) throw leaseLost(await findJob(db, job_id), job_id, holder);
     // One metrics event per trained step reported, however often the runner heartbeats within a step (a
-    // heartbeat before the first step of an attempt carries no loss and makes no event).
+    // heartbeat before the first step of an attempt carries no loss and makes no event). Whether the step is new
+    // is decided with the update, not from `before`: heartbeats racing each other all read the same `before`.
+    let stepEvent;
     if (progress.loss !== null && !sameStep(jobProgress(before), progress)) {
       const loss = progress.loss.toFixed(4);
       const data = { step: progress.step, total_steps: progress.total_steps, epoch: progress.epoch, train_loss: progress.loss, lr: progress.lr ?? null, tokens_per_s: progress.tokens_per_s ?? null };
-      await eventInsert(db, job_id, t, { level: "info", type: "metrics", message: `Step ${progress.step}/${progress.total_steps}: training loss=${loss}`, data });
+      stepEvent = { step: progress.step, event: { level: "info" as const, type: "metrics" as const, message: `Step ${progress.step}/${progress.total_steps}: training loss=${loss}`, data } };
     }
+    const row = await extendLease(db, { jobId: job_id, holder, now: t, leaseSeconds: config.TUNESERVE_LEASE_SECONDS, progress: JSON.stringify(stored), stepEvent });
+    if (!row) throw leaseLost(await findJob(db, job_id), job_id, holder);
     return c.json({ job_id, status: row.status, lease_expires_at: row.leaseExpiresAt }, 200);
   });
 

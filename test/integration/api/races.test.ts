@@ -179,3 +179,18 @@ describe("adapter downloads racing the adapter's delete", () => {
     await expectError(await deletedFirst(b, `/v1/adapters/${b}/files`), 404, "not_found");
   });
 });
+
+describe("job heartbeats at once", () => {
+  it("writes one metrics event for a step that two heartbeats racing each other report (a retry and its first try)", async () => {
+    const api = await fresh();
+    await registerMicroLlama(api);
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const beat = (step: number) => runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, attempt: 1, progress: { step, total_steps: 10, epoch: step / 10, loss: 2 - step / 10 } });
+    for (const step of [1, 2]) expect((await Promise.all([beat(step), beat(step), beat(step)])).map((res) => res.status)).toEqual([200, 200, 200]);
+    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events?limit=100`, { token: t.key })).json()).data as { type: string; data: { step: number } }[];
+    expect(events.filter((e) => e.type === "metrics").map((e) => e.data.step)).toEqual([2, 1]);
+  });
+});

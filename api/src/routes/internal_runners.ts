@@ -1,7 +1,7 @@
 // Runner protocol, part 1: a runner registers (models it serves, capacity, URL) and heartbeats its liveness
 // and adapter cache. Guarded by the runner token (routes/index.ts); see docs/runner-protocol.md.
 import { createRoute, z } from "@hono/zod-openapi";
-import { eq, inArray, lt, or, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type { Router } from "../app.js";
 import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
@@ -138,12 +138,20 @@ export function registerInternalRunners(app: Router): void {
     const [current] = await db.select().from(runners).where(eq(runners.id, runner_id));
     if (!current) throw notFound("runner", runner_id, "runner_id");
     assertCurrentInstance(current, body.instance);
+    // The instance is checked again in the update: a new process that registered the name since the read above
+    // keeps its row (its adapters, its liveness) and this superseded one is told to stop.
+    const sameProcess = body.instance === undefined ? undefined : or(isNull(runners.instance), eq(runners.instance, body.instance));
     const [row] = await db
       .update(runners)
       .set({ lastSeenAt: now(), ...(body.adapters ? { adapters: JSON.stringify(body.adapters) } : {}) })
-      .where(eq(runners.id, runner_id))
+      .where(and(eq(runners.id, runner_id), sameProcess))
       .returning();
-    if (!row) throw notFound("runner", runner_id, "runner_id");
+    if (!row) {
+      const [latest] = await db.select().from(runners).where(eq(runners.id, runner_id));
+      if (!latest) throw notFound("runner", runner_id, "runner_id");
+      assertCurrentInstance(latest, body.instance);
+      throw new Error(`runner ${runner_id}: heartbeat update matched no row though its instance matches`);
+    }
     const gone = body.adapters ? await goneAdapters(db, [...new Set(body.adapters)]) : [];
     return c.json({ ...toRunner(row, config.TUNESERVE_LEASE_SECONDS), gone_adapters: gone }, 200);
   });

@@ -51,6 +51,19 @@ describe("runner registration", () => {
     const [a, b] = await Promise.all(both.map((r) => r.json()));
     expect(a.id).toBe(b.id);
   });
+
+  it("keeps a superseded process's runner heartbeat, racing the new process's registration, off the new process's row", async () => {
+    const api = await fresh();
+    await registerMicroLlama(api);
+    const register = (instance: string) => runnerCall(api, "/runners/register", { name: "gpu-1", instance, models: ["micro-llama"], capacity: 2 });
+    const { id } = (await (await register("instance-old")).json()) as { id: string };
+    const [beat, taken] = await Promise.all([runnerCall(api, `/runners/${id}/heartbeat`, { instance: "instance-old", adapters: ["ft:micro-llama:t::old"] }), register("instance-new")]);
+    expect(taken.status).toBe(200);
+    // Either the heartbeat came first (200, then the registration reset the row) or it is told it was superseded.
+    expect([200, 409]).toContain(beat.status);
+    const row = (await (await api.call("GET", `/admin/v1/runners/${id}`, { token: api.admin })).json()) as { adapters: string[] };
+    expect(row.adapters).toEqual([]);
+  });
 });
 
 describe("fine-tuning job creation under Idempotency-Key", () => {

@@ -152,6 +152,46 @@ describe("complete racing the job's end", () => {
     expect(got).toMatchObject({ status: "cancelled", fine_tuned_model: null });
     expect((await (await api.call("GET", "/v1/adapters", { token: t.key })).json()).data).toEqual([]);
   });
+
+  it("ends a job raced by a cancel and its runner's complete in one state, billed once as that state says", async () => {
+    const api = await fresh();
+    await registerMicroLlama(api);
+    const t = await tenantWithFile(api);
+    const r = await registerRunner(api, "r");
+    for (let i = 0; i < 4; i++) {
+      const job = await createJob(api, t.key, { training_file: t.fileId });
+      expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+      const progress = { step: 3, total_steps: 10, epoch: 0.3, loss: 1, trained_tokens: 300 };
+      expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, attempt: 1, progress })).status).toBe(200);
+      const outputs = (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls as Record<string, string>;
+      for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
+        expect((await api.call("PUT", blobPath(outputs[name]), { body: new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)) })).status).toBe(200);
+      }
+      // The runner's complete and its retry, and the tenant's cancel sent at once or a little later.
+      const cancel = async () => {
+        await new Promise((ok) => setTimeout(ok, [0, 2, 20, 200][i]));
+        return api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key });
+      };
+      const complete = () => runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, attempt: 1, trained_tokens: 1000 });
+      const [cancelled, ...completes] = await Promise.all([cancel(), complete(), complete()]);
+      const got = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, { token: t.key })).json()) as { status: string; trained_tokens: number | null; fine_tuned_model: string | null };
+      const events = (await (await api.call("GET", `/admin/v1/usage/events?tenant_id=${t.id}&limit=100`, { token: api.admin })).json()).data as { id: string; data: { quantity: number } }[];
+      const billed = events.filter((e) => e.id === `job:${job.id}:training_tokens`);
+      expect(billed).toHaveLength(1);
+      if (got.status === "succeeded") {
+        expect(cancelled.status).toBe(409);
+        expect(completes.map((res) => res.status)).toEqual([200, 200]);
+        expect(billed[0].data.quantity).toBe(1000);
+        expect(got.fine_tuned_model).not.toBeNull();
+      } else {
+        expect(got).toMatchObject({ status: "cancelled", fine_tuned_model: null, trained_tokens: 300 });
+        expect(cancelled.status).toBe(200);
+        expect(completes.map((res) => res.status)).toEqual([409, 409]);
+        expect(billed[0].data.quantity).toBe(300);
+        expect(await blobCount(api, blobKeys.adapter(t.id, `adp_${job.id.slice("ftjob-".length)}`))).toBe(0);
+      }
+    }
+  });
 });
 
 describe("adapter downloads racing the adapter's delete", () => {

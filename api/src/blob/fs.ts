@@ -98,7 +98,10 @@ export class FsBlobStore implements BlobStore {
     };
     for await (const p of walk(start)) {
       const key = relative(this.root, p).split(sep).join("/");
-      if (key.startsWith(prefix)) yield { key, size: (await stat(p)).size };
+      if (!key.startsWith(prefix)) continue;
+      // Deleted since its folder was read (another caller's deletePrefix, say): it is no longer there to list.
+      const size = await stat(p).then((s) => s.size, (e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
+      if (size !== null) yield { key, size };
     }
   }
 

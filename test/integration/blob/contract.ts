@@ -181,6 +181,33 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractTar
       expect(await store.deletePrefix("del/job/")).toBe(0);
     });
 
+    it("lists and deletes a prefix while another caller deletes it (a job's end and a complete that lost to it)", async () => {
+      const put = async () => {
+        for (let i = 0; i < 5; i++) await store.put(`both/job/${i}`, "x");
+      };
+      await put();
+      await store.put("both/other", "keep");
+      // A listing that has begun when the objects it is about to yield are deleted ends without them.
+      const listing = store.list("both/job/")[Symbol.asyncIterator]();
+      expect((await listing.next()).value).toMatchObject({ key: "both/job/0" });
+      await store.deletePrefix("both/job/");
+      for (let r = await listing.next(); !r.done; r = await listing.next()) expect(r.value.key).toMatch(/^both\/job\//);
+      // A deletePrefix that has begun when another removes the rest finishes too.
+      await put();
+      const del = store.delete;
+      store.delete = async (key: string) => {
+        store.delete = del;
+        await store.deletePrefix("both/job/");
+        return del.call(store, key);
+      };
+      try {
+        expect(await store.deletePrefix("both/job/")).toBeGreaterThanOrEqual(1);
+      } finally {
+        store.delete = del;
+      }
+      expect(await keys(store, "both/")).toEqual(["both/other"]);
+    });
+
     it("presigned GET and PUT links work with plain fetch", async () => {
       await store.put("link/get.txt", "via a presigned GET");
       const get = await fetch(await store.presign("link/get.txt", "GET", 300));

@@ -56,7 +56,7 @@ const notHeld = (now: number) => or(ne(idempotencyKeys.state, "running"), lt(ide
  * Claims `key` for this request: "run" or "replay" (a finished attempt's answer). Throws 409 while another
  * attempt holds it, 400 when the key was used for another request.
  */
-export async function claimKey<T>(db: Db, f: KeyRef & { hash: string; now: number }): Promise<KeyClaim<T>> {
+export async function claimKey<T>(db: Db, f: KeyRef & { hash: string; now: number }, tries = 3): Promise<KeyClaim<T>> {
   const where = and(eq(idempotencyKeys.tenantId, f.tenantId), eq(idempotencyKeys.key, f.key));
   const fresh = { requestHash: f.hash, state: "running", requestId: f.requestId, result: null, billedPromptTokens: 0, billedCompletionTokens: 0, createdAt: f.now, updatedAt: f.now };
   const inserted = await db.insert(idempotencyKeys).values({ tenantId: f.tenantId, key: f.key, ...fresh }).onConflictDoNothing().returning({ key: idempotencyKeys.key });
@@ -79,6 +79,8 @@ export async function claimKey<T>(db: Db, f: KeyRef & { hash: string; now: numbe
     .returning({ key: idempotencyKeys.key });
   if (retaken.length > 0) return { kind: "run" };
   const [row] = await db.select().from(idempotencyKeys).where(where);
+  // Gone since the insert found it: another request's clean-up forgot it (it had expired). Nothing holds it.
+  if (!row && tries > 1) return claimKey(db, f, tries - 1);
   if (row && row.requestHash !== f.hash) {
     throw new ApiError("invalid_request", `Idempotency-Key '${f.key}' was already used for a different request; use a new key for a new request`, "Idempotency-Key");
   }

@@ -3,7 +3,10 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { readFile } from "node:fs/promises";
+import { and, eq } from "drizzle-orm";
 import { blobKeys } from "../../../api/src/blob/port.js";
+import { idempotencyKeys } from "../../../api/src/db/schema.js";
+import { claimKey, KEY_TTL_SECONDS } from "../../../api/src/lib/idempotency-keys.js";
 import { blobPath, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
 
 const open: TestApi[] = [];
@@ -245,5 +248,44 @@ describe("job heartbeats at once", () => {
     for (const step of [1, 2]) expect((await Promise.all([beat(step), beat(step), beat(step)])).map((res) => res.status)).toEqual([200, 200, 200]);
     const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events?limit=100`, { token: t.key })).json()).data as { type: string; data: { step: number } }[];
     expect(events.filter((e) => e.type === "metrics").map((e) => e.data.step)).toEqual([2, 1]);
+  });
+});
+
+describe("an expired Idempotency-Key forgotten while it is claimed again", () => {
+  it("claims the key anew instead of answering 409 'still running' for a request that no longer exists", async () => {
+    const api = await fresh();
+    const t = await api.tenant();
+    const { db } = api.deps;
+    const ref = { tenantId: t.id, key: "reused", hash: "h", now: api.deps.now() };
+    expect(await claimKey(db, { ...ref, requestId: "req_first" })).toEqual({ kind: "run" });
+    const mine = and(eq(idempotencyKeys.tenantId, t.id), eq(idempotencyKeys.key, "reused"));
+    await db.update(idempotencyKeys).set({ state: "done", result: JSON.stringify({ id: "x" }) }).where(mine);
+    // A day later the key is claimed again; between finding it taken and renewing it, another request's
+    // clean-up of the tenant's expired keys deletes it.
+    const later = ref.now + KEY_TTL_SECONDS + 60;
+    const update = db.update.bind(db);
+    let forgotten = false;
+    const racing = new Proxy(db, {
+      get(target, prop, receiver) {
+        if (prop !== "update") return Reflect.get(target, prop, receiver);
+        return (table: typeof idempotencyKeys) => {
+          const builder = update(table);
+          if (forgotten) return builder;
+          forgotten = true;
+          const set = builder.set.bind(builder);
+          builder.set = ((values: never) => {
+            const query = set(values);
+            const then = query.then.bind(query);
+            query.then = ((ok: never, fail: never) => db.delete(idempotencyKeys).where(mine).then(() => then(ok, fail))) as typeof query.then;
+            return query;
+          }) as typeof builder.set;
+          return builder;
+        };
+      },
+    });
+    expect(await claimKey(racing, { ...ref, requestId: "req_second", now: later })).toEqual({ kind: "run" });
+    expect(forgotten).toBe(true);
+    const [row] = await db.select().from(idempotencyKeys).where(mine);
+    expect(row).toMatchObject({ state: "running", requestId: "req_second" });
   });
 });

@@ -27,7 +27,7 @@ export interface Completion {
 }
 
 /** Reads and validates the two output files of the completing attempt; copies them to the adapter's folder. */
-async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
+async function storeOutputs(deps: Deps, job: JobRow, holder: Holder): Promise<AdapterRow> {
   const { blobs, db, config } = deps;
   const now = deps.now();
   const out = blobKeys.jobOutput(job.tenantId, job.id, job.attempt);
@@ -40,7 +40,15 @@ async function storeOutputs(deps: Deps, job: JobRow): Promise<AdapterRow> {
   if (total > config.TUNESERVE_MAX_ADAPTER_BYTES) {
     throw new ApiError("invalid_file", `the adapter is ${total} bytes, over TUNESERVE_MAX_ADAPTER_BYTES=${config.TUNESERVE_MAX_ADAPTER_BYTES}`, "outputs");
   }
-  const [configBytes, weightsBytes] = await Promise.all(adapterFiles.map(async (name) => readAll((await blobs.get(out + name))!)));
+  const objects = await Promise.all(adapterFiles.map((name) => blobs.get(out + name)));
+  const gone = adapterFiles.find((_, i) => !objects[i]);
+  if (gone) {
+    // Deleted since the check above: the job ended meanwhile (a cancel's clean-up), or the runner's files went.
+    const latest = await findJob(db, job.id);
+    if (!latest || !holds(latest, holder)) throw leaseLost(latest, job.id, holder);
+    throw new ApiError("invalid_request", `${gone} was not uploaded; PUT it to the lease's urls.outputs["${gone}"] before complete`, "outputs");
+  }
+  const [configBytes, weightsBytes] = await Promise.all(objects.map((o) => readAll(o!)));
   const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });
   if (!model) throw new ApiError("conflict", `base model ${job.model} was removed while the job ran`, "model");
   const asked = jobAdapter(job);
@@ -67,7 +75,7 @@ export async function completeJob(deps: Deps, opts: { jobId: string; holder: Hol
   }
   if (!job || !holds(job, opts.holder)) throw leaseLost(job, opts.jobId, opts.holder);
 
-  const adapter = await storeOutputs(deps, job);
+  const adapter = await storeOutputs(deps, job, opts.holder);
   const now = deps.now();
   const results = await writeResultsBlob(deps, job, now);
   // True after this batch's update, and only this one's: a concurrent complete by the same lease that lost

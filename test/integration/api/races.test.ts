@@ -156,6 +156,33 @@ describe("complete racing the job's end", () => {
     expect((await (await api.call("GET", "/v1/adapters", { token: t.key })).json()).data).toEqual([]);
   });
 
+  it("answers 409 lease_lost, not 500, to a complete whose outputs a cancel deleted between checking and reading them", async () => {
+    const api = await fresh();
+    await registerMicroLlama(api);
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, "r");
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const outputs = (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls as Record<string, string>;
+    for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
+      expect((await api.call("PUT", blobPath(outputs[name]), { body: new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)) })).status).toBe(200);
+    }
+    const get = api.deps.blobs.get;
+    api.deps.blobs.get = async (key) => {
+      if (key.startsWith(blobKeys.jobOutputs(t.id, job.id))) {
+        api.deps.blobs.get = get;
+        expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
+      }
+      return get.call(api.deps.blobs, key);
+    };
+    try {
+      const res = await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, attempt: 1, trained_tokens: 10 });
+      expect((await expectError(res, 409, "lease_lost")).message).toMatch(/cancelled/);
+    } finally {
+      api.deps.blobs.get = get;
+    }
+  });
+
   it("ends a job raced by a cancel and its runner's complete in one state, billed once as that state says", async () => {
     const api = await fresh();
     await registerMicroLlama(api);

@@ -1,9 +1,9 @@
 // Requests fired at once (Promise.all against the real app): each race ends in one coherent state, with
 // answers that agree with it and no 500 from a constraint that a read-then-write let through.
-import { afterEach, describe, expect, it } from "vitest";
-import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { readFile } from "node:fs/promises";
 import { and, eq } from "drizzle-orm";
+import { afterEach, describe, expect, it } from "vitest";
+import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
 import { idempotencyKeys } from "../../../api/src/db/schema.js";
 import { claimKey, KEY_TTL_SECONDS } from "../../../api/src/lib/idempotency-keys.js";
@@ -314,5 +314,56 @@ describe("an expired Idempotency-Key forgotten while it is claimed again", () =>
     expect(forgotten).toBe(true);
     const [row] = await db.select().from(idempotencyKeys).where(mine);
     expect(row).toMatchObject({ state: "running", requestId: "req_second" });
+  });
+});
+
+describe("tenant writes at once", () => {
+  async function adapterForm() {
+    const form = new FormData();
+    form.set("base_model", "micro-llama");
+    for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
+      form.set(name.replace(/\.[a-z]+$/, ""), new Blob([new Uint8Array(await readFile(`${microLlama}/adapter/${name}`))]), name);
+    }
+    return form;
+  }
+
+  it("keeps one API key of a tenant whose keys all revoke themselves at once, and answers each revoke 200 or 409", async () => {
+    const api = await fresh();
+    const t = await api.tenant();
+    const secrets = [t.key];
+    for (let i = 0; i < 3; i++) secrets.push(((await (await api.call("POST", "/v1/api_keys", { token: t.key, json: { name: `k${i}` } })).json()) as { key: string }).key);
+    const own = await Promise.all(secrets.map(async (secret) => ((await (await api.call("GET", "/v1/api_keys", { token: secret })).json()) as { data: { id: string; prefix: string }[] }).data.find((k) => secret.startsWith(k.prefix))!.id));
+    // Each request is authenticated with the key it revokes, so none is refused for a key another one revoked.
+    const answers = await Promise.all(own.map((id, i) => api.call("DELETE", `/v1/api_keys/${id}`, { token: secrets[i] })));
+    expect(answers.map((r) => r.status).sort()).toEqual([200, 200, 200, 409]);
+    const rows = await api.deps.db.query.apiKeys.findMany({ where: (k, { eq: is }) => is(k.tenantId, t.id) });
+    expect(rows.filter((k) => k.revokedAt === null)).toHaveLength(1);
+  });
+
+  it("deletes a file, a model and an adapter once when each is deleted three times at once: one 200, the rest 404", async () => {
+    const api = await fresh();
+    await registerMicroLlama(api);
+    const t = await tenantWithFile(api);
+    const thrice = (path: string) => Promise.all([0, 1, 2].map(() => api.call("DELETE", path, { token: t.key })));
+    expect((await thrice(`/v1/files/${t.fileId}`)).map((r) => r.status).sort()).toEqual([200, 404, 404]);
+    for (const of of ["model", "id"] as const) {
+      const up = (await (await api.call("POST", "/v1/adapters", { token: t.key, body: await adapterForm() })).json()) as { id: string; model: string };
+      const path = of === "model" ? `/v1/models/${encodeURIComponent(up.model)}` : `/v1/adapters/${up.id}`;
+      expect((await thrice(path)).map((r) => r.status).sort()).toEqual([200, 404, 404]);
+    }
+    const billed = (await (await api.call("GET", `/admin/v1/usage/events?tenant_id=${t.id}&limit=100`, { token: api.admin })).json()).data as { id: string }[];
+    expect(new Set(billed.map((e) => e.id)).size).toBe(billed.length);
+  });
+
+  it("keeps max_adapters when uploads race past it: the ones written past the limit are withdrawn (429), none is a 500", async () => {
+    const api = await fresh({ TUNESERVE_MAX_ADAPTERS: "2" });
+    await registerMicroLlama(api);
+    const t = await api.tenant();
+    const forms = await Promise.all([0, 1, 2, 3, 4].map(() => adapterForm()));
+    const answers = await Promise.all(forms.map((body) => api.call("POST", "/v1/adapters", { token: t.key, body })));
+    const statuses = answers.map((r) => r.status).sort();
+    expect(statuses.filter((s) => s !== 201 && s !== 429)).toEqual([]);
+    expect(statuses.filter((s) => s === 201)).toHaveLength(2);
+    expect((await (await api.call("GET", "/v1/adapters", { token: t.key })).json()).data).toHaveLength(2);
   });
 });

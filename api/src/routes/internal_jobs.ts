@@ -109,8 +109,11 @@ export function registerInternalJobs(app: Router): void {
               : `fine-tuned model ${parent!.model}, which the job continues,`;
         const error = { code: "input_missing", message: `${missing} no longer exists` };
         const failed = await failAttempt(db, { jobId: job.id, holder: { runner_id, attempt: job.attempt }, now, error, retryable: false });
-        await eventInsert(db, job.id, now, { level: "error", message: `The job failed: ${error.message}` });
-        if (failed) await discardEndedJobBlobs(deps.blobs, [failed]);
+        // Null when the job was cancelled or paused meanwhile: it did not fail, and its history must not say so.
+        if (failed) {
+          await eventInsert(db, job.id, now, { level: "error", message: `The job failed: ${error.message}` });
+          await discardEndedJobBlobs(deps.blobs, [failed]);
+        }
         continue;
       }
       const urls = await leaseUrls(deps, job, { training, validation, parent: parentFiles }, model.source);

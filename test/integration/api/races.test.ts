@@ -224,6 +224,36 @@ describe("complete racing the job's end", () => {
   });
 });
 
+describe("lease racing a cancel", () => {
+  it("writes no failure event on a job cancelled while the lease that found its training file deleted was failing it", async () => {
+    const api = await fresh();
+    await registerMicroLlama(api);
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    expect((await api.call("DELETE", `/v1/files/${t.fileId}`, { token: t.key })).status).toBe(200);
+    const r = await registerRunner(api, "r");
+    // The tenant cancels while the lease looks the job's training file up.
+    const files = api.deps.db.query.files;
+    const findFirst = files.findFirst;
+    files.findFirst = ((...args: Parameters<typeof findFirst>) => {
+      files.findFirst = findFirst;
+      return (async () => {
+        expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
+        return findFirst.apply(files, args);
+      })();
+    }) as typeof findFirst;
+    try {
+      expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(204);
+    } finally {
+      files.findFirst = findFirst;
+    }
+    const got = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, { token: t.key })).json()) as { status: string; error: unknown };
+    expect(got).toMatchObject({ status: "cancelled", error: null });
+    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events?limit=100`, { token: t.key })).json()).data as { message: string }[];
+    expect(events.filter((e) => e.message.startsWith("The job failed"))).toEqual([]);
+  });
+});
+
 describe("adapter downloads racing the adapter's delete", () => {
   it("answers 404, not 500, to a download or link request whose adapter is deleted between its lookup and reading the file", async () => {
     const api = await fresh();

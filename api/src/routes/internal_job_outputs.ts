@@ -8,11 +8,11 @@ import { blobKeys } from "../blob/port.js";
 import { checkpoints } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { completeJob } from "../jobs/complete-job.js";
-import { requireHolder } from "../jobs/holder.js";
+import { leaseLost, requireHolder } from "../jobs/holder.js";
 import { checkpointUploadsBody, completeBody, outputUploadsBody, recordCheckpointBody } from "../jobs/protocol.js";
 import { leaseUrlsSchema, outputUploadUrls } from "../jobs/urls.js";
 import { checkpointSchema, jobSchema, toCheckpoint, toJob } from "../jobs/shape.js";
-import { eventInsert } from "../jobs/store.js";
+import { eventInsert, findJob, heldBy, insertWhereJob } from "../jobs/store.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
 import { jobIdParam } from "./internal_jobs.js";
@@ -89,18 +89,21 @@ export function registerInternalJobOutputs(app: Router): void {
     let objects = 0;
     for await (const _ of blobs.list(prefix)) objects++;
     if (objects === 0) {
+      // A job that ended meanwhile had its checkpoint files deleted: say so, not that nothing was uploaded.
+      await requireHolder(db, job_id, body);
       throw new ApiError("invalid_request", `no files were uploaded for checkpoint step ${body.step}; PUT them to the URLs from checkpoints/uploads first`, "step");
     }
     const t = now();
-    const inserted = await db
-      .insert(checkpoints)
-      .values({ id: newId("ftckpt-"), jobId: job.id, step: body.step, blobPrefix: prefix, metrics: JSON.stringify(body.metrics), createdAt: t })
+    // Inserted only while the runner still holds the job: a cancel (or pause) since the check above has deleted,
+    // or will hand to the next lease, what this checkpoint would point at.
+    const inserted = await insertWhereJob(db, checkpoints, { id: newId("ftckpt-"), jobId: job.id, step: body.step, blobPrefix: prefix, metrics: JSON.stringify(body.metrics), createdAt: t }, heldBy(job.id, body))
       .onConflictDoNothing({ target: [checkpoints.jobId, checkpoints.step] })
       .returning();
     if (inserted.length > 0) {
       await eventInsert(db, job.id, t, { level: "info", message: `Checkpoint saved at step ${body.step} (${objects} files)`, data: { step: body.step, ...body.metrics } });
     }
-    const row = inserted[0] ?? (await db.query.checkpoints.findFirst({ where: and(eq(checkpoints.jobId, job.id), eq(checkpoints.step, body.step)) }))!;
+    const row = inserted[0] ?? (await db.query.checkpoints.findFirst({ where: and(eq(checkpoints.jobId, job.id), eq(checkpoints.step, body.step)) }));
+    if (!row) throw leaseLost(await findJob(db, job.id), job.id, body);
     return c.json(toCheckpoint(row, job), 200);
   });
 

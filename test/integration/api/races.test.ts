@@ -254,6 +254,42 @@ describe("lease racing a cancel", () => {
   });
 });
 
+describe("checkpoint racing a cancel", () => {
+  it("records no checkpoint of a job cancelled while the runner recorded it, and answers 409 lease_lost", async () => {
+    const api = await fresh();
+    await registerMicroLlama(api);
+    const t = await tenantWithFile(api);
+    const r = await registerRunner(api, "r");
+    // The tenant cancels while the record call counts the uploaded files: before it finds them (its clean-up
+    // deletes them first) or once it has.
+    for (const when of ["before", "after"] as const) {
+      const job = await createJob(api, t.key, { training_file: t.fileId });
+      expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+      const up = (await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, attempt: 1, step: 5, files: ["state.json"] })).json()) as { urls: Record<string, string> };
+      expect((await api.call("PUT", blobPath(up.urls["state.json"]), { body: "{}" })).status).toBe(200);
+      const cancel = async () => expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
+      const list = api.deps.blobs.list;
+      api.deps.blobs.list = (prefix) => {
+        api.deps.blobs.list = list;
+        return (async function* () {
+          if (when === "before") await cancel();
+          yield* list.call(api.deps.blobs, prefix);
+          if (when === "after") await cancel();
+        })();
+      };
+      try {
+        const res = await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, attempt: 1, step: 5, metrics: { train_loss: 1 } });
+        expect((await expectError(res, 409, "lease_lost")).message).toMatch(/cancelled/);
+      } finally {
+        api.deps.blobs.list = list;
+      }
+      expect((await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, { token: t.key })).json()).data).toEqual([]);
+      const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events?limit=100`, { token: t.key })).json()).data as { message: string }[];
+      expect(events.filter((e) => e.message.startsWith("Checkpoint saved"))).toEqual([]);
+    }
+  });
+});
+
 describe("adapter downloads racing the adapter's delete", () => {
   it("answers 404, not 500, to a download or link request whose adapter is deleted between its lookup and reading the file", async () => {
     const api = await fresh();

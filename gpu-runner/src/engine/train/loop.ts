@@ -8,6 +8,7 @@ import { createRng, rngFromState, type Rng } from "../generate/rng.js";
 import { loadModelConfig } from "../model/load-config.js";
 import { openWeights } from "../model/weights.js";
 import { loadTokenizer } from "../tokenizer/tokenizer.js";
+import { tokenizationChanges, tokenizationIdentity } from "../tokenizer/identity.js";
 import { readRecords, type RecordFormat } from "../data/records.js";
 import { exampleTokens, tokenizeRecords } from "../data/render.js";
 import { packExamples, shuffledOrder, stepMicroBatches, stepsPerEpoch, tokensBefore, type Row } from "../data/batches.js";
@@ -19,10 +20,10 @@ import { resolveLoraConfig } from "./lora-config.js";
 import { loadInitialAdapter } from "./initial-adapter.js";
 import { allFinite, initParams, paramsFromAdapter } from "./lora-params.js";
 import { learningRate, warmupSteps, type Schedule } from "./schedule.js";
-import { DEFAULT_BETA, resolveSpec, TrainingCancelled, TrainingDiverged, TrainingSuspended, type ResolvedSpec, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
+import { CheckpointMismatch, DEFAULT_BETA, resolveSpec, TrainingCancelled, TrainingDiverged, TrainingSuspended, type ResolvedSpec, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
 import { LoraTrainer } from "./trainer.js";
 
-export { TrainingCancelled, TrainingDiverged, TrainingSuspended, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
+export { CheckpointMismatch, TrainingCancelled, TrainingDiverged, TrainingSuspended, type TrainEvent, type TrainJobSpec, type TrainResult } from "./spec.js";
 export { startTrainingWorker, type TrainingWorker } from "./loop-worker.js";
 
 export type TrainHooks = {
@@ -73,9 +74,11 @@ function rowsPerStep(fp: TrainerState["fingerprint"]): TrainerState["fingerprint
 /**
  * What a resumed run must share with the run that wrote the checkpoint. `batch_size` is the rows of a step:
  * how a step is split into micro-batches does not change it (their gradients add up to the same step).
+ * `tokenizer` (tokenizationIdentity) is compared apart, see checkTokenization.
  */
-function fingerprint(s: ResolvedSpec, dataSha: string, objective: "sft" | "dpo", initSha: string | null): TrainerState["fingerprint"] {
+function fingerprint(s: ResolvedSpec, dataSha: string, objective: "sft" | "dpo", initSha: string | null, tokenizer: string): TrainerState["fingerprint"] {
   return {
+    tokenizer,
     data_sha256: dataSha, rank: s.rank, alpha: s.alpha, targets: JSON.stringify(s.targets), use_rslora: s.useRslora, epochs: s.epochs, lr: s.lr,
     batch_size: s.batchSize * s.gradAccum, seq_len: s.seqLen, seed: s.seed, schedule: s.schedule, warmup_ratio: s.warmupRatio,
     max_grad_norm: s.maxGradNorm, packing: s.packing, dropout: s.dropout,
@@ -83,6 +86,20 @@ function fingerprint(s: ResolvedSpec, dataSha: string, objective: "sft" | "dpo",
     ...(objective === "dpo" ? { objective, beta: s.beta ?? DEFAULT_BETA } : {}),
     ...(initSha ? { initial_adapter_sha256: initSha } : {}),
   };
+}
+
+/**
+ * Refuses a checkpoint trained on data tokenized otherwise (the model folder's tokenizer or chat template changed
+ * since: re-registered, or another runner's copy): its data order and optimizer state belong to other rows, even
+ * when there are as many. Checkpoints written before the fingerprint held the tokenizer still resume.
+ */
+function checkTokenization(checkpoint: string, saved: TrainerState["fingerprint"][string] | undefined, current: string): void {
+  if (saved === undefined) return;
+  const changed = tokenizationChanges(String(saved), current);
+  if (changed.length === 0) return;
+  throw new CheckpointMismatch(
+    `${checkpoint}: checkpoint was trained with another tokenization of the data: the base model's ${changed.join(", ")} changed since (a re-registered model, or another copy of it); resume with the model files it was trained with, or start a new fine-tuning job to train with the current ones`,
+  );
 }
 
 /** Runs a training job in the calling thread. */
@@ -118,7 +135,7 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   const tokensPerEpoch = rows.reduce((n, r) => n + exampleTokens(r), 0);
   const checkpointDir = s.checkpointDir ?? join(s.outDir, "checkpoints");
   const meta: AdapterMeta = { rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets, useRslora: s.useRslora, baseModel: basename(resolve(s.modelDir)) };
-  const fp = fingerprint(s, dataSha, objective, initSha);
+  const fp = fingerprint(s, dataSha, objective, initSha, await tokenizationIdentity(s.modelDir, tok.eosTokenIds));
 
   const weights = await openWeights(s.modelDir);
   const trainer = new LoraTrainer(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, dropout: lora.dropout, maxGradNorm: s.maxGradNorm, threads: s.threads, spin: s.spin, objective: objective === "dpo" ? { kind: "dpo", beta: s.beta ?? DEFAULT_BETA } : { kind: "sft" } });
@@ -149,15 +166,17 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
     }
     if (s.resumeFrom) {
       const ck = await loadCheckpoint(s.resumeFrom, trainer.params);
-      const theirs = rowsPerStep(ck.state.fingerprint);
+      const { tokenizer: savedTokenizer, ...theirs } = rowsPerStep(ck.state.fingerprint);
+      const { tokenizer: ourTokenizer, ...ours } = fp;
       // Keys of either side: a setting only one of the two runs had (a starting adapter, DPO) differs too.
-      const diff = [...new Set([...Object.keys(fp), ...Object.keys(theirs)])].filter((k) => fp[k] !== theirs[k]);
-      if (diff.length) throw new Error(`${s.resumeFrom}: checkpoint was written by a run with different ${diff.join(", ")}; resume with the same settings and data`);
-      if (ck.state.step > totalSteps) throw new Error(`${s.resumeFrom}: checkpoint is at step ${ck.state.step}, past this run's ${totalSteps} steps`);
-      // The same data file can still give other rows (the model folder's tokenizer or chat template changed):
-      // the saved order would then pick rows that are not there, or others than the run trained on.
+      const diff = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].filter((k) => ours[k] !== theirs[k]);
+      if (diff.length) throw new CheckpointMismatch(`${s.resumeFrom}: checkpoint was written by a run with different ${diff.join(", ")}; resume with the same settings and data`);
+      checkTokenization(s.resumeFrom, savedTokenizer, String(ourTokenizer));
+      if (ck.state.step > totalSteps) throw new CheckpointMismatch(`${s.resumeFrom}: checkpoint is at step ${ck.state.step}, past this run's ${totalSteps} steps`);
+      // A checkpoint without the tokenizer's identity (written before it was recorded) can still have been trained
+      // on other rows: the saved order would then pick rows that are not there, or others than the run trained on.
       if (ck.state.order.length > 0 && ck.state.order.length !== rows.length) {
-        throw new Error(`${s.resumeFrom}: checkpoint's data order has ${ck.state.order.length} rows, and this run's data gives ${rows.length}; the model's tokenizer or chat template is not the one the checkpoint was trained with`);
+        throw new CheckpointMismatch(`${s.resumeFrom}: checkpoint's data order has ${ck.state.order.length} rows, and this run's data gives ${rows.length}; the model's tokenizer or chat template is not the one the checkpoint was trained with`);
       }
       trainer.setParams(ck.values);
       trainer.m = ck.m;

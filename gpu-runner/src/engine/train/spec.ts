@@ -45,6 +45,18 @@ export class TrainingDiverged extends Error {
   }
 }
 
+/**
+ * Thrown when a run refuses the checkpoint it was given to resume from: written with other settings or data,
+ * or with another tokenization of the data. Every attempt would refuse it again; `code` reaches the job's error.
+ */
+export class CheckpointMismatch extends Error {
+  readonly code = "checkpoint_mismatch";
+  constructor(message: string) {
+    super(message);
+    this.name = "CheckpointMismatch";
+  }
+}
+
 /** DPO's β when the spec leaves it out. */
 export const DEFAULT_BETA = 0.1;
 

@@ -65,6 +65,36 @@ it("refuses a checkpoint written with other settings, naming them", async () => 
   await expect(runTraining({ ...spec, outDir: join(root, "other-rows-out"), resumeFrom: other })).rejects.toThrow(/data order has 8 rows, and this run's data gives 7; the model's tokenizer or chat template/);
 });
 
+it("refuses a checkpoint trained with another chat template that gives as many rows, naming the file", async () => {
+  // The model re-registered with a changed template: the same 7 rows, tokenized otherwise.
+  const model = join(root, "model-retemplated");
+  await cp(spec.modelDir, model, { recursive: true });
+  const cfgPath = join(model, "tokenizer_config.json");
+  const cfg = JSON.parse(await readFile(cfgPath, "utf8"));
+  await writeFile(cfgPath, JSON.stringify({ ...cfg, chat_template: "{{ 'Chat:\\n' }}" + cfg.chat_template }));
+  const events: TrainEvent[] = [];
+  const run = runTraining({ ...spec, modelDir: model, outDir: join(root, "retemplated"), resumeFrom: join(root, "full", "checkpoints", "3") }, { onEvent: (e) => void events.push(e) });
+  await expect(run).rejects.toThrow(/trained with another tokenization of the data: the base model's tokenizer_config\.json changed since/);
+  await expect(run).rejects.toMatchObject({ code: "checkpoint_mismatch" });
+  expect(events).toContainEqual({ type: "log", level: "info", message: "train.jsonl: 7 example(s) → 7 row(s)" });
+});
+
+it("resumes a checkpoint written before the tokenizer joined its fingerprint as before, and fingerprints the ones it writes", async () => {
+  const old = join(root, "untokenized");
+  await cp(join(root, "full", "checkpoints", "3"), old, { recursive: true });
+  const state = JSON.parse(await readFile(join(old, "trainer_state.json"), "utf8"));
+  const identity = state.fingerprint.tokenizer;
+  expect(identity).toEqual(expect.any(String));
+  delete state.fingerprint.tokenizer;
+  await writeFile(join(old, "trainer_state.json"), JSON.stringify(state));
+  const fromOld = lossesOf(await eventsOf({ ...spec, outDir: join(root, "from-untokenized"), resumeFrom: old }));
+  const fromNew = lossesOf(await eventsOf({ ...spec, outDir: join(root, "from-tokenized"), resumeFrom: join(root, "full", "checkpoints", "3") }));
+  expect(fromOld.map(([s]) => s)).toEqual([4, 5, 6]);
+  expect(fromOld).toEqual(fromNew);
+  const written = JSON.parse(await readFile(join(root, "from-untokenized", "checkpoints", "6", "trainer_state.json"), "utf8"));
+  expect(written.fingerprint.tokenizer).toBe(identity);
+});
+
 it("resumes a DPO run exactly too (the base model's reference values are recomputed the same), and not with another beta", async () => {
   const data = join(root, "pairs.jsonl");
   const pairs = ["red", "green", "blue", "cyan", "pink"].map((c, i) => JSON.stringify({ input: { messages: [{ role: "user", content: `colour ${i}?` }] }, preferred_output: [{ role: "assistant", content: c }], non_preferred_output: [{ role: "assistant", content: "no" }] }));

@@ -1,6 +1,7 @@
-// One job attempt whose training diverges, against a recording fake of the runner API: the job fails for
-// good (no retry would do better) with the engine's code training_diverged and its message, and hands in no adapter.
-import { mkdtemp, rm } from "node:fs/promises";
+// Job attempts the engine refuses, against a recording fake of the runner API: a diverged run, and a resume
+// from a checkpoint trained with another tokenizer or chat template; each fails the job for good (no retry
+// would do better) with the engine's code and message, and hands in no adapter.
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -8,8 +9,11 @@ import type { LeaseAnswer, RunnerApiClient } from "../../../gpu-runner/src/runne
 import type { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import { TrainingExecution, type ExecutorDeps } from "../../../gpu-runner/src/runner/training-executor.js";
 import { TrainingDiverged } from "../../../gpu-runner/src/engine/train/spec.js";
+import { runTraining, startTrainingWorker } from "../../../gpu-runner/src/engine/train/loop.js";
+import { fetchAttemptInputs } from "../../../gpu-runner/src/runner/attempt-inputs.js";
+import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 
-const url = (text: string) => `data:application/octet-stream;base64,${Buffer.from(text).toString("base64")}`;
+const url = (content: string | Buffer) => `data:application/octet-stream;base64,${Buffer.from(content).toString("base64")}`;
 const lease = {
   job: { id: "ftjob-1", seed: 1, hyperparameters: { n_epochs: 1, batch_size: 1, learning_rate_multiplier: 1, learning_rate: 2e-4, seq_len: 64 }, method: { type: "supervised" }, adapter: { type: "lora", r: 2, alpha: 4, dropout: 0, target_modules: ["q_proj"], use_rslora: false }, progress: null },
   lease: { attempt: 1 },
@@ -44,3 +48,40 @@ it("fails a diverged job with code training_diverged, not retryable, and complet
   expect(failed).toEqual([{ error: { code: "training_diverged", message: diverged.message }, retryable: false }]);
   expect(calls).toEqual([]);
 });
+
+it("fails a resume whose base model's chat template changed since the checkpoint with code checkpoint_mismatch, not retryable", async () => {
+  // Attempt 1 trained on the built-in model and checkpointed; attempt 2 gets a copy whose template changed.
+  const model = await ensureBuiltinModel(join(dir, "model"));
+  const chats = ["red", "green", "blue"].map((c, i) => JSON.stringify({ messages: [{ role: "user", content: `colour ${i}?` }, { role: "assistant", content: c }] })).join("\n") + "\n";
+  const job = { ...lease.job, adapter: { ...lease.job.adapter, r: 2 }, hyperparameters: { ...lease.job.hyperparameters, seq_len: 48 } };
+  const first = { ...lease, job, urls: { ...lease.urls, training_file: { ...lease.urls.training_file, format: "chat", url: url(chats) } } } as LeaseAnswer;
+  const settings = { models: { resolve: async () => model } as unknown as ModelCache, checkpointEvery: 1, spinTraining: false };
+  const { spec } = await fetchAttemptInputs(first, join(dir, "attempt-1"), settings, new AbortController().signal);
+  await runTraining(spec);
+  const ckDir = join(spec.checkpointDir!, "2");
+  const files = Object.fromEntries(await Promise.all((await readdir(ckDir)).map(async (f) => [f, url(await readFile(join(ckDir, f)))])));
+  const changed = join(dir, "model-changed");
+  await cp(model, changed, { recursive: true });
+  const cfg = JSON.parse(await readFile(join(changed, "tokenizer_config.json"), "utf8"));
+  await writeFile(join(changed, "tokenizer_config.json"), JSON.stringify({ ...cfg, chat_template: "{{ 'Chat:\\n' }}" + cfg.chat_template }));
+
+  const failed: Array<{ error: { code: string; message: string }; retryable: boolean }> = [];
+  const client = {
+    heartbeat: async () => ({ status: "running" }),
+    events: async () => {},
+    fail: async (_id: string, _h: unknown, error: { code: string; message: string }, retryable: boolean) => {
+      failed.push({ error, retryable });
+      return { status: "failed" };
+    },
+  } as unknown as RunnerApiClient;
+  const second = { ...first, lease: { attempt: 2 }, urls: { ...first.urls, checkpoint: { step: 2, files } } } as LeaseAnswer;
+  const deps: ExecutorDeps = {
+    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { resolve: async () => changed } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
+    shutdownCheckpointMs: 0, spinTraining: false, log: () => {}, startTraining: startTrainingWorker,
+  };
+  expect(await new TrainingExecution(deps, second).run()).toBe("failed");
+  expect(failed).toHaveLength(1);
+  expect(failed[0].retryable).toBe(false);
+  expect(failed[0].error.code).toBe("checkpoint_mismatch");
+  expect(failed[0].error.message).toMatch(/trained with another tokenization of the data: the base model's tokenizer_config\.json changed since.*start a new fine-tuning job/);
+}, 60_000);

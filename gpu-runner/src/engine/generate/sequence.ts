@@ -32,6 +32,11 @@ export type SequenceRequest = {
    * tokens, so a SentencePiece answer's first space stays (" Paris" after "The capital is").
    */
   continuesPrompt?: boolean;
+  /**
+   * Tokens the text leaves out (the special ones, as Hugging Face's skip_special_tokens; serve/hidden-tokens.ts):
+   * they stay in `tokens`, usage and logprobs, and stop strings are matched on the text without them.
+   */
+  hiddenTokens?: ReadonlySet<number>;
   /** Stop strings (need a tokenizer); the text is cut before the stop string. */
   stop?: string[];
   /**
@@ -147,7 +152,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     if (this.logprobs) this.logprobs.push((logprob = tokenLogprobs(f32, token, r.logprobs ?? 0)));
     let text = "";
     if (this.detok) {
-      const piece = this.detok.push(token);
+      // A hidden token writes nothing: the stream decodes the text without it, as the whole decode does.
+      const piece = r.hiddenTokens?.has(token) ? "" : this.detok.push(token);
       // A tool call's text is not searched for stop strings, which would cut its JSON short.
       const res = callWasOpen || this.inCall ? { emit: this.matcher.flush() + piece, stopped: false } : this.matcher.push(piece);
       text = res.emit;
@@ -190,7 +196,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
       // The held text (a token with a whole character before an unfinished one) may hold a stop string.
       if (held.stopped) this.reason = "stop";
     } else if (!this.detok && this.tokenizer) {
-      this.text = decodeAfter(this.tokenizer, this.context, this.out);
+      const hidden = this.req.hiddenTokens;
+      this.text = decodeAfter(this.tokenizer, this.context, hidden?.size ? this.out.filter((t) => !hidden.has(t)) : this.out);
     }
     const result: SequenceResult = { tokens: this.out, text: this.text, finishReason: this.reason, promptTokens: this.req.tokens.length, completionTokens: this.out.length };
     if (this.logprobs) result.logprobs = this.logprobs;

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Sequence, type SequenceRequest } from "../../../../gpu-runner/src/engine/generate/sequence.js";
 import { loadTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { sentencePieceTokenizer } from "../../../helpers/sentencepiece.js";
+import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
 
 const V = 26;
 /** Token id → one letter. */
@@ -261,5 +262,67 @@ describe("Sequence tool calls (auto)", () => {
     expect(run({ continuesPrompt: true })).toEqual({ streamed: " Paris.", text: " Paris." });
     // A chat's answer starts a turn: its first space is the decoder's to strip, as Hugging Face's decode does.
     expect(run({})).toEqual({ streamed: "Paris.", text: "Paris." });
+  });
+});
+
+describe("Sequence hidden tokens (special tokens left out of the text)", () => {
+  /** A tokenizer folder from `write`, loaded. */
+  const tokenizerOf = async (write: (d: string) => Promise<unknown>) => {
+    const d = await mkdtemp(join(tmpdir(), "tuneserve-seq-"));
+    await write(d);
+    const tok = (await loadTokenizer(d))!;
+    await rm(d, { recursive: true, force: true });
+    return tok;
+  };
+  /** Runs `answer` through a sequence, greedily: the text streamed (with the tail) and the result. */
+  const run = (tok: NonNullable<Awaited<ReturnType<typeof loadTokenizer>>>, answer: number[], r: Partial<SequenceRequest>, streamText: boolean) => {
+    const seq = new Sequence(req({ maxTokens: answer.length, logprobs: 0, ...r }), tok, { streamText });
+    let streamed = "";
+    for (const t of answer) if (!seq.done) streamed += seq.accept(Object.assign(new Float32Array(tok.vocabSize), { [t]: 1 }))?.text ?? "";
+    const { tail, result } = seq.finish();
+    return { streamed: streamed + tail, result };
+  };
+
+  it.each([true, false])("leaves special tokens out of byte-level text, also inside a split character; tokens, usage and logprobs keep them (streamText %s)", async (streamText) => {
+    const tok = await tokenizerOf((d) => writeByteLevelTokenizer(d));
+    const start = tok.encode("<|im_start|>", { addSpecialTokens: true })[0];
+    expect(tok.specialTokenIds.has(start)).toBe(true);
+    const emoji = tok.encode("😀", { addSpecialTokens: false });
+    // <|im_start|> first, between words, and between the bytes of one character.
+    const answer = [start, ...tok.encode("Hi ", { addSpecialTokens: false }), start, emoji[0], emoji[1], start, ...emoji.slice(2), ...tok.encode("!", { addSpecialTokens: false })];
+    const { streamed, result } = run(tok, answer, { hiddenTokens: tok.specialTokenIds }, streamText);
+    expect(result.text).toBe("Hi 😀!");
+    if (streamText) expect(streamed).toBe("Hi 😀!");
+    expect(result.tokens).toEqual(answer);
+    expect(result.completionTokens).toBe(answer.length);
+    expect(result.logprobs?.map((l) => l.token)).toEqual(answer);
+    // The text is the whole decode leaving them out, as Hugging Face's skip_special_tokens.
+    expect(result.text).toBe(tok.decode(answer, { skipSpecialTokens: true }));
+    // Without hidden tokens (the engine's CLI), the text keeps them.
+    expect(run(tok, answer, {}, streamText).result.text).toBe(tok.decode(answer));
+  });
+
+  it.each([true, false])("keeps SentencePiece spaces around a hidden token, in a chat's answer and a completion (streamText %s)", async (streamText) => {
+    const tok = await tokenizerOf((d) => writeFile(join(d, "tokenizer.json"), JSON.stringify(sentencePieceTokenizer("prepend"))));
+    const prompt = tok.encode("The capital is");
+    const [hello, world] = [tok.encode(" Hello", { continues: true }), tok.encode(" world", { continues: true })];
+    const BOS = 1;
+    const answer = [BOS, ...hello, BOS, ...world, BOS];
+    const hidden = { hiddenTokens: tok.specialTokenIds };
+    expect(run(tok, answer, { tokens: prompt, continuesPrompt: true, ...hidden }, streamText)).toMatchObject({ streamed: streamText ? " Hello world" : "", result: { text: " Hello world" } });
+    // A chat's answer starts a turn: its first space is the decoder's to strip, hidden token before it or not.
+    expect(run(tok, answer, hidden, streamText).result.text).toBe("Hello world");
+    if (streamText) expect(run(tok, answer, hidden, streamText).streamed).toBe("Hello world");
+  });
+
+  it("matches stop strings on the text without the hidden tokens", async () => {
+    const tok = await tokenizerOf((d) => writeByteLevelTokenizer(d));
+    const start = tok.encode("<|im_start|>")[0];
+    const answer = [...tok.encode("Hi"), start, ...tok.encode(" there")];
+    for (const streamText of [true, false]) {
+      const { streamed, result } = run(tok, answer, { hiddenTokens: tok.specialTokenIds, stop: ["i t"] }, streamText);
+      expect(result).toMatchObject({ text: "H", finishReason: "stop" });
+      expect(streamed).toBe("H");
+    }
   });
 });

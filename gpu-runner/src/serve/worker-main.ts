@@ -8,6 +8,7 @@ import { servingThreads, spinBesideEventLoop } from "../engine/runtime/session.j
 import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
+import { hiddenTokens } from "./hidden-tokens.js";
 import { HERMES_TAGS, assertReadableToolCalls, noCallText, toolCallOpening } from "./tool-call.js";
 import { templateMessages, templateTools } from "../engine/tokenizer/template-messages.js";
 import { stringsOf } from "../engine/tokenizer/plain-text.js";
@@ -21,6 +22,8 @@ let scheduler: Scheduler | null = null;
 /** Requests whose tokens are posted as they come (the others get only their result). */
 const streaming = new Set<string>();
 let tokenizer: TextTokenizer | null = null;
+/** Tokens answers' text leaves out: the special ones; under tool_choice "auto", the tool-call tags stay. */
+let hidden: { text: ReadonlySet<number>; toolAuto: ReadonlySet<number> } | null = null;
 /** Longest prompt + max_tokens, as the scheduler enforces it. */
 let maxContext = 0;
 const SHUTTING_DOWN = "the runner's inference server is shutting down; retry on another runner";
@@ -31,6 +34,7 @@ async function init(o: ServeWorkerInit): Promise<void> {
   // This thread's runs overlap the HTTP servers on the main thread: spin only with a core to spare.
   const model = await LoadedModel.load(o.modelDir, { slots: o.slots, rank: o.rank, targets: [...PROJECTIONS], threads, spin: o.spin ?? spinBesideEventLoop(threads) });
   tokenizer = await loadTokenizer(o.modelDir);
+  hidden = tokenizer && { text: hiddenTokens(tokenizer), toolAuto: hiddenTokens(tokenizer, [HERMES_TAGS.opening, HERMES_TAGS.closing]) };
   // The engine implements neither positions past the model's table nor a sliding window.
   maxContext = Math.min(o.maxContext, model.cfg.maxPositions, model.cfg.slidingWindow ?? Infinity);
   scheduler = new Scheduler(model.session, model.slots, {
@@ -131,6 +135,7 @@ function submit(req: ServeSubmit): void {
       // A completion's text goes on from its prompt's; a chat's answer starts a turn of its own.
       continuesPrompt: !("messages" in req.input),
       stopTokens: tokenizer?.eosTokenIds ?? [],
+      hiddenTokens: req.format === "tool_auto" ? hidden?.toolAuto : hidden?.text,
       stream: req.stream,
       logprobs: req.logprobs,
       json: req.json,

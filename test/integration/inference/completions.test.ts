@@ -369,6 +369,29 @@ describe("POST /v1/chat/completions", () => {
 });
 
 describe("POST /v1/completions", () => {
+  it("leaves special tokens out of the text, whole and streamed, while usage and logprobs count them", async () => {
+    // <|im_start|> (258, special, not a stop token) and "x" both all but forced; the penalty makes them take turns.
+    const x = "x".charCodeAt(0);
+    const forcing = { max_tokens: 6, temperature: 0, frequency_penalty: 2, logit_bias: { 258: 100, [x]: 100 }, logprobs: true };
+    type Choice = { message?: { content: string }; delta?: { content?: string }; text?: string; logprobs: { content?: { token: string }[]; tokens?: string[] } };
+    const textOf = (c: Choice | undefined) => c?.message?.content ?? c?.delta?.content ?? c?.text ?? "";
+    for (const [path, body] of [
+      ["/v1/chat/completions", { model: stack.model, messages: [{ role: "user", content: "Say hello." }], ...forcing }],
+      ["/v1/completions", { model: stack.model, prompt: "The quick brown fox", ...forcing, logprobs: 0 }],
+    ] as const) {
+      const whole = await (await post(path, acme.key, body)).json();
+      const choice: Choice = whole.choices[0];
+      const tokens = choice.logprobs.content?.map((e) => e.token) ?? choice.logprobs.tokens!;
+      expect(tokens).toHaveLength(6);
+      expect(whole.usage.completion_tokens).toBe(6);
+      expect(tokens).toContain("<|im_start|>");
+      expect(tokens).toContain("x");
+      expect(textOf(choice)).toBe("x".repeat(tokens.filter((t) => t === "x").length));
+      const chunks = (await sse(await post(path, acme.key, { ...body, stream: true }))).slice(0, -1).map((d) => JSON.parse(d) as { choices: Choice[] });
+      expect(chunks.map((ch) => textOf(ch.choices[0])).join("")).toBe(textOf(choice));
+    }
+  });
+
   it("completes a prompt, as JSON and as a stream, stopping at a stop string", async () => {
     const body = { model: acme.models[0], prompt: "The quick brown fox", max_tokens: 8, temperature: 0 };
     const res = await post("/v1/completions", acme.key, body);

@@ -56,4 +56,15 @@ describe("hiddenTokens", () => {
       if (streamText) expect(streamed + tail).toBe(result.text);
     }
   });
+
+  it("lets the opening tag go on across a hidden token, as the text the API reads does: the call is held to the grammar", async () => {
+    const tok = await tokenizerWithTags(true);
+    const toolCalls = { jsonSchema: { type: "object", properties: { name: { const: "f" }, arguments: { type: "object" } }, required: ["name", "arguments"] }, jsonSchemaPath: "tools", ...HERMES_TAGS, parallel: false };
+    const seq = new Sequence({ tokens: [1], maxTokens: 64, stopTokens: tok.eosTokenIds, toolCalls, hiddenTokens: hiddenTokens(tok, TAGS) }, tok, { streamText: false });
+    // "<tool_", <|im_start|> (hidden), "call>": the text reads <tool_call>, so a call opens and its closing ends the answer.
+    const answer = [...ids(tok, "<tool_"), 258, ...ids(tok, 'call>{"name": "f", "arguments": {}}'), 261];
+    for (const t of answer) seq.accept(Object.assign(new Float32Array(tok.vocabSize), { [t]: 1 }));
+    expect(seq.done).toBe(true);
+    expect(seq.finish().result).toMatchObject({ text: '<tool_call>{"name": "f", "arguments": {}}</tool_call>', finishReason: "stop", tokens: answer });
+  });
 });

@@ -16,6 +16,11 @@ export type AutoCallsSpec = {
   grammar: () => CloneableRecognizer;
   /** Whether another call may follow a call; otherwise the answer ends with the first. */
   parallel: boolean;
+  /**
+   * Tokens the text leaves out (sequence.ts hiddenTokens): outside a call they write nothing, so the opening
+   * tag goes on across them as the text the API reads does; like any token writing nothing, none after a call.
+   */
+  hidden?: ReadonlySet<number>;
 };
 
 /** The most spaces or newlines between two calls. */
@@ -59,7 +64,7 @@ export class AutoToolCalls {
   allows(t: number): boolean {
     if (this.call) return this.call.mode.allows(t);
     if (this.stops.has(t)) return this.phase === "text" || this.matched === 0;
-    if (t >= this.vocab.vocabSize) return this.phase === "text";
+    if (t >= this.vocab.vocabSize || this.spec.hidden?.has(t)) return this.phase === "text";
     const bytes = this.vocab.tokenBytes(t);
     // After a call, a token that writes nothing could be repeated forever.
     if (bytes.length === 0) return this.phase === "text";
@@ -75,7 +80,7 @@ export class AutoToolCalls {
   /** Feeds the token taken (one allows() or mask() let through; never a stop token); true when the answer is complete. */
   take(t: number): boolean {
     if (this.call) return this.call.mode.take(t) && this.closeCall(this.call.block);
-    if (t >= this.vocab.vocabSize) return false;
+    if (t >= this.vocab.vocabSize || this.spec.hidden?.has(t)) return false;
     const next = this.outside(this.vocab.tokenBytes(t));
     if (!next) throw new Error(`tool calls: token ${t} does not continue the answer`);
     if (!("call" in next)) {

@@ -209,15 +209,18 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
 function constraintOf(req: SequenceRequest, tok: SequenceTokenizer | null, stops: ReadonlySet<number>): Constraint | null {
   if (req.json || req.jsonSchema) return new JsonMode(jsonVocabulary(tok, stops), jsonRecognizer(req));
   if (req.bannedText) return bannedText(tok, req.bannedText);
-  if (req.toolCalls) return autoToolCalls(tok, stops, req.toolCalls);
+  if (req.toolCalls) return autoToolCalls(tok, stops, req.toolCalls, req.hiddenTokens);
   return null;
 }
 
-/** The tool-call constraint of a request; throws without a tokenizer that spells tokens, or for a schema the grammar cannot enforce. */
-export function autoToolCalls(tok: SequenceTokenizer | null, stops: ReadonlySet<number>, calls: AutoCallsRequest): AutoToolCalls {
+/**
+ * The tool-call constraint of a request (`hidden`: its hiddenTokens); throws without a tokenizer that spells
+ * tokens, or for a schema the grammar cannot enforce.
+ */
+export function autoToolCalls(tok: SequenceTokenizer | null, stops: ReadonlySet<number>, calls: AutoCallsRequest, hidden?: ReadonlySet<number>): AutoToolCalls {
   const grammar = schemaRecognizer(calls.jsonSchema, calls.jsonSchemaPath, { compact: true });
   const bytes = (s: string) => new TextEncoder().encode(s);
-  return new AutoToolCalls(jsonVocabulary(tok, stops), stops, { opening: bytes(calls.opening), closing: bytes(calls.closing), grammar: () => grammar.clone(), parallel: calls.parallel });
+  return new AutoToolCalls(jsonVocabulary(tok, stops), stops, { opening: bytes(calls.opening), closing: bytes(calls.closing), grammar: () => grammar.clone(), parallel: calls.parallel, hidden });
 }
 
 /** Banned text as bytes, checked against the tokenizer's spelling of each token; throws without one. */

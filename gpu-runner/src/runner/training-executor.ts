@@ -91,6 +91,8 @@ export class TrainingExecution {
   /** This lease: the runner and the attempt it was leased as, sent with every report. */
   private readonly holder: Holder;
   private readonly dir: string;
+  /** The base model's folder on this runner, once the inputs are fetched. */
+  private modelDir: string | null = null;
 
   constructor(
     private readonly deps: ExecutorDeps,
@@ -180,6 +182,7 @@ export class TrainingExecution {
   private async prepare(): Promise<TrainJobSpec> {
     const { urls } = this.lease;
     const { spec, trainingBytes } = await fetchAttemptInputs(this.lease, this.dir, this.deps, this.abort.signal);
+    this.modelDir = spec.modelDir;
     this.throwIfEnded();
     const resumed = `${urls.initial_adapter ? `; continuing ${urls.initial_adapter.model}` : ""}${urls.checkpoint ? `; resuming from the checkpoint at step ${urls.checkpoint.step}` : ""}`;
     await this.send([{ message: `Runner ${this.deps.runnerName} fetched the inputs (training file ${trainingBytes} bytes${resumed})`, data: { resume_step: urls.checkpoint?.step ?? 0, attempt: this.lease.lease.attempt } }]);
@@ -300,6 +303,15 @@ export class TrainingExecution {
     return client.complete(this.jobId, this.holder, result.trainedTokens, metrics);
   }
 
+  /**
+   * The engine's messages name files by their paths on this runner; the job's error is the tenant's to read, so
+   * they become names within the job's folder or the base model's.
+   */
+  private withoutLocalPaths(message: string): string {
+    const model = this.modelDir === null ? message : message.replaceAll(`${this.modelDir}/`, "base model's ").replaceAll(this.modelDir, "the base model's folder");
+    return model.replaceAll(`${this.dir}/`, "").replaceAll(this.dir, "the job's folder");
+  }
+
   /** Reports a failed attempt (unless the job is gone from us anyway) and says what became of it. */
   private async failed(err: unknown, retryable: boolean, code: string): Promise<JobOutcome> {
     const { client, log } = this.deps;
@@ -309,7 +321,7 @@ export class TrainingExecution {
     const resumes = this.checkpointStep === null ? "from the start" : `from the checkpoint at step ${this.checkpointStep}`;
     const error = shutdown
       ? { code: "runner_shutdown", message: `runner ${this.deps.runnerName} shut down during the attempt; the next attempt resumes ${resumes}` }
-      : { code: engineCode(err) ?? code, message: ((err as Error).message || String(err)).slice(0, 4000) };
+      : { code: engineCode(err) ?? code, message: this.withoutLocalPaths((err as Error).message || String(err)).slice(0, 4000) };
     log(shutdown ? "warn" : "error", "job attempt failed", { job_id: this.jobId, ...error, retryable: retryable || shutdown });
     try {
       const r = await client.fail(this.jobId, this.holder, error, retryable || shutdown);

@@ -84,4 +84,7 @@ it("fails a resume whose base model's chat template changed since the checkpoint
   expect(failed[0].retryable).toBe(false);
   expect(failed[0].error.code).toBe("checkpoint_mismatch");
   expect(failed[0].error.message).toMatch(/trained with another tokenization of the data: the base model's tokenizer_config\.json changed since.*start a new fine-tuning job/);
+  // The tenant reads this message: it names files within the job's folder, not where this runner keeps them.
+  expect(failed[0].error.message).toMatch(/^resume\/2: checkpoint was trained/);
+  expect(failed[0].error.message).not.toContain(dir);
 }, 60_000);

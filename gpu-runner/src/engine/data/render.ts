@@ -84,8 +84,11 @@ export type TokenizedData = {
   indistinct: number;
 };
 
-/** Tokenizes every record and cuts each sequence to `seqLen` tokens, counting the cut and the unusable examples. */
-export function tokenizeRecords(records: TrainRecord[], tok: Tok, seqLen: number): TokenizedData {
+/**
+ * Tokenizes every record and cuts each sequence to `seqLen` tokens, counting the cut and the unusable examples.
+ * `file` names the records' file in errors (a job has a training and a validation file).
+ */
+export function tokenizeRecords(records: TrainRecord[], tok: Tok, seqLen: number, file = "data.jsonl"): TokenizedData {
   if (!Number.isInteger(seqLen) || seqLen < 2) throw new Error(`seqLen=${seqLen} must be an integer ≥ 2`);
   const examples: Example[] = [];
   let truncated = 0;
@@ -98,7 +101,7 @@ export function tokenizeRecords(records: TrainRecord[], tok: Tok, seqLen: number
       ex = renderRecord(r, tok);
     } catch (err) {
       // A template that refuses a conversation (roles out of order) says why, not where: name the record.
-      throw new Error(`record ${i + 1} (counting non-blank lines): ${(err as Error).message}`);
+      throw new Error(`${file}: record ${i + 1} (counting non-blank lines): ${(err as Error).message}`);
     }
     const kept: Example = { ...cut(ex), ...(ex.rejected ? { rejected: cut(ex.rejected) } : {}) };
     if (exampleTokens(kept) < exampleTokens(ex)) truncated++;

@@ -41,9 +41,9 @@ export type TrainHooks = {
 /** Loads, tokenizes and (optionally) packs a JSONL file into rows; says what was cut or dropped. */
 async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof tokenizeRecords>[1], log: (m: string, warn?: boolean) => Promise<void>): Promise<{ rows: Row[]; format: RecordFormat }> {
   const records = await readRecords(path);
-  const data = tokenizeRecords(records, tok, s.seqLen);
   // The file's name only: these messages become a job's events, which must not show the runner's folders.
   const name = basename(path);
+  const data = tokenizeRecords(records, tok, s.seqLen, name);
   if (data.truncated) await log(`${name}: ${data.truncated} example(s) longer than seqLen=${s.seqLen} were truncated`, true);
   if (data.dropped) await log(`${name}: ${data.dropped} example(s) had no token left to train on and were skipped`, true);
   if (data.indistinct) await log(`${name}: ${data.indistinct} preference pair(s) whose two answers are the same tokens once rendered were skipped`, true);

@@ -130,7 +130,7 @@ describe("tokenizeRecords", () => {
     await rm(sp, { recursive: true, force: true });
     const chat = (...roles: string[]) => JSON.stringify({ messages: roles.map((role) => ({ role, content: "x" })) });
     const recs = parseRecords([chat("user", "assistant"), "", chat("user", "user", "assistant")].join("\n"));
-    expect(() => tokenizeRecords(recs, mistral, 64)).toThrow(/^record 2 \(counting non-blank lines\): messages: the model's chat template refuses them: Conversation roles must alternate$/);
+    expect(() => tokenizeRecords(recs, mistral, 64, "validation.jsonl")).toThrow(/^validation\.jsonl: record 2 \(counting non-blank lines\): messages: the model's chat template refuses them: Conversation roles must alternate$/);
   });
 });
 

@@ -33,8 +33,10 @@ export class AdapterRegistry {
   /** Entries whose files the engine could not load while requests held them: fetched again on the next acquire. */
   private readonly stale = new Set<string>();
   private downloads = 0;
-  /** The download whose files the engine last refused, per adapter. */
+  /** The download whose files the engine last refused, per adapter, until the next download replaces it. */
   private readonly refusedDownload = new Map<string, number>();
+  /** The download that replaced a refused one, per adapter: refused too, it makes two in a row. */
+  private readonly retryDownload = new Map<string, number>();
   /** Adapters refused on two downloads in a row: the engine's message, and until when it stands. */
   private readonly refused = new Map<string, { message: string; until: number }>();
 
@@ -142,10 +144,9 @@ export class AdapterRegistry {
    * refusal for REFUSAL_MS instead of being fetched for every request.
    */
   private refuse(model: string, download: number, message: string): void {
-    const last = this.refusedDownload.get(model);
-    if (last !== undefined && last !== download) {
+    if (this.retryDownload.get(model) === download) {
       this.refused.set(model, { message, until: Date.now() + REFUSAL_MS });
-      this.refusedDownload.delete(model);
+      this.retryDownload.delete(model);
     } else this.refusedDownload.set(model, download);
     this.invalidate(model);
   }
@@ -175,6 +176,9 @@ export class AdapterRegistry {
       // The folder of an entry that vanished was restored: its requests in flight keep it pinned, so the entry stays.
       const kept = this.disk.get(model);
       const rec = Object.assign(kept ?? { model, dir }, { baseModel: got.baseModel, bytes, download: ++this.downloads });
+      // Only the download right after a refusal can make it two in a row: one the engine took ends the run.
+      if (this.refusedDownload.delete(model)) this.retryDownload.set(model, rec.download);
+      else this.retryDownload.delete(model);
       if (!kept) this.disk.set(model, rec);
       this.stale.delete(model);
       this.failures.delete(model);

@@ -182,6 +182,22 @@ describe("AdapterRegistry", () => {
     }
   });
 
+  it("counts refusals in a row only: a download the engine took in between starts the count again", async () => {
+    const { reg, counter } = await countingRegistry("cache-refused-apart");
+    const first = await reg.acquire("a", "m");
+    first.refuse("corrupt"); // dropped; the next download mends it
+    first.release();
+    const good = await reg.acquire("a", "m");
+    good.release(); // served, then dropped as a deleted or evicted adapter would be
+    reg.invalidate("a");
+    const later = await reg.acquire("a", "m");
+    expect(counter.fetches).toBe(3);
+    later.refuse("corrupt"); // one refusal since the good download: fetched again, not refused for minutes
+    later.release();
+    (await reg.acquire("a", "m")).release();
+    expect(counter.fetches).toBe(4);
+  });
+
   it("refuses an adapter of another base model and reports unknown adapters as not found", async () => {
     const reg = new AdapterRegistry(new LocalAdapterSource({ x: { dir: FX, baseModel: "other" } }), join(dir, "cache2"));
     await reg.open();

@@ -24,7 +24,7 @@ export const modelSummarySchema = z.object({
   num_key_value_heads: z.number().int(),
   head_dim: z.number().int(),
   vocab_size: z.number().int(),
-  /** Longest sequence the model was made for (models registered before it was kept lack it). */
+  /** Longest sequence the engine runs the model at: config.json's, or the engine's 4096 without one (models registered before it was kept lack it). */
   max_position_embeddings: z.number().int().optional(),
   /** Mistral's attention window: the engine attends to every earlier token, so no sequence may be longer (absent for others, and for models registered before it was kept). */
   sliding_window: z.number().int().optional(),

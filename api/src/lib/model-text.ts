@@ -9,6 +9,7 @@ export type ModelText = { has_tokenizer: boolean; has_chat_template: boolean };
 /** A model's files by name (a blob prefix or a local folder). */
 export type ModelFiles = { read(name: string): Promise<Uint8Array | null>; exists(name: string): Promise<boolean> };
 
+/** Whether the folder has tokenizer.json and a chat template where the engine looks for them (tokenizer.ts's loadTokenizer). */
 export async function readModelText(files: ModelFiles): Promise<ModelText> {
   const has_tokenizer = await files.exists("tokenizer.json");
   const bytes = await files.read("tokenizer_config.json");

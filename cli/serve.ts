@@ -87,7 +87,8 @@ function namesBuiltinModel(models: string, builtinDir: string): boolean {
     if (!text.trim()) return false;
     try {
       const m = parseModelSpec(text);
-      return m.id === BUILTIN_MODEL_NAME && m.dir === builtinDir;
+      // resolve(): the folder as written may end in a slash or hold '..', and still be the built-in one's.
+      return m.id === BUILTIN_MODEL_NAME && m.dir !== null && resolve(m.dir) === builtinDir;
     } catch {
       return false; // loadRunnerConfig names the bad entry
     }

@@ -1,5 +1,5 @@
 // `tuneserve serve` with TUNESERVE_RUNNER_MODELS naming the built-in model at <data>/models/tuneserve-micro (as the
-// README shows, to serve it beside other models) on a fresh data folder: the model is created and registered as
+// README shows, to serve it beside other models; here with a trailing slash) on a fresh data folder: the model is created and registered as
 // without the variable, rather than the server exiting for want of its config.json.
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,7 +13,7 @@ let url: string;
 
 beforeAll(async () => {
   dataDir = await mkdtemp(join(tmpdir(), "tuneserve-e2e-runner-models-"));
-  serve = spawnCli(["serve", "--port", "0", "--data", dataDir], { TUNESERVE_RUNNER_MODELS: `tuneserve-micro=${join(dataDir, "models", "tuneserve-micro")}` });
+  serve = spawnCli(["serve", "--port", "0", "--data", dataDir], { TUNESERVE_RUNNER_MODELS: `tuneserve-micro=${join(dataDir, "models", "tuneserve-micro")}/` });
   url = (await serve.waitLine((l) => l.msg === "tuneserve listening", 90_000)).url as string;
 });
 

@@ -1,5 +1,6 @@
 // The job queue on D1 inside workerd: the atomic lease (UPDATE … WHERE id IN (SELECT …) RETURNING), the
-// batched writes of create/complete, presigned R2 links for inputs and outputs, and usage.
+// batched writes of create/complete, the guarded INSERT … SELECTs of heartbeats and checkpoints, presigned R2
+// links for inputs and outputs, and usage.
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { call, expectError, origin, tenant } from "./helpers.js";
@@ -98,9 +99,21 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     const r = (await (await runner("/runners/register", { name: "w-cancel", models: ["micro-llama"], capacity: 1 })).json()) as { id: string };
     const lease = (await (await runner("/jobs/lease", { runner_id: r.id })).json()) as { job: { id: string } };
     expect(lease.job.id).toBe(job.id);
-    expect((await runner(`/jobs/${job.id}/heartbeat`, { runner_id: r.id, progress: { step: 2, total_steps: 9, epoch: 0, loss: 2, trained_tokens: 77 } })).status).toBe(200);
+    const beat = () => runner(`/jobs/${job.id}/heartbeat`, { runner_id: r.id, progress: { step: 2, total_steps: 9, epoch: 0, loss: 2, trained_tokens: 77 } });
+    // Two heartbeats of one step write one metrics event: the event's INSERT … SELECT in the update's batch (D1).
+    expect((await Promise.all([beat(), beat()])).map((res) => res.status)).toEqual([200, 200]);
+    const events = (await (await call("GET", `/v1/fine_tuning/jobs/${job.id}/events`, { token: t.key })).json()) as { data: { type: string }[] };
+    expect(events.data.filter((e) => e.type === "metrics")).toHaveLength(1);
+    // A checkpoint is recorded by an INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING, only while the lease holds (D1).
+    const uploads = (await (await runner(`/jobs/${job.id}/checkpoints/uploads`, { runner_id: r.id, step: 2, files: ["state.bin"] })).json()) as { urls: Record<string, string> };
+    expect((await send(uploads.urls["state.bin"], { method: "PUT", body: new Uint8Array([1, 2, 3]) })).status).toBe(200);
+    const record = () => runner(`/jobs/${job.id}/checkpoints`, { runner_id: r.id, step: 2, metrics: { train_loss: 2 } });
+    const first = (await (await record()).json()) as { id: string; step_number: number };
+    expect(first).toMatchObject({ id: expect.stringMatching(/^ftckpt-/), step_number: 2 });
+    expect(((await (await record()).json()) as { id: string }).id).toBe(first.id);
     const cancelled = (await (await call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).json()) as { status: string; trained_tokens: number };
     expect(cancelled).toMatchObject({ status: "cancelled", trained_tokens: 77 });
+    await expectError(await runner(`/jobs/${job.id}/checkpoints`, { runner_id: r.id, step: 3, metrics: {} }), 409, "lease_lost");
     const usage = (await (await call("GET", "/v1/usage?group_by=kind", { token: t.key })).json()) as { data: { kind: string; quantity: number }[] };
     expect(usage.data).toEqual([expect.objectContaining({ kind: "training_tokens", quantity: 77 })]);
     // The admin's export reads it as a CloudEvent, paged by seq on D1 too.

@@ -44,6 +44,8 @@ async function storeOutputs(deps: Deps, job: JobRow, holder: Holder): Promise<Ad
   const gone = adapterFiles.find((_, i) => !objects[i]);
   if (gone) {
     // Deleted since the check above: the job ended meanwhile (a cancel's clean-up), or the runner's files went.
+    // The other file's stream is closed, not left holding a file handle (or an S3 connection) until collected.
+    await Promise.all(objects.map((o) => o?.body.cancel()));
     const latest = await findJob(db, job.id);
     if (!latest || !holds(latest, holder)) throw leaseLost(latest, job.id, holder);
     throw new ApiError("invalid_request", `${gone} was not uploaded; PUT it to the lease's urls.outputs["${gone}"] before complete`, "outputs");

@@ -168,16 +168,25 @@ describe("complete racing the job's end", () => {
       expect((await api.call("PUT", blobPath(outputs[name]), { body: new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)) })).status).toBe(200);
     }
     const get = api.deps.blobs.get;
+    const read: ReadableStream<Uint8Array>[] = [];
+    const readOutput = async (key: string) => {
+      const obj = await get.call(api.deps.blobs, key);
+      if (obj) read.push(obj.body);
+      return obj;
+    };
     api.deps.blobs.get = async (key) => {
       if (key.startsWith(blobKeys.jobOutputs(t.id, job.id))) {
-        api.deps.blobs.get = get;
+        api.deps.blobs.get = readOutput;
         expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
       }
-      return get.call(api.deps.blobs, key);
+      return readOutput(key);
     };
     try {
       const res = await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, attempt: 1, trained_tokens: 10 });
       expect((await expectError(res, 409, "lease_lost")).message).toMatch(/cancelled/);
+      // The output still found (opened before the clean-up deleted it) was closed, not left holding its file.
+      expect(read.length).toBeGreaterThan(0);
+      for (const body of read) expect((await body.getReader().read()).done).toBe(true);
     } finally {
       api.deps.blobs.get = get;
     }

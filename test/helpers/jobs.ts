@@ -1,5 +1,5 @@
 // Helpers for fine-tuning job tests: a registered base model, an uploaded training file, a job, a runner.
-import { copyFile, mkdtemp, rename, rm, stat } from "node:fs/promises";
+import { copyFile, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeByteLevelTokenizer } from "../../gpu-runner/src/engine/tokenizer/byte-level.js";
@@ -79,3 +79,12 @@ export const blobPath = (url: string) => {
   const u = new URL(url);
   return u.pathname + u.search;
 };
+
+/** PUTs micro-llama's adapter files to the links the job's output uploads give its runner, as a runner does before complete. */
+export async function putJobOutputs(api: TestApi, jobId: string, runnerId: string): Promise<void> {
+  const outputs = (await (await runnerCall(api, `/jobs/${jobId}/outputs/uploads`, { runner_id: runnerId })).json()).urls as Record<string, string>;
+  for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
+    const res = await api.call("PUT", blobPath(outputs[name]), { body: new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)) });
+    if (res.status !== 200) throw new Error(`PUT ${name}: ${res.status} ${await res.text()}`);
+  }
+}

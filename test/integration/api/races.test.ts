@@ -7,7 +7,7 @@ import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
 import { idempotencyKeys } from "../../../api/src/db/schema.js";
 import { claimKey, KEY_TTL_SECONDS } from "../../../api/src/lib/idempotency-keys.js";
-import { blobPath, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
+import { blobPath, createJob, microLlama, putJobOutputs, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
 
 const open: TestApi[] = [];
 async function fresh(env: Record<string, string> = {}): Promise<TestApi> {
@@ -135,10 +135,7 @@ describe("complete racing the job's end", () => {
     const job = await createJob(api, t.key, { training_file: t.fileId });
     const r = await registerRunner(api, "r");
     expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
-    const outputs = (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls as Record<string, string>;
-    for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
-      expect((await api.call("PUT", blobPath(outputs[name]), { body: new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)) })).status).toBe(200);
-    }
+    await putJobOutputs(api, job.id, r);
     const adapterFolder = blobKeys.adapter(t.id, `adp_${job.id.slice("ftjob-".length)}`);
     // The complete is copying the adapter into the tenant's folder when the tenant cancels (and the cancel's
     // clean-up finds nothing there yet).
@@ -163,10 +160,7 @@ describe("complete racing the job's end", () => {
     const job = await createJob(api, t.key, { training_file: t.fileId });
     const r = await registerRunner(api, "r");
     expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
-    const outputs = (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls as Record<string, string>;
-    for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
-      expect((await api.call("PUT", blobPath(outputs[name]), { body: new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)) })).status).toBe(200);
-    }
+    await putJobOutputs(api, job.id, r);
     const get = api.deps.blobs.get;
     const read: ReadableStream<Uint8Array>[] = [];
     const readOutput = async (key: string) => {
@@ -202,10 +196,7 @@ describe("complete racing the job's end", () => {
       expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
       const progress = { step: 3, total_steps: 10, epoch: 0.3, loss: 1, trained_tokens: 300 };
       expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, attempt: 1, progress })).status).toBe(200);
-      const outputs = (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r })).json()).urls as Record<string, string>;
-      for (const name of ["adapter_config.json", "adapter_model.safetensors"]) {
-        expect((await api.call("PUT", blobPath(outputs[name]), { body: new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)) })).status).toBe(200);
-      }
+      await putJobOutputs(api, job.id, r);
       // The runner's complete and its retry, and the tenant's cancel sent at once or a little later.
       const cancel = async () => {
         await new Promise((ok) => setTimeout(ok, [0, 2, 20, 200][i]));

@@ -72,6 +72,12 @@ export async function registerRunner(api: TestApi, name: string, models = ["micr
 }
 
 /** POST to a runner route with the runner token. */
+/** A job's events as its tenant lists them (the newest first, up to 100). */
+export type JobEvent = { message: string; type: string; data: Record<string, unknown> | null };
+export async function jobEvents(api: TestApi, key: string, jobId: string): Promise<JobEvent[]> {
+  return ((await (await api.call("GET", `/v1/fine_tuning/jobs/${jobId}/events?limit=100`, { token: key })).json()) as { data: JobEvent[] }).data;
+}
+
 export const runnerCall = (api: TestApi, path: string, json: unknown) => api.call("POST", `/internal/v1${path}`, { token: api.runner, json });
 
 /** A URL from the local blob store, called in-process through the same app. */

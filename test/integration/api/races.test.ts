@@ -7,7 +7,7 @@ import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
 import { idempotencyKeys } from "../../../api/src/db/schema.js";
 import { claimKey, KEY_TTL_SECONDS } from "../../../api/src/lib/idempotency-keys.js";
-import { blobPath, createJob, microLlama, putJobOutputs, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
+import { blobPath, createJob, jobEvents, microLlama, putJobOutputs, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
 
 const open: TestApi[] = [];
 async function fresh(env: Record<string, string> = {}): Promise<TestApi> {
@@ -249,8 +249,7 @@ describe("lease racing a cancel", () => {
     }
     const got = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, { token: t.key })).json()) as { status: string; error: unknown };
     expect(got).toMatchObject({ status: "cancelled", error: null });
-    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events?limit=100`, { token: t.key })).json()).data as { message: string }[];
-    expect(events.filter((e) => e.message.startsWith("The job failed"))).toEqual([]);
+    expect((await jobEvents(api, t.key, job.id)).filter((e) => e.message.startsWith("The job failed"))).toEqual([]);
   });
 });
 
@@ -284,8 +283,7 @@ describe("checkpoint racing a cancel", () => {
         api.deps.blobs.list = list;
       }
       expect((await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, { token: t.key })).json()).data).toEqual([]);
-      const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events?limit=100`, { token: t.key })).json()).data as { message: string }[];
-      expect(events.filter((e) => e.message.startsWith("Checkpoint saved"))).toEqual([]);
+      expect((await jobEvents(api, t.key, job.id)).filter((e) => e.message.startsWith("Checkpoint saved"))).toEqual([]);
     }
   });
 });
@@ -339,8 +337,7 @@ describe("job heartbeats at once", () => {
     expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
     const beat = (step: number) => runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, attempt: 1, progress: { step, total_steps: 10, epoch: step / 10, loss: 2 - step / 10 } });
     for (const step of [1, 2]) expect((await Promise.all([beat(step), beat(step), beat(step)])).map((res) => res.status)).toEqual([200, 200, 200]);
-    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events?limit=100`, { token: t.key })).json()).data as { type: string; data: { step: number } }[];
-    expect(events.filter((e) => e.type === "metrics").map((e) => e.data.step)).toEqual([2, 1]);
+    expect((await jobEvents(api, t.key, job.id)).filter((e) => e.type === "metrics").map((e) => e.data?.step)).toEqual([2, 1]);
   });
 });
 

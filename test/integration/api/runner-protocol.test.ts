@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
-import { blobPath, chatLines, createJob, microLlama, microLlamaSource, registerMicroLlama, registerRunner, runnerCall, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
+import { blobPath, chatLines, createJob, jobEvents, microLlama, microLlamaSource, registerMicroLlama, registerRunner, runnerCall, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
 
 // Each test gets its own API (own database), so the global queue holds only that test's jobs.
 const open: TestApi[] = [];
@@ -737,8 +737,7 @@ describe("presigned URLs, checkpoints and complete", () => {
     const [done, twin] = await Promise.all([complete(), complete()].map(async (res) => (await res).json()));
     expect(twin).toEqual(done);
     expect(done.job).toMatchObject({ status: "succeeded", trained_tokens: 1234, fine_tuned_model: done.adapter.model });
-    const events = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/events?limit=100`, { token: t.key })).json()).data;
-    expect(events.filter((e: { message: string }) => e.message.startsWith("The job has successfully completed (train_loss=1.2)"))).toHaveLength(1);
+    expect((await jobEvents(api, t.key, job.id)).filter((e) => e.message.startsWith("The job has successfully completed (train_loss=1.2)"))).toHaveLength(1);
     expect(done.adapter).toMatchObject({ object: "adapter", base_model: "micro-llama", method: "lora", rank: 8, alpha: 16, job_id: job.id, size_bytes: 570 + 77480 });
     expect(done.adapter.model).toBe(ck.fine_tuned_model_checkpoint.replace(/:ckpt-step-5$/, ""));
 

@@ -24,7 +24,8 @@ let dir: string;
 beforeAll(async () => void (dir = await mkdtemp(join(tmpdir(), "tuneserve-exec-"))));
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-it("fails a diverged job with code training_diverged, not retryable, and completes nothing", async () => {
+/** An API client that records the failures reported to it (every job it is told of fails) and any hand-in. */
+function recordingClient() {
   const calls: string[] = [];
   const failed: Array<{ error: { code: string; message: string }; retryable: boolean }> = [];
   const client = {
@@ -37,6 +38,11 @@ it("fails a diverged job with code training_diverged, not retryable, and complet
     complete: async () => void calls.push("complete"),
     outputUploads: async () => void calls.push("outputUploads"),
   } as unknown as RunnerApiClient;
+  return { client, failed, calls };
+}
+
+it("fails a diverged job with code training_diverged, not retryable, and completes nothing", async () => {
+  const { client, failed, calls } = recordingClient();
   // The training worker's rejection as startTrainingWorker gives it: the engine's message and code (loop-worker.ts).
   const diverged = new TrainingDiverged(3, "training diverged at step 3: loss is NaN; lower lr (now 0.0002)");
   const deps: ExecutorDeps = {
@@ -65,15 +71,7 @@ it("fails a resume whose base model's chat template changed since the checkpoint
   const cfg = JSON.parse(await readFile(join(changed, "tokenizer_config.json"), "utf8"));
   await writeFile(join(changed, "tokenizer_config.json"), JSON.stringify({ ...cfg, chat_template: "{{ 'Chat:\\n' }}" + cfg.chat_template }));
 
-  const failed: Array<{ error: { code: string; message: string }; retryable: boolean }> = [];
-  const client = {
-    heartbeat: async () => ({ status: "running" }),
-    events: async () => {},
-    fail: async (_id: string, _h: unknown, error: { code: string; message: string }, retryable: boolean) => {
-      failed.push({ error, retryable });
-      return { status: "failed" };
-    },
-  } as unknown as RunnerApiClient;
+  const { client, failed } = recordingClient();
   const second = { ...first, lease: { attempt: 2 }, urls: { ...first.urls, checkpoint: { step: 2, files } } } as LeaseAnswer;
   const deps: ExecutorDeps = {
     client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { resolve: async () => changed } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,

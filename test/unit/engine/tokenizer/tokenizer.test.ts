@@ -7,31 +7,8 @@ import { createDecodeStream, loadTokenizer, type TextTokenizer } from "../../../
 import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
 import { sentencePieceTokenizer } from "../../../helpers/sentencepiece.js";
 
-const special = (id: number, content: string) => ({ id, content, special: true, normalized: false, lstrip: false, rstrip: false, single_word: false });
-
 /** A SentencePiece/Llama-2-style tokenizer: ▁ for spaces, byte fallback, BOS added by the post-processor. */
-const LLAMA_STYLE = {
-  version: "1.0",
-  added_tokens: [special(0, "<unk>"), special(1, "<s>"), special(2, "</s>")],
-  normalizer: { type: "Sequence", normalizers: [{ type: "Prepend", prepend: "▁" }, { type: "Replace", pattern: { String: " " }, content: "▁" }] },
-  pre_tokenizer: null,
-  post_processor: {
-    type: "TemplateProcessing",
-    single: [{ SpecialToken: { id: "<s>", type_id: 0 } }, { Sequence: { id: "A", type_id: 0 } }],
-    pair: [],
-    special_tokens: { "<s>": { id: "<s>", ids: [1], tokens: ["<s>"] } },
-  },
-  decoder: {
-    type: "Sequence",
-    decoders: [{ type: "Replace", pattern: { String: "▁" }, content: " " }, { type: "ByteFallback" }, { type: "Fuse" }, { type: "Strip", content: " ", start: 1, stop: 0 }],
-  },
-  model: {
-    type: "BPE", dropout: null, unk_token: "<unk>", continuing_subword_prefix: null, end_of_word_suffix: null,
-    fuse_unk: true, byte_fallback: true, ignore_merges: false,
-    vocab: { "<unk>": 0, "<s>": 1, "</s>": 2, "▁Hello": 3, "▁world": 4, "!": 5, "<0xF0>": 6, "<0x9F>": 7, "<0x98>": 8, "<0x80>": 9, "▁": 10 },
-    merges: [],
-  },
-};
+const LLAMA_STYLE = sentencePieceTokenizer("prepend", { "<unk>": 0, "<s>": 1, "</s>": 2, "▁Hello": 3, "▁world": 4, "!": 5, "<0xF0>": 6, "<0x9F>": 7, "<0x98>": 8, "<0x80>": 9, "▁": 10 });
 // A Llama-2-like template: uses bos_token/eos_token variables and raise_exception.
 const LLAMA_TEMPLATE =
   "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'user' %}[INST] {{ m['content'] }} [/INST]" +

@@ -6,6 +6,7 @@ import type { Context } from "hono";
 import { findCallableModel, modelNotFound, peftFilesOf } from "../jobs/checkpoint-models.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
+import { currentSummary } from "../lib/model-files.js";
 import { assertCanRead } from "../lib/model-text.js";
 import { meterInference } from "./meter.js";
 import { completionObject, responseId, type Choice, type CompletionKind } from "./openai-response.js";
@@ -113,7 +114,7 @@ export async function runCompletion(c: Context<AppEnv>, call: CompletionCall): P
   }
   const found = await findCallableModel(db, tenantId, call.model);
   if (!found) throw modelNotFound(call.model, `model '${call.model}' not found; list yours with GET /v1/models`);
-  assertCanRead(call.model, found.summary, call.input);
+  assertCanRead(call.model, await currentSummary(c.var.deps, found.base, found.summary), call.input);
   if (!config.TUNESERVE_RUNNER_TOKEN) throw new ApiError("unavailable", "inference is disabled: TUNESERVE_RUNNER_TOKEN is not set");
   if (key === null) return generate(c, call, found, null);
   const ref = { tenantId, key, requestId };

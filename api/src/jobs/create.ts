@@ -9,6 +9,7 @@ import type { Deps, TenantAuth } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { newId } from "../lib/ids.js";
 import { seqLenLimit } from "../lib/model-shapes.js";
+import { currentSummary } from "../lib/model-files.js";
 import { assertCanTrainOn } from "../lib/model-text.js";
 import { assertCanStartJob, jobQuotaOverrun } from "../quotas/limits.js";
 import { requireTrainingFile, type FileRow } from "./files.js";
@@ -81,9 +82,10 @@ export async function createJob(deps: Deps, tenant: TenantAuth, body: CreateJobB
   const method = resolveMethod(requestedMethod(body), training.lines);
   checkFileKind(method, training, "training_file");
   if (validation) checkFileKind(method, validation, "validation_file");
-  assertCanTrainOn(model.id, target.summary, training.format, "training_file");
-  if (validation) assertCanTrainOn(model.id, target.summary, validation.format, "validation_file");
-  const limit = seqLenLimit(target.summary);
+  const summary = await currentSummary(deps, model, target.summary);
+  assertCanTrainOn(model.id, summary, training.format, "training_file");
+  if (validation) assertCanTrainOn(model.id, summary, validation.format, "validation_file");
+  const limit = seqLenLimit(summary);
   const seqLen = methodHyperparameters(method).seq_len ?? 0;
   if (limit && seqLen > limit.max) {
     const param = body.method ? `method.${method.type}.hyperparameters.seq_len` : "hyperparameters.seq_len";

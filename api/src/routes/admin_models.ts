@@ -2,13 +2,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { asc, eq } from "drizzle-orm";
 import type { Router } from "../app.js";
-import { blobPrefixOf, readAll } from "../blob/port.js";
 import { baseModels } from "../db/schema.js";
-import type { Deps } from "../deps.js";
 import { ApiError, notFound } from "../errors.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
-import { modelSummarySchema, summarizeConfig } from "../lib/model-shapes.js";
-import { readModelText, type ModelFiles } from "../lib/model-text.js";
+import { describeModel } from "../lib/model-files.js";
+import { modelSummarySchema } from "../lib/model-shapes.js";
 
 export const baseModelSchema = z
   .object({
@@ -36,25 +34,6 @@ export const toBaseModel = (m: typeof baseModels.$inferSelect): BaseModel => ({
   config: JSON.parse(m.config),
   created_at: m.createdAt,
 });
-
-/** The files of a model source (a blob prefix or a local folder), by name. */
-function modelFiles(deps: Deps, source: string): ModelFiles {
-  const prefix = blobPrefixOf(source);
-  if (prefix !== null) {
-    return {
-      read: async (name) => {
-        const obj = await deps.blobs.get(prefix + name);
-        return obj ? readAll(obj) : null;
-      },
-      exists: async (name) => (await deps.blobs.head(prefix + name)) !== null,
-    };
-  }
-  if (!source.startsWith("/")) throw new ApiError("invalid_request", "source must be 'blob:<prefix>/' or an absolute folder path", "source");
-  const local = deps.localFiles;
-  if (!local) throw new ApiError("invalid_request", "local folders are not available on this deployment; upload the model to the blob store and use 'blob:<prefix>/'", "source");
-  const path = (name: string) => `${source.replace(/\/$/, "")}/${name}`;
-  return { read: (name) => local.read(path(name)), exists: (name) => local.exists(path(name)) };
-}
 
 const register = createRoute({
   method: "post",
@@ -84,16 +63,7 @@ export function registerAdminModels(app: Router): void {
     if (await deps.db.query.baseModels.findFirst({ where: eq(baseModels.id, id) })) {
       throw new ApiError("conflict", `base model '${id}' is already registered`, "id");
     }
-    const files = modelFiles(deps, source);
-    const bytes = await files.read("config.json");
-    if (!bytes) throw new ApiError("invalid_request", `no config.json found at ${source}`, "source");
-    let summary;
-    try {
-      summary = summarizeConfig(JSON.parse(new TextDecoder().decode(bytes)));
-    } catch (e) {
-      throw new ApiError("invalid_request", e instanceof Error ? e.message : String(e), "source");
-    }
-    summary = { ...summary, ...(await readModelText(files)) };
+    const summary = await describeModel(deps, source);
     const row = { id, source, config: JSON.stringify(summary), createdAt: deps.now() };
     // The check above is only the early answer: a registration of the same id that raced it past that check
     // (reading config.json takes a while) loses here, with the same 409 instead of a primary-key error.

@@ -1,10 +1,12 @@
 // A base model's tokenizer and chat template, noted at registration: jobs and requests that need what the model
 // lacks are refused at once (400 naming the file), not leased to a runner that fails them later.
-import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeByteLevelTokenizer } from "../../../gpu-runner/src/engine/tokenizer/byte-level.js";
+import { baseModels } from "../../../api/src/db/schema.js";
+import { summarizeConfig } from "../../../api/src/lib/model-shapes.js";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { chatLines, microLlama, preferenceLines, uploadFile } from "../../helpers/jobs.js";
 
@@ -80,6 +82,18 @@ describe("a base model's tokenizer and chat template", () => {
     expect(err).toMatchObject({ param: "training_file", message: expect.stringMatching(/base model 'bare' has no tokenizer.json/) });
     expect((await expectError(await complete("bare"), 400, "invalid_request")).param).toBe("prompt");
     expect((await expectError(await chat("bare"), 400, "invalid_request")).param).toBe("messages");
+  });
+
+  it("a model registered before they were noted is read again once, on its first job or request, and stored", async () => {
+    const folder = join(dir, "plain");
+    const old = { ...summarizeConfig(JSON.parse(await readFile(join(folder, "config.json"), "utf8"))), has_tokenizer: undefined, has_chat_template: undefined };
+    delete old.max_position_embeddings;
+    await api.deps.db.insert(baseModels).values({ id: "older", source: folder, config: JSON.stringify(old), createdAt: 1 });
+    const err = await expectError(await job("older", await uploadFile(api, key, chatLines(3))), 400, "invalid_request");
+    expect(err.message).toMatch(/base model 'older' cannot render chat records/);
+    const row = await api.call("GET", "/admin/v1/models/older", { token: api.admin });
+    expect(((await row.json()) as { config: object }).config).toMatchObject({ has_tokenizer: true, has_chat_template: false, max_position_embeddings: 2048 });
+    expect((await expectError(await chat("older"), 400, "invalid_request")).param).toBe("messages");
   });
 
   it("with both: jobs of every format are created (chat requests then wait for a runner)", async () => {

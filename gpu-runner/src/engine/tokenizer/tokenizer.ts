@@ -110,10 +110,11 @@ export function toolCallFormatOf(template: string): "hermes" | null {
 /** The name chat templates' raise_exception calls are renamed to (see applyChatTemplate). */
 const REFUSE = "tuneserve_raise_exception";
 
-/** Picks the template: a plain string, the entry named "default" of a list, or chat_template.jinja. */
+/** Picks the template: a plain string, the entry named "default" of a list (else its first), or chat_template.jinja. */
 function pickTemplate(t: z.infer<typeof templateField>, jinjaFile: string | undefined): string | null {
-  if (typeof t === "string") return t;
-  if (Array.isArray(t)) return t.find((x) => x.name === "default")?.template ?? t[0]?.template ?? null;
+  // An empty string or list is no template (the API's registration check reads it so too: api/src/lib/model-text.ts).
+  if (typeof t === "string" && t.length > 0) return t;
+  if (Array.isArray(t) && t.length > 0) return t.find((x) => x.name === "default")?.template ?? t[0].template;
   return jinjaFile ?? null;
 }
 

@@ -119,6 +119,11 @@ describe("loadTokenizer", () => {
     expect((await loadTokenizer(listed))!.applyChatTemplate([{ role: "user", content: "a" }])).toBe("D1");
     const file = await folder({ "tokenizer.json": LLAMA_STYLE, "chat_template.jinja": "J{% if add_generation_prompt %}+{% endif %}" });
     expect((await loadTokenizer(file))!.applyChatTemplate([], { addGenerationPrompt: true })).toBe("J+");
+    // An empty chat_template (string or list) is no template: chat_template.jinja is read, as the API assumes at registration.
+    for (const empty of ["", []]) {
+      const beside = await folder({ "tokenizer.json": LLAMA_STYLE, "tokenizer_config.json": { chat_template: empty }, "chat_template.jinja": "J" });
+      expect((await loadTokenizer(beside))!.applyChatTemplate([])).toBe("J");
+    }
   });
 
   it("names the file and the fix when there is no chat template or a file is broken", async () => {

@@ -72,6 +72,17 @@ export async function registerRunner(api: TestApi, name: string, models = ["micr
 }
 
 /** POST to a runner route with the runner token. */
+/** A tenant's job on micro-llama, leased by runner "r": the start of most lease-protocol tests. */
+export async function runningJob(api: TestApi) {
+  await registerMicroLlama(api);
+  const t = await tenantWithFile(api);
+  const job = await createJob(api, t.key, { training_file: t.fileId });
+  const r = await registerRunner(api, "r");
+  const res = await runnerCall(api, "/jobs/lease", { runner_id: r });
+  if (res.status !== 200) throw new Error(`expected a lease, got ${res.status} ${await res.text()}`);
+  return { t, job, r };
+}
+
 /** A job's events as its tenant lists them (the newest first, up to 100). */
 export type JobEvent = { message: string; type: string; data: Record<string, unknown> | null };
 export async function jobEvents(api: TestApi, key: string, jobId: string): Promise<JobEvent[]> {

@@ -7,7 +7,7 @@ import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
 import { idempotencyKeys } from "../../../api/src/db/schema.js";
 import { claimKey, KEY_TTL_SECONDS } from "../../../api/src/lib/idempotency-keys.js";
-import { blobPath, createJob, jobEvents, microLlama, putJobOutputs, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
+import { blobPath, createJob, jobEvents, microLlama, putJobOutputs, registerMicroLlama, registerRunner, runnerCall, runningJob, tenantWithFile } from "../../helpers/jobs.js";
 
 const open: TestApi[] = [];
 async function fresh(env: Record<string, string> = {}): Promise<TestApi> {
@@ -130,11 +130,7 @@ function gatePuts(api: TestApi, prefix: string) {
 describe("complete racing the job's end", () => {
   it("leaves no adapter or results files of a complete that lost to a cancel made while it copied them", async () => {
     const api = await fresh();
-    await registerMicroLlama(api);
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { t, job, r } = await runningJob(api);
     await putJobOutputs(api, job.id, r);
     const adapterFolder = blobKeys.adapter(t.id, `adp_${job.id.slice("ftjob-".length)}`);
     // The complete is copying the adapter into the tenant's folder when the tenant cancels (and the cancel's
@@ -155,11 +151,7 @@ describe("complete racing the job's end", () => {
 
   it("answers 409 lease_lost, not 500, to a complete whose outputs a cancel deleted between checking and reading them", async () => {
     const api = await fresh();
-    await registerMicroLlama(api);
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { t, job, r } = await runningJob(api);
     await putJobOutputs(api, job.id, r);
     const get = api.deps.blobs.get;
     const read: ReadableStream<Uint8Array>[] = [];
@@ -330,11 +322,7 @@ describe("adapter downloads racing the adapter's delete", () => {
 describe("job heartbeats at once", () => {
   it("writes one metrics event for a step that two heartbeats racing each other report (a retry and its first try)", async () => {
     const api = await fresh();
-    await registerMicroLlama(api);
-    const t = await tenantWithFile(api);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, "r");
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { t, job, r } = await runningJob(api);
     const beat = (step: number) => runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, attempt: 1, progress: { step, total_steps: 10, epoch: step / 10, loss: 2 - step / 10 } });
     for (const step of [1, 2]) expect((await Promise.all([beat(step), beat(step), beat(step)])).map((res) => res.status)).toEqual([200, 200, 200]);
     expect((await jobEvents(api, t.key, job.id)).filter((e) => e.type === "metrics").map((e) => e.data?.step)).toEqual([2, 1]);

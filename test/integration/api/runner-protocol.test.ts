@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
-import { blobPath, chatLines, createJob, jobEvents, microLlama, microLlamaSource, registerMicroLlama, registerRunner, runnerCall, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
+import { blobPath, chatLines, createJob, jobEvents, microLlama, microLlamaSource, registerMicroLlama, registerRunner, runnerCall, runningJob, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
 
 // Each test gets its own API (own database), so the global queue holds only that test's jobs.
 const open: TestApi[] = [];
@@ -29,15 +29,6 @@ async function leaseOk(api: TestApi, runner: string, idempotencyKey?: string) {
   const res = await runnerCall(api, "/jobs/lease", { runner_id: runner, idempotency_key: idempotencyKey });
   if (res.status !== 200) throw new Error(`expected a lease, got ${res.status} ${await res.text()}`);
   return res.json();
-}
-
-/** A tenant's job, leased by runner "r": the start of most lease-protocol tests. */
-async function runningJob(api: TestApi) {
-  const t = await tenantWithFile(api);
-  const job = await createJob(api, t.key, { training_file: t.fileId });
-  const r = await registerRunner(api, "r");
-  await leaseOk(api, r);
-  return { t, job, r };
 }
 
 async function putAdapter(api: TestApi, outputs: Record<string, string>) {

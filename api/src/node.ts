@@ -5,6 +5,7 @@ import { createApp } from "./app.js";
 import type { Deps } from "./deps.js";
 import { createNodeDeps } from "./node-deps.js";
 import { billClosedDays } from "./usage/storage.js";
+import { extendLeasesAfterStart } from "./jobs/restart-grace.js";
 
 export interface RunningServer {
   url: string;
@@ -16,6 +17,7 @@ export async function startServer(opts: { port: number; host?: string; dataDir: 
   const host = opts.host ?? "127.0.0.1";
   let publicUrl = `http://${host}:${opts.port}`;
   const { deps, close } = await createNodeDeps({ dataDir: opts.dataDir, publicUrl: "http://placeholder", env: opts.env });
+  await extendLeasesAfterStart(deps.db, deps.now(), deps.config.TUNESERVE_LEASE_SECONDS);
   const app = createApp(deps);
   const server = await new Promise<ReturnType<typeof serve>>((ok, fail) => {
     const failToListen = (err: NodeJS.ErrnoException) => {

@@ -224,7 +224,7 @@ export class TrainingExecution {
       return;
     }
     // Checkpoints and messages go out in order, one at a time, behind the trainer.
-    this.queue = this.queue.then(() => this.report(e)).catch((err: Error) => {
+    this.queue = this.queue.then(() => this.reportThroughOutages(e)).catch((err: Error) => {
       if (err instanceof LeaseLostError) {
         this.leaseLost(err.message);
         return;
@@ -232,6 +232,24 @@ export class TrainingExecution {
       this.queueError ??= err;
       this.worker?.cancel();
     });
+  }
+
+  /**
+   * Reports one event, trying again while the API or the blob store stays unreachable (each try itself retries
+   * for ~10 s), for up to handInRetryMs: the trainer goes on meanwhile, and an API restart or deploy does not
+   * cancel the training. A shutdown does not wait (its deadline decides).
+   */
+  private async reportThroughOutages(e: Exclude<TrainEvent, { type: "progress" }>): Promise<void> {
+    const giveUpAt = Date.now() + handInRetryMs;
+    for (;;) {
+      try {
+        return await this.report(e);
+      } catch (err) {
+        if (!(err instanceof ApiCallError && err.retryable) || this.lost || this.stopping || Date.now() >= giveUpAt) throw err;
+        this.deps.log("warn", `could not report the ${e.type} yet; trying again`, { job_id: this.jobId, error: err.message });
+        await new Promise((ok) => setTimeout(ok, handInPauseMs));
+      }
+    }
   }
 
   private async report(e: Exclude<TrainEvent, { type: "progress" }>): Promise<void> {

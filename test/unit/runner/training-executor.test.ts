@@ -1,14 +1,15 @@
 // Job attempts the engine refuses, against a recording fake of the runner API: a diverged run, and a resume
 // from a checkpoint trained with another tokenizer or chat template; each fails the job for good (no retry
-// would do better) with the engine's code and message, and hands in no adapter.
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
+// would do better) with the engine's code and message, and hands in no adapter. And an API outage at a
+// checkpoint, which must not end the attempt.
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import type { LeaseAnswer, RunnerApiClient } from "../../../gpu-runner/src/runner/api-client.js";
+import { ApiCallError, type LeaseAnswer, type RunnerApiClient } from "../../../gpu-runner/src/runner/api-client.js";
 import type { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import { TrainingExecution, type ExecutorDeps } from "../../../gpu-runner/src/runner/training-executor.js";
-import { TrainingDiverged } from "../../../gpu-runner/src/engine/train/spec.js";
+import { TrainingDiverged, type TrainResult } from "../../../gpu-runner/src/engine/train/spec.js";
 import { runTraining, startTrainingWorker } from "../../../gpu-runner/src/engine/train/loop.js";
 import { fetchAttemptInputs } from "../../../gpu-runner/src/runner/attempt-inputs.js";
 import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
@@ -86,3 +87,36 @@ it("fails a resume whose base model's chat template changed since the checkpoint
   expect(failed[0].error.message).toMatch(/^resume\/2: checkpoint was trained/);
   expect(failed[0].error.message).not.toContain(dir);
 }, 60_000);
+
+it("keeps training through an API outage at a checkpoint: the checkpoint is recorded once the API answers, and the job completes", async () => {
+  const { client, failed, calls } = recordingClient();
+  let refusals = 2;
+  const recorded: number[] = [];
+  Object.assign(client, {
+    // The client's own retries (~10 s) gave up: the API is restarting.
+    checkpointUploads: async () => {
+      if (refusals-- > 0) throw new ApiCallError("POST /checkpoints/uploads: gave up after 6 tries: fetch failed", null, null, true);
+      return { urls: {} };
+    },
+    recordCheckpoint: async (_id: string, _h: unknown, step: number) => void recorded.push(step),
+    outputUploads: async () => (calls.push("outputUploads"), { urls: {} }),
+    complete: async () => (calls.push("complete"), { job: { fine_tuned_model: "ft:micro:acme::1" } }),
+  });
+  const adapterDir = join(dir, "outage-adapter");
+  await mkdir(adapterDir, { recursive: true });
+  let cancelled = false;
+  const deps: ExecutorDeps = {
+    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { resolve: async () => "/models/micro" } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
+    shutdownCheckpointMs: 0, spinTraining: false, log: () => {},
+    startTraining: (_spec, onEvent) => {
+      onEvent({ type: "checkpoint", step: 1, dir: join(dir, "outage-ck"), files: [], metrics: {} });
+      const result = Promise.resolve({ finalLoss: 1, steps: 2, metrics: {}, adapterDir, trainedTokens: 10 } as unknown as TrainResult);
+      return { result, cancel: () => void (cancelled = true), suspend: () => {} };
+    },
+  };
+  expect(await new TrainingExecution(deps, lease).run()).toBe("succeeded");
+  expect(cancelled).toBe(false);
+  expect(recorded).toEqual([1]);
+  expect(failed).toEqual([]);
+  expect(calls).toEqual(["outputUploads", "complete"]);
+}, 30_000);

@@ -143,4 +143,32 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     const lease = await runner("/jobs/lease", { runner_id: r.id });
     expect(((await lease.json()) as { job: { id: string } }).job.id).toBe(job.id);
   });
+
+  it("leases a job with a checkpoint only to a runner that declared its format, and counts it while none live can (D1)", async () => {
+    const { t, fileId } = await setup();
+    const register = async (name: string, formats?: number[]) =>
+      ((await (await runner("/runners/register", { name, models: ["micro-llama"], capacity: 1, checkpoint_formats: formats })).json()) as { id: string }).id;
+    const upgraded = await register("w-new", [1, 2]);
+    const old = await register("w-old");
+    // Drain whatever else is queued, so that the job below is the only one.
+    while ((await runner("/jobs/lease", { runner_id: old })).status === 200);
+    const job = (await (await call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: fileId } })).json()) as { id: string };
+    expect(((await (await runner("/jobs/lease", { runner_id: upgraded })).json()) as { job: { id: string } }).job.id).toBe(job.id);
+    const uploads = (await (await runner(`/jobs/${job.id}/checkpoints/uploads`, { runner_id: upgraded, step: 4, files: ["trainer_state.json"] })).json()) as { urls: Record<string, string> };
+    expect((await send(uploads.urls["trainer_state.json"], { method: "PUT", body: "{}" })).status).toBe(200);
+    expect((await runner(`/jobs/${job.id}/checkpoints`, { runner_id: upgraded, step: 4, metrics: {}, format: 2 })).status).toBe(200);
+    expect((await runner(`/jobs/${job.id}/fail`, { runner_id: upgraded, error: { code: "runner_shutdown", message: "upgrade" }, retryable: true })).status).toBe(200);
+    expect((await runner("/jobs/lease", { runner_id: old })).status).toBe(204);
+    const waiting = async () => ((await (await call("GET", "/admin/v1/metrics", { token: adminToken })).json()) as { jobs: { waiting_for_checkpoint_format: number } }).jobs.waiting_for_checkpoint_format;
+    expect(await waiting()).toBe(0);
+    // The one runner that could resume it registers again declaring nothing (rolled back): nobody live can.
+    await register("w-new");
+    expect(await waiting()).toBe(1);
+    await register("w-new", [2]);
+    expect(await waiting()).toBe(0);
+    const lease = (await (await runner("/jobs/lease", { runner_id: upgraded })).json()) as { job: { id: string }; urls: { checkpoint: { step: number; format: number } } };
+    expect(lease.job.id).toBe(job.id);
+    expect(lease.urls.checkpoint).toMatchObject({ step: 4, format: 2 });
+    expect((await call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
+  });
 });

@@ -140,6 +140,8 @@ export const checkpoints = sqliteTable(
     blobPrefix: text("blob_prefix").notNull(),
     /** JSON: {train_loss, valid_loss?, …} at that step. */
     metrics: text("metrics").notNull(),
+    /** The format version its runner wrote it in (jobs/checkpoint-formats.ts); null when the runner did not say: format 1. */
+    format: integer("format"),
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex("checkpoints_job_step_idx").on(t.jobId, t.step)],
@@ -186,6 +188,8 @@ export const runners = sqliteTable(
     /** JSON string[]: adapter model ids currently held in its cache. */
     adapters: text("adapters").notNull().default("[]"),
     capacity: integer("capacity").notNull(),
+    /** JSON number[]: the checkpoint formats it can resume (jobs/checkpoint-formats.ts); null when it declared none: format 1 only. */
+    checkpointFormats: text("checkpoint_formats"),
     lastSeenAt: integer("last_seen_at").notNull(),
     createdAt: createdAt(),
   },

@@ -24,12 +24,21 @@ export const progressInput = z
 export const progressSchema = progressInput.extend({ updated_at: z.number().int() }).openapi("TrainingProgress");
 export type Progress = z.infer<typeof progressSchema>;
 
+/** A checkpoint format version (jobs/checkpoint-formats.ts): the `version` of the trainer_state.json a runner writes. */
+const checkpointFormat = z.number().int().min(1).max(1_000_000);
+
 export const registerRunnerBody = z.object({
   name: z.string().trim().min(1).max(128).openapi({ description: "stable per runner; registering the same name again keeps the id" }),
   url: z.string().url().max(2048).regex(/^https?:\/\//i, "must be an http:// or https:// URL").optional().openapi({ description: "where the runner serves inference" }),
   instance: runnerInstance.openapi({ description: "random per process start, also answered by its /healthz: a new instance under a live runner's name is refused (409 conflict) while the old one answers at its URL, and otherwise takes the runner over (the old one's leases ended when the API could see it is gone)" }),
   models: z.array(z.string().min(1).max(64)).max(64).openapi({ description: "base model ids this runner can train and serve" }),
   capacity: z.number().int().min(1).max(4096).openapi({ description: "concurrent sequences it can serve" }),
+  checkpoint_formats: z
+    .array(checkpointFormat)
+    .min(1)
+    .max(16)
+    .optional()
+    .openapi({ description: "checkpoint format versions it can resume: a job whose latest checkpoint is in another format is not leased to it. Runners before it send none, and resume format 1 only" }),
 });
 
 export const runnerHeartbeatBody = z.object({
@@ -80,7 +89,12 @@ export const checkpointUploadsBody = z.object({
 
 export const metricsSchema = z.record(z.string(), z.number()).openapi("Metrics");
 
-export const recordCheckpointBody = z.object({ ...holderFields, step: z.number().int().min(0), metrics: metricsSchema.default({}) });
+export const recordCheckpointBody = z.object({
+  ...holderFields,
+  step: z.number().int().min(0),
+  metrics: metricsSchema.default({}),
+  format: checkpointFormat.optional().openapi({ description: "the format version the checkpoint was written in; runners before it send none, read as 1" }),
+});
 
 export const completeBody = z.object({
   ...holderFields,

@@ -7,6 +7,7 @@ import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
 import { jobEvents, jobs, tenants } from "../db/schema.js";
 import { newId } from "../lib/ids.js";
+import { resumableIn } from "./checkpoint-formats.js";
 import { trainingUsageKey, usageInsertFrom } from "../usage/record.js";
 import type { Holder } from "./protocol.js";
 import type { JobRow } from "./shape.js";
@@ -47,15 +48,17 @@ function leasable(now: number): SQL {
 const leasedUnderKey = (runnerId: string, key: string): SQL => and(eq(jobs.status, "running"), eq(jobs.leaseOwner, runnerId), eq(jobs.leaseKey, key))!;
 
 /**
- * Leases the oldest leasable job of the given models to a runner. One UPDATE picks and takes it, re-checking
+ * Leases the oldest leasable job of the given models, with no checkpoint or one in one of `formats`, to a runner. One UPDATE picks and takes it, re-checking
  * the condition on the row it updates, so of two concurrent callers exactly one gets each job.
  */
-export async function leaseNextJob(db: Db, opts: { runnerId: string; models: string[]; now: number; leaseSeconds: number; key?: string }): Promise<JobRow | null> {
+export async function leaseNextJob(db: Db, opts: { runnerId: string; models: string[]; formats: readonly number[]; now: number; leaseSeconds: number; key?: string }): Promise<JobRow | null> {
   if (opts.models.length === 0) return null;
   // One lease per key: of two calls with one key racing (a retry sent while the first call was still running),
   // the second finds the first's job through leasedUnder instead of taking another.
   const keyFree = opts.key === undefined ? undefined : sql`not exists (select 1 from ${jobs} where ${leasedUnderKey(opts.runnerId, opts.key)})`;
-  const cond = and(leasable(opts.now), inArray(jobs.model, opts.models), keyFree);
+  // A job whose latest checkpoint this runner cannot resume waits for one that can (old and new runners side by
+  // side in a rolling upgrade), rather than being leased here to fail.
+  const cond = and(leasable(opts.now), inArray(jobs.model, opts.models), resumableIn(opts.formats), keyFree);
   const candidate = db.select({ id: jobs.id }).from(jobs).where(cond).orderBy(asc(jobs.createdAt), asc(jobs.id)).limit(1);
   const rows = await db
     .update(jobs)

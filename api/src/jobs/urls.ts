@@ -5,6 +5,7 @@ import { desc, eq } from "drizzle-orm";
 import { blobKeys, blobPrefixOf } from "../blob/port.js";
 import { checkpoints } from "../db/schema.js";
 import type { Deps } from "../deps.js";
+import { OLDEST_CHECKPOINT_FORMAT } from "./checkpoint-formats.js";
 import type { FileRow } from "./files.js";
 import { adapterFiles } from "./protocol.js";
 import type { JobRow } from "./shape.js";
@@ -27,7 +28,14 @@ export const leaseUrlsSchema = z
     training_file: z.object({ id: z.string(), bytes: z.number().int(), lines: z.number().int(), format: z.string(), url: z.string() }),
     validation_file: z.object({ id: z.string(), bytes: z.number().int(), lines: z.number().int(), format: z.string(), url: z.string() }).nullable(),
     base_model: baseModelUrlsSchema,
-    checkpoint: z.object({ step: z.number().int(), files: fileUrls }).nullable().openapi({ description: "the latest checkpoint to resume from" }),
+    checkpoint: z
+      .object({
+        step: z.number().int(),
+        format: z.number().int().optional().openapi({ description: "its format version, one the runner declared it can resume (older APIs leave it out)" }),
+        files: fileUrls,
+      })
+      .nullable()
+      .openapi({ description: "the latest checkpoint to resume from" }),
     initial_adapter: z
       .object({ model: z.string(), files: fileUrls })
       .nullable()
@@ -83,7 +91,7 @@ export async function leaseUrls(deps: Deps, job: JobRow, files: { training: File
     training_file: await fileLink(deps, files.training),
     validation_file: files.validation ? await fileLink(deps, files.validation) : null,
     base_model: await baseModelUrls(deps, job.model, modelSource),
-    checkpoint: latest ? { step: latest.step, files: await presignPrefix(deps, latest.blobPrefix) } : null,
+    checkpoint: latest ? { step: latest.step, format: latest.format ?? OLDEST_CHECKPOINT_FORMAT, files: await presignPrefix(deps, latest.blobPrefix) } : null,
     // Only the PEFT files: a checkpoint's folder also holds its optimizer state.
     initial_adapter: files.parent ? { model: files.parent.modelId, files: await presignFiles(deps, files.parent.blobPrefix, adapterFiles) } : null,
     outputs: await outputUploadUrls(deps, job),

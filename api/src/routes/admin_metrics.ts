@@ -1,15 +1,22 @@
 // Admin: queue depth and runner counts, the signal the runner autoscaler (infra/k8s) scales on.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, count, eq, gt, gte, or, type SQL } from "drizzle-orm";
+import { and, count, eq, gt, gte, lte, or, type SQL } from "drizzle-orm";
 import { liveSince } from "../inference/runners.js";
 import type { Router } from "../app.js";
 import { jobs, runners } from "../db/schema.js";
+import { waitingForCheckpointFormat } from "../jobs/checkpoint-formats.js";
 import { tenantActive } from "../jobs/store.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 
 const metricsSchema = z
   .object({
-    jobs: z.object({ queued: z.number().int(), running: z.number().int() }),
+    jobs: z.object({
+      queued: z.number().int(),
+      running: z.number().int(),
+      waiting_for_checkpoint_format: z.number().int().openapi({
+        description: "of these, the jobs whose latest checkpoint no live runner of their model can resume (only older runners are live, as in a rolling upgrade): they wait for a runner that can",
+      }),
+    }),
     runners: z.object({ active: z.number().int() }),
   })
   .openapi("Metrics");
@@ -29,18 +36,23 @@ export function registerAdminMetrics(app: Router): void {
     // Queue depth for autoscaling: a suspended tenant's queued jobs, and running ones whose runner is gone,
     // wait for no runner, so they do not count.
     const t = now();
-    const [queued, running] = await Promise.all([
+    const live = liveSince(t, c.var.deps.config.TUNESERVE_LEASE_SECONDS);
+    const waitingRunner = and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, t), tenantActive);
+    const [queued, running, waiting] = await Promise.all([
       jobCount(and(eq(jobs.status, "queued"), tenantActive)),
       jobCount(and(eq(jobs.status, "running"), or(tenantActive, gt(jobs.leaseExpiresAt, t)))),
+      jobCount(and(or(and(eq(jobs.status, "queued"), tenantActive), waitingRunner), waitingForCheckpointFormat(live))),
     ]);
-    const [{ n: active }] = await db.select({ n: count() }).from(runners).where(gte(runners.lastSeenAt, liveSince(t, c.var.deps.config.TUNESERVE_LEASE_SECONDS)));
-    const body = { jobs: { queued, running }, runners: { active } };
+    const [{ n: active }] = await db.select({ n: count() }).from(runners).where(gte(runners.lastSeenAt, live));
+    const body = { jobs: { queued, running, waiting_for_checkpoint_format: waiting }, runners: { active } };
     if (c.req.valid("query").format === "prometheus") {
       const text = [
         "# TYPE tuneserve_jobs_queued gauge",
         `tuneserve_jobs_queued ${queued}`,
         "# TYPE tuneserve_jobs_running gauge",
         `tuneserve_jobs_running ${running}`,
+        "# TYPE tuneserve_jobs_waiting_for_checkpoint_format gauge",
+        `tuneserve_jobs_waiting_for_checkpoint_format ${waiting}`,
         "# TYPE tuneserve_runners_active gauge",
         `tuneserve_runners_active ${active}`,
         "",

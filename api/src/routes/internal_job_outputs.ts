@@ -96,7 +96,7 @@ export function registerInternalJobOutputs(app: Router): void {
     const t = now();
     // Inserted only while the runner still holds the job: a cancel (or pause) since the check above has deleted,
     // or will hand to the next lease, what this checkpoint would point at.
-    const inserted = await insertWhereJob(db, checkpoints, { id: newId("ftckpt-"), jobId: job.id, step: body.step, blobPrefix: prefix, metrics: JSON.stringify(body.metrics), createdAt: t }, heldBy(job.id, body))
+    const inserted = await insertWhereJob(db, checkpoints, { id: newId("ftckpt-"), jobId: job.id, step: body.step, blobPrefix: prefix, metrics: JSON.stringify(body.metrics), format: body.format ?? null, createdAt: t }, heldBy(job.id, body))
       .onConflictDoNothing({ target: [checkpoints.jobId, checkpoints.step] })
       .returning();
     if (inserted.length > 0) {

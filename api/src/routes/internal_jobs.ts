@@ -9,6 +9,7 @@ import { findTenantFile } from "../jobs/files.js";
 import { leaseLost, requireHolder } from "../jobs/holder.js";
 import { appendEventsBody, failBody, jobHeartbeatBody, leaseBody, type Progress } from "../jobs/protocol.js";
 import { jobParent, jobProgress, jobSchema, toJob } from "../jobs/shape.js";
+import { runnerCheckpointFormats } from "../jobs/checkpoint-formats.js";
 import { findCallableModel, peftFilesOf } from "../jobs/checkpoint-models.js";
 import { runBatch } from "../db/batch.js";
 import { discardEndedJobBlobs } from "../jobs/discard.js";
@@ -88,7 +89,7 @@ export function registerInternalJobs(app: Router): void {
     const again = () => (key === undefined ? Promise.resolve(null) : leasedUnder(db, { runnerId: runner_id, key, now, leaseSeconds }));
     for (let i = 0; i < maxSkips; i++) {
       let replayed = await again();
-      const leased = replayed ? null : await leaseNextJob(db, { runnerId: runner_id, models: JSON.parse(runner.models), now, leaseSeconds, key });
+      const leased = replayed ? null : await leaseNextJob(db, { runnerId: runner_id, models: JSON.parse(runner.models), formats: runnerCheckpointFormats(runner), now, leaseSeconds, key });
       // Nothing leasable may also mean the first call, still running, just took a job under this key.
       if (!replayed && !leased) replayed = await again();
       const job = replayed ?? leased;

@@ -8,6 +8,7 @@ import type { Db } from "../db/client.js";
 import { adapters, baseModels, runners } from "../db/schema.js";
 import { ApiError, notFound } from "../errors.js";
 import { liveSince } from "../inference/runners.js";
+import { runnerCheckpointFormats } from "../jobs/checkpoint-formats.js";
 import { findCheckpointModel, isCheckpointName } from "../jobs/checkpoint-models.js";
 import { assertCurrentInstance, judgeRegistration } from "../jobs/runner-takeover.js";
 import { eventInsert, releaseLeasesOf } from "../jobs/store.js";
@@ -24,6 +25,7 @@ export const runnerSchema = z
     models: z.array(z.string()).openapi({ description: "base models it serves" }),
     adapters: z.array(z.string()).openapi({ description: "fine-tuned models its adapter cache holds, as of its last heartbeat" }),
     capacity: z.number().int(),
+    checkpoint_formats: z.array(z.number().int()).openapi({ description: "checkpoint formats it can resume (as it declared; [1] for a runner that declared none): it is leased only jobs whose latest checkpoint is in one of them" }),
     last_seen_at: z.number().int(),
     created_at: z.number().int(),
     lease_seconds: z.number().int().openapi({ description: "heartbeat a leased job well within this (a third is a good period)" }),
@@ -43,6 +45,7 @@ export const runnerFields = (r: RunnerRow) => ({
   models: JSON.parse(r.models) as string[],
   adapters: JSON.parse(r.adapters) as string[],
   capacity: r.capacity,
+  checkpoint_formats: runnerCheckpointFormats(r),
   last_seen_at: r.lastSeenAt,
   created_at: r.createdAt,
 });
@@ -114,14 +117,17 @@ export function registerInternalRunners(app: Router): void {
     const judged = await judgeRegistration(earlier, body.instance, { liveSince: liveSince(t, config.TUNESERVE_LEASE_SECONDS), runnerToken: config.TUNESERVE_RUNNER_TOKEN! });
     const models = JSON.stringify([...new Set(body.models)]);
     const instance = body.instance ?? null;
+    // Declared nothing (a runner from before formats): null, read as format 1 only, also over what an upgraded
+    // process under this name declared before.
+    const checkpointFormats = body.checkpoint_formats ? JSON.stringify([...new Set(body.checkpoint_formats)].sort((a, b) => a - b)) : null;
     // One upsert keyed by the unique name (a restarted runner gets its old id back), and only over the row as
     // judged: of two processes registering one name at once, one gets a 409 here. A row this same process wrote
     // meanwhile (its retry of this call, racing it) is its own: the process keeps the id instead of exiting on a 409.
     const asJudged = sql`${runners.instance} is ${earlier?.instance ?? null}`;
     const [row] = await db
       .insert(runners)
-      .values({ id: newId("run_"), name: body.name, url: body.url ?? null, instance, models, adapters: "[]", capacity: body.capacity, lastSeenAt: t, createdAt: t })
-      .onConflictDoUpdate({ target: runners.name, set: { url: body.url ?? null, instance, models, adapters: "[]", capacity: body.capacity, lastSeenAt: t }, setWhere: instance === null ? asJudged : or(asJudged, eq(runners.instance, instance)) })
+      .values({ id: newId("run_"), name: body.name, url: body.url ?? null, instance, models, adapters: "[]", capacity: body.capacity, checkpointFormats, lastSeenAt: t, createdAt: t })
+      .onConflictDoUpdate({ target: runners.name, set: { url: body.url ?? null, instance, models, adapters: "[]", capacity: body.capacity, checkpointFormats, lastSeenAt: t }, setWhere: instance === null ? asJudged : or(asJudged, eq(runners.instance, instance)) })
       .returning();
     if (!row) throw new ApiError("conflict", `another runner registered the name '${body.name}' at the same moment; give each runner its own name (TUNESERVE_RUNNER_NAME)`, "name");
     if (judged === "restart") await releaseDeadAttempts(db, row, t);

@@ -1,0 +1,2 @@
+ALTER TABLE `checkpoints` ADD `format` integer;--> statement-breakpoint
+ALTER TABLE `runners` ADD `checkpoint_formats` text;

@@ -167,8 +167,9 @@ export class RunnerApiClient {
     return (await this.call<Omit<Uploads, "step">>(`/internal/v1/jobs/${jobId}/outputs/uploads`, holder)).body!;
   }
 
-  async recordCheckpoint(jobId: string, holder: Holder, step: number, metrics: Record<string, number>): Promise<JobCheckpoint> {
-    return (await this.call<JobCheckpoint>(`/internal/v1/jobs/${jobId}/checkpoints`, { ...holder, step, metrics })).body!;
+  /** `format`: the version the checkpoint was written in, so that the API leases the job only to runners that resume it. */
+  async recordCheckpoint(jobId: string, holder: Holder, step: number, metrics: Record<string, number>, format: number): Promise<JobCheckpoint> {
+    return (await this.call<JobCheckpoint>(`/internal/v1/jobs/${jobId}/checkpoints`, { ...holder, step, metrics, format })).body!;
   }
 
   /** Idempotent: a retry after success answers the same completion. */

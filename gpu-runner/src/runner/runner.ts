@@ -3,6 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
+import { RESUMABLE_CHECKPOINT_VERSIONS } from "../engine/train/checkpoint.js";
 import { ApiCallError, isSuperseded, RunnerApiClient, type RegisteredRunner } from "./api-client.js";
 import { BlobModelServing } from "./blob-serving.js";
 import type { RunnerConfig } from "./config.js";
@@ -91,7 +92,10 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
   // A model the API does not know can neither be served nor leased: leave it out of what the runner offers.
   const unknown = new Set(blobServing ? await blobServing.lookUp() : []);
   const offered = new Set(models.ids.filter((id) => !unknown.has(id)));
-  const register = (): Promise<RegisteredRunner> => client.register({ name: config.name, url: url ?? undefined, models: [...offered], capacity: config.capacity });
+  // The checkpoint formats its engine resumes: the API leases it no job whose checkpoint it would refuse.
+  const checkpointFormats = [...RESUMABLE_CHECKPOINT_VERSIONS];
+  const register = (): Promise<RegisteredRunner> =>
+    client.register({ name: config.name, url: url ?? undefined, models: [...offered], capacity: config.capacity, checkpoint_formats: checkpointFormats });
   /** Stops offering a model found unusable after registering (re-registering replaces the list), so the API routes nothing more to it here. */
   async function withdraw(id: string): Promise<void> {
     offered.delete(id);

@@ -268,7 +268,7 @@ export class TrainingExecution {
     const names = e.files.map(plainFileName);
     const { urls } = await client.checkpointUploads(this.jobId, this.holder, e.step, names);
     for (const name of names) await uploadFrom(join(e.dir, name), urls[name], this.abort.signal);
-    await client.recordCheckpoint(this.jobId, this.holder, e.step, finite(e.metrics));
+    await client.recordCheckpoint(this.jobId, this.holder, e.step, finite(e.metrics), e.version);
     this.checkpointStep = Math.max(this.checkpointStep ?? 0, e.step);
     this.deps.log("info", "checkpoint recorded", { job_id: this.jobId, step: e.step, files: names.length });
     // The local copy is in the blob store now; keep disk use flat on long runs.

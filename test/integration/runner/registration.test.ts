@@ -8,11 +8,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openLibsql } from "../../../api/src/db/libsql.js";
 import { runners } from "../../../api/src/db/schema.js";
 import { startServer } from "../../../api/src/node.js";
+import { CHECKPOINT_VERSION, RESUMABLE_CHECKPOINT_VERSIONS } from "../../../gpu-runner/src/engine/train/checkpoint.js";
 import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 import { loadRunnerConfig } from "../../../gpu-runner/src/runner/config.js";
 import { startRunner, type RunningRunner } from "../../../gpu-runner/src/runner/runner.js";
 
-type RunnerRow = { id: string; name: string; last_seen_at: number };
+type RunnerRow = { id: string; name: string; last_seen_at: number; checkpoint_formats: number[] };
 
 let dir: string;
 let api: Awaited<ReturnType<typeof startServer>>;
@@ -58,6 +59,11 @@ describe("a runner's registration", () => {
   it("warns about a model it offers that the API has not registered", () => {
     const warning = lines.find((l) => l.level === "warn" && l.model === "tuneserve-micro");
     expect(warning?.msg).toMatch(/the API has no base model of this id: it answers requests for it with 404 .*POST \/admin\/v1\/models/);
+  });
+
+  it("declares the checkpoint formats its engine resumes, so that it is leased no job whose checkpoint it would refuse", async () => {
+    expect((await listRunners()).find((r) => r.id === runner.id)?.checkpoint_formats).toEqual([...RESUMABLE_CHECKPOINT_VERSIONS]);
+    expect(RESUMABLE_CHECKPOINT_VERSIONS).toContain(CHECKPOINT_VERSION);
   });
 
   it("registers again from its heartbeat once the API has forgotten it, and heartbeats under the new id", async () => {

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { startServer } from "../../../api/src/node.js";
+import { CHECKPOINT_VERSION, RESUMABLE_CHECKPOINT_VERSIONS } from "../../../gpu-runner/src/engine/train/checkpoint.js";
 import { startTrainingWorker, type TrainEvent } from "../../../gpu-runner/src/engine/train/loop.js";
 import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 import { ApiCallError, RunnerApiClient } from "../../../gpu-runner/src/runner/api-client.js";
@@ -30,7 +31,8 @@ beforeAll(async () => {
   const modelDir = await ensureBuiltinModel(join(dir, "models", "tuneserve-micro"));
   expect((await api.call("POST", "/admin/v1/models", server.adminToken, { id: "tuneserve-micro", source: modelDir })).status).toBe(201);
   client = new RunnerApiClient(server.url, server.runnerToken);
-  runnerId = (await client.register({ name: "in-process", models: ["tuneserve-micro"], capacity: 1 })).id;
+  // As startRunner registers: a runner that declared no formats is leased no job with this build's checkpoints.
+  runnerId = (await client.register({ name: "in-process", models: ["tuneserve-micro"], capacity: 1, checkpoint_formats: [...RESUMABLE_CHECKPOINT_VERSIONS] })).id;
   models = new ModelCache([{ id: "tuneserve-micro", dir: modelDir }], join(dir, "cache"));
 });
 
@@ -100,6 +102,8 @@ it("hands the job back with a checkpoint of the last step trained, and the next 
 
   const second = await attempt(job.id);
   expect(second.lease.urls.checkpoint?.step).toBe(reached);
+  // Recorded in the format the engine wrote it in, which the API hands over with it.
+  expect(second.lease.urls.checkpoint?.format).toBe(CHECKPOINT_VERSION);
   expect(second.outcome).toBe("succeeded");
   expect(second.steps[0]).toBe(reached + 1);
   expect(second.steps.at(-1)).toBe(240);

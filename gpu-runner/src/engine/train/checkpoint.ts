@@ -10,12 +10,19 @@ import type { FloatArray } from "../graph/types.js";
 import type { TrainParam } from "./train-graph.js";
 
 export const CHECKPOINT_FORMAT = "tuneserve.lora-checkpoint";
-export const CHECKPOINT_VERSION = 1;
+/**
+ * The version this build writes. 2: the fingerprint holds the tokenizer's identity, which builds that read only
+ * version 1 refuse (a fingerprint key they do not know). The runner protocol carries it as the checkpoint's
+ * format, so that the API leases a job only to a runner that reads its checkpoint (docs/runner-protocol.md).
+ */
+export const CHECKPOINT_VERSION = 2;
+/** The versions this build resumes: 1 (no tokenizer identity; resumed as before) and 2. */
+export const RESUMABLE_CHECKPOINT_VERSIONS: readonly number[] = [1, CHECKPOINT_VERSION];
 
 const u32 = z.number().int().min(0).max(0xffffffff);
 export const trainerStateSchema = z.object({
   format: z.literal(CHECKPOINT_FORMAT),
-  version: z.literal(CHECKPOINT_VERSION),
+  version: z.number().int().refine((v) => RESUMABLE_CHECKPOINT_VERSIONS.includes(v), "not a version this build reads"),
   /** Optimizer steps completed. */
   step: z.number().int().min(0),
   /** The epoch whose row order `order` is (−1: none drawn yet). */
@@ -76,7 +83,9 @@ export async function loadCheckpoint(dir: string, params: readonly TrainParam[])
   }
   const fmt = (raw as { format?: unknown; version?: unknown } | null) ?? {};
   if (fmt.format !== CHECKPOINT_FORMAT) throw new Error(`${statePath}: format=${JSON.stringify(fmt.format)} is not ${CHECKPOINT_FORMAT}`);
-  if (fmt.version !== CHECKPOINT_VERSION) throw new Error(`${statePath}: version=${JSON.stringify(fmt.version)} is not supported; this build reads version ${CHECKPOINT_VERSION}`);
+  if (!RESUMABLE_CHECKPOINT_VERSIONS.includes(fmt.version as number)) {
+    throw new Error(`${statePath}: version=${JSON.stringify(fmt.version)} is not supported; this build reads versions ${RESUMABLE_CHECKPOINT_VERSIONS.join(", ")}`);
+  }
   const r = trainerStateSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0];

@@ -194,7 +194,7 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
       const state: TrainerState = { format: CHECKPOINT_FORMAT, version: CHECKPOINT_VERSION, step, orderEpoch, order, rng: rng.state(), fingerprint: fp, losses, metrics };
       const files = await saveCheckpoint(dir, trainer.params, { state, values: trainer.values, m: trainer.m, v: trainer.v }, meta);
       savedStep = step;
-      await emit({ type: "checkpoint", step, dir, files, metrics: { ...metrics } });
+      await emit({ type: "checkpoint", step, dir, files, version: state.version, metrics: { ...metrics } });
     };
     const validate = async (step: number) => {
       if (!valRows) return;

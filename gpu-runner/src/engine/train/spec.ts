@@ -7,7 +7,8 @@ export type TrainEvent =
   | { type: "progress"; step: number; totalSteps: number; epoch: number; loss: number; lr: number; tokensPerS: number; etaS: number; trainedTokens: number }
   /** SFT reports the mean token accuracy; DPO the share of pairs whose chosen answer the adapter prefers more than the base model does. */
   | { type: "validation"; step: number; loss: number; tokenAccuracy?: number; rewardAccuracy?: number }
-  | { type: "checkpoint"; step: number; dir: string; files: string[]; metrics: Record<string, number> }
+  /** `version`: the trainer_state.json version it was written in (checkpoint.ts), the runner protocol's checkpoint format. */
+  | { type: "checkpoint"; step: number; dir: string; files: string[]; version: number; metrics: Record<string, number> }
   | { type: "log"; level: "info" | "warn"; message: string };
 
 /** Thrown when `shouldStop` (or a worker's cancel) ends a run between steps. */

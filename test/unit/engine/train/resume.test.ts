@@ -86,6 +86,7 @@ it("resumes a checkpoint written before the tokenizer joined its fingerprint as 
   const identity = state.fingerprint.tokenizer;
   expect(identity).toEqual(expect.any(String));
   delete state.fingerprint.tokenizer;
+  state.version = 1;
   await writeFile(join(old, "trainer_state.json"), JSON.stringify(state));
   const fromOld = lossesOf(await eventsOf({ ...spec, outDir: join(root, "from-untokenized"), resumeFrom: old }));
   const fromNew = lossesOf(await eventsOf({ ...spec, outDir: join(root, "from-tokenized"), resumeFrom: join(root, "full", "checkpoints", "3") }));
@@ -93,6 +94,7 @@ it("resumes a checkpoint written before the tokenizer joined its fingerprint as 
   expect(fromOld).toEqual(fromNew);
   const written = JSON.parse(await readFile(join(root, "from-untokenized", "checkpoints", "6", "trainer_state.json"), "utf8"));
   expect(written.fingerprint.tokenizer).toBe(identity);
+  expect(written.version).toBe(2);
 });
 
 it("resumes a DPO run exactly too (the base model's reference values are recomputed the same), and not with another beta", async () => {

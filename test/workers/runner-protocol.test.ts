@@ -164,6 +164,10 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     // The one runner that could resume it registers again declaring nothing (rolled back): nobody live can.
     await register("w-new");
     expect(await waiting()).toBe(1);
+    // A lease that finds nothing tells the job's tenant why it waits (a guarded INSERT … SELECT on D1), once.
+    for (let i = 0; i < 2; i++) expect((await runner("/jobs/lease", { runner_id: old })).status).toBe(204);
+    const events = (await (await call("GET", `/v1/fine_tuning/jobs/${job.id}/events`, { token: t.key })).json()) as { data: { message: string; data: Record<string, unknown> | null }[] };
+    expect(events.data.filter((e) => e.data?.waiting_for_checkpoint_format === 2)).toEqual([expect.objectContaining({ message: expect.stringMatching(/^Waiting for a runner that can resume the checkpoint at step 4/) })]);
     await register("w-new", [2]);
     expect(await waiting()).toBe(0);
     const lease = (await (await runner("/jobs/lease", { runner_id: upgraded })).json()) as { job: { id: string }; urls: { checkpoint: { step: number; format: number } } };

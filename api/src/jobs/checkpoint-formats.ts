@@ -15,7 +15,7 @@ export function runnerCheckpointFormats(row: { checkpointFormats: string | null 
 }
 
 /** The format of the job's latest checkpoint (the one a lease hands over), null when it has none. */
-const latestFormat: SQL = sql`(select coalesce(${checkpoints.format}, ${OLDEST_CHECKPOINT_FORMAT}) from ${checkpoints} where ${checkpoints.jobId} = ${jobs.id} order by ${checkpoints.step} desc limit 1)`;
+export const latestFormat: SQL = sql`(select coalesce(${checkpoints.format}, ${OLDEST_CHECKPOINT_FORMAT}) from ${checkpoints} where ${checkpoints.jobId} = ${jobs.id} order by ${checkpoints.step} desc limit 1)`;
 
 /** The job has no checkpoint, or its latest one is in one of these formats. */
 export function resumableIn(formats: readonly number[]): SQL {

@@ -34,7 +34,7 @@ export function eventInsert(db: Db, jobId: string, now: number, e: NewEvent) {
 export const tenantActive: SQL = sql`${jobs.tenantId} not in (select ${tenants.id} from ${tenants} where ${tenants.suspendedAt} is not null)`;
 
 /** A job some runner may take now: queued, or running on a lease that has run out, with attempts left, of an active tenant. */
-function leasable(now: number): SQL {
+export function leasable(now: number): SQL {
   const from = sourcesOf("running");
   return and(
     inArray(jobs.status, from),

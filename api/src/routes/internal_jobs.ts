@@ -10,6 +10,8 @@ import { leaseLost, requireHolder } from "../jobs/holder.js";
 import { appendEventsBody, failBody, jobHeartbeatBody, leaseBody, type Progress } from "../jobs/protocol.js";
 import { jobParent, jobProgress, jobSchema, toJob } from "../jobs/shape.js";
 import { runnerCheckpointFormats } from "../jobs/checkpoint-formats.js";
+import { noteJobsWaitingForCheckpointFormat } from "../jobs/checkpoint-wait.js";
+import { liveSince } from "../inference/runners.js";
 import { findCallableModel, peftFilesOf } from "../jobs/checkpoint-models.js";
 import { runBatch } from "../db/batch.js";
 import { discardEndedJobBlobs } from "../jobs/discard.js";
@@ -93,7 +95,11 @@ export function registerInternalJobs(app: Router): void {
       // Nothing leasable may also mean the first call, still running, just took a job under this key.
       if (!replayed && !leased) replayed = await again();
       const job = replayed ?? leased;
-      if (!job) return c.body(null, 204);
+      if (!job) {
+        // Jobs this runner skipped may be ones no live runner can resume: their tenants are told why they wait.
+        await noteJobsWaitingForCheckpointFormat(db, { models: JSON.parse(runner.models), now, liveSince: liveSince(now, leaseSeconds) });
+        return c.body(null, 204);
+      }
       const training = await findTenantFile(db, job.tenantId, job.trainingFile);
       const validation = job.validationFile ? await findTenantFile(db, job.tenantId, job.validationFile) : null;
       const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });

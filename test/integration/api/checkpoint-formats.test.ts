@@ -142,14 +142,24 @@ describe("visibility of jobs no live runner can resume", () => {
   it("counts them in /admin/v1/metrics and lists each runner's formats, until a runner that can resume them is live", async () => {
     const api = await fresh();
     const upgraded = await runner(api, "new", [1, 2]);
-    await handedBackJob(api, upgraded, 2);
-    await runner(api, "old");
+    const { t, job } = await handedBackJob(api, upgraded, 2);
+    const waitingEvents = async () => (await jobEvents(api, t.key, job.id)).filter((e) => e.data?.waiting_for_checkpoint_format !== undefined);
+    expect((await lease(api, await runner(api, "old"))).status).toBe(204);
     expect((await metrics(api)).jobs).toMatchObject({ queued: 1, waiting_for_checkpoint_format: 0 });
+    // A runner that can resume it is live: the job is not stuck, and its tenant is told nothing.
+    expect(await waitingEvents()).toEqual([]);
     api.advance(61);
     // Only the old runner is live now (the new one stopped heartbeating): nobody can resume the job.
     const old = await runner(api, "old");
     expect((await lease(api, old)).status).toBe(204);
     expect((await metrics(api)).jobs).toMatchObject({ queued: 1, waiting_for_checkpoint_format: 1 });
+    // Its tenant is told why it waits, once for this checkpoint however often runners poll.
+    expect((await lease(api, old)).status).toBe(204);
+    const told = await waitingEvents();
+    expect(told).toHaveLength(1);
+    expect(told[0]).toMatchObject({ data: { step: 5, waiting_for_checkpoint_format: 2 } });
+    expect(told[0].message).toMatch(/^Waiting for a runner that can resume the checkpoint at step 5 \(checkpoint format 2\): no live runner of micro-llama can/);
+    expect((await api.call("GET", `/v1/fine_tuning/jobs/${job.id}`, { token: t.key }).then((r) => r.json())).status).toBe("queued");
     const prom = await (await api.call("GET", "/admin/v1/metrics?format=prometheus", { token: api.admin })).text();
     expect(prom).toContain("tuneserve_jobs_waiting_for_checkpoint_format 1");
     const listed = (await (await api.call("GET", "/admin/v1/runners", { token: api.admin })).json()).data as Array<{ name: string; checkpoint_formats: number[] }>;

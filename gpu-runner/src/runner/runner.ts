@@ -116,7 +116,7 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
   // optimizer state that no one will use. Only once registered: a second process refused the name (a second
   // `tuneserve serve` on one data folder) shares the cache folder with the live runner's attempts in progress.
   await rm(join(config.cacheDir, "jobs"), { recursive: true, force: true });
-  log("info", "registered", { runner_id: me.id, models: [...offered], url, lease_seconds: me.lease_seconds });
+  log("info", "registered", { runner_id: me.id, models: [...offered], url, lease_seconds: me.lease_seconds, checkpoint_formats: checkpointFormats });
   for (const id of me.unregistered_models ?? []) {
     log("warn", "the API has no base model of this id: it answers requests for it with 404 and queues no jobs for it until an admin registers it (POST /admin/v1/models)", { model: id });
   }

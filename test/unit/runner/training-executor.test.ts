@@ -109,7 +109,7 @@ it("keeps training through an API outage at a checkpoint: the checkpoint is reco
     client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { resolve: async () => "/models/micro" } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
     shutdownCheckpointMs: 0, spinTraining: false, log: () => {},
     startTraining: (_spec, onEvent) => {
-      onEvent({ type: "checkpoint", step: 1, dir: join(dir, "outage-ck"), files: [], metrics: {} });
+      onEvent({ type: "checkpoint", step: 1, dir: join(dir, "outage-ck"), files: [], version: 2, metrics: {} });
       const result = Promise.resolve({ finalLoss: 1, steps: 2, metrics: {}, adapterDir, trainedTokens: 10 } as unknown as TrainResult);
       return { result, cancel: () => void (cancelled = true), suspend: () => {} };
     },

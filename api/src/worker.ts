@@ -1,6 +1,7 @@
 // The Cloudflare Worker entry (wrangler.toml `main`): one app per isolate and origin, wired by worker-deps.ts.
 import { createApp } from "./app.js";
 import { billClosedDays } from "./usage/storage.js";
+import { errorType } from "./errors.js";
 import { createWorkerDeps } from "./worker-deps.js";
 
 type App = ReturnType<typeof createApp>;
@@ -33,7 +34,7 @@ export default {
     } catch (e) {
       console.error("tuneserve worker failed to start:", e);
       const message = `the worker is misconfigured: ${(e as Error).message}`;
-      return Response.json({ error: { code: "internal_error", message, param: null, request_id: "unknown" } }, { status: 500 });
+      return Response.json({ error: { code: "internal_error", message, param: null, type: errorType.internal_error, request_id: "unknown" } }, { status: 500 });
     }
     return app.fetch(req, env, ctx as never);
   },

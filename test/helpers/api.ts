@@ -11,6 +11,8 @@ export interface TestApi {
   dataDir: string;
   /** Calls the app in-process (no socket) with a bearer token. */
   call(method: string, path: string, opts?: { token?: string; json?: unknown; body?: BodyInit; headers?: Record<string, string> }): Promise<Response>;
+  /** A fetch that calls the app in-process, for a client (the openai package's `fetch` option) pointed at http://localhost. */
+  fetch(input: string | URL | Request, init?: RequestInit): Promise<Response>;
   admin: string;
   runner: string;
   /** Creates a tenant and returns its id and API key. */
@@ -42,6 +44,7 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
     deps,
     dataDir,
     call,
+    fetch: (input, init) => Promise.resolve(app.request(input instanceof URL ? input.href : input, init)),
     admin,
     runner: deps.config.TUNESERVE_RUNNER_TOKEN!,
     async tenant(name = "acme") {

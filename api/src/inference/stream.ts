@@ -4,6 +4,7 @@
 import { runnerPredates } from "./runner-skew.js";
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
+import { errorType } from "../errors.js";
 import { chunkObject, type CompletionKind, type Finish } from "./openai-response.js";
 import type { GenerateEvent, GenerateUsage, LogprobEntry, ResponseFormat } from "./runner-protocol.js";
 import { runnerEvents, sseData } from "./sse.js";
@@ -62,7 +63,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     let failed = false;
     const fail = (message: string) => {
       failed = true;
-      send({ error: { code: "generation_failed", message, param: null, request_id: call.requestId } });
+      send({ error: { code: "generation_failed", message, param: null, type: errorType.internal_error, request_id: call.requestId } });
     };
     /** Per choice: its text so far, its tokens' logprobs (when asked for) and their strings' length (legacy text_offset), and whether it was opened. */
     const choices = Array.from({ length: call.n }, () => ({ text: call.echo ?? "", logprobs: [] as LogprobEntry[], offset: 0, opened: false }));

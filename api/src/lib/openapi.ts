@@ -7,6 +7,7 @@ export const errorSchema = z
       code: z.string(),
       message: z.string(),
       param: z.string().nullable(),
+      type: z.string().openapi({ description: "OpenAI's error type: invalid_request_error, authentication_error, permission_error, rate_limit_error, insufficient_quota or server_error" }),
       request_id: z.string(),
     }),
   })

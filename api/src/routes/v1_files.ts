@@ -2,7 +2,7 @@
 // store, list, get, download and delete. Deleting a file that a queued or running job names is allowed, as in
 // OpenAI: a running job has already read its data; a queued one fails when its runner cannot fetch the file.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, desc, eq, lt } from "drizzle-orm";
+import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { Router } from "../app.js";
 import type { Db } from "../db/client.js";
 import { files } from "../db/schema.js";
@@ -65,8 +65,13 @@ const listFiles = createRoute({
   method: "get",
   path: "/v1/files",
   security: bearerSecurity,
-  request: { query: listQueryOf("file-").extend({ purpose: z.enum(fileObjectPurposes).optional() }) },
-  responses: { 200: json(listEnvelope(fileSchema), "the tenant's files, newest first"), ...tenantErrorResponses },
+  request: {
+    query: listQueryOf("file-").extend({
+      purpose: z.enum(fileObjectPurposes).optional(),
+      order: z.enum(["asc", "desc"]).default("desc").openapi({ description: "by creation: desc (newest first, the default) or asc; `after` pages on in that order" }),
+    }),
+  },
+  responses: { 200: json(listEnvelope(fileSchema), "the tenant's files, newest first unless order=asc"), ...tenantErrorResponses },
 });
 const getFile = createRoute({
   method: "get",
@@ -135,12 +140,14 @@ export function registerFiles(app: Router): void {
   });
 
   app.openapi(listFiles, async (c) => {
-    const { limit, after, purpose } = c.req.valid("query");
+    const { limit, after, purpose, order } = c.req.valid("query");
+    // Ids sort by creation, so `after` pages on in either order.
+    const [past, by] = order === "asc" ? [gt, asc] : [lt, desc];
     const rows = await c.var.deps.db
       .select()
       .from(files)
-      .where(and(eq(files.tenantId, c.var.tenant.tenantId), after ? lt(files.id, after) : undefined, purpose ? eq(files.purpose, purpose) : undefined))
-      .orderBy(desc(files.id))
+      .where(and(eq(files.tenantId, c.var.tenant.tenantId), after ? past(files.id, after) : undefined, purpose ? eq(files.purpose, purpose) : undefined))
+      .orderBy(by(files.id))
       .limit(limit + 1);
     return c.json(page(rows.map(toFile), limit), 200);
   });

@@ -40,7 +40,12 @@ export const samplingFields = {
     .openapi({ description: "up to 4 stop strings; the text ends before the first" }),
   n: z.number().int().min(1).max(MAX_CHOICES).nullish().openapi({ description: `1–${MAX_CHOICES}, default 1: completions of the prompt, each billed; choice i samples with seed + i` }),
   stream: z.boolean().nullish().openapi({ description: "default false; server-sent events, ending with data: [DONE]" }),
-  stream_options: z.object({ include_usage: z.boolean().nullish() }).nullish().openapi({ description: "include_usage (default false, as in OpenAI): a last chunk with usage and no choices" }),
+  stream_options: z
+    // include_obfuscation pads OpenAI's chunks against length side channels; this server sends none (accepted, ignored).
+    .object({ include_usage: z.boolean().nullish(), include_obfuscation: z.boolean().nullish() })
+    .strict()
+    .nullish()
+    .openapi({ description: "include_usage (default false, as in OpenAI): a last chunk with usage and no choices; include_obfuscation is accepted and ignored" }),
   user: z.string().max(256).nullish(),
   frequency_penalty: z.number().min(-2).max(2).nullish().openapi({ description: "−2…2, default 0: lowers a token's logit by this much for every time it already appears in the completion" }),
   presence_penalty: z.number().min(-2).max(2).nullish().openapi({ description: "−2…2, default 0: lowers a token's logit by this much once it appears in the completion" }),
@@ -151,6 +156,7 @@ export const chatRequestSchema = z
     metadata: ignored,
     service_tier: ignored,
     prompt_cache_key: ignored,
+    prompt_cache_retention: ignored,
     safety_identifier: ignored,
     reasoning_effort: ignored,
     verbosity: ignored,

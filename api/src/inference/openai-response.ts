@@ -19,7 +19,12 @@ export const chatResponseSchema = z
     choices: z.array(
       z.object({
         index: z.number().int(),
-        message: z.object({ role: z.literal("assistant"), content: z.string().nullable(), tool_calls: z.array(toolCallOut).optional() }),
+        message: z.object({
+          role: z.literal("assistant"),
+          content: z.string().nullable(),
+          refusal: z.null().openapi({ description: "always null: this server does not refuse in words (OpenAI's clients require the field)" }),
+          tool_calls: z.array(toolCallOut).optional(),
+        }),
         finish_reason: finish,
         logprobs: chatLogprobsSchema.nullable(),
       }),
@@ -59,7 +64,8 @@ export function completionObject(kind: CompletionKind, m: { id: string; created:
   if (kind === "chat") {
     const shaped = choices.map((ch, index) => ({
       index,
-      message: tools ? toolMessage(ch, tools, (call) => toolCallId(m.id, index, call)) : { role: "assistant" as const, content: ch.text },
+      // refusal: required (string | null) in OpenAI's ChatCompletionMessage.
+      message: { refusal: null, ...(tools ? toolMessage(ch, tools, (call) => toolCallId(m.id, index, call)) : { role: "assistant" as const, content: ch.text }) },
       finish_reason: tools ? toolFinish(ch, tools) : ch.finish_reason,
       logprobs: logprobsOf(kind, ch.logprobs),
     }));

@@ -30,6 +30,8 @@ it("chats with an adapter, streamed and not, with the same greedy text and usage
   const r = await client.chat.completions.create(body);
   expect(r.object).toBe("chat.completion");
   expect(r.choices[0].message.role).toBe("assistant");
+  // Required (string | null) in the client's ChatCompletionMessage: this server never refuses in words.
+  expect(r.choices[0].message.refusal).toBeNull();
   expect(r.usage!.completion_tokens).toBeGreaterThan(0);
 
   const stream = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });
@@ -77,6 +79,7 @@ it("gets a forced tool call whole, from the stream helper, and parsed", async ()
   };
   const r = await client.chat.completions.create(body);
   const call = r.choices[0].message.tool_calls![0];
+  expect(r.choices[0].message).toMatchObject({ role: "assistant", content: null, refusal: null });
   expect(call.type === "function" && call.function.name).toBe("get_weather");
   const streamed = await client.chat.completions.stream(body).finalChatCompletion();
   // The helper also parses a strict tool's arguments.

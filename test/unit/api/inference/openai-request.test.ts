@@ -29,4 +29,15 @@ describe("chatRequestSchema", () => {
     expect(r.error?.issues[0]).toMatchObject({ path: ["max_completion_tokens"], message: expect.stringMatching(/same limit and disagree/) });
     expect(chatRequestSchema.safeParse({ ...base, max_tokens: 10, max_completion_tokens: 10 }).success).toBe(true);
   });
+
+  it("takes the openai client's prompt_cache_retention and stream_options.include_obfuscation, which change nothing here", () => {
+    expect(chatRequestSchema.safeParse({ ...base, prompt_cache_retention: "24h" }).success).toBe(true);
+    expect(chatRequestSchema.safeParse({ ...base, stream: true, stream_options: { include_usage: true, include_obfuscation: false } }).success).toBe(true);
+    expect(completionRequestSchema.safeParse({ model: "m", prompt: "hi", stream: true, stream_options: { include_obfuscation: true } }).success).toBe(true);
+  });
+
+  it("refuses a misspelt stream_options key by name, rather than streaming without the usage asked for", () => {
+    const r = chatRequestSchema.safeParse({ ...base, stream: true, stream_options: { include_usages: true } });
+    expect(r.error?.issues[0]).toMatchObject({ path: ["stream_options"], code: "unrecognized_keys" });
+  });
 });

@@ -57,19 +57,24 @@ export const samplingFields = {
 };
 
 /** A tool the model may be made to call (OpenAI's tools[]); `parameters` is a JSON Schema of an object, in the subset Structured Outputs takes. */
-const toolSchema = z.object({
-  type: z.literal("function", { error: 'a tool is {"type":"function","function":{…}}' }),
-  function: z.object({
-    name: z.string().regex(TOOL_NAME, "1–64 letters, digits, _ or -"),
-    description: z.string().max(10_000).nullish(),
-    parameters: z.record(z.string(), z.unknown()).refine((p) => jsonDepth(p) <= MAX_JSON_DEPTH, TOO_DEEP).nullish(),
-    strict: z.boolean().nullish(),
-  }),
-});
+// Strict, as the request is: a misspelt key (`paramters`) would otherwise drop what it meant unseen.
+const toolSchema = z
+  .object({
+    type: z.literal("function", { error: 'a tool is {"type":"function","function":{…}}' }),
+    function: z
+      .object({
+        name: z.string().regex(TOOL_NAME, "1–64 letters, digits, _ or -"),
+        description: z.string().max(10_000).nullish(),
+        parameters: z.record(z.string(), z.unknown()).refine((p) => jsonDepth(p) <= MAX_JSON_DEPTH, TOO_DEEP).nullish(),
+        strict: z.boolean().nullish(),
+      })
+      .strict(),
+  })
+  .strict();
 
 /** tool_choice: "none" (answer in text), "auto" (the model decides), "required" (call one of the tools) or a named function (call it). */
 const toolChoiceSchema = z.union(
-  [z.enum(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1).max(64) }) })],
+  [z.enum(["none", "auto", "required"]), z.object({ type: z.literal("function"), function: z.object({ name: z.string().min(1).max(64) }).strict() }).strict()],
   { error: 'tool_choice is "none", "auto", "required" or {"type":"function","function":{"name":…}}' },
 );
 
@@ -140,8 +145,10 @@ export const chatRequestSchema = z
             schema: z.record(z.string(), z.unknown()).refine((p) => jsonDepth(p) <= MAX_JSON_DEPTH, TOO_DEEP),
             strict: z.boolean().nullish(),
           })
+          .strict()
           .optional(),
       })
+      .strict()
       .refine((f) => f.type !== "json_schema" || f.json_schema !== undefined, { path: ["json_schema"], message: 'type json_schema needs json_schema: {"name", "schema"}' })
       .refine((f) => f.type === "json_schema" || f.json_schema === undefined, { path: ["json_schema"], message: "json_schema goes only with type json_schema" })
       .nullish()

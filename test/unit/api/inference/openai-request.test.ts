@@ -40,4 +40,23 @@ describe("chatRequestSchema", () => {
     const r = chatRequestSchema.safeParse({ ...base, stream: true, stream_options: { include_usages: true } });
     expect(r.error?.issues[0]).toMatchObject({ path: ["stream_options"], code: "unrecognized_keys" });
   });
+
+  it("refuses a misspelt key inside tools, tool_choice and response_format by name, rather than leaving it out unseen", () => {
+    const tool = { type: "function", function: { name: "f", parameters: { type: "object" } } };
+    const refused: [Record<string, unknown>, (string | number)[], string][] = [
+      [{ tools: [{ type: "function", function: { name: "f", paramters: { type: "object" } } }] }, ["tools", 0, "function"], "paramters"],
+      [{ tools: [{ ...tool, strict: true }] }, ["tools", 0], "strict"],
+      [{ response_format: { type: "json_object", schema: { type: "object" } } }, ["response_format"], "schema"],
+      [{ response_format: { type: "json_schema", json_schema: { name: "x", schema: {}, stict: true } } }, ["response_format", "json_schema"], "stict"],
+    ];
+    for (const [extra, path, key] of refused) {
+      const r = chatRequestSchema.safeParse({ ...base, ...extra });
+      expect(r.error?.issues[0], JSON.stringify(extra)).toMatchObject({ code: "unrecognized_keys", path, keys: [key] });
+    }
+    // tool_choice is a union: its message lists the forms it takes.
+    expect(chatRequestSchema.safeParse({ ...base, tools: [tool], tool_choice: { type: "function", function: { name: "f" }, name: "f" } }).error?.issues[0].path).toEqual(["tool_choice"]);
+    const ok = { tools: [{ type: "function", function: { name: "f", description: "d", parameters: { type: "object" }, strict: true } }], tool_choice: { type: "function", function: { name: "f" } } };
+    expect(chatRequestSchema.safeParse({ ...base, ...ok }).success).toBe(true);
+    expect(chatRequestSchema.safeParse({ ...base, response_format: { type: "json_schema", json_schema: { name: "x", description: "d", schema: {}, strict: true } } }).success).toBe(true);
+  });
 });

@@ -39,6 +39,8 @@ describe("streamCompletion billing", () => {
     const { call, billed } = recorder();
     const text = await streamCompletion(ctx, runnerBody([{ type: "delta", text: "a", token: 5, prompt_tokens: 4 }]), call).text();
     expect(text).toMatch(/"error":\{"code":"generation_failed","message":"the runner's stream ended before the answer finished/);
+    // OpenAI's envelope, which its client raises as an APIError with error.type.
+    expect(text).toMatch(/"param":null,"type":"server_error","request_id":/);
     expect(text).not.toContain("[DONE]");
     await settled(billed, 1);
     expect(billed).toEqual([{ prompt_tokens: 4, completion_tokens: 1 }]);

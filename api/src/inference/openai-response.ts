@@ -62,10 +62,14 @@ export type Choice = { text: string; finish_reason: Finish; logprobs: LogprobEnt
 /** The whole (non-streamed) response object; `tools`: the chat forced a tool call, which each choice's text is. */
 export function completionObject(kind: CompletionKind, m: { id: string; created: number; model: string }, choices: Choice[], usage: GenerateUsage, tools: ToolCallShape | null = null) {
   if (kind === "chat") {
+    const messageOf = (ch: Choice, index: number) => {
+      const { role, content, ...calls } = tools ? toolMessage(ch, tools, (call) => toolCallId(m.id, index, call)) : { role: "assistant" as const, content: ch.text };
+      // refusal: required (string | null) in OpenAI's ChatCompletionMessage; placed where OpenAI's answers have it.
+      return { role, content, refusal: null, ...calls };
+    };
     const shaped = choices.map((ch, index) => ({
       index,
-      // refusal: required (string | null) in OpenAI's ChatCompletionMessage.
-      message: { refusal: null, ...(tools ? toolMessage(ch, tools, (call) => toolCallId(m.id, index, call)) : { role: "assistant" as const, content: ch.text }) },
+      message: messageOf(ch, index),
       finish_reason: tools ? toolFinish(ch, tools) : ch.finish_reason,
       logprobs: logprobsOf(kind, ch.logprobs),
     }));

@@ -32,6 +32,7 @@ it("chats with an adapter, streamed and not, with the same greedy text and usage
   expect(r.choices[0].message.role).toBe("assistant");
   // Required (string | null) in the client's ChatCompletionMessage: this server never refuses in words.
   expect(r.choices[0].message.refusal).toBeNull();
+  expect(Object.keys(r.choices[0].message)).toEqual(["role", "content", "refusal"]);
   expect(r.usage!.completion_tokens).toBeGreaterThan(0);
 
   const stream = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } });

@@ -72,6 +72,26 @@ describe("errors", () => {
   });
 });
 
+describe("files, models and jobs", () => {
+  it("uploads, gets, downloads and deletes a file, and reads models and a job, as the client's types say", async () => {
+    const { client } = await clientOf();
+    const file = await upload(client);
+    expect(file).toMatchObject({ object: "file", purpose: "fine-tune", status: "processed", filename: "train.jsonl", bytes: chatLines(3).length });
+    expect(await client.files.retrieve(file.id)).toEqual(file);
+    expect(await (await client.files.content(file.id)).text()).toBe(chatLines(3));
+    const models = [];
+    for await (const m of client.models.list()) models.push(m);
+    expect(models).toContainEqual(expect.objectContaining({ id: "micro-llama", object: "model", owned_by: expect.any(String), created: expect.any(Number) }));
+    expect((await client.models.retrieve("micro-llama")).id).toBe("micro-llama");
+    await expect(client.models.delete("micro-llama")).rejects.toBeInstanceOf(OpenAI.BadRequestError);
+    const job = await client.fineTuning.jobs.create({ model: "micro-llama", training_file: file.id, suffix: "sdk" });
+    expect(await client.fineTuning.jobs.retrieve(job.id)).toMatchObject({ id: job.id, object: "fine_tuning.job", status: "queued", training_file: file.id, result_files: [], error: null });
+    await client.fineTuning.jobs.cancel(job.id);
+    expect(await client.files.delete(file.id)).toEqual({ id: file.id, object: "file", deleted: true });
+    await expect(client.files.retrieve(file.id)).rejects.toMatchObject({ status: 404, param: "file_id" });
+  });
+});
+
 describe("pagination", () => {
   it("walks files newest first, or oldest first with order=asc, a page at a time", async () => {
     const { client } = await clientOf();

@@ -1,4 +1,4 @@
-// The official `openai` npm client against the real API and runner: chat and text completions, streaming with
+// The official `openai` npm client against the real API and runner: chat and text completions (echoed, streamed), streaming with
 // usage, the model list, errors as the client's typed errors, a retried call with an Idempotency-Key, and a
 // fine-tuning job created, filtered by metadata, paused, resumed and cancelled.
 import { mkdtemp, rm } from "node:fs/promises";
@@ -50,6 +50,12 @@ it("runs text completions, lists models and maps errors onto the client's error 
   const c = await client.completions.create({ model: stack.model, prompt: "Hi", max_tokens: 3, temperature: 0, logprobs: 1 });
   expect(c.object).toBe("text_completion");
   expect(c.choices[0].logprobs?.token_logprobs).toHaveLength(c.usage!.completion_tokens);
+  const streamed = await client.completions.create({ model: stack.model, prompt: "Hi", max_tokens: 3, temperature: 0, echo: true, stream: true, stream_options: { include_usage: true } });
+  const chunks = [];
+  for await (const chunk of streamed) chunks.push(chunk);
+  expect(chunks.map((k) => k.choices[0]?.text ?? "").join("")).toBe(`Hi${(await client.completions.create({ model: stack.model, prompt: "Hi", max_tokens: 3, temperature: 0 })).choices[0].text}`);
+  expect(chunks.at(-1)).toMatchObject({ object: "text_completion", choices: [], usage: { prompt_tokens: expect.any(Number), completion_tokens: expect.any(Number) } });
+  await expect(client.completions.create({ model: stack.model, prompt: "Hi", suffix: "!" })).rejects.toMatchObject({ status: 400, param: "suffix" });
   const lp = await client.chat.completions.create({ model: stack.model, messages: [{ role: "user", content: "Hi" }], max_tokens: 3, temperature: 0, logprobs: true, top_logprobs: 2, n: 2 });
   expect(lp.choices.map((ch) => ch.index)).toEqual([0, 1]);
   const json = await client.chat.completions.create({ model: stack.model, messages: [{ role: "user", content: "JSON" }], max_tokens: 8, temperature: 0, response_format: { type: "json_object" }, logit_bias: { ["}".charCodeAt(0)]: 100 } });

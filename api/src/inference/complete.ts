@@ -1,7 +1,7 @@
 // The inference flow both OpenAI endpoints share: resolve the caller's model (another tenant's is a 404),
 // pick runners, proxy the generation, meter prompt and completion tokens once, and shape the answer
 // (JSON, or SSE chunks passed through as they arrive, ending with usage and [DONE]: stream.ts).
-import { runnerPredates } from "./runner-skew.js";
+import { runnerPredates, runnerSkew } from "./runner-skew.js";
 import type { Context } from "hono";
 import { findCallableModel, modelNotFound, peftFilesOf } from "../jobs/checkpoint-models.js";
 import type { AppEnv } from "../deps.js";
@@ -65,12 +65,12 @@ function bestOf(call: CompletionCall, got: GenerateChoice[]): GenerateChoice[] {
 
 /** The runner's choices, as asked for: a runner that predates `n`, logprobs or JSON mode and left them out is an error. */
 function choicesOf(call: CompletionCall, r: GenerateResponse): Choice[] {
-  if (call.format !== "text" && r.response_format !== call.format) throw new ApiError("internal_error", runnerPredates.format(call.format));
+  if (call.format !== "text" && r.response_format !== call.format) throw runnerSkew(runnerPredates.format(call.format));
   const got: GenerateChoice[] = r.choices ?? [{ text: r.text, tokens: r.tokens, finish_reason: r.finish_reason }];
-  if (got.length !== call.bestOf) throw new ApiError("internal_error", runnerPredates.choices(got.length, call.bestOf));
+  if (got.length !== call.bestOf) throw runnerSkew(runnerPredates.choices(got.length, call.bestOf));
   const logprobsAsked = call.logprobs !== null || call.bestOf > call.n;
   return bestOf(call, got).map((ch) => {
-    if (logprobsAsked && !ch.logprobs) throw new ApiError("internal_error", runnerPredates.logprobs);
+    if (logprobsAsked && !ch.logprobs) throw runnerSkew(runnerPredates.logprobs);
     return { text: (call.echo ?? "") + ch.text, finish_reason: ch.finish_reason, logprobs: call.logprobs === null ? null : (ch.logprobs ?? null) };
   });
 }
@@ -92,7 +92,7 @@ async function runnerError(res: Response, kind: CompletionKind): Promise<ApiErro
   const body = (await res.json().catch(() => null)) as { error?: { message?: string; param?: string | null } } | null;
   const message = body?.error?.message ?? `runner answered ${res.status}`;
   const param = body?.error?.param ?? null;
-  if (/Unrecognized key|Invalid option/.test(message)) return new ApiError("internal_error", `the runner does not take this request (${message}): it predates this API; upgrade the runners`);
+  if (/Unrecognized key|Invalid option/.test(message)) return runnerSkew(`the runner does not take this request (${message}): it predates this API; upgrade the runners`);
   // The runner speaks in its own field names; name the caller's (a chat's prompt is its messages).
   const callerParam = param === "input" ? null : param === "prompt" && kind === "chat" ? "messages" : param?.replace(/^input\./, "") ?? null;
   return new RunnerRefusal("invalid_request", message, callerParam);
@@ -177,11 +177,12 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
     const parsed = generateResponseSchema.safeParse(answer);
     if (!parsed.success) throw new ApiError("internal_error", "the runner's answer did not match the protocol; quote the request_id");
     const r = parsed.data;
-    // The runner has done the work: bill it even if the client is gone by now, or the answer is unusable.
+    // An answer that lacks what was asked (the runner predates it) is the operator's to mend: not billed.
+    const choices = choicesOf(call, r);
+    // The runner has done the work: bill it even if the client is gone by now.
     const metered = meter(r.usage);
     keepRunning(c, metered);
     await metered;
-    const choices = choicesOf(call, r);
     // Billed: a failure to store the answer for retries must not fail it (a retry then waits for the key to go stale).
     const settled = settle?.({ id: meta.id, created: meta.created, usage: r.usage, choices }).catch((err: unknown) => console.error(`[${requestId}] settling its Idempotency-Key failed:`, err));
     if (settled) keepRunning(c, settled);

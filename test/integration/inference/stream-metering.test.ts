@@ -1,7 +1,7 @@
 // Metering of streamed completions through the real API and runner: a stream the client abandons is billed
 // for its prompt and the tokens generated so far, a finished one for its reported usage, each exactly once.
 // Runner failures mid-stream come from a stand-in runner (a plain HTTP server speaking the SSE protocol),
-// because the real one cannot be made to fail after some tokens on demand.
+// because the real one cannot be made to fail after some tokens on demand (nor be made to answer like an older one).
 import { mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -152,7 +152,13 @@ describe("a stream the runner cuts short", () => {
       let body = "";
       req.on("data", (d) => (body += d));
       req.on("end", () => {
-        const drop = (JSON.parse(body) as { input: { prompt?: string } }).input.prompt === "drop";
+        const request = JSON.parse(body) as { input: { prompt?: string }; stream: boolean };
+        // A whole answer without the logprobs asked for: a runner that predates them.
+        if (!request.stream) {
+          res.writeHead(200, { "Content-Type": "application/json" });
+          return void res.end(JSON.stringify({ text: "abc", tokens: [97, 98, 99], finish_reason: "length", usage: { prompt_tokens: promptTokens, completion_tokens: 3 } }));
+        }
+        const drop = request.input.prompt === "drop";
         res.writeHead(200, { "Content-Type": "text/event-stream" });
         const sent = events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join("");
         // Dropped: the connection closes once the deltas are out, with neither done nor error.
@@ -188,6 +194,15 @@ describe("a stream the runner cuts short", () => {
     expect(text).toContain("generation_failed");
     expect(text).not.toContain("[DONE]");
     expect(await billedOnce(t.key)).toEqual({ prompt_tokens: promptTokens, completion_tokens: 3 });
+  });
+
+  it("bills nothing for a whole answer that lacks what was asked (the runner predates it), and tells clients not to retry", async () => {
+    const t = await tenantWithAdapters(stack, "skewed", 0);
+    const res = await post("/v1/completions", t.key, { model, prompt: "hi", max_tokens: 3, logprobs: 1 });
+    expect(res.status).toBe(500);
+    expect(res.headers.get("x-should-retry")).toBe("false");
+    expect((await res.json()).error.message).toMatch(/sent no logprobs: it predates them; upgrade the runners/);
+    expect(await billed(t.key)).toEqual({});
   });
 
   it("bills the prompt and the tokens sent when the runner's connection drops", async () => {

@@ -63,7 +63,9 @@ export function renderRecord(r: TrainRecord, tok: Tok): Example {
     const c = [...tok.encode(r.completion, { addSpecialTokens: false, continues: true }), ...eos];
     ex = { ids: [...p, ...c], train: [...p.map(() => false), ...c.map(() => true)] };
   } else {
-    const ids = [...tok.encode(r.text), ...eos];
+    const text = tok.encode(r.text);
+    // A tokenizer that adds EOS itself (tokenizer_config's add_eos_token) has written it.
+    const ids = eos.length && text[text.length - 1] === eos[0] ? text : [...text, ...eos];
     ex = { ids, train: ids.map(() => true) };
   }
   return firstNotTrained(ex);

@@ -8,6 +8,7 @@ import { Template } from "@huggingface/jinja";
 import { z } from "zod";
 import { tokenBytesReader } from "./token-bytes.js";
 import { turnEndToken } from "./turn-end.js";
+import { specialsToAdd, templateProcessing } from "./post-processor.js";
 
 /** A chat message as chat templates read it; an assistant's tool calls carry their arguments as an object where they parse. */
 export type ChatMessage = { role: string; content: string; tool_calls?: unknown[]; tool_call_id?: string };
@@ -63,6 +64,9 @@ const tokenizerConfigSchema = z
     pad_token: tokenField,
     unk_token: tokenField,
     chat_template: templateField,
+    // transformers' flags for the special tokens an encoding adds (post-processor.ts).
+    add_bos_token: z.boolean().nullable().optional(),
+    add_eos_token: z.boolean().nullable().optional(),
   })
   .loose();
 
@@ -132,19 +136,27 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   const model = parseWith(generationConfigSchema, (await readJsonIfExists(modelPath)) ?? {}, modelPath);
   const jinjaFile = await readFile(join(modelDir, "chat_template.jinja"), "utf8").catch(() => undefined);
 
-  let tok: Tokenizer;
-  try {
-    tok = new Tokenizer(tokJson as object, config);
-  } catch (err) {
-    throw new Error(`${tokPath}: cannot build the tokenizer (${(err as Error).message})`);
-  }
+  const build = (json: unknown): Tokenizer => {
+    try {
+      return new Tokenizer(json as object, config);
+    } catch (err) {
+      throw new Error(`${tokPath}: cannot build the tokenizer (${(err as Error).message})`);
+    }
+  };
+  let tok = build(tokJson);
 
   const bos = tokenText(config.bos_token);
   const eos = tokenText(config.eos_token);
   const idOf = (text: string | null): number | null => (text === null ? null : (tok.token_to_id(text) ?? null));
   const bosId = idOf(bos);
-  const eosIds = new Set<number>();
   const eosId = idOf(eos);
+  // tokenizer_config's add_bos_token / add_eos_token win over the post-processor, as in transformers.
+  const added = specialsToAdd(config, addedByPostProcessor(tok, bosId, eosId), {
+    bos: bos !== null && bosId !== null ? { text: bos, id: bosId } : null,
+    eos: eos !== null && eosId !== null ? { text: eos, id: eosId } : null,
+  });
+  if (added) tok = build({ ...(tokJson as object), post_processor: templateProcessing(added) });
+  const eosIds = new Set<number>();
   if (eosId !== null) eosIds.add(eosId);
   for (const ids of [gen.eos_token_id, model.eos_token_id]) for (const id of ids === undefined || ids === null ? [] : Array.isArray(ids) ? ids : [ids]) eosIds.add(id);
 
@@ -230,6 +242,14 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   const turnEnd = templateText === null ? null : idOf(turnEndToken(self, specialStrings));
   if (turnEnd !== null && turnEnd !== bosId && !self.eosTokenIds.includes(turnEnd)) self.eosTokenIds.push(turnEnd);
   return self;
+}
+
+/** Whether the post-processor puts BOS first and EOS last in a text's encoding. */
+function addedByPostProcessor(tok: Tokenizer, bosId: number | null, eosId: number | null): { bos: boolean; eos: boolean } {
+  const plain = tok.encode("a", { add_special_tokens: false }).ids;
+  const full = tok.encode("a").ids;
+  const extra = full.length > plain.length;
+  return { bos: extra && bosId !== null && full[0] === bosId, eos: extra && eosId !== null && full[full.length - 1] === eosId };
 }
 
 /**

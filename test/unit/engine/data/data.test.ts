@@ -110,6 +110,17 @@ describe("renderRecord", () => {
   it("text: every token but the first (nothing predicts it) and EOS", () => {
     expect(renderRecord({ format: "text", text: "xyz" }, tok)).toEqual({ ids: [120, 121, 122, EOS], train: [false, true, true, true] });
   });
+  it("text with add_eos_token: one EOS, the tokenizer's own (as /v1/completions encodes a prompt, with it)", async () => {
+    const d = await mkdtemp(join(tmpdir(), "tuneserve-data-"));
+    await writeByteLevelTokenizer(d);
+    await writeFile(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<|bos|>", eos_token: "<|eos|>", add_eos_token: true }));
+    const eosTok = (await loadTokenizer(d))!;
+    expect(renderRecord({ format: "text", text: "xyz" }, eosTok).ids).toEqual([120, 121, 122, EOS]);
+    const ex = renderRecord({ format: "prompt_completion", prompt: "ab", completion: "c" }, eosTok);
+    expect(ex.ids).toEqual([...eosTok.encode("ab"), 99, EOS]);
+    expect(ex.ids.slice(0, 3)).toEqual([97, 98, EOS]);
+    await rm(d, { recursive: true, force: true });
+  });
 });
 
 describe("tokenizeRecords", () => {

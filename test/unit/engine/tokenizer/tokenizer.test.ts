@@ -136,6 +136,50 @@ describe("loadTokenizer", () => {
   });
 });
 
+describe("add_bos_token / add_eos_token in tokenizer_config.json (transformers' update_post_processor)", () => {
+  const config = { bos_token: "<s>", eos_token: "</s>", chat_template: LLAMA_TEMPLATE };
+  const load = async (flags: Record<string, unknown>, tokenizer: unknown = LLAMA_STYLE) =>
+    (await loadTokenizer(await folder({ "tokenizer.json": tokenizer, "tokenizer_config.json": { ...config, ...flags } })))!;
+  const text = "Hi there!";
+
+  it("drops the post-processor's BOS when add_bos_token is false", async () => {
+    const tok = await load({ add_bos_token: false, add_eos_token: false });
+    const plain = tok.encode(text, { addSpecialTokens: false });
+    expect(tok.encode(text)).toEqual(plain);
+    // A BOS the text spells is the one it has.
+    expect(tok.encode(`<s>${text}`)).toEqual(tok.encode(`<s>${text}`, { addSpecialTokens: false }));
+    expect(tok.encode(`<s>${text}`).filter((t) => t === 1)).toEqual([1]);
+  });
+
+  it("adds EOS after the text when add_eos_token is true, and keeps the post-processor's BOS where add_bos_token is not said", async () => {
+    const tok = await load({ add_eos_token: true });
+    const plain = tok.encode(text, { addSpecialTokens: false });
+    expect(tok.encode(text)).toEqual([1, ...plain, 2]);
+    // No second BOS before a text that starts with BOS's string, EOS or not.
+    expect(tok.encode(`<s>${text}`)).toEqual([...tok.encode(`<s>${text}`, { addSpecialTokens: false }), 2]);
+    expect(tok.encode(`<s>${text}`).filter((t) => t === 1)).toEqual([1]);
+  });
+
+  it("adds BOS that the post-processor lacks when add_bos_token is true; none when there is no bos_token", async () => {
+    const bare = { ...LLAMA_STYLE, post_processor: null };
+    const plain = (await load({}, bare)).encode(text);
+    expect(plain[0]).not.toBe(1);
+    expect((await load({ add_bos_token: true }, bare)).encode(text)).toEqual([1, ...plain]);
+    const noBos = (await loadTokenizer(await folder({ "tokenizer.json": bare, "tokenizer_config.json": { eos_token: "</s>", add_bos_token: true } })))!;
+    expect(noBos.encode(text)).toEqual(plain);
+  });
+
+  it("leaves a chat as its template writes it: one BOS, no EOS added after the generation prompt", async () => {
+    for (const flags of [{ add_bos_token: true, add_eos_token: true }, { add_bos_token: false, add_eos_token: true }]) {
+      const tok = await load(flags, { ...LLAMA_STYLE, post_processor: null });
+      const ids = tok.encodeChat([{ role: "user", content: text }], { addGenerationPrompt: true });
+      expect(ids.filter((t) => t === 1)).toEqual([1]);
+      expect(ids[0]).toBe(1);
+      expect(ids.at(-1)).not.toBe(2);
+    }
+  });
+});
+
 describe("encodeChat with SentencePiece", () => {
   it.each(["prepend", "metaspace"] as const)("encodes a special token's string in a message as the text it is, no space put inside it (%s)", async (style) => {
     const tok = (await loadTokenizer(await folder({ "tokenizer.json": sentencePieceTokenizer(style), "tokenizer_config.json": { bos_token: "<s>", eos_token: "</s>", chat_template: MISTRAL_TEMPLATE } })))!;

@@ -10,9 +10,14 @@ export class BannedText {
   /** Bytes of the banned text the text written last has matched. */
   private matched = 0;
 
+  /**
+   * `hidden`: tokens the answer's text leaves out (sequence.ts hiddenTokens). They write nothing there, so the
+   * banned text goes on across them: `<tool_` + <|im_start|> + `call` shows as `<tool_call`.
+   */
   constructor(
     private readonly vocab: Pick<JsonVocabulary, "tokenBytes" | "vocabSize">,
     banned: Uint8Array,
+    private readonly hidden?: ReadonlySet<number>,
   ) {
     if (banned.length === 0) throw new Error("banned text: empty");
     this.scanner = new TagScanner(banned);
@@ -34,9 +39,9 @@ export class BannedText {
     return false;
   }
 
-  /** The state after token `t`, or −1 when it would complete the banned text (ids past the tokenizer write nothing). */
+  /** The state after token `t`, or −1 when it would complete the banned text (ids past the tokenizer and hidden ones write nothing). */
   private after(t: number): number {
-    if (t >= this.vocab.vocabSize) return this.matched;
+    if (t >= this.vocab.vocabSize || this.hidden?.has(t)) return this.matched;
     let m = this.matched;
     for (const b of this.vocab.tokenBytes(t)) {
       m = this.scanner.next(m, b);

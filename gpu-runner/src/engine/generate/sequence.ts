@@ -208,7 +208,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
 /** What the sequence's tokens are checked against: JSON mode's grammar, banned text, tool calls, or nothing. */
 function constraintOf(req: SequenceRequest, tok: SequenceTokenizer | null, stops: ReadonlySet<number>): Constraint | null {
   if (req.json || req.jsonSchema) return new JsonMode(jsonVocabulary(tok, stops), jsonRecognizer(req));
-  if (req.bannedText) return bannedText(tok, req.bannedText);
+  if (req.bannedText) return bannedText(tok, req.bannedText, req.hiddenTokens);
   if (req.toolCalls) return autoToolCalls(tok, stops, req.toolCalls, req.hiddenTokens);
   return null;
 }
@@ -223,10 +223,10 @@ export function autoToolCalls(tok: SequenceTokenizer | null, stops: ReadonlySet<
   return new AutoToolCalls(jsonVocabulary(tok, stops), stops, { opening: bytes(calls.opening), closing: bytes(calls.closing), grammar: () => grammar.clone(), parallel: calls.parallel, hidden });
 }
 
-/** Banned text as bytes, checked against the tokenizer's spelling of each token; throws without one. */
-function bannedText(tok: SequenceTokenizer | null, text: string): BannedText {
+/** Banned text as bytes, checked against the tokenizer's spelling of each token (`hidden` write none); throws without one. */
+function bannedText(tok: SequenceTokenizer | null, text: string, hidden?: ReadonlySet<number>): BannedText {
   if (!tok?.tokenBytes || tok.vocabSize === undefined) throw new Error("banned text needs a tokenizer (tokenizer.json in the model folder)");
-  return new BannedText({ tokenBytes: tok.tokenBytes, vocabSize: tok.vocabSize }, new TextEncoder().encode(text));
+  return new BannedText({ tokenBytes: tok.tokenBytes, vocabSize: tok.vocabSize }, new TextEncoder().encode(text), hidden);
 }
 
 /** The vocabulary JSON mode checks tokens against; throws without a tokenizer that spells tokens. */

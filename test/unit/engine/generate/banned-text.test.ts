@@ -27,6 +27,20 @@ describe("BannedText", () => {
     expect(b.allows(tokens.length + 3)).toBe(true);
   });
 
+  it("reads past hidden tokens, which write nothing in the answer's text", () => {
+    const hidden = new Set([id("x")]);
+    const b = new BannedText(vocab, utf8("<tool_call>"), hidden);
+    b.take(id("<tool"));
+    expect(b.allows(id("x"))).toBe(true);
+    b.take(id("x"));
+    expect(b.allows(id("_call>"))).toBe(false);
+    // Without them, "x" is text and breaks the tag.
+    const plain = new BannedText(vocab, utf8("<tool_call>"));
+    plain.take(id("<tool"));
+    plain.take(id("x"));
+    expect(plain.allows(id("_call>"))).toBe(true);
+  });
+
   it("masks exactly the refused tokens", () => {
     const b = new BannedText(vocab, utf8("<tool_call>"));
     b.take(id("<"));

@@ -315,6 +315,16 @@ describe("Sequence hidden tokens (special tokens left out of the text)", () => {
     if (streamText) expect(run(tok, answer, hidden, streamText).streamed).toBe("Hello world");
   });
 
+  it.each([true, false])("never writes banned text (tool_choice none's <tool_call) split by a hidden token (streamText %s)", async (streamText) => {
+    const tok = await tokenizerOf((d) => writeByteLevelTokenizer(d));
+    const start = tok.encode("<|im_start|>")[0];
+    const answer = [...tok.encode("<tool_"), start, ...tok.encode("call>{}")];
+    const { streamed, result } = run(tok, answer, { hiddenTokens: tok.specialTokenIds, bannedText: "<tool_call" }, streamText);
+    expect(result.text).not.toContain("<tool_call");
+    expect(result.text.startsWith("<tool_")).toBe(true);
+    if (streamText) expect(streamed).toBe(result.text);
+  });
+
   it("matches stop strings on the text without the hidden tokens", async () => {
     const tok = await tokenizerOf((d) => writeByteLevelTokenizer(d));
     const start = tok.encode("<|im_start|>")[0];

@@ -18,11 +18,14 @@ export const completionLogprobsSchema = z
     tokens: z.array(z.string()),
     token_logprobs: z.array(z.number()),
     top_logprobs: z.array(z.record(z.string(), z.number())),
-    text_offset: z.array(z.number().int()).openapi({ description: "where each token's text starts in the completion's text, counting the tokens' strings" }),
+    text_offset: z.array(z.number().int()).openapi({
+      description: "where each token's text starts in the completion's text (a special token left out of it, or a character's first bytes: where their text would be; a token a stop string cut off: the text's end)",
+    }),
   })
   .openapi("CompletionLogprobs");
 
-export const chatLogprobs = (entries: LogprobEntry[]) => ({ content: entries, refusal: null });
+/** The chat shape: the entries as they are, but text_offset (the legacy shape's alone). */
+export const chatLogprobs = (entries: LogprobEntry[]) => ({ content: entries.map(({ text_offset: _offset, ...e }) => e), refusal: null });
 
 /**
  * token → logprob of the alternatives and, as OpenAI's legacy API always gives it, the sampled token (so up to
@@ -34,12 +37,16 @@ function topByToken(e: LogprobEntry): Record<string, number> {
   return out;
 }
 
-/** The legacy shape; `offset` is where the first entry's text starts (a stream chunk's place in the whole text). */
+/**
+ * The legacy shape. text_offset is the runner's (where each token's text starts in the choice's text); for a
+ * runner that sends none, the tokens' strings counted from `offset`, where the first entry's text starts (a
+ * stream chunk's place in the whole text), which is off after a hidden token or a character split over tokens.
+ */
 export function completionLogprobs(entries: LogprobEntry[], offset = 0) {
   const text_offset: number[] = [];
   let at = offset;
   for (const e of entries) {
-    text_offset.push(at);
+    text_offset.push(e.text_offset ?? at);
     at += e.token.length;
   }
   return {

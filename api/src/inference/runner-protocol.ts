@@ -101,8 +101,12 @@ export type GenerateRequestInput = z.input<typeof generateRequestSchema>;
 /** A token as logprobs show it: its text (decoded from its bytes, which may be part of a character) and bytes. */
 const logprobTokenSchema = z.object({ token: z.string(), bytes: z.array(z.number().int().min(0).max(255)), logprob: z.number() });
 
-/** One generated token's logprob and its most likely alternatives (OpenAI's chat shape). */
-export const logprobEntrySchema = logprobTokenSchema.extend({ top_logprobs: z.array(logprobTokenSchema) });
+/**
+ * One generated token's logprob and its most likely alternatives (OpenAI's chat shape), and where its text starts
+ * in the choice's text (completions' text_offset; hidden tokens and a character's first bytes: where their text
+ * would be). Runners older than text_offset leave it out.
+ */
+export const logprobEntrySchema = logprobTokenSchema.extend({ top_logprobs: z.array(logprobTokenSchema), text_offset: z.number().int().min(0).optional() });
 export type LogprobEntry = z.infer<typeof logprobEntrySchema>;
 
 export const finishReasonSchema = z.enum(["stop", "length"]);

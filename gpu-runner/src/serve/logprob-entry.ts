@@ -1,4 +1,5 @@
-// The engine's logprobs (token ids) as the runner protocol sends them: each token's text and bytes.
+// The engine's logprobs (token ids) as the runner protocol sends them: each token's text and bytes, and where its
+// text starts in the answer's.
 import type { LogprobEntry } from "../../../api/src/inference/runner-protocol.js";
 import type { TokenLogprob } from "../engine/generate/logprobs.js";
 
@@ -12,5 +13,7 @@ export function logprobEntry(t: TokenLogprob, tokenBytes: (id: number) => Uint8A
     const bytes = tokenBytes(token);
     return { token: text.decode(bytes), bytes: [...bytes], logprob: Number.isFinite(logprob) ? Math.max(logprob, FLOOR) : FLOOR };
   };
-  return { ...spell(t.token, t.logprob), top_logprobs: t.top.map((a) => spell(a.token, a.logprob)) };
+  const entry: LogprobEntry = { ...spell(t.token, t.logprob), top_logprobs: t.top.map((a) => spell(a.token, a.logprob)) };
+  if (t.textOffset !== undefined) entry.text_offset = t.textOffset;
+  return entry;
 }

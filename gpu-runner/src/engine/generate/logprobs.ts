@@ -9,6 +9,12 @@ export type TokenLogprob = {
   logprob: number;
   /** The `top` most likely tokens, most likely first (ties: lower id first, as greedy picks). */
   top: { token: number; logprob: number }[];
+  /**
+   * Where the token's text starts in the sequence's text (UTF-16 units, as JavaScript and the API count), set by
+   * the sequence when it has a tokenizer; a token that writes no text of its own (hidden, or a character's first
+   * bytes) gets the place its text would be, and a token a stop string cut off, the text's end.
+   */
+  textOffset?: number;
 };
 
 /** log Σ exp(logits), shifted by the max so large logits do not overflow; −∞ logits add nothing. */

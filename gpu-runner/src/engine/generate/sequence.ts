@@ -91,6 +91,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   private readonly matcher: StopMatcher;
   private readonly detok: ReturnType<typeof createDecodeStream> | null;
   private text = "";
+  /** Length of the text decoded so far, before stop strings cut it: where the next token's text starts. */
+  private decoded = 0;
   /** How often each token occurs in the completion so far (only kept when a penalty is set). */
   private readonly seen: Map<number, number> | null;
   private readonly bias: [number, number][];
@@ -99,8 +101,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   private readonly constraint: Constraint | null;
 
   /**
-   * `streamText`: the caller wants each token's text as it comes. Otherwise, unless stop strings need it,
-   * the text is decoded once at the end: incremental detokenization costs two decodes per token.
+   * `streamText`: the caller wants each token's text as it comes. Otherwise, unless stop strings or logprobs'
+   * text offsets need it, the text is decoded once at the end: incremental detokenization costs two decodes per token.
    */
   constructor(
     readonly req: R,
@@ -110,7 +112,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.rng = createRng(req.seed ?? 0);
     this.stops = new Set(req.stopTokens ?? []);
     this.matcher = new StopMatcher(req.stop ?? []);
-    this.detok = tokenizer && (o.streamText || req.stop?.length) ? createDecodeStream(tokenizer, { context: this.context }) : null;
+    this.detok = tokenizer && (o.streamText || req.stop?.length || req.logprobs !== undefined) ? createDecodeStream(tokenizer, { context: this.context }) : null;
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
     this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
     this.logprobs = req.logprobs === undefined ? null : [];
@@ -154,6 +156,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     if (this.detok) {
       // A hidden token writes nothing: the stream decodes the text without it, as the whole decode does.
       const piece = r.hiddenTokens?.has(token) ? "" : this.detok.push(token);
+      const at = this.decoded;
+      this.decoded += piece.length;
       // A tool call's text is not searched for stop strings, which would cut its JSON short.
       const res = callWasOpen || this.inCall ? { emit: this.matcher.flush() + piece, stopped: false } : this.matcher.push(piece);
       text = res.emit;
@@ -162,6 +166,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
         this.done = true;
         this.reason = "stop";
       }
+      // Not past the text there can still be: what went out and what is held (a stop string may cut the held text; finish caps again).
+      if (logprob) logprob.textOffset = Math.min(at, this.text.length + this.matcher.heldLength);
     }
     if (!this.done && this.out.length >= r.maxTokens) this.done = true;
     return logprob ? { token, text, logprob } : { token, text };
@@ -199,6 +205,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
       const hidden = this.req.hiddenTokens;
       this.text = decodeAfter(this.tokenizer, this.context, hidden?.size ? this.out.filter((t) => !hidden.has(t)) : this.out);
     }
+    // Tokens a stop string cut off sit at the text's end.
+    for (const l of this.logprobs ?? []) if (l.textOffset !== undefined && l.textOffset > this.text.length) l.textOffset = this.text.length;
     const result: SequenceResult = { tokens: this.out, text: this.text, finishReason: this.reason, promptTokens: this.req.tokens.length, completionTokens: this.out.length };
     if (this.logprobs) result.logprobs = this.logprobs;
     return { tail, result };

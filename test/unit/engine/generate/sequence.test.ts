@@ -276,7 +276,7 @@ describe("Sequence hidden tokens (special tokens left out of the text)", () => {
   };
   /** Runs `answer` through a sequence, greedily: the text streamed (with the tail) and the result. */
   const run = (tok: NonNullable<Awaited<ReturnType<typeof loadTokenizer>>>, answer: number[], r: Partial<SequenceRequest>, streamText: boolean) => {
-    const seq = new Sequence(req({ maxTokens: answer.length, logprobs: 0, ...r }), tok, { streamText });
+    const seq = new Sequence(req({ maxTokens: answer.length, ...r }), tok, { streamText });
     let streamed = "";
     for (const t of answer) if (!seq.done) streamed += seq.accept(Object.assign(new Float32Array(tok.vocabSize), { [t]: 1 }))?.text ?? "";
     const { tail, result } = seq.finish();
@@ -290,7 +290,7 @@ describe("Sequence hidden tokens (special tokens left out of the text)", () => {
     const emoji = tok.encode("😀", { addSpecialTokens: false });
     // <|im_start|> first, between words, and between the bytes of one character.
     const answer = [start, ...tok.encode("Hi ", { addSpecialTokens: false }), start, emoji[0], emoji[1], start, ...emoji.slice(2), ...tok.encode("!", { addSpecialTokens: false })];
-    const { streamed, result } = run(tok, answer, { hiddenTokens: tok.specialTokenIds }, streamText);
+    const { streamed, result } = run(tok, answer, { hiddenTokens: tok.specialTokenIds, logprobs: 0 }, streamText);
     expect(result.text).toBe("Hi 😀!");
     if (streamText) expect(streamed).toBe("Hi 😀!");
     expect(result.tokens).toEqual(answer);
@@ -323,6 +323,44 @@ describe("Sequence hidden tokens (special tokens left out of the text)", () => {
     expect(result.text).not.toContain("<tool_call");
     expect(result.text.startsWith("<tool_")).toBe(true);
     if (streamText) expect(streamed).toBe(result.text);
+  });
+
+  it("gives each token's offset in the returned text: hidden tokens and a split character's bytes where their text would be (completions' text_offset)", async () => {
+    const tok = await tokenizerOf((d) => writeByteLevelTokenizer(d));
+    const start = tok.encode("<|im_start|>")[0];
+    const emoji = tok.encode("😀");
+    const answer = [...tok.encode("Hi"), start, ...tok.encode(" é"), emoji[0], start, ...emoji.slice(1), ...tok.encode("!"), start];
+    const utf8 = new TextDecoder("utf-8", { fatal: true });
+    /** The text a token writes alone: none when hidden or part of a character. */
+    const visible = (t: number) => {
+      if (tok.specialTokenIds.has(t)) return "";
+      try {
+        return utf8.decode(tok.tokenBytes(t));
+      } catch {
+        return "";
+      }
+    };
+    const offsets = (streamText: boolean) => {
+      const { result } = run(tok, answer, { tokens: tok.encode("Say"), continuesPrompt: true, hiddenTokens: tok.specialTokenIds, logprobs: 0 }, streamText);
+      expect(result.text).toBe("Hi é😀!");
+      const at = result.logprobs!.map((l) => l.textOffset!);
+      answer.forEach((t, i) => expect(result.text.slice(at[i]).startsWith(visible(t))).toBe(true));
+      return at;
+    };
+    // "é" is two bytes, both at 3 (where the character starts); 😀 (four bytes, two UTF-16 units) at 4; "!" at 6.
+    const want = [0, 1, 2, 2, 3, 3, 4, 4, 4, 4, 4, 6, 7];
+    expect(offsets(true)).toEqual(want);
+    expect(offsets(false)).toEqual(want);
+  });
+
+  it("puts the tokens a stop string cut off at the text's end", async () => {
+    const tok = await tokenizerOf((d) => writeByteLevelTokenizer(d));
+    const answer = tok.encode("ab\n\ncd");
+    for (const streamText of [true, false]) {
+      const { result } = run(tok, answer, { stop: ["\n\n"], logprobs: 0 }, streamText);
+      expect(result.text).toBe("ab");
+      expect(result.logprobs!.map((l) => l.textOffset)).toEqual([0, 1, 2, 2]);
+    }
   });
 
   it("matches stop strings on the text without the hidden tokens", async () => {

@@ -91,8 +91,6 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   private readonly matcher: StopMatcher;
   private readonly detok: ReturnType<typeof createDecodeStream> | null;
   private text = "";
-  /** Length of the text decoded so far, before stop strings cut it: where the next token's text starts. */
-  private decoded = 0;
   /** How often each token occurs in the completion so far (only kept when a penalty is set). */
   private readonly seen: Map<number, number> | null;
   private readonly bias: [number, number][];
@@ -155,9 +153,9 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     let text = "";
     if (this.detok) {
       // A hidden token writes nothing: the stream decodes the text without it, as the whole decode does.
-      const piece = r.hiddenTokens?.has(token) ? "" : this.detok.push(token);
-      const at = this.decoded;
-      this.decoded += piece.length;
+      const hidden = r.hiddenTokens?.has(token) ?? false;
+      const piece = hidden ? "" : this.detok.push(token);
+      const at = hidden ? this.detok.nextOffset : this.detok.lastOffset;
       // A tool call's text is not searched for stop strings, which would cut its JSON short.
       const res = callWasOpen || this.inCall ? { emit: this.matcher.flush() + piece, stopped: false } : this.matcher.push(piece);
       text = res.emit;

@@ -1,5 +1,5 @@
 // Loads a model folder's Hugging Face tokenizer (tokenizer.json + tokenizer_config.json) with its chat
-// template, and decodes token streams incrementally without splitting UTF-8 characters.
+// template; token streams are decoded incrementally by decode-stream.ts.
 import { absentCharacter, defuse, mapStrings, stringsOf, withoutPrefixSpace } from "./plain-text.js";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -9,6 +9,8 @@ import { z } from "zod";
 import { tokenBytesReader } from "./token-bytes.js";
 import { turnEndToken } from "./turn-end.js";
 import { specialsToAdd, templateProcessing } from "./post-processor.js";
+
+export { CONTEXT_TOKENS, createDecodeStream, decodeAfter } from "./decode-stream.js";
 
 /** A chat message as chat templates read it; an assistant's tool calls carry their arguments as an object where they parse. */
 export type ChatMessage = { role: string; content: string; tool_calls?: unknown[]; tool_call_id?: string };
@@ -250,57 +252,4 @@ function addedByPostProcessor(tok: Tokenizer, bosId: number | null, eosId: numbe
   const full = tok.encode("a").ids;
   const extra = full.length > plain.length;
   return { bos: extra && bosId !== null && full[0] === bosId, eos: extra && eosId !== null && full[full.length - 1] === eosId };
-}
-
-/**
- * Incremental detokenizer for streaming: `push(id)` returns only the text that became complete with this
- * token. Decodes a small window (the previous tokens plus the new ones) and compares, because a token's
- * text depends on its neighbours (SentencePiece's leading space) and byte-level BPE tokens can end in the
- * middle of a UTF-8 character: a window ending in U+FFFD is held back until the character completes.
- * `context`: tokens the text goes on from (a prompt's last ones), which decode as the first window's start.
- */
-export function createDecodeStream(
-  tok: Pick<TextTokenizer, "decode">,
-  opts?: { skipSpecialTokens?: boolean; context?: number[] },
-): { push(id: number): string; flush(): string } {
-  // The context's text is never released; it only puts the first tokens in their place (see decodeAfter).
-  const ids: number[] = [...(opts?.context ?? [])];
-  let prefixOffset = 0; // start of the context window
-  let readOffset = ids.length; // tokens before this have been released
-  const decode = (from: number, to: number) => tok.decode(ids.slice(from, to), opts);
-  return {
-    push(id: number): string {
-      ids.push(id);
-      const prefix = decode(prefixOffset, readOffset);
-      const full = decode(prefixOffset, ids.length);
-      if (full.length > prefix.length && !full.endsWith("\uFFFD")) {
-        prefixOffset = readOffset;
-        readOffset = ids.length;
-        return full.slice(prefix.length);
-      }
-      return "";
-    },
-    /** Releases whatever is still held (an unfinished character decodes as U+FFFD). */
-    flush(): string {
-      const prefix = decode(prefixOffset, readOffset);
-      const full = decode(prefixOffset, ids.length);
-      prefixOffset = readOffset = ids.length;
-      return full.length > prefix.length ? full.slice(prefix.length) : "";
-    },
-  };
-}
-
-/** Prompt tokens a completion's text is decoded after (decodeAfter): enough for a word and a split character. */
-export const CONTEXT_TOKENS = 4;
-
-/**
- * The text `ids` add after `context` (the prompt's last tokens). Decoded alone, a completion's first token
- * loses its SentencePiece space ("▁Paris" → "Paris", the decoder strips a text's first space), and the
- * prompt "The capital is" would be continued as "Paris" where the model wrote " Paris".
- */
-export function decodeAfter(tok: Pick<TextTokenizer, "decode">, context: number[], ids: number[], opts?: { skipSpecialTokens?: boolean }): string {
-  if (context.length === 0) return tok.decode(ids, opts);
-  const before = tok.decode(context, opts);
-  const all = tok.decode([...context, ...ids], opts);
-  return all.startsWith(before) ? all.slice(before.length) : tok.decode(ids, opts);
 }

@@ -351,6 +351,12 @@ describe("Sequence hidden tokens (special tokens left out of the text)", () => {
     const want = [0, 1, 2, 2, 3, 3, 4, 4, 4, 4, 4, 6, 7];
     expect(offsets(true)).toEqual(want);
     expect(offsets(false)).toEqual(want);
+    // A U+FFFD the model wrote (its three bytes) and a lead byte that "b" breaks: the tokens after sit after them.
+    for (const streamText of [true, false]) {
+      const { result } = run(tok, [0x61, 0xef, 0xbf, 0xbd, 0x7c, 0xf0, 0x62], { tokens: tok.encode("Say"), continuesPrompt: true, logprobs: 0 }, streamText);
+      expect(result.text).toBe("a\uFFFD|\uFFFDb");
+      expect(result.logprobs!.map((l) => l.textOffset)).toEqual([0, 1, 1, 1, 2, 3, 4]);
+    }
   });
 
   it("puts the tokens a stop string cut off at the text's end", async () => {

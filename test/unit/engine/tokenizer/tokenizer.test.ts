@@ -270,6 +270,20 @@ describe("createDecodeStream", () => {
     expect(new TextDecoder().decode(Uint8Array.from(ids.flatMap((id) => [...tok.tokenBytes(id)])))).toBe(text);
   });
 
+  it("holds back only an unfinished character: a U+FFFD the model wrote, or bytes that cannot form one, go out at once", async () => {
+    const d = await mkdtemp(join(tmpdir(), "tuneserve-tok-"));
+    dirs.push(d);
+    await writeByteLevelTokenizer(d);
+    const tok = (await loadTokenizer(d))!;
+    const s = createDecodeStream(tok);
+    // U+FFFD written as its three bytes, then a lone continuation byte, then a lead byte that "a" breaks.
+    expect([0xef, 0xbf, 0xbd, 0x80, 0xf0, 0x61].map((id) => s.push(id))).toEqual(["", "", "\uFFFD", "\uFFFD", "", "\uFFFDa"]);
+    // Each token's place in the text: a character's bytes at its start, a token after broken bytes after their U+FFFD.
+    const t = createDecodeStream(tok);
+    const offsets = [0x61, 0xef, 0xbf, 0xbd, 0x7c, 0xf0, 0x62].map((id) => (t.push(id), t.lastOffset));
+    expect(offsets).toEqual([0, 1, 1, 1, 2, 3, 4]);
+  });
+
   it("flush releases an unfinished character as U+FFFD", async () => {
     const d = await mkdtemp(join(tmpdir(), "tuneserve-tok-"));
     dirs.push(d);

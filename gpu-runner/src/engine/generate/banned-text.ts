@@ -12,7 +12,8 @@ export class BannedText {
 
   /**
    * `hidden`: tokens the answer's text leaves out (sequence.ts hiddenTokens). They write nothing there, so the
-   * banned text goes on across them: `<tool_` + <|im_start|> + `call` shows as `<tool_call`.
+   * banned text goes on across them: `<tool_` + <|im_start|> + `call` shows as `<tool_call`. One that spells the
+   * banned text itself (a tokenizer that marks `<tool_call>` special) is still refused: the model opens a call with it.
    */
   constructor(
     private readonly vocab: Pick<JsonVocabulary, "tokenBytes" | "vocabSize">,
@@ -41,8 +42,13 @@ export class BannedText {
 
   /** The state after token `t`, or −1 when it would complete the banned text (ids past the tokenizer and hidden ones write nothing). */
   private after(t: number): number {
-    if (t >= this.vocab.vocabSize || this.hidden?.has(t)) return this.matched;
-    let m = this.matched;
+    if (t >= this.vocab.vocabSize) return this.matched;
+    if (this.hidden?.has(t)) return this.scan(0, t) < 0 ? -1 : this.matched;
+    return this.scan(this.matched, t);
+  }
+
+  /** The state after token `t`'s bytes from state `m`, or −1 when they complete the banned text. */
+  private scan(m: number, t: number): number {
     for (const b of this.vocab.tokenBytes(t)) {
       m = this.scanner.next(m, b);
       if (m === this.scanner.tag.length) return -1;

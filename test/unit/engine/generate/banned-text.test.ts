@@ -39,6 +39,9 @@ describe("BannedText", () => {
     plain.take(id("<tool"));
     plain.take(id("x"));
     expect(plain.allows(id("_call>"))).toBe(true);
+    // A hidden token that spells the banned text itself (a tokenizer that marks <tool_call> special) still opens a call.
+    const tagHidden = new BannedText(vocab, utf8("<tool_call"), new Set([id("<tool_call>")]));
+    expect(tagHidden.allows(id("<tool_call>"))).toBe(false);
   });
 
   it("masks exactly the refused tokens", () => {

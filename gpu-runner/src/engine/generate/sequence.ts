@@ -164,8 +164,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
         this.done = true;
         this.reason = "stop";
       }
-      // Not past the text there can still be: what went out and what is held (a stop string may cut the held text; finish caps again).
-      if (logprob) logprob.textOffset = Math.min(at, this.text.length + this.matcher.heldLength);
+      // A token a stop string cut off sits at the text's end (finish caps the earlier ones the cut passed).
+      if (logprob) logprob.textOffset = res.stopped ? Math.min(at, this.text.length) : at;
     }
     if (!this.done && this.out.length >= r.maxTokens) this.done = true;
     return logprob ? { token, text, logprob } : { token, text };

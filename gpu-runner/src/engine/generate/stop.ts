@@ -27,11 +27,6 @@ export class StopMatcher {
     return this.done;
   }
 
-  /** Length of the text held back (it may begin a stop string). */
-  get heldLength(): number {
-    return this.held.length;
-  }
-
   /** Adds newly decoded text; returns what may be released and whether a stop string was hit. */
   push(textDelta: string): { emit: string; stopped: boolean } {
     if (this.done) return { emit: "", stopped: true };

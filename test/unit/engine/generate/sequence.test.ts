@@ -1,6 +1,6 @@
 // One sequence token by token, on hand-made logits: stop tokens end it unemitted, stop strings cut the
 // text, max tokens bound it, text that may begin a stop string is held back and flushed at the end.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -356,6 +356,24 @@ describe("Sequence hidden tokens (special tokens left out of the text)", () => {
       const { result } = run(tok, [0x61, 0xef, 0xbf, 0xbd, 0x7c, 0xf0, 0x62], { tokens: tok.encode("Say"), continuesPrompt: true, logprobs: 0 }, streamText);
       expect(result.text).toBe("a\uFFFD|\uFFFDb");
       expect(result.logprobs!.map((l) => l.textOffset)).toEqual([0, 1, 1, 1, 2, 3, 4]);
+    }
+  });
+
+  it("places a character's bytes at its start also when a token writes text before them (' ' + a first byte), streamed or not", async () => {
+    // Byte-level BPE with one merge: " " and the first byte of 日 (E6) as one token, as real vocabularies have.
+    const tok = await tokenizerOf(async (d) => {
+      await writeByteLevelTokenizer(d);
+      const json = JSON.parse(await readFile(join(d, "tokenizer.json"), "utf8"));
+      json.model.vocab["Ġæ"] = 260;
+      json.model.merges = ["Ġ æ"];
+      await writeFile(join(d, "tokenizer.json"), JSON.stringify(json));
+    });
+    const answer = tok.encode("a 日", { addSpecialTokens: false });
+    expect(answer).toEqual([0x61, 260, 0x97, 0xa5]);
+    for (const streamText of [true, false]) {
+      const { result } = run(tok, answer, { tokens: tok.encode("Say"), continuesPrompt: true, logprobs: 0 }, streamText);
+      expect(result.text).toBe("a 日");
+      expect(result.logprobs!.map((l) => l.textOffset)).toEqual([0, 1, 2, 2]);
     }
   });
 

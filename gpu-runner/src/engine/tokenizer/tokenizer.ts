@@ -8,7 +8,7 @@ import { Template } from "@huggingface/jinja";
 import { z } from "zod";
 import { tokenBytesReader } from "./token-bytes.js";
 import { turnEndToken } from "./turn-end.js";
-import { specialsToAdd, templateProcessing } from "./post-processor.js";
+import { specialsToAdd, templateProcessing, type AddedSpecials, type Special } from "./post-processor.js";
 
 export { CONTEXT_TOKENS, createDecodeStream, decodeAfter } from "./decode-stream.js";
 
@@ -153,7 +153,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   const bosId = idOf(bos);
   const eosId = idOf(eos);
   // tokenizer_config's add_bos_token / add_eos_token win over the post-processor, as in transformers.
-  const added = specialsToAdd(config, addedByPostProcessor(tok, bosId, eosId), {
+  const added = specialsToAdd(config, addedByPostProcessor(tok), {
     bos: bos !== null && bosId !== null ? { text: bos, id: bosId } : null,
     eos: eos !== null && eosId !== null ? { text: eos, id: eosId } : null,
   });
@@ -246,10 +246,14 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
   return self;
 }
 
-/** Whether the post-processor puts BOS first and EOS last in a text's encoding. */
-function addedByPostProcessor(tok: Tokenizer, bosId: number | null, eosId: number | null): { bos: boolean; eos: boolean } {
+/** The special tokens the post-processor puts before and after a text's own. */
+function addedByPostProcessor(tok: Tokenizer): AddedSpecials {
   const plain = tok.encode("a", { add_special_tokens: false }).ids;
   const full = tok.encode("a").ids;
-  const extra = full.length > plain.length;
-  return { bos: extra && bosId !== null && full[0] === bosId, eos: extra && eosId !== null && full[full.length - 1] === eosId };
+  // full = before + plain + after.
+  let at = 0;
+  while (at + plain.length <= full.length && !plain.every((id, i) => full[at + i] === id)) at++;
+  const special = (id: number): Special => ({ text: tok.id_to_token(id) ?? "", id });
+  if (at + plain.length > full.length) return { before: [], after: [] };
+  return { before: full.slice(0, at).map(special), after: full.slice(at + plain.length).map(special) };
 }

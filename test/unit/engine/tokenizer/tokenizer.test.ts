@@ -167,6 +167,9 @@ describe("add_bos_token / add_eos_token in tokenizer_config.json (transformers' 
     expect((await load({ add_bos_token: true }, bare)).encode(text)).toEqual([1, ...plain]);
     const noBos = (await loadTokenizer(await folder({ "tokenizer.json": bare, "tokenizer_config.json": { eos_token: "</s>", add_bos_token: true } })))!;
     expect(noBos.encode(text)).toEqual(plain);
+    // A config that names no bos_token keeps the post-processor's BOS while adding EOS.
+    const unnamed = (await loadTokenizer(await folder({ "tokenizer.json": LLAMA_STYLE, "tokenizer_config.json": { eos_token: "</s>", add_bos_token: true, add_eos_token: true } })))!;
+    expect(unnamed.encode(text)).toEqual([1, ...plain, 2]);
   });
 
   it("leaves a chat as its template writes it: one BOS, no EOS added after the generation prompt", async () => {

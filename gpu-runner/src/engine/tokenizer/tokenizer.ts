@@ -21,7 +21,7 @@ export type ChatOptions = { addGenerationPrompt?: boolean; tools?: unknown[] };
 export type TextTokenizer = {
   /**
    * Text → ids. `addSpecialTokens` (default true, as in Hugging Face) runs the post-processor, e.g. adds BOS (not
-   * to a text that starts with it). `continues`: the text goes on from text before it (a completion after its
+   * to a text that starts with it), or what tokenizer_config's add_bos_token / add_eos_token ask for (post-processor.ts). `continues`: the text goes on from text before it (a completion after its
    * prompt), so SentencePiece puts no "▁" before it; implies no special tokens added.
    */
   encode(text: string, opts?: { addSpecialTokens?: boolean; continues?: boolean }): number[];

@@ -2,13 +2,13 @@
 // built-in base model, in one process on one data folder (SQLite file + local blob store).
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { startServer } from "../api/src/node.js";
-import { parseWithUsage, printedHelp } from "../gpu-runner/src/cli/args.js";
+import { parseFlags, printedHelp, UsageError } from "../gpu-runner/src/cli/args.js";
 import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../gpu-runner/src/models/builtin.js";
 import { isSuperseded } from "../gpu-runner/src/runner/api-client.js";
 import { loadRunnerConfig, parseModelSpec } from "../gpu-runner/src/runner/config.js";
 import { startRunner } from "../gpu-runner/src/runner/runner.js";
+import { prepareDataFolder } from "./data-folder.js";
 
 const USAGE = `usage: tuneserve serve [--port 8787] [--host 127.0.0.1] [--data .data] [--no-runner]
   --port       port to listen on, 0 = any free one (default: PORT, else 8787)
@@ -33,19 +33,24 @@ async function ensureBaseModel(url: string, adminToken: string, id: string, sour
 /** Entry of `npx tuneserve serve [--port 8787] [--host 127.0.0.1] [--data .data] [--no-runner]`. */
 export async function run(argv: string[]): Promise<void> {
   if (printedHelp(argv, USAGE)) return;
-  const { values } = parseWithUsage(() => parseArgs({
+  const { values } = parseFlags({
     args: argv,
     options: {
-      port: { type: "string", default: process.env.PORT ?? "8787" },
+      port: { type: "string", default: process.env.PORT || "8787" },
       host: { type: "string", default: "127.0.0.1" },
-      data: { type: "string", default: process.env.TUNESERVE_DATA ?? ".data" },
+      data: { type: "string", default: process.env.TUNESERVE_DATA || ".data" },
       // The API alone, for runners on other machines (`tuneserve runner`).
       "no-runner": { type: "boolean", default: false },
     },
-  }), USAGE);
+  }, USAGE);
   const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port}: must be an integer 0–65535`);
-  const dataDir = resolve(values.data!);
+  if (values.port.trim() === "" || !Number.isInteger(port) || port < 0 || port > 65535) {
+    const fromFlag = argv.some((a) => a === "--port" || a.startsWith("--port="));
+    throw new UsageError(`${fromFlag ? "--port" : "PORT"} ${values.port}: must be an integer 0–65535`);
+  }
+  if (!values.data) throw new UsageError("--data is empty; give a folder (default .data)");
+  const dataDir = resolve(values.data);
+  await prepareDataFolder(dataDir);
   const api = await startServer({ port, host: values.host, dataDir });
   if (values["no-runner"]) {
     console.log(JSON.stringify({ msg: "tuneserve listening (API only)", url: api.url, data: dataDir, admin_token: shownAdminToken(api.adminToken) }));

@@ -1,6 +1,5 @@
-// `tuneserve serve`: the API on Node with a local SQLite file and blob store (the embedded default).
+// The API on Node with a local SQLite file and blob store: started by `tuneserve serve` (cli/serve.ts), benches and tests.
 import { serve } from "@hono/node-server";
-import { parseArgs } from "node:util";
 import { createApp } from "./app.js";
 import type { Deps } from "./deps.js";
 import { createNodeDeps } from "./node-deps.js";
@@ -22,7 +21,11 @@ export async function startServer(opts: { port: number; host?: string; dataDir: 
   const server = await new Promise<ReturnType<typeof serve>>((ok, fail) => {
     const failToListen = (err: NodeJS.ErrnoException) => {
       close();
-      fail(err.code === "EADDRINUSE" ? new Error(`${host}:${opts.port} is already in use; stop what listens there or pick another port (--port N, or PORT)`) : err);
+      fail(
+        err.code === "EADDRINUSE"
+          ? new Error(`${host}:${opts.port} is already in use; stop what listens there or pick another port (--port N, or PORT)`)
+          : new Error(`cannot listen on ${host}:${opts.port} (--host, --port): ${err.message}`),
+      );
     };
     const s = serve({ fetch: app.fetch, port: opts.port, hostname: host }, () => {
       s.off("error", failToListen);
@@ -61,18 +64,4 @@ function billStorageHourly(deps: Deps): { stop(): Promise<void> } {
   const timer = setInterval(bill, 3600_000).unref();
   // The database closes after stop(): let a run in progress finish first.
   return { stop: () => (clearInterval(timer), running.then(() => undefined)) };
-}
-
-export async function run(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { port: { type: "string", default: process.env.PORT ?? "8787" }, host: { type: "string", default: "127.0.0.1" }, data: { type: "string", default: process.env.TUNESERVE_DATA ?? ".data" } },
-  });
-  const port = Number(values.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port ${values.port}: must be an integer 0–65535`);
-  const s = await startServer({ port, host: values.host, dataDir: values.data! });
-  console.log(JSON.stringify({ msg: "tuneserve listening", url: s.url, data: values.data, admin_token: process.env.TUNESERVE_ADMIN_TOKEN ? "(TUNESERVE_ADMIN_TOKEN)" : s.adminToken }));
-  const stop = () => void s.close().then(() => process.exit(0));
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
 }

@@ -1,15 +1,13 @@
 // `tuneserve runner`: a gpu-runner process — settings from env and flags, then register, serve and lease
 // until SIGINT/SIGTERM, which hands running jobs back to the queue with a checkpoint of the step each reached.
 import { hostname } from "node:os";
-import { loadRunnerConfig, runnerFlagHelp } from "./runner/config.js";
+import { printedHelp } from "./cli/args.js";
+import { loadRunnerConfig, RUNNER_USAGE } from "./runner/config.js";
 import { startRunner } from "./runner/runner.js";
 
 /** Entry of `npx tuneserve runner [flags]`. */
 export async function run(argv: string[]): Promise<void> {
-  if (argv.includes("--help") || argv.includes("-h")) {
-    console.log(`usage: tuneserve runner [flags]\n\nEvery flag has an environment variable (the flag wins):\n${runnerFlagHelp}\n\nSee docs/runner.md.`);
-    return;
-  }
+  if (printedHelp(argv, RUNNER_USAGE)) return;
   const config = loadRunnerConfig(argv, process.env, hostname());
   // Superseded (another process registered the name): the runner has stopped itself; exit as failed.
   const runner = await startRunner(config, { onSuperseded: () => process.exit(1) });

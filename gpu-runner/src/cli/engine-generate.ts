@@ -3,11 +3,10 @@
 // Prints {"tokens":[…],"text":"…"}; "text" is present only when the model folder has a tokenizer.json
 // (with --tokens and no tokenizer the output has tokens only). Generation stops at the EOS ids of the
 // tokenizer and config.json unless --ignore-eos.
-import { parseArgs } from "node:util";
 import { generate } from "../engine/generate/generator.js";
 import { LoadedModel } from "../engine/runtime/loaded-model.js";
 import { loadTokenizer } from "../engine/tokenizer/tokenizer.js";
-import { numberFlag, parseTokenRows, parseWithUsage, printedHelp, required } from "./args.js";
+import { checkVocabulary, existingFolder, helpHint, numberFlag, parseFlags, parseTokenRows, printedHelp, required, UsageError } from "./args.js";
 
 const USAGE =
   'usage: tuneserve engine generate --model DIR [--adapter DIR] (--prompt TEXT [--chat [--system TEXT]] | --tokens "1,2,3") --max-tokens N [--temperature 0] [--top-k K] [--top-p P] [--seed S] [--stop STR] [--ignore-eos] [--merge]\n' +
@@ -16,7 +15,7 @@ const USAGE =
 
 export async function run(argv: string[]): Promise<void> {
   if (printedHelp(argv, USAGE)) return;
-  const { values } = parseWithUsage(() => parseArgs({
+  const { values } = parseFlags({
     args: argv,
     options: {
       model: { type: "string" },
@@ -34,25 +33,34 @@ export async function run(argv: string[]): Promise<void> {
       stop: { type: "string", multiple: true },
       "ignore-eos": { type: "boolean" },
     },
-  }), USAGE);
-  const dir = required(values.model, "--model", USAGE);
-  if ((values.prompt === undefined) === (values.tokens === undefined)) throw new Error(`give exactly one of --prompt or --tokens\n${USAGE}`);
-  if (values.chat && values.prompt === undefined) throw new Error(`--chat needs --prompt (the user's message)\n${USAGE}`);
-  if (values.system !== undefined && !values.chat) throw new Error(`--system goes with --chat\n${USAGE}`);
+  }, USAGE);
+  const dir = existingFolder(required(values.model, "--model", USAGE), "--model", "config.json");
+  if (values.adapter !== undefined) existingFolder(values.adapter, "--adapter", "adapter_config.json");
+  if ((values.prompt === undefined) === (values.tokens === undefined)) throw new UsageError(`give exactly one of --prompt or --tokens ${helpHint(USAGE)}`);
+  if (values.chat && values.prompt === undefined) throw new UsageError(`--chat needs --prompt (the user's message)`);
+  if (values.system !== undefined && !values.chat) throw new UsageError(`--system goes with --chat`);
   const maxTokens = numberFlag(required(values["max-tokens"], "--max-tokens", USAGE), "--max-tokens", 0, { integer: true, min: 1 });
+  // Checked before the model loads, so a bad value fails at once and names its flag.
+  const sampling = {
+    temperature: numberFlag(values.temperature, "--temperature", 0, { min: 0 }),
+    topK: numberFlag(values["top-k"], "--top-k", 0, { integer: true, min: 0 }),
+    topP: numberFlag(values["top-p"], "--top-p", 1, { above: 0, max: 1 }),
+    seed: numberFlag(values.seed, "--seed", 0, { integer: true }),
+  };
   const tokenizer = await loadTokenizer(dir);
   let tokens: number[];
   if (values.prompt !== undefined) {
-    if (!tokenizer) throw new Error(`--prompt needs ${dir}/tokenizer.json; give --tokens instead`);
+    if (!tokenizer) throw new UsageError(`--prompt needs ${dir}/tokenizer.json; give --tokens instead`);
     const system = values.system === undefined ? [] : [{ role: "system", content: values.system }];
     tokens = values.chat ? tokenizer.encodeChat([...system, { role: "user", content: values.prompt }], { addGenerationPrompt: true }) : tokenizer.encode(values.prompt);
   } else {
     const rows = parseTokenRows(values.tokens as string);
-    if (rows.length !== 1) throw new Error(`--tokens: give one row for generate (got ${rows.length})`);
+    if (rows.length !== 1) throw new UsageError(`--tokens: give one row for generate (got ${rows.length})`);
     tokens = rows[0];
   }
   const model = await LoadedModel.load(dir, { adapter: values.adapter, merge: values.merge });
   try {
+    if (values.tokens !== undefined) checkVocabulary([tokens], model.cfg.vocab);
     const eos = values["ignore-eos"] ? [] : [...new Set([...(tokenizer?.eosTokenIds ?? []), ...model.cfg.eosTokenIds])];
     const { results } = await generate(
       model.session,
@@ -60,10 +68,7 @@ export async function run(argv: string[]): Promise<void> {
         {
           tokens,
           maxTokens,
-          temperature: numberFlag(values.temperature, "--temperature", 0, { min: 0 }),
-          topK: numberFlag(values["top-k"], "--top-k", 0, { integer: true, min: 0 }),
-          topP: numberFlag(values["top-p"], "--top-p", 1),
-          seed: numberFlag(values.seed, "--seed", 0, { integer: true }),
+          ...sampling,
           stopTokens: eos,
           stop: values.stop,
           continuesPrompt: !values.chat,

@@ -1,8 +1,7 @@
 // `engine train --model DIR --data FILE --out DIR [...]`: trains a LoRA adapter, printing every training
 // event as one JSON line on stdout and a final {"type":"result",…} line; Ctrl-C stops between steps.
-import { parseArgs } from "node:util";
 import { runTraining, TrainingCancelled, type TrainJobSpec } from "../engine/train/loop.js";
-import { numberFlag, parseWithUsage, printedHelp, required } from "./args.js";
+import { existingFolder, numberFlag, parseFlags, printedHelp, required, UsageError } from "./args.js";
 
 const USAGE = `usage: tuneserve engine train --model DIR --data FILE --out DIR [--validation FILE] [--method lora]
   [--rank 8] [--alpha 16] [--dropout 0] [--targets all-linear|q_proj,v_proj,...] [--rslora]
@@ -14,7 +13,7 @@ A file of preference pairs ({"input","preferred_output","non_preferred_output"})
 
 /** Parses the flags into a TrainJobSpec (defaults left to the loop, which owns them). */
 export function specFromArgs(argv: string[]): TrainJobSpec {
-  const { values } = parseWithUsage(() => parseArgs({
+  const { values } = parseFlags({
     args: argv,
     options: {
       model: { type: "string" }, data: { type: "string" }, out: { type: "string" }, validation: { type: "string" }, method: { type: "string" },
@@ -24,10 +23,10 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
       "checkpoint-every": { type: "string" }, "checkpoint-dir": { type: "string" }, resume: { type: "string" }, threads: { type: "string" },
       beta: { type: "string" }, "init-adapter": { type: "string" },
     },
-  }), USAGE);
-  if (values.method !== undefined && values.method !== "lora") throw new Error(`--method=${values.method} is not supported; use lora`);
+  }, USAGE);
+  if (values.method !== undefined && values.method !== "lora") throw new UsageError(`--method=${values.method} is not supported; use lora`);
   const schedule = values.schedule;
-  if (schedule !== undefined && !["cosine", "linear", "constant"].includes(schedule)) throw new Error(`--schedule=${schedule} must be cosine, linear or constant`);
+  if (schedule !== undefined && !["cosine", "linear", "constant"].includes(schedule)) throw new UsageError(`--schedule=${schedule} must be cosine, linear or constant`);
   const int = (flag: string, min: number) => {
     const v = values[flag as keyof typeof values] as string | undefined;
     return v === undefined ? undefined : numberFlag(v, `--${flag}`, 0, { integer: true, min });
@@ -73,6 +72,7 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
 export async function run(argv: string[]): Promise<void> {
   if (printedHelp(argv, USAGE)) return;
   const spec = specFromArgs(argv);
+  existingFolder(spec.modelDir, "--model", "config.json");
   let stop = false;
   const onSigint = () => {
     stop = true;

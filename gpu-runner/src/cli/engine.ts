@@ -1,7 +1,7 @@
 // `tuneserve engine <subcommand>`: each subcommand is its own module exporting run(argv).
-type Sub = { describe: string; load: () => Promise<{ run(argv: string[]): Promise<void> }> };
+import { type Command, dispatch } from "./dispatch.js";
 
-const subcommands: Record<string, Sub> = {
+const subcommands: Record<string, Command> = {
   logits: { describe: "full-sequence logits of token rows as JSON", load: () => import("./engine-logits.js") },
   generate: { describe: "generate tokens (and text with a tokenizer) from a prompt", load: () => import("./engine-generate.js") },
   grads: { describe: "loss and LoRA gradient norms/sums of token rows as JSON", load: () => import("./engine-grads.js") },
@@ -10,13 +10,5 @@ const subcommands: Record<string, Sub> = {
 
 /** Dispatches `engine <subcommand> [flags]`. */
 export async function run(argv: string[]): Promise<void> {
-  const [name, ...rest] = argv;
-  const sub = name ? subcommands[name] : undefined;
-  if (!sub) {
-    const lines = Object.entries(subcommands).map(([n, s]) => `  ${n.padEnd(10)} ${s.describe}`);
-    console.error(`usage: tuneserve engine <subcommand> [options]\n\n${lines.join("\n")}`);
-    process.exitCode = name && name !== "help" && name !== "--help" ? 2 : 0;
-    return;
-  }
-  await (await sub.load()).run(rest);
+  await dispatch("tuneserve engine", subcommands, argv);
 }

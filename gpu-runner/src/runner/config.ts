@@ -2,8 +2,9 @@
 // flags taking precedence, so a container sets env and a developer overrides one thing on the command line.
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { z } from "zod";
+import { parseFlags, UsageError } from "../cli/args.js";
+import { executionProviders } from "../engine/runtime/providers.js";
 
 /** One base model the runner trains and serves: a local Hugging Face folder, or (dir null) fetched from the blob store. */
 export type ModelSpec = { id: string; dir: string | null };
@@ -75,10 +76,6 @@ const sources = {
   inference: ["TUNESERVE_RUNNER_INFERENCE", "inference"],
 } as const satisfies Record<keyof RunnerConfig, readonly [string, string]>;
 
-const flagWidth = Math.max(...Object.values(sources).map(([, flag]) => flag.length)) + 1;
-export const runnerFlagHelp = Object.entries(sources)
-  .map(([, [env, flag]]) => `  --${flag.padEnd(flagWidth)} (${env})`)
-  .join("\n");
 
 /** Defaults that depend on nothing but the machine. */
 const defaults = (hostname: string) => ({
@@ -97,6 +94,28 @@ const defaults = (hostname: string) => ({
   inference: "on",
 });
 
+/** Every environment variable the runner reads: its settings' and the engine's (execution providers, thread spinning). */
+export const runnerEnvNames: readonly string[] = [...Object.values(sources).map(([env]) => env), "TUNESERVE_EXECUTION_PROVIDERS", "TUNESERVE_ORT_SPIN"];
+
+const flagWidth = Math.max(...Object.values(sources).map(([, flag]) => flag.length)) + 1;
+const envWidth = Math.max(...Object.values(sources).map(([env]) => env.length)) + 1;
+/** `runner --help`'s table: each flag, its variable and its default. */
+export const runnerFlagHelp = Object.entries(sources)
+  .map(([key, [env, flag]]) => {
+    const fallback = (defaults("<hostname>") as Record<string, string>)[key];
+    const note = fallback !== undefined ? `default ${fallback}` : key === "publicUrl" ? "default http://<listen>" : "required";
+    return `  --${flag.padEnd(flagWidth)} ${env.padEnd(envWidth)} ${note}`;
+  })
+  .join("\n");
+
+export const RUNNER_USAGE = `usage: tuneserve runner [flags]
+
+Every flag has an environment variable (the flag wins); --model repeats, TUNESERVE_RUNNER_MODELS is comma-separated:
+${runnerFlagHelp}
+
+The engine also reads TUNESERVE_EXECUTION_PROVIDERS (auto, cpu or cuda,cpu; default cpu) and TUNESERVE_ORT_SPIN (0 or 1).
+See docs/runner.md.`;
+
 /**
  * Builds the runner's settings from env and argv (`--model` may repeat; TUNESERVE_RUNNER_MODELS is
  * comma-separated). Errors name the setting and its variable/flag.
@@ -105,7 +124,7 @@ export function loadRunnerConfig(argv: string[], env: Record<string, string | un
   const options = Object.fromEntries(
     Object.entries(sources).map(([key, [, flag]]) => [flag, key === "models" ? { type: "string" as const, multiple: true as const } : { type: "string" as const }]),
   );
-  const { values } = parseArgs({ args: argv, options, allowPositionals: false, strict: true });
+  const { values } = parseFlags({ args: argv, options, allowPositionals: false, strict: true }, RUNNER_USAGE);
   const raw: Record<string, unknown> = { ...defaults(hostname) };
   for (const [key, [envName, flag]] of Object.entries(sources)) {
     const fromFlag = values[flag];
@@ -115,7 +134,7 @@ export function loadRunnerConfig(argv: string[], env: Record<string, string | un
       try {
         raw.models = list.map((s) => s.trim()).filter(Boolean).map(parseModelSpec);
       } catch (err) {
-        throw new Error(`--model / TUNESERVE_RUNNER_MODELS: ${(err as Error).message}`);
+        throw new UsageError(`--model / TUNESERVE_RUNNER_MODELS: ${(err as Error).message}`);
       }
     } else if (fromFlag !== undefined) raw[key] = fromFlag;
     else if (fromEnv !== undefined && fromEnv !== "") raw[key] = fromEnv;
@@ -125,8 +144,15 @@ export function loadRunnerConfig(argv: string[], env: Record<string, string | un
     const issue = r.error.issues[0];
     const key = String(issue.path[0]) as keyof typeof sources;
     const [envName, flag] = sources[key] ?? ["?", "?"];
-    const value = raw[key] === undefined ? "missing" : `"${String(raw[key])}"`;
-    throw new Error(`runner setting ${key} (--${flag} / ${envName}) is ${value}: ${issue.message}`);
+    if (raw[key] === undefined) throw new UsageError(`runner setting ${key} (--${flag} / ${envName}) is required`);
+    if (Array.isArray(raw[key]) && raw[key].length === 0) throw new UsageError(`runner setting ${key} (--${flag} / ${envName}) is required: ${issue.message}`);
+    throw new UsageError(`runner setting ${key} (--${flag} / ${envName}) is "${String(raw[key])}": ${issue.message}`);
+  }
+  // The engine reads it where each session is made; a bad value is named here, before the runner registers.
+  try {
+    executionProviders(env.TUNESERVE_EXECUTION_PROVIDERS || "cpu");
+  } catch (err) {
+    throw new UsageError((err as Error).message);
   }
   return { ...r.data, cacheDir: resolve(r.data.cacheDir) };
 }

@@ -1,6 +1,7 @@
 // Runner settings: env and flags, flags winning, model specs, and errors that name the setting.
 import { describe, expect, it } from "vitest";
-import { loadRunnerConfig, parseModelSpec } from "../../../gpu-runner/src/runner/config.js";
+import { UsageError } from "../../../gpu-runner/src/cli/args.js";
+import { loadRunnerConfig, parseModelSpec, RUNNER_USAGE } from "../../../gpu-runner/src/runner/config.js";
 
 const env = { TUNESERVE_API_URL: "http://127.0.0.1:8787/", TUNESERVE_RUNNER_TOKEN: "run_0123456789abcdef", TUNESERVE_RUNNER_MODELS: "micro=/models/micro, qwen" };
 
@@ -35,8 +36,22 @@ describe("loadRunnerConfig", () => {
     expect(c.maxContext).toBe(8192);
     expect(c.shutdownCheckpointSeconds).toBe(0);
   });
+  it("takes negative values after a flag as values, to name them as out of range", () => {
+    expect(() => loadRunnerConfig(["--capacity", "-2"], env)).toThrow(/^runner setting capacity \(--capacity \/ TUNESERVE_RUNNER_CAPACITY\) is "-2"/);
+  });
+  it("refuses a bad TUNESERVE_EXECUTION_PROVIDERS before the runner starts, and takes an empty one as unset", () => {
+    expect(() => loadRunnerConfig([], { ...env, TUNESERVE_EXECUTION_PROVIDERS: "gpu" })).toThrow(UsageError);
+    expect(() => loadRunnerConfig([], { ...env, TUNESERVE_EXECUTION_PROVIDERS: "gpu" })).toThrow(/TUNESERVE_EXECUTION_PROVIDERS=gpu: use "auto", "cpu"/);
+    expect(loadRunnerConfig([], { ...env, TUNESERVE_EXECUTION_PROVIDERS: "" }).models).toHaveLength(2);
+    expect(loadRunnerConfig([], { ...env, TUNESERVE_EXECUTION_PROVIDERS: "cuda,cpu" }).models).toHaveLength(2);
+  });
+  it("lists every flag with its variable and default in --help", () => {
+    expect(RUNNER_USAGE).toMatch(/--capacity +TUNESERVE_RUNNER_CAPACITY +default 16/);
+    expect(RUNNER_USAGE).toMatch(/--api-url +TUNESERVE_API_URL +required/);
+    expect(RUNNER_USAGE).toContain("TUNESERVE_EXECUTION_PROVIDERS");
+  });
   it("names the setting, its flag and its variable in errors", () => {
-    expect(() => loadRunnerConfig([], { ...env, TUNESERVE_API_URL: undefined })).toThrow(/apiUrl \(--api-url \/ TUNESERVE_API_URL\) is missing/);
+    expect(() => loadRunnerConfig([], { ...env, TUNESERVE_API_URL: undefined })).toThrow(/^runner setting apiUrl \(--api-url \/ TUNESERVE_API_URL\) is required$/);
     expect(() => loadRunnerConfig(["--capacity", "0"], env)).toThrow(/capacity \(--capacity \/ TUNESERVE_RUNNER_CAPACITY\) is "0"/);
     expect(() => loadRunnerConfig([], { ...env, TUNESERVE_RUNNER_MODELS: "" })).toThrow(/at least one base model/);
     expect(() => loadRunnerConfig(["--listen", "8080"], env)).toThrow(/host:port/);

@@ -15,7 +15,8 @@ export function cudaAvailable(): boolean {
 }
 
 /** Parses the provider setting; the error names the variable and the accepted values. */
-export function executionProviders(setting = process.env.TUNESERVE_EXECUTION_PROVIDERS ?? "cpu"): string[] {
+/** An empty variable counts as unset, as for every other setting. */
+export function executionProviders(setting = process.env.TUNESERVE_EXECUTION_PROVIDERS || "cpu"): string[] {
   const value = setting.trim().toLowerCase();
   if (value === "auto") return cudaAvailable() ? ["cuda", "cpu"] : ["cpu"];
   const list = value.split(",").map((s) => s.trim()).filter(Boolean);

@@ -19,13 +19,29 @@ export interface NodeDepsOptions {
 /** Secrets the embedded default creates once and keeps in the data folder (mode 0600). */
 async function loadSecrets(dataDir: string): Promise<{ admin: string; runner: string; blob: string }> {
   const path = join(dataDir, "secrets.json");
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, "utf8"));
-  } catch {
+    text = await readFile(path, "utf8");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw new Error(`${path}: cannot be read (${(err as NodeJS.ErrnoException).code})`);
     const s = { admin: newSecret("adm_"), runner: newSecret("run_"), blob: newSecret("blb_") };
-    await writeFile(path, JSON.stringify(s, null, 2), { mode: 0o600 });
-    return s;
+    // "wx": two servers starting on one new folder must not each write their own secrets.
+    await writeFile(path, JSON.stringify(s, null, 2), { mode: 0o600, flag: "wx" }).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== "EEXIST") throw e;
+    });
+    return loadSecrets(dataDir);
   }
+  // A damaged file is not replaced: new secrets would void the signed links, tokens and runners that use the old ones.
+  const fields = ["admin", "runner", "blob"] as const;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = null;
+  }
+  const ok = typeof parsed === "object" && parsed !== null && fields.every((f) => typeof (parsed as Record<string, unknown>)[f] === "string");
+  if (!ok) throw new Error(`${path}: not a JSON object with string fields ${fields.join(", ")}; restore it (or delete it to make new secrets, which voids the old tokens and signed links)`);
+  return parsed as { admin: string; runner: string; blob: string };
 }
 
 export async function createNodeDeps(opts: NodeDepsOptions): Promise<{ deps: Deps; close(): void }> {

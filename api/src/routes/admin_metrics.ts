@@ -16,6 +16,8 @@ const metricsSchema = z
       waiting_for_checkpoint_format: z.number().int().openapi({
         description: "of these, the jobs whose latest checkpoint no live runner of their model can resume (only older runners are live, as in a rolling upgrade): they wait for a runner that can",
       }),
+      /** What a runner autoscaler targets: each running job keeps its runner busy, each queued one wants one. */
+      needing_runner: z.number().int().openapi({ description: "queued + running: the jobs that need a runner now (the autoscaling signal)" }),
     }),
     runners: z.object({ active: z.number().int() }),
   })
@@ -44,7 +46,7 @@ export function registerAdminMetrics(app: Router): void {
       jobCount(and(or(and(eq(jobs.status, "queued"), tenantActive), waitingRunner), waitingForCheckpointFormat(live))),
     ]);
     const [{ n: active }] = await db.select({ n: count() }).from(runners).where(gte(runners.lastSeenAt, live));
-    const body = { jobs: { queued, running, waiting_for_checkpoint_format: waiting }, runners: { active } };
+    const body = { jobs: { queued, running, needing_runner: queued + running, waiting_for_checkpoint_format: waiting }, runners: { active } };
     if (c.req.valid("query").format === "prometheus") {
       const text = [
         "# TYPE tuneserve_jobs_queued gauge",
@@ -53,6 +55,8 @@ export function registerAdminMetrics(app: Router): void {
         `tuneserve_jobs_running ${running}`,
         "# TYPE tuneserve_jobs_waiting_for_checkpoint_format gauge",
         `tuneserve_jobs_waiting_for_checkpoint_format ${waiting}`,
+        "# TYPE tuneserve_jobs_needing_runner gauge",
+        `tuneserve_jobs_needing_runner ${queued + running}`,
         "# TYPE tuneserve_runners_active gauge",
         `tuneserve_runners_active ${active}`,
         "",

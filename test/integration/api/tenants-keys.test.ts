@@ -162,7 +162,7 @@ describe("errors and docs", () => {
 describe("admin metrics", () => {
   it("reports queue depth as JSON and Prometheus text", async () => {
     const json = await (await api.call("GET", "/admin/v1/metrics", { token: api.admin })).json();
-    expect(json).toEqual({ jobs: { queued: 0, running: 0, waiting_for_checkpoint_format: 0 }, runners: { active: 0 } });
+    expect(json).toEqual({ jobs: { queued: 0, running: 0, needing_runner: 0, waiting_for_checkpoint_format: 0 }, runners: { active: 0 } });
     const text = await (await api.call("GET", "/admin/v1/metrics?format=prometheus", { token: api.admin })).text();
     expect(text).toContain("tuneserve_jobs_queued 0");
     const t = await api.tenant();

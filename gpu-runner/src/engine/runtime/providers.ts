@@ -7,10 +7,13 @@ import { dirname, join } from "node:path";
 
 const known = new Set(["cpu", "cuda"]);
 
+/** Where onnxruntime-node keeps its CUDA provider, inside its package; infra/Dockerfile.runner checks the same path. */
+export const CUDA_PROVIDER_LIB = "bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so";
+
 /** True when onnxruntime-node has its CUDA provider library (baked into the runner image) and a GPU is visible. */
 export function cudaAvailable(): boolean {
   const ortDir = dirname(createRequire(import.meta.url).resolve("onnxruntime-node/package.json"));
-  const lib = join(ortDir, "bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so");
+  const lib = join(ortDir, CUDA_PROVIDER_LIB);
   return existsSync(lib) && existsSync("/dev/nvidiactl");
 }
 

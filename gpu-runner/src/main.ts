@@ -4,13 +4,16 @@ import { hostname } from "node:os";
 import { printedHelp } from "./cli/args.js";
 import { loadRunnerConfig, RUNNER_USAGE } from "./runner/config.js";
 import { startRunner } from "./runner/runner.js";
+import { explainStartFailure } from "./runner/start-failure.js";
 
 /** Entry of `npx tuneserve runner [flags]`. */
 export async function run(argv: string[]): Promise<void> {
   if (printedHelp(argv, RUNNER_USAGE)) return;
   const config = loadRunnerConfig(argv, process.env, hostname());
   // Superseded (another process registered the name): the runner has stopped itself; exit as failed.
-  const runner = await startRunner(config, { onSuperseded: () => process.exit(1) });
+  const runner = await startRunner(config, { onSuperseded: () => process.exit(1) }).catch((err: unknown) => {
+    throw explainStartFailure(err, config);
+  });
   console.log(JSON.stringify({ msg: "tuneserve runner started", runner_id: runner.id, name: runner.name, url: runner.url, api: config.apiUrl }));
   let stopping = false;
   const stop = () => {

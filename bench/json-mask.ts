@@ -23,7 +23,8 @@ function syntheticVocabulary(size: number): Uint8Array[] {
 const triedOnly = (r: JsonRecognizer): JsonRecognizer => ({ get done() { return r.done; }, inPlainString: false, push: (b) => r.push(b), accepts: (b) => r.accepts(b) });
 
 export async function runJsonMaskBench(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { vocab: { type: "string", default: "150000" }, repeats: { type: "string", default: "5" } } });
+  const { values } = parseArgs({ args: argv, options: { vocab: { type: "string", default: "150000" }, repeats: { type: "string", default: "5" }, help: { type: "boolean", default: false } } });
+  if (values.help) return void console.log("usage: tuneserve bench json-mask [--vocab 150000] [--repeats 5]\n  times one JSON-mode mask over a synthetic vocabulary (no model, no peer)");
   const size = Number(values.vocab);
   const repeats = Number(values.repeats);
   if (!Number.isInteger(size) || size < 256 || !Number.isInteger(repeats) || repeats < 1) throw new Error("bench json-mask: --vocab ≥ 256 and --repeats ≥ 1, whole numbers");

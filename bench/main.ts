@@ -14,7 +14,9 @@ function intFlag(name: string, value: string | undefined, fallback: number, min 
 }
 
 /** Entry point for `tuneserve bench`. */
-export async function run(argv: string[]): Promise<void> {
+export async function run(args: string[]): Promise<void> {
+  // -h is --help for every benchmark, as for the other commands.
+  const argv = args.map((a) => (a === "-h" ? "--help" : a));
   // `bench train` has its own flags (--warmup, --steps), so it parses argv itself.
   if (argv[0] === "train") return (await import("./train.js")).runTrainBench(argv.slice(1));
   // `bench serve` too (--adapters, --requests, --concurrency, …).

@@ -29,6 +29,18 @@ describe("bench CLI", () => {
     expect(process.exitCode).toBe(2);
   });
 
+  it("prints each benchmark's usage on -h and --help without running it", async () => {
+    const log = vi.spyOn(console, "log").mockImplementation(() => {});
+    for (const args of [["-h"], ["--help"], ["generate", "-h"], ["train", "-h"], ["serve", "-h"], ["json-mask", "--help"], ["json-mask", "-h"]]) {
+      const err = captureStderr();
+      await run(args);
+      expect(process.exitCode ?? 0, args.join(" ")).toBe(0);
+      expect([...err, ...log.mock.calls.map((c) => c.join(" "))].join("\n"), args.join(" ")).toMatch(/usage: tuneserve bench/);
+      vi.mocked(console.error).mockRestore();
+      log.mockClear();
+    }
+  });
+
   it("names the bad preset or flag value", async () => {
     await expect(run(["generate", "--preset", "huge"])).rejects.toThrow(/unknown preset "huge"/);
     await expect(run(["generate", "--gen-tokens", "x"])).rejects.toThrow(/--gen-tokens=x must be a whole number/);

@@ -69,6 +69,13 @@ export function outputFile(value: string, flag: string): string {
   return value;
 }
 
+/** Checks that an output folder flag is a folder or not there yet (it is made), before any work is done for it. */
+export function outputFolder(value: string, flag: string): string {
+  const kind = statSync(value, { throwIfNoEntry: false });
+  if (kind && !kind.isDirectory()) throw new UsageError(`${flag} ${value}: not a folder`);
+  return value;
+}
+
 /** Prints the usage when argv asks for it (`--help` or `-h`, as `tuneserve runner --help`); true if it did. */
 export function printedHelp(argv: string[], usage: string): boolean {
   if (!argv.includes("--help") && !argv.includes("-h")) return false;

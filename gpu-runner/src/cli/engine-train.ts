@@ -1,7 +1,7 @@
 // `engine train --model DIR --data FILE --out DIR [...]`: trains a LoRA adapter, printing every training
 // event as one JSON line on stdout and a final {"type":"result",…} line; Ctrl-C stops between steps.
 import { runTraining, TrainingCancelled, type TrainJobSpec } from "../engine/train/loop.js";
-import { existingFolder, numberFlag, parseFlags, printedHelp, required, UsageError } from "./args.js";
+import { existingFolder, numberFlag, outputFolder, parseFlags, printedHelp, required, UsageError } from "./args.js";
 
 const USAGE = `usage: tuneserve engine train --model DIR --data FILE --out DIR [--validation FILE] [--method lora]
   [--rank 8] [--alpha 16] [--dropout 0] [--targets all-linear|q_proj,v_proj,...] [--rslora]
@@ -72,7 +72,12 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
 export async function run(argv: string[]): Promise<void> {
   if (printedHelp(argv, USAGE)) return;
   const spec = specFromArgs(argv);
+  // Checked before training: a bad folder would otherwise fail only when the first checkpoint or the adapter is written.
   existingFolder(spec.modelDir, "--model", "config.json");
+  outputFolder(spec.outDir, "--out");
+  if (spec.checkpointDir !== undefined) outputFolder(spec.checkpointDir, "--checkpoint-dir");
+  if (spec.resumeFrom !== undefined) existingFolder(spec.resumeFrom, "--resume", "trainer_state.json");
+  if (spec.initAdapter !== undefined) existingFolder(spec.initAdapter, "--init-adapter", "adapter_config.json");
   let stop = false;
   const onSigint = () => {
     stop = true;

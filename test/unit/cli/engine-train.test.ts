@@ -1,7 +1,11 @@
 // `engine train` flag parsing: flags map onto the TrainJobSpec, absent ones stay absent (the loop owns
-// the defaults), and bad values name the flag.
+// the defaults), bad values name the flag, and folder flags are checked before any training.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { specFromArgs } from "../../../gpu-runner/src/cli/engine-train.js";
+import { run, specFromArgs } from "../../../gpu-runner/src/cli/engine-train.js";
+import { fixturesDir } from "../../helpers/fixtures.js";
 
 describe("engine train flags", () => {
   it("maps every flag onto the spec", () => {
@@ -27,5 +31,17 @@ describe("engine train flags", () => {
     expect(() => specFromArgs([...base, "--epochs", "1.5"])).toThrow(/--epochs=1.5/);
     expect(() => specFromArgs([...base, "--method", "ia3"])).toThrow(/--method=ia3 is not supported/);
     expect(() => specFromArgs([...base, "--schedule", "step"])).toThrow(/--schedule=step/);
+  });
+});
+
+describe("engine train folders", () => {
+  it("names an --out that is a file, and a --resume or --init-adapter folder that is not one, before training", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "train-flags-"));
+    const file = join(dir, "file");
+    writeFileSync(file, "");
+    const base = ["--model", `${fixturesDir}/micro-llama/base`, "--data", file];
+    await expect(run([...base, "--out", file])).rejects.toThrow(/^--out .*file: not a folder$/);
+    await expect(run([...base, "--out", join(dir, "out"), "--resume", join(dir, "none")])).rejects.toThrow(/^--resume .*none: no such folder$/);
+    await expect(run([...base, "--out", join(dir, "out"), "--init-adapter", dir])).rejects.toThrow(/^--init-adapter .*: the folder has no adapter_config\.json$/);
   });
 });

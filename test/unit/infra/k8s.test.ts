@@ -56,6 +56,9 @@ describe("infra/k8s", () => {
     const config = loadRunnerConfig([], env, "unused");
     expect(config.name).toBe("tuneserve-runner-7d9c-x2x");
     expect(config.publicUrl).toBe("http://10.1.2.3:8788");
+    // --capacity is the inference batch of each served model (docs/runner.md), not a count of training jobs: a GPU
+    // pod that decodes one sequence at a time would queue every other request behind it.
+    expect(config.capacity).toBeGreaterThan(1);
     // The pod gets time to checkpoint and hand its job back (docs/runner.md) before Kubernetes kills it.
     expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThan(config.shutdownCheckpointSeconds);
   });
@@ -108,10 +111,12 @@ describe("infra/k8s", () => {
       expect(tokenRef).toBeDefined();
     });
 
-    it("targets the jobs needing a runner, as many per runner as it trains at once", () => {
+    it("targets the jobs needing a runner, as many per runner as the Deployment says it trains at once", () => {
       // jobs.queued alone drops to 0 while jobs train, and the fleet would be scaled down under them
       // (test/integration/api/admin-metrics-autoscaling.test.ts pins what needing_runner counts).
       expect(trigger.metadata.valueLocation).toBe("jobs.needing_runner");
+      // Set in the Deployment, beside the trigger that depends on it, rather than left to the runner's default.
+      expect(container.env.map((e: Doc) => e.name)).toContain("TUNESERVE_RUNNER_TRAINING_JOBS");
       expect(Number(trigger.metadata.targetValue)).toBe(loadRunnerConfig([], env, "unused").trainingJobs);
     });
 

@@ -12,7 +12,7 @@ import { prepareDataFolder } from "./data-folder.js";
 
 const USAGE = `usage: tuneserve serve [--port 8787] [--host 127.0.0.1] [--data .data] [--no-runner]
   --port       port to listen on, 0 = any free one (default: PORT, else 8787)
-  --host       address to listen on
+  --host       address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for runners and clients elsewhere)
   --data       folder of the SQLite file, the blobs, secrets.json and the built-in model (default: TUNESERVE_DATA, else .data)
   --no-runner  the API alone, for runners on other machines (tuneserve runner)
 See README.md.`;

@@ -15,6 +15,11 @@ export interface RunningServer {
 export async function startServer(opts: { port: number; host?: string; dataDir: string; env?: Record<string, string | undefined> }): Promise<RunningServer & { adminToken: string; runnerToken: string }> {
   const host = opts.host ?? "127.0.0.1";
   let publicUrl = `http://${host}:${opts.port}`;
+  // Where others reach this server (it may listen on 0.0.0.0, or behind a proxy): presigned /blobs/ links name it.
+  const configuredUrl = (opts.env ?? process.env).TUNESERVE_PUBLIC_URL || undefined;
+  if (configuredUrl !== undefined && !/^https?:\/\/[^/]/.test(configuredUrl)) {
+    throw new Error(`TUNESERVE_PUBLIC_URL=${configuredUrl}: must be an absolute URL like https://api.example.com`);
+  }
   const { deps, close } = await createNodeDeps({ dataDir: opts.dataDir, publicUrl: "http://placeholder", env: opts.env });
   await extendLeasesAfterStart(deps.db, deps.now(), deps.config.TUNESERVE_LEASE_SECONDS);
   const app = createApp(deps);
@@ -36,8 +41,8 @@ export async function startServer(opts: { port: number; host?: string; dataDir: 
   const addr = server.address();
   if (addr && typeof addr === "object") publicUrl = `http://${host}:${addr.port}`;
   const billing = billStorageHourly(deps);
-  // Presigned local-blob links point back at this server.
-  (deps.blobs as { setPublicUrl?: (u: string) => void }).setPublicUrl?.(publicUrl);
+  // Presigned local-blob links point back at this server: at TUNESERVE_PUBLIC_URL when set, else where it listens.
+  (deps.blobs as { setPublicUrl?: (u: string) => void }).setPublicUrl?.(configuredUrl ?? publicUrl);
   return {
     url: publicUrl,
     adminToken: deps.config.TUNESERVE_ADMIN_TOKEN!,

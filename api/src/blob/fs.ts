@@ -100,8 +100,9 @@ export class FsBlobStore implements BlobStore {
       const key = relative(this.root, p).split(sep).join("/");
       if (!key.startsWith(prefix)) continue;
       // Deleted since its folder was read (another caller's deletePrefix, say): it is no longer there to list.
-      const size = await stat(p).then((s) => s.size, (e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
-      if (size !== null) yield { key, size };
+      const info = await stat(p, { bigint: true }).then((s) => s, (e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
+      // put renames a fresh file into place: a new inode, and a new modification time for one copied over in place.
+      if (info !== null) yield { key, size: Number(info.size), version: `${info.ino}-${info.mtimeNs}` };
     }
   }
 

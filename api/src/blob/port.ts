@@ -11,6 +11,11 @@ export interface BlobObject {
 export interface BlobInfo {
   key: string;
   size: number;
+  /**
+   * Changes whenever the object is written again under its key (S3's and R2's ETag, the file's inode and
+   * modification time locally), so that a copy made from it can tell it is stale; absent when a store cannot say.
+   */
+  version?: string;
 }
 
 export interface BlobStore {

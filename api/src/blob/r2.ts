@@ -12,7 +12,7 @@ export interface R2BucketBinding {
   get(key: string): Promise<{ body: ReadableStream; size: number; httpMetadata?: HttpMetadata } | null>;
   head(key: string): Promise<{ size: number } | null>;
   delete(keys: string | string[]): Promise<void>;
-  list(options: { prefix?: string; cursor?: string; limit?: number }): Promise<{ objects: { key: string; size: number }[]; truncated: boolean; cursor?: string }>;
+  list(options: { prefix?: string; cursor?: string; limit?: number }): Promise<{ objects: { key: string; size: number; etag?: string }[]; truncated: boolean; cursor?: string }>;
   createMultipartUpload(key: string, options?: { httpMetadata?: HttpMetadata }): Promise<R2Upload>;
 }
 
@@ -130,7 +130,7 @@ export class R2BlobStore implements BlobStore {
     let cursor: string | undefined;
     do {
       const page = await this.bucket.list({ prefix, cursor, limit: this.listPageSize });
-      for (const o of page.objects) yield { key: o.key, size: o.size };
+      for (const o of page.objects) yield { key: o.key, size: o.size, version: o.etag };
       cursor = page.truncated ? page.cursor : undefined;
     } while (cursor);
   }

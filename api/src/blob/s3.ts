@@ -225,7 +225,7 @@ export class S3BlobStore implements BlobStore {
       const r = await this.client.send(
         new ListObjectsV2Command({ Bucket: this.config.bucket, Prefix: this.prefix + prefix, MaxKeys: this.pageSize, ContinuationToken: token }),
       );
-      yield (r.Contents ?? []).filter((o) => o.Key !== undefined).map((o) => ({ key: o.Key!.slice(this.prefix.length), size: o.Size ?? 0 }));
+      yield (r.Contents ?? []).filter((o) => o.Key !== undefined).map((o) => ({ key: o.Key!.slice(this.prefix.length), size: o.Size ?? 0, version: o.ETag }));
       token = r.IsTruncated ? r.NextContinuationToken : undefined;
     } while (token);
   }

@@ -2,9 +2,10 @@
 // files, base model, latest checkpoint) and PUT for exactly its outputs. No tenant-wide keys leave the API.
 import { z } from "@hono/zod-openapi";
 import { desc, eq } from "drizzle-orm";
-import { blobKeys, blobPrefixOf } from "../blob/port.js";
+import { blobKeys, blobPrefixOf, type BlobInfo } from "../blob/port.js";
 import { checkpoints } from "../db/schema.js";
 import type { Deps } from "../deps.js";
+import { sha256Hex } from "../lib/hash.js";
 import { OLDEST_CHECKPOINT_FORMAT } from "./checkpoint-formats.js";
 import type { FileRow } from "./files.js";
 import { adapterFiles } from "./protocol.js";
@@ -18,6 +19,11 @@ export const baseModelUrlsSchema = z
     id: z.string(),
     source: z.string(),
     files: fileUrls.nullable().openapi({ description: "null when the source is a local folder the runner reads itself (embedded default)" }),
+    revision: z
+      .string()
+      .nullable()
+      .optional()
+      .openapi({ description: "the identity of the files listed (a hash of each one's name, size and ETag): a new one means the files were replaced, and a runner's copy is stale; null for a local folder; absent from older APIs" }),
   })
   .openapi("BaseModelUrls");
 export type BaseModelUrls = z.infer<typeof baseModelUrlsSchema>;
@@ -52,19 +58,33 @@ async function presignFiles(deps: Deps, prefix: string, names: readonly string[]
   return Object.fromEntries(await Promise.all(names.map(async (n) => [n, await deps.blobs.presign(prefix + n, "GET", ttl)] as const)));
 }
 
-/** GET URLs for every object under a prefix, keyed by the name relative to it. */
-async function presignPrefix(deps: Deps, prefix: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {};
+/** GET URLs for every object under a prefix, keyed by the name relative to it, with the listing they were made from. */
+async function presignPrefix(deps: Deps, prefix: string): Promise<{ urls: Record<string, string>; listed: BlobInfo[] }> {
+  const urls: Record<string, string> = {};
+  const listed: BlobInfo[] = [];
   for await (const o of deps.blobs.list(prefix)) {
-    out[o.key.slice(prefix.length)] = await deps.blobs.presign(o.key, "GET", deps.config.TUNESERVE_PRESIGN_SECONDS);
+    urls[o.key.slice(prefix.length)] = await deps.blobs.presign(o.key, "GET", deps.config.TUNESERVE_PRESIGN_SECONDS);
+    listed.push(o);
   }
-  return out;
+  return { urls, listed };
+}
+
+/**
+ * The identity of a set of listed objects: it changes when any is added, removed or written again (its version,
+ * the store's ETag), so that a runner holding a copy of a base model re-registered under the same file names
+ * knows to fetch it again. Computed from the listing the URLs come from: no extra store calls.
+ */
+export async function filesRevision(listed: readonly BlobInfo[]): Promise<string> {
+  const lines = listed.map((o) => JSON.stringify([o.key, o.size, o.version ?? null])).sort();
+  return (await sha256Hex(lines.join("\n"))).slice(0, 32);
 }
 
 /** GET URLs of every file of a base model stored under a blob prefix; `files: null` for a local-folder source. */
 export async function baseModelUrls(deps: Deps, id: string, source: string): Promise<BaseModelUrls> {
   const prefix = blobPrefixOf(source);
-  return { id, source, files: prefix === null ? null : await presignPrefix(deps, prefix) };
+  if (prefix === null) return { id, source, files: null, revision: null };
+  const { urls, listed } = await presignPrefix(deps, prefix);
+  return { id, source, files: urls, revision: await filesRevision(listed) };
 }
 
 const fileLink = async (deps: Deps, f: FileRow) => ({
@@ -91,7 +111,7 @@ export async function leaseUrls(deps: Deps, job: JobRow, files: { training: File
     training_file: await fileLink(deps, files.training),
     validation_file: files.validation ? await fileLink(deps, files.validation) : null,
     base_model: await baseModelUrls(deps, job.model, modelSource),
-    checkpoint: latest ? { step: latest.step, format: latest.format ?? OLDEST_CHECKPOINT_FORMAT, files: await presignPrefix(deps, latest.blobPrefix) } : null,
+    checkpoint: latest ? { step: latest.step, format: latest.format ?? OLDEST_CHECKPOINT_FORMAT, files: (await presignPrefix(deps, latest.blobPrefix)).urls } : null,
     // Only the PEFT files: a checkpoint's folder also holds its optimizer state.
     initial_adapter: files.parent ? { model: files.parent.modelId, files: await presignFiles(deps, files.parent.blobPrefix, adapterFiles) } : null,
     outputs: await outputUploadUrls(deps, job),

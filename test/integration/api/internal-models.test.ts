@@ -69,6 +69,35 @@ describe("GET /internal/v1/models/{model_id}/files", () => {
     expect(Object.keys(lease.urls.base_model.files).sort()).toEqual(Object.keys(body.files).sort());
   });
 
+  it("names the files' revision, the lease's too, which changes only when a file is replaced, added or removed", async () => {
+    const { api, files } = await apiWithBlobModel();
+    const revision = async () => ((await (await modelFiles(api, "blob-llama")).json()) as { revision: string }).revision;
+    const first = await revision();
+    expect(first).toMatch(/^[0-9a-f]{32}$/);
+    expect(await revision()).toBe(first);
+
+    const t = await tenantWithFile(api);
+    await createJob(api, t.key, { model: "blob-llama", training_file: t.fileId });
+    const runner = await registerRunner(api, "trainer", ["blob-llama"]);
+    const lease = (await (await runnerCall(api, "/jobs/lease", { runner_id: runner })).json()) as { urls: { base_model: { revision: string } } };
+    expect(lease.urls.base_model.revision).toBe(first);
+
+    // Re-uploaded under the same name with other bytes of the same length: the operator replaced the model.
+    const replaced = new Uint8Array(files["config.json"]);
+    replaced[replaced.length - 1] ^= 1;
+    await api.deps.blobs.put("models/blob-llama/config.json", replaced);
+    const second = await revision();
+    expect(second).not.toBe(first);
+    await api.deps.blobs.put("models/blob-llama/extra.txt", "x");
+    const third = await revision();
+    expect(third).not.toBe(second);
+    await api.deps.blobs.delete("models/blob-llama/extra.txt");
+    expect(await revision()).not.toBe(third);
+
+    await registerMicroLlama(api);
+    expect(await (await modelFiles(api, "micro-llama")).json()).toMatchObject({ files: null, revision: null });
+  });
+
   it("answers files: null for a local-folder model, and 404 naming the prefix when the blob files are gone", async () => {
     const { api } = await apiWithBlobModel();
     await registerMicroLlama(api);

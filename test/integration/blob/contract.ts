@@ -168,6 +168,23 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractTar
       expect(await keys(store, "list/none/")).toEqual([]);
     });
 
+    it("lists a version that changes when an object is replaced under the same key, and stays while it is not", async () => {
+      const versions = async () => {
+        const out = new Map<string, string | undefined>();
+        for await (const o of store.list("ver/")) out.set(o.key, o.version);
+        return out;
+      };
+      await store.put("ver/weights", "old weights");
+      await store.put("ver/config", "config");
+      const before = await versions();
+      expect(before.get("ver/weights")).toEqual(expect.any(String));
+      // Same size, other bytes: a size alone would not tell them apart.
+      await store.put("ver/weights", "new weights");
+      const after = await versions();
+      expect(after.get("ver/weights")).not.toBe(before.get("ver/weights"));
+      expect(after.get("ver/config")).toBe(before.get("ver/config"));
+    });
+
     it("deletes one key, and everything under a prefix (returning the count)", async () => {
       const n = Math.max(5, (t.listPageSize ?? 0) * 2 + 1);
       for (let i = 0; i < n; i++) await store.put(`del/job/${i}`, "x");

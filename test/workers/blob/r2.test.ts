@@ -76,8 +76,20 @@ describe("R2BlobStore listing", () => {
     await s.put("list/y/a", "other prefix");
     await s.put("list/x", "a sibling, not under list/x/");
     const listed: { key: string; size: number }[] = [];
-    for await (const o of s.list("list/x/")) listed.push(o);
+    for await (const { key, size } of s.list("list/x/")) listed.push({ key, size });
     expect(listed).toEqual(["a", "b", "c", "d", "e"].map((k) => ({ key: `list/x/${k}`, size: 1 })));
+  });
+
+  it("lists the ETag as the version, which changes when an object is replaced under its key", async () => {
+    const s = store();
+    const versionOf = async (key: string) => {
+      for await (const o of s.list(key)) if (o.key === key) return o.version;
+    };
+    await s.put("ver/weights", "old weights");
+    const before = await versionOf("ver/weights");
+    expect(before).toEqual(expect.any(String));
+    await s.put("ver/weights", "new weights");
+    expect(await versionOf("ver/weights")).not.toBe(before);
   });
 
   it("deletes a prefix across pages and reports the count", async () => {

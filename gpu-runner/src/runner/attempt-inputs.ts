@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { AUTO_SEQ_LEN } from "../../../api/src/jobs/settings.js";
 import type { TrainJobSpec } from "../engine/train/loop.js";
 import type { LeaseAnswer } from "./api-client.js";
-import type { ModelCache } from "./model-cache.js";
+import type { BaseModelCopy, ModelCache } from "./model-cache.js";
 import { stepSplit } from "./step-split.js";
 import { downloadTo } from "./transfer.js";
 
@@ -22,10 +22,22 @@ export type AttemptSettings = {
   spinTraining: boolean;
 };
 
-/** Fetches the attempt's inputs into `dir`; the spec writes its adapter and checkpoints there too. */
-export async function fetchAttemptInputs(lease: LeaseAnswer, dir: string, settings: AttemptSettings, signal: AbortSignal): Promise<{ spec: TrainJobSpec; trainingBytes: number }> {
+/**
+ * Fetches the attempt's inputs into `dir`; the spec writes its adapter and checkpoints there too. The base
+ * model's copy is held for the attempt: release `baseModel` once training is over (on a failure here it is).
+ */
+export async function fetchAttemptInputs(lease: LeaseAnswer, dir: string, settings: AttemptSettings, signal: AbortSignal): Promise<{ spec: TrainJobSpec; trainingBytes: number; baseModel: BaseModelCopy }> {
+  const baseModel = await settings.models.acquire(lease.urls.base_model, signal);
+  try {
+    return { ...(await fetchTheRest(lease, dir, baseModel.dir, settings, signal)), baseModel };
+  } catch (err) {
+    baseModel.release();
+    throw err;
+  }
+}
+
+async function fetchTheRest(lease: LeaseAnswer, dir: string, modelDir: string, settings: AttemptSettings, signal: AbortSignal): Promise<{ spec: TrainJobSpec; trainingBytes: number }> {
   const { job, urls } = lease;
-  const modelDir = await settings.models.resolve(urls.base_model, signal);
   const dataPath = join(dir, "train.jsonl");
   const trainingBytes = await downloadTo(urls.training_file.url, dataPath, signal);
   let validationPath: string | undefined;
@@ -47,6 +59,8 @@ export async function fetchAttemptInputs(lease: LeaseAnswer, dir: string, settin
   const dpo = job.method.type === "dpo" ? job.method.dpo.hyperparameters : null;
   const spec: TrainJobSpec = {
     modelDir,
+    // The id, as the API knows the model: a cached copy's folder is named by the revision of its files.
+    baseModelName: urls.base_model.id,
     dataPath,
     validationPath,
     outDir: join(dir, "adapter"),

@@ -1,26 +1,32 @@
 // Serving for blob-prefix base models: with no lease to hand out their URLs, the runner asks the API for them
 // (GET /internal/v1/models/{id}/files), downloads the files into the model cache and adds the model to the
 // inference server. A model the API does not know is dropped; a failed download is tried again with backoff.
+// Served models are looked up again now and then: files replaced in the blob store (a new revision) are
+// fetched into a new copy and the model's serving worker is replaced by one on them.
 import { ApiCallError, type BaseModelFilesAnswer, type RunnerApiClient } from "./api-client.js";
-import type { ModelCache } from "./model-cache.js";
+import type { BaseModelCopy, ModelCache } from "./model-cache.js";
 import type { Logger } from "./training-executor.js";
 
 export type BlobServingDeps = {
   /** Ids of the configured models without a local folder. */
   ids: string[];
   client: Pick<RunnerApiClient, "baseModelFiles">;
-  cache: Pick<ModelCache, "resolve">;
+  cache: Pick<ModelCache, "acquire">;
   /** The inference server's addModel: starts a serving worker on the downloaded folder. */
   addModel(id: string, dir: string): Promise<void>;
+  /** The inference server's replaceModel: serves the model from a new folder; resolves once the old worker is closed. */
+  replaceModel(id: string, dir: string): Promise<void>;
   log: Logger;
   /** Called once for a model that will not be served after all (the API forgot it, or its files do not load). */
   giveUp?(id: string): void;
   /** Wait before the first retry, doubling up to maxMs (defaults 5 s and 5 min). */
   retry?: { firstMs: number; maxMs: number };
+  /** How often served models are looked up again for replaced files (default 5 min). */
+  checkEveryMs?: number;
 };
 
 /** One try at serving a model; `retry` says whether another try may help. */
-export type ServeOutcome = { served: true; dir: string } | { served: false; retry: boolean; message: string };
+export type ServeOutcome = { served: true; copy: BaseModelCopy } | { served: false; retry: boolean; message: string };
 
 /**
  * The API says it has no such base model. Any other 404 (an API older than the files route, say) is not
@@ -34,10 +40,13 @@ const unknownModel = (id: string, apiMessage: string) =>
 export class BlobModelServing {
   /** Models still to serve, with the URLs from the look-up at start (used once, then asked for afresh). */
   private readonly pending = new Map<string, BaseModelFilesAnswer | null>();
-  private readonly served = new Set<string>();
+  /** Served models, each with the copy its serving worker reads (held while it does). */
+  private readonly served = new Map<string, BaseModelCopy>();
   private readonly abort = new AbortController();
   private timer: NodeJS.Timeout | null = null;
+  private checkTimer: NodeJS.Timeout | null = null;
   private round: Promise<void> | null = null;
+  private check: Promise<void> | null = null;
   private rounds = 0;
 
   constructor(private readonly d: BlobServingDeps) {}
@@ -65,19 +74,64 @@ export class BlobModelServing {
 
   /** Models now served from the cache. */
   get servedIds(): string[] {
-    return [...this.served];
+    return [...this.served.keys()];
   }
 
   /** Starts the download rounds in the background; each model is served as soon as its files are in. */
   start(): void {
-    this.round ??= this.runRound();
+    if (this.round) return;
+    this.round = this.runRound();
+    this.scheduleCheck();
   }
 
   /** Stops retrying and breaks off running downloads (their half-fetched folders are fetched again next start). */
   async stop(): Promise<void> {
     this.abort.abort();
     if (this.timer) clearTimeout(this.timer);
+    if (this.checkTimer) clearTimeout(this.checkTimer);
     await this.round;
+    await this.check;
+  }
+
+  private scheduleCheck(): void {
+    if (this.abort.signal.aborted) return;
+    this.checkTimer = setTimeout(() => {
+      this.check = this.checkServed().finally(() => this.scheduleCheck());
+    }, this.d.checkEveryMs ?? 300_000);
+    this.checkTimer.unref();
+  }
+
+  /**
+   * Asks the API again for each served model's files: when they changed (a new revision), serves the model from a
+   * fresh copy of them and lets go of the old one. Any failure keeps the model served as it is, until the next check.
+   */
+  private async checkServed(): Promise<void> {
+    const { log } = this.d;
+    const signal = this.abort.signal;
+    for (const [id, old] of [...this.served]) {
+      if (signal.aborted) return;
+      let fresh: BaseModelCopy;
+      try {
+        fresh = await this.d.cache.acquire(await this.d.client.baseModelFiles(id, signal), signal);
+      } catch (err) {
+        if (!signal.aborted) log("warn", "checking a served base model for new files failed; it is served as it is", { model: id, error: (err as Error).message });
+        continue;
+      }
+      if (fresh.dir === old.dir) {
+        fresh.release();
+        continue;
+      }
+      try {
+        await this.d.replaceModel(id, fresh.dir);
+      } catch (err) {
+        fresh.release();
+        log("error", "the new files of a served base model could not be loaded; still serving its previous files", { model: id, dir: fresh.dir, error: (err as Error).message });
+        continue;
+      }
+      this.served.set(id, fresh);
+      old.release();
+      log("info", "serving the new files of a base model", { model: id, dir: fresh.dir });
+    }
   }
 
   /** Gets one model's files and serves it. */
@@ -89,19 +143,21 @@ export class BlobModelServing {
       if (isUnknownModel(err)) return { served: false, retry: false, message: unknownModel(id, err.message) };
       return { served: false, retry: true, message: `asking the API for the files of base model ${id}: ${(err as Error).message}` };
     }
-    let dir: string;
+    let copy: BaseModelCopy;
     try {
-      dir = await this.d.cache.resolve(urls, signal);
+      copy = await this.d.cache.acquire(urls, signal);
     } catch (err) {
       // A local-folder source (files null) this machine cannot read stays unreadable; a download may work next time.
-      return { served: false, retry: urls.files !== null, message: `downloading base model ${id}: ${(err as Error).message}` };
+      // (The cache's errors name the model, and the file a download failed on.)
+      return { served: false, retry: urls.files !== null, message: (err as Error).message };
     }
     try {
-      await this.d.addModel(id, dir);
+      await this.d.addModel(id, copy.dir);
     } catch (err) {
-      return { served: false, retry: false, message: `base model ${id} in ${dir} could not be loaded for serving: ${(err as Error).message}; fix the files under ${urls.source} and restart the runner` };
+      copy.release();
+      return { served: false, retry: false, message: `base model ${id} in ${copy.dir} could not be loaded for serving: ${(err as Error).message}; fix the files under ${urls.source} and restart the runner` };
     }
-    return { served: true, dir };
+    return { served: true, copy };
   }
 
   private async runRound(): Promise<void> {
@@ -113,8 +169,8 @@ export class BlobModelServing {
       if (this.abort.signal.aborted) return;
       if (o.served) {
         this.pending.delete(id);
-        this.served.add(id);
-        log("info", "serving base model", { model: id, dir: o.dir });
+        this.served.set(id, o.copy);
+        log("info", "serving base model", { model: id, dir: o.copy.dir });
       } else if (!o.retry) {
         this.pending.delete(id);
         log("error", "not serving base model", { model: id, error: o.message });

@@ -53,6 +53,8 @@ export const runnerConfigSchema = z.object({
   loraRank: intSetting(1).max(1024),
   /** Serve inference for the base models, blob-prefix ones once downloaded ("off": a training-only runner). */
   inference: z.enum(["on", "off"], { error: 'use "on" or "off"' }),
+  /** Seconds between asking the API whether a served blob-store model's files were replaced. */
+  modelCheckSeconds: z.coerce.number().min(1).max(86_400),
 });
 export type RunnerConfig = z.infer<typeof runnerConfigSchema>;
 
@@ -74,6 +76,7 @@ const sources = {
   maxContext: ["TUNESERVE_RUNNER_MAX_CONTEXT", "max-context"],
   loraRank: ["TUNESERVE_RUNNER_LORA_RANK", "lora-rank"],
   inference: ["TUNESERVE_RUNNER_INFERENCE", "inference"],
+  modelCheckSeconds: ["TUNESERVE_RUNNER_MODEL_CHECK_SECONDS", "model-check-seconds"],
 } as const satisfies Record<keyof RunnerConfig, readonly [string, string]>;
 
 
@@ -92,6 +95,7 @@ const defaults = (hostname: string) => ({
   maxContext: "2048",
   loraRank: "16",
   inference: "on",
+  modelCheckSeconds: "300",
 });
 
 /** Every environment variable the runner reads: its settings' and the engine's (execution providers, thread spinning). */

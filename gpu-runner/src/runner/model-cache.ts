@@ -1,15 +1,26 @@
 // Where a base model lives on this machine: a configured local folder is used in place; a blob-store model is
-// downloaded once through presigned URLs (a lease's, or the serving side's) into the cache folder and reused.
-import { access, mkdir, readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+// downloaded through presigned URLs (a lease's, or the serving side's) into a folder of the cache named by the
+// revision of its files, so that a model re-uploaded under the same file names is fetched anew, never over a
+// copy a training job or serving worker is reading. Copies nothing holds any more are removed.
+import { createHash, randomUUID } from "node:crypto";
+import { access, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { join, resolve, sep } from "node:path";
 import type { LeaseAnswer } from "./api-client.js";
 import type { ModelSpec } from "./config.js";
+import { startShared, waitFor, type SharedDownload } from "./shared-download.js";
 import { downloadTo } from "./transfer.js";
 
 type BaseModelUrls = LeaseAnswer["urls"]["base_model"];
 
-/** Marker written after every file of a cached model arrived; its absence means "download again". */
+/** A base model folder in use: `release()` once done with it, so that a stale copy can be removed. */
+export type BaseModelCopy = { dir: string; release(): void };
+
+/** Marker written into a copy, last, before it is renamed into place; a folder without it is not a copy. */
 const completeMarker = ".tuneserve-complete.json";
+/** Folders being filled: `<cache>/models/<id>/.part-<copy>-<random>` (a crash leaves one, removed later). */
+const partPrefix = ".part-";
+/** A copy's folder name: see copyName. */
+const copyNamePattern = /^[0-9a-f]{24}$/;
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
@@ -22,11 +33,24 @@ function safeRelative(name: string): string {
   return name;
 }
 
-/** A download several jobs wait on: it stops only when every one of them has given up. */
-type SharedDownload = { promise: Promise<string>; abort: AbortController; waiting: number; forget(): void };
+/**
+ * A copy's folder name: the API's revision of the files (which changes when any is replaced, added or
+ * removed) with their names. An API older than the revision gives names only: a replaced file goes unseen.
+ */
+function copyName(model: BaseModelUrls, names: string[]): string {
+  return createHash("sha256").update(JSON.stringify([model.revision ?? null, names])).digest("hex").slice(0, 24);
+}
 
 export class ModelCache {
-  private readonly pending = new Map<string, SharedDownload>();
+  private readonly pending = new Map<string, SharedDownload<string>>();
+  /** Holders of each copy's folder (training attempts, serving workers). */
+  private readonly users = new Map<string, number>();
+  /** The copy the API named last, per model: the one kept when nothing holds it. */
+  private readonly current = new Map<string, string>();
+  /** Folders being filled by this process, which a sweep leaves alone. */
+  private readonly filling = new Set<string>();
+  /** Folders being removed: a download of the same copy waits for the removal to end first. */
+  private readonly removing = new Map<string, Promise<void>>();
 
   constructor(
     private readonly models: ModelSpec[],
@@ -43,76 +67,127 @@ export class ModelCache {
     return this.models.find((m) => m.id === id)?.dir ?? null;
   }
 
-  /** The folder holding `model`'s files, downloading them first when they come from the blob store. */
-  async resolve(model: BaseModelUrls, signal?: AbortSignal): Promise<string> {
+  /**
+   * Clears what an earlier process left that nothing will use: the folders of models no longer given as blob-store
+   * models, downloads broken off (a crash), and copies in the layout before revisions. Called once at start.
+   */
+  async open(): Promise<void> {
+    const root = join(this.cacheDir, "models");
+    const blob = new Set(this.models.filter((m) => m.dir === null).map((m) => m.id));
+    for (const id of await readdir(root).catch(() => [])) {
+      const folder = join(root, id);
+      if (this.holdsLocalFolder(folder)) continue;
+      if (!blob.has(id)) {
+        if (await this.madeByCache(folder)) await rm(folder, { recursive: true, force: true });
+        continue;
+      }
+      for (const name of await readdir(folder).catch(() => [])) {
+        const p = join(folder, name);
+        if (this.holdsLocalFolder(p)) continue;
+        if (!copyNamePattern.test(name) || !(await exists(join(p, completeMarker)))) await rm(p, { recursive: true, force: true });
+      }
+    }
+  }
+
+  /** Whether `p` is, or holds, a configured model folder (a cache folder set up around one): never removed. */
+  private holdsLocalFolder(p: string): boolean {
+    const folder = resolve(p) + sep;
+    return this.models.some((m) => m.dir !== null && (resolve(m.dir) + sep).startsWith(folder));
+  }
+
+  /** Whether a model's folder holds only what this cache writes there (copies, downloads, the old layout's marker). */
+  private async madeByCache(folder: string): Promise<boolean> {
+    const names = await readdir(folder).catch(() => null);
+    if (names === null) return false;
+    return names.includes(completeMarker) || names.every((n) => copyNamePattern.test(n) || n.startsWith(partPrefix));
+  }
+
+  /**
+   * The folder holding `model`'s files, downloading them first when they come from the blob store, held until
+   * `release()`. Callers needing the same copy at once share one download.
+   */
+  async acquire(model: BaseModelUrls, signal?: AbortSignal): Promise<BaseModelCopy> {
     const configured = this.localDir(model.id);
-    if (configured) return configured;
+    const inPlace = (dir: string): BaseModelCopy => ({ dir, release: () => {} });
+    if (configured) return inPlace(configured);
     if (!model.files) {
       // A local-folder source (the embedded default): readable here only when API and runner share a disk.
-      if (await exists(join(model.source, "config.json"))) return model.source;
+      if (await exists(join(model.source, "config.json"))) return inPlace(model.source);
       throw new Error(`base model ${model.id}: its source ${model.source} is a folder on the API's machine that this runner cannot read; configure it as ${model.id}=/local/folder`);
     }
-    const key = `${model.id}`;
-    let shared = this.pending.get(key);
-    if (!shared) {
-      const abort = new AbortController();
-      const promise = this.download(model.id, model.files, abort.signal);
-      // Done, failed or given up by all: the next caller starts a fresh download.
-      const forget = () => this.pending.get(key) === entry && this.pending.delete(key);
-      const entry: SharedDownload = { promise, abort, waiting: 0, forget };
-      promise.then(forget, forget);
-      shared = entry;
-      this.pending.set(key, entry);
-    }
-    return waitFor(shared, signal);
-  }
-
-  private async download(id: string, files: Record<string, string>, signal?: AbortSignal): Promise<string> {
-    const dir = join(this.cacheDir, "models", id);
+    safeRelative(model.id);
+    if (model.id.includes("/")) throw new Error(`base model id "${model.id}": holds "/"; register the model under an id without one`);
+    const files = model.files;
     const names = Object.keys(files).map(safeRelative).sort();
-    const marker = join(dir, completeMarker);
-    try {
-      const done = JSON.parse(await readFile(marker, "utf8")) as { files: string[] };
-      if (JSON.stringify(done.files) === JSON.stringify(names)) return dir;
-    } catch {
-      // not cached yet, or a download broke off: fetch everything again
+    const dir = join(this.cacheDir, "models", model.id, copyName(model, names));
+    this.current.set(model.id, dir);
+    let shared = this.pending.get(dir);
+    if (!shared) {
+      const entry = startShared((s) => this.download(model.id, dir, names, files, s), (e) => this.pending.get(dir) === e && this.pending.delete(dir));
+      shared = entry;
+      this.pending.set(dir, entry);
     }
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dir, { recursive: true });
-    for (const name of names) await downloadTo(files[name], join(dir, name), signal);
-    await writeFile(marker, JSON.stringify({ files: names, fetched_at: new Date().toISOString() }));
-    return dir;
+    await waitFor(shared, signal);
+    this.users.set(dir, (this.users.get(dir) ?? 0) + 1);
+    // Older copies nothing holds go now that this one is in; errors leave them to the next sweep.
+    await this.sweep(model.id).catch(() => {});
+    let released = false;
+    return {
+      dir,
+      release: () => {
+        if (released) return;
+        released = true;
+        const left = (this.users.get(dir) ?? 1) - 1;
+        if (left > 0) return void this.users.set(dir, left);
+        this.users.delete(dir);
+        if (this.current.get(model.id) !== dir && !this.pending.has(dir)) void this.remove(dir).catch(() => {});
+      },
+    };
   }
-}
 
-/**
- * Waits on a shared download as one of its callers. A caller that gives up (its job was cancelled, paused or
- * replaced by a newer lease) stops waiting at once, but the download goes on for the others; only when every
- * caller has given up is it aborted.
- */
-function waitFor(shared: SharedDownload, signal?: AbortSignal): Promise<string> {
-  if (signal?.aborted) return Promise.reject(signal.reason);
-  shared.waiting++;
-  return new Promise<string>((ok, fail) => {
-    let waiting = true;
-    const leave = () => {
-      if (!waiting) return;
-      waiting = false;
-      signal?.removeEventListener("abort", giveUp);
-      shared.waiting--;
-    };
-    const giveUp = () => {
-      leave();
-      if (shared.waiting === 0) {
-        shared.forget();
-        shared.abort.abort(signal!.reason);
+  /** Removes a model's folders that are neither its current copy, held, nor being filled. */
+  private async sweep(id: string): Promise<void> {
+    const root = join(this.cacheDir, "models", id);
+    for (const name of await readdir(root)) {
+      const p = join(root, name);
+      if (p === this.current.get(id) || this.users.has(p) || this.pending.has(p) || this.filling.has(p) || this.holdsLocalFolder(p)) continue;
+      await this.remove(p);
+    }
+  }
+
+  private remove(p: string): Promise<void> {
+    const running = this.removing.get(p);
+    if (running) return running;
+    const done = rm(p, { recursive: true, force: true }).finally(() => this.removing.delete(p));
+    this.removing.set(p, done);
+    return done;
+  }
+
+  /** Fills a copy's folder: into a temporary folder renamed into place once every file is in, so a crash never leaves a folder that looks complete. */
+  private async download(id: string, dir: string, names: string[], files: Record<string, string>, signal: AbortSignal): Promise<string> {
+    await this.removing.get(dir)?.catch(() => {});
+    if (await exists(join(dir, completeMarker))) return dir;
+    const tmp = join(this.cacheDir, "models", id, `${partPrefix}${randomUUID()}`);
+    this.filling.add(tmp);
+    try {
+      await mkdir(tmp, { recursive: true });
+      for (const name of names) {
+        try {
+          await downloadTo(files[name], join(tmp, name), signal);
+        } catch (err) {
+          if (signal.aborted) throw err;
+          (err as Error).message = `base model ${id}: downloading ${name}: ${(err as Error).message}`;
+          throw err;
+        }
       }
-      fail(signal!.reason);
-    };
-    signal?.addEventListener("abort", giveUp, { once: true });
-    shared.promise.then(
-      (dir) => (leave(), ok(dir)),
-      (err: unknown) => (leave(), fail(err)),
-    );
-  });
+      await writeFile(join(tmp, completeMarker), JSON.stringify({ files: names, fetched_at: new Date().toISOString() }));
+      // Not a copy (no marker: a crash mid-rename, or someone's files): replaced whole; nothing holds it, or it would have one.
+      await rm(dir, { recursive: true, force: true });
+      await rename(tmp, dir);
+      return dir;
+    } finally {
+      this.filling.delete(tmp);
+      await rm(tmp, { recursive: true, force: true }).catch(() => {});
+    }
+  }
 }

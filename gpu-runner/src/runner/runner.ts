@@ -12,7 +12,14 @@ import { ModelCache } from "./model-cache.js";
 import type { Logger, TrainingStarter } from "./training-executor.js";
 
 /** The inference side (gpu-runner/src/serve), started before registering so its URL can be announced. */
-export type InferenceHandle = { url: string; close(): Promise<void>; heldAdapters(): string[]; forgetAdapters(models: string[]): void; addModel(id: string, dir: string): Promise<void> };
+export type InferenceHandle = {
+  url: string;
+  close(): Promise<void>;
+  heldAdapters(): string[];
+  forgetAdapters(models: string[]): void;
+  addModel(id: string, dir: string): Promise<void>;
+  replaceModel(id: string, dir: string): Promise<void>;
+};
 
 export type RunningRunner = {
   id: string;
@@ -88,7 +95,19 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
   const inference = config.inference === "on" ? await serveInference(config, instance) : null;
   const url = config.publicUrl ?? inference?.url ?? null;
   const blobIds = config.models.filter((m) => m.dir === null).map((m) => m.id);
-  const blobServing = inference && blobIds.length ? new BlobModelServing({ ids: blobIds, client, cache: models, addModel: (id, dir) => inference.addModel(id, dir), giveUp: (id) => void withdraw(id), log }) : null;
+  const blobServing =
+    inference && blobIds.length
+      ? new BlobModelServing({
+          ids: blobIds,
+          client,
+          cache: models,
+          addModel: (id, dir) => inference.addModel(id, dir),
+          replaceModel: (id, dir) => inference.replaceModel(id, dir),
+          giveUp: (id) => void withdraw(id),
+          log,
+          checkEveryMs: config.modelCheckSeconds * 1000,
+        })
+      : null;
   // A model the API does not know can neither be served nor leased: leave it out of what the runner offers.
   const unknown = new Set(blobServing ? await blobServing.lookUp() : []);
   const offered = new Set(models.ids.filter((id) => !unknown.has(id)));
@@ -116,6 +135,8 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
   // optimizer state that no one will use. Only once registered: a second process refused the name (a second
   // `tuneserve serve` on one data folder) shares the cache folder with the live runner's attempts in progress.
   await rm(join(config.cacheDir, "jobs"), { recursive: true, force: true });
+  // Likewise base model downloads it broke off, and the copies of models this runner is no longer given.
+  await models.open();
   log("info", "registered", { runner_id: me.id, models: [...offered], url, lease_seconds: me.lease_seconds, checkpoint_formats: checkpointFormats });
   for (const id of me.unregistered_models ?? []) {
     log("warn", "the API has no base model of this id: it answers requests for it with 404 and queues no jobs for it until an admin registers it (POST /admin/v1/models)", { model: id });

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import type { TrainEvent, TrainingWorker, TrainJobSpec, TrainResult } from "../engine/train/loop.js";
 import { ApiCallError, LeaseLostError, type Completion, type Holder, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
 import { fetchAttemptInputs, plainFileName, type AttemptSettings } from "./attempt-inputs.js";
+import type { BaseModelCopy } from "./model-cache.js";
 import { uploadFrom } from "./transfer.js";
 
 /** The engine's training worker (startTrainingWorker), injected so the loop does not load ORT until a job comes. */
@@ -83,7 +84,7 @@ export class TrainingExecution {
   private checkpointStep: number | null;
   /** The attempt is over: late heartbeats (a 409 after complete) mean nothing any more. */
   private ended = false;
-  private worker: Pick<TrainingWorker, "cancel" | "suspend"> | null = null;
+  private worker: Pick<TrainingWorker, "cancel" | "suspend" | "result"> | null = null;
   private readonly abort = new AbortController();
   private queue: Promise<void> = Promise.resolve();
   private queueError: Error | null = null;
@@ -93,6 +94,8 @@ export class TrainingExecution {
   private readonly dir: string;
   /** The base model's folder on this runner, once the inputs are fetched. */
   private modelDir: string | null = null;
+  /** The base model's copy this attempt holds (released when the attempt and its trainer are done). */
+  private baseModel: BaseModelCopy | null = null;
 
   constructor(
     private readonly deps: ExecutorDeps,
@@ -173,6 +176,9 @@ export class TrainingExecution {
       this.ended = true;
       clearInterval(timer);
       if (this.cutOffTimer) clearTimeout(this.cutOffTimer);
+      // The base model's copy goes back once the trainer is done reading it (past a shutdown's deadline it may still run).
+      const copy = this.baseModel;
+      if (copy) void (this.worker?.result ?? Promise.resolve()).then(copy.release, copy.release);
       this.worker = null;
       await rm(this.dir, { recursive: true, force: true }).catch(() => {});
     }
@@ -181,7 +187,8 @@ export class TrainingExecution {
   /** Inputs to local files and the engine's job spec. */
   private async prepare(): Promise<TrainJobSpec> {
     const { urls } = this.lease;
-    const { spec, trainingBytes } = await fetchAttemptInputs(this.lease, this.dir, this.deps, this.abort.signal);
+    const { spec, trainingBytes, baseModel } = await fetchAttemptInputs(this.lease, this.dir, this.deps, this.abort.signal);
+    this.baseModel = baseModel;
     this.modelDir = spec.modelDir;
     this.throwIfEnded();
     const resumed = `${urls.initial_adapter ? `; continuing ${urls.initial_adapter.model}` : ""}${urls.checkpoint ? `; resuming from the checkpoint at step ${urls.checkpoint.step}` : ""}`;

@@ -52,6 +52,11 @@ export type InferenceServer = {
   forgetAdapters(models: string[]): void;
   /** Starts serving one more base model (a blob-prefix model whose files arrived after the server started). */
   addModel(id: string, dir: string): Promise<void>;
+  /**
+   * Serves a base model from new files (its blob-store files were replaced): a worker on `dir` takes the new
+   * requests, the old one finishes those it runs and closes; resolves once it has, so its folder may go.
+   */
+  replaceModel(id: string, dir: string): Promise<void>;
 };
 
 const SECONDS_TO_RETRY = "1";
@@ -191,6 +196,9 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
         else awaitingAdapter.delete(body.model);
       }
     }
+    // Its files replaced while the adapter was fetched: the new worker takes the request (the old one is closing).
+    const current = workers.get(body.model);
+    if (current && current !== worker && !current.broken) worker = current;
     let submits: ServeSubmit[];
     try {
       submits = toSubmits(body, `${body.request_id}#${++seq}`, adapter ? { id: body.adapter!, dir: adapter.dir } : null);
@@ -235,6 +243,14 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       if (closed || workers.has(id)) return void (await worker.close());
       dirs.set(id, dir);
       workers.set(id, worker);
+    },
+    async replaceModel(id, dir) {
+      const fresh = await startWorker(dir);
+      if (closed) return void (await fresh.close());
+      const old = workers.get(id);
+      dirs.set(id, dir);
+      workers.set(id, fresh);
+      await old?.closeWhenIdle();
     },
     async close() {
       closed = true;

@@ -132,6 +132,16 @@ export class ServeWorker {
   }
 
   /**
+   * Closes the worker once the requests it runs are done (it takes no new ones from the server any more: its
+   * model is served by a newer worker), or after `maxWaitMs`, failing those left.
+   */
+  async closeWhenIdle(maxWaitMs = 300_000, pollMs = 100): Promise<void> {
+    const end = Date.now() + maxWaitMs;
+    while (this.pending.size > 0 && !this.failed && Date.now() < end) await new Promise((ok) => setTimeout(ok, pollMs));
+    await this.close();
+  }
+
+  /**
    * Asks the worker to stop after its current step (its requests left fail with a "shutting down" error), then
    * terminates the thread; after `deadlineMs` without an answer it terminates anyway. Terminating a thread inside
    * onnxruntime's session.run aborted the whole process once ("terminate called after throwing an instance of

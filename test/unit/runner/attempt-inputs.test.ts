@@ -12,7 +12,7 @@ import type { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import { resolveSpec } from "../../../gpu-runner/src/engine/train/spec.js";
 
 const url = (text: string) => `data:application/octet-stream;base64,${Buffer.from(text).toString("base64")}`;
-const models = { resolve: async () => "/models/micro" } as unknown as ModelCache;
+const models = { acquire: async () => ({ dir: "/models/micro", release() {} }) } as unknown as ModelCache;
 const file = (id: string, text: string) => ({ id, bytes: text.length, lines: 1, format: "chat", url: url(text) });
 
 function lease(method: LeaseAnswer["job"]["method"], extra: Partial<LeaseAnswer["urls"]> = {}): LeaseAnswer {
@@ -37,7 +37,8 @@ describe("fetchAttemptInputs", () => {
     expect(await readFile(spec.validationPath!, "utf8")).toBe("valid\n");
     const s = resolveSpec(spec);
     expect(s).toMatchObject({
-      modelDir: "/models/micro", objective: "sft", epochs: 5, lr: 5e-4, seqLen: 256, seed: 1234,
+      // The adapter names its base model by id: a cached copy's folder is named by the revision of its files.
+      modelDir: "/models/micro", baseModelName: "micro", objective: "sft", epochs: 5, lr: 5e-4, seqLen: 256, seed: 1234,
       // batch_size is the rows of a step: 4 rows of 256 tokens fit one run.
       batchSize: 4, gradAccum: 1,
       rank: 16, alpha: 8, dropout: 0.05, targets: ["q_proj", "v_proj"], useRslora: true,

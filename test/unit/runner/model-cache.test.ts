@@ -1,9 +1,10 @@
-// Base model folders: configured ones used in place, blob-store ones downloaded once through URLs and reused.
-import { mkdtemp, readFile, rm, writeFile, mkdir } from "node:fs/promises";
+// Base model folders: configured ones used in place, blob-store ones downloaded once per revision of their files
+// through URLs and reused, a stale copy removed once nothing holds it.
+import { mkdtemp, readdir, readFile, rm, writeFile, mkdir } from "node:fs/promises";
 import { listenLocal, type LocalServer } from "../../helpers/http-server.js";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { basename, dirname, join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import { nextPollSeconds } from "../../../gpu-runner/src/runner/lease-loop.js";
 
@@ -33,70 +34,129 @@ afterAll(async () => {
 
 const urls = (names: string[]) => Object.fromEntries(names.map((n) => [n, `${url}/${n}?X-Signature=abc`]));
 
+/** The copy's folder, released at once (the tests that need it held keep the handle). */
+const dirOf = async (cache: ModelCache, model: Parameters<ModelCache["acquire"]>[0], signal?: AbortSignal) => {
+  const copy = await cache.acquire(model, signal);
+  copy.release();
+  return copy.dir;
+};
+
 describe("ModelCache", () => {
   it("uses a configured folder in place", async () => {
     const cache = new ModelCache([{ id: "micro", dir: "/models/micro" }], join(dir, "a"));
-    expect(await cache.resolve({ id: "micro", source: "blob:models/micro/", files: urls(["config.json"]) })).toBe("/models/micro");
+    expect(await dirOf(cache, { id: "micro", source: "blob:models/micro/", files: urls(["config.json"]) })).toBe("/models/micro");
     expect(cache.ids).toEqual(["micro"]);
   });
 
   it("downloads a blob model once, concurrent callers sharing the download", async () => {
     const cache = new ModelCache([{ id: "qwen", dir: null }], join(dir, "b"));
-    const model = { id: "qwen", source: "blob:models/qwen/", files: urls(["config.json", "model.safetensors", "tokenizer.json"]) };
+    const model = { id: "qwen", source: "blob:models/qwen/", revision: "r1", files: urls(["config.json", "model.safetensors", "tokenizer.json"]) };
     hits.length = 0;
-    const [d1, d2] = await Promise.all([cache.resolve(model), cache.resolve(model)]);
-    expect(d1).toBe(join(dir, "b", "models", "qwen"));
+    const [d1, d2] = await Promise.all([dirOf(cache, model), dirOf(cache, model)]);
+    expect(dirname(d1)).toBe(join(dir, "b", "models", "qwen"));
     expect(d2).toBe(d1);
     expect(await readFile(join(d1, "model.safetensors"), "utf8")).toBe("weights");
     expect(hits.sort()).toEqual(["config.json", "model.safetensors", "tokenizer.json"]);
     // A new cache object (a restarted runner) finds the completed folder and fetches nothing.
-    await new ModelCache([{ id: "qwen", dir: null }], join(dir, "b")).resolve(model);
+    const restarted = new ModelCache([{ id: "qwen", dir: null }], join(dir, "b"));
+    await restarted.open();
+    expect(await dirOf(restarted, model)).toBe(d1);
     expect(hits).toHaveLength(3);
+  });
+
+  it("fetches a model whose files were replaced under the same names into a new folder, keeping the old copy while it is held", async () => {
+    const root = join(dir, "rev");
+    const cache = new ModelCache([{ id: "qwen", dir: null }], root);
+    const v1 = { id: "qwen", source: "blob:models/qwen/", revision: "r1", files: urls(["config.json", "model.safetensors"]) };
+    const training = await cache.acquire(v1);
+    expect(await readFile(join(training.dir, "model.safetensors"), "utf8")).toBe("weights");
+
+    // The operator re-uploads the weights under the same name: the API lists a new revision.
+    files["model.safetensors"] = "new weights";
+    try {
+      const v2 = { ...v1, revision: "r2" };
+      const serving = await cache.acquire(v2);
+      expect(serving.dir).not.toBe(training.dir);
+      expect(await readFile(join(serving.dir, "model.safetensors"), "utf8")).toBe("new weights");
+      // The job training on the old copy still reads its files ...
+      expect(await readFile(join(training.dir, "model.safetensors"), "utf8")).toBe("weights");
+      // ... until it is done with them: a stale copy nothing holds is removed.
+      training.release();
+      await vi.waitFor(async () => expect(await readdir(join(root, "models", "qwen"))).toEqual([basename(serving.dir)]));
+      // The current copy stays when released: the next job reuses it.
+      serving.release();
+      hits.length = 0;
+      expect(await dirOf(cache, v2)).toBe(serving.dir);
+      expect(hits).toEqual([]);
+    } finally {
+      files["model.safetensors"] = "weights";
+    }
   });
 
   it("keeps a shared download going for the others when one caller gives up, and stops it when all have", async () => {
     const cache = new ModelCache([{ id: "slow", dir: null }], join(dir, "s"));
     const model = { id: "slow", source: "blob:models/slow/", files: urls(["config.json", "slow.safetensors"]) };
     const quitter = new AbortController();
-    const first = cache.resolve(model, quitter.signal);
-    const second = cache.resolve(model, new AbortController().signal);
+    const first = dirOf(cache, model, quitter.signal);
+    const second = dirOf(cache, model, new AbortController().signal);
     quitter.abort(new Error("job paused"));
     await expect(first).rejects.toThrow("job paused");
     expect(await readFile(join(await second, "slow.safetensors"), "utf8")).toBe("slow weights");
 
     const other = new ModelCache([{ id: "slow", dir: null }], join(dir, "s2"));
     const [a, b] = [new AbortController(), new AbortController()];
-    const both = [other.resolve(model, a.signal), other.resolve(model, b.signal)];
+    const both = [dirOf(other, model, a.signal), dirOf(other, model, b.signal)];
     a.abort(new Error("gone a"));
     b.abort(new Error("gone b"));
     await expect(both[0]).rejects.toThrow("gone a");
     await expect(both[1]).rejects.toThrow("gone b");
-    // The aborted download left no complete folder: the next caller fetches it whole.
-    expect(await readFile(join(await other.resolve(model), "slow.safetensors"), "utf8")).toBe("slow weights");
+    // The aborted download left no folder behind, complete-looking or not; the next caller fetches it whole.
+    await vi.waitFor(async () => expect(await readdir(join(dir, "s2", "models", "slow"))).toEqual([]));
+    expect(await readFile(join(await dirOf(other, model), "slow.safetensors"), "utf8")).toBe("slow weights");
   });
 
-  it("fetches again when an earlier download did not finish", async () => {
-    const root = join(dir, "c");
-    await mkdir(join(root, "models", "qwen"), { recursive: true });
-    await writeFile(join(root, "models", "qwen", "config.json"), "half");
-    const d = await new ModelCache([{ id: "qwen", dir: null }], root).resolve({ id: "qwen", source: "blob:models/qwen/", files: urls(["config.json"]) });
-    expect(await readFile(join(d, "config.json"), "utf8")).toBe(files["config.json"]);
-  });
-
-  it("names the object and the status when a download fails, without the signature", async () => {
-    const err = (await new ModelCache([{ id: "gone", dir: null }], join(dir, "d")).resolve({ id: "gone", source: "blob:models/gone/", files: urls(["missing.bin"]) }).catch((e: unknown) => e)) as Error;
-    expect(err.message).toMatch(/GET .*\/missing\.bin\?…: 404 no such object/);
+  it("leaves nothing that looks complete when a download fails part-way, and names the model, the file and the status", async () => {
+    const root = join(dir, "d");
+    const cache = new ModelCache([{ id: "gone", dir: null }], root);
+    const err = (await dirOf(cache, { id: "gone", source: "blob:models/gone/", files: urls(["config.json", "missing.bin"]) }).catch((e: unknown) => e)) as Error;
+    expect(err.message).toMatch(/^base model gone: downloading missing\.bin: GET .*\/missing\.bin\?…: 404 no such object/);
     expect(err.message).not.toContain("abc");
+    expect(await readdir(join(root, "models", "gone"))).toEqual([]);
+  });
+
+  it("clears at start what a killed runner left: broken-off downloads, the old layout, models no longer configured", async () => {
+    const root = join(dir, "c");
+    const models = join(root, "models");
+    // A download killed before its rename: all files and even the marker, but still under its temporary name.
+    await mkdir(join(models, "qwen", ".part-1234"), { recursive: true });
+    await writeFile(join(models, "qwen", ".part-1234", "config.json"), "half");
+    await writeFile(join(models, "qwen", ".part-1234", ".tuneserve-complete.json"), '{"files":["config.json"]}');
+    // The layout before revisions: the files right in the model's folder.
+    await writeFile(join(models, "qwen", "config.json"), "stale");
+    await writeFile(join(models, "qwen", ".tuneserve-complete.json"), '{"files":["config.json"]}');
+    await mkdir(join(models, "dropped", "0123456789abcdef01234567"), { recursive: true });
+    await mkdir(join(models, "now-local", ".part-99"), { recursive: true });
+    // Not the cache's: an operator's own model folder that happens to sit under models/ is left alone.
+    await mkdir(join(models, "mine"), { recursive: true });
+    await writeFile(join(models, "mine", "config.json"), "{}");
+    await mkdir(join(models, "configured", "weights"), { recursive: true });
+    const cache = new ModelCache([{ id: "qwen", dir: null }, { id: "now-local", dir: "/models/local" }, { id: "configured", dir: join(models, "configured", "weights") }], root);
+    await cache.open();
+    expect((await readdir(models)).sort()).toEqual(["configured", "mine", "qwen"]);
+    expect(await readdir(join(models, "configured"))).toEqual(["weights"]);
+    expect(await readdir(join(models, "qwen"))).toEqual([]);
+    const d = await dirOf(cache, { id: "qwen", source: "blob:models/qwen/", files: urls(["config.json"]) });
+    expect(await readFile(join(d, "config.json"), "utf8")).toBe(files["config.json"]);
   });
 
   it("refuses file names that would leave the cache folder", async () => {
     const cache = new ModelCache([{ id: "evil", dir: null }], join(dir, "e"));
-    await expect(cache.resolve({ id: "evil", source: "blob:models/evil/", files: { "../x": `${url}/config.json` } })).rejects.toThrow(/not a plain relative path/);
+    await expect(cache.acquire({ id: "evil", source: "blob:models/evil/", files: { "../x": `${url}/config.json` } })).rejects.toThrow(/not a plain relative path/);
   });
 
   it("explains a local source folder this runner cannot read", async () => {
     const cache = new ModelCache([{ id: "far", dir: null }], join(dir, "f"));
-    await expect(cache.resolve({ id: "far", source: "/nowhere/far", files: null })).rejects.toThrow(/configure it as far=\/local\/folder/);
+    await expect(cache.acquire({ id: "far", source: "/nowhere/far", files: null })).rejects.toThrow(/configure it as far=\/local\/folder/);
   });
 });
 

@@ -5,7 +5,7 @@
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
+import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { ApiCallError, type LeaseAnswer, type RunnerApiClient } from "../../../gpu-runner/src/runner/api-client.js";
 import type { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import { TrainingExecution, type ExecutorDeps } from "../../../gpu-runner/src/runner/training-executor.js";
@@ -47,7 +47,7 @@ it("fails a diverged job with code training_diverged, not retryable, and complet
   // The training worker's rejection as startTrainingWorker gives it: the engine's message and code (loop-worker.ts).
   const diverged = new TrainingDiverged(3, "training diverged at step 3: loss is NaN; lower lr (now 0.0002)");
   const deps: ExecutorDeps = {
-    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { resolve: async () => "/models/micro" } as unknown as ModelCache, workRoot: dir, checkpointEvery: 0,
+    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { acquire: async () => ({ dir: "/models/micro", release() {} }) } as unknown as ModelCache, workRoot: dir, checkpointEvery: 0,
     shutdownCheckpointMs: 0, spinTraining: false, log: () => {},
     startTraining: () => ({ result: Promise.reject(Object.assign(new Error(diverged.message), { code: diverged.code })), cancel: () => {}, suspend: () => {} }),
   };
@@ -62,7 +62,7 @@ it("fails a resume whose base model's chat template changed since the checkpoint
   const chats = ["red", "green", "blue"].map((c, i) => JSON.stringify({ messages: [{ role: "user", content: `colour ${i}?` }, { role: "assistant", content: c }] })).join("\n") + "\n";
   const job = { ...lease.job, adapter: { ...lease.job.adapter, r: 2 }, hyperparameters: { ...lease.job.hyperparameters, seq_len: 48 } };
   const first = { ...lease, job, urls: { ...lease.urls, training_file: { ...lease.urls.training_file, format: "chat", url: url(chats) } } } as LeaseAnswer;
-  const settings = { models: { resolve: async () => model } as unknown as ModelCache, checkpointEvery: 1, spinTraining: false };
+  const settings = { models: { acquire: async () => ({ dir: model, release() {} }) } as unknown as ModelCache, checkpointEvery: 1, spinTraining: false };
   const { spec } = await fetchAttemptInputs(first, join(dir, "attempt-1"), settings, new AbortController().signal);
   await runTraining(spec);
   const ckDir = join(spec.checkpointDir!, "2");
@@ -75,7 +75,7 @@ it("fails a resume whose base model's chat template changed since the checkpoint
   const { client, failed } = recordingClient();
   const second = { ...first, lease: { attempt: 2 }, urls: { ...first.urls, checkpoint: { step: 2, files } } } as LeaseAnswer;
   const deps: ExecutorDeps = {
-    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { resolve: async () => changed } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
+    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { acquire: async () => ({ dir: changed, release() {} }) } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
     shutdownCheckpointMs: 0, spinTraining: false, log: () => {}, startTraining: startTrainingWorker,
   };
   expect(await new TrainingExecution(deps, second).run()).toBe("failed");
@@ -106,7 +106,7 @@ it("keeps training through an API outage at a checkpoint: the checkpoint is reco
   await mkdir(adapterDir, { recursive: true });
   let cancelled = false;
   const deps: ExecutorDeps = {
-    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { resolve: async () => "/models/micro" } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
+    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { acquire: async () => ({ dir: "/models/micro", release() {} }) } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
     shutdownCheckpointMs: 0, spinTraining: false, log: () => {},
     startTraining: (_spec, onEvent) => {
       onEvent({ type: "checkpoint", step: 1, dir: join(dir, "outage-ck"), files: [], version: 2, metrics: {} });
@@ -120,3 +120,30 @@ it("keeps training through an API outage at a checkpoint: the checkpoint is reco
   expect(failed).toEqual([]);
   expect(calls).toEqual(["outputUploads", "complete"]);
 }, 30_000);
+
+it("hands back the base model's copy once the attempt is over: after training failed, and when another input could not be fetched", async () => {
+  let releases = 0;
+  const models = { acquire: async () => ({ dir: "/models/micro", release: () => void releases++ }) } as unknown as ModelCache;
+  const { client, failed } = recordingClient();
+  let finishTraining: ((err: Error) => void) | undefined;
+  const deps: ExecutorDeps = {
+    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models, workRoot: dir, checkpointEvery: 0,
+    shutdownCheckpointMs: 0, spinTraining: false, log: () => {},
+    startTraining: () => ({ result: new Promise((_ok, fail) => (finishTraining = fail)), cancel: () => {}, suspend: () => {} }),
+  };
+  const run = new TrainingExecution(deps, lease).run();
+  await vi.waitFor(() => expect(finishTraining).toBeDefined());
+  await new Promise((ok) => setTimeout(ok, 20));
+  // Still training on it: a newer copy of the model must not remove this one.
+  expect(releases).toBe(0);
+  finishTraining!(new Error("training worker exited with code 1"));
+  expect(await run).toBe("failed");
+  await new Promise((ok) => setImmediate(ok));
+  expect(releases).toBe(1);
+
+  // A continued adapter whose file name the protocol refuses: the inputs fail after the model was acquired.
+  const badInput = { ...lease, urls: { ...lease.urls, initial_adapter: { model: "ft:micro:t:x:1", files: { "../escape": url("x") } } } } as LeaseAnswer;
+  expect(await new TrainingExecution(deps, badInput).run()).toBe("failed");
+  expect(failed.at(-1)?.error.code).toBe("input_unavailable");
+  expect(releases).toBe(2);
+});

@@ -134,7 +134,7 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   const schedule: Schedule = { kind: s.schedule, lr: s.lr, totalSteps, warmupSteps: warmupSteps(totalSteps, s.warmupRatio) };
   const tokensPerEpoch = rows.reduce((n, r) => n + exampleTokens(r), 0);
   const checkpointDir = s.checkpointDir ?? join(s.outDir, "checkpoints");
-  const meta: AdapterMeta = { rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets, useRslora: s.useRslora, baseModel: basename(resolve(s.modelDir)) };
+  const meta: AdapterMeta = { rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets, useRslora: s.useRslora, baseModel: s.baseModelName ?? basename(resolve(s.modelDir)) };
   const fp = fingerprint(s, dataSha, objective, initSha, await tokenizationIdentity(s.modelDir, tok.eosTokenIds));
 
   const weights = await openWeights(s.modelDir);

@@ -68,6 +68,8 @@ const posInt = z.number().int().min(1);
 export const trainSpecSchema = z.object({
   /** Hugging Face folder: config.json, model.safetensors, tokenizer.json (+ tokenizer_config.json chat template). */
   modelDir: z.string().min(1),
+  /** The adapter's base_model_name_or_path (default: modelDir's folder name; a runner's cached copy sits in a folder named by its revision). */
+  baseModelName: z.string().min(1).optional(),
   /** JSONL: {"messages":[...]} | {"prompt","completion"} | {"text"}, or DPO pairs {"input","preferred_output","non_preferred_output"} */
   dataPath: z.string().min(1),
   validationPath: z.string().min(1).optional(),

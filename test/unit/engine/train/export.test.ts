@@ -26,15 +26,16 @@ beforeAll(async () => {
   const chats = ["red", "green", "blue", "cyan", "pink", "gray", "gold"].map((c, i) => JSON.stringify({ messages: [{ role: "system", content: "be brief" }, { role: "user", content: `colour ${i}?` }, { role: "assistant", content: c }] }));
   await writeFile(data, chats.join("\n") + "\n");
   out = join(root, "adapter");
-  // rsLoRA (scale 6/√4 = 3, not 6/4), three of the seven projections, dropout in the steps only.
-  res = await runTraining({ modelDir: model, dataPath: data, validationPath: data, outDir: out, epochs: 3, batchSize: 3, seqLen: 64, lr: 1e-2, rank: 4, alpha: 6, useRslora: true, targets: ["v_proj", "q_proj", "down_proj"], dropout: 0.1 });
+  // rsLoRA (scale 6/√4 = 3, not 6/4), three of the seven projections, dropout in the steps only; the base model
+  // named as a runner names it (its cached copy's folder is named by revision, not by the model).
+  res = await runTraining({ modelDir: model, baseModelName: "micro-llama", dataPath: data, validationPath: data, outDir: out, epochs: 3, batchSize: 3, seqLen: 64, lr: 1e-2, rank: 4, alpha: 6, useRslora: true, targets: ["v_proj", "q_proj", "down_proj"], dropout: 0.1 });
 });
 afterAll(() => rm(root, { recursive: true, force: true }));
 
 it("writes PEFT's adapter_config.json fields and tensor names, F32, in PEFT's shapes", async () => {
   const cfg = JSON.parse(await readFile(join(out, "adapter_config.json"), "utf8"));
   expect(cfg).toEqual({
-    peft_type: "LORA", task_type: "CAUSAL_LM", base_model_name_or_path: "model", r: 4, lora_alpha: 6, lora_dropout: 0.1,
+    peft_type: "LORA", task_type: "CAUSAL_LM", base_model_name_or_path: "micro-llama", r: 4, lora_alpha: 6, lora_dropout: 0.1,
     target_modules: ["q_proj", "v_proj", "down_proj"], use_rslora: true, use_dora: false, bias: "none", fan_in_fan_out: false,
     inference_mode: true, init_lora_weights: true, modules_to_save: null, layers_to_transform: null, layers_pattern: null,
     rank_pattern: {}, alpha_pattern: {}, revision: null,

@@ -17,6 +17,8 @@ export type BlobServingDeps = {
   /** The inference server's replaceModel: serves the model from a new folder; resolves once the old worker is closed. */
   replaceModel(id: string, dir: string): Promise<void>;
   log: Logger;
+  /** The inference server's modelNotReady: what requests for a model not served yet are told (null: downloading). */
+  modelNotReady?(id: string, error: string | null): void;
   /** Called once for a model that will not be served after all (the API forgot it, or its files do not load). */
   giveUp?(id: string): void;
   /** Wait before the first retry, doubling up to maxMs (defaults 5 s and 5 min). */
@@ -59,6 +61,8 @@ export class BlobModelServing {
     const unknown: string[] = [];
     await Promise.all(
       this.d.ids.map(async (id) => {
+        // Requests that come before its files are in are told so (503), not that the model is unknown here.
+        this.d.modelNotReady?.(id, null);
         try {
           this.pending.set(id, await this.d.client.baseModelFiles(id, this.abort.signal));
         } catch (err) {
@@ -174,10 +178,12 @@ export class BlobModelServing {
       } else if (!o.retry) {
         this.pending.delete(id);
         log("error", "not serving base model", { model: id, error: o.message });
+        this.d.modelNotReady?.(id, o.message);
         this.d.giveUp?.(id);
       } else {
         this.pending.set(id, null);
         log("warn", "base model not served yet; trying again", { model: id, error: o.message });
+        this.d.modelNotReady?.(id, `${o.message} (the runner tries again)`);
       }
     }
     if (this.pending.size === 0) return;

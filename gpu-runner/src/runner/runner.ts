@@ -19,6 +19,7 @@ export type InferenceHandle = {
   forgetAdapters(models: string[]): void;
   addModel(id: string, dir: string): Promise<void>;
   replaceModel(id: string, dir: string): Promise<void>;
+  modelNotReady(id: string, error: string | null): void;
 };
 
 export type RunningRunner = {
@@ -103,6 +104,7 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
           cache: models,
           addModel: (id, dir) => inference.addModel(id, dir),
           replaceModel: (id, dir) => inference.replaceModel(id, dir),
+          modelNotReady: (id, error) => inference.modelNotReady(id, error),
           giveUp: (id) => void withdraw(id),
           log,
           checkEveryMs: config.modelCheckSeconds * 1000,

@@ -57,9 +57,16 @@ export type InferenceServer = {
    * requests, the old one finishes those it runs and closes; resolves once it has, so its folder may go.
    */
   replaceModel(id: string, dir: string): Promise<void>;
+  /**
+   * A blob-store model registered but not served yet: `error` null while its files download, else why they
+   * could not be had. Requests for it get 503 model_loading or 502 model_unavailable; addModel ends it.
+   */
+  modelNotReady(id: string, error: string | null): void;
 };
 
 const SECONDS_TO_RETRY = "1";
+/** A model's download takes seconds to minutes. */
+const LOADING_SECONDS_TO_RETRY = "5";
 
 const errorJson = (c: Context, status: 400 | 401 | 404 | 429 | 500 | 502 | 503, code: string, message: string, param: string | null = null) =>
   c.json({ error: { code, message, param } }, status);
@@ -89,6 +96,8 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   let closed = false;
   /** Each served model's folder, for starting its worker again. */
   const dirs = new Map<string, string>();
+  /** Models registered but not served yet, with the error of their last download (null: downloading). */
+  const notReady = new Map<string, string | null>();
   const restarts = new Map<string, Promise<ServeWorker>>();
   /**
    * The model's worker. One whose thread died (out of memory, say) has failed its requests; it is replaced, once
@@ -164,6 +173,12 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       worker = await workerFor(body.model);
     } catch (err) {
       return errorJson(c, 500, "generation_failed", `base model ${body.model}: its serving worker failed and could not be started again: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    if (!worker && notReady.has(body.model)) {
+      const error = notReady.get(body.model);
+      if (error) return errorJson(c, 502, "model_unavailable", `base model ${body.model} is not served by this runner yet: ${error}`, "model");
+      c.header("Retry-After", LOADING_SECONDS_TO_RETRY);
+      return errorJson(c, 503, "model_loading", `base model ${body.model}: its files are being downloaded to this runner; retry after ${LOADING_SECONDS_TO_RETRY} s`, "model");
     }
     if (!worker) return errorJson(c, 404, "model_not_served", `base model ${body.model} is not served here; this runner serves ${[...workers.keys()].join(", ")}`, "model");
     if (body.n > maxBatch + maxQueue) {
@@ -243,6 +258,10 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       if (closed || workers.has(id)) return void (await worker.close());
       dirs.set(id, dir);
       workers.set(id, worker);
+      notReady.delete(id);
+    },
+    modelNotReady(id, error) {
+      if (!workers.has(id)) notReady.set(id, error);
     },
     async replaceModel(id, dir) {
       const fresh = await startWorker(dir);

@@ -69,6 +69,7 @@ function setup(ids: string[], addModel?: (id: string, dir: string) => Promise<vo
   const log: Logger = (level, msg, data = {}) => void lines.push({ level, msg, data });
   const added: Array<[string, string]> = [];
   const replaced: Array<[string, string]> = [];
+  const states: Array<[string, string | null]> = [];
   const givenUp: string[] = [];
   const cacheDir = join(dir, `c${Math.random().toString(36).slice(2)}`);
   const serving = new BlobModelServing({
@@ -77,13 +78,14 @@ function setup(ids: string[], addModel?: (id: string, dir: string) => Promise<vo
     cache: new ModelCache(ids.map((id) => ({ id, dir: null })), cacheDir),
     addModel: addModel ?? (async (id, d) => void added.push([id, d])),
     replaceModel: replaceModel ?? (async (id, d) => void replaced.push([id, d])),
+    modelNotReady: (id, error) => void states.push([id, error]),
     log,
     giveUp: (id) => void givenUp.push(id),
     retry: { firstMs: 10, maxMs: 40 },
     checkEveryMs,
   });
   running.push(serving);
-  return { serving, lines, added, replaced, givenUp, cacheDir };
+  return { serving, lines, added, replaced, states, givenUp, cacheDir };
 }
 
 async function until<T>(what: string, fn: () => T | undefined, ms = 10_000): Promise<T> {
@@ -156,6 +158,17 @@ describe("BlobModelServing", () => {
     // The copy served from stays; the one that failed to load is not held, and goes at the next sweep.
     expect(await readFile(join(first, "model.safetensors"), "utf8")).toBe("weights");
     expect(await readdir(join(cacheDir, "models", "blobby"))).toContain(basename(first));
+  });
+
+  it("tells the inference server what requests for a model not served yet are to hear: downloading, then the last error", async () => {
+    failGets = 1;
+    const { serving, added, states } = setup(["blobby"]);
+    await serving.lookUp();
+    expect(states).toEqual([["blobby", null]]);
+    serving.start();
+    await until("the model to be served", () => (added.length ? true : undefined));
+    expect(states).toHaveLength(2);
+    expect(states[1][1]).toMatch(/^base model blobby: downloading (config\.json|model\.safetensors): GET .*: 404 no such object \(the runner tries again\)$/);
   });
 
   it("reports an id the API does not know as an error and never tries it again", async () => {

@@ -2,9 +2,9 @@
 // downloaded through presigned URLs (a lease's, or the serving side's) into a folder of the cache named by the
 // revision of its files, so that a model re-uploaded under the same file names is fetched anew, never over a
 // copy a training job or serving worker is reading. Copies nothing holds any more are removed.
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import { access, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
-import { join, resolve, sep } from "node:path";
+import { basename, dirname, join, resolve, sep } from "node:path";
 import type { LeaseAnswer } from "./api-client.js";
 import type { ModelSpec } from "./config.js";
 import { startShared, waitFor, type SharedDownload } from "./shared-download.js";
@@ -17,10 +17,13 @@ export type BaseModelCopy = { dir: string; release(): void };
 
 /** Marker written into a copy, last, before it is renamed into place; a folder without it is not a copy. */
 const completeMarker = ".tuneserve-complete.json";
-/** Folders being filled: `<cache>/models/<id>/.part-<copy>-<random>` (a crash leaves one, removed later). */
+/** Folders being filled: `<cache>/models/<id>/.part-<copy>`, kept when a download breaks off so the next one resumes it. */
 const partPrefix = ".part-";
 /** A copy's folder name: see copyName. */
 const copyNamePattern = /^[0-9a-f]{24}$/;
+const partNamePattern = /^\.part-[0-9a-f]{24}$/;
+/** Where a copy's folder is filled. */
+const partOf = (dir: string) => join(dirname(dir), partPrefix + basename(dir));
 
 const exists = (p: string) => access(p).then(() => true, () => false);
 
@@ -69,7 +72,8 @@ export class ModelCache {
 
   /**
    * Clears what an earlier process left that nothing will use: the folders of models no longer given as blob-store
-   * models, downloads broken off (a crash), and copies in the layout before revisions. Called once at start.
+   * models, and the layout before revisions. A broken-off download of a model still given stays, to be resumed (or
+   * removed by the first sweep, when its revision is no longer current). Called once at start.
    */
   async open(): Promise<void> {
     const root = join(this.cacheDir, "models");
@@ -84,6 +88,7 @@ export class ModelCache {
       for (const name of await readdir(folder).catch(() => [])) {
         const p = join(folder, name);
         if (this.holdsLocalFolder(p)) continue;
+        if (partNamePattern.test(name)) continue;
         if (!copyNamePattern.test(name) || !(await exists(join(p, completeMarker)))) await rm(p, { recursive: true, force: true });
       }
     }
@@ -145,12 +150,13 @@ export class ModelCache {
     };
   }
 
-  /** Removes a model's folders that are neither its current copy, held, nor being filled. */
+  /** Removes a model's folders that are neither its current copy (or that copy's download), held, nor being filled. */
   private async sweep(id: string): Promise<void> {
     const root = join(this.cacheDir, "models", id);
+    const current = this.current.get(id);
     for (const name of await readdir(root)) {
       const p = join(root, name);
-      if (p === this.current.get(id) || this.users.has(p) || this.pending.has(p) || this.filling.has(p) || this.holdsLocalFolder(p)) continue;
+      if (p === current || (current && p === partOf(current)) || this.users.has(p) || this.pending.has(p) || this.filling.has(p) || this.holdsLocalFolder(p)) continue;
       await this.remove(p);
     }
   }
@@ -163,15 +169,21 @@ export class ModelCache {
     return done;
   }
 
-  /** Fills a copy's folder: into a temporary folder renamed into place once every file is in, so a crash never leaves a folder that looks complete. */
+  /**
+   * Fills a copy's folder: into its .part- folder, renamed into place once every file is in, so a crash never
+   * leaves a folder that looks complete. Files an earlier try fetched whole are kept (a large model need not
+   * start over when a URL expires or the link drops near its end); each arrives whole or not at all (downloadTo).
+   */
   private async download(id: string, dir: string, names: string[], files: Record<string, string>, signal: AbortSignal): Promise<string> {
     await this.removing.get(dir)?.catch(() => {});
     if (await exists(join(dir, completeMarker))) return dir;
-    const tmp = join(this.cacheDir, "models", id, `${partPrefix}${randomUUID()}`);
+    const tmp = partOf(dir);
+    await this.removing.get(tmp)?.catch(() => {});
     this.filling.add(tmp);
     try {
       await mkdir(tmp, { recursive: true });
       for (const name of names) {
+        if (await exists(join(tmp, name))) continue;
         try {
           await downloadTo(files[name], join(tmp, name), signal);
         } catch (err) {
@@ -187,7 +199,6 @@ export class ModelCache {
       return dir;
     } finally {
       this.filling.delete(tmp);
-      await rm(tmp, { recursive: true, force: true }).catch(() => {});
     }
   }
 }

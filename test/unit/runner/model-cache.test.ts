@@ -110,18 +110,37 @@ describe("ModelCache", () => {
     b.abort(new Error("gone b"));
     await expect(both[0]).rejects.toThrow("gone a");
     await expect(both[1]).rejects.toThrow("gone b");
-    // The aborted download left no folder behind, complete-looking or not; the next caller fetches it whole.
-    await vi.waitFor(async () => expect(await readdir(join(dir, "s2", "models", "slow"))).toEqual([]));
+    // The aborted download left no folder that looks complete (at most its .part- folder); the next caller completes it.
+    for (const name of await readdir(join(dir, "s2", "models", "slow")).catch(() => [])) {
+      expect(name).toMatch(/^\.part-[0-9a-f]{24}$/);
+      expect(await readdir(join(dir, "s2", "models", "slow", name))).not.toContain(".tuneserve-complete.json");
+    }
     expect(await readFile(join(await dirOf(other, model), "slow.safetensors"), "utf8")).toBe("slow weights");
   });
 
-  it("leaves nothing that looks complete when a download fails part-way, and names the model, the file and the status", async () => {
+  it("leaves nothing that looks complete when a download fails part-way, names the model, the file and the status, and resumes", async () => {
     const root = join(dir, "d");
     const cache = new ModelCache([{ id: "gone", dir: null }], root);
-    const err = (await dirOf(cache, { id: "gone", source: "blob:models/gone/", files: urls(["config.json", "missing.bin"]) }).catch((e: unknown) => e)) as Error;
+    const model = { id: "gone", source: "blob:models/gone/", revision: "r1", files: urls(["config.json", "missing.bin"]) };
+    const err = (await dirOf(cache, model).catch((e: unknown) => e)) as Error;
     expect(err.message).toMatch(/^base model gone: downloading missing\.bin: GET .*\/missing\.bin\?…: 404 no such object/);
     expect(err.message).not.toContain("abc");
-    expect(await readdir(join(root, "models", "gone"))).toEqual([]);
+    const [part, ...rest] = await readdir(join(root, "models", "gone"));
+    expect(rest).toEqual([]);
+    expect(part).toMatch(/^\.part-/);
+    expect(await readdir(join(root, "models", "gone", part))).toEqual(["config.json"]);
+
+    // The object appears (or its URL is fresh again): the next try fetches only what is missing.
+    files["missing.bin"] = "late";
+    try {
+      hits.length = 0;
+      const d = await dirOf(cache, model);
+      expect(hits).toEqual(["missing.bin"]);
+      expect(await readFile(join(d, "missing.bin"), "utf8")).toBe("late");
+      expect(await readdir(join(root, "models", "gone"))).toEqual([basename(d)]);
+    } finally {
+      delete files["missing.bin"];
+    }
   });
 
   it("clears at start what a killed runner left: broken-off downloads, the old layout, models no longer configured", async () => {
@@ -134,6 +153,8 @@ describe("ModelCache", () => {
     // The layout before revisions: the files right in the model's folder.
     await writeFile(join(models, "qwen", "config.json"), "stale");
     await writeFile(join(models, "qwen", ".tuneserve-complete.json"), '{"files":["config.json"]}');
+    // A download of a copy broken off: kept, for the next try to resume.
+    await mkdir(join(models, "qwen", ".part-0123456789abcdef01234567"), { recursive: true });
     await mkdir(join(models, "dropped", "0123456789abcdef01234567"), { recursive: true });
     await mkdir(join(models, "now-local", ".part-99"), { recursive: true });
     // Not the cache's: an operator's own model folder that happens to sit under models/ is left alone.
@@ -144,7 +165,7 @@ describe("ModelCache", () => {
     await cache.open();
     expect((await readdir(models)).sort()).toEqual(["configured", "mine", "qwen"]);
     expect(await readdir(join(models, "configured"))).toEqual(["weights"]);
-    expect(await readdir(join(models, "qwen"))).toEqual([]);
+    expect(await readdir(join(models, "qwen"))).toEqual([".part-0123456789abcdef01234567"]);
     const d = await dirOf(cache, { id: "qwen", source: "blob:models/qwen/", files: urls(["config.json"]) });
     expect(await readFile(join(d, "config.json"), "utf8")).toBe(files["config.json"]);
   });

@@ -25,6 +25,8 @@ export const apiConfigSchema = z.object({
   TUNESERVE_MAX_ACTIVE_JOBS: int(10),
   TUNESERVE_MAX_ADAPTERS: int(1000),
   TUNESERVE_MONTHLY_TOKENS: z.coerce.number().int().min(0).default(0),
+  /** Training files (purpose fine-tune) a tenant may keep, so that one API key cannot fill the blob store with uploads. */
+  TUNESERVE_MAX_FILES: int(1000),
   /** Default API requests a tenant may send a minute (0: unlimited). */
   TUNESERVE_REQUESTS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
 });

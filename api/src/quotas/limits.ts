@@ -1,12 +1,12 @@
 // Per-tenant quotas (ARCHITECTURE.md §7): fine-tuning jobs queued, running or paused at once, adapters kept, and
 // tokens a calendar month (the requests-a-minute rate limit is in rate.ts). Each is the deployment's setting
-// unless the admin API set one for the tenant. They are checked before the work that would pass them, so
+// unless the admin API set one for the tenant; training files kept (TUNESERVE_MAX_FILES) has no per-tenant value. They are checked before the work that would pass them, so
 // requests already running may go a little over (a month's last completions, creations racing each other);
 // the next request is refused.
 import { z } from "@hono/zod-openapi";
 import { and, count, eq, inArray, sql } from "drizzle-orm";
 import type { ApiConfig } from "../config.js";
-import { adapters, jobs, usageMonthly } from "../db/schema.js";
+import { adapters, files, jobs, usageMonthly } from "../db/schema.js";
 import type { Deps, TenantAuth } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { sourcesOf } from "../jobs/state.js";
@@ -126,11 +126,36 @@ async function assertRoomWith(deps: Deps, tenant: TenantAuth, active: number): P
   if (taken >= limit) throw tooManyAdapters(taken, limit);
 }
 
+/** Uploaded training files (results files, which jobs write, are bounded by the jobs). */
+const uploaded = (tenantId: string) => and(eq(files.tenantId, tenantId), eq(files.purpose, "fine-tune"));
+
+/** Refuses a training-file upload once the tenant keeps TUNESERVE_MAX_FILES of them. */
+export async function assertRoomForFile(deps: Deps, tenant: TenantAuth): Promise<void> {
+  const limit = deps.config.TUNESERVE_MAX_FILES;
+  const [row] = await deps.db.select({ n: count() }).from(files).where(uploaded(tenant.tenantId));
+  if ((row?.n ?? 0) >= limit) throw tooManyFiles(limit);
+}
+
+/**
+ * TUNESERVE_MAX_FILES re-checked once file `fileId` is written, counting the files written before it or it: of
+ * uploads racing past the limit, those written after it was reached withdraw.
+ */
+export async function fileQuotaOverrun(deps: Deps, tenant: TenantAuth, fileId: string): Promise<ApiError | null> {
+  const limit = deps.config.TUNESERVE_MAX_FILES;
+  const ahead = sql`rowid <= (select rowid from ${files} where ${files.id} = ${fileId})`;
+  const [row] = await deps.db.select({ n: count() }).from(files).where(and(uploaded(tenant.tenantId), ahead));
+  return (row?.n ?? 0) > limit ? tooManyFiles(limit) : null;
+}
+
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
 
 /** The 429 for a tenant that has `active` jobs at its max_active_jobs. */
 const tooManyJobs = (active: number) =>
   new ApiError("quota_exceeded", `this tenant has ${plural(active, "fine-tuning job")} queued, running or paused, its limit; wait for one to end, or cancel one`, null, { "Retry-After": "60" });
+
+/** The 429 for a tenant that keeps `limit` training files. */
+const tooManyFiles = (limit: number) =>
+  new ApiError("quota_exceeded", `this tenant keeps ${plural(limit, "training file")}, the deployment's limit (TUNESERVE_MAX_FILES); delete one (DELETE /v1/files/{file_id}) first`);
 
 /** The 429 for a tenant whose kept adapters and jobs in progress (`taken`) fill its max_adapters. */
 const tooManyAdapters = (taken: number, limit: number) =>

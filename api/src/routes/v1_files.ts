@@ -14,6 +14,7 @@ import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
 import { uploadOnce } from "../lib/upload-once.js";
+import { assertRoomForFile, fileQuotaOverrun } from "../quotas/limits.js";
 
 export const fileSchema = z
   .object({
@@ -117,6 +118,7 @@ export function registerFiles(app: Router): void {
     const { db, blobs, config, now } = c.var.deps;
     const tenantId = c.var.tenant.tenantId;
     const upload = async () => {
+      await assertRoomForFile(c.var.deps, c.var.tenant);
       const up = await receiveUpload({
         body: c.req.raw.body,
         contentType: c.req.header("Content-Type"),
@@ -132,6 +134,13 @@ export function registerFiles(app: Router): void {
       } catch (e) {
         await blobs.delete(up.blobKey).catch(() => {});
         throw e;
+      }
+      // Uploads racing each other all passed the check above: the ones past the limit withdraw.
+      const over = await fileQuotaOverrun(c.var.deps, c.var.tenant, row.id);
+      if (over) {
+        await db.delete(files).where(eq(files.id, row.id));
+        await blobs.delete(up.blobKey);
+        throw over;
       }
       return { id: row.id, value: row };
     };

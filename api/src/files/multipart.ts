@@ -160,14 +160,15 @@ export async function* parseMultipart(
   };
 
   try {
-    // Preamble: skip everything before the first delimiter.
+    // Preamble: skip what comes before the first delimiter. Clients send none, so one longer than a part's
+    // headers may be is refused: otherwise a body without the boundary would be read to its end, however long.
     for (;;) {
       const at = indexOfBytes(buf, delimiter);
       if (at !== -1) {
         buf = buf.subarray(at + delimiter.length);
         break;
       }
-      if (buf.length > maxHeaderBytes + delimiter.length) buf = buf.subarray(buf.length - delimiter.length);
+      if (buf.length > maxHeaderBytes + delimiter.length) throw malformed(`more than ${maxHeaderBytes} bytes before the first boundary '${boundary}'; is the body really multipart/form-data with that boundary?`);
       if (!(await fill())) throw malformed(`no boundary '${boundary}' found; is the body really multipart/form-data?`);
     }
     for (let index = 0; ; index++) {

@@ -101,6 +101,19 @@ describe("parseMultipart", () => {
     ]);
   });
 
+  it("stops reading a body whose preamble runs past the header limit, rather than consuming it to the end", async () => {
+    let pulls = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (++pulls > 64) return c.close();
+        c.enqueue(new Uint8Array(64 * 1024).fill(0x61));
+      },
+    });
+    const err = await rejection(collect(endless, "XyZ"));
+    expect(err.message).toMatch(/before the first boundary/);
+    expect(pulls).toBeLessThanOrEqual(2);
+  });
+
   it("skips whatever of a part the consumer did not read", async () => {
     const form = new FormData();
     form.append("file", new Blob(["x".repeat(100_000)]), "big.jsonl");

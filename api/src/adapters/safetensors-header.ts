@@ -35,6 +35,13 @@ const entrySchema = z.object({
 });
 const metadataSchema = z.record(z.string(), z.string());
 
+/** The header length a safetensors file declares in its first 8 bytes (null when it is shorter), before anything is decoded. */
+export function declaredHeaderBytes(bytes: Uint8Array): number | null {
+  if (bytes.length < 8) return null;
+  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
+  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
+}
+
 /**
  * Parses the header of `bytes` (a whole safetensors file) and checks that every tensor has a supported
  * dtype, that its byte range matches shape × dtype size, and that the ranges tile the data section exactly.

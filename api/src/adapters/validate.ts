@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { ApiError } from "../errors.js";
 import { MAX_LORA_ALPHA, linearModules, moduleParent, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
-import { parseSafetensorsHeader, SafetensorsError, type SafetensorsDtype } from "./safetensors-header.js";
+import { declaredHeaderBytes, parseSafetensorsHeader, SafetensorsError, type SafetensorsDtype } from "./safetensors-header.js";
 
 const CONFIG = "adapter_config.json";
 const WEIGHTS = "adapter_model.safetensors";
@@ -101,6 +101,14 @@ export function parseAdapterConfig(bytes: Uint8Array, maxRank: number): { config
   return { config, targets: resolveTargets(config.target_modules) };
 }
 
+/**
+ * The largest safetensors header an adapter of `model` can need: one entry per layer, module and A/B (about 130
+ * bytes each in PEFT's files; 1 KiB allowed) plus room for __metadata__. Decoding a header is JSON.parse on the
+ * event loop: a 100 MB one of a million entries blocks the API for seconds and takes half a gigabyte, so a
+ * larger header is refused before it is decoded.
+ */
+export const maxAdapterHeaderBytes = (model: ModelSummary) => 64 * 1024 + model.num_hidden_layers * linearModules.length * 2 * 1024;
+
 const keyPattern = /^base_model\.model\.model\.layers\.(\d+)\.([a-z_]+)\.([a-z_]+)\.lora_([AB])\.weight$/;
 const keyName = (layer: number, m: LinearModule, ab: "A" | "B") => `base_model.model.model.layers.${layer}.${moduleParent(m)}.${m}.lora_${ab}.weight`;
 
@@ -112,6 +120,11 @@ const keyName = (layer: number, m: LinearModule, ab: "A" | "B") => `base_model.m
 export function validateAdapter(configBytes: Uint8Array, weightsBytes: Uint8Array, model: ModelSummary, maxRank: number): AdapterFacts {
   const { config, targets } = parseAdapterConfig(configBytes, maxRank);
   const p = uploadFields.weights;
+  const headerBytes = declaredHeaderBytes(weightsBytes);
+  const maxHeader = maxAdapterHeaderBytes(model);
+  if (headerBytes !== null && headerBytes > maxHeader) {
+    throw invalid(WEIGHTS, p, `header is ${headerBytes} bytes, over the ${maxHeader} an adapter of this ${model.num_hidden_layers}-layer base model needs (${model.num_hidden_layers} × ${linearModules.length} modules × lora_A and lora_B entries); upload the adapter_model.safetensors PEFT's save_pretrained wrote`);
+  }
   let header;
   try {
     header = parseSafetensorsHeader(weightsBytes, WEIGHTS);

@@ -168,6 +168,17 @@ describe("validateAdapter: adapter_model.safetensors rules", () => {
     const entries = loraEntries(2, 8, shapes).map((e) => ({ ...e, name: e.name.replace("self_attn.q_proj", "mlp.q_proj") }));
     expect(weightsFault(buildSafetensors(entries))).toMatch(/q_proj lives under self_attn, not mlp/);
   });
+  it("refuses a header larger than an adapter for the base model needs, before decoding it", () => {
+    // The fixture's own tensors, with its header padded by spaces (which safetensors allows) to 1 MiB: an
+    // attacker's header of a million entries would otherwise be parsed whole, blocking the API for seconds.
+    const n = Number(new DataView(goodWeights.buffer, goodWeights.byteOffset).getBigUint64(0, true));
+    const padded = 1024 * 1024;
+    const bytes = new Uint8Array(goodWeights.length - n + padded).fill(0x20);
+    new DataView(bytes.buffer).setBigUint64(0, BigInt(padded), true);
+    bytes.set(goodWeights.subarray(8, 8 + n), 8);
+    bytes.set(goodWeights.subarray(8 + n), 8 + padded);
+    expect(weightsFault(bytes)).toMatch(/^adapter_model\.safetensors: header is 1048576 bytes, over the \d+ an adapter of this 2-layer base model needs/);
+  });
   it("refuses mixed dtypes", () => {
     const entries = loraEntries(2, 8, shapes).map((e, i) => ({ ...e, dtype: i === 0 ? "F16" : "F32" }));
     expect(weightsFault(buildSafetensors(entries))).toMatch(/tensors mix dtypes F16, F32/);

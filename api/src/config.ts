@@ -13,6 +13,8 @@ export const apiConfigSchema = z.object({
   TUNESERVE_MAX_LINE_BYTES: int(1024 * 1024),
   /** Largest uploaded adapter (both files together) and the highest LoRA rank accepted. */
   TUNESERVE_MAX_ADAPTER_BYTES: int(256 * 1024 * 1024),
+  /** Adapter uploads one API process receives at once (each is buffered whole); the others wait for a slot. */
+  TUNESERVE_MAX_ADAPTER_UPLOADS: int(4),
   /** The largest LoRA rank a job or upload may have: runners serve up to their TUNESERVE_RUNNER_LORA_RANK (16 by default). */
   TUNESERVE_MAX_LORA_RANK: int(16),
   /** How long a runner's lease on a job lasts without a heartbeat. */

@@ -37,7 +37,9 @@ export async function startTestApi(env: Record<string, string> = {}): Promise<Te
       headers["Content-Type"] = "application/json";
       body = JSON.stringify(opts.json);
     }
-    return Promise.resolve(app.request(path, { method, headers, body }));
+    // A streamed body needs duplex (fetch's rule), as a client sending it over time does.
+    const duplex = body instanceof ReadableStream ? { duplex: "half" } : {};
+    return Promise.resolve(app.request(path, { method, headers, body, ...duplex } as RequestInit));
   };
   const admin = deps.config.TUNESERVE_ADMIN_TOKEN!;
   return {

@@ -18,6 +18,7 @@ import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenan
 import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
 import { uploadOnce } from "../lib/upload-once.js";
 import { adapterQuotaOverrun, assertRoomForAdapter } from "../quotas/limits.js";
+import { takeAdapterUploadSlot } from "../quotas/upload-slots.js";
 
 /** adapter_config.json is a few hundred bytes; anything near this is not a PEFT config. */
 const maxConfigBytes = 64 * 1024;
@@ -45,7 +46,7 @@ const adapterId = z.object({ adapter_id: z.string().max(128) });
 const fileParams = adapterId.extend({ name: z.enum(adapterFiles) });
 const fileLinkSchema = z.object({ name: z.enum(adapterFiles), bytes: z.number().int(), url: z.string(), expires_at: z.number().int() }).openapi("AdapterFileLink");
 
-/** Refuses non-multipart bodies and oversized uploads before the form is buffered. */
+/** Refuses non-multipart bodies and oversized uploads before the form is buffered, and waits for an upload slot (quotas/upload-slots.ts). */
 function uploadGuard(): MiddlewareHandler<AppEnv> {
   return async function uploadGuard(c, next) {
     const type = c.req.header("Content-Type") ?? "";
@@ -59,7 +60,14 @@ function uploadGuard(): MiddlewareHandler<AppEnv> {
         throw new ApiError("payload_too_large", `adapter upload exceeds ${max} bytes (TUNESERVE_MAX_ADAPTER_BYTES)`);
       },
     });
-    return limit(c, next);
+    // Held until the answer: the body is buffered whole from here on (by the limit without a Content-Length,
+    // by the form parser in any case).
+    const release = await takeAdapterUploadSlot(c.var.deps);
+    try {
+      return await limit(c, next);
+    } finally {
+      release();
+    }
   };
 }
 

@@ -3,7 +3,7 @@ import { z } from "zod";
 
 const int = (def: number) => z.coerce.number().int().positive().default(def);
 
-export const apiConfigSchema = z.object({
+const settings = z.object({
   TUNESERVE_ADMIN_TOKEN: z.string().min(16, "TUNESERVE_ADMIN_TOKEN must be at least 16 characters").optional(),
   TUNESERVE_RUNNER_TOKEN: z.string().min(16, "TUNESERVE_RUNNER_TOKEN must be at least 16 characters").optional(),
   /** Largest accepted JSON request body. */
@@ -31,6 +31,11 @@ export const apiConfigSchema = z.object({
   TUNESERVE_MAX_FILES: int(1000),
   /** Default API requests a tenant may send a minute (0: unlimited). */
   TUNESERVE_REQUESTS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
+});
+
+export const apiConfigSchema = settings.refine((c) => c.TUNESERVE_RUNNER_TOKEN === undefined || c.TUNESERVE_RUNNER_TOKEN !== c.TUNESERVE_ADMIN_TOKEN, {
+  path: ["TUNESERVE_RUNNER_TOKEN"],
+  message: "must differ from TUNESERVE_ADMIN_TOKEN (a runner token is kept on every runner machine; one equal to the admin token would open /admin to each)",
 });
 
 export type ApiConfig = z.infer<typeof apiConfigSchema>;

@@ -29,10 +29,18 @@ export class FsBlobStore implements BlobStore {
     this.opts.publicUrl = url;
   }
 
-  /** Maps a key to a path inside the root; keys that would escape it are refused. */
-  private path(key: string): string {
+  /**
+   * Maps a key to a path inside the root. A key is plain relative segments: '.', '..' or empty ones would name
+   * another file than the key reads ("tenants/a/../b/…" is tenant b's), a leading '/' one outside the root.
+   * A prefix (`asPrefix`) may be empty or end with '/'.
+   */
+  private path(key: string, asPrefix = false): string {
+    const segments = key.split("/");
+    if (asPrefix && segments.length > 0 && segments[segments.length - 1] === "") segments.pop();
+    const plain = segments.every((s) => s !== "" && s !== "." && s !== "..");
+    if ((!key && !asPrefix) || key.includes("\0") || !plain) throw new Error(`invalid blob key '${key}'`);
     const p = resolve(this.root, key);
-    if (!key || key.includes("\0") || (p !== this.root && !p.startsWith(this.root + sep))) throw new Error(`invalid blob key '${key}'`);
+    if (p !== this.root && !p.startsWith(this.root + sep)) throw new Error(`invalid blob key '${key}'`);
     return p;
   }
 
@@ -82,7 +90,10 @@ export class FsBlobStore implements BlobStore {
   }
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
-    const start = this.path(prefix.endsWith("/") ? prefix.slice(0, -1) || "." : dirname(prefix) === "." ? "." : dirname(prefix));
+    this.path(prefix, true);
+    // The folder the prefix's keys lie under: the prefix itself when it ends with '/', else its parent.
+    const folder = prefix.endsWith("/") ? prefix.slice(0, -1) : dirname(prefix) === "." ? "" : dirname(prefix);
+    const start = folder ? this.path(folder) : this.root;
     const walk = async function* (dir: string): AsyncIterable<string> {
       let entries;
       try {

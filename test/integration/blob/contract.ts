@@ -297,5 +297,19 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractTar
       await expect(store.put("", "no key")).rejects.toThrow(/invalid blob key/);
       await expect(store.deletePrefix("../")).rejects.toThrow(/invalid blob key/);
     });
+
+    it("refuses '.' and '..' segments even where they stay inside the root: such a key names another object than it reads", async () => {
+      // tenants/a/… resolving to tenants/b/…: a key built from a name with '..' in it must not reach another tenant's folder.
+      await store.put("tenants/b/files/f", "b's data");
+      for (const key of ["tenants/a/../b/files/f", "tenants/a/files/../../b/files/f", "./tenants/b/files/f", "tenants/b/./files/f"]) {
+        await expect(store.put(key, "overwrite"), key).rejects.toThrow(/invalid blob key/);
+        await expect(store.presign(key, "GET", 60), key).rejects.toThrow(/invalid blob key/);
+        await expect(store.delete(key), key).rejects.toThrow(/invalid blob key/);
+        expect(await store.get(key).catch(() => null), key).toBeNull();
+      }
+      await expect(store.deletePrefix("tenants/a/../b/")).rejects.toThrow(/invalid blob key/);
+      expect(await text(store, "tenants/b/files/f")).toBe("b's data");
+      await store.deletePrefix("tenants/b/");
+    });
   });
 }

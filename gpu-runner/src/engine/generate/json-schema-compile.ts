@@ -5,9 +5,10 @@
 // number, an object, …); title, description, $schema, default and examples are ignored. Anything else
 // (pattern, format, minimum, $ref, …) is refused by name rather than silently not enforced.
 import { MAX_INT_DIGITS } from "./json-grammar.js";
+import { sortedNames, type SortedNames } from "./json-schema-keys.js";
 
 export type SchemaNode =
-  | { kind: "object"; props: Map<string, SchemaNode>; required: ReadonlySet<string>; names: Map<string, Uint8Array> }
+  | { kind: "object"; props: Map<string, SchemaNode>; required: ReadonlySet<string>; names: SortedNames }
   | { kind: "array"; items: SchemaNode; minItems: number; maxItems: number }
   | { kind: "string" }
   | { kind: "number"; integer: boolean }
@@ -132,7 +133,7 @@ function objectNode(s: Record<string, unknown>, path: string, depth: number): Sc
   }
   const required = s.required ?? [];
   if (!Array.isArray(required) || required.some((r) => typeof r !== "string" || !props.has(r))) throw new Error(`${path}.required: names of its properties`);
-  return { kind: "object", props, required: new Set(required as string[]), names: new Map([...props.keys()].map((k) => [k, utf8.encode(k)])) };
+  return { kind: "object", props, required: new Set(required as string[]), names: sortedNames(props.keys()) };
 }
 
 /** The bytes a value of this node can start with. */

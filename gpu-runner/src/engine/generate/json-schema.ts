@@ -3,6 +3,7 @@
 // json-grammar.ts's rules; accepts() tries bytes on a copy of the state.
 import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES, numberFits, utf8Lead } from "./json-grammar.js";
 import { MAX_UNION_BRANCHES, checkSchemaSize, compileSchema, rootBranches, type SchemaNode } from "./json-schema-compile.js";
+import { narrow, UsedNames } from "./json-schema-keys.js";
 
 /**
  * The recognizer of a whole answer: one object schema, or a top-level anyOf of object schemas (a call among
@@ -60,7 +61,19 @@ export class JsonSchemaUnion {
 }
 
 type Frame =
-  | { kind: "object"; node: Extract<SchemaNode, { kind: "object" }>; seen: Set<string>; state: "open" | "key" | "colon" | "after"; key: number[]; value: SchemaNode | null }
+  | {
+      kind: "object";
+      node: Extract<SchemaNode, { kind: "object" }>;
+      /** The names written so far, and how many of them are required. */
+      used: UsedNames;
+      requiredUsed: number;
+      state: "open" | "key" | "colon" | "after";
+      /** Bytes of the key in progress, and the range of names (node.names) that start with them. */
+      keyLength: number;
+      lo: number;
+      hi: number;
+      value: SchemaNode | null;
+    }
   | { kind: "array"; node: Extract<SchemaNode, { kind: "array" }>; count: number; state: "open" | "after" };
 
 /** What is being read now, inside the innermost frame. */
@@ -126,7 +139,7 @@ export class JsonSchemaRecognizer {
   clone(): JsonSchemaRecognizer {
     const c = Object.create(JsonSchemaRecognizer.prototype) as JsonSchemaRecognizer;
     c.compact = this.compact;
-    c.frames = this.frames.map((f) => (f.kind === "object" ? { ...f, seen: new Set(f.seen), key: [...f.key] } : { ...f }));
+    c.frames = this.frames.map((f) => (f.kind === "object" ? { ...f, used: f.used.fork() } : { ...f }));
     c.leaf = { ...this.leaf } as Leaf;
     c.newlines = this.newlines;
     c.indent = this.indent;
@@ -187,7 +200,7 @@ export class JsonSchemaRecognizer {
       }
       case "object":
         if (b !== 0x7b) return false;
-        this.frames.push({ kind: "object", node, seen: new Set(), state: "open", key: [], value: null });
+        this.frames.push({ kind: "object", node, used: UsedNames.none(), requiredUsed: 0, state: "open", keyLength: 0, lo: 0, hi: 0, value: null });
         this.leaf = { kind: "between" };
         return true;
       case "array":
@@ -229,12 +242,14 @@ export class JsonSchemaRecognizer {
       this.leaf = { kind: "value", node: f.node.items };
       return true;
     }
-    const left = [...f.node.props.keys()].filter((k) => !f.seen.has(k));
+    const left = f.node.props.size - f.used.size;
     switch (f.state) {
       case "open":
       case "key":
-        if (b === 0x22 && left.length > 0) {
-          f.key = [];
+        if (b === 0x22 && left > 0) {
+          f.keyLength = 0;
+          f.lo = 0;
+          f.hi = f.node.names.names.length;
           this.leaf = { kind: "key" };
           return true;
         }
@@ -246,7 +261,7 @@ export class JsonSchemaRecognizer {
         return true;
       case "after":
         if (b === 0x2c) {
-          if (left.length === 0) return false;
+          if (left === 0) return false;
           f.state = "key";
           return true;
         }
@@ -255,7 +270,7 @@ export class JsonSchemaRecognizer {
   }
 
   private closeObject(f: Extract<Frame, { kind: "object" }>): boolean {
-    for (const r of f.node.required) if (!f.seen.has(r)) return false;
+    if (f.requiredUsed < f.node.required.size) return false;
     return this.close();
   }
 
@@ -278,18 +293,21 @@ export class JsonSchemaRecognizer {
 
   private inKey(b: number): boolean {
     const f = this.top as Extract<Frame, { kind: "object" }>;
+    const names = f.node.names;
     if (b === 0x22) {
-      const name = [...f.node.names].find(([k, bytes]) => !f.seen.has(k) && bytes.length === f.key.length && startsWith(bytes, f.key))?.[0];
-      if (name === undefined) return false;
-      f.seen.add(name);
+      // The name equal to the key, if any, sorts first in the range.
+      if (f.lo >= f.hi || names.bytes[f.lo].length !== f.keyLength || f.used.has(f.lo)) return false;
+      const name = names.names[f.lo];
+      f.used.add(f.lo);
+      if (f.node.required.has(name)) f.requiredUsed++;
       f.value = f.node.props.get(name)!;
       f.state = "colon";
       this.leaf = { kind: "between" };
       return true;
     }
-    f.key.push(b);
-    for (const [k, bytes] of f.node.names) if (!f.seen.has(k) && startsWith(bytes, f.key)) return true;
-    return false;
+    [f.lo, f.hi] = narrow(names, f.lo, f.hi, f.keyLength, b);
+    f.keyLength++;
+    return f.hi - f.lo > f.used.countIn(f.lo, f.hi);
   }
 
   private inString(l: Extract<Leaf, { kind: "string" }>, b: number): boolean {
@@ -392,10 +410,4 @@ function numberStep(l: Extract<Leaf, { kind: "number" }>, b: number, digit: bool
 
 function numberComplete(l: Extract<Leaf, { kind: "number" }>): boolean {
   return l.part === "zero" || l.part === "int" || l.part === "frac" || l.part === "exp";
-}
-
-function startsWith(whole: Uint8Array, prefix: ArrayLike<number>): boolean {
-  if (prefix.length > whole.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (whole[i] !== prefix[i]) return false;
-  return true;
 }

@@ -1,8 +1,8 @@
 // Per-tenant quotas (ARCHITECTURE.md §7): fine-tuning jobs queued, running or paused at once, adapters kept, and
 // tokens a calendar month (the requests-a-minute rate limit is in rate.ts). Each is the deployment's setting
-// unless the admin API set one for the tenant; training files kept (TUNESERVE_MAX_FILES) has no per-tenant value. They are checked before the work that would pass them, so
-// requests already running may go a little over (a month's last completions, creations racing each other);
-// the next request is refused.
+// unless the admin API set one for the tenant; training files kept (TUNESERVE_MAX_FILES) is one setting for all.
+// They are checked before the work that would pass them, so requests already running may go a little over (a
+// month's last completions, creations racing each other); the next request is refused.
 import { z } from "@hono/zod-openapi";
 import { and, count, eq, inArray, sql } from "drizzle-orm";
 import type { ApiConfig } from "../config.js";

@@ -110,6 +110,7 @@ export function registerFiles(app: Router): void {
       201: replayed(json(fileSchema, "the stored, validated file")),
       ...tenantErrorResponses,
       409: keyedErrorResponses[409],
+      429: keyedErrorResponses[429],
       413: { content: { "application/json": { schema: errorSchema } }, description: "larger than TUNESERVE_MAX_FILE_BYTES" },
       415: { content: { "application/json": { schema: errorSchema } }, description: "not multipart/form-data" },
     },

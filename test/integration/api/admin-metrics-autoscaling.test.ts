@@ -14,7 +14,7 @@ it("counts the jobs needing a runner (queued + running), in JSON and Prometheus 
   const t = await tenantWithFile(api, "waiting");
   await createJob(api, t.key, { training_file: t.fileId });
   const json = await (await api.call("GET", "/admin/v1/metrics", { token: api.admin })).json();
-  expect(json.jobs).toEqual({ queued: 1, running: 1, needing_runner: 2 });
+  expect(json.jobs).toEqual({ queued: 1, running: 1, needing_runner: 2, waiting_for_checkpoint_format: 0 });
   const text = await (await api.call("GET", "/admin/v1/metrics?format=prometheus", { token: api.admin })).text();
   expect(text).toContain("# TYPE tuneserve_jobs_needing_runner gauge\ntuneserve_jobs_needing_runner 2\n");
 });

@@ -112,9 +112,12 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       console.error(`serving worker of ${id} failed (${old.broken.message}); starting a new one`);
       fresh = startWorker(dirs.get(id)!)
         .then(async (w) => {
-          if (closed) {
+          // Closed meanwhile, or the model's files replaced (replaceModel put their worker in): this one, on the
+          // old folder, is not wanted.
+          const current = workers.get(id);
+          if (closed || current !== old) {
             await w.close();
-            return old;
+            return closed || !current ? old : current;
           }
           workers.set(id, w);
           return w;

@@ -15,12 +15,16 @@ const TOKEN = "runner-token";
 let dir: string;
 let server: InferenceServer;
 const started: ServeWorker[] = [];
+/** While set, a worker started on the first model folder waits for it (a restart made slow on purpose). */
+let gate: Promise<void> | null = null;
+let modelDir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tuneserve-worker-crash-"));
-  const modelDir = await ensureBuiltinModel(join(dir, "model"));
+  modelDir = await ensureBuiltinModel(join(dir, "model"));
   const start = ServeWorker.start.bind(ServeWorker);
   vi.spyOn(ServeWorker, "start").mockImplementation(async (init) => {
+    if (gate && init.modelDir === modelDir) await gate;
     const w = await start(init);
     started.push(w);
     return w;
@@ -75,6 +79,30 @@ it("fails the requests in flight when the worker's thread dies, answers /v1/stat
   expect(again.status).toBe(200);
   expect((await again.json()).usage.completion_tokens).toBe(3);
   expect(started).toHaveLength(2);
+});
+
+it("keeps the worker of a model's new files when a restart of its dead worker, on the old files, ends after the swap", async () => {
+  const dead = started.at(-1)!;
+  (dead as unknown as { worker: { postMessage(m: unknown): void } }).worker.postMessage(null);
+  await vi.waitFor(() => expect(dead.broken).not.toBeNull());
+  let open!: () => void;
+  gate = new Promise((ok) => (open = ok));
+  // The next request starts a new worker on the old folder (held at the gate) ...
+  const request = generate(3);
+  await vi.waitFor(() => expect(ServeWorker.start).toHaveBeenCalledTimes(started.length + 1));
+  // ... while the model's files are replaced: the new files' worker takes over first.
+  const newFiles = await ensureBuiltinModel(join(dir, "model-new"));
+  await server.replaceModel("base", newFiles);
+  const current = started.at(-1)!;
+  open();
+  gate = null;
+  expect((await request).status).toBe(200);
+  const restarted = started.at(-1)!;
+  expect(restarted).not.toBe(current);
+  // The late restart on the old folder is closed, not put in place of the new files' worker.
+  await vi.waitFor(() => expect(restarted.broken).not.toBeNull());
+  expect(current.broken).toBeNull();
+  expect((await generate(3)).status).toBe(200);
 });
 
 it("finishes the answers in flight when it closes, answering /healthz meanwhile, and refuses new requests with a 503", async () => {

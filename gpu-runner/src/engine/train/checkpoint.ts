@@ -11,8 +11,8 @@ import type { TrainParam } from "./train-graph.js";
 
 export const CHECKPOINT_FORMAT = "tuneserve.lora-checkpoint";
 /**
- * The version this build writes. 2: the fingerprint holds the tokenizer's identity, which builds that read only
- * version 1 refuse (a fingerprint key they do not know). The runner protocol carries it as the checkpoint's
+ * The version this build writes. 2: the fingerprint holds the tokenizer's identity; builds that read only version 1
+ * refuse it by its version (loadCheckpoint below, as it was). The runner protocol carries it as the checkpoint's
  * format, so that the API leases a job only to a runner that reads its checkpoint (docs/runner-protocol.md).
  */
 export const CHECKPOINT_VERSION = 2;

@@ -10,17 +10,7 @@ import type { RunnerConfig } from "./config.js";
 import { LeaseLoop } from "./lease-loop.js";
 import { ModelCache } from "./model-cache.js";
 import type { Logger, TrainingStarter } from "./training-executor.js";
-
-/** The inference side (gpu-runner/src/serve), started before registering so its URL can be announced. */
-export type InferenceHandle = {
-  url: string;
-  close(): Promise<void>;
-  heldAdapters(): string[];
-  forgetAdapters(models: string[]): void;
-  addModel(id: string, dir: string): Promise<void>;
-  replaceModel(id: string, dir: string): Promise<void>;
-  modelNotReady(id: string, error: string | null): void;
-};
+import type { InferenceServer } from "../serve/server.js";
 
 export type RunningRunner = {
   id: string;
@@ -67,9 +57,10 @@ const engineTrainer: TrainingStarter = (spec, onEvent) => {
 
 /**
  * The runner's inference server (gpu-runner/src/serve), serving the models with a local folder from the start;
- * blob-store models join once their files are in the cache (BlobModelServing).
+ * blob-store models join once their files are in the cache (BlobModelServing). Started before registering, so
+ * that its URL can be announced; its module (and ORT) is loaded only when inference is on.
  */
-async function serveInference(config: RunnerConfig, instance: string): Promise<InferenceHandle> {
+async function serveInference(config: RunnerConfig, instance: string): Promise<InferenceServer> {
   const local = Object.fromEntries(config.models.filter((m) => m.dir !== null).map((m) => [m.id, m.dir!]));
   const { startInferenceServer } = await import("../serve/server.js");
   return startInferenceServer({ apiUrl: config.apiUrl, runnerToken: config.token, listen: config.listen, models: local, cacheDir: join(config.cacheDir, "adapters"), maxBatch: config.capacity, maxContext: config.maxContext, loraRank: config.loraRank, instance });

@@ -61,16 +61,19 @@ export class BlobModelServing {
     const unknown: string[] = [];
     await Promise.all(
       this.d.ids.map(async (id) => {
-        // Requests that come before its files are in are told so (503), not that the model is unknown here.
-        this.d.modelNotReady?.(id, null);
         try {
           this.pending.set(id, await this.d.client.baseModelFiles(id, this.abort.signal));
         } catch (err) {
           if (isUnknownModel(err)) {
             unknown.push(id);
             this.d.log("error", "not serving or training an unknown base model", { model: id, error: unknownModel(id, err.message) });
-          } else this.pending.set(id, null);
+            return;
+          }
+          this.pending.set(id, null);
         }
+        // Requests that come before its files are in are told so (503), not that the model is unknown here. (The
+        // runner registers after this look-up, so none are routed here before it.) An unknown model stays a 404.
+        this.d.modelNotReady?.(id, null);
       }),
     );
     return unknown;

@@ -172,8 +172,10 @@ describe("BlobModelServing", () => {
   });
 
   it("reports an id the API does not know as an error and never tries it again", async () => {
-    const { serving, lines, added } = setup(["blobby", "ghost"]);
+    const { serving, lines, added, states } = setup(["blobby", "ghost"]);
     expect(await serving.lookUp()).toEqual(["ghost"]);
+    // Nothing downloads it: requests for it are not told to wait for its files (503 model_loading).
+    expect(states.filter(([id]) => id === "ghost")).toEqual([]);
     const err = lines.find((l) => l.level === "error");
     expect(err?.data.model).toBe("ghost");
     expect(String(err?.data.error)).toMatch(/base model ghost: the API has no files for it \(.*404 not_found base model 'ghost' not found\); register it with POST \/admin\/v1\/models/);

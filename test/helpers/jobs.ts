@@ -1,4 +1,5 @@
 // Helpers for fine-tuning job tests: a registered base model, an uploaded training file, a job, a runner.
+import { readFileSync } from "node:fs";
 import { copyFile, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,6 +51,16 @@ export async function uploadFile(api: TestApi, key: string, content = chatLines(
   const res = await api.call("POST", "/v1/files", { token: key, body: form });
   if (res.status !== 201) throw new Error(`upload failed: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { id: string }).id;
+}
+
+/** The form of POST /v1/adapters for the micro-llama fixture's PEFT adapter (its files read as they are). */
+export function microLlamaAdapterForm(suffix?: string): FormData {
+  const f = new FormData();
+  f.set("base_model", "micro-llama");
+  if (suffix) f.set("suffix", suffix);
+  f.set("adapter_config", new Blob([readFileSync(`${microLlama}/adapter/adapter_config.json`)]), "adapter_config.json");
+  f.set("adapter_model", new Blob([readFileSync(`${microLlama}/adapter/adapter_model.safetensors`)]), "adapter_model.safetensors");
+  return f;
 }
 
 /** A tenant with one training file, ready to create jobs. */

@@ -1,10 +1,8 @@
 // TUNESERVE_MAX_ADAPTER_UPLOADS: adapter uploads are buffered whole, so a process receives only so many at once;
 // another waits, its body unread, until one ends, and then is stored as usual.
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestApi, type TestApi } from "../../helpers/api.js";
-import { fixturesDir } from "../../helpers/fixtures.js";
-import { registerMicroLlama } from "../../helpers/jobs.js";
+import { microLlamaAdapterForm, registerMicroLlama } from "../../helpers/jobs.js";
 
 let api: TestApi;
 beforeAll(async () => {
@@ -14,10 +12,7 @@ beforeAll(async () => {
 afterAll(() => api.close());
 
 async function adapterForm() {
-  const f = new FormData();
-  f.set("base_model", "micro-llama");
-  f.set("adapter_config", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_config.json`)]), "adapter_config.json");
-  f.set("adapter_model", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_model.safetensors`)]), "adapter_model.safetensors");
+  const f = microLlamaAdapterForm();
   const res = new Response(f);
   return { bytes: new Uint8Array(await res.arrayBuffer()), type: res.headers.get("Content-Type")! };
 }

@@ -1,12 +1,12 @@
 // The Node entry behind an address others use (serve --host 0.0.0.0, a proxy): TUNESERVE_PUBLIC_URL is the origin its
 // presigned /blobs/ links point at, as on the Worker. Without it they named the listening address (http://0.0.0.0:…),
 // which a runner on another machine resolves to itself.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startServer } from "../../../api/src/node.js";
-import { microLlama, registerMicroLlama } from "../../helpers/jobs.js";
+import { microLlamaAdapterForm, registerMicroLlama } from "../../helpers/jobs.js";
 import type { TestApi } from "../../helpers/api.js";
 
 let dir: string;
@@ -25,11 +25,7 @@ async function adapterLinks(env: Record<string, string>, name: string): Promise<
       });
     await registerMicroLlama({ call, admin: server.adminToken } as TestApi);
     const tenant = await (await call("POST", "/admin/v1/tenants", { token: server.adminToken, json: { name: "t" } })).json();
-    const form = new FormData();
-    form.set("base_model", "micro-llama");
-    form.set("adapter_config", new Blob([new Uint8Array(await readFile(`${microLlama}/adapter/adapter_config.json`))]), "adapter_config.json");
-    form.set("adapter_model", new Blob([new Uint8Array(await readFile(`${microLlama}/adapter/adapter_model.safetensors`))]), "adapter_model.safetensors");
-    const adapter = await call("POST", "/v1/adapters", { token: tenant.api_key, body: form });
+    const adapter = await call("POST", "/v1/adapters", { token: tenant.api_key, body: microLlamaAdapterForm() });
     expect(adapter.status).toBe(201);
     const files = await (await call("GET", `/v1/adapters/${(await adapter.json()).id}/files`, { token: tenant.api_key })).json();
     return files.data.map((f: { url: string }) => f.url);

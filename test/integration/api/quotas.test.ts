@@ -1,10 +1,8 @@
 // Tenant quotas through the HTTP API: the deployment's defaults, an admin's per-tenant limits, and the 429
 // `quota_exceeded` answers for active jobs, kept adapters and monthly tokens, and `rate_limited` for requests a minute.
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
-import { fixturesDir } from "../../helpers/fixtures.js";
-import { createJob, registerMicroLlama, registerRunner, runnerCall, uploadFile } from "../../helpers/jobs.js";
+import { createJob, microLlamaAdapterForm, registerMicroLlama, registerRunner, runnerCall, uploadFile } from "../../helpers/jobs.js";
 import { adapterQuotaOverrun, jobQuotaOverrun, monthOf } from "../../../api/src/quotas/limits.js";
 
 let api: TestApi;
@@ -26,10 +24,7 @@ async function tenantWith(limits?: Record<string, number | null>) {
 const tryJob = (key: string, fileId: string) => api.call("POST", "/v1/fine_tuning/jobs", { token: key, json: { model: "micro-llama", training_file: fileId } });
 
 function uploadAdapter(key: string) {
-  const f = new FormData();
-  f.set("base_model", "micro-llama");
-  f.set("adapter_config", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_config.json`)]), "adapter_config.json");
-  f.set("adapter_model", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_model.safetensors`)]), "adapter_model.safetensors");
+  const f = microLlamaAdapterForm();
   return api.call("POST", "/v1/adapters", { token: key, body: f });
 }
 

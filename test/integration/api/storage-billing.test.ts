@@ -1,11 +1,9 @@
 // Adapter storage billing through the HTTP API: each UTC day an adapter is kept is billed once in byte-hours,
 // days that have ended by the hourly run (POST /admin/v1/usage/bill-storage), the last ones by the delete.
 import { eq } from "drizzle-orm";
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
-import { fixturesDir } from "../../helpers/fixtures.js";
-import { registerMicroLlama } from "../../helpers/jobs.js";
+import { microLlamaAdapterForm, registerMicroLlama } from "../../helpers/jobs.js";
 import { deleteAdapter } from "../../../api/src/adapters/store.js";
 import { runBatch } from "../../../api/src/db/batch.js";
 import { adapters, usageEvents } from "../../../api/src/db/schema.js";
@@ -26,10 +24,7 @@ const billStorage = async () => {
 };
 
 async function uploadAdapter(key: string) {
-  const f = new FormData();
-  f.set("base_model", "micro-llama");
-  f.set("adapter_config", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_config.json`)]), "adapter_config.json");
-  f.set("adapter_model", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_model.safetensors`)]), "adapter_model.safetensors");
+  const f = microLlamaAdapterForm();
   const res = await api.call("POST", "/v1/adapters", { token: key, body: f });
   expect(res.status).toBe(201);
   return (await res.json()) as { id: string; model: string; size_bytes: number; created_at: number };

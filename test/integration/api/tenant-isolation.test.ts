@@ -2,11 +2,9 @@
 // that names another tenant's validation file or fine-tuned model, a list cursor that is another tenant's id,
 // an adapter's presigned links, and an uploaded adapter's model used for chat. Each answers 404 (never 403)
 // and changes nothing of the owner's.
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
-import { fixturesDir } from "../../helpers/fixtures.js";
-import { blobPath, createJob, registerMicroLlama, tenantWithFile } from "../../helpers/jobs.js";
+import { blobPath, createJob, microLlamaAdapterForm, registerMicroLlama, tenantWithFile } from "../../helpers/jobs.js";
 
 let api: TestApi;
 beforeAll(async () => {
@@ -16,10 +14,7 @@ beforeAll(async () => {
 afterAll(() => api.close());
 
 async function uploadAdapter(key: string) {
-  const f = new FormData();
-  f.set("base_model", "micro-llama");
-  f.set("adapter_config", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_config.json`)]), "adapter_config.json");
-  f.set("adapter_model", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_model.safetensors`)]), "adapter_model.safetensors");
+  const f = microLlamaAdapterForm();
   const res = await api.call("POST", "/v1/adapters", { token: key, body: f });
   expect(res.status).toBe(201);
   return (await res.json()) as { id: string; model: string };

@@ -1,10 +1,8 @@
 // Uploads retried with an Idempotency-Key: the retry gets the first upload's object (201, Idempotent-Replayed)
 // and no second copy is stored; a failed upload leaves the key free; a key is not shared across endpoints.
-import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
-import { fixturesDir } from "../../helpers/fixtures.js";
-import { chatLines, registerMicroLlama } from "../../helpers/jobs.js";
+import { chatLines, microLlamaAdapterForm, registerMicroLlama } from "../../helpers/jobs.js";
 
 let api: TestApi;
 beforeAll(async () => {
@@ -17,14 +15,6 @@ function fileForm(content: string) {
   const f = new FormData();
   f.append("purpose", "fine-tune");
   f.append("file", new Blob([content], { type: "application/jsonl" }), "train.jsonl");
-  return f;
-}
-function adapterForm(suffix?: string) {
-  const f = new FormData();
-  f.set("base_model", "micro-llama");
-  if (suffix) f.set("suffix", suffix);
-  f.set("adapter_config", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_config.json`)]), "adapter_config.json");
-  f.set("adapter_model", new Blob([readFileSync(`${fixturesDir}/micro-llama/adapter/adapter_model.safetensors`)]), "adapter_model.safetensors");
   return f;
 }
 const post = (token: string, path: string, body: FormData, key: string) => api.call("POST", path, { token, body, headers: { "Idempotency-Key": key } });
@@ -57,19 +47,19 @@ describe("uploads under an Idempotency-Key", () => {
     const other = await api.tenant("files-idem-3");
     expect((await post(other.key, "/v1/files", fileForm(chatLines(2)), "up-2")).headers.get("Idempotent-Replayed")).toBeNull();
     // The key of a file upload cannot name an adapter upload.
-    expect((await expectError(await post(t.key, "/v1/adapters", adapterForm(), "up-2"), 400, "invalid_request")).param).toBe("Idempotency-Key");
+    expect((await expectError(await post(t.key, "/v1/adapters", microLlamaAdapterForm(), "up-2"), 400, "invalid_request")).param).toBe("Idempotency-Key");
   });
 
   it("stores a retried adapter upload once", async () => {
     const t = await api.tenant("adapters-idem");
-    const first = await post(t.key, "/v1/adapters", adapterForm(), "ad-1");
+    const first = await post(t.key, "/v1/adapters", microLlamaAdapterForm(), "ad-1");
     expect(first.status).toBe(201);
     const adapter = await first.json();
-    const again = await post(t.key, "/v1/adapters", adapterForm(), "ad-1");
+    const again = await post(t.key, "/v1/adapters", microLlamaAdapterForm(), "ad-1");
     expect(again.headers.get("Idempotent-Replayed")).toBe("true");
     expect(await again.json()).toEqual(adapter);
     expect(await count(t.key, "/v1/adapters")).toBe(1);
     // An adapter upload is compared by its fields and file hashes: another one under the key is refused.
-    expect((await expectError(await post(t.key, "/v1/adapters", adapterForm("other"), "ad-1"), 400, "invalid_request")).param).toBe("Idempotency-Key");
+    expect((await expectError(await post(t.key, "/v1/adapters", microLlamaAdapterForm("other"), "ad-1"), 400, "invalid_request")).param).toBe("Idempotency-Key");
   });
 });

@@ -17,8 +17,7 @@ export function cudaAvailable(): boolean {
   return existsSync(lib) && existsSync("/dev/nvidiactl");
 }
 
-/** Parses the provider setting; the error names the variable and the accepted values. */
-/** An empty variable counts as unset, as for every other setting. */
+/** Parses the provider setting (an empty variable counts as unset, as for every other setting); the error names the variable and the accepted values. */
 export function executionProviders(setting = process.env.TUNESERVE_EXECUTION_PROVIDERS || "cpu"): string[] {
   const value = setting.trim().toLowerCase();
   if (value === "auto") return cudaAvailable() ? ["cuda", "cpu"] : ["cpu"];

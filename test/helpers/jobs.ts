@@ -82,7 +82,6 @@ export async function registerRunner(api: TestApi, name: string, models = ["micr
   return ((await res.json()) as { id: string }).id;
 }
 
-/** POST to a runner route with the runner token. */
 /** A tenant's job on micro-llama, leased by runner "r": the start of most lease-protocol tests. */
 export async function runningJob(api: TestApi) {
   await registerMicroLlama(api);
@@ -100,6 +99,7 @@ export async function jobEvents(api: TestApi, key: string, jobId: string): Promi
   return ((await (await api.call("GET", `/v1/fine_tuning/jobs/${jobId}/events?limit=100`, { token: key })).json()) as { data: JobEvent[] }).data;
 }
 
+/** POST to a runner route with the runner token. */
 export const runnerCall = (api: TestApi, path: string, json: unknown) => api.call("POST", `/internal/v1${path}`, { token: api.runner, json });
 
 /** A URL from the local blob store, called in-process through the same app. */

@@ -1,4 +1,5 @@
 // Runner settings: env and flags, flags winning, model specs, and errors that name the setting.
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { UsageError } from "../../../gpu-runner/src/cli/args.js";
 import { loadRunnerConfig, parseModelSpec, RUNNER_USAGE } from "../../../gpu-runner/src/runner/config.js";
@@ -58,5 +59,23 @@ describe("loadRunnerConfig", () => {
     expect(() => loadRunnerConfig(["--bogus"], env)).toThrow(/bogus/);
     expect(() => loadRunnerConfig([], { ...env, TUNESERVE_RUNNER_SHUTDOWN_CHECKPOINT_SECONDS: "-1" })).toThrow(/shutdownCheckpointSeconds \(--shutdown-checkpoint-seconds \/ TUNESERVE_RUNNER_SHUTDOWN_CHECKPOINT_SECONDS\) is "-1"/);
     expect(() => loadRunnerConfig([], { ...env, TUNESERVE_RUNNER_MAX_CONTEXT: "8" })).toThrow(/maxContext \(--max-context \/ TUNESERVE_RUNNER_MAX_CONTEXT\) is "8"/);
+  });
+});
+
+describe("docs/runner.md's settings table", () => {
+  it("has a row for every setting --help lists, with its flag and plain default", () => {
+    const table = readFileSync(new URL("../../../docs/runner.md", import.meta.url), "utf8").split("\n").filter((l) => l.startsWith("| `TUNESERVE_"));
+    const settings = [...RUNNER_USAGE.matchAll(/^ {2}--(\S+) +(TUNESERVE_\S+) +(.*)$/gm)];
+    expect(settings.length).toBeGreaterThan(10);
+    for (const [, flag, env, fallback] of settings) {
+      const row = table.find((l) => l.startsWith(`| \`${env}\` |`));
+      expect(row, env).toBeDefined();
+      const [, flagCell, defaultCell] = row!.split(" | ");
+      expect(flagCell, env).toMatch(new RegExp(`^\`--${flag}\``));
+      // Numbers and words as --help prints them (paths and URLs are written for the reader there).
+      const plain = /^default ([\w.:-]+)$/.exec(fallback)?.[1];
+      if (plain && !plain.includes("runner-")) expect(defaultCell.replace(/`/g, ""), env).toBe(plain);
+    }
+    expect(table).toHaveLength(settings.length);
   });
 });

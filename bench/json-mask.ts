@@ -2,13 +2,15 @@
 // position inside a string and inside an enum, with the string-safe fast path and with every token tried;
 // then tool_choice "auto"'s mask outside a call (in text, and after a call). Prints one JSON line. No model:
 // the mask is pure JavaScript on the serving worker's thread.
-import { parseArgs } from "node:util";
 import { JsonMode, type JsonRecognizer } from "../gpu-runner/src/engine/generate/json-mode.js";
 import { JsonObjectRecognizer } from "../gpu-runner/src/engine/generate/json-grammar.js";
 import { schemaRecognizer } from "../gpu-runner/src/engine/generate/json-schema.js";
 import { AutoToolCalls } from "../gpu-runner/src/engine/generate/auto-tool-calls.js";
 import { HERMES_TAGS, toolCallGrammar } from "../gpu-runner/src/serve/tool-call.js";
+import { parseFlags, UsageError } from "../gpu-runner/src/cli/args.js";
 import { round } from "./env.js";
+
+const USAGE = "usage: tuneserve bench json-mask [--vocab 150000] [--repeats 5]\n  times one JSON-mode mask over a synthetic vocabulary (no model, no peer)";
 
 /** Random pieces of 1–7 characters of JSON-ish text after the 256 single bytes, as a BPE vocabulary roughly is. */
 function syntheticVocabulary(size: number): Uint8Array[] {
@@ -23,11 +25,11 @@ function syntheticVocabulary(size: number): Uint8Array[] {
 const triedOnly = (r: JsonRecognizer): JsonRecognizer => ({ get done() { return r.done; }, inPlainString: false, push: (b) => r.push(b), accepts: (b) => r.accepts(b) });
 
 export async function runJsonMaskBench(argv: string[]): Promise<void> {
-  const { values } = parseArgs({ args: argv, options: { vocab: { type: "string", default: "150000" }, repeats: { type: "string", default: "5" }, help: { type: "boolean", default: false } } });
-  if (values.help) return void console.log("usage: tuneserve bench json-mask [--vocab 150000] [--repeats 5]\n  times one JSON-mode mask over a synthetic vocabulary (no model, no peer)");
+  const { values } = parseFlags({ args: argv, options: { vocab: { type: "string", default: "150000" }, repeats: { type: "string", default: "5" }, help: { type: "boolean", default: false } } }, USAGE);
+  if (values.help) return void console.log(USAGE);
   const size = Number(values.vocab);
   const repeats = Number(values.repeats);
-  if (!Number.isInteger(size) || size < 256 || !Number.isInteger(repeats) || repeats < 1) throw new Error("bench json-mask: --vocab ≥ 256 and --repeats ≥ 1, whole numbers");
+  if (!Number.isInteger(size) || size < 256 || !Number.isInteger(repeats) || repeats < 1) throw new UsageError("bench json-mask: --vocab ≥ 256 and --repeats ≥ 1, whole numbers");
   const pieces = syntheticVocabulary(size);
   const vocab = { tokenBytes: (t: number) => pieces[t], vocabSize: size, blocked: new Set<number>() };
   const params = { type: "object", properties: { city: { type: "string" }, unit: { enum: ["celsius", "fahrenheit"] } }, required: ["city", "unit"], additionalProperties: false };

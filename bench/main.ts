@@ -1,5 +1,5 @@
 // `tuneserve bench <generate|train|serve|json-mask>`: parses flags and hands off to one benchmark module each.
-import { parseArgs } from "node:util";
+import { parseFlags, UsageError } from "../gpu-runner/src/cli/args.js";
 import { getPreset, PRESET_NAMES } from "./presets.js";
 
 const USAGE = `usage: tuneserve bench <generate|train|serve|json-mask> [--preset ${PRESET_NAMES.join("|")}] [--no-peer]
@@ -9,7 +9,7 @@ const USAGE = `usage: tuneserve bench <generate|train|serve|json-mask> [--preset
 function intFlag(name: string, value: string | undefined, fallback: number, min = 0): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new Error(`bench: --${name}=${value} must be a whole number ≥ ${min}`);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`bench: --${name}=${value} must be a whole number ≥ ${min}`);
   return n;
 }
 
@@ -23,7 +23,7 @@ export async function run(args: string[]): Promise<void> {
   if (argv[0] === "serve") return (await import("./serve.js")).runServeBench(argv.slice(1));
   // `bench json-mask` (--vocab, --repeats): the JSON-mode mask, no model.
   if (argv[0] === "json-mask") return (await import("./json-mask.js")).runJsonMaskBench(argv.slice(1));
-  const { positionals, values } = parseArgs({
+  const { positionals, values } = parseFlags({
     args: argv,
     allowPositionals: true,
     options: {
@@ -38,15 +38,15 @@ export async function run(args: string[]): Promise<void> {
       threads: { type: "string" },
       help: { type: "boolean", default: false },
     },
-  });
+  }, USAGE);
   const [kind] = positionals;
   if (values.help || !kind) {
     console.error(USAGE);
     process.exitCode = values.help ? 0 : 2;
     return;
   }
-  if (kind === "train") throw new Error("bench: put 'train' first, e.g. bench train --preset small (its flags differ)");
-  if (kind === "serve") throw new Error("bench: put 'serve' first, e.g. bench serve --adapters 1,8,32 (its flags differ)");
+  if (kind === "train") throw new UsageError("bench: put 'train' first, e.g. bench train --preset small (its flags differ)");
+  if (kind === "serve") throw new UsageError("bench: put 'serve' first, e.g. bench serve --adapters 1,8,32 (its flags differ)");
   if (kind !== "generate") {
     console.error(`bench: unknown benchmark "${kind}"\n${USAGE}`);
     process.exitCode = 2;
@@ -54,7 +54,7 @@ export async function run(args: string[]): Promise<void> {
   }
   const preset = getPreset(values.preset);
   const batches = values["gen-batches"]?.split(",").filter(Boolean).map((b) => intFlag("gen-batches", b, 1));
-  if (batches && batches.some((b) => b < 1)) throw new Error("bench: --gen-batches must list batch sizes ≥ 1, e.g. 1,8");
+  if (batches && batches.some((b) => b < 1)) throw new UsageError("bench: --gen-batches must list batch sizes ≥ 1, e.g. 1,8");
   const { runGenerateBench } = await import("./generate.js");
   const result = await runGenerateBench({
     preset: {

@@ -1,5 +1,6 @@
 // Benchmark model sizes, copied exactly from the PyTorch peer (../shared/peers/torch_lora_bench.py,
 // PRESETS and argparse defaults) so both sides measure the same model.
+import { UsageError } from "../gpu-runner/src/cli/args.js";
 
 export type PresetName = "micro" | "tiny" | "small" | "medium";
 
@@ -45,7 +46,7 @@ export const PRESET_NAMES = Object.keys(SIZES) as PresetName[];
 /** The full preset for a name, with the peer's defaults filled in; throws on an unknown name. */
 export function getPreset(name: string): BenchPreset {
   const sizes = SIZES[name as PresetName];
-  if (!sizes) throw new Error(`bench: unknown preset "${name}"; choose one of ${PRESET_NAMES.join(", ")}`);
+  if (!sizes) throw new UsageError(`bench: unknown preset "${name}"; choose one of ${PRESET_NAMES.join(", ")}`);
   return {
     name: name as PresetName,
     ...sizes,

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { parseFlags, UsageError } from "../gpu-runner/src/cli/args.js";
 import { createRng } from "../gpu-runner/src/engine/generate/rng.js";
 import type { BatchingPolicy } from "../gpu-runner/src/serve/batch.js";
 import { BUILTIN_MODEL_NAME, BUILTIN_SIZES, ensureBuiltinModel, type BuiltinSizes } from "../gpu-runner/src/models/builtin.js";
@@ -49,7 +49,7 @@ export type RunStats = {
 const int = (name: string, v: string | undefined, def: number) => {
   if (v === undefined) return def;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`bench serve: --${name}=${v} must be a whole number ≥ 1`);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`bench serve: --${name}=${v} must be a whole number ≥ 1`);
   return n;
 };
 
@@ -120,7 +120,7 @@ type Base = { name: string; sizes: BuiltinSizes };
 /** `--base`: the built-in model, or its family at a generate-bench preset's layer sizes. */
 export function benchBase(name: string): Base {
   if (name === "builtin") return { name: BUILTIN_MODEL_NAME, sizes: BUILTIN_SIZES };
-  if (!(PRESET_NAMES as string[]).includes(name)) throw new Error(`bench serve: --base=${name}: use builtin or one of ${PRESET_NAMES.join(", ")}`);
+  if (!(PRESET_NAMES as string[]).includes(name)) throw new UsageError(`bench serve: --base=${name}: use builtin or one of ${PRESET_NAMES.join(", ")}`);
   const p = getPreset(name);
   return { name: `tuneserve-bench-${p.name}`, sizes: { hidden: p.hidden, layers: p.layers, heads: p.heads, kvHeads: p.kvHeads, headDim: headDim(p), intermediate: p.intermediate } };
 }
@@ -245,7 +245,7 @@ async function runInTurns(mode: Mode, configs: { policy: BatchingPolicy; adapter
 
 /** Entry point for `tuneserve bench serve`; prints one JSON line per run and a summary line. */
 export async function runServeBench(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args: argv,
     options: {
       adapters: { type: "string", default: "1,8,32" },
@@ -264,7 +264,7 @@ export async function runServeBench(argv: string[]): Promise<void> {
       base: { type: "string", default: "builtin" },
       help: { type: "boolean", default: false },
     },
-  });
+  }, USAGE);
   if (values.help) {
     console.error(USAGE);
     return;
@@ -280,8 +280,8 @@ export async function runServeBench(argv: string[]): Promise<void> {
     repeats: int("repeats", values.repeats, 3),
     base: benchBase(values.base),
   };
-  if (!["mixed", "per-adapter", "both"].includes(values.batching)) throw new Error(`bench serve: --batching=${values.batching}: use mixed, per-adapter or both`);
-  if (!["e2e", "engine", "both"].includes(values.mode)) throw new Error(`bench serve: --mode=${values.mode}: use e2e, engine or both`);
+  if (!["mixed", "per-adapter", "both"].includes(values.batching)) throw new UsageError(`bench serve: --batching=${values.batching}: use mixed, per-adapter or both`);
+  if (!["e2e", "engine", "both"].includes(values.mode)) throw new UsageError(`bench serve: --mode=${values.mode}: use e2e, engine or both`);
   const policies: BatchingPolicy[] = values.batching === "both" ? ["mixed", "per-adapter"] : [values.batching as BatchingPolicy];
   const modes: Mode[] = values.url ? ["e2e"] : values.mode === "both" ? ["engine", "e2e"] : [values.mode as Mode];
   const runs: RunStats[] = [];
@@ -292,7 +292,7 @@ export async function runServeBench(argv: string[]): Promise<void> {
   for (const mode of modes) {
     if (values.url) {
       // A running system: its batching policy is its own; only the load is ours.
-      if (!values["admin-token"]) throw new Error("bench serve: --url needs --admin-token (to create the benchmark tenant)");
+      if (!values["admin-token"]) throw new UsageError("bench serve: --url needs --admin-token (to create the benchmark tenant)");
       for (const n of counts) {
         const tenant = await tenantWithAdapters({ apiUrl: values.url, adminToken: values["admin-token"], model: values.model, sizes: o.base.sizes }, `bench-${Date.now()}`, n, o.seed + 1);
         print({ mode, policy: "mixed", adapters: n, ...(await drive(tenant.models, apiSender(values.url, tenant.key, o.maxTokens), o)) });

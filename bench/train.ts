@@ -1,7 +1,7 @@
 // `bench train`: LoRA training steps (forward + loss + backward + AdamW, r=8 on all seven projections,
 // fp32) on a random preset model with our engine, then the PyTorch peer on the same preset; prints one
 // JSON line shaped like the peer's {"train": {tokens_per_s, peak_rss_mb, gflops_per_s, …}} with ratios.
-import { parseArgs } from "node:util";
+import { parseFlags, UsageError } from "../gpu-runner/src/cli/args.js";
 import { createRng } from "../gpu-runner/src/engine/generate/rng.js";
 import { type ModelConfig } from "../gpu-runner/src/engine/model/config.js";
 import { loadModelConfig } from "../gpu-runner/src/engine/model/load-config.js";
@@ -24,7 +24,7 @@ const log = (msg: string) => console.error(msg);
 function prepackFlag(v: string): boolean | "auto" {
   if (v === "auto") return "auto";
   if (v === "on" || v === "off") return v === "on";
-  throw new Error(`bench train: --prepack=${v} must be auto, on or off`);
+  throw new UsageError(`bench train: --prepack=${v} must be auto, on or off`);
 }
 
 const median = (xs: number[]) => {
@@ -89,19 +89,19 @@ async function runOurs(p: BenchPreset, baseDir: string, o: { warmup: number; ste
 
 /** Entry point for `tuneserve bench train …` (argv after "train"). */
 export async function runTrainBench(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args: argv,
     options: {
       preset: { type: "string", default: "tiny" }, warmup: { type: "string" }, steps: { type: "string" }, seed: { type: "string" },
       threads: { type: "string" }, "no-peer": { type: "boolean", default: false }, prepack: { type: "string", default: "auto" }, help: { type: "boolean", default: false },
     },
-  });
+  }, USAGE);
   if (values.help) return void console.error(USAGE);
   const p = getPreset(values.preset);
   const int = (v: string | undefined, flag: string, fallback: number, min: number) => {
     if (v === undefined) return fallback;
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`bench train: --${flag}=${v} must be a whole number ≥ ${min}`);
+    if (!Number.isInteger(n) || n < min) throw new UsageError(`bench train: --${flag}=${v} must be a whole number ≥ ${min}`);
     return n;
   };
   const [dw, ds] = DEFAULT_STEPS[p.name];

@@ -1,5 +1,6 @@
 // `tuneserve bench` dispatch (errors and unknown flags) and the ours/peer ratio table.
 import { afterEach, describe, expect, it, vi } from "vitest";
+import { UsageError } from "../../../gpu-runner/src/cli/args.js";
 import { run } from "../../../bench/main.js";
 import { ratios } from "../../../bench/generate.js";
 
@@ -15,8 +16,12 @@ function captureStderr(): string[] {
 }
 
 describe("bench CLI", () => {
-  it("'bench serve' refuses flags it does not know", async () => {
-    await expect(run(["serve", "--preset", "tiny"])).rejects.toThrow(/Unknown option '--preset'/);
+  it("refuses a flag a benchmark does not know as a usage error (one line, exit 2), before running anything", async () => {
+    for (const args of [["serve", "--preset", "tiny"], ["generate", "--steps", "3"], ["train", "--rounds", "2"], ["json-mask", "--preset", "tiny"]]) {
+      const err = await run(args).then(() => null, (e: unknown) => e);
+      expect(err, args.join(" ")).toBeInstanceOf(UsageError);
+      expect((err as Error).message, args.join(" ")).toMatch(new RegExp(`^Unknown option '${args[1]}'.*\\(tuneserve bench.* --help lists the flags\\)$`));
+    }
   });
 
   it("rejects an unknown benchmark and a missing one with usage", async () => {
@@ -45,6 +50,10 @@ describe("bench CLI", () => {
     await expect(run(["generate", "--preset", "huge"])).rejects.toThrow(/unknown preset "huge"/);
     await expect(run(["generate", "--gen-tokens", "x"])).rejects.toThrow(/--gen-tokens=x must be a whole number/);
     await expect(run(["generate", "--gen-batches", "0"])).rejects.toThrow(/--gen-batches must list batch sizes ≥ 1/);
+    // Each a mistake in the call: exit 2, as for the other commands.
+    for (const args of [["generate", "--preset", "huge"], ["generate", "--gen-tokens", "x"], ["train", "--steps", "0"], ["serve", "--mode", "x"], ["json-mask", "--vocab", "3"]]) {
+      await expect(run(args), args.join(" ")).rejects.toBeInstanceOf(UsageError);
+    }
   });
 });
 

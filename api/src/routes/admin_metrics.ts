@@ -1,11 +1,11 @@
 // Admin: queue depth and runner counts, the signal the runner autoscaler (infra/k8s) scales on.
 import { createRoute, z } from "@hono/zod-openapi";
-import { and, count, eq, gt, gte, lte, or, type SQL } from "drizzle-orm";
+import { and, count, eq, gt, gte, or, type SQL } from "drizzle-orm";
 import { liveSince } from "../inference/runners.js";
 import type { Router } from "../app.js";
 import { jobs, runners } from "../db/schema.js";
 import { waitingForCheckpointFormat } from "../jobs/checkpoint-formats.js";
-import { tenantActive } from "../jobs/store.js";
+import { leasable, tenantActive } from "../jobs/store.js";
 import { bearerSecurity, errorResponses, json } from "../lib/openapi.js";
 
 const metricsSchema = z
@@ -39,11 +39,11 @@ export function registerAdminMetrics(app: Router): void {
     // wait for no runner, so they do not count.
     const t = now();
     const live = liveSince(t, c.var.deps.config.TUNESERVE_LEASE_SECONDS);
-    const waitingRunner = and(eq(jobs.status, "running"), lte(jobs.leaseExpiresAt, t), tenantActive);
     const [queued, running, waiting] = await Promise.all([
       jobCount(and(eq(jobs.status, "queued"), tenantActive)),
       jobCount(and(eq(jobs.status, "running"), or(tenantActive, gt(jobs.leaseExpiresAt, t)))),
-      jobCount(and(or(and(eq(jobs.status, "queued"), tenantActive), waitingRunner), waitingForCheckpointFormat(live))),
+      // The jobs a lease would hand out (as the waiting event's: jobs/checkpoint-wait.ts) that no live runner can resume.
+      jobCount(and(leasable(t), waitingForCheckpointFormat(live))),
     ]);
     const [{ n: active }] = await db.select({ n: count() }).from(runners).where(gte(runners.lastSeenAt, live));
     const body = { jobs: { queued, running, needing_runner: queued + running, waiting_for_checkpoint_format: waiting }, runners: { active } };

@@ -6,8 +6,8 @@ import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobPath, createJob, jobEvents, registerMicroLlama, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
 
 const open: TestApi[] = [];
-async function fresh(): Promise<TestApi> {
-  const api = await startTestApi({ TUNESERVE_LEASE_SECONDS: "60" });
+async function fresh(env: Record<string, string> = {}): Promise<TestApi> {
+  const api = await startTestApi({ TUNESERVE_LEASE_SECONDS: "60", ...env });
   open.push(api);
   await registerMicroLlama(api);
   return api;
@@ -166,5 +166,18 @@ describe("visibility of jobs no live runner can resume", () => {
     expect(Object.fromEntries(listed.map((r) => [r.name, r.checkpoint_formats]))).toEqual({ new: [1, 2], old: [1] });
     await runner(api, "new", [1, 2]);
     expect((await metrics(api)).jobs.waiting_for_checkpoint_format).toBe(0);
+  });
+
+  it("leaves out a job whose lease ran out on its last attempt: the next lease call fails it, no runner resumes it", async () => {
+    const api = await fresh({ TUNESERVE_MAX_ATTEMPTS: "1" });
+    const upgraded = await runner(api, "new", [1, 2]);
+    const t = await tenantWithFile(api);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    expect((await (await lease(api, upgraded)).json()).job.id).toBe(job.id);
+    await recordCheckpoint(api, job.id, upgraded, 5, 2);
+    // The new runner dies; only an old one is live.
+    api.advance(61);
+    await runner(api, "old");
+    expect((await metrics(api)).jobs).toMatchObject({ running: 1, waiting_for_checkpoint_format: 0 });
   });
 });

@@ -122,7 +122,8 @@ export function validateAdapter(configBytes: Uint8Array, weightsBytes: Uint8Arra
   const p = uploadFields.weights;
   const headerBytes = declaredHeaderBytes(weightsBytes);
   const maxHeader = maxAdapterHeaderBytes(model);
-  if (headerBytes !== null && headerBytes > maxHeader) {
+  // A header longer than the file is no adapter at all (a text file's first bytes, say): the parse below names that.
+  if (headerBytes !== null && headerBytes > maxHeader && headerBytes <= weightsBytes.length - 8) {
     throw invalid(WEIGHTS, p, `header is ${headerBytes} bytes, over the ${maxHeader} an adapter of this ${model.num_hidden_layers}-layer base model needs (${model.num_hidden_layers} × ${linearModules.length} modules × lora_A and lora_B entries); upload the adapter_model.safetensors PEFT's save_pretrained wrote`);
   }
   let header;

@@ -179,6 +179,11 @@ describe("validateAdapter: adapter_model.safetensors rules", () => {
     bytes.set(goodWeights.subarray(8 + n), 8 + padded);
     expect(weightsFault(bytes)).toMatch(/^adapter_model\.safetensors: header is 1048576 bytes, over the \d+ an adapter of this 2-layer base model needs/);
   });
+  it("calls a file that is not safetensors (its first 8 bytes text) that, not an oversized header", () => {
+    // A JSONL or README sent as adapter_model: its first 8 bytes read as a length in the quintillions.
+    const text = new TextEncoder().encode('{"messages":[{"role":"user","content":"hi"}]}\n');
+    expect(weightsFault(text)).toMatch(/^adapter_model\.safetensors: header length \d+ exceeds the \d+ bytes after it; the file is truncated or not a safetensors file/);
+  });
   it("refuses mixed dtypes", () => {
     const entries = loraEntries(2, 8, shapes).map((e, i) => ({ ...e, dtype: i === 0 ? "F16" : "F32" }));
     expect(weightsFault(buildSafetensors(entries))).toMatch(/tensors mix dtypes F16, F32/);

@@ -59,6 +59,7 @@ describe("tuneserve CLI", () => {
     expectUsageError(gen("--max-tokens", "abc"), /^--max-tokens=abc must be an integer ≥ 1$/);
     expectUsageError(gen("--max-tokens", "3", "--temperature", "-1"), /^--temperature=-1 must be a number ≥ 0$/);
     expectUsageError(gen("--max-tokens", "3", "--top-p", "7"), /^--top-p=7 must be a number > 0 and ≤ 1$/);
+    expectUsageError(gen("--max-tokens", "3", "--stop", ""), /^--stop is empty: a stop string needs at least one character$/);
     expectUsageError(gen(), /^--max-tokens is required \(tuneserve engine generate --help lists the flags\)$/);
   });
 

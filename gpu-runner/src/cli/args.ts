@@ -33,13 +33,13 @@ export function checkVocabulary(rows: number[][], vocab: number, flag = "--token
 }
 
 /** Parses a numeric flag value, or returns `fallback` when absent; `above` is an exclusive lower bound. */
-export function numberFlag(value: string | undefined, flag: string, fallback: number, o: { integer?: boolean; min?: number; above?: number; max?: number } = {}): number {
+export function numberFlag(value: string | undefined, flag: string, fallback: number, o: { integer?: boolean; min?: number; above?: number; max?: number; below?: number } = {}): number {
   if (value === undefined) return fallback;
   const v = Number(value);
   const bad = value.trim() === "" || !Number.isFinite(v) || (o.integer && !Number.isSafeInteger(v)) ||
-    (o.min !== undefined && v < o.min) || (o.above !== undefined && v <= o.above) || (o.max !== undefined && v > o.max);
+    (o.min !== undefined && v < o.min) || (o.above !== undefined && v <= o.above) || (o.max !== undefined && v > o.max) || (o.below !== undefined && v >= o.below);
   if (bad) {
-    const bounds = [o.min !== undefined && `≥ ${o.min}`, o.above !== undefined && `> ${o.above}`, o.max !== undefined && `≤ ${o.max}`].filter(Boolean);
+    const bounds = [o.min !== undefined && `≥ ${o.min}`, o.above !== undefined && `> ${o.above}`, o.max !== undefined && `≤ ${o.max}`, o.below !== undefined && `< ${o.below}`].filter(Boolean);
     throw new UsageError(`${flag}=${value} must be ${o.integer ? "an integer" : "a number"}${bounds.length ? ` ${bounds.join(" and ")}` : ""}`);
   }
   return v;

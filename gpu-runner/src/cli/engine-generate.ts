@@ -47,6 +47,7 @@ export async function run(argv: string[]): Promise<void> {
     topP: numberFlag(values["top-p"], "--top-p", 1, { above: 0, max: 1 }),
     seed: numberFlag(values.seed, "--seed", 0, { integer: true }),
   };
+  if (values.stop?.includes("")) throw new UsageError(`--stop is empty: a stop string needs at least one character`);
   const tokenizer = await loadTokenizer(dir);
   let tokens: number[];
   if (values.prompt !== undefined) {

@@ -31,9 +31,10 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
     const v = values[flag as keyof typeof values] as string | undefined;
     return v === undefined ? undefined : numberFlag(v, `--${flag}`, 0, { integer: true, min });
   };
-  const num = (flag: string, min: number) => {
+  // Bounds as trainSpecSchema's (engine/train/spec.ts), so that a value it would refuse is a mistake in the call (exit 2), named by its flag.
+  const num = (flag: string, bounds: { min?: number; above?: number; max?: number; below?: number }) => {
     const v = values[flag as keyof typeof values] as string | undefined;
-    return v === undefined ? undefined : numberFlag(v, `--${flag}`, 0, { min });
+    return v === undefined ? undefined : numberFlag(v, `--${flag}`, 0, bounds);
   };
   const mgn = values["max-grad-norm"];
   const spec: TrainJobSpec = {
@@ -46,23 +47,23 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
     initAdapter: values["init-adapter"],
     method: "lora",
     rank: int("rank", 1),
-    alpha: num("alpha", 0),
-    dropout: num("dropout", 0),
+    alpha: num("alpha", { above: 0 }),
+    dropout: num("dropout", { min: 0, below: 1 }),
     targets: values.targets === undefined || values.targets === "all-linear" ? values.targets as "all-linear" | undefined : values.targets.split(",").map((t) => t.trim()).filter(Boolean),
     useRslora: values.rslora,
     epochs: int("epochs", 1),
-    lr: num("lr", 0),
+    lr: num("lr", { above: 0 }),
     batchSize: int("batch-size", 1),
     gradAccum: int("grad-accum", 1),
     seqLen: int("seq-len", 2),
     seed: int("seed", 0),
     schedule: schedule as TrainJobSpec["schedule"],
-    warmupRatio: num("warmup-ratio", 0),
-    maxGradNorm: mgn === undefined ? undefined : mgn === "none" ? null : numberFlag(mgn, "--max-grad-norm", 0, { min: 0 }),
+    warmupRatio: num("warmup-ratio", { min: 0, max: 1 }),
+    maxGradNorm: mgn === undefined ? undefined : mgn === "none" ? null : numberFlag(mgn, "--max-grad-norm", 0, { above: 0 }),
     packing: values.packing,
     checkpointEvery: int("checkpoint-every", 0),
     threads: int("threads", 1),
-    beta: num("beta", 0),
+    beta: num("beta", { above: 0, max: 100 }),
   };
   // Leave absent flags out so the loop's defaults apply.
   return Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) as TrainJobSpec;

@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { UsageError } from "../../../gpu-runner/src/cli/args.js";
 import { run, specFromArgs } from "../../../gpu-runner/src/cli/engine-train.js";
 import { fixturesDir } from "../../helpers/fixtures.js";
 
@@ -31,6 +32,24 @@ describe("engine train flags", () => {
     expect(() => specFromArgs([...base, "--epochs", "1.5"])).toThrow(/--epochs=1.5/);
     expect(() => specFromArgs([...base, "--method", "ia3"])).toThrow(/--method=ia3 is not supported/);
     expect(() => specFromArgs([...base, "--schedule", "step"])).toThrow(/--schedule=step/);
+  });
+  it("refuses, as a mistake in the call naming the flag, every value the training spec refuses", () => {
+    // These passed the flag parsing and failed later as `train spec: lr: …` with exit status 1.
+    const base = ["--model", "m", "--data", "d", "--out", "o"];
+    const refused: [string, string, RegExp][] = [
+      ["--lr", "0", /^--lr=0 must be a number > 0$/],
+      ["--lr", "-1", /^--lr=-1 must be a number > 0$/],
+      ["--alpha", "0", /^--alpha=0 must be a number > 0$/],
+      ["--beta", "0", /^--beta=0 must be a number > 0 and ≤ 100$/],
+      ["--beta", "101", /^--beta=101 must be a number > 0 and ≤ 100$/],
+      ["--max-grad-norm", "0", /^--max-grad-norm=0 must be a number > 0$/],
+      ["--warmup-ratio", "2", /^--warmup-ratio=2 must be a number ≥ 0 and ≤ 1$/],
+      ["--dropout", "1", /^--dropout=1 must be a number ≥ 0 and < 1$/],
+    ];
+    for (const [flag, value, said] of refused) {
+      expect(() => specFromArgs([...base, flag, value]), `${flag} ${value}`).toThrow(UsageError);
+      expect(() => specFromArgs([...base, flag, value]), `${flag} ${value}`).toThrow(said);
+    }
   });
 });
 

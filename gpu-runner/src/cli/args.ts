@@ -61,6 +61,14 @@ export function existingFolder(value: string, flag: string, needs?: string): str
   return value;
 }
 
+/** Checks that an input file flag names a file: a UsageError names the flag otherwise. */
+export function existingFile(value: string, flag: string, what = "file"): string {
+  const kind = statSync(value, { throwIfNoEntry: false });
+  if (!kind) throw new UsageError(`${flag} ${value}: no such file`);
+  if (kind.isDirectory()) throw new UsageError(`${flag} ${value}: is a folder; give the ${what}`);
+  return value;
+}
+
 /** Checks that an output file flag points into an existing folder, before any work is done for it. */
 export function outputFile(value: string, flag: string): string {
   const dir = dirname(value);

@@ -1,7 +1,7 @@
 // `engine train --model DIR --data FILE --out DIR [...]`: trains a LoRA adapter, printing every training
 // event as one JSON line on stdout and a final {"type":"result",…} line; Ctrl-C stops between steps.
 import { runTraining, TrainingCancelled, type TrainJobSpec } from "../engine/train/loop.js";
-import { existingFolder, numberFlag, outputFolder, parseFlags, printedHelp, required, UsageError } from "./args.js";
+import { existingFile, existingFolder, numberFlag, outputFolder, parseFlags, printedHelp, required, UsageError } from "./args.js";
 
 const USAGE = `usage: tuneserve engine train --model DIR --data FILE --out DIR [--validation FILE] [--method lora]
   [--rank 8] [--alpha 16] [--dropout 0] [--targets all-linear|q_proj,v_proj,...] [--rslora]
@@ -73,8 +73,10 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
 export async function run(argv: string[]): Promise<void> {
   if (printedHelp(argv, USAGE)) return;
   const spec = specFromArgs(argv);
-  // Checked before training: a bad folder would otherwise fail only when the first checkpoint or the adapter is written.
+  // Checked before training: a bad folder would otherwise fail only when the first checkpoint or the adapter is written, and a missing file with exit status 1.
   existingFolder(spec.modelDir, "--model", "config.json");
+  existingFile(spec.dataPath, "--data", "JSONL file");
+  if (spec.validationPath !== undefined) existingFile(spec.validationPath, "--validation", "JSONL file");
   outputFolder(spec.outDir, "--out");
   if (spec.checkpointDir !== undefined) outputFolder(spec.checkpointDir, "--checkpoint-dir");
   if (spec.resumeFrom !== undefined) existingFolder(spec.resumeFrom, "--resume", "trainer_state.json");

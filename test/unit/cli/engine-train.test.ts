@@ -63,4 +63,12 @@ describe("engine train folders", () => {
     await expect(run([...base, "--out", join(dir, "out"), "--resume", join(dir, "none")])).rejects.toThrow(/^--resume .*none: no such folder$/);
     await expect(run([...base, "--out", join(dir, "out"), "--init-adapter", dir])).rejects.toThrow(/^--init-adapter .*: the folder has no adapter_config\.json$/);
   });
+  it("names a --data or --validation file that is not there, or is a folder, as a mistake in the call", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "train-files-"));
+    const base = ["--model", `${fixturesDir}/micro-llama/base`, "--out", join(dir, "out")];
+    await expect(run([...base, "--data", join(dir, "none.jsonl")])).rejects.toThrow(new UsageError(`--data ${join(dir, "none.jsonl")}: no such file`));
+    await expect(run([...base, "--data", dir])).rejects.toThrow(new UsageError(`--data ${dir}: is a folder; give the JSONL file`));
+    writeFileSync(join(dir, "train.jsonl"), "");
+    await expect(run([...base, "--data", join(dir, "train.jsonl"), "--validation", join(dir, "v.jsonl")])).rejects.toThrow(new UsageError(`--validation ${join(dir, "v.jsonl")}: no such file`));
+  });
 });

@@ -2,7 +2,7 @@
 // until SIGINT/SIGTERM, which hands running jobs back to the queue with a checkpoint of the step each reached.
 import { hostname } from "node:os";
 import { printedHelp } from "./cli/args.js";
-import { loadRunnerConfig, RUNNER_USAGE } from "./runner/config.js";
+import { checkModelFolders, loadRunnerConfig, RUNNER_USAGE } from "./runner/config.js";
 import { startRunner } from "./runner/runner.js";
 import { explainStartFailure } from "./runner/start-failure.js";
 
@@ -10,6 +10,7 @@ import { explainStartFailure } from "./runner/start-failure.js";
 export async function run(argv: string[]): Promise<void> {
   if (printedHelp(argv, RUNNER_USAGE)) return;
   const config = loadRunnerConfig(argv, process.env, hostname());
+  checkModelFolders(config.models);
   // Superseded (another process registered the name): the runner has stopped itself; exit as failed.
   const runner = await startRunner(config, { onSuperseded: () => process.exit(1) }).catch((err: unknown) => {
     throw explainStartFailure(err, config);

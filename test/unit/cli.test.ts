@@ -84,6 +84,13 @@ describe("tuneserve CLI", () => {
     expectUsageError(tuneserve(["runner"], env), /^TUNESERVE_EXECUTION_PROVIDERS=gpu: use "auto", "cpu" or a list such as "cuda,cpu"$/);
   });
 
+  it("names a runner's local model folder that is not there, or has no config.json, without starting", () => {
+    const empty = mkdtempSync(join(tmpdir(), "cli-runner-model-"));
+    const env = { TUNESERVE_API_URL: "http://127.0.0.1:9", TUNESERVE_RUNNER_TOKEN: "run_0123456789abcdef", TUNESERVE_RUNNER_CACHE_DIR: join(empty, "cache") };
+    expectUsageError(tuneserve(["runner", "--model", `m=${join(empty, "none")}`], env), /^--model \/ TUNESERVE_RUNNER_MODELS: model m: .*none: no such folder$/);
+    expectUsageError(tuneserve(["runner"], { ...env, TUNESERVE_RUNNER_MODELS: `m=${empty}` }), /^--model \/ TUNESERVE_RUNNER_MODELS: model m: .*: the folder has no config\.json$/);
+  });
+
   it("names serve's bad --port, PORT and a --data that is not a folder", () => {
     const dir = mkdtempSync(join(tmpdir(), "cli-serve-"));
     writeFileSync(join(dir, "file"), "");

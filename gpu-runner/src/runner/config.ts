@@ -3,7 +3,7 @@
 import { homedir } from "node:os";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
-import { parseFlags, UsageError } from "../cli/args.js";
+import { existingFolder, parseFlags, UsageError } from "../cli/args.js";
 import { executionProviders } from "../engine/runtime/providers.js";
 
 /** One base model the runner trains and serves: a local Hugging Face folder, or (dir null) fetched from the blob store. */
@@ -19,6 +19,21 @@ export function parseModelSpec(text: string): ModelSpec {
   if (!modelId.test(id)) throw new Error(`model "${text}": id "${id}" must be 1–64 lowercase letters, digits, '.', '_' or '-'`);
   if (dir !== null && !dir) throw new Error(`model "${text}": the folder after '=' is empty; write id=/path/to/folder or just id`);
   return { id, dir: dir === null ? null : isAbsolute(dir) ? dir : resolve(dir) };
+}
+
+/**
+ * Checks that each local model folder is there with its config.json, so that `tuneserve runner` names a wrong
+ * path as a mistake in the call (exit 2) before it registers, rather than failing as it loads the model.
+ */
+export function checkModelFolders(models: ModelSpec[]): void {
+  for (const m of models) {
+    if (m.dir === null) continue;
+    try {
+      existingFolder(m.dir, `model ${m.id}:`, "config.json");
+    } catch (err) {
+      throw new UsageError(`--model / TUNESERVE_RUNNER_MODELS: ${(err as Error).message}`);
+    }
+  }
 }
 
 const intSetting = (min: number) => z.coerce.number().int().min(min);

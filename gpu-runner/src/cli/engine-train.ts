@@ -1,5 +1,6 @@
 // `engine train --model DIR --data FILE --out DIR [...]`: trains a LoRA adapter, printing every training
 // event as one JSON line on stdout and a final {"type":"result",…} line; Ctrl-C stops between steps.
+import { projectionTargets } from "../engine/lora/targets.js";
 import { runTraining, TrainingCancelled, type TrainJobSpec } from "../engine/train/loop.js";
 import { existingFile, existingFolder, numberFlag, outputFolder, parseFlags, printedHelp, required, UsageError } from "./args.js";
 
@@ -49,7 +50,7 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
     rank: int("rank", 1),
     alpha: num("alpha", { above: 0 }),
     dropout: num("dropout", { min: 0, below: 1 }),
-    targets: values.targets === undefined || values.targets === "all-linear" ? values.targets as "all-linear" | undefined : values.targets.split(",").map((t) => t.trim()).filter(Boolean),
+    targets: targetsFlag(values.targets),
     useRslora: values.rslora,
     epochs: int("epochs", 1),
     lr: num("lr", { above: 0 }),
@@ -67,6 +68,19 @@ export function specFromArgs(argv: string[]): TrainJobSpec {
   };
   // Leave absent flags out so the loop's defaults apply.
   return Object.fromEntries(Object.entries(spec).filter(([, v]) => v !== undefined)) as TrainJobSpec;
+}
+
+/** --targets as the spec takes it, its names checked here so that a wrong one is a mistake in the call (exit 2). */
+function targetsFlag(value: string | undefined): TrainJobSpec["targets"] {
+  if (value === undefined || value === "all-linear") return value;
+  const list = value.split(",").map((t) => t.trim()).filter(Boolean);
+  if (list.length === 0) throw new UsageError(`--targets=${value} names no projection; use "all-linear" or a comma-separated list such as q_proj,v_proj`);
+  try {
+    projectionTargets(list, "--targets");
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  return list;
 }
 
 /** Runs `engine train`: events as JSON lines on stdout, the result last. */

@@ -45,6 +45,8 @@ describe("engine train flags", () => {
       ["--max-grad-norm", "0", /^--max-grad-norm=0 must be a number > 0$/],
       ["--warmup-ratio", "2", /^--warmup-ratio=2 must be a number ≥ 0 and ≤ 1$/],
       ["--dropout", "1", /^--dropout=1 must be a number ≥ 0 and < 1$/],
+      ["--targets", "foo,q_proj", /^--targets: target_modules \["foo"\] are not projections of this model; use "all-linear" or any of q_proj, /],
+      ["--targets", ",", /^--targets=, names no projection; use "all-linear" or a comma-separated list such as q_proj,v_proj$/],
     ];
     for (const [flag, value, said] of refused) {
       expect(() => specFromArgs([...base, flag, value]), `${flag} ${value}`).toThrow(UsageError);

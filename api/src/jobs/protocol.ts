@@ -47,6 +47,10 @@ export const runnerHeartbeatBody = z.object({
   load: z.number().min(0).optional().openapi({ description: "accepted and ignored for now; routing by load is a later feature" }),
 });
 
+export const runnerStopBody = z.object({
+  instance: runnerInstance.openapi({ description: "the process's instance, as registered: a later process with the name is not marked stopped" }),
+});
+
 export const leaseBody = z.object({
   runner_id: runnerId,
   instance: runnerInstance.openapi({ description: "as on the runner heartbeat" }),

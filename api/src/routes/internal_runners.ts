@@ -14,7 +14,7 @@ import { assertCurrentInstance, judgeRegistration } from "../jobs/runner-takeove
 import { eventInsert, releaseLeasesOf } from "../jobs/store.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorResponses, errorSchema, json, jsonBody } from "../lib/openapi.js";
-import { registerRunnerBody, runnerHeartbeatBody } from "../jobs/protocol.js";
+import { registerRunnerBody, runnerHeartbeatBody, runnerStopBody } from "../jobs/protocol.js";
 
 export const runnerSchema = z
   .object({
@@ -98,6 +98,14 @@ const heartbeat = createRoute({
   responses: { 200: json(heartbeatAnswerSchema, "the runner as now recorded"), 409: json(errorSchema, "another process has registered this runner's name since: this one must stop"), ...errorResponses },
 });
 
+const stop = createRoute({
+  method: "post",
+  path: "/internal/v1/runners/{runner_id}/stop",
+  security: bearerSecurity,
+  request: { params: z.object({ runner_id: z.string().max(128) }), ...jsonBody(runnerStopBody) },
+  responses: { 200: json(runnerSchema, "the runner, no longer live: no request is routed to it"), 409: json(errorSchema, "another process has registered this runner's name since"), ...errorResponses },
+});
+
 /** Runners not heard from for this long are forgotten (their rows deleted) when any runner registers. */
 const FORGET_AFTER_SECONDS = 7 * 24 * 3600;
 /** A restart ended the earlier process's attempts: their jobs may be leased again (or fail, with no attempts left) at once. */
@@ -160,5 +168,24 @@ export function registerInternalRunners(app: Router): void {
     }
     const gone = body.adapters ? await goneAdapters(db, [...new Set(body.adapters)]) : [];
     return c.json({ ...toRunner(row, config.TUNESERVE_LEASE_SECONDS), gone_adapters: gone }, 200);
+  });
+  app.openapi(stop, async (c) => {
+    const { db, now, config } = c.var.deps;
+    const { runner_id } = c.req.valid("param");
+    const { instance } = c.req.valid("json");
+    // Seen last just before the live window: no request is routed to it from now on (it drains what it has),
+    // and its name may be registered again at once, as after a restart.
+    const [row] = await db
+      .update(runners)
+      .set({ lastSeenAt: liveSince(now(), config.TUNESERVE_LEASE_SECONDS) - 1 })
+      .where(and(eq(runners.id, runner_id), instance === undefined ? undefined : or(isNull(runners.instance), eq(runners.instance, instance))))
+      .returning();
+    if (!row) {
+      const [latest] = await db.select().from(runners).where(eq(runners.id, runner_id));
+      if (!latest) throw notFound("runner", runner_id, "runner_id");
+      assertCurrentInstance(latest, instance);
+      throw new Error(`runner ${runner_id}: stop matched no row though its instance matches`);
+    }
+    return c.json(toRunner(row, config.TUNESERVE_LEASE_SECONDS), 200);
   });
 }

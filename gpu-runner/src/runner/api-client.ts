@@ -132,6 +132,11 @@ export class RunnerApiClient {
     return (await this.call<RunnerObject & { gone_adapters?: string[] }>(`/internal/v1/runners/${encodeURIComponent(runnerId)}/heartbeat`, { ...body, instance: this.instance })).body!;
   }
 
+  /** Tells the API this process is stopping: no more requests are routed to it (an older API answers 404). */
+  async stopping(runnerId: string): Promise<void> {
+    await this.call(`/internal/v1/runners/${encodeURIComponent(runnerId)}/stop`, { instance: this.instance });
+  }
+
   /** Presigned GET URLs for a base model's files, outside any lease (serving); 404 not_found when the API does not know it. */
   async baseModelFiles(modelId: string, signal?: AbortSignal): Promise<BaseModelFilesAnswer> {
     return (await this.call<BaseModelFilesAnswer>(`/internal/v1/models/${encodeURIComponent(modelId)}/files`, undefined, signal)).body!;

@@ -160,7 +160,9 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
 
   // Runner liveness plus the adapters the inference cache holds, so the API routes requests well; under the
   // loop's current id, which registering again (after the API forgot the runner) changes.
-  const beat = async () => {
+  let beating: Promise<unknown> = Promise.resolve();
+  const beat = () => (beating = heartbeatOnce());
+  const heartbeatOnce = async () => {
     try {
       const answer = await client.runnerHeartbeat(loop.currentRunnerId, { adapters: inference?.heldAdapters(), load: loop.jobs.length });
       // Adapters deleted through the API since: their weights leave this runner too.
@@ -186,6 +188,9 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
     stop: () =>
       (stopped ??= (async () => {
         clearInterval(timer);
+        // First, so that the API routes no new request here while the answers in flight finish; best effort.
+        await beating;
+        await client.stopping(loop.currentRunnerId).catch((err: Error) => log("warn", "could not tell the API this runner is stopping; it stops routing here once the lease period passes", { error: err.message }));
         await blobServing?.stop();
         await loop.stop();
         await inference?.close();

@@ -13,7 +13,7 @@ import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 import { loadRunnerConfig } from "../../../gpu-runner/src/runner/config.js";
 import { startRunner, type RunningRunner } from "../../../gpu-runner/src/runner/runner.js";
 
-type RunnerRow = { id: string; name: string; last_seen_at: number; checkpoint_formats: number[] };
+type RunnerRow = { id: string; name: string; last_seen_at: number; checkpoint_formats: number[]; active: boolean };
 
 let dir: string;
 let api: Awaited<ReturnType<typeof startServer>>;
@@ -81,5 +81,21 @@ describe("a runner's registration", () => {
     expect(runner.loop.currentRunnerId).toBe(back.id);
     // Heartbeats now reach the new row: its last_seen_at moves on.
     await waitFor("a heartbeat under the new id", async () => ((await listRunners()).find((r) => r.id === back.id && r.last_seen_at > back.last_seen_at) ? true : undefined), 10_000);
+  });
+
+  it("tells the API when it stops, which routes nothing more to it and lets its name register again at once", async () => {
+    const model = await ensureBuiltinModel(join(dir, "model"));
+    const config = loadRunnerConfig(
+      ["--api-url", api.url, "--token", api.runnerToken, "--name", "brief", "--model", `tuneserve-micro=${model}`, "--cache-dir", join(dir, "brief"), "--inference", "off", "--poll-seconds", "60", "--poll-max-seconds", "60"],
+      {},
+    );
+    const brief = await startRunner(config, { log: () => {} });
+    expect((await listRunners()).find((r) => r.name === "brief")?.active).toBe(true);
+    await brief.stop();
+    // Within the lease period it would still count as live (and a second process of the name be refused).
+    expect((await listRunners()).find((r) => r.name === "brief")?.active).toBe(false);
+    const again = await startRunner(config, { log: () => {} });
+    expect(again.id).toBe(brief.id);
+    await again.stop();
   });
 });

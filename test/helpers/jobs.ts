@@ -4,7 +4,8 @@ import { copyFile, mkdtemp, readFile, rename, rm, stat } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeByteLevelTokenizer } from "../../gpu-runner/src/engine/tokenizer/byte-level.js";
-import type { TestApi } from "./api.js";
+import { afterEach } from "vitest";
+import { startTestApi, type TestApi } from "./api.js";
 import { fixturesDir } from "./fixtures.js";
 
 export const microLlama = `${fixturesDir}/micro-llama`;
@@ -115,4 +116,21 @@ export async function putJobOutputs(api: TestApi, jobId: string, runnerId: strin
     const res = await api.call("PUT", blobPath(outputs[name]), { body: new Uint8Array(await readFile(`${microLlama}/adapter/${name}`)) });
     if (res.status !== 200) throw new Error(`PUT ${name}: ${res.status} ${await res.text()}`);
   }
+}
+
+/**
+ * A fresh API with micro-llama registered, one per call (each test its own database, so the global queue holds
+ * only its jobs), all closed after each test.
+ */
+export function freshMicroLlamaApis(): (env?: Record<string, string>) => Promise<TestApi> {
+  const open: TestApi[] = [];
+  afterEach(async () => {
+    while (open.length) await open.pop()!.close();
+  });
+  return async (env = {}) => {
+    const api = await startTestApi({ TUNESERVE_LEASE_SECONDS: "60", ...env });
+    open.push(api);
+    await registerMicroLlama(api);
+    return api;
+  };
 }

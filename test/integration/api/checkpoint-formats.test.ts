@@ -1,20 +1,11 @@
 // A rolling upgrade of runners: old and new runners lease side by side, and a job with a checkpoint is leased
 // only to a runner that declared (at registration) the checkpoint's format. Runners and checkpoints from before
 // formats were declared count as the oldest format, 1.
-import { afterEach, describe, expect, it } from "vitest";
-import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
-import { blobPath, createJob, jobEvents, registerMicroLlama, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
+import { describe, expect, it } from "vitest";
+import { expectError, type TestApi } from "../../helpers/api.js";
+import { blobPath, createJob, freshMicroLlamaApis, jobEvents, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
 
-const open: TestApi[] = [];
-async function fresh(env: Record<string, string> = {}): Promise<TestApi> {
-  const api = await startTestApi({ TUNESERVE_LEASE_SECONDS: "60", ...env });
-  open.push(api);
-  await registerMicroLlama(api);
-  return api;
-}
-afterEach(async () => {
-  while (open.length) await open.pop()!.close();
-});
+const fresh = freshMicroLlamaApis();
 
 /** Registers a runner; `formats` undefined plays a runner from before checkpoint formats (it sends none). */
 async function runner(api: TestApi, name: string, formats?: number[]): Promise<string> {

@@ -1,22 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
-import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { describe, expect, it } from "vitest";
+import { expectError, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
-import { blobPath, chatLines, createJob, jobEvents, microLlama, microLlamaSource, registerMicroLlama, registerRunner, runnerCall, runningJob, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
+import { blobPath, chatLines, createJob, freshMicroLlamaApis, jobEvents, microLlama, microLlamaSource, registerRunner, runnerCall, runningJob, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
 
-// Each test gets its own API (own database), so the global queue holds only that test's jobs.
-const open: TestApi[] = [];
-async function fresh(env: Record<string, string> = {}): Promise<TestApi> {
-  const api = await startTestApi({ TUNESERVE_LEASE_SECONDS: "60", ...env });
-  open.push(api);
-  await registerMicroLlama(api);
-  return api;
-}
-afterEach(async () => {
-  while (open.length) await open.pop()!.close();
-});
+const fresh = freshMicroLlamaApis();
 
 const blobCount = async (api: TestApi, prefix: string) => {
   let n = 0;

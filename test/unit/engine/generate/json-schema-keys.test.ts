@@ -1,17 +1,9 @@
 // Object keys under Structured Outputs: a key in progress is matched against the schema's names without
 // scanning them all per byte, so a schema at the property limit cannot hold a masking step for seconds.
 import { describe, expect, it } from "vitest";
+import { feed, utf8 } from "./feed-schema.js";
 import { compileSchema, MAX_SCHEMA_PROPERTIES } from "../../../../gpu-runner/src/engine/generate/json-schema-compile.js";
 import { JsonSchemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
-
-const utf8 = (s: string) => new TextEncoder().encode(s);
-
-function feed(schema: unknown, text: string): { taken: number; done: boolean } {
-  const r = new JsonSchemaRecognizer(compileSchema(schema));
-  const bytes = utf8(text);
-  for (let i = 0; i < bytes.length; i++) if (!r.push(bytes.subarray(i, i + 1))) return { taken: i, done: false };
-  return { taken: bytes.length, done: r.done };
-}
 
 const nested = {
   type: "object",

@@ -1,18 +1,9 @@
 // Structured Outputs' recognizer: texts that follow the schema are taken whole (and parse), texts that break
 // it are refused at the first byte that does; the compiler names what it cannot enforce.
 import { describe, expect, it } from "vitest";
+import { feed, utf8 } from "./feed-schema.js";
 import { compileSchema } from "../../../../gpu-runner/src/engine/generate/json-schema-compile.js";
 import { JsonSchemaRecognizer, schemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
-
-const utf8 = (s: string) => new TextEncoder().encode(s);
-
-/** Feeds `text` byte by byte: the bytes taken before one was refused, and whether the object is complete. */
-function feed(schema: unknown, text: string): { taken: number; done: boolean } {
-  const r = new JsonSchemaRecognizer(compileSchema(schema));
-  const bytes = utf8(text);
-  for (let i = 0; i < bytes.length; i++) if (!r.push(bytes.subarray(i, i + 1))) return { taken: i, done: false };
-  return { taken: bytes.length, done: r.done };
-}
 
 const person = {
   type: "object",

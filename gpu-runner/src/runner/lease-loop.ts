@@ -25,6 +25,8 @@ export const nextPollSeconds = (current: number, o: { pollSeconds: number; pollM
 export class LeaseLoop {
   private stopped = false;
   private wake: (() => void) | null = null;
+  /** The lease call in flight, if any (settled otherwise). */
+  private leasing: Promise<void> = Promise.resolve();
   private readonly active = new Map<string, { exec: TrainingExecution; done: Promise<void> }>();
   private loop: Promise<void> | null = null;
   private runnerId: string;
@@ -53,6 +55,13 @@ export class LeaseLoop {
    * Stops leasing, hands running jobs back (retryable fail, after each checkpoints the step it reached, within
    * the executor's shutdown deadline) and waits for them to wind down.
    */
+  /** Stops asking for jobs; resolves once no lease call is in flight (the jobs it holds go on). */
+  async stopLeasing(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.leasing;
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.wake?.();
@@ -83,7 +92,12 @@ export class LeaseLoop {
       let lease;
       try {
         this.leaseKey ??= randomUUID();
-        lease = await client.lease(this.runnerId, this.leaseKey);
+        const call = client.lease(this.runnerId, this.leaseKey);
+        this.leasing = call.then(
+          () => undefined,
+          () => undefined,
+        );
+        lease = await call;
         this.leaseKey = null;
       } catch (err) {
         if (isSuperseded(err)) {

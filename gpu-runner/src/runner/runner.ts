@@ -188,7 +188,9 @@ export async function startRunner(config: RunnerConfig, opts: { log?: Logger; on
     stop: () =>
       (stopped ??= (async () => {
         clearInterval(timer);
-        // First, so that the API routes no new request here while the answers in flight finish; best effort.
+        // No lease call from here on (one would mark the runner live again); its jobs go on to their checkpoints.
+        await loop.stopLeasing();
+        // Then the API routes no new request here while the answers in flight finish; best effort.
         await beating;
         await client.stopping(loop.currentRunnerId).catch((err: Error) => log("warn", "could not tell the API this runner is stopping; it stops routing here once the lease period passes", { error: err.message }));
         await blobServing?.stop();

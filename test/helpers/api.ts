@@ -73,3 +73,10 @@ export async function expectError(res: Response, status: number, code: string) {
   }
   return body.error;
 }
+
+/** How many objects the API's blob store holds under `prefix`. */
+export async function blobCount(api: TestApi, prefix: string): Promise<number> {
+  let n = 0;
+  for await (const _ of api.deps.blobs.list(prefix)) n++;
+  return n;
+}

@@ -231,7 +231,7 @@ export class TrainingExecution {
       return;
     }
     // Checkpoints and messages go out in order, one at a time, behind the trainer.
-    this.queue = this.queue.then(() => this.reportThroughOutages(e)).catch((err: Error) => {
+    this.queue = this.queue.then(() => this.throughOutages(`report the ${e.type}`, () => this.report(e))).catch((err: Error) => {
       if (err instanceof LeaseLostError) {
         this.leaseLost(err.message);
         return;
@@ -242,18 +242,18 @@ export class TrainingExecution {
   }
 
   /**
-   * Reports one event, trying again while the API or the blob store stays unreachable (each try itself retries
-   * for ~10 s), for up to handInRetryMs: the trainer goes on meanwhile, and an API restart or deploy does not
-   * cancel the training. A shutdown does not wait (its deadline decides).
+   * Runs `attempt`, trying again while the API or the blob store stays unreachable (each try itself retries for
+   * ~10 s), for up to handInRetryMs: an API restart or deploy neither cancels the training (its reports wait while
+   * the trainer goes on) nor loses a trained job's hand-in. A shutdown or a lost lease does not wait.
    */
-  private async reportThroughOutages(e: Exclude<TrainEvent, { type: "progress" }>): Promise<void> {
+  private async throughOutages<T>(what: string, attempt: () => Promise<T>): Promise<T> {
     const giveUpAt = Date.now() + handInRetryMs;
     for (;;) {
       try {
-        return await this.report(e);
+        return await attempt();
       } catch (err) {
         if (!(err instanceof ApiCallError && err.retryable) || this.lost || this.stopping || Date.now() >= giveUpAt) throw err;
-        this.deps.log("warn", `could not report the ${e.type} yet; trying again`, { job_id: this.jobId, error: err.message });
+        this.deps.log("warn", `could not ${what} yet; trying again`, { job_id: this.jobId, error: err.message });
         await new Promise((ok) => setTimeout(ok, handInPauseMs));
       }
     }
@@ -295,25 +295,17 @@ export class TrainingExecution {
     // Cancelled (or taken over) after the last step but before complete: the result is not ours to hand in.
     if (this.lost) return "lease_lost";
     const metrics = finite({ train_loss: result.finalLoss, steps: result.steps, ...result.metrics });
-    const giveUpAt = Date.now() + handInRetryMs;
-    for (;;) {
-      try {
-        const done = await this.handIn(result, metrics);
-        log("info", "job succeeded", { job_id: this.jobId, model: done.job.fine_tuned_model, trained_tokens: result.trainedTokens, steps: result.steps });
-        return "succeeded";
-      } catch (err) {
-        if (err instanceof LeaseLostError) return this.leaseLost(err.message);
-        if (this.lost) return "lease_lost";
-        if (err instanceof ApiCallError && !err.retryable) return this.failed(err, false, err.code === "invalid_file" ? "invalid_adapter" : "complete_rejected");
-        if (err instanceof ApiCallError && !this.stopping && Date.now() < giveUpAt) {
-          log("warn", "could not hand the trained job in yet; trying again", { job_id: this.jobId, error: err.message });
-          await new Promise((ok) => setTimeout(ok, handInPauseMs));
-          continue;
-        }
-        // The API stayed unreachable: leave the job running; its lease expires and a re-lease resumes it.
-        log("error", "could not complete the job; it will be re-leased after its lease expires", { job_id: this.jobId, error: (err as Error).message });
-        return "failed";
-      }
+    try {
+      const done = await this.throughOutages("hand the trained job in", () => this.handIn(result, metrics));
+      log("info", "job succeeded", { job_id: this.jobId, model: done.job.fine_tuned_model, trained_tokens: result.trainedTokens, steps: result.steps });
+      return "succeeded";
+    } catch (err) {
+      if (err instanceof LeaseLostError) return this.leaseLost(err.message);
+      if (this.lost) return "lease_lost";
+      if (err instanceof ApiCallError && !err.retryable) return this.failed(err, false, err.code === "invalid_file" ? "invalid_adapter" : "complete_rejected");
+      // The API stayed unreachable: leave the job running; its lease expires and a re-lease resumes it.
+      log("error", "could not complete the job; it will be re-leased after its lease expires", { job_id: this.jobId, error: (err as Error).message });
+      return "failed";
     }
   }
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { fixturesDir } from "../../helpers/fixtures.js";
 
 const fx = fixturesDir;
@@ -41,12 +41,6 @@ const expectSameBytes = (got: Buffer, want: Uint8Array) => {
   expect(got.length).toBe(want.length);
   expect(got.equals(want)).toBe(true);
 };
-const blobCount = async (prefix: string) => {
-  let n = 0;
-  for await (const _ of api.deps.blobs.list(prefix)) n++;
-  return n;
-};
-
 describe("POST /v1/adapters", () => {
   it("stores the fixture adapter, which then shows in /v1/adapters and /v1/models", async () => {
     const t = await api.tenant("up");
@@ -120,7 +114,7 @@ describe("POST /v1/adapters", () => {
 
     // Nothing was stored by the refused uploads.
     expect((await (await api.call("GET", "/v1/adapters", { token: t.key })).json()).data).toEqual([]);
-    expect(await blobCount(`tenants/${t.id}/`)).toBe(0);
+    expect(await blobCount(api, `tenants/${t.id}/`)).toBe(0);
   });
 
   it("refuses a file with a tensor missing (rewritten header without one key)", async () => {
@@ -206,9 +200,9 @@ describe("deleting", () => {
     const t = await api.tenant("del");
     const a = await uploadLlama(t.key);
     const prefix = `tenants/${t.id}/adapters/${a.id}/`;
-    expect(await blobCount(prefix)).toBe(2);
+    expect(await blobCount(api, prefix)).toBe(2);
     expect(await (await api.call("DELETE", `/v1/adapters/${a.id}`, { token: t.key })).json()).toEqual({ id: a.id, object: "adapter", deleted: true });
-    expect(await blobCount(prefix)).toBe(0);
+    expect(await blobCount(api, prefix)).toBe(0);
     await expectError(await api.call("GET", `/v1/adapters/${a.id}`, { token: t.key }), 404, "not_found");
     await expectError(await api.call("DELETE", `/v1/adapters/${a.id}`, { token: t.key }), 404, "not_found");
     await expectError(await api.call("GET", `/v1/models/${a.model}`, { token: t.key }), 404, "not_found");
@@ -219,7 +213,7 @@ describe("deleting", () => {
     const a = await uploadLlama(t.key, "x");
     const res = await api.call("DELETE", `/v1/models/${encodeURIComponent(a.model)}`, { token: t.key });
     expect(await res.json()).toEqual({ id: a.model, object: "model", deleted: true });
-    expect(await blobCount(`tenants/${t.id}/adapters/${a.id}/`)).toBe(0);
+    expect(await blobCount(api, `tenants/${t.id}/adapters/${a.id}/`)).toBe(0);
     const models = await (await api.call("GET", "/v1/models", { token: t.key })).json();
     expect(models.data.map((m: { id: string }) => m.id)).not.toContain(a.model);
     const err = await expectError(await api.call("DELETE", "/v1/models/micro-llama", { token: t.key }), 400, "invalid_request");
@@ -247,7 +241,7 @@ describe("tenant isolation", () => {
     expect(models.data.every((m: { owned_by: string }) => m.owned_by === "tuneserve")).toBe(true);
     // Still there for its owner.
     expect((await api.call("GET", `/v1/adapters/${ad.id}`, { token: a.key })).status).toBe(200);
-    expect(await blobCount(`tenants/${a.id}/adapters/${ad.id}/`)).toBe(2);
+    expect(await blobCount(api, `tenants/${a.id}/adapters/${ad.id}/`)).toBe(2);
   });
 
   it("paginates adapters newest first", async () => {

@@ -1,7 +1,7 @@
 // TUNESERVE_MAX_FILES: a tenant keeps at most that many uploaded training files, so one API key cannot fill the
 // blob store with uploads; deleting one makes room, and other tenants are not affected.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { chatLines, uploadFile } from "../../helpers/jobs.js";
 import { fileQuotaOverrun } from "../../../api/src/quotas/limits.js";
 
@@ -18,12 +18,6 @@ function upload(key: string) {
   return api.call("POST", "/v1/files", { token: key, body: form });
 }
 
-const blobCount = async (prefix: string) => {
-  let n = 0;
-  for await (const _ of api.deps.blobs.list(prefix)) n++;
-  return n;
-};
-
 describe("TUNESERVE_MAX_FILES", () => {
   it("refuses an upload past the tenant's file limit with 429, storing nothing, until a file is deleted", async () => {
     const t = await api.tenant("files");
@@ -32,7 +26,7 @@ describe("TUNESERVE_MAX_FILES", () => {
     const err = await expectError(await upload(t.key), 429, "quota_exceeded");
     expect(err.message).toContain("2 training files");
     expect(err.message).toContain("DELETE /v1/files/{file_id}");
-    expect(await blobCount(`tenants/${t.id}/files/`)).toBe(2);
+    expect(await blobCount(api, `tenants/${t.id}/files/`)).toBe(2);
     expect((await (await api.call("GET", "/v1/files", { token: t.key })).json()).data).toHaveLength(2);
     expect((await api.call("DELETE", `/v1/files/${first}`, { token: t.key })).status).toBe(200);
     expect((await upload(t.key)).status).toBe(201);

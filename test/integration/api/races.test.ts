@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { and, eq } from "drizzle-orm";
 import { afterEach, describe, expect, it } from "vitest";
-import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
 import { idempotencyKeys } from "../../../api/src/db/schema.js";
 import { claimKey, KEY_TTL_SECONDS } from "../../../api/src/lib/idempotency-keys.js";
@@ -103,12 +103,6 @@ describe("fine-tuning job creation under Idempotency-Key", () => {
     expect(((await replay.json()) as { id: string }).id).toBe(job.id);
   });
 });
-
-const blobCount = async (api: TestApi, prefix: string) => {
-  let n = 0;
-  for await (const _ of api.deps.blobs.list(prefix)) n++;
-  return n;
-};
 
 /** Holds every blob put whose key starts with `prefix` until `open` is called; `reached` resolves at the first. */
 function gatePuts(api: TestApi, prefix: string) {

@@ -2,17 +2,12 @@ import { readFile } from "node:fs/promises";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { expectError, type TestApi } from "../../helpers/api.js";
+import { blobCount, expectError, type TestApi } from "../../helpers/api.js";
 import { blobKeys } from "../../../api/src/blob/port.js";
 import { blobPath, chatLines, createJob, freshMicroLlamaApis, jobEvents, microLlama, microLlamaSource, registerRunner, runnerCall, runningJob, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
 
 const fresh = freshMicroLlamaApis();
 
-const blobCount = async (api: TestApi, prefix: string) => {
-  let n = 0;
-  for await (const _ of api.deps.blobs.list(prefix)) n++;
-  return n;
-};
 const progress = (step: number, extra: Record<string, number> = {}) => ({ step, total_steps: 10, epoch: step / 10, loss: 2 - step / 10, ...extra });
 
 async function leaseOk(api: TestApi, runner: string, idempotencyKey?: string) {

@@ -2,7 +2,7 @@
 import type { Hono } from "hono";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
-import { timingSafeEqual } from "../lib/hash.js";
+import { secretsEqual } from "../lib/hash.js";
 import { signBlobUrl } from "./signed-links.js";
 
 export function registerBlobRoute(app: Hono<AppEnv>): void {
@@ -21,7 +21,7 @@ export function registerBlobRoute(app: Hono<AppEnv>): void {
     const expires = Number(url.searchParams.get("expires"));
     const signature = url.searchParams.get("signature") ?? "";
     const expected = await signBlobUrl(blobSigningSecret, method, key, expires);
-    if (method !== c.req.method || !timingSafeEqual(signature, expected)) {
+    if (method !== c.req.method || !(await secretsEqual(signature, expected))) {
       throw new ApiError("forbidden", "the blob link's signature does not match this method and key");
     }
     if (!Number.isFinite(expires) || expires < now()) throw new ApiError("forbidden", "the blob link has expired; request a new one");

@@ -18,10 +18,20 @@ export async function hmacHex(secret: string, message: string): Promise<string> 
   return toHex(await crypto.subtle.sign("HMAC", key, encoder.encode(message)));
 }
 
-/** Compares two strings in time that does not depend on where they differ. */
-export function timingSafeEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
+/** The key secretsEqual MACs both sides with: random, made on first use (Workers allow no random values at global scope). */
+let compareKey: CryptoKey | undefined;
+
+/**
+ * Whether two secrets (bearer tokens, link signatures) are equal, in time that depends on neither where they
+ * differ nor how long they are: both sides are HMAC'd under a random per-process key into 32 bytes, and all 32
+ * are compared. A length check up front would tell a caller how long the token is; the random key means a
+ * caller cannot choose inputs whose MACs share a prefix with the secret's.
+ */
+export async function secretsEqual(a: string, b: string): Promise<boolean> {
+  compareKey ??= await crypto.subtle.importKey("raw", crypto.getRandomValues(new Uint8Array(32)), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const key = compareKey;
+  const [x, y] = await Promise.all([a, b].map(async (s) => new Uint8Array(await crypto.subtle.sign("HMAC", key, encoder.encode(s)))));
   let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  for (let i = 0; i < x.length; i++) diff |= x[i] ^ y[i];
   return diff === 0;
 }

@@ -6,7 +6,7 @@ import { prepared } from "../db/prepared.js";
 import { apiKeys, tenants } from "../db/schema.js";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
-import { sha256Hex, timingSafeEqual } from "../lib/hash.js";
+import { secretsEqual, sha256Hex } from "../lib/hash.js";
 
 function bearer(header: string | undefined, what = "api key"): string {
   const m = header?.match(/^Bearer\s+(\S+)$/i);
@@ -53,7 +53,7 @@ function tokenGuard(name: "admin" | "runner", pick: (c: Parameters<MiddlewareHan
       throw new ApiError("not_found", `the ${name} API is disabled; set TUNESERVE_${name.toUpperCase()}_TOKEN to enable it`);
     }
     const got = bearer(c.req.header("Authorization"), `${name} token`);
-    if (!timingSafeEqual(got, expected)) throw new ApiError("unauthorized", `invalid ${name} token`);
+    if (!(await secretsEqual(got, expected))) throw new ApiError("unauthorized", `invalid ${name} token`);
     await next();
   };
 }

@@ -1,7 +1,7 @@
 // The runner's inference server: one serving worker (session + continuous batching) per base model,
 // the adapter registry (disk tier, fetched from the API on a miss) and the internal HTTP protocol the
 // API proxies to (docs/inference.md): POST /v1/generate as JSON or SSE, 429 + Retry-After when full.
-import { timingSafeEqual } from "../../../api/src/lib/hash.js";
+import { secretsEqual } from "../../../api/src/lib/hash.js";
 import { serve } from "@hono/node-server";
 import { Hono, type Context } from "hono";
 import { generateRequestSchema, type GenerateChoice, type GenerateEvent, type GenerateRequest, type GenerateResponse, type LogprobEntry, type ResponseFormat } from "../../../api/src/inference/runner-protocol.js";
@@ -147,7 +147,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   const app = new Hono();
   app.use("*", async function runnerToken(c, next) {
     if (c.req.path === "/healthz") return next();
-    if (!timingSafeEqual(c.req.header("Authorization") ?? "", `Bearer ${opts.runnerToken}`)) return errorJson(c, 401, "unauthorized", "send 'Authorization: Bearer <runner token>'");
+    if (!(await secretsEqual(c.req.header("Authorization") ?? "", `Bearer ${opts.runnerToken}`))) return errorJson(c, 401, "unauthorized", "send 'Authorization: Bearer <runner token>'");
     await next();
   });
   app.get("/healthz", (c) => c.json({ ok: true, ...(opts.instance ? { instance: opts.instance } : {}) }));

@@ -117,8 +117,15 @@ describe("runner restarts and namesakes", () => {
 
   it("lets one of two processes registering a new name at once have it", async () => {
     const api = await fresh();
-    const both = await Promise.all(["instance-1", "instance-2"].map((i) => register(api, i, "http://127.0.0.1:9/")));
-    expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+    // Both live, each at its own URL: whichever call reads the other's row first finds that process answering
+    // there, and one whose read came before the other's write loses the upsert; either way one of them has the name.
+    const servers = await Promise.all(["instance-1", "instance-2"].map((i) => healthServer(i)));
+    try {
+      const both = await Promise.all(["instance-1", "instance-2"].map((i, n) => register(api, i, servers[n].url)));
+      expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+    } finally {
+      await Promise.all(servers.map((s) => s.close()));
+    }
   });
 
   it("takes a restart when something other than the old process answers at its URL, and a URL-less runner over without ending its leases", async () => {

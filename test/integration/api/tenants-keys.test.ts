@@ -23,6 +23,10 @@ describe("admin tenants", () => {
     const t = await api.tenant();
     await expectError(await api.call("GET", "/admin/v1/tenants", { token: t.key }), 401, "unauthorized");
     await expectError(await api.call("GET", "/admin/v1/tenants"), 401, "unauthorized");
+    // Tokens of another length than the admin token's are refused like any other wrong one.
+    for (const wrong of [api.admin.slice(0, -1), `${api.admin}0`, api.admin.slice(0, 16)]) {
+      await expectError(await api.call("GET", "/admin/v1/tenants", { token: wrong }), 401, "unauthorized");
+    }
   });
 
   it("validates the body with the offending param", async () => {

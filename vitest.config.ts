@@ -8,6 +8,8 @@ const workerTestBindings = {
   TUNESERVE_ADMIN_TOKEN: "adm_workers-test-admin-token-0123456789",
   TUNESERVE_RUNNER_TOKEN: "run_workers-test-runner-token-0123456789",
   TUNESERVE_BLOB_SIGNING_SECRET: "blb_workers-test-signing-secret-0123456789",
+  // Past one 8 MiB part of the R2 store's multipart uploads, so a /blobs/ PUT cut at the limit aborts one.
+  TUNESERVE_MAX_BLOB_BYTES: String(12 * 1024 * 1024),
 };
 
 /**

@@ -15,6 +15,12 @@ const settings = z.object({
   TUNESERVE_MAX_ADAPTER_BYTES: int(256 * 1024 * 1024),
   /** Adapter uploads one API process receives at once (each is buffered whole); the others wait for a slot. */
   TUNESERVE_MAX_ADAPTER_UPLOADS: int(4),
+  /**
+   * Largest object a presigned /blobs/ PUT link takes (local and R2 stores: runners' checkpoint and adapter files).
+   * A checkpoint's optimizer.safetensors holds two float32 moments per adapter weight, twice the adapter's size:
+   * 1 GiB leaves room for one of TUNESERVE_MAX_ADAPTER_BYTES (256 MiB).
+   */
+  TUNESERVE_MAX_BLOB_BYTES: int(1024 * 1024 * 1024),
   /** The largest LoRA rank a job or upload may have: runners serve up to their TUNESERVE_RUNNER_LORA_RANK (16 by default). */
   TUNESERVE_MAX_LORA_RANK: int(16),
   /** How long a runner's lease on a job lasts without a heartbeat. */

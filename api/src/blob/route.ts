@@ -1,13 +1,15 @@
-// Serves presigned links of the local blob store: GET downloads, PUT uploads, each checked against its signature.
+// Serves presigned links of the local blob store: GET downloads, PUT uploads (at most TUNESERVE_MAX_BLOB_BYTES),
+// each checked against its signature.
 import type { Hono } from "hono";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
+import { capBytes } from "../lib/byte-cap.js";
 import { secretsEqual } from "../lib/hash.js";
 import { signBlobUrl } from "./signed-links.js";
 
 export function registerBlobRoute(app: Hono<AppEnv>): void {
   app.on(["GET", "PUT"], "/blobs/*", async (c) => {
-    const { blobs, blobSigningSecret, now } = c.var.deps;
+    const { blobs, blobSigningSecret, config, now } = c.var.deps;
     if (!blobSigningSecret) throw new ApiError("not_found", "blob links are served only when the API signs them itself (local or R2 blob store)");
     const url = new URL(c.req.url);
     let key: string;
@@ -27,8 +29,18 @@ export function registerBlobRoute(app: Hono<AppEnv>): void {
     if (!Number.isFinite(expires) || expires < now()) throw new ApiError("forbidden", "the blob link has expired; request a new one");
     if (c.req.method === "PUT") {
       if (!c.req.raw.body) throw new ApiError("invalid_request", "PUT needs a body");
-      const { size } = await blobs.put(key, c.req.raw.body);
-      return c.json({ key, size }, 200);
+      const max = config.TUNESERVE_MAX_BLOB_BYTES;
+      const tooLarge = () => new ApiError("payload_too_large", `the upload is larger than ${max} bytes, the most a /blobs/ link takes (TUNESERVE_MAX_BLOB_BYTES); raise it on the API`);
+      if (Number(c.req.header("Content-Length")) > max) throw tooLarge();
+      // The declared length may be absent or false: the body is also cut once it passes the limit, and the
+      // store, its stream failing, publishes nothing (fs: its temporary file is removed; R2: the upload aborted).
+      const capped = capBytes(c.req.raw.body, max, tooLarge);
+      try {
+        const { size } = await blobs.put(key, capped.stream);
+        return c.json({ key, size }, 200);
+      } catch (e) {
+        throw capped.cut() ?? e;
+      }
     }
     const obj = await blobs.get(key);
     if (!obj) throw new ApiError("not_found", `object '${key}' not found`);

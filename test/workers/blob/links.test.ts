@@ -1,5 +1,5 @@
-// Presigned R2 links served by the Worker itself: PUT then GET through /blobs/, and refusals of tampered,
-// wrong-method and expired links.
+// Presigned R2 links served by the Worker itself: PUT then GET through /blobs/, refusals of tampered,
+// wrong-method and expired links, and of uploads past TUNESERVE_MAX_BLOB_BYTES (12 MiB in vitest.config.ts).
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { R2BlobStore } from "../../../api/src/blob/r2.js";
@@ -52,5 +52,27 @@ describe("presigned links on the Worker", () => {
 
   it("answers 404 for a signed link to a missing object", async () => {
     await expectError(await send(await store.presign("tenants/t1/files/none", "GET", 300)), 404, "not_found");
+  });
+
+  it("refuses an upload past TUNESERVE_MAX_BLOB_BYTES with 413, declared or streamed, keeping what the key held", async () => {
+    const limit = Number(env.TUNESERVE_MAX_BLOB_BYTES);
+    const key = "tenants/t1/jobs/j2/checkpoints/20/optimizer.safetensors";
+    await store.put(key, "earlier");
+    const declared = await send(await store.presign(key, "PUT", 300), { method: "PUT", body: new Uint8Array(limit + 1) });
+    expect((await expectError(declared, 413, "payload_too_large")).message).toContain("TUNESERVE_MAX_BLOB_BYTES");
+    // No Content-Length: cut in its second 8 MiB part, after the multipart upload began, which is aborted.
+    // (workerd logs "Network connection lost" for this sender, whose body stopped being read, as for any client's.)
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent >= 2 * limit) return controller.close();
+        sent += 1024 * 1024;
+        controller.enqueue(new Uint8Array(1024 * 1024).fill(1));
+      },
+    });
+    await expectError(await send(await store.presign(key, "PUT", 300), { method: "PUT", body }), 413, "payload_too_large");
+    expect(new TextDecoder().decode(await (await send(await store.presign(key, "GET", 300))).arrayBuffer())).toBe("earlier");
+    const fits = await send(await store.presign(key, "PUT", 300), { method: "PUT", body: new Uint8Array(limit) });
+    expect(await fits.json()).toEqual({ key, size: limit });
   });
 });

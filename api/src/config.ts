@@ -35,6 +35,11 @@ const settings = z.object({
   TUNESERVE_MONTHLY_TOKENS: z.coerce.number().int().min(0).default(0),
   /** Training files (purpose fine-tune) a tenant may keep, so that one API key cannot fill the blob store with uploads. */
   TUNESERVE_MAX_FILES: int(1000),
+  /**
+   * Bytes of training files a tenant may keep (0: unlimited). Without it a key could store TUNESERVE_MAX_FILES
+   * files of TUNESERVE_MAX_FILE_BYTES each (500 GiB by default); 10 GiB is twenty of the largest files.
+   */
+  TUNESERVE_MAX_FILE_BYTES_PER_TENANT: z.coerce.number().int().min(0).default(10 * 1024 * 1024 * 1024),
   /** Default API requests a tenant may send a minute (0: unlimited). */
   TUNESERVE_REQUESTS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
 });

@@ -18,6 +18,8 @@ const FRAMING_BYTES = 64 * 1024;
 export interface UploadLimits {
   maxFileBytes: number;
   maxLineBytes: number;
+  /** What the tenant's stored-bytes quota leaves for this file (quotas/limits.ts), and its error once passed. */
+  room?: { bytes: number; exceeded(): ApiError };
 }
 
 export interface StoredUpload {
@@ -88,6 +90,7 @@ async function storeFilePart(part: MultipartPart, filename: string, key: string,
         if (bytes > limits.maxFileBytes) {
           throw new ApiError("payload_too_large", `file: larger than ${limits.maxFileBytes} bytes (TUNESERVE_MAX_FILE_BYTES); split the dataset`, "file");
         }
+        if (limits.room && bytes > limits.room.bytes) throw limits.room.exceeded();
         validator.push(value);
         // Enough errors for the report: stop now rather than store a file that will be refused.
         if (validator.full) throw invalidFile(filename, validator.summary, true, part.filename === null);
@@ -136,6 +139,7 @@ export async function receiveUpload(args: {
   if (Number.isFinite(declared) && declared > args.limits.maxFileBytes + FRAMING_BYTES) {
     throw new ApiError("payload_too_large", `file: larger than ${args.limits.maxFileBytes} bytes (TUNESERVE_MAX_FILE_BYTES); split the dataset`, "file");
   }
+  if (args.limits.room && Number.isFinite(declared) && declared > args.limits.room.bytes + FRAMING_BYTES) throw args.limits.room.exceeded();
   if (!args.body) throw new ApiError("invalid_request", "file: missing; send the JSONL as the multipart field 'file'", "file");
   const key = blobKeys.file(args.tenantId, args.fileId);
   let purpose: string | undefined;

@@ -1,6 +1,7 @@
 // Per-tenant quotas (ARCHITECTURE.md §7): fine-tuning jobs queued, running or paused at once, adapters kept, and
 // tokens a calendar month (the requests-a-minute rate limit is in rate.ts). Each is the deployment's setting
-// unless the admin API set one for the tenant; training files kept (TUNESERVE_MAX_FILES) is one setting for all.
+// unless the admin API set one for the tenant; training files kept (TUNESERVE_MAX_FILES) and their bytes
+// (TUNESERVE_MAX_FILE_BYTES_PER_TENANT) are one setting each for all.
 // They are checked before the work that would pass them, so requests already running may go a little over (a
 // month's last completions, creations racing each other); the next request is refused.
 import { z } from "@hono/zod-openapi";
@@ -129,22 +130,45 @@ async function assertRoomWith(deps: Deps, tenant: TenantAuth, active: number): P
 /** Uploaded training files (results files, which jobs write, are bounded by the jobs). */
 const uploaded = (tenantId: string) => and(eq(files.tenantId, tenantId), eq(files.purpose, "fine-tune"));
 
-/** Refuses a training-file upload once the tenant keeps TUNESERVE_MAX_FILES of them. */
-export async function assertRoomForFile(deps: Deps, tenant: TenantAuth): Promise<void> {
+/** The bytes a training-file upload may still take under TUNESERVE_MAX_FILE_BYTES_PER_TENANT, and the error for passing them. */
+export interface FileRoom {
+  /** Infinity when the setting is 0 (unlimited). */
+  bytes: number;
+  exceeded(): ApiError;
+}
+
+/** Files counted and bytes summed in one statement (the bytes a number on D1 and libsql alike). */
+const countAndBytes = { n: count(), bytes: sql<number>`coalesce(sum(${files.bytes}), 0)` };
+
+/**
+ * Refuses a training-file upload once the tenant keeps TUNESERVE_MAX_FILES of them or its files fill
+ * TUNESERVE_MAX_FILE_BYTES_PER_TENANT; otherwise returns the bytes left for this one, which the upload is cut at.
+ */
+export async function assertRoomForFile(deps: Deps, tenant: TenantAuth): Promise<FileRoom> {
   const limit = deps.config.TUNESERVE_MAX_FILES;
-  const [row] = await deps.db.select({ n: count() }).from(files).where(uploaded(tenant.tenantId));
+  const [row] = await deps.db.select(countAndBytes).from(files).where(uploaded(tenant.tenantId));
   if ((row?.n ?? 0) >= limit) throw tooManyFiles(limit);
+  const maxBytes = deps.config.TUNESERVE_MAX_FILE_BYTES_PER_TENANT;
+  const used = Number(row?.bytes ?? 0);
+  const exceeded = () => tooManyFileBytes(used, maxBytes);
+  if (maxBytes === 0) return { bytes: Infinity, exceeded };
+  if (used >= maxBytes) throw exceeded();
+  return { bytes: maxBytes - used, exceeded };
 }
 
 /**
- * TUNESERVE_MAX_FILES re-checked once file `fileId` is written, counting the files written before it or it: of
- * uploads racing past the limit, those written after it was reached withdraw.
+ * TUNESERVE_MAX_FILES and TUNESERVE_MAX_FILE_BYTES_PER_TENANT re-checked once file `fileId` is written, counting
+ * the files written before it or it: of uploads racing past a limit, those written after it was reached withdraw.
  */
 export async function fileQuotaOverrun(deps: Deps, tenant: TenantAuth, fileId: string): Promise<ApiError | null> {
   const limit = deps.config.TUNESERVE_MAX_FILES;
   const ahead = sql`rowid <= (select rowid from ${files} where ${files.id} = ${fileId})`;
-  const [row] = await deps.db.select({ n: count() }).from(files).where(and(uploaded(tenant.tenantId), ahead));
-  return (row?.n ?? 0) > limit ? tooManyFiles(limit) : null;
+  const own = sql<number>`coalesce(sum(case when ${files.id} = ${fileId} then ${files.bytes} else 0 end), 0)`;
+  const [row] = await deps.db.select({ ...countAndBytes, own }).from(files).where(and(uploaded(tenant.tenantId), ahead));
+  if ((row?.n ?? 0) > limit) return tooManyFiles(limit);
+  const maxBytes = deps.config.TUNESERVE_MAX_FILE_BYTES_PER_TENANT;
+  const total = Number(row?.bytes ?? 0);
+  return maxBytes > 0 && total > maxBytes ? tooManyFileBytes(total - Number(row?.own ?? 0), maxBytes) : null;
 }
 
 const plural = (n: number, noun: string) => `${n} ${noun}${n === 1 ? "" : "s"}`;
@@ -156,6 +180,13 @@ const tooManyJobs = (active: number) =>
 /** The 429 for a tenant that keeps `limit` training files. */
 const tooManyFiles = (limit: number) =>
   new ApiError("quota_exceeded", `this tenant keeps ${plural(limit, "training file")}, the deployment's limit (TUNESERVE_MAX_FILES); delete one (DELETE /v1/files/{file_id}) first`);
+
+/** The 429 for an upload that would take the tenant's training files (`used` bytes before it) past `limit` bytes. */
+const tooManyFileBytes = (used: number, limit: number) =>
+  new ApiError(
+    "quota_exceeded",
+    `this tenant's training files take ${used} bytes, and this upload would take them past ${limit} bytes, the deployment's limit (TUNESERVE_MAX_FILE_BYTES_PER_TENANT); delete files (DELETE /v1/files/{file_id}) first`,
+  );
 
 /** The 429 for a tenant whose kept adapters and jobs in progress (`taken`) fill its max_adapters. */
 const tooManyAdapters = (taken: number, limit: number) =>

@@ -119,7 +119,7 @@ export function registerFiles(app: Router): void {
     const { db, blobs, config, now } = c.var.deps;
     const tenantId = c.var.tenant.tenantId;
     const upload = async () => {
-      await assertRoomForFile(c.var.deps, c.var.tenant);
+      const room = await assertRoomForFile(c.var.deps, c.var.tenant);
       const up = await receiveUpload({
         body: c.req.raw.body,
         contentType: c.req.header("Content-Type"),
@@ -127,7 +127,7 @@ export function registerFiles(app: Router): void {
         tenantId,
         fileId: newId("file-"),
         blobs,
-        limits: { maxFileBytes: config.TUNESERVE_MAX_FILE_BYTES, maxLineBytes: config.TUNESERVE_MAX_LINE_BYTES },
+        limits: { maxFileBytes: config.TUNESERVE_MAX_FILE_BYTES, maxLineBytes: config.TUNESERVE_MAX_LINE_BYTES, room },
       });
       const row: FileRow = { ...up, tenantId, createdAt: now() };
       try {

@@ -10,4 +10,14 @@ describe("parseApiConfig", () => {
     expect(parseApiConfig({ TUNESERVE_ADMIN_TOKEN: token, TUNESERVE_RUNNER_TOKEN: `${token}-runner` }).TUNESERVE_RUNNER_TOKEN).toBe(`${token}-runner`);
     expect(parseApiConfig({ TUNESERVE_RUNNER_TOKEN: token }).TUNESERVE_ADMIN_TOKEN).toBeUndefined();
   });
+
+  it("bounds /blobs/ uploads and each tenant's training-file bytes by default, 0 lifting the file-bytes quota only", () => {
+    const GiB = 1024 ** 3;
+    expect(parseApiConfig({})).toMatchObject({ TUNESERVE_MAX_BLOB_BYTES: GiB, TUNESERVE_MAX_FILE_BYTES_PER_TENANT: 10 * GiB });
+    // A checkpoint's optimizer state is twice its adapter: the default leaves room for the largest adapter's.
+    expect(parseApiConfig({}).TUNESERVE_MAX_BLOB_BYTES).toBeGreaterThanOrEqual(2 * parseApiConfig({}).TUNESERVE_MAX_ADAPTER_BYTES);
+    expect(parseApiConfig({ TUNESERVE_MAX_FILE_BYTES_PER_TENANT: "0" }).TUNESERVE_MAX_FILE_BYTES_PER_TENANT).toBe(0);
+    expect(() => parseApiConfig({ TUNESERVE_MAX_BLOB_BYTES: "0" })).toThrow(/TUNESERVE_MAX_BLOB_BYTES/);
+    expect(() => parseApiConfig({ TUNESERVE_MAX_FILE_BYTES_PER_TENANT: "-1" })).toThrow(/TUNESERVE_MAX_FILE_BYTES_PER_TENANT/);
+  });
 });

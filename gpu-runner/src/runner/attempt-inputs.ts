@@ -3,6 +3,7 @@
 // engine's TrainJobSpec that trains on them.
 import { join } from "node:path";
 import { AUTO_SEQ_LEN } from "../../../api/src/jobs/settings.js";
+import { weightsDigest } from "../engine/model/weights-digest.js";
 import type { TrainJobSpec } from "../engine/train/loop.js";
 import type { LeaseAnswer } from "./api-client.js";
 import type { BaseModelCopy, ModelCache } from "./model-cache.js";
@@ -29,14 +30,14 @@ export type AttemptSettings = {
 export async function fetchAttemptInputs(lease: LeaseAnswer, dir: string, settings: AttemptSettings, signal: AbortSignal): Promise<{ spec: TrainJobSpec; trainingBytes: number; baseModel: BaseModelCopy }> {
   const baseModel = await settings.models.acquire(lease.urls.base_model, signal);
   try {
-    return { ...(await fetchTheRest(lease, dir, baseModel.dir, settings, signal)), baseModel };
+    return { ...(await fetchTheRest(lease, dir, baseModel, settings, signal)), baseModel };
   } catch (err) {
     baseModel.release();
     throw err;
   }
 }
 
-async function fetchTheRest(lease: LeaseAnswer, dir: string, modelDir: string, settings: AttemptSettings, signal: AbortSignal): Promise<{ spec: TrainJobSpec; trainingBytes: number }> {
+async function fetchTheRest(lease: LeaseAnswer, dir: string, baseModel: BaseModelCopy, settings: AttemptSettings, signal: AbortSignal): Promise<{ spec: TrainJobSpec; trainingBytes: number }> {
   const { job, urls } = lease;
   const dataPath = join(dir, "train.jsonl");
   const trainingBytes = await downloadTo(urls.training_file.url, dataPath, signal);
@@ -58,9 +59,13 @@ async function fetchTheRest(lease: LeaseAnswer, dir: string, modelDir: string, s
   const hp = job.hyperparameters;
   const dpo = job.method.type === "dpo" ? job.method.dpo.hyperparameters : null;
   const spec: TrainJobSpec = {
-    modelDir,
+    modelDir: baseModel.dir,
     // The id, as the API knows the model: a cached copy's folder is named by the revision of its files.
     baseModelName: urls.base_model.id,
+    // The weights' identity for the checkpoints (a resume on replaced weights is refused), digested here, where it
+    // is remembered per copy, rather than by every attempt's training worker.
+    ...(baseModel.revision ? { baseRevision: baseModel.revision } : {}),
+    baseWeightsSha256: await weightsDigest(baseModel.dir),
     dataPath,
     validationPath,
     outDir: join(dir, "adapter"),

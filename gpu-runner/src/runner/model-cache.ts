@@ -12,8 +12,11 @@ import { downloadTo } from "./transfer.js";
 
 type BaseModelUrls = LeaseAnswer["urls"]["base_model"];
 
-/** A base model folder in use: `release()` once done with it, so that a stale copy can be removed. */
-export type BaseModelCopy = { dir: string; release(): void };
+/**
+ * A base model folder in use: `release()` once done with it, so that a stale copy can be removed. `revision`: the
+ * API's revision of a blob-store copy's files (null for a folder read in place), which training checkpoints record.
+ */
+export type BaseModelCopy = { dir: string; revision: string | null; release(): void };
 
 /** Marker written into a copy, last, before it is renamed into place; a folder without it is not a copy. */
 const completeMarker = ".tuneserve-complete.json";
@@ -113,7 +116,7 @@ export class ModelCache {
    */
   async acquire(model: BaseModelUrls, signal?: AbortSignal): Promise<BaseModelCopy> {
     const configured = this.localDir(model.id);
-    const inPlace = (dir: string): BaseModelCopy => ({ dir, release: () => {} });
+    const inPlace = (dir: string): BaseModelCopy => ({ dir, revision: null, release: () => {} });
     if (configured) return inPlace(configured);
     if (!model.files) {
       // A local-folder source (the embedded default): readable here only when API and runner share a disk.
@@ -139,6 +142,7 @@ export class ModelCache {
     let released = false;
     return {
       dir,
+      revision: model.revision ?? null,
       release: () => {
         if (released) return;
         released = true;

@@ -2,7 +2,8 @@
 // learning_rate_multiplier via learning_rate, seq_len, beta, seed, the adapter's r/alpha/dropout/targets/
 // rsLoRA, the validation file, the adapter it continues, the checkpoint it resumes) reaches the spec, and
 // what the API does not set is left to the engine's documented defaults.
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,7 +13,9 @@ import type { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import { resolveSpec } from "../../../gpu-runner/src/engine/train/spec.js";
 
 const url = (text: string) => `data:application/octet-stream;base64,${Buffer.from(text).toString("base64")}`;
-const models = { acquire: async () => ({ dir: "/models/micro", release() {} }) } as unknown as ModelCache;
+/** A blob-store copy of revision r7: the weights file is all the spec reads of it here. */
+let modelDir: string;
+const models = { acquire: async () => ({ dir: modelDir, revision: "r7", release() {} }) } as unknown as ModelCache;
 const file = (id: string, text: string) => ({ id, bytes: text.length, lines: 1, format: "chat", url: url(text) });
 
 function lease(method: LeaseAnswer["job"]["method"], extra: Partial<LeaseAnswer["urls"]> = {}): LeaseAnswer {
@@ -25,7 +28,12 @@ function lease(method: LeaseAnswer["job"]["method"], extra: Partial<LeaseAnswer[
 }
 
 let dir: string;
-beforeAll(async () => void (dir = await mkdtemp(join(tmpdir(), "tuneserve-attempt-"))));
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-attempt-"));
+  modelDir = join(dir, "micro");
+  await mkdir(modelDir);
+  await writeFile(join(modelDir, "model.safetensors"), "weights");
+});
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe("fetchAttemptInputs", () => {
@@ -38,7 +46,7 @@ describe("fetchAttemptInputs", () => {
     const s = resolveSpec(spec);
     expect(s).toMatchObject({
       // The adapter names its base model by id: a cached copy's folder is named by the revision of its files.
-      modelDir: "/models/micro", baseModelName: "micro", objective: "sft", epochs: 5, lr: 5e-4, seqLen: 256, seed: 1234,
+      modelDir, baseModelName: "micro", objective: "sft", epochs: 5, lr: 5e-4, seqLen: 256, seed: 1234,
       // batch_size is the rows of a step: 4 rows of 256 tokens fit one run.
       batchSize: 4, gradAccum: 1,
       rank: 16, alpha: 8, dropout: 0.05, targets: ["q_proj", "v_proj"], useRslora: true,
@@ -47,6 +55,13 @@ describe("fetchAttemptInputs", () => {
       schedule: "cosine", warmupRatio: 0.03, maxGradNorm: 1, packing: false,
     });
     expect(s.beta).toBeUndefined();
+  });
+
+  it("names the base weights for the checkpoints: the copy's revision and the digest of its weights", async () => {
+    const method = { type: "supervised", supervised: { hyperparameters: { n_epochs: 1, batch_size: 1, learning_rate_multiplier: 1, learning_rate: 2e-4, seq_len: 64 } } } as const;
+    const { spec } = await fetchAttemptInputs(lease(method), join(dir, "weights"), { models, checkpointEvery: 0, spinTraining: false }, new AbortController().signal);
+    const digest = createHash("sha256").update("model.safetensors\n7\nweights\n").digest("hex");
+    expect(resolveSpec(spec)).toMatchObject({ baseRevision: "r7", baseWeightsSha256: digest });
   });
 
   it("DPO: beta, pairs per step split by sequence length, the adapter it continues and the checkpoint it resumes", async () => {

@@ -22,7 +22,14 @@ const lease = {
 } as unknown as LeaseAnswer;
 
 let dir: string;
-beforeAll(async () => void (dir = await mkdtemp(join(tmpdir(), "tuneserve-exec-"))));
+/** A model folder for attempts whose training is faked: only its weights are read (digested) before training. */
+let weightsOnly: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-exec-"));
+  weightsOnly = join(dir, "weights-only");
+  await mkdir(weightsOnly);
+  await writeFile(join(weightsOnly, "model.safetensors"), "weights");
+});
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 /** An API client that records the failures reported to it (every job it is told of fails) and any hand-in. */
@@ -47,7 +54,7 @@ it("fails a diverged job with code training_diverged, not retryable, and complet
   // The training worker's rejection as startTrainingWorker gives it: the engine's message and code (loop-worker.ts).
   const diverged = new TrainingDiverged(3, "training diverged at step 3: loss is NaN; lower lr (now 0.0002)");
   const deps: ExecutorDeps = {
-    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { acquire: async () => ({ dir: "/models/micro", release() {} }) } as unknown as ModelCache, workRoot: dir, checkpointEvery: 0,
+    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { acquire: async () => ({ dir: weightsOnly, release() {} }) } as unknown as ModelCache, workRoot: dir, checkpointEvery: 0,
     shutdownCheckpointMs: 0, spinTraining: false, log: () => {},
     startTraining: () => ({ result: Promise.reject(Object.assign(new Error(diverged.message), { code: diverged.code })), cancel: () => {}, suspend: () => {} }),
   };
@@ -56,24 +63,29 @@ it("fails a diverged job with code training_diverged, not retryable, and complet
   expect(calls).toEqual([]);
 });
 
-it("fails a resume whose base model's chat template changed since the checkpoint with code checkpoint_mismatch, not retryable", async () => {
-  // Attempt 1 trained on the built-in model and checkpointed; attempt 2 gets a copy whose template changed.
-  const model = await ensureBuiltinModel(join(dir, "model"));
+/** Attempt 1 of a chat job, trained on `model` (a copy of `revision`) to its checkpoint at step 2: the lease of attempt 2 resuming it. */
+async function resumeLease(model: string, revision: string | null, name: string): Promise<LeaseAnswer> {
   const chats = ["red", "green", "blue"].map((c, i) => JSON.stringify({ messages: [{ role: "user", content: `colour ${i}?` }, { role: "assistant", content: c }] })).join("\n") + "\n";
   const job = { ...lease.job, adapter: { ...lease.job.adapter, r: 2 }, hyperparameters: { ...lease.job.hyperparameters, seq_len: 48 } };
   const first = { ...lease, job, urls: { ...lease.urls, training_file: { ...lease.urls.training_file, format: "chat", url: url(chats) } } } as LeaseAnswer;
-  const settings = { models: { acquire: async () => ({ dir: model, release() {} }) } as unknown as ModelCache, checkpointEvery: 1, spinTraining: false };
-  const { spec } = await fetchAttemptInputs(first, join(dir, "attempt-1"), settings, new AbortController().signal);
+  const settings = { models: { acquire: async () => ({ dir: model, revision, release() {} }) } as unknown as ModelCache, checkpointEvery: 1, spinTraining: false };
+  const { spec } = await fetchAttemptInputs(first, join(dir, name), settings, new AbortController().signal);
   await runTraining(spec);
   const ckDir = join(spec.checkpointDir!, "2");
   const files = Object.fromEntries(await Promise.all((await readdir(ckDir)).map(async (f) => [f, url(await readFile(join(ckDir, f)))])));
+  return { ...first, lease: { attempt: 2 }, urls: { ...first.urls, checkpoint: { step: 2, files } } } as LeaseAnswer;
+}
+
+it("fails a resume whose base model's chat template changed since the checkpoint with code checkpoint_mismatch, not retryable", async () => {
+  // Attempt 1 trained on the built-in model and checkpointed; attempt 2 gets a copy whose template changed.
+  const model = await ensureBuiltinModel(join(dir, "model"));
+  const second = await resumeLease(model, null, "attempt-1");
   const changed = join(dir, "model-changed");
   await cp(model, changed, { recursive: true });
   const cfg = JSON.parse(await readFile(join(changed, "tokenizer_config.json"), "utf8"));
   await writeFile(join(changed, "tokenizer_config.json"), JSON.stringify({ ...cfg, chat_template: "{{ 'Chat:\\n' }}" + cfg.chat_template }));
 
   const { client, failed } = recordingClient();
-  const second = { ...first, lease: { attempt: 2 }, urls: { ...first.urls, checkpoint: { step: 2, files } } } as LeaseAnswer;
   const deps: ExecutorDeps = {
     client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { acquire: async () => ({ dir: changed, release() {} }) } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
     shutdownCheckpointMs: 0, spinTraining: false, log: () => {}, startTraining: startTrainingWorker,
@@ -86,6 +98,28 @@ it("fails a resume whose base model's chat template changed since the checkpoint
   // The tenant reads this message: it names files within the job's folder, not where this runner keeps them.
   expect(failed[0].error.message).toMatch(/^resume\/2: checkpoint was trained/);
   expect(failed[0].error.message).not.toContain(dir);
+}, 60_000);
+
+it("fails a resume on base weights replaced since the checkpoint with code checkpoint_mismatch, not retryable, naming both revisions", async () => {
+  // Attempt 1 trained on the copy of revision r1; the operator then uploaded other weights under the same names (r2).
+  const model = await ensureBuiltinModel(join(dir, "model-r1"));
+  const second = await resumeLease(model, "r1", "attempt-r1");
+  const replaced = join(dir, "model-r2");
+  await cp(model, replaced, { recursive: true });
+  const bytes = await readFile(join(replaced, "model.safetensors"));
+  bytes[8 + Number(bytes.readBigUInt64LE(0))] ^= 0x01;
+  await writeFile(join(replaced, "model.safetensors"), bytes);
+
+  const { client, failed, calls } = recordingClient();
+  const deps: ExecutorDeps = {
+    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { acquire: async () => ({ dir: replaced, revision: "r2", release() {} }) } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
+    shutdownCheckpointMs: 0, spinTraining: false, log: () => {}, startTraining: startTrainingWorker,
+  };
+  expect(await new TrainingExecution(deps, second).run()).toBe("failed");
+  expect(failed).toHaveLength(1);
+  expect(failed[0]).toMatchObject({ retryable: false, error: { code: "checkpoint_mismatch" } });
+  expect(failed[0].error.message).toMatch(/^resume\/2: checkpoint was trained on other base model weights: revision r1 \(sha256 [0-9a-f]{12}…\), and this run has revision r2 .*Start a new fine-tuning job/);
+  expect(calls).toEqual([]);
 }, 60_000);
 
 it("keeps training through an API outage at a checkpoint: the checkpoint is recorded once the API answers, and the job completes", async () => {
@@ -106,7 +140,7 @@ it("keeps training through an API outage at a checkpoint: the checkpoint is reco
   await mkdir(adapterDir, { recursive: true });
   let cancelled = false;
   const deps: ExecutorDeps = {
-    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { acquire: async () => ({ dir: "/models/micro", release() {} }) } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
+    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { acquire: async () => ({ dir: weightsOnly, release() {} }) } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
     shutdownCheckpointMs: 0, spinTraining: false, log: () => {},
     startTraining: (_spec, onEvent) => {
       onEvent({ type: "checkpoint", step: 1, dir: join(dir, "outage-ck"), files: [], version: 2, metrics: {} });
@@ -123,7 +157,7 @@ it("keeps training through an API outage at a checkpoint: the checkpoint is reco
 
 it("hands back the base model's copy once the attempt is over: after training failed, and when another input could not be fetched", async () => {
   let releases = 0;
-  const models = { acquire: async () => ({ dir: "/models/micro", release: () => void releases++ }) } as unknown as ModelCache;
+  const models = { acquire: async () => ({ dir: weightsOnly, release: () => void releases++ }) } as unknown as ModelCache;
   const { client, failed } = recordingClient();
   let finishTraining: ((err: Error) => void) | undefined;
   const deps: ExecutorDeps = {

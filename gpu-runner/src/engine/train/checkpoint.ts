@@ -11,13 +11,14 @@ import type { TrainParam } from "./train-graph.js";
 
 export const CHECKPOINT_FORMAT = "tuneserve.lora-checkpoint";
 /**
- * The version this build writes. 2: the fingerprint holds the tokenizer's identity; builds that read only version 1
- * refuse it by its version (loadCheckpoint below, as it was). The runner protocol carries it as the checkpoint's
- * format, so that the API leases a job only to a runner that reads its checkpoint (docs/runner-protocol.md).
+ * The version this build writes. 2: the fingerprint holds the tokenizer's identity; 3: the base weights' identity
+ * too (a build reading only 2 would refuse it as written by "a run with different base_weights"). Builds refuse
+ * versions they do not read by the version (loadCheckpoint below, as it was). The runner protocol carries it as the
+ * checkpoint's format, so that the API leases a job only to a runner that reads its checkpoint (docs/runner-protocol.md).
  */
-export const CHECKPOINT_VERSION = 2;
-/** The versions this build resumes: 1 (no tokenizer identity; resumed as before) and 2. */
-export const RESUMABLE_CHECKPOINT_VERSIONS: readonly number[] = [1, CHECKPOINT_VERSION];
+export const CHECKPOINT_VERSION = 3;
+/** The versions this build resumes: 1 (no tokenizer identity), 2 (no base weights' identity; both resumed as before) and 3. */
+export const RESUMABLE_CHECKPOINT_VERSIONS: readonly number[] = [1, 2, CHECKPOINT_VERSION];
 
 const u32 = z.number().int().min(0).max(0xffffffff);
 export const trainerStateSchema = z.object({

@@ -7,12 +7,14 @@ import { basename, join, resolve } from "node:path";
 import { createRng, rngFromState, type Rng } from "../generate/rng.js";
 import { loadModelConfig } from "../model/load-config.js";
 import { openWeights } from "../model/weights.js";
+import { weightsDigest } from "../model/weights-digest.js";
 import { loadTokenizer } from "../tokenizer/tokenizer.js";
 import { tokenizationChanges, tokenizationIdentity } from "../tokenizer/identity.js";
 import { readRecords, type RecordFormat } from "../data/records.js";
 import { exampleTokens, tokenizeRecords } from "../data/render.js";
 import { packExamples, shuffledOrder, stepMicroBatches, stepsPerEpoch, tokensBefore, type Row } from "../data/batches.js";
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, loadCheckpoint, saveCheckpoint, type TrainerState } from "./checkpoint.js";
+import { baseWeightsIdentity, checkBaseWeights } from "./base-weights.js";
 import { attachReferences, evaluatePairs } from "./dpo.js";
 import { LoraEvaluator } from "./evaluate.js";
 import { writePeftAdapter, type AdapterMeta } from "./export.js";
@@ -74,11 +76,13 @@ function rowsPerStep(fp: TrainerState["fingerprint"]): TrainerState["fingerprint
 /**
  * What a resumed run must share with the run that wrote the checkpoint. `batch_size` is the rows of a step:
  * how a step is split into micro-batches does not change it (their gradients add up to the same step).
- * `tokenizer` (tokenizationIdentity) is compared apart, see checkTokenization.
+ * `tokenizer` (tokenizationIdentity) and `base_weights` (baseWeightsIdentity) are compared apart, see
+ * checkTokenization and checkBaseWeights.
  */
-function fingerprint(s: ResolvedSpec, dataSha: string, objective: "sft" | "dpo", initSha: string | null, tokenizer: string): TrainerState["fingerprint"] {
+function fingerprint(s: ResolvedSpec, dataSha: string, objective: "sft" | "dpo", initSha: string | null, tokenizer: string, baseWeights: string): TrainerState["fingerprint"] {
   return {
     tokenizer,
+    base_weights: baseWeights,
     data_sha256: dataSha, rank: s.rank, alpha: s.alpha, targets: JSON.stringify(s.targets), use_rslora: s.useRslora, epochs: s.epochs, lr: s.lr,
     batch_size: s.batchSize * s.gradAccum, seq_len: s.seqLen, seed: s.seed, schedule: s.schedule, warmup_ratio: s.warmupRatio,
     max_grad_norm: s.maxGradNorm, packing: s.packing, dropout: s.dropout,
@@ -135,7 +139,8 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   const tokensPerEpoch = rows.reduce((n, r) => n + exampleTokens(r), 0);
   const checkpointDir = s.checkpointDir ?? join(s.outDir, "checkpoints");
   const meta: AdapterMeta = { rank: lora.rank, alpha: lora.alpha, dropout: lora.dropout, targets: lora.targets, useRslora: s.useRslora, baseModel: s.baseModelName ?? basename(resolve(s.modelDir)) };
-  const fp = fingerprint(s, dataSha, objective, initSha, await tokenizationIdentity(s.modelDir, tok.eosTokenIds));
+  const baseWeights = baseWeightsIdentity(s.baseWeightsSha256 ?? (await weightsDigest(s.modelDir)), s.baseRevision ?? null);
+  const fp = fingerprint(s, dataSha, objective, initSha, await tokenizationIdentity(s.modelDir, tok.eosTokenIds), baseWeights);
 
   const weights = await openWeights(s.modelDir);
   const trainer = new LoraTrainer(cfg, weights, { rank: lora.rank, scale: lora.scale, targets: lora.targets, dropout: lora.dropout, maxGradNorm: s.maxGradNorm, threads: s.threads, spin: s.spin, objective: objective === "dpo" ? { kind: "dpo", beta: s.beta ?? DEFAULT_BETA } : { kind: "sft" } });
@@ -166,12 +171,13 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
     }
     if (s.resumeFrom) {
       const ck = await loadCheckpoint(s.resumeFrom, trainer.params);
-      const { tokenizer: savedTokenizer, ...theirs } = rowsPerStep(ck.state.fingerprint);
-      const { tokenizer: ourTokenizer, ...ours } = fp;
+      const { tokenizer: savedTokenizer, base_weights: savedWeights, ...theirs } = rowsPerStep(ck.state.fingerprint);
+      const { tokenizer: ourTokenizer, base_weights: ourWeights, ...ours } = fp;
       // Keys of either side: a setting only one of the two runs had (a starting adapter, DPO) differs too.
       const diff = [...new Set([...Object.keys(ours), ...Object.keys(theirs)])].filter((k) => ours[k] !== theirs[k]);
       if (diff.length) throw new CheckpointMismatch(`${s.resumeFrom}: checkpoint was written by a run with different ${diff.join(", ")}; resume with the same settings and data`);
       checkTokenization(s.resumeFrom, savedTokenizer, String(ourTokenizer));
+      checkBaseWeights(s.resumeFrom, savedWeights, String(ourWeights));
       if (ck.state.step > totalSteps) throw new CheckpointMismatch(`${s.resumeFrom}: checkpoint is at step ${ck.state.step}, past this run's ${totalSteps} steps`);
       // A checkpoint without the tokenizer's identity (written before it was recorded) can still have been trained
       // on other rows: the saved order would then pick rows that are not there, or others than the run trained on.

@@ -70,6 +70,13 @@ export const trainSpecSchema = z.object({
   modelDir: z.string().min(1),
   /** The adapter's base_model_name_or_path (default: modelDir's folder name; a runner's cached copy sits in a folder named by its revision). */
   baseModelName: z.string().min(1).optional(),
+  /**
+   * The revision of the base model's files, as the API names it (a runner's blob-store copy): recorded in the
+   * checkpoints beside the weights' digest, so that a resume refused for other weights names both revisions.
+   */
+  baseRevision: z.string().min(1).optional(),
+  /** The sha256 of modelDir's weights (weightsDigest), when the caller has it already; computed otherwise. */
+  baseWeightsSha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
   /** JSONL: {"messages":[...]} | {"prompt","completion"} | {"text"}, or DPO pairs {"input","preferred_output","non_preferred_output"} */
   dataPath: z.string().min(1),
   validationPath: z.string().min(1).optional(),

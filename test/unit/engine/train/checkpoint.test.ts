@@ -19,7 +19,7 @@ const rand = () => new Map(params.map((p) => [p.name, Float32Array.from({ length
 const meta = { rank: 4, alpha: 8, dropout: 0, targets: ["q_proj", "down_proj"] as const, useRslora: false, baseModel: "tuneserve-micro" };
 const state: TrainerState = {
   format: "tuneserve.lora-checkpoint",
-  version: 2,
+  version: 3,
   step: 7,
   orderEpoch: 1,
   order: [2, 0, 1],
@@ -60,18 +60,20 @@ describe("checkpoint", () => {
     expect(w.b.length).toBe(128 * 4);
   });
 
-  it("reads version 1, written before the tokenizer joined the fingerprint", async () => {
-    const old = { ...state, version: 1 };
-    await saveCheckpoint(join(dir, "v1"), params, { state: old, values: rand(), m: rand(), v: rand() }, meta);
-    expect((await loadCheckpoint(join(dir, "v1"), params)).state).toEqual(old);
+  it("reads versions 1 and 2, written before the tokenizer and the base weights joined the fingerprint", async () => {
+    for (const version of [1, 2]) {
+      const old = { ...state, version };
+      await saveCheckpoint(join(dir, `v${version}`), params, { state: old, values: rand(), m: rand(), v: rand() }, meta);
+      expect((await loadCheckpoint(join(dir, `v${version}`), params)).state).toEqual(old);
+    }
   });
 
   it("rejects another format, a newer version and mismatched shapes by name", async () => {
     await saveCheckpoint(join(dir, "bad"), params, { state, values: rand(), m: rand(), v: rand() }, meta);
     const path = join(dir, "bad", "trainer_state.json");
     const good = await readFile(path, "utf8");
-    await writeFile(path, good.replace('"version":2', '"version":3'));
-    await expect(loadCheckpoint(join(dir, "bad"), params)).rejects.toThrow(/trainer_state\.json: version=3 is not supported; this build reads versions 1, 2/);
+    await writeFile(path, good.replace('"version":3', '"version":4'));
+    await expect(loadCheckpoint(join(dir, "bad"), params)).rejects.toThrow(/trainer_state\.json: version=4 is not supported; this build reads versions 1, 2, 3/);
     await writeFile(path, good.replace("tuneserve.lora-checkpoint", "other"));
     await expect(loadCheckpoint(join(dir, "bad"), params)).rejects.toThrow(/format="other" is not tuneserve\.lora-checkpoint/);
     await writeFile(path, good);

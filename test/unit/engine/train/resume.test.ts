@@ -85,7 +85,10 @@ it("resumes a checkpoint written before the tokenizer joined its fingerprint as 
   const state = JSON.parse(await readFile(join(old, "trainer_state.json"), "utf8"));
   const identity = state.fingerprint.tokenizer;
   expect(identity).toEqual(expect.any(String));
+  const weights = state.fingerprint.base_weights;
+  expect(JSON.parse(weights)).toEqual({ sha256: expect.stringMatching(/^[0-9a-f]{64}$/), revision: null });
   delete state.fingerprint.tokenizer;
+  delete state.fingerprint.base_weights;
   state.version = 1;
   await writeFile(join(old, "trainer_state.json"), JSON.stringify(state));
   const fromOld = lossesOf(await eventsOf({ ...spec, outDir: join(root, "from-untokenized"), resumeFrom: old }));
@@ -94,7 +97,28 @@ it("resumes a checkpoint written before the tokenizer joined its fingerprint as 
   expect(fromOld).toEqual(fromNew);
   const written = JSON.parse(await readFile(join(root, "from-untokenized", "checkpoints", "6", "trainer_state.json"), "utf8"));
   expect(written.fingerprint.tokenizer).toBe(identity);
-  expect(written.version).toBe(2);
+  expect(written.fingerprint.base_weights).toBe(weights);
+  expect(written.version).toBe(3);
+});
+
+it("refuses a checkpoint trained on other base weights (the model's files replaced since), naming both revisions", async () => {
+  const before = join(root, "model-r1");
+  await cp(spec.modelDir, before, { recursive: true });
+  await eventsOf({ ...spec, modelDir: before, baseRevision: "r1", outDir: join(root, "on-r1") });
+  // The operator uploads retrained weights under the same names: the tokenizer and every setting stay the same.
+  const after = join(root, "model-r2");
+  await cp(spec.modelDir, after, { recursive: true });
+  const weightsPath = join(after, "model.safetensors");
+  const bytes = await readFile(weightsPath);
+  // The lowest mantissa bit of the first weight (the data starts after the 8-byte length and the JSON header).
+  bytes[8 + Number(bytes.readBigUInt64LE(0))] ^= 0x01;
+  await writeFile(weightsPath, bytes);
+  const resume = { ...spec, outDir: join(root, "on-r2"), resumeFrom: join(root, "on-r1", "checkpoints", "3") };
+  const run = runTraining({ ...resume, modelDir: after, baseRevision: "r2" });
+  await expect(run).rejects.toThrow(/trained on other base model weights: revision r1 \(sha256 [0-9a-f]{12}…\), and this run has revision r2 \(sha256 [0-9a-f]{12}…\)/);
+  await expect(run).rejects.toMatchObject({ code: "checkpoint_mismatch" });
+  // The same weights under another revision (the same files uploaded again) still resume.
+  expect(lossesOf(await eventsOf({ ...resume, modelDir: before, baseRevision: "r3" })).map(([s]) => s)).toEqual([4, 5, 6]);
 });
 
 it("resumes a DPO run exactly too (the base model's reference values are recomputed the same), and not with another beta", async () => {

@@ -1,7 +1,7 @@
 // The local blob store of the embedded default: objects are files under one folder; presigned URLs are
 // HMAC-signed links to this API's /blobs/ route (blob/route.ts), checked for method, key and expiry.
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { createWriteStream } from "node:fs";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -17,6 +17,9 @@ export interface FsBlobStoreOptions {
   /** Unix seconds; the /blobs/ route checks expiry against the API's clock, so links use the same one. */
   now?: () => number;
 }
+
+/** A file's version: put renames a fresh file into place (a new inode), and one copied over in place gets a new modification time. */
+const fileVersion = (s: { ino: bigint; mtimeNs: bigint }) => `${s.ino}-${s.mtimeNs}`;
 
 export class FsBlobStore implements BlobStore {
   private readonly root: string;
@@ -61,10 +64,22 @@ export class FsBlobStore implements BlobStore {
   }
 
   async get(key: string): Promise<BlobObject | null> {
-    const info = await this.head(key);
-    if (!info) return null;
-    const stream = Readable.toWeb(createReadStream(this.path(key))) as unknown as ReadableStream<Uint8Array>;
-    return { body: stream, size: info.size };
+    // Opened first, then stat'ed: the size and version are those of the file streamed, even when a put renames
+    // another into place meanwhile (the open handle keeps reading the one it opened).
+    const handle = await open(this.path(key), "r").catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" || e.code === "EISDIR" || e.code === "ENOTDIR" ? null : Promise.reject(e)));
+    if (!handle) return null;
+    try {
+      const s = await handle.stat({ bigint: true });
+      if (!s.isFile()) {
+        await handle.close();
+        return null;
+      }
+      const stream = Readable.toWeb(handle.createReadStream()) as unknown as ReadableStream<Uint8Array>;
+      return { body: stream, size: Number(s.size), version: fileVersion(s) };
+    } catch (e) {
+      await handle.close();
+      throw e;
+    }
   }
 
   async head(key: string): Promise<{ size: number } | null> {
@@ -112,8 +127,7 @@ export class FsBlobStore implements BlobStore {
       if (!key.startsWith(prefix)) continue;
       // Deleted since its folder was read (another caller's deletePrefix, say): it is no longer there to list.
       const info = await stat(p, { bigint: true }).then((s) => s, (e: NodeJS.ErrnoException) => (e.code === "ENOENT" ? null : Promise.reject(e)));
-      // put renames a fresh file into place: a new inode, and a new modification time for one copied over in place.
-      if (info !== null) yield { key, size: Number(info.size), version: `${info.ino}-${info.mtimeNs}` };
+      if (info !== null) yield { key, size: Number(info.size), version: fileVersion(info) };
     }
   }
 

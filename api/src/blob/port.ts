@@ -6,6 +6,8 @@ export interface BlobObject {
   body: ReadableStream<Uint8Array>;
   size: number;
   contentType?: string;
+  /** The version (as BlobInfo's) of the bytes `body` streams, so that a reader can tell them from a newer write. */
+  version?: string;
 }
 
 export interface BlobInfo {

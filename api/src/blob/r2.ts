@@ -9,7 +9,7 @@ type HttpMetadata = { contentType?: string };
 /** The part of the Workers `R2Bucket` binding this store uses; the real binding satisfies it as is. */
 export interface R2BucketBinding {
   put(key: string, value: ReadableStream | ArrayBufferView | string, options?: { httpMetadata?: HttpMetadata }): Promise<{ size: number } | null>;
-  get(key: string): Promise<{ body: ReadableStream; size: number; httpMetadata?: HttpMetadata } | null>;
+  get(key: string): Promise<{ body: ReadableStream; size: number; etag?: string; httpMetadata?: HttpMetadata } | null>;
   head(key: string): Promise<{ size: number } | null>;
   delete(keys: string | string[]): Promise<void>;
   list(options: { prefix?: string; cursor?: string; limit?: number }): Promise<{ objects: { key: string; size: number; etag?: string }[]; truncated: boolean; cursor?: string }>;
@@ -101,7 +101,7 @@ export class R2BlobStore implements BlobStore {
     checkKey(key);
     const obj = await this.bucket.get(key);
     if (!obj) return null;
-    return { body: obj.body as ReadableStream<Uint8Array>, size: obj.size, contentType: obj.httpMetadata?.contentType };
+    return { body: obj.body as ReadableStream<Uint8Array>, size: obj.size, contentType: obj.httpMetadata?.contentType, version: obj.etag };
   }
 
   async head(key: string): Promise<{ size: number } | null> {

@@ -5,6 +5,7 @@ import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { capBytes } from "../lib/byte-cap.js";
 import { secretsEqual } from "../lib/hash.js";
+import { ifMatchAllows, quotedEtag } from "./etag.js";
 import { signBlobUrl } from "./signed-links.js";
 
 export function registerBlobRoute(app: Hono<AppEnv>): void {
@@ -44,6 +45,15 @@ export function registerBlobRoute(app: Hono<AppEnv>): void {
     }
     const obj = await blobs.get(key);
     if (!obj) throw new ApiError("not_found", `object '${key}' not found`);
-    return new Response(obj.body, { headers: { "Content-Length": String(obj.size), "Content-Type": obj.contentType ?? "application/octet-stream" } });
+    // If-Match, as S3 and R2 answer it: a runner downloading a base model asks for the version the API listed, so
+    // that a file replaced since is refused rather than mixed into a copy of the older files.
+    const ifMatch = c.req.header("if-match");
+    if (ifMatch !== undefined && !ifMatchAllows(ifMatch, obj.version)) {
+      await obj.body.cancel();
+      throw new ApiError("precondition_failed", `object '${key}' was replaced since it was listed (If-Match ${ifMatch}, now ${quotedEtag(obj.version!)}); list it again for its current version`);
+    }
+    const headers: Record<string, string> = { "Content-Length": String(obj.size), "Content-Type": obj.contentType ?? "application/octet-stream" };
+    if (obj.version !== undefined) headers.ETag = quotedEtag(obj.version);
+    return new Response(obj.body, { headers });
   });
 }

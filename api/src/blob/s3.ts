@@ -174,7 +174,7 @@ export class S3BlobStore implements BlobStore {
     try {
       const r = await this.client.send(new GetObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(key) }));
       if (!r.Body) throw new Error(`S3 GetObject '${key}' returned no body`);
-      return { body: r.Body.transformToWebStream() as ReadableStream<Uint8Array>, size: r.ContentLength ?? 0, contentType: r.ContentType };
+      return { body: r.Body.transformToWebStream() as ReadableStream<Uint8Array>, size: r.ContentLength ?? 0, contentType: r.ContentType, version: r.ETag };
     } catch (e) {
       if (isNotFound(e)) return null;
       throw e;

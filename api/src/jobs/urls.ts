@@ -24,6 +24,13 @@ export const baseModelUrlsSchema = z
       .nullable()
       .optional()
       .openapi({ description: "the identity of the files listed (a hash of each one's name, size and ETag): a new one means the files were replaced, and a runner's copy is stale; null for a local folder; absent from older APIs" }),
+    objects: z
+      .record(z.string(), z.object({ size: z.number().int(), version: z.string().nullable() }))
+      .optional()
+      .openapi({
+        description:
+          "each file's size and store version (its ETag) as listed, the revision's parts: a runner downloads each file with If-Match of its version and checks the answer's ETag and size, so that a file replaced while it downloads is refused rather than mixed into a copy of the revision; absent for a local folder and from older APIs",
+      }),
   })
   .openapi("BaseModelUrls");
 export type BaseModelUrls = z.infer<typeof baseModelUrlsSchema>;
@@ -84,7 +91,8 @@ export async function baseModelUrls(deps: Deps, id: string, source: string): Pro
   const prefix = blobPrefixOf(source);
   if (prefix === null) return { id, source, files: null, revision: null };
   const { urls, listed } = await presignPrefix(deps, prefix);
-  return { id, source, files: urls, revision: await filesRevision(listed) };
+  const objects = Object.fromEntries(listed.map((o) => [o.key.slice(prefix.length), { size: o.size, version: o.version ?? null }]));
+  return { id, source, files: urls, revision: await filesRevision(listed), objects };
 }
 
 const fileLink = async (deps: Deps, f: FileRow) => ({

@@ -3,12 +3,12 @@
 // revision of its files, so that a model re-uploaded under the same file names is fetched anew, never over a
 // copy a training job or serving worker is reading. Copies nothing holds any more are removed.
 import { createHash } from "node:crypto";
-import { access, mkdir, readdir, rename, rm, writeFile } from "node:fs/promises";
+import { access, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve, sep } from "node:path";
 import type { LeaseAnswer } from "./api-client.js";
 import type { ModelSpec } from "./config.js";
 import { startShared, waitFor, type SharedDownload } from "./shared-download.js";
-import { downloadTo } from "./transfer.js";
+import { downloadTo, ObjectReplaced } from "./transfer.js";
 
 type BaseModelUrls = LeaseAnswer["urls"]["base_model"];
 
@@ -131,7 +131,7 @@ export class ModelCache {
     this.current.set(model.id, dir);
     let shared = this.pending.get(dir);
     if (!shared) {
-      const entry = startShared((s) => this.download(model.id, dir, names, files, s), (e) => this.pending.get(dir) === e && this.pending.delete(dir));
+      const entry = startShared((s) => this.download(model, files, dir, names, s), (e) => this.pending.get(dir) === e && this.pending.delete(dir));
       shared = entry;
       this.pending.set(dir, entry);
     }
@@ -177,8 +177,11 @@ export class ModelCache {
    * Fills a copy's folder: into its .part- folder, renamed into place once every file is in, so a crash never
    * leaves a folder that looks complete. Files an earlier try fetched whole are kept (a large model need not
    * start over when a URL expires or the link drops near its end); each arrives whole or not at all (downloadTo).
+   * Each is checked against the listing the revision was made of, when the API sent it: a file replaced while the
+   * model downloads fails the download rather than installing a mix of old and new files as the old revision.
    */
-  private async download(id: string, dir: string, names: string[], files: Record<string, string>, signal: AbortSignal): Promise<string> {
+  private async download(model: BaseModelUrls, files: Record<string, string>, dir: string, names: string[], signal: AbortSignal): Promise<string> {
+    const { id } = model;
     await this.removing.get(dir)?.catch(() => {});
     if (await exists(join(dir, completeMarker))) return dir;
     const tmp = partOf(dir);
@@ -187,12 +190,16 @@ export class ModelCache {
     try {
       await mkdir(tmp, { recursive: true });
       for (const name of names) {
-        if (await exists(join(tmp, name))) continue;
+        const listed = model.objects?.[name];
+        // A file an earlier try fetched (and checked) is kept; one of another size is not this revision's.
+        const kept = await stat(join(tmp, name)).then((s) => listed === undefined || s.size === listed.size, () => false);
+        if (kept) continue;
         try {
-          await downloadTo(files[name], join(tmp, name), signal);
+          await downloadTo(files[name], join(tmp, name), signal, listed);
         } catch (err) {
           if (signal.aborted) throw err;
-          (err as Error).message = `base model ${id}: downloading ${name}: ${(err as Error).message}`;
+          const gone = err instanceof ObjectReplaced ? `; revision ${model.revision ?? "(unnamed)"} of the model is no longer in the store, so its copy is not installed: the next try lists the files again and downloads the new revision` : "";
+          (err as Error).message = `base model ${id}: downloading ${name}: ${(err as Error).message}${gone}`;
           throw err;
         }
       }

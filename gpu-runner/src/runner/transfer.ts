@@ -6,6 +6,7 @@ import { mkdir, readFile, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { bareEtag, quotedEtag } from "../../../api/src/blob/etag.js";
 import { ApiCallError, withRetries } from "./api-client.js";
 
 /** Strips the query (the signature) so URLs can appear in logs and errors. */
@@ -28,12 +29,41 @@ async function refused(what: string, res: Response): Promise<ApiCallError> {
   return new ApiCallError(`${what}: ${res.status} ${body.slice(0, 300)}`, res.status, null, retryableBlobAnswer(res.status, body));
 }
 
-/** GETs `url` into `path` (written to a temporary name, then renamed, so a partial file never looks complete). */
-export async function downloadTo(url: string, path: string, signal?: AbortSignal): Promise<number> {
+/** An object as the API listed it: what a download of it must get (null version: the store named none). */
+export type ListedObject = { size: number; version: string | null };
+
+/**
+ * The object at a URL is no longer the one the API listed: it was written again since (a base model's files
+ * replaced while a runner downloads them). Retryable: a fresh listing names the new version.
+ */
+export class ObjectReplaced extends ApiCallError {
+  constructor(listed: ListedObject, now: string) {
+    super(`replaced in the blob store since the API listed it (listed ${listed.version === null ? "" : `version ${quotedEtag(listed.version)}, `}${listed.size} bytes; now ${now})`, 412, "precondition_failed", true);
+    this.name = "ObjectReplaced";
+  }
+}
+
+/**
+ * GETs `url` into `path` (written to a temporary name, then renamed, so a partial file never looks complete).
+ * With `listed`, the download must be that object: it asks for its version (If-Match, which S3, R2 and the API's
+ * own store honour), checks the answer's ETag where a store ignores If-Match, and the size it got, and throws
+ * ObjectReplaced, leaving nothing at `path`, when any says the object was written again.
+ */
+export async function downloadTo(url: string, path: string, signal?: AbortSignal, listed?: ListedObject): Promise<number> {
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.part`;
   let bytes = 0;
-  const res = await withRetries(`GET ${redact(url)}`, () => fetch(url, { signal }), undefined, signal);
+  const headers: Record<string, string> = listed?.version ? { "if-match": quotedEtag(listed.version) } : {};
+  const res = await withRetries(`GET ${redact(url)}`, () => fetch(url, { signal, headers }), undefined, signal);
+  if (listed && res.status === 412) {
+    await res.body?.cancel();
+    throw new ObjectReplaced(listed, "another version: the store answered 412 to If-Match");
+  }
+  const etag = res.headers.get("etag");
+  if (listed?.version && res.ok && etag !== null && bareEtag(etag) !== bareEtag(listed.version)) {
+    await res.body?.cancel();
+    throw new ObjectReplaced(listed, `version ${quotedEtag(etag)}`);
+  }
   if (!res.ok || !res.body) throw await refused(`GET ${redact(url)}`, res);
   try {
     const counted = Readable.fromWeb(res.body as import("node:stream/web").ReadableStream<Uint8Array>);
@@ -42,6 +72,10 @@ export async function downloadTo(url: string, path: string, signal?: AbortSignal
   } catch (err) {
     await rm(tmp, { force: true });
     throw new ApiCallError(`GET ${redact(url)}: download broke off after ${bytes} bytes: ${(err as Error).message}`, null, null, true);
+  }
+  if (listed && bytes !== listed.size) {
+    await rm(tmp, { force: true });
+    throw new ObjectReplaced(listed, `${bytes} bytes`);
   }
   await rename(tmp, path);
   return bytes;

@@ -98,6 +98,34 @@ describe("GET /internal/v1/models/{model_id}/files", () => {
     expect(await (await modelFiles(api, "micro-llama")).json()).toMatchObject({ files: null, revision: null });
   });
 
+  it("lists each file's size and version, which its URL answers as the ETag and checks as If-Match (412 once replaced)", async () => {
+    const { api, files } = await apiWithBlobModel();
+    type Listing = { files: Record<string, string>; objects: Record<string, { size: number; version: string | null }> };
+    const listing = async () => (await (await modelFiles(api, "blob-llama")).json()) as Listing;
+    const before = await listing();
+    expect(Object.keys(before.objects).sort()).toEqual(Object.keys(files).sort());
+    for (const [name, o] of Object.entries(before.objects)) {
+      expect(o).toEqual({ size: files[name].length, version: expect.any(String) });
+      const got = await api.call("GET", blobPath(before.files[name]), { headers: { "if-match": `"${o.version}"` } });
+      expect(got.status).toBe(200);
+      expect(got.headers.get("etag")).toBe(`"${o.version}"`);
+      await got.arrayBuffer();
+    }
+    await api.deps.blobs.put("models/blob-llama/config.json", "{}");
+    const stale = await api.call("GET", blobPath(before.files["config.json"]), { headers: { "if-match": `"${before.objects["config.json"].version}"` } });
+    const err = await expectError(stale, 412, "precondition_failed");
+    expect(err.message).toMatch(/models\/blob-llama\/config\.json.*replaced/);
+    const after = await listing();
+    expect(after.objects["config.json"]).toEqual({ size: 2, version: expect.any(String) });
+    expect(after.objects["config.json"].version).not.toBe(before.objects["config.json"].version);
+
+    const t = await tenantWithFile(api);
+    await createJob(api, t.key, { model: "blob-llama", training_file: t.fileId });
+    const runner = await registerRunner(api, "trainer", ["blob-llama"]);
+    const lease = (await (await runnerCall(api, "/jobs/lease", { runner_id: runner })).json()) as { urls: { base_model: Listing } };
+    expect(lease.urls.base_model.objects).toEqual(after.objects);
+  });
+
   it("answers files: null for a local-folder model, and 404 naming the prefix when the blob files are gone", async () => {
     const { api } = await apiWithBlobModel();
     await registerMicroLlama(api);

@@ -11,6 +11,8 @@ export interface ContractTarget {
   setLinkAge(seconds: number): void;
   /** Whether the server behind presigned links checks signatures (s3rver does not; TOOLCHAIN.md). */
   verifiesSignatures: boolean;
+  /** false where the server behind presigned links ignores If-Match (s3rver); S3, R2 and the /blobs/ route honour it. */
+  honoursIfMatch?: boolean;
   /** Keys per list page, when the store pages (the list test writes more objects than one page). */
   listPageSize?: number;
   close(): Promise<void>;
@@ -183,6 +185,30 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractTar
       const after = await versions();
       expect(after.get("ver/weights")).not.toBe(before.get("ver/weights"));
       expect(after.get("ver/config")).toBe(before.get("ver/config"));
+    });
+
+    it("a presigned GET answers the listed version as its ETag, and refuses (412) an If-Match of a version replaced since", async () => {
+      const listed = async () => {
+        for await (const o of store.list("etag/")) if (o.key === "etag/weights") return o.version!;
+        throw new Error("etag/weights not listed");
+      };
+      // The ETag's quotes (and a weak W/) aside, as S3 lists and answers it with them and R2's binding lists it bare.
+      const bare = (etag: string | null) => etag?.replace(/^W\//, "").replace(/"/g, "");
+      await store.put("etag/weights", "old weights");
+      const before = await listed();
+      const get = await fetch(await store.presign("etag/weights", "GET", 300), { headers: { "if-match": `"${bare(before)}"` } });
+      expect(get.status).toBe(200);
+      expect(bare(get.headers.get("etag"))).toBe(bare(before));
+      expect(await get.text()).toBe("old weights");
+      await store.put("etag/weights", "new weights");
+      const stale = await fetch(await store.presign("etag/weights", "GET", 300), { headers: { "if-match": `"${bare(before)}"` } });
+      if (t.honoursIfMatch === false) {
+        expect(bare(stale.headers.get("etag"))).toBe(bare(await listed()));
+      } else {
+        expect(stale.status).toBe(412);
+      }
+      expect(bare(stale.headers.get("etag"))).not.toBe(bare(before));
+      await stale.arrayBuffer();
     });
 
     it("deletes one key, and everything under a prefix (returning the count)", async () => {

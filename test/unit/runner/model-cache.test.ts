@@ -170,6 +170,60 @@ describe("ModelCache", () => {
     expect(await readFile(join(d, "config.json"), "utf8")).toBe(files["config.json"]);
   });
 
+  describe("a download overlapping an upload of new files", () => {
+    /** One object: its bytes and the version (ETag) the store lists and answers it with. */
+    type Stored = { body: string; version: string };
+    let store: Record<string, Stored>;
+    /** Runs once, when the first object has been served: the operator's upload lands mid-download. */
+    let onFirstGet: (() => void) | null;
+    let blob: LocalServer;
+    /** How the store answers: "if-match" honours If-Match (S3, R2, the API's /blobs/); "etag" ignores it but names the ETag (s3rver); "bare" says neither (an older API). */
+    let mode: "if-match" | "etag" | "bare";
+    beforeAll(async () => {
+      blob = await listenLocal((req, res) => {
+        const name = new URL(req.url!, "http://x").pathname.slice(1);
+        const o = store[name];
+        if (!o) return void res.writeHead(404).end("no such object");
+        const ifMatch = req.headers["if-match"];
+        if (mode === "if-match" && ifMatch !== undefined && ifMatch !== `"${o.version}"`) return void res.writeHead(412).end("<Code>PreconditionFailed</Code>");
+        res.writeHead(200, mode === "bare" ? {} : { etag: `"${o.version}"` }).end(o.body);
+        const hook = onFirstGet;
+        onFirstGet = null;
+        hook?.();
+      });
+    });
+    afterAll(() => blob.close());
+
+    const listing = (revision: string) => ({
+      id: "mixed",
+      source: "blob:models/mixed/",
+      revision,
+      files: Object.fromEntries(Object.keys(store).map((n) => [n, `${blob.url}/${n}?X-Signature=abc`])),
+      objects: Object.fromEntries(Object.entries(store).map(([n, o]) => [n, { size: o.body.length, version: o.version }])),
+    });
+
+    for (const m of ["if-match", "etag", "bare"] as const) {
+      it(`refuses to install a copy mixing the old and the new files (store: ${m}), and the next listing's revision downloads whole`, async () => {
+        mode = m;
+        store = { "config.json": { body: '{"model_type":"llama"}', version: "c1" }, "model.safetensors": { body: "old weights", version: "w1" } };
+        const root = join(dir, `mixed-${m}`);
+        const cache = new ModelCache([{ id: "mixed", dir: null }], root);
+        const r1 = listing("r1");
+        // Retrained weights (one byte longer, so that even a store naming no version gives them away by their size).
+        onFirstGet = () => void (store["model.safetensors"] = { body: "new weights!", version: "w2" });
+        const err = (await dirOf(cache, r1).catch((e: unknown) => e)) as Error & { retryable?: boolean };
+        expect(err.message).toMatch(/^base model mixed: downloading model\.safetensors: replaced in the blob store since the API listed it .*revision r1/);
+        expect(err.retryable).toBe(true);
+        // Nothing that looks like a copy of r1: only the broken-off download.
+        for (const name of await readdir(join(root, "models", "mixed"))) expect(name).toMatch(/^\.part-/);
+        // The caller asks the API again (serving's retry, the job's next lease): the new listing names r2, which downloads whole.
+        const d = await dirOf(cache, listing("r2"));
+        expect(await readFile(join(d, "model.safetensors"), "utf8")).toBe("new weights!");
+        expect(await readFile(join(d, "config.json"), "utf8")).toBe('{"model_type":"llama"}');
+      });
+    }
+  });
+
   it("refuses file names that would leave the cache folder", async () => {
     const cache = new ModelCache([{ id: "evil", dir: null }], join(dir, "e"));
     await expect(cache.acquire({ id: "evil", source: "blob:models/evil/", files: { "../x": `${url}/config.json` } })).rejects.toThrow(/not a plain relative path/);

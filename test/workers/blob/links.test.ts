@@ -50,6 +50,24 @@ describe("presigned links on the Worker", () => {
     await expectError(await send(expired), 403, "forbidden");
   });
 
+  it("answers the listed version as the ETag, and 412 precondition_failed to an If-Match of a version replaced since", async () => {
+    const key = "models/m/model.safetensors";
+    const listed = async () => {
+      for await (const o of store.list("models/m/")) if (o.key === key) return o.version!;
+      throw new Error(`${key} not listed`);
+    };
+    await store.put(key, "old weights");
+    const before = await listed();
+    const link = await store.presign(key, "GET", 300);
+    const get = await send(link, { headers: { "if-match": `"${before}"` } });
+    expect(get.status).toBe(200);
+    expect(get.headers.get("etag")).toBe(`"${before}"`);
+    expect(new TextDecoder().decode(await get.arrayBuffer())).toBe("old weights");
+    await store.put(key, "new weights");
+    await expectError(await send(link, { headers: { "if-match": `"${before}"` } }), 412, "precondition_failed");
+    expect((await send(link)).headers.get("etag")).toBe(`"${await listed()}"`);
+  });
+
   it("answers 404 for a signed link to a missing object", async () => {
     await expectError(await send(await store.presign("tenants/t1/files/none", "GET", 300)), 404, "not_found");
   });

@@ -12,13 +12,12 @@ export type SchemaNode =
   | { kind: "array"; items: SchemaNode; minItems: number; maxItems: number }
   | { kind: "string" }
   | { kind: "number"; integer: boolean }
-  /** enum, const, boolean and null: one of these JSON texts, byte for byte. */
-  | { kind: "literals"; texts: Uint8Array[] }
+  /** enum, const, boolean and null: one of these JSON texts, byte for byte (sorted, read like an object's keys). */
+  | { kind: "literals"; texts: SortedNames }
   /** Branches told apart by their first byte. */
   | { kind: "anyOf"; byFirstByte: Map<number, SchemaNode> };
 
 const IGNORED = new Set(["title", "description", "$schema", "default", "examples"]);
-const utf8 = new TextEncoder();
 
 /** The most schemas nested in one another (compiling recurses, and so does reading what it compiled). */
 export const MAX_SCHEMA_DEPTH = 32;
@@ -64,7 +63,7 @@ export function compileSchema(schema: unknown, path = "schema", depth = 1): Sche
     const types = s.type === undefined ? null : new Set(Array.isArray(s.type) ? s.type : [s.type]);
     const values = types ? given.filter((v) => types.has(jsonType(v)) || (types.has("number") && jsonType(v) === "integer")) : given;
     if (values.length === 0) throw new Error(`${path}.enum: none of its values is of type ${JSON.stringify(s.type)}`);
-    return { kind: "literals", texts: values.map((v) => utf8.encode(JSON.stringify(v))) };
+    return { kind: "literals", texts: sortedNames(values.map((v) => JSON.stringify(v))) };
   }
   if (s.anyOf !== undefined) {
     if (!Array.isArray(s.anyOf) || s.anyOf.length === 0) throw new Error(`${path}.anyOf: a non-empty list of schemas`);
@@ -90,9 +89,9 @@ export function compileSchema(schema: unknown, path = "schema", depth = 1): Sche
       noBounds(s, path);
       return { kind: "number", integer: s.type === "integer" };
     case "boolean":
-      return { kind: "literals", texts: [utf8.encode("true"), utf8.encode("false")] };
+      return { kind: "literals", texts: sortedNames(["true", "false"]) };
     case "null":
-      return { kind: "literals", texts: [utf8.encode("null")] };
+      return { kind: "literals", texts: sortedNames(["null"]) };
     default:
       throw new Error(`${path}.type: one of object, array, string, number, integer, boolean, null`);
   }
@@ -148,7 +147,7 @@ function firstBytes(n: SchemaNode): number[] {
     case "number":
       return [0x2d, ...Array.from({ length: 10 }, (_, i) => 0x30 + i)];
     case "literals":
-      return [...new Set(n.texts.map((t) => t[0]))];
+      return [...new Set(n.texts.bytes.map((t) => t[0]))];
     case "anyOf":
       return [...n.byFirstByte.keys()];
   }

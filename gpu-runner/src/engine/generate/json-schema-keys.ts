@@ -1,9 +1,9 @@
-// The keys of one schema object as a recognizer reads them: its names sorted bytewise, so the names a key in
-// progress can still become are one range, narrowed by binary search per byte, and the names already used are
-// counted in it by binary search too. A scan of every name per byte made trying a token cost ~0.5 ms with
-// MAX_SCHEMA_PROPERTIES names: seconds per masking step over a whole vocabulary.
+// The keys of one schema object, and the JSON texts of one enum, as a recognizer reads them: sorted bytewise, so
+// the names a key (or value) in progress can still become are one range, narrowed by binary search per byte, and
+// the names already used are counted in it by binary search too. A scan of every name per byte made trying a
+// token cost ~0.5 ms with MAX_SCHEMA_PROPERTIES names: seconds per masking step over a whole vocabulary.
 
-/** An object's property names, sorted bytewise (built once per compiled object). */
+/** An object's property names, or an enum's JSON texts, sorted bytewise (built once per compiled node). */
 export type SortedNames = { names: string[]; bytes: Uint8Array[] };
 
 export function sortedNames(names: Iterable<string>): SortedNames {

@@ -3,7 +3,7 @@
 // json-grammar.ts's rules; accepts() tries bytes on a copy of the state.
 import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES, numberFits, utf8Lead } from "./json-grammar.js";
 import { MAX_UNION_BRANCHES, checkSchemaSize, compileSchema, rootBranches, type SchemaNode } from "./json-schema-compile.js";
-import { narrow, UsedNames } from "./json-schema-keys.js";
+import { narrow, UsedNames, type SortedNames } from "./json-schema-keys.js";
 
 /**
  * The recognizer of a whole answer: one object schema, or a top-level anyOf of object schemas (a call among
@@ -82,7 +82,8 @@ type Leaf =
   | { kind: "key" } // inside an object key (bytes in the frame's `key`)
   | { kind: "string"; escape: boolean; hex: number; utf8Left: number; lo: number; hi: number }
   | { kind: "number"; integer: boolean; part: "minus" | "zero" | "int" | "dot" | "frac" | "e" | "esign" | "exp"; int: number; frac: number; exp: number }
-  | { kind: "literal"; texts: Uint8Array[]; at: number }
+  /** Inside an enum or const value: `at` bytes matched by the texts [lo, hi) of `texts` (the complete one sorts first). */
+  | { kind: "literal"; texts: SortedNames; lo: number; hi: number; at: number }
   | { kind: "between" } // between JSON tokens (after a value, a key, a colon or a comma)
   | { kind: "done" };
 
@@ -127,7 +128,7 @@ export class JsonSchemaRecognizer {
    */
   couldTake(b: number): boolean {
     const l = this.leaf;
-    return l.kind !== "literal" || l.texts.some((t) => t.length === l.at || t[l.at] === b);
+    return l.kind !== "literal" || this.literalComplete(l) || literalGoesOn(l, b);
   }
 
   /** Whether `bytes` would continue the JSON; tried on a copy, the state is left as it was. */
@@ -154,7 +155,7 @@ export class JsonSchemaRecognizer {
   private step(b: number): boolean {
     const l = this.leaf;
     // Bytes inside a string, a key, or an enum value that goes on with this byte (a space in "in progress").
-    const inText = l.kind === "string" || l.kind === "key" || (l.kind === "literal" && l.texts.some((t) => t[l.at] === b));
+    const inText = l.kind === "string" || l.kind === "key" || (l.kind === "literal" && literalGoesOn(l, b));
     if (!inText && isSpace(b)) return this.space(b);
     this.newlines = 0;
     this.indent = 0;
@@ -217,10 +218,11 @@ export class JsonSchemaRecognizer {
         this.leaf = { kind: "number", integer: node.integer, part: b === 0x2d ? "minus" : b === 0x30 ? "zero" : "int", int: b === 0x2d ? 0 : 1, frac: 0, exp: 0 };
         return true;
       case "literals": {
-        const texts = node.texts.filter((t) => t[0] === b);
-        if (texts.length === 0) return false;
-        this.leaf = { kind: "literal", texts, at: 1 };
-        if (texts.every((t) => t.length === 1)) this.valueEnded();
+        const [lo, hi] = narrow(node.texts, 0, node.texts.bytes.length, 0, b);
+        if (lo === hi) return false;
+        const l: Literal = { kind: "literal", texts: node.texts, lo, hi, at: 1 };
+        this.leaf = l;
+        if (literalEnds(l)) this.valueEnded();
         return true;
       }
     }
@@ -365,13 +367,13 @@ export class JsonSchemaRecognizer {
     return this.between(b);
   }
 
-  private inLiteral(l: Extract<Leaf, { kind: "literal" }>, b: number): boolean {
-    const texts = l.texts.filter((t) => t.length > l.at && t[l.at] === b);
-    if (texts.length > 0) {
-      l.texts = texts;
+  private inLiteral(l: Literal, b: number): boolean {
+    const [lo, hi] = narrow(l.texts, l.lo, l.hi, l.at, b);
+    if (lo < hi) {
+      [l.lo, l.hi] = [lo, hi];
       l.at++;
       // Nothing can extend it: the value is complete.
-      if (texts.every((t) => t.length === l.at)) this.valueEnded();
+      if (literalEnds(l)) this.valueEnded();
       return true;
     }
     if (!this.literalComplete(l)) return false;
@@ -380,8 +382,9 @@ export class JsonSchemaRecognizer {
     return this.between(b);
   }
 
-  private literalComplete(l: Extract<Leaf, { kind: "literal" }>): boolean {
-    return l.texts.some((t) => t.length === l.at);
+  /** A text of the range is all of the bytes read (it sorts first: every text in the range starts with them). */
+  private literalComplete(l: Literal): boolean {
+    return l.texts.bytes[l.lo].length === l.at;
   }
 }
 
@@ -410,4 +413,17 @@ function numberStep(l: Extract<Leaf, { kind: "number" }>, b: number, digit: bool
 
 function numberComplete(l: Extract<Leaf, { kind: "number" }>): boolean {
   return l.part === "zero" || l.part === "int" || l.part === "frac" || l.part === "exp";
+}
+
+type Literal = Extract<Leaf, { kind: "literal" }>;
+
+/** Whether some text of the literal's range goes on with byte `b` (two binary searches, not a scan of the enum). */
+function literalGoesOn(l: Literal, b: number): boolean {
+  const [lo, hi] = narrow(l.texts, l.lo, l.hi, l.at, b);
+  return lo < hi;
+}
+
+/** Every text of the range is complete, so nothing can extend the value (a longer one would sort last). */
+function literalEnds(l: Literal): boolean {
+  return l.texts.bytes[l.hi - 1].length === l.at;
 }

@@ -34,7 +34,8 @@ export type SequenceRequest = {
   continuesPrompt?: boolean;
   /**
    * Tokens the text leaves out (the special ones, as Hugging Face's skip_special_tokens; serve/hidden-tokens.ts):
-   * they stay in `tokens`, usage and logprobs, and stop strings are matched on the text without them.
+   * they stay in `tokens`, usage and logprobs, and stop strings are matched on the text without them. One whose
+   * text is a whole stop string (stop: ["<|im_end|>"]) ends the sequence as that stop string would.
    */
   hiddenTokens?: ReadonlySet<number>;
   /** Stop strings (need a tokenizer); the text is cut before the stop string. */
@@ -89,6 +90,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   private readonly rng: Rng;
   private readonly stops: Set<number>;
   private readonly matcher: StopMatcher;
+  /** Hidden tokens whose text is one of the stop strings: the text never shows them, so they stop on their own. */
+  private readonly hiddenStops: ReadonlySet<number>;
   private readonly detok: ReturnType<typeof createDecodeStream> | null;
   private text = "";
   /** How often each token occurs in the completion so far (only kept when a penalty is set). */
@@ -110,6 +113,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     this.rng = createRng(req.seed ?? 0);
     this.stops = new Set(req.stopTokens ?? []);
     this.matcher = new StopMatcher(req.stop ?? []);
+    this.hiddenStops = hiddenStops(req, tokenizer);
     this.detok = tokenizer && (o.streamText || req.stop?.length || req.logprobs !== undefined) ? createDecodeStream(tokenizer, { context: this.context }) : null;
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
     this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
@@ -157,7 +161,8 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
       const piece = hidden ? "" : this.detok.push(token);
       const at = hidden ? this.detok.nextOffset : this.detok.lastOffset;
       // A tool call's text is not searched for stop strings, which would cut its JSON short.
-      const res = callWasOpen || this.inCall ? { emit: this.matcher.flush() + piece, stopped: false } : this.matcher.push(piece);
+      const res =
+        callWasOpen || this.inCall ? { emit: this.matcher.flush() + piece, stopped: false } : this.hiddenStops.has(token) ? this.stopAtHidden() : this.matcher.push(piece);
       text = res.emit;
       this.text += text;
       if (res.stopped) {
@@ -169,6 +174,15 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     }
     if (!this.done && this.out.length >= r.maxTokens) this.done = true;
     return logprob ? { token, text, logprob } : { token, text };
+  }
+
+  /**
+   * A hidden token that spells a stop string ends the text where it stands: the text before it is released (an
+   * unfinished character's bytes too, as at a stop token), unless that text holds a stop string itself.
+   */
+  private stopAtHidden(): { emit: string; stopped: true } {
+    const before = this.matcher.push(this.detok?.flush() ?? "");
+    return { emit: before.emit + this.matcher.stopHere(), stopped: true };
   }
 
   /** The prompt tokens the text is decoded after (none for a chat's answer, which starts a turn). */
@@ -210,6 +224,16 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
     return { tail, result };
   }
 }
+
+/** The hidden tokens whose whole text is one of the request's stop strings (a token's text, as logprobs spell it). */
+function hiddenStops(req: SequenceRequest, tok: SequenceTokenizer | null): ReadonlySet<number> {
+  const stops = new Set(req.stop ?? []);
+  if (!tok || stops.size === 0 || !req.hiddenTokens?.size) return new Set();
+  const spell = (t: number) => (tok.tokenBytes ? utf8.decode(tok.tokenBytes(t)) : tok.decode([t]));
+  return new Set([...req.hiddenTokens].filter((t) => stops.has(spell(t))));
+}
+
+const utf8 = new TextDecoder();
 
 /** What the sequence's tokens are checked against: JSON mode's grammar, banned text, tool calls, or nothing. */
 function constraintOf(req: SequenceRequest, tok: SequenceTokenizer | null, stops: ReadonlySet<number>): Constraint | null {

@@ -50,6 +50,16 @@ export class StopMatcher {
     return { emit: text.slice(0, text.length - keep), stopped: false };
   }
 
+  /**
+   * Ends at a stop string the text does not show (a hidden token that spells one, sequence.ts): releases the held
+   * tail, which comes before it; empty after a stop.
+   */
+  stopHere(): string {
+    const out = this.flush();
+    this.done = true;
+    return out;
+  }
+
   /** Releases the held tail (generation ended without a stop string); empty after a stop. */
   flush(): string {
     const out = this.done ? "" : this.held;

@@ -387,6 +387,25 @@ describe("Sequence hidden tokens (special tokens left out of the text)", () => {
     }
   });
 
+  it("stops at a hidden token whose text is a stop string (stop: [\"<|im_end|>\"]), streamed or not", async () => {
+    const tok = await tokenizerOf((d) => writeByteLevelTokenizer(d));
+    const end = tok.encode("<|im_end|>")[0];
+    expect(tok.specialTokenIds.has(end)).toBe(true);
+    const answer = [...tok.encode("Hi"), end, ...tok.encode(" more")];
+    for (const streamText of [true, false]) {
+      // "Hi" is held back as the start of "Hi!"; the stop token releases it, as text before a stop string.
+      const { streamed, result } = run(tok, answer, { hiddenTokens: tok.specialTokenIds, stop: ["Hi!", "<|im_end|>"], logprobs: 0 }, streamText);
+      expect(result).toMatchObject({ text: "Hi", finishReason: "stop", tokens: [...tok.encode("Hi"), end] });
+      expect(streamed).toBe("Hi");
+      expect(result.logprobs!.map((l) => l.textOffset)).toEqual([0, 1, 2]);
+    }
+    // Only a stop string that is all of its text: one that goes on past it, or a part of it, is matched on the text.
+    for (const stop of ["<|im_end|>!", "im_end"]) {
+      const { result } = run(tok, answer, { hiddenTokens: tok.specialTokenIds, stop: [stop] }, true);
+      expect(result).toMatchObject({ text: "Hi more", finishReason: "length" });
+    }
+  });
+
   it("matches stop strings on the text without the hidden tokens", async () => {
     const tok = await tokenizerOf((d) => writeByteLevelTokenizer(d));
     const start = tok.encode("<|im_start|>")[0];

@@ -75,6 +75,15 @@ describe("StopMatcher", () => {
     expect(m.flush()).toBe("ST");
   });
 
+  it("stopHere ends at a stop string the text does not show, releasing the held tail before it", () => {
+    const m = new StopMatcher(["STOP"]);
+    expect(m.push("ok ST")).toEqual({ emit: "ok ", stopped: false });
+    expect(m.stopHere()).toBe("ST");
+    expect(m.stopped).toBe(true);
+    expect(m.push("more")).toEqual({ emit: "", stopped: true });
+    expect(m.stopHere()).toBe("");
+  });
+
   it("handles emoji and CJK stop strings", () => {
     expect(run(["🛑"], ["go go ", "🛑 no"])).toMatchObject({ text: "go go ", stopped: true });
     expect(run(["结束"], ["你好", "结", "束了"])).toMatchObject({ text: "你好", stopped: true });

@@ -12,6 +12,7 @@ import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
 import type { StoredCompletion } from "./idempotency.js";
 import { ToolCallStream, toolCallId, toolFinish, type ToolCallShape } from "./tool-calls.js";
+import { capOffsets, takeSettled } from "./logprobs.js";
 
 export type StreamCall = {
   kind: CompletionKind;
@@ -65,14 +66,27 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
       failed = true;
       send({ error: { code: "generation_failed", message, param: null, type: errorType.internal_error, request_id: call.requestId } });
     };
-    /** Per choice: its text so far, its tokens' logprobs (when asked for) and their strings' length (legacy text_offset), and whether it was opened. */
-    const choices = Array.from({ length: call.n }, () => ({ text: call.echo ?? "", logprobs: [] as LogprobEntry[], offset: 0, opened: false }));
+    /**
+     * Per choice: its text so far, the length of the runner's part of it, its tokens' logprobs sent (when asked
+     * for) and their strings' length (legacy text_offset), and whether it was opened.
+     */
+    const choices = Array.from({ length: call.n }, () => ({ text: call.echo ?? "", released: 0, logprobs: [] as LogprobEntry[], offset: 0, opened: false }));
     // A chat choice opens with a chunk of its role alone (the openai client's stream helper builds on it); a
     // completion's with the echoed prompt, if asked for.
     const tools = call.tools ?? null;
     const calls = tools ? choices.map((_, index) => new ToolCallStream(tools, (k) => toolCallId(call.meta.id, index, k))) : null;
-    /** Tokens' logprobs whose text a tool call holds back go out with its next delta. */
+    /**
+     * Tokens' logprobs not sent yet: those whose text a tool call holds back go out with its next delta, and those
+     * whose text_offset is past the text released (held back by the runner for a stop string) once it is final.
+     */
     const held = choices.map(() => [] as LogprobEntry[]);
+    /** Records entries as sent (the stored result keeps them) and returns them. */
+    const sending = (index: number, entries: LogprobEntry[]) => {
+      const ch = choices[index];
+      ch.logprobs.push(...entries);
+      for (const e of entries) ch.offset += e.token.length;
+      return entries;
+    };
     const open = (index: number) => {
       if (choices[index].opened) return;
       const delta = calls?.[index].opening();
@@ -102,25 +116,31 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           const index = e.index ?? 0;
           const ch = choices[index];
           ch.text += e.text;
-          if (e.logprob) ch.logprobs.push(e.logprob);
+          ch.released += e.text.length;
           open(index);
-          // A token whose text is held back still sends its logprobs.
           if (!e.text && !e.logprob) continue;
           const delta = calls ? calls[index].push(e.text) : undefined;
           if (e.logprob) held[index].push(e.logprob);
           if (delta === null) continue;
-          send(chunkObject(call.kind, call.meta, { index, text: e.text, delta, ...(held[index].length ? { logprobs: held[index].splice(0), offset: ch.offset } : {}) }));
-          ch.offset += e.logprob?.token.length ?? 0;
+          // A token whose text the runner holds back sends its logprobs once its offset is final.
+          const offset = ch.offset;
+          const logprobs = sending(index, takeSettled(held[index], ch.released));
+          if (!e.text && logprobs.length === 0) continue;
+          send(chunkObject(call.kind, call.meta, { index, text: e.text, delta, ...(logprobs.length ? { logprobs, offset } : {}) }));
         } else if (e.type === "done") {
           const ended = (reasons = e.finish_reasons ?? [e.finish_reason]);
           // Metered before the last chunks go out, so a client that has seen usage can query it.
           await bill(e.usage);
           // Choices without a token open too, before any choice's final chunk.
           choices.forEach((_, index) => open(index));
+          // Logprobs of tokens whose text never went out (a stop string's, say) still do, at the text's end.
+          held.forEach((h, index) => h.splice(0, h.length, ...capOffsets(h, choices[index].released)));
           calls?.forEach((stream, index) => {
-            for (const delta of stream.end(ended[index])) send(chunkObject(call.kind, call.meta, { index, delta, logprobs: held[index].length ? held[index].splice(0) : undefined }));
-            // Logprobs of tokens whose text never went out (a stop string's, say) still do.
-            if (held[index].length) send(chunkObject(call.kind, call.meta, { index, delta: {}, logprobs: held[index].splice(0) }));
+            for (const delta of stream.end(ended[index])) send(chunkObject(call.kind, call.meta, { index, delta, logprobs: held[index].length ? sending(index, held[index].splice(0)) : undefined }));
+          });
+          held.forEach((h, index) => {
+            const offset = choices[index].offset;
+            if (h.length) send(chunkObject(call.kind, call.meta, { index, delta: calls ? {} : undefined, logprobs: sending(index, h.splice(0)), offset }));
           });
           ended.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason: tools ? toolFinish({ text: choices[index].text, finish_reason: reason }, tools) : reason })));
           if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));

@@ -471,6 +471,30 @@ describe("POST /v1/completions", () => {
   });
 });
 
+describe("logprobs with a stop string of several tokens", () => {
+  it("streams the same tokens, text and text_offset as the whole answer", async () => {
+    const body = { model: stack.model, prompt: "The quick brown fox", max_tokens: 24, temperature: 0, logprobs: 0 };
+    const free = (await (await post("/v1/completions", acme.key, body)).json()).choices[0];
+    const { tokens, text_offset: at }: { tokens: string[]; text_offset: number[] } = free.logprobs;
+    const text: string = free.text;
+    // Three tokens in a row that each write their own text (no character split over tokens, no special token):
+    // the stop string is the first two and the third's first character, so the first two are held back whole,
+    // then cut.
+    const writes = (i: number) => tokens[i] !== undefined && tokens[i].length > 0 && !tokens[i].includes("\uFFFD") && text.startsWith(tokens[i], at[i]) && at[i + 1] === at[i] + tokens[i].length;
+    const i = tokens.findIndex((_, k) => writes(k) && writes(k + 1) && writes(k + 2) && text.indexOf(tokens[k] + tokens[k + 1] + tokens[k + 2][0]) === at[k]);
+    expect(i, JSON.stringify(tokens)).toBeGreaterThanOrEqual(0);
+    const stop = tokens[i] + tokens[i + 1] + tokens[i + 2][0];
+    const whole = (await (await post("/v1/completions", acme.key, { ...body, stop: [stop] })).json()).choices[0];
+    expect(whole).toMatchObject({ text: text.slice(0, at[i]), finish_reason: "stop" });
+    expect(whole.logprobs.tokens).toEqual(tokens.slice(0, i + 3));
+    const chunks = (await sse(await post("/v1/completions", acme.key, { ...body, stop: [stop], stream: true }))).slice(0, -1).map((d) => JSON.parse(d));
+    const streamed = chunks.map((ch) => ch.choices[0]?.logprobs).filter(Boolean);
+    expect(chunks.map((ch) => ch.choices[0]?.text ?? "").join("")).toBe(whole.text);
+    expect(streamed.flatMap((l) => l.tokens)).toEqual(whole.logprobs.tokens);
+    expect(streamed.flatMap((l) => l.text_offset)).toEqual(whole.logprobs.text_offset);
+  });
+});
+
 describe("metering and backpressure", () => {
   it("records prompt and completion tokens once per request, visible in /v1/usage", async () => {
     const t = await tenantWithAdapters(stack, "meter", 1, 3);

@@ -111,6 +111,42 @@ describe("streamCompletion logprobs", () => {
     expect(stored).toMatchObject({ choices: [{ text: "abc", finish_reason: "stop", logprobs: events.slice(0, 3).map((e) => (e as { logprob: unknown }).logprob) }] });
   });
 
+  it("holds a token's entry until its text is sent, so a stop string of several tokens gives the whole answer's text_offset", async () => {
+    // The runner's events for "ab" + "c" + "d" + "e" with stop "cde": "c" and "d" are held back (their offsets, 2
+    // and 3, are past the text sent), then "e" completes the stop string and the cut leaves "ab". The whole
+    // answer puts every cut token at the text's end: [0, 2, 2, 2].
+    const at = (token: string, logprob: number, text_offset: number) => ({ ...entry(token, logprob), text_offset });
+    const cut: GenerateEvent[] = [
+      { type: "delta", text: "ab", token: 1, prompt_tokens: 3, logprob: at("ab", -0.5, 0) },
+      { type: "delta", text: "", token: 2, logprob: at("c", -1, 2) },
+      { type: "delta", text: "", token: 3, logprob: at("d", -1, 3) },
+      { type: "delta", text: "", token: 4, logprob: at("e", -1, 2) },
+      done(3, 4),
+    ];
+    // Without the stop string's last byte the held text goes out after all: the offsets stand.
+    const released: GenerateEvent[] = [...cut.slice(0, 3), { type: "delta", text: "cdx", token: 4, logprob: at("x", -1, 4) }, done(3, 4)];
+    for (const [events, text, offsets] of [
+      [cut, "ab", [0, 2, 2, 2]],
+      [released, "abcdx", [0, 2, 3, 4]],
+    ] as const) {
+      let stored: { choices: { logprobs: { text_offset?: number }[] }[] } | null = null;
+      const { call } = recorder({ logprobs: true, settle: async (r) => void (stored = r as typeof stored) });
+      const got = (await chunks(streamCompletion(ctx, runnerBody(events), call))).filter((c) => c.choices.length && !c.choices[0].finish_reason);
+      expect(got.map((c) => c.choices[0].text).join("")).toBe(text);
+      expect(got.flatMap((c) => c.choices[0].logprobs?.tokens ?? [])).toEqual(["ab", "c", "d", events === cut ? "e" : "x"]);
+      expect(got.flatMap((c) => c.choices[0].logprobs?.text_offset ?? [])).toEqual(offsets);
+      // Each entry goes out no later than the chunk with its text, and never before the text before it.
+      let sent = 0;
+      for (const c of got) {
+        for (const o of c.choices[0].logprobs?.text_offset ?? []) expect(o).toBeLessThanOrEqual(sent + c.choices[0].text.length);
+        sent += c.choices[0].text.length;
+      }
+      await settled([], 0);
+      // An Idempotency-Key's replay keeps the same offsets.
+      expect(stored!.choices[0].logprobs.map((l) => l.text_offset)).toEqual(offsets);
+    }
+  });
+
   it("passes the entries as chat's content, after a role chunk with none (as OpenAI's)", async () => {
     const { call } = recorder({ kind: "chat", logprobs: true });
     const got = (await chunks(streamCompletion(ctx, runnerBody(events), call))).filter((c) => c.choices.length && !c.choices[0].finish_reason);

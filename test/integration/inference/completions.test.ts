@@ -495,6 +495,20 @@ describe("logprobs with a stop string of several tokens", () => {
   });
 });
 
+describe("a stop string that is a special token's text", () => {
+  it("stops at that token, though the text leaves it out (stop: [\"<|im_start|>\"]), streamed or not", async () => {
+    // The built-in model's byte-level tokenizer: 258 is <|im_start|>, special, and no stop token of a completion.
+    const body = { model: stack.model, prompt: "The quick brown fox", max_tokens: 8, temperature: 0, logit_bias: { 258: 100 }, stop: ["<|im_start|>"], logprobs: 0 };
+    const whole = await (await post("/v1/completions", acme.key, body)).json();
+    expect(whole.choices[0]).toMatchObject({ text: "", finish_reason: "stop", logprobs: { tokens: ["<|im_start|>"], text_offset: [0] } });
+    expect(whole.usage.completion_tokens).toBe(1);
+    const chunks = (await sse(await post("/v1/completions", acme.key, { ...body, stream: true }))).slice(0, -1).map((d) => JSON.parse(d));
+    expect(chunks.map((ch) => ch.choices[0]?.text ?? "").join("")).toBe("");
+    expect(chunks.map((ch) => ch.choices[0]?.finish_reason).filter(Boolean)).toEqual(["stop"]);
+    expect(chunks.flatMap((ch) => ch.choices[0]?.logprobs?.tokens ?? [])).toEqual(["<|im_start|>"]);
+  });
+});
+
 describe("metering and backpressure", () => {
   it("records prompt and completion tokens once per request, visible in /v1/usage", async () => {
     const t = await tenantWithAdapters(stack, "meter", 1, 3);

@@ -47,26 +47,39 @@ export function declaredHeaderBytes(bytes: Uint8Array): number | null {
  * dtype, that its byte range matches shape × dtype size, and that the ranges tile the data section exactly.
  */
 export function parseSafetensorsHeader(bytes: Uint8Array, file = "model.safetensors"): SafetensorsHeader {
+  if (bytes.length < 8) throw tooShort(file, bytes.length);
+  const n = declaredHeaderBytes(bytes)!;
+  if (n > Math.min(maxHeaderBytes, bytes.length - 8)) throw headerPastEnd(file, n, bytes.length);
+  const header = decodeSafetensorsHeader(bytes.subarray(8, 8 + n), file);
+  checkDataSection(header, bytes.length - header.dataStart, file);
+  return header;
+}
+
+/** The fault of a file that ends before its 8-byte header length does. */
+export const tooShort = (file: string, bytes: number) =>
+  new SafetensorsError(`${file}: file is ${bytes} bytes, too short for the 8-byte header length; upload a safetensors file`);
+
+/** The fault of a header length past the end of a file of `bytes` bytes (or past the 100 MB any header may take). */
+export const headerPastEnd = (file: string, declared: number, bytes: number) =>
+  new SafetensorsError(`${file}: header length ${declared} exceeds the ${bytes - 8} bytes after it; the file is truncated or not a safetensors file`);
+
+/**
+ * Decodes a header (the JSON after the 8-byte length) and checks each entry on its own: dtype, and byte range
+ * against shape × dtype size. Where the ranges lie in the data section is checkDataSection's, once its length is
+ * known (a streamed file's only at its end).
+ */
+export function decodeSafetensorsHeader(json: Uint8Array, file: string): SafetensorsHeader {
   const fail = (msg: string): never => {
     throw new SafetensorsError(`${file}: ${msg}`);
   };
-  if (bytes.length < 8) fail(`file is ${bytes.length} bytes, too short for the 8-byte header length; upload a safetensors file`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const n = view.getBigUint64(0, true);
-  if (n > BigInt(Math.min(maxHeaderBytes, bytes.length - 8))) {
-    fail(`header length ${n} exceeds the ${bytes.length - 8} bytes after it; the file is truncated or not a safetensors file`);
-  }
-  const headerLen = Number(n);
   let raw: unknown;
   try {
-    raw = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes.subarray(8, 8 + headerLen)));
+    raw = JSON.parse(new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(json));
   } catch {
     return fail(`header is not valid UTF-8 JSON; the file is corrupt or not a safetensors file`);
   }
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) fail("header must be a JSON object of tensor name → {dtype, shape, data_offsets}");
 
-  const dataStart = 8 + headerLen;
-  const dataLen = bytes.length - dataStart;
   const tensors = new Map<string, TensorInfo>();
   let metadata: Record<string, string> = {};
   for (const [name, value] of Object.entries(raw as Record<string, unknown>)) {
@@ -84,16 +97,27 @@ export function parseSafetensorsHeader(bytes: Uint8Array, file = "model.safetens
     const { dtype, shape, data_offsets } = e.data;
     if (!(dtype in dtypeBytes)) fail(`${name} has dtype ${dtype}; save LoRA weights as ${Object.keys(dtypeBytes).join(", ")}`);
     const [start, end] = data_offsets;
-    if (start > end || end > dataLen) fail(`${name} has data_offsets [${start},${end}] outside the ${dataLen} data bytes`);
     const expected = shape.reduce((a, b) => a * b, 1) * dtypeBytes[dtype as SafetensorsDtype];
-    if (end - start !== expected) {
+    // A range that ends before it starts is named by checkDataSection, as one outside the data.
+    if (start <= end && end - start !== expected) {
       fail(`${name} spans ${end - start} bytes but shape [${shape.join(",")}] of ${dtype} needs ${expected}`);
     }
     tensors.set(name, { dtype: dtype as SafetensorsDtype, shape, offsets: [start, end] });
   }
+  return { tensors, metadata, dataStart: 8 + json.length };
+}
 
+/** Checks that the tensors' byte ranges lie inside a data section of `dataLen` bytes and tile it exactly. */
+export function checkDataSection(header: SafetensorsHeader, dataLen: number, file: string): void {
+  const fail = (msg: string): never => {
+    throw new SafetensorsError(`${file}: ${msg}`);
+  };
+  for (const [name, t] of header.tensors) {
+    const [start, end] = t.offsets;
+    if (start > end || end > dataLen) fail(`${name} has data_offsets [${start},${end}] outside the ${dataLen} data bytes`);
+  }
   // The format requires the ranges to cover the data section with no gap or overlap.
-  const ranges = [...tensors.entries()].sort((a, b) => a[1].offsets[0] - b[1].offsets[0] || a[1].offsets[1] - b[1].offsets[1]);
+  const ranges = [...header.tensors.entries()].sort((a, b) => a[1].offsets[0] - b[1].offsets[0] || a[1].offsets[1] - b[1].offsets[1]);
   let pos = 0;
   for (const [name, t] of ranges) {
     if (t.offsets[0] !== pos) {
@@ -102,5 +126,4 @@ export function parseSafetensorsHeader(bytes: Uint8Array, file = "model.safetens
     pos = t.offsets[1];
   }
   if (pos !== dataLen) fail(`tensors end at byte ${pos} but the data section has ${dataLen} bytes; the file is truncated or padded`);
-  return { tensors, metadata, dataStart };
 }

@@ -3,7 +3,8 @@
 import { z } from "zod";
 import { ApiError } from "../errors.js";
 import { MAX_LORA_ALPHA, linearModules, moduleParent, moduleShapes, type LinearModule, type ModelSummary } from "../lib/model-shapes.js";
-import { declaredHeaderBytes, parseSafetensorsHeader, SafetensorsError, type SafetensorsDtype } from "./safetensors-header.js";
+import { SafetensorsError, type SafetensorsDtype, type SafetensorsHeader } from "./safetensors-header.js";
+import { SafetensorsStreamReader } from "./safetensors-stream.js";
 
 const CONFIG = "adapter_config.json";
 const WEIGHTS = "adapter_model.safetensors";
@@ -119,20 +120,64 @@ const keyName = (layer: number, m: LinearModule, ab: "A" | "B") => `base_model.m
  */
 export function validateAdapter(configBytes: Uint8Array, weightsBytes: Uint8Array, model: ModelSummary, maxRank: number): AdapterFacts {
   const { config, targets } = parseAdapterConfig(configBytes, maxRank);
-  const p = uploadFields.weights;
-  const headerBytes = declaredHeaderBytes(weightsBytes);
-  const maxHeader = maxAdapterHeaderBytes(model);
-  // A header longer than the file is no adapter at all (a text file's first bytes, say): the parse below names that.
-  if (headerBytes !== null && headerBytes > maxHeader && headerBytes <= weightsBytes.length - 8) {
-    throw invalid(WEIGHTS, p, `header is ${headerBytes} bytes, over the ${maxHeader} an adapter of this ${model.num_hidden_layers}-layer base model needs (${model.num_hidden_layers} × ${linearModules.length} modules × lora_A and lora_B entries); upload the adapter_model.safetensors PEFT's save_pretrained wrote`);
+  const check = new AdapterWeightsCheck(model);
+  check.push(weightsBytes);
+  return adapterFacts(check.end(), config, targets, model);
+}
+
+/**
+ * Checks adapter_model.safetensors as it streams (validateAdapter's checks of it, chunk by chunk): the header
+ * from the first bytes, bounded by what the base model needs, and the data's length against it at the end.
+ * Throws ApiError invalid_file.
+ */
+export class AdapterWeightsCheck {
+  private readonly reader: SafetensorsStreamReader;
+  private readonly maxHeader: number;
+
+  constructor(private readonly model: ModelSummary) {
+    this.maxHeader = maxAdapterHeaderBytes(model);
+    this.reader = new SafetensorsStreamReader(WEIGHTS, this.maxHeader);
   }
-  let header;
+
+  /** Bytes seen so far. */
+  get bytes(): number {
+    return this.reader.bytes;
+  }
+
+  /** The most bytes held at once: the header while it arrives. */
+  get mostHeld(): number {
+    return this.reader.mostHeld;
+  }
+
+  /** Feeds the next bytes; returns the header the one time it is complete, for adapterFacts. */
+  push(chunk: Uint8Array): SafetensorsHeader | null {
+    return asApiError(() => this.reader.push(chunk));
+  }
+
+  /** The file has ended: checks its length against the header and returns the header. */
+  end(): SafetensorsHeader {
+    const declared = this.reader.declared;
+    // A header longer than the file is no adapter at all (a text file's first bytes, say): end() names that.
+    if (this.reader.oversized && declared !== null && declared <= this.reader.bytes - 8) {
+      const m = this.model;
+      throw invalid(WEIGHTS, uploadFields.weights, `header is ${declared} bytes, over the ${this.maxHeader} an adapter of this ${m.num_hidden_layers}-layer base model needs (${m.num_hidden_layers} × ${linearModules.length} modules × lora_A and lora_B entries); upload the adapter_model.safetensors PEFT's save_pretrained wrote`);
+    }
+    return asApiError(() => this.reader.end());
+  }
+}
+
+function asApiError<T>(f: () => T): T {
   try {
-    header = parseSafetensorsHeader(weightsBytes, WEIGHTS);
+    return f();
   } catch (e) {
-    if (e instanceof SafetensorsError) throw new ApiError("invalid_file", e.message, p);
+    if (e instanceof SafetensorsError) throw new ApiError("invalid_file", e.message, uploadFields.weights);
     throw e;
   }
+}
+
+/** Checks a decoded header's tensors against the config and the base model: names, layers, targets, shapes, one dtype. */
+export function adapterFacts(header: SafetensorsHeader, config: AdapterConfig, targets: LinearModule[], model: ModelSummary): AdapterFacts {
+  const p = uploadFields.weights;
   const shapes = moduleShapes(model);
   const r = config.r;
   const dtypes = new Set<SafetensorsDtype>();

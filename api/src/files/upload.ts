@@ -2,10 +2,10 @@
 // counting, hashing and validating every JSONL line, and leaves no blob behind when anything is wrong.
 import type { BlobStore } from "../blob/port.js";
 import { blobKeys } from "../blob/port.js";
+import { putChecked } from "../blob/checked-put.js";
 import { ApiError } from "../errors.js";
 import { JsonlValidator, type FileFormat, type JsonlSummary } from "./jsonl.js";
 import { multipartBoundary, parseMultipart, readTextPart, type MultipartPart } from "./multipart.js";
-import { createSha256 } from "./sha256.js";
 
 /** What an upload may be for. */
 export const filePurposes = ["fine-tune"] as const;
@@ -66,55 +66,25 @@ function invalidFile(filename: string, s: JsonlSummary, stoppedEarly: boolean, a
  */
 async function storeFilePart(part: MultipartPart, filename: string, key: string, blobs: BlobStore, limits: UploadLimits) {
   const validator = new JsonlValidator({ maxLineBytes: limits.maxLineBytes });
-  const hash = createSha256();
-  const source = part.body.getReader();
   let bytes = 0;
-  let failure: unknown = null;
-  let complete = false;
-  const fail = (e: unknown) => {
-    failure ??= e;
-    return failure;
-  };
-  const checked = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      try {
-        const { value, done } = await source.read();
-        if (done) {
-          const summary = validator.finish();
-          if (summary.errorCount > 0) throw invalidFile(filename, summary, false, part.filename === null);
-          complete = true;
-          controller.close();
-          return;
-        }
-        bytes += value.length;
-        if (bytes > limits.maxFileBytes) {
-          throw new ApiError("payload_too_large", `file: larger than ${limits.maxFileBytes} bytes (TUNESERVE_MAX_FILE_BYTES); split the dataset`, "file");
-        }
-        if (limits.room && bytes > limits.room.bytes) throw limits.room.exceeded();
-        validator.push(value);
-        // Enough errors for the report: stop now rather than store a file that will be refused.
-        if (validator.full) throw invalidFile(filename, validator.summary, true, part.filename === null);
-        hash.update(value);
-        controller.enqueue(value);
-      } catch (e) {
-        controller.error(fail(e));
-        source.cancel().catch(() => {});
+  const stored = await putChecked(blobs, key, part.body, {
+    chunk(value) {
+      bytes += value.length;
+      if (bytes > limits.maxFileBytes) {
+        throw new ApiError("payload_too_large", `file: larger than ${limits.maxFileBytes} bytes (TUNESERVE_MAX_FILE_BYTES); split the dataset`, "file");
       }
+      if (limits.room && bytes > limits.room.bytes) throw limits.room.exceeded();
+      validator.push(value);
+      // Enough errors for the report: stop now rather than store a file that will be refused.
+      if (validator.full) throw invalidFile(filename, validator.summary, true, part.filename === null);
     },
-    cancel(reason) {
-      fail(reason);
-      return source.cancel(reason);
+    end() {
+      const summary = validator.finish();
+      if (summary.errorCount > 0) throw invalidFile(filename, summary, false, part.filename === null);
     },
-  }, { highWaterMark: 0 });
-  try {
-    await blobs.put(key, checked, { contentType: "application/jsonl" });
-  } catch (e) {
-    throw failure ?? e;
-  }
-  // A store that resolved without reading to the end (or swallowed our error) must not leave the blob behind.
-  if (failure || !complete) throw failure ?? new Error(`blob store returned before reading all of ${key}`);
+  }, "application/jsonl");
   const summary = validator.summary;
-  return { format: summary.format!, lines: summary.lines, bytes, sha256: hash.digestHex() };
+  return { format: summary.format!, lines: summary.lines, bytes: stored.bytes, sha256: stored.sha256 };
 }
 
 /** Bytes of each field an upload form holds besides purpose and file: read and ignored. */

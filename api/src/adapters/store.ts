@@ -5,7 +5,6 @@ import { blobKeys } from "../blob/port.js";
 import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
 import { adapters } from "../db/schema.js";
-import { newId } from "../lib/ids.js";
 import { storageBillOnDelete } from "../usage/storage.js";
 import { fineTunedModelId, type AdapterRow } from "./models.js";
 import type { AdapterFacts } from "./validate.js";
@@ -24,9 +23,9 @@ export interface NewAdapter {
   suffix?: string | null;
   jobId?: string | null;
   facts: AdapterFacts;
-  configBytes: Uint8Array;
-  weightsBytes: Uint8Array;
-  /** SHA-256 hex of weightsBytes (the caller has it already: an upload's Idempotency-Key fingerprint uses it). */
+  /** Bytes of both files together. */
+  sizeBytes: number;
+  /** SHA-256 hex of adapter_model.safetensors (the caller has it already: an upload hashes it as it streams). */
   weightsSha256: string;
   now: number;
 }
@@ -42,7 +41,7 @@ export function adapterRow(id: string, a: NewAdapter): AdapterRow {
     rank: a.facts.rank,
     alpha: a.facts.alpha,
     targetModules: JSON.stringify(a.facts.targetModules),
-    sizeBytes: a.configBytes.length + a.weightsBytes.length,
+    sizeBytes: a.sizeBytes,
     sha256: a.weightsSha256,
     blobPrefix: blobKeys.adapter(a.tenantId, id),
     jobId: a.jobId ?? null,
@@ -52,23 +51,19 @@ export function adapterRow(id: string, a: NewAdapter): AdapterRow {
 }
 
 /** Writes the adapter's two files under its blob prefix. */
-export async function putAdapterFiles(blobs: BlobStore, row: AdapterRow, a: Pick<NewAdapter, "configBytes" | "weightsBytes">): Promise<void> {
+export async function putAdapterFiles(blobs: BlobStore, row: AdapterRow, a: { configBytes: Uint8Array; weightsBytes: Uint8Array }): Promise<void> {
   await blobs.put(row.blobPrefix + "adapter_config.json", a.configBytes, { contentType: adapterFileTypes["adapter_config.json"] });
   await blobs.put(row.blobPrefix + "adapter_model.safetensors", a.weightsBytes, { contentType: adapterFileTypes["adapter_model.safetensors"] });
 }
 
-/** Writes both files, then the row; a failed insert removes the files again so no orphan blobs stay. */
-export async function saveAdapter(db: Db, blobs: BlobStore, a: NewAdapter): Promise<AdapterRow> {
-  const row = adapterRow(newId("adp_"), a);
-  const prefix = row.blobPrefix;
+/** Records an uploaded adapter whose files are already under `row.blobPrefix`; a failed insert removes them, so no orphan blobs stay. */
+export async function insertUploadedAdapter(db: Db, blobs: BlobStore, row: AdapterRow): Promise<void> {
   try {
-    await putAdapterFiles(blobs, row, a);
     await db.insert(adapters).values(row);
   } catch (e) {
-    await blobs.deletePrefix(prefix).catch(() => undefined);
+    await blobs.deletePrefix(row.blobPrefix).catch(() => undefined);
     throw e;
   }
-  return row;
 }
 
 /** Takes back an adapter just written past the tenant's quota: its row and files, unbilled (it was never kept). */

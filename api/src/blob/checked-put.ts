@@ -16,7 +16,7 @@ export interface StreamChecks {
  * rejects with the first check's error, the source's, or the store's (the caller then removes `key`: a store
  * that resolved early may have written it).
  */
-export async function putChecked(blobs: BlobStore, key: string, source: ReadableStream<Uint8Array>, checks: StreamChecks, contentType: string): Promise<{ bytes: number; sha256: string }> {
+export async function putChecked(blobs: BlobStore, key: string, source: ReadableStream<Uint8Array>, contentType: string, checks: Partial<StreamChecks> = {}): Promise<{ bytes: number; sha256: string }> {
   const hash = createSha256();
   const reader = source.getReader();
   let bytes = 0;
@@ -31,13 +31,13 @@ export async function putChecked(blobs: BlobStore, key: string, source: Readable
       try {
         const { value, done } = await reader.read();
         if (done) {
-          await checks.end();
+          await checks.end?.();
           complete = true;
           controller.close();
           return;
         }
         bytes += value.length;
-        await checks.chunk(value);
+        await checks.chunk?.(value);
         hash.update(value);
         controller.enqueue(value);
       } catch (e) {

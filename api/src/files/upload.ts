@@ -67,7 +67,7 @@ function invalidFile(filename: string, s: JsonlSummary, stoppedEarly: boolean, a
 async function storeFilePart(part: MultipartPart, filename: string, key: string, blobs: BlobStore, limits: UploadLimits) {
   const validator = new JsonlValidator({ maxLineBytes: limits.maxLineBytes });
   let bytes = 0;
-  const stored = await putChecked(blobs, key, part.body, {
+  const stored = await putChecked(blobs, key, part.body, "application/jsonl", {
     chunk(value) {
       bytes += value.length;
       if (bytes > limits.maxFileBytes) {
@@ -82,7 +82,7 @@ async function storeFilePart(part: MultipartPart, filename: string, key: string,
       const summary = validator.finish();
       if (summary.errorCount > 0) throw invalidFile(filename, summary, false, part.filename === null);
     },
-  }, "application/jsonl");
+  });
   const summary = validator.summary;
   return { format: summary.format!, lines: summary.lines, bytes: stored.bytes, sha256: stored.sha256 };
 }

@@ -57,7 +57,7 @@ async function storeOutputs(deps: Deps, job: JobRow, holder: Holder): Promise<Ad
   // The job's rank was within the limit when it was created; a limit lowered since does not waste the training.
   const facts = validateAdapter(configBytes, weightsBytes, modelSummarySchema.parse(JSON.parse(model.config)), Math.max(config.TUNESERVE_MAX_LORA_RANK, asked.r));
   if (facts.rank !== asked.r) throw new ApiError("invalid_file", `adapter_config.json: r=${facts.rank} but the job asked for r=${asked.r}`, "outputs");
-  const row = adapterRow(jobAdapterId(job.id), { tenantId: job.tenantId, baseModel: job.model, suffix: job.suffix, jobId: job.id, facts, configBytes, weightsBytes, weightsSha256: await sha256Hex(weightsBytes), now });
+  const row = adapterRow(jobAdapterId(job.id), { tenantId: job.tenantId, baseModel: job.model, suffix: job.suffix, jobId: job.id, facts, sizeBytes: configBytes.length + weightsBytes.length, weightsSha256: await sha256Hex(weightsBytes), now });
   await putAdapterFiles(blobs, row, { configBytes, weightsBytes });
   return row;
 }

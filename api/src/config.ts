@@ -13,8 +13,6 @@ const settings = z.object({
   TUNESERVE_MAX_LINE_BYTES: int(1024 * 1024),
   /** Largest uploaded adapter (both files together) and the highest LoRA rank accepted. */
   TUNESERVE_MAX_ADAPTER_BYTES: int(256 * 1024 * 1024),
-  /** Adapter uploads one API process receives at once (each is buffered whole); the others wait for a slot. */
-  TUNESERVE_MAX_ADAPTER_UPLOADS: int(4),
   /**
    * Largest object a presigned /blobs/ PUT link takes (local and R2 stores: runners' checkpoint and adapter files).
    * A checkpoint's optimizer.safetensors holds two float32 moments per adapter weight, twice the adapter's size:

@@ -14,7 +14,7 @@ import { adapterFileTypes } from "./store.js";
 import { adapterFacts, AdapterWeightsCheck, parseAdapterConfig, uploadFields, type AdapterFacts } from "./validate.js";
 
 /** adapter_config.json is a few hundred bytes; anything near this is not a PEFT config. */
-export const maxConfigBytes = 64 * 1024;
+const maxConfigBytes = 64 * 1024;
 /** Room for the multipart boundaries, part headers and the text fields. */
 const multipartOverhead = 64 * 1024;
 /** Bytes of a text field, and of each unknown field (read and ignored, as the form validator did). */
@@ -34,7 +34,7 @@ export const adapterTextFields = z.object({
 });
 
 /** What to tell a client that sent a file field as text (curl's -F without '@'), or not at all. */
-export const sendAsFile = (field: string, fileName: string) => `send ${fileName} as a file part (curl -F ${field}=@${fileName})`;
+const sendAsFile = (field: string, fileName: string) => `send ${fileName} as a file part (curl -F ${field}=@${fileName})`;
 
 export interface ReceivedAdapter {
   /** base_model as sent, and the registered base model it names. */

@@ -183,7 +183,7 @@ export async function* parseMultipart(
       }
       if (buf[p] !== 13 || buf[p + 1] !== 10) throw malformed("a boundary line must end with CRLF");
       buf = buf.subarray(p + 2);
-      if (index >= maxParts) throw malformed(`more than ${maxParts} parts; send only 'purpose' and 'file'`);
+      if (index >= maxParts) throw malformed(`more than ${maxParts} parts; send only the form's fields`);
 
       let headerEnd: number;
       for (;;) {

@@ -1,7 +1,8 @@
 // Uploads (files, adapters) under an Idempotency-Key: a client that retries an upload whose answer it lost
 // gets the object the first attempt stored instead of a second copy. A retry is compared with the first
-// attempt by the fingerprint its route gives: an adapter's fields and file hashes; nothing for a training file,
-// whose streamed body would have to be buffered before it is stored to be fingerprinted.
+// attempt by the fingerprint its route gives: an adapter's fields and file hashes (taken as its files stream into
+// the blob store, so its key is judged once they are stored, and a replay's copy is then removed); nothing for a
+// training file.
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";

@@ -25,7 +25,7 @@ export interface NewAdapter {
   facts: AdapterFacts;
   /** Bytes of both files together. */
   sizeBytes: number;
-  /** SHA-256 hex of adapter_model.safetensors (the caller has it already: an upload hashes it as it streams). */
+  /** SHA-256 hex of adapter_model.safetensors (the caller has it already: an upload or a job's hand-in hashes it as it streams). */
   weightsSha256: string;
   now: number;
 }
@@ -48,12 +48,6 @@ export function adapterRow(id: string, a: NewAdapter): AdapterRow {
     createdAt: a.now,
     storageBilledUntil: a.now,
   };
-}
-
-/** Writes the adapter's two files under its blob prefix. */
-export async function putAdapterFiles(blobs: BlobStore, row: AdapterRow, a: { configBytes: Uint8Array; weightsBytes: Uint8Array }): Promise<void> {
-  await blobs.put(row.blobPrefix + "adapter_config.json", a.configBytes, { contentType: adapterFileTypes["adapter_config.json"] });
-  await blobs.put(row.blobPrefix + "adapter_model.safetensors", a.weightsBytes, { contentType: adapterFileTypes["adapter_model.safetensors"] });
 }
 
 /** Records an uploaded adapter whose files are already under `row.blobPrefix`; a failed insert removes them, so no orphan blobs stay. */

@@ -11,10 +11,8 @@ import { countedBody } from "../lib/counted-body.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { ModelSummary } from "../lib/model-shapes.js";
 import { adapterFileTypes } from "./store.js";
-import { adapterFacts, AdapterWeightsCheck, parseAdapterConfig, uploadFields, type AdapterFacts } from "./validate.js";
+import { adapterFacts, AdapterWeightsCheck, configTooLarge, maxAdapterConfigBytes, parseAdapterConfig, uploadFields, type AdapterFacts } from "./validate.js";
 
-/** adapter_config.json is a few hundred bytes; anything near this is not a PEFT config. */
-const maxConfigBytes = 64 * 1024;
 /** Room for the multipart boundaries, part headers and the text fields. */
 const multipartOverhead = 64 * 1024;
 /** Bytes of a text field, and of each unknown field (read and ignored, as the form validator did). */
@@ -87,7 +85,7 @@ function formFault(e: unknown): unknown {
   return new ApiError("invalid_request", `multipart body: could not be parsed as multipart/form-data (${detail}); send a complete form whose parts are delimited by the boundary its Content-Type names`);
 }
 
-/** Reads adapter_config.json whole; one over maxConfigBytes is read on only to say how large it is. */
+/** Reads adapter_config.json whole; one over maxAdapterConfigBytes is read on only to say how large it is. */
 async function readConfig(part: MultipartPart): Promise<Uint8Array> {
   const reader = part.body.getReader();
   const chunks: Uint8Array[] = [];
@@ -96,9 +94,9 @@ async function readConfig(part: MultipartPart): Promise<Uint8Array> {
     const { value, done } = await reader.read();
     if (done) break;
     n += value.length;
-    if (n <= maxConfigBytes) chunks.push(value);
+    if (n <= maxAdapterConfigBytes) chunks.push(value);
   }
-  if (n > maxConfigBytes) throw new ApiError("invalid_file", `${CONFIG} is ${n} bytes; a PEFT config is under ${maxConfigBytes}`, uploadFields.config);
+  if (n > maxAdapterConfigBytes) throw configTooLarge(n);
   const all = new Uint8Array(n);
   let at = 0;
   for (const c of chunks) {
@@ -115,7 +113,7 @@ async function readConfig(part: MultipartPart): Promise<Uint8Array> {
  */
 export async function receiveAdapterUpload(args: AdapterUploadArgs): Promise<ReceivedAdapter> {
   const { blobs, prefix, maxBytes } = args;
-  const maxBody = maxBytes + maxConfigBytes + multipartOverhead;
+  const maxBody = maxBytes + maxAdapterConfigBytes + multipartOverhead;
   const declared = Number(args.contentLength);
   if (Number.isFinite(declared) && declared > maxBody) throw tooLarge(maxBytes);
   const boundary = multipartBoundary(args.contentType);

@@ -64,6 +64,13 @@ export interface AdapterFacts {
 
 const invalid = (file: string, param: string, msg: string) => new ApiError("invalid_file", `${file}: ${msg}`, param);
 
+/** adapter_config.json is a few hundred bytes; anything near this is not a PEFT config. */
+export const maxAdapterConfigBytes = 64 * 1024;
+
+/** The fault of an adapter_config.json of `bytes` bytes, over maxAdapterConfigBytes. */
+export const configTooLarge = (bytes: number) =>
+  new ApiError("invalid_file", `${CONFIG} is ${bytes} bytes; a PEFT config is under ${maxAdapterConfigBytes}`, uploadFields.config);
+
 /** Maps target_modules (names or "all-linear") to the base model's linear modules. */
 function resolveTargets(raw: string[] | string): LinearModule[] {
   const p = uploadFields.config;

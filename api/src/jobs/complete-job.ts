@@ -1,19 +1,19 @@
 // Completing a job: check the adapter the runner uploaded to the job's output folder (the same validation as a
-// tenant upload), store it as the tenant's adapter, mark the job succeeded and bill its trained tokens once.
+// tenant upload, as it streams: hand-in.ts), store it as the tenant's adapter, mark the job succeeded and bill
+// its trained tokens once.
 import { eq, sql } from "drizzle-orm";
 import type { AdapterRow } from "../adapters/models.js";
-import { adapterRow, putAdapterFiles } from "../adapters/store.js";
-import { validateAdapter } from "../adapters/validate.js";
-import { blobKeys, readAll } from "../blob/port.js";
+import { adapterRow } from "../adapters/store.js";
+import { blobKeys, type BlobObject } from "../blob/port.js";
 import { runBatch } from "../db/batch.js";
 import { adapters, baseModels, files, jobEvents, jobs } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { ApiError } from "../errors.js";
-import { sha256Hex } from "../lib/hash.js";
 import { modelSummarySchema } from "../lib/model-shapes.js";
 import { newId } from "../lib/ids.js";
 import { trainingUsageKey, usageInsertFrom } from "../usage/record.js";
 import { discardEndedJobBlobs } from "./discard.js";
+import { copyHandedInAdapter } from "./hand-in.js";
 import { holds, leaseLost } from "./holder.js";
 import { adapterFiles, type Holder } from "./protocol.js";
 import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
@@ -26,7 +26,7 @@ export interface Completion {
   adapter: AdapterRow | null;
 }
 
-/** Reads and validates the two output files of the completing attempt; copies them to the adapter's folder. */
+/** Validates the two output files of the completing attempt as it copies them to the adapter's folder. */
 async function storeOutputs(deps: Deps, job: JobRow, holder: Holder): Promise<AdapterRow> {
   const { blobs, db, config } = deps;
   const now = deps.now();
@@ -40,6 +40,11 @@ async function storeOutputs(deps: Deps, job: JobRow, holder: Holder): Promise<Ad
   if (total > config.TUNESERVE_MAX_ADAPTER_BYTES) {
     throw new ApiError("invalid_file", `the adapter is ${total} bytes, over TUNESERVE_MAX_ADAPTER_BYTES=${config.TUNESERVE_MAX_ADAPTER_BYTES}`, "outputs");
   }
+  const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });
+  if (!model) throw new ApiError("conflict", `base model ${job.model} was removed while the job ran`, "model");
+  const asked = jobAdapter(job);
+  // The job's rank was within the limit when it was created; a limit lowered since does not waste the training.
+  const check = { model: modelSummarySchema.parse(JSON.parse(model.config)), maxRank: Math.max(config.TUNESERVE_MAX_LORA_RANK, asked.r), rank: asked.r };
   const objects = await Promise.all(adapterFiles.map((name) => blobs.get(out + name)));
   const gone = adapterFiles.find((_, i) => !objects[i]);
   if (gone) {
@@ -50,16 +55,10 @@ async function storeOutputs(deps: Deps, job: JobRow, holder: Holder): Promise<Ad
     if (!latest || !holds(latest, holder)) throw leaseLost(latest, job.id, holder);
     throw new ApiError("invalid_request", `${gone} was not uploaded; PUT it to the lease's urls.outputs["${gone}"] before complete`, "outputs");
   }
-  const [configBytes, weightsBytes] = await Promise.all(objects.map((o) => readAll(o!)));
-  const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });
-  if (!model) throw new ApiError("conflict", `base model ${job.model} was removed while the job ran`, "model");
-  const asked = jobAdapter(job);
-  // The job's rank was within the limit when it was created; a limit lowered since does not waste the training.
-  const facts = validateAdapter(configBytes, weightsBytes, modelSummarySchema.parse(JSON.parse(model.config)), Math.max(config.TUNESERVE_MAX_LORA_RANK, asked.r));
-  if (facts.rank !== asked.r) throw new ApiError("invalid_file", `adapter_config.json: r=${facts.rank} but the job asked for r=${asked.r}`, "outputs");
-  const row = adapterRow(jobAdapterId(job.id), { tenantId: job.tenantId, baseModel: job.model, suffix: job.suffix, jobId: job.id, facts, sizeBytes: configBytes.length + weightsBytes.length, weightsSha256: await sha256Hex(weightsBytes), now });
-  await putAdapterFiles(blobs, row, { configBytes, weightsBytes });
-  return row;
+  const [configFile, weightsFile] = objects as BlobObject[];
+  const id = jobAdapterId(job.id);
+  const adapter = await copyHandedInAdapter(blobs, { config: configFile, weights: weightsFile }, blobKeys.adapter(job.tenantId, id), check);
+  return adapterRow(id, { tenantId: job.tenantId, baseModel: job.model, suffix: job.suffix, jobId: job.id, ...adapter, now });
 }
 
 /**

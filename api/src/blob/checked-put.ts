@@ -50,13 +50,19 @@ export async function putChecked(blobs: BlobStore, key: string, source: Readable
       return reader.cancel(reason);
     },
   }, { highWaterMark: 0 });
+  // A write that ends early also closes the source: one read from the blob store (a job's hand-in) would
+  // otherwise hold its file handle or connection until collected.
+  const stop = (e: unknown) => {
+    reader.cancel(e).catch(() => {});
+    return e;
+  };
   try {
     await blobs.put(key, checked, { contentType });
   } catch (e) {
-    throw failure ?? e;
+    throw stop(failure ?? e);
   }
   // A store that resolved without reading to the end (or swallowed our error) may have left a blob: the
   // caller, which removes `key` on any failure, must hear of it.
-  if (failure || !complete) throw failure ?? new Error(`blob store returned before reading all of ${key}`);
+  if (failure || !complete) throw stop(failure ?? new Error(`blob store returned before reading all of ${key}`));
   return { bytes, sha256: hash.digestHex() };
 }

@@ -7,7 +7,7 @@ import { putChecked } from "../blob/checked-put.js";
 import type { BlobStore } from "../blob/port.js";
 import { ApiError } from "../errors.js";
 import { multipartBoundary, parseMultipart, readTextPart, type MultipartPart } from "../files/multipart.js";
-import { countedBody } from "../lib/counted-body.js";
+import { capBytes } from "../lib/byte-cap.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { ModelSummary } from "../lib/model-shapes.js";
 import { adapterFileTypes } from "./store.js";
@@ -117,7 +117,7 @@ export async function receiveAdapterUpload(args: AdapterUploadArgs): Promise<Rec
   const declared = Number(args.contentLength);
   if (Number.isFinite(declared) && declared > maxBody) throw tooLarge(maxBytes);
   const boundary = multipartBoundary(args.contentType);
-  const body = countedBody(args.body ?? new ReadableStream({ start: (c) => c.close() }), maxBody, () => tooLarge(maxBytes));
+  const body = capBytes(args.body ?? new ReadableStream({ start: (c) => c.close() }), maxBody, () => tooLarge(maxBytes)).stream;
 
   let baseModel: string | undefined;
   let base: ReceivedAdapter["base"] | undefined;

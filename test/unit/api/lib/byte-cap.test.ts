@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { countedBody } from "../../../../api/src/lib/counted-body.js";
+import { capBytes } from "../../../../api/src/lib/byte-cap.js";
 
 /** A body of `chunks` chunks of `size` bytes; `read` counts the bytes taken from it. */
 function source(chunks: number, size: number) {
@@ -25,15 +25,19 @@ const drain = async (s: ReadableStream<Uint8Array>) => {
   return n;
 };
 
-describe("countedBody", () => {
-  it("passes a body within the limit on unchanged", async () => {
-    expect(await drain(countedBody(source(4, 100).body, 400, () => new Error("too large")))).toBe(400);
+describe("capBytes", () => {
+  it("passes a body within the limit on unchanged, and is not cut", async () => {
+    const capped = capBytes(source(4, 100).body, 400, () => new Error("too large"));
+    expect(await drain(capped.stream)).toBe(400);
+    expect(capped.cut()).toBeNull();
   });
 
-  it("errors as soon as the limit is passed, and stops reading the body", async () => {
+  it("errors as soon as the limit is passed, stops reading the body, and says it was cut", async () => {
     const { body, state } = source(1000, 100);
-    await expect(drain(countedBody(body, 250, () => new Error("too large")))).rejects.toThrow("too large");
+    const capped = capBytes(body, 250, () => new Error("too large"));
+    await expect(drain(capped.stream)).rejects.toThrow("too large");
     expect(state.read).toBe(300);
     expect(state.cancelled).toBe(true);
+    expect(capped.cut()?.message).toBe("too large");
   });
 });

@@ -121,13 +121,17 @@ export function registerAdapters(app: Router): void {
         await assertRoomForAdapter(c.var.deps, c.var.tenant);
         const row = adapterRow(id, { tenantId, baseModel: up.base.id, suffix: up.suffix, facts: up.facts, sizeBytes: up.sizeBytes, weightsSha256: up.weightsSha256, now: now() });
         await insertUploadedAdapter(db, blobs, row);
-        // Uploads racing each other all passed the check above: the ones past the limit withdraw.
-        const over = await adapterQuotaOverrun(c.var.deps, c.var.tenant, row.id);
-        if (over) {
-          await withdrawAdapter(db, blobs, row);
-          throw over;
-        }
+        // The row owns its files from here: they go only with it (withdrawAdapter), so that a failure below never
+        // leaves a row listed and counted without them.
         kept = true;
+        try {
+          // Uploads racing each other all passed the check above: the ones past the limit withdraw.
+          const over = await adapterQuotaOverrun(c.var.deps, c.var.tenant, row.id);
+          if (over) throw over;
+        } catch (e) {
+          await withdrawAdapter(db, blobs, row).catch(() => {});
+          throw e;
+        }
         return { id: row.id, value: row };
       };
       const { value, replayed } = await uploadOnce(c, "adapter", fingerprint, store, (found) => findTenantAdapter(db, tenantId, found));

@@ -4,6 +4,8 @@
 import { readFileSync } from "node:fs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { BlobStore } from "../../../api/src/blob/port.js";
+import type { Db } from "../../../api/src/db/client.js";
+import { adapters } from "../../../api/src/db/schema.js";
 import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { microLlama, registerMicroLlama } from "../../helpers/jobs.js";
 
@@ -13,13 +15,16 @@ const headerEnd = 8 + Number(new DataView(weights.buffer, weights.byteOffset).ge
 
 let api: TestApi;
 let realBlobs: BlobStore;
+let realDb: Db;
 beforeAll(async () => {
   api = await startTestApi();
   await registerMicroLlama(api);
   realBlobs = api.deps.blobs;
+  realDb = api.deps.db;
 });
 afterEach(() => {
   api.deps.blobs = realBlobs;
+  api.deps.db = realDb;
 });
 afterAll(() => api.close());
 
@@ -191,6 +196,35 @@ describe("a refused upload leaves nothing behind", () => {
     const t = await api.tenant("full");
     await api.call("PATCH", `/admin/v1/tenants/${t.id}`, { token: api.admin, json: { limits: { max_adapters: 0 } } });
     await expectError(await post(t.key, multipart(fields()).body), 429, "quota_exceeded");
+    await nothingLeft(t);
+  });
+
+  it("removes the row with its files when the quota re-check after the insert fails", async () => {
+    const t = await api.tenant("recheck-fails");
+    // The database answers the insert, then fails the next query (the re-check of max_adapters): the adapter's
+    // row must not stay behind without its files, listed and counted but unservable.
+    let inserted = false;
+    api.deps.db = new Proxy(realDb, {
+      get(target, prop) {
+        if (prop === "select" && inserted) {
+          return () => {
+            throw new Error("the database went away");
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        if (prop === "insert") {
+          return (table: unknown) => {
+            inserted ||= table === adapters;
+            return realDb.insert(table as typeof adapters);
+          };
+        }
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const res = await post(t.key, multipart(fields()).body);
+    api.deps.db = realDb;
+    expect(inserted).toBe(true);
+    expect(res.status).toBe(500);
     await nothingLeft(t);
   });
 

@@ -1,6 +1,7 @@
 // Reads a safetensors file as it streams past: the header from its first bytes (held only until it is
 // decoded, and only up to a bound), the tensor data only counted, so a file of any size is checked in the
 // memory of its header.
+import { joinBytes } from "../lib/join-bytes.js";
 import { checkDataSection, decodeSafetensorsHeader, headerPastEnd, tooShort, type SafetensorsHeader } from "./safetensors-header.js";
 
 export class SafetensorsStreamReader {
@@ -62,15 +63,7 @@ export class SafetensorsStreamReader {
 
   /** The held chunks as one array (kept as one, so joining again copies nothing). */
   private joined(): Uint8Array {
-    if (this.held.length > 1) {
-      const all = new Uint8Array(this.heldBytes);
-      let at = 0;
-      for (const c of this.held) {
-        all.set(c, at);
-        at += c.length;
-      }
-      this.held = [all];
-    }
+    this.held = [joinBytes(this.held)];
     return this.held[0];
   }
 

@@ -9,6 +9,7 @@ import { ApiError } from "../errors.js";
 import { multipartBoundary, parseMultipart, readTextPart, type MultipartPart } from "../files/multipart.js";
 import { capBytes } from "../lib/byte-cap.js";
 import { sha256Hex } from "../lib/hash.js";
+import { joinBytes } from "../lib/join-bytes.js";
 import type { ModelSummary } from "../lib/model-shapes.js";
 import { adapterFileTypes } from "./store.js";
 import { adapterFacts, AdapterWeightsCheck, configTooLarge, maxAdapterConfigBytes, parseAdapterConfig, uploadFields, type AdapterFacts } from "./validate.js";
@@ -97,13 +98,7 @@ async function readConfig(part: MultipartPart): Promise<Uint8Array> {
     if (n <= maxAdapterConfigBytes) chunks.push(value);
   }
   if (n > maxAdapterConfigBytes) throw configTooLarge(n);
-  const all = new Uint8Array(n);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return all;
+  return joinBytes(chunks);
 }
 
 /**

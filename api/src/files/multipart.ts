@@ -1,6 +1,7 @@
 // A streaming multipart/form-data parser on Web streams (Workers and Node): small fields are read as text and a
 // file part is handed over as a ReadableStream, so an upload of any size passes through without being buffered.
 import { ApiError } from "../errors.js";
+import { joinBytes } from "../lib/join-bytes.js";
 
 export interface MultipartPart {
   /** The form field name from Content-Disposition. */
@@ -257,11 +258,5 @@ export async function readTextPart(part: MultipartPart, maxBytes: number): Promi
     }
     chunks.push(value);
   }
-  const all = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    all.set(c, off);
-    off += c.length;
-  }
-  return new TextDecoder().decode(all);
+  return new TextDecoder().decode(joinBytes(chunks));
 }

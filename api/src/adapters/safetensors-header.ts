@@ -26,7 +26,7 @@ export class SafetensorsError extends Error {
 }
 
 /** Refuses absurd headers before decoding them (real adapter headers are a few KiB to a few MiB). */
-const maxHeaderBytes = 100 * 1024 * 1024;
+export const maxHeaderBytes = 100 * 1024 * 1024;
 
 const entrySchema = z.object({
   dtype: z.string(),
@@ -34,26 +34,6 @@ const entrySchema = z.object({
   data_offsets: z.tuple([z.number().int().nonnegative(), z.number().int().nonnegative()]),
 });
 const metadataSchema = z.record(z.string(), z.string());
-
-/** The header length a safetensors file declares in its first 8 bytes (null when it is shorter), before anything is decoded. */
-export function declaredHeaderBytes(bytes: Uint8Array): number | null {
-  if (bytes.length < 8) return null;
-  const n = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getBigUint64(0, true);
-  return n > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(n);
-}
-
-/**
- * Parses the header of `bytes` (a whole safetensors file) and checks that every tensor has a supported
- * dtype, that its byte range matches shape × dtype size, and that the ranges tile the data section exactly.
- */
-export function parseSafetensorsHeader(bytes: Uint8Array, file = "model.safetensors"): SafetensorsHeader {
-  if (bytes.length < 8) throw tooShort(file, bytes.length);
-  const n = declaredHeaderBytes(bytes)!;
-  if (n > Math.min(maxHeaderBytes, bytes.length - 8)) throw headerPastEnd(file, n, bytes.length);
-  const header = decodeSafetensorsHeader(bytes.subarray(8, 8 + n), file);
-  checkDataSection(header, bytes.length - header.dataStart, file);
-  return header;
-}
 
 /** The fault of a file that ends before its 8-byte header length does. */
 export const tooShort = (file: string, bytes: number) =>

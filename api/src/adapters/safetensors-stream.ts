@@ -2,7 +2,7 @@
 // decoded, and only up to a bound), the tensor data only counted, so a file of any size is checked in the
 // memory of its header.
 import { joinBytes } from "../lib/join-bytes.js";
-import { checkDataSection, decodeSafetensorsHeader, headerPastEnd, tooShort, type SafetensorsHeader } from "./safetensors-header.js";
+import { checkDataSection, decodeSafetensorsHeader, headerPastEnd, maxHeaderBytes, tooShort, type SafetensorsHeader } from "./safetensors-header.js";
 
 export class SafetensorsStreamReader {
   /** Bytes seen so far. */
@@ -71,4 +71,14 @@ export class SafetensorsStreamReader {
     this.held = [];
     this.heldBytes = 0;
   }
+}
+
+/**
+ * Parses the header of `bytes` (a whole safetensors file), as the stream of it is read: every tensor has a
+ * supported dtype, a byte range that matches shape × dtype size, and the ranges tile the data section exactly.
+ */
+export function parseSafetensorsHeader(bytes: Uint8Array, file = "model.safetensors"): SafetensorsHeader {
+  const reader = new SafetensorsStreamReader(file, maxHeaderBytes);
+  reader.push(bytes);
+  return reader.end();
 }

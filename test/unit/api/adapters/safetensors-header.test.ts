@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseSafetensorsHeader, SafetensorsError } from "../../../../api/src/adapters/safetensors-header.js";
+import { SafetensorsError } from "../../../../api/src/adapters/safetensors-header.js";
+import { parseSafetensorsHeader } from "../../../../api/src/adapters/safetensors-stream.js";
 import { buildSafetensors, readFixture } from "./build.js";
 
 const parse = (b: Uint8Array) => parseSafetensorsHeader(b, "x.safetensors");

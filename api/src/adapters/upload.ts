@@ -6,10 +6,9 @@ import { z } from "@hono/zod-openapi";
 import { putChecked } from "../blob/checked-put.js";
 import type { BlobStore } from "../blob/port.js";
 import { ApiError } from "../errors.js";
-import { multipartBoundary, parseMultipart, readTextPart, type MultipartPart } from "../files/multipart.js";
+import { multipartBoundary, parseMultipart, readPartBytes, readTextPart, type MultipartPart } from "../files/multipart.js";
 import { capBytes } from "../lib/byte-cap.js";
 import { sha256Hex } from "../lib/hash.js";
-import { joinBytes } from "../lib/join-bytes.js";
 import type { ModelSummary } from "../lib/model-shapes.js";
 import { adapterFileTypes } from "./store.js";
 import { adapterFacts, AdapterWeightsCheck, configTooLarge, maxAdapterConfigBytes, parseAdapterConfig, uploadFields, type AdapterFacts } from "./validate.js";
@@ -87,19 +86,7 @@ function formFault(e: unknown): unknown {
 }
 
 /** Reads adapter_config.json whole; one over maxAdapterConfigBytes is read on only to say how large it is. */
-async function readConfig(part: MultipartPart): Promise<Uint8Array> {
-  const reader = part.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let n = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    n += value.length;
-    if (n <= maxAdapterConfigBytes) chunks.push(value);
-  }
-  if (n > maxAdapterConfigBytes) throw configTooLarge(n);
-  return joinBytes(chunks);
-}
+const readConfig = (part: MultipartPart): Promise<Uint8Array> => readPartBytes(part, maxAdapterConfigBytes, configTooLarge, true);
 
 /**
  * Receives and stores an adapter upload under `args.prefix`. base_model must come before adapter_model (its

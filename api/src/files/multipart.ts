@@ -243,8 +243,11 @@ function parseHeaders(text: string, index: number): Omit<MultipartPart, "body"> 
   return { name, filename: dispositionFilename(params), contentType };
 }
 
-/** Reads a small text field whole, refusing one longer than `maxBytes`. */
-export async function readTextPart(part: MultipartPart, maxBytes: number): Promise<string> {
+/**
+ * Reads a small part whole, refusing one longer than `maxBytes` with `tooLong(n)`: as soon as it passes the
+ * limit, or with `readOn`, once it has been read to its end, so that `n` says how long it is.
+ */
+export async function readPartBytes(part: MultipartPart, maxBytes: number, tooLong: (n: number) => Error, readOn = false): Promise<Uint8Array> {
   const reader = part.body.getReader();
   const chunks: Uint8Array[] = [];
   let n = 0;
@@ -252,11 +255,18 @@ export async function readTextPart(part: MultipartPart, maxBytes: number): Promi
     const { value, done } = await reader.read();
     if (done) break;
     n += value.length;
-    if (n > maxBytes) {
+    if (n > maxBytes && !readOn) {
       await reader.cancel();
-      throw new ApiError("invalid_request", `${part.name}: the field is longer than ${maxBytes} bytes`, part.name);
+      throw tooLong(n);
     }
-    chunks.push(value);
+    if (n <= maxBytes) chunks.push(value);
   }
-  return new TextDecoder().decode(joinBytes(chunks));
+  if (n > maxBytes) throw tooLong(n);
+  return joinBytes(chunks);
+}
+
+/** Reads a small text field whole, refusing one longer than `maxBytes`. */
+export async function readTextPart(part: MultipartPart, maxBytes: number): Promise<string> {
+  const tooLong = () => new ApiError("invalid_request", `${part.name}: the field is longer than ${maxBytes} bytes`, part.name);
+  return new TextDecoder().decode(await readPartBytes(part, maxBytes, tooLong));
 }

@@ -177,6 +177,15 @@ describe("a refused upload leaves nothing behind", () => {
     });
   }
 
+  it("refuses an adapter_config over 64 KiB by its whole size, after adapter_model too", async () => {
+    const t = await api.tenant("big-config");
+    const big = new Uint8Array(70 * 1024).fill(0x20);
+    const late = [fields()[0], fields()[2], { ...fields()[1], bytes: big }];
+    const err = await expectError(await post(t.key, multipart(late).body), 400, "invalid_file");
+    expect(err).toMatchObject({ param: "adapter_config", message: `adapter_config.json is ${big.length} bytes; a PEFT config is under ${64 * 1024}` });
+    await nothingLeft(t);
+  });
+
   it("removes what was stored when the body breaks off inside adapter_model", async () => {
     const t = await api.tenant("cut");
     const { body, starts } = multipart(fields());

@@ -65,7 +65,7 @@ async function fetchTheRest(lease: LeaseAnswer, dir: string, baseModel: BaseMode
     // The weights' identity for the checkpoints (a resume on replaced weights is refused), digested here, where it
     // is remembered per copy, rather than by every attempt's training worker.
     ...(baseModel.revision ? { baseRevision: baseModel.revision } : {}),
-    baseWeightsSha256: await weightsDigest(baseModel.dir),
+    baseWeightsSha256: await weightsDigest(baseModel.dir, signal),
     dataPath,
     validationPath,
     outDir: join(dir, "adapter"),

@@ -16,9 +16,10 @@ async function weightFiles(dir: string): Promise<string[]> {
 /**
  * The sha256 of `dir`'s *.safetensors files (each one's name, length and bytes, in name order). Reading a large
  * model takes a while (about a second per GB), so it is remembered while the files' sizes, inodes and modification
- * times stay the same: a runner digests each copy once.
+ * times stay the same: a runner digests each copy once. `signal` ends the reading (a cancelled attempt, a runner
+ * shutting down within its grace period) with its reason.
  */
-export async function weightsDigest(dir: string): Promise<string> {
+export async function weightsDigest(dir: string, signal?: AbortSignal): Promise<string> {
   const folder = resolve(dir);
   const names = await weightFiles(folder);
   const files = await Promise.all(names.map(async (n) => ({ n, s: await stat(join(folder, n), { bigint: true }) })));
@@ -28,7 +29,11 @@ export async function weightsDigest(dir: string): Promise<string> {
   const hash = createHash("sha256");
   for (const { n, s } of files) {
     hash.update(`${n}\n${s.size}\n`);
-    for await (const chunk of createReadStream(join(folder, n))) hash.update(chunk as Buffer);
+    signal?.throwIfAborted();
+    for await (const chunk of createReadStream(join(folder, n))) {
+      signal?.throwIfAborted();
+      hash.update(chunk as Buffer);
+    }
     hash.update("\n");
   }
   const sha256 = hash.digest("hex");

@@ -6,7 +6,7 @@
 // refreshing (its process died) may be taken over. Used by completions (inference/idempotency.ts adds
 // their billing), fine-tuning job creation and uploads (upload-once.ts).
 import { z } from "@hono/zod-openapi";
-import { and, eq, lt, ne, or } from "drizzle-orm";
+import { and, eq, gte, lt, ne, or } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { idempotencyKeys } from "../db/schema.js";
 import { ApiError } from "../errors.js";
@@ -86,6 +86,19 @@ export async function claimKey<T>(db: Db, f: KeyRef & { hash: string; now: numbe
   }
   if (row?.state === "done" && row.result) return { kind: "replay", result: JSON.parse(row.result) as T };
   throw new ApiError("conflict", `a request with Idempotency-Key '${f.key}' is still running; retry when it has finished`, "Idempotency-Key", { "Retry-After": "1" });
+}
+
+/**
+ * Whether `key` holds a finished attempt's answer that claimKey would replay (if the request matches), read
+ * without claiming it: for a route that refuses early, before it can fingerprint the request (an adapter upload
+ * checks its quota before storing the files it hashes), so that a replay is still let through to be answered.
+ */
+export async function hasAnswer(db: Db, f: { tenantId: string; key: string; now: number }): Promise<boolean> {
+  const [row] = await db
+    .select({ key: idempotencyKeys.key })
+    .from(idempotencyKeys)
+    .where(and(eq(idempotencyKeys.tenantId, f.tenantId), eq(idempotencyKeys.key, f.key), eq(idempotencyKeys.state, "done"), gte(idempotencyKeys.createdAt, f.now - KEY_TTL_SECONDS)));
+  return row !== undefined;
 }
 
 /**

@@ -6,7 +6,7 @@
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
-import { claimKey, holdKey, parseIdempotencyKey, requestHash, settleKey } from "./idempotency-keys.js";
+import { claimKey, hasAnswer, holdKey, parseIdempotencyKey, requestHash, settleKey } from "./idempotency-keys.js";
 import { keepRunning } from "./keep-running.js";
 
 /**
@@ -49,4 +49,14 @@ export async function uploadOnce<T>(
   // its retries would get 409 until the key went stale.
   keepRunning(c, attempt.catch(() => undefined));
   return { value: await attempt, replayed: false };
+}
+
+/**
+ * Whether this request's Idempotency-Key holds a finished upload's answer, which uploadOnce may replay: a quota
+ * checked before the upload is read must let such a retry through (the first attempt may have taken the last slot).
+ */
+export async function mayReplay(c: Context<AppEnv>): Promise<boolean> {
+  const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
+  if (key === null) return false;
+  return hasAnswer(c.var.deps.db, { tenantId: c.var.tenant.tenantId, key, now: c.var.deps.now() });
 }

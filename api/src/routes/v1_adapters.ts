@@ -15,7 +15,7 @@ import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
-import { uploadOnce } from "../lib/upload-once.js";
+import { mayReplay, uploadOnce } from "../lib/upload-once.js";
 import { adapterQuotaOverrun, assertRoomForAdapter } from "../quotas/limits.js";
 
 /** A file part of the form, for the OpenAPI document (the upload is read as a stream: adapters/upload.ts). */
@@ -97,6 +97,9 @@ export function registerAdapters(app: Router): void {
     if (!type.toLowerCase().startsWith("multipart/form-data")) {
       throw new ApiError("unsupported_media_type", `send multipart/form-data with fields base_model, ${uploadFields.config} and ${uploadFields.weights}; got '${type || "no Content-Type"}'`);
     }
+    // A tenant at its max_adapters is refused before any of the upload is stored (up to
+    // TUNESERVE_MAX_ADAPTER_BYTES), unless its key may replay an upload that took the last slot.
+    if (!(await mayReplay(c))) await assertRoomForAdapter(c.var.deps, c.var.tenant);
     const id = newId("adp_");
     const prefix = blobKeys.adapter(tenantId, id);
     const up = await receiveAdapterUpload({
@@ -118,6 +121,7 @@ export function registerAdapters(app: Router): void {
     try {
       const fingerprint = () => ({ base_model: up.baseModel, suffix: up.suffix ?? null, config: up.configSha256, weights: up.weightsSha256 });
       const store = async () => {
+        // Checked again now the key is claimed: a replay skipped the early check, a new upload may have raced in.
         await assertRoomForAdapter(c.var.deps, c.var.tenant);
         const row = adapterRow(id, { tenantId, baseModel: up.base.id, suffix: up.suffix, facts: up.facts, sizeBytes: up.sizeBytes, weightsSha256: up.weightsSha256, now: now() });
         await insertUploadedAdapter(db, blobs, row);

@@ -208,6 +208,26 @@ describe("a refused upload leaves nothing behind", () => {
     await nothingLeft(t);
   });
 
+  it("refuses an upload past max_adapters before storing any of it, but replays the upload that took the last slot", async () => {
+    const t = await api.tenant("full-early");
+    await api.call("PATCH", `/admin/v1/tenants/${t.id}`, { token: api.admin, json: { limits: { max_adapters: 1 } } });
+    const key = { "Idempotency-Key": "adapter-last-slot" };
+    const first = await post(t.key, multipart(fields()).body, key);
+    expect(first.status).toBe(201);
+    const { id } = (await first.json()) as { id: string };
+    const puts = recordPuts();
+    const err = await expectError(await post(t.key, multipart(fields()).body), 429, "quota_exceeded");
+    expect(err.message).toBe("this tenant keeps 1 adapter (fine-tuning jobs in progress included) of its 1; delete one (DELETE /v1/models/{model}) first");
+    await expectError(await post(t.key, multipart(fields()).body, { "Idempotency-Key": "adapter-new-key" }), 429, "quota_exceeded");
+    expect(puts.streamed()).toEqual([]);
+    // The first attempt's retry (its answer lost) is still answered with the adapter it stored.
+    const again = await post(t.key, multipart(fields()).body, key);
+    expect(again.status).toBe(201);
+    expect(again.headers.get("Idempotent-Replayed")).toBe("true");
+    expect(((await again.json()) as { id: string }).id).toBe(id);
+    expect(await blobCount(api, `tenants/${t.id}/`)).toBe(2);
+  });
+
   it("removes the row with its files when the quota re-check after the insert fails", async () => {
     const t = await api.tenant("recheck-fails");
     // The database answers the insert, then fails the next query (the re-check of max_adapters): the adapter's

@@ -10,6 +10,8 @@ const workerTestBindings = {
   TUNESERVE_BLOB_SIGNING_SECRET: "blb_workers-test-signing-secret-0123456789",
   // Past one 8 MiB part of the R2 store's multipart uploads, so a /blobs/ PUT cut at the limit aborts one.
   TUNESERVE_MAX_BLOB_BYTES: String(12 * 1024 * 1024),
+  // At most half of it, as the API requires (a checkpoint's optimizer state is twice its adapter).
+  TUNESERVE_MAX_ADAPTER_BYTES: String(6 * 1024 * 1024),
 };
 
 /**

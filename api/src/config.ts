@@ -16,7 +16,7 @@ const settings = z.object({
   /**
    * Largest object a presigned /blobs/ PUT link takes (local and R2 stores: runners' checkpoint and adapter files).
    * A checkpoint's optimizer.safetensors holds two float32 moments per adapter weight, twice the adapter's size:
-   * 1 GiB leaves room for one of TUNESERVE_MAX_ADAPTER_BYTES (256 MiB).
+   * 1 GiB leaves room for one of TUNESERVE_MAX_ADAPTER_BYTES (256 MiB). One under twice TUNESERVE_MAX_ADAPTER_BYTES is refused (apiConfigSchema).
    */
   TUNESERVE_MAX_BLOB_BYTES: int(1024 * 1024 * 1024),
   /** The largest LoRA rank a job or upload may have: runners serve up to their TUNESERVE_RUNNER_LORA_RANK (16 by default). */
@@ -42,10 +42,22 @@ const settings = z.object({
   TUNESERVE_REQUESTS_PER_MINUTE: z.coerce.number().int().min(0).default(0),
 });
 
-export const apiConfigSchema = settings.refine((c) => c.TUNESERVE_RUNNER_TOKEN === undefined || c.TUNESERVE_RUNNER_TOKEN !== c.TUNESERVE_ADMIN_TOKEN, {
-  path: ["TUNESERVE_RUNNER_TOKEN"],
-  message: "must differ from TUNESERVE_ADMIN_TOKEN (a runner token is kept on every runner machine; one equal to the admin token would open /admin to each)",
-});
+export const apiConfigSchema = settings
+  .refine((c) => c.TUNESERVE_RUNNER_TOKEN === undefined || c.TUNESERVE_RUNNER_TOKEN !== c.TUNESERVE_ADMIN_TOKEN, {
+    path: ["TUNESERVE_RUNNER_TOKEN"],
+    message: "must differ from TUNESERVE_ADMIN_TOKEN (a runner token is kept on every runner machine; one equal to the admin token would open /admin to each)",
+  })
+  .superRefine((c, ctx) => {
+    // A runner PUTs a checkpoint's optimizer.safetensors through a /blobs/ link: twice the adapter's size. Refused
+    // here, at startup, rather than as jobs failing at their first checkpoint.
+    const need = 2 * c.TUNESERVE_MAX_ADAPTER_BYTES;
+    if (c.TUNESERVE_MAX_BLOB_BYTES >= need) return;
+    ctx.addIssue({
+      code: "custom",
+      path: ["TUNESERVE_MAX_BLOB_BYTES"],
+      message: `${c.TUNESERVE_MAX_BLOB_BYTES} is under twice TUNESERVE_MAX_ADAPTER_BYTES (${c.TUNESERVE_MAX_ADAPTER_BYTES}); a checkpoint's optimizer.safetensors holds two float32 moments per adapter weight, so runners could not store it: set TUNESERVE_MAX_BLOB_BYTES to at least ${need} or lower TUNESERVE_MAX_ADAPTER_BYTES`,
+    });
+  });
 
 export type ApiConfig = z.infer<typeof apiConfigSchema>;
 

@@ -51,6 +51,20 @@ async function formBytes(cfg: Uint8Array, weights: Uint8Array) {
   return { bytes: new Uint8Array(await res.arrayBuffer()), type: res.headers.get("Content-Type")! };
 }
 
+/**
+ * The bindings with room for the 20 MB adapter (vitest.config.ts keeps TUNESERVE_MAX_BLOB_BYTES at 12 MiB for
+ * the /blobs/ tests, and the API wants TUNESERVE_MAX_ADAPTER_BYTES at most half of it).
+ */
+const wideEnv = { ...env, TUNESERVE_MAX_ADAPTER_BYTES: String(32 * 1024 * 1024), TUNESERVE_MAX_BLOB_BYTES: String(64 * 1024 * 1024) };
+
+/** Sends one request to the Worker with wideEnv's bindings, or `bindings`. */
+async function wideCall(req: Request, bindings: Record<string, unknown> = wideEnv): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(req, bindings, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
 /** env with BLOBS wrapped so that the parts R2 has been sent of multipart uploads are counted. */
 function countingEnv() {
   const bucket = env.BLOBS as R2Bucket;
@@ -74,7 +88,7 @@ function countingEnv() {
       };
     },
   };
-  return { env: { ...env, BLOBS: wrapped }, seen };
+  return { env: { ...wideEnv, BLOBS: wrapped }, seen };
 }
 
 async function nothingLeft(t: { id: string; key: string }) {
@@ -106,9 +120,7 @@ it("streams a 20 MB adapter into R2 part by part before its body has ended", asy
       c.close();
     },
   });
-  const ctx = createExecutionContext();
-  const res = await worker.fetch(new Request(new URL("/v1/adapters", origin), { method: "POST", headers: { Authorization: `Bearer ${t.key}`, "Content-Type": form.type }, body }), counting, ctx);
-  await waitOnExecutionContext(ctx);
+  const res = await wideCall(new Request(new URL("/v1/adapters", origin), { method: "POST", headers: { Authorization: `Bearer ${t.key}`, "Content-Type": form.type }, body }), counting);
   expect(res.status).toBe(201);
   const a = (await res.json()) as { id: string; size_bytes: number };
   expect(a.size_bytes).toBe(cfg.length + weights.length);
@@ -121,7 +133,7 @@ it("leaves nothing in R2 or D1 when the data is shorter than the header declares
   const t = await tenant("wide-cut");
   const { cfg, weights } = wideAdapter();
   const form = await formBytes(cfg, weights.subarray(0, weights.length - 4));
-  const res = await call("POST", "/v1/adapters", { token: t.key, body: form.bytes, headers: { "Content-Type": form.type } });
+  const res = await wideCall(new Request(new URL("/v1/adapters", origin), { method: "POST", headers: { Authorization: `Bearer ${t.key}`, "Content-Type": form.type }, body: form.bytes }));
   const err = await expectError(res, 400, "invalid_file");
   expect(err.message).toMatch(/^adapter_model\.safetensors: \S+ has data_offsets \[\d+,\d+\] outside the \d+ data bytes$/);
   await nothingLeft(t);

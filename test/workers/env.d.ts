@@ -11,6 +11,7 @@ declare global {
       TUNESERVE_RUNNER_TOKEN: string;
       TUNESERVE_BLOB_SIGNING_SECRET: string;
       TUNESERVE_MAX_BLOB_BYTES: string;
+      TUNESERVE_MAX_ADAPTER_BYTES: string;
     }
     interface GlobalProps {
       /** wrangler.toml's main, so `exports.default` of "cloudflare:workers" is typed. */

@@ -2,6 +2,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { R2BlobStore } from "../../api/src/blob/r2.js";
+import worker from "../../api/src/worker.js";
 import { createWorkerDeps, parseWorkerEnv } from "../../api/src/worker-deps.js";
 
 describe("createWorkerDeps", () => {
@@ -29,5 +30,16 @@ describe("createWorkerDeps", () => {
     expect(() => parseWorkerEnv({ DB: env.DB, BLOBS: "bucket" })).toThrow(/BLOBS must be an R2 bucket binding/);
     expect(() => parseWorkerEnv({ DB: env.DB, TUNESERVE_PUBLIC_URL: "api.example.com" })).toThrow(/TUNESERVE_PUBLIC_URL/);
     expect(() => parseWorkerEnv({ DB: env.DB, TUNESERVE_BLOB_SIGNING_SECRET: "short" })).toThrow(/at least 32/);
+  });
+
+  it("refuses bindings whose TUNESERVE_MAX_BLOB_BYTES is under twice TUNESERVE_MAX_ADAPTER_BYTES", async () => {
+    const half = String(Number(env.TUNESERVE_MAX_BLOB_BYTES) / 2 + 1);
+    await expect(createWorkerDeps({ ...env, TUNESERVE_MAX_ADAPTER_BYTES: half }, "https://x.test")).rejects.toThrow(
+      /^invalid setting TUNESERVE_MAX_BLOB_BYTES: \d+ is under twice TUNESERVE_MAX_ADAPTER_BYTES \(\d+\);.*set TUNESERVE_MAX_BLOB_BYTES to at least \d+ or lower TUNESERVE_MAX_ADAPTER_BYTES$/,
+    );
+    // The Worker answers every request with the reason until the bindings are fixed.
+    const res = await worker.fetch(new Request("https://x.test/health"), { ...env, TUNESERVE_MAX_ADAPTER_BYTES: half }, {});
+    expect(res.status).toBe(500);
+    expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/^the worker is misconfigured: invalid setting TUNESERVE_MAX_BLOB_BYTES: .*TUNESERVE_MAX_ADAPTER_BYTES/);
   });
 });

@@ -15,7 +15,7 @@ let server: ReturnType<typeof serve>;
 let origin: string;
 
 beforeAll(async () => {
-  api = await startTestApi({ TUNESERVE_MAX_BLOB_BYTES: String(LIMIT) });
+  api = await startTestApi({ TUNESERVE_MAX_BLOB_BYTES: String(LIMIT), TUNESERVE_MAX_ADAPTER_BYTES: String(LIMIT / 2) });
   // A real HTTP server too, as runners PUT over a socket: the 413 must reach a client still sending its body.
   server = await new Promise<ReturnType<typeof serve>>((ok) => {
     const s = serve({ fetch: createApp(api.deps).fetch, port: 0, hostname: "127.0.0.1" }, () => ok(s));

@@ -20,4 +20,14 @@ describe("parseApiConfig", () => {
     expect(() => parseApiConfig({ TUNESERVE_MAX_BLOB_BYTES: "0" })).toThrow(/TUNESERVE_MAX_BLOB_BYTES/);
     expect(() => parseApiConfig({ TUNESERVE_MAX_FILE_BYTES_PER_TENANT: "-1" })).toThrow(/TUNESERVE_MAX_FILE_BYTES_PER_TENANT/);
   });
+
+  it("refuses TUNESERVE_MAX_BLOB_BYTES under twice TUNESERVE_MAX_ADAPTER_BYTES: a checkpoint's optimizer state could not be stored", () => {
+    const MiB = 1024 ** 2;
+    expect(() => parseApiConfig({ TUNESERVE_MAX_ADAPTER_BYTES: String(600 * MiB) })).toThrow(
+      `invalid setting TUNESERVE_MAX_BLOB_BYTES: ${1024 * MiB} is under twice TUNESERVE_MAX_ADAPTER_BYTES (${600 * MiB}); a checkpoint's optimizer.safetensors holds two float32 moments per adapter weight, so runners could not store it: set TUNESERVE_MAX_BLOB_BYTES to at least ${1200 * MiB} or lower TUNESERVE_MAX_ADAPTER_BYTES`,
+    );
+    expect(() => parseApiConfig({ TUNESERVE_MAX_BLOB_BYTES: String(400 * MiB) })).toThrow(/invalid setting TUNESERVE_MAX_BLOB_BYTES: .*TUNESERVE_MAX_ADAPTER_BYTES/);
+    expect(parseApiConfig({ TUNESERVE_MAX_ADAPTER_BYTES: String(600 * MiB), TUNESERVE_MAX_BLOB_BYTES: String(1200 * MiB) }).TUNESERVE_MAX_BLOB_BYTES).toBe(1200 * MiB);
+    expect(parseApiConfig({ TUNESERVE_MAX_ADAPTER_BYTES: String(64 * MiB), TUNESERVE_MAX_BLOB_BYTES: String(128 * MiB) }).TUNESERVE_MAX_ADAPTER_BYTES).toBe(64 * MiB);
+  });
 });

@@ -1,4 +1,5 @@
 // The blob store port: datasets, adapters, checkpoints and base models live behind it (S3/R2/MinIO or a local folder).
+import { readPartBytes } from "../files/multipart.js";
 
 export type BlobBody = ReadableStream<Uint8Array> | Uint8Array | string;
 
@@ -53,6 +54,18 @@ export const blobKeys = {
 /** The blob prefix of a base model's source `blob:<prefix>/` (its trailing slash ensured), or null for a local folder. */
 export function blobPrefixOf(source: string): string | null {
   return source.startsWith("blob:") ? source.slice("blob:".length).replace(/\/?$/, "/") : null;
+}
+
+/**
+ * Reads a whole small object, refusing one over `maxBytes` with `tooLarge(n)`: by the size the store reports,
+ * unread, or, should its body run past that size, as soon as it passes the bound.
+ */
+export async function readAllUpTo(obj: BlobObject, maxBytes: number, tooLarge: (bytes: number) => Error): Promise<Uint8Array> {
+  if (obj.size > maxBytes) {
+    await obj.body.cancel().catch(() => {});
+    throw tooLarge(obj.size);
+  }
+  return readPartBytes(obj, maxBytes, tooLarge);
 }
 
 /** Reads a whole (small) object into memory. */

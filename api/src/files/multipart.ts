@@ -247,7 +247,7 @@ function parseHeaders(text: string, index: number): Omit<MultipartPart, "body"> 
  * Reads a small part whole, refusing one longer than `maxBytes` with `tooLong(n)`: as soon as it passes the
  * limit, or with `readOn`, once it has been read to its end, so that `n` says how long it is.
  */
-export async function readPartBytes(part: MultipartPart, maxBytes: number, tooLong: (n: number) => Error, readOn = false): Promise<Uint8Array> {
+export async function readPartBytes(part: Pick<MultipartPart, "body">, maxBytes: number, tooLong: (n: number) => Error, readOn = false): Promise<Uint8Array> {
   const reader = part.body.getReader();
   const chunks: Uint8Array[] = [];
   let n = 0;

@@ -1,12 +1,22 @@
 // A base model's files (a blob prefix or a local Hugging Face folder) and the summary the API keeps of them:
 // config.json's sizes and limits (model-shapes.ts) and whether it has a tokenizer and chat template (model-text.ts).
 import { eq } from "drizzle-orm";
-import { blobPrefixOf, readAll } from "../blob/port.js";
+import { blobPrefixOf, readAllUpTo } from "../blob/port.js";
 import { baseModels } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { summarizeConfig, type ModelSummary } from "./model-shapes.js";
 import { readModelText, type ModelFiles } from "./model-text.js";
+
+/**
+ * The most of each small file read whole from a blob prefix. Real ones are far under: a config.json is a few KB
+ * (one with a classifier's id2label of 20k labels under 1 MB); a tokenizer_config.json lists its added tokens,
+ * ~150 bytes each, so Gemma 3's 6k+ (about 1.2 MB) or 100k of them (15 MB) still fit.
+ */
+export const maxModelFileBytes = { "config.json": 4 * 1024 * 1024, "tokenizer_config.json": 16 * 1024 * 1024 } as const;
+
+type SmallModelFile = keyof typeof maxModelFileBytes;
+const isSmallModelFile = (name: string): name is SmallModelFile => Object.hasOwn(maxModelFileBytes, name);
 
 /** The files of a model source, by name. */
 function modelFiles(deps: Deps, source: string): ModelFiles {
@@ -14,8 +24,12 @@ function modelFiles(deps: Deps, source: string): ModelFiles {
   if (prefix !== null) {
     return {
       read: async (name) => {
+        if (!isSmallModelFile(name)) throw new Error(`${name} is not a file the API reads whole`);
         const obj = await deps.blobs.get(prefix + name);
-        return obj ? readAll(obj) : null;
+        if (!obj) return null;
+        const max = maxModelFileBytes[name];
+        const tooLarge = (bytes: number) => new ApiError("invalid_request", `${name} at ${source} is ${bytes} bytes, over the ${max}-byte bound for it (a real one is far smaller); check that the prefix holds the model's files`, "source");
+        return readAllUpTo(obj, max, tooLarge);
       },
       exists: async (name) => (await deps.blobs.head(prefix + name)) !== null,
     };

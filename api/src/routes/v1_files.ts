@@ -6,7 +6,7 @@ import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { Router } from "../app.js";
 import type { Db } from "../db/client.js";
 import { files } from "../db/schema.js";
-import { notFound } from "../errors.js";
+import { notFound, type ApiError } from "../errors.js";
 import { fileFormats } from "../files/line-shapes.js";
 import { fileObjectPurposes, filePurposes, receiveUpload } from "../files/upload.js";
 import { idempotencyHeaders } from "../lib/idempotency-keys.js";
@@ -136,11 +136,23 @@ export function registerFiles(app: Router): void {
         await blobs.delete(up.blobKey).catch(() => {});
         throw e;
       }
-      // Uploads racing each other all passed the check above: the ones past the limit withdraw.
-      const over = await fileQuotaOverrun(c.var.deps, c.var.tenant, row.id);
-      if (over) {
+      // The row goes before its blob, so that a file is never listed without its content.
+      const withdraw = async () => {
         await db.delete(files).where(eq(files.id, row.id));
         await blobs.delete(up.blobKey);
+      };
+      // Uploads racing each other all passed the check above: the ones past the limit withdraw. A re-check that
+      // fails withdraws too: the client's retry with its Idempotency-Key runs again and must not find this file
+      // kept (listed, counted against its quotas) beside the one it stores.
+      let over: ApiError | null;
+      try {
+        over = await fileQuotaOverrun(c.var.deps, c.var.tenant, row.id);
+      } catch (e) {
+        await withdraw().catch(() => {});
+        throw e;
+      }
+      if (over) {
+        await withdraw();
         throw over;
       }
       return { id: row.id, value: row };

@@ -1,7 +1,8 @@
 // Uploads retried with an Idempotency-Key: the retry gets the first upload's object (201, Idempotent-Replayed)
 // and no second copy is stored; a failed upload leaves the key free; a key is not shared across endpoints.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { files } from "../../../api/src/db/schema.js";
+import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { chatLines, microLlamaAdapterForm, registerMicroLlama } from "../../helpers/jobs.js";
 
 let api: TestApi;
@@ -35,6 +36,41 @@ describe("uploads under an Idempotency-Key", () => {
     // Deleted since: the key cannot bring it back.
     expect((await api.call("DELETE", `/v1/files/${file.id}`, { token: t.key })).status).toBe(200);
     expect((await expectError(await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-1"), 404, "not_found")).param).toBe("Idempotency-Key");
+  });
+
+  it("removes a file whose quota re-check failed after its insert, so the retry under its key stores it once", async () => {
+    const t = await api.tenant("files-recheck-fails");
+    // The database answers the insert, then fails the next read (the re-check of TUNESERVE_MAX_FILES): the
+    // client gets a 500 and retries with its key, which is free again; the first row must not stay behind too.
+    const realDb = api.deps.db;
+    let inserted = false;
+    api.deps.db = new Proxy(realDb, {
+      get(target, prop) {
+        if (prop === "select" && inserted) {
+          return () => {
+            throw new Error("the database went away");
+          };
+        }
+        if (prop === "insert") {
+          return (table: unknown) => {
+            inserted ||= table === files;
+            return realDb.insert(table as typeof files);
+          };
+        }
+        const v = Reflect.get(target, prop, target) as unknown;
+        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
+    const failed = await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-recheck");
+    api.deps.db = realDb;
+    expect(inserted).toBe(true);
+    expect(failed.status).toBe(500);
+    expect(await count(t.key, "/v1/files")).toBe(0);
+    expect(await blobCount(api, `tenants/${t.id}/`)).toBe(0);
+    const retry = await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-recheck");
+    expect(retry.status).toBe(201);
+    expect(await count(t.key, "/v1/files")).toBe(1);
+    expect(await blobCount(api, `tenants/${t.id}/`)).toBe(1);
   });
 
   it("lets a failed upload be retried under the same key, and keeps keys per tenant and per endpoint", async () => {

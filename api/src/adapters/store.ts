@@ -1,5 +1,6 @@
 // Stores and removes an adapter: its two PEFT files under blobKeys.adapter and its row, kept consistent.
 import { and, eq } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
 import type { BlobStore } from "../blob/port.js";
 import { blobKeys } from "../blob/port.js";
 import { runBatch } from "../db/batch.js";
@@ -50,19 +51,25 @@ export function adapterRow(id: string, a: NewAdapter): AdapterRow {
   };
 }
 
-/** Records an uploaded adapter whose files are already under `row.blobPrefix`; a failed insert removes them, so no orphan blobs stay. */
-export async function insertUploadedAdapter(db: Db, blobs: BlobStore, row: AdapterRow): Promise<void> {
+/**
+ * Records an uploaded adapter whose files are already under `row.blobPrefix`, with `also` (an Idempotency-Key's
+ * answer) in the same batch; a failed insert removes the files, so no orphan blobs stay.
+ */
+export async function insertUploadedAdapter(db: Db, blobs: BlobStore, row: AdapterRow, also: BatchItem<"sqlite">[] = []): Promise<void> {
   try {
-    await db.insert(adapters).values(row);
+    await runBatch(db, [db.insert(adapters).values(row), ...also]);
   } catch (e) {
     await blobs.deletePrefix(row.blobPrefix).catch(() => undefined);
     throw e;
   }
 }
 
-/** Takes back an adapter just written past the tenant's quota: its row and files, unbilled (it was never kept). */
-export async function withdrawAdapter(db: Db, blobs: BlobStore, row: AdapterRow): Promise<void> {
-  await db.delete(adapters).where(eq(adapters.id, row.id));
+/**
+ * Takes back an adapter just written past the tenant's quota: its row and files, unbilled (it was never kept);
+ * `also` (an Idempotency-Key's undoing) goes in the batch that deletes the row.
+ */
+export async function withdrawAdapter(db: Db, blobs: BlobStore, row: AdapterRow, also: BatchItem<"sqlite">[] = []): Promise<void> {
+  await runBatch(db, [db.delete(adapters).where(eq(adapters.id, row.id)), ...also]);
   await blobs.deletePrefix(row.blobPrefix);
 }
 

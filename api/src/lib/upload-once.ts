@@ -2,27 +2,41 @@
 // gets the object the first attempt stored instead of a second copy. A retry is compared with the first
 // attempt by the fingerprint its route gives: an adapter's fields and file hashes (taken as its files stream into
 // the blob store, so its key is judged once they are stored, and a replay's copy is then removed); nothing for a
-// training file.
+// training file. The key's answer is written in the batch that inserts the upload's row, so that a failed write
+// cannot keep the row with the key left free (the retry would store a second copy).
+import type { BatchItem } from "drizzle-orm/batch";
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
-import { claimKey, hasAnswer, holdKey, parseIdempotencyKey, requestHash, settleKey } from "./idempotency-keys.js";
+import { claimKey, hasAnswer, holdKey, parseIdempotencyKey, reopenKeyQuery, requestHash, settleKey, settleKeyQuery } from "./idempotency-keys.js";
 import { keepRunning } from "./keep-running.js";
 
 /**
- * Runs `upload` once per key. `fingerprint` is asked for only when a key is sent. `stored` finds what an
- * earlier attempt stored, by the id it recorded; a replay of an object deleted since is a 404. Without the
- * header, `upload` just runs.
+ * Statements an Idempotency-Key adds to an upload (none without one): its answer, for the batch that inserts
+ * the row, and its undoing, for the batch that withdraws the row (a quota re-check after the insert), so that
+ * the key never keeps an object it did not get, nor an object stays that the key does not name.
+ */
+export interface UploadKeyRecord {
+  record(id: string): BatchItem<"sqlite">[];
+  withdraw(): BatchItem<"sqlite">[];
+}
+
+const noKey: UploadKeyRecord = { record: () => [], withdraw: () => [] };
+
+/**
+ * Runs `upload` once per key; `upload` writes `key`'s statements with its row. `fingerprint` is asked for only
+ * when a key is sent. `stored` finds what an earlier attempt stored, by the id it recorded; a replay of an object
+ * deleted since is a 404. Without the header, `upload` just runs.
  */
 export async function uploadOnce<T>(
   c: Context<AppEnv>,
   what: string,
   fingerprint: () => unknown,
-  upload: () => Promise<{ id: string; value: T }>,
+  upload: (key: UploadKeyRecord) => Promise<T>,
   stored: (id: string) => Promise<T | null>,
 ): Promise<{ value: T; replayed: boolean }> {
   const key = parseIdempotencyKey(c.req.header("Idempotency-Key"));
-  if (key === null) return { value: (await upload()).value, replayed: false };
+  if (key === null) return { value: await upload(noKey), replayed: false };
   const { db, now } = c.var.deps;
   const ref = { tenantId: c.var.tenant.tenantId, key, requestId: c.var.requestId };
   const claim = await claimKey<{ id: string }>(db, { ...ref, hash: await requestHash(`upload:${what}`, await fingerprint()), now: now() });
@@ -35,10 +49,13 @@ export async function uploadOnce<T>(
   const release = holdKey(db, ref, now);
   const attempt = (async () => {
     try {
-      const { id, value } = await upload();
-      await settleKey(db, { ...ref, result: { id }, now: now() });
+      const value = await upload({
+        record: (id) => [settleKeyQuery(db, { ...ref, result: { id }, now: now() })],
+        withdraw: () => [reopenKeyQuery(db, { ...ref, now: now() })],
+      });
       return value;
     } catch (err) {
+      // A no-op when the key was reopened with a withdrawn row (already "incomplete") or answered with a kept one.
       await settleKey(db, { ...ref, result: null, now: now() }).catch((e: unknown) => console.error(`[${ref.requestId}] settling its Idempotency-Key failed:`, e));
       throw err;
     } finally {

@@ -15,7 +15,7 @@ import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
-import { mayReplay, uploadOnce } from "../lib/upload-once.js";
+import { mayReplay, uploadOnce, type UploadKeyRecord } from "../lib/upload-once.js";
 import { adapterQuotaOverrun, assertRoomForAdapter } from "../quotas/limits.js";
 
 /** A file part of the form, for the OpenAPI document (the upload is read as a stream: adapters/upload.ts). */
@@ -120,11 +120,11 @@ export function registerAdapters(app: Router): void {
     let kept = false;
     try {
       const fingerprint = () => ({ base_model: up.baseModel, suffix: up.suffix ?? null, config: up.configSha256, weights: up.weightsSha256 });
-      const store = async () => {
+      const store = async (key: UploadKeyRecord) => {
         // Checked again now the key is claimed: a replay skipped the early check, a new upload may have raced in.
         await assertRoomForAdapter(c.var.deps, c.var.tenant);
         const row = adapterRow(id, { tenantId, baseModel: up.base.id, suffix: up.suffix, facts: up.facts, sizeBytes: up.sizeBytes, weightsSha256: up.weightsSha256, now: now() });
-        await insertUploadedAdapter(db, blobs, row);
+        await insertUploadedAdapter(db, blobs, row, key.record(row.id));
         // The row owns its files from here: they go only with it (withdrawAdapter), so that a failure below never
         // leaves a row listed and counted without them.
         kept = true;
@@ -133,10 +133,11 @@ export function registerAdapters(app: Router): void {
           const over = await adapterQuotaOverrun(c.var.deps, c.var.tenant, row.id);
           if (over) throw over;
         } catch (e) {
-          await withdrawAdapter(db, blobs, row).catch(() => {});
+          // Failing, it leaves the row and the key's answer together: the retry replays this adapter.
+          await withdrawAdapter(db, blobs, row, key.withdraw()).catch(() => {});
           throw e;
         }
-        return { id: row.id, value: row };
+        return row;
       };
       const { value, replayed } = await uploadOnce(c, "adapter", fingerprint, store, (found) => findTenantAdapter(db, tenantId, found));
       return c.json(toAdapterObject(value), 201, replayed ? { "Idempotent-Replayed": "true" } : {});

@@ -4,6 +4,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { and, asc, desc, eq, gt, lt } from "drizzle-orm";
 import type { Router } from "../app.js";
+import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
 import { files } from "../db/schema.js";
 import { notFound, type ApiError } from "../errors.js";
@@ -13,7 +14,7 @@ import { idempotencyHeaders } from "../lib/idempotency-keys.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorSchema, json, keyedErrorResponses, replayed, tenantErrorResponses } from "../lib/openapi.js";
 import { listEnvelope, listQueryOf, page } from "../lib/pagination.js";
-import { uploadOnce } from "../lib/upload-once.js";
+import { uploadOnce, type UploadKeyRecord } from "../lib/upload-once.js";
 import { assertRoomForFile, fileQuotaOverrun } from "../quotas/limits.js";
 
 export const fileSchema = z
@@ -118,7 +119,7 @@ export function registerFiles(app: Router): void {
   app.post("/v1/files", async (c) => {
     const { db, blobs, config, now } = c.var.deps;
     const tenantId = c.var.tenant.tenantId;
-    const upload = async () => {
+    const upload = async (key: UploadKeyRecord) => {
       const room = await assertRoomForFile(c.var.deps, c.var.tenant);
       const up = await receiveUpload({
         body: c.req.raw.body,
@@ -131,19 +132,21 @@ export function registerFiles(app: Router): void {
       });
       const row: FileRow = { ...up, tenantId, createdAt: now() };
       try {
-        await db.insert(files).values(row);
+        // With the key's answer, or neither: a retry must not find the key free beside this row.
+        await runBatch(db, [db.insert(files).values(row), ...key.record(row.id)]);
       } catch (e) {
         await blobs.delete(up.blobKey).catch(() => {});
         throw e;
       }
       // The row goes before its blob, so that a file is never listed without its content.
       const withdraw = async () => {
-        await db.delete(files).where(eq(files.id, row.id));
+        await runBatch(db, [db.delete(files).where(eq(files.id, row.id)), ...key.withdraw()]);
         await blobs.delete(up.blobKey);
       };
       // Uploads racing each other all passed the check above: the ones past the limit withdraw. A re-check that
       // fails withdraws too: the client's retry with its Idempotency-Key runs again and must not find this file
-      // kept (listed, counted against its quotas) beside the one it stores.
+      // kept (listed, counted against its quotas) beside the one it stores. A withdrawal that fails leaves the row
+      // and the key's answer together, so that retry replays this file.
       let over: ApiError | null;
       try {
         over = await fileQuotaOverrun(c.var.deps, c.var.tenant, row.id);
@@ -155,7 +158,7 @@ export function registerFiles(app: Router): void {
         await withdraw();
         throw over;
       }
-      return { id: row.id, value: row };
+      return row;
     };
     const { value, replayed } = await uploadOnce(c, "file", () => ({}), upload, (id) => getTenantFile(db, tenantId, id));
     return c.json(toFile(value), 201, replayed ? { "Idempotent-Replayed": "true" } : {});

@@ -1,7 +1,8 @@
 // Uploads retried with an Idempotency-Key: the retry gets the first upload's object (201, Idempotent-Replayed)
 // and no second copy is stored; a failed upload leaves the key free; a key is not shared across endpoints.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { files } from "../../../api/src/db/schema.js";
+import type { Db } from "../../../api/src/db/client.js";
+import { files, idempotencyKeys } from "../../../api/src/db/schema.js";
 import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { chatLines, microLlamaAdapterForm, registerMicroLlama } from "../../helpers/jobs.js";
 
@@ -19,6 +20,25 @@ function fileForm(content: string) {
   return f;
 }
 const post = (token: string, path: string, body: FormData, key: string) => api.call("POST", path, { token, body, headers: { "Idempotency-Key": key } });
+/**
+ * `db` whose write of an Idempotency-Key's answer ("done") fails as a real write would (a NOT NULL column set to
+ * null), alone or inside a batch; every other statement, marking a key incomplete included, goes through.
+ */
+function failingKeyAnswers(db: Db): Db {
+  return new Proxy(db, {
+    get(target, prop) {
+      if (prop === "update") {
+        return (table: unknown) => {
+          const update = db.update(table as typeof idempotencyKeys);
+          if (table !== idempotencyKeys) return update;
+          return { set: (v: { state?: string }) => update.set(v.state === "done" ? { ...v, requestHash: null as unknown as string } : v) };
+        };
+      }
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
 const count = async (token: string, path: string) => ((await (await api.call("GET", path, { token })).json()) as { data: unknown[] }).data.length;
 
 describe("uploads under an Idempotency-Key", () => {
@@ -73,6 +93,23 @@ describe("uploads under an Idempotency-Key", () => {
     expect(await blobCount(api, `tenants/${t.id}/`)).toBe(1);
   });
 
+  it("keeps no file when recording the key's answer fails, so the retry under its key stores it once", async () => {
+    const t = await api.tenant("files-answer-fails");
+    const realDb = api.deps.db;
+    api.deps.db = failingKeyAnswers(realDb);
+    const failed = await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-answer");
+    api.deps.db = realDb;
+    expect(failed.status).toBe(500);
+    expect(await count(t.key, "/v1/files")).toBe(0);
+    expect(await blobCount(api, `tenants/${t.id}/`)).toBe(0);
+    const retry = await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-answer");
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("Idempotent-Replayed")).toBeNull();
+    expect(await count(t.key, "/v1/files")).toBe(1);
+    expect(await blobCount(api, `tenants/${t.id}/`)).toBe(1);
+    expect((await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-answer")).headers.get("Idempotent-Replayed")).toBe("true");
+  });
+
   it("lets a failed upload be retried under the same key, and keeps keys per tenant and per endpoint", async () => {
     const t = await api.tenant("files-idem-2");
     await expectError(await post(t.key, "/v1/files", fileForm("not json\n"), "up-2"), 400, "invalid_file");
@@ -97,5 +134,21 @@ describe("uploads under an Idempotency-Key", () => {
     expect(await count(t.key, "/v1/adapters")).toBe(1);
     // An adapter upload is compared by its fields and file hashes: another one under the key is refused.
     expect((await expectError(await post(t.key, "/v1/adapters", microLlamaAdapterForm("other"), "ad-1"), 400, "invalid_request")).param).toBe("Idempotency-Key");
+  });
+
+  it("keeps no adapter when recording the key's answer fails, so the retry under its key stores it once", async () => {
+    const t = await api.tenant("adapters-answer-fails");
+    const realDb = api.deps.db;
+    api.deps.db = failingKeyAnswers(realDb);
+    const failed = await post(t.key, "/v1/adapters", microLlamaAdapterForm(), "ad-answer");
+    api.deps.db = realDb;
+    expect(failed.status).toBe(500);
+    expect(await count(t.key, "/v1/adapters")).toBe(0);
+    expect(await blobCount(api, `tenants/${t.id}/`)).toBe(0);
+    const retry = await post(t.key, "/v1/adapters", microLlamaAdapterForm(), "ad-answer");
+    expect(retry.status).toBe(201);
+    expect(retry.headers.get("Idempotent-Replayed")).toBeNull();
+    expect(await count(t.key, "/v1/adapters")).toBe(1);
+    expect((await post(t.key, "/v1/adapters", microLlamaAdapterForm(), "ad-answer")).headers.get("Idempotent-Replayed")).toBe("true");
   });
 });

@@ -7,6 +7,7 @@ import type { BlobStore } from "../../../api/src/blob/port.js";
 import type { Db } from "../../../api/src/db/client.js";
 import { adapters } from "../../../api/src/db/schema.js";
 import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { failReadsAfterInsert } from "../../helpers/failing-db.js";
 import { microLlama, registerMicroLlama } from "../../helpers/jobs.js";
 
 const config = new Uint8Array(readFileSync(`${microLlama}/adapter/adapter_config.json`));
@@ -232,27 +233,11 @@ describe("a refused upload leaves nothing behind", () => {
     const t = await api.tenant("recheck-fails");
     // The database answers the insert, then fails the next query (the re-check of max_adapters): the adapter's
     // row must not stay behind without its files, listed and counted but unservable.
-    let inserted = false;
-    api.deps.db = new Proxy(realDb, {
-      get(target, prop) {
-        if (prop === "select" && inserted) {
-          return () => {
-            throw new Error("the database went away");
-          };
-        }
-        const v = Reflect.get(target, prop, target) as unknown;
-        if (prop === "insert") {
-          return (table: unknown) => {
-            inserted ||= table === adapters;
-            return realDb.insert(table as typeof adapters);
-          };
-        }
-        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+    const failing = failReadsAfterInsert(realDb, adapters);
+    api.deps.db = failing.db;
     const res = await post(t.key, multipart(fields()).body);
     api.deps.db = realDb;
-    expect(inserted).toBe(true);
+    expect(failing.inserted()).toBe(true);
     expect(res.status).toBe(500);
     await nothingLeft(t);
   });

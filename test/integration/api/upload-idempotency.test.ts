@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../../api/src/db/client.js";
 import { files, idempotencyKeys } from "../../../api/src/db/schema.js";
 import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { failReadsAfterInsert } from "../../helpers/failing-db.js";
 import { chatLines, microLlamaAdapterForm, registerMicroLlama } from "../../helpers/jobs.js";
 
 let api: TestApi;
@@ -63,27 +64,11 @@ describe("uploads under an Idempotency-Key", () => {
     // The database answers the insert, then fails the next read (the re-check of TUNESERVE_MAX_FILES): the
     // client gets a 500 and retries with its key, which is free again; the first row must not stay behind too.
     const realDb = api.deps.db;
-    let inserted = false;
-    api.deps.db = new Proxy(realDb, {
-      get(target, prop) {
-        if (prop === "select" && inserted) {
-          return () => {
-            throw new Error("the database went away");
-          };
-        }
-        if (prop === "insert") {
-          return (table: unknown) => {
-            inserted ||= table === files;
-            return realDb.insert(table as typeof files);
-          };
-        }
-        const v = Reflect.get(target, prop, target) as unknown;
-        return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-      },
-    });
+    const failing = failReadsAfterInsert(realDb, files);
+    api.deps.db = failing.db;
     const failed = await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-recheck");
     api.deps.db = realDb;
-    expect(inserted).toBe(true);
+    expect(failing.inserted()).toBe(true);
     expect(failed.status).toBe(500);
     expect(await count(t.key, "/v1/files")).toBe(0);
     expect(await blobCount(api, `tenants/${t.id}/`)).toBe(0);

@@ -1,26 +1,21 @@
 // A blob-store base model the runner registered but does not serve yet: requests for it are answered with
 // what is going on (503 model_loading while its files download, 502 model_unavailable naming the download's
 // error), not with the 404 of a model this runner never offered, so an operator reading the API's log sees why.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startInferenceServer, type InferenceServer } from "../../../gpu-runner/src/serve/server.js";
-import { LocalAdapterSource } from "../../../gpu-runner/src/serve/source.js";
+import type { InferenceServer } from "../../../gpu-runner/src/serve/server.js";
+import { startBareInferenceServer } from "../../helpers/bare-inference-server.js";
 
 const TOKEN = "runner-token";
-let dir: string;
 let server: InferenceServer;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "tuneserve-model-not-ready-"));
   // No model served from the start: no worker to load.
-  server = await startInferenceServer({ apiUrl: "http://127.0.0.1:9", runnerToken: TOKEN, listen: "127.0.0.1:0", models: {}, cacheDir: join(dir, "cache"), source: new LocalAdapterSource({}) });
+  ({ server, close } = await startBareInferenceServer(TOKEN));
 });
 
 afterAll(async () => {
-  await server?.close();
-  await rm(dir, { recursive: true, force: true });
+  await close?.();
 });
 
 const generate = async (model: string) => {

@@ -1,25 +1,20 @@
 // The runner's inference server takes only its runner token: a wrong one is refused whatever its length (a
 // prefix of the right one, the right one with more after it), and /healthz needs none.
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { startInferenceServer, type InferenceServer } from "../../../gpu-runner/src/serve/server.js";
-import { LocalAdapterSource } from "../../../gpu-runner/src/serve/source.js";
+import type { InferenceServer } from "../../../gpu-runner/src/serve/server.js";
+import { startBareInferenceServer } from "../../helpers/bare-inference-server.js";
 
 const TOKEN = "run_0123456789abcdef0123456789abcdef";
-let dir: string;
 let server: InferenceServer;
+let close: () => Promise<void>;
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), "tuneserve-runner-token-"));
   // No model: the token guard is all this test needs.
-  server = await startInferenceServer({ apiUrl: "http://127.0.0.1:9", runnerToken: TOKEN, listen: "127.0.0.1:0", models: {}, cacheDir: join(dir, "cache"), source: new LocalAdapterSource({}) });
+  ({ server, close } = await startBareInferenceServer(TOKEN));
 });
 
 afterAll(async () => {
-  await server?.close();
-  await rm(dir, { recursive: true, force: true });
+  await close?.();
 });
 
 const status = (authorization?: string) => fetch(`${server.url}/v1/status`, { headers: authorization === undefined ? {} : { Authorization: authorization } });

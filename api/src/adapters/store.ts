@@ -6,6 +6,7 @@ import { blobKeys } from "../blob/port.js";
 import { runBatch } from "../db/batch.js";
 import type { Db } from "../db/client.js";
 import { adapters } from "../db/schema.js";
+import type { UploadKeyRecord } from "../lib/upload-once.js";
 import { storageBillOnDelete } from "../usage/storage.js";
 import { fineTunedModelId, type AdapterRow } from "./models.js";
 import type { AdapterFacts } from "./validate.js";
@@ -52,16 +53,20 @@ export function adapterRow(id: string, a: NewAdapter): AdapterRow {
 }
 
 /**
- * Records an uploaded adapter whose files are already under `row.blobPrefix`, with `also` (an Idempotency-Key's
- * answer) in the same batch; a failed insert removes the files, so no orphan blobs stay.
+ * Records an uploaded adapter whose files are already under `row.blobPrefix`, with its Idempotency-Key's answer in
+ * the same batch; a failed insert removes the files, so no orphan blobs stay. False when that batch deleted the row
+ * again because a retry had taken the key over (upload-once.ts): its files are then the caller's to remove.
  */
-export async function insertUploadedAdapter(db: Db, blobs: BlobStore, row: AdapterRow, also: BatchItem<"sqlite">[] = []): Promise<void> {
+export async function insertUploadedAdapter(db: Db, blobs: BlobStore, row: AdapterRow, key: UploadKeyRecord): Promise<boolean> {
+  let written: unknown[];
   try {
-    await runBatch(db, [db.insert(adapters).values(row), ...also]);
+    const dropIfTakenOver = db.delete(adapters).where(and(eq(adapters.id, row.id), key.takenOver)).returning({ id: adapters.id });
+    written = await runBatch(db, [db.insert(adapters).values(row), ...key.record(row.id), dropIfTakenOver]);
   } catch (e) {
     await blobs.deletePrefix(row.blobPrefix).catch(() => undefined);
     throw e;
   }
+  return (written.at(-1) as unknown[]).length === 0;
 }
 
 /**

@@ -6,7 +6,7 @@
 // refreshing (its process died) may be taken over. Used by completions (inference/idempotency.ts adds
 // their billing), fine-tuning job creation and uploads (upload-once.ts).
 import { z } from "@hono/zod-openapi";
-import { and, eq, gte, lt, ne, or } from "drizzle-orm";
+import { and, eq, gte, lt, ne, notExists, or, sql, type SQL } from "drizzle-orm";
 import type { Db } from "../db/client.js";
 import { idempotencyKeys } from "../db/schema.js";
 import { ApiError } from "../errors.js";
@@ -158,4 +158,13 @@ export function reopenKeyQuery(db: Db, f: KeyRef & { now: number }) {
     .update(idempotencyKeys)
     .set({ state: "incomplete", result: null, updatedAt: f.now })
     .where(and(eq(idempotencyKeys.tenantId, f.tenantId), eq(idempotencyKeys.key, f.key), eq(idempotencyKeys.requestId, f.requestId), eq(idempotencyKeys.state, "done")));
+}
+
+/**
+ * True unless this attempt holds `key` with its answer: placed after settleKeyQuery in the same batch, it finds a
+ * key a retry took over while the attempt stalled (settleKeyQuery then changed nothing).
+ */
+export function notAnsweredBy(db: Db, f: KeyRef): SQL {
+  const mine = and(eq(idempotencyKeys.tenantId, f.tenantId), eq(idempotencyKeys.key, f.key), eq(idempotencyKeys.requestId, f.requestId), eq(idempotencyKeys.state, "done"));
+  return notExists(db.select({ one: sql`1` }).from(idempotencyKeys).where(mine));
 }

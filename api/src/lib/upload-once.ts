@@ -3,12 +3,15 @@
 // attempt by the fingerprint its route gives: an adapter's fields and file hashes (taken as its files stream into
 // the blob store, so its key is judged once they are stored, and a replay's copy is then removed); nothing for a
 // training file. The key's answer is written in the batch that inserts the upload's row, so that a failed write
-// cannot keep the row with the key left free (the retry would store a second copy).
+// cannot keep the row with the key left free (the retry would store a second copy); and an upload that stalled
+// until a retry took its key over (no heartbeat for STALE_RUNNING_SECONDS) deletes its row in that batch and its
+// blobs after, answering 409 as job creation does: the retry's object is the one the key names.
+import { sql, type SQL } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import { ApiError } from "../errors.js";
-import { claimKey, hasAnswer, holdKey, parseIdempotencyKey, reopenKeyQuery, requestHash, settleKey, settleKeyQuery } from "./idempotency-keys.js";
+import { claimKey, hasAnswer, holdKey, notAnsweredBy, parseIdempotencyKey, reopenKeyQuery, requestHash, settleKey, settleKeyQuery } from "./idempotency-keys.js";
 import { keepRunning } from "./keep-running.js";
 
 /**
@@ -18,10 +21,17 @@ import { keepRunning } from "./keep-running.js";
  */
 export interface UploadKeyRecord {
   record(id: string): BatchItem<"sqlite">[];
+  /**
+   * The condition of a delete of the row, last in the batch `record` joins: true when the key was no longer this
+   * attempt's (a retry took it over), so the row is never kept beside the retry's. Never true without a key.
+   */
+  takenOver: SQL;
+  /** The 409 an attempt answers whose row went so (its blobs are its own to remove). */
+  takenOverError(): ApiError;
   withdraw(): BatchItem<"sqlite">[];
 }
 
-const noKey: UploadKeyRecord = { record: () => [], withdraw: () => [] };
+const noKey: UploadKeyRecord = { record: () => [], takenOver: sql`0`, takenOverError: () => new ApiError("internal_error", "an upload without an Idempotency-Key has no key to lose"), withdraw: () => [] };
 
 /**
  * Runs `upload` once per key; `upload` writes `key`'s statements with its row. `fingerprint` is asked for only
@@ -51,6 +61,9 @@ export async function uploadOnce<T>(
     try {
       const value = await upload({
         record: (id) => [settleKeyQuery(db, { ...ref, result: { id }, now: now() })],
+        takenOver: notAnsweredBy(db, ref),
+        takenOverError: () =>
+          new ApiError("conflict", `a retry with Idempotency-Key '${key}' took the key over while this upload stalled, and its ${what} is the one kept; fetch it by repeating the request with the same key`, "Idempotency-Key", { "Retry-After": "1" }),
         withdraw: () => [reopenKeyQuery(db, { ...ref, now: now() })],
       });
       return value;

@@ -124,7 +124,8 @@ export function registerAdapters(app: Router): void {
         // Checked again now the key is claimed: a replay skipped the early check, a new upload may have raced in.
         await assertRoomForAdapter(c.var.deps, c.var.tenant);
         const row = adapterRow(id, { tenantId, baseModel: up.base.id, suffix: up.suffix, facts: up.facts, sizeBytes: up.sizeBytes, weightsSha256: up.weightsSha256, now: now() });
-        await insertUploadedAdapter(db, blobs, row, key.record(row.id));
+        // Not kept when a retry took the key over while this attempt stalled: the files go (below), the retry's stay.
+        if (!(await insertUploadedAdapter(db, blobs, row, key))) throw key.takenOverError();
         // The row owns its files from here: they go only with it (withdrawAdapter), so that a failure below never
         // leaves a row listed and counted without them.
         kept = true;

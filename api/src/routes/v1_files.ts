@@ -131,12 +131,20 @@ export function registerFiles(app: Router): void {
         limits: { maxFileBytes: config.TUNESERVE_MAX_FILE_BYTES, maxLineBytes: config.TUNESERVE_MAX_LINE_BYTES, room },
       });
       const row: FileRow = { ...up, tenantId, createdAt: now() };
+      let dropped: unknown[];
       try {
-        // With the key's answer, or neither: a retry must not find the key free beside this row.
-        await runBatch(db, [db.insert(files).values(row), ...key.record(row.id)]);
+        // With the key's answer, or neither: a retry must not find the key free beside this row. Nor is it kept
+        // when a retry took the key over while this upload stalled: the retry's file is the one.
+        const dropIfTakenOver = db.delete(files).where(and(eq(files.id, row.id), key.takenOver)).returning({ id: files.id });
+        const written = await runBatch(db, [db.insert(files).values(row), ...key.record(row.id), dropIfTakenOver]);
+        dropped = written.at(-1) as unknown[];
       } catch (e) {
         await blobs.delete(up.blobKey).catch(() => {});
         throw e;
+      }
+      if (dropped.length > 0) {
+        await blobs.delete(up.blobKey).catch(() => {});
+        throw key.takenOverError();
       }
       // The row goes before its blob, so that a file is never listed without its content.
       const withdraw = async () => {

@@ -1,11 +1,13 @@
 // Uploads retried with an Idempotency-Key: the retry gets the first upload's object (201, Idempotent-Replayed)
-// and no second copy is stored; a failed upload leaves the key free; a key is not shared across endpoints.
+// and no second copy is stored; a failed upload leaves the key free; a key is not shared across endpoints; an
+// upload that stalled until a retry took its key over keeps nothing (the retry's object is the one).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../../api/src/db/client.js";
 import { files, idempotencyKeys } from "../../../api/src/db/schema.js";
 import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { failReadsAfterInsert } from "../../helpers/failing-db.js";
 import { chatLines, microLlamaAdapterForm, registerMicroLlama } from "../../helpers/jobs.js";
+import { stalledBody, stallNextCall } from "../../helpers/stall.js";
 
 let api: TestApi;
 beforeAll(async () => {
@@ -40,6 +42,12 @@ function failingKeyAnswers(db: Db): Db {
     },
   });
 }
+/** A form as the bytes a client sends, with its Content-Type (the multipart boundary). */
+async function formBytes(form: FormData) {
+  const req = new Request("http://localhost/", { method: "POST", body: form });
+  return { bytes: new Uint8Array(await req.arrayBuffer()), type: req.headers.get("Content-Type")! };
+}
+const ids = async (token: string, path: string) => ((await (await api.call("GET", path, { token })).json()) as { data: { id: string }[] }).data.map((o) => o.id);
 const count = async (token: string, path: string) => ((await (await api.call("GET", path, { token })).json()) as { data: unknown[] }).data.length;
 
 describe("uploads under an Idempotency-Key", () => {
@@ -135,5 +143,41 @@ describe("uploads under an Idempotency-Key", () => {
     expect(retry.headers.get("Idempotent-Replayed")).toBeNull();
     expect(await count(t.key, "/v1/adapters")).toBe(1);
     expect((await post(t.key, "/v1/adapters", microLlamaAdapterForm(), "ad-answer")).headers.get("Idempotent-Replayed")).toBe("true");
+  });
+
+  it("keeps no file of an upload that stalled until a retry took its key over, and answers it 409", async () => {
+    const t = await api.tenant("files-takeover");
+    const { bytes, type } = await formBytes(fileForm(chatLines(3)));
+    // Attempt A claims the key, then its client stalls halfway through the file.
+    const stalled = stalledBody(bytes, bytes.length >> 1);
+    const first = api.call("POST", "/v1/files", { token: t.key, body: stalled.body, headers: { "Idempotency-Key": "up-stale", "Content-Type": type } });
+    await stalled.reached;
+    await expectError(await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-stale"), 409, "conflict");
+    api.advance(61); // past STALE_RUNNING_SECONDS with no heartbeat: the retry takes the key over
+    const retry = await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-stale");
+    expect(retry.status).toBe(201);
+    const file = await retry.json();
+    stalled.release();
+    expect((await expectError(await first, 409, "conflict")).param).toBe("Idempotency-Key");
+    expect(await ids(t.key, "/v1/files")).toEqual([file.id]);
+    expect(await blobCount(api, `tenants/${t.id}/`)).toBe(1);
+    expect(await (await post(t.key, "/v1/files", fileForm(chatLines(3)), "up-stale")).json()).toEqual(file);
+  });
+
+  it("keeps no adapter of an upload that stalled until a retry took its key over, and answers it 409", async () => {
+    const t = await api.tenant("adapters-takeover");
+    // Attempt A has stored its files and claimed the key; the batch writing its row then stalls (a slow database).
+    const stall = stallNextCall(api.deps.db as unknown as { batch(...a: unknown[]): Promise<unknown> }, "batch");
+    const first = post(t.key, "/v1/adapters", microLlamaAdapterForm(), "ad-stale");
+    await stall.reached;
+    api.advance(61);
+    const retry = await post(t.key, "/v1/adapters", microLlamaAdapterForm(), "ad-stale");
+    expect(retry.status).toBe(201);
+    const adapter = await retry.json();
+    stall.release();
+    expect((await expectError(await first, 409, "conflict")).param).toBe("Idempotency-Key");
+    expect(await ids(t.key, "/v1/adapters")).toEqual([adapter.id]);
+    expect(await blobCount(api, `tenants/${t.id}/`)).toBe(2); // the retry's adapter_config.json and weights
+    expect((await (await post(t.key, "/v1/adapters", microLlamaAdapterForm(), "ad-stale")).json()).id).toBe(adapter.id);
   });
 });

@@ -56,20 +56,3 @@ export function completionLogprobs(entries: LogprobEntry[], offset = 0) {
     text_offset,
   };
 }
-
-/**
- * Takes from the front of `held` (a stream's entries in token order) those whose text_offset is final once the
- * runner has released `released` characters of the choice's text. The runner holds back text that may begin a
- * stop string and gives a token inside it the offset it has if that text goes out; a stop string cuts it to the
- * text's end. An offset within the text released is final; one past it waits (see capOffsets at the end).
- * Entries without text_offset (older runners) are final as they come.
- */
-export function takeSettled(held: LogprobEntry[], released: number): LogprobEntry[] {
-  let n = 0;
-  while (n < held.length && (held[n].text_offset ?? 0) <= released) n++;
-  return held.splice(0, n);
-}
-
-/** The entries left when the choice ended: tokens a stop string cut, at the text's end (`length`), as the whole answer has them. */
-export const capOffsets = (entries: LogprobEntry[], length: number): LogprobEntry[] =>
-  entries.map((e) => (e.text_offset !== undefined && e.text_offset > length ? { ...e, text_offset: length } : e));

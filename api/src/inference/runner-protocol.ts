@@ -106,7 +106,8 @@ const logprobTokenSchema = z.object({ token: z.string(), bytes: z.array(z.number
  * in the choice's text (completions' text_offset; hidden tokens and a character's first bytes: where their text
  * would be). Runners older than text_offset leave it out. Streamed, a token inside text held back for a stop string
  * has the offset it gets if that text goes out: past the text released so far until then, and cut to the text's
- * end when the stop string matches (the API sends such an entry once it is final, stream.ts).
+ * end when the stop string matches. The runner sends such a token's delta once its offset is final; older runners
+ * sent it at once, uncut, so the API also waits (settled-offsets.ts, stream.ts).
  */
 export const logprobEntrySchema = logprobTokenSchema.extend({ top_logprobs: z.array(logprobTokenSchema), text_offset: z.number().int().min(0).optional() });
 export type LogprobEntry = z.infer<typeof logprobEntrySchema>;

@@ -12,7 +12,7 @@ import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
 import type { StoredCompletion } from "./idempotency.js";
 import { ToolCallStream, toolCallId, toolFinish, type ToolCallShape } from "./tool-calls.js";
-import { capOffsets, takeSettled } from "./logprobs.js";
+import { capOffsets, takeSettled } from "./settled-offsets.js";
 
 export type StreamCall = {
   kind: CompletionKind;
@@ -124,7 +124,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           if (delta === null) continue;
           // A token whose text the runner holds back sends its logprobs once its offset is final.
           const offset = ch.offset;
-          const logprobs = sending(index, takeSettled(held[index], ch.released));
+          const logprobs = sending(index, takeSettled(held[index], ch.released, (e) => e));
           if (!e.text && logprobs.length === 0) continue;
           send(chunkObject(call.kind, call.meta, { index, text: e.text, delta, ...(logprobs.length ? { logprobs, offset } : {}) }));
         } else if (e.type === "done") {

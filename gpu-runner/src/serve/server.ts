@@ -7,6 +7,7 @@ import { Hono, type Context } from "hono";
 import { generateRequestSchema, type GenerateChoice, type GenerateEvent, type GenerateRequest, type GenerateResponse, type LogprobEntry, type ResponseFormat } from "../../../api/src/inference/runner-protocol.js";
 import type { BatchingPolicy } from "./batch.js";
 import { AdapterRegistry, type AdapterHandle } from "./registry.js";
+import { SettledDeltas, type TokenDelta } from "./settled-deltas.js";
 import { TenantShares } from "./tenant-share.js";
 import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
 import { autoCallGrammar, toolCallGrammar } from "./tool-call.js";
@@ -380,16 +381,21 @@ async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeS
   let promptTokens: number | undefined;
   let sentPrompt = false;
   const several = submits.length > 1;
+  const send = (i: number, { token, text, logprob }: TokenDelta) => {
+    // The first delta sent carries what the API checks and bills a stream cut short by.
+    const opening = sentPrompt ? {} : { prompt_tokens: promptTokens, response_format: formatOf(submits) };
+    emit({ type: "delta", ...(several ? { index: i } : {}), text, token, ...opening, ...(logprob ? { logprob } : {}) });
+    sentPrompt = true;
+    first();
+  };
+  // A token's delta waits while its text_offset may still be cut by a stop string, so the stream's offsets are the JSON answer's.
+  const settling = submits.map(() => new SettledDeltas());
+  // Before done or error: the tokens cut by a stop string, and on a failure those generated (the API bills them).
+  const sendHeld = () => settling.forEach((s, i) => s.end().forEach((d) => send(i, d)));
   const result = generateAll(
     worker,
     submits,
-    (i, token, text, logprob) => {
-      // The first delta carries what the API checks and bills a stream cut short by.
-      const opening = sentPrompt ? {} : { prompt_tokens: promptTokens, response_format: formatOf(submits) };
-      emit({ type: "delta", ...(several ? { index: i } : {}), text, token, ...opening, ...(logprob ? { logprob } : {}) });
-      sentPrompt = true;
-      first();
-    },
+    (i, token, text, logprob) => settling[i].push({ token, text, logprob }).forEach((d) => send(i, d)),
     (n) => (promptTokens = n),
   ).then(
     (rs) => (release(), rs),
@@ -399,8 +405,14 @@ async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeS
     },
   );
   const ended = result.then(
-    (rs) => emit({ type: "done", finish_reason: rs[0].finishReason, ...(several ? { finish_reasons: rs.map((r) => r.finishReason) } : {}), usage: totalUsage(rs) }),
-    (err: unknown) => emit({ type: "error", message: err instanceof Error ? err.message : String(err) }),
+    (rs) => {
+      sendHeld();
+      emit({ type: "done", finish_reason: rs[0].finishReason, ...(several ? { finish_reasons: rs.map((r) => r.finishReason) } : {}), usage: totalUsage(rs) });
+    },
+    (err: unknown) => {
+      sendHeld();
+      emit({ type: "error", message: err instanceof Error ? err.message : String(err) });
+    },
   );
   // The client may leave while the request waits for a row or prefills: the stream's cancel() below is not
   // there yet, and without this the sequence would hold its place until its first token found the socket closed.

@@ -507,6 +507,17 @@ describe("a stop string that is a special token's text", () => {
     expect(chunks.map((ch) => ch.choices[0]?.finish_reason).filter(Boolean)).toEqual(["stop"]);
     expect(chunks.flatMap((ch) => ch.choices[0]?.logprobs?.tokens ?? [])).toEqual(["<|im_start|>"]);
   });
+
+  it("stops where the text with special tokens' text in place holds a stop string with one and more, streamed or not", async () => {
+    const body = { model: stack.model, prompt: "The quick brown fox", max_tokens: 8, temperature: 0, logit_bias: { 258: 100 }, stop: ["<|im_start|><|im_start|>"], logprobs: 0 };
+    const whole = await (await post("/v1/completions", acme.key, body)).json();
+    expect(whole.choices[0]).toMatchObject({ text: "", finish_reason: "stop", logprobs: { tokens: ["<|im_start|>", "<|im_start|>"], text_offset: [0, 0] } });
+    expect(whole.usage.completion_tokens).toBe(2);
+    const chunks = (await sse(await post("/v1/completions", acme.key, { ...body, stream: true }))).slice(0, -1).map((d) => JSON.parse(d));
+    expect(chunks.map((ch) => ch.choices[0]?.text ?? "").join("")).toBe("");
+    expect(chunks.map((ch) => ch.choices[0]?.finish_reason).filter(Boolean)).toEqual(["stop"]);
+    expect(chunks.flatMap((ch) => ch.choices[0]?.logprobs?.text_offset ?? [])).toEqual([0, 0]);
+  });
 });
 
 describe("metering and backpressure", () => {

@@ -34,8 +34,9 @@ export type SequenceRequest = {
   continuesPrompt?: boolean;
   /**
    * Tokens the text leaves out (the special ones, as Hugging Face's skip_special_tokens; serve/hidden-tokens.ts):
-   * they stay in `tokens`, usage and logprobs, and stop strings are matched on the text without them. One whose
-   * text is a whole stop string (stop: ["<|im_end|>"]) ends the sequence as that stop string would.
+   * they stay in `tokens`, usage and logprobs, and stop strings are matched on the text without them, but one that
+   * holds such a token's whole text (stop: ["<|im_end|>"], ["done<|im_end|>"]), which that text never shows, on the
+   * text with their text in place (stop.ts): it cuts the text there as any stop string does.
    */
   hiddenTokens?: ReadonlySet<number>;
   /** Stop strings (need a tokenizer); the text is cut before the stop string. */
@@ -90,8 +91,6 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   private readonly rng: Rng;
   private readonly stops: Set<number>;
   private readonly matcher: StopMatcher;
-  /** Hidden tokens whose text is one of the stop strings: the text never shows them, so they stop on their own. */
-  private readonly hiddenStops: ReadonlySet<number>;
   private readonly detok: ReturnType<typeof createDecodeStream> | null;
   private text = "";
   /** How often each token occurs in the completion so far (only kept when a penalty is set). */
@@ -112,8 +111,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   ) {
     this.rng = createRng(req.seed ?? 0);
     this.stops = new Set(req.stopTokens ?? []);
-    this.matcher = new StopMatcher(req.stop ?? []);
-    this.hiddenStops = hiddenStops(req, tokenizer);
+    this.matcher = new StopMatcher(req.stop ?? [], hiddenTexts(req, tokenizer));
     this.detok = tokenizer && (o.streamText || req.stop?.length || req.logprobs !== undefined) ? createDecodeStream(tokenizer, { context: this.context }) : null;
     this.seen = req.frequencyPenalty || req.presencePenalty ? new Map() : null;
     this.bias = Object.entries(req.logitBias ?? {}).map(([token, b]) => [Number(token), b]);
@@ -161,8 +159,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
       const piece = hidden ? "" : this.detok.push(token);
       const at = hidden ? this.detok.nextOffset : this.detok.lastOffset;
       // A tool call's text is not searched for stop strings, which would cut its JSON short.
-      const res =
-        callWasOpen || this.inCall ? { emit: this.matcher.flush() + piece, stopped: false } : this.hiddenStops.has(token) ? this.stopAtHidden() : this.matcher.push(piece);
+      const res = callWasOpen || this.inCall ? { emit: this.matcher.flush() + piece, stopped: false } : hidden ? this.pushHidden(token) : this.matcher.push(piece);
       text = res.emit;
       this.text += text;
       if (res.stopped) {
@@ -177,12 +174,17 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   }
 
   /**
-   * A hidden token that spells a stop string ends the text where it stands: the text before it is released (an
-   * unfinished character's bytes too, as at a stop token), unless that text holds a stop string itself.
+   * A hidden token's text goes to the stop matcher when a stop string holds such text. When it completes one, the
+   * text before it is released first (an unfinished character's bytes too, as at a stop token), unless that text
+   * holds a stop string itself.
    */
-  private stopAtHidden(): { emit: string; stopped: true } {
-    const before = this.matcher.push(this.detok?.flush() ?? "");
-    return { emit: before.emit + this.matcher.stopHere(), stopped: true };
+  private pushHidden(token: number): { emit: string; stopped: boolean } {
+    if (!this.matcher.seesHidden || !this.tokenizer) return this.matcher.push("");
+    const text = spell(this.tokenizer, token);
+    const before = this.matcher.wouldStopAt(text) ? this.matcher.push(this.detok?.flush() ?? "") : { emit: "", stopped: false };
+    if (before.stopped) return before;
+    const res = this.matcher.push(text, true);
+    return { emit: before.emit + res.emit, stopped: res.stopped };
   }
 
   /** The prompt tokens the text is decoded after (none for a chat's answer, which starts a turn). */
@@ -225,13 +227,14 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
   }
 }
 
-/** The hidden tokens whose whole text is one of the request's stop strings (a token's text, as logprobs spell it). */
-function hiddenStops(req: SequenceRequest, tok: SequenceTokenizer | null): ReadonlySet<number> {
-  const stops = new Set(req.stop ?? []);
-  if (!tok || stops.size === 0 || !req.hiddenTokens?.size) return new Set();
-  const spell = (t: number) => (tok.tokenBytes ? utf8.decode(tok.tokenBytes(t)) : tok.decode([t]));
-  return new Set([...req.hiddenTokens].filter((t) => stops.has(spell(t))));
+/** The hidden tokens' texts, which a stop string may hold (none without stop strings). */
+function hiddenTexts(req: SequenceRequest, tok: SequenceTokenizer | null): string[] {
+  if (!tok || !req.stop?.length || !req.hiddenTokens?.size) return [];
+  return [...req.hiddenTokens].map((t) => spell(tok, t));
 }
+
+/** A token's text, as logprobs spell it. */
+const spell = (tok: SequenceTokenizer, t: number) => (tok.tokenBytes ? utf8.decode(tok.tokenBytes(t)) : tok.decode([t]));
 
 const utf8 = new TextDecoder();
 

@@ -406,6 +406,26 @@ describe("Sequence hidden tokens (special tokens left out of the text)", () => {
     }
   });
 
+  it("matches a stop string that holds a hidden token's text and more on the text with hidden tokens' text in place, streamed or not", async () => {
+    const tok = await tokenizerOf((d) => writeByteLevelTokenizer(d));
+    const [start, end] = [tok.encode("<|im_start|>")[0], tok.encode("<|im_end|>")[0]];
+    const answer = [...tok.encode("Hi"), end, ...tok.encode(" more")];
+    for (const streamText of [true, false]) {
+      // "i" is held back as the start of "i<|im_end|>"; the hidden token completes it: cut before "i".
+      const { streamed, result } = run(tok, answer, { hiddenTokens: tok.specialTokenIds, stop: ["i<|im_end|>"], logprobs: 0 }, streamText);
+      expect(result).toMatchObject({ text: "H", finishReason: "stop", tokens: [...tok.encode("Hi"), end] });
+      expect(streamed).toBe("H");
+      expect(result.logprobs!.map((l) => l.textOffset)).toEqual([0, 1, 1]);
+      // Text after the token: the stop ends within " more", the text is cut before the hidden token.
+      const after = run(tok, answer, { hiddenTokens: tok.specialTokenIds, stop: ["<|im_end|> m"] }, streamText);
+      expect(after.result).toMatchObject({ text: "Hi", finishReason: "stop", tokens: [...tok.encode("Hi"), end, ...tok.encode(" m")] });
+      expect(after.streamed).toBe("Hi");
+    }
+    // Another hidden token between is text of its own there: "i<|im_end|>" is not in "Hi<|im_start|><|im_end|>…".
+    const between = run(tok, [...tok.encode("Hi"), start, end, ...tok.encode("!")], { hiddenTokens: tok.specialTokenIds, stop: ["i<|im_end|>"] }, true);
+    expect(between.result).toMatchObject({ text: "Hi!", finishReason: "length" });
+  });
+
   it("matches stop strings on the text without the hidden tokens", async () => {
     const tok = await tokenizerOf((d) => writeByteLevelTokenizer(d));
     const start = tok.encode("<|im_start|>")[0];

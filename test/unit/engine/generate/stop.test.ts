@@ -75,13 +75,74 @@ describe("StopMatcher", () => {
     expect(m.flush()).toBe("ST");
   });
 
-  it("stopHere ends at a stop string the text does not show, releasing the held tail before it", () => {
-    const m = new StopMatcher(["STOP"]);
-    expect(m.push("ok ST")).toEqual({ emit: "ok ", stopped: false });
-    expect(m.stopHere()).toBe("ST");
-    expect(m.stopped).toBe(true);
-    expect(m.push("more")).toEqual({ emit: "", stopped: true });
-    expect(m.stopHere()).toBe("");
+  it("matches a stop string that holds a hidden token's text on the text with it in place, releasing none of it", () => {
+    const m = new StopMatcher(["i<|e|>"], ["<|e|>", "<|s|>"]);
+    expect(m.seesHidden).toBe(true);
+    expect(m.push("Hi")).toEqual({ emit: "H", stopped: false });
+    expect(m.wouldStopAt("<|s|>")).toBe(false);
+    expect(m.wouldStopAt("<|e|>")).toBe(true);
+    expect(m.push("<|e|>", true)).toEqual({ emit: "", stopped: true });
+    // Starting at the hidden token: the text after it completes the match.
+    const after = new StopMatcher(["<|e|> m"], ["<|e|>"]);
+    expect(after.push("Hi")).toEqual({ emit: "Hi", stopped: false });
+    expect(after.push("<|e|>", true)).toEqual({ emit: "", stopped: false });
+    expect(after.push(" m")).toEqual({ emit: "", stopped: true });
+    // Hidden text that no stop string can go on from is dropped, the text after it released ("<" may begin the
+    // stop string spelled by text alone).
+    const passed = new StopMatcher(["<|e|>!"], ["<|e|>"]);
+    expect(passed.push("a")).toEqual({ emit: "a", stopped: false });
+    expect(passed.push("<|e|>", true)).toEqual({ emit: "", stopped: false });
+    expect(passed.push("b<")).toEqual({ emit: "b", stopped: false });
+    expect(passed.flush()).toBe("<");
+  });
+
+  it("matches the other stop strings on the text alone, across hidden tokens", () => {
+    // No stop string holds a hidden token's text: hidden text is not kept at all.
+    const alone = new StopMatcher(["ab"], ["<|e|>"]);
+    expect(alone.seesHidden).toBe(false);
+    expect(alone.push("a")).toEqual({ emit: "", stopped: false });
+    expect(alone.push("<|e|>", true)).toEqual({ emit: "", stopped: false });
+    expect(alone.push("b")).toEqual({ emit: "", stopped: true });
+    // Both kinds at once: "ab" still matches across the hidden token.
+    const both = new StopMatcher(["ab", "x<|e|>"], ["<|e|>"]);
+    expect(both.push("a")).toEqual({ emit: "", stopped: false });
+    expect(both.push("<|e|>", true)).toEqual({ emit: "", stopped: false });
+    expect(both.push("b")).toEqual({ emit: "", stopped: true });
+  });
+
+  it("agrees with cutting the whole text for every sequence of pieces and hidden tokens", () => {
+    // Pieces of the answer's text and two hidden tokens; the reference cuts at the earliest match: a stop string
+    // holding hidden text in the text with it, where its first character stands in the text without it.
+    const pieces = [["a", false], ["b", false], ["<", false], ["|>", false], ["<|e|>", true], ["<|s|>", true]] as const;
+    const hiddenTexts = ["<|e|>", "<|s|>"];
+    const stopsList = [["b<|e|>"], ["<|e|>a"], ["<|e|><|s|>", "ab"], ["a<|e|>b", "b<"], ["<|e|>"], ["|><|s|>"]];
+    let seed = 7;
+    const next = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % pieces.length;
+    for (let trial = 0; trial < 200; trial++) {
+      const seq = Array.from({ length: 8 }, () => pieces[next()]);
+      for (const stops of stopsList) {
+        const withHidden = stops.filter((st) => hiddenTexts.some((h) => st.includes(h)));
+        const plainStops = stops.filter((st) => !withHidden.includes(st));
+        const plain = seq.filter(([, h]) => !h).map(([t]) => t).join("");
+        const all = seq.map(([t]) => t).join("");
+        const plainAt = (i: number) => seq.reduce((acc, [t, h], k) => {
+          const start = seq.slice(0, k).reduce((n, [u]) => n + u.length, 0);
+          return h ? acc : acc + Math.max(0, Math.min(t.length, i - start));
+        }, 0);
+        const cuts = [...plainStops.map((st) => plain.indexOf(st)), ...withHidden.map((st) => (all.indexOf(st) < 0 ? -1 : plainAt(all.indexOf(st))))].filter((i) => i >= 0);
+        const want = cuts.length ? { text: plain.slice(0, Math.min(...cuts)), stopped: true } : { text: plain, stopped: false };
+        const m = new StopMatcher(stops, hiddenTexts);
+        let text = "";
+        let stopped = false;
+        for (const [t, h] of seq) {
+          const r = m.push(t, h);
+          text += r.emit;
+          if ((stopped = r.stopped)) break;
+        }
+        if (!stopped) text += m.flush();
+        expect({ text, stopped }, `${JSON.stringify(stops)} ${JSON.stringify(seq)}`).toEqual(want);
+      }
+    }
   });
 
   it("handles emoji and CJK stop strings", () => {

@@ -35,7 +35,7 @@ export const tenantErrorResponses = {
 
 /** The answers of a route that takes an Idempotency-Key and spends quota. */
 export const keyedErrorResponses = {
-  409: err("a request with the same Idempotency-Key is still running", retryAfter),
+  409: err("a request with the same Idempotency-Key is still running, or took the key over from this one (stalled 60 s without refreshing it): repeat with the key to get its answer", retryAfter),
   429: err("quota_exceeded: a tenant quota is used up (Retry-After where waiting helps), or rate_limited: its requests_per_minute are", retryAfter),
 } as const;
 

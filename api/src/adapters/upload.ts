@@ -6,7 +6,7 @@ import { z } from "@hono/zod-openapi";
 import { putChecked } from "../blob/checked-put.js";
 import type { BlobStore } from "../blob/port.js";
 import { ApiError } from "../errors.js";
-import { multipartBoundary, parseMultipart, readPartBytes, readTextPart, type MultipartPart } from "../files/multipart.js";
+import { multipartBoundary, notAFormField, parseMultipart, readPartBytes, readTextPart, type MultipartPart } from "../files/multipart.js";
 import { capBytes } from "../lib/byte-cap.js";
 import { sha256Hex } from "../lib/hash.js";
 import type { ModelSummary } from "../lib/model-shapes.js";
@@ -15,7 +15,7 @@ import { adapterFacts, AdapterWeightsCheck, configTooLarge, maxAdapterConfigByte
 
 /** Room for the multipart boundaries, part headers and the text fields. */
 const multipartOverhead = 64 * 1024;
-/** Bytes of a text field, and of each unknown field (read and ignored, as the form validator did). */
+/** Bytes of a text field. */
 const maxFieldBytes = 64 * 1024;
 
 const CONFIG = "adapter_config.json";
@@ -30,6 +30,9 @@ export const adapterTextFields = z.object({
     .optional()
     .openapi({ description: "goes into the model name: ft:<base>:<tenant>:<suffix>:<id>" }),
 });
+
+/** Every field of the form, in the order the docs give them. */
+const formFields = ["base_model", "suffix", uploadFields.config, uploadFields.weights] as const;
 
 /** What to tell a client that sent a file field as text (curl's -F without '@'), or not at all. */
 const sendAsFile = (field: string, fileName: string) => `send ${fileName} as a file part (curl -F ${field}=@${fileName})`;
@@ -147,7 +150,7 @@ export async function receiveAdapterUpload(args: AdapterUploadArgs): Promise<Rec
         const put = await putChecked(blobs, prefix + WEIGHTS, gated, adapterFileTypes[WEIGHTS]);
         stored = { check, ...put };
       } else {
-        await readTextPart(part, maxFieldBytes);
+        throw notAFormField(part.name, formFields);
       }
     }
     // Missing fields, named in the form's order, as the form validator named them.

@@ -265,6 +265,14 @@ export async function readPartBytes(part: Pick<MultipartPart, "body">, maxBytes:
   return joinBytes(chunks);
 }
 
+/**
+ * The error for a form field a route does not take, named as the JSON routes name an unknown key: ignored, a
+ * misspelt optional field (an adapter's `sufix`) would silently upload without it. `fields` lists the form's own.
+ */
+export function notAFormField(name: string, fields: readonly string[]): ApiError {
+  return new ApiError("invalid_request", `${name}: not a field of this form (${fields.join(", ")}): check its name, or leave it out`, name);
+}
+
 /** Reads a small text field whole, refusing one longer than `maxBytes`. */
 export async function readTextPart(part: MultipartPart, maxBytes: number): Promise<string> {
   const tooLong = () => new ApiError("invalid_request", `${part.name}: the field is longer than ${maxBytes} bytes`, part.name);

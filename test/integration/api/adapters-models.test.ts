@@ -117,6 +117,17 @@ describe("POST /v1/adapters", () => {
     expect(await blobCount(api, `tenants/${t.id}/`)).toBe(0);
   });
 
+  it("refuses a field the form does not take (a misspelt suffix), naming it and storing nothing", async () => {
+    const t = await api.tenant("typo");
+    // After the weights, so that they were already streamed to the blob store when the field arrives.
+    const typo = form({ base_model: "micro-llama", config: llamaConfig, weights: llamaWeights });
+    typo.append("sufix", "copy");
+    const err = await expectError(await api.call("POST", "/v1/adapters", { token: t.key, body: typo }), 400, "invalid_request");
+    expect(err).toMatchObject({ param: "sufix", message: expect.stringMatching(/^sufix: not a field of this form \(base_model, suffix, adapter_config, adapter_model\)/) });
+    expect((await (await api.call("GET", "/v1/adapters", { token: t.key })).json()).data).toEqual([]);
+    expect(await blobCount(api, `tenants/${t.id}/`)).toBe(0);
+  });
+
   it("refuses a file with a tensor missing (rewritten header without one key)", async () => {
     const t = await api.tenant("missing");
     const view = new DataView(llamaWeights.buffer, llamaWeights.byteOffset);

@@ -127,6 +127,10 @@ export async function receiveUpload(args: {
         const filename = cleanFilename(part.filename);
         wrote = true;
         stored = { ...(await storeFilePart(part, filename, key, args.blobs, args.limits)), filename };
+      } else if (part.name === "expires_after" || part.name.startsWith("expires_after[")) {
+        // OpenAI's option (its client sends it as expires_after[anchor] and [seconds]): ignored, the client
+        // would count on a deletion that never comes.
+        throw new ApiError("invalid_request", "expires_after: files do not expire here (each is kept until DELETE /v1/files/{id}); leave it out", "expires_after");
       } else {
         // Other fields are read and ignored (OpenAI clients send none; it keeps curl forms simple), up to a
         // bound, so a request cannot stream into one forever (the parser bounds how many parts there are).

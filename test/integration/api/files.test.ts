@@ -120,6 +120,17 @@ describe("POST /v1/files", () => {
     expect((await upload(api, t.key, many)).status).toBe(400);
   });
 
+  it("refuses OpenAI's expires_after (as its client sends it, after the file), which it would not honour, storing nothing", async () => {
+    const t = await api.tenant();
+    const expiring = form(chatFile(1));
+    expiring.append("expires_after[anchor]", "created_at");
+    expiring.append("expires_after[seconds]", "3600");
+    const err = await expectError(await upload(api, t.key, expiring), 400, "invalid_request");
+    expect(err).toMatchObject({ param: "expires_after", message: expect.stringMatching(/^expires_after: files do not expire here/) });
+    expect(await blobsOf(api, t.id)).toEqual([]);
+    expect((await (await api.call("GET", "/v1/files", { token: t.key })).json()).data).toEqual([]);
+  });
+
   it("checks purpose before or after the file, and requires both fields", async () => {
     const t = await api.tenant();
     for (const fileFirst of [false, true]) {

@@ -61,7 +61,7 @@ export function createApp(deps: Deps) {
     onError: (c) => {
       // The rest of the body is not read: the connection cannot carry another request.
       c.header("Connection", "close");
-      throw new ApiError("payload_too_large", `request body exceeds ${deps.config.TUNESERVE_MAX_BODY_BYTES} bytes`);
+      throw new ApiError("payload_too_large", `request body exceeds ${deps.config.TUNESERVE_MAX_BODY_BYTES} bytes (TUNESERVE_MAX_BODY_BYTES)`);
     },
   });
   app.use("*", async function limitJson(c, next) {

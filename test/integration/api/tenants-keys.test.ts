@@ -154,7 +154,8 @@ describe("errors and docs", () => {
   });
   it("refuses oversized JSON bodies, however their Content-Type is spelled", async () => {
     const res = await api.call("POST", "/admin/v1/tenants", { token: api.admin, json: { name: "x".repeat(2_000_000) } });
-    await expectError(res, 413, "payload_too_large");
+    // The message names the setting, as the upload limits name theirs.
+    expect((await expectError(res, 413, "payload_too_large")).message).toBe("request body exceeds 1048576 bytes (TUNESERVE_MAX_BODY_BYTES)");
     expect(res.headers.get("Connection")).toBe("close");
     for (const type of ["Application/JSON", "application/x+json"]) {
       const body = JSON.stringify({ name: "x".repeat(2_000_000) });

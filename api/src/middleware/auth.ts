@@ -26,6 +26,20 @@ const keyByHash = (db: Db) =>
       .prepare(),
   );
 
+/**
+ * Why a bearer is no tenant key. The admin and runner tokens are named (compared in constant time, as their
+ * guards do): sending one to /v1 is a common first mistake, and "invalid" alone sends the user hunting for a typo.
+ */
+async function unknownKeyMessage(secret: string, config: { TUNESERVE_ADMIN_TOKEN?: string; TUNESERVE_RUNNER_TOKEN?: string }): Promise<string> {
+  const tokens = [["admin", config.TUNESERVE_ADMIN_TOKEN, "/admin/*"], ["runner", config.TUNESERVE_RUNNER_TOKEN, "/internal/*"]] as const;
+  for (const [name, token, routes] of tokens) {
+    if (token && (await secretsEqual(secret, token))) {
+      return `invalid or revoked API key: this is the ${name} token, which opens ${routes} only; send a tenant's API key (POST /admin/v1/tenants returns one)`;
+    }
+  }
+  return "invalid or revoked API key";
+}
+
 /** Resolves the tenant from its API key; the tenant id never comes from the request itself. */
 export function tenantAuth(): MiddlewareHandler<AppEnv> {
   return async function tenantAuth(c, next) {
@@ -33,7 +47,7 @@ export function tenantAuth(): MiddlewareHandler<AppEnv> {
     const { db, now } = c.var.deps;
     const hash = await sha256Hex(secret);
     const found = await keyByHash(db).get({ hash });
-    if (!found) throw new ApiError("unauthorized", "invalid or revoked API key");
+    if (!found) throw new ApiError("unauthorized", await unknownKeyMessage(secret, c.var.deps.config));
     if (found.suspendedAt !== null) throw new ApiError("tenant_suspended", "this tenant is suspended: its API keys are refused until the operator reinstates it");
     const { key, quotas } = found;
     c.set("tenant", { tenantId: key.tenantId, keyId: key.id, quotas });

@@ -29,6 +29,14 @@ describe("admin tenants", () => {
     }
   });
 
+  it("says so when the admin or runner token is sent to a tenant route, where a tenant's key belongs", async () => {
+    const admin = await expectError(await api.call("GET", "/v1/models", { token: api.admin }), 401, "unauthorized");
+    expect(admin.message).toBe("invalid or revoked API key: this is the admin token, which opens /admin/* only; send a tenant's API key (POST /admin/v1/tenants returns one)");
+    const runner = await expectError(await api.call("GET", "/v1/models", { token: api.runner }), 401, "unauthorized");
+    expect(runner.message).toBe("invalid or revoked API key: this is the runner token, which opens /internal/* only; send a tenant's API key (POST /admin/v1/tenants returns one)");
+    expect((await expectError(await api.call("GET", "/v1/models", { token: "ts_wrong" }), 401, "unauthorized")).message).toBe("invalid or revoked API key");
+  });
+
   it("validates the body with the offending param", async () => {
     const err = await expectError(await api.call("POST", "/admin/v1/tenants", { token: api.admin, json: { name: "" } }), 400, "invalid_request");
     expect(err.param).toBe("name");

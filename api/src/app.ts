@@ -7,6 +7,12 @@ import { ApiError, errorResponse } from "./errors.js";
 import { requestId } from "./middleware/request-id.js";
 import { registerRoutes } from "./routes/index.js";
 
+/** A required field left out: zod words it "Invalid input: expected string, received undefined". */
+function missingField(expected: string): string {
+  const kind = ["string", "number", "boolean", "array", "object"].includes(expected) ? ` (${expected === "array" || expected === "object" ? "an" : "a"} ${expected})` : "";
+  return `missing; this field is required${kind}`;
+}
+
 /** Turns a zod failure into the envelope, naming the first offending field. */
 export function newRouter() {
   return new OpenAPIHono<AppEnv>({
@@ -22,7 +28,9 @@ export function newRouter() {
             ? (issue.issues[0]?.message ?? issue.message)
             : issue.code === "unrecognized_keys"
               ? "not a field of this request: check its name (a misspelt option would otherwise be left out unseen), or leave it out"
-              : issue.message;
+              : issue.code === "invalid_type" && issue.message.endsWith("received undefined")
+                ? missingField(issue.expected)
+                : issue.message;
         throw new ApiError("invalid_request", param ? `${param}: ${message}` : message, param);
       }
     },

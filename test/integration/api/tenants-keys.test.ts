@@ -40,6 +40,11 @@ describe("admin tenants", () => {
   it("validates the body with the offending param", async () => {
     const err = await expectError(await api.call("POST", "/admin/v1/tenants", { token: api.admin, json: { name: "" } }), 400, "invalid_request");
     expect(err.param).toBe("name");
+    // A field left out is called missing, not "Invalid input … received undefined" (zod's words).
+    const missing = await expectError(await api.call("POST", "/admin/v1/tenants", { token: api.admin, json: {} }), 400, "invalid_request");
+    expect(missing).toMatchObject({ param: "name", message: "name: missing; this field is required (a string)" });
+    const wrongType = await expectError(await api.call("POST", "/admin/v1/tenants", { token: api.admin, json: { name: 5 } }), 400, "invalid_request");
+    expect(wrongType.message).toBe("name: Invalid input: expected string, received number");
     expect(err.request_id).toMatch(/^req_/);
     const bad = await api.call("POST", "/admin/v1/tenants", { token: api.admin, body: "{not json", headers: { "Content-Type": "application/json" } });
     await expectError(bad, 400, "invalid_json");

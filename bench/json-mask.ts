@@ -6,7 +6,7 @@ import { JsonMode, type JsonRecognizer } from "../gpu-runner/src/engine/generate
 import { JsonObjectRecognizer } from "../gpu-runner/src/engine/generate/json-grammar.js";
 import { schemaRecognizer } from "../gpu-runner/src/engine/generate/json-schema.js";
 import { AutoToolCalls } from "../gpu-runner/src/engine/generate/auto-tool-calls.js";
-import { HERMES_TAGS, toolCallGrammar } from "../gpu-runner/src/serve/tool-call.js";
+import { CALL_LAYOUTS, toolCallGrammar } from "../gpu-runner/src/serve/tool-call.js";
 import { parseFlags, UsageError } from "../gpu-runner/src/cli/args.js";
 import { round } from "./env.js";
 
@@ -65,10 +65,10 @@ export async function runJsonMaskBench(argv: string[]): Promise<void> {
   const grammar = schemaRecognizer(named.jsonSchema, named.jsonSchemaPath, { compact: true });
   const autoCases: [string, string][] = [
     ["auto calls, in text", "Let me check the weather. "],
-    ["auto calls, after a call", `${HERMES_TAGS.opening}\n{"name": "tool_1", "arguments": {"city": "Oslo", "unit": "celsius"}}\n${HERMES_TAGS.closing}`],
+    ["auto calls, after a call", `${CALL_LAYOUTS.hermes.opening}\n{"name": "tool_1", "arguments": {"city": "Oslo", "unit": "celsius"}}\n${CALL_LAYOUTS.hermes.closing}`],
   ];
   for (const [position, prefix] of autoCases) {
-    const calls = new AutoToolCalls(vocab, new Set(), { opening: enc.encode(HERMES_TAGS.opening), closing: enc.encode(HERMES_TAGS.closing), grammar: () => grammar.clone(), parallel: true });
+    const calls = new AutoToolCalls(vocab, new Set(), { opening: enc.encode(CALL_LAYOUTS.hermes.opening), closing: enc.encode(CALL_LAYOUTS.hermes.closing), grammar: () => grammar.clone(), parallel: true });
     for (const b of enc.encode(prefix)) calls.take(b); // token ids 0..255 are the single bytes
     calls.mask(new Float32Array(size));
     const t0 = performance.now();

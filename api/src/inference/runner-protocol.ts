@@ -44,10 +44,18 @@ export const generateInputSchema = z.union([
 
 /**
  * tool_call: the answer is a call of one of `tool_names` (its arguments alone when there is one name);
- * tool_auto: text in which the model may call `tool_names` in its template's Hermes format (<tool_call> blocks).
+ * tool_auto: text in which the model may call `tool_names` in its template's format (tool_call_format).
  */
 const responseFormatSchema = z.enum(["text", "json_object", "json_schema", "tool_call", "tool_auto"]);
 export type ResponseFormat = z.infer<typeof responseFormatSchema>;
+
+/**
+ * How the model's chat template writes tool calls, said back by the runner with tool_call and tool_auto: hermes,
+ * `<tool_call>{"name", "arguments"}</tool_call>` blocks after any text; llama3_json, the whole answer is one
+ * `{"name", "parameters"}` (Llama 3.1). Runners older than the field take "auto" only for hermes.
+ */
+export const toolCallFormatSchema = z.enum(["hermes", "llama3_json"]);
+export type ToolCallFormat = z.infer<typeof toolCallFormatSchema>;
 
 /** The most choices (`n`) one request may ask for. */
 export const MAX_CHOICES = 16;
@@ -135,6 +143,7 @@ export const generateResponseSchema = generateChoiceSchema.omit({ logprobs: true
   choices: z.array(generateChoiceSchema).optional(),
   /** The format the runner applied (runners older than JSON mode leave it out). */
   response_format: responseFormatSchema.optional(),
+  tool_call_format: toolCallFormatSchema.optional(),
 });
 export type GenerateResponse = z.infer<typeof generateResponseSchema>;
 
@@ -143,7 +152,7 @@ export type GenerateResponse = z.infer<typeof generateResponseSchema>;
  * `prompt_tokens` so the API can bill a stream that ends before done (optional: older runners omit it).
  */
 export const generateEventSchema = z.discriminatedUnion("type", [
-  /** `index`: the choice (absent: 0). The first delta also says the format the runner applies (older runners do not). */
+  /** `index`: the choice (absent: 0). The first delta also says the format the runner applies (older runners do not), and the tool calls' format. */
   z.object({
     type: z.literal("delta"),
     index: z.number().int().min(0).optional(),
@@ -151,6 +160,7 @@ export const generateEventSchema = z.discriminatedUnion("type", [
     token: z.number().int().nullable(),
     prompt_tokens: z.number().int().min(0).optional(),
     response_format: responseFormatSchema.optional(),
+    tool_call_format: toolCallFormatSchema.optional(),
     logprob: logprobEntrySchema.optional(),
   }),
   /** `finish_reasons`: every choice's, by index (absent: the one choice's finish_reason). */

@@ -10,9 +10,10 @@ import { AdapterRegistry, type AdapterHandle } from "./registry.js";
 import { SettledDeltas, type TokenDelta } from "./settled-deltas.js";
 import { TenantShares } from "./tenant-share.js";
 import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
-import { autoCallGrammar, toolCallGrammar } from "./tool-call.js";
+import { assertReadableToolCalls, autoCallGrammar, toolCallGrammar } from "./tool-call.js";
 import { GenerationError, ServeWorker } from "./worker-client.js";
 import type { ServeResult, ServeSubmit } from "./worker-protocol.js";
+import type { ToolCallFormat } from "../engine/tokenizer/tool-call-format.js";
 
 export type InferenceServerOptions = {
   apiUrl: string;
@@ -220,7 +221,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     if (current && current !== worker && !current.broken) worker = current;
     let submits: ServeSubmit[];
     try {
-      submits = toSubmits(body, `${body.request_id}#${++seq}`, adapter ? { id: body.adapter!, dir: adapter.dir } : null);
+      submits = toSubmits(body, `${body.request_id}#${++seq}`, adapter ? { id: body.adapter!, dir: adapter.dir } : null, worker.toolCallFormat);
     } catch (err) {
       adapter?.release();
       giveBack();
@@ -289,14 +290,17 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
 
 /**
  * One sequence per choice; choice i samples with seed + i, so the choices differ. Without a seed the request
- * draws one at random, so that sampling differs from call to call as in OpenAI's API.
+ * draws one at random, so that sampling differs from call to call as in OpenAI's API. `callFormat`: how the
+ * model's chat template writes tool calls, which the calls' grammar follows.
  */
-function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter"]): ServeSubmit[] {
+function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter"], callFormat: ToolCallFormat | null): ServeSubmit[] {
   const seed = b.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
+  // "auto" reads the calls the model writes: only in a format this server knows (a 400 naming tool_choice).
+  if (b.response_format === "tool_auto") assertReadableToolCalls(callFormat);
   // Throws (a 400 naming the tool's parameters) for what the grammar cannot enforce.
   const tools = "messages" in b.input ? (b.input.tools ?? []) : [];
-  const grammar = b.response_format === "tool_call" ? toolCallGrammar(tools, b.tool_names ?? []) : b.json_schema ? { jsonSchema: b.json_schema } : {};
-  const autoCalls = b.response_format === "tool_auto" ? autoCallGrammar(tools, b.tool_names ?? []) : null;
+  const grammar = b.response_format === "tool_call" ? toolCallGrammar(tools, b.tool_names ?? [], { format: callFormat }) : b.json_schema ? { jsonSchema: b.json_schema } : {};
+  const autoCalls = b.response_format === "tool_auto" ? autoCallGrammar(tools, b.tool_names ?? [], callFormat!) : null;
   return Array.from({ length: b.n }, (_, i) => ({
     id: b.n === 1 ? id : `${id}.${i}`,
     input: b.input,
@@ -322,8 +326,15 @@ function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter
   }));
 }
 
-/** The response format the runner applies, said back so that the API can tell it from an older runner's silence. */
-const formatOf = (submits: ServeSubmit[]): ResponseFormat => submits[0].format ?? "text";
+/**
+ * The response format the runner applies, said back so that the API can tell it from an older runner's silence;
+ * with tool calls, the format the template writes them in, which the API reads them by.
+ */
+function formatOf(submits: ServeSubmit[], worker: ServeWorker): { response_format: ResponseFormat; tool_call_format?: ToolCallFormat } {
+  const format = submits[0].format ?? "text";
+  const calls = (format === "tool_auto" || format === "tool_call") && worker.toolCallFormat;
+  return { response_format: format, ...(calls ? { tool_call_format: calls } : {}) };
+}
 
 /** Usage over all choices: the prompt once (every choice read the same one), the completions summed. */
 const totalUsage = (rs: ServeResult[]) => ({ prompt_tokens: rs[0].promptTokens, completion_tokens: rs.reduce((n, r) => n + r.completionTokens, 0) });
@@ -354,7 +365,7 @@ async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSub
   try {
     const rs = await generateAll(worker, submits);
     const choices: GenerateChoice[] = rs.map((r) => ({ text: r.text, tokens: r.tokens, finish_reason: r.finishReason, ...(r.logprobs ? { logprobs: r.logprobs } : {}) }));
-    const out: GenerateResponse = { text: rs[0].text, tokens: rs[0].tokens, finish_reason: rs[0].finishReason, usage: totalUsage(rs), choices, response_format: formatOf(submits) };
+    const out: GenerateResponse = { text: rs[0].text, tokens: rs[0].tokens, finish_reason: rs[0].finishReason, usage: totalUsage(rs), choices, ...formatOf(submits, worker) };
     return c.json(out);
   } catch (err) {
     failed = err;
@@ -383,7 +394,7 @@ async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeS
   const several = submits.length > 1;
   const send = (i: number, { token, text, logprob }: TokenDelta) => {
     // The first delta sent carries what the API checks and bills a stream cut short by.
-    const opening = sentPrompt ? {} : { prompt_tokens: promptTokens, response_format: formatOf(submits) };
+    const opening = sentPrompt ? {} : { prompt_tokens: promptTokens, ...formatOf(submits, worker) };
     emit({ type: "delta", ...(several ? { index: i } : {}), text, token, ...opening, ...(logprob ? { logprob } : {}) });
     sentPrompt = true;
     first();

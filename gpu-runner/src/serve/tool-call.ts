@@ -1,6 +1,7 @@
 // Tool calls on the runner: a forced call (the API's tool_choice "required" or a named function) as the grammar
-// its answer follows.
+// its answer follows, and where each template format puts calls (what tool_choice "auto" follows).
 import type { ToolSpec } from "../../../api/src/inference/runner-protocol.js";
+import type { ToolCallFormat } from "../engine/tokenizer/tool-call-format.js";
 import { rootBranches } from "../engine/generate/json-schema-compile.js";
 import { schemaRecognizer } from "../engine/generate/json-schema.js";
 
@@ -8,12 +9,24 @@ import { schemaRecognizer } from "../engine/generate/json-schema.js";
 const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: false };
 
 /**
+ * Where a format puts each call in the answer: between tags (`opening`, `closing`), anywhere after text, or
+ * (`leading`) as the whole answer, a `{` before any other text opening it; and the key of the call's arguments.
+ */
+export type CallLayout = { opening: string; closing: string; leading: boolean; argumentsKey: "arguments" | "parameters" };
+
+export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
+  hermes: { opening: "<tool_call>", closing: "</tool_call>", leading: false, argumentsKey: "arguments" },
+  // Meta's templates write one call per turn, as the whole message: `{"name": …, "parameters": …}`.
+  llama3_json: { opening: "", closing: "", leading: true, argumentsKey: "parameters" },
+};
+
+/**
  * The JSON Schema a call of `names` follows: with one name, the tool's parameters (the answer is its
  * arguments) unless `named`; with several, or `named`, an anyOf of `{"name": <const>, "arguments": <its parameters>}` (a tool whose
- * parameters are an anyOf of objects gives a branch for each). Throws naming `tools.<i>.function.parameters…`
+ * parameters are an anyOf of objects gives a branch for each; the key is `parameters` in a Llama 3.1 `format`). Throws naming `tools.<i>.function.parameters…`
  * for what the grammar cannot enforce.
  */
-export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?: boolean } = {}): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; jsonCompact: true } {
+export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?: boolean; format?: ToolCallFormat | null } = {}): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; jsonCompact: true } {
   // Inside `{"name", "arguments"}`, the parameters sit one level down: checked there, so errors name the tool.
   const wrapped = names.length > 1 || o.named === true;
   const called = names.map((name) => {
@@ -27,10 +40,11 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?:
   });
   // Spaced as the templates' tojson writes calls: no model needs newlines or runs of spaces in a call.
   if (called.length === 1 && !o.named) return { jsonSchema: called[0].schema, jsonSchemaPath: called[0].path, jsonCompact: true };
+  const key = o.format ? CALL_LAYOUTS[o.format].argumentsKey : "arguments";
   const call = (name: string, args: unknown) => ({
     type: "object",
-    properties: { name: { const: name }, arguments: args },
-    required: ["name", "arguments"],
+    properties: { name: { const: name }, [key]: args },
+    required: ["name", key],
     additionalProperties: false,
   });
   const branches = called.flatMap(({ name, schema }) => (rootBranches(schema) ?? [schema]).map((args) => call(name, args)));
@@ -38,48 +52,49 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?:
 }
 
 /**
- * tool_choice "auto": the grammar of each call the model may write, `{"name", "arguments"}` for `names`; null
+ * tool_choice "auto": the grammar of each call the model may write, `{"name", "arguments"}` (`parameters` in
+ * Llama 3.1's format) for `names`; null
  * when a tool's parameters use what the grammar cannot enforce, and the calls are then read as written,
  * unless a tool is `strict` (its calls must follow them): then it throws, naming what cannot be enforced.
  */
-export function autoCallGrammar(tools: ToolSpec[], names: string[]): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string } | null {
+export function autoCallGrammar(tools: ToolSpec[], names: string[], format: ToolCallFormat = "hermes"): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string } | null {
   try {
-    const { jsonSchema, jsonSchemaPath } = toolCallGrammar(tools, names, { named: true });
+    const { jsonSchema, jsonSchemaPath } = toolCallGrammar(tools, names, { named: true, format });
     return { jsonSchema, jsonSchemaPath };
   } catch (err) {
     // A strict tool's own parameters must be enforceable; another tool's failing leaves the calls unchecked.
-    for (const t of tools) if (t.function.strict && names.includes(t.function.name)) toolCallGrammar(tools, [t.function.name], { named: true });
+    for (const t of tools) if (t.function.strict && names.includes(t.function.name)) toolCallGrammar(tools, [t.function.name], { named: true, format });
     return null;
   }
 }
-
-/** The tags around each call in a Hermes-style template. */
-export const HERMES_TAGS = { opening: "<tool_call>", closing: "</tool_call>" } as const;
 
 /**
  * The start of a forced call in the template's own format, put after the generation prompt so that the model
  * writes the call as it was trained to: for Hermes-style templates `<tool_call>\n` and, with one tool, its
  * name up to the arguments (`{"name": "f", "arguments": `, spaced as the templates' tojson writes it); the
- * grammar then takes the arguments, or `{"name", "arguments"}`. Nothing for templates without a known format.
+ * grammar then takes the arguments, or `{"name", "arguments"}`. Llama 3.1's: with one tool `{"name": "f",
+ * "parameters": `, with several nothing (the call is the answer's JSON). Nothing for templates without a known format.
  */
-export function toolCallOpening(format: "hermes" | null, names: string[]): string {
-  if (format !== "hermes") return "";
-  const open = `${HERMES_TAGS.opening}\n`;
-  return names.length === 1 ? `${open}{"name": ${JSON.stringify(names[0])}, "arguments": ` : open;
+export function toolCallOpening(format: ToolCallFormat | null, names: string[]): string {
+  if (format === null) return "";
+  const { opening, argumentsKey } = CALL_LAYOUTS[format];
+  const open = opening ? `${opening}\n` : "";
+  return names.length === 1 ? `${open}{"name": ${JSON.stringify(names[0])}, "${argumentsKey}": ` : open;
 }
 
 /**
  * tool_choice "none" with tools listed (response format text): the text a model must not write, so that one
- * trained to call cannot open a call in its template's format; undefined when the format is unknown. The tag
+ * trained to call cannot open a call in its template's format; undefined when the format is unknown, or has no
+ * tag (a Llama 3.1 call is a JSON answer, which text may be too). The tag
  * without its `>`: a model kept from `<tool_call>` would otherwise write `<tool_calll>` or `<tool_call` and a
  * stray byte, and a call after it.
  */
-export function noCallText(format: "hermes" | null): string | undefined {
-  return format === "hermes" ? HERMES_TAGS.opening.slice(0, -1) : undefined;
+export function noCallText(format: ToolCallFormat | null): string | undefined {
+  return format === null || !CALL_LAYOUTS[format].opening ? undefined : CALL_LAYOUTS[format].opening.slice(0, -1);
 }
 
 /** tool_choice "auto" reads the calls the model writes, so the chat template must write them in a format this server parses. */
-export function assertReadableToolCalls(format: "hermes" | null): void {
-  if (format === "hermes") return;
-  throw new Error('tool_choice: "auto" needs a chat template that writes tool calls in a format this server reads (<tool_call> blocks, as Qwen2.5\'s and the built-in model\'s do), and this model\'s does not; send "required" or {"type":"function","function":{"name":…}}, or "none"');
+export function assertReadableToolCalls(format: ToolCallFormat | null): asserts format is ToolCallFormat {
+  if (format !== null) return;
+  throw new Error('tool_choice: "auto" needs a chat template that writes tool calls in a format this server reads (<tool_call> blocks, as Qwen2.5\'s and the built-in model\'s do, or Llama 3.1\'s JSON calls with "parameters"), and this model\'s does not; send "required" or {"type":"function","function":{"name":…}}, or "none"');
 }

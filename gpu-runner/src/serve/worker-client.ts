@@ -3,6 +3,7 @@
 import { Worker } from "node:worker_threads";
 import type { LogprobEntry } from "../../../api/src/inference/runner-protocol.js";
 import type { SchedulerStats } from "./scheduler.js";
+import type { ToolCallFormat } from "../engine/tokenizer/tool-call-format.js";
 import type { FromWorker, ServeResult, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
 
 /** A generation the worker refused (`invalid`: the request is at fault) or failed (`badAdapter`: its adapter's files would not load). */
@@ -35,6 +36,8 @@ export class ServeWorker {
   private constructor(
     private readonly worker: Worker,
     readonly vocab: number,
+    /** How the model's chat template writes tool calls: the grammar of "auto" calls and of forced ones follows it. */
+    readonly toolCallFormat: ToolCallFormat | null,
   ) {
     worker.on("message", (m: FromWorker) => this.onMessage(m));
     worker.on("error", (err) => this.failAll(err));
@@ -44,7 +47,7 @@ export class ServeWorker {
   /** Starts a worker and opens the model in it; rejects with the worker's load error. */
   static async start(init: ServeWorkerInit): Promise<ServeWorker> {
     const worker = new Worker(new URL("./worker-entry.mjs", import.meta.url));
-    const ready = await new Promise<{ vocab: number }>((ok, fail) => {
+    const ready = await new Promise<{ vocab: number; toolCallFormat: ToolCallFormat | null }>((ok, fail) => {
       const onMsg = (m: FromWorker) => {
         if (m.kind === "ready") ok(m);
         else if (m.kind === "initError") fail(new Error(`${init.modelDir}: ${m.message}`));
@@ -58,7 +61,7 @@ export class ServeWorker {
       await worker.terminate();
       throw err;
     });
-    return new ServeWorker(worker, ready.vocab);
+    return new ServeWorker(worker, ready.vocab, ready.toolCallFormat);
   }
 
   private onMessage(m: FromWorker): void {

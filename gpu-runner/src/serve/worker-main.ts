@@ -9,7 +9,7 @@ import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
 import { hiddenTokens } from "./hidden-tokens.js";
-import { HERMES_TAGS, assertReadableToolCalls, noCallText, toolCallOpening } from "./tool-call.js";
+import { CALL_LAYOUTS, noCallText, toolCallOpening } from "./tool-call.js";
 import { templateMessages, templateTools } from "../engine/tokenizer/template-messages.js";
 import { stringsOf } from "../engine/tokenizer/plain-text.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
@@ -22,7 +22,7 @@ let scheduler: Scheduler | null = null;
 /** Requests whose tokens are posted as they come (the others get only their result). */
 const streaming = new Set<string>();
 let tokenizer: TextTokenizer | null = null;
-/** Tokens answers' text leaves out: the special ones; under tool_choice "auto", the tool-call tags stay. */
+/** Tokens answers' text leaves out: the special ones; under tool_choice "auto", the template's tool-call tags stay. */
 let hidden: { text: ReadonlySet<number>; toolAuto: ReadonlySet<number> } | null = null;
 /** Longest prompt + max_tokens, as the scheduler enforces it. */
 let maxContext = 0;
@@ -34,7 +34,8 @@ async function init(o: ServeWorkerInit): Promise<void> {
   // This thread's runs overlap the HTTP servers on the main thread: spin only with a core to spare.
   const model = await LoadedModel.load(o.modelDir, { slots: o.slots, rank: o.rank, targets: [...PROJECTIONS], threads, spin: o.spin ?? spinBesideEventLoop(threads) });
   tokenizer = await loadTokenizer(o.modelDir);
-  hidden = tokenizer && { text: hiddenTokens(tokenizer), toolAuto: hiddenTokens(tokenizer, [HERMES_TAGS.opening, HERMES_TAGS.closing]) };
+  const layout = tokenizer?.toolCallFormat ? CALL_LAYOUTS[tokenizer.toolCallFormat] : null;
+  hidden = tokenizer && { text: hiddenTokens(tokenizer), toolAuto: hiddenTokens(tokenizer, layout ? [layout.opening, layout.closing].filter((tag) => tag !== "") : []) };
   // The engine implements neither positions past the model's table nor a sliding window.
   maxContext = Math.min(o.maxContext, model.cfg.maxPositions, model.cfg.slidingWindow ?? Infinity);
   scheduler = new Scheduler(model.session, model.slots, {
@@ -61,7 +62,7 @@ async function init(o: ServeWorkerInit): Promise<void> {
     },
   });
   if (tokenizer) textBytesLimit = 4 * maxContext * tokenizer.longestTokenBytes;
-  send({ kind: "ready", vocab: model.cfg.vocab, hasTokenizer: tokenizer !== null });
+  send({ kind: "ready", vocab: model.cfg.vocab, hasTokenizer: tokenizer !== null, toolCallFormat: tokenizer?.toolCallFormat ?? null });
 }
 
 /**
@@ -87,7 +88,6 @@ function tokensOf(req: ServeSubmit): number[] {
   if (!tokenizer) throw new Error("input: this model has no tokenizer.json; send token ids");
   assertTextCanFit(input);
   if ("messages" in input) {
-    if (req.format === "tool_auto") assertReadableToolCalls(tokenizer.toolCallFormat);
     const chat = tokenizer.encodeChat(templateMessages(input.messages), { addGenerationPrompt: true, tools: templateTools(input.tools) });
     const opening = req.toolNames && req.format === "tool_call" ? toolCallOpening(tokenizer.toolCallFormat, req.toolNames) : "";
     return opening ? [...chat, ...tokenizer.encode(opening, { addSpecialTokens: false, continues: true })] : chat;
@@ -144,13 +144,21 @@ function submit(req: ServeSubmit): void {
       jsonCompact: req.jsonCompact,
       // Tools listed, and an answer in text: tool_choice "none".
       bannedText: (req.format ?? "text") === "text" && "messages" in req.input && req.input.tools?.length ? noCallText(tokenizer?.toolCallFormat ?? null) : undefined,
-      // tool_choice "auto": tokensOf checked that the template writes Hermes-style calls.
-      toolCalls: req.autoCalls ? { ...req.autoCalls, ...HERMES_TAGS } : undefined,
+      // tool_choice "auto": the server took it only for a template whose call format is known (server.ts toSubmits).
+      toolCalls: req.autoCalls ? autoCallsOf(req.autoCalls) : undefined,
     });
   } catch (err) {
     streaming.delete(req.id);
     send({ kind: "error", id: req.id, message: err instanceof Error ? err.message : String(err), invalid: true });
   }
+}
+
+/** tool_choice "auto"'s calls where the template puts them; a call that is the whole answer (Llama 3.1's) is the only one. */
+function autoCallsOf(calls: NonNullable<ServeSubmit["autoCalls"]>) {
+  const format = tokenizer?.toolCallFormat;
+  if (!format) throw new Error("tool calls: this model's chat template writes no tool-call format this server reads");
+  const { opening, closing, leading } = CALL_LAYOUTS[format];
+  return { ...calls, opening, closing, leading, parallel: calls.parallel && !leading };
 }
 
 port.on("message", (m: ToWorker) => {

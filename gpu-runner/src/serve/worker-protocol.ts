@@ -3,6 +3,7 @@
 import type { BatchingPolicy } from "./batch.js";
 import type { GenerateRequest, LogprobEntry, ResponseFormat } from "../../../api/src/inference/runner-protocol.js";
 import type { SchedulerStats, SeqResult } from "./scheduler.js";
+import type { ToolCallFormat } from "../engine/tokenizer/tool-call-format.js";
 
 export type ServeWorkerInit = {
   modelDir: string;
@@ -53,7 +54,7 @@ export type ServeSubmit = {
   jsonSchemaPath?: string;
   /** At most one space between JSON tokens (a forced tool call). */
   jsonCompact?: boolean;
-  /** A forced tool call's tools (response_format tool_call): a Hermes-style template gets the call opened for the model. */
+  /** A forced tool call's tools (response_format tool_call): a template of a known format gets the call opened for the model. */
   toolNames?: string[];
   /** tool_choice "auto" with a grammar on the calls the model writes in its template's format (tool-call.ts). */
   autoCalls?: { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; parallel: boolean };
@@ -75,7 +76,8 @@ export type ToWorker =
   | { kind: "close" };
 
 export type FromWorker =
-  | { kind: "ready"; vocab: number; hasTokenizer: boolean }
+  /** `toolCallFormat`: how the model's chat template writes tool calls (null: none this server reads, or no template). */
+  | { kind: "ready"; vocab: number; hasTokenizer: boolean; toolCallFormat: ToolCallFormat | null }
   | { kind: "initError"; message: string }
   /** A streaming request was tokenized: sent before its first token, so a stream cut short can still bill the prompt. */
   | { kind: "start"; id: string; promptTokens: number }

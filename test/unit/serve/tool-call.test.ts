@@ -1,7 +1,7 @@
 // The runner's side of tool calls: the grammar of a forced call of one tool or several, errors that name the
 // tool's parameters, the call's opening in the template's format, and which templates "auto" can read.
 import { describe, expect, it } from "vitest";
-import { assertReadableToolCalls, autoCallGrammar, noCallText, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
+import { CALL_LAYOUTS, assertReadableToolCalls, autoCallGrammar, noCallText, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
 import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-schema.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -32,6 +32,18 @@ describe("toolCallGrammar", () => {
     expect(schemaRecognizer(jsonSchema, jsonSchemaPath).accepts(utf8('{"a"'))).toBe(false);
     const r = schemaRecognizer(jsonSchema, jsonSchemaPath);
     expect(r.push(utf8('{"name":"add","arguments":{"a":2}}')) && r.done).toBe(true);
+  });
+
+  it("keys the arguments as the template's format does: parameters in Llama 3.1's calls", () => {
+    for (const [names, o] of [[["ping", "add"], {}], [["add"], { named: true }]] as const) {
+      const { jsonSchema, jsonSchemaPath } = toolCallGrammar([tool("ping"), add], [...names], { ...o, format: "llama3_json" });
+      const r = schemaRecognizer(jsonSchema, jsonSchemaPath);
+      expect(r.push(utf8('{"name":"add","parameters":{"a":2}}')) && r.done).toBe(true);
+      expect(schemaRecognizer(jsonSchema, jsonSchemaPath).accepts(utf8('{"name":"add","arguments"'))).toBe(false);
+    }
+    const auto = autoCallGrammar([tool("ping"), add], ["ping", "add"], "llama3_json")!;
+    expect(schemaRecognizer(auto.jsonSchema, auto.jsonSchemaPath).push(utf8('{"name":"ping","parameters":{}}'))).toBe(true);
+    expect(schemaRecognizer(auto.jsonSchema, auto.jsonSchemaPath).accepts(utf8('{"name":"ping","arguments"'))).toBe(false);
   });
 
   it("gives each branch of a tool's top-level anyOf its own {name, arguments}", () => {
@@ -78,18 +90,33 @@ describe("toolCallOpening", () => {
     expect(toolCallOpening("hermes", ["a", "b"])).toBe("<tool_call>\n");
     expect(toolCallOpening(null, ["a"])).toBe("");
   });
+
+  it("opens a Llama 3.1 call with its name and parameters key for one tool, nothing for several", () => {
+    expect(toolCallOpening("llama3_json", ["get_weather"])).toBe('{"name": "get_weather", "parameters": ');
+    expect(toolCallOpening("llama3_json", ["a", "b"])).toBe("");
+  });
 });
 
 describe("noCallText", () => {
   it('bans the opening of a call under tool_choice "none" where the format is known', () => {
     expect(noCallText("hermes")).toBe("<tool_call");
     expect(noCallText(null)).toBeUndefined();
+    // A Llama 3.1 call is the whole answer's JSON: no text to ban anywhere in an answer.
+    expect(noCallText("llama3_json")).toBeUndefined();
   });
 });
 
 describe("assertReadableToolCalls", () => {
   it('takes "auto" only with a template whose calls the API reads, naming tool_choice otherwise', () => {
     expect(() => assertReadableToolCalls("hermes")).not.toThrow();
+    expect(() => assertReadableToolCalls("llama3_json")).not.toThrow();
     expect(() => assertReadableToolCalls(null)).toThrow(/^tool_choice: "auto" needs a chat template/);
+  });
+});
+
+describe("CALL_LAYOUTS", () => {
+  it("puts Hermes calls between tags anywhere after text, and a Llama 3.1 call as the whole answer", () => {
+    expect(CALL_LAYOUTS.hermes).toEqual({ opening: "<tool_call>", closing: "</tool_call>", leading: false, argumentsKey: "arguments" });
+    expect(CALL_LAYOUTS.llama3_json).toEqual({ opening: "", closing: "", leading: true, argumentsKey: "parameters" });
   });
 });

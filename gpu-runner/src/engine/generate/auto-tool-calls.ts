@@ -2,16 +2,20 @@
 // with its template's opening tag (<tool_call>); from there the call follows the tools' grammar up to the
 // closing tag (call-block.ts). After a call only another call (when parallel calls are allowed) or the end
 // may come, with at most two spaces or newlines between: what the API reads as calls
-// (api/src/inference/tool-calls.ts). Like JSON mode, the model's pick is checked first and the vocabulary
-// masked only on a refusal.
+// (api/src/inference/tool-calls.ts). A format whose call is the whole answer (Llama 3.1's JSON) has no tags:
+// a `{` before any other text opens the call, and other text rules one out. Like JSON mode, the model's pick
+// is checked first and the vocabulary masked only on a refusal.
 import { CallBlock, type CloneableRecognizer } from "./call-block.js";
 import { JsonMode, type JsonVocabulary } from "./json-mode.js";
 import { TagScanner, equalBytes as equal } from "./bytes.js";
 import { maskRefused } from "./mask.js";
 
 export type AutoCallsSpec = {
+  /** The tags around a call; empty with `leading`. */
   opening: Uint8Array;
   closing: Uint8Array;
+  /** The call is the whole answer: a `{` opens it while nothing but whitespace came before it (a leading call ends the answer). */
+  leading?: boolean;
   /** A fresh recognizer of one call's JSON (`{"name", "arguments"}` for the tools). */
   grammar: () => CloneableRecognizer;
   /** Whether another call may follow a call; otherwise the answer ends with the first. */
@@ -25,10 +29,14 @@ export type AutoCallsSpec = {
 
 /** The most spaces or newlines between two calls. */
 const MAX_BETWEEN = 2;
+const OPENING_BRACE = 0x7b;
 const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
 
-/** Where writing some bytes outside a call leads: still outside (how far the opening tag and, after a call, the spaces have got), or into a call. */
-type Outside = { matched: number; spaces: number } | { call: CallBlock };
+/**
+ * Where writing some bytes outside a call leads: still outside (how far the opening tag and, after a call, the
+ * spaces have got; with a leading call, whether text began), or into a call.
+ */
+type Outside = { matched: number; spaces: number; began: boolean } | { call: CallBlock };
 
 export class AutoToolCalls {
   /** text: before any call; call: inside one; after: a call has closed. */
@@ -37,8 +45,10 @@ export class AutoToolCalls {
   private matched = 0;
   /** After a call: the spaces and newlines written since. */
   private spaces = 0;
-  /** Finds the opening tag in text. */
-  private readonly openingScanner: TagScanner;
+  /** With a leading call: text other than whitespace was written, so no call can open any more. */
+  private began = false;
+  /** Finds the opening tag in text (none with a leading call). */
+  private readonly openingScanner: TagScanner | null;
   /** Inside a call: its grammar, and JSON mode's checks and mask over it. */
   private call: { block: CallBlock; mode: JsonMode } | null = null;
   /** Inside a call: the stop and special tokens are refused, save one that spells the closing tag. */
@@ -50,9 +60,10 @@ export class AutoToolCalls {
     private readonly stops: ReadonlySet<number>,
     private readonly spec: AutoCallsSpec,
   ) {
-    const closes = (t: number) => equal(vocab.tokenBytes(t), spec.closing);
+    // Without a closing tag, no special token may end a call (an empty closing would match those that write nothing).
+    const closes = (t: number) => spec.closing.length > 0 && equal(vocab.tokenBytes(t), spec.closing);
     this.callVocab = { ...vocab, blocked: new Set([...vocab.blocked].filter((t) => !closes(t))) };
-    this.openingScanner = new TagScanner(spec.opening);
+    this.openingScanner = spec.leading ? null : new TagScanner(spec.opening);
   }
 
   /** Whether a call is open: its text must not be cut (sequence.ts then leaves stop strings unmatched). */
@@ -86,6 +97,7 @@ export class AutoToolCalls {
     if (!("call" in next)) {
       this.matched = next.matched;
       this.spaces = next.spaces;
+      this.began = next.began;
       return false;
     }
     this.phase = "call";
@@ -99,17 +111,18 @@ export class AutoToolCalls {
     this.phase = "after";
     this.matched = 0;
     this.spaces = block.spacesAfter;
-    return !this.spec.parallel;
+    return !this.spec.parallel || this.spec.leading === true;
   }
 
   /** Where `bytes` lead outside a call, or null when they may not come; byte by byte, without copies (a mask tries every token). */
   private outside(bytes: Uint8Array): Outside | null {
+    if (this.spec.leading) return this.outsideLeading(bytes);
     const { opening } = this.spec;
     let m = this.matched;
     let spaces = this.spaces;
     for (let i = 0; i < bytes.length; i++) {
       const b = bytes[i];
-      if (this.phase === "text") m = this.openingScanner.next(m, b);
+      if (this.phase === "text") m = this.openingScanner!.next(m, b);
       else if (m === 0 && isSpace(b)) {
         if (++spaces > MAX_BETWEEN) return null;
         continue;
@@ -120,6 +133,18 @@ export class AutoToolCalls {
         return call.push(bytes.subarray(i + 1)) ? { call } : null;
       }
     }
-    return { matched: m, spaces };
+    return { matched: m, spaces, began: false };
+  }
+
+  /** outside() for a call that is the whole answer: its `{` is the JSON's own, and after it only the end may come. */
+  private outsideLeading(bytes: Uint8Array): Outside | null {
+    if (this.began) return { matched: 0, spaces: 0, began: true };
+    for (let i = 0; i < bytes.length; i++) {
+      if (isSpace(bytes[i])) continue;
+      if (bytes[i] !== OPENING_BRACE) return { matched: 0, spaces: 0, began: true };
+      const call = new CallBlock(this.spec.grammar(), this.spec.closing);
+      return call.push(bytes.subarray(i)) ? { call } : null;
+    }
+    return { matched: 0, spaces: 0, began: false };
   }
 }

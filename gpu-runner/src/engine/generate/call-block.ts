@@ -1,8 +1,9 @@
 // The body of one tool call as Hermes-style chat templates write it after the opening tag
 // (`<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`): at most one newline or space, the call's JSON
 // (a recognizer of the tools' grammar), at most one newline or space, the closing tag, and then up to
-// `trailing` spaces or newlines (so that a token such as `>\n` may end a call). It is a JsonRecognizer, so
-// JSON mode's mask and checks work on it unchanged.
+// `trailing` spaces or newlines (so that a token such as `>\n` may end a call). With an empty closing tag (a
+// Llama 3.1 call, the whole answer) it ends with the JSON. It is a JsonRecognizer, so JSON mode's mask and
+// checks work on it unchanged.
 import type { JsonRecognizer } from "./json-mode.js";
 
 /** A recognizer whose state can be copied (json-schema.ts's). */

@@ -9,8 +9,10 @@ import { z } from "zod";
 import { tokenBytesReader } from "./token-bytes.js";
 import { turnEndToken } from "./turn-end.js";
 import { specialsToAdd, templateProcessing, type AddedSpecials, type Special } from "./post-processor.js";
+import { toolCallFormatOf, type ToolCallFormat } from "./tool-call-format.js";
 
 export { CONTEXT_TOKENS, createDecodeStream, decodeAfter } from "./decode-stream.js";
+export { toolCallFormatOf, type ToolCallFormat } from "./tool-call-format.js";
 
 /** A chat message as chat templates read it; an assistant's tool calls carry their arguments as an object where they parse. */
 export type ChatMessage = { role: string; content: string; tool_calls?: unknown[]; tool_call_id?: string };
@@ -48,11 +50,8 @@ export type TextTokenizer = {
   tokenBytes(id: number): Uint8Array;
   /** Ids of the added tokens marked special (BOS, EOS, chat markers, …). */
   specialTokenIds: ReadonlySet<number>;
-  /**
-   * How the chat template writes an assistant's tool calls: "hermes" when it puts them within <tool_call> tags
-   * (`{"name": …, "arguments": …}` inside, as Qwen2.5's and the built-in model's templates do), else null.
-   */
-  toolCallFormat: "hermes" | null;
+  /** How the chat template writes an assistant's tool calls (tool-call-format.ts), or null for a format this server cannot read. */
+  toolCallFormat: ToolCallFormat | null;
 };
 
 // Special tokens appear as plain strings or as AddedToken objects ({"content": ...}).
@@ -103,14 +102,6 @@ function parseWith<T extends z.ZodType>(schema: T, value: unknown, path: string)
 function tokenText(t: z.infer<typeof tokenField>): string | null {
   if (t === undefined || t === null) return null;
   return typeof t === "string" ? t : t.content;
-}
-
-/**
- * Hermes style: calls within <tool_call> as JSON with "name" and "arguments" (Qwen2.5, the built-in model); not
- * the XML calls some templates put within the same tag (`<function=…>`, Qwen3-Coder), which this server cannot read.
- */
-export function toolCallFormatOf(template: string): "hermes" | null {
-  return template.includes("<tool_call>") && template.includes('"arguments"') && !template.includes("<function=") ? "hermes" : null;
 }
 
 /** The name chat templates' raise_exception calls are renamed to (see applyChatTemplate). */

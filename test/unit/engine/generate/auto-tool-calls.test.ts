@@ -132,3 +132,76 @@ describe("AutoToolCalls", () => {
     expect(c.inCall).toBe(true);
   });
 });
+
+describe("AutoToolCalls with a call that is the whole answer (Llama 3.1's JSON)", () => {
+  const words = ["<|eot|>", "<|python_tag|>", "hello", " there", "\n", " ", '{"name": "', "{", "get_weather", '", "parameters": ', '", "arguments": ', '{"city": "', "Paris", "Rome", '"}}', '"}', "}", '"}}\n', "}\n", " {", "x{"];
+  const w = (s: string) => {
+    const t = words.indexOf(s);
+    if (t < 0) throw new Error(`no token ${JSON.stringify(s)}`);
+    return t;
+  };
+  const EOT = w("<|eot|>");
+  const TAG = w("<|python_tag|>");
+  // Both special, as in Llama 3's tokenizer; the python tag is left out of the text (hidden).
+  const llamaVocab = { tokenBytes: (t: number) => utf8(words[t]), vocabSize: words.length, blocked: new Set([EOT, TAG]) };
+  const { jsonSchema: llamaSchema } = toolCallGrammar(tools, ["get_weather", "set_alarm"], { named: true, format: "llama3_json" });
+  const llamaGrammar = schemaRecognizer(llamaSchema, "tools", { compact: true });
+  const leading = () => new AutoToolCalls(llamaVocab, new Set([EOT]), { opening: new Uint8Array(), closing: new Uint8Array(), leading: true, grammar: () => llamaGrammar.clone(), parallel: false, hidden: new Set([TAG]) });
+  const feed = (c: AutoToolCalls, written: string[]) => {
+    let complete = false;
+    for (const s of written) {
+      expect(c.allows(w(s)), `token ${JSON.stringify(s)}`).toBe(true);
+      complete = c.take(w(s));
+    }
+    return complete;
+  };
+  const CALL = ['{"name": "', "get_weather", '", "parameters": ', '{"city": "', "Paris", '"}}'];
+
+  it("opens a call with a { that starts the answer, after whitespace and the python tag, and ends the answer when it closes", () => {
+    for (const before of [[], ["\n", " "], ["<|python_tag|>"], [" ", "<|python_tag|>", "\n"]]) {
+      const c = leading();
+      feed(c, before);
+      expect(c.inCall).toBe(false);
+      feed(c, CALL.slice(0, 1));
+      expect(c.inCall).toBe(true);
+      expect(feed(c, CALL.slice(1))).toBe(true);
+    }
+    const c = leading();
+    expect(feed(c, [" {"])).toBe(false);
+    expect(c.inCall).toBe(true);
+  });
+
+  it("holds the call to the tools' grammar with the parameters key: no other key, no end inside, nothing after", () => {
+    const c = leading();
+    feed(c, ['{"name": "', "get_weather"]);
+    expect(c.allows(w('", "arguments": '))).toBe(false);
+    feed(c, ['", "parameters": ', '{"city": "']);
+    expect(c.allows(w("Rome"))).toBe(false); // not in the enum
+    expect(c.allows(EOT)).toBe(false);
+    expect(c.allows(TAG)).toBe(false);
+    feed(c, ["Paris"]);
+    expect(c.allows(w('"}}\n'))).toBe(false); // nothing after the call's object
+    const logits = new Float32Array(words.length);
+    c.mask(logits);
+    expect(words.filter((_, t) => logits[t] !== -Infinity)).toEqual(['"}}', '"}']);
+  });
+
+  it("leaves the answer free once it begins with anything but {: no call can open after text", () => {
+    for (const start of ["hello", "x{"]) {
+      const c = leading();
+      feed(c, [start]);
+      expect(c.inCall).toBe(false);
+      for (const s of ["{", '{"name": "', " there", "}", "<|python_tag|>"]) expect(c.allows(w(s))).toBe(true);
+      feed(c, ['{"name": "', "Rome"]);
+      expect(c.inCall).toBe(false);
+      expect(c.allows(EOT)).toBe(true);
+    }
+  });
+
+  it("lets the answer end before it begins, as text", () => {
+    const c = leading();
+    expect(c.allows(EOT)).toBe(true);
+    feed(c, ["\n"]);
+    expect(c.allows(EOT)).toBe(true);
+  });
+});

@@ -1,0 +1,18 @@
+// Which format a chat template writes an assistant's tool calls in, read from the template's text: the formats
+// whose calls the runner can hold to the tools' grammar and the API can read back (tool_choice "auto"; the
+// formats are the runner protocol's tool_call_format).
+import type { ToolCallFormat } from "../../../../api/src/inference/runner-protocol.js";
+
+export type { ToolCallFormat };
+
+/**
+ * The format `template` writes calls in, or null for one this server cannot read. Hermes: `<tool_call>` and
+ * `"arguments"`, but not the XML calls some templates put within the same tag (`<function=…>`, Qwen3-Coder).
+ * Llama 3.1: `"parameters": ` written beside the call's name (`tool_call.name`) or tool answers in `ipython`
+ * turns, and no `<tool_call>` (whose blocks are Hermes's, whatever key they use).
+ */
+export function toolCallFormatOf(template: string): ToolCallFormat | null {
+  if (template.includes("<tool_call>")) return template.includes('"arguments"') && !template.includes("<function=") ? "hermes" : null;
+  if (template.includes('"parameters": ') && (template.includes("tool_call.name") || template.includes("ipython"))) return "llama3_json";
+  return null;
+}

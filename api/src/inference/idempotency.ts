@@ -7,11 +7,11 @@ import { idempotencyKeys } from "../db/schema.js";
 import { requestHash, type KeyRef } from "../lib/idempotency-keys.js";
 import { runBatch } from "../db/batch.js";
 import type { Choice, Finish } from "./openai-response.js";
-import type { GenerateUsage } from "./runner-protocol.js";
+import type { GenerateUsage, ToolCallFormat } from "./runner-protocol.js";
 import { usageInsertFrom } from "../usage/record.js";
 
-/** The finished completion a retry is answered with. */
-export type StoredCompletion = { id: string; created: number; usage: GenerateUsage; choices: Choice[] };
+/** The finished completion a retry is answered with; `tool_call_format`, the runner's, reads its tool calls again. */
+export type StoredCompletion = { id: string; created: number; usage: GenerateUsage; choices: Choice[]; tool_call_format?: ToolCallFormat };
 
 /** A result as stored: results stored before `n` hold their one choice's text and finish_reason instead. */
 export type StoredRow = Omit<StoredCompletion, "choices"> & { choices?: Choice[]; text?: string; finish_reason?: Finish };
@@ -21,6 +21,7 @@ export const storedCompletion = (r: StoredRow): StoredCompletion => ({
   created: r.created,
   usage: r.usage,
   choices: r.choices ?? [{ text: r.text ?? "", finish_reason: r.finish_reason ?? "stop", logprobs: null }],
+  ...(r.tool_call_format ? { tool_call_format: r.tool_call_format } : {}),
 });
 
 /**

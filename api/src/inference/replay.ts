@@ -5,14 +5,14 @@ import type { AppEnv } from "../deps.js";
 import type { StoredCompletion } from "./idempotency.js";
 import { chunkObject, completionObject, type CompletionKind } from "./openai-response.js";
 import { sseData } from "./sse.js";
-import { ToolCallStream, toolCallId, toolFinish, type ToolCallShape } from "./tool-calls.js";
+import { ToolCallStream, toolCallId, toolFinish, withCallFormat, type ToolCallShape } from "./tool-calls.js";
 
 type ReplayCall = { kind: CompletionKind; model: string; stream: boolean; includeUsage: boolean; toolCall?: ToolCallShape | null };
 
 export function replayCompletion(c: Context<AppEnv>, call: ReplayCall, r: StoredCompletion): Response {
   const meta = { id: r.id, created: r.created, model: call.model };
   const headers = { "Idempotent-Replayed": "true", "X-Request-Id": c.var.requestId };
-  const tools = call.toolCall ?? null;
+  const tools = withCallFormat(call.toolCall ?? null, r.tool_call_format);
   if (!call.stream) return c.json(completionObject(call.kind, meta, r.choices, r.usage, tools), 200, headers);
   const enc = new TextEncoder();
   const events: unknown[] = [

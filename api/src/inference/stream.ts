@@ -11,7 +11,8 @@ import { runnerEvents, sseData } from "./sse.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
 import type { StoredCompletion } from "./idempotency.js";
-import { ToolCallStream, toolCallId, toolFinish, type ToolCallShape } from "./tool-calls.js";
+import { ToolCallStream, toolCallId, toolFinish, withCallFormat, type ToolCallShape } from "./tool-calls.js";
+import type { ToolCallFormat } from "./runner-protocol.js";
 import { capOffsets, takeSettled } from "./settled-offsets.js";
 
 export type StreamCall = {
@@ -73,8 +74,11 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     const choices = Array.from({ length: call.n }, () => ({ text: call.echo ?? "", released: 0, logprobs: [] as LogprobEntry[], offset: 0, opened: false }));
     // A chat choice opens with a chunk of its role alone (the openai client's stream helper builds on it); a
     // completion's with the echoed prompt, if asked for.
-    const tools = call.tools ?? null;
-    const calls = tools ? choices.map((_, index) => new ToolCallStream(tools, (k) => toolCallId(call.meta.id, index, k))) : null;
+    let tools = call.tools ?? null;
+    const streamsOf = (shape: ToolCallShape | null) => (shape ? choices.map((_, index) => new ToolCallStream(shape, (k) => toolCallId(call.meta.id, index, k))) : null);
+    let calls = streamsOf(tools);
+    /** The format the runner's first delta says the calls are written in (read again by a replay). */
+    let callFormat: ToolCallFormat | undefined;
     /**
      * Tokens' logprobs not sent yet: those whose text a tool call holds back go out with its next delta, and those
      * whose text_offset is past the text released (held back by the runner for a stop string) once it is final.
@@ -113,6 +117,12 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           break;
         }
         if (e.type === "delta") {
+          // The first delta says how the template writes calls: the streams read them so from the first token.
+          if (e.prompt_tokens !== undefined && e.tool_call_format && tools) {
+            callFormat = e.tool_call_format;
+            tools = withCallFormat(tools, callFormat);
+            calls = streamsOf(tools);
+          }
           const index = e.index ?? 0;
           const ch = choices[index];
           ch.text += e.text;
@@ -168,7 +178,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
       const ended = reasons; // (a const, for the closure below)
       const finished =
         ended && tally.reported && billed
-          ? { id: call.meta.id, created: call.meta.created, usage: tally.reported, choices: choices.map((ch, i) => ({ text: ch.text, finish_reason: ended[i], logprobs: call.logprobs ? ch.logprobs : null })) }
+          ? { id: call.meta.id, created: call.meta.created, usage: tally.reported, choices: choices.map((ch, i) => ({ text: ch.text, finish_reason: ended[i], logprobs: call.logprobs ? ch.logprobs : null })), ...(callFormat ? { tool_call_format: callFormat } : {}) }
           : null;
       await call.settle?.(finished).catch((err: unknown) => console.error(`[${call.requestId}] settling its Idempotency-Key failed:`, err));
     }

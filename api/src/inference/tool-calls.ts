@@ -1,15 +1,23 @@
 // Tool calls in chat answers. Forced (tool_choice "required" or a named function): the runner generates the call
-// under a grammar and its text is the call. Auto: the model writes text and, when it calls tools, Hermes-style
-// blocks `<tool_call>{"name", "arguments"}</tool_call>` (the format the runner checked its chat template
-// writes). Both are shaped here as OpenAI's message.tool_calls, whole or streamed (docs/inference.md).
+// under a grammar and its text is the call. Auto: the model writes text and, when it calls tools, calls in its
+// chat template's format, which the runner says back (tool_call_format): Hermes-style blocks
+// `<tool_call>{"name", "arguments"}</tool_call>` after any text, or Llama 3.1's whole answer `{"name",
+// "parameters"}` (leading-tool-call.ts). Both are shaped here as OpenAI's message.tool_calls, whole or streamed
+// (docs/inference.md).
 import type { Choice, Finish } from "./openai-response.js";
+import type { ToolCallFormat } from "./runner-protocol.js";
 import { rawMember } from "./json-member.js";
+import { leadingCallJson, leadingCallState } from "./leading-tool-call.js";
 
 /**
  * How a chat's answer holds tool calls: the tools it may call; forced, the finish_reason of a finished call
  * (OpenAI's: "tool_calls" for required, "stop" for a named function); auto, whatever the model wrote.
+ * `format`: how the model's template writes calls, as the runner said (absent: hermes, all older runners took).
  */
-export type ToolCallShape = { names: string[]; finish: "tool_calls" | "stop"; auto?: boolean; /** Auto, parallel_tool_calls false: at most one call. */ single?: boolean };
+export type ToolCallShape = { names: string[]; finish: "tool_calls" | "stop"; auto?: boolean; /** Auto, parallel_tool_calls false: at most one call. */ single?: boolean; format?: ToolCallFormat };
+
+/** `tools` with the calls' format the runner said back (an older runner says none: Hermes). */
+export const withCallFormat = (tools: ToolCallShape | null, format: ToolCallFormat | undefined): ToolCallShape | null => (tools && format ? { ...tools, format } : tools);
 
 /** One call as OpenAI shows it; `arguments` is the JSON text of an object. */
 export type ToolCall = { id: string; type: "function"; function: { name: string; arguments: string } };
@@ -21,13 +29,21 @@ const CLOSE = "</tool_call>";
 /** A call's id: stable for a response, choice and call, so a replayed answer names the same calls. */
 export const toolCallId = (responseId: string, index: number, call = 0) => `call_${responseId.replace(/^chatcmpl-/, "")}_${index}${call ? `_${call}` : ""}`;
 
+/**
+ * The keys a format's calls hold their arguments under, first found first: Llama 3.1's `parameters`, and
+ * `arguments` that a model writes without the grammar (as vLLM's llama3_json parser reads it).
+ */
+const argumentKeys = (format: ToolCallFormat | undefined): readonly string[] => (format === "llama3_json" ? ["parameters", "arguments"] : ["arguments"]);
+
 /** `{"name", "arguments"}` naming one of `names`, with the arguments as written (a string's content, if a string); null otherwise. */
-function callOf(json: string, names: string[]): CallBody | null {
+function callOf(json: string, names: string[], keys: readonly string[] = ["arguments"]): CallBody | null {
   try {
-    const v = JSON.parse(json) as { name?: unknown; arguments?: unknown };
+    const v = JSON.parse(json) as Record<string, unknown> | null;
     if (typeof v?.name !== "string" || !names.includes(v.name)) return null;
-    if (typeof v.arguments === "string") return { name: v.name, arguments: v.arguments };
-    return { name: v.name, arguments: v.arguments === undefined ? "{}" : rawMember(json, "arguments")! };
+    const key = keys.find((k) => v[k] !== undefined);
+    if (key === undefined) return { name: v.name, arguments: "{}" };
+    const args = v[key];
+    return { name: v.name, arguments: typeof args === "string" ? args : rawMember(json, key)! };
   } catch {
     return null;
   }
@@ -59,14 +75,17 @@ function hermesCalls(text: string, names: string[], cut: boolean): CallBody[] | 
 /**
  * The text before the calls and the calls a choice's text makes. Forced with one tool, the text is its
  * arguments (cut short, they are what was generated, as OpenAI's are); forced with several, `{"name",
- * "arguments"}`; auto, content and then Hermes blocks. No calls when they do not parse (cut short by
+ * "arguments"}` (`parameters` in Llama 3.1's format); auto, content and then Hermes blocks, or Llama 3.1's
+ * one call as the whole answer. No calls when they do not parse (cut short by
  * max_tokens, or not a call): the text is then answered as content. `cut`: max_tokens ended the answer.
  */
 export function callsOf(text: string, tools: ToolCallShape, cut = false): { content: string; calls: CallBody[] } {
   // A tokenizer's word-start marker may put a space before the object: not part of the arguments.
   if (!tools.auto && tools.names.length === 1) return { content: "", calls: [{ name: tools.names[0], arguments: text.trimStart() }] };
-  if (!tools.auto) {
-    const call = callOf(text, tools.names);
+  const keys = argumentKeys(tools.format);
+  if (!tools.auto || tools.format === "llama3_json") {
+    const json = tools.auto ? leadingCallJson(text) : text;
+    const call = json === null ? null : callOf(json, tools.names, keys);
     return call ? { content: "", calls: [call] } : { content: text, calls: [] };
   }
   const at = text.indexOf(OPEN);
@@ -96,7 +115,8 @@ export function toolFinish(ch: Pick<Choice, "text" | "finish_reason">, tools: To
  * names the call and each token adds to its arguments. Forced with several, the name is known only at the end:
  * the whole call comes in one delta then. Auto: text goes out as content until `<tool_call>` begins (what may
  * be its start, and whitespace with nothing before it, is held back); from there the calls come whole at the
- * end (or the text, when they do not parse).
+ * end (or the text, when they do not parse). In Llama 3.1's format a call can only begin the answer: the text
+ * goes out once it begins with anything else, and an answer that begins with `{` is held to the end.
  */
 export class ToolCallStream {
   private text = "";
@@ -130,6 +150,7 @@ export class ToolCallStream {
       return { tool_calls: [{ index: 0, function: { arguments: piece } }] };
     }
     if (!this.tools.auto || this.inCall) return null;
+    if (this.tools.format === "llama3_json") return this.pushLeading();
     const at = this.text.indexOf(OPEN, this.sent);
     const upTo = at >= 0 ? at : this.text.length - heldBack(this.text.slice(this.sent));
     this.inCall = at >= 0;
@@ -137,6 +158,16 @@ export class ToolCallStream {
     if (this.text.slice(0, upTo).trim() === "") return null;
     const out = this.text.slice(this.sent, upTo);
     this.sent = upTo;
+    return out ? { content: out } : null;
+  }
+
+  /** Llama 3.1's format: everything once the answer is known to be text, nothing while it may be (or is) a call. */
+  private pushLeading(): Record<string, unknown> | null {
+    const state = leadingCallState(this.text);
+    this.inCall = state === "call";
+    if (state !== "text") return null;
+    const out = this.text.slice(this.sent);
+    this.sent = this.text.length;
     return out ? { content: out } : null;
   }
 

@@ -173,6 +173,40 @@ describe("streamCompletion logprobs", () => {
   });
 });
 
+describe("streamCompletion of tool calls in the runner's format", () => {
+  const chunks = async (res: Response) =>
+    (await res.text())
+      .split("\n\n")
+      .filter((b) => b.startsWith("data: {"))
+      .map((b) => JSON.parse(b.slice(6)));
+  const auto = { names: ["lights"], finish: "tool_calls" as const, auto: true };
+  const answer = (format?: "llama3_json"): GenerateEvent[] => [
+    { type: "delta", text: '{"name": "lights", ', token: 1, prompt_tokens: 3, response_format: "tool_auto", ...(format ? { tool_call_format: format } : {}) },
+    { type: "delta", text: '"parameters": {"on": true}}', token: 2 },
+    done(3, 2),
+  ];
+
+  it("reads a Llama 3.1 call when the first delta says the format, and stores the format for replays", async () => {
+    let stored: { tool_call_format?: string } | null = null;
+    const { call } = recorder({ kind: "chat", meta: { id: "chatcmpl-r1", created: 0, model: "m" }, tools: auto, format: "tool_auto", settle: async (r) => void (stored = r) });
+    const got = await chunks(streamCompletion(ctx, runnerBody(answer("llama3_json")), call));
+    const deltas = got.filter((c) => c.choices.length).map((c) => c.choices[0]);
+    expect(deltas.flatMap((d) => d.delta.tool_calls ?? [])).toEqual([{ index: 0, id: "call_r1_0", type: "function", function: { name: "lights", arguments: '{"on": true}' } }]);
+    expect(deltas.map((d) => d.delta.content ?? "").join("")).toBe("");
+    expect(deltas.at(-1).finish_reason).toBe("tool_calls");
+    await settled([], 0);
+    expect(stored!.tool_call_format).toBe("llama3_json");
+  });
+
+  it("reads the text as content when the runner names no format (Hermes, as older runners write)", async () => {
+    const { call } = recorder({ kind: "chat", tools: auto, format: "tool_auto" });
+    const got = await chunks(streamCompletion(ctx, runnerBody(answer()), call));
+    const deltas = got.filter((c) => c.choices.length).map((c) => c.choices[0]);
+    expect(deltas.map((d) => d.delta.content ?? "").join("")).toBe('{"name": "lights", "parameters": {"on": true}}');
+    expect(deltas.at(-1).finish_reason).toBe("stop");
+  });
+});
+
 describe("streamCompletion with n choices", () => {
   const payloads = async (res: Response) =>
     (await res.text())

@@ -1,5 +1,5 @@
 // The API's shaping of tool calls: the calls a choice's text makes (forced with one tool or several, or auto with
-// Hermes blocks), their finish_reason, and the stream deltas, which must add up to the whole answer.
+// Hermes blocks or Llama 3.1's JSON call), their finish_reason, and the stream deltas, which must add up to the whole answer.
 import { describe, expect, it } from "vitest";
 import { ToolCallStream, callsOf, toolCallId, toolFinish, toolMessage, type ToolCallShape } from "../../../../api/src/inference/tool-calls.js";
 import { toolCallShapeOf } from "../../../../api/src/inference/openai-request.js";
@@ -7,6 +7,9 @@ import { toolCallShapeOf } from "../../../../api/src/inference/openai-request.js
 const one: ToolCallShape = { names: ["get_weather"], finish: "stop" };
 const several: ToolCallShape = { names: ["get_weather", "lights"], finish: "tool_calls" };
 const auto: ToolCallShape = { names: ["get_weather", "lights"], finish: "tool_calls", auto: true };
+/** Auto with a Llama 3.1-style template: the call is the whole answer, `{"name", "parameters"}`. */
+const llama: ToolCallShape = { ...auto, format: "llama3_json" };
+const llamaSeveral: ToolCallShape = { ...several, format: "llama3_json" };
 const ids = (k: number) => `c${k}`;
 
 describe("callsOf", () => {
@@ -24,6 +27,40 @@ describe("callsOf", () => {
     for (const text of ["no call here", '<tool_call>{"name": "lights", "arg', '<tool_call>{"name": "nope", "arguments": {}}</tool_call>', '<tool_call>{"name": "lights", "arguments": {}}</tool_call> and more']) {
       expect(callsOf(text, auto), text).toEqual({ content: text, calls: [] });
     }
+  });
+});
+
+describe("callsOf under auto with Llama 3.1's JSON calls", () => {
+  it("reads a whole answer {name, parameters} as the call, after whitespace and the python tag", () => {
+    const call = { name: "get_weather", arguments: '{"city": "Oslo"}' };
+    for (const text of ['{"name": "get_weather", "parameters": {"city": "Oslo"}}', '\n {"name": "get_weather", "parameters": {"city": "Oslo"}}\n', '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Oslo"}}']) {
+      expect(callsOf(text, llama), text).toEqual({ content: "", calls: [call] });
+    }
+    // Written without the grammar: an "arguments" key, or arguments as a JSON string, read as vLLM's parser reads them.
+    expect(callsOf('{"name": "lights", "arguments": {"on": true}}', llama).calls).toEqual([{ name: "lights", arguments: '{"on": true}' }]);
+    expect(callsOf('{"name": "lights", "parameters": "{\\"on\\": true}"}', llama).calls).toEqual([{ name: "lights", arguments: '{"on": true}' }]);
+    expect(callsOf('{"name": "lights"}', llama).calls).toEqual([{ name: "lights", arguments: "{}" }]);
+  });
+
+  it("reads anything else as text: text before or after the object, another tool, a cut call, Hermes blocks", () => {
+    for (const text of [
+      'Sure: {"name": "lights", "parameters": {}}',
+      '{"name": "lights", "parameters": {}} done',
+      '{"name": "nope", "parameters": {}}',
+      '{"name": "lights", "param',
+      '{"name": "lights", "parameters": {}}{"name": "lights", "parameters": {}}',
+      '<tool_call>{"name": "lights", "arguments": {}}</tool_call>',
+      "[1, 2]",
+      "hello",
+    ]) {
+      expect(callsOf(text, llama), text).toEqual({ content: text, calls: [] });
+      expect(toolFinish({ text, finish_reason: "stop" }, llama), text).toBe("stop");
+    }
+    expect(toolFinish({ text: '{"name": "lights", "parameters": {}}', finish_reason: "stop" }, llama)).toBe("tool_calls");
+  });
+
+  it("reads a forced call among several tools with its parameters key", () => {
+    expect(callsOf('{"name": "lights", "parameters": {"on": true}}', llamaSeveral).calls).toEqual([{ name: "lights", arguments: '{"on": true}' }]);
   });
 });
 
@@ -109,6 +146,15 @@ describe("ToolCallStream", () => {
       [auto, "a < b and <tool is not a call"],
       [auto, ' \n<tool_call>{"name": "lights", "arguments": {}}</tool_call>'],
       [auto, "  \n"],
+      [llama, '{"name": "lights", "parameters": {"on": true}}'],
+      [llama, ' \n{"name": "lights", "parameters": {"on": true}}'],
+      [llama, '<|python_tag|>{"name": "lights", "parameters": {}}'],
+      [llama, '{"name": "lights", "param'],
+      [llama, "Hello {there}"],
+      [llama, ' \n Hello {"name": "lights", "parameters": {}}'],
+      [llama, "<|python_tag|>print(1)"],
+      [llama, "<|pyt"],
+      [llama, "  \n"],
     ];
     for (const [tools, text] of texts) {
       const whole = toolMessage({ text, finish_reason: "stop", logprobs: null }, tools, ids);
@@ -142,6 +188,20 @@ describe("ToolCallStream", () => {
     expect(a.opening()).toEqual({ role: "assistant", content: "" });
     expect(a.push("Hi <tool")).toEqual({ content: "Hi " });
     expect(a.push("box")).toEqual({ content: "<toolbox" });
+  });
+
+  it("streams Llama-format text at once when it begins with anything but a call, and holds an answer that begins with {", () => {
+    const text = new ToolCallStream(llama, ids);
+    expect(text.opening()).toEqual({ role: "assistant", content: "" });
+    expect(text.push(" \n")).toBeNull();
+    expect(text.push("Hi {")).toEqual({ content: " \nHi {" });
+    expect(text.push('"name"')).toEqual({ content: '"name"' });
+    const call = new ToolCallStream(llama, ids);
+    expect(call.push("<|python")).toBeNull();
+    expect(call.push("_tag|>")).toBeNull();
+    expect(call.push('{"name": "lights", ')).toBeNull();
+    expect(call.push('"parameters": {}}')).toBeNull();
+    expect(call.end("stop")).toEqual([{ tool_calls: [{ index: 0, id: "c0", type: "function", function: { name: "lights", arguments: "{}" } }] }]);
   });
 });
 

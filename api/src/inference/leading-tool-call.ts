@@ -1,0 +1,23 @@
+// Llama 3.1's tool calls (tool_call_format llama3_json): the whole answer is one JSON object `{"name": …,
+// "parameters": …}`, after whitespace and, for some models, the text `<|python_tag|>` (a special token that the
+// runner leaves out of the text where the tokenizer has it). How an answer starts tells whether it can be a call.
+
+const PYTHON_TAG = "<|python_tag|>";
+
+/**
+ * Where an answer's text stands: "call" once it begins with `{` (after whitespace and the python tag), "text"
+ * once it begins with anything else (no call can follow), "open" while it is only what may come before a call.
+ */
+export function leadingCallState(text: string): "call" | "text" | "open" {
+  let rest = text.trimStart();
+  if (rest.startsWith(PYTHON_TAG)) rest = rest.slice(PYTHON_TAG.length).trimStart();
+  else if (rest !== "" && PYTHON_TAG.startsWith(rest)) return "open";
+  if (rest === "") return "open";
+  return rest.startsWith("{") ? "call" : "text";
+}
+
+/** The JSON text of the call an answer makes (what follows the whitespace and python tag), or null when it does not begin with `{`. */
+export function leadingCallJson(text: string): string | null {
+  if (leadingCallState(text) !== "call") return null;
+  return text.slice(text.indexOf("{"));
+}

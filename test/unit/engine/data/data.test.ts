@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
 import { loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { sentencePieceTokenizer } from "../../../helpers/sentencepiece.js";
+import { useLlama3Template } from "../../../helpers/llama3-template.js";
 import { createRng } from "../../../../gpu-runner/src/engine/generate/rng.js";
 import { parseRecords } from "../../../../gpu-runner/src/engine/data/records.js";
 import { renderRecord, tokenizeRecords } from "../../../../gpu-runner/src/engine/data/render.js";
@@ -91,6 +92,27 @@ describe("renderRecord", () => {
     expect(Buffer.from(ex.ids.filter((t) => t < 256)).toString()).toMatch(/^system\n# Tools[^]*<tools>\n\{"type": "function", "function": \{"name": "f"\}\}/);
     const learned = ex.ids.filter((_, i) => ex.train[i]);
     expect(learned).toEqual([...bytes('<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'), IM_END, ...bytes("two"), IM_END]);
+  });
+  it("chat with tools through a Llama 3.1-style template: the call is learned as the whole JSON message, the ipython answer is not", async () => {
+    const llamaDir = await mkdtemp(join(tmpdir(), "tuneserve-data-llama3-"));
+    try {
+      await writeByteLevelTokenizer(llamaDir);
+      await useLlama3Template(llamaDir);
+      const llama = (await loadTokenizer(llamaDir))!;
+      const tools = [{ type: "function" as const, function: { name: "f" } }];
+      const call = { id: "c", type: "function" as const, function: { name: "f", arguments: '{"a":1}' } };
+      const ex = renderRecord(
+        { format: "chat", tools, messages: [{ role: "user", content: "q" }, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "c", content: "2" }, { role: "assistant", content: "two" }] },
+        llama,
+      );
+      const text = Buffer.from(ex.ids.filter((t) => t < 256)).toString();
+      expect(text).toContain('{"type": "function", "function": {"name": "f"}}');
+      expect(text).toContain("ipython\n\n2");
+      const learned = ex.ids.filter((_, i) => ex.train[i]);
+      expect(learned).toEqual([...bytes('{"name": "f", "parameters": {"a": 1}}'), IM_END, ...bytes("two"), IM_END]);
+    } finally {
+      await rm(llamaDir, { recursive: true, force: true });
+    }
   });
   it("prompt/completion: the prompt is masked, the completion and EOS are learned", () => {
     const ex = renderRecord({ format: "prompt_completion", prompt: "ab", completion: "c" }, tok);

@@ -52,9 +52,10 @@ export type ResponseFormat = z.infer<typeof responseFormatSchema>;
 /**
  * How the model's chat template writes tool calls, said back by the runner with tool_call and tool_auto: hermes,
  * `<tool_call>{"name", "arguments"}</tool_call>` blocks after any text; llama3_json, the whole answer is one
- * `{"name", "parameters"}` (Llama 3.1). Runners older than the field take "auto" only for hermes.
+ * `{"name", "parameters"}` (Llama 3.1); mistral, `[TOOL_CALLS]` and a JSON array of `{"name", "arguments"}`
+ * after any text. Runners older than the field take "auto" only for hermes.
  */
-export const toolCallFormatSchema = z.enum(["hermes", "llama3_json"]);
+export const toolCallFormatSchema = z.enum(["hermes", "llama3_json", "mistral"]);
 export type ToolCallFormat = z.infer<typeof toolCallFormatSchema>;
 
 /** The most choices (`n`) one request may ask for. */

@@ -10,14 +10,18 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
 
 /**
  * Where a format puts each call in the answer: between tags (`opening`, `closing`), anywhere after text, or
- * (`leading`) as the whole answer, a `{` before any other text opening it; and the key of the call's arguments.
+ * (`leading`) as the whole answer, a `{` before any other text opening it; `list`: after the opening tag, all
+ * the calls in one JSON array; `prefix`: what a forced call starts with before the call's object; and the key
+ * of the call's arguments.
  */
-export type CallLayout = { opening: string; closing: string; leading: boolean; argumentsKey: "arguments" | "parameters" };
+export type CallLayout = { opening: string; closing: string; leading: boolean; list: boolean; prefix: string; argumentsKey: "arguments" | "parameters" };
 
 export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
-  hermes: { opening: "<tool_call>", closing: "</tool_call>", leading: false, argumentsKey: "arguments" },
+  hermes: { opening: "<tool_call>", closing: "</tool_call>", leading: false, list: false, prefix: "<tool_call>\n", argumentsKey: "arguments" },
   // Meta's templates write one call per turn, as the whole message: `{"name": …, "parameters": …}`.
-  llama3_json: { opening: "", closing: "", leading: true, argumentsKey: "parameters" },
+  llama3_json: { opening: "", closing: "", leading: true, list: false, prefix: "", argumentsKey: "parameters" },
+  // Mistral's v3 template: `[TOOL_CALLS] [{"name": …, "arguments": …, "id": …}, …]` (the id only in the history it renders).
+  mistral: { opening: "[TOOL_CALLS]", closing: "", leading: false, list: true, prefix: "[TOOL_CALLS] [", argumentsKey: "arguments" },
 };
 
 /**
@@ -73,13 +77,12 @@ export function autoCallGrammar(tools: ToolSpec[], names: string[], format: Tool
  * writes the call as it was trained to: for Hermes-style templates `<tool_call>\n` and, with one tool, its
  * name up to the arguments (`{"name": "f", "arguments": `, spaced as the templates' tojson writes it); the
  * grammar then takes the arguments, or `{"name", "arguments"}`. Llama 3.1's: with one tool `{"name": "f",
- * "parameters": `, with several nothing (the call is the answer's JSON). Nothing for templates without a known format.
+ * "parameters": `, with several nothing (the call is the answer's JSON); Mistral's `[TOOL_CALLS] [` first. Nothing for templates without a known format.
  */
 export function toolCallOpening(format: ToolCallFormat | null, names: string[]): string {
   if (format === null) return "";
-  const { opening, argumentsKey } = CALL_LAYOUTS[format];
-  const open = opening ? `${opening}\n` : "";
-  return names.length === 1 ? `${open}{"name": ${JSON.stringify(names[0])}, "${argumentsKey}": ` : open;
+  const { prefix, argumentsKey } = CALL_LAYOUTS[format];
+  return names.length === 1 ? `${prefix}{"name": ${JSON.stringify(names[0])}, "${argumentsKey}": ` : prefix;
 }
 
 /**

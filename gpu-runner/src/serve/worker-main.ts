@@ -157,8 +157,8 @@ function submit(req: ServeSubmit): void {
 function autoCallsOf(calls: NonNullable<ServeSubmit["autoCalls"]>) {
   const format = tokenizer?.toolCallFormat;
   if (!format) throw new Error("tool calls: this model's chat template writes no tool-call format this server reads");
-  const { opening, closing, leading } = CALL_LAYOUTS[format];
-  return { ...calls, opening, closing, leading, parallel: calls.parallel && !leading };
+  const { opening, closing, leading, list } = CALL_LAYOUTS[format];
+  return { ...calls, opening, closing, leading, list, parallel: calls.parallel && !leading };
 }
 
 port.on("message", (m: ToWorker) => {

@@ -95,6 +95,11 @@ describe("toolCallOpening", () => {
     expect(toolCallOpening("llama3_json", ["get_weather"])).toBe('{"name": "get_weather", "parameters": ');
     expect(toolCallOpening("llama3_json", ["a", "b"])).toBe("");
   });
+
+  it("opens a Mistral call with [TOOL_CALLS] and the array, and the name and arguments key for one tool", () => {
+    expect(toolCallOpening("mistral", ["get_weather"])).toBe('[TOOL_CALLS] [{"name": "get_weather", "arguments": ');
+    expect(toolCallOpening("mistral", ["a", "b"])).toBe("[TOOL_CALLS] [");
+  });
 });
 
 describe("noCallText", () => {
@@ -103,6 +108,7 @@ describe("noCallText", () => {
     expect(noCallText(null)).toBeUndefined();
     // A Llama 3.1 call is the whole answer's JSON: no text to ban anywhere in an answer.
     expect(noCallText("llama3_json")).toBeUndefined();
+    expect(noCallText("mistral")).toBe("[TOOL_CALLS");
   });
 });
 
@@ -110,13 +116,15 @@ describe("assertReadableToolCalls", () => {
   it('takes "auto" only with a template whose calls the API reads, naming tool_choice otherwise', () => {
     expect(() => assertReadableToolCalls("hermes")).not.toThrow();
     expect(() => assertReadableToolCalls("llama3_json")).not.toThrow();
+    expect(() => assertReadableToolCalls("mistral")).not.toThrow();
     expect(() => assertReadableToolCalls(null)).toThrow(/^tool_choice: "auto" needs a chat template/);
   });
 });
 
 describe("CALL_LAYOUTS", () => {
   it("puts Hermes calls between tags anywhere after text, and a Llama 3.1 call as the whole answer", () => {
-    expect(CALL_LAYOUTS.hermes).toEqual({ opening: "<tool_call>", closing: "</tool_call>", leading: false, argumentsKey: "arguments" });
-    expect(CALL_LAYOUTS.llama3_json).toEqual({ opening: "", closing: "", leading: true, argumentsKey: "parameters" });
+    expect(CALL_LAYOUTS.hermes).toMatchObject({ opening: "<tool_call>", closing: "</tool_call>", leading: false, list: false, argumentsKey: "arguments" });
+    expect(CALL_LAYOUTS.llama3_json).toMatchObject({ opening: "", closing: "", leading: true, list: false, argumentsKey: "parameters" });
+    expect(CALL_LAYOUTS.mistral).toMatchObject({ opening: "[TOOL_CALLS]", closing: "", leading: false, list: true, argumentsKey: "arguments" });
   });
 });

@@ -3,8 +3,9 @@
 // closing tag (call-block.ts). After a call only another call (when parallel calls are allowed) or the end
 // may come, with at most two spaces or newlines between: what the API reads as calls
 // (api/src/inference/tool-calls.ts). A format whose call is the whole answer (Llama 3.1's JSON) has no tags:
-// a `{` before any other text opens the call, and other text rules one out. Like JSON mode, the model's pick
-// is checked first and the vocabulary masked only on a refusal.
+// a `{` before any other text opens the call, and other text rules one out. Mistral's opening tag,
+// [TOOL_CALLS], is followed by one JSON array of every call (call-list.ts), with no closing tag. Like JSON mode,
+// the model's pick is checked first and the vocabulary masked only on a refusal.
 import { CallBlock, type CloneableRecognizer } from "./call-block.js";
 import { JsonMode, type JsonVocabulary } from "./json-mode.js";
 import { TagScanner, equalBytes as equal } from "./bytes.js";
@@ -16,7 +17,7 @@ export type AutoCallsSpec = {
   closing: Uint8Array;
   /** The call is the whole answer: a `{` opens it while nothing but whitespace came before it (a leading call ends the answer). */
   leading?: boolean;
-  /** A fresh recognizer of one call's JSON (`{"name", "arguments"}` for the tools). */
+  /** A fresh recognizer of one call's JSON (`{"name", "arguments"}` for the tools; Mistral's: an array of them). */
   grammar: () => CloneableRecognizer;
   /** Whether another call may follow a call; otherwise the answer ends with the first. */
   parallel: boolean;
@@ -111,7 +112,8 @@ export class AutoToolCalls {
     this.phase = "after";
     this.matched = 0;
     this.spaces = block.spacesAfter;
-    return !this.spec.parallel || this.spec.leading === true;
+    // A call without a closing tag (Llama 3.1's whole answer, Mistral's array of every call) is the last.
+    return !this.spec.parallel || this.spec.closing.length === 0;
   }
 
   /** Where `bytes` lead outside a call, or null when they may not come; byte by byte, without copies (a mask tries every token). */

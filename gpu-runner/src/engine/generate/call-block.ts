@@ -1,6 +1,6 @@
 // The body of one tool call as Hermes-style chat templates write it after the opening tag
 // (`<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`): at most one newline or space, the call's JSON
-// (a recognizer of the tools' grammar), at most one newline or space, the closing tag, and then up to
+// (a recognizer of the tools' grammar: a call's object, or Mistral's array of them, call-list.ts), at most one newline or space, the closing tag, and then up to
 // `trailing` spaces or newlines (so that a token such as `>\n` may end a call). With an empty closing tag (a
 // Llama 3.1 call, the whole answer) it ends with the JSON. It is a JsonRecognizer, so JSON mode's mask and
 // checks work on it unchanged.
@@ -11,6 +11,7 @@ export type CloneableRecognizer = JsonRecognizer & { clone(): CloneableRecognize
 
 const CLOSING_BRACE = 0x7d;
 const isGap = (b: number) => b === 0x0a || b === 0x20;
+const isSpace = (b: number) => isGap(b) || b === 0x0d || b === 0x09;
 
 export class CallBlock implements JsonRecognizer {
   private phase: "lead" | "json" | "tail" = "lead";
@@ -65,7 +66,7 @@ export class CallBlock implements JsonRecognizer {
           continue;
         }
         // After the gap, the JSON's own leading space would make it two.
-        if (this.gapTaken && b !== 0x7b) return false;
+        if (this.gapTaken && isSpace(b)) return false;
         this.phase = "json";
         continue;
       }

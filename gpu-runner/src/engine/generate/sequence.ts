@@ -9,6 +9,7 @@ import { JsonObjectRecognizer } from "./json-grammar.js";
 import { schemaRecognizer } from "./json-schema.js";
 import { BannedText } from "./banned-text.js";
 import { AutoToolCalls } from "./auto-tool-calls.js";
+import { CallList } from "./call-list.js";
 import { CONTEXT_TOKENS, createDecodeStream, decodeAfter, type TextTokenizer } from "../tokenizer/tokenizer.js";
 
 export type FinishReason = "stop" | "length";
@@ -63,9 +64,10 @@ export type SequenceRequest = {
 /**
  * Calls written between the template's tags, each a JSON object that follows `jsonSchema` (the tools'
  * `{"name", "arguments"}`, compact spacing); `parallel`: several calls may follow one another. `leading`: no
- * tags, the call is the whole answer (Llama 3.1's), opened by a `{` before any other text.
+ * tags, the call is the whole answer (Llama 3.1's), opened by a `{` before any other text. `list`: after the
+ * opening tag, one JSON array of every call (Mistral's).
  */
-export type AutoCallsRequest = { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; opening: string; closing: string; leading?: boolean; parallel: boolean };
+export type AutoCallsRequest = { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; opening: string; closing: string; leading?: boolean; list?: boolean; parallel: boolean };
 
 /** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
 export type SequenceTokenizer = Pick<TextTokenizer, "decode"> & Partial<Pick<TextTokenizer, "tokenBytes" | "vocabSize" | "specialTokenIds">>;
@@ -254,7 +256,9 @@ function constraintOf(req: SequenceRequest, tok: SequenceTokenizer | null, stops
 export function autoToolCalls(tok: SequenceTokenizer | null, stops: ReadonlySet<number>, calls: AutoCallsRequest, hidden?: ReadonlySet<number>): AutoToolCalls {
   const grammar = schemaRecognizer(calls.jsonSchema, calls.jsonSchemaPath, { compact: true });
   const bytes = (s: string) => new TextEncoder().encode(s);
-  return new AutoToolCalls(jsonVocabulary(tok, stops), stops, { opening: bytes(calls.opening), closing: bytes(calls.closing), leading: calls.leading, grammar: () => grammar.clone(), parallel: calls.parallel, hidden });
+  const call = () => grammar.clone();
+  const oneCallOrList = calls.list ? () => new CallList(call, calls.parallel ? Infinity : 1) : call;
+  return new AutoToolCalls(jsonVocabulary(tok, stops), stops, { opening: bytes(calls.opening), closing: bytes(calls.closing), leading: calls.leading, grammar: oneCallOrList, parallel: calls.parallel, hidden });
 }
 
 /** Banned text as bytes, checked against the tokenizer's spelling of each token (`hidden` write none); throws without one. */

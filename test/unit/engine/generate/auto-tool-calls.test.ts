@@ -3,6 +3,7 @@
 // (parallel) or the end.
 import { describe, expect, it } from "vitest";
 import { AutoToolCalls } from "../../../../gpu-runner/src/engine/generate/auto-tool-calls.js";
+import { CallList } from "../../../../gpu-runner/src/engine/generate/call-list.js";
 import { schemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
 import { toolCallGrammar } from "../../../../gpu-runner/src/serve/tool-call.js";
 
@@ -203,5 +204,53 @@ describe("AutoToolCalls with a call that is the whole answer (Llama 3.1's JSON)"
     expect(c.allows(EOT)).toBe(true);
     feed(c, ["\n"]);
     expect(c.allows(EOT)).toBe(true);
+  });
+});
+
+describe("AutoToolCalls with Mistral's [TOOL_CALLS] and a JSON array of calls", () => {
+  const words = ["</s>", "[TOOL_CALLS]", "hello", " [", "[", '{"name": "', "get_weather", '", "arguments": ', '{"city": "', "Paris", "Rome", '"}}', '"}}]', '"}}, ', "]", '"}', "set_alarm", '{"hour": ', "7", "}}]", " ", "\n"];
+  const w = (s: string) => {
+    const t = words.indexOf(s);
+    if (t < 0) throw new Error(`no token ${JSON.stringify(s)}`);
+    return t;
+  };
+  const EOS = w("</s>");
+  // [TOOL_CALLS] is special (as in Mistral's tokenizer) and kept in the text under auto.
+  const mistralVocab = { tokenBytes: (t: number) => utf8(words[t]), vocabSize: words.length, blocked: new Set([EOS, w("[TOOL_CALLS]")]) };
+  const mistral = (parallel: boolean) =>
+    new AutoToolCalls(mistralVocab, new Set([EOS]), { opening: utf8("[TOOL_CALLS]"), closing: new Uint8Array(), grammar: () => new CallList(() => grammar.clone(), parallel ? Infinity : 1), parallel });
+  const feed = (c: AutoToolCalls, written: string[]) => {
+    let complete = false;
+    for (const s of written) {
+      expect(c.allows(w(s)), `token ${JSON.stringify(s)}`).toBe(true);
+      complete = c.take(w(s));
+    }
+    return complete;
+  };
+  const CALL = ['{"name": "', "get_weather", '", "arguments": ', '{"city": "', "Paris"];
+
+  it("opens the calls with [TOOL_CALLS] after any text, holds them to the grammar, and ends the answer with the array", () => {
+    const c = mistral(true);
+    feed(c, ["hello", "[TOOL_CALLS]", " [", ...CALL]);
+    expect(c.inCall).toBe(true);
+    expect(c.allows(w("Rome"))).toBe(false);
+    expect(c.allows(EOS)).toBe(false);
+    feed(c, ['"}}, ', '{"name": "', "set_alarm", '", "arguments": ', '{"hour": ', "7"]);
+    expect(feed(c, ["}}]"])).toBe(true);
+  });
+
+  it("takes the array right after the tag too, and only one call without parallel calls", () => {
+    const c = mistral(false);
+    feed(c, ["[TOOL_CALLS]", "[", ...CALL]);
+    expect(c.allows(w('"}}, '))).toBe(false);
+    expect(feed(c, ['"}}]'])).toBe(true);
+  });
+
+  it("refuses what is not an array of calls after the tag", () => {
+    const c = mistral(true);
+    feed(c, ["[TOOL_CALLS]"]);
+    expect(c.allows(w("hello"))).toBe(false);
+    expect(c.allows(w('{"name": "'))).toBe(false);
+    expect(c.allows(w(" ["))).toBe(true);
   });
 });

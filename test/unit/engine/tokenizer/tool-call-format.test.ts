@@ -20,6 +20,15 @@ const META_LLAMA31_CALL =
   "{%- elif message.role == \"tool\" or message.role == \"ipython\" %}\n" +
   "{{- \"<|start_header_id|>ipython<|end_header_id|>\\n\\n\" }}";
 
+// Mistral's v3 template (Mistral-7B-Instruct-v0.3), the lines that write calls.
+const MISTRAL_V3_CALL =
+  "{%- elif message.tool_calls is defined and message.tool_calls is not none %}\n" +
+  "{{- \"[TOOL_CALLS] [\" }}\n" +
+  "{%- for tool_call in message.tool_calls %}\n" +
+  "{%- set out = tool_call.function|tojson %}\n" +
+  "{{- out[:-1] }}\n" +
+  "{{- ', \"id\": \"' + tool_call.id + '\"}' }}";
+
 let dir: string;
 let tok: TextTokenizer;
 
@@ -36,6 +45,11 @@ describe("toolCallFormatOf", () => {
     expect(toolCallFormatOf(CHATML_TEMPLATE)).toBe("hermes");
     expect(toolCallFormatOf(META_LLAMA31_CALL)).toBe("llama3_json");
     expect(toolCallFormatOf(LLAMA3_TOOLS_TEMPLATE)).toBe("llama3_json");
+  });
+
+  it("reads Mistral's [TOOL_CALLS] array, not the [TOOL_CALLS]name[ARGS] calls of newer templates", () => {
+    expect(toolCallFormatOf(MISTRAL_V3_CALL)).toBe("mistral");
+    expect(toolCallFormatOf("{{- '[TOOL_CALLS]' + tool.function.name + '[ARGS]' + tool.function.arguments|tojson }}")).toBeNull();
   });
 
   it("reads no format from templates that write neither", () => {

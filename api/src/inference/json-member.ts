@@ -19,6 +19,22 @@ export function rawMember(json: string, key: string): string | null {
   return found;
 }
 
+/** The raw texts of the top-level items of the array that opens `json`, as far as it is written (the last may be cut short). */
+export function rawItems(json: string): string[] {
+  let i = skipSpace(json, 0);
+  if (json[i] !== "[") return [];
+  const items: string[] = [];
+  i = skipSpace(json, i + 1);
+  while (i < json.length && json[i] !== "]") {
+    const end = valueEnd(json, i);
+    items.push(json.slice(i, end));
+    i = skipSpace(json, end);
+    if (json[i] !== ",") break;
+    i = skipSpace(json, i + 1);
+  }
+  return items;
+}
+
 function skipSpace(s: string, i: number): number {
   while (i < s.length && (s[i] === " " || s[i] === "\n" || s[i] === "\r" || s[i] === "\t")) i++;
   return i;

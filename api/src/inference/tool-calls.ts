@@ -1,12 +1,12 @@
 // Tool calls in chat answers. Forced (tool_choice "required" or a named function): the runner generates the call
 // under a grammar and its text is the call. Auto: the model writes text and, when it calls tools, calls in its
 // chat template's format, which the runner says back (tool_call_format): Hermes-style blocks
-// `<tool_call>{"name", "arguments"}</tool_call>` after any text, or Llama 3.1's whole answer `{"name",
-// "parameters"}` (leading-tool-call.ts). Both are shaped here as OpenAI's message.tool_calls, whole or streamed
+// `<tool_call>{"name", "arguments"}</tool_call>` after any text, Llama 3.1's whole answer `{"name",
+// "parameters"}` (leading-tool-call.ts), or Mistral's `[TOOL_CALLS]` and a JSON array of calls after any text. Both are shaped here as OpenAI's message.tool_calls, whole or streamed
 // (docs/inference.md).
 import type { Choice, Finish } from "./openai-response.js";
 import type { ToolCallFormat } from "./runner-protocol.js";
-import { rawMember } from "./json-member.js";
+import { rawItems, rawMember } from "./json-member.js";
 import { leadingCallJson, leadingCallState } from "./leading-tool-call.js";
 
 /**
@@ -25,6 +25,10 @@ type CallBody = ToolCall["function"];
 
 const OPEN = "<tool_call>";
 const CLOSE = "</tool_call>";
+const MISTRAL_OPEN = "[TOOL_CALLS]";
+
+/** The tag that opens calls after text: Hermes's `<tool_call>` or Mistral's `[TOOL_CALLS]`. */
+const openingOf = (format: ToolCallFormat | undefined) => (format === "mistral" ? MISTRAL_OPEN : OPEN);
 
 /** A call's id: stable for a response, choice and call, so a replayed answer names the same calls. */
 export const toolCallId = (responseId: string, index: number, call = 0) => `call_${responseId.replace(/^chatcmpl-/, "")}_${index}${call ? `_${call}` : ""}`;
@@ -73,6 +77,33 @@ function hermesCalls(text: string, names: string[], cut: boolean): CallBody[] | 
 }
 
 /**
+ * Mistral's calls after `[TOOL_CALLS]`: one JSON array of `{"name", "arguments"}` (an `id` beside them, as the
+ * template writes history, is left out: the API names calls itself), and nothing after it; null otherwise. When
+ * max_tokens `cut` the array, the calls before the cut one are kept.
+ */
+function listedCalls(text: string, names: string[], cut: boolean): CallBody[] | null {
+  let whole: unknown;
+  try {
+    whole = JSON.parse(text);
+  } catch {
+    whole = null;
+  }
+  const items = rawItems(text);
+  if (Array.isArray(whole)) {
+    const calls = items.map((item) => callOf(item, names));
+    return calls.length > 0 && calls.every((c) => c !== null) ? (calls as CallBody[]) : null;
+  }
+  if (!cut) return null;
+  const calls: CallBody[] = [];
+  for (const item of items) {
+    const call = callOf(item, names);
+    if (!call) break;
+    calls.push(call);
+  }
+  return calls.length > 0 ? calls : null;
+}
+
+/**
  * The text before the calls and the calls a choice's text makes. Forced with one tool, the text is its
  * arguments (cut short, they are what was generated, as OpenAI's are); forced with several, `{"name",
  * "arguments"}` (`parameters` in Llama 3.1's format); auto, content and then Hermes blocks, or Llama 3.1's
@@ -88,8 +119,9 @@ export function callsOf(text: string, tools: ToolCallShape, cut = false): { cont
     const call = json === null ? null : callOf(json, tools.names, keys);
     return call ? { content: "", calls: [call] } : { content: text, calls: [] };
   }
-  const at = text.indexOf(OPEN);
-  const calls = at < 0 ? null : hermesCalls(text.slice(at), tools.names, cut);
+  const open = openingOf(tools.format);
+  const at = text.indexOf(open);
+  const calls = at < 0 ? null : tools.format === "mistral" ? listedCalls(text.slice(at + open.length), tools.names, cut) : hermesCalls(text.slice(at), tools.names, cut);
   if (!calls) return { content: text, calls: [] };
   return { content: text.slice(0, at), calls: tools.single ? calls.slice(0, 1) : calls };
 }
@@ -151,8 +183,9 @@ export class ToolCallStream {
     }
     if (!this.tools.auto || this.inCall) return null;
     if (this.tools.format === "llama3_json") return this.pushLeading();
-    const at = this.text.indexOf(OPEN, this.sent);
-    const upTo = at >= 0 ? at : this.text.length - heldBack(this.text.slice(this.sent));
+    const open = openingOf(this.tools.format);
+    const at = this.text.indexOf(open, this.sent);
+    const upTo = at >= 0 ? at : this.text.length - heldBack(this.text.slice(this.sent), open);
     this.inCall = at >= 0;
     // Whitespace alone is held too: before calls, the whole answer's content is null, not the whitespace.
     if (this.text.slice(0, upTo).trim() === "") return null;
@@ -181,8 +214,8 @@ export class ToolCallStream {
   }
 }
 
-/** How many of the text's last characters may begin `<tool_call>` (held back until the next token tells). */
-function heldBack(text: string): number {
-  for (let n = Math.min(OPEN.length - 1, text.length); n > 0; n--) if (OPEN.startsWith(text.slice(-n))) return n;
+/** How many of the text's last characters may begin the opening tag `open` (held back until the next token tells). */
+function heldBack(text: string, open: string): number {
+  for (let n = Math.min(open.length - 1, text.length); n > 0; n--) if (open.startsWith(text.slice(-n))) return n;
   return 0;
 }

@@ -10,6 +10,8 @@ const auto: ToolCallShape = { names: ["get_weather", "lights"], finish: "tool_ca
 /** Auto with a Llama 3.1-style template: the call is the whole answer, `{"name", "parameters"}`. */
 const llama: ToolCallShape = { ...auto, format: "llama3_json" };
 const llamaSeveral: ToolCallShape = { ...several, format: "llama3_json" };
+/** Auto with a Mistral-style template: text, then `[TOOL_CALLS]` and a JSON array of calls. */
+const mistral: ToolCallShape = { ...auto, format: "mistral" };
 const ids = (k: number) => `c${k}`;
 
 describe("callsOf", () => {
@@ -61,6 +63,27 @@ describe("callsOf under auto with Llama 3.1's JSON calls", () => {
 
   it("reads a forced call among several tools with its parameters key", () => {
     expect(callsOf('{"name": "lights", "parameters": {"on": true}}', llamaSeveral).calls).toEqual([{ name: "lights", arguments: '{"on": true}' }]);
+  });
+});
+
+describe("callsOf under auto with Mistral's [TOOL_CALLS] array", () => {
+  it("reads the text before [TOOL_CALLS] as content and the array's calls, their ids left out", () => {
+    const text = 'Checking.[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Oslo"}, "id": "abcdefghi"}, {"name": "lights", "arguments": {"on": true}}]';
+    expect(callsOf(text, mistral)).toEqual({ content: "Checking.", calls: [{ name: "get_weather", arguments: '{"city": "Oslo"}' }, { name: "lights", arguments: '{"on": true}' }] });
+    expect(callsOf('[TOOL_CALLS][{"name": "lights", "arguments": {}}]\n', mistral)).toEqual({ content: "", calls: [{ name: "lights", arguments: "{}" }] });
+    expect(callsOf('[TOOL_CALLS] [{"name": "lights", "arguments": {}}, {"name": "lights", "arguments": {"on": false}}]', { ...mistral, single: true }).calls).toEqual([{ name: "lights", arguments: "{}" }]);
+  });
+
+  it("reads anything else as text: no tag, no array, another tool, text after the array, a cut single call", () => {
+    for (const text of ["no call", '[TOOL_CALLS] {"name": "lights", "arguments": {}}', '[TOOL_CALLS] [{"name": "nope", "arguments": {}}]', '[TOOL_CALLS] [{"name": "lights", "arguments": {}}] and more', '[TOOL_CALLS] [{"name": "lights", "argu', "[TOOL_CALLS] []", '<tool_call>{"name": "lights", "arguments": {}}</tool_call>']) {
+      expect(callsOf(text, mistral), text).toEqual({ content: text, calls: [] });
+    }
+  });
+
+  it("keeps the calls before a later call that max_tokens cut short", () => {
+    const text = '[TOOL_CALLS] [{"name": "lights", "arguments": {"on": true}}, {"name": "get_wea';
+    expect(callsOf(text, mistral, true)).toEqual({ content: "", calls: [{ name: "lights", arguments: '{"on": true}' }] });
+    expect(callsOf(text, mistral).calls).toEqual([]);
   });
 });
 
@@ -155,6 +178,9 @@ describe("ToolCallStream", () => {
       [llama, "<|python_tag|>print(1)"],
       [llama, "<|pyt"],
       [llama, "  \n"],
+      [mistral, 'Let me see. [TOOL_CALLS] [{"name": "lights", "arguments": {"on": true}}, {"name": "get_weather", "arguments": {}}]'],
+      [mistral, "[TOOL_CALLS] [] no"],
+      [mistral, "a [TOOL and [TOOL_C"],
     ];
     for (const [tools, text] of texts) {
       const whole = toolMessage({ text, finish_reason: "stop", logprobs: null }, tools, ids);
@@ -196,6 +222,9 @@ describe("ToolCallStream", () => {
     expect(text.push(" \n")).toBeNull();
     expect(text.push("Hi {")).toEqual({ content: " \nHi {" });
     expect(text.push('"name"')).toEqual({ content: '"name"' });
+    const m = new ToolCallStream(mistral, ids);
+    expect(m.push("Hi [TOOL_")).toEqual({ content: "Hi " });
+    expect(m.push("CALLS] [")).toBeNull();
     const call = new ToolCallStream(llama, ids);
     expect(call.push("<|python")).toBeNull();
     expect(call.push("_tag|>")).toBeNull();

@@ -1,6 +1,7 @@
 // Tool calls on the runner: a forced call (the API's tool_choice "required" or a named function) as the grammar
 // its answer follows, and where each template format puts calls (what tool_choice "auto" follows).
 import type { ToolSpec } from "../../../api/src/inference/runner-protocol.js";
+import type { AutoCallsRequest } from "../engine/generate/sequence.js";
 import type { ToolCallFormat } from "../engine/tokenizer/tool-call-format.js";
 import { rootBranches } from "../engine/generate/json-schema-compile.js";
 import { schemaRecognizer } from "../engine/generate/json-schema.js";
@@ -70,6 +71,14 @@ export function autoCallGrammar(tools: ToolSpec[], names: string[], format: Tool
     for (const t of tools) if (t.function.strict && names.includes(t.function.name)) toolCallGrammar(tools, [t.function.name], { named: true, format });
     return null;
   }
+}
+
+/** tool_choice "auto"'s calls (their grammar, and whether several may come) where the template's `format` puts them. */
+export function autoCallsIn(format: ToolCallFormat | null, calls: { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; parallel: boolean }): AutoCallsRequest {
+  if (!format) throw new Error("tool calls: this model's chat template writes no tool-call format this server reads");
+  const { opening, closing, leading, list } = CALL_LAYOUTS[format];
+  // A call that is the whole answer (Llama 3.1's) is the only one.
+  return { ...calls, opening, closing, leading, list, parallel: calls.parallel && !leading };
 }
 
 /**

@@ -9,7 +9,7 @@ import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
 import { hiddenTokens } from "./hidden-tokens.js";
-import { CALL_LAYOUTS, noCallText, toolCallOpening } from "./tool-call.js";
+import { CALL_LAYOUTS, autoCallsIn, noCallText, toolCallOpening } from "./tool-call.js";
 import { templateMessages, templateTools } from "../engine/tokenizer/template-messages.js";
 import { stringsOf } from "../engine/tokenizer/plain-text.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
@@ -145,20 +145,12 @@ function submit(req: ServeSubmit): void {
       // Tools listed, and an answer in text: tool_choice "none".
       bannedText: (req.format ?? "text") === "text" && "messages" in req.input && req.input.tools?.length ? noCallText(tokenizer?.toolCallFormat ?? null) : undefined,
       // tool_choice "auto": the server took it only for a template whose call format is known (server.ts toSubmits).
-      toolCalls: req.autoCalls ? autoCallsOf(req.autoCalls) : undefined,
+      toolCalls: req.autoCalls ? autoCallsIn(tokenizer?.toolCallFormat ?? null, req.autoCalls) : undefined,
     });
   } catch (err) {
     streaming.delete(req.id);
     send({ kind: "error", id: req.id, message: err instanceof Error ? err.message : String(err), invalid: true });
   }
-}
-
-/** tool_choice "auto"'s calls where the template puts them; a call that is the whole answer (Llama 3.1's) is the only one. */
-function autoCallsOf(calls: NonNullable<ServeSubmit["autoCalls"]>) {
-  const format = tokenizer?.toolCallFormat;
-  if (!format) throw new Error("tool calls: this model's chat template writes no tool-call format this server reads");
-  const { opening, closing, leading, list } = CALL_LAYOUTS[format];
-  return { ...calls, opening, closing, leading, list, parallel: calls.parallel && !leading };
 }
 
 port.on("message", (m: ToWorker) => {

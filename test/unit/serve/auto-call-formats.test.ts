@@ -1,0 +1,90 @@
+// tool_choice "auto" in each template format, token by token through a Sequence with the runner's settings for
+// that format (autoCallsIn, the tokens the text leaves out), on a byte-level tokenizer whose tags are special
+// tokens as in the real models' (Mistral's [TOOL_CALLS], Llama 3's <|python_tag|>): the text the runner answers
+// is what the API reads back as calls.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { hiddenTokens } from "../../../gpu-runner/src/serve/hidden-tokens.js";
+import { CALL_LAYOUTS, autoCallGrammar, autoCallsIn } from "../../../gpu-runner/src/serve/tool-call.js";
+import { Sequence } from "../../../gpu-runner/src/engine/generate/sequence.js";
+import { writeByteLevelTokenizer } from "../../../gpu-runner/src/engine/tokenizer/byte-level.js";
+import { loadTokenizer, type TextTokenizer } from "../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
+import type { ToolCallFormat } from "../../../gpu-runner/src/engine/tokenizer/tool-call-format.js";
+import { callsOf } from "../../../api/src/inference/tool-calls.js";
+
+let dir: string;
+let tok: TextTokenizer;
+const PYTHON_TAG = 260;
+const TOOL_CALLS = 261;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-call-formats-"));
+  await writeByteLevelTokenizer(dir, { extraSpecialTokens: ["<|python_tag|>", "[TOOL_CALLS]"] });
+  tok = (await loadTokenizer(dir))!;
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const tools = [
+  { type: "function" as const, function: { name: "get_weather", parameters: { type: "object", properties: { city: { enum: ["Oslo", "Paris"] } }, required: ["city"], additionalProperties: false } } },
+  { type: "function" as const, function: { name: "lights", parameters: { type: "object", properties: { on: { type: "boolean" } }, required: ["on"], additionalProperties: false } } },
+];
+const names = tools.map((t) => t.function.name);
+const bytes = (text: string) => tok.encode(text, { addSpecialTokens: false });
+
+/** A sequence under auto in `format`, fed `answer` token by token (each the only token with a logit); its result once done or the answer is spent. */
+function run(format: ToolCallFormat, answer: number[], parallel = true) {
+  const layout = CALL_LAYOUTS[format];
+  const toolCalls = autoCallsIn(format, { ...autoCallGrammar(tools, names, format)!, parallel });
+  const kept = [layout.opening, layout.closing].filter((t) => t !== "");
+  const seq = new Sequence({ tokens: [1], maxTokens: 200, stopTokens: tok.eosTokenIds, toolCalls, hiddenTokens: hiddenTokens(tok, kept) }, tok, { streamText: false });
+  const refused: number[] = [];
+  for (const t of answer) {
+    if (seq.done) break;
+    const logits = Object.assign(new Float32Array(tok.vocabSize).fill(-10), { [t]: 10 });
+    const before = seq.out.length;
+    seq.accept(logits);
+    // A stop token ends the sequence without joining its tokens.
+    const took = tok.eosTokenIds.includes(t) ? seq.done && seq.out.length === before : seq.out.at(-1) === t;
+    if (!took) refused.push(t);
+  }
+  return { ...seq.finish().result, refused };
+}
+
+describe("auto calls through a Sequence, read back by the API", () => {
+  it("Llama 3.1: <|python_tag|> left out, the call held to its parameters key, the answer ending with the object", () => {
+    const call = '{"name": "get_weather", "parameters": {"city": "Oslo"}}';
+    const r = run("llama3_json", [PYTHON_TAG, ...bytes(call), 257]);
+    expect(r).toMatchObject({ text: call, finishReason: "stop", refused: [] });
+    expect(callsOf(r.text, { names, finish: "tool_calls", auto: true, format: "llama3_json" }).calls).toEqual([{ name: "get_weather", arguments: '{"city": "Oslo"}' }]);
+    // An "arguments" key is refused inside the call: the grammar takes "parameters" only.
+    expect(run("llama3_json", bytes('{"name": "lights", "arguments": {"on": true}}')).refused.length).toBeGreaterThan(0);
+    // Text first: no call can follow, the { is free text.
+    expect(run("llama3_json", [...bytes("Hi {x"), 257])).toMatchObject({ text: "Hi {x", finishReason: "stop", refused: [] });
+  });
+
+  it("Mistral: [TOOL_CALLS] kept in the text after the answer's text, the array of calls held to the grammar and ending the answer", () => {
+    const list = ' [{"name": "lights", "arguments": {"on": true}}, {"name": "get_weather", "arguments": {"city": "Paris"}}]';
+    const r = run("mistral", [...bytes("Sure."), TOOL_CALLS, ...bytes(list), 257]);
+    expect(r).toMatchObject({ text: `Sure.[TOOL_CALLS]${list}`, finishReason: "stop", refused: [] });
+    expect(callsOf(r.text, { names, finish: "tool_calls", auto: true, format: "mistral" })).toEqual({
+      content: "Sure.",
+      calls: [
+        { name: "lights", arguments: '{"on": true}' },
+        { name: "get_weather", arguments: '{"city": "Paris"}' },
+      ],
+    });
+    // Without parallel calls the array holds one: a comma after the first is refused.
+    const one = run("mistral", [TOOL_CALLS, ...bytes('[{"name": "lights", "arguments": {"on": true}},')], false);
+    expect(one.refused).toEqual(bytes(","));
+    // The call's enum holds.
+    expect(run("mistral", [TOOL_CALLS, ...bytes('[{"name": "get_weather", "arguments": {"city": "Rome"}}]')]).refused.length).toBeGreaterThan(0);
+  });
+
+  it("Hermes: as before, the blocks within kept tags", () => {
+    const block = '<tool_call>\n{"name": "lights", "arguments": {"on": false}}\n</tool_call>';
+    const r = run("hermes", [...bytes(block), 257]);
+    expect(r).toMatchObject({ text: block, finishReason: "stop", refused: [] });
+    expect(callsOf(r.text, { names, finish: "tool_calls", auto: true }).calls).toEqual([{ name: "lights", arguments: '{"on": false}' }]);
+  });
+});

@@ -1,8 +1,10 @@
-// End to end: tool calls on /v1/chat/completions through the real API and runner with the built-in model under a
-// Llama 3.1-style chat template (test/helpers/llama3-template.ts): "auto" is taken, a call the model begins
-// (steered with logit_bias to open with `{`) is held to the tools' grammar keyed "parameters" and answered as
-// tool_calls, whole, streamed and replayed; text stays text; forced calls use the format too. A template that
-// writes neither Hermes blocks nor Llama's calls is still refused "auto" with a 400 naming tool_choice.
+// End to end: tool calls on /v1/chat/completions through the real API and runner with the built-in model under
+// other chat templates than its Hermes one. Llama 3.1-style (test/helpers/llama3-template.ts): "auto" is taken, a
+// call the model begins (steered with logit_bias to open with `{`) is held to the tools' grammar keyed
+// "parameters" and answered as tool_calls, whole, streamed and replayed; text stays text; forced calls use the
+// format too. Mistral-style (test/helpers/mistral-template.ts): "auto" is taken (the untrained model cannot be
+// steered to spell [TOOL_CALLS]: auto-call-formats.test.ts writes such calls), forced calls open with
+// [TOOL_CALLS] [. A template of none of these formats is still refused "auto" with a 400 naming tool_choice.
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServeStack, tenantWithAdapters } from "../../../bench/stack.js";
 import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 import { useLlama3Template } from "../../helpers/llama3-template.js";
+import { useMistralTemplate } from "../../helpers/mistral-template.js";
 
 /** A stack serving the built-in model with its chat template replaced by `retemplate` before the runner reads it. */
 async function stackWith(prefix: string, retemplate: (modelDir: string) => Promise<void>) {
@@ -132,7 +135,43 @@ describe("a Llama 3.1-style template", () => {
   });
 });
 
-describe("a template that writes neither Hermes blocks nor Llama 3.1's calls", () => {
+describe("a Mistral-style template", () => {
+  let mistral: Awaited<ReturnType<typeof stackWith>>;
+  beforeAll(async () => {
+    mistral = await stackWith("tuneserve-mistral-tools-", useMistralTemplate);
+  });
+  afterAll(async () => {
+    await mistral?.stack.close();
+    if (mistral) await rm(mistral.dir, { recursive: true, force: true });
+  });
+
+  it('takes tool_choice "auto", answering text as text, and renders an earlier call and its result', async () => {
+    const round = [
+      ...messages,
+      { role: "assistant", content: null, tool_calls: [{ id: "abcDEF123", type: "function", function: { name: "lights", arguments: '{"on":true}' } }] },
+      { role: "tool", tool_call_id: "abcDEF123", content: '"done"' },
+      { role: "user", content: "Thanks." },
+    ];
+    for (const stream of [false, true]) {
+      const res = await mistral.post({ messages: round, tools: [weather, lights], max_tokens: 6, temperature: 0, logit_bias: { [byte("H")]: 100 }, stream });
+      expect(res.status).toBe(200);
+      if (!stream) expect((await res.json()).choices[0].message).toMatchObject({ content: "HHHHHH" });
+      else expect((await chunksOf(res)).flatMap((c) => c.choices).map((d) => d.delta.content ?? "").join("")).toBe("HHHHHH");
+    }
+  });
+
+  it("forces calls opened with [TOOL_CALLS] and the array, as the template writes them", async () => {
+    const base = { messages, tools: [weather, lights], max_tokens: 120, temperature: 0, logit_bias: noSpace };
+    const none = await (await mistral.post({ ...base, tool_choice: "none", max_tokens: 1 })).json();
+    const named = await (await mistral.post({ ...base, tool_choice: { type: "function", function: { name: "get_weather" } } })).json();
+    expect(named.usage.prompt_tokens - none.usage.prompt_tokens).toBe('[TOOL_CALLS] [{"name": "get_weather", "arguments": '.length);
+    expectWeatherArguments(named.choices[0].message.tool_calls[0].function.arguments);
+    const required = await (await mistral.post({ ...base, tool_choice: "required" })).json();
+    expect(required.choices[0].finish_reason, JSON.stringify(required.choices[0])).toBe("tool_calls");
+  });
+});
+
+describe("a template that writes none of the formats", () => {
   let plain: Awaited<ReturnType<typeof stackWith>>;
   beforeAll(async () => {
     plain = await stackWith("tuneserve-plain-tools-", async (modelDir) => {

@@ -1,0 +1,36 @@
+// A small chat template that writes tool calls and their answers as Mistral's v3 template does
+// (Mistral-7B-Instruct-v0.3), on the byte-level tokenizer (which has no [TOOL_CALLS] token: the tags are text
+// here): the tools in [AVAILABLE_TOOLS] before the last user turn, an assistant's calls as `[TOOL_CALLS] [` and
+// each call's `{"name", "arguments"}` with its `"id"` added, a tool's answer in [TOOL_RESULTS]. As Mistral's,
+// it refuses call ids that are not 9 characters long.
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+export const MISTRAL_TOOLS_TEMPLATE =
+  "{{- bos_token }}" +
+  "{%- for message in messages %}" +
+  "{%- if message.role == 'user' %}" +
+  "{%- if tools and loop.last %}{{- '[AVAILABLE_TOOLS] ' + (tools | tojson) + '[/AVAILABLE_TOOLS]' }}{%- endif %}" +
+  "{{- '[INST] ' + message.content + '[/INST]' }}" +
+  "{%- elif message.tool_calls %}" +
+  "{{- '[TOOL_CALLS] [' }}" +
+  "{%- for tool_call in message.tool_calls %}" +
+  "{%- set out = tool_call.function | tojson %}" +
+  "{{- out[:-1] }}" +
+  "{%- if tool_call.id | length != 9 %}{{- raise_exception('Tool call IDs should be alphanumeric strings with length 9!') }}{%- endif %}" +
+  "{{- ', \"id\": \"' + tool_call.id + '\"}' }}" +
+  "{%- if not loop.last %}{{- ', ' }}{%- else %}{{- ']' + eos_token }}{%- endif %}" +
+  "{%- endfor %}" +
+  "{%- elif message.role == 'assistant' %}" +
+  "{{- ' ' + message.content + eos_token }}" +
+  "{%- elif message.role == 'tool' %}" +
+  "{{- '[TOOL_RESULTS] {\"content\": ' + message.content + ', \"call_id\": \"' + message.tool_call_id + '\"}[/TOOL_RESULTS]' }}" +
+  "{%- endif %}" +
+  "{%- endfor %}";
+
+/** Puts the Mistral-style template in a model folder's tokenizer_config.json (a byte-level tokenizer's). */
+export async function useMistralTemplate(modelDir: string): Promise<void> {
+  const path = join(modelDir, "tokenizer_config.json");
+  const config = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
+  await writeFile(path, JSON.stringify({ ...config, chat_template: MISTRAL_TOOLS_TEMPLATE }, null, 2) + "\n");
+}

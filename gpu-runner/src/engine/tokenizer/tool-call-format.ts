@@ -10,7 +10,7 @@ export type { ToolCallFormat };
  * `"arguments"`, but not the XML calls some templates put within the same tag (`<function=…>`, Qwen3-Coder).
  * Llama 3.1: `"parameters": ` written beside the call's name (`tool_call.name`) or tool answers in `ipython`
  * turns, and no `<tool_call>` (whose blocks are Hermes's, whatever key they use). Mistral: `[TOOL_CALLS]` (a
- * JSON array of calls after it, as Mistral's v3 and v7 templates write), but not the `[TOOL_CALLS]name[ARGS]{…}`
+ * JSON array of calls after it, as Mistral's v3 template writes), but not the `[TOOL_CALLS]name[ARGS]{…}`
  * of newer ones.
  */
 export function toolCallFormatOf(template: string): ToolCallFormat | null {

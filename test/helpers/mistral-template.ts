@@ -2,15 +2,17 @@
 // (Mistral-7B-Instruct-v0.3), on the byte-level tokenizer (which has no [TOOL_CALLS] token: the tags are text
 // here): the tools in [AVAILABLE_TOOLS] before the last user turn, an assistant's calls as `[TOOL_CALLS] [` and
 // each call's `{"name", "arguments"}` with its `"id"` added, a tool's answer in [TOOL_RESULTS]. As Mistral's,
-// it refuses call ids that are not 9 characters long.
+// it refuses call ids that are not 9 characters long (the tokenizer renames others for it: call-ids.ts).
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 
 export const MISTRAL_TOOLS_TEMPLATE =
   "{{- bos_token }}" +
+  "{%- set ns = namespace(last_user=-1) %}" +
+  "{%- for message in messages %}{%- if message.role == 'user' %}{%- set ns.last_user = loop.index0 %}{%- endif %}{%- endfor %}" +
   "{%- for message in messages %}" +
   "{%- if message.role == 'user' %}" +
-  "{%- if tools and loop.last %}{{- '[AVAILABLE_TOOLS] ' + (tools | tojson) + '[/AVAILABLE_TOOLS]' }}{%- endif %}" +
+  "{%- if tools and loop.index0 == ns.last_user %}{{- '[AVAILABLE_TOOLS] ' + (tools | tojson) + '[/AVAILABLE_TOOLS]' }}{%- endif %}" +
   "{{- '[INST] ' + message.content + '[/INST]' }}" +
   "{%- elif message.tool_calls %}" +
   "{{- '[TOOL_CALLS] [' }}" +

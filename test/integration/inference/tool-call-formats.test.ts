@@ -145,11 +145,11 @@ describe("a Mistral-style template", () => {
     if (mistral) await rm(mistral.dir, { recursive: true, force: true });
   });
 
-  it('takes tool_choice "auto", answering text as text, and renders an earlier call and its result', async () => {
+  it('takes tool_choice "auto", answering text as text, and renders an earlier call and its result (its OpenAI-style id renamed for the template)', async () => {
     const round = [
       ...messages,
-      { role: "assistant", content: null, tool_calls: [{ id: "abcDEF123", type: "function", function: { name: "lights", arguments: '{"on":true}' } }] },
-      { role: "tool", tool_call_id: "abcDEF123", content: '"done"' },
+      { role: "assistant", content: null, tool_calls: [{ id: "call_req_1_0", type: "function", function: { name: "lights", arguments: '{"on":true}' } }] },
+      { role: "tool", tool_call_id: "call_req_1_0", content: '"done"' },
       { role: "user", content: "Thanks." },
     ];
     for (const stream of [false, true]) {

@@ -10,6 +10,7 @@ import { tokenBytesReader } from "./token-bytes.js";
 import { turnEndToken } from "./turn-end.js";
 import { specialsToAdd, templateProcessing, type AddedSpecials, type Special } from "./post-processor.js";
 import { toolCallFormatOf, type ToolCallFormat } from "./tool-call-format.js";
+import { nineCharacterCallIds } from "./call-ids.js";
 
 export { CONTEXT_TOKENS, createDecodeStream, decodeAfter } from "./decode-stream.js";
 export { toolCallFormatOf, type ToolCallFormat } from "./tool-call-format.js";
@@ -211,7 +212,9 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
       const refuse = (message: unknown) => {
         throw new Error(`messages: the model's chat template refuses them: ${String(message)}`);
       };
-      return template.render({ messages, add_generation_prompt: opts?.addGenerationPrompt ?? false, ...(opts?.tools ? { tools: opts.tools } : {}), ...specials, [REFUSE]: refuse });
+      // Mistral's templates refuse call ids other than 9 letters or digits: renamed for them (call-ids.ts).
+      const rendered = self.toolCallFormat === "mistral" ? nineCharacterCallIds(messages) : messages;
+      return template.render({ messages: rendered, add_generation_prompt: opts?.addGenerationPrompt ?? false, ...(opts?.tools ? { tools: opts.tools } : {}), ...specials, [REFUSE]: refuse });
     },
     encodeChat(messages, opts) {
       // Only the template's markup may form special tokens, never the messages' text (plain-text.ts). Text

@@ -8,6 +8,7 @@ import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/token
 import { loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { sentencePieceTokenizer } from "../../../helpers/sentencepiece.js";
 import { useLlama3Template } from "../../../helpers/llama3-template.js";
+import { useMistralTemplate } from "../../../helpers/mistral-template.js";
 import { createRng } from "../../../../gpu-runner/src/engine/generate/rng.js";
 import { parseRecords } from "../../../../gpu-runner/src/engine/data/records.js";
 import { renderRecord, tokenizeRecords } from "../../../../gpu-runner/src/engine/data/render.js";
@@ -112,6 +113,24 @@ describe("renderRecord", () => {
       expect(learned).toEqual([...bytes('{"name": "f", "parameters": {"a": 1}}'), IM_END, ...bytes("two"), IM_END]);
     } finally {
       await rm(llamaDir, { recursive: true, force: true });
+    }
+  });
+  it("chat with tools through a Mistral-style template: OpenAI call ids renamed to the 9 characters it takes, the call learned", async () => {
+    const mistralDir = await mkdtemp(join(tmpdir(), "tuneserve-data-mistral-"));
+    try {
+      await writeByteLevelTokenizer(mistralDir);
+      await useMistralTemplate(mistralDir);
+      const mistral = (await loadTokenizer(mistralDir))!;
+      const tools = [{ type: "function" as const, function: { name: "f" } }];
+      const call = { id: "call_abc", type: "function" as const, function: { name: "f", arguments: '{"a":1}' } };
+      const ex = renderRecord(
+        { format: "chat", tools, messages: [{ role: "user", content: "q" }, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "call_abc", content: "2" }, { role: "assistant", content: "two" }] },
+        mistral,
+      );
+      const learned = Buffer.from(ex.ids.filter((t, i) => ex.train[i] && t < 256)).toString();
+      expect(learned).toBe('[TOOL_CALLS] [{"name": "f", "arguments": {"a": 1}, "id": "c00000001"}] two');
+    } finally {
+      await rm(mistralDir, { recursive: true, force: true });
     }
   });
   it("prompt/completion: the prompt is masked, the completion and EOS are learned", () => {

@@ -2,8 +2,8 @@
 // under a grammar and its text is the call. Auto: the model writes text and, when it calls tools, calls in its
 // chat template's format, which the runner says back (tool_call_format): Hermes-style blocks
 // `<tool_call>{"name", "arguments"}</tool_call>` after any text, Llama 3.1's whole answer `{"name",
-// "parameters"}` (leading-tool-call.ts), or Mistral's `[TOOL_CALLS]` and a JSON array of calls after any text. Both are shaped here as OpenAI's message.tool_calls, whole or streamed
-// (docs/inference.md).
+// "parameters"}` (leading-tool-call.ts), or Mistral's `[TOOL_CALLS]` and a JSON array of calls after any
+// text. Both are shaped here as OpenAI's message.tool_calls, whole or streamed (docs/inference.md).
 import type { Choice, Finish } from "./openai-response.js";
 import type { ToolCallFormat } from "./runner-protocol.js";
 import { rawItems, rawMember } from "./json-member.js";

@@ -6,31 +6,14 @@ import type { AppEnv, Deps } from "./deps.js";
 import { ApiError, errorResponse } from "./errors.js";
 import { requestId } from "./middleware/request-id.js";
 import { registerRoutes } from "./routes/index.js";
-
-/** A required field left out: zod words it "Invalid input: expected string, received undefined". */
-function missingField(expected: string): string {
-  const kind = ["string", "number", "boolean", "array", "object"].includes(expected) ? ` (${expected === "array" || expected === "object" ? "an" : "a"} ${expected})` : "";
-  return `missing; this field is required${kind}`;
-}
+import { describeIssue } from "./lib/zod-issue.js";
 
 /** Turns a zod failure into the envelope, naming the first offending field. */
 export function newRouter() {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) {
-        const issue = result.error.issues[0];
-        // An unknown field is named as the param itself (its issue's path is the object holding it).
-        const path = issue.code === "unrecognized_keys" ? [...issue.path, issue.keys[0]] : issue.path;
-        const param = path.join(".") || null;
-        // A record's bad key carries the reason in its nested issue ("Invalid key in record" says nothing).
-        const message =
-          issue.code === "invalid_key"
-            ? (issue.issues[0]?.message ?? issue.message)
-            : issue.code === "unrecognized_keys"
-              ? "not a field of this request: check its name (a misspelt option would otherwise be left out unseen), or leave it out"
-              : issue.code === "invalid_type" && issue.message.endsWith("received undefined")
-                ? missingField(issue.expected)
-                : issue.message;
+        const { param, message } = describeIssue(result.error.issues[0], "request");
         throw new ApiError("invalid_request", param ? `${param}: ${message}` : message, param);
       }
     },

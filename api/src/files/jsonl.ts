@@ -1,7 +1,7 @@
 // Validates fine-tuning JSONL while it streams: splits byte chunks into lines, parses each as JSON and checks it
 // against the accepted shapes (line-shapes.ts), all lines of one file sharing one shape.
-import type { z } from "zod";
 import { detectFormat, lineSchemas, loneSurrogateAt, NO_FORMAT, RECORD_EXAMPLES, uploadRules, type FileFormat } from "./line-shapes.js";
+import { issueLine } from "../lib/zod-issue.js";
 
 export { fileFormats, type FileFormat } from "./line-shapes.js";
 
@@ -27,13 +27,6 @@ export interface JsonlOptions {
   maxLineBytes: number;
   /** How many errors to keep for the report (default 5). */
   maxErrors?: number;
-}
-
-/** Renders the first zod issue as `field: message`, e.g. `messages.2.role: Invalid option…`. */
-function describeIssue(err: z.ZodError): string {
-  const i = err.issues[0];
-  const path = i.path.join(".");
-  return path ? `${path}: ${i.message}` : i.message;
 }
 
 /**
@@ -160,7 +153,7 @@ export class JsonlValidator {
     }
     const r = lineSchemas[format].safeParse(value);
     if (!r.success) {
-      this.error(line, `${format} record: ${describeIssue(r.error)}`);
+      this.error(line, `${format} record: ${issueLine(r.error.issues[0], "record")}`);
       return;
     }
     const broken = loneSurrogateAt(value);

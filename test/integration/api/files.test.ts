@@ -87,6 +87,16 @@ describe("POST /v1/files", () => {
     expect(list.data).toEqual([]);
   });
 
+  it("calls a field a line leaves out missing, in the words a request body's is called so", async () => {
+    const t = await api.tenant();
+    const lines = ['{"prompt":"2+2=","completion":"4"}', '{"prompt":"3+3="}', '{"prompt":"4+4=","completion":8}'];
+    const err = await expectError(await upload(api, t.key, form(lines.join("\n"))), 400, "invalid_file");
+    expect(err.message).toContain("line 2: prompt_completion record: completion: missing; this field is required (a string)");
+    // A wrong type keeps zod's words, as in a request body.
+    expect(err.message).toContain("line 3: prompt_completion record: completion: Invalid input: expected string, received number");
+    expect(await blobsOf(api, t.id)).toEqual([]);
+  });
+
   it("refuses a file over TUNESERVE_MAX_FILE_BYTES (413) and a line over TUNESERVE_MAX_LINE_BYTES", async () => {
     const t = await small.tenant();
     // Valid small lines, too many of them; an in-process FormData body has no Content-Length, so this is

@@ -5,6 +5,7 @@ import { readFile } from "node:fs/promises";
 import type { z } from "zod";
 // The line shapes are the API's own (one source of truth for what an upload may hold).
 import { chatLine, detectFormat, lineSchemas, NO_FORMAT, preferenceLine, RECORD_EXAMPLES } from "../../../../api/src/files/line-shapes.js";
+import { issueLine } from "../../../../api/src/lib/zod-issue.js";
 
 type Messages = z.infer<typeof chatLine>["messages"];
 type Tools = z.infer<typeof chatLine>["tools"];
@@ -48,8 +49,7 @@ export function parseRecords(text: string, file = "data.jsonl"): TrainRecord[] {
     format = f;
     const r = lineSchemas[f].safeParse(v);
     if (!r.success) {
-      const issue = r.error.issues[0];
-      throw new Error(`${where}: ${issue.path.length ? issue.path.join(".") + ": " : ""}${issue.message}`);
+      throw new Error(`${where}: ${issueLine(r.error.issues[0], "record")}`);
     }
     out.push(toRecord(f, r.data));
   });

@@ -49,6 +49,11 @@ describe("parseRecords", () => {
     expect(() => parseRecords('{"text":"a"}\n{"prompt":"p","completion":"c"}', "f.jsonl")).toThrow(/f\.jsonl:2: is a prompt_completion record but the file's first record is text/);
     expect(() => parseRecords('{"messages":[{"role":"user","content":"q"}]}', "f.jsonl")).toThrow(/f\.jsonl:1: messages: needs at least one assistant message/);
     expect(() => parseRecords('{"prompt":"p","completion":""}', "f.jsonl")).toThrow(/f\.jsonl:1: completion: must not be empty/);
+    // A field left out reads as in an upload's line errors and a request body's.
+    expect(() => parseRecords('{"prompt":"p"}', "f.jsonl")).toThrow(/^f\.jsonl:1: completion: missing; this field is required \(a string\)$/);
+    // An unknown key where a line's shape is strict is named as the field, not as "Unrecognized key" on its parent.
+    const pair = { input: { messages: [{ role: "user", content: "q" }], tool: [] }, preferred_output: [{ role: "assistant", content: "a" }], non_preferred_output: [{ role: "assistant", content: "b" }] };
+    expect(() => parseRecords(JSON.stringify(pair), "f.jsonl")).toThrow(/^f\.jsonl:1: input\.tool: not a field of this record: check its name/);
     expect(() => parseRecords('{"foo":1}', "f.jsonl")).toThrow(/has none of the keys/);
     expect(() => parseRecords("[1]", "f.jsonl")).toThrow(/must be a JSON object/);
     expect(() => parseRecords("\n\n", "f.jsonl")).toThrow(/holds no record/);

@@ -1,4 +1,5 @@
-// The data folder of `tuneserve serve`: made and proved writable before anything starts, so a bad --data is named at once.
+// The data folder of `tuneserve serve`: made and proved writable before the API opens it (once the port is held), so a
+// bad --data is named at once.
 import { randomBytes } from "node:crypto";
 import { mkdir, readlink, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";

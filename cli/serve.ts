@@ -50,8 +50,8 @@ export async function run(argv: string[]): Promise<void> {
   }
   if (!values.data) throw new UsageError("--data is empty; give a folder (default .data)");
   const dataDir = resolve(values.data);
-  await prepareDataFolder(dataDir);
-  const api = await startServer({ port, host: values.host, dataDir });
+  // The folder is made once the port is held: a start refused there leaves no new folder behind.
+  const api = await startServer({ port, host: values.host, dataDir, prepareData: () => prepareDataFolder(dataDir) });
   if (values["no-runner"]) {
     console.log(JSON.stringify({ msg: "tuneserve listening (API only)", url: api.url, data: dataDir, admin_token: shownAdminToken(api.adminToken) }));
     const stopApi = () => void api.close().then(() => process.exit(0));

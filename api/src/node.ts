@@ -11,38 +11,48 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** Starts the API on the given port (0 = any free port) and resolves once it listens. */
-export async function startServer(opts: { port: number; host?: string; dataDir: string; env?: Record<string, string | undefined> }): Promise<RunningServer & { adminToken: string; runnerToken: string }> {
+type Fetch = (req: Request, env: unknown) => Response | Promise<Response>;
+
+/**
+ * Starts the API on the given port (0 = any free port) and resolves once it listens. The port is taken before the
+ * data folder is touched: a start refused there (a port in use) leaves a new folder as it found it.
+ */
+export async function startServer(opts: {
+  port: number;
+  host?: string;
+  dataDir: string;
+  env?: Record<string, string | undefined>;
+  /** Runs once the port is held, before anything is written to the data folder (serve makes and checks it here). */
+  prepareData?: () => Promise<void>;
+}): Promise<RunningServer & { adminToken: string; runnerToken: string }> {
   const host = opts.host ?? "127.0.0.1";
-  let publicUrl = `http://${host}:${opts.port}`;
   // Where others reach this server (it may listen on 0.0.0.0, or behind a proxy): presigned /blobs/ links name it.
   const configuredUrl = (opts.env ?? process.env).TUNESERVE_PUBLIC_URL || undefined;
   if (configuredUrl !== undefined && !/^https?:\/\/[^/]/.test(configuredUrl)) {
     throw new Error(`TUNESERVE_PUBLIC_URL=${configuredUrl}: must be an absolute URL like https://api.example.com`);
   }
-  const { deps, close } = await createNodeDeps({ dataDir: opts.dataDir, publicUrl: "http://placeholder", env: opts.env });
-  await extendLeasesAfterStart(deps.db, deps.now(), deps.config.TUNESERVE_LEASE_SECONDS);
-  const app = createApp(deps);
-  const server = await new Promise<ReturnType<typeof serve>>((ok, fail) => {
-    const failToListen = (err: NodeJS.ErrnoException) => {
-      close();
-      fail(
-        err.code === "EADDRINUSE"
-          ? new Error(`${host}:${opts.port} is already in use; stop what listens there or pick another port (--port N, or PORT)`)
-          : new Error(`cannot listen on ${host}:${opts.port} (--host, --port): ${err.message}`),
-      );
-    };
-    const s = serve({ fetch: app.fetch, port: opts.port, hostname: host }, () => {
-      s.off("error", failToListen);
-      ok(s);
-    });
-    s.once("error", failToListen);
+  // Requests that come before the app is ready (a runner of the last run calling back) wait for it.
+  let ready!: (app: Fetch | null) => void;
+  const app = new Promise<Fetch | null>((ok) => (ready = ok));
+  const server = await listen(host, opts.port, async (req, env) => {
+    const fetch = await app;
+    return fetch ? fetch(req, env) : Response.json({ error: { code: "unavailable", message: "the server failed to start" } }, { status: 503 });
   });
   const addr = server.address();
-  if (addr && typeof addr === "object") publicUrl = `http://${host}:${addr.port}`;
+  const publicUrl = `http://${host}:${addr && typeof addr === "object" ? addr.port : opts.port}`;
+  let opened: Awaited<ReturnType<typeof createNodeDeps>> | undefined;
+  try {
+    await opts.prepareData?.();
+    opened = await createNodeDeps({ dataDir: opts.dataDir, publicUrl: configuredUrl ?? publicUrl, env: opts.env });
+    await extendLeasesAfterStart(opened.deps.db, opened.deps.now(), opened.deps.config.TUNESERVE_LEASE_SECONDS);
+  } catch (err) {
+    ready(null);
+    server.close(opened?.close);
+    throw err;
+  }
+  const { deps, close } = opened;
+  ready(createApp(deps).fetch);
   const billing = billStorageHourly(deps);
-  // Presigned local-blob links point back at this server: at TUNESERVE_PUBLIC_URL when set, else where it listens.
-  (deps.blobs as { setPublicUrl?: (u: string) => void }).setPublicUrl?.(configuredUrl ?? publicUrl);
   return {
     url: publicUrl,
     adminToken: deps.config.TUNESERVE_ADMIN_TOKEN!,
@@ -57,6 +67,24 @@ export async function startServer(opts: { port: number; host?: string; dataDir: 
         });
       }),
   };
+}
+
+/** Listens on host:port, or fails naming the flag to change. */
+function listen(host: string, port: number, fetch: Fetch): Promise<ReturnType<typeof serve>> {
+  return new Promise((ok, fail) => {
+    const failToListen = (err: NodeJS.ErrnoException) => {
+      fail(
+        err.code === "EADDRINUSE"
+          ? new Error(`${host}:${port} is already in use; stop what listens there or pick another port (--port N, or PORT)`)
+          : new Error(`cannot listen on ${host}:${port} (--host, --port): ${err.message}`),
+      );
+    };
+    const s = serve({ fetch, port, hostname: host }, () => {
+      s.off("error", failToListen);
+      ok(s);
+    });
+    s.once("error", failToListen);
+  });
 }
 
 /** Bills the adapter storage days that have ended, now and every hour (the Worker does it from a cron). */

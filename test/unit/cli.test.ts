@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
+import { createServer, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -99,5 +100,31 @@ describe("tuneserve CLI", () => {
     const r = tuneserve(["serve", "--port", "0", "--no-runner", "--data", join(dir, "file", "data")]);
     expect(r.stderr.trim()).toMatch(/^--data .*file\/data: not a folder \(it, or a folder above it, is a file\)$/);
     expect(r.status).toBe(1);
+  });
+
+  it("refused a taken port, serve leaves its data folder as it found it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "cli-serve-port-"));
+    const taken = createServer();
+    await new Promise<void>((ok) => taken.listen(0, "127.0.0.1", ok));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const start = (data: string) => tuneserve(["serve", "--port", String(port), "--no-runner", "--data", data]);
+      // A new folder (and the folder above it) is not made.
+      const fresh = join(dir, "new", "data");
+      const r = start(fresh);
+      expect(r.stderr.trim()).toBe(`127.0.0.1:${port} is already in use; stop what listens there or pick another port (--port N, or PORT)`);
+      expect(r.status).toBe(1);
+      expect(existsSync(join(dir, "new"))).toBe(false);
+      // An empty folder stays empty; one in use keeps what it holds.
+      mkdirSync(join(dir, "empty"));
+      expect(start(join(dir, "empty")).status).toBe(1);
+      expect(readdirSync(join(dir, "empty"))).toEqual([]);
+      mkdirSync(join(dir, "used"));
+      writeFileSync(join(dir, "used", "notes.txt"), "mine");
+      expect(start(join(dir, "used")).status).toBe(1);
+      expect(readdirSync(join(dir, "used"))).toEqual(["notes.txt"]);
+    } finally {
+      await new Promise((ok) => taken.close(ok));
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { chatLines, createJob, preferenceLines, registerMicroLlama, registerRunner, runnerCall, tenantWithFile, uploadFile } from "../../helpers/jobs.js";
+import { stallNextCall } from "../../helpers/stall.js";
 
 let api: TestApi;
 beforeAll(async () => {
@@ -46,26 +47,15 @@ describe("POST /v1/fine_tuning/jobs", () => {
     const t = await tenantWithFile(api, "idem-race", chatLines(10));
     const post = () => api.call("POST", "/v1/fine_tuning/jobs", { token: t.key, json: { model: "micro-llama", training_file: t.fileId }, headers: { "Idempotency-Key": "race" } });
     // Attempt A claims the key, then stalls (its training-file lookup waits on a gate).
-    const files = api.deps.db.query.files as unknown as { findFirst: (...a: unknown[]) => Promise<unknown> };
-    const findFirst = files.findFirst.bind(files);
-    let open!: () => void;
-    const gate = new Promise<void>((ok) => (open = ok));
-    let stalled!: () => void;
-    const reached = new Promise<void>((ok) => (stalled = ok));
-    files.findFirst = async (...a: unknown[]) => {
-      files.findFirst = findFirst;
-      stalled();
-      await gate;
-      return findFirst(...a);
-    };
+    const stall = stallNextCall(api.deps.db.query.files, "findFirst");
     const a = post();
-    await reached;
+    await stall.reached;
     expect((await post()).status).toBe(409);
     api.advance(61); // past STALE_RUNNING_SECONDS with no heartbeat: B takes the key over
     const b = await post();
     expect(b.status).toBe(200);
     const jobB = await b.json();
-    open();
+    stall.release();
     const ra = await a;
     expect(ra.status).toBe(409);
     const jobs = (await (await api.call("GET", "/v1/fine_tuning/jobs", { token: t.key })).json()).data as { id: string; status: string }[];

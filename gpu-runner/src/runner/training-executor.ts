@@ -1,12 +1,17 @@
 // Runs one leased fine-tuning job: fetch its inputs (attempt-inputs.ts), train in a worker thread, keep the
-// lease alive with progress heartbeats, upload checkpoints as they appear, then the adapter, then complete.
-// On shutdown the trainer checkpoints the step it reached and the job goes back to the queue.
+// lease alive with progress heartbeats (lease-heartbeat.ts), upload checkpoints as they appear (train-reports.ts),
+// then the adapter, then complete, through API outages (api-outages.ts); a failure is reported as attempt-errors.ts
+// words it. On shutdown the trainer checkpoints the step it reached and the job goes back to the queue.
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { TrainEvent, TrainingWorker, TrainJobSpec, TrainResult } from "../engine/train/loop.js";
+import { throughOutages } from "./api-outages.js";
 import { ApiCallError, LeaseLostError, type Completion, type Holder, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
-import { fetchAttemptInputs, plainFileName, type AttemptSettings } from "./attempt-inputs.js";
+import { engineCode, retryableEngineError, withoutLocalPaths } from "./attempt-errors.js";
+import { fetchAttemptInputs, type AttemptSettings } from "./attempt-inputs.js";
+import { LeaseHeartbeat } from "./lease-heartbeat.js";
 import type { BaseModelCopy } from "./model-cache.js";
+import { finite, uploadCheckpoint, validationEvent } from "./train-reports.js";
 import { uploadFrom } from "./transfer.js";
 
 /** The engine's training worker (startTrainingWorker), injected so the loop does not load ORT until a job comes. */
@@ -35,39 +40,9 @@ export type JobOutcome = "succeeded" | "failed" | "requeued" | "lease_lost" | "s
 /** Heartbeats sent on progress are at least this far apart; the lease timer sends them anyway. */
 const minProgressBeatMs = 1000;
 
-/**
- * How long a trained job's hand-in keeps being tried while the API stays unreachable (each try itself retries
- * for ~10 s): long enough for an API restart or deploy, short enough that a broken complete does not hold the
- * job for good.
- */
-const handInRetryMs = 10 * 60_000;
-/** The pause between two tries of the hand-in. */
-const handInPauseMs = 1000;
-
-/** Metrics the API accepts: finite numbers only. */
-const finite = (m: Record<string, number>) => Object.fromEntries(Object.entries(m).filter(([, v]) => typeof v === "number" && Number.isFinite(v)));
-
-/**
- * Whether another attempt may succeed: the worker died (out of memory, a crash) or the error says so. Errors
- * the engine raises itself (bad data, mismatched checkpoint) would repeat on every attempt.
- */
-function retryableEngineError(err: unknown): boolean {
-  if ((err as { retryable?: unknown } | null)?.retryable === true) return true;
-  return err instanceof Error && /^training worker exited with code/.test(err.message);
-}
-
-/** An error code the engine put on its error (e.g. "invalid_data"), if it is a short word. */
-function engineCode(err: unknown): string | null {
-  const c = (err as { code?: unknown } | null)?.code;
-  return !(err instanceof ApiCallError) && typeof c === "string" && /^[a-z][a-z0-9_]{0,63}$/.test(c) ? c : null;
-}
-
 export class TrainingExecution {
   private progress: Progress;
-  private lastBeat = 0;
-  private beating = false;
-  private beatAgain = false;
-  private beatRun: Promise<void> = Promise.resolve();
+  private readonly heartbeat: LeaseHeartbeat;
   private trained = false;
   /** Why the lease was lost (set once; the job is no longer ours). */
   private lost: string | null = null;
@@ -110,6 +85,16 @@ export class TrainingExecution {
     this.progress = { step, total_steps: Math.max(1, step, prev?.total_steps ?? 1), epoch: 0, loss: null };
     this.checkpointStep = lease.urls.checkpoint?.step ?? null;
     this.cutOffNow = new Promise((ok) => (this.signalCutOff = ok));
+    // A lost lease stops the job; other errors wait for the next tick.
+    this.heartbeat = new LeaseHeartbeat({
+      send: () => this.deps.client.heartbeat(this.jobId, this.holder, this.progress).then(() => undefined),
+      stopped: () => Boolean(this.lost) || this.ended,
+      over: () => this.ended,
+      failed: (err) => {
+        if (err instanceof LeaseLostError) this.leaseLost(err.message);
+        else this.deps.log("warn", "heartbeat failed; retrying on the next tick", { job_id: this.jobId, error: (err as Error).message });
+      },
+    });
   }
 
   /** Ends this copy of the job because a newer lease of it replaced this one: it reports nothing more. */
@@ -227,7 +212,7 @@ export class TrainingExecution {
       // The first step of an attempt is reported at once (it shows where a resumed run picked up).
       const first = !this.trained;
       this.trained = true;
-      if (first || Date.now() - this.lastBeat >= minProgressBeatMs || e.step === e.totalSteps) void this.beat();
+      if (first || Date.now() - this.heartbeat.lastSent >= minProgressBeatMs || e.step === e.totalSteps) void this.beat();
       return;
     }
     // Checkpoints and messages go out in order, one at a time, behind the trainer.
@@ -242,40 +227,22 @@ export class TrainingExecution {
   }
 
   /**
-   * Runs `attempt`, trying again while the API or the blob store stays unreachable (each try itself retries for
-   * ~10 s), for up to handInRetryMs: an API restart or deploy neither cancels the training (its reports wait while
-   * the trainer goes on) nor loses a trained job's hand-in. A shutdown or a lost lease does not wait.
+   * Runs `attempt` through API outages (api-outages.ts): an API restart or deploy neither cancels the training (its
+   * reports wait while the trainer goes on) nor loses a trained job's hand-in. A shutdown or a lost lease does not wait.
    */
-  private async throughOutages<T>(what: string, attempt: () => Promise<T>): Promise<T> {
-    const giveUpAt = Date.now() + handInRetryMs;
-    for (;;) {
-      try {
-        return await attempt();
-      } catch (err) {
-        if (!(err instanceof ApiCallError && err.retryable) || this.lost || this.stopping || Date.now() >= giveUpAt) throw err;
-        this.deps.log("warn", `could not ${what} yet; trying again`, { job_id: this.jobId, error: err.message });
-        await new Promise((ok) => setTimeout(ok, handInPauseMs));
-      }
-    }
+  private throughOutages<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    return throughOutages(attempt, {
+      giveUp: () => Boolean(this.lost) || this.stopping,
+      waiting: (err) => this.deps.log("warn", `could not ${what} yet; trying again`, { job_id: this.jobId, error: err.message }),
+    });
   }
 
   private async report(e: Exclude<TrainEvent, { type: "progress" }>): Promise<void> {
     // A shutdown still reports what the trainer sends until its deadline: above all the checkpoint it was asked for.
     if (this.lost || this.cutOff) return;
     if (e.type === "log") return this.send([{ level: e.level, message: e.message }]);
-    if (e.type === "validation") {
-      if (e.rewardAccuracy !== undefined) {
-        const data = { step: e.step, valid_loss: e.loss, valid_reward_accuracy: e.rewardAccuracy };
-        return this.send([{ message: `Step ${e.step}: validation DPO loss=${e.loss.toFixed(4)}, reward accuracy=${e.rewardAccuracy.toFixed(4)}`, data }]);
-      }
-      const data = { step: e.step, valid_loss: e.loss, valid_mean_token_accuracy: e.tokenAccuracy };
-      return this.send([{ message: `Step ${e.step}: validation loss=${e.loss.toFixed(4)}, token accuracy=${(e.tokenAccuracy ?? NaN).toFixed(4)}`, data }]);
-    }
-    const { client } = this.deps;
-    const names = e.files.map(plainFileName);
-    const { urls } = await client.checkpointUploads(this.jobId, this.holder, e.step, names);
-    for (const name of names) await uploadFrom(join(e.dir, name), urls[name], this.abort.signal);
-    await client.recordCheckpoint(this.jobId, this.holder, e.step, finite(e.metrics), e.version);
+    if (e.type === "validation") return this.send([validationEvent(e)]);
+    const names = await uploadCheckpoint(this.deps.client, this.jobId, this.holder, e, this.abort.signal);
     this.checkpointStep = Math.max(this.checkpointStep ?? 0, e.step);
     this.deps.log("info", "checkpoint recorded", { job_id: this.jobId, step: e.step, files: names.length });
     // The local copy is in the blob store now; keep disk use flat on long runs.
@@ -320,15 +287,6 @@ export class TrainingExecution {
     return client.complete(this.jobId, this.holder, result.trainedTokens, metrics);
   }
 
-  /**
-   * The engine's messages name files by their paths on this runner; the job's error is the tenant's to read, so
-   * they become names within the job's folder or the base model's.
-   */
-  private withoutLocalPaths(message: string): string {
-    const model = this.modelDir === null ? message : message.replaceAll(`${this.modelDir}/`, "base model's ").replaceAll(this.modelDir, "the base model's folder");
-    return model.replaceAll(`${this.dir}/`, "").replaceAll(this.dir, "the job's folder");
-  }
-
   /** Reports a failed attempt (unless the job is gone from us anyway) and says what became of it. */
   private async failed(err: unknown, retryable: boolean, code: string): Promise<JobOutcome> {
     const { client, log } = this.deps;
@@ -338,7 +296,7 @@ export class TrainingExecution {
     const resumes = this.checkpointStep === null ? "from the start" : `from the checkpoint at step ${this.checkpointStep}`;
     const error = shutdown
       ? { code: "runner_shutdown", message: `runner ${this.deps.runnerName} shut down during the attempt; the next attempt resumes ${resumes}` }
-      : { code: engineCode(err) ?? code, message: this.withoutLocalPaths((err as Error).message || String(err)).slice(0, 4000) };
+      : { code: engineCode(err) ?? code, message: withoutLocalPaths((err as Error).message || String(err), this.modelDir, this.dir).slice(0, 4000) };
     log(shutdown ? "warn" : "error", "job attempt failed", { job_id: this.jobId, ...error, retryable: retryable || shutdown });
     try {
       const r = await client.fail(this.jobId, this.holder, error, retryable || shutdown);
@@ -366,36 +324,9 @@ export class TrainingExecution {
     if (this.stopping) throw new Error("the runner is shutting down");
   }
 
-  /**
-   * Sends the newest progress, one heartbeat at a time (later calls coalesce); resolves once it (and any
-   * coalesced newer one) has been answered. A lost lease stops the job; other errors wait for the next tick.
-   */
+  /** Sends the newest progress (lease-heartbeat.ts); resolves once it has been answered. */
   private beat(): Promise<void> {
-    if (this.lost || this.ended) return Promise.resolve();
-    if (this.beating) {
-      // Coalesce: one more heartbeat with the newest progress once this one is answered.
-      this.beatAgain = true;
-      return this.beatRun;
-    }
-    this.beating = true;
-    this.beatRun = (async () => {
-      try {
-        do {
-          this.beatAgain = false;
-          this.lastBeat = Date.now();
-          try {
-            await this.deps.client.heartbeat(this.jobId, this.holder, this.progress);
-          } catch (err) {
-            if (this.ended) break;
-            if (err instanceof LeaseLostError) this.leaseLost(err.message);
-            else this.deps.log("warn", "heartbeat failed; retrying on the next tick", { job_id: this.jobId, error: (err as Error).message });
-          }
-        } while (this.beatAgain && !this.lost && !this.ended);
-      } finally {
-        this.beating = false;
-      }
-    })();
-    return this.beatRun;
+    return this.heartbeat.beat();
   }
 
   private async send(events: JobEventInput[]): Promise<void> {

@@ -3,17 +3,18 @@
 // API proxies to (docs/inference.md): POST /v1/generate as JSON or SSE, 429 + Retry-After when full.
 import { secretsEqual } from "../../../api/src/lib/hash.js";
 import { serve } from "@hono/node-server";
-import { Hono, type Context } from "hono";
-import { generateRequestSchema, type GenerateChoice, type GenerateEvent, type GenerateRequest, type GenerateResponse, type LogprobEntry, type ResponseFormat } from "../../../api/src/inference/runner-protocol.js";
+import { Hono } from "hono";
+import { generateRequestSchema } from "../../../api/src/inference/runner-protocol.js";
 import type { BatchingPolicy } from "./batch.js";
+import { errorJson, failure } from "./error-answers.js";
+import { jsonGeneration, streamGeneration } from "./generate-answers.js";
+import { toSubmits } from "./generate-submits.js";
+import { ModelWorkers } from "./model-workers.js";
 import { AdapterRegistry, type AdapterHandle } from "./registry.js";
-import { SettledDeltas, type TokenDelta } from "./settled-deltas.js";
 import { TenantShares } from "./tenant-share.js";
 import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
-import { assertReadableToolCalls, autoCallGrammar, toolCallGrammar } from "./tool-call.js";
 import { GenerationError, ServeWorker } from "./worker-client.js";
-import type { ServeResult, ServeSubmit } from "./worker-protocol.js";
-import type { ToolCallFormat } from "../engine/tokenizer/tool-call-format.js";
+import type { ServeSubmit } from "./worker-protocol.js";
 
 export type InferenceServerOptions = {
   apiUrl: string;
@@ -70,9 +71,6 @@ const SECONDS_TO_RETRY = "1";
 /** A model's download takes seconds to minutes. */
 const LOADING_SECONDS_TO_RETRY = "5";
 
-const errorJson = (c: Context, status: 400 | 401 | 404 | 429 | 500 | 502 | 503, code: string, message: string, param: string | null = null) =>
-  c.json({ error: { code, message, param } }, status);
-
 function parseListen(listen: string): { host: string; port: number } {
   const m = listen.match(/^(.*):(\d+)$/);
   if (!m) throw new Error(`listen=${listen}: use host:port, e.g. 127.0.0.1:0`);
@@ -83,7 +81,6 @@ function parseListen(listen: string): { host: string; port: number } {
 export async function startInferenceServer(opts: InferenceServerOptions): Promise<InferenceServer> {
   const maxBatch = opts.maxBatch ?? 8;
   const maxQueue = opts.maxQueue ?? 4 * maxBatch;
-  const workers = new Map<string, ServeWorker>();
   const startWorker = (dir: string) =>
     ServeWorker.start({
       modelDir: dir,
@@ -95,49 +92,8 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       hostAdapters: opts.hostAdapters ?? 64,
       threads: opts.threads,
     });
+  const workers = await ModelWorkers.start(opts.models, startWorker);
   let closed = false;
-  /** Each served model's folder, for starting its worker again. */
-  const dirs = new Map<string, string>();
-  /** Models registered but not served yet, with the error of their last download (null: downloading). */
-  const notReady = new Map<string, string | null>();
-  const restarts = new Map<string, Promise<ServeWorker>>();
-  /**
-   * The model's worker. One whose thread died (out of memory, say) has failed its requests; it is replaced, once
-   * however many requests ask, so that the runner serves again rather than failing every request while its
-   * heartbeat says it is fine.
-   */
-  const workerFor = (id: string): Promise<ServeWorker | undefined> | ServeWorker | undefined => {
-    const old = workers.get(id);
-    if (!old?.broken || closed) return old;
-    let fresh = restarts.get(id);
-    if (!fresh) {
-      console.error(`serving worker of ${id} failed (${old.broken.message}); starting a new one`);
-      fresh = startWorker(dirs.get(id)!)
-        .then(async (w) => {
-          // Closed meanwhile, or the model's files replaced (replaceModel put their worker in): this one, on the
-          // old folder, is not wanted.
-          const current = workers.get(id);
-          if (closed || current !== old) {
-            await w.close();
-            return closed || !current ? old : current;
-          }
-          workers.set(id, w);
-          return w;
-        })
-        .finally(() => restarts.delete(id));
-      restarts.set(id, fresh);
-    }
-    return fresh;
-  };
-  try {
-    for (const [id, dir] of Object.entries(opts.models)) {
-      dirs.set(id, dir);
-      workers.set(id, await startWorker(dir));
-    }
-  } catch (err) {
-    await Promise.all([...workers.values()].map((w) => w.close()));
-    throw err;
-  }
   const shares = new TenantShares(maxBatch + Math.ceil(maxQueue / 2));
   const registry = new AdapterRegistry(opts.source ?? new ApiAdapterSource(opts.apiUrl, opts.runnerToken), opts.cacheDir, opts.diskAdapters ?? 256);
   await registry.open();
@@ -155,7 +111,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
   app.get("/healthz", (c) => c.json({ ok: true, ...(opts.instance ? { instance: opts.instance } : {}) }));
   app.get("/v1/status", async (c) => {
     const models: Record<string, unknown> = {};
-    for (const [id, w] of workers) models[id] = { in_flight: inFlight(id, w), ...(await w.stats().catch((err: Error) => ({ error: err.message }))) };
+    for (const [id, w] of workers.entries()) models[id] = { in_flight: inFlight(id, w), ...(await w.stats().catch((err: Error) => ({ error: err.message }))) };
     return c.json({ models, adapters: registry.held(), max_batch: maxBatch, max_queue: maxQueue });
   });
   app.post("/v1/generate", async (c) => {
@@ -175,17 +131,18 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     const body = parsed.data;
     let worker: ServeWorker | undefined;
     try {
-      worker = await workerFor(body.model);
+      worker = await workers.for(body.model);
     } catch (err) {
       return errorJson(c, 500, "generation_failed", `base model ${body.model}: its serving worker failed and could not be started again: ${err instanceof Error ? err.message : String(err)}`);
     }
-    if (!worker && notReady.has(body.model)) {
-      const error = notReady.get(body.model);
+    const pending = worker ? null : workers.pending(body.model);
+    if (pending) {
+      const error = pending.error;
       if (error) return errorJson(c, 502, "model_unavailable", `base model ${body.model} is not served by this runner yet: ${error}`, "model");
       c.header("Retry-After", LOADING_SECONDS_TO_RETRY);
       return errorJson(c, 503, "model_loading", `base model ${body.model}: its files are being downloaded to this runner; retry after ${LOADING_SECONDS_TO_RETRY} s`, "model");
     }
-    if (!worker) return errorJson(c, 404, "model_not_served", `base model ${body.model} is not served here; this runner serves ${[...workers.keys()].join(", ")}`, "model");
+    if (!worker) return errorJson(c, 404, "model_not_served", `base model ${body.model} is not served here; this runner serves ${workers.ids().join(", ")}`, "model");
     if (body.n > maxBatch + maxQueue) {
       return errorJson(c, 400, "invalid_request", `n: this runner runs or queues at most ${maxBatch + maxQueue} sequences; ask for fewer choices`, "n");
     }
@@ -217,7 +174,7 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
       }
     }
     // Its files replaced while the adapter was fetched: the new worker takes the request (the old one is closing).
-    const current = workers.get(body.model);
+    const current = workers.current(body.model);
     if (current && current !== worker && !current.broken) worker = current;
     let submits: ServeSubmit[];
     try {
@@ -254,206 +211,20 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     heldAdapters: () => registry.held(),
     forgetAdapters(models) {
       for (const m of models) registry.invalidate(m);
-      for (const w of workers.values()) w.forget(models);
+      workers.forget(models);
     },
-    async addModel(id, dir) {
-      if (workers.has(id)) return;
-      const worker = await startWorker(dir);
-      // The server may have closed, or another call added the model, while the worker started.
-      if (closed || workers.has(id)) return void (await worker.close());
-      dirs.set(id, dir);
-      workers.set(id, worker);
-      notReady.delete(id);
-    },
-    modelNotReady(id, error) {
-      if (!workers.has(id)) notReady.set(id, error);
-    },
-    async replaceModel(id, dir) {
-      const fresh = await startWorker(dir);
-      if (closed) return void (await fresh.close());
-      const old = workers.get(id);
-      dirs.set(id, dir);
-      workers.set(id, fresh);
-      await old?.closeWhenIdle();
-    },
+    addModel: (id, dir) => workers.add(id, dir),
+    modelNotReady: (id, error) => workers.markNotReady(id, error),
+    replaceModel: (id, dir) => workers.replace(id, dir),
     async close() {
       closed = true;
+      workers.stop();
       // The listener stays open until the answers in flight are done: the API's watch asks /healthz about a quiet
       // one (a long JSON answer) and would give up on it, and run it again elsewhere, were the runner unreachable.
       if (open > 0) await new Promise<void>((ok) => (drained = ok));
       await new Promise<void>((ok) => server.close(() => ok()));
-      await Promise.allSettled(restarts.values());
-      await Promise.all([...workers.values()].map((w) => w.close()));
+      await workers.close();
     },
   };
 }
 
-/**
- * One sequence per choice; choice i samples with seed + i, so the choices differ. Without a seed the request
- * draws one at random, so that sampling differs from call to call as in OpenAI's API. `callFormat`: how the
- * model's chat template writes tool calls, which the calls' grammar follows.
- */
-function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["adapter"], callFormat: ToolCallFormat | null): ServeSubmit[] {
-  const seed = b.seed ?? crypto.getRandomValues(new Uint32Array(1))[0];
-  // "auto" reads the calls the model writes: only in a format this server knows (a 400 naming tool_choice).
-  if (b.response_format === "tool_auto") assertReadableToolCalls(callFormat);
-  // Throws (a 400 naming the tool's parameters) for what the grammar cannot enforce.
-  const tools = "messages" in b.input ? (b.input.tools ?? []) : [];
-  const grammar = b.response_format === "tool_call" ? toolCallGrammar(tools, b.tool_names ?? [], { format: callFormat }) : b.json_schema ? { jsonSchema: b.json_schema } : {};
-  const autoCalls = b.response_format === "tool_auto" ? autoCallGrammar(tools, b.tool_names ?? [], callFormat!) : null;
-  return Array.from({ length: b.n }, (_, i) => ({
-    id: b.n === 1 ? id : `${id}.${i}`,
-    input: b.input,
-    adapter,
-    tenant: b.tenant,
-    maxTokens: b.max_tokens,
-    fitMaxTokens: b.fit_max_tokens,
-    temperature: b.temperature,
-    topP: b.top_p,
-    topK: b.top_k,
-    frequencyPenalty: b.frequency_penalty,
-    presencePenalty: b.presence_penalty,
-    logitBias: b.logit_bias,
-    seed: (seed + i) % 2 ** 32,
-    stop: b.stop,
-    stream: b.stream,
-    logprobs: b.logprobs ?? undefined,
-    format: b.response_format,
-    ...(b.tool_names ? { toolNames: b.tool_names } : {}),
-    json: b.response_format !== "text" && b.response_format !== "tool_auto",
-    ...grammar,
-    ...(autoCalls ? { autoCalls: { ...autoCalls, parallel: b.parallel_tool_calls } } : {}),
-  }));
-}
-
-/**
- * The response format the runner applies, said back so that the API can tell it from an older runner's silence;
- * with tool calls, the format the template writes them in, which the API reads them by.
- */
-function formatOf(submits: ServeSubmit[], worker: ServeWorker): { response_format: ResponseFormat; tool_call_format?: ToolCallFormat } {
-  const format = submits[0].format ?? "text";
-  const calls = (format === "tool_auto" || format === "tool_call") && worker.toolCallFormat;
-  return { response_format: format, ...(calls ? { tool_call_format: calls } : {}) };
-}
-
-/** Usage over all choices: the prompt once (every choice read the same one), the completions summed. */
-const totalUsage = (rs: ServeResult[]) => ({ prompt_tokens: rs[0].promptTokens, completion_tokens: rs.reduce((n, r) => n + r.completionTokens, 0) });
-
-/** Runs every choice; the first to fail cancels the others. */
-function generateAll(worker: ServeWorker, submits: ServeSubmit[], onToken: (i: number, token: number | null, text: string, logprob?: LogprobEntry) => void = () => {}, onStart: (n: number) => void = () => {}): Promise<ServeResult[]> {
-  const all = Promise.all(submits.map((s, i) => worker.generate(s, (token, text, logprob) => onToken(i, token, text, logprob), onStart)));
-  all.catch(() => submits.forEach((s) => worker.cancel(s.id)));
-  return all;
-}
-
-function failure(c: Context, err: unknown): Response {
-  const msg = err instanceof Error ? err.message : String(err);
-  if (err instanceof GenerationError && err.invalid) {
-    const param = msg.match(/^([a-z_][\w.$]*):/)?.[1] ?? null;
-    return errorJson(c, 400, "invalid_request", msg, param);
-  }
-  return errorJson(c, 500, "generation_failed", msg);
-}
-
-async function jsonGeneration(c: Context, worker: ServeWorker, submits: ServeSubmit[], release: (err?: unknown) => void): Promise<Response> {
-  // The caller went away (the API gave up on this runner while it was frozen): nobody will read the answer.
-  const gone = () => submits.forEach((s) => worker.cancel(s.id));
-  c.req.raw.signal.addEventListener("abort", gone, { once: true });
-  // Gone before this point (while the runner read the request or fetched the adapter): no event will come.
-  if (c.req.raw.signal.aborted) gone();
-  let failed: unknown;
-  try {
-    const rs = await generateAll(worker, submits);
-    const choices: GenerateChoice[] = rs.map((r) => ({ text: r.text, tokens: r.tokens, finish_reason: r.finishReason, ...(r.logprobs ? { logprobs: r.logprobs } : {}) }));
-    const out: GenerateResponse = { text: rs[0].text, tokens: rs[0].tokens, finish_reason: rs[0].finishReason, usage: totalUsage(rs), choices, ...formatOf(submits, worker) };
-    return c.json(out);
-  } catch (err) {
-    failed = err;
-    return failure(c, err);
-  } finally {
-    c.req.raw.signal.removeEventListener("abort", gone);
-    release(failed);
-  }
-}
-
-/**
- * SSE: headers go out with the first token (or the request's error as a plain JSON error), then one
- * `data:` event per token and a final done or error event. A client that disconnects cancels the sequence.
- * The first delta carries `prompt_tokens` (the worker reports it before any token): with the deltas counted,
- * the API can bill a stream that is cut short.
- */
-async function streamGeneration(c: Context, worker: ServeWorker, submits: ServeSubmit[], release: (err?: unknown) => void): Promise<Response> {
-  const enc = new TextEncoder();
-  const buffered: GenerateEvent[] = [];
-  let push: ((e: GenerateEvent) => void) | null = null;
-  let first: () => void = () => {};
-  const started = new Promise<void>((ok) => (first = ok));
-  const emit = (e: GenerateEvent) => (push ? push(e) : buffered.push(e));
-  let promptTokens: number | undefined;
-  let sentPrompt = false;
-  const several = submits.length > 1;
-  const send = (i: number, { token, text, logprob }: TokenDelta) => {
-    // The first delta sent carries what the API checks and bills a stream cut short by.
-    const opening = sentPrompt ? {} : { prompt_tokens: promptTokens, ...formatOf(submits, worker) };
-    emit({ type: "delta", ...(several ? { index: i } : {}), text, token, ...opening, ...(logprob ? { logprob } : {}) });
-    sentPrompt = true;
-    first();
-  };
-  // A token's delta waits while its text_offset may still be cut by a stop string, so the stream's offsets are the JSON answer's.
-  const settling = submits.map(() => new SettledDeltas());
-  // Before done or error: the tokens cut by a stop string, and on a failure those generated (the API bills them).
-  const sendHeld = () => settling.forEach((s, i) => s.end().forEach((d) => send(i, d)));
-  const result = generateAll(
-    worker,
-    submits,
-    (i, token, text, logprob) => settling[i].push({ token, text, logprob }).forEach((d) => send(i, d)),
-    (n) => (promptTokens = n),
-  ).then(
-    (rs) => (release(), rs),
-    (err: unknown) => {
-      release(err);
-      throw err;
-    },
-  );
-  const ended = result.then(
-    (rs) => {
-      sendHeld();
-      emit({ type: "done", finish_reason: rs[0].finishReason, ...(several ? { finish_reasons: rs.map((r) => r.finishReason) } : {}), usage: totalUsage(rs) });
-    },
-    (err: unknown) => {
-      sendHeld();
-      emit({ type: "error", message: err instanceof Error ? err.message : String(err) });
-    },
-  );
-  // The client may leave while the request waits for a row or prefills: the stream's cancel() below is not
-  // there yet, and without this the sequence would hold its place until its first token found the socket closed.
-  const gone = () => submits.forEach((s) => worker.cancel(s.id));
-  c.req.raw.signal.addEventListener("abort", gone, { once: true });
-  if (c.req.raw.signal.aborted) gone();
-  await Promise.race([started, result.catch(() => undefined)]);
-  c.req.raw.signal.removeEventListener("abort", gone);
-  if (!buffered.some((e) => e.type === "delta")) {
-    // Failed before any token: an ordinary error answer, not a stream.
-    const err = await result.then(() => null, (e: unknown) => e);
-    if (err) return failure(c, err);
-  }
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      const write = (e: GenerateEvent) => {
-        try {
-          controller.enqueue(enc.encode(`data: ${JSON.stringify(e)}\n\n`));
-          if (e.type !== "delta") controller.close();
-        } catch {
-          // The client went away (the stream was cancelled); nothing to tell it.
-        }
-      };
-      for (const e of buffered.splice(0)) write(e);
-      push = write;
-      void ended;
-    },
-    cancel() {
-      for (const s of submits) worker.cancel(s.id);
-    },
-  });
-  return new Response(stream, { headers: { "Content-Type": "text/event-stream", "Cache-Control": "no-cache", Connection: "keep-alive" } });
-}

@@ -1,5 +1,6 @@
 // Settings of the API, parsed once from the environment (Worker bindings or process.env) with zod.
 import { z } from "zod";
+import { issueLine } from "./lib/zod-issue.js";
 
 const int = (def: number) => z.coerce.number().int().positive().default(def);
 
@@ -65,8 +66,7 @@ export type ApiConfig = z.infer<typeof apiConfigSchema>;
 export function parseApiConfig(env: Record<string, unknown>): ApiConfig {
   const r = apiConfigSchema.safeParse(env);
   if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new Error(`invalid setting ${issue.path.join(".")}: ${issue.message}`);
+    throw new Error(`invalid setting ${issueLine(r.error.issues[0], "configuration")}`);
   }
   return r.data;
 }

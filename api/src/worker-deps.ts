@@ -8,6 +8,7 @@ import { parseApiConfig } from "./config.js";
 import type { Db } from "./db/client.js";
 import { schema } from "./db/schema.js";
 import type { Deps } from "./deps.js";
+import { issueLine } from "./lib/zod-issue.js";
 
 const hasMethods =
   (...names: string[]) =>
@@ -30,8 +31,7 @@ export type WorkerEnv = z.infer<typeof workerEnvSchema>;
 export function parseWorkerEnv(env: Record<string, unknown>): WorkerEnv {
   const r = workerEnvSchema.safeParse(env);
   if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new Error(`invalid binding ${issue.path.join(".")}: ${issue.message}`);
+    throw new Error(`invalid binding ${issueLine(r.error.issues[0], "configuration")}`);
   }
   return r.data;
 }

@@ -1,6 +1,7 @@
 // Reads and checks the header of a safetensors file without touching the tensor data: pure and Worker-safe,
 // so an uploaded adapter is refused before it is stored when its layout could not be loaded by the engine.
 import { z } from "zod";
+import { describeIssue } from "../lib/zod-issue.js";
 
 /** Bytes per element of the dtypes LoRA weights are saved in; other dtypes are refused. */
 export const dtypeBytes = { F32: 4, F16: 2, BF16: 2 } as const;
@@ -71,8 +72,8 @@ export function decodeSafetensorsHeader(json: Uint8Array, file: string): Safeten
     }
     const e = entrySchema.safeParse(value);
     if (!e.success) {
-      const issue = e.error.issues[0];
-      return fail(`${name}: ${issue.path.join(".") || "entry"}: ${issue.message}; each tensor needs dtype, shape and data_offsets [start, end]`);
+      const { param, message } = describeIssue(e.error.issues[0], "tensor entry");
+      return fail(`${name}: ${param ?? "entry"}: ${message}; each tensor needs dtype, shape and data_offsets [start, end]`);
     }
     const { dtype, shape, data_offsets } = e.data;
     if (!(dtype in dtypeBytes)) fail(`${name} has dtype ${dtype}; save LoRA weights as ${Object.keys(dtypeBytes).join(", ")}`);

@@ -12,6 +12,7 @@ import { sha256Hex } from "../lib/hash.js";
 import type { ModelSummary } from "../lib/model-shapes.js";
 import { adapterFileTypes } from "./store.js";
 import { adapterFacts, AdapterWeightsCheck, configTooLarge, maxAdapterConfigBytes, parseAdapterConfig, uploadFields, type AdapterFacts } from "./validate.js";
+import { describeIssue } from "../lib/zod-issue.js";
 
 /** Room for the multipart boundaries, part headers and the text fields. */
 const multipartOverhead = 64 * 1024;
@@ -70,7 +71,7 @@ const twice = (field: string) => new ApiError("invalid_request", `${field}: sent
 /** The fault of a text field (undefined: not sent) by adapterTextFields, worded as the form validator words it; null when fine. */
 function textFault(field: "base_model" | "suffix", value: string | undefined): ApiError | null {
   const r = adapterTextFields.shape[field].safeParse(value);
-  return r.success ? null : new ApiError("invalid_request", `${field}: ${r.error.issues[0].message}`, field);
+  return r.success ? null : new ApiError("invalid_request", `${field}: ${describeIssue(r.error.issues[0], "form field").message}`, field);
 }
 
 /** Reads a text field and checks it. */

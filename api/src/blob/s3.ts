@@ -10,6 +10,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { z } from "zod";
 import type { BlobBody, BlobInfo, BlobObject, BlobStore } from "./port.js";
+import { issueLine } from "../lib/zod-issue.js";
 
 export interface S3BlobStoreConfig {
   bucket: string;
@@ -56,8 +57,7 @@ export function s3ConfigFromEnv(env: Record<string, string | undefined>): S3Blob
   const present = Object.fromEntries(Object.entries(env).filter(([k, v]) => k.startsWith("TUNESERVE_S3_") && v !== undefined && v !== ""));
   const r = envSchema.safeParse(present);
   if (!r.success) {
-    const issue = r.error.issues[0];
-    throw new Error(`invalid setting ${issue.path.join(".")}: ${issue.message}`);
+    throw new Error(`invalid setting ${issueLine(r.error.issues[0], "configuration")}`);
   }
   const e = r.data;
   const isR2 = e.TUNESERVE_S3_ENDPOINT ? new URL(e.TUNESERVE_S3_ENDPOINT).hostname.endsWith(".r2.cloudflarestorage.com") : false;

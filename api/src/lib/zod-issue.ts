@@ -1,5 +1,6 @@
-// Words a zod issue for a user: the field it names and what to fix. One wording for request bodies (app.ts)
-// and fine-tuning JSONL lines (files/jsonl.ts), so a field left out reads the same in both.
+// Words a zod issue for a user: the field it names and what to fix. One wording for request bodies (app.ts and the
+// runner's /v1/generate), fine-tuning JSONL lines (files/jsonl.ts), adapter uploads' fields and safetensors entries,
+// and settings (config.ts, blob/s3.ts, worker-deps.ts), so that a field left out reads the same everywhere.
 import type { z } from "zod";
 
 /** The field an issue names (dotted path, null for the whole value) and the message for it. */

@@ -15,6 +15,7 @@ import { TenantShares } from "./tenant-share.js";
 import { ApiAdapterSource, SourceError, type AdapterSource } from "./source.js";
 import { GenerationError, ServeWorker } from "./worker-client.js";
 import type { ServeSubmit } from "./worker-protocol.js";
+import { describeIssue } from "../../../api/src/lib/zod-issue.js";
 
 export type InferenceServerOptions = {
   apiUrl: string;
@@ -124,9 +125,8 @@ export async function startInferenceServer(opts: InferenceServerOptions): Promis
     const raw = await c.req.json().catch(() => undefined);
     const parsed = generateRequestSchema.safeParse(raw);
     if (!parsed.success) {
-      const issue = parsed.error.issues[0];
-      const param = issue.path.join(".") || null;
-      return errorJson(c, 400, "invalid_request", param ? `${param}: ${issue.message}` : issue.message, param);
+      const { param, message } = describeIssue(parsed.error.issues[0], "request");
+      return errorJson(c, 400, "invalid_request", param ? `${param}: ${message}` : message, param);
     }
     const body = parsed.data;
     let worker: ServeWorker | undefined;

@@ -55,7 +55,7 @@ describe("parseSafetensorsHeader", () => {
   });
 
   it("refuses an entry without data_offsets", () => {
-    expectFault(buildSafetensors([{ name: "a", shape: [2] }], { headerPatch: (h) => delete (h.a as Record<string, unknown>).data_offsets }), /a: data_offsets/);
+    expectFault(buildSafetensors([{ name: "a", shape: [2] }], { headerPatch: (h) => delete (h.a as Record<string, unknown>).data_offsets }), /a: data_offsets: missing; this field is required/);
   });
 
   it("refuses a byte range that does not match shape × dtype", () => {

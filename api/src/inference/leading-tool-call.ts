@@ -5,12 +5,19 @@
 const PYTHON_TAG = "<|python_tag|>";
 
 /**
+ * The text without its leading spaces, tabs and newlines: the whitespace the runner lets come before a call
+ * (auto-tool-calls.ts). Not String.trimStart's Unicode spaces: after a no-break space the runner leaves the
+ * answer free, so an object after one was never held to the tools' grammar and is text.
+ */
+const skipSpace = (text: string) => text.replace(/^[ \t\n\r]+/, "");
+
+/**
  * Where an answer's text stands: "call" once it begins with `{` (after whitespace and the python tag), "text"
  * once it begins with anything else (no call can follow), "open" while it is only what may come before a call.
  */
 export function leadingCallState(text: string): "call" | "text" | "open" {
-  let rest = text.trimStart();
-  if (rest.startsWith(PYTHON_TAG)) rest = rest.slice(PYTHON_TAG.length).trimStart();
+  let rest = skipSpace(text);
+  if (rest.startsWith(PYTHON_TAG)) rest = skipSpace(rest.slice(PYTHON_TAG.length));
   else if (rest !== "" && PYTHON_TAG.startsWith(rest)) return "open";
   if (rest === "") return "open";
   return rest.startsWith("{") ? "call" : "text";

@@ -61,6 +61,16 @@ describe("callsOf under auto with Llama 3.1's JSON calls", () => {
     expect(toolFinish({ text: '{"name": "lights", "parameters": {}}', finish_reason: "stop" }, llama)).toBe("tool_calls");
   });
 
+  it("reads a call only after the whitespace the runner lets precede it: other Unicode spaces begin text", () => {
+    // The runner opens a call after spaces, tabs and newlines only; after any other byte it leaves the answer
+    // free, so a call after a no-break space or an ideographic space was never held to the tools' grammar.
+    for (const text of ['\u00a0{"name": "lights", "parameters": {}}', '\u3000{"name": "lights", "parameters": {}}', '<|python_tag|>\u00a0{"name": "lights", "parameters": {}}']) {
+      expect(callsOf(text, llama), text).toEqual({ content: text, calls: [] });
+      const stream = new ToolCallStream(llama, ids);
+      expect(stream.push(text), text).toEqual({ content: text });
+    }
+  });
+
   it("reads a forced call among several tools with its parameters key", () => {
     expect(callsOf('{"name": "lights", "parameters": {"on": true}}', llamaSeveral).calls).toEqual([{ name: "lights", arguments: '{"on": true}' }]);
   });

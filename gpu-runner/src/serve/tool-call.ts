@@ -11,16 +11,17 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
 
 /**
  * Where a format puts each call in the answer: between tags (`opening`, `closing`), anywhere after text, or
- * (`leading`) as the whole answer, a `{` before any other text opening it; `list`: after the opening tag, all
+ * (`leading`) as the whole answer, a `{` before any other text opening it (after `leadingTag`, where the model
+ * spells that out as text: the API reads a call after it, so the runner holds it too); `list`: after the opening tag, all
  * the calls in one JSON array; `prefix`: what a forced call starts with before the call's object; and the key
  * of the call's arguments.
  */
-export type CallLayout = { opening: string; closing: string; leading: boolean; list: boolean; prefix: string; argumentsKey: "arguments" | "parameters" };
+export type CallLayout = { opening: string; closing: string; leading: boolean; leadingTag?: string; list: boolean; prefix: string; argumentsKey: "arguments" | "parameters" };
 
 export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
   hermes: { opening: "<tool_call>", closing: "</tool_call>", leading: false, list: false, prefix: "<tool_call>\n", argumentsKey: "arguments" },
   // Meta's templates write one call per turn, as the whole message: `{"name": …, "parameters": …}`.
-  llama3_json: { opening: "", closing: "", leading: true, list: false, prefix: "", argumentsKey: "parameters" },
+  llama3_json: { opening: "", closing: "", leading: true, leadingTag: "<|python_tag|>", list: false, prefix: "", argumentsKey: "parameters" },
   // Mistral's v3 template: `[TOOL_CALLS] [{"name": …, "arguments": …, "id": …}, …]` (the id only in the history it renders).
   mistral: { opening: "[TOOL_CALLS]", closing: "", leading: false, list: true, prefix: "[TOOL_CALLS] [", argumentsKey: "arguments" },
 };
@@ -76,9 +77,9 @@ export function autoCallGrammar(tools: ToolSpec[], names: string[], format: Tool
 /** tool_choice "auto"'s calls (their grammar, and whether several may come) where the template's `format` puts them. */
 export function autoCallsIn(format: ToolCallFormat | null, calls: { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; parallel: boolean }): AutoCallsRequest {
   if (!format) throw new Error("tool calls: this model's chat template writes no tool-call format this server reads");
-  const { opening, closing, leading, list } = CALL_LAYOUTS[format];
+  const { opening, closing, leading, leadingTag, list } = CALL_LAYOUTS[format];
   // A call that is the whole answer (Llama 3.1's) is the only one.
-  return { ...calls, opening, closing, leading, list, parallel: calls.parallel && !leading };
+  return { ...calls, opening, closing, leading, ...(leadingTag ? { leadingTag } : {}), list, parallel: calls.parallel && !leading };
 }
 
 /**

@@ -63,6 +63,18 @@ describe("auto calls through a Sequence, read back by the API", () => {
     expect(run("llama3_json", [...bytes("Hi {x"), 257])).toMatchObject({ text: "Hi {x", finishReason: "stop", refused: [] });
   });
 
+  it("Llama 3.1: <|python_tag|> spelled out in text still opens a call held to the grammar, as the API reads one after it", () => {
+    const spelled = [..."<|python_tag|>"].map((c) => c.charCodeAt(0)); // ids 0..255 are the single bytes
+    const call = '{"name": "get_weather", "parameters": {"city": "Oslo"}}';
+    const r = run("llama3_json", [...spelled, ...bytes(` ${call}`), 257]);
+    expect(r).toMatchObject({ text: `<|python_tag|> ${call}`, finishReason: "stop", refused: [] });
+    expect(callsOf(r.text, { names, finish: "tool_calls", auto: true, format: "llama3_json" }).calls).toEqual([{ name: "get_weather", arguments: '{"city": "Oslo"}' }]);
+    // A city outside the tool's enum: the grammar refuses it, as without the tag.
+    expect(run("llama3_json", [...spelled, ...bytes('{"name": "get_weather", "parameters": {"city": "Rome"}}')]).refused.length).toBeGreaterThan(0);
+    // A part of the tag, then other text: the answer is text, and free.
+    expect(run("llama3_json", [...bytes("<|py {x"), 257])).toMatchObject({ text: "<|py {x", refused: [] });
+  });
+
   it("Mistral: [TOOL_CALLS] kept in the text after the answer's text, the array of calls held to the grammar and ending the answer", () => {
     const list = ' [{"name": "lights", "arguments": {"on": true}}, {"name": "get_weather", "arguments": {"city": "Paris"}}]';
     const r = run("mistral", [...bytes("Sure."), TOOL_CALLS, ...bytes(list), 257]);

@@ -3,7 +3,7 @@
 // closing tag (call-block.ts). After a call only another call (when parallel calls are allowed) or the end
 // may come, with at most two spaces or newlines between: what the API reads as calls
 // (api/src/inference/tool-calls.ts). A format whose call is the whole answer (Llama 3.1's JSON) has no tags:
-// a `{` before any other text opens the call, and other text rules one out. Mistral's opening tag,
+// a `{` before any other text (or a spelled-out <|python_tag|>) opens the call, and other text rules one out. Mistral's opening tag,
 // [TOOL_CALLS], is followed by one JSON array of every call (call-list.ts), with no closing tag. Like JSON mode,
 // the model's pick is checked first and the vocabulary masked only on a refusal.
 import { CallBlock, type CloneableRecognizer } from "./call-block.js";
@@ -17,6 +17,8 @@ export type AutoCallsSpec = {
   closing: Uint8Array;
   /** The call is the whole answer: a `{` opens it while nothing but whitespace came before it (a leading call ends the answer). */
   leading?: boolean;
+  /** With `leading`: text that may come between the whitespace and the `{` (Llama's `<|python_tag|>` spelled out), once. */
+  leadingTag?: Uint8Array;
   /** A fresh recognizer of one call's JSON (`{"name", "arguments"}` for the tools; Mistral's: an array of them). */
   grammar: () => CloneableRecognizer;
   /** Whether another call may follow a call; otherwise the answer ends with the first. */
@@ -138,15 +140,28 @@ export class AutoToolCalls {
     return { matched: m, spaces, began: false };
   }
 
-  /** outside() for a call that is the whole answer: its `{` is the JSON's own, and after it only the end may come. */
+  /**
+   * outside() for a call that is the whole answer: its `{` is the JSON's own, and after it only the end may come.
+   * `matched` counts the bytes of the leading tag written (whitespace may come before it whole and after it).
+   */
   private outsideLeading(bytes: Uint8Array): Outside | null {
-    if (this.began) return { matched: 0, spaces: 0, began: true };
+    const text = { matched: 0, spaces: 0, began: true };
+    if (this.began) return text;
+    const tag = this.spec.leadingTag ?? new Uint8Array();
+    let m = this.matched;
     for (let i = 0; i < bytes.length; i++) {
-      if (isSpace(bytes[i])) continue;
-      if (bytes[i] !== OPENING_BRACE) return { matched: 0, spaces: 0, began: true };
+      const b = bytes[i];
+      const inTag = m > 0 && m < tag.length;
+      if (inTag || (m === 0 && tag.length > 0 && b === tag[0])) {
+        if (b !== tag[m]) return text;
+        m++;
+        continue;
+      }
+      if (isSpace(b)) continue;
+      if (b !== OPENING_BRACE) return text;
       const call = new CallBlock(this.spec.grammar(), this.spec.closing);
       return call.push(bytes.subarray(i)) ? { call } : null;
     }
-    return { matched: 0, spaces: 0, began: false };
+    return { matched: m, spaces: 0, began: false };
   }
 }

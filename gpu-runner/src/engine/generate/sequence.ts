@@ -64,10 +64,10 @@ export type SequenceRequest = {
 /**
  * Calls written between the template's tags, each a JSON object that follows `jsonSchema` (the tools'
  * `{"name", "arguments"}`, compact spacing); `parallel`: several calls may follow one another. `leading`: no
- * tags, the call is the whole answer (Llama 3.1's), opened by a `{` before any other text. `list`: after the
+ * tags, the call is the whole answer (Llama 3.1's), opened by a `{` before any other text but `leadingTag`. `list`: after the
  * opening tag, one JSON array of every call (Mistral's).
  */
-export type AutoCallsRequest = { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; opening: string; closing: string; leading?: boolean; list?: boolean; parallel: boolean };
+export type AutoCallsRequest = { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; opening: string; closing: string; leading?: boolean; leadingTag?: string; list?: boolean; parallel: boolean };
 
 /** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
 export type SequenceTokenizer = Pick<TextTokenizer, "decode"> & Partial<Pick<TextTokenizer, "tokenBytes" | "vocabSize" | "specialTokenIds">>;
@@ -258,7 +258,7 @@ export function autoToolCalls(tok: SequenceTokenizer | null, stops: ReadonlySet<
   const bytes = (s: string) => new TextEncoder().encode(s);
   const call = () => grammar.clone();
   const oneCallOrList = calls.list ? () => new CallList(call, calls.parallel ? Infinity : 1) : call;
-  return new AutoToolCalls(jsonVocabulary(tok, stops), stops, { opening: bytes(calls.opening), closing: bytes(calls.closing), leading: calls.leading, grammar: oneCallOrList, parallel: calls.parallel, hidden });
+  return new AutoToolCalls(jsonVocabulary(tok, stops), stops, { opening: bytes(calls.opening), closing: bytes(calls.closing), leading: calls.leading, leadingTag: bytes(calls.leadingTag ?? ""), grammar: oneCallOrList, parallel: calls.parallel, hidden });
 }
 
 /** Banned text as bytes, checked against the tokenizer's spelling of each token (`hidden` write none); throws without one. */

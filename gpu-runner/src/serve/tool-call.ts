@@ -109,5 +109,5 @@ export function noCallText(format: ToolCallFormat | null): string | undefined {
 /** tool_choice "auto" reads the calls the model writes, so the chat template must write them in a format this server parses. */
 export function assertReadableToolCalls(format: ToolCallFormat | null): asserts format is ToolCallFormat {
   if (format !== null) return;
-  throw new Error('tool_choice: "auto" needs a chat template that writes tool calls in a format this server reads (<tool_call> blocks, as Qwen2.5\'s and the built-in model\'s do, or Llama 3.1\'s JSON calls with "parameters"), and this model\'s does not; send "required" or {"type":"function","function":{"name":…}}, or "none"');
+  throw new Error('tool_choice: "auto" needs a chat template that writes tool calls in a format this server reads (<tool_call> blocks, as Qwen2.5\'s and the built-in model\'s do, Llama 3.1\'s JSON calls with "parameters", or Mistral\'s [TOOL_CALLS] and an array of calls), and this model\'s does not; send "required" or {"type":"function","function":{"name":…}}, or "none"');
 }

@@ -118,6 +118,8 @@ describe("assertReadableToolCalls", () => {
     expect(() => assertReadableToolCalls("llama3_json")).not.toThrow();
     expect(() => assertReadableToolCalls("mistral")).not.toThrow();
     expect(() => assertReadableToolCalls(null)).toThrow(/^tool_choice: "auto" needs a chat template/);
+    // The message names every format read, so that a user can tell whether another template would do.
+    for (const named of ["<tool_call>", '"parameters"', "[TOOL_CALLS]"]) expect(() => assertReadableToolCalls(null)).toThrow(named);
   });
 });
 

@@ -1,8 +1,9 @@
 // Llama 3.1's tool calls (tool_call_format llama3_json): the whole answer is one JSON object `{"name": …,
 // "parameters": …}`, after whitespace and, for some models, the text `<|python_tag|>` (a special token that the
 // runner leaves out of the text where the tokenizer has it). How an answer starts tells whether it can be a call.
+import { CALL_TAGS } from "./runner-protocol.js";
 
-const PYTHON_TAG = "<|python_tag|>";
+const PYTHON_TAG = CALL_TAGS.llama3_json.leading;
 
 /**
  * The text without its leading spaces, tabs and newlines: the whitespace the runner lets come before a call

@@ -58,6 +58,17 @@ export type ResponseFormat = z.infer<typeof responseFormatSchema>;
 export const toolCallFormatSchema = z.enum(["hermes", "llama3_json", "mistral"]);
 export type ToolCallFormat = z.infer<typeof toolCallFormatSchema>;
 
+/**
+ * The text each format marks calls with, which the runner constrains and the API reads alike: `opening` and
+ * `closing` around a call (Hermes) or before the array of calls (Mistral); `leading`, what may come before a
+ * call that is the whole answer (Llama 3.1's python tag, where it is spelled out as text).
+ */
+export const CALL_TAGS = {
+  hermes: { opening: "<tool_call>", closing: "</tool_call>", leading: "" },
+  llama3_json: { opening: "", closing: "", leading: "<|python_tag|>" },
+  mistral: { opening: "[TOOL_CALLS]", closing: "", leading: "" },
+} as const satisfies Record<ToolCallFormat, { opening: string; closing: string; leading: string }>;
+
 /** The most choices (`n`) one request may ask for. */
 export const MAX_CHOICES = 16;
 /** The most alternatives per token with logprobs (OpenAI's top_logprobs limit). */

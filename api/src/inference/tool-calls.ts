@@ -5,7 +5,7 @@
 // "parameters"}` (leading-tool-call.ts), or Mistral's `[TOOL_CALLS]` and a JSON array of calls after any
 // text. Both are shaped here as OpenAI's message.tool_calls, whole or streamed (docs/inference.md).
 import type { Choice, Finish } from "./openai-response.js";
-import type { ToolCallFormat } from "./runner-protocol.js";
+import { CALL_TAGS, type ToolCallFormat } from "./runner-protocol.js";
 import { rawItems, rawMember } from "./json-member.js";
 import { leadingCallJson, leadingCallState } from "./leading-tool-call.js";
 
@@ -23,12 +23,10 @@ export const withCallFormat = (tools: ToolCallShape | null, format: ToolCallForm
 export type ToolCall = { id: string; type: "function"; function: { name: string; arguments: string } };
 type CallBody = ToolCall["function"];
 
-const OPEN = "<tool_call>";
-const CLOSE = "</tool_call>";
-const MISTRAL_OPEN = "[TOOL_CALLS]";
+const { opening: OPEN, closing: CLOSE } = CALL_TAGS.hermes;
 
 /** The tag that opens calls after text: Hermes's `<tool_call>` or Mistral's `[TOOL_CALLS]`. */
-const openingOf = (format: ToolCallFormat | undefined) => (format === "mistral" ? MISTRAL_OPEN : OPEN);
+const openingOf = (format: ToolCallFormat | undefined) => (format === "mistral" ? CALL_TAGS.mistral.opening : OPEN);
 
 /** A call's id: stable for a response, choice and call, so a replayed answer names the same calls. */
 export const toolCallId = (responseId: string, index: number, call = 0) => `call_${responseId.replace(/^chatcmpl-/, "")}_${index}${call ? `_${call}` : ""}`;

@@ -1,6 +1,6 @@
 // Tool calls on the runner: a forced call (the API's tool_choice "required" or a named function) as the grammar
 // its answer follows, and where each template format puts calls (what tool_choice "auto" follows).
-import type { ToolSpec } from "../../../api/src/inference/runner-protocol.js";
+import { CALL_TAGS, type ToolSpec } from "../../../api/src/inference/runner-protocol.js";
 import type { AutoCallsRequest } from "../engine/generate/sequence.js";
 import type { ToolCallFormat } from "../engine/tokenizer/tool-call-format.js";
 import { rootBranches } from "../engine/generate/json-schema-compile.js";
@@ -19,11 +19,11 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
 export type CallLayout = { opening: string; closing: string; leading: boolean; leadingTag?: string; list: boolean; prefix: string; argumentsKey: "arguments" | "parameters" };
 
 export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
-  hermes: { opening: "<tool_call>", closing: "</tool_call>", leading: false, list: false, prefix: "<tool_call>\n", argumentsKey: "arguments" },
+  hermes: { opening: CALL_TAGS.hermes.opening, closing: CALL_TAGS.hermes.closing, leading: false, list: false, prefix: `${CALL_TAGS.hermes.opening}\n`, argumentsKey: "arguments" },
   // Meta's templates write one call per turn, as the whole message: `{"name": …, "parameters": …}`.
-  llama3_json: { opening: "", closing: "", leading: true, leadingTag: "<|python_tag|>", list: false, prefix: "", argumentsKey: "parameters" },
+  llama3_json: { opening: "", closing: "", leading: true, leadingTag: CALL_TAGS.llama3_json.leading, list: false, prefix: "", argumentsKey: "parameters" },
   // Mistral's v3 template: `[TOOL_CALLS] [{"name": …, "arguments": …, "id": …}, …]` (the id only in the history it renders).
-  mistral: { opening: "[TOOL_CALLS]", closing: "", leading: false, list: true, prefix: "[TOOL_CALLS] [", argumentsKey: "arguments" },
+  mistral: { opening: CALL_TAGS.mistral.opening, closing: "", leading: false, list: true, prefix: `${CALL_TAGS.mistral.opening} [`, argumentsKey: "arguments" },
 };
 
 /**

@@ -19,10 +19,14 @@ export function rawMember(json: string, key: string): string | null {
   return found;
 }
 
-/** The raw texts of the top-level items of the array that opens `json`, as far as it is written (the last may be cut short). */
-export function rawItems(json: string): string[] {
+/**
+ * The raw texts of the top-level items of the array that opens `json`, as far as it is written (the last may be
+ * cut short), and what follows where reading stopped: "" when the text ends inside the array, else from its `]`
+ * (or whatever stands where a `,` or `]` should).
+ */
+export function rawItems(json: string): { items: string[]; after: string } {
   let i = skipSpace(json, 0);
-  if (json[i] !== "[") return [];
+  if (json[i] !== "[") return { items: [], after: json.slice(i) };
   const items: string[] = [];
   i = skipSpace(json, i + 1);
   while (i < json.length && json[i] !== "]") {
@@ -32,7 +36,7 @@ export function rawItems(json: string): string[] {
     if (json[i] !== ",") break;
     i = skipSpace(json, i + 1);
   }
-  return items;
+  return { items, after: json.slice(i) };
 }
 
 function skipSpace(s: string, i: number): number {

@@ -77,7 +77,7 @@ function hermesCalls(text: string, names: string[], cut: boolean): CallBody[] | 
 /**
  * Mistral's calls after `[TOOL_CALLS]`: one JSON array of `{"name", "arguments"}` (an `id` beside them, as the
  * template writes history, is left out: the API names calls itself), and nothing after it; null otherwise. When
- * max_tokens `cut` the array, the calls before the cut one are kept.
+ * max_tokens `cut` the array (the text ends inside it), the calls before the cut one are kept.
  */
 function listedCalls(text: string, names: string[], cut: boolean): CallBody[] | null {
   let whole: unknown;
@@ -86,12 +86,13 @@ function listedCalls(text: string, names: string[], cut: boolean): CallBody[] | 
   } catch {
     whole = null;
   }
-  const items = rawItems(text);
+  const { items, after } = rawItems(text);
   if (Array.isArray(whole)) {
     const calls = items.map((item) => callOf(item, names));
     return calls.length > 0 && calls.every((c) => c !== null) ? (calls as CallBody[]) : null;
   }
-  if (!cut) return null;
+  // An array closed (or broken off) with more after it is text, cut or not.
+  if (!cut || after !== "") return null;
   const calls: CallBody[] = [];
   for (const item of items) {
     const call = callOf(item, names);

@@ -1,6 +1,7 @@
-// A member's text as written: it parses to what JSON.parse gives for that member, spacing kept.
+// A member's text as written: it parses to what JSON.parse gives for that member, spacing kept; an array's
+// items as written, and where reading them stopped.
 import { describe, expect, it } from "vitest";
-import { rawMember } from "../../../../api/src/inference/json-member.js";
+import { rawItems, rawMember } from "../../../../api/src/inference/json-member.js";
 
 describe("rawMember", () => {
   it("gives a member's text as written, whatever the value and the spacing", () => {
@@ -32,5 +33,15 @@ describe("rawMember", () => {
       expect(JSON.parse(rawMember(json, "arguments")!)).toEqual(obj.arguments);
       expect(JSON.parse(rawMember(json, "z")!)).toEqual(obj.z);
     }
+  });
+});
+
+describe("rawItems", () => {
+  it("gives an array's items as written, the last possibly cut, and what follows where reading stopped", () => {
+    expect(rawItems(' [{"a": "]"}, {"b": [1, 2]}] \n')).toEqual({ items: ['{"a": "]"}', '{"b": [1, 2]}'], after: "] \n" });
+    expect(rawItems('[{"a": 1}, {"b": "x')).toEqual({ items: ['{"a": 1}', '{"b": "x'], after: "" });
+    expect(rawItems('[{"a": 1}, ')).toEqual({ items: ['{"a": 1}'], after: "" });
+    expect(rawItems('[{"a": 1} x')).toEqual({ items: ['{"a": 1}'], after: "x" });
+    expect(rawItems('{"a": 1}')).toEqual({ items: [], after: '{"a": 1}' });
   });
 });

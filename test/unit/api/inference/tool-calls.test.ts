@@ -94,6 +94,17 @@ describe("callsOf under auto with Mistral's [TOOL_CALLS] array", () => {
     const text = '[TOOL_CALLS] [{"name": "lights", "arguments": {"on": true}}, {"name": "get_wea';
     expect(callsOf(text, mistral, true)).toEqual({ content: "", calls: [{ name: "lights", arguments: '{"on": true}' }] });
     expect(callsOf(text, mistral).calls).toEqual([]);
+    // Cut right after a comma, or after a whole call whose array was not closed yet: the calls written stay.
+    expect(callsOf('[TOOL_CALLS] [{"name": "lights", "arguments": {}}, ', mistral, true).calls).toEqual([{ name: "lights", arguments: "{}" }]);
+    expect(callsOf('[TOOL_CALLS] [{"name": "lights", "arguments": {}}', mistral, true).calls).toEqual([{ name: "lights", arguments: "{}" }]);
+  });
+
+  it("reads text after a closed array as text also when max_tokens cut the answer (calls read without the grammar)", () => {
+    for (const text of ['[TOOL_CALLS] [{"name": "lights", "arguments": {}}] and then some', '[TOOL_CALLS] [{"name": "lights", "arguments": {}}]]', '[TOOL_CALLS] [{"name": "lights", "arguments": {}} x']) {
+      expect(callsOf(text, mistral, true), text).toEqual({ content: text, calls: [] });
+      const stream = new ToolCallStream(mistral, ids);
+      expect([stream.push(text), ...stream.end("length")], text).toEqual([null, { content: text }]);
+    }
   });
 });
 

@@ -134,7 +134,8 @@ export class AutoToolCalls {
       } else if (opening[m] === b) m++;
       else return null;
       if (m === opening.length) {
-        const call = new CallBlock(this.spec.grammar(), this.spec.closing, MAX_BETWEEN);
+        // Spaces after a closing tag count as between calls; without one (Mistral's array) the answer ends there.
+        const call = new CallBlock(this.spec.grammar(), this.spec.closing, this.spec.closing.length > 0 ? MAX_BETWEEN : 0);
         return call.push(bytes.subarray(i + 1)) ? { call } : null;
       }
     }

@@ -1,9 +1,9 @@
 // The body of one tool call as Hermes-style chat templates write it after the opening tag
 // (`<tool_call>\n{"name": …, "arguments": …}\n</tool_call>`): at most one newline or space, the call's JSON
-// (a recognizer of the tools' grammar: a call's object, or Mistral's array of them, call-list.ts), at most one newline or space, the closing tag, and then up to
-// `trailing` spaces or newlines (so that a token such as `>\n` may end a call). With an empty closing tag (a
-// Llama 3.1 call, the whole answer) it ends with the JSON. It is a JsonRecognizer, so JSON mode's mask and
-// checks work on it unchanged.
+// (a recognizer of the tools' grammar: a call's object, or Mistral's array of them, call-list.ts), at most one
+// newline or space, the closing tag, and then up to `trailing` spaces or newlines (so that a token such as `>\n`
+// may end a call). With an empty closing tag (a Llama 3.1 call, Mistral's array) it ends with the JSON. It is a
+// JsonRecognizer, so JSON mode's mask and checks work on it unchanged.
 import type { JsonRecognizer } from "./json-mode.js";
 
 /** A recognizer whose state can be copied (json-schema.ts's). */
@@ -85,7 +85,8 @@ export class CallBlock implements JsonRecognizer {
   accepts(bytes: Uint8Array): boolean {
     if (this.phase === "json") {
       if (this.json.accepts(bytes)) return true;
-      // The call's JSON is an object: it can end only with a `}`.
+      // Bytes may follow the JSON only after a call's object, which ends with a `}` (Mistral's array of calls,
+      // without a closing tag, has nothing after it: auto-tool-calls.ts).
       if (!bytes.includes(CLOSING_BRACE)) return false;
     }
     return this.clone().push(bytes);

@@ -208,7 +208,7 @@ describe("AutoToolCalls with a call that is the whole answer (Llama 3.1's JSON)"
 });
 
 describe("AutoToolCalls with Mistral's [TOOL_CALLS] and a JSON array of calls", () => {
-  const words = ["</s>", "[TOOL_CALLS]", "hello", " [", "[", '{"name": "', "get_weather", '", "arguments": ', '{"city": "', "Paris", "Rome", '"}}', '"}}]', '"}}, ', "]", '"}', "set_alarm", '{"hour": ', "7", "}}]", " ", "\n"];
+  const words = ["</s>", "[TOOL_CALLS]", "hello", " [", "[", '{"name": "', "get_weather", '", "arguments": ', '{"city": "', "Paris", "Rome", '"}}', '"}}]', '"}}, ', "]", '"}', "set_alarm", '{"hour": ', "7", "}}]", " ", "\n", '"}}]\n'];
   const w = (s: string) => {
     const t = words.indexOf(s);
     if (t < 0) throw new Error(`no token ${JSON.stringify(s)}`);
@@ -244,6 +244,13 @@ describe("AutoToolCalls with Mistral's [TOOL_CALLS] and a JSON array of calls", 
     feed(c, ["[TOOL_CALLS]", "[", ...CALL]);
     expect(c.allows(w('"}}, '))).toBe(false);
     expect(feed(c, ['"}}]'])).toBe(true);
+  });
+
+  it("lets nothing follow the array, whose end ends the answer: allows() and take() agree on a token that writes a newline after it", () => {
+    const c = mistral(true);
+    feed(c, ["[TOOL_CALLS]", "[", ...CALL]);
+    expect(c.allows(w('"}}]\n'))).toBe(false);
+    expect(() => c.take(w('"}}]\n'))).toThrow();
   });
 
   it("refuses what is not an array of calls after the tag", () => {

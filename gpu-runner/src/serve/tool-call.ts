@@ -12,9 +12,9 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
 /**
  * Where a format puts each call in the answer: between tags (`opening`, `closing`), anywhere after text, or
  * (`leading`) as the whole answer, a `{` before any other text opening it (after `leadingTag`, where the model
- * spells that out as text: the API reads a call after it, so the runner holds it too); `list`: after the opening tag, all
- * the calls in one JSON array; `prefix`: what a forced call starts with before the call's object; and the key
- * of the call's arguments.
+ * spells that out as text: the API reads a call after it, so the runner holds it too); `list`: after the
+ * opening tag, all the calls in one JSON array; `prefix`: what a forced call starts with before the call's
+ * object; and the key of the call's arguments.
  */
 export type CallLayout = { opening: string; closing: string; leading: boolean; leadingTag?: string; list: boolean; prefix: string; argumentsKey: "arguments" | "parameters" };
 

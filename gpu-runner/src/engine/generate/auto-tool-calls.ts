@@ -4,9 +4,9 @@
 // may come, with at most two spaces or newlines between: what the API reads as calls
 // (api/src/inference/tool-calls.ts). A format whose call is the whole answer (Llama 3.1's JSON) has no tags:
 // a `{` before any other text (whitespace and a spelled-out <|python_tag|> may precede it) opens the call,
-// and other text rules one out. Mistral's opening tag,
-// [TOOL_CALLS], is followed by one JSON array of every call (call-list.ts), with no closing tag. Like JSON mode,
-// the model's pick is checked first and the vocabulary masked only on a refusal.
+// and other text rules one out. Mistral's opening tag, [TOOL_CALLS], is followed by one JSON array of every
+// call (call-list.ts), with no closing tag. Like JSON mode, the model's pick is checked first and the
+// vocabulary masked only on a refusal.
 import { CallBlock, type CloneableRecognizer } from "./call-block.js";
 import { JsonMode, type JsonVocabulary } from "./json-mode.js";
 import { TagScanner, equalBytes as equal } from "./bytes.js";

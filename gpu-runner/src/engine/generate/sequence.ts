@@ -64,8 +64,8 @@ export type SequenceRequest = {
 /**
  * Calls written between the template's tags, each a JSON object that follows `jsonSchema` (the tools'
  * `{"name", "arguments"}`, compact spacing); `parallel`: several calls may follow one another. `leading`: no
- * tags, the call is the whole answer (Llama 3.1's), opened by a `{` before any other text but `leadingTag`. `list`: after the
- * opening tag, one JSON array of every call (Mistral's).
+ * tags, the call is the whole answer (Llama 3.1's), opened by a `{` before any other text but `leadingTag`.
+ * `list`: after the opening tag, one JSON array of every call (Mistral's).
  */
 export type AutoCallsRequest = { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; opening: string; closing: string; leading?: boolean; leadingTag?: string; list?: boolean; parallel: boolean };
 

@@ -3,7 +3,7 @@
 // runner leaves out of the text where the tokenizer has it). How an answer starts tells whether it can be a call.
 import { CALL_TAGS } from "./runner-protocol.js";
 
-const PYTHON_TAG = CALL_TAGS.llama3_json.leading;
+const PYTHON_TAG = CALL_TAGS.llama3_json.leadingTag;
 
 /**
  * The text without its leading spaces, tabs and newlines: the whitespace the runner lets come before a call

@@ -60,14 +60,14 @@ export type ToolCallFormat = z.infer<typeof toolCallFormatSchema>;
 
 /**
  * The text each format marks calls with, which the runner constrains and the API reads alike: `opening` and
- * `closing` around a call (Hermes) or before the array of calls (Mistral); `leading`, what may come before a
+ * `closing` around a call (Hermes) or before the array of calls (Mistral); `leadingTag`, what may come before a
  * call that is the whole answer (Llama 3.1's python tag, where it is spelled out as text).
  */
 export const CALL_TAGS = {
-  hermes: { opening: "<tool_call>", closing: "</tool_call>", leading: "" },
-  llama3_json: { opening: "", closing: "", leading: "<|python_tag|>" },
-  mistral: { opening: "[TOOL_CALLS]", closing: "", leading: "" },
-} as const satisfies Record<ToolCallFormat, { opening: string; closing: string; leading: string }>;
+  hermes: { opening: "<tool_call>", closing: "</tool_call>", leadingTag: "" },
+  llama3_json: { opening: "", closing: "", leadingTag: "<|python_tag|>" },
+  mistral: { opening: "[TOOL_CALLS]", closing: "", leadingTag: "" },
+} as const satisfies Record<ToolCallFormat, { opening: string; closing: string; leadingTag: string }>;
 
 /** The most choices (`n`) one request may ask for. */
 export const MAX_CHOICES = 16;

@@ -21,7 +21,7 @@ export type CallLayout = { opening: string; closing: string; leading: boolean; l
 export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
   hermes: { opening: CALL_TAGS.hermes.opening, closing: CALL_TAGS.hermes.closing, leading: false, list: false, prefix: `${CALL_TAGS.hermes.opening}\n`, argumentsKey: "arguments" },
   // Meta's templates write one call per turn, as the whole message: `{"name": …, "parameters": …}`.
-  llama3_json: { opening: "", closing: "", leading: true, leadingTag: CALL_TAGS.llama3_json.leading, list: false, prefix: "", argumentsKey: "parameters" },
+  llama3_json: { opening: "", closing: "", leading: true, leadingTag: CALL_TAGS.llama3_json.leadingTag, list: false, prefix: "", argumentsKey: "parameters" },
   // Mistral's v3 template: `[TOOL_CALLS] [{"name": …, "arguments": …, "id": …}, …]` (the id only in the history it renders).
   mistral: { opening: CALL_TAGS.mistral.opening, closing: "", leading: false, list: true, prefix: `${CALL_TAGS.mistral.opening} [`, argumentsKey: "arguments" },
 };

@@ -13,11 +13,13 @@ const tokens = [
   '{"city": "', "Paris", "Rome", '"}}', '"}}\n', "\n</tool_call>", "<tool", "_call>", "<tool_call>\n{", "<tool_call>x", " ", "  ",
   '"}', "}", "set_alarm", '{"hour": ', "7", "}}", "</tool_call", ">\n", ">\n\n\n", "",
 ];
-const id = (s: string) => {
-  const t = tokens.indexOf(s);
+/** The id of a token in a test vocabulary given as its texts. */
+const tokenIdIn = (vocabulary: string[]) => (s: string) => {
+  const t = vocabulary.indexOf(s);
   if (t < 0) throw new Error(`no token ${JSON.stringify(s)}`);
   return t;
 };
+const id = tokenIdIn(tokens);
 const END = id("<|end|>");
 // The closing tag is a special token here (as in some tokenizers): a call may still write it.
 const vocab = { tokenBytes: (t: number) => utf8(tokens[t]), vocabSize: tokens.length, blocked: new Set([END, id("</tool_call>")]) };
@@ -136,11 +138,7 @@ describe("AutoToolCalls", () => {
 
 describe("AutoToolCalls with a call that is the whole answer (Llama 3.1's JSON)", () => {
   const words = ["<|eot|>", "<|python_tag|>", "hello", " there", "\n", " ", '{"name": "', "{", "get_weather", '", "parameters": ', '", "arguments": ', '{"city": "', "Paris", "Rome", '"}}', '"}', "}", '"}}\n', "}\n", " {", "x{"];
-  const w = (s: string) => {
-    const t = words.indexOf(s);
-    if (t < 0) throw new Error(`no token ${JSON.stringify(s)}`);
-    return t;
-  };
+  const w = tokenIdIn(words);
   const EOT = w("<|eot|>");
   const TAG = w("<|python_tag|>");
   // Both special, as in Llama 3's tokenizer; the python tag is left out of the text (hidden).
@@ -209,11 +207,7 @@ describe("AutoToolCalls with a call that is the whole answer (Llama 3.1's JSON)"
 
 describe("AutoToolCalls with Mistral's [TOOL_CALLS] and a JSON array of calls", () => {
   const words = ["</s>", "[TOOL_CALLS]", "hello", " [", "[", '{"name": "', "get_weather", '", "arguments": ', '{"city": "', "Paris", "Rome", '"}}', '"}}]', '"}}, ', "]", '"}', "set_alarm", '{"hour": ', "7", "}}]", " ", "\n", '"}}]\n'];
-  const w = (s: string) => {
-    const t = words.indexOf(s);
-    if (t < 0) throw new Error(`no token ${JSON.stringify(s)}`);
-    return t;
-  };
+  const w = tokenIdIn(words);
   const EOS = w("</s>");
   // [TOOL_CALLS] is special (as in Mistral's tokenizer) and kept in the text under auto.
   const mistralVocab = { tokenBytes: (t: number) => utf8(words[t]), vocabSize: words.length, blocked: new Set([EOS, w("[TOOL_CALLS]")]) };

@@ -48,6 +48,7 @@ async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof to
   const data = tokenizeRecords(records, tok, s.seqLen, name);
   if (data.truncated) await log(`${name}: ${data.truncated} example(s) longer than seqLen=${s.seqLen} were truncated`, true);
   if (data.dropped) await log(`${name}: ${data.dropped} example(s) had no token left to train on and were skipped`, true);
+  if (data.lastTurnOnly) await log(`${name}: ${data.lastTurnOnly} chat example(s) learned on their last assistant turn only: the chat template renders earlier turns differently once later ones follow (Mistral's moves the tools to the last user turn), so their earlier assistant turns are context`, true);
   if (data.indistinct) await log(`${name}: ${data.indistinct} preference pair(s) whose two answers are the same tokens once rendered were skipped`, true);
   if (data.examples.length === 0) throw new Error(`${name}: no example has a token to train on (seqLen=${s.seqLen}); check the file or raise seqLen`);
   const format = records[0].format;

@@ -138,6 +138,45 @@ describe("renderRecord", () => {
       await rm(mistralDir, { recursive: true, force: true });
     }
   });
+  it("chat with tools and several user turns through a Mistral-style template: only the last assistant turn is learned", async () => {
+    // Its tools go before the last user turn, so rendering the first turns alone puts them elsewhere: the
+    // earlier answers cannot be located, and the last one, rendered as serving renders its prompt, can.
+    const mistralDir = await mkdtemp(join(tmpdir(), "tuneserve-data-mistral-"));
+    try {
+      await writeByteLevelTokenizer(mistralDir);
+      await useMistralTemplate(mistralDir);
+      const mistral = (await loadTokenizer(mistralDir))!;
+      const tools = [{ type: "function" as const, function: { name: "f" } }];
+      const turns = [{ role: "user" as const, content: "a" }, { role: "assistant" as const, content: "b" }, { role: "user" as const, content: "c" }, { role: "assistant" as const, content: "d" }];
+      const ex = renderRecord({ format: "chat", tools, messages: turns }, mistral);
+      expect(ex.lastTurnOnly).toBe(true);
+      expect(Buffer.from(ex.ids.filter((t) => t < 256)).toString()).toMatch(/^\[INST\] a\[\/INST\] b\[AVAILABLE_TOOLS\] \[.*\]\[\/AVAILABLE_TOOLS\]\[INST\] c\[\/INST\] d$/);
+      expect(ex.ids.filter((_, i) => ex.train[i])).toEqual([...bytes(" d"), EOS]);
+      // One user turn: every assistant turn is located, as before.
+      const single = renderRecord({ format: "chat", tools, messages: [...turns.slice(0, 2), { role: "assistant", content: "e" }] }, mistral);
+      expect(single.lastTurnOnly).toBeUndefined();
+      expect(single.ids.filter((_, i) => single.train[i])).toEqual([...bytes(" b"), EOS, ...bytes(" e"), EOS]);
+      const d = tokenizeRecords(parseRecords([JSON.stringify({ tools, messages: turns }), JSON.stringify({ messages: turns })].join("\n")), mistral, 256);
+      expect(d.lastTurnOnly).toBe(1);
+      expect(d.examples).toHaveLength(2);
+      expect("lastTurnOnly" in d.examples[0]).toBe(false);
+    } finally {
+      await rm(mistralDir, { recursive: true, force: true });
+    }
+  });
+  it("chat: a template whose renderings of the first turns are not prefixes of the whole, not even before the last turn, is refused", async () => {
+    const d = await mkdtemp(join(tmpdir(), "tuneserve-data-"));
+    try {
+      await writeByteLevelTokenizer(d);
+      // The message count goes first, so no shorter conversation renders to a prefix of the whole.
+      await writeFile(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<|bos|>", eos_token: "<|eos|>", chat_template: "{{ messages | length }}{% for m in messages %}{{ m.content + eos_token }}{% endfor %}" }));
+      const counting = (await loadTokenizer(d))!;
+      const turns = [{ role: "user" as const, content: "a" }, { role: "assistant" as const, content: "b" }, { role: "user" as const, content: "c" }, { role: "assistant" as const, content: "d" }];
+      expect(() => renderRecord({ format: "chat", messages: turns }, counting)).toThrow(/^chat template: rendering messages 0\.\.1 does not give a prefix of the whole conversation, so assistant turns cannot be located; use a template that renders turn by turn$/);
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  });
   it("prompt/completion: the prompt is masked, the completion and EOS are learned", () => {
     const ex = renderRecord({ format: "prompt_completion", prompt: "ab", completion: "c" }, tok);
     expect(ex).toEqual({ ids: [97, 98, 99, EOS], train: [false, false, true, true] });

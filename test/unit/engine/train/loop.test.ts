@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runTraining, startTrainingWorker, TrainingCancelled, TrainingDiverged, type TrainEvent } from "../../../../gpu-runner/src/engine/train/loop.js";
 import { learningRate } from "../../../../gpu-runner/src/engine/train/schedule.js";
 import { ensureBuiltinModel } from "../../../../gpu-runner/src/models/builtin.js";
+import { useMistralTemplate } from "../../../helpers/mistral-template.js";
 
 let root: string;
 let model: string;
@@ -79,6 +80,19 @@ describe("runTraining", () => {
     const cut = await runTraining({ modelDir: model, dataPath: data, outDir: join(root, "cut"), epochs: 1, batchSize: 5, seqLen: 12, rank: 2 }, { onEvent: (e) => void events.push(e) });
     expect(events).toContainEqual({ type: "log", level: "warn", message: `${basename(data)}: 5 example(s) longer than seqLen=12 were truncated` });
     expect(cut.trainedTokens).toBe(5 * 12);
+  });
+
+  it("warns of chat examples learned on their last assistant turn only (a Mistral-style template moving the tools)", async () => {
+    const mistral = join(root, "model-mistral");
+    await cp(model, mistral, { recursive: true });
+    await useMistralTemplate(mistral);
+    const chats = join(root, "chats.jsonl");
+    const tools = [{ type: "function", function: { name: "f" } }];
+    const turns = [{ role: "user", content: "a" }, { role: "assistant", content: "b" }, { role: "user", content: "c" }, { role: "assistant", content: "d" }];
+    await writeFile(chats, [JSON.stringify({ tools, messages: turns }), JSON.stringify({ messages: turns })].join("\n") + "\n");
+    const events: TrainEvent[] = [];
+    await runTraining({ modelDir: mistral, dataPath: chats, outDir: join(root, "last-turn"), epochs: 1, batchSize: 2, seqLen: 128, rank: 2 }, { onEvent: (e) => void events.push(e) });
+    expect(events).toContainEqual({ type: "log", level: "warn", message: expect.stringMatching(/^chats\.jsonl: 1 chat example\(s\) learned on their last assistant turn only: /) });
   });
 
   it("stops between steps when shouldStop says so, writing no adapter", async () => {

@@ -1,7 +1,7 @@
 // The inference flow both OpenAI endpoints share: resolve the caller's model (another tenant's is a 404),
 // pick runners, proxy the generation, meter prompt and completion tokens once, and shape the answer
 // (JSON, or SSE chunks passed through as they arrive, ending with usage and [DONE]: stream.ts).
-import { runnerPredates, runnerSkew } from "./runner-skew.js";
+import { runnerPredates, runnerSkew, warnUnknownCallFormat } from "./runner-skew.js";
 import type { Context } from "hono";
 import { findCallableModel, modelNotFound, peftFilesOf } from "../jobs/checkpoint-models.js";
 import type { AppEnv } from "../deps.js";
@@ -11,7 +11,7 @@ import { assertCanRead } from "../lib/model-text.js";
 import { meterInference } from "./meter.js";
 import { completionObject, responseId, type Choice, type CompletionKind } from "./openai-response.js";
 import { callRunners } from "./proxy.js";
-import { generateResponseSchema, type GenerateRequestInput, type GenerateChoice, type GenerateResponse, type GenerateUsage, type ResponseFormat } from "./runner-protocol.js";
+import { generateResponseSchema, isKnownCallFormat, type GenerateRequestInput, type GenerateChoice, type GenerateResponse, type GenerateUsage, type ResponseFormat } from "./runner-protocol.js";
 import { candidateRunners } from "./runners.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { sha256Hex } from "../lib/hash.js";
@@ -184,6 +184,7 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
     keepRunning(c, metered);
     await metered;
     // Billed: a failure to store the answer for retries must not fail it (a retry then waits for the key to go stale).
+    if (call.toolCall && r.tool_call_format && !isKnownCallFormat(r.tool_call_format)) warnUnknownCallFormat(requestId, r.tool_call_format);
     const callFormat = r.tool_call_format ? { tool_call_format: r.tool_call_format } : {};
     const settled = settle?.({ id: meta.id, created: meta.created, usage: r.usage, choices, ...callFormat }).catch((err: unknown) => console.error(`[${requestId}] settling its Idempotency-Key failed:`, err));
     if (settled) keepRunning(c, settled);

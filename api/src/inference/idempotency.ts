@@ -7,11 +7,14 @@ import { idempotencyKeys } from "../db/schema.js";
 import { requestHash, type KeyRef } from "../lib/idempotency-keys.js";
 import { runBatch } from "../db/batch.js";
 import type { Choice, Finish } from "./openai-response.js";
-import type { GenerateUsage, ToolCallFormat } from "./runner-protocol.js";
+import type { GenerateUsage } from "./runner-protocol.js";
 import { usageInsertFrom } from "../usage/record.js";
 
-/** The finished completion a retry is answered with; `tool_call_format`, the runner's, reads its tool calls again. */
-export type StoredCompletion = { id: string; created: number; usage: GenerateUsage; choices: Choice[]; tool_call_format?: ToolCallFormat };
+/**
+ * The finished completion a retry is answered with; `tool_call_format`, the runner's, reads its tool calls again
+ * (one the API does not know is kept too, so the retry is answered as text, as the first answer was).
+ */
+export type StoredCompletion = { id: string; created: number; usage: GenerateUsage; choices: Choice[]; tool_call_format?: string };
 
 /** A result as stored: results stored before `n` hold their one choice's text and finish_reason instead. */
 export type StoredRow = Omit<StoredCompletion, "choices"> & { choices?: Choice[]; text?: string; finish_reason?: Finish };

@@ -59,6 +59,15 @@ export const toolCallFormatSchema = z.enum(["hermes", "llama3_json", "mistral"])
 export type ToolCallFormat = z.infer<typeof toolCallFormatSchema>;
 
 /**
+ * tool_call_format as a runner says it back: any name, so that a runner newer than the API, with a format the
+ * API does not know, gets its answer through as text (tool-calls.ts withCallFormat) rather than a 500.
+ */
+const saidCallFormatSchema = z.string().min(1).max(64);
+
+/** Whether the API knows how to read calls in `format`. */
+export const isKnownCallFormat = (format: string): format is ToolCallFormat => toolCallFormatSchema.safeParse(format).success;
+
+/**
  * The text each format marks calls with, which the runner constrains and the API reads alike: `opening` and
  * `closing` around a call (Hermes) or before the array of calls (Mistral); `leadingTag`, what may come before a
  * call that is the whole answer (Llama 3.1's python tag, where it is spelled out as text).
@@ -155,7 +164,7 @@ export const generateResponseSchema = generateChoiceSchema.omit({ logprobs: true
   choices: z.array(generateChoiceSchema).optional(),
   /** The format the runner applied (runners older than JSON mode leave it out). */
   response_format: responseFormatSchema.optional(),
-  tool_call_format: toolCallFormatSchema.optional(),
+  tool_call_format: saidCallFormatSchema.optional(),
 });
 export type GenerateResponse = z.infer<typeof generateResponseSchema>;
 
@@ -172,7 +181,7 @@ export const generateEventSchema = z.discriminatedUnion("type", [
     token: z.number().int().nullable(),
     prompt_tokens: z.number().int().min(0).optional(),
     response_format: responseFormatSchema.optional(),
-    tool_call_format: toolCallFormatSchema.optional(),
+    tool_call_format: saidCallFormatSchema.optional(),
     logprob: logprobEntrySchema.optional(),
   }),
   /** `finish_reasons`: every choice's, by index (absent: the one choice's finish_reason). */

@@ -1,5 +1,6 @@
 // What the API says when a runner's answer lacks what the request asked for (response_format, n choices,
-// logprobs): the runner predates that feature, whether the answer came whole (complete.ts) or streamed (stream.ts).
+// logprobs): the runner predates that feature, whether the answer came whole (complete.ts) or streamed (stream.ts);
+// and what it logs when a runner newer than it says what it cannot read, which the answer works around.
 import { ApiError } from "../errors.js";
 
 export const runnerPredates = {
@@ -13,3 +14,10 @@ export const runnerPredates = {
  * OpenAI clients are told not to retry (they would otherwise resend a 500 twice).
  */
 export const runnerSkew = (message: string) => new ApiError("internal_error", message, null, { "x-should-retry": "false" });
+
+/**
+ * The log line for a tool_call_format newer than this API: its calls cannot be read, so the answer goes out as the
+ * model's text (a 200, not a 500 for the whole answer), and the operator learns that the API wants upgrading.
+ */
+export const warnUnknownCallFormat = (requestId: string, format: string) =>
+  console.warn(`[${requestId}] the runner wrote tool calls in tool_call_format ${JSON.stringify(format)}, which this API does not know: answered as text content; upgrade the API`);

@@ -1,7 +1,7 @@
 // The streaming answer of a completion: the runner's SSE events become OpenAI chunks as they arrive, and the
 // generation is metered exactly once — from the done event, or, when the stream ends early (the client went
 // away, the runner failed or broke off), from the prompt and the tokens received so far.
-import { runnerPredates } from "./runner-skew.js";
+import { runnerPredates, warnUnknownCallFormat } from "./runner-skew.js";
 import type { Context } from "hono";
 import type { AppEnv } from "../deps.js";
 import { errorType } from "../errors.js";
@@ -12,7 +12,7 @@ import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
 import type { StoredCompletion } from "./idempotency.js";
 import { ToolCallStream, toolCallId, toolFinish, withCallFormat, type ToolCallShape } from "./tool-calls.js";
-import type { ToolCallFormat } from "./runner-protocol.js";
+import { isKnownCallFormat } from "./runner-protocol.js";
 import { capOffsets, takeSettled } from "./settled-offsets.js";
 
 export type StreamCall = {
@@ -78,7 +78,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     const streamsOf = (shape: ToolCallShape | null) => (shape ? choices.map((_, index) => new ToolCallStream(shape, (k) => toolCallId(call.meta.id, index, k))) : null);
     let calls = streamsOf(tools);
     /** The format the runner's first delta says the calls are written in (read again by a replay). */
-    let callFormat: ToolCallFormat | undefined;
+    let callFormat: string | undefined;
     /**
      * Tokens' logprobs not sent yet: those whose text a tool call holds back go out with its next delta, and those
      * whose text_offset is past the text released (held back by the runner for a stop string) once it is final.
@@ -120,6 +120,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           // The first delta says how the template writes calls: the streams read them so from the first token.
           if (e.prompt_tokens !== undefined && e.tool_call_format && tools) {
             callFormat = e.tool_call_format;
+            if (!isKnownCallFormat(callFormat)) warnUnknownCallFormat(call.requestId, callFormat);
             tools = withCallFormat(tools, callFormat);
             calls = streamsOf(tools);
           }

@@ -5,7 +5,7 @@
 // "parameters"}` (leading-tool-call.ts), or Mistral's `[TOOL_CALLS]` and a JSON array of calls after any
 // text. Both are shaped here as OpenAI's message.tool_calls, whole or streamed (docs/inference.md).
 import type { Choice, Finish } from "./openai-response.js";
-import { CALL_TAGS, type ToolCallFormat } from "./runner-protocol.js";
+import { CALL_TAGS, isKnownCallFormat, type ToolCallFormat } from "./runner-protocol.js";
 import { rawItems, rawMember } from "./json-member.js";
 import { leadingCallJson, leadingCallState } from "./leading-tool-call.js";
 
@@ -16,8 +16,14 @@ import { leadingCallJson, leadingCallState } from "./leading-tool-call.js";
  */
 export type ToolCallShape = { names: string[]; finish: "tool_calls" | "stop"; auto?: boolean; /** Auto, parallel_tool_calls false: at most one call. */ single?: boolean; format?: ToolCallFormat };
 
-/** `tools` with the calls' format the runner said back (an older runner says none: Hermes). */
-export const withCallFormat = (tools: ToolCallShape | null, format: ToolCallFormat | undefined): ToolCallShape | null => (tools && format ? { ...tools, format } : tools);
+/**
+ * `tools` with the calls' format the runner said back (an older runner says none: Hermes). A format this API does
+ * not know (a newer runner's) gives null: no calls are read, and the answer is the model's text as it came.
+ */
+export const withCallFormat = (tools: ToolCallShape | null, format: string | undefined): ToolCallShape | null => {
+  if (!tools || format === undefined) return tools;
+  return isKnownCallFormat(format) ? { ...tools, format } : null;
+};
 
 /** One call as OpenAI shows it; `arguments` is the JSON text of an object. */
 export type ToolCall = { id: string; type: "function"; function: { name: string; arguments: string } };

@@ -1,7 +1,7 @@
 // The API's shaping of tool calls: the calls a choice's text makes (forced with one tool or several, or auto with
 // Hermes blocks or Llama 3.1's JSON call), their finish_reason, and the stream deltas, which must add up to the whole answer.
 import { describe, expect, it } from "vitest";
-import { ToolCallStream, callsOf, toolCallId, toolFinish, toolMessage, type ToolCallShape } from "../../../../api/src/inference/tool-calls.js";
+import { ToolCallStream, callsOf, toolCallId, toolFinish, toolMessage, withCallFormat, type ToolCallShape } from "../../../../api/src/inference/tool-calls.js";
 import { toolCallShapeOf } from "../../../../api/src/inference/openai-request.js";
 
 const one: ToolCallShape = { names: ["get_weather"], finish: "stop" };
@@ -264,5 +264,16 @@ describe("toolCallShapeOf", () => {
     expect(toolCallShapeOf({ tools, tool_choice: { type: "function", function: { name: "get_weather" } } })).toEqual(one);
     expect(toolCallShapeOf({ tools, tool_choice: "none" })).toBeNull();
     expect(toolCallShapeOf({ tools: [] })).toBeNull();
+  });
+});
+
+describe("withCallFormat", () => {
+  it("reads calls in the format the runner said, Hermes when it said none, and none in a format the API does not know", () => {
+    expect(withCallFormat(auto, "mistral")).toEqual({ ...auto, format: "mistral" });
+    expect(withCallFormat(one, undefined)).toEqual(one);
+    // A newer runner's format: the answer is its text, forced or auto.
+    expect(withCallFormat(auto, "future_format")).toBeNull();
+    expect(withCallFormat(one, "future_format")).toBeNull();
+    expect(withCallFormat(null, "hermes")).toBeNull();
   });
 });

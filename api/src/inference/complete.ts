@@ -183,8 +183,8 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
     const metered = meter(r.usage);
     keepRunning(c, metered);
     await metered;
-    // Billed: a failure to store the answer for retries must not fail it (a retry then waits for the key to go stale).
     if (call.toolCall && r.tool_call_format && !isKnownCallFormat(r.tool_call_format)) warnUnknownCallFormat(requestId, r.tool_call_format);
+    // Billed: a failure to store the answer for retries must not fail it (a retry then waits for the key to go stale).
     const callFormat = r.tool_call_format ? { tool_call_format: r.tool_call_format } : {};
     const settled = settle?.({ id: meta.id, created: meta.created, usage: r.usage, choices, ...callFormat }).catch((err: unknown) => console.error(`[${requestId}] settling its Idempotency-Key failed:`, err));
     if (settled) keepRunning(c, settled);

@@ -23,6 +23,18 @@ beforeAll(async () => {
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
+/** The byte-level tokenizer with `setup` (a template, a config) written beside it, loaded from a folder removed after. */
+async function byteLevelWith(setup: (dir: string) => Promise<void>): Promise<TextTokenizer> {
+  const d = await mkdtemp(join(tmpdir(), "tuneserve-data-"));
+  try {
+    await writeByteLevelTokenizer(d);
+    await setup(d);
+    return (await loadTokenizer(d))!;
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
+}
+
 const bytes = (s: string) => [...Buffer.from(s, "utf8")];
 const [IM_START, IM_END, EOS] = [258, 259, 257];
 
@@ -100,82 +112,54 @@ describe("renderRecord", () => {
     expect(learned).toEqual([...bytes('<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'), IM_END, ...bytes("two"), IM_END]);
   });
   it("chat with tools through a Llama 3.1-style template: the call is learned as the whole JSON message, the ipython answer is not", async () => {
-    const llamaDir = await mkdtemp(join(tmpdir(), "tuneserve-data-llama3-"));
-    try {
-      await writeByteLevelTokenizer(llamaDir);
-      await useLlama3Template(llamaDir);
-      const llama = (await loadTokenizer(llamaDir))!;
-      const tools = [{ type: "function" as const, function: { name: "f" } }];
-      const call = { id: "c", type: "function" as const, function: { name: "f", arguments: '{"a":1}' } };
-      const ex = renderRecord(
-        { format: "chat", tools, messages: [{ role: "user", content: "q" }, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "c", content: "2" }, { role: "assistant", content: "two" }] },
-        llama,
-      );
-      const text = Buffer.from(ex.ids.filter((t) => t < 256)).toString();
-      expect(text).toContain('{"type": "function", "function": {"name": "f"}}');
-      expect(text).toContain("ipython\n\n2");
-      const learned = ex.ids.filter((_, i) => ex.train[i]);
-      expect(learned).toEqual([...bytes('{"name": "f", "parameters": {"a": 1}}'), IM_END, ...bytes("two"), IM_END]);
-    } finally {
-      await rm(llamaDir, { recursive: true, force: true });
-    }
+    const llama = await byteLevelWith((d) => useLlama3Template(d));
+    const tools = [{ type: "function" as const, function: { name: "f" } }];
+    const call = { id: "c", type: "function" as const, function: { name: "f", arguments: '{"a":1}' } };
+    const ex = renderRecord(
+      { format: "chat", tools, messages: [{ role: "user", content: "q" }, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "c", content: "2" }, { role: "assistant", content: "two" }] },
+      llama,
+    );
+    const text = Buffer.from(ex.ids.filter((t) => t < 256)).toString();
+    expect(text).toContain('{"type": "function", "function": {"name": "f"}}');
+    expect(text).toContain("ipython\n\n2");
+    const learned = ex.ids.filter((_, i) => ex.train[i]);
+    expect(learned).toEqual([...bytes('{"name": "f", "parameters": {"a": 1}}'), IM_END, ...bytes("two"), IM_END]);
   });
   it("chat with tools through a Mistral-style template: OpenAI call ids renamed to the 9 characters it takes, the call learned", async () => {
-    const mistralDir = await mkdtemp(join(tmpdir(), "tuneserve-data-mistral-"));
-    try {
-      await writeByteLevelTokenizer(mistralDir);
-      await useMistralTemplate(mistralDir);
-      const mistral = (await loadTokenizer(mistralDir))!;
-      const tools = [{ type: "function" as const, function: { name: "f" } }];
-      const call = { id: "call_abc", type: "function" as const, function: { name: "f", arguments: '{"a":1}' } };
-      const ex = renderRecord(
-        { format: "chat", tools, messages: [{ role: "user", content: "q" }, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "call_abc", content: "2" }, { role: "assistant", content: "two" }] },
-        mistral,
-      );
-      const learned = Buffer.from(ex.ids.filter((t, i) => ex.train[i] && t < 256)).toString();
-      expect(learned).toBe('[TOOL_CALLS] [{"name": "f", "arguments": {"a": 1}, "id": "c00000001"}] two');
-    } finally {
-      await rm(mistralDir, { recursive: true, force: true });
-    }
+    const mistral = await byteLevelWith((d) => useMistralTemplate(d));
+    const tools = [{ type: "function" as const, function: { name: "f" } }];
+    const call = { id: "call_abc", type: "function" as const, function: { name: "f", arguments: '{"a":1}' } };
+    const ex = renderRecord(
+      { format: "chat", tools, messages: [{ role: "user", content: "q" }, { role: "assistant", content: null, tool_calls: [call] }, { role: "tool", tool_call_id: "call_abc", content: "2" }, { role: "assistant", content: "two" }] },
+      mistral,
+    );
+    const learned = Buffer.from(ex.ids.filter((t, i) => ex.train[i] && t < 256)).toString();
+    expect(learned).toBe('[TOOL_CALLS] [{"name": "f", "arguments": {"a": 1}, "id": "c00000001"}] two');
   });
   it("chat with tools and several user turns through a Mistral-style template: only the last assistant turn is learned", async () => {
     // Its tools go before the last user turn, so rendering the first turns alone puts them elsewhere: the
     // earlier answers cannot be located, and the last one, rendered as serving renders its prompt, can.
-    const mistralDir = await mkdtemp(join(tmpdir(), "tuneserve-data-mistral-"));
-    try {
-      await writeByteLevelTokenizer(mistralDir);
-      await useMistralTemplate(mistralDir);
-      const mistral = (await loadTokenizer(mistralDir))!;
-      const tools = [{ type: "function" as const, function: { name: "f" } }];
-      const turns = [{ role: "user" as const, content: "a" }, { role: "assistant" as const, content: "b" }, { role: "user" as const, content: "c" }, { role: "assistant" as const, content: "d" }];
-      const ex = renderRecord({ format: "chat", tools, messages: turns }, mistral);
-      expect(ex.lastTurnOnly).toBe(true);
-      expect(Buffer.from(ex.ids.filter((t) => t < 256)).toString()).toMatch(/^\[INST\] a\[\/INST\] b\[AVAILABLE_TOOLS\] \[.*\]\[\/AVAILABLE_TOOLS\]\[INST\] c\[\/INST\] d$/);
-      expect(ex.ids.filter((_, i) => ex.train[i])).toEqual([...bytes(" d"), EOS]);
-      // One user turn: every assistant turn is located, as before.
-      const single = renderRecord({ format: "chat", tools, messages: [...turns.slice(0, 2), { role: "assistant", content: "e" }] }, mistral);
-      expect(single.lastTurnOnly).toBeUndefined();
-      expect(single.ids.filter((_, i) => single.train[i])).toEqual([...bytes(" b"), EOS, ...bytes(" e"), EOS]);
-      const d = tokenizeRecords(parseRecords([JSON.stringify({ tools, messages: turns }), JSON.stringify({ messages: turns })].join("\n")), mistral, 256);
-      expect(d.lastTurnOnly).toBe(1);
-      expect(d.examples).toHaveLength(2);
-      expect("lastTurnOnly" in d.examples[0]).toBe(false);
-    } finally {
-      await rm(mistralDir, { recursive: true, force: true });
-    }
+    const mistral = await byteLevelWith((d) => useMistralTemplate(d));
+    const tools = [{ type: "function" as const, function: { name: "f" } }];
+    const turns = [{ role: "user" as const, content: "a" }, { role: "assistant" as const, content: "b" }, { role: "user" as const, content: "c" }, { role: "assistant" as const, content: "d" }];
+    const ex = renderRecord({ format: "chat", tools, messages: turns }, mistral);
+    expect(ex.lastTurnOnly).toBe(true);
+    expect(Buffer.from(ex.ids.filter((t) => t < 256)).toString()).toMatch(/^\[INST\] a\[\/INST\] b\[AVAILABLE_TOOLS\] \[.*\]\[\/AVAILABLE_TOOLS\]\[INST\] c\[\/INST\] d$/);
+    expect(ex.ids.filter((_, i) => ex.train[i])).toEqual([...bytes(" d"), EOS]);
+    // One user turn: every assistant turn is located, as before.
+    const single = renderRecord({ format: "chat", tools, messages: [...turns.slice(0, 2), { role: "assistant", content: "e" }] }, mistral);
+    expect(single.lastTurnOnly).toBeUndefined();
+    expect(single.ids.filter((_, i) => single.train[i])).toEqual([...bytes(" b"), EOS, ...bytes(" e"), EOS]);
+    const d = tokenizeRecords(parseRecords([JSON.stringify({ tools, messages: turns }), JSON.stringify({ messages: turns })].join("\n")), mistral, 256);
+    expect(d.lastTurnOnly).toBe(1);
+    expect(d.examples).toHaveLength(2);
+    expect("lastTurnOnly" in d.examples[0]).toBe(false);
   });
   it("chat: a template whose renderings of the first turns are not prefixes of the whole, not even before the last turn, is refused", async () => {
-    const d = await mkdtemp(join(tmpdir(), "tuneserve-data-"));
-    try {
-      await writeByteLevelTokenizer(d);
-      // The message count goes first, so no shorter conversation renders to a prefix of the whole.
-      await writeFile(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<|bos|>", eos_token: "<|eos|>", chat_template: "{{ messages | length }}{% for m in messages %}{{ m.content + eos_token }}{% endfor %}" }));
-      const counting = (await loadTokenizer(d))!;
-      const turns = [{ role: "user" as const, content: "a" }, { role: "assistant" as const, content: "b" }, { role: "user" as const, content: "c" }, { role: "assistant" as const, content: "d" }];
-      expect(() => renderRecord({ format: "chat", messages: turns }, counting)).toThrow(/^chat template: rendering messages 0\.\.1 does not give a prefix of the whole conversation, so assistant turns cannot be located; use a template that renders turn by turn$/);
-    } finally {
-      await rm(d, { recursive: true, force: true });
-    }
+    // The message count goes first, so no shorter conversation renders to a prefix of the whole.
+    const counting = await byteLevelWith((d) => writeFile(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<|bos|>", eos_token: "<|eos|>", chat_template: "{{ messages | length }}{% for m in messages %}{{ m.content + eos_token }}{% endfor %}" })));
+    const turns = [{ role: "user" as const, content: "a" }, { role: "assistant" as const, content: "b" }, { role: "user" as const, content: "c" }, { role: "assistant" as const, content: "d" }];
+    expect(() => renderRecord({ format: "chat", messages: turns }, counting)).toThrow(/^chat template: rendering messages 0\.\.1 does not give a prefix of the whole conversation, so assistant turns cannot be located; use a template that renders turn by turn$/);
   });
   it("prompt/completion: the prompt is masked, the completion and EOS are learned", () => {
     const ex = renderRecord({ format: "prompt_completion", prompt: "ab", completion: "c" }, tok);
@@ -196,15 +180,11 @@ describe("renderRecord", () => {
     expect(renderRecord({ format: "text", text: "xyz" }, tok)).toEqual({ ids: [120, 121, 122, EOS], train: [false, true, true, true] });
   });
   it("text with add_eos_token: one EOS, the tokenizer's own (as /v1/completions encodes a prompt, with it)", async () => {
-    const d = await mkdtemp(join(tmpdir(), "tuneserve-data-"));
-    await writeByteLevelTokenizer(d);
-    await writeFile(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<|bos|>", eos_token: "<|eos|>", add_eos_token: true }));
-    const eosTok = (await loadTokenizer(d))!;
+    const eosTok = await byteLevelWith((d) => writeFile(join(d, "tokenizer_config.json"), JSON.stringify({ bos_token: "<|bos|>", eos_token: "<|eos|>", add_eos_token: true })));
     expect(renderRecord({ format: "text", text: "xyz" }, eosTok).ids).toEqual([120, 121, 122, EOS]);
     const ex = renderRecord({ format: "prompt_completion", prompt: "ab", completion: "c" }, eosTok);
     expect(ex.ids).toEqual([...eosTok.encode("ab"), 99, EOS]);
     expect(ex.ids.slice(0, 3)).toEqual([97, 98, EOS]);
-    await rm(d, { recursive: true, force: true });
   });
 });
 

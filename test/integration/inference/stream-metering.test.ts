@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { GenerateEvent } from "../../../api/src/inference/runner-protocol.js";
 import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../bench/stack.js";
 import { waitFor } from "../e2e/harness.js";
+import { registerStandInRunner } from "../../helpers/stand-in-runner.js";
 
 let dir: string;
 let stack: ServeStack;
@@ -168,18 +169,7 @@ describe("a stream the runner cuts short", () => {
       });
     });
     await new Promise<void>((ok) => runner.listen(0, "127.0.0.1", ok));
-    const admin = await fetch(`${stack.apiUrl}/admin/v1/models`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ id: model, source: stack.modelDir }),
-    });
-    expect(admin.status).toBe(201);
-    const reg = await fetch(`${stack.apiUrl}/internal/v1/runners/register`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${stack.runnerToken}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ name: "cutoff-runner", url: `http://127.0.0.1:${(runner.address() as AddressInfo).port}`, models: [model], capacity: 1 }),
-    });
-    expect(reg.status).toBe(200);
+    await registerStandInRunner(stack, model, "cutoff-runner", `http://127.0.0.1:${(runner.address() as AddressInfo).port}`);
   });
   afterAll(async () => {
     runner?.closeAllConnections();

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../bench/stack.js";
 import { listenLocal, type LocalServer } from "../../helpers/http-server.js";
+import { registerStandInRunner } from "../../helpers/stand-in-runner.js";
 
 const model = "future-runner-micro";
 const text = '<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>';
@@ -33,18 +34,7 @@ beforeAll(async () => {
       res.end(events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join(""));
     });
   });
-  const admin = await fetch(`${stack.apiUrl}/admin/v1/models`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${stack.adminToken}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ id: model, source: stack.modelDir }),
-  });
-  expect(admin.status).toBe(201);
-  const reg = await fetch(`${stack.apiUrl}/internal/v1/runners/register`, {
-    method: "POST",
-    headers: { Authorization: `Bearer ${stack.runnerToken}`, "Content-Type": "application/json" },
-    body: JSON.stringify({ name: "future-runner", url: runner.url, models: [model], capacity: 1 }),
-  });
-  expect(reg.status).toBe(200);
+  await registerStandInRunner(stack, model, "future-runner", runner.url);
 });
 afterAll(async () => {
   await runner?.close();

@@ -20,6 +20,15 @@ const tokenIdIn = (vocabulary: string[]) => (s: string) => {
   return t;
 };
 const id = tokenIdIn(tokens);
+/** Writes tokens given by their texts, each one allowed first; whether the last completed the answer. */
+const feedWith = (idOf: (s: string) => number) => (c: AutoToolCalls, written: string[]) => {
+  let complete = false;
+  for (const s of written) {
+    expect(c.allows(idOf(s)), `token ${JSON.stringify(s)}`).toBe(true);
+    complete = c.take(idOf(s));
+  }
+  return complete;
+};
 const END = id("<|end|>");
 // The closing tag is a special token here (as in some tokenizers): a call may still write it.
 const vocab = { tokenBytes: (t: number) => utf8(tokens[t]), vocabSize: tokens.length, blocked: new Set([END, id("</tool_call>")]) };
@@ -146,14 +155,7 @@ describe("AutoToolCalls with a call that is the whole answer (Llama 3.1's JSON)"
   const { jsonSchema: llamaSchema } = toolCallGrammar(tools, ["get_weather", "set_alarm"], { named: true, format: "llama3_json" });
   const llamaGrammar = schemaRecognizer(llamaSchema, "tools", { compact: true });
   const leading = () => new AutoToolCalls(llamaVocab, new Set([EOT]), { opening: new Uint8Array(), closing: new Uint8Array(), leading: true, grammar: () => llamaGrammar.clone(), parallel: false, hidden: new Set([TAG]) });
-  const feed = (c: AutoToolCalls, written: string[]) => {
-    let complete = false;
-    for (const s of written) {
-      expect(c.allows(w(s)), `token ${JSON.stringify(s)}`).toBe(true);
-      complete = c.take(w(s));
-    }
-    return complete;
-  };
+  const feed = feedWith(w);
   const CALL = ['{"name": "', "get_weather", '", "parameters": ', '{"city": "', "Paris", '"}}'];
 
   it("opens a call with a { that starts the answer, after whitespace and the python tag, and ends the answer when it closes", () => {
@@ -213,14 +215,7 @@ describe("AutoToolCalls with Mistral's [TOOL_CALLS] and a JSON array of calls", 
   const mistralVocab = { tokenBytes: (t: number) => utf8(words[t]), vocabSize: words.length, blocked: new Set([EOS, w("[TOOL_CALLS]")]) };
   const mistral = (parallel: boolean) =>
     new AutoToolCalls(mistralVocab, new Set([EOS]), { opening: utf8("[TOOL_CALLS]"), closing: new Uint8Array(), grammar: () => new CallList(() => grammar.clone(), parallel ? Infinity : 1), parallel });
-  const feed = (c: AutoToolCalls, written: string[]) => {
-    let complete = false;
-    for (const s of written) {
-      expect(c.allows(w(s)), `token ${JSON.stringify(s)}`).toBe(true);
-      complete = c.take(w(s));
-    }
-    return complete;
-  };
+  const feed = feedWith(w);
   const CALL = ['{"name": "', "get_weather", '", "arguments": ', '{"city": "', "Paris"];
 
   it("opens the calls with [TOOL_CALLS] after any text, holds them to the grammar, and ends the answer with the array", () => {

@@ -2,8 +2,7 @@
 // spelled with the byte-level tokenizer's ChatML markers (the built-in model has no Llama header tokens): the
 // tools listed as JSON with the "parameters" format asked for, an assistant call as the whole message
 // `{"name": "<fn>", "parameters": <arguments>}` (one call per turn), a tool's answer in an `ipython` turn.
-import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { useChatTemplate } from "./chat-template.js";
 
 export const LLAMA3_TOOLS_TEMPLATE =
   "{{- bos_token }}" +
@@ -32,8 +31,4 @@ export const LLAMA3_TOOLS_TEMPLATE =
   "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n\\n' }}{%- endif %}";
 
 /** Puts the Llama 3.1-style template in a model folder's tokenizer_config.json (a byte-level tokenizer's). */
-export async function useLlama3Template(modelDir: string): Promise<void> {
-  const path = join(modelDir, "tokenizer_config.json");
-  const config = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
-  await writeFile(path, JSON.stringify({ ...config, chat_template: LLAMA3_TOOLS_TEMPLATE }, null, 2) + "\n");
-}
+export const useLlama3Template = (modelDir: string): Promise<void> => useChatTemplate(modelDir, LLAMA3_TOOLS_TEMPLATE);

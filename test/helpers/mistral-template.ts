@@ -3,8 +3,7 @@
 // here): the tools in [AVAILABLE_TOOLS] before the last user turn, an assistant's calls as `[TOOL_CALLS] [` and
 // each call's `{"name", "arguments"}` with its `"id"` added, a tool's answer in [TOOL_RESULTS]. As Mistral's,
 // it refuses call ids that are not 9 characters long (the tokenizer renames others for it: call-ids.ts).
-import { readFile, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { useChatTemplate } from "./chat-template.js";
 
 export const MISTRAL_TOOLS_TEMPLATE =
   "{{- bos_token }}" +
@@ -31,8 +30,4 @@ export const MISTRAL_TOOLS_TEMPLATE =
   "{%- endfor %}";
 
 /** Puts the Mistral-style template in a model folder's tokenizer_config.json (a byte-level tokenizer's). */
-export async function useMistralTemplate(modelDir: string): Promise<void> {
-  const path = join(modelDir, "tokenizer_config.json");
-  const config = JSON.parse(await readFile(path, "utf8")) as Record<string, unknown>;
-  await writeFile(path, JSON.stringify({ ...config, chat_template: MISTRAL_TOOLS_TEMPLATE }, null, 2) + "\n");
-}
+export const useMistralTemplate = (modelDir: string): Promise<void> => useChatTemplate(modelDir, MISTRAL_TOOLS_TEMPLATE);

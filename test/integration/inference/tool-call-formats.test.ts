@@ -5,7 +5,7 @@
 // format too. Mistral-style (test/helpers/mistral-template.ts): "auto" is taken (the untrained model cannot be
 // steered to spell [TOOL_CALLS]: auto-call-formats.test.ts writes such calls), forced calls open with
 // [TOOL_CALLS] [. A template of none of these formats is still refused "auto" with a 400 naming tool_choice.
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -13,6 +13,7 @@ import { startServeStack, tenantWithAdapters } from "../../../bench/stack.js";
 import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 import { useLlama3Template } from "../../helpers/llama3-template.js";
 import { useMistralTemplate } from "../../helpers/mistral-template.js";
+import { useChatTemplate } from "../../helpers/chat-template.js";
 
 /** A stack serving the built-in model with its chat template replaced by `retemplate` before the runner reads it. */
 async function stackWith(prefix: string, retemplate: (modelDir: string) => Promise<void>) {
@@ -174,11 +175,9 @@ describe("a Mistral-style template", () => {
 describe("a template that writes none of the formats", () => {
   let plain: Awaited<ReturnType<typeof stackWith>>;
   beforeAll(async () => {
-    plain = await stackWith("tuneserve-plain-tools-", async (modelDir) => {
-      const path = join(modelDir, "tokenizer_config.json");
-      const config = JSON.parse(await readFile(path, "utf8"));
-      await writeFile(path, JSON.stringify({ ...config, chat_template: "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>{% endfor %}<|im_start|>assistant\n" }));
-    });
+    plain = await stackWith("tuneserve-plain-tools-", (modelDir) =>
+      useChatTemplate(modelDir, "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>{% endfor %}<|im_start|>assistant\n"),
+    );
   });
   afterAll(async () => {
     await plain?.stack.close();

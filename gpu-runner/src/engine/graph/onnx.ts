@@ -11,7 +11,7 @@ export const OPSET = 21;
 const IR_VERSION = 10;
 
 
-function valueInfo(t: Tensor) {
+export function valueInfo(t: Pick<Tensor, "name" | "dtype" | "shape">) {
   return {
     name: t.name,
     type: { tensorType: { elemType: ONNX_ELEM_TYPE[t.dtype], shape: { dim: shapeDims(t.shape) } } },
@@ -38,8 +38,8 @@ function attribute(name: string, a: Attr) {
 
 const bytesOf = (d: TypedData): Uint8Array => new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
 
-/** Encodes `g` as an ONNX ModelProto. External initializers reference the locations given to the session. */
-export function toOnnx(g: Graph, opts: { producer?: string } = {}): Uint8Array {
+/** `g` as a GraphProto object (onnx-proto's shape). External initializers reference the locations given to the session. */
+export function graphProto(g: Graph) {
   const initializer = g.initializers.map((init) => {
     const t = init.tensor;
     const base = { name: t.name, dataType: ONNX_ELEM_TYPE[t.dtype], dims: t.shape as number[] };
@@ -54,25 +54,35 @@ export function toOnnx(g: Graph, opts: { producer?: string } = {}): Uint8Array {
       ],
     };
   });
+  return {
+    name: g.name,
+    node: g.nodes.map((n) => ({
+      name: n.name,
+      opType: n.op,
+      domain: n.domain,
+      input: n.inputs.map((i) => (i ? i.name : "")),
+      output: n.outputs.map((o) => o.name),
+      attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
+    })),
+    initializer,
+    input: g.inputs.map(valueInfo),
+    output: g.outputs.map(valueInfo),
+  };
+}
+
+/** Wraps a GraphProto object in a ModelProto at the builder's opset, importing the other domains `g`'s nodes use. */
+export function modelBytes(graph: onnxProto.onnx.IGraphProto, g: Graph, opts: { producer?: string } = {}): Uint8Array {
   const domains = new Set(g.nodes.map((n) => n.domain).filter((d) => d !== ""));
   const model = onnx.ModelProto.create({
     irVersion: IR_VERSION,
     producerName: opts.producer ?? "tuneserve",
     opsetImport: [{ domain: "", version: OPSET }, ...[...domains].map((domain) => ({ domain, version: 1 }))],
-    graph: {
-      name: g.name,
-      node: g.nodes.map((n) => ({
-        name: n.name,
-        opType: n.op,
-        domain: n.domain,
-        input: n.inputs.map((i) => (i ? i.name : "")),
-        output: n.outputs.map((o) => o.name),
-        attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
-      })),
-      initializer,
-      input: g.inputs.map(valueInfo),
-      output: g.outputs.map(valueInfo),
-    },
+    graph,
   });
   return onnx.ModelProto.encode(model).finish();
+}
+
+/** Encodes `g` as an ONNX ModelProto. External initializers reference the locations given to the session. */
+export function toOnnx(g: Graph, opts: { producer?: string } = {}): Uint8Array {
+  return modelBytes(graphProto(g), g, opts);
 }

@@ -74,6 +74,9 @@ describe.each(["float32", "float64"] as FD[])("ops in %s", (dtype) => {
   it("and of two comparisons", async () => {
     await check(dtype, { a: a23, b: b3 }, (_g, t) => op.cast(op.and(op.greater(t.a, 0), op.less(t.b, 0)), dtype), R.broadcast([a23, b3], (x, y) => (x > 0 && y < 0 ? 1 : 0)));
   });
+  it("or and not of comparisons", async () => {
+    await check(dtype, { a: a23, b: b3 }, (_g, t) => op.cast(op.or(op.greater(t.a, 0), op.not(op.less(t.b, 0))), dtype), R.broadcast([a23, b3], (x, y) => (x > 0 || !(y < 0) ? 1 : 0)));
+  });
   it("split into unequal pieces", async () => {
     const x = R.rand([2, 5], 11);
     const pick = (from: number, to: number): R.Arr => ({ shape: [2, to - from], data: [0, 1].flatMap((r) => x.data.slice(r * 5 + from, r * 5 + to)) });
@@ -108,6 +111,7 @@ describe.each(["float32", "float64"] as FD[])("ops in %s", (dtype) => {
     ["reduceSum", (x) => op.reduceSum(x, [1]), (xs) => xs.reduce((p, q) => p + q, 0)],
     ["reduceMean", (x) => op.reduceMean(x, [1]), (xs) => xs.reduce((p, q) => p + q, 0) / xs.length],
     ["reduceMax", (x) => op.reduceMax(x, [1]), (xs) => Math.max(...xs)],
+    ["reduceMin", (x) => op.reduceMin(x, [1]), (xs) => Math.min(...xs)],
     ["reduceSumSquare", (x) => op.reduceSumSquare(x, [1]), (xs) => xs.reduce((p, q) => p + q * q, 0)],
   ];
   it.each(reductions)("%s over axis 1", async (_n, f, ref) => {

@@ -34,6 +34,8 @@ export const less = (a: TensorOrNumber, b: TensorOrNumber): Tensor => binary("Le
 export const lessOrEqual = (a: TensorOrNumber, b: TensorOrNumber): Tensor => binary("LessOrEqual", a, b, "bool");
 export const greater = (a: TensorOrNumber, b: TensorOrNumber): Tensor => binary("Greater", a, b, "bool");
 export const and = (a: Tensor, b: Tensor): Tensor => binary("And", a, b, "bool");
+export const or = (a: Tensor, b: Tensor): Tensor => binary("Or", a, b, "bool");
+export const not = (x: Tensor): Tensor => unary("Not", x, false);
 
 export const neg = (x: Tensor): Tensor => unary("Neg", x, false);
 export const exp = (x: Tensor): Tensor => unary("Exp", x);

@@ -19,6 +19,7 @@ function reduce(op: string, x: Tensor, axes: number[], keepDims: boolean): Tenso
 export const reduceSum = (x: Tensor, axes: number[], keepDims = true): Tensor => reduce("ReduceSum", x, axes, keepDims);
 export const reduceMean = (x: Tensor, axes: number[], keepDims = true): Tensor => reduce("ReduceMean", x, axes, keepDims);
 export const reduceMax = (x: Tensor, axes: number[], keepDims = true): Tensor => reduce("ReduceMax", x, axes, keepDims);
+export const reduceMin = (x: Tensor, axes: number[], keepDims = true): Tensor => reduce("ReduceMin", x, axes, keepDims);
 export const reduceSumSquare = (x: Tensor, axes: number[], keepDims = true): Tensor => reduce("ReduceSumSquare", x, axes, keepDims);
 
 /** Softmax along `axis` (default last): x: [..., N] → same shape. */

@@ -2,6 +2,9 @@
 // token for the whole batch. Each row is a Sequence (sampling, stop tokens, stop strings); finished rows
 // keep their slot but feed masked padding, so the batch stays aligned.
 import type { DecoderSession } from "../runtime/decoder-session.js";
+import type { DecodeLoopSession } from "../runtime/decode-loop-session.js";
+import type { KvCache } from "../runtime/kv-cache.js";
+import type { ort } from "../runtime/session.js";
 import type { LoraFeedSource } from "../lora/slots.js";
 import { GROW_SLOTS } from "../runtime/kv-cache.js";
 import type { TextTokenizer } from "../tokenizer/tokenizer.js";
@@ -33,9 +36,20 @@ export type GenerateOptions = {
   tokenizer?: Pick<TextTokenizer, "decode"> | null;
   /** Called for every accepted token, with the text it released (after stop-string hold-back). */
   onToken?: (row: number, token: number, text: string) => void;
-  /** Called per step with the raw logits [B, V] (tests use it to compare cached against full logits). */
+  /** Called per step with the raw logits [B, V] (tests use it to compare cached against full logits); no decode loop then. */
   onLogits?: (logits: Float32Array | Float64Array, step: number) => void;
+  /**
+   * The model's greedy decode loop: while every live row is greedy (Sequence.greedy), up to LOOP_STEPS tokens are
+   * picked in one session.run instead of one run per token. The tokens are the same.
+   */
+  decodeLoop?: DecodeLoopSession | null;
 };
+
+/**
+ * Tokens per decode-loop run: a run's fixed cost is spread over this many steps, and at most this many steps are
+ * computed past a stop string (which only JavaScript sees). onToken hears of a run's tokens when it ends.
+ */
+export const LOOP_STEPS = 32;
 
 /** Generates completions for a batch of prompts; returns per-row results and the prefill/decode timings. */
 export async function generate(
@@ -88,6 +102,10 @@ export async function generate(
   const positions = new BigInt64Array(B);
   const mask = new Uint8Array(B);
   while (rows.some((r) => !r.done)) {
+    if (o.decodeLoop && !o.onLogits && rows.every((r) => r.done || r.greedy)) {
+      steps += await loopSteps(o.decodeLoop, rows, cache, feeds, o.onToken);
+      continue;
+    }
     for (let b = 0; b < B; b++) {
       const row = rows[b];
       const live = !row.done;
@@ -107,4 +125,31 @@ export async function generate(
     return { tokens, finishReason, promptTokens, ...(o.tokenizer ? { text } : {}) };
   });
   return { results, timings: { prefillMs, decodeMs, decodeSteps: steps, batch: B, promptSlots: batch.T } };
+}
+
+/** One decode-loop run over the batch; each live row takes its picks until it ends. Returns the steps run. */
+async function loopSteps(loop: DecodeLoopSession, rows: Sequence[], cache: KvCache, feeds: Record<string, ort.Tensor>, onToken: GenerateOptions["onToken"]): Promise<number> {
+  const live = rows.map((r) => !r.done);
+  const budget = rows.map((r) => (r.done ? 0 : r.req.maxTokens - r.out.length));
+  const steps = Math.min(LOOP_STEPS, Math.max(...budget), cache.maxCapacity - cache.length);
+  const picks = await loop.run(
+    cache,
+    {
+      ids: BigInt64Array.from(rows, (r) => BigInt(r.done ? 0 : r.out[r.out.length - 1])),
+      positions: BigInt64Array.from(rows, (r) => BigInt(r.req.tokens.length + r.out.length - 1)),
+      live: Uint8Array.from(live, Number),
+      stopIds: rows.map((r) => r.req.stopTokens ?? []),
+      budget,
+    },
+    steps,
+    feeds,
+  );
+  for (const step of picks) {
+    rows.forEach((row, b) => {
+      if (row.done) return;
+      const got = row.acceptPicked(step[b]);
+      if (got) onToken?.(b, got.token, got.text);
+    });
+  }
+  return picks.length;
 }

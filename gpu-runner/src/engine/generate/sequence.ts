@@ -1,7 +1,7 @@
 // One generated sequence, token by token: seeded sampling, stop tokens, max tokens, and stop strings over
 // incrementally decoded text. Shared by the batch generator (one per row) and the serve scheduler.
 import { createRng, type Rng } from "./rng.js";
-import { sampleToken } from "./sampling.js";
+import { GREEDY_TEMPERATURE, sampleToken } from "./sampling.js";
 import { StopMatcher } from "./stop.js";
 import { tokenLogprobs, type TokenLogprob } from "./logprobs.js";
 import { JsonMode, type JsonRecognizer, type JsonVocabulary } from "./json-mode.js";
@@ -141,6 +141,26 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
       this.constraint.mask(masked);
       token = sampleToken(masked, sampling, this.rng);
     }
+    return this.take(token, f32);
+  }
+
+  /**
+   * True when this row's next token is the plain argmax of its logits (greedy; no logit_bias, penalties, constraint
+   * or logprobs), so that a decode loop may pick it in the graph (model/decode-loop.ts).
+   */
+  get greedy(): boolean {
+    return (this.req.temperature ?? 0) <= GREEDY_TEMPERATURE && !this.seen && this.bias.length === 0 && !this.constraint && !this.logprobs;
+  }
+
+  /** Takes a token picked for this greedy row elsewhere (a decode loop's argmax), as accept takes its own pick. */
+  acceptPicked(token: number): { token: number; text: string } | null {
+    if (!this.greedy) throw new Error("sequence: only a greedy row without logit changes or logprobs takes a token picked elsewhere");
+    return this.take(token, null);
+  }
+
+  /** The pick's effects: stop tokens, the output, the constraint, logprobs (from `logits`), text and stop strings. */
+  private take(token: number, logits: Float32Array | null): { token: number; text: string; logprob?: TokenLogprob } | null {
+    const r = this.req;
     if (this.stops.has(token)) {
       this.done = true;
       this.reason = "stop";
@@ -154,7 +174,7 @@ export class Sequence<R extends SequenceRequest = SequenceRequest> {
       this.reason = "stop";
     }
     let logprob: TokenLogprob | undefined;
-    if (this.logprobs) this.logprobs.push((logprob = tokenLogprobs(f32, token, r.logprobs ?? 0)));
+    if (this.logprobs && logits) this.logprobs.push((logprob = tokenLogprobs(logits, token, r.logprobs ?? 0)));
     let text = "";
     if (this.detok) {
       // A hidden token writes nothing: the stream decodes the text without it, as the whole decode does.

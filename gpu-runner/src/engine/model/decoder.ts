@@ -9,7 +9,7 @@ import { Graph, op, type Tensor } from "../graph/index.js";
 import { dimAdd, dimMul, dimOrOne } from "../graph/dims.js";
 import type { Dim } from "../graph/types.js";
 import type { ModelConfig } from "./config.js";
-import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, modulePath, pastNames, presentNames, type Projection, type ProjectionGroup } from "./names.js";
+import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, modulePath, pastNames, presentNames, recentNames, type Projection, type ProjectionGroup } from "./names.js";
 import { ropeOp } from "./rope.js";
 import type { WeightStore } from "./weights.js";
 
@@ -21,6 +21,12 @@ export type DecoderGraphOptions = {
   /** "last": logits [B, V] of the last position only (generation); "all": [B, T, V]. */
   logits?: "last" | "all";
   lora?: LoraGraphSpec | null;
+  /**
+   * A third segment of attention between the cache and the new tokens: inputs recent_key.i / recent_value.i
+   * [B, kvH, R, d] with recent_mask [B, R], and the present outputs hold [recent | new] ([B, kvH, R+T, d]), with
+   * present_mask [B, R+T]. A decode loop (decode-loop.ts) carries them from one step to the next in the graph.
+   */
+  recent?: boolean;
 };
 
 /** Large finite negative for masked scores: −inf would give NaN on fully masked rows. */
@@ -50,6 +56,13 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
     key: g.input(pastNames(i).key, dtype, ["B", kvH, "C", d]),
     value: g.input(pastNames(i).value, dtype, ["B", kvH, "C", d]),
   }));
+  const recentMask = o.recent ? g.input("recent_mask", "bool", ["B", "R"]) : null;
+  const recent = o.recent
+    ? Array.from({ length: cfg.layers }, (_, i) => ({
+        key: g.input(recentNames(i).key, dtype, ["B", kvH, "R", d]),
+        value: g.input(recentNames(i).value, dtype, ["B", kvH, "R", d]),
+      }))
+    : null;
 
   // x: [B, T, in] → [B, T, Σout] for a group of projections sharing their input.
   const groupProj = (x: Tensor, layer: number, group: ProjectionGroup, bias: boolean): Tensor => {
@@ -83,10 +96,13 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
   const causal = op.lessOrEqual(op.unsqueeze(steps, [0]), op.unsqueeze(steps, [1])); // [T(i), T(j)]
   const allowNew = op.and(causal, op.unsqueeze(newMask, [1])); // [B, T, T]
   const allowCache = op.expand(op.unsqueeze(cacheMask, [1]), ["B", "T", "C"]); // [B, T, C]
-  const allowAll = op.concat([allowCache, allowNew], -1); // [B, T, C+T]
-  const allowed = op.unsqueeze(allowAll, rep > 1 ? [1, 2] : [1]); // [B, 1, (1,) T, C+T]
+  // The recent segment (a decode loop's own earlier steps) is visible where recent_mask says.
+  const allowAfter = recentMask ? op.concat([op.expand(op.unsqueeze(recentMask, [1]), ["B", "T", "R"]), allowNew], -1) : allowNew; // [B, T, (R+)T]
+  const allowAll = op.concat([allowCache, allowAfter], -1); // [B, T, C+(R+)T]
+  const allowed = op.unsqueeze(allowAll, rep > 1 ? [1, 2] : [1]); // [B, 1, (1,) T, C+(R+)T]
+  const N: Dim = recent ? dimAdd("R", "T") : "T"; // the slots after the cache: [recent |] new
   const C = g.dim("C");
-  const CT = g.dim(dimAdd("C", "T"));
+  const CN = g.dim(dimAdd("C", N));
   const repT = dimMul(rep, "T");
   let x = op.gather(w("model.embed_tokens.weight"), inputIds); // [B, T, H]
   const presents: { key: Tensor; value: Tensor }[] = [];
@@ -96,8 +112,10 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
     const qkv = op.reshape(groupProj(h, i, QKV, cfg.attentionBias), ["B", "T", heads + 2 * kvH, d]);
     const [qk, v] = op.split(qkv, 2, [heads + kvH, kvH]);
     const [q, k] = op.split(rope(qk), 2, [heads, kvH]); // [B, T, n, d], [B, T, kvH, d]
-    const newK = op.transpose(k, [0, 2, 1, 3]); // [B, kvH, T, d]
-    const newV = op.transpose(v, [0, 2, 1, 3]);
+    const tokK = op.transpose(k, [0, 2, 1, 3]); // [B, kvH, T, d]
+    const tokV = op.transpose(v, [0, 2, 1, 3]);
+    const newK = recent ? op.concat([recent[i].key, tokK], 2) : tokK; // [B, kvH, N, d]
+    const newV = recent ? op.concat([recent[i].value, tokV], 2) : tokV;
     presents.push({ key: newK, value: newV });
     // GQA as in the training graph: the rep query heads of a kv head fold into the row axis
     // [B, kvH, rep·T, d], so each (row, kv head) is one GEMM with rep·T rows rather than rep GEMMs of
@@ -106,11 +124,11 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
     const gqa = (t: Tensor, shape: Dim[]) => (rep > 1 ? op.reshape(t, shape) : t);
     const qs = gqa(op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), ["B", kvH, repT, d]); // [B, n, T, d] → [B, kvH, rep·T, d]
     const tr = (t: Tensor) => op.transpose(t, [0, 1, 3, 2]); // ORT folds it into the MatMul: the cache is never copied
-    const scores = op.concat([op.matmul(qs, tr(past[i].key)), op.matmul(qs, tr(newK))], -1); // [B, kvH, rep·T, C+T]
-    const masked = op.where(allowed, gqa(scores, ["B", kvH, rep, "T", dimAdd("C", "T")]), MASKED);
-    const probs = gqa(op.softmax(masked, -1), ["B", kvH, repT, dimAdd("C", "T")]);
+    const scores = op.concat([op.matmul(qs, tr(past[i].key)), op.matmul(qs, tr(newK))], -1); // [B, kvH, rep·T, C+N]
+    const masked = op.where(allowed, gqa(scores, ["B", kvH, rep, "T", dimAdd("C", N)]), MASKED);
+    const probs = gqa(op.softmax(masked, -1), ["B", kvH, repT, dimAdd("C", N)]);
     const pCache = op.slice(probs, -1, 0, C, "C");
-    const pNew = op.slice(probs, -1, C, CT, "T");
+    const pNew = op.slice(probs, -1, C, CN, N);
     const ctx = op.add(op.matmul(pCache, past[i].value), op.matmul(pNew, newV)); // [B, kvH, rep·T, d]
     const merged = op.reshape(op.transpose(gqa(ctx, ["B", heads, "T", d]), [0, 2, 1, 3]), ["B", "T", heads * d]); // [B, T, n·d]
     x = op.add(x, groupProj(merged, i, O, false));
@@ -131,5 +149,6 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
     g.output(p.key, presentNames(i).key);
     g.output(p.value, presentNames(i).value);
   });
+  if (recentMask) g.output(op.concat([recentMask, newMask], 1), "present_mask"); // [B, R+T]
   return g;
 }

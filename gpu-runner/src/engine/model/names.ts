@@ -57,6 +57,8 @@ export function loraGroupLayout(cfg: ModelConfig, group: ProjectionGroup, rank: 
 export const loraInputNames = (layer: number, group: string) => ({ a: `lora.${layer}.${group}.A`, b: `lora.${layer}.${group}.B` });
 export const pastNames = (layer: number) => ({ key: `past_key.${layer}`, value: `past_value.${layer}` });
 export const presentNames = (layer: number) => ({ key: `present_key.${layer}`, value: `present_value.${layer}` });
+/** A decode loop's own earlier steps (decoder.ts `recent`), carried from one iteration to the next. */
+export const recentNames = (layer: number) => ({ key: `recent_key.${layer}`, value: `recent_value.${layer}` });
 
 /** Elements of the frozen weights that take part in matmuls: every projection plus lm_head (the peer's N). */
 export function frozenMatmulParams(cfg: ModelConfig): number {

@@ -65,6 +65,14 @@ export class KvCache {
     this.capacity = cap;
   }
 
+  /** Makes room for `slots` more slots before a run whose new keys and values arrive only at its end (a decode loop). */
+  reserve(slots: number): void {
+    if (this.length + slots > this.maxCapacity) {
+      throw new Error(`KV cache: ${this.length} + ${slots} slots exceed the capacity ${this.maxCapacity}; allocate a larger cache`);
+    }
+    if (this.length + slots > this.capacity) this.grow(this.length + slots);
+  }
+
   /**
    * Feeds for the past of every layer, cache_mask, and new_mask ([B, T] row-major, 1 = real token)
    * for the `T` tokens about to run. An empty cache is fed with zero slots so a prefill skips it.

@@ -8,6 +8,7 @@ import { mergeLora } from "../lora/merge.js";
 import { loadLoraAdapter, type LoraAdapter } from "../lora/peft.js";
 import { LoraSlots, type LoraFeedSource } from "../lora/slots.js";
 import { DecoderSession } from "./decoder-session.js";
+import { DecodeLoopSession } from "./decode-loop-session.js";
 
 export type LoadModelOptions = {
   /** PEFT adapter folder. */
@@ -27,6 +28,11 @@ export type LoadModelOptions = {
   threads?: number;
   /** Let ORT threads spin between the ops of a run (see runtime/session.ts); default true unless TUNESERVE_ORT_SPIN=0. */
   spin?: boolean;
+  /**
+   * Also build the greedy decode loop (runtime/decode-loop-session.ts) for generate(): greedy rows take up to
+   * LOOP_STEPS tokens per session.run. A second session, so the pre-packed weights are held twice. float32 only.
+   */
+  decodeLoop?: boolean;
 };
 
 export class LoadedModel {
@@ -37,6 +43,7 @@ export class LoadedModel {
     readonly session: DecoderSession,
     readonly slots: LoraSlots | null,
     readonly adapter: LoraAdapter | null,
+    readonly decodeLoop: DecodeLoopSession | null,
   ) {}
 
   /** Opens `dir` (config.json + *.safetensors) and builds its decoder session. */
@@ -54,7 +61,9 @@ export class LoadedModel {
       if (adapter && !o.merge) slots.load(1, adapter);
     }
     const session = await DecoderSession.create(cfg, weights, { logits: o.logits, dtype: o.dtype, lora: slots?.spec ?? null, threads: o.threads, spin: o.spin });
-    return new LoadedModel(dir, cfg, weights, session, slots, adapter);
+    if (o.decodeLoop && (o.dtype ?? "float32") !== "float32") throw new Error("loadModel: the decode loop works in float32 only");
+    const loop = o.decodeLoop ? await DecodeLoopSession.create(cfg, weights, { lora: slots?.spec ?? null, threads: o.threads, spin: o.spin }) : null;
+    return new LoadedModel(dir, cfg, weights, session, slots, adapter, loop);
   }
 
   /** The adapter slot rows use by default: 1 when an unmerged adapter is loaded, else 0. */
@@ -70,5 +79,6 @@ export class LoadedModel {
 
   async release(): Promise<void> {
     await this.session.release();
+    await this.decodeLoop?.release();
   }
 }

@@ -12,7 +12,16 @@ import type { BenchPreset } from "./presets.js";
 import { ensureBenchModel } from "./random-model.js";
 import { decodeBound } from "./decode-bound.js";
 
-export type GenerateBenchOptions = { preset: BenchPreset; repeats: number; rounds?: number; seed: number; threads: number; peer: boolean };
+export type GenerateBenchOptions = {
+  preset: BenchPreset;
+  repeats: number;
+  rounds?: number;
+  seed: number;
+  threads: number;
+  peer: boolean;
+  /** Greedy decoding through the model's decode loop (the engine's default for greedy rows); false: a run per token. */
+  decodeLoop?: boolean;
+};
 export type GenerateMode = "lora_unmerged" | "base_only";
 
 type Entry = Record<string, unknown> & { batch: number; mode: GenerateMode; prefill_tok_s: number; decode_tok_s: number };
@@ -34,7 +43,7 @@ async function timeBatch(model: LoadedModel, p: BenchPreset, batch: number, repe
   const rng = createRng(seed + 3);
   const prompts = Array.from({ length: batch }, () => Array.from({ length: p.promptLen }, () => Math.floor(rng.next() * p.vocab)));
   const reqs = (maxTokens: number) => prompts.map((tokens) => ({ tokens, maxTokens, temperature: 0, adapterSlot: model.defaultSlot }));
-  const feeds = { loraFeeds: model.loraFeeds() };
+  const feeds = { loraFeeds: model.loraFeeds(), decodeLoop: model.decodeLoop };
   await generate(model.session, reqs(4), feeds);
   await collectGarbage();
   const prefill: number[] = [];
@@ -68,7 +77,7 @@ async function runOurs(o: GenerateBenchOptions, baseDir: string, adapterDir: str
   const out: Entry[] = [];
   for (const mode of ["lora_unmerged", "base_only"] as const) {
     const t0 = performance.now();
-    const model = await LoadedModel.load(baseDir, { adapter: mode === "lora_unmerged" ? adapterDir : undefined, threads: o.threads });
+    const model = await LoadedModel.load(baseDir, { adapter: mode === "lora_unmerged" ? adapterDir : undefined, threads: o.threads, decodeLoop: o.decodeLoop ?? true });
     const buildS = round((performance.now() - t0) / 1000, 2);
     try {
       for (const batch of o.preset.genBatches) {
@@ -147,7 +156,7 @@ export async function runGenerateBench(o: GenerateBenchOptions): Promise<Record<
     config: {
       hidden: p.hidden, layers: p.layers, heads: p.heads, kv_heads: p.kvHeads, intermediate: p.intermediate, vocab: p.vocab,
       lora_rank: p.loraRank, lora_alpha: p.loraAlpha, lora_targets: p.loraTargets, dtype: "float32", seed: o.seed,
-      prompt_len: p.promptLen, gen_tokens: p.genTokens, gen_batches: p.genBatches, gen_repeats: o.repeats, rounds: count,
+      prompt_len: p.promptLen, gen_tokens: p.genTokens, gen_batches: p.genBatches, gen_repeats: o.repeats, rounds: count, decode_loop: o.decodeLoop ?? true,
     },
     env,
     generate: ours,

@@ -3,7 +3,8 @@ import { parseFlags, UsageError } from "../gpu-runner/src/cli/args.js";
 import { getPreset, PRESET_NAMES } from "./presets.js";
 
 const USAGE = `usage: tuneserve bench <generate|train|serve|json-mask> [--preset ${PRESET_NAMES.join("|")}] [--no-peer]
-  generate options: --prompt-len N --gen-tokens N --gen-batches 1,8 --gen-repeats N --rounds N --seed N --threads N`;
+  generate options: --prompt-len N --gen-tokens N --gen-batches 1,8 --gen-repeats N --rounds N --seed N --threads N
+    --no-decode-loop (one session.run per token instead of the greedy decode loop's runs of many)`;
 
 /** Integer flag value ≥ min, or the fallback when the flag is absent. */
 function intFlag(name: string, value: string | undefined, fallback: number, min = 0): number {
@@ -29,6 +30,7 @@ export async function run(args: string[]): Promise<void> {
     options: {
       preset: { type: "string", default: "tiny" },
       "no-peer": { type: "boolean", default: false },
+      "no-decode-loop": { type: "boolean", default: false },
       "prompt-len": { type: "string" },
       "gen-tokens": { type: "string" },
       "gen-batches": { type: "string" },
@@ -68,6 +70,7 @@ export async function run(args: string[]): Promise<void> {
     seed: intFlag("seed", values.seed, 0),
     threads: intFlag("threads", values.threads, 2, 1),
     peer: !values["no-peer"],
+    decodeLoop: !values["no-decode-loop"],
   });
   console.log(JSON.stringify(result));
 }

@@ -4,6 +4,7 @@
 // (with --tokens and no tokenizer the output has tokens only). Generation stops at the EOS ids of the
 // tokenizer and config.json unless --ignore-eos.
 import { generate } from "../engine/generate/generator.js";
+import { GREEDY_TEMPERATURE } from "../engine/generate/sampling.js";
 import { LoadedModel } from "../engine/runtime/loaded-model.js";
 import { loadTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { checkVocabulary, existingFolder, helpHint, numberFlag, parseFlags, parseTokenRows, printedHelp, required, UsageError } from "./args.js";
@@ -59,7 +60,9 @@ export async function run(argv: string[]): Promise<void> {
     if (rows.length !== 1) throw new UsageError(`--tokens: give one row for generate (got ${rows.length})`);
     tokens = rows[0];
   }
-  const model = await LoadedModel.load(dir, { adapter: values.adapter, merge: values.merge });
+  // Greedy decoding runs many tokens per session.run through the decode loop (a second session, built only then).
+  const greedy = sampling.temperature <= GREEDY_TEMPERATURE;
+  const model = await LoadedModel.load(dir, { adapter: values.adapter, merge: values.merge, decodeLoop: greedy });
   try {
     if (values.tokens !== undefined) checkVocabulary([tokens], model.cfg.vocab);
     const eos = values["ignore-eos"] ? [] : [...new Set([...(tokenizer?.eosTokenIds ?? []), ...model.cfg.eosTokenIds])];
@@ -76,7 +79,7 @@ export async function run(argv: string[]): Promise<void> {
           adapterSlot: model.defaultSlot,
         },
       ],
-      { loraFeeds: model.loraFeeds(), tokenizer },
+      { loraFeeds: model.loraFeeds(), tokenizer, decodeLoop: model.decodeLoop },
     );
     const r = results[0];
     console.log(JSON.stringify(r.text === undefined ? { tokens: r.tokens } : { tokens: r.tokens, text: r.text }));

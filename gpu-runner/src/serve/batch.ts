@@ -1,6 +1,7 @@
 // Pure batching decisions of the continuous-batching scheduler: which waiting requests join the running
-// batch at the next step boundary, given free rows and adapter slots. "mixed" lets one batch hold many
-// adapters (per-row LoRA inputs); "per-adapter" is the baseline that runs one adapter per batch.
+// batch at the next step boundary, given free rows and adapter slots, and which joiners share a prefill
+// row. "mixed" lets one batch hold many adapters (per-row LoRA inputs); "per-adapter" is the baseline that
+// runs one adapter per batch.
 import { z } from "zod";
 
 export const batchingPolicies = ["mixed", "per-adapter"] as const;
@@ -84,4 +85,21 @@ export function inTurns(tenants: readonly (string | undefined)[], served: Readon
   const out: number[] = [];
   for (let turn = 0; out.length < tenants.length; turn++) for (const q of turns) if (turn < q.length) out.push(q[turn]);
   return out;
+}
+
+/**
+ * Joiners with the same prompt and adapter slot (the choices of one request, n > 1) share one prefill row:
+ * the joiners that get a row of their own, and for each joiner the prefill row it reads.
+ */
+export function sharedPrefillRows<J extends { req: { tokens: readonly number[] }; slot: number }>(joining: readonly J[]): { unique: J[]; prefillRow: number[] } {
+  const unique: J[] = [];
+  const prefillRow: number[] = [];
+  const rowOfPrompt = new Map<string, number>();
+  for (const j of joining) {
+    const key = `${j.slot}:${j.req.tokens.join(",")}`;
+    let row = rowOfPrompt.get(key);
+    if (row === undefined) rowOfPrompt.set(key, (row = unique.push(j) - 1));
+    prefillRow.push(row);
+  }
+  return { unique, prefillRow };
 }

@@ -1,7 +1,7 @@
 // Admission decisions of the continuous batcher: room, slot limits, order, the per-adapter baseline, tenants
-// taking turns and each tenant's share of the queue.
+// taking turns, each tenant's share of the queue, and which joiners share a prefill row.
 import { describe, expect, it } from "vitest";
-import { inTurns, planAdmission, type SlotView } from "../../../gpu-runner/src/serve/batch.js";
+import { inTurns, planAdmission, sharedPrefillRows, type SlotView } from "../../../gpu-runner/src/serve/batch.js";
 import { TenantShares } from "../../../gpu-runner/src/serve/tenant-share.js";
 
 const slots = (resident: string[], free: number, evictable: string[] = []): SlotView => ({
@@ -61,5 +61,16 @@ describe("TenantShares", () => {
     s.give("a", 3);
     expect(s.of("a")).toBe(0);
     expect(s.take("a", 5)).toBe(true);
+  });
+});
+
+describe("sharedPrefillRows", () => {
+  it("gives joiners with the same prompt and slot one row, and a different slot or prompt its own", () => {
+    const j = (tokens: number[], slot: number) => ({ req: { tokens }, slot });
+    const joining = [j([1, 2], 1), j([1, 2], 1), j([1, 2], 2), j([1, 2, 3], 1), j([1, 2], 1), j([12], 1)];
+    const { unique, prefillRow } = sharedPrefillRows(joining);
+    expect(unique).toEqual([joining[0], joining[2], joining[3], joining[5]]);
+    expect(unique[0]).toBe(joining[0]);
+    expect(prefillRow).toEqual([0, 0, 1, 2, 0, 3]);
   });
 });

@@ -159,7 +159,7 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
       };
     });
     const capacities = new Set<number>();
-    const kv = (sched as unknown as { kv: { capacity: number } }).kv;
+    const kv = (sched as unknown as { batch: { kv: { capacity: number } } }).batch.kv;
     for (let i = 0; i < reqs.length; ) {
       for (let k = 1 + int(3); k > 0 && i < reqs.length; k--) sched.submit(reqs[i++]);
       await new Promise((ok) => setImmediate(ok));
@@ -207,8 +207,8 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
     // Admission awaits the adapter's files: a cancel then removes that request from the queue. Were the
     // admitted requests still found by their old queue positions, r2 would take r1's place and r1 never run.
     const { sched, outcome, settled } = startScheduler({ maxBatch: 2, maxContext: 32, policy: "mixed" });
-    const internals = sched as unknown as { hostAdapter(a: { id: string; dir: string }): Promise<unknown> };
-    const load = internals.hostAdapter.bind(sched);
+    const internals = (sched as unknown as { adapters: { hostAdapter(a: { id: string; dir: string }): Promise<unknown> } }).adapters;
+    const load = internals.hostAdapter.bind(internals);
     let loading!: () => void;
     const started = new Promise<void>((ok) => (loading = ok));
     let open!: () => void;

@@ -25,3 +25,22 @@ export function withoutLocalPaths(message: string, modelDir: string | null, jobD
   const model = modelDir === null ? message : message.replaceAll(`${modelDir}/`, "base model's ").replaceAll(modelDir, "the base model's folder");
   return model.replaceAll(`${jobDir}/`, "").replaceAll(jobDir, "the job's folder");
 }
+
+/** Where the attempt stood when it failed, for the error it reports. */
+export type FailedAttempt = {
+  /** The runner shut down during the attempt: the job goes back to the queue. */
+  shutdown: boolean;
+  runnerName: string;
+  /** The step of the latest checkpoint the job has, null for none. */
+  checkpointStep: number | null;
+  modelDir: string | null;
+  jobDir: string;
+};
+
+/** The error a failed attempt reports: a shutdown's says where the next attempt resumes; otherwise the engine's code (or `code`) and message. */
+export function attemptError(err: unknown, code: string, a: FailedAttempt): { code: string; message: string } {
+  const resumes = a.checkpointStep === null ? "from the start" : `from the checkpoint at step ${a.checkpointStep}`;
+  return a.shutdown
+    ? { code: "runner_shutdown", message: `runner ${a.runnerName} shut down during the attempt; the next attempt resumes ${resumes}` }
+    : { code: engineCode(err) ?? code, message: withoutLocalPaths((err as Error).message || String(err), a.modelDir, a.jobDir).slice(0, 4000) };
+}

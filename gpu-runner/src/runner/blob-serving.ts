@@ -5,7 +5,7 @@
 // fetched into a new copy and the model's serving worker is replaced by one on them.
 import { ApiCallError, type BaseModelFilesAnswer, type RunnerApiClient } from "./api-client.js";
 import type { BaseModelCopy, ModelCache } from "./model-cache.js";
-import type { Logger } from "./training-executor.js";
+import type { Logger } from "./executor-deps.js";
 
 export type BlobServingDeps = {
   /** Ids of the configured models without a local folder. */

@@ -3,7 +3,8 @@
 // the step it reached.
 import { randomUUID } from "node:crypto";
 import { ApiCallError, isSuperseded, type RunnerApiClient } from "./api-client.js";
-import { TrainingExecution, type ExecutorDeps } from "./training-executor.js";
+import type { ExecutorDeps } from "./executor-deps.js";
+import { TrainingExecution } from "./training-executor.js";
 
 export type LeaseLoopOptions = {
   client: RunnerApiClient;

@@ -9,7 +9,7 @@ import { BlobModelServing } from "./blob-serving.js";
 import type { RunnerConfig } from "./config.js";
 import { LeaseLoop } from "./lease-loop.js";
 import { ModelCache } from "./model-cache.js";
-import type { Logger, TrainingStarter } from "./training-executor.js";
+import type { Logger, TrainingStarter } from "./executor-deps.js";
 import type { InferenceServer } from "../serve/server.js";
 
 export type RunningRunner = {

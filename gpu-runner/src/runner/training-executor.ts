@@ -1,44 +1,25 @@
 // Runs one leased fine-tuning job: fetch its inputs (attempt-inputs.ts), train in a worker thread, keep the
-// lease alive with progress heartbeats (lease-heartbeat.ts), upload checkpoints as they appear (train-reports.ts),
-// then the adapter, then complete, through API outages (api-outages.ts); a failure is reported as attempt-errors.ts
-// words it. On shutdown the trainer checkpoints the step it reached and the job goes back to the queue.
+// lease alive with progress heartbeats (lease-heartbeat.ts, attempt-progress.ts), upload checkpoints as they
+// appear (train-reports.ts), then hand the adapter in (hand-in.ts), through API outages (api-outages.ts); a
+// failure is reported as attempt-errors.ts words it. On shutdown the trainer checkpoints the step it reached
+// (shutdown-wait.ts) and the job goes back to the queue.
 import { mkdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { TrainEvent, TrainingWorker, TrainJobSpec, TrainResult } from "../engine/train/loop.js";
 import { throughOutages } from "./api-outages.js";
-import { ApiCallError, LeaseLostError, type Completion, type Holder, type JobEventInput, type LeaseAnswer, type Progress, type RunnerApiClient } from "./api-client.js";
-import { engineCode, retryableEngineError, withoutLocalPaths } from "./attempt-errors.js";
-import { fetchAttemptInputs, type AttemptSettings } from "./attempt-inputs.js";
+import { ApiCallError, LeaseLostError, type Holder, type JobEventInput, type LeaseAnswer, type Progress } from "./api-client.js";
+import { attemptError, retryableEngineError } from "./attempt-errors.js";
+import { fetchAttemptInputs } from "./attempt-inputs.js";
+import { leasedProgress, progressBeatDue, trainerProgress } from "./attempt-progress.js";
+import type { ExecutorDeps } from "./executor-deps.js";
+import { handIn } from "./hand-in.js";
 import { LeaseHeartbeat } from "./lease-heartbeat.js";
 import type { BaseModelCopy } from "./model-cache.js";
+import { ShutdownWait } from "./shutdown-wait.js";
 import { finite, uploadCheckpoint, validationEvent } from "./train-reports.js";
-import { uploadFrom } from "./transfer.js";
-
-/** The engine's training worker (startTrainingWorker), injected so the loop does not load ORT until a job comes. */
-export type TrainingStarter = (spec: TrainJobSpec, onEvent: (e: TrainEvent) => void) => TrainingWorker;
-export type Logger = (level: "info" | "warn" | "error", msg: string, data?: Record<string, unknown>) => void;
-
-export type ExecutorDeps = AttemptSettings & {
-  client: RunnerApiClient;
-  runnerId: string;
-  runnerName: string;
-  leaseSeconds: number;
-  /** Jobs get a scratch folder below this one, removed when the attempt ends. */
-  workRoot: string;
-  /**
-   * How long a shutdown waits for the trainer to finish its step and for that step's checkpoint to be
-   * uploaded before it cancels the training and hands the job back without it (0: cancel at once).
-   */
-  shutdownCheckpointMs: number;
-  startTraining: TrainingStarter;
-  log: Logger;
-};
 
 /** How an attempt ended, from this runner's point of view. */
 export type JobOutcome = "succeeded" | "failed" | "requeued" | "lease_lost" | "stopped";
-
-/** Heartbeats sent on progress are at least this far apart; the lease timer sends them anyway. */
-const minProgressBeatMs = 1000;
 
 export class TrainingExecution {
   private progress: Progress;
@@ -47,12 +28,8 @@ export class TrainingExecution {
   /** Why the lease was lost (set once; the job is no longer ours). */
   private lost: string | null = null;
   private stopping = false;
-  /** A shutdown no longer waits for the trainer's checkpoint (its deadline passed, or it never waited): training is cancelled. */
-  private cutOff = false;
-  private cutOffTimer: ReturnType<typeof setTimeout> | null = null;
-  /** Resolves when the shutdown stops waiting (see cutOff). */
-  private readonly cutOffNow: Promise<void>;
-  private signalCutOff!: () => void;
+  /** A shutdown's wait for the trainer's checkpoint. */
+  private readonly shutdown: ShutdownWait;
   /** The trainer ran its last step: a shutdown from now on lets the attempt finish. */
   private trainedToEnd = false;
   /** The step of the latest checkpoint the job has: the one it was leased with, or one this attempt recorded. */
@@ -79,12 +56,13 @@ export class TrainingExecution {
     this.jobId = lease.job.id;
     this.holder = { runner_id: deps.runnerId, attempt: lease.lease.attempt };
     this.dir = join(deps.workRoot, `${lease.job.id}-attempt-${lease.lease.attempt}`);
-    // Until the trainer reports, heartbeats repeat where the job stands: the resumed step of the last run.
-    const prev = lease.job.progress;
-    const step = lease.urls.checkpoint?.step ?? 0;
-    this.progress = { step, total_steps: Math.max(1, step, prev?.total_steps ?? 1), epoch: 0, loss: null };
+    this.progress = leasedProgress(lease);
     this.checkpointStep = lease.urls.checkpoint?.step ?? null;
-    this.cutOffNow = new Promise((ok) => (this.signalCutOff = ok));
+    // Past a shutdown's wait, the training and any transfer in flight are cancelled.
+    this.shutdown = new ShutdownWait(() => {
+      this.worker?.cancel();
+      this.abort.abort();
+    });
     // A lost lease stops the job; other errors wait for the next tick.
     this.heartbeat = new LeaseHeartbeat({
       send: () => this.deps.client.heartbeat(this.jobId, this.holder, this.progress).then(() => undefined),
@@ -115,20 +93,8 @@ export class TrainingExecution {
     const ms = this.deps.shutdownCheckpointMs;
     if (this.worker && !this.lost && ms > 0) {
       this.worker.suspend();
-      this.cutOffTimer = setTimeout(() => {
-        this.deps.log("warn", "no checkpoint handed over within the shutdown deadline; cancelling the training", { job_id: this.jobId, deadline_ms: ms });
-        this.stopWaiting();
-      }, ms);
-    } else this.stopWaiting();
-  }
-
-  /** Ends a shutdown's wait: cancels the training and any transfer in flight, and reports nothing more. */
-  private stopWaiting(): void {
-    if (this.cutOff) return;
-    this.cutOff = true;
-    this.worker?.cancel();
-    this.abort.abort();
-    this.signalCutOff();
+      this.shutdown.waitAtMost(ms, () => this.deps.log("warn", "no checkpoint handed over within the shutdown deadline; cancelling the training", { job_id: this.jobId, deadline_ms: ms }));
+    } else this.shutdown.cut();
   }
 
   /** Runs the attempt to its end; never throws. */
@@ -160,7 +126,7 @@ export class TrainingExecution {
     } finally {
       this.ended = true;
       clearInterval(timer);
-      if (this.cutOffTimer) clearTimeout(this.cutOffTimer);
+      this.shutdown.clearDeadline();
       // The base model's copy goes back once the trainer is done reading it (past a shutdown's deadline it may still run).
       const copy = this.baseModel;
       if (copy) void (this.worker?.result ?? Promise.resolve()).then(copy.release, copy.release);
@@ -189,7 +155,7 @@ export class TrainingExecution {
     if (this.lost || this.stopping) w.cancel();
     // Past a shutdown's deadline the job is handed back at once, not after the step in flight (the worker
     // stops at its next step boundary, or with the process).
-    const cut = this.cutOffNow.then((): never => {
+    const cut = this.shutdown.cutOffNow.then((): never => {
       throw new Error("the runner is shutting down");
     });
     return Promise.race([w.result, cut]);
@@ -200,19 +166,18 @@ export class TrainingExecution {
    * reached to be uploaded and recorded, then reports that step, so the job shows where the next attempt resumes.
    */
   private async handOver(): Promise<void> {
-    const uploaded = await Promise.race([this.queue.then(() => !this.cutOff && !this.queueError), this.cutOffNow.then(() => false)]);
-    if (this.cutOffTimer) clearTimeout(this.cutOffTimer);
+    const uploaded = await this.shutdown.reported(this.queue, () => !this.queueError);
+    this.shutdown.clearDeadline();
     if (!uploaded || this.lost) return;
     await this.beat();
   }
 
   private onEvent(e: TrainEvent): void {
     if (e.type === "progress") {
-      this.progress = { step: e.step, total_steps: Math.max(1, e.totalSteps), epoch: e.epoch, loss: Number.isFinite(e.loss) ? e.loss : null, lr: e.lr, tokens_per_s: Math.max(0, e.tokensPerS), eta_s: Math.max(0, e.etaS), trained_tokens: e.trainedTokens };
-      // The first step of an attempt is reported at once (it shows where a resumed run picked up).
+      this.progress = trainerProgress(e);
       const first = !this.trained;
       this.trained = true;
-      if (first || Date.now() - this.heartbeat.lastSent >= minProgressBeatMs || e.step === e.totalSteps) void this.beat();
+      if (progressBeatDue(e, first, this.heartbeat.lastSent)) void this.beat();
       return;
     }
     // Checkpoints and messages go out in order, one at a time, behind the trainer.
@@ -239,7 +204,7 @@ export class TrainingExecution {
 
   private async report(e: Exclude<TrainEvent, { type: "progress" }>): Promise<void> {
     // A shutdown still reports what the trainer sends until its deadline: above all the checkpoint it was asked for.
-    if (this.lost || this.cutOff) return;
+    if (this.lost || this.shutdown.cutOff) return;
     if (e.type === "log") return this.send([{ level: e.level, message: e.message }]);
     if (e.type === "validation") return this.send([validationEvent(e)]);
     const names = await uploadCheckpoint(this.deps.client, this.jobId, this.holder, e, this.abort.signal);
@@ -263,7 +228,7 @@ export class TrainingExecution {
     if (this.lost) return "lease_lost";
     const metrics = finite({ train_loss: result.finalLoss, steps: result.steps, ...result.metrics });
     try {
-      const done = await this.throughOutages("hand the trained job in", () => this.handIn(result, metrics));
+      const done = await this.throughOutages("hand the trained job in", () => handIn(this.deps.client, this.jobId, this.holder, result, metrics, () => this.beat()));
       log("info", "job succeeded", { job_id: this.jobId, model: done.job.fine_tuned_model, trained_tokens: result.trainedTokens, steps: result.steps });
       return "succeeded";
     } catch (err) {
@@ -276,27 +241,13 @@ export class TrainingExecution {
     }
   }
 
-  /** One try at handing the trained job in: fresh PUT URLs, the adapter's files, the last progress, complete. */
-  private async handIn(result: TrainResult, metrics: Record<string, number>): Promise<Completion> {
-    const { client } = this.deps;
-    // The lease's PUT URLs may have expired during a long run: ask for fresh ones.
-    const { urls } = await client.outputUploads(this.jobId, this.holder);
-    for (const [name, url] of Object.entries(urls)) await uploadFrom(join(result.adapterDir, name), url);
-    // The last step's progress is recorded before complete reads the job's metrics into its results file.
-    await this.beat();
-    return client.complete(this.jobId, this.holder, result.trainedTokens, metrics);
-  }
-
   /** Reports a failed attempt (unless the job is gone from us anyway) and says what became of it. */
   private async failed(err: unknown, retryable: boolean, code: string): Promise<JobOutcome> {
     const { client, log } = this.deps;
     if (err instanceof LeaseLostError) return this.leaseLost(err.message);
     if (this.lost) return "lease_lost";
     const shutdown = this.stopping;
-    const resumes = this.checkpointStep === null ? "from the start" : `from the checkpoint at step ${this.checkpointStep}`;
-    const error = shutdown
-      ? { code: "runner_shutdown", message: `runner ${this.deps.runnerName} shut down during the attempt; the next attempt resumes ${resumes}` }
-      : { code: engineCode(err) ?? code, message: withoutLocalPaths((err as Error).message || String(err), this.modelDir, this.dir).slice(0, 4000) };
+    const error = attemptError(err, code, { shutdown, runnerName: this.deps.runnerName, checkpointStep: this.checkpointStep, modelDir: this.modelDir, jobDir: this.dir });
     log(shutdown ? "warn" : "error", "job attempt failed", { job_id: this.jobId, ...error, retryable: retryable || shutdown });
     try {
       const r = await client.fail(this.jobId, this.holder, error, retryable || shutdown);

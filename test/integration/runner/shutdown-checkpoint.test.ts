@@ -13,7 +13,8 @@ import { startTrainingWorker, type TrainEvent } from "../../../gpu-runner/src/en
 import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 import { ApiCallError, RunnerApiClient } from "../../../gpu-runner/src/runner/api-client.js";
 import { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
-import { TrainingExecution, type ExecutorDeps, type TrainingStarter } from "../../../gpu-runner/src/runner/training-executor.js";
+import type { ExecutorDeps, TrainingStarter } from "../../../gpu-runner/src/runner/executor-deps.js";
+import { TrainingExecution } from "../../../gpu-runner/src/runner/training-executor.js";
 import { apiClient, factsJsonl } from "../e2e/harness.js";
 import { listenLocal } from "../../helpers/http-server.js";
 

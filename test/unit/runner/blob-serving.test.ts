@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest
 import { RunnerApiClient } from "../../../gpu-runner/src/runner/api-client.js";
 import { BlobModelServing } from "../../../gpu-runner/src/runner/blob-serving.js";
 import { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
-import type { Logger } from "../../../gpu-runner/src/runner/training-executor.js";
+import type { Logger } from "../../../gpu-runner/src/runner/executor-deps.js";
 
 const token = "run_test-token-0123456789";
 const files: Record<string, string> = { "config.json": '{"model_type":"llama"}', "model.safetensors": "weights" };

@@ -1,8 +1,7 @@
-// What a training attempt tells the API in its heartbeats and when it fails: the leased job's standing until
-// the trainer reports, the trainer's progress in the API's terms, and a failure's code and words.
+// What a training attempt's heartbeats carry: the leased job's standing until the trainer reports, the
+// trainer's progress in the API's terms, and when it goes out at once.
 import { describe, expect, it } from "vitest";
 import type { LeaseAnswer } from "../../../gpu-runner/src/runner/api-client.js";
-import { attemptError } from "../../../gpu-runner/src/runner/attempt-errors.js";
 import { leasedProgress, progressBeatDue, trainerProgress } from "../../../gpu-runner/src/runner/attempt-progress.js";
 
 const lease = (checkpointStep: number | null, totalSteps: number | null) =>
@@ -29,23 +28,5 @@ describe("attempt progress", () => {
     expect(progressBeatDue(progress(10, 10), false, now)).toBe(true);
     expect(progressBeatDue(progress(4, 10), false, now)).toBe(false);
     expect(progressBeatDue(progress(4, 10), false, now - 1000)).toBe(true);
-  });
-});
-
-describe("attemptError", () => {
-  const at = { shutdown: false, runnerName: "r1", checkpointStep: null, modelDir: "/m/base", jobDir: "/w/job-1" };
-
-  it("gives the engine's code and its message without this runner's paths", () => {
-    const err = Object.assign(new Error("bad line in /w/job-1/train.jsonl (see /m/base/config.json)"), { code: "invalid_data" });
-    expect(attemptError(err, "training_failed", at)).toEqual({ code: "invalid_data", message: "bad line in train.jsonl (see base model's config.json)" });
-    expect(attemptError(new Error("boom"), "training_failed", at)).toEqual({ code: "training_failed", message: "boom" });
-  });
-
-  it("says where the next attempt resumes after a shutdown", () => {
-    expect(attemptError(new Error("x"), "training_failed", { ...at, shutdown: true }).message).toBe("runner r1 shut down during the attempt; the next attempt resumes from the start");
-    expect(attemptError(new Error("x"), "training_failed", { ...at, shutdown: true, checkpointStep: 4 })).toEqual({
-      code: "runner_shutdown",
-      message: "runner r1 shut down during the attempt; the next attempt resumes from the checkpoint at step 4",
-    });
   });
 });

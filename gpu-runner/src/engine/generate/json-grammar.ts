@@ -1,13 +1,9 @@
 // A byte-level recognizer of one JSON object (RFC 8259, with an object at the top, as OpenAI's JSON mode asks
 // for), fed a token's bytes at a time. `accepts(bytes)` tries bytes without keeping them (an undo log, no
-// copies), so a generator can check or mask tokens before it takes one.
-// Stricter than RFC 8259 on whitespace, so that a model cannot spend its tokens on it: at most MAX_LEADING
-// bytes of it before the object (SentencePiece spells "{" after a space), between JSON tokens at most
-// MAX_NEWLINES newlines in a row and at most MAX_INDENT spaces or tabs after each (room for pretty
-// printing), and nothing after the object. Strict on UTF-8 too: no overlong forms, surrogates or code
-// points past U+10FFFF inside strings. And on numbers, so that they parse to what they say: at most
-// MAX_INT_DIGITS digits before the point (an exact double), MAX_SIGNIFICANT_DIGITS in all, MAX_EXP_DIGITS in
-// the exponent (never Infinity).
+// copies), so a generator can check or mask tokens before it takes one. Stricter than RFC 8259 on
+// whitespace and numbers (json-limits.ts) and on UTF-8 (json-bytes.ts), and nothing may follow the object.
+import { isDigit, isHex, isShortEscape, isSpace, utf8Lead } from "./json-bytes.js";
+import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES, numberFits } from "./json-limits.js";
 
 const enum Mode {
   Start, // before the top-level object: whitespace or {
@@ -36,36 +32,9 @@ const enum NumberPart {
   Exp, // exponent digits
 }
 
-/** Whitespace bytes allowed before the object; newlines in a row, and spaces or tabs after each, between JSON tokens. */
-export const MAX_LEADING = 2;
-export const MAX_NEWLINES = 2;
-export const MAX_INDENT = 64;
-
-export const MAX_INT_DIGITS = 15;
-export const MAX_SIGNIFICANT_DIGITS = 17;
-export const MAX_EXP_DIGITS = 2;
-
-/** Whether a number with these many digits in its integer part, fraction and exponent is within the limits. */
-export const numberFits = (int: number, frac: number, exp: number) => int <= MAX_INT_DIGITS && int + frac <= MAX_SIGNIFICANT_DIGITS && exp <= MAX_EXP_DIGITS;
-
-/**
- * A UTF-8 lead byte's continuation bytes and the range the first of them must fall in (RFC 3629), or null for
- * a byte that cannot start a character. E0: no overlong forms; ED: no surrogates; F0: no overlong forms; F4:
- * nothing past U+10FFFF.
- */
-export function utf8Lead(b: number): { left: number; lo: number; hi: number } | null {
-  const left = b >= 0xc2 && b <= 0xdf ? 1 : b >= 0xe0 && b <= 0xef ? 2 : b >= 0xf0 && b <= 0xf4 ? 3 : 0;
-  if (left === 0) return null;
-  return { left, lo: b === 0xe0 ? 0xa0 : b === 0xf0 ? 0x90 : 0x80, hi: b === 0xed ? 0x9f : b === 0xf4 ? 0x8f : 0xbf };
-}
-
 const OBJECT = 0;
 const ARRAY = 1;
 const LITERALS = ["true", "false", "null"].map((w) => new TextEncoder().encode(w));
-
-const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
-const isHex = (b: number) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
 
 /** What push() changes besides the stack's entries, saved by accepts() and put back after. */
 type Snapshot = {
@@ -290,7 +259,7 @@ export class JsonObjectRecognizer {
       this.hexLeft = 4;
       return true;
     }
-    if (!'"\\/bfnrt'.includes(String.fromCharCode(b))) return false;
+    if (!isShortEscape(b)) return false;
     this.mode = Mode.String;
     return true;
   }

@@ -4,7 +4,7 @@
 // list), items + minItems/maxItems, enum, const, anyOf whose branches start differently (a string, a
 // number, an object, …); title, description, $schema, default and examples are ignored. Anything else
 // (pattern, format, minimum, $ref, …) is refused by name rather than silently not enforced.
-import { MAX_INT_DIGITS } from "./json-grammar.js";
+import { MAX_INT_DIGITS } from "./json-limits.js";
 import { sortedNames, type SortedNames } from "./json-schema-keys.js";
 
 export type SchemaNode =
@@ -106,7 +106,7 @@ function jsonType(v: unknown): string {
 
 /**
  * minimum/maximum are taken only where they bound nothing the grammar writes: integers have at most 15 digits
- * (json-grammar.ts), so bounds at ±(2^53 − 1), as zod and the openai client send for every integer, hold.
+ * (json-limits.ts), so bounds at ±(2^53 − 1), as zod and the openai client send for every integer, hold.
  */
 function noBounds(s: Record<string, unknown>, path: string): void {
   const widest = 10 ** MAX_INT_DIGITS - 1;

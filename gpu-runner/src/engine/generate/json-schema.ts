@@ -1,7 +1,8 @@
 // OpenAI's Structured Outputs, part 2: a byte-level recognizer of one JSON object that follows a compiled
 // schema (json-schema-compile.ts), fed a token's bytes at a time like json-grammar.ts. Whitespace follows
-// json-grammar.ts's rules; accepts() tries bytes on a copy of the state.
-import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES, numberFits, utf8Lead } from "./json-grammar.js";
+// json-limits.ts's rules; accepts() tries bytes on a copy of the state.
+import { isDigit, isHex, isShortEscape, isSpace, utf8Lead } from "./json-bytes.js";
+import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES, numberFits } from "./json-limits.js";
 import { MAX_UNION_BRANCHES, checkSchemaSize, compileSchema, rootBranches, type SchemaNode } from "./json-schema-compile.js";
 import { narrow, UsedNames, type SortedNames } from "./json-schema-keys.js";
 
@@ -87,10 +88,6 @@ type Leaf =
   | { kind: "between" } // between JSON tokens (after a value, a key, a colon or a comma)
   | { kind: "done" };
 
-const isSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
-const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
-const isHex = (b: number) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
-
 export class JsonSchemaRecognizer {
   private frames: Frame[] = [];
   private leaf: Leaf;
@@ -98,7 +95,7 @@ export class JsonSchemaRecognizer {
   private indent = 0;
   private started = false;
 
-  /** `compact`: between JSON tokens at most one space and nothing else (a tool call's spacing), instead of json-grammar.ts's limits. */
+  /** `compact`: between JSON tokens at most one space and nothing else (a tool call's spacing), instead of json-limits.ts's. */
   private compact: boolean;
 
   constructor(root: SchemaNode, compact = false) {
@@ -324,7 +321,7 @@ export class JsonSchemaRecognizer {
         l.hex = 4;
         return true;
       }
-      return '"\\/bfnrt'.includes(String.fromCharCode(b));
+      return isShortEscape(b);
     }
     if (l.utf8Left > 0) {
       if (b < l.lo || b > l.hi) return false;
@@ -355,7 +352,7 @@ export class JsonSchemaRecognizer {
     if (next !== null) {
       l.part = next;
       if (!digit) return true;
-      // Digits within json-grammar.ts's limits, so that the number parses to what it says.
+      // Digits within json-limits.ts's limits, so that the number parses to what it says.
       if (next === "zero" || next === "int") l.int++;
       else if (next === "frac") l.frac++;
       else l.exp++;

@@ -2,7 +2,8 @@
 // whole object is done; invalid texts are refused at the first byte that breaks them; accepts() leaves the
 // state untouched.
 import { describe, expect, it } from "vitest";
-import { JsonObjectRecognizer, MAX_INDENT, MAX_LEADING, MAX_NEWLINES } from "../../../../gpu-runner/src/engine/generate/json-grammar.js";
+import { JsonObjectRecognizer } from "../../../../gpu-runner/src/engine/generate/json-grammar.js";
+import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES } from "../../../../gpu-runner/src/engine/generate/json-limits.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 

@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { compileSchema, type SchemaNode } from "../../../../gpu-runner/src/engine/generate/json-schema-compile.js";
 import { JsonSchemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
-import { MAX_INDENT } from "../../../../gpu-runner/src/engine/generate/json-grammar.js";
+import { MAX_INDENT } from "../../../../gpu-runner/src/engine/generate/json-limits.js";
 import { utf8 } from "./feed-schema.js";
 
 const schemaOf = (values: unknown[]) => ({ type: "object", properties: { v: { enum: values } }, required: ["v"], additionalProperties: false });

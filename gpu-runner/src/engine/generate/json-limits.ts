@@ -1,9 +1,9 @@
-// Where JSON allows more than a model should write, the recognizers (json-grammar.ts, json-schema.ts) allow
-// less. Whitespace, so that a model cannot spend its tokens on it: at most MAX_LEADING bytes of it before the
-// object (SentencePiece spells "{" after a space), between JSON tokens at most MAX_NEWLINES newlines in a row
-// and at most MAX_INDENT spaces or tabs after each (room for pretty printing). Numbers, so that they parse to
-// what they say: at most MAX_INT_DIGITS digits before the point (an exact double), MAX_SIGNIFICANT_DIGITS in
-// all, MAX_EXP_DIGITS in the exponent (never Infinity).
+// Where JSON allows more than a model should write, the recognizers (json-grammar.ts and
+// json-schema-recognizer.ts) allow less. Whitespace, so that a model cannot spend its tokens on it: at most
+// MAX_LEADING bytes of it before the object (SentencePiece spells "{" after a space), between JSON tokens at
+// most MAX_NEWLINES newlines in a row and at most MAX_INDENT spaces or tabs after each (room for pretty
+// printing). Numbers, so that they parse to what they say: at most MAX_INT_DIGITS digits before the point
+// (an exact double), MAX_SIGNIFICANT_DIGITS in all, MAX_EXP_DIGITS in the exponent (never Infinity).
 
 /** Whitespace bytes allowed before the object; newlines in a row, and spaces or tabs after each, between JSON tokens. */
 export const MAX_LEADING = 2;

@@ -1,6 +1,6 @@
 // Drives Structured Outputs' recognizer the way masking does, one byte at a time (shared by its tests).
 import { compileSchema } from "../../../../gpu-runner/src/engine/generate/json-schema-compile.js";
-import { JsonSchemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
+import { JsonSchemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema-recognizer.js";
 
 export const utf8 = (s: string) => new TextEncoder().encode(s);
 

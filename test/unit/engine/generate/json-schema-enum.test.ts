@@ -3,7 +3,7 @@
 // numbers), and a byte narrows the members by binary search instead of reading each of them.
 import { describe, expect, it } from "vitest";
 import { compileSchema, type SchemaNode } from "../../../../gpu-runner/src/engine/generate/json-schema-compile.js";
-import { JsonSchemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
+import { JsonSchemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema-recognizer.js";
 import { MAX_INDENT } from "../../../../gpu-runner/src/engine/generate/json-limits.js";
 import { utf8 } from "./feed-schema.js";
 

@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { feed, utf8 } from "./feed-schema.js";
 import { compileSchema, MAX_SCHEMA_PROPERTIES } from "../../../../gpu-runner/src/engine/generate/json-schema-compile.js";
-import { JsonSchemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
+import { JsonSchemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema-recognizer.js";
 
 const nested = {
   type: "object",

@@ -3,7 +3,8 @@
 import { describe, expect, it } from "vitest";
 import { feed, utf8 } from "./feed-schema.js";
 import { compileSchema } from "../../../../gpu-runner/src/engine/generate/json-schema-compile.js";
-import { JsonSchemaRecognizer, schemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
+import { schemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
+import { JsonSchemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema-recognizer.js";
 
 const person = {
   type: "object",

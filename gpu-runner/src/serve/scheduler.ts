@@ -1,7 +1,7 @@
 // Continuous batching inside the engine worker: requests join the running batch at step boundaries
 // (their prompts prefill together in a small cache whose keys then move into free rows of the batch's
-// RowKv) and leave when they finish. One decode step serves every row, each with its own LoRA slot, so a
-// batch mixes adapters (the Punica / S-LoRA idea) instead of running one batch per adapter.
+// RowKv) and leave when they finish. One decode step serves every row (running-batch.ts), each with its own
+// LoRA slot, so a batch mixes adapters (the Punica / S-LoRA idea) instead of running one batch per adapter.
 import type { ModelConfig } from "../engine/model/config.js";
 import type { DecoderSession } from "../engine/runtime/decoder-session.js";
 import type { LoraSlots } from "../engine/lora/slots.js";

@@ -11,6 +11,8 @@ export type SlotPin = { slot: number; loaded: boolean } | { error: string; badAd
 export class AdapterResidency {
   readonly table: SlotTable;
   private readonly host: LruTier<string, LoraAdapter>;
+  /** Deleted adapters that rows still used when they were forgotten: dropped when the last such row ends. */
+  private readonly gone = new Set<string>();
 
   constructor(
     private readonly slots: LoraSlots,
@@ -42,16 +44,19 @@ export class AdapterResidency {
     return { slot: got.slot, loaded: true };
   }
 
-  /** Drops one row's pin on `adapter`'s slot. */
+  /** Drops one row's pin on `adapter`'s slot (and the adapter, when it was deleted meanwhile and this was its last row). */
   release(adapter: string): void {
     this.table.release(adapter);
+    if (this.gone.has(adapter)) this.forget([adapter]);
   }
 
-  /** Drops deleted adapters from host memory and from the slots no running row uses. */
+  /** Drops deleted adapters from host memory and from their slots, at once or when the last row using them ends. */
   forget(adapters: string[]): void {
     for (const id of adapters) {
       if (this.host.has(id) && this.host.pins(id) === 0) this.host.delete(id);
       this.table.forget(id);
+      if (this.table.held().includes(id) || this.host.has(id)) this.gone.add(id);
+      else this.gone.delete(id);
     }
   }
 

@@ -270,6 +270,19 @@ describe("Scheduler (continuous batching, mixed adapters)", () => {
     expect(outcome.get("f2")).toBe(outcome.get("f0"));
   });
 
+  it("forgets a deleted adapter that a running row uses once that row ends", async () => {
+    const { sched, outcome, settled } = startScheduler({ maxBatch: 2, maxContext: 48, policy: "mixed" });
+    sched.submit({ id: "long", tokens: (ref.input_ids as number[][])[0].slice(0, 3), adapter: adapters[0], maxTokens: 40 });
+    while (!sched.heldAdapters().includes("ad-0")) await new Promise((ok) => setTimeout(ok, 1));
+    sched.forget(["ad-0"]);
+    expect(outcome.has("long")).toBe(false);
+    expect(sched.heldAdapters()).toContain("ad-0"); // still in use
+    await settled(1);
+    expect(outcome.get("long")).toMatch(/^ok:/);
+    expect(sched.heldAdapters()).not.toContain("ad-0");
+    await sched.close();
+  });
+
   it("rejects requests that can never fit, naming the field", async () => {
     const sched = new Scheduler(model.session, model.slots, { maxBatch: 2, maxContext: 16, policy: "mixed", tokenizer: null, events: { onToken() {}, onDone() {}, onError() {} } });
     expect(() => sched.submit({ id: "x", tokens: [1, 2, 3], adapter: null, maxTokens: 14 })).toThrow(/max_tokens.*context of 16/);

@@ -54,7 +54,7 @@ function stringEnd(s: string, i: number): number {
 }
 
 /** Just past the value that starts at `i`: a string, an object or array (brackets counted outside strings), or a scalar. */
-function valueEnd(s: string, i: number): number {
+export function valueEnd(s: string, i: number): number {
   if (s[i] === '"') return stringEnd(s, i);
   if (s[i] === "{" || s[i] === "[") {
     let depth = 0;

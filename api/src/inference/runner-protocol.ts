@@ -53,9 +53,11 @@ export type ResponseFormat = z.infer<typeof responseFormatSchema>;
  * How the model's chat template writes tool calls, said back by the runner with tool_call and tool_auto: hermes,
  * `<tool_call>{"name", "arguments"}</tool_call>` blocks after any text; llama3_json, the whole answer is one
  * `{"name", "parameters"}` (Llama 3.1); mistral, `[TOOL_CALLS]` and a JSON array of `{"name", "arguments"}`
- * after any text. Runners older than the field take "auto" only for hermes.
+ * after any text; mistral_v11, after any text each call as `[TOOL_CALLS]name[ARGS]{arguments}` (Mistral's
+ * tokenizer v11 and later: Mistral Small 3.x, Magistral, Devstral), `[CALL_ID]` and 9 letters or digits may come
+ * before [ARGS]. Runners older than the field take "auto" only for hermes.
  */
-export const toolCallFormatSchema = z.enum(["hermes", "llama3_json", "mistral"]);
+export const toolCallFormatSchema = z.enum(["hermes", "llama3_json", "mistral", "mistral_v11"]);
 export type ToolCallFormat = z.infer<typeof toolCallFormatSchema>;
 
 /**
@@ -76,7 +78,16 @@ export const CALL_TAGS = {
   hermes: { opening: "<tool_call>", closing: "</tool_call>", leadingTag: "" },
   llama3_json: { opening: "", closing: "", leadingTag: "<|python_tag|>" },
   mistral: { opening: "[TOOL_CALLS]", closing: "", leadingTag: "" },
+  mistral_v11: { opening: "[TOOL_CALLS]", closing: "", leadingTag: "" },
 } as const satisfies Record<ToolCallFormat, { opening: string; closing: string; leadingTag: string }>;
+
+/**
+ * Within a mistral_v11 call, `name[CALL_ID]id[ARGS]{…}`: the tag before its arguments, and the one before the id that
+ * some templates write in history (the model may write one; the API names calls itself).
+ */
+export const NAMED_CALL_TAGS = { args: "[ARGS]", callId: "[CALL_ID]" } as const;
+/** A mistral_v11 call's id as its templates want it: 9 letters or digits. */
+export const MISTRAL_CALL_ID = /^[A-Za-z0-9]{9}$/;
 
 /** The most choices (`n`) one request may ask for. */
 export const MAX_CHOICES = 16;

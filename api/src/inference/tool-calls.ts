@@ -2,12 +2,14 @@
 // under a grammar and its text is the call. Auto: the model writes text and, when it calls tools, calls in its
 // chat template's format, which the runner says back (tool_call_format): Hermes-style blocks
 // `<tool_call>{"name", "arguments"}</tool_call>` after any text, Llama 3.1's whole answer `{"name",
-// "parameters"}` (leading-tool-call.ts), or Mistral's `[TOOL_CALLS]` and a JSON array of calls after any
-// text. Both are shaped here as OpenAI's message.tool_calls, whole or streamed (docs/inference.md).
+// "parameters"}` (leading-tool-call.ts), Mistral's `[TOOL_CALLS]` and a JSON array of calls after any text, or
+// newer Mistral models' `[TOOL_CALLS]name[ARGS]{…}` per call after any text (named-tool-calls.ts). Both are
+// shaped here as OpenAI's message.tool_calls, whole or streamed (docs/inference.md).
 import type { Choice, Finish } from "./openai-response.js";
 import { CALL_TAGS, isKnownCallFormat, type ToolCallFormat } from "./runner-protocol.js";
 import { rawItems, rawMember } from "./json-member.js";
 import { leadingCallJson, leadingCallState } from "./leading-tool-call.js";
+import { namedCalls } from "./named-tool-calls.js";
 
 /**
  * How a chat's answer holds tool calls: the tools it may call; forced, the finish_reason of a finished call
@@ -31,8 +33,15 @@ type CallBody = ToolCall["function"];
 
 const { opening: OPEN, closing: CLOSE } = CALL_TAGS.hermes;
 
-/** The tag that opens calls after text: Hermes's `<tool_call>` or Mistral's `[TOOL_CALLS]`. */
-const openingOf = (format: ToolCallFormat | undefined) => (format === "mistral" ? CALL_TAGS.mistral.opening : OPEN);
+/** The tag that opens calls after text: Hermes's `<tool_call>` or Mistral's `[TOOL_CALLS]` (old and new). */
+const openingOf = (format: ToolCallFormat | undefined) => (format === "mistral" || format === "mistral_v11" ? CALL_TAGS[format].opening : OPEN);
+
+/** The calls after the first opening tag (`text` starts at it), in `format`; null when they do not parse. */
+function callsAfterTag(text: string, format: ToolCallFormat | undefined, names: string[], cut: boolean): CallBody[] | null {
+  if (format === "mistral") return listedCalls(text.slice(CALL_TAGS.mistral.opening.length), names, cut);
+  if (format === "mistral_v11") return namedCalls(text, names, cut);
+  return hermesCalls(text, names, cut);
+}
 
 /** A call's id: stable for a response, choice and call, so a replayed answer names the same calls. */
 export const toolCallId = (responseId: string, index: number, call = 0) => `call_${responseId.replace(/^chatcmpl-/, "")}_${index}${call ? `_${call}` : ""}`;
@@ -126,7 +135,7 @@ export function callsOf(text: string, tools: ToolCallShape, cut = false): { cont
   }
   const open = openingOf(tools.format);
   const at = text.indexOf(open);
-  const calls = at < 0 ? null : tools.format === "mistral" ? listedCalls(text.slice(at + open.length), tools.names, cut) : hermesCalls(text.slice(at), tools.names, cut);
+  const calls = at < 0 ? null : callsAfterTag(text.slice(at), tools.format, tools.names, cut);
   if (!calls) return { content: text, calls: [] };
   return { content: text.slice(0, at), calls: tools.single ? calls.slice(0, 1) : calls };
 }

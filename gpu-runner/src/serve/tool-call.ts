@@ -1,6 +1,6 @@
 // Tool calls on the runner: a forced call (the API's tool_choice "required" or a named function) as the grammar
 // its answer follows, and where each template format puts calls (what tool_choice "auto" follows).
-import { CALL_TAGS, type ToolSpec } from "../../../api/src/inference/runner-protocol.js";
+import { CALL_TAGS, NAMED_CALL_TAGS, type ToolSpec } from "../../../api/src/inference/runner-protocol.js";
 import type { AutoCallsRequest } from "../engine/generate/sequence.js";
 import type { ToolCallFormat } from "../engine/tokenizer/tool-call-format.js";
 import { rootBranches } from "../engine/generate/json-schema-compile.js";
@@ -14,9 +14,21 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
  * (`leading`) as the whole answer, a `{` before any other text opening it (after `leadingTag`, where the model
  * spells that out as text: the API reads a call after it, so the runner holds it too); `list`: after the
  * opening tag, all the calls in one JSON array; `prefix`: what a forced call starts with before the call's
- * object; and the key of the call's arguments.
+ * object; and the key of the call's arguments. `named`: each call is `name[ARGS]{arguments}` after its own
+ * opening tag (Mistral's newer templates, named-call.ts), `callTags` the tags within it, which tool_choice "auto"
+ * keeps in the text as it keeps the opening tag.
  */
-export type CallLayout = { opening: string; closing: string; leading: boolean; leadingTag?: string; list: boolean; prefix: string; argumentsKey: "arguments" | "parameters" };
+export type CallLayout = {
+  opening: string;
+  closing: string;
+  leading: boolean;
+  leadingTag?: string;
+  list: boolean;
+  named?: boolean;
+  callTags?: string[];
+  prefix: string;
+  argumentsKey: "arguments" | "parameters";
+};
 
 export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
   hermes: { opening: CALL_TAGS.hermes.opening, closing: CALL_TAGS.hermes.closing, leading: false, list: false, prefix: `${CALL_TAGS.hermes.opening}\n`, argumentsKey: "arguments" },
@@ -24,6 +36,9 @@ export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
   llama3_json: { opening: "", closing: "", leading: true, leadingTag: CALL_TAGS.llama3_json.leadingTag, list: false, prefix: "", argumentsKey: "parameters" },
   // Mistral's v3 template: `[TOOL_CALLS] [{"name": …, "arguments": …, "id": …}, …]` (the id only in the history it renders).
   mistral: { opening: CALL_TAGS.mistral.opening, closing: "", leading: false, list: true, prefix: `${CALL_TAGS.mistral.opening} [`, argumentsKey: "arguments" },
+  // Mistral's tokenizer v11+ templates: `[TOOL_CALLS]name[ARGS]{…}` per call (`[CALL_ID]id` before [ARGS] in some).
+  // A forced call of several tools is one `{"name", "arguments"}` object, as for a template of no known format.
+  mistral_v11: { opening: CALL_TAGS.mistral_v11.opening, closing: "", leading: false, list: false, named: true, callTags: [NAMED_CALL_TAGS.args, NAMED_CALL_TAGS.callId], prefix: "", argumentsKey: "arguments" },
 };
 
 /**
@@ -77,9 +92,9 @@ export function autoCallGrammar(tools: ToolSpec[], names: string[], format: Tool
 /** tool_choice "auto"'s calls (their grammar, and whether several may come) where the template's `format` puts them. */
 export function autoCallsIn(format: ToolCallFormat | null, calls: { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; parallel: boolean }): AutoCallsRequest {
   if (!format) throw new Error("tool calls: this model's chat template writes no tool-call format this server reads");
-  const { opening, closing, leading, leadingTag, list } = CALL_LAYOUTS[format];
+  const { opening, closing, leading, leadingTag, list, named, callTags } = CALL_LAYOUTS[format];
   // A call that is the whole answer (Llama 3.1's) is the only one.
-  return { ...calls, opening, closing, leading, ...(leadingTag ? { leadingTag } : {}), list, parallel: calls.parallel && !leading };
+  return { ...calls, opening, closing, leading, ...(leadingTag ? { leadingTag } : {}), list, ...(named ? { named, callTags } : {}), parallel: calls.parallel && !leading };
 }
 
 /**
@@ -87,11 +102,13 @@ export function autoCallsIn(format: ToolCallFormat | null, calls: { jsonSchema: 
  * writes the call as it was trained to: for Hermes-style templates `<tool_call>\n` and, with one tool, its
  * name up to the arguments (`{"name": "f", "arguments": `, spaced as the templates' tojson writes it); the
  * grammar then takes the arguments, or `{"name", "arguments"}`. Llama 3.1's: with one tool `{"name": "f",
- * "parameters": `, with several nothing (the call is the answer's JSON); Mistral's `[TOOL_CALLS] [` first. Nothing for templates without a known format.
+ * "parameters": `, with several nothing (the call is the answer's JSON); Mistral's `[TOOL_CALLS] [` first. Mistral's
+ * newer ones: with one tool `[TOOL_CALLS]name[ARGS]`, with several nothing. Nothing for templates without a known format.
  */
 export function toolCallOpening(format: ToolCallFormat | null, names: string[]): string {
   if (format === null) return "";
-  const { prefix, argumentsKey } = CALL_LAYOUTS[format];
+  const { prefix, argumentsKey, named, opening } = CALL_LAYOUTS[format];
+  if (named) return names.length === 1 ? `${opening}${names[0]}${NAMED_CALL_TAGS.args}` : prefix;
   return names.length === 1 ? `${prefix}{"name": ${JSON.stringify(names[0])}, "${argumentsKey}": ` : prefix;
 }
 
@@ -109,5 +126,5 @@ export function noCallText(format: ToolCallFormat | null): string | undefined {
 /** tool_choice "auto" reads the calls the model writes, so the chat template must write them in a format this server parses. */
 export function assertReadableToolCalls(format: ToolCallFormat | null): asserts format is ToolCallFormat {
   if (format !== null) return;
-  throw new Error('tool_choice: "auto" needs a chat template that writes tool calls in a format this server reads (<tool_call> blocks, as Qwen2.5\'s and the built-in model\'s do, Llama 3.1\'s JSON calls with "parameters", or Mistral\'s [TOOL_CALLS] and an array of calls), and this model\'s does not; send "required" or {"type":"function","function":{"name":…}}, or "none"');
+  throw new Error('tool_choice: "auto" needs a chat template that writes tool calls in a format this server reads (<tool_call> blocks, as Qwen2.5\'s and the built-in model\'s do, Llama 3.1\'s JSON calls with "parameters", Mistral\'s [TOOL_CALLS] and an array of calls, or the [TOOL_CALLS]name[ARGS] calls of newer Mistral models), and this model\'s does not; send "required" or {"type":"function","function":{"name":…}}, or "none"');
 }

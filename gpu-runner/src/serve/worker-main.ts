@@ -35,7 +35,7 @@ async function init(o: ServeWorkerInit): Promise<void> {
   const model = await LoadedModel.load(o.modelDir, { slots: o.slots, rank: o.rank, targets: [...PROJECTIONS], threads, spin: o.spin ?? spinBesideEventLoop(threads) });
   tokenizer = await loadTokenizer(o.modelDir);
   const layout = tokenizer?.toolCallFormat ? CALL_LAYOUTS[tokenizer.toolCallFormat] : null;
-  hidden = tokenizer && { text: hiddenTokens(tokenizer), toolAuto: hiddenTokens(tokenizer, layout ? [layout.opening, layout.closing].filter((tag) => tag !== "") : []) };
+  hidden = tokenizer && { text: hiddenTokens(tokenizer), toolAuto: hiddenTokens(tokenizer, layout ? [layout.opening, layout.closing, ...(layout.callTags ?? [])].filter((tag) => tag !== "") : []) };
   // The engine implements neither positions past the model's table nor a sliding window.
   maxContext = Math.min(o.maxContext, model.cfg.maxPositions, model.cfg.slidingWindow ?? Infinity);
   scheduler = new Scheduler(model.session, model.slots, {

@@ -18,9 +18,11 @@ let dir: string;
 let tok: TextTokenizer;
 const PYTHON_TAG = 260;
 const TOOL_CALLS = 261;
+const ARGS = 262;
+const CALL_ID = 263;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tuneserve-call-formats-"));
-  await writeByteLevelTokenizer(dir, { extraSpecialTokens: ["<|python_tag|>", "[TOOL_CALLS]"] });
+  await writeByteLevelTokenizer(dir, { extraSpecialTokens: ["<|python_tag|>", "[TOOL_CALLS]", "[ARGS]", "[CALL_ID]"] });
   tok = (await loadTokenizer(dir))!;
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -36,7 +38,7 @@ const bytes = (text: string) => tok.encode(text, { addSpecialTokens: false });
 function run(format: ToolCallFormat, answer: number[], parallel = true) {
   const layout = CALL_LAYOUTS[format];
   const toolCalls = autoCallsIn(format, { ...autoCallGrammar(tools, names, format)!, parallel });
-  const kept = [layout.opening, layout.closing].filter((t) => t !== "");
+  const kept = [layout.opening, layout.closing, ...(layout.callTags ?? [])].filter((t) => t !== "");
   const seq = new Sequence({ tokens: [1], maxTokens: 200, stopTokens: tok.eosTokenIds, toolCalls, hiddenTokens: hiddenTokens(tok, kept) }, tok, { streamText: false });
   const refused: number[] = [];
   for (const t of answer) {
@@ -91,6 +93,24 @@ describe("auto calls through a Sequence, read back by the API", () => {
     expect(one.refused).toEqual(bytes(","));
     // The call's enum holds.
     expect(run("mistral", [TOOL_CALLS, ...bytes('[{"name": "get_weather", "arguments": {"city": "Rome"}}]')]).refused.length).toBeGreaterThan(0);
+  });
+
+  it("Mistral v11: [TOOL_CALLS], [ARGS] and [CALL_ID] kept in the text, each call held to its tool's parameters, another call or the end after it", () => {
+    const r = run("mistral_v11", [...bytes("Sure."), TOOL_CALLS, ...bytes("lights"), ARGS, ...bytes('{"on": true}'), TOOL_CALLS, ...bytes("get_weather"), CALL_ID, ...bytes("a1B2c3D4e"), ARGS, ...bytes('{"city": "Paris"}'), 257]);
+    expect(r).toMatchObject({ text: 'Sure.[TOOL_CALLS]lights[ARGS]{"on": true}[TOOL_CALLS]get_weather[CALL_ID]a1B2c3D4e[ARGS]{"city": "Paris"}', finishReason: "stop", refused: [] });
+    expect(callsOf(r.text, { names, finish: "tool_calls", auto: true, format: "mistral_v11" })).toEqual({
+      content: "Sure.",
+      calls: [
+        { name: "lights", arguments: '{"on": true}' },
+        { name: "get_weather", arguments: '{"city": "Paris"}' },
+      ],
+    });
+    // Without parallel calls the first call ends the answer.
+    expect(run("mistral_v11", [TOOL_CALLS, ...bytes("lights"), ARGS, ...bytes('{"on": true}'), TOOL_CALLS], false)).toMatchObject({ finishReason: "stop", refused: [] });
+    expect(run("mistral_v11", [TOOL_CALLS, ...bytes("lights"), ARGS, ...bytes('{"on": true}'), TOOL_CALLS], false).tokens.at(-1)).not.toBe(TOOL_CALLS);
+    // The tool's enum holds, and [ARGS] comes only after a tool's whole name.
+    expect(run("mistral_v11", [TOOL_CALLS, ...bytes("get_weather"), ARGS, ...bytes('{"city": "Rome"}')]).refused.length).toBeGreaterThan(0);
+    expect(run("mistral_v11", [TOOL_CALLS, ...bytes("light"), ARGS]).refused).toEqual([ARGS]);
   });
 
   it("Hermes: as before, the blocks within kept tags", () => {

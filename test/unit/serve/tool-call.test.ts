@@ -100,6 +100,11 @@ describe("toolCallOpening", () => {
     expect(toolCallOpening("mistral", ["get_weather"])).toBe('[TOOL_CALLS] [{"name": "get_weather", "arguments": ');
     expect(toolCallOpening("mistral", ["a", "b"])).toBe("[TOOL_CALLS] [");
   });
+
+  it("opens a newer Mistral call with [TOOL_CALLS], the name and [ARGS] for one tool; several are one JSON call, no tag", () => {
+    expect(toolCallOpening("mistral_v11", ["get_weather"])).toBe("[TOOL_CALLS]get_weather[ARGS]");
+    expect(toolCallOpening("mistral_v11", ["a", "b"])).toBe("");
+  });
 });
 
 describe("noCallText", () => {
@@ -109,6 +114,7 @@ describe("noCallText", () => {
     // A Llama 3.1 call is the whole answer's JSON: no text to ban anywhere in an answer.
     expect(noCallText("llama3_json")).toBeUndefined();
     expect(noCallText("mistral")).toBe("[TOOL_CALLS");
+    expect(noCallText("mistral_v11")).toBe("[TOOL_CALLS");
   });
 });
 
@@ -117,9 +123,10 @@ describe("assertReadableToolCalls", () => {
     expect(() => assertReadableToolCalls("hermes")).not.toThrow();
     expect(() => assertReadableToolCalls("llama3_json")).not.toThrow();
     expect(() => assertReadableToolCalls("mistral")).not.toThrow();
+    expect(() => assertReadableToolCalls("mistral_v11")).not.toThrow();
     expect(() => assertReadableToolCalls(null)).toThrow(/^tool_choice: "auto" needs a chat template/);
     // The message names every format read, so that a user can tell whether another template would do.
-    for (const named of ["<tool_call>", '"parameters"', "[TOOL_CALLS]"]) expect(() => assertReadableToolCalls(null)).toThrow(named);
+    for (const named of ["<tool_call>", '"parameters"', "[TOOL_CALLS]", "[ARGS]"]) expect(() => assertReadableToolCalls(null)).toThrow(named);
   });
 });
 
@@ -128,5 +135,6 @@ describe("CALL_LAYOUTS", () => {
     expect(CALL_LAYOUTS.hermes).toMatchObject({ opening: "<tool_call>", closing: "</tool_call>", leading: false, list: false, argumentsKey: "arguments" });
     expect(CALL_LAYOUTS.llama3_json).toMatchObject({ opening: "", closing: "", leading: true, list: false, argumentsKey: "parameters" });
     expect(CALL_LAYOUTS.mistral).toMatchObject({ opening: "[TOOL_CALLS]", closing: "", leading: false, list: true, argumentsKey: "arguments" });
+    expect(CALL_LAYOUTS.mistral_v11).toMatchObject({ opening: "[TOOL_CALLS]", closing: "", leading: false, list: false, named: true, callTags: ["[ARGS]", "[CALL_ID]"] });
   });
 });

@@ -5,8 +5,9 @@
 // (api/src/inference/tool-calls.ts). A format whose call is the whole answer (Llama 3.1's JSON) has no tags:
 // a `{` before any other text (whitespace and a spelled-out <|python_tag|> may precede it) opens the call,
 // and other text rules one out. Mistral's opening tag, [TOOL_CALLS], is followed by one JSON array of every
-// call (call-list.ts), with no closing tag. Like JSON mode, the model's pick is checked first and the
-// vocabulary masked only on a refusal.
+// call (call-list.ts), with no closing tag. Mistral's newer calls (`[TOOL_CALLS]name[ARGS]{…}`, named-call.ts)
+// have no closing tag either, but each opens with its own [TOOL_CALLS], so more may follow (`reopens`). Like JSON
+// mode, the model's pick is checked first and the vocabulary masked only on a refusal.
 import { CallBlock, type CloneableRecognizer } from "./call-block.js";
 import { JsonMode, type JsonVocabulary } from "./json-mode.js";
 import { TagScanner, equalBytes as equal } from "./bytes.js";
@@ -24,6 +25,13 @@ export type AutoCallsSpec = {
   grammar: () => CloneableRecognizer;
   /** Whether another call may follow a call; otherwise the answer ends with the first. */
   parallel: boolean;
+  /** Calls without a closing tag that each open with their own opening tag: another may follow (when `parallel`). */
+  reopens?: boolean;
+  /**
+   * Tags written inside a call before its JSON (Mistral's [ARGS]): special tokens that spell one may come there,
+   * where the call's grammar says it takes them (CloneableRecognizer.takesTags), and nowhere else in the call.
+   */
+  callTags?: Uint8Array[];
   /**
    * Tokens the text leaves out (sequence.ts hiddenTokens): outside a call they write nothing, so the opening
    * tag goes on across them as the text the API reads does; like any token writing nothing, none after a call.
@@ -55,8 +63,10 @@ export class AutoToolCalls {
   private readonly openingScanner: TagScanner | null;
   /** Inside a call: its grammar, and JSON mode's checks and mask over it. */
   private call: { block: CallBlock; mode: JsonMode } | null = null;
-  /** Inside a call: the stop and special tokens are refused, save one that spells the closing tag. */
+  /** Inside a call: the stop and special tokens are refused, save one that spells the closing tag or a call tag. */
   private readonly callVocab: JsonVocabulary;
+  /** The special tokens that spell one of the call tags: allowed only where the call takes its tags. */
+  private readonly tagTokens: ReadonlySet<number>;
 
   /** `vocab.blocked` holds the stop and special tokens; `stops`, the stop tokens. */
   constructor(
@@ -66,7 +76,9 @@ export class AutoToolCalls {
   ) {
     // Without a closing tag, no special token may end a call (an empty closing would match those that write nothing).
     const closes = (t: number) => spec.closing.length > 0 && equal(vocab.tokenBytes(t), spec.closing);
-    this.callVocab = { ...vocab, blocked: new Set([...vocab.blocked].filter((t) => !closes(t))) };
+    const spellsTag = (t: number) => t < vocab.vocabSize && !stops.has(t) && (spec.callTags ?? []).some((tag) => equal(vocab.tokenBytes(t), tag));
+    this.tagTokens = new Set([...vocab.blocked].filter(spellsTag));
+    this.callVocab = { ...vocab, blocked: new Set([...vocab.blocked].filter((t) => !closes(t) && !this.tagTokens.has(t))) };
     this.openingScanner = spec.leading ? null : new TagScanner(spec.opening);
   }
 
@@ -77,7 +89,7 @@ export class AutoToolCalls {
 
   /** Whether token `t` may come next. */
   allows(t: number): boolean {
-    if (this.call) return this.call.mode.allows(t);
+    if (this.call) return (this.call.block.takesTags || !this.tagTokens.has(t)) && this.call.mode.allows(t);
     if (this.stops.has(t)) return this.phase === "text" || this.matched === 0;
     if (t >= this.vocab.vocabSize || this.spec.hidden?.has(t)) return this.phase === "text";
     const bytes = this.vocab.tokenBytes(t);
@@ -88,7 +100,7 @@ export class AutoToolCalls {
 
   /** Masks, in place, the tokens that cannot come next; throws when none can. */
   mask(logits: Float32Array): void {
-    if (this.call) return this.call.mode.mask(logits);
+    if (this.call) return this.maskCall(this.call, logits);
     maskRefused(logits, (t) => this.allows(t), "tool calls: no token of this model's vocabulary continues the answer");
   }
 
@@ -109,14 +121,23 @@ export class AutoToolCalls {
     return next.call.done && this.closeCall(next.call);
   }
 
+  /** JSON mode's mask inside a call, and the call tags' special tokens off where the call does not take them. */
+  private maskCall(call: { block: CallBlock; mode: JsonMode }, logits: Float32Array): void {
+    call.mode.mask(logits);
+    if (call.block.takesTags || this.tagTokens.size === 0) return;
+    for (const t of this.tagTokens) if (t < logits.length) logits[t] = -Infinity;
+    if (!logits.some((l) => l !== -Infinity)) throw new Error("tool calls: no token of this model's vocabulary continues the call");
+  }
+
   /** The call has closed (the token that closed it may have written spaces after it, which count as between calls). */
   private closeCall(block: CallBlock): boolean {
     this.call = null;
     this.phase = "after";
     this.matched = 0;
     this.spaces = block.spacesAfter;
-    // A call without a closing tag (Llama 3.1's whole answer, Mistral's array of every call) is the last.
-    return !this.spec.parallel || this.spec.closing.length === 0;
+    // A call without a closing tag (Llama 3.1's whole answer, Mistral's array of every call) is the last, unless
+    // each call opens with its own tag (Mistral's newer calls).
+    return !this.spec.parallel || (this.spec.closing.length === 0 && !this.spec.reopens);
   }
 
   /** Where `bytes` lead outside a call, or null when they may not come; byte by byte, without copies (a mask tries every token). */

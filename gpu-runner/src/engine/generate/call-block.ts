@@ -6,8 +6,11 @@
 // JsonRecognizer, so JSON mode's mask and checks work on it unchanged.
 import type { JsonRecognizer } from "./json-mode.js";
 
-/** A recognizer whose state can be copied (json-schema.ts's). */
-export type CloneableRecognizer = JsonRecognizer & { clone(): CloneableRecognizer };
+/**
+ * A recognizer whose state can be copied (json-schema.ts's). `takesTags`: it is where the call's own tags may
+ * come (Mistral's [ARGS] before a call's arguments, named-call.ts), which some tokenizers spell as special tokens.
+ */
+export type CloneableRecognizer = JsonRecognizer & { clone(): CloneableRecognizer; readonly takesTags?: boolean };
 
 const CLOSING_BRACE = 0x7d;
 const isGap = (b: number) => b === 0x0a || b === 0x20;
@@ -39,6 +42,10 @@ export class CallBlock implements JsonRecognizer {
 
   get inPlainString(): boolean {
     return this.phase === "json" && this.json.inPlainString;
+  }
+
+  get takesTags(): boolean {
+    return this.phase === "json" && this.json.takesTags === true;
   }
 
   push(bytes: Uint8Array): boolean {

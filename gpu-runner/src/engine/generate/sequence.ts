@@ -10,6 +10,7 @@ import { schemaRecognizer } from "./json-schema.js";
 import { BannedText } from "./banned-text.js";
 import { AutoToolCalls } from "./auto-tool-calls.js";
 import { CallList } from "./call-list.js";
+import { NamedCall } from "./named-call.js";
 import { CONTEXT_TOKENS, createDecodeStream, decodeAfter, type TextTokenizer } from "../tokenizer/tokenizer.js";
 
 export type FinishReason = "stop" | "length";
@@ -65,9 +66,21 @@ export type SequenceRequest = {
  * Calls written between the template's tags, each a JSON object that follows `jsonSchema` (the tools'
  * `{"name", "arguments"}`, compact spacing); `parallel`: several calls may follow one another. `leading`: no
  * tags, the call is the whole answer (Llama 3.1's), opened by a `{` before any other text but `leadingTag`.
- * `list`: after the opening tag, one JSON array of every call (Mistral's).
+ * `list`: after the opening tag, one JSON array of every call (Mistral's). `named`: each call `name[ARGS]{arguments}`
+ * after its own opening tag (Mistral's newer templates; named-call.ts), `callTags` the tags within it.
  */
-export type AutoCallsRequest = { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; opening: string; closing: string; leading?: boolean; leadingTag?: string; list?: boolean; parallel: boolean };
+export type AutoCallsRequest = {
+  jsonSchema: Record<string, unknown>;
+  jsonSchemaPath: string;
+  opening: string;
+  closing: string;
+  leading?: boolean;
+  leadingTag?: string;
+  list?: boolean;
+  named?: boolean;
+  callTags?: string[];
+  parallel: boolean;
+};
 
 /** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
 export type SequenceTokenizer = Pick<TextTokenizer, "decode"> & Partial<Pick<TextTokenizer, "tokenBytes" | "vocabSize" | "specialTokenIds">>;
@@ -277,8 +290,18 @@ export function autoToolCalls(tok: SequenceTokenizer | null, stops: ReadonlySet<
   const grammar = schemaRecognizer(calls.jsonSchema, calls.jsonSchemaPath, { compact: true });
   const bytes = (s: string) => new TextEncoder().encode(s);
   const call = () => grammar.clone();
-  const oneCallOrList = calls.list ? () => new CallList(call, calls.parallel ? Infinity : 1) : call;
-  return new AutoToolCalls(jsonVocabulary(tok, stops), stops, { opening: bytes(calls.opening), closing: bytes(calls.closing), leading: calls.leading, leadingTag: bytes(calls.leadingTag ?? ""), grammar: oneCallOrList, parallel: calls.parallel, hidden });
+  const callOf = calls.named ? () => NamedCall.open(call) : calls.list ? () => new CallList(call, calls.parallel ? Infinity : 1) : call;
+  return new AutoToolCalls(jsonVocabulary(tok, stops), stops, {
+    opening: bytes(calls.opening),
+    closing: bytes(calls.closing),
+    leading: calls.leading,
+    leadingTag: bytes(calls.leadingTag ?? ""),
+    grammar: callOf,
+    parallel: calls.parallel,
+    reopens: calls.named,
+    callTags: (calls.callTags ?? []).map(bytes),
+    hidden,
+  });
 }
 
 /** Banned text as bytes, checked against the tokenizer's spelling of each token (`hidden` write none); throws without one. */

@@ -213,7 +213,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
         throw new Error(`messages: the model's chat template refuses them: ${String(message)}`);
       };
       // Mistral's templates refuse call ids other than 9 letters or digits: renamed for them (call-ids.ts).
-      const rendered = self.toolCallFormat === "mistral" ? nineCharacterCallIds(messages) : messages;
+      const rendered = self.toolCallFormat === "mistral" || self.toolCallFormat === "mistral_v11" ? nineCharacterCallIds(messages) : messages;
       return template.render({ messages: rendered, add_generation_prompt: opts?.addGenerationPrompt ?? false, ...(opts?.tools ? { tools: opts.tools } : {}), ...specials, [REFUSE]: refuse });
     },
     encodeChat(messages, opts) {

@@ -10,12 +10,12 @@ export type { ToolCallFormat };
  * `"arguments"`, but not the XML calls some templates put within the same tag (`<function=…>`, Qwen3-Coder).
  * Llama 3.1: `"parameters": ` written beside the call's name (`tool_call.name`) or tool answers in `ipython`
  * turns, and no `<tool_call>` (whose blocks are Hermes's, whatever key they use). Mistral: `[TOOL_CALLS]` (a
- * JSON array of calls after it, as Mistral's v3 template writes), but not the `[TOOL_CALLS]name[ARGS]{…}`
- * of newer ones.
+ * JSON array of calls after it, as Mistral's v3 template writes), or with `[ARGS]` the `[TOOL_CALLS]name[ARGS]{…}`
+ * calls of newer ones (tokenizer v11+; `[CALL_ID]id` before [ARGS] where the template writes ids).
  */
 export function toolCallFormatOf(template: string): ToolCallFormat | null {
   if (template.includes("<tool_call>")) return template.includes('"arguments"') && !template.includes("<function=") ? "hermes" : null;
-  if (template.includes("[TOOL_CALLS]")) return template.includes("[ARGS]") ? null : "mistral";
+  if (template.includes("[TOOL_CALLS]")) return template.includes("[ARGS]") ? "mistral_v11" : "mistral";
   if (template.includes('"parameters": ') && (template.includes("tool_call.name") || template.includes("ipython"))) return "llama3_json";
   return null;
 }

@@ -1,5 +1,5 @@
 // The API's shaping of tool calls: the calls a choice's text makes (forced with one tool or several, or auto with
-// Hermes blocks or Llama 3.1's JSON call), their finish_reason, and the stream deltas, which must add up to the whole answer.
+// Hermes blocks, Llama 3.1's JSON call or Mistral's calls, old and new), their finish_reason, and the stream deltas, which must add up to the whole answer.
 import { describe, expect, it } from "vitest";
 import { ToolCallStream, callsOf, toolCallId, toolFinish, toolMessage, withCallFormat, type ToolCallShape } from "../../../../api/src/inference/tool-calls.js";
 import { toolCallShapeOf } from "../../../../api/src/inference/openai-request.js";
@@ -12,6 +12,8 @@ const llama: ToolCallShape = { ...auto, format: "llama3_json" };
 const llamaSeveral: ToolCallShape = { ...several, format: "llama3_json" };
 /** Auto with a Mistral-style template: text, then `[TOOL_CALLS]` and a JSON array of calls. */
 const mistral: ToolCallShape = { ...auto, format: "mistral" };
+/** Auto with a newer Mistral template (tokenizer v11+): text, then `[TOOL_CALLS]name[ARGS]{arguments}` per call. */
+const mistralV11: ToolCallShape = { ...auto, format: "mistral_v11" };
 const ids = (k: number) => `c${k}`;
 
 describe("callsOf", () => {
@@ -105,6 +107,53 @@ describe("callsOf under auto with Mistral's [TOOL_CALLS] array", () => {
       const stream = new ToolCallStream(mistral, ids);
       expect([stream.push(text), ...stream.end("length")], text).toEqual([null, { content: text }]);
     }
+  });
+});
+
+describe("callsOf under auto with Mistral's newer [TOOL_CALLS]name[ARGS]{…} calls", () => {
+  it("reads the text before the first [TOOL_CALLS] as content and each call's name and arguments, an id after [CALL_ID] left out", () => {
+    const text = 'Checking.[TOOL_CALLS]get_weather[ARGS]{"city": "Oslo"}[TOOL_CALLS]lights[CALL_ID]a1B2c3D4e[ARGS]{"on": true}';
+    expect(callsOf(text, mistralV11)).toEqual({ content: "Checking.", calls: [{ name: "get_weather", arguments: '{"city": "Oslo"}' }, { name: "lights", arguments: '{"on": true}' }] });
+    expect(callsOf('[TOOL_CALLS]lights[ARGS]{}\n', mistralV11)).toEqual({ content: "", calls: [{ name: "lights", arguments: "{}" }] });
+    // Whitespace between calls, and before a name (as the runner's grammar lets through).
+    expect(callsOf('[TOOL_CALLS] lights[ARGS]{} \n[TOOL_CALLS]lights[ARGS]{"on": false}', mistralV11).calls).toHaveLength(2);
+    expect(callsOf('[TOOL_CALLS]lights[ARGS]{}[TOOL_CALLS]lights[ARGS]{"on": false}', { ...mistralV11, single: true }).calls).toEqual([{ name: "lights", arguments: "{}" }]);
+  });
+
+  it("reads anything else as text: another tool, no [ARGS], arguments that are not an object, a bad id, text after the calls", () => {
+    for (const text of [
+      "no call",
+      '[TOOL_CALLS]nope[ARGS]{"on": true}',
+      '[TOOL_CALLS]lights{"on": true}',
+      "[TOOL_CALLS]lights[ARGS][1]",
+      '[TOOL_CALLS]lights[ARGS]{"on": tru}',
+      "[TOOL_CALLS]lights[CALL_ID]short[ARGS]{}",
+      '[TOOL_CALLS]lights[ARGS]{"on": true} and more',
+      '[TOOL_CALLS]lights[ARGS]{"on": true}[TOOL_CALLS]',
+      '[TOOL_CALLS] [{"name": "lights", "arguments": {}}]',
+    ]) {
+      expect(callsOf(text, mistralV11), text).toEqual({ content: text, calls: [] });
+    }
+  });
+
+  it("keeps the calls before a later call that max_tokens cut short, wherever the cut falls", () => {
+    const first = '[TOOL_CALLS]lights[ARGS]{"on": true}';
+    for (const rest of ["[TOOL_CA", "[TOOL_CALLS]get_wea", "[TOOL_CALLS]get_weather[AR", '[TOOL_CALLS]get_weather[ARGS]{"city": "O']) {
+      expect(callsOf(first + rest, mistralV11, true), rest).toEqual({ content: "", calls: [{ name: "lights", arguments: '{"on": true}' }] });
+      expect(callsOf(first + rest, mistralV11).calls, rest).toEqual([]);
+    }
+    expect(callsOf('[TOOL_CALLS]get_weather[ARGS]{"city": "O', mistralV11, true).calls).toEqual([]);
+  });
+
+  it("streams the text before [TOOL_CALLS] as it comes, and the calls whole at the end", () => {
+    const s = new ToolCallStream(mistralV11, ids);
+    expect(s.push("Hi [TOOL_")).toEqual({ content: "Hi " });
+    expect(s.push("CALLS]lights[ARGS]")).toBeNull();
+    expect(s.push('{"on": true}')).toBeNull();
+    expect(s.end("stop")).toEqual([{ tool_calls: [{ index: 0, id: "c0", type: "function", function: { name: "lights", arguments: '{"on": true}' } }] }]);
+    const text = new ToolCallStream(mistralV11, ids);
+    expect(text.push("[TOOL_CALLS]nope")).toBeNull();
+    expect(text.end("stop")).toEqual([{ content: "[TOOL_CALLS]nope" }]);
   });
 });
 
@@ -202,6 +251,8 @@ describe("ToolCallStream", () => {
       [mistral, 'Let me see. [TOOL_CALLS] [{"name": "lights", "arguments": {"on": true}}, {"name": "get_weather", "arguments": {}}]'],
       [mistral, "[TOOL_CALLS] [] no"],
       [mistral, "a [TOOL and [TOOL_C"],
+      [mistralV11, 'Let me see. [TOOL_CALLS]lights[ARGS]{"on": true}[TOOL_CALLS]get_weather[CALL_ID]abcdefghi[ARGS]{}'],
+      [mistralV11, "[TOOL_CALLS]lights[ARGS] no"],
     ];
     for (const [tools, text] of texts) {
       const whole = toolMessage({ text, finish_reason: "stop", logprobs: null }, tools, ids);
@@ -270,6 +321,7 @@ describe("toolCallShapeOf", () => {
 describe("withCallFormat", () => {
   it("reads calls in the format the runner said, Hermes when it said none, and none in a format the API does not know", () => {
     expect(withCallFormat(auto, "mistral")).toEqual({ ...auto, format: "mistral" });
+    expect(withCallFormat(auto, "mistral_v11")).toEqual(mistralV11);
     expect(withCallFormat(one, undefined)).toEqual(one);
     // A newer runner's format: the answer is its text, forced or auto.
     expect(withCallFormat(auto, "future_format")).toBeNull();

@@ -8,6 +8,7 @@ import { nineCharacterCallIds } from "../../../../gpu-runner/src/engine/tokenize
 import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
 import { loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { useMistralTemplate } from "../../../helpers/mistral-template.js";
+import { useMistralV11Template } from "../../../helpers/mistral-v11-template.js";
 
 const call = (id: string, name = "f") => ({ id, type: "function", function: { name, arguments: {} } });
 const history = (ids: string[]) => [
@@ -53,5 +54,27 @@ describe("a Mistral-style template", () => {
     expect(id).toBeDefined();
     expect(text).toContain(`[TOOL_CALLS] [{"name": "f", "arguments": {}, "id": "${id}"}]`);
     expect(text).toContain(`"call_id": "${id}"}[/TOOL_RESULTS]`);
+  });
+});
+
+describe("a newer Mistral-style template ([TOOL_CALLS]name[CALL_ID]id[ARGS]…)", () => {
+  let dir: string;
+  let tok: TextTokenizer;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tuneserve-mistral-v11-ids-"));
+    await writeByteLevelTokenizer(dir);
+    await useMistralV11Template(dir, { callIds: true });
+    tok = (await loadTokenizer(dir))!;
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it("renders each call after its own [TOOL_CALLS], its OpenAI-style id renamed to 9 characters, and the results", () => {
+    expect(tok.toolCallFormat).toBe("mistral_v11");
+    const text = tok.applyChatTemplate(history(["call_req_1_0", "call_req_1_1"]), { tools: [{ type: "function", function: { name: "f" } }] });
+    const ids = [...text.matchAll(/\[CALL_ID\]([A-Za-z0-9]{9})\[ARGS\]/g)].map((m) => m[1]);
+    expect(ids).toHaveLength(2);
+    expect(text).toContain(`[TOOL_CALLS]f[CALL_ID]${ids[0]}[ARGS]{}[TOOL_CALLS]f[CALL_ID]${ids[1]}[ARGS]{}`);
+    expect(text).toContain('[AVAILABLE_TOOLS][{"type": "function", "function": {"name": "f"}}][/AVAILABLE_TOOLS][INST]q[/INST]');
+    expect(text).toContain("[TOOL_RESULTS]1[/TOOL_RESULTS][TOOL_RESULTS]1[/TOOL_RESULTS]");
   });
 });

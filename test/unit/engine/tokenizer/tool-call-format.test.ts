@@ -1,5 +1,5 @@
 // Which tool-call format a chat template writes: Hermes blocks (Qwen2.5, the built-in model), Llama 3.1's JSON
-// message, or one this server cannot read; and a Llama 3.1-style template loaded and rendering calls.
+// message, Mistral's array or newer `[TOOL_CALLS]name[ARGS]` calls, or one this server cannot read; and a Llama 3.1-style template loaded and rendering calls.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -8,6 +8,7 @@ import { CHATML_TEMPLATE, writeByteLevelTokenizer } from "../../../../gpu-runner
 import { loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { toolCallFormatOf } from "../../../../gpu-runner/src/engine/tokenizer/tool-call-format.js";
 import { LLAMA3_TOOLS_TEMPLATE, useLlama3Template } from "../../../helpers/llama3-template.js";
+import { mistralV11Template } from "../../../helpers/mistral-v11-template.js";
 
 // The lines of Meta's Llama 3.1 template (also 3.2's and 3.3's) that write a call and a tool's answer.
 const META_LLAMA31_CALL =
@@ -47,9 +48,11 @@ describe("toolCallFormatOf", () => {
     expect(toolCallFormatOf(LLAMA3_TOOLS_TEMPLATE)).toBe("llama3_json");
   });
 
-  it("reads Mistral's [TOOL_CALLS] array, not the [TOOL_CALLS]name[ARGS] calls of newer templates", () => {
+  it("reads Mistral's [TOOL_CALLS] array, and the [TOOL_CALLS]name[ARGS] calls of newer templates, with or without [CALL_ID]", () => {
     expect(toolCallFormatOf(MISTRAL_V3_CALL)).toBe("mistral");
-    expect(toolCallFormatOf("{{- '[TOOL_CALLS]' + tool.function.name + '[ARGS]' + tool.function.arguments|tojson }}")).toBeNull();
+    expect(toolCallFormatOf("{{- '[TOOL_CALLS]' + tool.function.name + '[ARGS]' + tool.function.arguments|tojson }}")).toBe("mistral_v11");
+    expect(toolCallFormatOf(mistralV11Template())).toBe("mistral_v11");
+    expect(toolCallFormatOf(mistralV11Template({ callIds: true }))).toBe("mistral_v11");
   });
 
   it("reads no format from templates that write neither", () => {

@@ -4,7 +4,9 @@
 // "parameters" and answered as tool_calls, whole, streamed and replayed; text stays text; forced calls use the
 // format too. Mistral-style (test/helpers/mistral-template.ts): "auto" is taken (the untrained model cannot be
 // steered to spell [TOOL_CALLS]: auto-call-formats.test.ts writes such calls), forced calls open with
-// [TOOL_CALLS] [. A template of none of these formats is still refused "auto" with a 400 naming tool_choice.
+// [TOOL_CALLS] [. The newer Mistral style (test/helpers/mistral-v11-template.ts): "auto" is taken, history with
+// calls renders, a named call opens with [TOOL_CALLS]name[ARGS]. A template of none of these formats is still
+// refused "auto" with a 400 naming tool_choice.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +15,7 @@ import { startServeStack, tenantWithAdapters } from "../../../bench/stack.js";
 import { BUILTIN_MODEL_NAME, ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 import { useLlama3Template } from "../../helpers/llama3-template.js";
 import { useMistralTemplate } from "../../helpers/mistral-template.js";
+import { useMistralV11Template } from "../../helpers/mistral-v11-template.js";
 import { useChatTemplate } from "../../helpers/chat-template.js";
 
 /** A stack serving the built-in model with its chat template replaced by `retemplate` before the runner reads it. */
@@ -169,6 +172,43 @@ describe("a Mistral-style template", () => {
     expectWeatherArguments(named.choices[0].message.tool_calls[0].function.arguments);
     const required = await (await mistral.post({ ...base, tool_choice: "required" })).json();
     expect(required.choices[0].finish_reason, JSON.stringify(required.choices[0])).toBe("tool_calls");
+  });
+});
+
+describe("a newer Mistral-style template ([TOOL_CALLS]name[CALL_ID]id[ARGS]{…})", () => {
+  let v11: Awaited<ReturnType<typeof stackWith>>;
+  beforeAll(async () => {
+    v11 = await stackWith("tuneserve-mistral-v11-tools-", (modelDir) => useMistralV11Template(modelDir, { callIds: true }));
+  });
+  afterAll(async () => {
+    await v11?.stack.close();
+    if (v11) await rm(v11.dir, { recursive: true, force: true });
+  });
+
+  it('takes tool_choice "auto", answering text as text, and renders an earlier call and its result (its id renamed for the template)', async () => {
+    const round = [
+      ...messages,
+      { role: "assistant", content: null, tool_calls: [{ id: "call_req_1_0", type: "function", function: { name: "lights", arguments: '{"on":true}' } }] },
+      { role: "tool", tool_call_id: "call_req_1_0", content: '"done"' },
+      { role: "user", content: "Thanks." },
+    ];
+    for (const stream of [false, true]) {
+      const res = await v11.post({ messages: round, tools: [weather, lights], max_tokens: 6, temperature: 0, logit_bias: { [byte("H")]: 100 }, stream });
+      expect(res.status).toBe(200);
+      if (!stream) expect((await res.json()).choices[0].message).toMatchObject({ content: "HHHHHH" });
+      else expect((await chunksOf(res)).flatMap((c) => c.choices).map((d) => d.delta.content ?? "").join("")).toBe("HHHHHH");
+    }
+  });
+
+  it("forces a named call opened with [TOOL_CALLS]name[ARGS], and a call among several as one {name, arguments} object", async () => {
+    const base = { messages, tools: [weather, lights], max_tokens: 120, temperature: 0, logit_bias: noSpace };
+    const none = await (await v11.post({ ...base, tool_choice: "none", max_tokens: 1 })).json();
+    const named = await (await v11.post({ ...base, tool_choice: { type: "function", function: { name: "get_weather" } } })).json();
+    expect(named.usage.prompt_tokens - none.usage.prompt_tokens).toBe("[TOOL_CALLS]get_weather[ARGS]".length);
+    expectWeatherArguments(named.choices[0].message.tool_calls[0].function.arguments);
+    const required = await (await v11.post({ ...base, tool_choice: "required" })).json();
+    expect(required.choices[0].finish_reason, JSON.stringify(required.choices[0])).toBe("tool_calls");
+    expect(required.usage.prompt_tokens).toBe(none.usage.prompt_tokens);
   });
 });
 

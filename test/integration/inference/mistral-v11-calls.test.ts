@@ -1,0 +1,81 @@
+// Newer Mistral calls (tool_call_format mistral_v11) read back by the API end to end: a runner that says the format
+// and writes text then `[TOOL_CALLS]name[ARGS]{…}` calls (one with the [CALL_ID] some templates write) is answered
+// with that text as content and the calls as tool_calls named by the API, whole and streamed. The runner is a
+// stand-in (a plain HTTP server speaking the protocol): the built-in model cannot be steered to write such calls
+// (test/unit/serve/auto-call-formats.test.ts has the real runner write them).
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../bench/stack.js";
+import { listenLocal, type LocalServer } from "../../helpers/http-server.js";
+import { registerStandInRunner } from "../../helpers/stand-in-runner.js";
+
+const model = "mistral-v11-micro";
+const pieces = ["Sure.", "[TOOL_CALLS]", "lights", "[CALL_ID]", "a1B2c3D4e", "[ARGS]", '{"on": ', "true}", "[TOOL_CALLS]", "lights", "[ARGS]", '{"on": false}'];
+const text = pieces.join("");
+const usage = { prompt_tokens: 9, completion_tokens: pieces.length };
+let dir: string;
+let stack: ServeStack;
+let runner: LocalServer;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "tuneserve-mistral-v11-calls-"));
+  stack = await startServeStack({ dataDir: dir, maxBatch: 1, maxContext: 512 });
+  runner = await listenLocal((req, res) => {
+    let body = "";
+    req.on("data", (d) => (body += d));
+    req.on("end", () => {
+      const said = { response_format: JSON.parse(body).response_format, tool_call_format: "mistral_v11" };
+      if (!JSON.parse(body).stream) {
+        res.writeHead(200, { "Content-Type": "application/json" });
+        return void res.end(JSON.stringify({ text, tokens: pieces.map((_, i) => i), finish_reason: "stop", usage, ...said }));
+      }
+      res.writeHead(200, { "Content-Type": "text/event-stream" });
+      const deltas = pieces.map((piece, i) => ({ type: "delta", text: piece, token: i, ...(i === 0 ? { prompt_tokens: usage.prompt_tokens, ...said } : {}) }));
+      res.end([...deltas, { type: "done", finish_reason: "stop", usage }].map((e) => `data: ${JSON.stringify(e)}\n\n`).join(""));
+    });
+  });
+  await registerStandInRunner(stack, model, "mistral-v11-runner", runner.url);
+});
+afterAll(async () => {
+  await runner?.close();
+  await stack?.close();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+const lights = { type: "function", function: { name: "lights", parameters: { type: "object", properties: { on: { type: "boolean" } } } } };
+const post = async (body: Record<string, unknown>) => {
+  const { key } = await tenantWithAdapters(stack, `v11-${Math.random().toString(36).slice(2, 8)}`, 0);
+  return fetch(`${stack.apiUrl}/v1/chat/completions`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ model, messages: [{ role: "user", content: "Lights on, then off" }], tools: [lights], max_tokens: 40, ...body }),
+  });
+};
+const calls = [
+  { name: "lights", arguments: '{"on": true}' },
+  { name: "lights", arguments: '{"on": false}' },
+];
+
+it("answers the text before the calls as content and each call as a tool call with the API's own id", async () => {
+  const res = await post({});
+  expect(res.status).toBe(200);
+  const body = await res.json();
+  const id = body.id.slice("chatcmpl-".length);
+  expect(body.choices[0]).toMatchObject({ finish_reason: "tool_calls", message: { role: "assistant", content: "Sure." } });
+  expect(body.choices[0].message.tool_calls).toEqual(calls.map((f, k) => ({ id: `call_${id}_0${k ? `_${k}` : ""}`, type: "function", function: f })));
+});
+
+it("streams the text as content as it comes and the calls whole at the end", async () => {
+  const res = await post({ stream: true });
+  expect(res.status).toBe(200);
+  const chunks = (await res.text())
+    .split("\n\n")
+    .filter((b) => b.startsWith("data: {"))
+    .map((b) => JSON.parse(b.slice(6)) as { choices: { delta: { content?: string; tool_calls?: { function: unknown }[] }; finish_reason: string | null }[] });
+  const choices = chunks.flatMap((c) => c.choices);
+  expect(choices.map((c) => c.delta.content ?? "").join("")).toBe("Sure.");
+  expect(choices.flatMap((c) => c.delta.tool_calls ?? []).map((c) => c.function)).toEqual(calls);
+  expect(choices.at(-1)!.finish_reason).toBe("tool_calls");
+});

@@ -131,7 +131,7 @@ export const chatRequestSchema = z
     max_completion_tokens: z.number().min(1).max(32768).int().nullish().openapi({ description: "alias of max_tokens" }),
     ...samplingFields,
     tools: z.array(toolSchema).max(MAX_TOOLS).nullish().openapi({ description: `up to ${MAX_TOOLS} functions; the chat template lists them for the model (an empty list is none)` }),
-    tool_choice: toolChoiceSchema.nullish().openapi({ description: '"auto" (the default with tools): the model decides (needs a chat template that writes <tool_call> blocks, Llama 3.1 JSON calls or Mistral [TOOL_CALLS]); "required": call one of the tools; {"type":"function","function":{"name"}}: call that one; "none": answer in text' }),
+    tool_choice: toolChoiceSchema.nullish().openapi({ description: '"auto" (the default with tools): the model decides (needs a chat template that writes <tool_call> blocks, Llama 3.1 JSON calls or Mistral [TOOL_CALLS] calls, old or new); "required": call one of the tools; {"type":"function","function":{"name"}}: call that one; "none": answer in text' }),
     parallel_tool_calls: z.boolean().nullish().openapi({ description: "false: under auto the answer ends after its first call (default true: several calls may follow one another); a forced call is always one call per choice" }),
     functions: unsupported(isEmpty, "functions is OpenAI's deprecated form of tools; send tools"),
     function_call: unsupported((v) => v === "none", "function_call is OpenAI's deprecated form of tool_choice; send tool_choice"),

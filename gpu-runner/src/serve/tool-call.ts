@@ -3,6 +3,7 @@
 import { CALL_TAGS, NAMED_CALL_TAGS, type ToolSpec } from "../../../api/src/inference/runner-protocol.js";
 import type { AutoCallsRequest } from "../engine/generate/sequence.js";
 import type { ToolCallFormat } from "../engine/tokenizer/tool-call-format.js";
+import type { TextTokenizer } from "../engine/tokenizer/tokenizer.js";
 import { rootBranches } from "../engine/generate/json-schema-compile.js";
 import { schemaRecognizer } from "../engine/generate/json-schema.js";
 
@@ -114,13 +115,23 @@ export function toolCallOpening(format: ToolCallFormat | null, names: string[]):
 
 /**
  * tool_choice "none" with tools listed (response format text): the text a model must not write, so that one
- * trained to call cannot open a call in its template's format; undefined when the format is unknown, or has no
- * tag (a Llama 3.1 call is a JSON answer, which text may be too). The tag
+ * trained to call cannot open a call in its template's format; undefined when the format is unknown. The tag
  * without its `>`: a model kept from `<tool_call>` would otherwise write `<tool_calll>` or `<tool_call` and a
- * stray byte, and a call after it.
+ * stray byte, and a call after it. A Llama 3.1 call has no tag (it is a JSON answer, which text may be too, so
+ * `{` stays free), but Llama 3 models open one with the special token `<|python_tag|>`: that is banned where
+ * `tok` has it as a special token (whole, which bans the token; its text spelled out goes too, harmlessly).
  */
-export function noCallText(format: ToolCallFormat | null): string | undefined {
-  return format === null || !CALL_LAYOUTS[format].opening ? undefined : CALL_LAYOUTS[format].opening.slice(0, -1);
+export function noCallText(format: ToolCallFormat | null, tok?: Pick<TextTokenizer, "specialTokenIds" | "tokenBytes">): string | undefined {
+  if (format === null) return undefined;
+  const { opening, leadingTag } = CALL_LAYOUTS[format];
+  if (opening) return opening.slice(0, -1);
+  return leadingTag && tok && hasSpecialToken(tok, leadingTag) ? leadingTag : undefined;
+}
+
+/** Whether one of `tok`'s special tokens spells `text`. */
+function hasSpecialToken(tok: Pick<TextTokenizer, "specialTokenIds" | "tokenBytes">, text: string): boolean {
+  const utf8 = new TextDecoder();
+  return [...tok.specialTokenIds].some((id) => utf8.decode(tok.tokenBytes(id)) === text);
 }
 
 /** tool_choice "auto" reads the calls the model writes, so the chat template must write them in a format this server parses. */

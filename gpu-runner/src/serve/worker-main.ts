@@ -24,6 +24,8 @@ const streaming = new Set<string>();
 let tokenizer: TextTokenizer | null = null;
 /** Tokens answers' text leaves out: the special ones; under tool_choice "auto", the template's tool-call tags stay. */
 let hidden: { text: ReadonlySet<number>; toolAuto: ReadonlySet<number> } | null = null;
+/** What tool_choice "none" bans (noCallText): the template's call tag, taken once per tokenizer. */
+let noCall: string | undefined;
 /** Longest prompt + max_tokens, as the scheduler enforces it. */
 let maxContext = 0;
 const SHUTTING_DOWN = "the runner's inference server is shutting down; retry on another runner";
@@ -35,6 +37,7 @@ async function init(o: ServeWorkerInit): Promise<void> {
   const model = await LoadedModel.load(o.modelDir, { slots: o.slots, rank: o.rank, targets: [...PROJECTIONS], threads, spin: o.spin ?? spinBesideEventLoop(threads) });
   tokenizer = await loadTokenizer(o.modelDir);
   const layout = tokenizer?.toolCallFormat ? CALL_LAYOUTS[tokenizer.toolCallFormat] : null;
+  noCall = tokenizer ? noCallText(tokenizer.toolCallFormat, tokenizer) : undefined;
   hidden = tokenizer && { text: hiddenTokens(tokenizer), toolAuto: hiddenTokens(tokenizer, layout ? [layout.opening, layout.closing, ...(layout.callTags ?? [])].filter((tag) => tag !== "") : []) };
   // The engine implements neither positions past the model's table nor a sliding window.
   maxContext = Math.min(o.maxContext, model.cfg.maxPositions, model.cfg.slidingWindow ?? Infinity);
@@ -143,7 +146,7 @@ function submit(req: ServeSubmit): void {
       jsonSchemaPath: req.jsonSchemaPath,
       jsonCompact: req.jsonCompact,
       // Tools listed, and an answer in text: tool_choice "none".
-      bannedText: (req.format ?? "text") === "text" && "messages" in req.input && req.input.tools?.length ? noCallText(tokenizer?.toolCallFormat ?? null) : undefined,
+      bannedText: (req.format ?? "text") === "text" && "messages" in req.input && req.input.tools?.length ? noCall : undefined,
       // tool_choice "auto": the server took it only for a template whose call format is known (server.ts toSubmits).
       toolCalls: req.autoCalls ? autoCallsIn(tokenizer?.toolCallFormat ?? null, req.autoCalls) : undefined,
     });

@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hiddenTokens } from "../../../gpu-runner/src/serve/hidden-tokens.js";
-import { CALL_LAYOUTS, autoCallGrammar, autoCallsIn } from "../../../gpu-runner/src/serve/tool-call.js";
+import { CALL_LAYOUTS, autoCallGrammar, autoCallsIn, noCallText } from "../../../gpu-runner/src/serve/tool-call.js";
 import { Sequence } from "../../../gpu-runner/src/engine/generate/sequence.js";
 import { writeByteLevelTokenizer } from "../../../gpu-runner/src/engine/tokenizer/byte-level.js";
 import { loadTokenizer, type TextTokenizer } from "../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
@@ -75,6 +75,15 @@ describe("auto calls through a Sequence, read back by the API", () => {
     expect(run("llama3_json", [...spelled, ...bytes('{"name": "get_weather", "parameters": {"city": "Rome"}}')]).refused.length).toBeGreaterThan(0);
     // A part of the tag, then other text: the answer is text, and free.
     expect(run("llama3_json", [...bytes("<|py {x"), 257])).toMatchObject({ text: "<|py {x", refused: [] });
+  });
+
+  it('Llama 3.1 under tool_choice "none": the <|python_tag|> special token (hidden from the text) is refused, and a JSON answer stays free', () => {
+    const seq = new Sequence({ tokens: [1], maxTokens: 50, stopTokens: tok.eosTokenIds, bannedText: noCallText("llama3_json", tok), hiddenTokens: hiddenTokens(tok) }, tok, { streamText: false });
+    const only = (t: number) => Object.assign(new Float32Array(tok.vocabSize).fill(-10), { [t]: 10 });
+    seq.accept(only(PYTHON_TAG));
+    expect(seq.out).not.toContain(PYTHON_TAG);
+    for (const t of bytes('{"name": "lights", "parameters": {"on": true}}')) seq.accept(only(t));
+    expect(seq.finish().result.text.endsWith('{"name": "lights", "parameters": {"on": true}}')).toBe(true);
   });
 
   it("Mistral: [TOOL_CALLS] kept in the text after the answer's text, the array of calls held to the grammar and ending the answer", () => {

@@ -6,6 +6,8 @@ import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-s
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const tool = (name: string, parameters?: Record<string, unknown>) => ({ type: "function" as const, function: { name, ...(parameters ? { parameters } : {}) } });
+/** A tokenizer's special tokens, spelled `texts` (ids 0, 1, …). */
+const specials = (texts: string[]) => ({ specialTokenIds: new Set(texts.map((_, i) => i)), tokenBytes: (id: number) => utf8(texts[id]) });
 const add = tool("add", { type: "object", properties: { a: { type: "integer" } }, required: ["a"] });
 
 describe("toolCallGrammar", () => {
@@ -111,8 +113,12 @@ describe("noCallText", () => {
   it('bans the opening of a call under tool_choice "none" where the format is known', () => {
     expect(noCallText("hermes")).toBe("<tool_call");
     expect(noCallText(null)).toBeUndefined();
-    // A Llama 3.1 call is the whole answer's JSON: no text to ban anywhere in an answer.
+    // A Llama 3.1 call is the whole answer's JSON, which text may be too: only <|python_tag|> is banned, and only
+    // where the tokenizer has it as a special token (a model writes it to open a call; a `{` stays free).
     expect(noCallText("llama3_json")).toBeUndefined();
+    expect(noCallText("llama3_json", specials(["<|eot_id|>", "<|python_tag|>"]))).toBe("<|python_tag|>");
+    expect(noCallText("llama3_json", specials(["<|eot_id|>"]))).toBeUndefined();
+    expect(noCallText("hermes", specials(["<|python_tag|>"]))).toBe("<tool_call");
     expect(noCallText("mistral")).toBe("[TOOL_CALLS");
     expect(noCallText("mistral_v11")).toBe("[TOOL_CALLS");
   });

@@ -17,7 +17,9 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
  * opening tag, all the calls in one JSON array; `prefix`: what a forced call starts with before the call's
  * object; and the key of the call's arguments. `named`: each call is `name[ARGS]{arguments}` after its own
  * opening tag (Mistral's newer templates, named-call.ts), `callTags` the tags within it, which tool_choice "auto"
- * keeps in the text as it keeps the opening tag.
+ * keeps in the text as it keeps the opening tag. `idKey`: the template writes an `"id"` beside each call's name
+ * and arguments in history (Mistral's v3), so a model trained on it writes one too: the grammar lets it (any
+ * string: the schema subset has no pattern for its 9 characters), and the API leaves it out, naming calls itself.
  */
 export type CallLayout = {
   opening: string;
@@ -27,6 +29,7 @@ export type CallLayout = {
   list: boolean;
   named?: boolean;
   callTags?: string[];
+  idKey?: boolean;
   prefix: string;
   argumentsKey: "arguments" | "parameters";
 };
@@ -35,8 +38,8 @@ export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
   hermes: { opening: CALL_TAGS.hermes.opening, closing: CALL_TAGS.hermes.closing, leading: false, list: false, prefix: `${CALL_TAGS.hermes.opening}\n`, argumentsKey: "arguments" },
   // Meta's templates write one call per turn, as the whole message: `{"name": …, "parameters": …}`.
   llama3_json: { opening: "", closing: "", leading: true, leadingTag: CALL_TAGS.llama3_json.leadingTag, list: false, prefix: "", argumentsKey: "parameters" },
-  // Mistral's v3 template: `[TOOL_CALLS] [{"name": …, "arguments": …, "id": …}, …]` (the id only in the history it renders).
-  mistral: { opening: CALL_TAGS.mistral.opening, closing: "", leading: false, list: true, prefix: `${CALL_TAGS.mistral.opening} [`, argumentsKey: "arguments" },
+  // Mistral's v3 template: `[TOOL_CALLS] [{"name": …, "arguments": …, "id": …}, …]` (the id in the history it renders).
+  mistral: { opening: CALL_TAGS.mistral.opening, closing: "", leading: false, list: true, idKey: true, prefix: `${CALL_TAGS.mistral.opening} [`, argumentsKey: "arguments" },
   // Mistral's tokenizer v11+ templates: `[TOOL_CALLS]name[ARGS]{…}` per call (`[CALL_ID]id` before [ARGS] in some).
   // A forced call of several tools is one `{"name", "arguments"}` object, as for a template of no known format.
   mistral_v11: { opening: CALL_TAGS.mistral_v11.opening, closing: "", leading: false, list: false, named: true, callTags: [NAMED_CALL_TAGS.args, NAMED_CALL_TAGS.callId], prefix: "", argumentsKey: "arguments" },
@@ -45,7 +48,8 @@ export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
 /**
  * The JSON Schema a call of `names` follows: with one name, the tool's parameters (the answer is its
  * arguments) unless `named`; with several, or `named`, an anyOf of `{"name": <const>, "arguments": <its parameters>}` (a tool whose
- * parameters are an anyOf of objects gives a branch for each; the key is `parameters` in a Llama 3.1 `format`). Throws naming `tools.<i>.function.parameters…`
+ * parameters are an anyOf of objects gives a branch for each; the key is `parameters` in a Llama 3.1 `format`, and an
+ * optional `id` may follow in a Mistral v3 one). Throws naming `tools.<i>.function.parameters…`
  * for what the grammar cannot enforce.
  */
 export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?: boolean; format?: ToolCallFormat | null } = {}): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; jsonCompact: true } {
@@ -63,9 +67,10 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?:
   // Spaced as the templates' tojson writes calls: no model needs newlines or runs of spaces in a call.
   if (called.length === 1 && !o.named) return { jsonSchema: called[0].schema, jsonSchemaPath: called[0].path, jsonCompact: true };
   const key = o.format ? CALL_LAYOUTS[o.format].argumentsKey : "arguments";
+  const id = o.format && CALL_LAYOUTS[o.format].idKey ? { id: { type: "string" } } : {};
   const call = (name: string, args: unknown) => ({
     type: "object",
-    properties: { name: { const: name }, [key]: args },
+    properties: { name: { const: name }, [key]: args, ...id },
     required: ["name", key],
     additionalProperties: false,
   });

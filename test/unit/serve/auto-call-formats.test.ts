@@ -102,6 +102,14 @@ describe("auto calls through a Sequence, read back by the API", () => {
     expect(one.refused).toEqual(bytes(","));
     // The call's enum holds.
     expect(run("mistral", [TOOL_CALLS, ...bytes('[{"name": "get_weather", "arguments": {"city": "Rome"}}]')]).refused.length).toBeGreaterThan(0);
+    // A call may carry the id the template writes in history (the model learnt calls so); the API names calls itself.
+    const withIds = ' [{"name": "lights", "arguments": {"on": true}, "id": "a1B2c3D4e"}, {"name": "get_weather", "arguments": {"city": "Oslo"}, "id": "f5G6h7I8j"}]';
+    const ided = run("mistral", [TOOL_CALLS, ...bytes(withIds), 257]);
+    expect(ided).toMatchObject({ text: `[TOOL_CALLS]${withIds}`, finishReason: "stop", refused: [] });
+    expect(callsOf(ided.text, { names, finish: "tool_calls", auto: true, format: "mistral" }).calls).toEqual([
+      { name: "lights", arguments: '{"on": true}' },
+      { name: "get_weather", arguments: '{"city": "Oslo"}' },
+    ]);
   });
 
   it("Mistral v11: [TOOL_CALLS], [ARGS] and [CALL_ID] kept in the text, each call held to its tool's parameters, another call or the end after it", () => {

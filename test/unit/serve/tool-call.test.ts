@@ -48,6 +48,20 @@ describe("toolCallGrammar", () => {
     expect(schemaRecognizer(auto.jsonSchema, auto.jsonSchemaPath).accepts(utf8('{"name":"ping","arguments"'))).toBe(false);
   });
 
+  it("lets a Mistral (v3) call carry the id its template writes beside name and arguments in history, and no other key", () => {
+    const auto = autoCallGrammar([tool("ping"), add], ["ping", "add"], "mistral")!;
+    const r = () => schemaRecognizer(auto.jsonSchema, auto.jsonSchemaPath);
+    for (const text of ['{"name":"add","arguments":{"a":2},"id":"a1B2c3D4e"}', '{"name":"add","arguments":{"a":2}}', '{"id":"a1B2c3D4e","name":"ping","arguments":{}}']) {
+      const got = r();
+      expect(got.push(utf8(text)) && got.done, text).toBe(true);
+    }
+    expect(r().accepts(utf8('{"name":"add","arguments":{"a":2},"call_id"'))).toBe(false);
+    expect(r().accepts(utf8('{"name":"add","arguments":{"a":2},"id":7'))).toBe(false);
+    // Other formats' calls take no id.
+    const hermes = autoCallGrammar([tool("ping"), add], ["ping", "add"], "hermes")!;
+    expect(schemaRecognizer(hermes.jsonSchema, hermes.jsonSchemaPath).accepts(utf8('{"name":"ping","arguments":{},"id"'))).toBe(false);
+  });
+
   it("gives each branch of a tool's top-level anyOf its own {name, arguments}", () => {
     const either = tool("either", { anyOf: [{ type: "object", properties: { a: { type: "boolean" } }, required: ["a"] }, { type: "object", properties: { b: { type: "null" } }, required: ["b"] }] });
     const { jsonSchema, jsonSchemaPath } = toolCallGrammar([add, either], ["add", "either"]);

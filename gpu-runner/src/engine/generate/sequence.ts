@@ -69,18 +69,7 @@ export type SequenceRequest = {
  * `list`: after the opening tag, one JSON array of every call (Mistral's). `named`: each call `name[ARGS]{arguments}`
  * after its own opening tag (Mistral's newer templates; named-call.ts), `callTags` the tags within it.
  */
-export type AutoCallsRequest = {
-  jsonSchema: Record<string, unknown>;
-  jsonSchemaPath: string;
-  opening: string;
-  closing: string;
-  leading?: boolean;
-  leadingTag?: string;
-  list?: boolean;
-  named?: boolean;
-  callTags?: string[];
-  parallel: boolean;
-};
+export type AutoCallsRequest = { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; opening: string; closing: string; leading?: boolean; leadingTag?: string; list?: boolean; named?: boolean; callTags?: string[]; parallel: boolean };
 
 /** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
 export type SequenceTokenizer = Pick<TextTokenizer, "decode"> & Partial<Pick<TextTokenizer, "tokenBytes" | "vocabSize" | "specialTokenIds">>;

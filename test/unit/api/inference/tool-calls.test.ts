@@ -110,53 +110,6 @@ describe("callsOf under auto with Mistral's [TOOL_CALLS] array", () => {
   });
 });
 
-describe("callsOf under auto with Mistral's newer [TOOL_CALLS]name[ARGS]{…} calls", () => {
-  it("reads the text before the first [TOOL_CALLS] as content and each call's name and arguments, an id after [CALL_ID] left out", () => {
-    const text = 'Checking.[TOOL_CALLS]get_weather[ARGS]{"city": "Oslo"}[TOOL_CALLS]lights[CALL_ID]a1B2c3D4e[ARGS]{"on": true}';
-    expect(callsOf(text, mistralV11)).toEqual({ content: "Checking.", calls: [{ name: "get_weather", arguments: '{"city": "Oslo"}' }, { name: "lights", arguments: '{"on": true}' }] });
-    expect(callsOf('[TOOL_CALLS]lights[ARGS]{}\n', mistralV11)).toEqual({ content: "", calls: [{ name: "lights", arguments: "{}" }] });
-    // Whitespace between calls, and before a name (as the runner's grammar lets through).
-    expect(callsOf('[TOOL_CALLS] lights[ARGS]{} \n[TOOL_CALLS]lights[ARGS]{"on": false}', mistralV11).calls).toHaveLength(2);
-    expect(callsOf('[TOOL_CALLS]lights[ARGS]{}[TOOL_CALLS]lights[ARGS]{"on": false}', { ...mistralV11, single: true }).calls).toEqual([{ name: "lights", arguments: "{}" }]);
-  });
-
-  it("reads anything else as text: another tool, no [ARGS], arguments that are not an object, a bad id, text after the calls", () => {
-    for (const text of [
-      "no call",
-      '[TOOL_CALLS]nope[ARGS]{"on": true}',
-      '[TOOL_CALLS]lights{"on": true}',
-      "[TOOL_CALLS]lights[ARGS][1]",
-      '[TOOL_CALLS]lights[ARGS]{"on": tru}',
-      "[TOOL_CALLS]lights[CALL_ID]short[ARGS]{}",
-      '[TOOL_CALLS]lights[ARGS]{"on": true} and more',
-      '[TOOL_CALLS]lights[ARGS]{"on": true}[TOOL_CALLS]',
-      '[TOOL_CALLS] [{"name": "lights", "arguments": {}}]',
-    ]) {
-      expect(callsOf(text, mistralV11), text).toEqual({ content: text, calls: [] });
-    }
-  });
-
-  it("keeps the calls before a later call that max_tokens cut short, wherever the cut falls", () => {
-    const first = '[TOOL_CALLS]lights[ARGS]{"on": true}';
-    for (const rest of ["[TOOL_CA", "[TOOL_CALLS]get_wea", "[TOOL_CALLS]get_weather[AR", '[TOOL_CALLS]get_weather[ARGS]{"city": "O']) {
-      expect(callsOf(first + rest, mistralV11, true), rest).toEqual({ content: "", calls: [{ name: "lights", arguments: '{"on": true}' }] });
-      expect(callsOf(first + rest, mistralV11).calls, rest).toEqual([]);
-    }
-    expect(callsOf('[TOOL_CALLS]get_weather[ARGS]{"city": "O', mistralV11, true).calls).toEqual([]);
-  });
-
-  it("streams the text before [TOOL_CALLS] as it comes, and the calls whole at the end", () => {
-    const s = new ToolCallStream(mistralV11, ids);
-    expect(s.push("Hi [TOOL_")).toEqual({ content: "Hi " });
-    expect(s.push("CALLS]lights[ARGS]")).toBeNull();
-    expect(s.push('{"on": true}')).toBeNull();
-    expect(s.end("stop")).toEqual([{ tool_calls: [{ index: 0, id: "c0", type: "function", function: { name: "lights", arguments: '{"on": true}' } }] }]);
-    const text = new ToolCallStream(mistralV11, ids);
-    expect(text.push("[TOOL_CALLS]nope")).toBeNull();
-    expect(text.end("stop")).toEqual([{ content: "[TOOL_CALLS]nope" }]);
-  });
-});
-
 describe("callsOf under auto, as the runner's grammar writes calls", () => {
   it("reads a call whose argument holds the closing tag", () => {
     const text = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "a</tool_call>b"}}\n</tool_call>';

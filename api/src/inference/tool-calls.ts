@@ -128,6 +128,11 @@ export function callsOf(text: string, tools: ToolCallShape, cut = false): { cont
   // A tokenizer's word-start marker may put a space before the object: not part of the arguments.
   if (!tools.auto && tools.names.length === 1) return { content: "", calls: [{ name: tools.names[0], arguments: text.trimStart() }] };
   const keys = argumentKeys(tools.format);
+  // Forced among several tools in Mistral's newer format: `name[ARGS]{…}` after the prompt's [TOOL_CALLS].
+  if (!tools.auto && tools.format === "mistral_v11") {
+    const calls = namedCalls(CALL_TAGS.mistral_v11.opening + text, tools.names, false);
+    return calls ? { content: "", calls: calls.slice(0, 1) } : { content: text, calls: [] };
+  }
   if (!tools.auto || tools.format === "llama3_json") {
     const json = tools.auto ? leadingCallJson(text) : text;
     const call = json === null ? null : callOf(json, tools.names, keys);

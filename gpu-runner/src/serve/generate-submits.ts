@@ -1,7 +1,7 @@
 // Turns a /v1/generate request into the serving worker's submits: one per choice, with its seed and grammar.
 import type { GenerateRequest } from "../../../api/src/inference/runner-protocol.js";
 import type { ToolCallFormat } from "../engine/tokenizer/tool-call-format.js";
-import { assertReadableToolCalls, autoCallGrammar, toolCallGrammar } from "./tool-call.js";
+import { assertReadableToolCalls, autoCallGrammar, forcedCallInFormat, toolCallGrammar } from "./tool-call.js";
 import type { ServeSubmit } from "./worker-protocol.js";
 
 /**
@@ -15,8 +15,12 @@ export function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["
   if (b.response_format === "tool_auto") assertReadableToolCalls(callFormat);
   // Throws (a 400 naming the tool's parameters) for what the grammar cannot enforce.
   const tools = "messages" in b.input ? (b.input.tools ?? []) : [];
-  const grammar = b.response_format === "tool_call" ? toolCallGrammar(tools, b.tool_names ?? [], { format: callFormat }) : b.json_schema ? { jsonSchema: b.json_schema } : {};
-  const autoCalls = b.response_format === "tool_auto" ? autoCallGrammar(tools, b.tool_names ?? [], callFormat!) : null;
+  const forced = b.response_format === "tool_call" ? toolCallGrammar(tools, b.tool_names ?? [], { format: callFormat }) : null;
+  // A forced call in the template's own format (not JSON) is held as "auto" holds calls, opened by the prompt.
+  const inFormat = forced !== null && forcedCallInFormat(callFormat, b.tool_names ?? []);
+  const grammar = forced && !inFormat ? forced : b.json_schema ? { jsonSchema: b.json_schema } : {};
+  const auto = b.response_format === "tool_auto" ? autoCallGrammar(tools, b.tool_names ?? [], callFormat!) : null;
+  const autoCalls: ServeSubmit["autoCalls"] = inFormat ? { jsonSchema: forced.jsonSchema, jsonSchemaPath: forced.jsonSchemaPath, parallel: false, opened: true } : auto ? { ...auto, parallel: b.parallel_tool_calls } : undefined;
   return Array.from({ length: b.n }, (_, i) => ({
     id: b.n === 1 ? id : `${id}.${i}`,
     input: b.input,
@@ -36,8 +40,8 @@ export function toSubmits(b: GenerateRequest, id: string, adapter: ServeSubmit["
     logprobs: b.logprobs ?? undefined,
     format: b.response_format,
     ...(b.tool_names ? { toolNames: b.tool_names } : {}),
-    json: b.response_format !== "text" && b.response_format !== "tool_auto",
+    json: b.response_format !== "text" && b.response_format !== "tool_auto" && !inFormat,
     ...grammar,
-    ...(autoCalls ? { autoCalls: { ...autoCalls, parallel: b.parallel_tool_calls } } : {}),
+    ...(autoCalls ? { autoCalls } : {}),
   }));
 }

@@ -41,8 +41,7 @@ export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
   // Mistral's v3 template: `[TOOL_CALLS] [{"name": …, "arguments": …, "id": …}, …]` (the id in the history it renders).
   mistral: { opening: CALL_TAGS.mistral.opening, closing: "", leading: false, list: true, idKey: true, prefix: `${CALL_TAGS.mistral.opening} [`, argumentsKey: "arguments" },
   // Mistral's tokenizer v11+ templates: `[TOOL_CALLS]name[ARGS]{…}` per call (`[CALL_ID]id` before [ARGS] in some).
-  // A forced call of several tools is one `{"name", "arguments"}` object, as for a template of no known format.
-  mistral_v11: { opening: CALL_TAGS.mistral_v11.opening, closing: "", leading: false, list: false, named: true, callTags: [NAMED_CALL_TAGS.args, NAMED_CALL_TAGS.callId], prefix: "", argumentsKey: "arguments" },
+  mistral_v11: { opening: CALL_TAGS.mistral_v11.opening, closing: "", leading: false, list: false, named: true, callTags: [NAMED_CALL_TAGS.args, NAMED_CALL_TAGS.callId], prefix: CALL_TAGS.mistral_v11.opening, argumentsKey: "arguments" },
 };
 
 /**
@@ -109,7 +108,7 @@ export function autoCallsIn(format: ToolCallFormat | null, calls: { jsonSchema: 
  * name up to the arguments (`{"name": "f", "arguments": `, spaced as the templates' tojson writes it); the
  * grammar then takes the arguments, or `{"name", "arguments"}`. Llama 3.1's: with one tool `{"name": "f",
  * "parameters": `, with several nothing (the call is the answer's JSON); Mistral's `[TOOL_CALLS] [` first. Mistral's
- * newer ones: with one tool `[TOOL_CALLS]name[ARGS]`, with several nothing. Nothing for templates without a known format.
+ * newer ones: with one tool `[TOOL_CALLS]name[ARGS]`, with several `[TOOL_CALLS]` (forcedCallInFormat). Nothing for templates without a known format.
  */
 export function toolCallOpening(format: ToolCallFormat | null, names: string[]): string {
   if (format === null) return "";
@@ -117,6 +116,13 @@ export function toolCallOpening(format: ToolCallFormat | null, names: string[]):
   if (named) return names.length === 1 ? `${opening}${names[0]}${NAMED_CALL_TAGS.args}` : prefix;
   return names.length === 1 ? `${prefix}{"name": ${JSON.stringify(names[0])}, "${argumentsKey}": ` : prefix;
 }
+
+/**
+ * Whether a forced call of `names` is held in the template's own format rather than as JSON: a call among several
+ * tools where calls are `name[ARGS]{…}` (Mistral's newer templates), which no JSON names. The runner then holds it
+ * with the calls' grammar of "auto", opened by the prompt's `[TOOL_CALLS]` and ending the answer.
+ */
+export const forcedCallInFormat = (format: ToolCallFormat | null, names: string[]): boolean => format !== null && CALL_LAYOUTS[format].named === true && names.length > 1;
 
 /**
  * tool_choice "none" with tools listed (response format text): the text a model must not write, so that one

@@ -138,7 +138,8 @@ function submit(req: ServeSubmit): void {
       // A completion's text goes on from its prompt's; a chat's answer starts a turn of its own.
       continuesPrompt: !("messages" in req.input),
       stopTokens: tokenizer?.eosTokenIds ?? [],
-      hiddenTokens: req.format === "tool_auto" ? hidden?.toolAuto : hidden?.text,
+      // Calls in the template's format keep its tags in the text (the API reads them).
+      hiddenTokens: req.autoCalls ? hidden?.toolAuto : hidden?.text,
       stream: req.stream,
       logprobs: req.logprobs,
       json: req.json,
@@ -147,7 +148,7 @@ function submit(req: ServeSubmit): void {
       jsonCompact: req.jsonCompact,
       // Tools listed, and an answer in text: tool_choice "none".
       bannedText: (req.format ?? "text") === "text" && "messages" in req.input && req.input.tools?.length ? noCall : undefined,
-      // tool_choice "auto": the server took it only for a template whose call format is known (server.ts toSubmits).
+      // tool_choice "auto" (or a forced call in the template's format): only for a template whose call format is known (generate-submits.ts).
       toolCalls: req.autoCalls ? autoCallsIn(tokenizer?.toolCallFormat ?? null, req.autoCalls) : undefined,
     });
   } catch (err) {

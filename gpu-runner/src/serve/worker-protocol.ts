@@ -56,8 +56,11 @@ export type ServeSubmit = {
   jsonCompact?: boolean;
   /** A forced tool call's tools (response_format tool_call): a template of a known format gets the call opened for the model. */
   toolNames?: string[];
-  /** tool_choice "auto" with a grammar on the calls the model writes in its template's format (tool-call.ts). */
-  autoCalls?: { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; parallel: boolean };
+  /**
+   * tool_choice "auto" with a grammar on the calls the model writes in its template's format (tool-call.ts); or,
+   * `opened`, a forced call in that format after the opening tag the prompt ends with (forcedCallInFormat).
+   */
+  autoCalls?: { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; parallel: boolean; opened?: boolean };
   /** The response format these settings apply, said back to the API (default text). */
   format?: ResponseFormat;
 };

@@ -5,7 +5,7 @@
 // format too. Mistral-style (test/helpers/mistral-template.ts): "auto" is taken (the untrained model cannot be
 // steered to spell [TOOL_CALLS]: auto-call-formats.test.ts writes such calls), forced calls open with
 // [TOOL_CALLS] [. The newer Mistral style (test/helpers/mistral-v11-template.ts): "auto" is taken, history with
-// calls renders, a named call opens with [TOOL_CALLS]name[ARGS]. A template of none of these formats is still
+// calls renders, a named call opens with [TOOL_CALLS]name[ARGS], a call among several with [TOOL_CALLS]. A template of none of these formats is still
 // refused "auto" with a 400 naming tool_choice.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -200,15 +200,24 @@ describe("a newer Mistral-style template ([TOOL_CALLS]name[CALL_ID]id[ARGS]{…}
     }
   });
 
-  it("forces a named call opened with [TOOL_CALLS]name[ARGS], and a call among several as one {name, arguments} object", async () => {
+  it("forces a named call opened with [TOOL_CALLS]name[ARGS], and a call among several opened with [TOOL_CALLS] and written name[ARGS]{…}", async () => {
     const base = { messages, tools: [weather, lights], max_tokens: 120, temperature: 0, logit_bias: noSpace };
     const none = await (await v11.post({ ...base, tool_choice: "none", max_tokens: 1 })).json();
     const named = await (await v11.post({ ...base, tool_choice: { type: "function", function: { name: "get_weather" } } })).json();
     expect(named.usage.prompt_tokens - none.usage.prompt_tokens).toBe("[TOOL_CALLS]get_weather[ARGS]".length);
     expectWeatherArguments(named.choices[0].message.tool_calls[0].function.arguments);
+    for (const stream of [false, true]) {
+      const res = await v11.post({ ...base, tool_choice: "required", stream, ...(stream ? { stream_options: { include_usage: true } } : {}) });
+      const choices = stream ? (await chunksOf(res)).flatMap((c) => c.choices) : [(await res.json()).choices[0]];
+      const calls = stream ? choices.flatMap((d) => d.delta.tool_calls ?? []) : choices[0].message.tool_calls;
+      expect(choices.at(-1)!.finish_reason, JSON.stringify(choices)).toBe("tool_calls");
+      expect(calls).toHaveLength(1);
+      const call = calls[0].function;
+      if (call.name === "lights") expect(typeof JSON.parse(call.arguments).on).toBe("boolean");
+      else expectWeatherArguments(call.arguments);
+    }
     const required = await (await v11.post({ ...base, tool_choice: "required" })).json();
-    expect(required.choices[0].finish_reason, JSON.stringify(required.choices[0])).toBe("tool_calls");
-    expect(required.usage.prompt_tokens).toBe(none.usage.prompt_tokens);
+    expect(required.usage.prompt_tokens - none.usage.prompt_tokens).toBe("[TOOL_CALLS]".length);
   });
 });
 

@@ -117,9 +117,9 @@ describe("toolCallOpening", () => {
     expect(toolCallOpening("mistral", ["a", "b"])).toBe("[TOOL_CALLS] [");
   });
 
-  it("opens a newer Mistral call with [TOOL_CALLS], the name and [ARGS] for one tool; several are one JSON call, no tag", () => {
+  it("opens a newer Mistral call with [TOOL_CALLS], and the name and [ARGS] for one tool", () => {
     expect(toolCallOpening("mistral_v11", ["get_weather"])).toBe("[TOOL_CALLS]get_weather[ARGS]");
-    expect(toolCallOpening("mistral_v11", ["a", "b"])).toBe("");
+    expect(toolCallOpening("mistral_v11", ["a", "b"])).toBe("[TOOL_CALLS]");
   });
 });
 

@@ -32,6 +32,8 @@ export type AutoCallsSpec = {
    * where the call's grammar says it takes them (CloneableRecognizer.takesTags), and nowhere else in the call.
    */
   callTags?: Uint8Array[];
+  /** The opening tag is in the prompt (a forced call in the template's format): the answer is the call, from its first token. */
+  opened?: boolean;
   /**
    * Tokens the text leaves out (sequence.ts hiddenTokens): outside a call they write nothing, so the opening
    * tag goes on across them as the text the API reads does; like any token writing nothing, none after a call.
@@ -80,6 +82,7 @@ export class AutoToolCalls {
     this.tagTokens = new Set([...vocab.blocked].filter(spellsTag));
     this.callVocab = { ...vocab, blocked: new Set([...vocab.blocked].filter((t) => !closes(t) && !this.tagTokens.has(t))) };
     this.openingScanner = spec.leading ? null : new TagScanner(spec.opening);
+    if (spec.opened) this.openCall(new CallBlock(spec.grammar(), spec.closing));
   }
 
   /** Whether a call is open: its text must not be cut (sequence.ts then leaves stop strings unmatched). */
@@ -116,9 +119,13 @@ export class AutoToolCalls {
       this.began = next.began;
       return false;
     }
-    this.phase = "call";
-    this.call = { block: next.call, mode: new JsonMode(this.callVocab, next.call) };
+    this.openCall(next.call);
     return next.call.done && this.closeCall(next.call);
+  }
+
+  private openCall(block: CallBlock): void {
+    this.phase = "call";
+    this.call = { block, mode: new JsonMode(this.callVocab, block) };
   }
 
   /** JSON mode's mask inside a call, and the call tags' special tokens off where the call does not take them. */

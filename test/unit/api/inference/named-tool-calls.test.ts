@@ -5,6 +5,21 @@ import { ToolCallStream, callsOf, type ToolCallShape } from "../../../../api/src
 
 const mistralV11: ToolCallShape = { names: ["get_weather", "lights"], finish: "tool_calls", auto: true, format: "mistral_v11" };
 const ids = (k: number) => `c${k}`;
+/** Forced among several tools: the runner put [TOOL_CALLS] in the prompt, the text is `name[ARGS]{…}`. */
+const forcedV11: ToolCallShape = { names: ["get_weather", "lights"], finish: "tool_calls", format: "mistral_v11" };
+
+describe("callsOf of a forced call among several tools", () => {
+  it("reads name[ARGS]{arguments} written after the prompt's [TOOL_CALLS] as the call, anything else as text", () => {
+    expect(callsOf('lights[ARGS]{"on": true}', forcedV11)).toEqual({ content: "", calls: [{ name: "lights", arguments: '{"on": true}' }] });
+    expect(callsOf('get_weather[CALL_ID]a1B2c3D4e[ARGS]{"city": "Oslo"}', forcedV11).calls).toEqual([{ name: "get_weather", arguments: '{"city": "Oslo"}' }]);
+    for (const text of ['lights[ARGS]{"on": tr', '{"name": "lights", "arguments": {}}', "nope[ARGS]{}"]) expect(callsOf(text, forcedV11, true), text).toEqual({ content: text, calls: [] });
+    const s = new ToolCallStream(forcedV11, ids);
+    expect(s.opening()).toEqual({ role: "assistant", content: null });
+    expect(s.push("lights[AR")).toBeNull();
+    expect(s.push("GS]{}")).toBeNull();
+    expect(s.end("stop")).toEqual([{ tool_calls: [{ index: 0, id: "c0", type: "function", function: { name: "lights", arguments: "{}" } }] }]);
+  });
+});
 
 describe("callsOf under auto with Mistral's newer [TOOL_CALLS]name[ARGS]{…} calls", () => {
   it("reads the text before the first [TOOL_CALLS] as content and each call's name and arguments, an id after [CALL_ID] left out", () => {

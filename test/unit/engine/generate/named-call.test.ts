@@ -109,6 +109,15 @@ describe("AutoToolCalls with Mistral's [TOOL_CALLS]name[ARGS]{…} calls", () =>
     expect(feed(calls(false), WEATHER)).toBe(true);
   });
 
+  it("holds a forced call whose [TOOL_CALLS] is in the prompt from the first token, the answer ending with it", () => {
+    const c = new AutoToolCalls(vocab, new Set([EOS]), { opening: utf8("[TOOL_CALLS]"), closing: new Uint8Array(), grammar: () => NamedCall.open(() => grammar.clone()), parallel: false, reopens: true, opened: true, callTags: [utf8("[ARGS]")] });
+    expect(c.inCall).toBe(true);
+    expect(c.allows(w("hello"))).toBe(false);
+    expect(c.allows(EOS)).toBe(false);
+    expect(c.allows(w("[TOOL_CALLS]"))).toBe(false);
+    expect(feed(c, WEATHER.slice(1))).toBe(true);
+  });
+
   it("refuses [ARGS] outside a call's grammar, and a token that runs from one call's end into the next tag", () => {
     const c = calls(true);
     feed(c, ["[TOOL_CALLS]", "get"]);

@@ -125,6 +125,12 @@ export function toolCallOpening(format: ToolCallFormat | null, names: string[]):
 export const forcedCallInFormat = (format: ToolCallFormat | null, names: string[]): boolean => format !== null && CALL_LAYOUTS[format].named === true && names.length > 1;
 
 /**
+ * Whether an answer's text keeps the template's call tags where the tokenizer marks them special: the API reads
+ * calls by them under "auto" (with a grammar on the calls or without) and in a forced call held in the format.
+ */
+export const keepsCallTags = (req: { format?: string; autoCalls?: unknown }): boolean => req.format === "tool_auto" || req.autoCalls !== undefined;
+
+/**
  * tool_choice "none" with tools listed (response format text): the text a model must not write, so that one
  * trained to call cannot open a call in its template's format; undefined when the format is unknown. The tag
  * without its `>`: a model kept from `<tool_call>` would otherwise write `<tool_calll>` or `<tool_call` and a

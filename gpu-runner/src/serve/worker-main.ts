@@ -9,7 +9,7 @@ import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
 import { hiddenTokens } from "./hidden-tokens.js";
-import { CALL_LAYOUTS, autoCallsIn, noCallText, toolCallOpening } from "./tool-call.js";
+import { CALL_LAYOUTS, autoCallsIn, keepsCallTags, noCallText, toolCallOpening } from "./tool-call.js";
 import { templateMessages, templateTools } from "../engine/tokenizer/template-messages.js";
 import { stringsOf } from "../engine/tokenizer/plain-text.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
@@ -138,8 +138,7 @@ function submit(req: ServeSubmit): void {
       // A completion's text goes on from its prompt's; a chat's answer starts a turn of its own.
       continuesPrompt: !("messages" in req.input),
       stopTokens: tokenizer?.eosTokenIds ?? [],
-      // Calls in the template's format keep its tags in the text (the API reads them).
-      hiddenTokens: req.autoCalls ? hidden?.toolAuto : hidden?.text,
+      hiddenTokens: keepsCallTags(req) ? hidden?.toolAuto : hidden?.text,
       stream: req.stream,
       logprobs: req.logprobs,
       json: req.json,

@@ -1,7 +1,7 @@
 // The runner's side of tool calls: the grammar of a forced call of one tool or several, errors that name the
 // tool's parameters, the call's opening in the template's format, and which templates "auto" can read.
 import { describe, expect, it } from "vitest";
-import { CALL_LAYOUTS, assertReadableToolCalls, autoCallGrammar, noCallText, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
+import { CALL_LAYOUTS, assertReadableToolCalls, autoCallGrammar, keepsCallTags, noCallText, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
 import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-schema.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -135,6 +135,18 @@ describe("noCallText", () => {
     expect(noCallText("hermes", specials(["<|python_tag|>"]))).toBe("<tool_call");
     expect(noCallText("mistral")).toBe("[TOOL_CALLS");
     expect(noCallText("mistral_v11")).toBe("[TOOL_CALLS");
+  });
+});
+
+describe("keepsCallTags", () => {
+  it('keeps the tags in the text under "auto", with a grammar on the calls or without, and in a forced call held in the format', () => {
+    const grammar = { jsonSchema: {}, jsonSchemaPath: "tools", parallel: true };
+    expect(keepsCallTags({ format: "tool_auto", autoCalls: grammar })).toBe(true);
+    expect(keepsCallTags({ format: "tool_auto" })).toBe(true);
+    expect(keepsCallTags({ format: "tool_call", autoCalls: { ...grammar, parallel: false, opened: true } })).toBe(true);
+    expect(keepsCallTags({ format: "tool_call" })).toBe(false);
+    expect(keepsCallTags({ format: "text" })).toBe(false);
+    expect(keepsCallTags({})).toBe(false);
   });
 });
 

@@ -1,7 +1,7 @@
 // tool_choice "auto" in each template format, token by token through a Sequence with the runner's settings for
 // that format (autoCallsIn, the tokens the text leaves out), on a byte-level tokenizer whose tags are special
-// tokens as in the real models' (Mistral's [TOOL_CALLS], Llama 3's <|python_tag|>): the text the runner answers
-// is what the API reads back as calls.
+// tokens as in the real models' (Mistral's [TOOL_CALLS], [ARGS] and [CALL_ID], Llama 3's <|python_tag|>): the
+// text the runner answers is what the API reads back as calls. And "none" under Llama 3.1's format.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

@@ -2,7 +2,8 @@
 // field at once instead of a request that fails after waiting for a row.
 import { validateLogprobs } from "../engine/generate/logprobs.js";
 import { validateSamplingOptions } from "../engine/generate/sampling.js";
-import { autoToolCalls, jsonRecognizer, jsonVocabulary, type SequenceTokenizer } from "../engine/generate/sequence.js";
+import type { SequenceTokenizer } from "../engine/generate/sequence.js";
+import { autoToolCalls, jsonRecognizer, jsonVocabulary } from "../engine/generate/sequence-constraints.js";
 import type { SeqRequest } from "./sequence.js";
 
 export type ServerLimits = {

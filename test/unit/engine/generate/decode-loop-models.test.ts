@@ -1,0 +1,62 @@
+// The greedy decode loop against one decoder step per token on other models and loadings than decode-loop.test.ts's:
+// micro-qwen2 (q/k/v bias, tied embeddings, GQA), a merged adapter (no LoRA inputs), no adapter, one adapter for
+// every row (LoRA inputs with leading dim 1), and rows already done when a loop run starts.
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generate, type GenerateRequest } from "../../../../gpu-runner/src/engine/generate/generator.js";
+import { LoadedModel, type LoadModelOptions } from "../../../../gpu-runner/src/engine/runtime/loaded-model.js";
+import { fixturesDir } from "../../../helpers/fixtures.js";
+
+const letters = { decode: (ids: number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join("") };
+
+/** The same requests with and without the loop, each token's callback recorded. */
+async function both(model: LoadedModel, reqs: GenerateRequest[]) {
+  const run = async (loop: boolean) => {
+    const heard: string[] = [];
+    const r = await generate(model.session, reqs, { loraFeeds: model.loraFeeds(), tokenizer: letters, decodeLoop: loop ? model.decodeLoop : null, onToken: (b, t, text) => heard.push(`${b}:${t}:${text}`) });
+    return { results: r.results, heard };
+  };
+  return { stepped: await run(false), looped: await run(true) };
+}
+
+describe.each([
+  ["micro-qwen2 with its adapter", "micro-qwen2", { adapter: "adapter" }],
+  ["micro-qwen2 without an adapter", "micro-qwen2", {}],
+  ["micro-llama with its adapter merged", "micro-llama", { adapter: "adapter", merge: true }],
+  ["micro-llama without an adapter", "micro-llama", {}],
+])("the decode loop on %s", (_name, fixture, o: { adapter?: string; merge?: boolean }) => {
+  const FX = `${fixturesDir}/${fixture}`;
+  const ref = JSON.parse(readFileSync(`${FX}/reference.json`, "utf8"));
+  let model: LoadedModel;
+  beforeAll(async () => {
+    const opts: LoadModelOptions = { adapter: o.adapter ? `${FX}/${o.adapter}` : undefined, merge: o.merge, decodeLoop: true };
+    model = await LoadedModel.load(`${FX}/base`, opts);
+  });
+  afterAll(async () => model?.release());
+
+  it("gives the stepped tokens for a padded batch of different lengths and max_tokens", async () => {
+    const slot = model.defaultSlot;
+    const reqs = [
+      { tokens: ref.greedy_prompt, maxTokens: 12, adapterSlot: slot },
+      { tokens: ref.input_ids[1].slice(0, 3), maxTokens: 45, adapterSlot: 0 },
+      { tokens: ref.input_ids[0].slice(0, 5), maxTokens: 7, adapterSlot: slot },
+    ];
+    const { stepped, looped } = await both(model, reqs);
+    expect(looped.results).toEqual(stepped.results);
+    expect(looped.heard).toEqual(stepped.heard);
+    expect(looped.results[0].tokens).toEqual(o.adapter ? ref.greedy_tokens : ref.greedy_tokens_base);
+  });
+
+  it("gives the stepped tokens when every row uses one slot, and with rows done before the loop starts", async () => {
+    const slot = model.defaultSlot;
+    const reqs = [
+      { tokens: ref.greedy_prompt, maxTokens: 1, adapterSlot: slot },
+      { tokens: ref.input_ids[1].slice(0, 6), maxTokens: 20, adapterSlot: slot, stopTokens: [] },
+      { tokens: ref.input_ids[0].slice(0, 4), maxTokens: 2, adapterSlot: slot },
+    ];
+    const { stepped, looped } = await both(model, reqs);
+    expect(looped.results).toEqual(stepped.results);
+    expect(looped.heard).toEqual(stepped.heard);
+    expect(looped.results.map((r) => r.tokens.length)).toEqual([1, 20, 2]);
+  });
+});

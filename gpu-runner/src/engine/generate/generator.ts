@@ -147,6 +147,7 @@ async function loopSteps(loop: DecodeLoopSession, rows: Sequence[], cache: KvCac
   for (const step of picks) {
     rows.forEach((row, b) => {
       if (row.done) return;
+      if (step[b] < 0) throw new Error(`generate: row ${b}: its logits hold NaN or +Infinity, or every logit is -Infinity; the model produced invalid values`);
       const got = row.acceptPicked(step[b]);
       if (got) onToken?.(b, got.token, got.text);
     });

@@ -4,7 +4,7 @@
 // out at the end, with the picked tokens, for the caller to append.
 // A row is done when it picks one of its stop ids or has taken its budget of steps; the loop ends when every row
 // is done or after the trip count. Rows that are done go on computing (their picks are ignored), so the batch stays aligned.
-import { op } from "../graph/index.js";
+import { op, type Tensor } from "../graph/index.js";
 import { toOnnxLoop, type LoopSpec } from "../graph/loop.js";
 import type { ModelConfig } from "./config.js";
 import { buildDecoderGraph, type LoraGraphSpec } from "./decoder.js";
@@ -15,7 +15,7 @@ import type { WeightStore } from "./weights.js";
  * The loop model. Besides the decoder's inputs (the cache as past_key.i / past_value.i with cache_mask, new_mask
  * [B, 1] all true, LoRA inputs): stop_ids [B, S] (pad with -1), budget [B] (steps a row may take). Carried, fed as
  * `initial.*` (graph/loop.ts): input_ids [B, 1] (each row's last token), position_ids [B, 1], done [B], recent_mask
- * [B, 0], recent_key.i / recent_value.i [B, kvH, 0, d]. Out: `scan.picked` [steps, B, 1] and the steps' keys, values
+ * [B, 0], recent_key.i / recent_value.i [B, kvH, 0, d]. Out: `scan.picked` [steps, B, 1] (-1 where the row's logits held NaN or +Infinity, or only −Infinity) and the steps' keys, values
  * and mask as `final.present_key.i` / `final.present_value.i` [B, kvH, steps, d], `final.present_mask` [B, steps].
  */
 export function buildDecodeLoop(cfg: ModelConfig, weights: WeightStore, o: { lora?: LoraGraphSpec | null } = {}): Uint8Array {
@@ -28,12 +28,17 @@ export function buildDecodeLoop(cfg: ModelConfig, weights: WeightStore, o: { lor
   const logits = g.outputs.find((t) => t.name === "logits")!;
   const positions = g.inputs.find((t) => t.name === "position_ids")!;
 
-  const picked = op.argMax(logits, -1, true); // [B, 1]: on ties the lowest index, as sampling.ts's greedy pick
-  g.output(picked, "next_ids");
+  const best = op.argMax(logits, -1, true); // [B, 1]: on ties the lowest index, as sampling.ts's greedy pick
+  // ArgMax passes over NaN and picks +Infinity or an all −Infinity row's first token, which sampling.ts refuses:
+  // such a row picks -1 (the caller throws, as the stepped path does) and is done.
+  const any = (t: Tensor) => op.cast(op.reduceMax(op.cast(t, "int32"), [1], false), "bool"); // [B, V] → [B]
+  const invalid = op.or(any(op.or(op.isNan(logits), op.isInf(logits, { negative: false }))), op.isInf(op.reduceMax(logits, [1], false), { positive: false }));
+  const picked = op.where(op.unsqueeze(invalid, [1]), -1, best);
+  g.output(best, "next_ids");
   g.output(op.add(positions, 1), "next_positions");
-  const stopped = op.cast(op.reduceMax(op.cast(op.equal(picked, stopIds), "int32"), [1], false), "bool"); // [B]
+  const stopped = any(op.equal(picked, stopIds)); // [B]
   const spent = op.less(budget, op.add(iteration, 2)); // this step was the row's last: iteration + 1 ≥ budget
-  const doneNext = op.or(op.or(done, stopped), spent);
+  const doneNext = op.or(op.or(op.or(done, stopped), spent), invalid);
   g.output(doneNext, "done_next");
   g.output(op.not(op.cast(op.reduceMin(op.cast(doneNext, "int32"), [0], false), "bool")), "continues");
   g.output(picked, "picked");

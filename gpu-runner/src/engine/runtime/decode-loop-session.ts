@@ -37,7 +37,8 @@ export class DecodeLoopSession {
 
   /**
    * Runs up to `steps` greedy steps and appends their keys and values to `cache` (slots of rows not live
-   * masked). Returns the picks, [taken steps][B]: fewer than `steps` when every row finished first.
+   * masked). Returns the picks, [taken steps][B]: fewer than `steps` when every row finished first; -1 where a
+   * row's logits were invalid (NaN or +Infinity, or all −Infinity: sampling.ts's greedy pick throws on them).
    */
   async run(cache: KvCache, rows: LoopRows, steps: number, loraFeeds: Record<string, ort.Tensor> = {}): Promise<number[][]> {
     const B = cache.batch;

@@ -139,6 +139,14 @@ describe.each(["float32", "float64"] as FD[])("ops in %s", (dtype) => {
     const x = { shape: [2, 4], data: [1, 3, 3, 0, -1, -1, -2, -1] };
     await check(dtype, { x }, (_g, t) => op.cast(op.argMax(t.x), dtype), { shape: [2], data: [1, 0] });
   });
+  it("isNan and isInf (either sign, or one)", async () => {
+    const x = { shape: [5], data: [1, NaN, Infinity, -Infinity, -0] };
+    const flags = (t: Tensor) => op.cast(t, dtype);
+    await check(dtype, { x }, (_g, t) => flags(op.isNan(t.x)), { shape: [5], data: [0, 1, 0, 0, 0] });
+    await check(dtype, { x }, (_g, t) => flags(op.isInf(t.x)), { shape: [5], data: [0, 0, 1, 1, 0] });
+    await check(dtype, { x }, (_g, t) => flags(op.isInf(t.x, { negative: false })), { shape: [5], data: [0, 0, 1, 0, 0] });
+    await check(dtype, { x }, (_g, t) => flags(op.isInf(t.x, { positive: false })), { shape: [5], data: [0, 0, 0, 1, 0] });
+  });
   it("rmsNorm", async () => {
     const w = R.rand([5], 9);
     const ms = R.reduce(x345, 2, (xs) => xs.reduce((p, q) => p + q * q, 0) / xs.length);

@@ -37,6 +37,19 @@ export const and = (a: Tensor, b: Tensor): Tensor => binary("And", a, b, "bool")
 export const or = (a: Tensor, b: Tensor): Tensor => binary("Or", a, b, "bool");
 export const not = (x: Tensor): Tensor => unary("Not", x, false);
 
+/** IsNaN(x): bool, true where x is NaN. */
+export function isNan(x: Tensor): Tensor {
+  requireFloat("IsNaN", x);
+  return x.graph.node("IsNaN", [x], [{ dtype: "bool", shape: x.shape }])[0];
+}
+
+/** IsInf(x): bool, true where x is +Infinity (`positive`) or −Infinity (`negative`); both by default. */
+export function isInf(x: Tensor, o: { positive?: boolean; negative?: boolean } = {}): Tensor {
+  requireFloat("IsInf", x);
+  const flag = (on: boolean | undefined) => ({ kind: "int" as const, value: on === false ? 0 : 1 });
+  return x.graph.node("IsInf", [x], [{ dtype: "bool", shape: x.shape }], { detect_positive: flag(o.positive), detect_negative: flag(o.negative) })[0];
+}
+
 export const neg = (x: Tensor): Tensor => unary("Neg", x, false);
 export const exp = (x: Tensor): Tensor => unary("Exp", x);
 export const log = (x: Tensor): Tensor => unary("Log", x);

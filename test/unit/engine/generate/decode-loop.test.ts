@@ -60,6 +60,26 @@ describe("generate with the decode loop", () => {
     expect(looped.heard).toEqual(stepped.heard);
   });
 
+  it("ends a row at a stop string that spans two loop runs, with hidden tokens and a continued prompt, as the stepped run does", async () => {
+    const long = { tokens: ref.input_ids[0].slice(0, 5), maxTokens: 60, adapterSlot: 1 };
+    const tokens: number[] = (await generate(model.session, [long], { loraFeeds: model.loraFeeds() })).results[0].tokens;
+    // The prefill picks tokens[0] and the first run tokens[1..LOOP_STEPS]: the stop string's first letter comes
+    // from that run and the rest from the next. The shortest such string not found earlier in the text.
+    const text = letters.decode(tokens);
+    const stop = [2, 3, 4, 5, 6, 7, 8].map((n) => text.slice(LOOP_STEPS, LOOP_STEPS + n)).find((s) => text.indexOf(s) === LOOP_STEPS)!;
+    expect(stop).toBeDefined();
+    const hidden = new Set([tokens[2], tokens[LOOP_STEPS + 1]]);
+    const reqs = [
+      { ...long, stop: [stop], continuesPrompt: true },
+      { ...long, maxTokens: 50, hiddenTokens: hidden, stop: [stop], stopTokens: [tokens[45]] },
+      { tokens: ref.greedy_prompt, maxTokens: 12, adapterSlot: 0, stop: ["zz"], continuesPrompt: true },
+    ];
+    const { stepped, looped } = await both(reqs);
+    expect(looped.results).toEqual(stepped.results);
+    expect(looped.heard).toEqual(stepped.heard);
+    expect(looped.results[0]).toMatchObject({ finishReason: "stop", text: text.slice(0, LOOP_STEPS) });
+  });
+
   it("leaves the loop to the stepped path while a row samples, and the results stay the same", async () => {
     const reqs = [
       { tokens: ref.greedy_prompt, maxTokens: 10, adapterSlot: 1 },

@@ -52,6 +52,7 @@ export class LoadedModel {
     const weights = await openWeights(dir);
     const adapter = o.adapter ? await loadLoraAdapter(o.adapter, cfg) : null;
     if (o.merge && o.dtype === "float64") throw new Error("loadModel: merge works in float32 only; load unmerged for float64");
+    if (o.decodeLoop && (o.dtype ?? "float32") !== "float32") throw new Error("loadModel: the decode loop works in float32 only");
     if (adapter && o.merge) await mergeLora(cfg, weights, adapter);
     const slotCount = o.slots ?? (adapter && !o.merge ? 2 : 0);
     let slots: LoraSlots | null = null;
@@ -61,7 +62,6 @@ export class LoadedModel {
       if (adapter && !o.merge) slots.load(1, adapter);
     }
     const session = await DecoderSession.create(cfg, weights, { logits: o.logits, dtype: o.dtype, lora: slots?.spec ?? null, threads: o.threads, spin: o.spin });
-    if (o.decodeLoop && (o.dtype ?? "float32") !== "float32") throw new Error("loadModel: the decode loop works in float32 only");
     const loop = o.decodeLoop ? await DecodeLoopSession.create(cfg, weights, { lora: slots?.spec ?? null, threads: o.threads, spin: o.spin }) : null;
     return new LoadedModel(dir, cfg, weights, session, slots, adapter, loop);
   }

@@ -2,8 +2,10 @@
 // micro-qwen2 (q/k/v bias, tied embeddings, GQA), a merged adapter (no LoRA inputs), no adapter, one adapter for
 // every row (LoRA inputs with leading dim 1), and rows already done when a loop run starts.
 import { readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { generate, type GenerateRequest } from "../../../../gpu-runner/src/engine/generate/generator.js";
+import { DecoderSession } from "../../../../gpu-runner/src/engine/runtime/decoder-session.js";
+import { DecodeLoopSession } from "../../../../gpu-runner/src/engine/runtime/decode-loop-session.js";
 import { LoadedModel, type LoadModelOptions } from "../../../../gpu-runner/src/engine/runtime/loaded-model.js";
 import { fixturesDir } from "../../../helpers/fixtures.js";
 
@@ -58,5 +60,26 @@ describe.each([
     expect(looped.results).toEqual(stepped.results);
     expect(looped.heard).toEqual(stepped.heard);
     expect(looped.results.map((r) => r.tokens.length)).toEqual([1, 20, 2]);
+  });
+});
+
+describe("loading the decode loop", () => {
+  const base = `${fixturesDir}/micro-llama/base`;
+
+  it("refuses float64 before it builds a session, which would be left unreleased", async () => {
+    const create = vi.spyOn(DecoderSession, "create");
+    try {
+      await expect(LoadedModel.load(base, { dtype: "float64", decodeLoop: true })).rejects.toThrow(/float32 only/);
+      expect(create).not.toHaveBeenCalled();
+    } finally {
+      create.mockRestore();
+    }
+  });
+
+  it("releases the loop's session with the model", async () => {
+    const model = await LoadedModel.load(base, { decodeLoop: true });
+    const release = vi.spyOn(model.decodeLoop!, "release");
+    await model.release();
+    expect(release).toHaveBeenCalledTimes(1);
   });
 });

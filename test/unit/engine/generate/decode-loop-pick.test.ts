@@ -24,6 +24,8 @@ describe("the decode loop's ArgMax and the greedy pick", () => {
     ["−Infinity logits", [-Infinity, -3, -Infinity, -3, -7]],
     ["a max after −Infinity", [-Infinity, -Infinity, 1e-30, -Infinity]],
     ["the largest finite float32", [3.4028234663852886e38, 3.4028234663852886e38, 0]],
+    ["signed zeros", [-0, 0, -1]],
+    ["a subnormal above zero", [0, 1.401298464324817e-45, -0]],
   ])("agree on %s", async (_n, row) => {
     expect(await argMax(row)).toBe(greedy(row));
   });

@@ -62,7 +62,13 @@ export class LoadedModel {
       if (adapter && !o.merge) slots.load(1, adapter);
     }
     const session = await DecoderSession.create(cfg, weights, { logits: o.logits, dtype: o.dtype, lora: slots?.spec ?? null, threads: o.threads, spin: o.spin });
-    const loop = o.decodeLoop ? await DecodeLoopSession.create(cfg, weights, { lora: slots?.spec ?? null, threads: o.threads, spin: o.spin }) : null;
+    let loop: DecodeLoopSession | null = null;
+    try {
+      if (o.decodeLoop) loop = await DecodeLoopSession.create(cfg, weights, { lora: slots?.spec ?? null, threads: o.threads, spin: o.spin });
+    } catch (e) {
+      await session.release(); // nothing else holds it
+      throw e;
+    }
     return new LoadedModel(dir, cfg, weights, session, slots, adapter, loop);
   }
 
@@ -78,7 +84,10 @@ export class LoadedModel {
   }
 
   async release(): Promise<void> {
-    await this.session.release();
-    await this.decodeLoop?.release();
+    try {
+      await this.session.release();
+    } finally {
+      await this.decodeLoop?.release();
+    }
   }
 }

@@ -76,10 +76,32 @@ describe("loading the decode loop", () => {
     }
   });
 
+  it("releases the decoder session when the loop's session cannot be built", async () => {
+    const create = vi.spyOn(DecodeLoopSession, "create").mockRejectedValue(new Error("no room for a second session"));
+    const release = vi.spyOn(DecoderSession.prototype, "release");
+    try {
+      await expect(LoadedModel.load(base, { decodeLoop: true })).rejects.toThrow(/no room/);
+      expect(release).toHaveBeenCalledTimes(1);
+    } finally {
+      create.mockRestore();
+      release.mockRestore();
+    }
+  });
+
   it("releases the loop's session with the model", async () => {
     const model = await LoadedModel.load(base, { decodeLoop: true });
     const release = vi.spyOn(model.decodeLoop!, "release");
     await model.release();
     expect(release).toHaveBeenCalledTimes(1);
+  });
+
+  it("releases the loop's session when the decoder session's release fails", async () => {
+    const model = await LoadedModel.load(base, { decodeLoop: true });
+    const loopRelease = vi.spyOn(model.decodeLoop!, "release");
+    const failing = vi.spyOn(model.session, "release").mockRejectedValueOnce(new Error("release failed"));
+    await expect(model.release()).rejects.toThrow(/release failed/);
+    expect(loopRelease).toHaveBeenCalledTimes(1);
+    failing.mockRestore();
+    await model.session.release();
   });
 });

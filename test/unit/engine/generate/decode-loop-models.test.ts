@@ -1,12 +1,18 @@
 // The greedy decode loop against one decoder step per token on other models and loadings than decode-loop.test.ts's:
 // micro-qwen2 (q/k/v bias, tied embeddings, GQA), a merged adapter (no LoRA inputs), no adapter, one adapter for
-// every row (LoRA inputs with leading dim 1), and rows already done when a loop run starts.
+// every row (LoRA inputs with leading dim 1), rows already done when a loop run starts, and a random model with as
+// many kv heads as query heads (no GQA: the attention mask is not folded over the query groups).
 import { readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { generate, type GenerateRequest } from "../../../../gpu-runner/src/engine/generate/generator.js";
 import { DecoderSession } from "../../../../gpu-runner/src/engine/runtime/decoder-session.js";
 import { DecodeLoopSession } from "../../../../gpu-runner/src/engine/runtime/decode-loop-session.js";
 import { LoadedModel, type LoadModelOptions } from "../../../../gpu-runner/src/engine/runtime/loaded-model.js";
+import { getPreset } from "../../../../bench/presets.js";
+import { writeRandomAdapter, writeRandomModel } from "../../../../bench/random-model.js";
 import { fixturesDir } from "../../../helpers/fixtures.js";
 
 const letters = { decode: (ids: number[]) => ids.map((i) => String.fromCharCode(97 + (i % 26))).join("") };
@@ -60,6 +66,34 @@ describe.each([
     expect(looped.results).toEqual(stepped.results);
     expect(looped.heard).toEqual(stepped.heard);
     expect(looped.results.map((r) => r.tokens.length)).toEqual([1, 20, 2]);
+  });
+});
+
+describe("the decode loop on a model without GQA (kv heads = heads)", () => {
+  let dir: string;
+  let model: LoadedModel;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "tuneserve-loop-mha-"));
+    const p = { ...getPreset("micro"), kvHeads: 4 };
+    await writeRandomModel(join(dir, "base"), p, { seed: 11 });
+    await writeRandomAdapter(join(dir, "adapter"), p, { seed: 12, bStd: 0.2 });
+    model = await LoadedModel.load(join(dir, "base"), { adapter: join(dir, "adapter"), decodeLoop: true });
+    expect(model.cfg.kvHeads).toBe(model.cfg.heads);
+  });
+  afterAll(async () => {
+    await model?.release();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("gives the stepped tokens for a padded batch of mixed adapters", async () => {
+    const reqs = [
+      { tokens: [5, 17, 200, 3, 9], maxTokens: 40, adapterSlot: 1 },
+      { tokens: [42, 7], maxTokens: 25, adapterSlot: 0 },
+      { tokens: [1, 2, 3, 4, 5, 6, 7, 8], maxTokens: 3, adapterSlot: 1 },
+    ];
+    const { stepped, looped } = await both(model, reqs);
+    expect(looped.results).toEqual(stepped.results);
+    expect(looped.heard).toEqual(stepped.heard);
   });
 });
 

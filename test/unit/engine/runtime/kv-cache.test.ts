@@ -45,4 +45,19 @@ describe("KvCache", () => {
     expect(() => cache.feeds(new Uint8Array(4), 2)).toThrow(/exceed the capacity 5/);
     expect(() => cache.feeds(new Uint8Array(3), 1)).toThrow(/new_mask has 3 entries, expected B·T = 2/);
   });
+
+  it("reserves room for a run's slots before they arrive: grows in place, then refuses past maxCapacity", () => {
+    const cache = new KvCache(cfg, 2, 4, "float32", 40);
+    cache.append([present(3, 0)], [present(3, 0)], new Uint8Array(6).fill(1), 3);
+    cache.reserve(1); // fits: no growth
+    expect(cache.capacity).toBe(4);
+    cache.reserve(30);
+    expect(cache.capacity).toBe(40); // 3 + 30 + GROW_SLOTS, capped at maxCapacity
+    const C = cache.capacity;
+    expect(cache.keys[0][((1 * 2 + 1) * C + 2) * 2 + 1]).toBe(1000 + 100 + 20 + 1);
+    cache.append([present(30, 3)], [present(30, 3)], new Uint8Array(60).fill(1), 30);
+    expect(cache.keys[0][((1 * 2 + 0) * C + 32) * 2]).toBe(1000 + 320);
+    expect(() => cache.reserve(8)).toThrow(/33 \+ 8 slots exceed the capacity 40/);
+    cache.reserve(7);
+  });
 });

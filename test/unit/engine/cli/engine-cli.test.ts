@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { getPreset } from "../../../../bench/presets.js";
 import { writeRandomModel } from "../../../../bench/random-model.js";
 import { run } from "../../../../gpu-runner/src/cli/engine.js";
+import { LoadedModel } from "../../../../gpu-runner/src/engine/runtime/loaded-model.js";
 import { loadTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
 import { writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
 import { fixturesDir } from "../../../helpers/fixtures.js";
@@ -34,6 +35,19 @@ describe("engine CLI", () => {
     const log = vi.spyOn(console, "log").mockImplementation(() => {});
     await run(["generate", "--model", `${FX}/base`, "--adapter", `${FX}/adapter`, "--tokens", ref.greedy_prompt.join(","), "--max-tokens", "12", "--temperature", "0", "--ignore-eos"]);
     expect(JSON.parse(log.mock.calls[0][0] as string)).toEqual({ tokens: ref.greedy_tokens });
+  });
+
+  it("generate decodes greedily through the decode loop (merged adapter too) and samples without building it", async () => {
+    const L = `${fixturesDir}/micro-llama`;
+    const refL = JSON.parse(readFileSync(`${L}/reference.json`, "utf8"));
+    const log = vi.spyOn(console, "log").mockImplementation(() => {});
+    const load = vi.spyOn(LoadedModel, "load");
+    const gen = (...extra: string[]) => run(["generate", "--model", `${L}/base`, "--adapter", `${L}/adapter`, "--tokens", refL.greedy_prompt.join(","), "--max-tokens", "12", "--ignore-eos", ...extra]);
+    await gen("--merge");
+    await gen("--temperature", "0.7", "--seed", "3");
+    expect(load.mock.calls.map((c) => c[1]?.decodeLoop)).toEqual([true, false]);
+    expect(JSON.parse(log.mock.calls[0][0] as string)).toEqual({ tokens: refL.greedy_tokens });
+    expect(JSON.parse(log.mock.calls[1][0] as string).tokens).toHaveLength(12);
   });
 
   /** A random model of the micro preset with the byte-level tokenizer and its ChatML template. */

@@ -40,7 +40,8 @@ export type GenerateOptions = {
   onLogits?: (logits: Float32Array | Float64Array, step: number) => void;
   /**
    * The model's greedy decode loop: while every live row is greedy (Sequence.greedy), up to LOOP_STEPS tokens are
-   * picked in one session.run instead of one run per token. The tokens are the same.
+   * picked in one session.run instead of one run per token. The tokens are the same, but for two logits that tie
+   * within float rounding (the loop sums attention in another order; docs/generation.md).
    */
   decodeLoop?: DecodeLoopSession | null;
 };

@@ -59,6 +59,8 @@ export async function generate(
   o: GenerateOptions = {},
 ): Promise<{ results: GenerateResult[]; timings: GenerateTimings }> {
   const V = session.cfg.vocab;
+  // The loop's graph is float32; a float64 cache would reach it only after the prefill, as an ORT type error.
+  if (o.decodeLoop && session.dtype !== "float32") throw new Error("generate: the decode loop works in float32 only; this session is float64");
   const rows = reqs.map((req, i) => {
     validateSamplingOptions({ temperature: req.temperature ?? 0, topK: req.topK, topP: req.topP });
     validateLogprobs(req.logprobs);

@@ -138,4 +138,16 @@ describe("loading the decode loop", () => {
     failing.mockRestore();
     await model.session.release();
   });
+
+  it("generate refuses a decode loop beside a float64 session before it runs anything", async () => {
+    const f64 = await LoadedModel.load(base, { dtype: "float64" });
+    const f32 = await LoadedModel.load(base, { decodeLoop: true });
+    try {
+      const reqs = [{ tokens: [1, 2, 3], maxTokens: 4 }];
+      await expect(generate(f64.session, reqs, { decodeLoop: f32.decodeLoop })).rejects.toThrow(/generate: the decode loop works in float32 only/);
+    } finally {
+      await f64.release();
+      await f32.release();
+    }
+  });
 });

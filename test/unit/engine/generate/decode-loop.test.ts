@@ -80,6 +80,20 @@ describe("generate with the decode loop", () => {
     expect(looped.results[0]).toMatchObject({ finishReason: "stop", text: text.slice(0, LOOP_STEPS) });
   });
 
+  it("ends a row only at its own stop ids, not at another row's pick or stop ids", async () => {
+    // Row 0 is done after the prefill; rows 0 and 1 would go on with ref.greedy_tokens, which row 2 stops at.
+    const stopAt = ref.greedy_tokens.slice(1, 4);
+    const reqs = [
+      { tokens: ref.greedy_prompt, maxTokens: 1, adapterSlot: 1, stopTokens: [] },
+      { tokens: ref.greedy_prompt, maxTokens: 12, adapterSlot: 1 },
+      { tokens: ref.input_ids[1].slice(0, 4), maxTokens: 30, adapterSlot: 0, stopTokens: stopAt },
+    ];
+    const { stepped, looped } = await both(reqs);
+    expect(looped.results).toEqual(stepped.results);
+    expect(looped.heard).toEqual(stepped.heard);
+    expect(looped.results[1].tokens).toEqual(ref.greedy_tokens);
+  });
+
   it("leaves the loop to the stepped path while a row samples, and the results stay the same", async () => {
     const reqs = [
       { tokens: ref.greedy_prompt, maxTokens: 10, adapterSlot: 1 },

@@ -2,8 +2,8 @@
 // an ONNX Loop that picks each row's next token by ArgMax and feeds it back. The cache before the loop is read in
 // place from the outer graph; the keys and values of the loop's own steps are carried from step to step and come
 // out at the end, with the picked tokens, for the caller to append.
-// A row is done when it picks one of its stop ids or has taken its budget of steps; the loop ends when every row
-// is done or after the trip count. Rows that are done go on computing (their picks are ignored), so the batch stays aligned.
+// A row is done when it picks one of its stop ids, has taken its budget of steps or has invalid logits; the loop
+// ends when every row is done or after the trip count. Rows that are done go on computing (their picks are ignored), so the batch stays aligned.
 import { op, type Tensor } from "../graph/index.js";
 import { toOnnxLoop, type LoopSpec } from "../graph/loop.js";
 import type { ModelConfig } from "./config.js";
@@ -15,8 +15,9 @@ import type { WeightStore } from "./weights.js";
  * The loop model. Besides the decoder's inputs (the cache as past_key.i / past_value.i with cache_mask, new_mask
  * [B, 1] all true, LoRA inputs): stop_ids [B, S] (pad with -1), budget [B] (steps a row may take). Carried, fed as
  * `initial.*` (graph/loop.ts): input_ids [B, 1] (each row's last token), position_ids [B, 1], done [B], recent_mask
- * [B, 0], recent_key.i / recent_value.i [B, kvH, 0, d]. Out: `scan.picked` [steps, B, 1] (-1 where the row's logits held NaN or +Infinity, or only −Infinity) and the steps' keys, values
- * and mask as `final.present_key.i` / `final.present_value.i` [B, kvH, steps, d], `final.present_mask` [B, steps].
+ * [B, 0], recent_key.i / recent_value.i [B, kvH, 0, d]. Out: `scan.picked` [steps, B, 1] (-1 where the row's
+ * logits held NaN or +Infinity, or only −Infinity) and the steps' keys, values and mask as `final.present_key.i` /
+ * `final.present_value.i` [B, kvH, steps, d], `final.present_mask` [B, steps].
  */
 export function buildDecodeLoop(cfg: ModelConfig, weights: WeightStore, o: { lora?: LoraGraphSpec | null } = {}): Uint8Array {
   const g = buildDecoderGraph(cfg, weights, { lora: o.lora, recent: true, logits: "last" });

@@ -8,12 +8,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../bench/stack.js";
-import { listenLocal, type LocalServer } from "../../helpers/http-server.js";
-import { registerStandInRunner } from "../../helpers/stand-in-runner.js";
+import type { LocalServer } from "../../helpers/http-server.js";
+import { listenCannedRunner, registerStandInRunner } from "../../helpers/stand-in-runner.js";
 
 const model = "mistral-v11-micro";
 const pieces = ["Sure.", "[TOOL_CALLS]", "lights", "[CALL_ID]", "a1B2c3D4e", "[ARGS]", '{"on": ', "true}", "[TOOL_CALLS]", "lights", "[ARGS]", '{"on": false}'];
-const text = pieces.join("");
 const usage = { prompt_tokens: 9, completion_tokens: pieces.length };
 let dir: string;
 let stack: ServeStack;
@@ -22,20 +21,7 @@ let runner: LocalServer;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tuneserve-mistral-v11-calls-"));
   stack = await startServeStack({ dataDir: dir, maxBatch: 1, maxContext: 512 });
-  runner = await listenLocal((req, res) => {
-    let body = "";
-    req.on("data", (d) => (body += d));
-    req.on("end", () => {
-      const said = { response_format: JSON.parse(body).response_format, tool_call_format: "mistral_v11" };
-      if (!JSON.parse(body).stream) {
-        res.writeHead(200, { "Content-Type": "application/json" });
-        return void res.end(JSON.stringify({ text, tokens: pieces.map((_, i) => i), finish_reason: "stop", usage, ...said }));
-      }
-      res.writeHead(200, { "Content-Type": "text/event-stream" });
-      const deltas = pieces.map((piece, i) => ({ type: "delta", text: piece, token: i, ...(i === 0 ? { prompt_tokens: usage.prompt_tokens, ...said } : {}) }));
-      res.end([...deltas, { type: "done", finish_reason: "stop", usage }].map((e) => `data: ${JSON.stringify(e)}\n\n`).join(""));
-    });
-  });
+  runner = await listenCannedRunner(pieces, "mistral_v11", usage);
   await registerStandInRunner(stack, model, "mistral-v11-runner", runner.url);
 });
 afterAll(async () => {

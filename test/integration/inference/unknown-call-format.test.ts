@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it, vi } from "vitest";
 import { startServeStack, tenantWithAdapters, type ServeStack } from "../../../bench/stack.js";
-import { listenLocal, type LocalServer } from "../../helpers/http-server.js";
-import { registerStandInRunner } from "../../helpers/stand-in-runner.js";
+import type { LocalServer } from "../../helpers/http-server.js";
+import { listenCannedRunner, registerStandInRunner } from "../../helpers/stand-in-runner.js";
 
 const model = "future-runner-micro";
 const text = '<tool_call>{"name": "lights", "arguments": {"on": true}}</tool_call>';
@@ -20,20 +20,7 @@ let runner: LocalServer;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tuneserve-unknown-call-format-"));
   stack = await startServeStack({ dataDir: dir, maxBatch: 1, maxContext: 512 });
-  runner = await listenLocal((req, res) => {
-    let body = "";
-    req.on("data", (d) => (body += d));
-    req.on("end", () => {
-      const said = { response_format: JSON.parse(body).response_format, tool_call_format: "future_format" };
-      if (!JSON.parse(body).stream) {
-        res.writeHead(200, { "Content-Type": "application/json" });
-        return void res.end(JSON.stringify({ text, tokens: [1, 2, 3, 4, 5], finish_reason: "stop", usage, ...said }));
-      }
-      res.writeHead(200, { "Content-Type": "text/event-stream" });
-      const events = [{ type: "delta", text, token: 1, prompt_tokens: usage.prompt_tokens, ...said }, { type: "done", finish_reason: "stop", usage }];
-      res.end(events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join(""));
-    });
-  });
+  runner = await listenCannedRunner([text], "future_format", usage);
   await registerStandInRunner(stack, model, "future-runner", runner.url);
 });
 afterAll(async () => {

@@ -4,13 +4,14 @@
 // and the new tokens' keys (causal), so the cache is never concatenated or copied; the graph outputs
 // only the new keys/values.
 // Node count matters at decode time (ORT's per-node overhead dominates a single-token step), so
-// projections that share an input are fused (q|k|v, gate|up) by ORT constant folding of the weights.
+// projections that share an input are fused (q|k|v, gate|up) by ORT constant folding of the weights, and
+// each residual add meets the next RMSNorm in one kernel (skipRmsNorm). Attention is in attention.ts.
 import { Graph, op, type Tensor } from "../graph/index.js";
-import { dimAdd, dimMul, dimOrOne } from "../graph/dims.js";
-import type { Dim } from "../graph/types.js";
+import { dimAdd, dimOrOne } from "../graph/dims.js";
 import type { ModelConfig } from "./config.js";
 import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, modulePath, pastNames, presentNames, recentNames, type Projection, type ProjectionGroup } from "./names.js";
 import { ropeOp } from "./rope.js";
+import { cachedAttention, type KeyValue } from "./attention.js";
 import type { WeightStore } from "./weights.js";
 
 /** Unmerged LoRA as session inputs (see lora/slots.ts for the packing): per layer and group, one A and B per row. */
@@ -28,9 +29,6 @@ export type DecoderGraphOptions = {
    */
   recent?: boolean;
 };
-
-/** Large finite negative for masked scores: −inf would give NaN on fully masked rows. */
-const MASKED = -1e9;
 
 /**
  * Builds the decoder graph.
@@ -99,42 +97,24 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
   // The recent segment (a decode loop's own earlier steps) is visible where recent_mask says.
   const allowAfter = recentMask ? op.concat([op.expand(op.unsqueeze(recentMask, [1]), ["B", "T", "R"]), allowNew], -1) : allowNew; // [B, T, (R+)T]
   const allowAll = op.concat([allowCache, allowAfter], -1); // [B, T, C+(R+)T]
-  const allowed = op.unsqueeze(allowAll, rep > 1 ? [1, 2] : [1]); // [B, 1, (1,) T, C+(R+)T]
-  const N: Dim = recent ? dimAdd("R", "T") : "T"; // the slots after the cache: [recent |] new
-  const C = g.dim("C");
-  const CN = g.dim(dimAdd("C", N));
-  const repT = dimMul(rep, "T");
+  const shared = { cfg, rope, allowed: op.unsqueeze(allowAll, rep > 1 ? [1, 2] : [1]), after: recent ? dimAdd("R", "T") : "T" };
   let x = op.gather(w("model.embed_tokens.weight"), inputIds); // [B, T, H]
-  const presents: { key: Tensor; value: Tensor }[] = [];
+  let h = op.rmsNorm(x, w("model.layers.0.input_layernorm.weight"), cfg.rmsEps); // [B, T, H]
+  const presents: KeyValue[] = [];
   for (let i = 0; i < cfg.layers; i++) {
     const pre = `model.layers.${i}`;
-    const h = op.rmsNorm(x, w(`${pre}.input_layernorm.weight`), cfg.rmsEps); // [B, T, H]
-    const qkv = op.reshape(groupProj(h, i, QKV, cfg.attentionBias), ["B", "T", heads + 2 * kvH, d]);
-    const [qk, v] = op.split(qkv, 2, [heads + kvH, kvH]);
-    const [q, k] = op.split(rope(qk), 2, [heads, kvH]); // [B, T, n, d], [B, T, kvH, d]
-    const tokK = op.transpose(k, [0, 2, 1, 3]); // [B, kvH, T, d]
-    const tokV = op.transpose(v, [0, 2, 1, 3]);
-    const newK = recent ? op.concat([recent[i].key, tokK], 2) : tokK; // [B, kvH, N, d]
-    const newV = recent ? op.concat([recent[i].value, tokV], 2) : tokV;
-    presents.push({ key: newK, value: newV });
-    // GQA as in the training graph: the rep query heads of a kv head fold into the row axis
-    // [B, kvH, rep·T, d], so each (row, kv head) is one GEMM with rep·T rows rather than rep GEMMs of
-    // T rows (at decode, T = 1: half the tiny GEMMs for rep = 2). The mask is applied on a 5-D view.
-    // Without GQA (rep = 1) every reshape below would be a no-op node, so they are left out.
-    const gqa = (t: Tensor, shape: Dim[]) => (rep > 1 ? op.reshape(t, shape) : t);
-    const qs = gqa(op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), ["B", kvH, repT, d]); // [B, n, T, d] → [B, kvH, rep·T, d]
-    const tr = (t: Tensor) => op.transpose(t, [0, 1, 3, 2]); // ORT folds it into the MatMul: the cache is never copied
-    const scores = op.concat([op.matmul(qs, tr(past[i].key)), op.matmul(qs, tr(newK))], -1); // [B, kvH, rep·T, C+N]
-    const masked = op.where(allowed, gqa(scores, ["B", kvH, rep, "T", dimAdd("C", N)]), MASKED);
-    const probs = gqa(op.softmax(masked, -1), ["B", kvH, repT, dimAdd("C", N)]);
-    const pCache = op.slice(probs, -1, 0, C, "C");
-    const pNew = op.slice(probs, -1, C, CN, N);
-    const ctx = op.add(op.matmul(pCache, past[i].value), op.matmul(pNew, newV)); // [B, kvH, rep·T, d]
-    const merged = op.reshape(op.transpose(gqa(ctx, ["B", heads, "T", d]), [0, 2, 1, 3]), ["B", "T", heads * d]); // [B, T, n·d]
-    x = op.add(x, groupProj(merged, i, O, false));
-    const h2 = op.rmsNorm(x, w(`${pre}.post_attention_layernorm.weight`), cfg.rmsEps);
-    const [gate, up] = op.split(groupProj(h2, i, GATE_UP, false), -1, [cfg.intermediate, cfg.intermediate]); // [B, T, I] each
-    x = op.add(x, groupProj(op.mul(op.silu(gate), up), i, DOWN, false));
+    const qkv = groupProj(h, i, QKV, cfg.attentionBias); // [B, T, (n + 2·kvH)·d]
+    const att = cachedAttention(shared, qkv, past[i], recent?.[i] ?? null);
+    presents.push({ key: att.key, value: att.value });
+    // Residual adds fused with the next RMSNorm (one kernel for float32).
+    const mid = op.skipRmsNorm(groupProj(att.out, i, O, false), x, w(`${pre}.post_attention_layernorm.weight`), cfg.rmsEps);
+    const [gate, up] = op.split(groupProj(mid.normed, i, GATE_UP, false), -1, [cfg.intermediate, cfg.intermediate]); // [B, T, I] each
+    const down = groupProj(op.mul(op.silu(gate), up), i, DOWN, false);
+    if (i + 1 < cfg.layers) {
+      const next = op.skipRmsNorm(down, mid.sum, w(`model.layers.${i + 1}.input_layernorm.weight`), cfg.rmsEps);
+      x = next.sum;
+      h = next.normed;
+    } else x = op.add(mid.sum, down);
   }
 
   const head = w(cfg.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight");

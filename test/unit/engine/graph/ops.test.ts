@@ -153,6 +153,20 @@ describe.each(["float32", "float64"] as FD[])("ops in %s", (dtype) => {
     const ref = R.broadcast([x345, ms, w], (x, m, s) => (s * x) / Math.sqrt(m + 1e-5));
     await check(dtype, { x: x345, w }, (_g, t) => op.rmsNorm(t.x, t.w, 1e-5), ref);
   });
+  it("skipRmsNorm: the sum and its rmsNorm (ORT's fused kernel in float32), with a small epsilon kept", async () => {
+    const w = R.rand([5], 9);
+    const skip = R.rand([3, 4, 5], 10);
+    const sum = R.broadcast([x345, skip], (p, q) => p + q);
+    const ms = R.reduce(sum, 2, (xs) => xs.reduce((p, q) => p + q * q, 0) / xs.length);
+    // eps large against mean(s²) of a tiny input, so a dropped or rounded epsilon shows.
+    const tiny = { shape: sum.shape, data: sum.data.map((v) => v * 1e-3) };
+    const msTiny = R.reduce(tiny, 2, (xs) => xs.reduce((p, q) => p + q * q, 0) / xs.length);
+    const half = { shape: x345.shape, data: x345.data.map((v) => v * 1e-3) };
+    const halfSkip = { shape: skip.shape, data: skip.data.map((v) => v * 1e-3) };
+    await check(dtype, { x: x345, s: skip, w }, (_g, t) => op.skipRmsNorm(t.x, t.s, t.w, 1e-5).sum, sum);
+    await check(dtype, { x: x345, s: skip, w }, (_g, t) => op.skipRmsNorm(t.x, t.s, t.w, 1e-5).normed, R.broadcast([sum, ms, w], (x, m, v) => (v * x) / Math.sqrt(m + 1e-5)));
+    await check(dtype, { x: half, s: halfSkip, w }, (_g, t) => op.skipRmsNorm(t.x, t.s, t.w, 1e-6).normed, R.broadcast([tiny, msTiny, w], (x, m, v) => (v * x) / Math.sqrt(m + 1e-6)));
+  });
   it("transpose", async () => {
     await check(dtype, { x: x345 }, (_g, t) => op.transpose(t.x, [2, 0, 1]), R.transpose(x345, [2, 0, 1]));
   });

@@ -1,0 +1,26 @@
+// Fused operators of onnxruntime's com.microsoft domain, for float32 graphs: one kernel for a run of standard ops,
+// which pays where ORT's per-node cost is a large share of a run (a decode step; see docs/generation.md).
+import type { Tensor } from "../graph.js";
+import { add } from "./elementwise.js";
+import { rmsNorm } from "./nn.js";
+
+/**
+ * x + skip and its RMSNorm (w ⊙ s / √(mean(s²) + eps)) in one pass: ORT's SkipSimplifiedLayerNormalization for
+ * float32, the composed ops otherwise (ORT's kernel has no float64 version).
+ */
+export function skipRmsNorm(x: Tensor, skip: Tensor, w: Tensor, eps: number): { sum: Tensor; normed: Tensor } {
+  if (x.dtype !== "float32") {
+    const sum = add(x, skip);
+    return { sum, normed: rmsNorm(sum, w, eps) };
+  }
+  const g = x.graph;
+  const stat = { dtype: x.dtype, shape: [...x.shape.slice(0, -1), 1] };
+  const [normed, , , sum] = g.node(
+    "SkipSimplifiedLayerNormalization",
+    [x, skip, w],
+    [{ dtype: x.dtype, shape: x.shape }, stat, stat, { dtype: x.dtype, shape: x.shape }],
+    { epsilon: { kind: "float", value: eps } },
+    "com.microsoft",
+  );
+  return { sum, normed };
+}

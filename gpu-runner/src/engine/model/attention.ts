@@ -15,7 +15,8 @@ export const MASKED = -1e9;
 /** What every layer's attention shares: RoPE, and which [cache | (recent |) new] slots each new token may see. */
 export type AttentionShared = {
   cfg: Pick<ModelConfig, "heads" | "kvHeads" | "headDim">;
-  rope: (x: Tensor) => Tensor;
+  /** RoPE on flat q|k heads [B, T, heads·d] → [B, T, heads, d] (rope.ts headsRope). */
+  rope: (x: Tensor, heads: number) => Tensor;
   /** bool [B, 1, (1,) T, C+N]: the extra axis at 2 with GQA, for the scores' 5-D view. */
   allowed: Tensor;
   /** The slots after the cache: "T", or "R+T" with a recent segment. */
@@ -30,9 +31,9 @@ export function cachedAttention(s: AttentionShared, qkvFlat: Tensor, past: KeyVa
   const { heads, kvHeads: kvH, headDim: d } = s.cfg;
   const rep = heads / kvH;
   const N = s.after;
-  const qkv = op.reshape(qkvFlat, ["B", "T", heads + 2 * kvH, d]);
-  const [qk, v] = op.split(qkv, 2, [heads + kvH, kvH]);
-  const [q, k] = op.split(s.rope(qk), 2, [heads, kvH]); // [B, T, n, d], [B, T, kvH, d]
+  const [qk, vFlat] = op.split(qkvFlat, -1, [(heads + kvH) * d, kvH * d]);
+  const [q, k] = op.split(s.rope(qk, heads + kvH), 2, [heads, kvH]); // [B, T, n, d], [B, T, kvH, d]
+  const v = op.reshape(vFlat, ["B", "T", kvH, d]);
   const tokK = op.transpose(k, [0, 2, 1, 3]); // [B, kvH, T, d]
   const tokV = op.transpose(v, [0, 2, 1, 3]);
   const newK = recent ? op.concat([recent.key, tokK], 2) : tokK; // [B, kvH, N, d]

@@ -10,7 +10,7 @@ import { Graph, op, type Tensor } from "../graph/index.js";
 import { dimAdd, dimOrOne } from "../graph/dims.js";
 import type { ModelConfig } from "./config.js";
 import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, modulePath, pastNames, presentNames, recentNames, type Projection, type ProjectionGroup } from "./names.js";
-import { ropeOp } from "./rope.js";
+import { headsRope } from "./rope.js";
 import { cachedAttention, type KeyValue } from "./attention.js";
 import type { WeightStore } from "./weights.js";
 
@@ -84,7 +84,7 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
   };
   const [QKV, O, GATE_UP, DOWN] = PROJECTION_GROUPS;
 
-  const rope = ropeOp(g, cfg, positionIds, dtype); // on [B, T, h, d]
+  const rope = headsRope(g, cfg, positionIds, dtype); // flat [B, T, h·d] → [B, T, h, d]
 
   // Attention mask over [cached slots | new tokens]: cached slots by cache_mask; new token j visible
   // to new token i iff j ≤ i and j is not padding. With GQA the mask meets the scores' 5-D view

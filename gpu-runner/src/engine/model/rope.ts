@@ -2,6 +2,7 @@
 // once in JS at graph-build time; linear scaling divides positions by F, the same as dividing every
 // frequency by F), cos/sin tables from per-row positions, and rotate-half as one MatMul.
 import type { Graph, Tensor } from "../graph/graph.js";
+import { dimMul } from "../graph/dims.js";
 import { op } from "../graph/index.js";
 import type { ModelConfig } from "./config.js";
 
@@ -47,4 +48,25 @@ export function ropeOp(g: Graph, cfg: Pick<ModelConfig, "headDim" | "ropeTheta" 
   }
   const R = g.constant(dtype, [d, d], rot);
   return (x) => op.add(op.mul(x, cos), op.mul(op.matmul(x, R), sin));
+}
+
+/**
+ * RoPE for the inference graph's q|k heads, given flat [B, T, heads·d] → [B, T, heads, d]. float32 runs ORT's
+ * RotaryEmbedding, one kernel per layer instead of a MatMul, two Muls and an Add: its tables hold one row per token
+ * of the batch (row b·T + t, the angles those of the token's own position), so they never outgrow the batch.
+ * float64 keeps ropeOp (ORT's kernel has no float64 version).
+ */
+export function headsRope(g: Graph, cfg: Pick<ModelConfig, "headDim" | "ropeTheta" | "ropeScaling">, positionIds: Tensor, dtype: "float32" | "float64"): (x: Tensor, heads: number) => Tensor {
+  const d = cfg.headDim;
+  if (dtype === "float64") {
+    const rope = ropeOp(g, cfg, positionIds, dtype);
+    return (x, heads) => rope(op.reshape(x, ["B", "T", heads, d]));
+  }
+  const invFreq = g.constant("float32", [d / 2], Float32Array.from(ropeInvFreq(cfg)));
+  const angles = op.mul(op.reshape(op.cast(positionIds, "float32"), [-1, 1]), invFreq); // [B·T, d/2]
+  const cos = op.cos(angles);
+  const sin = op.sin(angles);
+  const BT = dimMul("B", "T");
+  const rows = op.reshape(op.range(g, 0, op.reshape(g.dim(BT), []), BT), ["B", "T"]); // [B, T]: b·T + t
+  return (x, heads) => op.reshape(op.rotaryEmbedding(x, rows, cos, sin, heads), ["B", "T", heads, d]);
 }

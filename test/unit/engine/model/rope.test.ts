@@ -1,9 +1,10 @@
 // RoPE inverse frequencies under each rope_scaling kind, against the formulas written out; the RoPE op
-// (rotate-half as one MatMul) against plain-JS rotate-half, and its gradient against finite differences.
+// (rotate-half as one MatMul) and headsRope (ORT's RotaryEmbedding) against plain-JS rotate-half, and the op's
+// gradient against finite differences.
 import { describe, expect, it } from "vitest";
 import { Graph } from "../../../../gpu-runner/src/engine/graph/index.js";
 import type { ModelConfig } from "../../../../gpu-runner/src/engine/model/config.js";
-import { ropeInvFreq, ropeOp } from "../../../../gpu-runner/src/engine/model/rope.js";
+import { headsRope, ropeInvFreq, ropeOp } from "../../../../gpu-runner/src/engine/model/rope.js";
 import { maxAbsDiff, rand } from "../graph/ref.js";
 import { runGraph } from "../graph/run.js";
 import { gradCheck } from "../autodiff/gradcheck.js";
@@ -62,6 +63,16 @@ describe("RoPE op", () => {
     expect(maxAbsDiff(out.data, reference())).toBeLessThan(dtype === "float64" ? 1e-12 : 1e-6);
     // Position 0 leaves the vector as it is.
     expect(maxAbsDiff(out.data.slice(0, 8), x.data.slice(0, 8))).toBeLessThan(1e-6);
+  });
+
+  it.each(["float32", "float64"] as const)("headsRope (ORT's RotaryEmbedding in float32) takes flat heads and matches in %s", async (dtype) => {
+    const g = new Graph("heads-rope");
+    const xs = g.input("x", dtype, ["B", "T", 8]);
+    const y = headsRope(g, cfg, g.input("pos", "int64", ["B", "T"]), dtype)(xs, 2);
+    g.output(y, "y");
+    const out = (await runGraph(g, { x: { shape: [2, 3, 8], data: x.data }, pos }, dtype === "float64")).y;
+    expect(out.shape).toEqual([2, 3, 2, 4]);
+    expect(maxAbsDiff(out.data, reference())).toBeLessThan(dtype === "float64" ? 1e-12 : 1e-6);
   });
 
   it("has the gradient finite differences give (float64)", async () => {

@@ -24,3 +24,12 @@ export function skipRmsNorm(x: Tensor, skip: Tensor, w: Tensor, eps: number): { 
   );
   return { sum, normed };
 }
+
+/**
+ * RoPE in the rotate-half form on x [B, T, heads·d] through ORT's RotaryEmbedding: row b·T + t of the cos and sin
+ * tables [P, d/2] is used where `positions` [B, T] (int64) holds that row's index. float32 only.
+ */
+export function rotaryEmbedding(x: Tensor, positions: Tensor, cos: Tensor, sin: Tensor, heads: number): Tensor {
+  if (x.dtype !== "float32") throw new Error(`rotaryEmbedding: ${x.name} has dtype ${x.dtype}; ORT's kernel is float32 (or 16-bit)`);
+  return x.graph.node("RotaryEmbedding", [x, positions, cos, sin], [{ dtype: x.dtype, shape: x.shape }], { num_heads: { kind: "int", value: heads }, interleaved: { kind: "int", value: 0 } }, "com.microsoft")[0];
+}

@@ -23,16 +23,24 @@ export type AttentionShared = {
   after: Dim;
 };
 
+/** The last position of x [B, T, …] as [B, 1, …]. */
+export const lastPosition = (x: Tensor, axis = 1): Tensor => op.slice(x, axis, -1, 2 ** 31, 1);
+
 /**
  * Attention of new tokens q|k|v [B, T, (n + 2·kvH)·d] over the cache `past`, the `recent` segment if any, and
- * themselves. Returns the output [B, T, n·d] and the keys/values after the cache [B, kvH, N, d] (recent | new).
+ * themselves. Returns the output [B, Q, n·d] and the keys/values after the cache [B, kvH, N, d] (recent | new).
+ * With `lastQuery`, only the last position asks (Q = 1; every position's keys and values are still returned): the
+ * last layer of a graph that outputs the last position's logits needs no other.
  */
-export function cachedAttention(s: AttentionShared, qkvFlat: Tensor, past: KeyValue, recent: KeyValue | null): { out: Tensor; key: Tensor; value: Tensor } {
+export function cachedAttention(s: AttentionShared, qkvFlat: Tensor, past: KeyValue, recent: KeyValue | null, lastQuery = false): { out: Tensor; key: Tensor; value: Tensor } {
   const { heads, kvHeads: kvH, headDim: d } = s.cfg;
   const rep = heads / kvH;
   const N = s.after;
+  const Q: Dim = lastQuery ? 1 : "T";
   const [qk, vFlat] = op.split(qkvFlat, -1, [(heads + kvH) * d, kvH * d]);
-  const [q, k] = op.split(s.rope(qk, heads + kvH), 2, [heads, kvH]); // [B, T, n, d], [B, T, kvH, d]
+  const [qAll, k] = op.split(s.rope(qk, heads + kvH), 2, [heads, kvH]); // [B, T, n, d], [B, T, kvH, d]
+  const q = lastQuery ? lastPosition(qAll) : qAll; // [B, Q, n, d]
+  const allowed = lastQuery ? lastPosition(s.allowed, -2) : s.allowed;
   const v = op.reshape(vFlat, ["B", "T", kvH, d]);
   const tokK = op.transpose(k, [0, 2, 1, 3]); // [B, kvH, T, d]
   const tokV = op.transpose(v, [0, 2, 1, 3]);
@@ -43,16 +51,16 @@ export function cachedAttention(s: AttentionShared, qkvFlat: Tensor, past: KeyVa
   // T rows (at decode, T = 1: half the tiny GEMMs for rep = 2). The mask is applied on a 5-D view.
   // Without GQA (rep = 1) every reshape below would be a no-op node, so they are left out.
   const gqa = (t: Tensor, shape: Dim[]) => (rep > 1 ? op.reshape(t, shape) : t);
-  const repT = dimMul(rep, "T");
-  const qs = gqa(op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), ["B", kvH, repT, d]); // [B, n, T, d] → [B, kvH, rep·T, d]
+  const repQ = dimMul(rep, Q);
+  const qs = gqa(op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), ["B", kvH, repQ, d]); // [B, n, Q, d] → [B, kvH, rep·Q, d]
   const tr = (t: Tensor) => op.transpose(t, [0, 1, 3, 2]); // ORT folds it into the MatMul: the cache is never copied
-  const scores = op.concat([op.matmul(qs, tr(past.key)), op.matmul(qs, tr(newK))], -1); // [B, kvH, rep·T, C+N]
-  const masked = op.where(s.allowed, gqa(scores, ["B", kvH, rep, "T", dimAdd("C", N)]), MASKED);
-  const probs = gqa(op.softmax(masked, -1), ["B", kvH, repT, dimAdd("C", N)]);
+  const scores = op.concat([op.matmul(qs, tr(past.key)), op.matmul(qs, tr(newK))], -1); // [B, kvH, rep·Q, C+N]
+  const masked = op.where(allowed, gqa(scores, ["B", kvH, rep, Q, dimAdd("C", N)]), MASKED);
+  const probs = gqa(op.softmax(masked, -1), ["B", kvH, repQ, dimAdd("C", N)]);
   const g = qkvFlat.graph;
   const pCache = op.slice(probs, -1, 0, g.dim("C"), "C");
   const pNew = op.slice(probs, -1, g.dim("C"), g.dim(dimAdd("C", N)), N);
-  const ctx = op.add(op.matmul(pCache, past.value), op.matmul(pNew, newV)); // [B, kvH, rep·T, d]
-  const out = op.reshape(op.transpose(gqa(ctx, ["B", heads, "T", d]), [0, 2, 1, 3]), ["B", "T", heads * d]); // [B, T, n·d]
+  const ctx = op.add(op.matmul(pCache, past.value), op.matmul(pNew, newV)); // [B, kvH, rep·Q, d]
+  const out = op.reshape(op.transpose(gqa(ctx, ["B", heads, Q, d]), [0, 2, 1, 3]), ["B", Q, heads * d]); // [B, Q, n·d]
   return { out, key: newK, value: newV };
 }

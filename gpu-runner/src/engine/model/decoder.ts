@@ -11,7 +11,7 @@ import { dimAdd, dimOrOne } from "../graph/dims.js";
 import type { ModelConfig } from "./config.js";
 import { PROJECTION_GROUPS, loraGroupLayout, loraInputNames, modulePath, pastNames, presentNames, recentNames, type Projection, type ProjectionGroup } from "./names.js";
 import { headsRope } from "./rope.js";
-import { cachedAttention, type KeyValue } from "./attention.js";
+import { cachedAttention, lastPosition, type KeyValue } from "./attention.js";
 import type { WeightStore } from "./weights.js";
 
 /** Unmerged LoRA as session inputs (see lora/slots.ts for the packing): per layer and group, one A and B per row. */
@@ -101,13 +101,17 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
   let x = op.gather(w("model.embed_tokens.weight"), inputIds); // [B, T, H]
   let h = op.rmsNorm(x, w("model.layers.0.input_layernorm.weight"), cfg.rmsEps); // [B, T, H]
   const presents: KeyValue[] = [];
+  const lastOnly = (o.logits ?? "last") === "last";
   for (let i = 0; i < cfg.layers; i++) {
     const pre = `model.layers.${i}`;
     const qkv = groupProj(h, i, QKV, cfg.attentionBias); // [B, T, (n + 2·kvH)·d]
-    const att = cachedAttention(shared, qkv, past[i], recent?.[i] ?? null);
+    // For last-position logits, the last layer needs every position's keys and values (the cache) but only the
+    // last position's attention, o_proj and MLP: from here on the stream is [B, 1, H].
+    const lastLayer = lastOnly && i === cfg.layers - 1;
+    const att = cachedAttention(shared, qkv, past[i], recent?.[i] ?? null, lastLayer);
     presents.push({ key: att.key, value: att.value });
     // Residual adds fused with the next RMSNorm (one kernel for float32).
-    const mid = op.skipRmsNorm(groupProj(att.out, i, O, false), x, w(`${pre}.post_attention_layernorm.weight`), cfg.rmsEps);
+    const mid = op.skipRmsNorm(groupProj(att.out, i, O, false), lastLayer ? lastPosition(x) : x, w(`${pre}.post_attention_layernorm.weight`), cfg.rmsEps);
     const [gate, up] = op.split(groupProj(mid.normed, i, GATE_UP, false), -1, [cfg.intermediate, cfg.intermediate]); // [B, T, I] each
     const down = groupProj(op.mul(op.silu(gate), up), i, DOWN, false);
     if (i + 1 < cfg.layers) {
@@ -118,8 +122,8 @@ export function buildDecoderGraph(cfg: ModelConfig, weights: WeightStore, o: Dec
   }
 
   const head = w(cfg.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight");
-  if ((o.logits ?? "last") === "last") {
-    const lastRow = op.reshape(op.slice(x, 1, -1, 2 ** 31, 1), ["B", H]); // [B, H]
+  if (lastOnly) {
+    const lastRow = op.reshape(x, ["B", H]); // x is [B, 1, H] after the last layer
     g.output(op.gemm(op.rmsNorm(lastRow, w("model.norm.weight"), cfg.rmsEps), head, null, { transB: true }), "logits"); // [B, V]
   } else {
     const flat = op.reshape(op.rmsNorm(x, w("model.norm.weight"), cfg.rmsEps), [-1, H]); // [B·T, H]

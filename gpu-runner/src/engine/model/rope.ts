@@ -1,6 +1,7 @@
 // RoPE for the inference and training graphs: inverse frequencies for each rope_scaling kind (computed
 // once in JS at graph-build time; linear scaling divides positions by F, the same as dividing every
-// frequency by F), cos/sin tables from per-row positions, and rotate-half as one MatMul.
+// frequency by F), cos/sin tables from per-row positions, and rotate-half as one MatMul (ropeOp, differentiable);
+// the inference graph's float32 RoPE runs as ORT's RotaryEmbedding kernel instead (headsRope).
 import type { Graph, Tensor } from "../graph/graph.js";
 import { dimMul } from "../graph/dims.js";
 import { op } from "../graph/index.js";

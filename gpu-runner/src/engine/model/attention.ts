@@ -38,7 +38,13 @@ export function cachedAttention(s: AttentionShared, qkvFlat: Tensor, past: KeyVa
   const N = s.after;
   const Q: Dim = lastQuery ? 1 : "T";
   const [qk, vFlat] = op.split(qkvFlat, -1, [(heads + kvH) * d, kvH * d]);
-  const [qAll, k] = op.split(s.rope(qk, heads + kvH), 2, [heads, kvH]); // [B, T, n, d], [B, T, kvH, d]
+  // 1/√d scales q here, ahead of RoPE (linear, so the same), not next to the score MatMul: ORT would fold it into
+  // the MatMul's alpha there, and MLAS's one-row kernels (each decode step's q·Kᵀ per row and head) take
+  // alpha = 1 only: with any other it packs K at every call, twice the time of those GEMMs at 16 rows.
+  const g = qkvFlat.graph;
+  const qkScale = Array.from({ length: (heads + kvH) * d }, (_, i) => (i < heads * d ? 1 / Math.sqrt(d) : 1));
+  const scaled = op.mul(qk, g.constant(qk.dtype, [(heads + kvH) * d], qk.dtype === "float64" ? Float64Array.from(qkScale) : Float32Array.from(qkScale)));
+  const [qAll, k] = op.split(s.rope(scaled, heads + kvH), 2, [heads, kvH]); // [B, T, n, d], [B, T, kvH, d]
   const q = lastQuery ? lastPosition(qAll) : qAll; // [B, Q, n, d]
   const allowed = lastQuery ? lastPosition(s.allowed, -2) : s.allowed;
   const v = op.reshape(vFlat, ["B", "T", kvH, d]);
@@ -52,12 +58,11 @@ export function cachedAttention(s: AttentionShared, qkvFlat: Tensor, past: KeyVa
   // Without GQA (rep = 1) every reshape below would be a no-op node, so they are left out.
   const gqa = (t: Tensor, shape: Dim[]) => (rep > 1 ? op.reshape(t, shape) : t);
   const repQ = dimMul(rep, Q);
-  const qs = gqa(op.mul(op.transpose(q, [0, 2, 1, 3]), 1 / Math.sqrt(d)), ["B", kvH, repQ, d]); // [B, n, Q, d] → [B, kvH, rep·Q, d]
+  const qs = gqa(op.transpose(q, [0, 2, 1, 3]), ["B", kvH, repQ, d]); // [B, n, Q, d] → [B, kvH, rep·Q, d]
   const tr = (t: Tensor) => op.transpose(t, [0, 1, 3, 2]); // ORT folds it into the MatMul: the cache is never copied
   const scores = op.concat([op.matmul(qs, tr(past.key)), op.matmul(qs, tr(newK))], -1); // [B, kvH, rep·Q, C+N]
   const masked = op.where(allowed, gqa(scores, ["B", kvH, rep, Q, dimAdd("C", N)]), MASKED);
   const probs = gqa(op.softmax(masked, -1), ["B", kvH, repQ, dimAdd("C", N)]);
-  const g = qkvFlat.graph;
   const pCache = op.slice(probs, -1, 0, g.dim("C"), "C");
   const pNew = op.slice(probs, -1, g.dim("C"), g.dim(dimAdd("C", N)), N);
   const ctx = op.add(op.matmul(pCache, past.value), op.matmul(pNew, newV)); // [B, kvH, rep·Q, d]

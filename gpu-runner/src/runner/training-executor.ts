@@ -1,6 +1,6 @@
 // Runs one leased fine-tuning job: fetch its inputs (attempt-inputs.ts), train in a worker thread, keep the
 // lease alive with progress heartbeats (lease-heartbeat.ts, attempt-progress.ts), upload checkpoints as they
-// appear (train-reports.ts), then hand the adapter in (hand-in.ts), through API outages (api-outages.ts); a
+// appear in order behind the trainer (report-queue.ts, train-reports.ts), then hand the adapter in (hand-in.ts), through API outages (api-outages.ts); a
 // failure is reported as attempt-errors.ts words it. On shutdown the trainer checkpoints the step it reached
 // (shutdown-wait.ts) and the job goes back to the queue.
 import { mkdir, rm } from "node:fs/promises";
@@ -15,6 +15,7 @@ import type { ExecutorDeps } from "./executor-deps.js";
 import { handIn } from "./hand-in.js";
 import { LeaseHeartbeat } from "./lease-heartbeat.js";
 import type { BaseModelCopy } from "./model-cache.js";
+import { ReportQueue, type ReportedEvent } from "./report-queue.js";
 import { ShutdownWait } from "./shutdown-wait.js";
 import { finite, uploadCheckpoint, validationEvent } from "./train-reports.js";
 
@@ -38,8 +39,8 @@ export class TrainingExecution {
   private ended = false;
   private worker: Pick<TrainingWorker, "cancel" | "suspend" | "result"> | null = null;
   private readonly abort = new AbortController();
-  private queue: Promise<void> = Promise.resolve();
-  private queueError: Error | null = null;
+  /** Checkpoints and messages, reported in order, one at a time, behind the trainer. */
+  private readonly reports: ReportQueue;
   readonly jobId: string;
   /** This lease: the runner and the attempt it was leased as, sent with every report. */
   private readonly holder: Holder;
@@ -72,6 +73,11 @@ export class TrainingExecution {
         if (err instanceof LeaseLostError) this.leaseLost(err.message);
         else this.deps.log("warn", "heartbeat failed; retrying on the next tick", { job_id: this.jobId, error: (err as Error).message });
       },
+    });
+    this.reports = new ReportQueue({
+      report: (e) => this.throughOutages(`report the ${e.type}`, () => this.report(e)),
+      leaseLost: (reason) => this.leaseLost(reason),
+      failed: () => this.worker?.cancel(),
     });
   }
 
@@ -113,8 +119,7 @@ export class TrainingExecution {
       let result: TrainResult;
       try {
         result = await this.train(spec);
-        await this.queue;
-        if (this.queueError) throw this.queueError;
+        await this.reports.drained();
       } catch (err) {
         if (this.stopping) await this.handOver();
         return await this.failed(err, retryableEngineError(err), "training_failed");
@@ -166,7 +171,7 @@ export class TrainingExecution {
    * reached to be uploaded and recorded, then reports that step, so the job shows where the next attempt resumes.
    */
   private async handOver(): Promise<void> {
-    const uploaded = await this.shutdown.reported(this.queue, () => !this.queueError);
+    const uploaded = await this.shutdown.reported(this.reports.settled, () => this.reports.ok);
     this.shutdown.clearDeadline();
     if (!uploaded || this.lost) return;
     await this.beat();
@@ -180,15 +185,7 @@ export class TrainingExecution {
       if (progressBeatDue(e, first, this.heartbeat.lastSent)) void this.beat();
       return;
     }
-    // Checkpoints and messages go out in order, one at a time, behind the trainer.
-    this.queue = this.queue.then(() => this.throughOutages(`report the ${e.type}`, () => this.report(e))).catch((err: Error) => {
-      if (err instanceof LeaseLostError) {
-        this.leaseLost(err.message);
-        return;
-      }
-      this.queueError ??= err;
-      this.worker?.cancel();
-    });
+    this.reports.add(e);
   }
 
   /**
@@ -202,7 +199,7 @@ export class TrainingExecution {
     });
   }
 
-  private async report(e: Exclude<TrainEvent, { type: "progress" }>): Promise<void> {
+  private async report(e: ReportedEvent): Promise<void> {
     // A shutdown still reports what the trainer sends until its deadline: above all the checkpoint it was asked for.
     if (this.lost || this.shutdown.cutOff) return;
     if (e.type === "log") return this.send([{ level: e.level, message: e.message }]);

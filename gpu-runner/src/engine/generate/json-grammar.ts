@@ -2,8 +2,10 @@
 // for), fed a token's bytes at a time. `accepts(bytes)` tries bytes without keeping them (an undo log, no
 // copies), so a generator can check or mask tokens before it takes one. Stricter than RFC 8259 on
 // whitespace and numbers (json-limits.ts) and on UTF-8 (json-bytes.ts), and nothing may follow the object.
-import { isDigit, isHex, isShortEscape, isSpace, utf8Lead } from "./json-bytes.js";
-import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES, numberFits } from "./json-limits.js";
+// Numbers are read by json-number.ts.
+import { isHex, isShortEscape, isSpace, utf8Lead } from "./json-bytes.js";
+import { MAX_INDENT, MAX_LEADING, MAX_NEWLINES } from "./json-limits.js";
+import { copyNumber, numberByte, numberComplete, numberStart, startsNumber, type JsonNumber } from "./json-number.js";
 
 const enum Mode {
   Start, // before the top-level object: whitespace or {
@@ -16,20 +18,9 @@ const enum Mode {
   String, // inside a string (key or value)
   Escape, // after a backslash
   Hex, // inside \uXXXX
-  Number, // inside a number (see NumberPart)
+  Number, // inside a number (json-number.ts)
   Literal, // inside true / false / null
   Done, // the top-level object closed: nothing may follow
-}
-
-const enum NumberPart {
-  Minus, // after -: a digit
-  Zero, // a leading 0: . e E or the end
-  Int, // integer digits
-  Dot, // after .: a digit
-  Frac, // fraction digits
-  E, // after e/E: a sign or a digit
-  ESign, // after the exponent's sign: a digit
-  Exp, // exponent digits
 }
 
 const OBJECT = 0;
@@ -41,7 +32,7 @@ type Snapshot = {
   mode: Mode;
   depth: number;
   key: boolean;
-  part: NumberPart;
+  number: JsonNumber;
   utf8Left: number;
   utf8Lo: number;
   utf8Hi: number;
@@ -50,7 +41,6 @@ type Snapshot = {
   at: number;
   newlines: number;
   indent: number;
-  digits: [number, number, number];
 };
 
 export class JsonObjectRecognizer {
@@ -60,7 +50,8 @@ export class JsonObjectRecognizer {
   private depth = 0;
   /** The string being read is a key. */
   private key = false;
-  private part = NumberPart.Int;
+  /** The number being read (a placeholder until the first one starts). */
+  private number = numberStart(0x30);
   /** Continuation bytes of the UTF-8 character being read, and the range the next one must fall in. */
   private utf8Left = 0;
   private utf8Lo = 0x80;
@@ -70,8 +61,6 @@ export class JsonObjectRecognizer {
   /** The literal being read (index into LITERALS) and how many of its bytes were read. */
   private literal = 0;
   private at = 0;
-  /** Digits of the number being read: integer part, fraction, exponent. */
-  private digits: [number, number, number] = [0, 0, 0];
   /** Whitespace between JSON tokens: newlines in a row, and spaces or tabs since the last one. */
   private newlines = 0;
   private indent = 0;
@@ -114,8 +103,10 @@ export class JsonObjectRecognizer {
   }
 
   private snapshot(): Snapshot {
-    const { mode, depth, key, part, utf8Left, utf8Lo, utf8Hi, hexLeft, literal, at, newlines, indent } = this;
-    return { mode, depth, key, part, utf8Left, utf8Lo, utf8Hi, hexLeft, literal, at, newlines, indent, digits: [...this.digits] };
+    const { mode, depth, key, utf8Left, utf8Lo, utf8Hi, hexLeft, literal, at, newlines, indent } = this;
+    // Only a number being read changes in place; a number started while trying is a new object.
+    const number = mode === Mode.Number ? copyNumber(this.number) : this.number;
+    return { mode, depth, key, number, utf8Left, utf8Lo, utf8Hi, hexLeft, literal, at, newlines, indent };
   }
 
   private step(b: number): boolean {
@@ -166,7 +157,7 @@ export class JsonObjectRecognizer {
     if (this.mode === Mode.Done || this.mode === Mode.Literal) return false;
     if (this.mode === Mode.Start) return ++this.indent <= MAX_LEADING;
     if (this.mode === Mode.Number) {
-      if (!this.numberComplete()) return false;
+      if (!numberComplete(this.number)) return false;
       this.mode = Mode.AfterValue;
     }
     if (b === 0x0a) {
@@ -201,10 +192,9 @@ export class JsonObjectRecognizer {
     if (b === 0x7b) return this.open(OBJECT);
     if (b === 0x5b) return this.open(ARRAY);
     if (b === 0x22) return this.startString(false);
-    if (b === 0x2d || isDigit(b)) {
+    if (startsNumber(b)) {
       this.mode = Mode.Number;
-      this.part = b === 0x2d ? NumberPart.Minus : b === 0x30 ? NumberPart.Zero : NumberPart.Int;
-      this.digits = [b === 0x2d ? 0 : 1, 0, 0];
+      this.number = numberStart(b);
       return true;
     }
     const lit = LITERALS.findIndex((w) => w[0] === b);
@@ -264,57 +254,10 @@ export class JsonObjectRecognizer {
     return true;
   }
 
-  /** Counts a digit of the integer part (0), fraction (1) or exponent (2); false past the limits. */
-  private digit(where: 0 | 1 | 2): boolean {
-    this.digits[where]++;
-    return numberFits(...this.digits);
-  }
-
   private inNumber(b: number): boolean {
-    const digit = isDigit(b);
-    const exponent = b === 0x65 || b === 0x45;
-    switch (this.part) {
-      case NumberPart.Minus:
-        if (!digit) return false;
-        this.part = b === 0x30 ? NumberPart.Zero : NumberPart.Int;
-        return this.digit(0);
-      case NumberPart.Dot:
-        if (!digit) return false;
-        this.part = NumberPart.Frac;
-        return this.digit(1);
-      case NumberPart.E:
-        if (b === 0x2b || b === 0x2d) {
-          this.part = NumberPart.ESign;
-          return true;
-        }
-      // falls through: a digit right after e
-      case NumberPart.ESign:
-        if (!digit) return false;
-        this.part = NumberPart.Exp;
-        return this.digit(2);
-      case NumberPart.Int:
-        if (digit) return this.digit(0);
-        break;
-      case NumberPart.Frac:
-        if (digit) return this.digit(1);
-        break;
-      case NumberPart.Exp:
-        if (digit) return this.digit(2);
-    }
-    if (b === 0x2e && (this.part === NumberPart.Zero || this.part === NumberPart.Int)) {
-      this.part = NumberPart.Dot;
-      return true;
-    }
-    if (exponent && this.part !== NumberPart.Exp) {
-      this.part = NumberPart.E;
-      return true;
-    }
-    // The number is complete (Zero, Int, Frac or Exp); this byte follows the value.
+    const taken = numberByte(this.number, b);
+    if (taken !== "ended") return taken;
     this.mode = Mode.AfterValue;
     return this.afterValue(b);
-  }
-
-  private numberComplete(): boolean {
-    return this.part === NumberPart.Zero || this.part === NumberPart.Int || this.part === NumberPart.Frac || this.part === NumberPart.Exp;
   }
 }

@@ -1,4 +1,4 @@
-// Where JSON allows more than a model should write, the recognizers (json-grammar.ts and
+// Where JSON allows more than a model should write, the recognizers (json-grammar.ts, its numbers in json-number.ts, and
 // json-schema-recognizer.ts) allow less. Whitespace, so that a model cannot spend its tokens on it: at most
 // MAX_LEADING bytes of it before the object (SentencePiece spells "{" after a space), between JSON tokens at
 // most MAX_NEWLINES newlines in a row and at most MAX_INDENT spaces or tabs after each (room for pretty

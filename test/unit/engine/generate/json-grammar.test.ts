@@ -111,4 +111,15 @@ describe("JsonObjectRecognizer", () => {
     expect(r.push(utf8("2}]}"))).toBe(true);
     expect(r.done).toBe(true);
   });
+
+  it("leaves a number being read as it was after accepts()", () => {
+    const r = new JsonObjectRecognizer();
+    expect(r.push(utf8('{"a":12345678901234'))).toBe(true); // 14 of MAX_INT_DIGITS = 15
+    expect(r.accepts(utf8("5"))).toBe(true);
+    expect(r.accepts(utf8("e"))).toBe(true);
+    expect(r.accepts(utf8("56"))).toBe(false);
+    // Neither the digits nor the part tried above count: one more digit fits, then an exponent.
+    expect(r.push(utf8("5e1}"))).toBe(true);
+    expect(r.done).toBe(true);
+  });
 });

@@ -20,7 +20,7 @@ function forwardReach(nodes: Node[], wrt: Tensor[]): Set<Tensor> {
   const reach = new Set<Tensor>(wrt);
   for (const n of nodes) {
     if (!n.inputs.some((i) => i && reach.has(i))) continue;
-    for (const o of n.outputs) if (isFloat(o.dtype)) reach.add(o);
+    for (const o of n.outputs) if (o && isFloat(o.dtype)) reach.add(o);
   }
   return reach;
 }
@@ -28,7 +28,7 @@ function forwardReach(nodes: Node[], wrt: Tensor[]): Set<Tensor> {
 /** Nodes the loss depends on, in forward order. */
 function backwardReach(nodes: Node[], loss: Tensor): Set<Node> {
   const producer = new Map<Tensor, Node>();
-  for (const n of nodes) for (const o of n.outputs) producer.set(o, n);
+  for (const n of nodes) for (const o of n.outputs) if (o) producer.set(o, n);
   const seen = new Set<Node>();
   const stack = [loss];
   while (stack.length) {
@@ -39,6 +39,14 @@ function backwardReach(nodes: Node[], loss: Tensor): Set<Node> {
     for (const i of n.inputs) if (i) stack.push(i);
   }
   return seen;
+}
+
+/** A node's outputs for its rule, which sees (and gets a gradient for) every one: none may be omitted. */
+function everyOutput(n: Node): Tensor[] {
+  return n.outputs.map((t, i) => {
+    if (!t) throw new Error(`autodiff: node ${n.name} (${n.op}) omits output ${i}, which its gradient rule reads; keep that output, or keep the node off the path to trainable tensors`);
+    return t;
+  });
 }
 
 /**
@@ -64,16 +72,17 @@ export function gradients(loss: Tensor, wrt: Tensor[], o: GradientOptions = {}):
     if (!upstream.has(n)) continue;
     const needs = n.inputs.map((i) => !!i && reach.has(i));
     if (!needs.some(Boolean)) continue;
-    const douts = n.outputs.map((t) => grads.get(t));
+    const douts = n.outputs.map((t) => (t ? grads.get(t) : undefined));
     if (douts.every((d) => !d)) continue;
     const rule = rules[n.op];
     if (!rule || n.domain !== "") throw new MissingGradientRule(n.domain ? `${n.domain}:${n.op}` : n.op, n.name);
+    const y = everyOutput(n);
     const ctx: GradContext = {
       g,
       node: n,
       x: n.inputs,
-      y: n.outputs,
-      dy: n.outputs.map((t, i) => douts[i] ?? zerosLike(t)),
+      y,
+      dy: y.map((t, i) => douts[i] ?? zerosLike(t)),
       needs,
       ints: (t) => constInts(g, t, `${n.op} node ${n.name}`),
     };

@@ -24,7 +24,8 @@ export type Node = {
   domain: string;
   name: string;
   inputs: (Tensor | null)[];
-  outputs: Tensor[];
+  /** null where an optional output is omitted (ONNX's empty name): the kernel need not produce it. */
+  outputs: (Tensor | null)[];
   attrs: Record<string, Attr>;
 };
 
@@ -129,12 +130,17 @@ export class Graph {
     return this.constant("int64", [values.length], BigInt64Array.from(values.map(BigInt)));
   }
 
-  /** Adds a node; output types come from the op's shape inference. */
-  node(op: string, inputs: (Tensor | null)[], outputs: OutputSpec[], attrs: Record<string, Attr> = {}, domain = ""): Tensor[] {
+  /**
+   * Adds a node; output types come from the op's shape inference. A null output spec omits that optional output
+   * (as a null input is an absent optional input): it is serialized with an empty name and is null in the result.
+   */
+  node(op: string, inputs: (Tensor | null)[], outputs: OutputSpec[], attrs?: Record<string, Attr>, domain?: string): Tensor[];
+  node(op: string, inputs: (Tensor | null)[], outputs: (OutputSpec | null)[], attrs?: Record<string, Attr>, domain?: string): (Tensor | null)[];
+  node(op: string, inputs: (Tensor | null)[], outputs: (OutputSpec | null)[], attrs: Record<string, Attr> = {}, domain = ""): (Tensor | null)[] {
     for (const i of inputs) if (i) this.own(i, op);
-    const outs = outputs.map((o) => new Tensor(this, this.fresh(op), o.dtype, o.shape));
+    const outs = outputs.map((o) => (o ? new Tensor(this, this.fresh(op), o.dtype, o.shape) : null));
     this.nodes.push({ op, domain, name: this.fresh(`n_${op}`), inputs, outputs: outs, attrs });
-    outs.forEach((o) => this.noteDims(o));
+    for (const o of outs) if (o) this.noteDims(o);
     return outs;
   }
 

@@ -61,7 +61,7 @@ export function graphProto(g: Graph) {
       opType: n.op,
       domain: n.domain,
       input: n.inputs.map((i) => (i ? i.name : "")),
-      output: n.outputs.map((o) => o.name),
+      output: n.outputs.map((o) => (o ? o.name : "")),
       attribute: Object.entries(n.attrs).map(([k, v]) => attribute(k, v)),
     })),
     initializer,

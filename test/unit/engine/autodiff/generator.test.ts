@@ -1,5 +1,5 @@
 // The gradient generator itself: pruning to paths that reach trainable tensors, the named error for an
-// op without a rule, the count check on rule results, accumulation over several uses, and zeros.
+// op without a rule or with an omitted output, the count check on rule results, accumulation over several uses, and zeros.
 import { describe, expect, it } from "vitest";
 import { Graph, op } from "../../../../gpu-runner/src/engine/graph/index.js";
 import { gradients, MissingGradientRule, RULES } from "../../../../gpu-runner/src/engine/autodiff/index.js";
@@ -48,6 +48,18 @@ describe("gradients()", () => {
       return (2 / Math.sqrt(Math.PI)) * s * (v / 20000);
     };
     out.dx.data.forEach((d, i) => expect(d).toBeCloseTo(2 * xs[i] * erfRef(fs[i]) ** 2, 5));
+  });
+
+  it("walks past a node with an omitted output off the trainable path, and names one on it", () => {
+    const g = new Graph("t");
+    const x = g.input("x", "float64", [3]);
+    const frozen = g.input("frozen", "float64", [3]);
+    const dropout = (t: typeof x) => g.node("Dropout", [t], [{ dtype: t.dtype, shape: t.shape }, null])[0]!;
+    const rules = { ...RULES, Dropout: RULES.Identity };
+    const loss = op.reduceSum(op.mul(x, dropout(frozen)), [0], false);
+    expect(gradients(loss, [x], { rules }).get(x)!.shape).toEqual([3]);
+    const through = op.reduceSum(dropout(x), [0], false);
+    expect(() => gradients(through, [x], { rules })).toThrow(/node n_Dropout_\d+ \(Dropout\) omits output 1/);
   });
 
   it("checks that a rule returns one gradient per input", () => {

@@ -1,5 +1,5 @@
 // Graph builder: build-time shape and dtype checks with readable errors, symbolic dims, and the
-// ONNX it serializes (FLOAT attributes for whole values, external data, outputs renamed without copies).
+// ONNX it serializes (FLOAT attributes for whole values, external data, outputs renamed without copies, omitted optional outputs).
 import onnxProto from "onnx-proto";
 import { describe, expect, it } from "vitest";
 import { Graph, op, toOnnx } from "../../../../gpu-runner/src/engine/graph/index.js";
@@ -71,6 +71,28 @@ describe("ONNX serialization", () => {
     expect(m.graph!.node!.some((n) => n.opType === "Identity")).toBe(false);
     expect(gemm.output).toEqual(["y"]);
     expect(Number(m.opsetImport![0].version)).toBe(21);
+  });
+
+  it("writes an omitted optional output as an empty name, and runs it", async () => {
+    const g = new Graph("omit");
+    const x = g.input("x", "float32", [2, 3]);
+    const [y, mask] = g.node("Dropout", [x], [{ dtype: "float32", shape: x.shape }, null]);
+    expect(mask).toBeNull();
+    g.output(op.mul(y!, 2), "y");
+    const dropout = onnx.ModelProto.decode(toOnnx(g)).graph!.node!.find((n) => n.opType === "Dropout")!;
+    expect(dropout.output).toEqual([y!.name, ""]);
+    const out = await runGraph(g, { x: { shape: [2, 3], data: [1, 2, 3, 4, 5, 6] } });
+    expect(out.y.data).toEqual([2, 4, 6, 8, 10, 12]);
+  });
+
+  it("asks SkipSimplifiedLayerNormalization for the normed output and the sum only", () => {
+    const g = new Graph("skip");
+    const x = g.input("x", "float32", ["B", 4]);
+    const { sum, normed } = op.skipRmsNorm(x, g.input("s", "float32", ["B", 4]), g.input("w", "float32", [4]), 1e-5);
+    g.output(normed, "normed");
+    g.output(sum, "sum");
+    const node = onnx.ModelProto.decode(toOnnx(g)).graph!.node!.find((n) => n.opType === "SkipSimplifiedLayerNormalization")!;
+    expect(node.output).toEqual(["normed", "", "", "sum"]);
   });
 
   it("computes symbolic sizes at run time (reshape to [B·T, H] and back)", async () => {

@@ -73,6 +73,24 @@ describe("toOnnxLoop", () => {
     expect(got.x.data).toEqual(ref.x);
   });
 
+  it("runs a body whose node omits an optional output", async () => {
+    const g = new Graph("omit");
+    g.input("iteration", "int64", []);
+    g.input("condition", "bool", []);
+    const x = g.input("x", "float32", [2]);
+    const [kept] = g.node("Dropout", [x], [{ dtype: "float32", shape: [2] }, null]); // no mask
+    g.output(op.mul(kept!, 2), "x_next");
+    g.output(g.constant("bool", [], Uint8Array.of(1)), "continues");
+    const session = await createSession(toOnnxLoop(g, { iteration: "iteration", condition: "condition", continues: "continues", carried: [["x", "x_next"]], scanned: [] }), { threads: 1 });
+    const out = await session.run({
+      [loopNames.tripCount]: new ort.Tensor("int64", BigInt64Array.from([3n]), []),
+      [loopNames.condition]: new ort.Tensor("bool", Uint8Array.from([1]), []),
+      [loopNames.initial("x")]: new ort.Tensor("float32", Float32Array.from([1, -2]), [2]),
+    });
+    await session.release();
+    expect(Array.from(out[loopNames.final("x_next")].data as Float32Array)).toEqual([8, -16]);
+  });
+
   it("names what the body lacks", () => {
     expect(() => toOnnxLoop(body(), { ...spec, scanned: ["nope"] })).toThrow(/loop over graph toy: it has no output "nope"/);
   });

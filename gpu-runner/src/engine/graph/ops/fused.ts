@@ -6,7 +6,9 @@ import { rmsNorm } from "./nn.js";
 
 /**
  * x + skip and its RMSNorm (w ⊙ s / √(mean(s²) + eps)) in one pass: ORT's SkipSimplifiedLayerNormalization for
- * float32, the composed ops otherwise (ORT's kernel has no float64 version).
+ * float32, the composed ops otherwise (ORT's kernel has no float64 version). Of the kernel's outputs (output,
+ * mean, inv_std_var, input_skip_bias_sum) only the first and last are asked for: the statistics go unused
+ * (and ORT's CPU and CUDA kernels, in the versions read, never write them anyway; the graph says what it uses).
  */
 export function skipRmsNorm(x: Tensor, skip: Tensor, w: Tensor, eps: number): { sum: Tensor; normed: Tensor } {
   if (x.dtype !== "float32") {
@@ -14,15 +16,14 @@ export function skipRmsNorm(x: Tensor, skip: Tensor, w: Tensor, eps: number): { 
     return { sum, normed: rmsNorm(sum, w, eps) };
   }
   const g = x.graph;
-  const stat = { dtype: x.dtype, shape: [...x.shape.slice(0, -1), 1] };
   const [normed, , , sum] = g.node(
     "SkipSimplifiedLayerNormalization",
     [x, skip, w],
-    [{ dtype: x.dtype, shape: x.shape }, stat, stat, { dtype: x.dtype, shape: x.shape }],
+    [{ dtype: x.dtype, shape: x.shape }, null, null, { dtype: x.dtype, shape: x.shape }],
     { epsilon: { kind: "float", value: eps } },
     "com.microsoft",
   );
-  return { sum, normed };
+  return { sum: sum!, normed: normed! };
 }
 
 /**

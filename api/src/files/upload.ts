@@ -5,7 +5,7 @@ import { blobKeys } from "../blob/port.js";
 import { putChecked } from "../blob/checked-put.js";
 import { ApiError } from "../errors.js";
 import { JsonlValidator, type FileFormat, type JsonlSummary } from "./jsonl.js";
-import { multipartBoundary, parseMultipart, readTextPart, type MultipartPart } from "./multipart.js";
+import { multipartBoundary, notAFormField, parseMultipart, readTextPart, type MultipartPart } from "./multipart.js";
 
 /** What an upload may be for. */
 export const filePurposes = ["fine-tune"] as const;
@@ -87,8 +87,8 @@ async function storeFilePart(part: MultipartPart, filename: string, key: string,
   return { format: summary.format!, lines: summary.lines, bytes: stored.bytes, sha256: stored.sha256 };
 }
 
-/** Bytes of each field an upload form holds besides purpose and file: read and ignored. */
-const MAX_OTHER_FIELD_BYTES = 64 * 1024;
+/** The form's own fields, named in the error for any other. */
+const formFields = ["purpose", "file"] as const;
 
 /**
  * Handles one upload for `tenantId`. `purpose` may come before or after the file: when it comes after and is
@@ -132,9 +132,9 @@ export async function receiveUpload(args: {
         // would count on a deletion that never comes.
         throw new ApiError("invalid_request", "expires_after: files do not expire here (each is kept until DELETE /v1/files/{id}); leave it out", "expires_after");
       } else {
-        // Other fields are read and ignored (OpenAI clients send none; it keeps curl forms simple), up to a
-        // bound, so a request cannot stream into one forever (the parser bounds how many parts there are).
-        await readTextPart(part, MAX_OTHER_FIELD_BYTES);
+        // Refused, as the JSON routes refuse an unknown key and the adapter form its other fields: read and
+        // ignored, a field the user meant for the file (a suffix, say) would go unseen. OpenAI clients send none.
+        throw notAFormField(part.name, formFields);
       }
     }
     if (!stored) throw new ApiError("invalid_request", "file: missing; send the JSONL as the multipart field 'file'", "file");

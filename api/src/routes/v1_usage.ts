@@ -6,7 +6,7 @@ import { ApiError } from "../errors.js";
 import { bearerSecurity, json, tenantErrorResponses } from "../lib/openapi.js";
 import { limitsOf, limitsSchema, monthOf, tokensThisMonth } from "../quotas/limits.js";
 import { loadPrices } from "../usage/prices.js";
-import { day, parseGroupBy, parseTime, queryUsage } from "../usage/query.js";
+import { badTimeMessage, day, parseGroupBy, parseTime, queryUsage } from "../usage/query.js";
 
 /** Longest range one query may cover, to keep the aggregation cheap. */
 const maxRangeDays = 366;
@@ -50,7 +50,7 @@ const usage = createRoute({
 function time(param: "start" | "end", raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
   const t = parseTime(raw);
-  if (t === null) throw new ApiError("invalid_request", `${param}=${raw} is neither unix seconds nor an ISO date like 2025-01-31`, param);
+  if (t === null) throw new ApiError("invalid_request", badTimeMessage(param, raw), param);
   return t;
 }
 

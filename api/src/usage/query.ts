@@ -23,6 +23,14 @@ export function parseTime(s: string): number | null {
   return Number.isFinite(ms) ? Math.floor(ms / 1000) : null;
 }
 
+/** Why a `start` or `end` is refused; an offset's '+' sent unescaped reaches the server as a space, so that is named. */
+export function badTimeMessage(param: string, raw: string): string {
+  const refused = `${param}=${raw} is neither unix seconds nor an ISO date like 2025-01-31`;
+  const plus = raw.replace(/ (\d{2}:\d{2})$/, "+$1");
+  if (plus === raw || parseTime(plus) === null) return refused;
+  return `${refused}: a '+' in a URL's query arrives as a space; write the offset as %2B${plus.slice(-5)}`;
+}
+
 /** The whole string an ISO date or date-time: Date.parse reads text after a date its own way (2025-01-01junk is a June day). */
 const isoTime = /^(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})?)?$/;
 

@@ -50,7 +50,8 @@ async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof to
   if (data.dropped) await log(`${name}: ${data.dropped} example(s) had no token left to train on and were skipped`, true);
   if (data.lastTurnOnly) await log(`${name}: ${data.lastTurnOnly} chat example(s) learned on their last assistant turn only: the chat template renders earlier turns differently once later ones follow (Mistral's moves the tools to the last user turn), so their earlier assistant turns are context`, true);
   if (data.indistinct) await log(`${name}: ${data.indistinct} preference pair(s) whose two answers are the same tokens once rendered were skipped`, true);
-  if (data.examples.length === 0) throw new Error(`${name}: no example has a token to train on (seqLen=${s.seqLen}); check the file or raise seqLen`);
+  // The fix is named as a job sets it and as the CLI does: this message becomes a failed job's error.
+  if (data.examples.length === 0) throw new Error(`${name}: no example has a token to train on once cut to seqLen=${s.seqLen} tokens; check the file, or raise the sequence length (a job's seq_len, the CLI's --seq-len)`);
   const format = records[0].format;
   const rows = s.packing && format !== "preference" ? packExamples(data.examples, s.seqLen) : data.examples;
   await log(`${name}: ${data.examples.length} ${format === "preference" ? "preference pair(s)" : "example(s)"} → ${rows.length} row(s)`);

@@ -82,6 +82,14 @@ describe("runTraining", () => {
     expect(cut.trainedTokens).toBe(5 * 12);
   });
 
+  it("fails a file left with nothing to learn once cut, naming the setting to raise as a job and the CLI name it", async () => {
+    // Each prompt ("word 0:") alone fills 4 tokens: no completion token is left to learn.
+    const run = runTraining({ modelDir: model, dataPath: data, outDir: join(root, "nothing"), epochs: 1, seqLen: 4, rank: 2 });
+    await expect(run).rejects.toThrow(
+      `${basename(data)}: no example has a token to train on once cut to seqLen=4 tokens; check the file, or raise the sequence length (a job's seq_len, the CLI's --seq-len)`,
+    );
+  });
+
   it("warns of chat examples learned on their last assistant turn only (a Mistral-style template moving the tools)", async () => {
     const mistral = join(root, "model-mistral");
     await cp(model, mistral, { recursive: true });

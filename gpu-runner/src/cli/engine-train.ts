@@ -103,7 +103,8 @@ export async function run(argv: string[]): Promise<void> {
   };
   process.on("SIGINT", onSigint);
   try {
-    const result = await runTraining(spec, { onEvent: (e) => console.log(JSON.stringify(e)), shouldStop: () => stop });
+    // Messages name the sequence length by its flag, and the files by their paths as given (the spec's default).
+    const result = await runTraining({ ...spec, seqLenName: "--seq-len" }, { onEvent: (e) => console.log(JSON.stringify(e)), shouldStop: () => stop });
     console.log(JSON.stringify({ type: "result", ...result }));
   } catch (err) {
     if (!(err instanceof TrainingCancelled)) throw err;

@@ -68,6 +68,11 @@ async function fetchTheRest(lease: LeaseAnswer, dir: string, baseModel: BaseMode
     baseWeightsSha256: await weightsDigest(baseModel.dir, signal),
     dataPath,
     validationPath,
+    // Messages become the job's events and error: they name what the job's user knows, the API's file ids and
+    // seq_len, not the local copies above. (The lease carries no file name.)
+    dataName: urls.training_file.id,
+    validationName: urls.validation_file?.id,
+    seqLenName: "seq_len",
     outDir: join(dir, "adapter"),
     checkpointDir: join(dir, "checkpoints"),
     method: "lora",

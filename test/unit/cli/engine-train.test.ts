@@ -1,11 +1,13 @@
 // `engine train` flag parsing: flags map onto the TrainJobSpec, absent ones stay absent (the loop owns
-// the defaults), bad values name the flag, and folder flags are checked before any training.
-import { mkdtempSync, writeFileSync } from "node:fs";
+// the defaults), bad values name the flag, and folder flags are checked before any training; what training
+// says of the data names the --data path and --seq-len, as the user gave them.
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { UsageError } from "../../../gpu-runner/src/cli/args.js";
 import { run, specFromArgs } from "../../../gpu-runner/src/cli/engine-train.js";
+import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 import { fixturesDir } from "../../helpers/fixtures.js";
 
 describe("engine train flags", () => {
@@ -73,4 +75,26 @@ describe("engine train folders", () => {
     writeFileSync(join(dir, "train.jsonl"), "");
     await expect(run([...base, "--data", join(dir, "train.jsonl"), "--validation", join(dir, "v.jsonl")])).rejects.toThrow(new UsageError(`--validation ${join(dir, "v.jsonl")}: no such file`));
   });
+});
+
+describe("engine train messages", () => {
+  it("names the --data file by its path and the sequence length by its flag", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "train-messages-"));
+    const model = await ensureBuiltinModel(join(dir, "model"));
+    const data = join(dir, "mine.jsonl");
+    // Each prompt alone fills more than 16 tokens: every example is cut, and none has a token left to learn.
+    writeFileSync(data, ["alpha", "bravo"].map((w) => JSON.stringify({ prompt: `Please repeat the following word back to me exactly once: ${w} ->`, completion: ` ${w}` })).join("\n") + "\n");
+    const printed = vi.spyOn(console, "log").mockImplementation(() => {});
+    try {
+      await expect(run(["--model", model, "--data", data, "--out", join(dir, "out"), "--seq-len", "16"])).rejects.toThrow(
+        `${data}: no example has a token to train on once cut to --seq-len=16 tokens; check the file, or raise --seq-len`,
+      );
+      expect(printed.mock.calls.map(([line]) => JSON.parse(line))).toContainEqual({ type: "log", level: "warn", message: `${data}: 2 example(s) longer than --seq-len=16 were truncated` });
+    } finally {
+      printed.mockRestore();
+    }
+    writeFileSync(data, JSON.stringify({ prompt: "a:", completion: " b" }) + "\n" + JSON.stringify({ prompt: "c:" }) + "\n");
+    await expect(run(["--model", model, "--data", data, "--out", join(dir, "out")])).rejects.toThrow(`${data}:2: `);
+    rmSync(dir, { recursive: true, force: true });
+  }, 60_000);
 });

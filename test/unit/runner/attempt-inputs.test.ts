@@ -51,6 +51,8 @@ describe("fetchAttemptInputs", () => {
       batchSize: 4, gradAccum: 1,
       rank: 16, alpha: 8, dropout: 0.05, targets: ["q_proj", "v_proj"], useRslora: true,
       checkpointEvery: 7, spin: false, initAdapter: undefined, resumeFrom: undefined,
+      // Messages name what the job's user knows: the API's file ids and seq_len, not the local copies.
+      dataName: "file-t", validationName: "file-v", seqLenName: "seq_len",
       // Not settable through the API: the documented defaults (docs/training.md).
       schedule: "cosine", warmupRatio: 0.03, maxGradNorm: 1, packing: false,
     });

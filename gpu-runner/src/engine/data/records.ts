@@ -57,13 +57,13 @@ export function parseRecords(text: string, file = "data.jsonl"): TrainRecord[] {
   return out;
 }
 
-/** Reads and parses a JSONL training file. */
-export async function readRecords(path: string): Promise<TrainRecord[]> {
+/** Reads and parses a JSONL training file; `name` names it in the parse errors (the caller's name for it: the path, or an API file id). */
+export async function readRecords(path: string, name = path): Promise<TrainRecord[]> {
   let text: string;
   try {
     text = await readFile(path, "utf8");
   } catch (err) {
     throw new Error(`${path}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); give an existing JSONL file`);
   }
-  return parseRecords(text, path);
+  return parseRecords(text, name);
 }

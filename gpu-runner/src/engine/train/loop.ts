@@ -40,18 +40,20 @@ export type TrainHooks = {
   shouldSuspend?: () => boolean;
 };
 
-/** Loads, tokenizes and (optionally) packs a JSONL file into rows; says what was cut or dropped. */
-async function loadRows(path: string, s: ResolvedSpec, tok: Parameters<typeof tokenizeRecords>[1], log: (m: string, warn?: boolean) => Promise<void>): Promise<{ rows: Row[]; format: RecordFormat }> {
-  const records = await readRecords(path);
-  // The file's name only: these messages become a job's events, which must not show the runner's folders.
-  const name = basename(path);
+/**
+ * Loads, tokenizes and (optionally) packs a JSONL file into rows; says what was cut or dropped. `name` is the
+ * caller's name for the file (spec.dataName): a runner's messages become a job's events, which name the API's file.
+ */
+async function loadRows(path: string, name: string, s: ResolvedSpec, tok: Parameters<typeof tokenizeRecords>[1], log: (m: string, warn?: boolean) => Promise<void>): Promise<{ rows: Row[]; format: RecordFormat }> {
+  const records = await readRecords(path, name);
+  const seqLen = `${s.seqLenName}=${s.seqLen}`;
   const data = tokenizeRecords(records, tok, s.seqLen, name);
-  if (data.truncated) await log(`${name}: ${data.truncated} example(s) longer than seqLen=${s.seqLen} were truncated`, true);
+  if (data.truncated) await log(`${name}: ${data.truncated} example(s) longer than ${seqLen} were truncated`, true);
   if (data.dropped) await log(`${name}: ${data.dropped} example(s) had no token left to train on and were skipped`, true);
   if (data.lastTurnOnly) await log(`${name}: ${data.lastTurnOnly} chat example(s) learned on their last assistant turn only: the chat template renders earlier turns differently once later ones follow (Mistral's moves the tools to the last user turn), so their earlier assistant turns are context`, true);
   if (data.indistinct) await log(`${name}: ${data.indistinct} preference pair(s) whose two answers are the same tokens once rendered were skipped`, true);
-  // The fix is named as a job sets it and as the CLI does: this message becomes a failed job's error.
-  if (data.examples.length === 0) throw new Error(`${name}: no example has a token to train on once cut to seqLen=${s.seqLen} tokens; check the file, or raise the sequence length (a job's seq_len, the CLI's --seq-len)`);
+  // The fix is named as the caller's user sets it (a job's seq_len, the CLI's --seq-len): this message becomes a failed job's error.
+  if (data.examples.length === 0) throw new Error(`${name}: no example has a token to train on once cut to ${seqLen} tokens; check the file, or raise ${s.seqLenName}`);
   const format = records[0].format;
   const rows = s.packing && format !== "preference" ? packExamples(data.examples, s.seqLen) : data.examples;
   await log(`${name}: ${data.examples.length} ${format === "preference" ? "preference pair(s)" : "example(s)"} → ${rows.length} row(s)`);
@@ -121,18 +123,20 @@ export async function runTraining(spec: TrainJobSpec, hooks: TrainHooks = {}): P
   // Rows no longer than inference serves (it caps contexts at both, as the API caps a job's seq_len): past
   // max_position_embeddings the model trains on positions it was never made for, and past a windowed model's
   // (Mistral's) sliding_window the training graph's full causal attention is attention the model never uses.
-  if (s.seqLen > cfg.maxPositions) throw new Error(`train spec: seqLen=${s.seqLen} exceeds the model's max_position_embeddings (${cfg.maxPositions}); use seqLen ≤ ${cfg.maxPositions}`);
+  if (s.seqLen > cfg.maxPositions) throw new Error(`train spec: ${s.seqLenName}=${s.seqLen} exceeds the model's max_position_embeddings (${cfg.maxPositions}); use ${s.seqLenName} ≤ ${cfg.maxPositions}`);
   if (cfg.slidingWindow !== null && s.seqLen > cfg.slidingWindow) {
-    throw new Error(`train spec: seqLen=${s.seqLen} exceeds the model's sliding_window (${cfg.slidingWindow}), whose windowed attention this engine does not implement; use seqLen ≤ ${cfg.slidingWindow}`);
+    throw new Error(`train spec: ${s.seqLenName}=${s.seqLen} exceeds the model's sliding_window (${cfg.slidingWindow}), whose windowed attention this engine does not implement; use ${s.seqLenName} ≤ ${cfg.slidingWindow}`);
   }
   if (s.dropout > 0) await log(`lora_dropout=${s.dropout}: resumed runs are not bit-identical (dropout masks come from ONNX Runtime's RNG)`, true);
 
-  const { rows, format } = await loadRows(s.dataPath, s, tok, log);
-  const objective = objectiveFor(s, format, basename(s.dataPath));
+  const dataName = s.dataName ?? s.dataPath;
+  const { rows, format } = await loadRows(s.dataPath, dataName, s, tok, log);
+  const objective = objectiveFor(s, format, dataName);
   const dataSha = createHash("sha256").update(await readFile(s.dataPath)).digest("hex");
   const initSha = s.initAdapter ? createHash("sha256").update(await readFile(join(s.initAdapter, "adapter_model.safetensors"))).digest("hex") : null;
-  const val = s.validationPath ? await loadRows(s.validationPath, s, tok, log) : null;
-  if (val && objectiveFor(s, val.format, basename(s.validationPath!)) !== objective) throw new Error(`${basename(s.validationPath!)}: holds ${val.format} records, and the training file ${format} records; validate on data of the training file's kind`);
+  const validationName = s.validationName ?? s.validationPath;
+  const val = s.validationPath ? await loadRows(s.validationPath, validationName!, s, tok, log) : null;
+  if (val && objectiveFor(s, val.format, validationName!) !== objective) throw new Error(`${validationName}: holds ${val.format} records, and the training file ${format} records; validate on data of the training file's kind`);
   const valRows = val?.rows ?? null;
   if (objective === "dpo" && s.packing) await log("packing is off for DPO: each answer is scored as a sequence of its own", true);
   const perEpoch = stepsPerEpoch(rows.length, s.batchSize, s.gradAccum);

@@ -80,6 +80,14 @@ export const trainSpecSchema = z.object({
   /** JSONL: {"messages":[...]} | {"prompt","completion"} | {"text"}, or DPO pairs {"input","preferred_output","non_preferred_output"} */
   dataPath: z.string().min(1),
   validationPath: z.string().min(1).optional(),
+  /**
+   * How messages name the training file, the validation file and the sequence length, as the caller's user knows
+   * them (default: the paths as given, and seqLen). A runner's messages become a job's events and error: it names
+   * the API's file ids and the job's seq_len; the CLI names its --data/--validation paths and --seq-len.
+   */
+  dataName: z.string().min(1).optional(),
+  validationName: z.string().min(1).optional(),
+  seqLenName: z.string().min(1).default("seqLen"),
   /** The final PEFT adapter is written here (adapter_config.json + adapter_model.safetensors). */
   outDir: z.string().min(1),
   /** Checkpoints go to <checkpointDir>/<step>/ (default <outDir>/checkpoints). */

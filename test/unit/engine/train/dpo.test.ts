@@ -142,7 +142,7 @@ it("a DPO adapter prefers the chosen answers more than the base model does", asy
   // beta belongs to DPO: given for a supervised file, the run refuses to start.
   const chat = join(root, "chat.jsonl");
   await writeFile(chat, JSON.stringify({ messages: [{ role: "user", content: "q" }, { role: "assistant", content: "a" }] }) + "\n");
-  await expect(runTraining({ modelDir: model, dataPath: chat, outDir: join(root, "sft"), beta: 0.2 })).rejects.toThrow(/beta is DPO's, and chat.jsonl holds chat records/);
+  await expect(runTraining({ modelDir: model, dataPath: chat, outDir: join(root, "sft"), beta: 0.2 })).rejects.toThrow(`beta is DPO's, and ${chat} holds chat records`);
 
   const seqs = examples.flatMap((e) => [e, e.rejected!]);
   const margin = (lp: number[]) => pairs.map((_, p) => lp[2 * p] - lp[2 * p + 1]);

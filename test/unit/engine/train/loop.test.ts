@@ -3,7 +3,7 @@
 // the calling thread and in the worker), and spec errors by name.
 import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runTraining, startTrainingWorker, TrainingCancelled, TrainingDiverged, type TrainEvent } from "../../../../gpu-runner/src/engine/train/loop.js";
 import { learningRate } from "../../../../gpu-runner/src/engine/train/schedule.js";
@@ -76,17 +76,19 @@ describe("runTraining", () => {
     // Records are 14, 14, 16, 14, 13 tokens: [14+14], [16+14], [13] in 32-token rows; batch 2 → 2 steps.
     const res = await runTraining({ modelDir: model, dataPath: data, outDir: join(root, "packed"), epochs: 1, batchSize: 2, seqLen: 32, packing: true, rank: 2 }, { onEvent: (e) => void events.push(e) });
     expect(res.steps).toBe(2);
-    expect(events).toContainEqual({ type: "log", level: "info", message: `${basename(data)}: 5 example(s) → 3 row(s)` });
+    expect(events).toContainEqual({ type: "log", level: "info", message: `${data}: 5 example(s) → 3 row(s)` });
     const cut = await runTraining({ modelDir: model, dataPath: data, outDir: join(root, "cut"), epochs: 1, batchSize: 5, seqLen: 12, rank: 2 }, { onEvent: (e) => void events.push(e) });
-    expect(events).toContainEqual({ type: "log", level: "warn", message: `${basename(data)}: 5 example(s) longer than seqLen=12 were truncated` });
+    expect(events).toContainEqual({ type: "log", level: "warn", message: `${data}: 5 example(s) longer than seqLen=12 were truncated` });
     expect(cut.trainedTokens).toBe(5 * 12);
   });
 
-  it("fails a file left with nothing to learn once cut, naming the setting to raise as a job and the CLI name it", async () => {
+  it("fails a file left with nothing to learn once cut, naming the file and the setting to raise as the caller names them", async () => {
     // Each prompt ("word 0:") alone fills 4 tokens: no completion token is left to learn.
-    const run = runTraining({ modelDir: model, dataPath: data, outDir: join(root, "nothing"), epochs: 1, seqLen: 4, rank: 2 });
-    await expect(run).rejects.toThrow(
-      `${basename(data)}: no example has a token to train on once cut to seqLen=4 tokens; check the file, or raise the sequence length (a job's seq_len, the CLI's --seq-len)`,
+    const spec = { modelDir: model, dataPath: data, outDir: join(root, "nothing"), epochs: 1, seqLen: 4, rank: 2 };
+    await expect(runTraining(spec)).rejects.toThrow(`${data}: no example has a token to train on once cut to seqLen=4 tokens; check the file, or raise seqLen`);
+    // A runner names the job's file and hyperparameter: the message becomes the job's error.
+    await expect(runTraining({ ...spec, dataName: "file-abc", seqLenName: "seq_len" })).rejects.toThrow(
+      /^file-abc: no example has a token to train on once cut to seq_len=4 tokens; check the file, or raise seq_len$/,
     );
   });
 
@@ -100,7 +102,7 @@ describe("runTraining", () => {
     await writeFile(chats, [JSON.stringify({ tools, messages: turns }), JSON.stringify({ messages: turns })].join("\n") + "\n");
     const events: TrainEvent[] = [];
     await runTraining({ modelDir: mistral, dataPath: chats, outDir: join(root, "last-turn"), epochs: 1, batchSize: 2, seqLen: 128, rank: 2 }, { onEvent: (e) => void events.push(e) });
-    expect(events).toContainEqual({ type: "log", level: "warn", message: expect.stringMatching(/^chats\.jsonl: 1 chat example\(s\) learned on their last assistant turn only: /) });
+    expect(events).toContainEqual({ type: "log", level: "warn", message: expect.stringContaining(`${chats}: 1 chat example(s) learned on their last assistant turn only: `) });
   });
 
   it("stops between steps when shouldStop says so, writing no adapter", async () => {

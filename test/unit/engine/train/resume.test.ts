@@ -76,7 +76,7 @@ it("refuses a checkpoint trained with another chat template that gives as many r
   const run = runTraining({ ...spec, modelDir: model, outDir: join(root, "retemplated"), resumeFrom: join(root, "full", "checkpoints", "3") }, { onEvent: (e) => void events.push(e) });
   await expect(run).rejects.toThrow(/trained with another tokenization of the data: the base model's tokenizer_config\.json changed since/);
   await expect(run).rejects.toMatchObject({ code: "checkpoint_mismatch" });
-  expect(events).toContainEqual({ type: "log", level: "info", message: "train.jsonl: 7 example(s) → 7 row(s)" });
+  expect(events).toContainEqual({ type: "log", level: "info", message: `${spec.dataPath}: 7 example(s) → 7 row(s)` });
 });
 
 it("resumes a checkpoint written before the tokenizer joined its fingerprint as before, and fingerprints the ones it writes", async () => {

@@ -83,24 +83,27 @@ export function completionObject(kind: CompletionKind, m: { id: string; created:
  * One stream chunk of choice `index` (default 0): a chat choice's opening chunk (`role`: its role, empty
  * content, and an empty logprobs list when asked for, as OpenAI sends it), a text delta (reason null) with its
  * tokens' logprobs when asked for (`offset`: where its text starts in the choice's whole text), the choice's
- * final chunk (reason set), or the usage chunk (no choices).
+ * final chunk (reason set), or the usage chunk (no choices). With `includeUsage` (the request's
+ * stream_options.include_usage) every other chunk carries `usage: null`, as OpenAI's do.
  */
 export function chunkObject(
   kind: CompletionKind,
   m: { id: string; created: number; model: string },
   part: { index?: number; text?: string; reason?: Finish | null; role?: boolean; usage?: GenerateUsage; logprobs?: LogprobEntry[]; offset?: number; delta?: Record<string, unknown> },
+  includeUsage = false,
 ) {
   const index = part.index ?? 0;
   const object = kind === "chat" ? ("chat.completion.chunk" as const) : ("text_completion" as const);
   if (part.usage) return { ...m, object, choices: [], usage: usageOf(part.usage) };
   const reason = part.reason ?? null;
   const logprobs = logprobsOf(kind, part.logprobs, part.offset);
+  const usage = includeUsage ? { usage: null } : {};
   if (kind === "chat") {
     // `delta`: a tool call's (tool-calls.ts).
     const delta = part.delta ?? (part.role ? { role: "assistant" as const, content: "" } : reason ? {} : { content: part.text ?? "" });
-    return { ...m, object, choices: [{ index, delta, finish_reason: reason, logprobs }] };
+    return { ...m, object, choices: [{ index, delta, finish_reason: reason, logprobs }], ...usage };
   }
-  return { ...m, object, choices: [{ index, text: part.text ?? "", finish_reason: reason, logprobs }] };
+  return { ...m, object, choices: [{ index, text: part.text ?? "", finish_reason: reason, logprobs }], ...usage };
 }
 
 /** The OpenAPI responses of a completion route: the JSON answer or its SSE stream, and the runners' 429/503. */

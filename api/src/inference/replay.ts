@@ -15,12 +15,13 @@ export function replayCompletion(c: Context<AppEnv>, call: ReplayCall, r: Stored
   const tools = withCallFormat(call.toolCall ?? null, r.tool_call_format);
   if (!call.stream) return c.json(completionObject(call.kind, meta, r.choices, r.usage, tools), 200, headers);
   const enc = new TextEncoder();
+  const chunk = (part: Parameters<typeof chunkObject>[2]) => chunkObject(call.kind, meta, part, call.includeUsage);
   const events: unknown[] = [
     ...r.choices.flatMap((ch, index) => {
       const logprobs = ch.logprobs ?? undefined;
       if (!tools) {
-        const opening = call.kind === "chat" ? [chunkObject(call.kind, meta, { index, role: true, logprobs: logprobs ? [] : undefined })] : [];
-        return [...opening, chunkObject(call.kind, meta, { index, text: ch.text, logprobs })];
+        const opening = call.kind === "chat" ? [chunk({ index, role: true, logprobs: logprobs ? [] : undefined })] : [];
+        return [...opening, chunk({ index, text: ch.text, logprobs })];
       }
       // A tool call's choice as its stream would send it, in as few deltas as that allows.
       const stream = new ToolCallStream(tools, (k) => toolCallId(meta.id, index, k));
@@ -28,13 +29,13 @@ export function replayCompletion(c: Context<AppEnv>, call: ReplayCall, r: Stored
       // A choice whose text sends nothing still carries its logprobs.
       const deltas = sent.length > 0 || !logprobs ? sent : [{}];
       return [
-        chunkObject(call.kind, meta, { index, role: true, logprobs: logprobs ? [] : undefined, delta: stream.opening() }),
-        ...deltas.map((delta, k) => chunkObject(call.kind, meta, { index, delta, logprobs: k === 0 ? logprobs : undefined })),
+        chunk({ index, role: true, logprobs: logprobs ? [] : undefined, delta: stream.opening() }),
+        ...deltas.map((delta, k) => chunk({ index, delta, logprobs: k === 0 ? logprobs : undefined })),
       ];
     }),
-    ...r.choices.map((ch, index) => chunkObject(call.kind, meta, { index, reason: tools ? toolFinish(ch, tools) : ch.finish_reason })),
+    ...r.choices.map((ch, index) => chunk({ index, reason: tools ? toolFinish(ch, tools) : ch.finish_reason })),
   ];
-  if (call.includeUsage) events.push(chunkObject(call.kind, meta, { usage: r.usage }));
+  if (call.includeUsage) events.push(chunk({ usage: r.usage }));
   events.push("[DONE]");
   const body = new ReadableStream<Uint8Array>({
     start(controller) {

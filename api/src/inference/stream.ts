@@ -61,6 +61,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     const send = (payload: unknown) => {
       if (!gone) controller.enqueue(sseData(enc, payload));
     };
+    const chunk = (part: Parameters<typeof chunkObject>[2]) => chunkObject(call.kind, call.meta, part, call.includeUsage);
     /** The stream's last event when it cannot finish: an error, and no [DONE]. */
     let failed = false;
     const fail = (message: string) => {
@@ -94,8 +95,8 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     const open = (index: number) => {
       if (choices[index].opened) return;
       const delta = calls?.[index].opening();
-      if (call.kind === "chat") send(chunkObject(call.kind, call.meta, { index, role: true, logprobs: call.logprobs ? [] : undefined, delta }));
-      else if (call.echo) send(chunkObject(call.kind, call.meta, { index, text: call.echo }));
+      if (call.kind === "chat") send(chunk({ index, role: true, logprobs: call.logprobs ? [] : undefined, delta }));
+      else if (call.echo) send(chunk({ index, text: call.echo }));
       choices[index].opened = true;
     };
     let reasons: Finish[] | null = null;
@@ -137,7 +138,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           const offset = ch.offset;
           const logprobs = sending(index, takeSettled(held[index], ch.released, (e) => e));
           if (!e.text && logprobs.length === 0) continue;
-          send(chunkObject(call.kind, call.meta, { index, text: e.text, delta, ...(logprobs.length ? { logprobs, offset } : {}) }));
+          send(chunk({ index, text: e.text, delta, ...(logprobs.length ? { logprobs, offset } : {}) }));
         } else if (e.type === "done") {
           const ended = (reasons = e.finish_reasons ?? [e.finish_reason]);
           // Metered before the last chunks go out, so a client that has seen usage can query it.
@@ -147,14 +148,14 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
           // Logprobs of tokens whose text never went out (a stop string's, say) still do, at the text's end.
           held.forEach((h, index) => h.splice(0, h.length, ...capOffsets(h, choices[index].released)));
           calls?.forEach((stream, index) => {
-            for (const delta of stream.end(ended[index])) send(chunkObject(call.kind, call.meta, { index, delta, logprobs: held[index].length ? sending(index, held[index].splice(0)) : undefined }));
+            for (const delta of stream.end(ended[index])) send(chunk({ index, delta, logprobs: held[index].length ? sending(index, held[index].splice(0)) : undefined }));
           });
           held.forEach((h, index) => {
             const offset = choices[index].offset;
-            if (h.length) send(chunkObject(call.kind, call.meta, { index, delta: calls ? {} : undefined, logprobs: sending(index, h.splice(0)), offset }));
+            if (h.length) send(chunk({ index, delta: calls ? {} : undefined, logprobs: sending(index, h.splice(0)), offset }));
           });
-          ended.forEach((reason, index) => send(chunkObject(call.kind, call.meta, { index, reason: tools ? toolFinish({ text: choices[index].text, finish_reason: reason }, tools) : reason })));
-          if (call.includeUsage) send(chunkObject(call.kind, call.meta, { usage: e.usage }));
+          ended.forEach((reason, index) => send(chunk({ index, reason: tools ? toolFinish({ text: choices[index].text, finish_reason: reason }, tools) : reason })));
+          if (call.includeUsage) send(chunk({ usage: e.usage }));
         } else {
           fail(e.message);
         }

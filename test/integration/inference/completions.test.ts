@@ -28,7 +28,7 @@ const postTo = (s: ServeStack, path: string, key: string, body: unknown, signal?
   fetch(`${s.apiUrl}${path}`, { method: "POST", headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json" }, body: JSON.stringify(body), signal });
 const post = (path: string, key: string, body: unknown) => postTo(stack, path, key, body);
 
-type Chunk = { id: string; object: string; choices: { delta?: { role?: string; content?: string }; text?: string; finish_reason: string | null }[]; usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } };
+type Chunk = { id: string; object: string; choices: { delta?: { role?: string; content?: string }; text?: string; finish_reason: string | null }[]; usage?: { prompt_tokens: number; completion_tokens: number; total_tokens: number } | null };
 
 /** Reads an SSE body into its data payloads. */
 async function sse(res: Response): Promise<string[]> {
@@ -76,6 +76,8 @@ describe("POST /v1/chat/completions", () => {
     const usage = chunks.at(-1)!;
     expect(usage.choices).toEqual([]);
     expect(usage.usage).toEqual(whole.usage);
+    // As OpenAI's: with include_usage every chunk before the usage chunk has a null usage.
+    expect(chunks.slice(0, -1).every((ch) => ch.usage === null)).toBe(true);
     const final = chunks.at(-2)!;
     expect(final.choices[0].finish_reason).toBe(whole.choices[0].finish_reason);
     const text = chunks.map((ch) => ch.choices[0]?.delta?.content ?? "").join("");

@@ -110,6 +110,8 @@ describe("Idempotency-Key", () => {
     const second = sseData(await replay.text());
     expect(streamedText(second)).toBe(streamedText(first));
     expect(JSON.parse(second.at(-2)!).usage).toEqual(JSON.parse(first.at(-2)!).usage);
+    // Every chunk before the usage chunk has a null usage (include_usage), replayed as sent.
+    for (const data of [first, second]) expect(data.slice(0, -2).every((d) => JSON.parse(d).usage === null)).toBe(true);
     expect(await billed(t.key)).toEqual(once);
   });
 

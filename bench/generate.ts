@@ -11,6 +11,7 @@ import { runPeer } from "./peer.js";
 import type { BenchPreset } from "./presets.js";
 import { ensureBenchModel } from "./random-model.js";
 import { decodeBound } from "./decode-bound.js";
+import { gemmGflops } from "./gemm-rate.js";
 
 export type GenerateBenchOptions = {
   preset: BenchPreset;
@@ -129,7 +130,7 @@ export async function runGenerateBench(o: GenerateBenchOptions): Promise<Record<
   const env = benchEnv(o.threads);
   const setup = await ensureBenchModel(p, o.seed);
   log(`bench generate: preset ${p.name}, model ${setup.created ? "written to" : "cached at"} ${setup.baseDir}`);
-  const rounds: { ours: Entry[]; peer: Record<string, unknown> | null }[] = [];
+  const rounds: { ours: Entry[]; peer: Record<string, unknown> | null; oursGemm: number }[] = [];
   let bound: Awaited<ReturnType<typeof decodeBound>> | null = null;
   let peerReason: string | undefined = o.peer ? undefined : "--no-peer";
   const count = Math.max(1, o.rounds ?? 1);
@@ -139,13 +140,15 @@ export async function runGenerateBench(o: GenerateBenchOptions): Promise<Record<
     // After our runs (its 256 MiB weight would count in their peak RSS), before the peer.
     bound ??= await decodeBound(await loadModelConfig(setup.baseDir), o.threads);
     if (r === 0) log(`  batch-1 decode bound: ${bound.weights_mb_per_token} MB of weights per token at ${bound.gemv_read_gb_s} GB/s → ≤ ${bound.b1_decode_ceiling_tok_s} tok/s`);
+    const oursGemm = round(await gemmGflops(o.threads), 1);
+    log(`  ours: 1024×1024 fp32 MatMul at ${oursGemm} GFLOP/s (the peer prints its own as matmul_1024_fp32_gflops)`);
     let peer: Record<string, unknown> | null = null;
     if (o.peer && peerReason === undefined) {
       const outcome = await runOnePeer(o);
       if (outcome.ok) peer = outcome.result;
       else peerReason = outcome.reason;
     }
-    rounds.push({ ours, peer });
+    rounds.push({ ours, peer, oursGemm });
   }
   const ours = medianEntries(rounds.map((r) => r.ours));
   const peers = rounds.map((r) => r.peer).filter((x): x is Record<string, unknown> => x !== null);
@@ -161,12 +164,18 @@ export async function runGenerateBench(o: GenerateBenchOptions): Promise<Record<
     env,
     generate: ours,
     decode_bound: bound,
+    gemm_1024_gflops: gemmRates(rounds),
     peer,
     ...(peerReason ? { peer_unavailable: peerReason } : {}),
     ratios: count === 1 ? ratios(ours, peer) : medianRatios(rounds.map((r) => ratios(r.ours, r.peer))),
     ...(count > 1 ? { rounds: rounds.map((r) => ({ ours: r.ours.map(brief), peer: ((r.peer?.generate as Entry[] | undefined) ?? []).map(brief), ratios: ratios(r.ours, r.peer) })) } : {}),
     warnings: rounds.flatMap((r) => warnings(r.ours, r.peer)).filter((w, i, all) => all.indexOf(w) === i),
   };
+}
+
+/** Each round's 1024² fp32 MatMul GFLOP/s, ours and the peer's (null without a peer line). */
+export function gemmRates(rounds: { oursGemm: number; peer: Record<string, unknown> | null }[]): { ours: number[]; peer: (number | null)[] } {
+  return { ours: rounds.map((r) => r.oursGemm), peer: rounds.map((r) => (typeof r.peer?.matmul_1024_fp32_gflops === "number" ? r.peer.matmul_1024_fp32_gflops : null)) };
 }
 
 async function runOnePeer(o: GenerateBenchOptions) {

@@ -1,7 +1,8 @@
 // bench generate's summary over rounds: each entry's median throughput, and each ratio the median of the
 // rounds' own ours/peer ratios (so a slow minute on one side of one round moves nothing).
 import { describe, expect, it } from "vitest";
-import { medianEntries, medianRatios, ratios } from "../../../bench/generate.js";
+import { gemmRates, medianEntries, medianRatios, ratios } from "../../../bench/generate.js";
+import { gemmGflops } from "../../../bench/gemm-rate.js";
 
 const entry = (decode: number, prefill: number, rss = 100) => ({ mode: "lora_unmerged" as const, batch: 1, decode_tok_s: decode, prefill_tok_s: prefill, peak_rss_mb: rss });
 
@@ -17,5 +18,15 @@ describe("bench generate rounds", () => {
     const rounds = [ratios([entry(900, 10)], peer(300)), ratios([entry(450, 10)], peer(300)), ratios([entry(600, 10)], peer(200))];
     expect(medianRatios(rounds)).toEqual({ lora_unmerged_b1: { decode_tok_s: 3, prefill_tok_s: 1 } });
     expect(medianRatios([null])).toBeNull();
+  });
+
+  it("reports each round's GEMM rate, ours and the peer's, null where the peer gave none", () => {
+    const rounds = [{ oursGemm: 130.2, peer: { matmul_1024_fp32_gflops: 82 } }, { oursGemm: 128, peer: null }, { oursGemm: 151, peer: { matmul_1024_fp32_gflops: "?" } }];
+    expect(gemmRates(rounds)).toEqual({ ours: [130.2, 128, 151], peer: [82, null, null] });
+  });
+
+  it("measures our GEMM rate as a positive, finite GFLOP/s", async () => {
+    const rate = await gemmGflops(1, 64, 3);
+    expect(Number.isFinite(rate) && rate > 0).toBe(true);
   });
 });

@@ -35,11 +35,24 @@ export const baseModelUrlsSchema = z
   .openapi("BaseModelUrls");
 export type BaseModelUrls = z.infer<typeof baseModelUrlsSchema>;
 
+/** A training or validation file of a lease: its API id and name, what the runner's messages about it name. */
+const leaseFileSchema = z.object({
+  id: z.string(),
+  filename: z
+    .string()
+    .optional()
+    .openapi({ description: "the file's name as uploaded (the files table's): always sent by this API; absent from older ones, so a runner names the file by its id alone" }),
+  bytes: z.number().int(),
+  lines: z.number().int(),
+  format: z.string(),
+  url: z.string(),
+});
+
 export const leaseUrlsSchema = z
   .object({
     expires_at: z.number().int().openapi({ description: "when these URLs stop working; lease again (or ask for checkpoint uploads) for fresh ones" }),
-    training_file: z.object({ id: z.string(), bytes: z.number().int(), lines: z.number().int(), format: z.string(), url: z.string() }),
-    validation_file: z.object({ id: z.string(), bytes: z.number().int(), lines: z.number().int(), format: z.string(), url: z.string() }).nullable(),
+    training_file: leaseFileSchema,
+    validation_file: leaseFileSchema.nullable(),
     base_model: baseModelUrlsSchema,
     checkpoint: z
       .object({
@@ -97,6 +110,7 @@ export async function baseModelUrls(deps: Deps, id: string, source: string): Pro
 
 const fileLink = async (deps: Deps, f: FileRow) => ({
   id: f.id,
+  filename: f.filename,
   bytes: f.bytes,
   lines: f.lines,
   format: f.format,

@@ -6,6 +6,7 @@ import { AUTO_SEQ_LEN } from "../../../api/src/jobs/settings.js";
 import { weightsDigest } from "../engine/model/weights-digest.js";
 import type { TrainJobSpec } from "../engine/train/loop.js";
 import type { LeaseAnswer } from "./api-client.js";
+import { leaseFileName } from "./lease-file-name.js";
 import type { BaseModelCopy, ModelCache } from "./model-cache.js";
 import { stepSplit } from "./step-split.js";
 import { downloadTo } from "./transfer.js";
@@ -69,9 +70,9 @@ async function fetchTheRest(lease: LeaseAnswer, dir: string, baseModel: BaseMode
     dataPath,
     validationPath,
     // Messages become the job's events and error: they name what the job's user knows, the API's file ids and
-    // seq_len, not the local copies above. (The lease carries no file name.)
-    dataName: urls.training_file.id,
-    validationName: urls.validation_file?.id,
+    // names and seq_len, not the local copies above.
+    dataName: leaseFileName(urls.training_file),
+    validationName: urls.validation_file ? leaseFileName(urls.validation_file) : undefined,
     seqLenName: "seq_len",
     outDir: join(dir, "adapter"),
     checkpointDir: join(dir, "checkpoints"),

@@ -513,7 +513,7 @@ describe("results file", () => {
     const job = await createJob(api, t.key, { training_file: t.fileId, validation_file: t.fileId });
     expect(job.result_files).toEqual([]);
     const r = await registerRunner(api, "r");
-    await leaseOk(api, r);
+    expect((await leaseOk(api, r)).urls.validation_file).toMatchObject({ id: t.fileId, filename: "train.jsonl" });
     const uploadedWhileRunning = await uploadFile(api, t.key);
     for (const step of [1, 2]) expect((await runnerCall(api, `/jobs/${job.id}/heartbeat`, { runner_id: r, progress: progress(step) })).status).toBe(200);
     await runnerCall(api, `/jobs/${job.id}/events`, { runner_id: r, events: [{ message: "Step 2: validation loss=1.5", data: { step: 2, valid_loss: 1.5, valid_mean_token_accuracy: 0.25 } }] });
@@ -687,7 +687,8 @@ describe("presigned URLs, checkpoints and complete", () => {
     const r = await registerRunner(api, "r");
     const lease = await leaseOk(api, r);
     expect(lease.urls).toMatchObject({ validation_file: null, checkpoint: null, base_model: { id: "micro-llama", source: microLlamaSource, files: null } });
-    expect(lease.urls.training_file).toMatchObject({ id: t.fileId, lines: 5, format: "chat" });
+    // The file's name as uploaded comes with its id: the runner's messages about the file name both.
+    expect(lease.urls.training_file).toMatchObject({ id: t.fileId, filename: "train.jsonl", lines: 5, format: "chat" });
     const data = await api.call("GET", blobPath(lease.urls.training_file.url));
     expect(await data.text()).toBe(content);
     // The GET URL is for that key only: swapping the key breaks the signature.

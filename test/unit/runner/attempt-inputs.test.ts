@@ -16,14 +16,14 @@ const url = (text: string) => `data:application/octet-stream;base64,${Buffer.fro
 /** A blob-store copy of revision r7: the weights file is all the spec reads of it here. */
 let modelDir: string;
 const models = { acquire: async () => ({ dir: modelDir, revision: "r7", release() {} }) } as unknown as ModelCache;
-const file = (id: string, text: string) => ({ id, bytes: text.length, lines: 1, format: "chat", url: url(text) });
+const file = (id: string, text: string, filename?: string) => ({ id, ...(filename ? { filename } : {}), bytes: text.length, lines: 1, format: "chat", url: url(text) });
 
 function lease(method: LeaseAnswer["job"]["method"], extra: Partial<LeaseAnswer["urls"]> = {}): LeaseAnswer {
   const hp = method.type === "dpo" ? method.dpo.hyperparameters : method.supervised.hyperparameters;
   return {
     job: { id: "ftjob-1", seed: 1234, hyperparameters: hp, method, adapter: { type: "lora", r: 16, alpha: 8, dropout: 0.05, target_modules: ["q_proj", "v_proj"], use_rslora: true } },
     lease: { attempt: 2 },
-    urls: { training_file: file("file-t", "train\n"), validation_file: file("file-v", "valid\n"), base_model: { id: "micro" }, checkpoint: null, initial_adapter: null, ...extra },
+    urls: { training_file: file("file-t", "train\n", "support-chats.jsonl"), validation_file: file("file-v", "valid\n", "held-out.jsonl"), base_model: { id: "micro" }, checkpoint: null, initial_adapter: null, ...extra },
   } as unknown as LeaseAnswer;
 }
 
@@ -51,12 +51,19 @@ describe("fetchAttemptInputs", () => {
       batchSize: 4, gradAccum: 1,
       rank: 16, alpha: 8, dropout: 0.05, targets: ["q_proj", "v_proj"], useRslora: true,
       checkpointEvery: 7, spin: false, initAdapter: undefined, resumeFrom: undefined,
-      // Messages name what the job's user knows: the API's file ids and seq_len, not the local copies.
-      dataName: "file-t", validationName: "file-v", seqLenName: "seq_len",
+      // Messages name what the job's user knows: the API's file ids and names, and seq_len, not the local copies.
+      dataName: "file-t (support-chats.jsonl)", validationName: "file-v (held-out.jsonl)", seqLenName: "seq_len",
       // Not settable through the API: the documented defaults (docs/training.md).
       schedule: "cosine", warmupRatio: 0.03, maxGradNorm: 1, packing: false,
     });
     expect(s.beta).toBeUndefined();
+  });
+
+  it("names the files by id alone when the lease has no file names (an API from before them)", async () => {
+    const method = { type: "supervised", supervised: { hyperparameters: { n_epochs: 1, batch_size: 1, learning_rate_multiplier: 1, learning_rate: 2e-4, seq_len: 64 } } } as const;
+    const older = lease(method, { training_file: file("file-t", "train\n"), validation_file: file("file-v", "valid\n") });
+    const { spec } = await fetchAttemptInputs(older, join(dir, "older-api"), { models, checkpointEvery: 0, spinTraining: false }, new AbortController().signal);
+    expect(resolveSpec(spec)).toMatchObject({ dataName: "file-t", validationName: "file-v" });
   });
 
   it("names the base weights for the checkpoints: the copy's revision and the digest of its weights", async () => {

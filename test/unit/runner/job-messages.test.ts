@@ -1,6 +1,6 @@
 // What a job's user reads of its data, as the runner reports it: events and a failed job's error name the
-// training and validation files by their API ids and the sequence length as the job's seq_len, never the
-// runner's local copies (train.jsonl, validation.jsonl) nor the engine's seqLen.
+// training and validation files by their API ids and the names they were uploaded as, and the sequence length
+// as the job's seq_len, never the runner's local copies (train.jsonl, validation.jsonl) nor the engine's seqLen.
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,7 +13,8 @@ import { startTrainingWorker } from "../../../gpu-runner/src/engine/train/loop.j
 import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
 
 const url = (content: string) => `data:application/octet-stream;base64,${Buffer.from(content).toString("base64")}`;
-const file = (id: string, lines: string[]) => ({ id, bytes: 1, lines: lines.length, format: "prompt_completion", url: url(lines.join("\n") + "\n") });
+/** A lease's file; without a filename, as an API from before lease file names sends it. */
+const file = (id: string, lines: string[], filename?: string) => ({ id, ...(filename ? { filename } : {}), bytes: 1, lines: lines.length, format: "prompt_completion", url: url(lines.join("\n") + "\n") });
 const short = [JSON.stringify({ prompt: "a:", completion: " b" }), JSON.stringify({ prompt: "c:", completion: " d" })];
 
 function lease(training: ReturnType<typeof file>, validation: ReturnType<typeof file> | null): LeaseAnswer {
@@ -49,17 +50,24 @@ async function attempt(answer: LeaseAnswer): Promise<{ events: JobEventInput[]; 
   return { events, error };
 }
 
-it("names the training file by its id and the sequence length as seq_len, in the events and the error", async () => {
-  // Each prompt alone fills more than the job's 16 tokens: every example is cut, and none has a token left to learn.
-  const long = ["alpha", "bravo"].map((w) => JSON.stringify({ prompt: `Please repeat the following word back to me exactly once: ${w} ->`, completion: ` ${w}` }));
-  const { events, error } = await attempt(lease(file("file-long", long), null));
-  expect(events).toContainEqual({ level: "warn", message: "file-long: 2 example(s) longer than seq_len=16 were truncated" });
-  expect(error?.message).toBe("file-long: no example has a token to train on once cut to seq_len=16 tokens; check the file, or raise seq_len");
+// Each prompt alone fills more than the job's 16 tokens: every example is cut, and none has a token left to learn.
+const long = ["alpha", "bravo"].map((w) => JSON.stringify({ prompt: `Please repeat the following word back to me exactly once: ${w} ->`, completion: ` ${w}` }));
+
+it("names the training file by its id and uploaded name and the sequence length as seq_len, in the events and the error", async () => {
+  const { events, error } = await attempt(lease(file("file-long", long, "long-prompts.jsonl"), null));
+  expect(events).toContainEqual({ level: "warn", message: "file-long (long-prompts.jsonl): 2 example(s) longer than seq_len=16 were truncated" });
+  expect(error?.message).toBe("file-long (long-prompts.jsonl): no example has a token to train on once cut to seq_len=16 tokens; check the file, or raise seq_len");
 }, 60_000);
 
-it("names the validation file by its id in the error of a line it refuses, and both files by id in the events", async () => {
-  const { events, error } = await attempt(lease(file("file-t", short), file("file-v", [short[0], JSON.stringify({ prompt: "e:" })])));
-  expect(events).toContainEqual({ level: "info", message: "file-t: 2 example(s) → 2 row(s)" });
-  expect(error?.message).toMatch(/^file-v:2: /);
+it("names the validation file by its id and name in the error of a line it refuses, and both files in the events", async () => {
+  const { events, error } = await attempt(lease(file("file-t", short, "chats.jsonl"), file("file-v", [short[0], JSON.stringify({ prompt: "e:" })], "held-out.jsonl")));
+  expect(events).toContainEqual({ level: "info", message: "file-t (chats.jsonl): 2 example(s) → 2 row(s)" });
+  expect(error?.message).toMatch(/^file-v \(held-out\.jsonl\):2: /);
   expect(JSON.stringify({ events, error })).not.toMatch(/train\.jsonl|validation\.jsonl|seqLen/);
+}, 60_000);
+
+it("names a file by its id alone when the lease has no file names (an API from before them)", async () => {
+  const { events, error } = await attempt(lease(file("file-long", long), null));
+  expect(events).toContainEqual({ level: "warn", message: "file-long: 2 example(s) longer than seq_len=16 were truncated" });
+  expect(error?.message).toMatch(/^file-long: no example has a token/);
 }, 60_000);

@@ -38,7 +38,9 @@ async function storeOutputs(deps: Deps, job: JobRow, holder: Holder): Promise<Ad
     total += head.size;
   }
   if (total > config.TUNESERVE_MAX_ADAPTER_BYTES) {
-    throw new ApiError("invalid_file", `the adapter is ${total} bytes, over TUNESERVE_MAX_ADAPTER_BYTES=${config.TUNESERVE_MAX_ADAPTER_BYTES}`, "outputs");
+    // An S3 or R2 link takes any size: what it let through is deleted now, not held until the job ends.
+    await Promise.all(adapterFiles.map((name) => blobs.delete(out + name)));
+    throw new ApiError("invalid_file", `the adapter is ${total} bytes, over TUNESERVE_MAX_ADAPTER_BYTES=${config.TUNESERVE_MAX_ADAPTER_BYTES}; its uploaded files were deleted`, "outputs");
   }
   const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });
   if (!model) throw new ApiError("conflict", `base model ${job.model} was removed while the job ran`, "model");

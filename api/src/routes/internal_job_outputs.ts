@@ -4,7 +4,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { adapterSchema, toAdapterObject } from "../adapters/models.js";
 import type { Router } from "../app.js";
-import { blobKeys } from "../blob/port.js";
+import { blobKeys, type BlobInfo } from "../blob/port.js";
 import { checkpoints } from "../db/schema.js";
 import { ApiError } from "../errors.js";
 import { completeJob } from "../jobs/complete-job.js";
@@ -13,6 +13,7 @@ import { checkpointUploadsBody, completeBody, outputUploadsBody, recordCheckpoin
 import { leaseUrlsSchema, outputUploadUrls } from "../jobs/urls.js";
 import { checkpointSchema, jobSchema, toCheckpoint, toJob } from "../jobs/shape.js";
 import { eventInsert, findJob, heldBy, insertWhereJob } from "../jobs/store.js";
+import { outOfUploadBounds } from "../jobs/upload-bounds.js";
 import { newId } from "../lib/ids.js";
 import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
 import { jobIdParam } from "./internal_jobs.js";
@@ -81,13 +82,20 @@ export function registerInternalJobOutputs(app: Router): void {
   });
 
   app.openapi(record, async (c) => {
-    const { db, blobs, now } = c.var.deps;
+    const { db, blobs, config, now } = c.var.deps;
     const { job_id } = c.req.valid("param");
     const body = c.req.valid("json");
     const job = await requireHolder(db, job_id, body);
     const prefix = blobKeys.checkpoint(job.tenantId, job.id, body.step);
-    let objects = 0;
-    for await (const _ of blobs.list(prefix)) objects++;
+    const listed: BlobInfo[] = [];
+    for await (const o of blobs.list(prefix)) listed.push(o);
+    const objects = listed.length;
+    const over = outOfUploadBounds(listed, prefix, config);
+    if (over) {
+      // Not kept until the job ends: a checkpoint this large would be handed to the next lease and served as a model.
+      await blobs.deletePrefix(prefix);
+      throw new ApiError("payload_too_large", `checkpoint step ${body.step}: ${over}; its files were deleted`, "step");
+    }
     if (objects === 0) {
       // A job that ended meanwhile had its checkpoint files deleted: say so, not that nothing was uploaded.
       await requireHolder(db, job_id, body);

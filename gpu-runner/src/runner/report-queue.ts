@@ -44,6 +44,11 @@ export class ReportQueue {
     return !this.error;
   }
 
+  /** The first report that failed for good (it cancelled the training), or null. */
+  get failure(): Error | null {
+    return this.error;
+  }
+
   /** Waits for the reports queued so far; throws the first that failed for good. */
   async drained(): Promise<void> {
     await this.queue;

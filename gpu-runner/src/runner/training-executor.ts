@@ -122,7 +122,10 @@ export class TrainingExecution {
         await this.reports.drained();
       } catch (err) {
         if (this.stopping) await this.handOver();
-        return await this.failed(err, retryableEngineError(err), "training_failed");
+        // A report refused for good (a checkpoint over the API's bounds) cancelled the training: the refusal, not
+        // the cancel, is what the job's user must read.
+        const cause = this.reports.failure ?? err;
+        return await this.failed(cause, retryableEngineError(cause), "training_failed");
       }
       return await this.finish(result);
     } catch (err) {

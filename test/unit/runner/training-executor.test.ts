@@ -10,7 +10,7 @@ import { ApiCallError, type LeaseAnswer, type RunnerApiClient } from "../../../g
 import type { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import type { ExecutorDeps } from "../../../gpu-runner/src/runner/executor-deps.js";
 import { TrainingExecution } from "../../../gpu-runner/src/runner/training-executor.js";
-import { TrainingDiverged, type TrainResult } from "../../../gpu-runner/src/engine/train/spec.js";
+import { TrainingCancelled, TrainingDiverged, type TrainResult } from "../../../gpu-runner/src/engine/train/spec.js";
 import { runTraining, startTrainingWorker } from "../../../gpu-runner/src/engine/train/loop.js";
 import { fetchAttemptInputs } from "../../../gpu-runner/src/runner/attempt-inputs.js";
 import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
@@ -155,6 +155,31 @@ it("keeps training through an API outage at a checkpoint: the checkpoint is reco
   expect(failed).toEqual([]);
   expect(calls).toEqual(["outputUploads", "complete"]);
 }, 30_000);
+
+it("fails the job with the API's refusal of a checkpoint (not the cancel it causes), not retryable, and completes nothing", async () => {
+  const { client, failed, calls } = recordingClient();
+  const refusal = "POST /internal/v1/jobs/ftjob-1/checkpoints: 413 payload_too_large checkpoint step 1: optimizer.safetensors is 2000000001 bytes, over TUNESERVE_MAX_BLOB_BYTES=1073741824; its files were deleted";
+  Object.assign(client, {
+    checkpointUploads: async () => ({ urls: {} }),
+    recordCheckpoint: async () => {
+      throw new ApiCallError(refusal, 413, "payload_too_large", false, "step");
+    },
+  });
+  const deps: ExecutorDeps = {
+    client, runnerId: "r1", runnerName: "test", leaseSeconds: 60, models: { acquire: async () => ({ dir: weightsOnly, release() {} }) } as unknown as ModelCache, workRoot: dir, checkpointEvery: 1,
+    shutdownCheckpointMs: 0, spinTraining: false, log: () => {},
+    // As the training worker does: cancelled, it stops at its next step and rejects with TrainingCancelled.
+    startTraining: (_spec, onEvent) => {
+      let cancel = () => {};
+      const result = new Promise<TrainResult>((_ok, fail) => (cancel = () => fail(new TrainingCancelled(1))));
+      onEvent({ type: "checkpoint", step: 1, dir: join(dir, "refused-ck"), files: [], version: 3, metrics: {} });
+      return { result, cancel: () => cancel(), suspend: () => {} };
+    },
+  };
+  expect(await new TrainingExecution(deps, lease).run()).toBe("failed");
+  expect(failed).toEqual([{ error: { code: "training_failed", message: refusal }, retryable: false }]);
+  expect(calls).toEqual([]);
+});
 
 it("hands back the base model's copy once the attempt is over: after training failed, and when another input could not be fetched", async () => {
   let releases = 0;

@@ -17,7 +17,7 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
  * opening tag, all the calls in one JSON array; `prefix`: what a forced call starts with before the call's
  * object; and the key of the call's arguments. `named`: each call is `name[ARGS]{arguments}` after its own
  * opening tag (Mistral's newer templates, named-call.ts), `callTags` the tags within it, which tool_choice "auto"
- * keeps in the text as it keeps the opening tag. `idKey`: the template writes an `"id"` beside each call's name
+ * keeps in the text as it keeps the opening tag (and `[CALL_ID]` where the template writes call ids: callTagsOf). `idKey`: the template writes an `"id"` beside each call's name
  * and arguments in history (Mistral's v3), so a model trained on it writes one too: the grammar lets it (any
  * string: the schema subset has no pattern for its 9 characters), and the API leaves it out, naming calls itself.
  */
@@ -40,8 +40,8 @@ export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
   llama3_json: { opening: "", closing: "", leading: true, leadingTag: CALL_TAGS.llama3_json.leadingTag, list: false, prefix: "", argumentsKey: "parameters" },
   // Mistral's v3 template: `[TOOL_CALLS] [{"name": …, "arguments": …, "id": …}, …]` (the id in the history it renders).
   mistral: { opening: CALL_TAGS.mistral.opening, closing: "", leading: false, list: true, idKey: true, prefix: `${CALL_TAGS.mistral.opening} [`, argumentsKey: "arguments" },
-  // Mistral's tokenizer v11+ templates: `[TOOL_CALLS]name[ARGS]{…}` per call (`[CALL_ID]id` before [ARGS] in some).
-  mistral_v11: { opening: CALL_TAGS.mistral_v11.opening, closing: "", leading: false, list: false, named: true, callTags: [NAMED_CALL_TAGS.args, NAMED_CALL_TAGS.callId], prefix: CALL_TAGS.mistral_v11.opening, argumentsKey: "arguments" },
+  // Mistral's tokenizer v11+ templates: `[TOOL_CALLS]name[ARGS]{…}` per call (`[CALL_ID]id` before [ARGS] in those that write ids).
+  mistral_v11: { opening: CALL_TAGS.mistral_v11.opening, closing: "", leading: false, list: false, named: true, callTags: [NAMED_CALL_TAGS.args], prefix: CALL_TAGS.mistral_v11.opening, argumentsKey: "arguments" },
 };
 
 /**
@@ -94,12 +94,25 @@ export function autoCallGrammar(tools: ToolSpec[], names: string[], format: Tool
   }
 }
 
-/** tool_choice "auto"'s calls (their grammar, and whether several may come) where the template's `format` puts them. */
-export function autoCallsIn(format: ToolCallFormat | null, calls: { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; parallel: boolean }): AutoCallsRequest {
+/**
+ * The tags written inside a call in `format` (Mistral's newer [ARGS]), with `[CALL_ID]` where the template writes
+ * call ids (`callIds`, TextTokenizer.writesCallIds): what the grammar takes there and the text keeps.
+ */
+export function callTagsOf(format: ToolCallFormat | null, callIds: boolean): string[] {
+  const layout = format ? CALL_LAYOUTS[format] : null;
+  if (!layout?.named) return [];
+  return callIds ? [...layout.callTags!, NAMED_CALL_TAGS.callId] : layout.callTags!;
+}
+
+/**
+ * tool_choice "auto"'s calls (their grammar, and whether several may come) where the template's `format` puts
+ * them; `callIds`: the template writes call ids, so a call may hold one (Mistral's newer format).
+ */
+export function autoCallsIn(format: ToolCallFormat | null, calls: { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; parallel: boolean }, callIds = false): AutoCallsRequest {
   if (!format) throw new Error("tool calls: this model's chat template writes no tool-call format this server reads");
-  const { opening, closing, leading, leadingTag, list, named, callTags } = CALL_LAYOUTS[format];
+  const { opening, closing, leading, leadingTag, list, named } = CALL_LAYOUTS[format];
   // A call that is the whole answer (Llama 3.1's) is the only one.
-  return { ...calls, opening, closing, leading, ...(leadingTag ? { leadingTag } : {}), list, ...(named ? { named, callTags } : {}), parallel: calls.parallel && !leading };
+  return { ...calls, opening, closing, leading, ...(leadingTag ? { leadingTag } : {}), list, ...(named ? { named, callTags: callTagsOf(format, callIds), callIds } : {}), parallel: calls.parallel && !leading };
 }
 
 /**

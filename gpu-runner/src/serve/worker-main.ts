@@ -9,7 +9,7 @@ import { loadTokenizer, type TextTokenizer } from "../engine/tokenizer/tokenizer
 import { Scheduler } from "./scheduler.js";
 import { logprobEntry } from "./logprob-entry.js";
 import { hiddenTokens } from "./hidden-tokens.js";
-import { CALL_LAYOUTS, autoCallsIn, keepsCallTags, noCallText, toolCallOpening } from "./tool-call.js";
+import { CALL_LAYOUTS, autoCallsIn, callTagsOf, keepsCallTags, noCallText, toolCallOpening } from "./tool-call.js";
 import { templateMessages, templateTools } from "../engine/tokenizer/template-messages.js";
 import { stringsOf } from "../engine/tokenizer/plain-text.js";
 import type { FromWorker, ServeSubmit, ServeWorkerInit, ToWorker } from "./worker-protocol.js";
@@ -38,7 +38,8 @@ async function init(o: ServeWorkerInit): Promise<void> {
   tokenizer = await loadTokenizer(o.modelDir);
   const layout = tokenizer?.toolCallFormat ? CALL_LAYOUTS[tokenizer.toolCallFormat] : null;
   noCall = tokenizer ? noCallText(tokenizer.toolCallFormat, tokenizer) : undefined;
-  hidden = tokenizer && { text: hiddenTokens(tokenizer), toolAuto: hiddenTokens(tokenizer, layout ? [layout.opening, layout.closing, ...(layout.callTags ?? [])].filter((tag) => tag !== "") : []) };
+  const callTags = tokenizer ? callTagsOf(tokenizer.toolCallFormat, tokenizer.writesCallIds) : [];
+  hidden = tokenizer && { text: hiddenTokens(tokenizer), toolAuto: hiddenTokens(tokenizer, layout ? [layout.opening, layout.closing, ...callTags].filter((tag) => tag !== "") : []) };
   // The engine implements neither positions past the model's table nor a sliding window.
   maxContext = Math.min(o.maxContext, model.cfg.maxPositions, model.cfg.slidingWindow ?? Infinity);
   scheduler = new Scheduler(model.session, model.slots, {
@@ -148,7 +149,7 @@ function submit(req: ServeSubmit): void {
       // Tools listed, and an answer in text: tool_choice "none".
       bannedText: (req.format ?? "text") === "text" && "messages" in req.input && req.input.tools?.length ? noCall : undefined,
       // tool_choice "auto" (or a forced call in the template's format): only for a template whose call format is known (generate-submits.ts).
-      toolCalls: req.autoCalls ? autoCallsIn(tokenizer?.toolCallFormat ?? null, req.autoCalls) : undefined,
+      toolCalls: req.autoCalls ? autoCallsIn(tokenizer?.toolCallFormat ?? null, req.autoCalls, tokenizer?.writesCallIds) : undefined,
     });
   } catch (err) {
     streaming.delete(req.id);

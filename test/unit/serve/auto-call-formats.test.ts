@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hiddenTokens } from "../../../gpu-runner/src/serve/hidden-tokens.js";
-import { CALL_LAYOUTS, autoCallGrammar, autoCallsIn, noCallText } from "../../../gpu-runner/src/serve/tool-call.js";
+import { CALL_LAYOUTS, autoCallGrammar, autoCallsIn, callTagsOf, noCallText } from "../../../gpu-runner/src/serve/tool-call.js";
 import { Sequence } from "../../../gpu-runner/src/engine/generate/sequence.js";
 import { writeByteLevelTokenizer } from "../../../gpu-runner/src/engine/tokenizer/byte-level.js";
 import { loadTokenizer, type TextTokenizer } from "../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
@@ -34,11 +34,14 @@ const tools = [
 const names = tools.map((t) => t.function.name);
 const bytes = (text: string) => tok.encode(text, { addSpecialTokens: false });
 
-/** A sequence under auto in `format`, fed `answer` token by token (each the only token with a logit); its result once done or the answer is spent. */
-function run(format: ToolCallFormat, answer: number[], parallel = true) {
+/**
+ * A sequence under auto in `format` (`callIds`: a template that writes call ids), fed `answer` token by token (each
+ * the only token with a logit); its result once done or the answer is spent.
+ */
+function run(format: ToolCallFormat, answer: number[], parallel = true, callIds = false) {
   const layout = CALL_LAYOUTS[format];
-  const toolCalls = autoCallsIn(format, { ...autoCallGrammar(tools, names, format)!, parallel });
-  const kept = [layout.opening, layout.closing, ...(layout.callTags ?? [])].filter((t) => t !== "");
+  const toolCalls = autoCallsIn(format, { ...autoCallGrammar(tools, names, format)!, parallel }, callIds);
+  const kept = [layout.opening, layout.closing, ...callTagsOf(format, callIds)].filter((t) => t !== "");
   const seq = new Sequence({ tokens: [1], maxTokens: 200, stopTokens: tok.eosTokenIds, toolCalls, hiddenTokens: hiddenTokens(tok, kept) }, tok, { streamText: false });
   const refused: number[] = [];
   for (const t of answer) {
@@ -113,7 +116,7 @@ describe("auto calls through a Sequence, read back by the API", () => {
   });
 
   it("Mistral v11: [TOOL_CALLS], [ARGS] and [CALL_ID] kept in the text, each call held to its tool's parameters, another call or the end after it", () => {
-    const r = run("mistral_v11", [...bytes("Sure."), TOOL_CALLS, ...bytes("lights"), ARGS, ...bytes('{"on": true}'), TOOL_CALLS, ...bytes("get_weather"), CALL_ID, ...bytes("a1B2c3D4e"), ARGS, ...bytes('{"city": "Paris"}'), 257]);
+    const r = run("mistral_v11", [...bytes("Sure."), TOOL_CALLS, ...bytes("lights"), ARGS, ...bytes('{"on": true}'), TOOL_CALLS, ...bytes("get_weather"), CALL_ID, ...bytes("a1B2c3D4e"), ARGS, ...bytes('{"city": "Paris"}'), 257], true, true);
     expect(r).toMatchObject({ text: 'Sure.[TOOL_CALLS]lights[ARGS]{"on": true}[TOOL_CALLS]get_weather[CALL_ID]a1B2c3D4e[ARGS]{"city": "Paris"}', finishReason: "stop", refused: [] });
     expect(callsOf(r.text, { names, finish: "tool_calls", auto: true, format: "mistral_v11" })).toEqual({
       content: "Sure.",
@@ -128,6 +131,13 @@ describe("auto calls through a Sequence, read back by the API", () => {
     // The tool's enum holds, and [ARGS] comes only after a tool's whole name.
     expect(run("mistral_v11", [TOOL_CALLS, ...bytes("get_weather"), ARGS, ...bytes('{"city": "Rome"}')]).refused.length).toBeGreaterThan(0);
     expect(run("mistral_v11", [TOOL_CALLS, ...bytes("light"), ARGS]).refused).toEqual([ARGS]);
+  });
+
+  it("Mistral v11 under a template that writes no call ids: [CALL_ID] is refused after a name, as a token or spelled out", () => {
+    // (A refused token is replaced by another, so each answer stops at the token refused.)
+    expect(run("mistral_v11", [TOOL_CALLS, ...bytes("lights"), CALL_ID]).refused).toEqual([CALL_ID]);
+    expect(run("mistral_v11", [TOOL_CALLS, ...bytes("lights"), ...bytes("[C")]).refused).toEqual(bytes("C"));
+    expect(run("mistral_v11", [TOOL_CALLS, ...bytes("lights"), ...bytes("[C")], true, true).refused).toEqual([]);
   });
 
   it("Hermes: as before, the blocks within kept tags", () => {

@@ -1,7 +1,7 @@
 // The runner's side of tool calls: the grammar of a forced call of one tool or several, errors that name the
 // tool's parameters, the call's opening in the template's format, and which templates "auto" can read.
 import { describe, expect, it } from "vitest";
-import { CALL_LAYOUTS, assertReadableToolCalls, autoCallGrammar, keepsCallTags, noCallText, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
+import { CALL_LAYOUTS, assertReadableToolCalls, autoCallGrammar, autoCallsIn, callTagsOf, keepsCallTags, noCallText, toolCallGrammar, toolCallOpening } from "../../../gpu-runner/src/serve/tool-call.js";
 import { schemaRecognizer } from "../../../gpu-runner/src/engine/generate/json-schema.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -167,6 +167,15 @@ describe("CALL_LAYOUTS", () => {
     expect(CALL_LAYOUTS.hermes).toMatchObject({ opening: "<tool_call>", closing: "</tool_call>", leading: false, list: false, argumentsKey: "arguments" });
     expect(CALL_LAYOUTS.llama3_json).toMatchObject({ opening: "", closing: "", leading: true, list: false, argumentsKey: "parameters" });
     expect(CALL_LAYOUTS.mistral).toMatchObject({ opening: "[TOOL_CALLS]", closing: "", leading: false, list: true, argumentsKey: "arguments" });
-    expect(CALL_LAYOUTS.mistral_v11).toMatchObject({ opening: "[TOOL_CALLS]", closing: "", leading: false, list: false, named: true, callTags: ["[ARGS]", "[CALL_ID]"] });
+    expect(CALL_LAYOUTS.mistral_v11).toMatchObject({ opening: "[TOOL_CALLS]", closing: "", leading: false, list: false, named: true, callTags: ["[ARGS]"] });
+  });
+
+  it("has [CALL_ID] among a newer Mistral call's tags, and ids in its grammar, only where the template writes call ids", () => {
+    expect(callTagsOf("mistral_v11", false)).toEqual(["[ARGS]"]);
+    expect(callTagsOf("mistral_v11", true)).toEqual(["[ARGS]", "[CALL_ID]"]);
+    expect(callTagsOf("hermes", true)).toEqual([]);
+    const calls = { jsonSchema: {}, jsonSchemaPath: "tools", parallel: true };
+    expect(autoCallsIn("mistral_v11", calls)).toMatchObject({ callTags: ["[ARGS]"], callIds: false });
+    expect(autoCallsIn("mistral_v11", calls, true)).toMatchObject({ callTags: ["[ARGS]", "[CALL_ID]"], callIds: true });
   });
 });

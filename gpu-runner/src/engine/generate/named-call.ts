@@ -1,6 +1,6 @@
 // One call as Mistral's newer templates write it after [TOOL_CALLS] (tool_call_format mistral_v11, tokenizer v11+):
-// `name[ARGS]{arguments}`, or `name[CALL_ID]id[ARGS]{arguments}` with an id of 9 letters or digits as templates
-// that write ids want. The name and arguments are held to the tools' `{"name", "arguments"}` grammar by feeding it
+// `name[ARGS]{arguments}`, or, where the template writes call ids (and only there), `name[CALL_ID]id[ARGS]{arguments}`
+// with an id of 9 letters or digits as those templates want. The name and arguments are held to the tools' `{"name", "arguments"}` grammar by feeding it
 // what the call stands for (`{"name": "` name `", "arguments": ` arguments `}`), so that the arguments follow the
 // named tool's parameters (each tool's anyOf branches included) with no second compiled grammar. A JsonRecognizer,
 // so CallBlock and JSON mode work on it unchanged.
@@ -49,13 +49,19 @@ export class NamedCall implements CloneableRecognizer {
   private hadId = false;
   private nesting: Nesting = { depth: 0, inString: false, escaped: false };
 
-  private constructor(private call: CloneableRecognizer) {}
+  private constructor(
+    private call: CloneableRecognizer,
+    private readonly callIds: boolean,
+  ) {}
 
-  /** A call read against `grammar` (a fresh recognizer of `{"name", "arguments"}` for the tools). */
-  static open(grammar: () => CloneableRecognizer): NamedCall {
+  /**
+   * A call read against `grammar` (a fresh recognizer of `{"name", "arguments"}` for the tools); `callIds`: the
+   * template writes call ids, so `[CALL_ID]id` may come before [ARGS] (a model trained on another template never saw one).
+   */
+  static open(grammar: () => CloneableRecognizer, callIds: boolean): NamedCall {
     const call = grammar();
     if (!call.push(NAME_OPENS)) throw new Error('tool calls: the calls\' grammar does not begin {"name": …');
-    return new NamedCall(call);
+    return new NamedCall(call, callIds);
   }
 
   get done(): boolean {
@@ -102,7 +108,7 @@ export class NamedCall implements CloneableRecognizer {
   }
 
   clone(): NamedCall {
-    const c = new NamedCall(this.call.clone());
+    const c = new NamedCall(this.call.clone(), this.callIds);
     c.phase = this.phase;
     c.tag = this.tag;
     c.at = this.at;
@@ -129,7 +135,7 @@ export class NamedCall implements CloneableRecognizer {
 
   private openTag(): boolean {
     this.phase = "tag";
-    this.tag = this.hadId ? ARGS : null;
+    this.tag = this.hadId || !this.callIds ? ARGS : null;
     this.at = 1;
     return true;
   }

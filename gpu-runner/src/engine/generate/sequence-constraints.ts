@@ -29,7 +29,7 @@ export function autoToolCalls(tok: SequenceTokenizer | null, stops: ReadonlySet<
   const grammar = schemaRecognizer(calls.jsonSchema, calls.jsonSchemaPath, { compact: true });
   const bytes = (s: string) => new TextEncoder().encode(s);
   const call = () => grammar.clone();
-  const callOf = calls.named ? () => NamedCall.open(call) : calls.list ? () => new CallList(call, calls.parallel ? Infinity : 1) : call;
+  const callOf = calls.named ? () => NamedCall.open(call, calls.callIds === true) : calls.list ? () => new CallList(call, calls.parallel ? Infinity : 1) : call;
   return new AutoToolCalls(jsonVocabulary(tok, stops), stops, {
     opening: bytes(calls.opening),
     closing: bytes(calls.closing),

@@ -62,10 +62,11 @@ export type SequenceRequest = {
  * `{"name", "arguments"}`, compact spacing); `parallel`: several calls may follow one another. `leading`: no
  * tags, the call is the whole answer (Llama 3.1's), opened by a `{` before any other text but `leadingTag`.
  * `list`: after the opening tag, one JSON array of every call (Mistral's). `named`: each call `name[ARGS]{arguments}`
- * after its own opening tag (Mistral's newer templates; named-call.ts), `callTags` the tags within it. `opened`: the
+ * after its own opening tag (Mistral's newer templates; named-call.ts), `callTags` the tags within it, `callIds` whether
+ * `[CALL_ID]id` may come before [ARGS] (the template writes call ids). `opened`: the
  * opening tag is in the prompt, the answer is one call (a forced call in the template's format).
  */
-export type AutoCallsRequest = { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; opening: string; closing: string; leading?: boolean; leadingTag?: string; list?: boolean; named?: boolean; callTags?: string[]; opened?: boolean; parallel: boolean };
+export type AutoCallsRequest = { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; opening: string; closing: string; leading?: boolean; leadingTag?: string; list?: boolean; named?: boolean; callTags?: string[]; callIds?: boolean; opened?: boolean; parallel: boolean };
 
 /** What a sequence needs of the tokenizer: text, and for JSON mode each token's bytes and which are special. */
 export type SequenceTokenizer = Pick<TextTokenizer, "decode"> & Partial<Pick<TextTokenizer, "tokenBytes" | "vocabSize" | "specialTokenIds">>;

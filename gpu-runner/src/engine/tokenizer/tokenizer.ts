@@ -9,7 +9,7 @@ import { z } from "zod";
 import { tokenBytesReader } from "./token-bytes.js";
 import { turnEndToken } from "./turn-end.js";
 import { specialsToAdd, templateProcessing, type AddedSpecials, type Special } from "./post-processor.js";
-import { toolCallFormatOf, type ToolCallFormat } from "./tool-call-format.js";
+import { toolCallFormatOf, writesCallIds, type ToolCallFormat } from "./tool-call-format.js";
 import { nineCharacterCallIds } from "./call-ids.js";
 
 export { CONTEXT_TOKENS, createDecodeStream, decodeAfter } from "./decode-stream.js";
@@ -53,6 +53,8 @@ export type TextTokenizer = {
   specialTokenIds: ReadonlySet<number>;
   /** How the chat template writes an assistant's tool calls (tool-call-format.ts), or null for a format this server cannot read. */
   toolCallFormat: ToolCallFormat | null;
+  /** Whether the chat template writes each call's id (`[CALL_ID]id`, Mistral's newer format; tool-call-format.ts). */
+  writesCallIds: boolean;
 };
 
 // Special tokens appear as plain strings or as AddedToken objects ({"content": ...}).
@@ -228,6 +230,7 @@ export async function loadTokenizer(modelDir: string): Promise<TextTokenizer | n
     },
     eosTokenIds: [...eosIds],
     toolCallFormat: templateText ? toolCallFormatOf(templateText) : null,
+    writesCallIds: templateText ? writesCallIds(templateText) : false,
     bosTokenId: bosId,
     vocabSize,
     longestTokenBytes,

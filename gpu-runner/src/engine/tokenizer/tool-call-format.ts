@@ -1,7 +1,7 @@
 // Which format a chat template writes an assistant's tool calls in, read from the template's text: the formats
 // whose calls the runner can hold to the tools' grammar and the API can read back (tool_choice "auto"; the
 // formats are the runner protocol's tool_call_format).
-import type { ToolCallFormat } from "../../../../api/src/inference/runner-protocol.js";
+import { NAMED_CALL_TAGS, type ToolCallFormat } from "../../../../api/src/inference/runner-protocol.js";
 
 export type { ToolCallFormat };
 
@@ -19,3 +19,9 @@ export function toolCallFormatOf(template: string): ToolCallFormat | null {
   if (template.includes('"parameters": ') && (template.includes("tool_call.name") || template.includes("ipython"))) return "llama3_json";
   return null;
 }
+
+/**
+ * Whether `template` writes each call's id in Mistral's newer format (`[CALL_ID]id` between the name and [ARGS]):
+ * only then may a model's call hold one, as a model trained on a template without ids never wrote one.
+ */
+export const writesCallIds = (template: string): boolean => template.includes(NAMED_CALL_TAGS.callId);

@@ -14,10 +14,11 @@ const tools = [
 ];
 const { jsonSchema } = toolCallGrammar(tools, ["get_weather", "get"], { named: true });
 const grammar = schemaRecognizer(jsonSchema, "tools", { compact: true });
-const fresh = () => NamedCall.open(() => grammar.clone());
+/** A call under a template that writes call ids (`callIds`), or one that does not. */
+const fresh = (callIds = true) => NamedCall.open(() => grammar.clone(), callIds);
 /** Whether `text`, fed in one piece, is (a prefix of) a call; and whether the call is then complete. */
-const fed = (text: string) => {
-  const c = fresh();
+const fed = (text: string, callIds = true) => {
+  const c = fresh(callIds);
   return { ok: c.push(utf8(text)), done: c.done };
 };
 
@@ -41,6 +42,14 @@ describe("NamedCall", () => {
     expect(fed("get[CALL_ID]a1B2c3D4e5").ok).toBe(false); // 10
     expect(fed("get[CALL_ID]a1B2c3D4-").ok).toBe(false);
     expect(fed("get[CALL_ID]a1B2c3D4e[CALL_ID]").ok).toBe(false);
+  });
+
+  it("takes no [CALL_ID] where the template writes no call ids", () => {
+    expect(fed('get[ARGS]{"key": "k"}', false)).toEqual({ ok: true, done: true });
+    expect(fed("get[CALL_ID]a1B2c3D4e", false).ok).toBe(false);
+    expect(fed("get[C", false).ok).toBe(false);
+    expect(fresh(false).accepts(utf8("get[CALL_ID]"))).toBe(false);
+    expect(fresh(false).accepts(utf8("get[ARGS]"))).toBe(true);
   });
 
   it("accepts what push takes, byte by byte or at once, and leaves its state as it was", () => {
@@ -75,7 +84,7 @@ describe("AutoToolCalls with Mistral's [TOOL_CALLS]name[ARGS]{…} calls", () =>
   // The tags are special tokens (as in Mistral's tokenizer) and kept in the text under auto.
   const vocab = { tokenBytes: (t: number) => utf8(words[t]), vocabSize: words.length, blocked: new Set([EOS, w("[TOOL_CALLS]"), w("[ARGS]"), w("[CALL_ID]")]) };
   const calls = (parallel: boolean) =>
-    new AutoToolCalls(vocab, new Set([EOS]), { opening: utf8("[TOOL_CALLS]"), closing: new Uint8Array(), grammar: () => NamedCall.open(() => grammar.clone()), parallel, reopens: true, callTags: [utf8("[ARGS]"), utf8("[CALL_ID]")] });
+    new AutoToolCalls(vocab, new Set([EOS]), { opening: utf8("[TOOL_CALLS]"), closing: new Uint8Array(), grammar: () => NamedCall.open(() => grammar.clone(), true), parallel, reopens: true, callTags: [utf8("[ARGS]"), utf8("[CALL_ID]")] });
   const feed = (c: AutoToolCalls, written: string[]) => {
     let complete = false;
     for (const s of written) {
@@ -110,7 +119,7 @@ describe("AutoToolCalls with Mistral's [TOOL_CALLS]name[ARGS]{…} calls", () =>
   });
 
   it("holds a forced call whose [TOOL_CALLS] is in the prompt from the first token, the answer ending with it", () => {
-    const c = new AutoToolCalls(vocab, new Set([EOS]), { opening: utf8("[TOOL_CALLS]"), closing: new Uint8Array(), grammar: () => NamedCall.open(() => grammar.clone()), parallel: false, reopens: true, opened: true, callTags: [utf8("[ARGS]")] });
+    const c = new AutoToolCalls(vocab, new Set([EOS]), { opening: utf8("[TOOL_CALLS]"), closing: new Uint8Array(), grammar: () => NamedCall.open(() => grammar.clone(), false), parallel: false, reopens: true, opened: true, callTags: [utf8("[ARGS]")] });
     expect(c.inCall).toBe(true);
     expect(c.allows(w("hello"))).toBe(false);
     expect(c.allows(EOS)).toBe(false);

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHATML_TEMPLATE, writeByteLevelTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/byte-level.js";
 import { loadTokenizer, type TextTokenizer } from "../../../../gpu-runner/src/engine/tokenizer/tokenizer.js";
-import { toolCallFormatOf } from "../../../../gpu-runner/src/engine/tokenizer/tool-call-format.js";
+import { toolCallFormatOf, writesCallIds } from "../../../../gpu-runner/src/engine/tokenizer/tool-call-format.js";
 import { LLAMA3_TOOLS_TEMPLATE, useLlama3Template } from "../../../helpers/llama3-template.js";
 import { mistralV11Template } from "../../../helpers/mistral-v11-template.js";
 
@@ -53,6 +53,12 @@ describe("toolCallFormatOf", () => {
     expect(toolCallFormatOf("{{- '[TOOL_CALLS]' + tool.function.name + '[ARGS]' + tool.function.arguments|tojson }}")).toBe("mistral_v11");
     expect(toolCallFormatOf(mistralV11Template())).toBe("mistral_v11");
     expect(toolCallFormatOf(mistralV11Template({ callIds: true }))).toBe("mistral_v11");
+  });
+
+  it("says a newer Mistral template writes call ids only when it holds [CALL_ID]", () => {
+    expect(writesCallIds(mistralV11Template({ callIds: true }))).toBe(true);
+    expect(writesCallIds(mistralV11Template())).toBe(false);
+    expect(tok.writesCallIds).toBe(false);
   });
 
   it("reads no format from templates that write neither", () => {

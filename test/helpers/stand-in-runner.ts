@@ -20,16 +20,17 @@ export async function registerStandInRunner(stack: ServeStack, model: string, na
 }
 
 /**
- * A stand-in runner that answers every /v1/generate with the same text in `pieces` and says it is in `toolCallFormat`:
- * whole, or streamed one delta per piece (the first with the prompt's tokens and the format), as a real runner would.
+ * A stand-in runner that answers every /v1/generate with the same text in `pieces` and says it is in `toolCallFormat`
+ * (and, with `callIds`, tool_call_ids): whole, or streamed one delta per piece (the first with the prompt's tokens and
+ * the format), as a real runner would.
  */
-export function listenCannedRunner(pieces: string[], toolCallFormat: string, usage: { prompt_tokens: number; completion_tokens: number }): Promise<LocalServer> {
+export function listenCannedRunner(pieces: string[], toolCallFormat: string, usage: { prompt_tokens: number; completion_tokens: number }, callIds?: boolean): Promise<LocalServer> {
   return listenLocal((req, res) => {
     let body = "";
     req.on("data", (d) => (body += d));
     req.on("end", () => {
       const asked = JSON.parse(body);
-      const said = { response_format: asked.response_format, tool_call_format: toolCallFormat };
+      const said = { response_format: asked.response_format, tool_call_format: toolCallFormat, ...(callIds !== undefined ? { tool_call_ids: callIds } : {}) };
       if (!asked.stream) {
         res.writeHead(200, { "Content-Type": "application/json" });
         return void res.end(JSON.stringify({ text: pieces.join(""), tokens: pieces.map((_, i) => i), finish_reason: "stop", usage, ...said }));

@@ -20,7 +20,7 @@ import { assertTokensLeft } from "../quotas/limits.js";
 import { completionHash, meterKeyed, storable, storedCompletion, type StoredCompletion, type StoredRow } from "./idempotency.js";
 import { replayCompletion } from "./replay.js";
 import { streamCompletion } from "./stream.js";
-import { withCallFormat, type ToolCallShape } from "./tool-calls.js";
+import { saidCallFormat, withCallFormat, type ToolCallShape } from "./tool-calls.js";
 
 export type CompletionCall = {
   kind: CompletionKind;
@@ -185,11 +185,11 @@ async function generate(c: Context<AppEnv>, call: CompletionCall, found: NonNull
     await metered;
     if (call.toolCall && r.tool_call_format && !isKnownCallFormat(r.tool_call_format)) warnUnknownCallFormat(requestId, r.tool_call_format);
     // Billed: a failure to store the answer for retries must not fail it (a retry then waits for the key to go stale).
-    const callFormat = r.tool_call_format ? { tool_call_format: r.tool_call_format } : {};
+    const callFormat = saidCallFormat(r);
     const settled = settle?.({ id: meta.id, created: meta.created, usage: r.usage, choices, ...callFormat }).catch((err: unknown) => console.error(`[${requestId}] settling its Idempotency-Key failed:`, err));
     if (settled) keepRunning(c, settled);
     await settled;
-    return c.json(completionObject(call.kind, meta, choices, r.usage, withCallFormat(call.toolCall ?? null, r.tool_call_format)), 200);
+    return c.json(completionObject(call.kind, meta, choices, r.usage, withCallFormat(call.toolCall ?? null, r.tool_call_format, r.tool_call_ids)), 200);
   }
 
   if (!response.body) throw new ApiError("internal_error", "the runner sent an empty stream");

@@ -11,10 +11,10 @@ import type { GenerateUsage } from "./runner-protocol.js";
 import { usageInsertFrom } from "../usage/record.js";
 
 /**
- * The finished completion a retry is answered with; `tool_call_format`, the runner's, reads its tool calls again
- * (one the API does not know is kept too, so the retry is answered as text, as the first answer was).
+ * The finished completion a retry is answered with; `tool_call_format` and `tool_call_ids`, the runner's, read its
+ * tool calls again (a format the API does not know is kept too, so the retry is answered as text, as the first answer was).
  */
-export type StoredCompletion = { id: string; created: number; usage: GenerateUsage; choices: Choice[]; tool_call_format?: string };
+export type StoredCompletion = { id: string; created: number; usage: GenerateUsage; choices: Choice[]; tool_call_format?: string; tool_call_ids?: boolean };
 
 /** A result as stored: results stored before `n` hold their one choice's text and finish_reason instead. */
 export type StoredRow = Omit<StoredCompletion, "choices"> & { choices?: Choice[]; text?: string; finish_reason?: Finish };
@@ -25,6 +25,7 @@ export const storedCompletion = (r: StoredRow): StoredCompletion => ({
   usage: r.usage,
   choices: r.choices ?? [{ text: r.text ?? "", finish_reason: r.finish_reason ?? "stop", logprobs: null }],
   ...(r.tool_call_format ? { tool_call_format: r.tool_call_format } : {}),
+  ...(r.tool_call_ids !== undefined ? { tool_call_ids: r.tool_call_ids } : {}),
 });
 
 /**

@@ -12,7 +12,7 @@ type ReplayCall = { kind: CompletionKind; model: string; stream: boolean; includ
 export function replayCompletion(c: Context<AppEnv>, call: ReplayCall, r: StoredCompletion): Response {
   const meta = { id: r.id, created: r.created, model: call.model };
   const headers = { "Idempotent-Replayed": "true", "X-Request-Id": c.var.requestId };
-  const tools = withCallFormat(call.toolCall ?? null, r.tool_call_format);
+  const tools = withCallFormat(call.toolCall ?? null, r.tool_call_format, r.tool_call_ids);
   if (!call.stream) return c.json(completionObject(call.kind, meta, r.choices, r.usage, tools), 200, headers);
   const enc = new TextEncoder();
   const chunk = (part: Parameters<typeof chunkObject>[2]) => chunkObject(call.kind, meta, part, call.includeUsage);

@@ -55,7 +55,7 @@ export type ResponseFormat = z.infer<typeof responseFormatSchema>;
  * `{"name", "parameters"}` (Llama 3.1); mistral, `[TOOL_CALLS]` and a JSON array of `{"name", "arguments"}`
  * after any text; mistral_v11, after any text each call as `[TOOL_CALLS]name[ARGS]{arguments}` (Mistral's
  * tokenizer v11 and later: Mistral Small 3.x, Magistral, Devstral), `[CALL_ID]` and 9 letters or digits may come
- * before [ARGS]. Runners older than the field take "auto" only for hermes.
+ * before [ARGS] where the template writes call ids (tool_call_ids). Runners older than the field take "auto" only for hermes.
  */
 export const toolCallFormatSchema = z.enum(["hermes", "llama3_json", "mistral", "mistral_v11"]);
 export type ToolCallFormat = z.infer<typeof toolCallFormatSchema>;
@@ -65,6 +65,12 @@ export type ToolCallFormat = z.infer<typeof toolCallFormatSchema>;
  * API does not know, gets its answer through as text (tool-calls.ts withCallFormat) rather than a 500.
  */
 const saidCallFormatSchema = z.string().min(1).max(64);
+
+/**
+ * tool_call_ids, said beside mistral_v11: whether the template writes call ids (`[CALL_ID]id` before [ARGS]), and so
+ * whether a call may hold one. Runners older than the field leave it out, and let an id through under any such template.
+ */
+const saidCallIdsSchema = z.boolean();
 
 /** Whether the API knows how to read calls in `format`. */
 export const isKnownCallFormat = (format: string): format is ToolCallFormat => toolCallFormatSchema.safeParse(format).success;
@@ -176,6 +182,7 @@ export const generateResponseSchema = generateChoiceSchema.omit({ logprobs: true
   /** The format the runner applied (runners older than JSON mode leave it out). */
   response_format: responseFormatSchema.optional(),
   tool_call_format: saidCallFormatSchema.optional(),
+  tool_call_ids: saidCallIdsSchema.optional(),
 });
 export type GenerateResponse = z.infer<typeof generateResponseSchema>;
 
@@ -193,6 +200,7 @@ export const generateEventSchema = z.discriminatedUnion("type", [
     prompt_tokens: z.number().int().min(0).optional(),
     response_format: responseFormatSchema.optional(),
     tool_call_format: saidCallFormatSchema.optional(),
+    tool_call_ids: saidCallIdsSchema.optional(),
     logprob: logprobEntrySchema.optional(),
   }),
   /** `finish_reasons`: every choice's, by index (absent: the one choice's finish_reason). */

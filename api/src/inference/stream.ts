@@ -11,7 +11,7 @@ import { runnerEvents, sseData } from "./sse.js";
 import { keepRunning } from "../lib/keep-running.js";
 import { emptyTally, tallyEvent, tallyUsage } from "./stream-usage.js";
 import type { StoredCompletion } from "./idempotency.js";
-import { ToolCallStream, toolCallId, toolFinish, withCallFormat, type ToolCallShape } from "./tool-calls.js";
+import { ToolCallStream, saidCallFormat, toolCallId, toolFinish, withCallFormat, type SaidCallFormat, type ToolCallShape } from "./tool-calls.js";
 import { isKnownCallFormat } from "./runner-protocol.js";
 import { capOffsets, takeSettled } from "./settled-offsets.js";
 
@@ -79,7 +79,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
     const streamsOf = (shape: ToolCallShape | null) => (shape ? choices.map((_, index) => new ToolCallStream(shape, (k) => toolCallId(call.meta.id, index, k))) : null);
     let calls = streamsOf(tools);
     /** The format the runner's first delta says the calls are written in (read again by a replay). */
-    let callFormat: string | undefined;
+    let callFormat: SaidCallFormat = {};
     /**
      * Tokens' logprobs not sent yet: those whose text a tool call holds back go out with its next delta, and those
      * whose text_offset is past the text released (held back by the runner for a stop string) once it is final.
@@ -120,9 +120,9 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
         if (e.type === "delta") {
           // The first delta says how the template writes calls: the streams read them so from the first token.
           if (e.prompt_tokens !== undefined && e.tool_call_format && tools) {
-            callFormat = e.tool_call_format;
-            if (!isKnownCallFormat(callFormat)) warnUnknownCallFormat(call.requestId, callFormat);
-            tools = withCallFormat(tools, callFormat);
+            callFormat = saidCallFormat(e);
+            if (!isKnownCallFormat(e.tool_call_format)) warnUnknownCallFormat(call.requestId, e.tool_call_format);
+            tools = withCallFormat(tools, e.tool_call_format, e.tool_call_ids);
             calls = streamsOf(tools);
           }
           const index = e.index ?? 0;
@@ -180,7 +180,7 @@ export function streamCompletion(c: Context<AppEnv>, body: ReadableStream<Uint8A
       const ended = reasons; // (a const, for the closure below)
       const finished =
         ended && tally.reported && billed
-          ? { id: call.meta.id, created: call.meta.created, usage: tally.reported, choices: choices.map((ch, i) => ({ text: ch.text, finish_reason: ended[i], logprobs: call.logprobs ? ch.logprobs : null })), ...(callFormat ? { tool_call_format: callFormat } : {}) }
+          ? { id: call.meta.id, created: call.meta.created, usage: tally.reported, choices: choices.map((ch, i) => ({ text: ch.text, finish_reason: ended[i], logprobs: call.logprobs ? ch.logprobs : null })), ...callFormat }
           : null;
       await call.settle?.(finished).catch((err: unknown) => console.error(`[${call.requestId}] settling its Idempotency-Key failed:`, err));
     }

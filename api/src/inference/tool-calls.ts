@@ -6,7 +6,7 @@
 // newer Mistral models' `[TOOL_CALLS]name[ARGS]{…}` per call after any text (named-tool-calls.ts). Both are
 // shaped here as OpenAI's message.tool_calls, whole or streamed (docs/inference.md).
 import type { Choice, Finish } from "./openai-response.js";
-import { CALL_TAGS, isKnownCallFormat, type ToolCallFormat } from "./runner-protocol.js";
+import { CALL_TAGS, isKnownCallFormat, type GenerateResponse, type ToolCallFormat } from "./runner-protocol.js";
 import { rawItems, rawMember } from "./json-member.js";
 import { leadingCallJson, leadingCallState } from "./leading-tool-call.js";
 import { namedCalls } from "./named-tool-calls.js";
@@ -14,18 +14,31 @@ import { namedCalls } from "./named-tool-calls.js";
 /**
  * How a chat's answer holds tool calls: the tools it may call; forced, the finish_reason of a finished call
  * (OpenAI's: "tool_calls" for required, "stop" for a named function); auto, whatever the model wrote.
- * `format`: how the model's template writes calls, as the runner said (absent: hermes, all older runners took).
+ * `format`: how the model's template writes calls, as the runner said (absent: hermes, all older runners took);
+ * `callIds`: with mistral_v11, whether the template writes call ids, as the runner said (absent, from a runner older
+ * than the field, whose grammar let an id through under any such template: read).
  */
-export type ToolCallShape = { names: string[]; finish: "tool_calls" | "stop"; auto?: boolean; /** Auto, parallel_tool_calls false: at most one call. */ single?: boolean; format?: ToolCallFormat };
+export type ToolCallShape = { names: string[]; finish: "tool_calls" | "stop"; auto?: boolean; /** Auto, parallel_tool_calls false: at most one call. */ single?: boolean; format?: ToolCallFormat; callIds?: boolean };
 
 /**
- * `tools` with the calls' format the runner said back (an older runner says none: Hermes). A format this API does
- * not know (a newer runner's) gives null: no calls are read, and the answer is the model's text as it came.
+ * `tools` with the calls' format the runner said back (an older runner says none: Hermes), and with mistral_v11
+ * whether the template writes call ids (`callIds`, tool_call_ids). A format this API does not know (a newer
+ * runner's) gives null: no calls are read, and the answer is the model's text as it came.
  */
-export const withCallFormat = (tools: ToolCallShape | null, format: string | undefined): ToolCallShape | null => {
+export const withCallFormat = (tools: ToolCallShape | null, format: string | undefined, callIds?: boolean): ToolCallShape | null => {
   if (!tools || format === undefined) return tools;
-  return isKnownCallFormat(format) ? { ...tools, format } : null;
+  if (!isKnownCallFormat(format)) return null;
+  return { ...tools, format, ...(format === "mistral_v11" && callIds !== undefined ? { callIds } : {}) };
 };
+
+/** What a runner says of how its calls are written (tool_call_format, tool_call_ids): kept with a stored answer, for its replay. */
+export type SaidCallFormat = Pick<GenerateResponse, "tool_call_format" | "tool_call_ids">;
+
+/** The fields of `said` that it has. */
+export const saidCallFormat = (said: SaidCallFormat): SaidCallFormat => ({
+  ...(said.tool_call_format ? { tool_call_format: said.tool_call_format } : {}),
+  ...(said.tool_call_ids !== undefined ? { tool_call_ids: said.tool_call_ids } : {}),
+});
 
 /** One call as OpenAI shows it; `arguments` is the JSON text of an object. */
 export type ToolCall = { id: string; type: "function"; function: { name: string; arguments: string } };
@@ -36,10 +49,11 @@ const { opening: OPEN, closing: CLOSE } = CALL_TAGS.hermes;
 /** The tag that opens calls after text: Hermes's `<tool_call>` or Mistral's `[TOOL_CALLS]` (old and new). */
 const openingOf = (format: ToolCallFormat | undefined) => (format === "mistral" || format === "mistral_v11" ? CALL_TAGS[format].opening : OPEN);
 
-/** The calls after the first opening tag (`text` starts at it), in `format`; null when they do not parse. */
-function callsAfterTag(text: string, format: ToolCallFormat | undefined, names: string[], cut: boolean): CallBody[] | null {
+/** The calls after the first opening tag (`text` starts at it), in the format of `tools`; null when they do not parse. */
+function callsAfterTag(text: string, tools: ToolCallShape, cut: boolean): CallBody[] | null {
+  const { format, names } = tools;
   if (format === "mistral") return listedCalls(text.slice(CALL_TAGS.mistral.opening.length), names, cut);
-  if (format === "mistral_v11") return namedCalls(text, names, cut);
+  if (format === "mistral_v11") return namedCalls(text, names, cut, tools.callIds ?? true);
   return hermesCalls(text, names, cut);
 }
 
@@ -130,7 +144,7 @@ export function callsOf(text: string, tools: ToolCallShape, cut = false): { cont
   const keys = argumentKeys(tools.format);
   // Forced among several tools in Mistral's newer format: `name[ARGS]{…}` after the prompt's [TOOL_CALLS].
   if (!tools.auto && tools.format === "mistral_v11") {
-    const calls = namedCalls(CALL_TAGS.mistral_v11.opening + text, tools.names, false);
+    const calls = namedCalls(CALL_TAGS.mistral_v11.opening + text, tools.names, false, tools.callIds ?? true);
     return calls ? { content: "", calls: calls.slice(0, 1) } : { content: text, calls: [] };
   }
   if (!tools.auto || tools.format === "llama3_json") {
@@ -140,7 +154,7 @@ export function callsOf(text: string, tools: ToolCallShape, cut = false): { cont
   }
   const open = openingOf(tools.format);
   const at = text.indexOf(open);
-  const calls = at < 0 ? null : callsAfterTag(text.slice(at), tools.format, tools.names, cut);
+  const calls = at < 0 ? null : callsAfterTag(text.slice(at), tools, cut);
   if (!calls) return { content: text, calls: [] };
   return { content: text.slice(0, at), calls: tools.single ? calls.slice(0, 1) : calls };
 }

@@ -9,12 +9,14 @@ import type { ServeResult, ServeSubmit } from "./worker-protocol.js";
 
 /**
  * The response format the runner applies, said back so that the API can tell it from an older runner's silence;
- * with tool calls, the format the template writes them in, which the API reads them by.
+ * with tool calls, the format the template writes them in, which the API reads them by (and with mistral_v11 whether
+ * the template writes call ids, as the grammar lets a call hold one only then).
  */
-function formatOf(submits: ServeSubmit[], worker: ServeWorker): { response_format: ResponseFormat; tool_call_format?: ToolCallFormat } {
+export function formatOf(submits: ServeSubmit[], worker: Pick<ServeWorker, "toolCallFormat" | "writesCallIds">): { response_format: ResponseFormat; tool_call_format?: ToolCallFormat; tool_call_ids?: boolean } {
   const format = submits[0].format ?? "text";
   const calls = (format === "tool_auto" || format === "tool_call") && worker.toolCallFormat;
-  return { response_format: format, ...(calls ? { tool_call_format: calls } : {}) };
+  const ids = calls === "mistral_v11" ? { tool_call_ids: worker.writesCallIds } : {};
+  return { response_format: format, ...(calls ? { tool_call_format: calls, ...ids } : {}) };
 }
 
 /** Usage over all choices: the prompt once (every choice read the same one), the completions summed. */

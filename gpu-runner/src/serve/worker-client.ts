@@ -38,6 +38,8 @@ export class ServeWorker {
     readonly vocab: number,
     /** How the model's chat template writes tool calls: the grammar of "auto" calls and of forced ones follows it. */
     readonly toolCallFormat: ToolCallFormat | null,
+    /** Whether the template writes call ids (mistral_v11's `[CALL_ID]`): said back, so the API reads calls as the grammar held them. */
+    readonly writesCallIds: boolean,
   ) {
     worker.on("message", (m: FromWorker) => this.onMessage(m));
     worker.on("error", (err) => this.failAll(err));
@@ -47,7 +49,7 @@ export class ServeWorker {
   /** Starts a worker and opens the model in it; rejects with the worker's load error. */
   static async start(init: ServeWorkerInit): Promise<ServeWorker> {
     const worker = new Worker(new URL("./worker-entry.mjs", import.meta.url));
-    const ready = await new Promise<{ vocab: number; toolCallFormat: ToolCallFormat | null }>((ok, fail) => {
+    const ready = await new Promise<{ vocab: number; toolCallFormat: ToolCallFormat | null; writesCallIds: boolean }>((ok, fail) => {
       const onMsg = (m: FromWorker) => {
         if (m.kind === "ready") ok(m);
         else if (m.kind === "initError") fail(new Error(`${init.modelDir}: ${m.message}`));
@@ -61,7 +63,7 @@ export class ServeWorker {
       await worker.terminate();
       throw err;
     });
-    return new ServeWorker(worker, ready.vocab, ready.toolCallFormat);
+    return new ServeWorker(worker, ready.vocab, ready.toolCallFormat, ready.writesCallIds);
   }
 
   private onMessage(m: FromWorker): void {

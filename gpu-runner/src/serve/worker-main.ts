@@ -66,7 +66,7 @@ async function init(o: ServeWorkerInit): Promise<void> {
     },
   });
   if (tokenizer) textBytesLimit = 4 * maxContext * tokenizer.longestTokenBytes;
-  send({ kind: "ready", vocab: model.cfg.vocab, hasTokenizer: tokenizer !== null, toolCallFormat: tokenizer?.toolCallFormat ?? null });
+  send({ kind: "ready", vocab: model.cfg.vocab, hasTokenizer: tokenizer !== null, toolCallFormat: tokenizer?.toolCallFormat ?? null, writesCallIds: tokenizer?.writesCallIds ?? false });
 }
 
 /**

@@ -79,8 +79,11 @@ export type ToWorker =
   | { kind: "close" };
 
 export type FromWorker =
-  /** `toolCallFormat`: how the model's chat template writes tool calls (null: none this server reads, or no template). */
-  | { kind: "ready"; vocab: number; hasTokenizer: boolean; toolCallFormat: ToolCallFormat | null }
+  /**
+   * `toolCallFormat`: how the model's chat template writes tool calls (null: none this server reads, or no template);
+   * `writesCallIds`: whether it writes each call's id (mistral_v11's `[CALL_ID]`).
+   */
+  | { kind: "ready"; vocab: number; hasTokenizer: boolean; toolCallFormat: ToolCallFormat | null; writesCallIds: boolean }
   | { kind: "initError"; message: string }
   /** A streaming request was tokenized: sent before its first token, so a stream cut short can still bill the prompt. */
   | { kind: "start"; id: string; promptTokens: number }

@@ -17,15 +17,21 @@ const usage = { prompt_tokens: 9, completion_tokens: pieces.length };
 let dir: string;
 let stack: ServeStack;
 let runner: LocalServer;
+/** A runner whose template writes no call ids (it says tool_call_ids false), answering the same text. */
+const noIdsModel = "mistral-v11-no-ids-micro";
+let noIdsRunner: LocalServer;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "tuneserve-mistral-v11-calls-"));
   stack = await startServeStack({ dataDir: dir, maxBatch: 1, maxContext: 512 });
   runner = await listenCannedRunner(pieces, "mistral_v11", usage);
   await registerStandInRunner(stack, model, "mistral-v11-runner", runner.url);
+  noIdsRunner = await listenCannedRunner(pieces, "mistral_v11", usage, false);
+  await registerStandInRunner(stack, noIdsModel, "mistral-v11-no-ids-runner", noIdsRunner.url);
 });
 afterAll(async () => {
   await runner?.close();
+  await noIdsRunner?.close();
   await stack?.close();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -64,4 +70,31 @@ it("streams the text as content as it comes and the calls whole at the end", asy
   expect(choices.map((c) => c.delta.content ?? "").join("")).toBe("Sure.");
   expect(choices.flatMap((c) => c.delta.tool_calls ?? []).map((c) => c.function)).toEqual(calls);
   expect(choices.at(-1)!.finish_reason).toBe("tool_calls");
+});
+
+it("answers as text a call holding an id where the runner says its template writes none, whole, streamed and replayed", async () => {
+  const text = pieces.join("");
+  const whole = await post({ model: noIdsModel });
+  expect(whole.status).toBe(200);
+  expect((await whole.json()).choices[0]).toMatchObject({ finish_reason: "stop", message: { content: text } });
+  const streamed = await post({ model: noIdsModel, stream: true });
+  const choices = (await streamed.text())
+    .split("\n\n")
+    .filter((b) => b.startsWith("data: {"))
+    .flatMap((b) => (JSON.parse(b.slice(6)) as { choices: { delta: { content?: string; tool_calls?: unknown[] }; finish_reason: string | null }[] }).choices);
+  expect(choices.map((c) => c.delta.content ?? "").join("")).toBe(text);
+  expect(choices.flatMap((c) => c.delta.tool_calls ?? [])).toEqual([]);
+  expect(choices.at(-1)!.finish_reason).toBe("stop");
+  // A retry under the same Idempotency-Key reads the stored answer as the runner said it: text again.
+  const { key } = await tenantWithAdapters(stack, `v11-replay-${Math.random().toString(36).slice(2, 8)}`, 0);
+  const send = () =>
+    fetch(`${stack.apiUrl}/v1/chat/completions`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", "Idempotency-Key": "v11-no-ids" },
+      body: JSON.stringify({ model: noIdsModel, messages: [{ role: "user", content: "Lights on, then off" }], tools: [lights], max_tokens: 40 }),
+    });
+  expect((await (await send()).json()).choices[0].message.content).toBe(text);
+  const replayed = await send();
+  expect(replayed.headers.get("Idempotent-Replayed")).toBe("true");
+  expect((await replayed.json()).choices[0]).toMatchObject({ finish_reason: "stop", message: { content: text } });
 });

@@ -47,6 +47,20 @@ describe("callsOf under auto with Mistral's newer [TOOL_CALLS]name[ARGS]{…} ca
     }
   });
 
+  it("reads an id after [CALL_ID] only where the template writes call ids (as the runner said; an older runner says nothing: read)", () => {
+    const ided = '[TOOL_CALLS]lights[CALL_ID]a1B2c3D4e[ARGS]{"on": true}';
+    const call = [{ name: "lights", arguments: '{"on": true}' }];
+    expect(callsOf(ided, { ...mistralV11, callIds: true }).calls).toEqual(call);
+    expect(callsOf(ided, mistralV11).calls).toEqual(call);
+    expect(callsOf(ided, { ...mistralV11, callIds: false })).toEqual({ content: ided, calls: [] });
+    expect(callsOf('[TOOL_CALLS]lights[ARGS]{"on": true}', { ...mistralV11, callIds: false }).calls).toEqual(call);
+    expect(callsOf('lights[CALL_ID]a1B2c3D4e[ARGS]{"on": true}', { ...forcedV11, callIds: false }).calls).toEqual([]);
+    // Cut inside what would be [CALL_ID], which no call goes on with there: text, as anything else after calls is.
+    const cut = '[TOOL_CALLS]lights[ARGS]{}[TOOL_CALLS]lights[CALL';
+    expect(callsOf(cut, { ...mistralV11, callIds: false }, true)).toEqual({ content: cut, calls: [] });
+    expect(callsOf(cut, mistralV11, true).calls).toEqual([{ name: "lights", arguments: "{}" }]);
+  });
+
   it("keeps the calls before a later call that max_tokens cut short, wherever the cut falls", () => {
     const first = '[TOOL_CALLS]lights[ARGS]{"on": true}';
     for (const rest of ["[TOOL_CA", "[TOOL_CALLS]get_wea", "[TOOL_CALLS]get_weather[AR", '[TOOL_CALLS]get_weather[ARGS]{"city": "O']) {

@@ -275,6 +275,10 @@ describe("withCallFormat", () => {
   it("reads calls in the format the runner said, Hermes when it said none, and none in a format the API does not know", () => {
     expect(withCallFormat(auto, "mistral")).toEqual({ ...auto, format: "mistral" });
     expect(withCallFormat(auto, "mistral_v11")).toEqual(mistralV11);
+    // Whether a mistral_v11 template writes call ids, as the runner said (an older runner says nothing).
+    expect(withCallFormat(auto, "mistral_v11", false)).toEqual({ ...mistralV11, callIds: false });
+    expect(withCallFormat(auto, "mistral_v11", true)).toEqual({ ...mistralV11, callIds: true });
+    expect(withCallFormat(auto, "hermes", false)).toEqual({ ...auto, format: "hermes" });
     expect(withCallFormat(one, undefined)).toEqual(one);
     // A newer runner's format: the answer is its text, forced or auto.
     expect(withCallFormat(auto, "future_format")).toBeNull();

@@ -18,8 +18,9 @@ const NO_PARAMETERS = { type: "object", properties: {}, additionalProperties: fa
  * object; and the key of the call's arguments. `named`: each call is `name[ARGS]{arguments}` after its own
  * opening tag (Mistral's newer templates, named-call.ts), `callTags` the tags within it, which tool_choice "auto"
  * keeps in the text as it keeps the opening tag (and `[CALL_ID]` where the template writes call ids: callTagsOf). `idKey`: the template writes an `"id"` beside each call's name
- * and arguments in history (Mistral's v3), so a model trained on it writes one too: the grammar lets it (any
- * string: the schema subset has no pattern for its 9 characters), and the API leaves it out, naming calls itself.
+ * and arguments in history (Mistral's v3), so a model trained on it writes one too: the grammar lets it (9 letters
+ * or digits, as the template wants, held by call-id.ts: the schema subset has no pattern), and the API leaves it
+ * out, naming calls itself.
  */
 export type CallLayout = {
   opening: string;
@@ -48,10 +49,10 @@ export const CALL_LAYOUTS: Record<ToolCallFormat, CallLayout> = {
  * The JSON Schema a call of `names` follows: with one name, the tool's parameters (the answer is its
  * arguments) unless `named`; with several, or `named`, an anyOf of `{"name": <const>, "arguments": <its parameters>}` (a tool whose
  * parameters are an anyOf of objects gives a branch for each; the key is `parameters` in a Llama 3.1 `format`, and an
- * optional `id` may follow in a Mistral v3 one). Throws naming `tools.<i>.function.parameters…`
- * for what the grammar cannot enforce.
+ * optional `id` may follow in a Mistral v3 one, `jsonCallId` then saying to hold it to 9 letters or digits). Throws
+ * naming `tools.<i>.function.parameters…` for what the grammar cannot enforce.
  */
-export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?: boolean; format?: ToolCallFormat | null } = {}): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; jsonCompact: true } {
+export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?: boolean; format?: ToolCallFormat | null } = {}): { jsonSchema: Record<string, unknown>; jsonSchemaPath: string; jsonCompact: true; jsonCallId?: true } {
   // Inside `{"name", "arguments"}`, the parameters sit one level down: checked there, so errors name the tool.
   const wrapped = names.length > 1 || o.named === true;
   const called = names.map((name) => {
@@ -66,7 +67,8 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?:
   // Spaced as the templates' tojson writes calls: no model needs newlines or runs of spaces in a call.
   if (called.length === 1 && !o.named) return { jsonSchema: called[0].schema, jsonSchemaPath: called[0].path, jsonCompact: true };
   const key = o.format ? CALL_LAYOUTS[o.format].argumentsKey : "arguments";
-  const id = o.format && CALL_LAYOUTS[o.format].idKey ? { id: { type: "string" } } : {};
+  const idKey = o.format ? CALL_LAYOUTS[o.format].idKey === true : false;
+  const id = idKey ? { id: { type: "string" } } : {};
   const call = (name: string, args: unknown) => ({
     type: "object",
     properties: { name: { const: name }, [key]: args, ...id },
@@ -74,7 +76,7 @@ export function toolCallGrammar(tools: ToolSpec[], names: string[], o: { named?:
     additionalProperties: false,
   });
   const branches = called.flatMap(({ name, schema }) => (rootBranches(schema) ?? [schema]).map((args) => call(name, args)));
-  return { jsonSchema: branches.length === 1 ? branches[0] : { anyOf: branches }, jsonSchemaPath: "tools", jsonCompact: true };
+  return { jsonSchema: branches.length === 1 ? branches[0] : { anyOf: branches }, jsonSchemaPath: "tools", jsonCompact: true, ...(idKey ? { jsonCallId: true as const } : {}) };
 }
 
 /**

@@ -146,6 +146,7 @@ function submit(req: ServeSubmit): void {
       jsonSchema: req.jsonSchema,
       jsonSchemaPath: req.jsonSchemaPath,
       jsonCompact: req.jsonCompact,
+      jsonCallId: req.jsonCallId,
       // Tools listed, and an answer in text: tool_choice "none".
       bannedText: (req.format ?? "text") === "text" && "messages" in req.input && req.input.tools?.length ? noCall : undefined,
       // tool_choice "auto" (or a forced call in the template's format): only for a template whose call format is known (generate-submits.ts).

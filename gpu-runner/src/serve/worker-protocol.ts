@@ -54,6 +54,8 @@ export type ServeSubmit = {
   jsonSchemaPath?: string;
   /** At most one space between JSON tokens (a forced tool call). */
   jsonCompact?: boolean;
+  /** A forced call whose "id" member, Mistral's v3 templates write, holds 9 letters or digits. */
+  jsonCallId?: boolean;
   /** A forced tool call's tools (response_format tool_call): a template of a known format gets the call opened for the model. */
   toolNames?: string[];
   /**

@@ -115,6 +115,25 @@ describe("auto calls through a Sequence, read back by the API", () => {
     ]);
   });
 
+  it("Mistral: a call's id is held to the 9 letters or digits Mistral's templates want", () => {
+    const call = (id: string) => ` [{"name": "lights", "arguments": {"on": true}, "id": "${id}"}]`;
+    // (A refused token is replaced by another, so each answer stops at the first byte refused.)
+    const refusedIn = (id: string) => run("mistral", [TOOL_CALLS, ...bytes(call(id))]).refused[0];
+    expect(run("mistral", [TOOL_CALLS, ...bytes(call("0aZ9bY8cX")), 257])).toMatchObject({ finishReason: "stop", refused: [] });
+    expect(refusedIn("a1B2c3D4")).toBe(bytes('"')[0]); // 8 characters: the string cannot close
+    expect(refusedIn("a1B2c3D4e5")).toBe(bytes("5")[0]); // a 10th
+    expect(refusedIn("a1B2-3D4e")).toBe(bytes("-")[0]);
+    expect(refusedIn("a1B2\\u0063D4e")).toBe(bytes("\\")[0]); // no escapes, not even of a letter
+    expect(refusedIn("a1B2c3D4é")).toBe(bytes("é")[0]);
+    // A string argument named id deeper in the call stays free.
+    const idArgument = [{ type: "function" as const, function: { name: "lights", parameters: { type: "object", properties: { id: { type: "string" } }, required: ["id"], additionalProperties: false } } }];
+    const free = autoCallsIn("mistral", { ...autoCallGrammar(idArgument, ["lights"], "mistral")!, parallel: true });
+    const seq = new Sequence({ tokens: [1], maxTokens: 200, stopTokens: tok.eosTokenIds, toolCalls: free }, tok, { streamText: false });
+    const text = '[TOOL_CALLS] [{"name": "lights", "arguments": {"id": "x-1"}, "id": "abcdefghi"}]';
+    for (const t of [TOOL_CALLS, ...bytes(text.slice("[TOOL_CALLS]".length))]) seq.accept(Object.assign(new Float32Array(tok.vocabSize).fill(-10), { [t]: 10 }));
+    expect(seq.finish().result.text).toBe(text);
+  });
+
   it("Mistral v11: [TOOL_CALLS], [ARGS] and [CALL_ID] kept in the text, each call held to its tool's parameters, another call or the end after it", () => {
     const r = run("mistral_v11", [...bytes("Sure."), TOOL_CALLS, ...bytes("lights"), ARGS, ...bytes('{"on": true}'), TOOL_CALLS, ...bytes("get_weather"), CALL_ID, ...bytes("a1B2c3D4e"), ARGS, ...bytes('{"city": "Paris"}'), 257], true, true);
     expect(r).toMatchObject({ text: 'Sure.[TOOL_CALLS]lights[ARGS]{"on": true}[TOOL_CALLS]get_weather[CALL_ID]a1B2c3D4e[ARGS]{"city": "Paris"}', finishReason: "stop", refused: [] });

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { generateRequestSchema } from "../../../api/src/inference/runner-protocol.js";
 import { toSubmits } from "../../../gpu-runner/src/serve/generate-submits.js";
+import { jsonRecognizer } from "../../../gpu-runner/src/engine/generate/sequence-constraints.js";
 
 const tool = (name: string) => ({ type: "function" as const, function: { name, parameters: { type: "object", properties: { on: { type: "boolean" } }, required: ["on"] } } });
 const request = (tool_names: string[], response_format: "tool_call" | "tool_auto" = "tool_call") =>
@@ -23,6 +24,15 @@ describe("toSubmits with tools", () => {
       expect(s, String(format)).toMatchObject({ json: true, jsonSchemaPath: "tools" });
       expect(s.autoCalls, String(format)).toBeUndefined();
     }
+  });
+
+  it("holds the id a forced call among several tools may carry under Mistral's v3 template to 9 letters or digits", () => {
+    const [s] = toSubmits(request(["a", "b"]), "id", null, "mistral");
+    const call = (id: string) => new TextEncoder().encode(`{"name": "a", "arguments": {"on": true}, "id": "${id}"}`);
+    expect(jsonRecognizer(s).push(call("a1B2c3D4e"))).toBe(true);
+    for (const id of ["a1B2c3D4", "a1B2c3D4e5", "a1B2-3D4e"]) expect(jsonRecognizer(s).push(call(id)), id).toBe(false);
+    // Other formats' calls have no id.
+    expect(jsonRecognizer(toSubmits(request(["a", "b"]), "id", null, "hermes")[0]).push(call("a1B2c3D4e"))).toBe(false);
   });
 
   it('gives "auto" the calls\' grammar, parallel as asked', () => {

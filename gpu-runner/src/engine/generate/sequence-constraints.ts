@@ -7,6 +7,7 @@ import { schemaRecognizer } from "./json-schema.js";
 import { BannedText } from "./banned-text.js";
 import { AutoToolCalls } from "./auto-tool-calls.js";
 import { CallList } from "./call-list.js";
+import { CallIdCheck } from "./call-id.js";
 import { NamedCall } from "./named-call.js";
 import type { AutoCallsRequest, SequenceRequest, SequenceTokenizer } from "./sequence.js";
 
@@ -29,7 +30,7 @@ export function autoToolCalls(tok: SequenceTokenizer | null, stops: ReadonlySet<
   const grammar = schemaRecognizer(calls.jsonSchema, calls.jsonSchemaPath, { compact: true });
   const bytes = (s: string) => new TextEncoder().encode(s);
   const call = () => grammar.clone();
-  const callOf = calls.named ? () => NamedCall.open(call, calls.callIds === true) : calls.list ? () => new CallList(call, calls.parallel ? Infinity : 1) : call;
+  const callOf = calls.named ? () => NamedCall.open(call, calls.callIds === true) : calls.list ? () => new CallList(() => new CallIdCheck(call()), calls.parallel ? Infinity : 1) : call;
   return new AutoToolCalls(jsonVocabulary(tok, stops), stops, {
     opening: bytes(calls.opening),
     closing: bytes(calls.closing),
@@ -56,8 +57,12 @@ export function jsonVocabulary(tok: SequenceTokenizer | null, stops: ReadonlySet
   return { tokenBytes: tok.tokenBytes, vocabSize: tok.vocabSize, blocked: new Set([...stops, ...(tok.specialTokenIds ?? [])]) };
 }
 
-/** The grammar of a JSON-mode request: its schema's (compiled; throws naming what it cannot enforce), or any object. */
-export function jsonRecognizer(req: Pick<SequenceRequest, "jsonSchema" | "jsonSchemaPath" | "jsonCompact">): JsonRecognizer {
+/**
+ * The grammar of a JSON-mode request: its schema's (compiled; throws naming what it cannot enforce; a call's id held
+ * to Mistral's 9 letters or digits with `jsonCallId`), or any object.
+ */
+export function jsonRecognizer(req: Pick<SequenceRequest, "jsonSchema" | "jsonSchemaPath" | "jsonCompact" | "jsonCallId">): JsonRecognizer {
   if (!req.jsonSchema) return new JsonObjectRecognizer();
-  return schemaRecognizer(req.jsonSchema, req.jsonSchemaPath ?? "response_format.json_schema.schema", { compact: req.jsonCompact });
+  const schema = schemaRecognizer(req.jsonSchema, req.jsonSchemaPath ?? "response_format.json_schema.schema", { compact: req.jsonCompact });
+  return req.jsonCallId ? new CallIdCheck(schema) : schema;
 }

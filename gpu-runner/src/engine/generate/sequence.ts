@@ -51,6 +51,8 @@ export type SequenceRequest = {
   jsonSchemaPath?: string;
   /** At most one space between JSON tokens (a tool call), instead of JSON mode's whitespace limits. */
   jsonCompact?: boolean;
+  /** The object is a call whose "id" member holds 9 letters or digits (Mistral's v3 calls; call-id.ts). */
+  jsonCallId?: boolean;
   /** Text the sequence must never write (not with JSON mode); needs a tokenizer that spells tokens. */
   bannedText?: string;
   /** tool_choice "auto" with a grammar on the calls the model writes (auto-tool-calls.ts; not with JSON mode). */

@@ -88,15 +88,29 @@ export class CallBlock implements JsonRecognizer {
     return true;
   }
 
-  /** Whether `bytes` would continue the call; the state is left as it was. */
+  /**
+   * Whether `bytes` would continue the call; the state is left as it was. Before and in the JSON (where a mask tries
+   * every token), the gap is checked here and the JSON's bytes tried by its grammar, with no copy of the call.
+   */
   accepts(bytes: Uint8Array): boolean {
-    if (this.phase === "json") {
-      if (this.json.accepts(bytes)) return true;
+    if (this.phase === "lead" || this.phase === "json") {
+      const start = this.phase === "lead" ? this.jsonStart(bytes) : 0;
+      if (start < 0) return false;
+      const json = bytes.subarray(start);
+      if (json.length === 0 || this.json.accepts(json)) return true;
       // Bytes may follow the JSON only after a call's object, which ends with a `}` (Mistral's array of calls,
       // without a closing tag, has nothing after it: auto-tool-calls.ts).
-      if (!bytes.includes(CLOSING_BRACE)) return false;
+      if (!json.includes(CLOSING_BRACE)) return false;
     }
     return this.clone().push(bytes);
+  }
+
+  /** Before the JSON: where it would begin in `bytes` (after the gap's one byte), or −1 when a second space comes. */
+  private jsonStart(bytes: Uint8Array): number {
+    const gap = !this.gapTaken && bytes.length > 0 && isGap(bytes[0]) ? 1 : 0;
+    // After the gap, the JSON's own leading space would make it two.
+    if ((this.gapTaken || gap === 1) && gap < bytes.length && isSpace(bytes[gap])) return -1;
+    return gap;
   }
 
   clone(): CallBlock {

@@ -2,8 +2,9 @@
 // `name[ARGS]{arguments}`, or, where the template writes call ids (and only there), `name[CALL_ID]id[ARGS]{arguments}`
 // with an id of 9 letters or digits as those templates want. The name and arguments are held to the tools' `{"name", "arguments"}` grammar by feeding it
 // what the call stands for (`{"name": "` name `", "arguments": ` arguments `}`), so that the arguments follow the
-// named tool's parameters (each tool's anyOf branches included) with no second compiled grammar. A JsonRecognizer,
-// so CallBlock and JSON mode work on it unchanged.
+// named tool's parameters (each tool's anyOf branches included) with no second compiled grammar. A token is
+// translated into those bytes and the grammar tries them in one piece, so a mask copies no grammar state per token
+// (as JSON mode's does not). A JsonRecognizer, so CallBlock and JSON mode work on it unchanged.
 import type { CloneableRecognizer } from "./call-block.js";
 import { NAMED_CALL_TAGS } from "../../../../api/src/inference/runner-protocol.js";
 
@@ -25,6 +26,16 @@ const isNameByte = (b: number) => isAlnum(b) || b === 0x5f || b === 0x2d;
 /** Where the arguments' JSON stands: nesting depth, and inside a string (after a backslash). Only counts: the grammar checks. */
 type Nesting = { depth: number; inString: boolean; escaped: boolean };
 
+/**
+ * Where the call stands in its own shape (the grammar holds the rest). name: the tool's name; tag: inside [ARGS] or
+ * [CALL_ID] (`tag` null until its second byte tells which); id: the call's id; args: the arguments' JSON. `at`:
+ * bytes of the tag, or of the id, written so far; `hadId`: an id was written, only [ARGS] may follow it. Small, so
+ * that trying a token copies this rather than the grammar.
+ */
+type Place = { phase: "name" | "tag" | "id" | "args" | "done"; tag: Uint8Array | null; at: number; hadId: boolean; nesting: Nesting };
+
+const copyOf = (p: Place): Place => ({ ...p, nesting: { ...p.nesting } });
+
 /** Steps `n` over byte `b`; true when it closes the arguments' object. */
 function nest(n: Nesting, b: number): boolean {
   if (n.inString) {
@@ -40,14 +51,9 @@ function nest(n: Nesting, b: number): boolean {
 }
 
 export class NamedCall implements CloneableRecognizer {
-  /** name: the tool's name; tag: inside [ARGS] or [CALL_ID] (`tag` null until its second byte tells which); id: the call's id; args: the arguments' JSON. */
-  private phase: "name" | "tag" | "id" | "args" | "done" = "name";
-  private tag: Uint8Array | null = null;
-  /** Bytes of the tag, or of the id, written so far. */
-  private at = 0;
-  /** An id was written: only [ARGS] may follow it. */
-  private hadId = false;
-  private nesting: Nesting = { depth: 0, inString: false, escaped: false };
+  private place: Place = { phase: "name", tag: null, at: 0, hadId: false, nesting: { depth: 0, inString: false, escaped: false } };
+  /** The bytes the grammar reads for the token being tried or taken (reused: a mask tries every token). */
+  private readonly said: number[] = [];
 
   private constructor(
     private call: CloneableRecognizer,
@@ -65,92 +71,101 @@ export class NamedCall implements CloneableRecognizer {
   }
 
   get done(): boolean {
-    return this.phase === "done";
+    return this.place.phase === "done";
   }
 
   get inPlainString(): boolean {
-    return this.phase === "args" && this.call.inPlainString;
+    return this.place.phase === "args" && this.call.inPlainString;
   }
 
   /** Before the arguments: where the call's tags ([ARGS], [CALL_ID]) may come, special tokens in Mistral's tokenizers. */
   get takesTags(): boolean {
-    return this.phase === "name" || this.phase === "tag" || this.phase === "id";
+    const { phase } = this.place;
+    return phase === "name" || phase === "tag" || phase === "id";
   }
 
   push(bytes: Uint8Array): boolean {
-    for (let i = 0; i < bytes.length; i++) {
-      if (this.phase === "args") {
-        // The arguments' bytes go to the grammar in one piece, up to the byte that closes them.
-        let end = i;
-        while (end < bytes.length && !nest(this.nesting, bytes[end])) end++;
-        if (end === bytes.length) return this.call.push(bytes.subarray(i));
-        if (end !== bytes.length - 1 || !this.call.push(bytes.subarray(i, end + 1)) || !this.call.push(CALL_CLOSES)) return false;
-        this.phase = "done";
-        return this.call.done;
-      }
-      if (!this.step(bytes[i])) return false;
-    }
-    return true;
+    const p = copyOf(this.place);
+    const said = this.translate(p, bytes);
+    if (!said || !this.call.push(said)) return false;
+    this.place = p;
+    return p.phase !== "done" || this.call.done;
   }
 
-  /** Whether `bytes` would continue the call; the state is left as it was. */
+  /** Whether `bytes` would continue the call; the state is left as it was, and the grammar tries them without a copy of this call. */
   accepts(bytes: Uint8Array): boolean {
-    if (this.phase !== "args") return this.clone().push(bytes);
-    // Inside the arguments (most tokens), the grammar tries them without a copy.
-    const n = { ...this.nesting };
-    const end = bytes.findIndex((b) => nest(n, b));
-    if (end < 0) return this.call.accepts(bytes);
-    if (end !== bytes.length - 1) return false;
-    const closed = new Uint8Array(bytes.length + 1);
-    closed.set(bytes);
-    closed[bytes.length] = CALL_CLOSES[0];
-    return this.call.accepts(closed);
+    // Inside the arguments (most tokens), the bytes are the grammar's as they are, unless they close the call.
+    if (this.place.phase === "args") {
+      const n = { ...this.place.nesting };
+      const end = bytes.findIndex((b) => nest(n, b));
+      if (end < 0) return this.call.accepts(bytes);
+    }
+    const said = this.translate(copyOf(this.place), bytes);
+    return said !== null && this.call.accepts(said);
   }
 
   clone(): NamedCall {
     const c = new NamedCall(this.call.clone(), this.callIds);
-    c.phase = this.phase;
-    c.tag = this.tag;
-    c.at = this.at;
-    c.hadId = this.hadId;
-    c.nesting = { ...this.nesting };
+    c.place = copyOf(this.place);
     return c;
   }
 
-  /** One byte before the arguments. */
-  private step(b: number): boolean {
-    switch (this.phase) {
+  /** Steps `p` over `bytes`: the bytes the grammar reads for them, or null when they break the call's shape. */
+  private translate(p: Place, bytes: Uint8Array): Uint8Array | null {
+    const said = this.said;
+    said.length = 0;
+    for (const b of bytes) if (!this.step(p, b, said)) return null;
+    return Uint8Array.from(said);
+  }
+
+  /** One byte: its shape checked, what the grammar reads for it put in `said`. */
+  private step(p: Place, b: number, said: number[]): boolean {
+    switch (p.phase) {
       case "name":
-        if (b === TAG_OPEN) return this.openTag() && this.call.push(utf8('"'));
-        return isNameByte(b) && this.call.push(Uint8Array.of(b));
+        if (b !== TAG_OPEN) {
+          if (!isNameByte(b)) return false;
+          said.push(b);
+          return true;
+        }
+        said.push(QUOTE);
+        return this.openTag(p);
       case "id":
-        if (b === TAG_OPEN) return this.at === ID_LENGTH && this.openTag();
-        return isAlnum(b) && ++this.at <= ID_LENGTH;
+        if (b === TAG_OPEN) return p.at === ID_LENGTH && this.openTag(p);
+        return isAlnum(b) && ++p.at <= ID_LENGTH;
       case "tag":
-        return this.inTag(b);
+        return this.inTag(p, b, said);
+      case "args":
+        said.push(b);
+        // The arguments' object closes the call, and nothing comes after it.
+        if (nest(p.nesting, b)) {
+          said.push(CALL_CLOSES[0]);
+          p.phase = "done";
+        }
+        return true;
       default:
         return false;
     }
   }
 
-  private openTag(): boolean {
-    this.phase = "tag";
-    this.tag = this.hadId || !this.callIds ? ARGS : null;
-    this.at = 1;
+  private openTag(p: Place): boolean {
+    p.phase = "tag";
+    p.tag = p.hadId || !this.callIds ? ARGS : null;
+    p.at = 1;
     return true;
   }
 
-  private inTag(b: number): boolean {
-    this.tag ??= b === CALL_ID[1] ? CALL_ID : ARGS;
-    if (this.tag[this.at] !== b) return false;
-    if (++this.at < this.tag.length) return true;
-    this.at = 0;
-    if (this.tag === CALL_ID) {
-      this.phase = "id";
-      this.hadId = true;
+  private inTag(p: Place, b: number, said: number[]): boolean {
+    p.tag ??= b === CALL_ID[1] ? CALL_ID : ARGS;
+    if (p.tag[p.at] !== b) return false;
+    if (++p.at < p.tag.length) return true;
+    p.at = 0;
+    if (p.tag === CALL_ID) {
+      p.phase = "id";
+      p.hadId = true;
       return true;
     }
-    this.phase = "args";
-    return this.call.push(ARGUMENTS_OPEN);
+    p.phase = "args";
+    said.push(...ARGUMENTS_OPEN);
+    return true;
   }
 }

@@ -4,6 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { AutoToolCalls } from "../../../../gpu-runner/src/engine/generate/auto-tool-calls.js";
 import { NamedCall } from "../../../../gpu-runner/src/engine/generate/named-call.js";
+import { CallBlock, type CloneableRecognizer } from "../../../../gpu-runner/src/engine/generate/call-block.js";
 import { schemaRecognizer } from "../../../../gpu-runner/src/engine/generate/json-schema.js";
 import { toolCallGrammar } from "../../../../gpu-runner/src/serve/tool-call.js";
 
@@ -63,6 +64,35 @@ describe("NamedCall", () => {
     }
     expect(c.done).toBe(true);
     expect(c.accepts(utf8(" "))).toBe(false);
+  });
+
+  it("tries a token, before the arguments or in them, without copying the grammar (a mask tries every token)", () => {
+    let clones = 0;
+    /** The tools' grammar, counting its copies. */
+    const counted = (g: CloneableRecognizer): CloneableRecognizer => ({
+      get done() {
+        return g.done;
+      },
+      get inPlainString() {
+        return g.inPlainString;
+      },
+      push: (b) => g.push(b),
+      accepts: (b) => g.accepts(b),
+      clone: () => (clones++, counted(g.clone())),
+    });
+    const block = new CallBlock(NamedCall.open(() => counted(grammar.clone()), true), new Uint8Array());
+    // (A refused token with a `}` is tried on a copy: the call may end inside it, and more follow.)
+    const tried = (extra: string[] = []) => {
+      clones = 0;
+      for (const t of [" get", "\nget_weather", "  get", "get_weather[ARGS]", "get[CALL_ID]abc", "set", "[ARGS]", '{"key": "', ...extra]) block.accepts(utf8(t));
+      return clones;
+    };
+    expect(tried()).toBe(0); // before the name, the gap included
+    block.push(utf8(" get"));
+    expect(tried()).toBe(0);
+    block.push(utf8('[ARGS]{"key": "'));
+    expect(block.accepts(utf8('v"}'))).toBe(true);
+    expect(tried(['v"}', '"}'])).toBe(0);
   });
 
   it("says when it is inside the arguments' free string, and clones apart", () => {

@@ -61,6 +61,19 @@ describe("toolCallFormatOf", () => {
     expect(tok.writesCallIds).toBe(false);
   });
 
+  it("reads no Llama 3.1 calls from Functionary-style templates, which answer tools in ipython turns but write calls otherwise", () => {
+    // Meta's own instructions (the "parameters" format, the ipython environment) kept in the system prompt.
+    const metaPrompt = "{{- 'Environment: ipython\\n' }}{{- 'Respond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its value}.' }}";
+    const toolTurn = "{%- elif message.role == 'tool' %}{{- '<|start_header_id|>ipython<|end_header_id|>\\n\\n' + message.content }}";
+    // v3.1: `<function=name>{arguments}</function>`; v3.2: `>>>name` and the arguments on the next line.
+    const v31 = "{%- for call in message.tool_calls %}{{- '<function=' + call.function.name + '>' + call.function.arguments + '</function>' }}{%- endfor %}";
+    const v32 = "{%- for call in message.tool_calls %}{{- '>>>' + call.function.name + '\\n' + call.function.arguments }}{%- endfor %}";
+    expect(toolCallFormatOf(metaPrompt + v31 + toolTurn)).toBeNull();
+    expect(toolCallFormatOf(metaPrompt + v32 + toolTurn)).toBeNull();
+    // Meta's prompt with its own calls is still Llama 3.1's.
+    expect(toolCallFormatOf(metaPrompt + META_LLAMA31_CALL)).toBe("llama3_json");
+  });
+
   it("reads no format from templates that write neither", () => {
     expect(toolCallFormatOf("{{ message.content }}")).toBeNull();
     // Qwen3-Coder's XML within <tool_call>.

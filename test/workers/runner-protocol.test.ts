@@ -157,6 +157,8 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     const uploads = (await (await runner(`/jobs/${job.id}/checkpoints/uploads`, { runner_id: upgraded, step: 4, files: ["trainer_state.json"] })).json()) as { urls: Record<string, string> };
     expect((await send(uploads.urls["trainer_state.json"], { method: "PUT", body: "{}" })).status).toBe(200);
     expect((await runner(`/jobs/${job.id}/checkpoints`, { runner_id: upgraded, step: 4, metrics: {}, format: 2 })).status).toBe(200);
+    // The upload link still takes a PUT, to a key nothing reads: the record copied the file to its own key (R2).
+    expect((await send(uploads.urls["trainer_state.json"], { method: "PUT", body: '{"overwritten":true}' })).status).toBe(200);
     expect((await runner(`/jobs/${job.id}/fail`, { runner_id: upgraded, error: { code: "runner_shutdown", message: "upgrade" }, retryable: true })).status).toBe(200);
     expect((await runner("/jobs/lease", { runner_id: old })).status).toBe(204);
     const waiting = async () => ((await (await call("GET", "/admin/v1/metrics", { token: adminToken })).json()) as { jobs: { waiting_for_checkpoint_format: number } }).jobs.waiting_for_checkpoint_format;
@@ -170,9 +172,10 @@ describe("worker: fine-tuning jobs and the runner protocol on D1", () => {
     expect(events.data.filter((e) => e.data?.waiting_for_checkpoint_format === 2)).toEqual([expect.objectContaining({ message: expect.stringMatching(/^Waiting for a runner that can resume the checkpoint at step 4/) })]);
     await register("w-new", [2]);
     expect(await waiting()).toBe(0);
-    const lease = (await (await runner("/jobs/lease", { runner_id: upgraded })).json()) as { job: { id: string }; urls: { checkpoint: { step: number; format: number } } };
+    const lease = (await (await runner("/jobs/lease", { runner_id: upgraded })).json()) as { job: { id: string }; urls: { checkpoint: { step: number; format: number; files: Record<string, string> } } };
     expect(lease.job.id).toBe(job.id);
     expect(lease.urls.checkpoint).toMatchObject({ step: 4, format: 2 });
+    expect(await (await send(lease.urls.checkpoint.files["trainer_state.json"])).text()).toBe("{}");
     expect((await call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
   });
 });

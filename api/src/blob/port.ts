@@ -38,7 +38,13 @@ export interface BlobStore {
 export const blobKeys = {
   file: (tenant: string, file: string) => `tenants/${tenant}/files/${file}`,
   adapter: (tenant: string, adapter: string) => `tenants/${tenant}/adapters/${adapter}/`,
-  checkpoint: (tenant: string, job: string, step: number) => `tenants/${tenant}/jobs/${job}/checkpoints/${step}/`,
+  /** Where a runner PUTs a checkpoint's files (its presigned links point here): read once, when the step is recorded. */
+  checkpointUpload: (tenant: string, job: string, step: number) => `tenants/${tenant}/jobs/${job}/checkpoints/${step}/`,
+  /**
+   * A recorded checkpoint's own copy, named by its id: no presigned PUT link points here, so what a lease resumes
+   * from and a model call loads is what was checked when it was recorded. Under jobCheckpoints, as the uploads are.
+   */
+  checkpoint: (tenant: string, job: string, checkpointId: string) => `tenants/${tenant}/jobs/${job}/checkpoints/recorded/${checkpointId}/`,
   jobCheckpoints: (tenant: string, job: string) => `tenants/${tenant}/jobs/${job}/checkpoints/`,
   /** Every attempt's results files. */
   jobAllResults: (tenant: string, job: string) => `tenants/${tenant}/jobs/${job}/results/`,

@@ -74,14 +74,15 @@ describe.each([local, onS3])("upload bounds on $name", (target) => {
   async function checkpoint(job: { id: string }, tenantId: string, r: string, files: Record<string, Uint8Array<ArrayBuffer>>, oversize: string | null) {
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: Object.keys(files) })).json();
     for (const [name, body] of Object.entries(files)) {
-      const key = blobKeys.checkpoint(tenantId, job.id, 1) + name;
+      const key = blobKeys.checkpointUpload(tenantId, job.id, 1) + name;
       await (name === oversize ? target.putOversize : target.put)(api, up.urls[name], key, body);
     }
     return runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: { train_loss: 1 }, format: 3 });
   }
 
   async function expectNoCheckpoint(t: { id: string; key: string }, job: { id: string }) {
-    expect(await blobCount(api, blobKeys.checkpoint(t.id, job.id, 1))).toBe(0);
+    // Neither its uploads nor a copy of them are kept.
+    expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(0);
     expect((await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, { token: t.key })).json()).data).toEqual([]);
     expect((await jobEvents(api, t.key, job.id)).map((e) => e.message)).not.toContainEqual(expect.stringMatching(/^Checkpoint saved/));
   }
@@ -107,8 +108,10 @@ describe.each([local, onS3])("upload bounds on $name", (target) => {
   it("records a checkpoint within both bounds", async () => {
     const { t, job, r } = await leased();
     const files = { "adapter_config.json": await fixture("adapter_config.json"), "adapter_model.safetensors": await fixture("adapter_model.safetensors"), "optimizer.safetensors": new Uint8Array(MAX_BLOB) };
-    expect((await checkpoint(job, t.id, r, files, "optimizer.safetensors")).status).toBe(200);
-    expect(await blobCount(api, blobKeys.checkpoint(t.id, job.id, 1))).toBe(3);
+    const res = await checkpoint(job, t.id, r, files, "optimizer.safetensors");
+    expect(res.status).toBe(200);
+    // Copied to the checkpoint's own keys, measured there (record-checkpoint.ts).
+    expect(await blobCount(api, blobKeys.checkpoint(t.id, job.id, (await res.json()).id))).toBe(3);
   });
 
   it("refuses a final adapter over TUNESERVE_MAX_ADAPTER_BYTES and deletes it; a fitting one then completes the job, billed once", async () => {

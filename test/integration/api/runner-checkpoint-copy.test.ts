@@ -1,0 +1,183 @@
+// A recorded checkpoint is a copy of what the runner uploaded, under keys no presigned PUT link points at: its
+// upload links stay valid until TUNESERVE_PRESIGN_SECONDS runs out, and whatever is PUT through them after the
+// record (by the runner or anyone holding a link) changes neither the next lease's checkpoint nor the model the
+// checkpoint is once its job has succeeded. A step is recorded once: recording it again keeps the first copy.
+// Run on the local store and on S3 (s3rver, whose presigned PUT links take anything, as S3's do).
+import { readFile } from "node:fs/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { blobKeys } from "../../../api/src/blob/port.js";
+import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
+import { blobPath, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
+import { startS3rver, type TestS3 } from "../../helpers/s3rver.js";
+
+const MAX_ADAPTER = 100_000;
+const limits = { TUNESERVE_MAX_ADAPTER_BYTES: String(MAX_ADAPTER), TUNESERVE_MAX_BLOB_BYTES: String(2 * MAX_ADAPTER) };
+
+interface Target {
+  name: string;
+  start(): Promise<TestApi>;
+  /** PUTs `body` to a presigned link, as a runner does. */
+  put(api: TestApi, url: string, body: Uint8Array<ArrayBuffer>): Promise<void>;
+  /** Stores an object over the bounds at a link's key: what an S3 or R2 link lets through. */
+  putOversize(api: TestApi, url: string, key: string, body: Uint8Array<ArrayBuffer>): Promise<void>;
+  /** GETs a presigned link's bytes, as a runner does. */
+  get(api: TestApi, url: string): Promise<Uint8Array>;
+}
+
+const local: Target = {
+  name: "the local store",
+  start: () => startTestApi(limits),
+  async put(api, url, body) {
+    expect((await api.call("PUT", blobPath(url), { body })).status).toBe(200);
+  },
+  // Its /blobs/ links refuse such a body (put-limit.test.ts): the object is written as an S3 link would let it be.
+  async putOversize(api, _url, key, body) {
+    await api.deps.blobs.put(key, body);
+  },
+  async get(api, url) {
+    const res = await api.call("GET", blobPath(url));
+    expect(res.status).toBe(200);
+    return new Uint8Array(await res.arrayBuffer());
+  },
+};
+
+let s3: TestS3 | undefined;
+const putOverHttp = async (url: string, body: Uint8Array<ArrayBuffer>) => {
+  expect((await fetch(url, { method: "PUT", body })).status).toBe(200);
+};
+const onS3: Target = {
+  name: "S3 (s3rver)",
+  async start() {
+    s3 ??= await startS3rver();
+    const prefix = `ckcopy-${Math.random().toString(36).slice(2)}`;
+    return startTestApi({ ...limits, TUNESERVE_S3_BUCKET: s3.bucket, TUNESERVE_S3_ENDPOINT: s3.endpoint, TUNESERVE_S3_ACCESS_KEY_ID: s3.accessKeyId, TUNESERVE_S3_SECRET_ACCESS_KEY: s3.secretAccessKey, TUNESERVE_S3_PREFIX: prefix });
+  },
+  put: (_api, url, body) => putOverHttp(url, body),
+  putOversize: (_api, url, _key, body) => putOverHttp(url, body),
+  async get(_api, url) {
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    return new Uint8Array(await res.arrayBuffer());
+  },
+};
+afterAll(async () => s3?.stop());
+
+const fixture = (name: string) => readFile(`${microLlama}/adapter/${name}`).then((b) => new Uint8Array(b));
+const text = (s: string) => new TextEncoder().encode(s);
+
+describe.each([local, onS3])("recorded checkpoints on $name", (target) => {
+  let api: TestApi;
+  beforeAll(async () => {
+    api = await target.start();
+    await registerMicroLlama(api);
+  });
+  afterAll(() => api?.close());
+
+  /** A tenant's job leased by a runner of its own, with a checkpoint uploaded at step 1 and recorded. */
+  async function recorded() {
+    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, `r-${job.id}`);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const files = { "adapter_config.json": await fixture("adapter_config.json"), "adapter_model.safetensors": await fixture("adapter_model.safetensors"), "optimizer.safetensors": text("optimizer state at step 1") };
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: Object.keys(files) })).json();
+    for (const [name, body] of Object.entries(files)) await target.put(api, up.urls[name], body);
+    const record = () => runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: { train_loss: 1 } });
+    const res = await record();
+    expect(res.status).toBe(200);
+    return { t, job, r, files, urls: up.urls as Record<string, string>, record, ck: await res.json() };
+  }
+
+  /** The files of the checkpoint the job's next lease resumes from, as its runner fetches them. */
+  async function resumedFiles(job: { id: string }, r: string): Promise<Record<string, Uint8Array>> {
+    const failed = await runnerCall(api, `/jobs/${job.id}/fail`, { runner_id: r, error: { code: "runner_shutdown", message: "bye" }, retryable: true });
+    expect(failed.status).toBe(200);
+    const lease = await (await runnerCall(api, "/jobs/lease", { runner_id: r })).json();
+    expect(lease.job.id).toBe(job.id);
+    expect(lease.urls.checkpoint.step).toBe(1);
+    const urls = lease.urls.checkpoint.files as Record<string, string>;
+    return Object.fromEntries(await Promise.all(Object.entries(urls).map(async ([name, url]) => [name, await target.get(api, url)] as const)));
+  }
+
+  it("hands the next lease, and a model call, the files as recorded, whatever is PUT to the upload links after", async () => {
+    const { t, job, r, files, urls } = await recorded();
+    // The links are still valid: the overwrite goes through, to keys nothing reads any more.
+    const later = { "adapter_config.json": text('{"r": 64}'), "adapter_model.safetensors": text("other weights"), "optimizer.safetensors": text("other state") };
+    for (const [name, body] of Object.entries(later)) await target.put(api, urls[name], body);
+
+    expect(await resumedFiles(job, r)).toEqual(files);
+
+    // Once the job has succeeded the checkpoint is a model: runners serving it fetch the recorded PEFT files.
+    const outputs = (await (await runnerCall(api, `/jobs/${job.id}/outputs/uploads`, { runner_id: r, attempt: 2 })).json()).urls;
+    for (const name of ["adapter_config.json", "adapter_model.safetensors"]) await target.put(api, outputs[name], await fixture(name));
+    const done = await (await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, attempt: 2, trained_tokens: 10 })).json();
+    expect(done.job.status).toBe("succeeded");
+    const ck = (await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, { token: t.key })).json()).data[0];
+    const served = await (await api.call("GET", `/internal/v1/adapters/${encodeURIComponent(ck.fine_tuned_model_checkpoint)}/files`, { token: api.runner })).json();
+    for (const f of served.files as { name: keyof typeof files; url: string }[]) expect(await target.get(api, f.url)).toEqual(files[f.name]);
+
+    // Deleting the fine-tuned model deletes the recorded copy and what was PUT to the upload keys alike.
+    expect((await api.call("DELETE", `/v1/models/${encodeURIComponent(done.adapter.model)}`, { token: t.key })).status).toBe(200);
+    expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(0);
+  });
+
+  it("keeps the first copy when a recorded step is recorded again, even over oversize files PUT since", async () => {
+    const { t, job, r, files, urls, record, ck } = await recorded();
+    const weights = blobKeys.checkpointUpload(t.id, job.id, 1) + "adapter_model.safetensors";
+    await target.putOversize(api, urls["adapter_model.safetensors"], weights, new Uint8Array(MAX_ADAPTER + 1));
+
+    const again = await record();
+    expect(again.status).toBe(200);
+    expect((await again.json()).id).toBe(ck.id);
+    expect(await resumedFiles(job, r)).toEqual(files);
+  });
+
+  it("measures what it copied: a file written over the bounds after the record listed it is refused, and no copy is kept", async () => {
+    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, `r-${job.id}`);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["optimizer.safetensors"] })).json();
+    await target.put(api, up.urls["optimizer.safetensors"], text("state"));
+    const key = blobKeys.checkpointUpload(t.id, job.id, 1) + "optimizer.safetensors";
+    // Written again once the record has listed (and measured) the uploads, before it copies them.
+    const list = api.deps.blobs.list;
+    api.deps.blobs.list = (prefix) => {
+      api.deps.blobs.list = list;
+      return (async function* () {
+        yield* list.call(api.deps.blobs, prefix);
+        await target.putOversize(api, up.urls["optimizer.safetensors"], key, new Uint8Array(2 * MAX_ADAPTER + 1));
+      })();
+    };
+    try {
+      const res = await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: {} });
+      expect((await expectError(res, 413, "payload_too_large")).message).toBe(`checkpoint step 1: optimizer.safetensors is ${2 * MAX_ADAPTER + 1} bytes, over TUNESERVE_MAX_BLOB_BYTES=${2 * MAX_ADAPTER}; its files were deleted`);
+    } finally {
+      api.deps.blobs.list = list;
+    }
+    expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(0);
+    expect((await (await api.call("GET", `/v1/fine_tuning/jobs/${job.id}/checkpoints`, { token: t.key })).json()).data).toEqual([]);
+  });
+
+  it("records a step recorded twice at once once, with one copy", async () => {
+    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, `r-${job.id}`);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["a.bin", "b.bin"] })).json();
+    for (const name of ["a.bin", "b.bin"]) await target.put(api, up.urls[name], text(name));
+    const record = () => runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: {} });
+    const answers = await Promise.all([record(), record()]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    const [a, b] = await Promise.all(answers.map((x) => x.json()));
+    expect(b.id).toBe(a.id);
+    expect(await blobCount(api, blobKeys.checkpoint(t.id, job.id, a.id))).toBe(2);
+    expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(2);
+  });
+
+  it("keeps no second copy of a recorded checkpoint at its upload keys", async () => {
+    const { t, job } = await recorded();
+    expect(await blobCount(api, blobKeys.checkpointUpload(t.id, job.id, 1))).toBe(0);
+    expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(3);
+  });
+});

@@ -4,7 +4,6 @@
 // nothing. A step is recorded once; recording it again answers the first record and keeps its copy.
 import type { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
-import { putChecked } from "../blob/checked-put.js";
 import { blobKeys, type BlobInfo, type BlobStore } from "../blob/port.js";
 import { checkpoints } from "../db/schema.js";
 import type { Deps } from "../deps.js";
@@ -36,13 +35,18 @@ async function copyObjects(blobs: BlobStore, listed: readonly BlobInfo[], from: 
       return { copied };
     }
     let bytes = 0;
-    const stored = await putChecked(blobs, to + name, obj.body, obj.contentType ?? "application/octet-stream", {
-      chunk(chunk) {
+    // Not putChecked: nothing needs its SHA-256, which would cost seconds of CPU for a large optimizer state.
+    const bounded = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
         bytes += chunk.length;
+        // An erred stream makes the store abort the write (blob/checked-put.ts relies on the same).
         if (bytes > limits.TUNESERVE_MAX_BLOB_BYTES) throw new ApiError("payload_too_large", `${name} is over TUNESERVE_MAX_BLOB_BYTES=${limits.TUNESERVE_MAX_BLOB_BYTES}`, "step");
+        controller.enqueue(chunk);
       },
     });
-    copied.push({ key: to + name, size: stored.bytes });
+    const stored = await blobs.put(to + name, obj.body.pipeThrough(bounded), obj.contentType ? { contentType: obj.contentType } : {});
+    if (stored.size !== bytes) throw new Error(`copying ${o.key}: the store kept ${stored.size} of its ${bytes} bytes`);
+    copied.push({ key: to + name, size: stored.size });
   }
   return { copied };
 }

@@ -6,6 +6,7 @@
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blobKeys } from "../../../api/src/blob/port.js";
+import { checkpoints } from "../../../api/src/db/schema.js";
 import { blobCount, expectError, startTestApi, type TestApi } from "../../helpers/api.js";
 import { blobPath, createJob, microLlama, registerMicroLlama, registerRunner, runnerCall, tenantWithFile } from "../../helpers/jobs.js";
 import { startS3rver, type TestS3 } from "../../helpers/s3rver.js";
@@ -173,6 +174,21 @@ describe.each([local, onS3])("recorded checkpoints on $name", (target) => {
     expect(b.id).toBe(a.id);
     expect(await blobCount(api, blobKeys.checkpoint(t.id, job.id, a.id))).toBe(2);
     expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(2);
+  });
+
+  it("keeps the files of a checkpoint recorded before copies were made (at its upload keys) when its step is recorded again", async () => {
+    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, `r-${job.id}`);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["optimizer.safetensors"] })).json();
+    await target.put(api, up.urls["optimizer.safetensors"], text("state"));
+    // The row an older API wrote: its prefix is the upload keys.
+    const uploads = blobKeys.checkpointUpload(t.id, job.id, 1);
+    await api.deps.db.insert(checkpoints).values({ id: "ftckpt-legacy" + job.id.slice(-8), jobId: job.id, step: 1, blobPrefix: uploads, metrics: "{}", format: null, createdAt: api.deps.now() });
+    const again = await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: {} });
+    expect((await again.json()).id).toBe("ftckpt-legacy" + job.id.slice(-8));
+    expect(await blobCount(api, uploads)).toBe(1);
   });
 
   it("keeps no second copy of a recorded checkpoint at its upload keys", async () => {

@@ -35,16 +35,20 @@ async function copyObjects(blobs: BlobStore, listed: readonly BlobInfo[], from: 
       return { copied };
     }
     let bytes = 0;
+    const over = () => new ApiError("payload_too_large", `${name} is over TUNESERVE_MAX_BLOB_BYTES=${limits.TUNESERVE_MAX_BLOB_BYTES}`, "step");
     // Not putChecked: nothing needs its SHA-256, which would cost seconds of CPU for a large optimizer state.
     const bounded = new TransformStream<Uint8Array, Uint8Array>({
       transform(chunk, controller) {
         bytes += chunk.length;
         // An erred stream makes the store abort the write (blob/checked-put.ts relies on the same).
-        if (bytes > limits.TUNESERVE_MAX_BLOB_BYTES) throw new ApiError("payload_too_large", `${name} is over TUNESERVE_MAX_BLOB_BYTES=${limits.TUNESERVE_MAX_BLOB_BYTES}`, "step");
+        if (bytes > limits.TUNESERVE_MAX_BLOB_BYTES) throw over();
         controller.enqueue(chunk);
       },
     });
-    const stored = await blobs.put(to + name, obj.body.pipeThrough(bounded), obj.contentType ? { contentType: obj.contentType } : {});
+    const stored = await blobs.put(to + name, obj.body.pipeThrough(bounded), obj.contentType ? { contentType: obj.contentType } : {}).catch((e: unknown) => {
+      // A store may wrap the stream's error in its own.
+      throw bytes > limits.TUNESERVE_MAX_BLOB_BYTES ? over() : e;
+    });
     if (stored.size !== bytes) throw new Error(`copying ${o.key}: the store kept ${stored.size} of its ${bytes} bytes`);
     copied.push({ key: to + name, size: stored.size });
   }

@@ -38,8 +38,13 @@ export interface BlobStore {
 export const blobKeys = {
   file: (tenant: string, file: string) => `tenants/${tenant}/files/${file}`,
   adapter: (tenant: string, adapter: string) => `tenants/${tenant}/adapters/${adapter}/`,
-  /** Where a runner PUTs a checkpoint's files (its presigned links point here): read once, when the step is recorded. */
-  checkpointUpload: (tenant: string, job: string, step: number) => `tenants/${tenant}/jobs/${job}/checkpoints/${step}/`,
+  /**
+   * Where a runner PUTs a checkpoint's files (its presigned links point here): read once, when the step is recorded.
+   * One folder per attempt, as the outputs: a runner that lost its lease cannot write into what the holder records.
+   */
+  checkpointUpload: (tenant: string, job: string, attempt: number, step: number) => `tenants/${tenant}/jobs/${job}/checkpoints/attempt-${attempt}/${step}/`,
+  /** The upload keys of older APIs, shared by every attempt: links signed then may still write there (checkpoint-uploads.ts). */
+  legacyCheckpointUpload: (tenant: string, job: string, step: number) => `tenants/${tenant}/jobs/${job}/checkpoints/${step}/`,
   /**
    * A recorded checkpoint's own copy, named by its id: no presigned PUT link points here, so what a lease resumes
    * from and a model call loads is what was checked when it was recorded. Under jobCheckpoints, as the uploads are.

@@ -1,7 +1,7 @@
-// Recording a checkpoint: the files a runner PUT at the step's upload keys are copied to the checkpoint's own keys,
-// which no presigned PUT link points at, and measured as copied, as complete copies the final adapter. The upload
-// links stay valid until TUNESERVE_PRESIGN_SECONDS runs out: what is PUT through them after the record is read by
-// nothing. A step is recorded once; recording it again answers the first record and keeps its copy.
+// Recording a checkpoint: the files the holder PUT at the step's upload keys (its attempt's: checkpoint-uploads.ts)
+// are copied to the checkpoint's own keys, which no presigned PUT link points at, and measured as copied, as
+// complete copies the final adapter. The upload links stay valid until TUNESERVE_PRESIGN_SECONDS runs out: what is
+// PUT through them after the record, or by a runner that lost its lease, is read by nothing. A step is recorded once; recording it again answers the first record and keeps its copy.
 import type { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
 import { blobKeys, type BlobInfo, type BlobStore } from "../blob/port.js";
@@ -9,6 +9,7 @@ import { checkpoints } from "../db/schema.js";
 import type { Deps } from "../deps.js";
 import { ApiError } from "../errors.js";
 import { newId } from "../lib/ids.js";
+import { findCheckpointUploads } from "./checkpoint-uploads.js";
 import { leaseLost, requireHolder } from "./holder.js";
 import type { recordCheckpointBody } from "./protocol.js";
 import type { JobRow } from "./shape.js";
@@ -66,16 +67,15 @@ const dropPrefix = (blobs: BlobStore, prefix: string) => blobs.deletePrefix(pref
  */
 export async function recordCheckpoint(deps: Deps, job: JobRow, body: RecordBody): Promise<CheckpointRow> {
   const { db, blobs, config, now } = deps;
-  const uploads = blobKeys.checkpointUpload(job.tenantId, job.id, body.step);
   const recorded = () => db.query.checkpoints.findFirst({ where: and(eq(checkpoints.jobId, job.id), eq(checkpoints.step, body.step)) });
   const first = await recorded();
   if (first) {
     // Recorded before copies were made (an older API), a checkpoint's files are its upload keys: kept.
-    if (first.blobPrefix !== uploads) await dropPrefix(blobs, uploads);
+    const uploaded = [blobKeys.checkpointUpload(job.tenantId, job.id, job.attempt, body.step), blobKeys.legacyCheckpointUpload(job.tenantId, job.id, body.step)];
+    await Promise.all(uploaded.filter((p) => p !== first.blobPrefix).map((p) => dropPrefix(blobs, p)));
     return first;
   }
-  const listed: BlobInfo[] = [];
-  for await (const o of blobs.list(uploads)) listed.push(o);
+  const { prefix: uploads, listed } = await findCheckpointUploads(blobs, job, body.step);
   const refuse = async (over: string, copy?: string) => {
     // Not kept until the job ends: a checkpoint this large would be handed to the next lease and served as a model.
     await Promise.all([uploads, copy].map((p) => p && blobs.deletePrefix(p)));

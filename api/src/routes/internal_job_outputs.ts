@@ -64,7 +64,7 @@ export function registerInternalJobOutputs(app: Router): void {
     const { job_id } = c.req.valid("param");
     const body = c.req.valid("json");
     const job = await requireHolder(db, job_id, body);
-    const prefix = blobKeys.checkpointUpload(job.tenantId, job.id, body.step);
+    const prefix = blobKeys.checkpointUpload(job.tenantId, job.id, job.attempt, body.step);
     const urls: Record<string, string> = {};
     for (const name of new Set(body.files)) urls[name] = await blobs.presign(prefix + name, "PUT", config.TUNESERVE_PRESIGN_SECONDS);
     return c.json({ step: body.step, expires_at: now() + config.TUNESERVE_PRESIGN_SECONDS, urls }, 200);

@@ -90,14 +90,14 @@ describe.each([local, onS3])("recorded checkpoints on $name", (target) => {
   }
 
   /** The files of the checkpoint the job's next lease resumes from, as its runner fetches them. */
-  async function resumedFiles(job: { id: string }, r: string): Promise<Record<string, Uint8Array>> {
-    const failed = await runnerCall(api, `/jobs/${job.id}/fail`, { runner_id: r, error: { code: "runner_shutdown", message: "bye" }, retryable: true });
+  async function resumedFiles(job: { id: string }, r: string, on = api): Promise<Record<string, Uint8Array>> {
+    const failed = await runnerCall(on, `/jobs/${job.id}/fail`, { runner_id: r, error: { code: "runner_shutdown", message: "bye" }, retryable: true });
     expect(failed.status).toBe(200);
-    const lease = await (await runnerCall(api, "/jobs/lease", { runner_id: r })).json();
+    const lease = await (await runnerCall(on, "/jobs/lease", { runner_id: r })).json();
     expect(lease.job.id).toBe(job.id);
     expect(lease.urls.checkpoint.step).toBe(1);
     const urls = lease.urls.checkpoint.files as Record<string, string>;
-    return Object.fromEntries(await Promise.all(Object.entries(urls).map(async ([name, url]) => [name, await target.get(api, url)] as const)));
+    return Object.fromEntries(await Promise.all(Object.entries(urls).map(async ([name, url]) => [name, await target.get(on, url)] as const)));
   }
 
   it("hands the next lease, and a model call, the files as recorded, whatever is PUT to the upload links after", async () => {
@@ -124,7 +124,7 @@ describe.each([local, onS3])("recorded checkpoints on $name", (target) => {
 
   it("keeps the first copy when a recorded step is recorded again, even over oversize files PUT since", async () => {
     const { t, job, r, files, urls, record, ck } = await recorded();
-    const weights = blobKeys.checkpointUpload(t.id, job.id, 1) + "adapter_model.safetensors";
+    const weights = blobKeys.checkpointUpload(t.id, job.id, 1, 1) + "adapter_model.safetensors";
     await target.putOversize(api, urls["adapter_model.safetensors"], weights, new Uint8Array(MAX_ADAPTER + 1));
 
     const again = await record();
@@ -140,7 +140,7 @@ describe.each([local, onS3])("recorded checkpoints on $name", (target) => {
     expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["optimizer.safetensors"] })).json();
     await target.put(api, up.urls["optimizer.safetensors"], text("state"));
-    const key = blobKeys.checkpointUpload(t.id, job.id, 1) + "optimizer.safetensors";
+    const key = blobKeys.checkpointUpload(t.id, job.id, 1, 1) + "optimizer.safetensors";
     // Written again once the record has listed (and measured) the uploads, before it copies them.
     const list = api.deps.blobs.list;
     api.deps.blobs.list = (prefix) => {
@@ -183,17 +183,76 @@ describe.each([local, onS3])("recorded checkpoints on $name", (target) => {
     expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["optimizer.safetensors"] })).json();
     await target.put(api, up.urls["optimizer.safetensors"], text("state"));
-    // The row an older API wrote: its prefix is the upload keys.
-    const uploads = blobKeys.checkpointUpload(t.id, job.id, 1);
+    // The row an older API wrote: its prefix is the upload keys of then, the step's (shared by every attempt).
+    const uploads = blobKeys.legacyCheckpointUpload(t.id, job.id, 1);
+    await api.deps.blobs.put(uploads + "optimizer.safetensors", text("state"));
     await api.deps.db.insert(checkpoints).values({ id: "ftckpt-legacy" + job.id.slice(-8), jobId: job.id, step: 1, blobPrefix: uploads, metrics: "{}", format: null, createdAt: api.deps.now() });
     const again = await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: {} });
     expect((await again.json()).id).toBe("ftckpt-legacy" + job.id.slice(-8));
     expect(await blobCount(api, uploads)).toBe(1);
   });
 
+  it("records the holder's uploads, not what a runner that lost its lease PUTs through its old links after the takeover", async () => {
+    // An API of its own: the clock moves past every lease, which would hand the jobs of the other tests over too.
+    const own = await target.start();
+    try {
+      await registerMicroLlama(own);
+      const t = await tenantWithFile(own, "takeover");
+      const job = await createJob(own, t.key, { training_file: t.fileId });
+      const [stale, holder] = [await registerRunner(own, "stale"), await registerRunner(own, "holder")];
+      const first = await (await runnerCall(own, "/jobs/lease", { runner_id: stale })).json();
+      const old = (await (await runnerCall(own, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: stale, attempt: 1, step: 1, files: ["a.bin", "b.bin"] })).json()).urls;
+      // The first runner freezes; its lease expires and the second takes the job over.
+      own.advance(first.lease.expires_at - own.deps.now() + 1);
+      const second = await (await runnerCall(own, "/jobs/lease", { runner_id: holder })).json();
+      expect(second.lease).toMatchObject({ runner_id: holder, attempt: 2 });
+      const fresh = (await (await runnerCall(own, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: holder, attempt: 2, step: 1, files: ["a.bin", "b.bin"] })).json()).urls;
+      const files = { "a.bin": text("holder's a"), "b.bin": text("holder's b") };
+      for (const [name, body] of Object.entries(files)) await target.put(own, fresh[name], body);
+      // The first runner wakes up and PUTs its step 1 through the links it still holds, after the holder's uploads.
+      for (const name of ["a.bin", "b.bin"]) await target.put(own, old[name], text(`stale ${name}`));
+
+      const res = await runnerCall(own, `/jobs/${job.id}/checkpoints`, { runner_id: holder, attempt: 2, step: 1, metrics: {} });
+      expect(res.status).toBe(200);
+      expect(await resumedFiles(job, holder, own)).toEqual(files);
+
+      // The stale runner's uploads are under the job's checkpoints: its end deletes them with the rest.
+      expect((await own.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
+      expect(await blobCount(own, blobKeys.jobCheckpoints(t.id, job.id))).toBe(0);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("records the files a runner PUT through links it got before upload keys were per attempt, where its attempt has none", async () => {
+    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, `r-${job.id}`);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    // What a link signed by the older API wrote: the step's keys shared by every attempt.
+    const legacy = blobKeys.legacyCheckpointUpload(t.id, job.id, 1);
+    await api.deps.blobs.put(legacy + "state.bin", text("uploaded before the deploy"));
+    const res = await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, attempt: 1, step: 1, metrics: {} });
+    expect(res.status).toBe(200);
+    expect(await blobCount(api, legacy)).toBe(0);
+    expect(await resumedFiles(job, r)).toEqual({ "state.bin": text("uploaded before the deploy") });
+  });
+
+  it("reads the step's shared keys of an older API only when the holder's attempt uploaded nothing for it", async () => {
+    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, `r-${job.id}`);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    await api.deps.blobs.put(blobKeys.legacyCheckpointUpload(t.id, job.id, 1) + "stale.bin", text("a stale runner's"));
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, attempt: 1, step: 1, files: ["state.bin"] })).json();
+    await target.put(api, up.urls["state.bin"], text("the holder's"));
+    expect((await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, attempt: 1, step: 1, metrics: {} })).status).toBe(200);
+    expect(await resumedFiles(job, r)).toEqual({ "state.bin": text("the holder's") });
+  });
+
   it("keeps no second copy of a recorded checkpoint at its upload keys", async () => {
     const { t, job } = await recorded();
-    expect(await blobCount(api, blobKeys.checkpointUpload(t.id, job.id, 1))).toBe(0);
+    expect(await blobCount(api, blobKeys.checkpointUpload(t.id, job.id, 1, 1))).toBe(0);
     expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(3);
   });
 });

@@ -74,7 +74,7 @@ describe.each([local, onS3])("upload bounds on $name", (target) => {
   async function checkpoint(job: { id: string }, tenantId: string, r: string, files: Record<string, Uint8Array<ArrayBuffer>>, oversize: string | null) {
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: Object.keys(files) })).json();
     for (const [name, body] of Object.entries(files)) {
-      const key = blobKeys.checkpointUpload(tenantId, job.id, 1) + name;
+      const key = blobKeys.checkpointUpload(tenantId, job.id, 1, 1) + name;
       await (name === oversize ? target.putOversize : target.put)(api, up.urls[name], key, body);
     }
     return runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: { train_loss: 1 }, format: 3 });

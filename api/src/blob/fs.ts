@@ -1,7 +1,7 @@
 // The local blob store of the embedded default: objects are files under one folder; presigned URLs are
 // HMAC-signed links to this API's /blobs/ route (blob/route.ts), checked for method, key and expiry.
 import { createWriteStream } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { copyFile, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
@@ -78,6 +78,28 @@ export class FsBlobStore implements BlobStore {
       return { body: stream, size: Number(s.size), version: fileVersion(s) };
     } catch (e) {
       await handle.close();
+      throw e;
+    }
+  }
+
+  async copy(from: string, to: string): Promise<{ size: number } | null> {
+    const source = this.path(from);
+    const target = this.path(to);
+    const s = await stat(source).catch((e: NodeJS.ErrnoException) => (e.code === "ENOENT" || e.code === "ENOTDIR" ? null : Promise.reject(e)));
+    if (!s?.isFile()) return null;
+    await mkdir(dirname(target), { recursive: true });
+    // As put: copied under a temporary name and renamed, so readers never see half a copy.
+    const tmp = `${target}.${newId("tmp")}.partial`;
+    try {
+      await copyFile(source, tmp);
+      // Measured before the rename: the size of what this call copied, whatever is written at `to` after.
+      const size = (await stat(tmp)).size;
+      await rename(tmp, target);
+      return { size };
+    } catch (e) {
+      await rm(tmp, { force: true });
+      // Deleted between the stat and the copy (a job's end, say).
+      if ((e as NodeJS.ErrnoException).code === "ENOENT" && !(await this.head(from))) return null;
       throw e;
     }
   }

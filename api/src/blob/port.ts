@@ -32,6 +32,12 @@ export interface BlobStore {
   list(prefix: string): AsyncIterable<BlobInfo>;
   /** A URL that lets its holder GET or PUT exactly this key until it expires. */
   presign(key: string, method: "GET" | "PUT", expiresInSeconds: number): Promise<string>;
+  /**
+   * Copies an object to another key without its bytes passing through the API (S3's CopyObject, a file copy);
+   * answers the size of the copy as stored, read back once written, or null when `from` does not exist. Absent
+   * where the store has none (the R2 binding): blob/copy.ts streams the object through the API instead.
+   */
+  copy?(from: string, to: string): Promise<{ size: number } | null>;
 }
 
 /** Object key layout (ARCHITECTURE.md §6): one place builds every key. */

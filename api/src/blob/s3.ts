@@ -5,7 +5,7 @@
 // alias "@aws-sdk/xml-builder" in wrangler.toml to a shim re-exporting its dist-es XmlNode, XmlText and the
 // pure-JS dist-es/xml-parser.js: the browser build parses XML with DOMParser, which workerd lacks
 // (aws/aws-sdk-js-v3#7375), so every list, multipart and error response would throw.
-import { AbortMultipartUploadCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
+import { AbortMultipartUploadCommand, CopyObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { z } from "zod";
@@ -189,6 +189,21 @@ export class S3BlobStore implements BlobStore {
       if (isNotFound(e)) return null;
       throw e;
     }
+  }
+
+  async copy(from: string, to: string): Promise<{ size: number } | null> {
+    // x-amz-copy-source is the URL-encoded "bucket/key"; the copy keeps the source's content type.
+    const source = `${this.config.bucket}/${this.fullKey(from).split("/").map(encodeURIComponent).join("/")}`;
+    try {
+      await this.client.send(new CopyObjectCommand({ Bucket: this.config.bucket, Key: this.fullKey(to), CopySource: source }));
+    } catch (e) {
+      if (isNotFound(e)) return null;
+      throw e;
+    }
+    // CopyObject answers no size: the copy's is read back, so what is measured is what was stored.
+    const stored = await this.head(to);
+    if (!stored) throw new Error(`S3 CopyObject '${from}' → '${to}': the copy is not there`);
+    return stored;
   }
 
   async delete(key: string): Promise<void> {

@@ -1,9 +1,11 @@
 // Recording a checkpoint: the files the holder PUT at the step's upload keys (its attempt's: checkpoint-uploads.ts)
 // are copied to the checkpoint's own keys, which no presigned PUT link points at, and measured as copied, as
 // complete copies the final adapter. The upload links stay valid until TUNESERVE_PRESIGN_SECONDS runs out: what is
-// PUT through them after the record, or by a runner that lost its lease, is read by nothing. A step is recorded once; recording it again answers the first record and keeps its copy.
+// PUT through them after the record, or by a runner that lost its lease, is read by nothing. A step is recorded
+// once; recording it again answers the first record and keeps its copy.
 import type { z } from "@hono/zod-openapi";
 import { and, eq } from "drizzle-orm";
+import { copyBlob } from "../blob/copy.js";
 import { blobKeys, type BlobInfo, type BlobStore } from "../blob/port.js";
 import { checkpoints } from "../db/schema.js";
 import type { Deps } from "../deps.js";
@@ -20,38 +22,19 @@ type CheckpointRow = typeof checkpoints.$inferSelect;
 type RecordBody = z.infer<typeof recordCheckpointBody>;
 
 /**
- * Copies the listed objects from `from` to `to`, each bounded by TUNESERVE_MAX_BLOB_BYTES as it streams; returns
- * what was stored (its sizes those written), or the name of an object deleted since it was listed.
+ * Copies the listed objects from `from` to `to` (blob/copy.ts); returns what was stored (its sizes those of the
+ * copies), stopping at the first over TUNESERVE_MAX_BLOB_BYTES, or the name of an object deleted since it was listed.
  */
 async function copyObjects(blobs: BlobStore, listed: readonly BlobInfo[], from: string, to: string, limits: UploadLimits): Promise<{ copied: BlobInfo[] } | { gone: string }> {
   const copied: BlobInfo[] = [];
+  const max = limits.TUNESERVE_MAX_BLOB_BYTES;
   for (const o of listed) {
     const name = o.key.slice(from.length);
-    const obj = await blobs.get(o.key);
-    if (!obj) return { gone: name };
-    if (obj.size > limits.TUNESERVE_MAX_BLOB_BYTES) {
-      // Written again since it was listed (an S3 or R2 link takes any size): measured, not copied.
-      await obj.body.cancel().catch(() => {});
-      copied.push({ key: to + name, size: obj.size });
-      return { copied };
-    }
-    let bytes = 0;
-    const over = () => new ApiError("payload_too_large", `${name} is over TUNESERVE_MAX_BLOB_BYTES=${limits.TUNESERVE_MAX_BLOB_BYTES}`, "step");
-    // Not putChecked: nothing needs its SHA-256, which would cost seconds of CPU for a large optimizer state.
-    const bounded = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        bytes += chunk.length;
-        // An erred stream makes the store abort the write (blob/checked-put.ts relies on the same).
-        if (bytes > limits.TUNESERVE_MAX_BLOB_BYTES) throw over();
-        controller.enqueue(chunk);
-      },
-    });
-    const stored = await blobs.put(to + name, obj.body.pipeThrough(bounded), obj.contentType ? { contentType: obj.contentType } : {}).catch((e: unknown) => {
-      // A store may wrap the stream's error in its own.
-      throw bytes > limits.TUNESERVE_MAX_BLOB_BYTES ? over() : e;
-    });
-    if (stored.size !== bytes) throw new Error(`copying ${o.key}: the store kept ${stored.size} of its ${bytes} bytes`);
+    const stored = await copyBlob(blobs, o.key, to + name, max, () => new ApiError("payload_too_large", `${name} is over TUNESERVE_MAX_BLOB_BYTES=${max}`, "step"));
+    if (!stored) return { gone: name };
     copied.push({ key: to + name, size: stored.size });
+    // Written again since it was listed (an S3 or R2 link takes any size): the caller refuses it.
+    if (stored.size > max) return { copied };
   }
   return { copied };
 }

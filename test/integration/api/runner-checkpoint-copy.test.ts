@@ -2,7 +2,8 @@
 // upload links stay valid until TUNESERVE_PRESIGN_SECONDS runs out, and whatever is PUT through them after the
 // record (by the runner or anyone holding a link) changes neither the next lease's checkpoint nor the model the
 // checkpoint is once its job has succeeded. A step is recorded once: recording it again keeps the first copy.
-// Run on the local store and on S3 (s3rver, whose presigned PUT links take anything, as S3's do).
+// Run on the local store (with its file copy, and without: streamed through the API, as on the R2 binding) and on
+// S3 (s3rver, whose presigned PUT links take anything, as S3's do; copied by CopyObject).
 import { readFile } from "node:fs/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { blobKeys } from "../../../api/src/blob/port.js";
@@ -42,6 +43,17 @@ const local: Target = {
   },
 };
 
+// The R2 binding has no copy of its own: the API streams each file through, bounded as it streams.
+const streamed: Target = {
+  ...local,
+  name: "the local store without its server-side copy",
+  async start() {
+    const api = await local.start();
+    api.deps.blobs.copy = undefined;
+    return api;
+  },
+};
+
 let s3: TestS3 | undefined;
 const putOverHttp = async (url: string, body: Uint8Array<ArrayBuffer>) => {
   expect((await fetch(url, { method: "PUT", body })).status).toBe(200);
@@ -66,7 +78,7 @@ afterAll(async () => s3?.stop());
 const fixture = (name: string) => readFile(`${microLlama}/adapter/${name}`).then((b) => new Uint8Array(b));
 const text = (s: string) => new TextEncoder().encode(s);
 
-describe.each([local, onS3])("recorded checkpoints on $name", (target) => {
+describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target) => {
   let api: TestApi;
   beforeAll(async () => {
     api = await target.start();
@@ -248,6 +260,22 @@ describe.each([local, onS3])("recorded checkpoints on $name", (target) => {
     await target.put(api, up.urls["state.bin"], text("the holder's"));
     expect((await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, attempt: 1, step: 1, metrics: {} })).status).toBe(200);
     expect(await resumedFiles(job, r)).toEqual({ "state.bin": text("the holder's") });
+  });
+
+  it("has the store copy the files where it can: none of their bytes pass through the API", async (ctx) => {
+    if (!api.deps.blobs.copy) return ctx.skip();
+    const get = api.deps.blobs.get;
+    const read: string[] = [];
+    api.deps.blobs.get = (key) => {
+      read.push(key);
+      return get.call(api.deps.blobs, key);
+    };
+    try {
+      await recorded();
+    } finally {
+      api.deps.blobs.get = get;
+    }
+    expect(read.filter((k) => k.includes("/checkpoints/"))).toEqual([]);
   });
 
   it("keeps no second copy of a recorded checkpoint at its upload keys", async () => {

@@ -13,6 +13,8 @@ export interface ContractTarget {
   verifiesSignatures: boolean;
   /** false where the server behind presigned links ignores If-Match (s3rver); S3, R2 and the /blobs/ route honour it. */
   honoursIfMatch?: boolean;
+  /** false where the store has no server-side copy (the R2 binding: callers stream the object through instead). */
+  copies?: boolean;
   /** Keys per list page, when the store pages (the list test writes more objects than one page). */
   listPageSize?: number;
   close(): Promise<void>;
@@ -210,6 +212,34 @@ export function blobStoreContract(name: string, setup: () => Promise<ContractTar
         expect(stale.status).toBe(412);
       }
       await stale.arrayBuffer();
+    });
+
+    it("copies an object inside the store: its bytes, size and content type, apart from the source from then on", async (ctx) => {
+      if (t.copies === false) return ctx.skip();
+      expect(store.copy).toBeTypeOf("function");
+      const total = 3 * MIB + 17;
+      const src = generated(total, MIB + 7);
+      await store.put("cp/from/weights.bin", src.stream, { contentType: "application/octet-stream" });
+      const expected = src.sha256();
+      await store.put("cp/to/weights.bin", "an older object at the copy's key");
+
+      expect(await store.copy!("cp/from/weights.bin", "cp/to/weights.bin")).toEqual({ size: total });
+      const obj = await store.get("cp/to/weights.bin");
+      expect(obj?.size).toBe(total);
+      if (obj?.contentType !== undefined) expect(obj.contentType).toBe("application/octet-stream");
+      expect(await streamSha256(obj!.body)).toEqual({ sha256: expected, bytes: total });
+
+      // The copy is an object of its own: what is written at, or deleted from, the source later does not reach it.
+      await store.put("cp/from/weights.bin", "replaced");
+      await store.delete("cp/from/weights.bin");
+      expect(await store.head("cp/to/weights.bin")).toEqual({ size: total });
+      expect(await keys(store, "cp/")).toEqual(["cp/to/weights.bin"]);
+    });
+
+    it("answers null for a copy of a missing object, and writes nothing", async (ctx) => {
+      if (t.copies === false) return ctx.skip();
+      expect(await store.copy!("cp-missing/from", "cp-missing/to")).toBeNull();
+      expect(await keys(store, "cp-missing/")).toEqual([]);
     });
 
     it("deletes one key, and everything under a prefix (returning the count)", async () => {

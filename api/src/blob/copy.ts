@@ -1,0 +1,35 @@
+// Copying an object inside the blob store: by the store itself where it can (S3's CopyObject, a file copy), its
+// bytes never passing through the API; else (the R2 binding) streamed through, bounded as it streams. Either way
+// the answer is the size of what was stored, for the caller to measure against its bounds.
+import type { BlobStore } from "./port.js";
+
+/**
+ * Copies `from` to `to`; answers the size stored, or null when `from` does not exist. A store without a copy of
+ * its own streams the object: one over `maxBytes` by its stored size is not copied (its size is answered, for
+ * the caller to refuse), and one whose body runs past `maxBytes` is cut there and throws `tooLarge()`, the write
+ * aborted. Nothing needs the bytes' SHA-256 here, which in plain TypeScript costs seconds of CPU per GiB.
+ */
+export async function copyBlob(blobs: BlobStore, from: string, to: string, maxBytes: number, tooLarge: () => Error): Promise<{ size: number } | null> {
+  if (blobs.copy) return blobs.copy(from, to);
+  const obj = await blobs.get(from);
+  if (!obj) return null;
+  if (obj.size > maxBytes) {
+    await obj.body.cancel().catch(() => {});
+    return { size: obj.size };
+  }
+  let bytes = 0;
+  const bounded = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      bytes += chunk.length;
+      // An erred stream makes the store abort the write (blob/checked-put.ts relies on the same).
+      if (bytes > maxBytes) throw tooLarge();
+      controller.enqueue(chunk);
+    },
+  });
+  const stored = await blobs.put(to, obj.body.pipeThrough(bounded), obj.contentType ? { contentType: obj.contentType } : {}).catch((e: unknown) => {
+    // A store may wrap the stream's error in its own.
+    throw bytes > maxBytes ? tooLarge() : e;
+  });
+  if (stored.size !== bytes) throw new Error(`copying ${from}: the store kept ${stored.size} of its ${bytes} bytes`);
+  return stored;
+}

@@ -63,6 +63,8 @@ export const blobKeys = {
   jobResults: (tenant: string, job: string, attempt: number, name: string) => `tenants/${tenant}/jobs/${job}/results/attempt-${attempt}/${name}`,
   /** One folder per attempt, so a runner that lost its lease cannot overwrite the files of the one that holds it. */
   jobOutput: (tenant: string, job: string, attempt: number) => `tenants/${tenant}/jobs/${job}/output/attempt-${attempt}/`,
+  /** Where a complete has the store copy the weights it checks and publishes (jobs/complete-job.ts): under jobOutputs. */
+  jobHandIn: (tenant: string, job: string, id: string) => `tenants/${tenant}/jobs/${job}/output/hand-in/${id}/`,
   /** Every attempt's outputs. */
   jobOutputs: (tenant: string, job: string) => `tenants/${tenant}/jobs/${job}/output/`,
   model: (model: string) => `models/${model}/`,

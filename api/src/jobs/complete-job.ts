@@ -20,46 +20,76 @@ import { jobAdapter, jobAdapterId, type JobRow } from "./shape.js";
 import { findJob, heldBy, insertWhereJob } from "./store.js";
 import { writeResultsBlob } from "./results-file.js";
 
+const WEIGHTS = "adapter_model.safetensors";
+
 export interface Completion {
   job: JobRow;
   /** null on a retry after the tenant deleted the model. */
   adapter: AdapterRow | null;
 }
 
-/** Validates the two output files of the completing attempt as it copies them to the adapter's folder. */
+/**
+ * Validates the two output files of the completing attempt as it copies them to the adapter's folder. Where the
+ * store has a copy of its own, the weights are first copied to a key of this call's (under the job's outputs, so
+ * the job's end deletes it should this call not), which no link writes: measured, checked and published from
+ * there (hand-in.ts), so that what the runner PUTs at its output keys meanwhile is neither checked nor published.
+ */
 async function storeOutputs(deps: Deps, job: JobRow, holder: Holder): Promise<AdapterRow> {
+  const staged = deps.blobs.copy ? blobKeys.jobHandIn(job.tenantId, job.id, newId("handin-")) + WEIGHTS : null;
+  try {
+    return await checkOutputs(deps, job, holder, staged);
+  } finally {
+    if (staged) await deps.blobs.delete(staged).catch((err: unknown) => console.error(`deleting ${staged} failed:`, err));
+  }
+}
+
+async function checkOutputs(deps: Deps, job: JobRow, holder: Holder, staged: string | null): Promise<AdapterRow> {
   const { blobs, db, config } = deps;
   const now = deps.now();
   const out = blobKeys.jobOutput(job.tenantId, job.id, job.attempt);
-  let total = 0;
+  const source = (name: string) => (name === WEIGHTS && staged ? staged : out + name);
+  const notUploaded = (name: string) => new ApiError("invalid_request", `${name} was not uploaded; PUT it to the lease's urls.outputs["${name}"] before complete`, "outputs");
+  // Deleted since it was measured: the job ended meanwhile (a cancel's clean-up), or the runner's files went.
+  const gone = async (name: string) => {
+    const latest = await findJob(db, job.id);
+    return !latest || !holds(latest, holder) ? leaseLost(latest, job.id, holder) : notUploaded(name);
+  };
+  const sizes: Record<string, number> = {};
   for (const name of adapterFiles) {
     const head = await blobs.head(out + name);
-    if (!head) throw new ApiError("invalid_request", `${name} was not uploaded; PUT it to the lease's urls.outputs["${name}"] before complete`, "outputs");
-    total += head.size;
+    if (!head) throw notUploaded(name);
+    sizes[name] = head.size;
   }
-  if (total > config.TUNESERVE_MAX_ADAPTER_BYTES) {
+  const measure = async () => {
+    const total = sizes[adapterFiles[0]] + sizes[adapterFiles[1]];
+    if (total <= config.TUNESERVE_MAX_ADAPTER_BYTES) return;
     // An S3 or R2 link takes any size: what it let through is deleted now, not held until the job ends.
     await Promise.all(adapterFiles.map((name) => blobs.delete(out + name)));
     throw new ApiError("invalid_file", `the adapter is ${total} bytes, over TUNESERVE_MAX_ADAPTER_BYTES=${config.TUNESERVE_MAX_ADAPTER_BYTES}; its uploaded files were deleted`, "outputs");
+  };
+  await measure();
+  if (staged) {
+    // Measured again as copied (its size read back): the runner may have PUT it again since.
+    const copied = await blobs.copy!(out + WEIGHTS, staged);
+    if (!copied) throw await gone(WEIGHTS);
+    sizes[WEIGHTS] = copied.size;
+    await measure();
   }
   const model = await db.query.baseModels.findFirst({ where: eq(baseModels.id, job.model) });
   if (!model) throw new ApiError("conflict", `base model ${job.model} was removed while the job ran`, "model");
   const asked = jobAdapter(job);
   // The job's rank was within the limit when it was created; a limit lowered since does not waste the training.
   const check = { model: modelSummarySchema.parse(JSON.parse(model.config)), maxRank: Math.max(config.TUNESERVE_MAX_LORA_RANK, asked.r), rank: asked.r };
-  const objects = await Promise.all(adapterFiles.map((name) => blobs.get(out + name)));
-  const gone = adapterFiles.find((_, i) => !objects[i]);
-  if (gone) {
-    // Deleted since the check above: the job ended meanwhile (a cancel's clean-up), or the runner's files went.
+  const objects = await Promise.all(adapterFiles.map((name) => blobs.get(source(name))));
+  const missing = adapterFiles.find((_, i) => !objects[i]);
+  if (missing) {
     // The other file's stream is closed, not left holding a file handle (or an S3 connection) until collected.
     await Promise.all(objects.map((o) => o?.body.cancel()));
-    const latest = await findJob(db, job.id);
-    if (!latest || !holds(latest, holder)) throw leaseLost(latest, job.id, holder);
-    throw new ApiError("invalid_request", `${gone} was not uploaded; PUT it to the lease's urls.outputs["${gone}"] before complete`, "outputs");
+    throw await gone(missing);
   }
   const [configFile, weightsFile] = objects as BlobObject[];
   const id = jobAdapterId(job.id);
-  const adapter = await copyHandedInAdapter(blobs, { config: configFile, weights: weightsFile }, blobKeys.adapter(job.tenantId, id), check);
+  const adapter = await copyHandedInAdapter(blobs, { config: configFile, weights: weightsFile }, blobKeys.adapter(job.tenantId, id), check, staged);
   return adapterRow(id, { tenantId: job.tenantId, baseModel: job.model, suffix: job.suffix, jobId: job.id, ...adapter, now });
 }
 

@@ -1,6 +1,9 @@
 // A runner's hand-in (POST …/complete) checks adapter_model.safetensors as it streams from the job's output
-// folder into the adapter's folder (its header from the first bytes, its data counted), so the API holds a chunk
-// of it at a time, never the whole file; and it stops reading at the first fault.
+// folder (its header from the first bytes, its data counted), so the API holds a chunk of it at a time, never the
+// whole file; and it stops reading at the first fault. Where the store has a copy of its own, the weights are
+// copied by the store to a key of the hand-in's, checked there as they are read, and that checked copy is copied
+// into the adapter's folder: the API writes none of their bytes. Where it has none (the R2 binding), they stream
+// through the checks into the adapter's folder.
 import { readFileSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import { blobKeys, readAll, type BlobStore } from "../../../api/src/blob/port.js";
@@ -21,9 +24,10 @@ afterEach(async () => {
 });
 
 /** A running job (adapter settings as given) whose runner has put `files` to its output folder. */
-async function handedIn(adapter: Record<string, unknown> | undefined, files: { config: Uint8Array<ArrayBuffer>; weights: Uint8Array<ArrayBuffer> }) {
+async function handedIn(adapter: Record<string, unknown> | undefined, files: { config: Uint8Array<ArrayBuffer>; weights: Uint8Array<ArrayBuffer> }, storeCopies: boolean) {
   const api = await startTestApi();
   open.push(api);
+  if (!storeCopies) api.deps.blobs.copy = undefined;
   await registerMicroLlama(api);
   const t = await tenantWithFile(api);
   const job = await createJob(api, t.key, { training_file: t.fileId, ...(adapter ? { adapter } : {}) });
@@ -100,7 +104,7 @@ function withStrayTensor(): Uint8Array<ArrayBuffer> {
 
 describe("a job's hand-in streams its adapter from the output folder", () => {
   it("copies the weights to the adapter's folder a chunk at a time, checked and hashed as they pass", async () => {
-    const { api, r, job, adapterFolder, seen } = await handedIn(undefined, { config, weights });
+    const { api, r, job, adapterFolder, seen } = await handedIn(undefined, { config, weights }, false);
     const res = await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 });
     expect(res.status).toBe(200);
     const done = await res.json();
@@ -113,8 +117,41 @@ describe("a job's hand-in streams its adapter from the output folder", () => {
     expect(await readAll(stored!)).toEqual(weights);
   });
 
+  it("has the store copy the weights where it can: read a chunk at a time, checked and hashed, and none of them written by the API", async () => {
+    const { api, r, job, t, adapterFolder, seen } = await handedIn(undefined, { config, weights }, true);
+    const res = await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 });
+    expect(res.status).toBe(200);
+    expect((await res.json()).adapter).toMatchObject({ rank: 8, size_bytes: config.length + weights.length, sha256: await sha256Hex(weights) });
+    expect(seen.pulled).toBe(weights.length);
+    expect(seen.stored).toBe(0);
+    expect(await readAll((await api.deps.blobs.get(`${adapterFolder}${WEIGHTS}`))!)).toEqual(weights);
+    // The hand-in's own copy is gone: the output folder holds what the runner PUT, and nothing else.
+    expect(await blobCount(api, blobKeys.jobOutputs(t.id, job.id))).toBe(2);
+  });
+
+  it("publishes the weights it checked, not what the runner PUTs at the output's key while they are checked", async () => {
+    const { api, r, job, t, adapterFolder } = await handedIn(undefined, { config, weights }, true);
+    const out = blobKeys.jobOutput(t.id, job.id, 1) + WEIGHTS;
+    const get = api.deps.blobs.get;
+    api.deps.blobs.get = async (key) => {
+      const obj = await get.call(api.deps.blobs, key);
+      // Read for its check: the runner (or a stale copy of it) writes the output again.
+      if (key.endsWith(WEIGHTS)) await api.deps.blobs.put(out, withStrayTensor());
+      return obj;
+    };
+    const res = await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 });
+    expect(res.status).toBe(200);
+    expect((await res.json()).adapter.sha256).toBe(await sha256Hex(weights));
+    expect(await readAll((await api.deps.blobs.get(`${adapterFolder}${WEIGHTS}`))!)).toEqual(weights);
+  });
+});
+
+describe.each([
+  { storeCopies: true, name: "a store with a copy of its own" },
+  { storeCopies: false, name: "a store without one (as the R2 binding)" },
+])("a job's hand-in on $name", ({ storeCopies }) => {
   it("stops reading the weights at a fault in their header, and cancels the rest", async () => {
-    const { api, r, job, t, adapterFolder, seen } = await handedIn(undefined, { config, weights: withStrayTensor() });
+    const { api, r, job, t, adapterFolder, seen } = await handedIn(undefined, { config, weights: withStrayTensor() }, storeCopies);
     const err = await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 }), 400, "invalid_file");
     expect(err.message).toMatch(/^adapter_model\.safetensors: unexpected tensor base_model\.model\.model\.layers\.\d+\.\w+\.\w+\.lora_C\.weight/);
     expect(seen.pulled).toBeLessThanOrEqual(headerEnd + chunk);
@@ -124,7 +161,7 @@ describe("a job's hand-in streams its adapter from the output folder", () => {
   });
 
   it("reads none of the weights when adapter_config.json's rank is not the job's", async () => {
-    const { api, r, job, seen } = await handedIn({ r: 4 }, { config, weights });
+    const { api, r, job, seen } = await handedIn({ r: 4 }, { config, weights }, storeCopies);
     const err = await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 }), 400, "invalid_file");
     expect(err.message).toBe("adapter_config.json: r=8 but the job asked for r=4");
     expect(seen.pulled).toBe(0);
@@ -133,7 +170,7 @@ describe("a job's hand-in streams its adapter from the output folder", () => {
 
   it("refuses an adapter_config.json over 64 KiB unread, as an upload does, and reads none of the weights", async () => {
     const padded = new TextEncoder().encode(new TextDecoder().decode(config).replace(/}\s*$/, `${" ".repeat(64 * 1024)}}`));
-    const { api, r, job, seen } = await handedIn(undefined, { config: padded, weights });
+    const { api, r, job, seen } = await handedIn(undefined, { config: padded, weights }, storeCopies);
     const err = await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 }), 400, "invalid_file");
     expect(err.message).toBe(`adapter_config.json is ${padded.length} bytes; a PEFT config is under 65536`);
     expect(seen.pulled).toBe(0);

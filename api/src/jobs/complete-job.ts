@@ -89,7 +89,11 @@ async function checkOutputs(deps: Deps, job: JobRow, holder: Holder, staged: str
   }
   const [configFile, weightsFile] = objects as BlobObject[];
   const id = jobAdapterId(job.id);
-  const adapter = await copyHandedInAdapter(blobs, { config: configFile, weights: weightsFile }, blobKeys.adapter(job.tenantId, id), check, staged);
+  const adapter = await copyHandedInAdapter(blobs, { config: configFile, weights: weightsFile }, blobKeys.adapter(job.tenantId, id), check, staged).catch(async (e: unknown) => {
+    // The staged copy deleted before it was published: by the job's end (nothing else deletes it meanwhile).
+    if (staged && !(e instanceof ApiError) && !(await blobs.head(staged))) throw await gone(WEIGHTS);
+    throw e;
+  });
   return adapterRow(id, { tenantId: job.tenantId, baseModel: job.model, suffix: job.suffix, jobId: job.id, ...adapter, now });
 }
 

@@ -144,6 +144,19 @@ describe("a job's hand-in streams its adapter from the output folder", () => {
     expect((await res.json()).adapter.sha256).toBe(await sha256Hex(weights));
     expect(await readAll((await api.deps.blobs.get(`${adapterFolder}${WEIGHTS}`))!)).toEqual(weights);
   });
+
+  it("answers lease_lost when the job is cancelled while its weights are checked (its end deletes the hand-in's copy)", async () => {
+    const { api, r, job, t, adapterFolder } = await handedIn(undefined, { config, weights }, true);
+    const copy = api.deps.blobs.copy!;
+    api.deps.blobs.copy = async (from, to) => {
+      // Checked, about to be published: the tenant cancels, and the job's end deletes its outputs.
+      if (to.startsWith(adapterFolder)) expect((await api.call("POST", `/v1/fine_tuning/jobs/${job.id}/cancel`, { token: t.key })).status).toBe(200);
+      return copy.call(api.deps.blobs, from, to);
+    };
+    const err = await expectError(await runnerCall(api, `/jobs/${job.id}/complete`, { runner_id: r, trained_tokens: 10 }), 409, "lease_lost");
+    expect(err.message).toContain("cancelled");
+    expect(await blobCount(api, adapterFolder)).toBe(0);
+  });
 });
 
 describe.each([

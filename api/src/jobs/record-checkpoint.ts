@@ -67,8 +67,11 @@ export async function recordCheckpoint(deps: Deps, job: JobRow, body: RecordBody
   const over = outOfUploadBounds(listed, uploads, config);
   if (over) throw await refuse(over);
   if (listed.length === 0) {
-    // A job that ended meanwhile had its checkpoint files deleted: say so, not that nothing was uploaded.
+    // A job that ended meanwhile had its checkpoint files deleted: say so, not that nothing was uploaded. So has a
+    // record of the same step that won since `first` was looked for: its checkpoint is the answer.
     await requireHolder(db, job.id, body);
+    const won = await recorded();
+    if (won) return won;
     throw new ApiError("invalid_request", `no files were uploaded for checkpoint step ${body.step}; PUT them to the URLs from checkpoints/uploads first`, "step");
   }
 

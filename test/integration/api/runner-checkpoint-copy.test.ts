@@ -188,6 +188,35 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
     expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(2);
   });
 
+  it("answers a record that lists the uploads only after a record of the same step won (and deleted them) with that checkpoint", async () => {
+    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, `r-${job.id}`);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["a.bin"] })).json();
+    await target.put(api, up.urls["a.bin"], text("a"));
+    const record = () => runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: {} });
+    // The other record runs whole between this one's look for a recorded step and its listing of the uploads.
+    const list = api.deps.blobs.list;
+    let won: Response | undefined;
+    api.deps.blobs.list = (prefix) => {
+      api.deps.blobs.list = list;
+      return (async function* () {
+        won = await record();
+        yield* list.call(api.deps.blobs, prefix);
+      })();
+    };
+    let late: Response;
+    try {
+      late = await record();
+    } finally {
+      api.deps.blobs.list = list;
+    }
+    expect(won?.status).toBe(200);
+    expect(late.status).toBe(200);
+    expect((await late.json()).id).toBe((await won!.json()).id);
+  });
+
   it("keeps the files of a checkpoint recorded before copies were made (at its upload keys) when its step is recorded again", async () => {
     const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
     const job = await createJob(api, t.key, { training_file: t.fileId });

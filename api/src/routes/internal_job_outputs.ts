@@ -11,7 +11,7 @@ import { checkpointUploadsBody, completeBody, outputUploadsBody, recordCheckpoin
 import { leaseUrlsSchema, outputUploadUrls } from "../jobs/urls.js";
 import { checkpointSchema, jobSchema, toCheckpoint, toJob } from "../jobs/shape.js";
 import { recordCheckpoint } from "../jobs/record-checkpoint.js";
-import { bearerSecurity, errorResponses, json, jsonBody } from "../lib/openapi.js";
+import { bearerSecurity, errorResponses, errorSchema, json, jsonBody } from "../lib/openapi.js";
 import { jobIdParam } from "./internal_jobs.js";
 
 const uploadsSchema = z
@@ -48,7 +48,12 @@ const record = createRoute({
   path: "/internal/v1/jobs/{job_id}/checkpoints",
   security: bearerSecurity,
   request: { params: jobIdParam, ...jsonBody(recordCheckpointBody) },
-  responses: { 200: json(checkpointSchema, "the checkpoint (the same one when recorded twice)"), 409: conflict, ...errorResponses },
+  responses: {
+    200: json(checkpointSchema, "the checkpoint (the same one when recorded twice)"),
+    409: conflict,
+    413: json(errorSchema, "payload_too_large: a file is over TUNESERVE_MAX_BLOB_BYTES, or its adapter over TUNESERVE_MAX_ADAPTER_BYTES; the step's files were deleted"),
+    ...errorResponses,
+  },
 });
 const complete = createRoute({
   method: "post",

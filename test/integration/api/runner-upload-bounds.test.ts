@@ -139,3 +139,15 @@ describe.each([local, onS3])("upload bounds on $name", (target) => {
     expect(await billed()).toEqual([expect.objectContaining({ kind: "training_tokens", quantity: 1234 })]);
   });
 });
+
+describe("upload bounds in the OpenAPI document", () => {
+  it("lists the checkpoint record's 413 payload_too_large", async () => {
+    const api = await startTestApi(limits);
+    try {
+      const doc = await (await api.call("GET", "/openapi.json")).json();
+      expect(Object.keys(doc.paths["/internal/v1/jobs/{job_id}/checkpoints"].post.responses)).toContain("413");
+    } finally {
+      await api.close();
+    }
+  });
+});

@@ -42,7 +42,8 @@ export class LeaseLostError extends Error {
   }
 }
 
-export type RetryPolicy = { attempts: number; baseMs: number; maxMs: number };
+/** `timeoutMs`: each try's deadline (requestTimeoutMs unless set). */
+export type RetryPolicy = { attempts: number; baseMs: number; maxMs: number; timeoutMs?: number };
 const defaultRetry: RetryPolicy = { attempts: 6, baseMs: 250, maxMs: 5_000 };
 
 /** Backoff before retry `n` (0-based): doubling from baseMs, capped, with up to 25% jitter. */
@@ -79,6 +80,11 @@ export async function withRetries(what: string, attempt: () => Promise<Response>
 
 /** Longest wait for one protocol call's answer (the calls are small; the API answers in milliseconds). */
 const requestTimeoutMs = 30_000;
+/**
+ * Longest wait for a checkpoint record's answer: the API copies the checkpoint's files (GiBs of optimizer state)
+ * before it answers (api/src/jobs/record-checkpoint.ts), and a try cut short only starts the copy again.
+ */
+const recordTimeoutMs = 10 * 60_000;
 
 type ErrorEnvelope = { error?: { code?: string; message?: string; param?: string | null } };
 
@@ -93,14 +99,14 @@ export class RunnerApiClient {
   ) {}
 
   /** One protocol call: POST with a JSON body, or GET when `body` is undefined. */
-  private async call<T>(path: string, body: unknown, signal?: AbortSignal): Promise<{ status: number; body: T | null }> {
+  private async call<T>(path: string, body: unknown, signal?: AbortSignal, timeoutMs = this.policy.timeoutMs ?? requestTimeoutMs): Promise<{ status: number; body: T | null }> {
     const url = `${this.baseUrl}${path}`;
     const method = body === undefined ? "GET" : "POST";
     const res = await withRetries(
       `${method} ${path}`,
       () => {
         // A hung connection must not hold a heartbeat past the lease: each try has its own deadline.
-        const deadline = AbortSignal.timeout(requestTimeoutMs);
+        const deadline = AbortSignal.timeout(timeoutMs);
         const json = method === "POST" ? { "content-type": "application/json" } : undefined;
         return fetch(url, { method, headers: { authorization: `Bearer ${this.token}`, ...json }, body: json && JSON.stringify(body), signal: signal ? AbortSignal.any([signal, deadline]) : deadline });
       },
@@ -174,7 +180,7 @@ export class RunnerApiClient {
 
   /** `format`: the version the checkpoint was written in, so that the API leases the job only to runners that resume it. */
   async recordCheckpoint(jobId: string, holder: Holder, step: number, metrics: Record<string, number>, format: number): Promise<JobCheckpoint> {
-    return (await this.call<JobCheckpoint>(`/internal/v1/jobs/${jobId}/checkpoints`, { ...holder, step, metrics, format })).body!;
+    return (await this.call<JobCheckpoint>(`/internal/v1/jobs/${jobId}/checkpoints`, { ...holder, step, metrics, format }, undefined, recordTimeoutMs)).body!;
   }
 
   /** Idempotent: a retry after success answers the same completion. */

@@ -66,6 +66,18 @@ describe("RunnerApiClient", () => {
     expect(await client.lease("run_1")).toBeNull();
   });
 
+  it("waits past a try's deadline for a checkpoint record, which copies the checkpoint's files before it answers", async () => {
+    // Every answer comes 300 ms late; a try's deadline is 100 ms.
+    server = await listenLocal((req, res) => {
+      req.resume();
+      req.on("end", () => setTimeout(() => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ id: "ftckpt-1", step: 1 })), 300));
+    });
+    const client = new RunnerApiClient(server.url, "run_test-token-0123456789", { ...fast, attempts: 1, timeoutMs: 100 });
+    const holder = { runner_id: "run_1", attempt: 1 };
+    expect(await client.heartbeat("j", holder, progress).catch((e: unknown) => e)).toBeInstanceOf(ApiCallError);
+    expect(await client.recordCheckpoint("j", holder, 1, {}, 3)).toMatchObject({ id: "ftckpt-1" });
+  });
+
   it("gives up on an unreachable API after the policy's tries, marked retryable", async () => {
     // Port 1: nothing listens there (a closed server's ephemeral port could be taken by a parallel test).
     const client = new RunnerApiClient("http://127.0.0.1:1", "run_test-token-0123456789", fast);

@@ -1,6 +1,7 @@
 // Copying an object inside the blob store: by the store itself where it can (S3's CopyObject, a file copy), its
 // bytes never passing through the API; else (the R2 binding) streamed through, bounded as it streams. Either way
 // the answer is the size of what was stored, for the caller to measure against its bounds.
+import { putStreamed } from "./checked-put.js";
 import type { BlobStore } from "./port.js";
 
 /**
@@ -17,19 +18,18 @@ export async function copyBlob(blobs: BlobStore, from: string, to: string, maxBy
     await obj.body.cancel().catch(() => {});
     return { size: obj.size };
   }
-  let bytes = 0;
-  const bounded = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      bytes += chunk.length;
-      // An erred stream makes the store abort the write (blob/checked-put.ts relies on the same).
-      if (bytes > maxBytes) throw tooLarge();
-      controller.enqueue(chunk);
+  let read = 0;
+  // putStreamed closes the read if the store fails the write before reading it (a file handle or an S3 connection
+  // would otherwise wait for the collector); a bound that fails errs the stream, so the store aborts the write.
+  const { bytes, stored } = await putStreamed(blobs, to, obj.body, obj.contentType, {
+    chunk(chunk) {
+      read += chunk.length;
+      if (read > maxBytes) throw tooLarge();
     },
-  });
-  const stored = await blobs.put(to, obj.body.pipeThrough(bounded), obj.contentType ? { contentType: obj.contentType } : {}).catch((e: unknown) => {
+  }).catch((e: unknown) => {
     // A store may wrap the stream's error in its own.
-    throw bytes > maxBytes ? tooLarge() : e;
+    throw read > maxBytes ? tooLarge() : e;
   });
-  if (stored.size !== bytes) throw new Error(`copying ${from}: the store kept ${stored.size} of its ${bytes} bytes`);
-  return stored;
+  if (stored !== bytes) throw new Error(`copying ${from}: the store kept ${stored} of its ${bytes} bytes`);
+  return { size: stored };
 }

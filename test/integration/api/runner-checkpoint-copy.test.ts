@@ -217,6 +217,45 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
     expect((await late.json()).id).toBe((await won!.json()).id);
   });
 
+  it("closes what it read from an upload when the store fails the copy before reading it", async (ctx) => {
+    // Only a store without a copy of its own reads an upload through the API.
+    if (api.deps.blobs.copy) return ctx.skip();
+    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, `r-${job.id}`);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["a.bin"] })).json();
+    await target.put(api, up.urls["a.bin"], text("a"));
+    const { get, put } = api.deps.blobs;
+    let cancelled = false;
+    api.deps.blobs.get = async (key) => {
+      const obj = await get.call(api.deps.blobs, key);
+      // Its file handle (or S3 connection) stays open until the stream is read to its end or cancelled.
+      const reader = obj!.body.getReader();
+      const body = new ReadableStream<Uint8Array>({
+        pull: async (c) => {
+          const { value, done } = await reader.read();
+          if (done) c.close();
+          else c.enqueue(value);
+        },
+        cancel: (why) => {
+          cancelled = true;
+          return reader.cancel(why);
+        },
+      });
+      return { ...obj!, body };
+    };
+    api.deps.blobs.put = async () => {
+      throw new Error("the store is unavailable");
+    };
+    try {
+      expect((await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: {} })).status).toBe(500);
+    } finally {
+      Object.assign(api.deps.blobs, { get, put });
+    }
+    expect(cancelled).toBe(true);
+  });
+
   it("keeps the files of a checkpoint recorded before copies were made (at its upload keys) when its step is recorded again", async () => {
     const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
     const job = await createJob(api, t.key, { training_file: t.fileId });

@@ -60,7 +60,7 @@ export async function recordCheckpoint(deps: Deps, job: JobRow, body: RecordBody
   }
   const { prefix: uploads, listed } = await findCheckpointUploads(blobs, job, body.step);
   const refuse = async (over: string, copy?: string) => {
-    // Not kept until the job ends: a checkpoint this large would be handed to the next lease and served as a model.
+    // Deleted now: unrecorded, they are storage nothing reads, kept by a job that succeeds until its model is deleted.
     await Promise.all([uploads, copy].map((p) => p && blobs.deletePrefix(p)));
     return new ApiError("payload_too_large", `checkpoint step ${body.step}: ${over}; its files were deleted`, "step");
   };

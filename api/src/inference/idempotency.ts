@@ -8,13 +8,14 @@ import { requestHash, type KeyRef } from "../lib/idempotency-keys.js";
 import { runBatch } from "../db/batch.js";
 import type { Choice, Finish } from "./openai-response.js";
 import type { GenerateUsage } from "./runner-protocol.js";
+import { saidCallFormat, type SaidCallFormat } from "./tool-calls.js";
 import { usageInsertFrom } from "../usage/record.js";
 
 /**
  * The finished completion a retry is answered with; `tool_call_format` and `tool_call_ids`, the runner's, read its
  * tool calls again (a format the API does not know is kept too, so the retry is answered as text, as the first answer was).
  */
-export type StoredCompletion = { id: string; created: number; usage: GenerateUsage; choices: Choice[]; tool_call_format?: string; tool_call_ids?: boolean };
+export type StoredCompletion = { id: string; created: number; usage: GenerateUsage; choices: Choice[] } & SaidCallFormat;
 
 /** A result as stored: results stored before `n` hold their one choice's text and finish_reason instead. */
 export type StoredRow = Omit<StoredCompletion, "choices"> & { choices?: Choice[]; text?: string; finish_reason?: Finish };
@@ -24,8 +25,7 @@ export const storedCompletion = (r: StoredRow): StoredCompletion => ({
   created: r.created,
   usage: r.usage,
   choices: r.choices ?? [{ text: r.text ?? "", finish_reason: r.finish_reason ?? "stop", logprobs: null }],
-  ...(r.tool_call_format ? { tool_call_format: r.tool_call_format } : {}),
-  ...(r.tool_call_ids !== undefined ? { tool_call_ids: r.tool_call_ids } : {}),
+  ...saidCallFormat(r),
 });
 
 /**

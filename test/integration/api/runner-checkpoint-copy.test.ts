@@ -256,6 +256,33 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
     expect(cancelled).toBe(true);
   });
 
+  it("answers 413 for a copy that streams past TUNESERVE_MAX_BLOB_BYTES, even where the store wraps the stream's error in its own", async () => {
+    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
+    const job = await createJob(api, t.key, { training_file: t.fileId });
+    const r = await registerRunner(api, `r-${job.id}`);
+    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["a.bin"] })).json();
+    await target.put(api, up.urls["a.bin"], text("a"));
+    const { get, put } = api.deps.blobs;
+    // The object read is larger than the size the store gave for it (written again as it was read).
+    api.deps.blobs.get = async (key) => {
+      const obj = await get.call(api.deps.blobs, key);
+      await obj?.body.cancel();
+      return obj && { ...obj, body: new Response(new Uint8Array(2 * MAX_ADAPTER + 1)).body! };
+    };
+    api.deps.blobs.put = (key, body, opts) =>
+      put.call(api.deps.blobs, key, body, opts).catch((e: unknown) => {
+        throw new Error("upload failed", { cause: e });
+      });
+    try {
+      const res = await runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: {} });
+      expect((await expectError(res, 413, "payload_too_large")).message).toBe(`checkpoint step 1: a.bin is over TUNESERVE_MAX_BLOB_BYTES=${2 * MAX_ADAPTER}; its files were deleted`);
+    } finally {
+      Object.assign(api.deps.blobs, { get, put });
+    }
+    expect(await blobCount(api, blobKeys.jobCheckpoints(t.id, job.id))).toBe(0);
+  });
+
   it("keeps the files of a checkpoint recorded before copies were made (at its upload keys) when its step is recorded again", async () => {
     const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
     const job = await createJob(api, t.key, { training_file: t.fileId });

@@ -11,6 +11,7 @@ import type { ModelCache } from "../../../gpu-runner/src/runner/model-cache.js";
 import { TrainingExecution } from "../../../gpu-runner/src/runner/training-executor.js";
 import { startTrainingWorker } from "../../../gpu-runner/src/engine/train/loop.js";
 import { ensureBuiltinModel } from "../../../gpu-runner/src/models/builtin.js";
+import { appendEventsBody } from "../../../api/src/jobs/protocol.js";
 
 const url = (content: string) => `data:application/octet-stream;base64,${Buffer.from(content).toString("base64")}`;
 /** A lease's file; without a filename, as an API from before lease file names sends it. */
@@ -70,4 +71,13 @@ it("names a file by its id alone when the lease has no file names (an API from b
   const { events, error } = await attempt(lease(file("file-long", long), null));
   expect(events).toContainEqual({ level: "warn", message: "file-long: 2 example(s) longer than seq_len=16 were truncated" });
   expect(error?.message).toMatch(/^file-long: no example has a token/);
+}, 60_000);
+
+it("names a file uploaded under a very long name in events the API takes (the name shortened)", async () => {
+  // A multipart filename may run to the part's 16 KiB of headers; an event's message is at most 4000 characters.
+  const name = `${"n".repeat(5000)}.jsonl`;
+  const { events } = await attempt(lease(file("file-long", long, name), null));
+  const truncated = events.find((e) => e.message.includes("longer than seq_len=16 were truncated"));
+  expect(truncated?.message).toMatch(/^file-long \(n+…n*\.jsonl\): 2 example/);
+  expect(appendEventsBody.safeParse({ runner_id: "r1", attempt: 1, events }).error).toBeUndefined();
 }, 60_000);

@@ -179,8 +179,8 @@ export class RunnerApiClient {
   }
 
   /** `format`: the version the checkpoint was written in, so that the API leases the job only to runners that resume it. */
-  async recordCheckpoint(jobId: string, holder: Holder, step: number, metrics: Record<string, number>, format: number): Promise<JobCheckpoint> {
-    return (await this.call<JobCheckpoint>(`/internal/v1/jobs/${jobId}/checkpoints`, { ...holder, step, metrics, format }, undefined, recordTimeoutMs)).body!;
+  async recordCheckpoint(jobId: string, holder: Holder, step: number, metrics: Record<string, number>, format: number, signal?: AbortSignal): Promise<JobCheckpoint> {
+    return (await this.call<JobCheckpoint>(`/internal/v1/jobs/${jobId}/checkpoints`, { ...holder, step, metrics, format }, signal, recordTimeoutMs)).body!;
   }
 
   /** Idempotent: a retry after success answers the same completion. */

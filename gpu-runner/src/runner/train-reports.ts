@@ -24,6 +24,7 @@ export async function uploadCheckpoint(client: RunnerApiClient, jobId: string, h
   const names = e.files.map(plainFileName);
   const { urls } = await client.checkpointUploads(jobId, holder, e.step, names);
   for (const name of names) await uploadFrom(join(e.dir, name), urls[name], signal);
-  await client.recordCheckpoint(jobId, holder, e.step, finite(e.metrics), e.version);
+  // The answer may take minutes (the API copies the files first): a lost lease, or a shutdown past its wait, stops it.
+  await client.recordCheckpoint(jobId, holder, e.step, finite(e.metrics), e.version, signal);
   return names;
 }

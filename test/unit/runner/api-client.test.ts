@@ -78,6 +78,18 @@ describe("RunnerApiClient", () => {
     expect(await client.recordCheckpoint("j", holder, 1, {}, 3)).toMatchObject({ id: "ftckpt-1" });
   });
 
+  it("stops waiting for a checkpoint record once its signal aborts (the lease was lost)", async () => {
+    // The API never answers: the copy it makes before answering may take minutes.
+    server = await listenLocal((req) => void req.resume());
+    const client = new RunnerApiClient(server.url, "run_test-token-0123456789", { ...fast, attempts: 1 });
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(new Error("lease lost")), 50);
+    const started = Date.now();
+    const err = await client.recordCheckpoint("j", { runner_id: "run_1", attempt: 1 }, 1, {}, 3, abort.signal).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect(Date.now() - started).toBeLessThan(2_000);
+  }, 5_000);
+
   it("gives up on an unreachable API after the policy's tries, marked retryable", async () => {
     // Port 1: nothing listens there (a closed server's ephemeral port could be taken by a parallel test).
     const client = new RunnerApiClient("http://127.0.0.1:1", "run_test-token-0123456789", fast);

@@ -256,7 +256,8 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
     expect(cancelled).toBe(true);
   });
 
-  it("answers 413 for a copy that streams past TUNESERVE_MAX_BLOB_BYTES, even where the store wraps the stream's error in its own", async () => {
+  it("answers 413 for a copy that streams past TUNESERVE_MAX_BLOB_BYTES, even where the store wraps the stream's error in its own", async (ctx) => {
+    if (api.deps.blobs.copy) return ctx.skip(); // a store that copies itself streams nothing through the API
     const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
     const job = await createJob(api, t.key, { training_file: t.fileId });
     const r = await registerRunner(api, `r-${job.id}`);

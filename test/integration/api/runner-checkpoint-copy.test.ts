@@ -86,12 +86,18 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
   });
   afterAll(() => api?.close());
 
-  /** A tenant's job leased by a runner of its own, with a checkpoint uploaded at step 1 and recorded. */
-  async function recorded() {
+  /** A tenant's job, leased to a runner of its own. */
+  async function leasedJob() {
     const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
     const job = await createJob(api, t.key, { training_file: t.fileId });
     const r = await registerRunner(api, `r-${job.id}`);
     expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    return { t, job, r };
+  }
+
+  /** A tenant's job leased by a runner of its own, with a checkpoint uploaded at step 1 and recorded. */
+  async function recorded() {
+    const { t, job, r } = await leasedJob();
     const files = { "adapter_config.json": await fixture("adapter_config.json"), "adapter_model.safetensors": await fixture("adapter_model.safetensors"), "optimizer.safetensors": text("optimizer state at step 1") };
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: Object.keys(files) })).json();
     for (const [name, body] of Object.entries(files)) await target.put(api, up.urls[name], body);
@@ -146,10 +152,7 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
   });
 
   it("measures what it copied: a file written over the bounds after the record listed it is refused, and no copy is kept", async () => {
-    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, `r-${job.id}`);
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { t, job, r } = await leasedJob();
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["optimizer.safetensors"] })).json();
     await target.put(api, up.urls["optimizer.safetensors"], text("state"));
     const key = blobKeys.checkpointUpload(t.id, job.id, 1, 1) + "optimizer.safetensors";
@@ -173,10 +176,7 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
   });
 
   it("records a step recorded twice at once once, with one copy", async () => {
-    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, `r-${job.id}`);
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { t, job, r } = await leasedJob();
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["a.bin", "b.bin"] })).json();
     for (const name of ["a.bin", "b.bin"]) await target.put(api, up.urls[name], text(name));
     const record = () => runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: {} });
@@ -189,10 +189,7 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
   });
 
   it("answers a record that lists the uploads only after a record of the same step won (and deleted them) with that checkpoint", async () => {
-    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, `r-${job.id}`);
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { job, r } = await leasedJob();
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["a.bin"] })).json();
     await target.put(api, up.urls["a.bin"], text("a"));
     const record = () => runnerCall(api, `/jobs/${job.id}/checkpoints`, { runner_id: r, step: 1, metrics: {} });
@@ -220,10 +217,7 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
   it("closes what it read from an upload when the store fails the copy before reading it", async (ctx) => {
     // Only a store without a copy of its own reads an upload through the API.
     if (api.deps.blobs.copy) return ctx.skip();
-    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, `r-${job.id}`);
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { job, r } = await leasedJob();
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["a.bin"] })).json();
     await target.put(api, up.urls["a.bin"], text("a"));
     const { get, put } = api.deps.blobs;
@@ -258,10 +252,7 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
 
   it("answers 413 for a copy that streams past TUNESERVE_MAX_BLOB_BYTES, even where the store wraps the stream's error in its own", async (ctx) => {
     if (api.deps.blobs.copy) return ctx.skip(); // a store that copies itself streams nothing through the API
-    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, `r-${job.id}`);
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { t, job, r } = await leasedJob();
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["a.bin"] })).json();
     await target.put(api, up.urls["a.bin"], text("a"));
     const { get, put } = api.deps.blobs;
@@ -285,10 +276,7 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
   });
 
   it("keeps the files of a checkpoint recorded before copies were made (at its upload keys) when its step is recorded again", async () => {
-    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, `r-${job.id}`);
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { t, job, r } = await leasedJob();
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, step: 1, files: ["optimizer.safetensors"] })).json();
     await target.put(api, up.urls["optimizer.safetensors"], text("state"));
     // The row an older API wrote: its prefix is the upload keys of then, the step's (shared by every attempt).
@@ -333,10 +321,7 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
   });
 
   it("records the files a runner PUT through links it got before upload keys were per attempt, where its attempt has none", async () => {
-    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, `r-${job.id}`);
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { t, job, r } = await leasedJob();
     // What a link signed by the older API wrote: the step's keys shared by every attempt.
     const legacy = blobKeys.legacyCheckpointUpload(t.id, job.id, 1);
     await api.deps.blobs.put(legacy + "state.bin", text("uploaded before the deploy"));
@@ -347,10 +332,7 @@ describe.each([local, streamed, onS3])("recorded checkpoints on $name", (target)
   });
 
   it("reads the step's shared keys of an older API only when the holder's attempt uploaded nothing for it", async () => {
-    const t = await tenantWithFile(api, `t${Math.random().toString(36).slice(2, 8)}`);
-    const job = await createJob(api, t.key, { training_file: t.fileId });
-    const r = await registerRunner(api, `r-${job.id}`);
-    expect((await runnerCall(api, "/jobs/lease", { runner_id: r })).status).toBe(200);
+    const { t, job, r } = await leasedJob();
     await api.deps.blobs.put(blobKeys.legacyCheckpointUpload(t.id, job.id, 1) + "stale.bin", text("a stale runner's"));
     const up = await (await runnerCall(api, `/jobs/${job.id}/checkpoints/uploads`, { runner_id: r, attempt: 1, step: 1, files: ["state.bin"] })).json();
     await target.put(api, up.urls["state.bin"], text("the holder's"));

@@ -122,8 +122,9 @@ export class TrainingExecution {
         await this.reports.drained();
       } catch (err) {
         if (this.stopping) await this.handOver();
-        // A report refused for good (a checkpoint over the API's bounds) cancelled the training: the refusal, not
-        // the cancel, is what the job's user must read.
+        // A report that failed for good cancelled the training: its error, not the cancel, is what the job's user
+        // must read and what decides a retry (a refusal such as a checkpoint over the API's bounds is final; a
+        // report given up on during an API outage is retryable, so the job is queued again).
         const cause = this.reports.failure ?? err;
         return await this.failed(cause, retryableEngineError(cause), "training_failed");
       }
